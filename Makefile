@@ -1,0 +1,100 @@
+# tunwatch - passive sensor for tunneling-service names (DNS, TLS SNI) on mirrored traffic.
+#   make            build build/tunwatch
+#   make check      install missing Debian packages, build, run every test
+#   make demo       install missing packages, build, replay a bundled capture with the bundled rules
+#   make bench      generate a 2M-packet capture and time tunwatch against a bare libpcap loop
+#   make fuzz       build the libFuzzer targets with clang and run each briefly (FUZZ_SECONDS)
+#   make install    PREFIX, DESTDIR honoured
+#   make SANITIZE=1 check   the same with ASan + UBSan
+
+-include config.mak
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share/tunwatch
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 20
+PKG_CONFIG ?= pkg-config
+
+TW_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wvla -Wformat=2 -MMD -MP -Iinclude \
+             -DTW_DATADIR='"$(DATADIR)"'
+LIBS := -lpcap -lyaml
+TEST_LIBS := $(LIBS) -lcmocka -lldns
+
+BUILD ?= build
+ifeq ($(SANITIZE),1)
+BUILD := build/san
+TW_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+TW_LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard capture/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+BENCH_BINS := $(BUILD)/bench/twgen $(BUILD)/bench/floor
+
+.PHONY: all check demo bench fuzz install uninstall clean deps
+all: $(BUILD)/tunwatch
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TW_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libtunwatch.a: $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/tunwatch: $(BUILD)/src/main.o $(BUILD)/libtunwatch.a
+	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libtunwatch.a
+	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libtunwatch.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Installs missing Debian packages once per build directory (see .ci/deps.sh).
+$(BUILD)/.deps-ok: .ci/deps.sh
+	@sh .ci/deps.sh
+	@mkdir -p $(BUILD) && touch $@
+deps: $(BUILD)/.deps-ok
+
+check: $(BUILD)/.deps-ok
+	$(MAKE) $(BUILD)/tunwatch $(TEST_BINS)
+	sh tests/run.sh $(BUILD)
+
+demo: $(BUILD)/.deps-ok
+	$(MAKE) $(BUILD)/tunwatch
+	$(BUILD)/tunwatch -r pcaps/tunnels.pcapng -R rules
+
+bench: $(BUILD)/.deps-ok
+	$(MAKE) $(BUILD)/tunwatch $(BENCH_BINS)
+	sh tests/bench/run.sh $(BUILD)
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/tunwatch/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -fsanitize=fuzzer,address,undefined \
+	    -o $@ $< $(LIB_SRCS) $(LIBS)
+
+fuzz: $(BUILD)/.deps-ok $(FUZZ_BINS)
+	sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+install: $(BUILD)/tunwatch
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/rules
+	install -m 0755 $(BUILD)/tunwatch $(DESTDIR)$(BINDIR)/tunwatch
+	install -m 0644 rules/*.yml $(DESTDIR)$(DATADIR)/rules/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tunwatch
+	rm -rf $(DESTDIR)$(DATADIR)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

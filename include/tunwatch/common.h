@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tunwatch - common definitions: error codes and the bounded read cursor
+ * every wire parser uses.
+ *
+ * A cursor never reads past `end`. A read that does not fit sets the sticky
+ * `err` flag and returns 0; callers check `err` once per layer instead of
+ * after every read. Integers are assembled from bytes (no pointer casts onto
+ * packet data), so unaligned input is fine.
+ */
+#ifndef TUNWATCH_COMMON_H
+#define TUNWATCH_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Return codes. Functions that act return 0 (or bytes consumed) or one of these. */
+#define TW_OK 0
+#define TW_EMALFORMED (-1)  /* input violates the format: count it, drop it */
+#define TW_EINCOMPLETE (-2) /* input is a valid prefix: more bytes needed */
+#define TW_ENOMEM (-3)      /* a bounded table or buffer is full */
+#define TW_EIO (-4)         /* read/write error, errno holds the reason */
+#define TW_EINVAL (-5)      /* bad argument or configuration */
+#define TW_ENOTSUP (-6)     /* valid but not supported (yet) */
+#define TW_ESKIP (-7)       /* valid, but nothing for us here (not IP, not TCP/UDP, ...) */
+
+#define TW_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define TW_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define TW_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define TW_CACHE_LINE 64
+
+#if defined(__GNUC__)
+#define TW_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TW_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define TW_LIKELY(x) (x)
+#define TW_UNLIKELY(x) (x)
+#endif
+
+/* Longest DNS/SNI name kept, in presentation form, including the NUL.
+ * 255 wire octets where every label byte may become a 4-char \DDD escape. */
+#define TW_NAME_MAX 1100
+
+struct tw_cur {
+    const uint8_t *p;
+    const uint8_t *end;
+    bool err;
+};
+
+static inline void tw_cur_init(struct tw_cur *c, const uint8_t *buf, size_t len)
+{
+    c->p = buf;
+    c->end = buf + len;
+    c->err = false;
+}
+
+static inline size_t tw_cur_left(const struct tw_cur *c)
+{
+    return (size_t)(c->end - c->p);
+}
+
+static inline bool tw_cur_need(struct tw_cur *c, size_t n)
+{
+    if (TW_UNLIKELY(c->err || tw_cur_left(c) < n)) {
+        c->err = true;
+        return false;
+    }
+    return true;
+}
+
+static inline uint8_t tw_get_u8(struct tw_cur *c)
+{
+    if (!tw_cur_need(c, 1))
+        return 0;
+    return *c->p++;
+}
+
+static inline uint16_t tw_get_be16(struct tw_cur *c)
+{
+    if (!tw_cur_need(c, 2))
+        return 0;
+    uint16_t v = (uint16_t)((uint16_t)c->p[0] << 8 | c->p[1]);
+    c->p += 2;
+    return v;
+}
+
+static inline uint32_t tw_get_be24(struct tw_cur *c)
+{
+    if (!tw_cur_need(c, 3))
+        return 0;
+    uint32_t v = (uint32_t)c->p[0] << 16 | (uint32_t)c->p[1] << 8 | c->p[2];
+    c->p += 3;
+    return v;
+}
+
+static inline uint32_t tw_get_be32(struct tw_cur *c)
+{
+    if (!tw_cur_need(c, 4))
+        return 0;
+    uint32_t v = (uint32_t)c->p[0] << 24 | (uint32_t)c->p[1] << 16 | (uint32_t)c->p[2] << 8 |
+                 c->p[3];
+    c->p += 4;
+    return v;
+}
+
+/* Little-endian 32-bit read (BSD loopback headers are host order of the capturer). */
+static inline uint32_t tw_get_le32(struct tw_cur *c)
+{
+    if (!tw_cur_need(c, 4))
+        return 0;
+    uint32_t v = (uint32_t)c->p[3] << 24 | (uint32_t)c->p[2] << 16 | (uint32_t)c->p[1] << 8 |
+                 c->p[0];
+    c->p += 4;
+    return v;
+}
+
+static inline void tw_skip(struct tw_cur *c, size_t n)
+{
+    if (tw_cur_need(c, n))
+        c->p += n;
+}
+
+/* Returns a pointer to the next n bytes and advances, or NULL (and err) if they are not there. */
+static inline const uint8_t *tw_get_bytes(struct tw_cur *c, size_t n)
+{
+    if (!tw_cur_need(c, n))
+        return NULL;
+    const uint8_t *r = c->p;
+    c->p += n;
+    return r;
+}
+
+/* Splits off the next n bytes as a sub-cursor and advances the parent past them.
+ * If they are not there, the parent's err is set and the child is empty with err set. */
+static inline struct tw_cur tw_cur_sub(struct tw_cur *c, size_t n)
+{
+    struct tw_cur s;
+    if (!tw_cur_need(c, n)) {
+        s.p = s.end = c->p;
+        s.err = true;
+        return s;
+    }
+    s.p = c->p;
+    s.end = c->p + n;
+    s.err = false;
+    c->p += n;
+    return s;
+}
+
+static inline uint16_t tw_load_be16(const uint8_t *p)
+{
+    return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+
+static inline uint32_t tw_load_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+#endif /* TUNWATCH_COMMON_H */

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The event model: one struct per observation, with fields named as in
+ * Sigma's taxonomy. Both the rule engine and the output read events only
+ * through this header.
+ *
+ *  dns_query:          QueryName QueryType SourceIp SourcePort DestinationIp
+ *                      DestinationPort Protocol
+ *  network_connection: DestinationHostname DestinationIp DestinationPort
+ *                      SourceIp SourcePort Protocol Initiated
+ *
+ * Source is always the side that initiated the flow (TCP SYN, first UDP
+ * packet). Initiated is "true" when that side's address is inside the home
+ * networks, else "false" (see README, "Initiated").
+ */
+#ifndef TUNWATCH_EVENT_H
+#define TUNWATCH_EVENT_H
+
+#include "tunwatch/common.h"
+
+enum tw_category {
+    TW_CAT_DNS_QUERY,
+    TW_CAT_NETWORK_CONNECTION,
+    TW_CAT__COUNT
+};
+
+/* Which observation produced the name. */
+enum tw_evidence {
+    TW_EV_DNS_QUERY, /* question of a DNS request */
+    TW_EV_TLS_SNI,   /* server_name of a TLS ClientHello */
+    TW_EV__COUNT
+};
+
+enum tw_field {
+    TW_F_QUERY_NAME,
+    TW_F_QUERY_TYPE,
+    TW_F_DESTINATION_HOSTNAME,
+    TW_F_DESTINATION_IP,
+    TW_F_DESTINATION_PORT,
+    TW_F_SOURCE_IP,
+    TW_F_SOURCE_PORT,
+    TW_F_PROTOCOL,
+    TW_F_INITIATED,
+    TW_F__COUNT
+};
+
+#define TW_IPSTR_MAX 46
+
+struct tw_event {
+    enum tw_category category;
+    enum tw_evidence evidence;
+    int64_t ts_sec;        /* packet timestamp that completed the observation */
+    uint32_t ts_nsec;
+    uint64_t flow_id;      /* unique per flow within one run */
+    const char *raw;       /* name as seen on the wire (DNS: presentation form); any bytes */
+    size_t raw_len;
+    const char *norm;      /* ASCII-lowercased, one trailing dot removed: what rules match */
+    size_t norm_len;
+    uint16_t qtype;        /* dns_query only */
+    uint8_t l4_proto;      /* 6 or 17 */
+    bool initiated;        /* initiator inside the home networks */
+    bool ech;              /* tls_sni: encrypted_client_hello extension present */
+    uint16_t sport, dport; /* source = initiator */
+    char src_ip[TW_IPSTR_MAX];
+    char dst_ip[TW_IPSTR_MAX];
+};
+
+/* Sigma field name of f ("QueryName", ...). */
+const char *tw_field_name(enum tw_field f);
+
+/* Field id for a Sigma field name (case-sensitive, as Sigma field names are),
+ * or TW_F__COUNT if tunwatch has no such field. */
+enum tw_field tw_field_lookup(const char *name);
+
+/* True if events of category c carry field f. */
+bool tw_field_in_category(enum tw_field f, enum tw_category c);
+
+/* Sigma logsource category name ("dns_query", "network_connection"). */
+const char *tw_category_name(enum tw_category c);
+const char *tw_evidence_name(enum tw_evidence e);
+
+/*
+ * The value of field f of ev as a string, for matching. Numbers are rendered
+ * into tmp (capacity >= 32). Returns false if the event has no such field.
+ * *val stays valid while both ev and tmp do.
+ */
+bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_t tmpcap,
+                    const char **val, size_t *len);
+
+#endif /* TUNWATCH_EVENT_H */

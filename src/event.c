@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+#include "tunwatch/event.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const field_names[TW_F__COUNT] = {
+    [TW_F_QUERY_NAME] = "QueryName",
+    [TW_F_QUERY_TYPE] = "QueryType",
+    [TW_F_DESTINATION_HOSTNAME] = "DestinationHostname",
+    [TW_F_DESTINATION_IP] = "DestinationIp",
+    [TW_F_DESTINATION_PORT] = "DestinationPort",
+    [TW_F_SOURCE_IP] = "SourceIp",
+    [TW_F_SOURCE_PORT] = "SourcePort",
+    [TW_F_PROTOCOL] = "Protocol",
+    [TW_F_INITIATED] = "Initiated",
+};
+
+/* Bit c set: category c carries the field. */
+static const unsigned field_categories[TW_F__COUNT] = {
+    [TW_F_QUERY_NAME] = 1u << TW_CAT_DNS_QUERY,
+    [TW_F_QUERY_TYPE] = 1u << TW_CAT_DNS_QUERY,
+    [TW_F_DESTINATION_HOSTNAME] = 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_DESTINATION_IP] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_DESTINATION_PORT] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_SOURCE_IP] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_SOURCE_PORT] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_PROTOCOL] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_INITIATED] = 1u << TW_CAT_NETWORK_CONNECTION,
+};
+
+const char *tw_field_name(enum tw_field f)
+{
+    return (unsigned)f < TW_F__COUNT ? field_names[f] : "?";
+}
+
+enum tw_field tw_field_lookup(const char *name)
+{
+    for (unsigned f = 0; f < TW_F__COUNT; f++)
+        if (strcmp(field_names[f], name) == 0)
+            return (enum tw_field)f;
+    return TW_F__COUNT;
+}
+
+bool tw_field_in_category(enum tw_field f, enum tw_category c)
+{
+    return (unsigned)f < TW_F__COUNT && (unsigned)c < TW_CAT__COUNT &&
+           (field_categories[f] & (1u << c)) != 0;
+}
+
+const char *tw_category_name(enum tw_category c)
+{
+    switch (c) {
+    case TW_CAT_DNS_QUERY:
+        return "dns_query";
+    case TW_CAT_NETWORK_CONNECTION:
+        return "network_connection";
+    default:
+        return "?";
+    }
+}
+
+const char *tw_evidence_name(enum tw_evidence e)
+{
+    switch (e) {
+    case TW_EV_DNS_QUERY:
+        return "dns_query";
+    case TW_EV_TLS_SNI:
+        return "tls_sni";
+    default:
+        return "?";
+    }
+}
+
+static const char *proto_name(uint8_t p)
+{
+    return p == 6 ? "tcp" : p == 17 ? "udp" : "other";
+}
+
+bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_t tmpcap,
+                    const char **val, size_t *len)
+{
+    int n;
+
+    if (!tw_field_in_category(f, ev->category))
+        return false;
+    switch (f) {
+    case TW_F_QUERY_NAME:
+    case TW_F_DESTINATION_HOSTNAME:
+        *val = ev->norm;
+        *len = ev->norm_len;
+        return true;
+    case TW_F_QUERY_TYPE:
+        n = snprintf(tmp, tmpcap, "%u", ev->qtype);
+        break;
+    case TW_F_DESTINATION_IP:
+        *val = ev->dst_ip;
+        *len = strlen(ev->dst_ip);
+        return true;
+    case TW_F_SOURCE_IP:
+        *val = ev->src_ip;
+        *len = strlen(ev->src_ip);
+        return true;
+    case TW_F_DESTINATION_PORT:
+        n = snprintf(tmp, tmpcap, "%u", ev->dport);
+        break;
+    case TW_F_SOURCE_PORT:
+        n = snprintf(tmp, tmpcap, "%u", ev->sport);
+        break;
+    case TW_F_PROTOCOL:
+        *val = proto_name(ev->l4_proto);
+        *len = strlen(*val);
+        return true;
+    case TW_F_INITIATED:
+        *val = ev->initiated ? "true" : "false";
+        *len = strlen(*val);
+        return true;
+    default:
+        return false;
+    }
+    if (n < 0 || (size_t)n >= tmpcap)
+        return false;
+    *val = tmp;
+    *len = (size_t)n;
+    return true;
+}
