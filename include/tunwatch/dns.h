@@ -12,11 +12,23 @@
  *
  * Names are validated and copied in one pass into caller storage, in
  * presentation form without the trailing dot ("www.example.com"; the root is
- * "."): labels <= 63 octets, names <= 255 octets on the wire, <= 127 labels,
- * compression pointers only to strictly earlier offsets, bounded hops.
+ * "."): labels <= 63 octets, names <= 255 octets on the wire (counting length
+ * octets and the final zero), <= 127 labels, label types 0x40 and 0x80
+ * (RFC 6891 extended, RFC 2673 bit-string) rejected.
+ *
+ * Compression pointers (RFC 1035 4.1.4, RFC 9267): a pointer must target an
+ * offset past the header and strictly below the start of the label run that
+ * holds it (the name's first octet, or the previous pointer's target). Each
+ * run therefore starts strictly lower than the last, so no loop is possible.
+ * This is stricter than RFC 1035 (which allows a pointer to any prior offset,
+ * including one inside the current run) but every encoder that compresses
+ * against names it already wrote satisfies it. At most TW_DNS_MAX_PTR_HOPS
+ * pointers are followed per name.
+ *
  * Bytes outside printable ASCII (0x21..0x7e), and '.', '\\', are escaped as
- * "\DDD" (three decimal digits) and "\.", "\\"; a space is "\032".
- * Nothing returned points into the input buffer.
+ * "\DDD" (three decimal digits) and "\.", "\\"; a space is "\032". Other
+ * printable bytes (';', '(', ')', '"', '@', '$', ...) are copied as they are.
+ * Letter case is preserved. Nothing returned points into the input buffer.
  */
 #ifndef TUNWATCH_DNS_H
 #define TUNWATCH_DNS_H
@@ -24,7 +36,11 @@
 #include "tunwatch/common.h"
 
 #define TW_DNS_HDR_LEN 12
-#define TW_DNS_MAX_QUESTIONS 4 /* questions kept per message; more are counted, not kept */
+#define TW_DNS_MAX_QUESTIONS 4 /* questions kept per message; more are validated, not kept */
+#define TW_DNS_MAX_LABEL 63
+#define TW_DNS_MAX_NAME_WIRE 255
+#define TW_DNS_MAX_LABELS 127
+#define TW_DNS_MAX_PTR_HOPS 127 /* no more pointers than a name can have labels */
 
 struct tw_dns_question {
     char name[TW_NAME_MAX]; /* NUL-terminated presentation form */
@@ -50,15 +66,23 @@ struct tw_dns_msg {
  * Returns the offset just past the question section (>= 12) on success;
  * TW_EMALFORMED if the header or a question is invalid or runs past `len`
  * (a UDP datagram or a length-delimited TCP message is complete by
- * construction, so truncation is malformed here). *out is reset on entry.
+ * construction, so truncation is malformed here). *out is reset on entry:
+ * header fields and n_questions are zeroed and every q[] entry holds the empty
+ * name "" (the full struct is not memset, it is 4.4 KB). All QDCOUNT questions
+ * are validated; the first TW_DNS_MAX_QUESTIONS are stored. On error, *out
+ * holds the header and the questions stored before the bad one. Sections
+ * after the questions are not looked at.
  */
 int tw_dns_parse(const uint8_t *buf, size_t len, struct tw_dns_msg *out);
 
 /*
  * Reads the (possibly compressed) name at msg[off] into out (capacity cap,
  * NUL-terminated, presentation form as above). *next is set to the offset
- * just past the name's in-place bytes. Returns the presentation length (>= 0)
- * or TW_EMALFORMED.
+ * just past the name's in-place bytes (after its first pointer, or its final
+ * zero octet). Returns the presentation length (> 0) or TW_EMALFORMED;
+ * TW_ENOMEM if the name is valid but does not fit in cap (cap >= TW_NAME_MAX
+ * always fits); TW_EINVAL if out or next is NULL or cap is 0. out and *next
+ * are only meaningful on success.
  */
 int tw_dns_name_read(const uint8_t *msg, size_t msg_len, size_t off, char *out, size_t cap,
                      size_t *next);
