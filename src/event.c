@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tunwatch/dns.h"
+
 static const char *const field_names[TW_F__COUNT] = {
     [TW_F_QUERY_NAME] = "QueryName",
     [TW_F_QUERY_TYPE] = "QueryType",
@@ -90,9 +92,12 @@ bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_
         *val = ev->norm;
         *len = ev->norm_len;
         return true;
-    case TW_F_QUERY_TYPE:
-        n = snprintf(tmp, tmpcap, "%u", ev->qtype);
+    case TW_F_QUERY_TYPE: {
+        /* Mnemonic where one exists, else the RFC 3597 generic form. */
+        const char *mn = tw_dns_qtype_name(ev->qtype);
+        n = mn != NULL ? snprintf(tmp, tmpcap, "%s", mn) : snprintf(tmp, tmpcap, "TYPE%u", ev->qtype);
         break;
+    }
     case TW_F_DESTINATION_IP:
         *val = ev->dst_ip;
         *len = strlen(ev->dst_ip);

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/* pcap / pcapng file backend, through libpcap. */
+#include "tunwatch/capture.h"
+
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct tw_capture {
+    pcap_t *pcap;
+    FILE *fp; /* libpcap's stream, for progress */
+    int linktype;
+    bool nano;
+    uint64_t frames;
+    uint64_t size;
+    tw_frame_fn fn;
+    void *ctx;
+};
+
+static int pf_open(const char *source, struct tw_capture **out, char *err, size_t errlen)
+{
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    struct tw_capture *c = calloc(1, sizeof(*c));
+    struct stat sb;
+
+    if (c == NULL) {
+        snprintf(err, errlen, "%s: out of memory", source);
+        return TW_ENOMEM;
+    }
+    c->pcap = pcap_open_offline_with_tstamp_precision(source, PCAP_TSTAMP_PRECISION_NANO, perr);
+    if (c->pcap == NULL) {
+        snprintf(err, errlen, "%s", perr);
+        free(c);
+        return TW_EIO;
+    }
+    c->nano = pcap_get_tstamp_precision(c->pcap) == PCAP_TSTAMP_PRECISION_NANO;
+    c->linktype = pcap_datalink(c->pcap);
+    c->fp = pcap_file(c->pcap);
+    if (c->fp != NULL && fstat(fileno(c->fp), &sb) == 0 && S_ISREG(sb.st_mode))
+        c->size = (uint64_t)sb.st_size;
+    *out = c;
+    return 0;
+}
+
+static int pf_linktype(const struct tw_capture *c)
+{
+    return c->linktype;
+}
+
+static void pf_cb(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
+{
+    struct tw_capture *c = (struct tw_capture *)user;
+    struct tw_frame f = {
+        .ts_sec = h->ts.tv_sec,
+        .ts_nsec = (uint32_t)(c->nano ? h->ts.tv_usec : h->ts.tv_usec * 1000),
+        .caplen = h->caplen,
+        .wirelen = h->len < h->caplen ? h->caplen : h->len,
+        .data = bytes,
+    };
+
+    c->frames++;
+    c->fn(c->ctx, &f);
+}
+
+static int pf_dispatch(struct tw_capture *c, unsigned max, tw_frame_fn fn, void *ctx, char *err,
+                       size_t errlen)
+{
+    int n;
+
+    c->fn = fn;
+    c->ctx = ctx;
+    n = pcap_dispatch(c->pcap, (int)max, pf_cb, (u_char *)c);
+    if (n == PCAP_ERROR) {
+        snprintf(err, errlen, "%s", pcap_geterr(c->pcap));
+        return TW_EIO;
+    }
+    return n < 0 ? 0 : n;
+}
+
+static void pf_stats(struct tw_capture *c, struct tw_capture_stats *st)
+{
+    long pos;
+
+    memset(st, 0, sizeof(*st));
+    st->frames = c->frames;
+    st->bytes_total = c->size;
+    if (c->fp != NULL && (pos = ftell(c->fp)) >= 0)
+        st->bytes_done = (uint64_t)pos;
+}
+
+static void pf_close(struct tw_capture *c)
+{
+    if (c == NULL)
+        return;
+    pcap_close(c->pcap);
+    free(c);
+}
+
+const struct tw_capture_ops tw_capture_pcap_file = {
+    .name = "pcap-file",
+    .open = pf_open,
+    .linktype = pf_linktype,
+    .dispatch = pf_dispatch,
+    .stats = pf_stats,
+    .close = pf_close,
+};

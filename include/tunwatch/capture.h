@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Capture backends: one small ops struct per source of frames (pcap/pcapng
+ * files now; live libpcap, AF_PACKET and DPDK later). The core never includes
+ * pcap.h or DPDK headers; it sees only this interface.
+ *
+ * Frames are delivered by callback in bursts (dispatch), zero-copy: a frame's
+ * data pointer is valid only during the callback.
+ */
+#ifndef TUNWATCH_CAPTURE_H
+#define TUNWATCH_CAPTURE_H
+
+#include "tunwatch/common.h"
+
+struct tw_capture;
+
+struct tw_frame {
+    int64_t ts_sec;
+    uint32_t ts_nsec;
+    uint32_t caplen;  /* bytes at data */
+    uint32_t wirelen; /* bytes on the wire (>= caplen) */
+    const uint8_t *data;
+};
+
+typedef void (*tw_frame_fn)(void *ctx, const struct tw_frame *f);
+
+struct tw_capture_stats {
+    uint64_t frames;       /* frames delivered */
+    uint64_t bytes_done;   /* file bytes consumed so far (files), for progress */
+    uint64_t bytes_total;  /* file size (files), 0 if unknown */
+    uint64_t dropped;      /* frames the source says it lost (live) */
+};
+
+struct tw_capture_ops {
+    const char *name;
+    /* Opens `source`. On failure returns a TW_E* code with a message in err. */
+    int (*open)(const char *source, struct tw_capture **out, char *err, size_t errlen);
+    /* Link type (LINKTYPE_* value) of the frames. */
+    int (*linktype)(const struct tw_capture *c);
+    /* Delivers up to max frames to fn. Returns the number delivered (> 0),
+     * 0 at end of input, or TW_EIO with the reason in err. */
+    int (*dispatch)(struct tw_capture *c, unsigned max, tw_frame_fn fn, void *ctx, char *err,
+                    size_t errlen);
+    void (*stats)(struct tw_capture *c, struct tw_capture_stats *st);
+    void (*close)(struct tw_capture *c);
+};
+
+/* pcap and pcapng files through libpcap (nanosecond timestamps). */
+extern const struct tw_capture_ops tw_capture_pcap_file;
+
+#endif /* TUNWATCH_CAPTURE_H */

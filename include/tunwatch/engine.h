@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The packet path of one worker: decode -> flow -> extract -> event.
+ *
+ * tw_engine_frame() takes one captured frame; every name it finds (DNS query
+ * names, TLS ClientHello SNI) becomes a struct tw_event handed to the sink
+ * callback, which matches and writes it. Nothing is allocated per packet:
+ * the flow table and reassembly buffers are sized at tw_engine_new().
+ */
+#ifndef TUNWATCH_ENGINE_H
+#define TUNWATCH_ENGINE_H
+
+#include "tunwatch/capture.h"
+#include "tunwatch/decode.h"
+#include "tunwatch/event.h"
+#include "tunwatch/flow.h"
+#include "tunwatch/netaddr.h"
+
+typedef void (*tw_event_fn)(void *ctx, const struct tw_event *ev);
+
+struct tw_engine_config {
+    uint32_t flow_capacity;   /* flows tracked at once */
+    uint32_t flow_timeout;    /* seconds of idleness before a flow may be expired */
+    uint32_t stream_buffers;  /* reassembly buffers (flows mid-ClientHello at once) */
+    struct tw_homenet home;   /* decides Initiated */
+    tw_event_fn sink;
+    void *sink_ctx;
+};
+
+/* Counters of what the engine saw and skipped; every refusal is counted somewhere here. */
+struct tw_engine_stats {
+    uint64_t packets, bytes;
+    struct tw_decode_stats decode;
+    uint64_t tcp_payload_pkts, udp_dns_pkts;
+    uint64_t dns_queries;      /* DNS request messages (QR=0) parsed */
+    uint64_t dns_responses;    /* DNS response messages (QR=1) seen (not yet parsed further) */
+    uint64_t dns_questions;    /* names emitted from DNS requests */
+    uint64_t dns_malformed;
+    uint64_t dns_tcp_messages;
+    uint64_t dns_tcp_oversize; /* length prefix larger than the reassembly buffer */
+    uint64_t dns_questions_dropped; /* questions beyond TW_DNS_MAX_QUESTIONS */
+    uint64_t tls_hellos;       /* ClientHellos parsed */
+    uint64_t tls_sni;          /* ... with a server_name */
+    uint64_t tls_no_sni;
+    uint64_t tls_ech;
+    uint64_t tls_multi_segment; /* hellos that needed reassembly */
+    uint64_t tls_malformed;
+    uint64_t tls_too_large;    /* hello larger than the buffer */
+    uint64_t sni_truncated;    /* server_name longer than TW_NAME_MAX-1, reported cut */
+    uint64_t http_connect;     /* client streams that began with CONNECT */
+    uint64_t connect_bad;      /* CONNECT request headers too long or malformed */
+    uint64_t tcp_port_reuse;   /* new SYN on a finished flow: new flow id */
+    uint64_t midstream;        /* TCP flows whose SYN was not seen */
+    uint64_t stream_no_buffer; /* flows that needed reassembly when the pool was empty */
+    uint64_t stream_clipped;   /* segments cut at the buffer's end */
+    uint64_t stream_gaps;      /* segments refused: too many holes */
+    uint64_t flows_not_inspected; /* TCP flows whose first client bytes were not TLS/DNS */
+    uint64_t events;           /* events handed to the sink */
+};
+
+struct tw_engine;
+
+/* NULL on allocation failure or a zero capacity. */
+struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg);
+void tw_engine_free(struct tw_engine *e);
+
+/* Processes one frame of the given link type. */
+void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f);
+
+void tw_engine_get_stats(const struct tw_engine *e, struct tw_engine_stats *st,
+                         struct tw_flow_table_stats *fst, uint32_t *stream_high_water);
+
+#endif /* TUNWATCH_ENGINE_H */

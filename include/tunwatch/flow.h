@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fixed-capacity flow table keyed by the 5-tuple (plus the outer VLAN id).
+ *
+ * Keys are stored in canonical order (lower address/port first) so both
+ * directions find the same entry; `side` tells which end sent a packet.
+ * Entries are preallocated at start-up. When the table is full the least
+ * recently seen flow is recycled: counted as `expired` if it had been idle
+ * longer than the timeout, else as `evicted`. Idle flows are also expired
+ * lazily, a few per insertion.
+ */
+#ifndef TUNWATCH_FLOW_H
+#define TUNWATCH_FLOW_H
+
+#include "tunwatch/decode.h"
+
+#define TW_FLOW_NONE UINT32_MAX
+#define TW_SIDE_UNKNOWN 2
+
+enum tw_flow_state {
+    TW_FLOW_NEW,     /* no payload classified yet */
+    TW_FLOW_CONNECT, /* client stream inside an HTTP CONNECT request header */
+    TW_FLOW_TLS,     /* client stream being read as a TLS ClientHello */
+    TW_FLOW_DNS,     /* DNS: every message is inspected, never done */
+    TW_FLOW_DONE,    /* name known, or nothing for us: packets only touch the entry */
+};
+
+#define TW_FLOWF_SYN_SEEN 0x01  /* the initiator's SYN was seen */
+#define TW_FLOWF_MIDSTREAM 0x02 /* the flow's start was not seen */
+#define TW_FLOWF_CONNECT 0x04   /* client stream began with an HTTP CONNECT request */
+#define TW_FLOWF_BUFFERED 0x10  /* the client stream needed the reassembly buffer */
+#define TW_FLOWF_CLIENT_SET 0x08 /* client_next is valid */
+
+struct tw_flow_key {
+    uint8_t addr[2][16];
+    uint16_t port[2];
+    uint16_t vlan;
+    uint8_t proto;
+    uint8_t version;
+};
+
+struct tw_flow {
+    struct tw_flow_key key;
+    uint32_t hash;
+    uint32_t next;     /* bucket chain */
+    uint32_t lru_prev; /* towards least recently seen */
+    uint32_t lru_next;
+    uint64_t id;       /* unique within the run, starting at 1 */
+    int64_t first_sec;
+    int64_t last_sec;
+    uint32_t client_next; /* TCP: sequence number of the next unconsumed client byte */
+    uint32_t stream;      /* reassembly buffer index or TW_STREAM_NONE */
+    uint32_t pkts;
+    uint8_t initiator;    /* key side (0/1) that opened the flow, or TW_SIDE_UNKNOWN */
+    uint8_t client;       /* key side whose bytes are inspected, or TW_SIDE_UNKNOWN */
+    uint8_t state;        /* enum tw_flow_state */
+    uint8_t flags;        /* TW_FLOWF_* */
+};
+
+struct tw_flow_table_stats {
+    uint64_t created;
+    uint64_t evicted; /* recycled while still active because the table was full */
+    uint64_t expired; /* recycled after the idle timeout */
+    uint32_t active;
+    uint32_t capacity;
+};
+
+struct tw_flow_table;
+
+/* Called before an entry is recycled, so its owner can return borrowed buffers. */
+typedef void (*tw_flow_release_fn)(void *ctx, struct tw_flow *f);
+
+/* capacity >= 1 flows; idle_timeout in seconds. NULL on allocation failure. */
+struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout,
+                                        tw_flow_release_fn release, void *ctx);
+void tw_flow_table_free(struct tw_flow_table *t);
+
+/*
+ * Finds the flow of packet p, or creates it (recycling as described above).
+ * *side is the key side of p's source; *created tells whether the entry is new
+ * (zeroed apart from key, id, times, stream = TW_STREAM_NONE and
+ * initiator = client = TW_SIDE_UNKNOWN). Never returns NULL.
+ */
+struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int64_t now,
+                            uint8_t *side, bool *created);
+
+/* Gives a flow a fresh identity (new id, state NEW) in place, as on TCP port reuse. */
+void tw_flow_restart(struct tw_flow_table *t, struct tw_flow *f, int64_t now);
+
+void tw_flow_table_get_stats(const struct tw_flow_table *t, struct tw_flow_table_stats *st);
+
+/* Address and port of one side of a flow. */
+static inline const uint8_t *tw_flow_addr(const struct tw_flow *f, unsigned side)
+{
+    return f->key.addr[side];
+}
+
+#endif /* TUNWATCH_FLOW_H */

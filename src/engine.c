@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+#include "tunwatch/engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tunwatch/dns.h"
+#include "tunwatch/stream.h"
+#include "tunwatch/tls.h"
+
+/* Longest CONNECT request header we wait for before giving up on a flow. */
+#define CONNECT_HDR_MAX 8192
+/* Packets a mid-stream TCP flow may show before we stop looking for a client hello. */
+#define MIDSTREAM_PATIENCE 16
+
+struct tw_engine {
+    struct tw_engine_config cfg;
+    struct tw_flow_table *flows;
+    struct tw_stream_pool pool;
+    struct tw_engine_stats st;
+    const struct tw_frame *frame; /* frame being processed */
+    struct tw_dns_msg dns;
+    char norm[TW_NAME_MAX];
+    uint8_t tls_scratch[TW_TLS_HELLO_MAX + 4];
+};
+
+static void release_flow(void *ctx, struct tw_flow *f)
+{
+    struct tw_engine *e = ctx;
+
+    if (f->stream != TW_STREAM_NONE) {
+        tw_stream_put(&e->pool, f->stream);
+        f->stream = TW_STREAM_NONE;
+    }
+}
+
+struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
+{
+    struct tw_engine *e;
+
+    if (cfg->flow_capacity == 0 || cfg->sink == NULL)
+        return NULL;
+    e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return NULL;
+    e->cfg = *cfg;
+    e->flows = tw_flow_table_new(cfg->flow_capacity, cfg->flow_timeout, release_flow, e);
+    if (e->flows == NULL)
+        goto out_free;
+    if (tw_stream_pool_init(&e->pool, cfg->stream_buffers) != 0)
+        goto out_flows;
+    return e;
+out_flows:
+    tw_flow_table_free(e->flows);
+out_free:
+    free(e);
+    return NULL;
+}
+
+void tw_engine_free(struct tw_engine *e)
+{
+    if (e == NULL)
+        return;
+    tw_flow_table_free(e->flows);
+    tw_stream_pool_destroy(&e->pool);
+    free(e);
+}
+
+void tw_engine_get_stats(const struct tw_engine *e, struct tw_engine_stats *st,
+                         struct tw_flow_table_stats *fst, uint32_t *stream_high_water)
+{
+    *st = e->st;
+    tw_flow_table_get_stats(e->flows, fst);
+    *stream_high_water = e->pool.high_water;
+}
+
+/* Lowercases ASCII and drops one trailing dot: the form rules are matched against. */
+static size_t normalise(char *dst, const char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = src[i];
+        dst[i] = (c >= 'A' && c <= 'Z') ? (char)(c + ('a' - 'A')) : c;
+    }
+    if (n > 0 && dst[n - 1] == '.')
+        n--;
+    dst[n] = '\0';
+    return n;
+}
+
+/* Fills the parts of an event common to every evidence. src is the side that
+ * sent the name (the querier, the TLS client). */
+static void event_init(struct tw_engine *e, struct tw_event *ev, const struct tw_flow *f,
+                       uint8_t version, const uint8_t *src, uint16_t sport, const uint8_t *dst,
+                       uint16_t dport, uint8_t proto)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->ts_sec = e->frame->ts_sec;
+    ev->ts_nsec = e->frame->ts_nsec;
+    ev->flow_id = f->id;
+    ev->l4_proto = proto;
+    ev->sport = sport;
+    ev->dport = dport;
+    ev->initiated = tw_homenet_contains(&e->cfg.home, version, src);
+    tw_addr_format(version, src, ev->src_ip, sizeof(ev->src_ip));
+    tw_addr_format(version, dst, ev->dst_ip, sizeof(ev->dst_ip));
+}
+
+static void emit(struct tw_engine *e, struct tw_event *ev, const char *raw, size_t raw_len)
+{
+    ev->raw = raw;
+    ev->raw_len = raw_len;
+    ev->norm = e->norm;
+    ev->norm_len = normalise(e->norm, raw, raw_len);
+    e->st.events++;
+    e->cfg.sink(e->cfg.sink_ctx, ev);
+}
+
+/* One DNS message from `src` (the sender) to `dst`. */
+static void dns_message(struct tw_engine *e, const struct tw_flow *f, const struct tw_pkt *p,
+                        const uint8_t *msg, size_t len)
+{
+    struct tw_dns_msg *m = &e->dns;
+    struct tw_event ev;
+
+    if (tw_dns_parse(msg, len, m) < 0) {
+        e->st.dns_malformed++;
+        return;
+    }
+    if (m->qr) {
+        e->st.dns_responses++;
+        return;
+    }
+    e->st.dns_queries++;
+    if (m->qdcount > m->n_questions)
+        e->st.dns_questions_dropped += m->qdcount - m->n_questions;
+    for (unsigned i = 0; i < m->n_questions; i++) {
+        event_init(e, &ev, f, p->ip_version, p->src, p->sport, p->dst, p->dport, p->l4_proto);
+        ev.category = TW_CAT_DNS_QUERY;
+        ev.evidence = TW_EV_DNS_QUERY;
+        ev.qtype = m->q[i].qtype;
+        e->st.dns_questions++;
+        emit(e, &ev, m->q[i].name, m->q[i].name_len);
+    }
+}
+
+static void udp_dns(struct tw_engine *e, const struct tw_pkt *p)
+{
+    uint8_t side;
+    bool created;
+    struct tw_flow *f = tw_flow_get(e->flows, p, e->frame->ts_sec, &side, &created);
+
+    if (created) {
+        f->initiator = f->client = side;
+        f->state = TW_FLOW_DNS;
+    }
+    e->st.udp_dns_pkts++;
+    dns_message(e, f, p, p->payload, p->payload_len);
+}
+
+static void tls_hello_done(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+                           const struct tw_tls_hello *h)
+{
+    struct tw_event ev;
+    size_t n;
+
+    f->state = TW_FLOW_DONE;
+    e->st.tls_hellos++;
+    if (f->flags & TW_FLOWF_BUFFERED)
+        e->st.tls_multi_segment++;
+    if (h->has_ech)
+        e->st.tls_ech++;
+    if (!h->has_sni) {
+        e->st.tls_no_sni++;
+        return;
+    }
+    e->st.tls_sni++;
+    n = h->sni_len;
+    if (n > TW_NAME_MAX - 1) {
+        n = TW_NAME_MAX - 1;
+        e->st.sni_truncated++;
+    }
+    /* p is a client packet: its source is the client. */
+    event_init(e, &ev, f, p->ip_version, p->src, p->sport, p->dst, p->dport, p->l4_proto);
+    ev.category = TW_CAT_NETWORK_CONNECTION;
+    ev.evidence = TW_EV_TLS_SNI;
+    ev.ech = h->has_ech;
+    emit(e, &ev, (const char *)h->sni, n);
+}
+
+static const uint8_t *find_crlfcrlf(const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i + 4 <= n; i++)
+        if (b[i] == '\r' && b[i + 1] == '\n' && b[i + 2] == '\r' && b[i + 3] == '\n')
+            return b + i;
+    return NULL;
+}
+
+/*
+ * Reads contiguous client bytes buf[0..len). Returns how many were consumed
+ * (fully handled, never needed again); the caller keeps the rest for the next
+ * call. May set the flow DONE.
+ */
+static size_t client_bytes(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+                           const uint8_t *buf, size_t len)
+{
+    static const char connect[] = "CONNECT ";
+    size_t off = 0;
+    struct tw_tls_hello hello;
+    int rc;
+
+    while (f->state != TW_FLOW_DONE && off < len) {
+        const uint8_t *b = buf + off;
+        size_t n = len - off;
+
+        switch (f->state) {
+        case TW_FLOW_NEW:
+            if (p->sport == 53 || p->dport == 53) {
+                f->state = TW_FLOW_DNS;
+            } else if (memcmp(b, connect, TW_MIN(n, sizeof(connect) - 1)) == 0) {
+                if (n < sizeof(connect) - 1)
+                    return off;
+                f->state = TW_FLOW_CONNECT;
+                if (!(f->flags & TW_FLOWF_CONNECT))
+                    e->st.http_connect++;
+                f->flags |= TW_FLOWF_CONNECT;
+            } else if (tw_tls_maybe_client_hello(b, n)) {
+                f->state = TW_FLOW_TLS;
+            } else {
+                f->state = TW_FLOW_DONE;
+                e->st.flows_not_inspected++;
+            }
+            break;
+        case TW_FLOW_CONNECT: {
+            const uint8_t *end = find_crlfcrlf(b, n);
+            if (end == NULL) {
+                if (n > CONNECT_HDR_MAX) {
+                    e->st.connect_bad++;
+                    f->state = TW_FLOW_DONE;
+                }
+                return off;
+            }
+            /* What follows the request (after the proxy's reply) is classified afresh. */
+            off += (size_t)(end - b) + 4;
+            f->state = TW_FLOW_NEW;
+            break;
+        }
+        case TW_FLOW_TLS:
+            rc = tw_tls_parse_stream(b, n, e->tls_scratch, sizeof(e->tls_scratch), &hello);
+            if (rc > 0) {
+                tls_hello_done(e, f, p, &hello);
+                return off + (size_t)rc;
+            }
+            if (rc == TW_EINCOMPLETE) {
+                if (n >= TW_STREAM_CAP) {
+                    e->st.tls_too_large++;
+                    f->state = TW_FLOW_DONE;
+                }
+                return off;
+            }
+            if (rc == TW_ENOMEM)
+                e->st.tls_too_large++;
+            else
+                e->st.tls_malformed++;
+            f->state = TW_FLOW_DONE;
+            return off;
+        case TW_FLOW_DNS: {
+            size_t mlen;
+            if (n < 2)
+                return off;
+            mlen = tw_load_be16(b);
+            if (mlen + 2 > TW_STREAM_CAP) {
+                e->st.dns_tcp_oversize++;
+                f->state = TW_FLOW_DONE;
+                return off;
+            }
+            if (n < mlen + 2)
+                return off;
+            e->st.dns_tcp_messages++;
+            dns_message(e, f, p, b + 2, mlen);
+            off += mlen + 2;
+            break;
+        }
+        default:
+            return off;
+        }
+    }
+    return off;
+}
+
+static void drop_stream(struct tw_engine *e, struct tw_flow *f)
+{
+    release_flow(e, f);
+}
+
+/* A client payload segment starting at sequence number seq. */
+static void client_segment(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+                           uint32_t seq)
+{
+    const uint8_t *data = p->payload;
+    size_t len = p->payload_len;
+    struct tw_stream *s;
+    size_t used;
+
+    if (f->stream == TW_STREAM_NONE) {
+        int32_t rel = (int32_t)(seq - f->client_next);
+
+        if (rel < 0) {
+            /* Overlaps bytes already consumed: keep only the new part. */
+            size_t skip = (size_t)(-(int64_t)rel);
+            if (skip >= len)
+                return;
+            data += skip;
+            len -= skip;
+            rel = 0;
+        }
+        if (rel == 0) {
+            /* In order and nothing pending: parse straight from the packet. */
+            used = client_bytes(e, f, p, data, len);
+            f->client_next += (uint32_t)used;
+            if (f->state == TW_FLOW_DONE || used == len)
+                return;
+            data += used;
+            len -= used;
+        } else if ((uint32_t)rel >= TW_STREAM_CAP) {
+            e->st.stream_clipped++;
+            return;
+        }
+        f->stream = tw_stream_get(&e->pool, f->client_next);
+        if (f->stream == TW_STREAM_NONE) {
+            e->st.stream_no_buffer++;
+            f->state = TW_FLOW_DONE;
+            return;
+        }
+        f->flags |= TW_FLOWF_BUFFERED;
+        seq = f->client_next + (uint32_t)rel;
+    }
+    s = tw_stream_at(&e->pool, f->stream);
+    switch (tw_stream_add(s, seq, data, len)) {
+    case TW_STREAM_CLIPPED:
+        e->st.stream_clipped++;
+        break;
+    case TW_STREAM_TOO_MANY_GAPS:
+        e->st.stream_gaps++;
+        return;
+    case TW_STREAM_OLD:
+        return;
+    default:
+        break;
+    }
+    if (s->contig == 0)
+        return;
+    used = client_bytes(e, f, p, s->data, s->contig);
+    if (f->state == TW_FLOW_DONE) {
+        drop_stream(e, f);
+        return;
+    }
+    if (used > 0) {
+        tw_stream_consume(s, used);
+        f->client_next += (uint32_t)used;
+    }
+    if (s->contig == 0 && s->n_gaps == 0) {
+        /* Nothing pending (e.g. between DNS messages): give the buffer back. */
+        drop_stream(e, f);
+    } else if (s->contig >= TW_STREAM_CAP) {
+        /* Full and still no complete unit: nothing more can be learnt. */
+        e->st.stream_clipped++;
+        f->state = TW_FLOW_DONE;
+        drop_stream(e, f);
+    }
+}
+
+static bool looks_like_client_start(const struct tw_pkt *p)
+{
+    return p->dport == 53 || (p->payload_len >= 8 && memcmp(p->payload, "CONNECT ", 8) == 0) ||
+           (p->payload_len >= 6 && p->payload[0] == 0x16 &&
+            tw_tls_maybe_client_hello(p->payload, p->payload_len));
+}
+
+static void tcp(struct tw_engine *e, const struct tw_pkt *p)
+{
+    uint8_t side;
+    bool created;
+    bool syn = (p->tcp_flags & 0x02) != 0, ack = (p->tcp_flags & 0x10) != 0;
+    int64_t now = e->frame->ts_sec;
+    struct tw_flow *f = tw_flow_get(e->flows, p, now, &side, &created);
+    uint32_t seq;
+
+    if (syn && !created) {
+        /* A SYN on a known flow: a retransmission, or the 5-tuple reused by a new connection. */
+        bool same = (f->flags & TW_FLOWF_CLIENT_SET) &&
+                    (ack ? f->client == (side ^ 1u) && f->client_next == p->ack
+                         : f->client == side && f->client_next == p->seq + 1);
+        if (!same && f->state != TW_FLOW_NEW) {
+            e->st.tcp_port_reuse++;
+            tw_flow_restart(e->flows, f, now);
+            created = true;
+        }
+    }
+    if (created) {
+        if (syn && !ack) {
+            f->initiator = f->client = side;
+            f->client_next = p->seq + 1;
+            f->flags |= TW_FLOWF_SYN_SEEN | TW_FLOWF_CLIENT_SET;
+        } else if (syn && ack) {
+            f->initiator = f->client = side ^ 1u;
+            f->client_next = p->ack;
+            f->flags |= TW_FLOWF_SYN_SEEN | TW_FLOWF_CLIENT_SET;
+        } else {
+            f->flags |= TW_FLOWF_MIDSTREAM;
+            e->st.midstream++;
+        }
+    }
+    if (f->state == TW_FLOW_DONE || p->payload_len == 0)
+        return;
+    e->st.tcp_payload_pkts++;
+    seq = p->seq + (syn ? 1u : 0u); /* data on a SYN (TCP Fast Open) follows the ISN */
+    if (!(f->flags & TW_FLOWF_CLIENT_SET)) {
+        /* Start not seen: the side that sends what a client sends first is the client. */
+        if (!looks_like_client_start(p)) {
+            if (f->pkts > MIDSTREAM_PATIENCE) {
+                f->state = TW_FLOW_DONE;
+                e->st.flows_not_inspected++;
+            }
+            return;
+        }
+        f->initiator = f->client = side;
+        f->client_next = seq;
+        f->flags |= TW_FLOWF_CLIENT_SET;
+    }
+    if (side != f->client)
+        return;
+    client_segment(e, f, p, seq);
+}
+
+void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *fr)
+{
+    struct tw_pkt p;
+
+    e->st.packets++;
+    e->st.bytes += fr->wirelen;
+    if (tw_decode(linktype, fr->data, fr->caplen, fr->wirelen, &p, &e->st.decode) != 0)
+        return;
+    e->frame = fr;
+    if (p.l4_proto == 6)
+        tcp(e, &p);
+    else if (p.l4_proto == 17 && (p.sport == 53 || p.dport == 53))
+        udp_dns(e, &p);
+}

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+#include "tunwatch/output.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "tunwatch/json.h"
+
+static void write_line(struct tw_output *o, struct tw_jb *jb)
+{
+    if (jb->overflow) {
+        o->lines_dropped++;
+        return;
+    }
+    tw_jb_raw(jb, "\n", 1);
+    if (jb->overflow) {
+        o->lines_dropped++;
+        return;
+    }
+    if (o->err != 0)
+        return;
+    if (fwrite(jb->buf, 1, jb->len, o->fp) != jb->len)
+        o->err = errno != 0 ? errno : EIO;
+}
+
+/* The parts shared by alerts and events: time, flow, category, evidence, names, fields. */
+static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
+{
+    char tmp[32];
+    const char *val;
+    size_t len;
+
+    tw_jb_key(jb, "timestamp");
+    tw_jb_time(jb, ev->ts_sec, ev->ts_nsec);
+    tw_jb_key(jb, "flow_id");
+    tw_jb_u64(jb, ev->flow_id);
+    tw_jb_key(jb, "category");
+    tw_jb_cstr(jb, tw_category_name(ev->category));
+    tw_jb_key(jb, "evidence");
+    tw_jb_cstr(jb, tw_evidence_name(ev->evidence));
+    tw_jb_key(jb, "name");
+    tw_jb_str(jb, ev->raw, ev->raw_len);
+    tw_jb_key(jb, "name_normalized");
+    tw_jb_str(jb, ev->norm, ev->norm_len);
+    tw_jb_key(jb, "event");
+    tw_jb_raw(jb, "{", 1);
+    for (unsigned f = 0; f < TW_F__COUNT; f++) {
+        if (!tw_event_field(ev, (enum tw_field)f, tmp, sizeof(tmp), &val, &len))
+            continue;
+        tw_jb_key(jb, tw_field_name((enum tw_field)f));
+        if (f == TW_F_QUERY_NAME || f == TW_F_DESTINATION_HOSTNAME)
+            tw_jb_str(jb, ev->raw, ev->raw_len); /* as seen; rules match name_normalized */
+        else if (f == TW_F_DESTINATION_PORT || f == TW_F_SOURCE_PORT)
+            tw_jb_raw(jb, val, len);
+        else
+            tw_jb_str(jb, val, len);
+    }
+    tw_jb_raw(jb, "}", 1);
+    if (ev->evidence == TW_EV_TLS_SNI) {
+        tw_jb_key(jb, "tls");
+        tw_jb_raw(jb, "{", 1);
+        tw_jb_key(jb, "ech");
+        tw_jb_bool(jb, ev->ech);
+        tw_jb_raw(jb, "}", 1);
+    }
+}
+
+static void alert(const struct tw_rule_info *rule, const struct tw_event *ev, void *ctx)
+{
+    struct tw_output *o = ctx;
+    struct tw_jb jb;
+
+    o->alerts++;
+    tw_jb_init(&jb, o->line, sizeof(o->line));
+    tw_jb_raw(&jb, "{", 1);
+    tw_jb_key(&jb, "type");
+    tw_jb_lit(&jb, "\"alert\"");
+    tw_jb_key(&jb, "rule");
+    tw_jb_raw(&jb, "{", 1);
+    tw_jb_key(&jb, "id");
+    tw_jb_cstr(&jb, rule->id);
+    tw_jb_key(&jb, "title");
+    tw_jb_cstr(&jb, rule->title);
+    tw_jb_key(&jb, "level");
+    tw_jb_cstr(&jb, rule->level);
+    tw_jb_key(&jb, "tags");
+    tw_jb_raw(&jb, "[", 1);
+    for (size_t i = 0; i < rule->n_tags; i++) {
+        if (i > 0)
+            tw_jb_raw(&jb, ",", 1);
+        tw_jb_cstr(&jb, rule->tags[i]);
+    }
+    tw_jb_raw(&jb, "]", 1);
+    tw_jb_key(&jb, "file");
+    tw_jb_cstr(&jb, rule->file);
+    tw_jb_raw(&jb, "}", 1);
+    common_fields(&jb, ev);
+    tw_jb_raw(&jb, "}", 1);
+    write_line(o, &jb);
+}
+
+void tw_output_event(void *ctx, const struct tw_event *ev)
+{
+    struct tw_output *o = ctx;
+    struct tw_jb jb;
+
+    o->events_seen[ev->category]++;
+    if (o->events) {
+        tw_jb_init(&jb, o->line, sizeof(o->line));
+        tw_jb_raw(&jb, "{", 1);
+        tw_jb_key(&jb, "type");
+        tw_jb_lit(&jb, "\"event\"");
+        common_fields(&jb, ev);
+        tw_jb_raw(&jb, "}", 1);
+        write_line(o, &jb);
+        o->events_written++;
+    }
+    if (o->rules != NULL)
+        tw_ruleset_match(o->rules, ev, alert, o);
+}
+
+int tw_output_flush(struct tw_output *o)
+{
+    if (o->err == 0 && fflush(o->fp) != 0)
+        o->err = errno != 0 ? errno : EIO;
+    return o->err;
+}
