@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "tunwatch/trie.h"
+
+static double now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* Copies s into an exact-size heap buffer so that ASan sees any over-read. */
+static char *heap_copy(const char *s, size_t len)
+{
+    char *d = malloc(len ? len : 1);
+
+    assert_non_null(d);
+    memcpy(d, s, len);
+    return d;
+}
+
+static size_t match_str(const struct tw_trie *t, const char *name, uint32_t *out, size_t cap)
+{
+    size_t len = strlen(name);
+    char *h = heap_copy(name, len);
+    size_t n = tw_trie_match(t, h, len, out, cap);
+
+    free(h);
+    return n;
+}
+
+/* One key against one name. */
+static const struct {
+    int line;
+    const char *key;
+    bool suffix;
+    const char *name;
+    bool match;
+} one_cases[] = {
+    {__LINE__, ".localto.net", true, "localto.net", false},
+    {__LINE__, ".localto.net", true, "a.localto.net", true},
+    {__LINE__, ".localto.net", true, "A.LocalTo.Net", true},
+    {__LINE__, ".localto.net", true, "xlocalto.net", false},
+    {__LINE__, ".localto.net", true, "net", false},
+    {__LINE__, ".localto.net", true, "a.localto.net.evil.com", false},
+    {__LINE__, ".LOCALTO.NET", true, "a.localto.net", true},
+    {__LINE__, "trycloudflare.com", true, "xtrycloudflare.com", true},
+    {__LINE__, "trycloudflare.com", true, "trycloudflare.com", true},
+    {__LINE__, "trycloudflare.com", true, "trycloudflare.co", false},
+    {__LINE__, "ngrok.io", false, "ngrok.io", true},
+    {__LINE__, "ngrok.io", false, "NGROK.IO", true},
+    {__LINE__, "ngrok.io", false, "a.ngrok.io", false},
+    {__LINE__, "ngrok.io", false, "grok.io", false},
+    {__LINE__, "ngrok.io", false, "ngrok.i", false},
+    {__LINE__, "", true, "anything.example", true},
+    {__LINE__, "", true, "", true},
+    {__LINE__, "", false, "", true},
+    {__LINE__, "", false, "a", false},
+    {__LINE__, "a", false, "", false},
+    {__LINE__, ".a", true, "", false},
+};
+
+static void test_one_key(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(one_cases) / sizeof(one_cases[0]); i++) {
+        struct tw_trie_key k = {one_cases[i].key, strlen(one_cases[i].key), one_cases[i].suffix,
+                                42};
+        struct tw_trie *t = tw_trie_build(&k, 1);
+        uint32_t out[4] = {0};
+        size_t n;
+
+        assert_non_null(t);
+        n = match_str(t, one_cases[i].name, out, 4);
+        if (n != (one_cases[i].match ? 1u : 0u) || (n == 1 && out[0] != 42))
+            fail_msg("line %d: key '%s' (%s) vs '%s': %zu matches", one_cases[i].line,
+                     one_cases[i].key, one_cases[i].suffix ? "suffix" : "exact",
+                     one_cases[i].name, n);
+        tw_trie_free(t);
+    }
+}
+
+/* Several keys in one trie: overlapping suffixes, exact and suffix at the same node. */
+static void test_overlap(void **state)
+{
+    static const struct tw_trie_key keys[] = {
+        {".ngrok.io", 9, true, 1},     {"ngrok.io", 8, true, 2},       {"ngrok.io", 8, false, 3},
+        {"example.com", 11, false, 4}, {"example.com", 11, true, 5},   {"example.com", 11, true, 5},
+        {"io", 2, true, 6},
+    };
+    static const struct {
+        int line;
+        const char *name;
+        size_t n;
+        uint32_t want[4]; /* in reporting order: shortest suffix first, exact last */
+    } cases[] = {
+        {__LINE__, "ngrok.io", 3, {6, 2, 3}},
+        {__LINE__, "x.ngrok.io", 3, {6, 2, 1}},
+        {__LINE__, "xngrok.io", 2, {6, 2}},
+        {__LINE__, "example.com", 2, {5, 4}},
+        {__LINE__, "a.example.com", 1, {5}},
+        {__LINE__, "xample.com", 0, {0}},
+        {__LINE__, "", 0, {0}},
+    };
+    struct tw_trie *t = tw_trie_build(keys, sizeof(keys) / sizeof(keys[0]));
+
+    (void)state;
+    assert_non_null(t);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint32_t out[8] = {0};
+        size_t n = match_str(t, cases[i].name, out, 8);
+
+        if (n != cases[i].n)
+            fail_msg("line %d: '%s': %zu matches, want %zu", cases[i].line, cases[i].name, n,
+                     cases[i].n);
+        for (size_t j = 0; j < n; j++)
+            if (out[j] != cases[i].want[j])
+                fail_msg("line %d: '%s': match %zu is %u, want %u", cases[i].line,
+                         cases[i].name, j, out[j], cases[i].want[j]);
+    }
+    /* More matches than room: the count is still exact, only cap are written. */
+    {
+        uint32_t out[2] = {0, 0};
+        size_t n = match_str(t, "ngrok.io", out, 1);
+
+        assert_int_equal(n, 3);
+        assert_int_equal(out[0], 6);
+        assert_int_equal(out[1], 0);
+    }
+    tw_trie_free(t);
+}
+
+static void test_empty_trie(void **state)
+{
+    struct tw_trie *t = tw_trie_build(NULL, 0);
+    uint32_t out[1];
+
+    (void)state;
+    assert_non_null(t);
+    assert_int_equal(match_str(t, "a.localto.net", out, 1), 0);
+    assert_int_equal(match_str(t, "", out, 1), 0);
+    tw_trie_free(t);
+}
+
+/* Names at the DNS limit (255 octets on the wire, 253 in presentation form) and past it. */
+static void test_long_names(void **state)
+{
+    char name[300];
+    struct tw_trie_key keys[3];
+    struct tw_trie *t;
+    uint32_t out[4];
+
+    (void)state;
+    memset(name, 'a', 255);
+    name[255] = '\0';
+    for (size_t i = 63; i < 255; i += 64)
+        name[i] = '.';
+    keys[0] = (struct tw_trie_key){name, 255, false, 1};      /* whole name, exact */
+    keys[1] = (struct tw_trie_key){name + 64, 191, true, 2};  /* a suffix of it */
+    keys[2] = (struct tw_trie_key){"b", 1, false, 3};
+    t = tw_trie_build(keys, 3);
+    assert_non_null(t);
+    assert_int_equal(match_str(t, name, out, 4), 2);
+    assert_int_equal(out[0], 2);
+    assert_int_equal(out[1], 1);
+    assert_int_equal(match_str(t, name + 1, out, 4), 1); /* 254 chars: suffix only */
+    assert_int_equal(out[0], 2);
+    assert_int_equal(match_str(t, name + 65, out, 4), 0); /* shorter than the suffix key */
+    tw_trie_free(t);
+
+    /* A key longer than the name never matches. */
+    memset(name, 'a', 299);
+    name[299] = '\0';
+    keys[0] = (struct tw_trie_key){name, 299, true, 9};
+    t = tw_trie_build(keys, 1);
+    assert_non_null(t);
+    assert_int_equal(match_str(t, name + 44, out, 4), 0);
+    assert_int_equal(match_str(t, name, out, 4), 1);
+    tw_trie_free(t);
+}
+
+static struct tw_trie *build_generated(size_t n, char **storage)
+{
+    struct tw_trie_key *keys = calloc(n, sizeof(*keys));
+    char *buf = malloc(n * 32);
+    struct tw_trie *t;
+
+    assert_non_null(keys);
+    assert_non_null(buf);
+    for (size_t i = 0; i < n; i++) {
+        char *s = buf + i * 32;
+        int len = snprintf(s, 32, ".x%06zu.example-tunnel.net", i);
+
+        keys[i] = (struct tw_trie_key){s, (size_t)len, true, (uint32_t)i};
+    }
+    t = tw_trie_build(keys, n);
+    free(keys);
+    *storage = buf;
+    return t;
+}
+
+static double bench(const struct tw_trie *t, size_t n_keys)
+{
+    enum { ROUNDS = 200000 };
+    char names[4][64];
+    uint32_t out[8];
+    size_t hits = 0;
+    double t0, t1;
+
+    snprintf(names[0], sizeof(names[0]), "host.x%06zu.example-tunnel.net", n_keys / 2);
+    snprintf(names[1], sizeof(names[1]), "www.example.com");
+    snprintf(names[2], sizeof(names[2]), "host.x%06zux.example-tunnel.net", n_keys / 3);
+    snprintf(names[3], sizeof(names[3]), "a.b.x%06zu.example-tunnel.net", n_keys - 1);
+    t0 = now_ns();
+    for (size_t i = 0; i < ROUNDS; i++) {
+        const char *nm = names[i & 3];
+        hits += tw_trie_match(t, nm, strlen(nm), out, 8);
+    }
+    t1 = now_ns();
+    assert_int_equal(hits, ROUNDS / 2);
+    return (t1 - t0) / ROUNDS;
+}
+
+static void test_100k(void **state)
+{
+    enum { N = 100000 };
+    char *store_big, *store_small;
+    struct tw_trie *big = build_generated(N, &store_big);
+    struct tw_trie *small = build_generated(10, &store_small);
+    uint32_t out[4];
+    char name[64];
+    double ns_small, ns_big;
+
+    (void)state;
+    assert_non_null(big);
+    assert_non_null(small);
+    for (size_t i = 0; i < N; i += 997) {
+        snprintf(name, sizeof(name), "a.x%06zu.example-tunnel.net", i);
+        assert_int_equal(match_str(big, name, out, 4), 1);
+        assert_int_equal(out[0], i);
+        snprintf(name, sizeof(name), "x%06zu.example-tunnel.net", i); /* no leading dot */
+        assert_int_equal(match_str(big, name, out, 4), 0);
+        snprintf(name, sizeof(name), "a.y%06zu.example-tunnel.net", i);
+        assert_int_equal(match_str(big, name, out, 4), 0);
+    }
+    assert_true(tw_trie_memory(big) < 64u * 1024 * 1024);
+
+    ns_small = bench(small, 10);
+    ns_big = bench(big, N);
+    printf("trie: 10 keys: %.1f ns/match; %d keys: %.1f ns/match, %zu nodes, %.1f MB\n",
+           ns_small, N, ns_big, tw_trie_nodes(big), tw_trie_memory(big) / 1048576.0);
+    tw_trie_free(big);
+    tw_trie_free(small);
+    free(store_big);
+    free(store_small);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_key),    cmocka_unit_test(test_overlap),
+        cmocka_unit_test(test_empty_trie), cmocka_unit_test(test_long_names),
+        cmocka_unit_test(test_100k),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
