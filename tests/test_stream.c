@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/* Bounded TCP stream reassembly: orders, overlaps, wrap-around, limits. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tunwatch/stream.h"
+
+struct seg {
+    uint32_t off, len;
+};
+
+struct order_case {
+    int line;
+    uint32_t base;
+    struct seg segs[8];
+    size_t n;
+    uint32_t want_contig;
+    uint32_t want_gaps;
+};
+
+static uint8_t pattern(uint32_t i)
+{
+    return (uint8_t)(i * 7 + 3);
+}
+
+static const struct order_case order_cases[] = {
+    {__LINE__, 1000, {{0, 100}, {100, 100}}, 2, 200, 0},
+    {__LINE__, 1000, {{100, 100}, {0, 100}}, 2, 200, 0},
+    {__LINE__, 1000, {{200, 50}, {100, 100}, {0, 100}}, 3, 250, 0},
+    {__LINE__, 1000, {{50, 100}, {0, 60}}, 2, 150, 0},                /* overlap */
+    {__LINE__, 1000, {{0, 10}, {0, 10}, {5, 20}}, 3, 25, 0},          /* retransmissions */
+    {__LINE__, 1000, {{100, 10}, {300, 10}}, 2, 0, 2},                /* two holes */
+    {__LINE__, 1000, {{100, 10}, {300, 10}, {110, 190}}, 3, 0, 1},    /* islands merge */
+    {__LINE__, 0xfffffff0u, {{0, 8}, {16, 16}, {8, 8}}, 3, 32, 0},    /* sequence wrap */
+    {__LINE__, 1000, {{TW_STREAM_CAP - 10, 10}, {0, 5}}, 2, 5, 1},    /* at the very end */
+};
+
+static void test_orders(void **state)
+{
+    (void)state;
+    struct tw_stream *s = malloc(sizeof(*s));
+    uint8_t *src = malloc(TW_STREAM_CAP);
+
+    assert_non_null(s);
+    assert_non_null(src);
+    for (uint32_t i = 0; i < TW_STREAM_CAP; i++)
+        src[i] = pattern(i);
+    for (size_t c = 0; c < TW_ARRAY_SIZE(order_cases); c++) {
+        const struct order_case *oc = &order_cases[c];
+        tw_stream_reset(s, oc->base);
+        for (size_t i = 0; i < oc->n; i++)
+            tw_stream_add(s, oc->base + oc->segs[i].off, src + oc->segs[i].off, oc->segs[i].len);
+        if (s->contig != oc->want_contig || s->n_gaps != oc->want_gaps)
+            fail_msg("case at line %d: contig %u gaps %u, want %u %u", oc->line, s->contig,
+                     s->n_gaps, oc->want_contig, oc->want_gaps);
+        assert_memory_equal(s->data, src, s->contig);
+    }
+    free(src);
+    free(s);
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    struct tw_stream *s = malloc(sizeof(*s));
+    uint8_t buf[128] = {0};
+
+    assert_non_null(s);
+    tw_stream_reset(s, 5000);
+    /* Entirely before the base: a retransmission of consumed bytes. */
+    assert_int_equal(tw_stream_add(s, 4000, buf, 10), TW_STREAM_OLD);
+    /* Past the end of the buffer. */
+    assert_int_equal(tw_stream_add(s, 5000 + TW_STREAM_CAP, buf, 10), TW_STREAM_CLIPPED);
+    assert_int_equal(tw_stream_add(s, 5000 + TW_STREAM_CAP - 4, buf, 10), TW_STREAM_CLIPPED);
+    /* Holes are bounded. */
+    tw_stream_reset(s, 0);
+    for (uint32_t i = 0; i < TW_STREAM_MAX_GAPS; i++)
+        assert_int_equal(tw_stream_add(s, 100 + i * 100, buf, 10), TW_STREAM_ADDED);
+    assert_int_equal(tw_stream_add(s, 5000, buf, 10), TW_STREAM_TOO_MANY_GAPS);
+    /* A segment filling the first hole still gets in and absorbs an island. */
+    assert_int_equal(tw_stream_add(s, 0, buf, 100), TW_STREAM_ADDED);
+    assert_int_equal(s->contig, 110);
+    assert_int_equal(s->n_gaps, TW_STREAM_MAX_GAPS - 1);
+    free(s);
+}
+
+static void test_consume(void **state)
+{
+    (void)state;
+    struct tw_stream *s = malloc(sizeof(*s));
+    const uint8_t a[] = "abcdefghij", b[] = "uvwxyz";
+
+    assert_non_null(s);
+    tw_stream_reset(s, 10);
+    tw_stream_add(s, 10, a, 10);
+    tw_stream_add(s, 30, b, 6);
+    tw_stream_consume(s, 4);
+    assert_int_equal(s->base_seq, 14);
+    assert_int_equal(s->contig, 6);
+    assert_memory_equal(s->data, "efghij", 6);
+    assert_int_equal(s->n_gaps, 1);
+    assert_int_equal(s->island[0].start, 16);
+    tw_stream_add(s, 20, a, 10); /* fills the hole */
+    assert_int_equal(s->contig, 22);
+    assert_memory_equal(s->data + 16, "uvwxyz", 6);
+    free(s);
+}
+
+static void test_pool(void **state)
+{
+    (void)state;
+    struct tw_stream_pool pool;
+    uint32_t a, b, c;
+
+    assert_int_equal(tw_stream_pool_init(&pool, 2), 0);
+    a = tw_stream_get(&pool, 1);
+    b = tw_stream_get(&pool, 2);
+    c = tw_stream_get(&pool, 3);
+    assert_int_not_equal(a, TW_STREAM_NONE);
+    assert_int_not_equal(b, TW_STREAM_NONE);
+    assert_int_not_equal(a, b);
+    assert_int_equal(c, TW_STREAM_NONE);
+    assert_int_equal(pool.exhausted, 1);
+    assert_int_equal(pool.high_water, 2);
+    tw_stream_put(&pool, a);
+    c = tw_stream_get(&pool, 4);
+    assert_int_equal(c, a);
+    assert_int_equal(tw_stream_at(&pool, c)->base_seq, 4);
+    tw_stream_pool_destroy(&pool);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_orders),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_consume),
+        cmocka_unit_test(test_pool),
+    };
+    return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
+}
