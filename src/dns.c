@@ -29,10 +29,12 @@ static size_t label_put(char *out, size_t o, const uint8_t *lab, size_t n)
 /*
  * Walks the name at msg[off], validating it, and writes the presentation
  * form to out (which has room for TW_NAME_MAX bytes) unless out is NULL.
- * Returns the presentation length or TW_EMALFORMED; *next as in
+ * Each label and pointer taken costs one unit of *budget; running out is
+ * malformed. Returns the presentation length or TW_EMALFORMED; *next as in
  * tw_dns_name_read().
  */
-static int name_walk(const uint8_t *msg, size_t msg_len, size_t off, char *out, size_t *next)
+static int name_walk(const uint8_t *msg, size_t msg_len, size_t off, char *out, size_t *next,
+                     size_t *budget)
 {
     struct tw_cur c;
     size_t run_start = off; /* a pointer must target below this */
@@ -51,6 +53,9 @@ static int name_walk(const uint8_t *msg, size_t msg_len, size_t off, char *out, 
             return TW_EMALFORMED;
         if (len == 0)
             break;
+        if (TW_UNLIKELY(*budget == 0))
+            return TW_EMALFORMED;
+        --*budget;
 
         switch (len & 0xC0) {
         case 0x00:
@@ -98,15 +103,15 @@ int tw_dns_name_read(const uint8_t *msg, size_t msg_len, size_t off, char *out, 
                      size_t *next)
 {
     char tmp[TW_NAME_MAX];
-    size_t nx;
+    size_t nx, budget = 2 * TW_DNS_MAX_LABELS + 1; /* never the limit for one name */
     int n;
 
     if (out == NULL || next == NULL || cap == 0)
         return TW_EINVAL;
     if (cap >= TW_NAME_MAX)
-        n = name_walk(msg, msg_len, off, out, &nx);
+        n = name_walk(msg, msg_len, off, out, &nx, &budget);
     else {
-        n = name_walk(msg, msg_len, off, tmp, &nx);
+        n = name_walk(msg, msg_len, off, tmp, &nx, &budget);
         if (n >= 0 && (size_t)n >= cap)
             return TW_ENOMEM;
         if (n >= 0)
@@ -147,10 +152,11 @@ int tw_dns_parse(const uint8_t *buf, size_t len, struct tw_dns_msg *out)
     out->rcode = (uint8_t)(out->flags & 0xF);
 
     size_t off = TW_DNS_HDR_LEN;
+    size_t budget = TW_DNS_STEP_BUDGET(len);
     for (unsigned i = 0; i < out->qdcount; i++) {
         struct tw_dns_question *q = i < TW_DNS_MAX_QUESTIONS ? &out->q[i] : NULL;
         size_t next;
-        int n = name_walk(buf, len, off, q != NULL ? q->name : NULL, &next);
+        int n = name_walk(buf, len, off, q != NULL ? q->name : NULL, &next, &budget);
         if (n < 0) {
             if (q != NULL)
                 q->name[0] = '\0';

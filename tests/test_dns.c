@@ -408,6 +408,44 @@ static void test_hop_limit(void **state)
     free(b);
 }
 
+/* q1 is a 127-label name; q2.. are pointers to it, each costing 128 steps for 6 octets. */
+static void build_amplifier(struct msgbuf *m, unsigned qd)
+{
+    mb_hdr(m, (uint16_t)qd);
+    for (int i = 0; i < 127; i++)
+        mb_label(m, 1, 'x');
+    mb_put(m, "\x00" T_A_IN, 5);
+    for (unsigned i = 1; i < qd; i++)
+        mb_put(m, "\xc0\x0c" T_A_IN, 6);
+}
+
+static void test_step_budget(void **state)
+{
+    (void)state;
+    static struct msgbuf m;
+    static char x127[256];
+    const char *names[MAXQ];
+    const uint16_t qt[MAXQ] = {1, 1, 1, 1};
+
+    for (int i = 0; i < 127; i++) {
+        x127[2 * i] = 'x';
+        x127[2 * i + 1] = '.';
+    }
+    x127[253] = '\0';
+    for (unsigned i = 0; i < MAXQ; i++)
+        names[i] = x127;
+
+    /* 127 + 5 * 128 steps, budget 256 + 2 * 301 */
+    build_amplifier(&m, 6);
+    assert_true(127 + 5 * 128 <= TW_DNS_STEP_BUDGET(m.n));
+    run_one(__LINE__, m.b, m.n, (int)m.n, MAXQ, names, qt);
+
+    /* 127 + 19 * 128 steps, budget 256 + 2 * 385: a valid message, refused for the work */
+    build_amplifier(&m, 20);
+    assert_true(127 + 19 * 128 > TW_DNS_STEP_BUDGET(m.n));
+    run_one(__LINE__, m.b, m.n, TW_EMALFORMED, MAXQ, names, qt);
+}
+
 static void test_header_fields(void **state)
 {
     (void)state;
@@ -495,9 +533,13 @@ static void test_qtype_name(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),         cmocka_unit_test(test_label_lengths),
-        cmocka_unit_test(test_name_lengths),  cmocka_unit_test(test_hop_limit),
-        cmocka_unit_test(test_header_fields), cmocka_unit_test(test_name_read),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_label_lengths),
+        cmocka_unit_test(test_name_lengths),
+        cmocka_unit_test(test_hop_limit),
+        cmocka_unit_test(test_step_budget),
+        cmocka_unit_test(test_header_fields),
+        cmocka_unit_test(test_name_read),
         cmocka_unit_test(test_qtype_name),
     };
     return cmocka_run_group_tests_name("dns", tests, NULL, NULL);

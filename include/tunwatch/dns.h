@@ -25,6 +25,14 @@
  * against names it already wrote satisfies it. At most TW_DNS_MAX_PTR_HOPS
  * pointers are followed per name.
  *
+ * Pointers let a small message make the parser walk the same labels again
+ * and again (10,000 questions, each a pointer to a 127-label name, fit in
+ * 64 KB). tw_dns_parse() therefore gives each message a budget of
+ * TW_DNS_STEP_BUDGET(len) steps (one per label and per pointer, summed over
+ * all questions) and rejects the message when it runs out, so the work stays
+ * linear in the message length. No real message comes near it: a name costs
+ * a few steps and takes at least 6 octets (pointer + type + class) in place.
+ *
  * Bytes outside printable ASCII (0x21..0x7e), and '.', '\\', are escaped as
  * "\DDD" (three decimal digits) and "\.", "\\"; a space is "\032". Other
  * printable bytes (';', '(', ')', '"', '@', '$', ...) are copied as they are.
@@ -41,6 +49,7 @@
 #define TW_DNS_MAX_NAME_WIRE 255
 #define TW_DNS_MAX_LABELS 127
 #define TW_DNS_MAX_PTR_HOPS 127 /* no more pointers than a name can have labels */
+#define TW_DNS_STEP_BUDGET(len) (2 * TW_DNS_MAX_LABELS + 2 + 2 * (size_t)(len))
 
 struct tw_dns_question {
     char name[TW_NAME_MAX]; /* NUL-terminated presentation form */
