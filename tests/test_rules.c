@@ -1,0 +1,857 @@
+/* SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tunwatch/rules.h"
+
+#define SIGMA_DIR "/work/shared/sigma"
+#define SEED_WIN SIGMA_DIR "/rules/windows/network_connection/net_connection_win_domain_localtonet_tunnel.yml"
+#define SEED_LNX SIGMA_DIR "/rules/linux/network_connection/net_connection_lnx_domain_localtonet_tunnel.yml"
+#define ID_WIN "3ab65069-d82a-4d44-a759-466661a082d1"
+#define ID_LNX "c4568f5d-131f-4e78-83d4-45b2da0ec4f1"
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                  */
+
+struct loaded {
+    struct tw_ruleset *rs;
+    int rc;
+    char *log; /* everything written to errlog */
+    size_t log_len;
+    char path[64];
+};
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Loads one or more paths into a new compiled rule set; errlog is captured. */
+static void load_paths(struct loaded *l, const char *const *paths, size_t n)
+{
+    FILE *log = open_memstream(&l->log, &l->log_len);
+
+    assert_non_null(log);
+    l->rs = tw_ruleset_new();
+    assert_non_null(l->rs);
+    l->rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = tw_ruleset_load(l->rs, paths[i], log);
+        if (rc)
+            l->rc = rc;
+    }
+    assert_int_equal(tw_ruleset_compile(l->rs), 0);
+    fclose(log);
+}
+
+/* Writes yaml to a temporary file and loads it; the file is removed again. */
+static void load_yaml(struct loaded *l, const char *yaml)
+{
+    const char *p = l->path;
+    int fd;
+
+    snprintf(l->path, sizeof(l->path), "/tmp/tw_rules_XXXXXX");
+    fd = mkstemp(l->path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(l->path, yaml);
+    load_paths(l, &p, 1);
+    unlink(l->path);
+}
+
+static void unload(struct loaded *l)
+{
+    tw_ruleset_free(l->rs);
+    free(l->log);
+    l->rs = NULL;
+    l->log = NULL;
+}
+
+static struct tw_ruleset_stats stats(const struct loaded *l)
+{
+    struct tw_ruleset_stats st;
+
+    tw_ruleset_get_stats(l->rs, &st);
+    return st;
+}
+
+/* Events as the extractors produce them: norm is lowercased, trailing dot removed. */
+struct ev_spec {
+    char cat; /* 'n' network_connection, 'd' dns_query */
+    const char *name;
+    bool initiated;
+    uint16_t dport;
+    const char *dst_ip;
+};
+
+static void make_event(struct tw_event *ev, const struct ev_spec *sp)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->category = sp->cat == 'd' ? TW_CAT_DNS_QUERY : TW_CAT_NETWORK_CONNECTION;
+    ev->evidence = sp->cat == 'd' ? TW_EV_DNS_QUERY : TW_EV_TLS_SNI;
+    ev->raw = sp->name;
+    ev->raw_len = strlen(sp->name);
+    ev->norm = sp->name;
+    ev->norm_len = strlen(sp->name);
+    ev->qtype = 1;
+    ev->l4_proto = sp->cat == 'd' ? 17 : 6;
+    ev->initiated = sp->initiated;
+    ev->sport = 50000;
+    ev->dport = sp->dport ? sp->dport : (sp->cat == 'd' ? 53 : 443);
+    snprintf(ev->src_ip, sizeof(ev->src_ip), "192.168.1.10");
+    snprintf(ev->dst_ip, sizeof(ev->dst_ip), "%s", sp->dst_ip ? sp->dst_ip : "203.0.113.7");
+}
+
+/* Collects the ids of matching rules as "id1,id2". */
+struct hits {
+    char ids[4096];
+    size_t n;
+};
+
+static void on_match(const struct tw_rule_info *r, const struct tw_event *ev, void *ctx)
+{
+    struct hits *h = ctx;
+    size_t used = strlen(h->ids);
+
+    (void)ev;
+    snprintf(h->ids + used, sizeof(h->ids) - used, "%s%s", used ? "," : "", r->id);
+    h->n++;
+}
+
+static size_t match(const struct loaded *l, const struct ev_spec *sp, struct hits *h)
+{
+    struct tw_event ev;
+    char *norm = strdup(sp->name); /* exact-size heap copy for ASan */
+    struct ev_spec copy = *sp;
+    size_t n;
+
+    assert_non_null(norm);
+    copy.name = norm;
+    make_event(&ev, &copy);
+    memset(h, 0, sizeof(*h));
+    n = tw_ruleset_match(l->rs, &ev, on_match, h);
+    assert_int_equal(n, h->n);
+    free(norm);
+    return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Seed rules                                                               */
+
+static void test_seed_rules(void **state)
+{
+    static const char *const paths[] = {SEED_WIN, SEED_LNX};
+    static const struct {
+        int line;
+        struct ev_spec ev;
+        const char *want;
+    } cases[] = {
+        {__LINE__, {'n', "a.localto.net", true, 0, NULL}, ID_WIN "," ID_LNX},
+        {__LINE__, {'n', "a.localto.net", false, 0, NULL}, ""},
+        {__LINE__, {'n', "localto.net", true, 0, NULL}, ""},
+        {__LINE__, {'n', "xlocalto.net", true, 0, NULL}, ""},
+        {__LINE__, {'n', "abc.def.localtonet.com", true, 0, NULL}, ID_WIN "," ID_LNX},
+        {__LINE__, {'n', "localtonet.com", true, 0, NULL}, ""},
+        {__LINE__, {'n', "a.localto.net.example.com", true, 0, NULL}, ""},
+        {__LINE__, {'d', "a.localto.net", true, 0, NULL}, ""}, /* other category */
+    };
+    struct loaded l = {0};
+    struct tw_ruleset_stats st;
+    const struct tw_rule_info *info = NULL;
+
+    (void)state;
+    if (access(SEED_WIN, R_OK) != 0 || access(SEED_LNX, R_OK) != 0) {
+        skip();
+        return;
+    }
+    load_paths(&l, paths, 2);
+    st = stats(&l);
+    assert_int_equal(l.rc, 0);
+    assert_int_equal(st.loaded, 2);
+    assert_int_equal(st.skipped, 0);
+    assert_int_equal(st.files, 2);
+    assert_int_equal(st.indicators, 4);
+    assert_int_equal(l.log_len, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct hits h;
+
+        match(&l, &cases[i].ev, &h);
+        if (strcmp(h.ids, cases[i].want) != 0)
+            fail_msg("line %d: '%s': matched '%s', want '%s'", cases[i].line, cases[i].ev.name,
+                     h.ids, cases[i].want);
+    }
+    (void)info;
+    unload(&l);
+}
+
+/* What the alert reports about a rule. */
+static void on_info(const struct tw_rule_info *r, const struct tw_event *ev, void *ctx)
+{
+    (void)ev;
+    *(const struct tw_rule_info **)ctx = r;
+}
+
+static void test_rule_info(void **state)
+{
+    struct loaded l = {0};
+    const struct tw_rule_info *r = NULL;
+    struct tw_event ev;
+    struct ev_spec sp = {'n', "x.localto.net", true, 0, NULL};
+
+    (void)state;
+    if (access(SEED_WIN, R_OK) != 0) {
+        skip();
+        return;
+    }
+    load_paths(&l, (const char *const[]){SEED_WIN}, 1);
+    make_event(&ev, &sp);
+    assert_int_equal(tw_ruleset_match(l.rs, &ev, on_info, &r), 1);
+    assert_non_null(r);
+    assert_string_equal(r->id, ID_WIN);
+    assert_string_equal(r->title, "Communication To LocaltoNet Tunneling Service Initiated");
+    assert_string_equal(r->level, "high");
+    assert_string_equal(r->file, SEED_WIN);
+    assert_int_equal(r->n_tags, 4);
+    assert_string_equal(r->tags[0], "attack.command-and-control");
+    assert_string_equal(r->tags[3], "attack.t1102");
+    assert_int_equal(r->category, TW_CAT_NETWORK_CONNECTION);
+    unload(&l);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Detection semantics, one rule per case                                   */
+
+static const struct {
+    int line;
+    const char *cat;
+    const char *detection; /* indented under "detection:" */
+    struct ev_spec ev;
+    bool match;
+} sem_cases[] = {
+    /* modifiers */
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|contains: 'ngrok'\n  condition: sel\n",
+     {'n', "a.ngrok.io", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|contains: 'ngrok'\n  condition: sel\n",
+     {'n', "a.ngr0k.io", true, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|startswith: 'api.'\n  condition: sel\n",
+     {'n', "api.example.com", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|startswith: 'api.'\n  condition: sel\n",
+     {'n', "x.api.example.com", true, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|endswith: '.localto.net'\n  condition: sel\n",
+     {'n', "localto.net", true, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|endswith: '.localto.net'\n  condition: sel\n",
+     {'n', "a.localto.net", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|endswith: '.localto.net'\n  condition: sel\n",
+     {'n', "A.LocalTo.Net", true, 0, NULL}, true}, /* even if a producer forgot to lowercase */
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|endswith: '.localto.net'\n  condition: sel\n",
+     {'n', "xlocalto.net", true, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|endswith: 'trycloudflare.com'\n  condition: sel\n",
+     {'n', "xtrycloudflare.com", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|endswith: '.LOCALTO.NET'\n  condition: sel\n",
+     {'n', "a.localto.net", true, 0, NULL}, true},
+    {__LINE__, "network_connection",
+     "  sel:\n    DestinationHostname|contains|all:\n      - 'ngrok'\n      - '.io'\n  condition: sel\n",
+     {'n', "a.ngrok.io", true, 0, NULL}, true},
+    {__LINE__, "network_connection",
+     "  sel:\n    DestinationHostname|contains|all:\n      - 'ngrok'\n      - '.io'\n  condition: sel\n",
+     {'n', "a.ngrok.app", true, 0, NULL}, false},
+    {__LINE__, "network_connection",
+     "  sel:\n    DestinationHostname|contains:\n      - 'ngrok'\n      - '.io'\n  condition: sel\n",
+     {'n', "a.ngrok.app", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'ngrok.io'\n  condition: sel\n",
+     {'n', "ngrok.io", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'NGROK.io'\n  condition: sel\n",
+     {'n', "ngrok.io", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'ngrok.io'\n  condition: sel\n",
+     {'n', "a.ngrok.io", true, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: ''\n  condition: sel\n",
+     {'n', "", true, 0, NULL}, true},
+    /* wildcards and escapes */
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: '*.ngrok.io'\n  condition: sel\n",
+     {'n', "a.ngrok.io", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: '*.ngrok.io'\n  condition: sel\n",
+     {'n', "ngrok.io", true, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a?.ngrok.io'\n  condition: sel\n",
+     {'n', "ab.ngrok.io", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a?.ngrok.io'\n  condition: sel\n",
+     {'n', "a.ngrok.io", true, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a*b.com'\n  condition: sel\n",
+     {'n', "axxb.com", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a*b.com'\n  condition: sel\n",
+     {'n', "ab.com", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a*b.com'\n  condition: sel\n",
+     {'n', "axxc.com", true, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'api.*'\n  condition: sel\n",
+     {'n', "api.x", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: '*ngrok*'\n  condition: sel\n",
+     {'n', "xngroky", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: '*'\n  condition: sel\n",
+     {'n', "anything", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a\\*b.com'\n  condition: sel\n",
+     {'n', "a*b.com", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a\\*b.com'\n  condition: sel\n",
+     {'n', "axb.com", true, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a\\?b'\n  condition: sel\n",
+     {'n', "a?b", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a\\?b'\n  condition: sel\n",
+     {'n', "axb", true, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a\\\\*'\n  condition: sel\n",
+     {'n', "a\\xyz", true, 0, NULL}, true}, /* \\* : backslash, then wildcard */
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a\\\\*'\n  condition: sel\n",
+     {'n', "axyz", true, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a\\b'\n  condition: sel\n",
+     {'n', "a\\b", true, 0, NULL}, true}, /* lone backslash is literal */
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a\\\\b'\n  condition: sel\n",
+     {'n', "a\\b", true, 0, NULL}, true}, /* \\ is one backslash */
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a\\\\\\*'\n  condition: sel\n",
+     {'n', "a\\*", true, 0, NULL}, true}, /* \\\* : backslash, literal star */
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'a\\\\\\*'\n  condition: sel\n",
+     {'n', "a\\x", true, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|endswith: '.ngrok*.io'\n  condition: sel\n",
+     {'n', "x.ngrok-free.io", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|endswith: '\\*.io'\n  condition: sel\n",
+     {'n', "x*.io", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|endswith: '\\*.io'\n  condition: sel\n",
+     {'n', "xy.io", true, 0, NULL}, false},
+    /* numbers, booleans, null, exists, cidr */
+    {__LINE__, "network_connection", "  sel:\n    DestinationPort: 443\n  condition: sel\n",
+     {'n', "a", true, 443, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationPort: 443\n  condition: sel\n",
+     {'n', "a", true, 8443, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationPort:\n      - 80\n      - 8080\n  condition: sel\n",
+     {'n', "a", true, 8080, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    Initiated: true\n  condition: sel\n",
+     {'n', "a", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    Initiated: true\n  condition: sel\n",
+     {'n', "a", false, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    Initiated: 'false'\n  condition: sel\n",
+     {'n', "a", false, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    Protocol: TCP\n  condition: sel\n",
+     {'n', "a", false, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: null\n  condition: sel\n",
+     {'n', "", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: null\n  condition: sel\n",
+     {'n', "a.com", true, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'null'\n  condition: sel\n",
+     {'n', "null", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|exists: true\n  condition: sel\n",
+     {'n', "", true, 0, NULL}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|exists: true\n  condition: sel\n",
+     {'n', "a", true, 0, NULL}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationIp|cidr: '10.0.0.0/8'\n  condition: sel\n",
+     {'n', "a", true, 0, "10.1.2.3"}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationIp|cidr: '10.0.0.0/8'\n  condition: sel\n",
+     {'n', "a", true, 0, "11.1.2.3"}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationIp|cidr:\n      - '192.168.0.0/16'\n      - 'fd00::/8'\n  condition: sel\n",
+     {'n', "a", true, 0, "fd12::1"}, true},
+    {__LINE__, "network_connection", "  sel:\n    DestinationIp|cidr: '172.16.0.0/12'\n  condition: sel\n",
+     {'n', "a", true, 0, "172.32.0.1"}, false},
+    {__LINE__, "network_connection", "  sel:\n    DestinationIp|cidr: '172.16.0.0/12'\n  condition: sel\n",
+     {'n', "a", true, 0, "172.31.255.1"}, true},
+    /* categories */
+    {__LINE__, "dns_query", "  sel:\n    QueryName|endswith: '.ngrok.io'\n  condition: sel\n",
+     {'d', "a.ngrok.io", true, 0, NULL}, true},
+    {__LINE__, "dns_query", "  sel:\n    QueryName|endswith: '.ngrok.io'\n  condition: sel\n",
+     {'n', "a.ngrok.io", true, 0, NULL}, false},
+    {__LINE__, "dns", "  sel:\n    query|endswith: '.ngrok.io'\n  condition: sel\n",
+     {'d', "a.ngrok.io", true, 0, NULL}, true},
+    {__LINE__, "dns", "  sel:\n    query: 'x.com'\n    qtype_name: A\n  condition: sel\n",
+     {'d', "x.com", true, 0, NULL}, true},
+    /* lists of maps */
+    {__LINE__, "network_connection",
+     "  sel:\n    - DestinationHostname: 'a.com'\n    - DestinationPort: 8080\n  condition: sel\n",
+     {'n', "a.com", true, 0, NULL}, true},
+    {__LINE__, "network_connection",
+     "  sel:\n    - DestinationHostname: 'a.com'\n    - DestinationPort: 8080\n  condition: sel\n",
+     {'n', "b.com", true, 8080, NULL}, true},
+    {__LINE__, "network_connection",
+     "  sel:\n    - DestinationHostname: 'a.com'\n    - DestinationPort: 8080\n  condition: sel\n",
+     {'n', "b.com", true, 0, NULL}, false},
+    /* conditions */
+    {__LINE__, "network_connection",
+     "  sel:\n    DestinationHostname|endswith: '.ngrok.io'\n  filter:\n    DestinationHostname: 'ok.ngrok.io'\n"
+     "  condition: sel and not filter\n",
+     {'n', "bad.ngrok.io", true, 0, NULL}, true},
+    {__LINE__, "network_connection",
+     "  sel:\n    DestinationHostname|endswith: '.ngrok.io'\n  filter:\n    DestinationHostname: 'ok.ngrok.io'\n"
+     "  condition: sel and not filter\n",
+     {'n', "ok.ngrok.io", true, 0, NULL}, false},
+    {__LINE__, "network_connection",
+     "  filter:\n    DestinationHostname|endswith: '.corp.example'\n  condition: not filter\n",
+     {'n', "evil.com", true, 0, NULL}, true},
+    {__LINE__, "network_connection",
+     "  filter:\n    DestinationHostname|endswith: '.corp.example'\n  condition: not filter\n",
+     {'n', "a.corp.example", true, 0, NULL}, false},
+    {__LINE__, "network_connection",
+     "  selection_a:\n    DestinationHostname|endswith: '.a.com'\n  selection_b:\n    DestinationPort: 4444\n"
+     "  condition: 1 of selection_*\n",
+     {'n', "x.b.com", true, 4444, NULL}, true},
+    {__LINE__, "network_connection",
+     "  selection_a:\n    DestinationHostname|endswith: '.a.com'\n  selection_b:\n    DestinationPort: 4444\n"
+     "  condition: 1 of selection_*\n",
+     {'n', "x.a.com", true, 0, NULL}, true},
+    {__LINE__, "network_connection",
+     "  selection_a:\n    DestinationHostname|endswith: '.a.com'\n  selection_b:\n    DestinationPort: 4444\n"
+     "  condition: all of selection_*\n",
+     {'n', "x.a.com", true, 0, NULL}, false},
+    {__LINE__, "network_connection",
+     "  selection_a:\n    DestinationHostname|endswith: '.a.com'\n  selection_b:\n    DestinationPort: 4444\n"
+     "  condition: all of selection_*\n",
+     {'n', "x.a.com", true, 4444, NULL}, true},
+    {__LINE__, "network_connection",
+     "  sel1:\n    DestinationHostname|endswith: '.io'\n  sel2:\n    DestinationPort: 443\n  _never:\n    DestinationPort: 1\n"
+     "  condition: all of them\n",
+     {'n', "a.io", true, 443, NULL}, true},
+    {__LINE__, "network_connection",
+     "  sel1:\n    DestinationHostname|endswith: '.io'\n  sel2:\n    DestinationPort: 443\n  _never:\n    DestinationPort: 1\n"
+     "  condition: all of them\n",
+     {'n', "a.io", true, 80, NULL}, false},
+    {__LINE__, "network_connection",
+     "  sel1:\n    DestinationHostname|endswith: '.io'\n  _any:\n    DestinationPort: 1\n  condition: 1 of them\n",
+     {'n', "a.com", true, 1, NULL}, false},
+    {__LINE__, "network_connection",
+     "  sel1:\n    DestinationHostname|endswith: '.io'\n  sel2:\n    DestinationPort: 1\n  condition: 1 of them\n",
+     {'n', "a.com", true, 1, NULL}, true},
+    {__LINE__, "network_connection",
+     "  a:\n    DestinationHostname: 'a.com'\n  b:\n    DestinationPort: 22\n  condition: a or b\n",
+     {'n', "z.com", true, 22, NULL}, true},
+    {__LINE__, "network_connection",
+     "  a:\n    DestinationHostname: 'a.com'\n  b:\n    DestinationPort: 22\n  condition: a or b\n",
+     {'n', "z.com", true, 23, NULL}, false},
+    /* precedence: a or b and c == a or (b and c) */
+    {__LINE__, "network_connection",
+     "  a:\n    DestinationHostname: 'a.com'\n  b:\n    DestinationPort: 22\n  c:\n    Initiated: 'true'\n"
+     "  condition: a or b and c\n",
+     {'n', "a.com", false, 23, NULL}, true},
+    {__LINE__, "network_connection",
+     "  a:\n    DestinationHostname: 'a.com'\n  b:\n    DestinationPort: 22\n  c:\n    Initiated: 'true'\n"
+     "  condition: a or b and c\n",
+     {'n', "z.com", false, 22, NULL}, false},
+    {__LINE__, "network_connection",
+     "  a:\n    DestinationHostname: 'a.com'\n  b:\n    DestinationPort: 22\n  c:\n    Initiated: 'true'\n"
+     "  condition: (a or b) and c\n",
+     {'n', "a.com", false, 23, NULL}, false},
+    {__LINE__, "network_connection",
+     "  a:\n    DestinationHostname: 'a.com'\n  b:\n    DestinationPort: 22\n  c:\n    Initiated: 'true'\n"
+     "  condition: (a or b) and c\n",
+     {'n', "z.com", true, 22, NULL}, true},
+    {__LINE__, "network_connection",
+     "  a:\n    DestinationHostname: 'a.com'\n  b:\n    DestinationPort: 22\n  condition: not a and not b\n",
+     {'n', "z.com", true, 23, NULL}, true},
+    {__LINE__, "network_connection",
+     "  a:\n    DestinationHostname: 'a.com'\n  b:\n    DestinationPort: 22\n  condition: not (a or b)\n",
+     {'n', "a.com", true, 23, NULL}, false},
+    {__LINE__, "network_connection",
+     "  a:\n    DestinationHostname: 'a.com'\n  condition: not not a\n",
+     {'n', "a.com", true, 23, NULL}, true},
+    {__LINE__, "network_connection",
+     "  a:\n    DestinationHostname: 'a.com'\n  b:\n    DestinationPort: 22\n  condition:\n    - a\n    - b\n",
+     {'n', "z.com", true, 22, NULL}, true},
+    {__LINE__, "network_connection",
+     "  a:\n    DestinationHostname: 'a.com'\n  b:\n    DestinationPort: 22\n  condition: ((a) AND (NOT b))\n",
+     {'n', "a.com", true, 23, NULL}, true},
+    /* Gating must stay sound: a hostname indicator under "not" or beside an OR branch. */
+    {__LINE__, "network_connection",
+     "  a:\n    DestinationHostname|endswith: '.a.com'\n  b:\n    DestinationHostname|endswith: '.b.com'\n"
+     "  condition: not (a and not b)\n",
+     {'n', "zzz", true, 0, NULL}, true},
+    {__LINE__, "network_connection",
+     "  a:\n    DestinationHostname|endswith: '.a.com'\n  b:\n    DestinationHostname|endswith: '.b.com'\n"
+     "  condition: not (not a or not b)\n",
+     {'n', "x.a.com", true, 0, NULL}, false},
+    {__LINE__, "network_connection",
+     "  sel:\n    DestinationHostname|endswith: '.a.com'\n    DestinationPort: 22\n  condition: not sel\n",
+     {'n', "x.a.com", true, 23, NULL}, true},
+};
+
+static void test_semantics(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(sem_cases) / sizeof(sem_cases[0]); i++) {
+        char yaml[2048];
+        struct loaded l = {0};
+        struct tw_ruleset_stats st;
+        struct hits h;
+
+        snprintf(yaml, sizeof(yaml),
+                 "title: case %d\nid: case-%d\nlogsource:\n  category: %s\ndetection:\n%s",
+                 sem_cases[i].line, sem_cases[i].line, sem_cases[i].cat, sem_cases[i].detection);
+        load_yaml(&l, yaml);
+        st = stats(&l);
+        if (l.rc != 0 || st.loaded != 1)
+            fail_msg("line %d: rule not loaded (rc %d): %s", sem_cases[i].line, l.rc,
+                     l.log ? l.log : "");
+        if ((match(&l, &sem_cases[i].ev, &h) == 1) != sem_cases[i].match)
+            fail_msg("line %d: '%s': got %s, want %s", sem_cases[i].line, sem_cases[i].ev.name,
+                     h.n ? "match" : "no match", sem_cases[i].match ? "match" : "no match");
+        unload(&l);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Skipped rules                                                            */
+
+static const struct {
+    int line;
+    const char *cat;
+    const char *detection;
+    const char *reason; /* expected after "rule case-N skipped: " */
+} skip_cases[] = {
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|base64: 'x'\n  condition: sel\n",
+     "unsupported modifier 'base64'"},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|re: '.*'\n  condition: sel\n",
+     "unsupported modifier 're'"},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname|windash: 'x'\n  condition: sel\n",
+     "unsupported modifier 'windash'"},
+    {__LINE__, "network_connection",
+     "  sel:\n    DestinationHostname|endswith: '.x'\n  filter:\n    Image|endswith: '\\\\chrome.exe'\n"
+     "  condition: sel and not filter\n",
+     "field 'Image' not observable"},
+    {__LINE__, "network_connection", "  sel:\n    CommandLine|contains: 'ngrok'\n  condition: sel\n",
+     "field 'CommandLine' not observable"},
+    {__LINE__, "network_connection", "  sel:\n    QueryName: 'x'\n  condition: sel\n",
+     "field 'QueryName' not in category network_connection"},
+    {__LINE__, "dns", "  sel:\n    qtype: 16\n  condition: sel\n",
+     "field 'qtype' not observable"},
+    {__LINE__, "process_creation", "  sel:\n    Image: 'x'\n  condition: sel\n",
+     "logsource category 'process_creation' not observed"},
+    {__LINE__, "network_connection", "  keywords:\n    - 'ngrok'\n  condition: keywords\n",
+     "keyword search ('keywords') not supported"},
+    {__LINE__, "network_connection",
+     "  sel:\n    DestinationHostname: 'x'\n  condition: sel | count() by SourceIp > 10\n",
+     "unsupported condition: aggregation ('| ...')"},
+    {__LINE__, "network_connection",
+     "  a:\n    DestinationHostname: 'x'\n  b:\n    DestinationPort: 1\n  condition: a near b\n",
+     "unsupported condition: 'near'"},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'x'\n  condition: sel and other\n",
+     "condition references unknown identifier 'other'"},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'x'\n  condition: 1 of filter_*\n",
+     "'filter_*' in condition matches no search identifier"},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'x'\n  condition: (sel\n",
+     "condition ends unexpectedly"},
+    {__LINE__, "network_connection", "  sel:\n    DestinationHostname: 'x'\n", "detection has no condition"},
+    {__LINE__, "network_connection", "  sel:\n    DestinationIp|cidr: '10.0.0.0/33'\n  condition: sel\n",
+     "invalid cidr value '10.0.0.0/33'"},
+    {__LINE__, "network_connection",
+     "  sel:\n    DestinationHostname|contains|endswith: 'x'\n  condition: sel\n",
+     "conflicting modifiers in 'DestinationHostname|contains|endswith'"},
+    {__LINE__, "network_connection",
+     "  sel:\n    DestinationHostname: 'x'\n  condition: "
+     "((((((((((((((((((((((((((((((((((((((((((((((((((((sel))))))))))))))))))))))))))))))))))))))))))))))))))))\n",
+     "condition nested too deeply"},
+};
+
+static void test_skips(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(skip_cases) / sizeof(skip_cases[0]); i++) {
+        char yaml[2048], want[512];
+        struct loaded l = {0};
+        struct tw_ruleset_stats st;
+
+        snprintf(yaml, sizeof(yaml),
+                 "title: case\nid: case-%d\nlogsource:\n  category: %s\ndetection:\n%s",
+                 skip_cases[i].line, skip_cases[i].cat, skip_cases[i].detection);
+        load_yaml(&l, yaml);
+        st = stats(&l);
+        snprintf(want, sizeof(want), "%s: rule case-%d skipped: %s\n", l.path, skip_cases[i].line,
+                 skip_cases[i].reason);
+        if (l.rc != 0 || st.loaded != 0 || st.skipped != 1 || strcmp(l.log, want) != 0)
+            fail_msg("line %d: rc %d loaded %zu skipped %zu log '%s', want '%s'",
+                     skip_cases[i].line, l.rc, st.loaded, st.skipped, l.log, want);
+        unload(&l);
+    }
+}
+
+static void test_missing_id(void **state)
+{
+    struct loaded l = {0};
+    char want[256];
+
+    (void)state;
+    load_yaml(&l, "title: no id\nlogsource:\n  category: dns_query\ndetection:\n"
+                  "  sel:\n    QueryName: x\n  condition: sel\n");
+    snprintf(want, sizeof(want), "%s: rule (document 1) skipped: missing id\n", l.path);
+    assert_string_equal(l.log, want);
+    assert_int_equal(stats(&l).skipped, 1);
+    assert_int_equal(stats(&l).loaded, 0);
+    unload(&l);
+}
+
+/* Several documents; the bad one is skipped alone. */
+static void test_multi_document(void **state)
+{
+    static const char yaml[] =
+        "title: one\nid: r1\nlogsource:\n  category: network_connection\ndetection:\n"
+        "  sel:\n    DestinationHostname|endswith: '.one.test'\n  condition: sel\n"
+        "---\n"
+        "title: two\nid: r2\nlogsource:\n  category: network_connection\ndetection:\n"
+        "  sel:\n    DestinationHostname|utf16le: 'x'\n  condition: sel\n"
+        "---\n"
+        "title: three\nid: r3\nlogsource:\n  category: network_connection\ndetection:\n"
+        "  sel:\n    DestinationHostname|endswith: 'one.test'\n  condition: sel\n"
+        "---\n";
+    struct loaded l = {0};
+    struct hits h;
+    char want[256];
+
+    (void)state;
+    load_yaml(&l, yaml);
+    assert_int_equal(l.rc, 0);
+    assert_int_equal(stats(&l).loaded, 2);
+    assert_int_equal(stats(&l).skipped, 1);
+    snprintf(want, sizeof(want), "%s: rule r2 skipped: unsupported modifier 'utf16le'\n", l.path);
+    assert_string_equal(l.log, want);
+    assert_int_equal(match(&l, &(struct ev_spec){'n', "a.one.test", true, 0, NULL}, &h), 2);
+    assert_string_equal(h.ids, "r1,r3");
+    assert_int_equal(match(&l, &(struct ev_spec){'n', "one.test", true, 0, NULL}, &h), 1);
+    assert_string_equal(h.ids, "r3");
+    unload(&l);
+}
+
+static void test_yaml_error(void **state)
+{
+    static const char yaml[] =
+        "title: one\nid: r1\nlogsource:\n  category: network_connection\ndetection:\n"
+        "  sel:\n    DestinationHostname|endswith: '.one.test'\n  condition: sel\n"
+        "---\n"
+        "title: broken\nid: [r2\n"
+        "logsource: {category: network_connection\n";
+    struct loaded l = {0};
+    char prefix[128];
+
+    (void)state;
+    load_yaml(&l, yaml);
+    assert_int_equal(l.rc, TW_EINVAL);
+    assert_int_equal(stats(&l).errors, 1);
+    assert_int_equal(stats(&l).loaded, 0); /* a broken file loads nothing */
+    snprintf(prefix, sizeof(prefix), "%s:12:10: yaml error: ", l.path); /* where libyaml notices */
+    if (strncmp(l.log, prefix, strlen(prefix)) != 0 || !strstr(l.log, ": yaml error: ") ||
+        strchr(l.log, '\n') != l.log + l.log_len - 1)
+        fail_msg("log '%s', want one line starting with '%s'", l.log, prefix);
+    unload(&l);
+}
+
+/* A directory: recursive, sorted, *.yml and *.yaml only; a broken file does not stop the rest. */
+static void test_directory(void **state)
+{
+    char dir[] = "/tmp/tw_rules_dir_XXXXXX";
+    char path[256];
+    static const char *const files[] = {"b.yml", "a.yml", "sub/c.yaml", "notes.txt", "z.yml"};
+    struct loaded l = {0};
+    struct hits h;
+    const char *p = dir;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/sub", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    for (size_t i = 0; i < 4; i++) {
+        char yaml[512];
+
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        snprintf(yaml, sizeof(yaml),
+                 "title: t\nid: %s\nlogsource:\n  category: dns_query\ndetection:\n"
+                 "  sel:\n    QueryName|endswith: 'tunnel.test'\n  condition: sel\n",
+                 files[i]);
+        write_file(path, yaml);
+    }
+    snprintf(path, sizeof(path), "%s/z.yml", dir);
+    write_file(path, "title: [\n");
+    load_paths(&l, &p, 1);
+    assert_int_equal(l.rc, TW_EINVAL);
+    assert_int_equal(stats(&l).files, 4);
+    assert_int_equal(stats(&l).errors, 1);
+    assert_int_equal(stats(&l).loaded, 3);
+    assert_int_equal(match(&l, &(struct ev_spec){'d', "x.tunnel.test", true, 0, NULL}, &h), 3);
+    assert_string_equal(h.ids, "a.yml,b.yml,sub/c.yaml");
+    unload(&l);
+    for (size_t i = 0; i < TW_ARRAY_SIZE(files); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    snprintf(path, sizeof(path), "%s/sub", dir);
+    rmdir(path);
+    rmdir(dir);
+}
+
+static void test_missing_path(void **state)
+{
+    struct loaded l = {0};
+    const char *p = "/nonexistent/tw/rules";
+
+    (void)state;
+    load_paths(&l, &p, 1);
+    assert_int_equal(l.rc, TW_EINVAL);
+    assert_int_equal(stats(&l).errors, 1);
+    assert_non_null(strstr(l.log, "/nonexistent/tw/rules: "));
+    unload(&l);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The SigmaHQ corpus and the 100k-rule benchmark                            */
+
+static void test_sigma_corpus(void **state)
+{
+    struct loaded l = {0};
+    const char *p = SIGMA_DIR;
+    struct tw_ruleset_stats st;
+    struct hits h;
+    FILE *devnull;
+
+    (void)state;
+    if (access(SIGMA_DIR, R_OK) != 0) {
+        skip();
+        return;
+    }
+    load_paths(&l, &p, 1);
+    st = stats(&l);
+    printf("sigma corpus: %zu files, %zu rules loaded, %zu skipped, %zu file errors, "
+           "%zu indicators (rc %d)\n",
+           st.files, st.loaded, st.skipped, st.errors, st.indicators, l.rc);
+    assert_true(st.loaded >= 2);
+    assert_int_equal(st.files, st.errors + st.files - st.errors);
+    /* One log line per skipped rule or file error. */
+    {
+        size_t lines = 0;
+        for (size_t i = 0; i < l.log_len; i++)
+            lines += l.log[i] == '\n';
+        assert_int_equal(lines, st.skipped + st.errors);
+    }
+    match(&l, &(struct ev_spec){'n', "abc.localto.net", true, 0, NULL}, &h);
+    assert_non_null(strstr(h.ids, ID_WIN));
+    assert_non_null(strstr(h.ids, ID_LNX));
+    printf("sigma corpus: abc.localto.net matches %s\n", h.ids);
+    match(&l, &(struct ev_spec){'d', "abc.trycloudflare.com", true, 0, NULL}, &h);
+    printf("sigma corpus: dns abc.trycloudflare.com matches %zu rules\n", h.n);
+    devnull = getenv("TW_SHOW_SKIPS") ? stdout : NULL;
+    if (devnull)
+        fwrite(l.log, 1, l.log_len, devnull);
+    unload(&l);
+}
+
+static double now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void gen_rules(const char *path, size_t n)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f,
+                "---\ntitle: gen %zu\nid: gen-%zu\nlogsource: {category: network_connection}\n"
+                "detection:\n  sel: {DestinationHostname|endswith: '.x%06zu.example-tunnel.net'}\n"
+                "  condition: sel\n",
+                i, i, i);
+    assert_int_equal(fclose(f), 0);
+}
+
+static double bench_match(const struct loaded *l, size_t n, size_t *hits_out)
+{
+    enum { ROUNDS = 200000 };
+    char names[4][64];
+    struct tw_event ev[4];
+    size_t hits = 0;
+    double t0;
+
+    snprintf(names[0], sizeof(names[0]), "host.x%06zu.example-tunnel.net", n / 2);
+    snprintf(names[1], sizeof(names[1]), "www.example.com");
+    snprintf(names[2], sizeof(names[2]), "host.x%06zux.example-tunnel.net", n / 3);
+    snprintf(names[3], sizeof(names[3]), "a.b.x%06zu.example-tunnel.net", n - 1);
+    for (int i = 0; i < 4; i++)
+        make_event(&ev[i], &(struct ev_spec){'n', names[i], true, 0, NULL});
+    t0 = now_ns();
+    for (size_t i = 0; i < ROUNDS; i++)
+        hits += tw_ruleset_match(l->rs, &ev[i & 3], NULL, NULL);
+    *hits_out = hits;
+    return (now_ns() - t0) / ROUNDS;
+}
+
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+static void test_bench_100k(void **state)
+{
+    enum { BIG = 100000, SMALL = 10 };
+    char path[] = "/tmp/tw_rules_bench_XXXXXX";
+    struct loaded small = {0}, big = {0};
+    const char *p = path;
+    size_t hits;
+    double ns_small, ns_big, t0, load_ms;
+    long rss0, rss1;
+    int fd;
+
+    (void)state;
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    gen_rules(path, SMALL);
+    load_paths(&small, &p, 1);
+    assert_int_equal(stats(&small).loaded, SMALL);
+
+    gen_rules(path, BIG);
+    rss0 = rss_kb();
+    t0 = now_ns();
+    load_paths(&big, &p, 1);
+    load_ms = (now_ns() - t0) / 1e6;
+    rss1 = rss_kb();
+    unlink(path);
+    assert_int_equal(big.rc, 0);
+    assert_int_equal(stats(&big).loaded, BIG);
+    assert_int_equal(stats(&big).indicators, BIG);
+
+    ns_small = bench_match(&small, SMALL, &hits);
+    assert_int_equal(hits, 200000 / 2);
+    ns_big = bench_match(&big, BIG, &hits);
+    assert_int_equal(hits, 200000 / 2);
+    printf("rules: %d rules: %.1f ns/match; %d rules: %.1f ns/match; "
+           "loading+compiling %d rules: %.0f ms, RSS +%ld kB\n",
+           SMALL, ns_small, BIG, ns_big, BIG, load_ms, rss1 - rss0);
+    unload(&small);
+    unload(&big);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seed_rules),     cmocka_unit_test(test_rule_info),
+        cmocka_unit_test(test_semantics),      cmocka_unit_test(test_skips),
+        cmocka_unit_test(test_missing_id),     cmocka_unit_test(test_multi_document),
+        cmocka_unit_test(test_yaml_error),     cmocka_unit_test(test_directory),
+        cmocka_unit_test(test_missing_path),   cmocka_unit_test(test_sigma_corpus),
+        cmocka_unit_test(test_bench_100k),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
