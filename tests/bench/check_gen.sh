@@ -1,0 +1,134 @@
+#!/bin/sh
+# Checks that tshark decodes a small twgen capture the way twgen meant it: the same DNS query
+# names and TLS SNI at the same frames as twgen's names list, no malformed packets, no bad
+# checksums, no expert warnings, and the promised variety (IPv6, VLAN, split ClientHellos,
+# DNS over TCP, tunnel names). Also checks that output is deterministic for a seed.
+# Prints one closing line "N passed, N failed"; exits non-zero if any check failed.
+#
+# Usage: sh tests/bench/check_gen.sh [TWGEN_BINARY] [PACKETS]
+#   TWGEN_BINARY defaults to build/bench/twgen; if it does not exist, twgen.c is compiled
+#   into a temporary directory with cc.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+twgen=${1:-build/bench/twgen}
+packets=${2:-20000}
+
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+if [ ! -x "$twgen" ]; then
+    echo "check_gen: $twgen not found, compiling $here/twgen.c"
+    ${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wvla -Wformat=2 -O2 -g \
+        -o "$tmp/twgen" "$here/twgen.c" || { echo "0 passed, 1 failed"; exit 1; }
+    twgen=$tmp/twgen
+fi
+if ! command -v tshark >/dev/null 2>&1; then
+    echo "check_gen: tshark not found (apt-get install tshark)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+check() { # check DESCRIPTION COMMAND...
+    d=$1
+    shift
+    if "$@"; then ok "$d"; else bad "$d"; fi
+}
+
+pcap=$tmp/small.pcap
+if ! "$twgen" -n "$packets" -o "$pcap" -N "$tmp/names.tsv" 2>"$tmp/gen.log"; then
+    cat "$tmp/gen.log"
+    bad "twgen -n $packets"
+    echo "$pass passed, $fail failed"
+    exit 1
+fi
+cat "$tmp/gen.log"
+ok "twgen -n $packets"
+
+# Port 8443 is not a TLS port by default in every tshark version.
+TS="tshark -n -r $pcap -o tcp.check_checksum:TRUE -o udp.check_checksum:TRUE \
+-o ip.check_checksum:TRUE -d tcp.port==8443,tls"
+
+count() { # count DISPLAY_FILTER: frames matching, or -1 if tshark failed
+    if $TS -Y "$1" -T fields -e frame.number >"$tmp/count" 2>"$tmp/count.err"; then
+        wc -l <"$tmp/count" | tr -d ' '
+    else
+        grep -v 'Running as user' "$tmp/count.err" >&2
+        echo -1
+    fi
+}
+
+frames=$(count 'frame')
+check "tshark reads $frames frames, twgen wrote $packets" [ "$frames" -eq "$packets" ]
+
+# Names: one line per frame, "FRAME<TAB>KIND<TAB>NAME", as twgen -N writes them.
+$TS -Y 'dns.flags.response == 0 || tls.handshake.type == 1' -T fields -e frame.number \
+    -e dns.qry.name -e tls.handshake.extensions_server_name -E separator=/t 2>"$tmp/ts.err" |
+    awk -F '\t' '{ if ($3 != "") print $1 "\tsni\t" $3; else print $1 "\tdns\t" $2 }' \
+        >"$tmp/tshark.tsv"
+sort "$tmp/tshark.tsv" >"$tmp/got"
+sort "$tmp/names.tsv" >"$tmp/want"
+n_want=$(wc -l <"$tmp/want" | tr -d ' ')
+n_dns=$(grep -c '	dns	' "$tmp/want")
+n_sni=$(grep -c '	sni	' "$tmp/want")
+check "names list has DNS ($n_dns) and SNI ($n_sni) entries" [ "$n_dns" -gt 0 -a "$n_sni" -gt 0 ]
+if cmp -s "$tmp/got" "$tmp/want"; then
+    ok "tshark extracts the same $n_want names at the same frames"
+else
+    bad "tshark names differ from twgen's list (< tshark, > twgen):"
+    diff "$tmp/got" "$tmp/want" | head -20
+fi
+n_tun=$(grep -c -E '\.(ngrok-free\.app|ngrok\.io|ngrok\.app|ngrok-free\.dev|localto\.net|trycloudflare\.com|devtunnels\.ms|loca\.lt|localtonet\.com)$' "$tmp/got")
+check "tunnel-service names present ($n_tun)" [ "$n_tun" -gt 0 ]
+
+n=$(count '_ws.malformed')
+check "no malformed packets ($n)" [ "$n" -eq 0 ]
+n=$(count '_ws.expert.severity >= warning')
+check "no expert warnings or errors ($n)" [ "$n" -eq 0 ]
+n=$(count 'ip.checksum.status == 0 || tcp.checksum.status == 0 || udp.checksum.status == 0 || icmp.checksum.status == 0')
+check "no bad IP/TCP/UDP/ICMP checksums ($n)" [ "$n" -eq 0 ]
+n=$(count 'tcp.checksum.status == 1')
+check "TCP checksums verified ($n good)" [ "$n" -gt 0 ]
+
+n=$(count 'tls.handshake.type == 1 && tcp.reassembled.length > 1448')
+check "ClientHellos split over two segments ($n)" [ "$n" -gt 0 ]
+n=$(count 'tls.handshake.extensions_key_share_group == 0x11ec')
+check "X25519MLKEM768 key shares ($n)" [ "$n" -gt 0 ]
+n=$(count 'tls.handshake.type == 1 && tcp.port == 8443')
+check "ClientHellos on port 8443 ($n)" [ "$n" -gt 0 ]
+n=$(count 'ipv6')
+check "IPv6 frames ($n)" [ "$n" -gt 0 ]
+n=$(count 'vlan')
+check "VLAN-tagged frames ($n)" [ "$n" -gt 0 ]
+n=$(count 'dns && tcp')
+check "DNS over TCP ($n)" [ "$n" -gt 0 ]
+n=$(count 'dns.flags.response == 1 && dns.count.answers > 0')
+check "DNS responses with answers ($n)" [ "$n" -gt 0 ]
+n=$(count 'arp || icmp')
+check "ARP/ICMP noise ($n)" [ "$n" -gt 0 ]
+n=$(count 'tcp.len == 1448')
+check "full-size data segments ($n)" [ "$n" -gt 0 ]
+
+"$twgen" -n 3000 -o "$tmp/a.pcap" 2>/dev/null
+"$twgen" -n 3000 -o "$tmp/b.pcap" 2>/dev/null
+"$twgen" -n 3000 -s 99 -o "$tmp/c.pcap" 2>/dev/null
+check "same seed, same bytes" cmp -s "$tmp/a.pcap" "$tmp/b.pcap"
+check "other seed, other bytes" sh -c "! cmp -s '$tmp/a.pcap' '$tmp/c.pcap'"
+
+"$twgen" --rules 1000 -o "$tmp/rules.yml" 2>/dev/null
+n=$(grep -c '^id: ' "$tmp/rules.yml")
+u=$(grep '^id: ' "$tmp/rules.yml" | sort -u | wc -l | tr -d ' ')
+check "--rules 1000 writes 1000 rules with unique ids ($n, $u unique)" [ "$n" -eq 1000 -a "$u" -eq 1000 ]
+hits=0
+for suf in $(grep -A14 'matches the bench capture' "$tmp/rules.yml" | sed -n "s/.*|endswith: '\(.*\)'/\1/p"); do
+    awk -F '\t' -v s="$suf" 'substr($3, length($3) - length(s) + 1) == s { f = 1 } END { exit !f }' \
+        "$tmp/got" && hits=$((hits + 1))
+done
+check "rules meant to match the capture do match names in it ($hits)" [ "$hits" -gt 0 ]
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
