@@ -1,0 +1,1192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests for the TLS ClientHello parser (src/tls.c).
+ *
+ * Every valid case runs whole, at every proper prefix (each copied into an
+ * exact-size heap buffer, so AddressSanitizer sees a one-byte over-read),
+ * fed in chunks into one growing buffer, and as a bare body through
+ * tw_tls_client_hello_parse. Every valid case marked for it is then broken
+ * at each length field it has (record, handshake, session id, cipher
+ * suites, compression, extensions, each extension, server_name list,
+ * host_name) and at the record layer, and must come back malformed (or
+ * the stated code) without any proper prefix succeeding.
+ */
+#include "tunwatch/tls.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* ClientHellos captured from real clients on 127.0.0.1 (socat listener), exact client bytes. */
+/* openssl s_client (OpenSSL 3.0.19) -servername foo.localto.net: TLS 1.3, x25519 key share. */
+static const uint8_t ch_openssl13[] = {
+    0x16, 0x03, 0x01, 0x01, 0x3c, 0x01, 0x00, 0x01, 0x38, 0x03, 0x03, 0x79,
+    0xd4, 0x71, 0xfb, 0x5d, 0x89, 0x95, 0xd3, 0x35, 0x83, 0x0a, 0xee, 0x2b,
+    0x31, 0xba, 0xf9, 0xb5, 0xff, 0x85, 0x18, 0x0b, 0xbe, 0x92, 0x55, 0x6b,
+    0xbc, 0x0f, 0xc5, 0xfd, 0x26, 0xe4, 0xaa, 0x20, 0x1a, 0xc0, 0x2d, 0x20,
+    0x67, 0x65, 0x7c, 0x2c, 0x2a, 0xd3, 0x84, 0xd1, 0x3f, 0xca, 0xa5, 0x8c,
+    0xef, 0x1f, 0x34, 0xa5, 0x0d, 0x0d, 0x2c, 0xc6, 0xf4, 0x8f, 0xd5, 0xda,
+    0xfc, 0x5f, 0xc6, 0x9f, 0x00, 0x3e, 0x13, 0x02, 0x13, 0x03, 0x13, 0x01,
+    0xc0, 0x2c, 0xc0, 0x30, 0x00, 0x9f, 0xcc, 0xa9, 0xcc, 0xa8, 0xcc, 0xaa,
+    0xc0, 0x2b, 0xc0, 0x2f, 0x00, 0x9e, 0xc0, 0x24, 0xc0, 0x28, 0x00, 0x6b,
+    0xc0, 0x23, 0xc0, 0x27, 0x00, 0x67, 0xc0, 0x0a, 0xc0, 0x14, 0x00, 0x39,
+    0xc0, 0x09, 0xc0, 0x13, 0x00, 0x33, 0x00, 0x9d, 0x00, 0x9c, 0x00, 0x3d,
+    0x00, 0x3c, 0x00, 0x35, 0x00, 0x2f, 0x00, 0xff, 0x01, 0x00, 0x00, 0xb1,
+    0x00, 0x00, 0x00, 0x14, 0x00, 0x12, 0x00, 0x00, 0x0f, 0x66, 0x6f, 0x6f,
+    0x2e, 0x6c, 0x6f, 0x63, 0x61, 0x6c, 0x74, 0x6f, 0x2e, 0x6e, 0x65, 0x74,
+    0x00, 0x0b, 0x00, 0x04, 0x03, 0x00, 0x01, 0x02, 0x00, 0x0a, 0x00, 0x16,
+    0x00, 0x14, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x1e, 0x00, 0x19, 0x00, 0x18,
+    0x01, 0x00, 0x01, 0x01, 0x01, 0x02, 0x01, 0x03, 0x01, 0x04, 0x00, 0x23,
+    0x00, 0x00, 0x00, 0x16, 0x00, 0x00, 0x00, 0x17, 0x00, 0x00, 0x00, 0x0d,
+    0x00, 0x2a, 0x00, 0x28, 0x04, 0x03, 0x05, 0x03, 0x06, 0x03, 0x08, 0x07,
+    0x08, 0x08, 0x08, 0x09, 0x08, 0x0a, 0x08, 0x0b, 0x08, 0x04, 0x08, 0x05,
+    0x08, 0x06, 0x04, 0x01, 0x05, 0x01, 0x06, 0x01, 0x03, 0x03, 0x03, 0x01,
+    0x03, 0x02, 0x04, 0x02, 0x05, 0x02, 0x06, 0x02, 0x00, 0x2b, 0x00, 0x09,
+    0x08, 0x03, 0x04, 0x03, 0x03, 0x03, 0x02, 0x03, 0x01, 0x00, 0x2d, 0x00,
+    0x02, 0x01, 0x01, 0x00, 0x33, 0x00, 0x26, 0x00, 0x24, 0x00, 0x1d, 0x00,
+    0x20, 0xf2, 0xcd, 0x49, 0x04, 0x28, 0x45, 0xf3, 0x99, 0xf0, 0xe4, 0x05,
+    0xae, 0xea, 0x8d, 0x85, 0x23, 0xa2, 0x9d, 0xdf, 0x15, 0xa9, 0x76, 0x43,
+    0x4f, 0x1e, 0x01, 0xa6, 0xfc, 0x2f, 0x8e, 0x6d, 0x70
+};
+/* openssl s_client (OpenSSL 3.0.19) -noservername: no server_name extension. */
+static const uint8_t ch_openssl_nosni[] = {
+    0x16, 0x03, 0x01, 0x01, 0x24, 0x01, 0x00, 0x01, 0x20, 0x03, 0x03, 0x5d,
+    0xc7, 0x04, 0x33, 0xc1, 0xd0, 0x82, 0x6c, 0x0d, 0x7e, 0x7d, 0x14, 0x03,
+    0xac, 0xbc, 0x01, 0x5b, 0x3a, 0x8c, 0x1b, 0xe2, 0xe0, 0xef, 0xc8, 0xf0,
+    0xd7, 0x54, 0x20, 0x07, 0x11, 0xc9, 0xea, 0x20, 0x17, 0x96, 0xd3, 0x1b,
+    0x5b, 0x7e, 0x49, 0x4f, 0xf2, 0xe5, 0x0e, 0x82, 0x58, 0x5f, 0xcb, 0x44,
+    0x7e, 0x34, 0xc9, 0xf8, 0xf9, 0x3a, 0xea, 0x1d, 0xc7, 0x9c, 0x86, 0x7b,
+    0x8d, 0x5a, 0x14, 0xc4, 0x00, 0x3e, 0x13, 0x02, 0x13, 0x03, 0x13, 0x01,
+    0xc0, 0x2c, 0xc0, 0x30, 0x00, 0x9f, 0xcc, 0xa9, 0xcc, 0xa8, 0xcc, 0xaa,
+    0xc0, 0x2b, 0xc0, 0x2f, 0x00, 0x9e, 0xc0, 0x24, 0xc0, 0x28, 0x00, 0x6b,
+    0xc0, 0x23, 0xc0, 0x27, 0x00, 0x67, 0xc0, 0x0a, 0xc0, 0x14, 0x00, 0x39,
+    0xc0, 0x09, 0xc0, 0x13, 0x00, 0x33, 0x00, 0x9d, 0x00, 0x9c, 0x00, 0x3d,
+    0x00, 0x3c, 0x00, 0x35, 0x00, 0x2f, 0x00, 0xff, 0x01, 0x00, 0x00, 0x99,
+    0x00, 0x0b, 0x00, 0x04, 0x03, 0x00, 0x01, 0x02, 0x00, 0x0a, 0x00, 0x16,
+    0x00, 0x14, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x1e, 0x00, 0x19, 0x00, 0x18,
+    0x01, 0x00, 0x01, 0x01, 0x01, 0x02, 0x01, 0x03, 0x01, 0x04, 0x00, 0x23,
+    0x00, 0x00, 0x00, 0x16, 0x00, 0x00, 0x00, 0x17, 0x00, 0x00, 0x00, 0x0d,
+    0x00, 0x2a, 0x00, 0x28, 0x04, 0x03, 0x05, 0x03, 0x06, 0x03, 0x08, 0x07,
+    0x08, 0x08, 0x08, 0x09, 0x08, 0x0a, 0x08, 0x0b, 0x08, 0x04, 0x08, 0x05,
+    0x08, 0x06, 0x04, 0x01, 0x05, 0x01, 0x06, 0x01, 0x03, 0x03, 0x03, 0x01,
+    0x03, 0x02, 0x04, 0x02, 0x05, 0x02, 0x06, 0x02, 0x00, 0x2b, 0x00, 0x09,
+    0x08, 0x03, 0x04, 0x03, 0x03, 0x03, 0x02, 0x03, 0x01, 0x00, 0x2d, 0x00,
+    0x02, 0x01, 0x01, 0x00, 0x33, 0x00, 0x26, 0x00, 0x24, 0x00, 0x1d, 0x00,
+    0x20, 0x38, 0x7f, 0xc9, 0x8f, 0x73, 0xea, 0x5d, 0xa6, 0x24, 0x75, 0x6f,
+    0x5b, 0x47, 0x7d, 0x45, 0x74, 0xb9, 0x89, 0x2d, 0x2f, 0xcb, 0x15, 0xc6,
+    0x36, 0x8c, 0xf8, 0xd6, 0x0a, 0xff, 0x40, 0xae, 0x24
+};
+/* openssl s_client (OpenSSL 3.0.19) -tls1_2 -servername bar.ngrok-free.app: TLS 1.2 only. */
+static const uint8_t ch_openssl12[] = {
+    0x16, 0x03, 0x01, 0x00, 0xd2, 0x01, 0x00, 0x00, 0xce, 0x03, 0x03, 0xe2,
+    0x2a, 0x1d, 0x25, 0x3e, 0xdc, 0x40, 0x4b, 0x52, 0xf3, 0x29, 0x4a, 0x7b,
+    0x9a, 0xb3, 0x6f, 0x5c, 0x73, 0x7a, 0x66, 0xc6, 0x4d, 0xd5, 0x42, 0xb9,
+    0x72, 0xbc, 0x45, 0xc0, 0xcb, 0xa3, 0x09, 0x00, 0x00, 0x38, 0xc0, 0x2c,
+    0xc0, 0x30, 0x00, 0x9f, 0xcc, 0xa9, 0xcc, 0xa8, 0xcc, 0xaa, 0xc0, 0x2b,
+    0xc0, 0x2f, 0x00, 0x9e, 0xc0, 0x24, 0xc0, 0x28, 0x00, 0x6b, 0xc0, 0x23,
+    0xc0, 0x27, 0x00, 0x67, 0xc0, 0x0a, 0xc0, 0x14, 0x00, 0x39, 0xc0, 0x09,
+    0xc0, 0x13, 0x00, 0x33, 0x00, 0x9d, 0x00, 0x9c, 0x00, 0x3d, 0x00, 0x3c,
+    0x00, 0x35, 0x00, 0x2f, 0x00, 0xff, 0x01, 0x00, 0x00, 0x6d, 0x00, 0x00,
+    0x00, 0x17, 0x00, 0x15, 0x00, 0x00, 0x12, 0x62, 0x61, 0x72, 0x2e, 0x6e,
+    0x67, 0x72, 0x6f, 0x6b, 0x2d, 0x66, 0x72, 0x65, 0x65, 0x2e, 0x61, 0x70,
+    0x70, 0x00, 0x0b, 0x00, 0x04, 0x03, 0x00, 0x01, 0x02, 0x00, 0x0a, 0x00,
+    0x0c, 0x00, 0x0a, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x1e, 0x00, 0x19, 0x00,
+    0x18, 0x00, 0x23, 0x00, 0x00, 0x00, 0x16, 0x00, 0x00, 0x00, 0x17, 0x00,
+    0x00, 0x00, 0x0d, 0x00, 0x2a, 0x00, 0x28, 0x04, 0x03, 0x05, 0x03, 0x06,
+    0x03, 0x08, 0x07, 0x08, 0x08, 0x08, 0x09, 0x08, 0x0a, 0x08, 0x0b, 0x08,
+    0x04, 0x08, 0x05, 0x08, 0x06, 0x04, 0x01, 0x05, 0x01, 0x06, 0x01, 0x03,
+    0x03, 0x03, 0x01, 0x03, 0x02, 0x04, 0x02, 0x05, 0x02, 0x06, 0x02
+};
+/* curl 7.88.1 (OpenSSL 3.0.19) https://abc.trycloudflare.com: ALPN, padded to 512 bytes. */
+static const uint8_t ch_curl[] = {
+    0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0xa2,
+    0x85, 0x0e, 0x3f, 0x91, 0x9a, 0xdb, 0x60, 0xf8, 0x14, 0x40, 0x3b, 0x0d,
+    0x41, 0x92, 0xf8, 0xfc, 0x55, 0x28, 0x5e, 0x5e, 0x5e, 0xa9, 0xd7, 0x28,
+    0x37, 0x69, 0x44, 0xaf, 0xe9, 0xed, 0x95, 0x20, 0x42, 0xa6, 0x4b, 0xbb,
+    0xc8, 0x2f, 0xfa, 0x4d, 0xe7, 0xf6, 0x0e, 0x2f, 0x4f, 0xba, 0x39, 0x66,
+    0x4d, 0xba, 0x63, 0x84, 0x5a, 0x5e, 0x8b, 0x7d, 0x08, 0x97, 0x6c, 0x79,
+    0x28, 0xbc, 0x08, 0x0a, 0x00, 0x3e, 0x13, 0x02, 0x13, 0x03, 0x13, 0x01,
+    0xc0, 0x2c, 0xc0, 0x30, 0x00, 0x9f, 0xcc, 0xa9, 0xcc, 0xa8, 0xcc, 0xaa,
+    0xc0, 0x2b, 0xc0, 0x2f, 0x00, 0x9e, 0xc0, 0x24, 0xc0, 0x28, 0x00, 0x6b,
+    0xc0, 0x23, 0xc0, 0x27, 0x00, 0x67, 0xc0, 0x0a, 0xc0, 0x14, 0x00, 0x39,
+    0xc0, 0x09, 0xc0, 0x13, 0x00, 0x33, 0x00, 0x9d, 0x00, 0x9c, 0x00, 0x3d,
+    0x00, 0x3c, 0x00, 0x35, 0x00, 0x2f, 0x00, 0xff, 0x01, 0x00, 0x01, 0x75,
+    0x00, 0x00, 0x00, 0x1a, 0x00, 0x18, 0x00, 0x00, 0x15, 0x61, 0x62, 0x63,
+    0x2e, 0x74, 0x72, 0x79, 0x63, 0x6c, 0x6f, 0x75, 0x64, 0x66, 0x6c, 0x61,
+    0x72, 0x65, 0x2e, 0x63, 0x6f, 0x6d, 0x00, 0x0b, 0x00, 0x04, 0x03, 0x00,
+    0x01, 0x02, 0x00, 0x0a, 0x00, 0x16, 0x00, 0x14, 0x00, 0x1d, 0x00, 0x17,
+    0x00, 0x1e, 0x00, 0x19, 0x00, 0x18, 0x01, 0x00, 0x01, 0x01, 0x01, 0x02,
+    0x01, 0x03, 0x01, 0x04, 0x00, 0x10, 0x00, 0x0e, 0x00, 0x0c, 0x02, 0x68,
+    0x32, 0x08, 0x68, 0x74, 0x74, 0x70, 0x2f, 0x31, 0x2e, 0x31, 0x00, 0x16,
+    0x00, 0x00, 0x00, 0x17, 0x00, 0x00, 0x00, 0x31, 0x00, 0x00, 0x00, 0x0d,
+    0x00, 0x2a, 0x00, 0x28, 0x04, 0x03, 0x05, 0x03, 0x06, 0x03, 0x08, 0x07,
+    0x08, 0x08, 0x08, 0x09, 0x08, 0x0a, 0x08, 0x0b, 0x08, 0x04, 0x08, 0x05,
+    0x08, 0x06, 0x04, 0x01, 0x05, 0x01, 0x06, 0x01, 0x03, 0x03, 0x03, 0x01,
+    0x03, 0x02, 0x04, 0x02, 0x05, 0x02, 0x06, 0x02, 0x00, 0x2b, 0x00, 0x09,
+    0x08, 0x03, 0x04, 0x03, 0x03, 0x03, 0x02, 0x03, 0x01, 0x00, 0x2d, 0x00,
+    0x02, 0x01, 0x01, 0x00, 0x33, 0x00, 0x26, 0x00, 0x24, 0x00, 0x1d, 0x00,
+    0x20, 0x3d, 0xa2, 0xe7, 0x54, 0x7b, 0x3e, 0xe9, 0x50, 0x62, 0x16, 0x9b,
+    0x81, 0x31, 0x34, 0x59, 0x4a, 0xef, 0x03, 0x6f, 0x0d, 0x55, 0x0d, 0x04,
+    0x83, 0x16, 0x05, 0x6b, 0x73, 0x33, 0x0d, 0x3d, 0x10, 0x00, 0x15, 0x00,
+    0xa8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00
+};
+/* gnutls-cli 3.7.9 --sni-hostname=x.devtunnels.ms: TLS 1.3 key shares for 3 groups. */
+static const uint8_t ch_gnutls[] = {
+    0x16, 0x03, 0x01, 0x01, 0x88, 0x01, 0x00, 0x01, 0x84, 0x03, 0x03, 0xda,
+    0x98, 0xe0, 0x10, 0x53, 0xe1, 0x92, 0x3e, 0xac, 0xe0, 0x8b, 0x69, 0xea,
+    0x78, 0x2e, 0x83, 0xa3, 0x84, 0x18, 0x74, 0xef, 0xa3, 0x57, 0xc5, 0x6b,
+    0x0a, 0xd0, 0x51, 0x5f, 0xc8, 0xf7, 0x21, 0x20, 0x04, 0x62, 0x73, 0x3e,
+    0x12, 0xb9, 0xbb, 0xa9, 0x91, 0xe7, 0xf9, 0x53, 0x4c, 0x27, 0x63, 0x3a,
+    0xb2, 0xd1, 0x6f, 0x03, 0x7f, 0x64, 0xc5, 0xe3, 0x9b, 0x78, 0xd4, 0x7a,
+    0x08, 0xb7, 0xe2, 0x57, 0x00, 0x3a, 0x13, 0x02, 0x13, 0x03, 0x13, 0x01,
+    0x13, 0x04, 0xc0, 0x2c, 0xcc, 0xa9, 0xc0, 0xad, 0xc0, 0x0a, 0xc0, 0x2b,
+    0xc0, 0xac, 0xc0, 0x09, 0xc0, 0x30, 0xcc, 0xa8, 0xc0, 0x14, 0xc0, 0x2f,
+    0xc0, 0x13, 0x00, 0x9d, 0xc0, 0x9d, 0x00, 0x35, 0x00, 0x9c, 0xc0, 0x9c,
+    0x00, 0x2f, 0x00, 0x9f, 0xcc, 0xaa, 0xc0, 0x9f, 0x00, 0x39, 0x00, 0x9e,
+    0xc0, 0x9e, 0x00, 0x33, 0x01, 0x00, 0x01, 0x01, 0x00, 0x05, 0x00, 0x05,
+    0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x16, 0x00, 0x14, 0x00,
+    0x17, 0x00, 0x18, 0x00, 0x19, 0x00, 0x1d, 0x00, 0x1e, 0x01, 0x00, 0x01,
+    0x01, 0x01, 0x02, 0x01, 0x03, 0x01, 0x04, 0x00, 0x0b, 0x00, 0x02, 0x01,
+    0x00, 0x00, 0x0d, 0x00, 0x22, 0x00, 0x20, 0x04, 0x01, 0x08, 0x09, 0x08,
+    0x04, 0x04, 0x03, 0x08, 0x07, 0x05, 0x01, 0x08, 0x0a, 0x08, 0x05, 0x05,
+    0x03, 0x08, 0x08, 0x06, 0x01, 0x08, 0x0b, 0x08, 0x06, 0x06, 0x03, 0x02,
+    0x01, 0x02, 0x03, 0x00, 0x16, 0x00, 0x00, 0x00, 0x17, 0x00, 0x00, 0x00,
+    0x23, 0x00, 0x00, 0x00, 0x33, 0x00, 0x6b, 0x00, 0x69, 0x00, 0x17, 0x00,
+    0x41, 0x04, 0x08, 0xaa, 0x45, 0x6c, 0xf5, 0x58, 0x25, 0xfd, 0x3e, 0xb9,
+    0xb6, 0x5e, 0x1f, 0x5d, 0xee, 0xb2, 0xd4, 0x5a, 0xd2, 0x3d, 0x1b, 0x4f,
+    0xdf, 0x0b, 0x47, 0xa4, 0x81, 0xda, 0xfe, 0xe1, 0x14, 0x58, 0x6c, 0x6d,
+    0x88, 0x34, 0x89, 0x2c, 0xe3, 0x40, 0x99, 0x2e, 0x6c, 0x32, 0x7d, 0x6f,
+    0x2d, 0x1b, 0x21, 0xd1, 0xd8, 0xab, 0xa0, 0xb9, 0x41, 0x02, 0x69, 0xf3,
+    0x04, 0x5a, 0xc1, 0xe5, 0xab, 0xca, 0x00, 0x1d, 0x00, 0x20, 0x39, 0xb6,
+    0x20, 0x83, 0x39, 0x5b, 0x9a, 0xee, 0x75, 0x92, 0x7a, 0x46, 0x59, 0xad,
+    0x69, 0x01, 0x00, 0x42, 0xde, 0xba, 0xa0, 0x66, 0x47, 0xa8, 0x86, 0x6b,
+    0x60, 0xc5, 0x0a, 0xb1, 0xc2, 0x4b, 0x00, 0x2b, 0x00, 0x09, 0x08, 0x03,
+    0x04, 0x03, 0x03, 0x03, 0x02, 0x03, 0x01, 0xff, 0x01, 0x00, 0x01, 0x00,
+    0x00, 0x00, 0x00, 0x14, 0x00, 0x12, 0x00, 0x00, 0x0f, 0x78, 0x2e, 0x64,
+    0x65, 0x76, 0x74, 0x75, 0x6e, 0x6e, 0x65, 0x6c, 0x73, 0x2e, 0x6d, 0x73,
+    0x00, 0x2d, 0x00, 0x03, 0x02, 0x01, 0x00, 0x00, 0x1c, 0x00, 0x02, 0x40,
+    0x01
+};
+
+#define SCRATCH_CAP (TW_TLS_HELLO_MAX + 4)
+#define MSG_MAX 20000    /* largest handshake message a case builds */
+#define STREAM_MAX 50000 /* largest stream: MSG_MAX in 1-byte records would not fit; none does */
+#define MAX_EXT 96
+#define MAX_REC 2048
+
+/* ---------------------------------------------------------------- builder */
+
+struct bb {
+    uint8_t *p;
+    size_t len;
+    size_t cap;
+};
+
+static void put8(struct bb *b, unsigned v)
+{
+    assert_true(b->len < b->cap);
+    b->p[b->len++] = (uint8_t)v;
+}
+
+static void put16(struct bb *b, unsigned v)
+{
+    put8(b, v >> 8 & 0xff);
+    put8(b, v & 0xff);
+}
+
+static void putn(struct bb *b, const void *d, size_t n)
+{
+    assert_true(b->cap - b->len >= n);
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+}
+
+static void putfill(struct bb *b, unsigned byte, size_t n)
+{
+    assert_true(b->cap - b->len >= n);
+    memset(b->p + b->len, (int)byte, n);
+    b->len += n;
+}
+
+/* Opens a vector with a `w`-byte length prefix; vec_close() fills it in. */
+static size_t vec_open(struct bb *b, unsigned w)
+{
+    size_t at = b->len;
+    putfill(b, 0, w);
+    return at;
+}
+
+static void vec_close(struct bb *b, size_t at, unsigned w)
+{
+    size_t v = b->len - at - w;
+    assert_true(w == 3 ? v < (1u << 24) : w == 2 ? v < 65536 : v < 256);
+    for (unsigned i = 0; i < w; i++)
+        b->p[at + i] = (uint8_t)(v >> (8 * (w - 1 - i)));
+}
+
+static void ext_empty(struct bb *b, unsigned type)
+{
+    put16(b, type);
+    put16(b, 0);
+}
+
+enum sni_kind { SNI_NONE, SNI_ONE, SNI_UNKNOWN_FIRST, SNI_TWO };
+
+struct synth {
+    enum sni_kind sni_kind;
+    const char *sni;   /* host_name bytes */
+    size_t sni_len;    /* 0: strlen(sni) */
+    bool pq;           /* X25519MLKEM768 (0x11ec) key share, 1216 bytes, as browsers send */
+    bool ech, esni;
+    bool no_exts;      /* hello ends after compression_methods */
+    unsigned n_filler; /* extra distinct extension types 0x7000 + i */
+    size_t body_len;   /* padding extension brings the body to exactly this; 0: no padding */
+};
+
+static void sni_entry(struct bb *b, unsigned type, const char *name, size_t n)
+{
+    put8(b, type);
+    put16(b, (unsigned)n);
+    putn(b, name, n);
+}
+
+/* A Chrome-shaped ClientHello handshake message (header included). */
+static size_t build_hello(const struct synth *s, uint8_t *out, size_t cap)
+{
+    static const uint16_t suites[] = {0x4a4a, 0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c,
+                                      0xc030, 0xcca9, 0xcca8, 0xc013, 0xc014, 0x009c, 0x009d,
+                                      0x002f, 0x0035};
+    static const uint16_t sigalgs[] = {0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806,
+                                       0x0601};
+    struct bb b = {out, 0, cap};
+    size_t v, w;
+
+    put8(&b, 1);
+    size_t hs = vec_open(&b, 3);
+    put16(&b, 0x0303);
+    putfill(&b, 0x5a, 32);
+    put8(&b, 32);
+    putfill(&b, 0x33, 32);
+    v = vec_open(&b, 2);
+    for (size_t i = 0; i < TW_ARRAY_SIZE(suites); i++)
+        put16(&b, suites[i]);
+    vec_close(&b, v, 2);
+    put8(&b, 1);
+    put8(&b, 0);
+    if (s->no_exts) {
+        vec_close(&b, hs, 3);
+        return b.len;
+    }
+    size_t exts = vec_open(&b, 2);
+    ext_empty(&b, 0x0a0a);
+    if (s->sni_kind != SNI_NONE) {
+        size_t n = s->sni_len ? s->sni_len : strlen(s->sni);
+        put16(&b, TW_TLS_EXT_SERVER_NAME);
+        v = vec_open(&b, 2);
+        w = vec_open(&b, 2);
+        if (s->sni_kind == SNI_UNKNOWN_FIRST)
+            sni_entry(&b, 7, "opaque", 6);
+        sni_entry(&b, 0, s->sni, n);
+        if (s->sni_kind == SNI_TWO)
+            sni_entry(&b, 0, "second.example", 14);
+        vec_close(&b, w, 2);
+        vec_close(&b, v, 2);
+    }
+    ext_empty(&b, 23);
+    put16(&b, 0xff01), put16(&b, 1), put8(&b, 0);
+    put16(&b, 10);
+    v = vec_open(&b, 2);
+    w = vec_open(&b, 2);
+    put16(&b, 0x2a2a);
+    if (s->pq)
+        put16(&b, 0x11ec);
+    put16(&b, 0x001d), put16(&b, 0x0017), put16(&b, 0x0018);
+    vec_close(&b, w, 2);
+    vec_close(&b, v, 2);
+    put16(&b, 11), put16(&b, 2), put8(&b, 1), put8(&b, 0);
+    ext_empty(&b, 35);
+    put16(&b, 16);
+    v = vec_open(&b, 2);
+    w = vec_open(&b, 2);
+    put8(&b, 2), putn(&b, "h2", 2), put8(&b, 8), putn(&b, "http/1.1", 8);
+    vec_close(&b, w, 2);
+    vec_close(&b, v, 2);
+    put16(&b, 5), put16(&b, 5), put8(&b, 1), put16(&b, 0), put16(&b, 0);
+    put16(&b, 13);
+    v = vec_open(&b, 2);
+    w = vec_open(&b, 2);
+    for (size_t i = 0; i < TW_ARRAY_SIZE(sigalgs); i++)
+        put16(&b, sigalgs[i]);
+    vec_close(&b, w, 2);
+    vec_close(&b, v, 2);
+    ext_empty(&b, 18);
+    put16(&b, 51); /* key_share: GREASE, [X25519MLKEM768: ML-KEM-768 ek 1184 || x25519 32], x25519 */
+    v = vec_open(&b, 2);
+    w = vec_open(&b, 2);
+    put16(&b, 0x2a2a), put16(&b, 1), put8(&b, 0);
+    if (s->pq)
+        put16(&b, 0x11ec), put16(&b, 1216), putfill(&b, 0xc4, 1216);
+    put16(&b, 0x001d), put16(&b, 32), putfill(&b, 0x1d, 32);
+    vec_close(&b, w, 2);
+    vec_close(&b, v, 2);
+    put16(&b, 45), put16(&b, 2), put8(&b, 1), put8(&b, 1);
+    put16(&b, 43), put16(&b, 7), put8(&b, 6), put16(&b, 0x3a3a), put16(&b, 0x0304),
+        put16(&b, 0x0303);
+    put16(&b, 27), put16(&b, 3), put8(&b, 2), put16(&b, 2);
+    put16(&b, 0x44cd), put16(&b, 5), put16(&b, 3), put8(&b, 2), putn(&b, "h2", 2);
+    for (unsigned i = 0; i < s->n_filler; i++)
+        put16(&b, 0x7000 + i), put16(&b, 1), put8(&b, i);
+    if (s->ech) { /* GREASE ECH: outer, HKDF-SHA256, AES-128-GCM, config id, enc, payload */
+        put16(&b, TW_TLS_EXT_ECH);
+        v = vec_open(&b, 2);
+        put8(&b, 0), put16(&b, 1), put16(&b, 1), put8(&b, 0x42);
+        put16(&b, 32), putfill(&b, 0xec, 32);
+        put16(&b, 208), putfill(&b, 0xe5, 208);
+        vec_close(&b, v, 2);
+    }
+    if (s->esni)
+        put16(&b, TW_TLS_EXT_ESNI), put16(&b, 6), putfill(&b, 0xee, 6);
+    put16(&b, 0x1a1a), put16(&b, 1), put8(&b, 0);
+    if (s->body_len) {
+        size_t body_now = b.len - 4;
+        assert_true(s->body_len >= body_now + 4);
+        put16(&b, 21);
+        put16(&b, (unsigned)(s->body_len - body_now - 4));
+        putfill(&b, 0, s->body_len - body_now - 4);
+    }
+    vec_close(&b, exts, 2);
+    vec_close(&b, hs, 3);
+    return b.len;
+}
+
+/* ---------------------------------------------------------- test's own walk */
+
+/* Offsets (into the handshake message, header included) of every length field. */
+struct layout {
+    size_t sid_len, cs_len, comp_len, exts_len; /* exts_len 0: no extensions */
+    size_t comp_end;
+    size_t n_ext;
+    size_t ext_at[MAX_EXT]; /* offset of each extension's type field */
+    uint16_t ext_type[MAX_EXT];
+    size_t sni_ext, sni_list, host_len; /* 0: absent */
+};
+
+static unsigned rd16(const uint8_t *p)
+{
+    return (unsigned)p[0] << 8 | p[1];
+}
+
+static void layout_of(const uint8_t *m, size_t n, struct layout *l)
+{
+    memset(l, 0, sizeof(*l));
+    size_t o = 4 + 2 + 32;
+    l->sid_len = o;
+    o += 1 + m[o];
+    l->cs_len = o;
+    o += 2 + rd16(m + o);
+    l->comp_len = o;
+    o += 1 + m[o];
+    l->comp_end = o;
+    assert_true(o <= n);
+    if (o == n)
+        return;
+    l->exts_len = o;
+    o += 2;
+    while (o < n) {
+        assert_true(l->n_ext < MAX_EXT);
+        l->ext_at[l->n_ext] = o;
+        l->ext_type[l->n_ext] = (uint16_t)rd16(m + o);
+        if (rd16(m + o) == TW_TLS_EXT_SERVER_NAME) {
+            l->sni_ext = o;
+            l->sni_list = o + 4;
+            l->host_len = o + 4 + 2 + 1;
+        }
+        l->n_ext++;
+        o += 4 + rd16(m + o + 2);
+    }
+    assert_int_equal(o, n);
+}
+
+/* ------------------------------------------------------------------ framing */
+
+struct framing {
+    unsigned split;      /* records of near-equal size; 0 or 1: one record */
+    unsigned head_split; /* first this many records carry 1 byte each, the rest one record */
+    uint16_t version;    /* record version; 0: 0x0301 */
+    size_t trail;        /* bytes after the ClientHello inside its last record */
+    bool ccs_after;      /* a ChangeCipherSpec record follows (not consumed) */
+};
+
+struct framed {
+    size_t len;      /* stream length */
+    size_t consumed; /* end of the record that completes the ClientHello */
+    unsigned n_rec;
+    size_t rec_at[MAX_REC];
+};
+
+static void put_record(struct bb *b, struct framed *f, unsigned type, unsigned ver,
+                       const uint8_t *d, size_t n)
+{
+    assert_true(n <= 16384 && f->n_rec < MAX_REC);
+    f->rec_at[f->n_rec++] = b->len;
+    put8(b, type);
+    put16(b, ver);
+    put16(b, (unsigned)n);
+    putn(b, d, n);
+}
+
+static void frame(const uint8_t *msg, size_t msg_len, const struct framing *fr, uint8_t *out,
+                  size_t cap, struct framed *f)
+{
+    static uint8_t last[16384];
+    struct bb b = {out, 0, cap};
+    unsigned ver = fr->version ? fr->version : 0x0301;
+    size_t sizes[MAX_REC], n = 0, off = 0;
+
+    memset(f, 0, sizeof(*f));
+    if (fr->head_split) {
+        for (; n < fr->head_split; n++)
+            sizes[n] = 1;
+        sizes[n++] = msg_len - fr->head_split;
+    } else {
+        unsigned k = fr->split ? fr->split : 1;
+        for (; n < k; n++)
+            sizes[n] = n + 1 < k ? msg_len / k : msg_len - (msg_len / k) * (k - 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        assert_true(sizes[i] > 0);
+        if (i + 1 < n) {
+            put_record(&b, f, 22, ver, msg + off, sizes[i]);
+        } else {
+            assert_true(sizes[i] + fr->trail <= sizeof(last));
+            memcpy(last, msg + off, sizes[i]);
+            memset(last + sizes[i], 0x0f, fr->trail);
+            put_record(&b, f, 22, ver, last, sizes[i] + fr->trail);
+        }
+        off += sizes[i];
+    }
+    f->consumed = b.len;
+    if (fr->ccs_after) {
+        static const uint8_t ccs = 1;
+        put_record(&b, f, 20, 0x0303, &ccs, 1);
+        f->n_rec--;
+    }
+    f->len = b.len;
+}
+
+/* ------------------------------------------------------------ real sources */
+
+enum src { SRC_SYNTH, SRC_OPENSSL13, SRC_OPENSSL_NOSNI, SRC_OPENSSL12, SRC_CURL, SRC_GNUTLS };
+
+static const struct {
+    const uint8_t *bytes;
+    size_t len;
+} real_src[] = {
+    [SRC_OPENSSL13] = {ch_openssl13, sizeof(ch_openssl13)},
+    [SRC_OPENSSL_NOSNI] = {ch_openssl_nosni, sizeof(ch_openssl_nosni)},
+    [SRC_OPENSSL12] = {ch_openssl12, sizeof(ch_openssl12)},
+    [SRC_CURL] = {ch_curl, sizeof(ch_curl)},
+    [SRC_GNUTLS] = {ch_gnutls, sizeof(ch_gnutls)},
+};
+
+/* Appends one extension (type, data) to a handshake message and fixes both enclosing lengths. */
+static size_t append_ext(uint8_t *m, size_t n, size_t cap, unsigned type, const uint8_t *d,
+                         size_t dn)
+{
+    struct layout l;
+    layout_of(m, n, &l);
+    assert_true(l.exts_len != 0 && cap - n >= 4 + dn);
+    m[n] = (uint8_t)(type >> 8), m[n + 1] = (uint8_t)type;
+    m[n + 2] = (uint8_t)(dn >> 8), m[n + 3] = (uint8_t)dn;
+    if (dn)
+        memcpy(m + n + 4, d, dn);
+    n += 4 + dn;
+    unsigned e = rd16(m + l.exts_len) + 4 + (unsigned)dn;
+    m[l.exts_len] = (uint8_t)(e >> 8), m[l.exts_len + 1] = (uint8_t)e;
+    size_t body = n - 4;
+    m[1] = (uint8_t)(body >> 16), m[2] = (uint8_t)(body >> 8), m[3] = (uint8_t)body;
+    return n;
+}
+
+/* A GREASE ECH outer extension body (RFC 9849 section 6.2 shape). */
+static const uint8_t ech_grease[] = {0x00, 0x00, 0x01, 0x00, 0x01, 0x9b, 0x00, 0x04,
+                                     0xde, 0xad, 0xbe, 0xef, 0x00, 0x03, 0x01, 0x02, 0x03};
+static const uint8_t esni_body[] = {0x13, 0x01, 0x00, 0x1d, 0x00, 0x00};
+
+struct valid_case {
+    int line;
+    const char *name;
+    enum src src;
+    struct synth synth;
+    uint16_t add_ext; /* appended to a real hello: TW_TLS_EXT_ECH or TW_TLS_EXT_ESNI; 0: none */
+    struct framing fr;
+    const char *sni; /* NULL: no SNI */
+    size_t sni_len;  /* 0: strlen(sni) */
+    bool ech, esni;
+    uint16_t legacy_version;
+    bool mutate; /* run the malformed matrix on it */
+};
+
+#define PQ(...) {.sni_kind = SNI_ONE, .sni = "pq.localto.net", .pq = true, .ech = true, __VA_ARGS__}
+
+static const struct valid_case valid_cases[] = {
+    {__LINE__, "openssl TLS 1.3", SRC_OPENSSL13, {0}, 0, {0}, "foo.localto.net", 0, false, false,
+     0x0303, true},
+    {__LINE__, "openssl without SNI", SRC_OPENSSL_NOSNI, {0}, 0, {0}, NULL, 0, false, false,
+     0x0303, true},
+    {__LINE__, "openssl TLS 1.2 only", SRC_OPENSSL12, {0}, 0, {0}, "bar.ngrok-free.app", 0, false,
+     false, 0x0303, true},
+    {__LINE__, "curl", SRC_CURL, {0}, 0, {0}, "abc.trycloudflare.com", 0, false, false, 0x0303,
+     true},
+    {__LINE__, "gnutls-cli", SRC_GNUTLS, {0}, 0, {0}, "x.devtunnels.ms", 0, false, false, 0x0303,
+     true},
+    {__LINE__, "openssl + GREASE ECH", SRC_OPENSSL13, {0}, TW_TLS_EXT_ECH, {0}, "foo.localto.net",
+     0, true, false, 0x0303, true},
+    {__LINE__, "curl + ESNI", SRC_CURL, {0}, TW_TLS_EXT_ESNI, {0}, "abc.trycloudflare.com", 0,
+     false, true, 0x0303, false},
+    {__LINE__, "curl in 3 records", SRC_CURL, {0}, 0, {.split = 3}, "abc.trycloudflare.com", 0,
+     false, false, 0x0303, true},
+    {__LINE__, "gnutls, handshake header over 4 records", SRC_GNUTLS, {0}, 0, {.head_split = 4},
+     "x.devtunnels.ms", 0, false, false, 0x0303, true},
+    {__LINE__, "gnutls, 1-byte records", SRC_GNUTLS, {0}, 0, {.split = 392}, "x.devtunnels.ms", 0,
+     false, false, 0x0303, false},
+    {__LINE__, "openssl, record version 0x0300", SRC_OPENSSL13, {0}, 0, {.version = 0x0300},
+     "foo.localto.net", 0, false, false, 0x0303, false},
+    {__LINE__, "openssl, record version 0x0304", SRC_OPENSSL13, {0}, 0, {.version = 0x0304},
+     "foo.localto.net", 0, false, false, 0x0303, false},
+    {__LINE__, "openssl, bytes after the hello in its record", SRC_OPENSSL13, {0}, 0,
+     {.trail = 9}, "foo.localto.net", 0, false, false, 0x0303, false},
+    {__LINE__, "curl in 2 records, then a ChangeCipherSpec record", SRC_CURL, {0}, 0,
+     {.split = 2, .ccs_after = true}, "abc.trycloudflare.com", 0, false, false, 0x0303, false},
+    {__LINE__, "post-quantum, 1 record", SRC_SYNTH, PQ(.body_len = 2100), 0, {.split = 1},
+     "pq.localto.net", 0, true, false, 0x0303, true},
+    {__LINE__, "post-quantum, 2 records", SRC_SYNTH, PQ(.body_len = 2100), 0, {.split = 2},
+     "pq.localto.net", 0, true, false, 0x0303, true},
+    {__LINE__, "post-quantum, 5 records", SRC_SYNTH, PQ(.body_len = 2100), 0, {.split = 5},
+     "pq.localto.net", 0, true, false, 0x0303, true},
+    {__LINE__, "post-quantum, no padding, header split", SRC_SYNTH, PQ(0), 0, {.head_split = 3},
+     "pq.localto.net", 0, true, false, 0x0303, false},
+    {__LINE__, "no extensions", SRC_SYNTH, {.no_exts = true}, 0, {0}, NULL, 0, false, false,
+     0x0303, true},
+    {__LINE__, "SNI with trailing dot", SRC_SYNTH, {.sni_kind = SNI_ONE, .sni = "a.localto.net."},
+     0, {0}, "a.localto.net.", 0, false, false, 0x0303, false},
+    {__LINE__, "SNI host:port", SRC_SYNTH, {.sni_kind = SNI_ONE, .sni = "server4:443"}, 0, {0},
+     "server4:443", 0, false, false, 0x0303, false},
+    {__LINE__, "SNI with NUL, newline and 0xff", SRC_SYNTH,
+     {.sni_kind = SNI_ONE, .sni = "a\0b\n\xff", .sni_len = 5}, 0, {0}, "a\0b\n\xff", 5, false,
+     false, 0x0303, false},
+    {__LINE__, "SNI after an unknown name type", SRC_SYNTH,
+     {.sni_kind = SNI_UNKNOWN_FIRST, .sni = "x.ngrok.io"}, 0, {0}, "x.ngrok.io", 0, false, false,
+     0x0303, true},
+    {__LINE__, "two host_names: first wins", SRC_SYNTH, {.sni_kind = SNI_TWO, .sni = "one.test"},
+     0, {0}, "one.test", 0, false, false, 0x0303, false},
+    {__LINE__, "40 more distinct extensions", SRC_SYNTH,
+     {.sni_kind = SNI_ONE, .sni = "many.test", .n_filler = 40}, 0, {.split = 2}, "many.test", 0,
+     false, false, 0x0303, true},
+    {__LINE__, "message of exactly 2^14 bytes in one record", SRC_SYNTH,
+     {.sni_kind = SNI_ONE, .sni = "big.test", .pq = true, .body_len = 16380}, 0, {0}, "big.test",
+     0, false, false, 0x0303, false},
+    {__LINE__, "body of TW_TLS_HELLO_MAX in 2 records", SRC_SYNTH,
+     {.sni_kind = SNI_ONE, .sni = "max.test", .pq = true, .body_len = TW_TLS_HELLO_MAX}, 0,
+     {.split = 2}, "max.test", 0, false, false, 0x0303, false},
+};
+
+/* Builds a case's handshake message into m (capacity MSG_MAX); returns its length. */
+static size_t case_message(const struct valid_case *vc, uint8_t *m)
+{
+    size_t n;
+    if (vc->src == SRC_SYNTH)
+        return build_hello(&vc->synth, m, MSG_MAX);
+    const uint8_t *r = real_src[vc->src].bytes;
+    n = real_src[vc->src].len;
+    assert_int_equal(rd16(r + 3), n - 5); /* captured as one record */
+    memcpy(m, r + 5, n - 5);
+    n -= 5;
+    if (vc->add_ext == TW_TLS_EXT_ECH)
+        n = append_ext(m, n, MSG_MAX, TW_TLS_EXT_ECH, ech_grease, sizeof(ech_grease));
+    else if (vc->add_ext == TW_TLS_EXT_ESNI)
+        n = append_ext(m, n, MSG_MAX, TW_TLS_EXT_ESNI, esni_body, sizeof(esni_body));
+    return n;
+}
+
+static uint8_t *dup_exact(const uint8_t *p, size_t n)
+{
+    uint8_t *d = malloc(n ? n : 1);
+    assert_non_null(d);
+    if (n)
+        memcpy(d, p, n);
+    return d;
+}
+
+static uint8_t scratch[SCRATCH_CAP];
+
+/* Parses the first n bytes from an exact-size copy. */
+static int parse_prefix(const uint8_t *s, size_t n, struct tw_tls_hello *h)
+{
+    uint8_t *d = dup_exact(s, n);
+    int rc = tw_tls_parse_stream(n ? d : NULL, n, scratch, sizeof(scratch), h);
+    free(d);
+    return rc;
+}
+
+static void expect_hello(const struct valid_case *vc, const struct tw_tls_hello *h,
+                         const uint8_t *lo, size_t span)
+{
+    if (vc->sni) {
+        size_t n = vc->sni_len ? vc->sni_len : strlen(vc->sni);
+        assert_true(h->has_sni);
+        assert_int_equal(h->sni_len, n);
+        assert_memory_equal(h->sni, vc->sni, n);
+        assert_true(h->sni >= lo && h->sni + h->sni_len <= lo + span);
+    } else {
+        assert_false(h->has_sni);
+        assert_null(h->sni);
+        assert_int_equal(h->sni_len, 0);
+    }
+    assert_int_equal(h->has_ech, vc->ech);
+    assert_int_equal(h->has_esni, vc->esni);
+    assert_int_equal(h->legacy_version, vc->legacy_version);
+}
+
+static uint8_t msg_buf[MSG_MAX];
+static uint8_t stream_buf[STREAM_MAX];
+
+static void test_valid(void **state)
+{
+    (void)state;
+    for (size_t ci = 0; ci < TW_ARRAY_SIZE(valid_cases); ci++) {
+        const struct valid_case *vc = &valid_cases[ci];
+        struct tw_tls_hello h;
+        struct framed f;
+        struct layout l;
+        int rc;
+
+        print_message("line %d: %s\n", vc->line, vc->name);
+        size_t n = case_message(vc, msg_buf);
+        layout_of(msg_buf, n, &l);
+        frame(msg_buf, n, &vc->fr, stream_buf, sizeof(stream_buf), &f);
+
+        /* whole */
+        rc = parse_prefix(stream_buf, f.len, &h);
+        assert_int_equal(rc, (int)f.consumed);
+        expect_hello(vc, &h, scratch, sizeof(scratch));
+        assert_int_equal(h.n_records, f.n_rec);
+        assert_int_equal(h.record_version, vc->fr.version ? vc->fr.version : 0x0301);
+        assert_int_equal(h.hello_len, n - 4);
+
+        /* every prefix: incomplete before the completing record ends, the same result after */
+        for (size_t k = 0; k < f.len; k++) {
+            rc = parse_prefix(stream_buf, k, &h);
+            if (k < f.consumed) {
+                if (rc != TW_EINCOMPLETE)
+                    fail_msg("line %d: prefix %zu of %zu gave %d", vc->line, k, f.len, rc);
+            } else {
+                assert_int_equal(rc, (int)f.consumed);
+            }
+        }
+
+        /* growing buffer, chunks of 1..61 bytes, then byte by byte */
+        for (int pass = 0; pass < 2; pass++) {
+            uint32_t seed = (uint32_t)vc->line;
+            size_t have = 0, calls = 0;
+            rc = TW_EINCOMPLETE;
+            while (rc == TW_EINCOMPLETE && have < f.len) {
+                seed = seed * 1103515245u + 12345u;
+                size_t step = pass == 0 ? 1 + (seed >> 16) % 61 : 1;
+                have = TW_MIN(f.len, have + step);
+                rc = tw_tls_parse_stream(stream_buf, have, scratch, sizeof(scratch), &h);
+                calls++;
+            }
+            assert_int_equal(rc, (int)f.consumed);
+            assert_true(have >= f.consumed);
+            expect_hello(vc, &h, scratch, sizeof(scratch));
+        }
+
+        /* the bare body: exact; every proper prefix malformed except one ending after compression */
+        uint8_t *body = dup_exact(msg_buf + 4, n - 4);
+        assert_int_equal(tw_tls_client_hello_parse(body, n - 4, &h), TW_OK);
+        expect_hello(vc, &h, body, n - 4);
+        free(body);
+        for (size_t k = 0; k < n - 4; k++) {
+            body = dup_exact(msg_buf + 4, k);
+            rc = tw_tls_client_hello_parse(body, k, &h);
+            free(body);
+            if (k + 4 == l.comp_end)
+                assert_int_equal(rc, TW_OK);
+            else if (rc != TW_EMALFORMED)
+                fail_msg("line %d: body prefix %zu gave %d", vc->line, k, rc);
+        }
+    }
+}
+
+/* -------------------------------------------------------- broken variants */
+
+/* A broken stream: the whole gives `expect`; no prefix succeeds; once a prefix gives an
+ * error other than TW_EINCOMPLETE, every longer one gives the same. */
+static void check_broken(const uint8_t *s, size_t len, int expect, int line, const char *what)
+{
+    struct tw_tls_hello h;
+    int first_err = 0;
+    for (size_t k = 0; k <= len; k++) {
+        int rc = parse_prefix(s, k, &h);
+        if (rc >= 0)
+            fail_msg("line %d (%s): prefix %zu of %zu succeeded", line, what, k, len);
+        if (first_err && rc != first_err)
+            fail_msg("line %d (%s): prefix %zu gave %d after %d", line, what, k, rc, first_err);
+        if (rc != TW_EINCOMPLETE)
+            first_err = rc;
+        if (k == len && expect != 0 && rc != expect)
+            fail_msg("line %d (%s): gave %d, expected %d", line, what, rc, expect);
+    }
+}
+
+enum field {
+    F_HS_TYPE,
+    F_HS_LEN,
+    F_LEGACY_VERSION,
+    F_SID_LEN,
+    F_CS_LEN,
+    F_COMP_LEN,
+    F_EXTS_LEN,
+    F_EACH_EXT_LEN,
+    F_SNI_LIST,
+    F_HOST_LEN,
+};
+
+struct field_mut {
+    int line;
+    const char *name;
+    enum field f;
+    bool set; /* set to v, else add v */
+    long v;
+    int expect; /* for the stream; a body field also fails tw_tls_client_hello_parse */
+};
+
+static const struct field_mut field_muts[] = {
+    {__LINE__, "msg_type 2", F_HS_TYPE, true, 2, TW_EMALFORMED},
+    {__LINE__, "handshake length -1", F_HS_LEN, false, -1, TW_EMALFORMED},
+    {__LINE__, "handshake length +1", F_HS_LEN, false, 1, TW_EINCOMPLETE},
+    {__LINE__, "handshake length below minimum", F_HS_LEN, true, 40, TW_EMALFORMED},
+    {__LINE__, "handshake length above ClientHello maximum", F_HS_LEN, true, 0xffffff,
+     TW_EMALFORMED},
+    {__LINE__, "handshake length over scratch", F_HS_LEN, true, TW_TLS_HELLO_MAX + 1, TW_ENOMEM},
+    {__LINE__, "legacy_version 0x0203", F_LEGACY_VERSION, true, 0x0203, TW_EMALFORMED},
+    {__LINE__, "session_id 33", F_SID_LEN, true, 33, TW_EMALFORMED},
+    {__LINE__, "session_id +1", F_SID_LEN, false, 1, TW_EMALFORMED},
+    {__LINE__, "session_id -1", F_SID_LEN, false, -1, TW_EMALFORMED},
+    {__LINE__, "cipher_suites odd", F_CS_LEN, false, 1, TW_EMALFORMED},
+    {__LINE__, "cipher_suites +2", F_CS_LEN, false, 2, TW_EMALFORMED},
+    {__LINE__, "cipher_suites -2", F_CS_LEN, false, -2, TW_EMALFORMED},
+    {__LINE__, "cipher_suites empty", F_CS_LEN, true, 0, TW_EMALFORMED},
+    {__LINE__, "cipher_suites past the body", F_CS_LEN, true, 0xfffe, TW_EMALFORMED},
+    {__LINE__, "compression_methods empty", F_COMP_LEN, true, 0, TW_EMALFORMED},
+    {__LINE__, "compression_methods +1", F_COMP_LEN, false, 1, TW_EMALFORMED},
+    {__LINE__, "extensions +1", F_EXTS_LEN, false, 1, TW_EMALFORMED},
+    {__LINE__, "extensions -1", F_EXTS_LEN, false, -1, TW_EMALFORMED},
+    {__LINE__, "extensions 0", F_EXTS_LEN, true, 0, TW_EMALFORMED},
+    {__LINE__, "each extension +1", F_EACH_EXT_LEN, false, 1, TW_EMALFORMED},
+    {__LINE__, "each extension -1", F_EACH_EXT_LEN, false, -1, TW_EMALFORMED},
+    {__LINE__, "server_name list +1", F_SNI_LIST, false, 1, TW_EMALFORMED},
+    {__LINE__, "server_name list -1", F_SNI_LIST, false, -1, TW_EMALFORMED},
+    {__LINE__, "server_name list 0", F_SNI_LIST, true, 0, TW_EMALFORMED},
+    {__LINE__, "host_name +1", F_HOST_LEN, false, 1, TW_EMALFORMED},
+    {__LINE__, "host_name -1", F_HOST_LEN, false, -1, TW_EMALFORMED},
+    {__LINE__, "host_name 0", F_HOST_LEN, true, 0, TW_EMALFORMED},
+};
+
+static unsigned field_width(enum field f)
+{
+    switch (f) {
+    case F_HS_TYPE:
+    case F_SID_LEN:
+    case F_COMP_LEN:
+        return 1;
+    case F_HS_LEN:
+        return 3;
+    default:
+        return 2;
+    }
+}
+
+/* Rewrites the field at `at`; returns false when the new value does not fit its width. */
+static bool rewrite(uint8_t *m, size_t at, unsigned w, bool set, long v)
+{
+    long old = 0;
+    for (unsigned i = 0; i < w; i++)
+        old = old << 8 | m[at + i];
+    long nv = set ? v : old + v;
+    if (nv < 0 || nv >= 1L << (8 * w) || nv == old)
+        return false;
+    for (unsigned i = 0; i < w; i++)
+        m[at + i] = (uint8_t)(nv >> (8 * (w - 1 - i)));
+    return true;
+}
+
+static void run_broken_msg(const struct valid_case *vc, const uint8_t *m, size_t n, int expect,
+                           bool body_too, int line, const char *what)
+{
+    static uint8_t s[STREAM_MAX];
+    struct framed f;
+    struct tw_tls_hello h;
+
+    frame(m, n, &vc->fr, s, sizeof(s), &f);
+    check_broken(s, f.len, expect, line, what);
+    if (body_too) {
+        uint8_t *body = dup_exact(m + 4, n - 4);
+        if (tw_tls_client_hello_parse(body, n - 4, &h) != TW_EMALFORMED)
+            fail_msg("line %d (%s): body accepted", line, what);
+        free(body);
+    }
+}
+
+static void test_field_mutations(void **state)
+{
+    static uint8_t m[MSG_MAX];
+    (void)state;
+    for (size_t ci = 0; ci < TW_ARRAY_SIZE(valid_cases); ci++) {
+        const struct valid_case *vc = &valid_cases[ci];
+        if (!vc->mutate)
+            continue;
+        size_t n = case_message(vc, msg_buf);
+        struct layout l;
+        layout_of(msg_buf, n, &l);
+        print_message("line %d: %s\n", vc->line, vc->name);
+        for (size_t mi = 0; mi < TW_ARRAY_SIZE(field_muts); mi++) {
+            const struct field_mut *fm = &field_muts[mi];
+            size_t at[MAX_EXT], nat = 0;
+            switch (fm->f) {
+            case F_HS_TYPE: at[nat++] = 0; break;
+            case F_HS_LEN: at[nat++] = 1; break;
+            case F_LEGACY_VERSION: at[nat++] = 4; break;
+            case F_SID_LEN: at[nat++] = l.sid_len; break;
+            case F_CS_LEN: at[nat++] = l.cs_len; break;
+            case F_COMP_LEN: at[nat++] = l.comp_len; break;
+            case F_EXTS_LEN:
+                if (l.exts_len)
+                    at[nat++] = l.exts_len;
+                break;
+            case F_EACH_EXT_LEN:
+                for (size_t e = 0; e < l.n_ext; e++)
+                    at[nat++] = l.ext_at[e] + 2;
+                break;
+            case F_SNI_LIST:
+                if (l.sni_list)
+                    at[nat++] = l.sni_list;
+                break;
+            case F_HOST_LEN:
+                /* the first entry; the unknown-type case's first entry is not a host_name */
+                if (l.host_len && msg_buf[l.host_len - 1] == 0)
+                    at[nat++] = l.host_len;
+                break;
+            }
+            for (size_t i = 0; i < nat; i++) {
+                memcpy(m, msg_buf, n);
+                if (!rewrite(m, at[i], field_width(fm->f), fm->set, fm->v))
+                    continue;
+                char what[160];
+                snprintf(what, sizeof(what), "case line %d, %s @%zu", vc->line, fm->name, at[i]);
+                run_broken_msg(vc, m, n, fm->expect, fm->f > F_HS_LEN, fm->line, what);
+            }
+        }
+    }
+}
+
+/* Replaces `del` bytes at `at` with `ins` bytes of value 0x11, adds `dv` to the `w`-byte
+ * length field at `field`, and fixes the handshake length: one vector changes size
+ * consistently with its own length, so only the rule under test can reject it. */
+static size_t splice(uint8_t *m, size_t n, size_t at, size_t del, size_t ins, size_t field,
+                     unsigned w, long dv)
+{
+    assert_true(at + del <= n && n - del + ins <= MSG_MAX);
+    memmove(m + at + ins, m + at + del, n - at - del);
+    memset(m + at, 0x11, ins);
+    n = n - del + ins;
+    assert_true(rewrite(m, field, w, false, dv));
+    size_t body = n - 4;
+    m[1] = (uint8_t)(body >> 16), m[2] = (uint8_t)(body >> 8), m[3] = (uint8_t)body;
+    return n;
+}
+
+/* Structural breakage: bytes added or removed, with the enclosing lengths kept consistent
+ * except for the one level under test. */
+static void test_structure_mutations(void **state)
+{
+    static uint8_t m[MSG_MAX];
+    (void)state;
+    for (size_t ci = 0; ci < TW_ARRAY_SIZE(valid_cases); ci++) {
+        const struct valid_case *vc = &valid_cases[ci];
+        if (!vc->mutate)
+            continue;
+        size_t n = case_message(vc, msg_buf), mn;
+        struct layout l;
+        layout_of(msg_buf, n, &l);
+
+        /* a vector resized consistently to a size its own rule forbids */
+        size_t sid = msg_buf[l.sid_len], cs = rd16(msg_buf + l.cs_len);
+        size_t comp = msg_buf[l.comp_len];
+        memcpy(m, msg_buf, n);
+        mn = splice(m, n, l.sid_len + 1, 0, 33 - sid, l.sid_len, 1, (long)(33 - sid));
+        run_broken_msg(vc, m, mn, TW_EMALFORMED, true, __LINE__, "session_id of 33 bytes");
+        memcpy(m, msg_buf, n);
+        mn = splice(m, n, l.cs_len + 2, 0, 1, l.cs_len, 2, 1);
+        run_broken_msg(vc, m, mn, TW_EMALFORMED, true, __LINE__, "odd cipher_suites");
+        memcpy(m, msg_buf, n);
+        mn = splice(m, n, l.cs_len + 2, cs, 0, l.cs_len, 2, -(long)cs);
+        run_broken_msg(vc, m, mn, TW_EMALFORMED, true, __LINE__, "no cipher_suites");
+        memcpy(m, msg_buf, n);
+        mn = splice(m, n, l.comp_len + 1, comp, 0, l.comp_len, 1, -(long)comp);
+        run_broken_msg(vc, m, mn, TW_EMALFORMED, true, __LINE__, "no compression_methods");
+
+        /* one byte after the extensions (or after compression), handshake length follows */
+        memcpy(m, msg_buf, n);
+        m[n] = 0;
+        mn = n + 1;
+        m[1] = (uint8_t)((mn - 4) >> 16), m[2] = (uint8_t)((mn - 4) >> 8), m[3] = (uint8_t)(mn - 4);
+        run_broken_msg(vc, m, mn, TW_EMALFORMED, true, __LINE__, vc->name);
+
+        /* last byte dropped, handshake length follows */
+        if (l.exts_len) {
+            memcpy(m, msg_buf, n);
+            mn = n - 1;
+            m[1] = (uint8_t)((mn - 4) >> 16), m[2] = (uint8_t)((mn - 4) >> 8),
+            m[3] = (uint8_t)(mn - 4);
+            run_broken_msg(vc, m, mn, TW_EMALFORMED, true, __LINE__, vc->name);
+        }
+        if (!l.exts_len)
+            continue;
+
+        /* each extension repeated at the end (RFC 8446 4.2: no duplicates) */
+        for (size_t e = 0; e < l.n_ext; e++) {
+            memcpy(m, msg_buf, n);
+            size_t at = l.ext_at[e], dl = rd16(msg_buf + at + 2);
+            mn = append_ext(m, n, sizeof(m), l.ext_type[e], msg_buf + at + 4, dl);
+            run_broken_msg(vc, m, mn, TW_EMALFORMED, true, __LINE__, "duplicate extension");
+        }
+
+        /* an extension header cut short inside the block */
+        memcpy(m, msg_buf, n);
+        mn = append_ext(m, n, sizeof(m), 0x7fff, NULL, 0) - 1;
+        unsigned e = rd16(m + l.exts_len) - 1;
+        m[l.exts_len] = (uint8_t)(e >> 8), m[l.exts_len + 1] = (uint8_t)e;
+        m[1] = (uint8_t)((mn - 4) >> 16), m[2] = (uint8_t)((mn - 4) >> 8), m[3] = (uint8_t)(mn - 4);
+        run_broken_msg(vc, m, mn, TW_EMALFORMED, true, __LINE__, "cut extension header");
+    }
+}
+
+/* Record-layer breakage on the framed stream. */
+static void test_record_mutations(void **state)
+{
+    static uint8_t s[STREAM_MAX];
+    static const uint8_t ccs[] = {20, 3, 3, 0, 1, 1};
+    static const uint8_t alert[] = {21, 3, 3, 0, 2, 1, 0};
+    static const uint8_t appdata[] = {23, 3, 3, 0, 1, 0x42};
+    static const uint8_t empty_hs[] = {22, 3, 1, 0, 0};
+    static const struct {
+        const uint8_t *rec;
+        size_t len;
+        const char *name;
+    } inserts[] = {
+        {ccs, sizeof(ccs), "ChangeCipherSpec record"},
+        {alert, sizeof(alert), "alert record"},
+        {appdata, sizeof(appdata), "application_data record"},
+        {empty_hs, sizeof(empty_hs), "empty handshake record"},
+    };
+    (void)state;
+    for (size_t ci = 0; ci < TW_ARRAY_SIZE(valid_cases); ci++) {
+        const struct valid_case *vc = &valid_cases[ci];
+        if (!vc->mutate)
+            continue;
+        struct framed f;
+        size_t n = case_message(vc, msg_buf);
+        frame(msg_buf, n, &vc->fr, stream_buf, sizeof(stream_buf), &f);
+
+        for (unsigned r = 0; r < f.n_rec; r++) {
+            size_t at = f.rec_at[r];
+            static const unsigned bad_len[] = {0, 16385, 0xffff};
+            static const unsigned bad_ver[] = {0x0200, 0x0305, 0x0403, 0x0103};
+            static const unsigned bad_type[] = {20, 21, 23, 24, 0x80};
+
+            for (size_t i = 0; i < TW_ARRAY_SIZE(bad_len); i++) {
+                memcpy(s, stream_buf, f.len);
+                s[at + 3] = (uint8_t)(bad_len[i] >> 8), s[at + 4] = (uint8_t)bad_len[i];
+                check_broken(s, f.len, TW_EMALFORMED, __LINE__, "record length");
+            }
+            for (size_t i = 0; i < TW_ARRAY_SIZE(bad_ver); i++) {
+                memcpy(s, stream_buf, f.len);
+                s[at + 1] = (uint8_t)(bad_ver[i] >> 8), s[at + 2] = (uint8_t)bad_ver[i];
+                check_broken(s, f.len, TW_EMALFORMED, __LINE__, "record version");
+            }
+            for (size_t i = 0; i < TW_ARRAY_SIZE(bad_type); i++) {
+                memcpy(s, stream_buf, f.len);
+                s[at] = (uint8_t)bad_type[i];
+                check_broken(s, f.len, TW_EMALFORMED, __LINE__, "record type");
+            }
+            /* one byte short: the stream no longer frames a hello; never success */
+            memcpy(s, stream_buf, f.len);
+            unsigned rl = rd16(s + at + 3) - 1;
+            if (rl > 0) {
+                s[at + 3] = (uint8_t)(rl >> 8), s[at + 4] = (uint8_t)rl;
+                check_broken(s, f.len, 0, __LINE__, "record length -1");
+            }
+            /* a foreign record before this one */
+            for (size_t i = 0; i < TW_ARRAY_SIZE(inserts); i++) {
+                memcpy(s, stream_buf, at);
+                memcpy(s + at, inserts[i].rec, inserts[i].len);
+                memcpy(s + at + inserts[i].len, stream_buf + at, f.len - at);
+                check_broken(s, f.len + inserts[i].len, TW_EMALFORMED, __LINE__, inserts[i].name);
+            }
+        }
+    }
+}
+
+/* Streams that are not TLS ClientHellos at all, and contract edges. */
+static void test_not_client_hello(void **state)
+{
+    /* SSLv2-compatible CLIENT-HELLO (RFC 5246 appendix E.2): length 0x801f, msg 1, v3.1 */
+    static const uint8_t sslv2[] = {0x80, 0x1f, 0x01, 0x03, 0x01, 0x00, 0x06, 0x00, 0x00,
+                                    0x00, 0x10, 0x00, 0x00, 0x2f, 0x00, 0x00, 0x35, 0x11,
+                                    0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa,
+                                    0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x00};
+    static const uint8_t http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const uint8_t connect[] = "CONNECT a.localto.net:443 HTTP/1.1\r\n\r\n";
+    /* a ServerHello record: handshake type 2 */
+    static const uint8_t server_hello[] = {0x16, 0x03, 0x03, 0x00, 0x2a, 0x02, 0x00, 0x00, 0x26};
+    static const struct {
+        int line;
+        const uint8_t *b;
+        size_t len;
+    } cases[] = {
+        {__LINE__, sslv2, sizeof(sslv2)},
+        {__LINE__, http, sizeof(http) - 1},
+        {__LINE__, connect, sizeof(connect) - 1},
+        {__LINE__, server_hello, sizeof(server_hello)},
+    };
+    (void)state;
+    for (size_t i = 0; i < TW_ARRAY_SIZE(cases); i++) {
+        check_broken(cases[i].b, cases[i].len, TW_EMALFORMED, cases[i].line, "not a ClientHello");
+        assert_false(tw_tls_maybe_client_hello(cases[i].b, cases[i].len));
+    }
+
+    /* rejected as soon as the offending header byte is in, not when the message would end */
+    static const struct {
+        int line;
+        const char *b;
+        size_t len;
+    } early[] = {
+        {__LINE__, "\x80", 1},
+        {__LINE__, "\x16\x03\x01\x00\x30\x02", 6},         /* msg_type 2 */
+        {__LINE__, "\x16\x03\x01\x00\x30\x01\x00\x00\x28", 9}, /* body 40 < minimum 41 */
+        {__LINE__, "\x16\x03\x01\x00\x01\x01\x16\x03\x01\x00\x01\x00"
+                   "\x16\x03\x01\x00\x01\x00\x16\x03\x01\x00\x01\x28", 24}, /* same, 4 records */
+        {__LINE__, "\x16\x03\x01\x00\x30\x01\x02\x01\x45", 9}, /* body over the vector bounds */
+        {__LINE__, "\x16\x03\x01\x41", 4},                   /* record length over 2^14 */
+    };
+    for (size_t i = 0; i < TW_ARRAY_SIZE(early); i++) {
+        struct tw_tls_hello h0;
+        if (parse_prefix((const uint8_t *)early[i].b, early[i].len, &h0) != TW_EMALFORMED)
+            fail_msg("line %d: not rejected early", early[i].line);
+    }
+
+    /* zero-length host_name (RFC 6066: HostName<1..2^16-1>) */
+    static const struct valid_case empty_sni = {
+        __LINE__, "empty host_name", SRC_SYNTH, {.sni_kind = SNI_ONE, .sni = ""}, 0, {0},
+        NULL, 0, false, false, 0x0303, false};
+    size_t n = case_message(&empty_sni, msg_buf);
+    run_broken_msg(&empty_sni, msg_buf, n, TW_EMALFORMED, true, empty_sni.line, empty_sni.name);
+
+    /* a body one byte over TW_TLS_HELLO_MAX does not fit the recommended scratch */
+    static const struct valid_case too_big = {
+        __LINE__, "body TW_TLS_HELLO_MAX + 1", SRC_SYNTH,
+        {.sni_kind = SNI_ONE, .sni = "x", .body_len = TW_TLS_HELLO_MAX + 1}, 0, {.split = 2},
+        NULL, 0, false, false, 0x0303, false};
+    struct framed f;
+    n = case_message(&too_big, msg_buf);
+    frame(msg_buf, n, &too_big.fr, stream_buf, sizeof(stream_buf), &f);
+    struct tw_tls_hello h;
+    assert_int_equal(tw_tls_parse_stream(stream_buf, f.len, scratch, sizeof(scratch), &h),
+                     TW_ENOMEM);
+    assert_int_equal(tw_tls_parse_stream(stream_buf, 9, scratch, sizeof(scratch), &h), TW_ENOMEM);
+    assert_int_equal(tw_tls_parse_stream(stream_buf, 8, scratch, sizeof(scratch), &h),
+                     TW_EINCOMPLETE);
+    /* ...but parses with a larger scratch */
+    static uint8_t big_scratch[MSG_MAX];
+    assert_int_equal(tw_tls_parse_stream(stream_buf, f.len, big_scratch, sizeof(big_scratch), &h),
+                     (int)f.len);
+    assert_true(h.has_sni && h.sni_len == 1 && h.sni[0] == 'x');
+
+    /* no scratch at all */
+    assert_int_equal(tw_tls_parse_stream(ch_curl, sizeof(ch_curl), NULL, 0, &h), TW_ENOMEM);
+    assert_int_equal(tw_tls_parse_stream(NULL, 0, scratch, sizeof(scratch), &h), TW_EINCOMPLETE);
+}
+
+static void test_maybe_client_hello(void **state)
+{
+    static const struct {
+        int line;
+        const char *b;
+        size_t len;
+        bool want;
+    } cases[] = {
+        {__LINE__, "", 0, true},
+        {__LINE__, "\x16", 1, true},
+        {__LINE__, "\x16\x03", 2, true},
+        {__LINE__, "\x16\x03\x01", 3, true},
+        {__LINE__, "\x16\x03\x01\x02", 4, true},
+        {__LINE__, "\x16\x03\x01\x02\x00", 5, true},
+        {__LINE__, "\x16\x03\x01\x02\x00\x01", 6, true},
+        {__LINE__, "\x16\x03\x04\x40\x00\x01", 6, true},
+        {__LINE__, "\x16\x03\x00\x00\x01\x01", 6, true},
+        {__LINE__, "\x17", 1, false},
+        {__LINE__, "\x16\x02", 2, false},
+        {__LINE__, "\x16\x03\x05", 3, false},
+        {__LINE__, "\x16\x03\x01\x41", 4, false},
+        {__LINE__, "\x16\x03\x01\x40\x01", 5, false},
+        {__LINE__, "\x16\x03\x01\x00\x00", 5, false},
+        {__LINE__, "\x16\x03\x01\x02\x00\x02", 6, false},
+        {__LINE__, "\x80\x2e\x01\x03\x01", 5, false},
+        {__LINE__, "GET / ", 6, false},
+    };
+    (void)state;
+    for (size_t i = 0; i < TW_ARRAY_SIZE(cases); i++) {
+        uint8_t *d = dup_exact((const uint8_t *)cases[i].b, cases[i].len);
+        if (tw_tls_maybe_client_hello(d, cases[i].len) != cases[i].want)
+            fail_msg("line %d", cases[i].line);
+        free(d);
+    }
+    for (size_t i = 1; i < TW_ARRAY_SIZE(real_src); i++)
+        for (size_t k = 0; k <= real_src[i].len; k++)
+            assert_true(tw_tls_maybe_client_hello(real_src[i].bytes, k));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_field_mutations),
+        cmocka_unit_test(test_structure_mutations),
+        cmocka_unit_test(test_record_mutations),
+        cmocka_unit_test(test_not_client_hello),
+        cmocka_unit_test(test_maybe_client_hello),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
