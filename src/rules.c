@@ -38,6 +38,8 @@
 #define CAND_MAX 256
 /* Nesting of parentheses / not in a condition; bounds evaluation recursion. */
 #define COND_DEPTH_MAX 48
+/* YAML nesting accepted in a rule file. */
+#define YAML_DEPTH_MAX 64
 /* Directory nesting followed by the loader. */
 #define DIR_DEPTH_MAX 32
 
@@ -1151,10 +1153,24 @@ static int load_doc(struct tw_ruleset *rs, const char *file, yaml_document_t *do
     return 0;
 }
 
-static void yaml_report(const char *file, const yaml_parser_t *p, FILE *errlog)
+static void yaml_report(const char *file, const yaml_parser_t *p, const unsigned char *buf,
+                        size_t len, FILE *errlog)
 {
-    yaml_mark_t mk = p->error == YAML_READER_ERROR ? p->mark : p->problem_mark;
+    yaml_mark_t mk = p->problem_mark;
 
+    if (p->error == YAML_READER_ERROR) {
+        /* Reader errors (bad encoding) carry only a byte offset. */
+        mk.line = 0;
+        mk.column = 0;
+        for (size_t i = 0; i < p->problem_offset && i < len; i++) {
+            if (buf[i] == '\n') {
+                mk.line++;
+                mk.column = 0;
+            } else {
+                mk.column++;
+            }
+        }
+    }
     fprintf(errlog, "%s:%zu:%zu: yaml error: %s\n", file, mk.line + 1, mk.column + 1,
             p->problem ? p->problem : "unknown error");
 }
@@ -1201,6 +1217,7 @@ static int load_file(struct tw_ruleset *rs, const char *path, FILE *errlog)
     yaml_parser_t p;
     yaml_event_t e;
     bool done = false;
+    int nest = 0;
     int rc;
 
     rc = read_all(path, &buf, &len);
@@ -1222,13 +1239,27 @@ static int load_file(struct tw_ruleset *rs, const char *path, FILE *errlog)
         if (!yaml_parser_parse(&p, &e)) {
             rc = p.error == YAML_MEMORY_ERROR ? TW_ENOMEM : TW_EINVAL;
             if (rc == TW_EINVAL) {
-                yaml_report(path, &p, errlog);
+                yaml_report(path, &p, buf, len, errlog);
                 rs->st.errors++;
             }
             yaml_parser_delete(&p);
             goto out_free;
         }
         done = e.type == YAML_STREAM_END_EVENT;
+        if (e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT)
+            nest++;
+        else if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT)
+            nest--;
+        if (nest > YAML_DEPTH_MAX) {
+            /* The document loader recurses per level: refuse absurd nesting. */
+            fprintf(errlog, "%s:%zu:%zu: yaml error: nesting deeper than %d\n", path,
+                    e.start_mark.line + 1, e.start_mark.column + 1, YAML_DEPTH_MAX);
+            rs->st.errors++;
+            yaml_event_delete(&e);
+            yaml_parser_delete(&p);
+            rc = TW_EINVAL;
+            goto out_free;
+        }
         yaml_event_delete(&e);
     }
     yaml_parser_delete(&p);
@@ -1256,7 +1287,7 @@ static int load_file(struct tw_ruleset *rs, const char *path, FILE *errlog)
         if (!yaml_parser_load(&p, &doc)) {
             rc = p.error == YAML_MEMORY_ERROR ? TW_ENOMEM : TW_EINVAL;
             if (rc == TW_EINVAL) {
-                yaml_report(path, &p, errlog);
+                yaml_report(path, &p, buf, len, errlog);
                 rs->st.errors++;
             }
             break;

@@ -843,6 +843,108 @@ static void test_bench_100k(void **state)
     unload(&big);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Prefilter soundness: every random condition is loaded twice, once as is    */
+/* (gated by the trie where possible) and once OR-ed with a selection that    */
+/* never matches and has no hostname (so it is always evaluated); both must   */
+/* agree on every event.                                                      */
+
+static unsigned rnd_state = 12345;
+
+static unsigned rnd(unsigned n)
+{
+    rnd_state = rnd_state * 1103515245u + 12345u;
+    return (rnd_state >> 16) % n;
+}
+
+static void gen_cond(char *buf, size_t cap, int depth)
+{
+    static const char *const leaves[] = {"a", "b", "c", "d", "1 of s*", "all of s*", "1 of them",
+                                         "all of them"};
+    char l[512], r[512];
+    unsigned op = depth > 0 ? rnd(5) : 4;
+
+    switch (op) {
+    case 0:
+    case 1:
+        gen_cond(l, sizeof(l), depth - 1);
+        gen_cond(r, sizeof(r), depth - 1);
+        snprintf(buf, cap, "(%s %s %s)", l, op ? "or" : "and", r);
+        break;
+    case 2:
+        gen_cond(l, sizeof(l), depth - 1);
+        snprintf(buf, cap, "not %s", l);
+        break;
+    case 3:
+        gen_cond(l, sizeof(l), depth - 1);
+        gen_cond(r, sizeof(r), depth - 1);
+        snprintf(buf, cap, "%s and not %s", l, r);
+        break;
+    default:
+        snprintf(buf, cap, "%s", leaves[rnd(TW_ARRAY_SIZE(leaves))]);
+        break;
+    }
+}
+
+static void test_prefilter_sound(void **state)
+{
+    enum { RULES = 300 };
+    static const char sels[] =
+        "  a:\n    DestinationHostname|endswith: '.a.test'\n"
+        "  b:\n    DestinationHostname: 'x.b.test'\n"
+        "  c:\n    DestinationPort: 22\n"
+        "  d:\n    DestinationHostname|endswith:\n      - 'b.test'\n      - '.c.test'\n"
+        "  s1:\n    DestinationHostname|endswith: '.a.test'\n    Initiated: 'true'\n"
+        "  s2:\n    DestinationHostname: 'x.b.test'\n"
+        "  _never:\n    DestinationPort: 0\n";
+    static const char *const names[] = {"q.a.test", "x.b.test", "y.b.test", "zb.test", "other",
+                                        "",         "a.test",   "x.b.test.evil", "k.c.test"};
+    size_t cap = RULES * 1024, used = 0;
+    char *yaml = malloc(cap);
+    struct loaded l = {0};
+    size_t gated_hits = 0;
+
+    (void)state;
+    assert_non_null(yaml);
+    for (int i = 0; i < RULES; i++) {
+        char cond[1024];
+
+        gen_cond(cond, sizeof(cond), 3);
+        for (int v = 0; v < 2; v++)
+            used += (size_t)snprintf(yaml + used, cap - used,
+                                     "---\ntitle: t\nid: %c%d\nlogsource:\n  category: "
+                                     "network_connection\ndetection:\n%s  condition: %s%s%s\n",
+                                     v ? 'u' : 'g', i, sels, v ? "(" : "", cond,
+                                     v ? ") or _never" : "");
+        assert_true(used < cap);
+    }
+    load_yaml(&l, yaml);
+    free(yaml);
+    assert_int_equal(stats(&l).loaded, 2 * RULES);
+    assert_true(stats(&l).indicators > 0);
+    for (size_t n = 0; n < TW_ARRAY_SIZE(names); n++) {
+        for (int e = 0; e < 4; e++) {
+            struct ev_spec sp = {'n', names[n], e & 1, (e & 2) ? 22 : 443, NULL};
+            struct hits h;
+            bool hit[2][RULES];
+            char *save = NULL;
+
+            memset(hit, 0, sizeof(hit));
+            match(&l, &sp, &h);
+            for (char *tok = strtok_r(h.ids, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+                hit[tok[0] == 'u'][atoi(tok + 1)] = true;
+            for (int i = 0; i < RULES; i++) {
+                if (hit[0][i] != hit[1][i])
+                    fail_msg("rule %d, '%s' init %d port %u: gated %d, ungated %d", i, sp.name,
+                             sp.initiated, sp.dport, hit[0][i], hit[1][i]);
+                gated_hits += hit[0][i];
+            }
+        }
+    }
+    assert_true(gated_hits > 0);
+    unload(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -851,7 +953,7 @@ int main(void)
         cmocka_unit_test(test_missing_id),     cmocka_unit_test(test_multi_document),
         cmocka_unit_test(test_yaml_error),     cmocka_unit_test(test_directory),
         cmocka_unit_test(test_missing_path),   cmocka_unit_test(test_sigma_corpus),
-        cmocka_unit_test(test_bench_100k),
+        cmocka_unit_test(test_prefilter_sound), cmocka_unit_test(test_bench_100k),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
