@@ -1,0 +1,229 @@
+#!/bin/sh
+# The tunwatch throughput benchmark (`make bench`).
+#
+#   sh tests/bench/run.sh BUILD
+#
+# Generates (once, cached in BUILD/bench/ under a key made of twgen.c's checksum and the
+# parameters) a mixed-traffic capture and 100,000 Sigma rules, warms the page cache, then
+# times, round-robin in the same run:
+#   floor       BUILD/bench/floor FILE                 (bare libpcap read loop)
+#   bundled     BUILD/tunwatch -q -r FILE -R rules -o /dev/null
+#   rules100k   BUILD/tunwatch -q -r FILE -R BUILD/bench/rules100k.yml -o /dev/null
+#   load100k    BUILD/tunwatch -q -r TINY -R BUILD/bench/rules100k.yml -o /dev/null
+#               (a 10-packet capture: the cost of loading and compiling 100k rules)
+# and prints the best of BENCH_RUNS runs of each: seconds, packets/s, Gbit/s (wire bytes),
+# ratio to the floor in wall and in CPU (user+sys) time, and peak RSS, with PASS/FAIL of the
+# wall-time ratio against the targets (bundled <= 1.5x floor, rules100k <= 1.6x floor).
+# Other processes on the machine inflate wall times, so the 1-minute load average is shown
+# and the CPU ratio is the one to trust on a busy machine. One untimed run per tunwatch case
+# counts the alerts, so a benchmark that silently matched nothing shows.
+#
+# Exits 0 unless a command failed: missed targets are reported, not fatal.
+#
+# Environment:
+#   BENCH_PACKETS (2000000)  BENCH_SEED (0x7475)  BENCH_RUNS (3)  BENCH_RULES (100000)
+#   TUNWATCH      the binary to time (default BUILD/tunwatch)
+set -u
+
+BUILD=${1:-build}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bdir=$BUILD/bench
+twgen=$bdir/twgen
+floor=$bdir/floor
+tunwatch=${TUNWATCH:-$BUILD/tunwatch}
+packets=${BENCH_PACKETS:-2000000}
+seed=${BENCH_SEED:-0x7475}
+runs=${BENCH_RUNS:-3}
+n_rules=${BENCH_RULES:-100000}
+bundled=$root/rules
+target_bundled=1.5
+target_100k=1.6
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+
+for b in "$twgen" "$floor" "$tunwatch"; do
+    [ -x "$b" ] || die "$b not found (run 'make bench', which builds it)"
+done
+mkdir -p "$bdir" || die "cannot create $bdir"
+tmp=$(mktemp -d) || die "mktemp failed"
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+# --- inputs, cached on twgen.c's checksum and the parameters -------------------------------
+src_sum=$(cksum <"$root/tests/bench/twgen.c" | awk '{ print $1 }')
+key=$(printf '%s %s %s\n' "$src_sum" "$packets" "$seed" | cksum | awk '{ print $1 }')
+pcap=$bdir/capture-$key.pcap
+if [ -s "$pcap" ]; then
+    echo "bench: capture $pcap (cached)"
+else
+    rm -f "$bdir"/capture-*.pcap
+    echo "bench: generating $packets packets into $pcap"
+    "$twgen" -n "$packets" -s "$seed" -o "$pcap.tmp" || die "twgen failed"
+    mv "$pcap.tmp" "$pcap" || die "mv failed"
+fi
+
+rules100k=$bdir/rules100k.yml
+rkey=$(printf '%s %s\n' "$src_sum" "$n_rules" | cksum | awk '{ print $1 }')
+if [ -s "$rules100k" ] && [ "$(cat "$bdir/rules100k.key" 2>/dev/null)" = "$rkey" ]; then
+    echo "bench: rules $rules100k (cached)"
+else
+    echo "bench: generating $n_rules rules into $rules100k"
+    "$twgen" --rules "$n_rules" -o "$rules100k.tmp" || die "twgen --rules failed"
+    mv "$rules100k.tmp" "$rules100k" || die "mv failed"
+    echo "$rkey" >"$bdir/rules100k.key"
+fi
+
+tiny=$tmp/tiny.pcap
+"$twgen" -n 10 -o "$tiny" 2>/dev/null || die "twgen -n 10 failed"
+
+echo "bench: warming the page cache"
+cat "$pcap" >/dev/null || die "cannot read $pcap"
+
+# --- timing ---------------------------------------------------------------------------------
+time_bin=""
+if [ -x /usr/bin/time ] && /usr/bin/time -f '%M' -o "$tmp/probe" true 2>/dev/null; then
+    time_bin=/usr/bin/time
+else
+    echo "bench: /usr/bin/time (Debian package 'time') not found: peak RSS not measured"
+fi
+
+# Seconds (fractional) of a "XmY.ZZZs" field printed by the `times` builtin.
+times_secs() {
+    echo "$1" | awk '{ m = $0; sub(/m.*/, "", m); s = $0; sub(/^[0-9]+m/, "", s); sub(/s$/, "", s);
+                       printf "%.3f", m * 60 + s }'
+}
+
+children_cpu() { # user+sys of all children so far, via the `times` builtin (fallback path)
+    times >"$tmp/times"
+    set -- $(sed -n 2p "$tmp/times")
+    awk -v u="$(times_secs "$1")" -v s="$(times_secs "$2")" 'BEGIN { printf "%.3f", u + s }'
+}
+
+failed=0
+# timed NAME RUN CMD...: runs CMD once; appends "NAME RUN wall cpu rss_kb" to $tmp/results.
+timed() {
+    name=$1
+    run=$2
+    shift 2
+    if [ -n "$time_bin" ]; then
+        t0=$(date +%s.%N)
+        "$time_bin" -f '%U %S %M' -o "$tmp/time" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+        rc=$?
+        t1=$(date +%s.%N)
+        set -- $(tail -n 1 "$tmp/time")
+        cpu=$(awk -v u="$1" -v s="$2" 'BEGIN { printf "%.2f", u + s }')
+        rss=$3
+    else
+        c0=$(children_cpu)
+        t0=$(date +%s.%N)
+        "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+        rc=$?
+        t1=$(date +%s.%N)
+        c1=$(children_cpu)
+        cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')
+        rss=0
+    fi
+    if [ "$rc" -ne 0 ]; then
+        echo "bench: $name run $run failed (exit $rc):" >&2
+        head -n 20 "$tmp/$name.err" >&2
+        failed=1
+        return 1
+    fi
+    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
+    echo "$name $run $wall $cpu $rss" >>"$tmp/results"
+    printf '  %-10s run %s: %7.3f s wall, %6.2f s user+sys\n' "$name" "$run" "$wall" "$cpu"
+}
+
+: >"$tmp/results"
+load_before=$(cut -d ' ' -f 1 /proc/loadavg 2>/dev/null || echo "?")
+echo "bench: $runs runs of each case, round-robin ($(nproc) CPUs, $(uname -m), load average $load_before)"
+r=1
+while [ "$r" -le "$runs" ]; do
+    timed floor "$r" "$floor" "$pcap"
+    timed bundled "$r" "$tunwatch" -q -r "$pcap" -R "$bundled" -o /dev/null
+    timed rules100k "$r" "$tunwatch" -q -r "$pcap" -R "$rules100k" -o /dev/null
+    timed load100k "$r" "$tunwatch" -q -r "$tiny" -R "$rules100k" -o /dev/null
+    r=$((r + 1))
+done
+
+# Packet and byte counts come from the floor's own output.
+set -- $(cat "$tmp/floor.out" 2>/dev/null)
+n_pkts=${2:-0}
+n_bytes=${6:-0}
+if [ "$n_pkts" != "$packets" ]; then
+    echo "bench: floor counted '$n_pkts' packets, expected $packets" >&2
+    failed=1
+fi
+
+# Untimed runs that keep the alerts, to show matching happened.
+alerts() { # alerts NAME RULES
+    if "$tunwatch" -q -r "$pcap" -R "$2" -o "$tmp/$1.ndjson" >/dev/null 2>"$tmp/$1.alerts.err"; then
+        wc -l <"$tmp/$1.ndjson" | tr -d ' '
+    else
+        head -n 20 "$tmp/$1.alerts.err" >&2
+        echo "failed"
+    fi
+}
+a_bundled=$(alerts bundled "$bundled")
+a_100k=$(alerts rules100k "$rules100k")
+[ "$a_bundled" = failed ] && failed=1
+[ "$a_100k" = failed ] && failed=1
+
+# --- report ---------------------------------------------------------------------------------
+size=$(wc -c <"$pcap" | tr -d ' ')
+echo
+echo "capture: $pcap"
+echo "         $n_pkts packets, $n_bytes bytes on the wire (avg $((n_pkts > 0 ? n_bytes / n_pkts : 0)) B), file $size bytes"
+echo "rules:   bundled = $bundled; rules100k = $rules100k ($n_rules rules)"
+echo "alerts:  bundled $a_bundled, rules100k $a_100k (untimed runs)"
+load_after=$(cut -d ' ' -f 1 /proc/loadavg 2>/dev/null || echo "?")
+echo "load:    1-minute load average $load_before before, $load_after after, on $(nproc) CPUs"
+if awk -v a="$load_before" -v b="$load_after" 'BEGIN { exit !(a + 0 >= 1.0 || b + 0 >= 1.5) }'; then
+    echo "         (other processes were running: wall times are inflated, trust 'cpu x floor')"
+fi
+echo
+awk -v pk="$n_pkts" -v by="$n_bytes" -v tb="$target_bundled" -v tk="$target_100k" \
+    -v rss_ok="$([ -n "$time_bin" ] && echo 1 || echo 0)" '
+    {
+        name = $1; wall = $3 + 0
+        if (!(name in best) || wall < best[name]) { best[name] = wall; cpu[name] = $4 }
+        if ($5 + 0 > rss[name]) rss[name] = $5 + 0
+        seen[name] = 1
+    }
+    END {
+        printf "%-10s %9s %13s %8s %8s %9s %9s %9s\n", "case", "seconds", "packets/s", "Gbit/s",
+               "x floor", "user+sys", "cpu x fl", "RSS MiB"
+        n = split("floor bundled rules100k load100k", order, " ")
+        fl = best["floor"]
+        for (i = 1; i <= n; i++) {
+            c = order[i]
+            if (!(c in seen)) { printf "%-10s %9s\n", c, "failed"; continue }
+            s = best[c]
+            ratio = (fl > 0) ? sprintf("%.2f", s / fl) : "n/a"
+            cratio = (cpu["floor"] > 0) ? sprintf("%.2f", cpu[c] / cpu["floor"]) : "n/a"
+            mem = rss_ok ? sprintf("%.1f", rss[c] / 1024) : "n/a"
+            if (c == "load100k")
+                printf "%-10s %9.3f %13s %8s %8s %9.2f %9s %9s  (rule loading only)\n", c, s, "-",
+                       "-", ratio, cpu[c], cratio, mem
+            else
+                printf "%-10s %9.3f %13.0f %8.2f %8s %9.2f %9s %9s\n", c, s, pk / s,
+                       by * 8 / s / 1e9, ratio, cpu[c], cratio, mem
+        }
+        print ""
+        verdict("bundled", tb); verdict("rules100k", tk)
+    }
+    function verdict(c, t) {
+        if (!(c in seen) || !("floor" in seen)) { printf "%-10s target <= %.1fx floor: n/a\n", c, t; return }
+        r = best[c] / best["floor"]
+        cr = (cpu["floor"] > 0) ? sprintf("%.2fx", cpu[c] / cpu["floor"]) : "n/a"
+        printf "%-10s target <= %.1fx floor: %.2fx  %s   (cpu time: %s)\n", c, t, r,
+               (r <= t) ? "PASS" : "FAIL", cr
+    }' "$tmp/results"
+
+if [ "$failed" -ne 0 ]; then
+    echo "bench: a command failed (see above)" >&2
+    exit 1
+fi
+exit 0
