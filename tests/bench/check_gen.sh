@@ -82,14 +82,17 @@ else
     bad "tshark names differ from twgen's list (< tshark, > twgen):"
     diff "$tmp/got" "$tmp/want" | head -20
 fi
-n_tun=$(grep -c -E '\.(ngrok-free\.app|ngrok\.io|ngrok\.app|ngrok-free\.dev|localto\.net|trycloudflare\.com|devtunnels\.ms|loca\.lt|localtonet\.com)$' "$tmp/got")
+tunnels='ngrok-free\.app|ngrok\.io|ngrok\.app|ngrok-free\.dev|localto\.net|trycloudflare\.com'
+tunnels="$tunnels|devtunnels\.ms|loca\.lt|localtonet\.com"
+n_tun=$(grep -c -E "\.($tunnels)\$" "$tmp/got")
 check "tunnel-service names present ($n_tun)" [ "$n_tun" -gt 0 ]
 
 n=$(count '_ws.malformed')
 check "no malformed packets ($n)" [ "$n" -eq 0 ]
 n=$(count '_ws.expert.severity >= warning')
 check "no expert warnings or errors ($n)" [ "$n" -eq 0 ]
-n=$(count 'ip.checksum.status == 0 || tcp.checksum.status == 0 || udp.checksum.status == 0 || icmp.checksum.status == 0')
+n=$(count 'ip.checksum.status == 0 || tcp.checksum.status == 0 ||
+           udp.checksum.status == 0 || icmp.checksum.status == 0')
 check "no bad IP/TCP/UDP/ICMP checksums ($n)" [ "$n" -eq 0 ]
 n=$(count 'tcp.checksum.status == 1')
 check "TCP checksums verified ($n good)" [ "$n" -gt 0 ]

@@ -160,14 +160,14 @@ static uint16_t tw_csum_fold(uint64_t sum)
 /* ------------------------------------------------------------------------------------------ */
 /* Names */
 
-static const char *const tw_prefixes[] = {"www", "api",   "cdn",    "static", "img",
+static const char *const tw_prefixes[] = {"www",   "api",  "cdn",    "static", "img",
                                           "login", "mail", "assets", "m",      "app"};
-static const char *const tw_domains[] = {"example-cdn.com",   "example.com",     "example.net",
-                                         "example.org",       "shop-example.com", "news-example.net",
-                                         "video-example.org", "cloud-example.io"};
+static const char *const tw_domains[] = {
+    "example-cdn.com",  "example.com",      "example.net",       "example.org",
+    "shop-example.com", "news-example.net", "video-example.org", "cloud-example.io"};
 static const char *const tw_tunnel_suffixes[] = {
-    ".ngrok-free.app", ".ngrok.io",      ".ngrok.app",   ".ngrok-free.dev", ".localto.net",
-    ".trycloudflare.com", ".devtunnels.ms", ".loca.lt", ".localtonet.com",
+    ".ngrok-free.app",    ".ngrok.io",      ".ngrok.app", ".ngrok-free.dev", ".localto.net",
+    ".trycloudflare.com", ".devtunnels.ms", ".loca.lt",   ".localtonet.com",
 };
 static const char *const tw_words[] = {"alpha", "river", "stone", "quiet", "maple", "orbit",
                                        "delta", "lunar", "cedar", "prism", "ember", "nova"};
@@ -508,8 +508,8 @@ static void tw_emit_udp(struct tw_gen *g, bool v6, uint16_t vlan, const struct t
     uint8_t *b = g->pkt;
     uint64_t sum;
     size_t off = tw_put_eth(b, dst->mac, src->mac, vlan, v6 ? 0x86dd : 0x0800);
-    off += tw_put_ip(b + off, v6, src->ip, dst->ip, 17, 8 + plen, 64,
-                     (uint16_t)tw_rng_next(&g->r), &sum);
+    off += tw_put_ip(b + off, v6, src->ip, dst->ip, 17, 8 + plen, 64, (uint16_t)tw_rng_next(&g->r),
+                     &sum);
     uint8_t *u = b + off;
     tw_put_be16(u, sport);
     tw_put_be16(u + 2, dport);
@@ -539,15 +539,16 @@ static size_t tw_put_ext_hdr(uint8_t *p, uint16_t type, size_t len)
  */
 static size_t tw_build_client_hello(struct tw_rng *r, uint8_t *b, const char *sni, bool pq)
 {
-    static const uint16_t suites[] = {0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030,
-                                      0xcca9, 0xcca8, 0xc013, 0xc014, 0x009c, 0x009d, 0x002f,
-                                      0x0035};
+    static const uint16_t suites[] = {0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f,
+                                      0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013,
+                                      0xc014, 0x009c, 0x009d, 0x002f, 0x0035};
     static const uint16_t sigalgs[] = {0x0403, 0x0804, 0x0401, 0x0503,
                                        0x0805, 0x0501, 0x0806, 0x0601};
-    static const uint8_t alpn[] = {0x00, 0x0c, 0x02, 'h', '2', 0x08, 'h', 't',
-                                   't',  'p',  '/',  '1', '.', '1'};
+    static const uint8_t alpn[] = {0x00, 0x0c, 0x02, 'h', '2', 0x08, 'h',
+                                   't',  't',  'p',  '/', '1', '.',  '1'};
     uint16_t grease = (uint16_t)(0x0a0a + 0x1010 * tw_rng_below(r, 16));
-    uint16_t grease2 = (uint16_t)(0x0a0a + 0x1010 * ((tw_rng_below(r, 15) + 1 + (grease >> 12)) % 16));
+    uint16_t grease2 =
+        (uint16_t)(0x0a0a + 0x1010 * ((tw_rng_below(r, 15) + 1 + (grease >> 12)) % 16));
     size_t snl = strlen(sni);
     size_t p = 9; /* record header (5) + handshake header (4) */
 
@@ -840,8 +841,8 @@ static size_t tw_build_dns_response(struct tw_rng *r, uint8_t *b, uint16_t id, c
             unsigned n = 1 + tw_rng_below(r, 4);
             size_t alen = qtype == 1 ? 4 : 16;
             for (unsigned i = 0; i < n; i++) {
-                p += tw_put_rr_head(b + p, owner, qtype, 60 + tw_rng_below(r, 3600),
-                                    (uint16_t)alen);
+                p +=
+                    tw_put_rr_head(b + p, owner, qtype, 60 + tw_rng_below(r, 3600), (uint16_t)alen);
                 tw_rng_fill(r, b + p, alen);
                 if (qtype == 1)
                     b[p] = (uint8_t)(198 + (b[p] & 1)); /* keep it off multicast/reserved */
@@ -852,8 +853,8 @@ static size_t tw_build_dns_response(struct tw_rng *r, uint8_t *b, uint16_t id, c
             }
         } else {
             /* HTTPS (65): priority 1, target ".", alpn=h2 */
-            static const uint8_t svcb[] = {0x00, 0x01, 0x00, 0x00, 0x01, 0x00,
-                                           0x03, 0x02, 'h',  '2'};
+            static const uint8_t svcb[] = {0x00, 0x01, 0x00, 0x00, 0x01,
+                                           0x00, 0x03, 0x02, 'h',  '2'};
             p += tw_put_rr_head(b + p, owner, 65, 300, sizeof(svcb));
             memcpy(b + p, svcb, sizeof(svcb));
             p += sizeof(svcb);
@@ -901,14 +902,16 @@ static void tw_flow_start(struct tw_gen *g, struct tw_flow *f, int kind)
     snprintf(f->name, sizeof(f->name), "%s", tw_pick_name(&g->r, g->nm));
     if (kind == TW_K_DNSTCP) {
         f->sport = 53;
-        f->srv = f->v6 ? g->resolver6[tw_rng_below(&g->r, 2)] : g->resolver4[tw_rng_below(&g->r, 2)];
+        f->srv =
+            f->v6 ? g->resolver6[tw_rng_below(&g->r, 2)] : g->resolver4[tw_rng_below(&g->r, 2)];
         f->qtype = tw_pick_qtype(&g->r);
         f->dns_id = (uint16_t)tw_rng_next(&g->r);
     } else {
         f->sport = tw_rng_below(&g->r, 100) < 5 ? 8443 : 443;
         tw_host_server(g, &f->srv, f->v6, f->name);
         f->pq = tw_rng_below(&g->r, 100) < 25;
-        f->data_left = kind == TW_K_BULK ? 100 + tw_rng_below(&g->r, 1900) : 1 + tw_rng_below(&g->r, 6);
+        f->data_left =
+            kind == TW_K_BULK ? 100 + tw_rng_below(&g->r, 1900) : 1 + tw_rng_below(&g->r, 6);
         if (f->pq)
             g->n_pq++;
     }
@@ -1193,32 +1196,30 @@ static int tw_write_rules(FILE *out, unsigned n)
                 hit = true;
             }
         }
-        if (fprintf(out,
-                    "%stitle: Bench rule %u%s\n"
-                    "id: %08" PRIx32 "-%04" PRIx32 "-4%03" PRIx32 "-8%03" PRIx32 "-%012" PRIx64
-                    "\n"
-                    "status: experimental\n"
-                    "description: Generated rule for the tunwatch benchmark\n"
-                    "author: tunwatch bench\n"
-                    "date: 2025-01-01\n"
-                    "tags:\n"
-                    "    - attack.command-and-control\n"
-                    "    - attack.t1572\n"
-                    "logsource:\n"
-                    "    category: %s\n"
-                    "detection:\n"
-                    "    selection:\n"
-                    "        %s|endswith: '%s'\n"
-                    "    condition: selection\n"
-                    "falsepositives:\n"
-                    "    - None, generated\n"
-                    "level: %s\n",
-                    i ? "---\n" : "", i, hit ? " (matches the bench capture)" : "",
-                    (uint32_t)(a >> 32), (uint32_t)(a >> 16) & 0xffff, (uint32_t)a & 0xfff,
-                    (uint32_t)(b >> 48) & 0xfff, (uint64_t)(b & 0xffffffffffffULL),
-                    conn ? "network_connection" : "dns_query",
-                    conn ? "DestinationHostname" : "QueryName", suffix,
-                    hit ? "high" : "medium") < 0)
+        if (fprintf(
+                out,
+                "%stitle: Bench rule %u%s\n"
+                "id: %08" PRIx32 "-%04" PRIx32 "-4%03" PRIx32 "-8%03" PRIx32 "-%012" PRIx64 "\n"
+                "status: experimental\n"
+                "description: Generated rule for the tunwatch benchmark\n"
+                "author: tunwatch bench\n"
+                "date: 2025-01-01\n"
+                "tags:\n"
+                "    - attack.command-and-control\n"
+                "    - attack.t1572\n"
+                "logsource:\n"
+                "    category: %s\n"
+                "detection:\n"
+                "    selection:\n"
+                "        %s|endswith: '%s'\n"
+                "    condition: selection\n"
+                "falsepositives:\n"
+                "    - None, generated\n"
+                "level: %s\n",
+                i ? "---\n" : "", i, hit ? " (matches the bench capture)" : "", (uint32_t)(a >> 32),
+                (uint32_t)(a >> 16) & 0xffff, (uint32_t)a & 0xfff, (uint32_t)(b >> 48) & 0xfff,
+                (uint64_t)(b & 0xffffffffffffULL), conn ? "network_connection" : "dns_query",
+                conn ? "DestinationHostname" : "QueryName", suffix, hit ? "high" : "medium") < 0)
             return -1;
     }
     return 0;
@@ -1351,9 +1352,9 @@ int main(int argc, char **argv)
                 "traffic; %" PRIu64 " TCP flows (%" PRIu64 " IPv6, %" PRIu64 " VLAN, %" PRIu64
                 " post-quantum hellos), %" PRIu64 " SNI, %" PRIu64 " DNS queries, %" PRIu64
                 " tunnel names; %.2f s, %.2f Mpkt/s\n",
-                g->frames, g->bytes, (double)g->bytes / (double)g->frames,
-                (double)g->ts_us / 1e6, g->n_flows, g->n_v6, g->n_vlan, g->n_pq, g->n_sni,
-                g->n_dns, g->n_tunnel, secs, (double)g->frames / secs / 1e6);
+                g->frames, g->bytes, (double)g->bytes / (double)g->frames, (double)g->ts_us / 1e6,
+                g->n_flows, g->n_v6, g->n_vlan, g->n_pq, g->n_sni, g->n_dns, g->n_tunnel, secs,
+                (double)g->frames / secs / 1e6);
     }
     rc = 0;
 out_names:
