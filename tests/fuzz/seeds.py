@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Seeds the fuzzing corpora from the project's captures.
+
+usage: seeds.py CORPUS_DIR PCAP_DIR
+
+Reads classic pcap and pcapng files (Ethernet, SLL, SLL2, raw, NULL link types) and writes:
+  fuzz_decode/  one file per frame: a link-type selector byte, then the frame
+                (selector = index in tests/fuzz/fuzz_decode.c's link type table)
+  fuzz_dns/     UDP payloads from or to port 53, and TCP port-53 payloads without the prefix
+  fuzz_tls/     TCP payloads that begin with a TLS handshake record
+"""
+import hashlib
+import os
+import struct
+import sys
+
+# Must match the order of the link type table in tests/fuzz/fuzz_decode.c.
+DECODE_LINKTYPES = [1, 113, 276, 101, 0, 108, 12, 14, 228, 229]
+
+
+def frames(path):
+    with open(path, "rb") as fp:
+        data = fp.read()
+    if len(data) < 24:
+        return
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        e = "<" if magic[0] in (0xd4, 0x4d) else ">"
+        linktype = struct.unpack(e + "I", data[20:24])[0] & 0x0FFFFFFF
+        off = 24
+        while off + 16 <= len(data):
+            incl = struct.unpack(e + "I", data[off + 8:off + 12])[0]
+            yield linktype, data[off + 16:off + 16 + incl]
+            off += 16 + incl
+    elif magic == b"\x0a\x0d\x0d\x0a":
+        e = "<" if data[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+        links = []
+        off = 0
+        while off + 12 <= len(data):
+            btype, blen = struct.unpack(e + "II", data[off:off + 8])
+            if blen < 12:
+                break
+            body = data[off + 8:off + blen - 4]
+            if btype == 1:
+                links.append(struct.unpack(e + "H", body[:2])[0])
+            elif btype == 6 and len(body) >= 20:
+                ifid, _, _, caplen, _ = struct.unpack(e + "IIIII", body[:20])
+                if ifid < len(links):
+                    yield links[ifid], body[20:20 + caplen]
+            off += blen
+
+
+def l4_payloads(linktype, frame):
+    """Minimal walk to the UDP/TCP payload, enough for seeding."""
+    if linktype == 1:
+        off, et = 14, frame[12:14]
+        while et in (b"\x81\x00", b"\x88\xa8") and len(frame) >= off + 4:
+            et, off = frame[off + 2:off + 4], off + 4
+        ip = frame[off:] if et in (b"\x08\x00", b"\x86\xdd") else b""
+    elif linktype == 113:
+        ip = frame[16:]
+    elif linktype == 276:
+        ip = frame[20:]
+    elif linktype in (0, 108):
+        ip = frame[4:]
+    else:
+        ip = frame
+    if len(ip) < 20:
+        return None
+    if ip[0] >> 4 == 4:
+        ihl = (ip[0] & 15) * 4
+        proto, l4 = ip[9], ip[ihl:]
+    elif ip[0] >> 4 == 6 and len(ip) >= 40:
+        proto, l4 = ip[6], ip[40:]
+    else:
+        return None
+    if proto == 17 and len(l4) >= 8:
+        return "udp", struct.unpack(">HH", l4[:4]), l4[8:]
+    if proto == 6 and len(l4) >= 20:
+        return "tcp", struct.unpack(">HH", l4[:4]), l4[(l4[12] >> 4) * 4:]
+    return None
+
+
+def put(d, blob):
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, hashlib.sha1(blob).hexdigest()), "wb") as fp:
+        fp.write(blob)
+
+
+def main():
+    out, src = sys.argv[1], sys.argv[2]
+    n = 0
+    for root, _, files in os.walk(src):
+        for name in sorted(files):
+            if not name.endswith((".pcap", ".pcapng")):
+                continue
+            for linktype, frame in frames(os.path.join(root, name)):
+                if linktype in DECODE_LINKTYPES:
+                    put(os.path.join(out, "fuzz_decode"),
+                        bytes([DECODE_LINKTYPES.index(linktype)]) + frame)
+                r = l4_payloads(linktype, frame)
+                if r is None or not r[2]:
+                    continue
+                proto, (sport, dport), payload = r
+                if 53 in (sport, dport):
+                    put(os.path.join(out, "fuzz_dns"), payload if proto == "udp" else payload[2:])
+                elif proto == "tcp" and payload[0] == 0x16:
+                    put(os.path.join(out, "fuzz_tls"), payload)
+                n += 1
+    print(f"seeds: {n} payloads from {src}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+#!/bin/sh
+# End-to-end: tunwatch over every capture in pcaps/ (made by real clients, see pcaps/README.md)
+# with the bundled rules. Checks that every line is valid JSON, that the names equal the ones
+# tshark decodes (pcaps/*.names.tsv), and that the output equals the golden file in
+# tests/golden/. TW_UPDATE_GOLDEN=1 rewrites the golden files (review the diff!).
+set -u
+BUILD=${BUILD:-build}
+TW=$BUILD/tunwatch
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+for f in pcaps/*.pcap pcaps/*.pcapng pcaps/linktypes/*.pcap; do
+    [ -f "$f" ] || continue
+    name=$(echo "$f" | sed 's|^pcaps/||; s|/|__|g')
+    out="$tmp/$name.ndjson"
+    ok=1
+    if ! "$TW" -q -r "$f" -R rules --events -o "$out" 2>"$tmp/$name.err"; then
+        echo "FAIL $f: tunwatch exited non-zero"; cat "$tmp/$name.err"; ok=0
+    elif ! python3 tests/e2e_check.py "$out" "$f.names.tsv"; then
+        echo "FAIL $f: names differ from tshark's"; ok=0
+    fi
+    golden="tests/golden/$name.ndjson"
+    if [ "${TW_UPDATE_GOLDEN:-0}" = 1 ]; then
+        mkdir -p tests/golden && cp "$out" "$golden"
+    elif ! diff -u "$golden" "$out" >"$tmp/$name.diff" 2>&1; then
+        echo "FAIL $f: output differs from $golden"; head -40 "$tmp/$name.diff"; ok=0
+    fi
+    if [ $ok = 1 ]; then pass=$((pass + 1)); echo "ok   $f"; else fail=$((fail + 1)); fi
+done
+echo "e2e: $pass passed, $fail failed"
+[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
