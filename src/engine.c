@@ -378,6 +378,12 @@ static bool looks_like_client_start(const struct tw_pkt *p)
 
 static void tcp(struct tw_engine *e, const struct tw_pkt *p)
 {
+    /* A segment with no payload and none of SYN/FIN/RST (a pure ACK, about half of all bulk
+     * traffic) carries nothing tunwatch reads: it does not touch the flow table. */
+    if (p->payload_len == 0 && (p->tcp_flags & 0x07) == 0) {
+        e->st.tcp_pure_ack++;
+        return;
+    }
     uint8_t side;
     bool created;
     bool syn = (p->tcp_flags & 0x02) != 0, ack = (p->tcp_flags & 0x10) != 0;

@@ -13,7 +13,8 @@ struct tw_flow_table {
     uint32_t *buckets;
     uint32_t mask;
     uint32_t capacity;
-    uint32_t free_head; /* free entries, chained through next */
+    uint32_t free_head; /* expired entries, chained through next */
+    uint32_t used;      /* entries handed out at least once */
     uint32_t lru_head; /* least recently seen */
     uint32_t lru_tail; /* most recently seen */
     uint32_t idle_timeout;
@@ -43,9 +44,7 @@ struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout
         return NULL;
     }
     memset(t->buckets, 0xff, (size_t)nb * sizeof(*t->buckets));
-    for (uint32_t i = 0; i < capacity; i++)
-        t->flows[i].next = i + 1 < capacity ? i + 1 : TW_FLOW_NONE;
-    t->free_head = 0;
+    t->free_head = TW_FLOW_NONE;
     t->mask = nb - 1;
     t->capacity = capacity;
     t->lru_head = t->lru_tail = TW_FLOW_NONE;
@@ -183,6 +182,9 @@ static uint32_t take_entry(struct tw_flow_table *t, int64_t now)
         t->free_head = t->flows[i].next;
         return i;
     }
+    /* Entries never used yet: handed out in order, so untouched memory stays unmapped. */
+    if (t->used < t->capacity)
+        return t->used++;
     /* Full: recycle the least recently seen flow. */
     i = t->lru_head;
     t->st.evicted++;
@@ -202,11 +204,15 @@ struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int
     for (i = t->buckets[h & t->mask]; i != TW_FLOW_NONE; i = t->flows[i].next) {
         f = &t->flows[i];
         if (f->hash == h && memcmp(&f->key, &k, sizeof(k)) == 0) {
-            f->last_sec = now;
             f->pkts++;
-            if (t->lru_tail != i) {
-                lru_unlink(t, i);
-                lru_append(t, i);
+            /* The LRU order only needs one-second resolution (timeouts are in seconds), so a
+             * flow is moved at most once a second: most packets touch no other entry. */
+            if (f->last_sec != now) {
+                f->last_sec = now;
+                if (t->lru_tail != i) {
+                    lru_unlink(t, i);
+                    lru_append(t, i);
+                }
             }
             *created = false;
             return f;

@@ -32,6 +32,7 @@ struct tw_engine_stats {
     uint64_t packets, bytes;
     struct tw_decode_stats decode;
     uint64_t tcp_payload_pkts, udp_dns_pkts;
+    uint64_t tcp_pure_ack;     /* segments without payload or SYN/FIN/RST: not looked up */
     uint64_t dns_queries;      /* DNS request messages (QR=0) parsed */
     uint64_t dns_responses;    /* DNS response messages (QR=1) seen (not yet parsed further) */
     uint64_t dns_questions;    /* names emitted from DNS requests */

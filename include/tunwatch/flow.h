@@ -40,21 +40,23 @@ struct tw_flow_key {
 };
 
 struct tw_flow {
+    /* Hot: read for every packet; kept within the first cache line. */
     struct tw_flow_key key;
     uint32_t hash;
     uint32_t next;     /* bucket chain */
+    int64_t last_sec;
+    uint8_t state;        /* enum tw_flow_state */
+    uint8_t flags;        /* TW_FLOWF_* */
+    uint8_t initiator;    /* key side (0/1) that opened the flow, or TW_SIDE_UNKNOWN */
+    uint8_t client;       /* key side whose bytes are inspected, or TW_SIDE_UNKNOWN */
+    uint32_t pkts;
+    /* Cold. */
     uint32_t lru_prev; /* towards least recently seen */
     uint32_t lru_next;
     uint64_t id;       /* unique within the run, starting at 1 */
     int64_t first_sec;
-    int64_t last_sec;
     uint32_t client_next; /* TCP: sequence number of the next unconsumed client byte */
     uint32_t stream;      /* reassembly buffer index or TW_STREAM_NONE */
-    uint32_t pkts;
-    uint8_t initiator;    /* key side (0/1) that opened the flow, or TW_SIDE_UNKNOWN */
-    uint8_t client;       /* key side whose bytes are inspected, or TW_SIDE_UNKNOWN */
-    uint8_t state;        /* enum tw_flow_state */
-    uint8_t flags;        /* TW_FLOWF_* */
 };
 
 struct tw_flow_table_stats {
