@@ -1,0 +1,345 @@
+#!/bin/sh
+# Regenerate tunwatch's test captures from real programs (dig, kdig, openssl,
+# gnutls-cli, curl, dnsmasq, tinyproxy) talking across two network namespaces.
+#
+#   sudo sh pcaps/gen.sh            # writes into pcaps/ next to this script
+#
+# Topology (all created here and removed on exit, even on failure):
+#
+#   netns client                               netns server
+#   tw-c0 10.20.0.2/24 10.20.0.3/24 fd20::2/64 <-veth-> tw-s0 10.20.0.1/24 fd20::1/64
+#   tw-cv100 (tap) 10.20.100.2 fd20:100::2  <-802.1Q 100 on the veth->  tw-sv100 .1
+#   tw-cv200 (tap) 10.20.200.2 fd20:200::2  <-802.1ad 200 + 802.1Q 300->  tw-sv200 .1
+#   tw-cr0   (tap) 10.20.50.2 (MTU 300)     <-untagged, reordering->     tw-sr0 .1
+#   tw-ctun  (tun) 10.20.40.2 fd20:40::2    <-raw IP->                   tw-stun .1
+#
+# The tap/tun pairs are joined by pcaps/tools/nsrelay.py because this kernel
+# has neither 8021q (VLAN devices) nor sch_netem (tc reordering); see README.md.
+# Servers (server namespace): dnsmasq on UDP+TCP 53, openssl s_server -www on
+# 443, 8443 and 4443, tinyproxy on 10.20.0.1:3128 (CONNECT to 443 and 8443).
+# Required Debian packages: iproute2 tcpdump tshark dnsutils knot-dnsutils
+# openssl curl gnutls-bin dnsmasq-base tinyproxy python3 util-linux ethtool.
+set -eu
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=${TW_PCAP_OUT:-$HERE}
+TOOLS=$HERE/tools
+C=${TW_NS_CLIENT:-client}
+S=${TW_NS_SERVER:-server}
+SRV=10.20.0.1
+SRV6=fd20::1
+LONG=$(printf '%063d' 0 | tr 0 a).$(printf '%063d' 0 | tr 0 b).$(printf '%063d' 0 | tr 0 c).$(printf '%046d' 0 | tr 0 d).ngrok-free.app
+
+[ "$(id -u)" = 0 ] || { echo "gen.sh: must run as root (sudo sh pcaps/gen.sh)" >&2; exit 1; }
+for t in ip ethtool tcpdump dumpcap tshark capinfos dig kdig openssl curl gnutls-cli dnsmasq tinyproxy python3 unshare; do
+    command -v $t >/dev/null 2>&1 || { echo "gen.sh: missing $t" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d /tmp/tunwatch-pcaps.XXXXXX)
+PIDS=""
+CAP=""
+cleanup() {
+    rc=$?
+    trap - EXIT INT TERM
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    for ns in "$C" "$S"; do
+        if ip netns list | grep -qx "$ns\( .*\)\?"; then
+            for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+        fi
+    done
+    sleep 0.3
+    for ns in "$C" "$S"; do ip netns del "$ns" 2>/dev/null || true; done
+    if [ $rc -ne 0 ]; then
+        echo "gen.sh: FAILED (rc=$rc); logs:" >&2
+        for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "== $f" >&2; tail -n 20 "$f" >&2; }; done
+    fi
+    rm -rf "$WORK"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+inC() { ip netns exec "$C" "$@"; }
+inS() { ip netns exec "$S" "$@"; }
+bg() { "$@" & PIDS="$PIDS $!"; }
+log() { printf '== %s\n' "$*"; }
+
+# ---------------------------------------------------------------- topology
+# Idempotence: a previous interrupted run may have left the namespaces behind.
+for ns in "$C" "$S"; do
+    if ip netns list | grep -qx "$ns\( .*\)\?"; then
+        for p in $(ip netns pids "$ns"); do kill "$p" 2>/dev/null || true; done
+        ip netns del "$ns"
+    fi
+done
+ip netns add "$C"
+ip netns add "$S"
+for ns in "$C" "$S"; do
+    ip -n "$ns" link set lo up
+    # fewer background packets (router solicitations, DAD) in the captures
+    ip netns exec "$ns" sh -c 'for k in default all; do
+        echo 0 > /proc/sys/net/ipv6/conf/$k/router_solicitations
+        echo 0 > /proc/sys/net/ipv6/conf/$k/dad_transmits
+        echo 0 > /proc/sys/net/ipv6/conf/$k/accept_ra; done'
+done
+ip link add tw-c0 netns "$C" address 02:20:00:00:00:02 type veth peer name tw-s0 netns "$S" address 02:20:00:00:00:01
+ip -n "$C" addr add 10.20.0.2/24 dev tw-c0
+ip -n "$C" addr add 10.20.0.3/24 dev tw-c0
+ip -n "$C" addr add fd20::2/64 dev tw-c0 nodad
+ip -n "$S" addr add 10.20.0.1/24 dev tw-s0
+ip -n "$S" addr add fd20::1/64 dev tw-s0 nodad
+# No TSO/GSO/GRO: the capture must show the segments as they are on the wire,
+# not one 64 KB super-segment that the stack splits after the capture point.
+ip netns exec "$C" ethtool -K tw-c0 tso off gso off gro off tx-checksumming off >/dev/null
+ip netns exec "$S" ethtool -K tw-s0 tso off gso off gro off tx-checksumming off >/dev/null
+ip -n "$C" link set tw-c0 up
+ip -n "$S" link set tw-s0 up
+
+# tap pairs (Ethernet over the veth, via nsrelay.py) and a tun pair (raw IP)
+mktap() { # ns dev mac mtu
+    ip -n "$1" tuntap add dev "$2" mode tap
+    ip -n "$1" link set dev "$2" address "$3" mtu "$4"
+}
+mktap "$C" tw-cv100 02:20:00:01:00:02 1500; mktap "$S" tw-sv100 02:20:00:01:00:01 1500
+mktap "$C" tw-cv200 02:20:00:02:00:02 1500; mktap "$S" tw-sv200 02:20:00:02:00:01 1500
+mktap "$C" tw-cr0   02:20:00:05:00:02 300;  mktap "$S" tw-sr0   02:20:00:05:00:01 300
+ip -n "$C" tuntap add dev tw-ctun mode tun
+ip -n "$S" tuntap add dev tw-stun mode tun
+for pair in "tw-cv100 tw-sv100 100" "tw-cv200 tw-sv200 200" "tw-cr0 tw-sr0 50" "tw-ctun tw-stun 40"; do
+    set -- $pair
+    ip -n "$C" addr add 10.20.$3.2/24 dev "$1"
+    ip -n "$S" addr add 10.20.$3.1/24 dev "$2"
+    if [ "$3" != 50 ]; then  # the reordering pair has an MTU of 300, too small for IPv6
+        ip -n "$C" addr add fd20:$3::2/64 dev "$1" nodad
+        ip -n "$S" addr add fd20:$3::1/64 dev "$2" nodad
+    fi
+    ip -n "$C" link set "$1" up
+    ip -n "$S" link set "$2" up
+done
+bg python3 "$TOOLS/nsrelay.py" tap "$C" tw-cv100 tw-c0 "$S" tw-sv100 tw-s0 8100:100 2>"$WORK/relay100.log"
+bg python3 "$TOOLS/nsrelay.py" tap "$C" tw-cv200 tw-c0 "$S" tw-sv200 tw-s0 88a8:200,8100:300 2>"$WORK/relay200.log"
+bg python3 "$TOOLS/nsrelay.py" tap "$C" tw-cr0 tw-c0 "$S" tw-sr0 tw-s0 none reorder=4443 2>"$WORK/relay50.log"
+bg python3 "$TOOLS/nsrelay.py" tun "$C" tw-ctun "$S" tw-stun 2>"$WORK/relay40.log"
+
+# ----------------------------------------------------------------- servers
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj /CN=tunwatch-test -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>"$WORK/req.log"
+for port in 443 8443 4443; do
+    bg ip netns exec "$S" openssl s_server -quiet -www -accept "$port" -cert "$WORK/cert.pem" -key "$WORK/key.pem" \
+        >"$WORK/s_server.$port.log" 2>&1
+done
+
+set -- \
+    localto.net localtonet.com ngrok-free.app ngrok.io ngrok-agent.com trycloudflare.com argotunnel.com \
+    devtunnels.ms loca.lt bore.pub lhr.life serveo.net pinggy.link debian.org example-bank.com
+DNSMASQ_ADDR=""
+for d in "$@"; do DNSMASQ_ADDR="$DNSMASQ_ADDR --address=/$d/$SRV --address=/$d/$SRV6"; done
+bg ip netns exec "$S" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --user=root --group=root --pid-file= \
+    --log-queries --log-facility=- $DNSMASQ_ADDR >"$WORK/dnsmasq.log" 2>&1
+
+cat >"$WORK/tinyproxy.conf" <<CONF
+User root
+Group root
+Port 3128
+Listen $SRV
+Timeout 30
+MaxClients 20
+Allow 10.20.0.0/24
+ConnectPort 443
+ConnectPort 8443
+LogLevel Info
+CONF
+echo "nameserver $SRV" >"$WORK/resolv.conf"
+# tinyproxy resolves CONNECT targets itself: give it the namespace's dnsmasq
+bg ip netns exec "$S" unshare -m sh -c "mount --bind '$WORK/resolv.conf' /etc/resolv.conf && exec tinyproxy -d -c '$WORK/tinyproxy.conf'" \
+    >"$WORK/tinyproxy.log" 2>&1
+
+wait_port() { # ns proto port
+    i=0
+    while ! ip netns exec "$1" ss -Hln"$( [ "$2" = udp ] && echo u || echo t )" "sport = :$3" | grep -q .; do
+        i=$((i + 1)); [ $i -lt 100 ] || { echo "gen.sh: nothing listening on $2/$3" >&2; exit 1; }
+        sleep 0.1
+    done
+}
+wait_port "$S" udp 53; wait_port "$S" tcp 53
+wait_port "$S" tcp 443; wait_port "$S" tcp 8443; wait_port "$S" tcp 4443; wait_port "$S" tcp 3128
+# the relays must have attached to the tap/tun devices (carrier up) and carry traffic
+for d in "$C tw-cv100" "$S tw-sv100" "$C tw-cv200" "$S tw-sv200" "$C tw-cr0" "$S tw-sr0" "$C tw-ctun" "$S tw-stun"; do
+    set -- $d
+    i=0
+    while ! ip -n "$1" link show dev "$2" | grep -q LOWER_UP; do
+        i=$((i + 1)); [ $i -lt 100 ] || { echo "gen.sh: relay did not attach to $2" >&2; exit 1; }
+        sleep 0.1
+    done
+done
+for a in 10.20.100.1 10.20.200.1 10.20.50.1 10.20.40.1; do
+    inC dig +tries=2 +time=2 @"$a" relay.check.debian.org A >/dev/null || { echo "gen.sh: relay to $a not working" >&2; exit 1; }
+done
+
+# ---------------------------------------------------------------- capture
+cap_start() { # ns file tool args...
+    ns=$1 file=$2 tool=$3; shift 3
+    rm -f "$file"
+    : >"$WORK/cap.log"
+    if [ "$tool" = dumpcap ]; then
+        ip netns exec "$ns" dumpcap -q -s 0 -w "$file" "$@" >"$WORK/cap.log" 2>&1 &
+    else
+        ip netns exec "$ns" tcpdump -n -U --immediate-mode -s 0 -Z root -w "$file" "$@" >"$WORK/cap.log" 2>&1 &
+    fi
+    CAP=$!
+    PIDS="$PIDS $CAP"
+    i=0
+    while ! grep -qE 'listening on|Capturing on' "$WORK/cap.log"; do
+        i=$((i + 1)); [ $i -lt 100 ] || { echo "gen.sh: capture did not start" >&2; cat "$WORK/cap.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    sleep 0.3
+}
+cap_stop() {
+    sleep 1.5
+    kill -INT "$CAP"
+    wait "$CAP" || true
+    CAP=""
+}
+
+q() { inC dig +tries=1 +time=3 "$@" >>"$WORK/client.log" 2>&1; }              # dig, UDP
+tls() { # addr:port sni [extra s_client args]
+    a=$1 n=$2; shift 2
+    inC timeout 10 openssl s_client -brief -connect "$a" -servername "$n" "$@" </dev/null >>"$WORK/client.log" 2>&1
+}
+web() { inC curl -sk -o /dev/null --max-time 10 "$@" >>"$WORK/client.log" 2>&1; }
+
+# 1. tunnels.pcapng -- the demo capture
+log tunnels.pcapng
+cap_start "$C" "$OUT/tunnels.pcapng" dumpcap -i tw-c0
+for n in a1b2c3.localto.net www.debian.org abcd-203-0-113-5.ngrok-free.app quick-fox-lake.trycloudflare.com; do
+    q @$SRV "$n" A; q @$SRV "$n" AAAA; q @$SRV "$n" HTTPS
+done
+for n in x9.localtonet.com localto.net 0.tcp.ngrok.io connect.ngrok-agent.com region1.v2.argotunnel.com \
+         k3x9.euw.devtunnels.ms brave-cat-42.loca.lt bore.pub 8d7f.lhr.life demo.serveo.net xyz.a.pinggy.link \
+         deb.debian.org WWW.Example-Bank.COM AbC.LocalTo.Net "$LONG"; do
+    q @$SRV "$n" A
+done
+tls $SRV:443 a1b2c3.localto.net
+web --resolve quick-fox-lake.trycloudflare.com:443:$SRV https://quick-fox-lake.trycloudflare.com/
+web --resolve www.debian.org:443:$SRV https://www.debian.org/
+tls $SRV:8443 abcd-203-0-113-5.ngrok-free.app
+tls $SRV:4443 AbC.LocalTo.Net
+tls $SRV:443 x.localto.net.
+tls $SRV:443 localto.net
+inC timeout 10 gnutls-cli --insecure --sni-hostname=k3x9.euw.devtunnels.ms -p 443 $SRV </dev/null >>"$WORK/client.log" 2>&1
+web --resolve deb.debian.org:443:$SRV https://deb.debian.org/
+web --resolve WWW.Example-Bank.COM:443:$SRV https://WWW.Example-Bank.COM/   # curl lower-cases the SNI
+tls $SRV:443 WWW.Example-Bank.COM                                              # openssl keeps the case
+cap_stop
+
+# 2. dns_tcp.pcap -- DNS over TCP
+log dns_tcp.pcap
+ip -n "$S" route replace 10.20.0.3/32 dev tw-s0 src $SRV advmss 88
+cap_start "$C" "$OUT/dns_tcp.pcap" tcpdump -i tw-c0
+q +tcp @$SRV a1b2c3.localto.net A
+q +tcp +keepopen @$SRV 0.tcp.ngrok.io A bore.pub A www.debian.org AAAA
+inC kdig +tcp +retry=0 @$SRV quick-fox-lake.trycloudflare.com AAAA >>"$WORK/client.log" 2>&1
+inC kdig +tcp +retry=0 @$SRV k3x9.euw.devtunnels.ms A >>"$WORK/client.log" 2>&1
+inC python3 "$TOOLS/dnstcp.py" pipeline $SRV brave-cat-42.loca.lt:A deb.debian.org:A 8d7f.lhr.life:HTTPS
+inC python3 "$TOOLS/dnstcp.py" split $SRV demo.serveo.net:A 2,9      # length alone, then mid-name
+inC python3 "$TOOLS/dnstcp.py" split $SRV xyz.a.pinggy.link:A 1      # cut inside the length prefix
+q +tcp -b 10.20.0.3 @$SRV "$LONG" A                                   # peer MSS 88: 4 segments
+q +tcp -b 10.20.0.3 @$SRV connect.ngrok-agent.com A
+q +tcp @$SRV6 region1.v2.argotunnel.com AAAA
+cap_stop
+ip -n "$S" route del 10.20.0.3/32 dev tw-s0
+
+# 3. tls_small_mss.pcap -- ClientHello over several segments / records / out of order
+log tls_small_mss.pcap
+ip -n "$S" route replace 10.20.0.3/32 dev tw-s0 src $SRV advmss 200
+ALPN_MID=$(i=0; l=""; while [ $i -lt 40 ]; do l="$l,x-tunwatch-filler-$i"; i=$((i + 1)); done; echo "h2,http/1.1$l")
+cap_start "$C" "$OUT/tls_small_mss.pcap" tcpdump -i tw-c0
+tls $SRV:443 a1b2c3.localto.net -bind 10.20.0.3:0
+web --interface 10.20.0.3 --resolve quick-fox-lake.trycloudflare.com:443:$SRV https://quick-fox-lake.trycloudflare.com/
+tls $SRV:8443 "$LONG" -bind 10.20.0.3:0
+tls $SRV:443 k3x9.euw.devtunnels.ms -max_send_frag 512 -alpn "$ALPN_MID"          # 2+ TLS records
+tls $SRV:4443 x9.localtonet.com -bind 10.20.0.3:0 -max_send_frag 512 -alpn "$ALPN_MID"  # records and segments
+tls 10.20.50.1:4443 brave-cat-42.loca.lt                                         # first segment delivered last
+web --resolve xyz.a.pinggy.link:4443:10.20.50.1 https://xyz.a.pinggy.link:4443/
+tls 10.20.50.1:4443 www.debian.org
+cap_stop
+ip -n "$S" route del 10.20.0.3/32 dev tw-s0
+
+# 4. ipv6_vlan.pcap -- IPv6, 802.1Q and QinQ
+log ipv6_vlan.pcap
+cap_start "$C" "$OUT/ipv6_vlan.pcap" tcpdump -i tw-c0
+q @$SRV6 k3x9.euw.devtunnels.ms AAAA
+q @$SRV6 www.debian.org AAAA
+tls "[$SRV6]:443" abcd-203-0-113-5.ngrok-free.app
+web -6 --resolve "quick-fox-lake.trycloudflare.com:8443:[$SRV6]" https://quick-fox-lake.trycloudflare.com:8443/
+q @10.20.100.1 a1b2c3.localto.net A
+tls 10.20.100.1:443 x9.localtonet.com
+q @fd20:100::1 0.tcp.ngrok.io AAAA
+tls "[fd20:100::1]:8443" region1.v2.argotunnel.com
+q @10.20.200.1 bore.pub A
+tls 10.20.200.1:443 8d7f.lhr.life
+q @fd20:200::1 demo.serveo.net AAAA
+tls "[fd20:200::1]:4443" deb.debian.org
+cap_stop
+
+# 5. connect_proxy.pcap -- TLS inside an HTTP CONNECT tunnel
+log connect_proxy.pcap
+cap_start "$C" "$OUT/connect_proxy.pcap" tcpdump -i tw-c0
+web -x http://$SRV:3128 https://a1b2c3.localto.net/
+web -x http://$SRV:3128 https://abcd-203-0-113-5.ngrok-free.app:8443/
+web -x http://$SRV:3128 https://www.debian.org/
+inC timeout 10 openssl s_client -brief -proxy $SRV:3128 -connect quick-fox-lake.trycloudflare.com:443 \
+    -servername quick-fox-lake.trycloudflare.com </dev/null >>"$WORK/client.log" 2>&1
+cap_stop
+
+# 6. pq_hello.pcap -- a ClientHello over 2 KiB (the size of a post-quantum key share)
+log pq_hello.pcap
+ALPN_BIG=$(i=0; l=""; while [ $i -lt 100 ]; do l="$l,x-tunwatch-large-hello-$i"; i=$((i + 1)); done; echo "h2,http/1.1$l")
+cap_start "$C" "$OUT/pq_hello.pcap" tcpdump -i tw-c0
+tls $SRV:443 abcd-203-0-113-5.ngrok-free.app -alpn "$ALPN_BIG"
+tls $SRV:8443 www.debian.org -alpn "$ALPN_BIG"
+cap_stop
+
+# 7. linktypes/ -- one small DNS + TLS exchange per link type
+log linktypes/
+mkdir -p "$OUT/linktypes"
+exchange() { # v4 v6 server addresses
+    q @"$1" a1b2c3.localto.net A
+    q @"$2" quick-fox-lake.trycloudflare.com AAAA
+    tls "$1:443" abcd-203-0-113-5.ngrok-free.app
+    tls "[$2]:443" k3x9.euw.devtunnels.ms
+}
+cap_start "$C" "$OUT/linktypes/ether.pcap" tcpdump -i tw-c0 'ip or ip6'
+exchange $SRV $SRV6
+cap_stop
+cap_start "$C" "$OUT/linktypes/sll.pcap" tcpdump -i any -y LINUX_SLL 'ip or ip6'
+exchange $SRV $SRV6
+cap_stop
+cap_start "$C" "$OUT/linktypes/sll2.pcap" tcpdump -i any -y LINUX_SLL2 'ip or ip6'
+exchange $SRV $SRV6
+cap_stop
+cap_start "$C" "$OUT/linktypes/raw.pcap" tcpdump -i tw-ctun
+exchange 10.20.40.1 fd20:40::1
+cap_stop
+python3 "$TOOLS/ether2null.py" "$OUT/linktypes/ether.pcap" "$OUT/linktypes/null.pcap"
+
+# ------------------------------------------------------------ name tables
+names() {
+    tshark -n -r "$1" -o tcp.desegment_tcp_streams:TRUE -o tls.desegment_ssl_records:TRUE \
+        -o tcp.reassemble_out_of_order:TRUE \
+        -Y 'dns.flags.response==0 || tls.handshake.type==1' -T fields -E header=y \
+        -e frame.number -e ip.src -e ipv6.src -e tcp.srcport -e udp.srcport \
+        -e dns.qry.name -e dns.qry.type -e tls.handshake.extensions_server_name \
+        >"$1.names.tsv" 2>"$WORK/tshark.log"
+}
+for f in "$OUT"/*.pcap "$OUT"/*.pcapng "$OUT"/linktypes/*.pcap; do
+    names "$f"
+    printf '%-28s %5s packets %4s names\n' "${f#"$OUT"/}" \
+        "$(capinfos -M -c -T "$f" 2>/dev/null | awk -F'\t' 'NR==2{print $2}')" "$(($(wc -l <"$f.names.tsv") - 1))"
+done
+# the NULL file is derived from the Ethernet one: tshark must see the same names
+cut -f2- "$OUT/linktypes/ether.pcap.names.tsv" >"$WORK/a"
+cut -f2- "$OUT/linktypes/null.pcap.names.tsv" >"$WORK/b"
+cmp -s "$WORK/a" "$WORK/b" || { echo "gen.sh: null.pcap decodes differently from ether.pcap" >&2; exit 1; }
+log done
