@@ -24,24 +24,38 @@ static bool record_version_ok(uint16_t v)
 
 /*
  * Duplicate-extension detection (RFC 8446 section 4.2) in time linear in
- * the number of extensions: a short array covers every real ClientHello;
- * past EXT_SEEN_SMALL entries a 65536-bit map takes over, so a hello
+ * the number of extensions. A 256-bit filter indexed by a hash of the type
+ * answers "certainly new" for most extensions of a real ClientHello; only on
+ * a filter hit is the short list of earlier types scanned. Past
+ * EXT_SEEN_SMALL extensions a full 65536-bit map takes over, so a hello
  * stuffed with thousands of extensions costs one 8 KiB clear, not a
  * quadratic scan.
  */
 struct ext_seen {
     unsigned n;
+    uint64_t filter[4];
     uint16_t small[EXT_SEEN_SMALL];
     uint64_t map[65536 / 64];
 };
+
+static void ext_seen_init(struct ext_seen *s)
+{
+    s->n = 0;
+    memset(s->filter, 0, sizeof(s->filter));
+}
 
 /* Returns false if `type` was seen before. */
 static bool ext_seen_add(struct ext_seen *s, uint16_t type)
 {
     if (s->n < EXT_SEEN_SMALL) {
-        for (unsigned i = 0; i < s->n; i++)
-            if (s->small[i] == type)
-                return false;
+        unsigned h = (uint16_t)(type * 40503u) >> 8; /* Fibonacci hashing to 8 bits */
+        uint64_t fbit = (uint64_t)1 << (h & 63);
+        if (s->filter[h >> 6] & fbit) {
+            for (unsigned i = 0; i < s->n; i++)
+                if (s->small[i] == type)
+                    return false;
+        }
+        s->filter[h >> 6] |= fbit;
         s->small[s->n++] = type;
         return true;
     }
@@ -59,7 +73,10 @@ static bool ext_seen_add(struct ext_seen *s, uint16_t type)
 }
 
 /*
- *  struct { NameType name_type; select (name_type) { case host_name: HostName; } name; } ServerName;
+ *  struct {
+ *      NameType name_type;
+ *      select (name_type) { case host_name: HostName; } name;
+ *  } ServerName;
  *  opaque HostName<1..2^16-1>;
  *  struct { ServerName server_name_list<1..2^16-1> } ServerNameList;
  *
@@ -128,7 +145,7 @@ int tw_tls_client_hello_parse(const uint8_t *body, size_t len, struct tw_tls_hel
     uint16_t exts_len = tw_get_be16(&c);
     if (c.err || exts_len != tw_cur_left(&c))
         return TW_EMALFORMED;
-    seen.n = 0;
+    ext_seen_init(&seen);
     while (tw_cur_left(&c) > 0) {
         uint16_t type = tw_get_be16(&c);
         uint16_t ext_len = tw_get_be16(&c);
@@ -158,26 +175,6 @@ int tw_tls_client_hello_parse(const uint8_t *body, size_t len, struct tw_tls_hel
 /* Smallest: empty session id, one cipher suite, one compression method, no extensions. */
 #define TLS_CH_BODY_MIN (2 + 32 + 1 + 2 + 2 + 1 + 1)
 
-bool tw_tls_maybe_client_hello(const uint8_t *buf, size_t len)
-{
-    if (len >= 1 && buf[0] != TLS_CT_HANDSHAKE)
-        return false;
-    if (len >= 2 && buf[1] != 3)
-        return false;
-    if (len >= 3 && buf[2] > 4)
-        return false;
-    if (len >= 5) {
-        uint16_t rlen = tw_load_be16(buf + 3);
-        if (rlen == 0 || rlen > 16384)
-            return false;
-    } else if (len >= 4 && buf[3] > 0x40) {
-        return false;
-    }
-    if (len >= 6 && buf[5] != TLS_HS_CLIENT_HELLO)
-        return false;
-    return true;
-}
-
 /*
  * Checks the first `have` (< 5) bytes of a record header, so that a stream
  * that cannot be TLS is rejected on its first byte rather than buffered.
@@ -195,6 +192,21 @@ static bool record_header_prefix_ok(const uint8_t *h, size_t have)
     if (have >= 4 && h[3] > 0x40)
         return false;
     return true;
+}
+
+static bool record_header_ok(const uint8_t h[TLS_REC_HDR_LEN])
+{
+    uint16_t rlen = tw_load_be16(h + 3);
+    /* RFC 8446 5.1: no zero-length handshake fragments; plaintext max 2^14. */
+    return h[0] == TLS_CT_HANDSHAKE && record_version_ok(tw_load_be16(h + 1)) && rlen != 0 &&
+           rlen <= 16384;
+}
+
+bool tw_tls_maybe_client_hello(const uint8_t *buf, size_t len)
+{
+    if (len < TLS_REC_HDR_LEN)
+        return len == 0 || record_header_prefix_ok(buf, len);
+    return record_header_ok(buf) && (len == TLS_REC_HDR_LEN || buf[5] == TLS_HS_CLIENT_HELLO);
 }
 
 /* Validates the handshake header once its 4 bytes are known; sets *msg_len (header included). */
@@ -231,21 +243,20 @@ int tw_tls_parse_stream(const uint8_t *stream, size_t len, uint8_t *scratch, siz
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (stream == NULL && len > 0)
+    if (len == 0)
+        return TW_EINCOMPLETE;
+    if (stream == NULL)
         return TW_EINVAL;
 
     for (;;) {
         if (len - pos < TLS_REC_HDR_LEN)
             return record_header_prefix_ok(stream + pos, len - pos) ? TW_EINCOMPLETE
                                                                     : TW_EMALFORMED;
-        uint8_t type = stream[pos];
-        uint16_t version = tw_load_be16(stream + pos + 1);
-        uint16_t rlen = tw_load_be16(stream + pos + 3);
-        /* RFC 8446 5.1: no zero-length handshake fragments; plaintext max 2^14. */
-        if (type != TLS_CT_HANDSHAKE || !record_version_ok(version) || rlen == 0 || rlen > 16384)
+        if (!record_header_ok(stream + pos))
             return TW_EMALFORMED;
+        uint16_t rlen = tw_load_be16(stream + pos + 3);
         if (n_records == 0)
-            first_version = version;
+            first_version = tw_load_be16(stream + pos + 1);
         n_records++;
 
         size_t frag = pos + TLS_REC_HDR_LEN;
@@ -273,7 +284,7 @@ int tw_tls_parse_stream(const uint8_t *stream, size_t len, uint8_t *scratch, siz
 
     /* Pass two: join the fragments. Every record up to `pos` was validated above. */
     size_t copied = 0;
-    for (size_t p = 0; copied < msg_len; ) {
+    for (size_t p = 0; copied < msg_len;) {
         size_t rlen = tw_load_be16(stream + p + 3);
         size_t n = TW_MIN(rlen, msg_len - copied);
         memcpy(scratch + copied, stream + p + TLS_REC_HDR_LEN, n);

@@ -16,20 +16,20 @@
 #include "tunwatch/common.h"
 
 #define TW_TLS_EXT_SERVER_NAME 0x0000
-#define TW_TLS_EXT_ECH 0xfe0d         /* encrypted_client_hello (RFC 9849) */
-#define TW_TLS_EXT_ESNI 0xffce        /* draft ESNI */
-#define TW_TLS_HELLO_MAX 16384        /* largest ClientHello handshake body we assemble */
+#define TW_TLS_EXT_ECH 0xfe0d  /* encrypted_client_hello (RFC 9849) */
+#define TW_TLS_EXT_ESNI 0xffce /* draft ESNI */
+#define TW_TLS_HELLO_MAX 16384 /* largest ClientHello handshake body we assemble */
 
 struct tw_tls_hello {
-    uint16_t legacy_version;   /* client_version field */
-    uint16_t record_version;   /* version of the first record */
-    const uint8_t *sni;        /* first host_name, slice into the handshake bytes; NULL if none */
+    uint16_t legacy_version; /* client_version field */
+    uint16_t record_version; /* version of the first record */
+    const uint8_t *sni;      /* first host_name, slice into the handshake bytes; NULL if none */
     size_t sni_len;
     bool has_sni;
-    bool has_ech;              /* encrypted_client_hello extension present (may be GREASE) */
+    bool has_ech; /* encrypted_client_hello extension present (may be GREASE) */
     bool has_esni;
-    unsigned n_records;        /* TLS records the handshake message spanned */
-    size_t hello_len;          /* handshake body length */
+    unsigned n_records; /* TLS records the handshake message spanned */
+    size_t hello_len;   /* handshake body length */
 };
 
 /*
