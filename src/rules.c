@@ -290,9 +290,50 @@ static bool eval(const struct tw_ruleset *rs, uint32_t ni, const struct tw_event
 /* ------------------------------------------------------------------------ */
 /* Building the graph                                                       */
 
+/*
+ * One YAML document as a compact tree, built from libyaml's events. Nodes,
+ * child lists and scalar text live in arrays reused from document to document
+ * (and file to file), so a rule costs no allocation here once they have grown.
+ * Indices are those of the arrays; node 0 is the root. Aliases are resolved to
+ * the index of the anchored node, as yaml_parser_load() does.
+ */
+enum ytype { Y_SCALAR, Y_SEQ, Y_MAP };
+
+struct ynode {
+    uint8_t type;
+    bool plain; /* Y_SCALAR: plain style (not quoted, not a block scalar) */
+    uint32_t a; /* Y_SCALAR: offset of its NUL-terminated text; else first index into kids */
+    uint32_t n; /* Y_SCALAR: length; Y_SEQ: items; Y_MAP: pairs (kids: key, value, ...) */
+};
+
+struct yanchor {
+    uint32_t name; /* offset into text */
+    uint32_t node;
+};
+
+struct yopen {
+    uint32_t node;
+    size_t pend; /* where its children start in pend */
+};
+
+struct ydoc {
+    struct ynode *nodes;
+    size_t n_nodes, nodes_cap;
+    uint32_t *kids;
+    size_t n_kids, kids_cap;
+    uint32_t *pend; /* children of the containers still open */
+    size_t n_pend, pend_cap;
+    char *text;
+    size_t n_text, text_cap;
+    struct yanchor *anchors;
+    size_t n_anchors, anchors_cap;
+    struct yopen open[YAML_DEPTH_MAX];
+    int depth;
+};
+
 struct lctx {
     struct tw_ruleset *rs;
-    yaml_document_t *doc;
+    const struct ydoc *doc;
     enum tw_category cat;
     bool zeek;         /* logsource dns (Zeek field names) */
     char reason[256]; /* why the rule is skipped */
@@ -337,18 +378,23 @@ static int add_matcher(struct tw_ruleset *rs, const struct matcher *m, uint32_t 
     return add_node(rs, N_MATCH, (uint32_t)rs->n_m++, 0, 0, out);
 }
 
-static const char *scalar(yaml_node_t *n)
+static const struct ynode *ykid(const struct ydoc *d, const struct ynode *n, size_t i)
 {
-    return (n && n->type == YAML_SCALAR_NODE) ? (const char *)n->data.scalar.value : NULL;
+    return &d->nodes[d->kids[n->a + i]];
 }
 
-static bool is_null(yaml_node_t *n)
+static const char *scalar(const struct ydoc *d, const struct ynode *n)
+{
+    return (n && n->type == Y_SCALAR) ? d->text + n->a : NULL;
+}
+
+static bool is_null(const struct ydoc *d, const struct ynode *n)
 {
     const char *s;
 
-    if (!n || n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    if (!n || n->type != Y_SCALAR || !n->plain)
         return false;
-    s = (const char *)n->data.scalar.value;
+    s = d->text + n->a;
     return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
            strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
 }
@@ -363,15 +409,14 @@ static bool is_false(const char *s)
     return strcmp(s, "false") == 0 || strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0;
 }
 
-static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map, const char *key)
+static const struct ynode *map_get(const struct ydoc *d, const struct ynode *map, const char *key)
 {
-    if (!map || map->type != YAML_MAPPING_NODE)
+    if (!map || map->type != Y_MAP)
         return NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        const char *k = scalar(yaml_document_get_node(doc, p->key));
+    for (size_t i = 0; i < map->n; i++) {
+        const char *k = scalar(d, ykid(d, map, 2 * i));
         if (k && strcmp(k, key) == 0)
-            return yaml_document_get_node(doc, p->value);
+            return ykid(d, map, 2 * i + 1);
     }
     return NULL;
 }
@@ -507,7 +552,7 @@ static int compile_cidr(struct lctx *c, const char *s, struct matcher *m)
 }
 
 /* One "Field|mod|mod: value(s)" entry of a selection map. */
-static int compile_field(struct lctx *c, const char *key, yaml_node_t *val, uint32_t *out)
+static int compile_field(struct lctx *c, const char *key, const struct ynode *val, uint32_t *out)
 {
     char fname[128];
     const char *bar = strchr(key, '|');
@@ -516,8 +561,7 @@ static int compile_field(struct lctx *c, const char *key, yaml_node_t *val, uint
     char strmod = 0;
     bool all = false, cidr = false, exists = false;
     struct u32vec kids = {0};
-    yaml_node_t *items[1];
-    yaml_node_t **vals = items;
+    bool seq = false;
     size_t nvals = 1;
     int rc;
 
@@ -559,23 +603,20 @@ static int compile_field(struct lctx *c, const char *key, yaml_node_t *val, uint
             return SKIP(c, "unsupported modifier '%.*s'", (int)(ml > 64 ? 64 : ml), mod);
     }
 
-    if (val->type == YAML_SEQUENCE_NODE) {
-        vals = NULL;
-        nvals = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
-    } else if (val->type == YAML_SCALAR_NODE) {
-        items[0] = val;
-    } else {
+    if (val->type == Y_SEQ) {
+        seq = true;
+        nvals = val->n;
+    } else if (val->type != Y_SCALAR) {
         return SKIP(c, "value of '%s' is a map", key);
     }
-    if (exists && (nvals != 1 || vals == NULL))
+    if (exists && seq)
         return SKIP(c, "exists needs one boolean value");
 
     for (size_t i = 0; i < nvals; i++) {
-        yaml_node_t *v = vals ? vals[i]
-                              : yaml_document_get_node(c->doc, val->data.sequence.items.start[i]);
+        const struct ynode *v = seq ? ykid(c->doc, val, i) : val;
         struct matcher m = {0};
         uint32_t ni;
-        const char *s = scalar(v);
+        const char *s = scalar(c->doc, v);
 
         m.field = (uint8_t)f;
         if (!s) {
@@ -591,14 +632,14 @@ static int compile_field(struct lctx *c, const char *key, yaml_node_t *val, uint
                 rc = SKIP(c, "exists needs true or false");
                 goto out_free;
             }
-        } else if (is_null(v)) {
+        } else if (is_null(c->doc, v)) {
             m.kind = MK_NULL;
         } else if (cidr) {
             rc = compile_cidr(c, s, &m);
             if (rc)
                 goto out_free;
         } else {
-            rc = compile_string(s, v->data.scalar.length, strmod, &m);
+            rc = compile_string(s, v->n, strmod, &m);
             if (rc)
                 goto out_free;
         }
@@ -617,18 +658,17 @@ out_free:
     return rc;
 }
 
-static int compile_map(struct lctx *c, yaml_node_t *map, uint32_t *out)
+static int compile_map(struct lctx *c, const struct ynode *map, uint32_t *out)
 {
     struct u32vec kids = {0};
     int rc = 0;
 
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        const char *k = scalar(yaml_document_get_node(c->doc, p->key));
-        yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+    for (size_t i = 0; i < map->n; i++) {
+        const char *k = scalar(c->doc, ykid(c->doc, map, 2 * i));
+        const struct ynode *v = ykid(c->doc, map, 2 * i + 1);
         uint32_t ni;
 
-        if (!k || !v) {
+        if (!k) {
             rc = SKIP(c, "selection key is not a string");
             goto out_free;
         }
@@ -645,21 +685,21 @@ out_free:
     return rc;
 }
 
-static int compile_selection(struct lctx *c, const char *name, yaml_node_t *sel, uint32_t *out)
+static int compile_selection(struct lctx *c, const char *name, const struct ynode *sel,
+                             uint32_t *out)
 {
     struct u32vec kids = {0};
     int rc = 0;
 
-    if (sel->type == YAML_MAPPING_NODE)
+    if (sel->type == Y_MAP)
         return compile_map(c, sel, out);
-    if (sel->type == YAML_SCALAR_NODE)
+    if (sel->type == Y_SCALAR)
         return SKIP(c, "keyword search ('%s') not supported", name);
-    for (yaml_node_item_t *it = sel->data.sequence.items.start; it < sel->data.sequence.items.top;
-         it++) {
-        yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+    for (size_t i = 0; i < sel->n; i++) {
+        const struct ynode *item = ykid(c->doc, sel, i);
         uint32_t ni;
 
-        if (!item || item->type != YAML_MAPPING_NODE) {
+        if (item->type != Y_MAP) {
             rc = SKIP(c, "keyword search ('%s') not supported", name);
             goto out_free;
         }
@@ -953,22 +993,21 @@ static int parse_condition(struct lctx *c, const char *s, const struct sel *sels
     return rc;
 }
 
-static int compile_detection(struct lctx *c, yaml_node_t *det, uint32_t *root)
+static int compile_detection(struct lctx *c, const struct ynode *det, uint32_t *root)
 {
     struct sel *sels = NULL;
     size_t n_sels = 0, sels_cap = 0;
-    yaml_node_t *cond = NULL;
+    const struct ynode *cond = NULL;
     struct u32vec conds = {0};
     int rc = 0;
 
-    if (!det || det->type != YAML_MAPPING_NODE)
+    if (!det || det->type != Y_MAP)
         return SKIP(c, "missing detection");
-    for (yaml_node_pair_t *p = det->data.mapping.pairs.start; p < det->data.mapping.pairs.top;
-         p++) {
-        const char *k = scalar(yaml_document_get_node(c->doc, p->key));
-        yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+    for (size_t i = 0; i < det->n; i++) {
+        const char *k = scalar(c->doc, ykid(c->doc, det, 2 * i));
+        const struct ynode *v = ykid(c->doc, det, 2 * i + 1);
 
-        if (!k || !v) {
+        if (!k) {
             rc = SKIP(c, "detection key is not a string");
             goto out_free;
         }
@@ -989,17 +1028,16 @@ static int compile_detection(struct lctx *c, yaml_node_t *det, uint32_t *root)
         rc = SKIP(c, "detection has no condition");
         goto out_free;
     }
-    if (cond->type == YAML_SCALAR_NODE) {
-        rc = parse_condition(c, scalar(cond), sels, n_sels, root);
+    if (cond->type == Y_SCALAR) {
+        rc = parse_condition(c, scalar(c->doc, cond), sels, n_sels, root);
         goto out_free;
     }
-    if (cond->type != YAML_SEQUENCE_NODE) {
+    if (cond->type != Y_SEQ) {
         rc = SKIP(c, "condition is a map");
         goto out_free;
     }
-    for (yaml_node_item_t *it = cond->data.sequence.items.start;
-         it < cond->data.sequence.items.top; it++) {
-        const char *s = scalar(yaml_document_get_node(c->doc, *it));
+    for (size_t i = 0; i < cond->n; i++) {
+        const char *s = scalar(c->doc, ykid(c->doc, cond, i));
         uint32_t ni;
 
         if (!s) {
@@ -1019,14 +1057,14 @@ out_free:
 /* ------------------------------------------------------------------------ */
 /* Rules and files                                                          */
 
-static int logsource(struct lctx *c, yaml_node_t *ls)
+static int logsource(struct lctx *c, const struct ynode *ls)
 {
     const char *cat, *svc;
 
-    if (!ls || ls->type != YAML_MAPPING_NODE)
+    if (!ls || ls->type != Y_MAP)
         return SKIP(c, "missing logsource");
-    cat = scalar(map_get(c->doc, ls, "category"));
-    svc = scalar(map_get(c->doc, ls, "service"));
+    cat = scalar(c->doc, map_get(c->doc, ls, "category"));
+    svc = scalar(c->doc, map_get(c->doc, ls, "service"));
     if (cat && strcmp(cat, "network_connection") == 0) {
         c->cat = TW_CAT_NETWORK_CONNECTION;
     } else if (cat && strcmp(cat, "dns_query") == 0) {
@@ -1044,54 +1082,68 @@ static int logsource(struct lctx *c, yaml_node_t *ls)
     return 0;
 }
 
+/* A rule is one allocation: the struct, its tag pointers, then its strings. */
 static void rule_free(struct rule *r)
 {
-    if (!r)
-        return;
-    free(r->id);
-    free(r->title);
-    free(r->level);
-    for (size_t i = 0; r->tags && i < r->info.n_tags; i++)
-        free(r->tags[i]);
-    free(r->tags);
     free(r);
 }
 
-static char *dup_str(const char *s)
+static size_t str_size(const char *s)
 {
-    return strdup(s ? s : "");
+    return (s ? strlen(s) : 0) + 1;
 }
 
-static int make_rule(struct tw_ruleset *rs, yaml_document_t *doc, yaml_node_t *root,
+/* Copies s ("" if NULL) to *at and advances *at past its NUL. */
+static char *put_str(char **at, const char *s)
+{
+    size_t n = str_size(s) - 1;
+    char *d = *at;
+
+    if (n)
+        memcpy(d, s, n);
+    d[n] = '\0';
+    *at += n + 1;
+    return d;
+}
+
+static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct ynode *root,
                      const char *id, enum tw_category cat, uint32_t node)
 {
-    struct rule *r = calloc(1, sizeof(*r));
-    yaml_node_t *tags = map_get(doc, root, "tags");
+    const struct ynode *tags = map_get(d, root, "tags");
+    const char *title = scalar(d, map_get(d, root, "title"));
+    const char *level = scalar(d, map_get(d, root, "level"));
+    size_t size = sizeof(struct rule) + str_size(id) + str_size(title) + str_size(level);
+    size_t n_slots = 0;
+    struct rule *r;
+    char *at;
 
-    if (!r)
-        return TW_ENOMEM;
-    r->id = dup_str(id);
-    r->title = dup_str(scalar(map_get(doc, root, "title")));
-    r->level = dup_str(scalar(map_get(doc, root, "level")));
-    if (!r->id || !r->title || !r->level)
-        goto out_nomem;
-    if (tags && tags->type == YAML_SEQUENCE_NODE) {
-        size_t n = (size_t)(tags->data.sequence.items.top - tags->data.sequence.items.start);
-
-        r->tags = calloc(n ? n : 1, sizeof(*r->tags));
-        if (!r->tags)
-            goto out_nomem;
-        for (size_t i = 0; i < n; i++) {
-            const char *t = scalar(yaml_document_get_node(doc, tags->data.sequence.items.start[i]));
-            if (!t)
-                continue;
-            if (!(r->tags[r->info.n_tags] = strdup(t)))
-                goto out_nomem;
-            r->info.n_tags++;
-        }
+    if (tags && tags->type != Y_SEQ)
+        tags = NULL;
+    if (tags) {
+        n_slots = tags->n ? tags->n : 1;
+        size += n_slots * sizeof(char *);
+        for (size_t i = 0; i < tags->n; i++)
+            size += str_size(scalar(d, ykid(d, tags, i)));
     }
     if (grow((void **)&rs->rules, &rs->rules_cap, rs->n_rules + 1, sizeof(*rs->rules)))
-        goto out_nomem;
+        return TW_ENOMEM;
+    r = calloc(1, size);
+    if (!r)
+        return TW_ENOMEM;
+    at = (char *)(r + 1);
+    if (tags) {
+        r->tags = (char **)(void *)at;
+        at += n_slots * sizeof(char *);
+    }
+    r->id = put_str(&at, id);
+    r->title = put_str(&at, title);
+    r->level = put_str(&at, level);
+    for (size_t i = 0; tags && i < tags->n; i++) {
+        const char *t = scalar(d, ykid(d, tags, i));
+
+        if (t)
+            r->tags[r->info.n_tags++] = put_str(&at, t);
+    }
     r->info.id = r->id;
     r->info.title = r->title;
     r->info.level = r->level;
@@ -1101,9 +1153,6 @@ static int make_rule(struct tw_ruleset *rs, yaml_document_t *doc, yaml_node_t *r
     r->root = node;
     rs->rules[rs->n_rules++] = r;
     return 0;
-out_nomem:
-    rule_free(r);
-    return TW_ENOMEM;
 }
 
 /* Drops the graph built for a rule that is then skipped. */
@@ -1116,36 +1165,38 @@ static void rollback(struct tw_ruleset *rs, size_t n_nodes, size_t n_kids, size_
     rs->n_kids = n_kids;
 }
 
-static int load_doc(struct tw_ruleset *rs, const char *file, yaml_document_t *doc, size_t docno,
-                    FILE *errlog)
+/* Compiles the document in d into a rule, or writes why it is skipped to msgs.
+ * 0 or TW_ENOMEM. */
+static int load_doc(struct tw_ruleset *rs, const char *file, const struct ydoc *d, size_t docno,
+                    FILE *msgs)
 {
-    struct lctx c = {.rs = rs, .doc = doc};
-    yaml_node_t *root = yaml_document_get_root_node(doc);
+    struct lctx c = {.rs = rs, .doc = d};
+    const struct ynode *root = d->n_nodes ? &d->nodes[0] : NULL;
     size_t n_nodes = rs->n_nodes, n_kids = rs->n_kids, n_m = rs->n_m;
-    const char *id = scalar(map_get(doc, root, "id"));
+    const char *id = scalar(d, map_get(d, root, "id"));
     char idbuf[48];
     uint32_t node = 0;
     int rc;
 
-    if (!root || is_null(root))
+    if (!root || is_null(d, root))
         return 0; /* empty document, e.g. after a trailing '---' */
     if (!id || !*id) {
         snprintf(idbuf, sizeof(idbuf), "(document %zu)", docno);
         id = idbuf;
     }
-    if (root->type != YAML_MAPPING_NODE)
+    if (root->type != Y_MAP)
         rc = SKIP(&c, "document is not a map");
     else if (id == idbuf)
         rc = SKIP(&c, "missing id");
-    else if (!(rc = logsource(&c, map_get(doc, root, "logsource"))))
-        rc = compile_detection(&c, map_get(doc, root, "detection"), &node);
+    else if (!(rc = logsource(&c, map_get(d, root, "logsource"))))
+        rc = compile_detection(&c, map_get(d, root, "detection"), &node);
     if (!rc)
-        rc = make_rule(rs, doc, root, id, c.cat, node);
+        rc = make_rule(rs, d, root, id, c.cat, node);
     if (rc) {
         rollback(rs, n_nodes, n_kids, n_m);
         if (rc == TW_ENOMEM)
             return rc;
-        fprintf(errlog, "%s: rule %s skipped: %s\n", file, id, c.reason);
+        fprintf(msgs, "%s: rule %s skipped: %s\n", file, id, c.reason);
         rs->st.skipped++;
         return 0;
     }
@@ -1153,8 +1204,159 @@ static int load_doc(struct tw_ruleset *rs, const char *file, yaml_document_t *do
     return 0;
 }
 
-static void yaml_report(const char *file, const yaml_parser_t *p, const unsigned char *buf,
-                        size_t len, FILE *errlog)
+/* ------------------------------------------------------------------------ */
+/* Building a document tree from libyaml events                             */
+
+static void ydoc_reset(struct ydoc *d)
+{
+    d->n_nodes = d->n_kids = d->n_pend = d->n_text = d->n_anchors = 0;
+    d->depth = 0;
+}
+
+static void ydoc_free(struct ydoc *d)
+{
+    free(d->nodes);
+    free(d->kids);
+    free(d->pend);
+    free(d->text);
+    free(d->anchors);
+    *d = (struct ydoc){0};
+}
+
+/* Appends len bytes and a NUL to d->text; *off is where they start. */
+static int ydoc_text(struct ydoc *d, const void *s, size_t len, uint32_t *off)
+{
+    if (len >= UINT32_MAX - d->n_text ||
+        grow((void **)&d->text, &d->text_cap, d->n_text + len + 1, 1))
+        return TW_ENOMEM;
+    if (len)
+        memcpy(d->text + d->n_text, s, len);
+    d->text[d->n_text + len] = '\0';
+    *off = (uint32_t)d->n_text;
+    d->n_text += len + 1;
+    return 0;
+}
+
+/* Makes node idx the next child of the innermost open container, if any. */
+static int ydoc_link(struct ydoc *d, uint32_t idx)
+{
+    if (d->depth == 0)
+        return 0;
+    if (grow((void **)&d->pend, &d->pend_cap, d->n_pend + 1, sizeof(*d->pend)))
+        return TW_ENOMEM;
+    d->pend[d->n_pend++] = idx;
+    return 0;
+}
+
+static int ydoc_close(struct ydoc *d)
+{
+    const struct yopen *o = &d->open[--d->depth];
+    struct ynode *nd = &d->nodes[o->node];
+    size_t cnt = d->n_pend - o->pend;
+
+    if (cnt >= UINT32_MAX - d->n_kids ||
+        grow((void **)&d->kids, &d->kids_cap, d->n_kids + cnt, sizeof(*d->kids)))
+        return TW_ENOMEM;
+    if (cnt)
+        memcpy(d->kids + d->n_kids, d->pend + o->pend, cnt * sizeof(*d->kids));
+    nd->a = (uint32_t)d->n_kids;
+    nd->n = (uint32_t)(nd->type == Y_MAP ? cnt / 2 : cnt);
+    d->n_kids += cnt;
+    d->n_pend = o->pend;
+    return 0;
+}
+
+/*
+ * Adds what a node event says to d, with yaml_parser_load()'s composer rules
+ * for anchors and aliases. Returns 0, TW_ENOMEM, or TW_EINVAL with *problem
+ * set to libyaml's message for that composer error. The caller keeps the
+ * nesting below YAML_DEPTH_MAX.
+ */
+static int ydoc_event(struct ydoc *d, const yaml_event_t *e, const char **problem)
+{
+    const char *anchor = NULL;
+    struct ynode nd = {0};
+    uint32_t idx;
+    int rc;
+
+    switch (e->type) {
+    case YAML_ALIAS_EVENT:
+        for (size_t i = 0; i < d->n_anchors; i++)
+            if (strcmp(d->text + d->anchors[i].name, (const char *)e->data.alias.anchor) == 0)
+                return ydoc_link(d, d->anchors[i].node);
+        *problem = "found undefined alias";
+        return TW_EINVAL;
+    case YAML_SCALAR_EVENT:
+        nd.type = Y_SCALAR;
+        nd.plain = e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        nd.n = (uint32_t)e->data.scalar.length;
+        if ((rc = ydoc_text(d, e->data.scalar.value, e->data.scalar.length, &nd.a)))
+            return rc;
+        anchor = (const char *)e->data.scalar.anchor;
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+        nd.type = Y_SEQ;
+        anchor = (const char *)e->data.sequence_start.anchor;
+        break;
+    case YAML_MAPPING_START_EVENT:
+        nd.type = Y_MAP;
+        anchor = (const char *)e->data.mapping_start.anchor;
+        break;
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        return ydoc_close(d);
+    default:
+        return 0;
+    }
+    if (nd.type != Y_SCALAR && d->depth >= YAML_DEPTH_MAX)
+        return TW_ENOMEM; /* the caller's nesting limit makes this unreachable */
+    if (d->n_nodes >= UINT32_MAX ||
+        grow((void **)&d->nodes, &d->nodes_cap, d->n_nodes + 1, sizeof(*d->nodes)))
+        return TW_ENOMEM;
+    idx = (uint32_t)d->n_nodes;
+    d->nodes[d->n_nodes++] = nd;
+    if ((rc = ydoc_link(d, idx)))
+        return rc;
+    if (nd.type != Y_SCALAR) {
+        d->open[d->depth].node = idx;
+        d->open[d->depth++].pend = d->n_pend;
+    }
+    if (!anchor)
+        return 0;
+    for (size_t i = 0; i < d->n_anchors; i++) {
+        if (strcmp(d->text + d->anchors[i].name, anchor) == 0) {
+            *problem = "second occurrence"; /* libyaml's problem text for a duplicate anchor */
+            return TW_EINVAL;
+        }
+    }
+    if (grow((void **)&d->anchors, &d->anchors_cap, d->n_anchors + 1, sizeof(*d->anchors)) ||
+        ydoc_text(d, anchor, strlen(anchor), &d->anchors[d->n_anchors].name))
+        return TW_ENOMEM;
+    d->anchors[d->n_anchors++].node = idx;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Files                                                                    */
+
+struct yinput {
+    FILE *f;
+    int err; /* errno of a failed read */
+};
+
+static int yaml_read(void *data, unsigned char *buf, size_t size, size_t *size_read)
+{
+    struct yinput *in = data;
+
+    *size_read = fread(buf, 1, size, in->f);
+    if (*size_read == 0 && ferror(in->f)) {
+        in->err = errno ? errno : EIO;
+        return 0;
+    }
+    return 1;
+}
+
+static void yaml_report(const char *file, const yaml_parser_t *p, FILE *f, FILE *errlog)
 {
     yaml_mark_t mk = p->problem_mark;
 
@@ -1162,8 +1364,13 @@ static void yaml_report(const char *file, const yaml_parser_t *p, const unsigned
         /* Reader errors (bad encoding) carry only a byte offset. */
         mk.line = 0;
         mk.column = 0;
-        for (size_t i = 0; i < p->problem_offset && i < len; i++) {
-            if (buf[i] == '\n') {
+        rewind(f);
+        for (size_t i = 0; i < p->problem_offset; i++) {
+            int ch = getc(f);
+
+            if (ch == EOF)
+                break;
+            if (ch == '\n') {
                 mk.line++;
                 mk.column = 0;
             } else {
@@ -1175,75 +1382,77 @@ static void yaml_report(const char *file, const yaml_parser_t *p, const unsigned
             p->problem ? p->problem : "unknown error");
 }
 
-static int read_all(const char *path, unsigned char **buf, size_t *len)
+/* What a file added to the rule set, so that a broken file can be taken out. */
+struct file_mark {
+    size_t n_rules, n_nodes, n_kids, n_m, loaded, skipped;
+};
+
+static void file_undo(struct tw_ruleset *rs, const struct file_mark *fm)
 {
-    FILE *f = fopen(path, "rb");
-    size_t cap = 0, n = 0;
-    unsigned char *b = NULL;
-    int rc = 0;
-
-    if (!f)
-        return TW_EIO;
-    for (;;) {
-        size_t got;
-
-        if (grow((void **)&b, &cap, n + 65536, 1)) {
-            rc = TW_ENOMEM;
-            goto out_close;
-        }
-        got = fread(b + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f))
-                rc = TW_EIO;
-            break;
-        }
-    }
-out_close:
-    fclose(f);
-    if (rc) {
-        free(b);
-        return rc;
-    }
-    *buf = b;
-    *len = n;
-    return 0;
+    for (size_t i = fm->n_rules; i < rs->n_rules; i++)
+        rule_free(rs->rules[i]);
+    rs->n_rules = fm->n_rules;
+    rollback(rs, fm->n_nodes, fm->n_kids, fm->n_m);
+    rs->st.loaded = fm->loaded;
+    rs->st.skipped = fm->skipped;
+    free(rs->files[--rs->n_files]);
 }
 
-static int load_file(struct tw_ruleset *rs, const char *path, FILE *errlog)
+/*
+ * Parses the file once, compiling each document as it ends. What the rules
+ * have to say goes to a buffer that reaches errlog only if the whole file
+ * parsed: a syntax error (or nesting beyond YAML_DEPTH_MAX, which would make
+ * later walks of the tree deep) takes every rule of the file out again and
+ * leaves one line. A composer error (undefined or duplicate anchor) keeps the
+ * rules of the documents before it, as yaml_parser_load() would have.
+ */
+static int load_file(struct tw_ruleset *rs, struct ydoc *d, const char *path, FILE *errlog)
 {
-    unsigned char *buf = NULL;
-    size_t len = 0, docno = 0;
+    struct file_mark fm = {rs->n_rules, rs->n_nodes,   rs->n_kids,
+                           rs->n_m,     rs->st.loaded, rs->st.skipped};
+    struct yinput in = {0};
+    const char *problem = NULL; /* composer error: no document after it is loaded */
+    yaml_mark_t problem_mark = {0};
+    char *msg = NULL, *name;
+    size_t msg_len = 0, docno = 0;
+    FILE *msgs = NULL;
     yaml_parser_t p;
     yaml_event_t e;
     bool done = false;
-    int nest = 0;
-    int rc;
+    int nest = 0, rc = 0;
 
-    rc = read_all(path, &buf, &len);
-    if (rc) {
-        fprintf(errlog, "%s: cannot read: %s\n", path,
-                rc == TW_ENOMEM ? "out of memory" : strerror(errno));
+    in.f = fopen(path, "rb");
+    if (!in.f) {
+        fprintf(errlog, "%s: cannot read: %s\n", path, strerror(errno));
         rs->st.errors++;
-        return rc == TW_ENOMEM ? rc : TW_EINVAL;
+        return TW_EINVAL;
     }
+    name = strdup(path);
+    if (!name || grow((void **)&rs->files, &rs->files_cap, rs->n_files + 1, sizeof(*rs->files))) {
+        free(name);
+        fclose(in.f);
+        return TW_ENOMEM;
+    }
+    rs->files[rs->n_files++] = name;
     rs->st.files++;
-
-    /* Pass 1: syntax only, so that a broken file loads no rule at all. */
-    if (!yaml_parser_initialize(&p)) {
+    msgs = open_memstream(&msg, &msg_len);
+    if (!msgs || !yaml_parser_initialize(&p)) {
         rc = TW_ENOMEM;
-        goto out_free;
+        goto out_undo;
     }
-    yaml_parser_set_input_string(&p, buf, len);
+    yaml_parser_set_input(&p, yaml_read, &in);
     while (!done) {
         if (!yaml_parser_parse(&p, &e)) {
             rc = p.error == YAML_MEMORY_ERROR ? TW_ENOMEM : TW_EINVAL;
-            if (rc == TW_EINVAL) {
-                yaml_report(path, &p, buf, len, errlog);
+            if (rc == TW_EINVAL && in.err) {
+                fprintf(errlog, "%s: cannot read: %s\n", path, strerror(in.err));
+                rs->st.files--;
+                rs->st.errors++;
+            } else if (rc == TW_EINVAL) {
+                yaml_report(path, &p, in.f, errlog);
                 rs->st.errors++;
             }
-            yaml_parser_delete(&p);
-            goto out_free;
+            goto out_parser;
         }
         done = e.type == YAML_STREAM_END_EVENT;
         if (e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT)
@@ -1251,58 +1460,57 @@ static int load_file(struct tw_ruleset *rs, const char *path, FILE *errlog)
         else if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT)
             nest--;
         if (nest > YAML_DEPTH_MAX) {
-            /* The document loader recurses per level: refuse absurd nesting. */
             fprintf(errlog, "%s:%zu:%zu: yaml error: nesting deeper than %d\n", path,
                     e.start_mark.line + 1, e.start_mark.column + 1, YAML_DEPTH_MAX);
             rs->st.errors++;
             yaml_event_delete(&e);
-            yaml_parser_delete(&p);
             rc = TW_EINVAL;
-            goto out_free;
+            goto out_parser;
+        }
+        if (!problem) {
+            if (e.type == YAML_DOCUMENT_START_EVENT) {
+                docno++;
+                ydoc_reset(d);
+            } else if (e.type == YAML_DOCUMENT_END_EVENT) {
+                rc = load_doc(rs, path, d, docno, msgs);
+            } else {
+                rc = ydoc_event(d, &e, &problem);
+                if (rc == TW_EINVAL) {
+                    problem_mark = e.start_mark;
+                    rc = 0;
+                }
+            }
         }
         yaml_event_delete(&e);
+        if (rc)
+            goto out_parser;
     }
     yaml_parser_delete(&p);
-
-    /* Pass 2: one rule per document. */
-    {
-        char *name = strdup(path);
-        if (!name ||
-            grow((void **)&rs->files, &rs->files_cap, rs->n_files + 1, sizeof(*rs->files))) {
-            free(name);
-            rc = TW_ENOMEM;
-            goto out_free;
-        }
-        rs->files[rs->n_files++] = name;
-    }
-    if (!yaml_parser_initialize(&p)) {
+    if (fclose(msgs) != 0) {
+        msgs = NULL;
         rc = TW_ENOMEM;
-        goto out_free;
+        goto out_undo;
     }
-    yaml_parser_set_input_string(&p, buf, len);
-    for (;;) {
-        yaml_document_t doc;
-        bool empty;
+    if (msg_len)
+        fwrite(msg, 1, msg_len, errlog);
+    free(msg);
+    if (problem) {
+        fprintf(errlog, "%s:%zu:%zu: yaml error: %s\n", path, problem_mark.line + 1,
+                problem_mark.column + 1, problem);
+        rs->st.errors++;
+        rc = TW_EINVAL;
+    }
+    fclose(in.f);
+    return rc;
 
-        if (!yaml_parser_load(&p, &doc)) {
-            rc = p.error == YAML_MEMORY_ERROR ? TW_ENOMEM : TW_EINVAL;
-            if (rc == TW_EINVAL) {
-                yaml_report(path, &p, buf, len, errlog);
-                rs->st.errors++;
-            }
-            break;
-        }
-        empty = yaml_document_get_root_node(&doc) == NULL;
-        docno++;
-        if (!empty)
-            rc = load_doc(rs, path, &doc, docno, errlog);
-        yaml_document_delete(&doc);
-        if (empty || rc)
-            break;
-    }
+out_parser:
     yaml_parser_delete(&p);
-out_free:
-    free(buf);
+out_undo:
+    file_undo(rs, &fm);
+    if (msgs)
+        fclose(msgs);
+    free(msg);
+    fclose(in.f);
     return rc;
 }
 
@@ -1326,7 +1534,8 @@ static int worse(int a, int b)
     return a ? a : b;
 }
 
-static int load_path(struct tw_ruleset *rs, const char *path, FILE *errlog, int depth)
+static int load_path(struct tw_ruleset *rs, struct ydoc *yd, const char *path, FILE *errlog,
+                     int depth)
 {
     struct stat sb;
     DIR *d;
@@ -1341,7 +1550,7 @@ static int load_path(struct tw_ruleset *rs, const char *path, FILE *errlog, int 
         return TW_EINVAL;
     }
     if (!S_ISDIR(sb.st_mode))
-        return load_file(rs, path, errlog);
+        return load_file(rs, yd, path, errlog);
     if (depth >= DIR_DEPTH_MAX) {
         fprintf(errlog, "%s: directories nested too deeply\n", path);
         rs->st.errors++;
@@ -1378,9 +1587,9 @@ static int load_path(struct tw_ruleset *rs, const char *path, FILE *errlog, int 
         snprintf(child, plen, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/",
                  names[i]);
         if (stat(child, &sb) == 0 && S_ISDIR(sb.st_mode))
-            rc = worse(rc, load_path(rs, child, errlog, depth + 1));
+            rc = worse(rc, load_path(rs, yd, child, errlog, depth + 1));
         else if (yaml_name(names[i]))
-            rc = worse(rc, load_file(rs, child, errlog));
+            rc = worse(rc, load_file(rs, yd, child, errlog));
         free(child);
     }
 out_close:
@@ -1434,12 +1643,17 @@ void tw_ruleset_free(struct tw_ruleset *rs)
 
 int tw_ruleset_load(struct tw_ruleset *rs, const char *path, FILE *errlog)
 {
+    struct ydoc d = {0};
+    int rc;
+
     if (!rs || !path)
         return TW_EINVAL;
     if (!errlog)
         errlog = stderr;
     uncompile(rs); /* rule pointers stay valid; the matcher must be rebuilt */
-    return load_path(rs, path, errlog, 0);
+    rc = load_path(rs, &d, path, errlog, 0);
+    ydoc_free(&d);
+    return rc;
 }
 
 static bool is_indicator(const struct matcher *m)

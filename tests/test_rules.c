@@ -644,6 +644,177 @@ static void test_yaml_error(void **state)
     unload(&l);
 }
 
+#define DOC(id, sel)                                                                          \
+    "title: t\nid: " id "\nlogsource:\n  category: dns_query\ndetection:\n  sel:\n    " sel     \
+    "\n  condition: sel\n"
+
+/*
+ * The loader parses each file once: the rules of earlier documents are
+ * already compiled when a later one turns out broken. They must all go again,
+ * their "skipped" lines must not appear, and the one line is the error.
+ */
+static const struct {
+    int line;
+    const char *yaml;
+    const char *want; /* after "PATH:" */
+} yaml_error_cases[] = {
+    {__LINE__,
+     DOC("r1", "QueryName|endswith: '.a.test'") "---\n" DOC("r2", "QueryName|utf16le: x")
+     "---\n" DOC("r3", "QueryName|endswith: '.b.test'") "---\ntitle: broken\nid: [r4\n",
+     "30:1: yaml error: did not find expected ',' or ']'\n"},
+    {__LINE__,
+     DOC("r1", "QueryName|endswith: '.a.test'") "---\n" DOC("r2", "QueryName|utf16le: x")
+     "---\ntitle: broken\nid: r3\n  bad: x\n",
+     "21:6: yaml error: mapping values are not allowed in this context\n"},
+    {__LINE__,
+     DOC("r1", "QueryName|endswith: '.a.test'") "---\n" DOC("r2", "QueryName|utf16le: x")
+     "---\na: \xff\n",
+     "19:4: yaml error: invalid leading UTF-8 octet\n"},
+    /* The syntax error wins over an earlier undefined alias, as before. */
+    {__LINE__,
+     DOC("r1", "QueryName|endswith: '.a.test'") "---\n" DOC("r2", "QueryName: *nope")
+     "---\nx: [\n",
+     "20:1: yaml error: did not find expected node content\n"},
+};
+
+static void test_yaml_error_drops_file(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < TW_ARRAY_SIZE(yaml_error_cases); i++) {
+        struct loaded l = {0};
+        char want[256];
+
+        load_yaml(&l, yaml_error_cases[i].yaml);
+        snprintf(want, sizeof(want), "%s:%s", l.path, yaml_error_cases[i].want);
+        if (strcmp(l.log, want) != 0)
+            fail_msg("case at line %d: log '%s', want '%s'", yaml_error_cases[i].line, l.log,
+                     want);
+        assert_int_equal(l.rc, TW_EINVAL);
+        assert_int_equal(stats(&l).files, 1);
+        assert_int_equal(stats(&l).errors, 1);
+        assert_int_equal(stats(&l).loaded, 0);
+        assert_int_equal(stats(&l).skipped, 0);
+        unload(&l);
+    }
+}
+
+/* A broken file loaded after a good one takes out only its own rules. */
+static void test_yaml_error_keeps_earlier_files(void **state)
+{
+    char good[] = "/tmp/tw_rules_good_XXXXXX", bad[] = "/tmp/tw_rules_bad_XXXXXX";
+    const char *paths[] = {good, bad};
+    struct loaded l = {0};
+    struct hits h;
+    int fd;
+
+    (void)state;
+    assert_true((fd = mkstemp(good)) >= 0);
+    close(fd);
+    assert_true((fd = mkstemp(bad)) >= 0);
+    close(fd);
+    write_file(good, DOC("g1", "QueryName|endswith: '.a.test'") "---\n"
+                     DOC("g2", "QueryName|contains: 'tunnel'"));
+    write_file(bad, DOC("b1", "QueryName|endswith: '.a.test'") "---\n"
+                    DOC("b2", "QueryName: ['x', 'y']") "---\nid: [\n");
+    load_paths(&l, paths, 2);
+    assert_int_equal(l.rc, TW_EINVAL);
+    assert_int_equal(stats(&l).files, 2);
+    assert_int_equal(stats(&l).errors, 1);
+    assert_int_equal(stats(&l).loaded, 2);
+    assert_int_equal(match(&l, &(struct ev_spec){'d', "x.tunnel.a.test", true, 0, NULL}, &h), 2);
+    assert_string_equal(h.ids, "g1,g2");
+    assert_int_equal(match(&l, &(struct ev_spec){'d', "x", true, 0, NULL}, &h), 0);
+    unload(&l);
+    unlink(good);
+    unlink(bad);
+}
+
+/* Undefined and duplicate anchors are found while composing: the rules of the
+ * documents before stay loaded, as yaml_parser_load() left them. */
+static void test_yaml_composer_error(void **state)
+{
+    static const struct {
+        int line;
+        const char *yaml;
+        const char *err; /* after "PATH:" */
+    } cases[] = {
+        {__LINE__,
+         DOC("r1", "QueryName|endswith: '.a.test'") "---\n" DOC("r2", "QueryName|utf16le: x")
+         "---\n" DOC("r3", "QueryName|endswith: *nope") "---\n" DOC("r4", "QueryName: x"),
+         "25:25: yaml error: found undefined alias"},
+        {__LINE__,
+         DOC("r1", "QueryName|endswith: '.a.test'") "---\n" DOC("r2", "QueryName|utf16le: x")
+         "---\n" DOC("r3", "QueryName: &a x\n  sel2: &a y"),
+         "26:9: yaml error: second occurrence"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < TW_ARRAY_SIZE(cases); i++) {
+        struct loaded l = {0};
+        char want[512];
+
+        load_yaml(&l, cases[i].yaml);
+        snprintf(want, sizeof(want), "%s: rule r2 skipped: unsupported modifier 'utf16le'\n%s:%s\n",
+                 l.path, l.path, cases[i].err);
+        if (strcmp(l.log, want) != 0)
+            fail_msg("case at line %d: log '%s', want '%s'", cases[i].line, l.log, want);
+        assert_int_equal(l.rc, TW_EINVAL);
+        assert_int_equal(stats(&l).errors, 1);
+        assert_int_equal(stats(&l).loaded, 1);
+        assert_int_equal(stats(&l).skipped, 1);
+        unload(&l);
+    }
+}
+
+/* Anchors and aliases resolve to the anchored node. */
+static void test_yaml_alias(void **state)
+{
+    struct loaded l = {0};
+    struct hits h;
+
+    (void)state;
+    load_yaml(&l, DOC("r1", "QueryName|endswith: &s '.a.test'\n  sel2:\n    QueryName: *s"));
+    assert_string_equal(l.log, "");
+    assert_int_equal(stats(&l).loaded, 1);
+    assert_int_equal(match(&l, &(struct ev_spec){'d', "x.a.test", true, 0, NULL}, &h), 1);
+    assert_int_equal(match(&l, &(struct ev_spec){'d', ".a.test", true, 0, NULL}, &h), 1);
+    unload(&l);
+}
+
+/* Nesting: 64 levels load, 65 are refused with one line and no rule of the file. */
+static void test_yaml_deep_nesting(void **state)
+{
+    char yaml[1024], want[256];
+    int n = snprintf(yaml, sizeof(yaml), "%s", DOC("r1", "QueryName: x") "---\n" DOC("r2", "QueryName: y")
+                                                   "falsepositives: ");
+
+    (void)state;
+    for (int levels = 63; levels <= 64; levels++) {
+        struct loaded l = {0};
+        int m = n;
+
+        for (int i = 0; i < levels; i++)
+            yaml[m++] = '[';
+        for (int i = 0; i < levels; i++)
+            yaml[m++] = ']';
+        yaml[m++] = '\n';
+        yaml[m] = '\0';
+        load_yaml(&l, yaml);
+        if (levels == 63) { /* plus the document's map: 64 */
+            assert_string_equal(l.log, "");
+            assert_int_equal(stats(&l).loaded, 2);
+        } else {
+            snprintf(want, sizeof(want), "%s:18:80: yaml error: nesting deeper than 64\n",
+                     l.path);
+            assert_string_equal(l.log, want);
+            assert_int_equal(l.rc, TW_EINVAL);
+            assert_int_equal(stats(&l).loaded, 0);
+            assert_int_equal(stats(&l).errors, 1);
+        }
+        unload(&l);
+    }
+}
+
 /* A directory: recursive, sorted, *.yml and *.yaml only; a broken file does not stop the rest. */
 static void test_directory(void **state)
 {
@@ -951,7 +1122,10 @@ int main(void)
         cmocka_unit_test(test_seed_rules),     cmocka_unit_test(test_rule_info),
         cmocka_unit_test(test_semantics),      cmocka_unit_test(test_skips),
         cmocka_unit_test(test_missing_id),     cmocka_unit_test(test_multi_document),
-        cmocka_unit_test(test_yaml_error),     cmocka_unit_test(test_directory),
+        cmocka_unit_test(test_yaml_error),     cmocka_unit_test(test_yaml_error_drops_file),
+        cmocka_unit_test(test_yaml_error_keeps_earlier_files),
+        cmocka_unit_test(test_yaml_composer_error), cmocka_unit_test(test_yaml_alias),
+        cmocka_unit_test(test_yaml_deep_nesting), cmocka_unit_test(test_directory),
         cmocka_unit_test(test_missing_path),   cmocka_unit_test(test_sigma_corpus),
         cmocka_unit_test(test_prefilter_sound), cmocka_unit_test(test_bench_100k),
     };
