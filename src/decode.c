@@ -356,8 +356,6 @@ static int transport(struct dctx *d, uint8_t proto, struct tw_cur *c, size_t dec
         size_t thl = (size_t)(p[12] >> 4) * 4;
         if (thl < 20 || thl > decl)
             return drop(d, TW_DR_TCP_BAD_OFFSET);
-        if (thl > left)
-            return drop(d, TW_DR_TCP_TRUNCATED);
         out->l4_proto = IPP_TCP;
         out->sport = tw_load_be16(p);
         out->dport = tw_load_be16(p + 2);
@@ -365,12 +363,17 @@ static int transport(struct dctx *d, uint8_t proto, struct tw_cur *c, size_t dec
         out->ack = tw_load_be32(p + 8);
         out->tcp_flags = p[13];
         out->tcp_window = tw_load_be16(p + 14);
-        return finish(d, p + thl, left - thl, decl - thl);
+        /* A short snaplen (68 was tcpdump's default) can cut the options: the fixed header is
+         * all the flow engine needs, so report it with an empty payload. */
+        size_t hdr = TW_MIN(thl, left);
+        return finish(d, p + hdr, left - hdr, decl - thl);
     }
     case IPP_UDP: {
         if (left < 8)
             return drop(d, cut_by_decl ? bad_len : TW_DR_UDP_TRUNCATED);
         size_t ulen = tw_load_be16(p + 4);
+        if (ulen == 0 && out->ip_version == 6) /* jumbogram (RFC 2675): the IP length rules */
+            ulen = decl;
         if (ulen < 8)
             return drop(d, TW_DR_UDP_BAD_LEN);
         uint16_t sport = tw_load_be16(p);

@@ -59,7 +59,7 @@ enum tw_decode_reason {
     TW_DR_L4_OTHER,         /* ICMP, SCTP, ESP, ... (not an anomaly, just skipped) */
     TW_DR_UDP_TRUNCATED,
     TW_DR_UDP_BAD_LEN,
-    TW_DR_TCP_TRUNCATED,
+    TW_DR_TCP_TRUNCATED,    /* fixed 20-byte header cut (cut options are tolerated) */
     TW_DR_TCP_BAD_OFFSET,
     TW_DR_TUNNEL_TRUNCATED, /* GRE/VXLAN/Geneve/... header cut */
     TW_DR_PAYLOAD_TRUNCATED, /* L4 payload shorter on capture than on the wire (snaplen);

@@ -10,11 +10,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The first ten entries are in the order tests/fuzz/seeds.py writes its selector byte. */
 static const int link_types[] = {
-    TW_LINK_ETHERNET,  TW_LINK_LINUX_SLL, TW_LINK_LINUX_SLL2, TW_LINK_RAW,        TW_LINK_DLT_RAW1,
-    TW_LINK_DLT_RAW2,  TW_LINK_IPV4,      TW_LINK_IPV6,       TW_LINK_NULL,       TW_LINK_LOOP,
-    TW_LINK_PPP,       TW_LINK_PPP_HDLC,  TW_LINK_C_HDLC,     TW_LINK_NFLOG,      TW_LINK_IEEE802_11,
-    TW_LINK_RADIOTAP,  147 /* unsupported */,
+    TW_LINK_ETHERNET, TW_LINK_LINUX_SLL, TW_LINK_LINUX_SLL2, TW_LINK_RAW,
+    TW_LINK_NULL,     TW_LINK_LOOP,      TW_LINK_DLT_RAW1,   TW_LINK_DLT_RAW2,
+    TW_LINK_IPV4,     TW_LINK_IPV6,      TW_LINK_PPP,        TW_LINK_PPP_HDLC,
+    TW_LINK_C_HDLC,   TW_LINK_NFLOG,     TW_LINK_IEEE802_11, TW_LINK_RADIOTAP,
+    147, /* unsupported */
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
