@@ -12,6 +12,14 @@
 #define CONNECT_HDR_MAX 8192
 /* Packets a mid-stream TCP flow may show before we stop looking for a client hello. */
 #define MIDSTREAM_PATIENCE 16
+/* Client segments checked for a ClientHello after a non-TLS start (STARTTLS, SOCKS, ...). */
+#define SCAN_SEGMENTS 8
+/* Longest PROXY protocol v1 line (the specification's bound). */
+#define PROXY_V1_MAX 107
+
+/* PROXY protocol v2 signature. */
+static const uint8_t proxy_v2_sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+                                         0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
 
 struct tw_engine {
     struct tw_engine_config cfg;
@@ -123,16 +131,18 @@ static void dns_message(struct tw_engine *e, const struct tw_flow *f, const stru
     struct tw_event ev;
 
     if (tw_dns_parse(msg, len, m) < 0) {
+        /* The questions validated before the error are still real names on the wire:
+         * report them (junk appended to a query must not hide its name). */
         e->st.dns_malformed++;
-        return;
-    }
-    if (m->qr) {
+        if (m->qr || m->n_questions == 0)
+            return;
+    } else if (m->qr) {
         e->st.dns_responses++;
         return;
     }
     e->st.dns_queries++;
-    if (m->qdcount > m->n_questions)
-        e->st.dns_questions_dropped += m->qdcount - m->n_questions;
+    if (m->qdcount > TW_DNS_MAX_QUESTIONS)
+        e->st.dns_questions_dropped += m->qdcount - TW_DNS_MAX_QUESTIONS;
     for (unsigned i = 0; i < m->n_questions; i++) {
         event_init(e, &ev, f, p->ip_version, p->src, p->sport, p->dst, p->dport, p->l4_proto);
         ev.category = TW_CAT_DNS_QUERY;
@@ -223,13 +233,63 @@ static size_t client_bytes(struct tw_engine *e, struct tw_flow *f, const struct 
                 if (!(f->flags & TW_FLOWF_CONNECT))
                     e->st.http_connect++;
                 f->flags |= TW_FLOWF_CONNECT;
+            } else if (memcmp(b, "PROXY ", TW_MIN(n, 6)) == 0 ||
+                       memcmp(b, proxy_v2_sig, TW_MIN(n, sizeof(proxy_v2_sig))) == 0) {
+                if (n < sizeof(proxy_v2_sig))
+                    return off;
+                f->state = TW_FLOW_PROXY;
+                e->st.proxy_protocol++;
             } else if (tw_tls_maybe_client_hello(b, n)) {
                 f->state = TW_FLOW_TLS;
             } else {
+                /* Something else first: look for a ClientHello at the start of the next
+                 * few client segments (SMTP/IMAP/POP3/FTP STARTTLS, SOCKS, ...). */
+                f->state = TW_FLOW_SCAN;
+                f->scan_left = SCAN_SEGMENTS;
+                return len;
+            }
+            break;
+        case TW_FLOW_SCAN:
+            /* Only called at a segment start (see client_segment). */
+            if (n >= 6 && b[0] == 0x16 && tw_tls_maybe_client_hello(b, n)) {
+                f->state = TW_FLOW_TLS;
+                e->st.tls_after_preamble++;
+                break;
+            }
+            if (--f->scan_left == 0) {
                 f->state = TW_FLOW_DONE;
                 e->st.flows_not_inspected++;
             }
+            return len;
+        case TW_FLOW_PROXY: {
+            size_t hlen;
+            if (b[0] == 'P') {
+                const uint8_t *nl = memchr(b, '\n', TW_MIN(n, PROXY_V1_MAX));
+                if (nl == NULL) {
+                    if (n >= PROXY_V1_MAX) {
+                        e->st.proxy_bad++;
+                        f->state = TW_FLOW_DONE;
+                    }
+                    return off;
+                }
+                hlen = (size_t)(nl - b) + 1;
+            } else {
+                /* v2: 12-byte signature, version/command, family, 16-bit length. */
+                if (n < 16)
+                    return off;
+                hlen = 16 + (size_t)tw_load_be16(b + 14);
+                if ((b[12] & 0xf0) != 0x20 || hlen > CONNECT_HDR_MAX) {
+                    e->st.proxy_bad++;
+                    f->state = TW_FLOW_DONE;
+                    return off;
+                }
+                if (n < hlen)
+                    return off;
+            }
+            off += hlen;
+            f->state = TW_FLOW_NEW;
             break;
+        }
         case TW_FLOW_CONNECT: {
             const uint8_t *end = find_crlfcrlf(b, n);
             if (end == NULL) {
@@ -301,6 +361,11 @@ static void client_segment(struct tw_engine *e, struct tw_flow *f, const struct 
     struct tw_stream *s;
     size_t used;
 
+    if (f->state == TW_FLOW_SCAN) {
+        /* No reassembly while scanning: every client segment is a candidate start. */
+        f->client_next = seq;
+        drop_stream(e, f);
+    }
     if (f->stream == TW_STREAM_NONE) {
         int32_t rel = (int32_t)(seq - f->client_next);
 
@@ -372,6 +437,9 @@ static void client_segment(struct tw_engine *e, struct tw_flow *f, const struct 
 static bool looks_like_client_start(const struct tw_pkt *p)
 {
     return p->dport == 53 || (p->payload_len >= 8 && memcmp(p->payload, "CONNECT ", 8) == 0) ||
+           (p->payload_len >= 6 && memcmp(p->payload, "PROXY ", 6) == 0) ||
+           (p->payload_len >= sizeof(proxy_v2_sig) &&
+            memcmp(p->payload, proxy_v2_sig, sizeof(proxy_v2_sig)) == 0) ||
            (p->payload_len >= 6 && p->payload[0] == 0x16 &&
             tw_tls_maybe_client_hello(p->payload, p->payload_len));
 }
@@ -391,11 +459,10 @@ static void tcp(struct tw_engine *e, const struct tw_pkt *p)
     struct tw_flow *f = tw_flow_get(e->flows, p, now, &side, &created);
     uint32_t seq;
 
-    if (syn && !created) {
-        /* A SYN on a known flow: a retransmission, or the 5-tuple reused by a new connection. */
-        bool same = (f->flags & TW_FLOWF_CLIENT_SET) &&
-                    (ack ? f->client == (side ^ 1u) && f->client_next == p->ack
-                         : f->client == side && f->client_next == p->seq + 1);
+    if (syn && !ack && !created) {
+        /* A SYN on a known flow: a retransmission (same ISN, e.g. a TCP Fast Open SYN the
+         * server did not acknowledge), or the 5-tuple reused by a new connection. */
+        bool same = (f->flags & TW_FLOWF_SYN_SEEN) && f->initiator == side && f->isn == p->seq;
         if (!same && f->state != TW_FLOW_NEW) {
             e->st.tcp_port_reuse++;
             tw_flow_restart(e->flows, f, now);
@@ -405,10 +472,14 @@ static void tcp(struct tw_engine *e, const struct tw_pkt *p)
     if (created) {
         if (syn && !ack) {
             f->initiator = f->client = side;
+            f->isn = p->seq;
             f->client_next = p->seq + 1;
             f->flags |= TW_FLOWF_SYN_SEEN | TW_FLOWF_CLIENT_SET;
         } else if (syn && ack) {
+            /* The client's SYN was missed; its ISN is one before what the server acknowledges
+             * (unless that SYN carried data: then the retransmission is what we will read). */
             f->initiator = f->client = side ^ 1u;
+            f->isn = p->ack - 1;
             f->client_next = p->ack;
             f->flags |= TW_FLOWF_SYN_SEEN | TW_FLOWF_CLIENT_SET;
         } else {

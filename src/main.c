@@ -246,7 +246,7 @@ static void summary(const struct tw_engine *eng, const struct tw_output *out, do
     struct tw_flow_table_stats fs;
     uint32_t hw;
     const struct tw_decode_stats *d = &s.decode;
-    unsigned long long anomalies = 0;
+    unsigned printed = 0;
 
     tw_engine_get_stats(eng, &s, &fs, &hw);
     fprintf(stderr,
@@ -257,16 +257,16 @@ static void summary(const struct tw_engine *eng, const struct tw_output *out, do
     fprintf(stderr,
             "  rules: %zu loaded, %zu skipped, %zu files with errors\n"
             "  decode: eth %llu vlan %llu sll %llu raw %llu null/loop %llu tunnel %llu "
-            "ipv4 %llu ipv6 %llu tcp %llu udp %llu\n",
+            "ipv4 %llu ipv6 %llu tcp %llu (pure ack %llu) udp %llu\n",
             rs->loaded, rs->skipped, rs->errors, (unsigned long long)d->eth,
             (unsigned long long)d->vlan, (unsigned long long)d->sll, (unsigned long long)d->raw,
             (unsigned long long)d->null_loop, (unsigned long long)d->tunnel,
             (unsigned long long)d->ipv4, (unsigned long long)d->ipv6, (unsigned long long)d->tcp,
-            (unsigned long long)d->udp);
+            (unsigned long long)s.tcp_pure_ack, (unsigned long long)d->udp);
     fprintf(stderr,
             "  names: %llu dns_query %llu network_connection (dns requests %llu, responses %llu; "
-            "tls hellos %llu, with sni %llu, without %llu, ech %llu, reassembled %llu; "
-            "http connect %llu)\n"
+            "tls hellos %llu, with sni %llu, without %llu, ech %llu, reassembled %llu, "
+            "after a preamble %llu; http connect %llu, proxy protocol %llu)\n"
             "  alerts: %llu  events written: %llu\n"
             "  flows: %llu created, %u active of %u, %llu evicted, %llu expired, %llu mid-stream, "
             "%llu port reuse; reassembly buffers high water %u\n",
@@ -275,7 +275,8 @@ static void summary(const struct tw_engine *eng, const struct tw_output *out, do
             (unsigned long long)s.dns_queries, (unsigned long long)s.dns_responses,
             (unsigned long long)s.tls_hellos, (unsigned long long)s.tls_sni,
             (unsigned long long)s.tls_no_sni, (unsigned long long)s.tls_ech,
-            (unsigned long long)s.tls_multi_segment, (unsigned long long)s.http_connect,
+            (unsigned long long)s.tls_multi_segment, (unsigned long long)s.tls_after_preamble,
+            (unsigned long long)s.http_connect, (unsigned long long)s.proxy_protocol,
             (unsigned long long)out->alerts, (unsigned long long)out->events_written,
             (unsigned long long)fs.created, fs.active, fs.capacity,
             (unsigned long long)fs.evicted, (unsigned long long)fs.expired,
@@ -286,27 +287,33 @@ static void summary(const struct tw_engine *eng, const struct tw_output *out, do
             continue;
         fprintf(stderr, " %s %llu", tw_decode_reason_name((enum tw_decode_reason)r),
                 (unsigned long long)d->reason[r]);
-        anomalies += d->reason[r];
+        printed++;
     }
-#define ANOM(name, v)                                                                          \
-    do {                                                                                       \
-        if ((v) != 0)                                                                          \
-            fprintf(stderr, " %s %llu", (name), (unsigned long long)(v));                     \
-    } while (0)
-    ANOM("dns_malformed", s.dns_malformed);
-    ANOM("dns_tcp_oversize", s.dns_tcp_oversize);
-    ANOM("dns_questions_dropped", s.dns_questions_dropped);
-    ANOM("tls_malformed", s.tls_malformed);
-    ANOM("tls_too_large", s.tls_too_large);
-    ANOM("sni_truncated", s.sni_truncated);
-    ANOM("connect_bad", s.connect_bad);
-    ANOM("stream_no_buffer", s.stream_no_buffer);
-    ANOM("stream_clipped", s.stream_clipped);
-    ANOM("stream_gaps", s.stream_gaps);
-    ANOM("flows_not_inspected", s.flows_not_inspected);
-    ANOM("output_lines_dropped", out->lines_dropped);
-#undef ANOM
-    if (anomalies == 0 && s.dns_malformed + s.tls_malformed + s.stream_no_buffer == 0)
+    const struct {
+        const char *name;
+        uint64_t v;
+    } more[] = {
+        {"dns_malformed", s.dns_malformed},
+        {"dns_tcp_oversize", s.dns_tcp_oversize},
+        {"dns_questions_dropped", s.dns_questions_dropped},
+        {"tls_malformed", s.tls_malformed},
+        {"tls_too_large", s.tls_too_large},
+        {"sni_truncated", s.sni_truncated},
+        {"connect_bad", s.connect_bad},
+        {"proxy_bad", s.proxy_bad},
+        {"stream_no_buffer", s.stream_no_buffer},
+        {"stream_clipped", s.stream_clipped},
+        {"stream_gaps", s.stream_gaps},
+        {"flows_not_inspected", s.flows_not_inspected},
+        {"output_lines_dropped", out->lines_dropped},
+    };
+    for (size_t i = 0; i < TW_ARRAY_SIZE(more); i++) {
+        if (more[i].v == 0)
+            continue;
+        fprintf(stderr, " %s %llu", more[i].name, (unsigned long long)more[i].v);
+        printed++;
+    }
+    if (printed == 0)
         fprintf(stderr, " none");
     fprintf(stderr, "\n");
 }

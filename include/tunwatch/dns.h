@@ -44,7 +44,7 @@
 #include "tunwatch/common.h"
 
 #define TW_DNS_HDR_LEN 12
-#define TW_DNS_MAX_QUESTIONS 4 /* questions kept per message; more are validated, not kept */
+#define TW_DNS_MAX_QUESTIONS 16 /* questions kept per message; more are validated, not kept */
 #define TW_DNS_MAX_LABEL 63
 #define TW_DNS_MAX_NAME_WIRE 255
 #define TW_DNS_MAX_LABELS 127

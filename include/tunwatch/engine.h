@@ -36,7 +36,7 @@ struct tw_engine_stats {
     uint64_t dns_queries;      /* DNS request messages (QR=0) parsed */
     uint64_t dns_responses;    /* DNS response messages (QR=1) seen (not yet parsed further) */
     uint64_t dns_questions;    /* names emitted from DNS requests */
-    uint64_t dns_malformed;
+    uint64_t dns_malformed;    /* messages rejected (questions parsed before the error are kept) */
     uint64_t dns_tcp_messages;
     uint64_t dns_tcp_oversize; /* length prefix larger than the reassembly buffer */
     uint64_t dns_questions_dropped; /* questions beyond TW_DNS_MAX_QUESTIONS */
@@ -49,6 +49,9 @@ struct tw_engine_stats {
     uint64_t tls_too_large;    /* hello larger than the buffer */
     uint64_t sni_truncated;    /* server_name longer than TW_NAME_MAX-1, reported cut */
     uint64_t http_connect;     /* client streams that began with CONNECT */
+    uint64_t proxy_protocol;   /* client streams that began with a PROXY protocol header */
+    uint64_t proxy_bad;        /* PROXY protocol headers malformed or too long */
+    uint64_t tls_after_preamble; /* ClientHellos found after other client bytes (STARTTLS, SOCKS) */
     uint64_t connect_bad;      /* CONNECT request headers too long or malformed */
     uint64_t tcp_port_reuse;   /* new SYN on a finished flow: new flow id */
     uint64_t midstream;        /* TCP flows whose SYN was not seen */

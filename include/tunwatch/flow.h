@@ -20,7 +20,10 @@
 enum tw_flow_state {
     TW_FLOW_NEW,     /* no payload classified yet */
     TW_FLOW_CONNECT, /* client stream inside an HTTP CONNECT request header */
+    TW_FLOW_PROXY,   /* client stream inside a PROXY protocol (v1 or v2) header */
     TW_FLOW_TLS,     /* client stream being read as a TLS ClientHello */
+    TW_FLOW_SCAN,    /* client spoke something else first (STARTTLS, SOCKS, ...): each new
+                        client segment is checked for a ClientHello, a bounded number of times */
     TW_FLOW_DNS,     /* DNS: every message is inspected, never done */
     TW_FLOW_DONE,    /* name known, or nothing for us: packets only touch the entry */
 };
@@ -57,6 +60,8 @@ struct tw_flow {
     int64_t first_sec;
     uint32_t client_next; /* TCP: sequence number of the next unconsumed client byte */
     uint32_t stream;      /* reassembly buffer index or TW_STREAM_NONE */
+    uint32_t isn;         /* initiator's initial sequence number, if its SYN was seen */
+    uint8_t scan_left;    /* TW_FLOW_SCAN: client segments still to check */
 };
 
 struct tw_flow_table_stats {
