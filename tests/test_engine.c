@@ -1,0 +1,521 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The packet path end to end on frames built here: flow direction, TCP reassembly of the
+ * ClientHello (in order, out of order, overlapping), CONNECT and PROXY preambles, STARTTLS-style
+ * scanning, DNS over UDP and TCP (pipelined, split), port reuse, bounded buffers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tunwatch/engine.h"
+
+/* ---- events seen by the sink ---- */
+
+struct seen {
+    enum tw_category cat;
+    enum tw_evidence evidence;
+    char raw[256];
+    char norm[256];
+    char src[TW_IPSTR_MAX], dst[TW_IPSTR_MAX];
+    uint16_t sport, dport;
+    bool initiated;
+    uint64_t flow_id;
+    uint16_t qtype;
+};
+
+static struct seen seen[64];
+static size_t n_seen;
+
+static void sink(void *ctx, const struct tw_event *ev)
+{
+    (void)ctx;
+    assert_true(n_seen < TW_ARRAY_SIZE(seen));
+    struct seen *s = &seen[n_seen++];
+    s->cat = ev->category;
+    s->evidence = ev->evidence;
+    snprintf(s->raw, sizeof(s->raw), "%.*s", (int)ev->raw_len, ev->raw);
+    snprintf(s->norm, sizeof(s->norm), "%.*s", (int)ev->norm_len, ev->norm);
+    snprintf(s->src, sizeof(s->src), "%s", ev->src_ip);
+    snprintf(s->dst, sizeof(s->dst), "%s", ev->dst_ip);
+    s->sport = ev->sport;
+    s->dport = ev->dport;
+    s->initiated = ev->initiated;
+    s->flow_id = ev->flow_id;
+    s->qtype = ev->qtype;
+}
+
+static struct tw_engine *engine(uint32_t flows, uint32_t streams)
+{
+    struct tw_engine_config cfg = {
+        .flow_capacity = flows,
+        .flow_timeout = 60,
+        .stream_buffers = streams,
+        .sink = sink,
+    };
+    tw_homenet_default(&cfg.home);
+    n_seen = 0;
+    struct tw_engine *e = tw_engine_new(&cfg);
+    assert_non_null(e);
+    return e;
+}
+
+/* ---- frame building: Ethernet / IPv4 / TCP or UDP ---- */
+
+#define CLI 0x0a000002u /* 10.0.0.2, inside the default home networks */
+#define SRV 0xc0000201u /* 192.0.2.1 */
+#define OUT 0xc6336405u /* 198.51.100.5, outside */
+
+struct frame {
+    uint8_t b[4096];
+    size_t n;
+};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static void ip_hdr(struct frame *f, uint32_t src, uint32_t dst, uint8_t proto, size_t l4len)
+{
+    memset(f->b, 0, 34);
+    f->b[12] = 0x08; /* IPv4 */
+    uint8_t *ip = f->b + 14;
+    ip[0] = 0x45;
+    put16(ip + 2, (uint16_t)(20 + l4len));
+    ip[8] = 64;
+    ip[9] = proto;
+    put32(ip + 12, src);
+    put32(ip + 16, dst);
+}
+
+static void tcp_frame(struct frame *f, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
+                      uint8_t flags, uint32_t seq, uint32_t ack, const void *data, size_t len)
+{
+    assert_true(54 + len <= sizeof(f->b));
+    ip_hdr(f, src, dst, 6, 20 + len);
+    uint8_t *t = f->b + 34;
+    memset(t, 0, 20);
+    put16(t, sport);
+    put16(t + 2, dport);
+    put32(t + 4, seq);
+    put32(t + 8, ack);
+    t[12] = 0x50;
+    t[13] = flags;
+    put16(t + 14, 65535);
+    if (len)
+        memcpy(t + 20, data, len);
+    f->n = 54 + len;
+}
+
+static void udp_frame(struct frame *f, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
+                      const void *data, size_t len)
+{
+    ip_hdr(f, src, dst, 17, 8 + len);
+    uint8_t *u = f->b + 34;
+    put16(u, sport);
+    put16(u + 2, dport);
+    put16(u + 4, (uint16_t)(8 + len));
+    put16(u + 6, 0);
+    memcpy(u + 8, data, len);
+    f->n = 42 + len;
+}
+
+static void feed(struct tw_engine *e, const struct frame *fr)
+{
+    static int64_t t = 1700000000;
+    /* Exact-size copy so an over-read is caught by the sanitizer build. */
+    uint8_t *copy = malloc(fr->n);
+    assert_non_null(copy);
+    memcpy(copy, fr->b, fr->n);
+    struct tw_frame f = {.ts_sec = t++, .caplen = (uint32_t)fr->n, .wirelen = (uint32_t)fr->n,
+                         .data = copy};
+    tw_engine_frame(e, TW_LINK_ETHERNET, &f);
+    free(copy);
+}
+
+#define SYN 0x02
+#define ACK 0x10
+#define PSH 0x08
+#define FIN 0x01
+
+static void tcp_send(struct tw_engine *e, uint32_t src, uint16_t sport, uint32_t dst,
+                     uint16_t dport, uint8_t flags, uint32_t seq, const void *data, size_t len)
+{
+    struct frame f;
+    tcp_frame(&f, src, sport, dst, dport, flags, seq, 1, data, len);
+    feed(e, &f);
+}
+
+static void handshake(struct tw_engine *e, uint32_t cli, uint16_t sport, uint32_t srv,
+                      uint16_t dport, uint32_t isn)
+{
+    struct frame f;
+    tcp_frame(&f, cli, sport, srv, dport, SYN, isn, 0, NULL, 0);
+    feed(e, &f);
+    tcp_frame(&f, srv, dport, cli, sport, SYN | ACK, 5000, isn + 1, NULL, 0);
+    feed(e, &f);
+    tcp_frame(&f, cli, sport, srv, dport, ACK, isn + 1, 5001, NULL, 0);
+    feed(e, &f);
+}
+
+/* ---- a ClientHello with an SNI, padded to about `size` bytes, in `records` records ---- */
+
+static size_t build_hello(uint8_t *out, size_t cap, const char *sni, size_t pad, int records)
+{
+    uint8_t body[8192];
+    size_t n = 0, sl = strlen(sni);
+
+    body[n++] = 3;
+    body[n++] = 3;
+    memset(body + n, 0x11, 32);
+    n += 32;
+    body[n++] = 0;                 /* session id */
+    put16(body + n, 2);            /* cipher suites */
+    put16(body + n + 2, 0x1301);
+    n += 4;
+    body[n++] = 1;                 /* compression */
+    body[n++] = 0;
+    size_t ext_len = (4 + 2 + 3 + sl) + (pad ? 4 + pad : 0);
+    put16(body + n, (uint16_t)ext_len);
+    n += 2;
+    put16(body + n, 0);            /* server_name */
+    put16(body + n + 2, (uint16_t)(2 + 3 + sl));
+    put16(body + n + 4, (uint16_t)(3 + sl));
+    body[n + 6] = 0;
+    put16(body + n + 7, (uint16_t)sl);
+    memcpy(body + n + 9, sni, sl);
+    n += 9 + sl;
+    if (pad) {
+        put16(body + n, 21);       /* padding */
+        put16(body + n + 2, (uint16_t)pad);
+        memset(body + n + 4, 0, pad);
+        n += 4 + pad;
+    }
+    uint8_t hs[8192];
+    hs[0] = 1;
+    hs[1] = (uint8_t)(n >> 16);
+    put16(hs + 2, (uint16_t)n);
+    memcpy(hs + 4, body, n);
+    size_t hn = n + 4, o = 0, per = (hn + (size_t)records - 1) / (size_t)records;
+    for (size_t off = 0; off < hn; off += per) {
+        size_t k = TW_MIN(per, hn - off);
+        assert_true(o + 5 + k <= cap);
+        out[o] = 0x16;
+        out[o + 1] = 3;
+        out[o + 2] = 1;
+        put16(out + o + 3, (uint16_t)k);
+        memcpy(out + o + 5, hs + off, k);
+        o += 5 + k;
+    }
+    return o;
+}
+
+static void expect_sni(size_t i, const char *raw, const char *src, bool initiated)
+{
+    assert_true(i < n_seen);
+    assert_int_equal(seen[i].cat, TW_CAT_NETWORK_CONNECTION);
+    assert_int_equal(seen[i].evidence, TW_EV_TLS_SNI);
+    assert_string_equal(seen[i].raw, raw);
+    assert_string_equal(seen[i].src, src);
+    assert_int_equal(seen[i].initiated, initiated);
+}
+
+static void test_hello_one_segment(void **state)
+{
+    (void)state;
+    struct tw_engine *e = engine(64, 4);
+    uint8_t h[512];
+    size_t n = build_hello(h, sizeof(h), "A.LocalTo.Net.", 0, 1);
+
+    handshake(e, CLI, 40000, SRV, 443, 100);
+    tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 101, h, n);
+    /* The server's reply and a second hello on the same flow are not inspected. */
+    tcp_send(e, SRV, 443, CLI, 40000, ACK | PSH, 5001, h, n);
+    tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 101 + (uint32_t)n, h, n);
+    assert_int_equal(n_seen, 1);
+    expect_sni(0, "A.LocalTo.Net.", "10.0.0.2", true);
+    assert_string_equal(seen[0].norm, "a.localto.net");
+    assert_int_equal(seen[0].sport, 40000);
+    assert_int_equal(seen[0].dport, 443);
+    assert_string_equal(seen[0].dst, "192.0.2.1");
+    /* From outside the home networks: Initiated is false. */
+    handshake(e, OUT, 40001, SRV, 8443, 7);
+    tcp_send(e, OUT, 40001, SRV, 8443, ACK | PSH, 8, h, n);
+    assert_int_equal(n_seen, 2);
+    expect_sni(1, "A.LocalTo.Net.", "198.51.100.5", false);
+    assert_true(seen[1].flow_id != seen[0].flow_id);
+    tw_engine_free(e);
+}
+
+/* A post-quantum-sized hello in three segments and three records, fed in several orders. */
+static void test_hello_reassembly_orders(void **state)
+{
+    (void)state;
+    static const int orders[][3] = {{0, 1, 2}, {2, 0, 1}, {1, 2, 0}, {2, 1, 0}};
+    uint8_t h[4096];
+    size_t n = build_hello(h, sizeof(h), "x.ngrok-free.app", 2000, 3);
+    size_t cut[4] = {0, 700, 1500, n};
+
+    assert_true(n > 2048);
+    for (size_t o = 0; o < TW_ARRAY_SIZE(orders); o++) {
+        struct tw_engine *e = engine(64, 4);
+        struct tw_engine_stats st;
+        struct tw_flow_table_stats fst;
+        uint32_t hw;
+        handshake(e, CLI, 40000, SRV, 443, 0xfffffc00u); /* sequence numbers wrap inside */
+        for (int k = 0; k < 3; k++) {
+            int s = orders[o][k];
+            tcp_send(e, CLI, 40000, SRV, 443, ACK, 0xfffffc01u + (uint32_t)cut[s], h + cut[s],
+                     cut[s + 1] - cut[s]);
+            /* a retransmission of the first segment, overlapping nothing new */
+            if (k == 1)
+                tcp_send(e, CLI, 40000, SRV, 443, ACK, 0xfffffc01u, h, cut[1]);
+        }
+        assert_int_equal(n_seen, 1);
+        expect_sni(0, "x.ngrok-free.app", "10.0.0.2", true);
+        tw_engine_get_stats(e, &st, &fst, &hw);
+        assert_int_equal(st.tls_multi_segment, 1);
+        assert_int_equal(hw, 1);
+        tw_engine_free(e);
+    }
+}
+
+static void test_connect_and_proxy_preambles(void **state)
+{
+    (void)state;
+    struct tw_engine *e = engine(64, 4);
+    uint8_t h[512], buf[1024];
+    size_t n = build_hello(h, sizeof(h), "k3.devtunnels.ms", 0, 1);
+    static const char req[] = "CONNECT k3.devtunnels.ms:443 HTTP/1.1\r\nHost: k3.devtunnels.ms:443"
+                              "\r\nProxy-Connection: keep-alive\r\n\r\n";
+
+    /* CONNECT, the proxy's 200, then the hello on the same connection */
+    handshake(e, CLI, 40000, SRV, 3128, 100);
+    tcp_send(e, CLI, 40000, SRV, 3128, ACK | PSH, 101, req, sizeof(req) - 1);
+    tcp_send(e, SRV, 3128, CLI, 40000, ACK | PSH, 5001, "HTTP/1.1 200 OK\r\n\r\n", 19);
+    tcp_send(e, CLI, 40000, SRV, 3128, ACK | PSH, 101 + sizeof(req) - 1, h, n);
+    assert_int_equal(n_seen, 1);
+    expect_sni(0, "k3.devtunnels.ms", "10.0.0.2", true);
+
+    /* PROXY v1 line and the hello in one segment */
+    static const char pv1[] = "PROXY TCP4 203.0.113.9 192.0.2.1 52176 443\r\n";
+    memcpy(buf, pv1, sizeof(pv1) - 1);
+    memcpy(buf + sizeof(pv1) - 1, h, n);
+    handshake(e, CLI, 40001, SRV, 443, 100);
+    tcp_send(e, CLI, 40001, SRV, 443, ACK | PSH, 101, buf, sizeof(pv1) - 1 + n);
+    assert_int_equal(n_seen, 2);
+
+    /* PROXY v2 header (12-byte signature, v2 PROXY, TCP over IPv4, 12 address bytes) */
+    static const uint8_t pv2[28] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49,
+                                    0x54, 0x0a, 0x21, 0x11, 0x00, 0x0c};
+    memcpy(buf, pv2, sizeof(pv2));
+    memcpy(buf + sizeof(pv2), h, n);
+    handshake(e, CLI, 40002, SRV, 443, 100);
+    tcp_send(e, CLI, 40002, SRV, 443, ACK | PSH, 101, buf, sizeof(pv2) + n);
+    assert_int_equal(n_seen, 3);
+    expect_sni(2, "k3.devtunnels.ms", "10.0.0.2", true);
+    tw_engine_free(e);
+}
+
+/* SMTP STARTTLS: the hello comes after other client segments; a flow that never sends one is
+ * given up after a bounded number of segments. */
+static void test_starttls_scan(void **state)
+{
+    (void)state;
+    struct tw_engine *e = engine(64, 4);
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw, seq = 101;
+    uint8_t h[512];
+    size_t n = build_hello(h, sizeof(h), "mail.example.net", 0, 1);
+
+    handshake(e, CLI, 40000, SRV, 25, 100);
+    tcp_send(e, CLI, 40000, SRV, 25, ACK | PSH, seq, "EHLO me\r\n", 9);
+    seq += 9;
+    tcp_send(e, CLI, 40000, SRV, 25, ACK | PSH, seq, "STARTTLS\r\n", 10);
+    seq += 10;
+    tcp_send(e, CLI, 40000, SRV, 25, ACK | PSH, seq, h, n);
+    assert_int_equal(n_seen, 1);
+    expect_sni(0, "mail.example.net", "10.0.0.2", true);
+
+    handshake(e, CLI, 40001, SRV, 80, 100);
+    seq = 101;
+    for (int i = 0; i < 20; i++, seq += 16)
+        tcp_send(e, CLI, 40001, SRV, 80, ACK | PSH, seq, "GET / HTTP/1.1\r\n", 16);
+    tcp_send(e, CLI, 40001, SRV, 80, ACK | PSH, seq, h, n); /* too late: not inspected */
+    assert_int_equal(n_seen, 1);
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(st.tls_after_preamble, 1);
+    assert_int_equal(st.flows_not_inspected, 1);
+    tw_engine_free(e);
+}
+
+static size_t dns_query(uint8_t *out, uint16_t id, const char *name, uint16_t qtype, bool qr)
+{
+    size_t n = 12;
+    memset(out, 0, 12);
+    put16(out, id);
+    out[2] = qr ? 0x81 : 0x01;
+    put16(out + 4, 1);
+    while (*name) {
+        const char *dot = strchr(name, '.');
+        size_t l = dot ? (size_t)(dot - name) : strlen(name);
+        out[n++] = (uint8_t)l;
+        memcpy(out + n, name, l);
+        n += l;
+        name += l + (dot ? 1 : 0);
+    }
+    out[n++] = 0;
+    put16(out + n, qtype);
+    put16(out + n + 2, 1);
+    return n + 4;
+}
+
+static void test_dns_udp(void **state)
+{
+    (void)state;
+    struct tw_engine *e = engine(64, 4);
+    struct frame f;
+    uint8_t q[300];
+    size_t n = dns_query(q, 7, "a1b2.LocalTo.net", 28, false);
+
+    udp_frame(&f, CLI, 53000, SRV, 53, q, n);
+    feed(e, &f);
+    n = dns_query(q, 7, "a1b2.LocalTo.net", 28, true); /* the response: not a query */
+    udp_frame(&f, SRV, 53, CLI, 53000, q, n);
+    feed(e, &f);
+    n = dns_query(q, 8, "bore.pub", 1, false);
+    udp_frame(&f, CLI, 53000, SRV, 53, q, n); /* same socket, next query: same flow */
+    feed(e, &f);
+    udp_frame(&f, CLI, 53001, SRV, 5353, q, n); /* not port 53 */
+    feed(e, &f);
+    assert_int_equal(n_seen, 2);
+    assert_int_equal(seen[0].cat, TW_CAT_DNS_QUERY);
+    assert_string_equal(seen[0].raw, "a1b2.LocalTo.net");
+    assert_string_equal(seen[0].norm, "a1b2.localto.net");
+    assert_int_equal(seen[0].qtype, 28);
+    assert_string_equal(seen[0].src, "10.0.0.2");
+    assert_int_equal(seen[0].dport, 53);
+    assert_string_equal(seen[1].raw, "bore.pub");
+    assert_int_equal(seen[0].flow_id, seen[1].flow_id);
+    tw_engine_free(e);
+}
+
+static void test_dns_tcp(void **state)
+{
+    (void)state;
+    struct tw_engine *e = engine(64, 4);
+    uint8_t stream[1024];
+    size_t n = 0, m;
+    const char *names[] = {"one.ngrok.io", "two.loca.lt", "three.bore.pub", "four.lhr.life"};
+
+    for (size_t i = 0; i < TW_ARRAY_SIZE(names); i++) {
+        m = dns_query(stream + n + 2, (uint16_t)i, names[i], 1, false);
+        put16(stream + n, (uint16_t)m);
+        n += 2 + m;
+    }
+    /* Segments cut inside a length prefix, inside a message, and two messages in one. */
+    size_t cuts[] = {0, 1, 20, 30 + 12 + 2 + 14 + 2, n};
+    handshake(e, CLI, 40000, SRV, 53, 100);
+    for (size_t i = 0; i + 1 < TW_ARRAY_SIZE(cuts); i++)
+        tcp_send(e, CLI, 40000, SRV, 53, ACK | PSH, 101 + (uint32_t)cuts[i], stream + cuts[i],
+                 cuts[i + 1] - cuts[i]);
+    assert_int_equal(n_seen, 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(seen[i].cat, TW_CAT_DNS_QUERY);
+        assert_string_equal(seen[i].raw, names[i]);
+    }
+    tw_engine_free(e);
+}
+
+static void test_port_reuse_and_retransmitted_syn(void **state)
+{
+    (void)state;
+    struct tw_engine *e = engine(64, 4);
+    uint8_t h[512];
+    size_t n = build_hello(h, sizeof(h), "a.trycloudflare.com", 0, 1);
+
+    handshake(e, CLI, 40000, SRV, 443, 100);
+    tcp_send(e, CLI, 40000, SRV, 443, SYN, 100, NULL, 0); /* retransmitted SYN: same flow */
+    tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 101, h, n);
+    tcp_send(e, CLI, 40000, SRV, 443, FIN | ACK, 101 + (uint32_t)n, NULL, 0);
+    /* Same 5-tuple, new ISN: a new connection with its own flow id. */
+    handshake(e, CLI, 40000, SRV, 443, 900000);
+    tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 900001, h, n);
+    assert_int_equal(n_seen, 2);
+    assert_true(seen[1].flow_id != seen[0].flow_id);
+    tw_engine_free(e);
+}
+
+/* Capture began mid-flow: the side that sends the hello is the client. */
+static void test_midstream(void **state)
+{
+    (void)state;
+    struct tw_engine *e = engine(64, 4);
+    uint8_t h[512];
+    size_t n = build_hello(h, sizeof(h), "x.pinggy.link", 0, 1);
+
+    tcp_send(e, SRV, 443, CLI, 40000, ACK, 777, "\x17\x03\x03\x00\x01\x00", 6);
+    tcp_send(e, OUT, 40001, SRV, 443, ACK | PSH, 31337, h, n);
+    assert_int_equal(n_seen, 1);
+    expect_sni(0, "x.pinggy.link", "198.51.100.5", false);
+    tw_engine_free(e);
+}
+
+/* Bounded resources: one reassembly buffer, two flows needing one; a flow table of two. */
+static void test_limits_counted(void **state)
+{
+    (void)state;
+    struct tw_engine *e = engine(2, 1);
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    uint8_t h[2048];
+    size_t n = build_hello(h, sizeof(h), "b.localto.net", 1000, 1);
+
+    handshake(e, CLI, 40000, SRV, 443, 100);
+    tcp_send(e, CLI, 40000, SRV, 443, ACK, 101, h, 500);
+    handshake(e, CLI, 40001, SRV, 443, 100);
+    tcp_send(e, CLI, 40001, SRV, 443, ACK, 101, h, 500); /* no buffer left */
+    tcp_send(e, CLI, 40000, SRV, 443, ACK, 601, h + 500, n - 500);
+    assert_int_equal(n_seen, 1);
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(st.stream_no_buffer, 1);
+    handshake(e, CLI, 40002, SRV, 443, 100); /* third flow in a table of two */
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(fst.evicted, 1);
+    assert_int_equal(fst.active, 2);
+    tw_engine_free(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hello_one_segment),
+        cmocka_unit_test(test_hello_reassembly_orders),
+        cmocka_unit_test(test_connect_and_proxy_preambles),
+        cmocka_unit_test(test_starttls_scan),
+        cmocka_unit_test(test_dns_udp),
+        cmocka_unit_test(test_dns_tcp),
+        cmocka_unit_test(test_port_reuse_and_retransmitted_syn),
+        cmocka_unit_test(test_midstream),
+        cmocka_unit_test(test_limits_counted),
+    };
+    return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
+}
