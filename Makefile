@@ -20,7 +20,7 @@ PKG_CONFIG ?= pkg-config
 
 TW_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wvla -Wformat=2 -MMD -MP -Iinclude \
              -DTW_DATADIR='"$(DATADIR)"'
-LIBS := -lpcap -lyaml
+LIBS := -lpcap -lyaml -pthread
 TEST_LIBS := $(LIBS) -lcmocka -lldns
 
 BUILD ?= build

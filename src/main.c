@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 
 #include "tunwatch/capture.h"
 #include "tunwatch/engine.h"
+#include "tunwatch/evqueue.h"
 #include "tunwatch/output.h"
 #include "tunwatch/rules.h"
 
@@ -26,6 +29,8 @@
 #define TW_VERSION "0.1.0"
 #define BURST 256
 #define MAX_RULE_PATHS 64
+/* Events held while the rules load: about 100k events, then the packet path waits. */
+#define PENDING_BYTES (32u << 20)
 
 struct options {
     const char *read_file;
@@ -208,10 +213,77 @@ static double now_mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * Rules load and compile on their own thread while the capture is already being read; events
+ * found meanwhile wait in a bounded queue and are matched in order once the matcher is ready,
+ * so the output is the same as with the rules loaded first.
+ */
+struct rules_loader {
+    pthread_t thread;
+    struct tw_ruleset *rules;
+    const char *const *paths;
+    size_t n_paths;
+    int rc;             /* 0, or TW_ENOMEM */
+    atomic_bool done;   /* set by the loader when rc is final */
+    bool joined;
+};
+
+static void *load_rules(void *arg)
+{
+    struct rules_loader *l = arg;
+
+    l->rc = 0;
+    for (size_t i = 0; i < l->n_paths && l->rc == 0; i++)
+        if (tw_ruleset_load(l->rules, l->paths[i], stderr) == TW_ENOMEM)
+            l->rc = TW_ENOMEM;
+    if (l->rc == 0 && tw_ruleset_compile(l->rules) != 0)
+        l->rc = TW_ENOMEM;
+    atomic_store_explicit(&l->done, true, memory_order_release);
+    return NULL;
+}
+
 struct run {
     struct tw_engine *eng;
     int linktype;
+    struct tw_output *out;
+    struct rules_loader *loader;
+    struct tw_evqueue pending;
+    bool ready;       /* matcher in place, queue drained */
+    bool failed;      /* the rules could not be loaded */
 };
+
+/* Waits for the loader, puts the matcher in place and matches what waited. */
+static void rules_ready(struct run *r)
+{
+    if (r->ready)
+        return;
+    if (!r->loader->joined) {
+        pthread_join(r->loader->thread, NULL);
+        r->loader->joined = true;
+    }
+    if (r->loader->rc != 0) {
+        r->failed = true;
+        r->out->rules = NULL;
+    } else {
+        r->out->rules = r->loader->rules;
+    }
+    tw_evqueue_drain(&r->pending, tw_output_event, r->out);
+    r->ready = true;
+}
+
+static void on_event(void *ctx, const struct tw_event *ev)
+{
+    struct run *r = ctx;
+
+    if (!r->ready) {
+        if (!atomic_load_explicit(&r->loader->done, memory_order_acquire)) {
+            if (tw_evqueue_push(&r->pending, ev) == 0)
+                return;
+        }
+        rules_ready(r); /* loaded, or the queue is full: wait for the loader */
+    }
+    tw_output_event(r->out, ev);
+}
 
 static void on_frame(void *ctx, const struct tw_frame *f)
 {
@@ -326,7 +398,8 @@ int main(int argc, char **argv)
     struct tw_capture *cap = NULL;
     struct tw_ruleset *rules = NULL;
     struct tw_ruleset_stats rstats;
-    struct run run;
+    struct run run = {0};
+    struct rules_loader loader = {0};
     char err[512], rbuf[PATH_MAX];
     int status = 1, n;
     bool show_progress;
@@ -353,19 +426,6 @@ int main(int argc, char **argv)
         }
         o.rule_paths[o.n_rule_paths++] = d;
     }
-    for (size_t i = 0; i < o.n_rule_paths; i++)
-        if (tw_ruleset_load(rules, o.rule_paths[i], stderr) == TW_ENOMEM) {
-            fprintf(stderr, "tunwatch: out of memory loading rules\n");
-            goto out_rules;
-        }
-    if (tw_ruleset_compile(rules) != 0) {
-        fprintf(stderr, "tunwatch: out of memory compiling rules\n");
-        goto out_rules;
-    }
-    tw_ruleset_get_stats(rules, &rstats);
-    if (rstats.loaded == 0)
-        fprintf(stderr, "tunwatch: warning: no rule loaded; only --events output is possible\n");
-
     if (ops->open(o.read_file, &cap, err, sizeof(err)) != 0) {
         fprintf(stderr, "tunwatch: %s\n", err);
         goto out_rules;
@@ -388,16 +448,33 @@ int main(int argc, char **argv)
         }
     }
     setvbuf(out.fp, obuf, _IOFBF, sizeof(obuf));
-    out.rules = rules;
     out.events = o.events;
 
-    o.eng.sink = tw_output_event;
-    o.eng.sink_ctx = &out;
+    run.out = &out;
+    run.loader = &loader;
+    run.ready = run.failed = false;
+    if (tw_evqueue_init(&run.pending, PENDING_BYTES) != 0) {
+        fprintf(stderr, "tunwatch: out of memory\n");
+        goto out_file;
+    }
+    loader.rules = rules;
+    loader.paths = o.rule_paths;
+    loader.n_paths = o.n_rule_paths;
+    atomic_init(&loader.done, false);
+    loader.joined = false;
+    if (pthread_create(&loader.thread, NULL, load_rules, &loader) != 0) {
+        /* No thread: load here, before the capture. */
+        load_rules(&loader);
+        loader.joined = true;
+    }
+    o.eng.sink = on_event;
+    o.eng.sink_ctx = &run;
     run.eng = tw_engine_new(&o.eng);
     if (run.eng == NULL) {
         fprintf(stderr, "tunwatch: cannot allocate %u flows and %u reassembly buffers\n",
                 o.eng.flow_capacity, o.eng.stream_buffers);
-        goto out_file;
+        rules_ready(&run);
+        goto out_queue;
     }
 
     signal(SIGPIPE, SIG_IGN);
@@ -415,7 +492,7 @@ int main(int argc, char **argv)
         }
         if (n == 0)
             break;
-        if (out.err != 0)
+        if (out.err != 0 || run.failed)
             break;
         if (show_progress) {
             double t = now_mono();
@@ -425,6 +502,14 @@ int main(int argc, char **argv)
             }
         }
     }
+    rules_ready(&run);
+    if (run.failed) {
+        fprintf(stderr, "tunwatch: out of memory loading rules\n");
+        status = 1;
+    }
+    tw_ruleset_get_stats(rules, &rstats);
+    if (rstats.loaded == 0 && !run.failed)
+        fprintf(stderr, "tunwatch: warning: no rule loaded; only --events output is possible\n");
     if (show_progress)
         fprintf(stderr, "\r%60s\r", "");
     if (tw_output_flush(&out) != 0) {
@@ -435,6 +520,8 @@ int main(int argc, char **argv)
     if (stop_requested)
         fprintf(stderr, "tunwatch: interrupted, output flushed\n");
     tw_engine_free(run.eng);
+out_queue:
+    tw_evqueue_destroy(&run.pending);
 out_file:
     if (out.fp != NULL && out.fp != stdout && fclose(out.fp) != 0 && status == 0) {
         fprintf(stderr, "tunwatch: closing %s: %s\n", out.path, strerror(errno));

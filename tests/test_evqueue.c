@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* Event queue: copies survive the originals, order is kept, the bound is enforced. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tunwatch/evqueue.h"
+
+static unsigned drained;
+
+static void check(void *ctx, const struct tw_event *ev)
+{
+    (void)ctx;
+    char want[32];
+    snprintf(want, sizeof(want), "N%u.Example", drained);
+    assert_int_equal(ev->flow_id, drained);
+    assert_int_equal(ev->raw_len, strlen(want));
+    assert_memory_equal(ev->raw, want, ev->raw_len);
+    assert_int_equal(ev->norm_len, 5);
+    assert_memory_equal(ev->norm, "lower", 5);
+    assert_int_equal(ev->norm[5], '\0');
+    assert_string_equal(ev->src_ip, "10.0.0.1");
+    drained++;
+}
+
+static void test_fifo(void **state)
+{
+    (void)state;
+    struct tw_evqueue q;
+    unsigned pushed = 0;
+
+    assert_int_equal(tw_evqueue_init(&q, 4096), 0);
+    for (;;) {
+        char raw[32], norm[8] = "lower";
+        struct tw_event ev = {.flow_id = pushed, .raw = raw, .norm = norm, .norm_len = 5};
+        ev.raw_len = (size_t)snprintf(raw, sizeof(raw), "N%u.Example", pushed);
+        snprintf(ev.src_ip, sizeof(ev.src_ip), "10.0.0.1");
+        if (tw_evqueue_push(&q, &ev) != 0)
+            break;
+        memset(raw, 'x', sizeof(raw)); /* the queue holds its own copy */
+        pushed++;
+    }
+    assert_true(pushed > 0);
+    assert_int_equal(q.count, pushed);
+    assert_true(q.len <= q.cap);
+    drained = 0;
+    tw_evqueue_drain(&q, check, NULL);
+    assert_int_equal(drained, pushed);
+    assert_int_equal(q.count, 0);
+    tw_evqueue_destroy(&q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fifo),
+    };
+    return cmocka_run_group_tests_name("evqueue", tests, NULL, NULL);
+}
