@@ -32,6 +32,7 @@
 #include <yaml.h>
 
 #include "tunwatch/trie.h"
+#include "tunwatch/alloc.h"
 
 /* Candidates one match call collects from the trie on its stack; beyond this
  * the call falls back to evaluating every gated rule of the category. */
@@ -110,20 +111,7 @@ struct tw_ruleset {
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    size_t ncap;
-    void *np;
-
-    if (need <= *cap)
-        return 0;
-    ncap = *cap ? *cap : 16;
-    while (ncap < need)
-        ncap *= 2;
-    np = realloc(*p, ncap * elem);
-    if (!np)
-        return TW_ENOMEM;
-    *p = np;
-    *cap = ncap;
-    return 0;
+    return tw_grow(p, cap, need, elem, 16);
 }
 
 static int u32_push(struct u32vec *v, uint32_t x)

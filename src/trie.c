@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "tunwatch/trie.h"
+#include "tunwatch/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -65,20 +66,7 @@ static int bkey_cmp(const void *a, const void *b)
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    size_t ncap;
-    void *np;
-
-    if (need <= *cap)
-        return 0;
-    ncap = *cap ? *cap : 64;
-    while (ncap < need)
-        ncap *= 2;
-    np = realloc(*p, ncap * elem);
-    if (!np)
-        return TW_ENOMEM;
-    *p = np;
-    *cap = ncap;
-    return 0;
+    return tw_grow(p, cap, need, elem, 64);
 }
 
 struct tw_trie *tw_trie_build(const struct tw_trie_key *keys, size_t n)
