@@ -11,6 +11,8 @@ int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 
     if (need <= *cap)
         return 0;
+    if (elem == 0)
+        return TW_EINVAL;
     ncap = *cap ? *cap : (first ? first : 1);
     while (ncap < need) {
         if (ncap > SIZE_MAX / 2)

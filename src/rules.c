@@ -1563,7 +1563,8 @@ static int load_path(struct tw_ruleset *rs, struct ydoc *yd, const char *path, F
         }
         names[n++] = s;
     }
-    qsort(names, n, sizeof(*names), name_cmp);
+    if (n > 1) /* qsort wants a non-NULL base even for no elements */
+        qsort(names, n, sizeof(*names), name_cmp);
     for (size_t i = 0; i < n && rc != TW_ENOMEM; i++) {
         size_t plen = strlen(path) + strlen(names[i]) + 2;
         char *child = malloc(plen);

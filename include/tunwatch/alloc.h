@@ -7,8 +7,8 @@
 
 /*
  * Makes *p (an array of *cap elements of elem bytes) hold at least need elements, doubling
- * from `first`. Returns 0, or TW_ENOMEM (on allocation failure or size overflow) with *p and
- * *cap unchanged.
+ * from `first`. Returns 0, TW_EINVAL for elem 0, or TW_ENOMEM (allocation failure or size
+ * overflow) with *p and *cap unchanged.
  */
 int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
 

@@ -15,7 +15,7 @@
 #include "tunwatch/common.h"
 
 /* A full-size ClientHello (16 KiB handshake) in small records, plus an HTTP CONNECT request. */
-#define TW_STREAM_CAP (24 * 1024)
+#define TW_STREAM_CAP (24u * 1024u)
 #define TW_STREAM_MAX_GAPS 8
 #define TW_STREAM_NONE UINT32_MAX
 
