@@ -18,8 +18,7 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 20
 PKG_CONFIG ?= pkg-config
 
-TW_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wvla -Wformat=2 -MMD -MP -Iinclude \
-             -DTW_DATADIR='"$(DATADIR)"'
+TW_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wvla -Wformat=2 -MMD -MP -Iinclude
 LIBS := -lpcap -lyaml -pthread
 TEST_LIBS := $(LIBS) -lcmocka -lldns
 
@@ -38,8 +37,16 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 BENCH_BINS := $(BUILD)/bench/twgen $(BUILD)/bench/floor
 
-.PHONY: all check demo bench fuzz install uninstall clean deps
+.PHONY: all check demo bench fuzz install uninstall clean deps FORCE
 all: $(BUILD)/tunwatch
+
+# Install paths compiled into the binary; rewritten only when they change.
+$(BUILD)/config.h: FORCE
+	@mkdir -p $(BUILD)
+	@printf '#define TW_DATADIR "%s"\n' '$(DATADIR)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/src/main.o: $(BUILD)/config.h
+$(BUILD)/src/main.o: TW_CFLAGS += -I$(BUILD)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

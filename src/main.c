@@ -23,9 +23,7 @@
 #include "tunwatch/output.h"
 #include "tunwatch/rules.h"
 
-#ifndef TW_DATADIR
-#define TW_DATADIR "/usr/local/share/tunwatch"
-#endif
+#include "config.h" /* TW_DATADIR, written by the Makefile */
 #define TW_VERSION "0.1.0"
 #define BURST 256
 #define MAX_RULE_PATHS 64
@@ -89,12 +87,13 @@ static bool is_dir(const char *p)
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
-/* The bundled rules: the installed copy, else the source tree next to the binary. */
+/* The bundled rules: rules/ of the source tree when the binary runs from its build
+ * directory, else the installed copy. */
 static const char *default_rules(char *buf, size_t cap)
 {
-    char exe[PATH_MAX];
+    char exe[PATH_MAX], mk[PATH_MAX + 32];
     ssize_t n;
-    static const char *const rel[] = {"/../rules", "/../../rules", "/../../../rules"};
+    static const char *const up[] = {"/..", "/../.."};
 
     n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n > 0) {
@@ -102,10 +101,17 @@ static const char *default_rules(char *buf, size_t cap)
         char *slash = strrchr(exe, '/');
         if (slash != NULL) {
             *slash = '\0';
-            for (size_t i = 0; i < TW_ARRAY_SIZE(rel); i++) {
-                snprintf(buf, cap, "%s%s", exe, rel[i]);
-                if (is_dir(buf))
+            for (size_t i = 0; i < TW_ARRAY_SIZE(up); i++) {
+                struct stat sb;
+                int a = snprintf(mk, sizeof(mk), "%s%s/Makefile", exe, up[i]);
+                int b = snprintf(buf, cap, "%s%s/rules", exe, up[i]);
+                if (a < 0 || (size_t)a >= sizeof(mk) || b < 0 || (size_t)b >= cap)
+                    continue;
+                if (stat(mk, &sb) == 0 && is_dir(buf) && realpath(buf, mk) != NULL &&
+                    strlen(mk) < cap) {
+                    memcpy(buf, mk, strlen(mk) + 1);
                     return buf;
+                }
             }
         }
     }
