@@ -47,7 +47,7 @@
 #include "tunwatch/decode.h"
 #include "tunwatch/dns.h"
 
-#define DEFAULT_CORPUS "/work/shared/corpus/pcaps"
+#define DEFAULT_CORPUS "../shared/corpus/pcaps" /* relative to the top of the tree */
 
 struct diff_stats {
     unsigned long files, frames, udp_msgs, tcp_msgs, tcp_segs_skipped, trunc_skipped;

@@ -14,7 +14,7 @@
 
 #include "tunwatch/rules.h"
 
-#define SIGMA_DIR "/work/shared/sigma"
+#define SIGMA_DIR "../shared/sigma" /* relative to the top of the tree, where tests run */
 #define SEED_WIN SIGMA_DIR "/rules/windows/network_connection/net_connection_win_domain_localtonet_tunnel.yml"
 #define SEED_LNX SIGMA_DIR "/rules/linux/network_connection/net_connection_lnx_domain_localtonet_tunnel.yml"
 #define ID_WIN "3ab65069-d82a-4d44-a759-466661a082d1"
