@@ -105,10 +105,11 @@ static uint32_t key_hash(const struct tw_flow_key *k)
     const uint8_t *b = (const uint8_t *)k;
     uint64_t h = 0x9e3779b97f4a7c15ULL;
 
-    /* The key is 40 bytes with no padding: five 64-bit words. */
+    /* The key is 40 bytes with no padding: five 64-bit words, one multiply each, then a
+     * final avalanche so the low bits (the bucket index) depend on every input bit. */
     for (size_t i = 0; i < sizeof(*k); i += 8)
-        h = mix64(h ^ rd64(b + i));
-    return (uint32_t)h;
+        h = (h ^ rd64(b + i)) * 0xbf58476d1ce4e5b9ULL;
+    return (uint32_t)mix64(h);
 }
 
 _Static_assert(sizeof(struct tw_flow_key) == 40, "flow key must be 40 bytes without padding");
