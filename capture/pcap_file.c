@@ -20,12 +20,14 @@ struct tw_capture {
     void *ctx;
 };
 
-static int pf_open(const char *source, struct tw_capture **out, char *err, size_t errlen)
+static int pf_open(const char *source, const struct tw_capture_opts *opts,
+                   struct tw_capture **out, char *err, size_t errlen)
 {
     char perr[PCAP_ERRBUF_SIZE] = "";
     struct tw_capture *c = calloc(1, sizeof(*c));
     struct stat sb;
 
+    (void)opts; /* a file has no snaplen, buffer or filter to set */
     if (c == NULL) {
         snprintf(err, errlen, "%s: out of memory", source);
         return TW_ENOMEM;
@@ -77,7 +79,13 @@ static int pf_dispatch(struct tw_capture *c, unsigned max, tw_frame_fn fn, void 
         snprintf(err, errlen, "%s", pcap_geterr(c->pcap));
         return TW_EIO;
     }
-    return n < 0 ? 0 : n;
+    return n <= 0 ? TW_EOF : n;
+}
+
+static int pf_selectable_fd(struct tw_capture *c)
+{
+    (void)c;
+    return -1;
 }
 
 static void pf_stats(struct tw_capture *c, struct tw_capture_stats *st)
@@ -104,6 +112,7 @@ const struct tw_capture_ops tw_capture_pcap_file = {
     .open = pf_open,
     .linktype = pf_linktype,
     .dispatch = pf_dispatch,
+    .selectable_fd = pf_selectable_fd,
     .stats = pf_stats,
     .close = pf_close,
 };

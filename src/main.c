@@ -37,6 +37,7 @@ struct options {
     size_t n_rule_paths;
     bool events;
     bool quiet;
+    struct tw_capture_opts cap;
     struct tw_engine_config eng;
 };
 
@@ -432,7 +433,7 @@ int main(int argc, char **argv)
         }
         o.rule_paths[o.n_rule_paths++] = d;
     }
-    if (ops->open(o.read_file, &cap, err, sizeof(err)) != 0) {
+    if (ops->open(o.read_file, &o.cap, &cap, err, sizeof(err)) != 0) {
         fprintf(stderr, "tunwatch: %s\n", err);
         goto out_rules;
     }
@@ -491,13 +492,13 @@ int main(int argc, char **argv)
     status = 0;
     while (!stop_requested) {
         n = ops->dispatch(cap, BURST, on_frame, &run, err, sizeof(err));
+        if (n == TW_EOF)
+            break;
         if (n < 0) {
             fprintf(stderr, "tunwatch: %s: %s\n", o.read_file, err);
             status = 1;
             break;
         }
-        if (n == 0)
-            break;
         if (out.err != 0 || run.failed)
             break;
         if (show_progress) {

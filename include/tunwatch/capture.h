@@ -28,24 +28,44 @@ struct tw_capture_stats {
     uint64_t frames;       /* frames delivered */
     uint64_t bytes_done;   /* file bytes consumed so far (files), for progress */
     uint64_t bytes_total;  /* file size (files), 0 if unknown */
-    uint64_t dropped;      /* frames the source says it lost (live) */
+    uint64_t received;     /* live: packets the kernel saw (pcap_stats ps_recv) */
+    uint64_t dropped;      /* live: dropped for lack of buffer space (ps_drop) */
+    uint64_t ifdropped;    /* live: dropped by the interface or driver (ps_ifdrop) */
+};
+
+/* Options of a capture source; zero means the backend's default. Files ignore most. */
+struct tw_capture_opts {
+    int snaplen;         /* bytes kept per packet (default 262144) */
+    int buffer_mib;      /* kernel buffer in MiB (default: libpcap's, 2 MiB) */
+    int timeout_ms;      /* longest a live dispatch waits for packets (default 100) */
+    bool immediate;      /* deliver each packet at once instead of filling the buffer first */
+    bool no_promisc;     /* leave the interface out of promiscuous mode */
+    const char *filter;  /* BPF expression, NULL for none */
 };
 
 struct tw_capture_ops {
     const char *name;
-    /* Opens `source`. On failure returns a TW_E* code with a message in err. */
-    int (*open)(const char *source, struct tw_capture **out, char *err, size_t errlen);
+    /* Opens `source` (a file name, an interface name, "any"). On failure returns a TW_E*
+     * code with a message naming the source in err. */
+    int (*open)(const char *source, const struct tw_capture_opts *opts, struct tw_capture **out,
+                char *err, size_t errlen);
     /* Link type (LINKTYPE_* value) of the frames. */
     int (*linktype)(const struct tw_capture *c);
-    /* Delivers up to max frames to fn. Returns the number delivered (> 0),
-     * 0 at end of input, or TW_EIO with the reason in err. */
+    /* Delivers up to max frames to fn. Returns the number delivered (> 0), 0 when none
+     * arrived within the timeout (live), TW_EOF at the end of a file, or TW_EIO with the
+     * reason in err. */
     int (*dispatch)(struct tw_capture *c, unsigned max, tw_frame_fn fn, void *ctx, char *err,
                     size_t errlen);
+    /* A descriptor to poll(2) for readability before dispatch, or -1 (files). */
+    int (*selectable_fd)(struct tw_capture *c);
     void (*stats)(struct tw_capture *c, struct tw_capture_stats *st);
     void (*close)(struct tw_capture *c);
 };
 
 /* pcap and pcapng files through libpcap (nanosecond timestamps). */
 extern const struct tw_capture_ops tw_capture_pcap_file;
+
+/* Live capture from a network interface through libpcap. */
+extern const struct tw_capture_ops tw_capture_pcap_live;
 
 #endif /* TUNWATCH_CAPTURE_H */

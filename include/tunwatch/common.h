@@ -24,6 +24,7 @@
 #define TW_EINVAL (-5)      /* bad argument or configuration */
 #define TW_ENOTSUP (-6)     /* valid but not supported (yet) */
 #define TW_ESKIP (-7)       /* valid, but nothing for us here (not IP, not TCP/UDP, ...) */
+#define TW_EOF (-8)         /* end of input (a capture file read to its end) */
 
 #define TW_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define TW_MIN(a, b) ((a) < (b) ? (a) : (b))
