@@ -82,6 +82,34 @@ void tw_engine_get_stats(const struct tw_engine *e, struct tw_engine_stats *st,
     *stream_high_water = e->pool.high_water;
 }
 
+size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *out, size_t cap)
+{
+    const struct tw_counter own[] = {
+        {"dns_malformed", st->dns_malformed},
+        {"dns_tcp_oversize", st->dns_tcp_oversize},
+        {"dns_questions_dropped", st->dns_questions_dropped},
+        {"tls_malformed", st->tls_malformed},
+        {"tls_too_large", st->tls_too_large},
+        {"sni_truncated", st->sni_truncated},
+        {"connect_bad", st->connect_bad},
+        {"proxy_bad", st->proxy_bad},
+        {"stream_no_buffer", st->stream_no_buffer},
+        {"stream_clipped", st->stream_clipped},
+        {"stream_gaps", st->stream_gaps},
+        {"flows_not_inspected", st->flows_not_inspected},
+    };
+    size_t n = 0;
+
+    for (unsigned r = 0; r < TW_DR__COUNT; r++, n++)
+        if (n < cap)
+            out[n] = (struct tw_counter){tw_decode_reason_name((enum tw_decode_reason)r),
+                                         st->decode.reason[r]};
+    for (size_t i = 0; i < TW_ARRAY_SIZE(own); i++, n++)
+        if (n < cap)
+            out[n] = own[i];
+    return n;
+}
+
 /* Lowercases ASCII and drops one trailing dot: the form rules are matched against. */
 static size_t normalise(char *dst, const char *src, size_t n)
 {

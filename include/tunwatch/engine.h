@@ -74,4 +74,15 @@ void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f
 void tw_engine_get_stats(const struct tw_engine *e, struct tw_engine_stats *st,
                          struct tw_flow_table_stats *fst, uint32_t *stream_high_water);
 
+struct tw_counter {
+    const char *name; /* stable snake_case */
+    uint64_t value;
+};
+
+/*
+ * Every skip/anomaly counter of st (decode reasons, then the engine's own), in a stable order.
+ * Writes at most cap entries and returns how many there are in all.
+ */
+size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *out, size_t cap);
+
 #endif /* TUNWATCH_ENGINE_H */

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One sensor run: capture sources -> engine -> rules -> output, with the
+ * operational parts around it: rules loaded off the packet path (at start and
+ * on reload), SIGHUP (reopen output files, reload rules, keep flows),
+ * SIGTERM/SIGINT (stop, flush, final summary), periodic stats lines, a
+ * progress line for long replays.
+ */
+#ifndef TUNWATCH_SENSOR_H
+#define TUNWATCH_SENSOR_H
+
+#include "tunwatch/capture.h"
+#include "tunwatch/engine.h"
+
+#define TW_MAX_SOURCES 16
+#define TW_MAX_RULE_PATHS 64
+
+struct tw_sensor_config {
+    const char *read_file;                     /* replay this file, or ... */
+    const char *interfaces[TW_MAX_SOURCES];    /* ... capture live from these */
+    size_t n_interfaces;
+    struct tw_capture_opts cap;
+    const char *rule_paths[TW_MAX_RULE_PATHS];
+    size_t n_rule_paths;
+    const char *out_path;     /* NULL or "-": stdout */
+    const char *stats_path;   /* NULL: stats lines go to stderr */
+    const char *pid_path;
+    const char *user;         /* drop privileges to this user once the capture is open */
+    unsigned stats_interval;  /* seconds, 0: no periodic stats */
+    bool events;
+    bool quiet;
+    struct tw_engine_config eng;
+};
+
+/* Signal flags, set by the handlers tw_sensor_run installs. */
+void tw_sensor_request_stop(void);
+void tw_sensor_request_reload(void);
+
+/*
+ * Runs the sensor until the file ends or a stop is requested.
+ * Returns the exit status: 0 success, 1 bad input or set-up failure, 2 output write error.
+ */
+int tw_sensor_run(const struct tw_sensor_config *cfg);
+
+#endif /* TUNWATCH_SENSOR_H */

@@ -1,0 +1,718 @@
+/* SPDX-License-Identifier: MIT */
+#include "tunwatch/sensor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tunwatch/evqueue.h"
+#include "tunwatch/json.h"
+#include "tunwatch/output.h"
+#include "tunwatch/rules.h"
+
+#define BURST 256
+/* Bursts taken from one live source before looking at the others and at signals. */
+#define LIVE_BURSTS 16
+/* Events held while the rules load at start: about 100k events, then the packet path waits. */
+#define PENDING_BYTES (32u << 20)
+#define POLL_MS 100
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
+
+void tw_sensor_request_stop(void)
+{
+    stop_requested = 1;
+}
+
+void tw_sensor_request_reload(void)
+{
+    reload_requested = 1;
+}
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
+}
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Rules load and compile on their own thread, off the packet path: at start (events found
+ * meanwhile wait in a bounded queue and are matched in order once the matcher is ready, so
+ * the output is the same as with the rules loaded first) and on reload (the old rules keep
+ * matching until the new set is complete, then it is swapped in between two bursts).
+ */
+struct rules_loader {
+    pthread_t thread;
+    struct tw_ruleset *rules;
+    const char *const *paths;
+    size_t n_paths;
+    int rc;           /* 0, or TW_ENOMEM */
+    atomic_bool done; /* set by the loader when rc is final */
+    bool running;     /* started and not yet joined */
+};
+
+static void *load_rules(void *arg)
+{
+    struct rules_loader *l = arg;
+
+    l->rc = 0;
+    for (size_t i = 0; i < l->n_paths && l->rc == 0; i++)
+        if (tw_ruleset_load(l->rules, l->paths[i], stderr) == TW_ENOMEM)
+            l->rc = TW_ENOMEM;
+    if (l->rc == 0 && tw_ruleset_compile(l->rules) != 0)
+        l->rc = TW_ENOMEM;
+    atomic_store_explicit(&l->done, true, memory_order_release);
+    return NULL;
+}
+
+/* Starts loading into a new rule set. 0 or TW_ENOMEM. */
+static int loader_start(struct rules_loader *l, const struct tw_sensor_config *cfg)
+{
+    l->rules = tw_ruleset_new();
+    if (l->rules == NULL)
+        return TW_ENOMEM;
+    l->paths = cfg->rule_paths;
+    l->n_paths = cfg->n_rule_paths;
+    atomic_init(&l->done, false);
+    if (pthread_create(&l->thread, NULL, load_rules, l) != 0) {
+        load_rules(l); /* no thread: load here */
+        l->running = false;
+        return 0;
+    }
+    l->running = true;
+    return 0;
+}
+
+static bool loader_done(const struct rules_loader *l)
+{
+    return atomic_load_explicit(&l->done, memory_order_acquire);
+}
+
+static void loader_join(struct rules_loader *l)
+{
+    if (l->running) {
+        pthread_join(l->thread, NULL);
+        l->running = false;
+    }
+}
+
+struct source {
+    const struct tw_capture_ops *ops;
+    struct tw_capture *cap;
+    const char *name;
+    int linktype;
+};
+
+struct sensor {
+    const struct tw_sensor_config *cfg;
+    struct source src[TW_MAX_SOURCES];
+    size_t n_src;
+    bool live;
+    int linktype; /* of the source being dispatched */
+    struct tw_engine *eng;
+    struct tw_output out;
+    struct tw_ruleset *rules; /* in use (NULL until the first load is complete) */
+    struct rules_loader loader;
+    bool loading;             /* loader holds a set not yet in use */
+    bool first_load;          /* the loader's set is the first one: events are queued */
+    bool failed;              /* the first load ran out of memory */
+    struct tw_evqueue pending;
+    FILE *stats_fp;
+    uint64_t reloads, reload_failures;
+    double t0, last_flush, last_stats, last_progress;
+    bool show_progress;
+};
+
+/* ---- rules ---- */
+
+/* Puts a completed load in place (or refuses it) and matches the events that waited. */
+static void rules_take(struct sensor *s)
+{
+    struct tw_ruleset_stats st;
+
+    loader_join(&s->loader);
+    s->loading = false;
+    tw_ruleset_get_stats(s->loader.rules, &st);
+    if (s->first_load) {
+        s->first_load = false;
+        if (s->loader.rc != 0) {
+            s->failed = true;
+            tw_ruleset_free(s->loader.rules);
+        } else {
+            s->rules = s->loader.rules;
+        }
+        s->out.rules = s->rules;
+        tw_evqueue_drain(&s->pending, tw_output_event, &s->out);
+        tw_evqueue_destroy(&s->pending);
+        if (!s->failed && st.loaded == 0)
+            fprintf(stderr, "tunwatch: warning: no rule loaded; only --events output is possible\n");
+        return;
+    }
+    /* A reload that could not read every file keeps the rules in use. */
+    if (s->loader.rc != 0 || st.errors > 0) {
+        s->reload_failures++;
+        fprintf(stderr,
+                "tunwatch: rules reload failed (%s), keeping the rules in use\n",
+                s->loader.rc != 0 ? "out of memory" : "a rule file could not be read or parsed");
+        tw_ruleset_free(s->loader.rules);
+        return;
+    }
+    /* Matching runs on this thread only, between bursts: the old set can go at once. */
+    tw_ruleset_free(s->rules);
+    s->rules = s->loader.rules;
+    s->out.rules = s->rules;
+    s->reloads++;
+    fprintf(stderr, "tunwatch: rules reloaded: %zu loaded, %zu skipped, %zu files with errors\n",
+            st.loaded, st.skipped, st.errors);
+}
+
+static void on_event(void *ctx, const struct tw_event *ev)
+{
+    struct sensor *s = ctx;
+
+    if (s->first_load) {
+        if (!loader_done(&s->loader) && tw_evqueue_push(&s->pending, ev) == 0)
+            return;
+        rules_take(s); /* loaded, or the queue is full: wait for the loader */
+    }
+    tw_output_event(&s->out, ev);
+}
+
+static void on_frame(void *ctx, const struct tw_frame *f)
+{
+    struct sensor *s = ctx;
+    tw_engine_frame(s->eng, s->linktype, f);
+}
+
+/* ---- files ---- */
+
+static FILE *open_log(const char *path, bool truncate)
+{
+    return fopen(path, truncate ? "w" : "a");
+}
+
+static char obuf[1 << 20];
+
+/* Reopens the output (log rotation): the new file is opened before the old one is closed,
+ * so a failure keeps the old one and loses nothing. */
+static void reopen_files(struct sensor *s)
+{
+    const struct tw_sensor_config *cfg = s->cfg;
+
+    if (cfg->out_path != NULL && strcmp(cfg->out_path, "-") != 0) {
+        FILE *fp = open_log(cfg->out_path, false);
+        if (fp == NULL) {
+            fprintf(stderr, "tunwatch: reopening %s: %s (still writing to the old file)\n",
+                    cfg->out_path, strerror(errno));
+        } else {
+            tw_output_flush(&s->out);
+            if (fclose(s->out.fp) != 0 && s->out.err == 0)
+                s->out.err = errno;
+            s->out.fp = fp;
+            setvbuf(fp, obuf, _IOFBF, sizeof(obuf));
+        }
+    }
+    if (cfg->stats_path != NULL && s->stats_fp != NULL) {
+        FILE *fp = open_log(cfg->stats_path, false);
+        if (fp == NULL) {
+            fprintf(stderr, "tunwatch: reopening %s: %s\n", cfg->stats_path, strerror(errno));
+        } else {
+            fclose(s->stats_fp);
+            s->stats_fp = fp;
+        }
+    }
+}
+
+static int write_pid_file(const char *path)
+{
+    char buf[32];
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int n;
+
+    if (fd < 0)
+        return -1;
+    n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+    if (write(fd, buf, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    return close(fd);
+}
+
+static int drop_privileges(const char *user)
+{
+    struct passwd *pw = getpwnam(user);
+
+    if (pw == NULL) {
+        fprintf(stderr, "tunwatch: -u %s: no such user\n", user);
+        return -1;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+        setuid(pw->pw_uid) != 0) {
+        fprintf(stderr, "tunwatch: -u %s: cannot switch user: %s\n", user, strerror(errno));
+        return -1;
+    }
+    if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+        fprintf(stderr, "tunwatch: -u %s: root privileges could be regained, refusing to run\n",
+                user);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- reporting ---- */
+
+static void progress(struct sensor *s)
+{
+    struct tw_capture_stats cs;
+    struct tw_engine_stats es;
+    struct tw_flow_table_stats fs;
+    uint32_t hw;
+    double el = now_mono() - s->t0, share = 0, eta = 0;
+
+    s->src[0].ops->stats(s->src[0].cap, &cs);
+    tw_engine_get_stats(s->eng, &es, &fs, &hw);
+    if (cs.bytes_total > 0) {
+        share = (double)cs.bytes_done / (double)cs.bytes_total;
+        if (share > 0)
+            eta = el / share - el;
+    }
+    fprintf(stderr, "\r%5.1f%%  %8.0f pkt/s  %llu alerts  %4.0fs left ", share * 100,
+            el > 0 ? (double)es.packets / el : 0.0, (unsigned long long)s->out.alerts, eta);
+}
+
+/* One stats line (JSON) for --stats-interval. */
+static void write_stats(struct sensor *s)
+{
+    static char line[8192];
+    struct tw_jb jb;
+    struct tw_engine_stats es;
+    struct tw_flow_table_stats fs;
+    struct tw_counter an[64];
+    struct timespec now;
+    uint32_t hw;
+    size_t n;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    tw_engine_get_stats(s->eng, &es, &fs, &hw);
+    tw_jb_init(&jb, line, sizeof(line) - 1);
+    tw_jb_raw(&jb, "{", 1);
+    tw_jb_key(&jb, "type");
+    tw_jb_lit(&jb, "\"stats\"");
+    tw_jb_key(&jb, "timestamp");
+    tw_jb_time(&jb, now.tv_sec, (uint32_t)now.tv_nsec);
+    tw_jb_key(&jb, "uptime_s");
+    tw_jb_u64(&jb, (uint64_t)(now_mono() - s->t0));
+    tw_jb_key(&jb, "packets");
+    tw_jb_u64(&jb, es.packets);
+    tw_jb_key(&jb, "bytes");
+    tw_jb_u64(&jb, es.bytes);
+    tw_jb_key(&jb, "capture");
+    tw_jb_raw(&jb, "[", 1);
+    for (size_t i = 0; i < s->n_src; i++) {
+        struct tw_capture_stats cs;
+        s->src[i].ops->stats(s->src[i].cap, &cs);
+        if (i > 0)
+            tw_jb_raw(&jb, ",", 1);
+        tw_jb_raw(&jb, "{", 1);
+        tw_jb_key(&jb, "source");
+        tw_jb_cstr(&jb, s->src[i].name);
+        tw_jb_key(&jb, "frames");
+        tw_jb_u64(&jb, cs.frames);
+        tw_jb_key(&jb, "received");
+        tw_jb_u64(&jb, cs.received);
+        tw_jb_key(&jb, "dropped");
+        tw_jb_u64(&jb, cs.dropped);
+        tw_jb_key(&jb, "ifdropped");
+        tw_jb_u64(&jb, cs.ifdropped);
+        tw_jb_raw(&jb, "}", 1);
+    }
+    tw_jb_raw(&jb, "]", 1);
+    /* One worker today; the array is the shape per-worker load will take. */
+    tw_jb_key(&jb, "workers");
+    tw_jb_raw(&jb, "[{", 2);
+    tw_jb_key(&jb, "worker");
+    tw_jb_u64(&jb, 0);
+    tw_jb_key(&jb, "packets");
+    tw_jb_u64(&jb, es.packets);
+    tw_jb_raw(&jb, "}]", 2);
+    tw_jb_key(&jb, "flows");
+    tw_jb_raw(&jb, "{", 1);
+    tw_jb_key(&jb, "active");
+    tw_jb_u64(&jb, fs.active);
+    tw_jb_key(&jb, "capacity");
+    tw_jb_u64(&jb, fs.capacity);
+    tw_jb_key(&jb, "created");
+    tw_jb_u64(&jb, fs.created);
+    tw_jb_key(&jb, "evicted");
+    tw_jb_u64(&jb, fs.evicted);
+    tw_jb_key(&jb, "expired");
+    tw_jb_u64(&jb, fs.expired);
+    tw_jb_raw(&jb, "}", 1);
+    tw_jb_key(&jb, "names");
+    tw_jb_raw(&jb, "{", 1);
+    tw_jb_key(&jb, "dns_query");
+    tw_jb_u64(&jb, s->out.events_seen[TW_CAT_DNS_QUERY]);
+    tw_jb_key(&jb, "network_connection");
+    tw_jb_u64(&jb, s->out.events_seen[TW_CAT_NETWORK_CONNECTION]);
+    tw_jb_raw(&jb, "}", 1);
+    tw_jb_key(&jb, "alerts");
+    tw_jb_u64(&jb, s->out.alerts);
+    tw_jb_key(&jb, "rule_reloads");
+    tw_jb_u64(&jb, s->reloads);
+    tw_jb_key(&jb, "rule_reload_failures");
+    tw_jb_u64(&jb, s->reload_failures);
+    tw_jb_key(&jb, "anomalies");
+    tw_jb_raw(&jb, "{", 1);
+    n = tw_engine_anomalies(&es, an, TW_ARRAY_SIZE(an));
+    for (size_t i = 0; i < n && i < TW_ARRAY_SIZE(an); i++) {
+        tw_jb_key(&jb, an[i].name);
+        tw_jb_u64(&jb, an[i].value);
+    }
+    tw_jb_key(&jb, "output_lines_dropped");
+    tw_jb_u64(&jb, s->out.lines_dropped);
+    tw_jb_raw(&jb, "}}\n", 3);
+    if (jb.overflow)
+        return;
+    FILE *fp = s->stats_fp != NULL ? s->stats_fp : stderr;
+    if (fwrite(line, 1, jb.len, fp) != jb.len || fflush(fp) != 0)
+        fprintf(stderr, "tunwatch: writing stats: %s\n", strerror(errno));
+}
+
+static void summary(struct sensor *s, double secs)
+{
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fs;
+    struct tw_ruleset_stats rs = {0};
+    struct tw_counter an[64];
+    uint32_t hw;
+    const struct tw_decode_stats *d = &st.decode;
+    unsigned printed = 0;
+    size_t n;
+
+    tw_engine_get_stats(s->eng, &st, &fs, &hw);
+    if (s->rules != NULL)
+        tw_ruleset_get_stats(s->rules, &rs);
+    fprintf(stderr,
+            "tunwatch: %llu packets, %llu bytes in %.3f s (%.0f packets/s, %.3f Gbit/s)\n",
+            (unsigned long long)st.packets, (unsigned long long)st.bytes, secs,
+            secs > 0 ? (double)st.packets / secs : 0.0,
+            secs > 0 ? (double)st.bytes * 8 / secs / 1e9 : 0.0);
+    for (size_t i = 0; s->live && i < s->n_src; i++) {
+        struct tw_capture_stats cs;
+        s->src[i].ops->stats(s->src[i].cap, &cs);
+        fprintf(stderr, "  capture %s: %llu frames, kernel received %llu, dropped %llu, "
+                        "interface dropped %llu\n",
+                s->src[i].name, (unsigned long long)cs.frames, (unsigned long long)cs.received,
+                (unsigned long long)cs.dropped, (unsigned long long)cs.ifdropped);
+    }
+    fprintf(stderr,
+            "  rules: %zu loaded, %zu skipped, %zu files with errors; %llu reloads, %llu failed\n"
+            "  decode: eth %llu vlan %llu sll %llu raw %llu null/loop %llu tunnel %llu "
+            "ipv4 %llu ipv6 %llu tcp %llu (pure ack %llu) udp %llu\n",
+            rs.loaded, rs.skipped, rs.errors, (unsigned long long)s->reloads,
+            (unsigned long long)s->reload_failures, (unsigned long long)d->eth,
+            (unsigned long long)d->vlan, (unsigned long long)d->sll, (unsigned long long)d->raw,
+            (unsigned long long)d->null_loop, (unsigned long long)d->tunnel,
+            (unsigned long long)d->ipv4, (unsigned long long)d->ipv6, (unsigned long long)d->tcp,
+            (unsigned long long)st.tcp_pure_ack, (unsigned long long)d->udp);
+    fprintf(stderr,
+            "  names: %llu dns_query %llu network_connection (dns requests %llu, responses %llu; "
+            "tls hellos %llu, with sni %llu, without %llu, ech %llu, reassembled %llu, "
+            "after a preamble %llu; http connect %llu, proxy protocol %llu)\n"
+            "  alerts: %llu  events written: %llu\n"
+            "  flows: %llu created, %u active of %u, %llu evicted, %llu expired, %llu mid-stream, "
+            "%llu port reuse; reassembly buffers high water %u\n",
+            (unsigned long long)s->out.events_seen[TW_CAT_DNS_QUERY],
+            (unsigned long long)s->out.events_seen[TW_CAT_NETWORK_CONNECTION],
+            (unsigned long long)st.dns_queries, (unsigned long long)st.dns_responses,
+            (unsigned long long)st.tls_hellos, (unsigned long long)st.tls_sni,
+            (unsigned long long)st.tls_no_sni, (unsigned long long)st.tls_ech,
+            (unsigned long long)st.tls_multi_segment, (unsigned long long)st.tls_after_preamble,
+            (unsigned long long)st.http_connect, (unsigned long long)st.proxy_protocol,
+            (unsigned long long)s->out.alerts, (unsigned long long)s->out.events_written,
+            (unsigned long long)fs.created, fs.active, fs.capacity,
+            (unsigned long long)fs.evicted, (unsigned long long)fs.expired,
+            (unsigned long long)st.midstream, (unsigned long long)st.tcp_port_reuse, hw);
+    fprintf(stderr, "  skipped/anomalies:");
+    n = tw_engine_anomalies(&st, an, TW_ARRAY_SIZE(an));
+    for (size_t i = 0; i < n && i < TW_ARRAY_SIZE(an); i++) {
+        if (an[i].value == 0)
+            continue;
+        fprintf(stderr, " %s %llu", an[i].name, (unsigned long long)an[i].value);
+        printed++;
+    }
+    if (s->out.lines_dropped != 0) {
+        fprintf(stderr, " output_lines_dropped %llu", (unsigned long long)s->out.lines_dropped);
+        printed++;
+    }
+    if (printed == 0)
+        fprintf(stderr, " none");
+    fprintf(stderr, "\n");
+}
+
+/* ---- the run ---- */
+
+static int open_sources(struct sensor *s)
+{
+    const struct tw_sensor_config *cfg = s->cfg;
+    char err[512];
+
+    if (cfg->read_file != NULL) {
+        s->src[0] = (struct source){.ops = &tw_capture_pcap_file, .name = cfg->read_file};
+        s->n_src = 1;
+    } else {
+        for (size_t i = 0; i < cfg->n_interfaces; i++)
+            s->src[i] = (struct source){.ops = &tw_capture_pcap_live, .name = cfg->interfaces[i]};
+        s->n_src = cfg->n_interfaces;
+        s->live = true;
+    }
+    for (size_t i = 0; i < s->n_src; i++) {
+        struct source *src = &s->src[i];
+        if (src->ops->open(src->name, &cfg->cap, &src->cap, err, sizeof(err)) != 0) {
+            fprintf(stderr, "tunwatch: %s\n", err);
+            return -1;
+        }
+        src->linktype = src->ops->linktype(src->cap);
+        if (!tw_decode_linktype_supported(src->linktype)) {
+            fprintf(stderr, "tunwatch: %s: link type %d is not supported\n", src->name,
+                    src->linktype);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Work that happens between bursts: signals, a finished rule load, flushing, stats. */
+static void between_bursts(struct sensor *s)
+{
+    double t;
+
+    if (reload_requested && !s->first_load && !s->loading) {
+        reload_requested = 0;
+        reopen_files(s);
+        if (loader_start(&s->loader, s->cfg) == 0)
+            s->loading = true;
+        else
+            fprintf(stderr, "tunwatch: rules reload: out of memory\n");
+    }
+    if (s->loading && loader_done(&s->loader))
+        rules_take(s);
+    t = now_mono();
+    if (s->live && t - s->last_flush >= 1.0) {
+        /* Alerts reach the file within a second on a live sensor. */
+        tw_output_flush(&s->out);
+        s->last_flush = t;
+    }
+    if (s->cfg->stats_interval > 0 && t - s->last_stats >= s->cfg->stats_interval) {
+        write_stats(s);
+        s->last_stats = t;
+    }
+    if (s->show_progress && t - s->last_progress >= 0.5) {
+        progress(s);
+        s->last_progress = t;
+    }
+}
+
+static int run_file(struct sensor *s)
+{
+    char err[512];
+    struct source *src = &s->src[0];
+
+    s->linktype = src->linktype;
+    while (!stop_requested) {
+        int n = src->ops->dispatch(src->cap, BURST, on_frame, s, err, sizeof(err));
+        if (n == TW_EOF)
+            return 0;
+        if (n < 0) {
+            fprintf(stderr, "tunwatch: %s: %s\n", src->name, err);
+            return 1;
+        }
+        if (s->out.err != 0 || s->failed)
+            return 0;
+        between_bursts(s);
+    }
+    return 0;
+}
+
+static int run_live(struct sensor *s)
+{
+    struct pollfd pfd[TW_MAX_SOURCES];
+    char err[512];
+
+    for (size_t i = 0; i < s->n_src; i++) {
+        pfd[i].fd = s->src[i].ops->selectable_fd(s->src[i].cap);
+        pfd[i].events = POLLIN;
+    }
+    while (!stop_requested) {
+        /* EINTR (a signal) and timeouts both lead to a round over every source: a
+         * TPACKET_V3 block may hold packets without the descriptor being readable. */
+        if (poll(pfd, s->n_src, POLL_MS) < 0 && errno != EINTR) {
+            fprintf(stderr, "tunwatch: poll: %s\n", strerror(errno));
+            return 1;
+        }
+        for (size_t i = 0; i < s->n_src && !stop_requested; i++) {
+            struct source *src = &s->src[i];
+            s->linktype = src->linktype;
+            for (int b = 0; b < LIVE_BURSTS; b++) {
+                int n = src->ops->dispatch(src->cap, BURST, on_frame, s, err, sizeof(err));
+                if (n < 0) {
+                    fprintf(stderr, "tunwatch: %s: %s\n", src->name, err);
+                    return 1;
+                }
+                if (n == 0)
+                    break;
+            }
+        }
+        if (s->out.err != 0 || s->failed)
+            return 0;
+        between_bursts(s);
+    }
+    return 0;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop_signal; /* no SA_RESTART: poll returns at once */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL); /* a closed output is reported as EPIPE */
+}
+
+int tw_sensor_run(const struct tw_sensor_config *cfg)
+{
+    static struct sensor sensor; /* holds the 64 KiB output line buffer */
+    struct sensor *s = &sensor;
+    struct tw_engine_config ecfg = cfg->eng;
+    int status = 1;
+    bool pid_written = false;
+
+    memset(s, 0, sizeof(*s));
+    s->cfg = cfg;
+    install_signals();
+    if (open_sources(s) != 0)
+        goto out_sources;
+
+    s->out.fp = stdout;
+    s->out.path = "stdout";
+    if (cfg->out_path != NULL && strcmp(cfg->out_path, "-") != 0) {
+        /* A replay writes a fresh file; a live sensor appends to its log. */
+        s->out.fp = open_log(cfg->out_path, !s->live);
+        s->out.path = cfg->out_path;
+        if (s->out.fp == NULL) {
+            fprintf(stderr, "tunwatch: %s: %s\n", cfg->out_path, strerror(errno));
+            goto out_sources;
+        }
+    }
+    setvbuf(s->out.fp, obuf, _IOFBF, sizeof(obuf));
+    s->out.events = cfg->events;
+    if (cfg->stats_path != NULL) {
+        s->stats_fp = open_log(cfg->stats_path, false);
+        if (s->stats_fp == NULL) {
+            fprintf(stderr, "tunwatch: %s: %s\n", cfg->stats_path, strerror(errno));
+            goto out_output;
+        }
+    }
+    if (cfg->pid_path != NULL) {
+        if (write_pid_file(cfg->pid_path) != 0) {
+            fprintf(stderr, "tunwatch: %s: %s\n", cfg->pid_path, strerror(errno));
+            goto out_output;
+        }
+        pid_written = true;
+    }
+    /* Everything that needs privileges is open: give them up before reading a packet. */
+    if (cfg->user != NULL && drop_privileges(cfg->user) != 0)
+        goto out_output;
+
+    if (tw_evqueue_init(&s->pending, PENDING_BYTES) != 0 ||
+        loader_start(&s->loader, cfg) != 0) {
+        fprintf(stderr, "tunwatch: out of memory\n");
+        goto out_output;
+    }
+    s->first_load = true;
+    s->loading = true;
+    ecfg.sink = on_event;
+    ecfg.sink_ctx = s;
+    s->eng = tw_engine_new(&ecfg);
+    if (s->eng == NULL) {
+        fprintf(stderr, "tunwatch: cannot allocate %u flows and %u reassembly buffers\n",
+                ecfg.flow_capacity, ecfg.stream_buffers);
+        loader_join(&s->loader);
+        tw_ruleset_free(s->loader.rules);
+        tw_evqueue_destroy(&s->pending);
+        goto out_output;
+    }
+    s->show_progress = !cfg->quiet && !s->live && isatty(STDERR_FILENO);
+    s->t0 = s->last_flush = s->last_stats = s->last_progress = now_mono();
+
+    status = s->live ? run_live(s) : run_file(s);
+
+    if (s->first_load)
+        rules_take(s);
+    if (s->loading) {
+        loader_join(&s->loader);
+        tw_ruleset_free(s->loader.rules);
+    }
+    if (s->failed) {
+        fprintf(stderr, "tunwatch: out of memory loading rules\n");
+        status = 1;
+    }
+    if (s->show_progress)
+        fprintf(stderr, "\r%60s\r", "");
+    if (tw_output_flush(&s->out) != 0) {
+        fprintf(stderr, "tunwatch: writing %s: %s\n", s->out.path, strerror(s->out.err));
+        status = 2;
+    }
+    if (cfg->stats_interval > 0)
+        write_stats(s);
+    summary(s, now_mono() - s->t0);
+    if (stop_requested)
+        fprintf(stderr, "tunwatch: stopped by signal, output flushed\n");
+    tw_engine_free(s->eng);
+    tw_ruleset_free(s->rules);
+out_output:
+    if (s->out.fp != NULL && s->out.fp != stdout && fclose(s->out.fp) != 0 && status == 0) {
+        fprintf(stderr, "tunwatch: closing %s: %s\n", s->out.path, strerror(errno));
+        status = 2;
+    }
+    if (s->stats_fp != NULL)
+        fclose(s->stats_fp);
+    if (pid_written)
+        unlink(cfg->pid_path); /* may fail once privileges are gone: harmless */
+out_sources:
+    for (size_t i = 0; i < s->n_src; i++)
+        if (s->src[i].cap != NULL)
+            s->src[i].ops->close(s->src[i].cap);
+    return status;
+}
