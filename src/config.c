@@ -281,7 +281,7 @@ int tw_config_load(const char *path, const struct tw_config_key *keys, size_t n_
     char line[TW_CONFIG_LINE_MAX + 2];
     unsigned long *first_line;
     struct setting st;
-    size_t len;
+    size_t len = 0;
     int rc;
 
     if (r.errlen > 0)
