@@ -14,6 +14,13 @@ CFLAGS ?= -O2 -g
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share/tunwatch
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+LOGROTATEDIR ?= /etc/logrotate.d
+DIST_SED = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' \
+               -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 20
 PKG_CONFIG ?= pkg-config
@@ -92,13 +99,28 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/tunwatch/*.h)
 fuzz: $(BUILD)/.deps-ok $(FUZZ_BINS)
 	sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 
+# Binary, rules, man page, systemd unit, sysusers and logrotate snippets, and the example
+# configuration (never overwritten). Enabling the service is left to the administrator:
+# systemd-sysusers; systemctl daemon-reload; systemctl enable --now tunwatch.
 install: $(BUILD)/tunwatch
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/rules
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(SYSCONFDIR)/tunwatch \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(LOGROTATEDIR)
 	install -m 0755 $(BUILD)/tunwatch $(DESTDIR)$(BINDIR)/tunwatch
 	install -m 0644 rules/*.yml $(DESTDIR)$(DATADIR)/rules/
+	for f in tunwatch.8 tunwatch.service tunwatch.conf; do \
+	    $(DIST_SED) dist/$$f >$(BUILD)/$$f || exit 1; done
+	install -m 0644 $(BUILD)/tunwatch.8 $(DESTDIR)$(MANDIR)/man8/tunwatch.8
+	install -m 0644 $(BUILD)/tunwatch.service $(DESTDIR)$(UNITDIR)/tunwatch.service
+	test -e $(DESTDIR)$(SYSCONFDIR)/tunwatch/tunwatch.conf || \
+	    install -m 0644 $(BUILD)/tunwatch.conf $(DESTDIR)$(SYSCONFDIR)/tunwatch/tunwatch.conf
+	install -m 0644 dist/tunwatch.sysusers $(DESTDIR)$(SYSUSERSDIR)/tunwatch.conf
+	install -m 0644 dist/tunwatch.logrotate $(DESTDIR)$(LOGROTATEDIR)/tunwatch
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/tunwatch
+	rm -f $(DESTDIR)$(BINDIR)/tunwatch $(DESTDIR)$(MANDIR)/man8/tunwatch.8 \
+	    $(DESTDIR)$(UNITDIR)/tunwatch.service $(DESTDIR)$(SYSUSERSDIR)/tunwatch.conf \
+	    $(DESTDIR)$(LOGROTATEDIR)/tunwatch
 	rm -rf $(DESTDIR)$(DATADIR)
 
 clean:
