@@ -57,6 +57,8 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
         goto out_free;
     if (tw_stream_pool_init(&e->pool, cfg->stream_buffers) != 0)
         goto out_flows;
+    if (cfg->flow_id_first != 0)
+        tw_flow_table_set_ids(e->flows, cfg->flow_id_first, cfg->flow_id_stride);
     return e;
 out_flows:
     tw_flow_table_free(e->flows);
@@ -80,6 +82,25 @@ void tw_engine_get_stats(const struct tw_engine *e, struct tw_engine_stats *st,
     *st = e->st;
     tw_flow_table_get_stats(e->flows, fst);
     *stream_high_water = e->pool.high_water;
+}
+
+/* The stats struct is made of uint64_t counters only (checked below), so it can be summed
+ * counter by counter. */
+_Static_assert(sizeof(struct tw_engine_stats) % sizeof(uint64_t) == 0,
+               "tw_engine_stats must hold uint64_t counters only");
+
+void tw_engine_stats_add(struct tw_engine_stats *dst, const struct tw_engine_stats *src)
+{
+    unsigned char *d = (unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+
+    for (size_t i = 0; i < sizeof(*dst); i += sizeof(uint64_t)) {
+        uint64_t a, b;
+        memcpy(&a, d + i, sizeof(a));
+        memcpy(&b, s + i, sizeof(b));
+        a += b;
+        memcpy(d + i, &a, sizeof(a));
+    }
 }
 
 size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *out, size_t cap)

@@ -19,6 +19,7 @@ struct tw_flow_table {
     uint32_t lru_tail; /* most recently seen */
     uint32_t idle_timeout;
     uint64_t next_id;
+    uint64_t id_stride;
     tw_flow_release_fn release;
     void *release_ctx;
     struct tw_flow_table_stats st;
@@ -50,6 +51,7 @@ struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout
     t->lru_head = t->lru_tail = TW_FLOW_NONE;
     t->idle_timeout = idle_timeout;
     t->next_id = 1;
+    t->id_stride = 1;
     t->release = release;
     t->release_ctx = ctx;
     t->st.capacity = capacity;
@@ -224,7 +226,8 @@ struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int
     memset(f, 0, sizeof(*f));
     f->key = k;
     f->hash = h;
-    f->id = t->next_id++;
+    f->id = t->next_id;
+    t->next_id += t->id_stride;
     f->first_sec = f->last_sec = now;
     f->pkts = 1;
     f->stream = TW_STREAM_NONE;
@@ -242,7 +245,8 @@ void tw_flow_restart(struct tw_flow_table *t, struct tw_flow *f, int64_t now)
 {
     if (t->release != NULL)
         t->release(t->release_ctx, f);
-    f->id = t->next_id++;
+    f->id = t->next_id;
+    t->next_id += t->id_stride;
     f->first_sec = f->last_sec = now;
     f->pkts = 1;
     f->client_next = 0;
@@ -251,6 +255,12 @@ void tw_flow_restart(struct tw_flow_table *t, struct tw_flow *f, int64_t now)
     f->state = TW_FLOW_NEW;
     f->flags = 0;
     t->st.created++;
+}
+
+void tw_flow_table_set_ids(struct tw_flow_table *t, uint64_t first, uint64_t stride)
+{
+    t->next_id = first;
+    t->id_stride = stride ? stride : 1;
 }
 
 void tw_flow_table_get_stats(const struct tw_flow_table *t, struct tw_flow_table_stats *st)

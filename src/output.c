@@ -115,8 +115,9 @@ void tw_output_event(void *ctx, const struct tw_event *ev)
         write_line(o, &jb);
         o->events_written++;
     }
-    if (o->rules != NULL)
-        tw_ruleset_match(o->rules, ev, alert, o);
+    const struct tw_ruleset *rules = atomic_load_explicit(&o->rules, memory_order_acquire);
+    if (rules != NULL)
+        tw_ruleset_match(rules, ev, alert, o);
 }
 
 int tw_output_flush(struct tw_output *o)

@@ -25,6 +25,8 @@ struct tw_engine_config {
     struct tw_homenet home;   /* decides Initiated */
     tw_event_fn sink;
     void *sink_ctx;
+    uint64_t flow_id_first;   /* flow ids: first, first + stride, ... (0: 1, 1) */
+    uint64_t flow_id_stride;
 };
 
 /* Counters of what the engine saw and skipped; every refusal is counted somewhere here. */
@@ -73,6 +75,9 @@ void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f
 
 void tw_engine_get_stats(const struct tw_engine *e, struct tw_engine_stats *st,
                          struct tw_flow_table_stats *fst, uint32_t *stream_high_water);
+
+/* Adds every counter of src to dst (totals over workers). */
+void tw_engine_stats_add(struct tw_engine_stats *dst, const struct tw_engine_stats *src);
 
 struct tw_counter {
     const char *name; /* stable snake_case */

@@ -91,6 +91,10 @@ void tw_flow_table_free(struct tw_flow_table *t);
 struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int64_t now,
                             uint8_t *side, bool *created);
 
+/* Flow ids start at `first` and step by `stride`, so several tables (one per worker) hand out
+ * ids that never collide: worker w of n uses first = w + 1, stride = n. Default 1, 1. */
+void tw_flow_table_set_ids(struct tw_flow_table *t, uint64_t first, uint64_t stride);
+
 /* Gives a flow a fresh identity (new id, state NEW) in place, as on TCP port reuse. */
 void tw_flow_restart(struct tw_flow_table *t, struct tw_flow *f, int64_t now);
 

@@ -3,11 +3,14 @@
  * NDJSON output: alerts (every rule an event matches) and, with --events,
  * every event (the hunting log). One JSON object per line; see README,
  * "Output schema". Write errors (full disk, closed pipe) are sticky and
- * reported by tw_output_error().
+ * reported by tw_output_flush(). Several outputs (one per worker) may share
+ * one FILE: each line is one fwrite, which stdio performs under the stream's
+ * lock, so lines never interleave.
  */
 #ifndef TUNWATCH_OUTPUT_H
 #define TUNWATCH_OUTPUT_H
 
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "tunwatch/event.h"
@@ -18,7 +21,9 @@
 struct tw_output {
     FILE *fp;
     const char *path;             /* for messages */
-    const struct tw_ruleset *rules;
+    /* The matcher. Atomic: with several workers a reload swaps it while they run (the old
+     * set is freed only once every worker has passed a burst boundary). */
+    const struct tw_ruleset *_Atomic rules;
     bool events;                  /* also write every event */
     int err;                      /* errno of the first write error, 0 if none */
     uint64_t alerts;
