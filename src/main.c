@@ -35,6 +35,7 @@ enum {
     OPT_STATS_INTERVAL,
     OPT_STATS_FILE,
     OPT_PID_FILE,
+    OPT_WORKERS,
 };
 
 static const struct option longopts[] = {
@@ -56,6 +57,7 @@ static const struct option longopts[] = {
     {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
     {"stats-file", required_argument, NULL, OPT_STATS_FILE},
     {"pid-file", required_argument, NULL, OPT_PID_FILE},
+    {"workers", required_argument, NULL, OPT_WORKERS},
     {"user", required_argument, NULL, 'u'},
     {"config", required_argument, NULL, 'c'},
     {"version", no_argument, NULL, 'V'},
@@ -86,6 +88,7 @@ static void usage(FILE *fp)
             "      --flows N            flow table capacity (default 262144)\n"
             "      --flow-timeout SECS  idle time before a flow may be expired (default 300)\n"
             "      --stream-buffers N   reassembly buffers, 24 KiB each (default 4096)\n"
+            "      --workers N          packet workers (flows spread by a symmetric hash)\n"
             "      --stats-interval S   write a JSON stats line every S seconds\n"
             "      --stats-file FILE    ... to FILE instead of stderr\n"
             "      --pid-file FILE      write the process id here\n"
@@ -231,6 +234,11 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         if (!parse_u32(arg, 1, 4096, &v))
             goto range;
         s->cap.buffer_mib = (int)v;
+        return 0;
+    case OPT_WORKERS:
+        if (!parse_u32(arg, 1, TW_MAX_WORKERS, &v))
+            goto range;
+        s->workers = v;
         return 0;
     case OPT_STATS_INTERVAL:
         if (!parse_u32(arg, 1, 86400, &v))

@@ -17,10 +17,13 @@ static void write_line(struct tw_output *o, struct tw_jb *jb)
         o->lines_dropped++;
         return;
     }
-    if (o->err != 0)
+    struct tw_outfile *f = o->file;
+    if (atomic_load_explicit(&f->err, memory_order_relaxed) != 0)
         return;
-    if (fwrite(jb->buf, 1, jb->len, o->fp) != jb->len)
-        o->err = errno != 0 ? errno : EIO;
+    pthread_mutex_lock(&f->lock);
+    if (fwrite(jb->buf, 1, jb->len, f->fp) != jb->len && f->err == 0)
+        f->err = errno != 0 ? errno : EIO;
+    pthread_mutex_unlock(&f->lock);
 }
 
 /* The parts shared by alerts and events: time, flow, category, evidence, names, fields. */
@@ -120,9 +123,53 @@ void tw_output_event(void *ctx, const struct tw_event *ev)
         tw_ruleset_match(rules, ev, alert, o);
 }
 
-int tw_output_flush(struct tw_output *o)
+int tw_outfile_init(struct tw_outfile *f, FILE *fp, const char *path)
 {
-    if (o->err == 0 && fflush(o->fp) != 0)
-        o->err = errno != 0 ? errno : EIO;
-    return o->err;
+    f->fp = fp;
+    f->path = path;
+    atomic_init(&f->err, 0);
+    return pthread_mutex_init(&f->lock, NULL) == 0 ? 0 : TW_ENOMEM;
+}
+
+static void flush_locked(struct tw_outfile *f)
+{
+    if (f->err == 0 && fflush(f->fp) != 0)
+        f->err = errno != 0 ? errno : EIO;
+}
+
+int tw_outfile_flush(struct tw_outfile *f)
+{
+    pthread_mutex_lock(&f->lock);
+    flush_locked(f);
+    pthread_mutex_unlock(&f->lock);
+    return f->err;
+}
+
+int tw_outfile_reopen(struct tw_outfile *f, const char *path)
+{
+    FILE *fp = fopen(path, "a");
+    int e = errno;
+
+    if (fp == NULL)
+        return e != 0 ? e : EIO;
+    pthread_mutex_lock(&f->lock);
+    flush_locked(f);
+    if (f->fp != stdout && fclose(f->fp) != 0 && f->err == 0)
+        f->err = errno != 0 ? errno : EIO;
+    f->fp = fp;
+    setvbuf(fp, NULL, _IOFBF, 1 << 20);
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+int tw_outfile_close(struct tw_outfile *f)
+{
+    pthread_mutex_lock(&f->lock);
+    flush_locked(f);
+    if (f->fp != NULL && f->fp != stdout && fclose(f->fp) != 0 && f->err == 0)
+        f->err = errno != 0 ? errno : EIO;
+    f->fp = NULL;
+    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_destroy(&f->lock);
+    return f->err;
 }

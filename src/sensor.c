@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "tunwatch/evqueue.h"
+#include "tunwatch/ring.h"
 #include "tunwatch/json.h"
 #include "tunwatch/output.h"
 #include "tunwatch/rules.h"
@@ -127,13 +129,49 @@ struct source {
     int linktype;
 };
 
+/* Totals a run reports, gathered from the one engine or from every worker. */
+struct totals {
+    struct tw_engine_stats es;
+    struct tw_flow_table_stats fs;
+    uint32_t stream_high_water;
+    uint64_t alerts, events_written, lines_dropped;
+    uint64_t events_seen[TW_CAT__COUNT];
+};
+
+/*
+ * A packet worker: its own engine (flow table, reassembly buffers, counters) fed through a
+ * lock-free ring by the reading thread, which sends both directions of a flow to the same
+ * worker (symmetric flow hash). Its output shares the sensor's FILE; stdio writes each line
+ * under the stream lock, so lines never interleave. Counters are published as a snapshot
+ * (under a mutex, twice a second) for the stats and the summary.
+ */
+struct worker {
+    pthread_t thread;
+    struct sensor *s;
+    unsigned idx;
+    struct tw_ring ring;
+    struct tw_engine *eng;
+    struct tw_output out;
+    _Atomic uint64_t epoch; /* bumped after every batch: reload waits on it */
+    uint64_t ring_full;     /* reader: frames that waited (file) or were dropped (live) */
+    pthread_mutex_t lock;
+    struct totals snap;     /* published under lock */
+    bool started;
+};
+
 struct sensor {
     const struct tw_sensor_config *cfg;
+    tw_frame_fn frame_fn;  /* on_frame (one engine here) or spread_frame (workers) */
+    struct worker *workers;
+    unsigned n_workers;
+    uint64_t worker_drops; /* live frames dropped because a worker's ring was full */
     struct source src[TW_MAX_SOURCES];
     size_t n_src;
     bool live;
     int linktype; /* of the source being dispatched */
     struct tw_engine *eng;
+    struct tw_outfile file;   /* the output stream all outputs share */
+    bool file_open;
     struct tw_output out;
     struct tw_ruleset *rules; /* in use (NULL until the first load is complete) */
     struct rules_loader loader;
@@ -165,7 +203,7 @@ static void rules_take(struct sensor *s)
         } else {
             s->rules = s->loader.rules;
         }
-        s->out.rules = s->rules;
+        atomic_store_explicit(&s->out.rules, s->rules, memory_order_release);
         tw_evqueue_drain(&s->pending, tw_output_event, &s->out);
         tw_evqueue_destroy(&s->pending);
         if (!s->failed && st.loaded == 0)
@@ -181,10 +219,23 @@ static void rules_take(struct sensor *s)
         tw_ruleset_free(s->loader.rules);
         return;
     }
-    /* Matching runs on this thread only, between bursts: the old set can go at once. */
-    tw_ruleset_free(s->rules);
+    struct tw_ruleset *old = s->rules;
     s->rules = s->loader.rules;
-    s->out.rules = s->rules;
+    atomic_store_explicit(&s->out.rules, s->rules, memory_order_release);
+    if (s->n_workers > 0) {
+        /* Workers match concurrently: free the old set only once each has finished the
+         * batch it was in when the new one was published. */
+        uint64_t seen[TW_MAX_WORKERS];
+        for (unsigned i = 0; i < s->n_workers; i++) {
+            atomic_store_explicit(&s->workers[i].out.rules, s->rules, memory_order_release);
+            seen[i] = atomic_load_explicit(&s->workers[i].epoch, memory_order_acquire);
+        }
+        for (unsigned i = 0; i < s->n_workers; i++)
+            while (atomic_load_explicit(&s->workers[i].epoch, memory_order_acquire) == seen[i])
+                sched_yield();
+    }
+    /* Without workers matching runs on this thread only, between bursts. */
+    tw_ruleset_free(old);
     s->reloads++;
     fprintf(stderr, "tunwatch: rules reloaded: %zu loaded, %zu skipped, %zu files with errors\n",
             st.loaded, st.skipped, st.errors);
@@ -208,6 +259,213 @@ static void on_frame(void *ctx, const struct tw_frame *f)
     tw_engine_frame(s->eng, s->linktype, f);
 }
 
+/* ---- workers ---- */
+
+struct frame_rec {
+    int64_t ts_sec;
+    uint32_t ts_nsec;
+    uint32_t caplen;
+    uint32_t wirelen;
+    int32_t linktype;
+};
+
+#define RING_BYTES (8u << 20)
+#define WORKER_BATCH 256
+
+static void engine_totals(const struct tw_engine *eng, const struct tw_output *out,
+                          struct totals *t)
+{
+    tw_engine_get_stats(eng, &t->es, &t->fs, &t->stream_high_water);
+    t->alerts = out->alerts;
+    t->events_written = out->events_written;
+    t->lines_dropped = out->lines_dropped;
+    memcpy(t->events_seen, out->events_seen, sizeof(t->events_seen));
+}
+
+static void worker_publish(struct worker *w)
+{
+    struct totals t;
+
+    engine_totals(w->eng, &w->out, &t);
+    pthread_mutex_lock(&w->lock);
+    w->snap = t;
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    double last = now_mono();
+    const struct timespec idle = {.tv_sec = 0, .tv_nsec = 50000};
+
+    for (;;) {
+        unsigned n = 0;
+        const uint8_t *rec;
+        size_t len;
+
+        while (n < WORKER_BATCH && (rec = tw_ring_peek(&w->ring, &len)) != NULL) {
+            struct frame_rec h;
+            memcpy(&h, rec, sizeof(h));
+            struct tw_frame f = {.ts_sec = h.ts_sec, .ts_nsec = h.ts_nsec, .caplen = h.caplen,
+                                 .wirelen = h.wirelen, .data = rec + sizeof(h)};
+            tw_engine_frame(w->eng, h.linktype, &f);
+            tw_ring_release(&w->ring);
+            n++;
+        }
+        atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
+        double t = now_mono();
+        if (t - last >= 0.5) {
+            worker_publish(w);
+            last = t;
+        }
+        if (n == 0) {
+            if (tw_ring_finished(&w->ring))
+                break;
+            nanosleep(&idle, NULL);
+        }
+    }
+    worker_publish(w);
+    return NULL;
+}
+
+/* Symmetric: both directions of a flow give the same value. */
+static uint64_t flow_spread_hash(const struct tw_pkt *p)
+{
+    uint64_t a = 0, b = 0, w;
+
+    for (int i = 0; i < 16; i += 8) {
+        memcpy(&w, p->src + i, 8);
+        a = (a ^ w) * 0x9e3779b97f4a7c15ULL;
+        memcpy(&w, p->dst + i, 8);
+        b = (b ^ w) * 0x9e3779b97f4a7c15ULL;
+    }
+    a ^= p->sport;
+    b ^= p->dport;
+    a *= 0xbf58476d1ce4e5b9ULL;
+    b *= 0xbf58476d1ce4e5b9ULL;
+    w = (a + b) ^ p->l4_proto;
+    w ^= w >> 31;
+    w *= 0x94d049bb133111ebULL;
+    return w ^ (w >> 29);
+}
+
+/* Reader side: sends a frame to the worker that owns its flow. */
+static void spread_frame(void *ctx, const struct tw_frame *f)
+{
+    struct sensor *s = ctx;
+    struct tw_decode_stats scratch; /* the worker decodes again and counts */
+    struct tw_pkt p;
+    unsigned wi = 0;
+    struct worker *w;
+    uint8_t *dst;
+
+    memset(&scratch, 0, sizeof(scratch));
+    if (tw_decode(s->linktype, f->data, f->caplen, f->wirelen, &p, &scratch) == 0)
+        wi = (unsigned)(flow_spread_hash(&p) % s->n_workers);
+    w = &s->workers[wi];
+    while ((dst = tw_ring_reserve(&w->ring, sizeof(struct frame_rec) + f->caplen)) == NULL) {
+        w->ring_full++;
+        if (s->live) {
+            /* Never block the capture: the drop is counted and reported. */
+            s->worker_drops++;
+            return;
+        }
+        sched_yield();
+    }
+    struct frame_rec h = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec, .caplen = f->caplen,
+                          .wirelen = f->wirelen, .linktype = s->linktype};
+    memcpy(dst, &h, sizeof(h));
+    memcpy(dst + sizeof(h), f->data, f->caplen);
+    tw_ring_commit(&w->ring);
+}
+
+static void workers_stop(struct sensor *s)
+{
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        struct worker *w = &s->workers[i];
+        if (w->started) {
+            tw_ring_close(&w->ring);
+            pthread_join(w->thread, NULL);
+            w->started = false;
+        }
+    }
+}
+
+static void workers_free(struct sensor *s)
+{
+    workers_stop(s);
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        tw_engine_free(s->workers[i].eng);
+        tw_ring_destroy(&s->workers[i].ring);
+        pthread_mutex_destroy(&s->workers[i].lock);
+    }
+    free(s->workers);
+    s->workers = NULL;
+    s->n_workers = 0;
+}
+
+static int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigned n)
+{
+    s->workers = calloc(n, sizeof(*s->workers));
+    if (s->workers == NULL)
+        return TW_ENOMEM;
+    s->n_workers = n;
+    for (unsigned i = 0; i < n; i++) {
+        struct worker *w = &s->workers[i];
+        struct tw_engine_config c = *base;
+
+        w->s = s;
+        w->idx = i;
+        pthread_mutex_init(&w->lock, NULL);
+        atomic_init(&w->epoch, 0);
+        w->out.file = &s->file;
+        w->out.events = s->out.events;
+        atomic_init(&w->out.rules, s->rules);
+        /* The configured capacities are for the whole sensor. */
+        c.flow_capacity = TW_MAX(base->flow_capacity / n, 1024u);
+        c.stream_buffers = base->stream_buffers / n;
+        c.flow_id_first = i + 1;
+        c.flow_id_stride = n;
+        c.sink = tw_output_event;
+        c.sink_ctx = &w->out;
+        if (tw_ring_init(&w->ring, RING_BYTES) != 0 || (w->eng = tw_engine_new(&c)) == NULL)
+            return TW_ENOMEM;
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+            return TW_ENOMEM;
+        w->started = true;
+    }
+    return 0;
+}
+
+/* Everything the run counted so far. */
+static void gather(struct sensor *s, struct totals *t)
+{
+    if (s->n_workers == 0) {
+        engine_totals(s->eng, &s->out, t);
+        return;
+    }
+    memset(t, 0, sizeof(*t));
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        struct worker *w = &s->workers[i];
+        struct totals snap;
+        pthread_mutex_lock(&w->lock);
+        snap = w->snap;
+        pthread_mutex_unlock(&w->lock);
+        tw_engine_stats_add(&t->es, &snap.es);
+        t->fs.created += snap.fs.created;
+        t->fs.evicted += snap.fs.evicted;
+        t->fs.expired += snap.fs.expired;
+        t->fs.active += snap.fs.active;
+        t->fs.capacity += snap.fs.capacity;
+        t->stream_high_water += snap.stream_high_water;
+        t->alerts += snap.alerts;
+        t->events_written += snap.events_written;
+        t->lines_dropped += snap.lines_dropped;
+        for (int c = 0; c < TW_CAT__COUNT; c++)
+            t->events_seen[c] += snap.events_seen[c];
+    }
+}
+
 /* ---- files ---- */
 
 static FILE *open_log(const char *path, bool truncate)
@@ -224,17 +482,10 @@ static void reopen_files(struct sensor *s)
     const struct tw_sensor_config *cfg = s->cfg;
 
     if (cfg->out_path != NULL && strcmp(cfg->out_path, "-") != 0) {
-        FILE *fp = open_log(cfg->out_path, false);
-        if (fp == NULL) {
+        int e = tw_outfile_reopen(&s->file, cfg->out_path);
+        if (e != 0)
             fprintf(stderr, "tunwatch: reopening %s: %s (still writing to the old file)\n",
-                    cfg->out_path, strerror(errno));
-        } else {
-            tw_output_flush(&s->out);
-            if (fclose(s->out.fp) != 0 && s->out.err == 0)
-                s->out.err = errno;
-            s->out.fp = fp;
-            setvbuf(fp, obuf, _IOFBF, sizeof(obuf));
-        }
+                    cfg->out_path, strerror(e));
     }
     if (cfg->stats_path != NULL && s->stats_fp != NULL) {
         FILE *fp = open_log(cfg->stats_path, false);
@@ -289,20 +540,18 @@ static int drop_privileges(const char *user)
 static void progress(struct sensor *s)
 {
     struct tw_capture_stats cs;
-    struct tw_engine_stats es;
-    struct tw_flow_table_stats fs;
-    uint32_t hw;
+    struct totals t;
     double el = now_mono() - s->t0, share = 0, eta = 0;
 
     s->src[0].ops->stats(s->src[0].cap, &cs);
-    tw_engine_get_stats(s->eng, &es, &fs, &hw);
+    gather(s, &t);
     if (cs.bytes_total > 0) {
         share = (double)cs.bytes_done / (double)cs.bytes_total;
         if (share > 0)
             eta = el / share - el;
     }
     fprintf(stderr, "\r%5.1f%%  %8.0f pkt/s  %llu alerts  %4.0fs left ", share * 100,
-            el > 0 ? (double)es.packets / el : 0.0, (unsigned long long)s->out.alerts, eta);
+            el > 0 ? (double)t.es.packets / el : 0.0, (unsigned long long)t.alerts, eta);
 }
 
 /* One stats line (JSON) for --stats-interval. */
@@ -310,15 +559,13 @@ static void write_stats(struct sensor *s)
 {
     static char line[8192];
     struct tw_jb jb;
-    struct tw_engine_stats es;
-    struct tw_flow_table_stats fs;
+    struct totals t;
     struct tw_counter an[64];
     struct timespec now;
-    uint32_t hw;
     size_t n;
 
     clock_gettime(CLOCK_REALTIME, &now);
-    tw_engine_get_stats(s->eng, &es, &fs, &hw);
+    gather(s, &t);
     tw_jb_init(&jb, line, sizeof(line) - 1);
     tw_jb_raw(&jb, "{", 1);
     tw_jb_key(&jb, "type");
@@ -328,9 +575,9 @@ static void write_stats(struct sensor *s)
     tw_jb_key(&jb, "uptime_s");
     tw_jb_u64(&jb, (uint64_t)(now_mono() - s->t0));
     tw_jb_key(&jb, "packets");
-    tw_jb_u64(&jb, es.packets);
+    tw_jb_u64(&jb, t.es.packets);
     tw_jb_key(&jb, "bytes");
-    tw_jb_u64(&jb, es.bytes);
+    tw_jb_u64(&jb, t.es.bytes);
     tw_jb_key(&jb, "capture");
     tw_jb_raw(&jb, "[", 1);
     for (size_t i = 0; i < s->n_src; i++) {
@@ -352,49 +599,65 @@ static void write_stats(struct sensor *s)
         tw_jb_raw(&jb, "}", 1);
     }
     tw_jb_raw(&jb, "]", 1);
-    /* One worker today; the array is the shape per-worker load will take. */
     tw_jb_key(&jb, "workers");
-    tw_jb_raw(&jb, "[{", 2);
-    tw_jb_key(&jb, "worker");
-    tw_jb_u64(&jb, 0);
-    tw_jb_key(&jb, "packets");
-    tw_jb_u64(&jb, es.packets);
-    tw_jb_raw(&jb, "}]", 2);
+    tw_jb_raw(&jb, "[", 1);
+    for (unsigned i = 0; i < TW_MAX(s->n_workers, 1u); i++) {
+        uint64_t pk = t.es.packets, fl = t.fs.active;
+        if (s->n_workers > 0) {
+            pthread_mutex_lock(&s->workers[i].lock);
+            pk = s->workers[i].snap.es.packets;
+            fl = s->workers[i].snap.fs.active;
+            pthread_mutex_unlock(&s->workers[i].lock);
+        }
+        if (i > 0)
+            tw_jb_raw(&jb, ",", 1);
+        tw_jb_raw(&jb, "{", 1);
+        tw_jb_key(&jb, "worker");
+        tw_jb_u64(&jb, i);
+        tw_jb_key(&jb, "packets");
+        tw_jb_u64(&jb, pk);
+        tw_jb_key(&jb, "flows_active");
+        tw_jb_u64(&jb, fl);
+        tw_jb_raw(&jb, "}", 1);
+    }
+    tw_jb_raw(&jb, "]", 1);
+    tw_jb_key(&jb, "worker_ring_drops");
+    tw_jb_u64(&jb, s->worker_drops);
     tw_jb_key(&jb, "flows");
     tw_jb_raw(&jb, "{", 1);
     tw_jb_key(&jb, "active");
-    tw_jb_u64(&jb, fs.active);
+    tw_jb_u64(&jb, t.fs.active);
     tw_jb_key(&jb, "capacity");
-    tw_jb_u64(&jb, fs.capacity);
+    tw_jb_u64(&jb, t.fs.capacity);
     tw_jb_key(&jb, "created");
-    tw_jb_u64(&jb, fs.created);
+    tw_jb_u64(&jb, t.fs.created);
     tw_jb_key(&jb, "evicted");
-    tw_jb_u64(&jb, fs.evicted);
+    tw_jb_u64(&jb, t.fs.evicted);
     tw_jb_key(&jb, "expired");
-    tw_jb_u64(&jb, fs.expired);
+    tw_jb_u64(&jb, t.fs.expired);
     tw_jb_raw(&jb, "}", 1);
     tw_jb_key(&jb, "names");
     tw_jb_raw(&jb, "{", 1);
     tw_jb_key(&jb, "dns_query");
-    tw_jb_u64(&jb, s->out.events_seen[TW_CAT_DNS_QUERY]);
+    tw_jb_u64(&jb, t.events_seen[TW_CAT_DNS_QUERY]);
     tw_jb_key(&jb, "network_connection");
-    tw_jb_u64(&jb, s->out.events_seen[TW_CAT_NETWORK_CONNECTION]);
+    tw_jb_u64(&jb, t.events_seen[TW_CAT_NETWORK_CONNECTION]);
     tw_jb_raw(&jb, "}", 1);
     tw_jb_key(&jb, "alerts");
-    tw_jb_u64(&jb, s->out.alerts);
+    tw_jb_u64(&jb, t.alerts);
     tw_jb_key(&jb, "rule_reloads");
     tw_jb_u64(&jb, s->reloads);
     tw_jb_key(&jb, "rule_reload_failures");
     tw_jb_u64(&jb, s->reload_failures);
     tw_jb_key(&jb, "anomalies");
     tw_jb_raw(&jb, "{", 1);
-    n = tw_engine_anomalies(&es, an, TW_ARRAY_SIZE(an));
+    n = tw_engine_anomalies(&t.es, an, TW_ARRAY_SIZE(an));
     for (size_t i = 0; i < n && i < TW_ARRAY_SIZE(an); i++) {
         tw_jb_key(&jb, an[i].name);
         tw_jb_u64(&jb, an[i].value);
     }
     tw_jb_key(&jb, "output_lines_dropped");
-    tw_jb_u64(&jb, s->out.lines_dropped);
+    tw_jb_u64(&jb, t.lines_dropped);
     tw_jb_raw(&jb, "}}\n", 3);
     if (jb.overflow)
         return;
@@ -405,23 +668,23 @@ static void write_stats(struct sensor *s)
 
 static void summary(struct sensor *s, double secs)
 {
-    struct tw_engine_stats st;
-    struct tw_flow_table_stats fs;
+    struct totals t;
     struct tw_ruleset_stats rs = {0};
     struct tw_counter an[64];
-    uint32_t hw;
-    const struct tw_decode_stats *d = &st.decode;
+    const struct tw_engine_stats *st = &t.es;
+    const struct tw_flow_table_stats *fs = &t.fs;
+    const struct tw_decode_stats *d = &t.es.decode;
     unsigned printed = 0;
     size_t n;
 
-    tw_engine_get_stats(s->eng, &st, &fs, &hw);
+    gather(s, &t);
     if (s->rules != NULL)
         tw_ruleset_get_stats(s->rules, &rs);
     fprintf(stderr,
             "tunwatch: %llu packets, %llu bytes in %.3f s (%.0f packets/s, %.3f Gbit/s)\n",
-            (unsigned long long)st.packets, (unsigned long long)st.bytes, secs,
-            secs > 0 ? (double)st.packets / secs : 0.0,
-            secs > 0 ? (double)st.bytes * 8 / secs / 1e9 : 0.0);
+            (unsigned long long)st->packets, (unsigned long long)st->bytes, secs,
+            secs > 0 ? (double)st->packets / secs : 0.0,
+            secs > 0 ? (double)st->bytes * 8 / secs / 1e9 : 0.0);
     for (size_t i = 0; s->live && i < s->n_src; i++) {
         struct tw_capture_stats cs;
         s->src[i].ops->stats(s->src[i].cap, &cs);
@@ -439,7 +702,7 @@ static void summary(struct sensor *s, double secs)
             (unsigned long long)d->vlan, (unsigned long long)d->sll, (unsigned long long)d->raw,
             (unsigned long long)d->null_loop, (unsigned long long)d->tunnel,
             (unsigned long long)d->ipv4, (unsigned long long)d->ipv6, (unsigned long long)d->tcp,
-            (unsigned long long)st.tcp_pure_ack, (unsigned long long)d->udp);
+            (unsigned long long)st->tcp_pure_ack, (unsigned long long)d->udp);
     fprintf(stderr,
             "  names: %llu dns_query %llu network_connection (dns requests %llu, responses %llu; "
             "tls hellos %llu, with sni %llu, without %llu, ech %llu, reassembled %llu, "
@@ -447,27 +710,27 @@ static void summary(struct sensor *s, double secs)
             "  alerts: %llu  events written: %llu\n"
             "  flows: %llu created, %u active of %u, %llu evicted, %llu expired, %llu mid-stream, "
             "%llu port reuse; reassembly buffers high water %u\n",
-            (unsigned long long)s->out.events_seen[TW_CAT_DNS_QUERY],
-            (unsigned long long)s->out.events_seen[TW_CAT_NETWORK_CONNECTION],
-            (unsigned long long)st.dns_queries, (unsigned long long)st.dns_responses,
-            (unsigned long long)st.tls_hellos, (unsigned long long)st.tls_sni,
-            (unsigned long long)st.tls_no_sni, (unsigned long long)st.tls_ech,
-            (unsigned long long)st.tls_multi_segment, (unsigned long long)st.tls_after_preamble,
-            (unsigned long long)st.http_connect, (unsigned long long)st.proxy_protocol,
-            (unsigned long long)s->out.alerts, (unsigned long long)s->out.events_written,
-            (unsigned long long)fs.created, fs.active, fs.capacity,
-            (unsigned long long)fs.evicted, (unsigned long long)fs.expired,
-            (unsigned long long)st.midstream, (unsigned long long)st.tcp_port_reuse, hw);
+            (unsigned long long)t.events_seen[TW_CAT_DNS_QUERY],
+            (unsigned long long)t.events_seen[TW_CAT_NETWORK_CONNECTION],
+            (unsigned long long)st->dns_queries, (unsigned long long)st->dns_responses,
+            (unsigned long long)st->tls_hellos, (unsigned long long)st->tls_sni,
+            (unsigned long long)st->tls_no_sni, (unsigned long long)st->tls_ech,
+            (unsigned long long)st->tls_multi_segment, (unsigned long long)st->tls_after_preamble,
+            (unsigned long long)st->http_connect, (unsigned long long)st->proxy_protocol,
+            (unsigned long long)t.alerts, (unsigned long long)t.events_written,
+            (unsigned long long)fs->created, fs->active, fs->capacity,
+            (unsigned long long)fs->evicted, (unsigned long long)fs->expired,
+            (unsigned long long)st->midstream, (unsigned long long)st->tcp_port_reuse, t.stream_high_water);
     fprintf(stderr, "  skipped/anomalies:");
-    n = tw_engine_anomalies(&st, an, TW_ARRAY_SIZE(an));
+    n = tw_engine_anomalies(st, an, TW_ARRAY_SIZE(an));
     for (size_t i = 0; i < n && i < TW_ARRAY_SIZE(an); i++) {
         if (an[i].value == 0)
             continue;
         fprintf(stderr, " %s %llu", an[i].name, (unsigned long long)an[i].value);
         printed++;
     }
-    if (s->out.lines_dropped != 0) {
-        fprintf(stderr, " output_lines_dropped %llu", (unsigned long long)s->out.lines_dropped);
+    if (t.lines_dropped != 0) {
+        fprintf(stderr, " output_lines_dropped %llu", (unsigned long long)t.lines_dropped);
         printed++;
     }
     if (printed == 0)
@@ -525,7 +788,7 @@ static void between_bursts(struct sensor *s)
     t = now_mono();
     if (s->live && t - s->last_flush >= 1.0) {
         /* Alerts reach the file within a second on a live sensor. */
-        tw_output_flush(&s->out);
+        tw_outfile_flush(&s->file);
         s->last_flush = t;
     }
     if (s->cfg->stats_interval > 0 && t - s->last_stats >= s->cfg->stats_interval) {
@@ -538,6 +801,11 @@ static void between_bursts(struct sensor *s)
     }
 }
 
+static bool output_failed(const struct sensor *s)
+{
+    return atomic_load_explicit(&s->file.err, memory_order_relaxed) != 0;
+}
+
 static int run_file(struct sensor *s)
 {
     char err[512];
@@ -545,14 +813,14 @@ static int run_file(struct sensor *s)
 
     s->linktype = src->linktype;
     while (!stop_requested) {
-        int n = src->ops->dispatch(src->cap, BURST, on_frame, s, err, sizeof(err));
+        int n = src->ops->dispatch(src->cap, BURST, s->frame_fn, s, err, sizeof(err));
         if (n == TW_EOF)
             return 0;
         if (n < 0) {
             fprintf(stderr, "tunwatch: %s: %s\n", src->name, err);
             return 1;
         }
-        if (s->out.err != 0 || s->failed)
+        if (output_failed(s) || s->failed)
             return 0;
         between_bursts(s);
     }
@@ -579,7 +847,7 @@ static int run_live(struct sensor *s)
             struct source *src = &s->src[i];
             s->linktype = src->linktype;
             for (int b = 0; b < LIVE_BURSTS; b++) {
-                int n = src->ops->dispatch(src->cap, BURST, on_frame, s, err, sizeof(err));
+                int n = src->ops->dispatch(src->cap, BURST, s->frame_fn, s, err, sizeof(err));
                 if (n < 0) {
                     fprintf(stderr, "tunwatch: %s: %s\n", src->name, err);
                     return 1;
@@ -588,7 +856,7 @@ static int run_live(struct sensor *s)
                     break;
             }
         }
-        if (s->out.err != 0 || s->failed)
+        if (output_failed(s) || s->failed)
             return 0;
         between_bursts(s);
     }
@@ -624,18 +892,28 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     if (open_sources(s) != 0)
         goto out_sources;
 
-    s->out.fp = stdout;
-    s->out.path = "stdout";
-    if (cfg->out_path != NULL && strcmp(cfg->out_path, "-") != 0) {
-        /* A replay writes a fresh file; a live sensor appends to its log. */
-        s->out.fp = open_log(cfg->out_path, !s->live);
-        s->out.path = cfg->out_path;
-        if (s->out.fp == NULL) {
-            fprintf(stderr, "tunwatch: %s: %s\n", cfg->out_path, strerror(errno));
+    {
+        FILE *fp = stdout;
+        const char *path = "stdout";
+        if (cfg->out_path != NULL && strcmp(cfg->out_path, "-") != 0) {
+            /* A replay writes a fresh file; a live sensor appends to its log. */
+            fp = open_log(cfg->out_path, !s->live);
+            path = cfg->out_path;
+            if (fp == NULL) {
+                fprintf(stderr, "tunwatch: %s: %s\n", cfg->out_path, strerror(errno));
+                goto out_sources;
+            }
+        }
+        setvbuf(fp, obuf, _IOFBF, sizeof(obuf));
+        if (tw_outfile_init(&s->file, fp, path) != 0) {
+            fprintf(stderr, "tunwatch: out of memory\n");
+            if (fp != stdout)
+                fclose(fp);
             goto out_sources;
         }
+        s->file_open = true;
+        s->out.file = &s->file;
     }
-    setvbuf(s->out.fp, obuf, _IOFBF, sizeof(obuf));
     s->out.events = cfg->events;
     if (cfg->stats_path != NULL) {
         s->stats_fp = open_log(cfg->stats_path, false);
@@ -662,21 +940,39 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     }
     s->first_load = true;
     s->loading = true;
-    ecfg.sink = on_event;
-    ecfg.sink_ctx = s;
-    s->eng = tw_engine_new(&ecfg);
-    if (s->eng == NULL) {
-        fprintf(stderr, "tunwatch: cannot allocate %u flows and %u reassembly buffers\n",
-                ecfg.flow_capacity, ecfg.stream_buffers);
-        loader_join(&s->loader);
-        tw_ruleset_free(s->loader.rules);
-        tw_evqueue_destroy(&s->pending);
-        goto out_output;
+    if (cfg->workers > 1) {
+        /* Workers start with the matcher in place (no queue of early events). */
+        rules_take(s);
+        if (s->failed) {
+            fprintf(stderr, "tunwatch: out of memory loading rules\n");
+            goto out_output;
+        }
+        s->frame_fn = spread_frame;
+        if (workers_start(s, &ecfg, cfg->workers) != 0) {
+            fprintf(stderr, "tunwatch: cannot start %u workers (%u flows, %u reassembly "
+                            "buffers in all)\n",
+                    cfg->workers, ecfg.flow_capacity, ecfg.stream_buffers);
+            goto out_workers;
+        }
+    } else {
+        s->frame_fn = on_frame;
+        ecfg.sink = on_event;
+        ecfg.sink_ctx = s;
+        s->eng = tw_engine_new(&ecfg);
+        if (s->eng == NULL) {
+            fprintf(stderr, "tunwatch: cannot allocate %u flows and %u reassembly buffers\n",
+                    ecfg.flow_capacity, ecfg.stream_buffers);
+            loader_join(&s->loader);
+            tw_ruleset_free(s->loader.rules);
+            tw_evqueue_destroy(&s->pending);
+            goto out_output;
+        }
     }
     s->show_progress = !cfg->quiet && !s->live && isatty(STDERR_FILENO);
     s->t0 = s->last_flush = s->last_stats = s->last_progress = now_mono();
 
     status = s->live ? run_live(s) : run_file(s);
+    workers_stop(s); /* every queued frame is processed before the totals */
 
     if (s->first_load)
         rules_take(s);
@@ -690,21 +986,29 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     }
     if (s->show_progress)
         fprintf(stderr, "\r%60s\r", "");
-    if (tw_output_flush(&s->out) != 0) {
-        fprintf(stderr, "tunwatch: writing %s: %s\n", s->out.path, strerror(s->out.err));
+    if (tw_outfile_flush(&s->file) != 0) {
+        fprintf(stderr, "tunwatch: writing %s: %s\n", s->file.path, strerror(s->file.err));
         status = 2;
     }
+    if (s->worker_drops != 0)
+        fprintf(stderr, "tunwatch: %llu frames dropped because a worker fell behind\n",
+                (unsigned long long)s->worker_drops);
     if (cfg->stats_interval > 0)
         write_stats(s);
     summary(s, now_mono() - s->t0);
     if (stop_requested)
         fprintf(stderr, "tunwatch: stopped by signal, output flushed\n");
+out_workers:
+    workers_free(s);
     tw_engine_free(s->eng);
     tw_ruleset_free(s->rules);
 out_output:
-    if (s->out.fp != NULL && s->out.fp != stdout && fclose(s->out.fp) != 0 && status == 0) {
-        fprintf(stderr, "tunwatch: closing %s: %s\n", s->out.path, strerror(errno));
-        status = 2;
+    if (s->file_open) {
+        int had = s->file.err;
+        if (tw_outfile_close(&s->file) != 0 && had == 0 && status == 0) {
+            fprintf(stderr, "tunwatch: closing %s: %s\n", s->file.path, strerror(s->file.err));
+            status = 2;
+        }
     }
     if (s->stats_fp != NULL)
         fclose(s->stats_fp);

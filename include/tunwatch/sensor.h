@@ -14,6 +14,7 @@
 
 #define TW_MAX_SOURCES 16
 #define TW_MAX_RULE_PATHS 64
+#define TW_MAX_WORKERS 64
 
 struct tw_sensor_config {
     const char *read_file;                     /* replay this file, or ... */
@@ -27,6 +28,7 @@ struct tw_sensor_config {
     const char *pid_path;
     const char *user;         /* drop privileges to this user once the capture is open */
     unsigned stats_interval;  /* seconds, 0: no periodic stats */
+    unsigned workers;         /* packet workers (0 or 1: the reading thread does the work) */
     bool events;
     bool quiet;
     struct tw_engine_config eng;
