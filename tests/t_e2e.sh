@@ -2,7 +2,8 @@
 # End-to-end: tunwatch over every capture in pcaps/ (made by real clients, see pcaps/README.md)
 # with the bundled rules. Checks that every line is valid JSON, that the names equal the ones
 # tshark decodes (pcaps/*.names.tsv), and that the output equals the golden file in
-# tests/golden/. TW_UPDATE_GOLDEN=1 rewrites the golden files (review the diff!).
+# tests/golden/, and that --workers 3 gives the same lines (flow ids aside).
+# TW_UPDATE_GOLDEN=1 rewrites the golden files (review the diff!).
 set -u
 BUILD=${BUILD:-build}
 TW=$BUILD/tunwatch
@@ -25,6 +26,12 @@ for f in pcaps/*.pcap pcaps/*.pcapng pcaps/linktypes/*.pcap; do
         mkdir -p tests/golden && cp "$out" "$golden"
     elif ! diff -u "$golden" "$out" >"$tmp/$name.diff" 2>&1; then
         echo "FAIL $f: output differs from $golden"; head -40 "$tmp/$name.diff"; ok=0
+    fi
+    # Parallel workers must give the same alerts and events (flow ids aside).
+    if ! "$TW" -q -r "$f" -R rules --events --workers 3 -o "$out.w3" 2>"$tmp/$name.err3"; then
+        echo "FAIL $f: tunwatch --workers 3 exited non-zero"; cat "$tmp/$name.err3"; ok=0
+    elif ! python3 tests/same_set.py "$out" "$out.w3"; then
+        echo "FAIL $f: --workers 3 output differs from the single-thread output"; ok=0
     fi
     if [ $ok = 1 ]; then pass=$((pass + 1)); echo "ok   $f"; else fail=$((fail + 1)); fi
 done
