@@ -397,6 +397,23 @@ case "$help" in
             else
                 bad "--workers 2: the same alert set"
             fi
+            # rotation and reload with two workers writing to one output
+            cat "$tmp/expect1" "$tmp/expect4only" >"$tmp/expect6"
+            cp rules/tunnel_trycloudflare.yml "$tmp/rules1/"
+            mv "$OUT2" "$OUT2.1"
+            kill -HUP "$TWPID"
+            if wait_until 100 grep -q "rules reloaded" "$tmp/tw2.err"; then
+                traffic4
+                sync_marker "$tmp/expect6" "$OUT2.1" "$OUT2"
+                sleep 1.2
+                if check "$tmp/expect6" "$OUT2.1" "$OUT2" && check --poll "$tmp/expect4only" "$OUT2"; then
+                    ok "--workers 2: SIGHUP reload and rotation, every alert once, whole lines"
+                else
+                    bad "--workers 2: SIGHUP reload and rotation"
+                fi
+            else
+                bad "--workers 2: SIGHUP: a 'rules reloaded' line within 10 s"
+            fi
         else
             bad "--workers 2: capturing (marker query in $OUT2 within 20 s)"
         fi
