@@ -156,11 +156,21 @@ struct worker {
     uint64_t ring_full;     /* reader: frames that waited (file) or were dropped (live) */
     pthread_mutex_t lock;
     struct totals snap;     /* published under lock */
+    struct tw_capture_stats cap_snap[TW_MAX_SOURCES]; /* fanout mode, under lock */
     bool started;
+    /* Fanout mode: the worker reads its own AF_PACKET sockets, one per interface. */
+    struct source src[TW_MAX_SOURCES];
+    size_t n_src;
+    char names[TW_MAX_SOURCES][64];
+    int linktype;
+    atomic_bool failed;
+    char errmsg[512];
 };
 
 struct sensor {
     const struct tw_sensor_config *cfg;
+    bool fanout;           /* live workers read their own AF_PACKET fanout sockets */
+    atomic_bool stop_workers;
     tw_frame_fn frame_fn;  /* on_frame (one engine here) or spread_frame (workers) */
     struct worker *workers;
     unsigned n_workers;
@@ -328,6 +338,91 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static void worker_frame(void *ctx, const struct tw_frame *f)
+{
+    struct worker *w = ctx;
+    tw_engine_frame(w->eng, w->linktype, f);
+}
+
+static void worker_publish_capture(struct worker *w)
+{
+    struct tw_capture_stats cs[TW_MAX_SOURCES];
+
+    for (size_t i = 0; i < w->n_src; i++)
+        w->src[i].ops->stats(w->src[i].cap, &cs[i]);
+    pthread_mutex_lock(&w->lock);
+    memcpy(w->cap_snap, cs, w->n_src * sizeof(cs[0]));
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Fanout mode: the kernel hands this worker its share of the flows; no reader in between. */
+static void *worker_capture_main(void *arg)
+{
+    struct worker *w = arg;
+    struct pollfd pfd[TW_MAX_SOURCES];
+    double last = now_mono();
+    bool stopping = false;
+
+    for (size_t i = 0; i < w->n_src; i++) {
+        pfd[i].fd = w->src[i].ops->selectable_fd(w->src[i].cap);
+        pfd[i].events = POLLIN;
+    }
+    for (;;) {
+        bool any = false;
+
+        stopping = atomic_load_explicit(&w->s->stop_workers, memory_order_acquire);
+        if (!stopping)
+            poll(pfd, w->n_src, POLL_MS);
+        for (size_t i = 0; i < w->n_src; i++) {
+            struct source *src = &w->src[i];
+            w->linktype = src->linktype;
+            for (int b = 0; b < LIVE_BURSTS; b++) {
+                int n = src->ops->dispatch(src->cap, BURST, worker_frame, w, w->errmsg,
+                                           sizeof(w->errmsg));
+                if (n < 0) {
+                    atomic_store_explicit(&w->failed, true, memory_order_release);
+                    goto out;
+                }
+                if (n == 0)
+                    break;
+                any = true;
+            }
+        }
+        atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
+        double t = now_mono();
+        if (t - last >= 0.5) {
+            worker_publish(w);
+            worker_publish_capture(w);
+            last = t;
+        }
+        if (stopping && !any)
+            break; /* what the rings held when the stop came has been read */
+    }
+out:
+    worker_publish(w);
+    worker_publish_capture(w);
+    return NULL;
+}
+
+/* Capture counters of interface i, summed over the workers' sockets in fanout mode. */
+static void source_stats(struct sensor *s, size_t i, struct tw_capture_stats *cs)
+{
+    if (!s->fanout) {
+        s->src[i].ops->stats(s->src[i].cap, cs);
+        return;
+    }
+    memset(cs, 0, sizeof(*cs));
+    for (unsigned w = 0; w < s->n_workers; w++) {
+        pthread_mutex_lock(&s->workers[w].lock);
+        const struct tw_capture_stats *c = &s->workers[w].cap_snap[i];
+        cs->frames += c->frames;
+        cs->received += c->received;
+        cs->dropped += c->dropped;
+        cs->ifdropped += c->ifdropped;
+        pthread_mutex_unlock(&s->workers[w].lock);
+    }
+}
+
 /* Symmetric: both directions of a flow give the same value. */
 static uint64_t flow_spread_hash(const struct tw_pkt *p)
 {
@@ -381,10 +476,12 @@ static void spread_frame(void *ctx, const struct tw_frame *f)
 
 static void workers_stop(struct sensor *s)
 {
+    atomic_store_explicit(&s->stop_workers, true, memory_order_release);
     for (unsigned i = 0; i < s->n_workers; i++) {
         struct worker *w = &s->workers[i];
         if (w->started) {
-            tw_ring_close(&w->ring);
+            if (!s->fanout)
+                tw_ring_close(&w->ring);
             pthread_join(w->thread, NULL);
             w->started = false;
         }
@@ -395,16 +492,20 @@ static void workers_free(struct sensor *s)
 {
     workers_stop(s);
     for (unsigned i = 0; i < s->n_workers; i++) {
-        tw_engine_free(s->workers[i].eng);
-        tw_ring_destroy(&s->workers[i].ring);
-        pthread_mutex_destroy(&s->workers[i].lock);
+        struct worker *w = &s->workers[i];
+        for (size_t k = 0; k < w->n_src; k++)
+            if (w->src[k].cap != NULL)
+                w->src[k].ops->close(w->src[k].cap);
+        tw_engine_free(w->eng);
+        tw_ring_destroy(&w->ring);
+        pthread_mutex_destroy(&w->lock);
     }
     free(s->workers);
     s->workers = NULL;
     s->n_workers = 0;
 }
 
-static int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigned n)
+static int workers_alloc(struct sensor *s, unsigned n)
 {
     s->workers = calloc(n, sizeof(*s->workers));
     if (s->workers == NULL)
@@ -412,12 +513,23 @@ static int workers_start(struct sensor *s, const struct tw_engine_config *base, 
     s->n_workers = n;
     for (unsigned i = 0; i < n; i++) {
         struct worker *w = &s->workers[i];
-        struct tw_engine_config c = *base;
-
         w->s = s;
         w->idx = i;
         pthread_mutex_init(&w->lock, NULL);
         atomic_init(&w->epoch, 0);
+        atomic_init(&w->failed, false);
+    }
+    return 0;
+}
+
+static int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigned n)
+{
+    if (s->workers == NULL && workers_alloc(s, n) != 0)
+        return TW_ENOMEM;
+    for (unsigned i = 0; i < n; i++) {
+        struct worker *w = &s->workers[i];
+        struct tw_engine_config c = *base;
+
         w->out.file = &s->file;
         w->out.events = s->out.events;
         atomic_init(&w->out.rules, s->rules);
@@ -428,9 +540,11 @@ static int workers_start(struct sensor *s, const struct tw_engine_config *base, 
         c.flow_id_stride = n;
         c.sink = tw_output_event;
         c.sink_ctx = &w->out;
-        if (tw_ring_init(&w->ring, RING_BYTES) != 0 || (w->eng = tw_engine_new(&c)) == NULL)
+        if ((!s->fanout && tw_ring_init(&w->ring, RING_BYTES) != 0) ||
+            (w->eng = tw_engine_new(&c)) == NULL)
             return TW_ENOMEM;
-        if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+        if (pthread_create(&w->thread, NULL, s->fanout ? worker_capture_main : worker_main,
+                           w) != 0)
             return TW_ENOMEM;
         w->started = true;
     }
@@ -582,7 +696,7 @@ static void write_stats(struct sensor *s)
     tw_jb_raw(&jb, "[", 1);
     for (size_t i = 0; i < s->n_src; i++) {
         struct tw_capture_stats cs;
-        s->src[i].ops->stats(s->src[i].cap, &cs);
+        source_stats(s, i, &cs);
         if (i > 0)
             tw_jb_raw(&jb, ",", 1);
         tw_jb_raw(&jb, "{", 1);
@@ -687,7 +801,7 @@ static void summary(struct sensor *s, double secs)
             secs > 0 ? (double)st->bytes * 8 / secs / 1e9 : 0.0);
     for (size_t i = 0; s->live && i < s->n_src; i++) {
         struct tw_capture_stats cs;
-        s->src[i].ops->stats(s->src[i].cap, &cs);
+        source_stats(s, i, &cs);
         fprintf(stderr, "  capture %s: %llu frames, kernel received %llu, dropped %llu, "
                         "interface dropped %llu\n",
                 s->src[i].name, (unsigned long long)cs.frames, (unsigned long long)cs.received,
@@ -740,6 +854,39 @@ static void summary(struct sensor *s, double secs)
 
 /* ---- the run ---- */
 
+/*
+ * Fanout mode: every worker opens one AF_PACKET socket per interface in that interface's
+ * fanout group; the kernel's symmetric flow hash gives each flow, both directions, to one
+ * worker. Group ids are per network namespace: derive them from the pid.
+ */
+static int open_fanout(struct sensor *s)
+{
+    const struct tw_sensor_config *cfg = s->cfg;
+    char err[512];
+
+    if (workers_alloc(s, cfg->workers) != 0) {
+        fprintf(stderr, "tunwatch: out of memory\n");
+        return -1;
+    }
+    for (unsigned wi = 0; wi < s->n_workers; wi++) {
+        struct worker *w = &s->workers[wi];
+        for (size_t i = 0; i < cfg->n_interfaces; i++) {
+            unsigned group = ((unsigned)getpid() * TW_MAX_SOURCES + (unsigned)i) & 0xffffu;
+            struct source *src = &w->src[i];
+            snprintf(w->names[i], sizeof(w->names[i]), "%s@%u", cfg->interfaces[i], group);
+            src->ops = &tw_capture_afpacket;
+            src->name = w->names[i];
+            if (src->ops->open(src->name, &cfg->cap, &src->cap, err, sizeof(err)) != 0) {
+                fprintf(stderr, "tunwatch: %s\n", err);
+                return -1;
+            }
+            w->n_src = i + 1;
+            src->linktype = src->ops->linktype(src->cap);
+        }
+    }
+    return 0;
+}
+
 static int open_sources(struct sensor *s)
 {
     const struct tw_sensor_config *cfg = s->cfg;
@@ -753,7 +900,13 @@ static int open_sources(struct sensor *s)
             s->src[i] = (struct source){.ops = &tw_capture_pcap_live, .name = cfg->interfaces[i]};
         s->n_src = cfg->n_interfaces;
         s->live = true;
+        s->fanout = cfg->workers > 1;
+        for (size_t i = 0; i < cfg->n_interfaces; i++)
+            if (strcmp(cfg->interfaces[i], "any") == 0)
+                s->fanout = false; /* AF_PACKET fanout needs one interface per group */
     }
+    if (s->fanout)
+        return open_fanout(s);
     for (size_t i = 0; i < s->n_src; i++) {
         struct source *src = &s->src[i];
         if (src->ops->open(src->name, &cfg->cap, &src->cap, err, sizeof(err)) != 0) {
@@ -857,6 +1010,25 @@ static int run_live(struct sensor *s)
             }
         }
         if (output_failed(s) || s->failed)
+            return 0;
+        between_bursts(s);
+    }
+    return 0;
+}
+
+/* Fanout mode: the workers capture; this thread watches signals, reloads, stats. */
+static int run_fanout(struct sensor *s)
+{
+    const struct timespec tick = {.tv_sec = 0, .tv_nsec = POLL_MS * 1000000L};
+
+    while (!stop_requested) {
+        nanosleep(&tick, NULL);
+        for (unsigned i = 0; i < s->n_workers; i++)
+            if (atomic_load_explicit(&s->workers[i].failed, memory_order_acquire)) {
+                fprintf(stderr, "tunwatch: worker %u: %s\n", i, s->workers[i].errmsg);
+                return 1;
+            }
+        if (output_failed(s))
             return 0;
         between_bursts(s);
     }
@@ -971,7 +1143,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     s->show_progress = !cfg->quiet && !s->live && isatty(STDERR_FILENO);
     s->t0 = s->last_flush = s->last_stats = s->last_progress = now_mono();
 
-    status = s->live ? run_live(s) : run_file(s);
+    status = s->fanout ? run_fanout(s) : s->live ? run_live(s) : run_file(s);
     workers_stop(s); /* every queued frame is processed before the totals */
 
     if (s->first_load)
@@ -1015,6 +1187,7 @@ out_output:
     if (pid_written)
         unlink(cfg->pid_path); /* may fail once privileges are gone: harmless */
 out_sources:
+    workers_free(s); /* fanout sockets of workers that never started */
     for (size_t i = 0; i < s->n_src; i++)
         if (s->src[i].cap != NULL)
             s->src[i].ops->close(s->src[i].cap);

@@ -33,7 +33,6 @@
 #include <cmocka.h>
 
 /* Until include/tunwatch/capture.h declares it. */
-extern const struct tw_capture_ops tw_capture_afpacket;
 
 #ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
 #define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000
