@@ -1101,9 +1101,15 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         }
         pid_written = true;
     }
-    /* Everything that needs privileges is open: give them up before reading a packet. */
-    if (cfg->user != NULL && drop_privileges(cfg->user) != 0)
-        goto out_output;
+    /* Everything that needs privileges is open: give them up before reading a packet. The
+     * pid file goes to the new user so that it can remove it at exit. */
+    if (cfg->user != NULL) {
+        struct passwd *pw = getpwnam(cfg->user);
+        if (pw != NULL && pid_written && chown(cfg->pid_path, pw->pw_uid, pw->pw_gid) != 0)
+            fprintf(stderr, "tunwatch: %s: %s\n", cfg->pid_path, strerror(errno));
+        if (drop_privileges(cfg->user) != 0)
+            goto out_output;
+    }
 
     if (tw_evqueue_init(&s->pending, PENDING_BYTES) != 0 ||
         loader_start(&s->loader, cfg) != 0) {
