@@ -3,6 +3,7 @@
 #   make check      install missing Debian packages, build, run every test
 #   make demo       install missing packages, build, replay a bundled capture with the bundled rules
 #   make bench      generate a 2M-packet capture and time tunwatch against a bare libpcap loop
+#   make bench-live replay that capture into a veth with tcpreplay while tunwatch captures
 #   make fuzz       build the libFuzzer targets with clang and run each briefly (FUZZ_SECONDS)
 #   make install    PREFIX, DESTDIR honoured
 #   make SANITIZE=1 check   the same with ASan + UBSan
@@ -44,7 +45,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 BENCH_BINS := $(BUILD)/bench/twgen $(BUILD)/bench/floor
 
-.PHONY: all check demo bench fuzz install uninstall clean deps FORCE
+.PHONY: all check demo bench bench-live fuzz install uninstall clean deps FORCE
 all: $(BUILD)/tunwatch
 
 # Install paths compiled into the binary; rewritten only when they change.
@@ -90,6 +91,10 @@ demo: $(BUILD)/.deps-ok
 bench: $(BUILD)/.deps-ok
 	$(MAKE) $(BUILD)/tunwatch $(BENCH_BINS)
 	sh tests/bench/run.sh $(BUILD)
+
+bench-live: $(BUILD)/.deps-ok
+	$(MAKE) $(BUILD)/tunwatch $(BENCH_BINS)
+	sh tests/bench/live.sh $(BUILD)
 
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/tunwatch/*.h)
 	@mkdir -p $(dir $@)

@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config libpcap-dev libyaml-dev libldns-dev libcmocka-dev clang \
 libclang-rt-14-dev tshark tcpdump iproute2 dnsutils knot-dnsutils openssl curl gnutls-bin \
-dnsmasq tinyproxy socat ethtool python3 valgrind"
+dnsmasq tinyproxy socat ethtool tcpreplay python3 valgrind"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
