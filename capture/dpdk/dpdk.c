@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DPDK capture backend: one RX queue of one ethdev port, polled by dispatch.
+ *
+ * Frames are delivered zero-copy from the mbuf when they fit in one segment; a chained mbuf
+ * (scattered RX of a large frame) is copied into a per-capture bounce buffer of snaplen bytes
+ * first. Every mbuf of a burst goes back to the pool once the callbacks of the burst are done.
+ *
+ * Time stamps: DPDK mbufs carry no wall-clock receive time on most PMDs (the RX timestamp
+ * offload, where it exists, counts in NIC clock ticks), so every frame of a burst is stamped
+ * with CLOCK_REALTIME read when the burst was taken: resolution is the burst, not the frame.
+ */
+#include "tunwatch/dpdk.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#define DP_BURST 32
+#define DP_SNAPLEN_DEFAULT 262144
+#define DP_MBUFS_DEFAULT 8191
+#define DP_MBUFS_MIN 2047
+#define DP_MBUFS_MAX ((1u << 24) - 1)
+#define DP_MBUF_CACHE 256
+#define DP_RX_DESC 1024
+#define DP_TX_DESC 64
+#define DP_LINKTYPE_ETHERNET 1
+/* Symmetric Toeplitz key: 0x6d5a repeated hashes (a, b) and (b, a) alike. */
+#define DP_RSS_KEY_MAX 64
+
+const char tw_dpdk_usage[] =
+    "      --dpdk 'EAL ARGS'    DPDK EAL arguments (whitespace-separated), for sources\n"
+    "                           -i dpdk:PORT (a DPDK port id)\n";
+
+struct tw_capture {
+    uint16_t port;
+    bool started;
+    uint32_t snaplen;
+    struct rte_mempool *pool;
+    uint8_t *bounce;     /* snaplen bytes: chained mbufs are copied here */
+    uint64_t frames;     /* delivered since open */
+    uint64_t truncated;  /* frames longer than snaplen, delivered cut */
+    uint64_t unreadable; /* chained mbufs whose segments did not add up (not delivered) */
+};
+
+static bool dp_eal_ready;
+
+static void dp_eal_cleanup(void)
+{
+    rte_eal_cleanup();
+}
+
+int tw_dpdk_eal_init(int argc, char **argv, char *err, size_t errlen)
+{
+    cpu_set_t cpus;
+    bool have_cpus;
+    int rc;
+
+    if (dp_eal_ready) {
+        snprintf(err, errlen, "DPDK EAL is already initialised (once per process)");
+        return TW_EINVAL;
+    }
+    if (argc < 1) {
+        snprintf(err, errlen, "DPDK EAL: no program name");
+        return TW_EINVAL;
+    }
+    have_cpus = pthread_getaffinity_np(pthread_self(), sizeof(cpus), &cpus) == 0;
+    rc = rte_eal_init(argc, argv);
+    if (rc < 0) {
+        snprintf(err, errlen, "DPDK EAL initialisation failed: %s (the EAL said why above)",
+                 rte_strerror(rte_errno));
+        return TW_EIO;
+    }
+    dp_eal_ready = true;
+    atexit(dp_eal_cleanup);
+    if (rc < argc - 1) {
+        snprintf(err, errlen, "--dpdk: '%s' is not an EAL option", argv[rc + 1]);
+        return TW_EINVAL;
+    }
+    /* Packet workers created later inherit this thread's CPU set: give back the whole set. */
+    if (have_cpus)
+        pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+    return 0;
+}
+
+/* "PORT" or "dpdk:PORT" (empty PORT: 0). */
+static bool dp_parse_port(const char *source, uint16_t *port)
+{
+    const char *s = source;
+    unsigned long v = 0;
+
+    if (tw_dpdk_is_source(s))
+        s += strlen(TW_DPDK_PREFIX);
+    if (*s == '\0') {
+        *port = 0;
+        return true;
+    }
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        v = v * 10 + (unsigned long)(*s - '0');
+        if (v >= RTE_MAX_ETHPORTS)
+            return false;
+    }
+    *port = (uint16_t)v;
+    return true;
+}
+
+/* Pool size for opts->buffer_mib (0: the default). */
+static unsigned dp_pool_size(int buffer_mib)
+{
+    uint64_t n;
+
+    if (buffer_mib <= 0)
+        return DP_MBUFS_DEFAULT;
+    n = (uint64_t)buffer_mib * 1024 * 1024 / (sizeof(struct rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE);
+    return (unsigned)TW_MAX(TW_MIN(n, DP_MBUFS_MAX), DP_MBUFS_MIN);
+}
+
+/* RSS on one queue: the hash lands in the mbuf for later queues and workers. Only the hash
+ * types the port supports are asked for; none (net_pcap): no RSS. */
+static void dp_rss_conf(const struct rte_eth_dev_info *info, struct rte_eth_conf *conf,
+                        uint8_t *key)
+{
+    uint64_t hf =
+        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info->flow_type_rss_offloads;
+
+    if (hf == 0)
+        return;
+    conf->rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf->rx_adv_conf.rss_conf.rss_hf = hf;
+    if (info->hash_key_size > 0 && info->hash_key_size <= DP_RSS_KEY_MAX) {
+        for (unsigned i = 0; i < info->hash_key_size; i++)
+            key[i] = i % 2 == 0 ? 0x6d : 0x5a;
+        conf->rx_adv_conf.rss_conf.rss_key = key;
+        conf->rx_adv_conf.rss_conf.rss_key_len = info->hash_key_size;
+    }
+}
+
+static int dp_open(const char *source, const struct tw_capture_opts *opts, struct tw_capture **out,
+                   char *err, size_t errlen)
+{
+    static const struct tw_capture_opts defaults;
+    struct rte_eth_dev_info info;
+    struct rte_eth_conf conf;
+    uint8_t key[DP_RSS_KEY_MAX];
+    char pool_name[RTE_MEMPOOL_NAMESIZE];
+    struct tw_capture *c;
+    uint16_t port, nb_rxd = DP_RX_DESC, nb_txd = DP_TX_DESC;
+    unsigned n_mbufs;
+    int socket, rc;
+
+    if (errlen > 0)
+        err[0] = '\0';
+    *out = NULL;
+    if (opts == NULL)
+        opts = &defaults;
+    if (!dp_parse_port(source, &port)) {
+        snprintf(err, errlen, "%s: not a DPDK port id (0..%d)", source, RTE_MAX_ETHPORTS - 1);
+        return TW_EINVAL;
+    }
+    if (opts->filter != NULL) {
+        snprintf(err, errlen, "%s: BPF filters are not supported on DPDK ports", source);
+        return TW_ENOTSUP;
+    }
+    if (!dp_eal_ready) {
+        static char prog[] = "tunwatch";
+        static char *argv[] = {prog, NULL};
+        char why[256];
+        if (tw_dpdk_eal_init(1, argv, why, sizeof(why)) != 0) {
+            snprintf(err, errlen,
+                     "%s: %s, with the EAL's defaults: give EAL arguments with "
+                     "--dpdk 'ARGS'",
+                     source, why);
+            return TW_EIO;
+        }
+    }
+    if (!rte_eth_dev_is_valid_port(port)) {
+        snprintf(err, errlen,
+                 "%s: no DPDK port %u (%u available; bind a NIC to a DPDK driver "
+                 "or add a --vdev)",
+                 source, port, rte_eth_dev_count_avail());
+        return TW_EINVAL;
+    }
+    rc = rte_eth_dev_info_get(port, &info);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: cannot query the port: %s", source, rte_strerror(-rc));
+        return TW_EIO;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        snprintf(err, errlen, "%s: out of memory", source);
+        return TW_ENOMEM;
+    }
+    c->port = port;
+    c->snaplen = opts->snaplen > 0 ? (uint32_t)opts->snaplen : DP_SNAPLEN_DEFAULT;
+    c->bounce = malloc(c->snaplen);
+    if (c->bounce == NULL) {
+        snprintf(err, errlen, "%s: out of memory", source);
+        rc = TW_ENOMEM;
+        goto out_free;
+    }
+
+    memset(&conf, 0, sizeof(conf));
+    dp_rss_conf(&info, &conf, key);
+    /* Frames larger than an mbuf arrive chained rather than dropped, where the port can. */
+    conf.rxmode.offloads = info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER;
+    /* One TX queue too: some PMDs refuse to start without one. */
+    rc = rte_eth_dev_configure(port, 1, 1, &conf);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: cannot configure the port: %s", source, rte_strerror(-rc));
+        rc = TW_EIO;
+        goto out_free;
+    }
+    rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: cannot size the rings: %s", source, rte_strerror(-rc));
+        rc = TW_EIO;
+        goto out_close;
+    }
+    socket = rte_eth_dev_socket_id(port);
+    if (socket < 0)
+        socket = (int)rte_socket_id();
+    n_mbufs = TW_MAX(dp_pool_size(opts->buffer_mib), 2u * nb_rxd + DP_MBUF_CACHE);
+    snprintf(pool_name, sizeof(pool_name), "tw_rx_%u", port);
+    c->pool = rte_pktmbuf_pool_create(pool_name, n_mbufs, DP_MBUF_CACHE, 0,
+                                      RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    if (c->pool == NULL) {
+        snprintf(err, errlen,
+                 "%s: cannot create a pool of %u mbufs: %s (give the EAL more "
+                 "memory, -m MB, or a smaller --buffer-size)",
+                 source, n_mbufs, rte_strerror(rte_errno));
+        rc = TW_ENOMEM;
+        goto out_close;
+    }
+    rc = rte_eth_rx_queue_setup(port, 0, nb_rxd, (unsigned)socket, NULL, c->pool);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: cannot set up the RX queue: %s", source, rte_strerror(-rc));
+        rc = TW_EIO;
+        goto out_close;
+    }
+    rc = rte_eth_tx_queue_setup(port, 0, nb_txd, (unsigned)socket, NULL);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: cannot set up the TX queue: %s", source, rte_strerror(-rc));
+        rc = TW_EIO;
+        goto out_close;
+    }
+    rc = rte_eth_dev_start(port);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: cannot start the port: %s", source, rte_strerror(-rc));
+        rc = TW_EIO;
+        goto out_close;
+    }
+    c->started = true;
+    /* PMDs without a promiscuous mode (net_pcap files, some virtual ports) capture as is. */
+    if (!opts->no_promisc)
+        rte_eth_promiscuous_enable(port);
+    /* Counters from now on, not since the port was probed. */
+    rte_eth_stats_reset(port);
+    *out = c;
+    return 0;
+
+out_close:
+    rte_eth_dev_close(port);
+    rte_mempool_free(c->pool);
+out_free:
+    free(c->bounce);
+    free(c);
+    return rc;
+}
+
+static int dp_linktype(const struct tw_capture *c)
+{
+    (void)c;
+    return DP_LINKTYPE_ETHERNET;
+}
+
+/* Delivers one mbuf, whole or cut to snaplen. */
+static void dp_deliver(struct tw_capture *c, const struct rte_mbuf *m, struct tw_frame *f,
+                       tw_frame_fn fn, void *ctx)
+{
+    uint32_t len = m->nb_segs == 1 ? m->data_len : m->pkt_len;
+
+    if (len > c->snaplen) {
+        len = c->snaplen;
+        c->truncated++;
+    }
+    if (m->nb_segs == 1) {
+        f->data = rte_pktmbuf_mtod(m, const uint8_t *);
+    } else {
+        f->data = rte_pktmbuf_read(m, 0, len, c->bounce);
+        if (f->data == NULL) {
+            c->unreadable++;
+            return;
+        }
+    }
+    f->caplen = len;
+    f->wirelen = TW_MAX(m->pkt_len, len);
+    c->frames++;
+    fn(ctx, f);
+}
+
+static int dp_dispatch(struct tw_capture *c, unsigned max, tw_frame_fn fn, void *ctx, char *err,
+                       size_t errlen)
+{
+    struct rte_mbuf *pkts[DP_BURST];
+    struct tw_frame f;
+    struct timespec ts;
+    uint64_t before = c->frames;
+    unsigned done = 0;
+
+    (void)err;
+    (void)errlen;
+    if (max > INT_MAX)
+        max = INT_MAX;
+    while (done < max) {
+        uint16_t want = (uint16_t)TW_MIN(max - done, (unsigned)DP_BURST);
+        uint16_t n = rte_eth_rx_burst(c->port, 0, pkts, want);
+        if (n == 0)
+            break;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        f.ts_sec = ts.tv_sec;
+        f.ts_nsec = (uint32_t)ts.tv_nsec;
+        for (uint16_t i = 0; i < n; i++)
+            dp_deliver(c, pkts[i], &f, fn, ctx);
+        rte_pktmbuf_free_bulk(pkts, n);
+        done += n;
+        if (n < want)
+            break; /* the ring is empty: let the caller look at its other work */
+    }
+    return (int)(c->frames - before);
+}
+
+static int dp_selectable_fd(struct tw_capture *c)
+{
+    (void)c;
+    return -1;
+}
+
+static void dp_stats(struct tw_capture *c, struct tw_capture_stats *st)
+{
+    struct rte_eth_stats es;
+
+    memset(st, 0, sizeof(*st));
+    st->frames = c->frames;
+    if (rte_eth_stats_get(c->port, &es) == 0) {
+        st->received = es.ipackets;
+        st->dropped = es.imissed + es.rx_nombuf + c->unreadable;
+        st->ifdropped = es.ierrors;
+    }
+}
+
+static void dp_close(struct tw_capture *c)
+{
+    if (c == NULL)
+        return;
+    if (c->started)
+        rte_eth_dev_stop(c->port);
+    rte_eth_dev_close(c->port);
+    rte_mempool_free(c->pool);
+    free(c->bounce);
+    free(c);
+}
+
+const struct tw_capture_ops tw_capture_dpdk = {
+    .name = "dpdk",
+    .open = dp_open,
+    .linktype = dp_linktype,
+    .dispatch = dp_dispatch,
+    .selectable_fd = dp_selectable_fd,
+    .stats = dp_stats,
+    .close = dp_close,
+};
