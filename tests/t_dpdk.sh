@@ -119,12 +119,14 @@ for f in "$TOP"/pcaps/*.pcap; do
     if [ "$status" -ne 0 ]; then
         bad "$name: exit status $status: $(tail -n 3 "$err" | tr '\n' ' ')"
     elif [ "${seen:-x}" != "$packets" ] || [ "${received:-x}" != "$packets" ]; then
-        bad "$name: $packets packets in the file, captured ${seen:-none}, port received ${received:-none}"
+        bad "$name: $packets packets in the file, captured ${seen:-none}," \
+            "port received ${received:-none}"
     elif [ "${dropped:-x}" != 0 ]; then
         bad "$name: port dropped ${dropped:-?}"
     elif [ ! -s "$want" ]; then
         bad "$name: tunwatch -r found no alert: nothing to compare"
-    elif strip "$want" >"$want.cmp" && strip "$out" >"$out.cmp" && cmp -s "$want.cmp" "$out.cmp"; then
+    elif strip "$want" >"$want.cmp" && strip "$out" >"$out.cmp" &&
+        cmp -s "$want.cmp" "$out.cmp"; then
         ok "$name: $packets packets, $(wc -l <"$out" | tr -d ' ') alerts as with -r"
     else
         bad "$name: alerts differ from tunwatch -r"
