@@ -5,6 +5,8 @@ set -eu
 PKGS="build-essential pkg-config libpcap-dev libyaml-dev libldns-dev libcmocka-dev clang \
 libclang-rt-14-dev tshark tcpdump iproute2 dnsutils knot-dnsutils openssl curl gnutls-bin \
 dnsmasq tinyproxy socat ethtool tcpreplay python3 valgrind"
+# The optional DPDK backend (make DPDK=1, make check-dpdk) needs libdpdk-dev as well.
+[ "${TW_DEPS_DPDK:-0}" = 1 ] && PKGS="$PKGS libdpdk-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

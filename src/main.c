@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "tunwatch/config.h"
+#include "tunwatch/dpdk.h"
 #include "tunwatch/sensor.h"
 
 #include "config.h" /* TW_DATADIR, written by the Makefile */
@@ -36,6 +37,7 @@ enum {
     OPT_STATS_FILE,
     OPT_PID_FILE,
     OPT_WORKERS,
+    OPT_DPDK,
 };
 
 static const struct option longopts[] = {
@@ -58,6 +60,7 @@ static const struct option longopts[] = {
     {"stats-file", required_argument, NULL, OPT_STATS_FILE},
     {"pid-file", required_argument, NULL, OPT_PID_FILE},
     {"workers", required_argument, NULL, OPT_WORKERS},
+    {"dpdk", required_argument, NULL, OPT_DPDK},
     {"user", required_argument, NULL, 'u'},
     {"config", required_argument, NULL, 'c'},
     {"version", no_argument, NULL, 'V'},
@@ -76,7 +79,9 @@ static void usage(FILE *fp)
             "      --snaplen N          bytes kept per packet (default 262144)\n"
             "      --buffer-size MIB    kernel capture buffer (default: libpcap's)\n"
             "      --immediate          deliver packets at once (low latency)\n"
-            "      --no-promisc         leave the interface out of promiscuous mode\n"
+            "      --no-promisc         leave the interface out of promiscuous mode\n");
+    fputs(tw_dpdk_usage, fp);
+    fprintf(fp,
             "  -R, --rules PATH         Sigma rule file or directory (repeatable;\n"
             "                           default: the bundled rules)\n"
             "  -o, --output FILE        write NDJSON here instead of stdout\n"
@@ -105,6 +110,7 @@ struct options {
     bool rules_from_config;      /* -R on the command line replaces the file's list */
     bool interfaces_from_config; /* likewise for -i */
     bool in_config;
+    const char *dpdk_args;       /* EAL arguments (--dpdk) */
     char *strings[256];          /* copies of values read from a config file */
     size_t n_strings;
 };
@@ -234,6 +240,10 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         if (!parse_u32(arg, 1, 4096, &v))
             goto range;
         s->cap.buffer_mib = (int)v;
+        return 0;
+    case OPT_DPDK:
+        if ((o->dpdk_args = keep(o, arg)) == NULL)
+            goto nomem;
         return 0;
     case OPT_WORKERS:
         if (!parse_u32(arg, 1, TW_MAX_WORKERS, &v))
@@ -401,6 +411,13 @@ int main(int argc, char **argv)
     o.s.eng.stream_buffers = 4096;
     if (parse_args(argc, argv, &o) != 0)
         return 1;
+    if (o.dpdk_args != NULL) {
+        char err[512];
+        if (tw_dpdk_eal_init_str(o.dpdk_args, err, sizeof(err)) != 0) {
+            fprintf(stderr, "tunwatch: %s\n", err);
+            return 1;
+        }
+    }
     if (o.s.n_rule_paths == 0) {
         const char *d = default_rules(rbuf, sizeof(rbuf));
         if (d == NULL) {

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tunwatch/dpdk.h"
 #include "tunwatch/evqueue.h"
 #include "tunwatch/ring.h"
 #include "tunwatch/json.h"
@@ -28,6 +29,7 @@
 /* Events held while the rules load at start: about 100k events, then the packet path waits. */
 #define PENDING_BYTES (32u << 20)
 #define POLL_MS 100
+#define POLL_MS_POLLED 1 /* with a source that has no descriptor (DPDK): poll it often */
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
@@ -896,14 +898,18 @@ static int open_sources(struct sensor *s)
         s->src[0] = (struct source){.ops = &tw_capture_pcap_file, .name = cfg->read_file};
         s->n_src = 1;
     } else {
-        for (size_t i = 0; i < cfg->n_interfaces; i++)
-            s->src[i] = (struct source){.ops = &tw_capture_pcap_live, .name = cfg->interfaces[i]};
+        for (size_t i = 0; i < cfg->n_interfaces; i++) {
+            const char *name = cfg->interfaces[i];
+            s->src[i] = (struct source){
+                .ops = tw_dpdk_is_source(name) ? &tw_capture_dpdk : &tw_capture_pcap_live,
+                .name = name};
+        }
         s->n_src = cfg->n_interfaces;
         s->live = true;
         s->fanout = cfg->workers > 1;
         for (size_t i = 0; i < cfg->n_interfaces; i++)
-            if (strcmp(cfg->interfaces[i], "any") == 0)
-                s->fanout = false; /* AF_PACKET fanout needs one interface per group */
+            if (strcmp(cfg->interfaces[i], "any") == 0 || tw_dpdk_is_source(cfg->interfaces[i]))
+                s->fanout = false; /* fanout needs an AF_PACKET interface (not any, not DPDK) */
     }
     if (s->fanout)
         return open_fanout(s);
@@ -985,17 +991,23 @@ static int run_live(struct sensor *s)
     struct pollfd pfd[TW_MAX_SOURCES];
     char err[512];
 
+    int idle_ms = POLL_MS;
+    bool busy = false;
+
     for (size_t i = 0; i < s->n_src; i++) {
         pfd[i].fd = s->src[i].ops->selectable_fd(s->src[i].cap);
         pfd[i].events = POLLIN;
+        if (pfd[i].fd < 0)
+            idle_ms = POLL_MS_POLLED;
     }
     while (!stop_requested) {
         /* EINTR (a signal) and timeouts both lead to a round over every source: a
          * TPACKET_V3 block may hold packets without the descriptor being readable. */
-        if (poll(pfd, s->n_src, POLL_MS) < 0 && errno != EINTR) {
+        if (poll(pfd, s->n_src, busy ? 0 : idle_ms) < 0 && errno != EINTR) {
             fprintf(stderr, "tunwatch: poll: %s\n", strerror(errno));
             return 1;
         }
+        busy = false;
         for (size_t i = 0; i < s->n_src && !stop_requested; i++) {
             struct source *src = &s->src[i];
             s->linktype = src->linktype;
@@ -1007,6 +1019,7 @@ static int run_live(struct sensor *s)
                 }
                 if (n == 0)
                     break;
+                busy = true;
             }
         }
         if (output_failed(s) || s->failed)
