@@ -5,7 +5,7 @@
  * bytes, frames cut to the snap length, longest frame, an FNV-1a digest of every delivered byte
  * (to compare with the file's) and the port counters. A development aid, not part of the build:
  *
- *   cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Iinclude -Icapture/dpdk/include \
+ *   cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Iinclude \
  *      $(pkg-config --cflags libdpdk | sed 's/-I/-isystem /g') -o build/dpdk-probe \
  *      capture/dpdk/probe.c capture/dpdk/dpdk.c capture/dpdk/args.c $(pkg-config --libs libdpdk)
  *   build/dpdk-probe '--no-pci --no-huge -m 256 --no-shconf --vdev=net_pcap0,rx_pcap=F' 0
