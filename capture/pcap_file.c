@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "pcap_frame.h"
+
 struct tw_capture {
     pcap_t *pcap;
     FILE *fp; /* libpcap's stream, for progress */
@@ -55,13 +57,7 @@ static int pf_linktype(const struct tw_capture *c)
 static void pf_cb(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
 {
     struct tw_capture *c = (struct tw_capture *)user;
-    struct tw_frame f = {
-        .ts_sec = h->ts.tv_sec,
-        .ts_nsec = (uint32_t)(c->nano ? h->ts.tv_usec : h->ts.tv_usec * 1000),
-        .caplen = h->caplen,
-        .wirelen = h->len < h->caplen ? h->caplen : h->len,
-        .data = bytes,
-    };
+    struct tw_frame f = tw_pcap_frame(h, bytes, c->nano);
 
     c->frames++;
     c->fn(c->ctx, &f);

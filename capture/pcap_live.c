@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pcap_frame.h"
+
 #define PL_SNAPLEN_DEFAULT 262144
 #define PL_TIMEOUT_MS_DEFAULT 100
 
@@ -182,13 +184,7 @@ static int pl_linktype(const struct tw_capture *c)
 static void pl_cb(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
 {
     struct tw_capture *c = (struct tw_capture *)user;
-    struct tw_frame f = {
-        .ts_sec = h->ts.tv_sec,
-        .ts_nsec = (uint32_t)(c->nano ? h->ts.tv_usec : h->ts.tv_usec * 1000),
-        .caplen = h->caplen,
-        .wirelen = h->len < h->caplen ? h->caplen : h->len,
-        .data = bytes,
-    };
+    struct tw_frame f = tw_pcap_frame(h, bytes, c->nano);
 
     c->frames++;
     c->burst++;
