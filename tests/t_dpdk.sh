@@ -14,6 +14,12 @@
 # else build/dpdk/tunwatch (where make DPDK=1 puts it); builds nothing. Skips (exit 0,
 # "dpdk: skipped: REASON") otherwise, or when the DPDK EAL cannot start here. Last line:
 # "dpdk: N passed, N failed". TW_DPDK_KEEP=1 keeps the temporary directory.
+#
+# Then one RX queue per worker: the Ethernet pcaps, merged (mergecap -F pcap), are split by a
+# symmetric flow hash into two files, the two RX queues of one net_pcap port (it has no RSS:
+# queue Q replays file Q). `tunwatch -i dpdk:0 --workers 2` must give each worker its own queue
+# (dpdk:0/W/2): worker W counts exactly the packets of file W, and the alerts, in any order,
+# are those of -r on the merged file. Needs python3 and mergecap (else that case is skipped).
 set -u
 BUILD=${BUILD:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -133,6 +139,143 @@ for f in "$TOP"/pcaps/*.pcap; do
         diff "$want.cmp" "$out.cmp" | head -n 10
     fi
 done
+
+# Writes FILE to OUT0 and OUT1 by a symmetric hash of the flow (IPv4/IPv6 addresses, with
+# TCP/UDP ports unless a fragment, as RSS does), frames that are not IP to OUT0; prints the
+# number of packets in each.
+split_pcap() {
+    python3 - "$@" <<'PY'
+import struct, sys, zlib
+
+def flow_key(d):
+    off = 12
+    et = struct.unpack("!H", d[12:14])[0] if len(d) >= 14 else 0
+    while et in (0x8100, 0x88A8) and len(d) >= off + 6:
+        off += 4
+        et = struct.unpack("!H", d[off:off + 2])[0]
+    ip = d[off + 2:]
+    if et == 0x0800 and len(ip) >= 20 and ip[0] >> 4 == 4:
+        frag = struct.unpack("!H", ip[6:8])[0] & 0x3FFF
+        a, b, proto, l4 = ip[12:16], ip[16:20], ip[9], ip[(ip[0] & 15) * 4:]
+    elif et == 0x86DD and len(ip) >= 40 and ip[0] >> 4 == 6:
+        a, b, proto, l4 = ip[8:24], ip[24:40], ip[6], ip[40:]
+        frag = proto == 44
+    else:
+        return None
+    sp = dp = b""
+    if not frag and proto in (6, 17) and len(l4) >= 4:
+        sp, dp = l4[0:2], l4[2:4]
+    return b"".join(sorted([a + sp, b + dp]))
+
+src, outs = sys.argv[1], sys.argv[2:4]
+data = open(src, "rb").read()
+end = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+files = [open(o, "wb") for o in outs]
+for f in files:
+    f.write(data[:24])
+pos, count = 24, [0, 0]
+while pos + 16 <= len(data):
+    caplen = struct.unpack(end + "I", data[pos + 8:pos + 12])[0]
+    key = flow_key(data[pos + 16:pos + 16 + caplen])
+    i = 0 if key is None else zlib.crc32(key) % 2
+    files[i].write(data[pos:pos + 16 + caplen])
+    count[i] += 1
+    pos += 16 + caplen
+print(count[0], count[1])
+PY
+}
+
+# Packets of each worker in the last stats line of $1, "N0 N1 ...", empty if none.
+worker_packets() {
+    tail -n 1 "$1" 2>/dev/null | python3 -c '
+import json, sys
+try:
+    print(" ".join(str(w["packets"]) for w in json.loads(sys.stdin.read())["workers"]))
+except (ValueError, KeyError, TypeError):
+    pass'
+}
+
+multi_queue() {
+    mq=$tmp/mq
+    mkdir -p "$mq"
+    set --
+    for f in "$TOP"/pcaps/*.pcap; do
+        [ "$(linktype "$f")" = 1 ] && set -- "$@" "$f"
+    done
+    [ $# -gt 0 ] || { bad "queues: no Ethernet pcap in pcaps/"; return; }
+    if ! mergecap -F pcap -w "$mq/all.pcap" "$@" 2>"$mq/merge.err"; then
+        bad "queues: mergecap failed: $(tail -n 1 "$mq/merge.err")"
+        return
+    fi
+    counts=$(split_pcap "$mq/all.pcap" "$mq/q0.pcap" "$mq/q1.pcap") ||
+        { bad "queues: cannot split the capture"; return; }
+    n0=${counts% *}
+    n1=${counts#* }
+    packets=$((n0 + n1))
+    if [ "$n0" -eq 0 ] || [ "$n1" -eq 0 ]; then
+        bad "queues: the split left a file empty ($n0 and $n1 packets)"
+        return
+    fi
+    if ! "$TW" -r "$mq/all.pcap" -R "$TOP/rules" -q >"$mq/want" 2>"$mq/want.err"; then
+        bad "queues: tunwatch -r failed: $(tail -n 1 "$mq/want.err")"
+        return
+    fi
+
+    eal="--no-pci --no-huge -m 256 --no-shconf --no-telemetry --log-level=error"
+    eal="$eal --vdev=net_pcap0,rx_pcap=$mq/q0.pcap,rx_pcap=$mq/q1.pcap"
+    "$TW" --dpdk "$eal" -i dpdk:0 --workers 2 -R "$TOP/rules" -q -o "$mq/out" \
+        --stats-interval 1 --stats-file "$mq/stats" 2>"$mq/err" &
+    TWPID=$!
+    start=$(now)
+    last=$start
+    prev=""
+    while kill -0 "$TWPID" 2>/dev/null; do
+        seen=$(frames_seen "$mq/stats")
+        [ -n "$seen" ] && [ "$seen" -ge "$packets" ] && break
+        [ "$seen" != "$prev" ] && { prev=$seen; last=$(now); }
+        [ $(($(now) - last)) -ge 3 ] && [ -n "$seen" ] && break
+        [ $(($(now) - start)) -ge 30 ] && break
+        sleep 0.2
+    done
+    kill -TERM "$TWPID" 2>/dev/null
+    n=0
+    while kill -0 "$TWPID" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    kill -KILL "$TWPID" 2>/dev/null
+    wait "$TWPID"
+    status=$?
+    TWPID=""
+
+    seen=$(frames_seen "$mq/stats")
+    received=$(capture_field "$mq/stats" received)
+    dropped=$(capture_field "$mq/stats" dropped)
+    per_worker=$(worker_packets "$mq/stats")
+    name="queues (dpdk:0 --workers 2, $n0 + $n1 packets)"
+    if [ "$status" -ne 0 ]; then
+        bad "$name: exit status $status: $(tail -n 3 "$mq/err" | tr '\n' ' ')"
+    elif [ "${seen:-x}" != "$packets" ] || [ "${received:-x}" != "$packets" ]; then
+        bad "$name: captured ${seen:-none}, port received ${received:-none}" \
+            "(a single queue would give $n0)"
+    elif [ "${dropped:-x}" != 0 ]; then
+        bad "$name: port dropped ${dropped:-?}"
+    elif [ "$per_worker" != "$n0 $n1" ]; then
+        bad "$name: workers counted ${per_worker:-nothing}, not the $n0 $n1 of" \
+            "their queues (is every worker reading its own queue dpdk:0/W/2?)"
+    elif [ ! -s "$mq/want" ]; then
+        bad "$name: tunwatch -r found no alert: nothing to compare"
+    elif strip "$mq/want" | sort >"$mq/want.cmp" && strip "$mq/out" | sort >"$mq/out.cmp" &&
+        cmp -s "$mq/want.cmp" "$mq/out.cmp"; then
+        ok "$name: workers $per_worker, $(wc -l <"$mq/out" | tr -d ' ') alerts as with -r"
+    else
+        bad "$name: alerts differ from tunwatch -r"
+        diff "$mq/want.cmp" "$mq/out.cmp" | head -n 10
+    fi
+}
+
+if ! command -v python3 >/dev/null 2>&1 || ! command -v mergecap >/dev/null 2>&1; then
+    echo "skip: queues (needs python3 and mergecap)"
+else
+    multi_queue
+fi
 
 echo "dpdk: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -13,6 +13,22 @@ bool tw_dpdk_is_source(const char *name)
     return strncmp(name, TW_DPDK_PREFIX, strlen(TW_DPDK_PREFIX)) == 0;
 }
 
+int tw_dpdk_queue_source(const char *source, unsigned queue, unsigned nqueues, char *out,
+                         size_t outlen)
+{
+    int n;
+
+    if (!tw_dpdk_is_source(source) || strchr(source, '/') != NULL || queue >= nqueues ||
+        nqueues > TW_DPDK_MAX_QUEUES)
+        return TW_EINVAL;
+    /* "dpdk:" alone is port 0. */
+    n = snprintf(out, outlen, "%s%s/%u/%u", source,
+                 source[strlen(TW_DPDK_PREFIX)] == '\0' ? "0" : "", queue, nqueues);
+    if (n < 0 || (size_t)n >= outlen)
+        return TW_ENOMEM;
+    return 0;
+}
+
 static bool is_blank(char ch)
 {
     return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
