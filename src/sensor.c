@@ -365,16 +365,20 @@ static void *worker_capture_main(void *arg)
     double last = now_mono();
     bool stopping = false;
 
+    int idle_ms = POLL_MS;
+    bool any = false;
+
     for (size_t i = 0; i < w->n_src; i++) {
         pfd[i].fd = w->src[i].ops->selectable_fd(w->src[i].cap);
         pfd[i].events = POLLIN;
+        if (pfd[i].fd < 0)
+            idle_ms = POLL_MS_POLLED; /* DPDK: nothing to wait on, poll the queue often */
     }
     for (;;) {
-        bool any = false;
-
         stopping = atomic_load_explicit(&w->s->stop_workers, memory_order_acquire);
         if (!stopping)
-            poll(pfd, w->n_src, POLL_MS);
+            poll(pfd, w->n_src, any ? 0 : idle_ms);
+        any = false;
         for (size_t i = 0; i < w->n_src; i++) {
             struct source *src = &w->src[i];
             w->linktype = src->linktype;
@@ -857,9 +861,10 @@ static void summary(struct sensor *s, double secs)
 /* ---- the run ---- */
 
 /*
- * Fanout mode: every worker opens one AF_PACKET socket per interface in that interface's
- * fanout group; the kernel's symmetric flow hash gives each flow, both directions, to one
- * worker. Group ids are per network namespace: derive them from the pid.
+ * Fanout mode: every worker opens its own share of every interface. AF_PACKET: one socket per
+ * interface in that interface's fanout group; the kernel's symmetric flow hash gives each
+ * flow, both directions, to one worker (group ids are per network namespace: derived from the
+ * pid). DPDK: one RX queue per worker ("dpdk:PORT/QUEUE/NQUEUES"), spread by symmetric RSS.
  */
 static int open_fanout(struct sensor *s)
 {
@@ -875,8 +880,18 @@ static int open_fanout(struct sensor *s)
         for (size_t i = 0; i < cfg->n_interfaces; i++) {
             unsigned group = ((unsigned)getpid() * TW_MAX_SOURCES + (unsigned)i) & 0xffffu;
             struct source *src = &w->src[i];
-            snprintf(w->names[i], sizeof(w->names[i]), "%s@%u", cfg->interfaces[i], group);
-            src->ops = &tw_capture_afpacket;
+            if (tw_dpdk_is_source(cfg->interfaces[i])) {
+                if (tw_dpdk_queue_source(cfg->interfaces[i], wi, s->n_workers, w->names[i],
+                                         sizeof(w->names[i])) != 0) {
+                    fprintf(stderr, "tunwatch: %s: cannot be split into %u queues\n",
+                            cfg->interfaces[i], s->n_workers);
+                    return -1;
+                }
+                src->ops = &tw_capture_dpdk;
+            } else {
+                snprintf(w->names[i], sizeof(w->names[i]), "%s@%u", cfg->interfaces[i], group);
+                src->ops = &tw_capture_afpacket;
+            }
             src->name = w->names[i];
             if (src->ops->open(src->name, &cfg->cap, &src->cap, err, sizeof(err)) != 0) {
                 fprintf(stderr, "tunwatch: %s\n", err);
@@ -908,8 +923,8 @@ static int open_sources(struct sensor *s)
         s->live = true;
         s->fanout = cfg->workers > 1;
         for (size_t i = 0; i < cfg->n_interfaces; i++)
-            if (strcmp(cfg->interfaces[i], "any") == 0 || tw_dpdk_is_source(cfg->interfaces[i]))
-                s->fanout = false; /* fanout needs an AF_PACKET interface (not any, not DPDK) */
+            if (strcmp(cfg->interfaces[i], "any") == 0)
+                s->fanout = false; /* AF_PACKET fanout needs one interface per group */
     }
     if (s->fanout)
         return open_fanout(s);
