@@ -32,6 +32,8 @@
 
 #include <cmocka.h>
 
+#include "lo_udp.h"
+
 /* Until include/tunwatch/capture.h declares it. */
 
 #ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
@@ -75,14 +77,6 @@ struct seen {
     unsigned char count[MAXSEQ]; /* times each sequence number arrived */
 };
 
-static int64_t ms_since(const struct timespec *t0)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)(t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 static int track(struct fixture *fx, int fd)
 {
     assert_true(fd >= 0);
@@ -123,25 +117,6 @@ static int fixture_teardown(void **state)
         close(fx->fds[i]);
     free(fx);
     return 0;
-}
-
-/* Payload: "twafp <nonce> <seq>", padded with '.' to len bytes. */
-static size_t make_payload(char *buf, size_t cap, unsigned nonce, unsigned seq, size_t len)
-{
-    int n = snprintf(buf, cap, "twafp %u %u", nonce, seq);
-
-    assert_true(n > 0 && (size_t)n < cap && len <= cap);
-    if ((size_t)n < len)
-        memset(buf + n, '.', len - (size_t)n);
-    return len > (size_t)n ? len : (size_t)n;
-}
-
-static void send_to(int fd, uint16_t port, const char *buf, size_t len)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-
-    assert_int_equal(sendto(fd, buf, len, 0, (struct sockaddr *)&sa, sizeof(sa)), (ssize_t)len);
 }
 
 /* Copies a payload into a terminated string for sscanf. */
@@ -207,7 +182,7 @@ static void drain(struct tw_capture *c, struct seen *s, unsigned want, unsigned 
 
     assert_true(pfd.fd >= 0);
     clock_gettime(CLOCK_MONOTONIC, &start);
-    while (s->ours < want && ms_since(&start) < DEADLINE_MS) {
+    while (s->ours < want && lo_ms_since(&start) < DEADLINE_MS) {
         int n;
 
         poll(&pfd, 1, 20);
@@ -217,7 +192,7 @@ static void drain(struct tw_capture *c, struct seen *s, unsigned want, unsigned 
         assert_true((unsigned)n <= max);
     }
     clock_gettime(CLOCK_MONOTONIC, &start);
-    while (ms_since(&start) < linger_ms) {
+    while (lo_ms_since(&start) < linger_ms) {
         poll(&pfd, 1, 10);
         assert_true(ops->dispatch(c, max, on_frame, s, err, sizeof(err)) >= 0);
     }
@@ -254,7 +229,7 @@ static void send_seq(int tx, uint16_t port, struct seen *s, unsigned first, unsi
 
     assert_true(s->expect_payload <= sizeof(buf));
     for (unsigned i = first; i < first + n; i++)
-        send_to(tx, port, buf, make_payload(buf, sizeof(buf), s->nonce, i, s->expect_payload));
+        lo_send_to(tx, port, buf, lo_make_payload(buf, sizeof(buf), "twafp", s->nonce, i, s->expect_payload));
 }
 
 static void assert_each_once(const struct seen *s, unsigned n)
@@ -364,7 +339,7 @@ static void test_dispatch_does_not_block(void **state)
     for (int i = 0; i < 3; i++)
         assert_int_equal(ops->dispatch(c, 64, on_frame, &s, err, sizeof(err)), 0);
     alarm(0);
-    assert_true(ms_since(&start) < 500); /* the 1 s timeout did not apply */
+    assert_true(lo_ms_since(&start) < 500); /* the 1 s timeout did not apply */
     assert_int_equal(s.frames, 0);
     assert_string_equal(err, "");
 }
@@ -537,7 +512,7 @@ static void test_fanout_splits_flows(void **state)
         for (unsigned i = 0; i < NFLOWS; i++) {
             int n = snprintf(buf, sizeof(buf), "twfan %u %u %u q", fan->nonce, i, m);
 
-            send_to(clients[i], fan->server, buf, (size_t)n);
+            lo_send_to(clients[i], fan->server, buf, (size_t)n);
         }
         for (unsigned i = 0; i < NFLOWS; i++) { /* echo each request back as a reply */
             struct sockaddr_in from;
@@ -557,8 +532,8 @@ static void test_fanout_splits_flows(void **state)
     /* Until everything arrived, then 100 ms more for any frame delivered twice. */
     for (phase = 0; phase < 2; phase++) {
         clock_gettime(CLOCK_MONOTONIC, &start);
-        while (phase == 0 ? fan->ours < want && ms_since(&start) < DEADLINE_MS
-                          : ms_since(&start) < 100) {
+        while (phase == 0 ? fan->ours < want && lo_ms_since(&start) < DEADLINE_MS
+                          : lo_ms_since(&start) < 100) {
             poll(pfd, 2, 10);
             for (unsigned k = 0; k < 2; k++)
                 if (ops->dispatch(fx->c[k], 64, on_fan_frame, &ctx[k], err, sizeof(err)) < 0)
@@ -732,15 +707,15 @@ static void test_fanout_reassembles_fragments(void **state)
     }
     clock_gettime(CLOCK_REALTIME, &s.t0);
     send_fragmented(fx, sport, s.port, buf,
-                    make_payload(buf, sizeof(buf), s.nonce, 0, s.expect_payload),
+                    lo_make_payload(buf, sizeof(buf), "twafp", s.nonce, 0, s.expect_payload),
                     (uint16_t)getpid());
 
     for (unsigned k = 0; k < 2; k++)
         pfd[k] = (struct pollfd){.fd = ops->selectable_fd(fx->c[k]), .events = POLLIN};
     for (phase = 0; phase < 2; phase++) {
         clock_gettime(CLOCK_MONOTONIC, &start);
-        while (phase == 0 ? s.ours < 1 && ms_since(&start) < DEADLINE_MS
-                          : ms_since(&start) < 100) {
+        while (phase == 0 ? s.ours < 1 && lo_ms_since(&start) < DEADLINE_MS
+                          : lo_ms_since(&start) < 100) {
             poll(pfd, 2, 10);
             for (unsigned k = 0; k < 2; k++)
                 if (ops->dispatch(fx->c[k], 64, on_frame, &s, err, sizeof(err)) < 0)

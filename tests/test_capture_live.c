@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "lo_udp.h"
+
 #define NSENT 5           /* datagrams to the filtered port */
 #define NOTHER 3          /* datagrams to another port, which the filter must drop */
 #define BIG_PAYLOAD 200   /* payload for the snaplen test */
@@ -61,14 +63,6 @@ struct seen {
     struct timespec t0;    /* wall clock before the first datagram was sent */
     struct tw_decode_stats dst;
 };
-
-static int64_t ms_since(const struct timespec *t0)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)(t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
 
 static int bind_lo(uint16_t *port)
 {
@@ -115,25 +109,6 @@ static int fixture_teardown(void **state)
         close(fx->u.rx_other);
     free(fx);
     return 0;
-}
-
-/* Payload: "twlive <nonce> <seq>", padded with '.' to len bytes. */
-static size_t make_payload(char *buf, size_t cap, unsigned nonce, unsigned seq, size_t len)
-{
-    int n = snprintf(buf, cap, "twlive %u %u", nonce, seq);
-
-    assert_true(n > 0 && (size_t)n < cap && len <= cap);
-    if ((size_t)n < len)
-        memset(buf + n, '.', len - (size_t)n);
-    return len > (size_t)n ? len : (size_t)n;
-}
-
-static void send_to(int fd, uint16_t port, const char *buf, size_t len)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-
-    assert_int_equal(sendto(fd, buf, len, 0, (struct sockaddr *)&sa, sizeof(sa)), (ssize_t)len);
 }
 
 static void on_frame(void *ctx, const struct tw_frame *f)
@@ -187,7 +162,7 @@ static void drain(struct tw_capture *c, struct seen *s, unsigned want)
 
     assert_true(pfd.fd >= 0);
     clock_gettime(CLOCK_MONOTONIC, &start);
-    while (s->ours < want && ms_since(&start) < DEADLINE_MS) {
+    while (s->ours < want && lo_ms_since(&start) < DEADLINE_MS) {
         int n;
 
         poll(&pfd, 1, 50);
@@ -229,13 +204,13 @@ static void test_filtered_udp(void **state)
     assert_true(tw_decode_linktype_supported(s.linktype));
     s.port = u->port;
     s.nonce = (unsigned)getpid();
-    s.expect_payload = make_payload(buf, sizeof(buf), s.nonce, 0, 0);
+    s.expect_payload = lo_make_payload(buf, sizeof(buf), "twlive", s.nonce, 0, 0);
 
     clock_gettime(CLOCK_REALTIME, &s.t0);
     for (unsigned i = 0; i < NSENT + NOTHER; i++) {
-        size_t len = make_payload(buf, sizeof(buf), s.nonce, i, s.expect_payload);
+        size_t len = lo_make_payload(buf, sizeof(buf), "twlive", s.nonce, i, s.expect_payload);
 
-        send_to(u->tx, i < NSENT ? u->port : u->other, buf, len);
+        lo_send_to(u->tx, i < NSENT ? u->port : u->other, buf, len);
     }
     drain(c, &s, NSENT);
 
@@ -276,7 +251,7 @@ static void test_snaplen_truncates(void **state)
     s.expect_payload = BIG_PAYLOAD;
     s.expect_caplen = 64;
     clock_gettime(CLOCK_REALTIME, &s.t0);
-    send_to(u->tx, u->port, buf, make_payload(buf, sizeof(buf), s.nonce, 0, BIG_PAYLOAD));
+    lo_send_to(u->tx, u->port, buf, lo_make_payload(buf, sizeof(buf), "twlive", s.nonce, 0, BIG_PAYLOAD));
     drain(c, &s, 1);
 
     assert_int_equal(s.ours, 1);
@@ -300,7 +275,7 @@ static void test_dispatch_does_not_block(void **state)
     for (int i = 0; i < 3; i++)
         assert_int_equal(ops->dispatch(c, 64, on_frame, &s, err, sizeof(err)), 0);
     alarm(0);
-    assert_true(ms_since(&start) < 500); /* the 1 s timeout did not apply */
+    assert_true(lo_ms_since(&start) < 500); /* the 1 s timeout did not apply */
     assert_int_equal(s.frames, 0);
 }
 
