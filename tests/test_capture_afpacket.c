@@ -40,14 +40,14 @@
 #define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000
 #endif
 
-#define NSENT 5          /* datagrams to the filtered port */
-#define NOTHER 3         /* datagrams to another port, which the filter must drop */
-#define BIG_PAYLOAD 200  /* payload for the snaplen test */
-#define ETH_IP4_UDP 42   /* Ethernet + IPv4 + UDP header bytes on "lo" */
+#define NSENT 5         /* datagrams to the filtered port */
+#define NOTHER 3        /* datagrams to another port, which the filter must drop */
+#define BIG_PAYLOAD 200 /* payload for the snaplen test */
+#define ETH_IP4_UDP 42  /* Ethernet + IPv4 + UDP header bytes on "lo" */
 #define DEADLINE_MS 2000
-#define MAXSEQ 4096      /* sequence numbers tracked per test */
-#define NFLOWS 24        /* client sockets in the fanout test */
-#define NMSG 4           /* requests (and replies) per client */
+#define MAXSEQ 4096 /* sequence numbers tracked per test */
+#define NFLOWS 24   /* client sockets in the fanout test */
+#define NMSG 4      /* requests (and replies) per client */
 #define MAXFDS (NFLOWS + 4)
 
 static const struct tw_capture_ops *const ops = &tw_capture_afpacket;
@@ -62,17 +62,17 @@ struct fixture {
 struct seen {
     uint16_t port;
     unsigned nonce;
-    unsigned frames;        /* frames delivered */
-    unsigned ours;          /* frames carrying one of our payloads to port */
-    unsigned last_seq;      /* highest sequence number seen + 1 */
+    unsigned frames;   /* frames delivered */
+    unsigned ours;     /* frames carrying one of our payloads to port */
+    unsigned last_seq; /* highest sequence number seen + 1 */
     unsigned out_of_order;
-    unsigned wrong_port;    /* frames not to or from port */
+    unsigned wrong_port; /* frames not to or from port */
     unsigned bad_decode;
-    unsigned bad_len;       /* caplen > wirelen, or lengths not what was sent */
+    unsigned bad_len; /* caplen > wirelen, or lengths not what was sent */
     unsigned bad_ts;
-    size_t expect_caplen;   /* 0: caplen must equal wirelen */
-    size_t expect_payload;  /* payload bytes sent per datagram */
-    struct timespec t0;     /* wall clock before the first datagram was sent */
+    size_t expect_caplen;  /* 0: caplen must equal wirelen */
+    size_t expect_payload; /* payload bytes sent per datagram */
+    struct timespec t0;    /* wall clock before the first datagram was sent */
     struct tw_decode_stats dst;
     unsigned char count[MAXSEQ]; /* times each sequence number arrived */
 };
@@ -173,8 +173,7 @@ static void on_frame(void *ctx, const struct tw_frame *f)
 
 /* Polls and dispatches (at most max frames a call) until `want` of our datagrams arrived or
  * the deadline passed, then for linger_ms more to catch frames delivered twice. */
-static void drain(struct tw_capture *c, struct seen *s, unsigned want, unsigned max,
-                  int linger_ms)
+static void drain(struct tw_capture *c, struct seen *s, unsigned want, unsigned max, int linger_ms)
 {
     struct timespec start;
     struct pollfd pfd = {.fd = ops->selectable_fd(c), .events = POLLIN};
@@ -229,7 +228,8 @@ static void send_seq(int tx, uint16_t port, struct seen *s, unsigned first, unsi
 
     assert_true(s->expect_payload <= sizeof(buf));
     for (unsigned i = first; i < first + n; i++)
-        lo_send_to(tx, port, buf, lo_make_payload(buf, sizeof(buf), "twafp", s->nonce, i, s->expect_payload));
+        lo_send_to(tx, port, buf,
+                   lo_make_payload(buf, sizeof(buf), "twafp", s->nonce, i, s->expect_payload));
 }
 
 static void assert_each_once(const struct seen *s, unsigned n)
@@ -285,8 +285,8 @@ static void test_filtered_udp(void **state)
 static void test_snaplen_truncates(void **state)
 {
     struct fixture *fx = *state;
-    struct seen s = {.nonce = (unsigned)getpid(), .expect_payload = BIG_PAYLOAD,
-                     .expect_caplen = 64};
+    struct seen s = {
+        .nonce = (unsigned)getpid(), .expect_payload = BIG_PAYLOAD, .expect_caplen = 64};
     char filter[64];
     struct tw_capture_opts opts = {.immediate = true, .snaplen = 64, .filter = filter};
     int tx = track(fx, socket(AF_INET, SOCK_DGRAM, 0));
@@ -309,8 +309,8 @@ static void test_snaplen_truncates(void **state)
 static void test_snaplen_without_filter(void **state)
 {
     struct fixture *fx = *state;
-    struct seen s = {.nonce = (unsigned)getpid(), .expect_payload = BIG_PAYLOAD,
-                     .expect_caplen = 80};
+    struct seen s = {
+        .nonce = (unsigned)getpid(), .expect_payload = BIG_PAYLOAD, .expect_caplen = 80};
     struct tw_capture_opts opts = {.immediate = true, .snaplen = 80};
     int tx = track(fx, socket(AF_INET, SOCK_DGRAM, 0));
     struct tw_capture *c;
@@ -441,8 +441,8 @@ struct fan {
     uint16_t client[NFLOWS];
     unsigned frames[2];
     unsigned ours;
-    unsigned bad;                   /* undecodable, wrong ports, or ports not matching payload */
-    unsigned char on[NFLOWS];       /* bit i: a frame of the flow arrived on socket i */
+    unsigned bad;             /* undecodable, wrong ports, or ports not matching payload */
+    unsigned char on[NFLOWS]; /* bit i: a frame of the flow arrived on socket i */
     unsigned char count[NFLOWS][NMSG][2]; /* [flow][message][0 request, 1 reply] */
     struct tw_decode_stats dst;
 };
@@ -468,8 +468,7 @@ static void on_fan_frame(void *ctx, const struct tw_frame *f)
         return;
     }
     payload_text(&pkt, text, sizeof(text));
-    if (sscanf(text, "twfan %u %u %u %c", &nonce, &flow, &msg, &dir) != 4 ||
-        nonce != fan->nonce)
+    if (sscanf(text, "twfan %u %u %u %c", &nonce, &flow, &msg, &dir) != 4 || nonce != fan->nonce)
         return; /* someone else's datagram */
     reply = dir == 'r';
     if (flow >= NFLOWS || msg >= NMSG ||
@@ -522,8 +521,7 @@ static void test_fanout_splits_flows(void **state)
 
             assert_true(n > 0);
             buf[n - 1] = 'r';
-            assert_int_equal(sendto(server, buf, (size_t)n, 0, (struct sockaddr *)&from, flen),
-                             n);
+            assert_int_equal(sendto(server, buf, (size_t)n, 0, (struct sockaddr *)&from, flen), n);
         }
     }
 
@@ -635,8 +633,8 @@ static void test_buffer_too_large(void **state)
 
 /* Sends one UDP datagram from 127.0.0.1:sport to 127.0.0.1:dport as two IPv4 fragments
  * (loopback's MTU is too large for the kernel to fragment anything itself). */
-static void send_fragmented(struct fixture *fx, uint16_t sport, uint16_t dport,
-                            const char *payload, size_t len, uint16_t ip_id)
+static void send_fragmented(struct fixture *fx, uint16_t sport, uint16_t dport, const char *payload,
+                            size_t len, uint16_t ip_id)
 {
     enum { FIRST = 1496 }; /* UDP header + payload bytes in the first fragment, 8-aligned */
     uint8_t udp[8 + 4000], pkt[20 + FIRST];
@@ -672,11 +670,13 @@ static void send_fragmented(struct fixture *fx, uint16_t sport, uint16_t dport,
 /* On loopback, a group can reassemble only if it ignores the outgoing copy of each fragment. */
 static bool fanout_ignores_outgoing(struct fixture *fx)
 {
-    struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET,
+                              .sll_protocol = htons(ETH_P_ALL),
                               .sll_ifindex = (int)if_nametoindex("lo")};
     int fd = track(fx, socket(AF_PACKET, SOCK_RAW, 0));
-    int arg = (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_UNIQUEID |
-               PACKET_FANOUT_FLAG_IGNORE_OUTGOING) << 16;
+    int arg =
+        (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_UNIQUEID | PACKET_FANOUT_FLAG_IGNORE_OUTGOING)
+        << 16;
 
     assert_int_equal(bind(fd, (struct sockaddr *)&sll, sizeof(sll)), 0);
     return setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) == 0;
@@ -790,14 +790,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dispatch_one_at_a_time, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_small_ring_wraps, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_full_ring_drops_and_stats_accumulate,
-                                        fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_fanout_splits_flows, fixture_setup,
+        cmocka_unit_test_setup_teardown(test_full_ring_drops_and_stats_accumulate, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_splits_flows, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_fanout_reassembles_fragments, fixture_setup,
                                         fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_fanout_group_limits, fixture_setup,
-                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_group_limits, fixture_setup, fixture_teardown),
         cmocka_unit_test(test_bad_filter),
         cmocka_unit_test(test_no_such_interface),
         cmocka_unit_test(test_bad_source),

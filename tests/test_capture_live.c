@@ -25,10 +25,10 @@
 
 #include "lo_udp.h"
 
-#define NSENT 5           /* datagrams to the filtered port */
-#define NOTHER 3          /* datagrams to another port, which the filter must drop */
-#define BIG_PAYLOAD 200   /* payload for the snaplen test */
-#define ETH_IP4_UDP 42    /* Ethernet + IPv4 + UDP header bytes on "lo" */
+#define NSENT 5         /* datagrams to the filtered port */
+#define NOTHER 3        /* datagrams to another port, which the filter must drop */
+#define BIG_PAYLOAD 200 /* payload for the snaplen test */
+#define ETH_IP4_UDP 42  /* Ethernet + IPv4 + UDP header bytes on "lo" */
 #define DEADLINE_MS 2000
 
 static const struct tw_capture_ops *const ops = &tw_capture_pcap_live;
@@ -51,12 +51,12 @@ struct seen {
     int linktype;
     uint16_t port;
     unsigned nonce;
-    unsigned frames;       /* frames delivered */
-    unsigned ours;         /* frames carrying one of our payloads to port */
-    unsigned mask;         /* which sequence numbers arrived */
-    unsigned wrong_port;   /* frames not to or from port */
+    unsigned frames;     /* frames delivered */
+    unsigned ours;       /* frames carrying one of our payloads to port */
+    unsigned mask;       /* which sequence numbers arrived */
+    unsigned wrong_port; /* frames not to or from port */
     unsigned bad_decode;
-    unsigned bad_len;      /* caplen > wirelen, or lengths not what was sent */
+    unsigned bad_len; /* caplen > wirelen, or lengths not what was sent */
     unsigned bad_ts;
     size_t expect_caplen;  /* 0: caplen must equal wirelen */
     size_t expect_payload; /* payload bytes sent per datagram */
@@ -251,7 +251,8 @@ static void test_snaplen_truncates(void **state)
     s.expect_payload = BIG_PAYLOAD;
     s.expect_caplen = 64;
     clock_gettime(CLOCK_REALTIME, &s.t0);
-    lo_send_to(u->tx, u->port, buf, lo_make_payload(buf, sizeof(buf), "twlive", s.nonce, 0, BIG_PAYLOAD));
+    lo_send_to(u->tx, u->port, buf,
+               lo_make_payload(buf, sizeof(buf), "twlive", s.nonce, 0, BIG_PAYLOAD));
     drain(c, &s, 1);
 
     assert_int_equal(s.ours, 1);
