@@ -396,11 +396,6 @@ static size_t client_bytes(struct tw_engine *e, struct tw_flow *f, const struct 
     return off;
 }
 
-static void drop_stream(struct tw_engine *e, struct tw_flow *f)
-{
-    release_flow(e, f);
-}
-
 /* A client payload segment starting at sequence number seq. */
 static void client_segment(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
                            uint32_t seq)
@@ -413,7 +408,7 @@ static void client_segment(struct tw_engine *e, struct tw_flow *f, const struct 
     if (f->state == TW_FLOW_SCAN) {
         /* No reassembly while scanning: every client segment is a candidate start. */
         f->client_next = seq;
-        drop_stream(e, f);
+        release_flow(e, f);
     }
     if (f->stream == TW_STREAM_NONE) {
         int32_t rel = (int32_t)(seq - f->client_next);
@@ -465,7 +460,7 @@ static void client_segment(struct tw_engine *e, struct tw_flow *f, const struct 
         return;
     used = client_bytes(e, f, p, s->data, s->contig);
     if (f->state == TW_FLOW_DONE) {
-        drop_stream(e, f);
+        release_flow(e, f);
         return;
     }
     if (used > 0) {
@@ -474,12 +469,12 @@ static void client_segment(struct tw_engine *e, struct tw_flow *f, const struct 
     }
     if (s->contig == 0 && s->n_gaps == 0) {
         /* Nothing pending (e.g. between DNS messages): give the buffer back. */
-        drop_stream(e, f);
+        release_flow(e, f);
     } else if (s->contig >= TW_STREAM_CAP) {
         /* Full and still no complete unit: nothing more can be learnt. */
         e->st.stream_clipped++;
         f->state = TW_FLOW_DONE;
-        drop_stream(e, f);
+        release_flow(e, f);
     }
 }
 
