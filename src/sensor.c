@@ -841,10 +841,23 @@ static void summary(struct sensor *s, double secs)
             (unsigned long long)fs->created, fs->active, fs->capacity,
             (unsigned long long)fs->evicted, (unsigned long long)fs->expired,
             (unsigned long long)st->midstream, (unsigned long long)st->tcp_port_reuse, t.stream_high_water);
-    fprintf(stderr, "  skipped/anomalies:");
+    /* Frames that are simply not for us (ARP, ICMP, ...) apart from real anomalies. The
+     * decode reasons come first in tw_engine_anomalies(), in enum order. */
     n = tw_engine_anomalies(st, an, TW_ARRAY_SIZE(an));
+    fprintf(stderr, "  not inspected:");
+    for (unsigned r = 0; r < TW_DR__COUNT && r < n; r++) {
+        if (an[r].value == 0 || !tw_decode_reason_is_benign((enum tw_decode_reason)r))
+            continue;
+        fprintf(stderr, " %s %llu", an[r].name, (unsigned long long)an[r].value);
+        printed++;
+    }
+    if (printed == 0)
+        fprintf(stderr, " none");
+    printed = 0;
+    fprintf(stderr, "\n  skipped/anomalies:");
     for (size_t i = 0; i < n && i < TW_ARRAY_SIZE(an); i++) {
-        if (an[i].value == 0)
+        if (an[i].value == 0 ||
+            (i < TW_DR__COUNT && tw_decode_reason_is_benign((enum tw_decode_reason)i)))
             continue;
         fprintf(stderr, " %s %llu", an[i].name, (unsigned long long)an[i].value);
         printed++;

@@ -72,7 +72,7 @@ fi
 
 # The summary names every counter group.
 "$TW" -q -r pcaps/tunnels.pcapng -o /dev/null 2>"$tmp/err"
-for k in "packets," "rules:" "decode:" "names:" "alerts:" "flows:" "skipped/anomalies:"; do
+for k in "packets," "rules:" "decode:" "names:" "alerts:" "flows:" "not inspected:" "skipped/anomalies:"; do
     grep -q -- "$k" "$tmp/err" || { bad "summary has $k"; continue; }
 done
 ok "summary sections"
