@@ -158,6 +158,9 @@ static void event_init(struct tw_engine *e, struct tw_event *ev, const struct tw
     ev->sport = sport;
     ev->dport = dport;
     ev->initiated = tw_homenet_contains(&e->cfg.home, version, src);
+    ev->ip_version = version;
+    memcpy(ev->src_addr, src, 16);
+    memcpy(ev->dst_addr, dst, 16);
     tw_addr_format(version, src, ev->src_ip, sizeof(ev->src_ip));
     tw_addr_format(version, dst, ev->dst_ip, sizeof(ev->dst_ip));
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "tunwatch/communityid.h"
 #include "tunwatch/json.h"
 
 static void write_line(struct tw_output *o, struct tw_jb *jb)
@@ -37,6 +38,14 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
     tw_jb_time(jb, ev->ts_sec, ev->ts_nsec);
     tw_jb_key(jb, "flow_id");
     tw_jb_u64(jb, ev->flow_id);
+    /* Community ID v1 (seed 0), as Zeek and Suricata compute it: pivots between their logs.
+     * Computed here, for written lines only, not for every event. */
+    char cid[TW_COMMUNITY_ID_LEN];
+    if (tw_community_id(0, ev->ip_version, ev->src_addr, ev->dst_addr, ev->l4_proto, ev->sport,
+                        ev->dport, cid, sizeof(cid)) == 0) {
+        tw_jb_key(jb, "community_id");
+        tw_jb_cstr(jb, cid);
+    }
     tw_jb_key(jb, "category");
     tw_jb_cstr(jb, tw_category_name(ev->category));
     tw_jb_key(jb, "evidence");

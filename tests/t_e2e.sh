@@ -27,6 +27,19 @@ for f in pcaps/*.pcap pcaps/*.pcapng pcaps/linktypes/*.pcap; do
     elif ! diff -u "$golden" "$out" >"$tmp/$name.diff" 2>&1; then
         echo "FAIL $f: output differs from $golden"; head -40 "$tmp/$name.diff"; ok=0
     fi
+    # Every Community ID we write is one tshark computes for the same capture.
+    if command -v tshark >/dev/null 2>&1; then
+        tshark -n -r "$f" --enable-protocol communityid -T fields -e communityid 2>/dev/null |
+            sort -u >"$tmp/$name.cid"
+        if ! python3 -c 'import json,sys
+want = set(open(sys.argv[2]).read().split())
+got = {json.loads(l)["community_id"] for l in open(sys.argv[1])}
+bad = got - want
+print("  community_id not computed by tshark:", sorted(bad)) if bad else None
+sys.exit(1 if bad or not got else 0)' "$out" "$tmp/$name.cid"; then
+            echo "FAIL $f: community_id differs from tshark's"; ok=0
+        fi
+    fi
     # Parallel workers must give the same alerts and events (flow ids aside).
     if ! "$TW" -q -r "$f" -R rules --events --workers 3 -o "$out.w3" 2>"$tmp/$name.err3"; then
         echo "FAIL $f: tunwatch --workers 3 exited non-zero"; cat "$tmp/$name.err3"; ok=0

@@ -63,6 +63,9 @@ struct tw_event {
     uint16_t sport, dport; /* source = initiator */
     char src_ip[TW_IPSTR_MAX];
     char dst_ip[TW_IPSTR_MAX];
+    uint8_t ip_version;    /* 4 or 6: the addresses below, for the Community ID */
+    uint8_t src_addr[16];  /* IPv4 in the first 4 bytes */
+    uint8_t dst_addr[16];
 };
 
 /* Sigma field name of f ("QueryName", ...). */
