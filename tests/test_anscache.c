@@ -1,0 +1,636 @@
+/* SPDX-License-Identifier: MIT */
+/* DNS answer cache: TTL clamping, expiry, key scoping, replacement, eviction, bounds, threads. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tunwatch/anscache.h"
+
+static void v4(uint8_t a[16], uint32_t x)
+{
+    memset(a, 0, 16);
+    for (int i = 0; i < 4; i++)
+        a[i] = (uint8_t)(x >> (24 - 8 * i));
+}
+
+static void v6(uint8_t a[16], uint32_t x)
+{
+    memset(a, 0, 16);
+    a[0] = 0x20;
+    a[1] = 0x01;
+    a[2] = 0x0d;
+    a[3] = 0xb8;
+    for (int i = 0; i < 4; i++)
+        a[12 + i] = (uint8_t)(x >> (24 - 8 * i));
+}
+
+static struct tw_anscache *mkcache(uint32_t capacity, uint32_t floor, uint32_t ceiling,
+                                   unsigned shards)
+{
+    struct tw_anscache_config cfg = {capacity, floor, ceiling, shards};
+    struct tw_anscache *c = tw_anscache_new(&cfg);
+
+    assert_non_null(c);
+    return c;
+}
+
+/* Looks up a v4 key; returns the name or "" on a miss (static buffer). */
+static const char *get4(struct tw_anscache *c, uint32_t client, uint32_t resolved, int64_t now)
+{
+    static char name[TW_ANSCACHE_TEXT_MAX];
+    uint8_t a[16], b[16];
+
+    v4(a, client);
+    v4(b, resolved);
+    if (!tw_anscache_get(c, 4, a, b, now, name, sizeof(name), NULL, 0))
+        return "";
+    return name;
+}
+
+static int put4(struct tw_anscache *c, uint32_t client, uint32_t resolved, const char *qname,
+                uint32_t ttl, int64_t now)
+{
+    uint8_t a[16], b[16];
+
+    v4(a, client);
+    v4(b, resolved);
+    return tw_anscache_put(c, 4, a, b, qname, NULL, 0, ttl, now);
+}
+
+static void test_ttl_clamp_and_expiry(void **state)
+{
+    (void)state;
+    static const struct {
+        int line;
+        uint32_t ttl;
+        int64_t last_live; /* put at 1000; live through this time, gone one second later */
+    } cases[] = {
+        {__LINE__, 0, 1000 + 60},             /* below the floor */
+        {__LINE__, 59, 1000 + 60},            /* below the floor */
+        {__LINE__, 60, 1000 + 60},            /* at the floor */
+        {__LINE__, 300, 1000 + 300},          /* inside */
+        {__LINE__, 86400, 1000 + 86400},      /* at the ceiling */
+        {__LINE__, 86401, 1000 + 86400},      /* above the ceiling */
+        {__LINE__, UINT32_MAX, 1000 + 86400}, /* far above */
+    };
+    struct tw_anscache *c = mkcache(1024, 60, 86400, 4);
+    struct tw_anscache_stats st;
+
+    for (size_t i = 0; i < TW_ARRAY_SIZE(cases); i++) {
+        uint32_t resolved = 0x5db8d822 + (uint32_t)i;
+
+        print_message("case line %d\n", cases[i].line);
+        assert_int_equal(put4(c, 0x0a000001, resolved, "a.example.com", cases[i].ttl, 1000), 0);
+        assert_string_equal(get4(c, 0x0a000001, resolved, 1000), "a.example.com");
+        assert_string_equal(get4(c, 0x0a000001, resolved, cases[i].last_live), "a.example.com");
+        assert_string_equal(get4(c, 0x0a000001, resolved, cases[i].last_live + 1), "");
+        /* Reclaimed by the expired lookup: gone even for an earlier clock. */
+        assert_string_equal(get4(c, 0x0a000001, resolved, 1000), "");
+    }
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.puts, TW_ARRAY_SIZE(cases));
+    assert_int_equal(st.hits, 2 * TW_ARRAY_SIZE(cases));
+    assert_int_equal(st.misses, 2 * TW_ARRAY_SIZE(cases));
+    assert_int_equal(st.expired, TW_ARRAY_SIZE(cases));
+    assert_int_equal(st.entries, 0);
+    tw_anscache_free(c);
+}
+
+static void test_default_config(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = tw_anscache_new(NULL);
+    struct tw_anscache_config bad = {16, 100, 50, 1};
+    struct tw_anscache_stats st;
+
+    assert_non_null(c);
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.capacity, 262144);
+    assert_int_equal(st.entries, 0);
+    /* Default floor 60 and ceiling 86400. */
+    assert_int_equal(put4(c, 1, 2, "x.example", 1, 0), 0);
+    assert_string_equal(get4(c, 1, 2, 60), "x.example");
+    assert_string_equal(get4(c, 1, 2, 61), "");
+    assert_int_equal(put4(c, 1, 3, "y.example", 1000000, 0), 0);
+    assert_string_equal(get4(c, 1, 3, 86400), "y.example");
+    assert_string_equal(get4(c, 1, 3, 86401), "");
+    tw_anscache_free(c);
+    assert_null(tw_anscache_new(&bad));
+}
+
+static void test_client_scoping(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = mkcache(256, 60, 86400, 8);
+
+    assert_int_equal(put4(c, 0x0a000001, 0x01020304, "a.example", 300, 0), 0);
+    assert_string_equal(get4(c, 0x0a000001, 0x01020304, 1), "a.example");
+    /* Client B resolved nothing: it must not see client A's name. */
+    assert_string_equal(get4(c, 0x0a000002, 0x01020304, 1), "");
+    /* Client B resolves another name to the same address: each keeps its own. */
+    assert_int_equal(put4(c, 0x0a000002, 0x01020304, "b.example", 300, 0), 0);
+    assert_string_equal(get4(c, 0x0a000001, 0x01020304, 1), "a.example");
+    assert_string_equal(get4(c, 0x0a000002, 0x01020304, 1), "b.example");
+    /* Another address of client A: not known. */
+    assert_string_equal(get4(c, 0x0a000001, 0x01020305, 1), "");
+    tw_anscache_free(c);
+}
+
+static void test_v4_v6_keys(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = mkcache(256, 60, 86400, 8);
+    uint8_t a4[16], b4[16], a6[16], b6[16], noisy[16], mixed_client[16];
+    char name[TW_ANSCACHE_TEXT_MAX];
+
+    v4(a4, 0xc0a80001);
+    v4(b4, 0x68102a01);
+    v6(a6, 1);
+    v6(b6, 2);
+    assert_int_equal(tw_anscache_put(c, 4, a4, b4, "v4.example", NULL, 0, 300, 0), 0);
+    assert_int_equal(tw_anscache_put(c, 6, a6, b6, "v6.example", NULL, 0, 300, 0), 0);
+
+    assert_true(tw_anscache_get(c, 4, a4, b4, 1, name, sizeof(name), NULL, 0));
+    assert_string_equal(name, "v4.example");
+    assert_true(tw_anscache_get(c, 6, a6, b6, 1, name, sizeof(name), NULL, 0));
+    assert_string_equal(name, "v6.example");
+
+    /* Version 4 reads only 4 bytes: whatever follows does not matter. */
+    memcpy(noisy, b4, 16);
+    memset(noisy + 4, 0xaa, 12);
+    assert_true(tw_anscache_get(c, 4, a4, noisy, 1, name, sizeof(name), NULL, 0));
+    assert_string_equal(name, "v4.example");
+    /* The same 16 bytes under the other version are another key. */
+    assert_false(tw_anscache_get(c, 6, a4, b4, 1, name, sizeof(name), NULL, 0));
+    assert_false(tw_anscache_get(c, 4, a6, b6, 1, name, sizeof(name), NULL, 0));
+    /* A v6 address differing in its last byte only. */
+    memcpy(mixed_client, a6, 16);
+    mixed_client[15] ^= 1;
+    assert_false(tw_anscache_get(c, 6, mixed_client, b6, 1, name, sizeof(name), NULL, 0));
+    /* Unknown version. */
+    assert_int_equal(tw_anscache_put(c, 5, a4, b4, "x.example", NULL, 0, 300, 0), TW_EINVAL);
+    assert_false(tw_anscache_get(c, 5, a4, b4, 1, name, sizeof(name), NULL, 0));
+    tw_anscache_free(c);
+}
+
+static void test_replacement(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = mkcache(64, 60, 86400, 1);
+    struct tw_anscache_stats st;
+    uint8_t a[16], b[16];
+    char name[TW_ANSCACHE_TEXT_MAX], chain[TW_ANSCACHE_TEXT_MAX];
+    const char *chain1[] = {"one.cdn.example", "edge1.cdn.example"};
+    const char *chain2[] = {"two.cdn.example"};
+    unsigned flags = 99;
+
+    v4(a, 0x0a000001);
+    v4(b, 0x01020304);
+    assert_int_equal(tw_anscache_put(c, 4, a, b, "old.example", chain1, 2, 3600, 0), 0);
+    assert_true(
+        tw_anscache_lookup(c, 4, a, b, 10, name, sizeof(name), chain, sizeof(chain), &flags));
+    assert_string_equal(name, "old.example");
+    assert_string_equal(chain, "one.cdn.example edge1.cdn.example");
+    assert_int_equal(flags, 0);
+
+    /* The new answer replaces name, chain and expiry (shorter TTL than before). */
+    assert_int_equal(tw_anscache_put(c, 4, a, b, "new.example", chain2, 1, 60, 100), 0);
+    assert_true(tw_anscache_get(c, 4, a, b, 160, name, sizeof(name), chain, sizeof(chain)));
+    assert_string_equal(name, "new.example");
+    assert_string_equal(chain, "two.cdn.example");
+    assert_false(tw_anscache_get(c, 4, a, b, 161, name, sizeof(name), chain, sizeof(chain)));
+
+    /* And with no chain at all. */
+    assert_int_equal(tw_anscache_put(c, 4, a, b, "bare.example", NULL, 0, 60, 200), 0);
+    assert_true(tw_anscache_get(c, 4, a, b, 200, name, sizeof(name), chain, sizeof(chain)));
+    assert_string_equal(name, "bare.example");
+    assert_string_equal(chain, "");
+
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.puts, 3);
+    assert_int_equal(st.replaced, 1); /* the third put found the key reclaimed by expiry */
+    assert_int_equal(st.entries, 1);
+    tw_anscache_free(c);
+}
+
+/* Replacing a live entry keeps one entry and refreshes it in the eviction order. */
+static void test_replacement_refreshes_order(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = mkcache(4, 60, 86400, 1);
+    struct tw_anscache_stats st;
+
+    for (uint32_t i = 0; i < 4; i++)
+        assert_int_equal(put4(c, 1, 100 + i, "n.example", 300, i), 0);
+    /* Key 100 would expire first; a fresh answer for it moves it to the back. */
+    assert_int_equal(put4(c, 1, 100, "again.example", 300, 10), 0);
+    assert_int_equal(put4(c, 1, 200, "newer.example", 300, 11), 0);
+    assert_string_equal(get4(c, 1, 100, 12), "again.example");
+    assert_string_equal(get4(c, 1, 101, 12), ""); /* the one expiring first went */
+    assert_string_equal(get4(c, 1, 200, 12), "newer.example");
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.entries, 4);
+    assert_int_equal(st.evicted, 1);
+    assert_int_equal(st.replaced, 1);
+    tw_anscache_free(c);
+}
+
+static void check_pressure(unsigned shards, uint32_t newest_kept)
+{
+    struct tw_anscache *c = mkcache(64, 60, 86400, shards);
+    struct tw_anscache_stats st;
+    char qname[64];
+
+    print_message("shards %u\n", shards);
+    for (uint32_t i = 0; i < 1000; i++) {
+        snprintf(qname, sizeof(qname), "h%u.example", i);
+        assert_int_equal(put4(c, 0x0a000001, 0x50000000 + i, qname, 3600, 1000 + i), 0);
+        tw_anscache_get_stats(c, &st);
+        assert_true(st.entries <= 64);
+    }
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.capacity, 64);
+    assert_int_equal(st.puts, 1000);
+    assert_int_equal(st.expired, 0);
+    assert_int_equal(st.evicted, 1000 - st.entries);
+    assert_true(st.evicted >= 1000 - 64);
+    /* Every shard keeps its newest entries, so the last puts overall are all there. */
+    for (uint32_t i = 1000 - newest_kept; i < 1000; i++) {
+        snprintf(qname, sizeof(qname), "h%u.example", i);
+        assert_string_equal(get4(c, 0x0a000001, 0x50000000 + i, 1000 + i), qname);
+    }
+    /* The very oldest are gone. */
+    assert_string_equal(get4(c, 0x0a000001, 0x50000000, 1000), "");
+    tw_anscache_free(c);
+}
+
+static void test_eviction_under_pressure(void **state)
+{
+    (void)state;
+    check_pressure(1, 64);
+    /* 16 per shard: the last 16 puts cannot have pushed each other out, wherever they hash. */
+    check_pressure(4, 16);
+    /* More shards than entries: one entry each, the last put always survives. */
+    check_pressure(64, 1);
+}
+
+/* When full, the entry that expires first goes, not the oldest put; expired ones first. */
+static void test_eviction_order(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = mkcache(3, 0, 86400, 1);
+    struct tw_anscache_stats st;
+
+    assert_int_equal(put4(c, 1, 1, "long.example", 1000, 0), 0);
+    assert_int_equal(put4(c, 1, 2, "short.example", 10, 1), 0);
+    assert_int_equal(put4(c, 1, 3, "mid.example", 500, 2), 0);
+    assert_int_equal(put4(c, 1, 4, "new.example", 500, 3), 0); /* full: "short" goes */
+    assert_string_equal(get4(c, 1, 1, 4), "long.example");
+    assert_string_equal(get4(c, 1, 2, 4), "");
+    assert_string_equal(get4(c, 1, 3, 4), "mid.example");
+    assert_string_equal(get4(c, 1, 4, 4), "new.example");
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.evicted, 1);
+    assert_int_equal(st.expired, 0);
+    /* At 600 "mid" and "new" have expired: a put reclaims them as expired, not evicted. */
+    assert_int_equal(put4(c, 1, 5, "later.example", 500, 600), 0);
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.evicted, 1);
+    assert_int_equal(st.expired, 2);
+    assert_int_equal(st.entries, 2);
+    assert_string_equal(get4(c, 1, 1, 600), "long.example");
+    assert_string_equal(get4(c, 1, 5, 600), "later.example");
+    tw_anscache_free(c);
+
+    /* Equal expiry times: the older put goes first. */
+    c = mkcache(2, 60, 86400, 1);
+    assert_int_equal(put4(c, 1, 1, "first.example", 300, 0), 0);
+    assert_int_equal(put4(c, 1, 2, "second.example", 300, 0), 0);
+    assert_int_equal(put4(c, 1, 3, "third.example", 300, 0), 0);
+    assert_string_equal(get4(c, 1, 1, 0), "");
+    assert_string_equal(get4(c, 1, 2, 0), "second.example");
+    assert_string_equal(get4(c, 1, 3, 0), "third.example");
+    tw_anscache_free(c);
+}
+
+static void test_refused_names(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = mkcache(64, 60, 86400, 2);
+    struct tw_anscache_stats st;
+    uint8_t a[16], b[16];
+    char *huge = malloc(TW_NAME_MAX + 1);
+    char *big = malloc(TW_ANSCACHE_TEXT_MAX + 1);
+    char name[TW_ANSCACHE_TEXT_MAX], chain[TW_ANSCACHE_TEXT_MAX];
+    const char *chain_huge[1];
+    const char *chain_null[] = {"ok.example", NULL};
+
+    assert_non_null(huge);
+    assert_non_null(big);
+    v4(a, 0x0a000001);
+    v4(b, 0x01020304);
+
+    /* TW_NAME_MAX - 1 characters and more: refused, counted, nothing stored. */
+    memset(huge, 'a', TW_NAME_MAX);
+    huge[TW_NAME_MAX] = '\0';
+    assert_int_equal(tw_anscache_put(c, 4, a, b, huge, NULL, 0, 300, 0), TW_ENOMEM);
+    huge[TW_NAME_MAX - 1] = '\0'; /* TW_NAME_MAX - 1 long: within the name bound ... */
+    /* ... but no name that long fits the text slot either. */
+    assert_int_equal(tw_anscache_put(c, 4, a, b, huge, NULL, 0, 300, 0), TW_ENOMEM);
+    /* A chain name over the bound refuses the whole answer. */
+    huge[TW_NAME_MAX - 1] = 'a';
+    chain_huge[0] = huge;
+    assert_int_equal(tw_anscache_put(c, 4, a, b, "ok.example", chain_huge, 1, 300, 0), TW_ENOMEM);
+    assert_false(tw_anscache_get(c, 4, a, b, 0, name, sizeof(name), NULL, 0));
+
+    /* The slot's limit: TW_ANSCACHE_TEXT_MAX - 1 characters fit, one more does not. */
+    memset(big, 'b', TW_ANSCACHE_TEXT_MAX);
+    big[TW_ANSCACHE_TEXT_MAX] = '\0';
+    assert_int_equal(tw_anscache_put(c, 4, a, b, big, NULL, 0, 300, 0), TW_ENOMEM);
+    big[TW_ANSCACHE_TEXT_MAX - 1] = '\0';
+    assert_int_equal(tw_anscache_put(c, 4, a, b, big, chain_null, 1, 300, 0), 0);
+    assert_true(tw_anscache_get(c, 4, a, b, 0, name, sizeof(name), chain, sizeof(chain)));
+    assert_string_equal(name, big);
+    /* The name took the whole slot: the chain was left off. */
+    assert_string_equal(chain, "");
+    /* A name buffer too small is a miss, not a cut name. */
+    assert_false(tw_anscache_get(c, 4, a, b, 0, name, TW_ANSCACHE_TEXT_MAX - 1, NULL, 0));
+
+    /* Caller errors: not counted as refusals. */
+    assert_int_equal(tw_anscache_put(c, 4, a, b, "", NULL, 0, 300, 0), TW_EINVAL);
+    assert_int_equal(tw_anscache_put(c, 4, a, b, NULL, NULL, 0, 300, 0), TW_EINVAL);
+    assert_int_equal(tw_anscache_put(c, 4, a, b, "x.example", chain_null, 2, 300, 0), TW_EINVAL);
+    assert_int_equal(tw_anscache_put(c, 4, a, b, "x.example", NULL, 1, 300, 0), TW_EINVAL);
+
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.refused, 4);
+    assert_int_equal(st.puts, 1);
+    assert_int_equal(st.truncated, 1);
+    assert_int_equal(st.entries, 1);
+    free(huge);
+    free(big);
+    tw_anscache_free(c);
+}
+
+static void test_chain_truncation(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = mkcache(64, 60, 86400, 2);
+    struct tw_anscache_stats st;
+    uint8_t a[16], b[16];
+    char label[101];
+    char names[8][104];
+    const char *chain[8];
+    char name[TW_ANSCACHE_TEXT_MAX], out[TW_ANSCACHE_TEXT_MAX], small[64];
+    unsigned flags;
+
+    v6(a, 1);
+    v6(b, 2);
+    memset(label, 'c', 100);
+    label[100] = '\0';
+    for (int i = 0; i < 8; i++) {
+        snprintf(names[i], sizeof(names[i]), "%d.%s", i, label); /* 102 characters */
+        chain[i] = names[i];
+    }
+    /* "q.example" (9) + 4 x (1 + 102) = 421 fits, a fifth name would make 524. */
+    assert_int_equal(tw_anscache_put(c, 6, a, b, "q.example", chain, 8, 300, 0), 0);
+    assert_true(tw_anscache_lookup(c, 6, a, b, 0, name, sizeof(name), out, sizeof(out), &flags));
+    assert_string_equal(name, "q.example");
+    assert_int_equal(flags, TW_ANSF_CHAIN_TRUNCATED);
+    assert_int_equal(strlen(out), 4 * 102 + 3);
+    assert_memory_equal(out, names[0], 102);
+    assert_int_equal(out[102], ' ');
+    assert_string_equal(out + 3 * 103, names[3]);
+
+    /* Fitting exactly is not truncation. */
+    assert_int_equal(tw_anscache_put(c, 6, a, b, "q.example", chain, 4, 300, 0), 0);
+    assert_true(tw_anscache_lookup(c, 6, a, b, 0, name, sizeof(name), out, sizeof(out), &flags));
+    assert_int_equal(flags, 0);
+    assert_int_equal(strlen(out), 4 * 102 + 3);
+
+    /* A small chain buffer gets whole leading names only, and the flag. */
+    {
+        const char *short_chain[] = {"a.cdn.example", "bb.cdn.example", "ccc.cdn.example"};
+
+        assert_int_equal(tw_anscache_put(c, 6, a, b, "q.example", short_chain, 3, 300, 0), 0);
+        assert_true(tw_anscache_lookup(c, 6, a, b, 0, name, sizeof(name), small, 40, &flags));
+        assert_string_equal(small, "a.cdn.example bb.cdn.example");
+        assert_int_equal(flags, TW_ANSF_CHAIN_TRUNCATED);
+        /* Exactly the joined length plus the NUL: whole. */
+        assert_true(tw_anscache_lookup(c, 6, a, b, 0, name, sizeof(name), small,
+                                       strlen("a.cdn.example bb.cdn.example ccc.cdn.example") + 1,
+                                       &flags));
+        assert_string_equal(small, "a.cdn.example bb.cdn.example ccc.cdn.example");
+        assert_int_equal(flags, 0);
+        /* Room for less than the first name: empty, flagged. */
+        assert_true(tw_anscache_lookup(c, 6, a, b, 0, name, sizeof(name), small, 5, &flags));
+        assert_string_equal(small, "");
+        assert_int_equal(flags, TW_ANSF_CHAIN_TRUNCATED);
+    }
+
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.truncated, 1);
+    assert_int_equal(st.replaced, 2);
+    tw_anscache_free(c);
+}
+
+/* --- threads --- */
+
+#define STRESS_OPS 100000
+#define STRESS_KEYS 6000    /* per writer; two writers overfill the 4096 entries */
+#define STRESS_PREFILL 2048 /* per writer, before the threads start */
+
+struct stress_arg {
+    struct tw_anscache *c;
+    pthread_barrier_t *start;
+    atomic_uint_fast64_t *clock; /* writer puts so far: both writers together make one second
+                                    per 2000, and readers read the same clock */
+    unsigned id;
+    uint64_t hits, misses, bad, put_errors;
+};
+
+static void stress_key(unsigned writer, uint32_t k, uint8_t client[16], uint8_t resolved[16],
+                       uint8_t *version)
+{
+    /* Half the keys are v6. */
+    *version = (k & 1) ? 6 : 4;
+    if (*version == 4) {
+        v4(client, 0x0a000000 + writer);
+        v4(resolved, 0x40000000 + k);
+    } else {
+        v6(client, 0x100 + writer);
+        v6(resolved, 0x40000000 + k);
+    }
+}
+
+/* Deterministic xorshift so each thread's walk is reproducible. */
+static uint32_t next_rand(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+/* Name and chain (0 to 2 names) are derived from the key so readers can check what they get.
+ * TTL 0..10 s, clamped to 1..10, against a clock of 100 s: entries expire during the run. */
+static int stress_put(struct tw_anscache *c, unsigned writer, uint32_t k, int64_t now)
+{
+    char qname[64], c0[64], c1[64];
+    const char *chain[2] = {c0, c1};
+    uint8_t client[16], resolved[16], version;
+
+    stress_key(writer, k, client, resolved, &version);
+    snprintf(qname, sizeof(qname), "w%u-k%u.example", writer, k);
+    snprintf(c0, sizeof(c0), "w%u-k%u.cdn.example", writer, k);
+    snprintf(c1, sizeof(c1), "edge-w%u-k%u.cdn.example", writer, k);
+    return tw_anscache_put(c, version, client, resolved, qname, chain, k % 3, k % 11, now);
+}
+
+static void *stress_writer(void *p)
+{
+    struct stress_arg *arg = p;
+    uint32_t rnd = 0x9e3779b9u * (arg->id + 1);
+
+    pthread_barrier_wait(arg->start);
+    for (uint32_t i = 0; i < STRESS_OPS; i++) {
+        uint32_t k = next_rand(&rnd) % STRESS_KEYS;
+        int64_t now =
+            (int64_t)(atomic_fetch_add_explicit(arg->clock, 1, memory_order_relaxed) / 2000);
+
+        if (stress_put(arg->c, arg->id, k, now) != 0)
+            arg->put_errors++;
+    }
+    return NULL;
+}
+
+static void *stress_reader(void *p)
+{
+    struct stress_arg *arg = p;
+    uint32_t rnd = 0x85ebca6bu * (arg->id + 1);
+    char name[TW_ANSCACHE_TEXT_MAX], chain[TW_ANSCACHE_TEXT_MAX];
+    char want[TW_ANSCACHE_TEXT_MAX], want_chain[TW_ANSCACHE_TEXT_MAX];
+
+    pthread_barrier_wait(arg->start);
+    for (uint32_t i = 0; i < STRESS_OPS; i++) {
+        uint32_t r = next_rand(&rnd);
+        unsigned writer = r >> 31;
+        uint32_t k = r % STRESS_KEYS;
+        uint8_t client[16], resolved[16], version;
+        int64_t now = (int64_t)(atomic_load_explicit(arg->clock, memory_order_relaxed) / 2000);
+
+        stress_key(writer, k, client, resolved, &version);
+        if (!tw_anscache_get(arg->c, version, client, resolved, now, name, sizeof(name), chain,
+                             sizeof(chain))) {
+            arg->misses++;
+            continue;
+        }
+        arg->hits++;
+        snprintf(want, sizeof(want), "w%u-k%u.example", writer, k);
+        if (k % 3 == 0)
+            want_chain[0] = '\0';
+        else if (k % 3 == 1)
+            snprintf(want_chain, sizeof(want_chain), "w%u-k%u.cdn.example", writer, k);
+        else
+            snprintf(want_chain, sizeof(want_chain), "w%u-k%u.cdn.example edge-w%u-k%u.cdn.example",
+                     writer, k, writer, k);
+        if (strcmp(name, want) != 0 || strcmp(chain, want_chain) != 0)
+            arg->bad++;
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = mkcache(4096, 1, 10, 16);
+    struct tw_anscache_stats st;
+    pthread_barrier_t start;
+    pthread_t th[4];
+    struct stress_arg args[4];
+    atomic_uint_fast64_t clock = 0;
+    uint64_t hits = 0, misses = 0;
+    char name[TW_ANSCACHE_TEXT_MAX], qname[64];
+
+    /* Prefilled at time 0 so readers find entries however the threads get scheduled. */
+    for (unsigned w = 0; w < 2; w++)
+        for (uint32_t k = 0; k < STRESS_PREFILL; k++)
+            assert_int_equal(stress_put(c, w, k, 0), 0);
+    assert_int_equal(pthread_barrier_init(&start, NULL, 4), 0);
+    for (unsigned i = 0; i < 4; i++) {
+        memset(&args[i], 0, sizeof(args[i]));
+        args[i].c = c;
+        args[i].start = &start;
+        args[i].clock = &clock;
+        args[i].id = i % 2;
+        assert_int_equal(
+            pthread_create(&th[i], NULL, i < 2 ? stress_writer : stress_reader, &args[i]), 0);
+    }
+    for (unsigned i = 0; i < 4; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    pthread_barrier_destroy(&start);
+
+    for (unsigned i = 0; i < 4; i++) {
+        assert_int_equal(args[i].bad, 0);
+        assert_int_equal(args[i].put_errors, 0);
+        hits += args[i].hits;
+        misses += args[i].misses;
+    }
+    assert_int_equal(hits + misses, 2 * STRESS_OPS);
+    assert_true(hits > 0);
+
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.puts, 2 * STRESS_OPS + 2 * STRESS_PREFILL);
+    assert_int_equal(st.hits, hits);
+    assert_int_equal(st.misses, misses);
+    assert_int_equal(st.refused, 0);
+    assert_true(st.entries <= st.capacity);
+    assert_true(st.evicted + st.expired > 0);
+    /* Every new key became an entry that is still held or was dropped exactly once. */
+    assert_int_equal(st.puts - st.replaced, st.entries + st.evicted + st.expired);
+
+    /* The structure is intact: fresh keys are found right after being put ... */
+    for (uint32_t i = 0; i < 8192; i++) {
+        snprintf(qname, sizeof(qname), "after%u.example", i);
+        assert_int_equal(put4(c, 0x0b000000 + i, 0x0c000000 + i, qname, 10, 1000), 0);
+        assert_string_equal(get4(c, 0x0b000000 + i, 0x0c000000 + i, 1000), qname);
+    }
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.entries, st.capacity); /* 8192 new keys fill every shard */
+    assert_int_equal(st.puts - st.replaced, st.entries + st.evicted + st.expired);
+    /* ... and after their TTL every one of them is gone. */
+    for (uint32_t i = 0; i < 8192; i++)
+        assert_false(tw_anscache_get(c, 4, (uint8_t[16]){11, 0, (uint8_t)(i >> 8), (uint8_t)i},
+                                     (uint8_t[16]){12, 0, (uint8_t)(i >> 8), (uint8_t)i}, 1011,
+                                     name, sizeof(name), NULL, 0));
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.puts - st.replaced, st.entries + st.evicted + st.expired);
+    tw_anscache_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ttl_clamp_and_expiry),
+        cmocka_unit_test(test_default_config),
+        cmocka_unit_test(test_client_scoping),
+        cmocka_unit_test(test_v4_v6_keys),
+        cmocka_unit_test(test_replacement),
+        cmocka_unit_test(test_replacement_refreshes_order),
+        cmocka_unit_test(test_eviction_under_pressure),
+        cmocka_unit_test(test_eviction_order),
+        cmocka_unit_test(test_refused_names),
+        cmocka_unit_test(test_chain_truncation),
+        cmocka_unit_test(test_threads),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
