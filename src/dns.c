@@ -181,6 +181,170 @@ int tw_dns_parse(const uint8_t *buf, size_t len, struct tw_dns_msg *out)
     return (int)off;
 }
 
+#define TYPE_A 1
+#define TYPE_CNAME 5
+#define TYPE_AAAA 28
+#define CLASS_IN 1
+
+static void answer_reset(struct tw_dns_answer *a)
+{
+    a->name[0] = '\0';
+    a->name_len = 0;
+    a->type = 0;
+    a->ttl = 0;
+    memset(a->addr, 0, sizeof(a->addr));
+    a->target[0] = '\0';
+    a->target_len = 0;
+}
+
+/*
+ * Validates the record at msg[*off] and, when a is not NULL and the record is
+ * a class IN A, AAAA or CNAME, stores it in *a. Sets *kept to whether it is
+ * such a record, and *off past the record. Returns 0 or TW_EMALFORMED; *a is
+ * left empty unless the record was stored.
+ */
+static int answer_one(const uint8_t *msg, size_t len, size_t *off, struct tw_dns_answer *a,
+                      bool *kept, size_t *budget)
+{
+    struct tw_cur c;
+    size_t next;
+
+    *kept = false;
+    int n = name_walk(msg, len, *off, a != NULL ? a->name : NULL, &next, budget);
+    if (n < 0)
+        goto out_reset;
+
+    tw_cur_init(&c, msg + next, len - next);
+    uint16_t type = tw_get_be16(&c);
+    uint16_t rclass = tw_get_be16(&c);
+    uint32_t ttl = tw_get_be32(&c);
+    uint16_t rdlen = tw_get_be16(&c);
+    if (c.err || tw_cur_left(&c) < rdlen)
+        goto out_reset;
+    size_t rd = (size_t)(c.p - msg);
+    size_t rd_end = rd + rdlen;
+
+    /* Other classes give A and AAAA other RDATA (a CHAOS A is a name and an address). */
+    if (rclass != CLASS_IN || (type != TYPE_A && type != TYPE_AAAA && type != TYPE_CNAME)) {
+        if (a != NULL)
+            answer_reset(a);
+        *off = rd_end;
+        return 0;
+    }
+
+    if (type == TYPE_CNAME) {
+        /* To the target, the message ends with the RDATA: in-place labels cannot
+         * run past it, and pointers only reach back. */
+        int t = name_walk(msg, rd_end, rd, a != NULL ? a->target : NULL, &next, budget);
+        if (t < 0 || next != rd_end)
+            goto out_reset;
+        if (a != NULL)
+            a->target_len = (size_t)t;
+    } else {
+        if (rdlen != (type == TYPE_A ? 4 : 16))
+            goto out_reset;
+        if (a != NULL)
+            memcpy(a->addr, msg + rd, rdlen);
+    }
+
+    if (a != NULL) {
+        a->name_len = (size_t)n;
+        a->type = type;
+        a->ttl = ttl & 0x80000000u ? 0 : ttl;
+    }
+    *kept = true;
+    *off = rd_end;
+    return 0;
+
+out_reset:
+    if (a != NULL)
+        answer_reset(a);
+    return TW_EMALFORMED;
+}
+
+int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t ancount,
+                         struct tw_dns_answers *out)
+{
+    out->n = out->skipped = 0;
+    for (unsigned i = 0; i < TW_DNS_MAX_ANSWERS; i++)
+        answer_reset(&out->a[i]);
+
+    if (off < TW_DNS_HDR_LEN || off > len)
+        return TW_EMALFORMED;
+    size_t budget = TW_DNS_STEP_BUDGET(len);
+    for (unsigned i = 0; i < ancount; i++) {
+        struct tw_dns_answer *a = out->n < TW_DNS_MAX_ANSWERS ? &out->a[out->n] : NULL;
+        bool kept;
+        if (answer_one(msg, len, &off, a, &kept, &budget) < 0)
+            return TW_EMALFORMED;
+        if (kept && a != NULL)
+            out->n++;
+        else
+            out->skipped++;
+    }
+    return 0;
+}
+
+/* ASCII case-insensitive equality; presentation-form escapes are digits and punctuation. */
+static bool name_eq(const char *x, const char *y)
+{
+    for (;; x++, y++) {
+        unsigned char a = (unsigned char)*x, b = (unsigned char)*y;
+        if (a >= 'A' && a <= 'Z')
+            a = (unsigned char)(a + ('a' - 'A'));
+        if (b >= 'A' && b <= 'Z')
+            b = (unsigned char)(b + ('a' - 'A'));
+        if (a != b)
+            return false;
+        if (a == '\0')
+            return true;
+    }
+}
+
+static bool name_in(const char *name, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (name_eq(name, names[i]))
+            return true;
+    return false;
+}
+
+size_t tw_dns_cname_chain(const struct tw_dns_answers *ans, const char *qname, const char **chain,
+                          size_t max,
+                          void (*fn)(void *ctx, const uint8_t *addr, uint8_t version, uint32_t ttl),
+                          void *ctx)
+{
+    /* Every name after qname is the target of a distinct CNAME record. */
+    const char *names[TW_DNS_MAX_ANSWERS + 1];
+    size_t n = 0;
+
+    if (ans == NULL || qname == NULL || (chain == NULL && max > 0))
+        return 0;
+    unsigned count = TW_MIN(ans->n, (unsigned)TW_DNS_MAX_ANSWERS);
+    names[n++] = qname;
+    while (n < TW_ARRAY_SIZE(names)) {
+        const char *target = NULL;
+        for (unsigned i = 0; i < count && target == NULL; i++)
+            if (ans->a[i].type == TYPE_CNAME && name_eq(ans->a[i].name, names[n - 1]))
+                target = ans->a[i].target;
+        if (target == NULL || name_in(target, names, n))
+            break;
+        names[n++] = target;
+    }
+
+    for (size_t i = 0; i < n && i < max; i++)
+        chain[i] = names[i];
+
+    if (fn != NULL) {
+        for (unsigned i = 0; i < count; i++) {
+            const struct tw_dns_answer *a = &ans->a[i];
+            if ((a->type == TYPE_A || a->type == TYPE_AAAA) && name_in(a->name, names, n))
+                fn(ctx, a->addr, a->type == TYPE_A ? 4 : 6, a->ttl);
+        }
+    }
+    return TW_MIN(n, max);
+}
+
 /* IANA "Resource Record (RR) TYPEs" registry, the types seen in queries. */
 const char *tw_dns_qtype_name(uint16_t qtype)
 {

@@ -550,6 +550,412 @@ static void test_qtype_name(void **state)
     assert_null(tw_dns_qtype_name(65535));
 }
 
+/* ---- answer section ---- */
+
+/* Response header: QR RD RA, QDCOUNT qd, ANCOUNT an (2-byte strings), no other records. */
+#define RHDR(qd, an) "\x12\x34\x81\x80" qd an "\x00\x00\x00\x00"
+#define AN0 "\x00\x00"
+#define AN1 "\x00\x01"
+#define AN2 "\x00\x02"
+#define AN3 "\x00\x03"
+#define AN4 "\x00\x04"
+#define PQ "\xc0\x0c" /* pointer to the first question's name */
+#define T_CNAME_IN "\x00\x05\x00\x01"
+#define T_MX_IN "\x00\x0f\x00\x01"
+#define T_TXT_IN "\x00\x10\x00\x01"
+#define TTL60 "\x00\x00\x00\x3c"
+#define TTL300 "\x00\x00\x01\x2c"
+#define IP4_1 "\xc0\x00\x02\x01"                                                 /* 192.0.2.1 */
+#define IP4_2 "\xc6\x33\x64\x07"                                                 /* 198.51.100.7 */
+#define IP6_1 "\x20\x01\x0d\xb8" "\x00\x00\x00\x00" "\x00\x00\x00\x00" "\x00\x00\x00\x01" /* 2001:db8::1 */
+#define RR_A(owner, ttl, ip) owner T_A_IN ttl "\x00\x04" ip
+#define RR_AAAA(owner, ttl, ip) owner T_AAAA_IN ttl "\x00\x10" ip
+/* Question "www.example.com" A at 12..32: answers start at 33, "example.com" is at 16 (0x10),
+ * "com" at 24 (0x18). */
+#define Q_WWW WWW_EXAMPLE_COM T_A_IN
+/* Question "a" A at 12..18: answers start at 19. */
+#define Q_A "\x01" "a" "\x00" T_A_IN
+
+#define MAXRR 4
+
+struct want_rr {
+    uint16_t type;
+    const char *name;
+    uint32_t ttl;
+    const char *data; /* A/AAAA: the address bytes; CNAME: the target */
+};
+
+struct want_addr {
+    uint8_t version;
+    const char *addr;
+    uint32_t ttl;
+};
+
+struct ans_case {
+    int line;
+    const char *wire; /* a response whose last byte is the last answer's */
+    size_t len;
+    int want; /* tw_dns_parse_answers on the whole message */
+    unsigned n, skipped;
+    struct want_rr rr[MAXRR];
+    /* tw_dns_cname_chain from the first question's name, max 8 */
+    unsigned nchain;
+    const char *chain[MAXRR];
+    unsigned naddr;
+    struct want_addr addr[MAXRR];
+};
+
+static const struct ans_case ans_cases[] = {
+    /* A */
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW RR_A(PQ, TTL300, IP4_1)), 0, 1, 0,
+     {{1, "www.example.com", 300, IP4_1}}, 1, {"www.example.com"}, 1, {{4, IP4_1, 300}}},
+    /* AAAA, then A, both for the question name */
+    {__LINE__, W(RHDR(QD1, AN2) Q_WWW RR_AAAA(PQ, TTL60, IP6_1) RR_A(PQ, TTL300, IP4_1)), 0, 2, 0,
+     {{28, "www.example.com", 60, IP6_1}, {1, "www.example.com", 300, IP4_1}}, 1,
+     {"www.example.com"}, 2, {{6, IP6_1, 60}, {4, IP4_1, 300}}},
+    /* www -> x.trycloudflare.com ("com" compressed to the question) -> A; the A's owner points
+     * at the CNAME target (45 = 0x2d); an A for another name is not reported */
+    {__LINE__,
+     W(RHDR(QD1, AN3) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x12" "\x01" "x" "\x0d" "trycloudflare"
+       "\xc0\x18" RR_A("\xc0\x2d", TTL60, IP4_2) RR_A("\x05" "other" "\xc0\x10", TTL60, IP4_1)),
+     0, 3, 0,
+     {{5, "www.example.com", 300, "x.trycloudflare.com"},
+      {1, "x.trycloudflare.com", 60, IP4_2},
+      {1, "other.example.com", 60, IP4_1}},
+     2, {"www.example.com", "x.trycloudflare.com"}, 1, {{4, IP4_2, 60}}},
+    /* two hops, names in other letter case: www -> CDN.example.com -> edge.example.net, whose
+     * AAAA is owned by EDGE.EXAMPLE.NET */
+    {__LINE__,
+     W(RHDR(QD1, AN3) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x06" "\x03" "CDN" "\xc0\x10"
+       "\x03" "cdn" "\x07" "example" "\x03" "com" "\x00" T_CNAME_IN TTL300 "\x00\x12"
+       "\x04" "edge" "\x07" "example" "\x03" "net" "\x00"
+       RR_AAAA("\x04" "EDGE" "\x07" "EXAMPLE" "\x03" "NET" "\x00", TTL60, IP6_1)),
+     0, 3, 0,
+     {{5, "www.example.com", 300, "CDN.example.com"},
+      {5, "cdn.example.com", 300, "edge.example.net"},
+      {28, "EDGE.EXAMPLE.NET", 60, IP6_1}},
+     3, {"www.example.com", "CDN.example.com", "edge.example.net"}, 1, {{6, IP6_1, 60}}},
+    /* loop a -> b -> a (b's owner points at the first target, 31 = 0x1f), plus an A for b */
+    {__LINE__,
+     W(RHDR(QD1, AN3) Q_A PQ T_CNAME_IN TTL300 "\x00\x03" "\x01" "b" "\x00"
+       "\xc0\x1f" T_CNAME_IN TTL300 "\x00\x02" PQ RR_A("\xc0\x1f", TTL300, IP4_1)),
+     0, 3, 0, {{5, "a", 300, "b"}, {5, "b", 300, "a"}, {1, "b", 300, IP4_1}}, 2, {"a", "b"}, 1,
+     {{4, IP4_1, 300}}},
+    /* loop a -> b -> c -> a */
+    {__LINE__,
+     W(RHDR(QD1, AN3) Q_A PQ T_CNAME_IN TTL300 "\x00\x03" "\x01" "b" "\x00"
+       "\xc0\x1f" T_CNAME_IN TTL300 "\x00\x03" "\x01" "c" "\x00"
+       "\xc0\x2e" T_CNAME_IN TTL300 "\x00\x02" PQ),
+     0, 3, 0, {{5, "a", 300, "b"}, {5, "b", 300, "c"}, {5, "c", 300, "a"}}, 3, {"a", "b", "c"},
+     0, {{0}}},
+    /* self loop */
+    {__LINE__, W(RHDR(QD1, AN1) Q_A PQ T_CNAME_IN TTL300 "\x00\x02" PQ), 0, 1, 0,
+     {{5, "a", 300, "a"}}, 1, {"a"}, 0, {{0}}},
+    /* MX, TXT, HTTPS skipped (their RDATA is not read) */
+    {__LINE__,
+     W(RHDR(QD1, AN4) Q_WWW PQ T_MX_IN TTL300 "\x00\x04" "\x00\x0a" PQ
+       PQ T_TXT_IN TTL300 "\x00\x03" "\x02" "hi" PQ T_HTTPS_IN TTL300 "\x00\x03" "\x00\x01" "\x00"
+       RR_A(PQ, TTL300, IP4_1)),
+     0, 1, 3, {{1, "www.example.com", 300, IP4_1}}, 1, {"www.example.com"}, 1,
+     {{4, IP4_1, 300}}},
+    /* classes other than IN skipped whatever their RDATA: CH A of 5 octets, ANY A, HS CNAME */
+    {__LINE__,
+     W(RHDR(QD1, AN4) Q_WWW PQ "\x00\x01\x00\x03" TTL300 "\x00\x05" "\x01" "x" "\x00\x00\x01"
+       PQ "\x00\x01\x00\xff" TTL300 "\x00\x04" IP4_2 PQ "\x00\x05\x00\x04" TTL300 "\x00\x01" "\xff"
+       RR_A(PQ, TTL300, IP4_1)),
+     0, 1, 3, {{1, "www.example.com", 300, IP4_1}}, 1, {"www.example.com"}, 1,
+     {{4, IP4_1, 300}}},
+    /* a TTL with the top bit set reads as 0 */
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW RR_A(PQ, "\x80\x00\x00\x01", IP4_1)), 0, 1, 0,
+     {{1, "www.example.com", 0, IP4_1}}, 1, {"www.example.com"}, 1, {{4, IP4_1, 0}}},
+    /* RDLENGTH past the end of the message: A, and a skipped TXT */
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_A_IN TTL300 "\x00\x05" IP4_1), TW_EMALFORMED, 0, 0,
+     {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_TXT_IN TTL300 "\x00\x04" "\x02" "hi"), TW_EMALFORMED,
+     0, 0, {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    /* A of 5, 3 and 0 octets; AAAA of 4 and 17 */
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_A_IN TTL300 "\x00\x05" IP4_1 "\x00"), TW_EMALFORMED,
+     0, 0, {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_A_IN TTL300 "\x00\x03" "\xc0\x00\x02"), TW_EMALFORMED,
+     0, 0, {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_A_IN TTL300 "\x00\x00"), TW_EMALFORMED, 0, 0, {{0}}, 1,
+     {"www.example.com"}, 0, {{0}}},
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_AAAA_IN TTL300 "\x00\x04" IP4_1), TW_EMALFORMED, 0, 0,
+     {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_AAAA_IN TTL300 "\x00\x11" IP6_1 "\x00"),
+     TW_EMALFORMED, 0, 0, {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    /* CNAME RDLENGTH shorter than the target ("x" needs 3 octets), longer (by one zero octet,
+     * then with a pointer target), and 0 */
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x02" "\x01" "x" "\x00"),
+     TW_EMALFORMED, 0, 0, {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x04" "\x01" "x" "\x00" "\x00"),
+     TW_EMALFORMED, 0, 0, {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x03" PQ "\x00"), TW_EMALFORMED,
+     0, 0, {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x00"), TW_EMALFORMED, 0, 0,
+     {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    /* a good A stays stored when the next record is bad */
+    {__LINE__,
+     W(RHDR(QD1, AN2) Q_WWW RR_A(PQ, TTL300, IP4_1) PQ T_A_IN TTL300 "\x00\x05" IP4_1 "\x00"),
+     TW_EMALFORMED, 1, 0, {{1, "www.example.com", 300, IP4_1}}, 1, {"www.example.com"}, 1,
+     {{4, IP4_1, 300}}},
+    /* ANCOUNT larger than the records present */
+    {__LINE__, W(RHDR(QD1, AN2) Q_WWW RR_A(PQ, TTL300, IP4_1)), TW_EMALFORMED, 1, 0,
+     {{1, "www.example.com", 300, IP4_1}}, 1, {"www.example.com"}, 1, {{4, IP4_1, 300}}},
+    /* owner: forward pointer (to 45), self pointer (33), bad label type */
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW RR_A("\xc0\x2d", TTL300, IP4_1)), TW_EMALFORMED, 0, 0,
+     {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW RR_A("\xc0\x21", TTL300, IP4_1)), TW_EMALFORMED, 0, 0,
+     {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW RR_A("\x41" "a" "\x00", TTL300, IP4_1)), TW_EMALFORMED, 0,
+     0, {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    /* CNAME target: pointer to itself (45), into the header, bad label type */
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x02" "\xc0\x2d"), TW_EMALFORMED,
+     0, 0, {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x02" "\xc0\x02"), TW_EMALFORMED,
+     0, 0, {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x03" "\x81" "x" "\x00"),
+     TW_EMALFORMED, 0, 0, {{0}}, 1, {"www.example.com"}, 0, {{0}}},
+};
+
+struct seen_addrs {
+    unsigned n;
+    uint8_t version[MAXRR];
+    uint8_t addr[MAXRR][16];
+    uint32_t ttl[MAXRR];
+};
+
+static void record_addr(void *ctx, const uint8_t *addr, uint8_t version, uint32_t ttl)
+{
+    struct seen_addrs *s = ctx;
+    if (s->n < MAXRR) {
+        s->version[s->n] = version;
+        memcpy(s->addr[s->n], addr, version == 4 ? 4 : 16);
+        s->ttl[s->n] = ttl;
+    }
+    s->n++;
+}
+
+static void check_rr(int line, unsigned i, const struct tw_dns_answer *a, const struct want_rr *w)
+{
+    if (a->type != w->type)
+        fail_msg("line %d: a%u type %u, want %u", line, i, a->type, w->type);
+    if (strcmp(a->name, w->name) != 0 || a->name_len != strlen(w->name))
+        fail_msg("line %d: a%u name \"%s\" (%zu), want \"%s\"", line, i, a->name, a->name_len,
+                 w->name);
+    if (a->ttl != w->ttl)
+        fail_msg("line %d: a%u ttl %u, want %u", line, i, (unsigned)a->ttl, (unsigned)w->ttl);
+    static const uint8_t zero[16];
+    if (w->type == 5) {
+        if (strcmp(a->target, w->data) != 0 || a->target_len != strlen(w->data))
+            fail_msg("line %d: a%u target \"%s\", want \"%s\"", line, i, a->target, w->data);
+        if (memcmp(a->addr, zero, 16) != 0)
+            fail_msg("line %d: a%u CNAME with an address", line, i);
+    } else {
+        size_t al = w->type == 1 ? 4 : 16;
+        if (memcmp(a->addr, w->data, al) != 0 || memcmp(a->addr + al, zero, 16 - al) != 0)
+            fail_msg("line %d: a%u address differs", line, i);
+        if (a->target[0] != '\0' || a->target_len != 0)
+            fail_msg("line %d: a%u address record with a target", line, i);
+    }
+}
+
+static void check_empty_from(int line, const struct tw_dns_answers *ans, unsigned from)
+{
+    static const uint8_t zero[16];
+    for (unsigned i = from; i < TW_DNS_MAX_ANSWERS; i++) {
+        const struct tw_dns_answer *a = &ans->a[i];
+        if (a->name[0] != '\0' || a->name_len != 0 || a->type != 0 || a->ttl != 0 ||
+            a->target[0] != '\0' || a->target_len != 0 || memcmp(a->addr, zero, 16) != 0)
+            fail_msg("line %d: a%u not empty", line, i);
+    }
+}
+
+/* Parses the questions, then the answers; returns the answers' result. */
+static int parse_all(const uint8_t *b, size_t len, struct tw_dns_msg *m,
+                     struct tw_dns_answers *ans)
+{
+    int r = tw_dns_parse(b, len, m);
+    if (r < 0)
+        return r;
+    return tw_dns_parse_answers(b, len, (size_t)r, m->ancount, ans);
+}
+
+static void run_answers(const struct ans_case *c)
+{
+    static struct tw_dns_msg m;
+    static struct tw_dns_answers ans; /* 70 KB */
+    const char *chain[8];
+    struct seen_addrs seen = {0};
+    int line = c->line;
+
+    uint8_t *b = dup_exact(c->wire, c->len);
+    int r = tw_dns_parse(b, c->len, &m);
+    if (r < 0 || m.n_questions != 1)
+        fail_msg("line %d: questions do not parse (%d)", line, r);
+    r = tw_dns_parse_answers(b, c->len, (size_t)r, m.ancount, &ans);
+    if (r != c->want)
+        fail_msg("line %d: tw_dns_parse_answers returned %d, want %d", line, r, c->want);
+    if (ans.n != c->n || ans.skipped != c->skipped)
+        fail_msg("line %d: %u stored, %u skipped; want %u, %u", line, ans.n, ans.skipped, c->n,
+                 c->skipped);
+    for (unsigned i = 0; i < c->n; i++)
+        check_rr(line, i, &ans.a[i], &c->rr[i]);
+    check_empty_from(line, &ans, c->n);
+
+    size_t k = tw_dns_cname_chain(&ans, m.q[0].name, chain, TW_ARRAY_SIZE(chain), record_addr,
+                                  &seen);
+    if (k != c->nchain)
+        fail_msg("line %d: chain of %zu names, want %u", line, k, c->nchain);
+    for (unsigned i = 0; i < c->nchain; i++)
+        if (strcmp(chain[i], c->chain[i]) != 0)
+            fail_msg("line %d: chain[%u] \"%s\", want \"%s\"", line, i, chain[i], c->chain[i]);
+    if (seen.n != c->naddr)
+        fail_msg("line %d: %u addresses reported, want %u", line, seen.n, c->naddr);
+    for (unsigned i = 0; i < c->naddr; i++) {
+        const struct want_addr *w = &c->addr[i];
+        if (seen.version[i] != w->version || seen.ttl[i] != w->ttl ||
+            memcmp(seen.addr[i], w->addr, w->version == 4 ? 4 : 16) != 0)
+            fail_msg("line %d: address %u differs", line, i);
+    }
+    free(b);
+
+    /* The message ends with the last answer: every prefix is malformed somewhere. */
+    for (size_t p = 0; p < c->len; p++) {
+        b = dup_exact(c->wire, p);
+        r = parse_all(b, p, &m, &ans);
+        if (r != TW_EMALFORMED)
+            fail_msg("line %d: prefix %zu/%zu returned %d", line, p, c->len, r);
+        free(b);
+    }
+}
+
+static void test_answers_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < TW_ARRAY_SIZE(ans_cases); i++)
+        run_answers(&ans_cases[i]);
+}
+
+/* A response to "www.example.com" A with ANCOUNT an; the caller appends the answers. */
+static void mb_resp(struct msgbuf *m, uint16_t an)
+{
+    mb_hdr(m, 1);
+    m->b[2] = 0x81;
+    m->b[3] = 0x80;
+    m->b[6] = (uint8_t)(an >> 8);
+    m->b[7] = (uint8_t)an;
+    mb_put(m, Q_WWW, sizeof(Q_WWW) - 1);
+}
+
+static void mb_a(struct msgbuf *m, uint8_t last_octet, uint16_t rdlen)
+{
+    mb_put(m, PQ T_A_IN TTL300, 10);
+    mb_u8(m, (uint8_t)(rdlen >> 8));
+    mb_u8(m, (uint8_t)rdlen);
+    for (uint16_t i = 0; i < rdlen; i++)
+        mb_u8(m, i == 3 ? last_octet : 10);
+}
+
+/* More answers than kept: all validated, the first TW_DNS_MAX_ANSWERS stored, the rest counted
+ * as skipped, and all of them reported to the chain callback. */
+static void test_more_answers_than_kept(void **state)
+{
+    (void)state;
+    static struct msgbuf mb;
+    static struct tw_dns_msg m;
+    static struct tw_dns_answers ans;
+    const unsigned total = TW_DNS_MAX_ANSWERS + 8;
+
+    mb_resp(&mb, (uint16_t)(total + 1));
+    mb_put(&mb, PQ T_TXT_IN TTL300 "\x00\x01" "\x00", 13);
+    for (unsigned i = 0; i < total; i++)
+        mb_a(&mb, (uint8_t)i, 4);
+    uint8_t *b = dup_exact(mb.b, mb.n);
+    assert_int_equal(parse_all(b, mb.n, &m, &ans), 0);
+    assert_int_equal(ans.n, TW_DNS_MAX_ANSWERS);
+    assert_int_equal(ans.skipped, 1 + total - TW_DNS_MAX_ANSWERS);
+    for (unsigned i = 0; i < TW_DNS_MAX_ANSWERS; i++) {
+        assert_int_equal(ans.a[i].type, 1);
+        assert_int_equal(ans.a[i].addr[3], i);
+    }
+    struct seen_addrs seen = {0};
+    const char *chain[1];
+    assert_int_equal(tw_dns_cname_chain(&ans, "WWW.example.com", chain, 1, record_addr, &seen),
+                     1);
+    assert_int_equal(seen.n, TW_DNS_MAX_ANSWERS);
+    free(b);
+
+    /* a bad record among those not kept still makes the message malformed */
+    mb_resp(&mb, (uint16_t)total);
+    for (unsigned i = 0; i < total; i++)
+        mb_a(&mb, (uint8_t)i, i == total - 1 ? 5 : 4);
+    b = dup_exact(mb.b, mb.n);
+    assert_int_equal(parse_all(b, mb.n, &m, &ans), TW_EMALFORMED);
+    assert_int_equal(ans.n, TW_DNS_MAX_ANSWERS);
+    assert_int_equal(ans.skipped, total - 1 - TW_DNS_MAX_ANSWERS);
+    free(b);
+}
+
+/* max bounds chain[], not the names whose addresses are reported; NULL arguments. */
+static void test_cname_chain_bounds(void **state)
+{
+    (void)state;
+    static const char w[] = RHDR(QD1, AN2) Q_A PQ T_CNAME_IN TTL300 "\x00\x03" "\x01" "b" "\x00"
+        RR_A("\xc0\x1f", TTL300, IP4_1);
+    static struct tw_dns_msg m;
+    static struct tw_dns_answers ans;
+    const char *chain[2] = {NULL, NULL};
+    struct seen_addrs seen = {0};
+    uint8_t *b = dup_exact(w, sizeof(w) - 1);
+
+    assert_int_equal(parse_all(b, sizeof(w) - 1, &m, &ans), 0);
+    assert_int_equal(tw_dns_cname_chain(&ans, "a", chain, 2, NULL, NULL), 2);
+    assert_ptr_equal(chain[1], ans.a[0].target);
+    assert_int_equal(tw_dns_cname_chain(&ans, "a", chain, 1, record_addr, &seen), 1);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(tw_dns_cname_chain(&ans, "A", NULL, 0, record_addr, &seen), 0);
+    assert_int_equal(seen.n, 2);
+    /* a name with no records: itself, nothing reported */
+    assert_int_equal(tw_dns_cname_chain(&ans, "c", chain, 2, record_addr, &seen), 1);
+    assert_string_equal(chain[0], "c");
+    assert_int_equal(seen.n, 2);
+    /* starting inside the chain */
+    assert_int_equal(tw_dns_cname_chain(&ans, "b", chain, 2, record_addr, &seen), 1);
+    assert_int_equal(seen.n, 3);
+    assert_int_equal(tw_dns_cname_chain(NULL, "a", chain, 2, record_addr, &seen), 0);
+    assert_int_equal(tw_dns_cname_chain(&ans, NULL, chain, 2, record_addr, &seen), 0);
+    assert_int_equal(tw_dns_cname_chain(&ans, "a", NULL, 2, record_addr, &seen), 0);
+    assert_int_equal(seen.n, 3);
+    free(b);
+}
+
+/* ANCOUNT 0, trailing sections ignored, offsets out of range, reset on entry. */
+static void test_answers_edges(void **state)
+{
+    (void)state;
+    static const char w[] = RHDR(QD1, AN1) Q_WWW RR_A(PQ, TTL300, IP4_1);
+    const size_t len = sizeof(w) - 1;
+    static struct tw_dns_answers ans;
+    uint8_t *b = dup_exact(w, len);
+
+    assert_int_equal(tw_dns_parse_answers(b, len, 33, 0, &ans), 0);
+    assert_int_equal(ans.n + ans.skipped, 0);
+    /* bytes after ANCOUNT records (authority, additional) are not looked at */
+    assert_int_equal(tw_dns_parse_answers(b, 40, 33, 0, &ans), 0);
+    assert_int_equal(tw_dns_parse_answers(b, len, 33, 1, &ans), 0);
+    assert_int_equal(ans.n, 1);
+    assert_string_equal(ans.a[0].name, "www.example.com");
+    /* off past the end, or inside the header */
+    assert_int_equal(tw_dns_parse_answers(b, len, len + 1, 0, &ans), TW_EMALFORMED);
+    assert_int_equal(ans.n, 0);
+    check_empty_from(__LINE__, &ans, 0);
+    assert_int_equal(tw_dns_parse_answers(b, len, 11, 0, &ans), TW_EMALFORMED);
+    assert_int_equal(tw_dns_parse_answers(b, len, len, 0, &ans), 0);
+    assert_int_equal(tw_dns_parse_answers(b, len, len, 1, &ans), TW_EMALFORMED);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +968,10 @@ int main(void)
         cmocka_unit_test(test_header_fields),
         cmocka_unit_test(test_name_read),
         cmocka_unit_test(test_qtype_name),
+        cmocka_unit_test(test_answers_table),
+        cmocka_unit_test(test_more_answers_than_kept),
+        cmocka_unit_test(test_cname_chain_bounds),
+        cmocka_unit_test(test_answers_edges),
     };
     return cmocka_run_group_tests_name("dns", tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * DNS message parsing (RFC 1035): header and question section.
+ * DNS message parsing (RFC 1035): header, question section, and the A, AAAA
+ * and CNAME records of the answer section.
  *
  *   0  1  2  3  4  5  6  7  8  9 10 11 12 13 14 15
  *  |                      ID                       |
@@ -95,6 +96,79 @@ int tw_dns_parse(const uint8_t *buf, size_t len, struct tw_dns_msg *out);
  */
 int tw_dns_name_read(const uint8_t *msg, size_t msg_len, size_t off, char *out, size_t cap,
                      size_t *next);
+
+/*
+ * Answer section (RFC 1035 4.1.3): A, AAAA and CNAME records of class IN.
+ *
+ *  |                     NAME                      |  (possibly compressed)
+ *  |                     TYPE                      |
+ *  |                     CLASS                     |
+ *  |                      TTL                      |  (32 bits)
+ *  |                   RDLENGTH                    |
+ *  |                     RDATA                     |  (RDLENGTH octets)
+ */
+#define TW_DNS_MAX_ANSWERS 32 /* answers kept per message; more are validated, not kept */
+
+struct tw_dns_answer {
+    char name[TW_NAME_MAX];   /* owner, NUL-terminated presentation form */
+    size_t name_len;          /* strlen(name) */
+    uint16_t type;            /* 1 (A), 28 (AAAA) or 5 (CNAME) */
+    uint32_t ttl;             /* seconds; a TTL with the top bit set reads as 0 (RFC 2181 8) */
+    uint8_t addr[16];         /* A: 4 bytes, AAAA: 16; the rest zero */
+    char target[TW_NAME_MAX]; /* CNAME: NUL-terminated presentation form; "" otherwise */
+    size_t target_len;        /* strlen(target) */
+};
+
+/*
+ * About 70 KB (two TW_NAME_MAX names per answer): callers keep one per worker
+ * (or static), never on the stack of the packet path.
+ */
+struct tw_dns_answers {
+    unsigned n;       /* answers stored in a[] (<= TW_DNS_MAX_ANSWERS) */
+    unsigned skipped; /* valid records not stored: other types or classes, or beyond the max */
+    struct tw_dns_answer a[TW_DNS_MAX_ANSWERS];
+};
+
+/*
+ * Parses the answer section of msg (len bytes) starting at offset `off` (the
+ * value tw_dns_parse() returned), ANCOUNT records. Returns 0 or TW_EMALFORMED:
+ * a record or its RDATA running past len, an A record whose RDLENGTH is not 4,
+ * AAAA not 16, a CNAME whose target does not end exactly at RDLENGTH, an
+ * invalid owner or target name (same rules as questions; pointers in the
+ * target stay inside the message before the end of the RDATA), `off` outside
+ * [12, len], or the message's step budget (TW_DNS_STEP_BUDGET(len), a fresh
+ * one for this section) running out. Truncation is malformed, as for
+ * tw_dns_parse(). Only class IN records of type A, AAAA and CNAME are stored;
+ * the RDATA of other types and classes is skipped unread (and counted in
+ * `skipped`). All ANCOUNT records are validated; the first
+ * TW_DNS_MAX_ANSWERS kept ones are stored, later ones are counted in
+ * `skipped`. The authority and additional sections are not looked at.
+ *
+ * *out is reset on entry (n, skipped, and every a[] entry emptied; the struct
+ * is not memset). On error, *out holds the answers stored before the bad
+ * record. Nothing stored points into msg.
+ */
+int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t ancount,
+                         struct tw_dns_answers *out);
+
+/*
+ * Follows the CNAME chain from qname through the records of ans: chain[0] is
+ * qname, each next name the target of the first CNAME owned by the previous
+ * one; the walk stops at a name with no CNAME or at a target already in the
+ * chain (a loop). Stores at most max names in chain[] and returns how many it
+ * stored. chain[0] is qname itself; the others point into ans and stay valid
+ * as long as *ans is not changed.
+ *
+ * For each A and AAAA record of ans, in order, whose owner is any name of the
+ * whole chain (also the part beyond max), calls fn(ctx, addr, version, ttl)
+ * with version 4 (addr: 4 bytes) or 6 (16 bytes); fn may be NULL. Names are
+ * compared ASCII case-insensitively in presentation form. Returns 0 if ans or
+ * qname is NULL, or chain is NULL with max > 0.
+ */
+size_t tw_dns_cname_chain(const struct tw_dns_answers *ans, const char *qname, const char **chain,
+                          size_t max,
+                          void (*fn)(void *ctx, const uint8_t *addr, uint8_t version, uint32_t ttl),
+                          void *ctx);
 
 /* Mnemonic of a query type ("A", "AAAA", "HTTPS", ...) or NULL when unknown. */
 const char *tw_dns_qtype_name(uint16_t qtype);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target for the DNS header/question parser. The input is copied
+ * libFuzzer target for the DNS parser: header, questions, and (when those
+ * parse) the answer section and the CNAME chain. The input is copied
  * into an exact-size heap buffer so an over-read by one byte is caught.
  * Checks the invariants of a successful parse as well as the absence of
  * memory errors.
@@ -8,12 +9,64 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tunwatch/dns.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct tw_dns_msg msg;
+static struct tw_dns_answers ans;
+
+static void check_addr(void *ctx, const uint8_t *addr, uint8_t version, uint32_t ttl)
+{
+    unsigned *n = ctx;
+    (void)ttl;
+    if (addr == NULL || (version != 4 && version != 6))
+        abort();
+    ++*n;
+}
+
+static void check_name(const char *name, size_t len)
+{
+    if (len == 0 || len >= TW_NAME_MAX || strlen(name) != len)
+        abort();
+}
+
+/* Invariants of the answers stored by tw_dns_parse_answers (returned r). */
+static void check_answers(int r)
+{
+    if (r != 0 && r != TW_EMALFORMED)
+        abort();
+    if (ans.n > TW_DNS_MAX_ANSWERS || ans.n + ans.skipped > msg.ancount)
+        abort();
+    if (r == 0 && ans.n + ans.skipped != msg.ancount)
+        abort();
+    unsigned addrs = 0;
+    for (unsigned i = 0; i < ans.n; i++) {
+        const struct tw_dns_answer *a = &ans.a[i];
+        check_name(a->name, a->name_len);
+        if (a->type == 5)
+            check_name(a->target, a->target_len);
+        else if (a->type == 1 || a->type == 28)
+            addrs++;
+        else
+            abort();
+        if (a->ttl > 0x7fffffffu)
+            abort();
+    }
+
+    const char *chain[8];
+    unsigned seen = 0;
+    const char *qname = msg.n_questions > 0 ? msg.q[0].name : "x";
+    size_t k = tw_dns_cname_chain(&ans, qname, chain, TW_ARRAY_SIZE(chain), check_addr, &seen);
+    if (k < 1 || k > TW_ARRAY_SIZE(chain) || chain[0] != qname || seen > addrs)
+        abort();
+    for (size_t i = 1; i < k; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcasecmp(chain[i], chain[j]) == 0) /* a loop went round */
+                abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -33,6 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (msg.q[i].name_len == 0 || msg.q[i].name_len >= TW_NAME_MAX ||
                 strlen(msg.q[i].name) != msg.q[i].name_len)
                 abort();
+        check_answers(tw_dns_parse_answers(buf, size, (size_t)r, msg.ancount, &ans));
     } else if (r != TW_EMALFORMED) {
         abort();
     }
