@@ -28,6 +28,9 @@ struct tw_engine {
     struct tw_engine_stats st;
     const struct tw_frame *frame; /* frame being processed */
     struct tw_dns_msg dns;
+    struct tw_dns_answers *answers; /* 70 KB: allocated with the engine */
+    char ans_name[TW_ANSCACHE_TEXT_MAX];
+    char ans_chain[TW_ANSCACHE_TEXT_MAX];
     char norm[TW_NAME_MAX];
     uint8_t tls_scratch[TW_TLS_HELLO_MAX + 4];
 };
@@ -57,6 +60,11 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
         goto out_free;
     if (tw_stream_pool_init(&e->pool, cfg->stream_buffers) != 0)
         goto out_flows;
+    e->answers = malloc(sizeof(*e->answers));
+    if (e->answers == NULL) {
+        tw_stream_pool_destroy(&e->pool);
+        goto out_flows;
+    }
     if (cfg->flow_id_first != 0)
         tw_flow_table_set_ids(e->flows, cfg->flow_id_first, cfg->flow_id_stride);
     return e;
@@ -73,6 +81,7 @@ void tw_engine_free(struct tw_engine *e)
         return;
     tw_flow_table_free(e->flows);
     tw_stream_pool_destroy(&e->pool);
+    free(e->answers);
     free(e);
 }
 
@@ -175,6 +184,90 @@ static void emit(struct tw_engine *e, struct tw_event *ev, const char *raw, size
     e->cfg.sink(e->cfg.sink_ctx, ev);
 }
 
+struct learn_ctx {
+    struct tw_engine *e;
+    const struct tw_pkt *p;
+    const char *qname;
+    const char *const *chain;
+    size_t n_chain;
+};
+
+static void learn_addr(void *ctx, const uint8_t *addr, uint8_t version, uint32_t ttl)
+{
+    struct learn_ctx *l = ctx;
+    uint8_t resolved[16] = {0};
+
+    /* The connection that follows comes from the address that asked: same family only. */
+    if (version != l->p->ip_version)
+        return;
+    memcpy(resolved, addr, version == 4 ? 4 : 16);
+    /* The response goes to the client: its destination is the querier. */
+    if (tw_anscache_put(l->e->cfg.anscache, version, l->p->dst, resolved, l->qname, l->chain,
+                        l->n_chain, ttl, l->e->frame->ts_sec) == 0)
+        l->e->st.dns_answers_learnt++;
+}
+
+/* A DNS response: remember which client resolved which name (and CNAME chain) to which
+ * address, so that a later flow without a name on the wire can be named. */
+static void learn_answers(struct tw_engine *e, const struct tw_pkt *p, const uint8_t *msg,
+                          size_t len, size_t off)
+{
+    const struct tw_dns_msg *m = &e->dns;
+    const char *chain[16];
+
+    if (tw_dns_parse_answers(msg, len, off, m->ancount, e->answers) != 0) {
+        e->st.dns_answers_malformed++;
+        if (e->answers->n == 0)
+            return;
+    }
+    for (unsigned i = 0; i < m->n_questions; i++) {
+        size_t n = tw_dns_cname_chain(e->answers, m->q[i].name, chain, TW_ARRAY_SIZE(chain),
+                                      NULL, NULL);
+        struct learn_ctx l = {.e = e, .p = p, .qname = m->q[i].name, .chain = chain + 1,
+                              .n_chain = n > 0 ? n - 1 : 0};
+        tw_dns_cname_chain(e->answers, m->q[i].name, chain, TW_ARRAY_SIZE(chain), learn_addr, &l);
+    }
+}
+
+/* The name this flow's client resolved to the server's address, if the cache has it. */
+static bool answer_lookup(struct tw_engine *e, uint8_t version, const uint8_t *client,
+                          const uint8_t *server)
+{
+    return e->cfg.anscache != NULL &&
+           tw_anscache_get(e->cfg.anscache, version, client, server, e->frame->ts_sec,
+                           e->ans_name, sizeof(e->ans_name), e->ans_chain,
+                           sizeof(e->ans_chain));
+}
+
+/*
+ * A flow that carried no name of its own (raw TCP or UDP tunnel, a connection that ended
+ * before any ClientHello): one network_connection event, evidence dns_answer, when the client
+ * resolved the server's address. At most once per flow.
+ */
+static void answer_event(struct tw_engine *e, struct tw_flow *f)
+{
+    unsigned c = f->initiator, sv;
+    struct tw_event ev;
+
+    /* DNS connections themselves are not named after the answers they carry. */
+    if (e->cfg.anscache == NULL || (f->flags & (TW_FLOWF_NAMED | TW_FLOWF_ANSWERED)) ||
+        c == TW_SIDE_UNKNOWN || f->state == TW_FLOW_DNS)
+        return;
+    f->flags |= TW_FLOWF_ANSWERED;
+    sv = c ^ 1u;
+    if (!answer_lookup(e, f->key.version, f->key.addr[c], f->key.addr[sv]))
+        return;
+    f->flags |= TW_FLOWF_NAMED;
+    e->st.answer_named_flows++;
+    event_init(e, &ev, f, f->key.version, f->key.addr[c], f->key.port[c], f->key.addr[sv],
+               f->key.port[sv], f->key.proto);
+    ev.category = TW_CAT_NETWORK_CONNECTION;
+    ev.evidence = TW_EV_DNS_ANSWER;
+    ev.answer_name = e->ans_name;
+    ev.answer_chain = e->ans_chain;
+    emit(e, &ev, e->ans_name, strlen(e->ans_name));
+}
+
 /* One DNS message from `src` (the sender) to `dst`. */
 static void dns_message(struct tw_engine *e, const struct tw_flow *f, const struct tw_pkt *p,
                         const uint8_t *msg, size_t len)
@@ -182,7 +275,9 @@ static void dns_message(struct tw_engine *e, const struct tw_flow *f, const stru
     struct tw_dns_msg *m = &e->dns;
     struct tw_event ev;
 
-    if (tw_dns_parse(msg, len, m) < 0) {
+    int off = tw_dns_parse(msg, len, m);
+
+    if (off < 0) {
         /* The questions validated before the error are still real names on the wire:
          * report them (junk appended to a query must not hide its name). */
         e->st.dns_malformed++;
@@ -190,6 +285,8 @@ static void dns_message(struct tw_engine *e, const struct tw_flow *f, const stru
             return;
     } else if (m->qr) {
         e->st.dns_responses++;
+        if (e->cfg.anscache != NULL && m->ancount > 0 && m->n_questions > 0)
+            learn_answers(e, p, msg, len, (size_t)off);
         return;
     }
     e->st.dns_queries++;
@@ -219,6 +316,20 @@ static void udp_dns(struct tw_engine *e, const struct tw_pkt *p)
     dns_message(e, f, p, p->payload, p->payload_len);
 }
 
+/* UDP other than DNS: no name is read from it (yet); a new flow may be named from the cache. */
+static void udp_other(struct tw_engine *e, const struct tw_pkt *p)
+{
+    uint8_t side;
+    bool created;
+    struct tw_flow *f = tw_flow_get(e->flows, p, e->frame->ts_sec, &side, &created);
+
+    if (!created)
+        return;
+    f->initiator = f->client = side;
+    f->state = TW_FLOW_DONE;
+    answer_event(e, f);
+}
+
 static void tls_hello_done(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
                            const struct tw_tls_hello *h)
 {
@@ -246,6 +357,12 @@ static void tls_hello_done(struct tw_engine *e, struct tw_flow *f, const struct 
     ev.category = TW_CAT_NETWORK_CONNECTION;
     ev.evidence = TW_EV_TLS_SNI;
     ev.ech = h->has_ech;
+    /* The SNI wins; the name the client resolved to this address is reported too. */
+    f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
+    if (answer_lookup(e, p->ip_version, p->src, p->dst)) {
+        ev.answer_name = e->ans_name;
+        ev.answer_chain = e->ans_chain;
+    }
     emit(e, &ev, (const char *)h->sni, n);
 }
 
@@ -491,13 +608,14 @@ static bool looks_like_client_start(const struct tw_pkt *p)
             tw_tls_maybe_client_hello(p->payload, p->payload_len));
 }
 
-static void tcp(struct tw_engine *e, const struct tw_pkt *p)
+/* Returns the packet's flow, or NULL when the packet did not touch the flow table. */
+static struct tw_flow *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
 {
     /* A segment with no payload and none of SYN/FIN/RST (a pure ACK, about half of all bulk
      * traffic) carries nothing tunwatch reads: it does not touch the flow table. */
     if (p->payload_len == 0 && (p->tcp_flags & 0x07) == 0) {
         e->st.tcp_pure_ack++;
-        return;
+        return NULL;
     }
     uint8_t side;
     bool created;
@@ -535,7 +653,7 @@ static void tcp(struct tw_engine *e, const struct tw_pkt *p)
         }
     }
     if (f->state == TW_FLOW_DONE || p->payload_len == 0)
-        return;
+        return f;
     e->st.tcp_payload_pkts++;
     seq = p->seq + (syn ? 1u : 0u); /* data on a SYN (TCP Fast Open) follows the ISN */
     if (!(f->flags & TW_FLOWF_CLIENT_SET)) {
@@ -545,15 +663,32 @@ static void tcp(struct tw_engine *e, const struct tw_pkt *p)
                 f->state = TW_FLOW_DONE;
                 e->st.flows_not_inspected++;
             }
-            return;
+            return f;
         }
         f->initiator = f->client = side;
         f->client_next = seq;
         f->flags |= TW_FLOWF_CLIENT_SET;
     }
-    if (side != f->client)
-        return;
+    if (side != f->client) {
+        if (f->state == TW_FLOW_NEW && (f->flags & TW_FLOWF_SYN_SEEN)) {
+            /* The server spoke first (SSH, SMTP banner, a raw tunnel): no ClientHello is
+             * coming at the start of the client stream; look for one later. */
+            f->state = TW_FLOW_SCAN;
+            f->scan_left = SCAN_SEGMENTS;
+        }
+        return f;
+    }
     client_segment(e, f, p, seq);
+    return f;
+}
+
+static void tcp(struct tw_engine *e, const struct tw_pkt *p)
+{
+    struct tw_flow *f = tcp_packet(e, p);
+
+    /* Done without a name of its own, or closing (FIN, RST) before one came. */
+    if (f != NULL && (f->state == TW_FLOW_DONE || (p->tcp_flags & 0x05) != 0))
+        answer_event(e, f);
 }
 
 void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *fr)
@@ -569,4 +704,6 @@ void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f
         tcp(e, &p);
     else if (p.l4_proto == 17 && (p.sport == 53 || p.dport == 53))
         udp_dns(e, &p);
+    else if (p.l4_proto == 17 && e->cfg.anscache != NULL)
+        udp_other(e, &p);
 }

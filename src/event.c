@@ -69,6 +69,8 @@ const char *tw_evidence_name(enum tw_evidence e)
         return "dns_query";
     case TW_EV_TLS_SNI:
         return "tls_sni";
+    case TW_EV_DNS_ANSWER:
+        return "dns_answer";
     default:
         return "?";
     }

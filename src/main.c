@@ -38,6 +38,7 @@ enum {
     OPT_PID_FILE,
     OPT_WORKERS,
     OPT_DPDK,
+    OPT_DNS_CACHE,
 };
 
 static const struct option longopts[] = {
@@ -61,6 +62,7 @@ static const struct option longopts[] = {
     {"pid-file", required_argument, NULL, OPT_PID_FILE},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"dpdk", required_argument, NULL, OPT_DPDK},
+    {"dns-cache", required_argument, NULL, OPT_DNS_CACHE},
     {"user", required_argument, NULL, 'u'},
     {"config", required_argument, NULL, 'c'},
     {"version", no_argument, NULL, 'V'},
@@ -93,6 +95,8 @@ static void usage(FILE *fp)
             "      --flows N            flow table capacity (default 262144)\n"
             "      --flow-timeout SECS  idle time before a flow may be expired (default 300)\n"
             "      --stream-buffers N   reassembly buffers, 24 KiB each (default 4096)\n"
+            "      --dns-cache N        DNS answers kept to name flows that carry no name\n"
+            "                           (default 65536, 0 turns it off)\n"
             "      --workers N          packet workers (flows spread by a symmetric hash)\n"
             "      --stats-interval S   write a JSON stats line every S seconds\n"
             "      --stats-file FILE    ... to FILE instead of stderr\n"
@@ -244,6 +248,10 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
     case OPT_DPDK:
         if ((o->dpdk_args = keep(o, arg)) == NULL)
             goto nomem;
+        return 0;
+    case OPT_DNS_CACHE:
+        if (!parse_u32(arg, 0, 1u << 24, &s->dns_cache))
+            goto range;
         return 0;
     case OPT_WORKERS:
         if (!parse_u32(arg, 1, TW_MAX_WORKERS, &v))
@@ -409,6 +417,7 @@ int main(int argc, char **argv)
     o.s.eng.flow_capacity = 262144;
     o.s.eng.flow_timeout = 300;
     o.s.eng.stream_buffers = 4096;
+    o.s.dns_cache = 65536;
     if (parse_args(argc, argv, &o) != 0)
         return 1;
     if (o.dpdk_args != NULL) {

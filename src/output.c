@@ -68,6 +68,15 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
             tw_jb_str(jb, val, len);
     }
     tw_jb_raw(jb, "}", 1);
+    if (ev->answer_name != NULL) {
+        tw_jb_key(jb, "dns_answer");
+        tw_jb_raw(jb, "{", 1);
+        tw_jb_key(jb, "name");
+        tw_jb_cstr(jb, ev->answer_name);
+        tw_jb_key(jb, "cname_chain");
+        tw_jb_cstr(jb, ev->answer_chain != NULL ? ev->answer_chain : "");
+        tw_jb_raw(jb, "}", 1);
+    }
     if (ev->evidence == TW_EV_TLS_SNI) {
         tw_jb_key(jb, "tls");
         tw_jb_raw(jb, "{", 1);

@@ -182,6 +182,7 @@ struct sensor {
     bool live;
     int linktype; /* of the source being dispatched */
     struct tw_engine *eng;
+    struct tw_anscache *anscache; /* host-wide, shared by every worker */
     struct tw_outfile file;   /* the output stream all outputs share */
     bool file_open;
     struct tw_output out;
@@ -841,6 +842,17 @@ static void summary(struct sensor *s, double secs)
             (unsigned long long)fs->created, fs->active, fs->capacity,
             (unsigned long long)fs->evicted, (unsigned long long)fs->expired,
             (unsigned long long)st->midstream, (unsigned long long)st->tcp_port_reuse, t.stream_high_water);
+    if (s->anscache != NULL) {
+        struct tw_anscache_stats as;
+        tw_anscache_get_stats(s->anscache, &as);
+        fprintf(stderr,
+                "  dns answer cache: %u of %u entries, %llu learnt, %llu hits, %llu misses, "
+                "%llu expired, %llu evicted; %llu flows named from it\n",
+                as.entries, as.capacity, (unsigned long long)st->dns_answers_learnt,
+                (unsigned long long)as.hits, (unsigned long long)as.misses,
+                (unsigned long long)as.expired, (unsigned long long)as.evicted,
+                (unsigned long long)st->answer_named_flows);
+    }
     /* Frames that are simply not for us (ARP, ICMP, ...) apart from real anomalies. The
      * decode reasons come first in tw_engine_anomalies(), in enum order. */
     n = tw_engine_anomalies(st, an, TW_ARRAY_SIZE(an));
@@ -1159,6 +1171,22 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     }
     s->first_load = true;
     s->loading = true;
+    /* With several workers a DNS response and the flow it names may be handled in either
+     * order, so the names would depend on timing: correlation runs with one worker for now. */
+    if (cfg->dns_cache > 0 && cfg->workers <= 1) {
+        struct tw_anscache_config ac = TW_ANSCACHE_CONFIG_DEFAULT;
+        ac.capacity = cfg->dns_cache;
+        s->anscache = tw_anscache_new(&ac);
+        if (s->anscache == NULL) {
+            fprintf(stderr, "tunwatch: cannot allocate a DNS answer cache of %u entries\n",
+                    cfg->dns_cache);
+            loader_join(&s->loader);
+            tw_ruleset_free(s->loader.rules);
+            tw_evqueue_destroy(&s->pending);
+            goto out_output;
+        }
+        ecfg.anscache = s->anscache;
+    }
     if (cfg->workers > 1) {
         /* Workers start with the matcher in place (no queue of early events). */
         rules_take(s);
@@ -1221,6 +1249,7 @@ out_workers:
     workers_free(s);
     tw_engine_free(s->eng);
     tw_ruleset_free(s->rules);
+    tw_anscache_free(s->anscache);
 out_output:
     if (s->file_open) {
         int had = s->file.err;

@@ -92,7 +92,9 @@ def run_one(tw, pcap):
         except (UnicodeDecodeError, ValueError) as e:
             problems.append(f"line {n}: invalid JSON: {e}")
             continue
-        if obj.get("type") == "event":
+        # The oracle holds names read off the wire; dns_answer events name a flow from an
+        # earlier DNS answer, which tshark has no column for.
+        if obj.get("type") == "event" and obj["evidence"] in ("dns_query", "tls_sni"):
             events.append((obj["evidence"], obj["event"]["SourceIp"], obj["name"]))
     return p.returncode, problems, events
 

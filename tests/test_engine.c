@@ -28,6 +28,7 @@ struct seen {
     bool initiated;
     uint64_t flow_id;
     uint16_t qtype;
+    char answer[256]; /* "" when the event has no cached name */
 };
 
 static struct seen seen[64];
@@ -49,7 +50,10 @@ static void sink(void *ctx, const struct tw_event *ev)
     s->initiated = ev->initiated;
     s->flow_id = ev->flow_id;
     s->qtype = ev->qtype;
+    snprintf(s->answer, sizeof(s->answer), "%s", ev->answer_name ? ev->answer_name : "");
 }
+
+static struct tw_anscache *cache; /* used by engines made while set */
 
 static struct tw_engine *engine(uint32_t flows, uint32_t streams)
 {
@@ -58,6 +62,7 @@ static struct tw_engine *engine(uint32_t flows, uint32_t streams)
         .flow_timeout = 60,
         .stream_buffers = streams,
         .sink = sink,
+        .anscache = cache,
     };
     tw_homenet_default(&cfg.home);
     n_seen = 0;
@@ -153,6 +158,7 @@ static void feed(struct tw_engine *e, const struct frame *fr)
 #define ACK 0x10
 #define PSH 0x08
 #define FIN 0x01
+#define RST 0x04
 
 static void tcp_send(struct tw_engine *e, uint32_t src, uint16_t sport, uint32_t dst,
                      uint16_t dport, uint8_t flags, uint32_t seq, const void *data, size_t len)
@@ -478,6 +484,123 @@ static void test_midstream(void **state)
     tw_engine_free(e);
 }
 
+/* A DNS response answering name with an A record (via a CNAME when cname is not NULL). */
+static size_t dns_response(uint8_t *out, const char *name, const char *cname, uint32_t addr)
+{
+    size_t n = dns_query(out, 9, name, 1, true);
+    uint16_t an = 0;
+
+    if (cname != NULL) {
+        /* owner: the question's name (pointer 0x0c); target written in full */
+        const uint8_t hdr[] = {0xc0, 0x0c, 0, 5, 0, 1, 0, 0, 1, 44};
+        memcpy(out + n, hdr, sizeof(hdr));
+        n += sizeof(hdr);
+        size_t rdpos = n;
+        n += 2;
+        size_t start = n;
+        const char *c = cname;
+        while (*c) {
+            const char *dot = strchr(c, '.');
+            size_t l = dot ? (size_t)(dot - c) : strlen(c);
+            out[n++] = (uint8_t)l;
+            memcpy(out + n, c, l);
+            n += l;
+            c += l + (dot ? 1 : 0);
+        }
+        out[n++] = 0;
+        put16(out + rdpos, (uint16_t)(n - start));
+        /* the A record is owned by the CNAME target: pointer to it */
+        out[n++] = (uint8_t)(0xc0 | (start >> 8));
+        out[n++] = (uint8_t)start;
+        an++;
+    } else {
+        out[n++] = 0xc0;
+        out[n++] = 0x0c;
+    }
+    const uint8_t a[] = {0, 1, 0, 1, 0, 0, 1, 44, 0, 4};
+    memcpy(out + n, a, sizeof(a));
+    n += sizeof(a);
+    put32(out + n, addr);
+    n += 4;
+    an++;
+    put16(out + 6, an);
+    return n;
+}
+
+/* A client resolves a tunnel name, then opens raw TCP and UDP flows to the address with no
+ * name on the wire: each flow gets one network_connection event named from the answer; a
+ * TLS flow to it keeps its SNI and reports the cached name too; other clients get nothing. */
+static void test_answer_correlation(void **state)
+{
+    (void)state;
+    struct tw_anscache_config ac = TW_ANSCACHE_CONFIG_DEFAULT;
+    struct frame f;
+    uint8_t r[512], h[512];
+    const uint32_t tun = 0xcb007107; /* 203.0.113.7 */
+    size_t n;
+
+    ac.capacity = 1024;
+    cache = tw_anscache_new(&ac);
+    assert_non_null(cache);
+    struct tw_engine *e = engine(64, 4);
+
+    n = dns_response(r, "a1.localto.net", NULL, tun);
+    udp_frame(&f, SRV, 53, CLI, 53111, r, n);
+    feed(e, &f);
+    n = dns_response(r, "cdn.example.org", "b2.trycloudflare.com", tun + 1);
+    udp_frame(&f, SRV, 53, CLI, 53112, r, n);
+    feed(e, &f);
+    assert_int_equal(n_seen, 0);
+
+    /* raw TCP: the client talks first, never TLS; the flow is named when it closes */
+    handshake(e, CLI, 40000, tun, 9000, 100);
+    tcp_send(e, CLI, 40000, tun, 9000, ACK | PSH, 101, "bore-ish", 8);
+    tcp_send(e, CLI, 40000, tun, 9000, FIN | ACK, 109, NULL, 0);
+    tcp_send(e, tun, 9000, CLI, 40000, FIN | ACK, 5001, NULL, 0);
+    assert_int_equal(n_seen, 1);
+    assert_int_equal(seen[0].evidence, TW_EV_DNS_ANSWER);
+    assert_int_equal(seen[0].cat, TW_CAT_NETWORK_CONNECTION);
+    assert_string_equal(seen[0].raw, "a1.localto.net");
+    assert_string_equal(seen[0].src, "10.0.0.2");
+    assert_string_equal(seen[0].dst, "203.0.113.7");
+    assert_int_equal(seen[0].dport, 9000);
+    assert_true(seen[0].initiated);
+
+    /* UDP to the CNAME's address: named with the queried name, chain reported */
+    udp_frame(&f, CLI, 41000, tun + 1, 7000, "x", 1);
+    feed(e, &f);
+    feed(e, &f); /* one event per flow, not per packet */
+    assert_int_equal(n_seen, 2);
+    assert_int_equal(seen[1].evidence, TW_EV_DNS_ANSWER);
+    assert_string_equal(seen[1].raw, "cdn.example.org");
+
+    /* TLS to the same address: the SNI wins, the cached name comes along */
+    n = build_hello(h, sizeof(h), "other.example.net", 0, 1);
+    handshake(e, CLI, 40001, tun, 443, 100);
+    tcp_send(e, CLI, 40001, tun, 443, ACK | PSH, 101, h, n);
+    tcp_send(e, CLI, 40001, tun, 443, FIN | ACK, 101 + (uint32_t)n, NULL, 0);
+    assert_int_equal(n_seen, 3);
+    expect_sni(2, "other.example.net", "10.0.0.2", true);
+    assert_string_equal(seen[2].answer, "a1.localto.net");
+
+    /* another client did not resolve it: nothing */
+    handshake(e, OUT, 40002, tun, 9000, 100);
+    tcp_send(e, OUT, 40002, tun, 9000, FIN | ACK, 101, NULL, 0);
+    assert_int_equal(n_seen, 3);
+
+    /* the server speaks first (an SSH-like banner) and the client never sends a hello */
+    handshake(e, CLI, 40003, tun, 22, 100);
+    tcp_send(e, tun, 22, CLI, 40003, ACK | PSH, 5001, "SSH-2.0-x\r\n", 11);
+    tcp_send(e, CLI, 40003, tun, 22, RST, 101, NULL, 0);
+    assert_int_equal(n_seen, 4);
+    assert_string_equal(seen[3].raw, "a1.localto.net");
+    assert_int_equal(seen[3].dport, 22);
+
+    tw_engine_free(e);
+    tw_anscache_free(cache);
+    cache = NULL;
+}
+
 /* Bounded resources: one reassembly buffer, two flows needing one; a flow table of two. */
 static void test_limits_counted(void **state)
 {
@@ -516,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_port_reuse_and_retransmitted_syn),
         cmocka_unit_test(test_midstream),
         cmocka_unit_test(test_limits_counted),
+        cmocka_unit_test(test_answer_correlation),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

@@ -25,6 +25,14 @@ static void check(void *ctx, const struct tw_event *ev)
     assert_memory_equal(ev->norm, "lower", 5);
     assert_int_equal(ev->norm[5], '\0');
     assert_string_equal(ev->src_ip, "10.0.0.1");
+    if (drained % 2 == 0) {
+        assert_non_null(ev->answer_name);
+        assert_string_equal(ev->answer_name, "tunnel.example-answer.net");
+        assert_string_equal(ev->answer_chain, "a.cname.test b.cname.test");
+    } else {
+        assert_null(ev->answer_name);
+        assert_null(ev->answer_chain);
+    }
     drained++;
 }
 
@@ -38,11 +46,18 @@ static void test_fifo(void **state)
     for (;;) {
         char raw[32], norm[8] = "lower";
         struct tw_event ev = {.flow_id = pushed, .raw = raw, .norm = norm, .norm_len = 5};
+        char answer[32] = "tunnel.example-answer.net", chain[32] = "a.cname.test b.cname.test";
         ev.raw_len = (size_t)snprintf(raw, sizeof(raw), "N%u.Example", pushed);
+        if (pushed % 2 == 0) { /* every other event carries a cached name, copied as well */
+            ev.answer_name = answer;
+            ev.answer_chain = chain;
+        }
         snprintf(ev.src_ip, sizeof(ev.src_ip), "10.0.0.1");
         if (tw_evqueue_push(&q, &ev) != 0)
             break;
-        memset(raw, 'x', sizeof(raw)); /* the queue holds its own copy */
+        memset(raw, 'x', sizeof(raw)); /* the queue holds its own copies */
+        memset(answer, 'x', sizeof(answer) - 1);
+        memset(chain, 'x', sizeof(chain) - 1);
         pushed++;
     }
     assert_true(pushed > 0);

@@ -10,6 +10,7 @@
 #ifndef TUNWATCH_ENGINE_H
 #define TUNWATCH_ENGINE_H
 
+#include "tunwatch/anscache.h"
 #include "tunwatch/capture.h"
 #include "tunwatch/decode.h"
 #include "tunwatch/event.h"
@@ -25,6 +26,7 @@ struct tw_engine_config {
     struct tw_homenet home;   /* decides Initiated */
     tw_event_fn sink;
     void *sink_ctx;
+    struct tw_anscache *anscache; /* shared DNS answer cache, NULL: no answer correlation */
     uint64_t flow_id_first;   /* flow ids: first, first + stride, ... (0: 1, 1) */
     uint64_t flow_id_stride;
 };
@@ -62,6 +64,9 @@ struct tw_engine_stats {
     uint64_t stream_gaps;      /* segments refused: too many holes */
     uint64_t flows_not_inspected; /* TCP flows whose first client bytes were not TLS/DNS */
     uint64_t events;           /* events handed to the sink */
+    uint64_t dns_answers_learnt; /* (client, address) -> name pairs put in the answer cache */
+    uint64_t dns_answers_malformed; /* answer sections rejected (records before the error kept) */
+    uint64_t answer_named_flows; /* flows without a name on the wire named from the cache */
 };
 
 struct tw_engine;

@@ -28,6 +28,7 @@ enum tw_category {
 enum tw_evidence {
     TW_EV_DNS_QUERY, /* question of a DNS request */
     TW_EV_TLS_SNI,   /* server_name of a TLS ClientHello */
+    TW_EV_DNS_ANSWER, /* no name in the flow: the name the same client resolved to its address */
     TW_EV__COUNT
 };
 
@@ -63,6 +64,9 @@ struct tw_event {
     uint16_t sport, dport; /* source = initiator */
     char src_ip[TW_IPSTR_MAX];
     char dst_ip[TW_IPSTR_MAX];
+    const char *answer_name;  /* network_connection: the name this client resolved to the
+                                 destination (DNS answer cache), or NULL */
+    const char *answer_chain; /* its CNAME targets, space separated ("" if none) */
     uint8_t ip_version;    /* 4 or 6: the addresses below, for the Community ID */
     uint8_t src_addr[16];  /* IPv4 in the first 4 bytes */
     uint8_t dst_addr[16];

@@ -32,6 +32,8 @@ enum tw_flow_state {
 #define TW_FLOWF_MIDSTREAM 0x02 /* the flow's start was not seen */
 #define TW_FLOWF_CONNECT 0x04   /* client stream began with an HTTP CONNECT request */
 #define TW_FLOWF_BUFFERED 0x10  /* the client stream needed the reassembly buffer */
+#define TW_FLOWF_NAMED 0x20     /* a network_connection event was emitted for this flow */
+#define TW_FLOWF_ANSWERED 0x40  /* the answer cache was consulted for this flow */
 #define TW_FLOWF_CLIENT_SET 0x08 /* client_next is valid */
 
 struct tw_flow_key {

@@ -29,6 +29,7 @@ struct tw_sensor_config {
     const char *user;         /* drop privileges to this user once the capture is open */
     unsigned stats_interval;  /* seconds, 0: no periodic stats */
     unsigned workers;         /* packet workers (0 or 1: the reading thread does the work) */
+    uint32_t dns_cache;       /* DNS answer cache entries (0: no answer correlation) */
     bool events;
     bool quiet;
     struct tw_engine_config eng;
