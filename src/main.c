@@ -95,8 +95,8 @@ static void usage(FILE *fp)
             "      --flows N            flow table capacity (default 262144)\n"
             "      --flow-timeout SECS  idle time before a flow may be expired (default 300)\n"
             "      --stream-buffers N   reassembly buffers, 24 KiB each (default 4096)\n"
-            "      --dns-cache N        DNS answers kept to name flows that carry no name\n"
-            "                           (default 65536, 0 turns it off)\n"
+            "      --dns-cache N        keep N DNS answers to name flows that carry no name\n"
+            "                           (default 0: off; e.g. 65536)\n"
             "      --workers N          packet workers (flows spread by a symmetric hash)\n"
             "      --stats-interval S   write a JSON stats line every S seconds\n"
             "      --stats-file FILE    ... to FILE instead of stderr\n"
@@ -417,7 +417,6 @@ int main(int argc, char **argv)
     o.s.eng.flow_capacity = 262144;
     o.s.eng.flow_timeout = 300;
     o.s.eng.stream_buffers = 4096;
-    o.s.dns_cache = 65536;
     if (parse_args(argc, argv, &o) != 0)
         return 1;
     if (o.dpdk_args != NULL) {
