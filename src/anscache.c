@@ -72,16 +72,6 @@ struct ans_text {
     char text[TW_ANSCACHE_TEXT_MAX];
 };
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 static uint64_t key_hash(const struct ans_key *k, uint64_t seed)
 {
     const uint8_t *b = (const uint8_t *)k;
@@ -90,7 +80,7 @@ static uint64_t key_hash(const struct ans_key *k, uint64_t seed)
     for (size_t i = 0; i < sizeof(*k); i += 8) {
         uint64_t w;
         memcpy(&w, b + i, sizeof(w));
-        h = mix64(h ^ w);
+        h = tw_mix64(h ^ w);
     }
     return h;
 }
@@ -104,7 +94,7 @@ static uint64_t make_seed(const void *salt)
     if (getrandom(&s, sizeof(s), GRND_NONBLOCK) == (ssize_t)sizeof(s))
         return s;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return mix64((uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 32 ^ (uint64_t)(uintptr_t)salt);
+    return tw_mix64((uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 32 ^ (uint64_t)(uintptr_t)salt);
 }
 
 static bool make_key(struct ans_key *k, uint8_t version, const uint8_t client[16],

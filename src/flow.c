@@ -74,16 +74,6 @@ static inline uint64_t rd64(const uint8_t *p)
     return v;
 }
 
-static inline uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
 /* Builds the canonical key of p; returns the side of p's source. */
 static uint8_t make_key(const struct tw_pkt *p, struct tw_flow_key *k)
 {
@@ -111,7 +101,7 @@ static uint32_t key_hash(const struct tw_flow_key *k)
      * final avalanche so the low bits (the bucket index) depend on every input bit. */
     for (size_t i = 0; i < sizeof(*k); i += 8)
         h = (h ^ rd64(b + i)) * 0xbf58476d1ce4e5b9ULL;
-    return (uint32_t)mix64(h);
+    return (uint32_t)tw_mix64(h);
 }
 
 _Static_assert(sizeof(struct tw_flow_key) == 40, "flow key must be 40 bytes without padding");

@@ -149,6 +149,17 @@ static inline struct tw_cur tw_cur_sub(struct tw_cur *c, size_t n)
     return s;
 }
 
+/* 64-bit finaliser (splitmix64): every input bit affects every output bit. For hash tables. */
+static inline uint64_t tw_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
 static inline uint16_t tw_load_be16(const uint8_t *p)
 {
     return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
