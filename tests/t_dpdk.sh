@@ -67,6 +67,30 @@ frames_seen() {
     tail -n 1 "$1" 2>/dev/null | sed -n 's/.*"capture":\[{[^]]*"frames":\([0-9]*\).*/\1/p'
 }
 
+# The net_pcap vdev replays its file once and then stays silent: SIGTERM tunwatch ($TWPID) once
+# its stats (file $1) show all $2 packets, after 3 s without a new frame, or after 30 s.
+# Sets status to tunwatch's exit status.
+stop_when_consumed() {
+    start=$(now)
+    last=$start
+    prev=""
+    while kill -0 "$TWPID" 2>/dev/null; do
+        seen=$(frames_seen "$1")
+        [ -n "$seen" ] && [ "$seen" -ge "$2" ] && break
+        [ "$seen" != "$prev" ] && { prev=$seen; last=$(now); }
+        [ $(($(now) - last)) -ge 3 ] && [ -n "$seen" ] && break
+        [ $(($(now) - start)) -ge 30 ] && break
+        sleep 0.2
+    done
+    kill -TERM "$TWPID" 2>/dev/null
+    n=0
+    while kill -0 "$TWPID" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    kill -KILL "$TWPID" 2>/dev/null
+    wait "$TWPID"
+    status=$?
+    TWPID=""
+}
+
 # Field $2 of the capture in the last stats line of $1.
 capture_field() {
     tail -n 1 "$1" 2>/dev/null | sed -n "s/.*\"capture\":\[{[^]]*\"$2\":\([0-9]*\).*/\1/p"
@@ -95,24 +119,7 @@ for f in "$TOP"/pcaps/*.pcap; do
     "$TW" --dpdk "$eal" -i dpdk:0 -R "$TOP/rules" -q -o "$out" --stats-interval 1 \
         --stats-file "$stats" 2>"$err" &
     TWPID=$!
-    start=$(now)
-    last=$start
-    prev=""
-    while kill -0 "$TWPID" 2>/dev/null; do
-        seen=$(frames_seen "$stats")
-        [ -n "$seen" ] && [ "$seen" -ge "$packets" ] && break
-        [ "$seen" != "$prev" ] && { prev=$seen; last=$(now); }
-        [ $(($(now) - last)) -ge 3 ] && [ -n "$seen" ] && break
-        [ $(($(now) - start)) -ge 30 ] && break
-        sleep 0.2
-    done
-    kill -TERM "$TWPID" 2>/dev/null
-    n=0
-    while kill -0 "$TWPID" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-    kill -KILL "$TWPID" 2>/dev/null
-    wait "$TWPID"
-    status=$?
-    TWPID=""
+    stop_when_consumed "$stats" "$packets"
     if grep -q 'EAL initialisation failed' "$err"; then
         cat "$err"
         skip "the DPDK EAL does not start here: $(grep 'EAL initialisation' "$err")"
@@ -226,24 +233,7 @@ multi_queue() {
     "$TW" --dpdk "$eal" -i dpdk:0 --workers 2 -R "$TOP/rules" -q -o "$mq/out" \
         --stats-interval 1 --stats-file "$mq/stats" 2>"$mq/err" &
     TWPID=$!
-    start=$(now)
-    last=$start
-    prev=""
-    while kill -0 "$TWPID" 2>/dev/null; do
-        seen=$(frames_seen "$mq/stats")
-        [ -n "$seen" ] && [ "$seen" -ge "$packets" ] && break
-        [ "$seen" != "$prev" ] && { prev=$seen; last=$(now); }
-        [ $(($(now) - last)) -ge 3 ] && [ -n "$seen" ] && break
-        [ $(($(now) - start)) -ge 30 ] && break
-        sleep 0.2
-    done
-    kill -TERM "$TWPID" 2>/dev/null
-    n=0
-    while kill -0 "$TWPID" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-    kill -KILL "$TWPID" 2>/dev/null
-    wait "$TWPID"
-    status=$?
-    TWPID=""
+    stop_when_consumed "$mq/stats" "$packets"
 
     seen=$(frames_seen "$mq/stats")
     received=$(capture_field "$mq/stats" received)
