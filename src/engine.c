@@ -374,6 +374,33 @@ static const uint8_t *find_crlfcrlf(const uint8_t *b, size_t n)
     return NULL;
 }
 
+enum client_start {
+    START_MORE,    /* a prefix of a preamble: wait for more bytes */
+    START_CONNECT, /* an HTTP CONNECT request */
+    START_PROXY,   /* a PROXY protocol v1 or v2 header */
+    START_TLS,     /* (a prefix of) a TLS handshake record with a ClientHello */
+    START_OTHER,
+};
+
+/* What the first n (>= 1) bytes of a client stream begin with. */
+static enum client_start classify_start(const uint8_t *b, size_t n)
+{
+    if (memcmp(b, "CONNECT ", TW_MIN(n, 8)) == 0)
+        return n < 8 ? START_MORE : START_CONNECT;
+    if (memcmp(b, "PROXY ", TW_MIN(n, 6)) == 0 ||
+        memcmp(b, proxy_v2_sig, TW_MIN(n, sizeof(proxy_v2_sig))) == 0)
+        return n < sizeof(proxy_v2_sig) ? START_MORE : START_PROXY;
+    if (tw_tls_maybe_client_hello(b, n))
+        return START_TLS;
+    return START_OTHER;
+}
+
+/* A whole TLS record header announcing a ClientHello: strong enough to pick a client by. */
+static bool hello_record_start(const uint8_t *b, size_t n)
+{
+    return n >= 6 && b[0] == 0x16 && tw_tls_maybe_client_hello(b, n);
+}
+
 /*
  * Reads contiguous client bytes buf[0..len). Returns how many were consumed
  * (fully handled, never needed again); the caller keeps the rest for the next
@@ -382,7 +409,6 @@ static const uint8_t *find_crlfcrlf(const uint8_t *b, size_t n)
 static size_t client_bytes(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
                            const uint8_t *buf, size_t len)
 {
-    static const char connect[] = "CONNECT ";
     size_t off = 0;
     struct tw_tls_hello hello;
     int rc;
@@ -395,22 +421,25 @@ static size_t client_bytes(struct tw_engine *e, struct tw_flow *f, const struct 
         case TW_FLOW_NEW:
             if (p->sport == 53 || p->dport == 53) {
                 f->state = TW_FLOW_DNS;
-            } else if (memcmp(b, connect, TW_MIN(n, sizeof(connect) - 1)) == 0) {
-                if (n < sizeof(connect) - 1)
-                    return off;
+                break;
+            }
+            switch (classify_start(b, n)) {
+            case START_MORE:
+                return off;
+            case START_CONNECT:
                 f->state = TW_FLOW_CONNECT;
                 if (!(f->flags & TW_FLOWF_CONNECT))
                     e->st.http_connect++;
                 f->flags |= TW_FLOWF_CONNECT;
-            } else if (memcmp(b, "PROXY ", TW_MIN(n, 6)) == 0 ||
-                       memcmp(b, proxy_v2_sig, TW_MIN(n, sizeof(proxy_v2_sig))) == 0) {
-                if (n < sizeof(proxy_v2_sig))
-                    return off;
+                break;
+            case START_PROXY:
                 f->state = TW_FLOW_PROXY;
                 e->st.proxy_protocol++;
-            } else if (tw_tls_maybe_client_hello(b, n)) {
+                break;
+            case START_TLS:
                 f->state = TW_FLOW_TLS;
-            } else {
+                break;
+            case START_OTHER:
                 /* Something else first: look for a ClientHello at the start of the next
                  * few client segments (SMTP/IMAP/POP3/FTP STARTTLS, SOCKS, ...). */
                 f->state = TW_FLOW_SCAN;
@@ -420,7 +449,7 @@ static size_t client_bytes(struct tw_engine *e, struct tw_flow *f, const struct 
             break;
         case TW_FLOW_SCAN:
             /* Only called at a segment start (see client_segment). */
-            if (n >= 6 && b[0] == 0x16 && tw_tls_maybe_client_hello(b, n)) {
+            if (hello_record_start(b, n)) {
                 f->state = TW_FLOW_TLS;
                 e->st.tls_after_preamble++;
                 break;
@@ -598,14 +627,13 @@ static void client_segment(struct tw_engine *e, struct tw_flow *f, const struct 
     }
 }
 
+/* Mid-stream: does this segment start the way a client starts (so its sender is the client)? */
 static bool looks_like_client_start(const struct tw_pkt *p)
 {
-    return p->dport == 53 || (p->payload_len >= 8 && memcmp(p->payload, "CONNECT ", 8) == 0) ||
-           (p->payload_len >= 6 && memcmp(p->payload, "PROXY ", 6) == 0) ||
-           (p->payload_len >= sizeof(proxy_v2_sig) &&
-            memcmp(p->payload, proxy_v2_sig, sizeof(proxy_v2_sig)) == 0) ||
-           (p->payload_len >= 6 && p->payload[0] == 0x16 &&
-            tw_tls_maybe_client_hello(p->payload, p->payload_len));
+    enum client_start c = classify_start(p->payload, p->payload_len);
+
+    return p->dport == 53 || c == START_CONNECT || c == START_PROXY ||
+           (c == START_TLS && hello_record_start(p->payload, p->payload_len));
 }
 
 /* Returns the packet's flow, or NULL when the packet did not touch the flow table. */
