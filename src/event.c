@@ -16,6 +16,9 @@ static const char *const field_names[TW_F__COUNT] = {
     [TW_F_SOURCE_PORT] = "SourcePort",
     [TW_F_PROTOCOL] = "Protocol",
     [TW_F_INITIATED] = "Initiated",
+    [TW_F_IMAGE] = "Image",
+    [TW_F_PROCESS_ID] = "ProcessId",
+    [TW_F_USER] = "User",
 };
 
 /* Bit c set: category c carries the field. */
@@ -29,7 +32,15 @@ static const unsigned field_categories[TW_F__COUNT] = {
     [TW_F_SOURCE_PORT] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
     [TW_F_PROTOCOL] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
     [TW_F_INITIATED] = 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_IMAGE] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_PROCESS_ID] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_USER] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
 };
+
+bool tw_field_is_process(enum tw_field f)
+{
+    return f == TW_F_IMAGE || f == TW_F_PROCESS_ID || f == TW_F_USER;
+}
 
 const char *tw_field_name(enum tw_field f)
 {
@@ -76,6 +87,81 @@ const char *tw_evidence_name(enum tw_evidence e)
     }
 }
 
+const char *tw_direction_name(enum tw_direction d)
+{
+    switch (d) {
+    case TW_DIR_START:
+        return "start";
+    case TW_DIR_CLIENT_BYTES:
+        return "client_bytes";
+    case TW_DIR_PORT:
+        return "port";
+    default:
+        return "?";
+    }
+}
+
+const char *tw_proc_status_name(enum tw_proc_status s)
+{
+    switch (s) {
+    case TW_PROC_NONE:
+        return "none";
+    case TW_PROC_FOUND:
+        return "attributed";
+    case TW_PROC_UNATTRIBUTED:
+        return "unattributed";
+    default:
+        return "?";
+    }
+}
+
+static size_t opt_len(const char *s)
+{
+    return s != NULL ? strlen(s) + 1 : 0;
+}
+
+size_t tw_event_copy_size(const struct tw_event *ev)
+{
+    size_t n = sizeof(*ev) + ev->raw_len + ev->norm_len + 1 + opt_len(ev->answer_name) +
+               opt_len(ev->answer_chain) + opt_len(ev->proc.image) + opt_len(ev->proc.user) +
+               opt_len(ev->proc.comm) + opt_len(ev->proc.reason);
+    return (n + 7) & ~(size_t)7;
+}
+
+/* Copies the NUL-terminated s (when not NULL) to *w and advances it; returns the copy. */
+static const char *copy_opt(char **w, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = *w;
+    memcpy(d, s, n);
+    *w += n;
+    return d;
+}
+
+struct tw_event *tw_event_copy(void *dst, const struct tw_event *ev)
+{
+    struct tw_event *c = dst;
+    char *w = (char *)dst + sizeof(*c);
+
+    *c = *ev;
+    memcpy(w, ev->raw, ev->raw_len);
+    c->raw = w;
+    w += ev->raw_len;
+    memcpy(w, ev->norm, ev->norm_len);
+    c->norm = w;
+    w += ev->norm_len;
+    *w++ = '\0';
+    c->answer_name = copy_opt(&w, ev->answer_name);
+    c->answer_chain = copy_opt(&w, ev->answer_chain);
+    c->proc.image = copy_opt(&w, ev->proc.image);
+    c->proc.user = copy_opt(&w, ev->proc.user);
+    c->proc.comm = copy_opt(&w, ev->proc.comm);
+    c->proc.reason = copy_opt(&w, ev->proc.reason);
+    return c;
+}
+
 static const char *proto_name(uint8_t p)
 {
     return p == 6 ? "tcp" : p == 17 ? "udp" : "other";
@@ -87,6 +173,8 @@ bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_
     int n;
 
     if (!tw_field_in_category(f, ev->category))
+        return false;
+    if (tw_field_is_process(f) && ev->proc.status != TW_PROC_FOUND)
         return false;
     switch (f) {
     case TW_F_QUERY_NAME:
@@ -120,6 +208,17 @@ bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_
         return true;
     case TW_F_INITIATED:
         *val = ev->initiated ? "true" : "false";
+        *len = strlen(*val);
+        return true;
+    case TW_F_IMAGE:
+        *val = ev->proc.image != NULL ? ev->proc.image : "";
+        *len = strlen(*val);
+        return true;
+    case TW_F_PROCESS_ID:
+        n = snprintf(tmp, tmpcap, "%d", (int)ev->proc.pid);
+        break;
+    case TW_F_USER:
+        *val = ev->proc.user != NULL ? ev->proc.user : "";
         *len = strlen(*val);
         return true;
     default:

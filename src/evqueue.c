@@ -4,19 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Record layout: struct tw_event, raw bytes, norm bytes + NUL, then (when present) the
- * answer name + NUL and its chain + NUL; padded to 8. */
-static size_t opt_len(const char *s)
-{
-    return s != NULL ? strlen(s) + 1 : 0;
-}
-
-static size_t rec_size(const struct tw_event *ev)
-{
-    size_t n = sizeof(*ev) + ev->raw_len + ev->norm_len + 1 + opt_len(ev->answer_name) +
-               opt_len(ev->answer_chain);
-    return (n + 7) & ~(size_t)7;
-}
+/* Records are deep copies (tw_event_copy) laid end to end; the buffer never moves, so their
+ * pointers stay valid until the queue is drained. */
 
 int tw_evqueue_init(struct tw_evqueue *q, size_t cap)
 {
@@ -36,26 +25,11 @@ void tw_evqueue_destroy(struct tw_evqueue *q)
 
 int tw_evqueue_push(struct tw_evqueue *q, const struct tw_event *ev)
 {
-    size_t need = rec_size(ev);
-    uint8_t *p;
+    size_t need = tw_event_copy_size(ev);
 
     if (q->cap - q->len < need)
         return TW_ENOMEM;
-    p = q->buf + q->len;
-    memcpy(p, ev, sizeof(*ev));
-    uint8_t *w = p + sizeof(*ev);
-    memcpy(w, ev->raw, ev->raw_len);
-    w += ev->raw_len;
-    memcpy(w, ev->norm, ev->norm_len);
-    w += ev->norm_len;
-    *w++ = '\0';
-    if (ev->answer_name != NULL) {
-        size_t n = strlen(ev->answer_name) + 1;
-        memcpy(w, ev->answer_name, n);
-        w += n;
-    }
-    if (ev->answer_chain != NULL)
-        memcpy(w, ev->answer_chain, strlen(ev->answer_chain) + 1);
+    tw_event_copy(q->buf + q->len, ev);
     q->len += need;
     q->count++;
     return 0;
@@ -67,24 +41,10 @@ void tw_evqueue_drain(struct tw_evqueue *q, void (*fn)(void *ctx, const struct t
     size_t off = 0;
 
     while (off < q->len) {
-        struct tw_event ev;
-        memcpy(&ev, q->buf + off, sizeof(ev));
-        /* The stored pointers are stale: point them at the copies in the record. */
-        const char *w = (const char *)q->buf + off + sizeof(ev);
-        ev.raw = w;
-        w += ev.raw_len;
-        ev.norm = w;
-        w += ev.norm_len + 1;
-        if (ev.answer_name != NULL) {
-            ev.answer_name = w;
-            w += strlen(w) + 1;
-        }
-        if (ev.answer_chain != NULL) {
-            ev.answer_chain = w;
-            w += strlen(w) + 1;
-        }
-        fn(ctx, &ev);
-        off += rec_size(&ev); /* now measured on the copies */
+        const struct tw_event *ev = (const struct tw_event *)(void *)(q->buf + off);
+        size_t n = tw_event_copy_size(ev);
+        fn(ctx, ev);
+        off += n;
     }
     q->len = 0;
     q->count = 0;

@@ -27,6 +27,33 @@ static void write_line(struct tw_output *o, struct tw_jb *jb)
     pthread_mutex_unlock(&f->lock);
 }
 
+/* "process": who owns the local socket, or why that is not known. */
+static void process_fields(struct tw_jb *jb, const struct tw_proc *p)
+{
+    tw_jb_key(jb, "process");
+    tw_jb_raw(jb, "{", 1);
+    tw_jb_key(jb, "status");
+    tw_jb_cstr(jb, tw_proc_status_name(p->status));
+    tw_jb_key(jb, "local");
+    tw_jb_cstr(jb, p->local_is_source ? "source" : "destination");
+    if (p->status == TW_PROC_FOUND) {
+        tw_jb_key(jb, "pid");
+        tw_jb_u64(jb, (uint64_t)(uint32_t)p->pid);
+        tw_jb_key(jb, "uid");
+        tw_jb_u64(jb, p->uid);
+        tw_jb_key(jb, "user");
+        tw_jb_cstr(jb, p->user != NULL ? p->user : "");
+        tw_jb_key(jb, "image");
+        tw_jb_cstr(jb, p->image != NULL ? p->image : "");
+        tw_jb_key(jb, "comm");
+        tw_jb_cstr(jb, p->comm != NULL ? p->comm : "");
+    } else {
+        tw_jb_key(jb, "reason");
+        tw_jb_cstr(jb, p->reason != NULL ? p->reason : "");
+    }
+    tw_jb_raw(jb, "}", 1);
+}
+
 /* The parts shared by alerts and events: time, flow, category, evidence, names, fields. */
 static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
 {
@@ -62,12 +89,18 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
         tw_jb_key(jb, tw_field_name((enum tw_field)f));
         if (f == TW_F_QUERY_NAME || f == TW_F_DESTINATION_HOSTNAME)
             tw_jb_str(jb, ev->raw, ev->raw_len); /* as seen; rules match name_normalized */
-        else if (f == TW_F_DESTINATION_PORT || f == TW_F_SOURCE_PORT)
+        else if (f == TW_F_DESTINATION_PORT || f == TW_F_SOURCE_PORT || f == TW_F_PROCESS_ID)
             tw_jb_raw(jb, val, len);
         else
             tw_jb_str(jb, val, len);
     }
     tw_jb_raw(jb, "}", 1);
+    tw_jb_key(jb, "midstream");
+    tw_jb_bool(jb, ev->midstream);
+    tw_jb_key(jb, "direction");
+    tw_jb_cstr(jb, tw_direction_name(ev->direction));
+    if (ev->proc.status != TW_PROC_NONE)
+        process_fields(jb, &ev->proc);
     if (ev->answer_name != NULL) {
         tw_jb_key(jb, "dns_answer");
         tw_jb_raw(jb, "{", 1);

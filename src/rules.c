@@ -98,6 +98,7 @@ struct tw_ruleset {
     char **files;
     size_t n_files, files_cap;
     struct tw_ruleset_stats st;
+    bool process_fields; /* Image/ProcessId/User are filled (process attribution on) */
 
     /* Built by tw_ruleset_compile(). */
     bool compiled;
@@ -564,6 +565,8 @@ static int compile_field(struct lctx *c, const char *key, const struct ynode *va
         return SKIP(c, "field '%s' not observable", fname);
     if (!tw_field_in_category(f, c->cat))
         return SKIP(c, "field '%s' not in category %s", fname, tw_category_name(c->cat));
+    if (tw_field_is_process(f) && !c->rs->process_fields)
+        return SKIP(c, "field '%s' needs process attribution (--local-processes)", fname);
 
     while (bar) {
         const char *mod = bar + 1;
@@ -1609,6 +1612,11 @@ static void uncompile(struct tw_ruleset *rs)
     }
     rs->st.indicators = 0;
     rs->compiled = false;
+}
+
+void tw_ruleset_set_process_fields(struct tw_ruleset *rs, bool on)
+{
+    rs->process_fields = on;
 }
 
 void tw_ruleset_free(struct tw_ruleset *rs)

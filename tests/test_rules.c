@@ -518,7 +518,7 @@ static const struct {
     {__LINE__, "network_connection",
      "  sel:\n    DestinationHostname|endswith: '.x'\n  filter:\n    Image|endswith: '\\\\chrome.exe'\n"
      "  condition: sel and not filter\n",
-     "field 'Image' not observable"},
+     "field 'Image' needs process attribution (--local-processes)"},
     {__LINE__, "network_connection", "  sel:\n    CommandLine|contains: 'ngrok'\n  condition: sel\n",
      "field 'CommandLine' not observable"},
     {__LINE__, "network_connection", "  sel:\n    QueryName: 'x'\n  condition: sel\n",

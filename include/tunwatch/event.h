@@ -8,6 +8,8 @@
  *                      DestinationPort Protocol
  *  network_connection: DestinationHostname DestinationIp DestinationPort
  *                      SourceIp SourcePort Protocol Initiated
+ *  both, when the process that owns the local socket is known (endpoint,
+ *  live capture): Image ProcessId User
  *
  * Source is always the side that initiated the flow (TCP SYN, first UDP
  * packet). Initiated is "true" when that side's address is inside the home
@@ -42,10 +44,40 @@ enum tw_field {
     TW_F_SOURCE_PORT,
     TW_F_PROTOCOL,
     TW_F_INITIATED,
+    TW_F_IMAGE,      /* process fields: present only when ev->proc.status is TW_PROC_FOUND */
+    TW_F_PROCESS_ID,
+    TW_F_USER,
     TW_F__COUNT
 };
 
 #define TW_IPSTR_MAX 46
+
+/* How the source (initiator) of the event's flow was decided. */
+enum tw_direction {
+    TW_DIR_START,        /* the flow's start was seen: TCP SYN or SYN-ACK, first UDP packet */
+    TW_DIR_CLIENT_BYTES, /* start not seen: the side that sent what only a client sends first
+                            (ClientHello, DNS query, CONNECT, PROXY header) */
+    TW_DIR_PORT,         /* start not seen: guessed from the ports (the well-known or lower
+                            port is the server's) */
+};
+
+/* Whether the process behind the local socket of the event is known. */
+enum tw_proc_status {
+    TW_PROC_NONE,         /* not looked up: attribution off, or neither side is this host */
+    TW_PROC_FOUND,        /* pid, uid, image, user and comm are set */
+    TW_PROC_UNATTRIBUTED, /* a local side, but no socket or process was found: see reason */
+};
+
+struct tw_proc {
+    enum tw_proc_status status;
+    bool local_is_source;  /* the local socket is the event's source side (else destination) */
+    int32_t pid;
+    uint32_t uid;
+    const char *image;     /* executable path, "" when unreadable */
+    const char *user;      /* user name, or the uid in decimal when it has none */
+    const char *comm;      /* command name (kernel's task comm) */
+    const char *reason;    /* TW_PROC_UNATTRIBUTED: short snake_case reason */
+};
 
 struct tw_event {
     enum tw_category category;
@@ -70,6 +102,9 @@ struct tw_event {
     uint8_t ip_version;    /* 4 or 6: the addresses below, for the Community ID */
     uint8_t src_addr[16];  /* IPv4 in the first 4 bytes */
     uint8_t dst_addr[16];
+    bool midstream;        /* the flow's start was not seen (capture began mid-flow) */
+    enum tw_direction direction;
+    struct tw_proc proc;   /* zeroed (TW_PROC_NONE) unless attribution filled it */
 };
 
 /* Sigma field name of f ("QueryName", ...). */
@@ -85,6 +120,20 @@ bool tw_field_in_category(enum tw_field f, enum tw_category c);
 /* Sigma logsource category name ("dns_query", "network_connection"). */
 const char *tw_category_name(enum tw_category c);
 const char *tw_evidence_name(enum tw_evidence e);
+const char *tw_direction_name(enum tw_direction d);
+const char *tw_proc_status_name(enum tw_proc_status s);
+
+/*
+ * Deep copies, for events that outlive the packet (queued until the rules are loaded, or
+ * until the process behind the socket is known). tw_event_copy_size() is the bytes a copy
+ * takes, a multiple of 8; tw_event_copy() writes one into dst (8-byte aligned, that many
+ * bytes) and returns it: its strings point inside dst, so it stays valid as long as dst.
+ */
+size_t tw_event_copy_size(const struct tw_event *ev);
+struct tw_event *tw_event_copy(void *dst, const struct tw_event *ev);
+
+/* True for the fields only process attribution fills (Image, ProcessId, User). */
+bool tw_field_is_process(enum tw_field f);
 
 /*
  * The value of field f of ev as a string, for matching. Numbers are rendered

@@ -57,6 +57,13 @@ struct tw_ruleset *tw_ruleset_new(void);
 void tw_ruleset_free(struct tw_ruleset *rs);
 
 /*
+ * Whether events will carry the process fields (Image, ProcessId, User): set before loading.
+ * Off (the default), rules that use them are skipped with a reason: on a tap they could never
+ * match, and a silently dead rule is worse than a skipped one.
+ */
+void tw_ruleset_set_process_fields(struct tw_ruleset *rs, bool on);
+
+/*
  * Loads a rule file, or every *.yml / *.yaml file under a directory
  * (recursively, in sorted order; names starting with '.' are left out).
  * A file may hold several YAML documents (one rule each). One line per
