@@ -1,13 +1,16 @@
 #!/bin/sh
 # Regenerate tunwatch's test captures from real programs (dig, kdig, openssl,
-# gnutls-cli, curl, dnsmasq, tinyproxy) talking across two network namespaces.
+# gnutls-cli, curl, socat, dnsmasq, tinyproxy) talking across two network namespaces.
 #
-#   sudo sh pcaps/gen.sh            # writes into pcaps/ next to this script
+#   sudo sh pcaps/gen.sh                    # all captures, into pcaps/ next to this script
+#   sudo sh pcaps/gen.sh resolve_connect    # only the captures named (see CAPTURES below);
+#                                           # the other files are left as they are
 #
 # Topology (all created here and removed on exit, even on failure):
 #
 #   netns client                               netns server
 #   tw-c0 10.20.0.2/24 10.20.0.3/24 fd20::2/64 <-veth-> tw-s0 10.20.0.1/24 fd20::1/64
+#                                                       + 10.20.0.11-14,16-18 fd20::15 (resolve_connect)
 #   tw-cv100 (tap) 10.20.100.2 fd20:100::2  <-802.1Q 100 on the veth->  tw-sv100 .1
 #   tw-cv200 (tap) 10.20.200.2 fd20:200::2  <-802.1ad 200 + 802.1Q 300->  tw-sv200 .1
 #   tw-cr0   (tap) 10.20.50.2 (MTU 300)     <-untagged, reordering->     tw-sr0 .1
@@ -16,9 +19,10 @@
 # The tap/tun pairs are joined by pcaps/tools/nsrelay.py because this kernel
 # has neither 8021q (VLAN devices) nor sch_netem (tc reordering); see README.md.
 # Servers (server namespace): dnsmasq on UDP+TCP 53, openssl s_server -www on
-# 443, 8443 and 4443, tinyproxy on 10.20.0.1:3128 (CONNECT to 443 and 8443).
+# 443, 8443 and 4443, tinyproxy on 10.20.0.1:3128 (CONNECT to 443 and 8443),
+# socat echo servers on TCP 5000-5004 (all addresses) and UDP 10.20.0.14:19132.
 # Required Debian packages: iproute2 tcpdump tshark dnsutils knot-dnsutils
-# openssl curl gnutls-bin dnsmasq-base tinyproxy python3 util-linux ethtool.
+# openssl curl gnutls-bin dnsmasq-base tinyproxy socat python3 util-linux ethtool.
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -30,8 +34,21 @@ SRV=10.20.0.1
 SRV6=fd20::1
 LONG=$(printf '%063d' 0 | tr 0 a).$(printf '%063d' 0 | tr 0 b).$(printf '%063d' 0 | tr 0 c).$(printf '%046d' 0 | tr 0 d).ngrok-free.app
 
+# Captures that can be asked for by name (the section names below); none = all of them.
+CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect"
+WANT=""
+for a in "$@"; do
+    n=${a#pcaps/}; n=${n%/}; n=${n%.pcapng}; n=${n%.pcap}
+    case " $CAPTURES " in
+    *" $n "*) WANT="$WANT $n" ;;
+    *) echo "gen.sh: unknown capture '$a' (one of: $CAPTURES)" >&2; exit 2 ;;
+    esac
+done
+[ -n "$WANT" ] || WANT=$CAPTURES
+want() { case " $WANT " in *" $1 "*) return 0 ;; esac; return 1; }
+
 [ "$(id -u)" = 0 ] || { echo "gen.sh: must run as root (sudo sh pcaps/gen.sh)" >&2; exit 1; }
-for t in ip ethtool tcpdump dumpcap tshark capinfos dig kdig openssl curl gnutls-cli dnsmasq tinyproxy python3 unshare; do
+for t in ip ethtool tcpdump dumpcap tshark capinfos dig kdig openssl curl gnutls-cli socat dnsmasq tinyproxy python3 unshare; do
     command -v $t >/dev/null 2>&1 || { echo "gen.sh: missing $t" >&2; exit 1; }
 done
 
@@ -88,6 +105,9 @@ ip -n "$C" addr add 10.20.0.3/24 dev tw-c0
 ip -n "$C" addr add fd20::2/64 dev tw-c0 nodad
 ip -n "$S" addr add 10.20.0.1/24 dev tw-s0
 ip -n "$S" addr add fd20::1/64 dev tw-s0 nodad
+# resolve_connect: one server address per resolved name, none of them answered by a wildcard
+for i in 11 12 13 14 16 17 18; do ip -n "$S" addr add 10.20.0.$i/24 dev tw-s0; done
+ip -n "$S" addr add fd20::15/64 dev tw-s0 nodad
 # No TSO/GSO/GRO: the capture must show the segments as they are on the wire,
 # not one 64 KB super-segment that the stack splits after the capture point.
 ip netns exec "$C" ethtool -K tw-c0 tso off gso off gro off tx-checksumming off >/dev/null
@@ -134,6 +154,13 @@ set -- \
     devtunnels.ms loca.lt bore.pub lhr.life serveo.net pinggy.link debian.org example-bank.com
 DNSMASQ_ADDR=""
 for d in "$@"; do DNSMASQ_ADDR="$DNSMASQ_ADDR --address=/$d/$SRV --address=/$d/$SRV6"; done
+# resolve_connect: names with an address of their own (a host record wins over the domain
+# wildcards above) and a CNAME to one of them; TTL 300 instead of dnsmasq's local TTL 0.
+DNSMASQ_ADDR="$DNSMASQ_ADDR --host-record=x7k2.localto.net,10.20.0.11,300
+    --host-record=q1w2.tcp.eu.ngrok.io,10.20.0.12,300 --host-record=amber-fox.trycloudflare.com,10.20.0.13,300
+    --cname=files.example-corp.com,amber-fox.trycloudflare.com,300 --host-record=ranch-lime.gl.at.ply.gg,10.20.0.14,300
+    --host-record=rnkqz-203-0-113-9.a.free.pinggy.link,fd20::15,300 --host-record=7.tcp.ngrok.io,10.20.0.17,300
+    --host-record=r2d2.localtonet.com,10.20.0.18,300"
 bg ip netns exec "$S" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --user=root --group=root --pid-file= \
     --log-queries --log-facility=- $DNSMASQ_ADDR >"$WORK/dnsmasq.log" 2>&1
 
@@ -154,6 +181,20 @@ echo "nameserver $SRV" >"$WORK/resolv.conf"
 bg ip netns exec "$S" unshare -m sh -c "mount --bind '$WORK/resolv.conf' /etc/resolv.conf && exec tinyproxy -d -c '$WORK/tinyproxy.conf'" \
     >"$WORK/tinyproxy.log" 2>&1
 
+# resolve_connect: raw TCP and UDP "tunnel" endpoints, echoing what they receive; the one on
+# 5001 speaks first with an SSH banner. The UDP one is bound to its address so that its
+# replies come from the address the client sent to.
+cat >"$WORK/banner.sh" <<'SH'
+printf 'SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n'
+exec cat
+SH
+for port in 5000 5001 5002 5003 5004; do
+    srv=EXEC:cat
+    [ $port = 5001 ] && srv="EXEC:sh $WORK/banner.sh"
+    bg ip netns exec "$S" socat TCP6-LISTEN:$port,ipv6only=0,reuseaddr,fork "$srv" >"$WORK/socat.$port.log" 2>&1
+done
+bg ip netns exec "$S" socat -T 2 UDP4-LISTEN:19132,bind=10.20.0.14,reuseaddr,fork PIPE >"$WORK/socat.19132.log" 2>&1
+
 wait_port() { # ns proto port
     i=0
     while ! ip netns exec "$1" ss -Hln"$( [ "$2" = udp ] && echo u || echo t )" "sport = :$3" | grep -q .; do
@@ -163,6 +204,8 @@ wait_port() { # ns proto port
 }
 wait_port "$S" udp 53; wait_port "$S" tcp 53
 wait_port "$S" tcp 443; wait_port "$S" tcp 8443; wait_port "$S" tcp 4443; wait_port "$S" tcp 3128
+for port in 5000 5001 5002 5003 5004; do wait_port "$S" tcp $port; done
+wait_port "$S" udp 19132
 # the relays must have attached to the tap/tun devices (carrier up) and carry traffic
 for d in "$C tw-cv100" "$S tw-sv100" "$C tw-cv200" "$S tw-sv200" "$C tw-cr0" "$S tw-sr0" "$C tw-ctun" "$S tw-stun"; do
     set -- $d
@@ -210,119 +253,169 @@ tls() { # addr:port sni [extra s_client args]
 web() { inC curl -sk -o /dev/null --max-time 10 "$@" >>"$WORK/client.log" 2>&1; }
 
 # 1. tunnels.pcapng -- the demo capture
-log tunnels.pcapng
-cap_start "$C" "$OUT/tunnels.pcapng" dumpcap -i tw-c0
-for n in a1b2c3.localto.net www.debian.org abcd-203-0-113-5.ngrok-free.app quick-fox-lake.trycloudflare.com; do
-    q @$SRV "$n" A; q @$SRV "$n" AAAA; q @$SRV "$n" HTTPS
-done
-for n in x9.localtonet.com localto.net 0.tcp.ngrok.io connect.ngrok-agent.com region1.v2.argotunnel.com \
-         k3x9.euw.devtunnels.ms brave-cat-42.loca.lt bore.pub 8d7f.lhr.life demo.serveo.net xyz.a.pinggy.link \
-         deb.debian.org WWW.Example-Bank.COM AbC.LocalTo.Net "$LONG"; do
-    q @$SRV "$n" A
-done
-tls $SRV:443 a1b2c3.localto.net
-web --resolve quick-fox-lake.trycloudflare.com:443:$SRV https://quick-fox-lake.trycloudflare.com/
-web --resolve www.debian.org:443:$SRV https://www.debian.org/
-tls $SRV:8443 abcd-203-0-113-5.ngrok-free.app
-tls $SRV:4443 AbC.LocalTo.Net
-tls $SRV:443 x.localto.net.
-tls $SRV:443 localto.net
-inC timeout 10 gnutls-cli --insecure --sni-hostname=k3x9.euw.devtunnels.ms -p 443 $SRV </dev/null >>"$WORK/client.log" 2>&1
-web --resolve deb.debian.org:443:$SRV https://deb.debian.org/
-web --resolve WWW.Example-Bank.COM:443:$SRV https://WWW.Example-Bank.COM/   # curl lower-cases the SNI
-tls $SRV:443 WWW.Example-Bank.COM                                              # openssl keeps the case
-cap_stop
+if want tunnels; then
+    log tunnels.pcapng
+    cap_start "$C" "$OUT/tunnels.pcapng" dumpcap -i tw-c0
+    for n in a1b2c3.localto.net www.debian.org abcd-203-0-113-5.ngrok-free.app quick-fox-lake.trycloudflare.com; do
+        q @$SRV "$n" A; q @$SRV "$n" AAAA; q @$SRV "$n" HTTPS
+    done
+    for n in x9.localtonet.com localto.net 0.tcp.ngrok.io connect.ngrok-agent.com region1.v2.argotunnel.com \
+             k3x9.euw.devtunnels.ms brave-cat-42.loca.lt bore.pub 8d7f.lhr.life demo.serveo.net xyz.a.pinggy.link \
+             deb.debian.org WWW.Example-Bank.COM AbC.LocalTo.Net "$LONG"; do
+        q @$SRV "$n" A
+    done
+    tls $SRV:443 a1b2c3.localto.net
+    web --resolve quick-fox-lake.trycloudflare.com:443:$SRV https://quick-fox-lake.trycloudflare.com/
+    web --resolve www.debian.org:443:$SRV https://www.debian.org/
+    tls $SRV:8443 abcd-203-0-113-5.ngrok-free.app
+    tls $SRV:4443 AbC.LocalTo.Net
+    tls $SRV:443 x.localto.net.
+    tls $SRV:443 localto.net
+    inC timeout 10 gnutls-cli --insecure --sni-hostname=k3x9.euw.devtunnels.ms -p 443 $SRV </dev/null >>"$WORK/client.log" 2>&1
+    web --resolve deb.debian.org:443:$SRV https://deb.debian.org/
+    web --resolve WWW.Example-Bank.COM:443:$SRV https://WWW.Example-Bank.COM/   # curl lower-cases the SNI
+    tls $SRV:443 WWW.Example-Bank.COM                                              # openssl keeps the case
+    cap_stop
+fi
 
 # 2. dns_tcp.pcap -- DNS over TCP
-log dns_tcp.pcap
-ip -n "$S" route replace 10.20.0.3/32 dev tw-s0 src $SRV advmss 88
-cap_start "$C" "$OUT/dns_tcp.pcap" tcpdump -i tw-c0
-q +tcp @$SRV a1b2c3.localto.net A
-q +tcp +keepopen @$SRV 0.tcp.ngrok.io A bore.pub A www.debian.org AAAA
-inC kdig +tcp +retry=0 @$SRV quick-fox-lake.trycloudflare.com AAAA >>"$WORK/client.log" 2>&1
-inC kdig +tcp +retry=0 @$SRV k3x9.euw.devtunnels.ms A >>"$WORK/client.log" 2>&1
-inC python3 "$TOOLS/dnstcp.py" pipeline $SRV brave-cat-42.loca.lt:A deb.debian.org:A 8d7f.lhr.life:HTTPS
-inC python3 "$TOOLS/dnstcp.py" split $SRV demo.serveo.net:A 2,9      # length alone, then mid-name
-inC python3 "$TOOLS/dnstcp.py" split $SRV xyz.a.pinggy.link:A 1      # cut inside the length prefix
-q +tcp -b 10.20.0.3 @$SRV "$LONG" A                                   # peer MSS 88: 4 segments
-q +tcp -b 10.20.0.3 @$SRV connect.ngrok-agent.com A
-q +tcp @$SRV6 region1.v2.argotunnel.com AAAA
-cap_stop
-ip -n "$S" route del 10.20.0.3/32 dev tw-s0
+if want dns_tcp; then
+    log dns_tcp.pcap
+    ip -n "$S" route replace 10.20.0.3/32 dev tw-s0 src $SRV advmss 88
+    cap_start "$C" "$OUT/dns_tcp.pcap" tcpdump -i tw-c0
+    q +tcp @$SRV a1b2c3.localto.net A
+    q +tcp +keepopen @$SRV 0.tcp.ngrok.io A bore.pub A www.debian.org AAAA
+    inC kdig +tcp +retry=0 @$SRV quick-fox-lake.trycloudflare.com AAAA >>"$WORK/client.log" 2>&1
+    inC kdig +tcp +retry=0 @$SRV k3x9.euw.devtunnels.ms A >>"$WORK/client.log" 2>&1
+    inC python3 "$TOOLS/dnstcp.py" pipeline $SRV brave-cat-42.loca.lt:A deb.debian.org:A 8d7f.lhr.life:HTTPS
+    inC python3 "$TOOLS/dnstcp.py" split $SRV demo.serveo.net:A 2,9      # length alone, then mid-name
+    inC python3 "$TOOLS/dnstcp.py" split $SRV xyz.a.pinggy.link:A 1      # cut inside the length prefix
+    q +tcp -b 10.20.0.3 @$SRV "$LONG" A                                   # peer MSS 88: 4 segments
+    q +tcp -b 10.20.0.3 @$SRV connect.ngrok-agent.com A
+    q +tcp @$SRV6 region1.v2.argotunnel.com AAAA
+    cap_stop
+    ip -n "$S" route del 10.20.0.3/32 dev tw-s0
+fi
 
 # 3. tls_small_mss.pcap -- ClientHello over several segments / records / out of order
-log tls_small_mss.pcap
-ip -n "$S" route replace 10.20.0.3/32 dev tw-s0 src $SRV advmss 200
-ALPN_MID=$(i=0; l=""; while [ $i -lt 40 ]; do l="$l,x-tunwatch-filler-$i"; i=$((i + 1)); done; echo "h2,http/1.1$l")
-cap_start "$C" "$OUT/tls_small_mss.pcap" tcpdump -i tw-c0
-tls $SRV:443 a1b2c3.localto.net -bind 10.20.0.3:0
-web --interface 10.20.0.3 --resolve quick-fox-lake.trycloudflare.com:443:$SRV https://quick-fox-lake.trycloudflare.com/
-tls $SRV:8443 "$LONG" -bind 10.20.0.3:0
-tls $SRV:443 k3x9.euw.devtunnels.ms -max_send_frag 512 -alpn "$ALPN_MID"          # 2+ TLS records
-tls $SRV:4443 x9.localtonet.com -bind 10.20.0.3:0 -max_send_frag 512 -alpn "$ALPN_MID"  # records and segments
-tls 10.20.50.1:4443 brave-cat-42.loca.lt                                         # first segment delivered last
-web --resolve xyz.a.pinggy.link:4443:10.20.50.1 https://xyz.a.pinggy.link:4443/
-tls 10.20.50.1:4443 www.debian.org
-cap_stop
-ip -n "$S" route del 10.20.0.3/32 dev tw-s0
+if want tls_small_mss; then
+    log tls_small_mss.pcap
+    ip -n "$S" route replace 10.20.0.3/32 dev tw-s0 src $SRV advmss 200
+    ALPN_MID=$(i=0; l=""; while [ $i -lt 40 ]; do l="$l,x-tunwatch-filler-$i"; i=$((i + 1)); done; echo "h2,http/1.1$l")
+    cap_start "$C" "$OUT/tls_small_mss.pcap" tcpdump -i tw-c0
+    tls $SRV:443 a1b2c3.localto.net -bind 10.20.0.3:0
+    web --interface 10.20.0.3 --resolve quick-fox-lake.trycloudflare.com:443:$SRV https://quick-fox-lake.trycloudflare.com/
+    tls $SRV:8443 "$LONG" -bind 10.20.0.3:0
+    tls $SRV:443 k3x9.euw.devtunnels.ms -max_send_frag 512 -alpn "$ALPN_MID"          # 2+ TLS records
+    tls $SRV:4443 x9.localtonet.com -bind 10.20.0.3:0 -max_send_frag 512 -alpn "$ALPN_MID"  # records and segments
+    tls 10.20.50.1:4443 brave-cat-42.loca.lt                                         # first segment delivered last
+    web --resolve xyz.a.pinggy.link:4443:10.20.50.1 https://xyz.a.pinggy.link:4443/
+    tls 10.20.50.1:4443 www.debian.org
+    cap_stop
+    ip -n "$S" route del 10.20.0.3/32 dev tw-s0
+fi
 
 # 4. ipv6_vlan.pcap -- IPv6, 802.1Q and QinQ
-log ipv6_vlan.pcap
-cap_start "$C" "$OUT/ipv6_vlan.pcap" tcpdump -i tw-c0
-q @$SRV6 k3x9.euw.devtunnels.ms AAAA
-q @$SRV6 www.debian.org AAAA
-tls "[$SRV6]:443" abcd-203-0-113-5.ngrok-free.app
-web -6 --resolve "quick-fox-lake.trycloudflare.com:8443:[$SRV6]" https://quick-fox-lake.trycloudflare.com:8443/
-q @10.20.100.1 a1b2c3.localto.net A
-tls 10.20.100.1:443 x9.localtonet.com
-q @fd20:100::1 0.tcp.ngrok.io AAAA
-tls "[fd20:100::1]:8443" region1.v2.argotunnel.com
-q @10.20.200.1 bore.pub A
-tls 10.20.200.1:443 8d7f.lhr.life
-q @fd20:200::1 demo.serveo.net AAAA
-tls "[fd20:200::1]:4443" deb.debian.org
-cap_stop
+if want ipv6_vlan; then
+    log ipv6_vlan.pcap
+    cap_start "$C" "$OUT/ipv6_vlan.pcap" tcpdump -i tw-c0
+    q @$SRV6 k3x9.euw.devtunnels.ms AAAA
+    q @$SRV6 www.debian.org AAAA
+    tls "[$SRV6]:443" abcd-203-0-113-5.ngrok-free.app
+    web -6 --resolve "quick-fox-lake.trycloudflare.com:8443:[$SRV6]" https://quick-fox-lake.trycloudflare.com:8443/
+    q @10.20.100.1 a1b2c3.localto.net A
+    tls 10.20.100.1:443 x9.localtonet.com
+    q @fd20:100::1 0.tcp.ngrok.io AAAA
+    tls "[fd20:100::1]:8443" region1.v2.argotunnel.com
+    q @10.20.200.1 bore.pub A
+    tls 10.20.200.1:443 8d7f.lhr.life
+    q @fd20:200::1 demo.serveo.net AAAA
+    tls "[fd20:200::1]:4443" deb.debian.org
+    cap_stop
+fi
 
 # 5. connect_proxy.pcap -- TLS inside an HTTP CONNECT tunnel
-log connect_proxy.pcap
-cap_start "$C" "$OUT/connect_proxy.pcap" tcpdump -i tw-c0
-web -x http://$SRV:3128 https://a1b2c3.localto.net/
-web -x http://$SRV:3128 https://abcd-203-0-113-5.ngrok-free.app:8443/
-web -x http://$SRV:3128 https://www.debian.org/
-inC timeout 10 openssl s_client -brief -proxy $SRV:3128 -connect quick-fox-lake.trycloudflare.com:443 \
-    -servername quick-fox-lake.trycloudflare.com </dev/null >>"$WORK/client.log" 2>&1
-cap_stop
+if want connect_proxy; then
+    log connect_proxy.pcap
+    cap_start "$C" "$OUT/connect_proxy.pcap" tcpdump -i tw-c0
+    web -x http://$SRV:3128 https://a1b2c3.localto.net/
+    web -x http://$SRV:3128 https://abcd-203-0-113-5.ngrok-free.app:8443/
+    web -x http://$SRV:3128 https://www.debian.org/
+    inC timeout 10 openssl s_client -brief -proxy $SRV:3128 -connect quick-fox-lake.trycloudflare.com:443 \
+        -servername quick-fox-lake.trycloudflare.com </dev/null >>"$WORK/client.log" 2>&1
+    cap_stop
+fi
 
 # 6. pq_hello.pcap -- a ClientHello over 2 KiB (the size of a post-quantum key share)
-log pq_hello.pcap
-ALPN_BIG=$(i=0; l=""; while [ $i -lt 100 ]; do l="$l,x-tunwatch-large-hello-$i"; i=$((i + 1)); done; echo "h2,http/1.1$l")
-cap_start "$C" "$OUT/pq_hello.pcap" tcpdump -i tw-c0
-tls $SRV:443 abcd-203-0-113-5.ngrok-free.app -alpn "$ALPN_BIG"
-tls $SRV:8443 www.debian.org -alpn "$ALPN_BIG"
-cap_stop
+if want pq_hello; then
+    log pq_hello.pcap
+    ALPN_BIG=$(i=0; l=""; while [ $i -lt 100 ]; do l="$l,x-tunwatch-large-hello-$i"; i=$((i + 1)); done; echo "h2,http/1.1$l")
+    cap_start "$C" "$OUT/pq_hello.pcap" tcpdump -i tw-c0
+    tls $SRV:443 abcd-203-0-113-5.ngrok-free.app -alpn "$ALPN_BIG"
+    tls $SRV:8443 www.debian.org -alpn "$ALPN_BIG"
+    cap_stop
+fi
 
 # 7. linktypes/ -- one small DNS + TLS exchange per link type
-log linktypes/
-mkdir -p "$OUT/linktypes"
-exchange() { # v4 v6 server addresses
-    q @"$1" a1b2c3.localto.net A
-    q @"$2" quick-fox-lake.trycloudflare.com AAAA
-    tls "$1:443" abcd-203-0-113-5.ngrok-free.app
-    tls "[$2]:443" k3x9.euw.devtunnels.ms
-}
-cap_start "$C" "$OUT/linktypes/ether.pcap" tcpdump -i tw-c0 'ip or ip6'
-exchange $SRV $SRV6
-cap_stop
-cap_start "$C" "$OUT/linktypes/sll.pcap" tcpdump -i any -y LINUX_SLL 'ip or ip6'
-exchange $SRV $SRV6
-cap_stop
-cap_start "$C" "$OUT/linktypes/sll2.pcap" tcpdump -i any -y LINUX_SLL2 'ip or ip6'
-exchange $SRV $SRV6
-cap_stop
-cap_start "$C" "$OUT/linktypes/raw.pcap" tcpdump -i tw-ctun
-exchange 10.20.40.1 fd20:40::1
-cap_stop
-python3 "$TOOLS/ether2null.py" "$OUT/linktypes/ether.pcap" "$OUT/linktypes/null.pcap"
+if want linktypes; then
+    log linktypes/
+    mkdir -p "$OUT/linktypes"
+    exchange() { # v4 v6 server addresses
+        q @"$1" a1b2c3.localto.net A
+        q @"$2" quick-fox-lake.trycloudflare.com AAAA
+        tls "$1:443" abcd-203-0-113-5.ngrok-free.app
+        tls "[$2]:443" k3x9.euw.devtunnels.ms
+    }
+    cap_start "$C" "$OUT/linktypes/ether.pcap" tcpdump -i tw-c0 'ip or ip6'
+    exchange $SRV $SRV6
+    cap_stop
+    cap_start "$C" "$OUT/linktypes/sll.pcap" tcpdump -i any -y LINUX_SLL 'ip or ip6'
+    exchange $SRV $SRV6
+    cap_stop
+    cap_start "$C" "$OUT/linktypes/sll2.pcap" tcpdump -i any -y LINUX_SLL2 'ip or ip6'
+    exchange $SRV $SRV6
+    cap_stop
+    cap_start "$C" "$OUT/linktypes/raw.pcap" tcpdump -i tw-ctun
+    exchange 10.20.40.1 fd20:40::1
+    cap_stop
+    python3 "$TOOLS/ether2null.py" "$OUT/linktypes/ether.pcap" "$OUT/linktypes/null.pcap"
+fi
+
+# 8. resolve_connect.pcap -- a name resolved, then a connection to the answer with no name on
+# the wire (raw TCP/UDP tunnels); every name has an address of its own (dnsmasq host records)
+if want resolve_connect; then
+    log resolve_connect.pcap
+    raw() { # socat-address [timeout]: stdin to the peer, its echo to the log, then close
+        inC timeout 10 socat -t "${2:-2}" - "$1" >>"$WORK/client.log" 2>&1
+    }
+    cap_start "$C" "$OUT/resolve_connect.pcap" tcpdump -i tw-c0
+    q @$SRV x7k2.localto.net A                                     # answer over UDP
+    printf 'hello tunnel\n' | raw TCP4:10.20.0.11:5000
+    q +tcp @$SRV q1w2.tcp.eu.ngrok.io A                            # answer over TCP
+    { sleep 0.3; printf 'SSH-2.0-OpenSSH_9.2p1\r\n'; } | raw TCP4:10.20.0.12:5001   # server speaks first
+    q @$SRV files.example-corp.com A                               # CNAME amber-fox.trycloudflare.com
+    printf 'hello tunnel\n' | raw TCP4:10.20.0.13:5002
+    tls 10.20.0.13:443 files.example-corp.com                      # SNI: the queried name
+    q @$SRV ranch-lime.gl.at.ply.gg A
+    { printf 'udp tunnel 1\n'; sleep 0.2; printf 'udp tunnel 2\n'; } | raw UDP4:10.20.0.14:19132 0.5
+    q @$SRV6 rnkqz-203-0-113-9.a.free.pinggy.link AAAA             # asked and answered over IPv6
+    printf 'hello tunnel\n' | raw TCP6:[fd20::15]:5003
+    printf 'hello tunnel\n' | raw TCP4:10.20.0.16:5000            # never resolved: no name
+    q -b 10.20.0.3 @$SRV 7.tcp.ngrok.io A                          # resolved by 10.20.0.3 only
+    printf 'hello tunnel\n' | raw TCP4:10.20.0.17:5000,bind=10.20.0.2  # other client: no name
+    printf 'hello tunnel\n' | raw TCP4:10.20.0.17:5000,bind=10.20.0.3  # the client that asked
+    q @$SRV r2d2.localtonet.com A
+    # still open when the capture stops: socat's stdin is a FIFO held open by this shell
+    mkfifo "$WORK/hold"
+    inC socat - TCP4:10.20.0.18:5004 <"$WORK/hold" >>"$WORK/client.log" 2>&1 &
+    HOLD=$!
+    PIDS="$PIDS $HOLD"
+    exec 3>"$WORK/hold"
+    printf 'hello tunnel\n' >&3
+    cap_stop
+    exec 3>&-   # EOF: socat half-closes, the echo server closes, socat exits
+    wait "$HOLD"
+fi
 
 # ------------------------------------------------------------ name tables
 names() {
@@ -334,12 +427,16 @@ names() {
         >"$1.names.tsv" 2>"$WORK/tshark.log"
 }
 for f in "$OUT"/*.pcap "$OUT"/*.pcapng "$OUT"/linktypes/*.pcap; do
+    n=${f#"$OUT"/}; n=${n%%/*}; n=${n%.pcapng}; n=${n%.pcap}
+    want "$n" || continue   # only the tables of the captures made by this run
     names "$f"
     printf '%-28s %5s packets %4s names\n' "${f#"$OUT"/}" \
         "$(capinfos -M -c -T "$f" 2>/dev/null | awk -F'\t' 'NR==2{print $2}')" "$(($(wc -l <"$f.names.tsv") - 1))"
 done
 # the NULL file is derived from the Ethernet one: tshark must see the same names
-cut -f2- "$OUT/linktypes/ether.pcap.names.tsv" >"$WORK/a"
-cut -f2- "$OUT/linktypes/null.pcap.names.tsv" >"$WORK/b"
-cmp -s "$WORK/a" "$WORK/b" || { echo "gen.sh: null.pcap decodes differently from ether.pcap" >&2; exit 1; }
+if want linktypes; then
+    cut -f2- "$OUT/linktypes/ether.pcap.names.tsv" >"$WORK/a"
+    cut -f2- "$OUT/linktypes/null.pcap.names.tsv" >"$WORK/b"
+    cmp -s "$WORK/a" "$WORK/b" || { echo "gen.sh: null.pcap decodes differently from ether.pcap" >&2; exit 1; }
+fi
 log done
