@@ -35,14 +35,26 @@ struct tw_engine {
     uint8_t tls_scratch[TW_TLS_HELLO_MAX + 4];
 };
 
-static void release_flow(void *ctx, struct tw_flow *f)
+/* Gives a reassembly buffer back to the pool. */
+static void put_stream(struct tw_engine *e, uint32_t *idx)
+{
+    if (*idx != TW_STREAM_NONE) {
+        tw_stream_put(&e->pool, *idx);
+        *idx = TW_STREAM_NONE;
+    }
+}
+
+static void answer_event(struct tw_engine *e, struct tw_flow *f);
+
+/* The flow table is about to recycle f (idle, evicted, 5-tuple reused): a flow that never
+ * carried a name still gets its one answer-cache lookup, then its buffers go back. */
+static void flow_end(void *ctx, struct tw_flow *f)
 {
     struct tw_engine *e = ctx;
 
-    if (f->stream != TW_STREAM_NONE) {
-        tw_stream_put(&e->pool, f->stream);
-        f->stream = TW_STREAM_NONE;
-    }
+    answer_event(e, f);
+    put_stream(e, &f->stream);
+    put_stream(e, &f->sstream);
 }
 
 struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
@@ -55,7 +67,7 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
     if (e == NULL)
         return NULL;
     e->cfg = *cfg;
-    e->flows = tw_flow_table_new(cfg->flow_capacity, cfg->flow_timeout, release_flow, e);
+    e->flows = tw_flow_table_new(cfg->flow_capacity, cfg->flow_timeout, flow_end, e);
     if (e->flows == NULL)
         goto out_free;
     if (tw_stream_pool_init(&e->pool, cfg->stream_buffers) != 0)
@@ -163,6 +175,10 @@ static void event_init(struct tw_engine *e, struct tw_event *ev, const struct tw
     ev->ts_sec = e->frame->ts_sec;
     ev->ts_nsec = e->frame->ts_nsec;
     ev->flow_id = f->id;
+    ev->midstream = (f->flags & TW_FLOWF_MIDSTREAM) != 0;
+    ev->direction = !ev->midstream                       ? TW_DIR_START
+                    : (f->flags & TW_FLOWF_PORT_GUESS) ? TW_DIR_PORT
+                                                       : TW_DIR_CLIENT_BYTES;
     ev->l4_proto = proto;
     ev->sport = sport;
     ev->dport = dport;
@@ -185,11 +201,14 @@ static void emit(struct tw_engine *e, struct tw_event *ev, const char *raw, size
 }
 
 struct learn_ctx {
-    struct tw_engine *e;
-    const struct tw_pkt *p;
+    struct tw_anscache *cache;
+    uint8_t version;
+    const uint8_t *client;
+    int64_t now;
     const char *qname;
     const char *const *chain;
     size_t n_chain;
+    unsigned stored;
 };
 
 static void learn_addr(void *ctx, const uint8_t *addr, uint8_t version, uint32_t ttl)
@@ -198,19 +217,79 @@ static void learn_addr(void *ctx, const uint8_t *addr, uint8_t version, uint32_t
     uint8_t resolved[16] = {0};
 
     /* The connection that follows comes from the address that asked: same family only. */
-    if (version != l->p->ip_version)
+    if (version != l->version)
         return;
     memcpy(resolved, addr, version == 4 ? 4 : 16);
-    /* The response goes to the client: its destination is the querier. */
-    if (tw_anscache_put(l->e->cfg.anscache, version, l->p->dst, resolved, l->qname, l->chain,
-                        l->n_chain, ttl, l->e->frame->ts_sec) == 0)
-        l->e->st.dns_answers_learnt++;
+    if (tw_anscache_put(l->cache, version, l->client, resolved, l->qname, l->chain, l->n_chain,
+                        ttl, l->now) == 0)
+        l->stored++;
 }
 
-/* A DNS response: remember which client resolved which name (and CNAME chain) to which
- * address, so that a later flow without a name on the wire can be named. */
-static void learn_answers(struct tw_engine *e, const struct tw_pkt *p, const uint8_t *msg,
-                          size_t len, size_t off)
+unsigned tw_answers_store(struct tw_anscache *c, const struct tw_dns_msg *m,
+                          const struct tw_dns_answers *ans, uint8_t version,
+                          const uint8_t client[16], int64_t now)
+{
+    const char *chain[16];
+    unsigned stored = 0;
+
+    for (unsigned i = 0; i < m->n_questions; i++) {
+        size_t n = tw_dns_cname_chain(ans, m->q[i].name, chain, TW_ARRAY_SIZE(chain), NULL, NULL);
+        struct learn_ctx l = {.cache = c, .version = version, .client = client, .now = now,
+                              .qname = m->q[i].name, .chain = chain + 1,
+                              .n_chain = n > 0 ? n - 1 : 0};
+        tw_dns_cname_chain(ans, m->q[i].name, chain, TW_ARRAY_SIZE(chain), learn_addr, &l);
+        stored += l.stored;
+    }
+    return stored;
+}
+
+/* Joins names[0..n) with ' ' into e->ans_chain, whole names only. */
+static void join_chain(struct tw_engine *e, const char *const *names, size_t n)
+{
+    size_t len = 0;
+
+    e->ans_chain[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(names[i]);
+        if (len + (len > 0) + l >= sizeof(e->ans_chain))
+            break;
+        if (len > 0)
+            e->ans_chain[len++] = ' ';
+        memcpy(e->ans_chain + len, names[i], l + 1);
+        len += l;
+    }
+}
+
+/*
+ * The CNAME targets a response gave for qname: each is a name the client is about to use
+ * without ever asking for it, so each is reported as a dns_query event with evidence
+ * dns_answer (QueryName = the target, dns_answer.name = what was asked). A benign-looking
+ * name that aliases a tunnel host is caught here.
+ */
+static void cname_events(struct tw_engine *e, const struct tw_flow *f, const struct tw_pkt *p,
+                         const struct tw_dns_question *q, const char *const *chain, size_t n)
+{
+    struct tw_event ev;
+
+    join_chain(e, chain + 1, n - 1);
+    for (size_t k = 1; k < n; k++) {
+        /* The response travels to the client: the querier is its destination. */
+        event_init(e, &ev, f, p->ip_version, p->dst, p->dport, p->src, p->sport, p->l4_proto);
+        ev.category = TW_CAT_DNS_QUERY;
+        ev.evidence = TW_EV_DNS_ANSWER;
+        ev.qtype = q->qtype;
+        ev.answer_name = q->name;
+        ev.answer_chain = e->ans_chain;
+        e->st.dns_cname_names++;
+        emit(e, &ev, chain[k], strlen(chain[k]));
+    }
+}
+
+/* A DNS response: report the CNAME targets, and remember which client resolved which name
+ * (and CNAME chain) to which address, so that a later flow without a name on the wire can be
+ * named. */
+static void learn_answers(struct tw_engine *e, const struct tw_flow *f, const struct tw_pkt *p,
+                          const uint8_t *msg, size_t len, size_t off)
 {
     const struct tw_dns_msg *m = &e->dns;
     const char *chain[16];
@@ -223,20 +302,47 @@ static void learn_answers(struct tw_engine *e, const struct tw_pkt *p, const uin
     for (unsigned i = 0; i < m->n_questions; i++) {
         size_t n = tw_dns_cname_chain(e->answers, m->q[i].name, chain, TW_ARRAY_SIZE(chain),
                                       NULL, NULL);
-        struct learn_ctx l = {.e = e, .p = p, .qname = m->q[i].name, .chain = chain + 1,
-                              .n_chain = n > 0 ? n - 1 : 0};
-        tw_dns_cname_chain(e->answers, m->q[i].name, chain, TW_ARRAY_SIZE(chain), learn_addr, &l);
+        if (n > 1)
+            cname_events(e, f, p, &m->q[i], chain, n);
     }
+    /* The response goes to the client: its destination is the querier. With several workers
+     * the reader stores UDP answers itself, in capture order (see tw_answers_store). */
+    if (e->cfg.anscache != NULL && !(e->cfg.udp_answers_stored && p->l4_proto == 17))
+        e->st.dns_answers_learnt +=
+            tw_answers_store(e->cfg.anscache, m, e->answers, p->ip_version, p->dst,
+                             e->frame->ts_sec);
 }
 
-/* The name this flow's client resolved to the server's address, if the cache has it. */
+/* The name this flow's client resolved to the server's address by time `at`, if the cache
+ * has it. */
 static bool answer_lookup(struct tw_engine *e, uint8_t version, const uint8_t *client,
-                          const uint8_t *server)
+                          const uint8_t *server, int64_t at)
 {
     return e->cfg.anscache != NULL &&
-           tw_anscache_get(e->cfg.anscache, version, client, server, e->frame->ts_sec,
-                           e->ans_name, sizeof(e->ans_name), e->ans_chain,
-                           sizeof(e->ans_chain));
+           tw_anscache_get(e->cfg.anscache, version, client, server, at, e->ans_name,
+                           sizeof(e->ans_name), e->ans_chain, sizeof(e->ans_chain));
+}
+
+/*
+ * A flow whose start was not seen and whose bytes never told the client apart: take the
+ * server to be the side on a well-known port (< 1024) when the other is not, else the side
+ * outside the ephemeral range (>= 32768, where Linux and Windows pick client ports) when the
+ * other is in it. Returns false when the ports do not tell.
+ */
+static bool guess_initiator_by_port(struct tw_flow *f)
+{
+    uint16_t p0 = f->key.port[0], p1 = f->key.port[1];
+    int server;
+
+    if ((p0 < 1024) != (p1 < 1024))
+        server = p0 < 1024 ? 0 : 1;
+    else if ((p0 >= 32768) != (p1 >= 32768))
+        server = p0 < 32768 ? 0 : 1;
+    else
+        return false;
+    f->initiator = (uint8_t)(server ^ 1);
+    f->flags |= TW_FLOWF_PORT_GUESS;
+    return true;
 }
 
 /*
@@ -246,21 +352,28 @@ static bool answer_lookup(struct tw_engine *e, uint8_t version, const uint8_t *c
  */
 static void answer_event(struct tw_engine *e, struct tw_flow *f)
 {
-    unsigned c = f->initiator, sv;
+    unsigned c, sv;
     struct tw_event ev;
 
     /* DNS connections themselves are not named after the answers they carry. */
     if (e->cfg.anscache == NULL || (f->flags & (TW_FLOWF_NAMED | TW_FLOWF_ANSWERED)) ||
-        c == TW_SIDE_UNKNOWN || f->state == TW_FLOW_DNS)
+        f->state == TW_FLOW_DNS)
         return;
     f->flags |= TW_FLOWF_ANSWERED;
+    if (f->initiator == TW_SIDE_UNKNOWN && !guess_initiator_by_port(f))
+        return;
+    c = f->initiator;
     sv = c ^ 1u;
-    if (!answer_lookup(e, f->key.version, f->key.addr[c], f->key.addr[sv]))
+    /* The connection was made at its first packet: the answer had to be valid then. */
+    if (!answer_lookup(e, f->key.version, f->key.addr[c], f->key.addr[sv], f->first_sec))
         return;
     f->flags |= TW_FLOWF_NAMED;
     e->st.answer_named_flows++;
     event_init(e, &ev, f, f->key.version, f->key.addr[c], f->key.port[c], f->key.addr[sv],
                f->key.port[sv], f->key.proto);
+    /* Reported at its end or eviction, the event still carries the connection's time. */
+    ev.ts_sec = f->first_sec;
+    ev.ts_nsec = f->first_nsec;
     ev.category = TW_CAT_NETWORK_CONNECTION;
     ev.evidence = TW_EV_DNS_ANSWER;
     ev.answer_name = e->ans_name;
@@ -285,8 +398,8 @@ static void dns_message(struct tw_engine *e, const struct tw_flow *f, const stru
             return;
     } else if (m->qr) {
         e->st.dns_responses++;
-        if (e->cfg.anscache != NULL && m->ancount > 0 && m->n_questions > 0)
-            learn_answers(e, p, msg, len, (size_t)off);
+        if (m->ancount > 0 && m->n_questions > 0)
+            learn_answers(e, f, p, msg, len, (size_t)off);
         return;
     }
     e->st.dns_queries++;
@@ -311,6 +424,7 @@ static void udp_dns(struct tw_engine *e, const struct tw_pkt *p)
     if (created) {
         f->initiator = f->client = side;
         f->state = TW_FLOW_DNS;
+        f->first_nsec = e->frame->ts_nsec;
     }
     e->st.udp_dns_pkts++;
     dns_message(e, f, p, p->payload, p->payload_len);
@@ -327,6 +441,7 @@ static void udp_other(struct tw_engine *e, const struct tw_pkt *p)
         return;
     f->initiator = f->client = side;
     f->state = TW_FLOW_DONE;
+    f->first_nsec = e->frame->ts_nsec;
     answer_event(e, f);
 }
 
@@ -359,7 +474,7 @@ static void tls_hello_done(struct tw_engine *e, struct tw_flow *f, const struct 
     ev.ech = h->has_ech;
     /* The SNI wins; the name the client resolved to this address is reported too. */
     f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
-    if (answer_lookup(e, p->ip_version, p->src, p->dst)) {
+    if (answer_lookup(e, p->ip_version, p->src, p->dst, f->first_sec)) {
         ev.answer_name = e->ans_name;
         ev.answer_chain = e->ans_chain;
     }
@@ -399,6 +514,37 @@ static enum client_start classify_start(const uint8_t *b, size_t n)
 static bool hello_record_start(const uint8_t *b, size_t n)
 {
     return n >= 6 && b[0] == 0x16 && tw_tls_maybe_client_hello(b, n);
+}
+
+/*
+ * DNS over TCP (RFC 7766): 2-byte length-prefixed messages, from the client (queries) or the
+ * server (responses). Returns the bytes of the whole messages consumed. A length larger than
+ * the reassembly buffer stops reading that direction.
+ */
+static size_t dns_tcp_bytes(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+                            const uint8_t *b, size_t n, bool server)
+{
+    size_t off = 0;
+
+    while (n - off >= 2) {
+        size_t mlen = tw_load_be16(b + off);
+        if (mlen + 2 > TW_STREAM_CAP) {
+            e->st.dns_tcp_oversize++;
+            if (server)
+                f->xflags |= TW_FLOWX_SERVER_OFF;
+            else
+                f->state = TW_FLOW_DONE;
+            break;
+        }
+        if (n - off < mlen + 2)
+            break;
+        e->st.dns_tcp_messages++;
+        if (server)
+            e->st.dns_tcp_responses++;
+        dns_message(e, f, p, b + off + 2, mlen);
+        off += mlen + 2;
+    }
+    return off;
 }
 
 /*
@@ -521,23 +667,8 @@ static size_t client_bytes(struct tw_engine *e, struct tw_flow *f, const struct 
                 e->st.tls_malformed++;
             f->state = TW_FLOW_DONE;
             return off;
-        case TW_FLOW_DNS: {
-            size_t mlen;
-            if (n < 2)
-                return off;
-            mlen = tw_load_be16(b);
-            if (mlen + 2 > TW_STREAM_CAP) {
-                e->st.dns_tcp_oversize++;
-                f->state = TW_FLOW_DONE;
-                return off;
-            }
-            if (n < mlen + 2)
-                return off;
-            e->st.dns_tcp_messages++;
-            dns_message(e, f, p, b + 2, mlen);
-            off += mlen + 2;
-            break;
-        }
+        case TW_FLOW_DNS:
+            return off + dns_tcp_bytes(e, f, p, b, n, false);
         default:
             return off;
         }
@@ -545,22 +676,42 @@ static size_t client_bytes(struct tw_engine *e, struct tw_flow *f, const struct 
     return off;
 }
 
-/* A client payload segment starting at sequence number seq. */
-static void client_segment(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
-                           uint32_t seq)
+static size_t server_bytes(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+                           const uint8_t *buf, size_t len)
 {
+    return dns_tcp_bytes(e, f, p, buf, len, true);
+}
+
+/* Whether the direction read by stream_segment() has nothing more to give. */
+static bool direction_done(const struct tw_flow *f, bool server)
+{
+    return f->state == TW_FLOW_DONE || (server && (f->xflags & TW_FLOWX_SERVER_OFF));
+}
+
+/*
+ * A payload segment starting at sequence number seq, of the client stream (server false) or
+ * of the server stream of a DNS flow (server true): bytes in order are parsed straight from
+ * the packet; out of order or incomplete ones wait in a reassembly buffer.
+ */
+static void stream_segment(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+                           uint32_t seq, bool server)
+{
+    size_t (*consume)(struct tw_engine *, struct tw_flow *, const struct tw_pkt *,
+                      const uint8_t *, size_t) = server ? server_bytes : client_bytes;
+    uint32_t *next = server ? &f->server_next : &f->client_next;
+    uint32_t *idx = server ? &f->sstream : &f->stream;
     const uint8_t *data = p->payload;
     size_t len = p->payload_len;
     struct tw_stream *s;
     size_t used;
 
-    if (f->state == TW_FLOW_SCAN) {
+    if (!server && f->state == TW_FLOW_SCAN) {
         /* No reassembly while scanning: every client segment is a candidate start. */
-        f->client_next = seq;
-        release_flow(e, f);
+        *next = seq;
+        put_stream(e, idx);
     }
-    if (f->stream == TW_STREAM_NONE) {
-        int32_t rel = (int32_t)(seq - f->client_next);
+    if (*idx == TW_STREAM_NONE) {
+        int32_t rel = (int32_t)(seq - *next);
 
         if (rel < 0) {
             /* Overlaps bytes already consumed: keep only the new part. */
@@ -573,9 +724,9 @@ static void client_segment(struct tw_engine *e, struct tw_flow *f, const struct 
         }
         if (rel == 0) {
             /* In order and nothing pending: parse straight from the packet. */
-            used = client_bytes(e, f, p, data, len);
-            f->client_next += (uint32_t)used;
-            if (f->state == TW_FLOW_DONE || used == len)
+            used = consume(e, f, p, data, len);
+            *next += (uint32_t)used;
+            if (direction_done(f, server) || used == len)
                 return;
             data += used;
             len -= used;
@@ -583,16 +734,20 @@ static void client_segment(struct tw_engine *e, struct tw_flow *f, const struct 
             e->st.stream_clipped++;
             return;
         }
-        f->stream = tw_stream_get(&e->pool, f->client_next);
-        if (f->stream == TW_STREAM_NONE) {
+        *idx = tw_stream_get(&e->pool, *next);
+        if (*idx == TW_STREAM_NONE) {
             e->st.stream_no_buffer++;
-            f->state = TW_FLOW_DONE;
+            if (server)
+                f->xflags |= TW_FLOWX_SERVER_OFF;
+            else
+                f->state = TW_FLOW_DONE;
             return;
         }
-        f->flags |= TW_FLOWF_BUFFERED;
-        seq = f->client_next + (uint32_t)rel;
+        if (!server)
+            f->flags |= TW_FLOWF_BUFFERED;
+        seq = *next + (uint32_t)rel;
     }
-    s = tw_stream_at(&e->pool, f->stream);
+    s = tw_stream_at(&e->pool, *idx);
     switch (tw_stream_add(s, seq, data, len)) {
     case TW_STREAM_CLIPPED:
         e->st.stream_clipped++;
@@ -607,23 +762,26 @@ static void client_segment(struct tw_engine *e, struct tw_flow *f, const struct 
     }
     if (s->contig == 0)
         return;
-    used = client_bytes(e, f, p, s->data, s->contig);
-    if (f->state == TW_FLOW_DONE) {
-        release_flow(e, f);
+    used = consume(e, f, p, s->data, s->contig);
+    if (direction_done(f, server)) {
+        put_stream(e, idx);
         return;
     }
     if (used > 0) {
         tw_stream_consume(s, used);
-        f->client_next += (uint32_t)used;
+        *next += (uint32_t)used;
     }
     if (s->contig == 0 && s->n_gaps == 0) {
         /* Nothing pending (e.g. between DNS messages): give the buffer back. */
-        release_flow(e, f);
+        put_stream(e, idx);
     } else if (s->contig >= TW_STREAM_CAP) {
         /* Full and still no complete unit: nothing more can be learnt. */
         e->st.stream_clipped++;
-        f->state = TW_FLOW_DONE;
-        release_flow(e, f);
+        if (server)
+            f->xflags |= TW_FLOWX_SERVER_OFF;
+        else
+            f->state = TW_FLOW_DONE;
+        put_stream(e, idx);
     }
 }
 
@@ -679,6 +837,12 @@ static struct tw_flow *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
             f->flags |= TW_FLOWF_MIDSTREAM;
             e->st.midstream++;
         }
+        f->first_nsec = e->frame->ts_nsec;
+    }
+    if (syn && ack && side != f->initiator && !(f->xflags & TW_FLOWX_SERVER_SET)) {
+        /* The server's ISN: where its byte stream (DNS responses over TCP) begins. */
+        f->server_next = p->seq + 1;
+        f->xflags |= TW_FLOWX_SERVER_SET;
     }
     if (f->state == TW_FLOW_DONE || p->payload_len == 0)
         return f;
@@ -698,6 +862,17 @@ static struct tw_flow *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
         f->flags |= TW_FLOWF_CLIENT_SET;
     }
     if (side != f->client) {
+        if (f->state == TW_FLOW_NEW && (p->sport == 53 || p->dport == 53))
+            f->state = TW_FLOW_DNS; /* the query was not captured, its response was */
+        if (f->state == TW_FLOW_DNS && !(f->xflags & TW_FLOWX_SERVER_OFF)) {
+            /* DNS responses over TCP: their answers feed the cache like UDP ones. */
+            if (!(f->xflags & TW_FLOWX_SERVER_SET)) {
+                f->server_next = p->seq; /* handshake not seen: start here */
+                f->xflags |= TW_FLOWX_SERVER_SET;
+            }
+            stream_segment(e, f, p, p->seq, true);
+            return f;
+        }
         if (f->state == TW_FLOW_NEW && (f->flags & TW_FLOWF_SYN_SEEN)) {
             /* The server spoke first (SSH, SMTP banner, a raw tunnel): no ClientHello is
              * coming at the start of the client stream; look for one later. */
@@ -706,7 +881,7 @@ static struct tw_flow *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
         }
         return f;
     }
-    client_segment(e, f, p, seq);
+    stream_segment(e, f, p, seq, false);
     return f;
 }
 
@@ -717,6 +892,17 @@ static void tcp(struct tw_engine *e, const struct tw_pkt *p)
     /* Done without a name of its own, or closing (FIN, RST) before one came. */
     if (f != NULL && (f->state == TW_FLOW_DONE || (p->tcp_flags & 0x05) != 0))
         answer_event(e, f);
+}
+
+static void flush_flow(void *ctx, struct tw_flow *f)
+{
+    answer_event(ctx, f);
+}
+
+void tw_engine_flush(struct tw_engine *e)
+{
+    if (e->cfg.anscache != NULL)
+        tw_flow_table_foreach(e->flows, flush_flow, e);
 }
 
 void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *fr)

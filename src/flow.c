@@ -220,7 +220,7 @@ struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int
     t->next_id += t->id_stride;
     f->first_sec = f->last_sec = now;
     f->pkts = 1;
-    f->stream = TW_STREAM_NONE;
+    f->stream = f->sstream = TW_STREAM_NONE;
     f->initiator = f->client = TW_SIDE_UNKNOWN;
     f->next = t->buckets[h & t->mask];
     t->buckets[h & t->mask] = i;
@@ -239,11 +239,14 @@ void tw_flow_restart(struct tw_flow_table *t, struct tw_flow *f, int64_t now)
     t->next_id += t->id_stride;
     f->first_sec = f->last_sec = now;
     f->pkts = 1;
-    f->client_next = 0;
-    f->stream = TW_STREAM_NONE;
+    f->first_nsec = 0;
+    f->client_next = f->server_next = 0;
+    f->stream = f->sstream = TW_STREAM_NONE;
     f->initiator = f->client = TW_SIDE_UNKNOWN;
     f->state = TW_FLOW_NEW;
-    f->flags = 0;
+    f->flags = f->xflags = 0;
+    f->isn = 0;
+    f->scan_left = 0;
     t->st.created++;
 }
 
@@ -251,6 +254,13 @@ void tw_flow_table_set_ids(struct tw_flow_table *t, uint64_t first, uint64_t str
 {
     t->next_id = first;
     t->id_stride = stride ? stride : 1;
+}
+
+void tw_flow_table_foreach(struct tw_flow_table *t, void (*fn)(void *ctx, struct tw_flow *f),
+                           void *ctx)
+{
+    for (uint32_t i = t->lru_head; i != TW_FLOW_NONE; i = t->flows[i].lru_next)
+        fn(ctx, &t->flows[i]);
 }
 
 void tw_flow_table_get_stats(const struct tw_flow_table *t, struct tw_flow_table_stats *st)

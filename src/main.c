@@ -417,6 +417,7 @@ int main(int argc, char **argv)
     o.s.eng.flow_capacity = 262144;
     o.s.eng.flow_timeout = 300;
     o.s.eng.stream_buffers = 4096;
+    o.s.dns_cache = 65536;
     if (parse_args(argc, argv, &o) != 0)
         return 1;
     if (o.dpdk_args != NULL) {

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tunwatch/dns.h"
 #include "tunwatch/dpdk.h"
 #include "tunwatch/evqueue.h"
 #include "tunwatch/ring.h"
@@ -177,6 +178,9 @@ struct sensor {
     struct worker *workers;
     unsigned n_workers;
     uint64_t worker_drops; /* live frames dropped because a worker's ring was full */
+    /* Reader in front of workers: UDP DNS answers go into the cache here, in capture order. */
+    struct tw_dns_msg feed_msg;
+    struct tw_dns_answers *feed_answers;
     struct source src[TW_MAX_SOURCES];
     size_t n_src;
     bool live;
@@ -337,6 +341,7 @@ static void *worker_main(void *arg)
             nanosleep(&idle, NULL);
         }
     }
+    tw_engine_flush(w->eng); /* flows still open at the end of the capture */
     worker_publish(w);
     return NULL;
 }
@@ -402,8 +407,10 @@ static void *worker_capture_main(void *arg)
             worker_publish_capture(w);
             last = t;
         }
-        if (stopping && !any)
+        if (stopping && !any) {
+            tw_engine_flush(w->eng); /* flows still open when the capture stops */
             break; /* what the rings held when the stop came has been read */
+        }
     }
 out:
     worker_publish(w);
@@ -451,6 +458,48 @@ static uint64_t flow_spread_hash(const struct tw_pkt *p)
     return w ^ (w >> 29);
 }
 
+/* One DNS message from the reader: its answers go into the cache when it is a response. */
+static void store_message(struct sensor *s, const struct tw_pkt *p, const uint8_t *msg,
+                          size_t len, int64_t ts)
+{
+    struct tw_dns_msg *m = &s->feed_msg;
+    int off = tw_dns_parse(msg, len, m);
+
+    if (off < 0 || !m->qr || m->ancount == 0 || m->n_questions == 0)
+        return;
+    if (tw_dns_parse_answers(msg, len, (size_t)off, m->ancount, s->feed_answers) != 0 &&
+        s->feed_answers->n == 0)
+        return;
+    tw_answers_store(s->anscache, m, s->feed_answers, p->ip_version, p->dst, ts);
+}
+
+/*
+ * Reader side, several workers: the answers of a DNS response are stored before the frame is
+ * handed out, so they are in the cache before any worker sees the connection that follows
+ * (the worker that gets the response only reports its CNAME targets). Over TCP the reader
+ * keeps no stream state: it stores the responses a segment holds whole from its first byte
+ * (the usual case); a response split across segments is stored by its worker alone.
+ * Malformed messages are left for the worker, which counts them.
+ */
+static void store_answers(struct sensor *s, const struct tw_pkt *p, int64_t ts)
+{
+    const uint8_t *b = p->payload;
+    size_t n = p->payload_len;
+
+    if (p->l4_proto == 17) {
+        store_message(s, p, b, n, ts);
+        return;
+    }
+    while (n >= 2) {
+        size_t l = tw_load_be16(b);
+        if (l == 0 || n - 2 < l)
+            break;
+        store_message(s, p, b + 2, l, ts);
+        b += 2 + l;
+        n -= 2 + l;
+    }
+}
+
 /* Reader side: sends a frame to the worker that owns its flow. */
 static void spread_frame(void *ctx, const struct tw_frame *f)
 {
@@ -462,8 +511,11 @@ static void spread_frame(void *ctx, const struct tw_frame *f)
     uint8_t *dst;
 
     memset(&scratch, 0, sizeof(scratch));
-    if (tw_decode(s->linktype, f->data, f->caplen, f->wirelen, &p, &scratch) == 0)
+    if (tw_decode(s->linktype, f->data, f->caplen, f->wirelen, &p, &scratch) == 0) {
         wi = (unsigned)(flow_spread_hash(&p) % s->n_workers);
+        if (s->feed_answers != NULL && p.sport == 53 && p.payload_len > 0)
+            store_answers(s, &p, f->ts_sec);
+    }
     w = &s->workers[wi];
     while ((dst = tw_ring_reserve(&w->ring, sizeof(struct frame_rec) + f->caplen)) == NULL) {
         w->ring_full++;
@@ -1171,9 +1223,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     }
     s->first_load = true;
     s->loading = true;
-    /* With several workers a DNS response and the flow it names may be handled in either
-     * order, so the names would depend on timing: correlation runs with one worker for now. */
-    if (cfg->dns_cache > 0 && cfg->workers <= 1) {
+    if (cfg->dns_cache > 0) {
         struct tw_anscache_config ac = TW_ANSCACHE_CONFIG_DEFAULT;
         ac.capacity = cfg->dns_cache;
         s->anscache = tw_anscache_new(&ac);
@@ -1186,6 +1236,17 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             goto out_output;
         }
         ecfg.anscache = s->anscache;
+        if (cfg->workers > 1 && !s->fanout) {
+            s->feed_answers = malloc(sizeof(*s->feed_answers));
+            if (s->feed_answers == NULL) {
+                fprintf(stderr, "tunwatch: out of memory\n");
+                loader_join(&s->loader);
+                tw_ruleset_free(s->loader.rules);
+                tw_evqueue_destroy(&s->pending);
+                goto out_output;
+            }
+            ecfg.udp_answers_stored = true;
+        }
     }
     if (cfg->workers > 1) {
         /* Workers start with the matcher in place (no queue of early events). */
@@ -1220,6 +1281,8 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
 
     status = s->fanout ? run_fanout(s) : s->live ? run_live(s) : run_file(s);
     workers_stop(s); /* every queued frame is processed before the totals */
+    if (s->eng != NULL)
+        tw_engine_flush(s->eng); /* flows still open at the end of the capture */
 
     if (s->first_load)
         rules_take(s);
@@ -1250,6 +1313,7 @@ out_workers:
     tw_engine_free(s->eng);
     tw_ruleset_free(s->rules);
     tw_anscache_free(s->anscache);
+    free(s->feed_answers);
 out_output:
     if (s->file_open) {
         int had = s->file.err;

@@ -29,6 +29,10 @@ struct seen {
     uint64_t flow_id;
     uint16_t qtype;
     char answer[256]; /* "" when the event has no cached name */
+    char chain[256];
+    int64_t ts_sec;
+    bool midstream;
+    enum tw_direction direction;
 };
 
 static struct seen seen[64];
@@ -51,6 +55,10 @@ static void sink(void *ctx, const struct tw_event *ev)
     s->flow_id = ev->flow_id;
     s->qtype = ev->qtype;
     snprintf(s->answer, sizeof(s->answer), "%s", ev->answer_name ? ev->answer_name : "");
+    snprintf(s->chain, sizeof(s->chain), "%s", ev->answer_chain ? ev->answer_chain : "");
+    s->ts_sec = ev->ts_sec;
+    s->midstream = ev->midstream;
+    s->direction = ev->direction;
 }
 
 static struct tw_anscache *cache; /* used by engines made while set */
@@ -141,14 +149,17 @@ static void udp_frame(struct frame *f, uint32_t src, uint16_t sport, uint32_t ds
     f->n = 42 + len;
 }
 
+static int64_t clock_sec = 1700000000; /* one second per frame */
+
 static void feed(struct tw_engine *e, const struct frame *fr)
 {
-    static int64_t t = 1700000000;
+    int64_t t = clock_sec;
     /* Exact-size copy so an over-read is caught by the sanitizer build. */
     uint8_t *copy = malloc(fr->n);
     assert_non_null(copy);
     memcpy(copy, fr->b, fr->n);
-    struct tw_frame f = {.ts_sec = t++, .caplen = (uint32_t)fr->n, .wirelen = (uint32_t)fr->n,
+    clock_sec++;
+    struct tw_frame f = {.ts_sec = t, .caplen = (uint32_t)fr->n, .wirelen = (uint32_t)fr->n,
                          .data = copy};
     tw_engine_frame(e, TW_LINK_ETHERNET, &f);
     free(copy);
@@ -547,10 +558,19 @@ static void test_answer_correlation(void **state)
     n = dns_response(r, "a1.localto.net", NULL, tun);
     udp_frame(&f, SRV, 53, CLI, 53111, r, n);
     feed(e, &f);
+    assert_int_equal(n_seen, 0);
+    /* a CNAME: its target is reported as a name the client is about to use */
     n = dns_response(r, "cdn.example.org", "b2.trycloudflare.com", tun + 1);
     udp_frame(&f, SRV, 53, CLI, 53112, r, n);
     feed(e, &f);
-    assert_int_equal(n_seen, 0);
+    assert_int_equal(n_seen, 1);
+    assert_int_equal(seen[0].cat, TW_CAT_DNS_QUERY);
+    assert_int_equal(seen[0].evidence, TW_EV_DNS_ANSWER);
+    assert_string_equal(seen[0].raw, "b2.trycloudflare.com");
+    assert_string_equal(seen[0].answer, "cdn.example.org");
+    assert_string_equal(seen[0].src, "10.0.0.2"); /* the querier */
+    assert_int_equal(seen[0].dport, 53);
+    n_seen = 0;
 
     /* raw TCP: the client talks first, never TLS; the flow is named when it closes */
     handshake(e, CLI, 40000, tun, 9000, 100);
@@ -573,6 +593,7 @@ static void test_answer_correlation(void **state)
     assert_int_equal(n_seen, 2);
     assert_int_equal(seen[1].evidence, TW_EV_DNS_ANSWER);
     assert_string_equal(seen[1].raw, "cdn.example.org");
+    assert_string_equal(seen[1].chain, "b2.trycloudflare.com");
 
     /* TLS to the same address: the SNI wins, the cached name comes along */
     n = build_hello(h, sizeof(h), "other.example.net", 0, 1);
@@ -596,6 +617,110 @@ static void test_answer_correlation(void **state)
     assert_string_equal(seen[3].raw, "a1.localto.net");
     assert_int_equal(seen[3].dport, 22);
 
+    tw_engine_free(e);
+    tw_anscache_free(cache);
+    cache = NULL;
+}
+
+/* A DNS response over TCP, split across segments and pipelined after another: its answers
+ * name later flows like UDP ones do. */
+static void test_answers_over_tcp(void **state)
+{
+    (void)state;
+    struct tw_anscache_config ac = TW_ANSCACHE_CONFIG_DEFAULT;
+    uint8_t r1[512], r2[512], stream[1100];
+    const uint32_t tun = 0xcb007109;
+    size_t n1, n2, n = 0;
+
+    ac.capacity = 64;
+    cache = tw_anscache_new(&ac);
+    assert_non_null(cache);
+    struct tw_engine *e = engine(64, 4);
+    n1 = dns_response(r1, "first.example.org", NULL, tun + 5);
+    n2 = dns_response(r2, "q1w2.tcp.eu.ngrok.io", NULL, tun);
+    put16(stream, (uint16_t)n1);
+    memcpy(stream + 2, r1, n1);
+    n = 2 + n1;
+    put16(stream + n, (uint16_t)n2);
+    memcpy(stream + n + 2, r2, n2);
+    n += 2 + n2;
+
+    handshake(e, CLI, 40100, SRV, 53, 100);
+    /* the server's stream starts at 5001; the second segment arrives first */
+    size_t cut = n1 + 2 + 7;
+    tcp_send(e, SRV, 53, CLI, 40100, ACK | PSH, 5001 + (uint32_t)cut, stream + cut, n - cut);
+    tcp_send(e, SRV, 53, CLI, 40100, ACK | PSH, 5001, stream, cut);
+    handshake(e, CLI, 40101, tun, 5001, 100);
+    tcp_send(e, CLI, 40101, tun, 5001, RST, 101, NULL, 0);
+    assert_int_equal(n_seen, 1);
+    assert_string_equal(seen[0].raw, "q1w2.tcp.eu.ngrok.io");
+    assert_int_equal(seen[0].evidence, TW_EV_DNS_ANSWER);
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(st.dns_tcp_responses, 2);
+    tw_engine_free(e);
+    tw_anscache_free(cache);
+    cache = NULL;
+}
+
+/* Flows that never close before the capture ends, that are evicted, or whose start was not
+ * seen still get their lookup; the event carries the connection's first-packet time. */
+static void test_answer_at_end_eviction_midstream(void **state)
+{
+    (void)state;
+    struct tw_anscache_config ac = TW_ANSCACHE_CONFIG_DEFAULT;
+    struct frame f;
+    uint8_t r[512];
+    const uint32_t tun = 0xcb007120;
+    size_t n;
+
+    ac.capacity = 64;
+    cache = tw_anscache_new(&ac);
+    assert_non_null(cache);
+    struct tw_engine *e = engine(3, 4);
+    n = dns_response(r, "open.localto.net", NULL, tun);
+    udp_frame(&f, SRV, 53, CLI, 53111, r, n);
+    feed(e, &f);
+
+    /* still open at the end of the capture */
+    int64_t t_open = clock_sec;
+    handshake(e, CLI, 40200, tun, 6000, 100);
+    tcp_send(e, CLI, 40200, tun, 6000, ACK | PSH, 101, "raw", 3);
+    assert_int_equal(n_seen, 0);
+    tw_engine_flush(e);
+    assert_int_equal(n_seen, 1);
+    assert_string_equal(seen[0].raw, "open.localto.net");
+    assert_int_equal(seen[0].ts_sec, t_open);
+    assert_false(seen[0].midstream);
+    assert_int_equal(seen[0].direction, TW_DIR_START);
+    tw_engine_flush(e); /* once per flow */
+    assert_int_equal(n_seen, 1);
+
+    /* evicted by newer flows from a table of three (the DNS flow and the flushed one go
+     * first) */
+    handshake(e, CLI, 40201, tun, 6001, 100);
+    handshake(e, CLI, 40202, SRV, 6002, 100);
+    handshake(e, CLI, 40203, SRV, 6003, 100);
+    handshake(e, CLI, 40204, SRV, 6003, 100);
+    assert_int_equal(n_seen, 2);
+    assert_int_equal(seen[1].dport, 6001);
+
+    /* mid-stream, raw bytes only, no handshake: the client is guessed from the ports */
+    tcp_send(e, tun, 6004, CLI, 45000, ACK | PSH, 9000, "data", 4);
+    tcp_send(e, tun, 6004, CLI, 45000, FIN | ACK, 9004, NULL, 0);
+    assert_int_equal(n_seen, 3);
+    assert_string_equal(seen[2].src, "10.0.0.2");
+    assert_int_equal(seen[2].sport, 45000);
+    assert_int_equal(seen[2].dport, 6004);
+    assert_true(seen[2].midstream);
+    assert_int_equal(seen[2].direction, TW_DIR_PORT);
+
+    /* mid-stream with ports that do not tell (both high, both below 32768): no guess */
+    tcp_send(e, tun, 6005, CLI, 6006, ACK | PSH, 9000, "data", 4);
+    tcp_send(e, tun, 6005, CLI, 6006, FIN | ACK, 9004, NULL, 0);
+    assert_int_equal(n_seen, 3);
     tw_engine_free(e);
     tw_anscache_free(cache);
     cache = NULL;
@@ -640,6 +765,8 @@ int main(void)
         cmocka_unit_test(test_midstream),
         cmocka_unit_test(test_limits_counted),
         cmocka_unit_test(test_answer_correlation),
+        cmocka_unit_test(test_answers_over_tcp),
+        cmocka_unit_test(test_answer_at_end_eviction_midstream),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

@@ -27,6 +27,8 @@ struct tw_engine_config {
     tw_event_fn sink;
     void *sink_ctx;
     struct tw_anscache *anscache; /* shared DNS answer cache, NULL: no answer correlation */
+    bool udp_answers_stored;  /* someone else stores UDP DNS answers in anscache (the reader
+                                 thread in front of several workers): do not store them again */
     uint64_t flow_id_first;   /* flow ids: first, first + stride, ... (0: 1, 1) */
     uint64_t flow_id_stride;
 };
@@ -67,9 +69,27 @@ struct tw_engine_stats {
     uint64_t dns_answers_learnt; /* (client, address) -> name pairs put in the answer cache */
     uint64_t dns_answers_malformed; /* answer sections rejected (records before the error kept) */
     uint64_t answer_named_flows; /* flows without a name on the wire named from the cache */
+    uint64_t dns_cname_names;  /* CNAME targets reported from responses */
+    uint64_t dns_tcp_responses; /* DNS responses read from the server side of TCP flows */
 };
 
 struct tw_engine;
+struct tw_dns_msg;
+struct tw_dns_answers;
+
+/*
+ * Stores in c what DNS response m (questions parsed, answer records in ans) told `client`
+ * (version 4 or 6): for each question, every address at the end of its CNAME chain, keyed by
+ * (client, address), at capture time now. Returns how many entries were stored.
+ *
+ * The engine calls it for the responses it reads. When frames are spread over several
+ * workers, the thread that reads the capture calls it before handing out the frame, so an
+ * answer is in the cache before any worker can see the connection that follows it, whatever
+ * worker either lands on.
+ */
+unsigned tw_answers_store(struct tw_anscache *c, const struct tw_dns_msg *m,
+                          const struct tw_dns_answers *ans, uint8_t version,
+                          const uint8_t client[16], int64_t now);
 
 /* NULL on allocation failure or a zero capacity. */
 struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg);
@@ -77,6 +97,13 @@ void tw_engine_free(struct tw_engine *e);
 
 /* Processes one frame of the given link type. */
 void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f);
+
+/*
+ * The capture has ended: every flow still open that never carried a name gets its lookup in
+ * the DNS answer cache now (as it would at its FIN or eviction), so no connection is left
+ * unreported because the capture stopped first. Flows stay in the table.
+ */
+void tw_engine_flush(struct tw_engine *e);
 
 void tw_engine_get_stats(const struct tw_engine *e, struct tw_engine_stats *st,
                          struct tw_flow_table_stats *fst, uint32_t *stream_high_water);

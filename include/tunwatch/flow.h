@@ -35,6 +35,11 @@ enum tw_flow_state {
 #define TW_FLOWF_NAMED 0x20     /* a network_connection event was emitted for this flow */
 #define TW_FLOWF_ANSWERED 0x40  /* the answer cache was consulted for this flow */
 #define TW_FLOWF_CLIENT_SET 0x08 /* client_next is valid */
+#define TW_FLOWF_PORT_GUESS 0x80 /* start not seen: initiator guessed from the ports */
+
+/* tw_flow.xflags: rarer facts, kept off the first cache line */
+#define TW_FLOWX_SERVER_SET 0x01 /* server_next is valid (DNS over TCP responses are read) */
+#define TW_FLOWX_SERVER_OFF 0x02 /* stop reading the server stream (oversize, no buffer) */
 
 struct tw_flow_key {
     uint8_t addr[2][16];
@@ -64,6 +69,10 @@ struct tw_flow {
     uint32_t stream;      /* reassembly buffer index or TW_STREAM_NONE */
     uint32_t isn;         /* initiator's initial sequence number, if its SYN was seen */
     uint8_t scan_left;    /* TW_FLOW_SCAN: client segments still to check */
+    uint8_t xflags;       /* TW_FLOWX_* */
+    uint32_t first_nsec;  /* with first_sec: time of the flow's first packet */
+    uint32_t server_next; /* TCP DNS: sequence number of the next unconsumed server byte */
+    uint32_t sstream;     /* TCP DNS: server-side reassembly buffer or TW_STREAM_NONE */
 };
 
 struct tw_flow_table_stats {
@@ -76,7 +85,8 @@ struct tw_flow_table_stats {
 
 struct tw_flow_table;
 
-/* Called before an entry is recycled, so its owner can return borrowed buffers. */
+/* Called before an entry is recycled (expired, evicted, or restarted for a reused 5-tuple), so
+ * its owner can finish with it: return borrowed buffers, report what the flow never did. */
 typedef void (*tw_flow_release_fn)(void *ctx, struct tw_flow *f);
 
 /* capacity >= 1 flows; idle_timeout in seconds. NULL on allocation failure. */
@@ -99,6 +109,11 @@ void tw_flow_table_set_ids(struct tw_flow_table *t, uint64_t first, uint64_t str
 
 /* Gives a flow a fresh identity (new id, state NEW) in place, as on TCP port reuse. */
 void tw_flow_restart(struct tw_flow_table *t, struct tw_flow *f, int64_t now);
+
+/* Calls fn for every flow in the table, least recently seen first. fn must not add or
+ * remove flows. */
+void tw_flow_table_foreach(struct tw_flow_table *t, void (*fn)(void *ctx, struct tw_flow *f),
+                           void *ctx);
 
 void tw_flow_table_get_stats(const struct tw_flow_table *t, struct tw_flow_table_stats *st);
 
