@@ -3,12 +3,24 @@
  * DNS answer cache: sharded, fixed-size, expiry-ordered. See anscache.h for the contract and
  * for why per-shard mutexes are acceptable on the packet path.
  *
- * Each shard holds `cap` preallocated entries, a bucket array (chains through entry.next; free
- * entries are chained the same way from free_head) and a binary min-heap of entry indices
- * ordered by (expires, seq), so the entry that expires first is always heap[0]: eviction and
- * reclaiming expired entries cost O(log cap), never a scan.
+ * Each shard holds `cap` preallocated entries and an index: an open-addressing table (linear
+ * probing, at most half full, backward-shift deletion) of 8-byte slots holding the key's hash
+ * and the entry's index, so a probe reads one compact cache line and only the entry whose
+ * hash matches. Free entries are chained through entry.next from free_head; entries never
+ * used yet are handed out in order, so a cache that is not full does not touch, and the
+ * kernel does not map, its tail
+ * and a binary min-heap ordered by (expires, seq), so the entry that expires first is always
+ * at the top: eviction and reclaiming expired entries cost O(log cap), never a scan.
+ *
+ * The heap holds small self-contained nodes (expiry, put number, entry index), not entry
+ * indices: sifting reads only the heap array, never the 600-byte entries. A replaced or removed
+ * entry leaves its node behind, stale (its put number no longer matches the entry's); stale
+ * nodes are skipped when they reach the top, and the heap, twice the shard's capacity, is
+ * rebuilt from the live entries when it fills, which drops them all (amortised O(1) a put).
  */
 #include "tunwatch/anscache.h"
+
+#include "tunwatch/alloc.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,30 +44,47 @@ _Static_assert(sizeof(struct ans_key) == 40, "answer cache key must be 40 bytes 
 struct ans_entry {
     struct ans_key key;
     uint32_t hash;      /* low half of the key hash: bucket index and quick compare */
-    uint32_t next;      /* bucket chain or free list */
-    uint32_t heap_pos;  /* index of this entry in the shard's heap */
+    uint32_t next;      /* free list */
+    uint32_t seq;       /* put number of the entry's current content; 0: not in the table */
     uint16_t name_len;  /* text[0..name_len) is the queried name */
     uint16_t chain_len; /* text[name_len..name_len + chain_len) is the joined chain */
     int64_t expires;    /* live while now <= expires */
-    uint64_t seq;       /* put order within the shard: breaks ties on expires, older first */
     uint8_t flags;      /* TW_ANSF_* */
     char text[TW_ANSCACHE_TEXT_MAX];
+};
+
+/* A heap node: valid while entries[idx].seq == seq. */
+struct ans_node {
+    int64_t expires;
+    uint32_t seq; /* put order within the shard (wraps): breaks ties on expires, older first */
+    uint32_t idx;
+};
+
+/* An index slot: empty when idx is ANS_NONE. */
+struct ans_slot {
+    uint32_t hash;
+    uint32_t idx;
 };
 
 struct ans_shard {
     _Alignas(TW_CACHE_LINE) pthread_mutex_t lock;
     struct ans_entry *entries;
-    uint32_t *buckets;
-    uint32_t *heap;
+    struct ans_slot *slots;
+    struct ans_node *heap;
     uint32_t cap;
-    uint32_t used; /* entries in the table, also the heap's size */
-    uint32_t mask; /* buckets - 1 */
+    uint32_t used;   /* entries in the table */
+    uint32_t fresh;  /* entries [fresh, cap) were never used */
+    uint32_t heap_n; /* nodes in the heap, valid or stale */
+    uint32_t heap_cap;
+    uint32_t mask; /* slots - 1 */
     uint32_t free_head;
-    uint64_t seq;
+    uint32_t seq;    /* last put number; 0 is never used */
     uint64_t puts, hits, misses, expired, evicted, refused, replaced, truncated;
 };
 
 struct tw_anscache {
+    struct ans_entry *entries; /* every shard's, one mapping */
+    size_t entries_size;
     struct ans_shard *shards;
     unsigned n_shards;
     uint32_t capacity;
@@ -177,100 +206,137 @@ static int prepare_text(struct ans_text *t, const char *qname, const char *const
 
 /* --- expiry heap (shard lock held) --- */
 
-static bool heap_before(const struct ans_shard *s, uint32_t a, uint32_t b)
+static bool node_before(const struct ans_node *a, const struct ans_node *b)
 {
-    const struct ans_entry *ea = &s->entries[a], *eb = &s->entries[b];
-
-    if (ea->expires != eb->expires)
-        return ea->expires < eb->expires;
-    return ea->seq < eb->seq;
-}
-
-static void heap_set(struct ans_shard *s, uint32_t pos, uint32_t idx)
-{
-    s->heap[pos] = idx;
-    s->entries[idx].heap_pos = pos;
+    if (a->expires != b->expires)
+        return a->expires < b->expires;
+    return (int32_t)(a->seq - b->seq) < 0;
 }
 
 static void heap_up(struct ans_shard *s, uint32_t pos)
 {
-    uint32_t idx = s->heap[pos];
+    struct ans_node n = s->heap[pos];
 
     while (pos > 0) {
         uint32_t parent = (pos - 1) / 2;
-        if (!heap_before(s, idx, s->heap[parent]))
+        if (!node_before(&n, &s->heap[parent]))
             break;
-        heap_set(s, pos, s->heap[parent]);
+        s->heap[pos] = s->heap[parent];
         pos = parent;
     }
-    heap_set(s, pos, idx);
+    s->heap[pos] = n;
 }
 
 static void heap_down(struct ans_shard *s, uint32_t pos)
 {
-    uint32_t idx = s->heap[pos];
+    struct ans_node n = s->heap[pos];
 
     for (;;) {
         uint32_t child = 2 * pos + 1;
-        if (child >= s->used)
+        if (child >= s->heap_n)
             break;
-        if (child + 1 < s->used && heap_before(s, s->heap[child + 1], s->heap[child]))
+        if (child + 1 < s->heap_n && node_before(&s->heap[child + 1], &s->heap[child]))
             child++;
-        if (!heap_before(s, s->heap[child], idx))
+        if (!node_before(&s->heap[child], &n))
             break;
-        heap_set(s, pos, s->heap[child]);
+        s->heap[pos] = s->heap[child];
         pos = child;
     }
-    heap_set(s, pos, idx);
+    s->heap[pos] = n;
+}
+
+static bool node_valid(const struct ans_shard *s, const struct ans_node *n)
+{
+    return s->entries[n->idx].seq == n->seq;
+}
+
+static void heap_pop(struct ans_shard *s)
+{
+    s->heap[0] = s->heap[--s->heap_n];
+    if (s->heap_n > 0)
+        heap_down(s, 0);
+}
+
+/* Drops stale nodes from the top: afterwards the top, if any, is a live entry's. */
+static void heap_clean_top(struct ans_shard *s)
+{
+    while (s->heap_n > 0 && !node_valid(s, &s->heap[0]))
+        heap_pop(s);
+}
+
+/* Rebuilds the heap from the entries in the table: every stale node goes. */
+static void heap_rebuild(struct ans_shard *s)
+{
+    s->heap_n = 0;
+    for (uint32_t i = 0; i < s->fresh; i++) {
+        const struct ans_entry *e = &s->entries[i];
+        if (e->seq != 0)
+            s->heap[s->heap_n++] = (struct ans_node){e->expires, e->seq, i};
+    }
+    for (uint32_t i = s->heap_n / 2; i-- > 0;)
+        heap_down(s, i);
+}
+
+static void heap_push(struct ans_shard *s, uint32_t idx)
+{
+    const struct ans_entry *e = &s->entries[idx];
+
+    if (s->heap_n == s->heap_cap)
+        heap_rebuild(s); /* holds at most cap live nodes: room again */
+    s->heap[s->heap_n] = (struct ans_node){e->expires, e->seq, idx};
+    heap_up(s, s->heap_n++);
 }
 
 /* --- table (shard lock held) --- */
 
-/* Returns the link (bucket head or an entry's next) that holds the key's entry, or the chain's
- * terminating link (*link == ANS_NONE) when the key is absent. */
-static uint32_t *find_link(struct ans_shard *s, const struct ans_key *k, uint32_t h)
+/* Returns the slot holding the key's entry, or the empty slot where it would go. */
+static struct ans_slot *find_slot(struct ans_shard *s, const struct ans_key *k, uint32_t h)
 {
-    uint32_t *link = &s->buckets[h & s->mask];
-
-    while (*link != ANS_NONE) {
-        struct ans_entry *e = &s->entries[*link];
-        if (e->hash == h && memcmp(&e->key, k, sizeof(*k)) == 0)
-            break;
-        link = &e->next;
+    for (uint32_t i = h & s->mask;; i = (i + 1) & s->mask) {
+        struct ans_slot *sl = &s->slots[i];
+        if (sl->idx == ANS_NONE ||
+            (sl->hash == h && memcmp(&s->entries[sl->idx].key, k, sizeof(*k)) == 0))
+            return sl;
     }
-    return link;
 }
 
+/* Takes entry idx out of the table; its heap node goes stale. */
 static void remove_entry(struct ans_shard *s, uint32_t idx)
 {
     struct ans_entry *e = &s->entries[idx];
-    uint32_t *link = &s->buckets[e->hash & s->mask];
-    uint32_t pos = e->heap_pos;
+    uint32_t i = e->hash & s->mask;
 
-    while (*link != idx)
-        link = &s->entries[*link].next;
-    *link = e->next;
-
-    s->used--;
-    if (pos != s->used) {
-        heap_set(s, pos, s->heap[s->used]);
-        heap_up(s, pos); /* whichever applies; the other is then a no-op */
-        heap_down(s, pos);
+    while (s->slots[i].idx != idx)
+        i = (i + 1) & s->mask;
+    /* Backward-shift deletion: pull later slots of the run into the hole when their home
+     * position allows, so every key stays reachable from its home without tombstones. */
+    for (uint32_t j = (i + 1) & s->mask; s->slots[j].idx != ANS_NONE; j = (j + 1) & s->mask) {
+        uint32_t home = s->slots[j].hash & s->mask;
+        /* Movable when home is not cyclically within (i, j]. */
+        if (((j - home) & s->mask) >= ((j - i) & s->mask)) {
+            s->slots[i] = s->slots[j];
+            i = j;
+        }
     }
-
+    s->slots[i].idx = ANS_NONE;
+    e->seq = 0;
+    s->used--;
     e->next = s->free_head;
     s->free_head = idx;
 }
 
-/* Drops heap[0]: counted as expired if it had expired at now, else as evicted. */
+/* Drops the entry that expires first: counted as expired if it had expired at now, else as
+ * evicted. The shard holds at least one entry. */
 static void drop_first(struct ans_shard *s, int64_t now)
 {
-    uint32_t idx = s->heap[0];
+    heap_clean_top(s);
+    uint32_t idx = s->heap[0].idx;
 
     if (s->entries[idx].expires < now)
         s->expired++;
     else
         s->evicted++;
+    heap_pop(s);
     remove_entry(s, idx);
 }
 
@@ -304,30 +370,34 @@ struct tw_anscache *tw_anscache_new(const struct tw_anscache_config *cfg)
     if (c->shards == NULL)
         goto out_free_cache;
     memset(c->shards, 0, conf.shards * sizeof(*c->shards));
+    c->entries_size = (size_t)conf.capacity * sizeof(struct ans_entry);
+    c->entries = tw_table_alloc(c->entries_size);
+    if (c->entries == NULL)
+        goto out_free_shards;
+    size_t first = 0;
 
     for (unsigned i = 0; i < conf.shards; i++) {
         struct ans_shard *s = &c->shards[i];
         uint32_t nb = 1;
 
         s->cap = conf.capacity / conf.shards + (i < conf.capacity % conf.shards ? 1 : 0);
-        while (nb < s->cap)
+        while (nb < 2 * s->cap) /* at most half full: short probes */
             nb <<= 1;
         s->mask = nb - 1;
-        s->entries = calloc(s->cap, sizeof(*s->entries));
-        s->buckets = malloc((size_t)nb * sizeof(*s->buckets));
-        s->heap = malloc((size_t)s->cap * sizeof(*s->heap));
-        if (s->entries == NULL || s->buckets == NULL || s->heap == NULL ||
-            pthread_mutex_init(&s->lock, NULL) != 0) {
-            free(s->entries);
-            free(s->buckets);
+        s->heap_cap = 2 * s->cap;
+        s->entries = c->entries + first;
+        first += s->cap;
+        s->slots = malloc((size_t)nb * sizeof(*s->slots));
+        s->heap = malloc((size_t)s->heap_cap * sizeof(*s->heap));
+        if (s->slots == NULL || s->heap == NULL || pthread_mutex_init(&s->lock, NULL) != 0) {
+            free(s->slots);
             free(s->heap);
             goto out_free_shards;
         }
         c->n_shards = i + 1;
-        memset(s->buckets, 0xff, (size_t)nb * sizeof(*s->buckets));
-        for (uint32_t j = 0; j < s->cap; j++)
-            s->entries[j].next = j + 1 < s->cap ? j + 1 : ANS_NONE;
-        s->free_head = 0;
+        for (uint32_t j = 0; j < nb; j++)
+            s->slots[j].idx = ANS_NONE;
+        s->free_head = ANS_NONE;
     }
     return c;
 
@@ -346,11 +416,11 @@ void tw_anscache_free(struct tw_anscache *c)
     for (unsigned i = 0; i < c->n_shards; i++) {
         struct ans_shard *s = &c->shards[i];
         pthread_mutex_destroy(&s->lock);
-        free(s->entries);
-        free(s->buckets);
+        free(s->slots);
         free(s->heap);
     }
     free(c->shards);
+    tw_table_free(c->entries, c->entries_size);
     free(c);
 }
 
@@ -362,7 +432,8 @@ int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client
     struct ans_text t;
     struct ans_shard *s;
     struct ans_entry *e;
-    uint32_t *link, idx, h;
+    struct ans_slot *sl;
+    uint32_t idx, h;
     uint64_t h64;
     int rc;
 
@@ -383,39 +454,47 @@ int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client
     ttl = TW_MIN(TW_MAX(ttl, c->ttl_floor), c->ttl_ceiling);
 
     pthread_mutex_lock(&s->lock);
-    link = find_link(s, &k, h);
-    if (*link != ANS_NONE) {
-        idx = *link;
+    sl = find_slot(s, &k, h);
+    if (sl->idx != ANS_NONE) {
+        idx = sl->idx;
         s->replaced++;
     } else {
-        /* Reclaim a few expired entries, then make room; both only touch heap[0]. */
+        /* Reclaim a few expired entries, then make room; both only look at the top. */
+        uint32_t before = s->used;
         for (int n = 0; n < ANS_RECLAIM_PER_PUT && s->used > 0; n++) {
-            if (s->entries[s->heap[0]].expires >= now)
+            heap_clean_top(s);
+            if (s->heap[0].expires >= now)
                 break;
             drop_first(s, now);
         }
         if (s->used == s->cap)
             drop_first(s, now);
-        idx = s->free_head;
+        if (s->used != before)
+            sl = find_slot(s, &k, h); /* removals may have shifted the slots */
+        if (s->free_head != ANS_NONE) {
+            idx = s->free_head;
+            s->free_head = s->entries[idx].next;
+        } else {
+            idx = s->fresh++;
+        }
         e = &s->entries[idx];
-        s->free_head = e->next;
         e->key = k;
         e->hash = h;
-        e->next = s->buckets[h & s->mask];
-        s->buckets[h & s->mask] = idx;
-        e->heap_pos = s->used++;
-        s->heap[e->heap_pos] = idx;
+        sl->hash = h;
+        sl->idx = idx;
+        s->used++;
     }
     e = &s->entries[idx];
     e->expires = now + (int64_t)ttl;
-    e->seq = ++s->seq;
+    if (++s->seq == 0)
+        s->seq = 1; /* 0 marks a free entry */
+    e->seq = s->seq;
     e->flags = t.flags;
     e->name_len = t.name_len;
     e->chain_len = t.chain_len;
     memcpy(e->text, t.text, (size_t)t.name_len + t.chain_len);
-    /* A replacement may move either way; a new entry sits at the heap's end. */
-    heap_up(s, e->heap_pos);
-    heap_down(s, e->heap_pos);
+    /* A replaced entry's old node goes stale; the new one takes its place in the order. */
+    heap_push(s, idx);
     s->puts++;
     if (t.flags & TW_ANSF_CHAIN_TRUNCATED)
         s->truncated++;
@@ -430,7 +509,7 @@ bool tw_anscache_lookup(struct tw_anscache *c, uint8_t version, const uint8_t cl
     struct ans_key k;
     struct ans_shard *s;
     const struct ans_entry *e;
-    uint32_t *link;
+    struct ans_slot *sl;
     uint64_t h64;
     bool hit = false;
 
@@ -440,13 +519,13 @@ bool tw_anscache_lookup(struct tw_anscache *c, uint8_t version, const uint8_t cl
     s = shard_of(c, h64);
 
     pthread_mutex_lock(&s->lock);
-    link = find_link(s, &k, (uint32_t)h64);
-    if (*link == ANS_NONE)
+    sl = find_slot(s, &k, (uint32_t)h64);
+    if (sl->idx == ANS_NONE)
         goto out_unlock;
-    e = &s->entries[*link];
+    e = &s->entries[sl->idx];
     if (e->expires < now) {
         s->expired++;
-        remove_entry(s, *link);
+        remove_entry(s, sl->idx);
         goto out_unlock;
     }
     if (name == NULL || cap <= e->name_len)

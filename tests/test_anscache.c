@@ -616,6 +616,102 @@ static void test_threads(void **state)
     tw_anscache_free(c);
 }
 
+/*
+ * The cache against a model of its contract, one shard, through thousands of random puts and
+ * lookups over a small key pool: replacement, reclaiming expired entries, eviction of the
+ * entry that expires first (oldest put on a tie), removal on an expired lookup. Every removal
+ * shifts index slots; after each step every key of the pool must be found exactly when the
+ * model holds it live. Pins the open-addressing deletion and the lazy expiry heap.
+ */
+#define MODEL_KEYS 96
+#define MODEL_CAP 24
+
+struct model {
+    bool present[MODEL_KEYS];
+    int64_t expires[MODEL_KEYS];
+    uint64_t seq[MODEL_KEYS];
+    unsigned n;
+    uint64_t next_seq;
+};
+
+/* Index of the present key that expires first (oldest put on a tie). */
+static int model_first(const struct model *m)
+{
+    int best = -1;
+    for (int i = 0; i < MODEL_KEYS; i++)
+        if (m->present[i] &&
+            (best < 0 || m->expires[i] < m->expires[best] ||
+             (m->expires[i] == m->expires[best] && m->seq[i] < m->seq[best])))
+            best = i;
+    return best;
+}
+
+static void model_put(struct model *m, int k, uint32_t ttl, int64_t now)
+{
+    if (!m->present[k]) {
+        for (int r = 0; r < 4 && m->n > 0; r++) { /* the put's reclaiming */
+            int f = model_first(m);
+            if (m->expires[f] >= now)
+                break;
+            m->present[f] = false;
+            m->n--;
+        }
+        if (m->n == MODEL_CAP) {
+            m->present[model_first(m)] = false;
+            m->n--;
+        }
+        m->present[k] = true;
+        m->n++;
+    }
+    m->expires[k] = now + ttl;
+    m->seq[k] = ++m->next_seq;
+}
+
+static void test_against_model(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = mkcache(MODEL_CAP, 1, 40, 1);
+    struct model m = {0};
+    uint64_t rng = 0x2545f4914f6cdd1dULL;
+    int64_t now = 1000;
+    char qname[32];
+
+    for (int step = 0; step < 20000; step++) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        int k = (int)(rng % MODEL_KEYS);
+        if (rng >> 60 == 0)
+            now += (int64_t)((rng >> 32) % 8);
+        if ((rng >> 40) % 4 != 0) {
+            uint32_t ttl = 1 + (uint32_t)((rng >> 20) % 40);
+            snprintf(qname, sizeof(qname), "k%d.s%d.example", k, step);
+            assert_int_equal(put4(c, 0x0a000001, 0xcb000000u + (uint32_t)k, qname, ttl, now), 0);
+            model_put(&m, k, ttl, now);
+        } else if (m.present[k] && m.expires[k] < now) {
+            /* an expired lookup removes the entry */
+            assert_string_equal(get4(c, 0x0a000001, 0xcb000000u + (uint32_t)k, now), "");
+            m.present[k] = false;
+            m.n--;
+        }
+        for (int i = 0; i < MODEL_KEYS; i++) {
+            bool live = m.present[i] && m.expires[i] >= now;
+            const char *got = get4(c, 0x0a000001, 0xcb000000u + (uint32_t)i, now);
+            if (live != (got[0] != '\0'))
+                fail_msg("step %d key %d: model %s, cache %s", step, i, live ? "live" : "absent",
+                         got[0] ? got : "absent");
+            if (m.present[i] && !live) { /* that lookup reclaimed it */
+                m.present[i] = false;
+                m.n--;
+            }
+        }
+        struct tw_anscache_stats st;
+        tw_anscache_get_stats(c, &st);
+        assert_int_equal(st.entries, m.n);
+    }
+    tw_anscache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -630,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_refused_names),
         cmocka_unit_test(test_chain_truncation),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_against_model),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,8 +15,10 @@
  * copy of at most TW_ANSCACHE_TEXT_MAX bytes (strings are prepared before locking), and with
  * 64 shards two workers rarely want the same lock at once.
  *
- * Memory: about 600 bytes per entry (the text slot dominates), so the default 262144 entries
- * take about 150 MiB.
+ * Memory: about 640 bytes per entry (the 512-byte text slot dominates; the index and the
+ * expiry heap add 48), so the 262144 entries of TW_ANSCACHE_CONFIG_DEFAULT take about 160 MiB
+ * and tunwatch's default of 65536 about 40 MiB. Entries are mapped as they are first used,
+ * in huge pages where the kernel allows (see tw_table_alloc).
  */
 #ifndef TUNWATCH_ANSCACHE_H
 #define TUNWATCH_ANSCACHE_H
