@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tunwatch/alloc.h"
 #include "tunwatch/stream.h"
 
 #define EXPIRE_PER_INSERT 2
@@ -38,7 +39,9 @@ struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout
     t = calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
-    t->flows = calloc(capacity, sizeof(*t->flows));
+    t->capacity = capacity;
+    /* Zeroed, mapped as used (entries are handed out in order), in huge pages if allowed. */
+    t->flows = tw_table_alloc((size_t)capacity * sizeof(*t->flows));
     t->buckets = malloc((size_t)nb * sizeof(*t->buckets));
     if (t->flows == NULL || t->buckets == NULL) {
         tw_flow_table_free(t);
@@ -62,7 +65,7 @@ void tw_flow_table_free(struct tw_flow_table *t)
 {
     if (t == NULL)
         return;
-    free(t->flows);
+    tw_table_free(t->flows, (size_t)t->capacity * sizeof(*t->flows));
     free(t->buckets);
     free(t);
 }
