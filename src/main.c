@@ -96,7 +96,7 @@ static void usage(FILE *fp)
             "      --flow-timeout SECS  idle time before a flow may be expired (default 300)\n"
             "      --stream-buffers N   reassembly buffers, 24 KiB each (default 4096)\n"
             "      --dns-cache N        keep N DNS answers to name flows that carry no name\n"
-            "                           (default 0: off; e.g. 65536)\n"
+            "                           (default 65536, about 40 MiB; 0: off)\n"
             "      --workers N          packet workers (flows spread by a symmetric hash)\n"
             "      --stats-interval S   write a JSON stats line every S seconds\n"
             "      --stats-file FILE    ... to FILE instead of stderr\n"
