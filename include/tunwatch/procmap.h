@@ -17,9 +17,15 @@
  *      (highest numbers: a short-lived client is usually among the newest processes), stopping
  *      at the first holder; processes owned by another uid than the socket's are left for a
  *      second pass (a process that dropped privileges after creating the socket). Every socket
- *      inode met on the way is remembered in a bounded, evicting inode -> pid cache, and a hit is
- *      confirmed by reading that one process's fds. Process details are cached per pid with the
- *      process's start time and command name, so a reused pid or an execve() is noticed.
+ *      inode met on the way is remembered (with its fd number) in a bounded, evicting
+ *      inode -> pid cache; a hit is confirmed with one readlink of that fd. Process details
+ *      are cached per pid with the process's start time and command name, so a reused pid or
+ *      an execve() is noticed.
+ *
+ * A TCP connection that is established but not yet accept()ed has no owner: the listening
+ * socket of its local port is reported instead (sock.listener), as it is when the connection's
+ * own socket is gone but a listener still holds the port (the kernel's exact lookup answers
+ * with the listener then).
  *
  * When several processes hold the socket (it was inherited across fork()), the one reported is
  * the oldest ancestor in the holder's chain of parents that still holds it: a socket is created
