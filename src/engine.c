@@ -165,15 +165,16 @@ static size_t normalise(char *dst, const char *src, size_t n)
     return n;
 }
 
-/* Fills the parts of an event common to every evidence. src is the side that
- * sent the name (the querier, the TLS client). */
-static void event_init(struct tw_engine *e, struct tw_event *ev, const struct tw_flow *f,
-                       uint8_t version, const uint8_t *src, uint16_t sport, const uint8_t *dst,
-                       uint16_t dport, uint8_t proto)
+/* Fills the parts of an event common to every evidence, at time ts_sec.ts_nsec. src is the
+ * side that sent the name (the querier, the TLS client). */
+static void event_init_at(struct tw_engine *e, struct tw_event *ev, const struct tw_flow *f,
+                          uint8_t version, const uint8_t *src, uint16_t sport,
+                          const uint8_t *dst, uint16_t dport, uint8_t proto, int64_t ts_sec,
+                          uint32_t ts_nsec)
 {
     memset(ev, 0, sizeof(*ev));
-    ev->ts_sec = e->frame->ts_sec;
-    ev->ts_nsec = e->frame->ts_nsec;
+    ev->ts_sec = ts_sec;
+    ev->ts_nsec = ts_nsec;
     ev->flow_id = f->id;
     ev->midstream = (f->flags & TW_FLOWF_MIDSTREAM) != 0;
     ev->direction = !ev->midstream                       ? TW_DIR_START
@@ -188,6 +189,15 @@ static void event_init(struct tw_engine *e, struct tw_event *ev, const struct tw
     memcpy(ev->dst_addr, dst, 16);
     tw_addr_format(version, src, ev->src_ip, sizeof(ev->src_ip));
     tw_addr_format(version, dst, ev->dst_ip, sizeof(ev->dst_ip));
+}
+
+/* event_init_at() at the time of the frame being processed. */
+static void event_init(struct tw_engine *e, struct tw_event *ev, const struct tw_flow *f,
+                       uint8_t version, const uint8_t *src, uint16_t sport, const uint8_t *dst,
+                       uint16_t dport, uint8_t proto)
+{
+    event_init_at(e, ev, f, version, src, sport, dst, dport, proto, e->frame->ts_sec,
+                  e->frame->ts_nsec);
 }
 
 static void emit(struct tw_engine *e, struct tw_event *ev, const char *raw, size_t raw_len)
@@ -369,11 +379,10 @@ static void answer_event(struct tw_engine *e, struct tw_flow *f)
         return;
     f->flags |= TW_FLOWF_NAMED;
     e->st.answer_named_flows++;
-    event_init(e, &ev, f, f->key.version, f->key.addr[c], f->key.port[c], f->key.addr[sv],
-               f->key.port[sv], f->key.proto);
-    /* Reported at its end or eviction, the event still carries the connection's time. */
-    ev.ts_sec = f->first_sec;
-    ev.ts_nsec = f->first_nsec;
+    /* Reported at its end, eviction or the end of the capture (when no frame is being
+     * processed), the event carries the connection's time. */
+    event_init_at(e, &ev, f, f->key.version, f->key.addr[c], f->key.port[c], f->key.addr[sv],
+                  f->key.port[sv], f->key.proto, f->first_sec, f->first_nsec);
     ev.category = TW_CAT_NETWORK_CONNECTION;
     ev.evidence = TW_EV_DNS_ANSWER;
     ev.answer_name = e->ans_name;
@@ -901,6 +910,7 @@ static void flush_flow(void *ctx, struct tw_flow *f)
 
 void tw_engine_flush(struct tw_engine *e)
 {
+    e->frame = NULL; /* the last one is gone: nothing below may read it */
     if (e->cfg.anscache != NULL)
         tw_flow_table_foreach(e->flows, flush_flow, e);
 }

@@ -39,6 +39,7 @@ enum {
     OPT_WORKERS,
     OPT_DPDK,
     OPT_DNS_CACHE,
+    OPT_LOCAL_PROCESSES,
 };
 
 static const struct option longopts[] = {
@@ -63,6 +64,7 @@ static const struct option longopts[] = {
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"dpdk", required_argument, NULL, OPT_DPDK},
     {"dns-cache", required_argument, NULL, OPT_DNS_CACHE},
+    {"local-processes", required_argument, NULL, OPT_LOCAL_PROCESSES},
     {"user", required_argument, NULL, 'u'},
     {"config", required_argument, NULL, 'c'},
     {"version", no_argument, NULL, 'V'},
@@ -97,6 +99,10 @@ static void usage(FILE *fp)
             "      --stream-buffers N   reassembly buffers, 24 KiB each (default 4096)\n"
             "      --dns-cache N        keep N DNS answers to name flows that carry no name\n"
             "                           (default 65536, about 40 MiB; 0: off)\n"
+            "      --local-processes on|off|auto\n"
+            "                           name the local process of each event (Image, ProcessId,\n"
+            "                           User) through sock_diag; auto (default): on for live\n"
+            "                           capture of this host's interfaces\n"
             "      --workers N          packet workers (flows spread by a symmetric hash)\n"
             "      --stats-interval S   write a JSON stats line every S seconds\n"
             "      --stats-file FILE    ... to FILE instead of stderr\n"
@@ -252,6 +258,19 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
     case OPT_DNS_CACHE:
         if (!parse_u32(arg, 0, 1u << 24, &s->dns_cache))
             goto range;
+        return 0;
+    case OPT_LOCAL_PROCESSES:
+        if (strcmp(arg, "on") == 0)
+            s->local_processes = 1;
+        else if (strcmp(arg, "off") == 0)
+            s->local_processes = 0;
+        else if (strcmp(arg, "auto") == 0)
+            s->local_processes = -1;
+        else {
+            snprintf(msg, msglen, "%s: --local-processes: '%s' is not on, off or auto", where,
+                     arg);
+            return -1;
+        }
         return 0;
     case OPT_WORKERS:
         if (!parse_u32(arg, 1, TW_MAX_WORKERS, &v))
@@ -418,6 +437,7 @@ int main(int argc, char **argv)
     o.s.eng.flow_timeout = 300;
     o.s.eng.stream_buffers = 4096;
     o.s.dns_cache = 65536;
+    o.s.local_processes = -1;
     if (parse_args(argc, argv, &o) != 0)
         return 1;
     if (o.dpdk_args != NULL) {

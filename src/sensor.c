@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tunwatch/attrib.h"
 #include "tunwatch/dns.h"
 #include "tunwatch/dpdk.h"
 #include "tunwatch/evqueue.h"
@@ -75,6 +76,7 @@ struct rules_loader {
     struct tw_ruleset *rules;
     const char *const *paths;
     size_t n_paths;
+    bool process_fields; /* events will carry Image/ProcessId/User */
     int rc;           /* 0, or TW_ENOMEM */
     atomic_bool done; /* set by the loader when rc is final */
     bool running;     /* started and not yet joined */
@@ -100,6 +102,7 @@ static int loader_start(struct rules_loader *l, const struct tw_sensor_config *c
     l->rules = tw_ruleset_new();
     if (l->rules == NULL)
         return TW_ENOMEM;
+    tw_ruleset_set_process_fields(l->rules, l->process_fields);
     l->paths = cfg->rule_paths;
     l->n_paths = cfg->n_rule_paths;
     atomic_init(&l->done, false);
@@ -172,6 +175,7 @@ struct worker {
 
 struct sensor {
     const struct tw_sensor_config *cfg;
+    struct tw_capture_opts cap; /* cfg->cap, immediate when processes are attributed */
     bool fanout;           /* live workers read their own AF_PACKET fanout sockets */
     atomic_bool stop_workers;
     tw_frame_fn frame_fn;  /* on_frame (one engine here) or spread_frame (workers) */
@@ -196,6 +200,13 @@ struct sensor {
     bool first_load;          /* the loader's set is the first one: events are queued */
     bool failed;              /* the first load ran out of memory */
     struct tw_evqueue pending;
+    /* Process attribution (endpoint): events go through its thread, which matches and writes
+     * them with an output of its own. NULL when off. */
+    struct tw_attrib *attrib;
+    struct tw_output attr_out;
+    _Atomic uint64_t attr_queue_full; /* events written unattributed: its queue was full */
+    pthread_mutex_t attr_lock;        /* guards attr_snap */
+    struct totals attr_snap;          /* attr_out's counters (output part only) */
     FILE *stats_fp;
     uint64_t reloads, reload_failures;
     double t0, last_flush, last_stats, last_progress;
@@ -203,6 +214,47 @@ struct sensor {
 };
 
 /* ---- rules ---- */
+
+/*
+ * An event leaves the engine: straight to matching and output, or, with process attribution,
+ * to the attribution thread, which matches and writes it once the process is known. When its
+ * queue is full the event is written here and now, marked unattributed: never lost.
+ */
+static void deliver(struct sensor *s, struct tw_output *out, const struct tw_event *ev)
+{
+    if (s->attrib != NULL) {
+        if (tw_attrib_submit(s->attrib, ev) == 0)
+            return;
+        struct tw_event e2 = *ev;
+        e2.proc = (struct tw_proc){.status = TW_PROC_UNATTRIBUTED,
+                                   .reason = TW_ATTRIB_REASON_QUEUE_FULL};
+        atomic_fetch_add_explicit(&s->attr_queue_full, 1, memory_order_relaxed);
+        tw_output_event(out, &e2);
+        return;
+    }
+    tw_output_event(out, ev);
+}
+
+static void deliver_main(void *ctx, const struct tw_event *ev)
+{
+    struct sensor *s = ctx;
+    deliver(s, &s->out, ev);
+}
+
+/* The attribution thread's sink: match, write, publish the counters for the stats. */
+static void attributed(void *ctx, const struct tw_event *ev)
+{
+    struct sensor *s = ctx;
+    struct tw_output *o = &s->attr_out;
+
+    tw_output_event(o, ev);
+    pthread_mutex_lock(&s->attr_lock);
+    s->attr_snap.alerts = o->alerts;
+    s->attr_snap.events_written = o->events_written;
+    s->attr_snap.lines_dropped = o->lines_dropped;
+    memcpy(s->attr_snap.events_seen, o->events_seen, sizeof(o->events_seen));
+    pthread_mutex_unlock(&s->attr_lock);
+}
 
 /* Puts a completed load in place (or refuses it) and matches the events that waited. */
 static void rules_take(struct sensor *s)
@@ -221,7 +273,8 @@ static void rules_take(struct sensor *s)
             s->rules = s->loader.rules;
         }
         atomic_store_explicit(&s->out.rules, s->rules, memory_order_release);
-        tw_evqueue_drain(&s->pending, tw_output_event, &s->out);
+        atomic_store_explicit(&s->attr_out.rules, s->rules, memory_order_release);
+        tw_evqueue_drain(&s->pending, deliver_main, s);
         tw_evqueue_destroy(&s->pending);
         if (!s->failed && st.loaded == 0)
             fprintf(stderr, "tunwatch: warning: no rule loaded; only --events output is possible\n");
@@ -239,6 +292,7 @@ static void rules_take(struct sensor *s)
     struct tw_ruleset *old = s->rules;
     s->rules = s->loader.rules;
     atomic_store_explicit(&s->out.rules, s->rules, memory_order_release);
+    atomic_store_explicit(&s->attr_out.rules, s->rules, memory_order_release);
     if (s->n_workers > 0) {
         /* Workers match concurrently: free the old set only once each has finished the
          * batch it was in when the new one was published. */
@@ -251,6 +305,10 @@ static void rules_take(struct sensor *s)
             while (atomic_load_explicit(&s->workers[i].epoch, memory_order_acquire) == seen[i])
                 sched_yield();
     }
+    /* The attribution thread matches too: once what it held when the new set was published
+     * has been written, it can only be using the new one. */
+    if (s->attrib != NULL)
+        tw_attrib_drain(s->attrib);
     /* Without workers matching runs on this thread only, between bursts. */
     tw_ruleset_free(old);
     s->reloads++;
@@ -267,7 +325,7 @@ static void on_event(void *ctx, const struct tw_event *ev)
             return;
         rules_take(s); /* loaded, or the queue is full: wait for the loader */
     }
-    tw_output_event(&s->out, ev);
+    deliver(s, &s->out, ev);
 }
 
 static void on_frame(void *ctx, const struct tw_frame *f)
@@ -581,6 +639,12 @@ static int workers_alloc(struct sensor *s, unsigned n)
     return 0;
 }
 
+static void worker_event(void *ctx, const struct tw_event *ev)
+{
+    struct worker *w = ctx;
+    deliver(w->s, &w->out, ev);
+}
+
 static int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigned n)
 {
     if (s->workers == NULL && workers_alloc(s, n) != 0)
@@ -597,8 +661,8 @@ static int workers_start(struct sensor *s, const struct tw_engine_config *base, 
         c.stream_buffers = base->stream_buffers / n;
         c.flow_id_first = i + 1;
         c.flow_id_stride = n;
-        c.sink = tw_output_event;
-        c.sink_ctx = &w->out;
+        c.sink = worker_event;
+        c.sink_ctx = w;
         if ((!s->fanout && tw_ring_init(&w->ring, RING_BYTES) != 0) ||
             (w->eng = tw_engine_new(&c)) == NULL)
             return TW_ENOMEM;
@@ -611,12 +675,8 @@ static int workers_start(struct sensor *s, const struct tw_engine_config *base, 
 }
 
 /* Everything the run counted so far. */
-static void gather(struct sensor *s, struct totals *t)
+static void gather_workers(struct sensor *s, struct totals *t)
 {
-    if (s->n_workers == 0) {
-        engine_totals(s->eng, &s->out, t);
-        return;
-    }
     memset(t, 0, sizeof(*t));
     for (unsigned i = 0; i < s->n_workers; i++) {
         struct worker *w = &s->workers[i];
@@ -636,6 +696,23 @@ static void gather(struct sensor *s, struct totals *t)
         t->lines_dropped += snap.lines_dropped;
         for (int c = 0; c < TW_CAT__COUNT; c++)
             t->events_seen[c] += snap.events_seen[c];
+    }
+}
+
+static void gather(struct sensor *s, struct totals *t)
+{
+    if (s->n_workers == 0)
+        engine_totals(s->eng, &s->out, t);
+    else
+        gather_workers(s, t);
+    if (s->attrib != NULL) {
+        pthread_mutex_lock(&s->attr_lock);
+        t->alerts += s->attr_snap.alerts;
+        t->events_written += s->attr_snap.events_written;
+        t->lines_dropped += s->attr_snap.lines_dropped;
+        for (int c = 0; c < TW_CAT__COUNT; c++)
+            t->events_seen[c] += s->attr_snap.events_seen[c];
+        pthread_mutex_unlock(&s->attr_lock);
     }
 }
 
@@ -818,6 +895,31 @@ static void write_stats(struct sensor *s)
     tw_jb_raw(&jb, "}", 1);
     tw_jb_key(&jb, "alerts");
     tw_jb_u64(&jb, t.alerts);
+    if (s->attrib != NULL) {
+        struct tw_attrib_stats ast;
+        tw_attrib_get_stats(s->attrib, &ast);
+        tw_jb_key(&jb, "processes");
+        tw_jb_raw(&jb, "{", 1);
+        tw_jb_key(&jb, "attributed");
+        tw_jb_u64(&jb, ast.attributed);
+        tw_jb_key(&jb, "unattributed");
+        tw_jb_u64(&jb, ast.unattributed);
+        tw_jb_key(&jb, "not_local");
+        tw_jb_u64(&jb, ast.not_local);
+        tw_jb_key(&jb, "queue_full");
+        tw_jb_u64(&jb, atomic_load(&s->attr_queue_full));
+        tw_jb_key(&jb, "retries");
+        tw_jb_u64(&jb, ast.retries);
+        tw_jb_key(&jb, "proc_scans");
+        tw_jb_u64(&jb, ast.procmap.proc_scans);
+        tw_jb_key(&jb, "unattributed_by_reason");
+        tw_jb_raw(&jb, "{", 1);
+        for (unsigned r = 1; r < TW_PM__COUNT; r++) {
+            tw_jb_key(&jb, tw_procmap_reason_name((enum tw_procmap_reason)r));
+            tw_jb_u64(&jb, ast.by_reason[r]);
+        }
+        tw_jb_raw(&jb, "}}", 2);
+    }
     tw_jb_key(&jb, "rule_reloads");
     tw_jb_u64(&jb, s->reloads);
     tw_jb_key(&jb, "rule_reload_failures");
@@ -905,6 +1007,22 @@ static void summary(struct sensor *s, double secs)
                 (unsigned long long)as.expired, (unsigned long long)as.evicted,
                 (unsigned long long)st->answer_named_flows);
     }
+    if (s->attrib != NULL) {
+        struct tw_attrib_stats ast;
+        tw_attrib_get_stats(s->attrib, &ast);
+        fprintf(stderr,
+                "  processes: %llu events attributed, %llu unattributed, %llu not local, "
+                "%llu written unattributed (queue full)",
+                (unsigned long long)ast.attributed, (unsigned long long)ast.unattributed,
+                (unsigned long long)ast.not_local,
+                (unsigned long long)atomic_load(&s->attr_queue_full));
+        for (unsigned r = 1; r < TW_PM__COUNT; r++)
+            if (ast.by_reason[r] != 0)
+                fprintf(stderr, "%s %s %llu", r == 1 ? ";" : ",",
+                        tw_procmap_reason_name((enum tw_procmap_reason)r),
+                        (unsigned long long)ast.by_reason[r]);
+        fprintf(stderr, "\n");
+    }
     /* Frames that are simply not for us (ARP, ICMP, ...) apart from real anomalies. The
      * decode reasons come first in tw_engine_anomalies(), in enum order. */
     n = tw_engine_anomalies(st, an, TW_ARRAY_SIZE(an));
@@ -970,7 +1088,7 @@ static int open_fanout(struct sensor *s)
                 src->ops = &tw_capture_afpacket;
             }
             src->name = w->names[i];
-            if (src->ops->open(src->name, &cfg->cap, &src->cap, err, sizeof(err)) != 0) {
+            if (src->ops->open(src->name, &s->cap, &src->cap, err, sizeof(err)) != 0) {
                 fprintf(stderr, "tunwatch: %s\n", err);
                 return -1;
             }
@@ -1007,7 +1125,7 @@ static int open_sources(struct sensor *s)
         return open_fanout(s);
     for (size_t i = 0; i < s->n_src; i++) {
         struct source *src = &s->src[i];
-        if (src->ops->open(src->name, &cfg->cap, &src->cap, err, sizeof(err)) != 0) {
+        if (src->ops->open(src->name, &s->cap, &src->cap, err, sizeof(err)) != 0) {
             fprintf(stderr, "tunwatch: %s\n", err);
             return -1;
         }
@@ -1155,16 +1273,36 @@ static void install_signals(void)
     sigaction(SIGPIPE, &sa, NULL); /* a closed output is reported as EPIPE */
 }
 
+/* Process attribution: asked for, or (auto) live capture from this host's own interfaces,
+ * where the traffic is this host's. Files and DPDK ports are someone else's traffic. */
+static bool want_attribution(const struct tw_sensor_config *cfg)
+{
+    if (cfg->local_processes >= 0)
+        return cfg->local_processes > 0;
+    if (cfg->read_file != NULL || cfg->n_interfaces == 0)
+        return false;
+    for (size_t i = 0; i < cfg->n_interfaces; i++)
+        if (tw_dpdk_is_source(cfg->interfaces[i]))
+            return false;
+    return true;
+}
+
 int tw_sensor_run(const struct tw_sensor_config *cfg)
 {
     static struct sensor sensor; /* holds the 64 KiB output line buffer */
     struct sensor *s = &sensor;
     struct tw_engine_config ecfg = cfg->eng;
     int status = 1;
-    bool pid_written = false;
+    bool pid_written = false, attribution;
 
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
+    s->cap = cfg->cap;
+    attribution = want_attribution(cfg);
+    /* A short-lived client is gone within milliseconds: frames must reach the attribution
+     * as they arrive, not when a capture buffer fills or its timeout expires. */
+    if (attribution)
+        s->cap.immediate = true;
     install_signals();
     if (open_sources(s) != 0)
         goto out_sources;
@@ -1192,6 +1330,22 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         s->out.file = &s->file;
     }
     s->out.events = cfg->events;
+    if (attribution) {
+        /* Opened before privileges are dropped: with -u, the processes of other users can
+         * no longer be read (their events say "permission"). */
+        struct tw_attrib_config ac = {.sink = attributed, .ctx = s, .queue_bytes = 4u << 20};
+        s->attr_out.file = &s->file;
+        s->attr_out.events = cfg->events;
+        pthread_mutex_init(&s->attr_lock, NULL);
+        s->attrib = tw_attrib_new(&ac);
+        if (s->attrib == NULL) {
+            fprintf(stderr, "tunwatch: cannot start process attribution: %s\n",
+                    strerror(errno));
+            pthread_mutex_destroy(&s->attr_lock);
+            goto out_output;
+        }
+        s->loader.process_fields = true;
+    }
     if (cfg->stats_path != NULL) {
         s->stats_fp = open_log(cfg->stats_path, false);
         if (s->stats_fp == NULL) {
@@ -1283,9 +1437,10 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     workers_stop(s); /* every queued frame is processed before the totals */
     if (s->eng != NULL)
         tw_engine_flush(s->eng); /* flows still open at the end of the capture */
-
     if (s->first_load)
         rules_take(s);
+    if (s->attrib != NULL)
+        tw_attrib_drain(s->attrib); /* every event written before the totals */
     if (s->loading) {
         loader_join(&s->loader);
         tw_ruleset_free(s->loader.rules);
@@ -1311,10 +1466,19 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
 out_workers:
     workers_free(s);
     tw_engine_free(s->eng);
+    if (s->attrib != NULL) {
+        tw_attrib_free(s->attrib); /* drains: it matches with s->rules and writes s->file */
+        s->attrib = NULL;
+        pthread_mutex_destroy(&s->attr_lock);
+    }
     tw_ruleset_free(s->rules);
     tw_anscache_free(s->anscache);
     free(s->feed_answers);
 out_output:
+    if (s->attrib != NULL) {
+        tw_attrib_free(s->attrib);
+        pthread_mutex_destroy(&s->attr_lock);
+    }
     if (s->file_open) {
         int had = s->file.err;
         if (tw_outfile_close(&s->file) != 0 && had == 0 && status == 0) {

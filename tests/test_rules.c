@@ -149,6 +149,56 @@ static size_t match(const struct loaded *l, const struct ev_spec *sp, struct hit
     return n;
 }
 
+/* A rule on the process fields (as SigmaHQ's ngrok and cloudflared rules write them) loads
+ * only when attribution is on, and then matches only events whose process is known. */
+static void test_process_fields(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "title: t\nid: proc-1\nlogsource:\n  category: network_connection\n"
+        "detection:\n  sel:\n    DestinationHostname|endswith: '.localto.net'\n"
+        "  img:\n    Image|endswith: '/curl'\n    User: 'root'\n"
+        "  condition: sel and img\n";
+    char path[] = "/tmp/tw_rules_proc_XXXXXX";
+    int fd = mkstemp(path);
+    struct tw_event ev;
+    struct hits h;
+    struct ev_spec sp = {'n', "a.localto.net", true, 0, NULL};
+
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(path, yaml);
+    for (int on = 0; on <= 1; on++) {
+        FILE *log = tmpfile();
+        struct tw_ruleset *rs = tw_ruleset_new();
+        struct tw_ruleset_stats st;
+
+        assert_non_null(rs);
+        assert_non_null(log);
+        tw_ruleset_set_process_fields(rs, on);
+        assert_int_equal(tw_ruleset_load(rs, path, log), 0);
+        assert_int_equal(tw_ruleset_compile(rs), 0);
+        tw_ruleset_get_stats(rs, &st);
+        assert_int_equal(st.loaded, (size_t)on);
+        assert_int_equal(st.skipped, (size_t)!on);
+        make_event(&ev, &sp);
+        memset(&h, 0, sizeof(h));
+        assert_int_equal(tw_ruleset_match(rs, &ev, on_match, &h), 0); /* process unknown */
+        ev.proc = (struct tw_proc){.status = TW_PROC_FOUND, .pid = 4242, .uid = 0,
+                                   .image = "/usr/bin/curl", .user = "root", .comm = "curl"};
+        assert_int_equal(tw_ruleset_match(rs, &ev, on_match, &h), (size_t)on);
+        ev.proc.image = "/usr/bin/wget";
+        assert_int_equal(tw_ruleset_match(rs, &ev, on_match, &h), 0);
+        ev.proc.status = TW_PROC_UNATTRIBUTED; /* fields not filled: never matched */
+        ev.proc.image = "/usr/bin/curl";
+        memset(&h, 0, sizeof(h));
+        assert_int_equal(tw_ruleset_match(rs, &ev, on_match, &h), 0);
+        tw_ruleset_free(rs);
+        fclose(log);
+    }
+    unlink(path);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Seed rules                                                               */
 
@@ -1120,6 +1170,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_rules),     cmocka_unit_test(test_rule_info),
+        cmocka_unit_test(test_process_fields),
         cmocka_unit_test(test_semantics),      cmocka_unit_test(test_skips),
         cmocka_unit_test(test_missing_id),     cmocka_unit_test(test_multi_document),
         cmocka_unit_test(test_yaml_error),     cmocka_unit_test(test_yaml_error_drops_file),
