@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "tunwatch/attrib.h"
@@ -764,7 +767,24 @@ static int write_pid_file(const char *path)
     return close(fd);
 }
 
-static int drop_privileges(const char *user)
+/*
+ * Process attribution reads other users' /proc/PID/fd and /proc/PID/exe: after the switch it
+ * keeps CAP_SYS_PTRACE (ptrace read access to those files) and CAP_DAC_READ_SEARCH, and
+ * nothing else: no way back to root, no packet or network administration rights.
+ */
+static int keep_attribution_caps(void)
+{
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    uint64_t keep = (1ull << CAP_SYS_PTRACE) | (1ull << CAP_DAC_READ_SEARCH);
+
+    memset(data, 0, sizeof(data));
+    data[0].permitted = data[0].effective = (uint32_t)keep;
+    data[1].permitted = data[1].effective = (uint32_t)(keep >> 32);
+    return (int)syscall(SYS_capset, &hdr, data);
+}
+
+static int drop_privileges(const char *user, bool attribution)
 {
     struct passwd *pw = getpwnam(user);
 
@@ -772,10 +792,21 @@ static int drop_privileges(const char *user)
         fprintf(stderr, "tunwatch: -u %s: no such user\n", user);
         return -1;
     }
+    if (attribution && prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0) {
+        fprintf(stderr, "tunwatch: -u %s: cannot keep capabilities: %s\n", user, strerror(errno));
+        return -1;
+    }
     if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
         setuid(pw->pw_uid) != 0) {
         fprintf(stderr, "tunwatch: -u %s: cannot switch user: %s\n", user, strerror(errno));
         return -1;
+    }
+    if (attribution) {
+        prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L);
+        if (keep_attribution_caps() != 0)
+            fprintf(stderr, "tunwatch: -u %s: cannot keep CAP_SYS_PTRACE for process "
+                            "attribution (%s): only %s's processes will be named\n",
+                    user, strerror(errno), user);
     }
     if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
         fprintf(stderr, "tunwatch: -u %s: root privileges could be regained, refusing to run\n",
@@ -1330,22 +1361,6 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         s->out.file = &s->file;
     }
     s->out.events = cfg->events;
-    if (attribution) {
-        /* Opened before privileges are dropped: with -u, the processes of other users can
-         * no longer be read (their events say "permission"). */
-        struct tw_attrib_config ac = {.sink = attributed, .ctx = s, .queue_bytes = 4u << 20};
-        s->attr_out.file = &s->file;
-        s->attr_out.events = cfg->events;
-        pthread_mutex_init(&s->attr_lock, NULL);
-        s->attrib = tw_attrib_new(&ac);
-        if (s->attrib == NULL) {
-            fprintf(stderr, "tunwatch: cannot start process attribution: %s\n",
-                    strerror(errno));
-            pthread_mutex_destroy(&s->attr_lock);
-            goto out_output;
-        }
-        s->loader.process_fields = true;
-    }
     if (cfg->stats_path != NULL) {
         s->stats_fp = open_log(cfg->stats_path, false);
         if (s->stats_fp == NULL) {
@@ -1366,10 +1381,26 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         struct passwd *pw = getpwnam(cfg->user);
         if (pw != NULL && pid_written && chown(cfg->pid_path, pw->pw_uid, pw->pw_gid) != 0)
             fprintf(stderr, "tunwatch: %s: %s\n", cfg->pid_path, strerror(errno));
-        if (drop_privileges(cfg->user) != 0)
+        if (drop_privileges(cfg->user, attribution) != 0)
             goto out_output;
     }
 
+    if (attribution) {
+        /* Started after the switch to -u USER, so that its thread has the capabilities
+         * drop_privileges() kept (capabilities are per thread). */
+        struct tw_attrib_config ac = {.sink = attributed, .ctx = s, .queue_bytes = 4u << 20};
+        s->attr_out.file = &s->file;
+        s->attr_out.events = cfg->events;
+        pthread_mutex_init(&s->attr_lock, NULL);
+        s->attrib = tw_attrib_new(&ac);
+        if (s->attrib == NULL) {
+            fprintf(stderr, "tunwatch: cannot start process attribution: %s\n",
+                    strerror(errno));
+            pthread_mutex_destroy(&s->attr_lock);
+            goto out_output;
+        }
+        s->loader.process_fields = true;
+    }
     if (tw_evqueue_init(&s->pending, PENDING_BYTES) != 0 ||
         loader_start(&s->loader, cfg) != 0) {
         fprintf(stderr, "tunwatch: out of memory\n");

@@ -26,6 +26,7 @@ expect "missing capture" 1 "/nonexistent.pcap: No such file" -- -r /nonexistent.
 expect "bad --home-net" 1 "bad network '10.0.0.1/8'" -- -r pcaps/tunnels.pcapng --home-net 10.0.0.1/8
 expect "bad --flows" 1 "--flows" -- -r pcaps/tunnels.pcapng --flows 0
 expect "full disk" 2 "writing /dev/full: No space left on device" -- -q -r pcaps/tunnels.pcapng -o /dev/full
+expect "bad --local-processes" 1 "'maybe' is not on, off or auto" -- -r pcaps/tunnels.pcapng --local-processes maybe
 expect "unwritable output" 1 "$tmp/nodir/x.json" -- -q -r pcaps/tunnels.pcapng -o "$tmp/nodir/x.json"
 
 # A link type we do not decode (LINKTYPE_USER0 = 147): named, not crashed on.
