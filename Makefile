@@ -8,6 +8,7 @@
 #   make install    PREFIX, DESTDIR honoured
 #   make DPDK=1     also DPDK capture (-i dpdk:PORT, libdpdk-dev), in build/dpdk
 #   make SANITIZE=1 check   the same with ASan + UBSan
+#   make SANITIZE=thread    a ThreadSanitizer build in build/tsan (workers, attribution)
 
 -include config.mak
 
@@ -36,6 +37,11 @@ ifeq ($(SANITIZE),1)
 BUILD := build/san
 TW_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TW_LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(SANITIZE),thread)
+BUILD := build/tsan
+TW_CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+TW_LDFLAGS += -fsanitize=thread
 endif
 
 # DPDK capture (-i dpdk:PORT) with make DPDK=1, built in $(BUILD)/dpdk; otherwise a stand-in

@@ -56,7 +56,7 @@
 #define AF_BLOCK_SIZE (1u << 20)
 #define AF_FRAME_SIZE 2048u
 #define AF_TIMEOUT_MS_DEFAULT 100
-#define AF_TIMEOUT_MS_IMMEDIATE 10
+#define AF_TIMEOUT_MS_IMMEDIATE 1
 #define AF_VLAN_TAG_LEN 4
 #define AF_MAC_ADDRS_LEN 12 /* destination and source MAC: the tag goes after them */
 #define AF_LINKTYPE_ETHERNET 1
