@@ -1047,11 +1047,14 @@ static void summary(struct sensor *s, double secs)
                 (unsigned long long)ast.attributed, (unsigned long long)ast.unattributed,
                 (unsigned long long)ast.not_local,
                 (unsigned long long)atomic_load(&s->attr_queue_full));
-        for (unsigned r = 1; r < TW_PM__COUNT; r++)
-            if (ast.by_reason[r] != 0)
-                fprintf(stderr, "%s %s %llu", r == 1 ? ";" : ",",
-                        tw_procmap_reason_name((enum tw_procmap_reason)r),
-                        (unsigned long long)ast.by_reason[r]);
+        const char *sep = ";";
+        for (unsigned r = 1; r < TW_PM__COUNT; r++) {
+            if (ast.by_reason[r] == 0)
+                continue;
+            fprintf(stderr, "%s %s %llu", sep, tw_procmap_reason_name((enum tw_procmap_reason)r),
+                    (unsigned long long)ast.by_reason[r]);
+            sep = ",";
+        }
         fprintf(stderr, "\n");
     }
     /* Frames that are simply not for us (ARP, ICMP, ...) apart from real anomalies. The
