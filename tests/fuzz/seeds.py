@@ -8,6 +8,8 @@ Reads classic pcap and pcapng files (Ethernet, SLL, SLL2, raw, NULL link types) 
                 (selector = index in tests/fuzz/fuzz_decode.c's link type table)
   fuzz_dns/     UDP payloads from or to port 53, and TCP port-53 payloads without the prefix
   fuzz_tls/     TCP payloads that begin with a TLS handshake record
+  fuzz_engine/  whole Ethernet captures, a 2-byte length before each frame, in windows of
+                up to 64 frames (tests/fuzz/fuzz_engine.c)
 """
 import hashlib
 import os
@@ -94,6 +96,10 @@ def main():
         for name in sorted(files):
             if not name.endswith((".pcap", ".pcapng")):
                 continue
+            eth = [f for lt, f in frames(os.path.join(root, name)) if lt == 1 and len(f) < 65536]
+            for i in range(0, len(eth), 64):
+                put(os.path.join(out, "fuzz_engine"),
+                    b"".join(struct.pack(">H", len(f)) + f for f in eth[i:i + 64]))
             for linktype, frame in frames(os.path.join(root, name)):
                 if linktype in DECODE_LINKTYPES:
                     put(os.path.join(out, "fuzz_decode"),
