@@ -1,22 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * DNS answer cache: sharded, fixed-size, expiry-ordered. See anscache.h for the contract and
- * for why per-shard mutexes are acceptable on the packet path.
+ * DNS answer cache: sharded, fixed-size, first in first out. See anscache.h for the contract
+ * and for why per-shard mutexes are acceptable on the packet path.
  *
- * Each shard holds `cap` preallocated entries and an index: an open-addressing table (linear
- * probing, at most half full, backward-shift deletion) of 8-byte slots holding the key's hash
- * and the entry's index, so a probe reads one compact cache line and only the entry whose
- * hash matches. Free entries are chained through entry.next from free_head; entries never
- * used yet are handed out in order, so a cache that is not full does not touch, and the
- * kernel does not map, its tail
- * and a binary min-heap ordered by (expires, seq), so the entry that expires first is always
- * at the top: eviction and reclaiming expired entries cost O(log cap), never a scan.
- *
- * The heap holds small self-contained nodes (expiry, put number, entry index), not entry
- * indices: sifting reads only the heap array, never the 600-byte entries. A replaced or removed
- * entry leaves its node behind, stale (its put number no longer matches the entry's); stale
- * nodes are skipped when they reach the top, and the heap, twice the shard's capacity, is
- * rebuilt from the live entries when it fills, which drops them all (amortised O(1) a put).
+ * Each shard holds `cap` preallocated entries used as a ring in put order, and a byte arena
+ * (ANS_TEXT_AVG bytes an entry) where their names are laid out in the same order, each taking
+ * only its length: a put of a new key (or a fresh answer for a known one) takes the ring's
+ * head and the arena's next bytes, first dropping the answers put longest ago until both have
+ * room. Entries are found through an index: an
+ * open-addressing table (linear probing, at most half full, backward-shift deletion) of
+ * 8-byte slots holding the key's hash and the entry's index, so a probe reads one compact
+ * cache line and only the entry whose hash matches. A put therefore touches two index slots
+ * and the entry and text at the head, which advance sequentially: no heap, no free list,
+ * no scan, and no memory touched for names longer than they are. Expiry is checked when an entry is read; an expired entry found by a lookup is
+ * taken out (a hole the head will pass over).
  */
 #include "tunwatch/anscache.h"
 
@@ -29,8 +26,8 @@
 #include <time.h>
 
 #define ANS_NONE UINT32_MAX
+#define ANS_TEXT_AVG 64 /* arena bytes per entry: names average ~30 bytes */
 #define ANS_MAX_SHARD_CAP (1u << 30)
-#define ANS_RECLAIM_PER_PUT 4 /* expired heap tops reclaimed by one put of a new key */
 
 struct ans_key {
     uint8_t client[16];
@@ -41,24 +38,21 @@ struct ans_key {
 
 _Static_assert(sizeof(struct ans_key) == 40, "answer cache key must be 40 bytes without padding");
 
+/* The part of an entry that probing, expiry and eviction read: one cache line. Its text is
+ * kept apart (in the shard's arena) and touched only by a put or a hit. */
 struct ans_entry {
     struct ans_key key;
-    uint32_t hash;      /* low half of the key hash: bucket index and quick compare */
-    uint32_t next;      /* free list */
-    uint32_t seq;       /* put number of the entry's current content; 0: not in the table */
-    uint16_t name_len;  /* text[0..name_len) is the queried name */
+    uint32_t hash;      /* low half of the key hash: index slot and quick compare */
+    uint32_t live;      /* 1: in the table; 0: never used, dropped or replaced (a hole) */
+    uint32_t text_off;  /* where its text starts in the shard's arena */
+    uint8_t name_len;   /* text[0..name_len) is the queried name */
+    uint8_t flags;      /* TW_ANSF_* */
     uint16_t chain_len; /* text[name_len..name_len + chain_len) is the joined chain */
     int64_t expires;    /* live while now <= expires */
-    uint8_t flags;      /* TW_ANSF_* */
-    char text[TW_ANSCACHE_TEXT_MAX];
 };
 
-/* A heap node: valid while entries[idx].seq == seq. */
-struct ans_node {
-    int64_t expires;
-    uint32_t seq; /* put order within the shard (wraps): breaks ties on expires, older first */
-    uint32_t idx;
-};
+_Static_assert(sizeof(struct ans_entry) == 64, "an answer cache entry is one cache line");
+_Static_assert(TW_ANSCACHE_TEXT_MAX <= 256, "name_len is 8 bits");
 
 /* An index slot: empty when idx is ANS_NONE. */
 struct ans_slot {
@@ -69,22 +63,23 @@ struct ans_slot {
 struct ans_shard {
     _Alignas(TW_CACHE_LINE) pthread_mutex_t lock;
     struct ans_entry *entries;
+    char *arena;
     struct ans_slot *slots;
-    struct ans_node *heap;
     uint32_t cap;
-    uint32_t used;   /* entries in the table */
-    uint32_t fresh;  /* entries [fresh, cap) were never used */
-    uint32_t heap_n; /* nodes in the heap, valid or stale */
-    uint32_t heap_cap;
-    uint32_t mask; /* slots - 1 */
-    uint32_t free_head;
-    uint32_t seq;    /* last put number; 0 is never used */
+    uint32_t used;       /* entries in the table */
+    uint32_t tail;       /* ring position of the oldest entry (or hole) */
+    uint32_t count;      /* ring positions from tail in use, entries and holes */
+    uint32_t arena_cap;
+    uint32_t text_head;  /* arena offset for the next text; the oldest's is at its text_off */
+    uint32_t mask;       /* slots - 1 */
     uint64_t puts, hits, misses, expired, evicted, refused, replaced, truncated;
 };
 
 struct tw_anscache {
     struct ans_entry *entries; /* every shard's, one mapping */
     size_t entries_size;
+    char *arena;               /* likewise */
+    size_t text_size;
     struct ans_shard *shards;
     unsigned n_shards;
     uint32_t capacity;
@@ -204,89 +199,6 @@ static int prepare_text(struct ans_text *t, const char *qname, const char *const
     return 0;
 }
 
-/* --- expiry heap (shard lock held) --- */
-
-static bool node_before(const struct ans_node *a, const struct ans_node *b)
-{
-    if (a->expires != b->expires)
-        return a->expires < b->expires;
-    return (int32_t)(a->seq - b->seq) < 0;
-}
-
-static void heap_up(struct ans_shard *s, uint32_t pos)
-{
-    struct ans_node n = s->heap[pos];
-
-    while (pos > 0) {
-        uint32_t parent = (pos - 1) / 2;
-        if (!node_before(&n, &s->heap[parent]))
-            break;
-        s->heap[pos] = s->heap[parent];
-        pos = parent;
-    }
-    s->heap[pos] = n;
-}
-
-static void heap_down(struct ans_shard *s, uint32_t pos)
-{
-    struct ans_node n = s->heap[pos];
-
-    for (;;) {
-        uint32_t child = 2 * pos + 1;
-        if (child >= s->heap_n)
-            break;
-        if (child + 1 < s->heap_n && node_before(&s->heap[child + 1], &s->heap[child]))
-            child++;
-        if (!node_before(&s->heap[child], &n))
-            break;
-        s->heap[pos] = s->heap[child];
-        pos = child;
-    }
-    s->heap[pos] = n;
-}
-
-static bool node_valid(const struct ans_shard *s, const struct ans_node *n)
-{
-    return s->entries[n->idx].seq == n->seq;
-}
-
-static void heap_pop(struct ans_shard *s)
-{
-    s->heap[0] = s->heap[--s->heap_n];
-    if (s->heap_n > 0)
-        heap_down(s, 0);
-}
-
-/* Drops stale nodes from the top: afterwards the top, if any, is a live entry's. */
-static void heap_clean_top(struct ans_shard *s)
-{
-    while (s->heap_n > 0 && !node_valid(s, &s->heap[0]))
-        heap_pop(s);
-}
-
-/* Rebuilds the heap from the entries in the table: every stale node goes. */
-static void heap_rebuild(struct ans_shard *s)
-{
-    s->heap_n = 0;
-    for (uint32_t i = 0; i < s->fresh; i++) {
-        const struct ans_entry *e = &s->entries[i];
-        if (e->seq != 0)
-            s->heap[s->heap_n++] = (struct ans_node){e->expires, e->seq, i};
-    }
-    for (uint32_t i = s->heap_n / 2; i-- > 0;)
-        heap_down(s, i);
-}
-
-static void heap_push(struct ans_shard *s, uint32_t idx)
-{
-    const struct ans_entry *e = &s->entries[idx];
-
-    if (s->heap_n == s->heap_cap)
-        heap_rebuild(s); /* holds at most cap live nodes: room again */
-    s->heap[s->heap_n] = (struct ans_node){e->expires, e->seq, idx};
-    heap_up(s, s->heap_n++);
-}
-
 /* --- table (shard lock held) --- */
 
 /* Returns the slot holding the key's entry, or the empty slot where it would go. */
@@ -300,7 +212,7 @@ static struct ans_slot *find_slot(struct ans_shard *s, const struct ans_key *k, 
     }
 }
 
-/* Takes entry idx out of the table; its heap node goes stale. */
+/* Takes entry idx out of the table, leaving a hole in the ring. */
 static void remove_entry(struct ans_shard *s, uint32_t idx)
 {
     struct ans_entry *e = &s->entries[idx];
@@ -319,25 +231,47 @@ static void remove_entry(struct ans_shard *s, uint32_t idx)
         }
     }
     s->slots[i].idx = ANS_NONE;
-    e->seq = 0;
+    e->live = 0;
     s->used--;
-    e->next = s->free_head;
-    s->free_head = idx;
 }
 
-/* Drops the entry that expires first: counted as expired if it had expired at now, else as
- * evicted. The shard holds at least one entry. */
-static void drop_first(struct ans_shard *s, int64_t now)
+/*
+ * Where `need` bytes of text can go, or ANS_NONE if the arena has no room without dropping
+ * older entries. Texts are laid out in ring order from the oldest (at the tail entry's
+ * text_off) to text_head, wrapping to offset 0 when the end has no room.
+ */
+static uint32_t arena_fit(const struct ans_shard *s, uint32_t need)
 {
-    heap_clean_top(s);
-    uint32_t idx = s->heap[0].idx;
+    uint32_t oldest;
 
-    if (s->entries[idx].expires < now)
-        s->expired++;
-    else
-        s->evicted++;
-    heap_pop(s);
-    remove_entry(s, idx);
+    if (s->count == 0)
+        return 0;
+    oldest = s->entries[s->tail].text_off;
+    if (s->text_head > oldest || (s->text_head == oldest && s->count == 0)) {
+        if (s->arena_cap - s->text_head >= need)
+            return s->text_head;
+        return oldest >= need ? 0 : ANS_NONE; /* wrap: the end stays unused */
+    }
+    return oldest - s->text_head >= need ? s->text_head : ANS_NONE;
+}
+
+/* Drops the ring's oldest position: the answer put longest ago (counted as expired if its
+ * TTL had run out, else as evicted), or a hole. Its text space goes with it. */
+static void drop_oldest(struct ans_shard *s, int64_t now)
+{
+    uint32_t idx = s->tail;
+    struct ans_entry *e = &s->entries[idx];
+
+    if (e->live) {
+        if (e->expires < now)
+            s->expired++;
+        else
+            s->evicted++;
+        remove_entry(s, idx);
+    }
+    s->tail = idx + 1 == s->cap ? 0 : idx + 1;
+    if (--s->count == 0)
+        s->text_head = 0;
 }
 
 /* --- public --- */
@@ -372,9 +306,11 @@ struct tw_anscache *tw_anscache_new(const struct tw_anscache_config *cfg)
     memset(c->shards, 0, conf.shards * sizeof(*c->shards));
     c->entries_size = (size_t)conf.capacity * sizeof(struct ans_entry);
     c->entries = tw_table_alloc(c->entries_size);
-    if (c->entries == NULL)
+    c->text_size = (size_t)conf.capacity * ANS_TEXT_AVG + (size_t)conf.shards * TW_ANSCACHE_TEXT_MAX;
+    c->arena = tw_table_alloc(c->text_size);
+    if (c->entries == NULL || c->arena == NULL)
         goto out_free_shards;
-    size_t first = 0;
+    size_t first = 0, text_first = 0;
 
     for (unsigned i = 0; i < conf.shards; i++) {
         struct ans_shard *s = &c->shards[i];
@@ -384,20 +320,20 @@ struct tw_anscache *tw_anscache_new(const struct tw_anscache_config *cfg)
         while (nb < 2 * s->cap) /* at most half full: short probes */
             nb <<= 1;
         s->mask = nb - 1;
-        s->heap_cap = 2 * s->cap;
         s->entries = c->entries + first;
+        /* At least one longest text fits whatever the capacity. */
+        s->arena_cap = s->cap * ANS_TEXT_AVG + TW_ANSCACHE_TEXT_MAX;
+        s->arena = c->arena + text_first;
+        text_first += s->arena_cap;
         first += s->cap;
         s->slots = malloc((size_t)nb * sizeof(*s->slots));
-        s->heap = malloc((size_t)s->heap_cap * sizeof(*s->heap));
-        if (s->slots == NULL || s->heap == NULL || pthread_mutex_init(&s->lock, NULL) != 0) {
+        if (s->slots == NULL || pthread_mutex_init(&s->lock, NULL) != 0) {
             free(s->slots);
-            free(s->heap);
             goto out_free_shards;
         }
         c->n_shards = i + 1;
         for (uint32_t j = 0; j < nb; j++)
             s->slots[j].idx = ANS_NONE;
-        s->free_head = ANS_NONE;
     }
     return c;
 
@@ -417,10 +353,10 @@ void tw_anscache_free(struct tw_anscache *c)
         struct ans_shard *s = &c->shards[i];
         pthread_mutex_destroy(&s->lock);
         free(s->slots);
-        free(s->heap);
     }
     free(c->shards);
     tw_table_free(c->entries, c->entries_size);
+    tw_table_free(c->arena, c->text_size);
     free(c);
 }
 
@@ -433,7 +369,7 @@ int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client
     struct ans_shard *s;
     struct ans_entry *e;
     struct ans_slot *sl;
-    uint32_t idx, h;
+    uint32_t idx, h, need, off = 0;
     uint64_t h64;
     int rc;
 
@@ -456,45 +392,32 @@ int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client
     pthread_mutex_lock(&s->lock);
     sl = find_slot(s, &k, h);
     if (sl->idx != ANS_NONE) {
-        idx = sl->idx;
+        /* A fresh answer for a known key: the old one leaves a hole, the new goes to the head. */
         s->replaced++;
-    } else {
-        /* Reclaim a few expired entries, then make room; both only look at the top. */
-        uint32_t before = s->used;
-        for (int n = 0; n < ANS_RECLAIM_PER_PUT && s->used > 0; n++) {
-            heap_clean_top(s);
-            if (s->heap[0].expires >= now)
-                break;
-            drop_first(s, now);
-        }
-        if (s->used == s->cap)
-            drop_first(s, now);
-        if (s->used != before)
-            sl = find_slot(s, &k, h); /* removals may have shifted the slots */
-        if (s->free_head != ANS_NONE) {
-            idx = s->free_head;
-            s->free_head = s->entries[idx].next;
-        } else {
-            idx = s->fresh++;
-        }
-        e = &s->entries[idx];
-        e->key = k;
-        e->hash = h;
-        sl->hash = h;
-        sl->idx = idx;
-        s->used++;
+        remove_entry(s, sl->idx);
     }
+    need = (uint32_t)t.name_len + t.chain_len;
+    while (s->count == s->cap || (off = arena_fit(s, need)) == ANS_NONE)
+        drop_oldest(s, now);
+    sl = find_slot(s, &k, h); /* removals may have shifted the slots */
+    idx = s->tail + s->count;
+    if (idx >= s->cap)
+        idx -= s->cap;
+    s->count++;
+    s->text_head = off + need;
     e = &s->entries[idx];
+    e->key = k;
+    e->hash = h;
+    e->live = 1;
+    e->text_off = off;
+    sl->hash = h;
+    sl->idx = idx;
+    s->used++;
     e->expires = now + (int64_t)ttl;
-    if (++s->seq == 0)
-        s->seq = 1; /* 0 marks a free entry */
-    e->seq = s->seq;
     e->flags = t.flags;
-    e->name_len = t.name_len;
+    e->name_len = (uint8_t)t.name_len;
     e->chain_len = t.chain_len;
-    memcpy(e->text, t.text, (size_t)t.name_len + t.chain_len);
-    /* A replaced entry's old node goes stale; the new one takes its place in the order. */
-    heap_push(s, idx);
+    memcpy(s->arena + off, t.text, need);
     s->puts++;
     if (t.flags & TW_ANSF_CHAIN_TRUNCATED)
         s->truncated++;
@@ -531,12 +454,13 @@ bool tw_anscache_lookup(struct tw_anscache *c, uint8_t version, const uint8_t cl
     if (name == NULL || cap <= e->name_len)
         goto out_unlock;
 
-    memcpy(name, e->text, e->name_len);
+    const char *text = s->arena + e->text_off;
+    memcpy(name, text, e->name_len);
     name[e->name_len] = '\0';
     if (flags != NULL)
         *flags = e->flags;
     if (chain != NULL && chaincap > 0) {
-        const char *src = e->text + e->name_len;
+        const char *src = text + e->name_len;
         size_t n = e->chain_len;
 
         if (n >= chaincap) {

@@ -187,8 +187,6 @@ static void event_init_at(struct tw_engine *e, struct tw_event *ev, const struct
     ev->ip_version = version;
     memcpy(ev->src_addr, src, 16);
     memcpy(ev->dst_addr, dst, 16);
-    tw_addr_format(version, src, ev->src_ip, sizeof(ev->src_ip));
-    tw_addr_format(version, dst, ev->dst_ip, sizeof(ev->dst_ip));
 }
 
 /* event_init_at() at the time of the frame being processed. */
@@ -210,14 +208,14 @@ static void emit(struct tw_engine *e, struct tw_event *ev, const char *raw, size
     e->cfg.sink(e->cfg.sink_ctx, ev);
 }
 
+#define CHAIN_MAX 16 /* names of a CNAME chain kept, the queried name included */
+
 struct learn_ctx {
     struct tw_anscache *cache;
     uint8_t version;
     const uint8_t *client;
     int64_t now;
-    const char *qname;
-    const char *const *chain;
-    size_t n_chain;
+    const char *const *chain; /* chain[0] is the queried name; NULL after the last */
     unsigned stored;
 };
 
@@ -225,31 +223,45 @@ static void learn_addr(void *ctx, const uint8_t *addr, uint8_t version, uint32_t
 {
     struct learn_ctx *l = ctx;
     uint8_t resolved[16] = {0};
+    size_t n = 1;
 
     /* The connection that follows comes from the address that asked: same family only. */
-    if (version != l->version)
+    if (l->cache == NULL || version != l->version)
         return;
+    while (n < CHAIN_MAX && l->chain[n] != NULL)
+        n++;
     memcpy(resolved, addr, version == 4 ? 4 : 16);
-    if (tw_anscache_put(l->cache, version, l->client, resolved, l->qname, l->chain, l->n_chain,
+    if (tw_anscache_put(l->cache, version, l->client, resolved, l->chain[0], l->chain + 1, n - 1,
                         ttl, l->now) == 0)
         l->stored++;
+}
+
+/* The CNAME chain of one question (into chain[0..CHAIN_MAX), NULL-terminated when shorter),
+ * and, when c is not NULL, the addresses it ends at stored for client. One walk for both.
+ * Returns the chain's length. */
+static size_t learn_question(struct tw_anscache *c, const struct tw_dns_answers *ans,
+                             const char *qname, uint8_t version, const uint8_t *client,
+                             int64_t now, const char **chain, unsigned *stored)
+{
+    struct learn_ctx l = {.cache = c, .version = version, .client = client, .now = now,
+                          .chain = chain};
+    size_t n;
+
+    memset(chain, 0, CHAIN_MAX * sizeof(*chain));
+    n = tw_dns_cname_chain(ans, qname, chain, CHAIN_MAX, c != NULL ? learn_addr : NULL, &l);
+    *stored += l.stored;
+    return n;
 }
 
 unsigned tw_answers_store(struct tw_anscache *c, const struct tw_dns_msg *m,
                           const struct tw_dns_answers *ans, uint8_t version,
                           const uint8_t client[16], int64_t now)
 {
-    const char *chain[16];
+    const char *chain[CHAIN_MAX];
     unsigned stored = 0;
 
-    for (unsigned i = 0; i < m->n_questions; i++) {
-        size_t n = tw_dns_cname_chain(ans, m->q[i].name, chain, TW_ARRAY_SIZE(chain), NULL, NULL);
-        struct learn_ctx l = {.cache = c, .version = version, .client = client, .now = now,
-                              .qname = m->q[i].name, .chain = chain + 1,
-                              .n_chain = n > 0 ? n - 1 : 0};
-        tw_dns_cname_chain(ans, m->q[i].name, chain, TW_ARRAY_SIZE(chain), learn_addr, &l);
-        stored += l.stored;
-    }
+    for (unsigned i = 0; i < m->n_questions; i++)
+        learn_question(c, ans, m->q[i].name, version, client, now, chain, &stored);
     return stored;
 }
 
@@ -302,7 +314,12 @@ static void learn_answers(struct tw_engine *e, const struct tw_flow *f, const st
                           const uint8_t *msg, size_t len, size_t off)
 {
     const struct tw_dns_msg *m = &e->dns;
-    const char *chain[16];
+    const char *chain[CHAIN_MAX];
+    /* With several workers the reader stores UDP answers itself, in capture order (see
+     * tw_answers_store). */
+    struct tw_anscache *c =
+        e->cfg.udp_answers_stored && p->l4_proto == 17 ? NULL : e->cfg.anscache;
+    unsigned stored = 0;
 
     if (tw_dns_parse_answers(msg, len, off, m->ancount, e->answers) != 0) {
         e->st.dns_answers_malformed++;
@@ -310,17 +327,13 @@ static void learn_answers(struct tw_engine *e, const struct tw_flow *f, const st
             return;
     }
     for (unsigned i = 0; i < m->n_questions; i++) {
-        size_t n = tw_dns_cname_chain(e->answers, m->q[i].name, chain, TW_ARRAY_SIZE(chain),
-                                      NULL, NULL);
+        /* The response goes to the client: its destination is the querier. */
+        size_t n = learn_question(c, e->answers, m->q[i].name, p->ip_version, p->dst,
+                                  e->frame->ts_sec, chain, &stored);
         if (n > 1)
             cname_events(e, f, p, &m->q[i], chain, n);
     }
-    /* The response goes to the client: its destination is the querier. With several workers
-     * the reader stores UDP answers itself, in capture order (see tw_answers_store). */
-    if (e->cfg.anscache != NULL && !(e->cfg.udp_answers_stored && p->l4_proto == 17))
-        e->st.dns_answers_learnt +=
-            tw_answers_store(e->cfg.anscache, m, e->answers, p->ip_version, p->dst,
-                             e->frame->ts_sec);
+    e->st.dns_answers_learnt += stored;
 }
 
 /* The name this flow's client resolved to the server's address by time `at`, if the cache

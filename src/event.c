@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tunwatch/dns.h"
+#include "tunwatch/netaddr.h"
 
 static const char *const field_names[TW_F__COUNT] = {
     [TW_F_QUERY_NAME] = "QueryName",
@@ -189,12 +190,14 @@ bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_
         break;
     }
     case TW_F_DESTINATION_IP:
-        *val = ev->dst_ip;
-        *len = strlen(ev->dst_ip);
-        return true;
     case TW_F_SOURCE_IP:
-        *val = ev->src_ip;
-        *len = strlen(ev->src_ip);
+        /* Formatted here, not per event: most events never have their addresses read. */
+        if (tmpcap < TW_IPSTR_MAX)
+            return false;
+        tw_addr_format(ev->ip_version, f == TW_F_SOURCE_IP ? ev->src_addr : ev->dst_addr, tmp,
+                       tmpcap);
+        *val = tmp;
+        *len = strlen(tmp);
         return true;
     case TW_F_DESTINATION_PORT:
         n = snprintf(tmp, tmpcap, "%u", ev->dport);

@@ -57,7 +57,7 @@ static void process_fields(struct tw_jb *jb, const struct tw_proc *p)
 /* The parts shared by alerts and events: time, flow, category, evidence, names, fields. */
 static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
 {
-    char tmp[32];
+    char tmp[TW_FIELD_TMP];
     const char *val;
     size_t len;
 

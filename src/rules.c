@@ -213,7 +213,7 @@ static bool cidr_match(const struct matcher *m, const char *v, size_t len)
 
 static bool match_one(const struct matcher *m, const struct tw_event *ev)
 {
-    char tmp[32];
+    char tmp[TW_FIELD_TMP];
     const char *v = NULL;
     size_t len = 0;
     bool have = tw_event_field(ev, (enum tw_field)m->field, tmp, sizeof(tmp), &v, &len) && v;
@@ -1785,7 +1785,7 @@ size_t tw_ruleset_match(const struct tw_ruleset *rs, const struct tw_event *ev, 
     const uint32_t *al;
     size_t ng = 0, na, ia = 0, ig = 0, hits = 0;
     enum tw_category cat;
-    char tmp[32];
+    char tmp[TW_FIELD_TMP];
     const char *name;
     size_t name_len;
 

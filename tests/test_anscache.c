@@ -282,7 +282,8 @@ static void test_eviction_under_pressure(void **state)
     check_pressure(64, 1);
 }
 
-/* When full, the entry that expires first goes, not the oldest put; expired ones first. */
+/* When full, the answer put longest ago goes: counted as expired if its TTL had run out, else
+ * as evicted. An expired entry is never returned; the lookup that finds it takes it out. */
 static void test_eviction_order(void **state)
 {
     (void)state;
@@ -292,21 +293,25 @@ static void test_eviction_order(void **state)
     assert_int_equal(put4(c, 1, 1, "long.example", 1000, 0), 0);
     assert_int_equal(put4(c, 1, 2, "short.example", 10, 1), 0);
     assert_int_equal(put4(c, 1, 3, "mid.example", 500, 2), 0);
-    assert_int_equal(put4(c, 1, 4, "new.example", 500, 3), 0); /* full: "short" goes */
-    assert_string_equal(get4(c, 1, 1, 4), "long.example");
-    assert_string_equal(get4(c, 1, 2, 4), "");
+    assert_int_equal(put4(c, 1, 4, "new.example", 500, 3), 0); /* full: "long" goes */
+    assert_string_equal(get4(c, 1, 1, 4), "");
+    assert_string_equal(get4(c, 1, 2, 4), "short.example");
     assert_string_equal(get4(c, 1, 3, 4), "mid.example");
     assert_string_equal(get4(c, 1, 4, 4), "new.example");
     tw_anscache_get_stats(c, &st);
     assert_int_equal(st.evicted, 1);
     assert_int_equal(st.expired, 0);
-    /* At 600 "mid" and "new" have expired: a put reclaims them as expired, not evicted. */
+    /* At 600 the oldest, "short", had expired: dropped as expired, not evicted. */
     assert_int_equal(put4(c, 1, 5, "later.example", 500, 600), 0);
     tw_anscache_get_stats(c, &st);
     assert_int_equal(st.evicted, 1);
+    assert_int_equal(st.expired, 1);
+    assert_int_equal(st.entries, 3);
+    /* "mid" expired at 502: not returned, and taken out by that lookup. */
+    assert_string_equal(get4(c, 1, 3, 600), "");
+    tw_anscache_get_stats(c, &st);
     assert_int_equal(st.expired, 2);
     assert_int_equal(st.entries, 2);
-    assert_string_equal(get4(c, 1, 1, 600), "long.example");
     assert_string_equal(get4(c, 1, 5, 600), "later.example");
     tw_anscache_free(c);
 
@@ -400,21 +405,22 @@ static void test_chain_truncation(void **state)
         snprintf(names[i], sizeof(names[i]), "%d.%s", i, label); /* 102 characters */
         chain[i] = names[i];
     }
-    /* "q.example" (9) + 4 x (1 + 102) = 421 fits, a fifth name would make 524. */
+    /* "q.example" (9) + 2 x (1 + 102) = 215 fits the 256-byte slot, a third name would make
+     * 318. */
     assert_int_equal(tw_anscache_put(c, 6, a, b, "q.example", chain, 8, 300, 0), 0);
     assert_true(tw_anscache_lookup(c, 6, a, b, 0, name, sizeof(name), out, sizeof(out), &flags));
     assert_string_equal(name, "q.example");
     assert_int_equal(flags, TW_ANSF_CHAIN_TRUNCATED);
-    assert_int_equal(strlen(out), 4 * 102 + 3);
+    assert_int_equal(strlen(out), 2 * 102 + 1);
     assert_memory_equal(out, names[0], 102);
     assert_int_equal(out[102], ' ');
-    assert_string_equal(out + 3 * 103, names[3]);
+    assert_string_equal(out + 103, names[1]);
 
-    /* Fitting exactly is not truncation. */
-    assert_int_equal(tw_anscache_put(c, 6, a, b, "q.example", chain, 4, 300, 0), 0);
+    /* Fitting is not truncation. */
+    assert_int_equal(tw_anscache_put(c, 6, a, b, "q.example", chain, 2, 300, 0), 0);
     assert_true(tw_anscache_lookup(c, 6, a, b, 0, name, sizeof(name), out, sizeof(out), &flags));
     assert_int_equal(flags, 0);
-    assert_int_equal(strlen(out), 4 * 102 + 3);
+    assert_int_equal(strlen(out), 2 * 102 + 1);
 
     /* A small chain buffer gets whole leading names only, and the flag. */
     {
@@ -618,10 +624,10 @@ static void test_threads(void **state)
 
 /*
  * The cache against a model of its contract, one shard, through thousands of random puts and
- * lookups over a small key pool: replacement, reclaiming expired entries, eviction of the
- * entry that expires first (oldest put on a tie), removal on an expired lookup. Every removal
- * shifts index slots; after each step every key of the pool must be found exactly when the
- * model holds it live. Pins the open-addressing deletion and the lazy expiry heap.
+ * lookups over a small key pool: the ring of puts (an entry lives until MODEL_CAP later puts,
+ * a fresh answer moves its key to the newest place), expiry, removal on an expired lookup.
+ * Every removal shifts index slots; after each step every key of the pool must be found
+ * exactly when the model holds it live. Pins the open-addressing deletion and the ring.
  */
 #define MODEL_KEYS 96
 #define MODEL_CAP 24
@@ -629,42 +635,31 @@ static void test_threads(void **state)
 struct model {
     bool present[MODEL_KEYS];
     int64_t expires[MODEL_KEYS];
-    uint64_t seq[MODEL_KEYS];
+    int pos[MODEL_KEYS];  /* ring position of a present key */
+    int ring[MODEL_CAP];  /* key at each position, or -1 */
+    int head;
     unsigned n;
-    uint64_t next_seq;
 };
 
-/* Index of the present key that expires first (oldest put on a tie). */
-static int model_first(const struct model *m)
+static void model_drop(struct model *m, int k)
 {
-    int best = -1;
-    for (int i = 0; i < MODEL_KEYS; i++)
-        if (m->present[i] &&
-            (best < 0 || m->expires[i] < m->expires[best] ||
-             (m->expires[i] == m->expires[best] && m->seq[i] < m->seq[best])))
-            best = i;
-    return best;
+    m->ring[m->pos[k]] = -1;
+    m->present[k] = false;
+    m->n--;
 }
 
 static void model_put(struct model *m, int k, uint32_t ttl, int64_t now)
 {
-    if (!m->present[k]) {
-        for (int r = 0; r < 4 && m->n > 0; r++) { /* the put's reclaiming */
-            int f = model_first(m);
-            if (m->expires[f] >= now)
-                break;
-            m->present[f] = false;
-            m->n--;
-        }
-        if (m->n == MODEL_CAP) {
-            m->present[model_first(m)] = false;
-            m->n--;
-        }
-        m->present[k] = true;
-        m->n++;
-    }
+    if (m->present[k])
+        model_drop(m, k);
+    if (m->ring[m->head] >= 0)
+        model_drop(m, m->ring[m->head]);
+    m->ring[m->head] = k;
+    m->pos[k] = m->head;
+    m->head = (m->head + 1) % MODEL_CAP;
+    m->present[k] = true;
+    m->n++;
     m->expires[k] = now + ttl;
-    m->seq[k] = ++m->next_seq;
 }
 
 static void test_against_model(void **state)
@@ -672,6 +667,8 @@ static void test_against_model(void **state)
     (void)state;
     struct tw_anscache *c = mkcache(MODEL_CAP, 1, 40, 1);
     struct model m = {0};
+    for (int i = 0; i < MODEL_CAP; i++)
+        m.ring[i] = -1;
     uint64_t rng = 0x2545f4914f6cdd1dULL;
     int64_t now = 1000;
     char qname[32];
@@ -691,8 +688,7 @@ static void test_against_model(void **state)
         } else if (m.present[k] && m.expires[k] < now) {
             /* an expired lookup removes the entry */
             assert_string_equal(get4(c, 0x0a000001, 0xcb000000u + (uint32_t)k, now), "");
-            m.present[k] = false;
-            m.n--;
+            model_drop(&m, k);
         }
         for (int i = 0; i < MODEL_KEYS; i++) {
             bool live = m.present[i] && m.expires[i] >= now;
@@ -700,15 +696,54 @@ static void test_against_model(void **state)
             if (live != (got[0] != '\0'))
                 fail_msg("step %d key %d: model %s, cache %s", step, i, live ? "live" : "absent",
                          got[0] ? got : "absent");
-            if (m.present[i] && !live) { /* that lookup reclaimed it */
-                m.present[i] = false;
-                m.n--;
-            }
+            if (m.present[i] && !live) /* that lookup reclaimed it */
+                model_drop(&m, i);
         }
         struct tw_anscache_stats st;
         tw_anscache_get_stats(c, &st);
         assert_int_equal(st.entries, m.n);
     }
+    tw_anscache_free(c);
+}
+
+/*
+ * Names of every length from 1 to 250 bytes through a small shard: the text arena (64 bytes an
+ * entry) fills before the ring, wraps, and drops the oldest answers to make room. Every name
+ * returned must be exactly the one put for that key, and every put accounted for.
+ */
+static void test_text_arena(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = mkcache(16, 60, 86400, 1);
+    struct tw_anscache_stats st;
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    char want[64][256], qname[256];
+    int64_t now = 100;
+
+    memset(want, 0, sizeof(want));
+    for (int step = 0; step < 5000; step++) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        int k = (int)(rng % 64);
+        size_t len = 1 + (size_t)((rng >> 16) % 250);
+        for (size_t i = 0; i < len; i++)
+            qname[i] = (char)('a' + (char)((step + (int)i) % 26));
+        qname[len] = '\0';
+        assert_int_equal(put4(c, 0x0a000001, 0xcb000000u + (uint32_t)k, qname, 300, now), 0);
+        memcpy(want[k], qname, len + 1);
+        assert_string_equal(get4(c, 0x0a000001, 0xcb000000u + (uint32_t)k, now), qname);
+        for (int i = 0; i < 64; i++) {
+            const char *got = get4(c, 0x0a000001, 0xcb000000u + (uint32_t)i, now);
+            if (got[0] != '\0')
+                assert_string_equal(got, want[i]);
+        }
+        tw_anscache_get_stats(c, &st);
+        assert_true(st.entries <= 16);
+        assert_int_equal(st.puts - st.replaced, st.entries + st.evicted + st.expired);
+    }
+    tw_anscache_get_stats(c, &st);
+    assert_true(st.evicted > 0);
     tw_anscache_free(c);
 }
 
@@ -727,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_chain_truncation),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_against_model),
+        cmocka_unit_test(test_text_arena),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

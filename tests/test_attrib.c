@@ -201,8 +201,6 @@ static void mkev(struct tw_event *ev, uint8_t proto, struct ep src, struct ep ds
     memcpy(ev->dst_addr, dst.addr, 16);
     ev->sport = src.port;
     ev->dport = dst.port;
-    inet_ntop(src.version == 4 ? AF_INET : AF_INET6, src.addr, ev->src_ip, sizeof(ev->src_ip));
-    inet_ntop(dst.version == 4 ? AF_INET : AF_INET6, dst.addr, ev->dst_ip, sizeof(ev->dst_ip));
     ev->initiated = true;
 }
 

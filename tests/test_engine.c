@@ -47,8 +47,8 @@ static void sink(void *ctx, const struct tw_event *ev)
     s->evidence = ev->evidence;
     snprintf(s->raw, sizeof(s->raw), "%.*s", (int)ev->raw_len, ev->raw);
     snprintf(s->norm, sizeof(s->norm), "%.*s", (int)ev->norm_len, ev->norm);
-    snprintf(s->src, sizeof(s->src), "%s", ev->src_ip);
-    snprintf(s->dst, sizeof(s->dst), "%s", ev->dst_ip);
+    tw_addr_format(ev->ip_version, ev->src_addr, s->src, sizeof(s->src));
+    tw_addr_format(ev->ip_version, ev->dst_addr, s->dst, sizeof(s->dst));
     s->sport = ev->sport;
     s->dport = ev->dport;
     s->initiated = ev->initiated;

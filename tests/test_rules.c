@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+
 #include "tunwatch/rules.h"
 
 #define SIGMA_DIR "../shared/sigma" /* relative to the top of the tree, where tests run */
@@ -112,8 +114,13 @@ static void make_event(struct tw_event *ev, const struct ev_spec *sp)
     ev->initiated = sp->initiated;
     ev->sport = 50000;
     ev->dport = sp->dport ? sp->dport : (sp->cat == 'd' ? 53 : 443);
-    snprintf(ev->src_ip, sizeof(ev->src_ip), "192.168.1.10");
-    snprintf(ev->dst_ip, sizeof(ev->dst_ip), "%s", sp->dst_ip ? sp->dst_ip : "203.0.113.7");
+    ev->ip_version = strchr(sp->dst_ip ? sp->dst_ip : "", ':') != NULL ? 6 : 4;
+    assert_int_equal(inet_pton(ev->ip_version == 4 ? AF_INET : AF_INET6,
+                               ev->ip_version == 4 ? "192.168.1.10" : "fd00::10", ev->src_addr),
+                     1);
+    assert_int_equal(inet_pton(ev->ip_version == 4 ? AF_INET : AF_INET6,
+                               sp->dst_ip ? sp->dst_ip : "203.0.113.7", ev->dst_addr),
+                     1);
 }
 
 /* Collects the ids of matching rules as "id1,id2". */

@@ -15,10 +15,11 @@
  * copy of at most TW_ANSCACHE_TEXT_MAX bytes (strings are prepared before locking), and with
  * 64 shards two workers rarely want the same lock at once.
  *
- * Memory: about 640 bytes per entry (the 512-byte text slot dominates; the index and the
- * expiry heap add 48), so the 262144 entries of TW_ANSCACHE_CONFIG_DEFAULT take about 160 MiB
- * and tunwatch's default of 65536 about 40 MiB. Entries are mapped as they are first used,
- * in huge pages where the kernel allows (see tw_table_alloc).
+ * Memory: about 370 bytes per entry (a 64-byte entry, its 256-byte text slot, index slots and
+ * expiry heap nodes), so the 262144 entries of TW_ANSCACHE_CONFIG_DEFAULT take about 92 MiB
+ * and tunwatch's default of 65536 about 23 MiB. Entries are mapped as they are first used, in
+ * huge pages where the kernel allows (see tw_table_alloc). 256 bytes hold any name of 253
+ * characters; longer presentation forms (heavily escaped names) are refused, counted.
  */
 #ifndef TUNWATCH_ANSCACHE_H
 #define TUNWATCH_ANSCACHE_H
@@ -27,7 +28,7 @@
 
 /* Bytes of text one entry holds: the queried name followed by its chain joined with ' '.
  * Output buffers of this size always receive a whole name and a whole chain. */
-#define TW_ANSCACHE_TEXT_MAX 512
+#define TW_ANSCACHE_TEXT_MAX 256
 
 /* tw_anscache_lookup() flags */
 #define TW_ANSF_CHAIN_TRUNCATED                                                                    \

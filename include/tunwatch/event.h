@@ -51,6 +51,7 @@ enum tw_field {
 };
 
 #define TW_IPSTR_MAX 46
+#define TW_FIELD_TMP 64 /* scratch tw_event_field() needs */
 
 /* How the source (initiator) of the event's flow was decided. */
 enum tw_direction {
@@ -94,12 +95,11 @@ struct tw_event {
     bool initiated;        /* initiator inside the home networks */
     bool ech;              /* tls_sni: encrypted_client_hello extension present */
     uint16_t sport, dport; /* source = initiator */
-    char src_ip[TW_IPSTR_MAX];
-    char dst_ip[TW_IPSTR_MAX];
     const char *answer_name;  /* network_connection: the name this client resolved to the
                                  destination (DNS answer cache), or NULL */
     const char *answer_chain; /* its CNAME targets, space separated ("" if none) */
-    uint8_t ip_version;    /* 4 or 6: the addresses below, for the Community ID */
+    uint8_t ip_version;    /* 4 or 6: the addresses below (formatted only when a rule or the
+                              output asks for SourceIp/DestinationIp: see tw_event_field) */
     uint8_t src_addr[16];  /* IPv4 in the first 4 bytes */
     uint8_t dst_addr[16];
     bool midstream;        /* the flow's start was not seen (capture began mid-flow) */
@@ -136,8 +136,8 @@ struct tw_event *tw_event_copy(void *dst, const struct tw_event *ev);
 bool tw_field_is_process(enum tw_field f);
 
 /*
- * The value of field f of ev as a string, for matching. Numbers are rendered
- * into tmp (capacity >= 32). Returns false if the event has no such field.
+ * The value of field f of ev as a string, for matching. Numbers and addresses are rendered
+ * into tmp (capacity >= TW_FIELD_TMP). Returns false if the event has no such field.
  * *val stays valid while both ev and tmp do.
  */
 bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_t tmpcap,
