@@ -98,7 +98,7 @@ static void usage(FILE *fp)
             "      --flow-timeout SECS  idle time before a flow may be expired (default 300)\n"
             "      --stream-buffers N   reassembly buffers, 24 KiB each (default 4096)\n"
             "      --dns-cache N        keep N DNS answers to name flows that carry no name\n"
-            "                           (default 65536, about 40 MiB; 0: off)\n"
+            "                           (default 65536, about 9 MiB; 0: off)\n"
             "      --local-processes on|off|auto\n"
             "                           name the local process of each event (Image, ProcessId,\n"
             "                           User) through sock_diag; auto (default): on for live\n"

@@ -6,8 +6,9 @@
  *
  * One cache per process, shared by every worker: a client's DNS response and its later
  * connection usually hash to different workers. It is split into shards, each a fixed-size
- * chained hash table with a min-heap on expiry time, guarded by its own mutex; the shard is
- * chosen by a seeded hash of the key. Everything is allocated by tw_anscache_new().
+ * ring of entries in put order with an open-addressing index and a byte arena for the names,
+ * guarded by its own mutex; the shard is chosen by a seeded hash of the key. Everything is
+ * allocated by tw_anscache_new().
  *
  * Why a lock is acceptable here: the cache is written only when a DNS response with addresses
  * is seen and read only when a new flow has no name of its own. Established flows, which are
@@ -15,11 +16,12 @@
  * copy of at most TW_ANSCACHE_TEXT_MAX bytes (strings are prepared before locking), and with
  * 64 shards two workers rarely want the same lock at once.
  *
- * Memory: about 370 bytes per entry (a 64-byte entry, its 256-byte text slot, index slots and
- * expiry heap nodes), so the 262144 entries of TW_ANSCACHE_CONFIG_DEFAULT take about 92 MiB
- * and tunwatch's default of 65536 about 23 MiB. Entries are mapped as they are first used, in
- * huge pages where the kernel allows (see tw_table_alloc). 256 bytes hold any name of 253
- * characters; longer presentation forms (heavily escaped names) are refused, counted.
+ * Memory: about 144 bytes per entry (a 64-byte entry, 64 bytes of name arena on average, two
+ * 8-byte index slots), so the 262144 entries of TW_ANSCACHE_CONFIG_DEFAULT take about 36 MiB
+ * and tunwatch's default of 65536 about 9 MiB. Memory is mapped as it is first used, in huge
+ * pages where the kernel allows (see tw_table_alloc). One answer's text (name and chain) is at
+ * most 256 bytes, which holds any name of 253 characters; longer presentation forms (heavily
+ * escaped names) are refused, counted.
  */
 #ifndef TUNWATCH_ANSCACHE_H
 #define TUNWATCH_ANSCACHE_H
@@ -80,9 +82,11 @@ void tw_anscache_free(struct tw_anscache *c);
  * pass chain + 1 and n - 1). Names are in presentation form as the DNS parser writes them: a
  * space inside a name is escaped, so the chain joined with ' ' is unambiguous.
  *
- * An entry for the same key is replaced. When the key is new and its shard is full, the entry
- * that expires first (the oldest put on a tie) is dropped, counted as expired if it already
- * had, else as evicted. Strings are copied; the caller's may be reused at once.
+ * An entry for the same key is replaced (and becomes the newest). To make room, the answers
+ * put longest ago in the shard are dropped until it has a free entry and arena space for the
+ * text (first in, first out: longer names mean fewer entries), each counted as expired if its
+ * TTL had run out, else as evicted. Expiry is checked on every lookup. Strings are copied; the
+ * caller's may be reused at once.
  *
  * Returns 0 when stored, even if chain names were left off because the text slot was full
  * (whole names only; counted as truncated and flagged on the entry). Returns TW_ENOMEM,
