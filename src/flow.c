@@ -12,6 +12,7 @@
 struct tw_flow_table {
     struct tw_flow *flows;
     uint32_t *buckets;
+    uint32_t n_buckets;
     uint32_t mask;
     uint32_t capacity;
     uint32_t free_head; /* expired entries, chained through next */
@@ -42,7 +43,8 @@ struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout
     t->capacity = capacity;
     /* Zeroed, mapped as used (entries are handed out in order), in huge pages if allowed. */
     t->flows = tw_table_alloc((size_t)capacity * sizeof(*t->flows));
-    t->buckets = malloc((size_t)nb * sizeof(*t->buckets));
+    t->n_buckets = nb;
+    t->buckets = tw_table_alloc((size_t)nb * sizeof(*t->buckets));
     if (t->flows == NULL || t->buckets == NULL) {
         tw_flow_table_free(t);
         return NULL;
@@ -66,7 +68,7 @@ void tw_flow_table_free(struct tw_flow_table *t)
     if (t == NULL)
         return;
     tw_table_free(t->flows, (size_t)t->capacity * sizeof(*t->flows));
-    free(t->buckets);
+    tw_table_free(t->buckets, (size_t)t->n_buckets * sizeof(*t->buckets));
     free(t);
 }
 
