@@ -194,6 +194,10 @@ static void alert(const struct tw_rule_info *rule, const struct tw_event *ev, vo
     tw_jb_raw(&jb, "]", 1);
     tw_jb_key(&jb, "file");
     tw_jb_cstr(&jb, rule->file);
+    if (rule->line > 0) {
+        tw_jb_key(&jb, "line");
+        tw_jb_u64(&jb, rule->line);
+    }
     tw_jb_raw(&jb, "}", 1);
     common_fields(&jb, ev);
     if (m->alt != NULL) {

@@ -40,6 +40,7 @@ struct tw_rule_info {
     const char *title;
     const char *level;       /* "high", ... or "" */
     const char *file;        /* path it was loaded from */
+    unsigned line;           /* line in file where the rule (or indicator) starts; 0 unknown */
     const char *const *tags; /* n_tags strings, as written in the rule */
     size_t n_tags;
     enum tw_category category;
