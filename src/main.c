@@ -180,14 +180,14 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         return 0;
     case 'R':
         if (!o->in_config && o->rules_from_config) {
-            s->n_rule_paths = 0;
+            s->match.n_rule_paths = 0;
             o->rules_from_config = false;
         }
-        if (s->n_rule_paths == TW_MAX_RULE_PATHS) {
+        if (s->match.n_rule_paths == TW_MAX_RULE_PATHS) {
             snprintf(msg, msglen, "%s: at most %d rule paths", where, TW_MAX_RULE_PATHS);
             return -1;
         }
-        if ((s->rule_paths[s->n_rule_paths++] = keep(o, arg)) == NULL)
+        if ((s->match.rule_paths[s->match.n_rule_paths++] = keep(o, arg)) == NULL)
             goto nomem;
         o->rules_from_config |= o->in_config;
         return 0;
@@ -447,13 +447,13 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if (o.s.n_rule_paths == 0) {
+    if (o.s.match.n_rule_paths == 0) {
         const char *d = default_rules(rbuf, sizeof(rbuf));
         if (d == NULL) {
             fprintf(stderr, "tunwatch: no bundled rules found (install them or give -R)\n");
             return 1;
         }
-        o.s.rule_paths[o.s.n_rule_paths++] = d;
+        o.s.match.rule_paths[o.s.match.n_rule_paths++] = d;
     }
     status = tw_sensor_run(&o.s);
     for (size_t i = 0; i < o.n_strings; i++)

@@ -279,9 +279,9 @@ void tw_output_event(void *ctx, const struct tw_event *ev)
         write_line(o, &jb);
         o->events_written++;
     }
-    const struct tw_ruleset *rules = atomic_load_explicit(&o->rules, memory_order_acquire);
-    if (rules != NULL)
-        match_event(o, rules, ev);
+    const struct tw_matchers *m = atomic_load_explicit(&o->matchers, memory_order_acquire);
+    if (m != NULL)
+        match_event(o, m->rules, ev);
 }
 
 int tw_outfile_init(struct tw_outfile *f, FILE *fp, const char *path)

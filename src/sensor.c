@@ -76,10 +76,8 @@ static double now_mono(void)
  */
 struct rules_loader {
     pthread_t thread;
-    struct tw_ruleset *rules;
-    const char *const *paths;
-    size_t n_paths;
-    bool process_fields; /* events will carry Image/ProcessId/User */
+    struct tw_matchers_config cfg; /* what to load */
+    struct tw_matchers *m;         /* the result */
     int rc;           /* 0, or TW_ENOMEM */
     atomic_bool done; /* set by the loader when rc is final */
     bool running;     /* started and not yet joined */
@@ -89,25 +87,19 @@ static void *load_rules(void *arg)
 {
     struct rules_loader *l = arg;
 
-    l->rc = 0;
-    for (size_t i = 0; i < l->n_paths && l->rc == 0; i++)
-        if (tw_ruleset_load(l->rules, l->paths[i], stderr) == TW_ENOMEM)
-            l->rc = TW_ENOMEM;
-    if (l->rc == 0 && tw_ruleset_compile(l->rules) != 0)
-        l->rc = TW_ENOMEM;
+    l->rc = tw_matchers_load(&l->cfg, stderr, &l->m);
     atomic_store_explicit(&l->done, true, memory_order_release);
     return NULL;
 }
 
-/* Starts loading into a new rule set. 0 or TW_ENOMEM. */
-static int loader_start(struct rules_loader *l, const struct tw_sensor_config *cfg)
+/* Starts loading a new bundle of rules, indicators and exclusions. 0 (a failed thread start
+ * loads here and now). */
+static int loader_start(struct rules_loader *l, const struct tw_sensor_config *cfg,
+                        bool process_fields)
 {
-    l->rules = tw_ruleset_new();
-    if (l->rules == NULL)
-        return TW_ENOMEM;
-    tw_ruleset_set_process_fields(l->rules, l->process_fields);
-    l->paths = cfg->rule_paths;
-    l->n_paths = cfg->n_rule_paths;
+    l->cfg = cfg->match;
+    l->cfg.process_fields = process_fields;
+    l->m = NULL;
     atomic_init(&l->done, false);
     if (pthread_create(&l->thread, NULL, load_rules, l) != 0) {
         load_rules(l); /* no thread: load here */
@@ -197,7 +189,7 @@ struct sensor {
     struct tw_outfile file;   /* the output stream all outputs share */
     bool file_open;
     struct tw_output out;
-    struct tw_ruleset *rules; /* in use (NULL until the first load is complete) */
+    struct tw_matchers *matchers; /* in use (NULL until the first load is complete) */
     struct rules_loader loader;
     bool loading;             /* loader holds a set not yet in use */
     bool first_load;          /* the loader's set is the first one: events are queued */
@@ -259,64 +251,69 @@ static void attributed(void *ctx, const struct tw_event *ev)
     pthread_mutex_unlock(&s->attr_lock);
 }
 
+/* Publishes bundle m to every output (NULL: no matching). */
+static void publish(struct sensor *s, const struct tw_matchers *m)
+{
+    atomic_store_explicit(&s->out.matchers, m, memory_order_release);
+    atomic_store_explicit(&s->attr_out.matchers, m, memory_order_release);
+    for (unsigned i = 0; i < s->n_workers; i++)
+        atomic_store_explicit(&s->workers[i].out.matchers, m, memory_order_release);
+}
+
 /* Puts a completed load in place (or refuses it) and matches the events that waited. */
 static void rules_take(struct sensor *s)
 {
-    struct tw_ruleset_stats st;
+    struct tw_ruleset_stats st = {0};
 
     loader_join(&s->loader);
     s->loading = false;
-    tw_ruleset_get_stats(s->loader.rules, &st);
+    if (s->loader.m != NULL)
+        tw_ruleset_get_stats(s->loader.m->rules, &st);
     if (s->first_load) {
         s->first_load = false;
-        if (s->loader.rc != 0) {
+        if (s->loader.rc != 0)
             s->failed = true;
-            tw_ruleset_free(s->loader.rules);
-        } else {
-            s->rules = s->loader.rules;
-        }
-        atomic_store_explicit(&s->out.rules, s->rules, memory_order_release);
-        atomic_store_explicit(&s->attr_out.rules, s->rules, memory_order_release);
+        else
+            s->matchers = s->loader.m;
+        publish(s, s->matchers);
         tw_evqueue_drain(&s->pending, deliver_main, s);
         tw_evqueue_destroy(&s->pending);
         if (!s->failed && st.loaded == 0)
             fprintf(stderr, "tunwatch: warning: no rule loaded; only --events output is possible\n");
         return;
     }
-    /* A reload that could not read every file keeps the rules in use. */
-    if (s->loader.rc != 0 || st.errors > 0) {
+    /* A reload that could not read every file keeps the bundle in use. */
+    if (s->loader.rc != 0 || s->loader.m->errors > 0) {
         s->reload_failures++;
         fprintf(stderr,
                 "tunwatch: rules reload failed (%s), keeping the rules in use\n",
-                s->loader.rc != 0 ? "out of memory" : "a rule file could not be read or parsed");
-        tw_ruleset_free(s->loader.rules);
+                s->loader.rc != 0 ? "out of memory"
+                                  : "a rule, indicator or exclusion file could not be read or parsed");
+        tw_matchers_free(s->loader.m);
         return;
     }
-    struct tw_ruleset *old = s->rules;
-    s->rules = s->loader.rules;
-    atomic_store_explicit(&s->out.rules, s->rules, memory_order_release);
-    atomic_store_explicit(&s->attr_out.rules, s->rules, memory_order_release);
+    struct tw_matchers *old = s->matchers;
+    s->matchers = s->loader.m;
+    publish(s, s->matchers);
     if (s->n_workers > 0) {
-        /* Workers match concurrently: free the old set only once each has finished the
+        /* Workers match concurrently: free the old bundle only once each has finished the
          * batch it was in when the new one was published. */
         uint64_t seen[TW_MAX_WORKERS];
-        for (unsigned i = 0; i < s->n_workers; i++) {
-            atomic_store_explicit(&s->workers[i].out.rules, s->rules, memory_order_release);
+        for (unsigned i = 0; i < s->n_workers; i++)
             seen[i] = atomic_load_explicit(&s->workers[i].epoch, memory_order_acquire);
-        }
         for (unsigned i = 0; i < s->n_workers; i++)
             while (atomic_load_explicit(&s->workers[i].epoch, memory_order_acquire) == seen[i])
                 sched_yield();
     }
-    /* The attribution thread matches too: once what it held when the new set was published
-     * has been written, it can only be using the new one. */
+    /* The attribution thread matches too: once what it held when the new bundle was
+     * published has been written, it can only be using the new one. */
     if (s->attrib != NULL)
         tw_attrib_drain(s->attrib);
     /* Without workers matching runs on this thread only, between bursts. */
-    tw_ruleset_free(old);
+    tw_matchers_free(old);
     s->reloads++;
     fprintf(stderr, "tunwatch: rules reloaded: %zu loaded, %zu skipped, %zu files with errors\n",
-            st.loaded, st.skipped, st.errors);
+            st.loaded, st.skipped, s->matchers->errors);
 }
 
 static void on_event(void *ctx, const struct tw_event *ev)
@@ -658,7 +655,7 @@ static int workers_start(struct sensor *s, const struct tw_engine_config *base, 
 
         w->out.file = &s->file;
         w->out.events = s->out.events;
-        atomic_init(&w->out.rules, s->rules);
+        atomic_init(&w->out.matchers, s->matchers);
         /* The configured capacities are for the whole sensor. */
         c.flow_capacity = TW_MAX(base->flow_capacity / n, 1024u);
         c.stream_buffers = base->stream_buffers / n;
@@ -984,8 +981,8 @@ static void summary(struct sensor *s, double secs)
     size_t n;
 
     gather(s, &t);
-    if (s->rules != NULL)
-        tw_ruleset_get_stats(s->rules, &rs);
+    if (s->matchers != NULL)
+        tw_ruleset_get_stats(s->matchers->rules, &rs);
     fprintf(stderr,
             "tunwatch: %llu packets, %llu bytes in %.3f s (%.0f packets/s, %.3f Gbit/s)\n",
             (unsigned long long)st->packets, (unsigned long long)st->bytes, secs,
@@ -1181,7 +1178,7 @@ static void between_bursts(struct sensor *s)
     if (reload_requested && !s->first_load && !s->loading) {
         reload_requested = 0;
         reopen_files(s);
-        if (loader_start(&s->loader, s->cfg) == 0)
+        if (loader_start(&s->loader, s->cfg, s->attrib != NULL) == 0)
             s->loading = true;
         else
             fprintf(stderr, "tunwatch: rules reload: out of memory\n");
@@ -1402,10 +1399,9 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             pthread_mutex_destroy(&s->attr_lock);
             goto out_output;
         }
-        s->loader.process_fields = true;
     }
     if (tw_evqueue_init(&s->pending, PENDING_BYTES) != 0 ||
-        loader_start(&s->loader, cfg) != 0) {
+        loader_start(&s->loader, cfg, s->attrib != NULL) != 0) {
         fprintf(stderr, "tunwatch: out of memory\n");
         goto out_output;
     }
@@ -1419,7 +1415,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             fprintf(stderr, "tunwatch: cannot allocate a DNS answer cache of %u entries\n",
                     cfg->dns_cache);
             loader_join(&s->loader);
-            tw_ruleset_free(s->loader.rules);
+            tw_matchers_free(s->loader.m);
             tw_evqueue_destroy(&s->pending);
             goto out_output;
         }
@@ -1429,7 +1425,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             if (s->feed_answers == NULL) {
                 fprintf(stderr, "tunwatch: out of memory\n");
                 loader_join(&s->loader);
-                tw_ruleset_free(s->loader.rules);
+                tw_matchers_free(s->loader.m);
                 tw_evqueue_destroy(&s->pending);
                 goto out_output;
             }
@@ -1459,7 +1455,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             fprintf(stderr, "tunwatch: cannot allocate %u flows and %u reassembly buffers\n",
                     ecfg.flow_capacity, ecfg.stream_buffers);
             loader_join(&s->loader);
-            tw_ruleset_free(s->loader.rules);
+            tw_matchers_free(s->loader.m);
             tw_evqueue_destroy(&s->pending);
             goto out_output;
         }
@@ -1477,7 +1473,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         tw_attrib_drain(s->attrib); /* every event written before the totals */
     if (s->loading) {
         loader_join(&s->loader);
-        tw_ruleset_free(s->loader.rules);
+        tw_matchers_free(s->loader.m);
     }
     if (s->failed) {
         fprintf(stderr, "tunwatch: out of memory loading rules\n");
@@ -1501,11 +1497,11 @@ out_workers:
     workers_free(s);
     tw_engine_free(s->eng);
     if (s->attrib != NULL) {
-        tw_attrib_free(s->attrib); /* drains: it matches with s->rules and writes s->file */
+        tw_attrib_free(s->attrib); /* drains: it matches with s->matchers, writes s->file */
         s->attrib = NULL;
         pthread_mutex_destroy(&s->attr_lock);
     }
-    tw_ruleset_free(s->rules);
+    tw_matchers_free(s->matchers);
     tw_anscache_free(s->anscache);
     free(s->feed_answers);
 out_output:

@@ -16,7 +16,7 @@
 #include <stdio.h>
 
 #include "tunwatch/event.h"
-#include "tunwatch/rules.h"
+#include "tunwatch/matchers.h"
 
 #define TW_LINE_MAX (64 * 1024)
 
@@ -41,7 +41,7 @@ struct tw_output {
     struct tw_outfile *file;
     /* The matcher. Atomic: with several workers a reload swaps it while they run (the old
      * set is freed only once every worker has passed a burst boundary). */
-    const struct tw_ruleset *_Atomic rules;
+    const struct tw_matchers *_Atomic matchers;
     bool events;                  /* also write every event */
     uint64_t alerts;
     uint64_t events_written;

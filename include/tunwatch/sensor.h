@@ -11,9 +11,9 @@
 
 #include "tunwatch/capture.h"
 #include "tunwatch/engine.h"
+#include "tunwatch/matchers.h"
 
 #define TW_MAX_SOURCES 16
-#define TW_MAX_RULE_PATHS 64
 #define TW_MAX_WORKERS 64
 
 struct tw_sensor_config {
@@ -21,8 +21,7 @@ struct tw_sensor_config {
     const char *interfaces[TW_MAX_SOURCES];    /* ... capture live from these */
     size_t n_interfaces;
     struct tw_capture_opts cap;
-    const char *rule_paths[TW_MAX_RULE_PATHS];
-    size_t n_rule_paths;
+    struct tw_matchers_config match; /* rules, indicator and exclusion files */
     const char *out_path;     /* NULL or "-": stdout */
     const char *stats_path;   /* NULL: stats lines go to stderr */
     const char *pid_path;

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+#include "tunwatch/matchers.h"
+
+#include <stdlib.h>
+
+int tw_matchers_load(const struct tw_matchers_config *cfg, FILE *errlog, struct tw_matchers **out)
+{
+    struct tw_matchers *m = calloc(1, sizeof(*m));
+    struct tw_ruleset_stats st;
+
+    *out = NULL;
+    if (m == NULL)
+        return TW_ENOMEM;
+    m->rules = tw_ruleset_new();
+    if (m->rules == NULL)
+        goto out_nomem;
+    tw_ruleset_set_process_fields(m->rules, cfg->process_fields);
+    for (size_t i = 0; i < cfg->n_rule_paths; i++)
+        if (tw_ruleset_load(m->rules, cfg->rule_paths[i], errlog) == TW_ENOMEM)
+            goto out_nomem;
+    if (tw_ruleset_compile(m->rules) != 0)
+        goto out_nomem;
+    tw_ruleset_get_stats(m->rules, &st);
+    m->errors += st.errors;
+    *out = m;
+    return 0;
+out_nomem:
+    tw_matchers_free(m);
+    return TW_ENOMEM;
+}
+
+void tw_matchers_free(struct tw_matchers *m)
+{
+    if (m == NULL)
+        return;
+    tw_ruleset_free(m->rules);
+    free(m);
+}
