@@ -70,8 +70,9 @@ struct reason {
 
 struct slot {
     uint64_t hash;
-    uint32_t first; /* into order */
-    uint32_t n;     /* 0: empty slot */
+    const char *key; /* names: the key, so a probe reads no indicator */
+    uint32_t first;  /* into order */
+    uint32_t n;      /* 0: empty slot */
 };
 
 struct arena_chunk {
@@ -151,14 +152,13 @@ static bool covers(const struct ind *e, uint8_t version, const uint8_t a[16])
     return memcmp(m, e->addr, 16) == 0;
 }
 
-static bool name_eq(const struct ind *e, const char *s, size_t len)
+/* Key (lowercase, NUL-terminated) equals s[0..len) folded. */
+static bool name_eq(const char *key, const char *s, size_t len)
 {
-    if (e->value_len != len)
-        return false;
     for (size_t i = 0; i < len; i++)
-        if ((uint8_t)e->value[i] != fold((uint8_t)s[i]))
+        if (key[i] == '\0' || (uint8_t)key[i] != fold((uint8_t)s[i]))
             return false;
-    return true;
+    return key[len] == '\0';
 }
 
 static void *arena_alloc(struct tw_intel *in, size_t n)
@@ -436,8 +436,7 @@ static const char *const *get_tags(struct loader *ld, const char *source, const 
 
     for (size_t i = 0; i < TW_ARRAY_SIZE(ld->tagsets); i++) {
         ts = &ld->tagsets[i];
-        if (ts->tags != NULL && ts->source == source && ts->type == type &&
-            ts->action == action) {
+        if (ts->tags != NULL && ts->source == source && ts->type == type && ts->action == action) {
             *n = ts->n;
             return ts->tags;
         }
@@ -520,9 +519,9 @@ static int add(struct loader *ld, const struct entry *en)
     snprintf(idbuf, sizeof(idbuf), "intel-%016" PRIx64, tw_mix64(h));
     id = arena_strndup(in, idbuf, strlen(idbuf));
 
-    tlen = (size_t)snprintf(NULL, 0, "Threat intel: %s (%s)%s%.*s", shown, en->source,
-                            en->desc != NULL ? " - " : "", TEXT_MAX,
-                            en->desc != NULL ? en->desc : "");
+    tlen =
+        (size_t)snprintf(NULL, 0, "Threat intel: %s (%s)%s%.*s", shown, en->source,
+                         en->desc != NULL ? " - " : "", TEXT_MAX, en->desc != NULL ? en->desc : "");
     title = arena_alloc(in, tlen + 1);
     tags = get_tags(ld, en->source, en->type, en->action, &n_tags);
     e = ind_new(in);
@@ -805,9 +804,9 @@ static int load_zeek(struct loader *ld, char *buf, size_t len)
 static bool hosts_local_name(const char *s)
 {
     static const char *const local[] = {
-        "localhost",     "localhost.localdomain", "local",         "broadcasthost",
-        "ip6-localhost", "ip6-loopback",          "ip6-localnet",  "ip6-mcastprefix",
-        "ip6-allnodes",  "ip6-allrouters",        "ip6-allhosts",  "0.0.0.0",
+        "localhost",     "localhost.localdomain", "local",        "broadcasthost",
+        "ip6-localhost", "ip6-loopback",          "ip6-localnet", "ip6-mcastprefix",
+        "ip6-allnodes",  "ip6-allrouters",        "ip6-allhosts", "0.0.0.0",
     };
 
     for (size_t i = 0; i < TW_ARRAY_SIZE(local); i++)
@@ -1025,7 +1024,7 @@ static int load_rpz(struct loader *ld, char *buf, size_t len)
             if (apex == NULL) {
                 /* The zone is named by its SOA when it starts with one, else by $ORIGIN. */
                 apex = ldns_rdf2str(ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA ? ldns_rr_owner(rr)
-                                                                              : origin);
+                                                                             : origin);
                 if (apex == NULL) {
                     ldns_rr_free(rr);
                     rc = TW_ENOMEM;
@@ -1117,8 +1116,8 @@ static enum fmt detect(const char *buf, size_t len)
                     first_is_addr =
                         inet_pton(AF_INET, tok, a) == 1 || inet_pton(AF_INET6, tok, a) == 1;
                 } else if (!first_is_addr) {
-                    static const char *const rr[] = {"IN",  "SOA", "NS",  "CNAME",
-                                                     "A",   "AAAA", "TXT", "DNAME"};
+                    static const char *const rr[] = {"IN", "SOA",  "NS",  "CNAME",
+                                                     "A",  "AAAA", "TXT", "DNAME"};
 
                     for (size_t r = 0; r < TW_ARRAY_SIZE(rr); r++)
                         if (strcasecmp(tok, rr[r]) == 0)
@@ -1243,8 +1242,8 @@ int tw_intel_load(struct tw_intel *in, const char *path, bool subdomains, FILE *
         return rc;
     }
     ld = calloc(1, sizeof(*ld));
-    if (ld == NULL || tw_grow((void **)&in->files, &in->files_cap, in->n_files + 1,
-                              sizeof(*in->files), 8)) {
+    if (ld == NULL ||
+        tw_grow((void **)&in->files, &in->files_cap, in->n_files + 1, sizeof(*in->files), 8)) {
         rc = TW_ENOMEM;
         goto out_free;
     }
@@ -1345,13 +1344,13 @@ static int table_new(struct slot **t, size_t *mask, size_t groups)
     return 0;
 }
 
-static void table_put(struct slot *t, size_t mask, uint64_t hash, uint32_t first, uint32_t n)
+static void table_put(struct slot *t, size_t mask, const struct ind *e, uint32_t first, uint32_t n)
 {
-    size_t i = (size_t)hash & mask;
+    size_t i = (size_t)e->hash & mask;
 
     while (t[i].n != 0)
         i = (i + 1) & mask;
-    t[i] = (struct slot){hash, first, n};
+    t[i] = (struct slot){e->hash, e->kind == K_NAME ? e->value : NULL, first, n};
 }
 
 int tw_intel_compile(struct tw_intel *in)
@@ -1378,8 +1377,7 @@ int tw_intel_compile(struct tw_intel *in)
             groups[e->kind]++;
         }
         for (size_t k = g; k < n && !dup; k++)
-            dup = all[k]->file == e->file && all[k]->mode == e->mode &&
-                  all[k]->allow == e->allow;
+            dup = all[k]->file == e->file && all[k]->mode == e->mode && all[k]->allow == e->allow;
         if (dup)
             dups++;
         else
@@ -1398,9 +1396,9 @@ int tw_intel_compile(struct tw_intel *in)
         while (j < n && key_cmp(in->order[j], e) == 0)
             j++;
         if (e->kind == K_NAME) {
-            table_put(in->nslots, in->nmask, e->hash, (uint32_t)i, (uint32_t)(j - i));
+            table_put(in->nslots, in->nmask, e, (uint32_t)i, (uint32_t)(j - i));
         } else {
-            table_put(in->aslots, in->amask, e->hash, (uint32_t)i, (uint32_t)(j - i));
+            table_put(in->aslots, in->amask, e, (uint32_t)i, (uint32_t)(j - i));
             seen_prefix[e->version == 6][e->prefix] = true;
         }
         for (size_t k = i; k < j; k++) {
@@ -1435,9 +1433,9 @@ out_nomem:
 /* How a visited indicator relates to the name or address looked up. */
 struct hit {
     const struct ind *e;
-    bool exact;                 /* names: the whole name (else a parent) */
-    bool fires;                 /* reported by tw_intel_match */
-    const struct ind *decider;  /* RPZ entries that do not fire: what decided their zone */
+    bool exact;                /* names: the whole name (else a parent) */
+    bool fires;                /* reported by tw_intel_match */
+    const struct ind *decider; /* RPZ entries that do not fire: what decided their zone */
 };
 
 typedef void (*visit_fn)(const struct tw_intel *in, const struct hit *h, void *ctx);
@@ -1448,8 +1446,8 @@ struct decided {
     size_t n;
 };
 
-static size_t visit(const struct tw_intel *in, struct decided *d, const struct ind *e,
-                    bool exact, visit_fn fn, void *ctx)
+static size_t visit(const struct tw_intel *in, struct decided *d, const struct ind *e, bool exact,
+                    visit_fn fn, void *ctx)
 {
     struct hit h = {e, exact, true, NULL};
 
@@ -1476,7 +1474,7 @@ static const struct slot *find_name(const struct tw_intel *in, uint64_t raw, con
     uint64_t hash = tw_mix64(raw);
 
     for (size_t i = (size_t)hash & in->nmask; in->nslots[i].n != 0; i = (i + 1) & in->nmask)
-        if (in->nslots[i].hash == hash && name_eq(in->order[in->nslots[i].first], s, len))
+        if (in->nslots[i].hash == hash && name_eq(in->nslots[i].key, s, len))
             return &in->nslots[i];
     return NULL;
 }
@@ -1501,8 +1499,7 @@ static size_t walk_name(const struct tw_intel *in, const char *name, size_t len,
 
         if (c == '.') {
             /* name[i+1..len) is a parent with dots + 1 labels */
-            if (dots + 1 <= in->max_labels && np < LABELS_MAX && i + 1 < len)
-            {
+            if (dots + 1 <= in->max_labels && np < LABELS_MAX && i + 1 < len) {
                 par[np].h = h;
                 par[np++].off = i + 1;
             }
@@ -1658,8 +1655,7 @@ void tw_intel_get_stats(const struct tw_intel *in, struct tw_intel_stats *st)
                  (in->aslots != NULL ? (in->amask + 1) * sizeof(struct slot) : 0);
 }
 
-bool tw_intel_skip_reason(const struct tw_intel *in, size_t i, const char **reason,
-                          size_t *count)
+bool tw_intel_skip_reason(const struct tw_intel *in, size_t i, const char **reason, size_t *count)
 {
     if (in == NULL || i >= in->n_reasons)
         return false;

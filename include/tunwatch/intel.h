@@ -75,17 +75,17 @@
 struct tw_intel;
 
 struct tw_intel_stats {
-    size_t files;       /* files loaded (including ones with malformed lines) */
-    size_t errors;      /* files that could not be read or were rejected */
-    size_t bad_lines;   /* malformed lines reported and skipped in loaded files */
-    size_t names;       /* name indicators (exact, or exact and subdomains) */
-    size_t wildcards;   /* name indicators matching subdomains only */
-    size_t addrs;       /* address indicators */
-    size_t subnets;     /* subnet indicators */
-    size_t allow;       /* RPZ passthru entries */
-    size_t duplicates;  /* an indicator repeated in its file, counted once (by compile) */
-    size_t skipped;     /* entries skipped, by reason: tw_intel_skip_reason() */
-    size_t memory;      /* bytes held by the set */
+    size_t files;      /* files loaded (including ones with malformed lines) */
+    size_t errors;     /* files that could not be read or were rejected */
+    size_t bad_lines;  /* malformed lines reported and skipped in loaded files */
+    size_t names;      /* name indicators (exact, or exact and subdomains) */
+    size_t wildcards;  /* name indicators matching subdomains only */
+    size_t addrs;      /* address indicators */
+    size_t subnets;    /* subnet indicators */
+    size_t allow;      /* RPZ passthru entries */
+    size_t duplicates; /* an indicator repeated in its file, counted once (by compile) */
+    size_t skipped;    /* entries skipped, by reason: tw_intel_skip_reason() */
+    size_t memory;     /* bytes held by the set */
 };
 
 /* An empty set, or NULL if memory ran out. */
@@ -153,7 +153,6 @@ void tw_intel_get_stats(const struct tw_intel *in, struct tw_intel_stats *st);
  * The i-th reason entries were skipped for ("Intel::URL: not observed", "rpz-ip trigger: ...")
  * and how many; false when i is past the last. Valid while the set lives.
  */
-bool tw_intel_skip_reason(const struct tw_intel *in, size_t i, const char **reason,
-                          size_t *count);
+bool tw_intel_skip_reason(const struct tw_intel *in, size_t i, const char **reason, size_t *count);
 
 #endif /* TUNWATCH_INTEL_H */
