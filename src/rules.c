@@ -62,6 +62,7 @@
 #define F_SRC_IS_IPV6 ((uint8_t)TW_F__COUNT)
 #define F_DST_IS_IPV6 ((uint8_t)(TW_F__COUNT + 1))
 #define F_ANY 0xffu
+#define F_NONE 0xfeu /* no such field */
 
 enum mkind {
     MK_EXACT,
@@ -665,10 +666,17 @@ static unsigned map_lookup(const struct fname_map *m, size_t n, const char *name
     for (size_t i = 0; i < n; i++)
         if (strcmp(m[i].name, name) == 0)
             return m[i].f;
-    return TW_F__COUNT;
+    return F_NONE;
 }
 
-/* The field a rule's field name means under its logsource, or TW_F__COUNT. */
+static unsigned sigma_lookup(const char *name)
+{
+    enum tw_field f = tw_field_lookup(name);
+
+    return f == TW_F__COUNT ? F_NONE : (unsigned)f;
+}
+
+/* The field a rule's field name means under its logsource, or F_NONE. */
 static unsigned lookup_field(enum fmap fm, const char *name)
 {
     unsigned f;
@@ -676,14 +684,14 @@ static unsigned lookup_field(enum fmap fm, const char *name)
     switch (fm) {
     case FM_DNS:
         f = map_lookup(dns_names, TW_ARRAY_SIZE(dns_names), name);
-        return f != TW_F__COUNT ? f : (unsigned)tw_field_lookup(name);
+        return f != F_NONE ? f : sigma_lookup(name);
     case FM_PROXY:
         return map_lookup(proxy_names, TW_ARRAY_SIZE(proxy_names), name);
     case FM_FIREWALL:
         return map_lookup(firewall_names, TW_ARRAY_SIZE(firewall_names), name);
     default:
         f = map_lookup(sigma_extra, TW_ARRAY_SIZE(sigma_extra), name);
-        return f != TW_F__COUNT ? f : (unsigned)tw_field_lookup(name);
+        return f != F_NONE ? f : sigma_lookup(name);
     }
 }
 
@@ -1264,7 +1272,7 @@ static int compile_value(struct lctx *c, const char *key, unsigned f, const stru
     } else if (md->fieldref) {
         unsigned f2 = lookup_field(c->fmap, s);
 
-        if (f2 == TW_F__COUNT)
+        if (f2 == F_NONE)
             return SKIP(c, "field '%s' not observable", s);
         if (!field_in_category(f2, c->cat))
             return SKIP(c, "field '%s' not in category %s", s, tw_category_name(c->cat));
@@ -1355,7 +1363,7 @@ static int compile_field(struct lctx *c, const char *key, const struct ynode *va
         f = F_ANY;
     } else {
         f = lookup_field(c->fmap, fname);
-        if (f == TW_F__COUNT)
+        if (f == F_NONE)
             return SKIP(c, "field '%s' not observable", fname);
         if (!field_in_category(f, c->cat))
             return SKIP(c, "field '%s' not in category %s", fname, tw_category_name(c->cat));

@@ -991,6 +991,441 @@ static void test_sigma_corpus(void **state)
     unload(&l);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Modifiers, keywords, logsources: events with every field set            */
+
+/*
+ * An event from "key=value;..." (keys: cat n|d, name, qtype, proto, init, src, dst, sport,
+ * dport, image, pid, user). Unset: name "x.test", tcp, initiated, 192.168.1.10:50000 ->
+ * 203.0.113.7:443, no process.
+ */
+struct kvev {
+    struct tw_event ev;
+    char buf[512];
+};
+
+static void make_kv(struct kvev *k, const char *spec)
+{
+    char *save = NULL, *tok;
+    const char *src = "192.168.1.10", *dst = "203.0.113.7";
+    int af;
+
+    memset(k, 0, sizeof(*k));
+    snprintf(k->buf, sizeof(k->buf), "%s", spec);
+    k->ev.category = TW_CAT_NETWORK_CONNECTION;
+    k->ev.evidence = TW_EV_TLS_SNI;
+    k->ev.norm = "x.test";
+    k->ev.l4_proto = 6;
+    k->ev.initiated = true;
+    k->ev.sport = 50000;
+    k->ev.dport = 443;
+    k->ev.qtype = 1;
+    for (tok = strtok_r(k->buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        char *v = strchr(tok, '=');
+
+        assert_non_null(v);
+        *v++ = '\0';
+        if (!strcmp(tok, "cat"))
+            k->ev.category = *v == 'd' ? TW_CAT_DNS_QUERY : TW_CAT_NETWORK_CONNECTION;
+        else if (!strcmp(tok, "name"))
+            k->ev.norm = v;
+        else if (!strcmp(tok, "qtype"))
+            k->ev.qtype = (uint16_t)atoi(v);
+        else if (!strcmp(tok, "proto"))
+            k->ev.l4_proto = (uint8_t)atoi(v);
+        else if (!strcmp(tok, "init"))
+            k->ev.initiated = *v == 't';
+        else if (!strcmp(tok, "src"))
+            src = v;
+        else if (!strcmp(tok, "dst"))
+            dst = v;
+        else if (!strcmp(tok, "sport"))
+            k->ev.sport = (uint16_t)atoi(v);
+        else if (!strcmp(tok, "dport"))
+            k->ev.dport = (uint16_t)atoi(v);
+        else if (!strcmp(tok, "image"))
+            k->ev.proc.image = v, k->ev.proc.status = TW_PROC_FOUND;
+        else if (!strcmp(tok, "pid"))
+            k->ev.proc.pid = atoi(v), k->ev.proc.status = TW_PROC_FOUND;
+        else if (!strcmp(tok, "user"))
+            k->ev.proc.user = v, k->ev.proc.status = TW_PROC_FOUND;
+        else
+            fail_msg("unknown key %s", tok);
+    }
+    k->ev.raw = k->ev.norm;
+    k->ev.norm_len = k->ev.raw_len = strlen(k->ev.norm);
+    k->ev.ip_version = strchr(dst, ':') ? 6 : 4;
+    af = k->ev.ip_version == 6 ? AF_INET6 : AF_INET;
+    assert_int_equal(inet_pton(af, src, k->ev.src_addr), 1);
+    assert_int_equal(inet_pton(af, dst, k->ev.dst_addr), 1);
+}
+
+#define NC "network_connection"
+#define DQ "dns_query"
+#define SEL(x) "  sel:\n    " x "\n  condition: sel\n"
+
+static const struct {
+    int line;
+    const char *cat;
+    const char *detection;
+    const char *ev;
+    bool match;
+} mod_cases[] = {
+    /* re: PCRE2, an unanchored search, case-sensitive unless |i */
+    {__LINE__, NC, SEL("DestinationHostname|re: 'ngrok\\.(io|app)$'"), "name=a.ngrok.io", true},
+    {__LINE__, NC, SEL("DestinationHostname|re: 'ngrok\\.(io|app)$'"), "name=a.ngrok.io.x", false},
+    {__LINE__, NC, SEL("DestinationHostname|re: 'grok'"), "name=a.ngrok.io", true},
+    {__LINE__, NC, SEL("DestinationHostname|re: '^grok'"), "name=a.ngrok.io", false},
+    {__LINE__, NC, SEL("DestinationHostname|re: 'NGROK'"), "name=a.ngrok.io", false},
+    {__LINE__, NC, SEL("DestinationHostname|re|i: 'NGROK'"), "name=a.ngrok.io", true},
+    {__LINE__, NC, SEL("DestinationHostname|re|ignorecase: 'NGROK'"), "name=a.ngrok.io", true},
+    {__LINE__, NC, SEL("DestinationHostname|re: '(?i)NGROK'"), "name=a.ngrok.io", true},
+    {__LINE__, NC, SEL("DestinationHostname|re: '^[a-f0-9]{4,8}\\.(?:[a-z0-9\\-]+\\.){2}[a-z0-9\\-]+$'"),
+     "name=abcd12.foo.bar.com", true},
+    {__LINE__, NC, SEL("DestinationHostname|re: '.{150}'"), "name=short.test", false},
+    {__LINE__, NC, SEL("DestinationHostname|re|s: 'a.b'"), "name=a\nb", true},
+    {__LINE__, NC, SEL("DestinationHostname|re: 'a.b'"), "name=a\nb", false},
+    {__LINE__, NC, SEL("DestinationHostname|re|m: '^b'"), "name=a\nb", true},
+    {__LINE__, NC, SEL("DestinationHostname|re: '^b'"), "name=a\nb", false},
+    {__LINE__, NC, SEL("DestinationHostname|re|contains: 'gro'"), "name=a.ngrok.io", true},
+    {__LINE__, NC, SEL("DestinationHostname|re: '\\xff'"), "name=\xff", false}, /* invalid UTF-8 */
+    /* cased */
+    {__LINE__, NC, SEL("DestinationHostname|cased: 'A.test'"), "name=a.test", false},
+    {__LINE__, NC, SEL("DestinationHostname|cased: 'A.test'"), "name=A.test", true},
+    {__LINE__, NC, SEL("DestinationHostname|endswith|cased: '.Test'"), "name=x.Test", true},
+    {__LINE__, NC, SEL("DestinationHostname|endswith|cased: '.Test'"), "name=x.test", false},
+    {__LINE__, NC, SEL("DestinationHostname|contains|cased: 'Gro'"), "name=nGrok.io", true},
+    {__LINE__, NC, SEL("DestinationHostname|contains|cased: 'Gro'"), "name=ngrok.io", false},
+    {__LINE__, NC, SEL("DestinationHostname|cased: 'a?C*'"), "name=abCd", true},
+    {__LINE__, NC, SEL("DestinationHostname|cased: 'a?C*'"), "name=abcd", false},
+    {__LINE__, NC, SEL("DestinationHostname: 'A?C*'"), "name=abcd", true},
+    /* numbers */
+    {__LINE__, NC, SEL("DestinationPort|gt: 1024"), "dport=1025", true},
+    {__LINE__, NC, SEL("DestinationPort|gt: 1024"), "dport=1024", false},
+    {__LINE__, NC, SEL("DestinationPort|gte: 1024"), "dport=1024", true},
+    {__LINE__, NC, SEL("DestinationPort|lt: 1024"), "dport=1023", true},
+    {__LINE__, NC, SEL("DestinationPort|lt: 1024"), "dport=1024", false},
+    {__LINE__, NC, SEL("DestinationPort|lte: 1024"), "dport=1024", true},
+    {__LINE__, NC, SEL("DestinationPort|neq: 443"), "dport=443", false},
+    {__LINE__, NC, SEL("DestinationPort|neq: 443"), "dport=80", true},
+    {__LINE__, NC, SEL("SourcePort|gte: 49152.5"), "sport=50000", true},
+    {__LINE__, NC, SEL("DestinationHostname|gt: 1"), "name=abc", false},
+    {__LINE__, NC, SEL("DestinationHostname|gt: 1"), "name=2", true},
+    {__LINE__, NC, SEL("ProcessId|lt: 100"), "pid=42", true},
+    {__LINE__, NC, SEL("ProcessId|lt: 100"), "name=a", false}, /* no process */
+    {__LINE__, NC, SEL("DestinationPort|gt:\n      - 60000\n      - 400"), "dport=443", true},
+    {__LINE__, NC, SEL("DestinationPort|gt|all:\n      - 60000\n      - 400"), "dport=443", false},
+    /* cidr, IPv4 and IPv6 */
+    {__LINE__, NC, SEL("DestinationIp|cidr: '203.0.113.0/24'"), "dst=203.0.113.9", true},
+    {__LINE__, NC, SEL("DestinationIp|cidr: '203.0.113.0/25'"), "dst=203.0.113.200", false},
+    {__LINE__, NC, SEL("DestinationIp|cidr: '0.0.0.0/0'"), "dst=8.8.8.8", true},
+    {__LINE__, NC, SEL("DestinationIp|cidr: '0.0.0.0/0'"), "src=::1;dst=2001:db8::1", false},
+    {__LINE__, NC, SEL("DestinationIp|cidr: '2001:db8::/32'"), "src=::1;dst=2001:db8:ffff::1", true},
+    {__LINE__, NC, SEL("DestinationIp|cidr: '2001:db8::/33'"), "src=::1;dst=2001:db8:ffff::1", false},
+    {__LINE__, NC, SEL("DestinationIp|cidr: '2001:db8::1'"), "src=::1;dst=2001:db8::1", true},
+    {__LINE__, NC, SEL("DestinationIp|cidr: '2001:db8::/32'"), "dst=32.1.13.184", false},
+    {__LINE__, NC, SEL("SourceIp|cidr:\n      - '10.0.0.0/8'\n      - '192.168.0.0/16'"), "src=192.168.3.4", true},
+    /* exists, null, '' */
+    {__LINE__, NC, SEL("Image|exists: true"), "image=/usr/bin/curl", true},
+    {__LINE__, NC, SEL("Image|exists: true"), "name=a", false},
+    {__LINE__, NC, SEL("Image|exists: false"), "name=a", true},
+    {__LINE__, NC, SEL("User: null"), "name=a", true},
+    {__LINE__, NC, SEL("User: null"), "user=alice", false},
+    {__LINE__, NC, SEL("User: ''"), "user=", true},
+    {__LINE__, NC, SEL("User: ''"), "name=a", false},
+    /* escapes: \* \? \\ literal, any other backslash literal */
+    {__LINE__, NC, SEL("DestinationHostname: 'a\\*b'"), "name=a*b", true},
+    {__LINE__, NC, SEL("DestinationHostname: 'a\\*b'"), "name=axb", false},
+    {__LINE__, NC, SEL("DestinationHostname: 'a\\?b'"), "name=axb", false},
+    {__LINE__, NC, SEL("DestinationHostname: 'a\\?b'"), "name=a?b", true},
+    {__LINE__, NC, SEL("DestinationHostname: 'a\\\\*'"), "name=a\\xyz", true},
+    {__LINE__, NC, SEL("DestinationHostname: 'a\\\\*'"), "name=axyz", false},
+    {__LINE__, NC, SEL("DestinationHostname: 'a\\b'"), "name=a\\b", true},
+    {__LINE__, NC, SEL("DestinationHostname: 'a\\'"), "name=a\\", true},
+    {__LINE__, NC, SEL("DestinationHostname|endswith: '\\*.test'"), "name=x*.test", true},
+    {__LINE__, NC, SEL("DestinationHostname|endswith: '\\*.test'"), "name=xy.test", false},
+    /* windash: '-' or '/' starting a word, all five variants */
+    {__LINE__, NC, SEL("DestinationHostname|windash|contains: ' -x'"), "name=a /x", true},
+    {__LINE__, NC, SEL("DestinationHostname|windash|contains: ' -x'"), "name=a -x", true},
+    {__LINE__, NC, SEL("DestinationHostname|windash|contains: ' -x'"), "name=a \xe2\x80\x93x", true},
+    {__LINE__, NC, SEL("DestinationHostname|windash|contains: ' -x'"), "name=a \xe2\x80\x94x", true},
+    {__LINE__, NC, SEL("DestinationHostname|windash|contains: ' -x'"), "name=a \xe2\x80\x95x", true},
+    {__LINE__, NC, SEL("DestinationHostname|windash|contains: ' -x'"), "name=a +x", false},
+    {__LINE__, NC, SEL("DestinationHostname|windash: 'a-b'"), "name=a/b", false}, /* mid-word */
+    {__LINE__, NC, SEL("DestinationHostname|windash: '/a /b'"), "name=-a \xe2\x80\x94" "b", true},
+    {__LINE__, NC, SEL("DestinationHostname|windash: '-*'"), "name=/", false}, /* no word after */
+    /* base64, base64offset, utf16 family */
+    {__LINE__, NC, SEL("DestinationHostname|base64: 'abc'"), "name=YWJj", true},
+    {__LINE__, NC, SEL("DestinationHostname|base64: 'ab'"), "name=YWI=", true},
+    {__LINE__, NC, SEL("DestinationHostname|base64|contains: 'abc'"), "name=xxYWJjxx", true},
+    {__LINE__, NC, SEL("DestinationHostname|base64offset|contains: 'abc'"), "name=..YWJj..", true},
+    {__LINE__, NC, SEL("DestinationHostname|base64offset|contains: 'abc'"), "name=..FiY..", true},
+    {__LINE__, NC, SEL("DestinationHostname|base64offset|contains: 'abc'"), "name=..hYm..", true},
+    {__LINE__, NC, SEL("DestinationHostname|base64offset|contains: 'abc'"), "name=..abc..", false},
+    {__LINE__, NC, SEL("DestinationHostname|base64offset|contains: 'http'"), "name=aHR0cA", true},
+    {__LINE__, NC, SEL("DestinationHostname|base64offset|contains: 'http'"), "name=odHRw", true},
+    {__LINE__, NC, SEL("DestinationHostname|base64offset|contains: 'http'"), "name=AdHRwO", false},
+    {__LINE__, NC, SEL("DestinationHostname|utf16le|base64: 'a'"), "name=YQA=", true},
+    {__LINE__, NC, SEL("DestinationHostname|wide|base64: 'a'"), "name=YQA=", true},
+    {__LINE__, NC, SEL("DestinationHostname|utf16be|base64: 'a'"), "name=AGE=", true},
+    {__LINE__, NC, SEL("DestinationHostname|utf16|base64: 'a'"), "name=//5hAA==", true},
+    {__LINE__, NC, SEL("DestinationHostname|utf16le|base64: \"\\u00e9\""), "name=6QA=", true},
+    {__LINE__, NC, SEL("DestinationHostname|utf16le|base64: \"\\U0001F600\""), "name=Pdg.3g==", false},
+    {__LINE__, NC, SEL("DestinationHostname|utf16le|base64: \"\\U0001F600\""), "name=PdgA3g==", true},
+    {__LINE__, NC, SEL("DestinationHostname|wide|base64offset|contains: 'cmd'"), "name=xYwBtAGQAx", true},
+    {__LINE__, NC, SEL("DestinationHostname|wide: 'ab'"), "name=ab", false},
+    {__LINE__, NC, SEL("DestinationHostname|wide|contains: 'ab'"), "name=a.b", false},
+    /* fieldref */
+    {__LINE__, NC, SEL("SourceIp|fieldref: DestinationIp"), "src=10.0.0.1;dst=10.0.0.1", true},
+    {__LINE__, NC, SEL("SourceIp|fieldref: DestinationIp"), "src=10.0.0.1;dst=10.0.0.2", false},
+    {__LINE__, NC, SEL("DestinationHostname|fieldref|startswith: Protocol"), "name=TCP.test", true},
+    {__LINE__, NC, SEL("DestinationHostname|fieldref|endswith: Protocol"), "name=x.udp;proto=17", true},
+    {__LINE__, NC, SEL("DestinationHostname|fieldref|contains: Protocol"), "name=a.tcp.b", true},
+    {__LINE__, NC, SEL("DestinationHostname|fieldref|contains|cased: Protocol"), "name=a.TCP.b", false},
+    {__LINE__, NC, SEL("DestinationHostname|fieldref: Image"), "name=a", false},
+    /* keywords: any string field contains the value */
+    {__LINE__, NC, "  keywords:\n    - 'ngrok'\n    - 'zzz'\n  condition: keywords\n", "name=a.NGROK.io", true},
+    {__LINE__, NC, "  keywords:\n    - 'ngrok'\n  condition: keywords\n", "name=a.b", false},
+    {__LINE__, NC, "  keywords: 'ngrok'\n  condition: keywords\n", "name=x.ngrok.y", true},
+    {__LINE__, NC, "  keywords:\n    - '203.0.113.*'\n  condition: keywords\n", "name=a", true},
+    {__LINE__, NC, "  keywords:\n    - 'tcp'\n  condition: keywords\n", "name=a", true},
+    {__LINE__, NC, "  keywords:\n    - '443'\n  condition: keywords\n", "name=a", false}, /* ports */
+    {__LINE__, DQ, "  keywords:\n    - 'txt'\n  condition: keywords\n", "cat=d;qtype=16", true},
+    {__LINE__, NC, "  keywords:\n    - 'curl'\n  condition: keywords\n", "image=/usr/bin/curl", true},
+    {__LINE__, NC, "  sel:\n    '|all':\n      - 'a.'\n      - '.z'\n  condition: sel\n", "name=a.z", true},
+    {__LINE__, NC, "  sel:\n    '|all':\n      - 'a.'\n      - '.z'\n  condition: sel\n", "name=a.y", false},
+    {__LINE__, NC,
+     "  sel:\n    - DestinationPort: 1\n    - 'ngrok'\n  condition: sel\n", "name=ngrok.io", true},
+    {__LINE__, NC,
+     "  sel:\n    - DestinationPort: 1\n    - 'ngrok'\n  condition: sel\n", "name=a;dport=1", true},
+    {__LINE__, NC,
+     "  sel:\n    - DestinationPort: 1\n    - 'ngrok'\n  condition: sel\n", "name=a", false},
+    /* lists, maps, lists of maps */
+    {__LINE__, NC, "  sel:\n    - DestinationPort: 1\n      Initiated: 'true'\n    - DestinationPort: 2\n"
+     "  condition: sel\n", "dport=1;init=f", false},
+    {__LINE__, NC, "  sel:\n    - DestinationPort: 1\n      Initiated: 'true'\n    - DestinationPort: 2\n"
+     "  condition: sel\n", "dport=2;init=f", true},
+    {__LINE__, NC, SEL("DestinationHostname|contains|all:\n      - 'a'\n      - 'b'"), "name=b.a", true},
+    {__LINE__, NC, SEL("DestinationHostname|contains|all:\n      - 'a'\n      - 'b'"), "name=a.c", false},
+    {__LINE__, NC, SEL("DestinationHostname|contains|all: 'a'"), "name=xa", true},
+    /* conditions */
+    {__LINE__, NC, "  sel_a:\n    DestinationPort: 1\n  sel_b:\n    Initiated: 'true'\n  _aux:\n"
+     "    DestinationPort: 9\n  condition: all of them\n", "dport=1", true},
+    {__LINE__, NC, "  sel_a:\n    DestinationPort: 1\n  sel_b:\n    Initiated: 'true'\n  _aux:\n"
+     "    DestinationPort: 9\n  condition: 1 of them\n", "dport=9;init=f", false},
+    {__LINE__, NC, "  sel_a:\n    DestinationPort: 1\n  sel_b:\n    Initiated: 'true'\n  sel_c:\n"
+     "    Protocol: udp\n  condition: 2 of sel_*\n", "dport=1;init=f", false},
+    {__LINE__, NC, "  sel_a:\n    DestinationPort: 1\n  sel_b:\n    Initiated: 'true'\n  sel_c:\n"
+     "    Protocol: udp\n  condition: 2 of sel_*\n", "dport=1;init=t", true},
+    {__LINE__, NC, "  a:\n    DestinationPort: 1\n  b:\n    DestinationPort: 2\n  c:\n"
+     "    Initiated: 'true'\n  condition: a or b and c\n", "dport=1;init=f", true},
+    {__LINE__, NC, "  a:\n    DestinationPort: 1\n  b:\n    DestinationPort: 2\n  c:\n"
+     "    Initiated: 'true'\n  condition: a or b and c\n", "dport=2;init=f", false},
+    {__LINE__, NC, "  a:\n    DestinationPort: 1\n  b:\n    DestinationPort: 2\n"
+     "  condition: not a and b\n", "dport=2", true},
+    {__LINE__, NC, "  a:\n    DestinationPort: 1\n  b:\n    DestinationPort: 2\n"
+     "  condition: not a or b\n", "dport=1", false},
+    {__LINE__, NC, "  a:\n    DestinationPort: 1\n  b:\n    DestinationPort: 2\n"
+     "  condition: not 1 of a*\n", "dport=2", true},
+    /* Sysmon's IsIpv6 fields, derived from the address family */
+    {__LINE__, NC, SEL("SourceIsIpv6: 'false'"), "name=a", true},
+    {__LINE__, NC, SEL("SourceIsIpv6: 'true'"), "src=::1;dst=::2", true},
+    {__LINE__, NC, SEL("DestinationIsIpv6: 'true'"), "name=a", false},
+    /* proxy and firewall logsources onto network_connection */
+    {__LINE__, "proxy", SEL("cs-host|endswith: '.ngrok.io'"), "name=a.ngrok.io", true},
+    {__LINE__, "proxy", SEL("cs-host|endswith: '.ngrok.io'"), "cat=d;name=a.ngrok.io", false},
+    {__LINE__, "proxy", SEL("dst_ip|cidr: '203.0.113.0/24'"), "name=a", true},
+    {__LINE__, "proxy", SEL("c-ip: '192.168.1.10'"), "name=a", true},
+    {__LINE__, "firewall", SEL("dst_port: 21"), "dport=21", true},
+    {__LINE__, "firewall", SEL("src_ip: '10.1.1.1'\n    dst_ip: '10.2.2.2'"), "src=10.1.1.1;dst=10.2.2.2", true},
+    {__LINE__, "firewall", SEL("src_port|gte: 50000"), "sport=49999", false},
+    {__LINE__, "dns", SEL("record_type: 'TXT'"), "cat=d;qtype=16", true},
+    {__LINE__, "dns", SEL("qtype_name: 'TXT'\n    query|endswith: '.a'"), "cat=d;qtype=16;name=x.a", true},
+};
+
+static void test_modifiers(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(mod_cases) / sizeof(mod_cases[0]); i++) {
+        char yaml[2048];
+        struct loaded l = {0};
+        struct kvev k;
+        size_t n;
+
+        snprintf(yaml, sizeof(yaml),
+                 "title: case %d\nid: case-%d\nlogsource:\n  category: %s\ndetection:\n%s",
+                 mod_cases[i].line, mod_cases[i].line, mod_cases[i].cat, mod_cases[i].detection);
+        l.rs = NULL;
+        {
+            const char *p = l.path;
+            int fd;
+            FILE *log = open_memstream(&l.log, &l.log_len);
+
+            snprintf(l.path, sizeof(l.path), "/tmp/tw_rules_XXXXXX");
+            fd = mkstemp(l.path);
+            assert_true(fd >= 0);
+            close(fd);
+            write_file(l.path, yaml);
+            l.rs = tw_ruleset_new();
+            tw_ruleset_set_process_fields(l.rs, true);
+            l.rc = tw_ruleset_load(l.rs, p, log);
+            assert_int_equal(tw_ruleset_compile(l.rs), 0);
+            fclose(log);
+            unlink(l.path);
+        }
+        if (l.rc != 0 || stats(&l).loaded != 1)
+            fail_msg("line %d: rule not loaded (rc %d): %s", mod_cases[i].line, l.rc,
+                     l.log ? l.log : "");
+        make_kv(&k, mod_cases[i].ev);
+        n = tw_ruleset_match(l.rs, &k.ev, NULL, NULL);
+        if ((n == 1) != mod_cases[i].match)
+            fail_msg("line %d: '%s': got %s, want %s", mod_cases[i].line, mod_cases[i].ev,
+                     n ? "match" : "no match", mod_cases[i].match ? "match" : "no match");
+        unload(&l);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Load reports and explanations                                            */
+
+#define DOC_NC(id, sel)                                                                       \
+    "title: t\nid: " id "\nlogsource:\n  category: network_connection\ndetection:\n  sel:\n    "  \
+    sel "\n  condition: sel\n"
+
+static void test_skip_reasons(void **state)
+{
+    static const char yaml[] =
+        DOC_NC("r1", "CommandLine: x") "---\n" DOC_NC("r2", "CommandLine|contains: y") "---\n"
+        DOC_NC("r3", "Image|endswith: '\\\\x.exe'") "---\n"
+        DOC_NC("r4", "Image|endswith: '\\\\x.exe'\n    ParentImage: z") "---\n"
+        DOC_NC("r5", "DestinationHostname|endswith: '.ok.test'") "---\n"
+        "title: t\nid: r6\nlogsource:\n  category: proxy\ndetection:\n  sel:\n    c-uri: x\n"
+        "  condition: sel\n";
+    struct loaded l = {0};
+    struct tw_reason_count rc[8];
+    struct tw_rule_skip sk[8];
+    size_t n;
+
+    (void)state;
+    load_yaml(&l, yaml);
+    assert_int_equal(stats(&l).loaded, 1);
+    assert_int_equal(stats(&l).skipped, 5);
+    n = tw_ruleset_skip_reasons(l.rs, rc, 8);
+    assert_int_equal(n, 4);
+    assert_string_equal(rc[0].reason, "field 'CommandLine' not observable");
+    assert_int_equal(rc[0].count, 2);
+    /* r4 has a process field and one that is never observed: the latter is its reason */
+    assert_string_equal(rc[1].reason, "field 'Image' needs process attribution (--local-processes)");
+    assert_int_equal(rc[1].count, 1);
+    assert_string_equal(rc[2].reason, "field 'ParentImage' not observable");
+    assert_int_equal(rc[2].count, 1);
+    assert_string_equal(rc[3].reason, "field 'c-uri' not observable");
+    assert_int_equal(tw_ruleset_skip_reasons(l.rs, rc, 1), 4); /* count even when cut */
+    assert_int_equal(tw_ruleset_skip_reasons(l.rs, NULL, 0), 4);
+    assert_int_equal(tw_ruleset_skipped(l.rs, sk, 8), 5);
+    assert_string_equal(sk[0].id, "r1");
+    assert_string_equal(sk[0].file, l.path);
+    assert_string_equal(sk[2].id, "r3");
+    assert_string_equal(sk[4].reason, "field 'c-uri' not observable");
+    assert_int_equal(tw_ruleset_errors(l.rs, NULL, 0), 0);
+    unload(&l);
+}
+
+static void test_errors_api(void **state)
+{
+    struct loaded l = {0};
+    struct tw_rule_error er[4];
+    struct tw_rule_skip sk[4];
+    const char *paths[2] = {"/nonexistent/tw.yml", NULL};
+
+    (void)state;
+    load_yaml(&l, DOC_NC("r1", "CommandLine: x") "---\nkey: [unclosed\n");
+    assert_int_equal(stats(&l).errors, 1);
+    assert_int_equal(tw_ruleset_errors(l.rs, er, 4), 1);
+    assert_string_equal(er[0].file, l.path);
+    assert_true(er[0].line > 0);
+    assert_non_null(strstr(er[0].message, "yaml error: "));
+    /* the file's skipped rule went with it */
+    assert_int_equal(tw_ruleset_skipped(l.rs, sk, 4), 0);
+    assert_int_equal(tw_ruleset_skip_reasons(l.rs, NULL, 0), 0);
+    unload(&l);
+
+    load_paths(&l, paths, 1);
+    assert_int_equal(tw_ruleset_errors(l.rs, er, 4), 1);
+    assert_string_equal(er[0].file, "/nonexistent/tw.yml");
+    assert_int_equal(er[0].line, 0);
+    assert_string_equal(er[0].message, "cannot read: No such file or directory");
+    unload(&l);
+}
+
+static void test_explain(void **state)
+{
+    static const char yaml[] =
+        DOC_NC("r-init", "DestinationHostname|endswith: '.ngrok.io'\n    Initiated: 'true'")
+        "---\n" DOC_NC("r-img", "DestinationHostname|endswith: '.ngrok.io'\n"
+                               "    Image|endswith: '\\\\ngrok.exe'")
+        "---\n" DOC_NC("r-port", "DestinationHostname|endswith: '.ngrok.io'\n    DestinationPort: 4443")
+        "---\ntitle: t\nid: r-filter\nlogsource:\n  category: network_connection\ndetection:\n"
+        "  sel:\n    DestinationHostname|contains: 'ngrok'\n  filter:\n"
+        "    DestinationHostname|endswith: '.ngrok.io'\n  condition: sel and not filter\n"
+        "---\ntitle: t\nid: r-dns\nlogsource:\n  category: dns\ndetection:\n"
+        "  sel:\n    query|endswith: '.ngrok.io'\n  condition: sel\n"
+        "---\n" DOC_NC("r-other", "DestinationHostname|endswith: '.other.test'");
+    struct loaded l = {0};
+    char *out = NULL;
+    size_t out_len = 0, n;
+    FILE *f;
+
+    (void)state;
+    {
+        const char *p = l.path;
+        int fd;
+        FILE *log = open_memstream(&l.log, &l.log_len);
+
+        snprintf(l.path, sizeof(l.path), "/tmp/tw_rules_XXXXXX");
+        fd = mkstemp(l.path);
+        close(fd);
+        write_file(l.path, yaml);
+        l.rs = tw_ruleset_new();
+        tw_ruleset_set_process_fields(l.rs, true);
+        assert_int_equal(tw_ruleset_load(l.rs, p, log), 0);
+        fclose(log);
+        unlink(l.path);
+    }
+    assert_int_equal(stats(&l).loaded, 6);
+    f = open_memstream(&out, &out_len);
+    n = tw_ruleset_explain(l.rs, "A.Ngrok.IO.", f);
+    fclose(f);
+    assert_int_equal(n, 2); /* r-init and r-dns */
+    printf("%s", out);
+    assert_non_null(strstr(out, "name a.ngrok.io\n"));
+    assert_non_null(strstr(out, "match    r-init  t\n"));
+    assert_non_null(strstr(out, "    event  network_connection DestinationHostname=a.ngrok.io "
+                                "Initiated=true\n    hit    DestinationHostname|endswith: "
+                                "'.ngrok.io'\n"));
+    assert_non_null(strstr(out, "no match r-img  t\n"));
+    assert_non_null(strstr(out, "    why    needs Image|endswith: '\\\\ngrok.exe' (Image is not in "
+                                "a name-only event)\n"));
+    assert_non_null(strstr(out, "    why    needs DestinationPort: '4443' (DestinationPort is "
+                                "not in a name-only event)\n"));
+    assert_non_null(strstr(out, "no match r-filter  t\n"));
+    assert_non_null(strstr(out, "    why    excluded by DestinationHostname|endswith: '.ngrok.io'\n"));
+    assert_non_null(strstr(out, "match    r-dns  t\n"));
+    assert_non_null(strstr(out, "    event  dns_query QueryName=a.ngrok.io\n"
+                                "    hit    query|endswith: '.ngrok.io'\n"));
+    assert_null(strstr(out, "r-other"));
+    assert_non_null(strstr(out, "2 rules match, 3 more have a hostname test that holds\n"));
+    free(out);
+
+    f = open_memstream(&out, &out_len);
+    assert_int_equal(tw_ruleset_explain(l.rs, "nothing.test", f), 0);
+    fclose(f);
+    assert_string_equal(out, "name nothing.test\n0 rules match, 0 more have a hostname test "
+                             "that holds\n");
+    free(out);
+    unload(&l);
+}
+
 static double now_ns(void)
 {
     struct timespec ts;
@@ -1206,6 +1641,8 @@ int main(void)
         cmocka_unit_test(test_yaml_composer_error), cmocka_unit_test(test_yaml_alias),
         cmocka_unit_test(test_yaml_deep_nesting), cmocka_unit_test(test_directory),
         cmocka_unit_test(test_missing_path),   cmocka_unit_test(test_sigma_corpus),
+        cmocka_unit_test(test_modifiers),      cmocka_unit_test(test_skip_reasons),
+        cmocka_unit_test(test_errors_api),     cmocka_unit_test(test_explain),
         cmocka_unit_test(test_prefilter_sound), cmocka_unit_test(test_bench_100k),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
