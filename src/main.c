@@ -17,6 +17,7 @@
 
 #include "tunwatch/config.h"
 #include "tunwatch/dpdk.h"
+#include "tunwatch/intel.h"
 #include "tunwatch/sensor.h"
 
 #include "config.h" /* TW_DATADIR, written by the Makefile */
@@ -40,6 +41,10 @@ enum {
     OPT_DPDK,
     OPT_DNS_CACHE,
     OPT_LOCAL_PROCESSES,
+    OPT_INTEL,
+    OPT_INTEL_SUBDOMAINS,
+    OPT_CHECK_RULES,
+    OPT_EXPLAIN,
 };
 
 static const struct option longopts[] = {
@@ -65,6 +70,10 @@ static const struct option longopts[] = {
     {"dpdk", required_argument, NULL, OPT_DPDK},
     {"dns-cache", required_argument, NULL, OPT_DNS_CACHE},
     {"local-processes", required_argument, NULL, OPT_LOCAL_PROCESSES},
+    {"intel", required_argument, NULL, OPT_INTEL},
+    {"intel-subdomains", required_argument, NULL, OPT_INTEL_SUBDOMAINS},
+    {"check-rules", required_argument, NULL, OPT_CHECK_RULES},
+    {"explain", required_argument, NULL, OPT_EXPLAIN},
     {"user", required_argument, NULL, 'u'},
     {"config", required_argument, NULL, 'c'},
     {"version", no_argument, NULL, 'V'},
@@ -103,6 +112,14 @@ static void usage(FILE *fp)
             "                           name the local process of each event (Image, ProcessId,\n"
             "                           User) through sock_diag; auto (default): on for live\n"
             "                           capture of this host's interfaces\n"
+            "      --intel FILE         threat-intel indicators: Zeek intel file, domain list or\n"
+            "                           RPZ zone (repeatable); --intel-subdomains FILE: names\n"
+            "                           in FILE also cover their subdomains\n"
+            "      --check-rules PATH   load rules (and --intel files) from PATH, print what\n"
+            "                           loaded, what was skipped and why, and the errors; exit\n"
+            "                           0 if every file was read, 1 if not (repeatable)\n"
+            "      --explain NAME       which loaded rules and indicators would fire on NAME,\n"
+            "                           and why; exit 0 if some would, 1 if none\n"
             "      --workers N          packet workers (flows spread by a symmetric hash)\n"
             "      --stats-interval S   write a JSON stats line every S seconds\n"
             "      --stats-file FILE    ... to FILE instead of stderr\n"
@@ -117,6 +134,9 @@ static void usage(FILE *fp)
 
 struct options {
     struct tw_sensor_config s;
+    const char *check_paths[TW_MAX_RULE_PATHS]; /* --check-rules */
+    size_t n_check_paths;
+    const char *explain;                        /* --explain NAME */
     bool rules_from_config;      /* -R on the command line replaces the file's list */
     bool interfaces_from_config; /* likewise for -i */
     bool in_config;
@@ -258,6 +278,28 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
     case OPT_DNS_CACHE:
         if (!parse_u32(arg, 0, 1u << 24, &s->dns_cache))
             goto range;
+        return 0;
+    case OPT_INTEL:
+    case OPT_INTEL_SUBDOMAINS:
+        if (s->match.n_intel_paths == TW_MAX_INDICATOR_PATHS) {
+            snprintf(msg, msglen, "%s: at most %d indicator files", where, TW_MAX_INDICATOR_PATHS);
+            return -1;
+        }
+        s->match.intel_subdomains[s->match.n_intel_paths] = id == OPT_INTEL_SUBDOMAINS;
+        if ((s->match.intel_paths[s->match.n_intel_paths++] = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_CHECK_RULES:
+        if (o->n_check_paths == TW_MAX_RULE_PATHS) {
+            snprintf(msg, msglen, "%s: at most %d rule paths", where, TW_MAX_RULE_PATHS);
+            return -1;
+        }
+        if ((o->check_paths[o->n_check_paths++] = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_EXPLAIN:
+        if ((o->explain = keep(o, arg)) == NULL)
+            goto nomem;
         return 0;
     case OPT_LOCAL_PROCESSES:
         if (strcmp(arg, "on") == 0)
@@ -414,6 +456,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         fprintf(stderr, "tunwatch: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (o->n_check_paths > 0 || o->explain != NULL)
+        return 0; /* tool modes: no capture */
     if (o->s.read_file == NULL && o->s.n_interfaces == 0) {
         fprintf(stderr, "tunwatch: nothing to read: give -r FILE or -i IFACE\n");
         usage(stderr);
@@ -424,6 +468,119 @@ static int parse_args(int argc, char **argv, struct options *o)
         return -1;
     }
     return 0;
+}
+
+/* Loads the bundle of o's configuration (rule paths replaced by `paths` when n > 0), skip
+ * lines and errors going to errlog. NULL when out of memory (said on stderr). */
+static struct tw_matchers *load_matchers(const struct options *o, const char *const *paths,
+                                         size_t n, FILE *errlog)
+{
+    struct tw_matchers_config cfg = o->s.match;
+    struct tw_matchers *m;
+
+    if (n > 0) {
+        memcpy(cfg.rule_paths, paths, n * sizeof(*paths));
+        cfg.n_rule_paths = n;
+    }
+    /* Rules on Image/ProcessId/User are checked as a sensor that attributes would load them. */
+    cfg.process_fields = o->s.local_processes > 0;
+    if (tw_matchers_load(&cfg, errlog, &m) != 0) {
+        fprintf(stderr, "tunwatch: out of memory loading rules\n");
+        return NULL;
+    }
+    return m;
+}
+
+/*
+ * --check-rules: what a sensor would load from these paths, on standard output:
+ *   rules: F files, L loaded, S skipped, E files with errors
+ *   skipped, by reason:
+ *     COUNT  REASON
+ *   skipped rules:
+ *     FILE  ID  REASON
+ *   errors:
+ *     FILE:LINE:COL: MESSAGE
+ *   indicators: ... (with --intel)
+ */
+static int check_rules(const struct options *o)
+{
+    FILE *devnull = fopen("/dev/null", "w");
+    struct tw_matchers *m = load_matchers(o, o->check_paths, o->n_check_paths,
+                                          devnull != NULL ? devnull : stderr);
+    struct tw_ruleset_stats st;
+    size_t n;
+
+    if (devnull != NULL)
+        fclose(devnull);
+    if (m == NULL)
+        return 2;
+    tw_ruleset_get_stats(m->rules, &st);
+    printf("rules: %zu files, %zu loaded, %zu skipped, %zu files with errors\n", st.files,
+           st.loaded, st.skipped, st.errors);
+    n = tw_ruleset_skip_reasons(m->rules, NULL, 0);
+    if (n > 0) {
+        struct tw_reason_count *rc = calloc(n, sizeof(*rc));
+        if (rc != NULL) {
+            tw_ruleset_skip_reasons(m->rules, rc, n);
+            printf("skipped, by reason:\n");
+            for (size_t i = 0; i < n; i++)
+                printf("  %5zu  %s\n", rc[i].count, rc[i].reason);
+            free(rc);
+        }
+    }
+    n = tw_ruleset_skipped(m->rules, NULL, 0);
+    if (n > 0) {
+        struct tw_rule_skip *sk = calloc(n, sizeof(*sk));
+        if (sk != NULL) {
+            tw_ruleset_skipped(m->rules, sk, n);
+            printf("skipped rules:\n");
+            for (size_t i = 0; i < n; i++)
+                printf("  %s  %s  %s\n", sk[i].file, sk[i].id, sk[i].reason);
+            free(sk);
+        }
+    }
+    n = tw_ruleset_errors(m->rules, NULL, 0);
+    if (n > 0) {
+        struct tw_rule_error *er = calloc(n, sizeof(*er));
+        if (er != NULL) {
+            tw_ruleset_errors(m->rules, er, n);
+            printf("errors:\n");
+            for (size_t i = 0; i < n; i++)
+                printf("  %s:%u:%u: %s\n", er[i].file, er[i].line, er[i].col, er[i].message);
+            free(er);
+        }
+    }
+    if (m->intel != NULL) {
+        struct tw_intel_stats is;
+        const char *reason;
+        size_t count;
+        tw_intel_get_stats(m->intel, &is);
+        printf("indicators: %zu files, %zu names, %zu wildcards, %zu addresses, %zu subnets, "
+               "%zu allow-list entries, %zu duplicates, %zu skipped, %zu malformed lines, "
+               "%zu files with errors\n",
+               is.files, is.names, is.wildcards, is.addrs, is.subnets, is.allow, is.duplicates,
+               is.skipped, is.bad_lines, is.errors);
+        for (size_t i = 0; tw_intel_skip_reason(m->intel, i, &reason, &count); i++)
+            printf("  %5zu  %s\n", count, reason);
+    }
+    int status = m->errors > 0 ? 1 : 0;
+    tw_matchers_free(m);
+    return status;
+}
+
+/* --explain NAME: which rules and indicators would fire on a name, and why. */
+static int explain(const struct options *o)
+{
+    struct tw_matchers *m = load_matchers(o, NULL, 0, stderr);
+    size_t n;
+
+    if (m == NULL)
+        return 2;
+    n = tw_ruleset_explain(m->rules, o->explain, stdout);
+    if (m->intel != NULL)
+        n += tw_intel_explain(m->intel, o->explain, stdout);
+    tw_matchers_free(m);
+    return n > 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -455,7 +612,12 @@ int main(int argc, char **argv)
         }
         o.s.match.rule_paths[o.s.match.n_rule_paths++] = d;
     }
-    status = tw_sensor_run(&o.s);
+    if (o.n_check_paths > 0)
+        status = check_rules(&o);
+    else if (o.explain != NULL)
+        status = explain(&o);
+    else
+        status = tw_sensor_run(&o.s);
     for (size_t i = 0; i < o.n_strings; i++)
         free(o.strings[i]);
     return status;

@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 
+#include "tunwatch/intel.h"
+
 int tw_matchers_load(const struct tw_matchers_config *cfg, FILE *errlog, struct tw_matchers **out)
 {
     struct tw_matchers *m = calloc(1, sizeof(*m));
@@ -22,6 +24,21 @@ int tw_matchers_load(const struct tw_matchers_config *cfg, FILE *errlog, struct 
         goto out_nomem;
     tw_ruleset_get_stats(m->rules, &st);
     m->errors += st.errors;
+    if (cfg->n_intel_paths > 0) {
+        m->intel = tw_intel_new();
+        if (m->intel == NULL)
+            goto out_nomem;
+        for (size_t i = 0; i < cfg->n_intel_paths; i++) {
+            int rc = tw_intel_load(m->intel, cfg->intel_paths[i], cfg->intel_subdomains[i],
+                                   errlog);
+            if (rc == TW_ENOMEM)
+                goto out_nomem;
+            if (rc != 0)
+                m->errors++;
+        }
+        if (tw_intel_compile(m->intel) != 0)
+            goto out_nomem;
+    }
     *out = m;
     return 0;
 out_nomem:
@@ -34,5 +51,6 @@ void tw_matchers_free(struct tw_matchers *m)
     if (m == NULL)
         return;
     tw_ruleset_free(m->rules);
+    tw_intel_free(m->intel);
     free(m);
 }

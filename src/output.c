@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tunwatch/communityid.h"
+#include "tunwatch/intel.h"
 #include "tunwatch/json.h"
 
 static void write_line(struct tw_output *o, struct tw_jb *jb)
@@ -143,6 +144,7 @@ static bool name_equal(const char *name, const char *norm, size_t len)
  * other names of the event are tried, which one and how it relates to the event. */
 struct match_ctx {
     struct tw_output *o;
+    const struct tw_matchers *mx;
     const struct tw_rule_info *fired[64];
     size_t n_fired;
     bool overflow;   /* more rules fired than fired[] holds: later ones are not deduplicated */
@@ -215,7 +217,7 @@ static void alert(const struct tw_rule_info *rule, const struct tw_event *ev, vo
 }
 
 /* Matches ev as if its hostname were `name` (lowercased, one trailing dot dropped). */
-static void match_alt(const struct tw_ruleset *rules, const struct tw_event *ev,
+static void match_alt(const struct tw_matchers *mx, const struct tw_event *ev,
                       struct match_ctx *m, const char *name, size_t len, const char *via)
 {
     char norm[TW_NAME_MAX], alt[TW_NAME_MAX];
@@ -236,7 +238,9 @@ static void match_alt(const struct tw_ruleset *rules, const struct tw_event *ev,
     e2.norm_len = len;
     m->alt = alt;
     m->via = via;
-    tw_ruleset_match(rules, &e2, alert, m);
+    tw_ruleset_match(mx->rules, &e2, alert, m);
+    if (mx->intel != NULL)
+        tw_intel_match(mx->intel, &e2, alert, m);
 }
 
 /*
@@ -246,19 +250,21 @@ static void match_alt(const struct tw_ruleset *rules, const struct tw_event *ev,
  * rule). A cached name that differs from the SNI is only reported, never matched: many names
  * share an address (CDNs, hosting), and the SNI is what the client asked that server for.
  */
-static void match_event(struct tw_output *o, const struct tw_ruleset *rules,
+static void match_event(struct tw_output *o, const struct tw_matchers *mx,
                         const struct tw_event *ev)
 {
-    struct match_ctx m = {.o = o};
+    struct match_ctx m = {.o = o, .mx = mx};
 
-    tw_ruleset_match(rules, ev, alert, &m);
+    tw_ruleset_match(mx->rules, ev, alert, &m);
+    if (mx->intel != NULL)
+        tw_intel_match(mx->intel, ev, alert, &m);
     if (ev->category != TW_CAT_NETWORK_CONNECTION || ev->answer_name == NULL ||
         ev->answer_chain == NULL || !name_equal(ev->answer_name, ev->norm, ev->norm_len))
         return;
     for (const char *c = ev->answer_chain; *c != '\0';) {
         const char *sp = strchr(c, ' ');
         size_t l = sp != NULL ? (size_t)(sp - c) : strlen(c);
-        match_alt(rules, ev, &m, c, l, "cname");
+        match_alt(mx, ev, &m, c, l, "cname");
         c += l + (sp != NULL);
     }
 }
@@ -281,7 +287,7 @@ void tw_output_event(void *ctx, const struct tw_event *ev)
     }
     const struct tw_matchers *m = atomic_load_explicit(&o->matchers, memory_order_acquire);
     if (m != NULL)
-        match_event(o, m->rules, ev);
+        match_event(o, m, ev);
 }
 
 int tw_outfile_init(struct tw_outfile *f, FILE *fp, const char *path)
