@@ -71,6 +71,55 @@ if command -v mergecap >/dev/null 2>&1; then
     if grep -q "writing stdout: Broken pipe" "$tmp/err"; then ok "closed pipe reported"; else bad "closed pipe reported"; fi
 fi
 
+# --check-rules: the same directory as a report on stdout, exit 1 because a file is broken.
+"$TW" --check-rules "$tmp/rules" >"$tmp/out" 2>"$tmp/err"
+st=$?
+if [ $st -eq 1 ] && grep -q "^rules: 3 files, 2 loaded, 1 skipped, 1 files with errors" "$tmp/out" &&
+    grep -q "broken.yml:5:1: yaml error" "$tmp/out" &&
+    grep -q "6f1d3c1e-0000-4000-8000-000000000002  field 'Image' needs process attribution" "$tmp/out"; then
+    ok "--check-rules: counts, skip reason, error with file:line, exit 1"
+else
+    bad "--check-rules: counts, skip reason, error with file:line, exit 1 (got $st)"; sed 's/^/     /' "$tmp/out" | head -8
+fi
+# ... and with process attribution the Image rule loads; a clean directory exits 0.
+if "$TW" --check-rules rules --local-processes on >"$tmp/out" 2>"$tmp/err" &&
+    grep -q "^rules: 22 files, 44 loaded, 0 skipped, 0 files with errors" "$tmp/out"; then
+    ok "--check-rules on the bundled rules: exit 0"
+else
+    bad "--check-rules on the bundled rules: exit 0"
+fi
+
+# --explain: which rule fires on a name and why; exit 1 when nothing would.
+if "$TW" --explain X.LocalTo.Net. >"$tmp/out" 2>"$tmp/err" &&
+    grep -q "hit    DestinationHostname|endswith: '.localto.net'" "$tmp/out" &&
+    grep -q "^2 rules match" "$tmp/out"; then
+    ok "--explain x.localto.net: both LocaltoNet rules, with the test that holds"
+else
+    bad "--explain x.localto.net"; sed 's/^/     /' "$tmp/out" | head -8
+fi
+"$TW" --explain localto.net >"$tmp/out" 2>"$tmp/err"
+if [ $? -eq 1 ] && grep -q "^0 rules match" "$tmp/out"; then
+    ok "--explain localto.net (the bare domain): no rule, exit 1"
+else
+    bad "--explain localto.net (the bare domain): no rule, exit 1"
+fi
+
+# Threat intel: a Zeek intel file and a domain list alert with their file and line.
+printf '#fields\tindicator\tindicator_type\tmeta.source\nwww.debian.org\tIntel::DOMAIN\tcli-feed\n' \
+    >"$tmp/feed.intel"
+printf '# list\n*.example-bank.com\n' >"$tmp/list.txt"
+mkdir -p "$tmp/empty"
+"$TW" -q -r pcaps/tunnels.pcapng -R "$tmp/empty" --intel "$tmp/feed.intel" --intel "$tmp/list.txt" \
+    -o "$tmp/out" 2>"$tmp/err"
+if grep -q "\"file\":\"$tmp/feed.intel\",\"line\":2}" "$tmp/out" &&
+    grep -q "\"file\":\"$tmp/list.txt\",\"line\":2}" "$tmp/out" &&
+    grep -q '"name":"WWW.Example-Bank.COM"' "$tmp/out" &&
+    ! grep -q '"name":"deb.debian.org"' "$tmp/out"; then
+    ok "--intel: Zeek intel and domain list indicators alert with file and line"
+else
+    bad "--intel: Zeek intel and domain list indicators alert with file and line"; head -3 "$tmp/out"
+fi
+
 # The summary names every counter group.
 "$TW" -q -r pcaps/tunnels.pcapng -o /dev/null 2>"$tmp/err"
 for k in "packets," "rules:" "decode:" "names:" "alerts:" "flows:" "not inspected:" "skipped/anomalies:"; do
