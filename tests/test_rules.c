@@ -1004,14 +1004,15 @@ struct kvev {
     char buf[512];
 };
 
-static void make_kv(struct kvev *k, const char *spec)
+static void make_kv_sep(struct kvev *k, const char *spec, const char *sep)
 {
     char *save = NULL, *tok;
     const char *src = "192.168.1.10", *dst = "203.0.113.7";
     int af;
 
     memset(k, 0, sizeof(*k));
-    snprintf(k->buf, sizeof(k->buf), "%s", spec);
+    if (snprintf(k->buf, sizeof(k->buf), "%s", spec) >= (int)sizeof(k->buf))
+        fail_msg("event spec too long: %s", spec);
     k->ev.category = TW_CAT_NETWORK_CONNECTION;
     k->ev.evidence = TW_EV_TLS_SNI;
     k->ev.norm = "x.test";
@@ -1020,7 +1021,7 @@ static void make_kv(struct kvev *k, const char *spec)
     k->ev.sport = 50000;
     k->ev.dport = 443;
     k->ev.qtype = 1;
-    for (tok = strtok_r(k->buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+    for (tok = strtok_r(k->buf, sep, &save); tok; tok = strtok_r(NULL, sep, &save)) {
         char *v = strchr(tok, '=');
 
         assert_non_null(v);
@@ -1058,6 +1059,11 @@ static void make_kv(struct kvev *k, const char *spec)
     af = k->ev.ip_version == 6 ? AF_INET6 : AF_INET;
     assert_int_equal(inet_pton(af, src, k->ev.src_addr), 1);
     assert_int_equal(inet_pton(af, dst, k->ev.dst_addr), 1);
+}
+
+static void make_kv(struct kvev *k, const char *spec)
+{
+    make_kv_sep(k, spec, ";");
 }
 
 #define NC "network_connection"
@@ -1426,6 +1432,166 @@ static void test_explain(void **state)
     unload(&l);
 }
 
+/*
+ * SigmaHQ's network rules (../shared/sigma, 187 files at the commit SOURCE.md names), pinned:
+ * how many load, every reason the others are skipped for, no file error; with process
+ * attribution on, the rules that need only Image / ProcessId / User load too.
+ */
+static const struct tw_reason_count corpus_reasons_tap[] = {
+    {"field 'Image' needs process attribution (--local-processes)", 62},
+    {"field 'c-useragent' not observable", 24},
+    {"field 'cs-method' not observable", 17},
+    {"field 'c-uri' not observable", 16},
+    {"logsource service 'dns-client' not observed", 6},
+    {"field 'CommandLine' not observable", 3},
+    {"field 'c-uri-extension' not observable", 3},
+    {"field 'ParentImage' not observable", 2},
+    {"modifier 'expand' needs placeholder values, which are not configured", 2},
+    {"field 'Computer' not observable", 1},
+    {"field 'User' needs process attribution (--local-processes)", 1},
+    {"field 'Z' not observable", 1},
+    {"field 'action' not observable", 1},
+    {"field 'answer' not observable", 1},
+    {"field 'answers' not observable", 1},
+    {"field 'cs-uri' not observable", 1},
+};
+
+static const struct tw_reason_count corpus_reasons_proc[] = {
+    {"field 'c-useragent' not observable", 24},
+    {"field 'cs-method' not observable", 17},
+    {"field 'c-uri' not observable", 16},
+    {"logsource service 'dns-client' not observed", 6},
+    {"field 'CommandLine' not observable", 3},
+    {"field 'c-uri-extension' not observable", 3},
+    {"field 'ParentImage' not observable", 2},
+    {"modifier 'expand' needs placeholder values, which are not configured", 2},
+    {"field 'Computer' not observable", 1},
+    {"field 'Z' not observable", 1},
+    {"field 'action' not observable", 1},
+    {"field 'answer' not observable", 1},
+    {"field 'answers' not observable", 1},
+    {"field 'cs-uri' not observable", 1},
+};
+
+static void corpus_pin(bool proc, size_t want_loaded, const struct tw_reason_count *want,
+                       size_t n_want)
+{
+    struct tw_ruleset *rs = tw_ruleset_new();
+    struct tw_reason_count got[64];
+    struct tw_ruleset_stats st;
+    FILE *devnull = fopen("/dev/null", "w");
+    size_t n, sum = 0;
+
+    assert_non_null(rs);
+    assert_non_null(devnull);
+    tw_ruleset_set_process_fields(rs, proc);
+    assert_int_equal(tw_ruleset_load(rs, SIGMA_DIR, devnull), 0);
+    fclose(devnull);
+    assert_int_equal(tw_ruleset_compile(rs), 0);
+    tw_ruleset_get_stats(rs, &st);
+    printf("sigma corpus, process fields %s: %zu loaded, %zu skipped, %zu errors, %zu "
+           "indicators\n", proc ? "on" : "off", st.loaded, st.skipped, st.errors,
+           st.indicators);
+    n = tw_ruleset_skip_reasons(rs, got, 64);
+    for (size_t i = 0; i < n && i < 64; i++) {
+        printf("  %3zu  %s\n", got[i].count, got[i].reason);
+        sum += got[i].count;
+    }
+    assert_int_equal(st.errors, 0);
+    assert_int_equal(tw_ruleset_errors(rs, NULL, 0), 0);
+    assert_int_equal(st.loaded, want_loaded);
+    assert_int_equal(st.loaded + st.skipped, 187);
+    assert_int_equal(sum, st.skipped);
+    assert_int_equal(n, n_want);
+    for (size_t i = 0; i < n_want; i++) {
+        assert_string_equal(got[i].reason, want[i].reason);
+        assert_int_equal(got[i].count, want[i].count);
+    }
+    tw_ruleset_free(rs);
+}
+
+static void test_sigma_corpus_pinned(void **state)
+{
+    (void)state;
+    if (access(SIGMA_DIR "/SOURCE.md", R_OK) != 0) {
+        skip();
+        return;
+    }
+    corpus_pin(false, 45, corpus_reasons_tap, TW_ARRAY_SIZE(corpus_reasons_tap));
+    corpus_pin(true, 108, corpus_reasons_proc, TW_ARRAY_SIZE(corpus_reasons_proc));
+}
+
+/*
+ * Events built from SigmaHQ's rules by tests/sigma_events.py, with the verdicts its own
+ * evaluator gives (TW_SIGMA_CASES names the file; tests/t_sigma.sh makes it). Each line:
+ * rule id, 1 (must match) or 0 (must not), then the event's fields. The corpus is loaded
+ * with process fields on, so rules with Image filters are checked too.
+ */
+struct case_hit {
+    const char *id;
+    bool seen;
+};
+
+static void on_case_match(const struct tw_rule_info *r, const struct tw_event *ev, void *ctx)
+{
+    struct case_hit *h = ctx;
+
+    (void)ev;
+    if (strcmp(r->id, h->id) == 0)
+        h->seen = true;
+}
+
+static void test_sigma_cases(void **state)
+{
+    const char *path = getenv("TW_SIGMA_CASES");
+    struct tw_ruleset *rs;
+    FILE *f, *devnull;
+    char line[2048];
+    size_t n = 0, bad = 0, pos = 0;
+
+    (void)state;
+    if (!path || access(SIGMA_DIR "/SOURCE.md", R_OK) != 0) {
+        skip();
+        return;
+    }
+    rs = tw_ruleset_new();
+    devnull = fopen("/dev/null", "w");
+    assert_non_null(rs);
+    assert_non_null(devnull);
+    tw_ruleset_set_process_fields(rs, true);
+    assert_int_equal(tw_ruleset_load(rs, SIGMA_DIR, devnull), 0);
+    fclose(devnull);
+    assert_int_equal(tw_ruleset_compile(rs), 0);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        char *id = line, *exp, *rest;
+        struct case_hit h = {0};
+        struct kvev k;
+
+        line[strcspn(line, "\n")] = '\0';
+        exp = strchr(id, '\t');
+        assert_non_null(exp);
+        *exp++ = '\0';
+        rest = strchr(exp, '\t');
+        assert_non_null(rest);
+        *rest++ = '\0';
+        make_kv_sep(&k, rest, "\t");
+        h.id = id;
+        tw_ruleset_match(rs, &k.ev, on_case_match, &h);
+        n++;
+        pos += *exp == '1';
+        if (h.seen != (*exp == '1') && bad++ < 20)
+            printf("sigma case: rule %s %s on %s\n", id,
+                   h.seen ? "matched, must not" : "did not match, must", rest);
+    }
+    fclose(f);
+    tw_ruleset_free(rs);
+    printf("sigma cases: %zu events (%zu must match), %zu wrong verdicts\n", n, pos, bad);
+    assert_true(n > 0);
+    assert_int_equal(bad, 0);
+}
+
 static double now_ns(void)
 {
     struct timespec ts;
@@ -1641,6 +1807,7 @@ int main(void)
         cmocka_unit_test(test_yaml_composer_error), cmocka_unit_test(test_yaml_alias),
         cmocka_unit_test(test_yaml_deep_nesting), cmocka_unit_test(test_directory),
         cmocka_unit_test(test_missing_path),   cmocka_unit_test(test_sigma_corpus),
+        cmocka_unit_test(test_sigma_corpus_pinned), cmocka_unit_test(test_sigma_cases),
         cmocka_unit_test(test_modifiers),      cmocka_unit_test(test_skip_reasons),
         cmocka_unit_test(test_errors_api),     cmocka_unit_test(test_explain),
         cmocka_unit_test(test_prefilter_sound), cmocka_unit_test(test_bench_100k),
