@@ -17,6 +17,7 @@
 
 #include "tunwatch/config.h"
 #include "tunwatch/dpdk.h"
+#include "tunwatch/exclude.h"
 #include "tunwatch/intel.h"
 #include "tunwatch/sensor.h"
 
@@ -42,6 +43,7 @@ enum {
     OPT_DNS_CACHE,
     OPT_LOCAL_PROCESSES,
     OPT_INTEL,
+    OPT_EXCLUDE,
     OPT_INTEL_SUBDOMAINS,
     OPT_CHECK_RULES,
     OPT_EXPLAIN,
@@ -71,6 +73,7 @@ static const struct option longopts[] = {
     {"dns-cache", required_argument, NULL, OPT_DNS_CACHE},
     {"local-processes", required_argument, NULL, OPT_LOCAL_PROCESSES},
     {"intel", required_argument, NULL, OPT_INTEL},
+    {"exclude", required_argument, NULL, OPT_EXCLUDE},
     {"intel-subdomains", required_argument, NULL, OPT_INTEL_SUBDOMAINS},
     {"check-rules", required_argument, NULL, OPT_CHECK_RULES},
     {"explain", required_argument, NULL, OPT_EXPLAIN},
@@ -115,6 +118,8 @@ static void usage(FILE *fp)
             "      --intel FILE         threat-intel indicators: Zeek intel file, domain list or\n"
             "                           RPZ zone (repeatable); --intel-subdomains FILE: names\n"
             "                           in FILE also cover their subdomains\n"
+            "      --exclude FILE       known-good traffic: matches an exclusion in FILE drops\n"
+            "                           (rule=, domain=, src=, dst=, image=; repeatable)\n"
             "      --check-rules PATH   load rules (and --intel files) from PATH, print what\n"
             "                           loaded, what was skipped and why, and the errors; exit\n"
             "                           0 if every file was read, 1 if not (repeatable)\n"
@@ -287,6 +292,14 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         }
         s->match.intel_subdomains[s->match.n_intel_paths] = id == OPT_INTEL_SUBDOMAINS;
         if ((s->match.intel_paths[s->match.n_intel_paths++] = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_EXCLUDE:
+        if (s->match.n_exclude_paths == TW_MAX_INDICATOR_PATHS) {
+            snprintf(msg, msglen, "%s: at most %d exclusion files", where, TW_MAX_INDICATOR_PATHS);
+            return -1;
+        }
+        if ((s->match.exclude_paths[s->match.n_exclude_paths++] = keep(o, arg)) == NULL)
             goto nomem;
         return 0;
     case OPT_CHECK_RULES:
@@ -562,6 +575,12 @@ static int check_rules(const struct options *o)
                is.skipped, is.bad_lines, is.errors);
         for (size_t i = 0; tw_intel_skip_reason(m->intel, i, &reason, &count); i++)
             printf("  %5zu  %s\n", count, reason);
+    }
+    if (m->exclusions != NULL) {
+        struct tw_exclusions_stats es;
+        tw_exclusions_get_stats(m->exclusions, &es);
+        printf("exclusions: %zu files, %zu in force (%zu for one rule), %zu files with errors\n",
+               es.files, es.entries, es.scoped, es.errors);
     }
     int status = m->errors > 0 ? 1 : 0;
     tw_matchers_free(m);

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "tunwatch/exclude.h"
 #include "tunwatch/intel.h"
 
 int tw_matchers_load(const struct tw_matchers_config *cfg, FILE *errlog, struct tw_matchers **out)
@@ -39,6 +40,18 @@ int tw_matchers_load(const struct tw_matchers_config *cfg, FILE *errlog, struct 
         if (tw_intel_compile(m->intel) != 0)
             goto out_nomem;
     }
+    if (cfg->n_exclude_paths > 0) {
+        m->exclusions = tw_exclusions_new();
+        if (m->exclusions == NULL)
+            goto out_nomem;
+        for (size_t i = 0; i < cfg->n_exclude_paths; i++) {
+            int rc = tw_exclusions_load(m->exclusions, cfg->exclude_paths[i], errlog);
+            if (rc == TW_ENOMEM)
+                goto out_nomem;
+            if (rc != 0)
+                m->errors++;
+        }
+    }
     *out = m;
     return 0;
 out_nomem:
@@ -52,5 +65,6 @@ void tw_matchers_free(struct tw_matchers *m)
         return;
     tw_ruleset_free(m->rules);
     tw_intel_free(m->intel);
+    tw_exclusions_free(m->exclusions);
     free(m);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tunwatch/communityid.h"
+#include "tunwatch/exclude.h"
 #include "tunwatch/intel.h"
 #include "tunwatch/json.h"
 
@@ -172,6 +173,12 @@ static void alert(const struct tw_rule_info *rule, const struct tw_event *ev, vo
         m->fired[m->n_fired++] = rule;
     else
         m->overflow = true;
+    /* Known-good traffic: counted, never written. */
+    if (m->mx->exclusions != NULL &&
+        tw_exclusions_match(m->mx->exclusions, rule->id, ev, m->alt, NULL)) {
+        o->excluded++;
+        return;
+    }
 
     o->alerts++;
     tw_jb_init(&jb, o->line, sizeof(o->line));

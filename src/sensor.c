@@ -135,7 +135,7 @@ struct totals {
     struct tw_engine_stats es;
     struct tw_flow_table_stats fs;
     uint32_t stream_high_water;
-    uint64_t alerts, events_written, lines_dropped;
+    uint64_t alerts, events_written, lines_dropped, excluded;
     uint64_t events_seen[TW_CAT__COUNT];
 };
 
@@ -245,6 +245,7 @@ static void attributed(void *ctx, const struct tw_event *ev)
     tw_output_event(o, ev);
     pthread_mutex_lock(&s->attr_lock);
     s->attr_snap.alerts = o->alerts;
+    s->attr_snap.excluded = o->excluded;
     s->attr_snap.events_written = o->events_written;
     s->attr_snap.lines_dropped = o->lines_dropped;
     memcpy(s->attr_snap.events_seen, o->events_seen, sizeof(o->events_seen));
@@ -352,6 +353,7 @@ static void engine_totals(const struct tw_engine *eng, const struct tw_output *o
 {
     tw_engine_get_stats(eng, &t->es, &t->fs, &t->stream_high_water);
     t->alerts = out->alerts;
+    t->excluded = out->excluded;
     t->events_written = out->events_written;
     t->lines_dropped = out->lines_dropped;
     memcpy(t->events_seen, out->events_seen, sizeof(t->events_seen));
@@ -692,6 +694,7 @@ static void gather_workers(struct sensor *s, struct totals *t)
         t->fs.capacity += snap.fs.capacity;
         t->stream_high_water += snap.stream_high_water;
         t->alerts += snap.alerts;
+        t->excluded += snap.excluded;
         t->events_written += snap.events_written;
         t->lines_dropped += snap.lines_dropped;
         for (int c = 0; c < TW_CAT__COUNT; c++)
@@ -708,6 +711,7 @@ static void gather(struct sensor *s, struct totals *t)
     if (s->attrib != NULL) {
         pthread_mutex_lock(&s->attr_lock);
         t->alerts += s->attr_snap.alerts;
+        t->excluded += s->attr_snap.excluded;
         t->events_written += s->attr_snap.events_written;
         t->lines_dropped += s->attr_snap.lines_dropped;
         for (int c = 0; c < TW_CAT__COUNT; c++)
@@ -923,6 +927,8 @@ static void write_stats(struct sensor *s)
     tw_jb_raw(&jb, "}", 1);
     tw_jb_key(&jb, "alerts");
     tw_jb_u64(&jb, t.alerts);
+    tw_jb_key(&jb, "alerts_excluded");
+    tw_jb_u64(&jb, t.excluded);
     if (s->attrib != NULL) {
         struct tw_attrib_stats ast;
         tw_attrib_get_stats(s->attrib, &ast);
@@ -1010,7 +1016,7 @@ static void summary(struct sensor *s, double secs)
             "  names: %llu dns_query %llu network_connection (dns requests %llu, responses %llu; "
             "tls hellos %llu, with sni %llu, without %llu, ech %llu, reassembled %llu, "
             "after a preamble %llu; http connect %llu, proxy protocol %llu)\n"
-            "  alerts: %llu  events written: %llu\n"
+            "  alerts: %llu (excluded %llu)  events written: %llu\n"
             "  flows: %llu created, %u active of %u, %llu evicted, %llu expired, %llu mid-stream, "
             "%llu port reuse; reassembly buffers high water %u\n",
             (unsigned long long)t.events_seen[TW_CAT_DNS_QUERY],
@@ -1020,7 +1026,8 @@ static void summary(struct sensor *s, double secs)
             (unsigned long long)st->tls_no_sni, (unsigned long long)st->tls_ech,
             (unsigned long long)st->tls_multi_segment, (unsigned long long)st->tls_after_preamble,
             (unsigned long long)st->http_connect, (unsigned long long)st->proxy_protocol,
-            (unsigned long long)t.alerts, (unsigned long long)t.events_written,
+            (unsigned long long)t.alerts, (unsigned long long)t.excluded,
+            (unsigned long long)t.events_written,
             (unsigned long long)fs->created, fs->active, fs->capacity,
             (unsigned long long)fs->evicted, (unsigned long long)fs->expired,
             (unsigned long long)st->midstream, (unsigned long long)st->tcp_port_reuse, t.stream_high_water);

@@ -120,6 +120,20 @@ else
     bad "--intel: Zeek intel and domain list indicators alert with file and line"; head -3 "$tmp/out"
 fi
 
+# Exclusions: a domain (with its subdomains, not a look-alike) and one rule on one address.
+printf '# known good\ndomain=localto.net\nrule=e2835303-1b68-4006-acbf-67b6a6243f54 dst=10.20.0.1\n' \
+    >"$tmp/exclude.txt"
+"$TW" -q -r pcaps/tunnels.pcapng --exclude "$tmp/exclude.txt" -o "$tmp/out" 2>"$tmp/err"
+if grep -q "alerts: 19 (excluded 8)" "$tmp/err" && ! grep -q '"name":"[^"]*\.localto\.net' "$tmp/out" &&
+    grep -q '"name":"x9.localtonet.com"' "$tmp/out" && ! grep -q '"id":"e2835303' "$tmp/out" &&
+    grep -q '"id":"4caf0690' "$tmp/out"; then
+    ok "--exclude: domain and rule-scoped exclusions drop and count, look-alikes still alert"
+else
+    bad "--exclude: domain and rule-scoped exclusions drop and count"; grep alerts "$tmp/err"
+fi
+printf 'domain=ok.example\ndst=10.0.0.1/8\n' >"$tmp/bad_exclude.txt"
+expect "bad exclusion line named, file rejected" 0 "bad_exclude.txt:2:" -- -q -r pcaps/tunnels.pcapng --exclude "$tmp/bad_exclude.txt" -o /dev/null
+
 # The summary names every counter group.
 "$TW" -q -r pcaps/tunnels.pcapng -o /dev/null 2>"$tmp/err"
 for k in "packets," "rules:" "decode:" "names:" "alerts:" "flows:" "not inspected:" "skipped/anomalies:"; do

@@ -44,6 +44,7 @@ struct tw_output {
     const struct tw_matchers *_Atomic matchers;
     bool events;                  /* also write every event */
     uint64_t alerts;
+    uint64_t excluded;            /* matches an exclusion dropped (never written) */
     uint64_t events_written;
     uint64_t lines_dropped;       /* lines that did not fit TW_LINE_MAX (counted, never silent) */
     uint64_t events_seen[TW_CAT__COUNT];
