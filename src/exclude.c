@@ -36,7 +36,7 @@ struct ex_entry {
     char *rule;   /* lowercased, NULL: global */
     char *domain; /* lowercased, no trailing dot; NULL: any name */
     size_t domain_len;
-    char *image;  /* glob; NULL: any process or none */
+    char *image; /* glob; NULL: any process or none */
     struct tw_cidr src, dst;
     bool has_src, has_dst;
     uint32_t file; /* index into files */
@@ -52,10 +52,10 @@ struct ex_slot {
 struct tw_exclusions {
     struct ex_entry *entries;
     size_t n, cap;
-    uint32_t *next;           /* chain links, n entries */
-    _Atomic uint64_t *hits;   /* n counters */
+    uint32_t *next;         /* chain links, n entries */
+    _Atomic uint64_t *hits; /* n counters */
     struct ex_slot *slots;
-    size_t mask;              /* slots - 1; slots NULL when n is 0 */
+    size_t mask; /* slots - 1; slots NULL when n is 0 */
     char **files;
     size_t n_files, files_cap;
     size_t errors;
@@ -337,9 +337,8 @@ static int rebuild(struct tw_exclusions *ex, size_t n_old)
         uint64_t key = make_key(scope_hash(e->rule), dom);
         size_t j = key & (nslots - 1);
 
-        atomic_init(&hits[i], i < n_old ? atomic_load_explicit(&ex->hits[i],
-                                                               memory_order_relaxed)
-                                        : 0);
+        atomic_init(&hits[i],
+                    i < n_old ? atomic_load_explicit(&ex->hits[i], memory_order_relaxed) : 0);
         next[i] = EX_NONE;
         while (slots[j].head != EX_NONE && slots[j].key != key)
             j = (j + 1) & (nslots - 1);
@@ -425,8 +424,7 @@ int tw_exclusions_load(struct tw_exclusions *ex, const char *path, FILE *errlog)
         errno = err;
         return TW_EIO;
     }
-    if (tw_grow((void **)&ex->files, &ex->files_cap, ex->n_files + 1, sizeof(*ex->files), 8) !=
-            0 ||
+    if (tw_grow((void **)&ex->files, &ex->files_cap, ex->n_files + 1, sizeof(*ex->files), 8) != 0 ||
         (ex->files[file_idx] = strdup(path)) == NULL) {
         rc = TW_ENOMEM;
         goto out_close;
@@ -599,9 +597,8 @@ static bool entry_holds(const struct ex_entry *e, const struct ex_query *q)
         return false;
     if (e->has_dst && !cidr_holds(&e->dst, ev->ip_version, ev->dst_addr))
         return false;
-    if (e->image != NULL &&
-        (ev->proc.status != TW_PROC_FOUND || ev->proc.image == NULL ||
-         !glob_match(e->image, ev->proc.image)))
+    if (e->image != NULL && (ev->proc.status != TW_PROC_FOUND || ev->proc.image == NULL ||
+                             !glob_match(e->image, ev->proc.image)))
         return false;
     return true;
 }
@@ -693,8 +690,7 @@ bool tw_exclusions_match(const struct tw_exclusions *ex, const char *rule_id,
     return true;
 }
 
-size_t tw_exclusions_hits(const struct tw_exclusions *ex, struct tw_exclusion_hit *out,
-                          size_t cap)
+size_t tw_exclusions_hits(const struct tw_exclusions *ex, struct tw_exclusion_hit *out, size_t cap)
 {
     if (ex == NULL)
         return 0;

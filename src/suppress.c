@@ -154,8 +154,7 @@ struct tw_suppress *tw_suppress_new(uint32_t window_secs, uint32_t capacity)
         sh->newest = sh->oldest = SUP_NONE;
         sh->entries = calloc(cap, sizeof(*sh->entries));
         sh->slots = malloc(nslots * sizeof(*sh->slots));
-        if (sh->entries == NULL || sh->slots == NULL ||
-            pthread_mutex_init(&sh->lock, NULL) != 0) {
+        if (sh->entries == NULL || sh->slots == NULL || pthread_mutex_init(&sh->lock, NULL) != 0) {
             free(sh->entries);
             free(sh->slots);
             s->n_shards = i;
@@ -188,8 +187,8 @@ void tw_suppress_free(struct tw_suppress *s)
 /* |now - opened| < window, without overflow. */
 static bool in_window(int64_t opened, int64_t now, uint32_t window)
 {
-    uint64_t d = now >= opened ? (uint64_t)now - (uint64_t)opened
-                               : (uint64_t)opened - (uint64_t)now;
+    uint64_t d =
+        now >= opened ? (uint64_t)now - (uint64_t)opened : (uint64_t)opened - (uint64_t)now;
     return d < window;
 }
 

@@ -76,11 +76,15 @@ static void test_window(void **state)
         /* window 1 */
         {__LINE__, 1, {{5, 0, 0}, {5, 1, 0}, {5, 1, 0}, {6, 0, 2}, {6, 1, 0}, {8, 0, 1}}, 6},
         /* times near the ends of int64 */
-        {__LINE__, 3600, {{INT64_MIN, 0, 0}, {INT64_MAX, 0, 0}, {INT64_MAX - 3599, 1, 0},
-                          {INT64_MIN, 0, 1}}, 4},
+        {__LINE__,
+         3600,
+         {{INT64_MIN, 0, 0}, {INT64_MAX, 0, 0}, {INT64_MAX - 3599, 1, 0}, {INT64_MIN, 0, 1}},
+         4},
         /* a long window */
-        {__LINE__, UINT32_MAX, {{0, 0, 0}, {(int64_t)UINT32_MAX - 1, 1, 0},
-                                {(int64_t)UINT32_MAX, 0, 1}}, 3},
+        {__LINE__,
+         UINT32_MAX,
+         {{0, 0, 0}, {(int64_t)UINT32_MAX - 1, 1, 0}, {(int64_t)UINT32_MAX, 0, 1}},
+         3},
     };
     for (size_t i = 0; i < TW_ARRAY_SIZE(cases); i++) {
         struct tw_suppress *s = tw_suppress_new(cases[i].window, 16);
@@ -92,10 +96,9 @@ static void test_window(void **state)
             uint64_t before = 99;
             int got = check(s, "r1", "10.0.0.1", "a.tunnel.example", cases[i].step[k].t, &before);
 
-            if (got != cases[i].step[k].suppressed ||
-                before != (got ? 0 : cases[i].step[k].before))
-                fail_msg("case at line %d, step %zu: suppressed %d before %llu", cases[i].line,
-                         k, got, (unsigned long long)before);
+            if (got != cases[i].step[k].suppressed || before != (got ? 0 : cases[i].step[k].before))
+                fail_msg("case at line %d, step %zu: suppressed %d before %llu", cases[i].line, k,
+                         got, (unsigned long long)before);
             if (got)
                 supp++;
             else
@@ -157,8 +160,8 @@ static void test_keys(void **state)
         tw_suppress_get_stats(s, &st);
         if (first != 0 || second != cases[i].suppressed ||
             st.entries != (cases[i].suppressed ? 1u : 2u))
-            fail_msg("case at line %d: first %d second %d entries %u", cases[i].line, first,
-                     second, st.entries);
+            fail_msg("case at line %d: first %d second %d entries %u", cases[i].line, first, second,
+                     st.entries);
         tw_suppress_free(s);
     }
 }
@@ -299,9 +302,9 @@ static void test_capacity_pressure(void **state)
         unsigned keys;
         bool none_evicted; /* few enough keys that no shard fills */
     } cases[] = {
-        {__LINE__, 500, 500, true},      /* one shard: exactly capacity */
+        {__LINE__, 500, 500, true}, /* one shard: exactly capacity */
         {__LINE__, 500, 501, false},
-        {__LINE__, 65536, 20000, true},  /* 64 shards of 1024, about 312 keys each */
+        {__LINE__, 65536, 20000, true}, /* 64 shards of 1024, about 312 keys each */
         {__LINE__, 65536, 200000, false},
         {__LINE__, 1000, 5000, false},
     };
@@ -324,8 +327,7 @@ static void test_capacity_pressure(void **state)
             (cases[i].keys >= 4 * cases[i].capacity && st.entries != cases[i].capacity) ||
             st.evicted_in_window != st.evicted)
             fail_msg("case at line %d: passed %llu entries %u evicted %llu", cases[i].line,
-                     (unsigned long long)st.passed, st.entries,
-                     (unsigned long long)st.evicted);
+                     (unsigned long long)st.passed, st.entries, (unsigned long long)st.evicted);
         /* the newest keys are held: the last 10% of a shard's share at least */
         for (unsigned k = cases[i].keys - cases[i].keys / 50; k < cases[i].keys; k++) {
             char name[32];

@@ -130,8 +130,7 @@ bool tw_exclusions_match(const struct tw_exclusions *ex, const char *rule_id,
  * up to cap entries to out (out may be NULL when cap is 0) and returns how many exclusions
  * there are. Counters read while matching goes on are each exact at some moment of the call.
  */
-size_t tw_exclusions_hits(const struct tw_exclusions *ex, struct tw_exclusion_hit *out,
-                          size_t cap);
+size_t tw_exclusions_hits(const struct tw_exclusions *ex, struct tw_exclusion_hit *out, size_t cap);
 
 void tw_exclusions_get_stats(const struct tw_exclusions *ex, struct tw_exclusions_stats *st);
 

@@ -57,7 +57,7 @@ struct tw_suppress_stats {
     uint64_t evicted;    /* entries dropped to make room */
     uint64_t evicted_in_window; /* ... of them while their window was open (the key's next
                                    alert passes early) */
-    uint32_t entries;    /* keys held now */
+    uint32_t entries;           /* keys held now */
     uint32_t capacity;
     uint32_t window_secs;
 };
