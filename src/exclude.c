@@ -546,20 +546,6 @@ static bool glob_match(const char *pat, const char *s)
     return *pat == '\0';
 }
 
-static bool cidr_holds(const struct tw_cidr *c, uint8_t version, const uint8_t addr[16])
-{
-    unsigned full = c->prefix / 8, rest = c->prefix % 8;
-
-    if (c->version != version)
-        return false;
-    if (memcmp(c->addr, addr, full) != 0)
-        return false;
-    if (rest == 0)
-        return true;
-    uint8_t mask = (uint8_t)(0xff << (8 - rest));
-    return (c->addr[full] & mask) == (addr[full] & mask);
-}
-
 static bool name_covered(const struct ex_name *n, const char *dom, size_t dlen)
 {
     if (n->len == dlen)
@@ -593,9 +579,9 @@ static bool entry_holds(const struct ex_entry *e, const struct ex_query *q)
         if (!any)
             return false;
     }
-    if (e->has_src && !cidr_holds(&e->src, ev->ip_version, ev->src_addr))
+    if (e->has_src && !tw_cidr_contains(&e->src, ev->ip_version, ev->src_addr))
         return false;
-    if (e->has_dst && !cidr_holds(&e->dst, ev->ip_version, ev->dst_addr))
+    if (e->has_dst && !tw_cidr_contains(&e->dst, ev->ip_version, ev->dst_addr))
         return false;
     if (e->image != NULL && (ev->proc.status != TW_PROC_FOUND || ev->proc.image == NULL ||
                              !glob_match(e->image, ev->proc.image)))

@@ -202,6 +202,18 @@ struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int
     for (i = t->buckets[h & t->mask]; i != TW_FLOW_NONE; i = t->flows[i].next) {
         f = &t->flows[i];
         if (f->hash == h && memcmp(&f->key, &k, sizeof(k)) == 0) {
+            if (now - f->last_sec > (int64_t)t->idle_timeout) {
+                /* Idle past the timeout: whatever comes now is a new flow on the same
+                 * 5-tuple, as if the entry had been expired in time. */
+                t->st.expired++;
+                tw_flow_restart(t, f, now); /* counted as created */
+                if (t->lru_tail != i) {
+                    lru_unlink(t, i);
+                    lru_append(t, i);
+                }
+                *created = true;
+                return f;
+            }
             f->pkts++;
             /* The LRU order only needs one-second resolution (timeouts are in seconds), so a
              * flow is moved at most once a second: most packets touch no other entry. */

@@ -44,6 +44,7 @@ enum {
     OPT_LOCAL_PROCESSES,
     OPT_INTEL,
     OPT_EXCLUDE,
+    OPT_SUPPRESS,
     OPT_INTEL_SUBDOMAINS,
     OPT_CHECK_RULES,
     OPT_EXPLAIN,
@@ -74,6 +75,7 @@ static const struct option longopts[] = {
     {"local-processes", required_argument, NULL, OPT_LOCAL_PROCESSES},
     {"intel", required_argument, NULL, OPT_INTEL},
     {"exclude", required_argument, NULL, OPT_EXCLUDE},
+    {"suppress", required_argument, NULL, OPT_SUPPRESS},
     {"intel-subdomains", required_argument, NULL, OPT_INTEL_SUBDOMAINS},
     {"check-rules", required_argument, NULL, OPT_CHECK_RULES},
     {"explain", required_argument, NULL, OPT_EXPLAIN},
@@ -120,6 +122,9 @@ static void usage(FILE *fp)
             "                           in FILE also cover their subdomains\n"
             "      --exclude FILE       known-good traffic: matches an exclusion in FILE drops\n"
             "                           (rule=, domain=, src=, dst=, image=; repeatable)\n"
+            "      --suppress SECS      one alert per rule, source and name every SECS seconds\n"
+            "                           (capture time); the next one says how many were held\n"
+            "                           back (default 0: every alert)\n"
             "      --check-rules PATH   load rules (and --intel files) from PATH, print what\n"
             "                           loaded, what was skipped and why, and the errors; exit\n"
             "                           0 if every file was read, 1 if not (repeatable)\n"
@@ -301,6 +306,10 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         }
         if ((s->match.exclude_paths[s->match.n_exclude_paths++] = keep(o, arg)) == NULL)
             goto nomem;
+        return 0;
+    case OPT_SUPPRESS:
+        if (!parse_u32(arg, 0, 7 * 86400, &s->suppress_secs))
+            goto range;
         return 0;
     case OPT_CHECK_RULES:
         if (o->n_check_paths == TW_MAX_RULE_PATHS) {

@@ -100,11 +100,11 @@ int tw_homenet_parse(struct tw_homenet *h, const char *list, char *bad, size_t b
     return 0;
 }
 
-static bool cidr_contains(const struct tw_cidr *c, const uint8_t addr[16])
+bool tw_cidr_contains(const struct tw_cidr *c, uint8_t version, const uint8_t addr[16])
 {
     unsigned full = c->prefix / 8, rest = c->prefix % 8;
 
-    if (memcmp(c->addr, addr, full) != 0)
+    if (c->version != version || memcmp(c->addr, addr, full) != 0)
         return false;
     if (rest == 0)
         return true;
@@ -115,7 +115,7 @@ static bool cidr_contains(const struct tw_cidr *c, const uint8_t addr[16])
 bool tw_homenet_contains(const struct tw_homenet *h, uint8_t version, const uint8_t addr[16])
 {
     for (size_t i = 0; i < h->n; i++)
-        if (h->net[i].version == version && cidr_contains(&h->net[i], addr))
+        if (tw_cidr_contains(&h->net[i], version, addr))
             return true;
     return false;
 }

@@ -7,6 +7,7 @@
 #include "tunwatch/communityid.h"
 #include "tunwatch/exclude.h"
 #include "tunwatch/intel.h"
+#include "tunwatch/suppress.h"
 #include "tunwatch/json.h"
 
 static void write_line(struct tw_output *o, struct tw_jb *jb)
@@ -146,6 +147,7 @@ static bool name_equal(const char *name, const char *norm, size_t len)
 struct match_ctx {
     struct tw_output *o;
     const struct tw_matchers *mx;
+    const struct tw_event *orig; /* the event as observed (a CNAME target is matched on a copy) */
     const struct tw_rule_info *fired[64];
     size_t n_fired;
     bool overflow;   /* more rules fired than fired[] holds: later ones are not deduplicated */
@@ -161,10 +163,11 @@ static bool already_fired(const struct match_ctx *m, const struct tw_rule_info *
     return false;
 }
 
-static void alert(const struct tw_rule_info *rule, const struct tw_event *ev, void *ctx)
+static void alert(const struct tw_rule_info *rule, const struct tw_event *matched, void *ctx)
 {
     struct match_ctx *m = ctx;
     struct tw_output *o = m->o;
+    const struct tw_event *ev = m->orig; /* reported as observed; `matched` names the target */
     struct tw_jb jb;
 
     if (already_fired(m, rule))
@@ -177,6 +180,14 @@ static void alert(const struct tw_rule_info *rule, const struct tw_event *ev, vo
     if (m->mx->exclusions != NULL &&
         tw_exclusions_match(m->mx->exclusions, rule->id, ev, m->alt, NULL)) {
         o->excluded++;
+        return;
+    }
+    /* One alert per (rule, source, name) and window: a beaconing client is one line, and the
+     * next line after the window says how many were held back. */
+    uint64_t held = 0;
+    if (o->suppress != NULL &&
+        tw_suppress_check(o->suppress, rule->id, ev, matched->norm, ev->ts_sec, &held)) {
+        o->suppressed++;
         return;
     }
 
@@ -209,6 +220,10 @@ static void alert(const struct tw_rule_info *rule, const struct tw_event *ev, vo
     }
     tw_jb_raw(&jb, "}", 1);
     common_fields(&jb, ev);
+    if (held > 0) {
+        tw_jb_key(&jb, "suppressed_before");
+        tw_jb_u64(&jb, held);
+    }
     if (m->alt != NULL) {
         /* The rule matched another name this connection goes by, not the event's own. */
         tw_jb_key(&jb, "matched");
@@ -260,7 +275,7 @@ static void match_alt(const struct tw_matchers *mx, const struct tw_event *ev,
 static void match_event(struct tw_output *o, const struct tw_matchers *mx,
                         const struct tw_event *ev)
 {
-    struct match_ctx m = {.o = o, .mx = mx};
+    struct match_ctx m = {.o = o, .mx = mx, .orig = ev};
 
     tw_ruleset_match(mx->rules, ev, alert, &m);
     if (mx->intel != NULL)

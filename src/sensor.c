@@ -27,12 +27,14 @@
 #include "tunwatch/json.h"
 #include "tunwatch/output.h"
 #include "tunwatch/rules.h"
+#include "tunwatch/suppress.h"
 
 #define BURST 256
 /* Bursts taken from one live source before looking at the others and at signals. */
 #define LIVE_BURSTS 16
 /* Events held while the rules load at start: about 100k events, then the packet path waits. */
 #define PENDING_BYTES (32u << 20)
+#define SUPPRESS_KEYS 65536 /* (rule, source, name) windows tracked at once */
 #define POLL_MS 100
 #define POLL_MS_POLLED 1 /* with a source that has no descriptor (DPDK): poll it often */
 
@@ -135,7 +137,7 @@ struct totals {
     struct tw_engine_stats es;
     struct tw_flow_table_stats fs;
     uint32_t stream_high_water;
-    uint64_t alerts, events_written, lines_dropped, excluded;
+    uint64_t alerts, events_written, lines_dropped, excluded, suppressed;
     uint64_t events_seen[TW_CAT__COUNT];
 };
 
@@ -200,6 +202,7 @@ struct sensor {
     struct tw_attrib *attrib;
     struct tw_output attr_out;
     _Atomic uint64_t attr_queue_full; /* events written unattributed: its queue was full */
+    struct tw_suppress *suppress;     /* alert suppression windows, shared; NULL: off */
     pthread_mutex_t attr_lock;        /* guards attr_snap */
     struct totals attr_snap;          /* attr_out's counters (output part only) */
     FILE *stats_fp;
@@ -246,6 +249,7 @@ static void attributed(void *ctx, const struct tw_event *ev)
     pthread_mutex_lock(&s->attr_lock);
     s->attr_snap.alerts = o->alerts;
     s->attr_snap.excluded = o->excluded;
+    s->attr_snap.suppressed = o->suppressed;
     s->attr_snap.events_written = o->events_written;
     s->attr_snap.lines_dropped = o->lines_dropped;
     memcpy(s->attr_snap.events_seen, o->events_seen, sizeof(o->events_seen));
@@ -354,6 +358,7 @@ static void engine_totals(const struct tw_engine *eng, const struct tw_output *o
     tw_engine_get_stats(eng, &t->es, &t->fs, &t->stream_high_water);
     t->alerts = out->alerts;
     t->excluded = out->excluded;
+    t->suppressed = out->suppressed;
     t->events_written = out->events_written;
     t->lines_dropped = out->lines_dropped;
     memcpy(t->events_seen, out->events_seen, sizeof(t->events_seen));
@@ -657,6 +662,7 @@ static int workers_start(struct sensor *s, const struct tw_engine_config *base, 
 
         w->out.file = &s->file;
         w->out.events = s->out.events;
+        w->out.suppress = s->suppress;
         atomic_init(&w->out.matchers, s->matchers);
         /* The configured capacities are for the whole sensor. */
         c.flow_capacity = TW_MAX(base->flow_capacity / n, 1024u);
@@ -695,6 +701,7 @@ static void gather_workers(struct sensor *s, struct totals *t)
         t->stream_high_water += snap.stream_high_water;
         t->alerts += snap.alerts;
         t->excluded += snap.excluded;
+        t->suppressed += snap.suppressed;
         t->events_written += snap.events_written;
         t->lines_dropped += snap.lines_dropped;
         for (int c = 0; c < TW_CAT__COUNT; c++)
@@ -712,6 +719,7 @@ static void gather(struct sensor *s, struct totals *t)
         pthread_mutex_lock(&s->attr_lock);
         t->alerts += s->attr_snap.alerts;
         t->excluded += s->attr_snap.excluded;
+        t->suppressed += s->attr_snap.suppressed;
         t->events_written += s->attr_snap.events_written;
         t->lines_dropped += s->attr_snap.lines_dropped;
         for (int c = 0; c < TW_CAT__COUNT; c++)
@@ -929,6 +937,8 @@ static void write_stats(struct sensor *s)
     tw_jb_u64(&jb, t.alerts);
     tw_jb_key(&jb, "alerts_excluded");
     tw_jb_u64(&jb, t.excluded);
+    tw_jb_key(&jb, "alerts_suppressed");
+    tw_jb_u64(&jb, t.suppressed);
     if (s->attrib != NULL) {
         struct tw_attrib_stats ast;
         tw_attrib_get_stats(s->attrib, &ast);
@@ -1016,7 +1026,7 @@ static void summary(struct sensor *s, double secs)
             "  names: %llu dns_query %llu network_connection (dns requests %llu, responses %llu; "
             "tls hellos %llu, with sni %llu, without %llu, ech %llu, reassembled %llu, "
             "after a preamble %llu; http connect %llu, proxy protocol %llu)\n"
-            "  alerts: %llu (excluded %llu)  events written: %llu\n"
+            "  alerts: %llu (excluded %llu, suppressed %llu)  events written: %llu\n"
             "  flows: %llu created, %u active of %u, %llu evicted, %llu expired, %llu mid-stream, "
             "%llu port reuse; reassembly buffers high water %u\n",
             (unsigned long long)t.events_seen[TW_CAT_DNS_QUERY],
@@ -1027,6 +1037,7 @@ static void summary(struct sensor *s, double secs)
             (unsigned long long)st->tls_multi_segment, (unsigned long long)st->tls_after_preamble,
             (unsigned long long)st->http_connect, (unsigned long long)st->proxy_protocol,
             (unsigned long long)t.alerts, (unsigned long long)t.excluded,
+            (unsigned long long)t.suppressed,
             (unsigned long long)t.events_written,
             (unsigned long long)fs->created, fs->active, fs->capacity,
             (unsigned long long)fs->evicted, (unsigned long long)fs->expired,
@@ -1368,6 +1379,14 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         s->out.file = &s->file;
     }
     s->out.events = cfg->events;
+    if (cfg->suppress_secs > 0) {
+        s->suppress = tw_suppress_new(cfg->suppress_secs, SUPPRESS_KEYS);
+        if (s->suppress == NULL) {
+            fprintf(stderr, "tunwatch: out of memory\n");
+            goto out_output;
+        }
+        s->out.suppress = s->suppress;
+    }
     if (cfg->stats_path != NULL) {
         s->stats_fp = open_log(cfg->stats_path, false);
         if (s->stats_fp == NULL) {
@@ -1398,6 +1417,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         struct tw_attrib_config ac = {.sink = attributed, .ctx = s, .queue_bytes = 4u << 20};
         s->attr_out.file = &s->file;
         s->attr_out.events = cfg->events;
+        s->attr_out.suppress = s->suppress;
         pthread_mutex_init(&s->attr_lock, NULL);
         s->attrib = tw_attrib_new(&ac);
         if (s->attrib == NULL) {
@@ -1516,6 +1536,7 @@ out_output:
         tw_attrib_free(s->attrib);
         pthread_mutex_destroy(&s->attr_lock);
     }
+    tw_suppress_free(s->suppress); /* every output that used it is done */
     if (s->file_open) {
         int had = s->file.err;
         if (tw_outfile_close(&s->file) != 0 && had == 0 && status == 0) {

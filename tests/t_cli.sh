@@ -124,7 +124,7 @@ fi
 printf '# known good\ndomain=localto.net\nrule=e2835303-1b68-4006-acbf-67b6a6243f54 dst=10.20.0.1\n' \
     >"$tmp/exclude.txt"
 "$TW" -q -r pcaps/tunnels.pcapng --exclude "$tmp/exclude.txt" -o "$tmp/out" 2>"$tmp/err"
-if grep -q "alerts: 19 (excluded 8)" "$tmp/err" && ! grep -q '"name":"[^"]*\.localto\.net' "$tmp/out" &&
+if grep -q "alerts: 19 (excluded 8, suppressed 0)" "$tmp/err" && ! grep -q '"name":"[^"]*\.localto\.net' "$tmp/out" &&
     grep -q '"name":"x9.localtonet.com"' "$tmp/out" && ! grep -q '"id":"e2835303' "$tmp/out" &&
     grep -q '"id":"4caf0690' "$tmp/out"; then
     ok "--exclude: domain and rule-scoped exclusions drop and count, look-alikes still alert"
@@ -133,6 +133,21 @@ else
 fi
 printf 'domain=ok.example\ndst=10.0.0.1/8\n' >"$tmp/bad_exclude.txt"
 expect "bad exclusion line named, file rejected" 0 "bad_exclude.txt:2:" -- -q -r pcaps/tunnels.pcapng --exclude "$tmp/bad_exclude.txt" -o /dev/null
+
+# Suppression: one alert per (rule, source, name) and window; the first alert after the
+# window says how many were held back. The demo capture twice, the second copy 1000 s later.
+if command -v editcap >/dev/null 2>&1 && command -v mergecap >/dev/null 2>&1; then
+    editcap -t 1000 pcaps/tunnels.pcapng "$tmp/later.pcapng" 2>/dev/null
+    mergecap -a -w "$tmp/twice.pcapng" pcaps/tunnels.pcapng "$tmp/later.pcapng" 2>/dev/null
+    "$TW" -q -r "$tmp/twice.pcapng" --suppress 300 -o "$tmp/out" 2>"$tmp/err"
+    held=$(python3 -c 'import json,sys
+print(sum(json.loads(l).get("suppressed_before", 0) for l in open(sys.argv[1])))' "$tmp/out")
+    if grep -q "alerts: 42 (excluded 0, suppressed 12)" "$tmp/err" && [ "$held" = 6 ]; then
+        ok "--suppress: 21 alerts a copy, 6 held back each time, reported on the next window"
+    else
+        bad "--suppress: $(grep alerts "$tmp/err"), suppressed_before total $held"
+    fi
+fi
 
 # The summary names every counter group.
 "$TW" -q -r pcaps/tunnels.pcapng -o /dev/null 2>"$tmp/err"

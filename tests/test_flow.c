@@ -138,6 +138,37 @@ static void test_restart(void **state)
     tw_flow_table_free(t);
 }
 
+/* A flow found idle past the timeout (nothing was inserted meanwhile to expire it lazily) is
+ * a new flow: released once, new id, counted as expired and created; within the timeout it is
+ * the same flow. */
+static void test_idle_flow_found_is_new(void **state)
+{
+    (void)state;
+    struct tw_flow_table *t = tw_flow_table_new(4, 10, on_release, NULL);
+    struct tw_pkt p = mkpkt(1, 2, 5, 6);
+    struct tw_flow_table_stats st;
+    uint8_t side;
+    bool created;
+    struct tw_flow *f = tw_flow_get(t, &p, 100, &side, &created);
+    uint64_t id = f->id;
+
+    released = 0;
+    f->state = TW_FLOW_DONE;
+    assert_ptr_equal(tw_flow_get(t, &p, 110, &side, &created), f); /* exactly the timeout */
+    assert_false(created);
+    assert_int_equal(f->id, id);
+    assert_ptr_equal(tw_flow_get(t, &p, 121, &side, &created), f); /* 11 s idle */
+    assert_true(created);
+    assert_true(f->id != id);
+    assert_int_equal(f->state, TW_FLOW_NEW);
+    assert_int_equal(released, 1);
+    tw_flow_table_get_stats(t, &st);
+    assert_int_equal(st.created, 2);
+    assert_int_equal(st.expired, 1);
+    assert_int_equal(st.active, 1);
+    tw_flow_table_free(t);
+}
+
 static void test_bad_capacity(void **state)
 {
     (void)state;
@@ -150,6 +181,7 @@ int main(void)
         cmocka_unit_test(test_symmetric),
         cmocka_unit_test(test_eviction_and_expiry),
         cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_idle_flow_found_is_new),
         cmocka_unit_test(test_bad_capacity),
     };
     return cmocka_run_group_tests_name("flow", tests, NULL, NULL);

@@ -21,6 +21,9 @@ struct tw_homenet {
     struct tw_cidr net[TW_HOMENET_MAX];
 };
 
+/* True if addr (version 4: the first 4 bytes) is inside c; never across address families. */
+bool tw_cidr_contains(const struct tw_cidr *c, uint8_t version, const uint8_t addr[16]);
+
 /* The default home networks: RFC 1918, RFC 4193 (fc00::/7), loopback, link-local. */
 void tw_homenet_default(struct tw_homenet *h);
 

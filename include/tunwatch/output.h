@@ -45,6 +45,8 @@ struct tw_output {
     bool events;                  /* also write every event */
     uint64_t alerts;
     uint64_t excluded;            /* matches an exclusion dropped (never written) */
+    uint64_t suppressed;          /* alerts held back by the suppression window */
+    struct tw_suppress *suppress; /* shared by every output; NULL: no suppression */
     uint64_t events_written;
     uint64_t lines_dropped;       /* lines that did not fit TW_LINE_MAX (counted, never silent) */
     uint64_t events_seen[TW_CAT__COUNT];
