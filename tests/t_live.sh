@@ -2,8 +2,9 @@
 # Live capture end to end: tunwatch captures on a veth inside a network namespace while real
 # clients (dig, curl, openssl s_client) talk to real servers (dnsmasq, openssl s_server) in a
 # second namespace. Checks the alerts, rule reload and output reopen on SIGHUP (log rotation),
-# the final summary and exit status on SIGTERM, and (when the binary has --workers) the same
-# alerts with two workers.
+# the final summary and exit status on SIGTERM, (when the binary has --workers) the same
+# alerts with two workers, and what a reload re-reads (indicator and exclusion files) and keeps
+# (the DNS answer cache; the rules in use when a rule file is broken, counted as a failure).
 #
 #   netns twl-cli  twl-c0 10.77.0.2/24 fd77::2/64  <-veth->  twl-s0 10.77.0.1/24 fd77::1/64  netns twl-srv
 #                  tunwatch -i twl-c0                          dnsmasq (UDP+TCP 53), s_server :443
@@ -423,6 +424,75 @@ case "$help" in
     ;;
 *) note "step 6 skipped: $TW --help has no --workers" ;;
 esac
+
+# 7. what a reload re-reads and what it keeps: indicator and exclusion files are re-read with
+# the rules; the DNS answer cache survives (a name resolved before the reload names a raw TCP
+# connection made after it); a reload that cannot parse a rule file keeps everything in use,
+# says why and is counted.
+reload_state() {
+    mkdir -p "$tmp/rules7"
+    cp rules/tunnel_localtonet.yml "$tmp/rules7/"
+    : >"$tmp/intel7.txt"
+    : >"$tmp/exclude7.txt"
+    OUT7=$tmp/alerts-reload.json
+    STATS7=$tmp/stats-reload.json
+    start_tw tw7 -R "$tmp/rules7" --intel "$tmp/intel7.txt" --exclude "$tmp/exclude7.txt" \
+        -o "$OUT7" --stats-interval 1 --stats-file "$STATS7" || return 1
+    sync_marker "$tmp/expect0" "$OUT7" || { bad "reload: capturing (marker in $OUT7)"; return 1; }
+    echo "evil7.example" >"$tmp/intel7.txt"
+    echo "domain=quiet7.localto.net" >"$tmp/exclude7.txt"
+    q @$SRV cache7.localto.net A      # the last name this client resolves to $SRV before the raw flow
+    kill -HUP "$TWPID"
+    if ! wait_until 100 grep -q "rules reloaded" "$tmp/tw7.err"; then
+        bad "reload: a 'rules reloaded' line within 10 s"; return 1
+    fi
+    # a raw TCP connection (no TLS, no name on the wire) to the address cache7 resolved to
+    inC "$PY" -c 'import socket,sys
+s = socket.create_connection((sys.argv[1], 443), timeout=5)
+s.sendall(b"hello tunnel\n")
+s.close()' $SRV >>"$tmp/client.log" 2>&1
+    q @$SRV evil7.example A
+    q @$SRV quiet7.localto.net A
+    printf 'title: broken\nid: 7f1d3c1e-0000-4000-8000-000000000007\ndetection:\n  sel: [a\n' \
+        >"$tmp/rules7/broken.yml"
+    kill -HUP "$TWPID"
+    if wait_until 100 grep -q "rules reload failed" "$tmp/tw7.err"; then
+        ok "reload: a broken rule file is refused, stderr says why"
+    else
+        bad "reload: 'rules reload failed' on stderr within 10 s"
+    fi
+    q @$SRV after7.localto.net A      # still alerts: the rules in use were kept
+    sync_marker "$tmp/expect0" "$OUT7"
+    sleep 1.5                          # one more stats line after the failed reload
+    if grep '"evidence":"dns_answer"' "$OUT7" | grep -q '"type":"alert".*"name":"cache7.localto.net".*"DestinationPort":443'; then
+        ok "reload: the DNS answer cache survived (raw TCP after the reload named cache7.localto.net)"
+    else
+        bad "reload: the DNS answer cache survived (raw TCP named from an answer seen before the reload)"
+    fi
+    if grep -q '"id":"intel-[0-9a-f]*".*"name":"evil7.example"' "$OUT7"; then
+        ok "reload: the indicator file was re-read (evil7.example alerts)"
+    else
+        bad "reload: the indicator file was re-read (evil7.example alerts)"
+    fi
+    if ! grep -q '"type":"alert".*"name":"quiet7.localto.net"' "$OUT7" &&
+        grep -q '"type":"alert".*"name":"after7.localto.net"' "$OUT7"; then
+        ok "reload: the exclusion file was re-read; the kept rules still alert after a failed reload"
+    else
+        bad "reload: exclusion re-read / rules kept after a failed reload"
+    fi
+    if tail -1 "$STATS7" | grep -q '"rule_reloads":1,"rule_reload_failures":1'; then
+        ok "reload: stats count one reload and one failure"
+    else
+        bad "reload: stats count one reload and one failure: $(tail -1 "$STATS7" | grep -o '"rule_reload[^,]*,[^,]*')"
+    fi
+    stop_tw "reload SIGTERM"
+    if grep -q "alerts: .*(excluded 1," "$tmp/tw7.err" && grep -q "1 reloads, 1 failed" "$tmp/tw7.err"; then
+        ok "reload: summary counts the excluded alert, the reload and the failure"
+    else
+        bad "reload: summary: $(grep -E 'alerts:|reloads' "$tmp/tw7.err" | tr '\n' ' ')"
+    fi
+}
+reload_state
 
 [ -n "$failed" ] && echo "failed: $(echo "$failed" | cut -c2- | sed 's/|/; /g')"
 echo "live: $pass passed, $fail failed"
