@@ -36,12 +36,14 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "tunwatch/acm.h"
 #include "tunwatch/trie.h"
 #include "tunwatch/alloc.h"
 
-/* Candidates one match call collects from the trie on its stack; beyond this
- * the call falls back to evaluating every gated rule of the category. */
-#define CAND_MAX 256
+/* Candidates one match call collects from the trie and the automaton on its stack (16 KiB);
+ * beyond this the call falls back to evaluating every gated rule of the category. Broad
+ * indicators (endswith '.net', contains 'api') make hundreds of candidates for one name. */
+#define CAND_MAX 4096
 /* Nesting of parentheses / not in a condition; bounds evaluation recursion. */
 #define COND_DEPTH_MAX 48
 /* YAML nesting accepted in a rule file. */
@@ -151,6 +153,7 @@ struct tw_ruleset {
     /* Built by tw_ruleset_compile(). */
     bool compiled;
     struct tw_trie *trie;
+    struct tw_acm *acm;                  /* contains / startswith / wildcard literals */
     struct u32vec always[TW_CAT__COUNT]; /* rules evaluated for every event, load order */
     struct u32vec gated[TW_CAT__COUNT];  /* trie-gated rules, load order */
     struct mdslot *mdpool;               /* MD_POOL entries when a rule has a regex */
@@ -2426,6 +2429,8 @@ static void uncompile(struct tw_ruleset *rs)
 {
     tw_trie_free(rs->trie);
     rs->trie = NULL;
+    tw_acm_free(rs->acm);
+    rs->acm = NULL;
     for (int c = 0; c < TW_CAT__COUNT; c++) {
         free(rs->always[c].v);
         free(rs->gated[c].v);
@@ -2485,10 +2490,62 @@ int tw_ruleset_load(struct tw_ruleset *rs, const char *path, FILE *errlog)
     return rc;
 }
 
+/*
+ * The literal a wildcard value's names must contain (and start with, when *flags gets
+ * TW_ACM_ANCHOR_START) into buf; its length, or <= 0 when the value has none that fits.
+ */
+static int glob_literal(const struct matcher *m, char *buf, size_t cap, unsigned *flags)
+{
+    return tw_acm_glob_literal(m->pat, m->len, buf, cap, flags);
+}
+
+/*
+ * A hostname test the prefilter can stand for: equals and endswith go into the suffix trie;
+ * contains, startswith and the longest literal of a wildcard value into the Aho-Corasick
+ * automaton. A hit is necessary for the test to hold (names are lowercased, and so are the
+ * patterns there: also for |cased, whose exact case is checked by the rule itself).
+ */
 static bool is_indicator(const struct matcher *m)
 {
-    return (m->field == TW_F_DESTINATION_HOSTNAME || m->field == TW_F_QUERY_NAME) &&
-           (m->kind == MK_EXACT || m->kind == MK_SUFFIX);
+    char lit[TW_NAME_MAX];
+    unsigned flags;
+
+    if (m->field != TW_F_DESTINATION_HOSTNAME && m->field != TW_F_QUERY_NAME)
+        return false;
+    switch (m->kind) {
+    case MK_EXACT:
+    case MK_SUFFIX:
+    case MK_PREFIX:
+    case MK_CONTAINS:
+        return m->len > 0;
+    case MK_GLOB:
+        return glob_literal(m, lit, sizeof(lit), &flags) > 0;
+    default:
+        return false;
+    }
+}
+
+/* Adds indicator m of rule r to the trie keys or the automaton. */
+static int add_indicator(struct tw_ruleset *rs, const struct matcher *m, uint32_t r,
+                         struct tw_trie_key *keys, size_t *n_keys)
+{
+    char lit[TW_NAME_MAX];
+    unsigned flags = 0;
+    int n;
+
+    switch (m->kind) {
+    case MK_EXACT:
+    case MK_SUFFIX:
+        keys[(*n_keys)++] = (struct tw_trie_key){m->pat, m->len, m->kind == MK_SUFFIX, r};
+        return 0;
+    case MK_PREFIX:
+        return tw_acm_add(rs->acm, m->pat, m->len, r, TW_ACM_ANCHOR_START);
+    case MK_CONTAINS:
+        return tw_acm_add(rs->acm, m->pat, m->len, r, 0);
+    default: /* MK_GLOB, checked by is_indicator() */
+        n = glob_literal(m, lit, sizeof(lit), &flags);
+        return n > 0 ? tw_acm_add(rs->acm, lit, (size_t)n, r, flags) : TW_EINVAL;
+    }
 }
 
 /*
@@ -2599,6 +2656,9 @@ int tw_ruleset_compile(struct tw_ruleset *rs)
     if (!rs)
         return TW_EINVAL;
     uncompile(rs);
+    rs->acm = tw_acm_new();
+    if (!rs->acm)
+        return TW_ENOMEM;
     for (size_t r = 0; r < rs->n_rules; r++) {
         const struct rule *ru = rs->rules[r];
         enum tw_category cat = ru->info.category;
@@ -2613,15 +2673,12 @@ int tw_ruleset_compile(struct tw_ruleset *rs)
             (rc = u32_push(&rs->gated[cat], (uint32_t)r)) ||
             (rc = grow((void **)&keys, &keys_cap, n_keys + ind.n, sizeof(*keys))))
             goto out_fail;
-        for (size_t i = 0; i < ind.n; i++) {
-            const struct matcher *m = &rs->m[ind.v[i]];
-
-            keys[n_keys++] = (struct tw_trie_key){m->pat, m->len, m->kind == MK_SUFFIX,
-                                                  (uint32_t)r};
-        }
+        for (size_t i = 0; i < ind.n; i++)
+            if ((rc = add_indicator(rs, &rs->m[ind.v[i]], (uint32_t)r, keys, &n_keys)))
+                goto out_fail;
     }
     rs->trie = tw_trie_build(keys, n_keys);
-    if (!rs->trie) {
+    if (!rs->trie || (rc = tw_acm_compile(rs->acm)) != 0) {
         rc = TW_ENOMEM;
         goto out_fail;
     }
@@ -2642,7 +2699,7 @@ int tw_ruleset_compile(struct tw_ruleset *rs)
             }
         }
     }
-    rs->st.indicators = n_keys;
+    rs->st.indicators = n_keys + tw_acm_patterns(rs->acm);
     rs->compiled = true;
     free(keys);
     free(ind.v);
@@ -2657,6 +2714,13 @@ out_fail:
 void tw_ruleset_get_stats(const struct tw_ruleset *rs, struct tw_ruleset_stats *st)
 {
     *st = rs->st;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return (x > y) - (x < y);
 }
 
 /* The hostname field of events of category c. */
@@ -2688,6 +2752,12 @@ size_t tw_ruleset_match(const struct tw_ruleset *rs, const struct tw_event *ev, 
         tw_event_field(ev, name_field(cat), tmp, sizeof(tmp), &name, &name_len) && name) {
         size_t total = tw_trie_match(rs->trie, name, name_len, cand, CAND_MAX);
 
+        if (total <= CAND_MAX) {
+            size_t more = tw_acm_match_values(rs->acm, name, name_len, cand + total,
+                                              CAND_MAX - total);
+            total += more; /* more than the room left: total > CAND_MAX, evaluate them all */
+        }
+
         if (total > CAND_MAX) {
             gl = rs->gated[cat].v; /* too many hits to hold: evaluate them all */
             ng = rs->gated[cat].n;
@@ -2696,13 +2766,17 @@ size_t tw_ruleset_match(const struct tw_ruleset *rs, const struct tw_event *ev, 
             for (size_t i = 0; i < total; i++)
                 if (rs->rules[cand[i]]->info.category == cat)
                     cand[ng++] = cand[i];
-            for (size_t i = 1; i < ng; i++) {
-                uint32_t c = cand[i];
-                size_t j = i;
+            if (ng > 32) {
+                qsort(cand, ng, sizeof(cand[0]), cmp_u32);
+            } else {
+                for (size_t i = 1; i < ng; i++) {
+                    uint32_t c = cand[i];
+                    size_t j = i;
 
-                for (; j > 0 && cand[j - 1] > c; j--)
-                    cand[j] = cand[j - 1];
-                cand[j] = c;
+                    for (; j > 0 && cand[j - 1] > c; j--)
+                        cand[j] = cand[j - 1];
+                    cand[j] = c;
+                }
             }
             size_t w = 0;
             for (size_t i = 0; i < ng; i++)

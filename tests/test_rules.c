@@ -1707,8 +1707,8 @@ static unsigned rnd(unsigned n)
 
 static void gen_cond(char *buf, size_t cap, int depth)
 {
-    static const char *const leaves[] = {"a", "b", "c", "d", "1 of s*", "all of s*", "1 of them",
-                                         "all of them"};
+    static const char *const leaves[] = {"a", "b", "c", "d", "e", "f", "g", "h", "1 of s*",
+                                         "all of s*", "1 of them", "all of them"};
     char l[512], r[512];
     unsigned op = depth > 0 ? rnd(5) : 4;
     int n;
@@ -1746,10 +1746,16 @@ static void test_prefilter_sound(void **state)
         "  d:\n    DestinationHostname|endswith:\n      - 'b.test'\n      - '.c.test'\n"
         "  s1:\n    DestinationHostname|endswith: '.a.test'\n    Initiated: 'true'\n"
         "  s2:\n    DestinationHostname: 'x.b.test'\n"
+        "  e:\n    DestinationHostname|contains: 'api'\n"
+        "  f:\n    DestinationHostname|startswith: 'K.'\n"
+        "  g:\n    DestinationHostname: 'x*.b.te?t'\n"
+        "  h:\n    DestinationHostname|contains|all:\n      - 'q'\n      - 'test'\n"
         "  _never:\n    DestinationPort: 0\n";
-    static const char *const names[] = {"q.a.test", "x.b.test", "y.b.test", "zb.test", "other",
-                                        "",         "a.test",   "x.b.test.evil", "k.c.test"};
-    size_t cap = RULES * 1024, used = 0;
+    static const char *const names[] = {"q.a.test", "x.b.test",      "y.b.test",  "zb.test",
+                                        "other",    "",              "a.test",    "x.b.test.evil",
+                                        "k.c.test", "api.a.test",    "xapi",      "xx.b.tent",
+                                        "k.q.test", "x1.b.test.api", "k.",        "apk.test"};
+    size_t cap = RULES * 2048, used = 0;
     char *yaml = malloc(cap);
     struct loaded l = {0};
     size_t gated_hits = 0;
