@@ -476,17 +476,23 @@ size_t tw_acm_memory(const struct tw_acm *a)
 
 int tw_acm_glob_literal(const char *glob, size_t len, char *buf, size_t cap, unsigned *flags)
 {
-    size_t best_len = 0, best_start = 0, run_len = 0, run_start = 0, i = 0, o = 0;
+    size_t best_len = 0, best_start = 0, best_score = 0, run_len = 0, run_start = 0, i = 0,
+           o = 0;
 
     if (!glob || !flags)
         return TW_EINVAL;
     *flags = 0;
-    /* First pass: the longest literal run (the earliest of equal ones). */
+    /* First pass: the most selective literal run, the earliest of equal ones. Longer is more
+     * selective, except that a run ending the value after a wildcard counts half: in a host
+     * name that is the shared parent domain ("*tunnel7*.example.com": "tunnel7", not
+     * ".example.com"), which every name of that domain would hit. */
     while (i <= len) {
         bool end = i == len, wild = !end && (glob[i] == '*' || glob[i] == '?');
 
         if (end || wild) {
-            if (run_len > best_len) {
+            size_t score = 2 * run_len - (end && run_start > 0 ? run_len : 0);
+            if (run_len > 0 && score > best_score) {
+                best_score = score;
                 best_len = run_len;
                 best_start = run_start;
             }

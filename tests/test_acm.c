@@ -252,7 +252,8 @@ static void test_errors(void **state)
     tw_acm_free(a);
 }
 
-/* Sigma wildcard values to their longest literal. */
+/* Sigma wildcard values to their most selective literal (the longest; a trailing run after a
+ * wildcard, the shared parent domain of host names, counting half). */
 static void test_glob_literal(void **state)
 {
     static const struct {
@@ -262,7 +263,9 @@ static void test_glob_literal(void **state)
         const char *lit;
         unsigned flags;
     } cases[] = {
-        {__LINE__, "*tunnel*.example.com", 12, ".example.com", 0},
+        {__LINE__, "*tunnel*.example.com", 6, "tunnel", 0}, /* ties: the earliest */
+        {__LINE__, "*tun01234*.example.com", 8, "tun01234", 0},
+        {__LINE__, "*tun*.example.com", 12, ".example.com", 0},
         {__LINE__, "api-?.example.net", 12, ".example.net", 0},
         {__LINE__, "api-gateway-01?.example.net", 14, "api-gateway-01", TW_ACM_ANCHOR_START},
         {__LINE__, "abc*", 3, "abc", TW_ACM_ANCHOR_START},

@@ -91,7 +91,9 @@ size_t tw_acm_memory(const struct tw_acm *a);
 /*
  * For a Sigma wildcard value (`*` any run, `?` one byte, backslash escapes
  * `\*`, `\?`, `\\`; a backslash before another byte is itself), finds the
- * longest run of literal bytes, unescaped into buf[0..cap), a necessary
+ * most selective run of literal bytes (the longest, a run that ends the
+ * value after a wildcard counting half: in a host name that is the shared
+ * parent domain), unescaped into buf[0..cap), a necessary
  * condition for the value to match: every name the glob matches contains it
  * (and starts with it when *flags gets TW_ACM_ANCHOR_START: the glob begins
  * with that literal). Returns the literal's length (> 0), or TW_ENOTSUP when
