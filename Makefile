@@ -131,6 +131,7 @@ bench-live: $(BUILD)/.deps-ok
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/tunwatch/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined \
 	    -o $@ $< $(LIB_SRCS) capture/dpdk/none.c $(LIBS)
 
 fuzz: $(BUILD)/.deps-ok $(FUZZ_BINS)

@@ -2631,10 +2631,11 @@ static unsigned node_cost(const struct tw_ruleset *rs, uint32_t ni, int depth)
  * order, and the short-circuit then seldom reaches a regular expression. Stable. */
 static void order_kids(struct tw_ruleset *rs, const struct node *nd)
 {
-    uint32_t *k = rs->kids + nd->a;
+    uint32_t *k;
 
     if (nd->type != N_ATLEAST || nd->n < 2)
         return;
+    k = rs->kids + nd->a; /* kids may be NULL when no node has children */
     for (uint32_t i = 1; i < nd->n; i++) {
         uint32_t x = k[i];
         unsigned cx = node_cost(rs, x, 0);

@@ -8,6 +8,9 @@ Reads classic pcap and pcapng files (Ethernet, SLL, SLL2, raw, NULL link types) 
                 (selector = index in tests/fuzz/fuzz_decode.c's link type table)
   fuzz_dns/     UDP payloads from or to port 53, and TCP port-53 payloads without the prefix
   fuzz_tls/     TCP payloads that begin with a TLS handshake record
+  fuzz_rulefiles/ the project's rule files and the test indicator and exclusion files, behind
+                the selector byte of tests/fuzz/fuzz_rulefiles.c (0 rules, 1 indicators,
+                2 exclusions)
   fuzz_engine/  whole Ethernet captures, a 2-byte length before each frame, in windows of
                 up to 64 frames (tests/fuzz/fuzz_engine.c)
 """
@@ -113,6 +116,15 @@ def main():
                 elif proto == "tcp" and payload[0] == 0x16:
                     put(os.path.join(out, "fuzz_tls"), payload)
                 n += 1
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    for sel, pattern_dir, exts in ((0, "rules", (".yml",)), (1, "tests/intel", ("",)),
+                                   (2, "tests/exclude", ("",))):
+        d = os.path.join(root, pattern_dir)
+        for dirpath, _, names in os.walk(d):
+            for name in sorted(names):
+                if name.endswith(exts):
+                    with open(os.path.join(dirpath, name), "rb") as fp:
+                        put(os.path.join(out, "fuzz_rulefiles"), bytes([sel]) + fp.read())
     print(f"seeds: {n} payloads from {src}")
     return 0
 
