@@ -136,26 +136,9 @@ static int pat_cmp(const void *x, const void *y)
 static uint32_t find_child(const struct tw_acm *a, uint32_t s, uint8_t c)
 {
     const struct acm_state *st = &a->states[s];
-    const uint8_t *lab = a->labels + st->first_child;
-    size_t lo = 0, hi = st->n_child;
+    size_t i = tw_sorted_byte_find(a->labels + st->first_child, st->n_child, c);
 
-    if (hi <= 8) {
-        for (size_t i = 0; i < hi; i++)
-            if (lab[i] == c)
-                return st->first_child + (uint32_t)i;
-        return 0;
-    }
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (lab[mid] < c)
-            lo = mid + 1;
-        else if (lab[mid] > c)
-            hi = mid;
-        else
-            return st->first_child + (uint32_t)mid;
-    }
-    return 0;
+    return i < st->n_child ? st->first_child + (uint32_t)i : 0;
 }
 
 /* The goto/fail transition: the longest pattern prefix that is a suffix of (s's string + c). */

@@ -197,26 +197,9 @@ void tw_trie_free(struct tw_trie *t)
 /* Index of the child of nd labelled c, or 0 (the root is nobody's child). */
 static uint32_t find_child(const struct tw_trie *t, const struct trie_node *nd, uint8_t c)
 {
-    const uint8_t *lab = t->labels + nd->first_child;
-    size_t lo = 0, hi = nd->n_child;
+    size_t i = tw_sorted_byte_find(t->labels + nd->first_child, nd->n_child, c);
 
-    if (hi <= 8) {
-        for (size_t i = 0; i < hi; i++)
-            if (lab[i] == c)
-                return nd->first_child + (uint32_t)i;
-        return 0;
-    }
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (lab[mid] < c)
-            lo = mid + 1;
-        else if (lab[mid] > c)
-            hi = mid;
-        else
-            return nd->first_child + (uint32_t)mid;
-    }
-    return 0;
+    return i < nd->n_child ? nd->first_child + (uint32_t)i : 0;
 }
 
 static size_t emit(const struct tw_trie *t, size_t off, size_t nv, uint32_t *out, size_t cap,

@@ -170,4 +170,32 @@ static inline uint32_t tw_load_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/*
+ * Position of byte c in lab[0..n), sorted ascending and without repeats (the edge labels of a
+ * trie or automaton node), or n when it is not there: a scan for short lists, a binary search
+ * for long ones.
+ */
+static inline size_t tw_sorted_byte_find(const uint8_t *lab, size_t n, uint8_t c)
+{
+    size_t lo = 0, hi = n;
+
+    if (n <= 8) {
+        for (size_t i = 0; i < n; i++)
+            if (lab[i] == c)
+                return i;
+        return n;
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (lab[mid] < c)
+            lo = mid + 1;
+        else if (lab[mid] > c)
+            hi = mid;
+        else
+            return mid;
+    }
+    return n;
+}
+
 #endif /* TUNWATCH_COMMON_H */
