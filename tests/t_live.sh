@@ -52,53 +52,19 @@ pass=0
 fail=0
 failed=""
 
-ns_exists() { ip netns list 2>/dev/null | grep -q "^$1\( \|$\)"; }
-ns_kill() { # kill every process left in namespace $1 (all of them started by this script)
-    ns_exists "$1" || return 0
-    for p in $(ip netns pids "$1" 2>/dev/null); do kill "$p" 2>/dev/null; done
-}
+. "$HERE/live/lib.sh"
 cleanup() {
     rc=$?
     trap - EXIT INT TERM HUP
     trap '' PIPE   # a reader that went away must not cut the clean-up short
-    for p in $PIDS; do kill "$p" 2>/dev/null; done
-    ns_kill "$C"; ns_kill "$S"
-    i=0
-    while [ $i -lt 20 ] && { [ -n "$(ip netns pids "$C" 2>/dev/null)" ] || [ -n "$(ip netns pids "$S" 2>/dev/null)" ]; }; do
-        sleep 0.1; i=$((i + 1))
-    done
-    for ns in "$C" "$S"; do
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-    done
-    for p in $PIDS; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    for ns in "$C" "$S"; do ns_exists "$ns" && ip netns del "$ns" 2>/dev/null; done
-    if [ $rc -ne 0 ]; then
-        for f in "$tmp"/tw*.err "$tmp"/dnsmasq.log "$tmp"/s_server.log "$tmp"/client.log; do
-            [ -s "$f" ] && { echo "== ${f##*/} (last lines)"; tail -n 15 "$f" | sed 's/^/   /'; }
-        done 2>/dev/null
-    fi
+    ns_teardown
+    [ $rc -ne 0 ] && show_logs "$tmp"/tw*.err "$tmp"/dnsmasq.log "$tmp"/s_server.log "$tmp"/client.log
     if [ "${TW_LIVE_KEEP:-0}" = 1 ]; then echo "live: kept $tmp" 2>/dev/null; else rm -rf "$tmp"; fi
     exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP PIPE
 
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); failed="$failed|$1"; echo "FAIL $1"; }
-note() { echo "note $1"; }
-# wait_until TENTHS CMD...: run CMD every 0.1 s until it succeeds; false once TENTHS tenths of
-# a second have passed (wall clock, whatever CMD itself costs) and one last try failed.
-now_ds() { read -r up _ </proc/uptime; up=${up%?}; echo "${up%.*}${up#*.}"; }  # /proc/uptime: 2 decimals
-wait_until() {
-    end=$(( $(now_ds) + $1 )); shift
-    while :; do
-        "$@" >/dev/null 2>&1 && return 0
-        [ "$(now_ds)" -lt "$end" ] || return 1
-        sleep 0.1
-    done
-}
-inC() { ip netns exec "$C" "$@"; }
-inS() { ip netns exec "$S" "$@"; }
 
 # ------------------------------------------------------------------ topology and servers
 for ns in "$C" "$S"; do   # left behind by an interrupted run
@@ -249,12 +215,6 @@ start_tw() {
     fi
     return 0
 }
-alive() { # a running process, not a zombie
-    [ -r "/proc/$1/stat" ] || return 1
-    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-gone() { ! alive "$1"; }
 # stop_tw LABEL: SIGTERM, wait (deadline 15 s), exit status in TWRC
 stop_tw() {
     kill -TERM "$TWPID" 2>/dev/null
