@@ -10,30 +10,14 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/acm.h"
-
-static double now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-/* Copies s into an exact-size heap buffer so that ASan sees any over-read. */
-static char *heap_copy(const char *s, size_t len)
-{
-    char *d = malloc(len ? len : 1);
-
-    assert_non_null(d);
-    memcpy(d, s, len);
-    return d;
-}
 
 static size_t values_str(const struct tw_acm *a, const char *name, uint32_t *out, size_t cap)
 {
     size_t len = strlen(name);
-    char *h = heap_copy(name, len);
+    char *h = exact_copy(name, len);
     size_t n = tw_acm_match_values(a, h, len, out, cap);
 
     free(h);
@@ -287,7 +271,7 @@ static void test_glob_literal(void **state)
         char buf[16];
         unsigned flags = 99;
         size_t len = strlen(cases[i].glob);
-        char *g = heap_copy(cases[i].glob, len);
+        char *g = exact_copy(cases[i].glob, len);
         int rc = tw_acm_glob_literal(g, len, buf, sizeof(buf), &flags);
 
         free(g);
@@ -408,7 +392,7 @@ static void test_differential(void **state)
 
                 name[j] = (rng_below(&r, 8) == 0 && ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
             }
-            h = heap_copy(name, len);
+            h = exact_copy(name, len);
             nw = naive(p, n, h, len, want);
             ng = tw_acm_match_values(a, h, len, got, VCAP);
             tw_acm_match(a, h, len, collect_fn, &c);

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/dns.h"
 
 /* Header with ID 0x1234, flags 0x0100 (RD), QDCOUNT qd (a 2-byte string), no other records.
@@ -113,22 +115,13 @@ static const struct dns_case cases[] = {
     {__LINE__, W(HDR(QD1) "\x3f" "abc"), TW_EMALFORMED, 0, {0}, {0}},
 };
 
-static uint8_t *dup_exact(const void *p, size_t n)
-{
-    uint8_t *b = malloc(n ? n : 1);
-    assert_non_null(b);
-    if (n)
-        memcpy(b, p, n);
-    return b;
-}
-
 /* Runs one message whole and at every prefix. want/nq/names/qtypes describe the whole run. */
 static void run_one(int line, const uint8_t *wire, size_t len, int want, unsigned nq,
                     const char *const *names, const uint16_t *qtypes)
 {
     static struct tw_dns_msg m; /* 4.4 KB: keep it off the stack */
 
-    uint8_t *b = dup_exact(wire, len);
+    uint8_t *b = exact_copy(wire, len);
     int r = tw_dns_parse(b, len, &m);
     if (r != want)
         fail_msg("line %d: tw_dns_parse returned %d, want %d", line, r, want);
@@ -150,7 +143,7 @@ static void run_one(int line, const uint8_t *wire, size_t len, int want, unsigne
     free(b);
 
     for (size_t k = 0; k < len; k++) {
-        b = dup_exact(wire, k);
+        b = exact_copy(wire, k);
         r = tw_dns_parse(b, k, &m);
         int w = want >= 0 && k >= (size_t)want ? want : TW_EMALFORMED;
         if (r != w)
@@ -269,7 +262,7 @@ static void test_name_lengths(void **state)
     mb_put(&m, "\x01" "x" "\xc0\x0c" T_A_IN, 8);
     {
         static struct tw_dns_msg dm;
-        uint8_t *b = dup_exact(m.b, m.n);
+        uint8_t *b = exact_copy(m.b, m.n);
         assert_int_equal(tw_dns_parse(b, m.n, &dm), (int)m.n);
         assert_int_equal(dm.n_questions, 2);
         assert_int_equal(dm.q[1].name_len, 2 + 63 * 3 + 59 + 3);
@@ -285,7 +278,7 @@ static void test_name_lengths(void **state)
     mb_put(&m, "\x01" "x" "\xc0\x0c" T_A_IN, 8);
     {
         static struct tw_dns_msg dm;
-        uint8_t *b = dup_exact(m.b, m.n);
+        uint8_t *b = exact_copy(m.b, m.n);
         assert_int_equal(tw_dns_parse(b, m.n, &dm), TW_EMALFORMED);
         assert_int_equal(dm.n_questions, 1);
         assert_int_equal(dm.q[0].name_len, 63 * 3 + 60 + 3);
@@ -382,14 +375,14 @@ static void test_hop_limit(void **state)
     static struct tw_dns_msg dm;
 
     build_chain(&m, TW_DNS_MAX_PTR_HOPS);
-    uint8_t *b = dup_exact(m.b, m.n);
+    uint8_t *b = exact_copy(m.b, m.n);
     assert_int_equal(tw_dns_parse(b, m.n, &dm), (int)m.n);
     assert_int_equal(dm.n_questions, 3);
     assert_string_equal(dm.q[2].name, "x");
     free(b);
 
     build_chain(&m, TW_DNS_MAX_PTR_HOPS + 1);
-    b = dup_exact(m.b, m.n);
+    b = exact_copy(m.b, m.n);
     assert_int_equal(tw_dns_parse(b, m.n, &dm), TW_EMALFORMED);
     assert_int_equal(dm.n_questions, 2);
     free(b);
@@ -471,7 +464,7 @@ static void test_header_fields(void **state)
     (void)state;
     static struct tw_dns_msg m;
     static const uint8_t w[] = {0xbe, 0xef, 0xa8, 0x05, 0, 0, 0, 3, 0, 4, 0, 5};
-    uint8_t *b = dup_exact(w, sizeof(w));
+    uint8_t *b = exact_copy(w, sizeof(w));
 
     assert_int_equal(tw_dns_parse(b, sizeof(w), &m), 12);
     assert_int_equal(m.id, 0xbeef);
@@ -499,7 +492,7 @@ static void test_name_read(void **state)
     (void)state;
     static const char w[] = HDR(QD2) WWW_EXAMPLE_COM T_A_IN "\x04" "mail" "\xc0\x10" T_A_IN;
     const size_t len = sizeof(w) - 1;
-    uint8_t *b = dup_exact(w, len);
+    uint8_t *b = exact_copy(w, len);
     char out[TW_NAME_MAX];
     size_t next = 0;
 
@@ -789,7 +782,7 @@ static void run_answers(const struct ans_case *c)
     struct seen_addrs seen = {0};
     int line = c->line;
 
-    uint8_t *b = dup_exact(c->wire, c->len);
+    uint8_t *b = exact_copy(c->wire, c->len);
     int r = tw_dns_parse(b, c->len, &m);
     if (r < 0 || m.n_questions != 1)
         fail_msg("line %d: questions do not parse (%d)", line, r);
@@ -822,7 +815,7 @@ static void run_answers(const struct ans_case *c)
 
     /* The message ends with the last answer: every prefix is malformed somewhere. */
     for (size_t p = 0; p < c->len; p++) {
-        b = dup_exact(c->wire, p);
+        b = exact_copy(c->wire, p);
         r = parse_all(b, p, &m, &ans);
         if (r != TW_EMALFORMED)
             fail_msg("line %d: prefix %zu/%zu returned %d", line, p, c->len, r);
@@ -871,7 +864,7 @@ static void test_more_answers_than_kept(void **state)
     mb_put(&mb, PQ T_TXT_IN TTL300 "\x00\x01" "\x00", 13);
     for (unsigned i = 0; i < total; i++)
         mb_a(&mb, (uint8_t)i, 4);
-    uint8_t *b = dup_exact(mb.b, mb.n);
+    uint8_t *b = exact_copy(mb.b, mb.n);
     assert_int_equal(parse_all(b, mb.n, &m, &ans), 0);
     assert_int_equal(ans.n, TW_DNS_MAX_ANSWERS);
     assert_int_equal(ans.skipped, 1 + total - TW_DNS_MAX_ANSWERS);
@@ -890,7 +883,7 @@ static void test_more_answers_than_kept(void **state)
     mb_resp(&mb, (uint16_t)total);
     for (unsigned i = 0; i < total; i++)
         mb_a(&mb, (uint8_t)i, i == total - 1 ? 5 : 4);
-    b = dup_exact(mb.b, mb.n);
+    b = exact_copy(mb.b, mb.n);
     assert_int_equal(parse_all(b, mb.n, &m, &ans), TW_EMALFORMED);
     assert_int_equal(ans.n, TW_DNS_MAX_ANSWERS);
     assert_int_equal(ans.skipped, total - 1 - TW_DNS_MAX_ANSWERS);
@@ -907,7 +900,7 @@ static void test_cname_chain_bounds(void **state)
     static struct tw_dns_answers ans;
     const char *chain[2] = {NULL, NULL};
     struct seen_addrs seen = {0};
-    uint8_t *b = dup_exact(w, sizeof(w) - 1);
+    uint8_t *b = exact_copy(w, sizeof(w) - 1);
 
     assert_int_equal(parse_all(b, sizeof(w) - 1, &m, &ans), 0);
     assert_int_equal(tw_dns_cname_chain(&ans, "a", chain, 2, NULL, NULL), 2);
@@ -937,7 +930,7 @@ static void test_answers_edges(void **state)
     static const char w[] = RHDR(QD1, AN1) Q_WWW RR_A(PQ, TTL300, IP4_1);
     const size_t len = sizeof(w) - 1;
     static struct tw_dns_answers ans;
-    uint8_t *b = dup_exact(w, len);
+    uint8_t *b = exact_copy(w, len);
 
     assert_int_equal(tw_dns_parse_answers(b, len, 33, 0, &ans), 0);
     assert_int_equal(ans.n + ans.skipped, 0);

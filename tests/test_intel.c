@@ -14,19 +14,13 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/intel.h"
 
 #define FEED "tests/intel/feed.intel"
 #define LIST "tests/intel/domains.txt"
 #define RPZ "tests/intel/policy.rpz"
-
-static double now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 /* Loads files into a compiled set; problems go to a discarded log unless log is given. */
 static struct tw_intel *load_set(const char *const *paths, size_t n, bool subdomains, FILE *log)

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <arpa/inet.h>
 
 #include "tunwatch/rules.h"
@@ -1590,14 +1592,6 @@ static void test_sigma_cases(void **state)
     printf("sigma cases: %zu events (%zu must match), %zu wrong verdicts\n", n, pos, bad);
     assert_true(n > 0);
     assert_int_equal(bad, 0);
-}
-
-static double now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
 static void gen_rules(const char *path, size_t n)

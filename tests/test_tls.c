@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 /* ClientHellos captured from real clients on 127.0.0.1 (socat listener), exact client bytes. */
 /* openssl s_client (OpenSSL 3.0.19) -servername foo.localto.net: TLS 1.3, x25519 key share. */
 static const uint8_t ch_openssl13[] = {
@@ -607,21 +609,12 @@ static size_t case_message(const struct valid_case *vc, uint8_t *m)
     return n;
 }
 
-static uint8_t *dup_exact(const uint8_t *p, size_t n)
-{
-    uint8_t *d = malloc(n ? n : 1);
-    assert_non_null(d);
-    if (n)
-        memcpy(d, p, n);
-    return d;
-}
-
 static uint8_t scratch[SCRATCH_CAP];
 
 /* Parses the first n bytes from an exact-size copy. */
 static int parse_prefix(const uint8_t *s, size_t n, struct tw_tls_hello *h)
 {
-    uint8_t *d = dup_exact(s, n);
+    uint8_t *d = exact_copy(s, n);
     int rc = tw_tls_parse_stream(n ? d : NULL, n, scratch, sizeof(scratch), h);
     free(d);
     return rc;
@@ -702,12 +695,12 @@ static void test_valid(void **state)
 
         /* the bare body: exact; every proper prefix malformed except one ending after compression
          */
-        uint8_t *body = dup_exact(msg_buf + 4, n - 4);
+        uint8_t *body = exact_copy(msg_buf + 4, n - 4);
         assert_int_equal(tw_tls_client_hello_parse(body, n - 4, &h), TW_OK);
         expect_hello(vc, &h, body, n - 4);
         free(body);
         for (size_t k = 0; k < n - 4; k++) {
-            body = dup_exact(msg_buf + 4, k);
+            body = exact_copy(msg_buf + 4, k);
             rc = tw_tls_client_hello_parse(body, k, &h);
             free(body);
             if (k + 4 == l.comp_end)
@@ -831,7 +824,7 @@ static void run_broken_msg(const struct valid_case *vc, const uint8_t *m, size_t
     frame(m, n, &vc->fr, s, sizeof(s), &f);
     check_broken(s, f.len, expect, line, what);
     if (body_too) {
-        uint8_t *body = dup_exact(m + 4, n - 4);
+        uint8_t *body = exact_copy(m + 4, n - 4);
         if (tw_tls_client_hello_parse(body, n - 4, &h) != TW_EMALFORMED)
             fail_msg("line %d (%s): body accepted", line, what);
         free(body);
@@ -1162,7 +1155,7 @@ static void test_maybe_client_hello(void **state)
     };
     (void)state;
     for (size_t i = 0; i < TW_ARRAY_SIZE(cases); i++) {
-        uint8_t *d = dup_exact((const uint8_t *)cases[i].b, cases[i].len);
+        uint8_t *d = exact_copy((const uint8_t *)cases[i].b, cases[i].len);
         if (tw_tls_maybe_client_hello(d, cases[i].len) != cases[i].want)
             fail_msg("line %d", cases[i].line);
         free(d);

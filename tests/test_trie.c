@@ -10,30 +10,14 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/trie.h"
-
-static double now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-/* Copies s into an exact-size heap buffer so that ASan sees any over-read. */
-static char *heap_copy(const char *s, size_t len)
-{
-    char *d = malloc(len ? len : 1);
-
-    assert_non_null(d);
-    memcpy(d, s, len);
-    return d;
-}
 
 static size_t match_str(const struct tw_trie *t, const char *name, uint32_t *out, size_t cap)
 {
     size_t len = strlen(name);
-    char *h = heap_copy(name, len);
+    char *h = exact_copy(name, len);
     size_t n = tw_trie_match(t, h, len, out, cap);
 
     free(h);
