@@ -148,9 +148,8 @@ struct match_ctx {
     struct tw_output *o;
     const struct tw_matchers *mx;
     const struct tw_event *orig; /* the event as observed (a CNAME target is matched on a copy) */
-    const struct tw_rule_info *fired[64];
+    const struct tw_rule_info *fired[64]; /* past 64 rules, later ones are not deduplicated */
     size_t n_fired;
-    bool overflow;   /* more rules fired than fired[] holds: later ones are not deduplicated */
     const char *alt; /* NULL: the event's own name */
     const char *via; /* how the name relates to the event ("cname") */
 };
@@ -174,8 +173,6 @@ static void alert(const struct tw_rule_info *rule, const struct tw_event *matche
         return;
     if (m->n_fired < TW_ARRAY_SIZE(m->fired))
         m->fired[m->n_fired++] = rule;
-    else
-        m->overflow = true;
     /* Known-good traffic: counted, never written. */
     if (m->mx->exclusions != NULL &&
         tw_exclusions_match(m->mx->exclusions, rule->id, ev, m->alt, NULL)) {
