@@ -61,7 +61,8 @@ else
 DPDK_SRC := capture/dpdk/none.c
 endif
 
-LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard capture/*.c) \
+# src/<stage>/*.c (and one level of sub-stage folders), the capture backends, minus main.
+LIB_SRCS := $(filter-out src/run/main.c,$(wildcard src/*/*.c src/*/*/*.c)) $(wildcard capture/*.c) \
     capture/dpdk/args.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(DPDK_SRC:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(wildcard tests/test_*.c)
@@ -74,12 +75,12 @@ BENCH_BINS := $(BUILD)/bench/twgen $(BUILD)/bench/floor
 all: $(BUILD)/tunwatch
 
 # Install paths compiled into the binary; rewritten only when they change.
-$(BUILD)/config.h: FORCE
+$(BUILD)/tw_paths.h: FORCE
 	@mkdir -p $(BUILD)
 	@printf '#define TW_DATADIR "%s"\n' '$(DATADIR)' >$@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
-$(BUILD)/src/main.o: $(BUILD)/config.h
-$(BUILD)/src/main.o: TW_CFLAGS += -I$(BUILD)
+$(BUILD)/src/run/main.o: $(BUILD)/tw_paths.h
+$(BUILD)/src/run/main.o: TW_CFLAGS += -I$(BUILD)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -89,7 +90,7 @@ $(BUILD)/libtunwatch.a: $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/tunwatch: $(BUILD)/src/main.o $(BUILD)/libtunwatch.a
+$(BUILD)/tunwatch: $(BUILD)/src/run/main.o $(BUILD)/libtunwatch.a
 	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libtunwatch.a
@@ -128,7 +129,7 @@ bench-live: $(BUILD)/.deps-ok
 	$(MAKE) $(BUILD)/tunwatch $(BENCH_BINS)
 	sh tests/bench/live.sh $(BUILD)
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/tunwatch/*.h)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/tunwatch/*/*.h include/tunwatch/*/*/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined \

@@ -31,7 +31,7 @@
  * Ring headers (block descriptors, struct tpacket3_hdr) are written by the kernel at aligned
  * offsets and are read as structs; packet bytes are only passed on, never interpreted.
  */
-#include "tunwatch/capture.h"
+#include "tunwatch/capture/capture.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

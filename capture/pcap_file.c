@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* pcap / pcapng file backend, through libpcap. */
-#include "tunwatch/capture.h"
+#include "tunwatch/capture/capture.h"
 
 #include <errno.h>
 #include <pcap/pcap.h>

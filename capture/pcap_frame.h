@@ -5,7 +5,7 @@
 
 #include <pcap/pcap.h>
 
-#include "tunwatch/capture.h"
+#include "tunwatch/capture/capture.h"
 
 /* nano: the handle delivers nanoseconds in ts.tv_usec (PCAP_TSTAMP_PRECISION_NANO). */
 static inline struct tw_frame tw_pcap_frame(const struct pcap_pkthdr *h, const u_char *bytes,

@@ -9,7 +9,7 @@
  * On success, open() leaves err empty or holding a warning from libpcap that named the
  * interface; on failure err says what went wrong and what to do about it.
  */
-#include "tunwatch/capture.h"
+#include "tunwatch/capture/capture.h"
 
 #include <limits.h>
 #include <pcap/pcap.h>

@@ -12,7 +12,7 @@
 
 #include "test_util.h"
 
-#include "tunwatch/acm.h"
+#include "tunwatch/match/acm.h"
 
 static size_t values_str(const struct tw_acm *a, const char *name, uint32_t *out, size_t cap)
 {

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "tunwatch/anscache.h"
+#include "tunwatch/host/anscache.h"
 
 static void v4(uint8_t a[16], uint32_t x)
 {

@@ -29,7 +29,7 @@
 
 #include <cmocka.h>
 
-#include "tunwatch/attrib.h"
+#include "tunwatch/host/attrib.h"
 
 /* ---- what the sink saw -------------------------------------------------------------------- */
 

@@ -9,8 +9,8 @@
  * directions on one socket, every frame seen once; error messages for a bad filter, a missing
  * interface and a bad source string. Skipped without permission to capture.
  */
-#include "tunwatch/capture.h"
-#include "tunwatch/decode.h"
+#include "tunwatch/capture/capture.h"
+#include "tunwatch/decode/decode.h"
 
 #include <arpa/inet.h>
 #include <limits.h>

@@ -5,8 +5,8 @@
  * filtered port, stats); snaplen truncation; non-blocking dispatch; "any"; error messages for a
  * bad filter and a missing interface. Skipped without permission to capture.
  */
-#include "tunwatch/capture.h"
-#include "tunwatch/decode.h"
+#include "tunwatch/capture/capture.h"
+#include "tunwatch/decode/decode.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

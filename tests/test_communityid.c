@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "tunwatch/communityid.h"
+#include "tunwatch/flow/communityid.h"
 
 enum dir {
     BIDIR,    /* the reversed tuple must give the same id */

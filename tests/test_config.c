@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "tunwatch/config.h"
+#include "tunwatch/run/config.h"
 
 /* The command line's long options, as tunwatch's main passes them. */
 static const struct tw_config_key keys[] = {

@@ -5,7 +5,7 @@
  * exact-size heap buffer. When the public corpus is present, every capture in it is decoded and
  * checked against the innermost addresses in tshark's oracle.
  */
-#include "tunwatch/decode.h"
+#include "tunwatch/decode/decode.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

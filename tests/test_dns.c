@@ -16,7 +16,7 @@
 
 #include "test_util.h"
 
-#include "tunwatch/dns.h"
+#include "tunwatch/proto/dns.h"
 
 /* Header with ID 0x1234, flags 0x0100 (RD), QDCOUNT qd (a 2-byte string), no other records.
  * String pieces are kept separate so that a hex escape never swallows a following letter. */

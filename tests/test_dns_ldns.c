@@ -44,8 +44,8 @@
 #include <ldns/ldns.h>
 #include <pcap/pcap.h>
 
-#include "tunwatch/decode.h"
-#include "tunwatch/dns.h"
+#include "tunwatch/decode/decode.h"
+#include "tunwatch/proto/dns.h"
 
 #define DEFAULT_CORPUS "../shared/corpus/pcaps" /* relative to the top of the tree */
 

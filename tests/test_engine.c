@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "tunwatch/engine.h"
+#include "tunwatch/inspect/engine.h"
 
 /* ---- events seen by the sink ---- */
 

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "tunwatch/evqueue.h"
+#include "tunwatch/match/evqueue.h"
 
 static unsigned drained;
 

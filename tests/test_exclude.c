@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "tunwatch/exclude.h"
-#include "tunwatch/netaddr.h"
+#include "tunwatch/match/exclude.h"
+#include "tunwatch/base/netaddr.h"
 
 #define EXAMPLE "tests/exclude/example.excl"
 #define SECOND "tests/exclude/second.excl"

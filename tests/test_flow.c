@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "tunwatch/flow.h"
-#include "tunwatch/stream.h"
+#include "tunwatch/flow/flow.h"
+#include "tunwatch/flow/stream.h"
 
 static struct tw_pkt mkpkt(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
 {

@@ -16,7 +16,7 @@
 
 #include "test_util.h"
 
-#include "tunwatch/intel.h"
+#include "tunwatch/match/intel.h"
 
 #define FEED "tests/intel/feed.intel"
 #define LIST "tests/intel/domains.txt"

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "tunwatch/json.h"
+#include "tunwatch/output/json.h"
 
 struct esc_case {
     int line;

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "tunwatch/netaddr.h"
+#include "tunwatch/base/netaddr.h"
 
 struct member_case {
     int line;

@@ -32,7 +32,7 @@
 
 #include <cmocka.h>
 
-#include "tunwatch/procmap.h"
+#include "tunwatch/host/procmap.h"
 
 /* ---- sockets ------------------------------------------------------------------------------ */
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "tunwatch/ring.h"
+#include "tunwatch/run/ring.h"
 
 #define RECORDS 200000u
 

@@ -16,7 +16,7 @@
 
 #include <arpa/inet.h>
 
-#include "tunwatch/rules.h"
+#include "tunwatch/match/rules.h"
 
 #define SIGMA_DIR "../shared/sigma" /* relative to the top of the tree, where tests run */
 #define SEED_WIN SIGMA_DIR "/rules/windows/network_connection/net_connection_win_domain_localtonet_tunnel.yml"

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "tunwatch/stream.h"
+#include "tunwatch/flow/stream.h"
 
 struct seg {
     uint32_t off, len;

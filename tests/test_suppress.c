@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "tunwatch/netaddr.h"
-#include "tunwatch/suppress.h"
+#include "tunwatch/base/netaddr.h"
+#include "tunwatch/match/suppress.h"
 
 static void event_from(struct tw_event *ev, const char *src)
 {

@@ -11,7 +11,7 @@
  * host_name) and at the record layer, and must come back malformed (or
  * the stated code) without any proper prefix succeeding.
  */
-#include "tunwatch/tls.h"
+#include "tunwatch/proto/tls.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -12,7 +12,7 @@
 
 #include "test_util.h"
 
-#include "tunwatch/trie.h"
+#include "tunwatch/match/trie.h"
 
 static size_t match_str(const struct tw_trie *t, const char *name, uint32_t *out, size_t cap)
 {

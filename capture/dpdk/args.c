@@ -3,7 +3,7 @@
  * DPDK source names and EAL arguments: the part of the DPDK backend that needs no DPDK, built
  * in every configuration.
  */
-#include "tunwatch/dpdk.h"
+#include "tunwatch/capture/dpdk.h"
 
 #include <stdio.h>
 #include <string.h>

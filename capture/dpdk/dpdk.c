@@ -18,7 +18,7 @@
  * offload, where it exists, counts in NIC clock ticks), so every frame of a burst is stamped
  * with CLOCK_REALTIME read when the burst was taken: resolution is the burst, not the frame.
  */
-#include "tunwatch/dpdk.h"
+#include "tunwatch/capture/dpdk.h"
 
 #include <limits.h>
 #include <pthread.h>

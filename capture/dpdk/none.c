@@ -3,7 +3,7 @@
  * Stand-in for the DPDK backend in builds without DPDK (make without DPDK=1): DPDK sources
  * and EAL arguments are refused with a message saying how to get them.
  */
-#include "tunwatch/dpdk.h"
+#include "tunwatch/capture/dpdk.h"
 
 #include <stdio.h>
 

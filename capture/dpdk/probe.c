@@ -14,7 +14,7 @@
  *
  * Usage: probe 'EAL ARGS' [SOURCE[,SOURCE...] [SNAPLEN [IDLE_MS [MAX_S]]]]
  */
-#include "tunwatch/dpdk.h"
+#include "tunwatch/capture/dpdk.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * libFuzzer target for tw_decode(): the first byte picks the link type, the rest is the frame,
  * copied into an exact-size buffer so any over-read is caught.
  */
-#include "tunwatch/decode.h"
+#include "tunwatch/decode/decode.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "tunwatch/dns.h"
+#include "tunwatch/proto/dns.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,7 +6,7 @@
  * DNS answers over UDP and TCP, CNAME events and the end-of-capture flush are all reached.
  * Each frame is copied into an exact-size buffer; events are checked for their invariants.
  */
-#include "tunwatch/engine.h"
+#include "tunwatch/inspect/engine.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -13,9 +13,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "tunwatch/exclude.h"
-#include "tunwatch/intel.h"
-#include "tunwatch/rules.h"
+#include "tunwatch/match/exclude.h"
+#include "tunwatch/match/intel.h"
+#include "tunwatch/match/rules.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

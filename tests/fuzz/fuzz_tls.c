@@ -7,7 +7,7 @@
  * > 0 lies within the input, every returned slice lies within its buffer,
  * and the prefix one byte short of a completed hello is incomplete.
  */
-#include "tunwatch/tls.h"
+#include "tunwatch/proto/tls.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The event model: one struct per observation, with fields named as in
+ * Sigma's taxonomy. Both the rule engine and the output read events only
+ * through this header.
+ *
+ *  dns_query:          QueryName QueryType SourceIp SourcePort DestinationIp
+ *                      DestinationPort Protocol
+ *  network_connection: DestinationHostname DestinationIp DestinationPort
+ *                      SourceIp SourcePort Protocol Initiated
+ *  both, when the process that owns the local socket is known (endpoint,
+ *  live capture): Image ProcessId User
+ *
+ * Source is always the side that initiated the flow (TCP SYN, first UDP
+ * packet). Initiated is "true" when that side's address is inside the home
+ * networks, else "false" (see README, "Initiated").
+ */
+#ifndef TUNWATCH_EVENT_H
+#define TUNWATCH_EVENT_H
+
+#include "tunwatch/base/common.h"
+
+enum tw_category {
+    TW_CAT_DNS_QUERY,
+    TW_CAT_NETWORK_CONNECTION,
+    TW_CAT__COUNT
+};
+
+/* Which observation produced the name. */
+enum tw_evidence {
+    TW_EV_DNS_QUERY, /* question of a DNS request */
+    TW_EV_TLS_SNI,   /* server_name of a TLS ClientHello */
+    TW_EV_DNS_ANSWER, /* no name in the flow: the name the same client resolved to its address */
+    TW_EV__COUNT
+};
+
+enum tw_field {
+    TW_F_QUERY_NAME,
+    TW_F_QUERY_TYPE,
+    TW_F_DESTINATION_HOSTNAME,
+    TW_F_DESTINATION_IP,
+    TW_F_DESTINATION_PORT,
+    TW_F_SOURCE_IP,
+    TW_F_SOURCE_PORT,
+    TW_F_PROTOCOL,
+    TW_F_INITIATED,
+    TW_F_IMAGE,      /* process fields: present only when ev->proc.status is TW_PROC_FOUND */
+    TW_F_PROCESS_ID,
+    TW_F_USER,
+    TW_F__COUNT
+};
+
+#define TW_IPSTR_MAX 46
+#define TW_FIELD_TMP 64 /* scratch tw_event_field() needs */
+
+/* How the source (initiator) of the event's flow was decided. */
+enum tw_direction {
+    TW_DIR_START,        /* the flow's start was seen: TCP SYN or SYN-ACK, first UDP packet */
+    TW_DIR_CLIENT_BYTES, /* start not seen: the side that sent what only a client sends first
+                            (ClientHello, DNS query, CONNECT, PROXY header) */
+    TW_DIR_PORT,         /* start not seen: guessed from the ports (the well-known or lower
+                            port is the server's) */
+};
+
+/* Whether the process behind the local socket of the event is known. */
+enum tw_proc_status {
+    TW_PROC_NONE,         /* not looked up: attribution off, or neither side is this host */
+    TW_PROC_FOUND,        /* pid, uid, image, user and comm are set */
+    TW_PROC_UNATTRIBUTED, /* a local side, but no socket or process was found: see reason */
+};
+
+struct tw_proc {
+    enum tw_proc_status status;
+    bool local_is_source;  /* the local socket is the event's source side (else destination) */
+    int32_t pid;
+    uint32_t uid;
+    const char *image;     /* executable path, "" when unreadable */
+    const char *user;      /* user name, or the uid in decimal when it has none */
+    const char *comm;      /* command name (kernel's task comm) */
+    const char *reason;    /* TW_PROC_UNATTRIBUTED: short snake_case reason */
+};
+
+struct tw_event {
+    enum tw_category category;
+    enum tw_evidence evidence;
+    int64_t ts_sec;        /* packet timestamp that completed the observation */
+    uint32_t ts_nsec;
+    uint64_t flow_id;      /* unique per flow within one run */
+    const char *raw;       /* name as seen on the wire (DNS: presentation form); any bytes */
+    size_t raw_len;
+    const char *norm;      /* ASCII-lowercased, one trailing dot removed: what rules match */
+    size_t norm_len;
+    uint16_t qtype;        /* dns_query only */
+    uint8_t l4_proto;      /* 6 or 17 */
+    bool initiated;        /* initiator inside the home networks */
+    bool ech;              /* tls_sni: encrypted_client_hello extension present */
+    uint16_t sport, dport; /* source = initiator */
+    const char *answer_name;  /* network_connection: the name this client resolved to the
+                                 destination (DNS answer cache), or NULL */
+    const char *answer_chain; /* its CNAME targets, space separated ("" if none) */
+    uint8_t ip_version;    /* 4 or 6: the addresses below (formatted only when a rule or the
+                              output asks for SourceIp/DestinationIp: see tw_event_field) */
+    uint8_t src_addr[16];  /* IPv4 in the first 4 bytes */
+    uint8_t dst_addr[16];
+    bool midstream;        /* the flow's start was not seen (capture began mid-flow) */
+    enum tw_direction direction;
+    struct tw_proc proc;   /* zeroed (TW_PROC_NONE) unless attribution filled it */
+};
+
+/* Sigma field name of f ("QueryName", ...). */
+const char *tw_field_name(enum tw_field f);
+
+/* Field id for a Sigma field name (case-sensitive, as Sigma field names are),
+ * or TW_F__COUNT if tunwatch has no such field. */
+enum tw_field tw_field_lookup(const char *name);
+
+/* True if events of category c carry field f. */
+bool tw_field_in_category(enum tw_field f, enum tw_category c);
+
+/* Sigma logsource category name ("dns_query", "network_connection"). */
+const char *tw_category_name(enum tw_category c);
+const char *tw_evidence_name(enum tw_evidence e);
+const char *tw_direction_name(enum tw_direction d);
+const char *tw_proc_status_name(enum tw_proc_status s);
+
+/*
+ * Deep copies, for events that outlive the packet (queued until the rules are loaded, or
+ * until the process behind the socket is known). tw_event_copy_size() is the bytes a copy
+ * takes, a multiple of 8; tw_event_copy() writes one into dst (8-byte aligned, that many
+ * bytes) and returns it: its strings point inside dst, so it stays valid as long as dst.
+ */
+size_t tw_event_copy_size(const struct tw_event *ev);
+struct tw_event *tw_event_copy(void *dst, const struct tw_event *ev);
+
+/* True for the fields only process attribution fills (Image, ProcessId, User). */
+bool tw_field_is_process(enum tw_field f);
+
+/*
+ * The value of field f of ev as a string, for matching. Numbers and addresses are rendered
+ * into tmp (capacity >= TW_FIELD_TMP). Returns false if the event has no such field.
+ * *val stays valid while both ev and tmp do.
+ */
+bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_t tmpcap,
+                    const char **val, size_t *len);
+
+#endif /* TUNWATCH_EVENT_H */

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bounded reassembly of the first bytes of one TCP direction.
+ *
+ * A flow that needs more than one segment to yield its name (a ClientHello
+ * over several segments, a DNS message split across segments) borrows one
+ * buffer from a pool sized at start-up. The buffer holds the stream from
+ * `base_seq` on; segments may arrive in any order and overlap. Bytes beyond
+ * TW_STREAM_CAP, or more than TW_STREAM_MAX_GAPS holes, are refused and
+ * counted: the pool never grows and nothing is allocated per packet.
+ */
+#ifndef TUNWATCH_STREAM_H
+#define TUNWATCH_STREAM_H
+
+#include "tunwatch/base/common.h"
+
+/* A full-size ClientHello (16 KiB handshake) in small records, plus an HTTP CONNECT request. */
+#define TW_STREAM_CAP (24u * 1024u)
+#define TW_STREAM_MAX_GAPS 8
+#define TW_STREAM_NONE UINT32_MAX
+
+struct tw_stream {
+    uint32_t base_seq; /* sequence number of data[0] */
+    uint32_t contig;   /* bytes contiguous from data[0] */
+    uint32_t n_gaps;   /* out-of-order islands beyond contig */
+    struct {
+        uint32_t start, end; /* offsets from data[0], start > contig */
+    } island[TW_STREAM_MAX_GAPS];
+    uint8_t data[TW_STREAM_CAP];
+};
+
+enum tw_stream_add_result {
+    TW_STREAM_ADDED,    /* all of the segment's bytes are in the buffer (or already were) */
+    TW_STREAM_OLD,      /* segment lies wholly before base_seq (retransmission) */
+    TW_STREAM_CLIPPED,  /* bytes past TW_STREAM_CAP were dropped */
+    TW_STREAM_TOO_MANY_GAPS, /* segment refused: too many holes */
+};
+
+void tw_stream_reset(struct tw_stream *s, uint32_t base_seq);
+
+/* Places a segment starting at sequence number seq (32-bit wrap-around aware). */
+enum tw_stream_add_result tw_stream_add(struct tw_stream *s, uint32_t seq, const uint8_t *p,
+                                        size_t n);
+
+/* Drops n (<= contig) bytes from the front: base_seq advances by n. */
+void tw_stream_consume(struct tw_stream *s, size_t n);
+
+struct tw_stream_pool {
+    struct tw_stream *bufs;
+    uint32_t *free_list;
+    uint32_t n_free;
+    uint32_t cap;
+    uint64_t exhausted; /* requests refused because every buffer was in use */
+    uint32_t high_water;
+};
+
+/* 0 or TW_ENOMEM. */
+int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n);
+void tw_stream_pool_destroy(struct tw_stream_pool *pool);
+/* Index of a free buffer, reset to base_seq, or TW_STREAM_NONE (counted) when exhausted. */
+uint32_t tw_stream_get(struct tw_stream_pool *pool, uint32_t base_seq);
+void tw_stream_put(struct tw_stream_pool *pool, uint32_t idx);
+
+static inline struct tw_stream *tw_stream_at(struct tw_stream_pool *pool, uint32_t idx)
+{
+    return &pool->bufs[idx];
+}
+
+#endif /* TUNWATCH_STREAM_H */

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DNS answer cache: (client address, resolved address) -> the name the client asked for and the
+ * CNAME chain that led to the address, so a later connection from that client to that address
+ * can be named when the flow itself carries no name (raw TCP/UDP tunnels).
+ *
+ * One cache per process, shared by every worker: a client's DNS response and its later
+ * connection usually hash to different workers. It is split into shards, each a fixed-size
+ * ring of entries in put order with an open-addressing index and a byte arena for the names,
+ * guarded by its own mutex; the shard is chosen by a seeded hash of the key. Everything is
+ * allocated by tw_anscache_new().
+ *
+ * Why a lock is acceptable here: the cache is written only when a DNS response with addresses
+ * is seen and read only when a new flow has no name of its own. Established flows, which are
+ * almost every packet, never touch it. Each call holds one shard's lock for a hash probe and a
+ * copy of at most TW_ANSCACHE_TEXT_MAX bytes (strings are prepared before locking), and with
+ * 64 shards two workers rarely want the same lock at once.
+ *
+ * Memory: about 144 bytes per entry (a 64-byte entry, 64 bytes of name arena on average, two
+ * 8-byte index slots), so the 262144 entries of TW_ANSCACHE_CONFIG_DEFAULT take about 36 MiB
+ * and tunwatch's default of 65536 about 9 MiB. Memory is mapped as it is first used, in huge
+ * pages where the kernel allows (see tw_table_alloc). One answer's text (name and chain) is at
+ * most 256 bytes, which holds any name of 253 characters; longer presentation forms (heavily
+ * escaped names) are refused, counted.
+ */
+#ifndef TUNWATCH_ANSCACHE_H
+#define TUNWATCH_ANSCACHE_H
+
+#include "tunwatch/base/common.h"
+
+/* Bytes of text one entry holds: the queried name followed by its chain joined with ' '.
+ * Output buffers of this size always receive a whole name and a whole chain. */
+#define TW_ANSCACHE_TEXT_MAX 256
+
+/* tw_anscache_lookup() flags */
+#define TW_ANSF_CHAIN_TRUNCATED                                                                    \
+    0x01 /* names were left off the chain: at put because the text                                 \
+            slot was full, or at lookup because chaincap was small */
+
+struct tw_anscache_config {
+    uint32_t capacity;    /* entries across all shards; 0 selects 262144 */
+    uint32_t ttl_floor;   /* seconds; answer TTLs are clamped to [ttl_floor, ttl_ceiling] */
+    uint32_t ttl_ceiling; /* seconds; must be >= ttl_floor */
+    unsigned shards;      /* 0 selects 64; reduced to capacity when larger */
+};
+
+#define TW_ANSCACHE_CONFIG_DEFAULT                                                                 \
+    {                                                                                              \
+        262144, 60, 86400, 64                                                                      \
+    }
+
+struct tw_anscache_stats {
+    uint64_t puts;      /* answers stored: new keys and replacements */
+    uint64_t hits;      /* lookups that found a live entry */
+    uint64_t misses;    /* lookups that found nothing, or an expired entry */
+    uint64_t expired;   /* entries reclaimed after their TTL ran out */
+    uint64_t evicted;   /* live entries dropped because their shard was full */
+    uint64_t refused;   /* puts refused because a name was too long */
+    uint64_t replaced;  /* puts that replaced the entry of the same key */
+    uint64_t truncated; /* puts stored with names left off the chain */
+    uint32_t entries;   /* entries held now (live or not yet reclaimed) */
+    uint32_t capacity;
+};
+
+struct tw_anscache;
+
+/*
+ * Allocates a cache (cfg NULL: TW_ANSCACHE_CONFIG_DEFAULT). Returns NULL when ttl_floor >
+ * ttl_ceiling, when one shard would exceed 2^30 entries, or on allocation failure.
+ */
+struct tw_anscache *tw_anscache_new(const struct tw_anscache_config *cfg);
+
+/* Frees the cache; no other thread may be using it. NULL is ignored. */
+void tw_anscache_free(struct tw_anscache *c);
+
+/*
+ * Records that client (version 4 or 6, addr) resolved qname to address `resolved`, at time now
+ * (seconds), valid for ttl seconds clamped to [ttl_floor, ttl_ceiling]: the entry is live while
+ * now <= put time + ttl. For version 4 only the first 4 bytes of client and resolved are read.
+ * chain[0..n_chain) are the CNAME targets after qname, in order, up to the name that owns the
+ * address; they are stored as given (from tw_dns_cname_chain(), whose chain[0] is qname itself,
+ * pass chain + 1 and n - 1). Names are in presentation form as the DNS parser writes them: a
+ * space inside a name is escaped, so the chain joined with ' ' is unambiguous.
+ *
+ * An entry for the same key is replaced (and becomes the newest). To make room, the answers
+ * put longest ago in the shard are dropped until it has a free entry and arena space for the
+ * text (first in, first out: longer names mean fewer entries), each counted as expired if its
+ * TTL had run out, else as evicted. Expiry is checked on every lookup. Strings are copied; the
+ * caller's may be reused at once.
+ *
+ * Returns 0 when stored, even if chain names were left off because the text slot was full
+ * (whole names only; counted as truncated and flagged on the entry). Returns TW_ENOMEM,
+ * counted as refused, when qname or a chain name is longer than TW_NAME_MAX - 1 bytes, or
+ * qname alone is longer than TW_ANSCACHE_TEXT_MAX - 1 bytes (only heavily escaped names are).
+ * Returns TW_EINVAL, uncounted, for another version, an empty or NULL qname, or a NULL chain
+ * name.
+ *
+ * Thread-safe.
+ */
+int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
+                    const uint8_t resolved[16], const char *qname, const char *const *chain,
+                    size_t n_chain, uint32_t ttl, int64_t now);
+
+/*
+ * Looks up the answer that client (version, addr) received for address `resolved`. On a live
+ * entry copies the queried name, NUL-terminated, into name[0..cap) and the chain joined with
+ * ' ' into chain[0..chaincap) (chain may be NULL with chaincap 0), then returns true. A chain
+ * that does not fit chaincap keeps its leading whole names. *flags (when flags is not NULL)
+ * receives TW_ANSF_* for the returned entry.
+ *
+ * Returns false, counted as a miss, when there is no entry, when the entry has expired (it is
+ * then reclaimed and counted as expired too), or when the name does not fit cap (a cap of
+ * TW_ANSCACHE_TEXT_MAX always fits). name and chain are left unchanged on false.
+ *
+ * Thread-safe.
+ */
+bool tw_anscache_lookup(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
+                        const uint8_t resolved[16], int64_t now, char *name, size_t cap,
+                        char *chain, size_t chaincap, unsigned *flags);
+
+/* tw_anscache_lookup() without the flags. */
+bool tw_anscache_get(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
+                     const uint8_t resolved[16], int64_t now, char *name, size_t cap, char *chain,
+                     size_t chaincap);
+
+/*
+ * Sums every shard's counters, taking each shard's lock in turn: while other threads are
+ * working the totals are per-shard consistent, not one instant's snapshot.
+ */
+void tw_anscache_get_stats(struct tw_anscache *c, struct tw_anscache_stats *st);
+
+#endif /* TUNWATCH_ANSCACHE_H */

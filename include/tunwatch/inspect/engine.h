@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The packet path of one worker: decode -> flow -> extract -> event.
+ *
+ * tw_engine_frame() takes one captured frame; every name it finds (DNS query
+ * names, TLS ClientHello SNI) becomes a struct tw_event handed to the sink
+ * callback, which matches and writes it. Nothing is allocated per packet:
+ * the flow table and reassembly buffers are sized at tw_engine_new().
+ */
+#ifndef TUNWATCH_ENGINE_H
+#define TUNWATCH_ENGINE_H
+
+#include "tunwatch/host/anscache.h"
+#include "tunwatch/capture/capture.h"
+#include "tunwatch/decode/decode.h"
+#include "tunwatch/event/event.h"
+#include "tunwatch/flow/flow.h"
+#include "tunwatch/base/netaddr.h"
+
+typedef void (*tw_event_fn)(void *ctx, const struct tw_event *ev);
+
+struct tw_engine_config {
+    uint32_t flow_capacity;   /* flows tracked at once */
+    uint32_t flow_timeout;    /* seconds of idleness before a flow may be expired */
+    uint32_t stream_buffers;  /* reassembly buffers (flows mid-ClientHello at once) */
+    struct tw_homenet home;   /* decides Initiated */
+    tw_event_fn sink;
+    void *sink_ctx;
+    struct tw_anscache *anscache; /* shared DNS answer cache, NULL: no answer correlation */
+    bool udp_answers_stored;  /* someone else stores UDP DNS answers in anscache (the reader
+                                 thread in front of several workers): do not store them again */
+    uint64_t flow_id_first;   /* flow ids: first, first + stride, ... (0: 1, 1) */
+    uint64_t flow_id_stride;
+};
+
+/* Counters of what the engine saw and skipped; every refusal is counted somewhere here. */
+struct tw_engine_stats {
+    uint64_t packets, bytes;
+    struct tw_decode_stats decode;
+    uint64_t tcp_payload_pkts, udp_dns_pkts;
+    uint64_t tcp_pure_ack;     /* segments without payload or SYN/FIN/RST: not looked up */
+    uint64_t dns_queries;      /* DNS request messages (QR=0) parsed */
+    uint64_t dns_responses;    /* DNS response messages (QR=1) seen (not yet parsed further) */
+    uint64_t dns_questions;    /* names emitted from DNS requests */
+    uint64_t dns_malformed;    /* messages rejected (questions parsed before the error are kept) */
+    uint64_t dns_tcp_messages;
+    uint64_t dns_tcp_oversize; /* length prefix larger than the reassembly buffer */
+    uint64_t dns_questions_dropped; /* questions beyond TW_DNS_MAX_QUESTIONS */
+    uint64_t tls_hellos;       /* ClientHellos parsed */
+    uint64_t tls_sni;          /* ... with a server_name */
+    uint64_t tls_no_sni;
+    uint64_t tls_ech;
+    uint64_t tls_multi_segment; /* hellos that needed reassembly */
+    uint64_t tls_malformed;
+    uint64_t tls_too_large;    /* hello larger than the buffer */
+    uint64_t sni_truncated;    /* server_name longer than TW_NAME_MAX-1, reported cut */
+    uint64_t http_connect;     /* client streams that began with CONNECT */
+    uint64_t proxy_protocol;   /* client streams that began with a PROXY protocol header */
+    uint64_t proxy_bad;        /* PROXY protocol headers malformed or too long */
+    uint64_t tls_after_preamble; /* ClientHellos found after other client bytes (STARTTLS, SOCKS) */
+    uint64_t connect_bad;      /* CONNECT request headers too long or malformed */
+    uint64_t tcp_port_reuse;   /* new SYN on a finished flow: new flow id */
+    uint64_t midstream;        /* TCP flows whose SYN was not seen */
+    uint64_t stream_no_buffer; /* flows that needed reassembly when the pool was empty */
+    uint64_t stream_clipped;   /* segments cut at the buffer's end */
+    uint64_t stream_gaps;      /* segments refused: too many holes */
+    uint64_t flows_not_inspected; /* TCP flows whose first client bytes were not TLS/DNS */
+    uint64_t events;           /* events handed to the sink */
+    uint64_t dns_answers_learnt; /* (client, address) -> name pairs put in the answer cache */
+    uint64_t dns_answers_malformed; /* answer sections rejected (records before the error kept) */
+    uint64_t answer_named_flows; /* flows without a name on the wire named from the cache */
+    uint64_t dns_cname_names;  /* CNAME targets reported from responses */
+    uint64_t dns_tcp_responses; /* DNS responses read from the server side of TCP flows */
+};
+
+struct tw_engine;
+struct tw_dns_msg;
+struct tw_dns_answers;
+
+/*
+ * Stores in c what DNS response m (questions parsed, answer records in ans) told `client`
+ * (version 4 or 6): for each question, every address at the end of its CNAME chain, keyed by
+ * (client, address), at capture time now. Returns how many entries were stored.
+ *
+ * The engine calls it for the responses it reads. When frames are spread over several
+ * workers, the thread that reads the capture calls it before handing out the frame, so an
+ * answer is in the cache before any worker can see the connection that follows it, whatever
+ * worker either lands on.
+ */
+unsigned tw_answers_store(struct tw_anscache *c, const struct tw_dns_msg *m,
+                          const struct tw_dns_answers *ans, uint8_t version,
+                          const uint8_t client[16], int64_t now);
+
+/* NULL on allocation failure or a zero capacity. */
+struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg);
+void tw_engine_free(struct tw_engine *e);
+
+/* Processes one frame of the given link type. */
+void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f);
+
+/*
+ * The capture has ended: every flow still open that never carried a name gets its lookup in
+ * the DNS answer cache now (as it would at its FIN or eviction), so no connection is left
+ * unreported because the capture stopped first. Flows stay in the table.
+ */
+void tw_engine_flush(struct tw_engine *e);
+
+void tw_engine_get_stats(const struct tw_engine *e, struct tw_engine_stats *st,
+                         struct tw_flow_table_stats *fst, uint32_t *stream_high_water);
+
+/* Adds every counter of src to dst (totals over workers). */
+void tw_engine_stats_add(struct tw_engine_stats *dst, const struct tw_engine_stats *src);
+
+struct tw_counter {
+    const char *name; /* stable snake_case */
+    uint64_t value;
+};
+
+/*
+ * Every skip/anomaly counter of st (decode reasons, then the engine's own), in a stable order.
+ * Writes at most cap entries and returns how many there are in all.
+ */
+size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *out, size_t cap);
+
+#endif /* TUNWATCH_ENGINE_H */

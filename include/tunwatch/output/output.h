@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NDJSON output: alerts (every rule an event matches) and, with --events,
+ * every event (the hunting log). One JSON object per line; see README,
+ * "Output schema". Write errors (full disk, closed pipe) are sticky and
+ * reported by tw_outfile_flush(). Several outputs (one per worker) share one
+ * struct tw_outfile: each line is written whole under its lock, so lines
+ * never interleave, and a reopen (log rotation) swaps the file between two
+ * lines. The lock is taken once per output line, never per packet.
+ */
+#ifndef TUNWATCH_OUTPUT_H
+#define TUNWATCH_OUTPUT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "tunwatch/event/event.h"
+#include "tunwatch/match/matchers.h"
+
+#define TW_LINE_MAX (64 * 1024)
+
+struct tw_outfile {
+    pthread_mutex_t lock;
+    FILE *fp;
+    const char *path;             /* for messages */
+    _Atomic int err;              /* errno of the first write error, 0 if none */
+};
+
+/* Wraps an open stream (stdout, or a file opened by the caller). 0 or TW_ENOMEM. */
+int tw_outfile_init(struct tw_outfile *f, FILE *fp, const char *path);
+/* Flushes; returns 0 or the errno of the first write error. */
+int tw_outfile_flush(struct tw_outfile *f);
+/* Log rotation: opens path for appending and swaps it in; on failure keeps the old
+ * stream and returns the errno. */
+int tw_outfile_reopen(struct tw_outfile *f, const char *path);
+/* Flushes and closes (not stdout); returns 0 or the errno of the first error. */
+int tw_outfile_close(struct tw_outfile *f);
+
+struct tw_output {
+    struct tw_outfile *file;
+    /* The matcher. Atomic: with several workers a reload swaps it while they run (the old
+     * set is freed only once every worker has passed a burst boundary). */
+    const struct tw_matchers *_Atomic matchers;
+    bool events;                  /* also write every event */
+    uint64_t alerts;
+    uint64_t excluded;            /* matches an exclusion dropped (never written) */
+    uint64_t suppressed;          /* alerts held back by the suppression window */
+    struct tw_suppress *suppress; /* shared by every output; NULL: no suppression */
+    uint64_t events_written;
+    uint64_t lines_dropped;       /* lines that did not fit TW_LINE_MAX (counted, never silent) */
+    uint64_t events_seen[TW_CAT__COUNT];
+    char line[TW_LINE_MAX];
+};
+
+/* Sink for tw_engine: matches ev against the rules and writes what is due. */
+void tw_output_event(void *out, const struct tw_event *ev);
+
+
+#endif /* TUNWATCH_OUTPUT_H */

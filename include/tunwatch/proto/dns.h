@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DNS message parsing (RFC 1035): header, question section, and the A, AAAA
+ * and CNAME records of the answer section.
+ *
+ *   0  1  2  3  4  5  6  7  8  9 10 11 12 13 14 15
+ *  |                      ID                       |
+ *  |QR|  Opcode   |AA|TC|RD|RA| Z|AD|CD|   RCODE   |
+ *  |                    QDCOUNT                    |
+ *  |                    ANCOUNT                    |
+ *  |                    NSCOUNT                    |
+ *  |                    ARCOUNT                    |
+ *
+ * Names are validated and copied in one pass into caller storage, in
+ * presentation form without the trailing dot ("www.example.com"; the root is
+ * "."): labels <= 63 octets, names <= 255 octets on the wire (counting length
+ * octets and the final zero), <= 127 labels, label types 0x40 and 0x80
+ * (RFC 6891 extended, RFC 2673 bit-string) rejected.
+ *
+ * Compression pointers (RFC 1035 4.1.4, RFC 9267): a pointer must target an
+ * offset past the header and strictly below the start of the label run that
+ * holds it (the name's first octet, or the previous pointer's target). Each
+ * run therefore starts strictly lower than the last, so no loop is possible.
+ * This is stricter than RFC 1035 (which allows a pointer to any prior offset,
+ * including one inside the current run) but every encoder that compresses
+ * against names it already wrote satisfies it. At most TW_DNS_MAX_PTR_HOPS
+ * pointers are followed per name.
+ *
+ * Pointers let a small message make the parser walk the same labels again
+ * and again (10,000 questions, each a pointer to a 127-label name, fit in
+ * 64 KB). tw_dns_parse() therefore gives each message a budget of
+ * TW_DNS_STEP_BUDGET(len) steps (one per label and per pointer, summed over
+ * all questions) and rejects the message when it runs out, so the work stays
+ * linear in the message length. No real message comes near it: a name costs
+ * a few steps and takes at least 6 octets (pointer + type + class) in place.
+ *
+ * Bytes outside printable ASCII (0x21..0x7e), and '.', '\\', are escaped as
+ * "\DDD" (three decimal digits) and "\.", "\\"; a space is "\032". Other
+ * printable bytes (';', '(', ')', '"', '@', '$', ...) are copied as they are.
+ * Letter case is preserved. Nothing returned points into the input buffer.
+ */
+#ifndef TUNWATCH_DNS_H
+#define TUNWATCH_DNS_H
+
+#include "tunwatch/base/common.h"
+
+#define TW_DNS_HDR_LEN 12
+#define TW_DNS_MAX_QUESTIONS 16 /* questions kept per message; more are validated, not kept */
+#define TW_DNS_MAX_LABEL 63
+#define TW_DNS_MAX_NAME_WIRE 255
+#define TW_DNS_MAX_LABELS 127
+#define TW_DNS_MAX_PTR_HOPS 127 /* no more pointers than a name can have labels */
+#define TW_DNS_STEP_BUDGET(len) (2 * TW_DNS_MAX_LABELS + 2 + 2 * (size_t)(len))
+
+struct tw_dns_question {
+    char name[TW_NAME_MAX]; /* NUL-terminated presentation form */
+    size_t name_len;        /* strlen(name) */
+    uint16_t qtype;
+    uint16_t qclass;
+};
+
+struct tw_dns_msg {
+    uint16_t id;
+    uint16_t flags;   /* raw flags word */
+    bool qr;          /* response bit */
+    uint8_t opcode;
+    uint8_t rcode;
+    uint16_t qdcount, ancount, nscount, arcount;
+    unsigned n_questions; /* questions parsed and stored (<= TW_DNS_MAX_QUESTIONS) */
+    struct tw_dns_question q[TW_DNS_MAX_QUESTIONS];
+};
+
+/*
+ * Parses the header and the question section of one DNS message of exactly
+ * `len` bytes (for TCP, without the 2-byte length prefix).
+ * Returns the offset just past the question section (>= 12) on success;
+ * TW_EMALFORMED if the header or a question is invalid or runs past `len`
+ * (a UDP datagram or a length-delimited TCP message is complete by
+ * construction, so truncation is malformed here). *out is reset on entry:
+ * header fields and n_questions are zeroed and every q[] entry holds the empty
+ * name "" (the full struct is not memset, it is 4.4 KB). All QDCOUNT questions
+ * are validated; the first TW_DNS_MAX_QUESTIONS are stored. On error, *out
+ * holds the header and the questions stored before the bad one. Sections
+ * after the questions are not looked at.
+ */
+int tw_dns_parse(const uint8_t *buf, size_t len, struct tw_dns_msg *out);
+
+/*
+ * Reads the (possibly compressed) name at msg[off] into out (capacity cap,
+ * NUL-terminated, presentation form as above). *next is set to the offset
+ * just past the name's in-place bytes (after its first pointer, or its final
+ * zero octet). Returns the presentation length (> 0) or TW_EMALFORMED;
+ * TW_ENOMEM if the name is valid but does not fit in cap (cap >= TW_NAME_MAX
+ * always fits); TW_EINVAL if out or next is NULL or cap is 0. out and *next
+ * are only meaningful on success.
+ */
+int tw_dns_name_read(const uint8_t *msg, size_t msg_len, size_t off, char *out, size_t cap,
+                     size_t *next);
+
+/*
+ * Answer section (RFC 1035 4.1.3): A, AAAA and CNAME records of class IN.
+ *
+ *  |                     NAME                      |  (possibly compressed)
+ *  |                     TYPE                      |
+ *  |                     CLASS                     |
+ *  |                      TTL                      |  (32 bits)
+ *  |                   RDLENGTH                    |
+ *  |                     RDATA                     |  (RDLENGTH octets)
+ */
+#define TW_DNS_MAX_ANSWERS 32 /* answers kept per message; more are validated, not kept */
+
+struct tw_dns_answer {
+    char name[TW_NAME_MAX];   /* owner, NUL-terminated presentation form */
+    size_t name_len;          /* strlen(name) */
+    uint16_t type;            /* 1 (A), 28 (AAAA) or 5 (CNAME) */
+    uint32_t ttl;             /* seconds; a TTL with the top bit set reads as 0 (RFC 2181 8) */
+    uint8_t addr[16];         /* A: 4 bytes, AAAA: 16; the rest zero */
+    char target[TW_NAME_MAX]; /* CNAME: NUL-terminated presentation form; "" otherwise */
+    size_t target_len;        /* strlen(target) */
+};
+
+/*
+ * About 70 KB (two TW_NAME_MAX names per answer): callers keep one per worker
+ * (or static), never on the stack of the packet path.
+ */
+struct tw_dns_answers {
+    unsigned n;       /* answers stored in a[] (<= TW_DNS_MAX_ANSWERS) */
+    unsigned skipped; /* valid records not stored: other types or classes, or beyond the max */
+    struct tw_dns_answer a[TW_DNS_MAX_ANSWERS];
+};
+
+/*
+ * Parses the answer section of msg (len bytes) starting at offset `off` (the
+ * value tw_dns_parse() returned), ANCOUNT records. Returns 0 or TW_EMALFORMED:
+ * a record or its RDATA running past len, an A record whose RDLENGTH is not 4,
+ * AAAA not 16, a CNAME whose target does not end exactly at RDLENGTH, an
+ * invalid owner or target name (same rules as questions; pointers in the
+ * target stay inside the message before the end of the RDATA), `off` outside
+ * [12, len], or the message's step budget (TW_DNS_STEP_BUDGET(len), a fresh
+ * one for this section) running out. Truncation is malformed, as for
+ * tw_dns_parse(). Only class IN records of type A, AAAA and CNAME are stored;
+ * the RDATA of other types and classes is skipped unread (and counted in
+ * `skipped`). All ANCOUNT records are validated; the first
+ * TW_DNS_MAX_ANSWERS kept ones are stored, later ones are counted in
+ * `skipped`. The authority and additional sections are not looked at.
+ *
+ * *out is reset on entry (n, skipped, and every a[] entry emptied; the struct
+ * is not memset). On error, *out holds the answers stored before the bad
+ * record. Nothing stored points into msg.
+ */
+int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t ancount,
+                         struct tw_dns_answers *out);
+
+/*
+ * Follows the CNAME chain from qname through the records of ans: chain[0] is
+ * qname, each next name the target of the first CNAME owned by the previous
+ * one; the walk stops at a name with no CNAME or at a target already in the
+ * chain (a loop). Stores at most max names in chain[] and returns how many it
+ * stored. chain[0] is qname itself; the others point into ans and stay valid
+ * as long as *ans is not changed.
+ *
+ * For each A and AAAA record of ans, in order, whose owner is any name of the
+ * whole chain (also the part beyond max), calls fn(ctx, addr, version, ttl)
+ * with version 4 (addr: 4 bytes) or 6 (16 bytes); fn may be NULL. Names are
+ * compared ASCII case-insensitively in presentation form. Returns 0 if ans or
+ * qname is NULL, or chain is NULL with max > 0.
+ */
+size_t tw_dns_cname_chain(const struct tw_dns_answers *ans, const char *qname, const char **chain,
+                          size_t max,
+                          void (*fn)(void *ctx, const uint8_t *addr, uint8_t version, uint32_t ttl),
+                          void *ctx);
+
+/* Mnemonic of a query type ("A", "AAAA", "HTTPS", ...) or NULL when unknown. */
+const char *tw_dns_qtype_name(uint16_t qtype);
+
+#endif /* TUNWATCH_DNS_H */

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One sensor run: capture sources -> engine -> rules -> output, with the
+ * operational parts around it: rules loaded off the packet path (at start and
+ * on reload), SIGHUP (reopen output files, reload rules, keep flows),
+ * SIGTERM/SIGINT (stop, flush, final summary), periodic stats lines, a
+ * progress line for long replays.
+ */
+#ifndef TUNWATCH_SENSOR_H
+#define TUNWATCH_SENSOR_H
+
+#include "tunwatch/capture/capture.h"
+#include "tunwatch/inspect/engine.h"
+#include "tunwatch/match/matchers.h"
+
+#define TW_MAX_SOURCES 16
+#define TW_MAX_WORKERS 64
+
+struct tw_sensor_config {
+    const char *read_file;                     /* replay this file, or ... */
+    const char *interfaces[TW_MAX_SOURCES];    /* ... capture live from these */
+    size_t n_interfaces;
+    struct tw_capture_opts cap;
+    struct tw_matchers_config match; /* rules, indicator and exclusion files */
+    const char *out_path;     /* NULL or "-": stdout */
+    const char *stats_path;   /* NULL: stats lines go to stderr */
+    const char *pid_path;
+    const char *user;         /* drop privileges to this user once the capture is open */
+    unsigned stats_interval;  /* seconds, 0: no periodic stats */
+    unsigned workers;         /* packet workers (0 or 1: the reading thread does the work) */
+    uint32_t dns_cache;       /* DNS answer cache entries (0: no answer correlation) */
+    uint32_t suppress_secs;   /* one alert per (rule, source, name) per window; 0: every one */
+    int local_processes;      /* process attribution: 1 on, 0 off, -1 (auto) on for live
+                                 capture from local interfaces (not files, not DPDK) */
+    bool events;
+    bool quiet;
+    struct tw_engine_config eng;
+};
+
+/* Signal flags, set by the handlers tw_sensor_run installs. */
+void tw_sensor_request_stop(void);
+void tw_sensor_request_reload(void);
+
+/*
+ * Runs the sensor until the file ends or a stop is requested.
+ * Returns the exit status: 0 success, 1 bad input or set-up failure, 2 output write error.
+ */
+int tw_sensor_run(const struct tw_sensor_config *cfg);
+
+#endif /* TUNWATCH_SENSOR_H */

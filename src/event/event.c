@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+#include "tunwatch/event/event.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tunwatch/proto/dns.h"
+#include "tunwatch/base/netaddr.h"
+
+static const char *const field_names[TW_F__COUNT] = {
+    [TW_F_QUERY_NAME] = "QueryName",
+    [TW_F_QUERY_TYPE] = "QueryType",
+    [TW_F_DESTINATION_HOSTNAME] = "DestinationHostname",
+    [TW_F_DESTINATION_IP] = "DestinationIp",
+    [TW_F_DESTINATION_PORT] = "DestinationPort",
+    [TW_F_SOURCE_IP] = "SourceIp",
+    [TW_F_SOURCE_PORT] = "SourcePort",
+    [TW_F_PROTOCOL] = "Protocol",
+    [TW_F_INITIATED] = "Initiated",
+    [TW_F_IMAGE] = "Image",
+    [TW_F_PROCESS_ID] = "ProcessId",
+    [TW_F_USER] = "User",
+};
+
+/* Bit c set: category c carries the field. */
+static const unsigned field_categories[TW_F__COUNT] = {
+    [TW_F_QUERY_NAME] = 1u << TW_CAT_DNS_QUERY,
+    [TW_F_QUERY_TYPE] = 1u << TW_CAT_DNS_QUERY,
+    [TW_F_DESTINATION_HOSTNAME] = 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_DESTINATION_IP] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_DESTINATION_PORT] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_SOURCE_IP] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_SOURCE_PORT] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_PROTOCOL] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_INITIATED] = 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_IMAGE] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_PROCESS_ID] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_USER] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+};
+
+bool tw_field_is_process(enum tw_field f)
+{
+    return f == TW_F_IMAGE || f == TW_F_PROCESS_ID || f == TW_F_USER;
+}
+
+const char *tw_field_name(enum tw_field f)
+{
+    return (unsigned)f < TW_F__COUNT ? field_names[f] : "?";
+}
+
+enum tw_field tw_field_lookup(const char *name)
+{
+    for (unsigned f = 0; f < TW_F__COUNT; f++)
+        if (strcmp(field_names[f], name) == 0)
+            return (enum tw_field)f;
+    return TW_F__COUNT;
+}
+
+bool tw_field_in_category(enum tw_field f, enum tw_category c)
+{
+    return (unsigned)f < TW_F__COUNT && (unsigned)c < TW_CAT__COUNT &&
+           (field_categories[f] & (1u << c)) != 0;
+}
+
+const char *tw_category_name(enum tw_category c)
+{
+    switch (c) {
+    case TW_CAT_DNS_QUERY:
+        return "dns_query";
+    case TW_CAT_NETWORK_CONNECTION:
+        return "network_connection";
+    default:
+        return "?";
+    }
+}
+
+const char *tw_evidence_name(enum tw_evidence e)
+{
+    switch (e) {
+    case TW_EV_DNS_QUERY:
+        return "dns_query";
+    case TW_EV_TLS_SNI:
+        return "tls_sni";
+    case TW_EV_DNS_ANSWER:
+        return "dns_answer";
+    default:
+        return "?";
+    }
+}
+
+const char *tw_direction_name(enum tw_direction d)
+{
+    switch (d) {
+    case TW_DIR_START:
+        return "start";
+    case TW_DIR_CLIENT_BYTES:
+        return "client_bytes";
+    case TW_DIR_PORT:
+        return "port";
+    default:
+        return "?";
+    }
+}
+
+const char *tw_proc_status_name(enum tw_proc_status s)
+{
+    switch (s) {
+    case TW_PROC_NONE:
+        return "none";
+    case TW_PROC_FOUND:
+        return "attributed";
+    case TW_PROC_UNATTRIBUTED:
+        return "unattributed";
+    default:
+        return "?";
+    }
+}
+
+static size_t opt_len(const char *s)
+{
+    return s != NULL ? strlen(s) + 1 : 0;
+}
+
+size_t tw_event_copy_size(const struct tw_event *ev)
+{
+    size_t n = sizeof(*ev) + ev->raw_len + ev->norm_len + 1 + opt_len(ev->answer_name) +
+               opt_len(ev->answer_chain) + opt_len(ev->proc.image) + opt_len(ev->proc.user) +
+               opt_len(ev->proc.comm) + opt_len(ev->proc.reason);
+    return (n + 7) & ~(size_t)7;
+}
+
+/* Copies the NUL-terminated s (when not NULL) to *w and advances it; returns the copy. */
+static const char *copy_opt(char **w, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = *w;
+    memcpy(d, s, n);
+    *w += n;
+    return d;
+}
+
+struct tw_event *tw_event_copy(void *dst, const struct tw_event *ev)
+{
+    struct tw_event *c = dst;
+    char *w = (char *)dst + sizeof(*c);
+
+    *c = *ev;
+    memcpy(w, ev->raw, ev->raw_len);
+    c->raw = w;
+    w += ev->raw_len;
+    memcpy(w, ev->norm, ev->norm_len);
+    c->norm = w;
+    w += ev->norm_len;
+    *w++ = '\0';
+    c->answer_name = copy_opt(&w, ev->answer_name);
+    c->answer_chain = copy_opt(&w, ev->answer_chain);
+    c->proc.image = copy_opt(&w, ev->proc.image);
+    c->proc.user = copy_opt(&w, ev->proc.user);
+    c->proc.comm = copy_opt(&w, ev->proc.comm);
+    c->proc.reason = copy_opt(&w, ev->proc.reason);
+    return c;
+}
+
+static const char *proto_name(uint8_t p)
+{
+    return p == 6 ? "tcp" : p == 17 ? "udp" : "other";
+}
+
+bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_t tmpcap,
+                    const char **val, size_t *len)
+{
+    int n;
+
+    if (!tw_field_in_category(f, ev->category))
+        return false;
+    if (tw_field_is_process(f) && ev->proc.status != TW_PROC_FOUND)
+        return false;
+    switch (f) {
+    case TW_F_QUERY_NAME:
+    case TW_F_DESTINATION_HOSTNAME:
+        *val = ev->norm;
+        *len = ev->norm_len;
+        return true;
+    case TW_F_QUERY_TYPE: {
+        /* Mnemonic where one exists, else the RFC 3597 generic form. */
+        const char *mn = tw_dns_qtype_name(ev->qtype);
+        n = mn != NULL ? snprintf(tmp, tmpcap, "%s", mn) : snprintf(tmp, tmpcap, "TYPE%u", ev->qtype);
+        break;
+    }
+    case TW_F_DESTINATION_IP:
+    case TW_F_SOURCE_IP:
+        /* Formatted here, not per event: most events never have their addresses read. */
+        if (tmpcap < TW_IPSTR_MAX)
+            return false;
+        tw_addr_format(ev->ip_version, f == TW_F_SOURCE_IP ? ev->src_addr : ev->dst_addr, tmp,
+                       tmpcap);
+        *val = tmp;
+        *len = strlen(tmp);
+        return true;
+    case TW_F_DESTINATION_PORT:
+        n = snprintf(tmp, tmpcap, "%u", ev->dport);
+        break;
+    case TW_F_SOURCE_PORT:
+        n = snprintf(tmp, tmpcap, "%u", ev->sport);
+        break;
+    case TW_F_PROTOCOL:
+        *val = proto_name(ev->l4_proto);
+        *len = strlen(*val);
+        return true;
+    case TW_F_INITIATED:
+        *val = ev->initiated ? "true" : "false";
+        *len = strlen(*val);
+        return true;
+    case TW_F_IMAGE:
+        *val = ev->proc.image != NULL ? ev->proc.image : "";
+        *len = strlen(*val);
+        return true;
+    case TW_F_PROCESS_ID:
+        n = snprintf(tmp, tmpcap, "%d", (int)ev->proc.pid);
+        break;
+    case TW_F_USER:
+        *val = ev->proc.user != NULL ? ev->proc.user : "";
+        *len = strlen(*val);
+        return true;
+    default:
+        return false;
+    }
+    if (n < 0 || (size_t)n >= tmpcap)
+        return false;
+    *val = tmp;
+    *len = (size_t)n;
+    return true;
+}

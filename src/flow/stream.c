@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+#include "tunwatch/flow/stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+void tw_stream_reset(struct tw_stream *s, uint32_t base_seq)
+{
+    s->base_seq = base_seq;
+    s->contig = 0;
+    s->n_gaps = 0;
+}
+
+/* Absorbs islands that now touch the contiguous prefix. */
+static void absorb_islands(struct tw_stream *s)
+{
+    uint32_t i = 0;
+
+    while (i < s->n_gaps && s->island[i].start <= s->contig) {
+        if (s->island[i].end > s->contig)
+            s->contig = s->island[i].end;
+        i++;
+    }
+    if (i > 0) {
+        memmove(&s->island[0], &s->island[i], (s->n_gaps - i) * sizeof(s->island[0]));
+        s->n_gaps -= i;
+    }
+}
+
+/* Inserts [start, end) into the sorted, disjoint island list, merging neighbours. */
+static bool insert_island(struct tw_stream *s, uint32_t start, uint32_t end)
+{
+    uint32_t i = 0, j;
+
+    while (i < s->n_gaps && s->island[i].end < start)
+        i++;
+    /* Islands i..j-1 overlap or touch [start, end). */
+    j = i;
+    while (j < s->n_gaps && s->island[j].start <= end) {
+        if (s->island[j].start < start)
+            start = s->island[j].start;
+        if (s->island[j].end > end)
+            end = s->island[j].end;
+        j++;
+    }
+    if (j == i) {
+        if (s->n_gaps == TW_STREAM_MAX_GAPS)
+            return false;
+        memmove(&s->island[i + 1], &s->island[i], (s->n_gaps - i) * sizeof(s->island[0]));
+        s->n_gaps++;
+    } else if (j > i + 1) {
+        memmove(&s->island[i + 1], &s->island[j], (s->n_gaps - j) * sizeof(s->island[0]));
+        s->n_gaps -= j - i - 1;
+    }
+    s->island[i].start = start;
+    s->island[i].end = end;
+    return true;
+}
+
+enum tw_stream_add_result tw_stream_add(struct tw_stream *s, uint32_t seq, const uint8_t *p,
+                                        size_t n)
+{
+    int32_t rel = (int32_t)(seq - s->base_seq);
+    enum tw_stream_add_result res = TW_STREAM_ADDED;
+    uint32_t off, end;
+
+    if (rel < 0) {
+        /* Starts before the buffer: keep only the part past base_seq. */
+        size_t skip = (size_t)(-(int64_t)rel);
+        if (skip >= n)
+            return TW_STREAM_OLD;
+        p += skip;
+        n -= skip;
+        rel = 0;
+    }
+    off = (uint32_t)rel;
+    if (off >= TW_STREAM_CAP)
+        return n > 0 ? TW_STREAM_CLIPPED : TW_STREAM_ADDED;
+    if (n > TW_STREAM_CAP - off) {
+        n = TW_STREAM_CAP - off;
+        res = TW_STREAM_CLIPPED;
+    }
+    if (n == 0)
+        return res;
+    end = off + (uint32_t)n;
+    if (off > s->contig) {
+        if (!insert_island(s, off, end))
+            return TW_STREAM_TOO_MANY_GAPS;
+        memcpy(s->data + off, p, n);
+        return res;
+    }
+    memcpy(s->data + off, p, n);
+    if (end > s->contig) {
+        s->contig = end;
+        absorb_islands(s);
+    }
+    return res;
+}
+
+void tw_stream_consume(struct tw_stream *s, size_t n)
+{
+    uint32_t total = s->contig;
+
+    if (n > s->contig)
+        n = s->contig;
+    for (uint32_t i = 0; i < s->n_gaps; i++)
+        if (s->island[i].end > total)
+            total = s->island[i].end;
+    memmove(s->data, s->data + n, total - n);
+    s->base_seq += (uint32_t)n;
+    s->contig -= (uint32_t)n;
+    for (uint32_t i = 0; i < s->n_gaps; i++) {
+        s->island[i].start -= (uint32_t)n;
+        s->island[i].end -= (uint32_t)n;
+    }
+}
+
+int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n)
+{
+    memset(pool, 0, sizeof(*pool));
+    if (n == 0)
+        return 0;
+    /* mmap: untouched buffers cost no resident memory until a flow needs one. */
+    void *mem = mmap(NULL, (size_t)n * sizeof(struct tw_stream), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return TW_ENOMEM;
+    pool->bufs = mem;
+    pool->free_list = malloc((size_t)n * sizeof(uint32_t));
+    if (pool->free_list == NULL) {
+        munmap(mem, (size_t)n * sizeof(struct tw_stream));
+        pool->bufs = NULL;
+        return TW_ENOMEM;
+    }
+    /* Hand out low indexes first so the touched memory stays small. */
+    for (uint32_t i = 0; i < n; i++)
+        pool->free_list[i] = n - 1 - i;
+    pool->n_free = n;
+    pool->cap = n;
+    return 0;
+}
+
+void tw_stream_pool_destroy(struct tw_stream_pool *pool)
+{
+    if (pool->bufs != NULL)
+        munmap(pool->bufs, (size_t)pool->cap * sizeof(struct tw_stream));
+    free(pool->free_list);
+    memset(pool, 0, sizeof(*pool));
+}
+
+uint32_t tw_stream_get(struct tw_stream_pool *pool, uint32_t base_seq)
+{
+    uint32_t idx;
+
+    if (pool->n_free == 0) {
+        pool->exhausted++;
+        return TW_STREAM_NONE;
+    }
+    idx = pool->free_list[--pool->n_free];
+    if (pool->cap - pool->n_free > pool->high_water)
+        pool->high_water = pool->cap - pool->n_free;
+    tw_stream_reset(&pool->bufs[idx], base_seq);
+    return idx;
+}
+
+void tw_stream_put(struct tw_stream_pool *pool, uint32_t idx)
+{
+    if (idx == TW_STREAM_NONE || pool->n_free == pool->cap)
+        return;
+    pool->free_list[pool->n_free++] = idx;
+}

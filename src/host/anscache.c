@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DNS answer cache: sharded, fixed-size, first in first out. See anscache.h for the contract
+ * and for why per-shard mutexes are acceptable on the packet path.
+ *
+ * Each shard holds `cap` preallocated entries used as a ring in put order, and a byte arena
+ * (ANS_TEXT_AVG bytes an entry) where their names are laid out in the same order, each taking
+ * only its length: a put of a new key (or a fresh answer for a known one) takes the ring's
+ * head and the arena's next bytes, first dropping the answers put longest ago until both have
+ * room. Entries are found through an index: an
+ * open-addressing table (linear probing, at most half full, backward-shift deletion) of
+ * 8-byte slots holding the key's hash and the entry's index, so a probe reads one compact
+ * cache line and only the entry whose hash matches. A put therefore touches two index slots
+ * and the entry and text at the head, which advance sequentially: no heap, no free list,
+ * no scan, and no memory touched for names longer than they are. Expiry is checked when an entry is read; an expired entry found by a lookup is
+ * taken out (a hole the head will pass over).
+ */
+#include "tunwatch/host/anscache.h"
+
+#include "tunwatch/base/alloc.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define ANS_NONE UINT32_MAX
+#define ANS_TEXT_AVG 64 /* arena bytes per entry: names average ~30 bytes */
+#define ANS_MAX_SHARD_CAP (1u << 30)
+
+struct ans_key {
+    uint8_t client[16];
+    uint8_t resolved[16];
+    uint8_t version;
+    uint8_t pad[7]; /* zero: the key is hashed and compared as 40 bytes */
+};
+
+_Static_assert(sizeof(struct ans_key) == 40, "answer cache key must be 40 bytes without padding");
+
+/* The part of an entry that probing, expiry and eviction read: one cache line. Its text is
+ * kept apart (in the shard's arena) and touched only by a put or a hit. */
+struct ans_entry {
+    struct ans_key key;
+    uint32_t hash;      /* low half of the key hash: index slot and quick compare */
+    uint32_t live;      /* 1: in the table; 0: never used, dropped or replaced (a hole) */
+    uint32_t text_off;  /* where its text starts in the shard's arena */
+    uint8_t name_len;   /* text[0..name_len) is the queried name */
+    uint8_t flags;      /* TW_ANSF_* */
+    uint16_t chain_len; /* text[name_len..name_len + chain_len) is the joined chain */
+    int64_t expires;    /* live while now <= expires */
+};
+
+_Static_assert(sizeof(struct ans_entry) == 64, "an answer cache entry is one cache line");
+_Static_assert(TW_ANSCACHE_TEXT_MAX <= 256, "name_len is 8 bits");
+
+/* An index slot: empty when idx is ANS_NONE. */
+struct ans_slot {
+    uint32_t hash;
+    uint32_t idx;
+};
+
+struct ans_shard {
+    _Alignas(TW_CACHE_LINE) pthread_mutex_t lock;
+    struct ans_entry *entries;
+    char *arena;
+    struct ans_slot *slots;
+    uint32_t cap;
+    uint32_t used;       /* entries in the table */
+    uint32_t tail;       /* ring position of the oldest entry (or hole) */
+    uint32_t count;      /* ring positions from tail in use, entries and holes */
+    uint32_t arena_cap;
+    uint32_t text_head;  /* arena offset for the next text; the oldest's is at its text_off */
+    uint32_t mask;       /* slots - 1 */
+    uint64_t puts, hits, misses, expired, evicted, refused, replaced, truncated;
+};
+
+struct tw_anscache {
+    struct ans_entry *entries; /* every shard's, one mapping */
+    size_t entries_size;
+    char *arena;               /* likewise */
+    size_t text_size;
+    struct ans_shard *shards;
+    unsigned n_shards;
+    uint32_t capacity;
+    uint32_t ttl_floor;
+    uint32_t ttl_ceiling;
+    uint64_t seed;
+};
+
+/* Text of one put, prepared before the shard lock is taken. */
+struct ans_text {
+    uint16_t name_len;
+    uint16_t chain_len;
+    uint8_t flags;
+    char text[TW_ANSCACHE_TEXT_MAX];
+};
+
+static uint64_t key_hash(const struct ans_key *k, uint64_t seed)
+{
+    const uint8_t *b = (const uint8_t *)k;
+    uint64_t h = seed;
+
+    for (size_t i = 0; i < sizeof(*k); i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, sizeof(w));
+        h = tw_mix64(h ^ w);
+    }
+    return h;
+}
+
+/* The seed keeps senders of crafted answers from steering many keys into one chain. */
+static uint64_t make_seed(const void *salt)
+{
+    uint64_t s = 0;
+    struct timespec ts;
+
+    if (getrandom(&s, sizeof(s), GRND_NONBLOCK) == (ssize_t)sizeof(s))
+        return s;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return tw_mix64((uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 32 ^ (uint64_t)(uintptr_t)salt);
+}
+
+static bool make_key(struct ans_key *k, uint8_t version, const uint8_t client[16],
+                     const uint8_t resolved[16])
+{
+    size_t alen;
+
+    if (version == 4)
+        alen = 4;
+    else if (version == 6)
+        alen = 16;
+    else
+        return false;
+    if (client == NULL || resolved == NULL)
+        return false;
+    memset(k, 0, sizeof(*k));
+    memcpy(k->client, client, alen);
+    memcpy(k->resolved, resolved, alen);
+    k->version = version;
+    return true;
+}
+
+static struct ans_shard *shard_of(const struct tw_anscache *c, uint64_t h)
+{
+    /* High half picks the shard, low half the bucket, so the two are independent. */
+    return &c->shards[((h >> 32) * (uint64_t)c->n_shards) >> 32];
+}
+
+/* Length of s if it is shorter than max, else max; reads at most max bytes. */
+static size_t bounded_len(const char *s, size_t max)
+{
+    size_t n = 0;
+
+    while (n < max && s[n] != '\0')
+        n++;
+    return n;
+}
+
+/* Returns 0, TW_ENOMEM (a name too long) or TW_EINVAL. */
+static int prepare_text(struct ans_text *t, const char *qname, const char *const *chain,
+                        size_t n_chain)
+{
+    size_t qlen, used;
+
+    if (qname == NULL || (n_chain > 0 && chain == NULL))
+        return TW_EINVAL;
+    qlen = bounded_len(qname, TW_NAME_MAX);
+    if (qlen == 0)
+        return TW_EINVAL;
+    /* qname also has to leave room for the NUL in a TW_ANSCACHE_TEXT_MAX output buffer. */
+    if (qlen > TW_NAME_MAX - 1 || qlen > TW_ANSCACHE_TEXT_MAX - 1)
+        return TW_ENOMEM;
+    for (size_t i = 0; i < n_chain; i++) {
+        if (chain[i] == NULL)
+            return TW_EINVAL;
+        if (bounded_len(chain[i], TW_NAME_MAX) > TW_NAME_MAX - 1)
+            return TW_ENOMEM;
+    }
+
+    memcpy(t->text, qname, qlen);
+    t->name_len = (uint16_t)qlen;
+    t->flags = 0;
+    used = qlen;
+    for (size_t i = 0; i < n_chain; i++) {
+        size_t len = strlen(chain[i]); /* < TW_NAME_MAX, checked above */
+        size_t sep = used > qlen ? 1 : 0;
+
+        if (used + sep + len > TW_ANSCACHE_TEXT_MAX) {
+            t->flags |= TW_ANSF_CHAIN_TRUNCATED;
+            break;
+        }
+        if (sep)
+            t->text[used++] = ' ';
+        memcpy(t->text + used, chain[i], len);
+        used += len;
+    }
+    t->chain_len = (uint16_t)(used - qlen);
+    return 0;
+}
+
+/* --- table (shard lock held) --- */
+
+/* Returns the slot holding the key's entry, or the empty slot where it would go. */
+static struct ans_slot *find_slot(struct ans_shard *s, const struct ans_key *k, uint32_t h)
+{
+    for (uint32_t i = h & s->mask;; i = (i + 1) & s->mask) {
+        struct ans_slot *sl = &s->slots[i];
+        if (sl->idx == ANS_NONE ||
+            (sl->hash == h && memcmp(&s->entries[sl->idx].key, k, sizeof(*k)) == 0))
+            return sl;
+    }
+}
+
+/* Takes entry idx out of the table, leaving a hole in the ring. */
+static void remove_entry(struct ans_shard *s, uint32_t idx)
+{
+    struct ans_entry *e = &s->entries[idx];
+    uint32_t i = e->hash & s->mask;
+
+    while (s->slots[i].idx != idx)
+        i = (i + 1) & s->mask;
+    /* Backward-shift deletion: pull later slots of the run into the hole when their home
+     * position allows, so every key stays reachable from its home without tombstones. */
+    for (uint32_t j = (i + 1) & s->mask; s->slots[j].idx != ANS_NONE; j = (j + 1) & s->mask) {
+        uint32_t home = s->slots[j].hash & s->mask;
+        /* Movable when home is not cyclically within (i, j]. */
+        if (((j - home) & s->mask) >= ((j - i) & s->mask)) {
+            s->slots[i] = s->slots[j];
+            i = j;
+        }
+    }
+    s->slots[i].idx = ANS_NONE;
+    e->live = 0;
+    s->used--;
+}
+
+/*
+ * Where `need` bytes of text can go, or ANS_NONE if the arena has no room without dropping
+ * older entries. Texts are laid out in ring order from the oldest (at the tail entry's
+ * text_off) to text_head, wrapping to offset 0 when the end has no room.
+ */
+static uint32_t arena_fit(const struct ans_shard *s, uint32_t need)
+{
+    uint32_t oldest;
+
+    if (s->count == 0)
+        return 0;
+    oldest = s->entries[s->tail].text_off;
+    if (s->text_head > oldest || (s->text_head == oldest && s->count == 0)) {
+        if (s->arena_cap - s->text_head >= need)
+            return s->text_head;
+        return oldest >= need ? 0 : ANS_NONE; /* wrap: the end stays unused */
+    }
+    return oldest - s->text_head >= need ? s->text_head : ANS_NONE;
+}
+
+/* Drops the ring's oldest position: the answer put longest ago (counted as expired if its
+ * TTL had run out, else as evicted), or a hole. Its text space goes with it. */
+static void drop_oldest(struct ans_shard *s, int64_t now)
+{
+    uint32_t idx = s->tail;
+    struct ans_entry *e = &s->entries[idx];
+
+    if (e->live) {
+        if (e->expires < now)
+            s->expired++;
+        else
+            s->evicted++;
+        remove_entry(s, idx);
+    }
+    s->tail = idx + 1 == s->cap ? 0 : idx + 1;
+    if (--s->count == 0)
+        s->text_head = 0;
+}
+
+/* --- public --- */
+
+struct tw_anscache *tw_anscache_new(const struct tw_anscache_config *cfg)
+{
+    static const struct tw_anscache_config defaults = TW_ANSCACHE_CONFIG_DEFAULT;
+    struct tw_anscache_config conf = cfg != NULL ? *cfg : defaults;
+    struct tw_anscache *c;
+
+    if (conf.capacity == 0)
+        conf.capacity = defaults.capacity;
+    if (conf.shards == 0)
+        conf.shards = defaults.shards;
+    if (conf.shards > conf.capacity)
+        conf.shards = conf.capacity;
+    if (conf.ttl_floor > conf.ttl_ceiling)
+        return NULL;
+    if (conf.capacity / conf.shards + 1 > ANS_MAX_SHARD_CAP)
+        return NULL;
+
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->capacity = conf.capacity;
+    c->ttl_floor = conf.ttl_floor;
+    c->ttl_ceiling = conf.ttl_ceiling;
+    c->seed = make_seed(c);
+    c->shards = aligned_alloc(TW_CACHE_LINE, conf.shards * sizeof(*c->shards));
+    if (c->shards == NULL)
+        goto out_free_cache;
+    memset(c->shards, 0, conf.shards * sizeof(*c->shards));
+    c->entries_size = (size_t)conf.capacity * sizeof(struct ans_entry);
+    c->entries = tw_table_alloc(c->entries_size);
+    c->text_size = (size_t)conf.capacity * ANS_TEXT_AVG + (size_t)conf.shards * TW_ANSCACHE_TEXT_MAX;
+    c->arena = tw_table_alloc(c->text_size);
+    if (c->entries == NULL || c->arena == NULL)
+        goto out_free_shards;
+    size_t first = 0, text_first = 0;
+
+    for (unsigned i = 0; i < conf.shards; i++) {
+        struct ans_shard *s = &c->shards[i];
+        uint32_t nb = 1;
+
+        s->cap = conf.capacity / conf.shards + (i < conf.capacity % conf.shards ? 1 : 0);
+        while (nb < 2 * s->cap) /* at most half full: short probes */
+            nb <<= 1;
+        s->mask = nb - 1;
+        s->entries = c->entries + first;
+        /* At least one longest text fits whatever the capacity. */
+        s->arena_cap = s->cap * ANS_TEXT_AVG + TW_ANSCACHE_TEXT_MAX;
+        s->arena = c->arena + text_first;
+        text_first += s->arena_cap;
+        first += s->cap;
+        s->slots = malloc((size_t)nb * sizeof(*s->slots));
+        if (s->slots == NULL || pthread_mutex_init(&s->lock, NULL) != 0) {
+            free(s->slots);
+            goto out_free_shards;
+        }
+        c->n_shards = i + 1;
+        for (uint32_t j = 0; j < nb; j++)
+            s->slots[j].idx = ANS_NONE;
+    }
+    return c;
+
+out_free_shards:
+    tw_anscache_free(c);
+    return NULL;
+out_free_cache:
+    free(c);
+    return NULL;
+}
+
+void tw_anscache_free(struct tw_anscache *c)
+{
+    if (c == NULL)
+        return;
+    for (unsigned i = 0; i < c->n_shards; i++) {
+        struct ans_shard *s = &c->shards[i];
+        pthread_mutex_destroy(&s->lock);
+        free(s->slots);
+    }
+    free(c->shards);
+    tw_table_free(c->entries, c->entries_size);
+    tw_table_free(c->arena, c->text_size);
+    free(c);
+}
+
+int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
+                    const uint8_t resolved[16], const char *qname, const char *const *chain,
+                    size_t n_chain, uint32_t ttl, int64_t now)
+{
+    struct ans_key k;
+    struct ans_text t;
+    struct ans_shard *s;
+    struct ans_entry *e;
+    struct ans_slot *sl;
+    uint32_t idx, h, need, off = 0;
+    uint64_t h64;
+    int rc;
+
+    if (!make_key(&k, version, client, resolved))
+        return TW_EINVAL;
+    rc = prepare_text(&t, qname, chain, n_chain);
+    h64 = key_hash(&k, c->seed);
+    h = (uint32_t)h64;
+    s = shard_of(c, h64);
+    if (rc == TW_EINVAL)
+        return rc;
+    if (rc != 0) {
+        pthread_mutex_lock(&s->lock);
+        s->refused++;
+        pthread_mutex_unlock(&s->lock);
+        return rc;
+    }
+    ttl = TW_MIN(TW_MAX(ttl, c->ttl_floor), c->ttl_ceiling);
+
+    pthread_mutex_lock(&s->lock);
+    sl = find_slot(s, &k, h);
+    if (sl->idx != ANS_NONE) {
+        /* A fresh answer for a known key: the old one leaves a hole, the new goes to the head. */
+        s->replaced++;
+        remove_entry(s, sl->idx);
+    }
+    need = (uint32_t)t.name_len + t.chain_len;
+    while (s->count == s->cap || (off = arena_fit(s, need)) == ANS_NONE)
+        drop_oldest(s, now);
+    sl = find_slot(s, &k, h); /* removals may have shifted the slots */
+    idx = s->tail + s->count;
+    if (idx >= s->cap)
+        idx -= s->cap;
+    s->count++;
+    s->text_head = off + need;
+    e = &s->entries[idx];
+    e->key = k;
+    e->hash = h;
+    e->live = 1;
+    e->text_off = off;
+    sl->hash = h;
+    sl->idx = idx;
+    s->used++;
+    e->expires = now + (int64_t)ttl;
+    e->flags = t.flags;
+    e->name_len = (uint8_t)t.name_len;
+    e->chain_len = t.chain_len;
+    memcpy(s->arena + off, t.text, need);
+    s->puts++;
+    if (t.flags & TW_ANSF_CHAIN_TRUNCATED)
+        s->truncated++;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+bool tw_anscache_lookup(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
+                        const uint8_t resolved[16], int64_t now, char *name, size_t cap,
+                        char *chain, size_t chaincap, unsigned *flags)
+{
+    struct ans_key k;
+    struct ans_shard *s;
+    const struct ans_entry *e;
+    struct ans_slot *sl;
+    uint64_t h64;
+    bool hit = false;
+
+    if (!make_key(&k, version, client, resolved))
+        return false;
+    h64 = key_hash(&k, c->seed);
+    s = shard_of(c, h64);
+
+    pthread_mutex_lock(&s->lock);
+    sl = find_slot(s, &k, (uint32_t)h64);
+    if (sl->idx == ANS_NONE)
+        goto out_unlock;
+    e = &s->entries[sl->idx];
+    if (e->expires < now) {
+        s->expired++;
+        remove_entry(s, sl->idx);
+        goto out_unlock;
+    }
+    if (name == NULL || cap <= e->name_len)
+        goto out_unlock;
+
+    const char *text = s->arena + e->text_off;
+    memcpy(name, text, e->name_len);
+    name[e->name_len] = '\0';
+    if (flags != NULL)
+        *flags = e->flags;
+    if (chain != NULL && chaincap > 0) {
+        const char *src = text + e->name_len;
+        size_t n = e->chain_len;
+
+        if (n >= chaincap) {
+            /* Keep the leading whole names: cut at the last separator that fits. */
+            n = chaincap - 1;
+            while (n > 0 && src[n] != ' ')
+                n--;
+            if (flags != NULL)
+                *flags |= TW_ANSF_CHAIN_TRUNCATED;
+        }
+        memcpy(chain, src, n);
+        chain[n] = '\0';
+    }
+    hit = true;
+
+out_unlock:
+    if (hit)
+        s->hits++;
+    else
+        s->misses++;
+    pthread_mutex_unlock(&s->lock);
+    return hit;
+}
+
+bool tw_anscache_get(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
+                     const uint8_t resolved[16], int64_t now, char *name, size_t cap, char *chain,
+                     size_t chaincap)
+{
+    return tw_anscache_lookup(c, version, client, resolved, now, name, cap, chain, chaincap, NULL);
+}
+
+void tw_anscache_get_stats(struct tw_anscache *c, struct tw_anscache_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->capacity = c->capacity;
+    for (unsigned i = 0; i < c->n_shards; i++) {
+        struct ans_shard *s = &c->shards[i];
+
+        pthread_mutex_lock(&s->lock);
+        st->puts += s->puts;
+        st->hits += s->hits;
+        st->misses += s->misses;
+        st->expired += s->expired;
+        st->evicted += s->evicted;
+        st->refused += s->refused;
+        st->replaced += s->replaced;
+        st->truncated += s->truncated;
+        st->entries += s->used;
+        pthread_mutex_unlock(&s->lock);
+    }
+}

@@ -1,0 +1,946 @@
+/* SPDX-License-Identifier: MIT */
+#include "tunwatch/inspect/engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tunwatch/proto/dns.h"
+#include "tunwatch/flow/stream.h"
+#include "tunwatch/proto/tls.h"
+
+/* Longest CONNECT request header we wait for before giving up on a flow. */
+#define CONNECT_HDR_MAX 8192
+/* Packets a mid-stream TCP flow may show before we stop looking for a client hello. */
+#define MIDSTREAM_PATIENCE 16
+/* Client segments checked for a ClientHello after a non-TLS start (STARTTLS, SOCKS, ...). */
+#define SCAN_SEGMENTS 8
+/* Longest PROXY protocol v1 line (the specification's bound). */
+#define PROXY_V1_MAX 107
+
+/* PROXY protocol v2 signature. */
+static const uint8_t proxy_v2_sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+                                         0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+
+struct tw_engine {
+    struct tw_engine_config cfg;
+    struct tw_flow_table *flows;
+    struct tw_stream_pool pool;
+    struct tw_engine_stats st;
+    const struct tw_frame *frame; /* frame being processed */
+    struct tw_dns_msg dns;
+    struct tw_dns_answers *answers; /* 70 KB: allocated with the engine */
+    char ans_name[TW_ANSCACHE_TEXT_MAX];
+    char ans_chain[TW_ANSCACHE_TEXT_MAX];
+    char norm[TW_NAME_MAX];
+    uint8_t tls_scratch[TW_TLS_HELLO_MAX + 4];
+};
+
+/* Gives a reassembly buffer back to the pool. */
+static void put_stream(struct tw_engine *e, uint32_t *idx)
+{
+    if (*idx != TW_STREAM_NONE) {
+        tw_stream_put(&e->pool, *idx);
+        *idx = TW_STREAM_NONE;
+    }
+}
+
+static void answer_event(struct tw_engine *e, struct tw_flow *f);
+
+/* The flow table is about to recycle f (idle, evicted, 5-tuple reused): a flow that never
+ * carried a name still gets its one answer-cache lookup, then its buffers go back. */
+static void flow_end(void *ctx, struct tw_flow *f)
+{
+    struct tw_engine *e = ctx;
+
+    answer_event(e, f);
+    put_stream(e, &f->stream);
+    put_stream(e, &f->sstream);
+}
+
+struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
+{
+    struct tw_engine *e;
+
+    if (cfg->flow_capacity == 0 || cfg->sink == NULL)
+        return NULL;
+    e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return NULL;
+    e->cfg = *cfg;
+    e->flows = tw_flow_table_new(cfg->flow_capacity, cfg->flow_timeout, flow_end, e);
+    if (e->flows == NULL)
+        goto out_free;
+    if (tw_stream_pool_init(&e->pool, cfg->stream_buffers) != 0)
+        goto out_flows;
+    e->answers = malloc(sizeof(*e->answers));
+    if (e->answers == NULL) {
+        tw_stream_pool_destroy(&e->pool);
+        goto out_flows;
+    }
+    if (cfg->flow_id_first != 0)
+        tw_flow_table_set_ids(e->flows, cfg->flow_id_first, cfg->flow_id_stride);
+    return e;
+out_flows:
+    tw_flow_table_free(e->flows);
+out_free:
+    free(e);
+    return NULL;
+}
+
+void tw_engine_free(struct tw_engine *e)
+{
+    if (e == NULL)
+        return;
+    tw_flow_table_free(e->flows);
+    tw_stream_pool_destroy(&e->pool);
+    free(e->answers);
+    free(e);
+}
+
+void tw_engine_get_stats(const struct tw_engine *e, struct tw_engine_stats *st,
+                         struct tw_flow_table_stats *fst, uint32_t *stream_high_water)
+{
+    *st = e->st;
+    tw_flow_table_get_stats(e->flows, fst);
+    *stream_high_water = e->pool.high_water;
+}
+
+/* The stats struct is made of uint64_t counters only (checked below), so it can be summed
+ * counter by counter. */
+_Static_assert(sizeof(struct tw_engine_stats) % sizeof(uint64_t) == 0,
+               "tw_engine_stats must hold uint64_t counters only");
+
+void tw_engine_stats_add(struct tw_engine_stats *dst, const struct tw_engine_stats *src)
+{
+    unsigned char *d = (unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+
+    for (size_t i = 0; i < sizeof(*dst); i += sizeof(uint64_t)) {
+        uint64_t a, b;
+        memcpy(&a, d + i, sizeof(a));
+        memcpy(&b, s + i, sizeof(b));
+        a += b;
+        memcpy(d + i, &a, sizeof(a));
+    }
+}
+
+size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *out, size_t cap)
+{
+    const struct tw_counter own[] = {
+        {"dns_malformed", st->dns_malformed},
+        {"dns_tcp_oversize", st->dns_tcp_oversize},
+        {"dns_questions_dropped", st->dns_questions_dropped},
+        {"tls_malformed", st->tls_malformed},
+        {"tls_too_large", st->tls_too_large},
+        {"sni_truncated", st->sni_truncated},
+        {"connect_bad", st->connect_bad},
+        {"proxy_bad", st->proxy_bad},
+        {"stream_no_buffer", st->stream_no_buffer},
+        {"stream_clipped", st->stream_clipped},
+        {"stream_gaps", st->stream_gaps},
+        {"flows_not_inspected", st->flows_not_inspected},
+    };
+    size_t n = 0;
+
+    for (unsigned r = 0; r < TW_DR__COUNT; r++, n++)
+        if (n < cap)
+            out[n] = (struct tw_counter){tw_decode_reason_name((enum tw_decode_reason)r),
+                                         st->decode.reason[r]};
+    for (size_t i = 0; i < TW_ARRAY_SIZE(own); i++, n++)
+        if (n < cap)
+            out[n] = own[i];
+    return n;
+}
+
+/* Lowercases ASCII and drops one trailing dot: the form rules are matched against. */
+static size_t normalise(char *dst, const char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = src[i];
+        dst[i] = (c >= 'A' && c <= 'Z') ? (char)(c + ('a' - 'A')) : c;
+    }
+    if (n > 0 && dst[n - 1] == '.')
+        n--;
+    dst[n] = '\0';
+    return n;
+}
+
+/* Fills the parts of an event common to every evidence, at time ts_sec.ts_nsec. src is the
+ * side that sent the name (the querier, the TLS client). */
+static void event_init_at(struct tw_engine *e, struct tw_event *ev, const struct tw_flow *f,
+                          uint8_t version, const uint8_t *src, uint16_t sport,
+                          const uint8_t *dst, uint16_t dport, uint8_t proto, int64_t ts_sec,
+                          uint32_t ts_nsec)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->ts_sec = ts_sec;
+    ev->ts_nsec = ts_nsec;
+    ev->flow_id = f->id;
+    ev->midstream = (f->flags & TW_FLOWF_MIDSTREAM) != 0;
+    ev->direction = !ev->midstream                       ? TW_DIR_START
+                    : (f->flags & TW_FLOWF_PORT_GUESS) ? TW_DIR_PORT
+                                                       : TW_DIR_CLIENT_BYTES;
+    ev->l4_proto = proto;
+    ev->sport = sport;
+    ev->dport = dport;
+    ev->initiated = tw_homenet_contains(&e->cfg.home, version, src);
+    ev->ip_version = version;
+    memcpy(ev->src_addr, src, 16);
+    memcpy(ev->dst_addr, dst, 16);
+}
+
+/* event_init_at() at the time of the frame being processed. */
+static void event_init(struct tw_engine *e, struct tw_event *ev, const struct tw_flow *f,
+                       uint8_t version, const uint8_t *src, uint16_t sport, const uint8_t *dst,
+                       uint16_t dport, uint8_t proto)
+{
+    event_init_at(e, ev, f, version, src, sport, dst, dport, proto, e->frame->ts_sec,
+                  e->frame->ts_nsec);
+}
+
+static void emit(struct tw_engine *e, struct tw_event *ev, const char *raw, size_t raw_len)
+{
+    ev->raw = raw;
+    ev->raw_len = raw_len;
+    ev->norm = e->norm;
+    ev->norm_len = normalise(e->norm, raw, raw_len);
+    e->st.events++;
+    e->cfg.sink(e->cfg.sink_ctx, ev);
+}
+
+#define CHAIN_MAX 16 /* names of a CNAME chain kept, the queried name included */
+
+struct learn_ctx {
+    struct tw_anscache *cache;
+    uint8_t version;
+    const uint8_t *client;
+    int64_t now;
+    const char *const *chain; /* chain[0] is the queried name; NULL after the last */
+    unsigned stored;
+};
+
+static void learn_addr(void *ctx, const uint8_t *addr, uint8_t version, uint32_t ttl)
+{
+    struct learn_ctx *l = ctx;
+    uint8_t resolved[16] = {0};
+    size_t n = 1;
+
+    /* The connection that follows comes from the address that asked: same family only. */
+    if (l->cache == NULL || version != l->version)
+        return;
+    while (n < CHAIN_MAX && l->chain[n] != NULL)
+        n++;
+    memcpy(resolved, addr, version == 4 ? 4 : 16);
+    if (tw_anscache_put(l->cache, version, l->client, resolved, l->chain[0], l->chain + 1, n - 1,
+                        ttl, l->now) == 0)
+        l->stored++;
+}
+
+/* The CNAME chain of one question (into chain[0..CHAIN_MAX), NULL-terminated when shorter),
+ * and, when c is not NULL, the addresses it ends at stored for client. One walk for both.
+ * Returns the chain's length. */
+static size_t learn_question(struct tw_anscache *c, const struct tw_dns_answers *ans,
+                             const char *qname, uint8_t version, const uint8_t *client,
+                             int64_t now, const char **chain, unsigned *stored)
+{
+    struct learn_ctx l = {.cache = c, .version = version, .client = client, .now = now,
+                          .chain = chain};
+    size_t n;
+
+    memset(chain, 0, CHAIN_MAX * sizeof(*chain));
+    n = tw_dns_cname_chain(ans, qname, chain, CHAIN_MAX, c != NULL ? learn_addr : NULL, &l);
+    *stored += l.stored;
+    return n;
+}
+
+unsigned tw_answers_store(struct tw_anscache *c, const struct tw_dns_msg *m,
+                          const struct tw_dns_answers *ans, uint8_t version,
+                          const uint8_t client[16], int64_t now)
+{
+    const char *chain[CHAIN_MAX];
+    unsigned stored = 0;
+
+    for (unsigned i = 0; i < m->n_questions; i++)
+        learn_question(c, ans, m->q[i].name, version, client, now, chain, &stored);
+    return stored;
+}
+
+/* Joins names[0..n) with ' ' into e->ans_chain, whole names only. */
+static void join_chain(struct tw_engine *e, const char *const *names, size_t n)
+{
+    size_t len = 0;
+
+    e->ans_chain[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(names[i]);
+        if (len + (len > 0) + l >= sizeof(e->ans_chain))
+            break;
+        if (len > 0)
+            e->ans_chain[len++] = ' ';
+        memcpy(e->ans_chain + len, names[i], l + 1);
+        len += l;
+    }
+}
+
+/*
+ * The CNAME targets a response gave for qname: each is a name the client is about to use
+ * without ever asking for it, so each is reported as a dns_query event with evidence
+ * dns_answer (QueryName = the target, dns_answer.name = what was asked). A benign-looking
+ * name that aliases a tunnel host is caught here.
+ */
+static void cname_events(struct tw_engine *e, const struct tw_flow *f, const struct tw_pkt *p,
+                         const struct tw_dns_question *q, const char *const *chain, size_t n)
+{
+    struct tw_event ev;
+
+    join_chain(e, chain + 1, n - 1);
+    for (size_t k = 1; k < n; k++) {
+        /* The response travels to the client: the querier is its destination. */
+        event_init(e, &ev, f, p->ip_version, p->dst, p->dport, p->src, p->sport, p->l4_proto);
+        ev.category = TW_CAT_DNS_QUERY;
+        ev.evidence = TW_EV_DNS_ANSWER;
+        ev.qtype = q->qtype;
+        ev.answer_name = q->name;
+        ev.answer_chain = e->ans_chain;
+        e->st.dns_cname_names++;
+        emit(e, &ev, chain[k], strlen(chain[k]));
+    }
+}
+
+/* A DNS response: report the CNAME targets, and remember which client resolved which name
+ * (and CNAME chain) to which address, so that a later flow without a name on the wire can be
+ * named. */
+static void learn_answers(struct tw_engine *e, const struct tw_flow *f, const struct tw_pkt *p,
+                          const uint8_t *msg, size_t len, size_t off)
+{
+    const struct tw_dns_msg *m = &e->dns;
+    const char *chain[CHAIN_MAX];
+    /* With several workers the reader stores UDP answers itself, in capture order (see
+     * tw_answers_store). */
+    struct tw_anscache *c =
+        e->cfg.udp_answers_stored && p->l4_proto == 17 ? NULL : e->cfg.anscache;
+    unsigned stored = 0;
+
+    if (tw_dns_parse_answers(msg, len, off, m->ancount, e->answers) != 0) {
+        e->st.dns_answers_malformed++;
+        if (e->answers->n == 0)
+            return;
+    }
+    for (unsigned i = 0; i < m->n_questions; i++) {
+        /* The response goes to the client: its destination is the querier. */
+        size_t n = learn_question(c, e->answers, m->q[i].name, p->ip_version, p->dst,
+                                  e->frame->ts_sec, chain, &stored);
+        if (n > 1)
+            cname_events(e, f, p, &m->q[i], chain, n);
+    }
+    e->st.dns_answers_learnt += stored;
+}
+
+/* The name this flow's client resolved to the server's address by time `at`, if the cache
+ * has it. */
+static bool answer_lookup(struct tw_engine *e, uint8_t version, const uint8_t *client,
+                          const uint8_t *server, int64_t at)
+{
+    return e->cfg.anscache != NULL &&
+           tw_anscache_get(e->cfg.anscache, version, client, server, at, e->ans_name,
+                           sizeof(e->ans_name), e->ans_chain, sizeof(e->ans_chain));
+}
+
+/*
+ * A flow whose start was not seen and whose bytes never told the client apart: take the
+ * server to be the side on a well-known port (< 1024) when the other is not, else the side
+ * outside the ephemeral range (>= 32768, where Linux and Windows pick client ports) when the
+ * other is in it. Returns false when the ports do not tell.
+ */
+static bool guess_initiator_by_port(struct tw_flow *f)
+{
+    uint16_t p0 = f->key.port[0], p1 = f->key.port[1];
+    int server;
+
+    if ((p0 < 1024) != (p1 < 1024))
+        server = p0 < 1024 ? 0 : 1;
+    else if ((p0 >= 32768) != (p1 >= 32768))
+        server = p0 < 32768 ? 0 : 1;
+    else
+        return false;
+    f->initiator = (uint8_t)(server ^ 1);
+    f->flags |= TW_FLOWF_PORT_GUESS;
+    return true;
+}
+
+/*
+ * A flow that carried no name of its own (raw TCP or UDP tunnel, a connection that ended
+ * before any ClientHello): one network_connection event, evidence dns_answer, when the client
+ * resolved the server's address. At most once per flow.
+ */
+static void answer_event(struct tw_engine *e, struct tw_flow *f)
+{
+    unsigned c, sv;
+    struct tw_event ev;
+
+    /* DNS connections themselves are not named after the answers they carry. */
+    if (e->cfg.anscache == NULL || (f->flags & (TW_FLOWF_NAMED | TW_FLOWF_ANSWERED)) ||
+        f->state == TW_FLOW_DNS)
+        return;
+    f->flags |= TW_FLOWF_ANSWERED;
+    if (f->initiator == TW_SIDE_UNKNOWN && !guess_initiator_by_port(f))
+        return;
+    c = f->initiator;
+    sv = c ^ 1u;
+    /* The connection was made at its first packet: the answer had to be valid then. */
+    if (!answer_lookup(e, f->key.version, f->key.addr[c], f->key.addr[sv], f->first_sec))
+        return;
+    f->flags |= TW_FLOWF_NAMED;
+    e->st.answer_named_flows++;
+    /* Reported at its end, eviction or the end of the capture (when no frame is being
+     * processed), the event carries the connection's time. */
+    event_init_at(e, &ev, f, f->key.version, f->key.addr[c], f->key.port[c], f->key.addr[sv],
+                  f->key.port[sv], f->key.proto, f->first_sec, f->first_nsec);
+    ev.category = TW_CAT_NETWORK_CONNECTION;
+    ev.evidence = TW_EV_DNS_ANSWER;
+    ev.answer_name = e->ans_name;
+    ev.answer_chain = e->ans_chain;
+    emit(e, &ev, e->ans_name, strlen(e->ans_name));
+}
+
+/* One DNS message from `src` (the sender) to `dst`. */
+static void dns_message(struct tw_engine *e, const struct tw_flow *f, const struct tw_pkt *p,
+                        const uint8_t *msg, size_t len)
+{
+    struct tw_dns_msg *m = &e->dns;
+    struct tw_event ev;
+
+    int off = tw_dns_parse(msg, len, m);
+
+    if (off < 0) {
+        /* The questions validated before the error are still real names on the wire:
+         * report them (junk appended to a query must not hide its name). */
+        e->st.dns_malformed++;
+        if (m->qr || m->n_questions == 0)
+            return;
+    } else if (m->qr) {
+        e->st.dns_responses++;
+        if (m->ancount > 0 && m->n_questions > 0)
+            learn_answers(e, f, p, msg, len, (size_t)off);
+        return;
+    }
+    e->st.dns_queries++;
+    if (m->qdcount > TW_DNS_MAX_QUESTIONS)
+        e->st.dns_questions_dropped += m->qdcount - TW_DNS_MAX_QUESTIONS;
+    for (unsigned i = 0; i < m->n_questions; i++) {
+        event_init(e, &ev, f, p->ip_version, p->src, p->sport, p->dst, p->dport, p->l4_proto);
+        ev.category = TW_CAT_DNS_QUERY;
+        ev.evidence = TW_EV_DNS_QUERY;
+        ev.qtype = m->q[i].qtype;
+        e->st.dns_questions++;
+        emit(e, &ev, m->q[i].name, m->q[i].name_len);
+    }
+}
+
+static void udp_dns(struct tw_engine *e, const struct tw_pkt *p)
+{
+    uint8_t side;
+    bool created;
+    struct tw_flow *f = tw_flow_get(e->flows, p, e->frame->ts_sec, &side, &created);
+
+    if (created) {
+        f->initiator = f->client = side;
+        f->state = TW_FLOW_DNS;
+        f->first_nsec = e->frame->ts_nsec;
+    }
+    e->st.udp_dns_pkts++;
+    dns_message(e, f, p, p->payload, p->payload_len);
+}
+
+/* UDP other than DNS: no name is read from it (yet); a new flow may be named from the cache. */
+static void udp_other(struct tw_engine *e, const struct tw_pkt *p)
+{
+    uint8_t side;
+    bool created;
+    struct tw_flow *f = tw_flow_get(e->flows, p, e->frame->ts_sec, &side, &created);
+
+    if (!created)
+        return;
+    f->initiator = f->client = side;
+    f->state = TW_FLOW_DONE;
+    f->first_nsec = e->frame->ts_nsec;
+    answer_event(e, f);
+}
+
+static void tls_hello_done(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+                           const struct tw_tls_hello *h)
+{
+    struct tw_event ev;
+    size_t n;
+
+    f->state = TW_FLOW_DONE;
+    e->st.tls_hellos++;
+    if (f->flags & TW_FLOWF_BUFFERED)
+        e->st.tls_multi_segment++;
+    if (h->has_ech)
+        e->st.tls_ech++;
+    if (!h->has_sni) {
+        e->st.tls_no_sni++;
+        return;
+    }
+    e->st.tls_sni++;
+    n = h->sni_len;
+    if (n > TW_NAME_MAX - 1) {
+        n = TW_NAME_MAX - 1;
+        e->st.sni_truncated++;
+    }
+    /* p is a client packet: its source is the client. */
+    event_init(e, &ev, f, p->ip_version, p->src, p->sport, p->dst, p->dport, p->l4_proto);
+    ev.category = TW_CAT_NETWORK_CONNECTION;
+    ev.evidence = TW_EV_TLS_SNI;
+    ev.ech = h->has_ech;
+    /* The SNI wins; the name the client resolved to this address is reported too. */
+    f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
+    if (answer_lookup(e, p->ip_version, p->src, p->dst, f->first_sec)) {
+        ev.answer_name = e->ans_name;
+        ev.answer_chain = e->ans_chain;
+    }
+    emit(e, &ev, (const char *)h->sni, n);
+}
+
+static const uint8_t *find_crlfcrlf(const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i + 4 <= n; i++)
+        if (b[i] == '\r' && b[i + 1] == '\n' && b[i + 2] == '\r' && b[i + 3] == '\n')
+            return b + i;
+    return NULL;
+}
+
+enum client_start {
+    START_MORE,    /* a prefix of a preamble: wait for more bytes */
+    START_CONNECT, /* an HTTP CONNECT request */
+    START_PROXY,   /* a PROXY protocol v1 or v2 header */
+    START_TLS,     /* (a prefix of) a TLS handshake record with a ClientHello */
+    START_OTHER,
+};
+
+/* What the first n (>= 1) bytes of a client stream begin with. */
+static enum client_start classify_start(const uint8_t *b, size_t n)
+{
+    if (memcmp(b, "CONNECT ", TW_MIN(n, 8)) == 0)
+        return n < 8 ? START_MORE : START_CONNECT;
+    if (memcmp(b, "PROXY ", TW_MIN(n, 6)) == 0 ||
+        memcmp(b, proxy_v2_sig, TW_MIN(n, sizeof(proxy_v2_sig))) == 0)
+        return n < sizeof(proxy_v2_sig) ? START_MORE : START_PROXY;
+    if (tw_tls_maybe_client_hello(b, n))
+        return START_TLS;
+    return START_OTHER;
+}
+
+/* A whole TLS record header announcing a ClientHello: strong enough to pick a client by. */
+static bool hello_record_start(const uint8_t *b, size_t n)
+{
+    return n >= 6 && b[0] == 0x16 && tw_tls_maybe_client_hello(b, n);
+}
+
+/*
+ * DNS over TCP (RFC 7766): 2-byte length-prefixed messages, from the client (queries) or the
+ * server (responses). Returns the bytes of the whole messages consumed. A length larger than
+ * the reassembly buffer stops reading that direction.
+ */
+static size_t dns_tcp_bytes(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+                            const uint8_t *b, size_t n, bool server)
+{
+    size_t off = 0;
+
+    while (n - off >= 2) {
+        size_t mlen = tw_load_be16(b + off);
+        if (mlen + 2 > TW_STREAM_CAP) {
+            e->st.dns_tcp_oversize++;
+            if (server)
+                f->xflags |= TW_FLOWX_SERVER_OFF;
+            else
+                f->state = TW_FLOW_DONE;
+            break;
+        }
+        if (n - off < mlen + 2)
+            break;
+        e->st.dns_tcp_messages++;
+        if (server)
+            e->st.dns_tcp_responses++;
+        dns_message(e, f, p, b + off + 2, mlen);
+        off += mlen + 2;
+    }
+    return off;
+}
+
+/*
+ * Reads contiguous client bytes buf[0..len). Returns how many were consumed
+ * (fully handled, never needed again); the caller keeps the rest for the next
+ * call. May set the flow DONE.
+ */
+static size_t client_bytes(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+                           const uint8_t *buf, size_t len)
+{
+    size_t off = 0;
+    struct tw_tls_hello hello;
+    int rc;
+
+    while (f->state != TW_FLOW_DONE && off < len) {
+        const uint8_t *b = buf + off;
+        size_t n = len - off;
+
+        switch (f->state) {
+        case TW_FLOW_NEW:
+            if (p->sport == 53 || p->dport == 53) {
+                f->state = TW_FLOW_DNS;
+                break;
+            }
+            switch (classify_start(b, n)) {
+            case START_MORE:
+                return off;
+            case START_CONNECT:
+                f->state = TW_FLOW_CONNECT;
+                if (!(f->flags & TW_FLOWF_CONNECT))
+                    e->st.http_connect++;
+                f->flags |= TW_FLOWF_CONNECT;
+                break;
+            case START_PROXY:
+                f->state = TW_FLOW_PROXY;
+                e->st.proxy_protocol++;
+                break;
+            case START_TLS:
+                f->state = TW_FLOW_TLS;
+                break;
+            case START_OTHER:
+                /* Something else first: look for a ClientHello at the start of the next
+                 * few client segments (SMTP/IMAP/POP3/FTP STARTTLS, SOCKS, ...). */
+                f->state = TW_FLOW_SCAN;
+                f->scan_left = SCAN_SEGMENTS;
+                return len;
+            }
+            break;
+        case TW_FLOW_SCAN:
+            /* Only called at a segment start (see client_segment). */
+            if (hello_record_start(b, n)) {
+                f->state = TW_FLOW_TLS;
+                e->st.tls_after_preamble++;
+                break;
+            }
+            if (--f->scan_left == 0) {
+                f->state = TW_FLOW_DONE;
+                e->st.flows_not_inspected++;
+            }
+            return len;
+        case TW_FLOW_PROXY: {
+            size_t hlen;
+            if (b[0] == 'P') {
+                const uint8_t *nl = memchr(b, '\n', TW_MIN(n, PROXY_V1_MAX));
+                if (nl == NULL) {
+                    if (n >= PROXY_V1_MAX) {
+                        e->st.proxy_bad++;
+                        f->state = TW_FLOW_DONE;
+                    }
+                    return off;
+                }
+                hlen = (size_t)(nl - b) + 1;
+            } else {
+                /* v2: 12-byte signature, version/command, family, 16-bit length. */
+                if (n < 16)
+                    return off;
+                hlen = 16 + (size_t)tw_load_be16(b + 14);
+                if ((b[12] & 0xf0) != 0x20 || hlen > CONNECT_HDR_MAX) {
+                    e->st.proxy_bad++;
+                    f->state = TW_FLOW_DONE;
+                    return off;
+                }
+                if (n < hlen)
+                    return off;
+            }
+            off += hlen;
+            f->state = TW_FLOW_NEW;
+            break;
+        }
+        case TW_FLOW_CONNECT: {
+            const uint8_t *end = find_crlfcrlf(b, n);
+            if (end == NULL) {
+                if (n > CONNECT_HDR_MAX) {
+                    e->st.connect_bad++;
+                    f->state = TW_FLOW_DONE;
+                }
+                return off;
+            }
+            /* What follows the request (after the proxy's reply) is classified afresh. */
+            off += (size_t)(end - b) + 4;
+            f->state = TW_FLOW_NEW;
+            break;
+        }
+        case TW_FLOW_TLS:
+            rc = tw_tls_parse_stream(b, n, e->tls_scratch, sizeof(e->tls_scratch), &hello);
+            if (rc > 0) {
+                tls_hello_done(e, f, p, &hello);
+                return off + (size_t)rc;
+            }
+            if (rc == TW_EINCOMPLETE) {
+                if (n >= TW_STREAM_CAP) {
+                    e->st.tls_too_large++;
+                    f->state = TW_FLOW_DONE;
+                }
+                return off;
+            }
+            if (rc == TW_ENOMEM)
+                e->st.tls_too_large++;
+            else
+                e->st.tls_malformed++;
+            f->state = TW_FLOW_DONE;
+            return off;
+        case TW_FLOW_DNS:
+            return off + dns_tcp_bytes(e, f, p, b, n, false);
+        default:
+            return off;
+        }
+    }
+    return off;
+}
+
+static size_t server_bytes(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+                           const uint8_t *buf, size_t len)
+{
+    return dns_tcp_bytes(e, f, p, buf, len, true);
+}
+
+/* Whether the direction read by stream_segment() has nothing more to give. */
+static bool direction_done(const struct tw_flow *f, bool server)
+{
+    return f->state == TW_FLOW_DONE || (server && (f->xflags & TW_FLOWX_SERVER_OFF));
+}
+
+/*
+ * A payload segment starting at sequence number seq, of the client stream (server false) or
+ * of the server stream of a DNS flow (server true): bytes in order are parsed straight from
+ * the packet; out of order or incomplete ones wait in a reassembly buffer.
+ */
+static void stream_segment(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+                           uint32_t seq, bool server)
+{
+    size_t (*consume)(struct tw_engine *, struct tw_flow *, const struct tw_pkt *,
+                      const uint8_t *, size_t) = server ? server_bytes : client_bytes;
+    uint32_t *next = server ? &f->server_next : &f->client_next;
+    uint32_t *idx = server ? &f->sstream : &f->stream;
+    const uint8_t *data = p->payload;
+    size_t len = p->payload_len;
+    struct tw_stream *s;
+    size_t used;
+
+    if (!server && f->state == TW_FLOW_SCAN) {
+        /* No reassembly while scanning: every client segment is a candidate start. */
+        *next = seq;
+        put_stream(e, idx);
+    }
+    if (*idx == TW_STREAM_NONE) {
+        int32_t rel = (int32_t)(seq - *next);
+
+        if (rel < 0) {
+            /* Overlaps bytes already consumed: keep only the new part. */
+            size_t skip = (size_t)(-(int64_t)rel);
+            if (skip >= len)
+                return;
+            data += skip;
+            len -= skip;
+            rel = 0;
+        }
+        if (rel == 0) {
+            /* In order and nothing pending: parse straight from the packet. */
+            used = consume(e, f, p, data, len);
+            *next += (uint32_t)used;
+            if (direction_done(f, server) || used == len)
+                return;
+            data += used;
+            len -= used;
+        } else if ((uint32_t)rel >= TW_STREAM_CAP) {
+            e->st.stream_clipped++;
+            return;
+        }
+        *idx = tw_stream_get(&e->pool, *next);
+        if (*idx == TW_STREAM_NONE) {
+            e->st.stream_no_buffer++;
+            if (server)
+                f->xflags |= TW_FLOWX_SERVER_OFF;
+            else
+                f->state = TW_FLOW_DONE;
+            return;
+        }
+        if (!server)
+            f->flags |= TW_FLOWF_BUFFERED;
+        seq = *next + (uint32_t)rel;
+    }
+    s = tw_stream_at(&e->pool, *idx);
+    switch (tw_stream_add(s, seq, data, len)) {
+    case TW_STREAM_CLIPPED:
+        e->st.stream_clipped++;
+        break;
+    case TW_STREAM_TOO_MANY_GAPS:
+        e->st.stream_gaps++;
+        return;
+    case TW_STREAM_OLD:
+        return;
+    default:
+        break;
+    }
+    if (s->contig == 0)
+        return;
+    used = consume(e, f, p, s->data, s->contig);
+    if (direction_done(f, server)) {
+        put_stream(e, idx);
+        return;
+    }
+    if (used > 0) {
+        tw_stream_consume(s, used);
+        *next += (uint32_t)used;
+    }
+    if (s->contig == 0 && s->n_gaps == 0) {
+        /* Nothing pending (e.g. between DNS messages): give the buffer back. */
+        put_stream(e, idx);
+    } else if (s->contig >= TW_STREAM_CAP) {
+        /* Full and still no complete unit: nothing more can be learnt. */
+        e->st.stream_clipped++;
+        if (server)
+            f->xflags |= TW_FLOWX_SERVER_OFF;
+        else
+            f->state = TW_FLOW_DONE;
+        put_stream(e, idx);
+    }
+}
+
+/* Mid-stream: does this segment start the way a client starts (so its sender is the client)? */
+static bool looks_like_client_start(const struct tw_pkt *p)
+{
+    enum client_start c = classify_start(p->payload, p->payload_len);
+
+    return p->dport == 53 || c == START_CONNECT || c == START_PROXY ||
+           (c == START_TLS && hello_record_start(p->payload, p->payload_len));
+}
+
+/* Returns the packet's flow, or NULL when the packet did not touch the flow table. */
+static struct tw_flow *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
+{
+    /* A segment with no payload and none of SYN/FIN/RST (a pure ACK, about half of all bulk
+     * traffic) carries nothing tunwatch reads: it does not touch the flow table. */
+    if (p->payload_len == 0 && (p->tcp_flags & 0x07) == 0) {
+        e->st.tcp_pure_ack++;
+        return NULL;
+    }
+    uint8_t side;
+    bool created;
+    bool syn = (p->tcp_flags & 0x02) != 0, ack = (p->tcp_flags & 0x10) != 0;
+    int64_t now = e->frame->ts_sec;
+    struct tw_flow *f = tw_flow_get(e->flows, p, now, &side, &created);
+    uint32_t seq;
+
+    if (syn && !ack && !created) {
+        /* A SYN on a known flow: a retransmission (same ISN, e.g. a TCP Fast Open SYN the
+         * server did not acknowledge), or the 5-tuple reused by a new connection. */
+        bool same = (f->flags & TW_FLOWF_SYN_SEEN) && f->initiator == side && f->isn == p->seq;
+        if (!same && f->state != TW_FLOW_NEW) {
+            e->st.tcp_port_reuse++;
+            tw_flow_restart(e->flows, f, now);
+            created = true;
+        }
+    }
+    if (created) {
+        if (syn && !ack) {
+            f->initiator = f->client = side;
+            f->isn = p->seq;
+            f->client_next = p->seq + 1;
+            f->flags |= TW_FLOWF_SYN_SEEN | TW_FLOWF_CLIENT_SET;
+        } else if (syn && ack) {
+            /* The client's SYN was missed; its ISN is one before what the server acknowledges
+             * (unless that SYN carried data: then the retransmission is what we will read). */
+            f->initiator = f->client = side ^ 1u;
+            f->isn = p->ack - 1;
+            f->client_next = p->ack;
+            f->flags |= TW_FLOWF_SYN_SEEN | TW_FLOWF_CLIENT_SET;
+        } else {
+            f->flags |= TW_FLOWF_MIDSTREAM;
+            e->st.midstream++;
+        }
+        f->first_nsec = e->frame->ts_nsec;
+    }
+    if (syn && ack && side != f->initiator && !(f->xflags & TW_FLOWX_SERVER_SET)) {
+        /* The server's ISN: where its byte stream (DNS responses over TCP) begins. */
+        f->server_next = p->seq + 1;
+        f->xflags |= TW_FLOWX_SERVER_SET;
+    }
+    if (f->state == TW_FLOW_DONE || p->payload_len == 0)
+        return f;
+    e->st.tcp_payload_pkts++;
+    seq = p->seq + (syn ? 1u : 0u); /* data on a SYN (TCP Fast Open) follows the ISN */
+    if (!(f->flags & TW_FLOWF_CLIENT_SET)) {
+        /* Start not seen: the side that sends what a client sends first is the client. */
+        if (!looks_like_client_start(p)) {
+            if (f->pkts > MIDSTREAM_PATIENCE) {
+                f->state = TW_FLOW_DONE;
+                e->st.flows_not_inspected++;
+            }
+            return f;
+        }
+        f->initiator = f->client = side;
+        f->client_next = seq;
+        f->flags |= TW_FLOWF_CLIENT_SET;
+    }
+    if (side != f->client) {
+        if (f->state == TW_FLOW_NEW && (p->sport == 53 || p->dport == 53))
+            f->state = TW_FLOW_DNS; /* the query was not captured, its response was */
+        if (f->state == TW_FLOW_DNS && !(f->xflags & TW_FLOWX_SERVER_OFF)) {
+            /* DNS responses over TCP: their answers feed the cache like UDP ones. */
+            if (!(f->xflags & TW_FLOWX_SERVER_SET)) {
+                f->server_next = p->seq; /* handshake not seen: start here */
+                f->xflags |= TW_FLOWX_SERVER_SET;
+            }
+            stream_segment(e, f, p, p->seq, true);
+            return f;
+        }
+        if (f->state == TW_FLOW_NEW && (f->flags & TW_FLOWF_SYN_SEEN)) {
+            /* The server spoke first (SSH, SMTP banner, a raw tunnel): no ClientHello is
+             * coming at the start of the client stream; look for one later. */
+            f->state = TW_FLOW_SCAN;
+            f->scan_left = SCAN_SEGMENTS;
+        }
+        return f;
+    }
+    stream_segment(e, f, p, seq, false);
+    return f;
+}
+
+static void tcp(struct tw_engine *e, const struct tw_pkt *p)
+{
+    struct tw_flow *f = tcp_packet(e, p);
+
+    /* Done without a name of its own, or closing (FIN, RST) before one came. */
+    if (f != NULL && (f->state == TW_FLOW_DONE || (p->tcp_flags & 0x05) != 0))
+        answer_event(e, f);
+}
+
+static void flush_flow(void *ctx, struct tw_flow *f)
+{
+    answer_event(ctx, f);
+}
+
+void tw_engine_flush(struct tw_engine *e)
+{
+    e->frame = NULL; /* the last one is gone: nothing below may read it */
+    if (e->cfg.anscache != NULL)
+        tw_flow_table_foreach(e->flows, flush_flow, e);
+}
+
+void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *fr)
+{
+    struct tw_pkt p;
+
+    e->st.packets++;
+    e->st.bytes += fr->wirelen;
+    if (tw_decode(linktype, fr->data, fr->caplen, fr->wirelen, &p, &e->st.decode) != 0)
+        return;
+    e->frame = fr;
+    if (p.l4_proto == 6)
+        tcp(e, &p);
+    else if (p.l4_proto == 17 && (p.sport == 53 || p.dport == 53))
+        udp_dns(e, &p);
+    else if (p.l4_proto == 17 && e->cfg.anscache != NULL)
+        udp_other(e, &p);
+}

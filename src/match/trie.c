@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+#include "tunwatch/match/trie.h"
+#include "tunwatch/base/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Layout: nodes in one array in breadth-first order, so the children of a
+ * node are consecutive (first_child .. first_child + n_child) and sorted by
+ * their label byte; labels[] holds each node's incoming byte apart from the
+ * node so that the child search scans a dense byte array. A node's values are
+ * vals[val_off ..]: first n_exact exact-key values, then n_suffix suffix-key
+ * values.
+ */
+struct trie_node {
+    uint32_t first_child;
+    uint32_t val_off;
+    uint32_t n_exact;
+    uint32_t n_suffix;
+    uint16_t n_child;
+};
+
+struct tw_trie {
+    struct trie_node *nodes;
+    uint8_t *labels;
+    uint32_t *vals;
+    size_t n_nodes;
+    size_t n_vals;
+};
+
+/* Build-time copy of one key: reversed, lowercased bytes. */
+struct bkey {
+    const uint8_t *rev;
+    uint32_t len;
+    uint8_t suffix;
+    uint32_t value;
+};
+
+/* Build-time range of sorted keys below one node. */
+struct pending {
+    uint32_t lo, hi, depth;
+};
+
+static uint8_t fold(uint8_t c)
+{
+    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
+}
+
+static int bkey_cmp(const void *a, const void *b)
+{
+    const struct bkey *x = a, *y = b;
+    size_t n = TW_MIN(x->len, y->len);
+    int c = memcmp(x->rev, y->rev, n);
+
+    if (c != 0)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    if (x->suffix != y->suffix)
+        return x->suffix < y->suffix ? -1 : 1; /* exact first */
+    if (x->value != y->value)
+        return x->value < y->value ? -1 : 1;
+    return 0;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    return tw_grow(p, cap, need, elem, 64);
+}
+
+struct tw_trie *tw_trie_build(const struct tw_trie_key *keys, size_t n)
+{
+    struct tw_trie *t = calloc(1, sizeof(*t));
+    struct bkey *bk = NULL;
+    struct pending *pend = NULL;
+    uint8_t *bytes = NULL;
+    size_t total = 0, ncap = 0, vcap = 0, pcap = 0, off = 0;
+
+    if (!t || n > UINT32_MAX)
+        goto out_fail;
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i].len > UINT32_MAX - total)
+            goto out_fail;
+        total += keys[i].len;
+    }
+    bk = malloc((n ? n : 1) * sizeof(*bk));
+    bytes = malloc(total ? total : 1);
+    if (!bk || !bytes)
+        goto out_fail;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *s = (const uint8_t *)keys[i].s;
+        size_t len = keys[i].len;
+
+        for (size_t j = 0; j < len; j++)
+            bytes[off + j] = fold(s[len - 1 - j]);
+        bk[i].rev = bytes + off;
+        bk[i].len = (uint32_t)len;
+        bk[i].suffix = keys[i].suffix;
+        bk[i].value = keys[i].value;
+        off += len;
+    }
+    qsort(bk, n, sizeof(*bk), bkey_cmp);
+
+    if (grow((void **)&t->nodes, &ncap, 1, sizeof(*t->nodes)) ||
+        grow((void **)&pend, &pcap, 1, sizeof(*pend)))
+        goto out_fail;
+    t->n_nodes = 1;
+    pend[0] = (struct pending){0, (uint32_t)n, 0};
+
+    /* Breadth-first: the node array doubles as the work queue. */
+    for (size_t i = 0; i < t->n_nodes; i++) {
+        struct pending pd = pend[i];
+        struct trie_node nd = {0};
+        uint32_t j = pd.lo;
+
+        nd.val_off = (uint32_t)t->n_vals;
+        /* Keys ending at this depth sort first: exact ones, then suffix ones. */
+        for (; j < pd.hi && bk[j].len == pd.depth; j++) {
+            if (j > pd.lo && bkey_cmp(&bk[j - 1], &bk[j]) == 0)
+                continue;
+            if (grow((void **)&t->vals, &vcap, t->n_vals + 1, sizeof(*t->vals)))
+                goto out_fail;
+            t->vals[t->n_vals++] = bk[j].value;
+            if (bk[j].suffix)
+                nd.n_suffix++;
+            else
+                nd.n_exact++;
+        }
+        nd.first_child = (uint32_t)t->n_nodes;
+        while (j < pd.hi) {
+            uint8_t c = bk[j].rev[pd.depth];
+            uint32_t k = j;
+            size_t idx = t->n_nodes;
+
+            while (k < pd.hi && bk[k].rev[pd.depth] == c)
+                k++;
+            if (idx >= UINT32_MAX ||
+                grow((void **)&t->nodes, &ncap, idx + 1, sizeof(*t->nodes)) ||
+                grow((void **)&pend, &pcap, idx + 1, sizeof(*pend)))
+                goto out_fail;
+            pend[idx] = (struct pending){j, k, pd.depth + 1};
+            t->n_nodes++;
+            nd.n_child++;
+            j = k;
+        }
+        t->nodes[i] = nd;
+    }
+    /* Labels are known only once the children exist; fill them in a second pass. */
+    t->labels = malloc(t->n_nodes);
+    if (!t->labels)
+        goto out_fail;
+    t->labels[0] = 0;
+    for (size_t i = 0; i < t->n_nodes; i++) {
+        const struct trie_node *nd = &t->nodes[i];
+
+        for (uint32_t c = 0; c < nd->n_child; c++) {
+            const struct pending *cp = &pend[nd->first_child + c];
+
+            t->labels[nd->first_child + c] = bk[cp->lo].rev[cp->depth - 1];
+        }
+    }
+    /* Trim the build slack. */
+    if (t->n_nodes < ncap) {
+        void *np = realloc(t->nodes, t->n_nodes * sizeof(*t->nodes));
+        if (np)
+            t->nodes = np;
+    }
+    if (t->n_vals && t->n_vals < vcap) {
+        void *np = realloc(t->vals, t->n_vals * sizeof(*t->vals));
+        if (np)
+            t->vals = np;
+    }
+    free(pend);
+    free(bk);
+    free(bytes);
+    return t;
+
+out_fail:
+    free(pend);
+    free(bk);
+    free(bytes);
+    tw_trie_free(t);
+    return NULL;
+}
+
+void tw_trie_free(struct tw_trie *t)
+{
+    if (!t)
+        return;
+    free(t->nodes);
+    free(t->labels);
+    free(t->vals);
+    free(t);
+}
+
+/* Index of the child of nd labelled c, or 0 (the root is nobody's child). */
+static uint32_t find_child(const struct tw_trie *t, const struct trie_node *nd, uint8_t c)
+{
+    size_t i = tw_sorted_byte_find(t->labels + nd->first_child, nd->n_child, c);
+
+    return i < nd->n_child ? nd->first_child + (uint32_t)i : 0;
+}
+
+static size_t emit(const struct tw_trie *t, size_t off, size_t nv, uint32_t *out, size_t cap,
+                   size_t count)
+{
+    for (size_t i = 0; i < nv; i++, count++)
+        if (count < cap)
+            out[count] = t->vals[off + i];
+    return count;
+}
+
+size_t tw_trie_match(const struct tw_trie *t, const char *name, size_t len, uint32_t *out,
+                     size_t cap)
+{
+    const struct trie_node *nd;
+    size_t count = 0;
+
+    if (!t || t->n_nodes == 0)
+        return 0;
+    nd = &t->nodes[0];
+    for (size_t i = 0;; i++) {
+        uint32_t child;
+
+        count = emit(t, (size_t)nd->val_off + nd->n_exact, nd->n_suffix, out, cap, count);
+        if (i == len)
+            return emit(t, nd->val_off, nd->n_exact, out, cap, count);
+        child = find_child(t, nd, fold((uint8_t)name[len - 1 - i]));
+        if (child == 0)
+            return count;
+        nd = &t->nodes[child];
+    }
+}
+
+size_t tw_trie_memory(const struct tw_trie *t)
+{
+    if (!t)
+        return 0;
+    return sizeof(*t) + t->n_nodes * (sizeof(*t->nodes) + 1) + t->n_vals * sizeof(*t->vals);
+}
+
+size_t tw_trie_nodes(const struct tw_trie *t)
+{
+    return t ? t->n_nodes : 0;
+}

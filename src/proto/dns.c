@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: MIT */
+#include "tunwatch/proto/dns.h"
+
+#include <string.h>
+
+/*
+ * Appends one label to out[o..] in presentation form and returns the new
+ * index. The caller guarantees 4 * n output bytes are free (worst case: every
+ * byte becomes "\DDD").
+ */
+static size_t label_put(char *out, size_t o, const uint8_t *lab, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = lab[i];
+        if (TW_LIKELY(c > 0x20 && c < 0x7f)) {
+            if (TW_UNLIKELY(c == '.' || c == '\\'))
+                out[o++] = '\\';
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '\\';
+            out[o++] = (char)('0' + c / 100);
+            out[o++] = (char)('0' + c / 10 % 10);
+            out[o++] = (char)('0' + c % 10);
+        }
+    }
+    return o;
+}
+
+/*
+ * Walks the name at msg[off], validating it, and writes the presentation
+ * form to out (which has room for TW_NAME_MAX bytes) unless out is NULL.
+ * Each label and pointer taken costs one unit of *budget; running out is
+ * malformed. Returns the presentation length or TW_EMALFORMED; *next as in
+ * tw_dns_name_read().
+ */
+static int name_walk(const uint8_t *msg, size_t msg_len, size_t off, char *out, size_t *next,
+                     size_t *budget)
+{
+    struct tw_cur c;
+    size_t run_start = off; /* a pointer must target below this */
+    size_t wire = 1;        /* wire octets so far, counting the final zero */
+    size_t o = 0;           /* output index */
+    size_t in_place_end = 0;
+    unsigned labels = 0, hops = 0;
+
+    if (off >= msg_len)
+        return TW_EMALFORMED;
+    tw_cur_init(&c, msg + off, msg_len - off);
+
+    for (;;) {
+        uint8_t len = tw_get_u8(&c);
+        if (TW_UNLIKELY(c.err))
+            return TW_EMALFORMED;
+        if (len == 0)
+            break;
+        if (TW_UNLIKELY(*budget == 0))
+            return TW_EMALFORMED;
+        --*budget;
+
+        switch (len & 0xC0) {
+        case 0x00:
+            break;
+        case 0xC0: {
+            uint8_t lo = tw_get_u8(&c);
+            if (TW_UNLIKELY(c.err))
+                return TW_EMALFORMED;
+            size_t target = (size_t)(len & 0x3F) << 8 | lo;
+            if (hops == 0)
+                in_place_end = (size_t)(c.p - msg);
+            if (target < TW_DNS_HDR_LEN || target >= run_start || ++hops > TW_DNS_MAX_PTR_HOPS)
+                return TW_EMALFORMED;
+            run_start = target;
+            tw_cur_init(&c, msg + target, msg_len - target);
+            continue;
+        }
+        default: /* 0x40 extended label type, 0x80 reserved */
+            return TW_EMALFORMED;
+        }
+
+        wire += 1u + len;
+        if (TW_UNLIKELY(wire > TW_DNS_MAX_NAME_WIRE || ++labels > TW_DNS_MAX_LABELS))
+            return TW_EMALFORMED;
+        const uint8_t *lab = tw_get_bytes(&c, len);
+        if (TW_UNLIKELY(lab == NULL))
+            return TW_EMALFORMED;
+        if (out != NULL) {
+            if (o != 0)
+                out[o++] = '.';
+            o = label_put(out, o, lab, len);
+        }
+    }
+
+    *next = hops == 0 ? (size_t)(c.p - msg) : in_place_end;
+    if (out == NULL)
+        return 0;
+    if (o == 0)
+        out[o++] = '.';
+    out[o] = '\0';
+    return (int)o;
+}
+
+int tw_dns_name_read(const uint8_t *msg, size_t msg_len, size_t off, char *out, size_t cap,
+                     size_t *next)
+{
+    char tmp[TW_NAME_MAX];
+    size_t nx, budget = 2 * TW_DNS_MAX_LABELS + 1; /* never the limit for one name */
+    int n;
+
+    if (out == NULL || next == NULL || cap == 0)
+        return TW_EINVAL;
+    if (cap >= TW_NAME_MAX)
+        n = name_walk(msg, msg_len, off, out, &nx, &budget);
+    else {
+        n = name_walk(msg, msg_len, off, tmp, &nx, &budget);
+        if (n >= 0 && (size_t)n >= cap)
+            return TW_ENOMEM;
+        if (n >= 0)
+            memcpy(out, tmp, (size_t)n + 1);
+    }
+    if (n < 0)
+        return n;
+    *next = nx;
+    return n;
+}
+
+int tw_dns_parse(const uint8_t *buf, size_t len, struct tw_dns_msg *out)
+{
+    struct tw_cur c;
+
+    out->id = out->flags = 0;
+    out->qr = false;
+    out->opcode = out->rcode = 0;
+    out->qdcount = out->ancount = out->nscount = out->arcount = 0;
+    out->n_questions = 0;
+    for (unsigned i = 0; i < TW_DNS_MAX_QUESTIONS; i++) {
+        out->q[i].name[0] = '\0';
+        out->q[i].name_len = 0;
+        out->q[i].qtype = out->q[i].qclass = 0;
+    }
+
+    if (len < TW_DNS_HDR_LEN)
+        return TW_EMALFORMED;
+    tw_cur_init(&c, buf, len);
+    out->id = tw_get_be16(&c);
+    out->flags = tw_get_be16(&c);
+    out->qdcount = tw_get_be16(&c);
+    out->ancount = tw_get_be16(&c);
+    out->nscount = tw_get_be16(&c);
+    out->arcount = tw_get_be16(&c);
+    out->qr = (out->flags & 0x8000) != 0;
+    out->opcode = (uint8_t)(out->flags >> 11 & 0xF);
+    out->rcode = (uint8_t)(out->flags & 0xF);
+
+    size_t off = TW_DNS_HDR_LEN;
+    size_t budget = TW_DNS_STEP_BUDGET(len);
+    for (unsigned i = 0; i < out->qdcount; i++) {
+        struct tw_dns_question *q = i < TW_DNS_MAX_QUESTIONS ? &out->q[i] : NULL;
+        size_t next;
+        int n = name_walk(buf, len, off, q != NULL ? q->name : NULL, &next, &budget);
+        if (n < 0) {
+            if (q != NULL)
+                q->name[0] = '\0';
+            return TW_EMALFORMED;
+        }
+        tw_cur_init(&c, buf + next, len - next);
+        uint16_t qtype = tw_get_be16(&c);
+        uint16_t qclass = tw_get_be16(&c);
+        if (c.err) {
+            if (q != NULL)
+                q->name[0] = '\0';
+            return TW_EMALFORMED;
+        }
+        if (q != NULL) {
+            q->name_len = (size_t)n;
+            q->qtype = qtype;
+            q->qclass = qclass;
+            out->n_questions++;
+        }
+        off = next + 4;
+    }
+    return (int)off;
+}
+
+#define TYPE_A 1
+#define TYPE_CNAME 5
+#define TYPE_AAAA 28
+#define CLASS_IN 1
+
+static void answer_reset(struct tw_dns_answer *a)
+{
+    a->name[0] = '\0';
+    a->name_len = 0;
+    a->type = 0;
+    a->ttl = 0;
+    memset(a->addr, 0, sizeof(a->addr));
+    a->target[0] = '\0';
+    a->target_len = 0;
+}
+
+/*
+ * Validates the record at msg[*off] and, when a is not NULL and the record is
+ * a class IN A, AAAA or CNAME, stores it in *a. Sets *kept to whether it is
+ * such a record, and *off past the record. Returns 0 or TW_EMALFORMED; *a is
+ * left empty unless the record was stored.
+ */
+static int answer_one(const uint8_t *msg, size_t len, size_t *off, struct tw_dns_answer *a,
+                      bool *kept, size_t *budget)
+{
+    struct tw_cur c;
+    size_t next;
+
+    *kept = false;
+    int n = name_walk(msg, len, *off, a != NULL ? a->name : NULL, &next, budget);
+    if (n < 0)
+        goto out_reset;
+
+    tw_cur_init(&c, msg + next, len - next);
+    uint16_t type = tw_get_be16(&c);
+    uint16_t rclass = tw_get_be16(&c);
+    uint32_t ttl = tw_get_be32(&c);
+    uint16_t rdlen = tw_get_be16(&c);
+    if (c.err || tw_cur_left(&c) < rdlen)
+        goto out_reset;
+    size_t rd = (size_t)(c.p - msg);
+    size_t rd_end = rd + rdlen;
+
+    /* Other classes give A and AAAA other RDATA (a CHAOS A is a name and an address). */
+    if (rclass != CLASS_IN || (type != TYPE_A && type != TYPE_AAAA && type != TYPE_CNAME)) {
+        if (a != NULL)
+            answer_reset(a);
+        *off = rd_end;
+        return 0;
+    }
+
+    if (type == TYPE_CNAME) {
+        /* To the target, the message ends with the RDATA: in-place labels cannot
+         * run past it, and pointers only reach back. */
+        int t = name_walk(msg, rd_end, rd, a != NULL ? a->target : NULL, &next, budget);
+        if (t < 0 || next != rd_end)
+            goto out_reset;
+        if (a != NULL)
+            a->target_len = (size_t)t;
+    } else {
+        if (rdlen != (type == TYPE_A ? 4 : 16))
+            goto out_reset;
+        if (a != NULL)
+            memcpy(a->addr, msg + rd, rdlen);
+    }
+
+    if (a != NULL) {
+        a->name_len = (size_t)n;
+        a->type = type;
+        a->ttl = ttl & 0x80000000u ? 0 : ttl;
+    }
+    *kept = true;
+    *off = rd_end;
+    return 0;
+
+out_reset:
+    if (a != NULL)
+        answer_reset(a);
+    return TW_EMALFORMED;
+}
+
+int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t ancount,
+                         struct tw_dns_answers *out)
+{
+    out->n = out->skipped = 0;
+    for (unsigned i = 0; i < TW_DNS_MAX_ANSWERS; i++)
+        answer_reset(&out->a[i]);
+
+    if (off < TW_DNS_HDR_LEN || off > len)
+        return TW_EMALFORMED;
+    size_t budget = TW_DNS_STEP_BUDGET(len);
+    for (unsigned i = 0; i < ancount; i++) {
+        struct tw_dns_answer *a = out->n < TW_DNS_MAX_ANSWERS ? &out->a[out->n] : NULL;
+        bool kept;
+        if (answer_one(msg, len, &off, a, &kept, &budget) < 0)
+            return TW_EMALFORMED;
+        if (kept && a != NULL)
+            out->n++;
+        else
+            out->skipped++;
+    }
+    return 0;
+}
+
+/* ASCII case-insensitive equality; presentation-form escapes are digits and punctuation. */
+static bool name_eq(const char *x, const char *y)
+{
+    for (;; x++, y++) {
+        unsigned char a = (unsigned char)*x, b = (unsigned char)*y;
+        if (a >= 'A' && a <= 'Z')
+            a = (unsigned char)(a + ('a' - 'A'));
+        if (b >= 'A' && b <= 'Z')
+            b = (unsigned char)(b + ('a' - 'A'));
+        if (a != b)
+            return false;
+        if (a == '\0')
+            return true;
+    }
+}
+
+static bool name_in(const char *name, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (name_eq(name, names[i]))
+            return true;
+    return false;
+}
+
+size_t tw_dns_cname_chain(const struct tw_dns_answers *ans, const char *qname, const char **chain,
+                          size_t max,
+                          void (*fn)(void *ctx, const uint8_t *addr, uint8_t version, uint32_t ttl),
+                          void *ctx)
+{
+    /* Every name after qname is the target of a distinct CNAME record. */
+    const char *names[TW_DNS_MAX_ANSWERS + 1];
+    size_t n = 0;
+
+    if (ans == NULL || qname == NULL || (chain == NULL && max > 0))
+        return 0;
+    unsigned count = TW_MIN(ans->n, (unsigned)TW_DNS_MAX_ANSWERS);
+    names[n++] = qname;
+    while (n < TW_ARRAY_SIZE(names)) {
+        const char *target = NULL;
+        for (unsigned i = 0; i < count && target == NULL; i++)
+            if (ans->a[i].type == TYPE_CNAME && name_eq(ans->a[i].name, names[n - 1]))
+                target = ans->a[i].target;
+        if (target == NULL || name_in(target, names, n))
+            break;
+        names[n++] = target;
+    }
+
+    for (size_t i = 0; i < n && i < max; i++)
+        chain[i] = names[i];
+
+    if (fn != NULL) {
+        for (unsigned i = 0; i < count; i++) {
+            const struct tw_dns_answer *a = &ans->a[i];
+            if ((a->type == TYPE_A || a->type == TYPE_AAAA) && name_in(a->name, names, n))
+                fn(ctx, a->addr, a->type == TYPE_A ? 4 : 6, a->ttl);
+        }
+    }
+    return TW_MIN(n, max);
+}
+
+/* IANA "Resource Record (RR) TYPEs" registry, the types seen in queries. */
+const char *tw_dns_qtype_name(uint16_t qtype)
+{
+    // clang-format off
+    switch (qtype) {
+    case 1: return "A";
+    case 2: return "NS";
+    case 3: return "MD";
+    case 4: return "MF";
+    case 5: return "CNAME";
+    case 6: return "SOA";
+    case 7: return "MB";
+    case 8: return "MG";
+    case 9: return "MR";
+    case 10: return "NULL";
+    case 11: return "WKS";
+    case 12: return "PTR";
+    case 13: return "HINFO";
+    case 14: return "MINFO";
+    case 15: return "MX";
+    case 16: return "TXT";
+    case 17: return "RP";
+    case 18: return "AFSDB";
+    case 19: return "X25";
+    case 20: return "ISDN";
+    case 21: return "RT";
+    case 22: return "NSAP";
+    case 23: return "NSAP-PTR";
+    case 24: return "SIG";
+    case 25: return "KEY";
+    case 26: return "PX";
+    case 27: return "GPOS";
+    case 28: return "AAAA";
+    case 29: return "LOC";
+    case 30: return "NXT";
+    case 33: return "SRV";
+    case 35: return "NAPTR";
+    case 36: return "KX";
+    case 37: return "CERT";
+    case 38: return "A6";
+    case 39: return "DNAME";
+    case 41: return "OPT";
+    case 42: return "APL";
+    case 43: return "DS";
+    case 44: return "SSHFP";
+    case 45: return "IPSECKEY";
+    case 46: return "RRSIG";
+    case 47: return "NSEC";
+    case 48: return "DNSKEY";
+    case 49: return "DHCID";
+    case 50: return "NSEC3";
+    case 51: return "NSEC3PARAM";
+    case 52: return "TLSA";
+    case 53: return "SMIMEA";
+    case 55: return "HIP";
+    case 59: return "CDS";
+    case 60: return "CDNSKEY";
+    case 61: return "OPENPGPKEY";
+    case 62: return "CSYNC";
+    case 63: return "ZONEMD";
+    case 64: return "SVCB";
+    case 65: return "HTTPS";
+    case 99: return "SPF";
+    case 104: return "NID";
+    case 105: return "L32";
+    case 106: return "L64";
+    case 107: return "LP";
+    case 108: return "EUI48";
+    case 109: return "EUI64";
+    case 249: return "TKEY";
+    case 250: return "TSIG";
+    case 251: return "IXFR";
+    case 252: return "AXFR";
+    case 253: return "MAILB";
+    case 254: return "MAILA";
+    case 255: return "ANY";
+    case 256: return "URI";
+    case 257: return "CAA";
+    case 32768: return "TA";
+    case 32769: return "DLV";
+    default: return NULL;
+    }
+    // clang-format on
+}

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TLS ClientHello parsing: record walk, handshake defragmentation and the
+ * ClientHello body (RFC 8446 section 4.1.2, RFC 5246 section 7.4.1.2,
+ * server_name from RFC 6066 section 3).
+ */
+#include "tunwatch/proto/tls.h"
+
+#include <string.h>
+
+#define TLS_CT_HANDSHAKE 22
+#define TLS_HS_CLIENT_HELLO 1
+#define TLS_REC_HDR_LEN 5
+#define TLS_HS_HDR_LEN 4
+#define TLS_SNI_HOST_NAME 0
+
+/* Extension types remembered in a plain array before the bitmap is set up. */
+#define EXT_SEEN_SMALL 32
+
+static bool record_version_ok(uint16_t v)
+{
+    return v >= 0x0300 && v <= 0x0304;
+}
+
+/*
+ * Duplicate-extension detection (RFC 8446 section 4.2) in time linear in
+ * the number of extensions. A 256-bit filter indexed by a hash of the type
+ * answers "certainly new" for most extensions of a real ClientHello; only on
+ * a filter hit is the short list of earlier types scanned. Past
+ * EXT_SEEN_SMALL extensions a full 65536-bit map takes over, so a hello
+ * stuffed with thousands of extensions costs one 8 KiB clear, not a
+ * quadratic scan.
+ */
+struct ext_seen {
+    unsigned n;
+    uint64_t filter[4];
+    uint16_t small[EXT_SEEN_SMALL];
+    uint64_t map[65536 / 64];
+};
+
+static void ext_seen_init(struct ext_seen *s)
+{
+    s->n = 0;
+    memset(s->filter, 0, sizeof(s->filter));
+}
+
+/* Returns false if `type` was seen before. */
+static bool ext_seen_add(struct ext_seen *s, uint16_t type)
+{
+    if (s->n < EXT_SEEN_SMALL) {
+        unsigned h = (uint16_t)(type * 40503u) >> 8; /* Fibonacci hashing to 8 bits */
+        uint64_t fbit = (uint64_t)1 << (h & 63);
+        if (s->filter[h >> 6] & fbit) {
+            for (unsigned i = 0; i < s->n; i++)
+                if (s->small[i] == type)
+                    return false;
+        }
+        s->filter[h >> 6] |= fbit;
+        s->small[s->n++] = type;
+        return true;
+    }
+    if (s->n == EXT_SEEN_SMALL) {
+        memset(s->map, 0, sizeof(s->map));
+        for (unsigned i = 0; i < EXT_SEEN_SMALL; i++)
+            s->map[s->small[i] >> 6] |= (uint64_t)1 << (s->small[i] & 63);
+    }
+    uint64_t bit = (uint64_t)1 << (type & 63);
+    if (s->map[type >> 6] & bit)
+        return false;
+    s->map[type >> 6] |= bit;
+    s->n++;
+    return true;
+}
+
+/*
+ *  struct {
+ *      NameType name_type;
+ *      select (name_type) { case host_name: HostName; } name;
+ *  } ServerName;
+ *  opaque HostName<1..2^16-1>;
+ *  struct { ServerName server_name_list<1..2^16-1> } ServerNameList;
+ *
+ * The first host_name entry is the SNI. Entries of other name types (none
+ * are defined) are skipped as opaque<0..2^16-1>, the layout every deployed
+ * parser assumes. Later host_name entries are ignored.
+ */
+static int parse_server_name(struct tw_cur *ext, struct tw_tls_hello *out)
+{
+    uint16_t list_len = tw_get_be16(ext);
+    if (ext->err || list_len == 0 || list_len != tw_cur_left(ext))
+        return TW_EMALFORMED;
+    while (tw_cur_left(ext) > 0) {
+        uint8_t name_type = tw_get_u8(ext);
+        uint16_t name_len = tw_get_be16(ext);
+        const uint8_t *name = tw_get_bytes(ext, name_len);
+        if (ext->err)
+            return TW_EMALFORMED;
+        if (name_type != TLS_SNI_HOST_NAME)
+            continue;
+        if (name_len == 0)
+            return TW_EMALFORMED;
+        if (!out->has_sni) {
+            out->has_sni = true;
+            out->sni = name;
+            out->sni_len = name_len;
+        }
+    }
+    return TW_OK;
+}
+
+/*
+ *  uint16 ProtocolVersion legacy_version;
+ *  opaque Random[32];
+ *  opaque legacy_session_id<0..32>;
+ *  CipherSuite cipher_suites<2..2^16-2>;
+ *  opaque legacy_compression_methods<1..2^8-1>;
+ *  Extension extensions<0..2^16-1>;          (the whole field may be absent)
+ *  struct { ExtensionType extension_type; opaque extension_data<0..2^16-1>; } Extension;
+ */
+int tw_tls_client_hello_parse(const uint8_t *body, size_t len, struct tw_tls_hello *out)
+{
+    struct tw_cur c;
+    struct ext_seen seen;
+
+    memset(out, 0, sizeof(*out));
+    if (body == NULL)
+        return TW_EMALFORMED;
+    tw_cur_init(&c, body, len);
+    out->hello_len = len;
+
+    out->legacy_version = tw_get_be16(&c);
+    tw_skip(&c, 32);
+    uint8_t sid_len = tw_get_u8(&c);
+    tw_skip(&c, sid_len);
+    uint16_t cs_len = tw_get_be16(&c);
+    tw_skip(&c, cs_len);
+    uint8_t comp_len = tw_get_u8(&c);
+    tw_skip(&c, comp_len);
+    if (c.err || out->legacy_version >> 8 != 3 || sid_len > 32 || cs_len < 2 || cs_len % 2 != 0 ||
+        comp_len < 1)
+        return TW_EMALFORMED;
+    if (tw_cur_left(&c) == 0)
+        return TW_OK;
+
+    uint16_t exts_len = tw_get_be16(&c);
+    if (c.err || exts_len != tw_cur_left(&c))
+        return TW_EMALFORMED;
+    ext_seen_init(&seen);
+    while (tw_cur_left(&c) > 0) {
+        uint16_t type = tw_get_be16(&c);
+        uint16_t ext_len = tw_get_be16(&c);
+        struct tw_cur ext = tw_cur_sub(&c, ext_len);
+        if (c.err || !ext_seen_add(&seen, type))
+            return TW_EMALFORMED;
+        switch (type) {
+        case TW_TLS_EXT_SERVER_NAME:
+            if (parse_server_name(&ext, out) != TW_OK)
+                return TW_EMALFORMED;
+            break;
+        case TW_TLS_EXT_ECH:
+            out->has_ech = true;
+            break;
+        case TW_TLS_EXT_ESNI:
+            out->has_esni = true;
+            break;
+        default:
+            break;
+        }
+    }
+    return TW_OK;
+}
+
+/* Largest ClientHello body the vector bounds allow (see the layout above). */
+#define TLS_CH_BODY_MAX (2 + 32 + 1 + 32 + 2 + 65534 + 1 + 255 + 2 + 65535)
+/* Smallest: empty session id, one cipher suite, one compression method, no extensions. */
+#define TLS_CH_BODY_MIN (2 + 32 + 1 + 2 + 2 + 1 + 1)
+
+/*
+ * Checks the first `have` (< 5) bytes of a record header, so that a stream
+ * that cannot be TLS is rejected on its first byte rather than buffered.
+ * This is also where an SSLv2-compatible hello (first byte >= 0x80) ends:
+ * it has no extensions, so it can carry no SNI.
+ */
+static bool record_header_prefix_ok(const uint8_t *h, size_t have)
+{
+    if (have >= 1 && h[0] != TLS_CT_HANDSHAKE)
+        return false;
+    if (have >= 2 && h[1] != 3)
+        return false;
+    if (have >= 3 && h[2] > 4)
+        return false;
+    if (have >= 4 && h[3] > 0x40)
+        return false;
+    return true;
+}
+
+static bool record_header_ok(const uint8_t h[TLS_REC_HDR_LEN])
+{
+    uint16_t rlen = tw_load_be16(h + 3);
+    /* RFC 8446 5.1: no zero-length handshake fragments; plaintext max 2^14. */
+    return h[0] == TLS_CT_HANDSHAKE && record_version_ok(tw_load_be16(h + 1)) && rlen != 0 &&
+           rlen <= 16384;
+}
+
+bool tw_tls_maybe_client_hello(const uint8_t *buf, size_t len)
+{
+    if (len < TLS_REC_HDR_LEN)
+        return len == 0 || record_header_prefix_ok(buf, len);
+    return record_header_ok(buf) && (len == TLS_REC_HDR_LEN || buf[5] == TLS_HS_CLIENT_HELLO);
+}
+
+/* Validates the handshake header once its 4 bytes are known; sets *msg_len (header included). */
+static int handshake_header_check(const uint8_t hs[TLS_HS_HDR_LEN], size_t scratch_cap,
+                                  size_t *msg_len)
+{
+    uint32_t body_len = (uint32_t)hs[1] << 16 | (uint32_t)hs[2] << 8 | hs[3];
+    if (hs[0] != TLS_HS_CLIENT_HELLO || body_len < TLS_CH_BODY_MIN || body_len > TLS_CH_BODY_MAX)
+        return TW_EMALFORMED;
+    *msg_len = TLS_HS_HDR_LEN + (size_t)body_len;
+    if (*msg_len > scratch_cap)
+        return TW_ENOMEM;
+    return TW_OK;
+}
+
+/*
+ *  TLSPlaintext: ContentType type(1)=22 | ProtocolVersion(2) | uint16 length | fragment[length]
+ *
+ * Pass one walks record headers only, so a call on an incomplete prefix
+ * costs O(records) and copies nothing. Once every byte of the ClientHello
+ * message and the whole record that ends it are present, pass two joins the
+ * fragments into scratch and parses the body.
+ */
+int tw_tls_parse_stream(const uint8_t *stream, size_t len, uint8_t *scratch, size_t scratch_cap,
+                        struct tw_tls_hello *out)
+{
+    uint8_t hs[TLS_HS_HDR_LEN];
+    size_t hs_have = 0; /* handshake header bytes collected */
+    size_t done = 0;    /* handshake bytes in the records before the current one */
+    size_t msg_len = 0; /* handshake header + body; 0 until the header is known */
+    size_t pos = 0;
+    unsigned n_records = 0;
+    uint16_t first_version = 0;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (len == 0)
+        return TW_EINCOMPLETE;
+    if (stream == NULL)
+        return TW_EINVAL;
+
+    for (;;) {
+        if (len - pos < TLS_REC_HDR_LEN)
+            return record_header_prefix_ok(stream + pos, len - pos) ? TW_EINCOMPLETE
+                                                                    : TW_EMALFORMED;
+        if (!record_header_ok(stream + pos))
+            return TW_EMALFORMED;
+        uint16_t rlen = tw_load_be16(stream + pos + 3);
+        if (n_records == 0)
+            first_version = tw_load_be16(stream + pos + 1);
+        n_records++;
+
+        size_t frag = pos + TLS_REC_HDR_LEN;
+        size_t avail = TW_MIN((size_t)rlen, len - frag);
+        /* hs_have == min(4, done) here: the header may be split over several records. */
+        while (msg_len == 0 && hs_have < done + avail) {
+            hs[hs_have] = stream[frag + (hs_have - done)];
+            hs_have++;
+            if (hs_have == 1 && hs[0] != TLS_HS_CLIENT_HELLO)
+                return TW_EMALFORMED;
+            if (hs_have == TLS_HS_HDR_LEN) {
+                rc = handshake_header_check(hs, scratch_cap, &msg_len);
+                if (rc != TW_OK)
+                    return rc;
+            }
+        }
+        if (avail < rlen)
+            return TW_EINCOMPLETE;
+        pos = frag + rlen;
+        done += rlen;
+        /* The record that ends the message may carry more; that is not ours to judge. */
+        if (msg_len != 0 && done >= msg_len)
+            break;
+    }
+
+    /* Pass two: join the fragments. Every record up to `pos` was validated above. */
+    size_t copied = 0;
+    for (size_t p = 0; copied < msg_len;) {
+        size_t rlen = tw_load_be16(stream + p + 3);
+        size_t n = TW_MIN(rlen, msg_len - copied);
+        memcpy(scratch + copied, stream + p + TLS_REC_HDR_LEN, n);
+        copied += n;
+        p += TLS_REC_HDR_LEN + rlen;
+    }
+    rc = tw_tls_client_hello_parse(scratch + TLS_HS_HDR_LEN, msg_len - TLS_HS_HDR_LEN, out);
+    if (rc != TW_OK)
+        return rc;
+    out->record_version = first_version;
+    out->n_records = n_records;
+    return (int)pos; /* at most 6 * (4 + TLS_CH_BODY_MAX) + 16384: fits */
+}

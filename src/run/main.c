@@ -1,0 +1,652 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tunwatch: watch mirrored traffic (live, or a capture file), extract DNS query names and
+ * TLS SNI, match Sigma rules, write NDJSON alerts (and, on request, every event).
+ *
+ * Every command-line option is also a configuration file key of the same long name
+ * (-c FILE); the command line wins over the file.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tunwatch/run/config.h"
+#include "tunwatch/capture/dpdk.h"
+#include "tunwatch/match/exclude.h"
+#include "tunwatch/match/intel.h"
+#include "tunwatch/run/sensor.h"
+
+#include "tw_paths.h" /* TW_DATADIR, written by the Makefile */
+#define TW_VERSION "0.2.0"
+
+enum {
+    OPT_EVENTS = 256,
+    OPT_HOME_NET,
+    OPT_FLOWS,
+    OPT_FLOW_TIMEOUT,
+    OPT_STREAM_BUFFERS,
+    OPT_FILTER,
+    OPT_SNAPLEN,
+    OPT_BUFFER_SIZE,
+    OPT_IMMEDIATE,
+    OPT_NO_PROMISC,
+    OPT_STATS_INTERVAL,
+    OPT_STATS_FILE,
+    OPT_PID_FILE,
+    OPT_WORKERS,
+    OPT_DPDK,
+    OPT_DNS_CACHE,
+    OPT_LOCAL_PROCESSES,
+    OPT_INTEL,
+    OPT_EXCLUDE,
+    OPT_SUPPRESS,
+    OPT_INTEL_SUBDOMAINS,
+    OPT_CHECK_RULES,
+    OPT_EXPLAIN,
+};
+
+static const struct option longopts[] = {
+    {"read", required_argument, NULL, 'r'},
+    {"interface", required_argument, NULL, 'i'},
+    {"filter", required_argument, NULL, OPT_FILTER},
+    {"snaplen", required_argument, NULL, OPT_SNAPLEN},
+    {"buffer-size", required_argument, NULL, OPT_BUFFER_SIZE},
+    {"immediate", no_argument, NULL, OPT_IMMEDIATE},
+    {"no-promisc", no_argument, NULL, OPT_NO_PROMISC},
+    {"rules", required_argument, NULL, 'R'},
+    {"output", required_argument, NULL, 'o'},
+    {"events", no_argument, NULL, OPT_EVENTS},
+    {"quiet", no_argument, NULL, 'q'},
+    {"home-net", required_argument, NULL, OPT_HOME_NET},
+    {"flows", required_argument, NULL, OPT_FLOWS},
+    {"flow-timeout", required_argument, NULL, OPT_FLOW_TIMEOUT},
+    {"stream-buffers", required_argument, NULL, OPT_STREAM_BUFFERS},
+    {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
+    {"stats-file", required_argument, NULL, OPT_STATS_FILE},
+    {"pid-file", required_argument, NULL, OPT_PID_FILE},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"dpdk", required_argument, NULL, OPT_DPDK},
+    {"dns-cache", required_argument, NULL, OPT_DNS_CACHE},
+    {"local-processes", required_argument, NULL, OPT_LOCAL_PROCESSES},
+    {"intel", required_argument, NULL, OPT_INTEL},
+    {"exclude", required_argument, NULL, OPT_EXCLUDE},
+    {"suppress", required_argument, NULL, OPT_SUPPRESS},
+    {"intel-subdomains", required_argument, NULL, OPT_INTEL_SUBDOMAINS},
+    {"check-rules", required_argument, NULL, OPT_CHECK_RULES},
+    {"explain", required_argument, NULL, OPT_EXPLAIN},
+    {"user", required_argument, NULL, 'u'},
+    {"config", required_argument, NULL, 'c'},
+    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+#define SHORTOPTS "r:i:R:o:qu:c:Vh"
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "usage: tunwatch (-r FILE | -i IFACE [-i IFACE...]) [options]\n"
+            "  -r, --read FILE          replay a pcap or pcapng file\n"
+            "  -i, --interface IFACE    capture live (repeatable; \"any\" for all)\n"
+            "      --filter EXPR        BPF filter for live capture\n"
+            "      --snaplen N          bytes kept per packet (default 262144)\n"
+            "      --buffer-size MIB    kernel capture buffer (default: libpcap's)\n"
+            "      --immediate          deliver packets at once (low latency)\n"
+            "      --no-promisc         leave the interface out of promiscuous mode\n");
+    fputs(tw_dpdk_usage, fp);
+    fprintf(fp,
+            "  -R, --rules PATH         Sigma rule file or directory (repeatable;\n"
+            "                           default: the bundled rules)\n"
+            "  -o, --output FILE        write NDJSON here instead of stdout\n"
+            "      --events             also write every observed name (hunting log)\n"
+            "  -q, --quiet              no progress line\n"
+            "      --home-net LIST      CIDRs inside the organisation (decides Initiated;\n"
+            "                           default 10/8,172.16/12,192.168/16,127/8,169.254/16,\n"
+            "                           fc00::/7,::1/128,fe80::/10)\n"
+            "      --flows N            flow table capacity (default 262144)\n"
+            "      --flow-timeout SECS  idle time before a flow may be expired (default 300)\n"
+            "      --stream-buffers N   reassembly buffers, 24 KiB each (default 4096)\n"
+            "      --dns-cache N        keep N DNS answers to name flows that carry no name\n"
+            "                           (default 65536, about 9 MiB; 0: off)\n"
+            "      --local-processes on|off|auto\n"
+            "                           name the local process of each event (Image, ProcessId,\n"
+            "                           User) through sock_diag; auto (default): on for live\n"
+            "                           capture of this host's interfaces\n"
+            "      --intel FILE         threat-intel indicators: Zeek intel file, domain list or\n"
+            "                           RPZ zone (repeatable); --intel-subdomains FILE: names\n"
+            "                           in FILE also cover their subdomains\n"
+            "      --exclude FILE       known-good traffic: matches an exclusion in FILE drops\n"
+            "                           (rule=, domain=, src=, dst=, image=; repeatable)\n"
+            "      --suppress SECS      one alert per rule, source and name every SECS seconds\n"
+            "                           (capture time); the next one says how many were held\n"
+            "                           back (default 0: every alert)\n"
+            "      --check-rules PATH   load rules (and --intel files) from PATH, print what\n"
+            "                           loaded, what was skipped and why, and the errors; exit\n"
+            "                           0 if every file was read, 1 if not (repeatable)\n"
+            "      --explain NAME       which loaded rules and indicators would fire on NAME,\n"
+            "                           and why; exit 0 if some would, 1 if none\n"
+            "      --workers N          packet workers (flows spread by a symmetric hash)\n"
+            "      --stats-interval S   write a JSON stats line every S seconds\n"
+            "      --stats-file FILE    ... to FILE instead of stderr\n"
+            "      --pid-file FILE      write the process id here\n"
+            "  -u, --user USER          run as USER once the capture is open\n"
+            "  -c, --config FILE        read options from FILE (key = value, long names)\n"
+            "  -V, --version            print the version\n"
+            "  -h, --help               this text\n"
+            "Signals: HUP reopens the output and stats files and reloads the rules;\n"
+            "TERM and INT stop, flush every alert and print the final summary.\n");
+}
+
+struct options {
+    struct tw_sensor_config s;
+    const char *check_paths[TW_MAX_RULE_PATHS]; /* --check-rules */
+    size_t n_check_paths;
+    const char *explain;                        /* --explain NAME */
+    bool rules_from_config;      /* -R on the command line replaces the file's list */
+    bool interfaces_from_config; /* likewise for -i */
+    bool in_config;
+    const char *dpdk_args;       /* EAL arguments (--dpdk) */
+    char *strings[256];          /* copies of values read from a config file */
+    size_t n_strings;
+};
+
+static bool parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min || v > max)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* Keeps a config file value alive for the whole run. */
+static const char *keep(struct options *o, const char *v)
+{
+    char *c;
+
+    if (!o->in_config)
+        return v; /* argv lives as long as the process */
+    if (o->n_strings == TW_ARRAY_SIZE(o->strings) || (c = strdup(v)) == NULL)
+        return NULL;
+    o->strings[o->n_strings++] = c;
+    return c;
+}
+
+/* Applies one option. On failure returns -1 with a message in msg, prefixed by `where`
+ * ("tunwatch" or "FILE:LINE"). */
+static int apply(struct options *o, int id, const char *arg, const char *where, char *msg,
+                 size_t msglen)
+{
+    struct tw_sensor_config *s = &o->s;
+    char bad[64];
+    uint32_t v;
+
+    switch (id) {
+    case 'r':
+        if ((s->read_file = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case 'i':
+        if (!o->in_config && o->interfaces_from_config) {
+            s->n_interfaces = 0;
+            o->interfaces_from_config = false;
+        }
+        if (s->n_interfaces == TW_MAX_SOURCES) {
+            snprintf(msg, msglen, "%s: at most %d interfaces", where, TW_MAX_SOURCES);
+            return -1;
+        }
+        if ((s->interfaces[s->n_interfaces++] = keep(o, arg)) == NULL)
+            goto nomem;
+        o->interfaces_from_config |= o->in_config;
+        return 0;
+    case 'R':
+        if (!o->in_config && o->rules_from_config) {
+            s->match.n_rule_paths = 0;
+            o->rules_from_config = false;
+        }
+        if (s->match.n_rule_paths == TW_MAX_RULE_PATHS) {
+            snprintf(msg, msglen, "%s: at most %d rule paths", where, TW_MAX_RULE_PATHS);
+            return -1;
+        }
+        if ((s->match.rule_paths[s->match.n_rule_paths++] = keep(o, arg)) == NULL)
+            goto nomem;
+        o->rules_from_config |= o->in_config;
+        return 0;
+    case 'o':
+        if ((s->out_path = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case 'q':
+        s->quiet = true;
+        return 0;
+    case 'u':
+        if ((s->user = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_EVENTS:
+        s->events = true;
+        return 0;
+    case OPT_IMMEDIATE:
+        s->cap.immediate = true;
+        return 0;
+    case OPT_NO_PROMISC:
+        s->cap.no_promisc = true;
+        return 0;
+    case OPT_FILTER:
+        if ((s->cap.filter = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_STATS_FILE:
+        if ((s->stats_path = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_PID_FILE:
+        if ((s->pid_path = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_HOME_NET:
+        if (tw_homenet_parse(&s->eng.home, arg, bad, sizeof(bad)) != 0) {
+            snprintf(msg, msglen, "%s: --home-net: bad network '%s'", where, bad);
+            return -1;
+        }
+        return 0;
+    case OPT_FLOWS:
+        if (!parse_u32(arg, 1, 1u << 28, &s->eng.flow_capacity))
+            goto range;
+        return 0;
+    case OPT_FLOW_TIMEOUT:
+        if (!parse_u32(arg, 1, 7 * 86400, &s->eng.flow_timeout))
+            goto range;
+        return 0;
+    case OPT_STREAM_BUFFERS:
+        if (!parse_u32(arg, 0, 1u << 20, &s->eng.stream_buffers))
+            goto range;
+        return 0;
+    case OPT_SNAPLEN:
+        if (!parse_u32(arg, 64, 262144, &v))
+            goto range;
+        s->cap.snaplen = (int)v;
+        return 0;
+    case OPT_BUFFER_SIZE:
+        if (!parse_u32(arg, 1, 4096, &v))
+            goto range;
+        s->cap.buffer_mib = (int)v;
+        return 0;
+    case OPT_DPDK:
+        if ((o->dpdk_args = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_DNS_CACHE:
+        if (!parse_u32(arg, 0, 1u << 24, &s->dns_cache))
+            goto range;
+        return 0;
+    case OPT_INTEL:
+    case OPT_INTEL_SUBDOMAINS:
+        if (s->match.n_intel_paths == TW_MAX_INDICATOR_PATHS) {
+            snprintf(msg, msglen, "%s: at most %d indicator files", where, TW_MAX_INDICATOR_PATHS);
+            return -1;
+        }
+        s->match.intel_subdomains[s->match.n_intel_paths] = id == OPT_INTEL_SUBDOMAINS;
+        if ((s->match.intel_paths[s->match.n_intel_paths++] = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_EXCLUDE:
+        if (s->match.n_exclude_paths == TW_MAX_INDICATOR_PATHS) {
+            snprintf(msg, msglen, "%s: at most %d exclusion files", where, TW_MAX_INDICATOR_PATHS);
+            return -1;
+        }
+        if ((s->match.exclude_paths[s->match.n_exclude_paths++] = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_SUPPRESS:
+        if (!parse_u32(arg, 0, 7 * 86400, &s->suppress_secs))
+            goto range;
+        return 0;
+    case OPT_CHECK_RULES:
+        if (o->n_check_paths == TW_MAX_RULE_PATHS) {
+            snprintf(msg, msglen, "%s: at most %d rule paths", where, TW_MAX_RULE_PATHS);
+            return -1;
+        }
+        if ((o->check_paths[o->n_check_paths++] = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_EXPLAIN:
+        if ((o->explain = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_LOCAL_PROCESSES:
+        if (strcmp(arg, "on") == 0)
+            s->local_processes = 1;
+        else if (strcmp(arg, "off") == 0)
+            s->local_processes = 0;
+        else if (strcmp(arg, "auto") == 0)
+            s->local_processes = -1;
+        else {
+            snprintf(msg, msglen, "%s: --local-processes: '%s' is not on, off or auto", where,
+                     arg);
+            return -1;
+        }
+        return 0;
+    case OPT_WORKERS:
+        if (!parse_u32(arg, 1, TW_MAX_WORKERS, &v))
+            goto range;
+        s->workers = v;
+        return 0;
+    case OPT_STATS_INTERVAL:
+        if (!parse_u32(arg, 1, 86400, &v))
+            goto range;
+        s->stats_interval = v;
+        return 0;
+    default:
+        return -1;
+    }
+range:
+    for (const struct option *lo = longopts; lo->name != NULL; lo++)
+        if (lo->val == id) {
+            snprintf(msg, msglen, "%s: --%s: '%s' is not a number in range", where, lo->name, arg);
+            return -1;
+        }
+    return -1;
+nomem:
+    snprintf(msg, msglen, "%s: out of memory", where);
+    return -1;
+}
+
+static int config_setting(void *ctx, const char *key, const char *value, const char *where,
+                          char *err, size_t errlen)
+{
+    struct options *o = ctx;
+
+    for (const struct option *lo = longopts; lo->name != NULL; lo++)
+        if (strcmp(lo->name, key) == 0)
+            return apply(o, lo->val, value != NULL ? value : "", where, err, errlen) == 0
+                       ? 0
+                       : TW_EINVAL;
+    snprintf(err, errlen, "%s: unknown key '%s'", where, key);
+    return TW_EINVAL;
+}
+
+static int load_config(struct options *o, const char *path)
+{
+    static struct tw_config_key keys[TW_ARRAY_SIZE(longopts)];
+    size_t n = 0;
+    char err[512] = "";
+    int rc;
+
+    for (const struct option *lo = longopts; lo->name != NULL; lo++) {
+        if (lo->val == 'V' || lo->val == 'h')
+            continue;
+        keys[n].name = lo->name;
+        keys[n].takes_value = lo->has_arg == required_argument;
+        keys[n].repeatable = lo->val == 'i' || lo->val == 'R';
+        keys[n].cli_only = lo->val == 'c';
+        n++;
+    }
+    o->in_config = true;
+    rc = tw_config_load(path, keys, n, config_setting, o, err, sizeof(err));
+    o->in_config = false;
+    if (rc != 0) {
+        fprintf(stderr, "tunwatch: %s\n", err[0] != '\0' ? err : path);
+        return -1;
+    }
+    return 0;
+}
+
+static bool is_dir(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* The bundled rules: rules/ of the source tree when the binary runs from its build
+ * directory, else the installed copy. */
+static const char *default_rules(char *buf, size_t cap)
+{
+    char exe[PATH_MAX], mk[PATH_MAX + 32];
+    ssize_t n;
+    static const char *const up[] = {"/..", "/../.."};
+
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            for (size_t i = 0; i < TW_ARRAY_SIZE(up); i++) {
+                struct stat sb;
+                int a = snprintf(mk, sizeof(mk), "%s%s/Makefile", exe, up[i]);
+                int b = snprintf(buf, cap, "%s%s/rules", exe, up[i]);
+                if (a < 0 || (size_t)a >= sizeof(mk) || b < 0 || (size_t)b >= cap)
+                    continue;
+                if (stat(mk, &sb) == 0 && is_dir(buf) && realpath(buf, mk) != NULL &&
+                    strlen(mk) < cap) {
+                    memcpy(buf, mk, strlen(mk) + 1);
+                    return buf;
+                }
+            }
+        }
+    }
+    snprintf(buf, cap, "%s/rules", TW_DATADIR);
+    if (is_dir(buf))
+        return buf;
+    return NULL;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    int c;
+
+    /* The configuration file first, so that the command line overrides it. */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1)
+        if (c == 'c' && load_config(o, optarg) != 0)
+            return -1;
+    opterr = 1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            break;
+        case 'V':
+            printf("tunwatch %s\n", TW_VERSION);
+            exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case '?':
+            usage(stderr);
+            return -1;
+        default: {
+            char msg[512];
+            if (apply(o, c, optarg, "tunwatch", msg, sizeof(msg)) != 0) {
+                fprintf(stderr, "%s\n", msg);
+                return -1;
+            }
+        }
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "tunwatch: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (o->n_check_paths > 0 || o->explain != NULL)
+        return 0; /* tool modes: no capture */
+    if (o->s.read_file == NULL && o->s.n_interfaces == 0) {
+        fprintf(stderr, "tunwatch: nothing to read: give -r FILE or -i IFACE\n");
+        usage(stderr);
+        return -1;
+    }
+    if (o->s.read_file != NULL && o->s.n_interfaces > 0) {
+        fprintf(stderr, "tunwatch: -r and -i exclude each other\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads the bundle of o's configuration (rule paths replaced by `paths` when n > 0), skip
+ * lines and errors going to errlog. NULL when out of memory (said on stderr). */
+static struct tw_matchers *load_matchers(const struct options *o, const char *const *paths,
+                                         size_t n, FILE *errlog)
+{
+    struct tw_matchers_config cfg = o->s.match;
+    struct tw_matchers *m;
+
+    if (n > 0) {
+        memcpy(cfg.rule_paths, paths, n * sizeof(*paths));
+        cfg.n_rule_paths = n;
+    }
+    /* Rules on Image/ProcessId/User are checked as a sensor that attributes would load them. */
+    cfg.process_fields = o->s.local_processes > 0;
+    if (tw_matchers_load(&cfg, errlog, &m) != 0) {
+        fprintf(stderr, "tunwatch: out of memory loading rules\n");
+        return NULL;
+    }
+    return m;
+}
+
+/*
+ * --check-rules: what a sensor would load from these paths, on standard output:
+ *   rules: F files, L loaded, S skipped, E files with errors
+ *   skipped, by reason:
+ *     COUNT  REASON
+ *   skipped rules:
+ *     FILE  ID  REASON
+ *   errors:
+ *     FILE:LINE:COL: MESSAGE
+ *   indicators: ... (with --intel)
+ */
+static int check_rules(const struct options *o)
+{
+    FILE *devnull = fopen("/dev/null", "w");
+    struct tw_matchers *m = load_matchers(o, o->check_paths, o->n_check_paths,
+                                          devnull != NULL ? devnull : stderr);
+    struct tw_ruleset_stats st;
+    size_t n;
+
+    if (devnull != NULL)
+        fclose(devnull);
+    if (m == NULL)
+        return 2;
+    tw_ruleset_get_stats(m->rules, &st);
+    printf("rules: %zu files, %zu loaded, %zu skipped, %zu files with errors\n", st.files,
+           st.loaded, st.skipped, st.errors);
+    n = tw_ruleset_skip_reasons(m->rules, NULL, 0);
+    if (n > 0) {
+        struct tw_reason_count *rc = calloc(n, sizeof(*rc));
+        if (rc != NULL) {
+            tw_ruleset_skip_reasons(m->rules, rc, n);
+            printf("skipped, by reason:\n");
+            for (size_t i = 0; i < n; i++)
+                printf("  %5zu  %s\n", rc[i].count, rc[i].reason);
+            free(rc);
+        }
+    }
+    n = tw_ruleset_skipped(m->rules, NULL, 0);
+    if (n > 0) {
+        struct tw_rule_skip *sk = calloc(n, sizeof(*sk));
+        if (sk != NULL) {
+            tw_ruleset_skipped(m->rules, sk, n);
+            printf("skipped rules:\n");
+            for (size_t i = 0; i < n; i++)
+                printf("  %s  %s  %s\n", sk[i].file, sk[i].id, sk[i].reason);
+            free(sk);
+        }
+    }
+    n = tw_ruleset_errors(m->rules, NULL, 0);
+    if (n > 0) {
+        struct tw_rule_error *er = calloc(n, sizeof(*er));
+        if (er != NULL) {
+            tw_ruleset_errors(m->rules, er, n);
+            printf("errors:\n");
+            for (size_t i = 0; i < n; i++)
+                printf("  %s:%u:%u: %s\n", er[i].file, er[i].line, er[i].col, er[i].message);
+            free(er);
+        }
+    }
+    if (m->intel != NULL) {
+        struct tw_intel_stats is;
+        const char *reason;
+        size_t count;
+        tw_intel_get_stats(m->intel, &is);
+        printf("indicators: %zu files, %zu names, %zu wildcards, %zu addresses, %zu subnets, "
+               "%zu allow-list entries, %zu duplicates, %zu skipped, %zu malformed lines, "
+               "%zu files with errors\n",
+               is.files, is.names, is.wildcards, is.addrs, is.subnets, is.allow, is.duplicates,
+               is.skipped, is.bad_lines, is.errors);
+        for (size_t i = 0; tw_intel_skip_reason(m->intel, i, &reason, &count); i++)
+            printf("  %5zu  %s\n", count, reason);
+    }
+    if (m->exclusions != NULL) {
+        struct tw_exclusions_stats es;
+        tw_exclusions_get_stats(m->exclusions, &es);
+        printf("exclusions: %zu files, %zu in force (%zu for one rule), %zu files with errors\n",
+               es.files, es.entries, es.scoped, es.errors);
+    }
+    int status = m->errors > 0 ? 1 : 0;
+    tw_matchers_free(m);
+    return status;
+}
+
+/* --explain NAME: which rules and indicators would fire on a name, and why. */
+static int explain(const struct options *o)
+{
+    struct tw_matchers *m = load_matchers(o, NULL, 0, stderr);
+    size_t n;
+
+    if (m == NULL)
+        return 2;
+    n = tw_ruleset_explain(m->rules, o->explain, stdout);
+    if (m->intel != NULL)
+        n += tw_intel_explain(m->intel, o->explain, stdout);
+    tw_matchers_free(m);
+    return n > 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    static struct options o;
+    char rbuf[PATH_MAX];
+    int status;
+
+    tw_homenet_default(&o.s.eng.home);
+    o.s.eng.flow_capacity = 262144;
+    o.s.eng.flow_timeout = 300;
+    o.s.eng.stream_buffers = 4096;
+    o.s.dns_cache = 65536;
+    o.s.local_processes = -1;
+    if (parse_args(argc, argv, &o) != 0)
+        return 1;
+    if (o.dpdk_args != NULL) {
+        char err[512];
+        if (tw_dpdk_eal_init_str(o.dpdk_args, err, sizeof(err)) != 0) {
+            fprintf(stderr, "tunwatch: %s\n", err);
+            return 1;
+        }
+    }
+    if (o.s.match.n_rule_paths == 0) {
+        const char *d = default_rules(rbuf, sizeof(rbuf));
+        if (d == NULL) {
+            fprintf(stderr, "tunwatch: no bundled rules found (install them or give -R)\n");
+            return 1;
+        }
+        o.s.match.rule_paths[o.s.match.n_rule_paths++] = d;
+    }
+    if (o.n_check_paths > 0)
+        status = check_rules(&o);
+    else if (o.explain != NULL)
+        status = explain(&o);
+    else
+        status = tw_sensor_run(&o.s);
+    for (size_t i = 0; i < o.n_strings; i++)
+        free(o.strings[i]);
+    return status;
+}
