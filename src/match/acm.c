@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "tunwatch/match/acm.h"
-#include "tunwatch/base/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "tunwatch/base/ascii.h"
+#include "tunwatch/base/alloc.h"
 
 /*
  * A start-anchored pattern p is the string "^p", where "^" is a symbol that
@@ -61,11 +63,6 @@ struct tw_acm {
     uint32_t root_next[256];
 };
 
-static uint8_t fold(uint8_t c)
-{
-    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
-}
-
 struct tw_acm *tw_acm_new(void)
 {
     return calloc(1, sizeof(struct tw_acm));
@@ -103,7 +100,7 @@ int tw_acm_add(struct tw_acm *a, const char *pat, size_t len, uint32_t value, un
         tw_grow((void **)&a->pats, &a->pats_cap, a->n_pats + 1, sizeof(*a->pats), 64))
         return TW_ENOMEM;
     for (size_t i = 0; i < len; i++)
-        a->arena[a->arena_len + i] = fold((uint8_t)pat[i]);
+        a->arena[a->arena_len + i] = tw_ascii_lower((uint8_t)pat[i]);
     p = &a->pats[a->n_pats++];
     p->s = NULL;
     p->off = a->arena_len;
@@ -391,7 +388,7 @@ static void walk(const struct tw_acm *a, const char *text, size_t len, struct si
     if (!a || !a->compiled || a->n_vals == 0)
         return;
     for (size_t i = 0; i < len; i++) {
-        s = next_state(a, s, fold((uint8_t)text[i]));
+        s = next_state(a, s, tw_ascii_lower((uint8_t)text[i]));
         for (uint32_t o = s; o != ROOT; o = a->states[o].out_link) {
             const struct acm_state *st = &a->states[o];
 

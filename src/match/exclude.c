@@ -13,13 +13,15 @@
  */
 #include "tunwatch/match/exclude.h"
 
-#include "tunwatch/base/alloc.h"
-#include "tunwatch/base/netaddr.h"
 
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tunwatch/base/ascii.h"
+#include "tunwatch/base/alloc.h"
+#include "tunwatch/base/netaddr.h"
 
 #define EX_NONE UINT32_MAX
 #define EX_LINE_MAX 4096
@@ -62,15 +64,10 @@ struct tw_exclusions {
     size_t scoped, rules;
 };
 
-static inline unsigned char lower(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
-}
-
 static bool eq_nocase(const char *a, const char *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
+        if (tw_ascii_lower((unsigned char)a[i]) != tw_ascii_lower((unsigned char)b[i]))
             return false;
     return true;
 }
@@ -82,7 +79,7 @@ static uint64_t scope_hash(const char *rule)
     if (rule == NULL || *rule == '\0')
         return SCOPE_GLOBAL;
     for (const char *p = rule; *p != '\0'; p++)
-        h = (h ^ lower((unsigned char)*p)) * FNV_PRIME;
+        h = (h ^ tw_ascii_lower((unsigned char)*p)) * FNV_PRIME;
     return tw_mix64(h);
 }
 
@@ -92,7 +89,7 @@ static uint64_t domain_hash(const char *d, size_t len)
     uint64_t h = FNV_OFFSET;
 
     for (size_t i = len; i-- > 0;)
-        h = (h ^ lower((unsigned char)d[i])) * FNV_PRIME;
+        h = (h ^ tw_ascii_lower((unsigned char)d[i])) * FNV_PRIME;
     return h;
 }
 
@@ -139,7 +136,7 @@ static char *dup_lower(const char *s, size_t len)
     if (d == NULL)
         return NULL;
     for (size_t i = 0; i < len; i++)
-        d[i] = (char)lower((unsigned char)s[i]);
+        d[i] = (char)tw_ascii_lower((unsigned char)s[i]);
     d[len] = '\0';
     return d;
 }
@@ -164,8 +161,7 @@ static const char *domain_problem(const char *v, size_t len)
             label = 0;
             continue;
         }
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
+        if (!(tw_ascii_alnum((uint8_t)c) || c == '-' || c == '_'))
             return "only letters, digits, '-' and '_' may appear in a label";
         if (++label > 63)
             return "a label longer than 63 bytes";
@@ -645,7 +641,7 @@ bool tw_exclusions_find(const struct tw_exclusions *ex, const char *rule_id,
         uint64_t h = FNV_OFFSET;
 
         for (size_t i = n->len; i-- > 0;) {
-            h = (h ^ lower((unsigned char)n->p[i])) * FNV_PRIME;
+            h = (h ^ tw_ascii_lower((unsigned char)n->p[i])) * FNV_PRIME;
             if (i == 0 || n->p[i - 1] == '.')
                 for (size_t s = 0; s < n_scopes; s++)
                     probe(ex, make_key(scopes[s], h), &q, &best);

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tunwatch/base/ascii.h"
+
 #define SUP_NONE UINT32_MAX
 #define SUP_MAX_CAP (1u << 30)
 #define SUP_MIN_SHARD 256
@@ -89,7 +91,7 @@ static void hash_lower(struct sup_hasher *h, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
 
-        hash_byte(h, c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c);
+        hash_byte(h, tw_ascii_lower(c));
     }
 }
 

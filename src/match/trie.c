@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tunwatch/base/ascii.h"
+
 /*
  * Layout: nodes in one array in breadth-first order, so the children of a
  * node are consecutive (first_child .. first_child + n_child) and sorted by
@@ -41,11 +43,6 @@ struct bkey {
 struct pending {
     uint32_t lo, hi, depth;
 };
-
-static uint8_t fold(uint8_t c)
-{
-    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
-}
 
 static int bkey_cmp(const void *a, const void *b)
 {
@@ -93,7 +90,7 @@ struct tw_trie *tw_trie_build(const struct tw_trie_key *keys, size_t n)
         size_t len = keys[i].len;
 
         for (size_t j = 0; j < len; j++)
-            bytes[off + j] = fold(s[len - 1 - j]);
+            bytes[off + j] = tw_ascii_lower(s[len - 1 - j]);
         bk[i].rev = bytes + off;
         bk[i].len = (uint32_t)len;
         bk[i].suffix = keys[i].suffix;
@@ -226,7 +223,7 @@ size_t tw_trie_match(const struct tw_trie *t, const char *name, size_t len, uint
         count = emit(t, (size_t)nd->val_off + nd->n_exact, nd->n_suffix, out, cap, count);
         if (i == len)
             return emit(t, nd->val_off, nd->n_exact, out, cap, count);
-        child = find_child(t, nd, fold((uint8_t)name[len - 1 - i]));
+        child = find_child(t, nd, tw_ascii_lower((uint8_t)name[len - 1 - i]));
         if (child == 0)
             return count;
         nd = &t->nodes[child];

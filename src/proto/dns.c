@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "tunwatch/base/ascii.h"
+
 /*
  * Appends one label to out[o..] in presentation form and returns the new
  * index. The caller guarantees 4 * n output bytes are free (worst case: every
@@ -290,11 +292,7 @@ static bool name_eq(const char *x, const char *y)
 {
     for (;; x++, y++) {
         unsigned char a = (unsigned char)*x, b = (unsigned char)*y;
-        if (a >= 'A' && a <= 'Z')
-            a = (unsigned char)(a + ('a' - 'A'));
-        if (b >= 'A' && b <= 'Z')
-            b = (unsigned char)(b + ('a' - 'A'));
-        if (a != b)
+        if (tw_ascii_lower(a) != tw_ascii_lower(b))
             return false;
         if (a == '\0')
             return true;
