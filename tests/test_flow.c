@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Flow table: symmetric keys, fixed capacity with counted eviction and expiry. */
+/*
+ * Flow table: symmetric keys, bucket collisions, LRU order, eviction, lazy and on-lookup
+ * expiry, port reuse, retired entries handed back intact; and a model of the whole contract
+ * driven through random lookups.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +14,12 @@
 #include <cmocka.h>
 
 #include "tunwatch/flow/flow.h"
-#include "tunwatch/flow/stream.h"
+
+/* An owner's entry: the table's part, then the owner's state (zeroed for a new flow). */
+struct owned {
+    struct tw_flow ft;
+    uint64_t tag; /* set to the flow id by the tests once the flow is created */
+};
 
 static struct tw_pkt mkpkt(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
 {
@@ -28,161 +37,472 @@ static struct tw_pkt mkpkt(uint32_t src, uint32_t dst, uint16_t sport, uint16_t 
     return p;
 }
 
-static unsigned released;
-static void on_release(void *ctx, struct tw_flow *f)
+static struct tw_flow_table *new_table(uint32_t capacity, uint32_t timeout)
 {
-    (void)ctx;
-    (void)f;
-    released++;
+    struct tw_flow_table *t = tw_flow_table_new(capacity, timeout, sizeof(struct owned));
+
+    assert_non_null(t);
+    return t;
+}
+
+/* tw_flow_get, checking the owner's part: zero for a new flow, its id otherwise. */
+static struct owned *get(struct tw_flow_table *t, const struct tw_pkt *p, int64_t now,
+                         struct tw_flow_lookup *res)
+{
+    struct owned *o = (struct owned *)tw_flow_get(t, p, now, 7, res);
+
+    assert_non_null(o);
+    if (res->created) {
+        assert_int_equal(o->tag, 0);
+        assert_int_equal(o->ft.pkts, 1);
+        assert_int_equal(o->ft.first_sec, now);
+        assert_int_equal(o->ft.first_nsec, 7);
+        o->tag = o->ft.id;
+    } else {
+        assert_int_equal(o->tag, o->ft.id);
+    }
+    for (unsigned i = 0; i < res->n_retired; i++)
+        assert_int_equal(((struct owned *)res->retired[i])->tag, res->retired[i]->id);
+    return o;
+}
+
+static uint16_t retired_port(const struct tw_flow_lookup *res, unsigned i)
+{
+    const struct tw_flow_key *k = &res->retired[i]->key;
+
+    /* mkpkt(1, 2, port, 80): address 0.0.0.1 sorts first, so its port is key side 0. */
+    return k->port[0];
 }
 
 static void test_symmetric(void **state)
 {
     (void)state;
-    struct tw_flow_table *t = tw_flow_table_new(16, 60, on_release, NULL);
+    struct tw_flow_table *t = new_table(16, 60);
     struct tw_pkt a = mkpkt(0x0a000001, 0x0a000002, 40000, 443);
     struct tw_pkt b = mkpkt(0x0a000002, 0x0a000001, 443, 40000);
     struct tw_pkt other = mkpkt(0x0a000001, 0x0a000002, 40001, 443);
     struct tw_pkt v6 = a;
-    uint8_t sa, sb;
-    bool created;
-    struct tw_flow *f1, *f2, *f3;
+    struct tw_flow_lookup ra, rb;
+    struct owned *f1, *f2, *f3;
 
-    assert_non_null(t);
-    f1 = tw_flow_get(t, &a, 1, &sa, &created);
-    assert_true(created);
-    f2 = tw_flow_get(t, &b, 1, &sb, &created);
-    assert_false(created);
+    f1 = get(t, &a, 1, &ra);
+    assert_true(ra.created);
+    f2 = get(t, &b, 1, &rb);
+    assert_false(rb.created);
     assert_ptr_equal(f1, f2);
-    assert_int_equal(sa ^ 1, sb);
-    assert_int_equal(f1->pkts, 2);
-    f3 = tw_flow_get(t, &other, 1, &sa, &created);
-    assert_true(created);
+    assert_int_equal(ra.side ^ 1, rb.side);
+    assert_int_equal(f1->ft.pkts, 2);
+    f3 = get(t, &other, 1, &ra);
+    assert_true(ra.created);
     assert_ptr_not_equal(f1, f3);
-    assert_true(f3->id != f1->id);
+    assert_true(f3->ft.id != f1->ft.id);
     /* Same bytes, other IP version: a different flow. */
     v6.ip_version = 6;
-    f3 = tw_flow_get(t, &v6, 1, &sa, &created);
-    assert_true(created);
+    f3 = get(t, &v6, 1, &ra);
+    assert_true(ra.created);
+    assert_ptr_not_equal(f1, f3);
     /* VLAN is part of the key. */
     a.vlan_count = 1;
     a.vlan[0] = 100;
-    f3 = tw_flow_get(t, &a, 1, &sa, &created);
-    assert_true(created);
+    f3 = get(t, &a, 1, &ra);
+    assert_true(ra.created);
+    assert_ptr_not_equal(f1, f3);
+    /* Protocol is part of the key. */
+    b.l4_proto = 17;
+    f3 = get(t, &b, 1, &rb);
+    assert_true(rb.created);
+    assert_ptr_not_equal(f1, f3);
     tw_flow_table_free(t);
 }
 
-static void test_eviction_and_expiry(void **state)
+/*
+ * Bucket collisions: a table of 64 flows has 128 buckets, so 64 flows share buckets (the
+ * chance that no two of 64 random hashes share one of 128 buckets is below 1e-6). Every flow
+ * must still find its own entry, also after its chain neighbours were evicted, in both
+ * directions.
+ */
+static void test_collisions(void **state)
 {
     (void)state;
-    struct tw_flow_table *t;
+    enum { CAP = 64, ROUNDS = 8 };
+    struct tw_flow_table *t = new_table(CAP, 1000);
+    struct owned *seen[CAP];
+    struct tw_flow_lookup res;
     struct tw_flow_table_stats st;
-    uint8_t side;
-    bool created;
 
-    released = 0;
-    t = tw_flow_table_new(4, 10, on_release, NULL);
-    assert_non_null(t);
+    for (unsigned r = 0; r < ROUNDS; r++) {
+        /* A new set of CAP flows evicts the previous set, one by one. */
+        for (unsigned i = 0; i < CAP; i++) {
+            struct tw_pkt p = mkpkt(0x0a000000 + r, 0xc0a80001, (uint16_t)(1024 + i), 443);
+            seen[i] = get(t, &p, 1, &res);
+            assert_true(res.created);
+            assert_int_equal(res.n_retired, r == 0 ? 0 : 1);
+        }
+        for (unsigned i = 0; i < CAP; i++) {
+            struct tw_pkt back = mkpkt(0xc0a80001, 0x0a000000 + r, 443, (uint16_t)(1024 + i));
+            assert_ptr_equal(get(t, &back, 1, &res), seen[i]);
+            assert_false(res.created);
+            assert_int_equal(seen[i]->ft.key.port[0] + seen[i]->ft.key.port[1], 1024 + i + 443);
+        }
+    }
+    tw_flow_table_get_stats(t, &st);
+    assert_int_equal(st.created, CAP * ROUNDS);
+    assert_int_equal(st.evicted, CAP * (ROUNDS - 1));
+    assert_int_equal(st.active, CAP);
+    tw_flow_table_free(t);
+}
+
+/* Eviction takes the least recently seen flow; the order is kept at one-second resolution
+ * (timeouts are in seconds): touching a flow in the second it was last seen does not move it. */
+static void test_lru_order(void **state)
+{
+    (void)state;
+    struct tw_flow_table *t = new_table(4, 100);
+    struct tw_flow_lookup res;
+    struct tw_flow_table_stats st;
+
     for (uint16_t i = 0; i < 4; i++) {
         struct tw_pkt p = mkpkt(1, 2, (uint16_t)(1000 + i), 80);
-        tw_flow_get(t, &p, 100, &side, &created);
-        assert_true(created);
+        get(t, &p, 10 + i, &res); /* 1000 @10, 1001 @11, 1002 @12, 1003 @13 */
     }
-    /* Touch the oldest so the second becomes least recently seen. */
+    /* 1000 seen again later: 1001 is now the least recently seen. */
     struct tw_pkt p0 = mkpkt(1, 2, 1000, 80);
-    tw_flow_get(t, &p0, 101, &side, &created);
-    assert_false(created);
+    get(t, &p0, 14, &res);
     struct tw_pkt p5 = mkpkt(1, 2, 2000, 80);
-    tw_flow_get(t, &p5, 102, &side, &created);
-    assert_true(created);
+    get(t, &p5, 15, &res);
+    assert_true(res.created);
+    assert_int_equal(res.n_retired, 1);
+    assert_int_equal(retired_port(&res, 0), 1001);
+    /* 1002 seen again in its own second (12 < 15, but the clock here says 12): not moved. */
+    struct tw_pkt p2 = mkpkt(1, 2, 1002, 80);
+    get(t, &p2, 12, &res);
+    assert_false(res.created);
+    struct tw_pkt p6 = mkpkt(1, 2, 2001, 80);
+    get(t, &p6, 16, &res);
+    assert_int_equal(res.n_retired, 1);
+    assert_int_equal(retired_port(&res, 0), 1002);
+    /* Order now: 1003, 1000, 2000, 2001. */
+    uint16_t order[] = {1003, 1000, 2000, 2001};
+    for (unsigned i = 0; i < 4; i++) {
+        struct tw_pkt p = mkpkt(1, 2, (uint16_t)(3000 + i), 80);
+        get(t, &p, 17, &res);
+        assert_int_equal(res.n_retired, 1);
+        assert_int_equal(retired_port(&res, 0), order[i]);
+    }
     tw_flow_table_get_stats(t, &st);
-    assert_int_equal(st.evicted, 1);
+    assert_int_equal(st.evicted, 6);
     assert_int_equal(st.expired, 0);
     assert_int_equal(st.active, 4);
-    assert_int_equal(released, 1);
-    /* 1001 was evicted, 1000 survived. */
-    tw_flow_get(t, &p0, 103, &side, &created);
-    assert_false(created);
-    struct tw_pkt p1 = mkpkt(1, 2, 1001, 80);
-    tw_flow_get(t, &p1, 103, &side, &created);
-    assert_true(created);
-    /* Much later: new flows expire idle ones instead of evicting. */
-    struct tw_pkt p6 = mkpkt(1, 2, 3000, 80);
-    tw_flow_get(t, &p6, 1000, &side, &created);
-    assert_true(created);
-    tw_flow_table_get_stats(t, &st);
-    assert_int_equal(st.evicted, 2);
-    assert_true(st.expired >= 1);
-    assert_true(st.active <= 4);
-    assert_int_equal(st.created, 7);
+    assert_int_equal(st.created, 10);
     tw_flow_table_free(t);
 }
 
-static void test_restart(void **state)
+/* A retired flow is handed back with its state intact, and its slot is not reused before the
+ * next call: the owner finishes it first. */
+static void test_retired_intact_until_next_call(void **state)
 {
     (void)state;
-    struct tw_flow_table *t = tw_flow_table_new(2, 10, NULL, NULL);
-    struct tw_pkt p = mkpkt(1, 2, 5, 6);
-    uint8_t side;
-    bool created;
-    struct tw_flow *f = tw_flow_get(t, &p, 1, &side, &created);
-    uint64_t id = f->id;
+    struct tw_flow_table *t = new_table(1, 100);
+    struct tw_flow_lookup res;
+    struct tw_pkt a = mkpkt(1, 2, 1, 80), b = mkpkt(1, 2, 2, 80), c = mkpkt(1, 2, 3, 80);
+    struct owned *fa = get(t, &a, 1, &res);
+    uint64_t ida = fa->ft.id;
+    struct owned *fb = get(t, &b, 1, &res);
 
-    f->state = TW_FLOW_DONE;
-    tw_flow_restart(t, f, 2);
-    assert_int_equal(f->state, TW_FLOW_NEW);
-    assert_true(f->id > id);
-    assert_int_equal(f->stream, TW_STREAM_NONE);
-    assert_ptr_equal(tw_flow_get(t, &p, 3, &side, &created), f);
-    assert_false(created);
+    assert_int_equal(res.n_retired, 1);
+    assert_ptr_equal(res.retired[0], &fa->ft);
+    assert_ptr_not_equal(fb, fa);
+    assert_int_equal(res.retired[0]->id, ida);
+    assert_int_equal(((struct owned *)res.retired[0])->tag, ida);
+    assert_int_equal(res.retired[0]->key.port[0], 1);
+    /* Capacity 1: c evicts b; b comes back with its state, fa's slot may be used now. */
+    struct owned *fc = get(t, &c, 2, &res);
+    assert_int_equal(res.n_retired, 1);
+    assert_ptr_equal(res.retired[0], &fb->ft);
+    assert_ptr_not_equal(fc, fb);
     tw_flow_table_free(t);
 }
 
-/* A flow found idle past the timeout (nothing was inserted meanwhile to expire it lazily) is
- * a new flow: released once, new id, counted as expired and created; within the timeout it is
- * the same flow. */
+/* New flows expire idle ones lazily, at most two a call, least recently seen first, instead of
+ * evicting active ones. */
+static void test_lazy_expiry(void **state)
+{
+    (void)state;
+    struct tw_flow_table *t = new_table(8, 10);
+    struct tw_flow_lookup res;
+    struct tw_flow_table_stats st;
+
+    for (uint16_t i = 0; i < 5; i++) {
+        struct tw_pkt p = mkpkt(1, 2, (uint16_t)(100 + i), 80);
+        get(t, &p, 100 + i, &res); /* idle past 10 s from 111 + i on */
+    }
+    /* At 112: 100 and 101 are idle (12 and 11 s), 102 is exactly at the timeout. */
+    struct tw_pkt n1 = mkpkt(1, 2, 200, 80);
+    get(t, &n1, 112, &res);
+    assert_int_equal(res.n_retired, 2);
+    assert_int_equal(retired_port(&res, 0), 100);
+    assert_int_equal(retired_port(&res, 1), 101);
+    struct tw_pkt n2 = mkpkt(1, 2, 201, 80);
+    get(t, &n2, 112, &res);
+    assert_int_equal(res.n_retired, 0);
+    /* Much later every old flow is idle: two a call. */
+    struct tw_pkt n3 = mkpkt(1, 2, 202, 80);
+    get(t, &n3, 500, &res);
+    assert_int_equal(res.n_retired, 2);
+    assert_int_equal(retired_port(&res, 0), 102);
+    assert_int_equal(retired_port(&res, 1), 103);
+    tw_flow_table_get_stats(t, &st);
+    assert_int_equal(st.expired, 4);
+    assert_int_equal(st.evicted, 0);
+    assert_int_equal(st.active, 4); /* 104, 200, 201, 202 */
+    assert_int_equal(st.created, 8);
+    tw_flow_table_free(t);
+}
+
+/* A flow found idle past the timeout (nothing was inserted meanwhile to expire it lazily) is a
+ * new flow: the old one retired with its state, new id, counted as expired and created; at
+ * exactly the timeout it is the same flow; and nothing else is expired by that lookup. */
 static void test_idle_flow_found_is_new(void **state)
 {
     (void)state;
-    struct tw_flow_table *t = tw_flow_table_new(4, 10, on_release, NULL);
-    struct tw_pkt p = mkpkt(1, 2, 5, 6);
+    struct tw_flow_table *t = new_table(4, 10);
+    struct tw_pkt p = mkpkt(1, 2, 5, 6), q = mkpkt(1, 2, 7, 8);
     struct tw_flow_table_stats st;
-    uint8_t side;
-    bool created;
-    struct tw_flow *f = tw_flow_get(t, &p, 100, &side, &created);
-    uint64_t id = f->id;
+    struct tw_flow_lookup res;
+    struct owned *fq = get(t, &q, 99, &res);
+    struct owned *f = get(t, &p, 100, &res);
+    uint64_t id = f->ft.id;
 
-    released = 0;
-    f->state = TW_FLOW_DONE;
-    assert_ptr_equal(tw_flow_get(t, &p, 110, &side, &created), f); /* exactly the timeout */
-    assert_false(created);
-    assert_int_equal(f->id, id);
-    assert_ptr_equal(tw_flow_get(t, &p, 121, &side, &created), f); /* 11 s idle */
-    assert_true(created);
-    assert_true(f->id != id);
-    assert_int_equal(f->state, TW_FLOW_NEW);
-    assert_int_equal(released, 1);
+    assert_ptr_equal(get(t, &p, 110, &res), f); /* exactly the timeout */
+    assert_false(res.created);
+    assert_int_equal(f->ft.id, id);
+    struct owned *g = get(t, &p, 121, &res); /* 11 s idle */
+    assert_true(res.created);
+    assert_true(g->ft.id != id);
+    assert_int_equal(res.n_retired, 1); /* only p's old flow; q (idle too) stays */
+    assert_ptr_equal(res.retired[0], &f->ft);
+    assert_int_equal(res.retired[0]->id, id);
+    tw_flow_table_get_stats(t, &st);
+    assert_int_equal(st.created, 3);
+    assert_int_equal(st.expired, 1);
+    assert_int_equal(st.active, 2);
+    /* q is still there: found idle, it becomes new in its turn. */
+    assert_non_null(fq);
+    get(t, &q, 121, &res);
+    assert_true(res.created);
+    assert_int_equal(res.n_retired, 1);
+    tw_flow_table_free(t);
+}
+
+/* Port reuse: the owner restarts the flow in place: new id, owner's part zeroed, counted as
+ * created, still found by its key, nothing retired. */
+static void test_restart(void **state)
+{
+    (void)state;
+    struct tw_flow_table *t = new_table(2, 10);
+    struct tw_pkt p = mkpkt(1, 2, 5, 6);
+    struct tw_flow_lookup res;
+    struct tw_flow_table_stats st;
+    struct owned *f = get(t, &p, 1, &res);
+    uint64_t id = f->ft.id;
+
+    f->ft.pkts = 9;
+    tw_flow_restart(t, &f->ft, 2, 99);
+    assert_int_equal(f->tag, 0);
+    assert_true(f->ft.id > id);
+    assert_int_equal(f->ft.pkts, 1);
+    assert_int_equal(f->ft.first_sec, 2);
+    assert_int_equal(f->ft.first_nsec, 99);
+    f->tag = f->ft.id;
+    assert_ptr_equal(get(t, &p, 3, &res), f);
+    assert_false(res.created);
+    assert_int_equal(res.n_retired, 0);
     tw_flow_table_get_stats(t, &st);
     assert_int_equal(st.created, 2);
-    assert_int_equal(st.expired, 1);
     assert_int_equal(st.active, 1);
     tw_flow_table_free(t);
 }
 
-static void test_bad_capacity(void **state)
+/* Ids step by the stride from the first, so tables of several workers never collide. */
+static void test_ids(void **state)
 {
     (void)state;
-    assert_null(tw_flow_table_new(0, 10, NULL, NULL));
+    struct tw_flow_table *t = new_table(4, 10);
+    struct tw_flow_lookup res;
+
+    tw_flow_table_set_ids(t, 3, 4);
+    for (uint16_t i = 0; i < 3; i++) {
+        struct tw_pkt p = mkpkt(1, 2, i, 80);
+        assert_int_equal(get(t, &p, 1, &res)->ft.id, 3 + 4 * i);
+    }
+    tw_flow_table_free(t);
+}
+
+/*
+ * The whole contract against a plain model (an array in least-recently-seen order): 200,000
+ * random lookups of 300 keys in both directions on a table of 64 with a 10 s timeout, the clock
+ * moving 0-3 s now and then, and a restart now and then. created, the retired flows (which and
+ * in what order), ids and every counter must agree at every step.
+ */
+struct model_flow {
+    uint16_t key;
+    uint64_t id;
+    int64_t last;
+};
+
+struct model {
+    struct model_flow f[64];
+    unsigned n;
+    uint64_t next_id, created, evicted, expired;
+};
+
+static void model_remove(struct model *m, unsigned i)
+{
+    memmove(&m->f[i], &m->f[i + 1], (m->n - i - 1) * sizeof(m->f[0]));
+    m->n--;
+}
+
+static void test_model(void **state)
+{
+    (void)state;
+    enum { CAP = 64, KEYS = 300, STEPS = 200000, TIMEOUT = 10 };
+    struct tw_flow_table *t = new_table(CAP, TIMEOUT);
+    struct model m = {.next_id = 1};
+    struct tw_flow_lookup res;
+    struct tw_flow_table_stats st;
+    int64_t now = 1000;
+    uint64_t rng = 0x243f6a8885a308d3ULL;
+
+    for (unsigned step = 0; step < STEPS; step++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        uint16_t key = (uint16_t)(rng % KEYS);
+        bool reverse = (rng >> 20) & 1;
+        if (((rng >> 24) & 31) == 0)
+            now += (int64_t)((rng >> 30) & 3);
+        struct tw_pkt p = reverse ? mkpkt(0x0a000002, 0x0a000001, 443, (uint16_t)(2000 + key))
+                                  : mkpkt(0x0a000001, 0x0a000002, (uint16_t)(2000 + key), 443);
+        uint64_t expect_retired[2];
+        unsigned n_expect = 0, i;
+        bool expect_created = true;
+
+        /* The model. */
+        for (i = 0; i < m.n && m.f[i].key != key; i++)
+            ;
+        if (i < m.n && now - m.f[i].last <= TIMEOUT) {
+            expect_created = false;
+            if (m.f[i].last != now) {
+                struct model_flow mf = m.f[i];
+                mf.last = now;
+                model_remove(&m, i);
+                m.f[m.n++] = mf;
+            }
+        } else {
+            if (i < m.n) { /* found idle: only it is retired */
+                expect_retired[n_expect++] = m.f[i].id;
+                model_remove(&m, i);
+                m.expired++;
+            } else {
+                for (int k = 0; k < 2 && m.n > 0 && now - m.f[0].last > TIMEOUT; k++) {
+                    expect_retired[n_expect++] = m.f[0].id;
+                    model_remove(&m, 0);
+                    m.expired++;
+                }
+                if (m.n == CAP) {
+                    expect_retired[n_expect++] = m.f[0].id;
+                    model_remove(&m, 0);
+                    m.evicted++;
+                }
+            }
+            m.f[m.n++] = (struct model_flow){key, m.next_id++, now};
+            m.created++;
+        }
+
+        /* The table. */
+        struct owned *o = get(t, &p, now, &res);
+        assert_int_equal(res.created, expect_created);
+        assert_int_equal(res.n_retired, n_expect);
+        for (unsigned k = 0; k < n_expect; k++)
+            assert_int_equal(res.retired[k]->id, expect_retired[k]);
+        for (i = 0; i < m.n && m.f[i].key != key; i++)
+            ;
+        assert_true(i < m.n);
+        assert_int_equal(o->ft.id, m.f[i].id);
+        assert_int_equal(o->ft.last_sec, now);
+        assert_int_equal(o->ft.key.port[0] + o->ft.key.port[1], 2000 + key + 443);
+
+        /* Now and then the owner restarts the flow (a reused 5-tuple). */
+        if (((rng >> 40) & 63) == 0) {
+            tw_flow_restart(t, &o->ft, now, 0);
+            o->tag = o->ft.id;
+            m.f[i].id = m.next_id++;
+            m.created++;
+            assert_int_equal(o->ft.id, m.f[i].id);
+        }
+        tw_flow_table_get_stats(t, &st);
+        assert_int_equal(st.active, m.n);
+        assert_int_equal(st.created, m.created);
+        assert_int_equal(st.evicted, m.evicted);
+        assert_int_equal(st.expired, m.expired);
+    }
+    /* The run exercised every path. */
+    assert_true(m.evicted > 1000);
+    assert_true(m.expired > 1000);
+    tw_flow_table_free(t);
+}
+
+static void visit(void *ctx, struct tw_flow *f)
+{
+    uint16_t *ports = ctx;
+
+    ports[ports[0]++ + 1] = f->key.port[0];
+}
+
+/* foreach visits every active flow, least recently seen first, and no retired one. */
+static void test_foreach_order(void **state)
+{
+    (void)state;
+    struct tw_flow_table *t = new_table(3, 100);
+    struct tw_flow_lookup res;
+    uint16_t ports[8] = {0};
+
+    for (uint16_t i = 1; i <= 4; i++) {
+        struct tw_pkt p = mkpkt(1, 2, i, 80);
+        get(t, &p, i, &res); /* 4 evicts 1 */
+    }
+    struct tw_pkt p2 = mkpkt(1, 2, 2, 80);
+    get(t, &p2, 5, &res);
+    tw_flow_table_foreach(t, visit, ports);
+    assert_int_equal(ports[0], 3);
+    assert_int_equal(ports[1], 3);
+    assert_int_equal(ports[2], 4);
+    assert_int_equal(ports[3], 2);
+    tw_flow_table_free(t);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    assert_null(tw_flow_table_new(0, 10, sizeof(struct owned)));
+    assert_null(tw_flow_table_new(4, 10, sizeof(struct tw_flow) - 1));
+    struct tw_flow_table *t = tw_flow_table_new(1, 10, sizeof(struct tw_flow));
+    assert_non_null(t);
+    tw_flow_table_free(t);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_symmetric),
-        cmocka_unit_test(test_eviction_and_expiry),
-        cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_collisions),
+        cmocka_unit_test(test_lru_order),
+        cmocka_unit_test(test_retired_intact_until_next_call),
+        cmocka_unit_test(test_lazy_expiry),
         cmocka_unit_test(test_idle_flow_found_is_new),
-        cmocka_unit_test(test_bad_capacity),
+        cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_model),
+        cmocka_unit_test(test_foreach_order),
+        cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests_name("flow", tests, NULL, NULL);
 }

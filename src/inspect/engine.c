@@ -17,6 +17,48 @@
 /* Longest PROXY protocol v1 line (the specification's bound). */
 #define PROXY_V1_MAX 107
 
+/* What the engine keeps per flow, after the flow table's part. */
+enum tw_flow_state {
+    TW_FLOW_NEW,     /* no payload classified yet */
+    TW_FLOW_CONNECT, /* client stream inside an HTTP CONNECT request header */
+    TW_FLOW_PROXY,   /* client stream inside a PROXY protocol (v1 or v2) header */
+    TW_FLOW_TLS,     /* client stream being read as a TLS ClientHello */
+    TW_FLOW_SCAN,    /* client spoke something else first (STARTTLS, SOCKS, ...): each new
+                        client segment is checked for a ClientHello, a bounded number of times */
+    TW_FLOW_DNS,     /* DNS: every message is inspected, never done */
+    TW_FLOW_DONE,    /* name known, or nothing for us: packets only touch the entry */
+};
+
+#define TW_FLOWF_SYN_SEEN 0x01   /* the initiator's SYN was seen */
+#define TW_FLOWF_MIDSTREAM 0x02  /* the flow's start was not seen */
+#define TW_FLOWF_CONNECT 0x04    /* client stream began with an HTTP CONNECT request */
+#define TW_FLOWF_CLIENT_SET 0x08 /* client_next is valid */
+#define TW_FLOWF_BUFFERED 0x10   /* the client stream needed the reassembly buffer */
+#define TW_FLOWF_NAMED 0x20      /* a network_connection event was emitted for this flow */
+#define TW_FLOWF_ANSWERED 0x40   /* the answer cache was consulted for this flow */
+#define TW_FLOWF_PORT_GUESS 0x80 /* start not seen: initiator guessed from the ports */
+
+/* conn.xflags: rarer facts */
+#define TW_FLOWX_SERVER_SET 0x01 /* server_next is valid (DNS over TCP responses are read) */
+#define TW_FLOWX_SERVER_OFF 0x02 /* stop reading the server stream (oversize, no buffer) */
+
+/* A flow-table entry as the engine sees it: the table's part, then the engine's state (the
+ * table zeroes it for a new flow; conn_init sets what is not zero). */
+struct conn {
+    struct tw_flow ft;    /* key, id, times, packets: owned by the flow table */
+    uint8_t state;        /* enum tw_flow_state */
+    uint8_t flags;        /* TW_FLOWF_* */
+    uint8_t initiator;    /* key side (0/1) that opened the flow, or TW_SIDE_UNKNOWN */
+    uint8_t client;       /* key side whose bytes are inspected, or TW_SIDE_UNKNOWN */
+    uint8_t scan_left;    /* TW_FLOW_SCAN: client segments still to check */
+    uint8_t xflags;       /* TW_FLOWX_* */
+    uint32_t client_next; /* TCP: sequence number of the next unconsumed client byte */
+    uint32_t stream;      /* reassembly buffer index or TW_STREAM_NONE */
+    uint32_t isn;         /* initiator's initial sequence number, if its SYN was seen */
+    uint32_t server_next; /* TCP DNS: sequence number of the next unconsumed server byte */
+    uint32_t sstream;     /* TCP DNS: server-side reassembly buffer or TW_STREAM_NONE */
+};
+
 /* PROXY protocol v2 signature. */
 static const uint8_t proxy_v2_sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
                                          0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
@@ -44,17 +86,43 @@ static void put_stream(struct tw_engine *e, uint32_t *idx)
     }
 }
 
-static void answer_event(struct tw_engine *e, struct tw_flow *f);
+static void answer_event(struct tw_engine *e, struct conn *f);
 
-/* The flow table is about to recycle f (idle, evicted, 5-tuple reused): a flow that never
- * carried a name still gets its one answer-cache lookup, then its buffers go back. */
-static void flow_end(void *ctx, struct tw_flow *f)
+/* The flow is over (retired by the table, or its 5-tuple reused): a flow that never carried
+ * a name still gets its one answer-cache lookup, then its buffers go back. */
+static void flow_end(struct tw_engine *e, struct conn *f)
 {
-    struct tw_engine *e = ctx;
-
     answer_event(e, f);
     put_stream(e, &f->stream);
     put_stream(e, &f->sstream);
+}
+
+/* The engine's part of a new flow (the table zeroed it). */
+static void conn_init(struct conn *f)
+{
+    f->stream = f->sstream = TW_STREAM_NONE;
+    f->initiator = f->client = TW_SIDE_UNKNOWN;
+}
+
+/*
+ * The flow of packet p: looked up or created (then initialised) in the flow table. Flows the
+ * table let go of to make room, or because they were idle, are finished first, in the order
+ * they were retired, before anything of p is read.
+ */
+static struct conn *conn_get(struct tw_engine *e, const struct tw_pkt *p, uint8_t *side,
+                             bool *created)
+{
+    struct tw_flow_lookup res;
+    struct conn *f = (struct conn *)tw_flow_get(e->flows, p, e->frame->ts_sec,
+                                                e->frame->ts_nsec, &res);
+
+    for (unsigned i = 0; i < res.n_retired; i++)
+        flow_end(e, (struct conn *)res.retired[i]);
+    if (res.created)
+        conn_init(f);
+    *side = res.side;
+    *created = res.created;
+    return f;
 }
 
 struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
@@ -67,7 +135,7 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
     if (e == NULL)
         return NULL;
     e->cfg = *cfg;
-    e->flows = tw_flow_table_new(cfg->flow_capacity, cfg->flow_timeout, flow_end, e);
+    e->flows = tw_flow_table_new(cfg->flow_capacity, cfg->flow_timeout, sizeof(struct conn));
     if (e->flows == NULL)
         goto out_free;
     if (tw_stream_pool_init(&e->pool, cfg->stream_buffers) != 0)
@@ -167,7 +235,7 @@ static size_t normalise(char *dst, const char *src, size_t n)
 
 /* Fills the parts of an event common to every evidence, at time ts_sec.ts_nsec. src is the
  * side that sent the name (the querier, the TLS client). */
-static void event_init_at(struct tw_engine *e, struct tw_event *ev, const struct tw_flow *f,
+static void event_init_at(struct tw_engine *e, struct tw_event *ev, const struct conn *f,
                           uint8_t version, const uint8_t *src, uint16_t sport,
                           const uint8_t *dst, uint16_t dport, uint8_t proto, int64_t ts_sec,
                           uint32_t ts_nsec)
@@ -175,7 +243,7 @@ static void event_init_at(struct tw_engine *e, struct tw_event *ev, const struct
     memset(ev, 0, sizeof(*ev));
     ev->ts_sec = ts_sec;
     ev->ts_nsec = ts_nsec;
-    ev->flow_id = f->id;
+    ev->flow_id = f->ft.id;
     ev->midstream = (f->flags & TW_FLOWF_MIDSTREAM) != 0;
     ev->direction = !ev->midstream                       ? TW_DIR_START
                     : (f->flags & TW_FLOWF_PORT_GUESS) ? TW_DIR_PORT
@@ -190,7 +258,7 @@ static void event_init_at(struct tw_engine *e, struct tw_event *ev, const struct
 }
 
 /* event_init_at() at the time of the frame being processed. */
-static void event_init(struct tw_engine *e, struct tw_event *ev, const struct tw_flow *f,
+static void event_init(struct tw_engine *e, struct tw_event *ev, const struct conn *f,
                        uint8_t version, const uint8_t *src, uint16_t sport, const uint8_t *dst,
                        uint16_t dport, uint8_t proto)
 {
@@ -288,7 +356,7 @@ static void join_chain(struct tw_engine *e, const char *const *names, size_t n)
  * dns_answer (QueryName = the target, dns_answer.name = what was asked). A benign-looking
  * name that aliases a tunnel host is caught here.
  */
-static void cname_events(struct tw_engine *e, const struct tw_flow *f, const struct tw_pkt *p,
+static void cname_events(struct tw_engine *e, const struct conn *f, const struct tw_pkt *p,
                          const struct tw_dns_question *q, const char *const *chain, size_t n)
 {
     struct tw_event ev;
@@ -310,7 +378,7 @@ static void cname_events(struct tw_engine *e, const struct tw_flow *f, const str
 /* A DNS response: report the CNAME targets, and remember which client resolved which name
  * (and CNAME chain) to which address, so that a later flow without a name on the wire can be
  * named. */
-static void learn_answers(struct tw_engine *e, const struct tw_flow *f, const struct tw_pkt *p,
+static void learn_answers(struct tw_engine *e, const struct conn *f, const struct tw_pkt *p,
                           const uint8_t *msg, size_t len, size_t off)
 {
     const struct tw_dns_msg *m = &e->dns;
@@ -352,9 +420,9 @@ static bool answer_lookup(struct tw_engine *e, uint8_t version, const uint8_t *c
  * outside the ephemeral range (>= 32768, where Linux and Windows pick client ports) when the
  * other is in it. Returns false when the ports do not tell.
  */
-static bool guess_initiator_by_port(struct tw_flow *f)
+static bool guess_initiator_by_port(struct conn *f)
 {
-    uint16_t p0 = f->key.port[0], p1 = f->key.port[1];
+    uint16_t p0 = f->ft.key.port[0], p1 = f->ft.key.port[1];
     int server;
 
     if ((p0 < 1024) != (p1 < 1024))
@@ -373,7 +441,7 @@ static bool guess_initiator_by_port(struct tw_flow *f)
  * before any ClientHello): one network_connection event, evidence dns_answer, when the client
  * resolved the server's address. At most once per flow.
  */
-static void answer_event(struct tw_engine *e, struct tw_flow *f)
+static void answer_event(struct tw_engine *e, struct conn *f)
 {
     unsigned c, sv;
     struct tw_event ev;
@@ -388,14 +456,15 @@ static void answer_event(struct tw_engine *e, struct tw_flow *f)
     c = f->initiator;
     sv = c ^ 1u;
     /* The connection was made at its first packet: the answer had to be valid then. */
-    if (!answer_lookup(e, f->key.version, f->key.addr[c], f->key.addr[sv], f->first_sec))
+    const struct tw_flow_key *k = &f->ft.key;
+    if (!answer_lookup(e, k->version, k->addr[c], k->addr[sv], f->ft.first_sec))
         return;
     f->flags |= TW_FLOWF_NAMED;
     e->st.answer_named_flows++;
     /* Reported at its end, eviction or the end of the capture (when no frame is being
      * processed), the event carries the connection's time. */
-    event_init_at(e, &ev, f, f->key.version, f->key.addr[c], f->key.port[c], f->key.addr[sv],
-                  f->key.port[sv], f->key.proto, f->first_sec, f->first_nsec);
+    event_init_at(e, &ev, f, k->version, k->addr[c], k->port[c], k->addr[sv], k->port[sv],
+                  k->proto, f->ft.first_sec, f->ft.first_nsec);
     ev.category = TW_CAT_NETWORK_CONNECTION;
     ev.evidence = TW_EV_DNS_ANSWER;
     ev.answer_name = e->ans_name;
@@ -404,7 +473,7 @@ static void answer_event(struct tw_engine *e, struct tw_flow *f)
 }
 
 /* One DNS message from `src` (the sender) to `dst`. */
-static void dns_message(struct tw_engine *e, const struct tw_flow *f, const struct tw_pkt *p,
+static void dns_message(struct tw_engine *e, const struct conn *f, const struct tw_pkt *p,
                         const uint8_t *msg, size_t len)
 {
     struct tw_dns_msg *m = &e->dns;
@@ -441,12 +510,11 @@ static void udp_dns(struct tw_engine *e, const struct tw_pkt *p)
 {
     uint8_t side;
     bool created;
-    struct tw_flow *f = tw_flow_get(e->flows, p, e->frame->ts_sec, &side, &created);
+    struct conn *f = conn_get(e, p, &side, &created);
 
     if (created) {
         f->initiator = f->client = side;
         f->state = TW_FLOW_DNS;
-        f->first_nsec = e->frame->ts_nsec;
     }
     e->st.udp_dns_pkts++;
     dns_message(e, f, p, p->payload, p->payload_len);
@@ -457,17 +525,16 @@ static void udp_other(struct tw_engine *e, const struct tw_pkt *p)
 {
     uint8_t side;
     bool created;
-    struct tw_flow *f = tw_flow_get(e->flows, p, e->frame->ts_sec, &side, &created);
+    struct conn *f = conn_get(e, p, &side, &created);
 
     if (!created)
         return;
     f->initiator = f->client = side;
     f->state = TW_FLOW_DONE;
-    f->first_nsec = e->frame->ts_nsec;
     answer_event(e, f);
 }
 
-static void tls_hello_done(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
                            const struct tw_tls_hello *h)
 {
     struct tw_event ev;
@@ -496,7 +563,7 @@ static void tls_hello_done(struct tw_engine *e, struct tw_flow *f, const struct 
     ev.ech = h->has_ech;
     /* The SNI wins; the name the client resolved to this address is reported too. */
     f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
-    if (answer_lookup(e, p->ip_version, p->src, p->dst, f->first_sec)) {
+    if (answer_lookup(e, p->ip_version, p->src, p->dst, f->ft.first_sec)) {
         ev.answer_name = e->ans_name;
         ev.answer_chain = e->ans_chain;
     }
@@ -543,7 +610,7 @@ static bool hello_record_start(const uint8_t *b, size_t n)
  * server (responses). Returns the bytes of the whole messages consumed. A length larger than
  * the reassembly buffer stops reading that direction.
  */
-static size_t dns_tcp_bytes(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+static size_t dns_tcp_bytes(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
                             const uint8_t *b, size_t n, bool server)
 {
     size_t off = 0;
@@ -574,7 +641,7 @@ static size_t dns_tcp_bytes(struct tw_engine *e, struct tw_flow *f, const struct
  * (fully handled, never needed again); the caller keeps the rest for the next
  * call. May set the flow DONE.
  */
-static size_t client_bytes(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+static size_t client_bytes(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
                            const uint8_t *buf, size_t len)
 {
     size_t off = 0;
@@ -698,14 +765,14 @@ static size_t client_bytes(struct tw_engine *e, struct tw_flow *f, const struct 
     return off;
 }
 
-static size_t server_bytes(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+static size_t server_bytes(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
                            const uint8_t *buf, size_t len)
 {
     return dns_tcp_bytes(e, f, p, buf, len, true);
 }
 
 /* Whether the direction read by stream_segment() has nothing more to give. */
-static bool direction_done(const struct tw_flow *f, bool server)
+static bool direction_done(const struct conn *f, bool server)
 {
     return f->state == TW_FLOW_DONE || (server && (f->xflags & TW_FLOWX_SERVER_OFF));
 }
@@ -715,10 +782,10 @@ static bool direction_done(const struct tw_flow *f, bool server)
  * of the server stream of a DNS flow (server true): bytes in order are parsed straight from
  * the packet; out of order or incomplete ones wait in a reassembly buffer.
  */
-static void stream_segment(struct tw_engine *e, struct tw_flow *f, const struct tw_pkt *p,
+static void stream_segment(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
                            uint32_t seq, bool server)
 {
-    size_t (*consume)(struct tw_engine *, struct tw_flow *, const struct tw_pkt *,
+    size_t (*consume)(struct tw_engine *, struct conn *, const struct tw_pkt *,
                       const uint8_t *, size_t) = server ? server_bytes : client_bytes;
     uint32_t *next = server ? &f->server_next : &f->client_next;
     uint32_t *idx = server ? &f->sstream : &f->stream;
@@ -817,7 +884,7 @@ static bool looks_like_client_start(const struct tw_pkt *p)
 }
 
 /* Returns the packet's flow, or NULL when the packet did not touch the flow table. */
-static struct tw_flow *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
+static struct conn *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
 {
     /* A segment with no payload and none of SYN/FIN/RST (a pure ACK, about half of all bulk
      * traffic) carries nothing tunwatch reads: it does not touch the flow table. */
@@ -829,7 +896,7 @@ static struct tw_flow *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
     bool created;
     bool syn = (p->tcp_flags & 0x02) != 0, ack = (p->tcp_flags & 0x10) != 0;
     int64_t now = e->frame->ts_sec;
-    struct tw_flow *f = tw_flow_get(e->flows, p, now, &side, &created);
+    struct conn *f = conn_get(e, p, &side, &created);
     uint32_t seq;
 
     if (syn && !ack && !created) {
@@ -838,7 +905,9 @@ static struct tw_flow *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
         bool same = (f->flags & TW_FLOWF_SYN_SEEN) && f->initiator == side && f->isn == p->seq;
         if (!same && f->state != TW_FLOW_NEW) {
             e->st.tcp_port_reuse++;
-            tw_flow_restart(e->flows, f, now);
+            flow_end(e, f);
+            tw_flow_restart(e->flows, &f->ft, now, e->frame->ts_nsec);
+            conn_init(f);
             created = true;
         }
     }
@@ -859,7 +928,6 @@ static struct tw_flow *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
             f->flags |= TW_FLOWF_MIDSTREAM;
             e->st.midstream++;
         }
-        f->first_nsec = e->frame->ts_nsec;
     }
     if (syn && ack && side != f->initiator && !(f->xflags & TW_FLOWX_SERVER_SET)) {
         /* The server's ISN: where its byte stream (DNS responses over TCP) begins. */
@@ -873,7 +941,7 @@ static struct tw_flow *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
     if (!(f->flags & TW_FLOWF_CLIENT_SET)) {
         /* Start not seen: the side that sends what a client sends first is the client. */
         if (!looks_like_client_start(p)) {
-            if (f->pkts > MIDSTREAM_PATIENCE) {
+            if (f->ft.pkts > MIDSTREAM_PATIENCE) {
                 f->state = TW_FLOW_DONE;
                 e->st.flows_not_inspected++;
             }
@@ -909,7 +977,7 @@ static struct tw_flow *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
 
 static void tcp(struct tw_engine *e, const struct tw_pkt *p)
 {
-    struct tw_flow *f = tcp_packet(e, p);
+    struct conn *f = tcp_packet(e, p);
 
     /* Done without a name of its own, or closing (FIN, RST) before one came. */
     if (f != NULL && (f->state == TW_FLOW_DONE || (p->tcp_flags & 0x05) != 0))
@@ -918,7 +986,7 @@ static void tcp(struct tw_engine *e, const struct tw_pkt *p)
 
 static void flush_flow(void *ctx, struct tw_flow *f)
 {
-    answer_event(ctx, f);
+    answer_event(ctx, (struct conn *)f);
 }
 
 void tw_engine_flush(struct tw_engine *e)
