@@ -5,9 +5,6 @@
 #include <string.h>
 
 #include "tunwatch/flow/communityid.h"
-#include "tunwatch/match/exclude.h"
-#include "tunwatch/match/intel.h"
-#include "tunwatch/match/suppress.h"
 #include "tunwatch/output/json.h"
 
 static void write_line(struct tw_output *o, struct tw_jb *jb)
@@ -122,73 +119,12 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
     }
 }
 
-/* Whether name, compared as rules compare (ASCII case folded, one trailing dot dropped),
- * is the normalised name norm[0..len). */
-static bool name_equal(const char *name, const char *norm, size_t len)
+void tw_output_alert(void *out, const struct tw_alert *a)
 {
-    size_t n = strlen(name);
-
-    if (n > 0 && name[n - 1] == '.')
-        n--;
-    if (n != len)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c + ('a' - 'A'));
-        if (c != norm[i])
-            return false;
-    }
-    return true;
-}
-
-/* One event's matching: the rules that fired so far (each alerts once per event) and, while
- * other names of the event are tried, which one and how it relates to the event. */
-struct match_ctx {
-    struct tw_output *o;
-    const struct tw_matchers *mx;
-    const struct tw_event *orig; /* the event as observed (a CNAME target is matched on a copy) */
-    const struct tw_rule_info *fired[64]; /* past 64 rules, later ones are not deduplicated */
-    size_t n_fired;
-    const char *alt; /* NULL: the event's own name */
-    const char *via; /* how the name relates to the event ("cname") */
-};
-
-static bool already_fired(const struct match_ctx *m, const struct tw_rule_info *rule)
-{
-    for (size_t i = 0; i < m->n_fired; i++)
-        if (m->fired[i] == rule)
-            return true;
-    return false;
-}
-
-static void alert(const struct tw_rule_info *rule, const struct tw_event *matched, void *ctx)
-{
-    struct match_ctx *m = ctx;
-    struct tw_output *o = m->o;
-    const struct tw_event *ev = m->orig; /* reported as observed; `matched` names the target */
+    struct tw_output *o = out;
+    const struct tw_rule_info *rule = a->rule;
     struct tw_jb jb;
 
-    if (already_fired(m, rule))
-        return;
-    if (m->n_fired < TW_ARRAY_SIZE(m->fired))
-        m->fired[m->n_fired++] = rule;
-    /* Known-good traffic: counted, never written. */
-    if (m->mx->exclusions != NULL &&
-        tw_exclusions_match(m->mx->exclusions, rule->id, ev, m->alt, NULL)) {
-        o->excluded++;
-        return;
-    }
-    /* One alert per (rule, source, name) and window: a beaconing client is one line, and the
-     * next line after the window says how many were held back. */
-    uint64_t held = 0;
-    if (o->suppress != NULL &&
-        tw_suppress_check(o->suppress, rule->id, ev, matched->norm, ev->ts_sec, &held)) {
-        o->suppressed++;
-        return;
-    }
-
-    o->alerts++;
     tw_jb_init(&jb, o->line, sizeof(o->line));
     tw_jb_raw(&jb, "{", 1);
     tw_jb_key(&jb, "type");
@@ -216,97 +152,40 @@ static void alert(const struct tw_rule_info *rule, const struct tw_event *matche
         tw_jb_u64(&jb, rule->line);
     }
     tw_jb_raw(&jb, "}", 1);
-    common_fields(&jb, ev);
-    if (held > 0) {
+    common_fields(&jb, a->ev);
+    if (a->suppressed_before > 0) {
         tw_jb_key(&jb, "suppressed_before");
-        tw_jb_u64(&jb, held);
+        tw_jb_u64(&jb, a->suppressed_before);
     }
-    if (m->alt != NULL) {
+    if (a->matched_name != NULL) {
         /* The rule matched another name this connection goes by, not the event's own. */
         tw_jb_key(&jb, "matched");
         tw_jb_raw(&jb, "{", 1);
         tw_jb_key(&jb, "name");
-        tw_jb_cstr(&jb, m->alt);
+        tw_jb_cstr(&jb, a->matched_name);
         tw_jb_key(&jb, "via");
-        tw_jb_cstr(&jb, m->via);
+        tw_jb_cstr(&jb, a->via);
         tw_jb_raw(&jb, "}", 1);
     }
     tw_jb_raw(&jb, "}", 1);
     write_line(o, &jb);
 }
 
-/* Matches ev as if its hostname were `name` (lowercased, one trailing dot dropped). */
-static void match_alt(const struct tw_matchers *mx, const struct tw_event *ev,
-                      struct match_ctx *m, const char *name, size_t len, const char *via)
+void tw_output_event(struct tw_output *o, const struct tw_event *ev)
 {
-    char norm[TW_NAME_MAX], alt[TW_NAME_MAX];
-    struct tw_event e2 = *ev;
-
-    if (len == 0 || len >= sizeof(norm))
-        return;
-    for (size_t i = 0; i < len; i++)
-        norm[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] + ('a' - 'A')) : name[i];
-    memcpy(alt, name, len);
-    alt[len] = '\0';
-    if (norm[len - 1] == '.')
-        len--;
-    norm[len] = '\0';
-    if (len == ev->norm_len && memcmp(norm, ev->norm, len) == 0)
-        return; /* the event's own name: already matched */
-    e2.norm = norm;
-    e2.norm_len = len;
-    m->alt = alt;
-    m->via = via;
-    tw_ruleset_match(mx->rules, &e2, alert, m);
-    if (mx->intel != NULL)
-        tw_intel_match(mx->intel, &e2, alert, m);
-}
-
-/*
- * A connection named by the answer cache, or by an SNI that is the very name its client
- * resolved, also goes by every CNAME target on the way to the address: rules are matched
- * against each, so a benign-looking name that aliases a tunnel host still alerts (once per
- * rule). A cached name that differs from the SNI is only reported, never matched: many names
- * share an address (CDNs, hosting), and the SNI is what the client asked that server for.
- */
-static void match_event(struct tw_output *o, const struct tw_matchers *mx,
-                        const struct tw_event *ev)
-{
-    struct match_ctx m = {.o = o, .mx = mx, .orig = ev};
-
-    tw_ruleset_match(mx->rules, ev, alert, &m);
-    if (mx->intel != NULL)
-        tw_intel_match(mx->intel, ev, alert, &m);
-    if (ev->category != TW_CAT_NETWORK_CONNECTION || ev->answer_name == NULL ||
-        ev->answer_chain == NULL || !name_equal(ev->answer_name, ev->norm, ev->norm_len))
-        return;
-    for (const char *c = ev->answer_chain; *c != '\0';) {
-        const char *sp = strchr(c, ' ');
-        size_t l = sp != NULL ? (size_t)(sp - c) : strlen(c);
-        match_alt(mx, ev, &m, c, l, "cname");
-        c += l + (sp != NULL);
-    }
-}
-
-void tw_output_event(void *ctx, const struct tw_event *ev)
-{
-    struct tw_output *o = ctx;
     struct tw_jb jb;
 
     o->events_seen[ev->category]++;
-    if (o->events) {
-        tw_jb_init(&jb, o->line, sizeof(o->line));
-        tw_jb_raw(&jb, "{", 1);
-        tw_jb_key(&jb, "type");
-        tw_jb_lit(&jb, "\"event\"");
-        common_fields(&jb, ev);
-        tw_jb_raw(&jb, "}", 1);
-        write_line(o, &jb);
-        o->events_written++;
-    }
-    const struct tw_matchers *m = atomic_load_explicit(&o->matchers, memory_order_acquire);
-    if (m != NULL)
-        match_event(o, m, ev);
+    if (!o->events)
+        return;
+    tw_jb_init(&jb, o->line, sizeof(o->line));
+    tw_jb_raw(&jb, "{", 1);
+    tw_jb_key(&jb, "type");
+    tw_jb_lit(&jb, "\"event\"");
+    common_fields(&jb, ev);
+    tw_jb_raw(&jb, "}", 1);
+    write_line(o, &jb);
+    o->events_written++;
 }
 
 int tw_outfile_init(struct tw_outfile *f, FILE *fp, const char *path)

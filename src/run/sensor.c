@@ -132,6 +132,13 @@ struct source {
     int linktype;
 };
 
+/* Where one thread's events go: the match stage, then the output (its own line buffer and
+ * counters; the FILE and the suppression table are shared). */
+struct sink {
+    struct tw_match match;
+    struct tw_output out;
+};
+
 /* Totals a run reports, gathered from the one engine or from every worker. */
 struct totals {
     struct tw_engine_stats es;
@@ -154,7 +161,7 @@ struct worker {
     unsigned idx;
     struct tw_ring ring;
     struct tw_engine *eng;
-    struct tw_output out;
+    struct sink sink;
     _Atomic uint64_t epoch; /* bumped after every batch: reload waits on it */
     uint64_t ring_full;     /* reader: frames that waited (file) or were dropped (live) */
     pthread_mutex_t lock;
@@ -190,7 +197,7 @@ struct sensor {
     struct tw_anscache *anscache; /* host-wide, shared by every worker */
     struct tw_outfile file;   /* the output stream all outputs share */
     bool file_open;
-    struct tw_output out;
+    struct sink sink;
     struct tw_matchers *matchers; /* in use (NULL until the first load is complete) */
     struct rules_loader loader;
     bool loading;             /* loader holds a set not yet in use */
@@ -200,11 +207,11 @@ struct sensor {
     /* Process attribution (endpoint): events go through its thread, which matches and writes
      * them with an output of its own. NULL when off. */
     struct tw_attrib *attrib;
-    struct tw_output attr_out;
+    struct sink attr_sink;
     _Atomic uint64_t attr_queue_full; /* events written unattributed: its queue was full */
     struct tw_suppress *suppress;     /* alert suppression windows, shared; NULL: off */
     pthread_mutex_t attr_lock;        /* guards attr_snap */
-    struct totals attr_snap;          /* attr_out's counters (output part only) */
+    struct totals attr_snap;          /* attr_sink's counters (match and output only) */
     FILE *stats_fp;
     uint64_t reloads, reload_failures;
     double t0, last_flush, last_stats, last_progress;
@@ -213,12 +220,19 @@ struct sensor {
 
 /* ---- rules ---- */
 
+/* The match stage, then the output: the event line (--events), then its alert lines. */
+static void sink_event(struct sink *k, const struct tw_event *ev)
+{
+    tw_output_event(&k->out, ev);
+    tw_match_event(&k->match, ev, tw_output_alert, &k->out);
+}
+
 /*
  * An event leaves the engine: straight to matching and output, or, with process attribution,
  * to the attribution thread, which matches and writes it once the process is known. When its
  * queue is full the event is written here and now, marked unattributed: never lost.
  */
-static void deliver(struct sensor *s, struct tw_output *out, const struct tw_event *ev)
+static void deliver(struct sensor *s, struct sink *k, const struct tw_event *ev)
 {
     if (s->attrib != NULL) {
         if (tw_attrib_submit(s->attrib, ev) == 0)
@@ -227,29 +241,30 @@ static void deliver(struct sensor *s, struct tw_output *out, const struct tw_eve
         e2.proc = (struct tw_proc){.status = TW_PROC_UNATTRIBUTED,
                                    .reason = TW_ATTRIB_REASON_QUEUE_FULL};
         atomic_fetch_add_explicit(&s->attr_queue_full, 1, memory_order_relaxed);
-        tw_output_event(out, &e2);
+        sink_event(k, &e2);
         return;
     }
-    tw_output_event(out, ev);
+    sink_event(k, ev);
 }
 
 static void deliver_main(void *ctx, const struct tw_event *ev)
 {
     struct sensor *s = ctx;
-    deliver(s, &s->out, ev);
+    deliver(s, &s->sink, ev);
 }
 
 /* The attribution thread's sink: match, write, publish the counters for the stats. */
 static void attributed(void *ctx, const struct tw_event *ev)
 {
     struct sensor *s = ctx;
-    struct tw_output *o = &s->attr_out;
+    struct tw_match *m = &s->attr_sink.match;
+    struct tw_output *o = &s->attr_sink.out;
 
-    tw_output_event(o, ev);
+    sink_event(&s->attr_sink, ev);
     pthread_mutex_lock(&s->attr_lock);
-    s->attr_snap.alerts = o->alerts;
-    s->attr_snap.excluded = o->excluded;
-    s->attr_snap.suppressed = o->suppressed;
+    s->attr_snap.alerts = m->alerts;
+    s->attr_snap.excluded = m->excluded;
+    s->attr_snap.suppressed = m->suppressed;
     s->attr_snap.events_written = o->events_written;
     s->attr_snap.lines_dropped = o->lines_dropped;
     memcpy(s->attr_snap.events_seen, o->events_seen, sizeof(o->events_seen));
@@ -259,10 +274,10 @@ static void attributed(void *ctx, const struct tw_event *ev)
 /* Publishes bundle m to every output (NULL: no matching). */
 static void publish(struct sensor *s, const struct tw_matchers *m)
 {
-    atomic_store_explicit(&s->out.matchers, m, memory_order_release);
-    atomic_store_explicit(&s->attr_out.matchers, m, memory_order_release);
+    atomic_store_explicit(&s->sink.match.matchers, m, memory_order_release);
+    atomic_store_explicit(&s->attr_sink.match.matchers, m, memory_order_release);
     for (unsigned i = 0; i < s->n_workers; i++)
-        atomic_store_explicit(&s->workers[i].out.matchers, m, memory_order_release);
+        atomic_store_explicit(&s->workers[i].sink.match.matchers, m, memory_order_release);
 }
 
 /* Puts a completed load in place (or refuses it) and matches the events that waited. */
@@ -330,7 +345,7 @@ static void on_event(void *ctx, const struct tw_event *ev)
             return;
         rules_take(s); /* loaded, or the queue is full: wait for the loader */
     }
-    deliver(s, &s->out, ev);
+    deliver(s, &s->sink, ev);
 }
 
 static void on_frame(void *ctx, const struct tw_frame *f)
@@ -352,13 +367,14 @@ struct frame_rec {
 #define RING_BYTES (8u << 20)
 #define WORKER_BATCH 256
 
-static void engine_totals(const struct tw_engine *eng, const struct tw_output *out,
-                          struct totals *t)
+static void engine_totals(const struct tw_engine *eng, const struct sink *k, struct totals *t)
 {
+    const struct tw_output *out = &k->out;
+
     tw_engine_get_stats(eng, &t->es, &t->fs, &t->stream_high_water);
-    t->alerts = out->alerts;
-    t->excluded = out->excluded;
-    t->suppressed = out->suppressed;
+    t->alerts = k->match.alerts;
+    t->excluded = k->match.excluded;
+    t->suppressed = k->match.suppressed;
     t->events_written = out->events_written;
     t->lines_dropped = out->lines_dropped;
     memcpy(t->events_seen, out->events_seen, sizeof(t->events_seen));
@@ -368,7 +384,7 @@ static void worker_publish(struct worker *w)
 {
     struct totals t;
 
-    engine_totals(w->eng, &w->out, &t);
+    engine_totals(w->eng, &w->sink, &t);
     pthread_mutex_lock(&w->lock);
     w->snap = t;
     pthread_mutex_unlock(&w->lock);
@@ -649,7 +665,7 @@ static int workers_alloc(struct sensor *s, unsigned n)
 static void worker_event(void *ctx, const struct tw_event *ev)
 {
     struct worker *w = ctx;
-    deliver(w->s, &w->out, ev);
+    deliver(w->s, &w->sink, ev);
 }
 
 static int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigned n)
@@ -660,10 +676,10 @@ static int workers_start(struct sensor *s, const struct tw_engine_config *base, 
         struct worker *w = &s->workers[i];
         struct tw_engine_config c = *base;
 
-        w->out.file = &s->file;
-        w->out.events = s->out.events;
-        w->out.suppress = s->suppress;
-        atomic_init(&w->out.matchers, s->matchers);
+        w->sink.out.file = &s->file;
+        w->sink.out.events = s->sink.out.events;
+        w->sink.match.suppress = s->suppress;
+        atomic_init(&w->sink.match.matchers, s->matchers);
         /* The configured capacities are for the whole sensor. */
         c.flow_capacity = TW_MAX(base->flow_capacity / n, 1024u);
         c.stream_buffers = base->stream_buffers / n;
@@ -712,7 +728,7 @@ static void gather_workers(struct sensor *s, struct totals *t)
 static void gather(struct sensor *s, struct totals *t)
 {
     if (s->n_workers == 0)
-        engine_totals(s->eng, &s->out, t);
+        engine_totals(s->eng, &s->sink, t);
     else
         gather_workers(s, t);
     if (s->attrib != NULL) {
@@ -1376,16 +1392,16 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             goto out_sources;
         }
         s->file_open = true;
-        s->out.file = &s->file;
+        s->sink.out.file = &s->file;
     }
-    s->out.events = cfg->events;
+    s->sink.out.events = cfg->events;
     if (cfg->suppress_secs > 0) {
         s->suppress = tw_suppress_new(cfg->suppress_secs, SUPPRESS_KEYS);
         if (s->suppress == NULL) {
             fprintf(stderr, "tunwatch: out of memory\n");
             goto out_output;
         }
-        s->out.suppress = s->suppress;
+        s->sink.match.suppress = s->suppress;
     }
     if (cfg->stats_path != NULL) {
         s->stats_fp = open_log(cfg->stats_path, false);
@@ -1415,9 +1431,9 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         /* Started after the switch to -u USER, so that its thread has the capabilities
          * drop_privileges() kept (capabilities are per thread). */
         struct tw_attrib_config ac = {.sink = attributed, .ctx = s, .queue_bytes = 4u << 20};
-        s->attr_out.file = &s->file;
-        s->attr_out.events = cfg->events;
-        s->attr_out.suppress = s->suppress;
+        s->attr_sink.out.file = &s->file;
+        s->attr_sink.out.events = cfg->events;
+        s->attr_sink.match.suppress = s->suppress;
         pthread_mutex_init(&s->attr_lock, NULL);
         s->attrib = tw_attrib_new(&ac);
         if (s->attrib == NULL) {

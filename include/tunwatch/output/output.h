@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * NDJSON output: alerts (every rule an event matches) and, with --events,
- * every event (the hunting log). One JSON object per line; see README,
+ * NDJSON output: alert lines (the match stage decides which) and, with --events,
+ * every event (the hunting log). It formats and writes; it does not match. One JSON object
+ * per line; see README,
  * "Output schema". Write errors (full disk, closed pipe) are sticky and
  * reported by tw_outfile_flush(). Several outputs (one per worker) share one
  * struct tw_outfile: each line is written whole under its lock, so lines
@@ -16,7 +17,7 @@
 #include <stdio.h>
 
 #include "tunwatch/event/event.h"
-#include "tunwatch/match/matchers.h"
+#include "tunwatch/match/match.h"
 
 #define TW_LINE_MAX (64 * 1024)
 
@@ -37,24 +38,21 @@ int tw_outfile_reopen(struct tw_outfile *f, const char *path);
 /* Flushes and closes (not stdout); returns 0 or the errno of the first error. */
 int tw_outfile_close(struct tw_outfile *f);
 
+/* One per thread that writes (each worker, the attribution thread). */
 struct tw_output {
     struct tw_outfile *file;
-    /* The matcher. Atomic: with several workers a reload swaps it while they run (the old
-     * set is freed only once every worker has passed a burst boundary). */
-    const struct tw_matchers *_Atomic matchers;
     bool events;                  /* also write every event */
-    uint64_t alerts;
-    uint64_t excluded;            /* matches an exclusion dropped (never written) */
-    uint64_t suppressed;          /* alerts held back by the suppression window */
-    struct tw_suppress *suppress; /* shared by every output; NULL: no suppression */
     uint64_t events_written;
     uint64_t lines_dropped;       /* lines that did not fit TW_LINE_MAX (counted, never silent) */
     uint64_t events_seen[TW_CAT__COUNT];
     char line[TW_LINE_MAX];
 };
 
-/* Sink for tw_engine: matches ev against the rules and writes what is due. */
-void tw_output_event(void *out, const struct tw_event *ev);
+/* Counts ev by category and, with o->events, writes it as an "event" line. */
+void tw_output_event(struct tw_output *o, const struct tw_event *ev);
+
+/* Writes a as an "alert" line; out is a struct tw_output (a tw_alert_fn for tw_match_event). */
+void tw_output_alert(void *out, const struct tw_alert *a);
 
 
 #endif /* TUNWATCH_OUTPUT_H */
