@@ -6,6 +6,7 @@
 
 #include "tunwatch/proto/dns.h"
 #include "tunwatch/flow/stream.h"
+#include "tunwatch/inspect/answers.h"
 #include "tunwatch/proto/tls.h"
 
 /* Longest CONNECT request header we wait for before giving up on a flow. */
@@ -276,63 +277,6 @@ static void emit(struct tw_engine *e, struct tw_event *ev, const char *raw, size
     e->cfg.sink(e->cfg.sink_ctx, ev);
 }
 
-#define CHAIN_MAX 16 /* names of a CNAME chain kept, the queried name included */
-
-struct learn_ctx {
-    struct tw_anscache *cache;
-    uint8_t version;
-    const uint8_t *client;
-    int64_t now;
-    const char *const *chain; /* chain[0] is the queried name; NULL after the last */
-    unsigned stored;
-};
-
-static void learn_addr(void *ctx, const uint8_t *addr, uint8_t version, uint32_t ttl)
-{
-    struct learn_ctx *l = ctx;
-    uint8_t resolved[16] = {0};
-    size_t n = 1;
-
-    /* The connection that follows comes from the address that asked: same family only. */
-    if (l->cache == NULL || version != l->version)
-        return;
-    while (n < CHAIN_MAX && l->chain[n] != NULL)
-        n++;
-    memcpy(resolved, addr, version == 4 ? 4 : 16);
-    if (tw_anscache_put(l->cache, version, l->client, resolved, l->chain[0], l->chain + 1, n - 1,
-                        ttl, l->now) == 0)
-        l->stored++;
-}
-
-/* The CNAME chain of one question (into chain[0..CHAIN_MAX), NULL-terminated when shorter),
- * and, when c is not NULL, the addresses it ends at stored for client. One walk for both.
- * Returns the chain's length. */
-static size_t learn_question(struct tw_anscache *c, const struct tw_dns_answers *ans,
-                             const char *qname, uint8_t version, const uint8_t *client,
-                             int64_t now, const char **chain, unsigned *stored)
-{
-    struct learn_ctx l = {.cache = c, .version = version, .client = client, .now = now,
-                          .chain = chain};
-    size_t n;
-
-    memset(chain, 0, CHAIN_MAX * sizeof(*chain));
-    n = tw_dns_cname_chain(ans, qname, chain, CHAIN_MAX, c != NULL ? learn_addr : NULL, &l);
-    *stored += l.stored;
-    return n;
-}
-
-unsigned tw_answers_store(struct tw_anscache *c, const struct tw_dns_msg *m,
-                          const struct tw_dns_answers *ans, uint8_t version,
-                          const uint8_t client[16], int64_t now)
-{
-    const char *chain[CHAIN_MAX];
-    unsigned stored = 0;
-
-    for (unsigned i = 0; i < m->n_questions; i++)
-        learn_question(c, ans, m->q[i].name, version, client, now, chain, &stored);
-    return stored;
-}
-
 /* Joins names[0..n) with ' ' into e->ans_chain, whole names only. */
 static void join_chain(struct tw_engine *e, const char *const *names, size_t n)
 {
@@ -351,20 +295,30 @@ static void join_chain(struct tw_engine *e, const char *const *names, size_t n)
 }
 
 /*
- * The CNAME targets a response gave for qname: each is a name the client is about to use
- * without ever asking for it, so each is reported as a dns_query event with evidence
+ * The CNAME targets a response gave for a question: each is a name the client is about to
+ * use without ever asking for it, so each is reported as a dns_query event with evidence
  * dns_answer (QueryName = the target, dns_answer.name = what was asked). A benign-looking
  * name that aliases a tunnel host is caught here.
  */
-static void cname_events(struct tw_engine *e, const struct conn *f, const struct tw_pkt *p,
-                         const struct tw_dns_question *q, const char *const *chain, size_t n)
+struct response_ctx {
+    struct tw_engine *e;
+    const struct conn *f;
+    const struct tw_pkt *p;
+};
+
+static void cname_events(void *ctx, const struct tw_dns_question *q, const char *const *chain,
+                         size_t n)
 {
+    const struct response_ctx *r = ctx;
+    struct tw_engine *e = r->e;
+    const struct tw_pkt *p = r->p;
     struct tw_event ev;
 
     join_chain(e, chain + 1, n - 1);
     for (size_t k = 1; k < n; k++) {
         /* The response travels to the client: the querier is its destination. */
-        event_init(e, &ev, f, p->ip_version, p->dst, p->dport, p->src, p->sport, p->l4_proto);
+        event_init(e, &ev, r->f, p->ip_version, p->dst, p->dport, p->src, p->sport,
+                   p->l4_proto);
         ev.category = TW_CAT_DNS_QUERY;
         ev.evidence = TW_EV_DNS_ANSWER;
         ev.qtype = q->qtype;
@@ -381,26 +335,17 @@ static void cname_events(struct tw_engine *e, const struct conn *f, const struct
 static void learn_answers(struct tw_engine *e, const struct conn *f, const struct tw_pkt *p,
                           const uint8_t *msg, size_t len, size_t off)
 {
-    const struct tw_dns_msg *m = &e->dns;
-    const char *chain[CHAIN_MAX];
+    struct response_ctx r = {.e = e, .f = f, .p = p};
     /* With several workers the reader stores UDP answers itself, in capture order (see
-     * tw_answers_store). */
+     * answers.h). */
     struct tw_anscache *c =
         e->cfg.udp_answers_stored && p->l4_proto == 17 ? NULL : e->cfg.anscache;
     unsigned stored = 0;
 
-    if (tw_dns_parse_answers(msg, len, off, m->ancount, e->answers) != 0) {
+    /* The response goes to the client: its destination is the querier. */
+    if (tw_answers_learn(c, &e->dns, msg, len, off, e->answers, p->ip_version, p->dst,
+                         e->frame->ts_sec, cname_events, &r, &stored) != 0)
         e->st.dns_answers_malformed++;
-        if (e->answers->n == 0)
-            return;
-    }
-    for (unsigned i = 0; i < m->n_questions; i++) {
-        /* The response goes to the client: its destination is the querier. */
-        size_t n = learn_question(c, e->answers, m->q[i].name, p->ip_version, p->dst,
-                                  e->frame->ts_sec, chain, &stored);
-        if (n > 1)
-            cname_events(e, f, p, &m->q[i], chain, n);
-    }
     e->st.dns_answers_learnt += stored;
 }
 
@@ -489,8 +434,7 @@ static void dns_message(struct tw_engine *e, const struct conn *f, const struct 
             return;
     } else if (m->qr) {
         e->st.dns_responses++;
-        if (m->ancount > 0 && m->n_questions > 0)
-            learn_answers(e, f, p, msg, len, (size_t)off);
+        learn_answers(e, f, p, msg, len, (size_t)off);
         return;
     }
     e->st.dns_queries++;
@@ -614,9 +558,11 @@ static size_t dns_tcp_bytes(struct tw_engine *e, struct conn *f, const struct tw
                             const uint8_t *b, size_t n, bool server)
 {
     size_t off = 0;
+    const uint8_t *msg;
+    size_t mlen;
 
     while (n - off >= 2) {
-        size_t mlen = tw_load_be16(b + off);
+        int rc = tw_dns_tcp_frame(b + off, n - off, &msg, &mlen);
         if (mlen + 2 > TW_STREAM_CAP) {
             e->st.dns_tcp_oversize++;
             if (server)
@@ -625,13 +571,13 @@ static size_t dns_tcp_bytes(struct tw_engine *e, struct conn *f, const struct tw
                 f->state = TW_FLOW_DONE;
             break;
         }
-        if (n - off < mlen + 2)
-            break;
+        if (rc < 0)
+            break; /* the rest of the message is still to come */
         e->st.dns_tcp_messages++;
         if (server)
             e->st.dns_tcp_responses++;
-        dns_message(e, f, p, b + off + 2, mlen);
-        off += mlen + 2;
+        dns_message(e, f, p, msg, mlen);
+        off += (size_t)rc;
     }
     return off;
 }

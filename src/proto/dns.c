@@ -427,3 +427,21 @@ const char *tw_dns_qtype_name(uint16_t qtype)
     }
     // clang-format on
 }
+
+int tw_dns_tcp_frame(const uint8_t *buf, size_t len, const uint8_t **msg, size_t *msg_len)
+{
+    struct tw_cur c;
+    size_t n;
+
+    *msg = NULL;
+    *msg_len = 0;
+    tw_cur_init(&c, buf, len);
+    n = tw_get_be16(&c);
+    if (c.err)
+        return TW_EINCOMPLETE;
+    *msg_len = n;
+    if (tw_cur_left(&c) < n)
+        return TW_EINCOMPLETE;
+    *msg = c.p;
+    return (int)(n + 2);
+}

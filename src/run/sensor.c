@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "tunwatch/host/attrib.h"
+#include "tunwatch/inspect/answers.h"
 #include "tunwatch/proto/dns.h"
 #include "tunwatch/capture/dpdk.h"
 #include "tunwatch/match/evqueue.h"
@@ -545,13 +546,12 @@ static void store_message(struct sensor *s, const struct tw_pkt *p, const uint8_
 {
     struct tw_dns_msg *m = &s->feed_msg;
     int off = tw_dns_parse(msg, len, m);
+    unsigned stored = 0;
 
-    if (off < 0 || !m->qr || m->ancount == 0 || m->n_questions == 0)
-        return;
-    if (tw_dns_parse_answers(msg, len, (size_t)off, m->ancount, s->feed_answers) != 0 &&
-        s->feed_answers->n == 0)
-        return;
-    tw_answers_store(s->anscache, m, s->feed_answers, p->ip_version, p->dst, ts);
+    /* The response goes to the client: its destination is the querier. */
+    if (off >= 0 && m->qr)
+        tw_answers_learn(s->anscache, m, msg, len, (size_t)off, s->feed_answers, p->ip_version,
+                         p->dst, ts, NULL, NULL, &stored);
 }
 
 /*
@@ -564,20 +564,18 @@ static void store_message(struct sensor *s, const struct tw_pkt *p, const uint8_
  */
 static void store_answers(struct sensor *s, const struct tw_pkt *p, int64_t ts)
 {
-    const uint8_t *b = p->payload;
-    size_t n = p->payload_len;
+    const uint8_t *b = p->payload, *msg;
+    size_t n = p->payload_len, len;
+    int rc;
 
     if (p->l4_proto == 17) {
         store_message(s, p, b, n, ts);
         return;
     }
-    while (n >= 2) {
-        size_t l = tw_load_be16(b);
-        if (l == 0 || n - 2 < l)
-            break;
-        store_message(s, p, b + 2, l, ts);
-        b += 2 + l;
-        n -= 2 + l;
+    while ((rc = tw_dns_tcp_frame(b, n, &msg, &len)) > 0) {
+        store_message(s, p, msg, len, ts);
+        b += rc;
+        n -= (size_t)rc;
     }
 }
 

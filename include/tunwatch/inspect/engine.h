@@ -74,22 +74,6 @@ struct tw_engine_stats {
 };
 
 struct tw_engine;
-struct tw_dns_msg;
-struct tw_dns_answers;
-
-/*
- * Stores in c what DNS response m (questions parsed, answer records in ans) told `client`
- * (version 4 or 6): for each question, every address at the end of its CNAME chain, keyed by
- * (client, address), at capture time now. Returns how many entries were stored.
- *
- * The engine calls it for the responses it reads. When frames are spread over several
- * workers, the thread that reads the capture calls it before handing out the frame, so an
- * answer is in the cache before any worker can see the connection that follows it, whatever
- * worker either lands on.
- */
-unsigned tw_answers_store(struct tw_anscache *c, const struct tw_dns_msg *m,
-                          const struct tw_dns_answers *ans, uint8_t version,
-                          const uint8_t client[16], int64_t now);
 
 /* NULL on allocation failure or a zero capacity. */
 struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg);

@@ -170,6 +170,22 @@ size_t tw_dns_cname_chain(const struct tw_dns_answers *ans, const char *qname, c
                           void (*fn)(void *ctx, const uint8_t *addr, uint8_t version, uint32_t ttl),
                           void *ctx);
 
+/*
+ * DNS over TCP (RFC 1035 4.2.2, RFC 7766 8): each message is preceded by its length, two
+ * octets in network order.
+ *
+ *  |               LENGTH (n)                      |
+ *  |            message (n octets) ...             |
+ *
+ * Reads the frame at the start of buf[0..len). When len >= 2, *msg_len is the announced
+ * message length (also when the message is not all there: the caller decides whether it could
+ * ever be). Returns the bytes the whole frame takes (2 + *msg_len) with *msg pointing at the
+ * message inside buf, or TW_EINCOMPLETE when buf holds less than the whole frame. A zero
+ * length is a frame of an empty message (2 bytes), which tw_dns_parse() then rejects: servers
+ * read past it, and so does the sensor.
+ */
+int tw_dns_tcp_frame(const uint8_t *buf, size_t len, const uint8_t **msg, size_t *msg_len);
+
 /* Mnemonic of a query type ("A", "AAAA", "HTTPS", ...) or NULL when unknown. */
 const char *tw_dns_qtype_name(uint16_t qtype);
 
