@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "tunwatch/match/intel.h"
 #include "tunwatch/base/alloc.h"
+#include "tunwatch/base/ascii.h"
 #include "tunwatch/base/netaddr.h"
 
 #include <arpa/inet.h>
@@ -105,11 +106,6 @@ struct tw_intel {
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static uint8_t fold(uint8_t c)
-{
-    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
-}
-
 static uint64_t fnv_step(uint64_t h, uint8_t c)
 {
     return (h ^ c) * FNV_PRIME;
@@ -121,7 +117,7 @@ static uint64_t name_hash_raw(const char *s, size_t len)
     uint64_t h = FNV_OFFSET;
 
     for (size_t i = len; i-- > 0;)
-        h = fnv_step(h, fold((uint8_t)s[i]));
+        h = fnv_step(h, tw_ascii_lower((uint8_t)s[i]));
     return h;
 }
 
@@ -156,7 +152,7 @@ static bool covers(const struct ind *e, uint8_t version, const uint8_t a[16])
 static bool name_eq(const char *key, const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (key[i] == '\0' || (uint8_t)key[i] != fold((uint8_t)s[i]))
+        if (key[i] == '\0' || (uint8_t)key[i] != tw_ascii_lower((uint8_t)s[i]))
             return false;
     return key[len] == '\0';
 }
@@ -285,13 +281,13 @@ static const char *parse_name(const char *s, size_t len, char *out, size_t *outl
     if (len > NAME_LEN_MAX)
         return "name longer than 253 bytes";
     for (size_t i = 0; i < len; i++) {
-        uint8_t c = fold((uint8_t)s[i]);
+        uint8_t c = tw_ascii_lower((uint8_t)s[i]);
 
         if (c == '.') {
             if (label == 0)
                 return "empty label";
             label = 0;
-        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
+        } else if (tw_ascii_alnum(c) || c == '-' || c == '_') {
             if (++label > 63)
                 return "label longer than 63 bytes";
         } else if (c == '*') {
@@ -859,12 +855,6 @@ static int load_plain(struct loader *ld, char *buf, size_t len)
     return 0;
 }
 
-static void lower(char *s)
-{
-    for (; *s != '\0'; s++)
-        *s = (char)fold((uint8_t)*s);
-}
-
 /* Line of the first record at or after line `from` (1-based): skips blank and ';' lines. */
 struct line_cursor {
     const char *buf;
@@ -922,8 +912,8 @@ static int rpz_record(struct loader *ld, unsigned line, const ldns_rr *rr, const
 
     if (owner == NULL)
         return TW_ENOMEM;
-    lower(owner);
     olen = strlen(owner);
+    tw_ascii_lower_copy(owner, owner, olen);
     if (strcmp(owner, apex) == 0)
         goto out_free; /* SOA, NS and whatever else describes the zone itself */
     if (strcmp(apex, ".") == 0) {
@@ -960,7 +950,7 @@ static int rpz_record(struct loader *ld, unsigned line, const ldns_rr *rr, const
             rc = TW_ENOMEM;
             goto out_free;
         }
-        lower(target);
+        tw_ascii_lower_copy(target, target, strlen(target));
         size_t rl = strlen(rel), tl = strlen(target);
         if (strcmp(target, ".") == 0)
             action = "nxdomain";
@@ -1030,7 +1020,7 @@ static int load_rpz(struct loader *ld, char *buf, size_t len)
                     rc = TW_ENOMEM;
                     goto out_close;
                 }
-                lower(apex);
+                tw_ascii_lower_copy(apex, apex, strlen(apex));
                 if (strcmp(apex, RPZ_SENTINEL) == 0 || strcmp(apex, ".") == 0) {
                     source = intern_source(ld, ld->base);
                 } else {
@@ -1495,7 +1485,7 @@ static size_t walk_name(const struct tw_intel *in, const char *name, size_t len,
     if (!in->compiled || len == 0)
         return 0;
     for (size_t i = len; i-- > 0;) {
-        uint8_t c = fold((uint8_t)name[i]);
+        uint8_t c = tw_ascii_lower((uint8_t)name[i]);
 
         if (c == '.') {
             /* name[i+1..len) is a parent with dots + 1 labels */
@@ -1630,8 +1620,7 @@ size_t tw_intel_explain(const struct tw_intel *in, const char *name, FILE *out)
     len = strlen(name);
     if (len >= sizeof(buf))
         return 0;
-    for (size_t i = 0; i < len; i++)
-        buf[i] = (char)fold((uint8_t)name[i]);
+    tw_ascii_lower_copy(buf, name, len);
     if (len > 1 && buf[len - 1] == '.')
         len--;
     buf[len] = '\0';
