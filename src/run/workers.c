@@ -270,9 +270,14 @@ void workers_free(struct sensor *s)
 
 int workers_alloc(struct sensor *s, unsigned n)
 {
-    s->workers = calloc(n, sizeof(*s->workers));
+    /* A worker is cache-line aligned (its ring's indices are), more than calloc promises. */
+    const size_t align = _Alignof(struct worker);
+    size_t size = ((size_t)n * sizeof(*s->workers) + align - 1) & ~(align - 1);
+
+    s->workers = aligned_alloc(align, size);
     if (s->workers == NULL)
         return TW_ENOMEM;
+    memset(s->workers, 0, size);
     s->n_workers = n;
     for (unsigned i = 0; i < n; i++) {
         struct worker *w = &s->workers[i];
