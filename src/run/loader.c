@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Rules, indicators and exclusions loaded on a thread of their own, at start and on reload,
+ * and the finished bundle published to every output; the bundle it replaces is freed once no
+ * thread can still be matching with it.
+ */
+#include "sensor_impl.h"
+
+#include <sched.h>
+
+static void *load_rules(void *arg)
+{
+    struct rules_loader *l = arg;
+
+    l->rc = tw_matchers_load(&l->cfg, stderr, &l->m);
+    atomic_store_explicit(&l->done, true, memory_order_release);
+    return NULL;
+}
+
+/* Starts loading a new bundle of rules, indicators and exclusions. 0 (a failed thread start
+ * loads here and now). */
+int loader_start(struct rules_loader *l, const struct tw_sensor_config *cfg, bool process_fields)
+{
+    l->cfg = cfg->match;
+    l->cfg.process_fields = process_fields;
+    l->m = NULL;
+    atomic_init(&l->done, false);
+    if (pthread_create(&l->thread, NULL, load_rules, l) != 0) {
+        load_rules(l); /* no thread: load here */
+        l->running = false;
+        return 0;
+    }
+    l->running = true;
+    return 0;
+}
+
+bool loader_done(const struct rules_loader *l)
+{
+    return atomic_load_explicit(&l->done, memory_order_acquire);
+}
+
+void loader_join(struct rules_loader *l)
+{
+    if (l->running) {
+        pthread_join(l->thread, NULL);
+        l->running = false;
+    }
+}
+
+/* Publishes bundle m to every output (NULL: no matching). */
+static void publish(struct sensor *s, const struct tw_matchers *m)
+{
+    atomic_store_explicit(&s->sink.match.matchers, m, memory_order_release);
+    atomic_store_explicit(&s->attr_sink.match.matchers, m, memory_order_release);
+    for (unsigned i = 0; i < s->n_workers; i++)
+        atomic_store_explicit(&s->workers[i].sink.match.matchers, m, memory_order_release);
+}
+
+/* Puts a completed load in place (or refuses it) and matches the events that waited. */
+void rules_take(struct sensor *s)
+{
+    struct tw_ruleset_stats st = {0};
+
+    loader_join(&s->loader);
+    s->loading = false;
+    if (s->loader.m != NULL)
+        tw_ruleset_get_stats(s->loader.m->rules, &st);
+    if (s->first_load) {
+        s->first_load = false;
+        if (s->loader.rc != 0)
+            s->failed = true;
+        else
+            s->matchers = s->loader.m;
+        publish(s, s->matchers);
+        tw_evqueue_drain(&s->pending, deliver_main, s);
+        tw_evqueue_destroy(&s->pending);
+        if (!s->failed && st.loaded == 0)
+            fprintf(stderr,
+                    "tunwatch: warning: no rule loaded; only --events output is possible\n");
+        return;
+    }
+    /* A reload that could not read every file keeps the bundle in use. */
+    if (s->loader.rc != 0 || s->loader.m->errors > 0) {
+        s->reload_failures++;
+        fprintf(stderr, "tunwatch: rules reload failed (%s), keeping the rules in use\n",
+                s->loader.rc != 0
+                    ? "out of memory"
+                    : "a rule, indicator or exclusion file could not be read or parsed");
+        tw_matchers_free(s->loader.m);
+        return;
+    }
+    struct tw_matchers *old = s->matchers;
+    s->matchers = s->loader.m;
+    publish(s, s->matchers);
+    if (s->n_workers > 0) {
+        /* Workers match concurrently: free the old bundle only once each has finished the
+         * batch it was in when the new one was published. */
+        uint64_t seen[TW_MAX_WORKERS];
+        for (unsigned i = 0; i < s->n_workers; i++)
+            seen[i] = atomic_load_explicit(&s->workers[i].epoch, memory_order_acquire);
+        for (unsigned i = 0; i < s->n_workers; i++)
+            while (atomic_load_explicit(&s->workers[i].epoch, memory_order_acquire) == seen[i])
+                sched_yield();
+    }
+    /* The attribution thread matches too: once what it held when the new bundle was
+     * published has been written, it can only be using the new one. */
+    if (s->attrib != NULL)
+        tw_attrib_drain(s->attrib);
+    /* Without workers matching runs on this thread only, between bursts. */
+    tw_matchers_free(old);
+    s->reloads++;
+    fprintf(stderr, "tunwatch: rules reloaded: %zu loaded, %zu skipped, %zu files with errors\n",
+            st.loaded, st.skipped, s->matchers->errors);
+}

@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One sensor run: set-up (sources, output, privileges, process attribution, rules, engine or
+ * workers), the loops that read the sources (file, live, fanout) with the work done between
+ * bursts (signals, reloads, flushing, stats), and the tear-down.
+ */
+#include "tunwatch/run/sensor.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sensor_impl.h"
+#include "tunwatch/capture/dpdk.h"
+#include "tunwatch/match/suppress.h"
+
+/* Events held while the rules load at start: about 100k events, then the packet path waits. */
+#define PENDING_BYTES (32u << 20)
+#define SUPPRESS_KEYS 65536 /* (rule, source, name) windows tracked at once */
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
+
+void tw_sensor_request_stop(void)
+{
+    stop_requested = 1;
+}
+
+void tw_sensor_request_reload(void)
+{
+    reload_requested = 1;
+}
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
+}
+
+/* The output stream's stdio buffer. */
+static char obuf[1 << 20];
+
+static void on_frame(void *ctx, const struct tw_frame *f)
+{
+    struct sensor *s = ctx;
+    tw_engine_frame(s->eng, s->linktype, f);
+}
+
+/*
+ * Fanout mode: every worker opens its own share of every interface. AF_PACKET: one socket per
+ * interface in that interface's fanout group; the kernel's symmetric flow hash gives each
+ * flow, both directions, to one worker (group ids are per network namespace: derived from the
+ * pid). DPDK: one RX queue per worker ("dpdk:PORT/QUEUE/NQUEUES"), spread by symmetric RSS.
+ */
+static int open_fanout(struct sensor *s)
+{
+    const struct tw_sensor_config *cfg = s->cfg;
+    char err[512];
+
+    if (workers_alloc(s, cfg->workers) != 0) {
+        fprintf(stderr, "tunwatch: out of memory\n");
+        return -1;
+    }
+    for (unsigned wi = 0; wi < s->n_workers; wi++) {
+        struct worker *w = &s->workers[wi];
+        for (size_t i = 0; i < cfg->n_interfaces; i++) {
+            unsigned group = ((unsigned)getpid() * TW_MAX_SOURCES + (unsigned)i) & 0xffffu;
+            struct source *src = &w->src[i];
+            if (tw_dpdk_is_source(cfg->interfaces[i])) {
+                if (tw_dpdk_queue_source(cfg->interfaces[i], wi, s->n_workers, w->names[i],
+                                         sizeof(w->names[i])) != 0) {
+                    fprintf(stderr, "tunwatch: %s: cannot be split into %u queues\n",
+                            cfg->interfaces[i], s->n_workers);
+                    return -1;
+                }
+                src->ops = &tw_capture_dpdk;
+            } else {
+                snprintf(w->names[i], sizeof(w->names[i]), "%s@%u", cfg->interfaces[i], group);
+                src->ops = &tw_capture_afpacket;
+            }
+            src->name = w->names[i];
+            if (src->ops->open(src->name, &s->cap, &src->cap, err, sizeof(err)) != 0) {
+                fprintf(stderr, "tunwatch: %s\n", err);
+                return -1;
+            }
+            w->n_src = i + 1;
+            src->linktype = src->ops->linktype(src->cap);
+        }
+    }
+    return 0;
+}
+
+static int open_sources(struct sensor *s)
+{
+    const struct tw_sensor_config *cfg = s->cfg;
+    char err[512];
+
+    if (cfg->read_file != NULL) {
+        s->src[0] = (struct source){.ops = &tw_capture_pcap_file, .name = cfg->read_file};
+        s->n_src = 1;
+    } else {
+        for (size_t i = 0; i < cfg->n_interfaces; i++) {
+            const char *name = cfg->interfaces[i];
+            s->src[i] = (struct source){
+                .ops = tw_dpdk_is_source(name) ? &tw_capture_dpdk : &tw_capture_pcap_live,
+                .name = name};
+        }
+        s->n_src = cfg->n_interfaces;
+        s->live = true;
+        s->fanout = cfg->workers > 1;
+        for (size_t i = 0; i < cfg->n_interfaces; i++)
+            if (strcmp(cfg->interfaces[i], "any") == 0)
+                s->fanout = false; /* AF_PACKET fanout needs one interface per group */
+    }
+    if (s->fanout)
+        return open_fanout(s);
+    for (size_t i = 0; i < s->n_src; i++) {
+        struct source *src = &s->src[i];
+        if (src->ops->open(src->name, &s->cap, &src->cap, err, sizeof(err)) != 0) {
+            fprintf(stderr, "tunwatch: %s\n", err);
+            return -1;
+        }
+        src->linktype = src->ops->linktype(src->cap);
+        if (!tw_decode_linktype_supported(src->linktype)) {
+            fprintf(stderr, "tunwatch: %s: link type %d is not supported\n", src->name,
+                    src->linktype);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Work that happens between bursts: signals, a finished rule load, flushing, stats. */
+static void between_bursts(struct sensor *s)
+{
+    double t;
+
+    if (reload_requested && !s->first_load && !s->loading) {
+        reload_requested = 0;
+        reopen_files(s);
+        if (loader_start(&s->loader, s->cfg, s->attrib != NULL) == 0)
+            s->loading = true;
+        else
+            fprintf(stderr, "tunwatch: rules reload: out of memory\n");
+    }
+    if (s->loading && loader_done(&s->loader))
+        rules_take(s);
+    t = now_mono();
+    if (s->live && t - s->last_flush >= 1.0) {
+        /* Alerts reach the file within a second on a live sensor. */
+        tw_outfile_flush(&s->file);
+        s->last_flush = t;
+    }
+    if (s->cfg->stats_interval > 0 && t - s->last_stats >= s->cfg->stats_interval) {
+        write_stats(s);
+        s->last_stats = t;
+    }
+    if (s->show_progress && t - s->last_progress >= 0.5) {
+        progress(s);
+        s->last_progress = t;
+    }
+}
+
+static bool output_failed(const struct sensor *s)
+{
+    return atomic_load_explicit(&s->file.err, memory_order_relaxed) != 0;
+}
+
+static int run_file(struct sensor *s)
+{
+    char err[512];
+    struct source *src = &s->src[0];
+
+    s->linktype = src->linktype;
+    while (!stop_requested) {
+        int n = src->ops->dispatch(src->cap, BURST, s->frame_fn, s, err, sizeof(err));
+        if (n == TW_EOF)
+            return 0;
+        if (n < 0) {
+            fprintf(stderr, "tunwatch: %s: %s\n", src->name, err);
+            return 1;
+        }
+        if (output_failed(s) || s->failed)
+            return 0;
+        between_bursts(s);
+    }
+    return 0;
+}
+
+static int run_live(struct sensor *s)
+{
+    struct pollfd pfd[TW_MAX_SOURCES];
+    char err[512];
+
+    int idle_ms = POLL_MS;
+    bool busy = false;
+
+    for (size_t i = 0; i < s->n_src; i++) {
+        pfd[i].fd = s->src[i].ops->selectable_fd(s->src[i].cap);
+        pfd[i].events = POLLIN;
+        if (pfd[i].fd < 0)
+            idle_ms = POLL_MS_POLLED;
+    }
+    while (!stop_requested) {
+        /* EINTR (a signal) and timeouts both lead to a round over every source: a
+         * TPACKET_V3 block may hold packets without the descriptor being readable. */
+        if (poll(pfd, s->n_src, busy ? 0 : idle_ms) < 0 && errno != EINTR) {
+            fprintf(stderr, "tunwatch: poll: %s\n", strerror(errno));
+            return 1;
+        }
+        busy = false;
+        for (size_t i = 0; i < s->n_src && !stop_requested; i++) {
+            struct source *src = &s->src[i];
+            s->linktype = src->linktype;
+            for (int b = 0; b < LIVE_BURSTS; b++) {
+                int n = src->ops->dispatch(src->cap, BURST, s->frame_fn, s, err, sizeof(err));
+                if (n < 0) {
+                    fprintf(stderr, "tunwatch: %s: %s\n", src->name, err);
+                    return 1;
+                }
+                if (n == 0)
+                    break;
+                busy = true;
+            }
+        }
+        if (output_failed(s) || s->failed)
+            return 0;
+        between_bursts(s);
+    }
+    return 0;
+}
+
+/* Fanout mode: the workers capture; this thread watches signals, reloads, stats. */
+static int run_fanout(struct sensor *s)
+{
+    const struct timespec tick = {.tv_sec = 0, .tv_nsec = POLL_MS * 1000000L};
+
+    while (!stop_requested) {
+        nanosleep(&tick, NULL);
+        for (unsigned i = 0; i < s->n_workers; i++)
+            if (atomic_load_explicit(&s->workers[i].failed, memory_order_acquire)) {
+                fprintf(stderr, "tunwatch: worker %u: %s\n", i, s->workers[i].errmsg);
+                return 1;
+            }
+        if (output_failed(s))
+            return 0;
+        between_bursts(s);
+    }
+    return 0;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop_signal; /* no SA_RESTART: poll returns at once */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL); /* a closed output is reported as EPIPE */
+}
+
+/* Process attribution: asked for, or (auto) live capture from this host's own interfaces,
+ * where the traffic is this host's. Files and DPDK ports are someone else's traffic. */
+static bool want_attribution(const struct tw_sensor_config *cfg)
+{
+    if (cfg->local_processes >= 0)
+        return cfg->local_processes > 0;
+    if (cfg->read_file != NULL || cfg->n_interfaces == 0)
+        return false;
+    for (size_t i = 0; i < cfg->n_interfaces; i++)
+        if (tw_dpdk_is_source(cfg->interfaces[i]))
+            return false;
+    return true;
+}
+
+int tw_sensor_run(const struct tw_sensor_config *cfg)
+{
+    static struct sensor sensor; /* holds the 64 KiB output line buffer */
+    struct sensor *s = &sensor;
+    struct tw_engine_config ecfg = cfg->eng;
+    int status = 1;
+    bool pid_written = false, attribution;
+
+    memset(s, 0, sizeof(*s));
+    s->cfg = cfg;
+    s->cap = cfg->cap;
+    attribution = want_attribution(cfg);
+    /* A short-lived client is gone within milliseconds: frames must reach the attribution
+     * as they arrive, not when a capture buffer fills or its timeout expires. */
+    if (attribution)
+        s->cap.immediate = true;
+    install_signals();
+    if (open_sources(s) != 0)
+        goto out_sources;
+
+    {
+        FILE *fp = stdout;
+        const char *path = "stdout";
+        if (cfg->out_path != NULL && strcmp(cfg->out_path, "-") != 0) {
+            /* A replay writes a fresh file; a live sensor appends to its log. */
+            fp = open_log(cfg->out_path, !s->live);
+            path = cfg->out_path;
+            if (fp == NULL) {
+                fprintf(stderr, "tunwatch: %s: %s\n", cfg->out_path, strerror(errno));
+                goto out_sources;
+            }
+        }
+        setvbuf(fp, obuf, _IOFBF, sizeof(obuf));
+        if (tw_outfile_init(&s->file, fp, path) != 0) {
+            fprintf(stderr, "tunwatch: out of memory\n");
+            if (fp != stdout)
+                fclose(fp);
+            goto out_sources;
+        }
+        s->file_open = true;
+        s->sink.out.file = &s->file;
+    }
+    s->sink.out.events = cfg->events;
+    if (cfg->suppress_secs > 0) {
+        s->suppress = tw_suppress_new(cfg->suppress_secs, SUPPRESS_KEYS);
+        if (s->suppress == NULL) {
+            fprintf(stderr, "tunwatch: out of memory\n");
+            goto out_output;
+        }
+        s->sink.match.suppress = s->suppress;
+    }
+    if (cfg->stats_path != NULL) {
+        s->stats_fp = open_log(cfg->stats_path, false);
+        if (s->stats_fp == NULL) {
+            fprintf(stderr, "tunwatch: %s: %s\n", cfg->stats_path, strerror(errno));
+            goto out_output;
+        }
+    }
+    if (cfg->pid_path != NULL) {
+        if (write_pid_file(cfg->pid_path) != 0) {
+            fprintf(stderr, "tunwatch: %s: %s\n", cfg->pid_path, strerror(errno));
+            goto out_output;
+        }
+        pid_written = true;
+    }
+    /* Everything that needs privileges is open: give them up before reading a packet. The
+     * pid file goes to the new user so that it can remove it at exit. */
+    if (cfg->user != NULL) {
+        struct passwd *pw = getpwnam(cfg->user);
+        if (pw != NULL && pid_written && chown(cfg->pid_path, pw->pw_uid, pw->pw_gid) != 0)
+            fprintf(stderr, "tunwatch: %s: %s\n", cfg->pid_path, strerror(errno));
+        if (drop_privileges(cfg->user, attribution) != 0)
+            goto out_output;
+    }
+
+    if (attribution) {
+        /* Started after the switch to -u USER, so that its thread has the capabilities
+         * drop_privileges() kept (capabilities are per thread). */
+        struct tw_attrib_config ac = {.sink = attributed, .ctx = s, .queue_bytes = 4u << 20};
+        s->attr_sink.out.file = &s->file;
+        s->attr_sink.out.events = cfg->events;
+        s->attr_sink.match.suppress = s->suppress;
+        pthread_mutex_init(&s->attr_lock, NULL);
+        s->attrib = tw_attrib_new(&ac);
+        if (s->attrib == NULL) {
+            fprintf(stderr, "tunwatch: cannot start process attribution: %s\n",
+                    strerror(errno));
+            pthread_mutex_destroy(&s->attr_lock);
+            goto out_output;
+        }
+    }
+    if (tw_evqueue_init(&s->pending, PENDING_BYTES) != 0 ||
+        loader_start(&s->loader, cfg, s->attrib != NULL) != 0) {
+        fprintf(stderr, "tunwatch: out of memory\n");
+        goto out_output;
+    }
+    s->first_load = true;
+    s->loading = true;
+    if (cfg->dns_cache > 0) {
+        struct tw_anscache_config ac = TW_ANSCACHE_CONFIG_DEFAULT;
+        ac.capacity = cfg->dns_cache;
+        s->anscache = tw_anscache_new(&ac);
+        if (s->anscache == NULL) {
+            fprintf(stderr, "tunwatch: cannot allocate a DNS answer cache of %u entries\n",
+                    cfg->dns_cache);
+            loader_join(&s->loader);
+            tw_matchers_free(s->loader.m);
+            tw_evqueue_destroy(&s->pending);
+            goto out_output;
+        }
+        ecfg.anscache = s->anscache;
+        if (cfg->workers > 1 && !s->fanout) {
+            s->feed_answers = malloc(sizeof(*s->feed_answers));
+            if (s->feed_answers == NULL) {
+                fprintf(stderr, "tunwatch: out of memory\n");
+                loader_join(&s->loader);
+                tw_matchers_free(s->loader.m);
+                tw_evqueue_destroy(&s->pending);
+                goto out_output;
+            }
+            ecfg.udp_answers_stored = true;
+        }
+    }
+    if (cfg->workers > 1) {
+        /* Workers start with the matcher in place (no queue of early events). */
+        rules_take(s);
+        if (s->failed) {
+            fprintf(stderr, "tunwatch: out of memory loading rules\n");
+            goto out_output;
+        }
+        s->frame_fn = spread_frame;
+        if (workers_start(s, &ecfg, cfg->workers) != 0) {
+            fprintf(stderr, "tunwatch: cannot start %u workers (%u flows, %u reassembly "
+                            "buffers in all)\n",
+                    cfg->workers, ecfg.flow_capacity, ecfg.stream_buffers);
+            goto out_workers;
+        }
+    } else {
+        s->frame_fn = on_frame;
+        ecfg.sink = on_event;
+        ecfg.sink_ctx = s;
+        s->eng = tw_engine_new(&ecfg);
+        if (s->eng == NULL) {
+            fprintf(stderr, "tunwatch: cannot allocate %u flows and %u reassembly buffers\n",
+                    ecfg.flow_capacity, ecfg.stream_buffers);
+            loader_join(&s->loader);
+            tw_matchers_free(s->loader.m);
+            tw_evqueue_destroy(&s->pending);
+            goto out_output;
+        }
+    }
+    s->show_progress = !cfg->quiet && !s->live && isatty(STDERR_FILENO);
+    s->t0 = s->last_flush = s->last_stats = s->last_progress = now_mono();
+
+    status = s->fanout ? run_fanout(s) : s->live ? run_live(s) : run_file(s);
+    workers_stop(s); /* every queued frame is processed before the totals */
+    if (s->eng != NULL)
+        tw_engine_flush(s->eng); /* flows still open at the end of the capture */
+    if (s->first_load)
+        rules_take(s);
+    if (s->attrib != NULL)
+        tw_attrib_drain(s->attrib); /* every event written before the totals */
+    if (s->loading) {
+        loader_join(&s->loader);
+        tw_matchers_free(s->loader.m);
+    }
+    if (s->failed) {
+        fprintf(stderr, "tunwatch: out of memory loading rules\n");
+        status = 1;
+    }
+    if (s->show_progress)
+        fprintf(stderr, "\r%60s\r", "");
+    if (tw_outfile_flush(&s->file) != 0) {
+        fprintf(stderr, "tunwatch: writing %s: %s\n", s->file.path, strerror(s->file.err));
+        status = 2;
+    }
+    if (s->worker_drops != 0)
+        fprintf(stderr, "tunwatch: %llu frames dropped because a worker fell behind\n",
+                (unsigned long long)s->worker_drops);
+    if (cfg->stats_interval > 0)
+        write_stats(s);
+    summary(s, now_mono() - s->t0);
+    if (stop_requested)
+        fprintf(stderr, "tunwatch: stopped by signal, output flushed\n");
+out_workers:
+    workers_free(s);
+    tw_engine_free(s->eng);
+    if (s->attrib != NULL) {
+        tw_attrib_free(s->attrib); /* drains: it matches with s->matchers, writes s->file */
+        s->attrib = NULL;
+        pthread_mutex_destroy(&s->attr_lock);
+    }
+    tw_matchers_free(s->matchers);
+    tw_anscache_free(s->anscache);
+    free(s->feed_answers);
+out_output:
+    if (s->attrib != NULL) {
+        tw_attrib_free(s->attrib);
+        pthread_mutex_destroy(&s->attr_lock);
+    }
+    tw_suppress_free(s->suppress); /* every output that used it is done */
+    if (s->file_open) {
+        int had = s->file.err;
+        if (tw_outfile_close(&s->file) != 0 && had == 0 && status == 0) {
+            fprintf(stderr, "tunwatch: closing %s: %s\n", s->file.path, strerror(s->file.err));
+            status = 2;
+        }
+    }
+    if (s->stats_fp != NULL)
+        fclose(s->stats_fp);
+    if (pid_written)
+        unlink(cfg->pid_path); /* may fail once privileges are gone: harmless */
+out_sources:
+    workers_free(s); /* fanout sockets of workers that never started */
+    for (size_t i = 0; i < s->n_src; i++)
+        if (s->src[i].cap != NULL)
+            s->src[i].ops->close(s->src[i].cap);
+    return status;
+}

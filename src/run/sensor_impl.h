@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sensor's private parts, shared by the files of one run (run.c, events.c, loader.c,
+ * workers.c, stats.c, summary.c, files.c, privileges.c): the sensor, its packet workers and
+ * rules loader, the totals it reports, and what each file offers the others. The public API
+ * is tunwatch/run/sensor.h.
+ */
+#ifndef TUNWATCH_SENSOR_IMPL_H
+#define TUNWATCH_SENSOR_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "tunwatch/host/attrib.h"
+#include "tunwatch/match/evqueue.h"
+#include "tunwatch/output/output.h"
+#include "tunwatch/proto/dns.h"
+#include "tunwatch/run/ring.h"
+#include "tunwatch/run/sensor.h"
+
+#define BURST 256 /* frames asked of a source per dispatch */
+/* Bursts taken from one live source before looking at the others and at signals. */
+#define LIVE_BURSTS 16
+#define POLL_MS 100
+#define POLL_MS_POLLED 1 /* with a source that has no descriptor (DPDK): poll it often */
+
+/* Seconds on the monotonic clock. */
+static inline double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Rules load and compile on their own thread, off the packet path: at start (events found
+ * meanwhile wait in a bounded queue and are matched in order once the matcher is ready, so
+ * the output is the same as with the rules loaded first) and on reload (the old rules keep
+ * matching until the new set is complete, then it is swapped in between two bursts).
+ */
+struct rules_loader {
+    pthread_t thread;
+    struct tw_matchers_config cfg; /* what to load */
+    struct tw_matchers *m;         /* the result */
+    int rc;                        /* 0, or TW_ENOMEM */
+    atomic_bool done;              /* set by the loader when rc is final */
+    bool running;                  /* started and not yet joined */
+};
+
+/* A capture source: its backend, handle, name and link type. */
+struct source {
+    const struct tw_capture_ops *ops;
+    struct tw_capture *cap;
+    const char *name;
+    int linktype;
+};
+
+/* Where one thread's events go: the match stage, then the output (its own line buffer and
+ * counters; the FILE and the suppression table are shared). */
+struct sink {
+    struct tw_match match;
+    struct tw_output out;
+};
+
+/* Totals a run reports, gathered from the one engine or from every worker. */
+struct totals {
+    struct tw_engine_stats es;
+    struct tw_flow_table_stats fs;
+    uint32_t stream_high_water;
+    uint64_t alerts, events_written, lines_dropped, excluded, suppressed;
+    uint64_t events_seen[TW_CAT__COUNT];
+};
+
+/*
+ * A packet worker: its own engine (flow table, reassembly buffers, counters) fed through a
+ * lock-free ring by the reading thread, which sends both directions of a flow to the same
+ * worker (symmetric flow hash). Its output shares the sensor's FILE; stdio writes each line
+ * under the stream lock, so lines never interleave. Counters are published as a snapshot
+ * (under a mutex, twice a second) for the stats and the summary.
+ */
+struct worker {
+    pthread_t thread;
+    struct sensor *s;
+    unsigned idx;
+    struct tw_ring ring;
+    struct tw_engine *eng;
+    struct sink sink;
+    _Atomic uint64_t epoch; /* bumped after every batch: reload waits on it */
+    uint64_t ring_full;     /* reader: frames that waited (file) or were dropped (live) */
+    pthread_mutex_t lock;
+    struct totals snap;                               /* published under lock */
+    struct tw_capture_stats cap_snap[TW_MAX_SOURCES]; /* fanout mode, under lock */
+    bool started;
+    /* Fanout mode: the worker reads its own AF_PACKET sockets, one per interface. */
+    struct source src[TW_MAX_SOURCES];
+    size_t n_src;
+    char names[TW_MAX_SOURCES][64];
+    int linktype;
+    atomic_bool failed;
+    char errmsg[512];
+};
+
+/* Everything one run holds (one instance, in tw_sensor_run). */
+struct sensor {
+    const struct tw_sensor_config *cfg;
+    struct tw_capture_opts cap; /* cfg->cap, immediate when processes are attributed */
+    bool fanout;                /* live workers read their own AF_PACKET fanout sockets */
+    atomic_bool stop_workers;
+    tw_frame_fn frame_fn; /* on_frame (one engine here) or spread_frame (workers) */
+    struct worker *workers;
+    unsigned n_workers;
+    uint64_t worker_drops; /* live frames dropped because a worker's ring was full */
+    /* Reader in front of workers: UDP DNS answers go into the cache here, in capture order. */
+    struct tw_dns_msg feed_msg;
+    struct tw_dns_answers *feed_answers;
+    struct source src[TW_MAX_SOURCES];
+    size_t n_src;
+    bool live;
+    int linktype; /* of the source being dispatched */
+    struct tw_engine *eng;
+    struct tw_anscache *anscache; /* host-wide, shared by every worker */
+    struct tw_outfile file;       /* the output stream all outputs share */
+    bool file_open;
+    struct sink sink;
+    struct tw_matchers *matchers; /* in use (NULL until the first load is complete) */
+    struct rules_loader loader;
+    bool loading;    /* loader holds a set not yet in use */
+    bool first_load; /* the loader's set is the first one: events are queued */
+    bool failed;     /* the first load ran out of memory */
+    struct tw_evqueue pending;
+    /* Process attribution (endpoint): events go through its thread, which matches and writes
+     * them with an output of its own. NULL when off. */
+    struct tw_attrib *attrib;
+    struct sink attr_sink;
+    _Atomic uint64_t attr_queue_full; /* events written unattributed: its queue was full */
+    struct tw_suppress *suppress;     /* alert suppression windows, shared; NULL: off */
+    pthread_mutex_t attr_lock;        /* guards attr_snap */
+    struct totals attr_snap;          /* attr_sink's counters (match and output only) */
+    FILE *stats_fp;
+    uint64_t reloads, reload_failures;
+    double t0, last_flush, last_stats, last_progress;
+    bool show_progress;
+};
+
+/* ---- events.c ---- */
+
+/* Sends an event on: to matching and output (out), or through process attribution. */
+void deliver(struct sensor *s, struct sink *k, const struct tw_event *ev);
+/* Event sink (ctx: the sensor): deliver() with the sensor's own output. */
+void deliver_main(void *ctx, const struct tw_event *ev);
+/* The attribution thread's sink (ctx: the sensor): matches, writes, publishes its counters. */
+void attributed(void *ctx, const struct tw_event *ev);
+/* The single engine's sink (ctx: the sensor): queued while the first rules load, then sent on. */
+void on_event(void *ctx, const struct tw_event *ev);
+
+/* ---- loader.c ---- */
+
+/* Starts loading cfg's rules, indicators and exclusions on a thread of l's. Returns 0. */
+int loader_start(struct rules_loader *l, const struct tw_sensor_config *cfg, bool process_fields);
+/* True once the load started last is complete. */
+bool loader_done(const struct rules_loader *l);
+/* Waits for the loading thread, if one runs. */
+void loader_join(struct rules_loader *l);
+/* Waits for the load, puts it in use (a bad reload is refused), matches the queued events. */
+void rules_take(struct sensor *s);
+
+/* ---- workers.c ---- */
+
+/* Frame callback of the reader in front of workers (ctx: the sensor): to the flow's worker. */
+void spread_frame(void *ctx, const struct tw_frame *f);
+/* Allocates n workers, not started. 0 or TW_ENOMEM. */
+int workers_alloc(struct sensor *s, unsigned n);
+/* Starts n workers (allocated here if not yet), sharing base's capacities. 0 or TW_ENOMEM. */
+int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigned n);
+/* Stops the workers once each has processed every frame handed to it. */
+void workers_stop(struct sensor *s);
+/* Stops and frees every worker with its engine, ring and capture sockets. */
+void workers_free(struct sensor *s);
+
+/* ---- stats.c ---- */
+
+/* The counters of one engine and its output, into t. */
+void engine_totals(const struct tw_engine *eng, const struct sink *k, struct totals *t);
+/* Everything the run counted so far, into t. */
+void gather(struct sensor *s, struct totals *t);
+/* Capture counters of source i, summed over the workers' sockets in fanout mode. */
+void source_stats(struct sensor *s, size_t i, struct tw_capture_stats *cs);
+/* Writes one JSON stats line to the stats file (stderr without one). */
+void write_stats(struct sensor *s);
+
+/* ---- summary.c ---- */
+
+/* Rewrites the progress line of a replay on stderr. */
+void progress(struct sensor *s);
+/* Writes the summary of a run that took secs seconds to stderr. */
+void summary(struct sensor *s, double secs);
+
+/* ---- files.c ---- */
+
+/* Opens a log file, truncated or appended to. NULL with errno on failure. */
+FILE *open_log(const char *path, bool truncate);
+/* Reopens the output and stats files (log rotation); a file that fails keeps the old one. */
+void reopen_files(struct sensor *s);
+/* Writes this process's pid to path. 0, or -1 with errno. */
+int write_pid_file(const char *path);
+
+/* ---- privileges.c ---- */
+
+/* Switches to user, keeping attribution's capabilities if asked. 0, or -1 said on stderr. */
+int drop_privileges(const char *user, bool attribution);
+
+#endif /* TUNWATCH_SENSOR_IMPL_H */

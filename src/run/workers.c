@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Packet workers: the reader spreads frames by flow over per-worker rings (storing the DNS
+ * answers it sees on the way), or, in fanout mode, each worker reads its own capture sockets.
+ * Starting, stopping and freeing them.
+ */
+#include "sensor_impl.h"
+
+#include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tunwatch/inspect/answers.h"
+
+struct frame_rec {
+    int64_t ts_sec;
+    uint32_t ts_nsec;
+    uint32_t caplen;
+    uint32_t wirelen;
+    int32_t linktype;
+};
+
+#define RING_BYTES (8u << 20)
+#define WORKER_BATCH 256
+
+static void worker_publish(struct worker *w)
+{
+    struct totals t;
+
+    engine_totals(w->eng, &w->sink, &t);
+    pthread_mutex_lock(&w->lock);
+    w->snap = t;
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    double last = now_mono();
+    const struct timespec idle = {.tv_sec = 0, .tv_nsec = 50000};
+
+    for (;;) {
+        unsigned n = 0;
+        const uint8_t *rec;
+        size_t len;
+
+        while (n < WORKER_BATCH && (rec = tw_ring_peek(&w->ring, &len)) != NULL) {
+            struct frame_rec h;
+            memcpy(&h, rec, sizeof(h));
+            struct tw_frame f = {.ts_sec = h.ts_sec, .ts_nsec = h.ts_nsec, .caplen = h.caplen,
+                                 .wirelen = h.wirelen, .data = rec + sizeof(h)};
+            tw_engine_frame(w->eng, h.linktype, &f);
+            tw_ring_release(&w->ring);
+            n++;
+        }
+        atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
+        double t = now_mono();
+        if (t - last >= 0.5) {
+            worker_publish(w);
+            last = t;
+        }
+        if (n == 0) {
+            if (tw_ring_finished(&w->ring))
+                break;
+            nanosleep(&idle, NULL);
+        }
+    }
+    tw_engine_flush(w->eng); /* flows still open at the end of the capture */
+    worker_publish(w);
+    return NULL;
+}
+
+static void worker_frame(void *ctx, const struct tw_frame *f)
+{
+    struct worker *w = ctx;
+    tw_engine_frame(w->eng, w->linktype, f);
+}
+
+static void worker_publish_capture(struct worker *w)
+{
+    struct tw_capture_stats cs[TW_MAX_SOURCES];
+
+    for (size_t i = 0; i < w->n_src; i++)
+        w->src[i].ops->stats(w->src[i].cap, &cs[i]);
+    pthread_mutex_lock(&w->lock);
+    memcpy(w->cap_snap, cs, w->n_src * sizeof(cs[0]));
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Fanout mode: the kernel hands this worker its share of the flows; no reader in between. */
+static void *worker_capture_main(void *arg)
+{
+    struct worker *w = arg;
+    struct pollfd pfd[TW_MAX_SOURCES];
+    double last = now_mono();
+    bool stopping = false;
+
+    int idle_ms = POLL_MS;
+    bool any = false;
+
+    for (size_t i = 0; i < w->n_src; i++) {
+        pfd[i].fd = w->src[i].ops->selectable_fd(w->src[i].cap);
+        pfd[i].events = POLLIN;
+        if (pfd[i].fd < 0)
+            idle_ms = POLL_MS_POLLED; /* DPDK: nothing to wait on, poll the queue often */
+    }
+    for (;;) {
+        stopping = atomic_load_explicit(&w->s->stop_workers, memory_order_acquire);
+        if (!stopping)
+            poll(pfd, w->n_src, any ? 0 : idle_ms);
+        any = false;
+        for (size_t i = 0; i < w->n_src; i++) {
+            struct source *src = &w->src[i];
+            w->linktype = src->linktype;
+            for (int b = 0; b < LIVE_BURSTS; b++) {
+                int n = src->ops->dispatch(src->cap, BURST, worker_frame, w, w->errmsg,
+                                           sizeof(w->errmsg));
+                if (n < 0) {
+                    atomic_store_explicit(&w->failed, true, memory_order_release);
+                    goto out;
+                }
+                if (n == 0)
+                    break;
+                any = true;
+            }
+        }
+        atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
+        double t = now_mono();
+        if (t - last >= 0.5) {
+            worker_publish(w);
+            worker_publish_capture(w);
+            last = t;
+        }
+        if (stopping && !any) {
+            tw_engine_flush(w->eng); /* flows still open when the capture stops */
+            break; /* what the rings held when the stop came has been read */
+        }
+    }
+out:
+    worker_publish(w);
+    worker_publish_capture(w);
+    return NULL;
+}
+
+/* Symmetric: both directions of a flow give the same value. */
+static uint64_t flow_spread_hash(const struct tw_pkt *p)
+{
+    uint64_t a = 0, b = 0, w;
+
+    for (int i = 0; i < 16; i += 8) {
+        memcpy(&w, p->src + i, 8);
+        a = (a ^ w) * 0x9e3779b97f4a7c15ULL;
+        memcpy(&w, p->dst + i, 8);
+        b = (b ^ w) * 0x9e3779b97f4a7c15ULL;
+    }
+    a ^= p->sport;
+    b ^= p->dport;
+    a *= 0xbf58476d1ce4e5b9ULL;
+    b *= 0xbf58476d1ce4e5b9ULL;
+    w = (a + b) ^ p->l4_proto;
+    w ^= w >> 31;
+    w *= 0x94d049bb133111ebULL;
+    return w ^ (w >> 29);
+}
+
+/* One DNS message from the reader: its answers go into the cache when it is a response. */
+static void store_message(struct sensor *s, const struct tw_pkt *p, const uint8_t *msg,
+                          size_t len, int64_t ts)
+{
+    struct tw_dns_msg *m = &s->feed_msg;
+    int off = tw_dns_parse(msg, len, m);
+    unsigned stored = 0;
+
+    /* The response goes to the client: its destination is the querier. */
+    if (off >= 0 && m->qr)
+        tw_answers_learn(s->anscache, m, msg, len, (size_t)off, s->feed_answers, p->ip_version,
+                         p->dst, ts, NULL, NULL, &stored);
+}
+
+/*
+ * Reader side, several workers: the answers of a DNS response are stored before the frame is
+ * handed out, so they are in the cache before any worker sees the connection that follows
+ * (the worker that gets the response only reports its CNAME targets). Over TCP the reader
+ * keeps no stream state: it stores the responses a segment holds whole from its first byte
+ * (the usual case); a response split across segments is stored by its worker alone.
+ * Malformed messages are left for the worker, which counts them.
+ */
+static void store_answers(struct sensor *s, const struct tw_pkt *p, int64_t ts)
+{
+    const uint8_t *b = p->payload, *msg;
+    size_t n = p->payload_len, len;
+    int rc;
+
+    if (p->l4_proto == 17) {
+        store_message(s, p, b, n, ts);
+        return;
+    }
+    while ((rc = tw_dns_tcp_frame(b, n, &msg, &len)) > 0) {
+        store_message(s, p, msg, len, ts);
+        b += rc;
+        n -= (size_t)rc;
+    }
+}
+
+/* Reader side: sends a frame to the worker that owns its flow. */
+void spread_frame(void *ctx, const struct tw_frame *f)
+{
+    struct sensor *s = ctx;
+    struct tw_decode_stats scratch; /* the worker decodes again and counts */
+    struct tw_pkt p;
+    unsigned wi = 0;
+    struct worker *w;
+    uint8_t *dst;
+
+    memset(&scratch, 0, sizeof(scratch));
+    if (tw_decode(s->linktype, f->data, f->caplen, f->wirelen, &p, &scratch) == 0) {
+        wi = (unsigned)(flow_spread_hash(&p) % s->n_workers);
+        if (s->feed_answers != NULL && p.sport == 53 && p.payload_len > 0)
+            store_answers(s, &p, f->ts_sec);
+    }
+    w = &s->workers[wi];
+    while ((dst = tw_ring_reserve(&w->ring, sizeof(struct frame_rec) + f->caplen)) == NULL) {
+        w->ring_full++;
+        if (s->live) {
+            /* Never block the capture: the drop is counted and reported. */
+            s->worker_drops++;
+            return;
+        }
+        sched_yield();
+    }
+    struct frame_rec h = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec, .caplen = f->caplen,
+                          .wirelen = f->wirelen, .linktype = s->linktype};
+    memcpy(dst, &h, sizeof(h));
+    memcpy(dst + sizeof(h), f->data, f->caplen);
+    tw_ring_commit(&w->ring);
+}
+
+void workers_stop(struct sensor *s)
+{
+    atomic_store_explicit(&s->stop_workers, true, memory_order_release);
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        struct worker *w = &s->workers[i];
+        if (w->started) {
+            if (!s->fanout)
+                tw_ring_close(&w->ring);
+            pthread_join(w->thread, NULL);
+            w->started = false;
+        }
+    }
+}
+
+void workers_free(struct sensor *s)
+{
+    workers_stop(s);
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        struct worker *w = &s->workers[i];
+        for (size_t k = 0; k < w->n_src; k++)
+            if (w->src[k].cap != NULL)
+                w->src[k].ops->close(w->src[k].cap);
+        tw_engine_free(w->eng);
+        tw_ring_destroy(&w->ring);
+        pthread_mutex_destroy(&w->lock);
+    }
+    free(s->workers);
+    s->workers = NULL;
+    s->n_workers = 0;
+}
+
+int workers_alloc(struct sensor *s, unsigned n)
+{
+    /* A worker is cache-line aligned (its ring's indices are), more than calloc promises. */
+    const size_t align = _Alignof(struct worker);
+    size_t size = ((size_t)n * sizeof(*s->workers) + align - 1) & ~(align - 1);
+
+    s->workers = aligned_alloc(align, size);
+    if (s->workers == NULL)
+        return TW_ENOMEM;
+    memset(s->workers, 0, size);
+    s->n_workers = n;
+    for (unsigned i = 0; i < n; i++) {
+        struct worker *w = &s->workers[i];
+        w->s = s;
+        w->idx = i;
+        pthread_mutex_init(&w->lock, NULL);
+        atomic_init(&w->epoch, 0);
+        atomic_init(&w->failed, false);
+    }
+    return 0;
+}
+
+static void worker_event(void *ctx, const struct tw_event *ev)
+{
+    struct worker *w = ctx;
+    deliver(w->s, &w->sink, ev);
+}
+
+int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigned n)
+{
+    if (s->workers == NULL && workers_alloc(s, n) != 0)
+        return TW_ENOMEM;
+    for (unsigned i = 0; i < n; i++) {
+        struct worker *w = &s->workers[i];
+        struct tw_engine_config c = *base;
+
+        w->sink.out.file = &s->file;
+        w->sink.out.events = s->sink.out.events;
+        w->sink.match.suppress = s->suppress;
+        atomic_init(&w->sink.match.matchers, s->matchers);
+        /* The configured capacities are for the whole sensor. */
+        c.flow_capacity = TW_MAX(base->flow_capacity / n, 1024u);
+        c.stream_buffers = base->stream_buffers / n;
+        c.flow_id_first = i + 1;
+        c.flow_id_stride = n;
+        c.sink = worker_event;
+        c.sink_ctx = w;
+        if ((!s->fanout && tw_ring_init(&w->ring, RING_BYTES) != 0) ||
+            (w->eng = tw_engine_new(&c)) == NULL)
+            return TW_ENOMEM;
+        if (pthread_create(&w->thread, NULL, s->fanout ? worker_capture_main : worker_main,
+                           w) != 0)
+            return TW_ENOMEM;
+        w->started = true;
+    }
+    return 0;
+}
