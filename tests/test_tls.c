@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests for the TLS ClientHello parser (src/tls.c).
+ * Tests for the TLS ClientHello parser (src/proto/tls.c).
  *
  * Every valid case runs whole, at every proper prefix (each copied into an
  * exact-size heap buffer, so AddressSanitizer sees a one-byte over-read),

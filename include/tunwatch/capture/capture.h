@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Capture backends: one small ops struct per source of frames (pcap/pcapng
- * files now; live libpcap, AF_PACKET and DPDK later). The core never includes
+ * files and live interfaces through libpcap, AF_PACKET TPACKET_V3 fanout
+ * sockets, DPDK ports), implemented under capture/. The core never includes
  * pcap.h or DPDK headers; it sees only this interface.
  *
  * Frames are delivered by callback in bursts (dispatch), zero-copy: a frame's

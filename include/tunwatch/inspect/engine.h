@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The packet path of one worker: decode -> flow -> extract -> event.
+ * The packet path of one worker: decode -> flow -> inspect -> event.
  *
- * tw_engine_frame() takes one captured frame; every name it finds (DNS query
- * names, TLS ClientHello SNI) becomes a struct tw_event handed to the sink
- * callback, which matches and writes it. Nothing is allocated per packet:
- * the flow table and reassembly buffers are sized at tw_engine_new().
+ * tw_engine_frame() takes one captured frame, decodes it, finds its flow and
+ * reads what the flow's client (or, for DNS, its server) sends with the
+ * parsers of proto/; every name it finds (DNS query names and CNAME targets,
+ * TLS ClientHello SNI, names from the answer cache) becomes a struct tw_event
+ * handed to the sink callback (the run stage passes it on to matching and
+ * output). Nothing is allocated per packet: the flow table and reassembly
+ * buffers are sized at tw_engine_new().
  */
 #ifndef TUNWATCH_ENGINE_H
 #define TUNWATCH_ENGINE_H
@@ -40,7 +43,7 @@ struct tw_engine_stats {
     uint64_t tcp_payload_pkts, udp_dns_pkts;
     uint64_t tcp_pure_ack;     /* segments without payload or SYN/FIN/RST: not looked up */
     uint64_t dns_queries;      /* DNS request messages (QR=0) parsed */
-    uint64_t dns_responses;    /* DNS response messages (QR=1) seen (not yet parsed further) */
+    uint64_t dns_responses;    /* DNS response messages (QR=1) parsed (answers: answers.h) */
     uint64_t dns_questions;    /* names emitted from DNS requests */
     uint64_t dns_malformed;    /* messages rejected (questions parsed before the error are kept) */
     uint64_t dns_tcp_messages;

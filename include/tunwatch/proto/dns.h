@@ -78,7 +78,7 @@ struct tw_dns_msg {
  * (a UDP datagram or a length-delimited TCP message is complete by
  * construction, so truncation is malformed here). *out is reset on entry:
  * header fields and n_questions are zeroed and every q[] entry holds the empty
- * name "" (the full struct is not memset, it is 4.4 KB). All QDCOUNT questions
+ * name "" (the full struct, about 18 KB, is not memset). All QDCOUNT questions
  * are validated; the first TW_DNS_MAX_QUESTIONS are stored. On error, *out
  * holds the header and the questions stored before the bad one. Sections
  * after the questions are not looked at.
