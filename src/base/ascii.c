@@ -1,6 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 #include "tunwatch/base/ascii.h"
 
+#define ROW(b)                                                                                     \
+    (b) + 0, (b) + 1, (b) + 2, (b) + 3, (b) + 4, (b) + 5, (b) + 6, (b) + 7, (b) + 8, (b) + 9,      \
+        (b) + 10, (b) + 11, (b) + 12, (b) + 13, (b) + 14, (b) + 15
+
+/* 0x40 '@' stays; 0x41-0x5a 'A'-'Z' become 0x61-0x7a; 0x5b-0x5f stay. */
+/* clang-format off */
+const uint8_t tw_ascii_lower_table[256] = {
+    ROW(0x00), ROW(0x10), ROW(0x20), ROW(0x30),
+    0x40, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
+    'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 0x5b, 0x5c, 0x5d, 0x5e, 0x5f,
+    ROW(0x60), ROW(0x70), ROW(0x80), ROW(0x90), ROW(0xa0), ROW(0xb0), ROW(0xc0), ROW(0xd0),
+    ROW(0xe0), ROW(0xf0),
+};
+/* clang-format on */
+#undef ROW
+
 void tw_ascii_lower_copy(char *dst, const char *src, size_t n)
 {
     for (size_t i = 0; i < n; i++)

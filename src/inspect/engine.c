@@ -110,8 +110,8 @@ static void conn_init(struct conn *f)
  * table let go of to make room, or because they were idle, are finished first, in the order
  * they were retired, before anything of p is read.
  */
-static struct conn *conn_get(struct tw_engine *e, const struct tw_pkt *p, uint8_t *side,
-                             bool *created)
+static inline struct conn *conn_get(struct tw_engine *e, const struct tw_pkt *p, uint8_t *side,
+                                    bool *created)
 {
     struct tw_flow_lookup res;
     struct conn *f = (struct conn *)tw_flow_get(e->flows, p, e->frame->ts_sec,

@@ -47,7 +47,7 @@ void loader_join(struct rules_loader *l)
     }
 }
 
-/* Publishes bundle m to every output (NULL: no matching). */
+/* Publishes bundle m to every thread's match stage (NULL: no matching). */
 static void publish(struct sensor *s, const struct tw_matchers *m)
 {
     atomic_store_explicit(&s->sink.match.matchers, m, memory_order_release);

@@ -11,10 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Every byte, with A-Z mapped to a-z: one load per byte on the matching paths. */
+extern const uint8_t tw_ascii_lower_table[256];
+
 /* c with A-Z mapped to a-z; every other byte unchanged. */
 static inline uint8_t tw_ascii_lower(uint8_t c)
 {
-    return (uint8_t)(c + (((unsigned)c - 'A' < 26u) << 5));
+    return tw_ascii_lower_table[c];
 }
 
 static inline bool tw_ascii_alpha(uint8_t c)

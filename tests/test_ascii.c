@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/* ASCII case folding and the name normal form rules match in. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tunwatch/base/ascii.h"
+
+/* Every byte: only A-Z change, each to its lowercase letter (no locale, no Latin-1 folding). */
+static void test_lower_every_byte(void **state)
+{
+    (void)state;
+    for (unsigned c = 0; c < 256; c++) {
+        uint8_t want = (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : (uint8_t)c;
+        assert_int_equal(tw_ascii_lower((uint8_t)c), want);
+        assert_int_equal(tw_ascii_alpha((uint8_t)c),
+                         (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
+        assert_int_equal(tw_ascii_alnum((uint8_t)c), (c >= 'a' && c <= 'z') ||
+                                                         (c >= 'A' && c <= 'Z') ||
+                                                         (c >= '0' && c <= '9'));
+    }
+}
+
+static const struct {
+    int line;
+    const char *in;
+    const char *norm;
+} norm_cases[] = {
+    {__LINE__, "Abc.LocalTo.NET", "abc.localto.net"},
+    {__LINE__, "abc.localto.net.", "abc.localto.net"},   /* one trailing dot dropped */
+    {__LINE__, "abc.localto.net..", "abc.localto.net."}, /* only one */
+    {__LINE__, ".", ""},
+    {__LINE__, "", ""},
+    {__LINE__, "\xc3\x89X.example", "\xc3\x89x.example"}, /* bytes >= 0x80 kept */
+    {__LINE__, "a\\.B\\032c", "a\\.b\\032c"},             /* presentation escapes kept */
+    {__LINE__, "@[`{", "@[`{"},                           /* neighbours of A-Z and a-z */
+};
+
+static void test_normalize(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(norm_cases) / sizeof(norm_cases[0]); i++) {
+        char out[64];
+        size_t n = strlen(norm_cases[i].in);
+        size_t got = tw_name_normalize(out, norm_cases[i].in, n);
+        if (got != strlen(norm_cases[i].norm) || strcmp(out, norm_cases[i].norm) != 0)
+            fail_msg("line %d: '%s' -> '%s'", norm_cases[i].line, norm_cases[i].in, out);
+        assert_true(tw_name_equals_normalized(norm_cases[i].in, n, out, got));
+    }
+}
+
+static void test_equals_normalized(void **state)
+{
+    (void)state;
+    assert_true(tw_name_equals_normalized("X.Ngrok.IO.", 11, "x.ngrok.io", 10));
+    assert_true(tw_name_equals_normalized("x.ngrok.io", 10, "x.ngrok.io", 10));
+    assert_false(tw_name_equals_normalized("x.ngrok.io", 10, "x.ngrok.i", 9));
+    assert_false(tw_name_equals_normalized("x.ngrok.io", 10, "X.ngrok.io", 10)); /* norm is lower */
+    assert_false(tw_name_equals_normalized("x.ngrok.io..", 12, "x.ngrok.io", 10));
+    assert_false(tw_name_equals_normalized("y.ngrok.io", 10, "x.ngrok.io", 10));
+}
+
+/* In place: dst may be src. */
+static void test_lower_copy_in_place(void **state)
+{
+    (void)state;
+    char s[] = "MiXeD.CaSe";
+    tw_ascii_lower_copy(s, s, strlen(s));
+    assert_string_equal(s, "mixed.case");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lower_every_byte),
+        cmocka_unit_test(test_normalize),
+        cmocka_unit_test(test_equals_normalized),
+        cmocka_unit_test(test_lower_copy_in_place),
+    };
+    return cmocka_run_group_tests_name("ascii", tests, NULL, NULL);
+}
