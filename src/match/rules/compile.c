@@ -11,14 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tunwatch/base/ascii.h"
+
 static char *dup_lower(const char *s, size_t len)
 {
     char *d = malloc(len + 1);
 
     if (!d)
         return NULL;
-    for (size_t i = 0; i < len; i++)
-        d[i] = lower(s[i]);
+    tw_ascii_lower_copy(d, s, len);
     d[len] = '\0';
     return d;
 }
@@ -101,7 +102,7 @@ static int tstr_compile(const struct tstr *s, bool cased, struct matcher *m)
         char ch = k[i] < T_STAR ? (char)k[i] : 0;
 
         if (k[i] < T_STAR && !cased)
-            ch = lower(ch);
+            ch = (char)tw_ascii_lower((uint8_t)ch);
         if (m->kind == MK_GLOB) {
             if (k[i] == T_STAR)
                 m->pat[out++] = '*';

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tunwatch/base/ascii.h"
+
 struct sel {
     const char *name;
     uint32_t node;
@@ -44,8 +46,7 @@ struct cparse {
 
 static bool ident_char(char ch)
 {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '_' || ch == '-' || ch == '.' || ch == '*';
+    return tw_ascii_alnum((uint8_t)ch) || ch == '_' || ch == '-' || ch == '.' || ch == '*';
 }
 
 static bool word_is(const struct cparse *p, const char *w)
@@ -55,7 +56,7 @@ static bool word_is(const struct cparse *p, const char *w)
     if (p->tlen != n)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (lower(p->tstart[i]) != w[i])
+        if ((char)tw_ascii_lower((uint8_t)p->tstart[i]) != w[i])
             return false;
     return true;
 }

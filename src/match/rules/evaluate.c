@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "rules_impl.h"
+#include "tunwatch/base/ascii.h"
 #include "tunwatch/match/acm.h"
 #include "tunwatch/match/trie.h"
 
@@ -25,7 +26,7 @@ static bool eq_fold(const char *ev, const char *pat, size_t n, bool cased)
     if (cased)
         return memcmp(ev, pat, n) == 0;
     for (size_t i = 0; i < n; i++)
-        if (lower(ev[i]) != pat[i])
+        if ((char)tw_ascii_lower((uint8_t)ev[i]) != pat[i])
             return false;
     return true;
 }
@@ -50,7 +51,8 @@ static bool glob_match(const char *p, size_t pn, const char *s, size_t sn, bool 
                 step = 2;
                 lit = true;
             }
-            if ((!lit && pc == '?') || pc == (cased ? s[si] : lower(s[si]))) {
+            if ((!lit && pc == '?') ||
+                pc == (cased ? s[si] : (char)tw_ascii_lower((uint8_t)s[si]))) {
                 pi += step;
                 si++;
                 continue;
@@ -218,7 +220,7 @@ static bool test_value(const struct evctx *x, const struct matcher *m, const cha
 static bool eq_ci(const char *a, const char *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (lower(a[i]) != lower(b[i]))
+        if (tw_ascii_lower((uint8_t)a[i]) != tw_ascii_lower((uint8_t)b[i]))
             return false;
     return true;
 }

@@ -5,7 +5,10 @@
  */
 #include "tunwatch/match/rules.h"
 
+#include <string.h>
+
 #include "rules_impl.h"
+#include "tunwatch/base/ascii.h"
 
 /* Lines of reasons tw_ruleset_explain() prints for one rule. */
 #define WHY_MAX 8
@@ -116,11 +119,7 @@ size_t tw_ruleset_explain(const struct tw_ruleset *rs, const char *name, FILE *o
 
     if (!rs || !name || !out)
         return 0;
-    for (; name[n] && n < sizeof(norm) - 1; n++)
-        norm[n] = lower(name[n]);
-    if (n && norm[n - 1] == '.')
-        n--;
-    norm[n] = '\0';
+    n = tw_name_normalize(norm, name, strnlen(name, sizeof(norm) - 1));
     for (int c = 0; c < TW_CAT__COUNT; c++) {
         ev[c] = (struct tw_event){.category = (enum tw_category)c,
                                   .raw = norm,

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tunwatch/base/ascii.h"
+
 void rules_tset_free(struct tset *ts)
 {
     for (size_t i = 0; i < ts->n; i++)
@@ -69,8 +71,7 @@ int rules_tstr_wild(struct tstr *s, bool front, bool back)
 
 static bool word_tok(uint16_t t)
 {
-    return t < T_STAR && ((t >= 'a' && t <= 'z') || (t >= 'A' && t <= 'Z') ||
-                          (t >= '0' && t <= '9') || t == '_' || t >= 0x80);
+    return t < T_STAR && (tw_ascii_alnum((uint8_t)t) || t == '_' || t >= 0x80);
 }
 
 /*

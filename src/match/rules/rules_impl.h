@@ -153,12 +153,6 @@ static inline int u32_push(struct u32vec *v, uint32_t x)
     return 0;
 }
 
-/* c with A-Z mapped to a-z; every other byte unchanged. */
-static inline char lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c + ('a' - 'A')) : c;
-}
-
 /* A rule is one allocation: the struct, its tag pointers, then its strings. */
 static inline void rule_free(struct rule *r)
 {
