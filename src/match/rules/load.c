@@ -1,0 +1,535 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loading rules: the walk of a file or directory, each file parsed once with libyaml and each
+ * document compiled into a rule as it ends, skipped rules and file errors (one line each to
+ * errlog, and kept for tw_ruleset_skip_reasons(), tw_ruleset_skipped(), tw_ruleset_errors()).
+ */
+#include "tunwatch/match/rules.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "rules_impl.h"
+
+/* Directory nesting followed by the loader. */
+#define DIR_DEPTH_MAX 32
+
+/* ------------------------------------------------------------------------ */
+/* Rules                                                                    */
+
+static size_t str_size(const char *s)
+{
+    return (s ? strlen(s) : 0) + 1;
+}
+
+/* Copies s ("" if NULL) to *at and advances *at past its NUL. */
+static char *put_str(char **at, const char *s)
+{
+    size_t n = str_size(s) - 1;
+    char *d = *at;
+
+    if (n)
+        memcpy(d, s, n);
+    d[n] = '\0';
+    *at += n + 1;
+    return d;
+}
+
+static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct ynode *root,
+                     const char *id, enum tw_category cat, uint32_t node)
+{
+    const struct ynode *tags = rules_map_get(d, root, "tags");
+    const char *title = scalar(d, rules_map_get(d, root, "title"));
+    const char *level = scalar(d, rules_map_get(d, root, "level"));
+    size_t size = sizeof(struct rule) + str_size(id) + str_size(title) + str_size(level);
+    size_t n_slots = 0;
+    struct rule *r;
+    char *at;
+
+    if (tags && tags->type != Y_SEQ)
+        tags = NULL;
+    if (tags) {
+        n_slots = tags->n ? tags->n : 1;
+        size += n_slots * sizeof(char *);
+        for (size_t i = 0; i < tags->n; i++)
+            size += str_size(scalar(d, ykid(d, tags, i)));
+    }
+    if (grow((void **)&rs->rules, &rs->rules_cap, rs->n_rules + 1, sizeof(*rs->rules)))
+        return TW_ENOMEM;
+    r = calloc(1, size);
+    if (!r)
+        return TW_ENOMEM;
+    at = (char *)(r + 1);
+    if (tags) {
+        r->tags = (char **)(void *)at;
+        at += n_slots * sizeof(char *);
+    }
+    r->id = put_str(&at, id);
+    r->title = put_str(&at, title);
+    r->level = put_str(&at, level);
+    for (size_t i = 0; tags && i < tags->n; i++) {
+        const char *t = scalar(d, ykid(d, tags, i));
+
+        if (t)
+            r->tags[r->info.n_tags++] = put_str(&at, t);
+    }
+    r->info.id = r->id;
+    r->info.title = r->title;
+    r->info.level = r->level;
+    r->info.file = rs->files[rs->n_files - 1];
+    r->info.tags = (const char *const *)r->tags;
+    r->info.category = cat;
+    r->root = node;
+    rs->rules[rs->n_rules++] = r;
+    return 0;
+}
+
+/* Drops the graph built for a rule that is then skipped. */
+static void rollback(struct tw_ruleset *rs, size_t n_nodes, size_t n_kids, size_t n_m)
+{
+    for (size_t i = n_m; i < rs->n_m; i++)
+        rules_matcher_free(&rs->m[i]);
+    rs->n_m = n_m;
+    rs->n_nodes = n_nodes;
+    rs->n_kids = n_kids;
+}
+
+static int add_problem(struct tw_ruleset *rs, const char *file, const char *id, unsigned line,
+                       unsigned col, const char *reason)
+{
+    struct problem *pr;
+
+    if (grow((void **)&rs->probs, &rs->probs_cap, rs->n_probs + 1, sizeof(*rs->probs)))
+        return TW_ENOMEM;
+    pr = &rs->probs[rs->n_probs];
+    *pr = (struct problem){strdup(file), id ? strdup(id) : NULL, strdup(reason), line, col};
+    if (!pr->file || !pr->reason || (id && !pr->id)) {
+        free(pr->file);
+        free(pr->id);
+        free(pr->reason);
+        return TW_ENOMEM;
+    }
+    rs->n_probs++;
+    return 0;
+}
+
+/* A file that could not be read or parsed: one line to errlog ("FILE:LINE:COL: MESSAGE",
+ * or "FILE: MESSAGE" when the line is not known), counted and kept. */
+static void __attribute__((format(printf, 6, 7)))
+file_error(struct tw_ruleset *rs, FILE *errlog, const char *path, size_t line, size_t col,
+           const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (line)
+        fprintf(errlog, "%s:%zu:%zu: %s\n", path, line, col, msg);
+    else
+        fprintf(errlog, "%s: %s\n", path, msg);
+    rs->st.errors++;
+    add_problem(rs, path, NULL, (unsigned)line, (unsigned)col, msg); /* best effort */
+}
+
+/* Compiles the document in d into a rule, or writes why it is skipped to msgs.
+ * 0 or TW_ENOMEM. */
+static int load_doc(struct tw_ruleset *rs, const char *file, const struct ydoc *d, size_t docno,
+                    FILE *msgs)
+{
+    struct lctx c = {.rs = rs, .doc = d};
+    const struct ynode *root = d->n_nodes ? &d->nodes[0] : NULL;
+    size_t n_nodes = rs->n_nodes, n_kids = rs->n_kids, n_m = rs->n_m;
+    const char *id = scalar(d, rules_map_get(d, root, "id"));
+    char idbuf[48];
+    uint32_t node = 0;
+    int rc;
+
+    if (!root || rules_is_null(d, root))
+        return 0; /* empty document, e.g. after a trailing '---' */
+    if (!id || !*id) {
+        snprintf(idbuf, sizeof(idbuf), "(document %zu)", docno);
+        id = idbuf;
+    }
+    if (root->type != Y_MAP)
+        rc = SKIP(&c, "document is not a map");
+    else if (id == idbuf)
+        rc = SKIP(&c, "missing id");
+    else if (!(rc = rules_logsource(&c, rules_map_get(d, root, "logsource"))))
+        rc = rules_compile_detection(&c, rules_map_get(d, root, "detection"), &node);
+    if (!rc && c.pending[0]) {
+        memcpy(c.reason, c.pending, sizeof(c.reason));
+        rc = TW_ENOTSUP;
+    }
+    if (!rc)
+        rc = make_rule(rs, d, root, id, c.cat, node);
+    if (rc) {
+        rollback(rs, n_nodes, n_kids, n_m);
+        if (rc == TW_ENOMEM || add_problem(rs, file, id, 0, 0, c.reason))
+            return TW_ENOMEM;
+        fprintf(msgs, "%s: rule %s skipped: %s\n", file, id, c.reason);
+        rs->st.skipped++;
+        return 0;
+    }
+    rs->st.loaded++;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Files                                                                    */
+
+struct yinput {
+    FILE *f;
+    int err; /* errno of a failed read */
+};
+
+static int yaml_read(void *data, unsigned char *buf, size_t size, size_t *size_read)
+{
+    struct yinput *in = data;
+
+    *size_read = fread(buf, 1, size, in->f);
+    if (*size_read == 0 && ferror(in->f)) {
+        in->err = errno ? errno : EIO;
+        return 0;
+    }
+    return 1;
+}
+
+static void yaml_report(struct tw_ruleset *rs, const char *file, const yaml_parser_t *p, FILE *f,
+                        FILE *errlog)
+{
+    yaml_mark_t mk = p->problem_mark;
+
+    if (p->error == YAML_READER_ERROR) {
+        /* Reader errors (bad encoding) carry only a byte offset. */
+        mk.line = 0;
+        mk.column = 0;
+        rewind(f);
+        for (size_t i = 0; i < p->problem_offset; i++) {
+            int ch = getc(f);
+
+            if (ch == EOF)
+                break;
+            if (ch == '\n') {
+                mk.line++;
+                mk.column = 0;
+            } else {
+                mk.column++;
+            }
+        }
+    }
+    file_error(rs, errlog, file, mk.line + 1, mk.column + 1, "yaml error: %s",
+               p->problem ? p->problem : "unknown error");
+}
+
+/* What a file added to the rule set, so that a broken file can be taken out. */
+struct file_mark {
+    size_t n_rules, n_nodes, n_kids, n_m, loaded, skipped, n_probs;
+};
+
+static void file_undo(struct tw_ruleset *rs, const struct file_mark *fm)
+{
+    for (size_t i = fm->n_rules; i < rs->n_rules; i++)
+        rule_free(rs->rules[i]);
+    rs->n_rules = fm->n_rules;
+    rollback(rs, fm->n_nodes, fm->n_kids, fm->n_m);
+    rs->st.loaded = fm->loaded;
+    rs->st.skipped = fm->skipped;
+    /* The file's skipped rules go; its error stays. */
+    size_t w = fm->n_probs;
+    for (size_t i = fm->n_probs; i < rs->n_probs; i++) {
+        if (rs->probs[i].id) {
+            free(rs->probs[i].file);
+            free(rs->probs[i].id);
+            free(rs->probs[i].reason);
+        } else {
+            rs->probs[w++] = rs->probs[i];
+        }
+    }
+    rs->n_probs = w;
+    free(rs->files[--rs->n_files]);
+}
+
+/*
+ * Parses the file once, compiling each document as it ends. What the rules
+ * have to say goes to a buffer that reaches errlog only if the whole file
+ * parsed: a syntax error (or nesting beyond YAML_DEPTH_MAX, which would make
+ * later walks of the tree deep) takes every rule of the file out again and
+ * leaves one line. A composer error (undefined or duplicate anchor) keeps the
+ * rules of the documents before it, as yaml_parser_load() would have.
+ */
+static int load_file(struct tw_ruleset *rs, struct ydoc *d, const char *path, FILE *errlog)
+{
+    struct file_mark fm = {rs->n_rules,   rs->n_nodes,    rs->n_kids, rs->n_m,
+                           rs->st.loaded, rs->st.skipped, rs->n_probs};
+    struct yinput in = {0};
+    const char *problem = NULL; /* composer error: no document after it is loaded */
+    yaml_mark_t problem_mark = {0};
+    char *msg = NULL, *name;
+    size_t msg_len = 0, docno = 0;
+    FILE *msgs = NULL;
+    yaml_parser_t p;
+    yaml_event_t e;
+    bool done = false;
+    int nest = 0, rc = 0;
+
+    in.f = fopen(path, "rb");
+    if (!in.f) {
+        file_error(rs, errlog, path, 0, 0, "cannot read: %s", strerror(errno));
+        return TW_EINVAL;
+    }
+    name = strdup(path);
+    if (!name || grow((void **)&rs->files, &rs->files_cap, rs->n_files + 1, sizeof(*rs->files))) {
+        free(name);
+        fclose(in.f);
+        return TW_ENOMEM;
+    }
+    rs->files[rs->n_files++] = name;
+    rs->st.files++;
+    msgs = open_memstream(&msg, &msg_len);
+    if (!msgs || !yaml_parser_initialize(&p)) {
+        rc = TW_ENOMEM;
+        goto out_undo;
+    }
+    yaml_parser_set_input(&p, yaml_read, &in);
+    while (!done) {
+        if (!yaml_parser_parse(&p, &e)) {
+            rc = p.error == YAML_MEMORY_ERROR ? TW_ENOMEM : TW_EINVAL;
+            if (rc == TW_EINVAL && in.err) {
+                file_error(rs, errlog, path, 0, 0, "cannot read: %s", strerror(in.err));
+                rs->st.files--;
+            } else if (rc == TW_EINVAL) {
+                yaml_report(rs, path, &p, in.f, errlog);
+            }
+            goto out_parser;
+        }
+        done = e.type == YAML_STREAM_END_EVENT;
+        if (e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT)
+            nest++;
+        else if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT)
+            nest--;
+        if (nest > YAML_DEPTH_MAX) {
+            file_error(rs, errlog, path, e.start_mark.line + 1, e.start_mark.column + 1,
+                       "yaml error: nesting deeper than %d", YAML_DEPTH_MAX);
+            yaml_event_delete(&e);
+            rc = TW_EINVAL;
+            goto out_parser;
+        }
+        if (!problem) {
+            if (e.type == YAML_DOCUMENT_START_EVENT) {
+                docno++;
+                rules_ydoc_reset(d);
+            } else if (e.type == YAML_DOCUMENT_END_EVENT) {
+                rc = load_doc(rs, path, d, docno, msgs);
+            } else {
+                rc = rules_ydoc_event(d, &e, &problem);
+                if (rc == TW_EINVAL) {
+                    problem_mark = e.start_mark;
+                    rc = 0;
+                }
+            }
+        }
+        yaml_event_delete(&e);
+        if (rc)
+            goto out_parser;
+    }
+    yaml_parser_delete(&p);
+    if (fclose(msgs) != 0) {
+        msgs = NULL;
+        rc = TW_ENOMEM;
+        goto out_undo;
+    }
+    if (msg_len)
+        fwrite(msg, 1, msg_len, errlog);
+    free(msg);
+    if (problem) {
+        file_error(rs, errlog, path, problem_mark.line + 1, problem_mark.column + 1,
+                   "yaml error: %s", problem);
+        rc = TW_EINVAL;
+    }
+    fclose(in.f);
+    return rc;
+
+out_parser:
+    yaml_parser_delete(&p);
+out_undo:
+    file_undo(rs, &fm);
+    if (msgs)
+        fclose(msgs);
+    free(msg);
+    fclose(in.f);
+    return rc;
+}
+
+static bool yaml_name(const char *name)
+{
+    size_t n = strlen(name);
+
+    return (n > 4 && strcmp(name + n - 4, ".yml") == 0) ||
+           (n > 5 && strcmp(name + n - 5, ".yaml") == 0);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int worse(int a, int b)
+{
+    if (a == TW_ENOMEM || b == TW_ENOMEM)
+        return TW_ENOMEM;
+    return a ? a : b;
+}
+
+static int load_path(struct tw_ruleset *rs, struct ydoc *yd, const char *path, FILE *errlog,
+                     int depth)
+{
+    struct stat sb;
+    DIR *d;
+    struct dirent *de;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+
+    if (stat(path, &sb) != 0) {
+        file_error(rs, errlog, path, 0, 0, "cannot read: %s", strerror(errno));
+        return TW_EINVAL;
+    }
+    if (!S_ISDIR(sb.st_mode))
+        return load_file(rs, yd, path, errlog);
+    if (depth >= DIR_DEPTH_MAX) {
+        file_error(rs, errlog, path, 0, 0, "directories nested too deeply");
+        return TW_EINVAL;
+    }
+    d = opendir(path);
+    if (!d) {
+        file_error(rs, errlog, path, 0, 0, "cannot read: %s", strerror(errno));
+        return TW_EINVAL;
+    }
+    while ((de = readdir(d)) != NULL) {
+        char *s;
+
+        if (de->d_name[0] == '.') /* ., .., and hidden files (editor and VCS state) */
+            continue;
+        s = strdup(de->d_name);
+        if (!s || grow((void **)&names, &cap, n + 1, sizeof(*names))) {
+            free(s);
+            rc = TW_ENOMEM;
+            goto out_close;
+        }
+        names[n++] = s;
+    }
+    if (n > 1) /* qsort wants a non-NULL base even for no elements */
+        qsort(names, n, sizeof(*names), name_cmp);
+    for (size_t i = 0; i < n && rc != TW_ENOMEM; i++) {
+        size_t plen = strlen(path) + strlen(names[i]) + 2;
+        char *child = malloc(plen);
+
+        if (!child) {
+            rc = TW_ENOMEM;
+            break;
+        }
+        snprintf(child, plen, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", names[i]);
+        if (stat(child, &sb) == 0 && S_ISDIR(sb.st_mode))
+            rc = worse(rc, load_path(rs, yd, child, errlog, depth + 1));
+        else if (yaml_name(names[i]))
+            rc = worse(rc, load_file(rs, yd, child, errlog));
+        free(child);
+    }
+out_close:
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    closedir(d);
+    return rc;
+}
+
+int tw_ruleset_load(struct tw_ruleset *rs, const char *path, FILE *errlog)
+{
+    struct ydoc d = {0};
+    int rc;
+
+    if (!rs || !path)
+        return TW_EINVAL;
+    if (!errlog)
+        errlog = stderr;
+    rules_uncompile(rs); /* rule pointers stay valid; the matcher must be rebuilt */
+    rc = load_path(rs, &d, path, errlog, 0);
+    rules_ydoc_free(&d);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Load reports                                                             */
+
+static int reason_cmp(const void *a, const void *b)
+{
+    const struct tw_reason_count *x = a, *y = b;
+
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return strcmp(x->reason, y->reason);
+}
+
+size_t tw_ruleset_skip_reasons(const struct tw_ruleset *rs, struct tw_reason_count *out, size_t cap)
+{
+    struct tw_reason_count *all;
+    size_t n = 0;
+
+    if (!rs || rs->n_probs == 0)
+        return 0;
+    all = calloc(rs->n_probs, sizeof(*all));
+    if (!all)
+        return 0;
+    for (size_t i = 0; i < rs->n_probs; i++) {
+        size_t j;
+
+        if (!rs->probs[i].id)
+            continue;
+        for (j = 0; j < n && strcmp(all[j].reason, rs->probs[i].reason) != 0; j++)
+            ;
+        if (j == n)
+            all[n++] = (struct tw_reason_count){rs->probs[i].reason, 0};
+        all[j].count++;
+    }
+    if (n > 1)
+        qsort(all, n, sizeof(*all), reason_cmp);
+    if (out && cap)
+        memcpy(out, all, TW_MIN(n, cap) * sizeof(*all));
+    free(all);
+    return n;
+}
+
+size_t tw_ruleset_skipped(const struct tw_ruleset *rs, struct tw_rule_skip *out, size_t cap)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; rs && i < rs->n_probs; i++) {
+        if (!rs->probs[i].id)
+            continue;
+        if (out && n < cap)
+            out[n] = (struct tw_rule_skip){rs->probs[i].file, rs->probs[i].id, rs->probs[i].reason};
+        n++;
+    }
+    return n;
+}
+
+size_t tw_ruleset_errors(const struct tw_ruleset *rs, struct tw_rule_error *out, size_t cap)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; rs && i < rs->n_probs; i++) {
+        if (rs->probs[i].id)
+            continue;
+        if (out && n < cap)
+            out[n] = (struct tw_rule_error){rs->probs[i].file, rs->probs[i].line, rs->probs[i].col,
+                                            rs->probs[i].reason};
+        n++;
+    }
+    return n;
+}

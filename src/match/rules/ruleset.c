@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* The rule set itself: creating and freeing it, the process fields switch, its statistics. */
+#include "tunwatch/match/rules.h"
+
+#include <stdlib.h>
+
+#include "rules_impl.h"
+
+struct tw_ruleset *tw_ruleset_new(void)
+{
+    return calloc(1, sizeof(struct tw_ruleset));
+}
+
+void tw_ruleset_set_process_fields(struct tw_ruleset *rs, bool on)
+{
+    rs->process_fields = on;
+}
+
+void tw_ruleset_free(struct tw_ruleset *rs)
+{
+    if (!rs)
+        return;
+    rules_uncompile(rs);
+    for (size_t i = 0; i < rs->n_rules; i++)
+        rule_free(rs->rules[i]);
+    free(rs->rules);
+    for (size_t i = 0; i < rs->n_m; i++)
+        rules_matcher_free(&rs->m[i]);
+    free(rs->m);
+    free(rs->nodes);
+    free(rs->kids);
+    for (size_t i = 0; i < rs->n_files; i++)
+        free(rs->files[i]);
+    free(rs->files);
+    for (size_t i = 0; i < rs->n_probs; i++) {
+        free(rs->probs[i].file);
+        free(rs->probs[i].id);
+        free(rs->probs[i].reason);
+    }
+    free(rs->probs);
+    free(rs);
+}
+
+void tw_ruleset_get_stats(const struct tw_ruleset *rs, struct tw_ruleset_stats *st)
+{
+    *st = rs->st;
+}
