@@ -4,19 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tunwatch/proto/dns.h"
+#include "tunwatch/base/ascii.h"
 #include "tunwatch/flow/stream.h"
 #include "tunwatch/inspect/answers.h"
+#include "tunwatch/proto/dns.h"
+#include "tunwatch/proto/proxy.h"
 #include "tunwatch/proto/tls.h"
 
-/* Longest CONNECT request header we wait for before giving up on a flow. */
-#define CONNECT_HDR_MAX 8192
 /* Packets a mid-stream TCP flow may show before we stop looking for a client hello. */
 #define MIDSTREAM_PATIENCE 16
 /* Client segments checked for a ClientHello after a non-TLS start (STARTTLS, SOCKS, ...). */
 #define SCAN_SEGMENTS 8
-/* Longest PROXY protocol v1 line (the specification's bound). */
-#define PROXY_V1_MAX 107
 
 /* What the engine keeps per flow, after the flow table's part. */
 enum tw_flow_state {
@@ -59,10 +57,6 @@ struct conn {
     uint32_t server_next; /* TCP DNS: sequence number of the next unconsumed server byte */
     uint32_t sstream;     /* TCP DNS: server-side reassembly buffer or TW_STREAM_NONE */
 };
-
-/* PROXY protocol v2 signature. */
-static const uint8_t proxy_v2_sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
-                                         0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
 
 struct tw_engine {
     struct tw_engine_config cfg;
@@ -221,19 +215,6 @@ size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *
     return n;
 }
 
-/* Lowercases ASCII and drops one trailing dot: the form rules are matched against. */
-static size_t normalise(char *dst, const char *src, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        dst[i] = (c >= 'A' && c <= 'Z') ? (char)(c + ('a' - 'A')) : c;
-    }
-    if (n > 0 && dst[n - 1] == '.')
-        n--;
-    dst[n] = '\0';
-    return n;
-}
-
 /* Fills the parts of an event common to every evidence, at time ts_sec.ts_nsec. src is the
  * side that sent the name (the querier, the TLS client). */
 static void event_init_at(struct tw_engine *e, struct tw_event *ev, const struct conn *f,
@@ -272,7 +253,7 @@ static void emit(struct tw_engine *e, struct tw_event *ev, const char *raw, size
     ev->raw = raw;
     ev->raw_len = raw_len;
     ev->norm = e->norm;
-    ev->norm_len = normalise(e->norm, raw, raw_len);
+    ev->norm_len = tw_name_normalize(e->norm, raw, raw_len);
     e->st.events++;
     e->cfg.sink(e->cfg.sink_ctx, ev);
 }
@@ -514,14 +495,6 @@ static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_
     emit(e, &ev, (const char *)h->sni, n);
 }
 
-static const uint8_t *find_crlfcrlf(const uint8_t *b, size_t n)
-{
-    for (size_t i = 0; i + 4 <= n; i++)
-        if (b[i] == '\r' && b[i + 1] == '\n' && b[i + 2] == '\r' && b[i + 3] == '\n')
-            return b + i;
-    return NULL;
-}
-
 enum client_start {
     START_MORE,    /* a prefix of a preamble: wait for more bytes */
     START_CONNECT, /* an HTTP CONNECT request */
@@ -533,11 +506,16 @@ enum client_start {
 /* What the first n (>= 1) bytes of a client stream begin with. */
 static enum client_start classify_start(const uint8_t *b, size_t n)
 {
-    if (memcmp(b, "CONNECT ", TW_MIN(n, 8)) == 0)
-        return n < 8 ? START_MORE : START_CONNECT;
-    if (memcmp(b, "PROXY ", TW_MIN(n, 6)) == 0 ||
-        memcmp(b, proxy_v2_sig, TW_MIN(n, sizeof(proxy_v2_sig))) == 0)
-        return n < sizeof(proxy_v2_sig) ? START_MORE : START_PROXY;
+    switch (tw_preamble_classify(b, n)) {
+    case TW_PREAMBLE_MORE:
+        return START_MORE;
+    case TW_PREAMBLE_CONNECT:
+        return START_CONNECT;
+    case TW_PREAMBLE_PROXY:
+        return START_PROXY;
+    case TW_PREAMBLE_NONE:
+        break;
+    }
     if (tw_tls_maybe_client_hello(b, n))
         return START_TLS;
     return START_OTHER;
@@ -641,45 +619,31 @@ static size_t client_bytes(struct tw_engine *e, struct conn *f, const struct tw_
             }
             return len;
         case TW_FLOW_PROXY: {
-            size_t hlen;
-            if (b[0] == 'P') {
-                const uint8_t *nl = memchr(b, '\n', TW_MIN(n, PROXY_V1_MAX));
-                if (nl == NULL) {
-                    if (n >= PROXY_V1_MAX) {
-                        e->st.proxy_bad++;
-                        f->state = TW_FLOW_DONE;
-                    }
-                    return off;
-                }
-                hlen = (size_t)(nl - b) + 1;
-            } else {
-                /* v2: 12-byte signature, version/command, family, 16-bit length. */
-                if (n < 16)
-                    return off;
-                hlen = 16 + (size_t)tw_load_be16(b + 14);
-                if ((b[12] & 0xf0) != 0x20 || hlen > CONNECT_HDR_MAX) {
-                    e->st.proxy_bad++;
-                    f->state = TW_FLOW_DONE;
-                    return off;
-                }
-                if (n < hlen)
-                    return off;
+            struct tw_proxy_hdr ph;
+            rc = tw_proxy_parse(b, n, &ph);
+            if (rc == TW_EINCOMPLETE)
+                return off;
+            if (rc < 0) {
+                e->st.proxy_bad++;
+                f->state = TW_FLOW_DONE;
+                return off;
             }
-            off += hlen;
+            off += (size_t)rc;
             f->state = TW_FLOW_NEW;
             break;
         }
         case TW_FLOW_CONNECT: {
-            const uint8_t *end = find_crlfcrlf(b, n);
-            if (end == NULL) {
-                if (n > CONNECT_HDR_MAX) {
-                    e->st.connect_bad++;
-                    f->state = TW_FLOW_DONE;
-                }
+            struct tw_connect_req req;
+            rc = tw_http_connect_parse(b, n, &req);
+            if (rc == TW_EINCOMPLETE)
+                return off;
+            if (rc < 0) {
+                e->st.connect_bad++;
+                f->state = TW_FLOW_DONE;
                 return off;
             }
             /* What follows the request (after the proxy's reply) is classified afresh. */
-            off += (size_t)(end - b) + 4;
+            off += (size_t)rc;
             f->state = TW_FLOW_NEW;
             break;
         }

@@ -8,6 +8,7 @@ Reads classic pcap and pcapng files (Ethernet, SLL, SLL2, raw, NULL link types) 
                 (selector = index in tests/fuzz/fuzz_decode.c's link type table)
   fuzz_dns/     UDP payloads from or to port 53, and TCP port-53 payloads without the prefix
   fuzz_tls/     TCP payloads that begin with a TLS handshake record
+  fuzz_proxy/   TCP payloads that begin with an HTTP CONNECT request or a PROXY protocol header
   fuzz_rulefiles/ the project's rule files and the test indicator and exclusion files, behind
                 the selector byte of tests/fuzz/fuzz_rulefiles.c (0 rules, 1 indicators,
                 2 exclusions)
@@ -21,6 +22,9 @@ import sys
 
 # Must match the order of the link type table in tests/fuzz/fuzz_decode.c.
 DECODE_LINKTYPES = [1, 113, 276, 101, 0, 108, 12, 14, 228, 229]
+
+# How a client stream starts when a proxy preamble comes first (tests/fuzz/fuzz_proxy.c).
+PREAMBLES = (b"CONNECT ", b"PROXY ", b"\r\n\r\n\x00\r\nQUIT\n")
 
 
 def frames(path):
@@ -115,6 +119,8 @@ def main():
                     put(os.path.join(out, "fuzz_dns"), payload if proto == "udp" else payload[2:])
                 elif proto == "tcp" and payload[0] == 0x16:
                     put(os.path.join(out, "fuzz_tls"), payload)
+                elif proto == "tcp" and payload.startswith(PREAMBLES):
+                    put(os.path.join(out, "fuzz_proxy"), payload)
                 n += 1
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
     for sel, pattern_dir, exts in ((0, "rules", (".yml",)), (1, "tests/intel", ("",)),
