@@ -202,7 +202,7 @@ def main():
         failures.append(f"agreement {agreement * 100:.2f}% < {TARGET * 100:.1f}%")
     for f in failures:
         print("  " + f)
-    print(f"corpus: {0 if failures else 1} passed, {1 if failures else 0} failed")
+    print(f"corpus: {0 if failures else 1} passed, {1 if failures else 0} failed, 0 skipped")
     return 1 if failures else 0
 
 

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/match/evqueue.h"
 
 static unsigned drained;
@@ -77,5 +79,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo),
     };
-    return cmocka_run_group_tests_name("evqueue", tests, NULL, NULL);
+    return tw_run_tests_name("evqueue", tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/output/json.h"
 
 struct esc_case {
@@ -121,5 +123,5 @@ int main(void)
         cmocka_unit_test(test_overflow),
         cmocka_unit_test(test_keys_time),
     };
-    return cmocka_run_group_tests_name("json", tests, NULL, NULL);
+    return tw_run_tests_name("json", tests, NULL, NULL);
 }

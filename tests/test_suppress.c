@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/base/netaddr.h"
 #include "tunwatch/match/suppress.h"
 
@@ -520,5 +522,5 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_threads_pressure),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tw_run_tests(tests, NULL, NULL);
 }
