@@ -16,8 +16,10 @@ pass=0
 fail=0
 skipped=0
 command -v tshark >/dev/null 2>&1 || skip_check "community_id against tshark: tshark is not installed"
+captures=0
 for f in pcaps/*.pcap pcaps/*.pcapng pcaps/linktypes/*.pcap; do
     [ -f "$f" ] || continue
+    captures=$((captures + 1))
     name=$(echo "$f" | sed 's|^pcaps/||; s|/|__|g')
     out="$tmp/$name.ndjson"
     ok=1
@@ -59,5 +61,5 @@ sys.exit(1 if bad or not got else 0)' "$out" "$tmp/$name.cid"; then
     fi
     if [ $ok = 1 ]; then pass=$((pass + 1)); echo "ok   $f"; else fail=$((fail + 1)); fi
 done
-[ "$pass" -gt 0 ] || { fail=$((fail + 1)); echo "FAIL no capture in pcaps/"; }
+[ "$captures" -gt 0 ] || { fail=$((fail + 1)); echo "FAIL no capture in pcaps/"; }
 tally
