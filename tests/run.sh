@@ -86,7 +86,8 @@ run() {
         ;;
     *)
         fail=$((fail + 1))
-        [ -n "$why" ] || why=$(reason "$log" "CI must run this")
+        [ -n "$why" ] || why=$(reason "$log" "CI must run this" "runtime error:" "FAIL" \
+            "[  FAILED  ]" "ERROR")
         failed="$failed
   $name${why:+: $why}"
         ;;
