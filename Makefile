@@ -1,14 +1,19 @@
 # tunwatch - passive sensor for tunneling-service names (DNS, TLS SNI) on mirrored traffic.
 #   make            build build/tunwatch
-#   make check      install missing Debian packages, build, run every test
+#   make check      install missing Debian packages, build, run every test (tests/run.sh:
+#                   "N passed, N failed, N skipped"; the shared corpus and SigmaHQ rules are
+#                   read from TW_SHARED, default ../shared; with CI=true a skip of what CI must
+#                   run is a failure)
 #   make demo       install missing packages, build, replay a bundled capture with the bundled rules
 #   make bench      generate a 2M-packet capture and time tunwatch against a bare libpcap loop
 #   make bench-live replay that capture into a veth with tcpreplay while tunwatch captures
 #   make fuzz       build the libFuzzer targets with clang and run each briefly (FUZZ_SECONDS)
 #   make install    PREFIX, DESTDIR honoured
 #   make DPDK=1     also DPDK capture (-i dpdk:PORT, libdpdk-dev), in build/dpdk
-#   make SANITIZE=1 check   the same with ASan + UBSan
+#   make SANITIZE=1 check   the same with ASan + UBSan, in build/san
+#   make SANITIZE=undefined check   the same with UBSan alone (no ASan), in build/ubsan
 #   make SANITIZE=thread    a ThreadSanitizer build in build/tsan (workers, attribution)
+#   make check-dpdk the DPDK build's test (tests/t_dpdk.sh) through tests/run.sh
 
 -include config.mak
 
@@ -37,6 +42,11 @@ ifeq ($(SANITIZE),1)
 BUILD := build/san
 TW_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TW_LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(SANITIZE),undefined)
+BUILD := build/ubsan
+TW_CFLAGS += -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+TW_LDFLAGS += -fsanitize=undefined
 endif
 ifeq ($(SANITIZE),thread)
 BUILD := build/tsan
@@ -115,7 +125,7 @@ check: $(BUILD)/.deps-ok
 check-dpdk:
 	TW_DEPS_DPDK=1 sh .ci/deps.sh
 	$(MAKE) DPDK=1 build/dpdk/tunwatch
-	BUILD=build/dpdk sh tests/t_dpdk.sh
+	sh tests/run.sh build/dpdk tests/t_dpdk.sh
 
 demo: $(BUILD)/.deps-ok
 	$(MAKE) $(BUILD)/tunwatch

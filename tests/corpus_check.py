@@ -130,7 +130,12 @@ def main():
     diffs = []
     placeholders = []
     total_rows = matched = extra = 0
-    for name in sorted(os.listdir(pdir)):
+    names = sorted(os.listdir(pdir))
+    if not names:
+        print(f"corpus: no capture in {pdir}")
+        print("corpus: 0 passed, 1 failed, 0 skipped")
+        return 1
+    for name in names:
         rc, problems, events = run_one(tw, os.path.join(pdir, name))
         crashes += [f"{name}: {p}" for p in problems]
         oracle_path = os.path.join(corpus, "oracle", name + ".tsv")
@@ -202,7 +207,7 @@ def main():
         failures.append(f"agreement {agreement * 100:.2f}% < {TARGET * 100:.1f}%")
     for f in failures:
         print("  " + f)
-    print(f"corpus: {0 if failures else 1} passed, {1 if failures else 0} failed")
+    print(f"corpus: {0 if failures else 1} passed, {1 if failures else 0} failed, 0 skipped")
     return 1 if failures else 0
 
 

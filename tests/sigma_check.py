@@ -39,7 +39,10 @@ def main():
                         want[key + (rid,)] += 1
             else:
                 got[key + (o["rule"]["id"],)] += 1
-    if initiated_seen and initiated_seen != {sys.argv[2]}:
+    if not initiated_seen:
+        print("no network_connection event: nothing to check the seed rules against")
+        return 1
+    if initiated_seen != {sys.argv[2]}:
         print(f"Initiated values {initiated_seen}, expected only {sys.argv[2]}")
         return 1
     ok = want == got

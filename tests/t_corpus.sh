@@ -1,11 +1,11 @@
 #!/bin/sh
-# Public captures (nDPI, Zeek, suricata-verify, tcpdump, Arkime) against tshark's oracle.
-# Skips cleanly when ../shared/corpus is absent. See tests/corpus_check.py.
+# Public captures (nDPI, Zeek, suricata-verify, tcpdump, Arkime) against tshark's oracle, from
+# $TW_SHARED/corpus (tests/lib.sh). Skipped (exit 77) when the corpus is absent, a failure in
+# CI. See tests/corpus_check.py.
 set -u
 BUILD=${BUILD:-build}
-CORPUS=${TW_CORPUS:-../shared/corpus}
-if [ ! -d "$CORPUS/pcaps" ]; then
-    echo "corpus: $CORPUS not present, skipped"
-    exit 0
-fi
+SUITE=corpus
+. tests/lib.sh
+CORPUS=$SHARED/corpus
+[ -d "$CORPUS/pcaps" ] || skip "$CORPUS/pcaps not present (TW_SHARED)"
 exec python3 tests/corpus_check.py "$BUILD/tunwatch" "$CORPUS" tests/corpus_known_diffs.tsv

@@ -10,30 +10,39 @@
 # case fails). pcapng files are left out (net_pcap reads classic pcap only), so are captures
 # that are not Ethernet.
 #
-# Needs libdpdk and a binary built with `make DPDK=1` (--help lists --dpdk): $BUILD/tunwatch,
-# else build/dpdk/tunwatch (where make DPDK=1 puts it); builds nothing. Skips (exit 0,
-# "dpdk: skipped: REASON") otherwise, or when the DPDK EAL cannot start here. Last line:
-# "dpdk: N passed, N failed". TW_DPDK_KEEP=1 keeps the temporary directory.
+# Needs libdpdk and a binary built with `make DPDK=1`: $BUILD/tunwatch, else
+# build/dpdk/tunwatch (where make DPDK=1 puts it); builds nothing. Skips (exit 77, "dpdk:
+# skipped: REASON"; a failure in CI, see tests/lib.sh) when libdpdk is not installed, no DPDK
+# build is there, or the DPDK EAL cannot start here; a DPDK build whose --help does not list
+# --dpdk is a failure. Last line: "dpdk: N passed, N failed, N skipped". TW_DPDK_KEEP=1 keeps
+# the temporary directory.
 #
 # Then one RX queue per worker: the Ethernet pcaps, merged (mergecap -F pcap), are split by a
 # symmetric flow hash into two files, the two RX queues of one net_pcap port (it has no RSS:
 # queue Q replays file Q). `tunwatch -i dpdk:0 --workers 2` must give each worker its own queue
 # (dpdk:0/W/2): worker W counts exactly the packets of file W, and the alerts, in any order,
-# are those of -r on the merged file. Needs python3 and mergecap (else that case is skipped).
+# are those of -r on the merged file. Needs python3 and mergecap (else that case is skipped,
+# and so is the suite: exit 77, a failure in CI).
 set -u
 BUILD=${BUILD:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
+SUITE=dpdk
+. "$HERE/lib.sh"
 
-skip() { echo "dpdk: skipped: $*"; exit 0; }
-
-has_dpdk() { [ -x "$1" ] && "$1" --help 2>&1 | grep -q -- '--dpdk'; }
+# A DPDK build: its object directory has the DPDK backend (make DPDK=1).
+dpdk_build() { [ -x "$1/tunwatch" ] && [ -f "$1/capture/dpdk/dpdk.o" ]; }
 
 command -v pkg-config >/dev/null 2>&1 && pkg-config --exists libdpdk ||
     skip "libdpdk is not installed (apt-get install libdpdk-dev)"
-TW=$BUILD/tunwatch
-has_dpdk "$TW" || TW=$TOP/build/dpdk/tunwatch
-has_dpdk "$TW" || skip "no tunwatch built with DPDK=1 ($BUILD/tunwatch, build/dpdk/tunwatch)"
+if dpdk_build "$BUILD"; then
+    TW=$BUILD/tunwatch
+elif dpdk_build "$TOP/build/dpdk"; then
+    TW=$TOP/build/dpdk/tunwatch
+else
+    skip "no tunwatch built with DPDK=1 ($BUILD, build/dpdk)"
+fi
+"$TW" --help 2>&1 | grep -q -- '--dpdk' || fail_early "$TW is a DPDK build but --help lacks --dpdk"
 case "$TOP" in *[[:space:],]*) skip "the source path has blanks or commas (EAL --vdev)" ;; esac
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tunwatch-dpdk.XXXXXX")
@@ -47,6 +56,7 @@ trap 'exit 1' INT TERM HUP
 
 pass=0
 fail=0
+skipped=0
 ok() { pass=$((pass + 1)); echo "ok: $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
@@ -98,11 +108,13 @@ capture_field() {
 
 now() { date +%s; }
 
+replayed=0
 for f in "$TOP"/pcaps/*.pcap; do
     [ -f "$f" ] || continue
     name=$(basename "$f")
     lt=$(linktype "$f")
-    [ "$lt" = 1 ] || { echo "skip: $name (link type '${lt:-not classic pcap}')"; continue; }
+    [ "$lt" = 1 ] || { echo "left out: $name (link type '${lt:-not classic pcap}')"; continue; }
+    replayed=$((replayed + 1))
     want=$tmp/$name.want
     out=$tmp/$name.out
     stats=$tmp/$name.stats
@@ -146,6 +158,8 @@ for f in "$TOP"/pcaps/*.pcap; do
         diff "$want.cmp" "$out.cmp" | head -n 10
     fi
 done
+
+[ "$replayed" -gt 0 ] || bad "no Ethernet capture in classic pcap format in pcaps/"
 
 # Writes FILE to OUT0 and OUT1 by a symmetric hash of the flow (IPv4/IPv6 addresses, with
 # TCP/UDP ports unless a fragment, as RSS does), frames that are not IP to OUT0; prints the
@@ -265,10 +279,9 @@ multi_queue() {
 }
 
 if ! command -v python3 >/dev/null 2>&1 || ! command -v mergecap >/dev/null 2>&1; then
-    echo "skip: queues (needs python3 and mergecap)"
+    skip_check "queues: needs python3 and mergecap"
 else
     multi_queue
 fi
 
-echo "dpdk: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tally

@@ -2,17 +2,18 @@
 # Live capture end to end: tunwatch captures on a veth inside a network namespace while real
 # clients (dig, curl, openssl s_client) talk to real servers (dnsmasq, openssl s_server) in a
 # second namespace. Checks the alerts, rule reload and output reopen on SIGHUP (log rotation),
-# the final summary and exit status on SIGTERM, (when the binary has --workers) the same
-# alerts with two workers, and what a reload re-reads (indicator and exclusion files) and keeps
-# (the DNS answer cache; the rules in use when a rule file is broken, counted as a failure).
+# the final summary and exit status on SIGTERM, the same alerts with two workers, and what a
+# reload re-reads (indicator and exclusion files) and keeps (the DNS answer cache; the rules in
+# use when a rule file is broken, counted as a failure).
 #
 #   netns twl-cli  twl-c0 10.77.0.2/24 fd77::2/64  <-veth->  twl-s0 10.77.0.1/24 fd77::1/64  netns twl-srv
 #                  tunwatch -i twl-c0                          dnsmasq (UDP+TCP 53), s_server :443
 #
-# Needs root and working `ip netns`; skips (exit 0, "live: skipped: REASON") otherwise, or when
-# the binary has no live capture. Namespaces, servers and tunwatch are removed on exit, even on
+# Needs root, working `ip netns` and the clients and servers above; skips otherwise (exit 77,
+# "live: skipped: REASON"; a failure in CI, see tests/lib.sh). An option missing from
+# `tunwatch --help` is a failure. Namespaces, servers and tunwatch are removed on exit, even on
 # failure (TW_LIVE_KEEP=1 keeps the temporary directory with every log and output). Every wait
-# has a deadline. Last line: "live: N passed, N failed".
+# has a deadline. Last line: "live: N passed, N failed, N skipped".
 set -u
 BUILD=${BUILD:-build}
 TW=$BUILD/tunwatch
@@ -22,17 +23,17 @@ S=twl-srv
 SRV=10.77.0.1
 SRV6=fd77::1
 
-skip() { echo "live: skipped: $*"; exit 0; }
+SUITE=live
+. "$HERE/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
-[ -x "$TW" ] || { echo "live: $TW not built"; echo "live: 0 passed, 1 failed"; exit 1; }
+[ -x "$TW" ] || fail_early "$TW not built"
 help=$("$TW" --help 2>&1)
-case "$help" in *--interface*) ;; *) skip "$TW has no live capture (--help lacks --interface)" ;; esac
+for o in --interface --pid-file --immediate --workers; do
+    case "$help" in *"$o"*) ;; *) fail_early "$TW --help lacks $o" ;; esac
+done
 for t in ip dig openssl curl dnsmasq python3 ss timeout; do
     command -v $t >/dev/null 2>&1 || skip "missing $t"
-done
-for o in --pid-file --immediate; do
-    case "$help" in *"$o"*) ;; *) skip "$TW --help lacks $o" ;; esac
 done
 
 # the interpreter itself, not a version-manager shim (it runs in every poll)
@@ -42,7 +43,7 @@ check() { "$PY" "$HERE/live/check.py" "$@"; }
 # One run at a time: the namespace names are fixed.
 if command -v flock >/dev/null 2>&1; then
     exec 9>"${TMPDIR:-/tmp}/tunwatch-t_live.lock"
-    flock -w 300 9 || skip "another t_live.sh still holds the lock"
+    flock -w 300 9 || fail_early "another t_live.sh still held the lock after 300 s"
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tunwatch-live.XXXXXX")
@@ -50,6 +51,7 @@ PIDS=""      # background processes we started (servers, tunwatch)
 TWPID=""
 pass=0
 fail=0
+skipped=0
 failed=""
 
 . "$HERE/live/lib.sh"
@@ -58,7 +60,7 @@ cleanup() {
     trap - EXIT INT TERM HUP
     trap '' PIPE   # a reader that went away must not cut the clean-up short
     ns_teardown
-    [ $rc -ne 0 ] && show_logs "$tmp"/tw*.err "$tmp"/dnsmasq.log "$tmp"/s_server.log "$tmp"/client.log
+    [ $rc -ne 0 ] && [ $rc -ne 77 ] && show_logs "$tmp"/tw*.err "$tmp"/dnsmasq.log "$tmp"/s_server.log "$tmp"/client.log
     if [ "${TW_LIVE_KEEP:-0}" = 1 ]; then echo "live: kept $tmp" 2>/dev/null; else rm -rf "$tmp"; fi
     exit $rc
 }
@@ -73,7 +75,7 @@ done
 if ! ip netns add "$C" 2>"$tmp/netns.err"; then
     skip "ip netns does not work here: $(head -1 "$tmp/netns.err")"
 fi
-ip netns add "$S" || skip "ip netns does not work here"
+ip netns add "$S" || fail_early "ip netns add $S failed after $C was added"
 setup() {
     for ns in "$C" "$S"; do
         ip -n "$ns" link set lo up || return 1
@@ -93,7 +95,7 @@ setup() {
     fi
     ip -n "$C" link set twl-c0 up && ip -n "$S" link set twl-s0 up
 }
-setup || { bad "namespaces and veth pair set up"; echo "live: $pass passed, $fail failed"; exit 1; }
+setup || { bad "namespaces and veth pair set up"; tally; }
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj /CN=tunwatch-live-test -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>"$tmp/req.log"
@@ -111,7 +113,7 @@ if wait_until 100 listening u 53 && wait_until 100 listening t 53 && wait_until 
     ok "servers up in $S (dnsmasq UDP+TCP 53, s_server 443)"
 else
     bad "servers up in $S (dnsmasq UDP+TCP 53, s_server 443)"
-    echo "live: $pass passed, $fail failed"; exit 1
+    tally
 fi
 
 # ------------------------------------------------------------------ traffic
@@ -343,47 +345,42 @@ run_main() {
 run_main
 
 # 6. two workers, same traffic, same alerts
-case "$help" in
-*--workers*)
-    mkdir -p "$tmp/rules1"
-    cp rules/tunnel_ngrok.yml rules/tunnel_localtonet.yml "$tmp/rules1/"
-    OUT2=$tmp/alerts-workers.json
-    if start_tw tw2 --workers 2 -R "$tmp/rules1" -o "$OUT2"; then
-        if sync_marker "$tmp/expect0" "$OUT2"; then
-            traffic1
-            sync_marker "$tmp/expect1" "$OUT2"
+mkdir -p "$tmp/rules1"
+cp rules/tunnel_ngrok.yml rules/tunnel_localtonet.yml "$tmp/rules1/"
+OUT2=$tmp/alerts-workers.json
+if start_tw tw2 --workers 2 -R "$tmp/rules1" -o "$OUT2"; then
+    if sync_marker "$tmp/expect0" "$OUT2"; then
+        traffic1
+        sync_marker "$tmp/expect1" "$OUT2"
+        sleep 1.2
+        if check --seen www.debian.org --seen q.trycloudflare.com "$tmp/expect1" "$OUT2"; then
+            ok "--workers 2: the same alert set"
+        else
+            bad "--workers 2: the same alert set"
+        fi
+        # rotation and reload with two workers writing to one output
+        cat "$tmp/expect1" "$tmp/expect4only" >"$tmp/expect6"
+        cp rules/tunnel_trycloudflare.yml "$tmp/rules1/"
+        mv "$OUT2" "$OUT2.1"
+        kill -HUP "$TWPID"
+        if wait_until 100 grep -q "rules reloaded" "$tmp/tw2.err"; then
+            traffic4
+            sync_marker "$tmp/expect6" "$OUT2.1" "$OUT2"
             sleep 1.2
-            if check --seen www.debian.org --seen q.trycloudflare.com "$tmp/expect1" "$OUT2"; then
-                ok "--workers 2: the same alert set"
+            if check "$tmp/expect6" "$OUT2.1" "$OUT2" && check --poll "$tmp/expect4only" "$OUT2"; then
+                ok "--workers 2: SIGHUP reload and rotation, every alert once, whole lines"
             else
-                bad "--workers 2: the same alert set"
-            fi
-            # rotation and reload with two workers writing to one output
-            cat "$tmp/expect1" "$tmp/expect4only" >"$tmp/expect6"
-            cp rules/tunnel_trycloudflare.yml "$tmp/rules1/"
-            mv "$OUT2" "$OUT2.1"
-            kill -HUP "$TWPID"
-            if wait_until 100 grep -q "rules reloaded" "$tmp/tw2.err"; then
-                traffic4
-                sync_marker "$tmp/expect6" "$OUT2.1" "$OUT2"
-                sleep 1.2
-                if check "$tmp/expect6" "$OUT2.1" "$OUT2" && check --poll "$tmp/expect4only" "$OUT2"; then
-                    ok "--workers 2: SIGHUP reload and rotation, every alert once, whole lines"
-                else
-                    bad "--workers 2: SIGHUP reload and rotation"
-                fi
-            else
-                bad "--workers 2: SIGHUP: a 'rules reloaded' line within 10 s"
+                bad "--workers 2: SIGHUP reload and rotation"
             fi
         else
-            bad "--workers 2: capturing (marker query in $OUT2 within 20 s)"
+            bad "--workers 2: SIGHUP: a 'rules reloaded' line within 10 s"
         fi
-        stop_tw "--workers 2 SIGTERM"
-        if [ "$TWRC" -eq 0 ]; then ok "--workers 2: SIGTERM exit status 0"; else bad "--workers 2: exit status $TWRC"; fi
+    else
+        bad "--workers 2: capturing (marker query in $OUT2 within 20 s)"
     fi
-    ;;
-*) note "step 6 skipped: $TW --help has no --workers" ;;
-esac
+    stop_tw "--workers 2 SIGTERM"
+    if [ "$TWRC" -eq 0 ]; then ok "--workers 2: SIGTERM exit status 0"; else bad "--workers 2: exit status $TWRC"; fi
+fi
 
 # 7. what a reload re-reads and what it keeps: indicator and exclusion files are re-read with
 # the rules; the DNS answer cache survives (a name resolved before the reload names a raw TCP
@@ -455,5 +452,4 @@ s.close()' $SRV >>"$tmp/client.log" 2>&1
 reload_state
 
 [ -n "$failed" ] && echo "failed: $(echo "$failed" | cut -c2- | sed 's/|/; /g')"
-echo "live: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tally

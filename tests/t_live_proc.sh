@@ -18,11 +18,12 @@
 # Three runs of tunwatch: attribution by default (auto, live capture), --local-processes on,
 # and --local-processes off (no "process" key at all).
 #
-# Needs root and working `ip netns`; skips (exit 0, "live-proc: skipped: REASON") otherwise.
-# Namespaces, servers, clients and tunwatch are removed on exit, even on failure
-# (TW_LIVE_KEEP=1 keeps the temporary directory). Every wait has a deadline.
-# TW_PROC_RUNS=N sets the runs per client kind in the first case (default 20).
-# Last line: "live-proc: N passed, N failed".
+# Needs root, working `ip netns`, the clients and servers above and a user nobody; skips
+# otherwise (exit 77, "live-proc: skipped: REASON"; a failure in CI, see tests/lib.sh). An
+# option missing from `tunwatch --help` is a failure. Namespaces, servers, clients and tunwatch
+# are removed on exit, even on failure (TW_LIVE_KEEP=1 keeps the temporary directory). Every
+# wait has a deadline. TW_PROC_RUNS=N sets the runs per client kind in the first case
+# (default 20). Last line: "live-proc: N passed, N failed, N skipped".
 set -u
 BUILD=${BUILD:-build}
 TW=$BUILD/tunwatch
@@ -34,16 +35,15 @@ SRV6=fd78::1
 CLI=10.78.0.2
 FOREIGN=10.78.0.99   # on the link, not an address of either namespace
 RUNS=${TW_PROC_RUNS:-20}
-case "$RUNS" in ''|*[!0-9]*|0) echo "live-proc: TW_PROC_RUNS must be a positive number"; exit 1 ;; esac
-
-skip() { echo "live-proc: skipped: $*"; exit 0; }
+SUITE=live-proc
+. "$HERE/lib.sh"
+case "$RUNS" in ''|*[!0-9]*|0) fail_early "TW_PROC_RUNS must be a positive number" ;; esac
 
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
-[ -x "$TW" ] || { echo "live-proc: $TW not built"; echo "live-proc: 0 passed, 1 failed"; exit 1; }
+[ -x "$TW" ] || fail_early "$TW not built"
 help=$("$TW" --help 2>&1)
-case "$help" in *--interface*) ;; *) skip "$TW has no live capture (--help lacks --interface)" ;; esac
-for o in --local-processes --pid-file --immediate; do
-    case "$help" in *"$o"*) ;; *) skip "$TW --help lacks $o" ;; esac
+for o in --interface --local-processes --pid-file --immediate; do
+    case "$help" in *"$o"*) ;; *) fail_early "$TW --help lacks $o" ;; esac
 done
 for t in ip dig openssl curl dnsmasq python3 ss timeout setpriv; do
     command -v $t >/dev/null 2>&1 || skip "missing $t"
@@ -57,7 +57,7 @@ pcheck() { "$PY" "$HERE/live/proc_check.py" "$@"; }
 # One run at a time: the namespace names are fixed.
 if command -v flock >/dev/null 2>&1; then
     exec 9>"${TMPDIR:-/tmp}/tunwatch-t_live_proc.lock"
-    flock -w 300 9 || skip "another t_live_proc.sh still holds the lock"
+    flock -w 300 9 || fail_early "another t_live_proc.sh still held the lock after 300 s"
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tunwatch-live-proc.XXXXXX")
@@ -65,6 +65,7 @@ PIDS=""      # background processes we started (servers, tunwatch)
 TWPID=""
 pass=0
 fail=0
+skipped=0
 failed=""
 T0=$(date +%s)
 
@@ -74,7 +75,7 @@ cleanup() {
     trap - EXIT INT TERM HUP
     trap '' PIPE   # a reader that went away must not cut the clean-up short
     ns_teardown
-    [ $rc -ne 0 ] && show_logs "$tmp"/tw*.err "$tmp"/dnsmasq.log "$tmp"/s_server*.log "$tmp"/client.log
+    [ $rc -ne 0 ] && [ $rc -ne 77 ] && show_logs "$tmp"/tw*.err "$tmp"/dnsmasq.log "$tmp"/s_server*.log "$tmp"/client.log
     if [ "${TW_LIVE_KEEP:-0}" = 1 ]; then echo "live-proc: kept $tmp" 2>/dev/null; else rm -rf "$tmp"; fi
     exit $rc
 }
@@ -84,9 +85,7 @@ trap 'exit 130' INT TERM HUP PIPE
 finish() {
     echo "live-proc: $(( $(date +%s) - T0 )) s"
     [ -n "$failed" ] && echo "failed: $(echo "$failed" | cut -c2- | sed 's/|/; /g')"
-    echo "live-proc: $pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
-    exit
+    tally
 }
 
 # ------------------------------------------------------------------ topology and servers
@@ -96,7 +95,7 @@ done
 if ! ip netns add "$C" 2>"$tmp/netns.err"; then
     skip "ip netns does not work here: $(head -1 "$tmp/netns.err")"
 fi
-ip netns add "$S" || skip "ip netns does not work here"
+ip netns add "$S" || fail_early "ip netns add $S failed after $C was added"
 setup() {
     for ns in "$C" "$S"; do
         ip -n "$ns" link set lo up || return 1

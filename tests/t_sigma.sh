@@ -1,6 +1,6 @@
 #!/bin/sh
-# SigmaHQ's rules, unchanged, read from ../shared/sigma when present (never copied into the
-# tree); skipped otherwise.
+# SigmaHQ's rules, unchanged, read from $TW_SHARED/sigma (tests/lib.sh; never copied into the
+# tree). Skipped (exit 77) when they are absent, a failure in CI.
 #  1. The seed rules "Communication To LocaltoNet Tunneling Service Initiated" (Windows
 #     3ab65069-..., Linux c4568f5d-...) over every capture, with and without the clients
 #     inside --home-net.
@@ -13,17 +13,19 @@
 set -u
 BUILD=${BUILD:-build}
 TW=$BUILD/tunwatch
-SIGMA=${TW_SIGMA:-../shared/sigma}
+SUITE=sigma
+. tests/lib.sh
+SIGMA=$SHARED/sigma
 win=$SIGMA/rules/windows/network_connection/net_connection_win_domain_localtonet_tunnel.yml
 lnx=$SIGMA/rules/linux/network_connection/net_connection_lnx_domain_localtonet_tunnel.yml
 if [ ! -f "$win" ] || [ ! -f "$lnx" ]; then
-    echo "sigma: seed rules not present under $SIGMA, skipped"
-    exit 0
+    skip "seed rules not present under $SIGMA (TW_SHARED)"
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0
 fail=0
+skipped=0
 check() { # label, expected Initiated, extra tunwatch args...
     label=$1 initiated=$2
     shift 2
@@ -83,5 +85,4 @@ if python3 tests/sigma_pcaps.py "$SIGMA" "$@" >"$tmp/pcaps.out" 2>&1; then
 else
     fail=$((fail + 1)); echo "FAIL corpus over the captures"; cat "$tmp/pcaps.out"
 fi
-echo "sigma: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tally

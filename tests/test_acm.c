@@ -557,5 +557,5 @@ int main(void)
         cmocka_unit_test(test_differential),
         cmocka_unit_test(test_50k),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tw_run_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/host/anscache.h"
 
 static void v4(uint8_t a[16], uint32_t x)
@@ -765,5 +767,5 @@ int main(void)
         cmocka_unit_test(test_text_arena),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tw_run_tests(tests, NULL, NULL);
 }

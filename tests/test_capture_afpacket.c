@@ -7,7 +7,7 @@
  * block; a small ring wrapping around; a full ring dropping, with kernel counters that reset on
  * every read accumulated; a fanout group of two sockets splitting flows, each flow's both
  * directions on one socket, every frame seen once; error messages for a bad filter, a missing
- * interface and a bad source string. Skipped without permission to capture.
+ * interface and a bad source string. Skipped without permission to capture (a failure in CI).
  */
 #include "tunwatch/capture/capture.h"
 #include "tunwatch/decode/decode.h"
@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "test_util.h"
 
 #include "lo_udp.h"
 
@@ -209,10 +211,8 @@ static struct tw_capture *open_or_skip(const char *source, const struct tw_captu
     char err[512] = "x";
     int rc = ops->open(source, opts, out, err, sizeof(err));
 
-    if (no_permission(rc, err)) {
-        print_message("skipped: %s\n", err);
-        skip();
-    }
+    if (no_permission(rc, err))
+        tw_skip_required("%s", err);
     if (rc < 0)
         fail_msg("open %s: %d %s", source, rc, err);
     assert_string_equal(err, "");
@@ -568,7 +568,7 @@ static void test_bad_filter(void **state)
 
     (void)state;
     if (no_permission(rc, err))
-        skip();
+        tw_skip_required("%s", err);
     assert_int_equal(rc, TW_EINVAL);
     assert_null(c);
     assert_non_null(strstr(err, "lo: bad filter 'udp port and ('"));
@@ -701,10 +701,8 @@ static void test_fanout_reassembles_fragments(void **state)
     snprintf(source, sizeof(source), "lo@%u", 1000 + (unsigned)getpid() % 60000);
     open_or_skip(source, &opts, &fx->c[0]);
     open_or_skip(source, &opts, &fx->c[1]);
-    if (!fanout_ignores_outgoing(fx)) {
-        print_message("skipped: the kernel has no PACKET_FANOUT_FLAG_IGNORE_OUTGOING (6.8)\n");
-        skip();
-    }
+    if (!fanout_ignores_outgoing(fx))
+        tw_skip_unsupported("the kernel has no PACKET_FANOUT_FLAG_IGNORE_OUTGOING (6.8)");
     clock_gettime(CLOCK_REALTIME, &s.t0);
     send_fragmented(fx, sport, s.port, buf,
                     lo_make_payload(buf, sizeof(buf), "twafp", s.nonce, 0, s.expect_payload),
@@ -803,5 +801,5 @@ int main(void)
         cmocka_unit_test(test_short_error_buffer),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tw_run_tests(tests, NULL, NULL);
 }

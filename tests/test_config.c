@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/run/config.h"
 
 /* The command line's long options, as tunwatch's main passes them. */
@@ -398,5 +400,5 @@ int main(void)
         cmocka_unit_test(test_unreadable), cmocka_unit_test(test_callback_error),
         cmocka_unit_test(test_err_buffer), cmocka_unit_test(test_reload),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tw_run_tests(tests, NULL, NULL);
 }

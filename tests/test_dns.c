@@ -966,5 +966,5 @@ int main(void)
         cmocka_unit_test(test_cname_chain_bounds),
         cmocka_unit_test(test_answers_edges),
     };
-    return cmocka_run_group_tests_name("dns", tests, NULL, NULL);
+    return tw_run_tests_name("dns", tests, NULL, NULL);
 }

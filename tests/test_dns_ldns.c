@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Differential test: tw_dns_parse() against ldns on every port-53 DNS message
- * in the test captures (pcaps/ in the tree, recursively, and the public corpus
- * directory when present). Frames are decoded with tw_decode(), the sensor's
- * own packet path.
+ * in the test captures (pcaps/ in the tree, recursively, and the public corpus,
+ * $TW_SHARED/corpus/pcaps: see tests/test_util.h). Frames are decoded with
+ * tw_decode(), the sensor's own packet path. Without the corpus the captures
+ * in the tree are still compared, then the case is reported as skipped.
  *
  * UDP: the whole datagram payload is one message. TCP: only segments that are
  * exactly one or more complete length-prefixed messages are used (no stream
@@ -39,15 +40,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <ldns/ldns.h>
 #include <pcap/pcap.h>
 
+#include "test_util.h"
+
 #include "tunwatch/decode/decode.h"
 #include "tunwatch/proto/dns.h"
-
-#define DEFAULT_CORPUS "../shared/corpus/pcaps" /* relative to the top of the tree */
 
 struct diff_stats {
     unsigned long files, frames, udp_msgs, tcp_msgs, tcp_segs_skipped, trunc_skipped;
@@ -329,16 +331,22 @@ static int cmp_str(const void *a, const void *b)
 static void test_captures(void **state)
 {
     (void)state;
-    const char *corpus = getenv("TW_CORPUS_PCAPS");
-    const char *dirs[] = {"pcaps", corpus != NULL ? corpus : DEFAULT_CORPUS};
+    char corpus[4096];
     struct diff_stats st;
+    size_t in_tree;
+    bool no_corpus;
 
     memset(&st, 0, sizeof(st));
-    for (size_t d = 0; d < TW_ARRAY_SIZE(dirs); d++)
-        nftw(dirs[d], collect, 16, FTW_PHYS); /* a missing directory just adds nothing */
-    if (n_found == 0) {
-        printf("no captures under pcaps/ or %s\n", dirs[1]);
-        skip();
+    tw_shared_path(corpus, sizeof(corpus), "corpus/pcaps");
+    assert_int_equal(nftw("pcaps", collect, 16, FTW_PHYS), 0);
+    in_tree = n_found;
+    if (in_tree == 0)
+        fail_msg("no captures under pcaps/");
+    no_corpus = access(corpus, R_OK | X_OK) != 0;
+    if (!no_corpus) {
+        assert_int_equal(nftw(corpus, collect, 16, FTW_PHYS), 0);
+        if (n_found == in_tree)
+            fail_msg("no captures under %s", corpus);
     }
     qsort(found, n_found, sizeof(*found), cmp_str);
     for (size_t i = 0; i < n_found; i++) {
@@ -357,9 +365,10 @@ static void test_captures(void **state)
            st.both_ok, st.questions, st.ldns_later_reject, st.both_reject, st.stricter,
            st.failures);
     assert_int_equal(st.failures, 0);
-    if (st.udp_msgs + st.tcp_msgs == 0)
-        skip();
+    assert_true(st.udp_msgs + st.tcp_msgs > 0); /* pcaps/ holds DNS over UDP and TCP */
     assert_true(st.both_ok > 0);
+    if (no_corpus)
+        tw_skip_required("%s not present (TW_SHARED): only pcaps/ compared", corpus);
 }
 
 /* The normalisation and the escaping on crafted names, with or without captures. */
@@ -431,5 +440,5 @@ int main(void)
         cmocka_unit_test(test_crafted),
         cmocka_unit_test(test_captures),
     };
-    return cmocka_run_group_tests_name("dns_ldns", tests, NULL, NULL);
+    return tw_run_tests_name("dns_ldns", tests, NULL, NULL);
 }

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/inspect/engine.h"
 
 /* ---- events seen by the sink ---- */
@@ -768,5 +770,5 @@ int main(void)
         cmocka_unit_test(test_answers_over_tcp),
         cmocka_unit_test(test_answer_at_end_eviction_midstream),
     };
-    return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
+    return tw_run_tests_name("engine", tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/match/evqueue.h"
 
 static unsigned drained;
@@ -42,6 +44,7 @@ static void test_fifo(void **state)
     (void)state;
     struct tw_evqueue q;
     unsigned pushed = 0;
+    size_t used = 0, refused_size = 0;
 
     assert_int_equal(tw_evqueue_init(&q, 4096), 0);
     for (;;) {
@@ -55,8 +58,11 @@ static void test_fifo(void **state)
         }
         ev.ip_version = 4;
         memcpy(ev.src_addr, "\x0a\x00\x00\x01", 4);
-        if (tw_evqueue_push(&q, &ev) != 0)
+        if (tw_evqueue_push(&q, &ev) != 0) {
+            refused_size = tw_event_copy_size(&ev);
             break;
+        }
+        used += tw_event_copy_size(&ev);
         memset(raw, 'x', sizeof(raw)); /* the queue holds its own copies */
         memset(answer, 'x', sizeof(answer) - 1);
         memset(chain, 'x', sizeof(chain) - 1);
@@ -64,11 +70,16 @@ static void test_fifo(void **state)
     }
     assert_true(pushed > 0);
     assert_int_equal(q.count, pushed);
-    assert_true(q.len <= q.cap);
+    /* Each copy takes exactly its size, and the push was refused only because that event's
+     * copy did not fit in what was left (not sooner, and a refusal changes nothing). */
+    assert_int_equal(q.len, used);
+    assert_true(refused_size > 0);
+    assert_true(q.cap - q.len < refused_size);
     drained = 0;
     tw_evqueue_drain(&q, check, NULL);
     assert_int_equal(drained, pushed);
     assert_int_equal(q.count, 0);
+    assert_int_equal(q.len, 0);
     tw_evqueue_destroy(&q);
 }
 
@@ -77,5 +88,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo),
     };
-    return cmocka_run_group_tests_name("evqueue", tests, NULL, NULL);
+    return tw_run_tests_name("evqueue", tests, NULL, NULL);
 }

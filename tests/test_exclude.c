@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/match/exclude.h"
 #include "tunwatch/base/netaddr.h"
 
@@ -612,5 +614,5 @@ int main(void)
         cmocka_unit_test(test_empty_sets),   cmocka_unit_test(test_files),
         cmocka_unit_test(test_many),         cmocka_unit_test(test_hits_threads),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tw_run_tests(tests, NULL, NULL);
 }

@@ -866,5 +866,5 @@ int main(void)
         cmocka_unit_test(test_threads),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tw_run_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/output/json.h"
 
 struct esc_case {
@@ -79,17 +81,32 @@ static void test_all_bytes(void **state)
 static void test_overflow(void **state)
 {
     (void)state;
-    char buf[8];
+    char buf[8 + 8]; /* 8 bytes given to the builder, then a guard the builder must not touch */
     struct tw_jb jb;
+    size_t len;
 
-    tw_jb_init(&jb, buf, sizeof(buf));
+    memset(buf, 0x5a, sizeof(buf));
+    tw_jb_init(&jb, buf, 8);
     tw_jb_str(&jb, "0123456789", 10);
     assert_true(jb.overflow);
-    assert_true(jb.len <= sizeof(buf));
-    tw_jb_init(&jb, buf, sizeof(buf));
+    for (size_t i = 8; i < sizeof(buf); i++)
+        assert_int_equal((unsigned char)buf[i], 0x5a);
+    /* The overflow sticks: a later piece that would fit is not appended either. */
+    len = jb.len;
+    tw_jb_lit(&jb, "");
+    tw_jb_raw(&jb, "x", 1);
+    assert_true(jb.overflow);
+    assert_int_equal(jb.len, len);
+    tw_jb_init(&jb, buf, 8);
     tw_jb_str(&jb, "\x01", 1); /* "\u0001" is 8 bytes: fits exactly */
     assert_false(jb.overflow);
     assert_int_equal(jb.len, 8);
+    assert_memory_equal(buf, "\"\\u0001\"", 8);
+    assert_int_equal((unsigned char)buf[8], 0x5a);
+    tw_jb_raw(&jb, "x", 1); /* one byte more does not fit */
+    assert_true(jb.overflow);
+    assert_int_equal(jb.len, 8);
+    assert_int_equal((unsigned char)buf[8], 0x5a);
 }
 
 static void test_keys_time(void **state)
@@ -121,5 +138,5 @@ int main(void)
         cmocka_unit_test(test_overflow),
         cmocka_unit_test(test_keys_time),
     };
-    return cmocka_run_group_tests_name("json", tests, NULL, NULL);
+    return tw_run_tests_name("json", tests, NULL, NULL);
 }

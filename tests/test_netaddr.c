@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/base/netaddr.h"
 
 struct member_case {
@@ -98,5 +100,5 @@ int main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_format),
     };
-    return cmocka_run_group_tests_name("netaddr", tests, NULL, NULL);
+    return tw_run_tests_name("netaddr", tests, NULL, NULL);
 }

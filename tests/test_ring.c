@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/run/ring.h"
 
 #define RECORDS 200000u
@@ -94,5 +96,5 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_two_threads),
     };
-    return cmocka_run_group_tests_name("ring", tests, NULL, NULL);
+    return tw_run_tests_name("ring", tests, NULL, NULL);
 }

@@ -18,9 +18,13 @@
 
 #include "tunwatch/match/rules.h"
 
-#define SIGMA_DIR "../shared/sigma" /* relative to the top of the tree, where tests run */
-#define SEED_WIN SIGMA_DIR "/rules/windows/network_connection/net_connection_win_domain_localtonet_tunnel.yml"
-#define SEED_LNX SIGMA_DIR "/rules/linux/network_connection/net_connection_lnx_domain_localtonet_tunnel.yml"
+/* SigmaHQ's rules in $TW_SHARED/sigma (tests/test_util.h); set by sigma_paths() before the
+ * tests run. */
+static char sigma_dir[4096], sigma_source[4096], seed_win[4096], seed_lnx[4096];
+#define SEED_WIN_SUB                                                                            \
+    "sigma/rules/windows/network_connection/net_connection_win_domain_localtonet_tunnel.yml"
+#define SEED_LNX_SUB                                                                            \
+    "sigma/rules/linux/network_connection/net_connection_lnx_domain_localtonet_tunnel.yml"
 #define ID_WIN "3ab65069-d82a-4d44-a759-466661a082d1"
 #define ID_LNX "c4568f5d-131f-4e78-83d4-45b2da0ec4f1"
 
@@ -213,7 +217,7 @@ static void test_process_fields(void **state)
 
 static void test_seed_rules(void **state)
 {
-    static const char *const paths[] = {SEED_WIN, SEED_LNX};
+    const char *const paths[] = {seed_win, seed_lnx};
     static const struct {
         int line;
         struct ev_spec ev;
@@ -232,10 +236,8 @@ static void test_seed_rules(void **state)
     struct tw_ruleset_stats st;
 
     (void)state;
-    if (access(SEED_WIN, R_OK) != 0 || access(SEED_LNX, R_OK) != 0) {
-        skip();
-        return;
-    }
+    if (access(seed_win, R_OK) != 0 || access(seed_lnx, R_OK) != 0)
+        tw_skip_required("seed rules not present under %s (TW_SHARED)", sigma_dir);
     load_paths(&l, paths, 2);
     st = stats(&l);
     assert_int_equal(l.rc, 0);
@@ -270,18 +272,16 @@ static void test_rule_info(void **state)
     struct ev_spec sp = {'n', "x.localto.net", true, 0, NULL};
 
     (void)state;
-    if (access(SEED_WIN, R_OK) != 0) {
-        skip();
-        return;
-    }
-    load_paths(&l, (const char *const[]){SEED_WIN}, 1);
+    if (access(seed_win, R_OK) != 0)
+        tw_skip_required("%s not present (TW_SHARED)", seed_win);
+    load_paths(&l, (const char *const[]){seed_win}, 1);
     make_event(&ev, &sp);
     assert_int_equal(tw_ruleset_match(l.rs, &ev, on_info, &r), 1);
     assert_non_null(r);
     assert_string_equal(r->id, ID_WIN);
     assert_string_equal(r->title, "Communication To LocaltoNet Tunneling Service Initiated");
     assert_string_equal(r->level, "high");
-    assert_string_equal(r->file, SEED_WIN);
+    assert_string_equal(r->file, seed_win);
     assert_int_equal(r->n_tags, 4);
     assert_string_equal(r->tags[0], "attack.command-and-control");
     assert_string_equal(r->tags[3], "attack.t1102");
@@ -957,15 +957,13 @@ static void test_missing_path(void **state)
 static void test_sigma_corpus(void **state)
 {
     struct loaded l = {0};
-    const char *p = SIGMA_DIR;
+    const char *p = sigma_dir;
     struct tw_ruleset_stats st;
     struct hits h;
 
     (void)state;
-    if (access(SIGMA_DIR, R_OK) != 0) {
-        skip();
-        return;
-    }
+    if (access(sigma_dir, R_OK) != 0)
+        tw_skip_required("%s not present (TW_SHARED)", sigma_dir);
     load_paths(&l, &p, 1);
     st = stats(&l);
     printf("sigma corpus: %zu files, %zu rules loaded, %zu skipped, %zu file errors, "
@@ -1435,7 +1433,7 @@ static void test_explain(void **state)
 }
 
 /*
- * SigmaHQ's network rules (../shared/sigma, 187 files at the commit SOURCE.md names), pinned:
+ * SigmaHQ's network rules ($TW_SHARED/sigma, 187 files at the commit SOURCE.md names), pinned:
  * how many load, every reason the others are skipped for, no file error; with process
  * attribution on, the rules that need only Image / ProcessId / User load too.
  */
@@ -1487,7 +1485,7 @@ static void corpus_pin(bool proc, size_t want_loaded, const struct tw_reason_cou
     assert_non_null(rs);
     assert_non_null(devnull);
     tw_ruleset_set_process_fields(rs, proc);
-    assert_int_equal(tw_ruleset_load(rs, SIGMA_DIR, devnull), 0);
+    assert_int_equal(tw_ruleset_load(rs, sigma_dir, devnull), 0);
     fclose(devnull);
     assert_int_equal(tw_ruleset_compile(rs), 0);
     tw_ruleset_get_stats(rs, &st);
@@ -1515,10 +1513,8 @@ static void corpus_pin(bool proc, size_t want_loaded, const struct tw_reason_cou
 static void test_sigma_corpus_pinned(void **state)
 {
     (void)state;
-    if (access(SIGMA_DIR "/SOURCE.md", R_OK) != 0) {
-        skip();
-        return;
-    }
+    if (access(sigma_source, R_OK) != 0)
+        tw_skip_required("%s not present (TW_SHARED)", sigma_source);
     corpus_pin(false, 45, corpus_reasons_tap, TW_ARRAY_SIZE(corpus_reasons_tap));
     corpus_pin(true, 108, corpus_reasons_proc, TW_ARRAY_SIZE(corpus_reasons_proc));
 }
@@ -1552,16 +1548,16 @@ static void test_sigma_cases(void **state)
     size_t n = 0, bad = 0, pos = 0;
 
     (void)state;
-    if (!path || access(SIGMA_DIR "/SOURCE.md", R_OK) != 0) {
-        skip();
-        return;
-    }
+    if (path == NULL)
+        tw_skip_optional("TW_SIGMA_CASES not set (tests/t_sigma.sh runs this case)");
+    if (access(sigma_source, R_OK) != 0)
+        tw_skip_required("%s not present (TW_SHARED)", sigma_source);
     rs = tw_ruleset_new();
     devnull = fopen("/dev/null", "w");
     assert_non_null(rs);
     assert_non_null(devnull);
     tw_ruleset_set_process_fields(rs, true);
-    assert_int_equal(tw_ruleset_load(rs, SIGMA_DIR, devnull), 0);
+    assert_int_equal(tw_ruleset_load(rs, sigma_dir, devnull), 0);
     fclose(devnull);
     assert_int_equal(tw_ruleset_compile(rs), 0);
     f = fopen(path, "r");
@@ -1795,6 +1791,16 @@ static void test_prefilter_sound(void **state)
     unload(&l);
 }
 
+static int sigma_paths(void **state)
+{
+    (void)state;
+    tw_shared_path(sigma_dir, sizeof(sigma_dir), "sigma");
+    tw_shared_path(sigma_source, sizeof(sigma_source), "sigma/SOURCE.md");
+    tw_shared_path(seed_win, sizeof(seed_win), SEED_WIN_SUB);
+    tw_shared_path(seed_lnx, sizeof(seed_lnx), SEED_LNX_SUB);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1812,5 +1818,5 @@ int main(void)
         cmocka_unit_test(test_errors_api),     cmocka_unit_test(test_explain),
         cmocka_unit_test(test_prefilter_sound), cmocka_unit_test(test_bench_100k),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tw_run_tests(tests, sigma_paths, NULL);
 }

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/flow/stream.h"
 
 struct seg {
@@ -143,5 +145,5 @@ int main(void)
         cmocka_unit_test(test_consume),
         cmocka_unit_test(test_pool),
     };
-    return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
+    return tw_run_tests_name("stream", tests, NULL, NULL);
 }

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/base/netaddr.h"
 #include "tunwatch/match/suppress.h"
 
@@ -41,9 +43,11 @@ static void assert_accounts(struct tw_suppress *s)
 
     tw_suppress_get_stats(s, &st);
     assert_int_equal(st.suppressed, st.reported + st.pending + st.lost);
-    assert_true(st.entries <= st.capacity);
     /* every pass fills a free entry, evicts one, or reopens a held key */
     assert_true(st.evicted <= st.passed - st.entries);
+    /* One shard (capacity < 512): an entry is evicted only when every entry is in use. */
+    if (st.capacity < 512 && st.evicted > 0)
+        assert_int_equal(st.entries, st.capacity);
 }
 
 #define STEPS 8
@@ -292,7 +296,7 @@ static void test_eviction_order(void **state)
     tw_suppress_free(s);
 }
 
-/* Capacity pressure on a sharded table: counts add up, never more than capacity held. */
+/* Capacity pressure on a sharded table: counts add up, exactly capacity held once it is full. */
 static void test_capacity_pressure(void **state)
 {
     (void)state;
@@ -322,9 +326,11 @@ static void test_capacity_pressure(void **state)
                 fail_msg("case at line %d: key %u suppressed", cases[i].line, k);
         }
         tw_suppress_get_stats(s, &st);
-        if (st.passed != cases[i].keys || st.entries > cases[i].capacity ||
-            st.evicted != st.passed - st.entries || (st.evicted == 0) != cases[i].none_evicted ||
-            (cases[i].keys >= 4 * cases[i].capacity && st.entries != cases[i].capacity) ||
+        /* Without evictions every key has its entry; with them every shard is full (the
+         * sharded cases give each shard about 3 to 5 times its share). */
+        if (st.passed != cases[i].keys || st.evicted != st.passed - st.entries ||
+            (st.evicted == 0) != cases[i].none_evicted ||
+            st.entries != (cases[i].none_evicted ? cases[i].keys : cases[i].capacity) ||
             st.evicted_in_window != st.evicted)
             fail_msg("case at line %d: passed %llu entries %u evicted %llu", cases[i].line,
                      (unsigned long long)st.passed, st.entries, (unsigned long long)st.evicted);
@@ -520,5 +526,5 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_threads_pressure),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tw_run_tests(tests, NULL, NULL);
 }

@@ -1175,5 +1175,5 @@ int main(void)
         cmocka_unit_test(test_not_client_hello),
         cmocka_unit_test(test_maybe_client_hello),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tw_run_tests(tests, NULL, NULL);
 }

@@ -257,5 +257,5 @@ int main(void)
         cmocka_unit_test(test_empty_trie), cmocka_unit_test(test_long_names),
         cmocka_unit_test(test_100k),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tw_run_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
 # names and TLS SNI at the same frames as twgen's names list, no malformed packets, no bad
 # checksums, no expert warnings, and the promised variety (IPv6, VLAN, split ClientHellos,
 # DNS over TCP, tunnel names). Also checks that output is deterministic for a seed.
-# Prints one closing line "N passed, N failed"; exits non-zero if any check failed.
+# Prints one closing line "N passed, N failed, N skipped" (it skips nothing: a missing tool
+# is a failure); exits non-zero if any check failed.
 #
 # Usage: sh tests/bench/check_gen.sh [TWGEN_BINARY] [PACKETS]
 #   TWGEN_BINARY defaults to build/bench/twgen; if it does not exist, twgen.c is compiled
@@ -20,12 +21,12 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 if [ ! -x "$twgen" ]; then
     echo "check_gen: $twgen not found, compiling $here/twgen.c"
     ${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wvla -Wformat=2 -O2 -g \
-        -o "$tmp/twgen" "$here/twgen.c" || { echo "0 passed, 1 failed"; exit 1; }
+        -o "$tmp/twgen" "$here/twgen.c" || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
     twgen=$tmp/twgen
 fi
 if ! command -v tshark >/dev/null 2>&1; then
     echo "check_gen: tshark not found (apt-get install tshark)"
-    echo "0 passed, 1 failed"
+    echo "0 passed, 1 failed, 0 skipped"
     exit 1
 fi
 
@@ -43,7 +44,7 @@ pcap=$tmp/small.pcap
 if ! "$twgen" -n "$packets" -o "$pcap" -N "$tmp/names.tsv" 2>"$tmp/gen.log"; then
     cat "$tmp/gen.log"
     bad "twgen -n $packets"
-    echo "$pass passed, $fail failed"
+    echo "$pass passed, $fail failed, 0 skipped"
     exit 1
 fi
 cat "$tmp/gen.log"
@@ -133,5 +134,5 @@ for suf in $(grep -A14 'matches the bench capture' "$tmp/rules.yml" | sed -n "s/
 done
 check "rules meant to match the capture do match names in it ($hits)" [ "$hits" -gt 0 ]
 
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, 0 skipped"
 [ "$fail" -eq 0 ]

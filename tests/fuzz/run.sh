@@ -23,5 +23,5 @@ for t in "$@"; do
     grep -E '^stat::(number_of_executed_units|average_exec_per_sec)|^#[0-9]+.*DONE' \
         build/fuzz/"$name".log | tail -3
 done
-echo "fuzz: $pass passed, $fail failed"
+echo "fuzz: $pass passed, $fail failed, 0 skipped"
 [ "$fail" -eq 0 ]
