@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/base/ascii.h"
 
 /* Every byte: only A-Z change, each to its lowercase letter (no locale, no Latin-1 folding). */
@@ -81,5 +83,5 @@ int main(void)
         cmocka_unit_test(test_equals_normalized),
         cmocka_unit_test(test_lower_copy_in_place),
     };
-    return cmocka_run_group_tests_name("ascii", tests, NULL, NULL);
+    return tw_run_tests_name("ascii", tests, NULL, NULL);
 }

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "tunwatch/flow/flow.h"
 
 /* An owner's entry: the table's part, then the owner's state (zeroed for a new flow). */
@@ -504,5 +506,5 @@ int main(void)
         cmocka_unit_test(test_foreach_order),
         cmocka_unit_test(test_bad_arguments),
     };
-    return cmocka_run_group_tests_name("flow", tests, NULL, NULL);
+    return tw_run_tests_name("flow", tests, NULL, NULL);
 }

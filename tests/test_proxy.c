@@ -689,5 +689,5 @@ int main(void)
         cmocka_unit_test(test_connect_cases), cmocka_unit_test(test_connect_bound),
         cmocka_unit_test(test_classify),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tw_run_tests(tests, NULL, NULL);
 }
