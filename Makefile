@@ -109,6 +109,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libtunwatch.a
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libtunwatch.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/bench/twgen: $(BUILD)/tests/bench/twgen_wire.o $(BUILD)/tests/bench/twgen_payload.o
 
 # Installs missing Debian packages once per build directory (see .ci/deps.sh).
 $(BUILD)/.deps-ok: .ci/deps.sh

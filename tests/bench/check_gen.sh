@@ -7,7 +7,7 @@
 # is a failure); exits non-zero if any check failed.
 #
 # Usage: sh tests/bench/check_gen.sh [TWGEN_BINARY] [PACKETS]
-#   TWGEN_BINARY defaults to build/bench/twgen; if it does not exist, twgen.c is compiled
+#   TWGEN_BINARY defaults to build/bench/twgen; if it does not exist, twgen*.c are compiled
 #   into a temporary directory with cc.
 set -u
 
@@ -19,9 +19,9 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
 if [ ! -x "$twgen" ]; then
-    echo "check_gen: $twgen not found, compiling $here/twgen.c"
+    echo "check_gen: $twgen not found, compiling $here/twgen*.c"
     ${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wvla -Wformat=2 -O2 -g \
-        -o "$tmp/twgen" "$here/twgen.c" || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+        -o "$tmp/twgen" "$here"/twgen*.c || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
     twgen=$tmp/twgen
 fi
 if ! command -v tshark >/dev/null 2>&1; then

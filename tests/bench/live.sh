@@ -122,7 +122,7 @@ trap 'exit 129' HUP
 # --- the capture ----------------------------------------------------------------------------
 # Reuse the capture `make bench` cached (same key as tests/bench/run.sh) when it holds at least
 # N packets: tcpreplay --limit sends its first N. Otherwise generate N packets here.
-src_sum=$(cksum <"$root/tests/bench/twgen.c" | awk '{ print $1 }')
+src_sum=$(cd "$root/tests/bench" && cksum twgen*.[ch] | LC_ALL=C sort | cksum | awk '{ print $1 }')
 key=$(printf '%s %s %s\n' "$src_sum" "$bench_packets" "$seed" | cksum | awk '{ print $1 }')
 pcap=$bdir/capture-$key.pcap
 if [ -s "$pcap" ] && [ "$bench_packets" -ge "$npkts" ]; then

@@ -3,7 +3,7 @@
 #
 #   sh tests/bench/run.sh BUILD
 #
-# Generates (once, cached in BUILD/bench/ under a key made of twgen.c's checksum and the
+# Generates (once, cached in BUILD/bench/ under a key made of twgen's sources' checksums and the
 # parameters) a mixed-traffic capture and 100,000 Sigma rules, warms the page cache, then
 # times, round-robin in the same run:
 #   floor       BUILD/bench/floor FILE                 (bare libpcap read loop)
@@ -64,8 +64,8 @@ mkdir -p "$bdir" || die "cannot create $bdir"
 tmp=$(mktemp -d) || die "mktemp failed"
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-# --- inputs, cached on twgen.c's checksum and the parameters -------------------------------
-src_sum=$(cksum <"$root/tests/bench/twgen.c" | awk '{ print $1 }')
+# --- inputs, cached on the checksums of twgen's sources and the parameters -----------------
+src_sum=$(cd "$root/tests/bench" && cksum twgen*.[ch] | LC_ALL=C sort | cksum | awk '{ print $1 }')
 key=$(printf '%s %s %s\n' "$src_sum" "$packets" "$seed" | cksum | awk '{ print $1 }')
 pcap=$bdir/capture-$key.pcap
 if [ -s "$pcap" ]; then

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * twgen's frames: Ethernet, IPv4/IPv6, TCP and UDP headers with correct checksums, and the
+ * pcap record each frame is written as.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "twgen.h"
+
+void tw_write_frame(struct tw_gen *g, size_t len)
+{
+    uint32_t gap = tw_rng_below(&g->r, 2 * TW_GEN_MEAN_GAP_US + 1);
+    uint32_t hdr[4];
+
+    g->ts_us += gap;
+    hdr[0] = (uint32_t)(TW_GEN_START_SEC + g->ts_us / 1000000U);
+    hdr[1] = (uint32_t)(g->ts_us % 1000000U);
+    hdr[2] = (uint32_t)len;
+    hdr[3] = (uint32_t)len;
+    if (fwrite(hdr, sizeof(hdr), 1, g->out) != 1 || fwrite(g->pkt, len, 1, g->out) != 1)
+        g->write_err = true;
+    g->frames++;
+    g->bytes += len;
+}
+
+/* Ethernet (+802.1Q) header; returns its length. */
+size_t tw_put_eth(uint8_t *b, const uint8_t *dst, const uint8_t *src, uint16_t vlan, uint16_t etype)
+{
+    memcpy(b, dst, 6);
+    memcpy(b + 6, src, 6);
+    if (vlan) {
+        tw_put_be16(b + 12, 0x8100);
+        tw_put_be16(b + 14, vlan);
+        tw_put_be16(b + 16, etype);
+        return 18;
+    }
+    tw_put_be16(b + 12, etype);
+    return 14;
+}
+
+/* IP header for an l4_len-byte payload; returns its length and the pseudo-header sum. */
+size_t tw_put_ip(uint8_t *b, bool v6, const uint8_t *src, const uint8_t *dst, uint8_t proto,
+                 size_t l4_len, uint8_t ttl, uint16_t ipid, uint64_t *pseudo)
+{
+    if (v6) {
+        b[0] = 0x60;
+        b[1] = 0;
+        b[2] = 0;
+        b[3] = 0;
+        tw_put_be16(b + 4, (uint16_t)l4_len);
+        b[6] = proto;
+        b[7] = ttl;
+        memcpy(b + 8, src, 16);
+        memcpy(b + 24, dst, 16);
+        *pseudo = tw_csum_add(0, b + 8, 32) + l4_len + proto;
+        return 40;
+    }
+    b[0] = 0x45;
+    b[1] = 0;
+    tw_put_be16(b + 2, (uint16_t)(20 + l4_len));
+    tw_put_be16(b + 4, ipid);
+    tw_put_be16(b + 6, proto == 17 ? 0 : 0x4000);
+    b[8] = ttl;
+    b[9] = proto;
+    b[10] = 0;
+    b[11] = 0;
+    memcpy(b + 12, src, 4);
+    memcpy(b + 16, dst, 4);
+    tw_put_be16(b + 10, tw_csum_fold(tw_csum_add(0, b, 20)));
+    *pseudo = tw_csum_add(0, b + 12, 8) + l4_len + proto;
+    return 20;
+}
+
+/*
+ * One TCP segment of flow f. payload_sum is the precomputed tw_csum_add() of the payload, or
+ * UINT64_MAX to compute it here. Advances the sender's sequence number.
+ */
+void tw_emit_tcp(struct tw_gen *g, struct tw_flow *f, bool c2s, uint8_t flags,
+                 const uint8_t *payload, size_t plen, uint64_t payload_sum)
+{
+    const struct tw_host *src = c2s ? &f->cli : &f->srv;
+    const struct tw_host *dst = c2s ? &f->srv : &f->cli;
+    uint32_t *seq = c2s ? &f->cseq : &f->sseq;
+    uint32_t ack = c2s ? f->sseq : f->cseq;
+    uint8_t *b = g->pkt;
+    size_t thl = (flags & TW_TCP_SYN) ? 40 : 32;
+    uint64_t sum;
+    size_t off = tw_put_eth(b, dst->mac, src->mac, f->vlan, f->v6 ? 0x86dd : 0x0800);
+    off += tw_put_ip(b + off, f->v6, src->ip, dst->ip, 6, thl + plen, c2s ? f->cttl : f->sttl,
+                     c2s ? f->cipid++ : f->sipid++, &sum);
+
+    uint8_t *t = b + off;
+    uint32_t tsval = (uint32_t)(g->ts_us / 1000U) + f->ts_off + (c2s ? 0 : 77777U);
+    uint32_t tsecr = (uint32_t)(g->ts_us / 1000U) + f->ts_off + (c2s ? 77777U : 0) - 1;
+    tw_put_be16(t, c2s ? f->cport : f->sport);
+    tw_put_be16(t + 2, c2s ? f->sport : f->cport);
+    tw_put_be32(t + 4, *seq);
+    tw_put_be32(t + 8, (flags & TW_TCP_ACK) ? ack : 0);
+    t[12] = (uint8_t)((thl / 4) << 4);
+    t[13] = flags;
+    tw_put_be16(t + 14, (flags & TW_TCP_SYN) ? 64240 : 501);
+    t[16] = 0;
+    t[17] = 0;
+    t[18] = 0;
+    t[19] = 0;
+    if (flags & TW_TCP_SYN) {
+        static const uint8_t opt_head[] = {0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a};
+        memcpy(t + 20, opt_head, 8);
+        if (f->v6)
+            tw_put_be16(t + 22, TW_MSS6);
+        tw_put_be32(t + 28, tsval);
+        tw_put_be32(t + 32, (flags & TW_TCP_ACK) ? tsecr : 0);
+        t[36] = 0x01;
+        t[37] = 0x03;
+        t[38] = 0x03;
+        t[39] = 0x07;
+    } else {
+        t[20] = 0x01;
+        t[21] = 0x01;
+        t[22] = 0x08;
+        t[23] = 0x0a;
+        tw_put_be32(t + 24, tsval);
+        tw_put_be32(t + 28, tsecr);
+    }
+    if (plen)
+        memcpy(t + thl, payload, plen);
+    sum = tw_csum_add(sum, t, thl);
+    sum += payload_sum != UINT64_MAX ? payload_sum : tw_csum_add(0, payload, plen);
+    tw_put_be16(t + 16, tw_csum_fold(sum));
+    *seq += (uint32_t)plen + ((flags & (TW_TCP_SYN | TW_TCP_FIN)) ? 1 : 0);
+    tw_write_frame(g, off + thl + plen);
+}
+
+void tw_emit_udp(struct tw_gen *g, bool v6, uint16_t vlan, const struct tw_host *src,
+                 const struct tw_host *dst, uint16_t sport, uint16_t dport, const uint8_t *payload,
+                 size_t plen)
+{
+    uint8_t *b = g->pkt;
+    uint64_t sum;
+    size_t off = tw_put_eth(b, dst->mac, src->mac, vlan, v6 ? 0x86dd : 0x0800);
+    off += tw_put_ip(b + off, v6, src->ip, dst->ip, 17, 8 + plen, 64, (uint16_t)tw_rng_next(&g->r),
+                     &sum);
+    uint8_t *u = b + off;
+    tw_put_be16(u, sport);
+    tw_put_be16(u + 2, dport);
+    tw_put_be16(u + 4, (uint16_t)(8 + plen));
+    u[6] = 0;
+    u[7] = 0;
+    memcpy(u + 8, payload, plen);
+    uint16_t c = tw_csum_fold(tw_csum_add(sum, u, 8 + plen));
+    tw_put_be16(u + 6, c ? c : 0xffff);
+    tw_write_frame(g, off + 8 + plen);
+}
