@@ -494,16 +494,11 @@ static void test_bad_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_symmetric),
-        cmocka_unit_test(test_collisions),
-        cmocka_unit_test(test_lru_order),
-        cmocka_unit_test(test_retired_intact_until_next_call),
-        cmocka_unit_test(test_lazy_expiry),
-        cmocka_unit_test(test_idle_flow_found_is_new),
-        cmocka_unit_test(test_restart),
-        cmocka_unit_test(test_ids),
-        cmocka_unit_test(test_model),
-        cmocka_unit_test(test_foreach_order),
+        cmocka_unit_test(test_symmetric),     cmocka_unit_test(test_collisions),
+        cmocka_unit_test(test_lru_order),     cmocka_unit_test(test_retired_intact_until_next_call),
+        cmocka_unit_test(test_lazy_expiry),   cmocka_unit_test(test_idle_flow_found_is_new),
+        cmocka_unit_test(test_restart),       cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_model),         cmocka_unit_test(test_foreach_order),
         cmocka_unit_test(test_bad_arguments),
     };
     return tw_run_tests_name("flow", tests, NULL, NULL);

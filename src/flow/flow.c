@@ -40,8 +40,7 @@ static inline struct tw_flow *entry(const struct tw_flow_table *t, uint32_t i)
     return (struct tw_flow *)(t->slots + (size_t)i * t->entry_size);
 }
 
-struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout,
-                                        size_t entry_size)
+struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout, size_t entry_size)
 {
     struct tw_flow_table *t;
     uint32_t nb = 1;

@@ -31,8 +31,8 @@ static void learn_addr(void *ctx, const uint8_t *addr, uint8_t version, uint32_t
 
 int tw_answers_learn(struct tw_anscache *c, const struct tw_dns_msg *m, const uint8_t *msg,
                      size_t len, size_t off, struct tw_dns_answers *ans, uint8_t version,
-                     const uint8_t client[16], int64_t now, tw_cname_chain_fn on_chain,
-                     void *ctx, unsigned *stored)
+                     const uint8_t client[16], int64_t now, tw_cname_chain_fn on_chain, void *ctx,
+                     unsigned *stored)
 {
     const char *chain[TW_ANSWERS_CHAIN_MAX];
     int rc = 0;
@@ -45,8 +45,8 @@ int tw_answers_learn(struct tw_anscache *c, const struct tw_dns_msg *m, const ui
             return rc;
     }
     for (unsigned i = 0; i < m->n_questions; i++) {
-        struct learn_ctx l = {.cache = c, .version = version, .client = client, .now = now,
-                              .chain = chain};
+        struct learn_ctx l = {
+            .cache = c, .version = version, .client = client, .now = now, .chain = chain};
         /* One walk for both: the chain, and the addresses it ends at. */
         memset(chain, 0, sizeof(chain));
         size_t n = tw_dns_cname_chain(ans, m->q[i].name, chain, TW_ANSWERS_CHAIN_MAX,

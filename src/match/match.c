@@ -71,8 +71,8 @@ static void match_name(struct match_ctx *c, const struct tw_event *ev)
 }
 
 /* Matches ev as if its hostname were name[0..len) (normalised here). */
-static void match_alt(struct match_ctx *c, const struct tw_event *ev, const char *name,
-                      size_t len, const char *via)
+static void match_alt(struct match_ctx *c, const struct tw_event *ev, const char *name, size_t len,
+                      const char *via)
 {
     char norm[TW_NAME_MAX], alt[TW_NAME_MAX];
     struct tw_event e2 = *ev;

@@ -33,7 +33,7 @@ typedef void (*tw_cname_chain_fn)(void *ctx, const struct tw_dns_question *q,
  */
 int tw_answers_learn(struct tw_anscache *c, const struct tw_dns_msg *m, const uint8_t *msg,
                      size_t len, size_t off, struct tw_dns_answers *ans, uint8_t version,
-                     const uint8_t client[16], int64_t now, tw_cname_chain_fn on_chain,
-                     void *ctx, unsigned *stored);
+                     const uint8_t client[16], int64_t now, tw_cname_chain_fn on_chain, void *ctx,
+                     unsigned *stored);
 
 #endif /* TUNWATCH_ANSWERS_H */

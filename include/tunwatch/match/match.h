@@ -22,10 +22,10 @@ struct tw_suppress;
 /* One alert, as the output writes it. Valid during the callback only. */
 struct tw_alert {
     const struct tw_rule_info *rule;
-    const struct tw_event *ev; /* the event as observed */
-    const char *matched_name;  /* NULL: the rule fired on ev's own name; else on this other
-                                  name the connection goes by ... */
-    const char *via;           /* ... related to it this way ("cname") */
+    const struct tw_event *ev;  /* the event as observed */
+    const char *matched_name;   /* NULL: the rule fired on ev's own name; else on this other
+                                   name the connection goes by ... */
+    const char *via;            /* ... related to it this way ("cname") */
     uint64_t suppressed_before; /* alerts of the same key held back in the window before */
 };
 
