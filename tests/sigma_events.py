@@ -17,9 +17,10 @@ QueryName, query or cs-host), builds events from the rule's own values:
 
 Rules whose condition the construction cannot satisfy are listed on stderr with why.
 Cases are written one a line, tab-separated: rule id, 1 or 0, then key=value fields as
-tests/test_rules.c's make_kv() reads them (cat, name, qtype, proto, init, src, dst,
-sport, dport, image, pid, user). The C test loads SIGMA_DIR with process fields on and
-checks tunwatch's verdict for each case.
+make_kv_sep() in tests/test_rules_util.h reads them (cat, name, qtype, proto, init, src,
+dst, sport, dport, image, pid, user). The C test (test_sigma_cases in
+tests/test_rules_sigma.c) loads SIGMA_DIR with process fields on and checks tunwatch's
+verdict for each case.
 """
 import glob
 import ipaddress

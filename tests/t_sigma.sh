@@ -6,7 +6,7 @@
 #     inside --home-net.
 #  2. Synthetic events from every loaded rule's hostname values (tests/sigma_events.py, its
 #     own Sigma evaluator giving the verdicts), checked against the engine by
-#     BUILD/tests/test_rules (test_sigma_cases) with process fields on.
+#     BUILD/tests/test_rules_sigma (test_sigma_cases) with process fields on.
 #  3. The whole corpus over every capture: every alert and only those (tests/sigma_pcaps.py's
 #     evaluator over the --events output), and the ngrok, cloudflared, devtunnels and
 #     LocaltoNet rules on exactly the names pcaps/*.names.tsv holds that their values cover.
@@ -58,7 +58,7 @@ check "seed rules, clients outside --home-net" false --home-net 192.0.2.0/24
 
 # 2. Synthetic events per hostname indicator.
 if python3 tests/sigma_events.py "$SIGMA" "$tmp/cases.tsv" >"$tmp/gen.out" 2>&1 &&
-    TW_SIGMA_CASES="$tmp/cases.tsv" "$BUILD/tests/test_rules" >"$tmp/cases.out" 2>&1 &&
+    TW_SIGMA_CASES="$tmp/cases.tsv" "$BUILD/tests/test_rules_sigma" >"$tmp/cases.out" 2>&1 &&
     grep -q '^sigma cases: .* 0 wrong verdicts' "$tmp/cases.out"; then
     pass=$((pass + 1)); echo "ok   synthetic events: $(grep '^sigma_events:' "$tmp/gen.out" | head -1)"
     grep '^sigma_events: no event' "$tmp/gen.out"
