@@ -374,6 +374,66 @@ static void check_proxy_want(const struct proxy_case *c, const uint8_t *buf, siz
         EXPECT(l, k, h->tlv == NULL);
 }
 
+/*
+ * One case under the prefix drill: built[0..n) holds a header of hlen bytes (then trailing
+ * bytes); parse reads it into an output of out_size bytes, check verifies a success, and the
+ * classifier must say `named` once named_at bytes are in (for a valid header).
+ */
+struct drill {
+    int line;
+    int want_rc; /* OK, TW_EINCOMPLETE or TW_EMALFORMED for the whole input */
+    size_t n, hlen;
+    int (*parse)(const uint8_t *buf, size_t len, void *out);
+    size_t out_size;
+    void (*check)(const void *c, const uint8_t *buf, size_t k, size_t hlen, const void *out);
+    const void *c;
+    size_t named_at;
+    enum tw_preamble named;
+};
+
+/* The case whole and at every prefix, each in an exact-size copy, from a dirty output. */
+static void drill(const struct drill *dr)
+{
+    _Alignas(16) uint8_t out[512];
+    int l = dr->line;
+
+    assert_true(dr->out_size <= sizeof(out));
+    for (size_t k = 0; k <= dr->n; k++) {
+        uint8_t *d = exact_copy(built, k);
+        memset(out, 0xa5, dr->out_size);
+        int rc = dr->parse(d, k, out);
+
+        if (dr->want_rc == OK && k >= dr->hlen) {
+            EXPECT(l, k, rc == (int)dr->hlen);
+            dr->check(dr->c, d, k, dr->hlen, out);
+        } else {
+            if (dr->want_rc == OK || dr->want_rc == TW_EINCOMPLETE)
+                EXPECT(l, k, rc == TW_EINCOMPLETE);
+            else if (k == dr->n)
+                EXPECT(l, k, rc == dr->want_rc);
+            else
+                EXPECT(l, k, rc == TW_EINCOMPLETE || rc == TW_EMALFORMED);
+            EXPECT(l, k, all_zero(out, dr->out_size));
+        }
+        EXPECT(l, k, memcmp(d, built, k) == 0);
+        if (dr->want_rc == OK) {
+            enum tw_preamble p = tw_preamble_classify(d, k);
+            EXPECT(l, k, p == (k < dr->named_at ? TW_PREAMBLE_MORE : dr->named));
+        }
+        free(d);
+    }
+}
+
+static int parse_proxy(const uint8_t *buf, size_t len, void *out)
+{
+    return tw_proxy_parse(buf, len, out);
+}
+
+static void check_proxy(const void *c, const uint8_t *buf, size_t k, size_t hlen, const void *out)
+{
+    check_proxy_want(c, buf, k, hlen, out);
+}
+
 /* Every case whole and at every prefix, each in an exact-size copy. */
 static void test_proxy_cases(void **state)
 {
@@ -381,34 +441,17 @@ static void test_proxy_cases(void **state)
     for (size_t ci = 0; ci < TW_ARRAY_SIZE(proxy_cases); ci++) {
         const struct proxy_case *c = &proxy_cases[ci];
         size_t n = build_proxy(c, built, sizeof(built));
-        size_t hlen = n - c->trail;
-        int l = c->line;
 
-        for (size_t k = 0; k <= n; k++) {
-            uint8_t *d = exact_copy(built, k);
-            struct tw_proxy_hdr h;
-            memset(&h, 0xa5, sizeof(h));
-            int rc = tw_proxy_parse(d, k, &h);
-
-            if (c->rc == OK && k >= hlen) {
-                EXPECT(l, k, rc == (int)hlen);
-                check_proxy_want(c, d, k, hlen, &h);
-            } else {
-                if (c->rc == OK || c->rc == TW_EINCOMPLETE)
-                    EXPECT(l, k, rc == TW_EINCOMPLETE);
-                else if (k == n)
-                    EXPECT(l, k, rc == c->rc);
-                else
-                    EXPECT(l, k, rc == TW_EINCOMPLETE || rc == TW_EMALFORMED);
-                EXPECT(l, k, all_zero(&h, sizeof(h)));
-            }
-            EXPECT(l, k, memcmp(d, built, k) == 0);
-            if (c->rc == OK) {
-                enum tw_preamble p = tw_preamble_classify(d, k);
-                EXPECT(l, k, p == (k < TW_PROXY_V2_SIG_LEN ? TW_PREAMBLE_MORE : TW_PREAMBLE_PROXY));
-            }
-            free(d);
-        }
+        drill(&(struct drill){.line = c->line,
+                              .want_rc = c->rc,
+                              .n = n,
+                              .hlen = n - c->trail,
+                              .parse = parse_proxy,
+                              .out_size = sizeof(struct tw_proxy_hdr),
+                              .check = check_proxy,
+                              .c = c,
+                              .named_at = TW_PROXY_V2_SIG_LEN,
+                              .named = TW_PREAMBLE_PROXY});
     }
 }
 
@@ -541,42 +584,35 @@ static void check_connect_want(const struct connect_case *c, const uint8_t *buf,
         EXPECT(l, k, r->has_port && r->port == c->port);
 }
 
+static int parse_connect(const uint8_t *buf, size_t len, void *out)
+{
+    return tw_http_connect_parse(buf, len, out);
+}
+
+static void check_connect(const void *c, const uint8_t *buf, size_t k, size_t hlen, const void *out)
+{
+    check_connect_want(c, buf, k, hlen, out);
+}
+
 static void test_connect_cases(void **state)
 {
     (void)state;
     for (size_t ci = 0; ci < TW_ARRAY_SIZE(connect_cases); ci++) {
         const struct connect_case *c = &connect_cases[ci];
-        size_t n = c->in_len + c->trail, hlen = c->in_len;
-        int l = c->line;
 
         assert_true(c->trail <= sizeof(trail_bytes));
         memcpy(built, c->in, c->in_len);
         memcpy(built + c->in_len, trail_bytes, c->trail);
-        for (size_t k = 0; k <= n; k++) {
-            uint8_t *d = exact_copy(built, k);
-            struct tw_connect_req r;
-            memset(&r, 0xa5, sizeof(r));
-            int rc = tw_http_connect_parse(d, k, &r);
-
-            if (c->rc == OK && k >= hlen) {
-                EXPECT(l, k, rc == (int)hlen);
-                check_connect_want(c, d, k, hlen, &r);
-            } else {
-                if (c->rc == OK || c->rc == TW_EINCOMPLETE)
-                    EXPECT(l, k, rc == TW_EINCOMPLETE);
-                else if (k == n)
-                    EXPECT(l, k, rc == c->rc);
-                else
-                    EXPECT(l, k, rc == TW_EINCOMPLETE || rc == TW_EMALFORMED);
-                EXPECT(l, k, all_zero(&r, sizeof(r)));
-            }
-            EXPECT(l, k, memcmp(d, built, k) == 0);
-            if (c->rc == OK) {
-                enum tw_preamble p = tw_preamble_classify(d, k);
-                EXPECT(l, k, p == (k < 8 ? TW_PREAMBLE_MORE : TW_PREAMBLE_CONNECT));
-            }
-            free(d);
-        }
+        drill(&(struct drill){.line = c->line,
+                              .want_rc = c->rc,
+                              .n = c->in_len + c->trail,
+                              .hlen = c->in_len,
+                              .parse = parse_connect,
+                              .out_size = sizeof(struct tw_connect_req),
+                              .check = check_connect,
+                              .c = c,
+                              .named_at = 8, /* "CONNECT " */
+                              .named = TW_PREAMBLE_CONNECT});
     }
 }
 
