@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* pcap / pcapng file backend, through libpcap. */
+/*
+ * pcap / pcapng file backend, through libpcap. The file is read through a stdio stream with a
+ * 1 MiB buffer (pcap_fopen_offline): libpcap's own pcap_open_offline reads 4 KiB at a time, a
+ * read() system call every five packets of average size.
+ */
 #include "tunwatch/capture/capture.h"
 
 #include <errno.h>
@@ -11,9 +15,12 @@
 
 #include "pcap_frame.h"
 
+#define READ_BUFFER (1u << 20)
+
 struct tw_capture {
     pcap_t *pcap;
-    FILE *fp; /* libpcap's stream, for progress */
+    FILE *fp;      /* the stream libpcap reads, for progress */
+    char *readbuf; /* its stdio buffer, freed after pcap_close() closed fp */
     int linktype;
     bool nano;
     uint64_t frames;
@@ -34,16 +41,28 @@ static int pf_open(const char *source, const struct tw_capture_opts *opts,
         snprintf(err, errlen, "%s: out of memory", source);
         return TW_ENOMEM;
     }
-    c->pcap = pcap_open_offline_with_tstamp_precision(source, PCAP_TSTAMP_PRECISION_NANO, perr);
+    if (strcmp(source, "-") == 0) {
+        c->fp = stdin;
+    } else if ((c->fp = fopen(source, "rb")) == NULL) {
+        snprintf(err, errlen, "%s: %s", source, strerror(errno));
+        free(c);
+        return TW_EIO;
+    }
+    c->readbuf = malloc(READ_BUFFER);
+    if (c->readbuf != NULL)
+        setvbuf(c->fp, c->readbuf, _IOFBF, READ_BUFFER);
+    c->pcap = pcap_fopen_offline_with_tstamp_precision(c->fp, PCAP_TSTAMP_PRECISION_NANO, perr);
     if (c->pcap == NULL) {
         snprintf(err, errlen, "%s", perr);
+        if (c->fp != stdin)
+            fclose(c->fp);
+        free(c->readbuf);
         free(c);
         return TW_EIO;
     }
     c->nano = pcap_get_tstamp_precision(c->pcap) == PCAP_TSTAMP_PRECISION_NANO;
     c->linktype = pcap_datalink(c->pcap);
-    c->fp = pcap_file(c->pcap);
-    if (c->fp != NULL && fstat(fileno(c->fp), &sb) == 0 && S_ISREG(sb.st_mode))
+    if (fstat(fileno(c->fp), &sb) == 0 && S_ISREG(sb.st_mode))
         c->size = (uint64_t)sb.st_size;
     *out = c;
     return 0;
@@ -99,7 +118,8 @@ static void pf_close(struct tw_capture *c)
 {
     if (c == NULL)
         return;
-    pcap_close(c->pcap);
+    pcap_close(c->pcap); /* closes fp */
+    free(c->readbuf);
     free(c);
 }
 
