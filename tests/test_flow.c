@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Flow table: symmetric keys, bucket collisions, LRU order, eviction, lazy and on-lookup
- * expiry, port reuse, retired entries handed back intact; and a model of the whole contract
- * driven through random lookups.
+ * Flow table: symmetric keys, bucket collisions and overflow chains, LRU order, eviction, lazy
+ * and on-lookup expiry, the short timeout class, port reuse, retired entries handed back
+ * intact; and a model of the whole contract driven through random lookups.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,7 +21,15 @@
 struct owned {
     struct tw_flow ft;
     uint64_t tag; /* set to the flow id by the tests once the flow is created */
+    uint8_t cold[40];
 };
+
+static struct tw_flow_table *table; /* of the test running, for id() */
+
+static uint64_t id(const void *f)
+{
+    return tw_flow_meta(table, f)->id;
+}
 
 static struct tw_pkt mkpkt(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
 {
@@ -39,12 +47,26 @@ static struct tw_pkt mkpkt(uint32_t src, uint32_t dst, uint16_t sport, uint16_t 
     return p;
 }
 
-static struct tw_flow_table *new_table(uint32_t capacity, uint32_t timeout)
+static struct tw_flow_table *new_table2(uint32_t capacity, uint32_t timeout, uint32_t short_to)
 {
-    struct tw_flow_table *t = tw_flow_table_new(capacity, timeout, sizeof(struct owned));
+    struct tw_flow_table *t = tw_flow_table_new(capacity, timeout, short_to, sizeof(struct owned));
 
     assert_non_null(t);
+    table = t;
     return t;
+}
+
+static struct tw_flow_table *new_table(uint32_t capacity, uint32_t timeout)
+{
+    return new_table2(capacity, timeout, timeout);
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
 }
 
 /* tw_flow_get, checking the owner's part: zero for a new flow, its id otherwise. */
@@ -56,15 +78,19 @@ static struct owned *get(struct tw_flow_table *t, const struct tw_pkt *p, int64_
     assert_non_null(o);
     if (res->created) {
         assert_int_equal(o->tag, 0);
+        assert_true(all_zero(o->cold, sizeof(o->cold)));
         assert_int_equal(o->ft.pkts, 1);
-        assert_int_equal(o->ft.first_sec, now);
-        assert_int_equal(o->ft.first_nsec, 7);
-        o->tag = o->ft.id;
+        assert_int_equal(tw_flow_meta(t, &o->ft)->first_sec, now);
+        assert_int_equal(tw_flow_meta(t, &o->ft)->first_nsec, 7);
+        assert_int_equal(tw_flow_meta(t, &o->ft)->timeout, TW_FLOW_TIMEOUT_DEFAULT);
+        o->tag = id(o);
+        memset(o->cold, 0x5a, sizeof(o->cold));
     } else {
-        assert_int_equal(o->tag, o->ft.id);
+        assert_int_equal(o->tag, id(o));
     }
+    assert_int_equal((uintptr_t)o % 64, 0); /* entries start on a cache line */
     for (unsigned i = 0; i < res->n_retired; i++)
-        assert_int_equal(((struct owned *)res->retired[i])->tag, res->retired[i]->id);
+        assert_int_equal(((struct owned *)res->retired[i])->tag, id(res->retired[i]));
     return o;
 }
 
@@ -97,7 +123,7 @@ static void test_symmetric(void **state)
     f3 = get(t, &other, 1, &ra);
     assert_true(ra.created);
     assert_ptr_not_equal(f1, f3);
-    assert_true(f3->ft.id != f1->ft.id);
+    assert_true(id(f3) != id(f1));
     /* Same bytes, other IP version: a different flow. */
     v6.ip_version = 6;
     f3 = get(t, &v6, 1, &ra);
@@ -208,13 +234,13 @@ static void test_retired_intact_until_next_call(void **state)
     struct tw_flow_lookup res;
     struct tw_pkt a = mkpkt(1, 2, 1, 80), b = mkpkt(1, 2, 2, 80), c = mkpkt(1, 2, 3, 80);
     struct owned *fa = get(t, &a, 1, &res);
-    uint64_t ida = fa->ft.id;
+    uint64_t ida = id(fa);
     struct owned *fb = get(t, &b, 1, &res);
 
     assert_int_equal(res.n_retired, 1);
     assert_ptr_equal(res.retired[0], &fa->ft);
     assert_ptr_not_equal(fb, fa);
-    assert_int_equal(res.retired[0]->id, ida);
+    assert_int_equal(id(res.retired[0]), ida);
     assert_int_equal(((struct owned *)res.retired[0])->tag, ida);
     assert_int_equal(res.retired[0]->key.port[0], 1);
     /* Capacity 1: c evicts b; b comes back with its state, fa's slot may be used now. */
@@ -273,17 +299,17 @@ static void test_idle_flow_found_is_new(void **state)
     struct tw_flow_lookup res;
     struct owned *fq = get(t, &q, 99, &res);
     struct owned *f = get(t, &p, 100, &res);
-    uint64_t id = f->ft.id;
+    uint64_t old_id = id(f);
 
     assert_ptr_equal(get(t, &p, 110, &res), f); /* exactly the timeout */
     assert_false(res.created);
-    assert_int_equal(f->ft.id, id);
+    assert_int_equal(id(f), old_id);
     struct owned *g = get(t, &p, 121, &res); /* 11 s idle */
     assert_true(res.created);
-    assert_true(g->ft.id != id);
+    assert_true(id(g) != old_id);
     assert_int_equal(res.n_retired, 1); /* only p's old flow; q (idle too) stays */
     assert_ptr_equal(res.retired[0], &f->ft);
-    assert_int_equal(res.retired[0]->id, id);
+    assert_int_equal(id(res.retired[0]), old_id);
     tw_flow_table_get_stats(t, &st);
     assert_int_equal(st.created, 3);
     assert_int_equal(st.expired, 1);
@@ -306,16 +332,16 @@ static void test_restart(void **state)
     struct tw_flow_lookup res;
     struct tw_flow_table_stats st;
     struct owned *f = get(t, &p, 1, &res);
-    uint64_t id = f->ft.id;
+    uint64_t old_id = id(f);
 
     f->ft.pkts = 9;
     tw_flow_restart(t, &f->ft, 2, 99);
     assert_int_equal(f->tag, 0);
-    assert_true(f->ft.id > id);
+    assert_true(id(f) > old_id);
     assert_int_equal(f->ft.pkts, 1);
-    assert_int_equal(f->ft.first_sec, 2);
-    assert_int_equal(f->ft.first_nsec, 99);
-    f->tag = f->ft.id;
+    assert_int_equal(tw_flow_meta(t, &f->ft)->first_sec, 2);
+    assert_int_equal(tw_flow_meta(t, &f->ft)->first_nsec, 99);
+    f->tag = id(f);
     assert_ptr_equal(get(t, &p, 3, &res), f);
     assert_false(res.created);
     assert_int_equal(res.n_retired, 0);
@@ -335,16 +361,18 @@ static void test_ids(void **state)
     tw_flow_table_set_ids(t, 3, 4);
     for (uint16_t i = 0; i < 3; i++) {
         struct tw_pkt p = mkpkt(1, 2, i, 80);
-        assert_int_equal(get(t, &p, 1, &res)->ft.id, 3 + 4 * i);
+        assert_int_equal(id(get(t, &p, 1, &res)), 3 + 4 * i);
     }
     tw_flow_table_free(t);
 }
 
 /*
- * The whole contract against a plain model (an array in least-recently-seen order): 200,000
- * random lookups of 300 keys in both directions on a table of 64 with a 10 s timeout, the clock
- * moving 0-3 s now and then, and a restart now and then. created, the retired flows (which and
- * in what order), ids and every counter must agree at every step.
+ * The whole contract against a plain model (one array per timeout class, least recently seen
+ * first): 200,000 random lookups of 300 keys in both directions on a table of 64 (32 buckets
+ * of 7, so buckets overflow into their chains all the time), a 10 s default and a 4 s short
+ * timeout, the clock moving 0-3 s now and then, flows moved to the short class now and then
+ * (as the engine does for DNS and closed flows) and restarted now and then. created, the
+ * retired flows (which, and in what order), ids and every counter must agree at every step.
  */
 struct model_flow {
     uint16_t key;
@@ -353,28 +381,48 @@ struct model_flow {
 };
 
 struct model {
-    struct model_flow f[64];
-    unsigned n;
+    struct model_flow f[2][64]; /* [class][least recently seen first] */
+    unsigned n[2];
     uint64_t next_id, created, evicted, expired;
 };
 
-static void model_remove(struct model *m, unsigned i)
+static const int64_t model_timeout[2] = {10, 4};
+
+static void model_remove(struct model *m, unsigned c, unsigned i)
 {
-    memmove(&m->f[i], &m->f[i + 1], (m->n - i - 1) * sizeof(m->f[0]));
-    m->n--;
+    memmove(&m->f[c][i], &m->f[c][i + 1], (m->n[c] - i - 1) * sizeof(m->f[c][0]));
+    m->n[c]--;
+}
+
+static bool model_find(const struct model *m, uint16_t key, unsigned *c, unsigned *i)
+{
+    for (*c = 0; *c < 2; (*c)++)
+        for (*i = 0; *i < m->n[*c]; (*i)++)
+            if (m->f[*c][*i].key == key)
+                return true;
+    return false;
+}
+
+static bool model_idle(const struct model *m, unsigned c, int64_t now)
+{
+    return m->n[c] > 0 && now - m->f[c][0].last > model_timeout[c];
 }
 
 static void test_model(void **state)
 {
     (void)state;
-    enum { CAP = 64, KEYS = 300, STEPS = 200000, TIMEOUT = 10 };
-    struct tw_flow_table *t = new_table(CAP, TIMEOUT);
-    struct model m = {.next_id = 1};
+    enum { CAP = 64, KEYS = 300, STEPS = 200000 };
+    struct tw_flow_table *t =
+        new_table2(CAP, (uint32_t)model_timeout[0], (uint32_t)model_timeout[1]);
+    static struct model m;
     struct tw_flow_lookup res;
     struct tw_flow_table_stats st;
     int64_t now = 1000;
     uint64_t rng = 0x243f6a8885a308d3ULL;
+    unsigned moved = 0;
 
+    memset(&m, 0, sizeof(m));
+    m.next_id = 1;
     for (unsigned step = 0; step < STEPS; step++) {
         rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
         uint16_t key = (uint16_t)(rng % KEYS);
@@ -384,38 +432,40 @@ static void test_model(void **state)
         struct tw_pkt p = reverse ? mkpkt(0x0a000002, 0x0a000001, 443, (uint16_t)(2000 + key))
                                   : mkpkt(0x0a000001, 0x0a000002, (uint16_t)(2000 + key), 443);
         uint64_t expect_retired[2];
-        unsigned n_expect = 0, i;
+        unsigned n_expect = 0, c, i;
         bool expect_created = true;
 
         /* The model. */
-        for (i = 0; i < m.n && m.f[i].key != key; i++)
-            ;
-        if (i < m.n && now - m.f[i].last <= TIMEOUT) {
+        if (model_find(&m, key, &c, &i) && now - m.f[c][i].last <= model_timeout[c]) {
             expect_created = false;
-            if (m.f[i].last != now) {
-                struct model_flow mf = m.f[i];
+            if (m.f[c][i].last != now) {
+                struct model_flow mf = m.f[c][i];
                 mf.last = now;
-                model_remove(&m, i);
-                m.f[m.n++] = mf;
+                model_remove(&m, c, i);
+                m.f[c][m.n[c]++] = mf;
             }
         } else {
-            if (i < m.n) { /* found idle: only it is retired */
-                expect_retired[n_expect++] = m.f[i].id;
-                model_remove(&m, i);
+            if (model_find(&m, key, &c, &i)) { /* found idle: only it is retired */
+                expect_retired[n_expect++] = m.f[c][i].id;
+                model_remove(&m, c, i);
                 m.expired++;
             } else {
-                for (int k = 0; k < 2 && m.n > 0 && now - m.f[0].last > TIMEOUT; k++) {
-                    expect_retired[n_expect++] = m.f[0].id;
-                    model_remove(&m, 0);
+                for (int k = 0; k < 2; k++) {
+                    unsigned ic = model_idle(&m, 1, now) ? 1 : model_idle(&m, 0, now) ? 0 : 2;
+                    if (ic == 2)
+                        break;
+                    expect_retired[n_expect++] = m.f[ic][0].id;
+                    model_remove(&m, ic, 0);
                     m.expired++;
                 }
-                if (m.n == CAP) {
-                    expect_retired[n_expect++] = m.f[0].id;
-                    model_remove(&m, 0);
+                if (m.n[0] + m.n[1] == CAP) {
+                    unsigned ec = m.n[1] > 0 ? 1 : 0;
+                    expect_retired[n_expect++] = m.f[ec][0].id;
+                    model_remove(&m, ec, 0);
                     m.evicted++;
                 }
             }
-            m.f[m.n++] = (struct model_flow){key, m.next_id++, now};
+            m.f[0][m.n[0]++] = (struct model_flow){key, m.next_id++, now};
             m.created++;
         }
 
@@ -424,31 +474,49 @@ static void test_model(void **state)
         assert_int_equal(res.created, expect_created);
         assert_int_equal(res.n_retired, n_expect);
         for (unsigned k = 0; k < n_expect; k++)
-            assert_int_equal(res.retired[k]->id, expect_retired[k]);
-        for (i = 0; i < m.n && m.f[i].key != key; i++)
-            ;
-        assert_true(i < m.n);
-        assert_int_equal(o->ft.id, m.f[i].id);
+            assert_int_equal(id(res.retired[k]), expect_retired[k]);
+        assert_true(model_find(&m, key, &c, &i));
+        assert_int_equal(id(o), m.f[c][i].id);
         assert_int_equal(o->ft.last_sec, now);
+        assert_int_equal(tw_flow_meta(t, &o->ft)->timeout, c);
         assert_int_equal(o->ft.key.port[0] + o->ft.key.port[1], 2000 + key + 443);
 
-        /* Now and then the owner restarts the flow (a reused 5-tuple). */
+        /* Now and then the owner makes it a one-shot flow (DNS, a FIN seen). */
+        if (c == 0 && ((rng >> 34) & 7) == 0) {
+            tw_flow_set_timeout(t, &o->ft, TW_FLOW_TIMEOUT_SHORT);
+            struct model_flow mf = m.f[0][i];
+            model_remove(&m, 0, i);
+            m.f[1][m.n[1]++] = mf;
+            c = 1, i = m.n[1] - 1;
+            moved++;
+        }
+        /* Now and then the owner restarts the flow (a reused 5-tuple): a new identity, in the
+         * default class. */
         if (((rng >> 40) & 63) == 0) {
             tw_flow_restart(t, &o->ft, now, 0);
-            o->tag = o->ft.id;
-            m.f[i].id = m.next_id++;
+            o->tag = id(o);
+            struct model_flow mf = m.f[c][i];
+            mf.id = m.next_id++;
+            if (c == 1) {
+                model_remove(&m, 1, i);
+                m.f[0][m.n[0]++] = mf;
+            } else {
+                m.f[0][i] = mf;
+            }
             m.created++;
-            assert_int_equal(o->ft.id, m.f[i].id);
+            assert_int_equal(id(o), mf.id);
         }
         tw_flow_table_get_stats(t, &st);
-        assert_int_equal(st.active, m.n);
+        assert_int_equal(st.active, m.n[0] + m.n[1]);
         assert_int_equal(st.created, m.created);
         assert_int_equal(st.evicted, m.evicted);
         assert_int_equal(st.expired, m.expired);
     }
-    /* The run exercised every path. */
+    /* The run exercised every path, bucket overflow chains included. */
     assert_true(m.evicted > 1000);
     assert_true(m.expired > 1000);
+    assert_true(moved > 1000);
+    assert_true(st.chained > 0);
     tw_flow_table_free(t);
 }
 
@@ -457,6 +525,54 @@ static void visit(void *ctx, struct tw_flow *f)
     uint16_t *ports = ctx;
 
     ports[ports[0]++ + 1] = f->key.port[0];
+}
+
+/*
+ * The short class: one-shot flows expire after the short timeout, before older flows of the
+ * default class; a full table evicts them first; a restart puts a flow back in the default
+ * class.
+ */
+static void test_short_class(void **state)
+{
+    (void)state;
+    struct tw_flow_table *t = new_table2(4, 100, 5);
+    struct tw_flow_lookup res;
+    struct owned *f[4];
+
+    for (uint16_t i = 0; i < 4; i++) {
+        struct tw_pkt p = mkpkt(1, 2, (uint16_t)(10 + i), 53);
+        f[i] = get(t, &p, 10 + i, &res);
+    }
+    /* 12 and 13 become one-shots; 10 and 11 stay (and are older). */
+    tw_flow_set_timeout(t, &f[2]->ft, TW_FLOW_TIMEOUT_SHORT);
+    tw_flow_set_timeout(t, &f[3]->ft, TW_FLOW_TIMEOUT_SHORT);
+    assert_int_equal(tw_flow_meta(t, &f[3]->ft)->timeout, TW_FLOW_TIMEOUT_SHORT);
+    /* Full: a new flow evicts the least recently seen one-shot (12), not the oldest flow. */
+    struct tw_pkt n1 = mkpkt(1, 2, 20, 53);
+    get(t, &n1, 15, &res);
+    assert_int_equal(res.n_retired, 1);
+    assert_int_equal(retired_port(&res, 0), 12);
+    /* At 19, 13 (seen at 13) is 6 s idle: past the short timeout, it expires. */
+    struct tw_pkt n2 = mkpkt(1, 2, 21, 53);
+    get(t, &n2, 19, &res);
+    assert_int_equal(res.n_retired, 1);
+    assert_int_equal(retired_port(&res, 0), 13);
+    /* Found 6 s idle in the short class: a new flow. */
+    tw_flow_set_timeout(t, &f[0]->ft, TW_FLOW_TIMEOUT_SHORT);
+    struct tw_pkt p10 = mkpkt(1, 2, 10, 53);
+    struct owned *g = get(t, &p10, 16 + 5 + 1, &res);
+    assert_true(res.created);
+    assert_int_equal(res.n_retired, 1);
+    assert_int_equal(retired_port(&res, 0), 10);
+    /* A restart puts a one-shot back in the default class. */
+    tw_flow_set_timeout(t, &g->ft, TW_FLOW_TIMEOUT_SHORT);
+    tw_flow_restart(t, &g->ft, 22, 0);
+    assert_int_equal(tw_flow_meta(t, &g->ft)->timeout, TW_FLOW_TIMEOUT_DEFAULT);
+    struct tw_flow_table_stats st;
+    tw_flow_table_get_stats(t, &st);
+    assert_int_equal(st.evicted, 1);
+    assert_int_equal(st.expired, 2);
+    tw_flow_table_free(t);
 }
 
 /* foreach visits every active flow, least recently seen first, and no retired one. */
@@ -484,9 +600,12 @@ static void test_foreach_order(void **state)
 static void test_bad_arguments(void **state)
 {
     (void)state;
-    assert_null(tw_flow_table_new(0, 10, sizeof(struct owned)));
-    assert_null(tw_flow_table_new(4, 10, sizeof(struct tw_flow) - 1));
-    struct tw_flow_table *t = tw_flow_table_new(1, 10, sizeof(struct tw_flow));
+    assert_null(tw_flow_table_new(0, 10, 10, sizeof(struct owned)));
+    /* The owner must leave room for its hot bytes on the first line. */
+    assert_null(tw_flow_table_new(4, 10, 10, sizeof(struct tw_flow) + TW_FLOW_OWNER_HOT - 1));
+    assert_null(tw_flow_table_new(4, 10, 10, 4097));
+    struct tw_flow_table *t =
+        tw_flow_table_new(1, 10, 10, sizeof(struct tw_flow) + TW_FLOW_OWNER_HOT);
     assert_non_null(t);
     tw_flow_table_free(t);
 }
@@ -494,12 +613,12 @@ static void test_bad_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_symmetric),     cmocka_unit_test(test_collisions),
-        cmocka_unit_test(test_lru_order),     cmocka_unit_test(test_retired_intact_until_next_call),
-        cmocka_unit_test(test_lazy_expiry),   cmocka_unit_test(test_idle_flow_found_is_new),
-        cmocka_unit_test(test_restart),       cmocka_unit_test(test_ids),
-        cmocka_unit_test(test_model),         cmocka_unit_test(test_foreach_order),
-        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_symmetric),   cmocka_unit_test(test_collisions),
+        cmocka_unit_test(test_lru_order),   cmocka_unit_test(test_retired_intact_until_next_call),
+        cmocka_unit_test(test_lazy_expiry), cmocka_unit_test(test_idle_flow_found_is_new),
+        cmocka_unit_test(test_restart),     cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_model),       cmocka_unit_test(test_foreach_order),
+        cmocka_unit_test(test_short_class), cmocka_unit_test(test_bad_arguments),
     };
     return tw_run_tests_name("flow", tests, NULL, NULL);
 }

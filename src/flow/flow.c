@@ -5,9 +5,33 @@
 #include <string.h>
 
 #include "tunwatch/base/alloc.h"
+#include "tunwatch/base/seed.h"
 
 #define EXPIRE_PER_INSERT 2
+#define BUCKET_WAYS 7
+#define N_CLASSES 2
+
 _Static_assert(EXPIRE_PER_INSERT <= TW_FLOW_RETIRE_MAX, "lazy expiry retires too many flows");
+_Static_assert(sizeof(struct tw_flow_key) == 40, "flow key must be 40 bytes without padding");
+_Static_assert(sizeof(struct tw_flow) + TW_FLOW_OWNER_HOT <= TW_CACHE_LINE,
+               "the table's part and the owner's hot bytes share the entry's first line");
+
+/*
+ * One cache line: up to seven flows by signature (the hash's high half) and entry index + 1,
+ * so that zeroed memory is an empty bucket (the array is not touched before it is used).
+ */
+struct bucket {
+    uint32_t sig[BUCKET_WAYS];
+    uint32_t ref[BUCKET_WAYS]; /* entry index + 1; 0: a free way */
+    uint32_t ovf;              /* overflow chain through tw_flow.next (index + 1; 0: none) */
+    uint32_t pad;
+};
+_Static_assert(sizeof(struct bucket) == TW_CACHE_LINE, "a bucket is one cache line");
+
+struct lru {
+    uint32_t head; /* least recently seen */
+    uint32_t tail; /* most recently seen */
+};
 
 /*
  * Slots: capacity + TW_FLOW_RETIRE_MAX entries of entry_size bytes. At most `capacity` flows
@@ -17,19 +41,21 @@ _Static_assert(EXPIRE_PER_INSERT <= TW_FLOW_RETIRE_MAX, "lazy expiry retires too
  */
 struct tw_flow_table {
     uint8_t *slots;
-    size_t entry_size;
+    struct tw_flow_meta *meta;
+    struct bucket *buckets;
+    size_t entry_size; /* a power of two */
+    unsigned entry_shift;
     uint32_t n_slots;
-    uint32_t *buckets;
     uint32_t n_buckets;
     uint32_t mask;
     uint32_t capacity;
-    uint32_t free_head; /* free entries, chained through next */
+    uint32_t free_head; /* free entries, chained through tw_flow.next */
     uint32_t used;      /* entries handed out at least once */
-    uint32_t lru_head;  /* least recently seen */
-    uint32_t lru_tail;  /* most recently seen */
-    uint32_t idle_timeout;
+    struct lru lru[N_CLASSES];
+    int64_t timeout[N_CLASSES];
     uint8_t n_retired; /* retired by the last call, freed by the next */
     uint32_t retired[TW_FLOW_RETIRE_MAX];
+    uint64_t seed;
     uint64_t next_id;
     uint64_t id_stride;
     struct tw_flow_table_stats st;
@@ -37,38 +63,56 @@ struct tw_flow_table {
 
 static inline struct tw_flow *entry(const struct tw_flow_table *t, uint32_t i)
 {
-    return (struct tw_flow *)(t->slots + (size_t)i * t->entry_size);
+    return (struct tw_flow *)(t->slots + ((size_t)i << t->entry_shift));
 }
 
-struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout, size_t entry_size)
+static inline uint32_t index_of(const struct tw_flow_table *t, const struct tw_flow *f)
+{
+    return (uint32_t)(((const uint8_t *)f - t->slots) >> t->entry_shift);
+}
+
+struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout,
+                                        uint32_t short_timeout, size_t entry_size)
 {
     struct tw_flow_table *t;
     uint32_t nb = 1;
+    size_t es = TW_CACHE_LINE;
+    unsigned shift = 6;
 
-    if (capacity == 0 || capacity > (UINT32_MAX >> 2) || entry_size < sizeof(struct tw_flow) ||
-        entry_size > 4096)
+    if (capacity == 0 || capacity > (UINT32_MAX >> 2) ||
+        entry_size < sizeof(struct tw_flow) + TW_FLOW_OWNER_HOT || entry_size > 4096)
         return NULL;
-    while (nb < capacity * 2u)
+    while (es < entry_size) {
+        es <<= 1;
+        shift++;
+    }
+    /* Two flows a bucket on average when full: a bucket overflows (8 or more) about once in a
+     * thousand. */
+    while (nb < (capacity + 1) / 2)
         nb <<= 1;
     t = calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
     t->capacity = capacity;
-    t->entry_size = (entry_size + 7) & ~(size_t)7;
+    t->entry_size = es;
+    t->entry_shift = shift;
     t->n_slots = capacity + TW_FLOW_RETIRE_MAX;
     /* Zeroed, mapped as used (entries are handed out in order), in huge pages if allowed. */
-    t->slots = tw_table_alloc((size_t)t->n_slots * t->entry_size);
+    t->slots = tw_table_alloc((size_t)t->n_slots << shift);
+    t->meta = tw_table_alloc((size_t)t->n_slots * sizeof(*t->meta));
     t->n_buckets = nb;
     t->buckets = tw_table_alloc((size_t)nb * sizeof(*t->buckets));
-    if (t->slots == NULL || t->buckets == NULL) {
+    if (t->slots == NULL || t->meta == NULL || t->buckets == NULL) {
         tw_flow_table_free(t);
         return NULL;
     }
-    memset(t->buckets, 0xff, (size_t)nb * sizeof(*t->buckets));
     t->free_head = TW_FLOW_NONE;
     t->mask = nb - 1;
-    t->lru_head = t->lru_tail = TW_FLOW_NONE;
-    t->idle_timeout = idle_timeout;
+    for (int c = 0; c < N_CLASSES; c++)
+        t->lru[c].head = t->lru[c].tail = TW_FLOW_NONE;
+    t->timeout[TW_FLOW_TIMEOUT_DEFAULT] = idle_timeout;
+    t->timeout[TW_FLOW_TIMEOUT_SHORT] = short_timeout;
+    t->seed = tw_random_seed(t);
     t->next_id = 1;
     t->id_stride = 1;
     t->st.capacity = capacity;
@@ -79,7 +123,8 @@ void tw_flow_table_free(struct tw_flow_table *t)
 {
     if (t == NULL)
         return;
-    tw_table_free(t->slots, (size_t)t->n_slots * t->entry_size);
+    tw_table_free(t->slots, (size_t)t->n_slots << t->entry_shift);
+    tw_table_free(t->meta, (size_t)t->n_slots * sizeof(*t->meta));
     tw_table_free(t->buckets, (size_t)t->n_buckets * sizeof(*t->buckets));
     free(t);
 }
@@ -109,64 +154,86 @@ static uint8_t make_key(const struct tw_pkt *p, struct tw_flow_key *k)
     return side;
 }
 
-static uint32_t key_hash(const struct tw_flow_key *k)
+static uint64_t key_hash(const struct tw_flow_table *t, const struct tw_flow_key *k)
 {
     const uint8_t *b = (const uint8_t *)k;
-    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    uint64_t h = t->seed;
 
     /* The key is 40 bytes with no padding: five 64-bit words, one multiply each, then a
-     * final avalanche so the low bits (the bucket index) depend on every input bit. */
+     * final avalanche so both halves (bucket index, signature) depend on every input bit. */
     for (size_t i = 0; i < sizeof(*k); i += 8)
         h = (h ^ rd64(b + i)) * 0xbf58476d1ce4e5b9ULL;
-    return (uint32_t)tw_mix64(h);
+    return tw_mix64(h);
 }
-
-_Static_assert(sizeof(struct tw_flow_key) == 40, "flow key must be 40 bytes without padding");
 
 static void lru_unlink(struct tw_flow_table *t, uint32_t i)
 {
-    struct tw_flow *f = entry(t, i);
+    struct tw_flow_meta *m = &t->meta[i];
+    struct lru *l = &t->lru[m->timeout];
 
-    if (f->lru_prev != TW_FLOW_NONE)
-        entry(t, f->lru_prev)->lru_next = f->lru_next;
+    if (m->lru_prev != TW_FLOW_NONE)
+        t->meta[m->lru_prev].lru_next = m->lru_next;
     else
-        t->lru_head = f->lru_next;
-    if (f->lru_next != TW_FLOW_NONE)
-        entry(t, f->lru_next)->lru_prev = f->lru_prev;
+        l->head = m->lru_next;
+    if (m->lru_next != TW_FLOW_NONE)
+        t->meta[m->lru_next].lru_prev = m->lru_prev;
     else
-        t->lru_tail = f->lru_prev;
+        l->tail = m->lru_prev;
 }
 
 static void lru_append(struct tw_flow_table *t, uint32_t i)
 {
-    struct tw_flow *f = entry(t, i);
+    struct tw_flow_meta *m = &t->meta[i];
+    struct lru *l = &t->lru[m->timeout];
 
-    f->lru_prev = t->lru_tail;
-    f->lru_next = TW_FLOW_NONE;
-    if (t->lru_tail != TW_FLOW_NONE)
-        entry(t, t->lru_tail)->lru_next = i;
+    m->lru_prev = l->tail;
+    m->lru_next = TW_FLOW_NONE;
+    if (l->tail != TW_FLOW_NONE)
+        t->meta[l->tail].lru_next = i;
     else
-        t->lru_head = i;
-    t->lru_tail = i;
+        l->head = i;
+    l->tail = i;
 }
 
-static void bucket_unlink(struct tw_flow_table *t, uint32_t i)
+static void bucket_add(struct tw_flow_table *t, uint32_t i, uint64_t h)
 {
-    uint32_t *pp = &t->buckets[entry(t, i)->hash & t->mask];
+    struct bucket *b = &t->buckets[h & t->mask];
 
-    while (*pp != TW_FLOW_NONE) {
-        if (*pp == i) {
+    for (int w = 0; w < BUCKET_WAYS; w++) {
+        if (b->ref[w] == 0) {
+            b->sig[w] = (uint32_t)(h >> 32);
+            b->ref[w] = i + 1;
+            return;
+        }
+    }
+    entry(t, i)->next = b->ovf;
+    b->ovf = i + 1;
+    t->st.chained++;
+}
+
+static void bucket_remove(struct tw_flow_table *t, uint32_t i)
+{
+    struct bucket *b = &t->buckets[t->meta[i].hash & t->mask];
+    uint32_t *pp;
+
+    for (int w = 0; w < BUCKET_WAYS; w++) {
+        if (b->ref[w] == i + 1) {
+            b->ref[w] = 0;
+            return;
+        }
+    }
+    for (pp = &b->ovf; *pp != 0; pp = &entry(t, *pp - 1)->next) {
+        if (*pp == i + 1) {
             *pp = entry(t, i)->next;
             return;
         }
-        pp = &entry(t, *pp)->next;
     }
 }
 
 /* Takes entry i out of the table (bucket and LRU) and hands it to the caller as retired. */
 static void retire(struct tw_flow_table *t, uint32_t i, struct tw_flow_lookup *res)
 {
-    bucket_unlink(t, i);
+    bucket_remove(t, i);
     lru_unlink(t, i);
     t->st.active--;
     t->retired[t->n_retired++] = i;
@@ -183,6 +250,23 @@ static void free_retired(struct tw_flow_table *t)
     t->n_retired = 0;
 }
 
+static bool idle(const struct tw_flow_table *t, uint32_t i, int64_t now)
+{
+    return now - entry(t, i)->last_sec > t->timeout[t->meta[i].timeout];
+}
+
+/* The least recently seen flow of the first class (short, then default) whose head is idle,
+ * or TW_FLOW_NONE. */
+static uint32_t idle_head(const struct tw_flow_table *t, int64_t now)
+{
+    for (int c = N_CLASSES - 1; c >= 0; c--) {
+        uint32_t i = t->lru[c].head;
+        if (i != TW_FLOW_NONE && idle(t, i, now))
+            return i;
+    }
+    return TW_FLOW_NONE;
+}
+
 /* A slot for a new flow: expires (expire) or evicts what it must, listing it in res. */
 static uint32_t take_entry(struct tw_flow_table *t, int64_t now, bool expire,
                            struct tw_flow_lookup *res)
@@ -190,16 +274,17 @@ static uint32_t take_entry(struct tw_flow_table *t, int64_t now, bool expire,
     uint32_t i;
 
     /* Lazily expire a few idle flows so a quiet table does not keep stale state. */
-    for (int n = 0; expire && n < EXPIRE_PER_INSERT && t->lru_head != TW_FLOW_NONE; n++) {
-        i = t->lru_head;
-        if (now - entry(t, i)->last_sec <= (int64_t)t->idle_timeout)
+    for (int n = 0; expire && n < EXPIRE_PER_INSERT; n++) {
+        i = idle_head(t, now);
+        if (i == TW_FLOW_NONE)
             break;
         retire(t, i, res);
         t->st.expired++;
     }
-    /* Full: let the least recently seen flow go. */
+    /* Full: let the least recently seen one-shot flow go, else the least recently seen. */
     if (t->st.active == t->capacity) {
-        retire(t, t->lru_head, res);
+        i = t->lru[TW_FLOW_TIMEOUT_SHORT].head;
+        retire(t, i != TW_FLOW_NONE ? i : t->lru[TW_FLOW_TIMEOUT_DEFAULT].head, res);
         t->st.evicted++;
     }
     if (t->free_head != TW_FLOW_NONE) {
@@ -212,15 +297,19 @@ static uint32_t take_entry(struct tw_flow_table *t, int64_t now, bool expire,
     return t->used++;
 }
 
-/* Identity and times of a new flow; the owner's part is zeroed. */
-static void init_flow(struct tw_flow_table *t, struct tw_flow *f, int64_t sec, uint32_t nsec)
+/* Identity and times of a new flow in slot i; the owner's part is zeroed. */
+static void init_flow(struct tw_flow_table *t, uint32_t i, int64_t sec, uint32_t nsec)
 {
+    struct tw_flow *f = entry(t, i);
+    struct tw_flow_meta *m = &t->meta[i];
+
     memset((uint8_t *)f + sizeof(*f), 0, t->entry_size - sizeof(*f));
-    f->id = t->next_id;
-    t->next_id += t->id_stride;
-    f->first_sec = f->last_sec = sec;
-    f->first_nsec = nsec;
+    f->last_sec = sec;
     f->pkts = 1;
+    m->id = t->next_id;
+    t->next_id += t->id_stride;
+    m->first_sec = sec;
+    m->first_nsec = nsec;
     t->st.created++;
 }
 
@@ -228,55 +317,85 @@ struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int
                             uint32_t nsec, struct tw_flow_lookup *res)
 {
     struct tw_flow_key k;
-    uint32_t h, i;
+    uint64_t h;
+    uint32_t i = TW_FLOW_NONE, sig;
     struct tw_flow *f;
+    const struct bucket *b;
     bool expire = true;
 
     free_retired(t);
     res->n_retired = 0;
     res->side = make_key(p, &k);
-    h = key_hash(&k);
-    for (i = t->buckets[h & t->mask]; i != TW_FLOW_NONE; i = f->next) {
-        f = entry(t, i);
-        if (f->hash != h || memcmp(&f->key, &k, sizeof(k)) != 0)
-            continue;
-        if (sec - f->last_sec > (int64_t)t->idle_timeout) {
-            /* Idle past the timeout: whatever comes now is a new flow on the same 5-tuple,
-             * as if the entry had been expired in time (and nothing else is expired now). */
-            retire(t, i, res);
-            t->st.expired++;
-            expire = false;
+    h = key_hash(t, &k);
+    sig = (uint32_t)(h >> 32);
+    b = &t->buckets[h & t->mask];
+    for (int w = 0; w < BUCKET_WAYS; w++) {
+        if (b->sig[w] == sig && b->ref[w] != 0 &&
+            memcmp(&entry(t, b->ref[w] - 1)->key, &k, sizeof(k)) == 0) {
+            i = b->ref[w] - 1;
             break;
         }
-        f->pkts++;
-        /* The LRU order only needs one-second resolution (timeouts are in seconds), so a
-         * flow is moved at most once a second: most packets touch no other entry. */
-        if (f->last_sec != sec) {
-            f->last_sec = sec;
-            if (t->lru_tail != i) {
-                lru_unlink(t, i);
-                lru_append(t, i);
+    }
+    for (uint32_t j = b->ovf; i == TW_FLOW_NONE && j != 0; j = entry(t, j - 1)->next)
+        if (memcmp(&entry(t, j - 1)->key, &k, sizeof(k)) == 0)
+            i = j - 1;
+    if (i != TW_FLOW_NONE) {
+        f = entry(t, i);
+        if (!idle(t, i, sec)) {
+            f->pkts++;
+            /* The LRU order only needs one-second resolution (timeouts are in seconds), so a
+             * flow is moved at most once a second: most packets touch no other line. */
+            if (f->last_sec != sec) {
+                f->last_sec = sec;
+                if (t->lru[t->meta[i].timeout].tail != i) {
+                    lru_unlink(t, i);
+                    lru_append(t, i);
+                }
             }
+            res->created = false;
+            return f;
         }
-        res->created = false;
-        return f;
+        /* Idle past the timeout: whatever comes now is a new flow on the same 5-tuple, as if
+         * the entry had been expired in time (and nothing else is expired now). */
+        retire(t, i, res);
+        t->st.expired++;
+        expire = false;
     }
     i = take_entry(t, sec, expire, res);
     f = entry(t, i);
     f->key = k;
-    f->hash = h;
-    init_flow(t, f, sec, nsec);
-    f->next = t->buckets[h & t->mask];
-    t->buckets[h & t->mask] = i;
+    init_flow(t, i, sec, nsec);
+    t->meta[i].hash = h;
+    t->meta[i].timeout = TW_FLOW_TIMEOUT_DEFAULT;
+    bucket_add(t, i, h);
     lru_append(t, i);
     t->st.active++;
     res->created = true;
     return f;
 }
 
+const struct tw_flow_meta *tw_flow_meta(const struct tw_flow_table *t, const struct tw_flow *f)
+{
+    return &t->meta[index_of(t, f)];
+}
+
+void tw_flow_set_timeout(struct tw_flow_table *t, struct tw_flow *f, enum tw_flow_timeout to)
+{
+    uint32_t i = index_of(t, f);
+
+    if (t->meta[i].timeout == to)
+        return;
+    lru_unlink(t, i);
+    t->meta[i].timeout = (uint8_t)to;
+    lru_append(t, i);
+}
+
 void tw_flow_restart(struct tw_flow_table *t, struct tw_flow *f, int64_t sec, uint32_t nsec)
 {
-    init_flow(t, f, sec, nsec);
+    uint32_t i = index_of(t, f);
+
+    init_flow(t, i, sec, nsec);
+    tw_flow_set_timeout(t, f, TW_FLOW_TIMEOUT_DEFAULT);
 }
 
 void tw_flow_table_set_ids(struct tw_flow_table *t, uint64_t first, uint64_t stride)
@@ -288,8 +407,9 @@ void tw_flow_table_set_ids(struct tw_flow_table *t, uint64_t first, uint64_t str
 void tw_flow_table_foreach(struct tw_flow_table *t, void (*fn)(void *ctx, struct tw_flow *f),
                            void *ctx)
 {
-    for (uint32_t i = t->lru_head; i != TW_FLOW_NONE; i = entry(t, i)->lru_next)
-        fn(ctx, entry(t, i));
+    for (int c = 0; c < N_CLASSES; c++)
+        for (uint32_t i = t->lru[c].head; i != TW_FLOW_NONE; i = t->meta[i].lru_next)
+            fn(ctx, entry(t, i));
 }
 
 void tw_flow_table_get_stats(const struct tw_flow_table *t, struct tw_flow_table_stats *st)

@@ -17,13 +17,12 @@
  */
 #include "tunwatch/host/anscache.h"
 
-#include "tunwatch/base/alloc.h"
-
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
+
+#include "tunwatch/base/alloc.h"
+#include "tunwatch/base/seed.h"
 
 #define ANS_NONE UINT32_MAX
 #define ANS_TEXT_AVG 64 /* arena bytes per entry: names average ~30 bytes */
@@ -110,17 +109,6 @@ static uint64_t key_hash(const struct ans_key *k, uint64_t seed)
 }
 
 /* The seed keeps senders of crafted answers from steering many keys into one chain. */
-static uint64_t make_seed(const void *salt)
-{
-    uint64_t s = 0;
-    struct timespec ts;
-
-    if (getrandom(&s, sizeof(s), GRND_NONBLOCK) == (ssize_t)sizeof(s))
-        return s;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return tw_mix64((uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 32 ^ (uint64_t)(uintptr_t)salt);
-}
-
 static bool make_key(struct ans_key *k, uint8_t version, const uint8_t client[16],
                      const uint8_t resolved[16])
 {
@@ -299,7 +287,7 @@ struct tw_anscache *tw_anscache_new(const struct tw_anscache_config *cfg)
     c->capacity = conf.capacity;
     c->ttl_floor = conf.ttl_floor;
     c->ttl_ceiling = conf.ttl_ceiling;
-    c->seed = make_seed(c);
+    c->seed = tw_random_seed(c);
     c->shards = aligned_alloc(TW_CACHE_LINE, conf.shards * sizeof(*c->shards));
     if (c->shards == NULL)
         goto out_free_cache;

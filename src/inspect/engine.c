@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "tunwatch/inspect/engine.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,9 +43,10 @@ enum tw_flow_state {
 #define TW_FLOWX_SERVER_OFF 0x02 /* stop reading the server stream (oversize, no buffer) */
 
 /* A flow-table entry as the engine sees it: the table's part, then the engine's state (the
- * table zeroes it for a new flow; conn_init sets what is not zero). */
+ * table zeroes it for a new flow; conn_init sets what is not zero). The first 8 bytes of the
+ * engine's part share the entry's first cache line with the key: what every packet reads. */
 struct conn {
-    struct tw_flow ft;    /* key, id, times, packets: owned by the flow table */
+    struct tw_flow ft;    /* key, last time seen, packets: owned by the flow table */
     uint8_t state;        /* enum tw_flow_state */
     uint8_t flags;        /* TW_FLOWF_* */
     uint8_t initiator;    /* key side (0/1) that opened the flow, or TW_SIDE_UNKNOWN */
@@ -57,6 +59,8 @@ struct conn {
     uint32_t server_next; /* TCP DNS: sequence number of the next unconsumed server byte */
     uint32_t sstream;     /* TCP DNS: server-side reassembly buffer or TW_STREAM_NONE */
 };
+_Static_assert(offsetof(struct conn, client_next) <= sizeof(struct tw_flow) + TW_FLOW_OWNER_HOT,
+               "the per-packet fields sit on the entry's first cache line");
 
 struct tw_engine {
     struct tw_engine_config cfg;
@@ -130,7 +134,9 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
     if (e == NULL)
         return NULL;
     e->cfg = *cfg;
-    e->flows = tw_flow_table_new(cfg->flow_capacity, cfg->flow_timeout, sizeof(struct conn));
+    e->flows = tw_flow_table_new(cfg->flow_capacity, cfg->flow_timeout,
+                                 cfg->flow_timeout_short ? cfg->flow_timeout_short : 30,
+                                 sizeof(struct conn));
     if (e->flows == NULL)
         goto out_free;
     if (tw_stream_pool_init(&e->pool, cfg->stream_buffers) != 0)
@@ -225,7 +231,7 @@ static void event_init_at(struct tw_engine *e, struct tw_event *ev, const struct
     memset(ev, 0, sizeof(*ev));
     ev->ts_sec = ts_sec;
     ev->ts_nsec = ts_nsec;
-    ev->flow_id = f->ft.id;
+    ev->flow_id = tw_flow_meta(e->flows, &f->ft)->id;
     ev->midstream = (f->flags & TW_FLOWF_MIDSTREAM) != 0;
     ev->direction = !ev->midstream                       ? TW_DIR_START
                     : (f->flags & TW_FLOWF_PORT_GUESS) ? TW_DIR_PORT
@@ -383,14 +389,15 @@ static void answer_event(struct tw_engine *e, struct conn *f)
     sv = c ^ 1u;
     /* The connection was made at its first packet: the answer had to be valid then. */
     const struct tw_flow_key *k = &f->ft.key;
-    if (!answer_lookup(e, k->version, k->addr[c], k->addr[sv], f->ft.first_sec))
+    const struct tw_flow_meta *m = tw_flow_meta(e->flows, &f->ft);
+    if (!answer_lookup(e, k->version, k->addr[c], k->addr[sv], m->first_sec))
         return;
     f->flags |= TW_FLOWF_NAMED;
     e->st.answer_named_flows++;
     /* Reported at its end, eviction or the end of the capture (when no frame is being
      * processed), the event carries the connection's time. */
     event_init_at(e, &ev, f, k->version, k->addr[c], k->port[c], k->addr[sv], k->port[sv],
-                  k->proto, f->ft.first_sec, f->ft.first_nsec);
+                  k->proto, m->first_sec, m->first_nsec);
     ev.category = TW_CAT_NETWORK_CONNECTION;
     ev.evidence = TW_EV_DNS_ANSWER;
     ev.answer_name = e->ans_name;
@@ -440,6 +447,8 @@ static void udp_dns(struct tw_engine *e, const struct tw_pkt *p)
     if (created) {
         f->initiator = f->client = side;
         f->state = TW_FLOW_DNS;
+        /* A query and its answer: a one-shot flow. */
+        tw_flow_set_timeout(e->flows, &f->ft, TW_FLOW_TIMEOUT_SHORT);
     }
     e->st.udp_dns_pkts++;
     dns_message(e, f, p, p->payload, p->payload_len);
@@ -488,7 +497,8 @@ static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_
     ev.ech = h->has_ech;
     /* The SNI wins; the name the client resolved to this address is reported too. */
     f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
-    if (answer_lookup(e, p->ip_version, p->src, p->dst, f->ft.first_sec)) {
+    if (answer_lookup(e, p->ip_version, p->src, p->dst,
+                      tw_flow_meta(e->flows, &f->ft)->first_sec)) {
         ev.answer_name = e->ans_name;
         ev.answer_chain = e->ans_chain;
     }
@@ -889,9 +899,14 @@ static void tcp(struct tw_engine *e, const struct tw_pkt *p)
 {
     struct conn *f = tcp_packet(e, p);
 
+    if (f == NULL)
+        return;
     /* Done without a name of its own, or closing (FIN, RST) before one came. */
-    if (f != NULL && (f->state == TW_FLOW_DONE || (p->tcp_flags & 0x05) != 0))
+    if (f->state == TW_FLOW_DONE || (p->tcp_flags & 0x05) != 0)
         answer_event(e, f);
+    /* Closing: what is left of it are a few segments, then a new connection on the 5-tuple. */
+    if ((p->tcp_flags & 0x05) != 0)
+        tw_flow_set_timeout(e->flows, &f->ft, TW_FLOW_TIMEOUT_SHORT);
 }
 
 static void flush_flow(void *ctx, struct tw_flow *f)

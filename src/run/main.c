@@ -29,6 +29,7 @@ enum {
     OPT_HOME_NET,
     OPT_FLOWS,
     OPT_FLOW_TIMEOUT,
+    OPT_FLOW_TIMEOUT_SHORT,
     OPT_STREAM_BUFFERS,
     OPT_FILTER,
     OPT_SNAPLEN,
@@ -65,6 +66,7 @@ static const struct option longopts[] = {
     {"home-net", required_argument, NULL, OPT_HOME_NET},
     {"flows", required_argument, NULL, OPT_FLOWS},
     {"flow-timeout", required_argument, NULL, OPT_FLOW_TIMEOUT},
+    {"flow-timeout-short", required_argument, NULL, OPT_FLOW_TIMEOUT_SHORT},
     {"stream-buffers", required_argument, NULL, OPT_STREAM_BUFFERS},
     {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
     {"stats-file", required_argument, NULL, OPT_STATS_FILE},
@@ -110,6 +112,8 @@ static void usage(FILE *fp)
             "                           fc00::/7,::1/128,fe80::/10)\n"
             "      --flows N            flow table capacity (default 262144)\n"
             "      --flow-timeout SECS  idle time before a flow may be expired (default 300)\n"
+            "      --flow-timeout-short SECS  the same for DNS flows and TCP flows after FIN or\n"
+            "                           RST (default 30)\n"
             "      --stream-buffers N   reassembly buffers, 24 KiB each (default 4096)\n"
             "      --dns-cache N        keep N DNS answers to name flows that carry no name\n"
             "                           (default 65536, about 9 MiB; 0: off)\n"
@@ -265,6 +269,10 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         return 0;
     case OPT_FLOW_TIMEOUT:
         if (!parse_u32(arg, 1, 7 * 86400, &s->eng.flow_timeout))
+            goto range;
+        return 0;
+    case OPT_FLOW_TIMEOUT_SHORT:
+        if (!parse_u32(arg, 1, 7 * 86400, &s->eng.flow_timeout_short))
             goto range;
         return 0;
     case OPT_STREAM_BUFFERS:
@@ -620,6 +628,7 @@ int main(int argc, char **argv)
     tw_homenet_default(&o.s.eng.home);
     o.s.eng.flow_capacity = 262144;
     o.s.eng.flow_timeout = 300;
+    o.s.eng.flow_timeout_short = 30;
     o.s.eng.stream_buffers = 4096;
     o.s.dns_cache = 65536;
     o.s.local_processes = -1;

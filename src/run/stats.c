@@ -56,6 +56,7 @@ static void gather_workers(struct sensor *s, struct totals *t)
         t->fs.created += snap.fs.created;
         t->fs.evicted += snap.fs.evicted;
         t->fs.expired += snap.fs.expired;
+        t->fs.chained += snap.fs.chained;
         t->fs.active += snap.fs.active;
         t->fs.capacity += snap.fs.capacity;
         t->stream_high_water += snap.stream_high_water;
@@ -169,6 +170,8 @@ void write_stats(struct sensor *s)
     tw_jb_u64(&jb, t.fs.evicted);
     tw_jb_key(&jb, "expired");
     tw_jb_u64(&jb, t.fs.expired);
+    tw_jb_key(&jb, "chained");
+    tw_jb_u64(&jb, t.fs.chained);
     tw_jb_raw(&jb, "}", 1);
     tw_jb_key(&jb, "names");
     tw_jb_raw(&jb, "{", 1);

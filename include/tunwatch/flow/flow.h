@@ -4,15 +4,25 @@
  *
  * Keys are stored in canonical order (lower address/port first) so both directions find the
  * same entry; `side` tells which end sent a packet. Entries are preallocated at start-up.
- * When the table is full the least recently seen flow is evicted; idle flows are also expired
- * lazily, a few per insertion, and a flow found idle past the timeout is a new flow.
+ *
+ * A lookup touches two cache lines: one bucket of seven (signature, index) pairs, and the
+ * first line of the entry, which holds the key, the last time seen and the owner's first eight
+ * bytes. The hash is seeded per run, so crafted 5-tuples cannot aim at one bucket; a bucket
+ * that overflows chains its extra entries (counted). What the table needs less often (LRU
+ * links, id, times) lives in a separate array, struct tw_flow_meta.
+ *
+ * Two timeout classes: the default, and a short one the owner moves a flow to once it can only
+ * be a one-shot (a DNS flow, a TCP flow after FIN or RST), so those do not crowd the table.
+ * Idle flows are expired lazily, a few per insertion, each class in least-recently-seen order;
+ * when the table is full the least recently seen flow of the short class is evicted, or of the
+ * default class when the short one is empty; a flow found idle past its timeout is a new flow.
  *
  * The table only keeps flows: it never calls back into its owner, writes output or takes a
  * lock. Each entry is a struct tw_flow followed by the owner's per-flow state (entry_size
- * bytes in all, given at creation; the owner embeds struct tw_flow as its first member).
- * Flows the table lets go of (expired, evicted, idle-restarted) are handed back to the caller
- * of tw_flow_get() as retired entries, state intact, so the owner finishes them (returns
- * buffers, reports what they never did) in packet order.
+ * bytes in all, given at creation; the owner embeds struct tw_flow as its first member and
+ * should put what it reads for every packet in its first 8 bytes). Flows the table lets go of
+ * are handed back to the caller of tw_flow_get() as retired entries, state intact, so the
+ * owner finishes them (returns buffers, reports what they never did) in packet order.
  */
 #ifndef TUNWATCH_FLOW_H
 #define TUNWATCH_FLOW_H
@@ -24,6 +34,8 @@
 /* Most entries one tw_flow_get() call retires: two expired lazily, or one evicted, or one
  * found idle past the timeout (these exclude each other). */
 #define TW_FLOW_RETIRE_MAX 2
+/* Bytes of the owner's state on the entry's first cache line (read on every lookup). */
+#define TW_FLOW_OWNER_HOT 8
 
 struct tw_flow_key {
     uint8_t addr[2][16];
@@ -33,26 +45,35 @@ struct tw_flow_key {
     uint8_t version;
 };
 
-/* The table's part of an entry (88 bytes); the owner's state follows it. */
+/* The table's part of an entry, on its first cache line (56 bytes); the owner's state follows. */
 struct tw_flow {
-    /* Read on every lookup. */
     struct tw_flow_key key;
-    uint32_t hash;
-    uint32_t next; /* bucket chain */
     int64_t last_sec;
     uint32_t pkts;
-    uint32_t first_nsec; /* with first_sec: time of the flow's first packet */
-    /* Touched at most once a second, on creation and on retirement. */
-    uint32_t lru_prev; /* towards least recently seen */
+    uint32_t next; /* the table's own links (bucket overflow chain, free list) */
+};
+
+enum tw_flow_timeout {
+    TW_FLOW_TIMEOUT_DEFAULT,
+    TW_FLOW_TIMEOUT_SHORT,
+};
+
+/* What the table keeps of a flow off its first line. */
+struct tw_flow_meta {
+    uint32_t lru_prev; /* towards least recently seen, in its timeout class */
     uint32_t lru_next;
     uint64_t id; /* unique within the run (see tw_flow_table_set_ids) */
     int64_t first_sec;
+    uint32_t first_nsec; /* with first_sec: time of the flow's first packet */
+    uint8_t timeout;     /* enum tw_flow_timeout */
+    uint64_t hash;
 };
 
 struct tw_flow_table_stats {
     uint64_t created;
     uint64_t evicted; /* let go while still active because the table was full */
-    uint64_t expired; /* let go after the idle timeout */
+    uint64_t expired; /* let go after their idle timeout */
+    uint64_t chained; /* flows put in a bucket's overflow chain (the bucket was full) */
     uint32_t active;
     uint32_t capacity;
 };
@@ -60,44 +81,52 @@ struct tw_flow_table_stats {
 /* What one tw_flow_get() found. */
 struct tw_flow_lookup {
     uint8_t side;      /* key side (0/1) of the packet's source */
-    bool created;      /* the entry is new: struct tw_flow set, owner's part zeroed */
+    bool created;      /* the entry is new: struct tw_flow and meta set, owner's part zeroed */
     uint8_t n_retired; /* flows let go by this call, least recently seen first */
-    /* Valid, state intact, until the next tw_flow_get() or tw_flow_table_free(). */
+    /* Valid, state and meta intact, until the next tw_flow_get() or tw_flow_table_free(). */
     struct tw_flow *retired[TW_FLOW_RETIRE_MAX];
 };
 
 struct tw_flow_table;
 
 /*
- * capacity >= 1 flows; idle_timeout in seconds; entry_size >= sizeof(struct tw_flow), the
- * owner's struct that begins with a struct tw_flow (rounded up to 8 bytes). NULL on
- * allocation failure or a bad size.
+ * capacity >= 1 flows; idle timeouts in seconds for the default and the short class;
+ * entry_size >= sizeof(struct tw_flow) + TW_FLOW_OWNER_HOT, the owner's struct that begins
+ * with a struct tw_flow (rounded up to a power of two of at least 64 bytes, entries aligned to
+ * a cache line). NULL on allocation failure or a bad size.
  */
 struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout,
-                                        size_t entry_size);
+                                        uint32_t short_timeout, size_t entry_size);
 void tw_flow_table_free(struct tw_flow_table *t);
 
 /*
- * Finds the flow of packet p, or creates it at time sec.nsec. Never returns NULL. A flow idle
- * for longer than the timeout is retired and replaced by a new one (new id). Creating a flow
- * may retire idle flows (at most two) or, with the table full, evict the least recently seen;
- * every retired flow is listed in *res and counted (expired or evicted).
+ * Finds the flow of packet p, or creates it (default timeout class) at time sec.nsec. Never
+ * returns NULL. A flow idle for longer than its timeout is retired and replaced by a new one
+ * (new id). Creating a flow may retire idle flows (at most two) or, with the table full,
+ * evict one; every retired flow is listed in *res and counted (expired or evicted).
  */
 struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int64_t sec,
                             uint32_t nsec, struct tw_flow_lookup *res);
+
+/* The meta of f (an active flow, or one retired by the last tw_flow_get()). */
+const struct tw_flow_meta *tw_flow_meta(const struct tw_flow_table *t, const struct tw_flow *f);
+
+/* Moves f to timeout class `to` (as the most recently seen of it). */
+void tw_flow_set_timeout(struct tw_flow_table *t, struct tw_flow *f, enum tw_flow_timeout to);
 
 /* Flow ids start at `first` and step by `stride`, so several tables (one per worker) hand out
  * ids that never collide: worker w of n uses first = w + 1, stride = n. Default 1, 1. */
 void tw_flow_table_set_ids(struct tw_flow_table *t, uint64_t first, uint64_t stride);
 
 /*
- * Gives f a fresh identity in place (new id, times sec.nsec, one packet, owner's part zeroed),
- * as on TCP port reuse; counted as created. The owner finishes the old flow before calling.
+ * Gives f a fresh identity in place (new id, times sec.nsec, one packet, default timeout
+ * class, owner's part zeroed), as on TCP port reuse; counted as created. The owner finishes
+ * the old flow before calling.
  */
 void tw_flow_restart(struct tw_flow_table *t, struct tw_flow *f, int64_t sec, uint32_t nsec);
 
-/* Calls fn for every flow in the table, least recently seen first. fn must not add or
- * remove flows. */
+/* Calls fn for every flow in the table: the default class, then the short one, each least
+ * recently seen first. fn must not add or remove flows. */
 void tw_flow_table_foreach(struct tw_flow_table *t, void (*fn)(void *ctx, struct tw_flow *f),
                            void *ctx);
 

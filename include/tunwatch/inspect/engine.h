@@ -25,6 +25,7 @@ typedef void (*tw_event_fn)(void *ctx, const struct tw_event *ev);
 struct tw_engine_config {
     uint32_t flow_capacity;   /* flows tracked at once */
     uint32_t flow_timeout;    /* seconds of idleness before a flow may be expired */
+    uint32_t flow_timeout_short; /* ... a DNS flow, or a TCP flow after FIN or RST (0: 30) */
     uint32_t stream_buffers;  /* reassembly buffers (flows mid-ClientHello at once) */
     struct tw_homenet home;   /* decides Initiated */
     tw_event_fn sink;
