@@ -6,15 +6,16 @@
  *   twgen --rules N -o RULES.yml
  *
  * The capture is classic pcap (LINKTYPE_ETHERNET, microsecond timestamps) with, per packet:
- *   ~70% TLS bulk transfers on long-lived flows (handshake, TLS 1.3 ClientHello with SNI,
+ *   ~55% TLS bulk transfers on long-lived flows (handshake, TLS 1.3 ClientHello with SNI,
  *        server flight, 1448-byte data segments, delayed ACKs, FIN)
- *   ~12% short TLS flows (a few data segments each)
+ *   ~27% short TLS flows (a few data segments each)
  *   ~10% DNS over UDP (A/AAAA/HTTPS queries, answers with compression pointers, CNAMEs)
  *    ~3% DNS over TCP
  *    ~5% ICMP echo and ARP noise
- * About 15% of flows are IPv6, 1% VLAN-tagged, 5% of TLS flows use port 8443, and 25% of
- * ClientHellos carry an X25519MLKEM768 (0x11ec) key share, which makes them ~1.9 KB and
- * splits them over two segments. SNI and DNS names come from a fixed pool of 5,000 benign
+ * About 15% of flows are IPv6, 10% VLAN-tagged, 5% of TLS flows use port 8443, 40% of TLS
+ * flows are already under way when the capture starts (no handshake, no ClientHello: the
+ * sensor must take them up mid-stream), and 25% of the ClientHellos carry an X25519MLKEM768
+ * (0x11ec) key share, which makes them ~1.9 KB and splits them over two segments. SNI and DNS names come from a fixed pool of 5,000 benign
  * names plus ~1% names under tunnel services (ngrok, localto.net, trycloudflare.com, ...).
  * All IPv4, TCP, UDP and ICMP checksums are correct.
  *
@@ -181,7 +182,7 @@ static void tw_flow_start(struct tw_gen *g, struct tw_flow *f, int kind)
     f->kind = kind;
     f->state = TW_S_SYN;
     f->v6 = tw_rng_below(&g->r, 100) < 15;
-    f->vlan = tw_rng_below(&g->r, 100) == 0 ? 100 : 0;
+    f->vlan = tw_rng_below(&g->r, 100) < 10 ? 100 : 0;
     tw_host_client(&f->cli, f->v6, 0x10000 + tw_rng_below(&g->r, 4096));
     f->cport = (uint16_t)(32768 + tw_rng_below(&g->r, 28000));
     f->cipid = (uint16_t)tw_rng_next(&g->r);
@@ -205,6 +206,12 @@ static void tw_flow_start(struct tw_gen *g, struct tw_flow *f, int kind)
         f->pq = tw_rng_below(&g->r, 100) < 25;
         f->data_left =
             kind == TW_K_BULK ? 100 + tw_rng_below(&g->r, 1900) : 1 + tw_rng_below(&g->r, 6);
+        if (tw_rng_below(&g->r, 100) < 40) {
+            /* Begun before the capture: its first packets here are data. */
+            f->state = TW_S_DATA;
+            f->pq = false;
+            g->n_midstream++;
+        }
         if (f->pq)
             g->n_pq++;
     }
@@ -329,7 +336,7 @@ static void tw_step_dns_udp(struct tw_gen *g)
     struct tw_dns_pending *q = &g->pend[(g->pend_head + g->pend_n) % TW_DNS_PENDING];
     unsigned client = tw_rng_below(&g->r, 300);
     q->v6 = client % 7 == 0; /* ~15% of DNS clients speak IPv6 */
-    q->vlan = client % 97 == 5 ? 100 : 0;
+    q->vlan = client % 10 == 5 ? 100 : 0; /* ~10% of DNS clients sit on a VLAN */
     tw_host_client(&q->cli, q->v6, 0x0100 + client);
     q->srv = q->v6 ? g->resolver6[client & 1] : g->resolver4[client & 1];
     q->cport = (uint16_t)(1024 + tw_rng_below(&g->r, 64000));
@@ -415,7 +422,7 @@ static int tw_generate(struct tw_gen *g)
     static const struct {
         uint32_t hi; /* cumulative percent */
         int what;
-    } mix[] = {{70, 0}, {82, 1}, {92, 2}, {95, 3}, {98, 4}, {100, 5}};
+    } mix[] = {{55, 0}, {82, 1}, {92, 2}, {95, 3}, {98, 4}, {100, 5}};
     struct {
         uint32_t magic;
         uint16_t major, minor;
@@ -643,10 +650,11 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "twgen: %" PRIu64 " packets, %" PRIu64 " bytes on the wire (avg %.0f), %.1f s of "
                 "traffic; %" PRIu64 " TCP flows (%" PRIu64 " IPv6, %" PRIu64 " VLAN, %" PRIu64
-                " post-quantum hellos), %" PRIu64 " SNI, %" PRIu64 " DNS queries, %" PRIu64
-                " tunnel names; %.2f s, %.2f Mpkt/s\n",
+                " mid-stream, %" PRIu64 " post-quantum hellos), %" PRIu64 " SNI, %" PRIu64
+                " DNS queries, %" PRIu64 " tunnel names; %.2f s, %.2f Mpkt/s\n",
                 g->frames, g->bytes, (double)g->bytes / (double)g->frames, (double)g->ts_us / 1e6,
-                g->n_flows, g->n_v6, g->n_vlan, g->n_pq, g->n_sni, g->n_dns, g->n_tunnel, secs,
+                g->n_flows, g->n_v6, g->n_vlan, g->n_midstream, g->n_pq, g->n_sni, g->n_dns,
+                g->n_tunnel, secs,
                 (double)g->frames / secs / 1e6);
     }
     rc = 0;

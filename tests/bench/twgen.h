@@ -210,7 +210,7 @@ struct tw_gen {
     uint16_t icmp_id, icmp_seq;
     bool arp_reply_due;
     struct tw_host arp_asker, arp_target;
-    uint64_t n_flows, n_v6, n_vlan, n_pq, n_dns, n_sni, n_tunnel;
+    uint64_t n_flows, n_v6, n_vlan, n_midstream, n_pq, n_dns, n_sni, n_tunnel;
     bool write_err;
 };
 
