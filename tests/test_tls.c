@@ -220,6 +220,7 @@ struct synth {
     bool pq;         /* X25519MLKEM768 (0x11ec) key share, 1216 bytes, as browsers send */
     bool ech, esni;
     bool no_exts;      /* hello ends after compression_methods */
+    bool no_lists;     /* no signature_algorithms, ALPN or supported_versions extension */
     unsigned n_filler; /* extra distinct extension types 0x7000 + i */
     size_t body_len;   /* padding extension brings the body to exactly this; 0: no padding */
 };
@@ -286,20 +287,24 @@ static size_t build_hello(const struct synth *s, uint8_t *out, size_t cap)
     vec_close(&b, v, 2);
     put16(&b, 11), put16(&b, 2), put8(&b, 1), put8(&b, 0);
     ext_empty(&b, 35);
-    put16(&b, 16);
-    v = vec_open(&b, 2);
-    w = vec_open(&b, 2);
-    put8(&b, 2), putn(&b, "h2", 2), put8(&b, 8), putn(&b, "http/1.1", 8);
-    vec_close(&b, w, 2);
-    vec_close(&b, v, 2);
+    if (!s->no_lists) {
+        put16(&b, 16);
+        v = vec_open(&b, 2);
+        w = vec_open(&b, 2);
+        put8(&b, 2), putn(&b, "h2", 2), put8(&b, 8), putn(&b, "http/1.1", 8);
+        vec_close(&b, w, 2);
+        vec_close(&b, v, 2);
+    }
     put16(&b, 5), put16(&b, 5), put8(&b, 1), put16(&b, 0), put16(&b, 0);
-    put16(&b, 13);
-    v = vec_open(&b, 2);
-    w = vec_open(&b, 2);
-    for (size_t i = 0; i < TW_ARRAY_SIZE(sigalgs); i++)
-        put16(&b, sigalgs[i]);
-    vec_close(&b, w, 2);
-    vec_close(&b, v, 2);
+    if (!s->no_lists) {
+        put16(&b, 13);
+        v = vec_open(&b, 2);
+        w = vec_open(&b, 2);
+        for (size_t i = 0; i < TW_ARRAY_SIZE(sigalgs); i++)
+            put16(&b, sigalgs[i]);
+        vec_close(&b, w, 2);
+        vec_close(&b, v, 2);
+    }
     ext_empty(&b, 18);
     put16(&b,
           51); /* key_share: GREASE, [X25519MLKEM768: ML-KEM-768 ek 1184 || x25519 32], x25519 */
@@ -312,8 +317,9 @@ static size_t build_hello(const struct synth *s, uint8_t *out, size_t cap)
     vec_close(&b, w, 2);
     vec_close(&b, v, 2);
     put16(&b, 45), put16(&b, 2), put8(&b, 1), put8(&b, 1);
-    put16(&b, 43), put16(&b, 7), put8(&b, 6), put16(&b, 0x3a3a), put16(&b, 0x0304),
-        put16(&b, 0x0303);
+    if (!s->no_lists)
+        put16(&b, 43), put16(&b, 7), put8(&b, 6), put16(&b, 0x3a3a), put16(&b, 0x0304),
+            put16(&b, 0x0303);
     put16(&b, 27), put16(&b, 3), put8(&b, 2), put16(&b, 2);
     put16(&b, 0x44cd), put16(&b, 5), put16(&b, 3), put8(&b, 2), putn(&b, "h2", 2);
     for (unsigned i = 0; i < s->n_filler; i++)
@@ -351,6 +357,7 @@ struct layout {
     size_t ext_at[MAX_EXT]; /* offset of each extension's type field */
     uint16_t ext_type[MAX_EXT];
     size_t sni_ext, sni_list, host_len; /* 0: absent */
+    size_t end;                         /* message length */
 };
 
 static unsigned rd16(const uint8_t *p)
@@ -369,6 +376,7 @@ static void layout_of(const uint8_t *m, size_t n, struct layout *l)
     l->comp_len = o;
     o += 1 + m[o];
     l->comp_end = o;
+    l->end = n;
     assert_true(o <= n);
     if (o == n)
         return;
@@ -500,12 +508,18 @@ struct valid_case {
     const char *name;
     enum src src;
     struct synth synth;
-    uint16_t add_ext; /* appended to a real hello: TW_TLS_EXT_ECH or TW_TLS_EXT_ESNI; 0: none */
+    uint16_t add_ext; /* appended: TW_TLS_EXT_ECH or TW_TLS_EXT_ESNI (fixed bodies), or any
+                         type with add_data; 0: none */
+    const char *add_data;
+    size_t add_len;
     struct framing fr;
     const char *sni; /* NULL: no SNI */
     size_t sni_len;  /* 0: strlen(sni) */
     bool ech, esni;
-    bool mutate; /* run the malformed matrix on it */
+    const char *alpn; /* first ALPN protocol, checked when set (alpn_len 0: strlen) */
+    size_t alpn_len;
+    bool list_bad; /* ext_list_bad: the case has no well-formed 13, 16 or 43 list */
+    bool mutate;   /* run the malformed matrix on it */
 };
 
 #define PQ(...)                                                                                    \
@@ -516,6 +530,10 @@ struct valid_case {
     {                                                                                              \
         .sni_kind = SNI_ONE, .sni = name                                                           \
     }
+/* A synthetic hello without lists, plus one extension of the given type and raw data. */
+#define NO_LISTS_PLUS(type, data)                                                                  \
+    SRC_SYNTH, {.sni_kind = SNI_ONE, .sni = "l.test", .no_lists = true},                           \
+        .add_ext = (type), .add_data = (data), .add_len = sizeof(data) - 1, .sni = "l.test"
 
 /* legacy_version is 0x0303 in every case. */
 static const struct valid_case valid_cases[] = {
@@ -589,20 +607,55 @@ static const struct valid_case valid_cases[] = {
      {.sni_kind = SNI_ONE, .sni = "max.test", .pq = true, .body_len = TW_TLS_HELLO_MAX},
      .fr = {.split = 2},
      .sni = "max.test"},
+    {__LINE__,
+     "no signature_algorithms, ALPN or supported_versions",
+     SRC_SYNTH,
+     {.sni_kind = SNI_ONE, .sni = "l.test", .no_lists = true},
+     .sni = "l.test",
+     .mutate = true},
+    {__LINE__, "ALPN of two non-alphanumeric bytes", SRC_OPENSSL12, .add_ext = TW_TLS_EXT_ALPN,
+     .add_data = "\x00\x03\x02\xab\xcd", .add_len = 5, .sni = "bar.ngrok-free.app",
+     .alpn = "\xab\xcd", .mutate = true},
+    {__LINE__, "ALPN, empty first protocol", NO_LISTS_PLUS(TW_TLS_EXT_ALPN, "\x00\x04\x00\x02h2"),
+     .alpn = "", .mutate = true},
+    {__LINE__, "ALPN, empty list", NO_LISTS_PLUS(TW_TLS_EXT_ALPN, "\x00\x00")},
+    {__LINE__, "ALPN, protocol past the list", NO_LISTS_PLUS(TW_TLS_EXT_ALPN, "\x00\x03\x05h2"),
+     .list_bad = true, .mutate = true},
+    {__LINE__, "ALPN, list shorter than the extension",
+     NO_LISTS_PLUS(TW_TLS_EXT_ALPN, "\x00\x03\x02h2x"), .list_bad = true},
+    {__LINE__, "ALPN, empty extension", NO_LISTS_PLUS(TW_TLS_EXT_ALPN, ""), .list_bad = true},
+    {__LINE__, "signature_algorithms, odd list",
+     NO_LISTS_PLUS(TW_TLS_EXT_SIG_ALGS, "\x00\x03\x04\x03\x05"), .list_bad = true},
+    {__LINE__, "signature_algorithms, list longer than the extension",
+     NO_LISTS_PLUS(TW_TLS_EXT_SIG_ALGS, "\x00\x04\x04\x03"), .list_bad = true, .mutate = true},
+    {__LINE__, "signature_algorithms, empty extension", NO_LISTS_PLUS(TW_TLS_EXT_SIG_ALGS, ""),
+     .list_bad = true},
+    {__LINE__, "signature_algorithms, empty list", NO_LISTS_PLUS(TW_TLS_EXT_SIG_ALGS, "\x00\x00")},
+    {__LINE__, "supported_versions, odd list",
+     NO_LISTS_PLUS(TW_TLS_EXT_VERSIONS, "\x03\x03\x04\x03"), .list_bad = true},
+    {__LINE__, "supported_versions, list shorter than the extension",
+     NO_LISTS_PLUS(TW_TLS_EXT_VERSIONS, "\x02\x03\x04\x03\x03"), .list_bad = true, .mutate = true},
+    {__LINE__, "supported_versions, empty list", NO_LISTS_PLUS(TW_TLS_EXT_VERSIONS, "\x00")},
+    {__LINE__, "supported_versions, GREASE and TLS 1.3",
+     NO_LISTS_PLUS(TW_TLS_EXT_VERSIONS, "\x04\x7a\x7a\x03\x04"), .mutate = true},
 };
 
 /* Builds a case's handshake message into m (capacity MSG_MAX); returns its length. */
 static size_t case_message(const struct valid_case *vc, uint8_t *m)
 {
     size_t n;
-    if (vc->src == SRC_SYNTH)
-        return build_hello(&vc->synth, m, MSG_MAX);
-    const uint8_t *r = real_src[vc->src].bytes;
-    n = real_src[vc->src].len;
-    assert_int_equal(rd16(r + 3), n - 5); /* captured as one record */
-    memcpy(m, r + 5, n - 5);
-    n -= 5;
-    if (vc->add_ext == TW_TLS_EXT_ECH)
+    if (vc->src == SRC_SYNTH) {
+        n = build_hello(&vc->synth, m, MSG_MAX);
+    } else {
+        const uint8_t *r = real_src[vc->src].bytes;
+        n = real_src[vc->src].len;
+        assert_int_equal(rd16(r + 3), n - 5); /* captured as one record */
+        memcpy(m, r + 5, n - 5);
+        n -= 5;
+    }
+    if (vc->add_data != NULL)
+        n = append_ext(m, n, MSG_MAX, vc->add_ext, (const uint8_t *)vc->add_data, vc->add_len);
+    else if (vc->add_ext == TW_TLS_EXT_ECH)
         n = append_ext(m, n, MSG_MAX, TW_TLS_EXT_ECH, ech_grease, sizeof(ech_grease));
     else if (vc->add_ext == TW_TLS_EXT_ESNI)
         n = append_ext(m, n, MSG_MAX, TW_TLS_EXT_ESNI, esni_body, sizeof(esni_body));
@@ -618,6 +671,81 @@ static int parse_prefix(const uint8_t *s, size_t n, struct tw_tls_hello *h)
     int rc = tw_tls_parse_stream(n ? d : NULL, n, scratch, sizeof(scratch), h);
     free(d);
     return rc;
+}
+
+/* The data of extension `type` in message m, or NULL. */
+static const uint8_t *ext_data(const uint8_t *m, const struct layout *l, uint16_t type, size_t *len)
+{
+    for (size_t e = 0; e < l->n_ext; e++) {
+        if (l->ext_type[e] == type) {
+            *len = rd16(m + l->ext_at[e] + 2);
+            return m + l->ext_at[e] + 4;
+        }
+    }
+    *len = 0;
+    return NULL;
+}
+
+/* A slice equals want[0..want_len) (NULL: absent) and lies inside lo[0..span). */
+static void expect_slice(int line, const char *what, const uint8_t *got, size_t got_len,
+                         const uint8_t *want, size_t want_len, const uint8_t *lo, size_t span)
+{
+    if (want == NULL) {
+        if (got != NULL || got_len != 0)
+            fail_msg("line %d: %s present (%zu bytes), expected absent", line, what, got_len);
+        return;
+    }
+    if (got == NULL || got_len != want_len)
+        fail_msg("line %d: %s: %zu bytes, expected %zu", line, what, got ? got_len : 0, want_len);
+    assert_memory_equal(got, want, want_len);
+    assert_true(got >= lo && got + got_len <= lo + span);
+}
+
+/*
+ * The fingerprint slices, against the test's own walk of the message m: cipher_suites and
+ * the extensions block always; the lists of 13, 16 and 43 when the case's lists are sound.
+ */
+static void expect_lists(const struct valid_case *vc, const struct tw_tls_hello *h,
+                         const uint8_t *m, const struct layout *l, const uint8_t *lo, size_t span)
+{
+    const uint8_t *d, *want = NULL;
+    size_t dl, want_len = 0;
+
+    expect_slice(vc->line, "cipher_suites", h->ciphers, h->ciphers_len, m + l->cs_len + 2,
+                 rd16(m + l->cs_len), lo, span);
+    expect_slice(vc->line, "extensions", h->exts, h->exts_len,
+                 l->exts_len ? m + l->exts_len + 2 : NULL,
+                 l->exts_len ? l->end - l->exts_len - 2 : 0, lo, span);
+    assert_int_equal(h->ext_list_bad, vc->list_bad);
+    if (vc->list_bad) {
+        assert_null(h->sig_algs);
+        assert_null(h->versions);
+        assert_null(h->alpn);
+        return;
+    }
+    d = ext_data(m, l, TW_TLS_EXT_SIG_ALGS, &dl);
+    if (d != NULL)
+        assert_int_equal(rd16(d) + 2, dl);
+    expect_slice(vc->line, "signature_algorithms", h->sig_algs, h->sig_algs_len, d ? d + 2 : NULL,
+                 d ? dl - 2 : 0, lo, span);
+    d = ext_data(m, l, TW_TLS_EXT_VERSIONS, &dl);
+    if (d != NULL)
+        assert_int_equal(d[0] + 1, dl);
+    expect_slice(vc->line, "supported_versions", h->versions, h->versions_len, d ? d + 1 : NULL,
+                 d ? dl - 1 : 0, lo, span);
+    d = ext_data(m, l, TW_TLS_EXT_ALPN, &dl);
+    if (d != NULL && dl > 2) {
+        assert_int_equal(rd16(d) + 2, dl);
+        want = d + 3;
+        want_len = d[2];
+    }
+    expect_slice(vc->line, "ALPN", h->alpn, h->alpn_len, want, want_len, lo, span);
+    if (vc->alpn != NULL) {
+        size_t n = vc->alpn_len ? vc->alpn_len : strlen(vc->alpn);
+        assert_non_null(h->alpn);
+        assert_int_equal(h->alpn_len, n);
+        assert_memory_equal(h->alpn, vc->alpn, n);
+    }
 }
 
 static void expect_hello(const struct valid_case *vc, const struct tw_tls_hello *h,
@@ -661,6 +789,7 @@ static void test_valid(void **state)
         rc = parse_prefix(stream_buf, f.len, &h);
         assert_int_equal(rc, (int)f.consumed);
         expect_hello(vc, &h, scratch, sizeof(scratch));
+        expect_lists(vc, &h, msg_buf, &l, scratch, sizeof(scratch));
         assert_int_equal(h.n_records, f.n_rec);
         assert_int_equal(h.record_version, vc->fr.version ? vc->fr.version : 0x0301);
         assert_int_equal(h.hello_len, n - 4);
@@ -691,6 +820,7 @@ static void test_valid(void **state)
             assert_int_equal(rc, (int)f.consumed);
             assert_true(have >= f.consumed);
             expect_hello(vc, &h, scratch, sizeof(scratch));
+            expect_lists(vc, &h, msg_buf, &l, scratch, sizeof(scratch));
         }
 
         /* the bare body: exact; every proper prefix malformed except one ending after compression
@@ -698,6 +828,7 @@ static void test_valid(void **state)
         uint8_t *body = exact_copy(msg_buf + 4, n - 4);
         assert_int_equal(tw_tls_client_hello_parse(body, n - 4, &h), TW_OK);
         expect_hello(vc, &h, body, n - 4);
+        expect_lists(vc, &h, msg_buf, &l, body, n - 4);
         free(body);
         for (size_t k = 0; k < n - 4; k++) {
             body = exact_copy(msg_buf + 4, k);

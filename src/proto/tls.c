@@ -2,7 +2,9 @@
 /*
  * TLS ClientHello parsing: record walk, handshake defragmentation and the
  * ClientHello body (RFC 8446 section 4.1.2, RFC 5246 section 7.4.1.2,
- * server_name from RFC 6066 section 3).
+ * server_name from RFC 6066 section 3), and the extension lists a client
+ * fingerprint reads (signature_algorithms, ALPN from RFC 7301,
+ * supported_versions).
  */
 #include "tunwatch/proto/tls.h"
 
@@ -109,6 +111,51 @@ static int parse_server_name(struct tw_cur *ext, struct tw_tls_hello *out)
 }
 
 /*
+ * A list of 16-bit values that fills its extension exactly behind a `w`-byte
+ * length prefix (signature_algorithms: 2, supported_versions: 1). Returns
+ * false, leaving the slice alone, when the framing does not hold.
+ */
+static bool take_u16_list(struct tw_cur *ext, unsigned w, const uint8_t **list, size_t *len)
+{
+    size_t n = w == 1 ? tw_get_u8(ext) : tw_get_be16(ext);
+    if (ext->err || n != tw_cur_left(ext) || n % 2 != 0)
+        return false;
+    *list = ext->p;
+    *len = n;
+    return true;
+}
+
+/*
+ *  opaque ProtocolName<1..2^8-1>;
+ *  struct { ProtocolName protocol_name_list<2..2^16-1> } ProtocolNameList;
+ *
+ * The whole list is walked so that a list running past its extension is
+ * refused; the first name is kept (even empty, which RFC 7301 forbids).
+ */
+static bool take_alpn(struct tw_cur *ext, struct tw_tls_hello *out)
+{
+    const uint8_t *first = NULL;
+    size_t first_len = 0;
+    uint16_t list_len = tw_get_be16(ext);
+
+    if (ext->err || list_len != tw_cur_left(ext))
+        return false;
+    while (tw_cur_left(ext) > 0) {
+        uint8_t n = tw_get_u8(ext);
+        const uint8_t *name = tw_get_bytes(ext, n);
+        if (ext->err)
+            return false;
+        if (first == NULL) {
+            first = name;
+            first_len = n;
+        }
+    }
+    out->alpn = first;
+    out->alpn_len = first_len;
+    return true;
+}
+
+/*
  *  uint16 ProtocolVersion legacy_version;
  *  opaque Random[32];
  *  opaque legacy_session_id<0..32>;
@@ -133,7 +180,8 @@ int tw_tls_client_hello_parse(const uint8_t *body, size_t len, struct tw_tls_hel
     uint8_t sid_len = tw_get_u8(&c);
     tw_skip(&c, sid_len);
     uint16_t cs_len = tw_get_be16(&c);
-    tw_skip(&c, cs_len);
+    out->ciphers = tw_get_bytes(&c, cs_len);
+    out->ciphers_len = cs_len;
     uint8_t comp_len = tw_get_u8(&c);
     tw_skip(&c, comp_len);
     if (c.err || out->legacy_version >> 8 != 3 || sid_len > 32 || cs_len < 2 || cs_len % 2 != 0 ||
@@ -145,6 +193,8 @@ int tw_tls_client_hello_parse(const uint8_t *body, size_t len, struct tw_tls_hel
     uint16_t exts_len = tw_get_be16(&c);
     if (c.err || exts_len != tw_cur_left(&c))
         return TW_EMALFORMED;
+    out->exts = c.p;
+    out->exts_len = exts_len;
     ext_seen_init(&seen);
     while (tw_cur_left(&c) > 0) {
         uint16_t type = tw_get_be16(&c);
@@ -156,6 +206,18 @@ int tw_tls_client_hello_parse(const uint8_t *body, size_t len, struct tw_tls_hel
         case TW_TLS_EXT_SERVER_NAME:
             if (parse_server_name(&ext, out) != TW_OK)
                 return TW_EMALFORMED;
+            break;
+        case TW_TLS_EXT_SIG_ALGS:
+            if (!take_u16_list(&ext, 2, &out->sig_algs, &out->sig_algs_len))
+                out->ext_list_bad = true;
+            break;
+        case TW_TLS_EXT_ALPN:
+            if (!take_alpn(&ext, out))
+                out->ext_list_bad = true;
+            break;
+        case TW_TLS_EXT_VERSIONS:
+            if (!take_u16_list(&ext, 1, &out->versions, &out->versions_len))
+                out->ext_list_bad = true;
             break;
         case TW_TLS_EXT_ECH:
             out->has_ech = true;

@@ -7,6 +7,10 @@
  *  body:      legacy_version(2) random(32) session_id<0..32> cipher_suites<2..2^16-2>
  *             compression_methods<1..2^8-1> extensions<0..2^16-1>
  *  server_name (0):  server_name_list<1..2^16-1> of { name_type(1)=0 host_name<1..2^16-1> }
+ *  signature_algorithms (13):  supported_signature_algorithms<2..2^16-2>   (uint16 each)
+ *  application_layer_protocol_negotiation (16):  protocol_name_list<2..2^16-1> of
+ *                                                ProtocolName<1..2^8-1>
+ *  supported_versions (43):  versions<2..254>   (uint16 each; ClientHello form)
  *
  * Every nested length is checked and each level must end exactly on its boundary.
  */
@@ -16,9 +20,12 @@
 #include "tunwatch/base/common.h"
 
 #define TW_TLS_EXT_SERVER_NAME 0x0000
-#define TW_TLS_EXT_ECH 0xfe0d  /* encrypted_client_hello (RFC 9849) */
-#define TW_TLS_EXT_ESNI 0xffce /* draft ESNI */
-#define TW_TLS_HELLO_MAX 16384 /* largest ClientHello handshake body we assemble */
+#define TW_TLS_EXT_SIG_ALGS 0x000d /* signature_algorithms (RFC 8446 4.2.3) */
+#define TW_TLS_EXT_ALPN 0x0010     /* application_layer_protocol_negotiation (RFC 7301) */
+#define TW_TLS_EXT_VERSIONS 0x002b /* supported_versions (RFC 8446 4.2.1) */
+#define TW_TLS_EXT_ECH 0xfe0d      /* encrypted_client_hello (RFC 9849) */
+#define TW_TLS_EXT_ESNI 0xffce     /* draft ESNI */
+#define TW_TLS_HELLO_MAX 16384     /* largest ClientHello handshake body we assemble */
 
 struct tw_tls_hello {
     uint16_t legacy_version; /* client_version field */
@@ -30,6 +37,24 @@ struct tw_tls_hello {
     bool has_esni;
     unsigned n_records; /* TLS records the handshake message spanned */
     size_t hello_len;   /* handshake body length */
+    /*
+     * What a client fingerprint (JA4) reads, as slices into the same bytes as `sni`. Lists of
+     * 16-bit values are raw big-endian pairs with an even length. A slice of an extension whose
+     * contents do not fill it exactly (see below) stays NULL and sets `ext_list_bad`.
+     */
+    const uint8_t *ciphers; /* cipher_suites contents, in order (GREASE included) */
+    size_t ciphers_len;
+    const uint8_t *exts; /* extensions block after its length: (type, length, data) entries,
+                            in order, each checked; NULL when the hello has no extensions */
+    size_t exts_len;
+    const uint8_t *sig_algs; /* signature_algorithms list, in order; NULL if absent */
+    size_t sig_algs_len;
+    const uint8_t *versions; /* supported_versions list, in order; NULL if absent */
+    size_t versions_len;
+    const uint8_t *alpn; /* first ProtocolName of the ALPN list; NULL if absent or the list is
+                            empty; may have alpn_len 0 (RFC 7301 forbids it, clients send it) */
+    size_t alpn_len;
+    bool ext_list_bad; /* extension 13, 16 or 43 present but its list not well-formed */
 };
 
 /*
@@ -43,6 +68,12 @@ struct tw_tls_hello {
  * The first host_name entry is the SNI; entries of other name types and any
  * later host_name are skipped. SNI bytes are raw (may hold a trailing dot,
  * ":port", or any byte): escape them before output.
+ *
+ * The lists of extensions 13, 16 and 43 are checked only for framing (each
+ * length prefix matches what follows, exactly; 16-bit lists have an even
+ * length; minimum sizes are not enforced) and never make the hello
+ * malformed: a sensor keeps the SNI of a hello with a broken ALPN. Such a
+ * list is reported through `ext_list_bad` and its slice stays NULL.
  */
 int tw_tls_client_hello_parse(const uint8_t *body, size_t len, struct tw_tls_hello *out);
 
