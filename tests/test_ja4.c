@@ -302,6 +302,8 @@ static const struct ext_spec e_bad_alpn[] = {EXT(0x0000, "\x00\x0c\x00\x00\x09"
 /* supported_versions alone decides the version; listed low to high, then a draft value */
 static const struct ext_spec e_v_order[] = {EXT(0x002b, "\x04\x03\x03\x03\x04")};
 static const struct ext_spec e_v_draft[] = {EXT(0x002b, "\x02\x7f\x1c")};
+/* 0x0304 next to a value JA4 does not name (ndpi's tls_2_reasms capture): Suricata reads 13 */
+static const struct ext_spec e_v_unknown[] = {EXT(0x002b, "\x04\x03\x04\xfb\x1a")};
 static const struct ext_spec e_v_s2[] = {EXT(0x002b, "\x02\x00\x02")};
 static const struct ext_spec e_v_tls11[] = {EXT(0x002b, "\x02\x03\x02")};
 static const struct ext_spec e_v_dtls10[] = {EXT(0x002b, "\x02\xfe\xff")};
@@ -400,6 +402,8 @@ static const struct hello_case cases[] = {
      .want = "t13i010100_ba72b8082249_b9a491fefe05"},
     {__LINE__, "supported_versions, a draft value: 00", 't', LISTS(c_002f, e_v_draft),
      .want = "t00i010100_ba72b8082249_b9a491fefe05"},
+    {__LINE__, "supported_versions, 1.3 and an unknown value: 13", 't', LISTS(c_002f, e_v_unknown),
+     .want = "t13i010100_ba72b8082249_b9a491fefe05"},
     {__LINE__, "supported_versions SSL 2.0: s2", 't', LISTS(c_002f, e_v_s2),
      .want = "ts2i010100_ba72b8082249_b9a491fefe05"},
     {__LINE__, "supported_versions TLS 1.1", 't', LISTS(c_002f, e_v_tls11),

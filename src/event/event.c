@@ -20,6 +20,7 @@ static const char *const field_names[TW_F__COUNT] = {
     [TW_F_IMAGE] = "Image",
     [TW_F_PROCESS_ID] = "ProcessId",
     [TW_F_USER] = "User",
+    [TW_F_JA4] = "ja4",
 };
 
 /* Bit c set: category c carries the field. */
@@ -36,6 +37,7 @@ static const unsigned field_categories[TW_F__COUNT] = {
     [TW_F_IMAGE] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
     [TW_F_PROCESS_ID] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
     [TW_F_USER] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_JA4] = 1u << TW_CAT_NETWORK_CONNECTION,
 };
 
 bool tw_field_is_process(enum tw_field f)
@@ -123,7 +125,8 @@ static size_t opt_len(const char *s)
 
 size_t tw_event_copy_size(const struct tw_event *ev)
 {
-    size_t n = sizeof(*ev) + ev->raw_len + ev->norm_len + 1 + opt_len(ev->answer_name) +
+    size_t n = sizeof(*ev) + ev->raw_len + ev->norm_len + 1 + opt_len(ev->ja4) +
+               opt_len(ev->answer_name) +
                opt_len(ev->answer_chain) + opt_len(ev->proc.image) + opt_len(ev->proc.user) +
                opt_len(ev->proc.comm) + opt_len(ev->proc.reason);
     return (n + 7) & ~(size_t)7;
@@ -154,6 +157,7 @@ struct tw_event *tw_event_copy(void *dst, const struct tw_event *ev)
     c->norm = w;
     w += ev->norm_len;
     *w++ = '\0';
+    c->ja4 = copy_opt(&w, ev->ja4);
     c->answer_name = copy_opt(&w, ev->answer_name);
     c->answer_chain = copy_opt(&w, ev->answer_chain);
     c->proc.image = copy_opt(&w, ev->proc.image);
@@ -222,6 +226,12 @@ bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_
         break;
     case TW_F_USER:
         *val = ev->proc.user != NULL ? ev->proc.user : "";
+        *len = strlen(*val);
+        return true;
+    case TW_F_JA4:
+        if (ev->ja4 == NULL)
+            return false;
+        *val = ev->ja4;
         *len = strlen(*val);
         return true;
     default:

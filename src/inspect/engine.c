@@ -9,6 +9,7 @@
 #include "tunwatch/flow/stream.h"
 #include "tunwatch/inspect/answers.h"
 #include "tunwatch/proto/dns.h"
+#include "tunwatch/proto/ja4.h"
 #include "tunwatch/proto/proxy.h"
 #include "tunwatch/proto/tls.h"
 
@@ -73,6 +74,7 @@ struct tw_engine {
     char ans_name[TW_ANSCACHE_TEXT_MAX];
     char ans_chain[TW_ANSCACHE_TEXT_MAX];
     char norm[TW_NAME_MAX];
+    char ja4[TW_JA4_LEN];
     uint8_t tls_scratch[TW_TLS_HELLO_MAX + 4];
 };
 
@@ -495,6 +497,9 @@ static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_
     ev.category = TW_CAT_NETWORK_CONNECTION;
     ev.evidence = TW_EV_TLS_SNI;
     ev.ech = h->has_ech;
+    /* The client's fingerprint: which program made this hello, whatever name it sends. */
+    if (tw_ja4(h, 't', e->ja4) == 0)
+        ev.ja4 = e->ja4;
     /* The SNI wins; the name the client resolved to this address is reported too. */
     f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
     if (answer_lookup(e, p->ip_version, p->src, p->dst,

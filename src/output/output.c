@@ -84,6 +84,8 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
     tw_jb_key(jb, "event");
     tw_jb_raw(jb, "{", 1);
     for (unsigned f = 0; f < TW_F__COUNT; f++) {
+        if (f == TW_F_JA4) /* written with the TLS details below */
+            continue;
         if (!tw_event_field(ev, (enum tw_field)f, tmp, sizeof(tmp), &val, &len))
             continue;
         tw_jb_key(jb, tw_field_name((enum tw_field)f));
@@ -115,6 +117,10 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
         tw_jb_raw(jb, "{", 1);
         tw_jb_key(jb, "ech");
         tw_jb_bool(jb, ev->ech);
+        if (ev->ja4 != NULL) {
+            tw_jb_key(jb, "ja4");
+            tw_jb_cstr(jb, ev->ja4);
+        }
         tw_jb_raw(jb, "}", 1);
     }
 }

@@ -77,20 +77,53 @@ static const char *ja4_version_code(uint16_t v)
     }
 }
 
-/* The highest non-GREASE supported_versions entry, else legacy_version. */
+/* Order of the versions JA4 names (0: one it does not name); DTLS counts down on the wire. */
+static unsigned ja4_version_rank(uint16_t v)
+{
+    switch (v) {
+    case 0x0002:
+        return 1;
+    case 0x0300:
+        return 2;
+    case 0x0301:
+    case 0xfeff:
+        return 3;
+    case 0x0302:
+        return 4;
+    case 0x0303:
+    case 0xfefd:
+        return 5;
+    case 0x0304:
+    case 0xfefc:
+        return 6;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * The highest non-GREASE supported_versions entry that JA4 names (so 0x0304 next to an unknown
+ * value such as 0xfb1a still reads "13", as Suricata reads it); an unknown value when the
+ * extension holds nothing else ("00"); legacy_version without the extension.
+ */
 static uint16_t ja4_version(const struct tw_tls_hello *h)
 {
-    uint16_t best = 0;
-    bool found = false;
+    uint16_t best = 0, other = 0;
+    bool found = false, any = false;
 
     for (size_t i = 0; h->versions != NULL && i + 1 < h->versions_len; i += 2) {
         uint16_t v = tw_load_be16(h->versions + i);
-        if (!ja4_is_grease(v) && (!found || v > best)) {
+        if (ja4_is_grease(v))
+            continue;
+        if (ja4_version_rank(v) == 0) {
+            other = v;
+            any = true;
+        } else if (!found || ja4_version_rank(v) > ja4_version_rank(best)) {
             best = v;
             found = true;
         }
     }
-    return found ? best : h->legacy_version;
+    return found ? best : any ? other : h->legacy_version;
 }
 
 /*

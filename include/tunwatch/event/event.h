@@ -47,6 +47,7 @@ enum tw_field {
     TW_F_IMAGE,      /* process fields: present only when ev->proc.status is TW_PROC_FOUND */
     TW_F_PROCESS_ID,
     TW_F_USER,
+    TW_F_JA4, /* network_connection from a TLS (or QUIC) ClientHello: its JA4 fingerprint */
     TW_F__COUNT
 };
 
@@ -94,6 +95,7 @@ struct tw_event {
     uint8_t l4_proto;      /* 6 or 17 */
     bool initiated;        /* initiator inside the home networks */
     bool ech;              /* tls_sni: encrypted_client_hello extension present */
+    const char *ja4;       /* tls_sni: JA4 fingerprint of the ClientHello, or NULL */
     uint16_t sport, dport; /* source = initiator */
     const char *answer_name;  /* network_connection: the name this client resolved to the
                                  destination (DNS answer cache), or NULL */
