@@ -62,6 +62,26 @@ else
     bad "skipped rule named, good rules still alert"
 fi
 
+# JA4: a rule on field ja4 fires on exactly the flows whose ClientHello has that fingerprint
+# (the demo capture's curl-like hellos: 6 of its 11), and each alert carries it in tls.ja4.
+mkdir -p "$tmp/ja4"
+cat >"$tmp/ja4/ja4.yml" <<'EOF'
+title: Client fingerprint of the demo capture's hellos
+id: 6f0e3d1c-5b1a-4c7e-9d2f-0a1b2c3d4e5f
+status: experimental
+logsource:
+    category: network_connection
+detection:
+    selection:
+        ja4: 't13d311000_e8f1e7e78f70_1f22a2ca17c4'
+    condition: selection
+level: low
+EOF
+"$TW" -q -r pcaps/tunnels.pcapng -R "$tmp/ja4" >"$tmp/out" 2>"$tmp/err"
+n=$(grep -c '"type":"alert"' "$tmp/out")
+m=$(grep -c '"ja4":"t13d311000_e8f1e7e78f70_1f22a2ca17c4"' "$tmp/out")
+if [ "$n" -eq 6 ] && [ "$m" -eq 6 ]; then ok "ja4 rule field ($n alerts)"; else bad "ja4 rule field ($n alerts, $m with the fingerprint)"; fi
+
 # A closed pipe stops the replay with a message and status 2 (needs enough output to overflow
 # the 1 MiB output buffer: the demo capture 400 times over, with --events).
 big="$tmp/big.pcap"
