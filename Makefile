@@ -34,7 +34,7 @@ FUZZ_SECONDS ?= 20
 PKG_CONFIG ?= pkg-config
 
 TW_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wvla -Wformat=2 -MMD -MP -Iinclude
-LIBS := -lpcap -lyaml -lpcre2-8 -lldns -pthread
+LIBS := -lpcap -lyaml -lpcre2-8 -lldns -lcrypto -pthread
 TEST_LIBS := $(LIBS) -lcmocka -lldns
 
 BUILD ?= build
