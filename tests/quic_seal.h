@@ -92,14 +92,17 @@ static inline size_t seal_packet(struct tw_quic_ctx *ctx, const struct seal *s,
     for (int i = 3; i >= 0; i--)
         out[n++] = (uint8_t)(s->version >> (8 * i));
     out[n++] = (uint8_t)s->dcid_len;
-    memcpy(out + n, s->dcid, s->dcid_len);
+    if (s->dcid_len)
+        memcpy(out + n, s->dcid, s->dcid_len);
     n += s->dcid_len;
     out[n++] = (uint8_t)s->scid_len;
-    memcpy(out + n, s->scid, s->scid_len);
+    if (s->scid_len)
+        memcpy(out + n, s->scid, s->scid_len);
     n += s->scid_len;
     if (s->type == TW_QUIC_PKT_INITIAL) {
         n += seal_varint(out + n, s->token_len);
-        memcpy(out + n, s->token, s->token_len);
+        if (s->token_len)
+            memcpy(out + n, s->token, s->token_len);
         n += s->token_len;
     }
     out[n++] = (uint8_t)(0x40 | len >> 8);
