@@ -971,6 +971,11 @@ static void test_not_quic(void **state)
     assert_int_equal(stats.reason[TW_QR_VERSION_NEGOTIATION], 1);
     assert_int_equal(tw_quic_header_parse(vn, sizeof(vn), &h, &why), TW_ESKIP);
     assert_int_equal(why, TW_QR_VERSION_NEGOTIATION);
+    /* a refusal leaves *out zeroed, first byte and version included (found by fuzz_quic) */
+    static const struct tw_quic_hdr zero;
+    memset(&h, 0xa5, sizeof(h));
+    assert_int_equal(tw_quic_header_parse(dns + 2, 8, &h, &why), TW_ESKIP);
+    assert_memory_equal(&h, &zero, sizeof(h));
     assert_int_equal(tw_quic_header_parse(vn, 3, &h, &why), TW_EINCOMPLETE);
     assert_int_equal(why, TW_QR_HEADER_TRUNCATED);
     assert_int_equal(feed(vn, 0, &hello), TW_QUIC_SKIP);

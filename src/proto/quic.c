@@ -241,8 +241,8 @@ static uint8_t long_type(const struct version_info *vi, uint8_t first)
     return vi->v2_types ? (uint8_t)((bits + 3) & 3) : bits;
 }
 
-int tw_quic_header_parse(const uint8_t *buf, size_t len, struct tw_quic_hdr *out,
-                         enum tw_quic_reason *why)
+static int header_parse(const uint8_t *buf, size_t len, struct tw_quic_hdr *out,
+                        enum tw_quic_reason *why)
 {
     struct tw_cur c;
     const struct version_info *vi;
@@ -310,6 +310,16 @@ out_ok:
     if (out->scid_len == 0)
         out->scid = NULL;
     return (int)out->packet_len;
+}
+
+int tw_quic_header_parse(const uint8_t *buf, size_t len, struct tw_quic_hdr *out,
+                         enum tw_quic_reason *why)
+{
+    int rc = header_parse(buf, len, out, why);
+
+    if (rc < 0)
+        memset(out, 0, sizeof(*out));
+    return rc;
 }
 
 /* ------------------------------------------------------------------- keys */
