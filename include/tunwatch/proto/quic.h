@@ -166,7 +166,7 @@ struct tw_quic_keys {
 enum tw_quic_phase { TW_QUIC_COLLECTING, TW_QUIC_GOT_HELLO, TW_QUIC_FAILED };
 
 /*
- * Per-flow state, caller storage (sizeof: about 8.7 KiB, nearly all the CRYPTO buffer).
+ * Per-flow state, caller storage (8464 bytes on x86-64, nearly all the CRYPTO buffer).
  * Treat as opaque except for the documented read-only fields.
  */
 struct tw_quic_flow {
