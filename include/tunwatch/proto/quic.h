@@ -53,13 +53,12 @@
 #define TW_QUIC_CID_MAX 20        /* connection ID bytes (RFC 9000 17.2) */
 #define TW_QUIC_DGRAM_MAX 65527   /* largest UDP payload: bound on every length field */
 #define TW_QUIC_SCRATCH_MAX 65536 /* decryption scratch in the ctx: a whole datagram */
-#define TW_QUIC_CRYPTO_MAX                                                                         \
-    8192                          /* CRYPTO stream bytes kept per flow: a ClientHello with its     \
-                                   * 4-byte handshake header must fit */
-#define TW_QUIC_RANGES_MAX 16     /* disjoint CRYPTO ranges held per flow (gaps + 1) */
-#define TW_QUIC_KEY_SLOTS 2       /* Initial keys cached per flow (before and after a Retry) */
-#define TW_QUIC_MIN_DATAGRAM 1200 /* RFC 9000 14.1: a client's Initial datagram is padded to this  \
-                                   */
+/* CRYPTO stream bytes kept per flow: a ClientHello with its 4-byte handshake header must fit */
+#define TW_QUIC_CRYPTO_MAX 8192
+#define TW_QUIC_RANGES_MAX 16 /* disjoint CRYPTO ranges held per flow (gaps + 1) */
+#define TW_QUIC_KEY_SLOTS 2   /* Initial keys cached per flow (before and after a Retry) */
+/* RFC 9000 14.1: a client pads each datagram holding an Initial to at least this */
+#define TW_QUIC_MIN_DATAGRAM 1200
 #define TW_QUIC_TAG_LEN 16
 #define TW_QUIC_SAMPLE_LEN 16
 
