@@ -9,6 +9,9 @@ Reads classic pcap and pcapng files (Ethernet, SLL, SLL2, raw, NULL link types) 
   fuzz_dns/     UDP payloads from or to port 53, and TCP port-53 payloads without the prefix
   fuzz_tls/     TCP payloads that begin with a TLS handshake record
   fuzz_proxy/   TCP payloads that begin with an HTTP CONNECT request or a PROXY protocol header
+  fuzz_quic/    UDP payloads that begin with a QUIC long header (mode byte 0, one record), and
+                each TLS ClientHello of a TCP payload as the frames of two client Initials,
+                second half first (mode byte 1; tests/fuzz/fuzz_quic.c seals them)
   fuzz_rulefiles/ the project's rule files and the test indicator and exclusion files, behind
                 the selector byte of tests/fuzz/fuzz_rulefiles.c (0 rules, 1 indicators,
                 2 exclusions)
@@ -90,6 +93,26 @@ def l4_payloads(linktype, frame):
     return None
 
 
+def varint(v):
+    if v < 64:
+        return bytes([v])
+    if v < 16384:
+        return struct.pack(">H", 0x4000 | v)
+    return struct.pack(">I", 0x80000000 | v)
+
+
+def quic_seeds(proto, payload):
+    """fuzz_quic inputs: records of a 2-byte length and bytes, behind a mode byte."""
+    if proto == "udp" and payload[0] & 0xc0 == 0xc0:
+        yield b"\x00" + struct.pack(">H", len(payload)) + payload
+    if proto == "tcp" and len(payload) >= 9 and payload[0] == 0x16 and payload[5] == 1:
+        hs = payload[5:5 + struct.unpack(">H", payload[3:5])[0]]
+        half = len(hs) // 2
+        frames = [b"\x06" + varint(half) + varint(len(hs) - half) + hs[half:],
+                  b"\x01\x00\x06\x00" + varint(half) + hs[:half]]
+        yield b"\x01" + b"".join(struct.pack(">H", len(f)) + f for f in frames)
+
+
 def put(d, blob):
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, hashlib.sha1(blob).hexdigest()), "wb") as fp:
@@ -115,6 +138,8 @@ def main():
                 if r is None or not r[2]:
                     continue
                 proto, (sport, dport), payload = r
+                for seed in quic_seeds(proto, payload):
+                    put(os.path.join(out, "fuzz_quic"), seed)
                 if 53 in (sport, dport):
                     put(os.path.join(out, "fuzz_dns"), payload if proto == "udp" else payload[2:])
                 elif proto == "tcp" and payload[0] == 0x16:
