@@ -85,6 +85,8 @@ const char *tw_evidence_name(enum tw_evidence e)
         return "tls_sni";
     case TW_EV_DNS_ANSWER:
         return "dns_answer";
+    case TW_EV_QUIC_SNI:
+        return "quic_sni";
     default:
         return "?";
     }

@@ -5,12 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tunwatch/base/alloc.h"
 #include "tunwatch/base/ascii.h"
 #include "tunwatch/flow/stream.h"
 #include "tunwatch/inspect/answers.h"
 #include "tunwatch/proto/dns.h"
 #include "tunwatch/proto/ja4.h"
 #include "tunwatch/proto/proxy.h"
+#include "tunwatch/proto/quic.h"
 #include "tunwatch/proto/tls.h"
 
 /* Packets a mid-stream TCP flow may show before we stop looking for a client hello. */
@@ -27,6 +29,8 @@ enum tw_flow_state {
     TW_FLOW_SCAN,    /* client spoke something else first (STARTTLS, SOCKS, ...): each new
                         client segment is checked for a ClientHello, a bounded number of times */
     TW_FLOW_DNS,     /* DNS: every message is inspected, never done */
+    TW_FLOW_QUIC,    /* UDP whose client sent a QUIC Initial: its datagrams are read until the
+                        ClientHello is whole (state in the QUIC pool, conn.quic) */
     TW_FLOW_DONE,    /* name known, or nothing for us: packets only touch the entry */
 };
 
@@ -59,6 +63,8 @@ struct conn {
     uint32_t isn;         /* initiator's initial sequence number, if its SYN was seen */
     uint32_t server_next; /* TCP DNS: sequence number of the next unconsumed server byte */
     uint32_t sstream;     /* TCP DNS: server-side reassembly buffer or TW_STREAM_NONE */
+    uint32_t quic;        /* TW_FLOW_QUIC: state index in the QUIC pool, else QUIC_NONE */
+    uint16_t quic_left;   /* TW_FLOW_QUIC: client datagrams still read without a hello */
 };
 _Static_assert(offsetof(struct conn, client_next) <= sizeof(struct tw_flow) + TW_FLOW_OWNER_HOT,
                "the per-packet fields sit on the entry's first cache line");
@@ -76,7 +82,17 @@ struct tw_engine {
     char norm[TW_NAME_MAX];
     char ja4[TW_JA4_LEN];
     uint8_t tls_scratch[TW_TLS_HELLO_MAX + 4];
+    /* QUIC: libcrypto contexts and decryption scratch, and the per-flow states of the flows
+     * whose ClientHello is being collected (a bounded pool, like reassembly buffers). */
+    struct tw_quic_ctx *quic;
+    struct tw_quic_flow *qpool;
+    uint32_t *qnext; /* free list */
+    uint32_t qfree, qcap;
 };
+
+#define QUIC_NONE UINT32_MAX
+/* Client datagrams a QUIC flow may send without completing its ClientHello. */
+#define QUIC_PATIENCE 32
 
 /* Gives a reassembly buffer back to the pool. */
 static void put_stream(struct tw_engine *e, uint32_t *idx)
@@ -84,6 +100,16 @@ static void put_stream(struct tw_engine *e, uint32_t *idx)
     if (*idx != TW_STREAM_NONE) {
         tw_stream_put(&e->pool, *idx);
         *idx = TW_STREAM_NONE;
+    }
+}
+
+/* Gives a QUIC state back to the pool. */
+static void put_quic(struct tw_engine *e, struct conn *f)
+{
+    if (f->quic != QUIC_NONE) {
+        e->qnext[f->quic] = e->qfree;
+        e->qfree = f->quic;
+        f->quic = QUIC_NONE;
     }
 }
 
@@ -96,12 +122,14 @@ static void flow_end(struct tw_engine *e, struct conn *f)
     answer_event(e, f);
     put_stream(e, &f->stream);
     put_stream(e, &f->sstream);
+    put_quic(e, f);
 }
 
 /* The engine's part of a new flow (the table zeroed it). */
 static void conn_init(struct conn *f)
 {
     f->stream = f->sstream = TW_STREAM_NONE;
+    f->quic = QUIC_NONE;
     f->initiator = f->client = TW_SIDE_UNKNOWN;
 }
 
@@ -114,8 +142,8 @@ static inline struct conn *conn_get(struct tw_engine *e, const struct tw_pkt *p,
                                     bool *created)
 {
     struct tw_flow_lookup res;
-    struct conn *f = (struct conn *)tw_flow_get(e->flows, p, e->frame->ts_sec,
-                                                e->frame->ts_nsec, &res);
+    struct conn *f =
+        (struct conn *)tw_flow_get(e->flows, p, e->frame->ts_sec, e->frame->ts_nsec, &res);
 
     for (unsigned i = 0; i < res.n_retired; i++)
         flow_end(e, (struct conn *)res.retired[i]);
@@ -144,13 +172,30 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
     if (tw_stream_pool_init(&e->pool, cfg->stream_buffers) != 0)
         goto out_flows;
     e->answers = malloc(sizeof(*e->answers));
-    if (e->answers == NULL) {
-        tw_stream_pool_destroy(&e->pool);
-        goto out_flows;
+    if (e->answers == NULL)
+        goto out_pool;
+    e->qcap = cfg->quic_states;
+    if (e->qcap > 0) {
+        /* Mapped, touched only when used, like the flow table. */
+        e->qpool = tw_table_alloc((size_t)e->qcap * sizeof(*e->qpool));
+        e->qnext = malloc((size_t)e->qcap * sizeof(*e->qnext));
+        e->quic = tw_quic_ctx_new();
+        if (e->qpool == NULL || e->qnext == NULL || e->quic == NULL)
+            goto out_quic;
+        for (uint32_t i = 0; i < e->qcap; i++)
+            e->qnext[i] = i + 1 < e->qcap ? i + 1 : QUIC_NONE;
     }
+    e->qfree = e->qcap > 0 ? 0 : QUIC_NONE;
     if (cfg->flow_id_first != 0)
         tw_flow_table_set_ids(e->flows, cfg->flow_id_first, cfg->flow_id_stride);
     return e;
+out_quic:
+    tw_quic_ctx_free(e->quic);
+    free(e->qnext);
+    tw_table_free(e->qpool, (size_t)e->qcap * sizeof(*e->qpool));
+    free(e->answers);
+out_pool:
+    tw_stream_pool_destroy(&e->pool);
 out_flows:
     tw_flow_table_free(e->flows);
 out_free:
@@ -165,6 +210,9 @@ void tw_engine_free(struct tw_engine *e)
     tw_flow_table_free(e->flows);
     tw_stream_pool_destroy(&e->pool);
     free(e->answers);
+    tw_quic_ctx_free(e->quic);
+    free(e->qnext);
+    tw_table_free(e->qpool, (size_t)e->qcap * sizeof(*e->qpool));
     free(e);
 }
 
@@ -210,6 +258,8 @@ size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *
         {"stream_clipped", st->stream_clipped},
         {"stream_gaps", st->stream_gaps},
         {"flows_not_inspected", st->flows_not_inspected},
+        {"quic_no_state", st->quic_no_state},
+        {"quic_gave_up", st->quic_gave_up},
     };
     size_t n = 0;
 
@@ -220,22 +270,31 @@ size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *
     for (size_t i = 0; i < TW_ARRAY_SIZE(own); i++, n++)
         if (n < cap)
             out[n] = own[i];
+    /* QUIC refusals; valid traffic that holds nothing for us (short headers, Handshake
+     * packets, ...) is not an anomaly. */
+    for (unsigned r = 0; r < TW_QR__COUNT; r++) {
+        if (tw_quic_reason_is_benign((enum tw_quic_reason)r))
+            continue;
+        if (n < cap)
+            out[n] = (struct tw_counter){tw_quic_reason_counter((enum tw_quic_reason)r),
+                                         st->quic.reason[r]};
+        n++;
+    }
     return n;
 }
 
 /* Fills the parts of an event common to every evidence, at time ts_sec.ts_nsec. src is the
  * side that sent the name (the querier, the TLS client). */
 static void event_init_at(struct tw_engine *e, struct tw_event *ev, const struct conn *f,
-                          uint8_t version, const uint8_t *src, uint16_t sport,
-                          const uint8_t *dst, uint16_t dport, uint8_t proto, int64_t ts_sec,
-                          uint32_t ts_nsec)
+                          uint8_t version, const uint8_t *src, uint16_t sport, const uint8_t *dst,
+                          uint16_t dport, uint8_t proto, int64_t ts_sec, uint32_t ts_nsec)
 {
     memset(ev, 0, sizeof(*ev));
     ev->ts_sec = ts_sec;
     ev->ts_nsec = ts_nsec;
     ev->flow_id = tw_flow_meta(e->flows, &f->ft)->id;
     ev->midstream = (f->flags & TW_FLOWF_MIDSTREAM) != 0;
-    ev->direction = !ev->midstream                       ? TW_DIR_START
+    ev->direction = !ev->midstream                     ? TW_DIR_START
                     : (f->flags & TW_FLOWF_PORT_GUESS) ? TW_DIR_PORT
                                                        : TW_DIR_CLIENT_BYTES;
     ev->l4_proto = proto;
@@ -306,8 +365,7 @@ static void cname_events(void *ctx, const struct tw_dns_question *q, const char 
     join_chain(e, chain + 1, n - 1);
     for (size_t k = 1; k < n; k++) {
         /* The response travels to the client: the querier is its destination. */
-        event_init(e, &ev, r->f, p->ip_version, p->dst, p->dport, p->src, p->sport,
-                   p->l4_proto);
+        event_init(e, &ev, r->f, p->ip_version, p->dst, p->dport, p->src, p->sport, p->l4_proto);
         ev.category = TW_CAT_DNS_QUERY;
         ev.evidence = TW_EV_DNS_ANSWER;
         ev.qtype = q->qtype;
@@ -327,8 +385,7 @@ static void learn_answers(struct tw_engine *e, const struct conn *f, const struc
     struct response_ctx r = {.e = e, .f = f, .p = p};
     /* With several workers the reader stores UDP answers itself, in capture order (see
      * answers.h). */
-    struct tw_anscache *c =
-        e->cfg.udp_answers_stored && p->l4_proto == 17 ? NULL : e->cfg.anscache;
+    struct tw_anscache *c = e->cfg.udp_answers_stored && p->l4_proto == 17 ? NULL : e->cfg.anscache;
     unsigned stored = 0;
 
     /* The response goes to the client: its destination is the querier. */
@@ -398,8 +455,8 @@ static void answer_event(struct tw_engine *e, struct conn *f)
     e->st.answer_named_flows++;
     /* Reported at its end, eviction or the end of the capture (when no frame is being
      * processed), the event carries the connection's time. */
-    event_init_at(e, &ev, f, k->version, k->addr[c], k->port[c], k->addr[sv], k->port[sv],
-                  k->proto, m->first_sec, m->first_nsec);
+    event_init_at(e, &ev, f, k->version, k->addr[c], k->port[c], k->addr[sv], k->port[sv], k->proto,
+                  m->first_sec, m->first_nsec);
     ev.category = TW_CAT_NETWORK_CONNECTION;
     ev.evidence = TW_EV_DNS_ANSWER;
     ev.answer_name = e->ans_name;
@@ -457,36 +514,19 @@ static void udp_dns(struct tw_engine *e, const struct tw_pkt *p)
 }
 
 /* UDP other than DNS: no name is read from it (yet); a new flow may be named from the cache. */
-static void udp_other(struct tw_engine *e, const struct tw_pkt *p)
-{
-    uint8_t side;
-    bool created;
-    struct conn *f = conn_get(e, p, &side, &created);
-
-    if (!created)
-        return;
-    f->initiator = f->client = side;
-    f->state = TW_FLOW_DONE;
-    answer_event(e, f);
-}
-
-static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
-                           const struct tw_tls_hello *h)
+/*
+ * A ClientHello was read whole (over TCP, or from QUIC Initials: evidence, and proto 't' or
+ * 'q' for JA4): the flow is done; its SNI, when it has one, is a network_connection event.
+ */
+static void hello_event(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
+                        const struct tw_tls_hello *h, enum tw_evidence evidence, char proto)
 {
     struct tw_event ev;
     size_t n;
 
     f->state = TW_FLOW_DONE;
-    e->st.tls_hellos++;
-    if (f->flags & TW_FLOWF_BUFFERED)
-        e->st.tls_multi_segment++;
-    if (h->has_ech)
-        e->st.tls_ech++;
-    if (!h->has_sni) {
-        e->st.tls_no_sni++;
+    if (!h->has_sni)
         return;
-    }
-    e->st.tls_sni++;
     n = h->sni_len;
     if (n > TW_NAME_MAX - 1) {
         n = TW_NAME_MAX - 1;
@@ -495,10 +535,10 @@ static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_
     /* p is a client packet: its source is the client. */
     event_init(e, &ev, f, p->ip_version, p->src, p->sport, p->dst, p->dport, p->l4_proto);
     ev.category = TW_CAT_NETWORK_CONNECTION;
-    ev.evidence = TW_EV_TLS_SNI;
+    ev.evidence = evidence;
     ev.ech = h->has_ech;
     /* The client's fingerprint: which program made this hello, whatever name it sends. */
-    if (tw_ja4(h, 't', e->ja4) == 0)
+    if (tw_ja4(h, proto, e->ja4) == 0)
         ev.ja4 = e->ja4;
     /* The SNI wins; the name the client resolved to this address is reported too. */
     f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
@@ -508,6 +548,92 @@ static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_
         ev.answer_chain = e->ans_chain;
     }
     emit(e, &ev, (const char *)h->sni, n);
+}
+
+static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
+                           const struct tw_tls_hello *h)
+{
+    e->st.tls_hellos++;
+    if (f->flags & TW_FLOWF_BUFFERED)
+        e->st.tls_multi_segment++;
+    if (h->has_ech)
+        e->st.tls_ech++;
+    if (h->has_sni)
+        e->st.tls_sni++;
+    else
+        e->st.tls_no_sni++;
+    hello_event(e, f, p, h, TW_EV_TLS_SNI, 't');
+}
+
+/* Whether a UDP payload starts with a QUIC Initial of a version we can read. */
+static bool quic_initial_start(const uint8_t *b, size_t n)
+{
+    struct tw_quic_hdr h;
+
+    return n > 0 && (b[0] & 0xc0) == 0xc0 && tw_quic_header_parse(b, n, &h, NULL) > 0 &&
+           h.type == TW_QUIC_PKT_INITIAL;
+}
+
+/*
+ * A client datagram of a QUIC flow: its Initials are decrypted and their CRYPTO frames joined
+ * until the ClientHello is whole, which names the flow (evidence quic_sni). A flow that can
+ * never give one, or keeps sending without completing it, is done with (and then named from
+ * the answer cache at its end, like any flow without a name).
+ */
+static void quic_datagram(struct tw_engine *e, struct conn *f, const struct tw_pkt *p)
+{
+    struct tw_quic_hello hello;
+    enum tw_quic_verdict v =
+        tw_quic_feed(e->quic, &e->qpool[f->quic], p->payload, p->payload_len, &e->st.quic, &hello);
+
+    if (v == TW_QUIC_HELLO) {
+        e->st.quic_hellos++;
+        if (hello.tls.has_sni)
+            e->st.quic_sni++;
+        f->state = TW_FLOW_DONE; /* the hello's bytes stay in the state until put back */
+        hello_event(e, f, p, &hello.tls, TW_EV_QUIC_SNI, 'q');
+        put_quic(e, f);
+        return;
+    }
+    if (v == TW_QUIC_FAIL || v == TW_QUIC_DONE || --f->quic_left == 0) {
+        if (v != TW_QUIC_FAIL && v != TW_QUIC_DONE)
+            e->st.quic_gave_up++;
+        f->state = TW_FLOW_DONE;
+        put_quic(e, f);
+    }
+}
+
+/* UDP other than DNS: QUIC Initials are read; any other flow may be named from the cache. */
+static void udp_other(struct tw_engine *e, const struct tw_pkt *p)
+{
+    uint8_t side;
+    bool created;
+    struct conn *f = conn_get(e, p, &side, &created);
+
+    if (created) {
+        f->initiator = f->client = side;
+        f->state = TW_FLOW_DONE;
+        if (quic_initial_start(p->payload, p->payload_len)) {
+            /* Recognised by content, whatever the ports (cloudflared uses UDP 7844). */
+            if (e->qfree == QUIC_NONE) {
+                e->st.quic_no_state++;
+            } else {
+                f->quic = e->qfree;
+                e->qfree = e->qnext[f->quic];
+                tw_quic_flow_init(&e->qpool[f->quic]);
+                f->quic_left = QUIC_PATIENCE;
+                f->state = TW_FLOW_QUIC;
+            }
+        }
+    }
+    if (f->state == TW_FLOW_QUIC && side == f->client) {
+        quic_datagram(e, f, p);
+        if (f->state == TW_FLOW_DONE && !(f->flags & TW_FLOWF_NAMED))
+            answer_event(e, f);
+        return;
+    }
+    if (created)
+        answer_event(e, f);
 }
 
 enum client_start {
@@ -710,8 +836,8 @@ static bool direction_done(const struct conn *f, bool server)
 static void stream_segment(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
                            uint32_t seq, bool server)
 {
-    size_t (*consume)(struct tw_engine *, struct conn *, const struct tw_pkt *,
-                      const uint8_t *, size_t) = server ? server_bytes : client_bytes;
+    size_t (*consume)(struct tw_engine *, struct conn *, const struct tw_pkt *, const uint8_t *,
+                      size_t) = server ? server_bytes : client_bytes;
     uint32_t *next = server ? &f->server_next : &f->client_next;
     uint32_t *idx = server ? &f->sstream : &f->stream;
     const uint8_t *data = p->payload;
@@ -939,6 +1065,6 @@ void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f
         tcp(e, &p);
     else if (p.l4_proto == 17 && (p.sport == 53 || p.dport == 53))
         udp_dns(e, &p);
-    else if (p.l4_proto == 17 && e->cfg.anscache != NULL)
+    else if (p.l4_proto == 17)
         udp_other(e, &p);
 }

@@ -88,47 +88,59 @@ static const struct version_info versions[] = {
      false},
 };
 
-static const char *const reason_names[TW_QR__COUNT] = {
-    [TW_QR_NOT_LONG_HEADER] = "not_long_header",
-    [TW_QR_NO_FIXED_BIT] = "no_fixed_bit",
-    [TW_QR_VERSION_NEGOTIATION] = "version_negotiation",
-    [TW_QR_UNKNOWN_VERSION] = "unknown_version",
-    [TW_QR_BAD_CID_LEN] = "bad_cid_len",
-    [TW_QR_HEADER_TRUNCATED] = "header_truncated",
-    [TW_QR_SHORT_PACKET] = "short_packet",
-    [TW_QR_BAD_LENGTH] = "bad_length",
-    [TW_QR_HP_SAMPLE_SHORT] = "hp_sample_short",
-    [TW_QR_PACKET_TOO_BIG] = "packet_too_big",
-    [TW_QR_KEY_DERIVE_FAILED] = "key_derive_failed",
-    [TW_QR_DECRYPT_FAILED] = "decrypt_failed",
-    [TW_QR_RESERVED_BITS] = "reserved_bits",
-    [TW_QR_EMPTY_PAYLOAD] = "empty_payload",
-    [TW_QR_BAD_FRAME] = "bad_frame",
-    [TW_QR_FRAME_TRUNCATED] = "frame_truncated",
-    [TW_QR_BAD_ACK] = "bad_ack",
-    [TW_QR_CONNECTION_CLOSE] = "connection_close",
-    [TW_QR_CRYPTO_OUT_OF_BOUNDS] = "crypto_out_of_bounds",
-    [TW_QR_CRYPTO_GAP_LIMIT] = "crypto_gap_limit",
-    [TW_QR_CRYPTO_CONFLICT] = "crypto_conflict",
-    [TW_QR_CRYPTO_DUP] = "crypto_dup",
-    [TW_QR_NOT_CLIENT_HELLO] = "not_client_hello",
-    [TW_QR_CRYPTO_BUFFER_FULL] = "crypto_buffer_full",
-    [TW_QR_HELLO_MALFORMED] = "hello_malformed",
-    [TW_QR_OTHER_LONG_TYPE] = "other_long_type",
-    [TW_QR_RETRY] = "retry",
-    [TW_QR_RETRY_SHORT] = "retry_short",
-    [TW_QR_SERVER_PACKET] = "server_packet",
-    [TW_QR_TRAILING_BYTES] = "trailing_bytes",
-    [TW_QR_SHORT_DATAGRAM] = "short_datagram",
-    [TW_QR_VERSION_CHANGED] = "version_changed",
-    [TW_QR_REKEY] = "rekey",
-};
+/* Every reason with its name: for tw_quic_reason_name, and prefixed for counters. */
+#define QUIC_REASONS(X)                                                                            \
+    X(TW_QR_NOT_LONG_HEADER, "not_long_header")                                                    \
+    X(TW_QR_NO_FIXED_BIT, "no_fixed_bit")                                                          \
+    X(TW_QR_VERSION_NEGOTIATION, "version_negotiation")                                            \
+    X(TW_QR_UNKNOWN_VERSION, "unknown_version")                                                    \
+    X(TW_QR_BAD_CID_LEN, "bad_cid_len")                                                            \
+    X(TW_QR_HEADER_TRUNCATED, "header_truncated")                                                  \
+    X(TW_QR_SHORT_PACKET, "short_packet")                                                          \
+    X(TW_QR_BAD_LENGTH, "bad_length")                                                              \
+    X(TW_QR_HP_SAMPLE_SHORT, "hp_sample_short")                                                    \
+    X(TW_QR_PACKET_TOO_BIG, "packet_too_big")                                                      \
+    X(TW_QR_KEY_DERIVE_FAILED, "key_derive_failed")                                                \
+    X(TW_QR_DECRYPT_FAILED, "decrypt_failed")                                                      \
+    X(TW_QR_RESERVED_BITS, "reserved_bits")                                                        \
+    X(TW_QR_EMPTY_PAYLOAD, "empty_payload")                                                        \
+    X(TW_QR_BAD_FRAME, "bad_frame")                                                                \
+    X(TW_QR_FRAME_TRUNCATED, "frame_truncated")                                                    \
+    X(TW_QR_BAD_ACK, "bad_ack")                                                                    \
+    X(TW_QR_CONNECTION_CLOSE, "connection_close")                                                  \
+    X(TW_QR_CRYPTO_OUT_OF_BOUNDS, "crypto_out_of_bounds")                                          \
+    X(TW_QR_CRYPTO_GAP_LIMIT, "crypto_gap_limit")                                                  \
+    X(TW_QR_CRYPTO_CONFLICT, "crypto_conflict")                                                    \
+    X(TW_QR_CRYPTO_DUP, "crypto_dup")                                                              \
+    X(TW_QR_NOT_CLIENT_HELLO, "not_client_hello")                                                  \
+    X(TW_QR_CRYPTO_BUFFER_FULL, "crypto_buffer_full")                                              \
+    X(TW_QR_HELLO_MALFORMED, "hello_malformed")                                                    \
+    X(TW_QR_OTHER_LONG_TYPE, "other_long_type")                                                    \
+    X(TW_QR_RETRY, "retry")                                                                        \
+    X(TW_QR_RETRY_SHORT, "retry_short")                                                            \
+    X(TW_QR_SERVER_PACKET, "server_packet")                                                        \
+    X(TW_QR_TRAILING_BYTES, "trailing_bytes")                                                      \
+    X(TW_QR_SHORT_DATAGRAM, "short_datagram")                                                      \
+    X(TW_QR_VERSION_CHANGED, "version_changed")                                                    \
+    X(TW_QR_REKEY, "rekey")
+
+#define REASON_NAME(e, n) [e] = n,
+#define REASON_COUNTER(e, n) [e] = "quic_" n,
+static const char *const reason_names[TW_QR__COUNT] = {QUIC_REASONS(REASON_NAME)};
+static const char *const reason_counters[TW_QR__COUNT] = {QUIC_REASONS(REASON_COUNTER)};
 
 const char *tw_quic_reason_name(enum tw_quic_reason r)
 {
     if ((unsigned)r >= TW_QR__COUNT || reason_names[r] == NULL)
         return "unknown";
     return reason_names[r];
+}
+
+const char *tw_quic_reason_counter(enum tw_quic_reason r)
+{
+    if ((unsigned)r >= TW_QR__COUNT || reason_counters[r] == NULL)
+        return "quic_unknown";
+    return reason_counters[r];
 }
 
 bool tw_quic_reason_is_benign(enum tw_quic_reason r)

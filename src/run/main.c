@@ -31,6 +31,7 @@ enum {
     OPT_FLOW_TIMEOUT,
     OPT_FLOW_TIMEOUT_SHORT,
     OPT_STREAM_BUFFERS,
+    OPT_QUIC_STATES,
     OPT_FILTER,
     OPT_SNAPLEN,
     OPT_BUFFER_SIZE,
@@ -68,6 +69,7 @@ static const struct option longopts[] = {
     {"flow-timeout", required_argument, NULL, OPT_FLOW_TIMEOUT},
     {"flow-timeout-short", required_argument, NULL, OPT_FLOW_TIMEOUT_SHORT},
     {"stream-buffers", required_argument, NULL, OPT_STREAM_BUFFERS},
+    {"quic-states", required_argument, NULL, OPT_QUIC_STATES},
     {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
     {"stats-file", required_argument, NULL, OPT_STATS_FILE},
     {"pid-file", required_argument, NULL, OPT_PID_FILE},
@@ -115,6 +117,8 @@ static void usage(FILE *fp)
             "      --flow-timeout-short SECS  the same for DNS flows and TCP flows after FIN or\n"
             "                           RST (default 30)\n"
             "      --stream-buffers N   reassembly buffers, 24 KiB each (default 4096)\n"
+            "      --quic-states N      QUIC flows collecting their ClientHello at once, about\n"
+            "                           8.5 KiB each (default 1024; 0: QUIC is not read)\n"
             "      --dns-cache N        keep N DNS answers to name flows that carry no name\n"
             "                           (default 65536, about 9 MiB; 0: off)\n"
             "      --local-processes on|off|auto\n"
@@ -273,6 +277,10 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         return 0;
     case OPT_FLOW_TIMEOUT_SHORT:
         if (!parse_u32(arg, 1, 7 * 86400, &s->eng.flow_timeout_short))
+            goto range;
+        return 0;
+    case OPT_QUIC_STATES:
+        if (!parse_u32(arg, 0, 1u << 20, &s->eng.quic_states))
             goto range;
         return 0;
     case OPT_STREAM_BUFFERS:
@@ -630,6 +638,7 @@ int main(int argc, char **argv)
     o.s.eng.flow_timeout = 300;
     o.s.eng.flow_timeout_short = 30;
     o.s.eng.stream_buffers = 4096;
+    o.s.eng.quic_states = 1024;
     o.s.dns_cache = 65536;
     o.s.local_processes = -1;
     if (parse_args(argc, argv, &o) != 0)

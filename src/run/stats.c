@@ -95,7 +95,7 @@ void write_stats(struct sensor *s)
     static char line[8192];
     struct tw_jb jb;
     struct totals t;
-    struct tw_counter an[64];
+    struct tw_counter an[128];
     struct timespec now;
     size_t n;
 

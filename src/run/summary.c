@@ -27,7 +27,7 @@ void summary(struct sensor *s, double secs)
 {
     struct totals t;
     struct tw_ruleset_stats rs = {0};
-    struct tw_counter an[64];
+    struct tw_counter an[128];
     const struct tw_engine_stats *st = &t.es;
     const struct tw_flow_table_stats *fs = &t.fs;
     const struct tw_decode_stats *d = &t.es.decode;

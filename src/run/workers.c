@@ -310,6 +310,7 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         /* The configured capacities are for the whole sensor. */
         c.flow_capacity = TW_MAX(base->flow_capacity / n, 1024u);
         c.stream_buffers = base->stream_buffers / n;
+        c.quic_states = base->quic_states / n;
         c.flow_id_first = i + 1;
         c.flow_id_stride = n;
         c.sink = worker_event;

@@ -31,6 +31,7 @@ enum tw_evidence {
     TW_EV_DNS_QUERY, /* question of a DNS request */
     TW_EV_TLS_SNI,   /* server_name of a TLS ClientHello */
     TW_EV_DNS_ANSWER, /* no name in the flow: the name the same client resolved to its address */
+    TW_EV_QUIC_SNI,   /* server_name of a ClientHello in QUIC Initial packets */
     TW_EV__COUNT
 };
 

@@ -19,6 +19,7 @@
 #include "tunwatch/event/event.h"
 #include "tunwatch/flow/flow.h"
 #include "tunwatch/base/netaddr.h"
+#include "tunwatch/proto/quic.h"
 
 typedef void (*tw_event_fn)(void *ctx, const struct tw_event *ev);
 
@@ -27,6 +28,8 @@ struct tw_engine_config {
     uint32_t flow_timeout;    /* seconds of idleness before a flow may be expired */
     uint32_t flow_timeout_short; /* ... a DNS flow, or a TCP flow after FIN or RST (0: 30) */
     uint32_t stream_buffers;  /* reassembly buffers (flows mid-ClientHello at once) */
+    uint32_t quic_states;     /* QUIC flows collecting their ClientHello at once (about 8.5 KiB
+                                 each, touched only when used); 0: QUIC is not read */
     struct tw_homenet home;   /* decides Initiated */
     tw_event_fn sink;
     void *sink_ctx;
@@ -75,6 +78,11 @@ struct tw_engine_stats {
     uint64_t answer_named_flows; /* flows without a name on the wire named from the cache */
     uint64_t dns_cname_names;  /* CNAME targets reported from responses */
     uint64_t dns_tcp_responses; /* DNS responses read from the server side of TCP flows */
+    uint64_t quic_hellos;      /* ClientHellos read whole from QUIC Initials */
+    uint64_t quic_sni;         /* ... with a server_name */
+    uint64_t quic_no_state;    /* QUIC flows not read: every QUIC state was in use */
+    uint64_t quic_gave_up;     /* QUIC flows given up after QUIC_PATIENCE datagrams, no hello */
+    struct tw_quic_stats quic; /* datagrams, Initials, and every refusal by reason */
 };
 
 struct tw_engine;

@@ -291,6 +291,8 @@ enum tw_quic_verdict tw_quic_feed(struct tw_quic_ctx *ctx, struct tw_quic_flow *
 
 /* Stable snake_case name of a reason ("decrypt_failed", ...); "unknown" out of range. */
 const char *tw_quic_reason_name(enum tw_quic_reason r);
+/* The same prefixed "quic_", as a stable counter name ("quic_decrypt_failed"). */
+const char *tw_quic_reason_counter(enum tw_quic_reason r);
 
 /* True for reasons that are valid traffic with nothing for us rather than anomalies. */
 bool tw_quic_reason_is_benign(enum tw_quic_reason r);
