@@ -18,6 +18,8 @@
 
 #include "tunwatch/inspect/engine.h"
 
+#include "quic_seal.h"
+
 /* ---- events seen by the sink ---- */
 
 struct seen {
@@ -71,6 +73,7 @@ static struct tw_engine *engine(uint32_t flows, uint32_t streams)
         .flow_capacity = flows,
         .flow_timeout = 60,
         .stream_buffers = streams,
+        .quic_states = 4,
         .sink = sink,
         .anscache = cache,
     };
@@ -754,6 +757,85 @@ static void test_limits_counted(void **state)
     tw_engine_free(e);
 }
 
+
+/* ---- QUIC ---- */
+
+/*
+ * A QUIC client on UDP 7844 (cloudflared's port: QUIC is recognised by content, not port)
+ * whose ClientHello spans two Initial packets, sent second half first, with a server datagram
+ * in between: one network_connection event, evidence quic_sni, from the client. Junk that
+ * starts like a long header, and QUIC with no state left, give no event and no crash.
+ */
+static void test_quic_initials(void **state)
+{
+    (void)state;
+    struct tw_engine *e = engine(64, 4);
+    struct tw_quic_ctx *qc = tw_quic_ctx_new();
+    uint8_t rec[2048], hs[2048], fr[1400], pkt[1500];
+    static const uint8_t dcid[8] = {1, 2, 3, 4, 5, 6, 7, 8}, scid[4] = {9, 9, 9, 9};
+    struct frame f;
+    size_t rn, hn = 0;
+
+    assert_non_null(qc);
+    /* The handshake message: build_hello's records without their 5-byte headers. */
+    rn = build_hello(rec, sizeof(rec), "quic.cftunnel.com", 600, 1);
+    memcpy(hs, rec + 5, rn - 5);
+    hn = rn - 5;
+    size_t half = hn / 2;
+    for (int part = 1; part >= 0; part--) {
+        size_t off = part ? half : 0, len = part ? hn - half : half, n = 0;
+        if (len > sizeof(fr) - 16) {
+            fail();
+            return;
+        }
+        fr[n++] = 0x06; /* CRYPTO */
+        n += seal_varint(fr + n, off);
+        n += seal_varint(fr + n, len);
+        memcpy(fr + n, hs + off, len);
+        n += len;
+        struct seal sl = {.version = 1,
+                          .type = TW_QUIC_PKT_INITIAL,
+                          .dcid = dcid,
+                          .dcid_len = sizeof(dcid),
+                          .scid = scid,
+                          .scid_len = sizeof(scid),
+                          .pn = (uint32_t)part,
+                          .pn_len = 2};
+        size_t pl = seal_padded(qc, &sl, fr, n, 1200, pkt, sizeof(pkt));
+        assert_true(pl >= 1200);
+        udp_frame(&f, CLI, 50000, SRV, 7844, pkt, pl);
+        feed(e, &f);
+        if (part == 1) {
+            uint8_t junk[64];
+            memset(junk, 0x5a, sizeof(junk));
+            udp_frame(&f, SRV, 7844, CLI, 50000, junk, sizeof(junk)); /* the server's */
+            feed(e, &f);
+            assert_int_equal(n_seen, 0);
+        }
+    }
+    assert_int_equal(n_seen, 1);
+    assert_int_equal(seen[0].cat, TW_CAT_NETWORK_CONNECTION);
+    assert_int_equal(seen[0].evidence, TW_EV_QUIC_SNI);
+    assert_string_equal(seen[0].raw, "quic.cftunnel.com");
+    assert_string_equal(seen[0].src, "10.0.0.2");
+    assert_int_equal(seen[0].dport, 7844);
+    /* Junk with a long-header first byte: no event, not counted as QUIC. */
+    uint8_t junk[1200];
+    memset(junk, 0xc3, sizeof(junk));
+    udp_frame(&f, CLI, 50001, SRV, 443, junk, sizeof(junk));
+    feed(e, &f);
+    assert_int_equal(n_seen, 1);
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(st.quic_hellos, 1);
+    assert_int_equal(st.quic_sni, 1);
+    assert_int_equal(st.quic.initials, 2);
+    tw_engine_free(e);
+    tw_quic_ctx_free(qc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -769,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_answer_correlation),
         cmocka_unit_test(test_answers_over_tcp),
         cmocka_unit_test(test_answer_at_end_eviction_midstream),
+        cmocka_unit_test(test_quic_initials),
     };
     return tw_run_tests_name("engine", tests, NULL, NULL);
 }

@@ -63,7 +63,8 @@ void summary(struct sensor *s, double secs)
     fprintf(stderr,
             "  names: %llu dns_query %llu network_connection (dns requests %llu, responses %llu; "
             "tls hellos %llu, with sni %llu, without %llu, ech %llu, reassembled %llu, "
-            "after a preamble %llu; http connect %llu, proxy protocol %llu)\n"
+            "after a preamble %llu; quic initials %llu, hellos %llu, with sni %llu; "
+            "http connect %llu, proxy protocol %llu)\n"
             "  alerts: %llu (excluded %llu, suppressed %llu)  events written: %llu\n"
             "  flows: %llu created, %u active of %u, %llu evicted, %llu expired, %llu mid-stream, "
             "%llu port reuse; reassembly buffers high water %u\n",
@@ -73,7 +74,8 @@ void summary(struct sensor *s, double secs)
             (unsigned long long)st->tls_hellos, (unsigned long long)st->tls_sni,
             (unsigned long long)st->tls_no_sni, (unsigned long long)st->tls_ech,
             (unsigned long long)st->tls_multi_segment, (unsigned long long)st->tls_after_preamble,
-            (unsigned long long)st->http_connect, (unsigned long long)st->proxy_protocol,
+            (unsigned long long)st->quic.initials, (unsigned long long)st->quic_hellos,
+            (unsigned long long)st->quic_sni, (unsigned long long)st->http_connect, (unsigned long long)st->proxy_protocol,
             (unsigned long long)t.alerts, (unsigned long long)t.excluded,
             (unsigned long long)t.suppressed, (unsigned long long)t.events_written,
             (unsigned long long)fs->created, fs->active, fs->capacity,
