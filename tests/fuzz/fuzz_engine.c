@@ -34,6 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .flow_capacity = 8,
         .flow_timeout = 30,
         .stream_buffers = 2,
+        .quic_states = 2,
         .sink = check_event,
         .anscache = cache,
     };
