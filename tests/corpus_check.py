@@ -5,10 +5,11 @@ usage: corpus_check.py TUNWATCH CORPUS_DIR KNOWN_DIFFS.tsv [--write-known]
 
 For every capture in CORPUS_DIR/pcaps: tunwatch must exit 0 (or 1 for a link type it
 reports as unsupported), never crash, and every output line must be valid JSON. Then the
-DNS query names (port 53) and TLS SNI names, each with its source address, are compared with
-the oracle rows of kind dns_query (without nonstd_port) and tls_sni as multisets. Names the
-oracle marks name_not_plain_ascii are compared after decoding both sides' escapes to bytes;
-a U+FFFD in a lossy oracle name stands for any run of non-ASCII bytes.
+DNS query names (port 53), TLS SNI names and QUIC Initial SNI names, each with its source
+address, are compared with the oracle rows of kind dns_query (without nonstd_port), tls_sni and
+quic_sni as multisets. Names the oracle marks name_not_plain_ascii are compared after
+decoding both sides' escapes to bytes; a U+FFFD in a lossy oracle name stands for any run of
+non-ASCII bytes.
 
 Agreement = matched rows / (oracle rows + names only tunwatch reports); it must be >= 99.5%.
 Each remaining difference must be listed, with its reason, in KNOWN_DIFFS.tsv
@@ -94,7 +95,7 @@ def run_one(tw, pcap):
             continue
         # The oracle holds names read off the wire; dns_answer events name a flow from an
         # earlier DNS answer, which tshark has no column for.
-        if obj.get("type") == "event" and obj["evidence"] in ("dns_query", "tls_sni"):
+        if obj.get("type") == "event" and obj["evidence"] in ("dns_query", "tls_sni", "quic_sni"):
             events.append((obj["evidence"], obj["event"]["SourceIp"], obj["name"]))
     return p.returncode, problems, events
 
@@ -110,7 +111,7 @@ def load_oracle(path, placeholders):
             detail = f[col["detail"]] if len(f) > col["detail"] else ""
             if kind == "dns_query" and "nonstd_port" in detail:
                 continue
-            if kind not in ("dns_query", "tls_sni"):
+            if kind not in ("dns_query", "tls_sni", "quic_sni"):
                 continue
             name = f[col["name"]]
             if name.startswith("<") and name.endswith(">") and name != "<Root>":

@@ -905,10 +905,14 @@ static void test_dcid_change(void **state)
 static void test_versions(void **state)
 {
     (void)state;
-    static const uint32_t known[] = {TW_QUIC_V1, TW_QUIC_V2, 0xff00001b, 0xff00001c, 0xff00001d,
-                                     0xff00001e, 0xff00001f, 0xff000020, 0xff000021, 0xff000022};
-    static const uint32_t unknown[] = {0,          2,          0xff00001a, 0xff000023,
-                                       0x1a2a3a4a, 0xfaceb002, 0x709a50c4};
+    /* IETF frames; T050 and T051 have theirs (test_gquic_tls) */
+    static const uint32_t known[] = {
+        TW_QUIC_V1,        TW_QUIC_V2,        0xff000016,       0xff000017, 0xff000018,
+        0xff000019,        0xff00001a,        0xff00001b,       0xff00001c, 0xff00001d,
+        0xff00001e,        0xff00001f,        0xff000020,       0xff000021, 0xff000022,
+        TW_QUIC_MVFST_D22, TW_QUIC_MVFST_D27, TW_QUIC_MVFST_EXP};
+    static const uint32_t unknown[] = {0,          2,          0xff000015, 0xff000023, 0x1a2a3a4a,
+                                       0xfaceb003, 0x709a50c4, 0x51303530, 0x54303439};
     uint8_t hs[512], frames[PKT_MAX], pkt[PKT_MAX];
     size_t hn = build_hello("versions.example", 0, hs, sizeof(hs)), n;
     struct tw_quic_hello hello;
@@ -923,6 +927,12 @@ static void test_versions(void **state)
     }
     for (size_t i = 0; i < TW_ARRAY_SIZE(unknown); i++)
         EXPECT(__LINE__, i, !tw_quic_version_known(unknown[i]));
+    assert_true(tw_quic_version_known(TW_QUIC_T050) && tw_quic_version_known(TW_QUIC_T051));
+    /* every version but 0 and Google 'Q' ones is read, known or by trial */
+    assert_true(tw_quic_version_readable(TW_QUIC_V1) && tw_quic_version_readable(0x1a2a3a4a));
+    assert_true(tw_quic_version_readable(2) && tw_quic_version_readable(0x54303439));
+    assert_false(tw_quic_version_readable(0) || tw_quic_version_readable(0x51303530));
+    assert_false(tw_quic_version_readable(0x51303433));
 
     /* an empty DCID derives keys too */
     struct seal e = client(TW_QUIC_V1, 0);
@@ -949,6 +959,159 @@ static void test_versions(void **state)
     assert_true(hello.flags & TW_QUIC_F_VERSION_CHANGED);
     assert_int_equal(stats.reason[TW_QR_VERSION_CHANGED], 1);
     assert_int_equal(stats.reason[TW_QR_CRYPTO_CONFLICT], 0);
+}
+
+/* Keys of a known version's salt, for a packet sealed under another version number. */
+static struct tw_quic_keys keys_of(uint32_t salt_version, uint32_t version, const uint8_t *dcid,
+                                   size_t dcid_len)
+{
+    struct tw_quic_keys k;
+
+    assert_int_equal(tw_quic_keys_derive(ctx, salt_version, dcid, dcid_len, &k), 0);
+    k.version = version;
+    return k;
+}
+
+/*
+ * Versions not listed (a reserved 0x?a?a?a?a one, as a client forcing Version Negotiation
+ * sends): read when the version 1 or the draft-29 salt authenticates the Initial, and only then.
+ */
+static void test_unknown_version(void **state)
+{
+    (void)state;
+    uint8_t hs[4096], frames[PKT_MAX], pkt[PKT_MAX];
+    size_t hn = build_hello("grease.example", 1500, hs, sizeof(hs)), n;
+    struct tw_quic_hello hello;
+    struct tw_quic_hdr h;
+    enum tw_quic_reason why;
+
+    /* the version 1 salt, the hello over two Initials: one trial, then the cached keys */
+    struct tw_quic_keys k1 = keys_of(TW_QUIC_V1, 0x1a2a3a4a, cid_a, sizeof(cid_a));
+    struct seal s = client(0x1a2a3a4a, 0);
+    s.keys = &k1;
+    n = seal_1200(&s, frames, put_crypto(frames, 0, hs, 0, hn / 2), pkt);
+    assert_true(tw_quic_header_parse(pkt, n, &h, &why) > 0 && h.type == TW_QUIC_PKT_INITIAL);
+    fresh();
+    assert_int_equal(feed(pkt, n, &hello), TW_QUIC_MORE);
+    s.pn = 1;
+    n = seal_1200(&s, frames, put_crypto(frames, 0, hs, hn / 2, hn - hn / 2), pkt);
+    assert_int_equal(feed(pkt, n, &hello), TW_QUIC_HELLO);
+    assert_true(sni_is(&hello, "grease.example"));
+    assert_int_equal(hello.version, 0x1a2a3a4a);
+    assert_int_equal(hello.flags, TW_QUIC_F_UNKNOWN_VERSION);
+    assert_int_equal(stats.reason[TW_QR_UNKNOWN_VERSION_READ], 1);
+    assert_int_equal(flow.n_keys, 1);
+    assert_true(tw_quic_reason_is_benign(TW_QR_UNKNOWN_VERSION_READ));
+
+    /* the draft-29 salt, tried second */
+    uint8_t hs2[512];
+    size_t hn2 = build_hello("second.example", 0, hs2, sizeof(hs2));
+    struct tw_quic_keys k29 = keys_of(0xff00001d, 0x5a5a5a5a, cid_b, sizeof(cid_b));
+    s = client(0x5a5a5a5a, 0);
+    s.dcid = cid_b;
+    s.dcid_len = sizeof(cid_b);
+    s.keys = &k29;
+    n = seal_1200(&s, frames, put_crypto(frames, 0, hs2, 0, hn2), pkt);
+    fresh();
+    assert_int_equal(feed(pkt, n, &hello), TW_QUIC_HELLO);
+    assert_true(sni_is(&hello, "second.example") && hello.version == 0x5a5a5a5a);
+    assert_int_equal(stats.reason[TW_QR_UNKNOWN_VERSION_READ], 1);
+
+    /* another salt (draft-23's): not read, and not tried again for that DCID */
+    struct tw_quic_keys k23 = keys_of(0xff00001b, 0x2a2a2a2a, cid_a, sizeof(cid_a));
+    s = client(0x2a2a2a2a, 0);
+    s.keys = &k23;
+    n = seal_1200(&s, frames, put_crypto(frames, 0, hs2, 0, hn2), pkt);
+    fresh();
+    assert_int_equal(feed(pkt, n, &hello), TW_QUIC_SKIP);
+    assert_int_equal(stats.reason[TW_QR_UNKNOWN_VERSION], 1);
+    assert_int_equal(stats.reason[TW_QR_DECRYPT_FAILED], 0);
+    assert_int_equal(flow.miss_version, 0x2a2a2a2a);
+    assert_true(flow.n_keys == 0 && flow.n_initial == 0 && flow.phase == TW_QUIC_COLLECTING);
+    s.pn = 1;
+    n = seal_1200(&s, frames, put_crypto(frames, 0, hs2, 0, hn2), pkt);
+    assert_int_equal(feed(pkt, n, &hello), TW_QUIC_SKIP);
+    assert_int_equal(stats.reason[TW_QR_UNKNOWN_VERSION], 2);
+    assert_int_equal(stats.reason[TW_QR_UNKNOWN_VERSION_READ], 0);
+    /* after Version Negotiation the client comes back with version 1 on the same flow */
+    struct seal v1 = client(TW_QUIC_V1, 0);
+    v1.dcid = cid_b;
+    v1.dcid_len = sizeof(cid_b);
+    n = seal_1200(&v1, frames, put_crypto(frames, 0, hs2, 0, hn2), pkt);
+    assert_int_equal(feed(pkt, n, &hello), TW_QUIC_HELLO);
+    assert_true(sni_is(&hello, "second.example") && hello.version == TW_QUIC_V1);
+    assert_int_equal(hello.flags, 0);
+
+    /* Google QUIC 'Q' versions are not tried: their handshake is not TLS */
+    s = client(0x51303530, 0);
+    s.keys = &k1;
+    n = seal_1200(&s, frames, put_crypto(frames, 0, hs2, 0, hn2), pkt);
+    assert_int_equal(tw_quic_header_parse(pkt, n, &h, &why), TW_ESKIP);
+    assert_int_equal(why, TW_QR_UNKNOWN_VERSION);
+    fresh();
+    assert_int_equal(feed(pkt, n, &hello), TW_QUIC_SKIP);
+    assert_int_equal(stats.reason[TW_QR_UNKNOWN_VERSION], 1);
+}
+
+/* Appends a Google QUIC CRYPTO frame (type 0x08) for hs[off..off+len) at out+n. */
+static size_t put_gquic_crypto(uint8_t *out, size_t n, const uint8_t *hs, size_t off, size_t len)
+{
+    size_t type_at = n;
+
+    n = put_crypto(out, n, hs, off, len);
+    out[type_at] = 0x08;
+    return n;
+}
+
+/* Google T050 and T051: their own salts, Google QUIC frames in IETF-framed Initials. */
+static void test_gquic_tls(void **state)
+{
+    (void)state;
+    static const uint32_t vs[] = {TW_QUIC_T050, TW_QUIC_T051};
+    /* ACK 0x40 (1-byte fields): largest 1, delay, first block 1, no timestamps; PING */
+    static const uint8_t ack[] = {0x40, 0x01, 0x08, 0xc5, 0x01, 0x00, 0x07};
+    /* ACK 0x64: 2-byte largest, one more block, two timestamps */
+    static const uint8_t ack2[] = {0x64, 0x00, 0x09, 0x00, 0x10, 0x01, 0x02, 0x01, 0x03,
+                                   0x02, 0x01, 0x00, 0x00, 0x00, 0x05, 0x01, 0x00, 0x06};
+    uint8_t hs[4096], frames[PKT_MAX], pkt[PKT_MAX];
+    size_t hn = build_hello("www.google.com", 1500, hs, sizeof(hs)), n, fn;
+    struct tw_quic_hello hello;
+
+    for (size_t i = 0; i < TW_ARRAY_SIZE(vs); i++) {
+        struct seal s = client(vs[i], 0);
+        fresh();
+        fn = put_gquic_crypto(frames, 0, hs, 0, hn / 2);
+        n = seal_1200(&s, frames, fn, pkt);
+        EXPECT(__LINE__, i, feed(pkt, n, &hello) == TW_QUIC_MORE);
+        memcpy(frames, ack, sizeof(ack));
+        memcpy(frames + sizeof(ack), ack2, sizeof(ack2));
+        fn = put_gquic_crypto(frames, sizeof(ack) + sizeof(ack2), hs, hn / 2, hn - hn / 2);
+        s.pn = 1;
+        n = seal_1200(&s, frames, fn, pkt);
+        EXPECT(__LINE__, i, feed(pkt, n, &hello) == TW_QUIC_HELLO);
+        EXPECT(__LINE__, i, sni_is(&hello, "www.google.com") && hello.version == vs[i]);
+        EXPECT(__LINE__, i, hello.flags == 0 && stats.reason[TW_QR_UNKNOWN_VERSION_READ] == 0);
+
+        /* an IETF CRYPTO frame (0x06) is no Google QUIC frame an Initial carries */
+        s.pn = 0;
+        n = seal_1200(&s, frames, put_crypto(frames, 0, hs, 0, hn / 2), pkt);
+        fresh();
+        EXPECT(__LINE__, i, feed(pkt, n, &hello) == TW_QUIC_FAIL);
+        EXPECT(__LINE__, i, flow.fail_reason == TW_QR_BAD_FRAME);
+        /* an ACK cut short */
+        n = seal_packet(ctx, &s, ack2, sizeof(ack2) - 3, pkt, PKT_MAX);
+        fresh();
+        EXPECT(__LINE__, i, feed(pkt, n, &hello) == TW_QUIC_FAIL);
+        EXPECT(__LINE__, i, flow.fail_reason == TW_QR_FRAME_TRUNCATED);
+    }
+    /* the version 1 salt does not open a T051 Initial: its own is not tried around */
+    struct tw_quic_keys k1 = keys_of(TW_QUIC_V1, TW_QUIC_T051, cid_a, sizeof(cid_a));
+    struct seal s = client(TW_QUIC_T051, 0);
+    s.keys = &k1;
+    n = seal_1200(&s, frames, put_gquic_crypto(frames, 0, hs, 0, hn), pkt);
+    fresh();
+    assert_int_equal(feed(pkt, n, &hello), TW_QUIC_DROP);
+    assert_int_equal(stats.reason[TW_QR_DECRYPT_FAILED], 1);
 }
 
 /* Datagrams that are not QUIC Initials at all. */
@@ -1005,13 +1168,14 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc_keys),    cmocka_unit_test(test_rfc_initial),
-        cmocka_unit_test(test_rfc_seal),    cmocka_unit_test(test_rfc_prefixes),
-        cmocka_unit_test(test_damage),      cmocka_unit_test(test_split),
-        cmocka_unit_test(test_frames),      cmocka_unit_test(test_crypto_gap_limit),
-        cmocka_unit_test(test_coalesced),   cmocka_unit_test(test_retry),
-        cmocka_unit_test(test_dcid_change), cmocka_unit_test(test_versions),
-        cmocka_unit_test(test_not_quic),    cmocka_unit_test(test_names),
+        cmocka_unit_test(test_rfc_keys),        cmocka_unit_test(test_rfc_initial),
+        cmocka_unit_test(test_rfc_seal),        cmocka_unit_test(test_rfc_prefixes),
+        cmocka_unit_test(test_damage),          cmocka_unit_test(test_split),
+        cmocka_unit_test(test_frames),          cmocka_unit_test(test_crypto_gap_limit),
+        cmocka_unit_test(test_coalesced),       cmocka_unit_test(test_retry),
+        cmocka_unit_test(test_dcid_change),     cmocka_unit_test(test_versions),
+        cmocka_unit_test(test_unknown_version), cmocka_unit_test(test_gquic_tls),
+        cmocka_unit_test(test_not_quic),        cmocka_unit_test(test_names),
     };
     return tw_run_tests(tests, setup, teardown);
 }

@@ -565,13 +565,17 @@ static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_
     hello_event(e, f, p, h, TW_EV_TLS_SNI, 't');
 }
 
-/* Whether a UDP payload starts with a QUIC Initial of a version we can read. */
+/*
+ * Whether a UDP payload starts with a QUIC Initial or 0-RTT packet of a version we can read:
+ * packets only a client sends, so their sender is the client. A client may send 0-RTT ahead of
+ * its Initial, and the capture may show them in that order.
+ */
 static bool quic_initial_start(const uint8_t *b, size_t n)
 {
     struct tw_quic_hdr h;
 
     return n > 0 && (b[0] & 0xc0) == 0xc0 && tw_quic_header_parse(b, n, &h, NULL) > 0 &&
-           h.type == TW_QUIC_PKT_INITIAL;
+           (h.type == TW_QUIC_PKT_INITIAL || h.type == TW_QUIC_PKT_0RTT);
 }
 
 /*

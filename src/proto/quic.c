@@ -34,23 +34,48 @@ struct tw_quic_ctx {
     uint8_t scratch[TW_QUIC_SCRATCH_MAX];
 };
 
+enum frame_coding {
+    FRAMES_IETF,  /* RFC 9000 19 */
+    FRAMES_GQUIC, /* Google QUIC T050/T051: its own frame types and ACK layout */
+};
+
 struct version_info {
     uint32_t lo, hi; /* versions lo..hi */
     uint8_t salt[20];
     const char *key_label, *iv_label, *hp_label;
-    bool v2_types; /* RFC 9369 3.2 packet type bits */
+    bool v2_types;  /* RFC 9369 3.2 packet type bits */
+    uint8_t frames; /* enum frame_coding */
 };
 
-/* Salts from RFC 9001 5.2, RFC 9369 3.3.1 and draft-ietf-quic-tls-27..34 section 5.2. */
+#define SALT_V1                                                                                    \
+    {                                                                                              \
+        0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c,  \
+            0xad, 0xcc, 0xbb, 0x7f, 0x0a                                                           \
+    }
+#define SALT_DRAFT29                                                                               \
+    {                                                                                              \
+        0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97, 0x86, 0xf1, 0x9c, 0x61, 0x11,  \
+            0xe0, 0x43, 0x90, 0xa8, 0x99                                                           \
+    }
+#define SALT_DRAFT23                                                                               \
+    {                                                                                              \
+        0xc3, 0xee, 0xf7, 0x12, 0xc7, 0x2e, 0xbb, 0x5a, 0x11, 0xa7, 0xd2, 0x43, 0x2b, 0xb4, 0x63,  \
+            0x65, 0xbe, 0xf9, 0xf5, 0x02                                                           \
+    }
+#define SALT_DRAFT22                                                                               \
+    {                                                                                              \
+        0x7f, 0xbc, 0xdb, 0x0e, 0x7c, 0x66, 0xbb, 0xe9, 0x19, 0x3a, 0x96, 0xcd, 0x21, 0x51, 0x9e,  \
+            0xbd, 0x7a, 0x02, 0x64, 0x4a                                                           \
+    }
+#define LABELS_V1 "quic key", "quic iv", "quic hp"
+
+/*
+ * Salts from RFC 9001 5.2, RFC 9369 3.3.1 and draft-ietf-quic-tls-22..34 section 5.2; mvfst's
+ * versions take those of the drafts they were cut from, T050 and T051 the salts Chromium gave
+ * them. Entry 0 (version 1) and entry VI_DRAFT29 are the salts tried for versions not listed.
+ */
 static const struct version_info versions[] = {
-    {TW_QUIC_V1,
-     TW_QUIC_V1,
-     {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
-      0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a},
-     "quic key",
-     "quic iv",
-     "quic hp",
-     false},
+    {TW_QUIC_V1, TW_QUIC_V1, SALT_V1, LABELS_V1, false, FRAMES_IETF},
     {TW_QUIC_V2,
      TW_QUIC_V2,
      {0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93,
@@ -58,35 +83,39 @@ static const struct version_info versions[] = {
      "quicv2 key",
      "quicv2 iv",
      "quicv2 hp",
-     true},
-    /* draft-27, draft-28 */
-    {0xff00001b,
-     0xff00001c,
-     {0xc3, 0xee, 0xf7, 0x12, 0xc7, 0x2e, 0xbb, 0x5a, 0x11, 0xa7,
-      0xd2, 0x43, 0x2b, 0xb4, 0x63, 0x65, 0xbe, 0xf9, 0xf5, 0x02},
-     "quic key",
-     "quic iv",
-     "quic hp",
-     false},
+     true,
+     FRAMES_IETF},
     /* draft-29 to draft-32 */
-    {0xff00001d,
-     0xff000020,
-     {0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97,
-      0x86, 0xf1, 0x9c, 0x61, 0x11, 0xe0, 0x43, 0x90, 0xa8, 0x99},
-     "quic key",
-     "quic iv",
-     "quic hp",
-     false},
+    {0xff00001d, 0xff000020, SALT_DRAFT29, LABELS_V1, false, FRAMES_IETF},
     /* draft-33, draft-34: the salt RFC 9001 kept */
-    {0xff000021,
-     0xff000022,
-     {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
-      0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a},
-     "quic key",
-     "quic iv",
-     "quic hp",
-     false},
+    {0xff000021, 0xff000022, SALT_V1, LABELS_V1, false, FRAMES_IETF},
+    /* draft-23 to draft-28 */
+    {0xff000017, 0xff00001c, SALT_DRAFT23, LABELS_V1, false, FRAMES_IETF},
+    /* draft-22 */
+    {0xff000016, 0xff000016, SALT_DRAFT22, LABELS_V1, false, FRAMES_IETF},
+    {TW_QUIC_MVFST_D22, TW_QUIC_MVFST_D22, SALT_DRAFT22, LABELS_V1, false, FRAMES_IETF},
+    {TW_QUIC_MVFST_D27, TW_QUIC_MVFST_D27, SALT_DRAFT23, LABELS_V1, false, FRAMES_IETF},
+    {TW_QUIC_MVFST_EXP, TW_QUIC_MVFST_EXP, SALT_DRAFT23, LABELS_V1, false, FRAMES_IETF},
+    {TW_QUIC_T050,
+     TW_QUIC_T050,
+     {0x7f, 0xf5, 0x79, 0xe5, 0xac, 0xd0, 0x72, 0x91, 0x55, 0x80,
+      0x30, 0x4c, 0x43, 0xa2, 0x36, 0x7c, 0x60, 0x48, 0x83, 0x10},
+     LABELS_V1,
+     false,
+     FRAMES_GQUIC},
+    {TW_QUIC_T051,
+     TW_QUIC_T051,
+     {0x7a, 0x4e, 0xde, 0xf4, 0xe7, 0xcc, 0xee, 0x5f, 0xa4, 0x50,
+      0x6c, 0x19, 0x12, 0x4f, 0xc8, 0xcc, 0xda, 0x6e, 0x03, 0x3d},
+     LABELS_V1,
+     false,
+     FRAMES_GQUIC},
 };
+#define VI_V1 0
+#define VI_DRAFT29 2
+
+/* The salts tried, in this order, for a version not listed. */
+static const struct version_info *const trial[] = {&versions[VI_V1], &versions[VI_DRAFT29]};
 
 /* Every reason with its name: for tw_quic_reason_name, and prefixed for counters. */
 #define QUIC_REASONS(X)                                                                            \
@@ -122,7 +151,8 @@ static const struct version_info versions[] = {
     X(TW_QR_TRAILING_BYTES, "trailing_bytes")                                                      \
     X(TW_QR_SHORT_DATAGRAM, "short_datagram")                                                      \
     X(TW_QR_VERSION_CHANGED, "version_changed")                                                    \
-    X(TW_QR_REKEY, "rekey")
+    X(TW_QR_REKEY, "rekey")                                                                        \
+    X(TW_QR_UNKNOWN_VERSION_READ, "unknown_version_read")
 
 #define REASON_NAME(e, n) [e] = n,
 #define REASON_COUNTER(e, n) [e] = "quic_" n,
@@ -155,6 +185,7 @@ bool tw_quic_reason_is_benign(enum tw_quic_reason r)
     case TW_QR_RETRY:
     case TW_QR_SERVER_PACKET:
     case TW_QR_REKEY:
+    case TW_QR_UNKNOWN_VERSION_READ:
         return true;
     default:
         return false;
@@ -183,6 +214,12 @@ static const struct version_info *version_find(uint32_t version)
 bool tw_quic_version_known(uint32_t version)
 {
     return version_find(version) != NULL;
+}
+
+bool tw_quic_version_readable(uint32_t version)
+{
+    /* Google QUIC 'Q' versions hold its own handshake, not TLS */
+    return version != 0 && (version_find(version) != NULL || version >> 24 != 'Q');
 }
 
 /* ---------------------------------------------------------------- context */
@@ -269,9 +306,11 @@ static int header_parse(const uint8_t *buf, size_t len, struct tw_quic_hdr *out,
         return refuse(why, TW_QR_HEADER_TRUNCATED, TW_EINCOMPLETE);
     if (out->version == 0)
         return refuse(why, TW_QR_VERSION_NEGOTIATION, TW_ESKIP);
+    if (!tw_quic_version_readable(out->version))
+        return refuse(why, TW_QR_UNKNOWN_VERSION, TW_ESKIP);
     vi = version_find(out->version);
     if (vi == NULL)
-        return refuse(why, TW_QR_UNKNOWN_VERSION, TW_ESKIP);
+        vi = &versions[VI_V1]; /* not listed: read as version 1, its keys found by trial */
     if (!(out->first & 0x40))
         return refuse(why, TW_QR_NO_FIXED_BIT, TW_EMALFORMED);
     out->type = long_type(vi, out->first);
@@ -378,15 +417,15 @@ static int expand_label(struct tw_quic_ctx *ctx, const uint8_t secret[SECRET_LEN
                 out_len);
 }
 
-int tw_quic_keys_derive(struct tw_quic_ctx *ctx, uint32_t version, const uint8_t *dcid,
-                        size_t dcid_len, struct tw_quic_keys *out)
+/* Derives the client's Initial keys with the salt and labels of `vi`, for `version`. */
+static int keys_derive(struct tw_quic_ctx *ctx, const struct version_info *vi, uint32_t version,
+                       const uint8_t *dcid, size_t dcid_len, struct tw_quic_keys *out)
 {
-    const struct version_info *vi = version_find(version);
     uint8_t initial[SECRET_LEN], client[SECRET_LEN];
     int rc = TW_EMALFORMED;
 
     memset(out, 0, sizeof(*out));
-    if (vi == NULL || dcid_len > TW_QUIC_CID_MAX)
+    if (dcid_len > TW_QUIC_CID_MAX)
         return TW_EINVAL;
     out->version = version;
     out->cid_len = (uint8_t)dcid_len;
@@ -402,6 +441,18 @@ int tw_quic_keys_derive(struct tw_quic_ctx *ctx, uint32_t version, const uint8_t
     OPENSSL_cleanse(initial, sizeof(initial));
     OPENSSL_cleanse(client, sizeof(client));
     return rc;
+}
+
+int tw_quic_keys_derive(struct tw_quic_ctx *ctx, uint32_t version, const uint8_t *dcid,
+                        size_t dcid_len, struct tw_quic_keys *out)
+{
+    const struct version_info *vi = version_find(version);
+
+    if (vi == NULL) {
+        memset(out, 0, sizeof(*out));
+        return TW_EINVAL;
+    }
+    return keys_derive(ctx, vi, version, dcid, dcid_len, out);
 }
 
 /* ------------------------------------------------------------- protection */
@@ -487,13 +538,18 @@ static bool cid_eq(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 /*
  * Opens an Initial with the flow's keys: those of its DCID if cached; else those that
  * worked last (the client moved to the server's connection ID, keeping its keys); else new
- * keys from its DCID (the first Initial, or the first after a Retry).
+ * keys from its DCID (the first Initial, or the first after a Retry). A version not listed gets
+ * the keys of the first trial salt that authenticates the packet; when none does, TW_ESKIP with
+ * TW_QR_UNKNOWN_VERSION, remembered for that DCID so it is not tried again.
  */
 static int open_initial(struct tw_quic_ctx *ctx, struct tw_quic_flow *f, const uint8_t *pkt,
                         const struct tw_quic_hdr *h, struct tw_quic_stats *st,
                         struct tw_quic_plain *pl, enum tw_quic_reason *why)
 {
-    int rc;
+    const struct version_info *vi = version_find(h->version);
+    const struct version_info *const *cand = vi != NULL ? &vi : trial;
+    size_t n_cand = vi != NULL ? 1 : TW_ARRAY_SIZE(trial);
+    int rc = TW_EMALFORMED;
 
     for (unsigned i = 0; i < f->n_keys; i++) {
         const struct tw_quic_keys *k = &f->keys[i];
@@ -509,17 +565,40 @@ static int open_initial(struct tw_quic_ctx *ctx, struct tw_quic_flow *f, const u
         if (rc == 0 || *why != TW_QR_DECRYPT_FAILED)
             return rc;
     }
+    if (vi == NULL && f->miss_version == h->version &&
+        cid_eq(f->miss_cid, f->miss_cid_len, h->dcid, h->dcid_len)) {
+        *why = TW_QR_UNKNOWN_VERSION;
+        return TW_ESKIP;
+    }
     unsigned slot = f->n_keys < TW_QUIC_KEY_SLOTS ? f->n_keys : (f->cur_key + 1u) % f->n_keys;
-    if (tw_quic_keys_derive(ctx, h->version, h->dcid, h->dcid_len, &f->keys[slot]) != 0) {
-        f->keys[slot].cid_len = 0;
-        f->keys[slot].version = 0;
-        *why = TW_QR_KEY_DERIVE_FAILED;
-        return TW_EMALFORMED;
+    struct tw_quic_keys *k = &f->keys[slot];
+    for (size_t c = 0; c < n_cand; c++) {
+        if (keys_derive(ctx, cand[c], h->version, h->dcid, h->dcid_len, k) != 0) {
+            memset(k, 0, sizeof(*k));
+            *why = TW_QR_KEY_DERIVE_FAILED;
+            return TW_EMALFORMED;
+        }
+        rc = tw_quic_packet_open(ctx, k, pkt, h, pl, why);
+        /* a refusal other than the tag's does not depend on the salt */
+        if (rc == 0 || *why != TW_QR_DECRYPT_FAILED)
+            break;
+    }
+    if (vi == NULL && rc != 0 && *why == TW_QR_DECRYPT_FAILED) {
+        memset(k, 0, sizeof(*k));
+        f->miss_version = h->version;
+        f->miss_cid_len = h->dcid_len;
+        if (h->dcid_len)
+            memcpy(f->miss_cid, h->dcid, h->dcid_len);
+        *why = TW_QR_UNKNOWN_VERSION;
+        return TW_ESKIP;
     }
     if (slot == f->n_keys)
         f->n_keys++;
-    rc = tw_quic_packet_open(ctx, &f->keys[slot], pkt, h, pl, why);
     if (rc == 0) {
+        if (vi == NULL) {
+            count(st, TW_QR_UNKNOWN_VERSION_READ);
+            f->flags |= TW_QUIC_F_UNKNOWN_VERSION;
+        }
         if (f->n_initial > 0) {
             count(st, TW_QR_REKEY);
             f->flags |= TW_QUIC_F_REKEYED;
@@ -685,6 +764,67 @@ static int read_frames(struct tw_quic_flow *f, struct tw_quic_stats *st, const u
     return 0;
 }
 
+/* Bytes of a Google QUIC length code (2 bits): 1, 2, 4 or 6. */
+static size_t gquic_len(unsigned code)
+{
+    static const uint8_t len[4] = {1, 2, 4, 6};
+    return len[code & 3];
+}
+
+/*
+ * Reads the frames of an opened T050/T051 Initial: Google QUIC frame types (PADDING 0x00,
+ * CONNECTION_CLOSE 0x02, PING 0x07, CRYPTO 0x08 with varint offset and length as in RFC 9000,
+ * ACK 0x40-0x7f with its own layout); any other ends the flow.
+ */
+static int read_gquic_frames(struct tw_quic_flow *f, struct tw_quic_stats *st, const uint8_t *p,
+                             size_t n, enum tw_quic_reason *why)
+{
+    struct tw_cur c;
+
+    if (n == 0)
+        return refuse(why, TW_QR_EMPTY_PAYLOAD, TW_EMALFORMED);
+    tw_cur_init(&c, p, n);
+    while (tw_cur_left(&c) > 0) {
+        uint8_t type = tw_get_u8(&c);
+        if (type == 0x00) { /* PADDING */
+            while (c.p < c.end && *c.p == 0)
+                c.p++;
+        } else if (type == 0x07) { /* PING */
+        } else if (type == 0x08) { /* CRYPTO */
+            uint64_t off = get_varint(&c);
+            uint64_t len = get_varint(&c);
+            if (c.err || len > tw_cur_left(&c))
+                return refuse(why, TW_QR_FRAME_TRUNCATED, TW_EMALFORMED);
+            if (off + len > VARINT_MAX)
+                return refuse(why, TW_QR_BAD_FRAME, TW_EMALFORMED);
+            crypto_put(f, st, off, tw_get_bytes(&c, (size_t)len), (size_t)len);
+        } else if (type == 0x02) { /* CONNECTION_CLOSE: error code, reason (16-bit length) */
+            tw_skip(&c, 4);
+            tw_skip(&c, tw_get_be16(&c));
+            if (c.err)
+                return refuse(why, TW_QR_FRAME_TRUNCATED, TW_EMALFORMED);
+            count(st, TW_QR_CONNECTION_CLOSE);
+        } else if ((type & 0xc0) == 0x40) {
+            /* ACK 01NULLMM: largest acked (LL), delay (2), [blocks (1) if N], first block
+             * (MM), blocks of gap (1) and length (MM), timestamps (1) and their deltas */
+            size_t mm = gquic_len(type);
+            unsigned blocks = 0, stamps;
+            tw_skip(&c, gquic_len(type >> 2) + 2);
+            if (type & 0x20)
+                blocks = tw_get_u8(&c);
+            tw_skip(&c, mm + blocks * (1 + mm));
+            stamps = tw_get_u8(&c);
+            if (stamps > 0)
+                tw_skip(&c, 1 + 4 + (stamps - 1) * (1 + 2));
+            if (c.err)
+                return refuse(why, TW_QR_FRAME_TRUNCATED, TW_EMALFORMED);
+        } else {
+            return refuse(why, TW_QR_BAD_FRAME, TW_EMALFORMED);
+        }
+    }
+    return 0;
+}
+
 static enum tw_quic_verdict flow_fail(struct tw_quic_flow *f, struct tw_quic_stats *st,
                                       enum tw_quic_reason r)
 {
@@ -740,9 +880,10 @@ static enum tw_quic_verdict take_initial(struct tw_quic_ctx *ctx, struct tw_quic
         count(st, TW_QR_SERVER_PACKET);
         return TW_QUIC_SKIP;
     }
-    if (open_initial(ctx, f, pkt, h, st, &pl, &why) != 0) {
+    int rc = open_initial(ctx, f, pkt, h, st, &pl, &why);
+    if (rc != 0) {
         count(st, why);
-        return TW_QUIC_DROP;
+        return rc == TW_ESKIP ? TW_QUIC_SKIP : TW_QUIC_DROP;
     }
     st->initials++;
     if (dgram_len < TW_QUIC_MIN_DATAGRAM && !(f->flags & TW_QUIC_F_SHORT_DATAGRAM)) {
@@ -771,7 +912,10 @@ static enum tw_quic_verdict take_initial(struct tw_quic_ctx *ctx, struct tw_quic
     }
     f->n_initial++;
     enum tw_quic_reason bad;
-    if (read_frames(f, st, pl.payload, pl.payload_len, &bad) != 0)
+    const struct version_info *vi = version_find(h->version);
+    if ((vi != NULL && vi->frames == FRAMES_GQUIC
+             ? read_gquic_frames(f, st, pl.payload, pl.payload_len, &bad)
+             : read_frames(f, st, pl.payload, pl.payload_len, &bad)) != 0)
         return flow_fail(f, st, bad);
     return check_hello(f, st, out);
 }

@@ -67,7 +67,7 @@ static void check_header(const uint8_t *buf, size_t len)
     }
     size_t n = (size_t)rc;
     if (n == 0 || n > len || h.packet_len != n || h.dcid_len > TW_QUIC_CID_MAX ||
-        h.scid_len > TW_QUIC_CID_MAX || !tw_quic_version_known(h.version))
+        h.scid_len > TW_QUIC_CID_MAX || !tw_quic_version_readable(h.version))
         abort();
     check_slice(h.dcid, h.dcid_len, buf, n);
     check_slice(h.scid, h.scid_len, buf, n);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * QUIC Initial packets (RFC 9000, RFC 9001, RFC 9369 version 2, drafts 27 to 34): the
- * TLS ClientHello a client sends in the CRYPTO frames of its Initial packets, and so its SNI.
+ * QUIC Initial packets (RFC 9000, RFC 9001, RFC 9369 version 2, drafts 22 to 34, Facebook mvfst
+ * 0xfaceb001/0xfaceb002/0xfaceb00e, Google T050/T051): the TLS ClientHello a client sends in the
+ * CRYPTO frames of its Initial packets, and so its SNI.
  *
  * Long header (RFC 9000 section 17.2), as sent by the client:
  *
@@ -37,6 +38,27 @@
  * AES-128-ECB of 16 bytes sampled 4 bytes after the packet number's start; the payload is
  * AES-128-GCM, nonce iv XOR packet number, associated data the unprotected header.
  *
+ * Salts (the labels are those of version 1 except for version 2):
+ *   version 1, drafts 33-34                     38762cf7f55934b34d179ae6a4c80cadccbb7f0a
+ *   version 2 (RFC 9369 3.3.1)                  0dede3def700a6db819381be6e269dcbf9bd2ed9
+ *   drafts 29-32                                afbfec289993d24c9e9786f19c6111e04390a899
+ *   drafts 23-28, mvfst 0xfaceb002, 0xfaceb00e  c3eef712c72ebb5a11a7d2432bb46365bef9f502
+ *   draft 22, mvfst 0xfaceb001                  7fbcdb0e7c66bbe9193a96cd21519ebd7a02644a
+ *   Google T050                                 7ff579e5acd072915580304c43a2367c60488310
+ *   Google T051                                 7a4edef4e7ccee5fa4506c19124fc8ccda6e033d
+ * (draft-ietf-quic-tls-22..34 section 5.2; mvfst's versions follow the drafts they were cut
+ * from; T050 and T051 are Google QUIC with TLS 1.3: the IETF long header and Initial protection
+ * with salts of their own, but Google QUIC frames inside, CRYPTO being type 0x08.)
+ *
+ * Other versions (RFC 9000 15: a client may send any, e.g. the reserved 0x?a?a?a?a ones that
+ * force Version Negotiation) have no salt known here, yet their clients still protect their
+ * Initials somehow: such a version is parsed with the version 1 layout and its Initial is tried
+ * with the version 1 salt, then the draft-29 one; the first whose AEAD tag verifies is kept for
+ * the flow (counted unknown_version_read, flag TW_QUIC_F_UNKNOWN_VERSION). Authentication makes
+ * the trial safe: a wrong salt never yields a packet. When neither verifies, the version and
+ * DCID are remembered so that later packets of that DCID are not tried again (counted
+ * unknown_version). Google QUIC 'Q' versions (0x51......) carry no TLS and are not tried.
+ *
  * Use: one struct tw_quic_ctx per worker (libcrypto contexts and the decryption scratch,
  * made once), one struct tw_quic_flow per UDP flow whose first datagram may be a client
  * Initial (caller storage, sizeof(struct tw_quic_flow) bytes, set up with
@@ -64,8 +86,13 @@
 
 #define TW_QUIC_V1 0x00000001u
 #define TW_QUIC_V2 0x6b3343cfu
-#define TW_QUIC_DRAFT_FIRST 0xff00001bu /* draft-27 */
+#define TW_QUIC_DRAFT_FIRST 0xff000016u /* draft-22 */
 #define TW_QUIC_DRAFT_LAST 0xff000022u  /* draft-34 */
+#define TW_QUIC_MVFST_D22 0xfaceb001u   /* Facebook mvfst, draft-22 based */
+#define TW_QUIC_MVFST_D27 0xfaceb002u   /* Facebook mvfst, draft-27 based */
+#define TW_QUIC_MVFST_EXP 0xfaceb00eu   /* Facebook mvfst, experimental (draft-27 keys) */
+#define TW_QUIC_T050 0x54303530u        /* Google QUIC "T050" (TLS) */
+#define TW_QUIC_T051 0x54303531u        /* Google QUIC "T051" (TLS) */
 
 /* Long header packet types, the same for every version (the wire bits differ in v2). */
 enum tw_quic_pkt_type {
@@ -84,7 +111,8 @@ enum tw_quic_reason {
     TW_QR_NOT_LONG_HEADER,     /* first byte's form bit clear: short header, or not QUIC (benign) */
     TW_QR_NO_FIXED_BIT,        /* long header with the fixed bit clear */
     TW_QR_VERSION_NEGOTIATION, /* version 0 (benign) */
-    TW_QR_UNKNOWN_VERSION,     /* a version whose Initial we cannot read (benign) */
+    TW_QR_UNKNOWN_VERSION,     /* a version whose Initial we cannot read: Google QUIC 'Q', or
+                                * one not listed that no trial salt authenticates (benign) */
     TW_QR_BAD_CID_LEN,         /* connection ID length over 20 */
     TW_QR_HEADER_TRUNCATED,    /* the datagram ends inside a long header */
     TW_QR_SHORT_PACKET,        /* Length runs past the end of the datagram */
@@ -115,6 +143,7 @@ enum tw_quic_reason {
                                  * once a flow) */
     TW_QR_VERSION_CHANGED,      /* an Initial of another version: the CRYPTO stream restarts */
     TW_QR_REKEY,                /* keys derived for a new DCID (after a Retry, or a new flow) */
+    TW_QR_UNKNOWN_VERSION_READ, /* keys for a version not listed found by trial (benign) */
     TW_QR__COUNT
 };
 
@@ -161,11 +190,13 @@ struct tw_quic_keys {
 #define TW_QUIC_F_CRYPTO_CONFLICT (1u << 6) /* CRYPTO bytes resent with other content */
 #define TW_QUIC_F_CRYPTO_DROPPED (1u << 7)  /* CRYPTO bytes not kept (bound or gap limit) */
 #define TW_QUIC_F_REORDERED (1u << 8)       /* CRYPTO data arrived ahead of a gap */
+#define TW_QUIC_F_UNKNOWN_VERSION (1u << 9) /* an Initial of a version not listed, read by trial   \
+                                             */
 
 enum tw_quic_phase { TW_QUIC_COLLECTING, TW_QUIC_GOT_HELLO, TW_QUIC_FAILED };
 
 /*
- * Per-flow state, caller storage (8464 bytes on x86-64, nearly all the CRYPTO buffer).
+ * Per-flow state, caller storage (8492 bytes on x86-64, nearly all the CRYPTO buffer).
  * Treat as opaque except for the documented read-only fields.
  */
 struct tw_quic_flow {
@@ -182,6 +213,9 @@ struct tw_quic_flow {
     uint32_t n_initial;  /* Initial packets taken (read-only) */
     uint32_t hello_need; /* 4 + the ClientHello's length once known, else 0 */
     struct tw_quic_keys keys[TW_QUIC_KEY_SLOTS];
+    uint32_t miss_version; /* a version not listed whose trial failed for miss_cid, else 0 */
+    uint8_t miss_cid_len;
+    uint8_t miss_cid[TW_QUIC_CID_MAX];
     struct {
         uint16_t lo, hi; /* [lo, hi) of the CRYPTO stream held, sorted, disjoint, apart */
     } range[TW_QUIC_RANGES_MAX];
@@ -204,16 +238,21 @@ struct tw_quic_ctx;
 struct tw_quic_ctx *tw_quic_ctx_new(void);
 void tw_quic_ctx_free(struct tw_quic_ctx *ctx);
 
-/* True for a version whose Initial packets this module reads (1, 2, drafts 27 to 34). */
+/* True for a version whose salt this module knows (1, 2, drafts 22 to 34, mvfst, T050, T051). */
 bool tw_quic_version_known(uint32_t version);
+
+/* True for a version whose Initial packets this module parses: the known ones and, tried with
+ * the version 1 and draft-29 salts, any other but 0 (Version Negotiation) and Google 'Q'. */
+bool tw_quic_version_readable(uint32_t version);
 
 /*
  * Parses the long header of the packet at the start of `buf` (`len` bytes: the rest of a
  * datagram). Returns the packet's length in bytes (> 0; a Retry takes all of `len`);
  * TW_EINCOMPLETE when `buf` is a prefix of a packet that may still be valid (Length beyond
  * `len` included, and a Retry shorter than its tag); TW_ESKIP for a short header (or no
- * QUIC), a Version Negotiation packet and a version not known (tw_quic_version_known): only
- * the first byte and the version are read then; TW_EMALFORMED for a clear fixed bit, a
+ * QUIC), a Version Negotiation packet and a version not readable (tw_quic_version_readable):
+ * only the first byte and the version are read then (a readable version that is not known is
+ * parsed with the version 1 layout); TW_EMALFORMED for a clear fixed bit, a
  * connection ID over 20 bytes, a length field over TW_QUIC_DGRAM_MAX. `*why`, if not NULL, gets the
  * reason of any negative return. *out is reset on entry and filled on success; its slices point
  * into `buf` and stay valid as long as `buf` does. `buf` is never written. Checks framing only:
@@ -224,8 +263,8 @@ int tw_quic_header_parse(const uint8_t *buf, size_t len, struct tw_quic_hdr *out
 
 /*
  * Derives the client's Initial keys of `version` from a DCID (at most TW_QUIC_CID_MAX bytes)
- * into *out. Returns 0, TW_EINVAL for an unknown version or too long a DCID, TW_EMALFORMED
- * when libcrypto fails.
+ * into *out. Returns 0, TW_EINVAL for a version not known (tw_quic_version_known) or too long
+ * a DCID, TW_EMALFORMED when libcrypto fails.
  */
 int tw_quic_keys_derive(struct tw_quic_ctx *ctx, uint32_t version, const uint8_t *dcid,
                         size_t dcid_len, struct tw_quic_keys *out);
@@ -256,7 +295,8 @@ void tw_quic_flow_init(struct tw_quic_flow *f);
 /* The verdict on one datagram. */
 enum tw_quic_verdict {
     TW_QUIC_SKIP,  /* no Initial of a known version: not QUIC, a short header, Version
-                    * Negotiation, an unknown version, only other long types or server packets */
+                    * Negotiation, an unknown version (or one whose trial failed), only other
+                    * long types or server packets */
     TW_QUIC_MORE,  /* an Initial was taken; the ClientHello is not complete yet */
     TW_QUIC_HELLO, /* this datagram completed the ClientHello: *out is filled */
     TW_QUIC_DONE,  /* the ClientHello was returned before; the datagram was not read */
@@ -272,8 +312,9 @@ enum tw_quic_verdict {
  * every long-header packet in it by its Length (coalesced packets), stopping at a short
  * header; decrypts each client Initial, with the keys of a DCID cached in `f` (derived once
  * per DCID; an Initial whose DCID is new is tried with the keys that worked last, then with
- * keys from its own DCID, as after a Retry); takes PADDING, PING, ACK, CRYPTO and
- * CONNECTION_CLOSE frames (any other frame fails the flow) and puts CRYPTO data, in any order
+ * keys from its own DCID, as after a Retry; a version not known is tried as described at the
+ * top); takes PADDING, PING, ACK, CRYPTO and CONNECTION_CLOSE frames (in Google QUIC's encoding
+ * for T050 and T051; any other frame fails the flow) and puts CRYPTO data, in any order
  * and across packets, in f->crypto. Once the stream from offset 0 holds a whole handshake
  * message, it must be a ClientHello (type 1) of at most TW_QUIC_CRYPTO_MAX - 4 bytes; its body
  * is parsed by tw_tls_client_hello_parse.
