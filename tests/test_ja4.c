@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "test_util.h"
+#include "test_bytes.h"
 
 /* ClientHellos captured on 127.0.0.1 (openssl s_server listener), exact client bytes. */
 /* curl 7.88.1 (OpenSSL 3.0.19) -k https://localhost:14433/: TLS 1.3, ALPN h2 */
@@ -102,32 +103,6 @@ static const uint8_t ch_openssl_tls10[] = {
 #define MSG_MAX 70000
 
 /* ---------------------------------------------------------------- builder */
-
-struct bb {
-    uint8_t *p;
-    size_t len;
-    size_t cap;
-};
-
-static void put8(struct bb *b, unsigned v)
-{
-    assert_true(b->len < b->cap);
-    b->p[b->len++] = (uint8_t)v;
-}
-
-static void put16(struct bb *b, unsigned v)
-{
-    put8(b, v >> 8 & 0xff);
-    put8(b, v & 0xff);
-}
-
-static void putn(struct bb *b, const void *d, size_t n)
-{
-    assert_true(b->cap - b->len >= n);
-    if (n)
-        memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
 
 struct ext_spec {
     uint16_t type;

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "test_util.h"
+#include "test_bytes.h"
 
 /* ClientHellos captured from real clients on 127.0.0.1 (socat listener), exact client bytes. */
 /* openssl s_client (OpenSSL 3.0.19) -servername foo.localto.net: TLS 1.3, x25519 key share. */
@@ -156,31 +157,6 @@ static const uint8_t ch_gnutls[] = {
 #define MAX_REC 2048
 
 /* ---------------------------------------------------------------- builder */
-
-struct bb {
-    uint8_t *p;
-    size_t len;
-    size_t cap;
-};
-
-static void put8(struct bb *b, unsigned v)
-{
-    assert_true(b->len < b->cap);
-    b->p[b->len++] = (uint8_t)v;
-}
-
-static void put16(struct bb *b, unsigned v)
-{
-    put8(b, v >> 8 & 0xff);
-    put8(b, v & 0xff);
-}
-
-static void putn(struct bb *b, const void *d, size_t n)
-{
-    assert_true(b->cap - b->len >= n);
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
 
 static void putfill(struct bb *b, unsigned byte, size_t n)
 {
