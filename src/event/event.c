@@ -21,6 +21,14 @@ static const char *const field_names[TW_F__COUNT] = {
     [TW_F_PROCESS_ID] = "ProcessId",
     [TW_F_USER] = "User",
     [TW_F_JA4] = "ja4",
+    [TW_F_CS_METHOD] = "cs-method",
+    [TW_F_C_URI] = "c-uri",
+    [TW_F_C_URI_STEM] = "c-uri-stem",
+    [TW_F_C_URI_QUERY] = "c-uri-query",
+    [TW_F_C_URI_EXTENSION] = "c-uri-extension",
+    [TW_F_C_USERAGENT] = "c-useragent",
+    [TW_F_CS_REFERRER] = "cs-referrer",
+    [TW_F_CS_VERSION] = "cs-version",
 };
 
 /* Bit c set: category c carries the field. */
@@ -38,6 +46,14 @@ static const unsigned field_categories[TW_F__COUNT] = {
     [TW_F_PROCESS_ID] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
     [TW_F_USER] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
     [TW_F_JA4] = 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_CS_METHOD] = 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_C_URI] = 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_C_URI_STEM] = 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_C_URI_QUERY] = 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_C_URI_EXTENSION] = 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_C_USERAGENT] = 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_CS_REFERRER] = 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_CS_VERSION] = 1u << TW_CAT_NETWORK_CONNECTION,
 };
 
 bool tw_field_is_process(enum tw_field f)
@@ -87,6 +103,8 @@ const char *tw_evidence_name(enum tw_evidence e)
         return "dns_answer";
     case TW_EV_QUIC_SNI:
         return "quic_sni";
+    case TW_EV_HTTP_HOST:
+        return "http_host";
     default:
         return "?";
     }
@@ -128,6 +146,9 @@ static size_t opt_len(const char *s)
 size_t tw_event_copy_size(const struct tw_event *ev)
 {
     size_t n = sizeof(*ev) + ev->raw_len + ev->norm_len + 1 + opt_len(ev->ja4) +
+               opt_len(ev->http[0]) + opt_len(ev->http[1]) + opt_len(ev->http[2]) +
+               opt_len(ev->http[3]) + opt_len(ev->http[4]) + opt_len(ev->http[5]) +
+               opt_len(ev->http[6]) + opt_len(ev->http[7]) +
                opt_len(ev->answer_name) +
                opt_len(ev->answer_chain) + opt_len(ev->proc.image) + opt_len(ev->proc.user) +
                opt_len(ev->proc.comm) + opt_len(ev->proc.reason);
@@ -160,6 +181,8 @@ struct tw_event *tw_event_copy(void *dst, const struct tw_event *ev)
     w += ev->norm_len;
     *w++ = '\0';
     c->ja4 = copy_opt(&w, ev->ja4);
+    for (size_t i = 0; i < TW_ARRAY_SIZE(ev->http); i++)
+        c->http[i] = copy_opt(&w, ev->http[i]);
     c->answer_name = copy_opt(&w, ev->answer_name);
     c->answer_chain = copy_opt(&w, ev->answer_chain);
     c->proc.image = copy_opt(&w, ev->proc.image);
@@ -234,6 +257,19 @@ bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_
         if (ev->ja4 == NULL)
             return false;
         *val = ev->ja4;
+        *len = strlen(*val);
+        return true;
+    case TW_F_CS_METHOD:
+    case TW_F_C_URI:
+    case TW_F_C_URI_STEM:
+    case TW_F_C_URI_QUERY:
+    case TW_F_C_URI_EXTENSION:
+    case TW_F_C_USERAGENT:
+    case TW_F_CS_REFERRER:
+    case TW_F_CS_VERSION:
+        if (ev->http[f - TW_F_CS_METHOD] == NULL)
+            return false;
+        *val = ev->http[f - TW_F_CS_METHOD];
         *len = strlen(*val);
         return true;
     default:

@@ -32,6 +32,7 @@ enum tw_evidence {
     TW_EV_TLS_SNI,   /* server_name of a TLS ClientHello */
     TW_EV_DNS_ANSWER, /* no name in the flow: the name the same client resolved to its address */
     TW_EV_QUIC_SNI,   /* server_name of a ClientHello in QUIC Initial packets */
+    TW_EV_HTTP_HOST,  /* host of an HTTP request (Host header, absolute URI, CONNECT target) */
     TW_EV__COUNT
 };
 
@@ -49,6 +50,15 @@ enum tw_field {
     TW_F_PROCESS_ID,
     TW_F_USER,
     TW_F_JA4, /* network_connection from a TLS (or QUIC) ClientHello: its JA4 fingerprint */
+    /* network_connection from an HTTP request: Sigma's proxy fields */
+    TW_F_CS_METHOD,
+    TW_F_C_URI,
+    TW_F_C_URI_STEM,
+    TW_F_C_URI_QUERY,
+    TW_F_C_URI_EXTENSION,
+    TW_F_C_USERAGENT,
+    TW_F_CS_REFERRER,
+    TW_F_CS_VERSION,
     TW_F__COUNT
 };
 
@@ -97,6 +107,9 @@ struct tw_event {
     bool initiated;        /* initiator inside the home networks */
     bool ech;              /* tls_sni: encrypted_client_hello extension present */
     const char *ja4;       /* tls_sni: JA4 fingerprint of the ClientHello, or NULL */
+    /* http_host: the request's proxy fields, NUL-terminated, NULL when the request has none
+     * (indexed by field - TW_F_CS_METHOD) */
+    const char *http[8];
     uint16_t sport, dport; /* source = initiator */
     const char *answer_name;  /* network_connection: the name this client resolved to the
                                  destination (DNS answer cache), or NULL */

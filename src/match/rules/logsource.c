@@ -54,9 +54,19 @@ static const struct fname_map dns_names[] = {
 };
 
 static const struct fname_map proxy_names[] = {
-    /* cs-host: the name the client connected to (TLS SNI, or the name it resolved to the
-     * address). The HTTP Host header itself is not extracted. */
+    /* cs-host: the name the client connected to (HTTP Host, TLS SNI, or the name it resolved
+     * to the address); the request's fields from a plain HTTP request. */
     {"cs-host", TW_F_DESTINATION_HOSTNAME},
+    {"cs-method", TW_F_CS_METHOD},
+    {"c-uri", TW_F_C_URI},
+    {"cs-uri", TW_F_C_URI},
+    {"c-uri-stem", TW_F_C_URI_STEM},
+    {"cs-uri-stem", TW_F_C_URI_STEM},
+    {"c-uri-query", TW_F_C_URI_QUERY},
+    {"c-uri-extension", TW_F_C_URI_EXTENSION},
+    {"c-useragent", TW_F_C_USERAGENT},
+    {"cs-referrer", TW_F_CS_REFERRER},
+    {"cs-version", TW_F_CS_VERSION},
     {"dst_ip", TW_F_DESTINATION_IP},
     {"c-ip", TW_F_SOURCE_IP},
     {"src_ip", TW_F_SOURCE_IP},
