@@ -421,9 +421,9 @@ fi
 names() {
     tshark -n -r "$1" -o tcp.desegment_tcp_streams:TRUE -o tls.desegment_ssl_records:TRUE \
         -o tcp.reassemble_out_of_order:TRUE \
-        -Y 'dns.flags.response==0 || tls.handshake.type==1' -T fields -E header=y \
+        -Y 'dns.flags.response==0 || tls.handshake.type==1 || http.request' -T fields -E header=y \
         -e frame.number -e ip.src -e ipv6.src -e tcp.srcport -e udp.srcport \
-        -e dns.qry.name -e dns.qry.type -e tls.handshake.extensions_server_name \
+        -e dns.qry.name -e dns.qry.type -e tls.handshake.extensions_server_name -e http.host -e http.request.uri \
         >"$1.names.tsv" 2>"$WORK/tshark.log"
 }
 for f in "$OUT"/*.pcap "$OUT"/*.pcapng "$OUT"/linktypes/*.pcap; do

@@ -95,7 +95,8 @@ def run_one(tw, pcap):
             continue
         # The oracle holds names read off the wire; dns_answer events name a flow from an
         # earlier DNS answer, which tshark has no column for.
-        if obj.get("type") == "event" and obj["evidence"] in ("dns_query", "tls_sni", "quic_sni"):
+        if obj.get("type") == "event" and obj["evidence"] in ("dns_query", "tls_sni", "quic_sni",
+                                                                "http_host"):
             events.append((obj["evidence"], obj["event"]["SourceIp"], obj["name"]))
     return p.returncode, problems, events
 
@@ -111,7 +112,7 @@ def load_oracle(path, placeholders):
             detail = f[col["detail"]] if len(f) > col["detail"] else ""
             if kind == "dns_query" and "nonstd_port" in detail:
                 continue
-            if kind not in ("dns_query", "tls_sni", "quic_sni"):
+            if kind not in ("dns_query", "tls_sni", "quic_sni", "http_host"):
                 continue
             name = f[col["name"]]
             if name.startswith("<") and name.endswith(">") and name != "<Root>":

@@ -17,6 +17,15 @@ ALERT_KEYS = {"type", "rule", "timestamp", "flow_id", "category", "evidence", "n
 RULE_KEYS = {"id", "title", "level", "tags", "file"}
 
 
+def strip_port(host):
+    """host[:port] or [v6][:port] -> host (brackets removed)."""
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    if host.count(":") == 1:
+        return host.split(":", 1)[0]
+    return host
+
+
 def main():
     out_path, tsv_path = sys.argv[1], sys.argv[2]
     errors = []
@@ -56,6 +65,14 @@ def main():
                     theirs[("dns_query", src, q)] += 1
             if sni:
                 theirs[("tls_sni", src, sni)] += 1
+            # An HTTP request: its Host field, else the target of a request that names its
+            # host (CONNECT's authority, an absolute URI); the port is not part of the name.
+            host = f[col["http.host"]] if "http.host" in col else ""
+            uri = f[col["http.request.uri"]] if "http.request.uri" in col else ""
+            if not host and uri and not uri.startswith("/") and uri != "*":
+                host = uri.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+            if host:
+                theirs[("http_host", src, strip_port(host))] += 1
 
     for key in sorted(set(ours) | set(theirs)):
         if ours[key] != theirs[key]:

@@ -148,7 +148,7 @@ size_t tw_event_copy_size(const struct tw_event *ev)
     size_t n = sizeof(*ev) + ev->raw_len + ev->norm_len + 1 + opt_len(ev->ja4) +
                opt_len(ev->http[0]) + opt_len(ev->http[1]) + opt_len(ev->http[2]) +
                opt_len(ev->http[3]) + opt_len(ev->http[4]) + opt_len(ev->http[5]) +
-               opt_len(ev->http[6]) + opt_len(ev->http[7]) +
+               opt_len(ev->http[6]) + opt_len(ev->http[7]) + opt_len(ev->http_host_raw) +
                opt_len(ev->answer_name) +
                opt_len(ev->answer_chain) + opt_len(ev->proc.image) + opt_len(ev->proc.user) +
                opt_len(ev->proc.comm) + opt_len(ev->proc.reason);
@@ -183,6 +183,7 @@ struct tw_event *tw_event_copy(void *dst, const struct tw_event *ev)
     c->ja4 = copy_opt(&w, ev->ja4);
     for (size_t i = 0; i < TW_ARRAY_SIZE(ev->http); i++)
         c->http[i] = copy_opt(&w, ev->http[i]);
+    c->http_host_raw = copy_opt(&w, ev->http_host_raw);
     c->answer_name = copy_opt(&w, ev->answer_name);
     c->answer_chain = copy_opt(&w, ev->answer_chain);
     c->proc.image = copy_opt(&w, ev->proc.image);

@@ -10,6 +10,7 @@
 #include "tunwatch/flow/stream.h"
 #include "tunwatch/inspect/answers.h"
 #include "tunwatch/proto/dns.h"
+#include "tunwatch/proto/http.h"
 #include "tunwatch/proto/ja4.h"
 #include "tunwatch/proto/proxy.h"
 #include "tunwatch/proto/quic.h"
@@ -26,6 +27,7 @@ enum tw_flow_state {
     TW_FLOW_CONNECT, /* client stream inside an HTTP CONNECT request header */
     TW_FLOW_PROXY,   /* client stream inside a PROXY protocol (v1 or v2) header */
     TW_FLOW_TLS,     /* client stream being read as a TLS ClientHello */
+    TW_FLOW_HTTP,    /* client stream being read as an HTTP/1.x request header */
     TW_FLOW_SCAN,    /* client spoke something else first (STARTTLS, SOCKS, ...): each new
                         client segment is checked for a ClientHello, a bounded number of times */
     TW_FLOW_DNS,     /* DNS: every message is inspected, never done */
@@ -81,6 +83,7 @@ struct tw_engine {
     char ans_chain[TW_ANSCACHE_TEXT_MAX];
     char norm[TW_NAME_MAX];
     char ja4[TW_JA4_LEN];
+    char http[TW_HTTP_HDR_MAX + 16]; /* the request fields of an event, NUL-terminated */
     uint8_t tls_scratch[TW_TLS_HELLO_MAX + 4];
     /* QUIC: libcrypto contexts and decryption scratch, and the per-flow states of the flows
      * whose ClientHello is being collected (a bounded pool, like reassembly buffers). */
@@ -640,11 +643,69 @@ static void udp_other(struct tw_engine *e, const struct tw_pkt *p)
         answer_event(e, f);
 }
 
+/* Copies slice b[0..n) NUL-terminated into the event's field buffer at *w; NULL when empty. */
+static const char *http_field(struct tw_engine *e, size_t *w, const uint8_t *b, size_t n)
+{
+    char *d;
+
+    if (n == 0 || *w + n + 1 > sizeof(e->http))
+        return NULL;
+    d = e->http + *w;
+    memcpy(d, b, n);
+    d[n] = '\0';
+    *w += n + 1;
+    return d;
+}
+
+/*
+ * An HTTP request header was read whole: its host (the Host field without its port, else the
+ * authority of an absolute-form or CONNECT target) names the flow, with Sigma's proxy fields
+ * and the Host field as sent. Only the first request of a connection is read; after a CONNECT
+ * the tunnelled bytes are read next (the caller keeps the flow going).
+ */
+static void http_request_done(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
+                              const struct tw_http_req *r)
+{
+    const struct tw_http_hostport *h = r->host.host_len > 0 ? &r->host : &r->authority;
+    struct tw_event ev;
+    size_t w = 0, n;
+
+    f->state = TW_FLOW_DONE;
+    e->st.http_requests++;
+    if (h->host_len == 0) {
+        e->st.http_no_host++;
+        return;
+    }
+    n = TW_MIN(h->host_len, (size_t)TW_NAME_MAX - 1);
+    /* p is a client packet: its source is the client. */
+    event_init(e, &ev, f, p->ip_version, p->src, p->sport, p->dst, p->dport, p->l4_proto);
+    ev.category = TW_CAT_NETWORK_CONNECTION;
+    ev.evidence = TW_EV_HTTP_HOST;
+    ev.http[TW_F_CS_METHOD - TW_F_CS_METHOD] = http_field(e, &w, r->method, r->method_len);
+    ev.http[TW_F_C_URI - TW_F_CS_METHOD] = http_field(e, &w, r->uri, r->uri_len);
+    ev.http[TW_F_C_URI_STEM - TW_F_CS_METHOD] = http_field(e, &w, r->path, r->path_len);
+    ev.http[TW_F_C_URI_QUERY - TW_F_CS_METHOD] = http_field(e, &w, r->query, r->query_len);
+    ev.http[TW_F_C_URI_EXTENSION - TW_F_CS_METHOD] = http_field(e, &w, r->ext, r->ext_len);
+    ev.http[TW_F_C_USERAGENT - TW_F_CS_METHOD] =
+        http_field(e, &w, r->user_agent, r->user_agent_len);
+    ev.http[TW_F_CS_REFERRER - TW_F_CS_METHOD] = http_field(e, &w, r->referer, r->referer_len);
+    ev.http[TW_F_CS_VERSION - TW_F_CS_METHOD] = http_field(e, &w, r->version, r->version_len);
+    ev.http_host_raw = http_field(e, &w, r->host.raw, r->host.raw_len);
+    f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
+    if (answer_lookup(e, p->ip_version, p->src, p->dst,
+                      tw_flow_meta(e->flows, &f->ft)->first_sec)) {
+        ev.answer_name = e->ans_name;
+        ev.answer_chain = e->ans_chain;
+    }
+    emit(e, &ev, (const char *)h->host, n);
+}
+
 enum client_start {
     START_MORE,    /* a prefix of a preamble: wait for more bytes */
     START_CONNECT, /* an HTTP CONNECT request */
     START_PROXY,   /* a PROXY protocol v1 or v2 header */
     START_TLS,     /* (a prefix of) a TLS handshake record with a ClientHello */
+    START_HTTP,    /* (a prefix of) an HTTP request: a known method and SP */
     START_OTHER,
 };
 
@@ -663,6 +724,8 @@ static enum client_start classify_start(const uint8_t *b, size_t n)
     }
     if (tw_tls_maybe_client_hello(b, n))
         return START_TLS;
+    if (tw_http_maybe_request(b, n))
+        return START_HTTP;
     return START_OTHER;
 }
 
@@ -743,6 +806,9 @@ static size_t client_bytes(struct tw_engine *e, struct conn *f, const struct tw_
             case START_TLS:
                 f->state = TW_FLOW_TLS;
                 break;
+            case START_HTTP:
+                f->state = TW_FLOW_HTTP;
+                break;
             case START_OTHER:
                 /* Something else first: look for a ClientHello at the start of the next
                  * few client segments (SMTP/IMAP/POP3/FTP STARTTLS, SOCKS, ...). */
@@ -787,6 +853,10 @@ static size_t client_bytes(struct tw_engine *e, struct conn *f, const struct tw_
                 f->state = TW_FLOW_DONE;
                 return off;
             }
+            /* The request names the target too (its Host field, else its authority). */
+            struct tw_http_req hreq;
+            if (tw_http_request_parse(b, (size_t)rc, &hreq) > 0)
+                http_request_done(e, f, p, &hreq);
             /* What follows the request (after the proxy's reply) is classified afresh. */
             off += (size_t)rc;
             f->state = TW_FLOW_NEW;
@@ -811,6 +881,22 @@ static size_t client_bytes(struct tw_engine *e, struct conn *f, const struct tw_
                 e->st.tls_malformed++;
             f->state = TW_FLOW_DONE;
             return off;
+        case TW_FLOW_HTTP: {
+            struct tw_http_req req;
+            rc = tw_http_request_parse(b, n, &req);
+            if (rc > 0) {
+                http_request_done(e, f, p, &req);
+                return off + (size_t)rc;
+            }
+            if (rc == TW_EINCOMPLETE)
+                return off;
+            /* Began like a request, is none: look for a ClientHello later, as for any
+             * other start. */
+            e->st.http_malformed++;
+            f->state = TW_FLOW_SCAN;
+            f->scan_left = SCAN_SEGMENTS;
+            return len;
+        }
         case TW_FLOW_DNS:
             return off + dns_tcp_bytes(e, f, p, b, n, false);
         default:
@@ -935,7 +1021,8 @@ static bool looks_like_client_start(const struct tw_pkt *p)
     enum client_start c = classify_start(p->payload, p->payload_len);
 
     return p->dport == 53 || c == START_CONNECT || c == START_PROXY ||
-           (c == START_TLS && hello_record_start(p->payload, p->payload_len));
+           (c == START_TLS && hello_record_start(p->payload, p->payload_len)) ||
+           (c == START_HTTP && p->payload_len >= 16);
 }
 
 /* Returns the packet's flow, or NULL when the packet did not touch the flow table. */

@@ -112,6 +112,13 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
         tw_jb_cstr(jb, ev->answer_chain != NULL ? ev->answer_chain : "");
         tw_jb_raw(jb, "}", 1);
     }
+    if (ev->http_host_raw != NULL) {
+        tw_jb_key(jb, "http");
+        tw_jb_raw(jb, "{", 1);
+        tw_jb_key(jb, "host");
+        tw_jb_cstr(jb, ev->http_host_raw);
+        tw_jb_raw(jb, "}", 1);
+    }
     if (ev->evidence == TW_EV_TLS_SNI || ev->evidence == TW_EV_QUIC_SNI) {
         tw_jb_key(jb, "tls");
         tw_jb_raw(jb, "{", 1);

@@ -110,6 +110,7 @@ struct tw_event {
     /* http_host: the request's proxy fields, NUL-terminated, NULL when the request has none
      * (indexed by field - TW_F_CS_METHOD) */
     const char *http[8];
+    const char *http_host_raw; /* http_host: the Host field as sent (port included), or NULL */
     uint16_t sport, dport; /* source = initiator */
     const char *answer_name;  /* network_connection: the name this client resolved to the
                                  destination (DNS answer cache), or NULL */

@@ -78,6 +78,9 @@ struct tw_engine_stats {
     uint64_t answer_named_flows; /* flows without a name on the wire named from the cache */
     uint64_t dns_cname_names;  /* CNAME targets reported from responses */
     uint64_t dns_tcp_responses; /* DNS responses read from the server side of TCP flows */
+    uint64_t http_requests;    /* HTTP request headers read whole (first of a connection) */
+    uint64_t http_no_host;     /* ... without a host (HTTP/1.0 without Host, origin-form) */
+    uint64_t http_malformed;   /* streams that began like a request and were none */
     uint64_t quic_hellos;      /* ClientHellos read whole from QUIC Initials */
     uint64_t quic_sni;         /* ... with a server_name */
     uint64_t quic_no_state;    /* QUIC flows not read: every QUIC state was in use */
