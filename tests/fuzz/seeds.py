@@ -9,6 +9,7 @@ Reads classic pcap and pcapng files (Ethernet, SLL, SLL2, raw, NULL link types) 
   fuzz_dns/     UDP payloads from or to port 53, and TCP port-53 payloads without the prefix
   fuzz_tls/     TCP payloads that begin with a TLS handshake record
   fuzz_proxy/   TCP payloads that begin with an HTTP CONNECT request or a PROXY protocol header
+  fuzz_http/    TCP payloads that begin with a registered HTTP method and SP (tests/fuzz/fuzz_http.c)
   fuzz_quic/    UDP payloads that begin with a QUIC long header (mode byte 0, one record), and
                 each TLS ClientHello of a TCP payload as the frames of two client Initials,
                 second half first (mode byte 1; tests/fuzz/fuzz_quic.c seals them)
@@ -28,6 +29,12 @@ DECODE_LINKTYPES = [1, 113, 276, 101, 0, 108, 12, 14, 228, 229]
 
 # How a client stream starts when a proxy preamble comes first (tests/fuzz/fuzz_proxy.c).
 PREAMBLES = (b"CONNECT ", b"PROXY ", b"\r\n\r\n\x00\r\nQUIT\n")
+
+# How an HTTP/1.x request starts: the methods tw_http_maybe_request knows (src/proto/http.c).
+HTTP_METHODS = tuple(m + b" " for m in (
+    b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE", b"CONNECT",
+    b"PROPFIND", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"PROPPATCH", b"SEARCH",
+    b"REPORT", b"MKCALENDAR", b"MKACTIVITY", b"CHECKOUT", b"MERGE", b"ACL"))
 
 
 def frames(path):
@@ -146,6 +153,8 @@ def main():
                     put(os.path.join(out, "fuzz_tls"), payload)
                 elif proto == "tcp" and payload.startswith(PREAMBLES):
                     put(os.path.join(out, "fuzz_proxy"), payload)
+                if proto == "tcp" and payload.lstrip(b"\r\n").startswith(HTTP_METHODS):
+                    put(os.path.join(out, "fuzz_http"), payload)
                 n += 1
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
     for sel, pattern_dir, exts in ((0, "rules", (".yml",)), (1, "tests/intel", ("",)),
