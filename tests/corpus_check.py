@@ -26,6 +26,15 @@ import sys
 TARGET = 0.995
 
 
+def strip_port(host):
+    """host[:port] or [v6][:port] -> host (brackets removed)."""
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    if host.count(":") == 1:
+        return host.split(":", 1)[0]
+    return host
+
+
 def decode_ours(name):
     """tunwatch presentation form (\\DDD, \\. and \\\\ escapes) -> bytes."""
     out = bytearray()
@@ -120,6 +129,8 @@ def load_oracle(path, placeholders):
                 # label>", "<Name contains a pointer that loops>"): there is no name to report.
                 placeholders.append((kind, f[col["src"]], name))
                 continue
+            if kind == "http_host":
+                name = strip_port(name)  # tunwatch names the host; http.host keeps the port
             rows.append((kind, f[col["src"]], name, detail))
     return rows
 

@@ -332,8 +332,11 @@ static void test_connect_and_proxy_preambles(void **state)
     tcp_send(e, CLI, 40000, SRV, 3128, ACK | PSH, 101, req, sizeof(req) - 1);
     tcp_send(e, SRV, 3128, CLI, 40000, ACK | PSH, 5001, "HTTP/1.1 200 OK\r\n\r\n", 19);
     tcp_send(e, CLI, 40000, SRV, 3128, ACK | PSH, 101 + sizeof(req) - 1, h, n);
-    assert_int_equal(n_seen, 1);
-    expect_sni(0, "k3.devtunnels.ms", "10.0.0.2", true);
+    /* The CONNECT request names its target (evidence http_host), then the hello its SNI. */
+    assert_int_equal(n_seen, 2);
+    assert_int_equal(seen[0].evidence, TW_EV_HTTP_HOST);
+    assert_string_equal(seen[0].raw, "k3.devtunnels.ms");
+    expect_sni(1, "k3.devtunnels.ms", "10.0.0.2", true);
 
     /* PROXY v1 line and the hello in one segment */
     static const char pv1[] = "PROXY TCP4 203.0.113.9 192.0.2.1 52176 443\r\n";
@@ -341,7 +344,7 @@ static void test_connect_and_proxy_preambles(void **state)
     memcpy(buf + sizeof(pv1) - 1, h, n);
     handshake(e, CLI, 40001, SRV, 443, 100);
     tcp_send(e, CLI, 40001, SRV, 443, ACK | PSH, 101, buf, sizeof(pv1) - 1 + n);
-    assert_int_equal(n_seen, 2);
+    assert_int_equal(n_seen, 3);
 
     /* PROXY v2 header (12-byte signature, v2 PROXY, TCP over IPv4, 12 address bytes) */
     static const uint8_t pv2[28] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49,
@@ -350,8 +353,8 @@ static void test_connect_and_proxy_preambles(void **state)
     memcpy(buf + sizeof(pv2), h, n);
     handshake(e, CLI, 40002, SRV, 443, 100);
     tcp_send(e, CLI, 40002, SRV, 443, ACK | PSH, 101, buf, sizeof(pv2) + n);
-    assert_int_equal(n_seen, 3);
-    expect_sni(2, "k3.devtunnels.ms", "10.0.0.2", true);
+    assert_int_equal(n_seen, 4);
+    expect_sni(3, "k3.devtunnels.ms", "10.0.0.2", true);
     tw_engine_free(e);
 }
 
@@ -379,7 +382,7 @@ static void test_starttls_scan(void **state)
     handshake(e, CLI, 40001, SRV, 80, 100);
     seq = 101;
     for (int i = 0; i < 20; i++, seq += 16)
-        tcp_send(e, CLI, 40001, SRV, 80, ACK | PSH, seq, "GET / HTTP/1.1\r\n", 16);
+        tcp_send(e, CLI, 40001, SRV, 80, ACK | PSH, seq, "XYZZY 1234 abc\r\n", 16);
     tcp_send(e, CLI, 40001, SRV, 80, ACK | PSH, seq, h, n); /* too late: not inspected */
     assert_int_equal(n_seen, 1);
     tw_engine_get_stats(e, &st, &fst, &hw);
@@ -758,6 +761,49 @@ static void test_limits_counted(void **state)
 }
 
 
+/* ---- HTTP ---- */
+
+/*
+ * Plain HTTP on a port that is not 80: the first request names the flow from its Host field
+ * (port removed) with the proxy fields; a second request on the same connection (keep-alive)
+ * is reported too; a retransmission of the first is not reported again; a body segment in
+ * between is skipped.
+ */
+static void test_http_requests(void **state)
+{
+    (void)state;
+    static const char r1[] = "GET /dl/run.PHP?id=1 HTTP/1.1\r\nHost: Tun.Example:8081\r\n"
+                             "User-Agent: curl/8.0\r\n\r\n";
+    static const char body[] = "xxxxxxxxxxxxxxxx";
+    static const char r2[] = "POST /up HTTP/1.1\r\nHost: other.example\r\nCookie: a=b\r\n"
+                             "Content-Length: 16\r\n\r\n";
+    struct tw_engine *e = engine(64, 4);
+    uint32_t seq = 1000;
+
+    handshake(e, CLI, 40000, SRV, 8081, seq - 1);
+    tcp_send(e, CLI, 40000, SRV, 8081, PSH | ACK, seq, r1, strlen(r1));
+    assert_int_equal(n_seen, 1);
+    assert_int_equal(seen[0].evidence, TW_EV_HTTP_HOST);
+    assert_string_equal(seen[0].raw, "Tun.Example");
+    assert_string_equal(seen[0].norm, "tun.example");
+    assert_string_equal(seen[0].src, "10.0.0.2");
+    /* The same segment again (a retransmission): nothing new. */
+    tcp_send(e, CLI, 40000, SRV, 8081, PSH | ACK, seq, r1, strlen(r1));
+    assert_int_equal(n_seen, 1);
+    seq += (uint32_t)strlen(r1);
+    tcp_send(e, CLI, 40000, SRV, 8081, PSH | ACK, seq, r2, strlen(r2));
+    seq += (uint32_t)strlen(r2);
+    tcp_send(e, CLI, 40000, SRV, 8081, PSH | ACK, seq, body, strlen(body));
+    assert_int_equal(n_seen, 2);
+    assert_string_equal(seen[1].raw, "other.example");
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(st.http_requests, 2);
+    tw_engine_free(e);
+}
+
 /* ---- QUIC ---- */
 
 /*
@@ -852,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_answers_over_tcp),
         cmocka_unit_test(test_answer_at_end_eviction_midstream),
         cmocka_unit_test(test_quic_initials),
+        cmocka_unit_test(test_http_requests),
     };
     return tw_run_tests_name("engine", tests, NULL, NULL);
 }

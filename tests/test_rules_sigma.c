@@ -158,7 +158,7 @@ static void test_skip_reasons(void **state)
         DOC_NC("r3", "Image|endswith: '\\\\x.exe'") "---\n"
         DOC_NC("r4", "Image|endswith: '\\\\x.exe'\n    ParentImage: z") "---\n"
         DOC_NC("r5", "DestinationHostname|endswith: '.ok.test'") "---\n"
-        "title: t\nid: r6\nlogsource:\n  category: proxy\ndetection:\n  sel:\n    c-uri: x\n"
+        "title: t\nid: r6\nlogsource:\n  category: proxy\ndetection:\n  sel:\n    sc-status: 404\n"
         "  condition: sel\n";
     struct loaded l = {0};
     struct tw_reason_count rc[8];
@@ -178,14 +178,14 @@ static void test_skip_reasons(void **state)
     assert_int_equal(rc[1].count, 1);
     assert_string_equal(rc[2].reason, "field 'ParentImage' not observable");
     assert_int_equal(rc[2].count, 1);
-    assert_string_equal(rc[3].reason, "field 'c-uri' not observable");
+    assert_string_equal(rc[3].reason, "field 'sc-status' not observable");
     assert_int_equal(tw_ruleset_skip_reasons(l.rs, rc, 1), 4); /* count even when cut */
     assert_int_equal(tw_ruleset_skip_reasons(l.rs, NULL, 0), 4);
     assert_int_equal(tw_ruleset_skipped(l.rs, sk, 8), 5);
     assert_string_equal(sk[0].id, "r1");
     assert_string_equal(sk[0].file, l.path);
     assert_string_equal(sk[2].id, "r3");
-    assert_string_equal(sk[4].reason, "field 'c-uri' not observable");
+    assert_string_equal(sk[4].reason, "field 'sc-status' not observable");
     assert_int_equal(tw_ruleset_errors(l.rs, NULL, 0), 0);
     unload(&l);
 }
@@ -292,12 +292,9 @@ static void test_explain(void **state)
  */
 static const struct tw_reason_count corpus_reasons_tap[] = {
     {"field 'Image' needs process attribution (--local-processes)", 62},
-    {"field 'c-useragent' not observable", 24},
-    {"field 'cs-method' not observable", 17},
-    {"field 'c-uri' not observable", 16},
+    {"field 'sc-status' not observable", 6},
     {"logsource service 'dns-client' not observed", 6},
     {"field 'CommandLine' not observable", 3},
-    {"field 'c-uri-extension' not observable", 3},
     {"field 'ParentImage' not observable", 2},
     {"modifier 'expand' needs placeholder values, which are not configured", 2},
     {"field 'Computer' not observable", 1},
@@ -306,16 +303,12 @@ static const struct tw_reason_count corpus_reasons_tap[] = {
     {"field 'action' not observable", 1},
     {"field 'answer' not observable", 1},
     {"field 'answers' not observable", 1},
-    {"field 'cs-uri' not observable", 1},
 };
 
 static const struct tw_reason_count corpus_reasons_proc[] = {
-    {"field 'c-useragent' not observable", 24},
-    {"field 'cs-method' not observable", 17},
-    {"field 'c-uri' not observable", 16},
+    {"field 'sc-status' not observable", 6},
     {"logsource service 'dns-client' not observed", 6},
     {"field 'CommandLine' not observable", 3},
-    {"field 'c-uri-extension' not observable", 3},
     {"field 'ParentImage' not observable", 2},
     {"modifier 'expand' needs placeholder values, which are not configured", 2},
     {"field 'Computer' not observable", 1},
@@ -323,7 +316,6 @@ static const struct tw_reason_count corpus_reasons_proc[] = {
     {"field 'action' not observable", 1},
     {"field 'answer' not observable", 1},
     {"field 'answers' not observable", 1},
-    {"field 'cs-uri' not observable", 1},
 };
 
 static void corpus_pin(bool proc, size_t want_loaded, const struct tw_reason_count *want,
@@ -368,8 +360,8 @@ static void test_sigma_corpus_pinned(void **state)
     (void)state;
     if (access(sigma_source, R_OK) != 0)
         tw_skip_required("%s not present (TW_SHARED)", sigma_source);
-    corpus_pin(false, 45, corpus_reasons_tap, TW_ARRAY_SIZE(corpus_reasons_tap));
-    corpus_pin(true, 108, corpus_reasons_proc, TW_ARRAY_SIZE(corpus_reasons_proc));
+    corpus_pin(false, 100, corpus_reasons_tap, TW_ARRAY_SIZE(corpus_reasons_tap));
+    corpus_pin(true, 163, corpus_reasons_proc, TW_ARRAY_SIZE(corpus_reasons_proc));
 }
 
 /*

@@ -29,6 +29,7 @@ static const char *const field_names[TW_F__COUNT] = {
     [TW_F_C_USERAGENT] = "c-useragent",
     [TW_F_CS_REFERRER] = "cs-referrer",
     [TW_F_CS_VERSION] = "cs-version",
+    [TW_F_CS_COOKIE] = "cs-cookie",
 };
 
 /* Bit c set: category c carries the field. */
@@ -54,6 +55,7 @@ static const unsigned field_categories[TW_F__COUNT] = {
     [TW_F_C_USERAGENT] = 1u << TW_CAT_NETWORK_CONNECTION,
     [TW_F_CS_REFERRER] = 1u << TW_CAT_NETWORK_CONNECTION,
     [TW_F_CS_VERSION] = 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_CS_COOKIE] = 1u << TW_CAT_NETWORK_CONNECTION,
 };
 
 bool tw_field_is_process(enum tw_field f)
@@ -138,6 +140,10 @@ const char *tw_proc_status_name(enum tw_proc_status s)
     }
 }
 
+_Static_assert(TW_F_CS_COOKIE - TW_F_CS_METHOD + 1 ==
+                   sizeof(((struct tw_event *)0)->http) / sizeof(const char *),
+               "one tw_event.http entry per HTTP request field");
+
 static size_t opt_len(const char *s)
 {
     return s != NULL ? strlen(s) + 1 : 0;
@@ -148,7 +154,8 @@ size_t tw_event_copy_size(const struct tw_event *ev)
     size_t n = sizeof(*ev) + ev->raw_len + ev->norm_len + 1 + opt_len(ev->ja4) +
                opt_len(ev->http[0]) + opt_len(ev->http[1]) + opt_len(ev->http[2]) +
                opt_len(ev->http[3]) + opt_len(ev->http[4]) + opt_len(ev->http[5]) +
-               opt_len(ev->http[6]) + opt_len(ev->http[7]) + opt_len(ev->http_host_raw) +
+               opt_len(ev->http[6]) + opt_len(ev->http[7]) + opt_len(ev->http[8]) +
+               opt_len(ev->http_host_raw) +
                opt_len(ev->answer_name) +
                opt_len(ev->answer_chain) + opt_len(ev->proc.image) + opt_len(ev->proc.user) +
                opt_len(ev->proc.comm) + opt_len(ev->proc.reason);
@@ -268,6 +275,7 @@ bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_
     case TW_F_C_USERAGENT:
     case TW_F_CS_REFERRER:
     case TW_F_CS_VERSION:
+    case TW_F_CS_COOKIE:
         if (ev->http[f - TW_F_CS_METHOD] == NULL)
             return false;
         *val = ev->http[f - TW_F_CS_METHOD];

@@ -20,6 +20,9 @@
 #define MIDSTREAM_PATIENCE 16
 /* Client segments checked for a ClientHello after a non-TLS start (STARTTLS, SOCKS, ...). */
 #define SCAN_SEGMENTS 8
+/* Client segments after an HTTP request without the start of another before the flow is
+ * done with (request bodies, an upgrade to another protocol). */
+#define HTTP_NEXT_SEGMENTS 64
 
 /* What the engine keeps per flow, after the flow table's part. */
 enum tw_flow_state {
@@ -28,6 +31,9 @@ enum tw_flow_state {
     TW_FLOW_PROXY,   /* client stream inside a PROXY protocol (v1 or v2) header */
     TW_FLOW_TLS,     /* client stream being read as a TLS ClientHello */
     TW_FLOW_HTTP,    /* client stream being read as an HTTP/1.x request header */
+    TW_FLOW_HTTP_NEXT, /* after a request: each client segment (and the bytes right after a
+                          request) is checked for the start of the next one, a bounded
+                          number of segments (keep-alive, pipelining) */
     TW_FLOW_SCAN,    /* client spoke something else first (STARTTLS, SOCKS, ...): each new
                         client segment is checked for a ClientHello, a bounded number of times */
     TW_FLOW_DNS,     /* DNS: every message is inspected, never done */
@@ -690,6 +696,7 @@ static void http_request_done(struct tw_engine *e, struct conn *f, const struct 
         http_field(e, &w, r->user_agent, r->user_agent_len);
     ev.http[TW_F_CS_REFERRER - TW_F_CS_METHOD] = http_field(e, &w, r->referer, r->referer_len);
     ev.http[TW_F_CS_VERSION - TW_F_CS_METHOD] = http_field(e, &w, r->version, r->version_len);
+    ev.http[TW_F_CS_COOKIE - TW_F_CS_METHOD] = http_field(e, &w, r->cookie, r->cookie_len);
     ev.http_host_raw = http_field(e, &w, r->host.raw, r->host.raw_len);
     f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
     if (answer_lookup(e, p->ip_version, p->src, p->dst,
@@ -886,7 +893,12 @@ static size_t client_bytes(struct tw_engine *e, struct conn *f, const struct tw_
             rc = tw_http_request_parse(b, n, &req);
             if (rc > 0) {
                 http_request_done(e, f, p, &req);
-                return off + (size_t)rc;
+                /* The next request may follow at once (pipelining) or in a later segment
+                 * (keep-alive); a body in between is skipped a segment at a time. */
+                f->state = TW_FLOW_HTTP_NEXT;
+                f->scan_left = HTTP_NEXT_SEGMENTS;
+                off += (size_t)rc;
+                break;
             }
             if (rc == TW_EINCOMPLETE)
                 return off;
@@ -897,6 +909,14 @@ static size_t client_bytes(struct tw_engine *e, struct conn *f, const struct tw_
             f->scan_left = SCAN_SEGMENTS;
             return len;
         }
+        case TW_FLOW_HTTP_NEXT:
+            if (tw_http_maybe_request(b, n) && n > 0) {
+                f->state = TW_FLOW_HTTP;
+                break;
+            }
+            if (--f->scan_left == 0)
+                f->state = TW_FLOW_DONE;
+            return len;
         case TW_FLOW_DNS:
             return off + dns_tcp_bytes(e, f, p, b, n, false);
         default:
@@ -938,6 +958,12 @@ static void stream_segment(struct tw_engine *e, struct conn *f, const struct tw_
     if (!server && f->state == TW_FLOW_SCAN) {
         /* No reassembly while scanning: every client segment is a candidate start. */
         *next = seq;
+        put_stream(e, idx);
+    } else if (!server && f->state == TW_FLOW_HTTP_NEXT) {
+        /* Between requests: a segment past a hole starts afresh; a copy of bytes already
+         * read (a retransmission) is trimmed below, so no request is reported twice. */
+        if ((int32_t)(seq - *next) > 0)
+            *next = seq;
         put_stream(e, idx);
     }
     if (*idx == TW_STREAM_NONE) {

@@ -396,7 +396,7 @@ static int line_next(struct tw_cur *c, const uint8_t **line, size_t *n, unsigned
 
 /* Which fields have been seen, for reporting the first of each. */
 struct seen {
-    bool user_agent, referer;
+    bool user_agent, referer, cookie;
 };
 
 static void field_line(const uint8_t *line, size_t n, struct seen *seen, struct tw_http_req *out)
@@ -432,6 +432,10 @@ static void field_line(const uint8_t *line, size_t n, struct seen *seen, struct 
         if (!seen->referer)
             slice_set(&out->referer, &out->referer_len, v, vn);
         seen->referer = true;
+    } else if (span_ieq_str(line, name_len, "cookie")) {
+        if (!seen->cookie)
+            slice_set(&out->cookie, &out->cookie_len, v, vn);
+        seen->cookie = true;
     }
 }
 
@@ -452,7 +456,7 @@ static int request_parse(const uint8_t *buf, size_t len, struct tw_http_req *out
     struct tw_cur c;
     const uint8_t *line;
     size_t n, method_len;
-    struct seen seen = {false, false};
+    struct seen seen = {false, false, false};
 
     tw_cur_init(&c, buf, len);
     int rc = request_line_frame(&c, &line, &n, &method_len, out);

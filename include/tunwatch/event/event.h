@@ -59,6 +59,7 @@ enum tw_field {
     TW_F_C_USERAGENT,
     TW_F_CS_REFERRER,
     TW_F_CS_VERSION,
+    TW_F_CS_COOKIE,
     TW_F__COUNT
 };
 
@@ -109,7 +110,7 @@ struct tw_event {
     const char *ja4;       /* tls_sni: JA4 fingerprint of the ClientHello, or NULL */
     /* http_host: the request's proxy fields, NUL-terminated, NULL when the request has none
      * (indexed by field - TW_F_CS_METHOD) */
-    const char *http[8];
+    const char *http[9];
     const char *http_host_raw; /* http_host: the Host field as sent (port included), or NULL */
     uint16_t sport, dport; /* source = initiator */
     const char *answer_name;  /* network_connection: the name this client resolved to the

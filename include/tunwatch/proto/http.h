@@ -124,6 +124,8 @@ struct tw_http_req {
     size_t user_agent_len;
     const uint8_t *referer; /* cs-referrer: the first Referer field's value */
     size_t referer_len;
+    const uint8_t *cookie; /* cs-cookie: the first Cookie field's value */
+    size_t cookie_len;
     unsigned n_fields; /* field lines, continuation lines not counted */
     unsigned n_host;   /* Host fields */
     unsigned flags;    /* TW_HTTP_F_* */

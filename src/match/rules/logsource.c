@@ -67,6 +67,7 @@ static const struct fname_map proxy_names[] = {
     {"c-useragent", TW_F_C_USERAGENT},
     {"cs-referrer", TW_F_CS_REFERRER},
     {"cs-version", TW_F_CS_VERSION},
+    {"cs-cookie", TW_F_CS_COOKIE},
     {"dst_ip", TW_F_DESTINATION_IP},
     {"c-ip", TW_F_SOURCE_IP},
     {"src_ip", TW_F_SOURCE_IP},
