@@ -82,6 +82,27 @@ n=$(grep -c '"type":"alert"' "$tmp/out")
 m=$(grep -c '"ja4":"t13d311000_e8f1e7e78f70_1f22a2ca17c4"' "$tmp/out")
 if [ "$n" -eq 6 ] && [ "$m" -eq 6 ]; then ok "ja4 rule field ($n alerts)"; else bad "ja4 rule field ($n alerts, $m with the fingerprint)"; fi
 
+# Sigma proxy fields from HTTP requests: a SigmaHQ-style proxy rule on the User-Agent fires on
+# the CONNECT requests curl sent through the proxy (3 of the capture's 4 CONNECTs: the fourth
+# client sends no User-Agent), with cs-method set.
+mkdir -p "$tmp/ua"
+cat >"$tmp/ua/ua.yml" <<'EOF'
+title: curl through a proxy
+id: 6f0e3d1c-5b1a-4c7e-9d2f-0a1b2c3d4e60
+status: experimental
+logsource:
+    category: proxy
+detection:
+    selection:
+        c-useragent|startswith: 'curl/'
+        cs-method: 'CONNECT'
+    condition: selection
+level: low
+EOF
+"$TW" -q -r pcaps/connect_proxy.pcap -R "$tmp/ua" >"$tmp/out" 2>"$tmp/err"
+n=$(grep -c '"type":"alert"' "$tmp/out")
+if [ "$n" -eq 3 ]; then ok "proxy rule on c-useragent and cs-method ($n alerts)"; else bad "proxy rule on c-useragent and cs-method ($n alerts, want 3)"; fi
+
 # A closed pipe stops the replay with a message and status 2 (needs enough output to overflow
 # the 1 MiB output buffer: the demo capture 400 times over, with --events).
 big="$tmp/big.pcap"
