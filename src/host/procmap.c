@@ -758,8 +758,12 @@ static void user_name(struct tw_procmap *m, uint32_t uid, char *out, size_t cap)
     snprintf(out, cap, "%s", s->name);
 }
 
-/* Executable path of pid into out ("" when unreadable), without the " (deleted)" mark. */
-static void read_image(struct tw_procmap *m, int32_t pid, char *out, size_t cap)
+/*
+ * Executable path of pid into out, without the " (deleted)" mark; "" when it may not be read
+ * (permission). Returns false when the process is exiting or gone (its exe link is no more):
+ * its details are then not to be trusted, nor cached.
+ */
+static bool read_image(struct tw_procmap *m, int32_t pid, char *out, size_t cap)
 {
     static const char deleted[] = " (deleted)";
     char path[32];
@@ -767,11 +771,14 @@ static void read_image(struct tw_procmap *m, int32_t pid, char *out, size_t cap)
 
     snprintf(path, sizeof(path), "%d/exe", (int)pid);
     n = readlinkat(m->proc_fd, path, out, cap - 1);
-    if (n < 0)
-        n = 0;
+    if (n < 0) {
+        out[0] = '\0';
+        return errno != ENOENT && errno != ESRCH;
+    }
     out[n] = '\0';
     if ((size_t)n >= sizeof(deleted) - 1 && strcmp(out + n - (sizeof(deleted) - 1), deleted) == 0)
         out[n - (sizeof(deleted) - 1)] = '\0';
+    return true;
 }
 
 /* Fills the result's process fields for pid from the cache or /proc. 0 or TW_EIO (gone). */
@@ -787,7 +794,10 @@ static int proc_details(struct tw_procmap *m, int32_t pid, const struct pm_pstat
         m->st.proc_cache_hits++;
     } else {
         char *img;
-        read_image(m, pid, out->image, sizeof(out->image));
+        /* Exiting between the socket lookup and now: as good as gone (the lookup is tried
+         * again, and reported unattributed if the socket is gone too). */
+        if (!read_image(m, pid, out->image, sizeof(out->image)))
+            return TW_EIO;
         img = strdup(out->image);
         if (img == NULL)
             return TW_ENOMEM;
