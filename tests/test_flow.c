@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "test_util.h"
+#include "test_parse.h"
 
 #include "tunwatch/flow/flow.h"
 
@@ -59,14 +60,6 @@ static struct tw_flow_table *new_table2(uint32_t capacity, uint32_t timeout, uin
 static struct tw_flow_table *new_table(uint32_t capacity, uint32_t timeout)
 {
     return new_table2(capacity, timeout, timeout);
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != 0)
-            return false;
-    return true;
 }
 
 /* tw_flow_get, checking the owner's part: zero for a new flow, its id otherwise. */

@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "test_util.h"
+#include "test_parse.h"
 
 #define V2_SIG "\r\n\r\n\0\r\nQUIT\n"
 #define IN(s) .in = (s), .in_len = sizeof(s) - 1
@@ -36,31 +37,6 @@
 static const uint8_t trail_bytes[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03};
 
 static uint8_t built[BUF_MAX];
-
-static void expect(bool ok, int line, size_t k, const char *what)
-{
-    if (!ok)
-        fail_msg("case line %d, length %zu: %s", line, k, what);
-}
-#define EXPECT(line, k, cond) expect((cond), (line), (k), #cond)
-
-/* Whether a slice lies inside buf[0..n) and holds exactly `want` (NULL: the slice is empty). */
-static bool slice_is(const uint8_t *p, size_t len, const uint8_t *buf, size_t n, const char *want)
-{
-    if (want == NULL)
-        return p == NULL && len == 0;
-    return p != NULL && p >= buf && len <= n && (size_t)(p - buf) <= n - len &&
-           len == strlen(want) && memcmp(p, want, len) == 0;
-}
-
-static bool all_zero(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != 0)
-            return false;
-    return true;
-}
 
 /* ------------------------------------------------------------------ PROXY */
 
