@@ -279,6 +279,8 @@ static const struct ext_spec e_v_order[] = {EXT(0x002b, "\x04\x03\x03\x03\x04")}
 static const struct ext_spec e_v_draft[] = {EXT(0x002b, "\x02\x7f\x1c")};
 /* 0x0304 next to a value JA4 does not name (ndpi's tls_2_reasms capture): Suricata reads 13 */
 static const struct ext_spec e_v_unknown[] = {EXT(0x002b, "\x04\x03\x04\xfb\x1a")};
+/* 0x0304 and the TLS 1.3 draft 0x7f1a (ndpi's quic-mvfst-27 capture): Suricata reads 00 */
+static const struct ext_spec e_v_13_draft[] = {EXT(0x002b, "\x04\x03\x04\x7f\x1a")};
 static const struct ext_spec e_v_s2[] = {EXT(0x002b, "\x02\x00\x02")};
 static const struct ext_spec e_v_tls11[] = {EXT(0x002b, "\x02\x03\x02")};
 static const struct ext_spec e_v_dtls10[] = {EXT(0x002b, "\x02\xfe\xff")};
@@ -379,6 +381,8 @@ static const struct hello_case cases[] = {
      .want = "t00i010100_ba72b8082249_b9a491fefe05"},
     {__LINE__, "supported_versions, 1.3 and an unknown value: 13", 't', LISTS(c_002f, e_v_unknown),
      .want = "t13i010100_ba72b8082249_b9a491fefe05"},
+    {__LINE__, "supported_versions, 1.3 and a 1.3 draft: 00", 't', LISTS(c_002f, e_v_13_draft),
+     .want = "t00i010100_ba72b8082249_b9a491fefe05"},
     {__LINE__, "supported_versions SSL 2.0: s2", 't', LISTS(c_002f, e_v_s2),
      .want = "ts2i010100_ba72b8082249_b9a491fefe05"},
     {__LINE__, "supported_versions TLS 1.1", 't', LISTS(c_002f, e_v_tls11),

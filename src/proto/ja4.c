@@ -77,7 +77,7 @@ static const char *ja4_version_code(uint16_t v)
     }
 }
 
-/* Order of the versions JA4 names (0: one it does not name); DTLS counts down on the wire. */
+/* Order of the versions JA4 knows (0: one it does not); DTLS counts down on the wire. */
 static unsigned ja4_version_rank(uint16_t v)
 {
     switch (v) {
@@ -97,14 +97,17 @@ static unsigned ja4_version_rank(uint16_t v)
     case 0xfefc:
         return 6;
     default:
-        return 0;
+        /* TLS 1.3 drafts (0x7fNN) are versions too, above 1.3, read "00" (as Suricata reads
+         * them); other values are not. */
+        return (v & 0xff00) == 0x7f00 ? 7 : 0;
     }
 }
 
 /*
- * The highest non-GREASE supported_versions entry that JA4 names (so 0x0304 next to an unknown
- * value such as 0xfb1a still reads "13", as Suricata reads it); an unknown value when the
- * extension holds nothing else ("00"); legacy_version without the extension.
+ * The highest non-GREASE supported_versions entry among the versions JA4 knows, TLS 1.3 drafts
+ * included (0x0304 next to 0x7f1a reads "00", next to an unknown 0xfb1a "13", as Suricata 7
+ * reads both); an unknown value when the extension holds nothing else ("00"); legacy_version
+ * without the extension.
  */
 static uint16_t ja4_version(const struct tw_tls_hello *h)
 {
