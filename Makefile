@@ -140,7 +140,7 @@ bench-live: $(BUILD)/.deps-ok
 	$(MAKE) $(BUILD)/tunwatch $(BENCH_BINS)
 	sh tests/bench/live.sh $(BUILD)
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/tunwatch/*/*.h src/*/*.h src/*/*/*.h)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/tunwatch/*/*.h src/*/*.h src/*/*/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined \

@@ -16,28 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static bool all_zero(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != 0)
-            return false;
-    return true;
-}
-
-/* p[0..len) inside lo[0..n), and p NULL exactly when len is 0. */
-static void check_slice(const uint8_t *p, size_t len, const uint8_t *lo, size_t n)
-{
-    if (p == NULL) {
-        if (len != 0)
-            abort();
-        return;
-    }
-    if (len == 0 || p < lo || len > n || (size_t)(p - lo) > n - len)
-        abort();
-}
 
 static void check_hostport(const struct tw_http_hostport *hp, const uint8_t *lo, size_t n)
 {

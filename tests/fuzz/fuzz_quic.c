@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "../quic_seal.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,26 +33,6 @@ static const uint8_t scid[] = {0xc1, 0xc2, 0xc3, 0xc4};
 static struct tw_quic_ctx *ctx;
 static struct tw_quic_flow flow;
 static uint8_t sealed[TW_QUIC_DGRAM_MAX];
-
-static bool all_zero(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != 0)
-            return false;
-    return true;
-}
-
-static void check_slice(const uint8_t *p, size_t len, const uint8_t *lo, size_t n)
-{
-    if (p == NULL) {
-        if (len != 0)
-            abort();
-        return;
-    }
-    if (len == 0 || p < lo || len > n || (size_t)(p - lo) > n - len)
-        abort();
-}
 
 static void check_header(const uint8_t *buf, size_t len)
 {
