@@ -603,7 +603,7 @@ static void quic_datagram(struct tw_engine *e, struct conn *f, const struct tw_p
         e->st.quic_hellos++;
         if (hello.tls.has_sni)
             e->st.quic_sni++;
-        f->state = TW_FLOW_DONE; /* the hello's bytes stay in the state until put back */
+        /* The hello's bytes live in the QUIC state: report, then give it back. */
         hello_event(e, f, p, &hello.tls, TW_EV_QUIC_SNI, 'q');
         put_quic(e, f);
         return;
@@ -666,8 +666,8 @@ static const char *http_field(struct tw_engine *e, size_t *w, const uint8_t *b, 
 /*
  * An HTTP request header was read whole: its host (the Host field without its port, else the
  * authority of an absolute-form or CONNECT target) names the flow, with Sigma's proxy fields
- * and the Host field as sent. Only the first request of a connection is read; after a CONNECT
- * the tunnelled bytes are read next (the caller keeps the flow going).
+ * and the Host field as sent. The caller decides what is read next: the next request
+ * (keep-alive), or after a CONNECT the tunnelled bytes.
  */
 static void http_request_done(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
                               const struct tw_http_req *r)
@@ -676,7 +676,6 @@ static void http_request_done(struct tw_engine *e, struct conn *f, const struct 
     struct tw_event ev;
     size_t w = 0, n;
 
-    f->state = TW_FLOW_DONE;
     e->st.http_requests++;
     if (h->host_len == 0) {
         e->st.http_no_host++;
