@@ -9,6 +9,7 @@
  * departs from the specification (noted at the case).
  */
 #include "tunwatch/proto/ja4.h"
+#include "tunwatch/event/event.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -545,12 +546,71 @@ static void test_contract(void **state)
     free(d);
 }
 
+/* The event's fingerprint: computed on first read, once, from the hello the producer points
+ * to; copies carry the value and outlive the hello's bytes; no hello or a failed one gives
+ * NULL every time. */
+static void test_event_lazy(void **state)
+{
+    static const struct hello_case spec = {__LINE__, "spec", 't', .base = BASE_SPEC};
+    struct tw_tls_hello h, zero;
+    char want[TW_JA4_LEN], buf[TW_JA4_LEN];
+    (void)state;
+
+    size_t n = build_body(&spec, body_buf, sizeof(body_buf));
+    uint8_t *d = parse_body(body_buf, n, &h, spec.line);
+    assert_int_equal(tw_ja4(&h, 'q', want), TW_OK);
+
+    struct tw_event ev = {.category = TW_CAT_NETWORK_CONNECTION, .raw = "a", .raw_len = 1,
+                          .norm = "a", .norm_len = 1};
+    assert_null(tw_event_ja4(&ev)); /* no hello */
+    ev.ja4_hello = &h;
+    ev.ja4_proto = 'q';
+    ev.ja4_buf = buf;
+    buf[0] = '\0';
+    assert_string_equal(tw_event_ja4(&ev), want);
+    assert_ptr_equal(tw_event_ja4(&ev), buf); /* computed once, into the producer's buffer */
+    const char *v;
+    size_t vlen;
+    char tmp[TW_FIELD_TMP];
+    assert_true(tw_event_field(&ev, TW_F_JA4, tmp, sizeof(tmp), &v, &vlen));
+    assert_int_equal(vlen, TW_JA4_LEN - 1);
+    assert_memory_equal(v, want, vlen);
+
+    /* a copy taken before anything read the value computes it and keeps it */
+    buf[0] = '\0';
+    size_t cap = tw_event_copy_size(&ev);
+    void *mem = malloc(cap);
+    assert_non_null(mem);
+    struct tw_event *c = tw_event_copy(mem, &ev);
+    memset(d, 0xee, n); /* the hello's bytes are gone */
+    free(d);
+    memset(buf, 'x', sizeof(buf));
+    assert_null(c->ja4_hello);
+    assert_string_equal(tw_event_ja4(c), want);
+    free(mem);
+
+    /* a hello the fingerprint refuses: NULL, also on the second read */
+    memset(&zero, 0, sizeof(zero));
+    ev.ja4_hello = &zero;
+    buf[0] = '\0';
+    assert_null(tw_event_ja4(&ev));
+    assert_null(tw_event_ja4(&ev));
+    assert_false(tw_event_field(&ev, TW_F_JA4, tmp, sizeof(tmp), &v, &vlen));
+    cap = tw_event_copy_size(&ev);
+    mem = malloc(cap);
+    assert_non_null(mem);
+    c = tw_event_copy(mem, &ev);
+    assert_null(tw_event_ja4(c));
+    free(mem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
         cmocka_unit_test(test_real_clients),
         cmocka_unit_test(test_contract),
+        cmocka_unit_test(test_event_lazy),
     };
     return tw_run_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tunwatch/proto/dns.h"
+#include "tunwatch/proto/ja4.h"
 #include "tunwatch/base/netaddr.h"
 
 static const char *const field_names[TW_F__COUNT] = {
@@ -144,6 +145,19 @@ _Static_assert(TW_F_CS_COOKIE - TW_F_CS_METHOD + 1 ==
                    sizeof(((struct tw_event *)0)->http) / sizeof(const char *),
                "one tw_event.http entry per HTTP request field");
 
+/* ja4_buf states: "" not computed yet, "-" computed and failed, else the value. */
+const char *tw_event_ja4(const struct tw_event *ev)
+{
+    if (ev->ja4 != NULL || ev->ja4_hello == NULL || ev->ja4_buf == NULL)
+        return ev->ja4;
+    char *buf = ev->ja4_buf;
+    if (buf[0] == '\0' && tw_ja4(ev->ja4_hello, ev->ja4_proto, buf) != 0) {
+        buf[0] = '-';
+        buf[1] = '\0';
+    }
+    return buf[0] != '-' ? buf : NULL;
+}
+
 static size_t opt_len(const char *s)
 {
     return s != NULL ? strlen(s) + 1 : 0;
@@ -151,7 +165,7 @@ static size_t opt_len(const char *s)
 
 size_t tw_event_copy_size(const struct tw_event *ev)
 {
-    size_t n = sizeof(*ev) + ev->raw_len + ev->norm_len + 1 + opt_len(ev->ja4) +
+    size_t n = sizeof(*ev) + ev->raw_len + ev->norm_len + 1 + opt_len(tw_event_ja4(ev)) +
                opt_len(ev->http[0]) + opt_len(ev->http[1]) + opt_len(ev->http[2]) +
                opt_len(ev->http[3]) + opt_len(ev->http[4]) + opt_len(ev->http[5]) +
                opt_len(ev->http[6]) + opt_len(ev->http[7]) + opt_len(ev->http[8]) +
@@ -187,7 +201,9 @@ struct tw_event *tw_event_copy(void *dst, const struct tw_event *ev)
     c->norm = w;
     w += ev->norm_len;
     *w++ = '\0';
-    c->ja4 = copy_opt(&w, ev->ja4);
+    c->ja4 = copy_opt(&w, tw_event_ja4(ev));
+    c->ja4_hello = NULL; /* the hello's bytes do not outlive the emission */
+    c->ja4_buf = NULL;
     for (size_t i = 0; i < TW_ARRAY_SIZE(ev->http); i++)
         c->http[i] = copy_opt(&w, ev->http[i]);
     c->http_host_raw = copy_opt(&w, ev->http_host_raw);
@@ -262,9 +278,9 @@ bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_
         *len = strlen(*val);
         return true;
     case TW_F_JA4:
-        if (ev->ja4 == NULL)
+        *val = tw_event_ja4(ev);
+        if (*val == NULL)
             return false;
-        *val = ev->ja4;
         *len = strlen(*val);
         return true;
     case TW_F_CS_METHOD:

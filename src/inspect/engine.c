@@ -547,8 +547,10 @@ static void hello_event(struct tw_engine *e, struct conn *f, const struct tw_pkt
     ev.evidence = evidence;
     ev.ech = h->has_ech;
     /* The client's fingerprint: which program made this hello, whatever name it sends. */
-    if (tw_ja4(h, proto, e->ja4) == 0)
-        ev.ja4 = e->ja4;
+    ev.ja4_hello = h; /* computed only if a rule, the output or a copy reads it */
+    ev.ja4_proto = proto;
+    ev.ja4_buf = e->ja4;
+    e->ja4[0] = '\0';
     /* The SNI wins; the name the client resolved to this address is reported too. */
     f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
     if (answer_lookup(e, p->ip_version, p->src, p->dst,

@@ -124,9 +124,10 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
         tw_jb_raw(jb, "{", 1);
         tw_jb_key(jb, "ech");
         tw_jb_bool(jb, ev->ech);
-        if (ev->ja4 != NULL) {
+        const char *ja4 = tw_event_ja4(ev);
+        if (ja4 != NULL) {
             tw_jb_key(jb, "ja4");
-            tw_jb_cstr(jb, ev->ja4);
+            tw_jb_cstr(jb, ja4);
         }
         tw_jb_raw(jb, "}", 1);
     }

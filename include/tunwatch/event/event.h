@@ -20,6 +20,8 @@
 
 #include "tunwatch/base/common.h"
 
+struct tw_tls_hello;
+
 enum tw_category {
     TW_CAT_DNS_QUERY,
     TW_CAT_NETWORK_CONNECTION,
@@ -107,7 +109,16 @@ struct tw_event {
     uint8_t l4_proto;      /* 6 or 17 */
     bool initiated;        /* initiator inside the home networks */
     bool ech;              /* tls_sni: encrypted_client_hello extension present */
-    const char *ja4;       /* tls_sni: JA4 fingerprint of the ClientHello, or NULL */
+    /* tls_sni, quic_sni: the JA4 fingerprint of the ClientHello. Read it through
+     * tw_event_ja4(), never directly: it is computed on first use, so a hello whose event no
+     * rule, output or copy reads costs no fingerprint. `ja4` is the computed value (or
+     * NULL); while the event is being emitted, `ja4_hello` is the parsed hello it comes
+     * from (its bytes still valid), `ja4_proto` 't' or 'q', and `ja4_buf` TW_JA4_LEN bytes
+     * the producer cleared, where the value is computed once. Copies carry the value. */
+    const char *ja4;
+    const struct tw_tls_hello *ja4_hello;
+    char *ja4_buf;
+    char ja4_proto;
     /* http_host: the request's proxy fields, NUL-terminated, NULL when the request has none
      * (indexed by field - TW_F_CS_METHOD) */
     const char *http[9];
@@ -124,6 +135,10 @@ struct tw_event {
     enum tw_direction direction;
     struct tw_proc proc;   /* zeroed (TW_PROC_NONE) unless attribution filled it */
 };
+
+/* The JA4 fingerprint of ev's ClientHello, computed on the first call, or NULL (no hello, or
+ * one without cipher suites). */
+const char *tw_event_ja4(const struct tw_event *ev);
 
 /* Sigma field name of f ("QueryName", ...). */
 const char *tw_field_name(enum tw_field f);
