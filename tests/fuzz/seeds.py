@@ -16,6 +16,7 @@ Reads classic pcap and pcapng files (Ethernet, SLL, SLL2, raw, NULL link types) 
   fuzz_rulefiles/ the project's rule files and the test indicator and exclusion files, behind
                 the selector byte of tests/fuzz/fuzz_rulefiles.c (0 rules, 1 indicators,
                 2 exclusions)
+  fuzz_yaml/    the project's rule files as they are (tests/fuzz/fuzz_yaml.c)
   fuzz_engine/  whole Ethernet captures, a 2-byte length before each frame, in windows of
                 up to 64 frames (tests/fuzz/fuzz_engine.c)
 """
@@ -164,7 +165,10 @@ def main():
             for name in sorted(names):
                 if name.endswith(exts):
                     with open(os.path.join(dirpath, name), "rb") as fp:
-                        put(os.path.join(out, "fuzz_rulefiles"), bytes([sel]) + fp.read())
+                        blob = fp.read()
+                    put(os.path.join(out, "fuzz_rulefiles"), bytes([sel]) + blob)
+                    if sel == 0:
+                        put(os.path.join(out, "fuzz_yaml"), blob)
     print(f"seeds: {n} payloads from {src}")
     return 0
 

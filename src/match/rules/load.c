@@ -232,7 +232,8 @@ struct file_mark {
     size_t n_rules, n_nodes, n_kids, n_m, loaded, skipped, n_probs;
 };
 
-static void file_undo(struct tw_ruleset *rs, const struct file_mark *fm)
+/* Takes out the rules a file added and the skipped-rule lines it left; its errors stay. */
+static void docs_undo(struct tw_ruleset *rs, const struct file_mark *fm)
 {
     for (size_t i = fm->n_rules; i < rs->n_rules; i++)
         rule_free(rs->rules[i]);
@@ -240,7 +241,6 @@ static void file_undo(struct tw_ruleset *rs, const struct file_mark *fm)
     rollback(rs, fm->n_nodes, fm->n_kids, fm->n_m);
     rs->st.loaded = fm->loaded;
     rs->st.skipped = fm->skipped;
-    /* The file's skipped rules go; its error stays. */
     size_t w = fm->n_probs;
     for (size_t i = fm->n_probs; i < rs->n_probs; i++) {
         if (rs->probs[i].id) {
@@ -252,15 +252,62 @@ static void file_undo(struct tw_ruleset *rs, const struct file_mark *fm)
         }
     }
     rs->n_probs = w;
+}
+
+/* The same, and the file itself goes from the list of files read. */
+static void file_undo(struct tw_ruleset *rs, const struct file_mark *fm)
+{
+    docs_undo(rs, fm);
     free(rs->files[--rs->n_files]);
 }
 
+struct fast_ctx {
+    struct tw_ruleset *rs;
+    struct ydoc *d;
+    const char *path;
+    FILE *msgs;
+};
+
+static int fast_doc_end(void *ctx, size_t docno)
+{
+    struct fast_ctx *c = ctx;
+
+    return load_doc(c->rs, c->path, c->d, docno, c->msgs);
+}
+
+#define FAST_MAX ((off_t)256 << 20) /* larger files are streamed through libyaml */
+
+/* Reads f whole and compiles it with the fast reader (yaml_fast.c): 0, TW_ENOMEM, or
+ * TW_ENOTSUP when libyaml has to read the file (something outside the fast reader's subset,
+ * or a file it does not take whole: not regular, over FAST_MAX, changing, unreadable). */
+static int load_fast(struct tw_ruleset *rs, struct ydoc *d, const char *path, FILE *f,
+                     FILE *msgs)
+{
+    struct stat stb;
+
+    if (fstat(fileno(f), &stb) != 0 || !S_ISREG(stb.st_mode) || stb.st_size > FAST_MAX)
+        return TW_ENOTSUP;
+    size_t cap = (size_t)stb.st_size + 1;
+    char *buf = malloc(cap);
+    if (!buf)
+        return TW_ENOTSUP;
+    size_t n = fread(buf, 1, cap, f);
+    if (ferror(f) || n == cap) {
+        free(buf);
+        return TW_ENOTSUP;
+    }
+    struct fast_ctx c = {rs, d, path, msgs};
+    int rc = rules_yaml_fast(d, buf, n, fast_doc_end, &c);
+    free(buf);
+    return rc;
+}
+
 /*
- * Parses the file once, compiling each document as it ends. What the rules
- * have to say goes to a buffer that reaches errlog only if the whole file
- * parsed: a syntax error (or nesting beyond YAML_DEPTH_MAX, which would make
- * later walks of the tree deep) takes every rule of the file out again and
- * leaves one line. A composer error (undefined or duplicate anchor) keeps the
+ * Parses the file once, compiling each document as it ends: with the fast reader when the
+ * file is in its subset, else with libyaml. What the rules have to say goes to a buffer that
+ * reaches errlog only if the whole file parsed: a syntax error (or nesting beyond
+ * YAML_DEPTH_MAX, which would make later walks of the tree deep) takes every rule of the file
+ * out again and leaves one line. A composer error (undefined or duplicate anchor) keeps the
  * rules of the documents before it, as yaml_parser_load() would have.
  */
 static int load_file(struct tw_ruleset *rs, struct ydoc *d, const char *path, FILE *errlog)
@@ -291,6 +338,24 @@ static int load_file(struct tw_ruleset *rs, struct ydoc *d, const char *path, FI
     }
     rs->files[rs->n_files++] = name;
     rs->st.files++;
+    msgs = open_memstream(&msg, &msg_len);
+    if (!msgs) {
+        rc = TW_ENOMEM;
+        goto out_undo;
+    }
+    rc = load_fast(rs, d, path, in.f, msgs);
+    if (rc == 0)
+        goto out_msgs;
+    if (rc != TW_ENOTSUP)
+        goto out_undo;
+    /* libyaml reads it from the start */
+    docs_undo(rs, &fm);
+    fclose(msgs);
+    free(msg);
+    msg = NULL;
+    msg_len = 0;
+    rc = 0;
+    rewind(in.f);
     msgs = open_memstream(&msg, &msg_len);
     if (!msgs || !yaml_parser_initialize(&p)) {
         rc = TW_ENOMEM;
@@ -339,6 +404,7 @@ static int load_file(struct tw_ruleset *rs, struct ydoc *d, const char *path, FI
             goto out_parser;
     }
     yaml_parser_delete(&p);
+out_msgs:
     if (fclose(msgs) != 0) {
         msgs = NULL;
         rc = TW_ENOMEM;

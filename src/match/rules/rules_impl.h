@@ -287,6 +287,25 @@ void rules_ydoc_free(struct ydoc *d);
  */
 int rules_ydoc_event(struct ydoc *d, const yaml_event_t *e, const char **problem);
 
+/* The same for a parser of its own: a scalar of len bytes (plain or quoted style), the start
+ * of a sequence or map (Y_SEQ, Y_MAP), the end of the innermost one. 0 or TW_ENOMEM. */
+int rules_ydoc_scalar(struct ydoc *d, const char *s, size_t len, bool plain);
+int rules_ydoc_open(struct ydoc *d, enum ytype type);
+int rules_ydoc_close(struct ydoc *d);
+
+/* yaml_fast.c */
+
+/*
+ * Reads the YAML file buf[0..len) with the block-style subset rule files are written in,
+ * building each document in d as libyaml's events would and calling doc_end(ctx, docno) at
+ * its end (docno counts from 1, as document start events do). 0 when the whole file was read;
+ * TW_ENOTSUP at the first thing outside the subset (the documents before it were handed
+ * over already: the caller takes them back and reads the file with libyaml); TW_ENOMEM; or
+ * what doc_end returned.
+ */
+int rules_yaml_fast(struct ydoc *d, const char *buf, size_t len,
+                    int (*doc_end)(void *ctx, size_t docno), void *ctx);
+
 /* Whether n is a plain scalar YAML reads as null ("", ~, null, Null, NULL); false for NULL. */
 bool rules_is_null(const struct ydoc *d, const struct ynode *n);
 

@@ -67,6 +67,65 @@ static int ydoc_close(struct ydoc *d)
     return 0;
 }
 
+/* Adds node nd (its text already in d->text) as the next child of the innermost open
+ * container, opens it if it is one, and records its anchor; yaml_parser_load()'s composer
+ * rules. */
+static int ydoc_add(struct ydoc *d, struct ynode nd, const char *anchor, const char **problem)
+{
+    uint32_t idx;
+    int rc;
+
+    if (nd.type != Y_SCALAR && d->depth >= YAML_DEPTH_MAX)
+        return TW_ENOMEM; /* the caller's nesting limit makes this unreachable */
+    if (d->n_nodes >= UINT32_MAX ||
+        grow((void **)&d->nodes, &d->nodes_cap, d->n_nodes + 1, sizeof(*d->nodes)))
+        return TW_ENOMEM;
+    idx = (uint32_t)d->n_nodes;
+    d->nodes[d->n_nodes++] = nd;
+    if ((rc = ydoc_link(d, idx)))
+        return rc;
+    if (nd.type != Y_SCALAR) {
+        d->open[d->depth].node = idx;
+        d->open[d->depth++].pend = d->n_pend;
+    }
+    if (!anchor)
+        return 0;
+    for (size_t i = 0; i < d->n_anchors; i++) {
+        if (strcmp(d->text + d->anchors[i].name, anchor) == 0) {
+            *problem = "second occurrence"; /* libyaml's problem text for a duplicate anchor */
+            return TW_EINVAL;
+        }
+    }
+    if (grow((void **)&d->anchors, &d->anchors_cap, d->n_anchors + 1, sizeof(*d->anchors)) ||
+        ydoc_text(d, anchor, strlen(anchor), &d->anchors[d->n_anchors].name))
+        return TW_ENOMEM;
+    d->anchors[d->n_anchors++].node = idx;
+    return 0;
+}
+
+int rules_ydoc_scalar(struct ydoc *d, const char *s, size_t len, bool plain)
+{
+    struct ynode nd = {.type = Y_SCALAR, .plain = plain, .n = (uint32_t)len};
+    const char *problem;
+    int rc;
+
+    if (len >= UINT32_MAX || (rc = ydoc_text(d, s, len, &nd.a)))
+        return TW_ENOMEM;
+    return ydoc_add(d, nd, NULL, &problem);
+}
+
+int rules_ydoc_open(struct ydoc *d, enum ytype type)
+{
+    const char *problem;
+
+    return ydoc_add(d, (struct ynode){.type = (uint8_t)type}, NULL, &problem);
+}
+
+int rules_ydoc_close(struct ydoc *d)
+{
+    return ydoc_close(d);
+}
+
 /*
  * Adds what a node event says to d, with yaml_parser_load()'s composer rules
  * for anchors and aliases. Returns 0, TW_ENOMEM, or TW_EINVAL with *problem
@@ -77,7 +136,6 @@ int rules_ydoc_event(struct ydoc *d, const yaml_event_t *e, const char **problem
 {
     const char *anchor = NULL;
     struct ynode nd = {0};
-    uint32_t idx;
     int rc;
 
     switch (e->type) {
@@ -109,32 +167,7 @@ int rules_ydoc_event(struct ydoc *d, const yaml_event_t *e, const char **problem
     default:
         return 0;
     }
-    if (nd.type != Y_SCALAR && d->depth >= YAML_DEPTH_MAX)
-        return TW_ENOMEM; /* the caller's nesting limit makes this unreachable */
-    if (d->n_nodes >= UINT32_MAX ||
-        grow((void **)&d->nodes, &d->nodes_cap, d->n_nodes + 1, sizeof(*d->nodes)))
-        return TW_ENOMEM;
-    idx = (uint32_t)d->n_nodes;
-    d->nodes[d->n_nodes++] = nd;
-    if ((rc = ydoc_link(d, idx)))
-        return rc;
-    if (nd.type != Y_SCALAR) {
-        d->open[d->depth].node = idx;
-        d->open[d->depth++].pend = d->n_pend;
-    }
-    if (!anchor)
-        return 0;
-    for (size_t i = 0; i < d->n_anchors; i++) {
-        if (strcmp(d->text + d->anchors[i].name, anchor) == 0) {
-            *problem = "second occurrence"; /* libyaml's problem text for a duplicate anchor */
-            return TW_EINVAL;
-        }
-    }
-    if (grow((void **)&d->anchors, &d->anchors_cap, d->n_anchors + 1, sizeof(*d->anchors)) ||
-        ydoc_text(d, anchor, strlen(anchor), &d->anchors[d->n_anchors].name))
-        return TW_ENOMEM;
-    d->anchors[d->n_anchors++].node = idx;
-    return 0;
+    return ydoc_add(d, nd, anchor, problem);
 }
 
 bool rules_is_null(const struct ydoc *d, const struct ynode *n)
