@@ -112,6 +112,11 @@ static void test_cases(void **state)
         {__LINE__, "a: \xed\xa0\x80\n", LEAVE},                      /* a surrogate */
         {__LINE__, "a: \x01\n", LEAVE},
         {__LINE__, "a: \x7f\n", LEAVE},
+        {__LINE__, "abcdefgh: ijklmnop\x01qrstuvwxyz\n", LEAVE},   /* in a word, mid-line */
+        {__LINE__, "a: 0123456789abcdef\x7f\n", LEAVE},            /* in the last word */
+        {__LINE__, "a: 0123456789abcde\x1f\n", LEAVE},
+        {__LINE__, "a: 0123456789\xc3\xa9" "abcdef\n", TAKE},      /* UTF-8 mid-line */
+        {__LINE__, "a: 0123456789\xc3" "abcdef\n", LEAVE},
         {__LINE__, "- - a\n", LEAVE},
         {__LINE__, "a\n", LEAVE},                                   /* a scalar document */
         {__LINE__, "a:\n  b\n", LEAVE},

@@ -184,18 +184,23 @@ static int compile_re(struct lctx *c, const char *s, size_t len, uint32_t opts, 
 /* "Field|mods: 'value'" as written, for explanations. */
 static char *make_desc(const char *key, const struct ynode *v, const char *s)
 {
-    size_t n = strlen(key) + (s ? strlen(s) : 0) + 8;
-    char *d = malloc(n);
+    size_t kn = strlen(key), sn = s ? strlen(s) : 0;
+    char *d = malloc(kn + sn + 20);
 
     if (!d)
         return NULL;
-    if (!s)
-        snprintf(d, n, "%s: (not a string)", key);
-    else if (v->type == Y_SCALAR && v->plain &&
-             (s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0))
-        snprintf(d, n, "%s: null", key);
-    else
-        snprintf(d, n, "%s: '%s'", key, s);
+    memcpy(d, key, kn);
+    char *w = d + kn;
+    if (!s) {
+        memcpy(w, ": (not a string)", 17);
+    } else if (v->type == Y_SCALAR && v->plain &&
+               (s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0)) {
+        memcpy(w, ": null", 7);
+    } else {
+        memcpy(w, ": '", 3);
+        memcpy(w + 3, s, sn);
+        memcpy(w + 3 + sn, "'", 2);
+    }
     return d;
 }
 

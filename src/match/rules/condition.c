@@ -216,8 +216,7 @@ static int parse_unary(struct cparse *p, uint32_t *out)
         rc = parse_of(p, out);
         break;
     case CT_IDENT:
-        rc = SKIP(p->c, "condition references unknown identifier '%.*s'", (int)TW_MIN(p->tlen, 64),
-                  p->tstart);
+        rc = TW_ENOTSUP;
         for (size_t i = 0; i < p->n_sels; i++) {
             if (strlen(p->sels[i].name) == p->tlen &&
                 memcmp(p->sels[i].name, p->tstart, p->tlen) == 0) {
@@ -229,6 +228,9 @@ static int parse_unary(struct cparse *p, uint32_t *out)
         }
         if (rc && word_is(p, "near"))
             rc = cond_error(p);
+        else if (rc)
+            rc = SKIP(p->c, "condition references unknown identifier '%.*s'",
+                      (int)TW_MIN(p->tlen, 64), p->tstart);
         break;
     default:
         rc = cond_error(p);

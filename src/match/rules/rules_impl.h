@@ -142,6 +142,8 @@ struct tw_ruleset {
 
 static inline int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
+    if (need <= *cap)
+        return 0; /* the usual case, without a call */
     return tw_grow(p, cap, need, elem, 16);
 }
 

@@ -185,9 +185,10 @@ const struct ynode *rules_map_get(const struct ydoc *d, const struct ynode *map,
 {
     if (!map || map->type != Y_MAP)
         return NULL;
+    size_t klen = strlen(key);
     for (size_t i = 0; i < map->n; i++) {
-        const char *k = scalar(d, ykid(d, map, 2 * i));
-        if (k && strcmp(k, key) == 0)
+        const struct ynode *k = ykid(d, map, 2 * i);
+        if (k->type == Y_SCALAR && k->n == klen && memcmp(d->text + k->a, key, klen) == 0)
             return ykid(d, map, 2 * i + 1);
     }
     return NULL;

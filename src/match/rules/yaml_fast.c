@@ -41,20 +41,28 @@ struct fparse {
     const char *end;
 };
 
-/* Whether every byte is one the subset reads as it is: LF, printable ASCII, or well-formed
- * UTF-8 for a character YAML accepts that is not a line break (U+0085, U+2028, U+2029) and
- * not U+FEFF. */
+/* Whether every byte of a line (without its LF) is one the subset reads as it is: printable
+ * ASCII, or well-formed UTF-8 for a character YAML accepts that is not a line break (U+0085,
+ * U+2028, U+2029) and not U+FEFF. */
 static bool plain_text(const unsigned char *s, size_t len)
 {
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t x;
     size_t i = 0;
+#define ASCII_WORD(p) (memcpy(&x, (p), 8), (((x - ones * 0x20) | (x + ones * 0x01) | x) & high) == 0)
 
+    /* eight bytes at a time while they are all printable ASCII (none below 0x20, none at or
+     * above 0x7f), the last eight overlapping */
+    if (len >= 8) {
+        while (len - i >= 8 && ASCII_WORD(s + i))
+            i += 8;
+        if (len - i < 8 && (i == len || ASCII_WORD(s + len - 8)))
+            return true;
+    }
+#undef ASCII_WORD
     while (i < len) {
         unsigned c = s[i];
         if (c >= 0x20 && c < 0x7f) {
-            i++;
-            continue;
-        }
-        if (c == '\n') {
             i++;
             continue;
         }
@@ -100,13 +108,20 @@ static bool blank_or_comment(const char *p, const char *le)
  * "KEY: ..." with a plain key. */
 static const char *plain_key_end(const char *c, const char *le)
 {
-    for (const char *p = c; p < le; p++) {
-        if (*p == ':' && (p + 1 == le || p[1] == ' '))
-            return p;
-        if (*p == '#' && p > c && p[-1] == ' ')
-            return NULL;
+    const char *p = c;
+
+    while ((p = memchr(p, ':', (size_t)(le - p))) != NULL) {
+        if (p + 1 == le || p[1] == ' ')
+            break;
+        p++;
     }
-    return NULL;
+    if (p == NULL)
+        return NULL;
+    /* a comment before it ends the line: " #" */
+    for (const char *h = c; (h = memchr(h, '#', (size_t)(p - h))) != NULL; h++)
+        if (h > c && h[-1] == ' ')
+            return NULL;
+    return p;
 }
 
 /* Reads the quoted scalar at c (c[0] is the quote) into f->tmp; *after is past its closing
@@ -191,6 +206,8 @@ static int block_scalar(struct fparse *f, int indent, const char *c, const char 
         const char *e = memchr(p, '\n', (size_t)(f->end - p));
         if (e == NULL)
             e = f->end;
+        if (!plain_text((const unsigned char *)p, (size_t)(e - p)))
+            return NOPE;
         int sp = 0;
         while (p + sp < e && p[sp] == ' ')
             sp++;
@@ -262,46 +279,48 @@ static int value(struct fparse *f, int indent, const char *c, const char *le)
     default:
         break;
     }
-    const char *end = le;
-    for (const char *p = c; p < le; p++) {
-        if (*p == ':' && (p + 1 == le || p[1] == ' '))
-            return NOPE; /* a map where YAML allows none */
-        if (*p == '#' && p[-1] == ' ') {
-            end = p;
+    const char *end = le; /* c is not '#': a comment starts after a space */
+    for (const char *h = c; (h = memchr(h, '#', (size_t)(le - h))) != NULL; h++) {
+        if (h[-1] == ' ') {
+            end = h;
             break;
         }
     }
+    for (const char *p = c; (p = memchr(p, ':', (size_t)(end - p))) != NULL; p++)
+        if (p + 1 == le || p[1] == ' ')
+            return NOPE; /* a map where YAML allows none */
     while (end > c && end[-1] == ' ')
         end--;
     return rules_ydoc_scalar(f->d, c, (size_t)(end - c), true);
 }
 
-/* Whether the line from c is "KEY: ..." or "KEY:" (KEY plain or quoted on this line). */
-static bool key_line(struct fparse *f, const char *c, const char *le)
+/* Where the key of the line from c ends (its ':') when the line is "KEY: ..." or "KEY:" with a
+ * plain or quoted KEY, else NULL. */
+static const char *key_colon(struct fparse *f, const char *c, const char *le)
 {
     if (*c == '\'' || *c == '"') {
         size_t len;
         const char *after;
-        return quoted(f, c, le, &len, &after) == 0 && after < le && *after == ':' &&
-               (after + 1 == le || after[1] == ' ');
+        if (quoted(f, c, le, &len, &after) == 0 && after < le && *after == ':' &&
+            (after + 1 == le || after[1] == ' '))
+            return after;
+        return NULL;
     }
-    return plain_key_end(c, le) != NULL;
+    return plain_key_end(c, le);
 }
 
-/* "KEY: VALUE", "KEY:" (value on later lines, or null), at c. */
-static int pair(struct fparse *f, int indent, const char *c, const char *le)
+/* "KEY: VALUE", "KEY:" (value on later lines, or null), at c; colon from key_colon(). */
+static int pair(struct fparse *f, int indent, const char *c, const char *colon, const char *le)
 {
-    const char *colon;
     int rc;
 
+    if (colon == NULL || colon - c > KEY_MAX)
+        return NOPE;
     if (*c == '\'' || *c == '"') {
         size_t len;
-        if ((rc = quoted(f, c, le, &len, &colon)))
+        const char *after;
+        if ((rc = quoted(f, c, le, &len, &after)))
             return rc;
-        if (colon == le || *colon != ':' || (colon + 1 < le && colon[1] != ' '))
-            return NOPE;
-        if (colon - c > KEY_MAX)
-            return NOPE;
         rc = rules_ydoc_scalar(f->d, f->tmp, len, false);
     } else {
         switch (*c) {
@@ -315,8 +334,7 @@ static int pair(struct fparse *f, int indent, const char *c, const char *le)
         default:
             break;
         }
-        colon = plain_key_end(c, le);
-        if (colon == NULL || colon == c || colon[-1] == ' ' || colon - c > KEY_MAX)
+        if (colon == c || colon[-1] == ' ')
             return NOPE;
         rc = rules_ydoc_scalar(f->d, c, (size_t)(colon - c), true);
     }
@@ -367,10 +385,11 @@ static int entry(struct fparse *f, int indent, const char *c, const char *le)
     }
     if (*q == '-' && (q + 1 == le || q[1] == ' '))
         return NOPE; /* "- - x" */
-    if (key_line(f, q, le)) {
+    const char *colon = key_colon(f, q, le);
+    if (colon != NULL) {
         int col = indent + (int)(q - c);
         int rc = open_blk(f, Y_MAP, col);
-        return rc ? rc : pair(f, col, q, le);
+        return rc ? rc : pair(f, col, q, colon, le);
     }
     return value(f, indent, q, le);
 }
@@ -407,13 +426,12 @@ static int line(struct fparse *f, int indent, const char *c, const char *le)
                 return NOPE; /* YAML says it is an error: libyaml says which */
         }
     }
-    if (nest) {
-        if (!dash && !key_line(f, c, le))
-            return NOPE; /* a scalar on a line of its own */
-        if ((rc = open_blk(f, dash ? Y_SEQ : Y_MAP, indent)))
-            return rc;
-    }
-    return dash ? entry(f, indent, c, le) : pair(f, indent, c, le);
+    const char *colon = dash ? NULL : key_colon(f, c, le);
+    if (!dash && colon == NULL)
+        return NOPE; /* a scalar on a line of its own, or what YAML refuses */
+    if (nest && (rc = open_blk(f, dash ? Y_SEQ : Y_MAP, indent)))
+        return rc;
+    return dash ? entry(f, indent, c, le) : pair(f, indent, c, colon, le);
 }
 
 static int doc_finish(struct fparse *f)
@@ -442,12 +460,14 @@ int rules_yaml_fast(struct ydoc *d, const char *buf, size_t len,
     size_t docno = 0;
     int rc = 0;
 
-    if (!plain_text((const unsigned char *)buf, len))
-        return NOPE;
     while ((p = f.next) < end && rc == 0) {
         const char *le = memchr(p, '\n', (size_t)(end - p));
         if (le == NULL)
             le = end;
+        if (!plain_text((const unsigned char *)p, (size_t)(le - p))) {
+            rc = NOPE; /* every line is checked here or in block_scalar() */
+            break;
+        }
         const char *c = p;
         while (c < le && *c == ' ')
             c++;
