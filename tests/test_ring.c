@@ -21,37 +21,59 @@ static size_t rec_len(uint32_t i)
     return (i * 7919u) % 1500u; /* 0..1499 bytes, including empty records */
 }
 
+/* Both sides either yield when the ring is full or empty, or sleep in the ring's waits
+ * (the producer notifies every `batch` records, the consumer after every `batch` releases). */
+struct side {
+    struct tw_ring *r;
+    bool wait;
+    unsigned batch;
+};
+
 static void *producer(void *arg)
 {
-    struct tw_ring *r = arg;
+    const struct side *sd = arg;
+    struct tw_ring *r = sd->r;
 
     for (uint32_t i = 0; i < RECORDS; i++) {
         size_t n = rec_len(i);
         uint8_t *p;
-        while ((p = tw_ring_reserve(r, n + 4)) == NULL)
-            sched_yield();
+        while ((p = tw_ring_reserve(r, n + 4)) == NULL) {
+            if (!sd->wait) {
+                sched_yield();
+                continue;
+            }
+            tw_ring_notify(r);
+            tw_ring_wait_space(r, n + 4, 1000);
+        }
         memcpy(p, &i, 4);
         memset(p + 4, (int)(i & 0xff), n);
         tw_ring_commit(r);
+        if (sd->wait && (i + 1) % sd->batch == 0)
+            tw_ring_notify(r);
     }
     tw_ring_close(r);
     return NULL;
 }
 
-static void test_two_threads(void **state)
+static void run_two_threads(bool wait, unsigned batch)
 {
-    (void)state;
     struct tw_ring r;
     pthread_t th;
     uint32_t want = 0;
+    struct side sd = {&r, wait, batch};
 
     assert_int_equal(tw_ring_init(&r, 1u << 14), 0);
-    assert_int_equal(pthread_create(&th, NULL, producer, &r), 0);
+    assert_int_equal(pthread_create(&th, NULL, producer, &sd), 0);
     while (!tw_ring_finished(&r)) {
         size_t n;
         const uint8_t *p = tw_ring_peek(&r, &n);
         if (p == NULL) {
-            sched_yield();
+            if (wait) {
+                tw_ring_notify_space(&r);
+                tw_ring_wait_data(&r, 1000);
+            } else {
+                sched_yield();
+            }
             continue;
         }
         uint32_t got;
@@ -63,10 +85,28 @@ static void test_two_threads(void **state)
                 fail_msg("record %u byte %zu", want, k);
         tw_ring_release(&r);
         want++;
+        if (wait && want % batch == 0)
+            tw_ring_notify_space(&r);
     }
     pthread_join(th, NULL);
     assert_int_equal(want, RECORDS);
     tw_ring_destroy(&r);
+}
+
+static void test_two_threads(void **state)
+{
+    (void)state;
+    run_two_threads(false, 1);
+}
+
+/* The same with sleeping sides: every record arrives, in order, and the run ends (a lost
+ * wake-up would cost a 1 s timeout each, 200,000 records would not end in time for the test
+ * runner). */
+static void test_two_threads_waiting(void **state)
+{
+    (void)state;
+    run_two_threads(true, 1);
+    run_two_threads(true, 64);
 }
 
 static void test_limits(void **state)
@@ -95,6 +135,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_two_threads),
+        cmocka_unit_test(test_two_threads_waiting),
     };
     return tw_run_tests_name("ring", tests, NULL, NULL);
 }

@@ -1170,6 +1170,17 @@ void tw_engine_flush(struct tw_engine *e)
         tw_flow_table_foreach(e->flows, flush_flow, e);
 }
 
+void tw_engine_packet(struct tw_engine *e, const struct tw_frame *fr, const struct tw_pkt *p)
+{
+    e->frame = fr;
+    if (p->l4_proto == 6)
+        tcp(e, p);
+    else if (p->l4_proto == 17 && (p->sport == 53 || p->dport == 53))
+        udp_dns(e, p);
+    else if (p->l4_proto == 17)
+        udp_other(e, p);
+}
+
 void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *fr)
 {
     struct tw_pkt p;
@@ -1178,11 +1189,5 @@ void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f
     e->st.bytes += fr->wirelen;
     if (tw_decode(linktype, fr->data, fr->caplen, fr->wirelen, &p, &e->st.decode) != 0)
         return;
-    e->frame = fr;
-    if (p.l4_proto == 6)
-        tcp(e, &p);
-    else if (p.l4_proto == 17 && (p.sport == 53 || p.dport == 53))
-        udp_dns(e, &p);
-    else if (p.l4_proto == 17)
-        udp_other(e, &p);
+    tw_engine_packet(e, fr, &p);
 }

@@ -145,6 +145,8 @@ static void between_bursts(struct sensor *s)
 {
     double t;
 
+    if (s->frame_fn == spread_frame)
+        workers_notify(s); /* a burst was handed out: wake workers that wait for it */
     if (reload_requested && !s->first_load && !s->loading) {
         reload_requested = 0;
         reopen_files(s);

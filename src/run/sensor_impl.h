@@ -112,6 +112,9 @@ struct sensor {
     struct worker *workers;
     unsigned n_workers;
     uint64_t worker_drops; /* live frames dropped because a worker's ring was full */
+    /* Reader in front of workers: it decodes each frame once (for the flow hash) and hands the
+     * decoding on, so frames, bytes and decoding are counted here, not by the workers. */
+    struct tw_engine_stats reader_st;
     /* Reader in front of workers: UDP DNS answers go into the cache here, in capture order. */
     struct tw_dns_msg feed_msg;
     struct tw_dns_answers *feed_answers;
@@ -175,6 +178,8 @@ int workers_alloc(struct sensor *s, unsigned n);
 /* Starts n workers (allocated here if not yet), sharing base's capacities. 0 or TW_ENOMEM. */
 int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigned n);
 /* Stops the workers once each has processed every frame handed to it. */
+/* Wakes the workers that wait for frames (after a burst was handed out). */
+void workers_notify(struct sensor *s);
 void workers_stop(struct sensor *s);
 /* Stops and frees every worker with its engine, ring and capture sockets. */
 void workers_free(struct sensor *s);

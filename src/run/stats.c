@@ -46,6 +46,8 @@ void source_stats(struct sensor *s, size_t i, struct tw_capture_stats *cs)
 static void gather_workers(struct sensor *s, struct totals *t)
 {
     memset(t, 0, sizeof(*t));
+    if (!s->fanout)
+        tw_engine_stats_add(&t->es, &s->reader_st); /* frames, bytes, decoding */
     for (unsigned i = 0; i < s->n_workers; i++) {
         struct worker *w = &s->workers[i];
         struct totals snap;

@@ -13,13 +13,18 @@
 
 #include "tunwatch/inspect/answers.h"
 
+/* A frame in a worker's ring: its header, the reader's decoding (payload as an offset into the
+ * frame, or NO_PAYLOAD), then the frame's bytes. */
 struct frame_rec {
     int64_t ts_sec;
     uint32_t ts_nsec;
     uint32_t caplen;
     uint32_t wirelen;
-    int32_t linktype;
+    uint32_t payload_off;
+    struct tw_pkt pkt;
 };
+
+#define NO_PAYLOAD UINT32_MAX
 
 #define RING_BYTES (8u << 20)
 #define WORKER_BATCH 256
@@ -34,11 +39,14 @@ static void worker_publish(struct worker *w)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* How long an idle worker sleeps before it looks again on its own (a notify wakes it
+ * earlier) and publishes its counters. */
+#define WORKER_IDLE_MS 20
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     double last = now_mono();
-    const struct timespec idle = {.tv_sec = 0, .tv_nsec = 50000};
 
     for (;;) {
         unsigned n = 0;
@@ -50,10 +58,13 @@ static void *worker_main(void *arg)
             memcpy(&h, rec, sizeof(h));
             struct tw_frame f = {.ts_sec = h.ts_sec, .ts_nsec = h.ts_nsec, .caplen = h.caplen,
                                  .wirelen = h.wirelen, .data = rec + sizeof(h)};
-            tw_engine_frame(w->eng, h.linktype, &f);
+            h.pkt.payload = h.payload_off != NO_PAYLOAD ? f.data + h.payload_off : NULL;
+            tw_engine_packet(w->eng, &f, &h.pkt);
             tw_ring_release(&w->ring);
             n++;
         }
+        if (n > 0)
+            tw_ring_notify_space(&w->ring); /* the reader may wait for room */
         atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
         double t = now_mono();
         if (t - last >= 0.5) {
@@ -63,7 +74,7 @@ static void *worker_main(void *arg)
         if (n == 0) {
             if (tw_ring_finished(&w->ring))
                 break;
-            nanosleep(&idle, NULL);
+            tw_ring_wait_data(&w->ring, WORKER_IDLE_MS);
         }
     }
     tw_engine_flush(w->eng); /* flows still open at the end of the capture */
@@ -203,37 +214,48 @@ static void store_answers(struct sensor *s, const struct tw_pkt *p, int64_t ts)
     }
 }
 
-/* Reader side: sends a frame to the worker that owns its flow. */
+/* Reader side: decodes a frame (once: the worker takes the decoding with it) and sends both to
+ * the worker that owns its flow. A frame that is not TCP or UDP over IP is counted here and
+ * goes no further. */
 void spread_frame(void *ctx, const struct tw_frame *f)
 {
     struct sensor *s = ctx;
-    struct tw_decode_stats scratch; /* the worker decodes again and counts */
-    struct tw_pkt p;
-    unsigned wi = 0;
+    struct frame_rec h = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec, .caplen = f->caplen,
+                          .wirelen = f->wirelen};
+    struct tw_pkt *p = &h.pkt;
     struct worker *w;
     uint8_t *dst;
 
-    memset(&scratch, 0, sizeof(scratch));
-    if (tw_decode(s->linktype, f->data, f->caplen, f->wirelen, &p, &scratch) == 0) {
-        wi = (unsigned)(flow_spread_hash(&p) % s->n_workers);
-        if (s->feed_answers != NULL && p.sport == 53 && p.payload_len > 0)
-            store_answers(s, &p, f->ts_sec);
-    }
-    w = &s->workers[wi];
-    while ((dst = tw_ring_reserve(&w->ring, sizeof(struct frame_rec) + f->caplen)) == NULL) {
+    s->reader_st.packets++;
+    s->reader_st.bytes += f->wirelen;
+    if (tw_decode(s->linktype, f->data, f->caplen, f->wirelen, p, &s->reader_st.decode) != 0)
+        return;
+    w = &s->workers[flow_spread_hash(p) % s->n_workers];
+    if (s->feed_answers != NULL && p->sport == 53 && p->payload_len > 0)
+        store_answers(s, p, f->ts_sec);
+    h.payload_off = p->payload != NULL ? (uint32_t)(p->payload - f->data) : NO_PAYLOAD;
+    p->payload = NULL; /* the worker points it into its copy */
+    size_t need = sizeof(struct frame_rec) + f->caplen;
+    while ((dst = tw_ring_reserve(&w->ring, need)) == NULL) {
         w->ring_full++;
         if (s->live) {
             /* Never block the capture: the drop is counted and reported. */
             s->worker_drops++;
             return;
         }
-        sched_yield();
+        /* A file waits for the worker: it must have all of what it was given first. */
+        tw_ring_notify(&w->ring);
+        tw_ring_wait_space(&w->ring, need, 10);
     }
-    struct frame_rec h = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec, .caplen = f->caplen,
-                          .wirelen = f->wirelen, .linktype = s->linktype};
     memcpy(dst, &h, sizeof(h));
     memcpy(dst + sizeof(h), f->data, f->caplen);
     tw_ring_commit(&w->ring);
+}
+
+void workers_notify(struct sensor *s)
+{
+    for (unsigned i = 0; i < s->n_workers; i++)
+        tw_ring_notify(&s->workers[i].ring);
 }
 
 void workers_stop(struct sensor *s)

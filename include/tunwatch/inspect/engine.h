@@ -97,6 +97,11 @@ void tw_engine_free(struct tw_engine *e);
 /* Processes one frame of the given link type. */
 void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f);
 
+/* The same for a frame the caller decoded already (tw_decode() returned 0 for it; p->payload
+ * points into f->data): the frame, its bytes and its decoding are counted by the caller, not
+ * here. The reader in front of workers decodes once, for the flow hash, and hands both over. */
+void tw_engine_packet(struct tw_engine *e, const struct tw_frame *f, const struct tw_pkt *p);
+
 /*
  * The capture has ended: every flow still open that never carried a name gets its lookup in
  * the DNS answer cache now (as it would at its FIN or eviction), so no connection is left
