@@ -106,28 +106,29 @@ static void futex_wake(_Atomic uint32_t *word)
 }
 
 /*
- * The waiter sets its flag, then (after a full fence) looks at the ring; the waker publishes,
- * then (after a full fence) looks at the flag: one of the two sees the other's write, so a
- * wake-up is never lost, and the sequence word read before the flag makes a wake that comes
+ * The waiter sets its flag, then looks at the ring; the waker publishes, then looks at the
+ * flag; all four steps are sequentially consistent (the waker's "publish" is a read-modify-
+ * write of its own index, a full barrier), so one of the two sees the other's write and a
+ * wake-up is never lost. The sequence word read before the flag makes a wake that comes
  * between the look and the sleep end the sleep at once.
  */
 void tw_ring_notify(struct tw_ring *r)
 {
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&r->consumer_waits, memory_order_relaxed))
+    atomic_fetch_add_explicit(&r->head, 0, memory_order_seq_cst);
+    if (atomic_load_explicit(&r->consumer_waits, memory_order_seq_cst))
         futex_wake(&r->data_seq);
 }
 
 void tw_ring_notify_space(struct tw_ring *r)
 {
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&r->producer_waits, memory_order_relaxed))
+    atomic_fetch_add_explicit(&r->tail, 0, memory_order_seq_cst);
+    if (atomic_load_explicit(&r->producer_waits, memory_order_seq_cst))
         futex_wake(&r->space_seq);
 }
 
 void tw_ring_close(struct tw_ring *r)
 {
-    atomic_store_explicit(&r->closed, true, memory_order_release);
+    atomic_store_explicit(&r->closed, true, memory_order_seq_cst);
     tw_ring_notify(r);
 }
 
@@ -135,11 +136,10 @@ void tw_ring_wait_data(struct tw_ring *r, int timeout_ms)
 {
     uint32_t seq = atomic_load_explicit(&r->data_seq, memory_order_acquire);
 
-    atomic_store_explicit(&r->consumer_waits, true, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
+    atomic_store_explicit(&r->consumer_waits, true, memory_order_seq_cst);
     size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    if (atomic_load_explicit(&r->head, memory_order_relaxed) == tail &&
-        !atomic_load_explicit(&r->closed, memory_order_relaxed))
+    if (atomic_load_explicit(&r->head, memory_order_seq_cst) == tail &&
+        !atomic_load_explicit(&r->closed, memory_order_seq_cst))
         futex_wait(&r->data_seq, seq, timeout_ms);
     atomic_store_explicit(&r->consumer_waits, false, memory_order_relaxed);
 }
@@ -148,10 +148,9 @@ void tw_ring_wait_space(struct tw_ring *r, size_t n, int timeout_ms)
 {
     uint32_t seq = atomic_load_explicit(&r->space_seq, memory_order_acquire);
 
-    atomic_store_explicit(&r->producer_waits, true, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
+    atomic_store_explicit(&r->producer_waits, true, memory_order_seq_cst);
     size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    if (r->cap - (head - atomic_load_explicit(&r->tail, memory_order_relaxed)) <
+    if (r->cap - (head - atomic_load_explicit(&r->tail, memory_order_seq_cst)) <
         room_needed(r, head, n))
         futex_wait(&r->space_seq, seq, timeout_ms);
     atomic_store_explicit(&r->producer_waits, false, memory_order_relaxed);
