@@ -104,6 +104,35 @@ static bool blank_or_comment(const char *p, const char *le)
     return p == le || *p == '#';
 }
 
+/* Skips the spaces from *v; when nothing but a comment follows, the value of the "KEY:" or
+ * "-" at `indent` is on a later line (or null): that is noted and true returned. */
+static bool value_later(struct fparse *f, const char **v, const char *le, int indent, bool seq)
+{
+    while (*v < le && **v == ' ')
+        (*v)++;
+    if (*v < le && **v != '#')
+        return false;
+    f->pending = true;
+    f->pend_seq = seq;
+    f->pend_indent = indent;
+    return true;
+}
+
+/* Whether a plain scalar may start at c: not with an indicator YAML gives a meaning to there
+ * ("-", "?" and ":" only when a non-space follows). */
+static bool plain_start(const char *c, const char *le)
+{
+    switch (*c) {
+    case '[': case ']': case '{': case '}': case ',': case '&': case '*': case '!':
+    case '|': case '>': case '%': case '@': case '`': case '#': case '\'': case '"':
+        return false;
+    case '-': case '?': case ':':
+        return c + 1 < le && c[1] != ' ';
+    default:
+        return true;
+    }
+}
+
 /* Where the plain key starting at c ends (its ':'), or NULL when the line from c is not
  * "KEY: ..." with a plain key. */
 static const char *plain_key_end(const char *c, const char *le)
@@ -269,16 +298,11 @@ static int value(struct fparse *f, int indent, const char *c, const char *le)
             return NOPE;
         return rules_ydoc_scalar(f->d, f->tmp, len, false);
     }
-    case '[': case ']': case '{': case '}': case ',': case '&': case '*': case '!':
-    case '%': case '@': case '`':
-        return NOPE;
-    case '-': case '?': case ':':
-        if (c + 1 == le || c[1] == ' ')
-            return NOPE;
-        break;
     default:
         break;
     }
+    if (!plain_start(c, le))
+        return NOPE;
     const char *end = le; /* c is not '#': a comment starts after a space */
     for (const char *h = c; (h = memchr(h, '#', (size_t)(le - h))) != NULL; h++) {
         if (h[-1] == ' ') {
@@ -323,32 +347,15 @@ static int pair(struct fparse *f, int indent, const char *c, const char *colon, 
             return rc;
         rc = rules_ydoc_scalar(f->d, f->tmp, len, false);
     } else {
-        switch (*c) {
-        case '[': case ']': case '{': case '}': case ',': case '&': case '*': case '!':
-        case '|': case '>': case '%': case '@': case '`': case '#':
-            return NOPE;
-        case '-': case '?': case ':':
-            if (c + 1 == le || c[1] == ' ')
-                return NOPE;
-            break;
-        default:
-            break;
-        }
-        if (colon == c || colon[-1] == ' ')
+        if (!plain_start(c, le) || colon == c || colon[-1] == ' ')
             return NOPE;
         rc = rules_ydoc_scalar(f->d, c, (size_t)(colon - c), true);
     }
     if (rc)
         return rc;
     const char *v = colon + 1;
-    while (v < le && *v == ' ')
-        v++;
-    if (v == le || *v == '#') {
-        f->pending = true;
-        f->pend_seq = false;
-        f->pend_indent = indent;
+    if (value_later(f, &v, le, indent, false))
         return 0;
-    }
     return value(f, indent, v, le);
 }
 
@@ -375,14 +382,8 @@ static int entry(struct fparse *f, int indent, const char *c, const char *le)
 {
     const char *q = c + 1;
 
-    while (q < le && *q == ' ')
-        q++;
-    if (q == le || *q == '#') {
-        f->pending = true;
-        f->pend_seq = true;
-        f->pend_indent = indent;
+    if (value_later(f, &q, le, indent, true))
         return 0;
-    }
     if (*q == '-' && (q + 1 == le || q[1] == ' '))
         return NOPE; /* "- - x" */
     const char *colon = key_colon(f, q, le);
