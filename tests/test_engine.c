@@ -318,6 +318,40 @@ static void test_hello_reassembly_orders(void **state)
     }
 }
 
+/* Eviction: 262,144 new one-packet flows (a SYN flood, 0.16 s at 1.6 Mpps) between the two
+ * halves of a hello, through a table of 1,024 flows, do not push out the flow that holds the
+ * first half: its name is reported, and no flow holding part of a name was evicted. */
+static void test_hello_survives_flood(void **state)
+{
+    (void)state;
+    struct tw_engine *e = engine(1024, 4);
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    uint8_t h[2048];
+    size_t n = build_hello(h, sizeof(h), "x.trycloudflare.com", 1200, 1);
+    struct frame f;
+
+    handshake(e, CLI, 40000, SRV, 443, 100);
+    tcp_send(e, CLI, 40000, SRV, 443, ACK, 101, h, 700);
+    int64_t t = clock_sec;
+    for (uint32_t i = 0; i < 262144; i++) {
+        tcp_frame(&f, 0x0b000000u + i, (uint16_t)(1024 + i % 60000), SRV, 443, SYN, i, 0, NULL,
+                  0);
+        struct tw_frame fr = {.ts_sec = t, .caplen = (uint32_t)f.n, .wirelen = (uint32_t)f.n,
+                              .data = f.b};
+        tw_engine_frame(e, TW_LINK_ETHERNET, &fr);
+    }
+    assert_int_equal(n_seen, 0);
+    tcp_send(e, CLI, 40000, SRV, 443, ACK, 801, h + 700, n - 700);
+    assert_int_equal(n_seen, 1);
+    expect_sni(0, "x.trycloudflare.com", "10.0.0.2", true);
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_true(fst.evicted >= 262144 - 1024);
+    assert_int_equal(fst.evicted_holding, 0);
+    tw_engine_free(e);
+}
+
 static void test_connect_and_proxy_preambles(void **state)
 {
     (void)state;
@@ -887,6 +921,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello_one_segment),
         cmocka_unit_test(test_hello_reassembly_orders),
+        cmocka_unit_test(test_hello_survives_flood),
         cmocka_unit_test(test_connect_and_proxy_preambles),
         cmocka_unit_test(test_starttls_scan),
         cmocka_unit_test(test_dns_udp),

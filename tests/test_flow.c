@@ -374,12 +374,13 @@ struct model_flow {
 };
 
 struct model {
-    struct model_flow f[2][64]; /* [class][least recently seen first] */
-    unsigned n[2];
-    uint64_t next_id, created, evicted, expired;
+    struct model_flow f[3][64]; /* [class][least recently seen first] */
+    unsigned n[3];
+    uint64_t next_id, created, evicted, evicted_holding, expired;
 };
 
-static const int64_t model_timeout[2] = {10, 4};
+/* default, short, holding (the default timeout) */
+static const int64_t model_timeout[3] = {10, 4, 10};
 
 static void model_remove(struct model *m, unsigned c, unsigned i)
 {
@@ -389,7 +390,7 @@ static void model_remove(struct model *m, unsigned c, unsigned i)
 
 static bool model_find(const struct model *m, uint16_t key, unsigned *c, unsigned *i)
 {
-    for (*c = 0; *c < 2; (*c)++)
+    for (*c = 0; *c < 3; (*c)++)
         for (*i = 0; *i < m->n[*c]; (*i)++)
             if (m->f[*c][*i].key == key)
                 return true;
@@ -412,7 +413,7 @@ static void test_model(void **state)
     struct tw_flow_table_stats st;
     int64_t now = 1000;
     uint64_t rng = 0x243f6a8885a308d3ULL;
-    unsigned moved = 0;
+    unsigned moved = 0, held = 0;
 
     memset(&m, 0, sizeof(m));
     m.next_id = 1;
@@ -444,18 +445,24 @@ static void test_model(void **state)
                 m.expired++;
             } else {
                 for (int k = 0; k < 2; k++) {
-                    unsigned ic = model_idle(&m, 1, now) ? 1 : model_idle(&m, 0, now) ? 0 : 2;
-                    if (ic == 2)
+                    /* expired: holding, short, then default */
+                    unsigned ic = model_idle(&m, 2, now)   ? 2
+                                  : model_idle(&m, 1, now) ? 1
+                                  : model_idle(&m, 0, now) ? 0
+                                                           : 3;
+                    if (ic == 3)
                         break;
                     expect_retired[n_expect++] = m.f[ic][0].id;
                     model_remove(&m, ic, 0);
                     m.expired++;
                 }
-                if (m.n[0] + m.n[1] == CAP) {
-                    unsigned ec = m.n[1] > 0 ? 1 : 0;
+                if (m.n[0] + m.n[1] + m.n[2] == CAP) {
+                    /* evicted: short, then default, then (counted apart) holding */
+                    unsigned ec = m.n[1] > 0 ? 1 : m.n[0] > 0 ? 0 : 2;
                     expect_retired[n_expect++] = m.f[ec][0].id;
                     model_remove(&m, ec, 0);
                     m.evicted++;
+                    m.evicted_holding += ec == 2;
                 }
             }
             m.f[0][m.n[0]++] = (struct model_flow){key, m.next_id++, now};
@@ -474,14 +481,22 @@ static void test_model(void **state)
         assert_int_equal(tw_flow_meta(t, &o->ft)->timeout, c);
         assert_int_equal(o->ft.key.port[0] + o->ft.key.port[1], 2000 + key + 443);
 
-        /* Now and then the owner makes it a one-shot flow (DNS, a FIN seen). */
-        if (c == 0 && ((rng >> 34) & 7) == 0) {
-            tw_flow_set_timeout(t, &o->ft, TW_FLOW_TIMEOUT_SHORT);
-            struct model_flow mf = m.f[0][i];
-            model_remove(&m, 0, i);
-            m.f[1][m.n[1]++] = mf;
-            c = 1, i = m.n[1] - 1;
-            moved++;
+        /* Now and then the owner makes it a one-shot flow (DNS, a FIN seen), or one that holds
+         * part of a name (and back). */
+        unsigned to = c;
+        if (c == 0 && ((rng >> 34) & 7) == 0)
+            to = 1;
+        else if (c == 0 && ((rng >> 34) & 7) == 1)
+            to = 2;
+        else if (c == 2 && ((rng >> 34) & 3) == 0)
+            to = 0;
+        if (to != c) {
+            tw_flow_set_timeout(t, &o->ft, (enum tw_flow_timeout)to);
+            struct model_flow mf = m.f[c][i];
+            model_remove(&m, c, i);
+            m.f[to][m.n[to]++] = mf;
+            c = to, i = m.n[to] - 1;
+            to == 1 ? moved++ : held++;
         }
         /* Now and then the owner restarts the flow (a reused 5-tuple): a new identity, in the
          * default class. */
@@ -490,8 +505,8 @@ static void test_model(void **state)
             o->tag = id(o);
             struct model_flow mf = m.f[c][i];
             mf.id = m.next_id++;
-            if (c == 1) {
-                model_remove(&m, 1, i);
+            if (c != 0) {
+                model_remove(&m, c, i);
                 m.f[0][m.n[0]++] = mf;
             } else {
                 m.f[0][i] = mf;
@@ -500,7 +515,8 @@ static void test_model(void **state)
             assert_int_equal(id(o), mf.id);
         }
         tw_flow_table_get_stats(t, &st);
-        assert_int_equal(st.active, m.n[0] + m.n[1]);
+        assert_int_equal(st.active, m.n[0] + m.n[1] + m.n[2]);
+        assert_int_equal(st.evicted_holding, m.evicted_holding);
         assert_int_equal(st.created, m.created);
         assert_int_equal(st.evicted, m.evicted);
         assert_int_equal(st.expired, m.expired);
@@ -509,7 +525,55 @@ static void test_model(void **state)
     assert_true(m.evicted > 1000);
     assert_true(m.expired > 1000);
     assert_true(moved > 1000);
+    assert_true(held > 1000);
+    assert_true(m.evicted_holding > 0);
     assert_true(st.chained > 0);
+    tw_flow_table_free(t);
+}
+
+/* A flood of new flows that carry nothing does not push out a flow holding part of a name:
+ * 262,144 of them through a table of 1,024, the holding flow stays; a table full of holding
+ * flows lets the oldest go, counted apart. */
+static void test_holding_survives_flood(void **state)
+{
+    (void)state;
+    struct tw_flow_table *t = new_table(1024, 300);
+    struct tw_flow_lookup res;
+    struct tw_flow_table_stats st;
+    struct tw_pkt hp = mkpkt(0x0a000001, 0x0a000002, 40000, 443);
+    struct owned *h = get(t, &hp, 1000, &res);
+    uint64_t hid = id(h);
+
+    tw_flow_set_timeout(t, &h->ft, TW_FLOW_TIMEOUT_HOLDING);
+    for (uint32_t i = 0; i < 262144; i++) {
+        struct tw_pkt p = mkpkt(0x0b000000 + i, 0x0a000002, (uint16_t)(1024 + i % 60000), 443);
+        get(t, &p, 1000 + i / 2000, &res);
+        for (unsigned k = 0; k < res.n_retired; k++)
+            assert_true(id(res.retired[k]) != hid);
+    }
+    struct owned *again = get(t, &hp, 1131, &res);
+    assert_false(res.created);
+    assert_int_equal(id(again), hid);
+    tw_flow_table_get_stats(t, &st);
+    assert_int_equal(st.evicted, 262144 - 1023);
+    assert_int_equal(st.evicted_holding, 0);
+    tw_flow_table_free(t);
+
+    t = new_table(4, 300);
+    struct owned *f[4];
+    for (uint32_t i = 0; i < 4; i++) {
+        struct tw_pkt p = mkpkt(0x0a000001, 0x0a000002, (uint16_t)(50000 + i), 443);
+        f[i] = get(t, &p, 1000, &res);
+        tw_flow_set_timeout(t, &f[i]->ft, TW_FLOW_TIMEOUT_HOLDING);
+    }
+    uint64_t oldest = id(f[0]);
+    struct tw_pkt p = mkpkt(0x0a000001, 0x0a000002, 60000, 443);
+    get(t, &p, 1001, &res);
+    assert_int_equal(res.n_retired, 1);
+    assert_int_equal(id(res.retired[0]), oldest);
+    tw_flow_table_get_stats(t, &st);
+    assert_int_equal(st.evicted, 1);
+    assert_int_equal(st.evicted_holding, 1);
     tw_flow_table_free(t);
 }
 
@@ -612,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_restart),     cmocka_unit_test(test_ids),
         cmocka_unit_test(test_model),       cmocka_unit_test(test_foreach_order),
         cmocka_unit_test(test_short_class), cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_holding_survives_flood),
     };
     return tw_run_tests_name("flow", tests, NULL, NULL);
 }

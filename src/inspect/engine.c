@@ -54,6 +54,7 @@ enum tw_flow_state {
 /* conn.xflags: rarer facts */
 #define TW_FLOWX_SERVER_SET 0x01 /* server_next is valid (DNS over TCP responses are read) */
 #define TW_FLOWX_SERVER_OFF 0x02 /* stop reading the server stream (oversize, no buffer) */
+#define TW_FLOWX_HOLDING 0x04    /* in the flow table's holding class (see hold_update) */
 
 /* A flow-table entry as the engine sees it: the table's part, then the engine's state (the
  * table zeroes it for a new flow; conn_init sets what is not zero). The first 8 bytes of the
@@ -109,6 +110,29 @@ static void put_stream(struct tw_engine *e, uint32_t *idx)
     if (*idx != TW_STREAM_NONE) {
         tw_stream_put(&e->pool, *idx);
         *idx = TW_STREAM_NONE;
+    }
+}
+
+/*
+ * A flow that holds part of a name (its client stream in a reassembly buffer, a QUIC state
+ * with CRYPTO frames) is in the flow table's holding class, which a flood of new flows that
+ * carry nothing cannot push out between the halves (tw_flow.h); it goes back to the default
+ * class once it holds nothing. A flow in the short class (closing) stays there.
+ */
+static void hold_update(struct tw_engine *e, struct conn *f)
+{
+    bool holds = f->stream != TW_STREAM_NONE || f->quic != QUIC_NONE;
+
+    if (holds == ((f->xflags & TW_FLOWX_HOLDING) != 0))
+        return;
+    enum tw_flow_timeout now = tw_flow_meta(e->flows, &f->ft)->timeout;
+    if (holds && now == TW_FLOW_TIMEOUT_DEFAULT) {
+        tw_flow_set_timeout(e->flows, &f->ft, TW_FLOW_TIMEOUT_HOLDING);
+        f->xflags |= TW_FLOWX_HOLDING;
+    } else if (!holds) {
+        if (now == TW_FLOW_TIMEOUT_HOLDING)
+            tw_flow_set_timeout(e->flows, &f->ft, TW_FLOW_TIMEOUT_DEFAULT);
+        f->xflags &= (uint8_t)~TW_FLOWX_HOLDING;
     }
 }
 
@@ -643,6 +667,7 @@ static void udp_other(struct tw_engine *e, const struct tw_pkt *p)
     }
     if (f->state == TW_FLOW_QUIC && side == f->client) {
         quic_datagram(e, f, p);
+        hold_update(e, f);
         if (f->state == TW_FLOW_DONE && !(f->flags & TW_FLOWF_NAMED))
             answer_event(e, f);
         return;
@@ -1154,8 +1179,12 @@ static void tcp(struct tw_engine *e, const struct tw_pkt *p)
     if (f->state == TW_FLOW_DONE || (p->tcp_flags & 0x05) != 0)
         answer_event(e, f);
     /* Closing: what is left of it are a few segments, then a new connection on the 5-tuple. */
-    if ((p->tcp_flags & 0x05) != 0)
+    if ((p->tcp_flags & 0x05) != 0) {
         tw_flow_set_timeout(e->flows, &f->ft, TW_FLOW_TIMEOUT_SHORT);
+        f->xflags &= (uint8_t)~TW_FLOWX_HOLDING;
+    } else {
+        hold_update(e, f);
+    }
 }
 
 static void flush_flow(void *ctx, struct tw_flow *f)

@@ -57,6 +57,7 @@ static void gather_workers(struct sensor *s, struct totals *t)
         tw_engine_stats_add(&t->es, &snap.es);
         t->fs.created += snap.fs.created;
         t->fs.evicted += snap.fs.evicted;
+        t->fs.evicted_holding += snap.fs.evicted_holding;
         t->fs.expired += snap.fs.expired;
         t->fs.chained += snap.fs.chained;
         t->fs.active += snap.fs.active;
@@ -170,6 +171,8 @@ void write_stats(struct sensor *s)
     tw_jb_u64(&jb, t.fs.created);
     tw_jb_key(&jb, "evicted");
     tw_jb_u64(&jb, t.fs.evicted);
+    tw_jb_key(&jb, "evicted_holding");
+    tw_jb_u64(&jb, t.fs.evicted_holding);
     tw_jb_key(&jb, "expired");
     tw_jb_u64(&jb, t.fs.expired);
     tw_jb_key(&jb, "chained");

@@ -66,7 +66,8 @@ void summary(struct sensor *s, double secs)
             "after a preamble %llu; quic initials %llu, hellos %llu, with sni %llu; "
             "http connect %llu, proxy protocol %llu)\n"
             "  alerts: %llu (excluded %llu, suppressed %llu)  events written: %llu\n"
-            "  flows: %llu created, %u active of %u, %llu evicted, %llu expired, %llu mid-stream, "
+            "  flows: %llu created, %u active of %u, %llu evicted (%llu holding part of a name), "
+            "%llu expired, %llu mid-stream, "
             "%llu port reuse; reassembly buffers high water %u\n",
             (unsigned long long)t.events_seen[TW_CAT_DNS_QUERY],
             (unsigned long long)t.events_seen[TW_CAT_NETWORK_CONNECTION],
@@ -79,7 +80,8 @@ void summary(struct sensor *s, double secs)
             (unsigned long long)t.alerts, (unsigned long long)t.excluded,
             (unsigned long long)t.suppressed, (unsigned long long)t.events_written,
             (unsigned long long)fs->created, fs->active, fs->capacity,
-            (unsigned long long)fs->evicted, (unsigned long long)fs->expired,
+            (unsigned long long)fs->evicted, (unsigned long long)fs->evicted_holding,
+            (unsigned long long)fs->expired,
             (unsigned long long)st->midstream, (unsigned long long)st->tcp_port_reuse,
             t.stream_high_water);
     if (s->anscache != NULL) {

@@ -11,11 +11,14 @@
  * that overflows chains its extra entries (counted). What the table needs less often (LRU
  * links, id, times) lives in a separate array, struct tw_flow_meta.
  *
- * Two timeout classes: the default, and a short one the owner moves a flow to once it can only
- * be a one-shot (a DNS flow, a TCP flow after FIN or RST), so those do not crowd the table.
- * Idle flows are expired lazily, a few per insertion, each class in least-recently-seen order;
- * when the table is full the least recently seen flow of the short class is evicted, or of the
- * default class when the short one is empty; a flow found idle past its timeout is a new flow.
+ * Three classes: the default; a short one the owner moves a flow to once it can only be a
+ * one-shot (a DNS flow, a TCP flow after FIN or RST), so those do not crowd the table; and a
+ * holding one (the default timeout) for flows that hold part of a name (half a ClientHello,
+ * DNS message or request head), so a flood of new flows that carry nothing cannot push them
+ * out between the halves. Idle flows are expired lazily, a few per insertion, each class in
+ * least-recently-seen order; when the table is full the least recently seen flow of the short
+ * class is evicted, else of the default class, and only when both are empty of the holding
+ * class (counted apart); a flow found idle past its timeout is a new flow.
  *
  * The table only keeps flows: it never calls back into its owner, writes output or takes a
  * lock. Each entry is a struct tw_flow followed by the owner's per-flow state (entry_size
@@ -56,6 +59,7 @@ struct tw_flow {
 enum tw_flow_timeout {
     TW_FLOW_TIMEOUT_DEFAULT,
     TW_FLOW_TIMEOUT_SHORT,
+    TW_FLOW_TIMEOUT_HOLDING, /* the default timeout; evicted last */
 };
 
 /* What the table keeps of a flow off its first line. */
@@ -72,6 +76,7 @@ struct tw_flow_meta {
 struct tw_flow_table_stats {
     uint64_t created;
     uint64_t evicted; /* let go while still active because the table was full */
+    uint64_t evicted_holding; /* ... of them, flows that held part of a name */
     uint64_t expired; /* let go after their idle timeout */
     uint64_t chained; /* flows put in a bucket's overflow chain (the bucket was full) */
     uint32_t active;
