@@ -912,7 +912,7 @@ static void test_versions(void **state)
         0xff00001e,        0xff00001f,        0xff000020,       0xff000021, 0xff000022,
         TW_QUIC_MVFST_D22, TW_QUIC_MVFST_D27, TW_QUIC_MVFST_EXP};
     static const uint32_t unknown[] = {0,          2,          0xff000015, 0xff000023, 0x1a2a3a4a,
-                                       0xfaceb003, 0x709a50c4, 0x51303530, 0x54303439};
+                                       0xfaceb003, 0x709a50c5, 0x51303530, 0x54303439};
     uint8_t hs[512], frames[PKT_MAX], pkt[PKT_MAX];
     size_t hn = build_hello("versions.example", 0, hs, sizeof(hs)), n;
     struct tw_quic_hello hello;
@@ -1053,6 +1053,65 @@ static void test_unknown_version(void **state)
     assert_int_equal(stats.reason[TW_QR_UNKNOWN_VERSION], 1);
 }
 
+/*
+ * QUIC version 2 as drafted (draft-ietf-quic-v2-01 to -10: version 0x709a50c4, RFC 9369's
+ * labels and packet types, the draft's own salt), as ngtcp2 0.12 sends it with
+ * `gtlsclient -v v2draft`: the first client datagram of the v2 draft run in pcaps/quic.pcap,
+ * one Initial carrying the whole ClientHello.
+ */
+static const char ngtcp2_v2draft_initial[] =
+    "d1709a50c4122566599b08ff85d548625be4fd7fa9d7148511916dfd20404fb13b4f4d4bd7c4be7930df0080000481d7"
+    "2a83463f075a61e1570ad7d6f3cc958c9ff08da119689cc8c5356b10d936c3cb8cc3b0630e69eac7f811a0c473b3bea3"
+    "b032ef93641b79d93d2c0ca380de312c57d35969c36cf6939add3f61927342a5db085378784d41a2c81a19157835cf0e"
+    "7c87fe8c980e1cc93b239676a83589adb37be5bfaa33566db7bab5f5513fc0dcd8bdf0b3278a1bdba744c98c804dbb58"
+    "f70c223b48f80127fbb31f6e54a13529d6f41fa40c2fb3ec36bb37aa7914f1f0f593e3aeb9851568fec9236476b4dc89"
+    "0cc4e35f0b42feddb2ce9b9580cab4c89a8f192d9f9fe508613d50a294caeb2935f83d70a8f85d7e527f737da71676a7"
+    "0ec35cd4d0e8abf5b92e820a81ae43f01d2414148853ec6ec7ee6be6027974a64fa8b47049d4280bd16951089fa9fbe7"
+    "080e3a9631c18f74d19d0ce5223378be001b33cee6a37eaf38ace494c27ac4a749007e1a8913c3892091f212e53d06d9"
+    "e94a284f9f7e7f40dc05eebc10cbaecb4b3101092b444cee38a399374a3051e77e3767e36607ebdc4e2f7b0cbbcaf231"
+    "a0d2f6ca7b02d21a1884be7e9948d4fb7180a18e2c7853865e4b1e611317d5d0b71b93c3e699fb1395c0f4f36ad1edec"
+    "6d633d0fb87e88c4e57e6a735b496b2047a02d524e00c1bf9325b16b7f1673dd63e4bef5399359fcb334b5f03648a370"
+    "a9a45b59a89f16f1aebff64fa4e4c9eaeba6fa560d1aeb695c3c9cc9a9c91ae74d570a06416d5a2484e15449f9e8e006"
+    "95b026b677c8fa53ec58b359a2e3e5d76e5095ec5f50723b24f50c0eb39a08955f15a80a7ceff8b6b5bda65cccb101ba"
+    "52815865160a77aac1a282cd16c7ecc608df3da562ee0f143960bfe41a645b422cd7a16aeb80af4861f11981a4389573"
+    "a4ee21fd7f44d62e097fa7b48f55b35284689df0eeb21bab648722ae1bef0b3b3864daf0110842f8105c6fc47fd109a0"
+    "7cfc3d5ea03c2e088615ea477d554b20aa9d11fcec287d6ce6304e330f9bcf5fee9c1c5ca374ca84f19659a127653a91"
+    "36a985430ab88ed24f7691906dfcfa1a1c98bc30953555ebcf49b5ecbe7cb51a3234d86b4b25ef006c3b4ccccb3251bd"
+    "b4f71160c42cd57596718697b72833a9e08e4880f6b55e84773cb70d7aa712b7e3ec2dcb1cbf035cad99966e27083ba5"
+    "6105c89180609cac23631814dcb51660f35b555770a36442ff282031dca011a34a01dc2a52f0af9433ab7037943d3c80"
+    "326793916978f73a46543a8b43b8764b6c9415efcd40416f7445300b082a4679043210b89d66f89adc8c5ee814da5a55"
+    "a0b983e698f5f44288c21aa80ed92f827852183dee7ce6792d9ab61a4a94ecb897113b86f77f6ce6e692198b0e351437"
+    "a74cdec021b8cee38adff580383b96379e203c7cbf543c648eee1a55779646abe98f9ebc59d071b3aebb85a73ef05f2b"
+    "a11507501a3bdbfbcc3802eb72623328789443a3f23bfeb146f8e08f30daed3f48bf1524502a590e36fe02bb573d94aa"
+    "1238a51445fdf802250a76f026322973f6aac0d5daf6b4e2d2bcf3ce60d3aaa3123700531a3ca5378094f69e14e2e9b8"
+    "562d0f566c4522802598a6d0431a122fc017f61fda25d84a87fc008d73d9d660cbdaf6f82fd8fb5f6572cd6b73214f10";
+
+static void test_v2_draft(void **state)
+{
+    (void)state;
+    uint8_t d[1200];
+    struct tw_quic_hello hello;
+    struct tw_quic_hdr h;
+    size_t n = unhex(ngtcp2_v2draft_initial, d, sizeof(d));
+
+    assert_int_equal(n, 1200);
+    assert_true(tw_quic_version_known(TW_QUIC_V2_DRAFT));
+    assert_true(tw_quic_header_parse(d, n, &h, NULL) > 0);
+    assert_int_equal(h.version, TW_QUIC_V2_DRAFT);
+    assert_int_equal(h.type, TW_QUIC_PKT_INITIAL); /* type bits 01: v2's Initial */
+    fresh();
+    assert_int_equal(feed(d, n, &hello), TW_QUIC_HELLO);
+    assert_true(sni_is(&hello, "quic-v2.trycloudflare.com"));
+    assert_int_equal(hello.version, TW_QUIC_V2_DRAFT);
+    assert_int_equal(hello.flags, 0);
+    assert_int_equal(stats.reason[TW_QR_UNKNOWN_VERSION_READ], 0);
+    /* the same bytes under the final version number: its salt does not open them */
+    d[1] = 0x6b, d[2] = 0x33, d[3] = 0x43, d[4] = 0xcf;
+    fresh();
+    assert_int_not_equal(feed(d, n, &hello), TW_QUIC_HELLO);
+    assert_int_equal(stats.reason[TW_QR_DECRYPT_FAILED], 1);
+}
+
 /* Appends a Google QUIC CRYPTO frame (type 0x08) for hs[off..off+len) at out+n. */
 static size_t put_gquic_crypto(uint8_t *out, size_t n, const uint8_t *hs, size_t off, size_t len)
 {
@@ -1174,7 +1233,8 @@ int main(void)
         cmocka_unit_test(test_frames),          cmocka_unit_test(test_crypto_gap_limit),
         cmocka_unit_test(test_coalesced),       cmocka_unit_test(test_retry),
         cmocka_unit_test(test_dcid_change),     cmocka_unit_test(test_versions),
-        cmocka_unit_test(test_unknown_version), cmocka_unit_test(test_gquic_tls),
+        cmocka_unit_test(test_unknown_version), cmocka_unit_test(test_v2_draft),
+        cmocka_unit_test(test_gquic_tls),
         cmocka_unit_test(test_not_quic),        cmocka_unit_test(test_names),
     };
     return tw_run_tests(tests, setup, teardown);

@@ -70,7 +70,8 @@ struct version_info {
 #define LABELS_V1 "quic key", "quic iv", "quic hp"
 
 /*
- * Salts from RFC 9001 5.2, RFC 9369 3.3.1 and draft-ietf-quic-tls-22..34 section 5.2; mvfst's
+ * Salts from RFC 9001 5.2, RFC 9369 3.3.1, draft-ietf-quic-v2-01 3.3.1 and
+ * draft-ietf-quic-tls-22..34 section 5.2; mvfst's
  * versions take those of the drafts they were cut from, T050 and T051 the salts Chromium gave
  * them. Entry 0 (version 1) and entry VI_DRAFT29 are the salts tried for versions not listed.
  */
@@ -110,6 +111,17 @@ static const struct version_info versions[] = {
      LABELS_V1,
      false,
      FRAMES_GQUIC},
+    /* draft-ietf-quic-v2-01 to -10 (ngtcp2 0.x "v2draft"): RFC 9369's labels and packet
+     * types under the draft's version number and salt */
+    {TW_QUIC_V2_DRAFT,
+     TW_QUIC_V2_DRAFT,
+     {0xa7, 0x07, 0xc2, 0x03, 0xa5, 0x9b, 0x47, 0x18, 0x4a, 0x1d,
+      0x62, 0xca, 0x57, 0x04, 0x06, 0xea, 0x7a, 0xe3, 0xe5, 0xd3},
+     "quicv2 key",
+     "quicv2 iv",
+     "quicv2 hp",
+     true,
+     FRAMES_IETF},
 };
 #define VI_V1 0
 #define VI_DRAFT29 2

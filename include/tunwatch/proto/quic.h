@@ -86,6 +86,7 @@
 
 #define TW_QUIC_V1 0x00000001u
 #define TW_QUIC_V2 0x6b3343cfu
+#define TW_QUIC_V2_DRAFT 0x709a50c4u /* draft-ietf-quic-v2-01..10 (ngtcp2 0.x "v2draft") */
 #define TW_QUIC_DRAFT_FIRST 0xff000016u /* draft-22 */
 #define TW_QUIC_DRAFT_LAST 0xff000022u  /* draft-34 */
 #define TW_QUIC_MVFST_D22 0xfaceb001u   /* Facebook mvfst, draft-22 based */
