@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Checks tunwatch NDJSON output against the names tshark decodes from the same capture.
 
-usage: e2e_check.py OUTPUT.ndjson NAMES.tsv
+usage: e2e_check.py OUTPUT.ndjson NAMES.tsv [EXTRA.tsv]
 
 OUTPUT is `tunwatch --events` output. NAMES.tsv is the table pcaps/gen.sh writes next to each
 capture (tshark fields: frame, ip.src, ipv6.src, tcp.srcport, udp.srcport, dns.qry.name,
-dns.qry.type, tls SNI). Every line must be valid JSON with the documented keys, and the multiset
-of (evidence, source address, name) over the events must equal tshark's.
+dns.qry.type, tls SNI, http.host, http.request.uri, quic.version). Every line must be valid JSON
+with the documented keys, and the multiset of (evidence, source address, source port, name)
+over the events must equal tshark's: a ClientHello in QUIC (quic.version set) is a quic_sni
+name, one over TCP a tls_sni name. EXTRA.tsv, when given, has the same columns plus `reason`:
+names tshark cannot decode, which gen.sh writes with the reason (pcaps/README.md).
 """
 import collections
 import json
@@ -24,6 +27,33 @@ def strip_port(host):
     if host.count(":") == 1:
         return host.split(":", 1)[0]
     return host
+
+
+def read_table(path, theirs):
+    """Adds the names of one gen.sh table (tshark's columns) to the counter."""
+    with open(path, encoding="utf-8") as fp:
+        header = fp.readline().rstrip("\n").split("\t")
+        col = {name: i for i, name in enumerate(header)}
+        for line in fp:
+            f = line.rstrip("\n").split("\t")
+            src = f[col["ip.src"]] or f[col["ipv6.src"]]
+            port = int(f[col["tcp.srcport"]] or f[col["udp.srcport"]])
+            qnames = f[col["dns.qry.name"]]
+            sni = f[col["tls.handshake.extensions_server_name"]]
+            quic = "quic.version" in col and f[col["quic.version"]] != ""
+            if qnames:
+                for q in qnames.split(","):
+                    theirs[("dns_query", src, port, q)] += 1
+            if sni:
+                theirs[("quic_sni" if quic else "tls_sni", src, port, sni)] += 1
+            # An HTTP request: its Host field, else the target of a request that names its
+            # host (CONNECT's authority, an absolute URI); the port is not part of the name.
+            host = f[col["http.host"]] if "http.host" in col else ""
+            uri = f[col["http.request.uri"]] if "http.request.uri" in col else ""
+            if not host and uri and not uri.startswith("/") and uri != "*":
+                host = uri.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+            if host:
+                theirs[("http_host", src, port, strip_port(host))] += 1
 
 
 def main():
@@ -49,30 +79,11 @@ def main():
             ev = obj["event"]
             if obj["evidence"] == "dns_answer":
                 continue  # named from an earlier DNS answer: no tshark column to compare with
-            ours[(obj["evidence"], ev["SourceIp"], obj["name"])] += 1
+            ours[(obj["evidence"], ev["SourceIp"], ev["SourcePort"], obj["name"])] += 1
 
     theirs = collections.Counter()
-    with open(tsv_path, encoding="utf-8") as fp:
-        header = fp.readline().rstrip("\n").split("\t")
-        col = {name: i for i, name in enumerate(header)}
-        for line in fp:
-            f = line.rstrip("\n").split("\t")
-            src = f[col["ip.src"]] or f[col["ipv6.src"]]
-            qnames = f[col["dns.qry.name"]]
-            sni = f[col["tls.handshake.extensions_server_name"]]
-            if qnames:
-                for q in qnames.split(","):
-                    theirs[("dns_query", src, q)] += 1
-            if sni:
-                theirs[("tls_sni", src, sni)] += 1
-            # An HTTP request: its Host field, else the target of a request that names its
-            # host (CONNECT's authority, an absolute URI); the port is not part of the name.
-            host = f[col["http.host"]] if "http.host" in col else ""
-            uri = f[col["http.request.uri"]] if "http.request.uri" in col else ""
-            if not host and uri and not uri.startswith("/") and uri != "*":
-                host = uri.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
-            if host:
-                theirs[("http_host", src, strip_port(host))] += 1
+    for path in [tsv_path] + sys.argv[3:]:
+        read_table(path, theirs)
 
     for key in sorted(set(ours) | set(theirs)):
         if ours[key] != theirs[key]:
