@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config libpcap-dev libyaml-dev libpcre2-dev python3-yaml libldns-dev libcmocka-dev libssl-dev clang \
 libclang-rt-14-dev tshark tcpdump iproute2 dnsutils knot-dnsutils openssl curl gnutls-bin \
-dnsmasq tinyproxy socat ethtool tcpreplay python3 valgrind"
+dnsmasq tinyproxy socat ethtool tcpreplay python3 valgrind ngtcp2-client ngtcp2-server"
 # The optional DPDK backend (make DPDK=1, make check-dpdk) needs libdpdk-dev as well.
 [ "${TW_DEPS_DPDK:-0}" = 1 ] && PKGS="$PKGS libdpdk-dev"
 missing=""

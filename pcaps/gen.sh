@@ -1,6 +1,7 @@
 #!/bin/sh
 # Regenerate tunwatch's test captures from real programs (dig, kdig, openssl,
-# gnutls-cli, curl, socat, dnsmasq, tinyproxy) talking across two network namespaces.
+# gnutls-cli, curl, socat, dnsmasq, tinyproxy, ngtcp2's QUIC client and server, python3's
+# http.server and http.client) talking across two network namespaces.
 #
 #   sudo sh pcaps/gen.sh                    # all captures, into pcaps/ next to this script
 #   sudo sh pcaps/gen.sh resolve_connect    # only the captures named (see CAPTURES below);
@@ -20,9 +21,12 @@
 # has neither 8021q (VLAN devices) nor sch_netem (tc reordering); see README.md.
 # Servers (server namespace): dnsmasq on UDP+TCP 53, openssl s_server -www on
 # 443, 8443 and 4443, tinyproxy on 10.20.0.1:3128 (CONNECT to 443 and 8443),
-# socat echo servers on TCP 5000-5004 (all addresses) and UDP 10.20.0.14:19132.
+# socat echo servers on TCP 5000-5004 (all addresses) and UDP 10.20.0.14:19132;
+# for the quic capture ngtcp2's gtlsserver on UDP 4433 and 7844 and openssl s_server on
+# TCP 7844, for the http capture tools/httpd.py (HTTP/1.1, keep-alive) on TCP 80 and 8080.
 # Required Debian packages: iproute2 tcpdump tshark dnsutils knot-dnsutils
-# openssl curl gnutls-bin dnsmasq-base tinyproxy socat python3 util-linux ethtool.
+# openssl curl gnutls-bin dnsmasq-base tinyproxy socat python3 util-linux ethtool
+# ngtcp2-client ngtcp2-server.
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -35,7 +39,7 @@ SRV6=fd20::1
 LONG=$(printf '%063d' 0 | tr 0 a).$(printf '%063d' 0 | tr 0 b).$(printf '%063d' 0 | tr 0 c).$(printf '%046d' 0 | tr 0 d).ngrok-free.app
 
 # Captures that can be asked for by name (the section names below); none = all of them.
-CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect"
+CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect quic http"
 WANT=""
 for a in "$@"; do
     n=${a#pcaps/}; n=${n%/}; n=${n%.pcapng}; n=${n%.pcap}
@@ -51,6 +55,11 @@ want() { case " $WANT " in *" $1 "*) return 0 ;; esac; return 1; }
 for t in ip ethtool tcpdump dumpcap tshark capinfos dig kdig openssl curl gnutls-cli socat dnsmasq tinyproxy python3 unshare; do
     command -v $t >/dev/null 2>&1 || { echo "gen.sh: missing $t" >&2; exit 1; }
 done
+if want quic; then  # ngtcp2's examples built with GnuTLS (Debian ngtcp2-client, ngtcp2-server)
+    for t in gtlsclient gtlsserver; do
+        command -v $t >/dev/null 2>&1 || { echo "gen.sh: missing $t (ngtcp2-client, ngtcp2-server)" >&2; exit 1; }
+    done
+fi
 
 WORK=$(mktemp -d /tmp/tunwatch-pcaps.XXXXXX)
 PIDS=""
@@ -151,7 +160,7 @@ done
 
 set -- \
     localto.net localtonet.com ngrok-free.app ngrok.io ngrok-agent.com trycloudflare.com argotunnel.com \
-    devtunnels.ms loca.lt bore.pub lhr.life serveo.net pinggy.link debian.org example-bank.com
+    devtunnels.ms loca.lt bore.pub lhr.life serveo.net pinggy.link debian.org example-bank.com cftunnel.com
 DNSMASQ_ADDR=""
 for d in "$@"; do DNSMASQ_ADDR="$DNSMASQ_ADDR --address=/$d/$SRV --address=/$d/$SRV6"; done
 # resolve_connect: names with an address of their own (a host record wins over the domain
@@ -174,6 +183,7 @@ MaxClients 20
 Allow 10.20.0.0/24
 ConnectPort 443
 ConnectPort 8443
+ConnectPort 8080
 LogLevel Info
 CONF
 echo "nameserver $SRV" >"$WORK/resolv.conf"
@@ -195,6 +205,23 @@ for port in 5000 5001 5002 5003 5004; do
 done
 bg ip netns exec "$S" socat -T 2 UDP4-LISTEN:19132,bind=10.20.0.14,reuseaddr,fork PIPE >"$WORK/socat.19132.log" 2>&1
 
+# quic: ngtcp2's HTTP/3 server (GnuTLS) on UDP 4433 and on cloudflared's port 7844, all
+# addresses, and a TLS server on TCP 7844 (cloudflared's http2 transport)
+if want quic; then
+    mkdir -p "$WORK/htdocs"
+    echo 'tunwatch quic test' >"$WORK/htdocs/index.html"
+    for port in 4433 7844; do
+        bg ip netns exec "$S" gtlsserver -q -d "$WORK/htdocs" '*' $port "$WORK/key.pem" "$WORK/cert.pem" \
+            >"$WORK/gtlsserver.$port.log" 2>&1
+    done
+    bg ip netns exec "$S" openssl s_server -quiet -www -accept 7844 -cert "$WORK/cert.pem" -key "$WORK/key.pem" \
+        >"$WORK/s_server.7844.log" 2>&1
+fi
+# http: plain HTTP/1.1 with keep-alive on TCP 80 and 8080, all addresses
+if want http; then
+    bg ip netns exec "$S" python3 "$TOOLS/httpd.py" 80 8080 >"$WORK/httpd.log" 2>&1
+fi
+
 wait_port() { # ns proto port
     i=0
     while ! ip netns exec "$1" ss -Hln"$( [ "$2" = udp ] && echo u || echo t )" "sport = :$3" | grep -q .; do
@@ -206,6 +233,8 @@ wait_port "$S" udp 53; wait_port "$S" tcp 53
 wait_port "$S" tcp 443; wait_port "$S" tcp 8443; wait_port "$S" tcp 4443; wait_port "$S" tcp 3128
 for port in 5000 5001 5002 5003 5004; do wait_port "$S" tcp $port; done
 wait_port "$S" udp 19132
+if want quic; then wait_port "$S" udp 4433; wait_port "$S" udp 7844; wait_port "$S" tcp 7844; fi
+if want http; then wait_port "$S" tcp 80; wait_port "$S" tcp 8080; fi
 # the relays must have attached to the tap/tun devices (carrier up) and carry traffic
 for d in "$C tw-cv100" "$S tw-sv100" "$C tw-cv200" "$S tw-sv200" "$C tw-cr0" "$S tw-sr0" "$C tw-ctun" "$S tw-stun"; do
     set -- $d
@@ -417,6 +446,64 @@ if want resolve_connect; then
     wait "$HOLD"
 fi
 
+# 9. quic.pcap -- QUIC Initials of ngtcp2's client (gtlsclient, GnuTLS) on UDP 4433 and 7844,
+# IPv4 and IPv6, untagged, 802.1Q and QinQ; the name to connect to is the SNI it sends, so each
+# name gets its address from a hosts file of its own (no DNS in this capture)
+if want quic; then
+    log quic.pcap
+    cat >"$WORK/hosts.quic" <<HOSTS
+10.20.0.1 abc.trycloudflare.com www.debian.org x9.localtonet.com quic-v2.trycloudflare.com
+fd20::1 quic.cftunnel.com
+10.20.100.1 x.localto.net
+fd20:100::1 region1.v2.argotunnel.com
+10.20.200.1 abcd-203-0-113-5.ngrok-free.app
+fd20:200::1 k3x9.euw.devtunnels.ms
+HOSTS
+    quic() { # name port [gtlsclient options]: one HTTP/3 GET of https://name/
+        n=$1 p=$2; shift 2
+        inC unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec timeout 10 gtlsclient -q --exit-on-all-streams-close "$@"' \
+            "$WORK/hosts.quic" "$@" "$n" "$p" "https://$n/" >>"$WORK/client.log" 2>&1
+    }
+    cap_start "$C" "$OUT/quic.pcap" tcpdump -i tw-c0
+    quic abc.trycloudflare.com 4433
+    quic quic.cftunnel.com 7844                       # cloudflared's QUIC name and port, IPv6
+    quic www.debian.org 7844
+    quic x.localto.net 4433                           # 802.1Q 100, IPv4
+    quic region1.v2.argotunnel.com 7844               # 802.1Q 100, IPv6
+    quic abcd-203-0-113-5.ngrok-free.app 7844         # QinQ 200/300, IPv4
+    quic k3x9.euw.devtunnels.ms 4433                  # QinQ 200/300, IPv6
+    # an FFDHE8192 key share (1024 bytes) first: the ClientHello spans two Initial packets
+    quic x9.localtonet.com 4433 --groups=-GROUP-ALL:+GROUP-FFDHE8192:+GROUP-X25519
+    quic quic-v2.trycloudflare.com 4433 -v v2draft   # QUIC v2 draft (0x709a50c4)
+    tls $SRV:7844 h2.cftunnel.com                     # cloudflared's http2 transport: TLS on TCP 7844
+    cap_stop
+fi
+
+# 10. http.pcap -- HTTP/1.x requests: curl to tools/httpd.py on 80 and 8080 (keep-alive), through
+# tinyproxy (absolute URI and CONNECT), python3 http.client with each header in four segments
+if want http; then
+    log http.pcap
+    cap_start "$C" "$OUT/http.pcap" tcpdump -i tw-c0
+    web --resolve abc.trycloudflare.com:8080:$SRV http://abc.trycloudflare.com:8080/
+    web --resolve www.debian.org:80:$SRV http://www.debian.org/
+    web --resolve x9.localtonet.com:8080:$SRV \
+        http://x9.localtonet.com:8080/a http://x9.localtonet.com:8080/b http://x9.localtonet.com:8080/c   # one connection
+    web -x http://$SRV:3128 http://h2.cftunnel.com:8080/                     # absolute URI to the proxy
+    web -x http://$SRV:3128 http://abcd-203-0-113-5.ngrok-free.app/
+    web -p -x http://$SRV:3128 http://brave-cat-42.loca.lt:8080/             # CONNECT, then GET inside
+    web -6 --resolve "demo.serveo.net:8080:[$SRV6]" http://demo.serveo.net:8080/
+    web --resolve 8d7f.lhr.life:8080:10.20.100.1 http://8d7f.lhr.life:8080/  # 802.1Q 100
+    web -6 --resolve "xyz.a.pinggy.link:80:[fd20:100::1]" http://xyz.a.pinggy.link/
+    web --resolve bore.pub:80:10.20.200.1 http://bore.pub/                   # QinQ 200/300
+    web -6 --resolve "k3x9.euw.devtunnels.ms:8080:[fd20:200::1]" http://k3x9.euw.devtunnels.ms:8080/
+    # http.client, each header in four segments; two hosts on one connection
+    inC python3 "$TOOLS/httpsplit.py" $SRV 8080 a1b2c3.localto.net www.debian.org >>"$WORK/client.log" 2>&1
+    inC python3 "$TOOLS/httpsplit.py" $SRV6 80 quick-fox-lake.trycloudflare.com >>"$WORK/client.log" 2>&1
+    inC python3 "$TOOLS/httpsplit.py" 10.20.100.1 8080 connect.ngrok-agent.com >>"$WORK/client.log" 2>&1
+    inC python3 "$TOOLS/httpsplit.py" fd20:200::1 8080 0.tcp.ngrok.io >>"$WORK/client.log" 2>&1
+    cap_stop
+fi
+
 # ------------------------------------------------------------ name tables
 names() {
     tshark -n -r "$1" -o tcp.desegment_tcp_streams:TRUE -o tls.desegment_ssl_records:TRUE \
@@ -424,6 +511,7 @@ names() {
         -Y 'dns.flags.response==0 || tls.handshake.type==1 || http.request' -T fields -E header=y \
         -e frame.number -e ip.src -e ipv6.src -e tcp.srcport -e udp.srcport \
         -e dns.qry.name -e dns.qry.type -e tls.handshake.extensions_server_name -e http.host -e http.request.uri \
+        -e quic.version \
         >"$1.names.tsv" 2>"$WORK/tshark.log"
 }
 for f in "$OUT"/*.pcap "$OUT"/*.pcapng "$OUT"/linktypes/*.pcap; do
@@ -433,6 +521,19 @@ for f in "$OUT"/*.pcap "$OUT"/*.pcapng "$OUT"/linktypes/*.pcap; do
     printf '%-28s %5s packets %4s names\n' "${f#"$OUT"/}" \
         "$(capinfos -M -c -T "$f" 2>/dev/null | awk -F'\t' 'NR==2{print $2}')" "$(($(wc -l <"$f.names.tsv") - 1))"
 done
+# tshark 4.0 does not decrypt the QUIC v2 draft (0x709a50c4): the name of that run, at the first
+# client datagram of its flow, goes into a table of its own that says why
+if want quic; then
+    {
+        printf 'frame.number\tip.src\tipv6.src\ttcp.srcport\tudp.srcport\tdns.qry.name\tdns.qry.type\t'
+        printf 'tls.handshake.extensions_server_name\thttp.host\thttp.request.uri\tquic.version\treason\n'
+        tshark -n -r "$OUT/quic.pcap" -d udp.port==4433,quic -Y 'quic.version==0x709a50c4 && udp.dstport==4433' \
+            -T fields -e frame.number -e ip.src -e ipv6.src -e udp.srcport 2>>"$WORK/tshark.log" | head -n 1 |
+            awk -F'\t' -v OFS='\t' '{ print $1, $2, $3, "", $4, "", "", "quic-v2.trycloudflare.com", "", "", "0x709a50c4",
+                "QUIC v2 draft: tshark 4.0 does not decrypt it; the name gtlsclient -v v2draft was given" }'
+    } >"$OUT/quic.pcap.names.extra.tsv"
+    [ "$(wc -l <"$OUT/quic.pcap.names.extra.tsv")" = 2 ] || { echo "gen.sh: no QUIC v2 draft Initial in quic.pcap" >&2; exit 1; }
+fi
 # the NULL file is derived from the Ethernet one: tshark must see the same names
 if want linktypes; then
     cut -f2- "$OUT/linktypes/ether.pcap.names.tsv" >"$WORK/a"

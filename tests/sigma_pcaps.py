@@ -66,15 +66,20 @@ def ev_fields(o):
 
 
 def names_from_tsv(path):
+    """The names of a capture's table, and of its .names.extra.tsv (names tshark cannot decode,
+    with the reason; pcaps/README.md) when there is one."""
     dns, sni = set(), set()
-    with open(path, encoding="utf-8") as fp:
-        head = fp.readline().rstrip("\n").split("\t")
-        for line in fp:
-            row = dict(zip(head, line.rstrip("\n").split("\t")))
-            for key, dest in (("dns.qry.name", dns), ("tls.handshake.extensions_server_name", sni)):
-                for n in (row.get(key) or "").split(","):
-                    if n:
-                        dest.add(n.lower().rstrip("."))
+    extra = path[: -len(".names.tsv")] + ".names.extra.tsv"
+    for p in [path] + ([extra] if os.path.exists(extra) else []):
+        with open(p, encoding="utf-8") as fp:
+            head = fp.readline().rstrip("\n").split("\t")
+            for line in fp:
+                row = dict(zip(head, line.rstrip("\n").split("\t")))
+                for key, dest in (("dns.qry.name", dns),
+                                  ("tls.handshake.extensions_server_name", sni)):
+                    for n in (row.get(key) or "").split(","):
+                        if n:
+                            dest.add(n.lower().rstrip("."))
     return dns, sni
 
 
@@ -138,7 +143,8 @@ def main():
                     exp_pairs.add((r.id, n))
         ids = {r.id for r in tunnel}
         for k in got:
-            if k[-1] in ids and k[2] in ("dns_query", "tls_sni") and k not in by_cname:
+            # tshark's server_name column holds the ClientHellos of TLS and of QUIC alike
+            if k[-1] in ids and k[2] in ("dns_query", "tls_sni", "quic_sni") and k not in by_cname:
                 got_pairs.add((k[-1], k[4]))
         for p in sorted(exp_pairs ^ got_pairs):
             print(f"FAIL {cap}: tunnel rule {p[0]} on {p[1]}: "

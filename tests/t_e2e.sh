@@ -1,7 +1,8 @@
 #!/bin/sh
 # End-to-end: tunwatch over every capture in pcaps/ (made by real clients, see pcaps/README.md)
-# with the bundled rules. Checks that every line is valid JSON, that the names equal the ones
-# tshark decodes (pcaps/*.names.tsv), and that the output equals the golden file in
+# with the bundled rules. Checks that every line is valid JSON, that the names with their source
+# address and port equal the ones tshark decodes (pcaps/*.names.tsv, and *.names.extra.tsv for
+# names tshark cannot decode, each with its reason), and that the output equals the golden file in
 # tests/golden/, and that --workers 3 gives the same lines (flow ids aside).
 # TW_UPDATE_GOLDEN=1 rewrites the golden files (review the diff!). Without tshark the
 # Community ID check cannot run and the suite is reported as skipped (a failure in CI).
@@ -25,7 +26,7 @@ for f in pcaps/*.pcap pcaps/*.pcapng pcaps/linktypes/*.pcap; do
     ok=1
     if ! "$TW" -q -r "$f" -R rules --events -o "$out" 2>"$tmp/$name.err"; then
         echo "FAIL $f: tunwatch exited non-zero"; cat "$tmp/$name.err"; ok=0
-    elif ! python3 tests/e2e_check.py "$out" "$f.names.tsv"; then
+    elif ! python3 tests/e2e_check.py "$out" "$f.names.tsv" $([ -f "$f.names.extra.tsv" ] && echo "$f.names.extra.tsv"); then
         echo "FAIL $f: names differ from tshark's"; ok=0
     fi
     golden="tests/golden/$name.ndjson"
@@ -52,6 +53,13 @@ sys.exit(1 if bad or not got else 0)' "$out" "$tmp/$name.cid"; then
     if [ "$name" = resolve_connect.pcap ] && ! python3 tests/answer_check.py "$out"; then
         echo "FAIL $f: DNS-answer correlation differs from pcaps/README.md"; ok=0
     fi
+    # The bundled rules fire on QUIC SNI and HTTP Host names (cloudflared's among them).
+    case $name in
+    quic.pcap | http.pcap)
+        if ! python3 tests/alert_check.py "$out" "$name"; then
+            echo "FAIL $f: bundled rules on QUIC/HTTP names"; ok=0
+        fi ;;
+    esac
     # Parallel workers must give the same alerts and events (flow ids aside) as one thread,
     # DNS answer correlation included.
     if ! "$TW" -q -r "$f" -R rules --events --workers 3 -o "$out.w3" 2>"$tmp/$name.err3"; then
