@@ -147,6 +147,16 @@ if "$TW" --explain X.LocalTo.Net. >"$tmp/out" 2>"$tmp/err" &&
 else
     bad "--explain x.localto.net"; sed 's/^/     /' "$tmp/out" | head -8
 fi
+# cloudflared's connector names (QUIC SNI quic.cftunnel.com, TLS SNI h2.cftunnel.com on 7844, the
+# edge region1.v2.argotunnel.com): both Cloudflare Tunnel rules
+for n in quic.cftunnel.com h2.cftunnel.com region1.v2.argotunnel.com cftunnel.com; do
+    if "$TW" --explain "$n" >"$tmp/out" 2>"$tmp/err" && grep -q "^2 rules match" "$tmp/out" &&
+        [ "$(grep -c 'rules/tunnel_cloudflare_tunnel.yml$' "$tmp/out")" = 2 ]; then
+        ok "--explain $n: both Cloudflare Tunnel rules"
+    else
+        bad "--explain $n: both Cloudflare Tunnel rules"; sed 's/^/     /' "$tmp/out" | head -8
+    fi
+done
 "$TW" --explain localto.net >"$tmp/out" 2>"$tmp/err"
 if [ $? -eq 1 ] && grep -q "^0 rules match" "$tmp/out"; then
     ok "--explain localto.net (the bare domain): no rule, exit 1"
