@@ -22,7 +22,7 @@
 # Servers (server namespace): dnsmasq on UDP+TCP 53, openssl s_server -www on
 # 443, 8443 and 4443, tinyproxy on 10.20.0.1:3128 (CONNECT to 443 and 8443),
 # socat echo servers on TCP 5000-5004 (all addresses) and UDP 10.20.0.14:19132;
-# for the quic capture ngtcp2's gtlsserver on UDP 4433 and 7844 and openssl s_server on
+# for the quic capture ngtcp2's gtlsserver on UDP 4433, 4434 (Retry) and 7844, openssl s_server on
 # TCP 7844, for the http capture tools/httpd.py (HTTP/1.1, keep-alive) on TCP 80 and 8080.
 # Required Debian packages: iproute2 tcpdump tshark dnsutils knot-dnsutils
 # openssl curl gnutls-bin dnsmasq-base tinyproxy socat python3 util-linux ethtool
@@ -214,6 +214,9 @@ if want quic; then
         bg ip netns exec "$S" gtlsserver -q -d "$WORK/htdocs" '*' $port "$WORK/key.pem" "$WORK/cert.pem" \
             >"$WORK/gtlsserver.$port.log" 2>&1
     done
+    # UDP 4434: address validation, every client gets a Retry first
+    bg ip netns exec "$S" gtlsserver -q -V -d "$WORK/htdocs" '*' 4434 "$WORK/key.pem" "$WORK/cert.pem" \
+        >"$WORK/gtlsserver.4434.log" 2>&1
     bg ip netns exec "$S" openssl s_server -quiet -www -accept 7844 -cert "$WORK/cert.pem" -key "$WORK/key.pem" \
         >"$WORK/s_server.7844.log" 2>&1
 fi
@@ -233,7 +236,7 @@ wait_port "$S" udp 53; wait_port "$S" tcp 53
 wait_port "$S" tcp 443; wait_port "$S" tcp 8443; wait_port "$S" tcp 4443; wait_port "$S" tcp 3128
 for port in 5000 5001 5002 5003 5004; do wait_port "$S" tcp $port; done
 wait_port "$S" udp 19132
-if want quic; then wait_port "$S" udp 4433; wait_port "$S" udp 7844; wait_port "$S" tcp 7844; fi
+if want quic; then wait_port "$S" udp 4433; wait_port "$S" udp 4434; wait_port "$S" udp 7844; wait_port "$S" tcp 7844; fi
 if want http; then wait_port "$S" tcp 80; wait_port "$S" tcp 8080; fi
 # the relays must have attached to the tap/tun devices (carrier up) and carry traffic
 for d in "$C tw-cv100" "$S tw-sv100" "$C tw-cv200" "$S tw-sv200" "$C tw-cr0" "$S tw-sr0" "$C tw-ctun" "$S tw-stun"; do
@@ -452,7 +455,7 @@ fi
 if want quic; then
     log quic.pcap
     cat >"$WORK/hosts.quic" <<HOSTS
-10.20.0.1 abc.trycloudflare.com www.debian.org x9.localtonet.com quic-v2.trycloudflare.com
+10.20.0.1 abc.trycloudflare.com www.debian.org x9.localtonet.com quic-v2.trycloudflare.com retry.trycloudflare.com brave-cat-42.loca.lt
 fd20::1 quic.cftunnel.com
 10.20.100.1 x.localto.net
 fd20:100::1 region1.v2.argotunnel.com
@@ -475,6 +478,10 @@ HOSTS
     # an FFDHE8192 key share (1024 bytes) first: the ClientHello spans two Initial packets
     quic x9.localtonet.com 4433 --groups=-GROUP-ALL:+GROUP-FFDHE8192:+GROUP-X25519
     quic quic-v2.trycloudflare.com 4433 -v v2draft   # QUIC v2 draft (0x709a50c4)
+    quic retry.trycloudflare.com 4434                 # Retry, then an Initial to the new DCID
+    # a session ticket, then a resumption with 0-RTT: Initial and 0-RTT in one datagram
+    quic brave-cat-42.loca.lt 4433 --session-file="$WORK/quic.session" --tp-file="$WORK/quic.tp"
+    quic brave-cat-42.loca.lt 4433 --session-file="$WORK/quic.session" --tp-file="$WORK/quic.tp"
     tls $SRV:7844 h2.cftunnel.com                     # cloudflared's http2 transport: TLS on TCP 7844
     cap_stop
 fi
@@ -496,6 +503,11 @@ if want http; then
     web -6 --resolve "xyz.a.pinggy.link:80:[fd20:100::1]" http://xyz.a.pinggy.link/
     web --resolve bore.pub:80:10.20.200.1 http://bore.pub/                   # QinQ 200/300
     web -6 --resolve "k3x9.euw.devtunnels.ms:8080:[fd20:200::1]" http://k3x9.euw.devtunnels.ms:8080/
+    # a POST with a body, then a GET on the same connection (curl --next keeps it); HTTP/1.0
+    web --resolve amber-fox.trycloudflare.com:8080:$SRV -d 'tunnel=1&x=2' http://amber-fox.trycloudflare.com:8080/post \
+        --next -s -o /dev/null --max-time 10 --resolve amber-fox.trycloudflare.com:8080:$SRV \
+        http://amber-fox.trycloudflare.com:8080/after
+    web -0 --resolve r2d2.localtonet.com:80:$SRV http://r2d2.localtonet.com/
     # http.client, each header in four segments; two hosts on one connection
     inC python3 "$TOOLS/httpsplit.py" $SRV 8080 a1b2c3.localto.net www.debian.org >>"$WORK/client.log" 2>&1
     inC python3 "$TOOLS/httpsplit.py" $SRV6 80 quick-fox-lake.trycloudflare.com >>"$WORK/client.log" 2>&1

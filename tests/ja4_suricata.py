@@ -10,7 +10,7 @@ dependency); run by hand where `suricata -V` says 7.x:
 
 Suricata logs a hello's JA4 in its eve `tls` record (custom field ja4) and, for QUIC, in the
 `quic` object of an alert; a rule on `ja4.hash` that matches every fingerprint makes those
-alerts. QUIC is looked for on UDP 443, 4433 and 7844 (Suricata's default is 443 and 80 only).
+alerts. QUIC is looked for on UDP 443, 4433, 4434 and 7844 (Suricata's default: 443 and 80).
 Hellos are paired by (client address, client port, transport). Prints one line per hello and
 a total; exit 1 when a pair differs or tunwatch lacks a hello Suricata fingerprinted.
 """
@@ -47,7 +47,7 @@ app-layer:
     quic:
       enabled: yes
       detection-ports:
-        dp: 443,4433,7844
+        dp: 443,4433,4434,7844
 """
 RULES = """alert quic any any -> any any (msg:"quic ja4"; ja4.hash; content:"_"; sid:1;)
 alert tls any any -> any any (msg:"tls ja4"; ja4.hash; content:"_"; sid:2;)

@@ -1056,7 +1056,7 @@ static void test_unknown_version(void **state)
 /*
  * QUIC version 2 as drafted (draft-ietf-quic-v2-01 to -10: version 0x709a50c4, RFC 9369's
  * labels and packet types, the draft's own salt), as ngtcp2 0.12 sends it with
- * `gtlsclient -v v2draft`: the first client datagram of the v2 draft run in pcaps/quic.pcap,
+ * `gtlsclient -v v2draft`: the first client datagram of a v2 draft run of pcaps/gen.sh quic,
  * one Initial carrying the whole ClientHello.
  */
 static const char ngtcp2_v2draft_initial[] =
