@@ -456,6 +456,7 @@ if want quic; then
     log quic.pcap
     cat >"$WORK/hosts.quic" <<HOSTS
 10.20.0.1 abc.trycloudflare.com www.debian.org x9.localtonet.com quic-v2.trycloudflare.com retry.trycloudflare.com brave-cat-42.loca.lt
+10.20.0.1 $LONG
 fd20::1 quic.cftunnel.com
 10.20.100.1 x.localto.net
 fd20:100::1 region1.v2.argotunnel.com
@@ -477,6 +478,7 @@ HOSTS
     quic k3x9.euw.devtunnels.ms 4433                  # QinQ 200/300, IPv6
     # an FFDHE8192 key share (1024 bytes) first: the ClientHello spans two Initial packets
     quic x9.localtonet.com 4433 --groups=-GROUP-ALL:+GROUP-FFDHE8192:+GROUP-X25519
+    quic "$LONG" 7844                                 # a 253-character SNI
     quic quic-v2.trycloudflare.com 4433 -v v2draft   # QUIC v2 draft (0x709a50c4)
     quic retry.trycloudflare.com 4434                 # Retry, then an Initial to the new DCID
     # a session ticket, then a resumption with 0-RTT: Initial and 0-RTT in one datagram
@@ -513,6 +515,10 @@ if want http; then
     inC python3 "$TOOLS/httpsplit.py" $SRV6 80 quick-fox-lake.trycloudflare.com >>"$WORK/client.log" 2>&1
     inC python3 "$TOOLS/httpsplit.py" 10.20.100.1 8080 connect.ngrok-agent.com >>"$WORK/client.log" 2>&1
     inC python3 "$TOOLS/httpsplit.py" fd20:200::1 8080 0.tcp.ngrok.io >>"$WORK/client.log" 2>&1
+    inC python3 "$TOOLS/httpsplit.py" --lowercase $SRV 80 xyz.a.free.pinggy.link >>"$WORK/client.log" 2>&1
+    # no name: the server's address as the host (Host: 10.20.0.1:8080, [fd20::1]:8080)
+    web http://$SRV:8080/by-address
+    web -6 "http://[$SRV6]:8080/by-address"
     cap_stop
 fi
 

@@ -7,8 +7,9 @@ OUTPUT is `tunwatch --events -R rules` over pcaps/quic.pcap or pcaps/http.pcap. 
 network_connection event (evidence quic_sni, tls_sni or http_host) must have exactly the alerts
 of the bundled rule file that covers its name (by the table below, which mirrors
 rules/README.md), on the same flow with the same evidence; a name no rule covers
-(www.debian.org) none. Among them: cloudflared's names quic.cftunnel.com (QUIC on UDP 7844),
-h2.cftunnel.com (TLS on TCP 7844, and an HTTP request) and region1.v2.argotunnel.com.
+(www.debian.org, an address literal in Host) none. Among them: cloudflared's names
+quic.cftunnel.com (QUIC on UDP 7844), h2.cftunnel.com (TLS on TCP 7844, and an HTTP request)
+and region1.v2.argotunnel.com.
 """
 import collections
 import json
@@ -31,7 +32,7 @@ RULE_OF = [
     (".pinggy.link", "rules/tunnel_pinggy.yml"),
     ("bore.pub", "rules/tunnel_bore.yml"),
 ]
-NO_RULE = {"www.debian.org"}
+NO_RULE = {"www.debian.org", "10.20.0.1", "fd20::1"}  # and the address literals in Host
 # cloudflared's names each capture must hold (and so alert on)
 MUST_SEE = {
     "quic.pcap": {("quic_sni", "quic.cftunnel.com"), ("quic_sni", "region1.v2.argotunnel.com"),
