@@ -981,12 +981,8 @@ static size_t client_bytes(struct tw_engine *e, struct conn *f, const struct tw_
             }
             e->st.tls_malformed++;
             /* Names read before the break are still names the client sent (flag truncated). */
-            if (hello.n_sni > 0) {
-                if (f->flags & TW_FLOWF_BUFFERED)
-                    e->st.tls_multi_segment++;
-                e->st.tls_sni++;
+            if (hello.n_sni > 0)
                 hello_event(e, f, &hello, p, TW_EV_TLS_SNI, 't');
-            }
             return off;
         case TW_FLOW_HTTP: {
             struct tw_http_req req;
