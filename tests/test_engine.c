@@ -1249,6 +1249,84 @@ static void test_quic_initials(void **state)
     tw_quic_ctx_free(qc);
 }
 
+/* A ClientHello handshake message hs[0..hn) in two client Initials, second half first. */
+static void quic_send(struct tw_engine *e, struct tw_quic_ctx *qc, const uint8_t *hs, size_t hn,
+                      uint16_t sport)
+{
+    static const uint8_t dcid[8] = {1, 2, 3, 4, 5, 6, 7, 8}, scid[4] = {9, 9, 9, 9};
+    uint8_t fr[1400], pkt[1500];
+    struct frame f;
+    size_t half = hn / 2;
+
+    for (int part = 1; part >= 0; part--) {
+        size_t off = part ? half : 0, len = part ? hn - half : half, n = 0;
+        if (len > sizeof(fr) - 16) {
+            fail();
+            return;
+        }
+        fr[n++] = 0x06; /* CRYPTO */
+        n += seal_varint(fr + n, off);
+        n += seal_varint(fr + n, len);
+        memcpy(fr + n, hs + off, len);
+        n += len;
+        struct seal sl = {.version = 1,
+                          .type = TW_QUIC_PKT_INITIAL,
+                          .dcid = dcid,
+                          .dcid_len = sizeof(dcid),
+                          .scid = scid,
+                          .scid_len = sizeof(scid),
+                          .pn = (uint32_t)part,
+                          .pn_len = 2};
+        size_t pl = seal_padded(qc, &sl, fr, n, 1200, pkt, sizeof(pkt));
+        udp_frame(&f, CLI, sport, SRV, 443, pkt, pl);
+        feed(e, &f);
+    }
+}
+
+/* QUIC carries the same ClientHello: the same leniency, flags and truncated names. */
+static void test_quic_lenient_hello(void **state)
+{
+    static const struct big_hello two = {
+        {"decoy.example.com", "hidden.cftunnel.com"}, .ext_each = true, .legacy = 0x7f7f,
+        .suites = 2};
+    static const struct big_hello broken = {{"broken.cftunnel.com"}, .suites = 2, .pad = 10,
+                                            .break_after_sni = true};
+    (void)state;
+    struct tw_engine *e = engine(64, 4);
+    struct tw_quic_ctx *qc = tw_quic_ctx_new();
+    assert_non_null(qc);
+
+    size_t m = build_msg(&two, msg_big, sizeof(msg_big));
+    quic_send(e, qc, msg_big, m, 50000);
+    assert_int_equal(n_seen, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(seen[i].evidence, TW_EV_QUIC_SNI);
+        assert_int_equal(seen[i].tls_flags, TF(SNI_MULTIPLE) | TF(SNI_EXTENSION_REPEATED) |
+                                                TF(DUPLICATE_EXTENSION) |
+                                                TF(LEGACY_VERSION_UNUSUAL));
+        assert_int_equal(seen[i].tls_version, 0x0304);
+        assert_int_equal(seen[i].tls_record_version, 0);
+        assert_true(seen[i].has_ja4);
+    }
+    assert_string_equal(seen[0].raw, "decoy.example.com");
+    assert_string_equal(seen[1].raw, "hidden.cftunnel.com");
+
+    m = build_msg(&broken, msg_big, sizeof(msg_big));
+    quic_send(e, qc, msg_big, m, 50001);
+    assert_int_equal(n_seen, 3);
+    assert_string_equal(seen[2].raw, "broken.cftunnel.com");
+    assert_int_equal(seen[2].tls_flags, TF(TRUNCATED));
+    assert_false(seen[2].has_ja4);
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(st.quic.reason[TW_QR_HELLO_MALFORMED], 1);
+    assert_int_equal(st.tls_flag[TW_TLS_F_TRUNCATED], 1);
+    tw_engine_free(e);
+    tw_quic_ctx_free(qc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1272,6 +1350,7 @@ int main(void)
         cmocka_unit_test(test_hello_several_names),
         cmocka_unit_test(test_hello_broken_after_name),
         cmocka_unit_test(test_long_names_keep_end),
+        cmocka_unit_test(test_quic_lenient_hello),
     };
     return tw_run_tests_name("engine", tests, NULL, NULL);
 }
