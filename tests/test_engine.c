@@ -79,7 +79,7 @@ static void sink(void *ctx, const struct tw_event *ev)
     s->tls_version = ev->tls_version;
     s->tls_legacy_version = ev->tls_legacy_version;
     s->tls_record_version = ev->tls_record_version;
-    s->has_ja4 = ev->ja4 != NULL;
+    s->has_ja4 = tw_event_ja4(ev) != NULL;
 }
 
 static struct tw_anscache *cache; /* used by engines made while set */
