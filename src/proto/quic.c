@@ -860,12 +860,9 @@ static enum tw_quic_verdict check_hello(struct tw_quic_flow *f, struct tw_quic_s
             memset(&out->tls, 0, sizeof(out->tls));
             return flow_fail(f, st, TW_QR_HELLO_MALFORMED);
         }
-        /* Broken after its names: counted malformed, the names returned (flag truncated). */
-        (void)flow_fail(f, st, TW_QR_HELLO_MALFORMED);
-        out->version = f->version;
-        out->n_initial = f->n_initial;
-        out->flags = f->flags;
-        return TW_QUIC_HELLO;
+        /* Broken after its names: counted malformed, returned like a hello with its names
+         * (flag truncated); later datagrams are DONE. */
+        count(st, TW_QR_HELLO_MALFORMED);
     }
     f->phase = TW_QUIC_GOT_HELLO;
     out->version = f->version;

@@ -300,7 +300,7 @@ enum tw_quic_verdict {
     TW_QUIC_MORE,  /* an Initial was taken; the ClientHello is not complete yet */
     TW_QUIC_HELLO, /* this datagram completed the ClientHello: *out is filled (also for a
                     * hello that broke after its names were read: counted hello_malformed,
-                    * the flow failed, out->tls holds the names, flag TW_TLS_F_TRUNCATED) */
+                    * out->tls holds only the names, flag TW_TLS_F_TRUNCATED) */
     TW_QUIC_DONE,  /* the ClientHello was returned before; the datagram was not read */
     TW_QUIC_DROP,  /* a long header cut short, or an Initial of a known version refused
                     * (truncated, decryption failed, ...), none taken: the flow may still
