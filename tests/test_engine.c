@@ -888,7 +888,8 @@ static size_t records(const uint8_t *msg, size_t n, size_t rec, uint16_t ver, co
 {
     size_t o = pre_len;
     assert_true(pre_len <= cap);
-    memcpy(out, pre, pre_len);
+    if (pre_len > 0)
+        memcpy(out, pre, pre_len);
     for (size_t off = 0; off < n; off += rec) {
         size_t k = TW_MIN(rec, n - off);
         assert_true(o + 5 + k <= cap);

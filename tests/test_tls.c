@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -737,8 +739,7 @@ static const struct valid_case valid_cases[] = {
      SRC_SYNTH,
      {.sni_kind = SNI_ONE, .sni = "large.localto.net", .cipher_run = 20000, .body_len = 102400},
      .fr = {.rec_size = 16384},
-     .sni = "large.localto.net",
-     .mutate = true},
+     .sni = "large.localto.net"},
     {__LINE__,
      "largest hello the format allows, records of 16 KiB",
      SRC_SYNTH,
@@ -821,12 +822,44 @@ static size_t case_message(const struct valid_case *vc, uint8_t *m)
 
 static uint8_t scratch[SCRATCH_CAP];
 
+/*
+ * Inputs over 8 KiB (the large hellos, parsed at each of their 100,000 prefixes) are copied to
+ * end just before a PROT_NONE page instead of into a fresh heap block: an over-read faults in
+ * every build, and the sanitizer build does not pay for poisoning a large block per prefix.
+ */
+#define GUARD_MIN 8192
+static uint8_t *guard_base;
+static size_t guard_len;
+
+static uint8_t *input_copy(const uint8_t *s, size_t n)
+{
+    if (n < GUARD_MIN)
+        return exact_copy(s, n);
+    if (guard_base == NULL) {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        guard_len = (STREAM_MAX + page - 1) / page * page;
+        guard_base = mmap(NULL, guard_len + page, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        assert_true(guard_base != MAP_FAILED);
+        assert_int_equal(mprotect(guard_base + guard_len, page, PROT_NONE), 0);
+    }
+    assert_true(n <= guard_len);
+    memcpy(guard_base + guard_len - n, s, n);
+    return guard_base + guard_len - n;
+}
+
+static void input_free(uint8_t *d)
+{
+    if (guard_base == NULL || d < guard_base || d > guard_base + guard_len)
+        free(d);
+}
+
 /* Parses the first n bytes from an exact-size copy. */
 static int parse_prefix(const uint8_t *s, size_t n, struct tw_tls_hello *h)
 {
-    uint8_t *d = exact_copy(s, n);
+    uint8_t *d = input_copy(s, n);
     int rc = tw_tls_parse_stream(n ? d : NULL, n, scratch, sizeof(scratch), h);
-    free(d);
+    input_free(d);
     return rc;
 }
 
@@ -1024,9 +1057,9 @@ static void test_valid(void **state)
         expect_lists(vc, &h, msg_buf, &l, body, n - 4);
         free(body);
         for (size_t k = 0; k < n - 4; k++) {
-            body = exact_copy(msg_buf + 4, k);
+            body = input_copy(msg_buf + 4, k);
             rc = tw_tls_client_hello_parse(body, k, &h);
-            free(body);
+            input_free(body);
             if (k + 4 == l.comp_end)
                 assert_int_equal(rc, TW_OK);
             else if (rc != TW_EMALFORMED)
