@@ -20,10 +20,11 @@
 # The tap/tun pairs are joined by pcaps/tools/nsrelay.py because this kernel
 # has neither 8021q (VLAN devices) nor sch_netem (tc reordering); see README.md.
 # Servers (server namespace): dnsmasq on UDP+TCP 53, openssl s_server -www on
-# 443, 8443 and 4443, tinyproxy on 10.20.0.1:3128 (CONNECT to 443 and 8443),
-# socat echo servers on TCP 5000-5004 (all addresses) and UDP 10.20.0.14:19132;
-# for the quic capture ngtcp2's gtlsserver on UDP 4433, 4434 (Retry) and 7844, openssl s_server on
-# TCP 7844, for the http capture tools/httpd.py (HTTP/1.1, keep-alive) on TCP 80 and 8080.
+# 443, 8443 and 4443, gnutls-serv on 5443 (tls_lenient), tinyproxy on 10.20.0.1:3128
+# (CONNECT to 443 and 8443), socat echo servers on TCP 5000-5004 (all addresses) and UDP
+# 10.20.0.14:19132; for the quic capture ngtcp2's gtlsserver on UDP 4433, 4434 (Retry) and
+# 7844, openssl s_server on TCP 7844, for the http capture tools/httpd.py (HTTP/1.1,
+# keep-alive) on TCP 80 and 8080.
 # Required Debian packages: iproute2 tcpdump tshark dnsutils knot-dnsutils
 # openssl curl gnutls-bin dnsmasq-base tinyproxy socat python3 util-linux ethtool
 # ngtcp2-client ngtcp2-server.
@@ -39,7 +40,7 @@ SRV6=fd20::1
 LONG=$(printf '%063d' 0 | tr 0 a).$(printf '%063d' 0 | tr 0 b).$(printf '%063d' 0 | tr 0 c).$(printf '%046d' 0 | tr 0 d).ngrok-free.app
 
 # Captures that can be asked for by name (the section names below); none = all of them.
-CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect quic http"
+CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect quic http tls_lenient"
 WANT=""
 for a in "$@"; do
     n=${a#pcaps/}; n=${n%/}; n=${n%.pcapng}; n=${n%.pcap}
@@ -157,6 +158,10 @@ for port in 443 8443 4443; do
     bg ip netns exec "$S" openssl s_server -quiet -www -accept "$port" -cert "$WORK/cert.pem" -key "$WORK/key.pem" \
         >"$WORK/s_server.$port.log" 2>&1
 done
+if want tls_lenient; then
+    bg ip netns exec "$S" gnutls-serv --port 5443 --x509certfile "$WORK/cert.pem" --x509keyfile "$WORK/key.pem" \
+        >"$WORK/gnutls-serv.log" 2>&1
+fi
 
 set -- \
     localto.net localtonet.com ngrok-free.app ngrok.io ngrok-agent.com trycloudflare.com argotunnel.com \
@@ -234,6 +239,7 @@ wait_port() { # ns proto port
 }
 wait_port "$S" udp 53; wait_port "$S" tcp 53
 wait_port "$S" tcp 443; wait_port "$S" tcp 8443; wait_port "$S" tcp 4443; wait_port "$S" tcp 3128
+if want tls_lenient; then wait_port "$S" tcp 5443; fi
 for port in 5000 5001 5002 5003 5004; do wait_port "$S" tcp $port; done
 wait_port "$S" udp 19132
 if want quic; then wait_port "$S" udp 4433; wait_port "$S" udp 4434; wait_port "$S" udp 7844; wait_port "$S" tcp 7844; fi
@@ -522,10 +528,30 @@ if want http; then
     cap_stop
 fi
 
+# 11. tls_lenient.pcap -- ClientHellos with the oddities real servers accept (and a few they
+# refuse), each sent by tools/tlshello.py to openssl s_server (443) and to gnutls-serv (5443):
+# the server's answer (ServerHello or alert) is in the capture, and what each server did is
+# written to tls_lenient.servers.tsv. Then a real client's 64 KiB hello: openssl s_client with
+# an ALPN list of 2,302 names (four TLS records).
+if want tls_lenient; then
+    log tls_lenient.pcap
+    ALPN_HUGE=$(python3 -c 'print(",".join(["h2", "http/1.1"] + ["x-tunwatch-huge-hello-%04d" % i for i in range(2300)]))')
+    cap_start "$C" "$OUT/tls_lenient.pcap" tcpdump -i tw-c0
+    {
+        printf 'case\tserver\tverdict\tdetail\tbytes\n'
+        inC python3 "$TOOLS/tlshello.py" $SRV 443 | sed 's/^\([^\t]*\)\t/\1\topenssl\t/'
+        inC python3 "$TOOLS/tlshello.py" $SRV 5443 | sed 's/^\([^\t]*\)\t/\1\tgnutls\t/'
+    } >"$WORK/servers.tsv"
+    tls $SRV:443 huge-alpn.localto.net -alpn "$ALPN_HUGE"
+    cap_stop
+    cp "$WORK/servers.tsv" "$OUT/tls_lenient.servers.tsv"
+    grep -c accepted "$OUT/tls_lenient.servers.tsv" | sed 's/^/accepted: /'
+fi
+
 # ------------------------------------------------------------ name tables
 names() {
     tshark -n -r "$1" -o tcp.desegment_tcp_streams:TRUE -o tls.desegment_ssl_records:TRUE \
-        -o tcp.reassemble_out_of_order:TRUE \
+        -o tcp.reassemble_out_of_order:TRUE -d tcp.port==5443,tls \
         -Y 'dns.flags.response==0 || tls.handshake.type==1 || http.request' -T fields -E header=y \
         -e frame.number -e ip.src -e ipv6.src -e tcp.srcport -e udp.srcport \
         -e dns.qry.name -e dns.qry.type -e tls.handshake.extensions_server_name -e http.host -e http.request.uri \

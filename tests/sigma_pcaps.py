@@ -65,10 +65,21 @@ def ev_fields(o):
     return ev
 
 
+# An event holds at most this many bytes of a name: a longer one keeps its end (README,
+# name_truncated), which is what suffix rules see.
+NAME_KEPT = 1099
+
+
 def names_from_tsv(path):
-    """The names of a capture's table, and of its .names.extra.tsv (names tshark cannot decode,
-    with the reason; pcaps/README.md) when there is one."""
+    """The names tshark decodes, plus those of the capture's .names.extra.tsv (names tshark
+    cannot decode, with the reason; pcaps/README.md) when there is one, plus those
+    F.known_diffs.tsv lists as read by tunwatch but not decoded by tshark (hellos that servers
+    accept), each as an event holds it."""
     dns, sni = set(), set()
+
+    def add(dest, n):
+        dest.add(n[-NAME_KEPT:].lower().rstrip("."))
+
     extra = path[: -len(".names.tsv")] + ".names.extra.tsv"
     for p in [path] + ([extra] if os.path.exists(extra) else []):
         with open(p, encoding="utf-8") as fp:
@@ -79,7 +90,15 @@ def names_from_tsv(path):
                                   ("tls.handshake.extensions_server_name", sni)):
                     for n in (row.get(key) or "").split(","):
                         if n:
-                            dest.add(n.lower().rstrip("."))
+                            add(dest, n)
+    known = path[:-len(".names.tsv")] + ".known_diffs.tsv"
+    if os.path.exists(known):
+        with open(known, encoding="utf-8") as fp:
+            for line in fp:
+                f = line.rstrip("\n").split("\t")
+                if line.startswith("#") or len(f) < 5 or int(f[3]) <= int(f[4]):
+                    continue
+                add(dns if f[0] == "dns_query" else sni, f[2])
     return dns, sni
 
 

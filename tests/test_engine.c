@@ -2,7 +2,9 @@
 /*
  * The packet path end to end on frames built here: flow direction, TCP reassembly of the
  * ClientHello (in order, out of order, overlapping), CONNECT and PROXY preambles, STARTTLS-style
- * scanning, DNS over UDP and TCP (pipelined, split), port reuse, bounded buffers.
+ * scanning, DNS over UDP and TCP (pipelined, split), port reuse, bounded buffers, and the
+ * lenient ClientHello cases at the record and segment level (records skipped before the hello,
+ * several names, a 100 KiB hello over many records and segments, names kept by their end).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,6 +39,12 @@ struct seen {
     int64_t ts_sec;
     bool midstream;
     enum tw_direction direction;
+    size_t raw_len;
+    char raw_end[64]; /* the last bytes of raw (up to 63) */
+    bool name_truncated;
+    uint32_t tls_flags;
+    uint16_t tls_version, tls_legacy_version, tls_record_version;
+    bool has_ja4;
 };
 
 static struct seen seen[64];
@@ -63,9 +71,20 @@ static void sink(void *ctx, const struct tw_event *ev)
     s->ts_sec = ev->ts_sec;
     s->midstream = ev->midstream;
     s->direction = ev->direction;
+    s->raw_len = ev->raw_len;
+    size_t tail = TW_MIN(ev->raw_len, sizeof(s->raw_end) - 1);
+    snprintf(s->raw_end, sizeof(s->raw_end), "%.*s", (int)tail, ev->raw + ev->raw_len - tail);
+    s->name_truncated = ev->name_truncated;
+    s->tls_flags = ev->tls_flags;
+    s->tls_version = ev->tls_version;
+    s->tls_legacy_version = ev->tls_legacy_version;
+    s->tls_record_version = ev->tls_record_version;
+    s->has_ja4 = tw_event_ja4(ev) != NULL;
 }
 
 static struct tw_anscache *cache; /* used by engines made while set */
+
+static uint32_t big_buffers; /* tls_big_buffers of the engines made while set */
 
 static struct tw_engine *engine(uint32_t flows, uint32_t streams)
 {
@@ -73,6 +92,7 @@ static struct tw_engine *engine(uint32_t flows, uint32_t streams)
         .flow_capacity = flows,
         .flow_timeout = 60,
         .stream_buffers = streams,
+        .tls_big_buffers = big_buffers,
         .quic_states = 4,
         .sink = sink,
         .anscache = cache,
@@ -795,6 +815,320 @@ static void test_limits_counted(void **state)
 }
 
 
+/* ---- lenient ClientHellos: records, names, size ---- */
+
+/* A ClientHello handshake message (header included) with the given host_names (in one
+ * server_name list, or one extension each), legacy_version, `suites` cipher suites and a
+ * padding extension of `pad` bytes. */
+struct big_hello {
+    const char *names[4];
+    bool ext_each;
+    uint16_t legacy;
+    unsigned suites;
+    size_t pad;
+    bool break_after_sni; /* the last extension's length runs past the block */
+};
+
+static size_t build_msg(const struct big_hello *bh, uint8_t *m, size_t cap)
+{
+    size_t n = 4;
+    assert_true(cap > 4 + 2 + 32 + 1 + 2 + 2 * bh->suites + 2 + 2 + 2048 + bh->pad);
+    put16(m + n, bh->legacy ? bh->legacy : 0x0303);
+    n += 2;
+    memset(m + n, 0x11, 32);
+    n += 32;
+    m[n++] = 0;
+    put16(m + n, (uint16_t)(2 * bh->suites));
+    n += 2;
+    for (unsigned i = 0; i < bh->suites; i++, n += 2)
+        put16(m + n, i == 0 ? 0x1301 : (uint16_t)(0x6000 + i));
+    m[n++] = 1;
+    m[n++] = 0;
+    size_t exts = n;
+    n += 2;
+    for (int k = 0; k < 4 && bh->names[k] != NULL;) {
+        size_t ext = n;
+        put16(m + n, 0);
+        n += 6;
+        do {
+            size_t l = strlen(bh->names[k]);
+            m[n] = 0;
+            put16(m + n + 1, (uint16_t)l);
+            memcpy(m + n + 3, bh->names[k], l);
+            n += 3 + l;
+            k++;
+        } while (!bh->ext_each && k < 4 && bh->names[k] != NULL);
+        put16(m + ext + 2, (uint16_t)(n - ext - 4));
+        put16(m + ext + 4, (uint16_t)(n - ext - 6));
+    }
+    put16(m + n, 43); /* supported_versions: TLS 1.3, 1.2 */
+    put16(m + n + 2, 5);
+    m[n + 4] = 4;
+    put16(m + n + 5, 0x0304);
+    put16(m + n + 7, 0x0303);
+    n += 9;
+    if (bh->pad) {
+        put16(m + n, 21);
+        put16(m + n + 2, (uint16_t)bh->pad);
+        memset(m + n + 4, 0, bh->pad);
+        n += 4 + bh->pad;
+    }
+    put16(m + exts, (uint16_t)(n - exts - 2));
+    if (bh->break_after_sni)
+        put16(m + n - bh->pad - 4 + 2, (uint16_t)(bh->pad + 1));
+    m[0] = 1;
+    m[1] = (uint8_t)((n - 4) >> 16);
+    put16(m + 2, (uint16_t)(n - 4));
+    return n;
+}
+
+/* msg in records of at most rec bytes (version ver), after `pre` raw bytes. */
+static size_t records(const uint8_t *msg, size_t n, size_t rec, uint16_t ver, const void *pre,
+                      size_t pre_len, uint8_t *out, size_t cap)
+{
+    size_t o = pre_len;
+    assert_true(pre_len <= cap);
+    if (pre_len > 0)
+        memcpy(out, pre, pre_len);
+    for (size_t off = 0; off < n; off += rec) {
+        size_t k = TW_MIN(rec, n - off);
+        assert_true(o + 5 + k <= cap);
+        out[o] = 0x16;
+        put16(out + o + 1, ver);
+        put16(out + o + 3, (uint16_t)k);
+        memcpy(out + o + 5, msg + off, k);
+        o += 5 + k;
+    }
+    return o;
+}
+
+/* The stream s in segments of seg bytes, in order, or the first segment last. */
+static void send_stream(struct tw_engine *e, uint16_t sport, uint32_t isn, const uint8_t *s,
+                        size_t n, size_t seg, bool first_last)
+{
+    handshake(e, CLI, sport, SRV, 443, isn);
+    for (size_t off = first_last ? seg : 0; off < n; off += seg)
+        tcp_send(e, CLI, sport, SRV, 443, ACK, isn + 1 + (uint32_t)off, s + off,
+                 TW_MIN(seg, n - off));
+    if (first_last)
+        tcp_send(e, CLI, sport, SRV, 443, ACK, isn + 1, s, TW_MIN(seg, n));
+}
+
+#define TF(x) (1u << TW_TLS_F_##x)
+
+static uint8_t msg_big[140000], stream_big[160000];
+
+/* Records servers skip before the hello (OpenSSL: an empty handshake record; GnuTLS: a
+ * ChangeCipherSpec), an alert, an unusual record and legacy version, the hello over records of
+ * 50 bytes: read, flagged, counted. */
+static void test_hello_records_skipped(void **state)
+{
+    static const uint8_t pre[] = {0x16, 0x03, 0x01, 0x00, 0x00,       /* empty handshake */
+                                  0x14, 0x03, 0x03, 0x00, 0x01, 0x01, /* ChangeCipherSpec */
+                                  0x15, 0x03, 0x03, 0x00, 0x02, 0x01, 0x5a};
+    static const struct big_hello bh = {{"skip.localto.net"}, .legacy = 0x7f7f, .suites = 4};
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    (void)state;
+
+    for (int first_last = 0; first_last < 2; first_last++) {
+        struct tw_engine *e = engine(64, 4);
+        size_t m = build_msg(&bh, msg_big, sizeof(msg_big));
+        size_t n = records(msg_big, m, 50, 0x03ff, pre, sizeof(pre), stream_big,
+                           sizeof(stream_big));
+        send_stream(e, 40000, 1000, stream_big, n, 61, first_last);
+        assert_int_equal(n_seen, 1);
+        expect_sni(0, "skip.localto.net", "10.0.0.2", true);
+        assert_int_equal(seen[0].tls_flags, TF(RECORD_EMPTY) | TF(RECORD_CCS) |
+                                                TF(RECORD_ALERT) | TF(RECORD_SPLIT) |
+                                                TF(RECORD_VERSION_UNUSUAL) |
+                                                TF(LEGACY_VERSION_UNUSUAL));
+        assert_int_equal(seen[0].tls_version, 0x0304);
+        assert_int_equal(seen[0].tls_legacy_version, 0x7f7f);
+        assert_int_equal(seen[0].tls_record_version, 0x03ff);
+        assert_true(seen[0].has_ja4);
+        tw_engine_get_stats(e, &st, &fst, &hw);
+        assert_int_equal(st.tls_hellos, 1);
+        assert_int_equal(st.tls_malformed, 0);
+        assert_int_equal(st.tls_flag[TW_TLS_F_RECORD_EMPTY], 1);
+        assert_int_equal(st.tls_flag[TW_TLS_F_RECORD_CCS], 1);
+        assert_int_equal(st.tls_flag[TW_TLS_F_RECORD_ALERT], 1);
+        assert_int_equal(st.tls_flag[TW_TLS_F_LEGACY_VERSION_UNUSUAL], 1);
+        assert_int_equal(st.tls_flag[TW_TLS_F_DUPLICATE_EXTENSION], 0);
+        /* the counters are listed by name with the other anomalies */
+        struct tw_counter c[256];
+        size_t nc = tw_engine_anomalies(&st, c, TW_ARRAY_SIZE(c));
+        bool found = false;
+        for (size_t i = 0; i < nc && i < TW_ARRAY_SIZE(c); i++)
+            if (strcmp(c[i].name, "tls_record_change_cipher_spec") == 0 && c[i].value == 1)
+                found = true;
+        assert_true(found);
+        tw_engine_free(e);
+    }
+}
+
+/*
+ * A 100 KiB ClientHello in 16 KiB records over 1400-byte segments (in order, and first segment
+ * last): it outgrows a 24 KiB buffer, moves into a large one and is read whole. Without large
+ * buffers, or when the only one is taken, it is counted, not silently lost.
+ */
+static void test_hello_100k(void **state)
+{
+    static const struct big_hello bh = {{"large.localto.net"}, .suites = 20000, .pad = 65000};
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    (void)state;
+
+    size_t m = build_msg(&bh, msg_big, sizeof(msg_big));
+    assert_true(m > 100 * 1024);
+    size_t n = records(msg_big, m, 16384, 0x0301, NULL, 0, stream_big, sizeof(stream_big));
+    for (int first_last = 0; first_last < 2; first_last++) {
+        big_buffers = 1;
+        struct tw_engine *e = engine(64, 4);
+        send_stream(e, 40000, 1000, stream_big, n, 1400, first_last);
+        tw_engine_get_stats(e, &st, &fst, &hw);
+        if (n_seen != 1)
+            fail_msg("first_last %d: big %lu refused %lu too_large %lu clipped %lu malformed %lu "
+                     "no_buffer %lu gaps %lu",
+                     first_last, (unsigned long)st.tls_big_buffers,
+                     (unsigned long)st.tls_big_refused, (unsigned long)st.tls_too_large,
+                     (unsigned long)st.stream_clipped, (unsigned long)st.tls_malformed,
+                     (unsigned long)st.stream_no_buffer, (unsigned long)st.stream_gaps);
+        expect_sni(0, "large.localto.net", "10.0.0.2", true);
+        assert_int_equal(seen[0].tls_flags, TF(HELLO_LARGE) | TF(RECORD_SPLIT));
+        tw_engine_get_stats(e, &st, &fst, &hw);
+        assert_int_equal(st.tls_big_buffers, 1);
+        assert_int_equal(st.tls_too_large + st.tls_big_refused + st.stream_clipped, 0);
+        /* the large buffer went back: a second flow gets it */
+        send_stream(e, 40001, 5000, stream_big, n, 1400, first_last);
+        assert_int_equal(n_seen, 2);
+        /* two at once with one large buffer: the second is refused and counted */
+        size_t half = 30000;
+        handshake(e, CLI, 40002, SRV, 443, 7000);
+        handshake(e, CLI, 40003, SRV, 443, 9000);
+        for (size_t off = 0; off < half; off += 1400) {
+            tcp_send(e, CLI, 40002, SRV, 443, ACK, 7001 + (uint32_t)off, stream_big + off, 1400);
+            tcp_send(e, CLI, 40003, SRV, 443, ACK, 9001 + (uint32_t)off, stream_big + off, 1400);
+        }
+        tw_engine_get_stats(e, &st, &fst, &hw);
+        assert_int_equal(st.tls_big_buffers, 3);
+        assert_int_equal(st.tls_big_refused, 1);
+        assert_int_equal(st.tls_too_large, 1);
+        tw_engine_free(e);
+        big_buffers = 0;
+
+        /* no large buffers: too large, counted */
+        e = engine(64, 4);
+        send_stream(e, 40000, 1000, stream_big, n, 1400, first_last);
+        assert_int_equal(n_seen, 0);
+        tw_engine_get_stats(e, &st, &fst, &hw);
+        assert_int_equal(st.tls_too_large, 1);
+        tw_engine_free(e);
+    }
+}
+
+/* Several host_names, in one list and in repeated server_name extensions: one event each,
+ * same flow, in order; a name equal to an earlier one is reported once. */
+static void test_hello_several_names(void **state)
+{
+    static const struct big_hello one_list = {
+        {"decoy.example.com", "hidden.localto.net", "decoy.example.com"}, .suites = 2};
+    static const struct big_hello ext_each = {
+        {"decoy.example.com", "second.ngrok.io"}, .ext_each = true, .suites = 2};
+    (void)state;
+    struct tw_engine *e = engine(64, 4);
+
+    size_t m = build_msg(&one_list, msg_big, sizeof(msg_big));
+    size_t n = records(msg_big, m, 16384, 0x0301, NULL, 0, stream_big, sizeof(stream_big));
+    send_stream(e, 40000, 1000, stream_big, n, 1400, false);
+    m = build_msg(&ext_each, msg_big, sizeof(msg_big));
+    n = records(msg_big, m, 16384, 0x0301, NULL, 0, stream_big, sizeof(stream_big));
+    send_stream(e, 40001, 1000, stream_big, n, 1400, false);
+    assert_int_equal(n_seen, 4);
+    expect_sni(0, "decoy.example.com", "10.0.0.2", true);
+    expect_sni(1, "hidden.localto.net", "10.0.0.2", true);
+    assert_int_equal(seen[0].flow_id, seen[1].flow_id);
+    assert_int_equal(seen[1].tls_flags, TF(SNI_MULTIPLE));
+    expect_sni(2, "decoy.example.com", "10.0.0.2", true);
+    expect_sni(3, "second.ngrok.io", "10.0.0.2", true);
+    assert_int_equal(seen[2].flow_id, seen[3].flow_id);
+    assert_true(seen[1].flow_id != seen[2].flow_id);
+    assert_int_equal(seen[3].tls_flags,
+                     TF(SNI_MULTIPLE) | TF(SNI_EXTENSION_REPEATED) | TF(DUPLICATE_EXTENSION));
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(st.tls_hellos, 2);
+    assert_int_equal(st.tls_names, 4);
+    tw_engine_free(e);
+}
+
+/* A hello that breaks after its server_name: counted malformed, its name reported (truncated,
+ * no fingerprint). */
+static void test_hello_broken_after_name(void **state)
+{
+    static const struct big_hello bh = {{"broken.localto.net"}, .suites = 2, .pad = 10,
+                                        .break_after_sni = true};
+    (void)state;
+    struct tw_engine *e = engine(64, 4);
+    size_t m = build_msg(&bh, msg_big, sizeof(msg_big));
+    size_t n = records(msg_big, m, 16384, 0x0301, NULL, 0, stream_big, sizeof(stream_big));
+    send_stream(e, 40000, 1000, stream_big, n, 1400, false);
+    assert_int_equal(n_seen, 1);
+    expect_sni(0, "broken.localto.net", "10.0.0.2", true);
+    assert_int_equal(seen[0].tls_flags, TF(TRUNCATED));
+    assert_false(seen[0].has_ja4);
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(st.tls_malformed, 1);
+    assert_int_equal(st.tls_flag[TW_TLS_F_TRUNCATED], 1);
+    tw_engine_free(e);
+}
+
+/* Names longer than an event holds keep their end (what endswith and the suffix trie match):
+ * an SNI and an HTTP Host of 1500 bytes. */
+static void test_long_names_keep_end(void **state)
+{
+    static char name[1501];
+    static uint8_t req[2048];
+    (void)state;
+    for (size_t i = 0; i < 1500; i++)
+        name[i] = (char)('a' + i % 26);
+    for (size_t i = 63; i < 1500; i += 64)
+        name[i] = '.';
+    memcpy(name + 1500 - 17, ".tail.localto.net", 17);
+    name[1500] = '\0';
+    struct big_hello bh = {{name}, .suites = 2};
+    struct tw_engine *e = engine(64, 4);
+    size_t m = build_msg(&bh, msg_big, sizeof(msg_big));
+    size_t n = records(msg_big, m, 16384, 0x0301, NULL, 0, stream_big, sizeof(stream_big));
+    send_stream(e, 40000, 1000, stream_big, n, 1400, false);
+    int rl = snprintf((char *)req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s:8080\r\n\r\n", name);
+    handshake(e, CLI, 40001, SRV, 8080, 1000);
+    tcp_send(e, CLI, 40001, SRV, 8080, ACK | PSH, 1001, req, (size_t)rl);
+    assert_int_equal(n_seen, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(seen[i].evidence, i == 0 ? TW_EV_TLS_SNI : TW_EV_HTTP_HOST);
+        assert_int_equal(seen[i].raw_len, TW_NAME_MAX - 1);
+        assert_true(seen[i].name_truncated);
+        size_t k = strlen(seen[i].raw_end);
+        assert_memory_equal(seen[i].raw_end, name + 1500 - k, k);
+        /* raw starts where the kept end starts */
+        assert_memory_equal(seen[i].raw, name + 1500 - (TW_NAME_MAX - 1), 200);
+    }
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(st.name_truncated, 2);
+    tw_engine_free(e);
+}
+
 /* ---- HTTP ---- */
 
 /*
@@ -916,6 +1250,84 @@ static void test_quic_initials(void **state)
     tw_quic_ctx_free(qc);
 }
 
+/* A ClientHello handshake message hs[0..hn) in two client Initials, second half first. */
+static void quic_send(struct tw_engine *e, struct tw_quic_ctx *qc, const uint8_t *hs, size_t hn,
+                      uint16_t sport)
+{
+    static const uint8_t dcid[8] = {1, 2, 3, 4, 5, 6, 7, 8}, scid[4] = {9, 9, 9, 9};
+    uint8_t fr[1400], pkt[1500];
+    struct frame f;
+    size_t half = hn / 2;
+
+    for (int part = 1; part >= 0; part--) {
+        size_t off = part ? half : 0, len = part ? hn - half : half, n = 0;
+        if (len > sizeof(fr) - 16) {
+            fail();
+            return;
+        }
+        fr[n++] = 0x06; /* CRYPTO */
+        n += seal_varint(fr + n, off);
+        n += seal_varint(fr + n, len);
+        memcpy(fr + n, hs + off, len);
+        n += len;
+        struct seal sl = {.version = 1,
+                          .type = TW_QUIC_PKT_INITIAL,
+                          .dcid = dcid,
+                          .dcid_len = sizeof(dcid),
+                          .scid = scid,
+                          .scid_len = sizeof(scid),
+                          .pn = (uint32_t)part,
+                          .pn_len = 2};
+        size_t pl = seal_padded(qc, &sl, fr, n, 1200, pkt, sizeof(pkt));
+        udp_frame(&f, CLI, sport, SRV, 443, pkt, pl);
+        feed(e, &f);
+    }
+}
+
+/* QUIC carries the same ClientHello: the same leniency, flags and truncated names. */
+static void test_quic_lenient_hello(void **state)
+{
+    static const struct big_hello two = {
+        {"decoy.example.com", "hidden.cftunnel.com"}, .ext_each = true, .legacy = 0x7f7f,
+        .suites = 2};
+    static const struct big_hello broken = {{"broken.cftunnel.com"}, .suites = 2, .pad = 10,
+                                            .break_after_sni = true};
+    (void)state;
+    struct tw_engine *e = engine(64, 4);
+    struct tw_quic_ctx *qc = tw_quic_ctx_new();
+    assert_non_null(qc);
+
+    size_t m = build_msg(&two, msg_big, sizeof(msg_big));
+    quic_send(e, qc, msg_big, m, 50000);
+    assert_int_equal(n_seen, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(seen[i].evidence, TW_EV_QUIC_SNI);
+        assert_int_equal(seen[i].tls_flags, TF(SNI_MULTIPLE) | TF(SNI_EXTENSION_REPEATED) |
+                                                TF(DUPLICATE_EXTENSION) |
+                                                TF(LEGACY_VERSION_UNUSUAL));
+        assert_int_equal(seen[i].tls_version, 0x0304);
+        assert_int_equal(seen[i].tls_record_version, 0);
+        assert_true(seen[i].has_ja4);
+    }
+    assert_string_equal(seen[0].raw, "decoy.example.com");
+    assert_string_equal(seen[1].raw, "hidden.cftunnel.com");
+
+    m = build_msg(&broken, msg_big, sizeof(msg_big));
+    quic_send(e, qc, msg_big, m, 50001);
+    assert_int_equal(n_seen, 3);
+    assert_string_equal(seen[2].raw, "broken.cftunnel.com");
+    assert_int_equal(seen[2].tls_flags, TF(TRUNCATED));
+    assert_false(seen[2].has_ja4);
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(st.quic.reason[TW_QR_HELLO_MALFORMED], 1);
+    assert_int_equal(st.tls_flag[TW_TLS_F_TRUNCATED], 1);
+    tw_engine_free(e);
+    tw_quic_ctx_free(qc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -934,6 +1346,12 @@ int main(void)
         cmocka_unit_test(test_answer_at_end_eviction_midstream),
         cmocka_unit_test(test_quic_initials),
         cmocka_unit_test(test_http_requests),
+        cmocka_unit_test(test_hello_records_skipped),
+        cmocka_unit_test(test_hello_100k),
+        cmocka_unit_test(test_hello_several_names),
+        cmocka_unit_test(test_hello_broken_after_name),
+        cmocka_unit_test(test_long_names_keep_end),
+        cmocka_unit_test(test_quic_lenient_hello),
     };
     return tw_run_tests_name("engine", tests, NULL, NULL);
 }

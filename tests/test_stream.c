@@ -46,10 +46,11 @@ static const struct order_case order_cases[] = {
 static void test_orders(void **state)
 {
     (void)state;
-    struct tw_stream *s = malloc(sizeof(*s));
+    struct tw_stream *s = malloc(sizeof(*s) + TW_STREAM_CAP);
     uint8_t *src = malloc(TW_STREAM_CAP);
 
     assert_non_null(s);
+    s->cap = TW_STREAM_CAP;
     assert_non_null(src);
     for (uint32_t i = 0; i < TW_STREAM_CAP; i++)
         src[i] = pattern(i);
@@ -70,10 +71,11 @@ static void test_orders(void **state)
 static void test_limits(void **state)
 {
     (void)state;
-    struct tw_stream *s = malloc(sizeof(*s));
+    struct tw_stream *s = malloc(sizeof(*s) + TW_STREAM_CAP);
     uint8_t buf[128] = {0};
 
     assert_non_null(s);
+    s->cap = TW_STREAM_CAP;
     tw_stream_reset(s, 5000);
     /* Entirely before the base: a retransmission of consumed bytes. */
     assert_int_equal(tw_stream_add(s, 4000, buf, 10), TW_STREAM_OLD);
@@ -95,10 +97,11 @@ static void test_limits(void **state)
 static void test_consume(void **state)
 {
     (void)state;
-    struct tw_stream *s = malloc(sizeof(*s));
+    struct tw_stream *s = malloc(sizeof(*s) + TW_STREAM_CAP);
     const uint8_t a[] = "abcdefghij", b[] = "uvwxyz";
 
     assert_non_null(s);
+    s->cap = TW_STREAM_CAP;
     tw_stream_reset(s, 10);
     tw_stream_add(s, 10, a, 10);
     tw_stream_add(s, 30, b, 6);
@@ -120,7 +123,7 @@ static void test_pool(void **state)
     struct tw_stream_pool pool;
     uint32_t a, b, c;
 
-    assert_int_equal(tw_stream_pool_init(&pool, 2), 0);
+    assert_int_equal(tw_stream_pool_init(&pool, 2, TW_STREAM_CAP), 0);
     a = tw_stream_get(&pool, 1);
     b = tw_stream_get(&pool, 2);
     c = tw_stream_get(&pool, 3);

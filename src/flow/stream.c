@@ -12,6 +12,20 @@ void tw_stream_reset(struct tw_stream *s, uint32_t base_seq)
     s->n_gaps = 0;
 }
 
+void tw_stream_move(struct tw_stream *dst, const struct tw_stream *src)
+{
+    uint32_t total = src->contig;
+
+    for (uint32_t i = 0; i < src->n_gaps; i++)
+        if (src->island[i].end > total)
+            total = src->island[i].end;
+    dst->base_seq = src->base_seq;
+    dst->contig = src->contig;
+    dst->n_gaps = src->n_gaps;
+    memcpy(dst->island, src->island, sizeof(dst->island));
+    memcpy(dst->data, src->data, total);
+}
+
 /* Absorbs islands that now touch the contiguous prefix. */
 static void absorb_islands(struct tw_stream *s)
 {
@@ -75,10 +89,10 @@ enum tw_stream_add_result tw_stream_add(struct tw_stream *s, uint32_t seq, const
         rel = 0;
     }
     off = (uint32_t)rel;
-    if (off >= TW_STREAM_CAP)
+    if (off >= s->cap)
         return n > 0 ? TW_STREAM_CLIPPED : TW_STREAM_ADDED;
-    if (n > TW_STREAM_CAP - off) {
-        n = TW_STREAM_CAP - off;
+    if (n > s->cap - off) {
+        n = s->cap - off;
         res = TW_STREAM_CLIPPED;
     }
     if (n == 0)
@@ -116,20 +130,23 @@ void tw_stream_consume(struct tw_stream *s, size_t n)
     }
 }
 
-int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n)
+int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n, uint32_t cap)
 {
     memset(pool, 0, sizeof(*pool));
     if (n == 0)
         return 0;
+    /* Each buffer starts on a cache line. */
+    pool->stride = (sizeof(struct tw_stream) + (size_t)cap + 63) & ~(size_t)63;
+    pool->buf_cap = cap;
     /* mmap: untouched buffers cost no resident memory until a flow needs one. */
-    void *mem = mmap(NULL, (size_t)n * sizeof(struct tw_stream), PROT_READ | PROT_WRITE,
+    void *mem = mmap(NULL, (size_t)n * pool->stride, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
         return TW_ENOMEM;
     pool->bufs = mem;
     pool->free_list = malloc((size_t)n * sizeof(uint32_t));
     if (pool->free_list == NULL) {
-        munmap(mem, (size_t)n * sizeof(struct tw_stream));
+        munmap(mem, (size_t)n * pool->stride);
         pool->bufs = NULL;
         return TW_ENOMEM;
     }
@@ -144,7 +161,7 @@ int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n)
 void tw_stream_pool_destroy(struct tw_stream_pool *pool)
 {
     if (pool->bufs != NULL)
-        munmap(pool->bufs, (size_t)pool->cap * sizeof(struct tw_stream));
+        munmap(pool->bufs, (size_t)pool->cap * pool->stride);
     free(pool->free_list);
     memset(pool, 0, sizeof(*pool));
 }
@@ -160,7 +177,9 @@ uint32_t tw_stream_get(struct tw_stream_pool *pool, uint32_t base_seq)
     idx = pool->free_list[--pool->n_free];
     if (pool->cap - pool->n_free > pool->high_water)
         pool->high_water = pool->cap - pool->n_free;
-    tw_stream_reset(&pool->bufs[idx], base_seq);
+    /* Set here, not at start-up: a buffer's memory is touched only when it is used. */
+    tw_stream_at(pool, idx)->cap = pool->buf_cap;
+    tw_stream_reset(tw_stream_at(pool, idx), base_seq);
     return idx;
 }
 

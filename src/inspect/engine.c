@@ -55,6 +55,7 @@ enum tw_flow_state {
 #define TW_FLOWX_SERVER_SET 0x01 /* server_next is valid (DNS over TCP responses are read) */
 #define TW_FLOWX_SERVER_OFF 0x02 /* stop reading the server stream (oversize, no buffer) */
 #define TW_FLOWX_HOLDING 0x04    /* in the flow table's holding class (see hold_update) */
+#define TW_FLOWX_BIG_STREAM 0x08 /* conn.stream indexes the large-buffer pool (a large hello) */
 
 /* A flow-table entry as the engine sees it: the table's part, then the engine's state (the
  * table zeroes it for a new flow; conn_init sets what is not zero). The first 8 bytes of the
@@ -82,6 +83,10 @@ struct tw_engine {
     struct tw_engine_config cfg;
     struct tw_flow_table *flows;
     struct tw_stream_pool pool;
+    /* Larger buffers, lent to a TLS client stream that outgrows a TW_STREAM_CAP buffer before
+     * its ClientHello is whole (rare: hellos over ~24 KiB); bounded like the general pool. */
+    struct tw_stream_pool big;
+    size_t tls_stream_max; /* bytes of client stream a ClientHello may take */
     struct tw_engine_stats st;
     const struct tw_frame *frame; /* frame being processed */
     struct tw_dns_msg dns;
@@ -91,7 +96,8 @@ struct tw_engine {
     char norm[TW_NAME_MAX];
     char ja4[TW_JA4_LEN];
     char http[TW_HTTP_HDR_MAX + 16]; /* the request fields of an event, NUL-terminated */
-    uint8_t tls_scratch[TW_TLS_HELLO_MAX + 4];
+    uint8_t *tls_scratch; /* tls_max_hello + 4 bytes: one ClientHello message, joined */
+    size_t tls_scratch_cap;
     /* QUIC: libcrypto contexts and decryption scratch, and the per-flow states of the flows
      * whose ClientHello is being collected (a bounded pool, like reassembly buffers). */
     struct tw_quic_ctx *quic;
@@ -104,13 +110,26 @@ struct tw_engine {
 /* Client datagrams a QUIC flow may send without completing its ClientHello. */
 #define QUIC_PATIENCE 32
 
-/* Gives a reassembly buffer back to the pool. */
-static void put_stream(struct tw_engine *e, uint32_t *idx)
+/* Gives a reassembly buffer back to its pool (the large pool only lends client streams). */
+static void put_stream_of(struct tw_engine *e, struct conn *f, uint32_t *idx)
 {
     if (*idx != TW_STREAM_NONE) {
-        tw_stream_put(&e->pool, *idx);
+        if (idx == &f->stream && (f->xflags & TW_FLOWX_BIG_STREAM))
+            tw_stream_put(&e->big, *idx);
+        else
+            tw_stream_put(&e->pool, *idx);
         *idx = TW_STREAM_NONE;
     }
+    if (idx == &f->stream)
+        f->xflags &= (uint8_t)~TW_FLOWX_BIG_STREAM;
+}
+
+/* The buffer idx of flow f (client or server stream). */
+static struct tw_stream *stream_of(struct tw_engine *e, const struct conn *f, const uint32_t *idx)
+{
+    if (idx == &f->stream && (f->xflags & TW_FLOWX_BIG_STREAM))
+        return tw_stream_at(&e->big, *idx);
+    return tw_stream_at(&e->pool, *idx);
 }
 
 /*
@@ -153,8 +172,8 @@ static void answer_event(struct tw_engine *e, struct conn *f);
 static void flow_end(struct tw_engine *e, struct conn *f)
 {
     answer_event(e, f);
-    put_stream(e, &f->stream);
-    put_stream(e, &f->sstream);
+    put_stream_of(e, f, &f->stream);
+    put_stream_of(e, f, &f->sstream);
     put_quic(e, f);
 }
 
@@ -202,11 +221,26 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
                                  sizeof(struct conn));
     if (e->flows == NULL)
         goto out_free;
-    if (tw_stream_pool_init(&e->pool, cfg->stream_buffers) != 0)
+    if (tw_stream_pool_init(&e->pool, cfg->stream_buffers, TW_STREAM_CAP) != 0)
         goto out_flows;
+    /* One ClientHello message of the largest body configured; its stream may hold twice that
+     * (records of 5 payload bytes on average carry as many header bytes) and the records
+     * skipped before it. */
+    uint32_t max_hello = cfg->tls_max_hello ? TW_MIN(cfg->tls_max_hello, (uint32_t)TW_TLS_HELLO_MAX)
+                                            : (uint32_t)TW_TLS_HELLO_MAX;
+    e->tls_scratch_cap = (size_t)max_hello + 4;
+    e->tls_scratch = malloc(e->tls_scratch_cap);
+    if (e->tls_scratch == NULL)
+        goto out_pool;
+    e->tls_stream_max = TW_STREAM_CAP;
+    if (cfg->tls_big_buffers > 0 && 2 * e->tls_scratch_cap + 16384 > TW_STREAM_CAP) {
+        e->tls_stream_max = 2 * e->tls_scratch_cap + 16384;
+        if (tw_stream_pool_init(&e->big, cfg->tls_big_buffers, (uint32_t)e->tls_stream_max) != 0)
+            goto out_scratch;
+    }
     e->answers = malloc(sizeof(*e->answers));
     if (e->answers == NULL)
-        goto out_pool;
+        goto out_big;
     e->qcap = cfg->quic_states;
     if (e->qcap > 0) {
         /* Mapped, touched only when used, like the flow table. */
@@ -227,6 +261,10 @@ out_quic:
     free(e->qnext);
     tw_table_free(e->qpool, (size_t)e->qcap * sizeof(*e->qpool));
     free(e->answers);
+out_big:
+    tw_stream_pool_destroy(&e->big);
+out_scratch:
+    free(e->tls_scratch);
 out_pool:
     tw_stream_pool_destroy(&e->pool);
 out_flows:
@@ -242,6 +280,8 @@ void tw_engine_free(struct tw_engine *e)
         return;
     tw_flow_table_free(e->flows);
     tw_stream_pool_destroy(&e->pool);
+    tw_stream_pool_destroy(&e->big);
+    free(e->tls_scratch);
     free(e->answers);
     tw_quic_ctx_free(e->quic);
     free(e->qnext);
@@ -284,7 +324,8 @@ size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *
         {"dns_questions_dropped", st->dns_questions_dropped},
         {"tls_malformed", st->tls_malformed},
         {"tls_too_large", st->tls_too_large},
-        {"sni_truncated", st->sni_truncated},
+        {"tls_big_refused", st->tls_big_refused},
+        {"name_truncated", st->name_truncated},
         {"connect_bad", st->connect_bad},
         {"proxy_bad", st->proxy_bad},
         {"stream_no_buffer", st->stream_no_buffer},
@@ -303,6 +344,10 @@ size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *
     for (size_t i = 0; i < TW_ARRAY_SIZE(own); i++, n++)
         if (n < cap)
             out[n] = own[i];
+    /* Oddities of ClientHellos that were read all the same (named decoder events). */
+    for (unsigned t = 0; t < TW_TLS_F__COUNT; t++, n++)
+        if (n < cap)
+            out[n] = (struct tw_counter){tw_tls_flag_counter((enum tw_tls_flag)t), st->tls_flag[t]};
     /* QUIC refusals; valid traffic that holds nothing for us (short headers, Handshake
      * packets, ...) is not an anomaly. */
     for (unsigned r = 0; r < TW_QR__COUNT; r++) {
@@ -348,8 +393,19 @@ static void event_init(struct tw_engine *e, struct tw_event *ev, const struct co
                   e->frame->ts_nsec);
 }
 
+/*
+ * Hands the event to the sink with name raw[0..raw_len). A name longer than an event holds
+ * (TW_NAME_MAX - 1) keeps its last bytes, the part suffix rules (endswith, the suffix trie)
+ * match, and is flagged name_truncated.
+ */
 static void emit(struct tw_engine *e, struct tw_event *ev, const char *raw, size_t raw_len)
 {
+    if (raw_len > TW_NAME_MAX - 1) {
+        raw += raw_len - (TW_NAME_MAX - 1);
+        raw_len = TW_NAME_MAX - 1;
+        ev->name_truncated = true;
+        e->st.name_truncated++;
+    }
     ev->raw = raw;
     ev->raw_len = raw_len;
     ev->norm = e->norm;
@@ -549,40 +605,50 @@ static void udp_dns(struct tw_engine *e, const struct tw_pkt *p)
 /* UDP other than DNS: no name is read from it (yet); a new flow may be named from the cache. */
 /*
  * A ClientHello was read whole (over TCP, or from QUIC Initials: evidence, and proto 't' or
- * 'q' for JA4): the flow is done; its SNI, when it has one, is a network_connection event.
+ * 'q' for JA4), or broke after its names were read (flag truncated): the flow is done; each
+ * distinct host_name it carries is a network_connection event (several when the client sent
+ * several, in one server_name list or in repeated extensions: rules see every one), with the
+ * hello's oddities as flags.
  */
-static void hello_event(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
-                        const struct tw_tls_hello *h, enum tw_evidence evidence, char proto)
+static void hello_event(struct tw_engine *e, struct conn *f, const struct tw_tls_hello *h,
+                        const struct tw_pkt *p, enum tw_evidence evidence, char proto)
 {
     struct tw_event ev;
-    size_t n;
 
     f->state = TW_FLOW_DONE;
-    if (!h->has_sni)
+    for (unsigned t = 0; t < TW_TLS_F__COUNT; t++)
+        if (h->flags & (1u << t))
+            e->st.tls_flag[t]++;
+    if (h->n_sni == 0)
         return;
-    n = h->sni_len;
-    if (n > TW_NAME_MAX - 1) {
-        n = TW_NAME_MAX - 1;
-        e->st.sni_truncated++;
-    }
-    /* p is a client packet: its source is the client. */
-    event_init(e, &ev, f, p->ip_version, p->src, p->sport, p->dst, p->dport, p->l4_proto);
-    ev.category = TW_CAT_NETWORK_CONNECTION;
-    ev.evidence = evidence;
-    ev.ech = h->has_ech;
-    /* The client's fingerprint: which program made this hello, whatever name it sends. */
-    ev.ja4_hello = h; /* computed only if a rule, the output or a copy reads it */
-    ev.ja4_proto = proto;
-    ev.ja4_buf = e->ja4;
+    /* The client's fingerprint: which program made this hello, whatever name it sends
+     * (none for a broken hello). Computed only if a rule, the output or a copy reads it, once
+     * for all the names of the hello. */
     e->ja4[0] = '\0';
     /* The SNI wins; the name the client resolved to this address is reported too. */
     f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
-    if (answer_lookup(e, p->ip_version, p->src, p->dst,
-                      tw_flow_meta(e->flows, &f->ft)->first_sec)) {
-        ev.answer_name = e->ans_name;
-        ev.answer_chain = e->ans_chain;
+    bool answered = answer_lookup(e, p->ip_version, p->src, p->dst,
+                                  tw_flow_meta(e->flows, &f->ft)->first_sec);
+    for (unsigned i = 0; i < h->n_sni; i++) {
+        /* p is a client packet: its source is the client. */
+        event_init(e, &ev, f, p->ip_version, p->src, p->sport, p->dst, p->dport, p->l4_proto);
+        ev.category = TW_CAT_NETWORK_CONNECTION;
+        ev.evidence = evidence;
+        ev.ech = h->has_ech;
+        ev.tls_flags = h->flags;
+        ev.tls_version = h->version;
+        ev.tls_legacy_version = h->legacy_version;
+        ev.tls_record_version = h->record_version;
+        ev.ja4_hello = h;
+        ev.ja4_proto = proto;
+        ev.ja4_buf = e->ja4;
+        if (answered) {
+            ev.answer_name = e->ans_name;
+            ev.answer_chain = e->ans_chain;
+        }
+        e->st.tls_names++;
+        emit(e, &ev, (const char *)h->snis[i], h->sni_lens[i]);
     }
-    emit(e, &ev, (const char *)h->sni, n);
 }
 
 static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
@@ -597,7 +663,7 @@ static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_
         e->st.tls_sni++;
     else
         e->st.tls_no_sni++;
-    hello_event(e, f, p, h, TW_EV_TLS_SNI, 't');
+    hello_event(e, f, h, p, TW_EV_TLS_SNI, 't');
 }
 
 /*
@@ -630,7 +696,7 @@ static void quic_datagram(struct tw_engine *e, struct conn *f, const struct tw_p
         if (hello.tls.has_sni)
             e->st.quic_sni++;
         /* The hello's bytes live in the QUIC state: report, then give it back. */
-        hello_event(e, f, p, &hello.tls, TW_EV_QUIC_SNI, 'q');
+        hello_event(e, f, &hello.tls, p, TW_EV_QUIC_SNI, 'q');
         put_quic(e, f);
         return;
     }
@@ -708,7 +774,7 @@ static void http_request_done(struct tw_engine *e, struct conn *f, const struct 
         e->st.http_no_host++;
         return;
     }
-    n = TW_MIN(h->host_len, (size_t)TW_NAME_MAX - 1);
+    n = h->host_len; /* emit() keeps the end of a name too long for an event */
     /* p is a client packet: its source is the client. */
     event_init(e, &ev, f, p->ip_version, p->src, p->sport, p->dst, p->dport, p->l4_proto);
     ev.category = TW_CAT_NETWORK_CONNECTION;
@@ -896,23 +962,27 @@ static size_t client_bytes(struct tw_engine *e, struct conn *f, const struct tw_
             break;
         }
         case TW_FLOW_TLS:
-            rc = tw_tls_parse_stream(b, n, e->tls_scratch, sizeof(e->tls_scratch), &hello);
+            rc = tw_tls_parse_stream(b, n, e->tls_scratch, e->tls_scratch_cap, &hello);
             if (rc > 0) {
                 tls_hello_done(e, f, p, &hello);
                 return off + (size_t)rc;
             }
             if (rc == TW_EINCOMPLETE) {
-                if (n >= TW_STREAM_CAP) {
+                if (n >= e->tls_stream_max) {
                     e->st.tls_too_large++;
                     f->state = TW_FLOW_DONE;
                 }
                 return off;
             }
-            if (rc == TW_ENOMEM)
-                e->st.tls_too_large++;
-            else
-                e->st.tls_malformed++;
             f->state = TW_FLOW_DONE;
+            if (rc == TW_ENOMEM) {
+                e->st.tls_too_large++;
+                return off;
+            }
+            e->st.tls_malformed++;
+            /* Names read before the break are still names the client sent (flag truncated). */
+            if (hello.n_sni > 0)
+                hello_event(e, f, &hello, p, TW_EV_TLS_SNI, 't');
             return off;
         case TW_FLOW_HTTP: {
             struct tw_http_req req;
@@ -958,6 +1028,52 @@ static size_t server_bytes(struct tw_engine *e, struct conn *f, const struct tw_
     return dns_tcp_bytes(e, f, p, buf, len, true);
 }
 
+/* Offset just past a segment of len bytes at seq in buffer s (0 when it lies before s). */
+static size_t stream_end(const struct tw_stream *s, uint32_t seq, size_t len)
+{
+    int32_t rel = (int32_t)(seq - s->base_seq);
+
+    if (rel >= 0)
+        return (size_t)rel + len;
+    size_t before = (size_t)(-(int64_t)rel);
+    return len > before ? len - before : 0;
+}
+
+/* Whether the client stream may still be (or become) a ClientHello larger than a
+ * TW_STREAM_CAP buffer: it is being read as TLS, or its first bytes are still missing (a hole
+ * at the start, the later segments already here). */
+static bool may_be_large_hello(const struct conn *f)
+{
+    return f->state == TW_FLOW_TLS || f->state == TW_FLOW_NEW;
+}
+
+/*
+ * Makes room for client stream bytes up to offset `end` of a flow's buffer: a ClientHello
+ * larger than a TW_STREAM_CAP buffer holds (post-quantum key shares, padding, a 100 KiB hello
+ * in many records) moves into a large buffer, from a bounded pool of its own; refusals are
+ * counted. Returns the flow's buffer.
+ */
+static struct tw_stream *tls_room(struct tw_engine *e, struct conn *f, size_t end)
+{
+    struct tw_stream *s = stream_of(e, f, &f->stream);
+
+    if (end <= s->cap || !may_be_large_hello(f) || (f->xflags & TW_FLOWX_BIG_STREAM) ||
+        e->big.cap == 0)
+        return s;
+    uint32_t big = tw_stream_get(&e->big, s->base_seq);
+    if (big == TW_STREAM_NONE) {
+        e->st.tls_big_refused++;
+        return s;
+    }
+    struct tw_stream *b = tw_stream_at(&e->big, big);
+    tw_stream_move(b, s);
+    tw_stream_put(&e->pool, f->stream);
+    f->stream = big;
+    f->xflags |= TW_FLOWX_BIG_STREAM;
+    e->st.tls_big_buffers++;
+    return b;
+}
+
 /* Whether the direction read by stream_segment() has nothing more to give. */
 static bool direction_done(const struct conn *f, bool server)
 {
@@ -984,13 +1100,13 @@ static void stream_segment(struct tw_engine *e, struct conn *f, const struct tw_
     if (!server && f->state == TW_FLOW_SCAN) {
         /* No reassembly while scanning: every client segment is a candidate start. */
         *next = seq;
-        put_stream(e, idx);
+        put_stream_of(e, f, idx);
     } else if (!server && f->state == TW_FLOW_HTTP_NEXT) {
         /* Between requests: a segment past a hole starts afresh; a copy of bytes already
          * read (a retransmission) is trimmed below, so no request is reported twice. */
         if ((int32_t)(seq - *next) > 0)
             *next = seq;
-        put_stream(e, idx);
+        put_stream_of(e, f, idx);
     }
     if (*idx == TW_STREAM_NONE) {
         int32_t rel = (int32_t)(seq - *next);
@@ -1012,7 +1128,8 @@ static void stream_segment(struct tw_engine *e, struct conn *f, const struct tw_
                 return;
             data += used;
             len -= used;
-        } else if ((uint32_t)rel >= TW_STREAM_CAP) {
+        } else if ((uint32_t)rel >= (!server && may_be_large_hello(f) ? e->tls_stream_max
+                                                                         : TW_STREAM_CAP)) {
             e->st.stream_clipped++;
             return;
         }
@@ -1029,7 +1146,9 @@ static void stream_segment(struct tw_engine *e, struct conn *f, const struct tw_
             f->flags |= TW_FLOWF_BUFFERED;
         seq = *next + (uint32_t)rel;
     }
-    s = tw_stream_at(&e->pool, *idx);
+    s = stream_of(e, f, idx);
+    if (!server)
+        s = tls_room(e, f, stream_end(s, seq, len));
     switch (tw_stream_add(s, seq, data, len)) {
     case TW_STREAM_CLIPPED:
         e->st.stream_clipped++;
@@ -1046,7 +1165,7 @@ static void stream_segment(struct tw_engine *e, struct conn *f, const struct tw_
         return;
     used = consume(e, f, p, s->data, s->contig);
     if (direction_done(f, server)) {
-        put_stream(e, idx);
+        put_stream_of(e, f, idx);
         return;
     }
     if (used > 0) {
@@ -1055,15 +1174,18 @@ static void stream_segment(struct tw_engine *e, struct conn *f, const struct tw_
     }
     if (s->contig == 0 && s->n_gaps == 0) {
         /* Nothing pending (e.g. between DNS messages): give the buffer back. */
-        put_stream(e, idx);
-    } else if (s->contig >= TW_STREAM_CAP) {
+        put_stream_of(e, f, idx);
+    } else if (s->contig >= s->cap) {
         /* Full and still no complete unit: nothing more can be learnt. */
-        e->st.stream_clipped++;
+        if (!server && f->state == TW_FLOW_TLS)
+            e->st.tls_too_large++;
+        else
+            e->st.stream_clipped++;
         if (server)
             f->xflags |= TW_FLOWX_SERVER_OFF;
         else
             f->state = TW_FLOW_DONE;
-        put_stream(e, idx);
+        put_stream_of(e, f, idx);
     }
 }
 

@@ -2,10 +2,12 @@
 #include "tunwatch/output/output.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tunwatch/flow/communityid.h"
 #include "tunwatch/output/json.h"
+#include "tunwatch/proto/tls.h"
 
 static void write_line(struct tw_output *o, struct tw_jb *jb)
 {
@@ -55,6 +57,44 @@ static void process_fields(struct tw_jb *jb, const struct tw_proc *p)
 }
 
 /* The parts shared by alerts and events: time, flow, category, evidence, names, fields. */
+static void hex16(struct tw_jb *jb, const char *key, uint16_t v)
+{
+    char buf[8];
+
+    snprintf(buf, sizeof(buf), "0x%04x", (unsigned)v);
+    tw_jb_key(jb, key);
+    tw_jb_cstr(jb, buf);
+}
+
+/* The ClientHello's oddities, when it had any: their names, and with an unusual legacy or
+ * record version the versions as sent and the one supported_versions offers. */
+static void tls_oddities(struct tw_jb *jb, const struct tw_event *ev)
+{
+    const uint32_t versions = (1u << TW_TLS_F_LEGACY_VERSION_UNUSUAL) |
+                              (1u << TW_TLS_F_RECORD_VERSION_UNUSUAL);
+    bool first = true;
+
+    if (ev->tls_flags == 0)
+        return;
+    tw_jb_key(jb, "flags");
+    tw_jb_raw(jb, "[", 1);
+    for (unsigned t = 0; t < TW_TLS_F__COUNT; t++) {
+        if (!(ev->tls_flags & (1u << t)))
+            continue;
+        if (!first)
+            tw_jb_raw(jb, ",", 1);
+        first = false;
+        tw_jb_cstr(jb, tw_tls_flag_name((enum tw_tls_flag)t));
+    }
+    tw_jb_raw(jb, "]", 1);
+    if (ev->tls_flags & versions) {
+        hex16(jb, "version", ev->tls_version);
+        hex16(jb, "legacy_version", ev->tls_legacy_version);
+        if (ev->tls_record_version != 0)
+            hex16(jb, "record_version", ev->tls_record_version);
+    }
+}
+
 static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
 {
     char tmp[TW_FIELD_TMP];
@@ -81,6 +121,10 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
     tw_jb_str(jb, ev->raw, ev->raw_len);
     tw_jb_key(jb, "name_normalized");
     tw_jb_str(jb, ev->norm, ev->norm_len);
+    if (ev->name_truncated) {
+        tw_jb_key(jb, "name_truncated");
+        tw_jb_bool(jb, true);
+    }
     tw_jb_key(jb, "event");
     tw_jb_raw(jb, "{", 1);
     for (unsigned f = 0; f < TW_F__COUNT; f++) {
@@ -129,6 +173,7 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
             tw_jb_key(jb, "ja4");
             tw_jb_cstr(jb, ja4);
         }
+        tls_oddities(jb, ev);
         tw_jb_raw(jb, "}", 1);
     }
 }

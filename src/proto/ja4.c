@@ -9,9 +9,10 @@
 
 #include <openssl/evp.h>
 
-/* What a ClientHello body of TW_TLS_HELLO_MAX bytes can hold: 2-byte suites, 4-byte headers. */
-#define JA4_MAX_CIPHERS (TW_TLS_HELLO_MAX / 2)
-#define JA4_MAX_EXTS (TW_TLS_HELLO_MAX / 4)
+/* What any ClientHello can hold: cipher_suites<2..2^16-2> of 2-byte suites, extensions<0..2^16-1>
+ * of 4-byte headers at least (about 96 KiB of stack for the largest hello). */
+#define JA4_MAX_CIPHERS (65534 / 2)
+#define JA4_MAX_EXTS (65535 / 4)
 #define JA4_A_LEN 10    /* t13d1516h2 */
 #define JA4_HASH_HEX 12 /* hex digits kept of each SHA-256 */
 #define JA4_STAGE 256   /* text bytes gathered before a digest update */

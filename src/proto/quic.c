@@ -868,8 +868,13 @@ static enum tw_quic_verdict check_hello(struct tw_quic_flow *f, struct tw_quic_s
     if (have < f->hello_need)
         return TW_QUIC_MORE;
     if (tw_tls_client_hello_parse(f->crypto + 4, f->hello_need - 4, &out->tls) != 0) {
-        memset(&out->tls, 0, sizeof(out->tls));
-        return flow_fail(f, st, TW_QR_HELLO_MALFORMED);
+        if (out->tls.n_sni == 0) {
+            memset(&out->tls, 0, sizeof(out->tls));
+            return flow_fail(f, st, TW_QR_HELLO_MALFORMED);
+        }
+        /* Broken after its names: counted malformed, returned like a hello with its names
+         * (flag truncated); later datagrams are DONE. */
+        count(st, TW_QR_HELLO_MALFORMED);
     }
     f->phase = TW_QUIC_GOT_HELLO;
     out->version = f->version;

@@ -10,7 +10,10 @@
 
 #include <string.h>
 
+#define TLS_CT_CCS 20
+#define TLS_CT_ALERT 21
 #define TLS_CT_HANDSHAKE 22
+#define TLS_CT_HEARTBEAT 24
 #define TLS_HS_CLIENT_HELLO 1
 #define TLS_REC_HDR_LEN 5
 #define TLS_HS_HDR_LEN 4
@@ -19,9 +22,34 @@
 /* Extension types remembered in a plain array before the bitmap is set up. */
 #define EXT_SEEN_SMALL 32
 
-static bool record_version_ok(uint16_t v)
+#define F(flag) (1u << (flag))
+
+static const char *const flag_names[TW_TLS_F__COUNT] = {
+#define TW_TLS_FLAG_NAME(id, name) [id] = name,
+    TW_TLS_FLAGS(TW_TLS_FLAG_NAME)
+#undef TW_TLS_FLAG_NAME
+};
+
+static const char *const flag_counters[TW_TLS_F__COUNT] = {
+#define TW_TLS_FLAG_COUNTER(id, name) [id] = "tls_" name,
+    TW_TLS_FLAGS(TW_TLS_FLAG_COUNTER)
+#undef TW_TLS_FLAG_COUNTER
+};
+
+const char *tw_tls_flag_name(enum tw_tls_flag f)
 {
-    return v >= 0x0300 && v <= 0x0304;
+    return (unsigned)f < TW_TLS_F__COUNT ? flag_names[f] : "?";
+}
+
+const char *tw_tls_flag_counter(enum tw_tls_flag f)
+{
+    return (unsigned)f < TW_TLS_F__COUNT ? flag_counters[f] : "tls_?";
+}
+
+/* RFC 8701 GREASE values: 0x?a?a with both bytes equal. */
+static bool is_grease(uint16_t v)
+{
+    return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
 }
 
 /*
@@ -74,6 +102,27 @@ static bool ext_seen_add(struct ext_seen *s, uint16_t type)
     return true;
 }
 
+/* Keeps one host_name, unless an equal one is already kept. */
+static void add_name(struct tw_tls_hello *out, const uint8_t *name, size_t n)
+{
+    for (unsigned i = 0; i < out->n_sni; i++)
+        if (out->sni_lens[i] == n && memcmp(out->snis[i], name, n) == 0)
+            return;
+    if (out->n_sni > 0)
+        out->flags |= F(TW_TLS_F_SNI_MULTIPLE);
+    if (out->n_sni == TW_TLS_SNI_MAX) {
+        out->flags |= F(TW_TLS_F_SNI_TOO_MANY);
+        return;
+    }
+    out->snis[out->n_sni] = name;
+    out->sni_lens[out->n_sni] = n;
+    if (out->n_sni++ == 0) {
+        out->has_sni = true;
+        out->sni = name;
+        out->sni_len = n;
+    }
+}
+
 /*
  *  struct {
  *      NameType name_type;
@@ -82,9 +131,10 @@ static bool ext_seen_add(struct ext_seen *s, uint16_t type)
  *  opaque HostName<1..2^16-1>;
  *  struct { ServerName server_name_list<1..2^16-1> } ServerNameList;
  *
- * The first host_name entry is the SNI. Entries of other name types (none
- * are defined) are skipped as opaque<0..2^16-1>, the layout every deployed
- * parser assumes. Later host_name entries are ignored.
+ * Every host_name entry is kept (RFC 6066 allows one per type; GnuTLS reads
+ * them all, so a client can put the real name second). Entries of other name
+ * types (none are defined) are skipped as opaque<0..2^16-1>, the layout every
+ * deployed parser assumes, and so is an empty host_name.
  */
 static int parse_server_name(struct tw_cur *ext, struct tw_tls_hello *out)
 {
@@ -98,14 +148,11 @@ static int parse_server_name(struct tw_cur *ext, struct tw_tls_hello *out)
         if (ext->err)
             return TW_EMALFORMED;
         if (name_type != TLS_SNI_HOST_NAME)
-            continue;
-        if (name_len == 0)
-            return TW_EMALFORMED;
-        if (!out->has_sni) {
-            out->has_sni = true;
-            out->sni = name;
-            out->sni_len = name_len;
-        }
+            out->flags |= F(TW_TLS_F_SNI_OTHER_TYPE);
+        else if (name_len == 0)
+            out->flags |= F(TW_TLS_F_SNI_EMPTY);
+        else
+            add_name(out, name, name_len);
     }
     return TW_OK;
 }
@@ -164,17 +211,70 @@ static bool take_alpn(struct tw_cur *ext, struct tw_tls_hello *out)
  *  Extension extensions<0..2^16-1>;          (the whole field may be absent)
  *  struct { ExtensionType extension_type; opaque extension_data<0..2^16-1>; } Extension;
  */
+/*
+ * A broken hello: everything is reset but the names read before the break and the flags, so
+ * a sensor still reports those names (flagged truncated).
+ */
+static int hello_fail(struct tw_tls_hello *out)
+{
+    struct tw_tls_hello keep = *out;
+
+    memset(out, 0, sizeof(*out));
+    out->flags = keep.flags;
+    out->n_sni = keep.n_sni;
+    memcpy(out->snis, keep.snis, sizeof(out->snis));
+    memcpy(out->sni_lens, keep.sni_lens, sizeof(out->sni_lens));
+    out->sni = keep.sni;
+    out->sni_len = keep.sni_len;
+    out->has_sni = keep.has_sni;
+    if (out->n_sni > 0)
+        out->flags |= F(TW_TLS_F_TRUNCATED);
+    return TW_EMALFORMED;
+}
+
+/* The highest non-GREASE supported_versions entry (draft 0x7fNN counts as 0x0304), else
+ * legacy_version. */
+static uint16_t offered_version(const struct tw_tls_hello *h)
+{
+    uint16_t best = 0;
+    unsigned best_rank = 0;
+
+    for (size_t i = 0; h->versions != NULL && i + 1 < h->versions_len; i += 2) {
+        uint16_t v = tw_load_be16(h->versions + i);
+        unsigned rank = (v & 0xff00) == 0x7f00 ? 0x0304 * 2 - 1 : (unsigned)v * 2;
+        if (!is_grease(v) && rank > best_rank) {
+            best = v;
+            best_rank = rank;
+        }
+    }
+    return best_rank != 0 ? best : h->legacy_version;
+}
+
+/*
+ *  uint16 ProtocolVersion legacy_version;
+ *  opaque Random[32];
+ *  opaque legacy_session_id<0..32>;
+ *  CipherSuite cipher_suites<2..2^16-2>;
+ *  opaque legacy_compression_methods<1..2^8-1>;
+ *  Extension extensions<0..2^16-1>;          (the whole field may be absent)
+ *  struct { ExtensionType extension_type; opaque extension_data<0..2^16-1>; } Extension;
+ */
 int tw_tls_client_hello_parse(const uint8_t *body, size_t len, struct tw_tls_hello *out)
 {
     struct tw_cur c;
     struct ext_seen seen;
+    bool sni_seen = false, sig_seen = false, alpn_seen = false, vers_seen = false;
 
     memset(out, 0, sizeof(*out));
     if (body == NULL)
         return TW_EMALFORMED;
     tw_cur_init(&c, body, len);
     out->hello_len = len;
+    if (len > TW_TLS_HELLO_LARGE)
+        out->flags |= F(TW_TLS_F_HELLO_LARGE);
 
+    /* Servers negotiate from supported_versions and read legacy_version only without it:
+     * any value is read here, and reported. */
     out->legacy_version = tw_get_be16(&c);
     tw_skip(&c, 32);
     uint8_t sid_len = tw_get_u8(&c);
@@ -184,15 +284,17 @@ int tw_tls_client_hello_parse(const uint8_t *body, size_t len, struct tw_tls_hel
     out->ciphers_len = cs_len;
     uint8_t comp_len = tw_get_u8(&c);
     tw_skip(&c, comp_len);
-    if (c.err || out->legacy_version >> 8 != 3 || sid_len > 32 || cs_len < 2 || cs_len % 2 != 0 ||
-        comp_len < 1)
-        return TW_EMALFORMED;
+    if (c.err || sid_len > 32 || cs_len < 2 || cs_len % 2 != 0 || comp_len < 1)
+        return hello_fail(out);
+    if (out->legacy_version < 0x0300 || out->legacy_version > 0x0303)
+        out->flags |= F(TW_TLS_F_LEGACY_VERSION_UNUSUAL);
+    out->version = out->legacy_version;
     if (tw_cur_left(&c) == 0)
         return TW_OK;
 
     uint16_t exts_len = tw_get_be16(&c);
     if (c.err || exts_len != tw_cur_left(&c))
-        return TW_EMALFORMED;
+        return hello_fail(out);
     out->exts = c.p;
     out->exts_len = exts_len;
     ext_seen_init(&seen);
@@ -200,24 +302,34 @@ int tw_tls_client_hello_parse(const uint8_t *body, size_t len, struct tw_tls_hel
         uint16_t type = tw_get_be16(&c);
         uint16_t ext_len = tw_get_be16(&c);
         struct tw_cur ext = tw_cur_sub(&c, ext_len);
-        if (c.err || !ext_seen_add(&seen, type))
-            return TW_EMALFORMED;
+        if (c.err)
+            return hello_fail(out);
+        /* RFC 8446 4.2 forbids repeats; OpenSSL and GnuTLS accept repeated GREASE and
+         * unknown types (Chrome-like hellos repeat a GREASE value by chance). */
+        if (!ext_seen_add(&seen, type))
+            out->flags |= F(TW_TLS_F_DUPLICATE_EXTENSION);
         switch (type) {
         case TW_TLS_EXT_SERVER_NAME:
+            if (sni_seen)
+                out->flags |= F(TW_TLS_F_SNI_EXTENSION_REPEATED);
+            sni_seen = true;
             if (parse_server_name(&ext, out) != TW_OK)
-                return TW_EMALFORMED;
+                return hello_fail(out);
             break;
         case TW_TLS_EXT_SIG_ALGS:
-            if (!take_u16_list(&ext, 2, &out->sig_algs, &out->sig_algs_len))
+            if (!sig_seen && !take_u16_list(&ext, 2, &out->sig_algs, &out->sig_algs_len))
                 out->ext_list_bad = true;
+            sig_seen = true;
             break;
         case TW_TLS_EXT_ALPN:
-            if (!take_alpn(&ext, out))
+            if (!alpn_seen && !take_alpn(&ext, out))
                 out->ext_list_bad = true;
+            alpn_seen = true;
             break;
         case TW_TLS_EXT_VERSIONS:
-            if (!take_u16_list(&ext, 1, &out->versions, &out->versions_len))
+            if (!vers_seen && !take_u16_list(&ext, 1, &out->versions, &out->versions_len))
                 out->ext_list_bad = true;
+            vers_seen = true;
             break;
         case TW_TLS_EXT_ECH:
             out->has_ech = true;
@@ -229,13 +341,22 @@ int tw_tls_client_hello_parse(const uint8_t *body, size_t len, struct tw_tls_hel
             break;
         }
     }
+    if (out->ext_list_bad)
+        out->flags |= F(TW_TLS_F_EXTENSION_LIST_BAD);
+    out->version = offered_version(out);
     return TW_OK;
 }
 
 /* Largest ClientHello body the vector bounds allow (see the layout above). */
 #define TLS_CH_BODY_MAX (2 + 32 + 1 + 32 + 2 + 65534 + 1 + 255 + 2 + 65535)
+_Static_assert(TLS_CH_BODY_MAX == TW_TLS_HELLO_MAX, "TW_TLS_HELLO_MAX is the vector bound");
 /* Smallest: empty session id, one cipher suite, one compression method, no extensions. */
 #define TLS_CH_BODY_MIN (2 + 32 + 1 + 2 + 2 + 1 + 1)
+
+static bool record_type_ok(uint8_t t)
+{
+    return t == TLS_CT_HANDSHAKE || t == TLS_CT_CCS || t == TLS_CT_ALERT || t == TLS_CT_HEARTBEAT;
+}
 
 /*
  * Checks the first `have` (< 5) bytes of a record header, so that a stream
@@ -245,30 +366,47 @@ int tw_tls_client_hello_parse(const uint8_t *body, size_t len, struct tw_tls_hel
  */
 static bool record_header_prefix_ok(const uint8_t *h, size_t have)
 {
-    if (have >= 1 && h[0] != TLS_CT_HANDSHAKE)
+    if (have >= 1 && !record_type_ok(h[0]))
         return false;
     if (have >= 2 && h[1] != 3)
-        return false;
-    if (have >= 3 && h[2] > 4)
         return false;
     if (have >= 4 && h[3] > 0x40)
         return false;
     return true;
 }
 
+/* Servers check only the major version of a record (OpenSSL, GnuTLS: 0x0305 and 0x03ff pass). */
 static bool record_header_ok(const uint8_t h[TLS_REC_HDR_LEN])
 {
-    uint16_t rlen = tw_load_be16(h + 3);
-    /* RFC 8446 5.1: no zero-length handshake fragments; plaintext max 2^14. */
-    return h[0] == TLS_CT_HANDSHAKE && record_version_ok(tw_load_be16(h + 1)) && rlen != 0 &&
-           rlen <= 16384;
+    return record_type_ok(h[0]) && h[1] == 3 && tw_load_be16(h + 3) <= 16384;
+}
+
+/* A record that is read past, not joined: empty handshake records and the other types. */
+static bool record_skipped(const uint8_t h[TLS_REC_HDR_LEN])
+{
+    return h[0] != TLS_CT_HANDSHAKE || tw_load_be16(h + 3) == 0;
+}
+
+static uint32_t skipped_flag(uint8_t type)
+{
+    switch (type) {
+    case TLS_CT_CCS:
+        return F(TW_TLS_F_RECORD_CCS);
+    case TLS_CT_ALERT:
+        return F(TW_TLS_F_RECORD_ALERT);
+    case TLS_CT_HEARTBEAT:
+        return F(TW_TLS_F_RECORD_HEARTBEAT);
+    default:
+        return F(TW_TLS_F_RECORD_EMPTY);
+    }
 }
 
 bool tw_tls_maybe_client_hello(const uint8_t *buf, size_t len)
 {
     if (len < TLS_REC_HDR_LEN)
         return len == 0 || record_header_prefix_ok(buf, len);
-    return record_header_ok(buf) && (len == TLS_REC_HDR_LEN || buf[5] == TLS_HS_CLIENT_HELLO);
+    return record_header_ok(buf) &&
+           (len == TLS_REC_HDR_LEN || record_skipped(buf) || buf[5] == TLS_HS_CLIENT_HELLO);
 }
 
 /* Validates the handshake header once its 4 bytes are known; sets *msg_len (header included). */
@@ -300,8 +438,9 @@ int tw_tls_parse_stream(const uint8_t *stream, size_t len, uint8_t *scratch, siz
     size_t done = 0;    /* handshake bytes in the records before the current one */
     size_t msg_len = 0; /* handshake header + body; 0 until the header is known */
     size_t pos = 0;
-    unsigned n_records = 0;
+    unsigned n_records = 0, n_skipped = 0;
     uint16_t first_version = 0;
+    uint32_t flags = 0;
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -314,14 +453,28 @@ int tw_tls_parse_stream(const uint8_t *stream, size_t len, uint8_t *scratch, siz
         if (len - pos < TLS_REC_HDR_LEN)
             return record_header_prefix_ok(stream + pos, len - pos) ? TW_EINCOMPLETE
                                                                     : TW_EMALFORMED;
-        if (!record_header_ok(stream + pos))
+        const uint8_t *rh = stream + pos;
+        if (!record_header_ok(rh))
             return TW_EMALFORMED;
-        uint16_t rlen = tw_load_be16(stream + pos + 3);
+        uint16_t rlen = tw_load_be16(rh + 3);
+        size_t frag = pos + TLS_REC_HDR_LEN;
+        if (rh[2] > 4)
+            flags |= F(TW_TLS_F_RECORD_VERSION_UNUSUAL);
+        if (record_skipped(rh)) {
+            /* Read past whole, a bounded number of times (OpenSSL skips empty records,
+             * GnuTLS a ChangeCipherSpec before the hello). */
+            if (++n_skipped > TW_TLS_SKIP_MAX)
+                return TW_EMALFORMED;
+            flags |= skipped_flag(rh[0]);
+            if (len - frag < rlen)
+                return TW_EINCOMPLETE;
+            pos = frag + rlen;
+            continue;
+        }
         if (n_records == 0)
-            first_version = tw_load_be16(stream + pos + 1);
+            first_version = tw_load_be16(rh + 1);
         n_records++;
 
-        size_t frag = pos + TLS_REC_HDR_LEN;
         size_t avail = TW_MIN((size_t)rlen, len - frag);
         /* hs_have == min(4, done) here: the header may be split over several records. */
         while (msg_len == 0 && hs_have < done + avail) {
@@ -348,15 +501,20 @@ int tw_tls_parse_stream(const uint8_t *stream, size_t len, uint8_t *scratch, siz
     size_t copied = 0;
     for (size_t p = 0; copied < msg_len;) {
         size_t rlen = tw_load_be16(stream + p + 3);
-        size_t n = TW_MIN(rlen, msg_len - copied);
-        memcpy(scratch + copied, stream + p + TLS_REC_HDR_LEN, n);
-        copied += n;
+        if (!record_skipped(stream + p)) {
+            size_t n = TW_MIN(rlen, msg_len - copied);
+            memcpy(scratch + copied, stream + p + TLS_REC_HDR_LEN, n);
+            copied += n;
+        }
         p += TLS_REC_HDR_LEN + rlen;
     }
     rc = tw_tls_client_hello_parse(scratch + TLS_HS_HDR_LEN, msg_len - TLS_HS_HDR_LEN, out);
+    if (n_records > 1)
+        flags |= F(TW_TLS_F_RECORD_SPLIT);
+    out->flags |= flags;
     if (rc != TW_OK)
         return rc;
     out->record_version = first_version;
     out->n_records = n_records;
-    return (int)pos; /* at most 6 * (4 + TLS_CH_BODY_MAX) + 16384: fits */
+    return (int)pos; /* at most 6 * (4 + TLS_CH_BODY_MAX) + 33 * 16389: fits */
 }

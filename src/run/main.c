@@ -19,6 +19,7 @@
 #include "tunwatch/capture/dpdk.h"
 #include "tunwatch/match/exclude.h"
 #include "tunwatch/match/intel.h"
+#include "tunwatch/proto/tls.h"
 #include "tunwatch/run/sensor.h"
 
 #include "tw_paths.h" /* TW_DATADIR, written by the Makefile */
@@ -50,6 +51,8 @@ enum {
     OPT_INTEL_SUBDOMAINS,
     OPT_CHECK_RULES,
     OPT_EXPLAIN,
+    OPT_TLS_MAX_HELLO,
+    OPT_TLS_BIG_BUFFERS,
 };
 
 static const struct option longopts[] = {
@@ -70,6 +73,8 @@ static const struct option longopts[] = {
     {"flow-timeout-short", required_argument, NULL, OPT_FLOW_TIMEOUT_SHORT},
     {"stream-buffers", required_argument, NULL, OPT_STREAM_BUFFERS},
     {"quic-states", required_argument, NULL, OPT_QUIC_STATES},
+    {"tls-max-hello", required_argument, NULL, OPT_TLS_MAX_HELLO},
+    {"tls-big-buffers", required_argument, NULL, OPT_TLS_BIG_BUFFERS},
     {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
     {"stats-file", required_argument, NULL, OPT_STATS_FILE},
     {"pid-file", required_argument, NULL, OPT_PID_FILE},
@@ -117,6 +122,11 @@ static void usage(FILE *fp)
             "      --flow-timeout-short SECS  the same for DNS flows and TCP flows after FIN or\n"
             "                           RST (default 30)\n"
             "      --stream-buffers N   reassembly buffers, 24 KiB each (default 4096)\n"
+            "      --tls-max-hello BYTES  largest ClientHello body read (default and most\n"
+            "                           131396, the largest the format allows; at least 512)\n"
+            "      --tls-big-buffers N  larger reassembly buffers for ClientHellos over about\n"
+            "                           24 KiB, 2 x (tls-max-hello + 4) + 16 KiB each (default\n"
+            "                           64; memory is only touched when used; 0: none)\n"
             "      --quic-states N      QUIC flows collecting their ClientHello at once, about\n"
             "                           8.5 KiB each (default 1024; 0: QUIC is not read)\n"
             "      --dns-cache N        keep N DNS answers to name flows that carry no name\n"
@@ -281,6 +291,14 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         return 0;
     case OPT_QUIC_STATES:
         if (!parse_u32(arg, 0, 1u << 20, &s->eng.quic_states))
+            goto range;
+        return 0;
+    case OPT_TLS_MAX_HELLO:
+        if (!parse_u32(arg, 512, TW_TLS_HELLO_MAX, &s->eng.tls_max_hello))
+            goto range;
+        return 0;
+    case OPT_TLS_BIG_BUFFERS:
+        if (!parse_u32(arg, 0, 1u << 16, &s->eng.tls_big_buffers))
             goto range;
         return 0;
     case OPT_STREAM_BUFFERS:
@@ -638,6 +656,8 @@ int main(int argc, char **argv)
     o.s.eng.flow_timeout = 300;
     o.s.eng.flow_timeout_short = 30;
     o.s.eng.stream_buffers = 4096;
+    o.s.eng.tls_max_hello = TW_TLS_HELLO_MAX;
+    o.s.eng.tls_big_buffers = 64;
     o.s.eng.quic_states = 1024;
     o.s.dns_cache = 65536;
     o.s.local_processes = -1;

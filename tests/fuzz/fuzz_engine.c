@@ -2,7 +2,8 @@
 /*
  * libFuzzer target for the stateful packet path: the input is a sequence of Ethernet frames,
  * each preceded by a 2-byte big-endian length, fed in order to one engine with tiny tables
- * (8 flows, 2 reassembly buffers, a 16-entry DNS answer cache) so eviction, reassembly limits,
+ * (8 flows, 2 reassembly buffers, 1 large buffer for hellos over 24 KiB with a 16 KiB hello
+ * bound, a 16-entry DNS answer cache) so eviction, reassembly limits, the move into a large buffer,
  * DNS answers over UDP and TCP, CNAME events and the end-of-capture flush are all reached.
  * Each frame is copied into an exact-size buffer; events are checked for their invariants.
  */
@@ -16,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void check_event(void *ctx, const struct tw_event *ev)
 {
     (void)ctx;
-    if (ev->raw_len > TW_NAME_MAX || ev->norm_len > ev->raw_len ||
+    if (ev->raw_len > TW_NAME_MAX - 1 || ev->norm_len > ev->raw_len ||
         ev->norm[ev->norm_len] != '\0' || (unsigned)ev->category >= TW_CAT__COUNT ||
         (unsigned)ev->evidence >= TW_EV__COUNT || (ev->ip_version != 4 && ev->ip_version != 6))
         abort();
@@ -34,6 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .flow_capacity = 8,
         .flow_timeout = 30,
         .stream_buffers = 2,
+        .tls_max_hello = 16384,
+        .tls_big_buffers = 1,
         .quic_states = 2,
         .sink = check_event,
         .anscache = cache,

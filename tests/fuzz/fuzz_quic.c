@@ -99,6 +99,11 @@ static void feed_one(const uint8_t *d, size_t n, struct tw_quic_stats *st, bool 
         if (*got_hello || st->hellos != 1 || flow.hello_need < 4)
             abort();
         check_slice(h.tls.sni, h.tls.sni_len, flow.crypto + 4, flow.hello_need - 4);
+        for (unsigned i = 0; i < h.tls.n_sni && i < TW_TLS_SNI_MAX; i++)
+            check_slice(h.tls.snis[i], h.tls.sni_lens[i], flow.crypto + 4, flow.hello_need - 4);
+        if (h.tls.n_sni > TW_TLS_SNI_MAX ||
+            ((h.tls.flags & (1u << TW_TLS_F_TRUNCATED)) && h.tls.ciphers != NULL))
+            abort();
         *got_hello = true;
     } else if (h.tls.sni != NULL || h.tls.has_sni || h.version != 0) {
         abort();

@@ -7,7 +7,8 @@ Reads classic pcap and pcapng files (Ethernet, SLL, SLL2, raw, NULL link types) 
   fuzz_decode/  one file per frame: a link-type selector byte, then the frame
                 (selector = index in tests/fuzz/fuzz_decode.c's link type table)
   fuzz_dns/     UDP payloads from or to port 53, and TCP port-53 payloads without the prefix
-  fuzz_tls/     TCP payloads that begin with a TLS handshake record
+  fuzz_tls/     TCP payloads that begin with a TLS handshake record, and the whole client
+                streams of pcaps/tools/tlshello.py's crafted hellos (up to 131 KiB)
   fuzz_proxy/   TCP payloads that begin with an HTTP CONNECT request or a PROXY protocol header
   fuzz_http/    TCP payloads that begin with a registered HTTP method and SP (tests/fuzz/fuzz_http.c)
   fuzz_quic/    UDP payloads that begin with a QUIC long header (mode byte 0, one record), and
@@ -158,6 +159,12 @@ def main():
                     put(os.path.join(out, "fuzz_http"), payload)
                 n += 1
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    # Whole client streams of the crafted hellos of pcaps/tls_lenient.pcap (records skipped
+    # before the hello, many records, up to 131 KiB): bigger than any one captured segment.
+    sys.path.insert(0, os.path.join(root, "pcaps", "tools"))
+    import tlshello
+    for make in tlshello.CASES.values():
+        put(os.path.join(out, "fuzz_tls"), make())
     for sel, pattern_dir, exts in ((0, "rules", (".yml",)), (1, "tests/intel", ("",)),
                                    (2, "tests/exclude", ("",))):
         d = os.path.join(root, pattern_dir)

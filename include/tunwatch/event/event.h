@@ -119,6 +119,11 @@ struct tw_event {
     const struct tw_tls_hello *ja4_hello;
     char *ja4_buf;
     char ja4_proto;
+    uint32_t tls_flags;    /* tls_sni, quic_sni: the hello's oddities, 1u << enum tw_tls_flag */
+    uint16_t tls_version;  /* ... the version it offers (supported_versions, else legacy) */
+    uint16_t tls_legacy_version, tls_record_version; /* ... as sent (record: 0 for QUIC) */
+    bool name_truncated;   /* the name was longer than TW_NAME_MAX - 1 bytes: raw holds its
+                              end (what suffix rules match) */
     /* http_host: the request's proxy fields, NUL-terminated, NULL when the request has none
      * (indexed by field - TW_F_CS_METHOD) */
     const char *http[9];

@@ -14,7 +14,8 @@
 
 #include "tunwatch/base/common.h"
 
-/* A full-size ClientHello (16 KiB handshake) in small records, plus an HTTP CONNECT request. */
+/* Capacity of the general pool's buffers: a 16 KiB ClientHello in small records, plus an HTTP
+ * CONNECT request. */
 #define TW_STREAM_CAP (24u * 1024u)
 #define TW_STREAM_MAX_GAPS 8
 #define TW_STREAM_NONE UINT32_MAX
@@ -23,20 +24,26 @@ struct tw_stream {
     uint32_t base_seq; /* sequence number of data[0] */
     uint32_t contig;   /* bytes contiguous from data[0] */
     uint32_t n_gaps;   /* out-of-order islands beyond contig */
+    uint32_t cap;      /* bytes data[] holds (set by the pool, or by whoever allocates it) */
     struct {
         uint32_t start, end; /* offsets from data[0], start > contig */
     } island[TW_STREAM_MAX_GAPS];
-    uint8_t data[TW_STREAM_CAP];
+    uint8_t data[];
 };
 
 enum tw_stream_add_result {
     TW_STREAM_ADDED,    /* all of the segment's bytes are in the buffer (or already were) */
     TW_STREAM_OLD,      /* segment lies wholly before base_seq (retransmission) */
-    TW_STREAM_CLIPPED,  /* bytes past TW_STREAM_CAP were dropped */
+    TW_STREAM_CLIPPED,  /* bytes past the capacity were dropped */
     TW_STREAM_TOO_MANY_GAPS, /* segment refused: too many holes */
 };
 
+/* Empties the buffer to start at base_seq (cap is kept). */
 void tw_stream_reset(struct tw_stream *s, uint32_t base_seq);
+
+/* Copies src's bytes and state into dst (dst->cap >= every byte src holds); dst keeps its
+ * capacity. For moving a stream into a larger buffer. */
+void tw_stream_move(struct tw_stream *dst, const struct tw_stream *src);
 
 /* Places a segment starting at sequence number seq (32-bit wrap-around aware). */
 enum tw_stream_add_result tw_stream_add(struct tw_stream *s, uint32_t seq, const uint8_t *p,
@@ -46,7 +53,9 @@ enum tw_stream_add_result tw_stream_add(struct tw_stream *s, uint32_t seq, const
 void tw_stream_consume(struct tw_stream *s, size_t n);
 
 struct tw_stream_pool {
-    struct tw_stream *bufs;
+    uint8_t *bufs;
+    size_t stride;    /* bytes from one buffer to the next */
+    uint32_t buf_cap; /* capacity of each buffer */
     uint32_t *free_list;
     uint32_t n_free;
     uint32_t cap;
@@ -54,8 +63,8 @@ struct tw_stream_pool {
     uint32_t high_water;
 };
 
-/* 0 or TW_ENOMEM. */
-int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n);
+/* n buffers of cap bytes each (memory is only touched when used). 0 or TW_ENOMEM. */
+int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n, uint32_t cap);
 void tw_stream_pool_destroy(struct tw_stream_pool *pool);
 /* Index of a free buffer, reset to base_seq, or TW_STREAM_NONE (counted) when exhausted. */
 uint32_t tw_stream_get(struct tw_stream_pool *pool, uint32_t base_seq);
@@ -63,7 +72,7 @@ void tw_stream_put(struct tw_stream_pool *pool, uint32_t idx);
 
 static inline struct tw_stream *tw_stream_at(struct tw_stream_pool *pool, uint32_t idx)
 {
-    return &pool->bufs[idx];
+    return (struct tw_stream *)(void *)(pool->bufs + (size_t)idx * pool->stride);
 }
 
 #endif /* TUNWATCH_STREAM_H */

@@ -20,6 +20,7 @@
 #include "tunwatch/flow/flow.h"
 #include "tunwatch/base/netaddr.h"
 #include "tunwatch/proto/quic.h"
+#include "tunwatch/proto/tls.h"
 
 typedef void (*tw_event_fn)(void *ctx, const struct tw_event *ev);
 
@@ -28,6 +29,9 @@ struct tw_engine_config {
     uint32_t flow_timeout;    /* seconds of idleness before a flow may be expired */
     uint32_t flow_timeout_short; /* ... a DNS flow, or a TCP flow after FIN or RST (0: 30) */
     uint32_t stream_buffers;  /* reassembly buffers (flows mid-ClientHello at once) */
+    uint32_t tls_max_hello;   /* largest ClientHello body read, bytes (0: TW_TLS_HELLO_MAX) */
+    uint32_t tls_big_buffers; /* larger reassembly buffers, for the ClientHellos that outgrow
+                                 a TW_STREAM_CAP buffer (0: none) */
     uint32_t quic_states;     /* QUIC flows collecting their ClientHello at once (about 8.5 KiB
                                  each, touched only when used); 0: QUIC is not read */
     struct tw_homenet home;   /* decides Initiated */
@@ -59,8 +63,12 @@ struct tw_engine_stats {
     uint64_t tls_ech;
     uint64_t tls_multi_segment; /* hellos that needed reassembly */
     uint64_t tls_malformed;
-    uint64_t tls_too_large;    /* hello larger than the buffer */
-    uint64_t sni_truncated;    /* server_name longer than TW_NAME_MAX-1, reported cut */
+    uint64_t tls_too_large;    /* hello larger than --tls-max-hello or its stream than a buffer */
+    uint64_t tls_big_buffers;  /* flows moved into a large reassembly buffer (large hellos) */
+    uint64_t tls_big_refused;  /* ... refused: every large buffer was in use */
+    uint64_t tls_flag[TW_TLS_F__COUNT]; /* hellos (TCP and QUIC) with each oddity */
+    uint64_t tls_names;        /* server names reported (several per hello when sent) */
+    uint64_t name_truncated;   /* names longer than TW_NAME_MAX-1, reported by their end */
     uint64_t http_connect;     /* client streams that began with CONNECT */
     uint64_t proxy_protocol;   /* client streams that began with a PROXY protocol header */
     uint64_t proxy_bad;        /* PROXY protocol headers malformed or too long */

@@ -299,7 +299,9 @@ enum tw_quic_verdict {
                     * Negotiation, an unknown version (or one whose trial failed), only other
                     * long types or server packets */
     TW_QUIC_MORE,  /* an Initial was taken; the ClientHello is not complete yet */
-    TW_QUIC_HELLO, /* this datagram completed the ClientHello: *out is filled */
+    TW_QUIC_HELLO, /* this datagram completed the ClientHello: *out is filled (also for a
+                    * hello that broke after its names were read: counted hello_malformed,
+                    * out->tls holds only the names, flag TW_TLS_F_TRUNCATED) */
     TW_QUIC_DONE,  /* the ClientHello was returned before; the datagram was not read */
     TW_QUIC_DROP,  /* a long header cut short, or an Initial of a known version refused
                     * (truncated, decryption failed, ...), none taken: the flow may still
