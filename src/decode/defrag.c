@@ -69,15 +69,32 @@ static size_t block_cost(void)
     return BLK_BYTES + sizeof(((struct tw_defrag *)0)->bits[0]) + sizeof(uint32_t);
 }
 
+/* Hash buckets for max_datagrams: a power of two, at least twice as many. */
+static uint32_t buckets(uint32_t max_datagrams)
+{
+    uint32_t nb = 1;
+    while (nb < max_datagrams * 2u)
+        nb <<= 1;
+    return nb;
+}
+
+static size_t fixed_cost(const struct tw_defrag_config *cfg)
+{
+    return sizeof(struct tw_defrag) + (size_t)cfg->max_datagrams * sizeof(struct tracker) +
+           (size_t)buckets(cfg->max_datagrams) * sizeof(uint32_t);
+}
+
+size_t tw_defrag_min_memory(const struct tw_defrag_config *cfg)
+{
+    return fixed_cost(cfg) + MAP_BLOCKS * block_cost();
+}
+
 struct tw_defrag *tw_defrag_new(const struct tw_defrag_config *cfg)
 {
     if (cfg->max_frags == 0 || cfg->max_datagrams == 0 || cfg->max_datagrams > (1u << 24))
         return NULL;
-    uint32_t nb = 1;
-    while (nb < cfg->max_datagrams * 2u)
-        nb <<= 1;
-    size_t fixed = sizeof(struct tw_defrag) + (size_t)cfg->max_datagrams * sizeof(struct tracker) +
-                   (size_t)nb * sizeof(uint32_t);
+    uint32_t nb = buckets(cfg->max_datagrams);
+    size_t fixed = fixed_cost(cfg);
     if (cfg->memory < fixed + MAP_BLOCKS * block_cost())
         return NULL;
     size_t nblk = (cfg->memory - fixed) / block_cost();

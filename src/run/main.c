@@ -692,6 +692,14 @@ int main(int argc, char **argv)
     o.s.prep.checksums = TW_CSUM_AUTO;
     if (parse_args(argc, argv, &o) != 0)
         return 1;
+    if (o.s.prep.defrag.memory < tw_defrag_min_memory(&o.s.prep.defrag)) {
+        fprintf(stderr,
+                "tunwatch: --defrag-memory: %zu MiB cannot hold %u datagram trackers and one "
+                "64 KiB datagram (at least %zu MiB)\n",
+                o.s.prep.defrag.memory >> 20, o.s.prep.defrag.max_datagrams,
+                (tw_defrag_min_memory(&o.s.prep.defrag) + (1u << 20) - 1) >> 20);
+        return 1;
+    }
     if (o.dpdk_args != NULL) {
         char err[512];
         if (tw_dpdk_eal_init_str(o.dpdk_args, err, sizeof(err)) != 0) {

@@ -98,6 +98,9 @@ struct tw_defrag_stats {
 
 struct tw_defrag;
 
+/* The least memory cfg (its max_datagrams) needs: trackers, hash table, one 64 KiB datagram. */
+size_t tw_defrag_min_memory(const struct tw_defrag_config *cfg);
+
 /* NULL on allocation failure or a configuration that cannot hold one 64 KiB datagram
  * (memory too small, a zero bound). */
 struct tw_defrag *tw_defrag_new(const struct tw_defrag_config *cfg);
