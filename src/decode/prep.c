@@ -93,7 +93,8 @@ static int check_l4(struct tw_prep *pp, const struct tw_pkt *p, struct tw_prep_s
 static void auto_decide(struct tw_prep *pp, struct tw_prep_stats *st)
 {
     uint64_t checked = st->checksum_checked;
-    uint64_t wrong = st->checksum_partial + st->tcp_bad_checksum + st->udp_bad_checksum;
+    uint64_t wrong = st->checksum_partial + st->ip4_bad_checksum + st->tcp_bad_checksum +
+                     st->udp_bad_checksum;
 
     if (checked >= TW_PREP_AUTO_MIN && wrong * 2 > checked) {
         pp->state = AUTO_OFFLOAD;
@@ -110,11 +111,16 @@ static int check(struct tw_prep *pp, const struct tw_pkt *p, struct tw_prep_stat
         st->checksum_unverified++;
         return 0;
     }
+    int rc;
     if (p->ip_version == 4 && !tw_csum_ip4_ok(p->ip_hdr, (size_t)(p->ip_hdr[0] & 0x0f) * 4)) {
+        /* evidence too: a capture whose addresses were rewritten without fixing the
+         * checksums (anonymised, replayed) is as untrustworthy as an offloaded one */
         st->ip4_bad_checksum++;
-        return TW_PREP_BAD_CHECKSUM;
+        st->checksum_checked++;
+        rc = TW_PREP_BAD_CHECKSUM;
+    } else {
+        rc = check_l4(pp, p, st);
     }
-    int rc = check_l4(pp, p, st);
     if (pp->cfg.checksums == TW_CSUM_AUTO && pp->state == AUTO_OPEN) {
         auto_decide(pp, st);
         if (pp->state == AUTO_OFFLOAD)

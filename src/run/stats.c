@@ -104,9 +104,9 @@ void offload_notice(struct sensor *s)
     s->offload_said = true;
     fprintf(stderr,
             "tunwatch: checksum_validation: off (offload detected: %llu of the first %llu "
-            "TCP/UDP checksums were wrong, as in a capture made on the sending host)\n",
-            (unsigned long long)(t.es.prep.checksum_partial + t.es.prep.tcp_bad_checksum +
-                                 t.es.prep.udp_bad_checksum),
+            "packets had wrong checksums, as in a capture made on the sending host)\n",
+            (unsigned long long)(t.es.prep.checksum_partial + t.es.prep.ip4_bad_checksum +
+                                 t.es.prep.tcp_bad_checksum + t.es.prep.udp_bad_checksum),
             (unsigned long long)t.es.prep.checksum_checked);
 }
 

@@ -10,7 +10,8 @@
  * sending host with checksum offload holds checksums the NIC had yet to fill in (Linux
  * leaves the pseudo-header sum in the field). In auto, a segment whose field holds exactly
  * that partial sum is inspected (counted checksum_partial) while the evidence is open; once
- * at least TW_PREP_AUTO_MIN segments were checked and more than half of them were wrong,
+ * at least TW_PREP_AUTO_MIN packets were checked and more than half of them were wrong (an
+ * IPv4 header checksum counts too: address-rewritten captures show that),
  * offload is assumed and validation stops for the rest of the run
  * (checksum_offload_detected); once TW_PREP_AUTO_LOCK segments were checked with under 1%
  * partial sums, validation locks on and partial sums count as bad too. Only the innermost
@@ -37,7 +38,7 @@ struct tw_prep_config {
 struct tw_prep_stats {
     struct tw_defrag_stats defrag;
     uint64_t ip4_bad_checksum, tcp_bad_checksum, udp_bad_checksum; /* dropped */
-    uint64_t checksum_checked;    /* TCP/UDP segments whose checksum was computed */
+    uint64_t checksum_checked;    /* packets whose IPv4 header or TCP/UDP checksum was computed */
     uint64_t checksum_partial;    /* ... holding an offload partial sum, inspected (auto) */
     uint64_t checksum_unverified; /* cut by the snapshot length, or validation off */
     uint64_t checksum_offload_detected; /* 1 once auto assumed offload (summed: how many) */
