@@ -44,8 +44,10 @@ def read_table(path, theirs):
         col = {name: i for i, name in enumerate(header)}
         for line in fp:
             f = line.rstrip("\n").split("\t")
-            src = f[col["ip.src"]] or f[col["ipv6.src"]]
-            port = int(f[col["tcp.srcport"]] or f[col["udp.srcport"]])
+            # the innermost layer's: tshark lists every IP and UDP layer's (a tunnel's outer
+            # first)
+            src = (f[col["ip.src"]] or f[col["ipv6.src"]]).split(",")[-1]
+            port = int((f[col["tcp.srcport"]] or f[col["udp.srcport"]]).split(",")[-1])
             qnames = f[col["dns.qry.name"]]
             sni = f[col["tls.handshake.extensions_server_name"]]
             quic = "quic.version" in col and f[col["quic.version"]] != ""

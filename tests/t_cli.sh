@@ -31,6 +31,9 @@ expect "bad --home-net" 1 "bad network '10.0.0.1/8'" -- -r pcaps/tunnels.pcapng 
 expect "bad --flows" 1 "--flows" -- -r pcaps/tunnels.pcapng --flows 0
 expect "full disk" 2 "writing /dev/full: No space left on device" -- -q -r pcaps/tunnels.pcapng -o /dev/full
 expect "bad --local-processes" 1 "'maybe' is not on, off or auto" -- -r pcaps/tunnels.pcapng --local-processes maybe
+expect "bad --checksums" 1 "'maybe' is not auto, on or off" -- -r pcaps/tunnels.pcapng --checksums maybe
+expect "--defrag-memory too small" 1 "cannot hold 100000 datagram trackers" -- -r pcaps/tunnels.pcapng --defrag-memory 1 --defrag-max-datagrams 100000
+expect "--defrag-timeout out of range" 1 "is not a number in range" -- -r pcaps/tunnels.pcapng --defrag-timeout 0
 expect "unwritable output" 1 "$tmp/nodir/x.json" -- -q -r pcaps/tunnels.pcapng -o "$tmp/nodir/x.json"
 
 # A link type we do not decode (LINKTYPE_USER0 = 147): named, not crashed on.

@@ -66,6 +66,7 @@ struct dctx {
     const uint8_t *ip_hdr; /* innermost valid IP header so far, NULL after entering a tunnel */
     unsigned encap;        /* tunnels entered */
     unsigned vlans;        /* VLAN tags seen, all layers */
+    struct tw_frag *frag;  /* fragments are reported here (tw_decode_frag), or skipped */
 };
 
 static const char *const reason_names[TW_DR__COUNT] = {
@@ -190,6 +191,7 @@ static int finish(struct dctx *d, const uint8_t *payload, size_t len, size_t wir
         memcpy(out->src, h + 8, 16);
         memcpy(out->dst, h + 24, 16);
     }
+    out->ip_hdr = h;
     out->payload = payload;
     out->payload_len = len;
     out->payload_wire_len = wire_len;
@@ -357,6 +359,8 @@ static int transport(struct dctx *d, uint8_t proto, struct tw_cur *c, size_t dec
         if (thl < 20 || thl > decl)
             return drop(d, TW_DR_TCP_BAD_OFFSET);
         out->l4_proto = IPP_TCP;
+        out->l4 = p;
+        out->l4_len = decl;
         out->sport = tw_load_be16(p);
         out->dport = tw_load_be16(p + 2);
         out->seq = tw_load_be32(p + 4);
@@ -390,6 +394,8 @@ static int transport(struct dctx *d, uint8_t proto, struct tw_cur *c, size_t dec
             return 1;
         }
         out->l4_proto = IPP_UDP;
+        out->l4 = p;
+        out->l4_len = wire + 8;
         out->sport = sport;
         out->dport = dport;
         return finish(d, p + 8, tw_cur_left(&u), wire);
@@ -445,8 +451,17 @@ static int ip4(struct dctx *d, struct tw_cur *c, uint32_t *next)
         return drop(d, TW_DR_IP4_TRUNCATED);
     d->ip_hdr = h;
     d->out->ip_version = 4;
-    if (tw_load_be16(h + 6) & 0x3fff) /* MF or a fragment offset */
-        return drop(d, TW_DR_IP4_FRAGMENT);
+    uint16_t fo = tw_load_be16(h + 6);
+    if (fo & 0x3fff) { /* MF or a fragment offset */
+        struct tw_frag *f = d->frag;
+        if (f == NULL)
+            return drop(d, TW_DR_IP4_FRAGMENT);
+        *f = (struct tw_frag){.hdr = h, .hdr_len = hl, .nh_off = 9, .data = h + hl,
+                              .data_len = tot - hl, .cap_len = TW_MIN(tot, avail) - hl,
+                              .id = tw_load_be16(h + 4), .offset = (uint32_t)(fo & 0x1fff) * 8,
+                              .more = (fo & 0x2000) != 0, .version = 4, .proto = h[9]};
+        return TW_DECODE_FRAGMENT;
+    }
     struct tw_cur l4 = {h + hl, h + TW_MIN(tot, avail), false};
     int rc = transport(d, h[9], &l4, tot - hl, TW_DR_IP4_BAD_TOTLEN, next);
     if (rc > 0)
@@ -480,6 +495,7 @@ static int ip6(struct dctx *d, struct tw_cur *c, uint32_t *next)
     struct tw_cur e = {h + 40, h + 40 + TW_MIN(plen, avail), false};
     enum tw_decode_reason cut = plen <= avail ? TW_DR_IP6_BAD_PLEN : TW_DR_IP6_EXT_TRUNCATED;
     uint8_t nh = h[6];
+    size_t nh_off = 6; /* where the byte naming the current header sits, from h */
     for (unsigned n = 0;; n++) {
         size_t len;
         switch (nh) {
@@ -502,8 +518,21 @@ static int ip6(struct dctx *d, struct tw_cur *c, uint32_t *next)
             /* next(8) reserved(8) offset(13) res(2) M(1) identification(32) */
             if (tw_cur_left(&e) < 8)
                 return drop(d, cut);
-            if (tw_load_be16(e.p + 2) & 0xfff9)
-                return drop(d, TW_DR_IP6_FRAGMENT);
+            if (tw_load_be16(e.p + 2) & 0xfff9) {
+                struct tw_frag *f = d->frag;
+                if (f == NULL)
+                    return drop(d, TW_DR_IP6_FRAGMENT);
+                size_t unfrag = (size_t)(e.p - h), used = unfrag - 40 + 8;
+                if (plen < used)
+                    return drop(d, TW_DR_IP6_BAD_PLEN);
+                uint16_t fo = tw_load_be16(e.p + 2);
+                *f = (struct tw_frag){.hdr = h, .hdr_len = unfrag, .nh_off = nh_off,
+                                      .data = e.p + 8, .data_len = plen - used,
+                                      .cap_len = tw_cur_left(&e) - 8, .id = tw_load_be32(e.p + 4),
+                                      .offset = fo & 0xfff8u, .more = (fo & 1) != 0,
+                                      .version = 6, .proto = e.p[0]};
+                return TW_DECODE_FRAGMENT;
+            }
             len = 8;
             break;
         case IPP_NONXT:
@@ -521,6 +550,7 @@ static int ip6(struct dctx *d, struct tw_cur *c, uint32_t *next)
         if (tw_cur_left(&e) < len)
             return drop(d, cut);
         nh = e.p[0];
+        nh_off = (size_t)(e.p - h);
         e.p += len;
     }
 }
@@ -775,6 +805,19 @@ static int link_layer(struct dctx *d, int linktype, struct tw_cur *c, uint32_t *
     case TW_LINK_NFLOG:
         st->nflog++;
         return nflog(d, c, next);
+    case TW_LINK_REASSEMBLED:
+        /* vlan_count(8) encap(8) vlans(8) reserved(8) vlan[0](16) vlan[1](16), then the
+         * datagram: the frame's link layers were counted with its fragments */
+        if (left < TW_DEFRAG_PREAMBLE)
+            return drop(d, TW_DR_LINK_TRUNCATED);
+        d->out->vlan_count = p[0];
+        d->encap = p[1];
+        d->vlans = p[2];
+        d->out->vlan[0] = tw_load_be16(p + 4);
+        d->out->vlan[1] = tw_load_be16(p + 6);
+        c->p += TW_DEFRAG_PREAMBLE;
+        *next = P_GUESS;
+        return 1;
     case TW_LINK_IEEE802_11:
         st->wlan++;
         *next = P_WLAN;
@@ -798,12 +841,11 @@ static int link_layer(struct dctx *d, int linktype, struct tw_cur *c, uint32_t *
     }
 }
 
-int tw_decode(int linktype, const uint8_t *frame, size_t caplen, size_t wirelen, struct tw_pkt *out,
-              struct tw_decode_stats *st)
+static int decode(int linktype, const uint8_t *frame, size_t caplen, struct tw_pkt *out,
+                  struct tw_decode_stats *st, struct tw_frag *frag)
 {
-    (void)wirelen;
     memset(out, 0, sizeof(*out));
-    struct dctx d = {out, st, NULL, 0, 0};
+    struct dctx d = {out, st, NULL, 0, 0, frag};
     struct tw_cur c;
     tw_cur_init(&c, frame, frame != NULL ? caplen : 0);
     uint32_t proto = 0;
@@ -970,5 +1012,24 @@ int tw_decode(int linktype, const uint8_t *frame, size_t caplen, size_t wirelen,
     }
     if (d.encap > 0 && rc == TW_OK)
         st->tunnel++;
+    if (rc == TW_DECODE_FRAGMENT) {
+        frag->encap = (uint8_t)d.encap;
+        frag->vlans = (uint8_t)d.vlans;
+        frag->vlan_count = out->vlan_count;
+        memcpy(frag->vlan, out->vlan, sizeof(frag->vlan));
+    }
     return rc;
+}
+
+int tw_decode(int linktype, const uint8_t *frame, size_t caplen, size_t wirelen, struct tw_pkt *out,
+              struct tw_decode_stats *st)
+{
+    (void)wirelen;
+    return decode(linktype, frame, caplen, out, st, NULL);
+}
+
+int tw_decode_frag(int linktype, const uint8_t *frame, size_t caplen, struct tw_pkt *out,
+                   struct tw_decode_stats *st, struct tw_frag *frag)
+{
+    return decode(linktype, frame, caplen, out, st, frag);
 }

@@ -82,6 +82,7 @@ _Static_assert(offsetof(struct conn, client_next) <= sizeof(struct tw_flow) + TW
 struct tw_engine {
     struct tw_engine_config cfg;
     struct tw_flow_table *flows;
+    struct tw_prep *prep; /* NULL: frames come prepared */
     struct tw_stream_pool pool;
     /* Larger buffers, lent to a TLS client stream that outgrows a TW_STREAM_CAP buffer before
      * its ClientHello is whole (rare: hellos over ~24 KiB); bounded like the general pool. */
@@ -253,6 +254,9 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
             e->qnext[i] = i + 1 < e->qcap ? i + 1 : QUIC_NONE;
     }
     e->qfree = e->qcap > 0 ? 0 : QUIC_NONE;
+    if (cfg->prep != NULL && (e->prep = tw_prep_new(cfg->prep)) == NULL)
+        goto out_quic;
+    e->cfg.prep = NULL; /* the caller's; not kept */
     if (cfg->flow_id_first != 0)
         tw_flow_table_set_ids(e->flows, cfg->flow_id_first, cfg->flow_id_stride);
     return e;
@@ -279,6 +283,7 @@ void tw_engine_free(struct tw_engine *e)
     if (e == NULL)
         return;
     tw_flow_table_free(e->flows);
+    tw_prep_free(e->prep);
     tw_stream_pool_destroy(&e->pool);
     tw_stream_pool_destroy(&e->big);
     free(e->tls_scratch);
@@ -348,6 +353,14 @@ size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *
     for (unsigned t = 0; t < TW_TLS_F__COUNT; t++, n++)
         if (n < cap)
             out[n] = (struct tw_counter){tw_tls_flag_counter((enum tw_tls_flag)t), st->tls_flag[t]};
+    {
+        const char *pn[32];
+        uint64_t pv[32];
+        size_t k = tw_prep_counters(&st->prep, pn, pv, TW_ARRAY_SIZE(pn));
+        for (size_t i = 0; i < k && i < TW_ARRAY_SIZE(pn); i++, n++)
+            if (n < cap)
+                out[n] = (struct tw_counter){pn[i], pv[i]};
+    }
     /* QUIC refusals; valid traffic that holds nothing for us (short headers, Handshake
      * packets, ...) is not an anomaly. */
     for (unsigned r = 0; r < TW_QR__COUNT; r++) {
@@ -1338,7 +1351,12 @@ void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f
 
     e->st.packets++;
     e->st.bytes += fr->wirelen;
-    if (tw_decode(linktype, fr->data, fr->caplen, fr->wirelen, &p, &e->st.decode) != 0)
+    if (e->prep != NULL) {
+        struct tw_prep_frame pf = {linktype, fr->data, fr->caplen};
+        if (tw_prep_decode(e->prep, &pf, fr->ts_sec, &p, &e->st.decode, &e->st.prep) != 0)
+            return;
+    } else if (tw_decode(linktype, fr->data, fr->caplen, fr->wirelen, &p, &e->st.decode) != 0) {
         return;
+    }
     tw_engine_packet(e, fr, &p);
 }

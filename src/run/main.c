@@ -53,6 +53,11 @@ enum {
     OPT_EXPLAIN,
     OPT_TLS_MAX_HELLO,
     OPT_TLS_BIG_BUFFERS,
+    OPT_DEFRAG_MEMORY,
+    OPT_DEFRAG_TIMEOUT,
+    OPT_DEFRAG_MAX_FRAGS,
+    OPT_DEFRAG_MAX_DATAGRAMS,
+    OPT_CHECKSUMS,
 };
 
 static const struct option longopts[] = {
@@ -88,6 +93,11 @@ static const struct option longopts[] = {
     {"intel-subdomains", required_argument, NULL, OPT_INTEL_SUBDOMAINS},
     {"check-rules", required_argument, NULL, OPT_CHECK_RULES},
     {"explain", required_argument, NULL, OPT_EXPLAIN},
+    {"defrag-memory", required_argument, NULL, OPT_DEFRAG_MEMORY},
+    {"defrag-timeout", required_argument, NULL, OPT_DEFRAG_TIMEOUT},
+    {"defrag-max-frags", required_argument, NULL, OPT_DEFRAG_MAX_FRAGS},
+    {"defrag-max-datagrams", required_argument, NULL, OPT_DEFRAG_MAX_DATAGRAMS},
+    {"checksums", required_argument, NULL, OPT_CHECKSUMS},
     {"user", required_argument, NULL, 'u'},
     {"config", required_argument, NULL, 'c'},
     {"version", no_argument, NULL, 'V'},
@@ -129,6 +139,14 @@ static void usage(FILE *fp)
             "                           64; memory is only touched when used; 0: none)\n"
             "      --quic-states N      QUIC flows collecting their ClientHello at once, about\n"
             "                           8.5 KiB each (default 1024; 0: QUIC is not read)\n"
+            "      --defrag-memory MIB  memory for IP reassembly, all told (default 16)\n"
+            "      --defrag-timeout SECS  drop a datagram not complete SECS after its first\n"
+            "                           fragment (default 30)\n"
+            "      --defrag-max-frags N fragments one datagram may have (default 128)\n"
+            "      --defrag-max-datagrams N  datagrams reassembled at once (default 1024)\n"
+            "      --checksums auto|on|off  validate IPv4, TCP and UDP checksums and skip\n"
+            "                           packets that fail; auto (default): stop when the\n"
+            "                           capture shows checksum offload\n"
             "      --dns-cache N        keep N DNS answers to name flows that carry no name\n"
             "                           (default 65536, about 9 MiB; 0: off)\n"
             "      --local-processes on|off|auto\n"
@@ -356,6 +374,35 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
     case OPT_EXPLAIN:
         if ((o->explain = keep(o, arg)) == NULL)
             goto nomem;
+        return 0;
+    case OPT_DEFRAG_MEMORY:
+        if (!parse_u32(arg, 1, 65536, &v))
+            goto range;
+        s->prep.defrag.memory = (size_t)v << 20;
+        return 0;
+    case OPT_DEFRAG_TIMEOUT:
+        if (!parse_u32(arg, 1, 3600, &s->prep.defrag.timeout))
+            goto range;
+        return 0;
+    case OPT_DEFRAG_MAX_FRAGS:
+        if (!parse_u32(arg, 1, 8192, &s->prep.defrag.max_frags))
+            goto range;
+        return 0;
+    case OPT_DEFRAG_MAX_DATAGRAMS:
+        if (!parse_u32(arg, 1, 1u << 20, &s->prep.defrag.max_datagrams))
+            goto range;
+        return 0;
+    case OPT_CHECKSUMS:
+        if (strcmp(arg, "on") == 0)
+            s->prep.checksums = TW_CSUM_ON;
+        else if (strcmp(arg, "off") == 0)
+            s->prep.checksums = TW_CSUM_OFF;
+        else if (strcmp(arg, "auto") == 0)
+            s->prep.checksums = TW_CSUM_AUTO;
+        else {
+            snprintf(msg, msglen, "%s: --checksums: '%s' is not auto, on or off", where, arg);
+            return -1;
+        }
         return 0;
     case OPT_LOCAL_PROCESSES:
         if (strcmp(arg, "on") == 0)
@@ -661,8 +708,18 @@ int main(int argc, char **argv)
     o.s.eng.quic_states = 1024;
     o.s.dns_cache = 65536;
     o.s.local_processes = -1;
+    o.s.prep.defrag = (struct tw_defrag_config)TW_DEFRAG_CONFIG_DEFAULT;
+    o.s.prep.checksums = TW_CSUM_AUTO;
     if (parse_args(argc, argv, &o) != 0)
         return 1;
+    if (o.s.prep.defrag.memory < tw_defrag_min_memory(&o.s.prep.defrag)) {
+        fprintf(stderr,
+                "tunwatch: --defrag-memory: %zu MiB cannot hold %u datagram trackers and one "
+                "64 KiB datagram (at least %zu MiB)\n",
+                o.s.prep.defrag.memory >> 20, o.s.prep.defrag.max_datagrams,
+                (tw_defrag_min_memory(&o.s.prep.defrag) + (1u << 20) - 1) >> 20);
+        return 1;
+    }
     if (o.dpdk_args != NULL) {
         char err[512];
         if (tw_dpdk_eal_init_str(o.dpdk_args, err, sizeof(err)) != 0) {

@@ -167,6 +167,10 @@ static void between_bursts(struct sensor *s)
         write_stats(s);
         s->last_stats = t;
     }
+    if (!s->offload_said && t - s->last_offload_check >= 0.5) {
+        offload_notice(s);
+        s->last_offload_check = t;
+    }
     if (s->show_progress && t - s->last_progress >= 0.5) {
         progress(s);
         s->last_progress = t;
@@ -296,6 +300,8 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     struct sensor *s = &sensor;
     struct tw_engine_config ecfg = cfg->eng;
     int status = 1;
+
+    ecfg.prep = &cfg->prep;
     bool pid_written = false, attribution;
 
     memset(s, 0, sizeof(*s));
@@ -421,6 +427,12 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             goto out_output;
         }
         s->frame_fn = spread_frame;
+        if (!s->fanout && (s->prep = tw_prep_new(&cfg->prep)) == NULL) {
+            fprintf(stderr, "tunwatch: cannot allocate IP reassembly (--defrag-memory %zu MiB, "
+                            "--defrag-max-datagrams %u)\n",
+                    cfg->prep.defrag.memory >> 20, cfg->prep.defrag.max_datagrams);
+            goto out_workers;
+        }
         if (workers_start(s, &ecfg, cfg->workers) != 0) {
             fprintf(stderr, "tunwatch: cannot start %u workers (%u flows, %u reassembly "
                             "buffers in all)\n",
@@ -433,8 +445,10 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         ecfg.sink_ctx = s;
         s->eng = tw_engine_new(&ecfg);
         if (s->eng == NULL) {
-            fprintf(stderr, "tunwatch: cannot allocate %u flows and %u reassembly buffers\n",
-                    ecfg.flow_capacity, ecfg.stream_buffers);
+            fprintf(stderr, "tunwatch: cannot allocate %u flows, %u reassembly buffers and IP "
+                            "reassembly (%zu MiB, %u datagrams)\n",
+                    ecfg.flow_capacity, ecfg.stream_buffers, cfg->prep.defrag.memory >> 20,
+                    cfg->prep.defrag.max_datagrams);
             loader_join(&s->loader);
             tw_matchers_free(s->loader.m);
             tw_evqueue_destroy(&s->pending);
@@ -469,6 +483,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     if (s->worker_drops != 0)
         fprintf(stderr, "tunwatch: %llu frames dropped because a worker fell behind\n",
                 (unsigned long long)s->worker_drops);
+    offload_notice(s);
     if (cfg->stats_interval > 0)
         write_stats(s);
     summary(s, now_mono() - s->t0);
@@ -476,6 +491,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         fprintf(stderr, "tunwatch: stopped by signal, output flushed\n");
 out_workers:
     workers_free(s);
+    tw_prep_free(s->prep);
     tw_engine_free(s->eng);
     if (s->attrib != NULL) {
         tw_attrib_free(s->attrib); /* drains: it matches with s->matchers, writes s->file */

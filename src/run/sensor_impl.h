@@ -118,6 +118,11 @@ struct sensor {
     /* Reader in front of workers: UDP DNS answers go into the cache here, in capture order. */
     struct tw_dns_msg feed_msg;
     struct tw_dns_answers *feed_answers;
+    /* Reader in front of workers: IP reassembly and checksums happen here, before the flow
+     * hash (a non-first fragment has no ports); counted in reader_st.prep. */
+    struct tw_prep *prep;
+    bool offload_said; /* "checksum validation off" was said on stderr */
+    double last_offload_check;
     struct source src[TW_MAX_SOURCES];
     size_t n_src;
     bool live;
@@ -194,6 +199,8 @@ void gather(struct sensor *s, struct totals *t);
 void source_stats(struct sensor *s, size_t i, struct tw_capture_stats *cs);
 /* Writes one JSON stats line to the stats file (stderr without one). */
 void write_stats(struct sensor *s);
+/* Says once on stderr that checksum validation stopped (offload detected), when it has. */
+void offload_notice(struct sensor *s);
 
 /* ---- summary.c ---- */
 

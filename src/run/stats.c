@@ -92,6 +92,24 @@ void gather(struct sensor *s, struct totals *t)
     }
 }
 
+void offload_notice(struct sensor *s)
+{
+    struct totals t;
+
+    if (s->offload_said || s->cfg->prep.checksums != TW_CSUM_AUTO)
+        return;
+    gather(s, &t);
+    if (t.es.prep.checksum_offload_detected == 0)
+        return;
+    s->offload_said = true;
+    fprintf(stderr,
+            "tunwatch: checksum_validation: off (offload detected: %llu of the first %llu "
+            "packets had wrong checksums, as in a capture made on the sending host)\n",
+            (unsigned long long)(t.es.prep.checksum_partial + t.es.prep.ip4_bad_checksum +
+                                 t.es.prep.tcp_bad_checksum + t.es.prep.udp_bad_checksum),
+            (unsigned long long)t.es.prep.checksum_checked);
+}
+
 /* One stats line (JSON) for --stats-interval. */
 void write_stats(struct sensor *s)
 {
@@ -216,6 +234,15 @@ void write_stats(struct sensor *s)
         }
         tw_jb_raw(&jb, "}}", 2);
     }
+    tw_jb_key(&jb, "checksum_validation");
+    tw_jb_cstr(&jb, tw_prep_checksum_state(s->cfg->prep.checksums, &t.es.prep));
+    tw_jb_key(&jb, "defrag");
+    tw_jb_raw(&jb, "{", 1);
+    tw_jb_key(&jb, "fragments");
+    tw_jb_u64(&jb, t.es.prep.defrag.fragments);
+    tw_jb_key(&jb, "reassembled");
+    tw_jb_u64(&jb, t.es.prep.defrag.reassembled);
+    tw_jb_raw(&jb, "}", 1);
     tw_jb_key(&jb, "rule_reloads");
     tw_jb_u64(&jb, s->reloads);
     tw_jb_key(&jb, "rule_reload_failures");

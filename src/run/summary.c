@@ -84,6 +84,17 @@ void summary(struct sensor *s, double secs)
             (unsigned long long)fs->expired,
             (unsigned long long)st->midstream, (unsigned long long)st->tcp_port_reuse,
             t.stream_high_water);
+    fprintf(stderr,
+            "  ip reassembly: %llu fragments (ipv4 %llu, ipv6 %llu), %llu datagrams reassembled; "
+            "checksum_validation: %s (%llu checked, %llu offload partial, %llu unverified)\n",
+            (unsigned long long)st->prep.defrag.fragments,
+            (unsigned long long)st->prep.defrag.ip4_fragments,
+            (unsigned long long)st->prep.defrag.ip6_fragments,
+            (unsigned long long)st->prep.defrag.reassembled,
+            tw_prep_checksum_state(s->cfg->prep.checksums, &st->prep),
+            (unsigned long long)st->prep.checksum_checked,
+            (unsigned long long)st->prep.checksum_partial,
+            (unsigned long long)st->prep.checksum_unverified);
     if (s->anscache != NULL) {
         struct tw_anscache_stats as;
         tw_anscache_get_stats(s->anscache, &as);

@@ -214,28 +214,36 @@ static void store_answers(struct sensor *s, const struct tw_pkt *p, int64_t ts)
     }
 }
 
-/* Reader side: decodes a frame (once: the worker takes the decoding with it) and sends both to
+/*
+ * Reader side: decodes a frame (once: the worker takes the decoding with it) and sends both to
  * the worker that owns its flow. A frame that is not TCP or UDP over IP is counted here and
- * goes no further. */
+ * goes no further. Fragments are reassembled here, before the flow hash (a non-first fragment
+ * has no ports, and the datagram must reach the worker that holds its flow), and checksums
+ * validated: a fragment kept and a packet with a bad checksum go no further either; a
+ * completed datagram goes on in place of the fragment that completed it, its bytes (a frame
+ * of link type TW_LINK_REASSEMBLED) copied into the ring.
+ */
 void spread_frame(void *ctx, const struct tw_frame *f)
 {
     struct sensor *s = ctx;
-    struct frame_rec h = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec, .caplen = f->caplen,
-                          .wirelen = f->wirelen};
+    struct tw_prep_frame pf = {s->linktype, f->data, f->caplen};
+    struct frame_rec h = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec, .wirelen = f->wirelen};
     struct tw_pkt *p = &h.pkt;
     struct worker *w;
     uint8_t *dst;
 
     s->reader_st.packets++;
     s->reader_st.bytes += f->wirelen;
-    if (tw_decode(s->linktype, f->data, f->caplen, f->wirelen, p, &s->reader_st.decode) != 0)
+    if (tw_prep_decode(s->prep, &pf, f->ts_sec, p, &s->reader_st.decode, &s->reader_st.prep) != 0)
         return;
     w = &s->workers[flow_spread_hash(p) % s->n_workers];
     if (s->feed_answers != NULL && p->sport == 53 && p->payload_len > 0)
         store_answers(s, p, f->ts_sec);
-    h.payload_off = p->payload != NULL ? (uint32_t)(p->payload - f->data) : NO_PAYLOAD;
+    h.caplen = (uint32_t)pf.caplen;
+    h.payload_off = p->payload != NULL ? (uint32_t)(p->payload - pf.data) : NO_PAYLOAD;
     p->payload = NULL; /* the worker points it into its copy */
-    size_t need = sizeof(struct frame_rec) + f->caplen;
+    p->ip_hdr = p->l4 = NULL; /* checksums were checked here */
+    size_t need = sizeof(struct frame_rec) + pf.caplen;
     while ((dst = tw_ring_reserve(&w->ring, need)) == NULL) {
         w->ring_full++;
         if (s->live) {
@@ -248,7 +256,7 @@ void spread_frame(void *ctx, const struct tw_frame *f)
         tw_ring_wait_space(&w->ring, need, 10);
     }
     memcpy(dst, &h, sizeof(h));
-    memcpy(dst + sizeof(h), f->data, f->caplen);
+    memcpy(dst + sizeof(h), pf.data, pf.caplen);
     tw_ring_commit(&w->ring);
 }
 
@@ -334,6 +342,8 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         c.stream_buffers = base->stream_buffers / n;
         c.quic_states = base->quic_states / n;
         c.tls_big_buffers = base->tls_big_buffers > 0 ? TW_MAX(base->tls_big_buffers / n, 1u) : 0;
+        if (!s->fanout)
+            c.prep = NULL; /* the reader reassembles and validates */
         c.flow_id_first = i + 1;
         c.flow_id_stride = n;
         c.sink = worker_event;

@@ -12,6 +12,7 @@
 #define TUNWATCH_DECODE_H
 
 #include "tunwatch/base/common.h"
+#include "tunwatch/decode/defrag.h"
 
 /* Link types we read (values are the pcap LINKTYPE_* / DLT_* numbers). */
 #define TW_LINK_NULL 0         /* BSD loopback, host byte order family */
@@ -49,7 +50,7 @@ enum tw_decode_reason {
     TW_DR_IP4_BAD_VERSION,
     TW_DR_IP4_BAD_IHL,
     TW_DR_IP4_BAD_TOTLEN,
-    TW_DR_IP4_FRAGMENT,     /* fragments: counted, skipped (no reassembly yet) */
+    TW_DR_IP4_FRAGMENT,     /* fragments tw_decode() skips (tw_decode_frag() reports them) */
     TW_DR_IP6_TRUNCATED,
     TW_DR_IP6_BAD_VERSION,
     TW_DR_IP6_BAD_PLEN,
@@ -101,7 +102,14 @@ struct tw_pkt {
     const uint8_t *payload;  /* L4 payload, clamped to caplen and to the IP/UDP lengths */
     size_t payload_len;      /* bytes available at payload */
     size_t payload_wire_len; /* bytes the headers declare (>= payload_len) */
+    const uint8_t *ip_hdr;   /* innermost IP header (checksum validation) */
+    const uint8_t *l4;       /* its TCP or UDP header */
+    size_t l4_len;           /* segment length the headers declare (header and payload) */
 };
+
+/* tw_decode_frag()'s return for an IP fragment, described in *frag and not counted as a
+ * skip: hand it to tw_defrag_add(). */
+#define TW_DECODE_FRAGMENT (-16)
 
 /*
  * Decodes one captured frame.
@@ -117,6 +125,17 @@ struct tw_pkt {
  */
 int tw_decode(int linktype, const uint8_t *frame, size_t caplen, size_t wirelen, struct tw_pkt *out,
               struct tw_decode_stats *st);
+
+/*
+ * tw_decode() for a sensor that reassembles: an IPv4 fragment, or an IPv6 packet with a
+ * fragment header that is not atomic (offset 0 and M 0, RFC 6946: those are read as whole
+ * packets), at any depth (inside tunnels, behind VLAN tags), returns TW_DECODE_FRAGMENT with
+ * *frag filled (slices into frame) instead of being skipped. linktype may also be
+ * TW_LINK_REASSEMBLED for a frame tw_defrag_add() made: the VLAN ids and tunnel depth its
+ * preamble carries are restored, so the datagram decodes as its fragments would have.
+ */
+int tw_decode_frag(int linktype, const uint8_t *frame, size_t caplen, struct tw_pkt *out,
+                   struct tw_decode_stats *st, struct tw_frag *frag);
 
 /* True if tw_decode() understands this link type. */
 bool tw_decode_linktype_supported(int linktype);

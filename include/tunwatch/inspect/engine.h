@@ -16,6 +16,7 @@
 #include "tunwatch/host/anscache.h"
 #include "tunwatch/capture/capture.h"
 #include "tunwatch/decode/decode.h"
+#include "tunwatch/decode/prep.h"
 #include "tunwatch/event/event.h"
 #include "tunwatch/flow/flow.h"
 #include "tunwatch/base/netaddr.h"
@@ -40,6 +41,9 @@ struct tw_engine_config {
     struct tw_anscache *anscache; /* shared DNS answer cache, NULL: no answer correlation */
     bool udp_answers_stored;  /* someone else stores UDP DNS answers in anscache (the reader
                                  thread in front of several workers): do not store them again */
+    const struct tw_prep_config *prep; /* IP reassembly and checksum validation in
+                                 tw_engine_frame(); NULL: plain decoding (the reader in front
+                                 of workers does both and hands over tw_engine_packet()) */
     uint64_t flow_id_first;   /* flow ids: first, first + stride, ... (0: 1, 1) */
     uint64_t flow_id_stride;
 };
@@ -48,6 +52,7 @@ struct tw_engine_config {
 struct tw_engine_stats {
     uint64_t packets, bytes;
     struct tw_decode_stats decode;
+    struct tw_prep_stats prep; /* reassembly and checksums (the reader's, with workers) */
     uint64_t tcp_payload_pkts, udp_dns_pkts;
     uint64_t tcp_pure_ack;     /* segments without payload or SYN/FIN/RST: not looked up */
     uint64_t dns_queries;      /* DNS request messages (QR=0) parsed */

@@ -35,6 +35,7 @@ struct tw_sensor_config {
     bool events;
     bool quiet;
     struct tw_engine_config eng;
+    struct tw_prep_config prep; /* IP reassembly and checksum validation */
 };
 
 /* Signal flags, set by the handlers tw_sensor_run installs. */
