@@ -127,12 +127,14 @@ size_t tw_ruleset_explain(const struct tw_ruleset *rs, const char *name, FILE *o
                                   .norm = norm,
                                   .norm_len = n,
                                   .initiated = true};
-        ev[c].evidence = c == TW_CAT_DNS_QUERY ? TW_EV_DNS_QUERY : TW_EV_TLS_SNI;
+        ev[c].evidence = c == TW_CAT_DNS_QUERY ? TW_EV_DNS_QUERY
+                         : c == TW_CAT_DNS     ? TW_EV_DNS_RESPONSE
+                                               : TW_EV_TLS_SNI;
         /* Only the name (and Initiated) are present. */
         x[c] = (struct evctx){&ev[c], 0, rs};
         for (unsigned f = 0; f < TW_F__COUNT; f++)
             if (f != TW_F_QUERY_NAME && f != TW_F_DESTINATION_HOSTNAME && f != TW_F_INITIATED)
-                x[c].absent |= 1u << f;
+                x[c].absent |= UINT64_C(1) << f;
     }
     fprintf(out, "name %s\n", norm);
     for (size_t r = 0; r < rs->n_rules; r++) {
@@ -149,6 +151,8 @@ size_t tw_ruleset_explain(const struct tw_ruleset *rs, const char *name, FILE *o
         fprintf(out, "    file   %s\n", ru->info.file);
         if (ru->info.category == TW_CAT_DNS_QUERY)
             fprintf(out, "    event  dns_query QueryName=%s\n", norm);
+        else if (ru->info.category == TW_CAT_DNS)
+            fprintf(out, "    event  dns (a response) query=%s\n", norm);
         else
             fprintf(out, "    event  network_connection DestinationHostname=%s Initiated=true\n",
                     norm);
