@@ -458,13 +458,15 @@ static void learn_answers(struct tw_engine *e, const struct conn *f, const struc
 }
 
 /* The name this flow's client resolved to the server's address by time `at`, if the cache
- * has it. */
+ * has it: the one equal to want[0..want_len) (the flow's SNI or Host) when the client resolved
+ * it, else the newest (want NULL: the newest). */
 static bool answer_lookup(struct tw_engine *e, uint8_t version, const uint8_t *client,
-                          const uint8_t *server, int64_t at)
+                          const uint8_t *server, int64_t at, const char *want, size_t want_len)
 {
     return e->cfg.anscache != NULL &&
-           tw_anscache_get(e->cfg.anscache, version, client, server, at, e->ans_name,
-                           sizeof(e->ans_name), e->ans_chain, sizeof(e->ans_chain));
+           tw_anscache_lookup_name(e->cfg.anscache, version, client, server, at, want, want_len,
+                                   e->ans_name, sizeof(e->ans_name), e->ans_chain,
+                                   sizeof(e->ans_chain), NULL);
 }
 
 /*
@@ -511,7 +513,7 @@ static void answer_event(struct tw_engine *e, struct conn *f)
     /* The connection was made at its first packet: the answer had to be valid then. */
     const struct tw_flow_key *k = &f->ft.key;
     const struct tw_flow_meta *m = tw_flow_meta(e->flows, &f->ft);
-    if (!answer_lookup(e, k->version, k->addr[c], k->addr[sv], m->first_sec))
+    if (!answer_lookup(e, k->version, k->addr[c], k->addr[sv], m->first_sec, NULL, 0))
         return;
     f->flags |= TW_FLOWF_NAMED;
     e->st.answer_named_flows++;
@@ -610,8 +612,8 @@ static void hello_event(struct tw_engine *e, struct conn *f, const struct tw_pkt
     e->ja4[0] = '\0';
     /* The SNI wins; the name the client resolved to this address is reported too. */
     f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
-    if (answer_lookup(e, p->ip_version, p->src, p->dst,
-                      tw_flow_meta(e->flows, &f->ft)->first_sec)) {
+    if (answer_lookup(e, p->ip_version, p->src, p->dst, tw_flow_meta(e->flows, &f->ft)->first_sec,
+                      (const char *)h->sni, n)) {
         ev.answer_name = e->ans_name;
         ev.answer_chain = e->ans_chain;
     }
@@ -757,8 +759,8 @@ static void http_request_done(struct tw_engine *e, struct conn *f, const struct 
     ev.http[TW_F_CS_COOKIE - TW_F_CS_METHOD] = http_field(e, &w, r->cookie, r->cookie_len);
     ev.http_host_raw = http_field(e, &w, r->host.raw, r->host.raw_len);
     f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
-    if (answer_lookup(e, p->ip_version, p->src, p->dst,
-                      tw_flow_meta(e->flows, &f->ft)->first_sec)) {
+    if (answer_lookup(e, p->ip_version, p->src, p->dst, tw_flow_meta(e->flows, &f->ft)->first_sec,
+                      (const char *)h->host, n)) {
         ev.answer_name = e->ans_name;
         ev.answer_chain = e->ans_chain;
     }
