@@ -655,7 +655,8 @@ static void record_text(const uint8_t *msg, size_t len, const struct rr_fixed *f
         out->text_flags |= TW_DNS_TEXT_SKIPPED;
         return;
     }
-    if (room == 0) {
+    if (room == 0 || (out->text_flags & TW_DNS_TEXT_CUT)) {
+        /* The text space is used up: later records get no text. */
         out->text_flags |= TW_DNS_TEXT_CUT;
         return;
     }

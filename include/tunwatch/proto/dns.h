@@ -142,7 +142,8 @@ struct tw_dns_answer {
  */
 #define TW_DNS_ANSWER_TEXT_MAX 16384 /* text bytes kept per message, NULs included */
 
-#define TW_DNS_TEXT_CUT 0x01       /* a record's text was cut at the end of the text space */
+#define TW_DNS_TEXT_CUT 0x01       /* a record's text was cut at the end of the text space (and
+                                      later records have none) */
 #define TW_DNS_TEXT_BAD_RDATA 0x02 /* a record's RDATA did not parse as its type: generic form */
 #define TW_DNS_TEXT_ECH 0x04       /* an SVCB/HTTPS record carries an ech SvcParam */
 #define TW_DNS_TEXT_SKIPPED 0x08   /* records beyond TW_DNS_MAX_ANSWERS have no text */
