@@ -437,6 +437,34 @@ static void test_closed_unattributed_after_retries(void **state)
     sink_free(s);
 }
 
+/* A DNS response (category dns) gets one attempt: its query's event is the one retried. */
+static void test_dns_response_tried_once(void **state)
+{
+    static const uint32_t tries[] = {0, 2, 10, 50};
+    struct sink *s = sink_new();
+    struct tw_attrib_stats st;
+    struct tw_event ev;
+
+    (void)state;
+    need_sock_diag();
+    struct tw_attrib *a = attrib_new(s, 0, tries, TW_ARRAY_SIZE(tries));
+    mkev(&ev, 17, ep_v4("127.0.0.1", free_port(SOCK_DGRAM)),
+         ep_v4("127.0.0.1", free_port(SOCK_DGRAM)), 12);
+    ev.category = TW_CAT_DNS;
+    ev.evidence = TW_EV_DNS_RESPONSE;
+    assert_int_equal(tw_attrib_submit(a, &ev), 0);
+    tw_attrib_drain(a);
+    assert_int_equal(s->n, 1);
+    assert_int_equal(s->got[0].status, TW_PROC_UNATTRIBUTED);
+    assert_string_equal(s->got[0].reason, "no_socket");
+    tw_attrib_get_stats(a, &st);
+    assert_int_equal(st.retries, 0);
+    assert_int_equal(st.procmap.lookups, 2); /* one attempt: both local sides asked once */
+    check_sums(&st);
+    tw_attrib_free(a);
+    sink_free(s);
+}
+
 /* A socket that appears after the event is found by a later attempt, and events submitted
  * behind the retrying one reach the sink before it. */
 static void test_retry_finds_late_socket(void **state)
@@ -671,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_not_local),
         cmocka_unit_test(test_live_connections),
         cmocka_unit_test(test_closed_unattributed_after_retries),
+        cmocka_unit_test(test_dns_response_tried_once),
         cmocka_unit_test(test_retry_finds_late_socket),
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_drain_counts),

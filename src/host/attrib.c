@@ -158,7 +158,11 @@ static void attempt(struct tw_attrib *a, struct rec *r)
         rc = lookup_side(a, ev, false);
     }
     r->tries++;
-    if (rc != 0 && tw_procmap_reason_transient(a->res->reason) && r->tries < a->n_tries) {
+    /* A DNS response's socket is its query's, which the client usually closes as soon as it
+     * has read the response: the query's event is the one retried, the response gets one try
+     * (retries would only hold back the events behind it). */
+    if (rc != 0 && tw_procmap_reason_transient(a->res->reason) && r->tries < a->n_tries &&
+        ev->category != TW_CAT_DNS) {
         r->due_ns = r->t0_ns + (int64_t)a->try_ms[r->tries] * 1000000;
         a->tc.retries++;
         return;
