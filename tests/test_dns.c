@@ -4,6 +4,7 @@
  * every prefix of it, each copied into an exact-size heap buffer so that
  * AddressSanitizer reports a one-byte over-read.
  */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1116,6 +1117,44 @@ static void test_rcode_names(void **state)
         assert_string_equal(tw_dns_rcode_name((uint8_t)i), want[i]);
 }
 
+
+/* Answer addresses are formatted without printf: the same text as inet_ntop() for 200,000
+ * addresses of zero and non-zero groups (runs of every length, IPv4-mapped and -compatible)
+ * and as many IPv4 ones. */
+static void test_address_text(void **state)
+{
+    (void)state;
+    uint32_t seed = 1;
+    uint8_t msg[12 + 16] = {0};
+    char want[64], got[64];
+    bool ech;
+
+    for (int it = 0; it < 200000; it++) {
+        uint8_t *a = msg + 12;
+        for (int i = 0; i < 8; i++) {
+            seed = seed * 1103515245u + 12345u;
+            uint32_t r = seed >> 16;
+            uint16_t v = r % 3 == 0 ? (uint16_t)(r * 7919u) : r % 5 == 0 ? 0xffff : 0;
+            a[2 * i] = (uint8_t)(v >> 8);
+            a[2 * i + 1] = (uint8_t)v;
+        }
+        if (it % 7 == 0) { /* ::ffff:a.b.c.d */
+            memset(a, 0, 10);
+            a[10] = a[11] = 0xff;
+        }
+        if (it % 11 == 0) /* ::a.b.c.d */
+            memset(a, 0, 12);
+        assert_non_null(inet_ntop(AF_INET6, a, want, sizeof(want)));
+        assert_true(tw_dns_rdata_text(msg, sizeof(msg), 12, 16, 28, 1, got, sizeof(got), &ech) > 0);
+        if (strcmp(got, want) != 0)
+            fail_msg("%s, inet_ntop %s", got, want);
+        assert_non_null(inet_ntop(AF_INET, a, want, sizeof(want)));
+        assert_true(tw_dns_rdata_text(msg, sizeof(msg), 12, 4, 1, 1, got, sizeof(got), &ech) > 0);
+        if (strcmp(got, want) != 0)
+            fail_msg("%s, inet_ntop %s", got, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1135,6 +1174,7 @@ int main(void)
         cmocka_unit_test(test_answers_text),
         cmocka_unit_test(test_answers_text_cut),
         cmocka_unit_test(test_rcode_names),
+        cmocka_unit_test(test_address_text),
     };
     return tw_run_tests_name("dns", tests, NULL, NULL);
 }

@@ -325,12 +325,26 @@ static void txt_str(struct txt *t, const char *s)
     txt_put(t, s, strlen(s));
 }
 
+/* Decimal, without the printf machinery (this runs for every answer of every response). */
+static size_t fmt_uint(char *b, unsigned long v)
+{
+    char r[24];
+    size_t n = 0, o = 0;
+
+    do {
+        r[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        b[o++] = r[--n];
+    return o;
+}
+
 static void txt_uint(struct txt *t, unsigned long v)
 {
     char b[24];
-    int n = snprintf(b, sizeof(b), "%lu", v);
 
-    txt_put(t, b, (size_t)n);
+    txt_put(t, b, fmt_uint(b, v));
 }
 
 /* TXT bytes: printable ASCII as is, '\' doubled, others "\xHH" (as Zeek's logs show them). */
@@ -387,14 +401,73 @@ static void txt_base64(struct txt *t, const uint8_t *b, size_t n)
     }
 }
 
+static size_t fmt_v4(char *b, const uint8_t *a)
+{
+    size_t o = 0;
+
+    for (int i = 0; i < 4; i++) {
+        if (i > 0)
+            b[o++] = '.';
+        o += fmt_uint(b + o, a[i]);
+    }
+    return o;
+}
+
+/*
+ * An address as inet_ntop() writes it (RFC 5952 for IPv6: lowercase hex without leading
+ * zeros, the first longest run of two or more zero groups as "::", "::a.b.c.d" and
+ * "::ffff:a.b.c.d" for IPv4-compatible and -mapped addresses), without its printf calls.
+ */
 static void txt_addr(struct txt *t, uint8_t version, const uint8_t *a)
 {
-    uint8_t addr[16] = {0};
-    char b[46];
+    static const char hex[] = "0123456789abcdef";
+    char b[48];
+    size_t o = 0;
+    uint16_t w[8];
+    int best = -1, best_len = 0;
 
-    memcpy(addr, a, version == 4 ? 4 : 16);
-    tw_addr_format(version, addr, b, sizeof(b));
-    txt_str(t, b);
+    if (version == 4) {
+        txt_put(t, b, fmt_v4(b, a));
+        return;
+    }
+    for (int i = 0; i < 8; i++)
+        w[i] = (uint16_t)(a[2 * i] << 8 | a[2 * i + 1]);
+    for (int i = 0; i < 8;) {
+        int j = i;
+        while (j < 8 && w[j] == 0)
+            j++;
+        if (j - i > best_len) {
+            best = i;
+            best_len = j - i;
+        }
+        i = j > i ? j : i + 1;
+    }
+    if (best_len < 2)
+        best = -1;
+    for (int i = 0; i < 8; i++) {
+        if (i == best) {
+            b[o++] = ':';
+            if (i + best_len == 8)
+                b[o++] = ':';
+            i += best_len - 1;
+            continue;
+        }
+        if (i > 0)
+            b[o++] = ':';
+        if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff))) {
+            o += fmt_v4(b + o, a + 12);
+            break;
+        }
+        bool lead = true;
+        for (int k = 12; k >= 0; k -= 4) {
+            unsigned d = w[i] >> k & 15;
+            if (d == 0 && lead && k > 0)
+                continue;
+            lead = false;
+            b[o++] = hex[d];
+        }
+    }
+    txt_put(t, b, o);
 }
 
 /* The name at msg[off] (RDATA of [rd, rd_end)); *next past it. Pointers only reach back. */
