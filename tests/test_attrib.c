@@ -314,7 +314,7 @@ static void check_sums(const struct tw_attrib_stats *st)
     for (unsigned i = 0; i < TW_PM__COUNT; i++)
         by += st->by_reason[i];
     assert_int_equal(by, st->unattributed);
-    assert_int_equal(st->attributed + st->unattributed + st->not_local, st->done);
+    assert_int_equal(st->attributed + st->unattributed + st->not_local + st->responses, st->done);
     assert_int_equal(st->done, st->submitted);
     assert_int_equal(st->queued_bytes, 0);
 }
@@ -437,8 +437,8 @@ static void test_closed_unattributed_after_retries(void **state)
     sink_free(s);
 }
 
-/* A DNS response (category dns) gets one attempt: its query's event is the one retried. */
-static void test_dns_response_tried_once(void **state)
+/* A DNS response (category dns) is not looked up: its query's event names the process. */
+static void test_dns_response_not_looked_up(void **state)
 {
     static const uint32_t tries[] = {0, 2, 10, 50};
     struct sink *s = sink_new();
@@ -455,11 +455,11 @@ static void test_dns_response_tried_once(void **state)
     assert_int_equal(tw_attrib_submit(a, &ev), 0);
     tw_attrib_drain(a);
     assert_int_equal(s->n, 1);
-    assert_int_equal(s->got[0].status, TW_PROC_UNATTRIBUTED);
-    assert_string_equal(s->got[0].reason, "no_socket");
+    assert_int_equal(s->got[0].status, TW_PROC_NONE);
     tw_attrib_get_stats(a, &st);
-    assert_int_equal(st.retries, 0);
-    assert_int_equal(st.procmap.lookups, 2); /* one attempt: both local sides asked once */
+    assert_int_equal(st.responses, 1);
+    assert_int_equal(st.not_local, 0);
+    assert_int_equal(st.procmap.lookups, 0);
     check_sums(&st);
     tw_attrib_free(a);
     sink_free(s);
@@ -699,7 +699,7 @@ int main(void)
         cmocka_unit_test(test_not_local),
         cmocka_unit_test(test_live_connections),
         cmocka_unit_test(test_closed_unattributed_after_retries),
-        cmocka_unit_test(test_dns_response_tried_once),
+        cmocka_unit_test(test_dns_response_not_looked_up),
         cmocka_unit_test(test_retry_finds_late_socket),
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_drain_counts),

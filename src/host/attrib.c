@@ -45,7 +45,7 @@ _Static_assert(sizeof(struct rec) % 8 == 0, "a record header keeps the event 8-b
 
 /* Counters only the thread writes; published into st under the mutex once per pass. */
 struct at_thread_counts {
-    uint64_t done, attributed, unattributed, not_local, retries;
+    uint64_t done, attributed, unattributed, not_local, responses, retries;
     uint64_t by_reason[TW_PM__COUNT];
 };
 
@@ -143,6 +143,14 @@ static void attempt(struct tw_attrib *a, struct rec *r)
     memset(p, 0, sizeof(*p));
     src_local = tw_procmap_is_local(a->pm, ev->ip_version, ev->src_addr);
     dst_local = tw_procmap_is_local(a->pm, ev->ip_version, ev->dst_addr);
+    if (ev->category == TW_CAT_DNS) {
+        /* A DNS response: its query's event names the process. Looked up, the client has
+         * mostly closed the socket on reading the response, and the failed lookup (a dump)
+         * delays the lookups and retries of the events behind it. */
+        p->status = TW_PROC_NONE;
+        a->tc.responses++;
+        goto out_sink;
+    }
     if (!src_local && !dst_local) {
         p->status = TW_PROC_NONE;
         a->tc.not_local++;
@@ -158,11 +166,7 @@ static void attempt(struct tw_attrib *a, struct rec *r)
         rc = lookup_side(a, ev, false);
     }
     r->tries++;
-    /* A DNS response's socket is its query's, which the client usually closes as soon as it
-     * has read the response: the query's event is the one retried, the response gets one try
-     * (retries would only hold back the events behind it). */
-    if (rc != 0 && tw_procmap_reason_transient(a->res->reason) && r->tries < a->n_tries &&
-        ev->category != TW_CAT_DNS) {
+    if (rc != 0 && tw_procmap_reason_transient(a->res->reason) && r->tries < a->n_tries) {
         r->due_ns = r->t0_ns + (int64_t)a->try_ms[r->tries] * 1000000;
         a->tc.retries++;
         return;
@@ -208,6 +212,7 @@ static void release(struct tw_attrib *a)
     a->st.attributed = a->tc.attributed;
     a->st.unattributed = a->tc.unattributed;
     a->st.not_local = a->tc.not_local;
+    a->st.responses = a->tc.responses;
     a->st.retries = a->tc.retries;
     memcpy(a->st.by_reason, a->tc.by_reason, sizeof(a->st.by_reason));
     a->st.queued_bytes = a->tail - a->head;
