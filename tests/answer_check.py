@@ -32,6 +32,8 @@ cname_query_events = 0
 for line in open(sys.argv[1], encoding="utf-8"):
     o = json.loads(line)
     ev = o["event"]
+    if o["category"] == "dns":
+        continue  # DNS responses themselves: tests/dns_answer_check.py
     if o["category"] == "dns_query":
         if o["type"] == "event" and o["evidence"] == "dns_answer":
             cname_query_events += 1

@@ -38,8 +38,14 @@ SIGMA = {
     "dns_query": {"QueryName", "QueryType", "DestinationIp", "DestinationPort", "SourceIp",
                   "SourcePort", "Protocol", "Image", "ProcessId", "User"},
 }
+# Fields of DNS responses (tunwatch's dns events, Zeek dns.log names): a dns rule that reads
+# one of them is a rule on responses (category "dns"), evaluated on dns events only.
+RESPONSE = {"answers", "TTLs", "rcode", "rcode_name", "Z", "AA", "TC", "RD", "RA", "rejected",
+            "qtype", "trans_id", "ech_config"}
+SIGMA["dns"] = SIGMA["dns_query"] | RESPONSE
 MAPS = {
     "dns": {"query": "QueryName", "qtype_name": "QueryType", "record_type": "QueryType",
+            "answer": "answers",
             "id.orig_h": "SourceIp", "id.orig_p": "SourcePort", "id.resp_h": "DestinationIp",
             "id.resp_p": "DestinationPort", "proto": "Protocol"},
     "proxy": {"cs-host": "DestinationHostname", "dst_ip": "DestinationIp", "c-ip": "SourceIp",
@@ -71,7 +77,7 @@ def logsource(rule):
 def field_of(name, cat, fmap):
     if fmap:
         f = MAPS[fmap].get(name)
-        if f is None and fmap == "dns" and name in SIGMA[cat]:
+        if f is None and fmap == "dns" and (name in SIGMA[cat] or name in RESPONSE):
             f = name
     else:
         f = name if name in SIGMA[cat] else None
@@ -122,7 +128,12 @@ def value_str(v):
 
 
 def test_value(field_val, v, mods):
-    """Whether field_val (str or None) satisfies one value v under mods."""
+    """Whether field_val (str, list of str, or None) satisfies one value v under mods. A
+    list matches when one of its values does; an empty list is null."""
+    if isinstance(field_val, list):
+        if "exists" in mods or v is None:
+            return test_value(field_val[0] if field_val else None, v, mods)
+        return any(test_value(x, v, mods) for x in field_val)
     if "exists" in mods:
         return (field_val is not None and field_val != "") == bool(v)
     if v is None:
@@ -165,6 +176,9 @@ class Rule:
             if name in ("condition", "timeframe"):
                 continue
             self.sels[name] = self.compile_sel(sel)
+        if self.cat == "dns_query" and any(f in RESPONSE for alts in self.sels.values()
+                                           for conj in alts for f, *_ in conj):
+            self.cat = "dns"
         cond = det["condition"]
         self.conds = cond if isinstance(cond, list) else [cond]
         for c in self.conds:
@@ -420,6 +434,10 @@ def candidates(rule, name, namef, sel, ai, neg):
 
 def cases_for(rule):
     out = []
+    if rule.cat == "dns":
+        # make_kv_sep() builds queries and connections; sigma_pcaps.py checks these rules
+        # over the captures' DNS responses.
+        return out, "a rule on DNS responses (checked over the captures by sigma_pcaps.py)"
     neg = rule.negated()
     ind = rule.indicators()
     if not ind:

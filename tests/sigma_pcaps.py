@@ -56,8 +56,12 @@ def load_rules(root):
 def ev_fields(o):
     """The event's fields as rules see them: the name normalised (lowercased, one trailing
     dot removed), as tunwatch matches it; the output reports the name as seen."""
-    ev = {k: str(v) for k, v in o["event"].items()}
-    ev["QueryName" if o["category"] == "dns_query" else "DestinationHostname"] = \
+    def text(v):
+        return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+    ev = {k: [text(x) for x in v] if isinstance(v, list) else text(v)
+          for k, v in o["event"].items()}
+    ev["DestinationHostname" if o["category"] == "network_connection" else "QueryName"] = \
         o["name_normalized"]
     if o["category"] == "network_connection":
         v6 = ":" in ev.get("SourceIp", "")
@@ -129,7 +133,7 @@ def main():
                     continue
                 ev = ev_fields(o)
                 cat = o["category"]
-                namef = "QueryName" if cat == "dns_query" else "DestinationHostname"
+                namef = "DestinationHostname" if cat == "network_connection" else "QueryName"
                 variants = [(o["name_normalized"], ev)]
                 da = o.get("dns_answer")
                 if cat == "network_connection" and da and da.get("cname_chain") and \
@@ -153,8 +157,8 @@ def main():
         dns, sni = names_from_tsv(tsv)
         exp_pairs, got_pairs = set(), set()
         for r in tunnel:
-            names = dns if r.cat == "dns_query" else sni
-            namef = "QueryName" if r.cat == "dns_query" else "DestinationHostname"
+            names = sni if r.cat == "network_connection" else dns
+            namef = "DestinationHostname" if r.cat == "network_connection" else "QueryName"
             for n in names:
                 ev = se.defaults(r.cat)
                 ev[namef] = n

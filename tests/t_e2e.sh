@@ -2,7 +2,8 @@
 # End-to-end: tunwatch over every capture in pcaps/ (made by real clients, see pcaps/README.md)
 # with the bundled rules. Checks that every line is valid JSON, that the names with their source
 # address and port equal the ones tshark decodes (pcaps/*.names.tsv, and *.names.extra.tsv for
-# names tshark cannot decode, each with its reason), and that the output equals the golden file in
+# names tshark cannot decode, each with its reason), that every DNS response is a dns event with
+# the answers tshark decodes (tests/dns_answer_check.py), and that the output equals the golden file in
 # tests/golden/, and that --workers 3 gives the same lines (flow ids aside).
 # TW_UPDATE_GOLDEN=1 rewrites the golden files (review the diff!). Without tshark the
 # Community ID check cannot run and the suite is reported as skipped (a failure in CI).
@@ -46,6 +47,10 @@ bad = got - want
 print("  community_id not computed by tshark:", sorted(bad)) if bad else None
 sys.exit(1 if bad or not got else 0)' "$out" "$tmp/$name.cid"; then
             echo "FAIL $f: community_id differs from tshark's"; ok=0
+        fi
+        # Every DNS response is a dns event whose answers are the ones tshark decodes.
+        if ! python3 tests/dns_answer_check.py "$out" "$f"; then
+            echo "FAIL $f: dns events differ from tshark's decode of the responses"; ok=0
         fi
     fi
     # The capture made for DNS-answer correlation: every connection named (or not) as

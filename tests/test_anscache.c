@@ -183,6 +183,8 @@ static void test_v4_v6_keys(void **state)
     tw_anscache_free(c);
 }
 
+/* A fresh answer for a name the key holds replaces it (name, chain, expiry); another name is
+ * kept beside it, and a lookup without a wanted name gets the newest. */
 static void test_replacement(void **state)
 {
     (void)state;
@@ -203,22 +205,45 @@ static void test_replacement(void **state)
     assert_string_equal(chain, "one.cdn.example edge1.cdn.example");
     assert_int_equal(flags, 0);
 
-    /* The new answer replaces name, chain and expiry (shorter TTL than before). */
-    assert_int_equal(tw_anscache_put(c, 4, a, b, "new.example", chain2, 1, 60, 100), 0);
+    /* The same name again (another case, a trailing dot): replaced, chain and shorter TTL. */
+    assert_int_equal(tw_anscache_put(c, 4, a, b, "OLD.example.", chain2, 1, 60, 100), 0);
     assert_true(tw_anscache_get(c, 4, a, b, 160, name, sizeof(name), chain, sizeof(chain)));
-    assert_string_equal(name, "new.example");
+    assert_string_equal(name, "OLD.example.");
     assert_string_equal(chain, "two.cdn.example");
     assert_false(tw_anscache_get(c, 4, a, b, 161, name, sizeof(name), chain, sizeof(chain)));
 
-    /* And with no chain at all. */
-    assert_int_equal(tw_anscache_put(c, 4, a, b, "bare.example", NULL, 0, 60, 200), 0);
-    assert_true(tw_anscache_get(c, 4, a, b, 200, name, sizeof(name), chain, sizeof(chain)));
+    /* Two names for one address: the newest is the default, each is found by name. */
+    assert_int_equal(tw_anscache_put(c, 4, a, b, "first.example", chain1, 2, 600, 200), 0);
+    assert_int_equal(tw_anscache_put(c, 4, a, b, "bare.example", NULL, 0, 60, 201), 0);
+    assert_true(
+        tw_anscache_lookup(c, 4, a, b, 210, name, sizeof(name), chain, sizeof(chain), &flags));
     assert_string_equal(name, "bare.example");
     assert_string_equal(chain, "");
+    assert_int_equal(flags, TW_ANSF_MORE_NAMES);
+    assert_true(tw_anscache_lookup_name(c, 4, a, b, 210, "First.Example", 13, name, sizeof(name),
+                                        chain, sizeof(chain), &flags));
+    assert_string_equal(name, "first.example");
+    assert_string_equal(chain, "one.cdn.example edge1.cdn.example");
+    assert_int_equal(flags, TW_ANSF_WANTED | TW_ANSF_MORE_NAMES);
+    /* By a CNAME target of its chain. */
+    assert_true(tw_anscache_lookup_name(c, 4, a, b, 210, "edge1.cdn.example", 17, name,
+                                        sizeof(name), NULL, 0, &flags));
+    assert_string_equal(name, "first.example");
+    assert_int_equal(flags, TW_ANSF_WANTED | TW_ANSF_MORE_NAMES);
+    /* A name never resolved: the newest, not flagged. */
+    assert_true(tw_anscache_lookup_name(c, 4, a, b, 210, "other.example", 13, name, sizeof(name),
+                                        NULL, 0, &flags));
+    assert_string_equal(name, "bare.example");
+    assert_int_equal(flags, TW_ANSF_MORE_NAMES);
+    /* "bare" expires first: then "first" is all there is. */
+    assert_true(tw_anscache_lookup(c, 4, a, b, 262, name, sizeof(name), NULL, 0, &flags));
+    assert_string_equal(name, "first.example");
+    assert_int_equal(flags, 0);
 
     tw_anscache_get_stats(c, &st);
-    assert_int_equal(st.puts, 3);
-    assert_int_equal(st.replaced, 1); /* the third put found the key reclaimed by expiry */
+    assert_int_equal(st.puts, 4);
+    assert_int_equal(st.replaced, 1);
+    assert_int_equal(st.expired, 2); /* "OLD" at 161, "bare" at 262 */
     assert_int_equal(st.entries, 1);
     tw_anscache_free(c);
 }
@@ -232,16 +257,59 @@ static void test_replacement_refreshes_order(void **state)
 
     for (uint32_t i = 0; i < 4; i++)
         assert_int_equal(put4(c, 1, 100 + i, "n.example", 300, i), 0);
-    /* Key 100 would expire first; a fresh answer for it moves it to the back. */
-    assert_int_equal(put4(c, 1, 100, "again.example", 300, 10), 0);
+    /* Key 100 would be dropped first; a fresh answer for its name moves it to the back. */
+    assert_int_equal(put4(c, 1, 100, "n.example", 300, 10), 0);
     assert_int_equal(put4(c, 1, 200, "newer.example", 300, 11), 0);
-    assert_string_equal(get4(c, 1, 100, 12), "again.example");
-    assert_string_equal(get4(c, 1, 101, 12), ""); /* the one expiring first went */
+    assert_string_equal(get4(c, 1, 100, 12), "n.example");
+    assert_string_equal(get4(c, 1, 101, 12), ""); /* the one put longest ago went */
     assert_string_equal(get4(c, 1, 200, 12), "newer.example");
     tw_anscache_get_stats(c, &st);
     assert_int_equal(st.entries, 4);
     assert_int_equal(st.evicted, 1);
     assert_int_equal(st.replaced, 1);
+    tw_anscache_free(c);
+}
+
+/*
+ * The bound on names per (client, address): TW_ANSCACHE_NAMES_MAX are kept, a further name
+ * drops the one put longest ago for that key (counted), and the other keys are not touched.
+ * Regression for connections named after whichever name was resolved last to a shared address.
+ */
+static void test_names_per_address(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = mkcache(1024, 60, 86400, 4);
+    struct tw_anscache_stats st;
+    uint8_t a[16], b[16];
+    char name[TW_ANSCACHE_TEXT_MAX], want[64];
+    unsigned flags;
+    const unsigned extra = 5;
+
+    v4(a, 0x0a140002);
+    v4(b, 0x0a140001);
+    assert_int_equal(put4(c, 0x0a140003, 0x0a140001, "other-client.example", 300, 0), 0);
+    for (unsigned i = 0; i < TW_ANSCACHE_NAMES_MAX + extra; i++) {
+        snprintf(want, sizeof(want), "n%u.shared.example", i);
+        assert_int_equal(put4(c, 0x0a140002, 0x0a140001, want, 300, i), 0);
+    }
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.entries, TW_ANSCACHE_NAMES_MAX + 1);
+    assert_int_equal(st.names_dropped, extra);
+    assert_int_equal(st.evicted, 0);
+    for (unsigned i = 0; i < TW_ANSCACHE_NAMES_MAX + extra; i++) {
+        snprintf(want, sizeof(want), "n%u.shared.example", i);
+        assert_true(tw_anscache_lookup_name(c, 4, a, b, 100, want, strlen(want), name,
+                                            sizeof(name), NULL, 0, &flags));
+        if (i < extra) { /* dropped: the newest answers instead, unflagged */
+            snprintf(want, sizeof(want), "n%u.shared.example", TW_ANSCACHE_NAMES_MAX + extra - 1);
+            assert_string_equal(name, want);
+            assert_int_equal(flags & TW_ANSF_WANTED, 0);
+        } else {
+            assert_string_equal(name, want);
+            assert_int_equal(flags, TW_ANSF_WANTED | TW_ANSF_MORE_NAMES);
+        }
+    }
+    assert_string_equal(get4(c, 0x0a140003, 0x0a140001, 100), "other-client.example");
     tw_anscache_free(c);
 }
 
@@ -626,42 +694,71 @@ static void test_threads(void **state)
 
 /*
  * The cache against a model of its contract, one shard, through thousands of random puts and
- * lookups over a small key pool: the ring of puts (an entry lives until MODEL_CAP later puts,
- * a fresh answer moves its key to the newest place), expiry, removal on an expired lookup.
- * Every removal shifts index slots; after each step every key of the pool must be found
- * exactly when the model holds it live. Pins the open-addressing deletion and the ring.
+ * lookups over a small key pool, each key answered with a few names: the ring of puts (an
+ * entry lives until MODEL_CAP later puts, a fresh answer for a name moves it to the newest
+ * place, other names of the key stay), expiry (a key's expired entries go when it is looked
+ * up or put), the newest live name by default and the wanted one when it is held. Every
+ * removal shifts index slots; after each step every key of the pool must give exactly what
+ * the model holds. Pins the open-addressing deletion with runs of equal hashes, and the ring.
  */
-#define MODEL_KEYS 96
+#define MODEL_KEYS 48
+#define MODEL_NAMES 3
 #define MODEL_CAP 24
 
+struct model_ent {
+    int key, name; /* key -1: a hole */
+    int64_t expires;
+    int seq;
+};
+
 struct model {
-    bool present[MODEL_KEYS];
-    int64_t expires[MODEL_KEYS];
-    int pos[MODEL_KEYS];  /* ring position of a present key */
-    int ring[MODEL_CAP];  /* key at each position, or -1 */
-    int head;
+    struct model_ent ring[MODEL_CAP];
+    int head, seq;
     unsigned n;
 };
 
-static void model_drop(struct model *m, int k)
+static void model_drop(struct model *m, int pos)
 {
-    m->ring[m->pos[k]] = -1;
-    m->present[k] = false;
+    m->ring[pos].key = -1;
     m->n--;
 }
 
-static void model_put(struct model *m, int k, uint32_t ttl, int64_t now)
+/* A key's expired entries go. */
+static void model_expire(struct model *m, int k, int64_t now)
 {
-    if (m->present[k])
-        model_drop(m, k);
-    if (m->ring[m->head] >= 0)
-        model_drop(m, m->ring[m->head]);
-    m->ring[m->head] = k;
-    m->pos[k] = m->head;
+    for (int p = 0; p < MODEL_CAP; p++)
+        if (m->ring[p].key == k && m->ring[p].expires < now)
+            model_drop(m, p);
+}
+
+static void model_put(struct model *m, int k, int name, uint32_t ttl, int64_t now)
+{
+    model_expire(m, k, now);
+    for (int p = 0; p < MODEL_CAP; p++)
+        if (m->ring[p].key == k && m->ring[p].name == name)
+            model_drop(m, p);
+    if (m->ring[m->head].key >= 0)
+        model_drop(m, m->head);
+    m->ring[m->head] = (struct model_ent){k, name, now + ttl, ++m->seq};
     m->head = (m->head + 1) % MODEL_CAP;
-    m->present[k] = true;
     m->n++;
-    m->expires[k] = now + ttl;
+}
+
+/* The name a lookup of key k (wanting name `want`, -1 for none) gives, or -1. */
+static int model_get(struct model *m, int k, int want, int64_t now)
+{
+    int best = -1;
+
+    model_expire(m, k, now);
+    for (int p = 0; p < MODEL_CAP; p++) {
+        if (m->ring[p].key != k)
+            continue;
+        if (m->ring[p].name == want)
+            return want;
+        if (best < 0 || m->ring[p].seq > m->ring[best].seq)
+            best = p;
+    }
+    return best < 0 ? -1 : m->ring[best].name;
 }
 
 static void test_against_model(void **state)
@@ -670,40 +767,59 @@ static void test_against_model(void **state)
     struct tw_anscache *c = mkcache(MODEL_CAP, 1, 40, 1);
     struct model m = {0};
     for (int i = 0; i < MODEL_CAP; i++)
-        m.ring[i] = -1;
+        m.ring[i].key = -1;
     uint64_t rng = 0x2545f4914f6cdd1dULL;
     int64_t now = 1000;
-    char qname[32];
+    char qname[32], got[TW_ANSCACHE_TEXT_MAX];
+    uint8_t client[16], resolved[16];
+    unsigned flags;
 
+    v4(client, 0x0a000001);
     for (int step = 0; step < 20000; step++) {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
         int k = (int)(rng % MODEL_KEYS);
+        int nm = (int)((rng >> 8) % MODEL_NAMES);
         if (rng >> 60 == 0)
             now += (int64_t)((rng >> 32) % 8);
         if ((rng >> 40) % 4 != 0) {
             uint32_t ttl = 1 + (uint32_t)((rng >> 20) % 40);
-            snprintf(qname, sizeof(qname), "k%d.s%d.example", k, step);
+            snprintf(qname, sizeof(qname), "k%d.n%d.example", k, nm);
             assert_int_equal(put4(c, 0x0a000001, 0xcb000000u + (uint32_t)k, qname, ttl, now), 0);
-            model_put(&m, k, ttl, now);
-        } else if (m.present[k] && m.expires[k] < now) {
-            /* an expired lookup removes the entry */
-            assert_string_equal(get4(c, 0x0a000001, 0xcb000000u + (uint32_t)k, now), "");
-            model_drop(&m, k);
+            model_put(&m, k, nm, ttl, now);
+        } else {
+            /* A lookup wanting one name of the key. */
+            int want = model_get(&m, k, nm, now);
+            snprintf(qname, sizeof(qname), "k%d.n%d.example", k, nm);
+            v4(resolved, 0xcb000000u + (uint32_t)k);
+            bool hit = tw_anscache_lookup_name(c, 4, client, resolved, now, qname, strlen(qname),
+                                               got, sizeof(got), NULL, 0, &flags);
+            if (hit != (want >= 0))
+                fail_msg("step %d key %d: model %d, cache %s", step, k, want, hit ? got : "-");
+            if (hit) {
+                snprintf(qname, sizeof(qname), "k%d.n%d.example", k, want);
+                assert_string_equal(got, qname);
+                assert_int_equal((flags & TW_ANSF_WANTED) != 0, want == nm);
+            }
         }
         for (int i = 0; i < MODEL_KEYS; i++) {
-            bool live = m.present[i] && m.expires[i] >= now;
-            const char *got = get4(c, 0x0a000001, 0xcb000000u + (uint32_t)i, now);
-            if (live != (got[0] != '\0'))
-                fail_msg("step %d key %d: model %s, cache %s", step, i, live ? "live" : "absent",
-                         got[0] ? got : "absent");
-            if (m.present[i] && !live) /* that lookup reclaimed it */
-                model_drop(&m, i);
+            int want = model_get(&m, i, -1, now);
+            const char *g = get4(c, 0x0a000001, 0xcb000000u + (uint32_t)i, now);
+            if (want < 0) {
+                if (g[0] != '\0')
+                    fail_msg("step %d key %d: model absent, cache %s", step, i, g);
+                continue;
+            }
+            snprintf(qname, sizeof(qname), "k%d.n%d.example", i, want);
+            if (strcmp(g, qname) != 0)
+                fail_msg("step %d key %d: model %s, cache %s", step, i, qname, g[0] ? g : "-");
         }
         struct tw_anscache_stats st;
         tw_anscache_get_stats(c, &st);
         assert_int_equal(st.entries, m.n);
+        assert_int_equal(st.puts - st.replaced,
+                         st.entries + st.evicted + st.expired + st.names_dropped);
     }
     tw_anscache_free(c);
 }
@@ -758,6 +874,7 @@ int main(void)
         cmocka_unit_test(test_v4_v6_keys),
         cmocka_unit_test(test_replacement),
         cmocka_unit_test(test_replacement_refreshes_order),
+        cmocka_unit_test(test_names_per_address),
         cmocka_unit_test(test_eviction_under_pressure),
         cmocka_unit_test(test_eviction_order),
         cmocka_unit_test(test_refused_names),

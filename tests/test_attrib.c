@@ -314,7 +314,7 @@ static void check_sums(const struct tw_attrib_stats *st)
     for (unsigned i = 0; i < TW_PM__COUNT; i++)
         by += st->by_reason[i];
     assert_int_equal(by, st->unattributed);
-    assert_int_equal(st->attributed + st->unattributed + st->not_local, st->done);
+    assert_int_equal(st->attributed + st->unattributed + st->not_local + st->responses, st->done);
     assert_int_equal(st->done, st->submitted);
     assert_int_equal(st->queued_bytes, 0);
 }
@@ -432,6 +432,34 @@ static void test_closed_unattributed_after_retries(void **state)
     assert_int_equal(st.retries, 3);
     /* both sides are local: each attempt asks for the initiator's socket, then the other */
     assert_int_equal(st.procmap.lookups, 8);
+    check_sums(&st);
+    tw_attrib_free(a);
+    sink_free(s);
+}
+
+/* A DNS response (category dns) is not looked up: its query's event names the process. */
+static void test_dns_response_not_looked_up(void **state)
+{
+    static const uint32_t tries[] = {0, 2, 10, 50};
+    struct sink *s = sink_new();
+    struct tw_attrib_stats st;
+    struct tw_event ev;
+
+    (void)state;
+    need_sock_diag();
+    struct tw_attrib *a = attrib_new(s, 0, tries, TW_ARRAY_SIZE(tries));
+    mkev(&ev, 17, ep_v4("127.0.0.1", free_port(SOCK_DGRAM)),
+         ep_v4("127.0.0.1", free_port(SOCK_DGRAM)), 12);
+    ev.category = TW_CAT_DNS;
+    ev.evidence = TW_EV_DNS_RESPONSE;
+    assert_int_equal(tw_attrib_submit(a, &ev), 0);
+    tw_attrib_drain(a);
+    assert_int_equal(s->n, 1);
+    assert_int_equal(s->got[0].status, TW_PROC_NONE);
+    tw_attrib_get_stats(a, &st);
+    assert_int_equal(st.responses, 1);
+    assert_int_equal(st.not_local, 0);
+    assert_int_equal(st.procmap.lookups, 0);
     check_sums(&st);
     tw_attrib_free(a);
     sink_free(s);
@@ -671,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_not_local),
         cmocka_unit_test(test_live_connections),
         cmocka_unit_test(test_closed_unattributed_after_retries),
+        cmocka_unit_test(test_dns_response_not_looked_up),
         cmocka_unit_test(test_retry_finds_late_socket),
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_drain_counts),

@@ -4,6 +4,7 @@
  * every prefix of it, each copied into an exact-size heap buffer so that
  * AddressSanitizer reports a one-byte over-read.
  */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -163,7 +164,7 @@ static void test_table(void **state)
 
 /* A message under construction, for cases too long to spell out. */
 struct msgbuf {
-    uint8_t b[4096];
+    uint8_t b[8192];
     size_t n;
 };
 
@@ -949,6 +950,211 @@ static void test_answers_edges(void **state)
     free(b);
 }
 
+
+/* ---- answers as text (every type), header fields of responses ---- */
+
+#define T_NS_IN "\x00\x02\x00\x01"
+#define T_SVCB_IN "\x00\x40\x00\x01"
+#define T_CAA_IN "\x01\x01\x00\x01"
+#define T_TXT_CH "\x00\x10\x00\x03"
+/* HTTPS 1 . alpn=h2,h3 port=8443 ipv4hint=1.2.3.4 ech=AEX+DQBB (the RDATA ldns writes for it) */
+#define HTTPS_RDATA                                                                                \
+    "\x00\x01" "\x00" "\x00\x01\x00\x06\x02" "h2" "\x02" "h3" "\x00\x03\x00\x02\x20\xfb"          \
+    "\x00\x04\x00\x04\x01\x02\x03\x04" "\x00\x05\x00\x06\x00\x45\xfe\x0d\x00\x41"
+
+struct text_case {
+    int line;
+    const char *wire; /* a response whose last byte is the last answer's */
+    size_t len;
+    uint16_t flags;   /* the header's flags word */
+    unsigned n;       /* records with text */
+    const char *text[MAXRR];
+    uint16_t type[MAXRR];
+    uint32_t ttl[MAXRR];
+    unsigned text_flags;
+};
+
+static const struct text_case text_cases[] = {
+    /* A, AAAA, and a CNAME whose target is compressed */
+    {__LINE__,
+     W(RHDR(QD1, AN3) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x04" "\x01" "x" "\xc0\x10"
+       RR_A(PQ, TTL60, IP4_1) RR_AAAA(PQ, TTL60, IP6_1)),
+     0x8180, 3, {"x.example.com", "192.0.2.1", "2001:db8::1"}, {5, 1, 28}, {300, 60, 60}, 0},
+    /* MX: the exchange (as Zeek logs it); NS */
+    {__LINE__,
+     W(RHDR(QD1, AN2) Q_WWW PQ T_MX_IN TTL300 "\x00\x09" "\x00\x0a" "\x04" "mail" "\xc0\x10"
+       PQ T_NS_IN TTL60 "\x00\x06" "\x03" "ns1" "\xc0\x10"),
+     0x8180, 2, {"mail.example.com", "ns1.example.com"}, {15, 2}, {300, 60}, 0},
+    /* TXT: the strings joined; odd bytes as \xHH, a backslash doubled */
+    {__LINE__,
+     W(RHDR(QD1, AN1) Q_WWW PQ T_TXT_IN TTL300 "\x00\x0b" "\x05" "hello" "\x04" " a\\\x01"),
+     0x8180, 1, {"hello a\\\\\\x01"}, {16}, {300}, 0},
+    /* TXT of class CHAOS is text too (version.bind) */
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_TXT_CH TTL60 "\x00\x04" "\x03" "9.x"), 0x8180, 1,
+     {"9.x"}, {16}, {60}, 0},
+    /* HTTPS with ech: flagged */
+    {__LINE__, W(RHDR(QD1, AN1) Q_WWW PQ T_HTTPS_IN TTL300 "\x00\x25" HTTPS_RDATA), 0x8180, 1,
+     {"1 . alpn=h2,h3 port=8443 ipv4hint=1.2.3.4 ech=AEX+DQBB"}, {65}, {300},
+     TW_DNS_TEXT_ECH},
+    /* SVCB, a target name, no-default-alpn, an unknown key with odd bytes and a value-less one */
+    {__LINE__,
+     W(RHDR(QD1, AN1) Q_WWW PQ T_SVCB_IN TTL300 "\x00\x18" "\x00\x02" "\x03" "svc" "\xc0\x10"
+       "\x00\x02\x00\x00" "\xfd\xe8\x00\x04" "a b\"" "\xfd\xe9\x00\x00"),
+     0x8180, 1, {"2 svc.example.com no-default-alpn key65000=a\\032b\\034 key65001"}, {64}, {300},
+     0},
+    /* SvcParams out of order: the generic form, flagged; the section is still read */
+    {__LINE__,
+     W(RHDR(QD1, AN2) Q_WWW PQ T_HTTPS_IN TTL300 "\x00\x0b" "\x00\x01" "\x00"
+       "\x00\x03\x00\x02\x01\xbb" "\x00\x01" PQ T_A_IN TTL60 "\x00\x04" IP4_1),
+     0x8180, 2, {"\\# 11 0001000003000201BB0001", "192.0.2.1"}, {65, 1}, {300, 60},
+     TW_DNS_TEXT_BAD_RDATA},
+    /* an MX whose name runs past its RDATA: generic form, flagged */
+    {__LINE__,
+     W(RHDR(QD1, AN1) Q_WWW PQ T_MX_IN TTL300 "\x00\x04" "\x00\x0a" "\x04" "m"), 0x8180, 1,
+     {"\\# 4 000A046D"}, {15}, {300}, TW_DNS_TEXT_BAD_RDATA},
+    /* a type without a text form (CAA): RFC 3597 generic */
+    {__LINE__,
+     W(RHDR(QD1, AN1) Q_WWW PQ T_CAA_IN TTL300 "\x00\x05" "\x00\x03" "iss"), 0x8180, 1,
+     {"\\# 5 0003697373"}, {257}, {300}, 0},
+    /* NXDOMAIN, Z bits (0x40 reserved, 0x20 AD), no answers */
+    {__LINE__, W("\x12\x34\x81\xe3" QD1 AN0 "\x00\x00\x00\x00" Q_WWW), 0x81e3, 0, {NULL}, {0},
+     {0}, 0},
+};
+
+static void check_text(const struct text_case *c, const struct tw_dns_msg *m,
+                       const struct tw_dns_answers *ans)
+{
+    int line = c->line;
+
+    if (m->flags != c->flags)
+        fail_msg("line %d: flags %04x, want %04x", line, m->flags, c->flags);
+    if (m->rcode != (c->flags & 0xF))
+        fail_msg("line %d: rcode %u", line, m->rcode);
+    if (ans->n_text != c->n || ans->text_flags != c->text_flags)
+        fail_msg("line %d: %u texts, flags %x; want %u, %x", line, ans->n_text, ans->text_flags,
+                 c->n, c->text_flags);
+    size_t used = 0;
+    for (unsigned i = 0; i < c->n; i++) {
+        const char *t = ans->text + ans->text_off[i];
+        if (strcmp(t, c->text[i]) != 0)
+            fail_msg("line %d: text %u \"%s\", want \"%s\"", line, i, t, c->text[i]);
+        if (ans->text_type[i] != c->type[i] || ans->text_ttl[i] != c->ttl[i])
+            fail_msg("line %d: record %u type %u ttl %u", line, i, ans->text_type[i],
+                     ans->text_ttl[i]);
+        used += strlen(t) + 1;
+    }
+    if (ans->text_len != used)
+        fail_msg("line %d: text_len %zu, want %zu", line, ans->text_len, used);
+}
+
+static void test_answers_text(void **state)
+{
+    (void)state;
+    static struct tw_dns_msg m;
+    static struct tw_dns_answers ans;
+
+    for (size_t i = 0; i < TW_ARRAY_SIZE(text_cases); i++) {
+        const struct text_case *c = &text_cases[i];
+        uint8_t *b = exact_copy(c->wire, c->len);
+
+        if (parse_all(b, c->len, &m, &ans) != 0)
+            fail_msg("line %d: does not parse", c->line);
+        check_text(c, &m, &ans);
+        free(b);
+        /* Every prefix: rejected (the message ends with its last record), never a crash or
+         * an over-read; a prefix that still holds the header keeps its flags. */
+        for (size_t p = 0; p < c->len; p++) {
+            b = exact_copy(c->wire, p);
+            if (parse_all(b, p, &m, &ans) != TW_EMALFORMED)
+                fail_msg("line %d: prefix %zu/%zu parses", c->line, p, c->len);
+            if (p >= TW_DNS_HDR_LEN && m.flags != c->flags)
+                fail_msg("line %d: prefix %zu: flags %04x", c->line, p, m.flags);
+            free(b);
+        }
+    }
+}
+
+/* Text that does not fit is cut between escapes and flagged; later records get none. */
+static void test_answers_text_cut(void **state)
+{
+    (void)state;
+    static struct msgbuf mb;
+    static struct tw_dns_msg m;
+    static struct tw_dns_answers ans;
+    const unsigned strings = 20; /* 20 * 255 bytes of 0x01: 20400 text bytes as \x01 */
+
+    mb_resp(&mb, 2);
+    mb_put(&mb, PQ T_TXT_IN TTL300, 10);
+    mb_u8(&mb, (uint8_t)((strings * 256) >> 8));
+    mb_u8(&mb, (uint8_t)(strings * 256));
+    for (unsigned i = 0; i < strings; i++) {
+        mb_u8(&mb, 255);
+        for (unsigned j = 0; j < 255; j++)
+            mb_u8(&mb, 1);
+    }
+    mb_a(&mb, 9, 4);
+    uint8_t *b = exact_copy(mb.b, mb.n);
+    assert_int_equal(parse_all(b, mb.n, &m, &ans), 0);
+    assert_int_equal(ans.n, 1); /* the A record is stored */
+    assert_int_equal(ans.n_text, 1);
+    assert_int_equal(ans.text_flags, TW_DNS_TEXT_CUT);
+    size_t l = strlen(ans.text);
+    assert_true(l < TW_DNS_ANSWER_TEXT_MAX);
+    assert_int_equal(l % 4, 0); /* whole "\x01" escapes only */
+    assert_int_equal(ans.text_len, l + 1);
+    assert_true(l + 1 + 4 > TW_DNS_ANSWER_TEXT_MAX); /* the next escape did not fit */
+    free(b);
+}
+
+static void test_rcode_names(void **state)
+{
+    (void)state;
+    static const char *const want[16] = {
+        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+        "NXRRSet", "NOTAUTH", "NOTZONE", "unassigned-11", "unassigned-12", "unassigned-13",
+        "unassigned-14", "unassigned-15"};
+    for (unsigned i = 0; i < 16; i++)
+        assert_string_equal(tw_dns_rcode_name((uint8_t)i), want[i]);
+}
+
+
+/* Answer addresses are formatted without printf: the same text as inet_ntop() for 200,000
+ * addresses of zero and non-zero groups (runs of every length, IPv4-mapped and -compatible)
+ * and as many IPv4 ones. */
+static void test_address_text(void **state)
+{
+    (void)state;
+    uint32_t seed = 1;
+    uint8_t msg[12 + 16] = {0};
+    char want[64], got[64];
+    bool ech;
+
+    for (int it = 0; it < 200000; it++) {
+        uint8_t *a = msg + 12;
+        for (int i = 0; i < 8; i++) {
+            seed = seed * 1103515245u + 12345u;
+            uint32_t r = seed >> 16;
+            uint16_t v = r % 3 == 0 ? (uint16_t)(r * 7919u) : r % 5 == 0 ? 0xffff : 0;
+            a[2 * i] = (uint8_t)(v >> 8);
+            a[2 * i + 1] = (uint8_t)v;
+        }
+        if (it % 7 == 0) { /* ::ffff:a.b.c.d */
+            memset(a, 0, 10);
+            a[10] = a[11] = 0xff;
+        }
+        if (it % 11 == 0) /* ::a.b.c.d */
+            memset(a, 0, 12);
+        assert_non_null(inet_ntop(AF_INET6, a, want, sizeof(want)));
+        assert_true(tw_dns_rdata_text(msg, sizeof(msg), 12, 16, 28, 1, got, sizeof(got), &ech) > 0);
+        if (strcmp(got, want) != 0)
+            fail_msg("%s, inet_ntop %s", got, want);
+        assert_non_null(inet_ntop(AF_INET, a, want, sizeof(want)));
+        assert_true(tw_dns_rdata_text(msg, sizeof(msg), 12, 4, 1, 1, got, sizeof(got), &ech) > 0);
+        if (strcmp(got, want) != 0)
+            fail_msg("%s, inet_ntop %s", got, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -965,6 +1171,10 @@ int main(void)
         cmocka_unit_test(test_more_answers_than_kept),
         cmocka_unit_test(test_cname_chain_bounds),
         cmocka_unit_test(test_answers_edges),
+        cmocka_unit_test(test_answers_text),
+        cmocka_unit_test(test_answers_text_cut),
+        cmocka_unit_test(test_rcode_names),
+        cmocka_unit_test(test_address_text),
     };
     return tw_run_tests_name("dns", tests, NULL, NULL);
 }

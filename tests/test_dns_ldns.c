@@ -54,6 +54,7 @@
 struct diff_stats {
     unsigned long files, frames, udp_msgs, tcp_msgs, tcp_segs_skipped, trunc_skipped;
     unsigned long both_ok, questions, both_reject, ldns_later_reject, stricter, failures;
+    unsigned long answers; /* answer records whose text was compared with ldns's */
 };
 
 /* ldns presentation form -> ours (see the file comment). */
@@ -167,6 +168,70 @@ static ldns_rr_list *ldns_questions(const uint8_t *b, size_t n)
         printf("\n");                                                                              \
     } while (0)
 
+/*
+ * The RDATA of rr as ldns writes it (the part of ldns_rr2str() after owner, TTL, class and
+ * type), with every name's one trailing '.' removed as in ldns_normalise(): what tunwatch's
+ * answer text is for A, AAAA, CNAME, NS, PTR, SVCB and HTTPS. Returns false for other types.
+ */
+static bool ldns_rdata_text(const ldns_rr *rr, char *out, size_t cap)
+{
+    ldns_rr_type t = ldns_rr_get_type(rr);
+    char *line, *p;
+    size_t o = 0;
+
+    if (t != LDNS_RR_TYPE_A && t != LDNS_RR_TYPE_AAAA && t != LDNS_RR_TYPE_CNAME &&
+        t != LDNS_RR_TYPE_NS && t != LDNS_RR_TYPE_PTR && t != LDNS_RR_TYPE_SVCB &&
+        t != LDNS_RR_TYPE_HTTPS)
+        return false;
+    if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN)
+        return false;
+    line = ldns_rr2str(rr);
+    assert_non_null(line);
+    p = line;
+    for (int tabs = 0; tabs < 4 && p != NULL; tabs++) {
+        p = strchr(p, '\t');
+        if (p != NULL)
+            p++;
+    }
+    assert_non_null(p);
+    p[strcspn(p, "\n")] = '\0';
+    /* Names are the tokens that end with an unescaped '.' (the root "." stays). */
+    for (char *tok = strtok(p, " "); tok != NULL; tok = strtok(NULL, " ")) {
+        size_t l = strlen(tok);
+        char norm[TW_NAME_MAX + 16];
+        if (l > 1 && tok[l - 1] == '.' && tok[l - 2] != '\\' && strchr(tok, '=') == NULL) {
+            ldns_normalise(tok, norm, sizeof(norm));
+            tok = norm;
+        }
+        o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, "%s%s", o ? " " : "", tok);
+    }
+    free(line);
+    return o < cap;
+}
+
+/* Every answer record of the response whose type ldns_rdata_text() covers: the same text. */
+static void check_answers(const char *where, long frame, const uint8_t *b, size_t n,
+                          const struct tw_dns_msg *m, int off, ldns_pkt *pkt,
+                          struct diff_stats *st)
+{
+    static struct tw_dns_answers ans;
+    const ldns_rr_list *al = ldns_pkt_answer(pkt);
+
+    if (tw_dns_parse_answers(b, n, (size_t)off, m->ancount, &ans) != 0) {
+        DIFF_FAIL(st, "answers rejected, ldns reads them");
+        return;
+    }
+    for (unsigned i = 0; i < ans.n_text && i < ldns_rr_list_rr_count(al); i++) {
+        char want[TW_DNS_ANSWER_TEXT_MAX];
+        const char *got = ans.text + ans.text_off[i];
+        if (!ldns_rdata_text(ldns_rr_list_rr(al, i), want, sizeof(want)))
+            continue;
+        st->answers++;
+        if (strcmp(got, want) != 0)
+            DIFF_FAIL(st, "answer %u \"%s\" vs ldns \"%s\"", i, got, want);
+    }
+}
+
 static void check_msg(const char *where, long frame, const uint8_t *p, size_t n,
                       struct diff_stats *st)
 {
@@ -229,6 +294,8 @@ static void check_msg(const char *where, long frame, const uint8_t *p, size_t n,
                           (unsigned)ldns_rr_get_class(rr));
             free(s);
         }
+        if (pkt != NULL && m.qr)
+            check_answers(where, frame, b, n, &m, r, pkt, st);
     }
     ldns_pkt_free(pkt);
     ldns_rr_list_deep_free(alone);
@@ -360,10 +427,11 @@ static void test_captures(void **state)
     printf("dns vs ldns: %lu files, %lu frames; %lu UDP + %lu TCP messages "
            "(%lu TCP segments not whole messages, %lu snaplen-cut skipped)\n",
            st.files, st.frames, st.udp_msgs, st.tcp_msgs, st.tcp_segs_skipped, st.trunc_skipped);
-    printf("dns vs ldns: %lu compared (%lu questions; %lu where ldns rejects a later section), "
-           "%lu rejected by both, %lu rejected by a documented stricter rule, %lu failures\n",
-           st.both_ok, st.questions, st.ldns_later_reject, st.both_reject, st.stricter,
-           st.failures);
+    printf("dns vs ldns: %lu compared (%lu questions, %lu answer texts; %lu where ldns rejects a "
+           "later section), %lu rejected by both, %lu rejected by a documented stricter rule, "
+           "%lu failures\n",
+           st.both_ok, st.questions, st.answers, st.ldns_later_reject, st.both_reject,
+           st.stricter, st.failures);
     assert_int_equal(st.failures, 0);
     assert_true(st.udp_msgs + st.tcp_msgs > 0); /* pcaps/ holds DNS over UDP and TCP */
     assert_true(st.both_ok > 0);
@@ -412,6 +480,72 @@ static void test_crafted(void **state)
     assert_int_equal(st.questions, 7);
 }
 
+/*
+ * SVCB and HTTPS records that ldns writes from their presentation form: tunwatch's text of
+ * the wire RDATA equals ldns's text of it. Each record is put in a response to "a." of its
+ * type, parsed whole, and at every prefix on exact-size buffers.
+ */
+static void test_svcb_against_ldns(void **state)
+{
+    (void)state;
+    static const char *const rrs[] = {
+        "a. 300 IN HTTPS 1 . alpn=h2,h3 port=8443 ipv4hint=1.2.3.4 ech=AEX+DQBB",
+        "a. 300 IN HTTPS 0 b.example.",
+        "a. 300 IN SVCB 2 b.example. no-default-alpn alpn=h3 key65000=abc "
+        "ipv6hint=2001:db8::1,::1",
+        "a. 300 IN HTTPS 1 . mandatory=alpn,port alpn=h2 port=1",
+        "a. 300 IN HTTPS 1 . dohpath=/q{?dns}",
+        "a. 60 IN HTTPS 1 svc.b.example. alpn=h3,h2 ipv4hint=192.0.2.1,192.0.2.2 "
+        "ech=AEX+DQBBMwAgACBQHaG8s0rqbO/8Gn/kFUJ7wbeHFlNjxLwm7pTdgJLsDQAEAAEAAQASY2xvdWRmbGFy"
+        "ZS1lY2guY29tAAA=",
+    };
+    struct diff_stats st;
+
+    memset(&st, 0, sizeof(st));
+    for (size_t i = 0; i < TW_ARRAY_SIZE(rrs); i++) {
+        ldns_rr *rr = NULL;
+        uint8_t *w = NULL, msg[1024];
+        size_t wl = 0, n;
+
+        assert_int_equal(ldns_rr_new_frm_str(&rr, rrs[i], 0, NULL, NULL), LDNS_STATUS_OK);
+        assert_int_equal(ldns_rr2wire(&w, rr, LDNS_SECTION_ANSWER, &wl), LDNS_STATUS_OK);
+        uint16_t type = (uint16_t)ldns_rr_get_type(rr);
+        /* header (QR RD RA, one question, one answer), question "a." of the type, the RR */
+        const uint8_t hdr[] = {0, (uint8_t)i, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,
+                               1, 'a', 0, (uint8_t)(type >> 8), (uint8_t)type, 0, 1};
+        assert_true(sizeof(hdr) + wl <= sizeof(msg));
+        memcpy(msg, hdr, sizeof(hdr));
+        memcpy(msg + sizeof(hdr), w, wl);
+        n = sizeof(hdr) + wl;
+        check_msg("svcb", (long)i, msg, n, &st);
+
+        /* our text also flags ech= */
+        static struct tw_dns_msg m;
+        static struct tw_dns_answers ans;
+        uint8_t *b = malloc(n);
+        assert_non_null(b);
+        memcpy(b, msg, n);
+        int off = tw_dns_parse(b, n, &m);
+        assert_true(off > 0);
+        assert_int_equal(tw_dns_parse_answers(b, n, (size_t)off, m.ancount, &ans), 0);
+        assert_int_equal((ans.text_flags & TW_DNS_TEXT_ECH) != 0, strstr(rrs[i], "ech=") != NULL);
+        free(b);
+        for (size_t k = 0; k < n; k++) {
+            b = malloc(k ? k : 1);
+            assert_non_null(b);
+            memcpy(b, msg, k);
+            off = tw_dns_parse(b, k, &m);
+            if (off >= 0 && tw_dns_parse_answers(b, k, (size_t)off, m.ancount, &ans) == 0)
+                fail_msg("%s: prefix %zu/%zu parses", rrs[i], k, n);
+            free(b);
+        }
+        LDNS_FREE(w);
+        ldns_rr_free(rr);
+    }
+    assert_int_equal(st.failures, 0);
+    assert_int_equal(st.answers, TW_ARRAY_SIZE(rrs));
+}
+
 static void test_normalise(void **state)
 {
     (void)state;
@@ -438,6 +572,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalise),
         cmocka_unit_test(test_crafted),
+        cmocka_unit_test(test_svcb_against_ldns),
         cmocka_unit_test(test_captures),
     };
     return tw_run_tests_name("dns_ldns", tests, NULL, NULL);

@@ -50,9 +50,43 @@ struct seen {
 static struct seen seen[64];
 static size_t n_seen;
 
+/* dns events (DNS responses), kept apart: the tests above count names. Each field as
+ * tw_event_field_at() gives it, list values joined with '|'. */
+struct resp {
+    char name[256];
+    char src[TW_IPSTR_MAX];
+    char f[TW_F__COUNT][512];
+};
+
+static struct resp resp[16];
+static size_t n_resp;
+
+static void resp_record(const struct tw_event *ev)
+{
+    char tmp[TW_FIELD_TMP];
+    const char *v;
+    size_t len;
+
+    assert_true(n_resp < TW_ARRAY_SIZE(resp));
+    struct resp *r = &resp[n_resp++];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->name, sizeof(r->name), "%.*s", (int)ev->raw_len, ev->raw);
+    tw_addr_format(ev->ip_version, ev->src_addr, r->src, sizeof(r->src));
+    for (unsigned f = 0; f < TW_F__COUNT; f++)
+        for (unsigned i = 0; tw_event_field_at(ev, (enum tw_field)f, i, tmp, sizeof(tmp), &v, &len);
+             i++)
+            snprintf(r->f[f] + strlen(r->f[f]), sizeof(r->f[f]) - strlen(r->f[f]), "%s%.*s",
+                     i > 0 ? "|" : "", (int)len, v);
+}
+
 static void sink(void *ctx, const struct tw_event *ev)
 {
     (void)ctx;
+    if (ev->category == TW_CAT_DNS) {
+        assert_int_equal(ev->evidence, TW_EV_DNS_RESPONSE);
+        resp_record(ev);
+        return;
+    }
     assert_true(n_seen < TW_ARRAY_SIZE(seen));
     struct seen *s = &seen[n_seen++];
     s->cat = ev->category;
@@ -99,6 +133,7 @@ static struct tw_engine *engine(uint32_t flows, uint32_t streams)
     };
     tw_homenet_default(&cfg.home);
     n_seen = 0;
+    n_resp = 0;
     struct tw_engine *e = tw_engine_new(&cfg);
     assert_non_null(e);
     return e;
@@ -722,9 +757,91 @@ static void test_answers_over_tcp(void **state)
     uint32_t hw;
     tw_engine_get_stats(e, &st, &fst, &hw);
     assert_int_equal(st.dns_tcp_responses, 2);
+    assert_int_equal(n_resp, 2); /* each response over TCP is a dns event too */
+    assert_string_equal(resp[0].f[TW_F_PROTOCOL], "tcp");
     tw_engine_free(e);
     tw_anscache_free(cache);
     cache = NULL;
+}
+
+/*
+ * Every DNS response is one dns event: its question, the client as source, the header's code
+ * and flags, each answer's text and TTL, Zeek's Z taken from the query of the same ID seen on
+ * the flow (else from the response), Zeek's rejected. Queries stay one dns_query event each.
+ */
+static void test_dns_response_events(void **state)
+{
+    (void)state;
+    struct frame f;
+    uint8_t q[512];
+    size_t n;
+    struct tw_engine *e = engine(64, 4);
+
+    /* A query with the reserved Z bit set, and its answer (RA, no Z): Z is the query's (4). */
+    n = dns_query(q, 9, "a1.localto.net", 1, false);
+    q[3] = 0x40;
+    udp_frame(&f, CLI, 53300, SRV, 53, q, n);
+    feed(e, &f);
+    n = dns_response(q, "a1.localto.net", "edge.localto.net", 0xcb007107);
+    q[3] = 0x80;
+    udp_frame(&f, SRV, 53, CLI, 53300, q, n);
+    feed(e, &f);
+    assert_int_equal(n_seen, 2); /* the query and the CNAME target */
+    assert_int_equal(n_resp, 1);
+    assert_string_equal(resp[0].name, "a1.localto.net");
+    assert_string_equal(resp[0].src, "10.0.0.2"); /* the client, as on the query */
+    assert_string_equal(resp[0].f[TW_F_QUERY_NAME], "a1.localto.net");
+    assert_string_equal(resp[0].f[TW_F_QUERY_TYPE], "A");
+    assert_string_equal(resp[0].f[TW_F_QTYPE], "1");
+    assert_string_equal(resp[0].f[TW_F_TRANS_ID], "9");
+    assert_string_equal(resp[0].f[TW_F_ANSWERS], "edge.localto.net|203.0.113.7");
+    assert_string_equal(resp[0].f[TW_F_TTLS], "300|300");
+    assert_string_equal(resp[0].f[TW_F_RCODE], "0");
+    assert_string_equal(resp[0].f[TW_F_RCODE_NAME], "NOERROR");
+    assert_string_equal(resp[0].f[TW_F_Z], "4");
+    assert_string_equal(resp[0].f[TW_F_AA], "false");
+    assert_string_equal(resp[0].f[TW_F_TC], "false");
+    assert_string_equal(resp[0].f[TW_F_RD], "true");
+    assert_string_equal(resp[0].f[TW_F_RA], "true");
+    assert_string_equal(resp[0].f[TW_F_REJECTED], "false");
+    assert_string_equal(resp[0].f[TW_F_ECH_CONFIG], "false");
+    assert_string_equal(resp[0].f[TW_F_DESTINATION_HOSTNAME], ""); /* not a connection */
+
+    /* A response whose query was not seen: the response's own bits 4-6 (AD: 2). NXDOMAIN
+     * with no record at all: rejected, as Zeek has it. */
+    n = dns_query(q, 10, "gone.example", 28, true);
+    q[2] |= 0x04; /* AA */
+    q[3] = 0x20 | 3;
+    udp_frame(&f, SRV, 53, CLI, 53301, q, n);
+    feed(e, &f);
+    assert_int_equal(n_resp, 2);
+    assert_string_equal(resp[1].f[TW_F_Z], "2");
+    assert_string_equal(resp[1].f[TW_F_RCODE], "3");
+    assert_string_equal(resp[1].f[TW_F_RCODE_NAME], "NXDOMAIN");
+    assert_string_equal(resp[1].f[TW_F_AA], "true");
+    assert_string_equal(resp[1].f[TW_F_REJECTED], "true");
+    assert_string_equal(resp[1].f[TW_F_ANSWERS], ""); /* no answers: no values */
+    assert_string_equal(resp[1].f[TW_F_QUERY_TYPE], "AAAA");
+
+    /* A query with another ID on the first flow does not lend its Z to this response. */
+    n = dns_query(q, 11, "b.example", 1, false);
+    q[3] = 0x40;
+    udp_frame(&f, CLI, 53300, SRV, 53, q, n);
+    feed(e, &f);
+    n = dns_response(q, "c.example", NULL, 0x01020304);
+    udp_frame(&f, SRV, 53, CLI, 53300, q, n);
+    feed(e, &f);
+    assert_int_equal(n_resp, 3);
+    assert_string_equal(resp[2].f[TW_F_Z], "0");
+    assert_string_equal(resp[2].f[TW_F_ANSWERS], "1.2.3.4");
+
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(st.dns_response_events, 3);
+    assert_int_equal(st.dns_responses, 3);
+    tw_engine_free(e);
 }
 
 /* Flows that never close before the capture ends, that are evicted, or whose start was not
@@ -1342,6 +1459,7 @@ int main(void)
         cmocka_unit_test(test_midstream),
         cmocka_unit_test(test_limits_counted),
         cmocka_unit_test(test_answer_correlation),
+        cmocka_unit_test(test_dns_response_events),
         cmocka_unit_test(test_answers_over_tcp),
         cmocka_unit_test(test_answer_at_end_eviction_midstream),
         cmocka_unit_test(test_quic_initials),

@@ -339,6 +339,147 @@ static void test_semantics(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* DNS responses                                                            */
+
+/* A dns event (a response) as the engine makes it: answers' texts, one TTL each. */
+struct resp_ev {
+    struct tw_event ev;
+    char text[512];
+    uint16_t offs[8], types[8];
+    uint32_t ttls[8];
+};
+
+/* answers: texts separated by '|' ("" for none); flags: the header flags word. */
+static void make_resp(struct resp_ev *r, const char *name, uint16_t qtype, const char *answers,
+                      uint16_t flags, uint8_t z, bool rejected, uint16_t dport)
+{
+    struct ev_spec sp = {'d', name, true, dport, NULL};
+    size_t w = 0;
+
+    memset(r, 0, sizeof(*r));
+    make_event(&r->ev, &sp);
+    r->ev.category = TW_CAT_DNS;
+    r->ev.evidence = TW_EV_DNS_RESPONSE;
+    r->ev.qtype = qtype;
+    r->ev.dns.flags = flags;
+    r->ev.dns.z = z;
+    r->ev.dns.rejected = rejected;
+    for (const char *a = answers; *a != '\0' && r->ev.dns.n_answers < 8;) {
+        size_t l = strcspn(a, "|");
+        unsigned i = r->ev.dns.n_answers++;
+        assert_true(w + l + 1 <= sizeof(r->text));
+        r->offs[i] = (uint16_t)w;
+        r->ttls[i] = 300 + i;
+        r->types[i] = qtype;
+        memcpy(r->text + w, a, l);
+        r->text[w + l] = '\0';
+        w += l + 1;
+        a += l + (a[l] == '|');
+    }
+    r->ev.dns.answers = r->text;
+    r->ev.dns.answers_len = w;
+    r->ev.dns.offs = r->offs;
+    r->ev.dns.ttls = r->ttls;
+    r->ev.dns.types = r->types;
+}
+
+static const struct {
+    int line;
+    const char *logsource; /* the logsource map's lines */
+    const char *detection;
+    char cat;              /* the rule's category: 'q' dns_query, 'r' dns (responses) */
+    const char *answers;
+    uint16_t flags;
+    uint8_t z;
+    bool rejected;
+    bool match;            /* on the response */
+} resp_cases[] = {
+    /* Only the query: a rule on queries, never matched on responses (once per query). */
+    {__LINE__, "  category: dns", "  sel:\n    query|endswith: '.localto.net'\n  condition: sel\n",
+     'q', "10.0.0.1", 0x8180, 0, false, false},
+    /* answers is a list: any value matches */
+    {__LINE__, "  category: dns", "  sel:\n    answers: '10.0.0.2'\n  condition: sel\n", 'r',
+     "cdn.example|10.0.0.1|10.0.0.2", 0x8180, 0, false, true},
+    {__LINE__, "  category: dns", "  sel:\n    answers: '10.0.0.3'\n  condition: sel\n", 'r',
+     "cdn.example|10.0.0.1|10.0.0.2", 0x8180, 0, false, false},
+    {__LINE__, "  category: dns", "  sel:\n    answer|contains: 'iex'\n    record_type: TXT\n"
+     "  condition: sel\n", 'r', "v=spf1 -all|powershell IEX(x)", 0x8180, 0, false, true},
+    {__LINE__, "  category: dns", "  sel:\n    answer|contains: 'iex'\n    record_type: A\n"
+     "  condition: sel\n", 'r', "powershell IEX(x)", 0x8180, 0, false, false},
+    /* not (any answer is 127.0.0.1) */
+    {__LINE__, "  service: dns", "  sel:\n    query|endswith: 'localto.net'\n  ex:\n"
+     "    answers: ['127.0.0.1', '0.0.0.0']\n  condition: sel and not ex\n", 'r',
+     "1.2.3.4|127.0.0.1", 0x8180, 0, false, false},
+    {__LINE__, "  service: dns", "  sel:\n    query|endswith: 'localto.net'\n  ex:\n"
+     "    answers: ['127.0.0.1', '0.0.0.0']\n  condition: sel and not ex\n", 'r',
+     "1.2.3.4", 0x8180, 0, false, true},
+    /* an empty list is null; exists needs a value */
+    {__LINE__, "  service: dns", "  sel:\n    answers: null\n  condition: sel\n", 'r', "",
+     0x8183, 0, false, true},
+    {__LINE__, "  service: dns", "  sel:\n    answers|exists: true\n  condition: sel\n", 'r', "",
+     0x8183, 0, false, false},
+    /* header fields */
+    {__LINE__, "  service: dns", "  sel:\n    rcode_name: NXDOMAIN\n    rcode: 3\n  condition: sel\n",
+     'r', "", 0x8183, 0, false, true},
+    {__LINE__, "  service: dns", "  sel:\n    rcode_name: NXDOMAIN\n  condition: sel\n", 'r', "",
+     0x8180, 0, false, false},
+    {__LINE__, "  service: dns", "  z:\n    Z: 0\n  condition: not z\n", 'r', "1.2.3.4", 0x81c0,
+     4, false, true},
+    {__LINE__, "  service: dns", "  z:\n    Z: 0\n  condition: not z\n", 'r', "1.2.3.4", 0x8180, 0,
+     false, false},
+    {__LINE__, "  service: dns", "  sel:\n    AA: 'true'\n    RA: 'false'\n  condition: sel\n",
+     'r', "1.2.3.4", 0x8500, 0, false, true},
+    {__LINE__, "  service: dns", "  sel:\n    TC: 'true'\n  condition: sel\n", 'r', "1.2.3.4",
+     0x8180, 0, false, false},
+    {__LINE__, "  service: dns", "  sel:\n    rejected: 'true'\n  condition: sel\n", 'r', "",
+     0x8185, 0, true, true},
+    {__LINE__, "  service: dns", "  sel:\n    TTLs|lt: 301\n  condition: sel\n", 'r',
+     "1.2.3.4|5.6.7.8", 0x8180, 0, false, true},
+    /* keyword search reads every answer */
+    {__LINE__, "  service: dns", "  kw:\n    - 'evil-payload'\n  condition: kw\n", 'q',
+     "x|evil-payload", 0x8180, 0, false, false},
+};
+
+/*
+ * Rules of logsource dns that read a response field (answers, answer, rcode, Z, ...) are rules
+ * on responses: matched on the dns event of each response, never on the query; rules that read
+ * only the query stay on queries, so they fire once per query, not twice.
+ */
+static void test_dns_response_fields(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < TW_ARRAY_SIZE(resp_cases); i++) {
+        char yaml[2048];
+        struct loaded l = {0};
+        struct resp_ev r;
+        struct hits h = {0};
+        struct ev_spec q = {'d', "a1.localto.net", true, 0, NULL};
+
+        snprintf(yaml, sizeof(yaml),
+                 "title: case %d\nid: case-%d\nlogsource:\n%s\n  product: zeek\ndetection:\n%s",
+                 resp_cases[i].line, resp_cases[i].line, resp_cases[i].logsource,
+                 resp_cases[i].detection);
+        load_yaml(&l, yaml);
+        if (l.rc != 0 || stats(&l).loaded != 1)
+            fail_msg("line %d: rule not loaded: %s", resp_cases[i].line, l.log ? l.log : "");
+        make_resp(&r, "a1.localto.net", (uint16_t)(strstr(resp_cases[i].detection, "record_type") ? 16 : 1),
+                  resp_cases[i].answers, resp_cases[i].flags, resp_cases[i].z,
+                  resp_cases[i].rejected, 53);
+        size_t n = tw_ruleset_match(l.rs, &r.ev, on_match, &h);
+        if ((n == 1) != resp_cases[i].match)
+            fail_msg("line %d: response: got %zu matches, want %s", resp_cases[i].line, n,
+                     resp_cases[i].match ? "1" : "0");
+        /* The query event: rules on responses never see it; rules on queries match it. */
+        n = match(&l, &q, &h);
+        if (resp_cases[i].cat == 'r' && n != 0)
+            fail_msg("line %d: a rule on responses matched a query", resp_cases[i].line);
+        if (resp_cases[i].cat == 'q' && strstr(resp_cases[i].detection, "query") && n != 1)
+            fail_msg("line %d: a rule on queries did not match the query", resp_cases[i].line);
+        unload(&l);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Skipped rules                                                            */
 
 static const struct {
@@ -372,8 +513,10 @@ static const struct {
      "field 'sc-status' not observable"},
     {__LINE__, "firewall", "  sel:\n    dst_port: 21\n    action: forward\n  condition: sel\n",
      "field 'action' not observable"},
-    {__LINE__, "dns", "  sel:\n    query: x\n    answers|endswith: '.x'\n  condition: sel\n",
-     "field 'answers' not observable"},
+    {__LINE__, "dns", "  sel:\n    query: x\n    rtt|gt: 1\n  condition: sel\n",
+     "field 'rtt' not observable"},
+    {__LINE__, "network_connection", "  sel:\n    answers: x\n  condition: sel\n",
+     "field 'answers' not in category network_connection"},
     {__LINE__, "network_connection",
      "  sel:\n    DestinationHostname|endswith: '.x'\n  filter:\n    Image|endswith: '\\\\chrome.exe'\n"
      "  condition: sel and not filter\n",
@@ -382,8 +525,8 @@ static const struct {
      "field 'CommandLine' not observable"},
     {__LINE__, "network_connection", "  sel:\n    QueryName: 'x'\n  condition: sel\n",
      "field 'QueryName' not in category network_connection"},
-    {__LINE__, "dns", "  sel:\n    qtype: 16\n  condition: sel\n",
-     "field 'qtype' not observable"},
+    {__LINE__, "dns", "  sel:\n    qclass: 1\n  condition: sel\n",
+     "field 'qclass' not observable"},
     {__LINE__, "process_creation", "  sel:\n    Image: 'x'\n  condition: sel\n",
      "logsource category 'process_creation' not observed"},
     {__LINE__, "network_connection", "  keywords:\n    - null\n  condition: keywords\n",
@@ -735,6 +878,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_process_fields),
         cmocka_unit_test(test_semantics),
+        cmocka_unit_test(test_dns_response_fields),
         cmocka_unit_test(test_skips),
         cmocka_unit_test(test_missing_id),
         cmocka_unit_test(test_multi_document),

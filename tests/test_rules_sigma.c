@@ -229,6 +229,9 @@ static void test_explain(void **state)
         "    DestinationHostname|endswith: '.ngrok.io'\n  condition: sel and not filter\n"
         "---\ntitle: t\nid: r-dns\nlogsource:\n  category: dns\ndetection:\n"
         "  sel:\n    query|endswith: '.ngrok.io'\n  condition: sel\n"
+        "---\ntitle: t\nid: r-resp\nlogsource:\n  category: dns\ndetection:\n"
+        "  sel:\n    query|endswith: '.ngrok.io'\n  ex:\n    answers: '127.0.0.1'\n"
+        "    Z: 0\n  condition: sel and not ex\n"
         "---\n" DOC_NC("r-other", "DestinationHostname|endswith: '.other.test'");
     struct loaded l = {0};
     char *out = NULL;
@@ -251,11 +254,11 @@ static void test_explain(void **state)
         fclose(log);
         unlink(l.path);
     }
-    assert_int_equal(stats(&l).loaded, 6);
+    assert_int_equal(stats(&l).loaded, 7);
     f = open_memstream(&out, &out_len);
     n = tw_ruleset_explain(l.rs, "A.Ngrok.IO.", f);
     fclose(f);
-    assert_int_equal(n, 2); /* r-init and r-dns */
+    assert_int_equal(n, 3); /* r-init, r-dns and r-resp */
     printf("%s", out);
     assert_non_null(strstr(out, "name a.ngrok.io\n"));
     assert_non_null(strstr(out, "match    r-init  t\n"));
@@ -272,8 +275,13 @@ static void test_explain(void **state)
     assert_non_null(strstr(out, "match    r-dns  t\n"));
     assert_non_null(strstr(out, "    event  dns_query QueryName=a.ngrok.io\n"
                                 "    hit    query|endswith: '.ngrok.io'\n"));
+    /* A rule on DNS responses says which response fields decide it too. */
+    assert_non_null(strstr(out, "match    r-resp  t\n"));
+    assert_non_null(strstr(out, "    event  dns (a response) query=a.ngrok.io\n"
+                                "    note   matched on DNS responses; also decided by answers Z "
+                                "(absent here)\n    hit    query|endswith: '.ngrok.io'\n"));
     assert_null(strstr(out, "r-other"));
-    assert_non_null(strstr(out, "2 rules match, 3 more have a hostname test that holds\n"));
+    assert_non_null(strstr(out, "3 rules match, 3 more have a hostname test that holds\n"));
     free(out);
 
     f = open_memstream(&out, &out_len);
@@ -299,10 +307,7 @@ static const struct tw_reason_count corpus_reasons_tap[] = {
     {"modifier 'expand' needs placeholder values, which are not configured", 2},
     {"field 'Computer' not observable", 1},
     {"field 'User' needs process attribution (--local-processes)", 1},
-    {"field 'Z' not observable", 1},
     {"field 'action' not observable", 1},
-    {"field 'answer' not observable", 1},
-    {"field 'answers' not observable", 1},
 };
 
 static const struct tw_reason_count corpus_reasons_proc[] = {
@@ -312,10 +317,7 @@ static const struct tw_reason_count corpus_reasons_proc[] = {
     {"field 'ParentImage' not observable", 2},
     {"modifier 'expand' needs placeholder values, which are not configured", 2},
     {"field 'Computer' not observable", 1},
-    {"field 'Z' not observable", 1},
     {"field 'action' not observable", 1},
-    {"field 'answer' not observable", 1},
-    {"field 'answers' not observable", 1},
 };
 
 static void corpus_pin(bool proc, size_t want_loaded, const struct tw_reason_count *want,
@@ -360,8 +362,8 @@ static void test_sigma_corpus_pinned(void **state)
     (void)state;
     if (access(sigma_source, R_OK) != 0)
         tw_skip_required("%s not present (TW_SHARED)", sigma_source);
-    corpus_pin(false, 100, corpus_reasons_tap, TW_ARRAY_SIZE(corpus_reasons_tap));
-    corpus_pin(true, 163, corpus_reasons_proc, TW_ARRAY_SIZE(corpus_reasons_proc));
+    corpus_pin(false, 103, corpus_reasons_tap, TW_ARRAY_SIZE(corpus_reasons_tap));
+    corpus_pin(true, 166, corpus_reasons_proc, TW_ARRAY_SIZE(corpus_reasons_proc));
 }
 
 /*

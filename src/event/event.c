@@ -31,22 +31,38 @@ static const char *const field_names[TW_F__COUNT] = {
     [TW_F_CS_REFERRER] = "cs-referrer",
     [TW_F_CS_VERSION] = "cs-version",
     [TW_F_CS_COOKIE] = "cs-cookie",
+    [TW_F_ANSWERS] = "answers",
+    [TW_F_TTLS] = "TTLs",
+    [TW_F_RCODE] = "rcode",
+    [TW_F_RCODE_NAME] = "rcode_name",
+    [TW_F_Z] = "Z",
+    [TW_F_AA] = "AA",
+    [TW_F_TC] = "TC",
+    [TW_F_RD] = "RD",
+    [TW_F_RA] = "RA",
+    [TW_F_REJECTED] = "rejected",
+    [TW_F_QTYPE] = "qtype",
+    [TW_F_TRANS_ID] = "trans_id",
+    [TW_F_ECH_CONFIG] = "ech_config",
 };
 
 /* Bit c set: category c carries the field. */
+#define CAT_Q (1u << TW_CAT_DNS_QUERY)
+#define CAT_C (1u << TW_CAT_NETWORK_CONNECTION)
+#define CAT_R (1u << TW_CAT_DNS)
 static const unsigned field_categories[TW_F__COUNT] = {
-    [TW_F_QUERY_NAME] = 1u << TW_CAT_DNS_QUERY,
-    [TW_F_QUERY_TYPE] = 1u << TW_CAT_DNS_QUERY,
-    [TW_F_DESTINATION_HOSTNAME] = 1u << TW_CAT_NETWORK_CONNECTION,
-    [TW_F_DESTINATION_IP] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
-    [TW_F_DESTINATION_PORT] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
-    [TW_F_SOURCE_IP] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
-    [TW_F_SOURCE_PORT] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
-    [TW_F_PROTOCOL] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
-    [TW_F_INITIATED] = 1u << TW_CAT_NETWORK_CONNECTION,
-    [TW_F_IMAGE] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
-    [TW_F_PROCESS_ID] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
-    [TW_F_USER] = 1u << TW_CAT_DNS_QUERY | 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_QUERY_NAME] = CAT_Q | CAT_R,
+    [TW_F_QUERY_TYPE] = CAT_Q | CAT_R,
+    [TW_F_DESTINATION_HOSTNAME] = CAT_C,
+    [TW_F_DESTINATION_IP] = CAT_Q | CAT_C | CAT_R,
+    [TW_F_DESTINATION_PORT] = CAT_Q | CAT_C | CAT_R,
+    [TW_F_SOURCE_IP] = CAT_Q | CAT_C | CAT_R,
+    [TW_F_SOURCE_PORT] = CAT_Q | CAT_C | CAT_R,
+    [TW_F_PROTOCOL] = CAT_Q | CAT_C | CAT_R,
+    [TW_F_INITIATED] = CAT_C,
+    [TW_F_IMAGE] = CAT_Q | CAT_C | CAT_R,
+    [TW_F_PROCESS_ID] = CAT_Q | CAT_C | CAT_R,
+    [TW_F_USER] = CAT_Q | CAT_C | CAT_R,
     [TW_F_JA4] = 1u << TW_CAT_NETWORK_CONNECTION,
     [TW_F_CS_METHOD] = 1u << TW_CAT_NETWORK_CONNECTION,
     [TW_F_C_URI] = 1u << TW_CAT_NETWORK_CONNECTION,
@@ -57,7 +73,49 @@ static const unsigned field_categories[TW_F__COUNT] = {
     [TW_F_CS_REFERRER] = 1u << TW_CAT_NETWORK_CONNECTION,
     [TW_F_CS_VERSION] = 1u << TW_CAT_NETWORK_CONNECTION,
     [TW_F_CS_COOKIE] = 1u << TW_CAT_NETWORK_CONNECTION,
+    [TW_F_ANSWERS] = CAT_R,
+    [TW_F_TTLS] = CAT_R,
+    [TW_F_RCODE] = CAT_R,
+    [TW_F_RCODE_NAME] = CAT_R,
+    [TW_F_Z] = CAT_R,
+    [TW_F_AA] = CAT_R,
+    [TW_F_TC] = CAT_R,
+    [TW_F_RD] = CAT_R,
+    [TW_F_RA] = CAT_R,
+    [TW_F_REJECTED] = CAT_R,
+    [TW_F_QTYPE] = CAT_R,
+    [TW_F_TRANS_ID] = CAT_R,
+    [TW_F_ECH_CONFIG] = CAT_R,
 };
+
+enum tw_field_kind tw_field_kind(enum tw_field f)
+{
+    switch (f) {
+    case TW_F_DESTINATION_PORT:
+    case TW_F_SOURCE_PORT:
+    case TW_F_PROCESS_ID:
+    case TW_F_TTLS:
+    case TW_F_RCODE:
+    case TW_F_Z:
+    case TW_F_QTYPE:
+    case TW_F_TRANS_ID:
+        return TW_FK_NUMBER;
+    case TW_F_AA:
+    case TW_F_TC:
+    case TW_F_RD:
+    case TW_F_RA:
+    case TW_F_REJECTED:
+    case TW_F_ECH_CONFIG:
+        return TW_FK_BOOL;
+    default:
+        return TW_FK_STRING;
+    }
+}
+
+bool tw_field_is_list(enum tw_field f)
+{
+    return f == TW_F_ANSWERS || f == TW_F_TTLS;
+}
 
 bool tw_field_is_process(enum tw_field f)
 {
@@ -90,6 +148,8 @@ const char *tw_category_name(enum tw_category c)
         return "dns_query";
     case TW_CAT_NETWORK_CONNECTION:
         return "network_connection";
+    case TW_CAT_DNS:
+        return "dns";
     default:
         return "?";
     }
@@ -108,6 +168,8 @@ const char *tw_evidence_name(enum tw_evidence e)
         return "quic_sni";
     case TW_EV_HTTP_HOST:
         return "http_host";
+    case TW_EV_DNS_RESPONSE:
+        return "dns_response";
     default:
         return "?";
     }
@@ -172,7 +234,9 @@ size_t tw_event_copy_size(const struct tw_event *ev)
                opt_len(ev->http_host_raw) +
                opt_len(ev->answer_name) +
                opt_len(ev->answer_chain) + opt_len(ev->proc.image) + opt_len(ev->proc.user) +
-               opt_len(ev->proc.comm) + opt_len(ev->proc.reason);
+               opt_len(ev->proc.comm) + opt_len(ev->proc.reason) +
+               (size_t)ev->dns.n_answers * (sizeof(uint32_t) + 2 * sizeof(uint16_t)) +
+               (ev->dns.answers != NULL ? ev->dns.answers_len : 0);
     return (n + 7) & ~(size_t)7;
 }
 
@@ -194,6 +258,24 @@ struct tw_event *tw_event_copy(void *dst, const struct tw_event *ev)
     char *w = (char *)dst + sizeof(*c);
 
     *c = *ev;
+    if (ev->dns.n_answers > 0) {
+        /* The arrays first, where their alignment holds (the struct is a multiple of 8). */
+        size_t n = ev->dns.n_answers;
+        memcpy(w, ev->dns.ttls, n * sizeof(uint32_t));
+        c->dns.ttls = (const uint32_t *)(void *)w;
+        w += n * sizeof(uint32_t);
+        memcpy(w, ev->dns.offs, n * sizeof(uint16_t));
+        c->dns.offs = (const uint16_t *)(void *)w;
+        w += n * sizeof(uint16_t);
+        memcpy(w, ev->dns.types, n * sizeof(uint16_t));
+        c->dns.types = (const uint16_t *)(void *)w;
+        w += n * sizeof(uint16_t);
+    }
+    if (ev->dns.answers != NULL) {
+        memcpy(w, ev->dns.answers, ev->dns.answers_len);
+        c->dns.answers = w;
+        w += ev->dns.answers_len;
+    }
     memcpy(w, ev->raw, ev->raw_len);
     c->raw = w;
     w += ev->raw_len;
@@ -221,12 +303,26 @@ static const char *proto_name(uint8_t p)
     return p == 6 ? "tcp" : p == 17 ? "udp" : "other";
 }
 
+static const char *bool_str(bool b)
+{
+    return b ? "true" : "false";
+}
+
 bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_t tmpcap,
                     const char **val, size_t *len)
 {
+    return tw_event_field_at(ev, f, 0, tmp, tmpcap, val, len);
+}
+
+bool tw_event_field_at(const struct tw_event *ev, enum tw_field f, unsigned i, char *tmp,
+                       size_t tmpcap, const char **val, size_t *len)
+{
+    const struct tw_dns_resp *d = &ev->dns;
     int n;
 
     if (!tw_field_in_category(f, ev->category))
+        return false;
+    if (i > 0 && (!tw_field_is_list(f) || i >= d->n_answers))
         return false;
     if (tw_field_is_process(f) && ev->proc.status != TW_PROC_FOUND)
         return false;
@@ -295,6 +391,49 @@ bool tw_event_field(const struct tw_event *ev, enum tw_field f, char *tmp, size_
         if (ev->http[f - TW_F_CS_METHOD] == NULL)
             return false;
         *val = ev->http[f - TW_F_CS_METHOD];
+        *len = strlen(*val);
+        return true;
+    case TW_F_ANSWERS:
+        if (d->n_answers == 0 || d->answers == NULL || d->offs[i] >= d->answers_len)
+            return false;
+        *val = d->answers + d->offs[i];
+        *len = strlen(*val);
+        return true;
+    case TW_F_TTLS:
+        if (d->n_answers == 0)
+            return false;
+        n = snprintf(tmp, tmpcap, "%u", d->ttls[i]);
+        break;
+    case TW_F_RCODE:
+        n = snprintf(tmp, tmpcap, "%u", d->flags & 0xFu);
+        break;
+    case TW_F_RCODE_NAME:
+        *val = tw_dns_rcode_name((uint8_t)(d->flags & 0xF));
+        *len = strlen(*val);
+        return true;
+    case TW_F_Z:
+        n = snprintf(tmp, tmpcap, "%u", d->z);
+        break;
+    case TW_F_AA:
+    case TW_F_TC:
+    case TW_F_RD:
+    case TW_F_RA:
+        /* 0x0400 AA, 0x0200 TC, 0x0100 RD, 0x0080 RA */
+        *val = bool_str(d->flags & (0x0400u >> (f - TW_F_AA)));
+        *len = strlen(*val);
+        return true;
+    case TW_F_REJECTED:
+        *val = bool_str(d->rejected);
+        *len = strlen(*val);
+        return true;
+    case TW_F_QTYPE:
+        n = snprintf(tmp, tmpcap, "%u", ev->qtype);
+        break;
+    case TW_F_TRANS_ID:
+        n = snprintf(tmp, tmpcap, "%u", d->id);
+        break;
+    case TW_F_ECH_CONFIG:
+        *val = bool_str(d->ech);
         *len = strlen(*val);
         return true;
     default:

@@ -3,6 +3,10 @@
  * DNS answer cache: sharded, fixed-size, first in first out. See anscache.h for the contract
  * and for why per-shard mutexes are acceptable on the packet path.
  *
+ * Each name a client resolved to an address is an entry of its own (up to
+ * TW_ANSCACHE_NAMES_MAX per (client, address)); the entries of one key share its hash, so they
+ * sit in one probe run of the index and a lookup sees them all in one scan.
+ *
  * Each shard holds `cap` preallocated entries used as a ring in put order, and a byte arena
  * (ANS_TEXT_AVG bytes an entry) where their names are laid out in the same order, each taking
  * only its length: a put of a new key (or a fresh answer for a known one) takes the ring's
@@ -22,6 +26,7 @@
 #include <string.h>
 
 #include "tunwatch/base/alloc.h"
+#include "tunwatch/base/ascii.h"
 #include "tunwatch/base/seed.h"
 
 #define ANS_NONE UINT32_MAX
@@ -71,7 +76,7 @@ struct ans_shard {
     uint32_t arena_cap;
     uint32_t text_head;  /* arena offset for the next text; the oldest's is at its text_off */
     uint32_t mask;       /* slots - 1 */
-    uint64_t puts, hits, misses, expired, evicted, refused, replaced, truncated;
+    uint64_t puts, hits, misses, expired, evicted, refused, replaced, truncated, names_dropped;
 };
 
 struct tw_anscache {
@@ -189,15 +194,12 @@ static int prepare_text(struct ans_text *t, const char *qname, const char *const
 
 /* --- table (shard lock held) --- */
 
-/* Returns the slot holding the key's entry, or the empty slot where it would go. */
-static struct ans_slot *find_slot(struct ans_shard *s, const struct ans_key *k, uint32_t h)
+/* The empty slot where a new entry of hash h goes (the table is at most half full). */
+static struct ans_slot *free_slot(struct ans_shard *s, uint32_t h)
 {
-    for (uint32_t i = h & s->mask;; i = (i + 1) & s->mask) {
-        struct ans_slot *sl = &s->slots[i];
-        if (sl->idx == ANS_NONE ||
-            (sl->hash == h && memcmp(&s->entries[sl->idx].key, k, sizeof(*k)) == 0))
-            return sl;
-    }
+    for (uint32_t i = h & s->mask;; i = (i + 1) & s->mask)
+        if (s->slots[i].idx == ANS_NONE)
+            return &s->slots[i];
 }
 
 /* Takes entry idx out of the table, leaving a hole in the ring. */
@@ -241,6 +243,77 @@ static uint32_t arena_fit(const struct ans_shard *s, uint32_t need)
         return oldest >= need ? 0 : ANS_NONE; /* wrap: the end stays unused */
     }
     return oldest - s->text_head >= need ? s->text_head : ANS_NONE;
+}
+
+/* Age order of ring position idx: larger is put later. */
+static uint32_t ring_age(const struct ans_shard *s, uint32_t idx)
+{
+    return idx >= s->tail ? idx - s->tail : idx + s->cap - s->tail;
+}
+
+/*
+ * The live entries of key k (at most TW_ANSCACHE_NAMES_MAX: puts keep it so) into out[], in
+ * no particular order; returns how many. Entries of k whose TTL ran out by `now` are taken out
+ * on the way (counted as expired). Every entry of k is in the probe run from k's home slot:
+ * they share its hash.
+ */
+static unsigned key_entries(struct ans_shard *s, const struct ans_key *k, uint32_t h, int64_t now,
+                            uint32_t out[TW_ANSCACHE_NAMES_MAX])
+{
+    unsigned n;
+
+restart:
+    n = 0;
+    for (uint32_t i = h & s->mask; s->slots[i].idx != ANS_NONE; i = (i + 1) & s->mask) {
+        const struct ans_slot *sl = &s->slots[i];
+        const struct ans_entry *e = &s->entries[sl->idx];
+
+        if (sl->hash != h || memcmp(&e->key, k, sizeof(*k)) != 0)
+            continue;
+        if (e->expires < now) {
+            s->expired++;
+            remove_entry(s, sl->idx); /* slots shift: scan the run again */
+            goto restart;
+        }
+        if (n < TW_ANSCACHE_NAMES_MAX)
+            out[n++] = sl->idx;
+    }
+    return n;
+}
+
+/* Whether names a[0..an) and b[0..bn) are the same name: ASCII case folded, one trailing dot
+ * of either ignored. */
+static bool same_name(const char *a, size_t an, const char *b, size_t bn)
+{
+    if (an > 1 && a[an - 1] == '.')
+        an--;
+    if (bn > 1 && b[bn - 1] == '.')
+        bn--;
+    if (an != bn)
+        return false;
+    for (size_t i = 0; i < an; i++)
+        if (tw_ascii_lower((uint8_t)a[i]) != tw_ascii_lower((uint8_t)b[i]))
+            return false;
+    return true;
+}
+
+/* Whether want names entry e: its queried name, or (chain true) one of its CNAME targets. */
+static bool entry_names(const struct ans_shard *s, const struct ans_entry *e, const char *want,
+                        size_t want_len, bool chain)
+{
+    const char *text = s->arena + e->text_off;
+
+    if (!chain)
+        return same_name(text, e->name_len, want, want_len);
+    for (size_t i = e->name_len; i < (size_t)e->name_len + e->chain_len;) {
+        const char *t = text + i, *sp = memchr(t, ' ', (size_t)e->name_len + e->chain_len - i);
+        size_t l = sp != NULL ? (size_t)(sp - t) : (size_t)e->name_len + e->chain_len - i;
+
+        if (same_name(t, l, want, want_len))
+            return true;
+        i += l + 1;
+    }
+    return false;
 }
 
 /* Drops the ring's oldest position: the answer put longest ago (counted as expired if its
@@ -378,16 +451,29 @@ int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client
     ttl = TW_MIN(TW_MAX(ttl, c->ttl_floor), c->ttl_ceiling);
 
     pthread_mutex_lock(&s->lock);
-    sl = find_slot(s, &k, h);
-    if (sl->idx != ANS_NONE) {
-        /* A fresh answer for a known key: the old one leaves a hole, the new goes to the head. */
-        s->replaced++;
-        remove_entry(s, sl->idx);
+    uint32_t mine[TW_ANSCACHE_NAMES_MAX], oldest = ANS_NONE;
+    unsigned n_mine = key_entries(s, &k, h, now, mine);
+    bool replaced = false;
+    for (unsigned i = 0; i < n_mine && !replaced; i++) {
+        if (entry_names(s, &s->entries[mine[i]], t.text, t.name_len, false)) {
+            /* A fresh answer for a name it holds: the old one leaves a hole, the new goes to
+             * the head. */
+            s->replaced++;
+            remove_entry(s, mine[i]);
+            replaced = true;
+        } else if (oldest == ANS_NONE || ring_age(s, mine[i]) < ring_age(s, oldest)) {
+            oldest = mine[i];
+        }
+    }
+    if (!replaced && n_mine == TW_ANSCACHE_NAMES_MAX) {
+        /* The bound on names per (client, address): the one put longest ago makes room. */
+        s->names_dropped++;
+        remove_entry(s, oldest);
     }
     need = (uint32_t)t.name_len + t.chain_len;
     while (s->count == s->cap || (off = arena_fit(s, need)) == ANS_NONE)
         drop_oldest(s, now);
-    sl = find_slot(s, &k, h); /* removals may have shifted the slots */
+    sl = free_slot(s, h); /* removals may have shifted the slots */
     idx = s->tail + s->count;
     if (idx >= s->cap)
         idx -= s->cap;
@@ -413,14 +499,16 @@ int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client
     return 0;
 }
 
-bool tw_anscache_lookup(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
-                        const uint8_t resolved[16], int64_t now, char *name, size_t cap,
-                        char *chain, size_t chaincap, unsigned *flags)
+bool tw_anscache_lookup_name(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
+                             const uint8_t resolved[16], int64_t now, const char *want,
+                             size_t want_len, char *name, size_t cap, char *chain,
+                             size_t chaincap, unsigned *flags)
 {
     struct ans_key k;
     struct ans_shard *s;
     const struct ans_entry *e;
-    struct ans_slot *sl;
+    uint32_t mine[TW_ANSCACHE_NAMES_MAX], pick = ANS_NONE;
+    unsigned n_mine, fl = 0;
     uint64_t h64;
     bool hit = false;
 
@@ -430,15 +518,24 @@ bool tw_anscache_lookup(struct tw_anscache *c, uint8_t version, const uint8_t cl
     s = shard_of(c, h64);
 
     pthread_mutex_lock(&s->lock);
-    sl = find_slot(s, &k, (uint32_t)h64);
-    if (sl->idx == ANS_NONE)
+    n_mine = key_entries(s, &k, (uint32_t)h64, now, mine);
+    if (n_mine == 0)
         goto out_unlock;
-    e = &s->entries[sl->idx];
-    if (e->expires < now) {
-        s->expired++;
-        remove_entry(s, sl->idx);
-        goto out_unlock;
+    /* The name the connection asked for, else a CNAME target equal to it, else the newest. */
+    for (int pass = 0; pass < 2 && pick == ANS_NONE && want != NULL && want_len > 0; pass++)
+        for (unsigned i = 0; i < n_mine && pick == ANS_NONE; i++)
+            if (entry_names(s, &s->entries[mine[i]], want, want_len, pass == 1))
+                pick = mine[i];
+    if (pick != ANS_NONE) {
+        fl |= TW_ANSF_WANTED;
+    } else {
+        for (unsigned i = 0; i < n_mine; i++)
+            if (pick == ANS_NONE || ring_age(s, mine[i]) > ring_age(s, pick))
+                pick = mine[i];
     }
+    if (n_mine > 1)
+        fl |= TW_ANSF_MORE_NAMES;
+    e = &s->entries[pick];
     if (name == NULL || cap <= e->name_len)
         goto out_unlock;
 
@@ -446,7 +543,7 @@ bool tw_anscache_lookup(struct tw_anscache *c, uint8_t version, const uint8_t cl
     memcpy(name, text, e->name_len);
     name[e->name_len] = '\0';
     if (flags != NULL)
-        *flags = e->flags;
+        *flags = e->flags | fl;
     if (chain != NULL && chaincap > 0) {
         const char *src = text + e->name_len;
         size_t n = e->chain_len;
@@ -473,6 +570,14 @@ out_unlock:
     return hit;
 }
 
+bool tw_anscache_lookup(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
+                        const uint8_t resolved[16], int64_t now, char *name, size_t cap,
+                        char *chain, size_t chaincap, unsigned *flags)
+{
+    return tw_anscache_lookup_name(c, version, client, resolved, now, NULL, 0, name, cap, chain,
+                                   chaincap, flags);
+}
+
 bool tw_anscache_get(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
                      const uint8_t resolved[16], int64_t now, char *name, size_t cap, char *chain,
                      size_t chaincap)
@@ -496,6 +601,7 @@ void tw_anscache_get_stats(struct tw_anscache *c, struct tw_anscache_stats *st)
         st->refused += s->refused;
         st->replaced += s->replaced;
         st->truncated += s->truncated;
+        st->names_dropped += s->names_dropped;
         st->entries += s->used;
         pthread_mutex_unlock(&s->lock);
     }

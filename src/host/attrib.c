@@ -45,7 +45,7 @@ _Static_assert(sizeof(struct rec) % 8 == 0, "a record header keeps the event 8-b
 
 /* Counters only the thread writes; published into st under the mutex once per pass. */
 struct at_thread_counts {
-    uint64_t done, attributed, unattributed, not_local, retries;
+    uint64_t done, attributed, unattributed, not_local, responses, retries;
     uint64_t by_reason[TW_PM__COUNT];
 };
 
@@ -143,6 +143,14 @@ static void attempt(struct tw_attrib *a, struct rec *r)
     memset(p, 0, sizeof(*p));
     src_local = tw_procmap_is_local(a->pm, ev->ip_version, ev->src_addr);
     dst_local = tw_procmap_is_local(a->pm, ev->ip_version, ev->dst_addr);
+    if (ev->category == TW_CAT_DNS) {
+        /* A DNS response: its query's event names the process. Looked up, the client has
+         * mostly closed the socket on reading the response, and the failed lookup (a dump)
+         * delays the lookups and retries of the events behind it. */
+        p->status = TW_PROC_NONE;
+        a->tc.responses++;
+        goto out_sink;
+    }
     if (!src_local && !dst_local) {
         p->status = TW_PROC_NONE;
         a->tc.not_local++;
@@ -204,6 +212,7 @@ static void release(struct tw_attrib *a)
     a->st.attributed = a->tc.attributed;
     a->st.unattributed = a->tc.unattributed;
     a->st.not_local = a->tc.not_local;
+    a->st.responses = a->tc.responses;
     a->st.retries = a->tc.retries;
     memcpy(a->st.by_reason, a->tc.by_reason, sizeof(a->st.by_reason));
     a->st.queued_bytes = a->tail - a->head;

@@ -37,13 +37,14 @@ int tw_answers_learn(struct tw_anscache *c, const struct tw_dns_msg *m, const ui
     const char *chain[TW_ANSWERS_CHAIN_MAX];
     int rc = 0;
 
-    if (m->ancount == 0 || m->n_questions == 0)
-        return 0;
+    /* Parsed even when nothing will be learnt: *ans describes this response to the caller. */
     if (tw_dns_parse_answers(msg, len, off, m->ancount, ans) != 0) {
         rc = TW_EMALFORMED;
         if (ans->n == 0)
             return rc;
     }
+    if (m->ancount == 0 || m->n_questions == 0)
+        return rc;
     for (unsigned i = 0; i < m->n_questions; i++) {
         struct learn_ctx l = {
             .cache = c, .version = version, .client = client, .now = now, .chain = chain};

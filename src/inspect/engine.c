@@ -68,6 +68,8 @@ struct conn {
     uint8_t client;       /* key side whose bytes are inspected, or TW_SIDE_UNKNOWN */
     uint8_t scan_left;    /* TW_FLOW_SCAN: client segments still to check */
     uint8_t xflags;       /* TW_FLOWX_* */
+    uint8_t dns_qz;       /* DNS: bit 7 set: the last query seen had ID dns_qid and Zeek's Z
+                             (header bits 4-6) in bits 0-2 */
     uint32_t client_next; /* TCP: sequence number of the next unconsumed client byte */
     uint32_t stream;      /* reassembly buffer index or TW_STREAM_NONE */
     uint32_t isn;         /* initiator's initial sequence number, if its SYN was seen */
@@ -75,6 +77,7 @@ struct conn {
     uint32_t sstream;     /* TCP DNS: server-side reassembly buffer or TW_STREAM_NONE */
     uint32_t quic;        /* TW_FLOW_QUIC: state index in the QUIC pool, else QUIC_NONE */
     uint16_t quic_left;   /* TW_FLOW_QUIC: client datagrams still read without a hello */
+    uint16_t dns_qid;     /* DNS: see dns_qz */
 };
 _Static_assert(offsetof(struct conn, client_next) <= sizeof(struct tw_flow) + TW_FLOW_OWNER_HOT,
                "the per-packet fields sit on the entry's first cache line");
@@ -327,6 +330,8 @@ size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *
         {"dns_malformed", st->dns_malformed},
         {"dns_tcp_oversize", st->dns_tcp_oversize},
         {"dns_questions_dropped", st->dns_questions_dropped},
+        {"dns_rdata_bad", st->dns_rdata_bad},
+        {"dns_answer_text_cut", st->dns_answer_text_cut},
         {"tls_malformed", st->tls_malformed},
         {"tls_too_large", st->tls_too_large},
         {"tls_big_refused", st->tls_big_refused},
@@ -478,6 +483,54 @@ static void cname_events(void *ctx, const struct tw_dns_question *q, const char 
     }
 }
 
+/* Zeek's Z: header bits 4-6 (the reserved bit, AD and CD). */
+#define DNS_ZEEK_Z(flags) ((uint8_t)((flags) >> 4 & 7))
+
+/*
+ * The response itself as a dns event (evidence dns_response), what Zeek's dns.log holds for
+ * it: the question (its first one), the header's code and flags, every answer record as text
+ * with its TTL. Source is the client, as on its query. e->answers holds the parsed answers.
+ */
+static void response_event(struct tw_engine *e, const struct conn *f, const struct tw_pkt *p,
+                           const struct tw_dns_msg *m)
+{
+    const struct tw_dns_answers *a = e->answers;
+    struct tw_event ev;
+
+    event_init(e, &ev, f, p->ip_version, p->dst, p->dport, p->src, p->sport, p->l4_proto);
+    ev.category = TW_CAT_DNS;
+    ev.evidence = TW_EV_DNS_RESPONSE;
+    ev.qtype = m->n_questions > 0 ? m->q[0].qtype : 0;
+    ev.dns.id = m->id;
+    ev.dns.flags = m->flags;
+    /* Zeek reports the Z of the query the response answers, when it saw it. */
+    ev.dns.z = (f->dns_qz & 0x80) && f->dns_qid == m->id ? (uint8_t)(f->dns_qz & 7)
+                                                         : DNS_ZEEK_Z(m->flags);
+    /* Zeek's rejected: a response with no records at all, or an error without a question. */
+    ev.dns.rejected = (m->qdcount > 0 && m->ancount == 0 && m->nscount == 0 && m->arcount == 0) ||
+                      (m->rcode != 0 && m->qdcount == 0);
+    ev.dns.ech = (a->text_flags & TW_DNS_TEXT_ECH) != 0;
+    if (a->n_text > 0) {
+        ev.dns.n_answers = (uint16_t)a->n_text;
+        ev.dns.answers = a->text;
+        ev.dns.answers_len = a->text_len;
+        ev.dns.offs = a->text_off;
+        ev.dns.ttls = a->text_ttl;
+        ev.dns.types = a->text_type;
+    }
+    if (ev.dns.ech)
+        e->st.dns_https_ech++;
+    if (a->text_flags & TW_DNS_TEXT_BAD_RDATA)
+        e->st.dns_rdata_bad++;
+    if (a->text_flags & (TW_DNS_TEXT_CUT | TW_DNS_TEXT_SKIPPED))
+        e->st.dns_answer_text_cut++;
+    e->st.dns_response_events++;
+    if (m->n_questions > 0)
+        emit(e, &ev, m->q[0].name, m->q[0].name_len);
+    else
+        emit(e, &ev, "", 0);
+}
+
 /* A DNS response: report the CNAME targets, and remember which client resolved which name
  * (and CNAME chain) to which address, so that a later flow without a name on the wire can be
  * named. */
@@ -498,13 +551,15 @@ static void learn_answers(struct tw_engine *e, const struct conn *f, const struc
 }
 
 /* The name this flow's client resolved to the server's address by time `at`, if the cache
- * has it. */
+ * has it: the one equal to want[0..want_len) (the flow's SNI or Host) when the client resolved
+ * it, else the newest (want NULL: the newest). */
 static bool answer_lookup(struct tw_engine *e, uint8_t version, const uint8_t *client,
-                          const uint8_t *server, int64_t at)
+                          const uint8_t *server, int64_t at, const char *want, size_t want_len)
 {
     return e->cfg.anscache != NULL &&
-           tw_anscache_get(e->cfg.anscache, version, client, server, at, e->ans_name,
-                           sizeof(e->ans_name), e->ans_chain, sizeof(e->ans_chain));
+           tw_anscache_lookup_name(e->cfg.anscache, version, client, server, at, want, want_len,
+                                   e->ans_name, sizeof(e->ans_name), e->ans_chain,
+                                   sizeof(e->ans_chain), NULL);
 }
 
 /*
@@ -551,7 +606,7 @@ static void answer_event(struct tw_engine *e, struct conn *f)
     /* The connection was made at its first packet: the answer had to be valid then. */
     const struct tw_flow_key *k = &f->ft.key;
     const struct tw_flow_meta *m = tw_flow_meta(e->flows, &f->ft);
-    if (!answer_lookup(e, k->version, k->addr[c], k->addr[sv], m->first_sec))
+    if (!answer_lookup(e, k->version, k->addr[c], k->addr[sv], m->first_sec, NULL, 0))
         return;
     f->flags |= TW_FLOWF_NAMED;
     e->st.answer_named_flows++;
@@ -567,7 +622,7 @@ static void answer_event(struct tw_engine *e, struct conn *f)
 }
 
 /* One DNS message from `src` (the sender) to `dst`. */
-static void dns_message(struct tw_engine *e, const struct conn *f, const struct tw_pkt *p,
+static void dns_message(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
                         const uint8_t *msg, size_t len)
 {
     struct tw_dns_msg *m = &e->dns;
@@ -584,8 +639,12 @@ static void dns_message(struct tw_engine *e, const struct conn *f, const struct 
     } else if (m->qr) {
         e->st.dns_responses++;
         learn_answers(e, f, p, msg, len, (size_t)off);
+        response_event(e, f, p, m);
         return;
     }
+    /* The query's ID and Z, for the dns event of its response. */
+    f->dns_qid = m->id;
+    f->dns_qz = (uint8_t)(0x80 | DNS_ZEEK_Z(m->flags));
     e->st.dns_queries++;
     if (m->qdcount > TW_DNS_MAX_QUESTIONS)
         e->st.dns_questions_dropped += m->qdcount - TW_DNS_MAX_QUESTIONS;
@@ -640,8 +699,7 @@ static void hello_event(struct tw_engine *e, struct conn *f, const struct tw_tls
     e->ja4[0] = '\0';
     /* The SNI wins; the name the client resolved to this address is reported too. */
     f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
-    bool answered = answer_lookup(e, p->ip_version, p->src, p->dst,
-                                  tw_flow_meta(e->flows, &f->ft)->first_sec);
+    int64_t first_sec = tw_flow_meta(e->flows, &f->ft)->first_sec;
     for (unsigned i = 0; i < h->n_sni; i++) {
         /* p is a client packet: its source is the client. */
         event_init(e, &ev, f, p->ip_version, p->src, p->sport, p->dst, p->dport, p->l4_proto);
@@ -655,7 +713,9 @@ static void hello_event(struct tw_engine *e, struct conn *f, const struct tw_tls
         ev.ja4_hello = h;
         ev.ja4_proto = proto;
         ev.ja4_buf = e->ja4;
-        if (answered) {
+        /* the name this client resolved to the address that matches this SNI, if any */
+        if (answer_lookup(e, p->ip_version, p->src, p->dst, first_sec,
+                          (const char *)h->snis[i], h->sni_lens[i])) {
             ev.answer_name = e->ans_name;
             ev.answer_chain = e->ans_chain;
         }
@@ -804,8 +864,8 @@ static void http_request_done(struct tw_engine *e, struct conn *f, const struct 
     ev.http[TW_F_CS_COOKIE - TW_F_CS_METHOD] = http_field(e, &w, r->cookie, r->cookie_len);
     ev.http_host_raw = http_field(e, &w, r->host.raw, r->host.raw_len);
     f->flags |= TW_FLOWF_NAMED | TW_FLOWF_ANSWERED;
-    if (answer_lookup(e, p->ip_version, p->src, p->dst,
-                      tw_flow_meta(e->flows, &f->ft)->first_sec)) {
+    if (answer_lookup(e, p->ip_version, p->src, p->dst, tw_flow_meta(e->flows, &f->ft)->first_sec,
+                      (const char *)h->host, n)) {
         ev.answer_name = e->ans_name;
         ev.answer_chain = e->ans_chain;
     }

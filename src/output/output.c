@@ -56,6 +56,37 @@ static void process_fields(struct tw_jb *jb, const struct tw_proc *p)
     tw_jb_raw(jb, "}", 1);
 }
 
+/* One value of field f: numbers as numbers, booleans as booleans, the rest as strings. */
+static void field_value(struct tw_jb *jb, enum tw_field f, const char *val, size_t len)
+{
+    switch (tw_field_kind(f)) {
+    case TW_FK_NUMBER:
+        tw_jb_raw(jb, val, len);
+        break;
+    case TW_FK_BOOL:
+        tw_jb_bool(jb, len == 4 && memcmp(val, "true", 4) == 0);
+        break;
+    default:
+        tw_jb_str(jb, val, len);
+    }
+}
+
+/* A list field (answers, TTLs) as a JSON array of its values. */
+static void list_field(struct tw_jb *jb, const struct tw_event *ev, enum tw_field f, char *tmp,
+                       size_t cap)
+{
+    const char *val;
+    size_t len;
+
+    tw_jb_raw(jb, "[", 1);
+    for (unsigned i = 0; tw_event_field_at(ev, f, i, tmp, cap, &val, &len); i++) {
+        if (i > 0)
+            tw_jb_raw(jb, ",", 1);
+        field_value(jb, f, val, len);
+    }
+    tw_jb_raw(jb, "]", 1);
+}
+
 /* The parts shared by alerts and events: time, flow, category, evidence, names, fields. */
 static void hex16(struct tw_jb *jb, const char *key, uint16_t v)
 {
@@ -135,10 +166,10 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
         tw_jb_key(jb, tw_field_name((enum tw_field)f));
         if (f == TW_F_QUERY_NAME || f == TW_F_DESTINATION_HOSTNAME)
             tw_jb_str(jb, ev->raw, ev->raw_len); /* as seen; rules match name_normalized */
-        else if (f == TW_F_DESTINATION_PORT || f == TW_F_SOURCE_PORT || f == TW_F_PROCESS_ID)
-            tw_jb_raw(jb, val, len);
+        else if (tw_field_is_list((enum tw_field)f))
+            list_field(jb, ev, (enum tw_field)f, tmp, sizeof(tmp));
         else
-            tw_jb_str(jb, val, len);
+            field_value(jb, (enum tw_field)f, val, len);
     }
     tw_jb_raw(jb, "}", 1);
     tw_jb_key(jb, "midstream");

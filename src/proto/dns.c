@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "tunwatch/proto/dns.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "tunwatch/base/ascii.h"
+#include "tunwatch/base/netaddr.h"
 
 /*
  * Appends one label to out[o..] in presentation form and returns the new
@@ -205,8 +207,15 @@ static void answer_reset(struct tw_dns_answer *a)
  * such a record, and *off past the record. Returns 0 or TW_EMALFORMED; *a is
  * left empty unless the record was stored.
  */
+/* What every record has after its owner name. */
+struct rr_fixed {
+    uint16_t type, rclass, rdlen;
+    uint32_t ttl;
+    size_t rd; /* RDATA offset in the message */
+};
+
 static int answer_one(const uint8_t *msg, size_t len, size_t *off, struct tw_dns_answer *a,
-                      bool *kept, size_t *budget)
+                      bool *kept, size_t *budget, struct rr_fixed *fx)
 {
     struct tw_cur c;
     size_t next;
@@ -225,6 +234,7 @@ static int answer_one(const uint8_t *msg, size_t len, size_t *off, struct tw_dns
         goto out_reset;
     size_t rd = (size_t)(c.p - msg);
     size_t rd_end = rd + rdlen;
+    *fx = (struct rr_fixed){.type = type, .rclass = rclass, .rdlen = rdlen, .ttl = ttl, .rd = rd};
 
     /* Other classes give A and AAAA other RDATA (a CHAOS A is a name and an address). */
     if (rclass != CLASS_IN || (type != TYPE_A && type != TYPE_AAAA && type != TYPE_CNAME)) {
@@ -264,10 +274,486 @@ out_reset:
     return TW_EMALFORMED;
 }
 
+/* --- RDATA as text --- */
+
+#define TYPE_NS 2
+#define TYPE_MD 3
+#define TYPE_MF 4
+#define TYPE_SOA 6
+#define TYPE_MB 7
+#define TYPE_MG 8
+#define TYPE_MR 9
+#define TYPE_PTR 12
+#define TYPE_MX 15
+#define TYPE_TXT 16
+#define TYPE_SRV 33
+#define TYPE_DNAME 39
+#define TYPE_SVCB 64
+#define TYPE_HTTPS 65
+#define TYPE_SPF 99
+
+#define SVC_MANDATORY 0
+#define SVC_ALPN 1
+#define SVC_NO_DEFAULT_ALPN 2
+#define SVC_PORT 3
+#define SVC_IPV4HINT 4
+#define SVC_ECH 5
+#define SVC_IPV6HINT 6
+#define SVC_DOHPATH 7
+
+/* A bounded text writer: whatever does not fit is left off whole (an escape is never split)
+ * and `cut` is set; buf always holds a NUL-terminated string. */
+struct txt {
+    char *buf;
+    size_t cap, len; /* cap >= 1: room for the NUL */
+    bool cut;
+};
+
+static void txt_put(struct txt *t, const char *s, size_t n)
+{
+    if (t->cut || n > t->cap - 1 - t->len) {
+        t->cut = true;
+        return;
+    }
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+    t->buf[t->len] = '\0';
+}
+
+static void txt_str(struct txt *t, const char *s)
+{
+    txt_put(t, s, strlen(s));
+}
+
+/* Decimal, without the printf machinery (this runs for every answer of every response). */
+static size_t fmt_uint(char *b, unsigned long v)
+{
+    char r[24];
+    size_t n = 0, o = 0;
+
+    do {
+        r[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        b[o++] = r[--n];
+    return o;
+}
+
+static void txt_uint(struct txt *t, unsigned long v)
+{
+    char b[24];
+
+    txt_put(t, b, fmt_uint(b, v));
+}
+
+/* TXT bytes: printable ASCII as is, '\' doubled, others "\xHH" (as Zeek's logs show them). */
+static void txt_bytes_hex_escaped(struct txt *t, const uint8_t *b, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = b[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            txt_put(t, (const char *)&b[i], 1);
+        } else if (c == '\\') {
+            txt_put(t, "\\\\", 2);
+        } else {
+            char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+            txt_put(t, e, 4);
+        }
+    }
+}
+
+/* SvcParam value bytes (RFC 9460 char-string escapes): 0x21..0x7e except '"', '\' (and ','
+ * when comma_list, written "\\,") as is, the rest "\DDD". */
+static void txt_bytes_ddd(struct txt *t, const uint8_t *b, size_t n, bool comma_list)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = b[i];
+        if (comma_list && (c == ',' || c == '\\')) {
+            char e[3] = {'\\', '\\', (char)c};
+            txt_put(t, e, 3);
+        } else if (c > 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            txt_put(t, (const char *)&b[i], 1);
+        } else {
+            char e[5] = {'\\', (char)('0' + c / 100), (char)('0' + c / 10 % 10),
+                         (char)('0' + c % 10), '\0'};
+            txt_put(t, e, 4);
+        }
+    }
+}
+
+static void txt_base64(struct txt *t, const uint8_t *b, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)b[i] << 16;
+        size_t k = n - i;
+        if (k > 1)
+            v |= (uint32_t)b[i + 1] << 8;
+        if (k > 2)
+            v |= b[i + 2];
+        char e[4] = {tab[v >> 18 & 63], tab[v >> 12 & 63], k > 1 ? tab[v >> 6 & 63] : '=',
+                     k > 2 ? tab[v & 63] : '='};
+        txt_put(t, e, 4);
+    }
+}
+
+static size_t fmt_v4(char *b, const uint8_t *a)
+{
+    size_t o = 0;
+
+    for (int i = 0; i < 4; i++) {
+        if (i > 0)
+            b[o++] = '.';
+        o += fmt_uint(b + o, a[i]);
+    }
+    return o;
+}
+
+/*
+ * An address as inet_ntop() writes it (RFC 5952 for IPv6: lowercase hex without leading
+ * zeros, the first longest run of two or more zero groups as "::", "::a.b.c.d" and
+ * "::ffff:a.b.c.d" for IPv4-compatible and -mapped addresses), without its printf calls.
+ */
+static void txt_addr(struct txt *t, uint8_t version, const uint8_t *a)
+{
+    static const char hex[] = "0123456789abcdef";
+    char b[48];
+    size_t o = 0;
+    uint16_t w[8];
+    int best = -1, best_len = 0;
+
+    if (version == 4) {
+        txt_put(t, b, fmt_v4(b, a));
+        return;
+    }
+    for (int i = 0; i < 8; i++)
+        w[i] = (uint16_t)(a[2 * i] << 8 | a[2 * i + 1]);
+    for (int i = 0; i < 8;) {
+        int j = i;
+        while (j < 8 && w[j] == 0)
+            j++;
+        if (j - i > best_len) {
+            best = i;
+            best_len = j - i;
+        }
+        i = j > i ? j : i + 1;
+    }
+    if (best_len < 2)
+        best = -1;
+    for (int i = 0; i < 8; i++) {
+        if (i == best) {
+            b[o++] = ':';
+            if (i + best_len == 8)
+                b[o++] = ':';
+            i += best_len - 1;
+            continue;
+        }
+        if (i > 0)
+            b[o++] = ':';
+        if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff))) {
+            o += fmt_v4(b + o, a + 12);
+            break;
+        }
+        bool lead = true;
+        for (int k = 12; k >= 0; k -= 4) {
+            unsigned d = w[i] >> k & 15;
+            if (d == 0 && lead && k > 0)
+                continue;
+            lead = false;
+            b[o++] = hex[d];
+        }
+    }
+    txt_put(t, b, o);
+}
+
+/* The name at msg[off] (RDATA of [rd, rd_end)); *next past it. Pointers only reach back. */
+static bool txt_name(struct txt *t, const uint8_t *msg, size_t rd_end, size_t off, size_t *next,
+                     size_t *budget)
+{
+    char name[TW_NAME_MAX];
+
+    if (name_walk(msg, rd_end, off, name, next, budget) < 0)
+        return false;
+    txt_str(t, name);
+    return true;
+}
+
+static const char *svc_key_name(uint16_t key)
+{
+    // clang-format off
+    switch (key) {
+    case SVC_MANDATORY: return "mandatory";
+    case SVC_ALPN: return "alpn";
+    case SVC_NO_DEFAULT_ALPN: return "no-default-alpn";
+    case SVC_PORT: return "port";
+    case SVC_IPV4HINT: return "ipv4hint";
+    case SVC_ECH: return "ech";
+    case SVC_IPV6HINT: return "ipv6hint";
+    case SVC_DOHPATH: return "dohpath";
+    default: return NULL;
+    }
+    // clang-format on
+}
+
+static void txt_svc_key(struct txt *t, uint16_t key)
+{
+    const char *kn = svc_key_name(key);
+
+    if (kn != NULL) {
+        txt_str(t, kn);
+    } else {
+        txt_str(t, "key");
+        txt_uint(t, key);
+    }
+}
+
+/* One SvcParam value (RFC 9460 section 7) of key; false when it does not parse. */
+static bool txt_svc_value(struct txt *t, uint16_t key, const uint8_t *v, size_t n, bool *ech)
+{
+    switch (key) {
+    case SVC_MANDATORY:
+        if (n == 0 || n % 2 != 0)
+            return false;
+        txt_put(t, "=", 1);
+        for (size_t i = 0; i < n; i += 2) {
+            if (i > 0)
+                txt_put(t, ",", 1);
+            txt_svc_key(t, (uint16_t)(v[i] << 8 | v[i + 1]));
+        }
+        return true;
+    case SVC_ALPN: {
+        if (n == 0)
+            return false;
+        txt_put(t, "=", 1);
+        for (size_t i = 0; i < n;) {
+            size_t l = v[i++];
+            if (l == 0 || l > n - i)
+                return false;
+            if (i > 1)
+                txt_put(t, ",", 1);
+            txt_bytes_ddd(t, v + i, l, true);
+            i += l;
+        }
+        return true;
+    }
+    case SVC_NO_DEFAULT_ALPN:
+        return n == 0;
+    case SVC_PORT:
+        if (n != 2)
+            return false;
+        txt_put(t, "=", 1);
+        txt_uint(t, (unsigned long)(v[0] << 8 | v[1]));
+        return true;
+    case SVC_IPV4HINT:
+    case SVC_IPV6HINT: {
+        size_t al = key == SVC_IPV4HINT ? 4 : 16;
+        if (n == 0 || n % al != 0)
+            return false;
+        txt_put(t, "=", 1);
+        for (size_t i = 0; i < n; i += al) {
+            if (i > 0)
+                txt_put(t, ",", 1);
+            txt_addr(t, key == SVC_IPV4HINT ? 4 : 6, v + i);
+        }
+        return true;
+    }
+    case SVC_ECH:
+        /* The ECHConfigList a client encrypts its real ClientHello to (RFC 9848). */
+        *ech = true;
+        if (n == 0)
+            return true; /* an empty value: written as the key alone */
+        txt_put(t, "=", 1);
+        txt_base64(t, v, n);
+        return true;
+    default:
+        if (n > 0) {
+            txt_put(t, "=", 1);
+            txt_bytes_ddd(t, v, n, false);
+        }
+        return true;
+    }
+}
+
+/* SVCB and HTTPS (RFC 9460 2.2): SvcPriority, TargetName, then SvcParams in increasing key
+ * order, each key, length, value. */
+static bool txt_svcb(struct txt *t, const uint8_t *msg, size_t rd, size_t rd_end, bool *ech,
+                     size_t *budget)
+{
+    struct tw_cur c;
+    size_t next;
+    long prev = -1;
+
+    if (rd_end - rd < 3)
+        return false;
+    txt_uint(t, (unsigned long)(msg[rd] << 8 | msg[rd + 1]));
+    txt_put(t, " ", 1);
+    if (!txt_name(t, msg, rd_end, rd + 2, &next, budget))
+        return false;
+    tw_cur_init(&c, msg + next, rd_end - next);
+    while (tw_cur_left(&c) > 0) {
+        uint16_t key = tw_get_be16(&c);
+        uint16_t vlen = tw_get_be16(&c);
+        const uint8_t *v = tw_get_bytes(&c, vlen);
+        if (c.err || (long)key <= prev)
+            return false;
+        prev = key;
+        txt_put(t, " ", 1);
+        txt_svc_key(t, key);
+        if (!txt_svc_value(t, key, v, vlen, ech))
+            return false;
+    }
+    return true;
+}
+
+/* RFC 3597: "\# LEN HEX" (just "\# 0" for empty RDATA). */
+static void txt_generic(struct txt *t, const uint8_t *b, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    txt_str(t, "\\# ");
+    txt_uint(t, n);
+    if (n > 0)
+        txt_put(t, " ", 1);
+    for (size_t i = 0; i < n; i++) {
+        char e[2] = {hex[b[i] >> 4], hex[b[i] & 15]};
+        txt_put(t, e, 2);
+    }
+}
+
+/* The typed text of one record; false when the RDATA does not parse as its type. */
+static bool txt_typed(struct txt *t, const uint8_t *msg, size_t rd, size_t rd_end, uint16_t type,
+                      uint16_t rclass, bool *ech, size_t *budget)
+{
+    size_t n = rd_end - rd, next;
+
+    if (rclass != CLASS_IN && type != TYPE_TXT) {
+        /* Other classes give the same types other RDATA (a CHAOS A is a name and an address). */
+        txt_generic(t, msg + rd, n);
+        return true;
+    }
+    switch (type) {
+    case TYPE_A:
+    case TYPE_AAAA:
+        if (n != (type == TYPE_A ? 4u : 16u))
+            return false;
+        txt_addr(t, type == TYPE_A ? 4 : 6, msg + rd);
+        return true;
+    case TYPE_NS:
+    case TYPE_MD:
+    case TYPE_MF:
+    case TYPE_CNAME:
+    case TYPE_MB:
+    case TYPE_MG:
+    case TYPE_MR:
+    case TYPE_PTR:
+    case TYPE_DNAME:
+        return txt_name(t, msg, rd_end, rd, &next, budget) && next == rd_end;
+    case TYPE_MX: /* preference, exchange: the exchange */
+        return n > 2 && txt_name(t, msg, rd_end, rd + 2, &next, budget) && next == rd_end;
+    case TYPE_SRV: /* priority, weight, port, target: the target */
+        return n > 6 && txt_name(t, msg, rd_end, rd + 6, &next, budget) && next == rd_end;
+    case TYPE_SOA: { /* mname, rname, five 32-bit numbers: mname */
+        size_t after;
+        if (!txt_name(t, msg, rd_end, rd, &next, budget))
+            return false;
+        if (name_walk(msg, rd_end, next, NULL, &after, budget) < 0)
+            return false;
+        return rd_end - after == 20;
+    }
+    case TYPE_TXT:
+    case TYPE_SPF:
+        /* One or more character-strings, each a length and that many bytes. */
+        if (n == 0)
+            return false;
+        for (size_t i = rd; i < rd_end;) {
+            size_t l = msg[i++];
+            if (l > rd_end - i)
+                return false;
+            txt_bytes_hex_escaped(t, msg + i, l);
+            i += l;
+        }
+        return true;
+    case TYPE_SVCB:
+    case TYPE_HTTPS:
+        return txt_svcb(t, msg, rd, rd_end, ech, budget);
+    default:
+        txt_generic(t, msg + rd, n);
+        return true;
+    }
+}
+
+static int rdata_text(const uint8_t *msg, size_t len, size_t rd, uint16_t rdlen, uint16_t type,
+                      uint16_t rclass, char *out, size_t cap, bool *ech, size_t *budget)
+{
+    struct txt t = {.buf = out, .cap = cap};
+    bool svc_ech = false;
+
+    *ech = false;
+    if (cap == 0)
+        return TW_EINVAL;
+    out[0] = '\0';
+    if (rd > len || rdlen > len - rd)
+        return TW_EINVAL;
+    if (!txt_typed(&t, msg, rd, rd + rdlen, type, rclass, &svc_ech, budget)) {
+        t.len = 0;
+        t.cut = false;
+        out[0] = '\0';
+        txt_generic(&t, msg + rd, rdlen);
+        return t.cut ? TW_ENOMEM : TW_EMALFORMED;
+    }
+    *ech = svc_ech;
+    return t.cut ? TW_ENOMEM : (int)t.len;
+}
+
+int tw_dns_rdata_text(const uint8_t *msg, size_t len, size_t rd, uint16_t rdlen, uint16_t type,
+                      uint16_t rclass, char *out, size_t cap, bool *ech)
+{
+    size_t budget = TW_DNS_STEP_BUDGET(len);
+
+    return rdata_text(msg, len, rd, rdlen, type, rclass, out, cap, ech, &budget);
+}
+
+/* The text of record i (RDATA at msg[rd..rd + rdlen)) into out's text space. */
+static void record_text(const uint8_t *msg, size_t len, const struct rr_fixed *fx,
+                        struct tw_dns_answers *out, size_t *budget)
+{
+    bool ech = false;
+    size_t room = sizeof(out->text) - out->text_len;
+
+    if (out->n_text >= TW_DNS_MAX_ANSWERS) {
+        out->text_flags |= TW_DNS_TEXT_SKIPPED;
+        return;
+    }
+    if (room == 0 || (out->text_flags & TW_DNS_TEXT_CUT)) {
+        /* The text space is used up: later records get no text. */
+        out->text_flags |= TW_DNS_TEXT_CUT;
+        return;
+    }
+    char *w = out->text + out->text_len;
+    int n = rdata_text(msg, len, fx->rd, fx->rdlen, fx->type, fx->rclass, w, room, &ech, budget);
+    if (n == TW_EMALFORMED)
+        out->text_flags |= TW_DNS_TEXT_BAD_RDATA;
+    else if (n == TW_ENOMEM)
+        out->text_flags |= TW_DNS_TEXT_CUT;
+    if (ech)
+        out->text_flags |= TW_DNS_TEXT_ECH;
+    out->text_type[out->n_text] = fx->type;
+    out->text_ttl[out->n_text] = fx->ttl & 0x80000000u ? 0 : fx->ttl;
+    out->text_off[out->n_text] = (uint16_t)out->text_len;
+    out->n_text++;
+    out->text_len += strlen(w) + 1;
+}
+
 int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t ancount,
                          struct tw_dns_answers *out)
 {
     out->n = out->skipped = 0;
+    out->n_text = out->text_flags = 0;
+    out->text_len = 0;
     for (unsigned i = 0; i < TW_DNS_MAX_ANSWERS; i++)
         answer_reset(&out->a[i]);
 
@@ -276,13 +762,15 @@ int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t an
     size_t budget = TW_DNS_STEP_BUDGET(len);
     for (unsigned i = 0; i < ancount; i++) {
         struct tw_dns_answer *a = out->n < TW_DNS_MAX_ANSWERS ? &out->a[out->n] : NULL;
+        struct rr_fixed fx;
         bool kept;
-        if (answer_one(msg, len, &off, a, &kept, &budget) < 0)
+        if (answer_one(msg, len, &off, a, &kept, &budget, &fx) < 0)
             return TW_EMALFORMED;
         if (kept && a != NULL)
             out->n++;
         else
             out->skipped++;
+        record_text(msg, len, &fx, out, &budget);
     }
     return 0;
 }
@@ -444,4 +932,16 @@ int tw_dns_tcp_frame(const uint8_t *buf, size_t len, const uint8_t **msg, size_t
         return TW_EINCOMPLETE;
     *msg = c.p;
     return (int)(n + 2);
+}
+
+/* Zeek's base_errors (scripts/base/protocols/dns/consts.zeek) for the 4-bit header RCODE. */
+const char *tw_dns_rcode_name(uint8_t rcode)
+{
+    static const char *const names[16] = {
+        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+        "YXDOMAIN", "YXRRSET", "NXRRSet", "NOTAUTH", "NOTZONE", "unassigned-11",
+        "unassigned-12", "unassigned-13", "unassigned-14", "unassigned-15",
+    };
+
+    return names[rcode & 0xF];
 }

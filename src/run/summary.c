@@ -100,12 +100,16 @@ void summary(struct sensor *s, double secs)
         tw_anscache_get_stats(s->anscache, &as);
         fprintf(stderr,
                 "  dns answer cache: %u of %u entries, %llu learnt, %llu hits, %llu misses, "
-                "%llu expired, %llu evicted; %llu flows named from it\n",
+                "%llu expired, %llu evicted, %llu names dropped (over %u for one client and "
+                "address); %llu flows named from it\n",
                 as.entries, as.capacity, (unsigned long long)st->dns_answers_learnt,
                 (unsigned long long)as.hits, (unsigned long long)as.misses,
                 (unsigned long long)as.expired, (unsigned long long)as.evicted,
+                (unsigned long long)as.names_dropped, TW_ANSCACHE_NAMES_MAX,
                 (unsigned long long)st->answer_named_flows);
     }
+    fprintf(stderr, "  dns responses: %llu dns events, %llu with ech in an HTTPS/SVCB answer\n",
+            (unsigned long long)st->dns_response_events, (unsigned long long)st->dns_https_ech);
     if (s->attrib != NULL) {
         struct tw_attrib_stats ast;
         tw_attrib_get_stats(s->attrib, &ast);

@@ -56,6 +56,29 @@ static void check_answers(int r)
             abort();
     }
 
+    /* Every record's text: one after another, NUL-terminated, printable ASCII only (whatever
+     * the record held is escaped), each with its offset. */
+    if (ans.n_text > TW_DNS_MAX_ANSWERS || ans.n_text > msg.ancount ||
+        ans.text_len > TW_DNS_ANSWER_TEXT_MAX ||
+        (ans.text_flags & ~(unsigned)(TW_DNS_TEXT_CUT | TW_DNS_TEXT_BAD_RDATA | TW_DNS_TEXT_ECH |
+                                      TW_DNS_TEXT_SKIPPED)) != 0)
+        abort();
+    size_t used = 0;
+    for (unsigned i = 0; i < ans.n_text; i++) {
+        if (ans.text_off[i] != used)
+            abort();
+        const char *t = ans.text + used;
+        size_t l = strnlen(t, ans.text_len - used);
+        if (l == ans.text_len - used)
+            abort();
+        for (size_t j = 0; j < l; j++)
+            if ((unsigned char)t[j] < 0x20 || (unsigned char)t[j] > 0x7e)
+                abort();
+        used += l + 1;
+    }
+    if (used != ans.text_len)
+        abort();
+
     const char *chain[8];
     unsigned seen = 0;
     const char *qname = msg.n_questions > 0 ? msg.q[0].name : "x";

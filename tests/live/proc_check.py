@@ -23,6 +23,7 @@ check failed. With --mode attrib:
   - every line of OUTPUT is a JSON object ending with a newline;
   - every NAME has at least one alert line, and every line (event or alert) of a RUN has a
     "process" object with the expected "local" side, the same object on each of its lines;
+    a DNS response's line (category "dns") has none: its query's line names the process;
     an "attributed" one has exactly the expected pid, uid, user, image and comm (a wrong
     attribution is a failure however rare), an "unattributed" one has a reason and no pid;
   - a FOREIGN name's lines have no "process" key;
@@ -204,6 +205,11 @@ def verdict(mode, image_rule, each_kind, manifest, output, stderr_path):
         status, reason = None, None
         for n, o in lines:
             proc = o.get("process")
+            if o.get("category") == "dns":
+                # A DNS response: not looked up, its query's line names the process.
+                if proc is not None:
+                    wrong.append(f"line {n}: {name}: a DNS response with a process: {proc}")
+                continue
             for e in expected_proc_errors(name, run, proc):
                 wrong.append(f"line {n}: {e}")
             objs_seen.add(json.dumps(proc, sort_keys=True))
@@ -264,7 +270,7 @@ def verdict(mode, image_rule, each_kind, manifest, output, stderr_path):
         e_att = sum(1 for o in events if (o.get("process") or {}).get("status") == "attributed")
         e_un = [o["process"] for o in events
                 if (o.get("process") or {}).get("status") == "unattributed"]
-        e_nl = sum(1 for o in events if "process" not in o)
+        e_nl = sum(1 for o in events if "process" not in o and o.get("category") != "dns")
         e_reasons = collections.Counter(p.get("reason") for p in e_un)
         e_qf = e_reasons.pop("queue_full", 0)
         diffs = []

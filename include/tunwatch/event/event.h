@@ -8,7 +8,11 @@
  *                      DestinationPort Protocol
  *  network_connection: DestinationHostname DestinationIp DestinationPort
  *                      SourceIp SourcePort Protocol Initiated
- *  both, when the process that owns the local socket is known (endpoint,
+ *  dns:                a DNS response, as Zeek's dns.log reads it: QueryName QueryType
+ *                      (the question it answers), the addresses and ports of the query
+ *                      (source = the client), Protocol, and answers TTLs rcode rcode_name
+ *                      Z AA TC RD RA rejected qtype trans_id ech_config
+ *  all, when the process that owns the local socket is known (endpoint,
  *  live capture): Image ProcessId User
  *
  * Source is always the side that initiated the flow (TCP SYN, first UDP
@@ -25,6 +29,7 @@ struct tw_tls_hello;
 enum tw_category {
     TW_CAT_DNS_QUERY,
     TW_CAT_NETWORK_CONNECTION,
+    TW_CAT_DNS, /* a DNS response (rules of logsource dns that read response fields) */
     TW_CAT__COUNT
 };
 
@@ -35,6 +40,7 @@ enum tw_evidence {
     TW_EV_DNS_ANSWER, /* no name in the flow: the name the same client resolved to its address */
     TW_EV_QUIC_SNI,   /* server_name of a ClientHello in QUIC Initial packets */
     TW_EV_HTTP_HOST,  /* host of an HTTP request (Host header, absolute URI, CONNECT target) */
+    TW_EV_DNS_RESPONSE, /* a DNS response: its question and what the server answered */
     TW_EV__COUNT
 };
 
@@ -62,7 +68,28 @@ enum tw_field {
     TW_F_CS_REFERRER,
     TW_F_CS_VERSION,
     TW_F_CS_COOKIE,
+    /* dns (responses): Zeek dns.log names */
+    TW_F_ANSWERS,     /* list: every answer record's text (see proto/dns.h) */
+    TW_F_TTLS,        /* list: their TTLs in seconds */
+    TW_F_RCODE,       /* header RCODE, a number */
+    TW_F_RCODE_NAME,  /* its name as Zeek writes it (NOERROR, NXDOMAIN, ...) */
+    TW_F_Z,           /* Zeek's Z: header bits 4-6 (Z, AD, CD), 0..7 */
+    TW_F_AA,          /* header flags, "true" or "false" */
+    TW_F_TC,
+    TW_F_RD,
+    TW_F_RA,
+    TW_F_REJECTED,    /* Zeek's rejected: no records at all, or an error without a question */
+    TW_F_QTYPE,       /* the question's type as a number */
+    TW_F_TRANS_ID,    /* the message ID */
+    TW_F_ECH_CONFIG,  /* an SVCB/HTTPS answer carries an ech SvcParam: "true" or "false" */
     TW_F__COUNT
+};
+
+/* How a field's values are written and compared. */
+enum tw_field_kind {
+    TW_FK_STRING,
+    TW_FK_NUMBER, /* decimal; numeric modifiers apply, keyword searches skip it */
+    TW_FK_BOOL,   /* "true" or "false" (written as JSON booleans) */
 };
 
 #define TW_IPSTR_MAX 46
@@ -139,6 +166,21 @@ struct tw_event {
     bool midstream;        /* the flow's start was not seen (capture began mid-flow) */
     enum tw_direction direction;
     struct tw_proc proc;   /* zeroed (TW_PROC_NONE) unless attribution filled it */
+    /* dns (evidence dns_response): what the response said */
+    struct tw_dns_resp {
+        uint16_t id;           /* message ID */
+        uint16_t flags;        /* header flags word of the response */
+        uint8_t z;             /* Zeek's Z: the query's bits 4-6 when that query was seen on the
+                                  flow (as Zeek reports it), else the response's */
+        bool rejected;
+        bool ech;              /* an SVCB/HTTPS answer carries ech */
+        uint16_t n_answers;
+        const char *answers;   /* n_answers NUL-terminated texts, one after another */
+        size_t answers_len;    /* bytes of answers, every NUL included */
+        const uint16_t *offs;  /* n_answers: where each text starts in answers */
+        const uint32_t *ttls;  /* n_answers */
+        const uint16_t *types; /* n_answers: record types */
+    } dns;
 };
 
 /* The JA4 fingerprint of ev's ClientHello, computed on the first call, or NULL (no hello, or
@@ -173,8 +215,21 @@ struct tw_event *tw_event_copy(void *dst, const struct tw_event *ev);
 /* True for the fields only process attribution fills (Image, ProcessId, User). */
 bool tw_field_is_process(enum tw_field f);
 
+enum tw_field_kind tw_field_kind(enum tw_field f);
+
+/* True for the fields that hold a list (answers, TTLs): a rule value matches when any of the
+ * values does, as Sigma matches list-valued fields. */
+bool tw_field_is_list(enum tw_field f);
+
 /*
- * The value of field f of ev as a string, for matching. Numbers and addresses are rendered
+ * Value i of field f (0 for fields that hold one value), as tw_event_field(). Returns false
+ * when the event has no such field or fewer values.
+ */
+bool tw_event_field_at(const struct tw_event *ev, enum tw_field f, unsigned i, char *tmp,
+                       size_t tmpcap, const char **val, size_t *len);
+
+/*
+ * The value of field f of ev as a string, for matching (the first value of a list field). Numbers and addresses are rendered
  * into tmp (capacity >= TW_FIELD_TMP). Returns false if the event has no such field.
  * *val stays valid while both ev and tmp do.
  */

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * DNS answer cache: (client address, resolved address) -> the name the client asked for and the
- * CNAME chain that led to the address, so a later connection from that client to that address
- * can be named when the flow itself carries no name (raw TCP/UDP tunnels).
+ * DNS answer cache: (client address, resolved address) -> the names the client asked for and
+ * the CNAME chain that led to the address, so a later connection from that client to that
+ * address can be named when the flow itself carries no name (raw TCP/UDP tunnels), and a
+ * connection that names itself (TLS SNI, HTTP Host) is told the name it resolved by that name:
+ * many names share one address (CDNs, hosting, a tunnel provider's edge), and the client's
+ * connections to it each ask for their own. Up to TW_ANSCACHE_NAMES_MAX names are kept per
+ * (client, address), each an entry with its own TTL; a further name drops the one put longest
+ * ago for that key (counted).
  *
  * One cache per process, shared by every worker: a client's DNS response and its later
  * connection usually hash to different workers. It is split into shards, each a fixed-size
@@ -32,10 +37,15 @@
  * Output buffers of this size always receive a whole name and a whole chain. */
 #define TW_ANSCACHE_TEXT_MAX 256
 
+/* Names kept per (client, resolved address). */
+#define TW_ANSCACHE_NAMES_MAX 32
+
 /* tw_anscache_lookup() flags */
 #define TW_ANSF_CHAIN_TRUNCATED                                                                    \
     0x01 /* names were left off the chain: at put because the text                                 \
             slot was full, or at lookup because chaincap was small */
+#define TW_ANSF_WANTED 0x02     /* the entry is the wanted name's (its name or a CNAME target) */
+#define TW_ANSF_MORE_NAMES 0x04 /* the client resolved other names to this address too */
 
 struct tw_anscache_config {
     uint32_t capacity;    /* entries across all shards; 0 selects 262144 */
@@ -58,6 +68,8 @@ struct tw_anscache_stats {
     uint64_t refused;   /* puts refused because a name was too long */
     uint64_t replaced;  /* puts that replaced the entry of the same key */
     uint64_t truncated; /* puts stored with names left off the chain */
+    uint64_t names_dropped; /* puts of a new name for a (client, address) that already held
+                               TW_ANSCACHE_NAMES_MAX: the oldest of them was dropped */
     uint32_t entries;   /* entries held now (live or not yet reclaimed) */
     uint32_t capacity;
 };
@@ -82,7 +94,10 @@ void tw_anscache_free(struct tw_anscache *c);
  * pass chain + 1 and n - 1). Names are in presentation form as the DNS parser writes them: a
  * space inside a name is escaped, so the chain joined with ' ' is unambiguous.
  *
- * An entry for the same key is replaced (and becomes the newest). To make room, the answers
+ * An entry for the same key and name (compared ASCII case-insensitively, one trailing dot
+ * ignored) is replaced (and becomes the newest); a new name for a key that holds
+ * TW_ANSCACHE_NAMES_MAX live names drops the oldest of them (counted as names_dropped); a
+ * key's entries whose TTL ran out are reclaimed (counted as expired). To make room, the answers
  * put longest ago in the shard are dropped until it has a free entry and arena space for the
  * text (first in, first out: longer names mean fewer entries), each counted as expired if its
  * TTL had run out, else as evicted. Expiry is checked on every lookup. Strings are copied; the
@@ -102,15 +117,27 @@ int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client
                     size_t n_chain, uint32_t ttl, int64_t now);
 
 /*
- * Looks up the answer that client (version, addr) received for address `resolved`. On a live
- * entry copies the queried name, NUL-terminated, into name[0..cap) and the chain joined with
+ * Looks up the answer that client (version, addr) received for address `resolved`: of the
+ * names the client resolved to it, the one equal to want[0..want_len) (ASCII case-insensitive,
+ * one trailing dot ignored), else the one whose CNAME chain holds it, else the newest (want
+ * NULL: the newest); *flags then has TW_ANSF_WANTED when want was found, TW_ANSF_MORE_NAMES
+ * when the key holds other live names. Otherwise as tw_anscache_lookup().
+ */
+bool tw_anscache_lookup_name(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
+                             const uint8_t resolved[16], int64_t now, const char *want,
+                             size_t want_len, char *name, size_t cap, char *chain,
+                             size_t chaincap, unsigned *flags);
+
+/*
+ * Looks up the newest answer that client (version, addr) received for address `resolved`. On
+ * a live entry copies the queried name, NUL-terminated, into name[0..cap) and the chain joined with
  * ' ' into chain[0..chaincap) (chain may be NULL with chaincap 0), then returns true. A chain
  * that does not fit chaincap keeps its leading whole names. *flags (when flags is not NULL)
  * receives TW_ANSF_* for the returned entry.
  *
- * Returns false, counted as a miss, when there is no entry, when the entry has expired (it is
- * then reclaimed and counted as expired too), or when the name does not fit cap (a cap of
- * TW_ANSCACHE_TEXT_MAX always fits). name and chain are left unchanged on false.
+ * Returns false, counted as a miss, when there is no live entry (entries of the key whose TTL
+ * ran out are then reclaimed and counted as expired), or when the name does not fit cap (a cap
+ * of TW_ANSCACHE_TEXT_MAX always fits). name and chain are left unchanged on false.
  *
  * Thread-safe.
  */

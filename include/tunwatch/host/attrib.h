@@ -48,11 +48,14 @@ struct tw_attrib_config {
 struct tw_attrib_stats {
     uint64_t submitted;    /* accepted by tw_attrib_submit */
     uint64_t queue_full;   /* refused by tw_attrib_submit (TW_ENOMEM) */
-    uint64_t done;         /* handed to the sink: attributed + unattributed + not_local */
+    uint64_t done;         /* handed to the sink: attributed + unattributed + not_local +
+                              responses */
     uint64_t attributed;   /* TW_PROC_FOUND */
     uint64_t unattributed; /* TW_PROC_UNATTRIBUTED, also counted by reason below */
     uint64_t by_reason[TW_PM__COUNT];
     uint64_t not_local;              /* TW_PROC_NONE: neither side is this host */
+    uint64_t responses;              /* TW_PROC_NONE: DNS responses (category dns), not looked
+                                        up: their query's event names the process */
     uint64_t retries;                /* lookups repeated after a transient failure */
     uint64_t queued_bytes;           /* buffer in use now */
     struct tw_procmap_stats procmap; /* as of the attribution thread's last pass */

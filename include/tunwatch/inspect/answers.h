@@ -28,8 +28,9 @@ typedef void (*tw_cname_chain_fn)(void *ctx, const struct tw_dns_question *q,
  * for each question stores every address its CNAME chain ends at in c (when c is not NULL)
  * and calls on_chain(ctx, ...) when the chain has CNAME targets (on_chain may be NULL).
  * Adds the cache entries made to *stored. Returns 0, or TW_EMALFORMED when the answer section
- * is malformed: the records before the error are still used. A response without questions or
- * answers does nothing.
+ * is malformed: the records before the error are still used. *ans always describes this
+ * response afterwards (its records and their text); a response without questions or answers
+ * stores nothing.
  */
 int tw_answers_learn(struct tw_anscache *c, const struct tw_dns_msg *m, const uint8_t *msg,
                      size_t len, size_t off, struct tw_dns_answers *ans, uint8_t version,

@@ -5,7 +5,8 @@
  * tw_engine_frame() takes one captured frame, decodes it, finds its flow and
  * reads what the flow's client (or, for DNS, its server) sends with the
  * parsers of proto/; every name it finds (DNS query names and CNAME targets,
- * TLS ClientHello SNI, names from the answer cache) becomes a struct tw_event
+ * TLS ClientHello SNI, names from the answer cache) and every DNS response
+ * (a dns event with its answers) becomes a struct tw_event
  * handed to the sink callback (the run stage passes it on to matching and
  * output). Nothing is allocated per packet: the flow table and reassembly
  * buffers are sized at tw_engine_new().
@@ -91,6 +92,10 @@ struct tw_engine_stats {
     uint64_t answer_named_flows; /* flows without a name on the wire named from the cache */
     uint64_t dns_cname_names;  /* CNAME targets reported from responses */
     uint64_t dns_tcp_responses; /* DNS responses read from the server side of TCP flows */
+    uint64_t dns_response_events; /* dns events (evidence dns_response) handed to the sink */
+    uint64_t dns_https_ech;    /* ... whose SVCB/HTTPS answers carry an ech SvcParam */
+    uint64_t dns_rdata_bad;    /* answer records whose RDATA did not parse as their type */
+    uint64_t dns_answer_text_cut; /* responses whose answers did not all fit the text space */
     uint64_t http_requests;    /* HTTP request headers read whole (first of a connection) */
     uint64_t http_no_host;     /* ... without a host (HTTP/1.0 without Host, origin-form) */
     uint64_t http_malformed;   /* streams that began like a request and were none */

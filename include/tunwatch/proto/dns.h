@@ -120,14 +120,65 @@ struct tw_dns_answer {
 };
 
 /*
- * About 70 KB (two TW_NAME_MAX names per answer): callers keep one per worker
+ * Every record of the answer section, whatever its type, also as text (what rules match as
+ * Zeek's `answers`), its type and TTL, in message order:
+ *
+ *   A, AAAA            the address ("192.0.2.1", "2001:db8::1")
+ *   CNAME NS PTR DNAME the target name (presentation form, as above); MD MF MB MG MR too
+ *   MX, SRV, SOA       the exchange, the target, the primary server name (as Zeek logs them)
+ *   TXT, SPF           the character-strings joined without separator (as SPF and DKIM
+ *                      read them); bytes outside 0x20..0x7e as "\xHH", '\' as "\\"
+ *   SVCB, HTTPS        RFC 9460 presentation form: "priority target key=value ...", the keys
+ *                      mandatory alpn no-default-alpn port ipv4hint ech (base64) ipv6hint
+ *                      dohpath by name, others as keyNNNNN; value bytes outside 0x21..0x7e
+ *                      (and '"', '\') as "\DDD", a ',' inside an alpn id as "\\,"
+ *   anything else      RFC 3597 generic form "\# LEN HEX"
+ *
+ * A record whose RDATA does not hold what its type says (a name running past RDLENGTH, an A
+ * record of 5 bytes, SvcParams out of order, ...) is shown in the generic form and flagged
+ * TW_DNS_TEXT_BAD_RDATA; the section is not rejected for it (those types were never needed
+ * to read the addresses). Records of other classes than IN keep the generic form except
+ * TXT (CHAOS "version.bind" answers are text).
+ */
+#define TW_DNS_ANSWER_TEXT_MAX 16384 /* text bytes kept per message, NULs included */
+
+#define TW_DNS_TEXT_CUT 0x01       /* a record's text was cut at the end of the text space (and
+                                      later records have none) */
+#define TW_DNS_TEXT_BAD_RDATA 0x02 /* a record's RDATA did not parse as its type: generic form */
+#define TW_DNS_TEXT_ECH 0x04       /* an SVCB/HTTPS record carries an ech SvcParam */
+#define TW_DNS_TEXT_SKIPPED 0x08   /* records beyond TW_DNS_MAX_ANSWERS have no text */
+
+/*
+ * About 100 KB (two TW_NAME_MAX names per answer, and the text): callers keep one per worker
  * (or static), never on the stack of the packet path.
  */
 struct tw_dns_answers {
     unsigned n;       /* answers stored in a[] (<= TW_DNS_MAX_ANSWERS) */
     unsigned skipped; /* valid records not stored: other types or classes, or beyond the max */
     struct tw_dns_answer a[TW_DNS_MAX_ANSWERS];
+    /* Every record as text, see above: record i's text starts at text[text_off[i]] */
+    unsigned n_text;  /* records with text (<= TW_DNS_MAX_ANSWERS) */
+    unsigned text_flags; /* TW_DNS_TEXT_* */
+    uint16_t text_type[TW_DNS_MAX_ANSWERS];
+    uint32_t text_ttl[TW_DNS_MAX_ANSWERS]; /* as sent, top bit set read as 0 */
+    uint16_t text_off[TW_DNS_MAX_ANSWERS];
+    size_t text_len;  /* bytes of text used, each record's NUL included */
+    char text[TW_DNS_ANSWER_TEXT_MAX];
 };
+
+/*
+ * Renders the RDATA of one record (type, class, RDATA at msg[rd..rd + rdlen), msg being the
+ * whole message for compression pointers) as text, as described above, into out[0..cap)
+ * (cap >= 1; always NUL-terminated). Returns the length written, or TW_EMALFORMED when the
+ * RDATA does not parse as its type (out then holds the generic form); TW_ENOMEM when the text
+ * was cut to fit cap (whole escapes only). *ech is set when it is an SVCB/HTTPS record with
+ * an ech SvcParam. Exposed for the tests; tw_dns_parse_answers() calls it for each record.
+ */
+int tw_dns_rdata_text(const uint8_t *msg, size_t len, size_t rd, uint16_t rdlen, uint16_t type,
+                      uint16_t rclass, char *out, size_t cap, bool *ech);
+
+/* Zeek's name of a header RCODE ("NOERROR", "NXDOMAIN", "NXRRSet", "unassigned-11", ...). */
+const char *tw_dns_rcode_name(uint8_t rcode);
 
 /*
  * Parses the answer section of msg (len bytes) starting at offset `off` (the
@@ -139,14 +190,17 @@ struct tw_dns_answers {
  * [12, len], or the message's step budget (TW_DNS_STEP_BUDGET(len), a fresh
  * one for this section) running out. Truncation is malformed, as for
  * tw_dns_parse(). Only class IN records of type A, AAAA and CNAME are stored;
- * the RDATA of other types and classes is skipped unread (and counted in
+ * the RDATA of other types and classes is not validated (and counted in
  * `skipped`). All ANCOUNT records are validated; the first
  * TW_DNS_MAX_ANSWERS kept ones are stored, later ones are counted in
- * `skipped`. The authority and additional sections are not looked at.
+ * `skipped`. Every record, of any type, also gets its text (see above; the
+ * first TW_DNS_MAX_ANSWERS records). The authority and additional sections
+ * are not looked at.
  *
- * *out is reset on entry (n, skipped, and every a[] entry emptied; the struct
- * is not memset). On error, *out holds the answers stored before the bad
- * record. Nothing stored points into msg.
+ * *out is reset on entry (n, skipped, n_text, text_flags, text_len, and every
+ * a[] entry emptied; the struct is not memset). On error, *out holds the
+ * answers and texts of the records before the bad one. Nothing stored points
+ * into msg.
  */
 int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t ancount,
                          struct tw_dns_answers *out);

@@ -340,6 +340,9 @@ size_t tw_intel_match(const struct tw_intel *in, const struct tw_event *ev, tw_m
 
     if (in == NULL || ev == NULL || !in->compiled || (unsigned)ev->category >= TW_CAT__COUNT)
         return 0;
+    /* A DNS response repeats the question its query event was matched on: once is enough. */
+    if (ev->category == TW_CAT_DNS)
+        return 0;
     if (ev->norm != NULL)
         count += walk_name(in, ev->norm, ev->norm_len, match_visit, &m);
     if (in->n_prefixes[0] + in->n_prefixes[1] > 0) {

@@ -249,7 +249,7 @@ static int compile_value(struct lctx *c, const char *key, unsigned f, const stru
 
         if (f2 == F_NONE)
             return SKIP(c, "field '%s' not observable", s);
-        if (!rules_field_in_category(f2, c->cat))
+        if (!rules_field_fits(c, f2))
             return SKIP(c, "field '%s' not in category %s", s, tw_category_name(c->cat));
         if (f2 < TW_F__COUNT && tw_field_is_process((enum tw_field)f2) && !c->rs->process_fields &&
             !c->pending[0])
@@ -340,7 +340,7 @@ static int compile_field(struct lctx *c, const char *key, const struct ynode *va
         f = rules_lookup_field(c->fmap, fname);
         if (f == F_NONE)
             return SKIP(c, "field '%s' not observable", fname);
-        if (!rules_field_in_category(f, c->cat))
+        if (!rules_field_fits(c, f))
             return SKIP(c, "field '%s' not in category %s", fname, tw_category_name(c->cat));
         if (f < TW_F__COUNT && tw_field_is_process((enum tw_field)f) && !c->rs->process_fields &&
             !c->pending[0])

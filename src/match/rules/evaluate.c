@@ -163,20 +163,28 @@ static bool re_match(const struct tw_ruleset *rs, const struct matcher *m, const
 
 static bool is_numeric_field(unsigned f)
 {
-    return f == TW_F_DESTINATION_PORT || f == TW_F_SOURCE_PORT || f == TW_F_PROCESS_ID;
+    return f < TW_F__COUNT && tw_field_kind((enum tw_field)f) == TW_FK_NUMBER;
 }
 
-/* The value of field f for matching: the event's fields and the derived ones. */
 bool rules_get_field(const struct evctx *x, unsigned f, char *tmp, size_t cap, const char **v,
                      size_t *len)
 {
+    return rules_get_field_at(x, f, 0, tmp, cap, v, len);
+}
+
+/* Value i of field f for matching: the event's fields and the derived ones. */
+bool rules_get_field_at(const struct evctx *x, unsigned f, unsigned i, char *tmp, size_t cap,
+                        const char **v, size_t *len)
+{
     const struct tw_event *ev = x->ev;
 
-    if (f < 32 && (x->absent & (1u << f)))
+    if (f < 64 && (x->absent & (UINT64_C(1) << f)))
         return false;
     if (f == F_SRC_IS_IPV6 || f == F_DST_IS_IPV6) {
         if (ev->category != TW_CAT_NETWORK_CONNECTION ||
             (ev->ip_version != 4 && ev->ip_version != 6))
+            return false;
+        if (i > 0)
             return false;
         *v = ev->ip_version == 6 ? "true" : "false";
         *len = strlen(*v);
@@ -184,7 +192,7 @@ bool rules_get_field(const struct evctx *x, unsigned f, char *tmp, size_t cap, c
     }
     if (f >= TW_F__COUNT)
         return false;
-    return tw_event_field(ev, (enum tw_field)f, tmp, cap, v, len) && *v;
+    return tw_event_field_at(ev, (enum tw_field)f, i, tmp, cap, v, len) && *v;
 }
 
 static bool test_value(const struct evctx *x, const struct matcher *m, const char *v, size_t len)
@@ -250,24 +258,10 @@ static bool fieldref_match(const struct evctx *x, const struct matcher *m, const
     }
 }
 
-bool rules_match_one(const struct evctx *x, const struct matcher *m)
+/* The test of m on value i of its field (have: the field has that value). */
+static bool match_value(const struct evctx *x, const struct matcher *m, bool have, const char *v,
+                        size_t len)
 {
-    char tmp[TW_FIELD_TMP];
-    const char *v = NULL;
-    size_t len = 0;
-    bool have;
-
-    if (m->field == F_ANY) {
-        /* Keyword: any string field of the event holds the value. */
-        for (unsigned f = 0; f < TW_F__COUNT; f++) {
-            if (is_numeric_field(f) || !rules_get_field(x, f, tmp, sizeof(tmp), &v, &len))
-                continue;
-            if (test_value(x, m, v, len))
-                return true;
-        }
-        return false;
-    }
-    have = rules_get_field(x, m->field, tmp, sizeof(tmp), &v, &len);
     switch (m->kind) {
     case MK_NULL:
         return !have || len == 0;
@@ -278,6 +272,40 @@ bool rules_match_one(const struct evctx *x, const struct matcher *m)
     default:
         return have && test_value(x, m, v, len);
     }
+}
+
+bool rules_match_one(const struct evctx *x, const struct matcher *m)
+{
+    char tmp[TW_FIELD_TMP];
+    const char *v = NULL;
+    size_t len = 0;
+    bool have;
+
+    if (m->field == F_ANY) {
+        /* Keyword: any string field of the event (any value of a list) holds the value. */
+        for (unsigned f = 0; f < TW_F__COUNT; f++) {
+            if (is_numeric_field(f))
+                continue;
+            for (unsigned i = 0; rules_get_field_at(x, f, i, tmp, sizeof(tmp), &v, &len); i++)
+                if (test_value(x, m, v, len))
+                    return true;
+        }
+        return false;
+    }
+    have = rules_get_field(x, m->field, tmp, sizeof(tmp), &v, &len);
+    if (m->field < TW_F__COUNT && tw_field_is_list((enum tw_field)m->field) && have) {
+        /* A list matches when one of its values does; null and exists read the whole list
+         * (an empty list is null). */
+        if (m->kind == MK_NULL || m->kind == MK_EXISTS)
+            return match_value(x, m, have, v, len);
+        for (unsigned i = 1; have; i++) {
+            if (match_value(x, m, have, v, len))
+                return true;
+            have = rules_get_field_at(x, m->field, i, tmp, sizeof(tmp), &v, &len);
+        }
+        return false;
+    }
+    return match_value(x, m, have, v, len);
 }
 
 bool rules_eval(const struct evctx *x, uint32_t ni)
@@ -316,7 +344,7 @@ static int cmp_u32(const void *a, const void *b)
 /* The hostname field of events of category c. */
 static enum tw_field name_field(enum tw_category c)
 {
-    return c == TW_CAT_DNS_QUERY ? TW_F_QUERY_NAME : TW_F_DESTINATION_HOSTNAME;
+    return c == TW_CAT_NETWORK_CONNECTION ? TW_F_DESTINATION_HOSTNAME : TW_F_QUERY_NAME;
 }
 
 size_t tw_ruleset_match(const struct tw_ruleset *rs, const struct tw_event *ev, tw_match_fn fn,

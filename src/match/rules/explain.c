@@ -110,6 +110,27 @@ static void why(const struct evctx *x, uint32_t ni, bool want, FILE *out, int *b
         fprintf(out, "    why    ...\n");
 }
 
+/* Sets bit f of *fields for every response-only field (answers, Z, rcode, ...) tested under
+ * node ni. */
+static void response_fields(const struct tw_ruleset *rs, uint32_t ni, uint64_t *fields, int depth)
+{
+    const struct node *nd = &rs->nodes[ni];
+
+    if (depth > COND_DEPTH_MAX + 8)
+        return;
+    if (nd->type == N_MATCH) {
+        unsigned f = rs->m[nd->a].field;
+        if (f < TW_F__COUNT && !tw_field_in_category((enum tw_field)f, TW_CAT_DNS_QUERY) &&
+            tw_field_in_category((enum tw_field)f, TW_CAT_DNS))
+            *fields |= UINT64_C(1) << f;
+    } else if (nd->type == N_NOT) {
+        response_fields(rs, nd->a, fields, depth + 1);
+    } else {
+        for (uint32_t i = 0; i < nd->n; i++)
+            response_fields(rs, rs->kids[nd->a + i], fields, depth + 1);
+    }
+}
+
 size_t tw_ruleset_explain(const struct tw_ruleset *rs, const char *name, FILE *out)
 {
     char norm[256];
@@ -127,12 +148,14 @@ size_t tw_ruleset_explain(const struct tw_ruleset *rs, const char *name, FILE *o
                                   .norm = norm,
                                   .norm_len = n,
                                   .initiated = true};
-        ev[c].evidence = c == TW_CAT_DNS_QUERY ? TW_EV_DNS_QUERY : TW_EV_TLS_SNI;
+        ev[c].evidence = c == TW_CAT_DNS_QUERY ? TW_EV_DNS_QUERY
+                         : c == TW_CAT_DNS     ? TW_EV_DNS_RESPONSE
+                                               : TW_EV_TLS_SNI;
         /* Only the name (and Initiated) are present. */
         x[c] = (struct evctx){&ev[c], 0, rs};
         for (unsigned f = 0; f < TW_F__COUNT; f++)
             if (f != TW_F_QUERY_NAME && f != TW_F_DESTINATION_HOSTNAME && f != TW_F_INITIATED)
-                x[c].absent |= 1u << f;
+                x[c].absent |= UINT64_C(1) << f;
     }
     fprintf(out, "name %s\n", norm);
     for (size_t r = 0; r < rs->n_rules; r++) {
@@ -149,6 +172,17 @@ size_t tw_ruleset_explain(const struct tw_ruleset *rs, const char *name, FILE *o
         fprintf(out, "    file   %s\n", ru->info.file);
         if (ru->info.category == TW_CAT_DNS_QUERY)
             fprintf(out, "    event  dns_query QueryName=%s\n", norm);
+        else if (ru->info.category == TW_CAT_DNS) {
+            uint64_t rf = 0;
+            fprintf(out, "    event  dns (a response) query=%s\n", norm);
+            /* The name alone cannot settle these: say which response fields decide too. */
+            response_fields(rs, ru->root, &rf, 0);
+            fprintf(out, "    note   matched on DNS responses; also decided by");
+            for (unsigned f = 0; f < TW_F__COUNT; f++)
+                if (rf & (UINT64_C(1) << f))
+                    fprintf(out, " %s", tw_field_name((enum tw_field)f));
+            fprintf(out, " (absent here)\n");
+        }
         else
             fprintf(out, "    event  network_connection DestinationHostname=%s Initiated=true\n",
                     norm);

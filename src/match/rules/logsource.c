@@ -51,6 +51,8 @@ static const struct fname_map dns_names[] = {
     {"record_type", TW_F_QUERY_TYPE},     {"id.orig_h", TW_F_SOURCE_IP},
     {"id.orig_p", TW_F_SOURCE_PORT},      {"id.resp_h", TW_F_DESTINATION_IP},
     {"id.resp_p", TW_F_DESTINATION_PORT}, {"proto", TW_F_PROTOCOL},
+    /* The generic dns category's answer: each answer record's text, like Zeek's answers. */
+    {"answer", TW_F_ANSWERS},
 };
 
 static const struct fname_map proxy_names[] = {
@@ -126,6 +128,17 @@ bool rules_field_in_category(unsigned f, enum tw_category c)
     if (f == F_SRC_IS_IPV6 || f == F_DST_IS_IPV6)
         return c == TW_CAT_NETWORK_CONNECTION;
     return tw_field_in_category((enum tw_field)f, c);
+}
+
+bool rules_field_fits(struct lctx *c, unsigned f)
+{
+    if (rules_field_in_category(f, c->cat))
+        return true;
+    if (c->cat == TW_CAT_DNS_QUERY && rules_field_in_category(f, TW_CAT_DNS)) {
+        c->cat = TW_CAT_DNS; /* every dns_query field is a dns field too */
+        return true;
+    }
+    return false;
 }
 
 /* Name of field f for messages. */

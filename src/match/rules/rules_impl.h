@@ -46,6 +46,7 @@
 #define F_DST_IS_IPV6 ((uint8_t)(TW_F__COUNT + 1))
 #define F_ANY 0xffu
 #define F_NONE 0xfeu /* no such field */
+_Static_assert(TW_F__COUNT + 2 <= 64, "evctx.absent has one bit per field");
 
 enum mkind {
     MK_EXACT,
@@ -167,7 +168,7 @@ static inline void rule_free(struct rule *r)
  */
 struct evctx {
     const struct tw_event *ev;
-    uint32_t absent; /* bit f: field f is absent */
+    uint64_t absent; /* bit f: field f is absent */
     const struct tw_ruleset *rs;
 };
 
@@ -329,6 +330,13 @@ unsigned rules_lookup_field(enum fmap fm, const char *name);
 /* Whether events of category c have field f (a rules_lookup_field() result other than F_NONE). */
 bool rules_field_in_category(unsigned f, enum tw_category c);
 
+/*
+ * Whether the rule being compiled can read field f: in its category, or a DNS response field
+ * in a rule on DNS queries, which then becomes a rule on DNS responses (c->cat TW_CAT_DNS:
+ * matched once per response, where the answers are known, instead of once per query).
+ */
+bool rules_field_fits(struct lctx *c, unsigned f);
+
 /* Name of field f for messages ("keyword" for F_ANY). */
 const char *rules_field_label(unsigned f);
 
@@ -399,7 +407,11 @@ bool rules_parse_num(const char *s, size_t len, double *out);
 bool rules_get_field(const struct evctx *x, unsigned f, char *tmp, size_t cap, const char **v,
                      size_t *len);
 
-/* Whether field test m holds on x. */
+/* Value i of field f (0 for one-value fields; list fields have more), as rules_get_field(). */
+bool rules_get_field_at(const struct evctx *x, unsigned f, unsigned i, char *tmp, size_t cap,
+                        const char **v, size_t *len);
+
+/* Whether field test m holds on x (on any value of a list field). */
 bool rules_match_one(const struct evctx *x, const struct matcher *m);
 
 /* Whether node ni of x->rs's graph holds on x. */
