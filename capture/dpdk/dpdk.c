@@ -174,15 +174,18 @@ static unsigned dp_pool_size(int buffer_mib, unsigned nqueues, uint16_t nb_rxd)
     return (unsigned)TW_MAX(n / nqueues, 2u * nb_rxd + DP_MBUF_CACHE);
 }
 
-/* RSS over IPv4/IPv6 with TCP/UDP ports (addresses alone for other protocols and fragments),
- * under a symmetric key so that both directions of a flow land on one queue; with one queue the
- * hash still lands in the mbuf. Only the hash types the port supports are asked for; none
- * (net_pcap): no RSS, every queue gets what the driver puts there. key holds UINT8_MAX bytes. */
+/* RSS over the IPv4/IPv6 addresses alone, under a symmetric key so that both directions of a
+ * flow land on one queue. Not the ports: a NIC hashes a fragment by its addresses (only the first
+ * fragment has ports), so with ports in the hash the fragments of a datagram and the rest of its
+ * flow would reach different workers and the reassembled datagram would find no flow (Suricata's
+ * DPDK default is the same, for the same reason). The cost is a coarser spread: one host pair is
+ * one queue. With one queue the hash still lands in the mbuf. Only the hash types the port
+ * supports are asked for; none (net_pcap): no RSS, every queue gets what the driver puts there.
+ * key holds UINT8_MAX bytes. */
 static void dp_rss_conf(const struct rte_eth_dev_info *info, struct rte_eth_conf *conf,
                         uint8_t *key)
 {
-    uint64_t hf =
-        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info->flow_type_rss_offloads;
+    uint64_t hf = RTE_ETH_RSS_IP & info->flow_type_rss_offloads;
     unsigned len = info->hash_key_size > 0 ? info->hash_key_size : DP_RSS_KEY_LEN;
 
     if (hf == 0)
