@@ -2,7 +2,8 @@
 # DPDK capture end to end: every classic pcap in pcaps/ is replayed through DPDK's net_pcap
 # virtual device (no NIC, no hugepages) into `tunwatch -i dpdk:0 --events`, and the alerts and
 # every observed name must be those of `tunwatch -r FILE --events` with the same rules,
-# timestamps and flow_id left out (DPDK frames carry their arrival time). The port's counters must show every packet of the file and no drop.
+# timestamps and flow_id left out (DPDK frames carry their arrival time). The port's counters
+# must show every packet of the file and no drop.
 #
 # net_pcap delivers a file's packets once, then nothing: tunwatch writes a stats line every
 # second (--stats-interval 1) and gets SIGTERM once the capture counted as many frames as the
