@@ -42,7 +42,7 @@ import sys
 NAMES_FILTER = "dns.flags.response==0 || tls.handshake.type==1 || http.request"
 NAMES_FIELDS = ["frame.number", "ip.src", "ipv6.src", "tcp.srcport", "udp.srcport",
                 "dns.qry.name", "dns.qry.type", "tls.handshake.extensions_server_name",
-                "http.host", "http.request.uri"]
+                "http.host", "http.request.uri", "quic.version"]
 
 
 def read_pcap(path):
@@ -369,7 +369,7 @@ def craft_offload(src):
 
 def names(path, checksums):
     opts = ["-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE",
-            "-o", "tcp.reassemble_out_of_order:TRUE"]
+            "-o", "tcp.reassemble_out_of_order:TRUE", "-d", "tcp.port==5443,tls"]
     flt = NAMES_FILTER
     if checksums:
         opts += ["-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
