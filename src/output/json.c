@@ -20,9 +20,7 @@ void tw_jb_lit(struct tw_jb *jb, const char *s)
     tw_jb_raw(jb, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, <= U+10FFFF), or 0 if the bytes there are not one. */
-static size_t utf8_seq_len(const uint8_t *s, size_t n)
+size_t tw_utf8_seq_len(const uint8_t *s, size_t n)
 {
     uint8_t c = s[0];
     size_t len;
@@ -98,7 +96,7 @@ void tw_jb_str(struct tw_jb *jb, const void *str, size_t n)
             tw_jb_raw(jb, "\\f", 2);
             break;
         default:
-            if (c >= 0x80 && (ulen = utf8_seq_len(s + i, n - i)) > 0) {
+            if (c >= 0x80 && (ulen = tw_utf8_seq_len(s + i, n - i)) > 0) {
                 tw_jb_raw(jb, (const char *)s + i, ulen);
                 i += ulen;
                 continue;

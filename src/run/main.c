@@ -53,6 +53,8 @@ enum {
     OPT_EXPLAIN,
     OPT_TLS_MAX_HELLO,
     OPT_TLS_BIG_BUFFERS,
+    OPT_OUTPUT_FORMAT,
+    OPT_SENSOR_NAME,
 };
 
 static const struct option longopts[] = {
@@ -66,6 +68,8 @@ static const struct option longopts[] = {
     {"rules", required_argument, NULL, 'R'},
     {"output", required_argument, NULL, 'o'},
     {"events", no_argument, NULL, OPT_EVENTS},
+    {"output-format", required_argument, NULL, OPT_OUTPUT_FORMAT},
+    {"sensor-name", required_argument, NULL, OPT_SENSOR_NAME},
     {"quiet", no_argument, NULL, 'q'},
     {"home-net", required_argument, NULL, OPT_HOME_NET},
     {"flows", required_argument, NULL, OPT_FLOWS},
@@ -113,6 +117,10 @@ static void usage(FILE *fp)
             "                           default: the bundled rules)\n"
             "  -o, --output FILE        write NDJSON here instead of stdout\n"
             "      --events             also write every observed name (hunting log)\n"
+            "      --output-format FMT  native (default: tunwatch's NDJSON), ecs (Elastic\n"
+            "                           Common Schema 8), asim (Sentinel ASIM NetworkSession\n"
+            "                           and Dns) or cef (ArcSight CEF lines)\n"
+            "      --sensor-name NAME   name this sensor on every line (default: host name)\n"
             "  -q, --quiet              no progress line\n"
             "      --home-net LIST      CIDRs inside the organisation (decides Initiated;\n"
             "                           default 10/8,172.16/12,192.168/16,127/8,169.254/16,\n"
@@ -252,6 +260,22 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         return 0;
     case OPT_EVENTS:
         s->events = true;
+        return 0;
+    case OPT_OUTPUT_FORMAT:
+        if (tw_format_parse(arg, &s->format) != 0) {
+            snprintf(msg, msglen, "%s: --output-format: '%s' is not native, ecs, asim or cef",
+                     where, arg);
+            return -1;
+        }
+        return 0;
+    case OPT_SENSOR_NAME:
+        if (arg[0] == '\0' || strlen(arg) >= TW_HOST_NAME_MAX) {
+            snprintf(msg, msglen, "%s: --sensor-name: 1 to %d bytes", where,
+                     TW_HOST_NAME_MAX - 1);
+            return -1;
+        }
+        if ((s->sensor_name = keep(o, arg)) == NULL)
+            goto nomem;
         return 0;
     case OPT_IMMEDIATE:
         s->cap.immediate = true;
@@ -661,6 +685,7 @@ int main(int argc, char **argv)
     o.s.eng.quic_states = 1024;
     o.s.dns_cache = 65536;
     o.s.local_processes = -1;
+    o.s.version = TW_VERSION;
     if (parse_args(argc, argv, &o) != 0)
         return 1;
     if (o.dpdk_args != NULL) {

@@ -139,6 +139,13 @@ struct tw_event {
     bool midstream;        /* the flow's start was not seen (capture began mid-flow) */
     enum tw_direction direction;
     struct tw_proc proc;   /* zeroed (TW_PROC_NONE) unless attribution filled it */
+    /* The capture source (interface name, or capture file name) of the frames the event came
+     * from. The engine does not know its sources: the run stage sets this on every event it
+     * takes from an engine, from the source whose frames that engine is being fed (so a run
+     * that reads several files merged in time order, or several interfaces, names each event's
+     * own). NULL: the output's default source. The string outlives the run. */
+    const char *source;
+    bool source_is_file;   /* source is a capture file (-r), else an interface */
 };
 
 /* The JA4 fingerprint of ev's ClientHello, computed on the first call, or NULL (no hello, or

@@ -37,6 +37,9 @@ void tw_jb_bool(struct tw_jb *jb, bool v);
 /* "key": -- key is a trusted literal; a comma is written first unless the
  * previous byte opened an object or array. */
 void tw_jb_key(struct tw_jb *jb, const char *key);
+/* Length of the valid UTF-8 sequence at s (n > 0 bytes there; RFC 3629: no overlongs, no
+ * surrogates, <= U+10FFFF), or 0 if the bytes there are not one. */
+size_t tw_utf8_seq_len(const uint8_t *s, size_t n);
 /* RFC 3339 UTC timestamp with microseconds, quoted: "2024-06-17T10:00:00.123456Z". */
 void tw_jb_time(struct tw_jb *jb, int64_t sec, uint32_t nsec);
 

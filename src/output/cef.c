@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ArcSight Common Event Format (CEF) 0, one text line each, for syslog receivers:
+ *
+ *   CEF:0|tunwatch|tunwatch|VERSION|SIGNATURE ID|NAME|SEVERITY|key=value key=value ...
+ *
+ * Escaping, as the CEF specification has it: in the header a backslash and a pipe are
+ * escaped (\\ and \|); in extension values a backslash, an equals sign and line breaks
+ * (\\, \=, \n, \r); pipes in extension values are left as they are. Keys are the standard
+ * ones (letters and digits only, written from literals here). CEF text is UTF-8 and has no
+ * escape for other bytes: any other control byte and every byte of an invalid UTF-8 sequence
+ * becomes U+FFFD, so a hostile name can neither break the line nor smuggle a field (the
+ * JSON formats keep such bytes, escaped).
+ *
+ * Signature ID: the rule id for alerts, the category for events. Severity: the rule's Sigma
+ * level (informational 1, low 3, medium 5, high 8, critical 10); events 1.
+ */
+#include "tunwatch/output/format.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "format_impl.h"
+
+static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+
+/* Writes s escaped for a header field (ext false) or an extension value (ext true). */
+static void cef_text(struct tw_jb *jb, const void *str, size_t n, bool ext)
+{
+    const uint8_t *s = str;
+    size_t i = 0;
+
+    while (i < n && !jb->overflow) {
+        size_t run = i;
+        while (run < n && s[run] >= 0x20 && s[run] < 0x7f && s[run] != '\\' && s[run] != '|' &&
+               s[run] != '=')
+            run++;
+        if (run > i) {
+            tw_jb_raw(jb, (const char *)s + i, run - i);
+            i = run;
+            continue;
+        }
+        uint8_t c = s[i];
+        size_t ulen;
+        if (c == '\\')
+            tw_jb_raw(jb, "\\\\", 2);
+        else if (c == '|')
+            tw_jb_raw(jb, ext ? "|" : "\\|", ext ? 1 : 2);
+        else if (c == '=')
+            tw_jb_raw(jb, ext ? "\\=" : "=", ext ? 2 : 1);
+        else if (c == '\n' && ext)
+            tw_jb_raw(jb, "\\n", 2);
+        else if (c == '\r' && ext)
+            tw_jb_raw(jb, "\\r", 2);
+        else if (c >= 0x80 && (ulen = tw_utf8_seq_len(s + i, n - i)) > 0) {
+            tw_jb_raw(jb, (const char *)s + i, ulen);
+            i += ulen;
+            continue;
+        } else
+            tw_jb_raw(jb, replacement, sizeof(replacement) - 1);
+        i++;
+    }
+}
+
+static void hdr(struct tw_jb *jb, const char *s)
+{
+    cef_text(jb, s, strlen(s), false);
+    tw_jb_raw(jb, "|", 1);
+}
+
+/* " key=value" (no space before the first extension). key: a literal of letters and digits. */
+static void ext(struct tw_jb *jb, const char *key, const void *v, size_t n)
+{
+    if (jb->buf[jb->len - 1] != '|')
+        tw_jb_raw(jb, " ", 1);
+    tw_jb_lit(jb, key);
+    tw_jb_raw(jb, "=", 1);
+    cef_text(jb, v, n, true);
+}
+
+static void exts(struct tw_jb *jb, const char *key, const char *v)
+{
+    ext(jb, key, v, strlen(v));
+}
+
+static void extn(struct tw_jb *jb, const char *key, uint64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
+    ext(jb, key, tmp, (size_t)n);
+}
+
+static void exthttp(struct tw_jb *jb, const char *key, const struct tw_event *ev, enum tw_field f)
+{
+    const char *v = fmt_http(ev, f);
+    if (v != NULL)
+        exts(jb, key, v);
+}
+
+/* A custom string with its label: csN=value csNLabel=label. */
+static void extcs(struct tw_jb *jb, int n, const char *label, const void *v, size_t len)
+{
+    char key[16];
+    snprintf(key, sizeof(key), "cs%d", n);
+    ext(jb, key, v, len);
+    snprintf(key, sizeof(key), "cs%dLabel", n);
+    exts(jb, key, label);
+}
+
+static void cef_line(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_event *ev,
+                     const struct tw_alert *a)
+{
+    const bool dns = ev->category == TW_CAT_DNS_QUERY;
+    const bool tls = ev->evidence == TW_EV_TLS_SNI || ev->evidence == TW_EV_QUIC_SNI;
+    struct fmt_source src = fmt_source(c, ev);
+    struct fmt_addrs ad;
+    const char *app = fmt_app_proto(ev);
+    char sev[8];
+
+    fmt_addrs(ev, &ad);
+    tw_jb_lit(jb, "CEF:0|");
+    hdr(jb, "tunwatch");
+    hdr(jb, "tunwatch");
+    hdr(jb, c->sensor->version);
+    if (a != NULL) {
+        hdr(jb, a->rule->id);
+        hdr(jb, a->rule->title);
+        snprintf(sev, sizeof(sev), "%u", fmt_level(a->rule->level).cef);
+    } else {
+        hdr(jb, tw_category_name(ev->category));
+        hdr(jb, dns ? "DNS query" : "Network connection");
+        snprintf(sev, sizeof(sev), "1");
+    }
+    hdr(jb, sev);
+
+    extn(jb, "rt", (uint64_t)ev->ts_sec * 1000u + ev->ts_nsec / 1000000u);
+    exts(jb, "cat", tw_category_name(ev->category));
+    exts(jb, "deviceExternalId", c->sensor->name);
+    exts(jb, "dvchost", c->sensor->hostname);
+    if (src.name != NULL && !src.is_file)
+        exts(jb, "deviceInboundInterface", src.name);
+    exts(jb, "src", ad.src);
+    extn(jb, "spt", ev->sport);
+    exts(jb, "dst", ad.dst);
+    extn(jb, "dpt", ev->dport);
+    exts(jb, "proto", ev->l4_proto == 6 ? "TCP" : ev->l4_proto == 17 ? "UDP" : "Other");
+    if (app != NULL) {
+        char up[8];
+        size_t k;
+        for (k = 0; app[k] != '\0' && k + 1 < sizeof(up); k++)
+            up[k] = (char)(app[k] - 'a' + 'A');
+        up[k] = '\0';
+        exts(jb, "app", up);
+    }
+    /* 1 outbound (opened from inside the home networks), 0 inbound. */
+    enum fmt_dir d = fmt_direction(c, ev);
+    if (ev->initiated)
+        extn(jb, "deviceDirection", 1);
+    else if (d == FMT_DIR_INBOUND)
+        extn(jb, "deviceDirection", 0);
+    if (!dns)
+        ext(jb, "dhost", ev->raw, ev->raw_len);
+    if (ev->evidence == TW_EV_HTTP_HOST) {
+        exthttp(jb, "request", ev, TW_F_C_URI);
+        exthttp(jb, "requestMethod", ev, TW_F_CS_METHOD);
+        exthttp(jb, "requestClientApplication", ev, TW_F_C_USERAGENT);
+        exthttp(jb, "requestContext", ev, TW_F_CS_REFERRER);
+    }
+    if (ev->proc.status == TW_PROC_FOUND) {
+        const bool s = ev->proc.local_is_source;
+        exts(jb, s ? "sproc" : "dproc", fmt_s(ev->proc.image));
+        extn(jb, s ? "spid" : "dpid", (uint32_t)ev->proc.pid);
+        exts(jb, s ? "suser" : "duser", fmt_s(ev->proc.user));
+    }
+    if (tls)
+        extcs(jb, 1, "tlsServerName", ev->raw, ev->raw_len);
+    const char *ja4 = tw_event_ja4(ev);
+    if (ja4 != NULL)
+        extcs(jb, 2, "ja4", ja4, strlen(ja4));
+    if (ad.community_id[0] != '\0')
+        extcs(jb, 3, "communityId", ad.community_id, strlen(ad.community_id));
+    if (a != NULL)
+        extcs(jb, 4, "ruleId", a->rule->id, strlen(a->rule->id));
+    extcs(jb, 5, "runId", c->sensor->run_id, strlen(c->sensor->run_id));
+    if (dns) {
+        extcs(jb, 6, "dnsQuery", ev->raw, ev->raw_len);
+        extn(jb, "cn2", ev->qtype);
+        exts(jb, "cn2Label", "dnsQueryType");
+    }
+    extn(jb, "cn1", ev->flow_id);
+    exts(jb, "cn1Label", "flowId");
+    exts(jb, "flexString1", tw_evidence_name(ev->evidence));
+    exts(jb, "flexString1Label", "evidence");
+    if (src.name != NULL && src.is_file) {
+        exts(jb, "flexString2", src.name);
+        exts(jb, "flexString2Label", "pcapFilename");
+    }
+    if (a != NULL && a->suppressed_before > 0)
+        extn(jb, "cnt", a->suppressed_before + 1);
+    if (a != NULL && a->matched_name != NULL) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "matched via %s: ", fmt_s(a->via));
+        if (jb->buf[jb->len - 1] != '|')
+            tw_jb_raw(jb, " ", 1);
+        tw_jb_lit(jb, "msg=");
+        cef_text(jb, msg, strlen(msg), true);
+        cef_text(jb, a->matched_name, strlen(a->matched_name), true);
+    }
+}
+
+static void cef_alert(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_alert *a)
+{
+    cef_line(jb, c, a->ev, a);
+}
+
+static void cef_event(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_event *ev)
+{
+    cef_line(jb, c, ev, NULL);
+}
+
+const struct tw_formatter tw_format_cef = {.alert = cef_alert, .event = cef_event};
