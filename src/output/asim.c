@@ -4,8 +4,8 @@
  * alerts in the NetworkSession schema (0.2.6), dns_query events and their alerts in the Dns
  * schema (0.1.7). What ASIM has no column for goes into AdditionalFields.
  *
- * NetworkDirection reads Sysmon's Initiated the way ASIM's own Sysmon parser does: a flow
- * opened from inside the home networks (Initiated "true") is Outbound, whatever its
+ * NetworkDirection reads Sysmon's Initiated (true: the local side opened the connection): a
+ * flow opened from inside the home networks (Initiated "true") is Outbound, whatever its
  * destination; otherwise Inbound (to the home networks) or External (between foreign
  * addresses). So the seed's hunting query works as
  *   imNetworkSession | where (DstHostname endswith ".localto.net" or DstHostname endswith
