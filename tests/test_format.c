@@ -622,6 +622,14 @@ static void test_hostile(void **state)
     HAS(l, " cs2=j\\=a|4\\\\ cs2Label=ja4");
     HAS(l, " deviceInboundInterface=eth\\n0 ");
     HAS(l, " cs4=id|x cs4Label=ruleId");
+    /* A value that ends in '|' is still followed by a space before the next key. */
+    ev.raw = ev.norm = "x|";
+    ev.raw_len = ev.norm_len = 2;
+    l = fmt_line(TW_FORMAT_CEF, &ctx_file, &ev, &r);
+    HAS(l, " dhost=x| cs1=x| cs1Label=tlsServerName ");
+    ev.raw = ev.norm = hostile;
+    ev.raw_len = ev.norm_len = HOSTILE_LEN;
+    l = fmt_line(TW_FORMAT_CEF, &ctx_file, &ev, &r);
     /* Nothing else: the only '|' after the header are the values' own. */
     const char *ext = strstr(l, "|8|") + 3;
     assert_int_equal(count(ext, "|"), 4); /* dhost, cs1 (the name), cs2 (JA4), cs4 (rule) */

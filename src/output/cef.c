@@ -68,43 +68,54 @@ static void hdr(struct tw_jb *jb, const char *s)
     tw_jb_raw(jb, "|", 1);
 }
 
-/* " key=value" (no space before the first extension). key: a literal of letters and digits. */
-static void ext(struct tw_jb *jb, const char *key, const void *v, size_t n)
+/* The line being built and where its extension begins. */
+struct cefw {
+    struct tw_jb *jb;
+    size_t ext_start;
+};
+
+/* " key=" (no space before the first extension). key: a literal of letters and digits. */
+static void ext_key(struct cefw *w, const char *key)
 {
-    if (jb->buf[jb->len - 1] != '|')
-        tw_jb_raw(jb, " ", 1);
-    tw_jb_lit(jb, key);
-    tw_jb_raw(jb, "=", 1);
-    cef_text(jb, v, n, true);
+    if (w->jb->len != w->ext_start)
+        tw_jb_raw(w->jb, " ", 1);
+    tw_jb_lit(w->jb, key);
+    tw_jb_raw(w->jb, "=", 1);
 }
 
-static void exts(struct tw_jb *jb, const char *key, const char *v)
+static void ext(struct cefw *w, const char *key, const void *v, size_t n)
 {
-    ext(jb, key, v, strlen(v));
+    ext_key(w, key);
+    cef_text(w->jb, v, n, true);
 }
 
-static void extn(struct tw_jb *jb, const char *key, uint64_t v)
+static void exts(struct cefw *w, const char *key, const char *v)
+{
+    ext(w, key, v, strlen(v));
+}
+
+static void extn(struct cefw *w, const char *key, uint64_t v)
 {
     char tmp[24];
     int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
-    ext(jb, key, tmp, (size_t)n);
+    ext(w, key, tmp, (size_t)n);
 }
 
-static void exthttp(struct tw_jb *jb, const char *key, const struct tw_event *ev, enum tw_field f)
+static void exthttp(struct cefw *w, const char *key, const struct tw_event *ev, enum tw_field f)
 {
     const char *v = fmt_http(ev, f);
     if (v != NULL)
-        exts(jb, key, v);
+        exts(w, key, v);
 }
 
 /* A custom string with its label: csN=value csNLabel=label. */
-static void extcs(struct tw_jb *jb, int n, const char *label, const void *v, size_t len)
+static void extcs(struct cefw *w, int n, const char *label, const void *v, size_t len)
 {
     char key[16];
     snprintf(key, sizeof(key), "cs%d", n);
-    ext(jb, key, v, len);
+    ext(w, key, v, len);
     snprintf(key, sizeof(key), "cs%dLabel", n);
-    exts(jb, key, label);
+    exts(w, key, label);
 }
 
 static void cef_line(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_event *ev,
@@ -132,78 +143,76 @@ static void cef_line(struct tw_jb *jb, const struct tw_format_ctx *c, const stru
         snprintf(sev, sizeof(sev), "1");
     }
     hdr(jb, sev);
+    struct cefw wr = {jb, jb->len}, *w = &wr;
 
-    extn(jb, "rt", (uint64_t)ev->ts_sec * 1000u + ev->ts_nsec / 1000000u);
-    exts(jb, "cat", tw_category_name(ev->category));
-    exts(jb, "deviceExternalId", c->sensor->name);
-    exts(jb, "dvchost", c->sensor->hostname);
+    extn(w, "rt", ev->ts_sec > 0 ? (uint64_t)ev->ts_sec * 1000u + ev->ts_nsec / 1000000u : 0);
+    exts(w, "cat", tw_category_name(ev->category));
+    exts(w, "deviceExternalId", c->sensor->name);
+    exts(w, "dvchost", c->sensor->hostname);
     if (src.name != NULL && !src.is_file)
-        exts(jb, "deviceInboundInterface", src.name);
-    exts(jb, "src", ad.src);
-    extn(jb, "spt", ev->sport);
-    exts(jb, "dst", ad.dst);
-    extn(jb, "dpt", ev->dport);
-    exts(jb, "proto", ev->l4_proto == 6 ? "TCP" : ev->l4_proto == 17 ? "UDP" : "Other");
+        exts(w, "deviceInboundInterface", src.name);
+    exts(w, "src", ad.src);
+    extn(w, "spt", ev->sport);
+    exts(w, "dst", ad.dst);
+    extn(w, "dpt", ev->dport);
+    exts(w, "proto", ev->l4_proto == 6 ? "TCP" : ev->l4_proto == 17 ? "UDP" : "Other");
     if (app != NULL) {
         char up[8];
         size_t k;
         for (k = 0; app[k] != '\0' && k + 1 < sizeof(up); k++)
             up[k] = (char)(app[k] - 'a' + 'A');
         up[k] = '\0';
-        exts(jb, "app", up);
+        exts(w, "app", up);
     }
     /* 1 outbound (opened from inside the home networks), 0 inbound. */
     enum fmt_dir d = fmt_direction(c, ev);
     if (ev->initiated)
-        extn(jb, "deviceDirection", 1);
+        extn(w, "deviceDirection", 1);
     else if (d == FMT_DIR_INBOUND)
-        extn(jb, "deviceDirection", 0);
+        extn(w, "deviceDirection", 0);
     if (!dns)
-        ext(jb, "dhost", ev->raw, ev->raw_len);
+        ext(w, "dhost", ev->raw, ev->raw_len);
     if (ev->evidence == TW_EV_HTTP_HOST) {
-        exthttp(jb, "request", ev, TW_F_C_URI);
-        exthttp(jb, "requestMethod", ev, TW_F_CS_METHOD);
-        exthttp(jb, "requestClientApplication", ev, TW_F_C_USERAGENT);
-        exthttp(jb, "requestContext", ev, TW_F_CS_REFERRER);
+        exthttp(w, "request", ev, TW_F_C_URI);
+        exthttp(w, "requestMethod", ev, TW_F_CS_METHOD);
+        exthttp(w, "requestClientApplication", ev, TW_F_C_USERAGENT);
+        exthttp(w, "requestContext", ev, TW_F_CS_REFERRER);
     }
     if (ev->proc.status == TW_PROC_FOUND) {
         const bool s = ev->proc.local_is_source;
-        exts(jb, s ? "sproc" : "dproc", fmt_s(ev->proc.image));
-        extn(jb, s ? "spid" : "dpid", (uint32_t)ev->proc.pid);
-        exts(jb, s ? "suser" : "duser", fmt_s(ev->proc.user));
+        exts(w, s ? "sproc" : "dproc", fmt_s(ev->proc.image));
+        extn(w, s ? "spid" : "dpid", (uint32_t)ev->proc.pid);
+        exts(w, s ? "suser" : "duser", fmt_s(ev->proc.user));
     }
     if (tls)
-        extcs(jb, 1, "tlsServerName", ev->raw, ev->raw_len);
+        extcs(w, 1, "tlsServerName", ev->raw, ev->raw_len);
     const char *ja4 = tw_event_ja4(ev);
     if (ja4 != NULL)
-        extcs(jb, 2, "ja4", ja4, strlen(ja4));
+        extcs(w, 2, "ja4", ja4, strlen(ja4));
     if (ad.community_id[0] != '\0')
-        extcs(jb, 3, "communityId", ad.community_id, strlen(ad.community_id));
+        extcs(w, 3, "communityId", ad.community_id, strlen(ad.community_id));
     if (a != NULL)
-        extcs(jb, 4, "ruleId", a->rule->id, strlen(a->rule->id));
-    extcs(jb, 5, "runId", c->sensor->run_id, strlen(c->sensor->run_id));
+        extcs(w, 4, "ruleId", a->rule->id, strlen(a->rule->id));
+    extcs(w, 5, "runId", c->sensor->run_id, strlen(c->sensor->run_id));
     if (dns) {
-        extcs(jb, 6, "dnsQuery", ev->raw, ev->raw_len);
-        extn(jb, "cn2", ev->qtype);
-        exts(jb, "cn2Label", "dnsQueryType");
+        extcs(w, 6, "dnsQuery", ev->raw, ev->raw_len);
+        extn(w, "cn2", ev->qtype);
+        exts(w, "cn2Label", "dnsQueryType");
     }
-    extn(jb, "cn1", ev->flow_id);
-    exts(jb, "cn1Label", "flowId");
-    exts(jb, "flexString1", tw_evidence_name(ev->evidence));
-    exts(jb, "flexString1Label", "evidence");
+    extn(w, "cn1", ev->flow_id);
+    exts(w, "cn1Label", "flowId");
+    exts(w, "flexString1", tw_evidence_name(ev->evidence));
+    exts(w, "flexString1Label", "evidence");
     if (src.name != NULL && src.is_file) {
-        exts(jb, "flexString2", src.name);
-        exts(jb, "flexString2Label", "pcapFilename");
+        exts(w, "flexString2", src.name);
+        exts(w, "flexString2Label", "pcapFilename");
     }
     if (a != NULL && a->suppressed_before > 0)
-        extn(jb, "cnt", a->suppressed_before + 1);
+        extn(w, "cnt", a->suppressed_before + 1);
     if (a != NULL && a->matched_name != NULL) {
         char msg[64];
         snprintf(msg, sizeof(msg), "matched via %s: ", fmt_s(a->via));
-        if (jb->buf[jb->len - 1] != '|')
-            tw_jb_raw(jb, " ", 1);
-        tw_jb_lit(jb, "msg=");
-        cef_text(jb, msg, strlen(msg), true);
+        ext(w, "msg", msg, strlen(msg));
         cef_text(jb, a->matched_name, strlen(a->matched_name), true);
     }
 }

@@ -2,6 +2,7 @@
 /* The format table, the sensor identity, and the facts every formatter derives alike. */
 #include "tunwatch/output/format.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -75,6 +76,8 @@ int tw_sensor_id_init(struct tw_sensor_id *id, const char *name, const char *ver
     /* Blocks only until the kernel's pool is first initialised, early in boot. */
     while (got < sizeof(u)) {
         ssize_t n = getrandom(u + got, sizeof(u) - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             return TW_EIO;
         got += (size_t)n;
