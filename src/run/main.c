@@ -115,7 +115,7 @@ static void usage(FILE *fp)
     fprintf(fp,
             "  -R, --rules PATH         Sigma rule file or directory (repeatable;\n"
             "                           default: the bundled rules)\n"
-            "  -o, --output FILE        write NDJSON here instead of stdout\n"
+            "  -o, --output FILE        write the lines here instead of stdout\n"
             "      --events             also write every observed name (hunting log)\n"
             "      --output-format FMT  native (default: tunwatch's NDJSON), ecs (Elastic\n"
             "                           Common Schema 8), asim (Sentinel ASIM NetworkSession\n"
