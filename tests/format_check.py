@@ -178,7 +178,11 @@ def golden(fmt, path, host, out):
     with open(path, encoding="utf-8", newline="\n") as fp, \
             open(out, "w", encoding="utf-8", newline="\n") as w:
         for line in fp:
-            line = UUID.sub("RUN_ID", line)
+            # Only the run id: rule ids are UUIDs too, and must stay as they are.
+            o = check_line(fmt, line.rstrip("\n"))
+            run = (o["ext"]["cs5"] if fmt == "cef" else o["tunwatch"]["run_id"] if fmt == "ecs"
+                   else o["AdditionalFields"]["sensor_run_id"])
+            line = line.replace(run, "RUN_ID")
             if fmt == "cef":
                 line = line.replace(f" dvchost={host} ", " dvchost=HOST ")
             elif fmt == "ecs":
