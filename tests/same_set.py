@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Exits 0 when two NDJSON outputs hold the same lines, ignoring order and flow_id
-(flow ids are unique per run but assigned per worker)."""
+"""Exits 0 when two NDJSON outputs hold the same lines, ignoring order, flow_id (flow ids are
+unique per run but assigned per worker) and the sensor's run id (random per run)."""
 import json
 import sys
 
@@ -11,6 +11,7 @@ def load(path):
         for line in fp:
             o = json.loads(line)
             o.pop("flow_id", None)
+            o.get("sensor", {}).pop("run_id", None)
             out.append(json.dumps(o, sort_keys=True))
     return sorted(out)
 

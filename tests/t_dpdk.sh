@@ -70,8 +70,13 @@ linktype() {
     esac
 }
 
-# Alert lines without the fields that depend on the time of capture.
-strip() { sed -e 's/"timestamp":"[^"]*",\{0,1\}//g' -e 's/"flow_id":[0-9]*,\{0,1\}//g' "$1"; }
+# Alert lines without the fields that depend on the time of capture, and without who wrote them
+# (the run id is random per run; the source is a file for -r, a DPDK port here).
+strip() {
+    sed -e 's/"timestamp":"[^"]*",\{0,1\}//g' -e 's/"flow_id":[0-9]*,\{0,1\}//g' \
+        -e 's/,"sensor":{[^}]*}//' -e 's/,"interface":"[^"]*"//' -e 's/,"pcap_filename":"[^"]*"//' \
+        "$1"
+}
 
 # Frames counted for the capture in the last stats line of $1 (empty if none yet).
 frames_seen() {

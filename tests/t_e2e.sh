@@ -3,8 +3,9 @@
 # with the bundled rules. Checks that every line is valid JSON, that the names with their source
 # address and port equal the ones tshark decodes (pcaps/*.names.tsv, and *.names.extra.tsv for
 # names tshark cannot decode, each with its reason), that every DNS response is a dns event with
-# the answers tshark decodes (tests/dns_answer_check.py), and that the output equals the golden file in
-# tests/golden/, and that --workers 3 gives the same lines (flow ids aside).
+# the answers tshark decodes (tests/dns_answer_check.py), and that the output equals the golden
+# file in tests/golden/, and that --workers 3 gives the same lines (flow ids aside). Runs are
+# named --sensor-name e2e; the run id (random per run) reads RUN_ID in the golden files.
 # TW_UPDATE_GOLDEN=1 rewrites the golden files (review the diff!). Without tshark the
 # Community ID check cannot run and the suite is reported as skipped (a failure in CI).
 set -u
@@ -25,15 +26,16 @@ for f in pcaps/*.pcap pcaps/*.pcapng pcaps/linktypes/*.pcap; do
     name=$(echo "$f" | sed 's|^pcaps/||; s|/|__|g')
     out="$tmp/$name.ndjson"
     ok=1
-    if ! "$TW" -q -r "$f" -R rules --events -o "$out" 2>"$tmp/$name.err"; then
+    if ! "$TW" -q -r "$f" -R rules --events --sensor-name e2e -o "$out" 2>"$tmp/$name.err"; then
         echo "FAIL $f: tunwatch exited non-zero"; cat "$tmp/$name.err"; ok=0
     elif ! python3 tests/e2e_check.py "$out" "$f.names.tsv" $([ -f "$f.names.extra.tsv" ] && echo "$f.names.extra.tsv"); then
         echo "FAIL $f: names differ from tshark's"; ok=0
     fi
     golden="tests/golden/$name.ndjson"
+    sed 's/"run_id":"[0-9a-f-]\{36\}"/"run_id":"RUN_ID"/' "$out" >"$out.golden"
     if [ "${TW_UPDATE_GOLDEN:-0}" = 1 ]; then
-        mkdir -p tests/golden && cp "$out" "$golden"
-    elif ! diff -u "$golden" "$out" >"$tmp/$name.diff" 2>&1; then
+        mkdir -p tests/golden && cp "$out.golden" "$golden"
+    elif ! diff -u "$golden" "$out.golden" >"$tmp/$name.diff" 2>&1; then
         echo "FAIL $f: output differs from $golden"; head -40 "$tmp/$name.diff"; ok=0
     fi
     # Every Community ID we write is one tshark computes for the same capture.
@@ -67,7 +69,8 @@ sys.exit(1 if bad or not got else 0)' "$out" "$tmp/$name.cid"; then
     esac
     # Parallel workers must give the same alerts and events (flow ids aside) as one thread,
     # DNS answer correlation included.
-    if ! "$TW" -q -r "$f" -R rules --events --workers 3 -o "$out.w3" 2>"$tmp/$name.err3"; then
+    if ! "$TW" -q -r "$f" -R rules --events --workers 3 --sensor-name e2e -o "$out.w3" \
+        2>"$tmp/$name.err3"; then
         echo "FAIL $f: tunwatch --workers 3 exited non-zero"; cat "$tmp/$name.err3"; ok=0
     elif ! python3 tests/same_set.py "$out" "$out.w3"; then
         echo "FAIL $f: --workers 3 output differs from the single-thread output"; ok=0

@@ -227,6 +227,18 @@ stop_tw() {
         kill -KILL "$TWPID" 2>/dev/null; wait "$TWPID"; TWRC=137
     fi
 }
+# check_source FILE LABEL: every line names the interface it was captured on, and one run id.
+check_source() {
+    if python3 -c 'import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+runs = {o["sensor"]["run_id"] for o in lines}
+wrong = [o for o in lines if o.get("interface") != "twl-c0" or "pcap_filename" in o]
+sys.exit(1 if wrong or not lines or len(runs) != 1 else 0)' "$1"; then
+        ok "${2}every line names the interface twl-c0 and one run id"
+    else
+        bad "${2}lines without the interface twl-c0, or with several run ids"
+    fi
+}
 count_reloads() { grep -c "rules reloaded" "$1" 2>/dev/null || true; }
 
 run_main() {
@@ -246,6 +258,7 @@ run_main() {
     else
         bad "alerts after the first traffic"
     fi
+    check_source "$OUT" ""
 
     # 3. rule reload; a TCP connection opened before it sends its ClientHello after it (the
     # flow table survives the reload: the flow is not picked up mid-stream)
@@ -358,6 +371,7 @@ if start_tw tw2 --workers 2 -R "$tmp/rules1" -o "$OUT2"; then
         else
             bad "--workers 2: the same alert set"
         fi
+        check_source "$OUT2" "--workers 2: "
         # rotation and reload with two workers writing to one output
         cat "$tmp/expect1" "$tmp/expect4only" >"$tmp/expect6"
         cp rules/tunnel_trycloudflare.yml "$tmp/rules1/"

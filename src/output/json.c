@@ -20,9 +20,7 @@ void tw_jb_lit(struct tw_jb *jb, const char *s)
     tw_jb_raw(jb, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, <= U+10FFFF), or 0 if the bytes there are not one. */
-static size_t utf8_seq_len(const uint8_t *s, size_t n)
+size_t tw_utf8_seq_len(const uint8_t *s, size_t n)
 {
     uint8_t c = s[0];
     size_t len;
@@ -54,13 +52,12 @@ static size_t utf8_seq_len(const uint8_t *s, size_t n)
     return len;
 }
 
-void tw_jb_str(struct tw_jb *jb, const void *str, size_t n)
+void tw_jb_str_body(struct tw_jb *jb, const void *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const uint8_t *s = str;
     size_t i = 0;
 
-    tw_jb_raw(jb, "\"", 1);
     while (i < n && !jb->overflow) {
         size_t run = i;
         /* Copy the longest run of bytes that need no escaping in one go. */
@@ -98,7 +95,7 @@ void tw_jb_str(struct tw_jb *jb, const void *str, size_t n)
             tw_jb_raw(jb, "\\f", 2);
             break;
         default:
-            if (c >= 0x80 && (ulen = utf8_seq_len(s + i, n - i)) > 0) {
+            if (c >= 0x80 && (ulen = tw_utf8_seq_len(s + i, n - i)) > 0) {
                 tw_jb_raw(jb, (const char *)s + i, ulen);
                 i += ulen;
                 continue;
@@ -114,6 +111,12 @@ void tw_jb_str(struct tw_jb *jb, const void *str, size_t n)
         }
         i++;
     }
+}
+
+void tw_jb_str(struct tw_jb *jb, const void *str, size_t n)
+{
+    tw_jb_raw(jb, "\"", 1);
+    tw_jb_str_body(jb, str, n);
     tw_jb_raw(jb, "\"", 1);
 }
 

@@ -14,6 +14,28 @@ static void sink_event(struct sink *k, const struct tw_event *ev)
     tw_match_event(&k->match, ev, tw_output_alert, &k->out);
 }
 
+void sink_output_init(struct sensor *s, struct sink *k)
+{
+    k->out.file = &s->file;
+    k->out.events = s->cfg->events;
+    k->out.format = s->cfg->format;
+    k->out.fmt = &s->fmt;
+    k->source_is_file = s->cfg->read_file != NULL;
+}
+
+/* ev with its capture source: ev itself if it names one (or k knows none), else a copy in tmp
+ * naming k's. */
+static const struct tw_event *stamp(const struct sink *k, const struct tw_event *ev,
+                                    struct tw_event *tmp)
+{
+    if (ev->source != NULL || k->source == NULL)
+        return ev;
+    *tmp = *ev;
+    tmp->source = k->source;
+    tmp->source_is_file = k->source_is_file;
+    return tmp;
+}
+
 /*
  * An event leaves the engine: straight to matching and output, or, with process attribution,
  * to the attribution thread, which matches and writes it once the process is known. When its
@@ -21,6 +43,9 @@ static void sink_event(struct sink *k, const struct tw_event *ev)
  */
 void deliver(struct sensor *s, struct sink *k, const struct tw_event *ev)
 {
+    struct tw_event stamped;
+
+    ev = stamp(k, ev, &stamped);
     if (s->attrib != NULL) {
         if (tw_attrib_submit(s->attrib, ev) == 0)
             return;
@@ -61,7 +86,9 @@ void attributed(void *ctx, const struct tw_event *ev)
 void on_event(void *ctx, const struct tw_event *ev)
 {
     struct sensor *s = ctx;
+    struct tw_event stamped;
 
+    ev = stamp(&s->sink, ev, &stamped); /* before it waits: the source may change meanwhile */
     if (s->first_load) {
         if (!loader_done(&s->loader) && tw_evqueue_push(&s->pending, ev) == 0)
             return;

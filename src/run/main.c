@@ -58,6 +58,8 @@ enum {
     OPT_DEFRAG_MAX_FRAGS,
     OPT_DEFRAG_MAX_DATAGRAMS,
     OPT_CHECKSUMS,
+    OPT_OUTPUT_FORMAT,
+    OPT_SENSOR_NAME,
 };
 
 static const struct option longopts[] = {
@@ -71,6 +73,8 @@ static const struct option longopts[] = {
     {"rules", required_argument, NULL, 'R'},
     {"output", required_argument, NULL, 'o'},
     {"events", no_argument, NULL, OPT_EVENTS},
+    {"output-format", required_argument, NULL, OPT_OUTPUT_FORMAT},
+    {"sensor-name", required_argument, NULL, OPT_SENSOR_NAME},
     {"quiet", no_argument, NULL, 'q'},
     {"home-net", required_argument, NULL, OPT_HOME_NET},
     {"flows", required_argument, NULL, OPT_FLOWS},
@@ -121,8 +125,12 @@ static void usage(FILE *fp)
     fprintf(fp,
             "  -R, --rules PATH         Sigma rule file or directory (repeatable;\n"
             "                           default: the bundled rules)\n"
-            "  -o, --output FILE        write NDJSON here instead of stdout\n"
+            "  -o, --output FILE        write the lines here instead of stdout\n"
             "      --events             also write every observed name (hunting log)\n"
+            "      --output-format FMT  native (default: tunwatch's NDJSON), ecs (Elastic\n"
+            "                           Common Schema 8), asim (Sentinel ASIM NetworkSession\n"
+            "                           and Dns) or cef (ArcSight CEF lines)\n"
+            "      --sensor-name NAME   name this sensor on every line (default: host name)\n"
             "  -q, --quiet              no progress line\n"
             "      --home-net LIST      CIDRs inside the organisation (decides Initiated;\n"
             "                           default 10/8,172.16/12,192.168/16,127/8,169.254/16,\n"
@@ -270,6 +278,22 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         return 0;
     case OPT_EVENTS:
         s->events = true;
+        return 0;
+    case OPT_OUTPUT_FORMAT:
+        if (tw_format_parse(arg, &s->format) != 0) {
+            snprintf(msg, msglen, "%s: --output-format: '%s' is not native, ecs, asim or cef",
+                     where, arg);
+            return -1;
+        }
+        return 0;
+    case OPT_SENSOR_NAME:
+        if (arg[0] == '\0' || strlen(arg) >= TW_HOST_NAME_MAX) {
+            snprintf(msg, msglen, "%s: --sensor-name: 1 to %d bytes", where,
+                     TW_HOST_NAME_MAX - 1);
+            return -1;
+        }
+        if ((s->sensor_name = keep(o, arg)) == NULL)
+            goto nomem;
         return 0;
     case OPT_IMMEDIATE:
         s->cap.immediate = true;
@@ -710,6 +734,7 @@ int main(int argc, char **argv)
     o.s.local_processes = -1;
     o.s.prep.defrag = (struct tw_defrag_config)TW_DEFRAG_CONFIG_DEFAULT;
     o.s.prep.checksums = TW_CSUM_AUTO;
+    o.s.version = TW_VERSION;
     if (parse_args(argc, argv, &o) != 0)
         return 1;
     if (o.s.prep.defrag.memory < tw_defrag_min_memory(&o.s.prep.defrag)) {

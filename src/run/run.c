@@ -188,6 +188,7 @@ static int run_file(struct sensor *s)
     struct source *src = &s->src[0];
 
     s->linktype = src->linktype;
+    s->sink.source = src->name; /* events name the file they came from */
     while (!stop_requested) {
         int n = src->ops->dispatch(src->cap, BURST, s->frame_fn, s, err, sizeof(err));
         if (n == TW_EOF)
@@ -228,6 +229,7 @@ static int run_live(struct sensor *s)
         for (size_t i = 0; i < s->n_src && !stop_requested; i++) {
             struct source *src = &s->src[i];
             s->linktype = src->linktype;
+            s->sink.source = src->name; /* events name the interface they came from */
             for (int b = 0; b < LIVE_BURSTS; b++) {
                 int n = src->ops->dispatch(src->cap, BURST, s->frame_fn, s, err, sizeof(err));
                 if (n < 0) {
@@ -336,9 +338,21 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             goto out_sources;
         }
         s->file_open = true;
-        s->sink.out.file = &s->file;
     }
-    s->sink.out.events = cfg->events;
+    /* Who writes the lines, for every format; the default source names events that come
+     * from no particular source (none does today: every event is stamped with its own). */
+    if (tw_sensor_id_init(&s->id, cfg->sensor_name, cfg->version) != 0) {
+        fprintf(stderr, "tunwatch: no random bytes for the run id: %s\n", strerror(errno));
+        goto out_output;
+    }
+    s->fmt = (struct tw_format_ctx){.sensor = &s->id, .home = &cfg->eng.home};
+    if (cfg->read_file != NULL) {
+        s->fmt.source = cfg->read_file;
+        s->fmt.source_is_file = true;
+    } else if (cfg->n_interfaces == 1) {
+        s->fmt.source = cfg->interfaces[0];
+    }
+    sink_output_init(s, &s->sink);
     if (cfg->suppress_secs > 0) {
         s->suppress = tw_suppress_new(cfg->suppress_secs, SUPPRESS_KEYS);
         if (s->suppress == NULL) {
@@ -375,8 +389,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         /* Started after the switch to -u USER, so that its thread has the capabilities
          * drop_privileges() kept (capabilities are per thread). */
         struct tw_attrib_config ac = {.sink = attributed, .ctx = s, .queue_bytes = 4u << 20};
-        s->attr_sink.out.file = &s->file;
-        s->attr_sink.out.events = cfg->events;
+        sink_output_init(s, &s->attr_sink);
         s->attr_sink.match.suppress = s->suppress;
         pthread_mutex_init(&s->attr_lock, NULL);
         s->attrib = tw_attrib_new(&ac);

@@ -62,6 +62,11 @@ struct source {
 struct sink {
     struct tw_match match;
     struct tw_output out;
+    /* The capture source whose frames this sink's engine is being fed (set by the loop that
+     * dispatches them, per burst, or per frame for workers behind a ring): stamped on every
+     * event that has none, so each event names its own interface or file. */
+    const char *source;
+    bool source_is_file;
 };
 
 /* Totals a run reports, gathered from the one engine or from every worker. */
@@ -130,6 +135,8 @@ struct sensor {
     struct tw_engine *eng;
     struct tw_anscache *anscache; /* host-wide, shared by every worker */
     struct tw_outfile file;       /* the output stream all outputs share */
+    struct tw_sensor_id id;       /* who writes the lines: sensor name, host, run id */
+    struct tw_format_ctx fmt;     /* what every output's formatter reads (shared, read-only) */
     bool file_open;
     struct sink sink;
     struct tw_matchers *matchers; /* in use (NULL until the first load is complete) */
@@ -154,6 +161,8 @@ struct sensor {
 
 /* ---- events.c ---- */
 
+/* Sets k's output to the run's format and formatter context. */
+void sink_output_init(struct sensor *s, struct sink *k);
 /* Sends an event on: to matching and output (out), or through process attribution. */
 void deliver(struct sensor *s, struct sink *k, const struct tw_event *ev);
 /* Event sink (ctx: the sensor): deliver() with the sensor's own output. */

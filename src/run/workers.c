@@ -21,6 +21,7 @@ struct frame_rec {
     uint32_t caplen;
     uint32_t wirelen;
     uint32_t payload_off;
+    const char *source; /* the capture source it came from (its events name it) */
     struct tw_pkt pkt;
 };
 
@@ -59,6 +60,7 @@ static void *worker_main(void *arg)
             struct tw_frame f = {.ts_sec = h.ts_sec, .ts_nsec = h.ts_nsec, .caplen = h.caplen,
                                  .wirelen = h.wirelen, .data = rec + sizeof(h)};
             h.pkt.payload = h.payload_off != NO_PAYLOAD ? f.data + h.payload_off : NULL;
+            w->sink.source = h.source;
             tw_engine_packet(w->eng, &f, &h.pkt);
             tw_ring_release(&w->ring);
             n++;
@@ -124,6 +126,7 @@ static void *worker_capture_main(void *arg)
         for (size_t i = 0; i < w->n_src; i++) {
             struct source *src = &w->src[i];
             w->linktype = src->linktype;
+            w->sink.source = w->s->cfg->interfaces[i]; /* as given, not the socket's name */
             for (int b = 0; b < LIVE_BURSTS; b++) {
                 int n = src->ops->dispatch(src->cap, BURST, worker_frame, w, w->errmsg,
                                            sizeof(w->errmsg));
@@ -227,7 +230,8 @@ void spread_frame(void *ctx, const struct tw_frame *f)
 {
     struct sensor *s = ctx;
     struct tw_prep_frame pf = {s->linktype, f->data, f->caplen};
-    struct frame_rec h = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec, .wirelen = f->wirelen};
+    struct frame_rec h = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec, .wirelen = f->wirelen,
+                          .source = s->sink.source};
     struct tw_pkt *p = &h.pkt;
     struct worker *w;
     uint8_t *dst;
@@ -333,8 +337,7 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         struct worker *w = &s->workers[i];
         struct tw_engine_config c = *base;
 
-        w->sink.out.file = &s->file;
-        w->sink.out.events = s->sink.out.events;
+        sink_output_init(s, &w->sink);
         w->sink.match.suppress = s->suppress;
         atomic_init(&w->sink.match.matchers, s->matchers);
         /* The configured capacities are for the whole sensor. */

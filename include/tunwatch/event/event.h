@@ -132,7 +132,7 @@ struct tw_event {
     size_t raw_len;
     const char *norm;      /* ASCII-lowercased, one trailing dot removed: what rules match */
     size_t norm_len;
-    uint16_t qtype;        /* dns_query only */
+    uint16_t qtype;        /* dns_query, and the question of a dns_response */
     uint8_t l4_proto;      /* 6 or 17 */
     bool initiated;        /* initiator inside the home networks */
     bool ech;              /* tls_sni: encrypted_client_hello extension present */
@@ -181,6 +181,13 @@ struct tw_event {
         const uint32_t *ttls;  /* n_answers */
         const uint16_t *types; /* n_answers: record types */
     } dns;
+    /* The capture source (interface name, or capture file name) of the frames the event came
+     * from. The engine does not know its sources: the run stage sets this on every event it
+     * takes from an engine, from the source whose frames that engine is being fed (so a run
+     * that reads several files merged in time order, or several interfaces, names each event's
+     * own). NULL: the output's default source. The string outlives the run. */
+    const char *source;
+    bool source_is_file;   /* source is a capture file (-r), else an interface */
 };
 
 /* The JA4 fingerprint of ev's ClientHello, computed on the first call, or NULL (no hello, or

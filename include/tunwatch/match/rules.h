@@ -66,6 +66,9 @@ struct tw_rule_info {
     unsigned line;           /* line in file where the rule (or indicator) starts; 0 unknown */
     const char *const *tags; /* n_tags strings, as written in the rule */
     size_t n_tags;
+    const char *description; /* the rule's description, or NULL */
+    const char *const *references; /* n_references URLs (the rule's references), as written */
+    size_t n_references;
     enum tw_category category;
 };
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * NDJSON output: alert lines (the match stage decides which) and, with --events,
- * every event (the hunting log). It formats and writes; it does not match. One JSON object
- * per line; see README,
- * "Output schema". Write errors (full disk, closed pipe) are sticky and
+ * Line output: alert lines (the match stage decides which) and, with --events,
+ * every event (the hunting log), each formatted by the output's format (tunwatch/output/
+ * format.h: native NDJSON, ECS, ASIM, CEF) and written whole. It does not match. See README,
+ * "Output schema" and "Output formats". Write errors (full disk, closed pipe) are sticky and
  * reported by tw_outfile_flush(). Several outputs (one per worker) share one
  * struct tw_outfile: each line is written whole under its lock, so lines
  * never interleave, and a reopen (log rotation) swaps the file between two
@@ -18,6 +18,7 @@
 
 #include "tunwatch/event/event.h"
 #include "tunwatch/match/match.h"
+#include "tunwatch/output/format.h"
 
 #define TW_LINE_MAX (64 * 1024)
 
@@ -41,6 +42,8 @@ int tw_outfile_close(struct tw_outfile *f);
 /* One per thread that writes (each worker, the attribution thread). */
 struct tw_output {
     struct tw_outfile *file;
+    enum tw_format format;        /* how lines are written (TW_FORMAT_NATIVE when zeroed) */
+    const struct tw_format_ctx *fmt; /* sensor identity, home networks, default source */
     bool events;                  /* also write every event */
     uint64_t events_written;
     uint64_t lines_dropped;       /* lines that did not fit TW_LINE_MAX (counted, never silent) */
@@ -48,10 +51,10 @@ struct tw_output {
     char line[TW_LINE_MAX];
 };
 
-/* Counts ev by category and, with o->events, writes it as an "event" line. */
+/* Counts ev by category and, with o->events, writes it as an event line. */
 void tw_output_event(struct tw_output *o, const struct tw_event *ev);
 
-/* Writes a as an "alert" line; out is a struct tw_output (a tw_alert_fn for tw_match_event). */
+/* Writes a as an alert line; out is a struct tw_output (a tw_alert_fn for tw_match_event). */
 void tw_output_alert(void *out, const struct tw_alert *a);
 
 

@@ -12,6 +12,7 @@
 #include "tunwatch/capture/capture.h"
 #include "tunwatch/inspect/engine.h"
 #include "tunwatch/match/matchers.h"
+#include "tunwatch/output/format.h"
 
 #define TW_MAX_SOURCES 16
 #define TW_MAX_WORKERS 64
@@ -34,6 +35,9 @@ struct tw_sensor_config {
                                  capture from local interfaces (not files, not DPDK) */
     bool events;
     bool quiet;
+    enum tw_format format;    /* --output-format (TW_FORMAT_NATIVE by default) */
+    const char *sensor_name;  /* --sensor-name; NULL: the host name */
+    const char *version;      /* tunwatch's version, written by some formats */
     struct tw_engine_config eng;
     struct tw_prep_config prep; /* IP reassembly and checksum validation */
 };

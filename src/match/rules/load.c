@@ -43,10 +43,13 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct y
                      const char *id, enum tw_category cat, uint32_t node)
 {
     const struct ynode *tags = rules_map_get(d, root, "tags");
+    const struct ynode *refs = rules_map_get(d, root, "references");
     const char *title = scalar(d, rules_map_get(d, root, "title"));
     const char *level = scalar(d, rules_map_get(d, root, "level"));
+    const char *desc = scalar(d, rules_map_get(d, root, "description"));
     size_t size = sizeof(struct rule) + str_size(id) + str_size(title) + str_size(level);
-    size_t n_slots = 0;
+    size_t n_slots = 0, n_ref_slots = 0;
+    char **refv = NULL;
     struct rule *r;
     char *at;
 
@@ -58,6 +61,16 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct y
         for (size_t i = 0; i < tags->n; i++)
             size += str_size(scalar(d, ykid(d, tags, i)));
     }
+    if (refs && refs->type != Y_SEQ)
+        refs = NULL;
+    if (refs) {
+        n_ref_slots = refs->n ? refs->n : 1;
+        size += n_ref_slots * sizeof(char *);
+        for (size_t i = 0; i < refs->n; i++)
+            size += str_size(scalar(d, ykid(d, refs, i)));
+    }
+    if (desc)
+        size += str_size(desc);
     if (grow((void **)&rs->rules, &rs->rules_cap, rs->n_rules + 1, sizeof(*rs->rules)))
         return TW_ENOMEM;
     r = calloc(1, size);
@@ -68,6 +81,11 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct y
         r->tags = (char **)(void *)at;
         at += n_slots * sizeof(char *);
     }
+    if (refs) {
+        refv = (char **)(void *)at;
+        r->info.references = (const char *const *)refv;
+        at += n_ref_slots * sizeof(char *);
+    }
     r->id = put_str(&at, id);
     r->title = put_str(&at, title);
     r->level = put_str(&at, level);
@@ -77,6 +95,14 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct y
         if (t)
             r->tags[r->info.n_tags++] = put_str(&at, t);
     }
+    for (size_t i = 0; refs && i < refs->n; i++) {
+        const char *t = scalar(d, ykid(d, refs, i));
+
+        if (t)
+            refv[r->info.n_references++] = put_str(&at, t);
+    }
+    if (desc)
+        r->info.description = put_str(&at, desc);
     r->info.id = r->id;
     r->info.title = r->title;
     r->info.level = r->level;
