@@ -113,6 +113,10 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
         tw_jb_key(jb, "community_id");
         tw_jb_cstr(jb, cid);
     }
+    if (ev->source != NULL) {
+        tw_jb_key(jb, "pcap_filename");
+        tw_jb_cstr(jb, ev->source);
+    }
     tw_jb_key(jb, "category");
     tw_jb_cstr(jb, tw_category_name(ev->category));
     tw_jb_key(jb, "evidence");

@@ -58,6 +58,9 @@ enum {
     OPT_DEFRAG_MAX_FRAGS,
     OPT_DEFRAG_MAX_DATAGRAMS,
     OPT_CHECKSUMS,
+    OPT_APPEND,
+    OPT_REPORT,
+    OPT_REPORT_FORMAT,
 };
 
 static const struct option longopts[] = {
@@ -98,19 +101,25 @@ static const struct option longopts[] = {
     {"defrag-max-frags", required_argument, NULL, OPT_DEFRAG_MAX_FRAGS},
     {"defrag-max-datagrams", required_argument, NULL, OPT_DEFRAG_MAX_DATAGRAMS},
     {"checksums", required_argument, NULL, OPT_CHECKSUMS},
+    {"append", no_argument, NULL, OPT_APPEND},
+    {"report", optional_argument, NULL, OPT_REPORT},
+    {"report-format", required_argument, NULL, OPT_REPORT_FORMAT},
+    {"test-config", no_argument, NULL, 'T'},
     {"user", required_argument, NULL, 'u'},
     {"config", required_argument, NULL, 'c'},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
-#define SHORTOPTS "r:i:R:o:qu:c:Vh"
+#define SHORTOPTS "r:i:R:o:qu:c:TVh"
 
 static void usage(FILE *fp)
 {
     fprintf(fp,
-            "usage: tunwatch (-r FILE | -i IFACE [-i IFACE...]) [options]\n"
-            "  -r, --read FILE          replay a pcap or pcapng file\n"
+            "usage: tunwatch (-r PATH [-r PATH...] | -i IFACE [-i IFACE...]) [options]\n"
+            "  -r, --read PATH          replay a pcap or pcapng file, every capture under a\n"
+            "                           directory, or the files a quoted pattern matches\n"
+            "                           (repeatable: all merged in time order as one stream)\n"
             "  -i, --interface IFACE    capture live (repeatable; \"any\" for all)\n"
             "      --filter EXPR        BPF filter for live capture\n"
             "      --snaplen N          bytes kept per packet (default 262144)\n"
@@ -122,6 +131,10 @@ static void usage(FILE *fp)
             "  -R, --rules PATH         Sigma rule file or directory (repeatable;\n"
             "                           default: the bundled rules)\n"
             "  -o, --output FILE        write NDJSON here instead of stdout\n"
+            "      --append             add to the -o file instead of replacing it (replay)\n"
+            "      --report[=FILE]      at the end, a table per source host and rule: first\n"
+            "                           and last seen, count, names (stderr, or FILE)\n"
+            "      --report-format text|json  the table as text (default) or JSON lines\n"
             "      --events             also write every observed name (hunting log)\n"
             "  -q, --quiet              no progress line\n"
             "      --home-net LIST      CIDRs inside the organisation (decides Initiated;\n"
@@ -172,6 +185,9 @@ static void usage(FILE *fp)
             "      --pid-file FILE      write the process id here\n"
             "  -u, --user USER          run as USER once the capture is open\n"
             "  -c, --config FILE        read options from FILE (key = value, long names)\n"
+            "  -T, --test-config        load and check the configuration, rules, indicator and\n"
+            "                           exclusion files and sources, list every problem, exit\n"
+            "                           0 (all good) or 1\n"
             "  -V, --version            print the version\n"
             "  -h, --help               this text\n"
             "Signals: HUP reopens the output and stats files and reloads the rules;\n"
@@ -183,6 +199,8 @@ struct options {
     const char *check_paths[TW_MAX_RULE_PATHS]; /* --check-rules */
     size_t n_check_paths;
     const char *explain;                        /* --explain NAME */
+    bool test_config;                           /* -T */
+    bool reads_from_config;      /* -r on the command line replaces the file's list */
     bool rules_from_config;      /* -R on the command line replaces the file's list */
     bool interfaces_from_config; /* likewise for -i */
     bool in_config;
@@ -228,8 +246,37 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
 
     switch (id) {
     case 'r':
-        if ((s->read_file = keep(o, arg)) == NULL)
+        if (!o->in_config && o->reads_from_config) {
+            s->n_read_paths = 0;
+            o->reads_from_config = false;
+        }
+        if (s->n_read_paths == TW_MAX_READ_PATHS) {
+            snprintf(msg, msglen, "%s: at most %d -r paths", where, TW_MAX_READ_PATHS);
+            return -1;
+        }
+        if ((s->read_paths[s->n_read_paths++] = keep(o, arg)) == NULL)
             goto nomem;
+        o->reads_from_config |= o->in_config;
+        return 0;
+    case OPT_APPEND:
+        s->append = true;
+        return 0;
+    case OPT_REPORT:
+        if ((s->report_path = keep(o, arg != NULL && arg[0] != '\0' ? arg : "-")) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_REPORT_FORMAT:
+        if (strcmp(arg, "text") == 0)
+            s->report_format = TW_REPORT_TEXT;
+        else if (strcmp(arg, "json") == 0)
+            s->report_format = TW_REPORT_JSON;
+        else {
+            snprintf(msg, msglen, "%s: --report-format: '%s' is not text or json", where, arg);
+            return -1;
+        }
+        return 0;
+    case 'T':
+        o->test_config = true;
         return 0;
     case 'i':
         if (!o->in_config && o->interfaces_from_config) {
@@ -467,8 +514,11 @@ static int load_config(struct options *o, const char *path)
         if (lo->val == 'V' || lo->val == 'h')
             continue;
         keys[n].name = lo->name;
-        keys[n].takes_value = lo->has_arg == required_argument;
-        keys[n].repeatable = lo->val == 'i' || lo->val == 'R';
+        /* report takes a value in a file: "-" (stderr) or a path */
+        keys[n].takes_value = lo->has_arg != no_argument;
+        keys[n].repeatable = lo->val == 'i' || lo->val == 'R' || lo->val == 'r' ||
+                             lo->val == OPT_INTEL || lo->val == OPT_INTEL_SUBDOMAINS ||
+                             lo->val == OPT_EXCLUDE;
         keys[n].cli_only = lo->val == 'c';
         n++;
     }
@@ -548,7 +598,11 @@ static int parse_args(int argc, char **argv, struct options *o)
             return -1;
         default: {
             char msg[512];
-            if (apply(o, c, optarg, "tunwatch", msg, sizeof(msg)) != 0) {
+            const char *arg = optarg;
+            /* --report FILE (an optional argument given as the next word) */
+            if (c == OPT_REPORT && arg == NULL && optind < argc && argv[optind][0] != '-')
+                arg = argv[optind++];
+            if (apply(o, c, arg, "tunwatch", msg, sizeof(msg)) != 0) {
                 fprintf(stderr, "%s\n", msg);
                 return -1;
             }
@@ -561,12 +615,14 @@ static int parse_args(int argc, char **argv, struct options *o)
     }
     if (o->n_check_paths > 0 || o->explain != NULL)
         return 0; /* tool modes: no capture */
-    if (o->s.read_file == NULL && o->s.n_interfaces == 0) {
+    if (o->test_config)
+        return 0; /* checks what there is, reports what is missing */
+    if (o->s.n_read_paths == 0 && o->s.n_interfaces == 0) {
         fprintf(stderr, "tunwatch: nothing to read: give -r FILE or -i IFACE\n");
         usage(stderr);
         return -1;
     }
-    if (o->s.read_file != NULL && o->s.n_interfaces > 0) {
+    if (o->s.n_read_paths > 0 && o->s.n_interfaces > 0) {
         fprintf(stderr, "tunwatch: -r and -i exclude each other\n");
         return -1;
     }

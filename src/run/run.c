@@ -105,9 +105,8 @@ static int open_sources(struct sensor *s)
     const struct tw_sensor_config *cfg = s->cfg;
     char err[512];
 
-    if (cfg->read_file != NULL) {
-        s->src[0] = (struct source){.ops = &tw_capture_pcap_file, .name = cfg->read_file};
-        s->n_src = 1;
+    if (cfg->n_read_paths > 0) {
+        return inputs_open(&s->in, cfg);
     } else {
         for (size_t i = 0; i < cfg->n_interfaces; i++) {
             const char *name = cfg->interfaces[i];
@@ -182,25 +181,35 @@ static bool output_failed(const struct sensor *s)
     return atomic_load_explicit(&s->file.err, memory_order_relaxed) != 0;
 }
 
-static int run_file(struct sensor *s)
+/* Replay: every file merged in time order, one stream. A file that breaks while read (cut
+ * short, a bad block) is named and dropped; the others go on and the run ends with status 1. */
+static int run_files(struct sensor *s)
 {
     char err[512];
-    struct source *src = &s->src[0];
+    struct tw_frame f;
+    size_t file;
+    int linktype, status = 0;
 
-    s->linktype = src->linktype;
     while (!stop_requested) {
-        int n = src->ops->dispatch(src->cap, BURST, s->frame_fn, s, err, sizeof(err));
-        if (n == TW_EOF)
-            return 0;
-        if (n < 0) {
-            fprintf(stderr, "tunwatch: %s: %s\n", src->name, err);
-            return 1;
+        for (unsigned k = 0; k < BURST; k++) {
+            int n = tw_merge_next(s->in.merge, &f, &linktype, &file, err, sizeof(err));
+            if (n == TW_EOF)
+                return status;
+            if (n < 0) {
+                fprintf(stderr, "tunwatch: %s\n", err);
+                s->in.read_errors++;
+                status = 1;
+                continue;
+            }
+            f.source = (uint32_t)file;
+            s->linktype = linktype;
+            s->frame_fn(s, &f);
         }
         if (output_failed(s) || s->failed)
-            return 0;
+            return status;
         between_bursts(s);
     }
-    return 0;
+    return status;
 }
 
 static int run_live(struct sensor *s)
@@ -286,7 +295,7 @@ static bool want_attribution(const struct tw_sensor_config *cfg)
 {
     if (cfg->local_processes >= 0)
         return cfg->local_processes > 0;
-    if (cfg->read_file != NULL || cfg->n_interfaces == 0)
+    if (cfg->n_read_paths > 0 || cfg->n_interfaces == 0)
         return false;
     for (size_t i = 0; i < cfg->n_interfaces; i++)
         if (tw_dpdk_is_source(cfg->interfaces[i]))
@@ -320,8 +329,8 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         FILE *fp = stdout;
         const char *path = "stdout";
         if (cfg->out_path != NULL && strcmp(cfg->out_path, "-") != 0) {
-            /* A replay writes a fresh file; a live sensor appends to its log. */
-            fp = open_log(cfg->out_path, !s->live);
+            /* A replay writes a fresh file (--append: adds to it); a live sensor appends. */
+            fp = open_log(cfg->out_path, !s->live && !cfg->append);
             path = cfg->out_path;
             if (fp == NULL) {
                 fprintf(stderr, "tunwatch: %s: %s\n", cfg->out_path, strerror(errno));
@@ -394,6 +403,8 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     }
     s->first_load = true;
     s->loading = true;
+    ecfg.source_names = s->in.names;
+    ecfg.n_sources = s->in.n_names;
     if (cfg->dns_cache > 0) {
         struct tw_anscache_config ac = TW_ANSCACHE_CONFIG_DEFAULT;
         ac.capacity = cfg->dns_cache;
@@ -458,7 +469,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     s->show_progress = !cfg->quiet && !s->live && isatty(STDERR_FILENO);
     s->t0 = s->last_flush = s->last_stats = s->last_progress = now_mono();
 
-    status = s->fanout ? run_fanout(s) : s->live ? run_live(s) : run_file(s);
+    status = s->fanout ? run_fanout(s) : s->live ? run_live(s) : run_files(s);
     workers_stop(s); /* every queued frame is processed before the totals */
     if (s->eng != NULL)
         tw_engine_flush(s->eng); /* flows still open at the end of the capture */
@@ -523,5 +534,6 @@ out_sources:
     for (size_t i = 0; i < s->n_src; i++)
         if (s->src[i].cap != NULL)
             s->src[i].ops->close(s->src[i].cap);
+    inputs_close(&s->in);
     return status;
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "tunwatch/capture/capfile.h"
 #include "tunwatch/host/attrib.h"
 #include "tunwatch/match/evqueue.h"
 #include "tunwatch/output/output.h"
@@ -55,6 +56,19 @@ struct source {
     struct tw_capture *cap;
     const char *name;
     int linktype;
+};
+
+/* The capture files of a replay (-r, expanded) and their time-ordered merge. */
+struct inputs {
+    char **paths;   /* every file found, in argument order (directories in name order) */
+    bool *named;    /* ... named by the user (a file or a pattern), not found in a directory */
+    size_t n, cap;
+    const char **names; /* the files the merge took; index = tw_frame.source */
+    size_t n_names;
+    unsigned errors;  /* user-named paths that cannot be read: the run fails */
+    unsigned skipped; /* files in directories that are not captures (warned) */
+    unsigned read_errors; /* files cut short or broken while read (their packets before count) */
+    struct tw_merge *merge;
 };
 
 /* Where one thread's events go: the match stage, then the output (its own line buffer and
@@ -125,6 +139,7 @@ struct sensor {
     double last_offload_check;
     struct source src[TW_MAX_SOURCES];
     size_t n_src;
+    struct inputs in; /* replay: the files (n_src is 0) */
     bool live;
     int linktype; /* of the source being dispatched */
     struct tw_engine *eng;
@@ -208,6 +223,13 @@ void offload_notice(struct sensor *s);
 void progress(struct sensor *s);
 /* Writes the summary of a run that took secs seconds to stderr. */
 void summary(struct sensor *s, double secs);
+
+/* ---- inputs.c ---- */
+
+/* Expands cfg's -r arguments into files and adds them to a merge; every problem is said on
+ * stderr. 0, or -1 when a path the user named cannot be read (or nothing is left). */
+int inputs_open(struct inputs *in, const struct tw_sensor_config *cfg);
+void inputs_close(struct inputs *in);
 
 /* ---- files.c ---- */
 

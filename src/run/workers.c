@@ -21,6 +21,7 @@ struct frame_rec {
     uint32_t caplen;
     uint32_t wirelen;
     uint32_t payload_off;
+    uint32_t source;
     struct tw_pkt pkt;
 };
 
@@ -57,7 +58,8 @@ static void *worker_main(void *arg)
             struct frame_rec h;
             memcpy(&h, rec, sizeof(h));
             struct tw_frame f = {.ts_sec = h.ts_sec, .ts_nsec = h.ts_nsec, .caplen = h.caplen,
-                                 .wirelen = h.wirelen, .data = rec + sizeof(h)};
+                                 .wirelen = h.wirelen, .source = h.source,
+                                 .data = rec + sizeof(h)};
             h.pkt.payload = h.payload_off != NO_PAYLOAD ? f.data + h.payload_off : NULL;
             tw_engine_packet(w->eng, &f, &h.pkt);
             tw_ring_release(&w->ring);
@@ -227,7 +229,8 @@ void spread_frame(void *ctx, const struct tw_frame *f)
 {
     struct sensor *s = ctx;
     struct tw_prep_frame pf = {s->linktype, f->data, f->caplen};
-    struct frame_rec h = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec, .wirelen = f->wirelen};
+    struct frame_rec h = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec, .wirelen = f->wirelen,
+                          .source = f->source};
     struct tw_pkt *p = &h.pkt;
     struct worker *w;
     uint8_t *dst;

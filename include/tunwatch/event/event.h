@@ -139,6 +139,8 @@ struct tw_event {
     bool midstream;        /* the flow's start was not seen (capture began mid-flow) */
     enum tw_direction direction;
     struct tw_proc proc;   /* zeroed (TW_PROC_NONE) unless attribution filled it */
+    const char *source;    /* the capture file the packet came from (output key
+                              pcap_filename), or NULL (live); lives as long as the run */
 };
 
 /* The JA4 fingerprint of ev's ClientHello, computed on the first call, or NULL (no hello, or
