@@ -171,14 +171,24 @@ static int expand_one(struct inputs *in, const char *arg)
             return -1;
         return 0;
     }
+    /* What the pattern matched is taken as a directory's files are: captures by name or
+     * magic (a pattern ending in .pcap* leaves the .names.tsv files beside them out). */
+    size_t before = in->n;
     for (size_t i = 0; i < g.gl_pathc && rc == 0; i++) {
         const char *p = g.gl_pathv[i];
-        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+        const char *base = strrchr(p, '/') != NULL ? strrchr(p, '/') + 1 : p;
+        if (stat(p, &sb) != 0)
+            continue;
+        if (S_ISDIR(sb.st_mode))
             rc = walk(in, p, 0);
-        else
-            rc = add_file(in, p, true); /* the pattern named it */
+        else if (S_ISREG(sb.st_mode) && (has_capture_ext(base) || has_capture_magic(p)))
+            rc = add_file(in, p, false);
     }
     globfree(&g);
+    if (rc == 0 && in->n == before) {
+        fprintf(stderr, "tunwatch: %s: no capture file matches this pattern\n", arg);
+        in->errors++;
+    }
     return rc;
 }
 

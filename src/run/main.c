@@ -578,9 +578,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 
     /* The configuration file first, so that the command line overrides it. */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1)
+    while ((c = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1) {
         if (c == 'c' && load_config(o, optarg) != 0)
             return -1;
+        if (c == OPT_REPORT && optarg == NULL && optind < argc && argv[optind][0] != '-')
+            optind++; /* --report FILE: the word is its argument, not an operand */
+    }
     opterr = 1;
     optind = 1;
     while ((c = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1) {

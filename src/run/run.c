@@ -356,6 +356,19 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         }
         s->sink.match.suppress = s->suppress;
     }
+    if (cfg->report_path != NULL) {
+        s->report = report_new();
+        if (s->report == NULL) {
+            fprintf(stderr, "tunwatch: out of memory\n");
+            goto out_output;
+        }
+        s->sink.report = s->report;
+        if (strcmp(cfg->report_path, "-") != 0 &&
+            (s->report_fp = open_log(cfg->report_path, !cfg->append)) == NULL) {
+            fprintf(stderr, "tunwatch: %s: %s\n", cfg->report_path, strerror(errno));
+            goto out_output;
+        }
+    }
     if (cfg->stats_path != NULL) {
         s->stats_fp = open_log(cfg->stats_path, false);
         if (s->stats_fp == NULL) {
@@ -385,6 +398,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
          * drop_privileges() kept (capabilities are per thread). */
         struct tw_attrib_config ac = {.sink = attributed, .ctx = s, .queue_bytes = 4u << 20};
         s->attr_sink.out.file = &s->file;
+        s->attr_sink.report = s->report;
         s->attr_sink.out.events = cfg->events;
         s->attr_sink.match.suppress = s->suppress;
         pthread_mutex_init(&s->attr_lock, NULL);
@@ -497,6 +511,13 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     offload_notice(s);
     if (cfg->stats_interval > 0)
         write_stats(s);
+    if (s->report != NULL &&
+        report_write(s->report, s->report_fp != NULL ? s->report_fp : stderr,
+                     cfg->report_format) != 0) {
+        fprintf(stderr, "tunwatch: writing the report to %s: %s\n", cfg->report_path,
+                strerror(errno));
+        status = 2;
+    }
     summary(s, now_mono() - s->t0);
     if (stop_requested)
         fprintf(stderr, "tunwatch: stopped by signal, output flushed\n");
@@ -527,6 +548,9 @@ out_output:
     }
     if (s->stats_fp != NULL)
         fclose(s->stats_fp);
+    if (s->report_fp != NULL)
+        fclose(s->report_fp);
+    report_free(s->report);
     if (pid_written)
         unlink(cfg->pid_path); /* may fail once privileges are gone: harmless */
 out_sources:

@@ -76,6 +76,7 @@ struct inputs {
 struct sink {
     struct tw_match match;
     struct tw_output out;
+    struct report *report; /* --report: alerts summed here too; NULL: none */
 };
 
 /* Totals a run reports, gathered from the one engine or from every worker. */
@@ -162,6 +163,8 @@ struct sensor {
     pthread_mutex_t attr_lock;        /* guards attr_snap */
     struct totals attr_snap;          /* attr_sink's counters (match and output only) */
     FILE *stats_fp;
+    struct report *report; /* --report, NULL: none */
+    FILE *report_fp;       /* its file, opened at start (stderr: NULL) */
     uint64_t reloads, reload_failures;
     double t0, last_flush, last_stats, last_progress;
     bool show_progress;
@@ -223,6 +226,17 @@ void offload_notice(struct sensor *s);
 void progress(struct sensor *s);
 /* Writes the summary of a run that took secs seconds to stderr. */
 void summary(struct sensor *s, double secs);
+
+/* ---- report.c ---- */
+
+struct report;
+/* An empty table; NULL when out of memory. */
+struct report *report_new(void);
+/* Counts an alert (thread-safe). */
+void report_alert(struct report *r, const struct tw_alert *a);
+/* Writes the table, sorted. 0, or TW_EIO / TW_ENOMEM. */
+int report_write(struct report *r, FILE *fp, enum tw_report_format fmt);
+void report_free(struct report *r);
 
 /* ---- inputs.c ---- */
 
