@@ -8,7 +8,11 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <glob.h>
+#include <libgen.h>
 #include <limits.h>
+#include <net/if.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,7 @@
 #include <unistd.h>
 
 #include "tunwatch/run/config.h"
+#include "tunwatch/capture/capfile.h"
 #include "tunwatch/capture/dpdk.h"
 #include "tunwatch/match/exclude.h"
 #include "tunwatch/match/intel.h"
@@ -736,6 +741,152 @@ static int check_rules(const struct options *o)
     return status;
 }
 
+/* Rule, indicator and exclusion paths that cannot be read, each named on stderr: a sensor
+ * started with one would run without what the user asked for. Returns how many. */
+static unsigned check_match_paths(const struct tw_matchers_config *m)
+{
+    unsigned bad = 0;
+    struct {
+        const char *const *paths;
+        size_t n;
+        const char *what;
+    } lists[] = {
+        {m->rule_paths, m->n_rule_paths, "rules (-R)"},
+        {m->intel_paths, m->n_intel_paths, "indicators (--intel)"},
+        {m->exclude_paths, m->n_exclude_paths, "exclusions (--exclude)"},
+    };
+
+    for (size_t l = 0; l < TW_ARRAY_SIZE(lists); l++)
+        for (size_t i = 0; i < lists[l].n; i++)
+            if (access(lists[l].paths[i], R_OK) != 0) {
+                fprintf(stderr, "tunwatch: %s: %s (%s)\n", lists[l].paths[i], strerror(errno),
+                        lists[l].what);
+                bad++;
+            }
+    return bad;
+}
+
+/* A file tunwatch will create or append to: its directory must exist and be writable. */
+static unsigned check_writable(const char *path, const char *what)
+{
+    char buf[PATH_MAX];
+
+    if (path == NULL || strcmp(path, "-") == 0)
+        return 0;
+    if (access(path, F_OK) == 0) {
+        if (access(path, W_OK) == 0)
+            return 0;
+        fprintf(stderr, "tunwatch: %s: %s (%s)\n", path, strerror(errno), what);
+        return 1;
+    }
+    snprintf(buf, sizeof(buf), "%s", path);
+    const char *dir = dirname(buf);
+    if (access(dir, W_OK) != 0) {
+        fprintf(stderr, "tunwatch: %s: %s: %s (%s)\n", path, dir, strerror(errno), what);
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * -T: everything a start would read or open, checked without capturing: the configuration
+ * (already parsed), rule, indicator and exclusion files (loaded and compiled), capture paths,
+ * interfaces (they exist; as root, they open), files to write, the user. Every problem is
+ * listed on stderr; exit 0 when there is none, else 1.
+ */
+static int test_config(const struct options *o)
+{
+    const struct tw_sensor_config *s = &o->s;
+    unsigned bad = check_match_paths(&s->match);
+    char err[512];
+
+    struct tw_matchers *m = load_matchers(o, NULL, 0, stderr);
+    if (m == NULL)
+        return 1;
+    struct tw_ruleset_stats st;
+    tw_ruleset_get_stats(m->rules, &st);
+    printf("rules: %zu files, %zu loaded, %zu skipped, %zu files with errors\n", st.files,
+           st.loaded, st.skipped, st.errors);
+    if (m->errors > 0) {
+        fprintf(stderr, "tunwatch: %zu rule, indicator or exclusion files could not be read or "
+                        "parsed (named above)\n",
+                m->errors);
+        bad++;
+    }
+    tw_matchers_free(m);
+    if (s->n_read_paths == 0 && s->n_interfaces == 0) {
+        fprintf(stderr, "tunwatch: nothing to read: give -r FILE or -i IFACE\n");
+        bad++;
+    }
+    if (s->n_read_paths > 0 && s->n_interfaces > 0) {
+        fprintf(stderr, "tunwatch: -r and -i exclude each other\n");
+        bad++;
+    }
+    for (size_t i = 0; i < s->n_read_paths; i++) {
+        const char *p = s->read_paths[i];
+        struct stat sb;
+        glob_t g;
+        if (strcmp(p, "-") == 0)
+            continue;
+        if (stat(p, &sb) == 0) {
+            if (S_ISDIR(sb.st_mode)) {
+                if (access(p, R_OK | X_OK) != 0) {
+                    fprintf(stderr, "tunwatch: %s: %s (-r)\n", p, strerror(errno));
+                    bad++;
+                }
+                continue;
+            }
+            struct tw_capfile *cf;
+            if (tw_capfile_open(p, &cf, err, sizeof(err)) != 0) {
+                fprintf(stderr, "tunwatch: %s (-r)\n", err);
+                bad++;
+            } else {
+                tw_capfile_close(cf);
+            }
+        } else if (strpbrk(p, "*?[") != NULL && glob(p, 0, NULL, &g) == 0) {
+            globfree(&g);
+        } else {
+            fprintf(stderr, "tunwatch: %s: %s (-r)\n", p,
+                    strpbrk(p, "*?[") != NULL ? "no file matches this pattern" : strerror(errno));
+            bad++;
+        }
+    }
+    for (size_t i = 0; i < s->n_interfaces; i++) {
+        const char *ifn = s->interfaces[i];
+        struct tw_capture *c;
+        if (strcmp(ifn, "any") == 0 || tw_dpdk_is_source(ifn))
+            continue;
+        if (if_nametoindex(ifn) == 0) {
+            fprintf(stderr, "tunwatch: %s: no such interface (-i)\n", ifn);
+            bad++;
+            continue;
+        }
+        if (geteuid() != 0)
+            continue; /* opening needs the capture capability: checked at start */
+        if (tw_capture_pcap_live.open(ifn, &s->cap, &c, err, sizeof(err)) != 0) {
+            fprintf(stderr, "tunwatch: %s (-i)\n", err);
+            bad++;
+        } else {
+            tw_capture_pcap_live.close(c);
+        }
+    }
+    bad += check_writable(s->out_path, "-o");
+    bad += check_writable(s->report_path, "--report");
+    bad += check_writable(s->stats_path, "--stats-file");
+    bad += check_writable(s->pid_path, "--pid-file");
+    if (s->user != NULL && getpwnam(s->user) == NULL) {
+        fprintf(stderr, "tunwatch: %s: no such user (-u)\n", s->user);
+        bad++;
+    }
+    if (bad > 0) {
+        fprintf(stderr, "tunwatch: configuration test failed: %u problem%s\n", bad,
+                bad == 1 ? "" : "s");
+        return 1;
+    }
+    printf("configuration OK\n");
+    return 0;
+}
+
 /* --explain NAME: which rules and indicators would fire on a name, and why. */
 static int explain(const struct options *o)
 {
@@ -794,10 +945,14 @@ int main(int argc, char **argv)
         }
         o.s.match.rule_paths[o.s.match.n_rule_paths++] = d;
     }
-    if (o.n_check_paths > 0)
+    if (o.test_config)
+        status = test_config(&o);
+    else if (o.n_check_paths > 0)
         status = check_rules(&o);
     else if (o.explain != NULL)
         status = explain(&o);
+    else if (check_match_paths(&o.s.match) > 0)
+        status = 1; /* a rule, indicator or exclusion path the user named is missing */
     else
         status = tw_sensor_run(&o.s);
     for (size_t i = 0; i < o.n_strings; i++)

@@ -47,6 +47,7 @@ struct rules_loader {
     struct tw_matchers *m;         /* the result */
     int rc;                        /* 0, or TW_ENOMEM */
     atomic_bool done;              /* set by the loader when rc is final */
+    bool quiet;                    /* -q: skipped rules as one line per reason */
     bool running;                  /* started and not yet joined */
 };
 
