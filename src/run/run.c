@@ -139,6 +139,27 @@ static int open_sources(struct sensor *s)
     return 0;
 }
 
+/* STATUS= for the service manager (systemctl status): a short counter line. */
+static void notify_status(struct sensor *s)
+{
+    struct totals t;
+    char msg[192];
+    uint64_t dropped = s->worker_drops;
+
+    gather(s, &t);
+    for (size_t i = 0; s->live && i < s->n_src; i++) {
+        struct tw_capture_stats cs;
+        source_stats(s, i, &cs);
+        dropped += cs.dropped + cs.ifdropped;
+    }
+    snprintf(msg, sizeof(msg), "STATUS=%llu packets, %llu names, %llu alerts, %llu dropped",
+             (unsigned long long)t.es.packets,
+             (unsigned long long)(t.events_seen[TW_CAT_DNS_QUERY] +
+                                  t.events_seen[TW_CAT_NETWORK_CONNECTION]),
+             (unsigned long long)t.alerts, (unsigned long long)dropped);
+    notify_send(&s->notify, msg);
+}
+
 /* Work that happens between bursts: signals, a finished rule load, flushing, stats. */
 static void between_bursts(struct sensor *s)
 {
@@ -148,15 +169,27 @@ static void between_bursts(struct sensor *s)
         workers_notify(s); /* a burst was handed out: wake workers that wait for it */
     if (reload_requested && !s->first_load && !s->loading) {
         reload_requested = 0;
+        notify_send(&s->notify, "RELOADING=1");
         reopen_files(s);
         if (loader_start(&s->loader, s->cfg, s->attrib != NULL) == 0)
             s->loading = true;
         else
             fprintf(stderr, "tunwatch: rules reload: out of memory\n");
+        if (!s->loading)
+            notify_send(&s->notify, "READY=1");
     }
-    if (s->loading && loader_done(&s->loader))
+    if (s->loading && loader_done(&s->loader)) {
+        bool reload = !s->first_load;
         rules_take(s);
+        if (reload)
+            notify_send(&s->notify, "READY=1"); /* reloaded, or kept the rules in use */
+    }
     t = now_mono();
+    notify_tick(&s->notify, t);
+    if (s->notify.fd >= 0 && t - s->notify.last_status >= 5.0) {
+        notify_status(s);
+        s->notify.last_status = t;
+    }
     if (s->live && t - s->last_flush >= 1.0) {
         /* Alerts reach the file within a second on a live sensor. */
         tw_outfile_flush(&s->file);
@@ -316,6 +349,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
     s->cap = cfg->cap;
+    notify_init(&s->notify);
     attribution = want_attribution(cfg);
     /* A short-lived client is gone within milliseconds: frames must reach the attribution
      * as they arrive, not when a capture buffer fills or its timeout expires. */
@@ -389,6 +423,21 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         struct passwd *pw = getpwnam(cfg->user);
         if (pw != NULL && pid_written && chown(cfg->pid_path, pw->pw_uid, pw->pw_gid) != 0)
             fprintf(stderr, "tunwatch: %s: %s\n", cfg->pid_path, strerror(errno));
+        /* The files opened here go to the new user too, so that a SIGHUP reopen (log
+         * rotation by copy and truncate, or no rotation at all) can still open them. */
+        if (pw != NULL) {
+            struct {
+                FILE *fp;
+                const char *path;
+            } own[] = {
+                {s->file.fp != stdout ? s->file.fp : NULL, cfg->out_path},
+                {s->stats_fp, cfg->stats_path},
+                {s->report_fp, cfg->report_path},
+            };
+            for (size_t i = 0; i < TW_ARRAY_SIZE(own); i++)
+                if (own[i].fp != NULL && fchown(fileno(own[i].fp), pw->pw_uid, pw->pw_gid) != 0)
+                    fprintf(stderr, "tunwatch: %s: %s\n", own[i].path, strerror(errno));
+        }
         if (drop_privileges(cfg->user, attribution) != 0)
             goto out_output;
     }
@@ -483,7 +532,10 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     s->show_progress = !cfg->quiet && !s->live && isatty(STDERR_FILENO);
     s->t0 = s->last_flush = s->last_stats = s->last_progress = now_mono();
 
+    notify_status(s);
+    notify_send(&s->notify, "READY=1");
     status = s->fanout ? run_fanout(s) : s->live ? run_live(s) : run_files(s);
+    notify_send(&s->notify, "STOPPING=1");
     workers_stop(s); /* every queued frame is processed before the totals */
     if (s->eng != NULL)
         tw_engine_flush(s->eng); /* flows still open at the end of the capture */
@@ -559,5 +611,6 @@ out_sources:
         if (s->src[i].cap != NULL)
             s->src[i].ops->close(s->src[i].cap);
     inputs_close(&s->in);
+    notify_close(&s->notify);
     return status;
 }

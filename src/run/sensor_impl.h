@@ -9,6 +9,8 @@
 #define TUNWATCH_SENSOR_IMPL_H
 
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <time.h>
@@ -49,6 +51,16 @@ struct rules_loader {
     atomic_bool done;              /* set by the loader when rc is final */
     bool quiet;                    /* -q: skipped rules as one line per reason */
     bool running;                  /* started and not yet joined */
+};
+
+/* The service manager's notification socket (systemd Type=notify). */
+struct notify {
+    int fd; /* -1: not run by a manager that listens */
+    struct sockaddr_un addr;
+    socklen_t addr_len;
+    double watchdog_s; /* send WATCHDOG=1 this often (0: no watchdog) */
+    double last_watchdog, last_status;
+    bool warned;
 };
 
 /* A capture source: its backend, handle, name and link type. */
@@ -164,6 +176,7 @@ struct sensor {
     pthread_mutex_t attr_lock;        /* guards attr_snap */
     struct totals attr_snap;          /* attr_sink's counters (match and output only) */
     FILE *stats_fp;
+    struct notify notify;
     struct report *report; /* --report, NULL: none */
     FILE *report_fp;       /* its file, opened at start (stderr: NULL) */
     uint64_t reloads, reload_failures;
@@ -245,6 +258,16 @@ void report_free(struct report *r);
  * stderr. 0, or -1 when a path the user named cannot be read (or nothing is left). */
 int inputs_open(struct inputs *in, const struct tw_sensor_config *cfg);
 void inputs_close(struct inputs *in);
+
+/* ---- notify.c ---- */
+
+/* Reads $NOTIFY_SOCKET and $WATCHDOG_USEC; opens the socket. */
+void notify_init(struct notify *n);
+/* Sends one message ("READY=1", "STATUS=..."); nothing without a socket. */
+void notify_send(struct notify *n, const char *msg);
+/* WATCHDOG=1 when half the watchdog period has passed since the last one. */
+void notify_tick(struct notify *n, double now);
+void notify_close(struct notify *n);
 
 /* ---- files.c ---- */
 
