@@ -70,7 +70,7 @@ linktype() {
 }
 
 # Alert lines without the fields that depend on the time of capture.
-strip() { sed -e 's/"timestamp":"[^"]*",\{0,1\}//g' -e 's/"flow_id":[0-9]*,\{0,1\}//g' "$1"; }
+strip() { sed -e 's/"pcap_filename":"[^"]*",//' -e 's/"timestamp":"[^"]*",\{0,1\}//g' -e 's/"flow_id":[0-9]*,\{0,1\}//g' "$1"; }
 
 # Frames counted for the capture in the last stats line of $1 (empty if none yet).
 frames_seen() {
@@ -146,7 +146,7 @@ for f in "$TOP"/pcaps/*.pcap; do
     elif [ "${seen:-x}" != "$packets" ] || [ "${received:-x}" != "$packets" ]; then
         bad "$name: $packets packets in the file, captured ${seen:-none}," \
             "port received ${received:-none}"
-    elif [ "${dropped:-x}" != 0 ]; then
+    elif [ "${dropped:-0}" != 0 ]; then  # a counter at zero is left out of the stats line
         bad "$name: port dropped ${dropped:-?}"
     elif [ ! -s "$want" ]; then
         bad "$name: tunwatch -r found no alert: nothing to compare"
@@ -211,7 +211,7 @@ worker_packets() {
     tail -n 1 "$1" 2>/dev/null | python3 -c '
 import json, sys
 try:
-    print(" ".join(str(w["packets"]) for w in json.loads(sys.stdin.read())["workers"]))
+    print(" ".join(str(w.get("packets", 0)) for w in json.loads(sys.stdin.read())["workers"]))
 except (ValueError, KeyError, TypeError):
     pass'
 }
@@ -262,7 +262,7 @@ multi_queue() {
     elif [ "${seen:-x}" != "$packets" ] || [ "${received:-x}" != "$packets" ]; then
         bad "$name: captured ${seen:-none}, port received ${received:-none}" \
             "(a single queue would give $n0)"
-    elif [ "${dropped:-x}" != 0 ]; then
+    elif [ "${dropped:-0}" != 0 ]; then  # a counter at zero is left out of the stats line
         bad "$name: port dropped ${dropped:-?}"
     elif [ "$per_worker" != "$n0 $n1" ]; then
         bad "$name: workers counted ${per_worker:-nothing}, not the $n0 $n1 of" \

@@ -47,9 +47,6 @@ static void on_hup(int sig)
     reload_requested = 1;
 }
 
-/* The output stream's stdio buffer. */
-static char obuf[1 << 20];
-
 static void on_frame(void *ctx, const struct tw_frame *f)
 {
     struct sensor *s = ctx;
@@ -371,7 +368,6 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
                 goto out_sources;
             }
         }
-        setvbuf(fp, obuf, _IOFBF, sizeof(obuf));
         if (tw_outfile_init(&s->file, fp, path) != 0) {
             fprintf(stderr, "tunwatch: out of memory\n");
             if (fp != stdout)

@@ -98,6 +98,8 @@ struct totals {
     struct tw_flow_table_stats fs;
     uint32_t stream_high_water;
     uint64_t alerts, events_written, lines_dropped, excluded, suppressed;
+    uint64_t alerts_written;            /* alert lines that reached the output */
+    uint64_t lines_unwritten[TW_LINE__COUNT]; /* lines lost to a write error, by kind */
     uint64_t events_seen[TW_CAT__COUNT];
 };
 

@@ -102,6 +102,13 @@ void summary(struct sensor *s, double secs)
             (unsigned long long)st->prep.checksum_checked,
             (unsigned long long)st->prep.checksum_partial,
             (unsigned long long)st->prep.checksum_unverified);
+    if (t.lines_unwritten[TW_LINE_ALERT] + t.lines_unwritten[TW_LINE_EVENT] > 0)
+        fprintf(stderr,
+                "  output: %llu alert lines and %llu event lines written, %llu alert lines and "
+                "%llu event lines not written (write error)\n",
+                (unsigned long long)t.alerts_written, (unsigned long long)t.events_written,
+                (unsigned long long)t.lines_unwritten[TW_LINE_ALERT],
+                (unsigned long long)t.lines_unwritten[TW_LINE_EVENT]);
     if (s->anscache != NULL) {
         struct tw_anscache_stats as;
         tw_anscache_get_stats(s->anscache, &as);
