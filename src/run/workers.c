@@ -179,7 +179,7 @@ static uint64_t flow_spread_hash(const struct tw_pkt *p)
 
 /* One DNS message from the reader: its answers go into the cache when it is a response. */
 static void store_message(struct sensor *s, const struct tw_pkt *p, const uint8_t *msg,
-                          size_t len, int64_t ts)
+                          size_t len, int64_t ts, bool count)
 {
     struct tw_dns_msg *m = &s->feed_msg;
     int off = tw_dns_parse(msg, len, m);
@@ -189,6 +189,10 @@ static void store_message(struct sensor *s, const struct tw_pkt *p, const uint8_
     if (off >= 0 && m->qr)
         tw_answers_learn(s->anscache, m, msg, len, (size_t)off, s->feed_answers, p->ip_version,
                          p->dst, ts, NULL, NULL, &stored);
+    /* UDP answers are stored here only (the workers skip them): counted here. TCP responses
+     * are stored again by the worker that reassembles the stream, which counts them. */
+    if (count)
+        s->reader_learnt += stored;
 }
 
 /*
@@ -206,11 +210,11 @@ static void store_answers(struct sensor *s, const struct tw_pkt *p, int64_t ts)
     int rc;
 
     if (p->l4_proto == 17) {
-        store_message(s, p, b, n, ts);
+        store_message(s, p, b, n, ts, true);
         return;
     }
     while ((rc = tw_dns_tcp_frame(b, n, &msg, &len)) > 0) {
-        store_message(s, p, msg, len, ts);
+        store_message(s, p, msg, len, ts, false);
         b += rc;
         n -= (size_t)rc;
     }
