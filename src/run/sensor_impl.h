@@ -153,7 +153,6 @@ struct sensor {
     struct tw_prep *prep;
     bool offload_said; /* "checksum validation off" was said on stderr */
     double last_offload_check;
-    uint64_t reader_learnt; /* answers the reader stored (added to dns_answers_learnt) */
     struct source src[TW_MAX_SOURCES];
     size_t n_src;
     struct inputs in; /* replay: the files (n_src is 0) */

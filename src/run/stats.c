@@ -81,7 +81,6 @@ void gather(struct sensor *s, struct totals *t)
         engine_totals(s->eng, &s->sink, t);
     else
         gather_workers(s, t);
-    t->es.dns_answers_learnt += s->reader_learnt; /* stored by the reader in front of workers */
     /* What reached the output, counted where lines are written (a full disk loses some). */
     if (s->file_open) {
         tw_outfile_counts(&s->file, written, t->lines_unwritten);

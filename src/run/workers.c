@@ -192,7 +192,7 @@ static void store_message(struct sensor *s, const struct tw_pkt *p, const uint8_
     /* UDP answers are stored here only (the workers skip them): counted here. TCP responses
      * are stored again by the worker that reassembles the stream, which counts them. */
     if (count)
-        s->reader_learnt += stored;
+        s->reader_st.dns_answers_learnt += stored;
 }
 
 /*
