@@ -122,7 +122,10 @@ if [ "$(id -u)" -ne 0 ]; then
     chmod 000 "$tmp/secret.pcap"
     expect "unreadable file named, exit 1" 1 "$tmp/secret.pcap: Permission denied" -- -q -r "$tmp/secret.pcap"
 elif command -v runuser >/dev/null 2>&1; then
-    runuser -u nobody -- "$TW" -q -r "$tmp/secret.pcap" >"$tmp/out" 2>"$tmp/err"
+    # the tree may sit where nobody cannot read (a clone under /root): a copy of the binary
+    # and the rules in $tmp, which nobody can reach
+    cp "$TW" "$tmp/tw" && cp -r rules "$tmp/rules" && chmod -R a+rX "$tmp/tw" "$tmp/rules"
+    runuser -u nobody -- "$tmp/tw" -q -R "$tmp/rules" -r "$tmp/secret.pcap" >"$tmp/out" 2>"$tmp/err"
     st=$?
     if [ $st -eq 1 ] && grep -q "$tmp/secret.pcap: Permission denied" "$tmp/err"; then
         ok "unreadable file named, exit 1"

@@ -217,8 +217,10 @@ queries() {
 }
 lines() { n=$(grep -c '"type":"alert"' "$1" 2>/dev/null); echo "${n:-0}"; }
 wait_lines() { for i in $(seq 1 50); do [ "$(lines "$1")" -ge "$2" ] && return 0; sleep 0.2; done; return 1; }
+# the rules load after the drop to nobody: a copy nobody can read (the tree may be under /root)
+cp -r rules "$tmp/rules-nobody" && chmod -R a+rX "$tmp/rules-nobody"
 NOTIFY_SOCKET=$tmp/notify.sock WATCHDOG_USEC=400000 ip netns exec "$NS" "$TW" -q -i lo \
-    --local-processes off -u nobody -o "$logs/alerts.json" --stats-interval 1 \
+    -R "$tmp/rules-nobody" --local-processes off -u nobody -o "$logs/alerts.json" --stats-interval 1 \
     --stats-file "$logs/stats.json" --report "$logs/report.txt" 2>"$tmp/tw.err" &
 TWPID=$!
 for i in $(seq 1 50); do grep -q '^READY=1' "$tmp/notify.log" && break; sleep 0.2; done
