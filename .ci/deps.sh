@@ -4,9 +4,8 @@
 #   sh .ci/deps.sh test   what the tests need on top (make check, make bench, make fuzz)
 #   sh .ci/deps.sh [all]  both (make check, .ci/run)
 # Installing leaves no new service enabled or started: some test tools (dnsmasq, tinyproxy,
-# ngtcp2-server)
-# are servers whose Debian packages enable and start them; the tests run their own instances
-# in network namespaces. A policy-rc.d keeps them from starting during the install (unless one
+# ngtcp2-server) are servers whose Debian packages enable and start them; the tests run their
+# own instances in network namespaces. A policy-rc.d keeps them from starting during the install (unless one
 # is already in place), and units or init scripts enabled by the install are disabled again;
 # services that were enabled before are left as they were.
 set -eu

@@ -132,7 +132,6 @@ for l in lines:
 last = lines[-1]
 assert last["type"] == "stats" and last["packets"] > 0 and last["alerts"] > 0
 assert last["output"]["events_written"] > 0 and "alerts_not_written" not in last["output"]
-assert len(json.dumps(last)) < 1024, len(json.dumps(last))
 PY
 
 # ---- a full disk: whole lines or nothing, and counters that say so

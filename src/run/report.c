@@ -3,7 +3,7 @@
  * --report: alerts summed per (source host, rule or indicator) while the run goes, written at
  * its end as a table (text, or one JSON object a line) sorted by source address, then rule
  * title, then rule id: first and last seen (capture time), count, and the distinct names
- * (normalised, at most REPORT_NAMES kept, sorted). Every thread that writes alerts adds to the
+ * (normalised, the REPORT_NAMES smallest kept, sorted). Every thread that writes alerts adds to the
  * one table under its lock; alerts are few next to packets.
  */
 #include "sensor_impl.h"
@@ -99,13 +99,36 @@ static bool earlier(int64_t s1, uint32_t n1, int64_t s2, uint32_t n2)
     return s1 < s2 || (s1 == s2 && n1 < n2);
 }
 
+/* Compares a kept name with name[0..len) as strcmp would. */
+static int name_cmp(const char *kept, const char *name, size_t len)
+{
+    int c = strncmp(kept, name, len);
+    return c != 0 ? c : kept[len] != '\0';
+}
+
+/* Keeps the REPORT_NAMES smallest distinct names (byte order): which names a row shows does not
+ * depend on the order alerts arrive in (workers interleave them). */
 static void add_name(struct report_row *row, const char *name, size_t len)
 {
-    for (unsigned i = 0; i < row->n_names; i++)
-        if (strlen(row->names[i]) == len && memcmp(row->names[i], name, len) == 0)
+    unsigned largest = 0;
+
+    if (memchr(name, '\0', len) != NULL)
+        len = strlen(name);
+    for (unsigned i = 0; i < row->n_names; i++) {
+        if (name_cmp(row->names[i], name, len) == 0)
             return;
+        if (strcmp(row->names[i], row->names[largest]) > 0)
+            largest = i;
+    }
     if (row->n_names == REPORT_NAMES) {
         row->names_truncated = true;
+        if (name_cmp(row->names[largest], name, len) < 0)
+            return; /* larger than every kept name */
+        char *c = strndup(name, len);
+        if (c != NULL) {
+            free(row->names[largest]);
+            row->names[largest] = c;
+        }
         return;
     }
     char *c = strndup(name, len);
