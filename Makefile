@@ -4,7 +4,8 @@
 #                   "N passed, N failed, N skipped"; the shared corpus and SigmaHQ rules are
 #                   read from TW_SHARED, default ../shared; with CI=true a skip of what CI must
 #                   run is a failure)
-#   make demo       install missing packages, build, replay a bundled capture with the bundled rules
+#   make demo       install what running needs (not the test tools), build, replay a bundled
+#                   capture with the bundled rules
 #   make bench      generate a 2M-packet capture and time tunwatch against a bare libpcap loop
 #   make bench-live replay that capture into a veth with tcpreplay while tunwatch captures
 #   make fuzz       build the libFuzzer targets with clang and run each briefly (FUZZ_SECONDS)
@@ -111,9 +112,13 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libtunwatch.a
 	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/bench/twgen: $(BUILD)/tests/bench/twgen_wire.o $(BUILD)/tests/bench/twgen_payload.o
 
-# Installs missing Debian packages once per build directory (see .ci/deps.sh).
+# Installs missing Debian packages once per build directory (see .ci/deps.sh): what building
+# and running needs (demo, install), and the test tools on top (check, bench, fuzz).
+$(BUILD)/.deps-run-ok: .ci/deps.sh
+	@sh .ci/deps.sh run
+	@mkdir -p $(BUILD) && touch $@
 $(BUILD)/.deps-ok: .ci/deps.sh
-	@sh .ci/deps.sh
+	@sh .ci/deps.sh all
 	@mkdir -p $(BUILD) && touch $@
 deps: $(BUILD)/.deps-ok
 
@@ -128,7 +133,7 @@ check-dpdk:
 	$(MAKE) DPDK=1 build/dpdk/tunwatch
 	sh tests/run.sh build/dpdk tests/t_dpdk.sh
 
-demo: $(BUILD)/.deps-ok
+demo: $(BUILD)/.deps-run-ok
 	$(MAKE) $(BUILD)/tunwatch
 	$(BUILD)/tunwatch -r pcaps/tunnels.pcapng -R rules
 

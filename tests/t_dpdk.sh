@@ -152,7 +152,7 @@ for f in "$TOP"/pcaps/*.pcap; do
     elif [ "${seen:-x}" != "$packets" ] || [ "${received:-x}" != "$packets" ]; then
         bad "$name: $packets packets in the file, captured ${seen:-none}," \
             "port received ${received:-none}"
-    elif [ "${dropped:-x}" != 0 ]; then
+    elif [ "${dropped:-0}" != 0 ]; then  # a counter at zero is left out of the stats line
         bad "$name: port dropped ${dropped:-?}"
     elif [ ! -s "$want" ]; then
         bad "$name: tunwatch -r found no name: nothing to compare"
@@ -212,7 +212,7 @@ worker_packets() {
     tail -n 1 "$1" 2>/dev/null | python3 -c '
 import json, sys
 try:
-    print(" ".join(str(w["packets"]) for w in json.loads(sys.stdin.read())["workers"]))
+    print(" ".join(str(w.get("packets", 0)) for w in json.loads(sys.stdin.read())["workers"]))
 except (ValueError, KeyError, TypeError):
     pass'
 }
@@ -317,7 +317,7 @@ multi_queue() {
     elif [ "${seen:-x}" != "$packets" ] || [ "${received:-x}" != "$packets" ]; then
         bad "$name: captured ${seen:-none}, port received ${received:-none}" \
             "(a single queue would give $n0)"
-    elif [ "${dropped:-x}" != 0 ]; then
+    elif [ "${dropped:-0}" != 0 ]; then  # a counter at zero is left out of the stats line
         bad "$name: port dropped ${dropped:-?}"
     elif [ "$per_worker" != "$n0 $n1" ]; then
         bad "$name: workers counted ${per_worker:-nothing}, not the $n0 $n1 of" \

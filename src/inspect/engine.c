@@ -78,6 +78,7 @@ struct conn {
     uint32_t quic;        /* TW_FLOW_QUIC: state index in the QUIC pool, else QUIC_NONE */
     uint16_t quic_left;   /* TW_FLOW_QUIC: client datagrams still read without a hello */
     uint16_t dns_qid;     /* DNS: see dns_qz */
+    uint16_t source;      /* the capture source of the flow's first packet (tw_frame.source) */
 };
 _Static_assert(offsetof(struct conn, client_next) <= sizeof(struct tw_flow) + TW_FLOW_OWNER_HOT,
                "the per-packet fields sit on the entry's first cache line");
@@ -182,8 +183,9 @@ static void flow_end(struct tw_engine *e, struct conn *f)
 }
 
 /* The engine's part of a new flow (the table zeroed it). */
-static void conn_init(struct conn *f)
+static void conn_init(struct tw_engine *e, struct conn *f)
 {
+    f->source = (uint16_t)e->frame->source;
     f->stream = f->sstream = TW_STREAM_NONE;
     f->quic = QUIC_NONE;
     f->initiator = f->client = TW_SIDE_UNKNOWN;
@@ -204,7 +206,7 @@ static inline struct conn *conn_get(struct tw_engine *e, const struct tw_pkt *p,
     for (unsigned i = 0; i < res.n_retired; i++)
         flow_end(e, (struct conn *)res.retired[i]);
     if (res.created)
-        conn_init(f);
+        conn_init(e, f);
     *side = res.side;
     *created = res.created;
     return f;
@@ -383,12 +385,19 @@ size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *
  * side that sent the name (the querier, the TLS client). */
 static void event_init_at(struct tw_engine *e, struct tw_event *ev, const struct conn *f,
                           uint8_t version, const uint8_t *src, uint16_t sport, const uint8_t *dst,
-                          uint16_t dport, uint8_t proto, int64_t ts_sec, uint32_t ts_nsec)
+                          uint16_t dport, uint8_t proto, int64_t ts_sec, uint32_t ts_nsec,
+                          uint32_t source)
 {
     memset(ev, 0, sizeof(*ev));
     ev->ts_sec = ts_sec;
     ev->ts_nsec = ts_nsec;
     ev->flow_id = tw_flow_meta(e->flows, &f->ft)->id;
+    /* The file the packet that completed the observation came from; a connection reported at
+     * its end (answer cache) names the file of its first packet, as its time does. */
+    if (e->cfg.source_names != NULL && source < e->cfg.n_sources) {
+        ev->source = e->cfg.source_names[source];
+        ev->source_is_file = true;
+    }
     ev->midstream = (f->flags & TW_FLOWF_MIDSTREAM) != 0;
     ev->direction = !ev->midstream                     ? TW_DIR_START
                     : (f->flags & TW_FLOWF_PORT_GUESS) ? TW_DIR_PORT
@@ -408,7 +417,7 @@ static void event_init(struct tw_engine *e, struct tw_event *ev, const struct co
                        uint16_t dport, uint8_t proto)
 {
     event_init_at(e, ev, f, version, src, sport, dst, dport, proto, e->frame->ts_sec,
-                  e->frame->ts_nsec);
+                  e->frame->ts_nsec, e->frame->source);
 }
 
 /*
@@ -613,7 +622,7 @@ static void answer_event(struct tw_engine *e, struct conn *f)
     /* Reported at its end, eviction or the end of the capture (when no frame is being
      * processed), the event carries the connection's time. */
     event_init_at(e, &ev, f, k->version, k->addr[c], k->port[c], k->addr[sv], k->port[sv], k->proto,
-                  m->first_sec, m->first_nsec);
+                  m->first_sec, m->first_nsec, f->source);
     ev.category = TW_CAT_NETWORK_CONNECTION;
     ev.evidence = TW_EV_DNS_ANSWER;
     ev.answer_name = e->ans_name;
@@ -1296,7 +1305,7 @@ static struct conn *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
             e->st.tcp_port_reuse++;
             flow_end(e, f);
             tw_flow_restart(e->flows, &f->ft, now, e->frame->ts_nsec);
-            conn_init(f);
+            conn_init(e, f);
             created = true;
         }
     }

@@ -2,11 +2,16 @@
 #include "tunwatch/output/output.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tunwatch/output/json.h"
 
-static void write_line(struct tw_output *o, struct tw_jb *jb)
+static void outfile_put(struct tw_outfile *f, const char *p, size_t n, enum tw_line_kind kind);
+
+static void write_line_kind(struct tw_output *o, struct tw_jb *jb, enum tw_line_kind kind)
 {
     if (jb->overflow) {
         o->lines_dropped++;
@@ -17,13 +22,7 @@ static void write_line(struct tw_output *o, struct tw_jb *jb)
         o->lines_dropped++;
         return;
     }
-    struct tw_outfile *f = o->file;
-    if (atomic_load_explicit(&f->err, memory_order_relaxed) != 0)
-        return;
-    pthread_mutex_lock(&f->lock);
-    if (fwrite(jb->buf, 1, jb->len, f->fp) != jb->len && f->err == 0)
-        f->err = errno != 0 ? errno : EIO;
-    pthread_mutex_unlock(&f->lock);
+    outfile_put(o->file, jb->buf, jb->len, kind);
 }
 
 void tw_output_alert(void *out, const struct tw_alert *a)
@@ -33,7 +32,7 @@ void tw_output_alert(void *out, const struct tw_alert *a)
 
     tw_jb_init(&jb, o->line, sizeof(o->line));
     tw_format_alert(o->format, &jb, o->fmt, a);
-    write_line(o, &jb);
+    write_line_kind(o, &jb, TW_LINE_ALERT);
 }
 
 void tw_output_event(struct tw_output *o, const struct tw_event *ev)
@@ -45,22 +44,114 @@ void tw_output_event(struct tw_output *o, const struct tw_event *ev)
         return;
     tw_jb_init(&jb, o->line, sizeof(o->line));
     tw_format_event(o->format, &jb, o->fmt, ev);
-    write_line(o, &jb);
+    write_line_kind(o, &jb, TW_LINE_EVENT);
     o->events_written++;
 }
 
+#define OUTFILE_BUFFER (1u << 20)
+#define OUTFILE_LINES (OUTFILE_BUFFER / 64) /* lines held at once (flushed when full) */
+
 int tw_outfile_init(struct tw_outfile *f, FILE *fp, const char *path)
 {
+    memset(f, 0, sizeof(*f));
     f->fp = fp;
     f->path = path;
     atomic_init(&f->err, 0);
+    f->buf = malloc(OUTFILE_BUFFER);
+    f->kinds = malloc(OUTFILE_LINES);
+    if (f->buf == NULL || f->kinds == NULL) {
+        free(f->buf);
+        free(f->kinds);
+        return TW_ENOMEM;
+    }
+    f->cap = OUTFILE_BUFFER;
+    f->max_lines = OUTFILE_LINES;
     return pthread_mutex_init(&f->lock, NULL) == 0 ? 0 : TW_ENOMEM;
 }
 
+/* Counts kinds[from..to) as written or lost. */
+static void count_lines(struct tw_outfile *f, size_t from, size_t to, bool written)
+{
+    for (size_t i = from; i < to; i++)
+        (written ? f->written : f->unwritten)[f->kinds[i]]++;
+}
+
+/*
+ * Writes the buffered lines. A write that stops short (ENOSPC, EFBIG, EIO, EPIPE) leaves the
+ * lines before the last newline it wrote; on a regular file the bytes after it are cut off
+ * again, so the file ends on a whole line. Called with the lock held.
+ */
 static void flush_locked(struct tw_outfile *f)
 {
-    if (f->err == 0 && fflush(f->fp) != 0)
-        f->err = errno != 0 ? errno : EIO;
+    int fd = fileno(f->fp);
+    size_t done = 0;
+    off_t start;
+
+    if (f->len == 0)
+        return;
+    if (f->err != 0) {
+        count_lines(f, 0, f->n_lines, false);
+        f->len = f->n_lines = 0;
+        return;
+    }
+    start = lseek(fd, 0, SEEK_END); /* -1 on a pipe or terminal */
+    while (done < f->len) {
+        ssize_t n = write(fd, f->buf + done, f->len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            f->err = n < 0 && errno != 0 ? errno : EIO;
+            break;
+        }
+        done += (size_t)n;
+    }
+    if (done == f->len) {
+        count_lines(f, 0, f->n_lines, true);
+    } else {
+        /* The whole lines that made it, and the cut one taken back. */
+        size_t whole = 0, lines = 0;
+        for (size_t i = 0; i < done; i++)
+            if (f->buf[i] == '\n') {
+                whole = i + 1;
+                lines++;
+            }
+        if (whole < done && start >= 0 && ftruncate(fd, start + (off_t)whole) != 0)
+            fprintf(stderr, "tunwatch: %s: cannot take back a partial line: %s\n", f->path,
+                    strerror(errno));
+        count_lines(f, 0, lines, true);
+        count_lines(f, lines, f->n_lines, false);
+    }
+    f->len = f->n_lines = 0;
+}
+
+static void outfile_put(struct tw_outfile *f, const char *p, size_t n, enum tw_line_kind kind)
+{
+    pthread_mutex_lock(&f->lock);
+    if (f->err != 0) {
+        f->unwritten[kind]++;
+        goto out;
+    }
+    if (f->len + n > f->cap || f->n_lines == f->max_lines)
+        flush_locked(f);
+    if (f->err != 0) {
+        f->unwritten[kind]++;
+        goto out;
+    }
+    /* A line never exceeds TW_LINE_MAX, far below the buffer. */
+    memcpy(f->buf + f->len, p, n);
+    f->len += n;
+    f->kinds[f->n_lines++] = (uint8_t)kind;
+out:
+    pthread_mutex_unlock(&f->lock);
+}
+
+void tw_outfile_counts(struct tw_outfile *f, uint64_t written[TW_LINE__COUNT],
+                       uint64_t unwritten[TW_LINE__COUNT])
+{
+    pthread_mutex_lock(&f->lock);
+    memcpy(written, f->written, sizeof(f->written));
+    memcpy(unwritten, f->unwritten, sizeof(f->unwritten));
+    pthread_mutex_unlock(&f->lock);
 }
 
 int tw_outfile_flush(struct tw_outfile *f)
@@ -83,7 +174,6 @@ int tw_outfile_reopen(struct tw_outfile *f, const char *path)
     if (f->fp != stdout && fclose(f->fp) != 0 && f->err == 0)
         f->err = errno != 0 ? errno : EIO;
     f->fp = fp;
-    setvbuf(fp, NULL, _IOFBF, 1 << 20);
     pthread_mutex_unlock(&f->lock);
     return 0;
 }
@@ -97,5 +187,9 @@ int tw_outfile_close(struct tw_outfile *f)
     f->fp = NULL;
     pthread_mutex_unlock(&f->lock);
     pthread_mutex_destroy(&f->lock);
+    free(f->buf);
+    free(f->kinds);
+    f->buf = NULL;
+    f->kinds = NULL;
     return f->err;
 }

@@ -7,11 +7,23 @@
 
 #include <string.h>
 
+/* An alert line, and its count in the report. */
+static void sink_alert(void *ctx, const struct tw_alert *a)
+{
+    struct sink *k = ctx;
+
+    tw_output_alert(&k->out, a);
+    report_alert(k->report, a);
+}
+
 /* The match stage, then the output: the event line (--events), then its alert lines. */
 static void sink_event(struct sink *k, const struct tw_event *ev)
 {
     tw_output_event(&k->out, ev);
-    tw_match_event(&k->match, ev, tw_output_alert, &k->out);
+    if (k->report != NULL)
+        tw_match_event(&k->match, ev, sink_alert, k);
+    else
+        tw_match_event(&k->match, ev, tw_output_alert, &k->out);
 }
 
 void sink_output_init(struct sensor *s, struct sink *k)
@@ -20,7 +32,8 @@ void sink_output_init(struct sensor *s, struct sink *k)
     k->out.events = s->cfg->events;
     k->out.format = s->cfg->format;
     k->out.fmt = &s->fmt;
-    k->source_is_file = s->cfg->read_file != NULL;
+    k->source_is_file = s->cfg->n_read_paths > 0;
+    k->report = s->report; /* NULL until --report made it: run.c sets the main sink's then */
 }
 
 /* ev with its capture source: ev itself if it names one (or k knows none), else a copy in tmp

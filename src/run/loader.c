@@ -7,12 +7,51 @@
 #include "sensor_impl.h"
 
 #include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tunwatch/match/rules.h"
+
+/* -q: one line per skip reason with its count instead of one per skipped rule; every other
+ * line (file errors with their line, indicator skips) as it is. */
+static void quiet_report(const struct tw_matchers *m, const char *msgs, size_t len)
+{
+    const char *p = msgs, *end = msgs + len;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl != NULL ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        const char *r = memmem(p, n, ": rule ", 7);
+        if (r == NULL || memmem(r, n - (size_t)(r - p), " skipped: ", 10) == NULL)
+            fwrite(p, 1, n, stderr);
+        p += n;
+    }
+    if (m == NULL)
+        return;
+    size_t k = tw_ruleset_skip_reasons(m->rules, NULL, 0);
+    struct tw_reason_count *rc = k > 0 ? calloc(k, sizeof(*rc)) : NULL;
+    if (rc == NULL)
+        return;
+    tw_ruleset_skip_reasons(m->rules, rc, k);
+    for (size_t i = 0; i < k; i++)
+        fprintf(stderr, "tunwatch: %zu rule%s skipped: %s\n", rc[i].count,
+                rc[i].count == 1 ? "" : "s", rc[i].reason);
+    free(rc);
+}
 
 static void *load_rules(void *arg)
 {
     struct rules_loader *l = arg;
+    char *msgs = NULL;
+    size_t len = 0;
+    FILE *mem = l->quiet ? open_memstream(&msgs, &len) : NULL;
 
-    l->rc = tw_matchers_load(&l->cfg, stderr, &l->m);
+    l->rc = tw_matchers_load(&l->cfg, mem != NULL ? mem : stderr, &l->m);
+    if (mem != NULL) {
+        fclose(mem);
+        quiet_report(l->m, msgs, len);
+        free(msgs);
+    }
     atomic_store_explicit(&l->done, true, memory_order_release);
     return NULL;
 }
@@ -23,6 +62,7 @@ int loader_start(struct rules_loader *l, const struct tw_sensor_config *cfg, boo
 {
     l->cfg = cfg->match;
     l->cfg.process_fields = process_fields;
+    l->quiet = cfg->quiet;
     l->m = NULL;
     atomic_init(&l->done, false);
     if (pthread_create(&l->thread, NULL, load_rules, l) != 0) {

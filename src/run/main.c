@@ -8,7 +8,11 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <glob.h>
+#include <libgen.h>
 #include <limits.h>
+#include <net/if.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,7 @@
 #include <unistd.h>
 
 #include "tunwatch/run/config.h"
+#include "tunwatch/capture/capfile.h"
 #include "tunwatch/capture/dpdk.h"
 #include "tunwatch/match/exclude.h"
 #include "tunwatch/match/intel.h"
@@ -60,6 +65,9 @@ enum {
     OPT_CHECKSUMS,
     OPT_OUTPUT_FORMAT,
     OPT_SENSOR_NAME,
+    OPT_APPEND,
+    OPT_REPORT,
+    OPT_REPORT_FORMAT,
 };
 
 static const struct option longopts[] = {
@@ -102,19 +110,25 @@ static const struct option longopts[] = {
     {"defrag-max-frags", required_argument, NULL, OPT_DEFRAG_MAX_FRAGS},
     {"defrag-max-datagrams", required_argument, NULL, OPT_DEFRAG_MAX_DATAGRAMS},
     {"checksums", required_argument, NULL, OPT_CHECKSUMS},
+    {"append", no_argument, NULL, OPT_APPEND},
+    {"report", optional_argument, NULL, OPT_REPORT},
+    {"report-format", required_argument, NULL, OPT_REPORT_FORMAT},
+    {"test-config", no_argument, NULL, 'T'},
     {"user", required_argument, NULL, 'u'},
     {"config", required_argument, NULL, 'c'},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
-#define SHORTOPTS "r:i:R:o:qu:c:Vh"
+#define SHORTOPTS "r:i:R:o:qu:c:TVh"
 
 static void usage(FILE *fp)
 {
     fprintf(fp,
-            "usage: tunwatch (-r FILE | -i IFACE [-i IFACE...]) [options]\n"
-            "  -r, --read FILE          replay a pcap or pcapng file\n"
+            "usage: tunwatch (-r PATH [-r PATH...] | -i IFACE [-i IFACE...]) [options]\n"
+            "  -r, --read PATH          replay a pcap or pcapng file, every capture under a\n"
+            "                           directory, or the files a quoted pattern matches\n"
+            "                           (repeatable: all merged in time order as one stream)\n"
             "  -i, --interface IFACE    capture live (repeatable; \"any\" for all)\n"
             "      --filter EXPR        BPF filter for live capture\n"
             "      --snaplen N          bytes kept per packet (default 262144)\n"
@@ -126,6 +140,10 @@ static void usage(FILE *fp)
             "  -R, --rules PATH         Sigma rule file or directory (repeatable;\n"
             "                           default: the bundled rules)\n"
             "  -o, --output FILE        write the lines here instead of stdout\n"
+            "      --append             add to the -o file instead of replacing it (replay)\n"
+            "      --report[=FILE]      at the end, a table per source host and rule: first\n"
+            "                           and last seen, count, names (stderr, or FILE)\n"
+            "      --report-format text|json  the table as text (default) or JSON lines\n"
             "      --events             also write every observed name (hunting log)\n"
             "      --output-format FMT  native (default: tunwatch's NDJSON), ecs (Elastic\n"
             "                           Common Schema 8), asim (Sentinel ASIM NetworkSession\n"
@@ -180,6 +198,9 @@ static void usage(FILE *fp)
             "      --pid-file FILE      write the process id here\n"
             "  -u, --user USER          run as USER once the capture is open\n"
             "  -c, --config FILE        read options from FILE (key = value, long names)\n"
+            "  -T, --test-config        load and check the configuration, rules, indicator and\n"
+            "                           exclusion files and sources, list every problem, exit\n"
+            "                           0 (all good) or 1\n"
             "  -V, --version            print the version\n"
             "  -h, --help               this text\n"
             "Signals: HUP reopens the output and stats files and reloads the rules;\n"
@@ -191,6 +212,8 @@ struct options {
     const char *check_paths[TW_MAX_RULE_PATHS]; /* --check-rules */
     size_t n_check_paths;
     const char *explain;                        /* --explain NAME */
+    bool test_config;                           /* -T */
+    bool reads_from_config;      /* -r on the command line replaces the file's list */
     bool rules_from_config;      /* -R on the command line replaces the file's list */
     bool interfaces_from_config; /* likewise for -i */
     bool in_config;
@@ -236,8 +259,37 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
 
     switch (id) {
     case 'r':
-        if ((s->read_file = keep(o, arg)) == NULL)
+        if (!o->in_config && o->reads_from_config) {
+            s->n_read_paths = 0;
+            o->reads_from_config = false;
+        }
+        if (s->n_read_paths == TW_MAX_READ_PATHS) {
+            snprintf(msg, msglen, "%s: at most %d -r paths", where, TW_MAX_READ_PATHS);
+            return -1;
+        }
+        if ((s->read_paths[s->n_read_paths++] = keep(o, arg)) == NULL)
             goto nomem;
+        o->reads_from_config |= o->in_config;
+        return 0;
+    case OPT_APPEND:
+        s->append = true;
+        return 0;
+    case OPT_REPORT:
+        if ((s->report_path = keep(o, arg != NULL && arg[0] != '\0' ? arg : "-")) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_REPORT_FORMAT:
+        if (strcmp(arg, "text") == 0)
+            s->report_format = TW_REPORT_TEXT;
+        else if (strcmp(arg, "json") == 0)
+            s->report_format = TW_REPORT_JSON;
+        else {
+            snprintf(msg, msglen, "%s: --report-format: '%s' is not text or json", where, arg);
+            return -1;
+        }
+        return 0;
+    case 'T':
+        o->test_config = true;
         return 0;
     case 'i':
         if (!o->in_config && o->interfaces_from_config) {
@@ -491,8 +543,11 @@ static int load_config(struct options *o, const char *path)
         if (lo->val == 'V' || lo->val == 'h')
             continue;
         keys[n].name = lo->name;
-        keys[n].takes_value = lo->has_arg == required_argument;
-        keys[n].repeatable = lo->val == 'i' || lo->val == 'R';
+        /* report takes a value in a file: "-" (stderr) or a path */
+        keys[n].takes_value = lo->has_arg != no_argument;
+        keys[n].repeatable = lo->val == 'i' || lo->val == 'R' || lo->val == 'r' ||
+                             lo->val == OPT_INTEL || lo->val == OPT_INTEL_SUBDOMAINS ||
+                             lo->val == OPT_EXCLUDE;
         keys[n].cli_only = lo->val == 'c';
         n++;
     }
@@ -552,9 +607,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 
     /* The configuration file first, so that the command line overrides it. */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1)
+    while ((c = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1) {
         if (c == 'c' && load_config(o, optarg) != 0)
             return -1;
+        if (c == OPT_REPORT && optarg == NULL && optind < argc && argv[optind][0] != '-')
+            optind++; /* --report FILE: the word is its argument, not an operand */
+    }
     opterr = 1;
     optind = 1;
     while ((c = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1) {
@@ -572,7 +630,11 @@ static int parse_args(int argc, char **argv, struct options *o)
             return -1;
         default: {
             char msg[512];
-            if (apply(o, c, optarg, "tunwatch", msg, sizeof(msg)) != 0) {
+            const char *arg = optarg;
+            /* --report FILE (an optional argument given as the next word) */
+            if (c == OPT_REPORT && arg == NULL && optind < argc && argv[optind][0] != '-')
+                arg = argv[optind++];
+            if (apply(o, c, arg, "tunwatch", msg, sizeof(msg)) != 0) {
                 fprintf(stderr, "%s\n", msg);
                 return -1;
             }
@@ -585,12 +647,14 @@ static int parse_args(int argc, char **argv, struct options *o)
     }
     if (o->n_check_paths > 0 || o->explain != NULL)
         return 0; /* tool modes: no capture */
-    if (o->s.read_file == NULL && o->s.n_interfaces == 0) {
+    if (o->test_config)
+        return 0; /* checks what there is, reports what is missing */
+    if (o->s.n_read_paths == 0 && o->s.n_interfaces == 0) {
         fprintf(stderr, "tunwatch: nothing to read: give -r FILE or -i IFACE\n");
         usage(stderr);
         return -1;
     }
-    if (o->s.read_file != NULL && o->s.n_interfaces > 0) {
+    if (o->s.n_read_paths > 0 && o->s.n_interfaces > 0) {
         fprintf(stderr, "tunwatch: -r and -i exclude each other\n");
         return -1;
     }
@@ -701,6 +765,152 @@ static int check_rules(const struct options *o)
     return status;
 }
 
+/* Rule, indicator and exclusion paths that cannot be read, each named on stderr: a sensor
+ * started with one would run without what the user asked for. Returns how many. */
+static unsigned check_match_paths(const struct tw_matchers_config *m)
+{
+    unsigned bad = 0;
+    struct {
+        const char *const *paths;
+        size_t n;
+        const char *what;
+    } lists[] = {
+        {m->rule_paths, m->n_rule_paths, "rules (-R)"},
+        {m->intel_paths, m->n_intel_paths, "indicators (--intel)"},
+        {m->exclude_paths, m->n_exclude_paths, "exclusions (--exclude)"},
+    };
+
+    for (size_t l = 0; l < TW_ARRAY_SIZE(lists); l++)
+        for (size_t i = 0; i < lists[l].n; i++)
+            if (access(lists[l].paths[i], R_OK) != 0) {
+                fprintf(stderr, "tunwatch: %s: %s (%s)\n", lists[l].paths[i], strerror(errno),
+                        lists[l].what);
+                bad++;
+            }
+    return bad;
+}
+
+/* A file tunwatch will create or append to: its directory must exist and be writable. */
+static unsigned check_writable(const char *path, const char *what)
+{
+    char buf[PATH_MAX];
+
+    if (path == NULL || strcmp(path, "-") == 0)
+        return 0;
+    if (access(path, F_OK) == 0) {
+        if (access(path, W_OK) == 0)
+            return 0;
+        fprintf(stderr, "tunwatch: %s: %s (%s)\n", path, strerror(errno), what);
+        return 1;
+    }
+    snprintf(buf, sizeof(buf), "%s", path);
+    const char *dir = dirname(buf);
+    if (access(dir, W_OK) != 0) {
+        fprintf(stderr, "tunwatch: %s: %s: %s (%s)\n", path, dir, strerror(errno), what);
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * -T: everything a start would read or open, checked without capturing: the configuration
+ * (already parsed), rule, indicator and exclusion files (loaded and compiled), capture paths,
+ * interfaces (they exist; as root, they open), files to write, the user. Every problem is
+ * listed on stderr; exit 0 when there is none, else 1.
+ */
+static int test_config(const struct options *o)
+{
+    const struct tw_sensor_config *s = &o->s;
+    unsigned bad = check_match_paths(&s->match);
+    char err[512];
+
+    struct tw_matchers *m = load_matchers(o, NULL, 0, stderr);
+    if (m == NULL)
+        return 1;
+    struct tw_ruleset_stats st;
+    tw_ruleset_get_stats(m->rules, &st);
+    printf("rules: %zu files, %zu loaded, %zu skipped, %zu files with errors\n", st.files,
+           st.loaded, st.skipped, st.errors);
+    if (m->errors > 0) {
+        fprintf(stderr, "tunwatch: %zu rule, indicator or exclusion files could not be read or "
+                        "parsed (named above)\n",
+                m->errors);
+        bad++;
+    }
+    tw_matchers_free(m);
+    if (s->n_read_paths == 0 && s->n_interfaces == 0) {
+        fprintf(stderr, "tunwatch: nothing to read: give -r FILE or -i IFACE\n");
+        bad++;
+    }
+    if (s->n_read_paths > 0 && s->n_interfaces > 0) {
+        fprintf(stderr, "tunwatch: -r and -i exclude each other\n");
+        bad++;
+    }
+    for (size_t i = 0; i < s->n_read_paths; i++) {
+        const char *p = s->read_paths[i];
+        struct stat sb;
+        glob_t g;
+        if (strcmp(p, "-") == 0)
+            continue;
+        if (stat(p, &sb) == 0) {
+            if (S_ISDIR(sb.st_mode)) {
+                if (access(p, R_OK | X_OK) != 0) {
+                    fprintf(stderr, "tunwatch: %s: %s (-r)\n", p, strerror(errno));
+                    bad++;
+                }
+                continue;
+            }
+            struct tw_capfile *cf;
+            if (tw_capfile_open(p, &cf, err, sizeof(err)) != 0) {
+                fprintf(stderr, "tunwatch: %s (-r)\n", err);
+                bad++;
+            } else {
+                tw_capfile_close(cf);
+            }
+        } else if (strpbrk(p, "*?[") != NULL && glob(p, 0, NULL, &g) == 0) {
+            globfree(&g);
+        } else {
+            fprintf(stderr, "tunwatch: %s: %s (-r)\n", p,
+                    strpbrk(p, "*?[") != NULL ? "no file matches this pattern" : strerror(errno));
+            bad++;
+        }
+    }
+    for (size_t i = 0; i < s->n_interfaces; i++) {
+        const char *ifn = s->interfaces[i];
+        struct tw_capture *c;
+        if (strcmp(ifn, "any") == 0 || tw_dpdk_is_source(ifn))
+            continue;
+        if (if_nametoindex(ifn) == 0) {
+            fprintf(stderr, "tunwatch: %s: no such interface (-i)\n", ifn);
+            bad++;
+            continue;
+        }
+        if (geteuid() != 0)
+            continue; /* opening needs the capture capability: checked at start */
+        if (tw_capture_pcap_live.open(ifn, &s->cap, &c, err, sizeof(err)) != 0) {
+            fprintf(stderr, "tunwatch: %s (-i)\n", err);
+            bad++;
+        } else {
+            tw_capture_pcap_live.close(c);
+        }
+    }
+    bad += check_writable(s->out_path, "-o");
+    bad += check_writable(s->report_path, "--report");
+    bad += check_writable(s->stats_path, "--stats-file");
+    bad += check_writable(s->pid_path, "--pid-file");
+    if (s->user != NULL && getpwnam(s->user) == NULL) {
+        fprintf(stderr, "tunwatch: %s: no such user (-u)\n", s->user);
+        bad++;
+    }
+    if (bad > 0) {
+        fprintf(stderr, "tunwatch: configuration test failed: %u problem%s\n", bad,
+                bad == 1 ? "" : "s");
+        return 1;
+    }
+    printf("configuration OK\n");
+    return 0;
+}
+
 /* --explain NAME: which rules and indicators would fire on a name, and why. */
 static int explain(const struct options *o)
 {
@@ -760,10 +970,14 @@ int main(int argc, char **argv)
         }
         o.s.match.rule_paths[o.s.match.n_rule_paths++] = d;
     }
-    if (o.n_check_paths > 0)
+    if (o.test_config)
+        status = test_config(&o);
+    else if (o.n_check_paths > 0)
         status = check_rules(&o);
     else if (o.explain != NULL)
         status = explain(&o);
+    else if (check_match_paths(&o.s.match) > 0)
+        status = 1; /* a rule, indicator or exclusion path the user named is missing */
     else
         status = tw_sensor_run(&o.s);
     for (size_t i = 0; i < o.n_strings; i++)

@@ -47,9 +47,6 @@ static void on_hup(int sig)
     reload_requested = 1;
 }
 
-/* The output stream's stdio buffer. */
-static char obuf[1 << 20];
-
 static void on_frame(void *ctx, const struct tw_frame *f)
 {
     struct sensor *s = ctx;
@@ -105,9 +102,8 @@ static int open_sources(struct sensor *s)
     const struct tw_sensor_config *cfg = s->cfg;
     char err[512];
 
-    if (cfg->read_file != NULL) {
-        s->src[0] = (struct source){.ops = &tw_capture_pcap_file, .name = cfg->read_file};
-        s->n_src = 1;
+    if (cfg->n_read_paths > 0) {
+        return inputs_open(&s->in, cfg);
     } else {
         for (size_t i = 0; i < cfg->n_interfaces; i++) {
             const char *name = cfg->interfaces[i];
@@ -140,6 +136,27 @@ static int open_sources(struct sensor *s)
     return 0;
 }
 
+/* STATUS= for the service manager (systemctl status): a short counter line. */
+static void notify_status(struct sensor *s)
+{
+    struct totals t;
+    char msg[192];
+    uint64_t dropped = s->worker_drops;
+
+    gather(s, &t);
+    for (size_t i = 0; s->live && i < s->n_src; i++) {
+        struct tw_capture_stats cs;
+        source_stats(s, i, &cs);
+        dropped += cs.dropped + cs.ifdropped;
+    }
+    snprintf(msg, sizeof(msg), "STATUS=%llu packets, %llu names, %llu alerts, %llu dropped",
+             (unsigned long long)t.es.packets,
+             (unsigned long long)(t.events_seen[TW_CAT_DNS_QUERY] +
+                                  t.events_seen[TW_CAT_NETWORK_CONNECTION]),
+             (unsigned long long)t.alerts, (unsigned long long)dropped);
+    notify_send(&s->notify, msg);
+}
+
 /* Work that happens between bursts: signals, a finished rule load, flushing, stats. */
 static void between_bursts(struct sensor *s)
 {
@@ -149,15 +166,27 @@ static void between_bursts(struct sensor *s)
         workers_notify(s); /* a burst was handed out: wake workers that wait for it */
     if (reload_requested && !s->first_load && !s->loading) {
         reload_requested = 0;
+        notify_send(&s->notify, "RELOADING=1");
         reopen_files(s);
         if (loader_start(&s->loader, s->cfg, s->attrib != NULL) == 0)
             s->loading = true;
         else
             fprintf(stderr, "tunwatch: rules reload: out of memory\n");
+        if (!s->loading)
+            notify_send(&s->notify, "READY=1");
     }
-    if (s->loading && loader_done(&s->loader))
+    if (s->loading && loader_done(&s->loader)) {
+        bool reload = !s->first_load;
         rules_take(s);
+        if (reload)
+            notify_send(&s->notify, "READY=1"); /* reloaded, or kept the rules in use */
+    }
     t = now_mono();
+    notify_tick(&s->notify, t);
+    if (s->notify.fd >= 0 && t - s->notify.last_status >= 5.0) {
+        notify_status(s);
+        s->notify.last_status = t;
+    }
     if (s->live && t - s->last_flush >= 1.0) {
         /* Alerts reach the file within a second on a live sensor. */
         tw_outfile_flush(&s->file);
@@ -182,26 +211,36 @@ static bool output_failed(const struct sensor *s)
     return atomic_load_explicit(&s->file.err, memory_order_relaxed) != 0;
 }
 
-static int run_file(struct sensor *s)
+/* Replay: every file merged in time order, one stream. A file that breaks while read (cut
+ * short, a bad block) is named and dropped; the others go on and the run ends with status 1. */
+static int run_files(struct sensor *s)
 {
     char err[512];
-    struct source *src = &s->src[0];
+    struct tw_frame f;
+    size_t file;
+    int linktype, status = 0;
 
-    s->linktype = src->linktype;
-    s->sink.source = src->name; /* events name the file they came from */
     while (!stop_requested) {
-        int n = src->ops->dispatch(src->cap, BURST, s->frame_fn, s, err, sizeof(err));
-        if (n == TW_EOF)
-            return 0;
-        if (n < 0) {
-            fprintf(stderr, "tunwatch: %s: %s\n", src->name, err);
-            return 1;
+        for (unsigned k = 0; k < BURST; k++) {
+            int n = tw_merge_next(s->in.merge, &f, &linktype, &file, err, sizeof(err));
+            if (n == TW_EOF)
+                return status;
+            if (n < 0) {
+                fprintf(stderr, "tunwatch: %s\n", err);
+                s->in.read_errors++;
+                status = 1;
+                continue;
+            }
+            f.source = (uint32_t)file;
+            s->linktype = linktype;
+            s->sink.source = s->in.names[file]; /* events name the file they came from */
+            s->frame_fn(s, &f);
         }
         if (output_failed(s) || s->failed)
-            return 0;
+            return status;
         between_bursts(s);
     }
-    return 0;
+    return status;
 }
 
 static int run_live(struct sensor *s)
@@ -288,7 +327,7 @@ static bool want_attribution(const struct tw_sensor_config *cfg)
 {
     if (cfg->local_processes >= 0)
         return cfg->local_processes > 0;
-    if (cfg->read_file != NULL || cfg->n_interfaces == 0)
+    if (cfg->n_read_paths > 0 || cfg->n_interfaces == 0)
         return false;
     for (size_t i = 0; i < cfg->n_interfaces; i++)
         if (tw_dpdk_is_source(cfg->interfaces[i]))
@@ -309,6 +348,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
     s->cap = cfg->cap;
+    notify_init(&s->notify);
     attribution = want_attribution(cfg);
     /* A short-lived client is gone within milliseconds: frames must reach the attribution
      * as they arrive, not when a capture buffer fills or its timeout expires. */
@@ -322,15 +362,14 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         FILE *fp = stdout;
         const char *path = "stdout";
         if (cfg->out_path != NULL && strcmp(cfg->out_path, "-") != 0) {
-            /* A replay writes a fresh file; a live sensor appends to its log. */
-            fp = open_log(cfg->out_path, !s->live);
+            /* A replay writes a fresh file (--append: adds to it); a live sensor appends. */
+            fp = open_log(cfg->out_path, !s->live && !cfg->append);
             path = cfg->out_path;
             if (fp == NULL) {
                 fprintf(stderr, "tunwatch: %s: %s\n", cfg->out_path, strerror(errno));
                 goto out_sources;
             }
         }
-        setvbuf(fp, obuf, _IOFBF, sizeof(obuf));
         if (tw_outfile_init(&s->file, fp, path) != 0) {
             fprintf(stderr, "tunwatch: out of memory\n");
             if (fp != stdout)
@@ -346,8 +385,8 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         goto out_output;
     }
     s->fmt = (struct tw_format_ctx){.sensor = &s->id, .home = &cfg->eng.home};
-    if (cfg->read_file != NULL) {
-        s->fmt.source = cfg->read_file;
+    if (cfg->n_read_paths == 1) {
+        s->fmt.source = cfg->read_paths[0]; /* else each event names its own file */
         s->fmt.source_is_file = true;
     } else if (cfg->n_interfaces == 1) {
         s->fmt.source = cfg->interfaces[0];
@@ -360,6 +399,19 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             goto out_output;
         }
         s->sink.match.suppress = s->suppress;
+    }
+    if (cfg->report_path != NULL) {
+        s->report = report_new();
+        if (s->report == NULL) {
+            fprintf(stderr, "tunwatch: out of memory\n");
+            goto out_output;
+        }
+        s->sink.report = s->report;
+        if (strcmp(cfg->report_path, "-") != 0 &&
+            (s->report_fp = open_log(cfg->report_path, !cfg->append)) == NULL) {
+            fprintf(stderr, "tunwatch: %s: %s\n", cfg->report_path, strerror(errno));
+            goto out_output;
+        }
     }
     if (cfg->stats_path != NULL) {
         s->stats_fp = open_log(cfg->stats_path, false);
@@ -381,6 +433,21 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         struct passwd *pw = getpwnam(cfg->user);
         if (pw != NULL && pid_written && chown(cfg->pid_path, pw->pw_uid, pw->pw_gid) != 0)
             fprintf(stderr, "tunwatch: %s: %s\n", cfg->pid_path, strerror(errno));
+        /* The files opened here go to the new user too, so that a SIGHUP reopen (log
+         * rotation by copy and truncate, or no rotation at all) can still open them. */
+        if (pw != NULL) {
+            struct {
+                FILE *fp;
+                const char *path;
+            } own[] = {
+                {s->file.fp != stdout ? s->file.fp : NULL, cfg->out_path},
+                {s->stats_fp, cfg->stats_path},
+                {s->report_fp, cfg->report_path},
+            };
+            for (size_t i = 0; i < TW_ARRAY_SIZE(own); i++)
+                if (own[i].fp != NULL && fchown(fileno(own[i].fp), pw->pw_uid, pw->pw_gid) != 0)
+                    fprintf(stderr, "tunwatch: %s: %s\n", own[i].path, strerror(errno));
+        }
         if (drop_privileges(cfg->user, attribution) != 0)
             goto out_output;
     }
@@ -407,6 +474,8 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     }
     s->first_load = true;
     s->loading = true;
+    ecfg.source_names = s->in.names;
+    ecfg.n_sources = s->in.n_names;
     if (cfg->dns_cache > 0) {
         struct tw_anscache_config ac = TW_ANSCACHE_CONFIG_DEFAULT;
         ac.capacity = cfg->dns_cache;
@@ -471,7 +540,10 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     s->show_progress = !cfg->quiet && !s->live && isatty(STDERR_FILENO);
     s->t0 = s->last_flush = s->last_stats = s->last_progress = now_mono();
 
-    status = s->fanout ? run_fanout(s) : s->live ? run_live(s) : run_file(s);
+    notify_status(s);
+    notify_send(&s->notify, "READY=1");
+    status = s->fanout ? run_fanout(s) : s->live ? run_live(s) : run_files(s);
+    notify_send(&s->notify, "STOPPING=1");
     workers_stop(s); /* every queued frame is processed before the totals */
     if (s->eng != NULL)
         tw_engine_flush(s->eng); /* flows still open at the end of the capture */
@@ -499,6 +571,13 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     offload_notice(s);
     if (cfg->stats_interval > 0)
         write_stats(s);
+    if (s->report != NULL &&
+        report_write(s->report, s->report_fp != NULL ? s->report_fp : stderr,
+                     cfg->report_format) != 0) {
+        fprintf(stderr, "tunwatch: writing the report to %s: %s\n", cfg->report_path,
+                strerror(errno));
+        status = 2;
+    }
     summary(s, now_mono() - s->t0);
     if (stop_requested)
         fprintf(stderr, "tunwatch: stopped by signal, output flushed\n");
@@ -529,6 +608,9 @@ out_output:
     }
     if (s->stats_fp != NULL)
         fclose(s->stats_fp);
+    if (s->report_fp != NULL)
+        fclose(s->report_fp);
+    report_free(s->report);
     if (pid_written)
         unlink(cfg->pid_path); /* may fail once privileges are gone: harmless */
 out_sources:
@@ -536,5 +618,7 @@ out_sources:
     for (size_t i = 0; i < s->n_src; i++)
         if (s->src[i].cap != NULL)
             s->src[i].ops->close(s->src[i].cap);
+    inputs_close(&s->in);
+    notify_close(&s->notify);
     return status;
 }

@@ -9,10 +9,13 @@
 #define TUNWATCH_SENSOR_IMPL_H
 
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <time.h>
 
+#include "tunwatch/capture/capfile.h"
 #include "tunwatch/host/attrib.h"
 #include "tunwatch/match/evqueue.h"
 #include "tunwatch/output/output.h"
@@ -46,7 +49,18 @@ struct rules_loader {
     struct tw_matchers *m;         /* the result */
     int rc;                        /* 0, or TW_ENOMEM */
     atomic_bool done;              /* set by the loader when rc is final */
+    bool quiet;                    /* -q: skipped rules as one line per reason */
     bool running;                  /* started and not yet joined */
+};
+
+/* The service manager's notification socket (systemd Type=notify). */
+struct notify {
+    int fd; /* -1: not run by a manager that listens */
+    struct sockaddr_un addr;
+    socklen_t addr_len;
+    double watchdog_s; /* send WATCHDOG=1 this often (0: no watchdog) */
+    double last_watchdog, last_status;
+    bool warned;
 };
 
 /* A capture source: its backend, handle, name and link type. */
@@ -55,6 +69,19 @@ struct source {
     struct tw_capture *cap;
     const char *name;
     int linktype;
+};
+
+/* The capture files of a replay (-r, expanded) and their time-ordered merge. */
+struct inputs {
+    char **paths;   /* every file found, in argument order (directories in name order) */
+    bool *named;    /* ... named by the user (a file or a pattern), not found in a directory */
+    size_t n, cap;
+    const char **names; /* the files the merge took; index = tw_frame.source */
+    size_t n_names;
+    unsigned errors;  /* user-named paths that cannot be read: the run fails */
+    unsigned skipped; /* files in directories that are not captures (warned) */
+    unsigned read_errors; /* files cut short or broken while read (their packets before count) */
+    struct tw_merge *merge;
 };
 
 /* Where one thread's events go: the match stage, then the output (its own line buffer and
@@ -67,6 +94,7 @@ struct sink {
      * event that has none, so each event names its own interface or file. */
     const char *source;
     bool source_is_file;
+    struct report *report; /* --report: alerts summed here too; NULL: none */
 };
 
 /* Totals a run reports, gathered from the one engine or from every worker. */
@@ -75,6 +103,8 @@ struct totals {
     struct tw_flow_table_stats fs;
     uint32_t stream_high_water;
     uint64_t alerts, events_written, lines_dropped, excluded, suppressed;
+    uint64_t alerts_written;            /* alert lines that reached the output */
+    uint64_t lines_unwritten[TW_LINE__COUNT]; /* lines lost to a write error, by kind */
     uint64_t events_seen[TW_CAT__COUNT];
 };
 
@@ -130,6 +160,7 @@ struct sensor {
     double last_offload_check;
     struct source src[TW_MAX_SOURCES];
     size_t n_src;
+    struct inputs in; /* replay: the files (n_src is 0) */
     bool live;
     int linktype; /* of the source being dispatched */
     struct tw_engine *eng;
@@ -154,6 +185,9 @@ struct sensor {
     pthread_mutex_t attr_lock;        /* guards attr_snap */
     struct totals attr_snap;          /* attr_sink's counters (match and output only) */
     FILE *stats_fp;
+    struct notify notify;
+    struct report *report; /* --report, NULL: none */
+    FILE *report_fp;       /* its file, opened at start (stderr: NULL) */
     uint64_t reloads, reload_failures;
     double t0, last_flush, last_stats, last_progress;
     bool show_progress;
@@ -217,6 +251,34 @@ void offload_notice(struct sensor *s);
 void progress(struct sensor *s);
 /* Writes the summary of a run that took secs seconds to stderr. */
 void summary(struct sensor *s, double secs);
+
+/* ---- report.c ---- */
+
+struct report;
+/* An empty table; NULL when out of memory. */
+struct report *report_new(void);
+/* Counts an alert (thread-safe). */
+void report_alert(struct report *r, const struct tw_alert *a);
+/* Writes the table, sorted. 0, or TW_EIO / TW_ENOMEM. */
+int report_write(struct report *r, FILE *fp, enum tw_report_format fmt);
+void report_free(struct report *r);
+
+/* ---- inputs.c ---- */
+
+/* Expands cfg's -r arguments into files and adds them to a merge; every problem is said on
+ * stderr. 0, or -1 when a path the user named cannot be read (or nothing is left). */
+int inputs_open(struct inputs *in, const struct tw_sensor_config *cfg);
+void inputs_close(struct inputs *in);
+
+/* ---- notify.c ---- */
+
+/* Reads $NOTIFY_SOCKET and $WATCHDOG_USEC; opens the socket. */
+void notify_init(struct notify *n);
+/* Sends one message ("READY=1", "STATUS=..."); nothing without a socket. */
+void notify_send(struct notify *n, const char *msg);
+/* WATCHDOG=1 when half the watchdog period has passed since the last one. */
+void notify_tick(struct notify *n, double now);
+void notify_close(struct notify *n);
 
 /* ---- files.c ---- */
 

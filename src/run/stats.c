@@ -75,16 +75,23 @@ static void gather_workers(struct sensor *s, struct totals *t)
 
 void gather(struct sensor *s, struct totals *t)
 {
+    uint64_t written[TW_LINE__COUNT];
+
     if (s->n_workers == 0)
         engine_totals(s->eng, &s->sink, t);
     else
         gather_workers(s, t);
+    /* What reached the output, counted where lines are written (a full disk loses some). */
+    if (s->file_open) {
+        tw_outfile_counts(&s->file, written, t->lines_unwritten);
+        t->events_written = written[TW_LINE_EVENT];
+        t->alerts_written = written[TW_LINE_ALERT];
+    }
     if (s->attrib != NULL) {
         pthread_mutex_lock(&s->attr_lock);
         t->alerts += s->attr_snap.alerts;
         t->excluded += s->attr_snap.excluded;
         t->suppressed += s->attr_snap.suppressed;
-        t->events_written += s->attr_snap.events_written;
         t->lines_dropped += s->attr_snap.lines_dropped;
         for (int c = 0; c < TW_CAT__COUNT; c++)
             t->events_seen[c] += s->attr_snap.events_seen[c];
@@ -110,15 +117,45 @@ void offload_notice(struct sensor *s)
             (unsigned long long)t.es.prep.checksum_checked);
 }
 
-/* One stats line (JSON) for --stats-interval. */
+/* "key":v, only when v is not zero: a stats line carries what happened, not every counter. */
+static void nz(struct tw_jb *jb, const char *key, uint64_t v)
+{
+    if (v == 0)
+        return;
+    tw_jb_key(jb, key);
+    tw_jb_u64(jb, v);
+}
+
+/* Opens "key":{ ; close_obj() removes it again when nothing was written inside. */
+static size_t open_obj(struct tw_jb *jb, const char *key)
+{
+    size_t at = jb->len;
+    tw_jb_key(jb, key);
+    tw_jb_raw(jb, "{", 1);
+    return at;
+}
+
+static void close_obj(struct tw_jb *jb, size_t at)
+{
+    if (!jb->overflow && jb->len > 0 && jb->buf[jb->len - 1] == '{')
+        jb->len = at; /* empty: drop the key too */
+    else
+        tw_jb_raw(jb, "}", 1);
+}
+
+/*
+ * One stats line (JSON) for --stats-interval, schema in README ("Stats lines"): type,
+ * timestamp and uptime_s always; every other counter only when it is not zero, objects only
+ * when something inside them is.
+ */
 void write_stats(struct sensor *s)
 {
-    static char line[8192];
+    static char line[16384];
     struct tw_jb jb;
     struct totals t;
     struct tw_counter an[128];
     struct timespec now;
-    size_t n;
+    size_t n, at;
 
     clock_gettime(CLOCK_REALTIME, &now);
     gather(s, &t);
@@ -130,133 +167,127 @@ void write_stats(struct sensor *s)
     tw_jb_time(&jb, now.tv_sec, (uint32_t)now.tv_nsec);
     tw_jb_key(&jb, "uptime_s");
     tw_jb_u64(&jb, (uint64_t)(now_mono() - s->t0));
-    tw_jb_key(&jb, "packets");
-    tw_jb_u64(&jb, t.es.packets);
-    tw_jb_key(&jb, "bytes");
-    tw_jb_u64(&jb, t.es.bytes);
-    tw_jb_key(&jb, "capture");
-    tw_jb_raw(&jb, "[", 1);
-    for (size_t i = 0; i < s->n_src; i++) {
-        struct tw_capture_stats cs;
-        source_stats(s, i, &cs);
-        if (i > 0)
-            tw_jb_raw(&jb, ",", 1);
-        tw_jb_raw(&jb, "{", 1);
-        tw_jb_key(&jb, "source");
-        tw_jb_cstr(&jb, s->src[i].name);
-        tw_jb_key(&jb, "frames");
-        tw_jb_u64(&jb, cs.frames);
-        tw_jb_key(&jb, "received");
-        tw_jb_u64(&jb, cs.received);
-        tw_jb_key(&jb, "dropped");
-        tw_jb_u64(&jb, cs.dropped);
-        tw_jb_key(&jb, "ifdropped");
-        tw_jb_u64(&jb, cs.ifdropped);
-        tw_jb_raw(&jb, "}", 1);
+    nz(&jb, "packets", t.es.packets);
+    nz(&jb, "bytes", t.es.bytes);
+    if (s->n_src > 0) {
+        tw_jb_key(&jb, "capture");
+        tw_jb_raw(&jb, "[", 1);
+        for (size_t i = 0; i < s->n_src; i++) {
+            struct tw_capture_stats cs;
+            source_stats(s, i, &cs);
+            if (i > 0)
+                tw_jb_raw(&jb, ",", 1);
+            tw_jb_raw(&jb, "{", 1);
+            tw_jb_key(&jb, "source");
+            tw_jb_cstr(&jb, s->src[i].name);
+            nz(&jb, "frames", cs.frames);
+            nz(&jb, "received", cs.received);
+            nz(&jb, "dropped", cs.dropped);
+            nz(&jb, "ifdropped", cs.ifdropped);
+            tw_jb_raw(&jb, "}", 1);
+        }
+        tw_jb_raw(&jb, "]", 1);
     }
-    tw_jb_raw(&jb, "]", 1);
-    tw_jb_key(&jb, "workers");
-    tw_jb_raw(&jb, "[", 1);
-    for (unsigned i = 0; i < TW_MAX(s->n_workers, 1u); i++) {
-        uint64_t pk = t.es.packets, fl = t.fs.active;
-        if (s->n_workers > 0) {
+    if (s->in.merge != NULL) {
+        struct tw_merge_stats ms;
+        tw_merge_get_stats(s->in.merge, &ms);
+        at = open_obj(&jb, "files");
+        nz(&jb, "added", ms.files);
+        nz(&jb, "open", ms.files_open);
+        nz(&jb, "done", ms.files_done);
+        nz(&jb, "failed", ms.files_failed);
+        nz(&jb, "skipped", s->in.skipped);
+        close_obj(&jb, at);
+    }
+    if (s->n_workers > 1) {
+        tw_jb_key(&jb, "workers");
+        tw_jb_raw(&jb, "[", 1);
+        for (unsigned i = 0; i < s->n_workers; i++) {
+            uint64_t pk, fl;
             pthread_mutex_lock(&s->workers[i].lock);
             pk = s->workers[i].snap.es.packets;
             fl = s->workers[i].snap.fs.active;
             pthread_mutex_unlock(&s->workers[i].lock);
+            if (i > 0)
+                tw_jb_raw(&jb, ",", 1);
+            tw_jb_raw(&jb, "{", 1);
+            tw_jb_key(&jb, "worker");
+            tw_jb_u64(&jb, i);
+            nz(&jb, "packets", pk);
+            nz(&jb, "flows_active", fl);
+            tw_jb_raw(&jb, "}", 1);
         }
-        if (i > 0)
-            tw_jb_raw(&jb, ",", 1);
-        tw_jb_raw(&jb, "{", 1);
-        tw_jb_key(&jb, "worker");
-        tw_jb_u64(&jb, i);
-        tw_jb_key(&jb, "packets");
-        tw_jb_u64(&jb, pk);
-        tw_jb_key(&jb, "flows_active");
-        tw_jb_u64(&jb, fl);
-        tw_jb_raw(&jb, "}", 1);
+        tw_jb_raw(&jb, "]", 1);
     }
-    tw_jb_raw(&jb, "]", 1);
-    tw_jb_key(&jb, "worker_ring_drops");
-    tw_jb_u64(&jb, s->worker_drops);
-    tw_jb_key(&jb, "flows");
-    tw_jb_raw(&jb, "{", 1);
-    tw_jb_key(&jb, "active");
-    tw_jb_u64(&jb, t.fs.active);
-    tw_jb_key(&jb, "capacity");
-    tw_jb_u64(&jb, t.fs.capacity);
-    tw_jb_key(&jb, "created");
-    tw_jb_u64(&jb, t.fs.created);
-    tw_jb_key(&jb, "evicted");
-    tw_jb_u64(&jb, t.fs.evicted);
-    tw_jb_key(&jb, "evicted_holding");
-    tw_jb_u64(&jb, t.fs.evicted_holding);
-    tw_jb_key(&jb, "expired");
-    tw_jb_u64(&jb, t.fs.expired);
-    tw_jb_key(&jb, "chained");
-    tw_jb_u64(&jb, t.fs.chained);
-    tw_jb_raw(&jb, "}", 1);
-    tw_jb_key(&jb, "names");
-    tw_jb_raw(&jb, "{", 1);
-    tw_jb_key(&jb, "dns_query");
-    tw_jb_u64(&jb, t.events_seen[TW_CAT_DNS_QUERY]);
-    tw_jb_key(&jb, "network_connection");
-    tw_jb_u64(&jb, t.events_seen[TW_CAT_NETWORK_CONNECTION]);
-    tw_jb_raw(&jb, "}", 1);
-    tw_jb_key(&jb, "alerts");
-    tw_jb_u64(&jb, t.alerts);
-    tw_jb_key(&jb, "alerts_excluded");
-    tw_jb_u64(&jb, t.excluded);
-    tw_jb_key(&jb, "alerts_suppressed");
-    tw_jb_u64(&jb, t.suppressed);
+    nz(&jb, "worker_ring_drops", s->worker_drops);
+    at = open_obj(&jb, "flows");
+    nz(&jb, "active", t.fs.active);
+    if (t.fs.active > 0)
+        nz(&jb, "capacity", t.fs.capacity);
+    nz(&jb, "created", t.fs.created);
+    nz(&jb, "evicted", t.fs.evicted);
+    nz(&jb, "evicted_holding", t.fs.evicted_holding);
+    nz(&jb, "expired", t.fs.expired);
+    nz(&jb, "chained", t.fs.chained);
+    close_obj(&jb, at);
+    at = open_obj(&jb, "names");
+    nz(&jb, "dns_query", t.events_seen[TW_CAT_DNS_QUERY]);
+    nz(&jb, "network_connection", t.events_seen[TW_CAT_NETWORK_CONNECTION]);
+    close_obj(&jb, at);
+    nz(&jb, "alerts", t.alerts);
+    nz(&jb, "alerts_excluded", t.excluded);
+    nz(&jb, "alerts_suppressed", t.suppressed);
+    at = open_obj(&jb, "output");
+    nz(&jb, "alerts_written", t.alerts_written);
+    nz(&jb, "events_written", t.events_written);
+    nz(&jb, "alerts_not_written", t.lines_unwritten[TW_LINE_ALERT]);
+    nz(&jb, "events_not_written", t.lines_unwritten[TW_LINE_EVENT]);
+    nz(&jb, "lines_dropped", t.lines_dropped);
+    close_obj(&jb, at);
+    if (s->anscache != NULL) {
+        struct tw_anscache_stats as;
+        tw_anscache_get_stats(s->anscache, &as);
+        at = open_obj(&jb, "dns_answer_cache");
+        nz(&jb, "entries", as.entries);
+        nz(&jb, "learnt", t.es.dns_answers_learnt);
+        nz(&jb, "hits", as.hits);
+        nz(&jb, "misses", as.misses);
+        nz(&jb, "expired", as.expired);
+        nz(&jb, "evicted", as.evicted);
+        nz(&jb, "flows_named", t.es.answer_named_flows);
+        close_obj(&jb, at);
+    }
     if (s->attrib != NULL) {
         struct tw_attrib_stats ast;
         tw_attrib_get_stats(s->attrib, &ast);
-        tw_jb_key(&jb, "processes");
-        tw_jb_raw(&jb, "{", 1);
-        tw_jb_key(&jb, "attributed");
-        tw_jb_u64(&jb, ast.attributed);
-        tw_jb_key(&jb, "unattributed");
-        tw_jb_u64(&jb, ast.unattributed);
-        tw_jb_key(&jb, "not_local");
-        tw_jb_u64(&jb, ast.not_local);
-        tw_jb_key(&jb, "queue_full");
-        tw_jb_u64(&jb, atomic_load(&s->attr_queue_full));
-        tw_jb_key(&jb, "retries");
-        tw_jb_u64(&jb, ast.retries);
-        tw_jb_key(&jb, "proc_scans");
-        tw_jb_u64(&jb, ast.procmap.proc_scans);
-        tw_jb_key(&jb, "unattributed_by_reason");
-        tw_jb_raw(&jb, "{", 1);
-        for (unsigned r = 1; r < TW_PM__COUNT; r++) {
-            tw_jb_key(&jb, tw_procmap_reason_name((enum tw_procmap_reason)r));
-            tw_jb_u64(&jb, ast.by_reason[r]);
-        }
-        tw_jb_raw(&jb, "}}", 2);
+        at = open_obj(&jb, "processes");
+        nz(&jb, "attributed", ast.attributed);
+        nz(&jb, "unattributed", ast.unattributed);
+        nz(&jb, "not_local", ast.not_local);
+        nz(&jb, "queue_full", atomic_load(&s->attr_queue_full));
+        nz(&jb, "retries", ast.retries);
+        nz(&jb, "proc_scans", ast.procmap.proc_scans);
+        size_t at2 = open_obj(&jb, "unattributed_by_reason");
+        for (unsigned r = 1; r < TW_PM__COUNT; r++)
+            nz(&jb, tw_procmap_reason_name((enum tw_procmap_reason)r), ast.by_reason[r]);
+        close_obj(&jb, at2);
+        close_obj(&jb, at);
     }
     tw_jb_key(&jb, "checksum_validation");
     tw_jb_cstr(&jb, tw_prep_checksum_state(s->cfg->prep.checksums, &t.es.prep));
-    tw_jb_key(&jb, "defrag");
-    tw_jb_raw(&jb, "{", 1);
-    tw_jb_key(&jb, "fragments");
-    tw_jb_u64(&jb, t.es.prep.defrag.fragments);
-    tw_jb_key(&jb, "reassembled");
-    tw_jb_u64(&jb, t.es.prep.defrag.reassembled);
-    tw_jb_raw(&jb, "}", 1);
-    tw_jb_key(&jb, "rule_reloads");
-    tw_jb_u64(&jb, s->reloads);
-    tw_jb_key(&jb, "rule_reload_failures");
-    tw_jb_u64(&jb, s->reload_failures);
-    tw_jb_key(&jb, "anomalies");
-    tw_jb_raw(&jb, "{", 1);
+    at = open_obj(&jb, "defrag");
+    nz(&jb, "fragments", t.es.prep.defrag.fragments);
+    nz(&jb, "reassembled", t.es.prep.defrag.reassembled);
+    close_obj(&jb, at);
+    nz(&jb, "rule_reloads", s->reloads);
+    nz(&jb, "rule_reload_failures", s->reload_failures);
+    at = open_obj(&jb, "anomalies");
     n = tw_engine_anomalies(&t.es, an, TW_ARRAY_SIZE(an));
-    for (size_t i = 0; i < n && i < TW_ARRAY_SIZE(an); i++) {
-        tw_jb_key(&jb, an[i].name);
-        tw_jb_u64(&jb, an[i].value);
-    }
-    tw_jb_key(&jb, "output_lines_dropped");
-    tw_jb_u64(&jb, t.lines_dropped);
-    tw_jb_raw(&jb, "}}\n", 3);
+    for (size_t i = 0; i < n && i < TW_ARRAY_SIZE(an); i++)
+        nz(&jb, an[i].name, an[i].value);
+    nz(&jb, "output_lines_dropped", t.lines_dropped);
+    close_obj(&jb, at);
+    tw_jb_raw(&jb, "}\n", 2);
     if (jb.overflow)
         return;
     FILE *fp = s->stats_fp != NULL ? s->stats_fp : stderr;

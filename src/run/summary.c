@@ -8,14 +8,14 @@
 
 void progress(struct sensor *s)
 {
-    struct tw_capture_stats cs;
+    struct tw_merge_stats ms;
     struct totals t;
     double el = now_mono() - s->t0, share = 0, eta = 0;
 
-    s->src[0].ops->stats(s->src[0].cap, &cs);
+    tw_merge_get_stats(s->in.merge, &ms);
     gather(s, &t);
-    if (cs.bytes_total > 0) {
-        share = (double)cs.bytes_done / (double)cs.bytes_total;
+    if (ms.bytes_total > 0) {
+        share = (double)ms.bytes_done / (double)ms.bytes_total;
         if (share > 0)
             eta = el / share - el;
     }
@@ -42,6 +42,13 @@ void summary(struct sensor *s, double secs)
             (unsigned long long)st->packets, (unsigned long long)st->bytes, secs,
             secs > 0 ? (double)st->packets / secs : 0.0,
             secs > 0 ? (double)st->bytes * 8 / secs / 1e9 : 0.0);
+    if (s->in.merge != NULL) {
+        struct tw_merge_stats ms;
+        tw_merge_get_stats(s->in.merge, &ms);
+        fprintf(stderr, "  files: %llu read, %llu failed while read, %u skipped\n",
+                (unsigned long long)ms.files_done, (unsigned long long)ms.files_failed,
+                s->in.skipped);
+    }
     for (size_t i = 0; s->live && i < s->n_src; i++) {
         struct tw_capture_stats cs;
         source_stats(s, i, &cs);
@@ -95,6 +102,13 @@ void summary(struct sensor *s, double secs)
             (unsigned long long)st->prep.checksum_checked,
             (unsigned long long)st->prep.checksum_partial,
             (unsigned long long)st->prep.checksum_unverified);
+    if (t.lines_unwritten[TW_LINE_ALERT] + t.lines_unwritten[TW_LINE_EVENT] > 0)
+        fprintf(stderr,
+                "  output: %llu alert lines and %llu event lines written, %llu alert lines and "
+                "%llu event lines not written (write error)\n",
+                (unsigned long long)t.alerts_written, (unsigned long long)t.events_written,
+                (unsigned long long)t.lines_unwritten[TW_LINE_ALERT],
+                (unsigned long long)t.lines_unwritten[TW_LINE_EVENT]);
     if (s->anscache != NULL) {
         struct tw_anscache_stats as;
         tw_anscache_get_stats(s->anscache, &as);

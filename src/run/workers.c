@@ -21,7 +21,8 @@ struct frame_rec {
     uint32_t caplen;
     uint32_t wirelen;
     uint32_t payload_off;
-    const char *source; /* the capture source it came from (its events name it) */
+    uint32_t source;         /* tw_frame.source: the file of a merged replay */
+    const char *source_name; /* the capture source it came from (its events name it) */
     struct tw_pkt pkt;
 };
 
@@ -58,9 +59,10 @@ static void *worker_main(void *arg)
             struct frame_rec h;
             memcpy(&h, rec, sizeof(h));
             struct tw_frame f = {.ts_sec = h.ts_sec, .ts_nsec = h.ts_nsec, .caplen = h.caplen,
-                                 .wirelen = h.wirelen, .data = rec + sizeof(h)};
+                                 .wirelen = h.wirelen, .source = h.source,
+                                 .data = rec + sizeof(h)};
             h.pkt.payload = h.payload_off != NO_PAYLOAD ? f.data + h.payload_off : NULL;
-            w->sink.source = h.source;
+            w->sink.source = h.source_name;
             tw_engine_packet(w->eng, &f, &h.pkt);
             tw_ring_release(&w->ring);
             n++;
@@ -180,7 +182,7 @@ static uint64_t flow_spread_hash(const struct tw_pkt *p)
 
 /* One DNS message from the reader: its answers go into the cache when it is a response. */
 static void store_message(struct sensor *s, const struct tw_pkt *p, const uint8_t *msg,
-                          size_t len, int64_t ts)
+                          size_t len, int64_t ts, bool count)
 {
     struct tw_dns_msg *m = &s->feed_msg;
     int off = tw_dns_parse(msg, len, m);
@@ -190,6 +192,10 @@ static void store_message(struct sensor *s, const struct tw_pkt *p, const uint8_
     if (off >= 0 && m->qr)
         tw_answers_learn(s->anscache, m, msg, len, (size_t)off, s->feed_answers, p->ip_version,
                          p->dst, ts, NULL, NULL, &stored);
+    /* UDP answers are stored here only (the workers skip them): counted here. TCP responses
+     * are stored again by the worker that reassembles the stream, which counts them. */
+    if (count)
+        s->reader_st.dns_answers_learnt += stored;
 }
 
 /*
@@ -207,11 +213,11 @@ static void store_answers(struct sensor *s, const struct tw_pkt *p, int64_t ts)
     int rc;
 
     if (p->l4_proto == 17) {
-        store_message(s, p, b, n, ts);
+        store_message(s, p, b, n, ts, true);
         return;
     }
     while ((rc = tw_dns_tcp_frame(b, n, &msg, &len)) > 0) {
-        store_message(s, p, msg, len, ts);
+        store_message(s, p, msg, len, ts, false);
         b += rc;
         n -= (size_t)rc;
     }
@@ -231,7 +237,7 @@ void spread_frame(void *ctx, const struct tw_frame *f)
     struct sensor *s = ctx;
     struct tw_prep_frame pf = {s->linktype, f->data, f->caplen};
     struct frame_rec h = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec, .wirelen = f->wirelen,
-                          .source = s->sink.source};
+                          .source = f->source, .source_name = s->sink.source};
     struct tw_pkt *p = &h.pkt;
     struct worker *w;
     uint8_t *dst;

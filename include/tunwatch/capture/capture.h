@@ -20,6 +20,7 @@ struct tw_frame {
     uint32_t ts_nsec;
     uint32_t caplen;  /* bytes at data */
     uint32_t wirelen; /* bytes on the wire (>= caplen) */
+    uint32_t source;  /* which of a run's sources (capture files) it came from (0: the only) */
     const uint8_t *data;
 };
 

@@ -181,11 +181,11 @@ struct tw_event {
         const uint32_t *ttls;  /* n_answers */
         const uint16_t *types; /* n_answers: record types */
     } dns;
-    /* The capture source (interface name, or capture file name) of the frames the event came
-     * from. The engine does not know its sources: the run stage sets this on every event it
-     * takes from an engine, from the source whose frames that engine is being fed (so a run
-     * that reads several files merged in time order, or several interfaces, names each event's
-     * own). NULL: the output's default source. The string outlives the run. */
+    /* The capture source (interface name, or capture file name) the event came from. With
+     * several files merged (-r), the engine names the file of the flow's first packet
+     * (tw_engine_config.source_names); otherwise the run stage sets it on every event it takes
+     * from an engine that has none, from the source whose frames that engine is being fed.
+     * NULL: the output's default source. The string outlives the run. */
     const char *source;
     bool source_is_file;   /* source is a capture file (-r), else an interface */
 };

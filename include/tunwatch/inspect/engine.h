@@ -45,6 +45,10 @@ struct tw_engine_config {
     const struct tw_prep_config *prep; /* IP reassembly and checksum validation in
                                  tw_engine_frame(); NULL: plain decoding (the reader in front
                                  of workers does both and hands over tw_engine_packet()) */
+    /* Names of the capture sources (files) indexed by tw_frame.source, NULL: none. Events
+     * carry the name (struct tw_event.source); the strings outlive the engine. */
+    const char *const *source_names;
+    size_t n_sources;
     uint64_t flow_id_first;   /* flow ids: first, first + stride, ... (0: 1, 1) */
     uint64_t flow_id_stride;
 };

@@ -22,17 +22,34 @@
 
 #define TW_LINE_MAX (64 * 1024)
 
+/*
+ * Lines are kept in the file's own buffer (whole lines only) and written with write(2); a
+ * write that stops short (full disk) is cut back to the last whole line with ftruncate(2) on a
+ * regular file, so the file never ends in a partial line. Counters say which lines reached
+ * the file and which did not, by kind.
+ */
+enum tw_line_kind { TW_LINE_EVENT, TW_LINE_ALERT, TW_LINE__COUNT };
+
 struct tw_outfile {
     pthread_mutex_t lock;
-    FILE *fp;
+    FILE *fp;                     /* its descriptor is written directly (never through stdio) */
     const char *path;             /* for messages */
     _Atomic int err;              /* errno of the first write error, 0 if none */
+    char *buf;                    /* whole lines not yet written */
+    size_t len, cap;
+    uint8_t *kinds;               /* kind of each line in buf, in order */
+    size_t n_lines, max_lines;
+    uint64_t written[TW_LINE__COUNT]; /* lines that reached the file (under lock) */
+    uint64_t unwritten[TW_LINE__COUNT]; /* lines lost to a write error (under lock) */
 };
 
 /* Wraps an open stream (stdout, or a file opened by the caller). 0 or TW_ENOMEM. */
 int tw_outfile_init(struct tw_outfile *f, FILE *fp, const char *path);
 /* Flushes; returns 0 or the errno of the first write error. */
 int tw_outfile_flush(struct tw_outfile *f);
+/* Lines written and lines lost, by kind (a consistent snapshot). */
+void tw_outfile_counts(struct tw_outfile *f, uint64_t written[TW_LINE__COUNT],
+                       uint64_t unwritten[TW_LINE__COUNT]);
 /* Log rotation: opens path for appending and swaps it in; on failure keeps the old
  * stream and returns the errno. */
 int tw_outfile_reopen(struct tw_outfile *f, const char *path);

@@ -16,9 +16,15 @@
 
 #define TW_MAX_SOURCES 16
 #define TW_MAX_WORKERS 64
+#define TW_MAX_READ_PATHS 256 /* -r arguments (each a file, directory or pattern) */
+#define TW_MAX_READ_FILES 65535 /* capture files they expand to */
+
+enum tw_report_format { TW_REPORT_TEXT, TW_REPORT_JSON };
 
 struct tw_sensor_config {
-    const char *read_file;                     /* replay this file, or ... */
+    const char *read_paths[TW_MAX_READ_PATHS]; /* replay these (files, directories, globs) as
+                                                  one stream merged in time order, or ... */
+    size_t n_read_paths;
     const char *interfaces[TW_MAX_SOURCES];    /* ... capture live from these */
     size_t n_interfaces;
     struct tw_capture_opts cap;
@@ -33,6 +39,9 @@ struct tw_sensor_config {
     uint32_t suppress_secs;   /* one alert per (rule, source, name) per window; 0: every one */
     int local_processes;      /* process attribution: 1 on, 0 off, -1 (auto) on for live
                                  capture from local interfaces (not files, not DPDK) */
+    const char *report_path;  /* --report: NULL none, "-" stderr, else a file */
+    enum tw_report_format report_format;
+    bool append;              /* -o and --report files: append, not truncate (replay) */
     bool events;
     bool quiet;
     enum tw_format format;    /* --output-format (TW_FORMAT_NATIVE by default) */

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Capture files read packet by packet, and many of them merged into one stream.
+ *
+ * tw_capfile: one file, classic pcap through libpcap (a stdio stream with a 1 MiB buffer) or
+ * pcapng through tw_pcapng (every packet with its interface's link type and time).
+ *
+ * tw_merge: a k-way merge of several files on the time of each file's next packet, so that
+ * flows and the DNS answer cache carry from one file to the next as if they were one capture.
+ * Files are opened lazily, in order of their first packet's time, when the merge reaches that
+ * time, so rotated captures (one after another) keep one or two open at once. Equal times keep
+ * the order in which the files were added.
+ */
+#ifndef TUNWATCH_CAPFILE_H
+#define TUNWATCH_CAPFILE_H
+
+#include "tunwatch/capture/capture.h"
+
+struct tw_capfile;
+
+/* True if the 4 bytes at b are a pcap (any of its magics) or pcapng file's start. */
+bool tw_capfile_magic(const uint8_t *b);
+
+/* Opens path ("-": standard input). 0, or TW_EIO (open failed, errno-style reason),
+ * TW_EMALFORMED (not a capture, or a broken header) with "PATH: reason" in err. */
+int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t errlen);
+
+/* The next packet: 1 (f->data valid until the next call on c), TW_EOF, or a negative
+ * code with "PATH: reason" in err (a file cut short, a broken block, a read error). */
+int tw_capfile_next(struct tw_capfile *c, struct tw_frame *f, int *linktype, char *err,
+                    size_t errlen);
+
+/* Bytes read so far and the file's size (0 if unknown). */
+void tw_capfile_progress(const struct tw_capfile *c, uint64_t *done, uint64_t *total);
+
+/* Link type of a classic pcap file, or -1 for pcapng (per interface). */
+int tw_capfile_linktype(const struct tw_capfile *c);
+
+void tw_capfile_close(struct tw_capfile *c);
+
+struct tw_merge;
+
+struct tw_merge_stats {
+    uint64_t files;       /* added */
+    uint64_t files_open;  /* open now */
+    uint64_t files_done;  /* read to their end */
+    uint64_t files_failed; /* stopped by an error (its packets before the error were read) */
+    uint64_t frames;
+    uint64_t bytes_done, bytes_total;
+};
+
+/* An empty merge; NULL when out of memory. */
+struct tw_merge *tw_merge_new(void);
+
+/*
+ * Adds a file: opens it, reads its first packet (for its time), closes it. Returns 0, or a
+ * negative code with "PATH: reason" in err (the file is not added). A file without packets
+ * is added and ends at once. path must stay valid while m is used.
+ */
+int tw_merge_add(struct tw_merge *m, const char *path, char *err, size_t errlen);
+
+/*
+ * The next packet over every file, in time order: 1 with *f, *linktype and *file (the index of
+ * its file, in the order of tw_merge_add) set, f->data valid until the next call; TW_EOF when
+ * every file is read; or a negative code with "PATH: reason" in err when one file failed (it
+ * is dropped: call again for the others).
+ */
+int tw_merge_next(struct tw_merge *m, struct tw_frame *f, int *linktype, size_t *file,
+                  char *err, size_t errlen);
+
+/* The link type of file (index of tw_merge_add) if it is a classic pcap file, else -1 (pcapng:
+ * per interface). */
+int tw_merge_linktype(const struct tw_merge *m, size_t file);
+
+void tw_merge_get_stats(const struct tw_merge *m, struct tw_merge_stats *st);
+
+void tw_merge_free(struct tw_merge *m);
+
+#endif /* TUNWATCH_CAPFILE_H */
