@@ -34,7 +34,12 @@ FUZZ_SECONDS ?= 20
 PKG_CONFIG ?= pkg-config
 
 TW_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wvla -Wformat=2 -MMD -MP -Iinclude
-LIBS := -lpcap -lyaml -lpcre2-8 -lldns -lcrypto -pthread
+# Network sinks: librdkafka (kafka://) and hiredis (redis://), through pkg-config.
+SINK_LIBS := $(shell $(PKG_CONFIG) --libs rdkafka hiredis 2>/dev/null)
+ifeq ($(SINK_LIBS),)
+SINK_LIBS := -lrdkafka -lhiredis
+endif
+LIBS := -lpcap -lyaml -lpcre2-8 -lldns -lcrypto $(SINK_LIBS) -pthread
 TEST_LIBS := $(LIBS) -lcmocka -lldns
 
 BUILD ?= build

@@ -7,9 +7,19 @@
 
 #include "tunwatch/flow/communityid.h"
 #include "tunwatch/output/json.h"
+#include "tunwatch/output/syslog.h"
 #include "tunwatch/proto/tls.h"
 
-static void write_line(struct tw_output *o, struct tw_jb *jb)
+/* What a line carries to the sinks besides its bytes. */
+struct line_meta {
+    struct tw_sink_meta m;
+    char cid[TW_COMMUNITY_ID_LEN];
+    char src[TW_FIELD_TMP];
+};
+
+/* Hands the line to every sink that takes it: alerts to all, event lines to those that asked
+ * for events. */
+static void write_line(struct tw_output *o, struct tw_jb *jb, const struct line_meta *lm)
 {
     if (jb->overflow) {
         o->lines_dropped++;
@@ -20,13 +30,11 @@ static void write_line(struct tw_output *o, struct tw_jb *jb)
         o->lines_dropped++;
         return;
     }
-    struct tw_outfile *f = o->file;
-    if (atomic_load_explicit(&f->err, memory_order_relaxed) != 0)
-        return;
-    pthread_mutex_lock(&f->lock);
-    if (fwrite(jb->buf, 1, jb->len, f->fp) != jb->len && f->err == 0)
-        f->err = errno != 0 ? errno : EIO;
-    pthread_mutex_unlock(&f->lock);
+    for (size_t i = 0; i < o->sinks->n; i++) {
+        struct tw_sink *k = o->sinks->v[i];
+        if (lm->m.alert || tw_sink_wants_events(k))
+            tw_sink_write(k, jb->buf, jb->len - 1, &lm->m);
+    }
 }
 
 /* "process": who owns the local socket, or why that is not known. */
@@ -95,7 +103,7 @@ static void tls_oddities(struct tw_jb *jb, const struct tw_event *ev)
     }
 }
 
-static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
+static void common_fields(struct tw_jb *jb, const struct tw_event *ev, struct line_meta *lm)
 {
     char tmp[TW_FIELD_TMP];
     const char *val;
@@ -107,11 +115,11 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
     tw_jb_u64(jb, ev->flow_id);
     /* Community ID v1 (seed 0), as Zeek and Suricata compute it: pivots between their logs.
      * Computed here, for written lines only, not for every event. */
-    char cid[TW_COMMUNITY_ID_LEN];
     if (tw_community_id(0, ev->ip_version, ev->src_addr, ev->dst_addr, ev->l4_proto, ev->sport,
-                        ev->dport, cid, sizeof(cid)) == 0) {
+                        ev->dport, lm->cid, sizeof(lm->cid)) == 0) {
         tw_jb_key(jb, "community_id");
-        tw_jb_cstr(jb, cid);
+        tw_jb_cstr(jb, lm->cid);
+        lm->m.community_id = lm->cid;
     }
     tw_jb_key(jb, "category");
     tw_jb_cstr(jb, tw_category_name(ev->category));
@@ -133,6 +141,11 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
         if (!tw_event_field(ev, (enum tw_field)f, tmp, sizeof(tmp), &val, &len))
             continue;
         tw_jb_key(jb, tw_field_name((enum tw_field)f));
+        if (f == TW_F_SOURCE_IP && len < sizeof(lm->src)) {
+            memcpy(lm->src, val, len);
+            lm->src[len] = '\0';
+            lm->m.source = lm->src;
+        }
         if (f == TW_F_QUERY_NAME || f == TW_F_DESTINATION_HOSTNAME)
             tw_jb_str(jb, ev->raw, ev->raw_len); /* as seen; rules match name_normalized */
         else if (f == TW_F_DESTINATION_PORT || f == TW_F_SOURCE_PORT || f == TW_F_PROCESS_ID)
@@ -182,6 +195,8 @@ void tw_output_alert(void *out, const struct tw_alert *a)
 {
     struct tw_output *o = out;
     const struct tw_rule_info *rule = a->rule;
+    struct line_meta lm = {.m = {.alert = true,
+                                 .severity = tw_syslog_severity_for_level(rule->level)}};
     struct tw_jb jb;
 
     tw_jb_init(&jb, o->line, sizeof(o->line));
@@ -211,7 +226,7 @@ void tw_output_alert(void *out, const struct tw_alert *a)
         tw_jb_u64(&jb, rule->line);
     }
     tw_jb_raw(&jb, "}", 1);
-    common_fields(&jb, a->ev);
+    common_fields(&jb, a->ev, &lm);
     if (a->suppressed_before > 0) {
         tw_jb_key(&jb, "suppressed_before");
         tw_jb_u64(&jb, a->suppressed_before);
@@ -227,11 +242,12 @@ void tw_output_alert(void *out, const struct tw_alert *a)
         tw_jb_raw(&jb, "}", 1);
     }
     tw_jb_raw(&jb, "}", 1);
-    write_line(o, &jb);
+    write_line(o, &jb, &lm);
 }
 
 void tw_output_event(struct tw_output *o, const struct tw_event *ev)
 {
+    struct line_meta lm = {.m = {.alert = false, .severity = 6 /* info */}};
     struct tw_jb jb;
 
     o->events_seen[ev->category]++;
@@ -241,9 +257,9 @@ void tw_output_event(struct tw_output *o, const struct tw_event *ev)
     tw_jb_raw(&jb, "{", 1);
     tw_jb_key(&jb, "type");
     tw_jb_lit(&jb, "\"event\"");
-    common_fields(&jb, ev);
+    common_fields(&jb, ev, &lm);
     tw_jb_raw(&jb, "}", 1);
-    write_line(o, &jb);
+    write_line(o, &jb, &lm);
     o->events_written++;
 }
 

@@ -58,6 +58,10 @@ enum {
     OPT_DEFRAG_MAX_FRAGS,
     OPT_DEFRAG_MAX_DATAGRAMS,
     OPT_CHECKSUMS,
+    OPT_APPEND,
+    OPT_SPOOL_DIR,
+    OPT_SPOOL_MAX,
+    OPT_DRAIN_TIMEOUT,
 };
 
 static const struct option longopts[] = {
@@ -71,6 +75,10 @@ static const struct option longopts[] = {
     {"rules", required_argument, NULL, 'R'},
     {"output", required_argument, NULL, 'o'},
     {"events", no_argument, NULL, OPT_EVENTS},
+    {"append", no_argument, NULL, OPT_APPEND},
+    {"spool-dir", required_argument, NULL, OPT_SPOOL_DIR},
+    {"spool-max", required_argument, NULL, OPT_SPOOL_MAX},
+    {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
     {"quiet", no_argument, NULL, 'q'},
     {"home-net", required_argument, NULL, OPT_HOME_NET},
     {"flows", required_argument, NULL, OPT_FLOWS},
@@ -121,8 +129,17 @@ static void usage(FILE *fp)
     fprintf(fp,
             "  -R, --rules PATH         Sigma rule file or directory (repeatable;\n"
             "                           default: the bundled rules)\n"
-            "  -o, --output FILE        write NDJSON here instead of stdout\n"
-            "      --events             also write every observed name (hunting log)\n"
+            "  -o, --output FILE|URL    write NDJSON here instead of stdout (repeatable): a\n"
+            "                           path, -, file:///PATH, syslog+udp://HOST:PORT,\n"
+            "                           syslog+tcp://HOST:PORT, syslog+unix:///dev/log,\n"
+            "                           kafka://HOST:PORT[,...]/TOPIC, redis://HOST:PORT/KEY,\n"
+            "                           with ?events=alerts|all&queue=MIB&spool=DIR&... (README)\n"
+            "      --events             also write every observed name (hunting log) to the\n"
+            "                           plain file outputs\n"
+            "      --append             append to output files (default: a replay truncates)\n"
+            "      --spool-dir DIR      network sinks keep what they cannot send below DIR\n"
+            "      --spool-max MIB      bound of each sink's spool (default 256)\n"
+            "      --drain-timeout SECS at exit, time network sinks get to deliver (default 5)\n"
             "  -q, --quiet              no progress line\n"
             "      --home-net LIST      CIDRs inside the organisation (decides Initiated;\n"
             "                           default 10/8,172.16/12,192.168/16,127/8,169.254/16,\n"
@@ -185,6 +202,7 @@ struct options {
     const char *explain;                        /* --explain NAME */
     bool rules_from_config;      /* -R on the command line replaces the file's list */
     bool interfaces_from_config; /* likewise for -i */
+    bool outputs_from_config;    /* likewise for -o */
     bool in_config;
     const char *dpdk_args;       /* EAL arguments (--dpdk) */
     char *strings[256];          /* copies of values read from a config file */
@@ -258,8 +276,32 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         o->rules_from_config |= o->in_config;
         return 0;
     case 'o':
-        if ((s->out_path = keep(o, arg)) == NULL)
+        if (!o->in_config && o->outputs_from_config) {
+            s->n_outputs = 0;
+            o->outputs_from_config = false;
+        }
+        if (s->n_outputs == TW_MAX_SINKS) {
+            snprintf(msg, msglen, "%s: at most %d outputs", where, TW_MAX_SINKS);
+            return -1;
+        }
+        if ((s->outputs[s->n_outputs++] = keep(o, arg)) == NULL)
             goto nomem;
+        o->outputs_from_config |= o->in_config;
+        return 0;
+    case OPT_APPEND:
+        s->append = true;
+        return 0;
+    case OPT_SPOOL_DIR:
+        if ((s->spool_dir = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_SPOOL_MAX:
+        if (!parse_u32(arg, 1, 1u << 20, &s->spool_max_mib))
+            goto range;
+        return 0;
+    case OPT_DRAIN_TIMEOUT:
+        if (!parse_u32(arg, 0, 86400, &s->drain_timeout))
+            goto range;
         return 0;
     case 'q':
         s->quiet = true;
@@ -468,7 +510,7 @@ static int load_config(struct options *o, const char *path)
             continue;
         keys[n].name = lo->name;
         keys[n].takes_value = lo->has_arg == required_argument;
-        keys[n].repeatable = lo->val == 'i' || lo->val == 'R';
+        keys[n].repeatable = lo->val == 'i' || lo->val == 'R' || lo->val == 'o';
         keys[n].cli_only = lo->val == 'c';
         n++;
     }
@@ -569,6 +611,18 @@ static int parse_args(int argc, char **argv, struct options *o)
     if (o->s.read_file != NULL && o->s.n_interfaces > 0) {
         fprintf(stderr, "tunwatch: -r and -i exclude each other\n");
         return -1;
+    }
+    /* Every output's URL is checked before anything is opened. */
+    for (size_t i = 0; i < o->s.n_outputs; i++) {
+        struct tw_sink_url u;
+        char err[512];
+        int rc = tw_sink_url_parse(o->s.outputs[i], &u, err, sizeof(err));
+        if (rc != 0)
+            fprintf(stderr, "tunwatch: -o %s: %s\n", u.text != NULL ? u.text : o->s.outputs[i],
+                    rc == TW_ENOMEM ? "out of memory" : err);
+        tw_sink_url_free(&u);
+        if (rc != 0)
+            return -1;
     }
     return 0;
 }
@@ -710,6 +764,7 @@ int main(int argc, char **argv)
     o.s.local_processes = -1;
     o.s.prep.defrag = (struct tw_defrag_config)TW_DEFRAG_CONFIG_DEFAULT;
     o.s.prep.checksums = TW_CSUM_AUTO;
+    o.s.drain_timeout = 5;
     if (parse_args(argc, argv, &o) != 0)
         return 1;
     if (o.s.prep.defrag.memory < tw_defrag_min_memory(&o.s.prep.defrag)) {

@@ -47,9 +47,6 @@ static void on_hup(int sig)
     reload_requested = 1;
 }
 
-/* The output stream's stdio buffer. */
-static char obuf[1 << 20];
-
 static void on_frame(void *ctx, const struct tw_frame *f)
 {
     struct sensor *s = ctx;
@@ -160,7 +157,7 @@ static void between_bursts(struct sensor *s)
     t = now_mono();
     if (s->live && t - s->last_flush >= 1.0) {
         /* Alerts reach the file within a second on a live sensor. */
-        tw_outfile_flush(&s->file);
+        sinks_flush(s);
         s->last_flush = t;
     }
     if (s->cfg->stats_interval > 0 && t - s->last_stats >= s->cfg->stats_interval) {
@@ -179,7 +176,7 @@ static void between_bursts(struct sensor *s)
 
 static bool output_failed(const struct sensor *s)
 {
-    return atomic_load_explicit(&s->file.err, memory_order_relaxed) != 0;
+    return sinks_failed(s);
 }
 
 static int run_file(struct sensor *s)
@@ -316,29 +313,10 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     if (open_sources(s) != 0)
         goto out_sources;
 
-    {
-        FILE *fp = stdout;
-        const char *path = "stdout";
-        if (cfg->out_path != NULL && strcmp(cfg->out_path, "-") != 0) {
-            /* A replay writes a fresh file; a live sensor appends to its log. */
-            fp = open_log(cfg->out_path, !s->live);
-            path = cfg->out_path;
-            if (fp == NULL) {
-                fprintf(stderr, "tunwatch: %s: %s\n", cfg->out_path, strerror(errno));
-                goto out_sources;
-            }
-        }
-        setvbuf(fp, obuf, _IOFBF, sizeof(obuf));
-        if (tw_outfile_init(&s->file, fp, path) != 0) {
-            fprintf(stderr, "tunwatch: out of memory\n");
-            if (fp != stdout)
-                fclose(fp);
-            goto out_sources;
-        }
-        s->file_open = true;
-        s->sink.out.file = &s->file;
-    }
-    s->sink.out.events = cfg->events;
+    if (sinks_open(s) != 0)
+        goto out_output;
+    s->sink.out.sinks = &s->sinks;
+    s->sink.out.events = s->sinks.events;
     if (cfg->suppress_secs > 0) {
         s->suppress = tw_suppress_new(cfg->suppress_secs, SUPPRESS_KEYS);
         if (s->suppress == NULL) {
@@ -375,8 +353,8 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         /* Started after the switch to -u USER, so that its thread has the capabilities
          * drop_privileges() kept (capabilities are per thread). */
         struct tw_attrib_config ac = {.sink = attributed, .ctx = s, .queue_bytes = 4u << 20};
-        s->attr_sink.out.file = &s->file;
-        s->attr_sink.out.events = cfg->events;
+        s->attr_sink.out.sinks = &s->sinks;
+        s->attr_sink.out.events = s->sinks.events;
         s->attr_sink.match.suppress = s->suppress;
         pthread_mutex_init(&s->attr_lock, NULL);
         s->attrib = tw_attrib_new(&ac);
@@ -476,17 +454,17 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     }
     if (s->show_progress)
         fprintf(stderr, "\r%60s\r", "");
-    if (tw_outfile_flush(&s->file) != 0) {
-        fprintf(stderr, "tunwatch: writing %s: %s\n", s->file.path, strerror(s->file.err));
+    if (sinks_flush_report(s) != 0)
         status = 2;
-    }
+    double secs = now_mono() - s->t0; /* the capture's time, not the drain's */
+    sinks_drain(s); /* network sinks: deliver within --drain-timeout, before the counts */
     if (s->worker_drops != 0)
         fprintf(stderr, "tunwatch: %llu frames dropped because a worker fell behind\n",
                 (unsigned long long)s->worker_drops);
     offload_notice(s);
     if (cfg->stats_interval > 0)
         write_stats(s);
-    summary(s, now_mono() - s->t0);
+    summary(s, secs);
     if (stop_requested)
         fprintf(stderr, "tunwatch: stopped by signal, output flushed\n");
 out_workers:
@@ -494,7 +472,7 @@ out_workers:
     tw_prep_free(s->prep);
     tw_engine_free(s->eng);
     if (s->attrib != NULL) {
-        tw_attrib_free(s->attrib); /* drains: it matches with s->matchers, writes s->file */
+        tw_attrib_free(s->attrib); /* drains: it matches with s->matchers, writes the sinks */
         s->attrib = NULL;
         pthread_mutex_destroy(&s->attr_lock);
     }
@@ -507,13 +485,7 @@ out_output:
         pthread_mutex_destroy(&s->attr_lock);
     }
     tw_suppress_free(s->suppress); /* every output that used it is done */
-    if (s->file_open) {
-        int had = s->file.err;
-        if (tw_outfile_close(&s->file) != 0 && had == 0 && status == 0) {
-            fprintf(stderr, "tunwatch: closing %s: %s\n", s->file.path, strerror(s->file.err));
-            status = 2;
-        }
-    }
+    status = sinks_close(s, status);
     if (s->stats_fp != NULL)
         fclose(s->stats_fp);
     if (pid_written)

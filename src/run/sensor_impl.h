@@ -129,8 +129,7 @@ struct sensor {
     int linktype; /* of the source being dispatched */
     struct tw_engine *eng;
     struct tw_anscache *anscache; /* host-wide, shared by every worker */
-    struct tw_outfile file;       /* the output stream all outputs share */
-    bool file_open;
+    struct tw_sinkset sinks;      /* the -o outputs every output writes to */
     struct sink sink;
     struct tw_matchers *matchers; /* in use (NULL until the first load is complete) */
     struct rules_loader loader;
@@ -217,6 +216,28 @@ FILE *open_log(const char *path, bool truncate);
 void reopen_files(struct sensor *s);
 /* Writes this process's pid to path. 0, or -1 with errno. */
 int write_pid_file(const char *path);
+
+/* ---- sinks.c ---- */
+
+struct tw_jb;
+/* Opens every -o sink (stdout without one). 0, or -1 said on stderr. */
+int sinks_open(struct sensor *s);
+/* Flushes the file sinks (a live sensor, once a second). */
+void sinks_flush(struct sensor *s);
+/* True once a file sink failed to write (the run stops). */
+bool sinks_failed(const struct sensor *s);
+/* Flushes the file sinks and says which failed: 0, or 2 (the exit status). */
+int sinks_flush_report(struct sensor *s);
+/* Log rotation: reopens the file sinks. */
+void sinks_reopen(struct sensor *s);
+/* Network sinks: drain within --drain-timeout, stop; says what was left. */
+void sinks_drain(struct sensor *s);
+/* Closes and frees every sink; returns status, or 2 if a file failed to close. */
+int sinks_close(struct sensor *s, int status);
+/* The network sinks' counters, as a "sinks" array (nothing without network sinks). */
+void sinks_stats_json(struct sensor *s, struct tw_jb *jb);
+/* The network sinks' counters, one summary line each. */
+void sinks_summary(struct sensor *s);
 
 /* ---- privileges.c ---- */
 

@@ -243,6 +243,7 @@ void write_stats(struct sensor *s)
     tw_jb_key(&jb, "reassembled");
     tw_jb_u64(&jb, t.es.prep.defrag.reassembled);
     tw_jb_raw(&jb, "}", 1);
+    sinks_stats_json(s, &jb);
     tw_jb_key(&jb, "rule_reloads");
     tw_jb_u64(&jb, s->reloads);
     tw_jb_key(&jb, "rule_reload_failures");

@@ -333,7 +333,7 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         struct worker *w = &s->workers[i];
         struct tw_engine_config c = *base;
 
-        w->sink.out.file = &s->file;
+        w->sink.out.sinks = &s->sinks;
         w->sink.out.events = s->sink.out.events;
         w->sink.match.suppress = s->suppress;
         atomic_init(&w->sink.match.matchers, s->matchers);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * NDJSON output: alert lines (the match stage decides which) and, with --events,
- * every event (the hunting log). It formats and writes; it does not match. One JSON object
+ * every event (the hunting log). It formats and writes; it does not match. Each line goes to
+ * every sink of the run that takes it (sink.h): alerts to all, event lines to those that
+ * asked for events. One JSON object
  * per line; see README,
  * "Output schema". Write errors (full disk, closed pipe) are sticky and
  * reported by tw_outfile_flush(). Several outputs (one per worker) share one
@@ -18,6 +20,7 @@
 
 #include "tunwatch/event/event.h"
 #include "tunwatch/match/match.h"
+#include "tunwatch/output/sink.h"
 
 #define TW_LINE_MAX (64 * 1024)
 
@@ -38,10 +41,17 @@ int tw_outfile_reopen(struct tw_outfile *f, const char *path);
 /* Flushes and closes (not stdout); returns 0 or the errno of the first error. */
 int tw_outfile_close(struct tw_outfile *f);
 
+/* The sinks every output writes to (-o, repeatable), opened once for the run. */
+struct tw_sinkset {
+    struct tw_sink *v[TW_MAX_SINKS];
+    size_t n;
+    bool events; /* some sink takes event lines */
+};
+
 /* One per thread that writes (each worker, the attribution thread). */
 struct tw_output {
-    struct tw_outfile *file;
-    bool events;                  /* also write every event */
+    struct tw_sinkset *sinks;
+    bool events;                  /* format event lines (some sink takes them) */
     uint64_t events_written;
     uint64_t lines_dropped;       /* lines that did not fit TW_LINE_MAX (counted, never silent) */
     uint64_t events_seen[TW_CAT__COUNT];

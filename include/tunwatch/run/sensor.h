@@ -12,6 +12,7 @@
 #include "tunwatch/capture/capture.h"
 #include "tunwatch/inspect/engine.h"
 #include "tunwatch/match/matchers.h"
+#include "tunwatch/output/sink.h"
 
 #define TW_MAX_SOURCES 16
 #define TW_MAX_WORKERS 64
@@ -22,7 +23,12 @@ struct tw_sensor_config {
     size_t n_interfaces;
     struct tw_capture_opts cap;
     struct tw_matchers_config match; /* rules, indicator and exclusion files */
-    const char *out_path;     /* NULL or "-": stdout */
+    const char *outputs[TW_MAX_SINKS]; /* -o: paths, "-" or URLs (none: stdout) */
+    size_t n_outputs;
+    bool append;              /* --append: files are appended to (live capture always is) */
+    const char *spool_dir;    /* --spool-dir: network sinks spool below it */
+    uint32_t spool_max_mib;   /* --spool-max: per sink (0: default) */
+    uint32_t drain_timeout;   /* --drain-timeout: seconds network sinks get at exit */
     const char *stats_path;   /* NULL: stats lines go to stderr */
     const char *pid_path;
     const char *user;         /* drop privileges to this user once the capture is open */
