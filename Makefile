@@ -85,6 +85,8 @@ TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 BENCH_BINS := $(BUILD)/bench/twgen $(BUILD)/bench/floor
+# Helpers the shell suites start (not test programs themselves).
+HELPER_BINS := $(BUILD)/tests/helpers/kafka_mock
 
 .PHONY: all check check-dpdk demo bench bench-live fuzz install uninstall clean deps FORCE
 all: $(BUILD)/tunwatch
@@ -111,6 +113,10 @@ $(BUILD)/tunwatch: $(BUILD)/src/run/main.o $(BUILD)/libtunwatch.a
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libtunwatch.a
 	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 
+$(BUILD)/tests/helpers/kafka_mock: $(BUILD)/tests/kafka_mock.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SINK_LIBS) -pthread
+
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libtunwatch.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -123,7 +129,7 @@ $(BUILD)/.deps-ok: .ci/deps.sh
 deps: $(BUILD)/.deps-ok
 
 check: $(BUILD)/.deps-ok
-	$(MAKE) $(BUILD)/tunwatch $(TEST_BINS)
+	$(MAKE) $(BUILD)/tunwatch $(TEST_BINS) $(HELPER_BINS)
 	sh tests/run.sh $(BUILD)
 
 # The DPDK backend without a NIC: the net_pcap vdev replays each capture and the alerts must

@@ -159,6 +159,8 @@ static int split_hostport(const char *s, size_t n, char **host, char **port, cha
         }
     } else {
         colon = memchr(s, ':', n);
+        if (colon != NULL && memchr(colon + 1, ':', (size_t)(s + n - colon - 1)) != NULL)
+            return fail(err, errlen, "an IPv6 host goes in brackets");
         hn = colon != NULL ? (size_t)(colon - s) : n;
     }
     if (hn == 0)
@@ -393,7 +395,9 @@ static int parse_query(struct tw_sink_url *u, const char *q, char *err, size_t e
     char seen[64][48];
     size_t n_seen = 0;
 
-    while (*q != '\0') {
+    if (*q == '\0')
+        return fail(err, errlen, "empty parameter");
+    for (;;) {
         const char *amp = strchr(q, '&');
         size_t n = amp != NULL ? (size_t)(amp - q) : strlen(q);
         const char *eq = memchr(q, '=', n);
@@ -425,10 +429,10 @@ static int parse_query(struct tw_sink_url *u, const char *q, char *err, size_t e
         if (rc != 0)
             return rc;
         q += n;
-        if (*q == '&')
-            q++;
+        if (*q == '\0')
+            return 0;
+        q++; /* the '&': another parameter follows */
     }
-    return 0;
 }
 
 /* The text for messages: values of parameters whose name holds "password" shown as ***. */
