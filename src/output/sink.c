@@ -15,7 +15,6 @@
 #include "sink_impl.h"
 #include "tunwatch/base/common.h"
 
-#define FILE_BUF (1u << 20)
 #define SPOOL_SEGMENT (1ull << 20)
 #define IDLE_WAIT 0.1 /* seconds a sink thread waits for work between polls */
 #define RBUF (TW_LINE_MAX + TW_REC_KEY_MAX + 2)
@@ -252,34 +251,6 @@ static char *spool_name(const char *base, const struct tw_sink_url *u)
     return p;
 }
 
-static int open_file(struct tw_sink *s, const struct tw_sink_defaults *d, char *err,
-                     size_t errlen)
-{
-    FILE *fp = stdout;
-    bool append = s->u.append || d->append;
-
-    if (s->u.path != NULL) {
-        fp = fopen(s->u.path, append ? "a" : "w");
-        if (fp == NULL) {
-            snprintf(err, errlen, "%s: %s", s->u.path, strerror(errno));
-            return TW_EIO;
-        }
-    }
-    /* stdout's buffer outlives the sink: stdio may touch it at exit. */
-    static char stdout_buf[FILE_BUF];
-    char *buf = fp == stdout ? stdout_buf : (s->fbuf = malloc(FILE_BUF));
-    if (buf == NULL || tw_outfile_init(&s->file, fp, s->u.path != NULL ? s->u.path
-                                                                          : "stdout") != 0) {
-        if (fp != stdout)
-            fclose(fp);
-        snprintf(err, errlen, "out of memory");
-        return TW_ENOMEM;
-    }
-    setvbuf(fp, buf, _IOFBF, FILE_BUF);
-    s->file_open = true;
-    return 0;
-}
-
 int tw_sink_open(struct tw_sink_url *u, const struct tw_sink_defaults *d, struct tw_sink **out,
                  char *err, size_t errlen)
 {
@@ -297,7 +268,7 @@ int tw_sink_open(struct tw_sink_url *u, const struct tw_sink_defaults *d, struct
     s->events = s->u.events_all >= 0 ? s->u.events_all == 1
                                      : (s->u.kind == TW_SINK_FILE && d->events);
     if (s->u.kind == TW_SINK_FILE) {
-        rc = open_file(s, d, err, errlen);
+        rc = tw_sink_file_open(s, d, err, errlen);
         if (rc != 0)
             goto out_free;
         *out = s;
@@ -392,13 +363,7 @@ out_free:
 void tw_sink_write(struct tw_sink *s, const char *line, size_t len, const struct tw_sink_meta *m)
 {
     if (s->ops == NULL) {
-        struct tw_outfile *f = &s->file;
-        if (atomic_load_explicit(&f->err, memory_order_relaxed) != 0)
-            return;
-        pthread_mutex_lock(&f->lock);
-        if (fwrite(line, 1, len + 1, f->fp) != len + 1 && f->err == 0)
-            f->err = errno != 0 ? errno : EIO;
-        pthread_mutex_unlock(&f->lock);
+        tw_sink_file_write(s, line, len);
         return;
     }
     const char *key = s->u.keyby == TW_KEY_COMMUNITY_ID ? m->community_id : m->source;

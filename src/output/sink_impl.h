@@ -64,6 +64,12 @@ struct tw_sink {
     atomic_bool stopping; /* read without the lock by kinds that wait (kafka) */
 };
 
+/* File sinks (sink_file.c): opens s->u's file (or stdout); 0 or TW_E* with err. */
+int tw_sink_file_open(struct tw_sink *s, const struct tw_sink_defaults *d, char *err,
+                      size_t errlen);
+/* Writes line[0..len] (the '\n' included) whole; errors are sticky in s->file.err. */
+void tw_sink_file_write(struct tw_sink *s, const char *line, size_t len);
+
 /* For async kinds: n records delivered. */
 void tw_sink_acked(struct tw_sink *s, uint64_t n);
 /* For async kinds: r was not delivered (an error, or purged at close): to the spool, else
