@@ -291,4 +291,20 @@ EOF
 check "kafka: every alert once, keyed by source (one partition per host)" "$tmp/kcat.err" -- \
     python3 "$tmp/kafka_check.py" "$tmp/kcat.out" "$tmp/kref.json"
 
+# Brokers down for a whole run: librdkafka gives up after message.timeout.ms, the lines go to
+# the spool (failed counted), and the next run delivers them before its own.
+DEAD=$(free_port)
+"$TW" -q -r "$PCAP" -o "kafka://127.0.0.1:$DEAD/tw.alerts?message.timeout.ms=1000&spool=$tmp/kspool" \
+    --drain-timeout 3 2>"$tmp/kdown.err"
+check "kafka down: every line kept in the spool, failures counted" "$tmp/kdown.err" -- sh -c "
+    grep -q 'brokers are down' '$tmp/kdown.err' && grep -q '0 lines lost, $N kept in the spool' '$tmp/kdown.err' &&
+    grep -Eq 'sink kafka://127.0.0.1:$DEAD/tw.alerts.*: sent 0, queued 0, spooled [1-9][0-9]*, in spool $N, dropped 0, failed [1-9][0-9]*, reconnects 0, left 0' '$tmp/kdown.err'"
+"$TW" -q -r "$PCAP" -o "kafka://$BOOT/tw.alerts?spool=$tmp/kspool" 2>"$tmp/kup.err"
+check "kafka back: the spooled lines and the new ones acknowledged" "$tmp/kup.err" -- \
+    grep -q "sent $((2 * N)), queued 0, spooled 0, in spool 0, dropped 0, failed 0" "$tmp/kup.err"
+kcat -b "$BOOT" -C -t tw.alerts -o beginning -e -q -f '%p\t%k\t%s\n' >"$tmp/kcat2.out" 2>"$tmp/kcat.err"
+cat "$tmp/kref.json" "$tmp/kref.json" "$tmp/kref.json" >"$tmp/kref3.json"
+check "kafka back: every alert of the three runs once" "$tmp/kcat.err" -- \
+    python3 "$tmp/kafka_check.py" "$tmp/kcat2.out" "$tmp/kref3.json"
+
 tally

@@ -73,12 +73,12 @@ void tw_sink_acked(struct tw_sink *s, uint64_t n)
     pthread_mutex_unlock(&s->lock);
 }
 
-void tw_sink_nacked(struct tw_sink *s, const struct tw_rec *r, const char *why)
+void tw_sink_nacked(struct tw_sink *s, const struct tw_rec *r, const char *why, bool purged)
 {
     pthread_mutex_lock(&s->lock);
-    if (!s->closing && s->st.failed == 0)
+    if (!purged && s->st.failed == 0)
         fprintf(stderr, "tunwatch: %s: not delivered: %s\n", s->u.text, why);
-    if (!s->closing)
+    if (!purged)
         s->st.failed++;
     spool_or_drop(s, r);
     pthread_mutex_unlock(&s->lock);

@@ -73,8 +73,8 @@ void tw_sink_file_write(struct tw_sink *s, const char *line, size_t len);
 /* For async kinds: n records delivered. */
 void tw_sink_acked(struct tw_sink *s, uint64_t n);
 /* For async kinds: r was not delivered (an error, or purged at close): to the spool, else
- * dropped. Counted failed. */
-void tw_sink_nacked(struct tw_sink *s, const struct tw_rec *r, const char *why);
+ * dropped. An error counts in failed; a record purged at close is left. */
+void tw_sink_nacked(struct tw_sink *s, const struct tw_rec *r, const char *why, bool purged);
 double tw_sink_now(void);
 
 #endif /* TUNWATCH_OUTPUT_SINK_IMPL_H */

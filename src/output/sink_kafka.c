@@ -18,8 +18,12 @@
 struct kafka_priv {
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
-    bool down; /* every broker down, said once */
+    bool down;   /* every broker down, said once */
+    bool was_up; /* a delivery succeeded: a later loss counts as a reconnect */
+    _Atomic double last_log; /* librdkafka's own messages: at most one every LOG_EVERY s */
 };
+
+#define LOG_EVERY 30.0
 
 /* The record's kind and severity ride in the message's opaque. */
 static void *rec_opaque(const struct tw_rec *r)
@@ -34,6 +38,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
     (void)rk;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        struct kafka_priv *p = s->priv;
+        p->was_up = true; /* the sink thread serves reports: no other writer */
         tw_sink_acked(s, 1);
         return;
     }
@@ -43,7 +49,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
                        .key_len = m->key_len,
                        .alert = (o & 8u) != 0,
                        .severity = (uint8_t)(o & 7u)};
-    tw_sink_nacked(s, &r, rd_kafka_err2str(m->err));
+    tw_sink_nacked(s, &r, rd_kafka_err2str(m->err),
+                   m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                       m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT);
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -55,13 +63,31 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         pthread_mutex_lock(&s->lock);
         if (!p->down) {
-            s->st.reconnects++;
+            if (p->was_up)
+                s->st.reconnects++;
             fprintf(stderr, "tunwatch: %s: %s (librdkafka retries)\n", s->u.text, reason);
         }
         p->down = true;
         s->st.connected = false;
         pthread_mutex_unlock(&s->lock);
     }
+}
+
+/* librdkafka's log lines (connection failures every second while a broker is down...): said
+ * with the sink's name, warnings and worse only, at most one every LOG_EVERY seconds. */
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    struct tw_sink *s = rd_kafka_opaque(rk);
+    struct kafka_priv *p = s != NULL ? s->priv : NULL;
+    double now = tw_sink_now();
+
+    if (level > 4 || p == NULL)
+        return;
+    double last = atomic_load(&p->last_log);
+    if (last > 0 && now - last < LOG_EVERY)
+        return;
+    atomic_store(&p->last_log, now);
+    fprintf(stderr, "tunwatch: %s: librdkafka %s: %s\n", s->u.text, fac, buf);
 }
 
 static int kafka_init(struct tw_sink *s, char *err, size_t errlen)
@@ -92,6 +118,7 @@ static int kafka_init(struct tw_sink *s, char *err, size_t errlen)
         }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_opaque(conf, s);
     s->priv = p;
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
