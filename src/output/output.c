@@ -18,7 +18,8 @@ struct line_meta {
 };
 
 /* Hands the line to every sink that takes it: alerts to all, event lines to those that asked
- * for events. */
+ * for events. Every sink takes the native format today (tw_sink_format_available); once other
+ * formats exist, each sink's tw_sink_format() picks the line it is handed. */
 static void write_line(struct tw_output *o, struct tw_jb *jb, const struct line_meta *lm)
 {
     if (jb->overflow) {
