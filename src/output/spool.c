@@ -153,7 +153,8 @@ static int recover(struct tw_spool *sp, char *err, size_t errlen)
             sp->next_seq = seq + 1;
     }
     closedir(d);
-    qsort(sp->seqs, sp->n_seqs, sizeof(*sp->seqs), cmp_u64);
+    if (sp->n_seqs > 1)
+        qsort(sp->seqs, sp->n_seqs, sizeof(*sp->seqs), cmp_u64);
     return 0;
 }
 
