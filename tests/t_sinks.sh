@@ -67,6 +67,7 @@ start_redis() { # PORT [redis-server options]
     shift
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
         --logfile "$tmp/redis-$port.log" "$@" &
+    last_pid=$!
     pids="$pids $!"
     wait_for 10 listening "$port" || fail_early "redis-server on port $port did not start"
 }
@@ -132,6 +133,7 @@ input(type="imuxsock" Socket="$tmp/rs/log" ruleset="local")
 input(type="imuxsock" Socket="$tmp/rs/log5424" UseSpecialParser="off" ruleset="local5424")
 EOF
 rsyslogd -n -f "$tmp/rs/rsyslog.conf" -i "$tmp/rs/rsyslogd.pid" >"$tmp/rs/stderr" 2>&1 &
+rs_pid=$!
 pids="$pids $!"
 if ! wait_for 10 listening "$TCP" || ! wait_for 5 test -S "$tmp/rs/log5424"; then
     fail_early "rsyslogd did not start: $(cat "$tmp/rs/stderr")"
@@ -262,6 +264,63 @@ rcli -p "$FP" CONFIG SET maxmemory 0 >/dev/null
 rcli -p "$FP" LRANGE full 0 -1 >"$tmp/full.out"
 check "full collector: the kept lines delivered once it has room, then the new" "$tmp/full2.err" -- \
     cmp -s "$tmp/full.out" "$tmp/ref2.json"
+
+# Collectors restarted in the middle of a run: tunwatch reads the capture from a pipe, the
+# first half, then Redis and rsyslogd are restarted, then the second half. Each sink notices
+# (Redis: the command fails; TCP syslog: the closed connection, before the next line),
+# reconnects (counted) and every alert arrives exactly once, in order.
+if command -v editcap >/dev/null 2>&1; then
+    editcap -F pcap "$PCAP" "$tmp/all.pcap" && editcap -F pcap -r "$tmp/all.pcap" "$tmp/p1.pcap" 1-133 &&
+        editcap -F pcap -r "$tmp/all.pcap" "$tmp/p2.pcap" 134-100000 || fail_early "editcap failed"
+    RR=$(free_port)
+    start_redis "$RR"
+    redis_pid=$last_pid
+    tcp_before=$(lines "$tmp/rs/tcp.log")
+    mkfifo "$tmp/feed"
+    timeout 120 "$TW" -q -r "$tmp/feed" -o "redis://127.0.0.1:$RR/re?backoff_max=0.3" \
+        -o "syslog+tcp://127.0.0.1:$TCP?backoff_max=0.3" -o "$tmp/re_ref.json" --drain-timeout 20 \
+        2>"$tmp/re.err" &
+    twpid=$!
+    exec 3>"$tmp/feed"
+    cat "$tmp/p1.pcap" >&3 || fail_early "the pipe to tunwatch broke"
+    stable() { # the list's length stays the same for half a second, and is not 0
+        a=$(rcli -p "$RR" LLEN re 3>&-)
+        sleep 0.5
+        [ "$a" -gt 0 ] && [ "$a" = "$(rcli -p "$RR" LLEN re)" ]
+    }
+    wait_for 10 stable
+    rcli -p "$RR" LRANGE re 0 -1 >"$tmp/re1.out"
+    kill "$redis_pid"
+    wait "$redis_pid" 2>/dev/null
+    kill "$rs_pid"
+    wait "$rs_pid" 2>/dev/null
+    # (started without fd 3: the pipe must see its writer close)
+    start_redis "$RR" 3>&-
+    rsyslogd -n -f "$tmp/rs/rsyslog.conf" -i "$tmp/rs/rsyslogd.pid" >>"$tmp/rs/stderr" 2>&1 3>&- &
+    rs_pid=$!
+    pids="$pids $!"
+    wait_for 10 listening "$TCP" || fail_early "rsyslogd did not restart"
+    tail -c +25 "$tmp/p2.pcap" >&3
+    exec 3>&-
+    wait "$twpid"
+    st=$?
+    rcli -p "$RR" LRANGE re 0 -1 >"$tmp/re2.out"
+    M=$(lines "$tmp/re_ref.json")
+    check "restart: run exits 0" "$tmp/re.err" -- test "$st" -eq 0
+    check "restart: first half before the restart" "$tmp/re.err" -- \
+        test "$(lines "$tmp/re1.out")" -gt 0 -a "$(lines "$tmp/re1.out")" -lt "$M"
+    check "restart: redis, every alert exactly once, in order" "$tmp/re.err" -- \
+        sh -c "cat '$tmp/re1.out' '$tmp/re2.out' | cmp -s - '$tmp/re_ref.json'"
+    check "restart: redis reconnect counted" "$tmp/re.err" -- \
+        grep -Eq "sink redis://127.0.0.1:$RR/re.*: sent $M, queued 0, spooled 0, in spool 0, dropped 0, failed [1-9][0-9]*, reconnects 1, left 0" "$tmp/re.err"
+    wait_for 10 test "$(lines "$tmp/rs/tcp.log")" -ge $((tcp_before + M))
+    check "restart: syslog+tcp, every alert exactly once, in order" "$tmp/rs/tcp.log" -- \
+        sh -c "tail -n +$((tcp_before + 1)) '$tmp/rs/tcp.log' | cut -d'|' -f9- | cmp -s - '$tmp/re_ref.json'"
+    check "restart: syslog+tcp reconnect counted" "$tmp/re.err" -- \
+        grep -Eq "sink syslog\+tcp://127.0.0.1:$TCP.*: sent $M, queued 0, spooled 0, in spool 0, dropped 0, failed [1-9][0-9]*, reconnects 1, left 0" "$tmp/re.err"
+else
+    skip_check "collector restart: editcap not installed (tshark's tools, .ci/deps.sh)"
+fi
 
 # ---- Kafka (librdkafka's mock cluster, 3 partitions), read back with kcat -------------------
 "$MOCK" tw.alerts 3 >"$tmp/kafka.boot" 2>"$tmp/kafka.err" &
