@@ -215,20 +215,22 @@ static int set_format(struct tw_sink_url *u, const char *v, char *err, size_t er
     return fail(err, errlen, "format '%s' is not native, ecs, asim or cef", v);
 }
 
+/* False, with the reason in err, when a parameter does not apply to this kind of sink. */
+static bool applies(enum tw_sink_kind k, bool cond, const char *name, const char *what, char *err,
+                    size_t errlen)
+{
+    if (!cond)
+        fail(err, errlen, "parameter '%s' does not apply to %s (%s only)", name,
+             tw_sink_kind_name(k), what);
+    return cond;
+}
+
 /* One name=value parameter (both decoded). */
 static int param(struct tw_sink_url *u, char *name, char *value, char *err, size_t errlen)
 {
     uint64_t v;
     enum tw_sink_kind k = u->kind;
 
-#define ONLY(cond, what)                                                                         \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fail(err, errlen, "parameter '%s' does not apply to %s (%s only)", name,           \
-                 tw_sink_kind_name(k), what);                                                  \
-            goto bad;                                                                          \
-        }                                                                                      \
-    } while (0)
 
     if (strcmp(name, "events") == 0) {
         if (strcmp(value, "alerts") == 0)
@@ -243,7 +245,8 @@ static int param(struct tw_sink_url *u, char *name, char *value, char *err, size
         if (set_format(u, value, err, errlen) != 0)
             goto bad;
     } else if (strcmp(name, "append") == 0) {
-        ONLY(k == TW_SINK_FILE, "file");
+        if (!applies(k, k == TW_SINK_FILE, name, "file", err, errlen))
+            goto bad;
         if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0)
             u->append = true;
         else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0 ||
@@ -254,21 +257,24 @@ static int param(struct tw_sink_url *u, char *name, char *value, char *err, size
             goto bad;
         }
     } else if (strcmp(name, "queue") == 0) {
-        ONLY(kind_is_network(k), "network sinks");
+        if (!applies(k, kind_is_network(k), name, "network sinks", err, errlen))
+            goto bad;
         if (!parse_uint(value, 1, 4095, &v)) {
             fail(err, errlen, "queue '%s' is not a size in MiB (1-4095)", value);
             goto bad;
         }
         u->queue_bytes = v << 20;
     } else if (strcmp(name, "queue_lines") == 0) {
-        ONLY(kind_is_network(k), "network sinks");
+        if (!applies(k, kind_is_network(k), name, "network sinks", err, errlen))
+            goto bad;
         if (!parse_uint(value, 1, 1u << 24, &v)) {
             fail(err, errlen, "queue_lines '%s' is not a number (1-16777216)", value);
             goto bad;
         }
         u->queue_lines = (uint32_t)v;
     } else if (strcmp(name, "spool") == 0) {
-        ONLY(kind_is_network(k), "network sinks");
+        if (!applies(k, kind_is_network(k), name, "network sinks", err, errlen))
+            goto bad;
         if (value[0] == '\0') {
             fail(err, errlen, "spool needs a directory");
             goto bad;
@@ -277,32 +283,37 @@ static int param(struct tw_sink_url *u, char *name, char *value, char *err, size
         u->spool_dir = value;
         value = NULL;
     } else if (strcmp(name, "spool_max") == 0) {
-        ONLY(kind_is_network(k), "network sinks");
+        if (!applies(k, kind_is_network(k), name, "network sinks", err, errlen))
+            goto bad;
         if (!parse_uint(value, 1, 1u << 20, &v)) {
             fail(err, errlen, "spool_max '%s' is not a size in MiB", value);
             goto bad;
         }
         u->spool_max = v << 20;
     } else if (strcmp(name, "backoff_max") == 0) {
-        ONLY(kind_is_network(k), "network sinks");
+        if (!applies(k, kind_is_network(k), name, "network sinks", err, errlen))
+            goto bad;
         if (!parse_secs(value, TW_SINK_BACKOFF_MIN, 3600, &u->backoff_max)) {
             fail(err, errlen, "backoff_max '%s' is not seconds (0.1-3600)", value);
             goto bad;
         }
     } else if (strcmp(name, "facility") == 0) {
-        ONLY(kind_is_syslog(k), "syslog");
+        if (!applies(k, kind_is_syslog(k), name, "syslog", err, errlen))
+            goto bad;
         if ((u->facility = tw_syslog_facility(value)) < 0) {
             fail(err, errlen, "unknown facility '%s'", value);
             goto bad;
         }
     } else if (strcmp(name, "severity") == 0) {
-        ONLY(kind_is_syslog(k), "syslog");
+        if (!applies(k, kind_is_syslog(k), name, "syslog", err, errlen))
+            goto bad;
         if ((u->severity = tw_syslog_severity(value)) < 0) {
             fail(err, errlen, "unknown severity '%s'", value);
             goto bad;
         }
     } else if (strcmp(name, "app") == 0) {
-        ONLY(kind_is_syslog(k), "syslog");
+        if (!applies(k, kind_is_syslog(k), name, "syslog", err, errlen))
+            goto bad;
         if (value[0] == '\0' || strlen(value) > 48) {
             fail(err, errlen, "app must be 1-48 characters");
             goto bad;
@@ -317,7 +328,8 @@ static int param(struct tw_sink_url *u, char *name, char *value, char *err, size
         u->app = value;
         value = NULL;
     } else if (strcmp(name, "proto") == 0) {
-        ONLY(k == TW_SINK_SYSLOG_UNIX, "syslog+unix");
+        if (!applies(k, k == TW_SINK_SYSLOG_UNIX, name, "syslog+unix", err, errlen))
+            goto bad;
         if (strcmp(value, "5424") == 0)
             u->proto = TW_SYSLOG_5424;
         else if (strcmp(value, "3164") == 0)
@@ -327,7 +339,8 @@ static int param(struct tw_sink_url *u, char *name, char *value, char *err, size
             goto bad;
         }
     } else if (strcmp(name, "mode") == 0) {
-        ONLY(k == TW_SINK_REDIS, "redis");
+        if (!applies(k, k == TW_SINK_REDIS, name, "redis", err, errlen))
+            goto bad;
         if (strcmp(value, "list") == 0)
             u->mode = TW_REDIS_LIST;
         else if (strcmp(value, "stream") == 0)
@@ -339,25 +352,29 @@ static int param(struct tw_sink_url *u, char *name, char *value, char *err, size
             goto bad;
         }
     } else if (strcmp(name, "password") == 0) {
-        ONLY(k == TW_SINK_REDIS, "redis");
+        if (!applies(k, k == TW_SINK_REDIS, name, "redis", err, errlen))
+            goto bad;
         free(u->password);
         u->password = value;
         value = NULL;
     } else if (strcmp(name, "db") == 0) {
-        ONLY(k == TW_SINK_REDIS, "redis");
+        if (!applies(k, k == TW_SINK_REDIS, name, "redis", err, errlen))
+            goto bad;
         if (!parse_uint(value, 0, 65535, &v)) {
             fail(err, errlen, "db '%s' is not a number", value);
             goto bad;
         }
         u->db = (int)v;
     } else if (strcmp(name, "maxlen") == 0) {
-        ONLY(k == TW_SINK_REDIS, "redis");
+        if (!applies(k, k == TW_SINK_REDIS, name, "redis", err, errlen))
+            goto bad;
         if (!parse_uint(value, 1, UINT64_MAX >> 1, &u->maxlen)) {
             fail(err, errlen, "maxlen '%s' is not a number", value);
             goto bad;
         }
     } else if (strcmp(name, "key") == 0) {
-        ONLY(k == TW_SINK_KAFKA, "kafka");
+        if (!applies(k, k == TW_SINK_KAFKA, name, "kafka", err, errlen))
+            goto bad;
         if (strcmp(value, "source") == 0)
             u->keyby = TW_KEY_SOURCE;
         else if (strcmp(value, "community_id") == 0)
@@ -380,7 +397,6 @@ static int param(struct tw_sink_url *u, char *name, char *value, char *err, size
         fail(err, errlen, "unknown parameter '%s'", name);
         goto bad;
     }
-#undef ONLY
     free(name);
     free(value);
     return 0;
