@@ -35,7 +35,12 @@ FUZZ_SECONDS ?= 20
 PKG_CONFIG ?= pkg-config
 
 TW_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wvla -Wformat=2 -MMD -MP -Iinclude
-LIBS := -lpcap -lyaml -lpcre2-8 -lldns -lcrypto -pthread
+# Network sinks: librdkafka (kafka://) and hiredis (redis://), through pkg-config.
+SINK_LIBS := $(shell $(PKG_CONFIG) --libs rdkafka hiredis 2>/dev/null)
+ifeq ($(SINK_LIBS),)
+SINK_LIBS := -lrdkafka -lhiredis
+endif
+LIBS := -lpcap -lyaml -lpcre2-8 -lldns -lcrypto $(SINK_LIBS) -pthread
 TEST_LIBS := $(LIBS) -lcmocka -lldns
 
 BUILD ?= build
@@ -81,6 +86,8 @@ TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 BENCH_BINS := $(BUILD)/bench/twgen $(BUILD)/bench/floor
+# Helpers the shell suites start (not test programs themselves).
+HELPER_BINS := $(BUILD)/tests/helpers/kafka_mock
 
 .PHONY: all check check-dpdk demo bench bench-live fuzz install uninstall clean deps FORCE
 all: $(BUILD)/tunwatch
@@ -107,6 +114,10 @@ $(BUILD)/tunwatch: $(BUILD)/src/run/main.o $(BUILD)/libtunwatch.a
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libtunwatch.a
 	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 
+$(BUILD)/tests/helpers/kafka_mock: $(BUILD)/tests/kafka_mock.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SINK_LIBS) -pthread
+
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libtunwatch.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -123,7 +134,7 @@ $(BUILD)/.deps-ok: .ci/deps.sh
 deps: $(BUILD)/.deps-ok
 
 check: $(BUILD)/.deps-ok
-	$(MAKE) $(BUILD)/tunwatch $(TEST_BINS)
+	$(MAKE) $(BUILD)/tunwatch $(TEST_BINS) $(HELPER_BINS)
 	sh tests/run.sh $(BUILD)
 
 # The DPDK backend without a NIC: the net_pcap vdev replays each capture and the alerts must

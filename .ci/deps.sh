@@ -4,15 +4,17 @@
 #   sh .ci/deps.sh test   what the tests need on top (make check, make bench, make fuzz)
 #   sh .ci/deps.sh [all]  both (make check, .ci/run)
 # Installing leaves no new service enabled or started: some test tools (dnsmasq, tinyproxy,
-# ngtcp2-server) are servers whose Debian packages enable and start them; the tests run their
-# own instances in network namespaces. A policy-rc.d keeps them from starting during the install (unless one
-# is already in place), and units or init scripts enabled by the install are disabled again;
-# services that were enabled before are left as they were.
+# ngtcp2-server, rsyslog, redis-server) are servers whose Debian packages enable and start
+# them; the tests run their own instances (in network namespaces, or on their own sockets). A
+# policy-rc.d keeps them from starting during the install (unless one is already in place),
+# and units or init scripts enabled by the install are disabled again; services that were
+# enabled before are left as they were.
 set -eu
-RUN_PKGS="build-essential pkg-config libpcap-dev libyaml-dev libpcre2-dev libldns-dev libssl-dev"
+RUN_PKGS="build-essential pkg-config libpcap-dev libyaml-dev libpcre2-dev libldns-dev libssl-dev \
+librdkafka-dev libhiredis-dev"
 TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev python3 python3-yaml tshark tcpdump iproute2 \
 dnsutils knot-dnsutils openssl curl gnutls-bin dnsmasq tinyproxy socat ethtool tcpreplay valgrind \
-ngtcp2-client ngtcp2-server"
+ngtcp2-client ngtcp2-server rsyslog redis-server redis-tools kcat"
 case "${1:-all}" in
 run) PKGS=$RUN_PKGS ;;
 test) PKGS=$TEST_PKGS ;;

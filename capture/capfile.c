@@ -20,13 +20,19 @@
 struct tw_capfile {
     const char *path;
     FILE *fp;
+    bool regular; /* a regular file by name: can be opened again and read from the start */
     char *readbuf;
-    pcap_t *pcap; /* classic pcap (and standard input), else NULL */
+    pcap_t *pcap; /* classic pcap, else NULL (pcapng) */
     bool nano;
     int linktype;
     struct tw_pcapng ng;
     uint64_t size;
 };
+
+bool tw_capfile_regular(const struct tw_capfile *c)
+{
+    return c->regular;
+}
 
 bool tw_capfile_magic(const uint8_t *b)
 {
@@ -44,6 +50,59 @@ bool tw_capfile_magic(const uint8_t *b)
         if (be == magics[i] || le == magics[i])
             return true;
     return false;
+}
+
+/*
+ * A stream that cannot seek back (standard input, a FIFO, a socket): the bytes read to learn
+ * its magic are handed out again before the rest, through a stdio cookie, so that libpcap and
+ * the pcapng reader see the stream from its first byte.
+ */
+struct replay {
+    FILE *under;
+    uint8_t head[4];
+    size_t len, pos;
+};
+
+static ssize_t replay_read(void *cookie, char *buf, size_t size)
+{
+    struct replay *r = cookie;
+    size_t n = 0;
+
+    while (r->pos < r->len && n < size)
+        buf[n++] = (char)r->head[r->pos++];
+    if (n < size) {
+        size_t got = fread(buf + n, 1, size - n, r->under);
+        if (got == 0 && n == 0 && ferror(r->under))
+            return -1;
+        n += got;
+    }
+    return (ssize_t)n;
+}
+
+static int replay_close(void *cookie)
+{
+    struct replay *r = cookie;
+    int rc = r->under != stdin ? fclose(r->under) : 0;
+
+    free(r);
+    return rc;
+}
+
+/* A stream that reads head[0..len) and then fp, or NULL (errno set). Takes fp over. */
+static FILE *replay_open(FILE *fp, const uint8_t *head, size_t len)
+{
+    static const cookie_io_functions_t io = {.read = replay_read, .close = replay_close};
+    struct replay *r = calloc(1, sizeof(*r));
+    FILE *out;
+
+    if (r == NULL)
+        return NULL;
+    r->under = fp;
+    memcpy(r->head, head, len);
+    r->len = len;
+    if ((out = fopencookie(r, "rb", io)) == NULL)
+        free(r);
+    return out;
 }
 
 int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t errlen)
@@ -69,38 +128,47 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
     c->readbuf = malloc(READ_BUFFER);
     if (c->readbuf != NULL)
         setvbuf(c->fp, c->readbuf, _IOFBF, READ_BUFFER);
-    if (fstat(fileno(c->fp), &sb) == 0 && S_ISREG(sb.st_mode))
+    if (fstat(fileno(c->fp), &sb) == 0 && S_ISREG(sb.st_mode)) {
         c->size = (uint64_t)sb.st_size;
-    if (c->fp != stdin) {
-        size_t n = fread(magic, 1, sizeof(magic), c->fp);
-        if (n != sizeof(magic)) {
-            snprintf(err, errlen, "%s: %s", path,
-                     ferror(c->fp) ? strerror(errno)
-                                   : "not a capture file (shorter than a header)");
-            rc = ferror(c->fp) ? TW_EIO : TW_EMALFORMED;
-            goto out_close;
-        }
-        if (!tw_capfile_magic(magic)) {
-            snprintf(err, errlen, "%s: not a capture file (no pcap or pcapng magic)", path);
-            rc = TW_EMALFORMED;
-            goto out_close;
-        }
+        c->regular = c->fp != stdin; /* standard input cannot be opened again */
+    }
+    size_t n = fread(magic, 1, sizeof(magic), c->fp);
+    if (n != sizeof(magic)) {
+        snprintf(err, errlen, "%s: %s", path,
+                 ferror(c->fp) ? strerror(errno) : "not a capture file (shorter than a header)");
+        rc = ferror(c->fp) ? TW_EIO : TW_EMALFORMED;
+        goto out_close;
+    }
+    if (!tw_capfile_magic(magic)) {
+        snprintf(err, errlen, "%s: not a capture file (no pcap or pcapng magic)", path);
+        rc = TW_EMALFORMED;
+        goto out_close;
+    }
+    if (c->regular) {
         if (fseek(c->fp, 0, SEEK_SET) != 0) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             rc = TW_EIO;
             goto out_close;
         }
-        if (tw_pcapng_magic(magic)) {
-            c->linktype = -1;
-            rc = tw_pcapng_open(&c->ng, c->fp, why, sizeof(why));
-            if (rc != 0) {
-                snprintf(err, errlen, "%s: %s", path, why);
-                tw_pcapng_close(&c->ng);
-                goto out_close;
-            }
-            *out = c;
-            return 0;
+    } else {
+        FILE *fp = replay_open(c->fp, magic, sizeof(magic));
+        if (fp == NULL) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            rc = TW_EIO;
+            goto out_close;
         }
+        c->fp = fp; /* closes the stream under it (not stdin) */
+    }
+    if (tw_pcapng_magic(magic)) {
+        c->linktype = -1;
+        rc = tw_pcapng_open(&c->ng, c->fp, why, sizeof(why));
+        if (rc != 0) {
+            snprintf(err, errlen, "%s: %s", path, why);
+            tw_pcapng_close(&c->ng);
+            goto out_close;
+        }
+        *out = c;
+        return 0;
     }
     c->pcap = pcap_fopen_offline_with_tstamp_precision(c->fp, PCAP_TSTAMP_PRECISION_NANO, perr);
     if (c->pcap == NULL) {
@@ -247,8 +315,8 @@ int tw_merge_add(struct tw_merge *m, const char *path, char *err, size_t errlen)
         .size = size,
         .linktype = tw_capfile_linktype(cf),
     };
-    /* Standard input cannot be read twice: it stays open from here. */
-    if (strcmp(path, "-") == 0) {
+    /* Standard input, a FIFO or a socket cannot be read twice: it stays open from here. */
+    if (!tw_capfile_regular(cf)) {
         m->files[m->n].cf = cf;
         m->files[m->n].cur = f;
         m->files[m->n].cur_linktype = lt;

@@ -167,6 +167,35 @@ if strip "$tmp/five.json" | cmp -s - "$(strip "$tmp/mixed.json" >"$tmp/m"; echo 
 else
     bad "mixed pcapng differs from its five files"
 fi
+# A stream read once: the mixed pcapng through standard input and through a FIFO (read by the
+# pcapng reader, not refused for not seeking), and a classic pcap through a FIFO next to a file.
+"$TW" -q --events -r - <"$tmp/mixed.pcapng" >"$tmp/stdin.json" 2>"$tmp/err"
+st=$?
+if [ $st -eq 0 ] && strip "$tmp/stdin.json" | cmp -s - "$tmp/m"; then
+    ok "the mixed pcapng through standard input"
+else
+    bad "mixed pcapng through standard input (exit $st)"
+fi
+mkfifo "$tmp/fifo"
+cat "$tmp/mixed.pcapng" >"$tmp/fifo" &
+"$TW" -q --events -r "$tmp/fifo" >"$tmp/fifo.json" 2>"$tmp/err"
+st=$?
+wait
+if [ $st -eq 0 ] && strip "$tmp/fifo.json" | cmp -s - "$tmp/m"; then
+    ok "the mixed pcapng through a FIFO"
+else
+    bad "mixed pcapng through a FIFO (exit $st)"
+fi
+"$TW" -q --events -r pcaps/resolve_connect.pcap >"$tmp/rc.json" 2>/dev/null
+cat pcaps/resolve_connect.pcap >"$tmp/fifo" &
+"$TW" -q --events -r "$tmp/fifo" >"$tmp/fifo.json" 2>"$tmp/err"
+st=$?
+wait
+if [ $st -eq 0 ] && strip "$tmp/fifo.json" | cmp -s - "$(strip "$tmp/rc.json" >"$tmp/rc"; echo "$tmp/rc")"; then
+    ok "a classic pcap through a FIFO"
+else
+    bad "classic pcap through a FIFO (exit $st)"
+fi
 # Cut short inside a block: the packets before are read, the file is named, exit 1.
 size=$(wc -c <"$tmp/mixed.pcapng")
 head -c $((size - 37)) "$tmp/mixed.pcapng" >"$tmp/cut.pcapng"

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -755,42 +756,73 @@ static void test_overflow(void **state)
     }
 }
 
-/* The output writes the format it is given, one line each, and counts what it wrote. */
+/* The output formats each line once per format its sinks take and hands each sink the lines
+ * in its own format; it counts what it wrote. Two file sinks: one native with events, one CEF
+ * with alerts only. */
 static void test_output(void **state)
 {
     (void)state;
     static struct tw_output o;
-    struct tw_outfile file;
+    static struct tw_sinkset set;
+    static char mem[2][64 * 1024];
+    char path[2][64], err[256];
+    const char *query[2] = {"?events=all&format=native", "?format=cef"};
+    struct tw_sink_defaults d = {.format = TW_FORMAT_ECS};
     struct tw_event ev;
-    static char mem[64 * 1024];
-    FILE *fp = tmpfile(); /* a descriptor: the output writes with write(2) */
 
-    assert_non_null(fp);
-    assert_int_equal(tw_outfile_init(&file, fp, "mem"), 0);
-    memset(&o, 0, sizeof(o));
-    o.file = &file;
-    o.fmt = &ctx_file;
-    o.events = true;
-    ev_tls(&ev);
-    for (int f = 0; f < TW_FORMAT__COUNT; f++) {
-        struct tw_alert a = {.rule = &rule, .ev = &ev};
-        o.format = (enum tw_format)f;
-        tw_output_event(&o, &ev);
-        tw_output_alert(&o, &a);
+    memset(&set, 0, sizeof(set));
+    for (int i = 0; i < 2; i++) {
+        char url[160];
+        struct tw_sink_url u;
+        snprintf(path[i], sizeof(path[i]), "/tmp/tw-format-out-%d-%d", (int)getpid(), i);
+        snprintf(url, sizeof(url), "file://%s%s", path[i], query[i]);
+        assert_int_equal(tw_sink_url_parse(url, &u, err, sizeof(err)), 0);
+        assert_int_equal(tw_sink_open(&u, &d, &set.v[set.n], err, sizeof(err)), 0);
+        enum tw_format f = tw_sink_format(set.v[set.n]);
+        set.alert_formats |= 1u << f;
+        if (tw_sink_wants_events(set.v[set.n])) {
+            set.event_formats |= 1u << f;
+            set.events = true;
+        }
+        set.n++;
     }
-    assert_int_equal(tw_outfile_flush(&file), 0);
-    rewind(fp);
-    size_t got = fread(mem, 1, sizeof(mem) - 1, fp);
-    assert_true(got > 0 && got < sizeof(mem) - 1);
-    mem[got] = '\0';
-    assert_int_equal(o.events_written, TW_FORMAT__COUNT);
+    assert_int_equal(set.alert_formats, (1u << TW_FORMAT_NATIVE) | (1u << TW_FORMAT_CEF));
+    assert_int_equal(set.event_formats, 1u << TW_FORMAT_NATIVE);
+    memset(&o, 0, sizeof(o));
+    o.sinks = &set;
+    o.fmt = &ctx_file;
+    o.events = set.events;
+    ev_tls(&ev);
+    struct tw_alert a = {.rule = &rule, .ev = &ev};
+    tw_output_event(&o, &ev);
+    tw_output_alert(&o, &a);
+    tw_output_alert(&o, &a);
+    for (int i = 0; i < 2; i++) {
+        uint64_t w[TW_LINE__COUNT], u[TW_LINE__COUNT];
+        assert_int_equal(tw_sink_flush(set.v[i]), 0);
+        assert_true(tw_sink_line_counts(set.v[i], w, u));
+        assert_int_equal(w[TW_LINE_ALERT], 2);
+        assert_int_equal(w[TW_LINE_EVENT], i == 0 ? 1 : 0);
+        assert_int_equal(u[TW_LINE_ALERT] + u[TW_LINE_EVENT], 0);
+        assert_int_equal(tw_sink_close(set.v[i], 0), 0);
+        tw_sink_free(set.v[i]);
+        FILE *fp = fopen(path[i], "r");
+        assert_non_null(fp);
+        size_t got = fread(mem[i], 1, sizeof(mem[i]) - 1, fp);
+        fclose(fp);
+        unlink(path[i]);
+        mem[i][got] = '\0';
+    }
+    assert_int_equal(o.events_written, 1);
     assert_int_equal(o.lines_dropped, 0);
-    assert_int_equal(count(mem, "\n"), 2 * TW_FORMAT__COUNT);
-    assert_int_equal(strncmp(mem, "{\"type\":\"event\"", 15), 0);
-    HAS(mem, "\n{\"@timestamp\":");
-    HAS(mem, "\n{\"TimeGenerated\":");
-    HAS(mem, "\nCEF:0|tunwatch|");
-    tw_outfile_close(&file); /* closes fp */
+    assert_int_equal(count(mem[0], "\n"), 3);
+    assert_int_equal(strncmp(mem[0], "{\"type\":\"event\"", 15), 0);
+    HAS(mem[0], "\n{\"type\":\"alert\"");
+    LACKS(mem[0], "CEF:0|");
+    LACKS(mem[0], "@timestamp"); /* ?format= wins over the run's format */
+    assert_int_equal(count(mem[1], "\n"), 2);
+    assert_int_equal(strncmp(mem[1], "CEF:0|tunwatch|", 15), 0);
+    LACKS(mem[1], "{\"type\"");
 }
 
 int main(void)

@@ -7,45 +7,79 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tunwatch/flow/communityid.h"
 #include "tunwatch/output/json.h"
+#include "tunwatch/output/syslog.h"
 
-static void outfile_put(struct tw_outfile *f, const char *p, size_t n, enum tw_line_kind kind);
+/* What a line carries to the sinks besides its bytes. */
+struct line_meta {
+    struct tw_sink_meta m;
+    char cid[TW_COMMUNITY_ID_LEN];
+    char src[TW_IPSTR_MAX];
+};
 
-static void write_line_kind(struct tw_output *o, struct tw_jb *jb, enum tw_line_kind kind)
+static void line_meta_init(struct line_meta *lm, const struct tw_event *ev, bool alert,
+                           int severity)
 {
-    if (jb->overflow) {
-        o->lines_dropped++;
-        return;
+    lm->m = (struct tw_sink_meta){.alert = alert, .severity = severity};
+    tw_addr_format(ev->ip_version, ev->src_addr, lm->src, sizeof(lm->src));
+    lm->m.source = lm->src;
+    if (tw_community_id(0, ev->ip_version, ev->src_addr, ev->dst_addr, ev->l4_proto, ev->sport,
+                        ev->dport, lm->cid, sizeof(lm->cid)) == 0)
+        lm->m.community_id = lm->cid;
+}
+
+/* Formats the alert a (or the event ev) once for each format some sink takes it in, and hands
+ * each line to those sinks. Returns whether a line was handed over. */
+static bool write_lines(struct tw_output *o, const struct tw_alert *a, const struct tw_event *ev)
+{
+    const struct tw_sinkset *set = o->sinks;
+    const bool alert = a != NULL;
+    unsigned formats = alert ? set->alert_formats : set->event_formats;
+    struct line_meta lm;
+    bool any = false;
+
+    if (formats == 0)
+        return false;
+    line_meta_init(&lm, alert ? a->ev : ev, alert,
+                   alert ? tw_syslog_severity_for_level(a->rule->level) : 6 /* info */);
+    for (unsigned f = 0; f < TW_FORMAT__COUNT; f++) {
+        struct tw_jb jb;
+        if (!(formats & (1u << f)))
+            continue;
+        tw_jb_init(&jb, o->line, sizeof(o->line));
+        if (alert)
+            tw_format_alert((enum tw_format)f, &jb, o->fmt, a);
+        else
+            tw_format_event((enum tw_format)f, &jb, o->fmt, ev);
+        if (!jb.overflow)
+            tw_jb_raw(&jb, "\n", 1);
+        if (jb.overflow) {
+            o->lines_dropped++;
+            continue;
+        }
+        for (size_t i = 0; i < set->n; i++) {
+            struct tw_sink *k = set->v[i];
+            if (tw_sink_format(k) == (enum tw_format)f && (alert || tw_sink_wants_events(k)))
+                tw_sink_write(k, jb.buf, jb.len - 1, &lm.m);
+        }
+        any = true;
     }
-    tw_jb_raw(jb, "\n", 1);
-    if (jb->overflow) {
-        o->lines_dropped++;
-        return;
-    }
-    outfile_put(o->file, jb->buf, jb->len, kind);
+    return any;
 }
 
 void tw_output_alert(void *out, const struct tw_alert *a)
 {
-    struct tw_output *o = out;
-    struct tw_jb jb;
-
-    tw_jb_init(&jb, o->line, sizeof(o->line));
-    tw_format_alert(o->format, &jb, o->fmt, a);
-    write_line_kind(o, &jb, TW_LINE_ALERT);
+    write_lines(out, a, NULL);
 }
 
 void tw_output_event(struct tw_output *o, const struct tw_event *ev)
 {
-    struct tw_jb jb;
-
     o->events_seen[ev->category]++;
     if (!o->events)
         return;
-    tw_jb_init(&jb, o->line, sizeof(o->line));
-    tw_format_event(o->format, &jb, o->fmt, ev);
-    write_line_kind(o, &jb, TW_LINE_EVENT);
-    o->events_written++;
+    if (write_lines(o, NULL, ev))
+        o->events_written++;
 }
 
 #define OUTFILE_BUFFER (1u << 20)
@@ -124,7 +158,7 @@ static void flush_locked(struct tw_outfile *f)
     f->len = f->n_lines = 0;
 }
 
-static void outfile_put(struct tw_outfile *f, const char *p, size_t n, enum tw_line_kind kind)
+void tw_outfile_write(struct tw_outfile *f, const char *p, size_t n, enum tw_line_kind kind)
 {
     pthread_mutex_lock(&f->lock);
     if (f->err != 0) {

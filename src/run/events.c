@@ -28,9 +28,8 @@ static void sink_event(struct sink *k, const struct tw_event *ev)
 
 void sink_output_init(struct sensor *s, struct sink *k)
 {
-    k->out.file = &s->file;
-    k->out.events = s->cfg->events;
-    k->out.format = s->cfg->format;
+    k->out.sinks = &s->sinks;
+    k->out.events = s->sinks.events;
     k->out.fmt = &s->fmt;
     k->source_is_file = s->cfg->n_read_paths > 0;
     k->report = s->report; /* NULL until --report made it: run.c sets the main sink's then */

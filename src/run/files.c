@@ -21,12 +21,7 @@ void reopen_files(struct sensor *s)
 {
     const struct tw_sensor_config *cfg = s->cfg;
 
-    if (cfg->out_path != NULL && strcmp(cfg->out_path, "-") != 0) {
-        int e = tw_outfile_reopen(&s->file, cfg->out_path);
-        if (e != 0)
-            fprintf(stderr, "tunwatch: reopening %s: %s (still writing to the old file)\n",
-                    cfg->out_path, strerror(e));
-    }
+    sinks_reopen(s);
     if (cfg->stats_path != NULL && s->stats_fp != NULL) {
         FILE *fp = open_log(cfg->stats_path, false);
         if (fp == NULL) {

@@ -68,6 +68,9 @@ enum {
     OPT_APPEND,
     OPT_REPORT,
     OPT_REPORT_FORMAT,
+    OPT_SPOOL_DIR,
+    OPT_SPOOL_MAX,
+    OPT_DRAIN_TIMEOUT,
 };
 
 static const struct option longopts[] = {
@@ -83,6 +86,9 @@ static const struct option longopts[] = {
     {"events", no_argument, NULL, OPT_EVENTS},
     {"output-format", required_argument, NULL, OPT_OUTPUT_FORMAT},
     {"sensor-name", required_argument, NULL, OPT_SENSOR_NAME},
+    {"spool-dir", required_argument, NULL, OPT_SPOOL_DIR},
+    {"spool-max", required_argument, NULL, OPT_SPOOL_MAX},
+    {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
     {"quiet", no_argument, NULL, 'q'},
     {"home-net", required_argument, NULL, OPT_HOME_NET},
     {"flows", required_argument, NULL, OPT_FLOWS},
@@ -139,16 +145,25 @@ static void usage(FILE *fp)
     fprintf(fp,
             "  -R, --rules PATH         Sigma rule file or directory (repeatable;\n"
             "                           default: the bundled rules)\n"
-            "  -o, --output FILE        write the lines here instead of stdout\n"
-            "      --append             add to the -o file instead of replacing it (replay)\n"
+            "  -o, --output FILE|URL    write the lines here instead of stdout (repeatable):\n"
+            "                           a path, -, file:///PATH, syslog+udp://HOST:PORT,\n"
+            "                           syslog+tcp://HOST:PORT, syslog+unix:///dev/log,\n"
+            "                           kafka://HOST:PORT[,...]/TOPIC, redis://HOST:PORT/KEY,\n"
+            "                           with ?events=alerts|all&format=FMT&spool=DIR&... (README)\n"
+            "      --append             add to the output files instead of replacing them, and\n"
+            "                           to the --report file (replay; a live sensor appends)\n"
             "      --report[=FILE]      at the end, a table per source host and rule: first\n"
             "                           and last seen, count, names (stderr, or FILE)\n"
             "      --report-format text|json  the table as text (default) or JSON lines\n"
-            "      --events             also write every observed name (hunting log)\n"
+            "      --events             also write every observed name (hunting log) to the\n"
+            "                           plain file outputs\n"
             "      --output-format FMT  native (default: tunwatch's NDJSON), ecs (Elastic\n"
             "                           Common Schema 8), asim (Sentinel ASIM NetworkSession\n"
-            "                           and Dns) or cef (ArcSight CEF lines)\n"
+            "                           and Dns) or cef (ArcSight CEF lines); ?format= per sink\n"
             "      --sensor-name NAME   name this sensor on every line (default: host name)\n"
+            "      --spool-dir DIR      network sinks keep what they cannot send below DIR\n"
+            "      --spool-max MIB      bound of each sink's spool (default 256)\n"
+            "      --drain-timeout SECS at exit, time network sinks get to deliver (default 5)\n"
             "  -q, --quiet              no progress line\n"
             "      --home-net LIST      CIDRs inside the organisation (decides Initiated;\n"
             "                           default 10/8,172.16/12,192.168/16,127/8,169.254/16,\n"
@@ -216,6 +231,7 @@ struct options {
     bool reads_from_config;      /* -r on the command line replaces the file's list */
     bool rules_from_config;      /* -R on the command line replaces the file's list */
     bool interfaces_from_config; /* likewise for -i */
+    bool outputs_from_config;    /* likewise for -o */
     bool in_config;
     const char *dpdk_args;       /* EAL arguments (--dpdk) */
     char *strings[256];          /* copies of values read from a config file */
@@ -318,8 +334,29 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         o->rules_from_config |= o->in_config;
         return 0;
     case 'o':
-        if ((s->out_path = keep(o, arg)) == NULL)
+        if (!o->in_config && o->outputs_from_config) {
+            s->n_outputs = 0;
+            o->outputs_from_config = false;
+        }
+        if (s->n_outputs == TW_MAX_SINKS) {
+            snprintf(msg, msglen, "%s: at most %d outputs", where, TW_MAX_SINKS);
+            return -1;
+        }
+        if ((s->outputs[s->n_outputs++] = keep(o, arg)) == NULL)
             goto nomem;
+        o->outputs_from_config |= o->in_config;
+        return 0;
+    case OPT_SPOOL_DIR:
+        if ((s->spool_dir = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_SPOOL_MAX:
+        if (!parse_u32(arg, 1, 1u << 20, &s->spool_max_mib))
+            goto range;
+        return 0;
+    case OPT_DRAIN_TIMEOUT:
+        if (!parse_u32(arg, 0, 86400, &s->drain_timeout))
+            goto range;
         return 0;
     case 'q':
         s->quiet = true;
@@ -546,6 +583,7 @@ static int load_config(struct options *o, const char *path)
         /* report takes a value in a file: "-" (stderr) or a path */
         keys[n].takes_value = lo->has_arg != no_argument;
         keys[n].repeatable = lo->val == 'i' || lo->val == 'R' || lo->val == 'r' ||
+                             lo->val == 'o' ||
                              lo->val == OPT_INTEL || lo->val == OPT_INTEL_SUBDOMAINS ||
                              lo->val == OPT_EXCLUDE;
         keys[n].cli_only = lo->val == 'c';
@@ -657,6 +695,18 @@ static int parse_args(int argc, char **argv, struct options *o)
     if (o->s.n_read_paths > 0 && o->s.n_interfaces > 0) {
         fprintf(stderr, "tunwatch: -r and -i exclude each other\n");
         return -1;
+    }
+    /* Every output's URL is checked before anything is opened. */
+    for (size_t i = 0; i < o->s.n_outputs; i++) {
+        struct tw_sink_url u;
+        char err[512];
+        int rc = tw_sink_url_parse(o->s.outputs[i], &u, err, sizeof(err));
+        if (rc != 0)
+            fprintf(stderr, "tunwatch: -o %s: %s\n", u.text != NULL ? u.text : o->s.outputs[i],
+                    rc == TW_ENOMEM ? "out of memory" : err);
+        tw_sink_url_free(&u);
+        if (rc != 0)
+            return -1;
     }
     return 0;
 }
@@ -894,7 +944,17 @@ static int test_config(const struct options *o)
             tw_capture_pcap_live.close(c);
         }
     }
-    bad += check_writable(s->out_path, "-o");
+    for (size_t i = 0; i < s->n_outputs; i++) {
+        struct tw_sink_url u;
+        if (tw_sink_url_parse(s->outputs[i], &u, err, sizeof(err)) != 0) {
+            fprintf(stderr, "tunwatch: -o %s: %s\n", u.text != NULL ? u.text : s->outputs[i],
+                    err);
+            bad++;
+        } else if (u.kind == TW_SINK_FILE) {
+            bad += check_writable(u.path, "-o"); /* a collector is not contacted */
+        }
+        tw_sink_url_free(&u);
+    }
     bad += check_writable(s->report_path, "--report");
     bad += check_writable(s->stats_path, "--stats-file");
     bad += check_writable(s->pid_path, "--pid-file");
@@ -945,6 +1005,7 @@ int main(int argc, char **argv)
     o.s.prep.defrag = (struct tw_defrag_config)TW_DEFRAG_CONFIG_DEFAULT;
     o.s.prep.checksums = TW_CSUM_AUTO;
     o.s.version = TW_VERSION;
+    o.s.drain_timeout = 5;
     if (parse_args(argc, argv, &o) != 0)
         return 1;
     if (o.s.prep.defrag.memory < tw_defrag_min_memory(&o.s.prep.defrag)) {

@@ -189,7 +189,7 @@ static void between_bursts(struct sensor *s)
     }
     if (s->live && t - s->last_flush >= 1.0) {
         /* Alerts reach the file within a second on a live sensor. */
-        tw_outfile_flush(&s->file);
+        sinks_flush(s);
         s->last_flush = t;
     }
     if (s->cfg->stats_interval > 0 && t - s->last_stats >= s->cfg->stats_interval) {
@@ -208,7 +208,7 @@ static void between_bursts(struct sensor *s)
 
 static bool output_failed(const struct sensor *s)
 {
-    return atomic_load_explicit(&s->file.err, memory_order_relaxed) != 0;
+    return sinks_failed(s);
 }
 
 /* Replay: every file merged in time order, one stream. A file that breaks while read (cut
@@ -358,31 +358,11 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     if (open_sources(s) != 0)
         goto out_sources;
 
-    {
-        FILE *fp = stdout;
-        const char *path = "stdout";
-        if (cfg->out_path != NULL && strcmp(cfg->out_path, "-") != 0) {
-            /* A replay writes a fresh file (--append: adds to it); a live sensor appends. */
-            fp = open_log(cfg->out_path, !s->live && !cfg->append);
-            path = cfg->out_path;
-            if (fp == NULL) {
-                fprintf(stderr, "tunwatch: %s: %s\n", cfg->out_path, strerror(errno));
-                goto out_sources;
-            }
-        }
-        if (tw_outfile_init(&s->file, fp, path) != 0) {
-            fprintf(stderr, "tunwatch: out of memory\n");
-            if (fp != stdout)
-                fclose(fp);
-            goto out_sources;
-        }
-        s->file_open = true;
-    }
     /* Who writes the lines, for every format; the default source names events that come
      * from no particular source (none does today: every event is stamped with its own). */
     if (tw_sensor_id_init(&s->id, cfg->sensor_name, cfg->version) != 0) {
         fprintf(stderr, "tunwatch: no random bytes for the run id: %s\n", strerror(errno));
-        goto out_output;
+        goto out_sources;
     }
     s->fmt = (struct tw_format_ctx){.sensor = &s->id, .home = &cfg->eng.home};
     if (cfg->n_read_paths == 1) {
@@ -391,6 +371,8 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     } else if (cfg->n_interfaces == 1) {
         s->fmt.source = cfg->interfaces[0];
     }
+    if (sinks_open(s) != 0)
+        goto out_output;
     sink_output_init(s, &s->sink);
     if (cfg->suppress_secs > 0) {
         s->suppress = tw_suppress_new(cfg->suppress_secs, SUPPRESS_KEYS);
@@ -440,13 +422,18 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
                 FILE *fp;
                 const char *path;
             } own[] = {
-                {s->file.fp != stdout ? s->file.fp : NULL, cfg->out_path},
                 {s->stats_fp, cfg->stats_path},
                 {s->report_fp, cfg->report_path},
             };
             for (size_t i = 0; i < TW_ARRAY_SIZE(own); i++)
                 if (own[i].fp != NULL && fchown(fileno(own[i].fp), pw->pw_uid, pw->pw_gid) != 0)
                     fprintf(stderr, "tunwatch: %s: %s\n", own[i].path, strerror(errno));
+            for (size_t i = 0; i < s->sinks.n; i++) {
+                int e = tw_sink_chown(s->sinks.v[i], pw->pw_uid, pw->pw_gid);
+                if (e != 0)
+                    fprintf(stderr, "tunwatch: %s: %s\n", tw_sink_name(s->sinks.v[i]),
+                            strerror(e));
+            }
         }
         if (drop_privileges(cfg->user, attribution) != 0)
             goto out_output;
@@ -561,10 +548,10 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     }
     if (s->show_progress)
         fprintf(stderr, "\r%60s\r", "");
-    if (tw_outfile_flush(&s->file) != 0) {
-        fprintf(stderr, "tunwatch: writing %s: %s\n", s->file.path, strerror(s->file.err));
+    if (sinks_flush_report(s) != 0)
         status = 2;
-    }
+    double secs = now_mono() - s->t0; /* the capture's time, not the drain's */
+    sinks_drain(s); /* network sinks: deliver within --drain-timeout, before the counts */
     if (s->worker_drops != 0)
         fprintf(stderr, "tunwatch: %llu frames dropped because a worker fell behind\n",
                 (unsigned long long)s->worker_drops);
@@ -578,7 +565,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
                 strerror(errno));
         status = 2;
     }
-    summary(s, now_mono() - s->t0);
+    summary(s, secs);
     if (stop_requested)
         fprintf(stderr, "tunwatch: stopped by signal, output flushed\n");
 out_workers:
@@ -586,7 +573,7 @@ out_workers:
     tw_prep_free(s->prep);
     tw_engine_free(s->eng);
     if (s->attrib != NULL) {
-        tw_attrib_free(s->attrib); /* drains: it matches with s->matchers, writes s->file */
+        tw_attrib_free(s->attrib); /* drains: it matches with s->matchers, writes the sinks */
         s->attrib = NULL;
         pthread_mutex_destroy(&s->attr_lock);
     }
@@ -599,13 +586,7 @@ out_output:
         pthread_mutex_destroy(&s->attr_lock);
     }
     tw_suppress_free(s->suppress); /* every output that used it is done */
-    if (s->file_open) {
-        int had = s->file.err;
-        if (tw_outfile_close(&s->file) != 0 && had == 0 && status == 0) {
-            fprintf(stderr, "tunwatch: closing %s: %s\n", s->file.path, strerror(s->file.err));
-            status = 2;
-        }
-    }
+    status = sinks_close(s, status);
     if (s->stats_fp != NULL)
         fclose(s->stats_fp);
     if (s->report_fp != NULL)

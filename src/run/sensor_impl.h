@@ -165,10 +165,9 @@ struct sensor {
     int linktype; /* of the source being dispatched */
     struct tw_engine *eng;
     struct tw_anscache *anscache; /* host-wide, shared by every worker */
-    struct tw_outfile file;       /* the output stream all outputs share */
+    struct tw_sinkset sinks;      /* the -o outputs every output writes to */
     struct tw_sensor_id id;       /* who writes the lines: sensor name, host, run id */
     struct tw_format_ctx fmt;     /* what every output's formatter reads (shared, read-only) */
-    bool file_open;
     struct sink sink;
     struct tw_matchers *matchers; /* in use (NULL until the first load is complete) */
     struct rules_loader loader;
@@ -288,6 +287,31 @@ FILE *open_log(const char *path, bool truncate);
 void reopen_files(struct sensor *s);
 /* Writes this process's pid to path. 0, or -1 with errno. */
 int write_pid_file(const char *path);
+
+/* ---- sinks.c ---- */
+
+struct tw_jb;
+/* Opens every -o sink (stdout without one). 0, or -1 said on stderr. */
+int sinks_open(struct sensor *s);
+/* Flushes the file sinks (a live sensor, once a second). */
+void sinks_flush(struct sensor *s);
+/* Lines written and not written, by kind, summed over the file outputs; false if none. */
+bool sinks_line_counts(struct sensor *s, uint64_t written[TW_LINE__COUNT],
+                       uint64_t unwritten[TW_LINE__COUNT]);
+/* True once a file sink failed to write (the run stops). */
+bool sinks_failed(const struct sensor *s);
+/* Flushes the file sinks and says which failed: 0, or 2 (the exit status). */
+int sinks_flush_report(struct sensor *s);
+/* Log rotation: reopens the file sinks. */
+void sinks_reopen(struct sensor *s);
+/* Network sinks: drain within --drain-timeout, stop; says what was left. */
+void sinks_drain(struct sensor *s);
+/* Closes and frees every sink; returns status, or 2 if a file failed to close. */
+int sinks_close(struct sensor *s, int status);
+/* The network sinks' counters, as a "sinks" array (nothing without network sinks). */
+void sinks_stats_json(struct sensor *s, struct tw_jb *jb);
+/* The network sinks' counters, one summary line each. */
+void sinks_summary(struct sensor *s);
 
 /* ---- privileges.c ---- */
 

@@ -82,8 +82,7 @@ void gather(struct sensor *s, struct totals *t)
     else
         gather_workers(s, t);
     /* What reached the output, counted where lines are written (a full disk loses some). */
-    if (s->file_open) {
-        tw_outfile_counts(&s->file, written, t->lines_unwritten);
+    if (sinks_line_counts(s, written, t->lines_unwritten)) {
         t->events_written = written[TW_LINE_EVENT];
         t->alerts_written = written[TW_LINE_ALERT];
     }
@@ -279,6 +278,7 @@ void write_stats(struct sensor *s)
     nz(&jb, "fragments", t.es.prep.defrag.fragments);
     nz(&jb, "reassembled", t.es.prep.defrag.reassembled);
     close_obj(&jb, at);
+    sinks_stats_json(s, &jb);
     nz(&jb, "rule_reloads", s->reloads);
     nz(&jb, "rule_reload_failures", s->reload_failures);
     at = open_obj(&jb, "anomalies");

@@ -171,4 +171,5 @@ void summary(struct sensor *s, double secs)
     if (printed == 0)
         fprintf(stderr, " none");
     fprintf(stderr, "\n");
+    sinks_summary(s);
 }

@@ -21,9 +21,12 @@ struct tw_capfile;
 /* True if the 4 bytes at b are a pcap (any of its magics) or pcapng file's start. */
 bool tw_capfile_magic(const uint8_t *b);
 
-/* Opens path ("-": standard input). 0, or TW_EIO (open failed, errno-style reason),
- * TW_EMALFORMED (not a capture, or a broken header) with "PATH: reason" in err. */
+/* Opens path ("-": standard input; a FIFO or a socket are read as streams too). 0, or TW_EIO
+ * (open failed, errno-style reason), TW_EMALFORMED (not a capture, or a broken header) with
+ * "PATH: reason" in err. */
 int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t errlen);
+/* True if c is a regular file (it can be opened again); false for a stream read once. */
+bool tw_capfile_regular(const struct tw_capfile *c);
 
 /* The next packet: 1 (f->data valid until the next call on c), TW_EOF, or a negative
  * code with "PATH: reason" in err (a file cut short, a broken block, a read error). */

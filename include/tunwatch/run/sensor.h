@@ -13,6 +13,7 @@
 #include "tunwatch/inspect/engine.h"
 #include "tunwatch/match/matchers.h"
 #include "tunwatch/output/format.h"
+#include "tunwatch/output/sink.h"
 
 #define TW_MAX_SOURCES 16
 #define TW_MAX_WORKERS 64
@@ -29,7 +30,11 @@ struct tw_sensor_config {
     size_t n_interfaces;
     struct tw_capture_opts cap;
     struct tw_matchers_config match; /* rules, indicator and exclusion files */
-    const char *out_path;     /* NULL or "-": stdout */
+    const char *outputs[TW_MAX_SINKS]; /* -o: paths, "-" or URLs (none: stdout) */
+    size_t n_outputs;
+    const char *spool_dir;    /* --spool-dir: network sinks spool below it */
+    uint32_t spool_max_mib;   /* --spool-max: per sink (0: default) */
+    uint32_t drain_timeout;   /* --drain-timeout: seconds network sinks get at exit */
     const char *stats_path;   /* NULL: stats lines go to stderr */
     const char *pid_path;
     const char *user;         /* drop privileges to this user once the capture is open */
@@ -41,7 +46,8 @@ struct tw_sensor_config {
                                  capture from local interfaces (not files, not DPDK) */
     const char *report_path;  /* --report: NULL none, "-" stderr, else a file */
     enum tw_report_format report_format;
-    bool append;              /* -o and --report files: append, not truncate (replay) */
+    bool append;              /* -o and --report files: append, not truncate (replay; a live
+                                 capture always appends) */
     bool events;
     bool quiet;
     enum tw_format format;    /* --output-format (TW_FORMAT_NATIVE by default) */
