@@ -238,7 +238,7 @@ check "redis ?format=cef&events=all: the CEF lines, events too" "$tmp/redis.err"
 check "summary counts per sink" "$tmp/redis.err" -- \
     grep -q "sink redis://127.0.0.1:$RP/tw.list: sent $N, queued 0, spooled 0, in spool 0, dropped 0, failed 0, reconnects 0, left 0" "$tmp/redis.err"
 check "stats line counts per sink" "$tmp/redis.err" -- \
-    grep -q "\"sinks\":\[{\"name\":\"redis://127.0.0.1:$RP/tw.list\",\"connected\":[a-z]*,\"sent\":$N," "$tmp/redis.err"
+    grep -q "\"sinks\":\[{\"name\":\"redis://127.0.0.1:$RP/tw.list\",\"connected\":[a-z]*,\"sent\":$N[,}]" "$tmp/redis.err"
 
 # A collector that comes up after the run started: a queue of 4 lines, the rest spooled; the
 # service starts 1.5 s later; every alert arrives exactly once, in order.
