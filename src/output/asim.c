@@ -262,21 +262,7 @@ static void asim_line(struct tw_jb *jb, const struct tw_format_ctx *c, const str
     knum(jb, "flow_id", ev->flow_id);
     if (ad.community_id[0] != '\0')
         kstr(jb, "community_id", ad.community_id);
-    kstr(jb, "evidence", tw_evidence_name(ev->evidence));
-    tw_jb_key(jb, "name");
-    tw_jb_str(jb, ev->raw, ev->raw_len);
-    tw_jb_key(jb, "name_normalized");
-    tw_jb_str(jb, ev->norm, ev->norm_len);
-    kstr(jb, "initiated", ev->initiated ? "true" : "false");
-    tw_jb_key(jb, "midstream");
-    tw_jb_bool(jb, ev->midstream);
-    kstr(jb, "direction", tw_direction_name(ev->direction));
-    if (src.name != NULL && src.is_file)
-        kstr(jb, "pcap_filename", src.name);
-    if (ev->name_truncated) {
-        tw_jb_key(jb, "name_truncated");
-        tw_jb_bool(jb, true);
-    }
+    fmt_own_fields(jb, ev, &src);
     if (ev->evidence == TW_EV_TLS_SNI || ev->evidence == TW_EV_QUIC_SNI) {
         tw_jb_key(jb, "tls_ech");
         tw_jb_bool(jb, ev->ech);

@@ -383,21 +383,7 @@ static void ecs_line(struct tw_jb *jb, const struct tw_format_ctx *c, const stru
     kstr(jb, "run_id", c->sensor->run_id);
     knum(jb, "flow_id", ev->flow_id);
     kstr(jb, "category", tw_category_name(ev->category));
-    kstr(jb, "evidence", tw_evidence_name(ev->evidence));
-    tw_jb_key(jb, "name");
-    tw_jb_str(jb, ev->raw, ev->raw_len);
-    tw_jb_key(jb, "name_normalized");
-    tw_jb_str(jb, ev->norm, ev->norm_len);
-    kstr(jb, "initiated", ev->initiated ? "true" : "false");
-    tw_jb_key(jb, "midstream");
-    tw_jb_bool(jb, ev->midstream);
-    kstr(jb, "direction", tw_direction_name(ev->direction));
-    if (src.name != NULL && src.is_file)
-        kstr(jb, "pcap_filename", src.name);
-    if (ev->name_truncated) {
-        tw_jb_key(jb, "name_truncated");
-        tw_jb_bool(jb, true);
-    }
+    fmt_own_fields(jb, ev, &src);
     if (tls) {
         tw_jb_key(jb, "tls_ech");
         tw_jb_bool(jb, ev->ech);

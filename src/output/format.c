@@ -252,6 +252,31 @@ const char *fmt_qtype(const struct tw_event *ev, char *buf, size_t cap)
     return fmt_rrtype(ev->qtype, buf, cap);
 }
 
+static void own_str(struct tw_jb *jb, const char *key, const char *v)
+{
+    tw_jb_key(jb, key);
+    tw_jb_cstr(jb, v);
+}
+
+void fmt_own_fields(struct tw_jb *jb, const struct tw_event *ev, const struct fmt_source *src)
+{
+    own_str(jb, "evidence", tw_evidence_name(ev->evidence));
+    tw_jb_key(jb, "name");
+    tw_jb_str(jb, ev->raw, ev->raw_len);
+    tw_jb_key(jb, "name_normalized");
+    tw_jb_str(jb, ev->norm, ev->norm_len);
+    own_str(jb, "initiated", ev->initiated ? "true" : "false");
+    tw_jb_key(jb, "midstream");
+    tw_jb_bool(jb, ev->midstream);
+    own_str(jb, "direction", tw_direction_name(ev->direction));
+    if (src->name != NULL && src->is_file)
+        own_str(jb, "pcap_filename", src->name);
+    if (ev->name_truncated) {
+        tw_jb_key(jb, "name_truncated");
+        tw_jb_bool(jb, true);
+    }
+}
+
 unsigned fmt_dns_flags(const struct tw_event *ev, const char *names[6])
 {
     static const struct {

@@ -87,6 +87,12 @@ unsigned fmt_dns_flags(const struct tw_event *ev, const char *names[6]);
 /* The record type's mnemonic ("A", "HTTPS") or "TYPEnnn", into buf (>= 16 bytes). */
 const char *fmt_rrtype(uint16_t type, char *buf, size_t cap);
 
+/* The event's own fields, for the part of a line that holds what the schema has no field for
+ * (ECS tunwatch.*, ASIM AdditionalFields), under tunwatch's names: evidence, name,
+ * name_normalized, initiated, midstream, direction, pcap_filename (replay), name_truncated
+ * (when cut). */
+void fmt_own_fields(struct tw_jb *jb, const struct tw_event *ev, const struct fmt_source *src);
+
 /* The TLS hello's oddities (ev->tls_flags) as a JSON array of their names. */
 void fmt_tls_flags(struct tw_jb *jb, const struct tw_event *ev);
 
