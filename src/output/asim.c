@@ -330,14 +330,4 @@ static void asim_line(struct tw_jb *jb, const struct tw_format_ctx *c, const str
     tw_jb_raw(jb, "}", 1);
 }
 
-static void asim_alert(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_alert *a)
-{
-    asim_line(jb, c, a->ev, a);
-}
-
-static void asim_event(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_event *ev)
-{
-    asim_line(jb, c, ev, NULL);
-}
-
-const struct tw_formatter tw_format_asim = {.alert = asim_alert, .event = asim_event};
+const struct tw_formatter tw_format_asim = {.line = asim_line};

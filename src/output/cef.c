@@ -231,14 +231,4 @@ static void cef_line(struct tw_jb *jb, const struct tw_format_ctx *c, const stru
     }
 }
 
-static void cef_alert(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_alert *a)
-{
-    cef_line(jb, c, a->ev, a);
-}
-
-static void cef_event(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_event *ev)
-{
-    cef_line(jb, c, ev, NULL);
-}
-
-const struct tw_formatter tw_format_cef = {.alert = cef_alert, .event = cef_event};
+const struct tw_formatter tw_format_cef = {.line = cef_line};

@@ -446,14 +446,4 @@ static void ecs_line(struct tw_jb *jb, const struct tw_format_ctx *c, const stru
     tw_jb_raw(jb, "}", 1);
 }
 
-static void ecs_alert(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_alert *a)
-{
-    ecs_line(jb, c, a->ev, a);
-}
-
-static void ecs_event(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_event *ev)
-{
-    ecs_line(jb, c, ev, NULL);
-}
-
-const struct tw_formatter tw_format_ecs = {.alert = ecs_alert, .event = ecs_event};
+const struct tw_formatter tw_format_ecs = {.line = ecs_line};

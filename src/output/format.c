@@ -51,7 +51,7 @@ void tw_format_alert(enum tw_format f, struct tw_jb *jb, const struct tw_format_
 {
     jb->len = 0;
     jb->overflow = false;
-    tw_formatter(f)->alert(jb, c, a);
+    tw_formatter(f)->line(jb, c, a->ev, a);
 }
 
 void tw_format_event(enum tw_format f, struct tw_jb *jb, const struct tw_format_ctx *c,
@@ -59,7 +59,7 @@ void tw_format_event(enum tw_format f, struct tw_jb *jb, const struct tw_format_
 {
     jb->len = 0;
     jb->overflow = false;
-    tw_formatter(f)->event(jb, c, ev);
+    tw_formatter(f)->line(jb, c, ev, NULL);
 }
 
 int tw_sensor_id_init(struct tw_sensor_id *id, const char *name, const char *version)

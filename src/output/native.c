@@ -257,4 +257,13 @@ static void native_event(struct tw_jb *jb, const struct tw_format_ctx *c, const 
     tw_jb_raw(jb, "}", 1);
 }
 
-const struct tw_formatter tw_format_native = {.alert = native_alert, .event = native_event};
+static void native_line(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_event *ev,
+                        const struct tw_alert *a)
+{
+    if (a != NULL)
+        native_alert(jb, c, a);
+    else
+        native_event(jb, c, ev);
+}
+
+const struct tw_formatter tw_format_native = {.line = native_line};

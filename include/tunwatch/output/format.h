@@ -68,10 +68,11 @@ struct tw_format_ctx {
     bool source_is_file; /* the source is a capture file (-r), else an interface */
 };
 
-/* One formatter: writes a whole line (no newline) into jb; jb->overflow says it did not fit. */
+/* One formatter: writes a whole line (no newline) into jb for the event ev, or for the alert a
+ * on it (a->ev == ev) when a is not NULL; jb->overflow says it did not fit. */
 struct tw_formatter {
-    void (*alert)(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_alert *a);
-    void (*event)(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_event *ev);
+    void (*line)(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_event *ev,
+                 const struct tw_alert *a);
 };
 
 extern const struct tw_formatter tw_format_native, tw_format_ecs, tw_format_asim,
