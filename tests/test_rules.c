@@ -517,6 +517,11 @@ static const struct {
      "field 'rtt' not observable"},
     {__LINE__, "network_connection", "  sel:\n    answers: x\n  condition: sel\n",
      "field 'answers' not in category network_connection"},
+    /* a process field, then a response field: responses are not attributed */
+    {__LINE__, "dns", "  sel:\n    Image|endswith: '\\\\dig.exe'\n    answers: x\n  condition: sel\n",
+     "field 'Image' not in category dns (a rule on DNS responses)"},
+    {__LINE__, "dns", "  sel:\n    answers: x\n    Image|endswith: '\\\\dig.exe'\n  condition: sel\n",
+     "field 'Image' not in category dns"},
     {__LINE__, "network_connection",
      "  sel:\n    DestinationHostname|endswith: '.x'\n  filter:\n    Image|endswith: '\\\\chrome.exe'\n"
      "  condition: sel and not filter\n",

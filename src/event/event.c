@@ -60,9 +60,10 @@ static const unsigned field_categories[TW_F__COUNT] = {
     [TW_F_SOURCE_PORT] = CAT_Q | CAT_C | CAT_R,
     [TW_F_PROTOCOL] = CAT_Q | CAT_C | CAT_R,
     [TW_F_INITIATED] = CAT_C,
-    [TW_F_IMAGE] = CAT_Q | CAT_C | CAT_R,
-    [TW_F_PROCESS_ID] = CAT_Q | CAT_C | CAT_R,
-    [TW_F_USER] = CAT_Q | CAT_C | CAT_R,
+    /* DNS responses are not attributed: their query's event names the process */
+    [TW_F_IMAGE] = CAT_Q | CAT_C,
+    [TW_F_PROCESS_ID] = CAT_Q | CAT_C,
+    [TW_F_USER] = CAT_Q | CAT_C,
     [TW_F_JA4] = 1u << TW_CAT_NETWORK_CONNECTION,
     [TW_F_CS_METHOD] = 1u << TW_CAT_NETWORK_CONNECTION,
     [TW_F_C_URI] = 1u << TW_CAT_NETWORK_CONNECTION,

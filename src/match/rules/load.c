@@ -188,6 +188,17 @@ static int load_doc(struct tw_ruleset *rs, const char *file, const struct ydoc *
         rc = SKIP(&c, "missing id");
     else if (!(rc = rules_logsource(&c, rules_map_get(d, root, "logsource"))))
         rc = rules_compile_detection(&c, rules_map_get(d, root, "detection"), &node);
+    /* A rule that became a rule on DNS responses (a response field) must not test a field
+     * responses lack, tested before the response field was met. */
+    for (size_t i = n_m; !rc && c.cat == TW_CAT_DNS && i < rs->n_m; i++) {
+        const struct matcher *m = &rs->m[i];
+        if (m->field != F_ANY && !rules_field_in_category(m->field, TW_CAT_DNS))
+            rc = SKIP(&c, "field '%s' not in category dns (a rule on DNS responses)",
+                      rules_field_label(m->field));
+        else if (m->kind == MK_FIELDREF && !rules_field_in_category(m->field2, TW_CAT_DNS))
+            rc = SKIP(&c, "field '%s' not in category dns (a rule on DNS responses)",
+                      rules_field_label(m->field2));
+    }
     if (!rc && c.pending[0]) {
         memcpy(c.reason, c.pending, sizeof(c.reason));
         rc = TW_ENOTSUP;

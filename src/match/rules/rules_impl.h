@@ -333,7 +333,8 @@ bool rules_field_in_category(unsigned f, enum tw_category c);
 /*
  * Whether the rule being compiled can read field f: in its category, or a DNS response field
  * in a rule on DNS queries, which then becomes a rule on DNS responses (c->cat TW_CAT_DNS:
- * matched once per response, where the answers are known, instead of once per query).
+ * matched once per response, where the answers are known, instead of once per query). The
+ * loader then checks that the fields met before are in that category too.
  */
 bool rules_field_fits(struct lctx *c, unsigned f);
 
