@@ -17,9 +17,11 @@
  *
  * Why a lock is acceptable here: the cache is written only when a DNS response with addresses
  * is seen and read only when a new flow has no name of its own. Established flows, which are
- * almost every packet, never touch it. Each call holds one shard's lock for a hash probe and a
- * copy of at most TW_ANSCACHE_TEXT_MAX bytes (strings are prepared before locking), and with
- * 64 shards two workers rarely want the same lock at once.
+ * almost every packet, never touch it. Each call holds one shard's lock for a hash probe (the
+ * entries of one (client, address) share a probe run: at most TW_ANSCACHE_NAMES_MAX of them
+ * are read, and names compared only for those) and a copy of at most TW_ANSCACHE_TEXT_MAX
+ * bytes (strings are prepared before locking), and with 64 shards two workers rarely want the
+ * same lock at once.
  *
  * Memory: about 144 bytes per entry (a 64-byte entry, 64 bytes of name arena on average, two
  * 8-byte index slots), so the 262144 entries of TW_ANSCACHE_CONFIG_DEFAULT take about 36 MiB
