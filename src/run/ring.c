@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tunwatch/base/alloc.h"
+
 #define HDR 8u
 #define PAD_FLAG 0x80000000u
 
@@ -21,7 +23,9 @@ int tw_ring_init(struct tw_ring *r, size_t cap)
     memset(r, 0, sizeof(*r));
     if (cap < 4096 || (cap & (cap - 1)) != 0)
         return TW_EINVAL;
-    r->buf = aligned_alloc(TW_CACHE_LINE, cap);
+    /* Huge pages where the kernel gives them: the producer's first pass over the ring takes a
+     * handful of faults instead of one per 4 KiB page (2,048 for 8 MiB). */
+    r->buf = tw_table_alloc(cap);
     if (r->buf == NULL)
         return TW_ENOMEM;
     r->cap = cap;
@@ -37,7 +41,7 @@ int tw_ring_init(struct tw_ring *r, size_t cap)
 
 void tw_ring_destroy(struct tw_ring *r)
 {
-    free(r->buf);
+    tw_table_free(r->buf, r->cap);
     r->buf = NULL;
 }
 
