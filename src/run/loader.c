@@ -139,7 +139,8 @@ void rules_take(struct sensor *s)
         for (unsigned i = 0; i < s->n_workers; i++)
             seen[i] = atomic_load_explicit(&s->workers[i].epoch, memory_order_acquire);
         for (unsigned i = 0; i < s->n_workers; i++)
-            while (atomic_load_explicit(&s->workers[i].epoch, memory_order_acquire) == seen[i])
+            while (!s->workers[i].in_reader && /* this thread: between two bursts */
+                   atomic_load_explicit(&s->workers[i].epoch, memory_order_acquire) == seen[i])
                 sched_yield();
     }
     /* The attribution thread matches too: once what it held when the new bundle was

@@ -128,6 +128,10 @@ struct worker {
     struct totals snap;                               /* published under lock */
     struct tw_capture_stats cap_snap[TW_MAX_SOURCES]; /* fanout mode, under lock */
     bool started;
+    /* Replay: worker 0 has no thread; the reader runs its engine itself, between its own
+     * reads, so that N workers are N threads (the reader's share needs no copy). */
+    bool in_reader;
+    double last_publish; /* in_reader: when its counters were last published */
     /* Fanout mode: the worker reads its own AF_PACKET sockets, one per interface. */
     struct source src[TW_MAX_SOURCES];
     size_t n_src;

@@ -249,6 +249,16 @@ void spread_frame(void *ctx, const struct tw_frame *f)
     w = &s->workers[flow_spread_hash(p) % s->n_workers];
     if (s->feed_answers != NULL && p->sport == 53 && p->payload_len > 0)
         store_answers(s, p, f->ts_sec);
+    if (w->in_reader) {
+        /* The reader's own share: the frame as decoded, no copy. */
+        struct tw_frame rf = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec,
+                              .caplen = (uint32_t)pf.caplen, .wirelen = f->wirelen,
+                              .source = f->source, .data = pf.data};
+        p->ip_hdr = p->l4 = NULL; /* checksums were checked */
+        w->sink.source = s->sink.source;
+        tw_engine_packet(w->eng, &rf, p);
+        return;
+    }
     h.caplen = (uint32_t)pf.caplen;
     h.payload_off = p->payload != NULL ? (uint32_t)(p->payload - pf.data) : NO_PAYLOAD;
     p->payload = NULL; /* the worker points it into its copy */
@@ -272,8 +282,20 @@ void spread_frame(void *ctx, const struct tw_frame *f)
 
 void workers_notify(struct sensor *s)
 {
-    for (unsigned i = 0; i < s->n_workers; i++)
-        tw_ring_notify(&s->workers[i].ring);
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        struct worker *w = &s->workers[i];
+        if (!w->in_reader) {
+            tw_ring_notify(&w->ring);
+            continue;
+        }
+        /* The reader's engine between two bursts: as a worker between two batches. */
+        atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
+        double t = now_mono();
+        if (t - w->last_publish >= 0.5) {
+            worker_publish(w);
+            w->last_publish = t;
+        }
+    }
 }
 
 void workers_stop(struct sensor *s)
@@ -286,6 +308,11 @@ void workers_stop(struct sensor *s)
                 tw_ring_close(&w->ring);
             pthread_join(w->thread, NULL);
             w->started = false;
+        }
+        if (w->in_reader && w->eng != NULL) {
+            tw_engine_flush(w->eng); /* flows still open at the end of the capture */
+            worker_publish(w);
+            w->in_reader = false;
         }
     }
 }
@@ -357,6 +384,13 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         c.flow_id_stride = n;
         c.sink = worker_event;
         c.sink_ctx = w;
+        w->in_reader = i == 0 && !s->fanout && !s->live;
+        if (w->in_reader) {
+            if ((w->eng = tw_engine_new(&c)) == NULL)
+                return TW_ENOMEM;
+            w->last_publish = now_mono();
+            continue;
+        }
         if ((!s->fanout && tw_ring_init(&w->ring, RING_BYTES) != 0) ||
             (w->eng = tw_engine_new(&c)) == NULL)
             return TW_ENOMEM;
