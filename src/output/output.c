@@ -18,13 +18,17 @@ struct line_meta {
     char src[TW_IPSTR_MAX];
 };
 
-static void line_meta_init(struct line_meta *lm, const struct tw_event *ev, bool alert,
-                           int severity)
+/* The keys are computed only when some sink sends them (a Community ID is a SHA-1). */
+static void line_meta_init(struct line_meta *lm, const struct tw_sinkset *set,
+                           const struct tw_event *ev, bool alert, int severity)
 {
     lm->m = (struct tw_sink_meta){.alert = alert, .severity = severity};
-    tw_addr_format(ev->ip_version, ev->src_addr, lm->src, sizeof(lm->src));
-    lm->m.source = lm->src;
-    if (tw_community_id(0, ev->ip_version, ev->src_addr, ev->dst_addr, ev->l4_proto, ev->sport,
+    if (set->key_source) {
+        tw_addr_format(ev->ip_version, ev->src_addr, lm->src, sizeof(lm->src));
+        lm->m.source = lm->src;
+    }
+    if (set->key_community_id &&
+        tw_community_id(0, ev->ip_version, ev->src_addr, ev->dst_addr, ev->l4_proto, ev->sport,
                         ev->dport, lm->cid, sizeof(lm->cid)) == 0)
         lm->m.community_id = lm->cid;
 }
@@ -41,7 +45,7 @@ static bool write_lines(struct tw_output *o, const struct tw_alert *a, const str
 
     if (formats == 0)
         return false;
-    line_meta_init(&lm, alert ? a->ev : ev, alert,
+    line_meta_init(&lm, set, alert ? a->ev : ev, alert,
                    alert ? tw_syslog_severity_for_level(a->rule->level) : 6 /* info */);
     for (unsigned f = 0; f < TW_FORMAT__COUNT; f++) {
         struct tw_jb jb;

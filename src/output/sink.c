@@ -366,7 +366,10 @@ void tw_sink_write(struct tw_sink *s, const char *line, size_t len, const struct
         tw_sink_file_write(s, line, len, m->alert ? TW_LINE_ALERT : TW_LINE_EVENT);
         return;
     }
-    const char *key = s->u.keyby == TW_KEY_COMMUNITY_ID ? m->community_id : m->source;
+    enum tw_sink_keyby by;
+    const char *key = !tw_sink_keyed(s, &by) ? NULL
+                      : by == TW_KEY_COMMUNITY_ID ? m->community_id
+                                                  : m->source;
     struct tw_rec r = {.line = line,
                        .len = len,
                        .key = key,
@@ -386,6 +389,12 @@ void tw_sink_write(struct tw_sink *s, const char *line, size_t len, const struct
         pthread_cond_signal(&s->cond);
     }
     pthread_mutex_unlock(&s->lock);
+}
+
+bool tw_sink_keyed(const struct tw_sink *s, enum tw_sink_keyby *by)
+{
+    *by = s->u.keyby;
+    return s->ops != NULL; /* network sinks keep the key with each record; kafka sends it */
 }
 
 bool tw_sink_wants_events(const struct tw_sink *s)

@@ -55,6 +55,11 @@ int sinks_open(struct sensor *s)
                 fprintf(stderr, "tunwatch: -o %s: %s\n", shown, err);
             return -1;
         }
+        enum tw_sink_keyby by;
+        if (tw_sink_keyed(set->v[set->n], &by)) {
+            set->key_source |= by == TW_KEY_SOURCE;
+            set->key_community_id |= by == TW_KEY_COMMUNITY_ID;
+        }
         enum tw_format f = tw_sink_format(set->v[set->n]);
         set->alert_formats |= 1u << f;
         if (tw_sink_wants_events(set->v[set->n])) {

@@ -70,6 +70,8 @@ struct tw_sinkset {
     bool events; /* some sink takes event lines */
     /* Bit f set: some sink takes lines in format f (alert lines; event lines). */
     unsigned alert_formats, event_formats;
+    /* Some sink sends lines keyed by the source address; by the Community ID. */
+    bool key_source, key_community_id;
 };
 
 /* One per thread that writes (each worker, the attribution thread). */

@@ -102,8 +102,9 @@ struct tw_sink_defaults {
 struct tw_sink_meta {
     bool alert;      /* an alert line (else an event line) */
     int severity;    /* syslog severity 0..7 */
+    /* Keys, given only when some sink is keyed by them (tw_sink_keyed); else NULL. */
     const char *source;       /* the event's source address: the default kafka key */
-    const char *community_id; /* its flow's Community ID (kafka ?key=community_id); may be NULL */
+    const char *community_id; /* its flow's Community ID (kafka ?key=community_id) */
 };
 
 /* Per sink counters (lines). */
@@ -132,6 +133,9 @@ int tw_sink_open(struct tw_sink_url *u, const struct tw_sink_defaults *d, struct
 /* Hands over one line (len bytes, not counting the '\n' that line[len] must hold). Never
  * blocks on the network; safe from any thread. */
 void tw_sink_write(struct tw_sink *s, const char *line, size_t len, const struct tw_sink_meta *m);
+/* True if s keeps a key with each line (network sinks: queue and spool records; kafka sends
+ * it as the message key), and which: *by. Files take none. */
+bool tw_sink_keyed(const struct tw_sink *s, enum tw_sink_keyby *by);
 /* True if s takes event lines as well as alerts. */
 bool tw_sink_wants_events(const struct tw_sink *s);
 /* The format of the lines s takes (its ?format=, else the run's). */
