@@ -93,14 +93,8 @@ static const char *asim_app(const struct tw_event *ev)
  * separated by commas, as ASIM parsers of other sensors write it), the flags. */
 static void dns_response_fields(struct tw_jb *jb, const struct tw_event *ev)
 {
-    static const struct {
-        uint16_t bit;
-        const char *key;
-    } bits[] = {{0x0400, "DnsFlagsAuthoritative"},    {0x0200, "DnsFlagsTruncated"},
-                {0x0100, "DnsFlagsRecursionDesired"}, {0x0080, "DnsFlagsRecursionAvailable"},
-                {0x0020, "DnsFlagsAuthenticated"},    {0x0010, "DnsFlagsCheckingDisabled"}};
     const struct tw_dns_resp *d = &ev->dns;
-    const char *flags[6];
+    const char *flags[FMT_DNS_FLAGS];
     unsigned nf = fmt_dns_flags(ev, flags);
     char id[8];
 
@@ -123,9 +117,9 @@ static void dns_response_fields(struct tw_jb *jb, const struct tw_event *ev)
         tw_jb_raw(jb, flags[i], strlen(flags[i]));
     }
     tw_jb_raw(jb, "\"", 1);
-    for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
-        tw_jb_key(jb, bits[i].key);
-        tw_jb_bool(jb, (d->flags & bits[i].bit) != 0);
+    for (size_t i = 0; i < FMT_DNS_FLAGS; i++) {
+        tw_jb_key(jb, fmt_dns_flag_bits[i].asim);
+        tw_jb_bool(jb, (d->flags & fmt_dns_flag_bits[i].bit) != 0);
     }
     tw_jb_key(jb, "DnsFlagsZ");
     tw_jb_bool(jb, d->z != 0);

@@ -109,7 +109,7 @@ static void dns_query_obj(struct tw_jb *jb, const struct tw_event *ev)
 static void dns_answer_obj(struct tw_jb *jb, const struct tw_event *ev)
 {
     const struct tw_dns_resp *d = &ev->dns;
-    const char *flags[6];
+    const char *flags[FMT_DNS_FLAGS];
     unsigned nf = fmt_dns_flags(ev, flags);
     char qt[16], id[8];
     unsigned nip = 0;

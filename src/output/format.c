@@ -277,18 +277,19 @@ void fmt_own_fields(struct tw_jb *jb, const struct tw_event *ev, const struct fm
     }
 }
 
-unsigned fmt_dns_flags(const struct tw_event *ev, const char *names[6])
+const struct fmt_dns_flag fmt_dns_flag_bits[FMT_DNS_FLAGS] = {
+    {0x0400, "AA", "DnsFlagsAuthoritative"},    {0x0200, "TC", "DnsFlagsTruncated"},
+    {0x0100, "RD", "DnsFlagsRecursionDesired"}, {0x0080, "RA", "DnsFlagsRecursionAvailable"},
+    {0x0020, "AD", "DnsFlagsAuthenticated"},    {0x0010, "CD", "DnsFlagsCheckingDisabled"},
+};
+
+unsigned fmt_dns_flags(const struct tw_event *ev, const char *names[FMT_DNS_FLAGS])
 {
-    static const struct {
-        uint16_t bit;
-        const char *name;
-    } bits[] = {{0x0400, "AA"}, {0x0200, "TC"}, {0x0100, "RD"},
-                {0x0080, "RA"}, {0x0020, "AD"}, {0x0010, "CD"}};
     unsigned n = 0;
 
-    for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
-        if (ev->dns.flags & bits[i].bit)
-            names[n++] = bits[i].name;
+    for (size_t i = 0; i < FMT_DNS_FLAGS; i++)
+        if (ev->dns.flags & fmt_dns_flag_bits[i].bit)
+            names[n++] = fmt_dns_flag_bits[i].name;
     return n;
 }
 

@@ -80,9 +80,18 @@ static inline const char *fmt_dns_answer(const struct tw_event *ev, unsigned i)
     return ev->dns.answers + ev->dns.offs[i];
 }
 
-/* The header flags a DNS response has set, as ECS and ASIM name them: "AA" "TC" "RD" "RA"
- * "AD" "CD", in that order, into names (6 entries). Returns how many. */
-unsigned fmt_dns_flags(const struct tw_event *ev, const char *names[6]);
+/* The DNS header flags a response event carries, in header order: the bit, its name as ECS
+ * and ASIM's DnsFlags write it ("AA" ...), and ASIM's boolean field for it. */
+struct fmt_dns_flag {
+    uint16_t bit;
+    const char *name;
+    const char *asim;
+};
+#define FMT_DNS_FLAGS 6
+extern const struct fmt_dns_flag fmt_dns_flag_bits[FMT_DNS_FLAGS];
+
+/* The names of the flags ev (a DNS response) has set, into names. Returns how many. */
+unsigned fmt_dns_flags(const struct tw_event *ev, const char *names[FMT_DNS_FLAGS]);
 
 /* The record type's mnemonic ("A", "HTTPS") or "TYPEnnn", into buf (>= 16 bytes). */
 const char *fmt_rrtype(uint16_t type, char *buf, size_t cap);
