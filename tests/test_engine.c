@@ -18,6 +18,7 @@
 
 #include "test_util.h"
 
+#include "tunwatch/decode/csum.h"
 #include "tunwatch/inspect/engine.h"
 
 #include "quic_seal.h"
@@ -1445,10 +1446,90 @@ static void test_quic_lenient_hello(void **state)
     tw_quic_ctx_free(qc);
 }
 
+/* ---- checksums: validated only for what is read ---- */
+
+/* The frame's IPv4 header and TCP/UDP checksums made right, or (bad) the L4 one wrong. */
+static void set_csums(struct frame *f, bool bad)
+{
+    uint8_t *ip = f->b + 14, *l4 = f->b + 34;
+    uint8_t proto = ip[9];
+
+    tw_csum_ip4_fill(ip, 20);
+    tw_csum_l4_fill(4, ip + 12, ip + 16, proto, l4, (uint32_t)(f->n - 34),
+                    l4 + (proto == 6 ? 16 : 6));
+    if (bad)
+        l4[proto == 6 ? 16 : 6] ^= 0x5a;
+}
+
+static void tcp_send_csum(struct tw_engine *e, uint32_t src, uint16_t sport, uint32_t dst,
+                          uint16_t dport, uint8_t flags, uint32_t seq, const void *data,
+                          size_t len, bool bad)
+{
+    struct frame f;
+    tcp_frame(&f, src, sport, dst, dport, flags, seq, 1, data, len);
+    set_csums(&f, bad);
+    feed(e, &f);
+}
+
+/*
+ * Checksums on: a segment the engine reads is validated first (a bad one is dropped before it
+ * makes or changes a flow); a data segment of a flow that is done is bypassed: counted, not
+ * validated. A FIN or RST is always validated: it changes the flow.
+ */
+static void test_checksum_bypass(void **state)
+{
+    (void)state;
+    struct tw_prep_config pc = {.defrag = TW_DEFRAG_CONFIG_DEFAULT, .checksums = TW_CSUM_ON};
+    struct tw_engine_config cfg = {.flow_capacity = 64, .flow_timeout = 60, .stream_buffers = 4,
+                                   .sink = sink, .prep = &pc};
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    uint8_t h[512], junk[300];
+    size_t n = build_hello(h, sizeof(h), "real.localto.net", 0, 1);
+    size_t d = build_hello(h + n, sizeof(h) - n, "decoy.example.com", 0, 1);
+
+    memset(junk, 0x17, sizeof(junk));
+    tw_homenet_default(&cfg.home);
+    n_seen = n_resp = 0;
+    struct tw_engine *e = tw_engine_new(&cfg);
+    assert_non_null(e);
+    /* A bad-checksum decoy hello on a flow never seen: no flow, no name. */
+    tcp_send_csum(e, CLI, 41000, SRV, 443, ACK | PSH, 7, h + n, d, true);
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(fst.created, 0);
+    assert_int_equal(st.prep.tcp_bad_checksum, 1);
+    /* The handshake, a decoy with a bad checksum at the hello's place, then the hello. */
+    tcp_send_csum(e, CLI, 41001, SRV, 443, SYN, 100, NULL, 0, false);
+    tcp_send_csum(e, CLI, 41001, SRV, 443, ACK | PSH, 101, h + n, d, true);
+    tcp_send_csum(e, CLI, 41001, SRV, 443, ACK | PSH, 101, h, n, false);
+    assert_int_equal(n_seen, 1);
+    expect_sni(0, "real.localto.net", "10.0.0.2", true);
+    /* Done: data after it, good or bad, is bypassed, and validated no more. */
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    uint64_t checked = st.prep.checksum_checked;
+    tcp_send_csum(e, CLI, 41001, SRV, 443, ACK | PSH, 101 + (uint32_t)n, junk, sizeof(junk), false);
+    tcp_send_csum(e, SRV, 443, CLI, 41001, ACK | PSH, 1, junk, sizeof(junk), true);
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(st.bypassed, 2);
+    assert_int_equal(st.prep.checksum_checked, checked);
+    assert_int_equal(st.prep.tcp_bad_checksum, 2);
+    /* A RST with a bad checksum is validated (and dropped), a good one is read. */
+    tcp_send_csum(e, SRV, 443, CLI, 41001, RST, 1, NULL, 0, true);
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(st.prep.tcp_bad_checksum, 3);
+    assert_int_equal(st.prep.checksum_checked, checked + 1);
+    assert_int_equal(st.bypassed, 2);
+    assert_int_equal(fst.created, 1);
+    assert_int_equal(n_seen, 1);
+    tw_engine_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello_one_segment),
+        cmocka_unit_test(test_checksum_bypass),
         cmocka_unit_test(test_hello_reassembly_orders),
         cmocka_unit_test(test_hello_survives_flood),
         cmocka_unit_test(test_connect_and_proxy_preambles),

@@ -218,6 +218,55 @@ static void test_lru_order(void **state)
     tw_flow_table_free(t);
 }
 
+/* tw_flow_find changes nothing (absent, idle or active); tw_flow_touch then counts the
+ * packet and moves the flow in the LRU order exactly as tw_flow_get would have. */
+static void test_find_touch(void **state)
+{
+    (void)state;
+    struct tw_flow_table *t = new_table(4, 100);
+    struct tw_flow_lookup res;
+    struct tw_flow_table_stats st;
+    uint8_t side;
+
+    struct tw_pkt absent = mkpkt(1, 2, 999, 80);
+    assert_null(tw_flow_find(t, &absent, 10, &side));
+    for (uint16_t i = 0; i < 4; i++) {
+        struct tw_pkt p = mkpkt(1, 2, (uint16_t)(1000 + i), 80);
+        get(t, &p, 10 + i, &res); /* 1000 @10, 1001 @11, 1002 @12, 1003 @13 */
+    }
+    assert_null(tw_flow_find(t, &absent, 14, &side));
+    tw_flow_table_get_stats(t, &st);
+    assert_int_equal(st.created, 4);
+    /* Found from either side; the side is the packet's source key side. */
+    struct tw_pkt p0 = mkpkt(1, 2, 1000, 80), r0 = mkpkt(2, 1, 80, 1000);
+    struct owned *f0 = (struct owned *)tw_flow_find(t, &p0, 14, &side);
+    assert_non_null(f0);
+    assert_int_equal(f0->tag, id(f0));
+    assert_int_equal(side, 0);
+    assert_ptr_equal(tw_flow_find(t, &r0, 14, &side), f0);
+    assert_int_equal(side, 1);
+    /* Not touched: 1000 is still the least recently seen, with one packet. */
+    assert_int_equal(f0->ft.pkts, 1);
+    tw_flow_touch(t, &f0->ft, 14);
+    assert_int_equal(f0->ft.pkts, 2);
+    /* Touched at 14: 1001 goes first now, as after a tw_flow_get at 14. */
+    struct tw_pkt p5 = mkpkt(1, 2, 2000, 80);
+    get(t, &p5, 15, &res);
+    assert_int_equal(res.n_retired, 1);
+    assert_int_equal(retired_port(&res, 0), 1001);
+    /* Idle past the timeout: not found, and still there for tw_flow_get to retire. */
+    struct tw_pkt p3 = mkpkt(1, 2, 1003, 80);
+    assert_null(tw_flow_find(t, &p3, 114, &side));
+    get(t, &p3, 114, &res);
+    assert_true(res.created);
+    assert_int_equal(res.n_retired, 1);
+    assert_int_equal(retired_port(&res, 0), 1003);
+    tw_flow_table_get_stats(t, &st);
+    assert_int_equal(st.expired, 1);
+    assert_int_equal(st.created, 6);
+    tw_flow_table_free(t);
+}
+
 /* A retired flow is handed back with its state intact, and its slot is not reused before the
  * next call: the owner finishes it first. */
 static void test_retired_intact_until_next_call(void **state)
@@ -671,7 +720,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_symmetric),   cmocka_unit_test(test_collisions),
-        cmocka_unit_test(test_lru_order),   cmocka_unit_test(test_retired_intact_until_next_call),
+        cmocka_unit_test(test_lru_order),
+        cmocka_unit_test(test_find_touch),   cmocka_unit_test(test_retired_intact_until_next_call),
         cmocka_unit_test(test_lazy_expiry), cmocka_unit_test(test_idle_flow_found_is_new),
         cmocka_unit_test(test_restart),     cmocka_unit_test(test_ids),
         cmocka_unit_test(test_model),       cmocka_unit_test(test_foreach_order),

@@ -11,8 +11,25 @@ enum auto_state { AUTO_OPEN, AUTO_LOCKED_ON, AUTO_OFFLOAD };
 struct tw_prep {
     struct tw_prep_config cfg;
     struct tw_defrag *defrag;
-    enum auto_state state;
+    struct tw_csum_ctl csum;
 };
+
+void tw_csum_ctl_init(struct tw_csum_ctl *c, enum tw_csum_mode mode)
+{
+    c->mode = mode;
+    c->state = AUTO_OPEN;
+}
+
+struct tw_csum_ctl *tw_prep_csum(struct tw_prep *pp)
+{
+    return &pp->csum;
+}
+
+/* Whether checksums are validated now (not off, and auto has not assumed offload). */
+static bool validating(const struct tw_csum_ctl *c)
+{
+    return c->mode != TW_CSUM_OFF && c->state != AUTO_OFFLOAD;
+}
 
 struct tw_prep *tw_prep_new(const struct tw_prep_config *cfg)
 {
@@ -21,6 +38,7 @@ struct tw_prep *tw_prep_new(const struct tw_prep_config *cfg)
     if (pp == NULL)
         return NULL;
     pp->cfg = *cfg;
+    tw_csum_ctl_init(&pp->csum, cfg->checksums);
     pp->defrag = tw_defrag_new(&cfg->defrag);
     if (pp->defrag == NULL) {
         free(pp);
@@ -59,7 +77,7 @@ static bool offload_partial(uint64_t pseudo, const uint8_t *field)
 }
 
 /* 0 when the segment may be inspected, else TW_PREP_BAD_CHECKSUM (counted). */
-static int check_l4(struct tw_prep *pp, const struct tw_pkt *p, struct tw_prep_stats *st)
+static int check_l4(struct tw_csum_ctl *c, const struct tw_pkt *p, struct tw_prep_stats *st)
 {
     const uint8_t *l4 = p->l4;
     size_t field = p->l4_proto == 6 ? 16 : 6;
@@ -78,7 +96,7 @@ static int check_l4(struct tw_prep *pp, const struct tw_pkt *p, struct tw_prep_s
     if (tw_csum_fold(tw_csum_partial(l4, p->l4_len, pseudo)) == 0xffff)
         return 0;
     bool partial = offload_partial(pseudo, l4 + field);
-    if (pp->cfg.checksums == TW_CSUM_AUTO && pp->state == AUTO_OPEN && partial) {
+    if (c->mode == TW_CSUM_AUTO && c->state == AUTO_OPEN && partial) {
         st->checksum_partial++;
         return 0;
     }
@@ -90,24 +108,25 @@ static int check_l4(struct tw_prep *pp, const struct tw_pkt *p, struct tw_prep_s
 }
 
 /* auto: moves to a final state once the evidence is in. */
-static void auto_decide(struct tw_prep *pp, struct tw_prep_stats *st)
+static void auto_decide(struct tw_csum_ctl *c, struct tw_prep_stats *st)
 {
     uint64_t checked = st->checksum_checked;
     uint64_t wrong = st->checksum_partial + st->ip4_bad_checksum + st->tcp_bad_checksum +
                      st->udp_bad_checksum;
 
     if (checked >= TW_PREP_AUTO_MIN && wrong * 2 > checked) {
-        pp->state = AUTO_OFFLOAD;
+        c->state = AUTO_OFFLOAD;
         st->checksum_offload_detected = 1;
     } else if (checked >= TW_PREP_AUTO_LOCK && st->checksum_partial * 100 < checked) {
-        pp->state = AUTO_LOCKED_ON;
+        c->state = AUTO_LOCKED_ON;
     }
 }
 
-/* 0 when the packet may be inspected, else TW_PREP_BAD_CHECKSUM (counted). */
-static int check(struct tw_prep *pp, const struct tw_pkt *p, struct tw_prep_stats *st)
+int tw_prep_verify(struct tw_csum_ctl *c, const struct tw_pkt *p, struct tw_prep_stats *st)
 {
-    if (pp->cfg.checksums == TW_CSUM_OFF || pp->state == AUTO_OFFLOAD) {
+    if (!p->csum_pending)
+        return 0;
+    if (!validating(c)) {
         st->checksum_unverified++;
         return 0;
     }
@@ -119,11 +138,11 @@ static int check(struct tw_prep *pp, const struct tw_pkt *p, struct tw_prep_stat
         st->checksum_checked++;
         rc = TW_PREP_BAD_CHECKSUM;
     } else {
-        rc = check_l4(pp, p, st);
+        rc = check_l4(c, p, st);
     }
-    if (pp->cfg.checksums == TW_CSUM_AUTO && pp->state == AUTO_OPEN) {
-        auto_decide(pp, st);
-        if (pp->state == AUTO_OFFLOAD)
+    if (c->mode == TW_CSUM_AUTO && c->state == AUTO_OPEN) {
+        auto_decide(c, st);
+        if (c->state == AUTO_OFFLOAD)
             return 0; /* this packet is the one that tipped it: inspect it */
     }
     return rc;
@@ -132,20 +151,22 @@ static int check(struct tw_prep *pp, const struct tw_pkt *p, struct tw_prep_stat
 /* Fragments nest (a fragmented tunnel carrying fragments): bounded like tunnels. */
 #define MAX_ROUNDS (TW_DECODE_MAX_ENCAP + 1)
 
-int tw_prep_decode(struct tw_prep *pp, struct tw_prep_frame *fr, int64_t now, struct tw_pkt *out,
-                   struct tw_decode_stats *dst, struct tw_prep_stats *st)
+int tw_prep_decode_deferred(struct tw_prep *pp, struct tw_prep_frame *fr, int64_t now,
+                            struct tw_pkt *out, struct tw_decode_stats *dst,
+                            struct tw_prep_stats *st)
 {
     struct tw_frag f;
 
     tw_defrag_expire(pp->defrag, now, &st->defrag);
     for (int round = 0; round < MAX_ROUNDS; round++) {
         int rc = tw_decode_frag(fr->linktype, fr->data, fr->caplen, out, dst, &f);
-        if (rc == 0)
-            return check(pp, out, st);
+        if (rc == 0) {
+            out->csum_pending = 1;
+            return 0;
+        }
         if (rc != TW_DECODE_FRAGMENT)
             return rc;
-        if (f.version == 4 && pp->cfg.checksums != TW_CSUM_OFF && pp->state != AUTO_OFFLOAD &&
-            !tw_csum_ip4_ok(f.hdr, f.hdr_len)) {
+        if (f.version == 4 && validating(&pp->csum) && !tw_csum_ip4_ok(f.hdr, f.hdr_len)) {
             st->ip4_bad_checksum++;
             return TW_PREP_BAD_CHECKSUM;
         }
@@ -159,6 +180,16 @@ int tw_prep_decode(struct tw_prep *pp, struct tw_prep_frame *fr, int64_t now, st
     }
     dst->reason[TW_DR_TUNNEL_TOO_DEEP]++;
     return TW_ESKIP;
+}
+
+int tw_prep_decode(struct tw_prep *pp, struct tw_prep_frame *fr, int64_t now, struct tw_pkt *out,
+                   struct tw_decode_stats *dst, struct tw_prep_stats *st)
+{
+    int rc = tw_prep_decode_deferred(pp, fr, now, out, dst, st);
+
+    if (rc == 0 && (rc = tw_prep_verify(&pp->csum, out, st)) == 0)
+        out->csum_pending = 0;
+    return rc;
 }
 
 size_t tw_prep_counters(const struct tw_prep_stats *st, const char **names, uint64_t *values,

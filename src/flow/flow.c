@@ -321,47 +321,59 @@ static void init_flow(struct tw_flow_table *t, uint32_t i, int64_t sec, uint32_t
     t->st.created++;
 }
 
+/* Index of the entry holding key k (hash h), or TW_FLOW_NONE. */
+static inline uint32_t lookup(const struct tw_flow_table *t, const struct tw_flow_key *k,
+                              uint64_t h)
+{
+    uint32_t sig = (uint32_t)(h >> 32);
+    const struct bucket *b = &t->buckets[h & t->mask];
+
+    for (int w = 0; w < BUCKET_WAYS; w++)
+        if (b->sig[w] == sig && b->ref[w] != 0 &&
+            memcmp(&entry(t, b->ref[w] - 1)->key, k, sizeof(*k)) == 0)
+            return b->ref[w] - 1;
+    for (uint32_t j = b->ovf; j != 0; j = entry(t, j - 1)->next)
+        if (memcmp(&entry(t, j - 1)->key, k, sizeof(*k)) == 0)
+            return j - 1;
+    return TW_FLOW_NONE;
+}
+
+/* A packet of active flow i at time sec: counted, and the flow moved in its LRU list. */
+static inline void touch(struct tw_flow_table *t, uint32_t i, int64_t sec)
+{
+    struct tw_flow *f = entry(t, i);
+
+    f->pkts++;
+    /* The LRU order only needs one-second resolution (timeouts are in seconds), so a flow is
+     * moved at most once a second: most packets touch no other line. */
+    if (f->last_sec != sec) {
+        f->last_sec = sec;
+        if (t->lru[t->meta[i].timeout].tail != i) {
+            lru_unlink(t, i);
+            lru_append(t, i);
+        }
+    }
+}
+
 struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int64_t sec,
                             uint32_t nsec, struct tw_flow_lookup *res)
 {
     struct tw_flow_key k;
     uint64_t h;
-    uint32_t i = TW_FLOW_NONE, sig;
+    uint32_t i;
     struct tw_flow *f;
-    const struct bucket *b;
     bool expire = true;
 
     free_retired(t);
     res->n_retired = 0;
     res->side = make_key(p, &k);
     h = key_hash(t, &k);
-    sig = (uint32_t)(h >> 32);
-    b = &t->buckets[h & t->mask];
-    for (int w = 0; w < BUCKET_WAYS; w++) {
-        if (b->sig[w] == sig && b->ref[w] != 0 &&
-            memcmp(&entry(t, b->ref[w] - 1)->key, &k, sizeof(k)) == 0) {
-            i = b->ref[w] - 1;
-            break;
-        }
-    }
-    for (uint32_t j = b->ovf; i == TW_FLOW_NONE && j != 0; j = entry(t, j - 1)->next)
-        if (memcmp(&entry(t, j - 1)->key, &k, sizeof(k)) == 0)
-            i = j - 1;
+    i = lookup(t, &k, h);
     if (i != TW_FLOW_NONE) {
-        f = entry(t, i);
         if (!idle(t, i, sec)) {
-            f->pkts++;
-            /* The LRU order only needs one-second resolution (timeouts are in seconds), so a
-             * flow is moved at most once a second: most packets touch no other line. */
-            if (f->last_sec != sec) {
-                f->last_sec = sec;
-                if (t->lru[t->meta[i].timeout].tail != i) {
-                    lru_unlink(t, i);
-                    lru_append(t, i);
-                }
-            }
+            touch(t, i, sec);
             res->created = false;
-            return f;
+            return entry(t, i);
         }
         /* Idle past the timeout: whatever comes now is a new flow on the same 5-tuple, as if
          * the entry had been expired in time (and nothing else is expired now). */
@@ -380,6 +392,22 @@ struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int
     t->st.active++;
     res->created = true;
     return f;
+}
+
+struct tw_flow *tw_flow_find(struct tw_flow_table *t, const struct tw_pkt *p, int64_t sec,
+                             uint8_t *side)
+{
+    struct tw_flow_key k;
+    uint32_t i;
+
+    *side = make_key(p, &k);
+    i = lookup(t, &k, key_hash(t, &k));
+    return i != TW_FLOW_NONE && !idle(t, i, sec) ? entry(t, i) : NULL;
+}
+
+void tw_flow_touch(struct tw_flow_table *t, struct tw_flow *f, int64_t sec)
+{
+    touch(t, index_of(t, f), sec);
 }
 
 const struct tw_flow_meta *tw_flow_meta(const struct tw_flow_table *t, const struct tw_flow *f)

@@ -87,6 +87,9 @@ struct tw_engine {
     struct tw_engine_config cfg;
     struct tw_flow_table *flows;
     struct tw_prep *prep; /* NULL: frames come prepared */
+    /* Validates what decoding left pending (the prep's state, or own_csum without one). */
+    struct tw_csum_ctl *csum;
+    struct tw_csum_ctl own_csum;
     struct tw_stream_pool pool;
     /* Larger buffers, lent to a TLS client stream that outgrows a TW_STREAM_CAP buffer before
      * its ClientHello is whole (rare: hellos over ~24 KiB); bounded like the general pool. */
@@ -212,6 +215,31 @@ static inline struct conn *conn_get(struct tw_engine *e, const struct tw_pkt *p,
     return f;
 }
 
+/* Whether p may be read: its checksums, when decoding left them pending, are validated now
+ * (a packet the receiver drops must not reach the parsers nor make or change a flow). */
+static inline bool pkt_ok(struct tw_engine *e, const struct tw_pkt *p)
+{
+    return !p->csum_pending || tw_prep_verify(e->csum, p, &e->st.prep) == 0;
+}
+
+/*
+ * Bypass: a packet whose flow exists and will read nothing of it (per the caller's
+ * predicate) is counted against that flow and goes no further: no checksum pass over its
+ * bytes, no second lookup. Returns the flow then, else NULL (validate, then conn_get()).
+ */
+static inline struct conn *conn_bypass(struct tw_engine *e, const struct tw_pkt *p,
+                                       bool (*reads)(const struct conn *, uint8_t side))
+{
+    uint8_t side;
+    struct conn *f = (struct conn *)tw_flow_find(e->flows, p, e->frame->ts_sec, &side);
+
+    if (f == NULL || reads(f, side))
+        return NULL;
+    tw_flow_touch(e->flows, &f->ft, e->frame->ts_sec);
+    e->st.bypassed++;
+    return f;
+}
+
 struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
 {
     struct tw_engine *e;
@@ -259,8 +287,13 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
             e->qnext[i] = i + 1 < e->qcap ? i + 1 : QUIC_NONE;
     }
     e->qfree = e->qcap > 0 ? 0 : QUIC_NONE;
-    if (cfg->prep != NULL && (e->prep = tw_prep_new(cfg->prep)) == NULL)
-        goto out_quic;
+    tw_csum_ctl_init(&e->own_csum, cfg->checksums);
+    e->csum = &e->own_csum;
+    if (cfg->prep != NULL) {
+        if ((e->prep = tw_prep_new(cfg->prep)) == NULL)
+            goto out_quic;
+        e->csum = tw_prep_csum(e->prep);
+    }
     e->cfg.prep = NULL; /* the caller's; not kept */
     if (cfg->flow_id_first != 0)
         tw_flow_table_set_ids(e->flows, cfg->flow_id_first, cfg->flow_id_stride);
@@ -671,6 +704,9 @@ static void udp_dns(struct tw_engine *e, const struct tw_pkt *p)
 {
     uint8_t side;
     bool created;
+
+    if (!pkt_ok(e, p))
+        return;
     struct conn *f = conn_get(e, p, &side, &created);
 
     if (created) {
@@ -791,10 +827,19 @@ static void quic_datagram(struct tw_engine *e, struct conn *f, const struct tw_p
 }
 
 /* UDP other than DNS: QUIC Initials are read; any other flow may be named from the cache. */
+/* Whether a UDP flow other than DNS reads this side's datagrams (its client's Initials). */
+static bool udp_reads(const struct conn *f, uint8_t side)
+{
+    return f->state == TW_FLOW_QUIC && side == f->client;
+}
+
 static void udp_other(struct tw_engine *e, const struct tw_pkt *p)
 {
     uint8_t side;
     bool created;
+
+    if (p->csum_pending && (conn_bypass(e, p, udp_reads) != NULL || !pkt_ok(e, p)))
+        return;
     struct conn *f = conn_get(e, p, &side, &created);
 
     if (created) {
@@ -1281,6 +1326,13 @@ static bool looks_like_client_start(const struct tw_pkt *p)
            (c == START_HTTP && p->payload_len >= 16);
 }
 
+/* Whether a TCP flow still reads segments. */
+static bool tcp_reads(const struct conn *f, uint8_t side)
+{
+    (void)side;
+    return f->state != TW_FLOW_DONE;
+}
+
 /* Returns the packet's flow, or NULL when the packet did not touch the flow table. */
 static struct conn *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
 {
@@ -1294,8 +1346,17 @@ static struct conn *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
     bool created;
     bool syn = (p->tcp_flags & 0x02) != 0, ack = (p->tcp_flags & 0x10) != 0;
     int64_t now = e->frame->ts_sec;
-    struct conn *f = conn_get(e, p, &side, &created);
+    struct conn *f;
     uint32_t seq;
+
+    if (p->csum_pending) {
+        /* Data (no SYN, FIN or RST) of a flow that is done: nothing more to read. */
+        if ((p->tcp_flags & 0x07) == 0 && (f = conn_bypass(e, p, tcp_reads)) != NULL)
+            return f;
+        if (!pkt_ok(e, p))
+            return NULL;
+    }
+    f = conn_get(e, p, &side, &created);
 
     if (syn && !ack && !created) {
         /* A SYN on a known flow: a retransmission (same ISN, e.g. a TCP Fast Open SYN the
@@ -1422,7 +1483,8 @@ void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f
     e->st.bytes += fr->wirelen;
     if (e->prep != NULL) {
         struct tw_prep_frame pf = {linktype, fr->data, fr->caplen};
-        if (tw_prep_decode(e->prep, &pf, fr->ts_sec, &p, &e->st.decode, &e->st.prep) != 0)
+        if (tw_prep_decode_deferred(e->prep, &pf, fr->ts_sec, &p, &e->st.decode,
+                                    &e->st.prep) != 0)
             return;
     } else if (tw_decode(linktype, fr->data, fr->caplen, fr->wirelen, &p, &e->st.decode) != 0) {
         return;

@@ -343,6 +343,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     int status = 1;
 
     ecfg.prep = &cfg->prep;
+    ecfg.checksums = cfg->prep.checksums;
     bool pid_written = false, attribution;
 
     memset(s, 0, sizeof(*s));

@@ -60,13 +60,14 @@ void summary(struct sensor *s, double secs)
     fprintf(stderr,
             "  rules: %zu loaded, %zu skipped, %zu files with errors; %llu reloads, %llu failed\n"
             "  decode: eth %llu vlan %llu sll %llu raw %llu null/loop %llu tunnel %llu "
-            "ipv4 %llu ipv6 %llu tcp %llu (pure ack %llu) udp %llu\n",
+            "ipv4 %llu ipv6 %llu tcp %llu (pure ack %llu) udp %llu; bypassed %llu\n",
             rs.loaded, rs.skipped, rs.errors, (unsigned long long)s->reloads,
             (unsigned long long)s->reload_failures, (unsigned long long)d->eth,
             (unsigned long long)d->vlan, (unsigned long long)d->sll, (unsigned long long)d->raw,
             (unsigned long long)d->null_loop, (unsigned long long)d->tunnel,
             (unsigned long long)d->ipv4, (unsigned long long)d->ipv6, (unsigned long long)d->tcp,
-            (unsigned long long)st->tcp_pure_ack, (unsigned long long)d->udp);
+            (unsigned long long)st->tcp_pure_ack, (unsigned long long)d->udp,
+            (unsigned long long)st->bypassed);
     fprintf(stderr,
             "  names: %llu dns_query %llu network_connection (dns requests %llu, responses %llu; "
             "tls hellos %llu, with sni %llu, without %llu, ech %llu, reassembled %llu, "

@@ -21,6 +21,7 @@ struct frame_rec {
     uint32_t caplen;
     uint32_t wirelen;
     uint32_t payload_off;
+    uint32_t ip_off, l4_off; /* pkt.ip_hdr and pkt.l4 as offsets (checksums still pending) */
     uint32_t source;         /* tw_frame.source: the file of a merged replay */
     const char *source_name; /* the capture source it came from (its events name it) */
     struct tw_pkt pkt;
@@ -62,6 +63,10 @@ static void *worker_main(void *arg)
                                  .wirelen = h.wirelen, .source = h.source,
                                  .data = rec + sizeof(h)};
             h.pkt.payload = h.payload_off != NO_PAYLOAD ? f.data + h.payload_off : NULL;
+            if (h.pkt.csum_pending) {
+                h.pkt.ip_hdr = f.data + h.ip_off;
+                h.pkt.l4 = f.data + h.l4_off;
+            }
             w->sink.source = h.source_name;
             tw_engine_packet(w->eng, &f, &h.pkt);
             tw_ring_release(&w->ring);
@@ -227,10 +232,11 @@ static void store_answers(struct sensor *s, const struct tw_pkt *p, int64_t ts)
  * Reader side: decodes a frame (once: the worker takes the decoding with it) and sends both to
  * the worker that owns its flow. A frame that is not TCP or UDP over IP is counted here and
  * goes no further. Fragments are reassembled here, before the flow hash (a non-first fragment
- * has no ports, and the datagram must reach the worker that holds its flow), and checksums
- * validated: a fragment kept and a packet with a bad checksum go no further either; a
- * completed datagram goes on in place of the fragment that completed it, its bytes (a frame
- * of link type TW_LINK_REASSEMBLED) copied into the ring.
+ * has no ports, and the datagram must reach the worker that holds its flow): a fragment kept
+ * goes no further; a completed datagram goes on in place of the fragment that completed it,
+ * its bytes (a frame of link type TW_LINK_REASSEMBLED) copied into the ring. Checksums are
+ * the worker's to validate (only when it reads the packet), except a DNS response's, which
+ * is validated here before its answers are stored.
  */
 void spread_frame(void *ctx, const struct tw_frame *f)
 {
@@ -244,25 +250,34 @@ void spread_frame(void *ctx, const struct tw_frame *f)
 
     s->reader_st.packets++;
     s->reader_st.bytes += f->wirelen;
-    if (tw_prep_decode(s->prep, &pf, f->ts_sec, p, &s->reader_st.decode, &s->reader_st.prep) != 0)
+    if (tw_prep_decode_deferred(s->prep, &pf, f->ts_sec, p, &s->reader_st.decode,
+                                &s->reader_st.prep) != 0)
         return;
     w = &s->workers[flow_spread_hash(p) % s->n_workers];
-    if (s->feed_answers != NULL && p->sport == 53 && p->payload_len > 0)
+    if (s->feed_answers != NULL && p->sport == 53 && p->payload_len > 0) {
+        /* Only what the client accepts may feed the cache: validated here, not again. */
+        if (tw_prep_verify(tw_prep_csum(s->prep), p, &s->reader_st.prep) != 0)
+            return;
+        p->csum_pending = 0;
         store_answers(s, p, f->ts_sec);
+    }
     if (w->in_reader) {
         /* The reader's own share: the frame as decoded, no copy. */
         struct tw_frame rf = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec,
                               .caplen = (uint32_t)pf.caplen, .wirelen = f->wirelen,
                               .source = f->source, .data = pf.data};
-        p->ip_hdr = p->l4 = NULL; /* checksums were checked */
         w->sink.source = s->sink.source;
         tw_engine_packet(w->eng, &rf, p);
         return;
     }
     h.caplen = (uint32_t)pf.caplen;
     h.payload_off = p->payload != NULL ? (uint32_t)(p->payload - pf.data) : NO_PAYLOAD;
-    p->payload = NULL; /* the worker points it into its copy */
-    p->ip_hdr = p->l4 = NULL; /* checksums were checked here */
+    if (p->csum_pending) {
+        h.ip_off = (uint32_t)(p->ip_hdr - pf.data);
+        h.l4_off = (uint32_t)(p->l4 - pf.data);
+    }
+    /* The worker points them into its copy. */
+    p->payload = p->ip_hdr = p->l4 = NULL;
     size_t need = sizeof(struct frame_rec) + pf.caplen;
     while ((dst = tw_ring_reserve(&w->ring, need)) == NULL) {
         w->ring_full++;

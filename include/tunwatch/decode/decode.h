@@ -99,6 +99,8 @@ struct tw_pkt {
     uint16_t sport, dport;
     uint32_t seq, ack;    /* TCP only */
     uint16_t tcp_window;
+    uint8_t csum_pending;    /* ip_hdr's and l4's checksums are still to be validated
+                                (tw_prep_verify()); tw_decode() leaves it 0 */
     const uint8_t *payload;  /* L4 payload, clamped to caplen and to the IP/UDP lengths */
     size_t payload_len;      /* bytes available at payload */
     size_t payload_wire_len; /* bytes the headers declare (>= payload_len) */

@@ -44,6 +44,23 @@ struct tw_prep_stats {
     uint64_t checksum_offload_detected; /* 1 once auto assumed offload (summed: how many) */
 };
 
+/* Checksum validation state: the mode and, in auto, what the evidence decided so far. One per
+ * thread that validates (the prep has its own; an engine fed decoded packets has another). */
+struct tw_csum_ctl {
+    enum tw_csum_mode mode;
+    uint8_t state; /* auto: open, locked on, offload assumed */
+};
+
+void tw_csum_ctl_init(struct tw_csum_ctl *c, enum tw_csum_mode mode);
+
+/*
+ * Validates a packet tw_prep_decode_deferred() left with csum_pending set: its innermost IPv4
+ * header and its TCP or UDP checksum. 0 when the packet may be inspected (also when nothing
+ * is pending), else TW_PREP_BAD_CHECKSUM; counted in st. p is not changed: the caller calls
+ * it at most once per packet.
+ */
+int tw_prep_verify(struct tw_csum_ctl *c, const struct tw_pkt *p, struct tw_prep_stats *st);
+
 struct tw_prep;
 
 /* NULL on allocation failure or a defrag configuration tw_defrag_new() refuses. */
@@ -69,6 +86,19 @@ struct tw_prep_frame {
  */
 int tw_prep_decode(struct tw_prep *pp, struct tw_prep_frame *fr, int64_t now, struct tw_pkt *out,
                    struct tw_decode_stats *dst, struct tw_prep_stats *st);
+
+/*
+ * tw_prep_decode() without the innermost packet's checksums: they are left for
+ * tw_prep_verify() (out->csum_pending), so that a packet nothing will read (a data segment of
+ * a flow whose name is known) costs no pass over its bytes. The IPv4 headers of fragments
+ * are still checked here, before reassembly keeps them.
+ */
+int tw_prep_decode_deferred(struct tw_prep *pp, struct tw_prep_frame *fr, int64_t now,
+                            struct tw_pkt *out, struct tw_decode_stats *dst,
+                            struct tw_prep_stats *st);
+
+/* pp's checksum state (for tw_prep_verify() on what tw_prep_decode_deferred() gave). */
+struct tw_csum_ctl *tw_prep_csum(struct tw_prep *pp);
 
 /* The validation state for reports: "on", "off", "auto", "off (offload detected)". */
 const char *tw_prep_checksum_state(enum tw_csum_mode mode, const struct tw_prep_stats *st);

@@ -113,6 +113,17 @@ void tw_flow_table_free(struct tw_flow_table *t);
 struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int64_t sec,
                             uint32_t nsec, struct tw_flow_lookup *res);
 
+/*
+ * The active flow of packet p (not idle past its timeout at time sec), or NULL: a lookup that
+ * changes nothing, for a caller that decides from the flow whether the packet counts (see
+ * tw_flow_touch()). *side as in struct tw_flow_lookup.
+ */
+struct tw_flow *tw_flow_find(struct tw_flow_table *t, const struct tw_pkt *p, int64_t sec,
+                             uint8_t *side);
+
+/* Counts a packet of f (found by tw_flow_find() at time sec) as tw_flow_get() would have. */
+void tw_flow_touch(struct tw_flow_table *t, struct tw_flow *f, int64_t sec);
+
 /* The meta of f (an active flow, or one retired by the last tw_flow_get()). */
 const struct tw_flow_meta *tw_flow_meta(const struct tw_flow_table *t, const struct tw_flow *f);
 

@@ -42,9 +42,11 @@ struct tw_engine_config {
     struct tw_anscache *anscache; /* shared DNS answer cache, NULL: no answer correlation */
     bool udp_answers_stored;  /* someone else stores UDP DNS answers in anscache (the reader
                                  thread in front of several workers): do not store them again */
+    enum tw_csum_mode checksums; /* validation of what is handed to tw_engine_packet() with
+                                 csum_pending set, when prep is NULL */
     const struct tw_prep_config *prep; /* IP reassembly and checksum validation in
                                  tw_engine_frame(); NULL: plain decoding (the reader in front
-                                 of workers does both and hands over tw_engine_packet()) */
+                                 of workers reassembles and hands over tw_engine_packet()) */
     /* Names of the capture sources (files) indexed by tw_frame.source, NULL: none. Events
      * carry the name (struct tw_event.source); the strings outlive the engine. */
     const char *const *source_names;
@@ -60,6 +62,8 @@ struct tw_engine_stats {
     struct tw_prep_stats prep; /* reassembly and checksums (the reader's, with workers) */
     uint64_t tcp_payload_pkts, udp_dns_pkts;
     uint64_t tcp_pure_ack;     /* segments without payload or SYN/FIN/RST: not looked up */
+    uint64_t bypassed;         /* packets of flows that read nothing more of them (a name
+                                  known, or given up): looked up, counted, not validated */
     uint64_t dns_queries;      /* DNS request messages (QR=0) parsed */
     uint64_t dns_responses;    /* DNS response messages (QR=1) parsed (answers: answers.h) */
     uint64_t dns_questions;    /* names emitted from DNS requests */
@@ -119,9 +123,11 @@ void tw_engine_free(struct tw_engine *e);
 /* Processes one frame of the given link type. */
 void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f);
 
-/* The same for a frame the caller decoded already (tw_decode() returned 0 for it; p->payload
- * points into f->data): the frame, its bytes and its decoding are counted by the caller, not
- * here. The reader in front of workers decodes once, for the flow hash, and hands both over. */
+/* The same for a frame the caller decoded already (tw_decode() or tw_prep_decode_deferred()
+ * returned 0 for it; p->payload points into f->data): the frame, its bytes and its decoding
+ * are counted by the caller, not here. Checksums left pending (p->csum_pending) are validated
+ * here, only if the packet is read: a data segment of a flow that is done is counted
+ * (bypassed) and nothing else. The reader in front of workers decodes once, for the flow hash, and hands both over. */
 void tw_engine_packet(struct tw_engine *e, const struct tw_frame *f, const struct tw_pkt *p);
 
 /*
