@@ -1,33 +1,278 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Capture files packet by packet (classic pcap through libpcap, pcapng through the own block
- * reader) and the k-way merge of several files: see include/tunwatch/capture/capfile.h.
+ * Capture files packet by packet (classic pcap and pcapng, both read here) and the k-way merge of several files: see include/tunwatch/capture/capfile.h.
  */
 #include "tunwatch/capture/capfile.h"
 
 #include <errno.h>
-#include <pcap/pcap.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "pcap_frame.h"
+#include "tunwatch/base/alloc.h"
 #include "tunwatch/capture/pcapng.h"
 
 #define READ_BUFFER (1u << 20)
+
+/*
+ * Classic pcap is read here, not through libpcap: read() into large blocks, records parsed in
+ * place (no copy into a packet buffer), and frames handed out pointing into the block (1 MiB:
+what the kernel just copied is still in the cache when the records are parsed). A
+ * block is refilled only when no frame of it is held by another thread (struct tw_hold), so a
+ * reader in front of workers hands them frames without copying their bytes. One block is
+ * enough for a single thread (it refills the block it just read); workers keep up to
+ * BLOCKS of them in flight.
+ */
+#define BLOCK_BYTES (1u << 20)
+#define BLOCKS 32
+/* The largest record libpcap reads (MAXIMUM_SNAPLEN); a larger one is an error there too. */
+#define MAX_CAPLEN 262144u
+
+struct tw_hold {
+    _Alignas(64) _Atomic uint64_t released; /* frames let go of (any thread) */
+    _Alignas(64) uint64_t held;             /* frames handed on (the reading thread) */
+    uint8_t *mem;                           /* BLOCK_BYTES, mapped when first used */
+};
+
+void tw_hold_take(struct tw_hold *h)
+{
+    h->held++;
+}
+
+void tw_hold_put(struct tw_hold *h, uint64_t n)
+{
+    atomic_fetch_add_explicit(&h->released, n, memory_order_release);
+}
+
+static bool hold_idle(struct tw_hold *h)
+{
+    return atomic_load_explicit(&h->released, memory_order_acquire) == h->held;
+}
+
+/* The classic pcap reader's state. */
+struct pcapr {
+    bool swapped;   /* the file's byte order is not ours */
+    bool nano;      /* nanosecond timestamps */
+    uint8_t swap_lengths; /* 0 never, 1 always (before 2.3), 2 when caplen > len (2.3) */
+    size_t rec_hdr; /* 16, or 24 (Kuznetzov's modified format) */
+    struct tw_hold blk[BLOCKS];
+    unsigned cur;     /* block being parsed */
+    size_t pos, end;  /* parse position and valid bytes in it */
+    bool eof;
+    uint64_t offset;  /* file offset of blk[cur]'s first byte */
+};
 
 struct tw_capfile {
     const char *path;
     FILE *fp;
     bool regular; /* a regular file by name: can be opened again and read from the start */
     char *readbuf;
-    pcap_t *pcap; /* classic pcap, else NULL (pcapng) */
-    bool nano;
+    struct pcapr *pr; /* classic pcap, else NULL (pcapng) */
     int linktype;
     struct tw_pcapng ng;
     uint64_t size;
+    tw_stall_fn stall; /* called while waiting for held frames (see tw_capfile_set_stall) */
+    void *stall_ctx;
 };
+
+static uint32_t rd32(const struct pcapr *r, const uint8_t *b)
+{
+    uint32_t v;
+    memcpy(&v, b, 4);
+    return r->swapped ? __builtin_bswap32(v) : v;
+}
+
+static uint16_t rd16(const struct pcapr *r, const uint8_t *b)
+{
+    uint16_t v;
+    memcpy(&v, b, 2);
+    return r->swapped ? __builtin_bswap16(v) : v;
+}
+
+/* Reads the 24-byte file header. 0, or TW_EMALFORMED / TW_EIO with the reason in why. */
+static int pcapr_open(struct tw_capfile *c, char *why, size_t whylen)
+{
+    uint8_t h[24];
+    struct pcapr *r = calloc(1, sizeof(*r));
+
+    if (r == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return TW_ENOMEM;
+    }
+    size_t n = fread(h, 1, sizeof(h), c->fp);
+    if (n != sizeof(h)) {
+        free(r);
+        if (ferror(c->fp)) {
+            snprintf(why, whylen, "%s", strerror(errno));
+            return TW_EIO;
+        }
+        snprintf(why, whylen, "truncated dump file; tried to read %zu file header bytes, only "
+                 "got %zu", sizeof(h), n);
+        return TW_EMALFORMED;
+    }
+    uint32_t magic;
+    memcpy(&magic, h, 4);
+    r->swapped = magic != 0xa1b2c3d4u && magic != 0xa1b23c4du && magic != 0xa1b2cd34u;
+    magic = rd32(r, h);
+    r->nano = magic == 0xa1b23c4du;
+    r->rec_hdr = magic == 0xa1b2cd34u ? 24 : 16;
+    uint16_t major = rd16(r, h + 4), minor = rd16(r, h + 6);
+    /* As libpcap: 2.0 to 2.4 (and DG/UX's 543.0); before 2.3 the two lengths of a record
+     * were written the other way round, in 2.3 sometimes. */
+    if (major < 2) {
+        free(r);
+        snprintf(why, whylen, "archaic pcap savefile format");
+        return TW_EMALFORMED;
+    }
+    if (!((major == 2 && minor <= 4) || (major == 543 && minor == 0))) {
+        free(r);
+        snprintf(why, whylen, "unsupported pcap savefile version %u.%u", major, minor);
+        return TW_EMALFORMED;
+    }
+    r->swap_lengths = major == 2 && minor < 3 ? 1 : major == 2 && minor == 3 ? 2 : 0;
+    c->linktype = (int)(rd32(r, h + 20) & 0xffff); /* the rest: FCS length bits */
+    r->offset = sizeof(h);
+    c->pr = r;
+    return 0;
+}
+
+/* Waits until blk[i] holds no frame another thread still reads. */
+static void pcapr_wait(struct tw_capfile *c, unsigned i)
+{
+    struct tw_hold *h = &c->pr->blk[i];
+
+    for (unsigned spin = 0; !hold_idle(h); spin++) {
+        if (c->stall != NULL)
+            c->stall(c->stall_ctx);
+        if (spin < 64)
+            sched_yield();
+        else
+            nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
+    }
+}
+
+/*
+ * Makes need bytes available from the parse position. When the current block cannot hold
+ * them, the unparsed tail moves to the start of a free block first (the one just read if
+ * nothing of it is held: always, with no other thread; else the next free one; else the next
+ * in turn, once it is). A regular file is read a block at a time; a stream (a pipe, standard
+ * input) only as far as needed, so that each record is handed out as soon as it arrived.
+ * 0 (r->eof set if the input ended first), or TW_EIO / TW_ENOMEM with the reason in why.
+ */
+static int pcapr_fill(struct tw_capfile *c, size_t need, char *why, size_t whylen)
+{
+    struct pcapr *r = c->pr;
+
+    if (r->blk[r->cur].mem == NULL || r->pos + need > BLOCK_BYTES) {
+        size_t tail = r->end - r->pos;
+        unsigned nb = r->cur;
+        if (!hold_idle(&r->blk[nb])) {
+            unsigned k;
+            for (k = 1; k < BLOCKS && !hold_idle(&r->blk[(r->cur + k) % BLOCKS]); k++)
+                ;
+            nb = (r->cur + (k < BLOCKS ? k : 1)) % BLOCKS;
+            pcapr_wait(c, nb);
+        }
+        struct tw_hold *b = &r->blk[nb];
+        if (b->mem == NULL && (b->mem = tw_table_alloc(BLOCK_BYTES)) == NULL) {
+            snprintf(why, whylen, "out of memory");
+            return TW_ENOMEM;
+        }
+        if (tail > 0)
+            memmove(b->mem, r->blk[r->cur].mem + r->pos, tail);
+        r->offset += r->pos;
+        r->cur = nb;
+        r->pos = 0;
+        r->end = tail;
+    }
+    uint8_t *mem = r->blk[r->cur].mem;
+    size_t goal = c->regular ? BLOCK_BYTES : r->pos + need;
+    while (r->end < goal) {
+        size_t got = fread(mem + r->end, 1, goal - r->end, c->fp);
+        r->end += got;
+        if (got == 0) {
+            if (ferror(c->fp)) {
+                snprintf(why, whylen, "%s", strerror(errno));
+                return TW_EIO;
+            }
+            r->eof = true;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* The next record: 1, TW_EOF, or a negative code with the reason in why (libpcap's words). */
+static int pcapr_next(struct tw_capfile *c, struct tw_frame *f, char *why, size_t whylen)
+{
+    struct pcapr *r = c->pr;
+    int rc;
+
+    for (;;) {
+        size_t avail = r->end - r->pos;
+        if (avail >= r->rec_hdr) {
+            const uint8_t *h = r->blk[r->cur].mem + r->pos;
+            uint32_t caplen = rd32(r, h + 8), len = rd32(r, h + 12);
+            if (r->swap_lengths == 1 || (r->swap_lengths == 2 && caplen > len)) {
+                uint32_t t = caplen;
+                caplen = len;
+                len = t;
+            }
+            if (caplen > MAX_CAPLEN) {
+                snprintf(why, whylen, "invalid packet capture length %u, bigger than maximum "
+                         "of %u", caplen, MAX_CAPLEN);
+                return TW_EMALFORMED;
+            }
+            if (avail >= r->rec_hdr + caplen) {
+                uint32_t frac = rd32(r, h + 4);
+                *f = (struct tw_frame){
+                    .ts_sec = rd32(r, h),
+                    .ts_nsec = r->nano ? frac : frac * 1000u,
+                    .caplen = caplen,
+                    .wirelen = len < caplen ? caplen : len,
+                    .data = h + r->rec_hdr,
+                    .hold = &r->blk[r->cur],
+                };
+                r->pos += r->rec_hdr + caplen;
+                return 1;
+            }
+            if (r->eof) {
+                snprintf(why, whylen, "truncated dump file; tried to read %u captured bytes, "
+                         "only got %zu", caplen, avail - r->rec_hdr);
+                return TW_EMALFORMED;
+            }
+            rc = pcapr_fill(c, r->rec_hdr + caplen, why, whylen);
+        } else if (r->eof) {
+            if (avail == 0)
+                return TW_EOF;
+            snprintf(why, whylen, "truncated dump file; tried to read %zu header bytes, only "
+                     "got %zu", r->rec_hdr, avail);
+            return TW_EMALFORMED;
+        } else {
+            rc = pcapr_fill(c, r->rec_hdr, why, whylen);
+        }
+        if (rc != 0)
+            return rc;
+    }
+}
+
+static void pcapr_close(struct tw_capfile *c)
+{
+    struct pcapr *r = c->pr;
+
+    for (unsigned i = 0; i < BLOCKS; i++) {
+        if (r->blk[i].mem == NULL)
+            continue;
+        pcapr_wait(c, i); /* frames handed to workers still point into it */
+        tw_table_free(r->blk[i].mem, BLOCK_BYTES);
+    }
+    free(r);
+}
 
 bool tw_capfile_regular(const struct tw_capfile *c)
 {
@@ -54,7 +299,7 @@ bool tw_capfile_magic(const uint8_t *b)
 
 /*
  * A stream that cannot seek back (standard input, a FIFO, a socket): the bytes read to learn
- * its magic are handed out again before the rest, through a stdio cookie, so that libpcap and
+ * its magic are handed out again before the rest, through a stdio cookie, so that the pcap and
  * the pcapng reader see the stream from its first byte.
  */
 struct replay {
@@ -70,13 +315,31 @@ static ssize_t replay_read(void *cookie, char *buf, size_t size)
 
     while (r->pos < r->len && n < size)
         buf[n++] = (char)r->head[r->pos++];
-    if (n < size) {
-        size_t got = fread(buf + n, 1, size - n, r->under);
-        if (got == 0 && n == 0 && ferror(r->under))
+    if (n > 0)
+        return (ssize_t)n;
+    /* One read(2): what has arrived, or the wait for the first byte of it. */
+    ssize_t got;
+    while ((got = read(fileno(r->under), buf, size)) < 0 && errno == EINTR)
+        ;
+    return got;
+}
+
+/* Reads n bytes from fd unless it ends first: how many, or -1 (errno set). */
+static ssize_t read_full(int fd, uint8_t *buf, size_t n)
+{
+    size_t done = 0;
+
+    while (done < n) {
+        ssize_t got = read(fd, buf + done, n - done);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
             return -1;
-        n += got;
+        if (got == 0)
+            break;
+        done += (size_t)got;
     }
-    return (ssize_t)n;
+    return (ssize_t)done;
 }
 
 static int replay_close(void *cookie)
@@ -107,7 +370,7 @@ static FILE *replay_open(FILE *fp, const uint8_t *head, size_t len)
 
 int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t errlen)
 {
-    char perr[PCAP_ERRBUF_SIZE] = "", why[256];
+    char why[256];
     struct tw_capfile *c = calloc(1, sizeof(*c));
     uint8_t magic[4];
     struct stat sb;
@@ -125,18 +388,23 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
         free(c);
         return TW_EIO;
     }
-    c->readbuf = malloc(READ_BUFFER);
-    if (c->readbuf != NULL)
-        setvbuf(c->fp, c->readbuf, _IOFBF, READ_BUFFER);
     if (fstat(fileno(c->fp), &sb) == 0 && S_ISREG(sb.st_mode)) {
         c->size = (uint64_t)sb.st_size;
         c->regular = c->fp != stdin; /* standard input cannot be opened again */
     }
-    size_t n = fread(magic, 1, sizeof(magic), c->fp);
-    if (n != sizeof(magic)) {
+    /* A stream is read with read(2) under a stdio cookie (replay_read), never through the
+     * stream's own stdio buffer: a read hands back what has arrived instead of waiting to
+     * fill a buffer. */
+    c->readbuf = malloc(READ_BUFFER);
+    if (c->regular && c->readbuf != NULL)
+        setvbuf(c->fp, c->readbuf, _IOFBF, READ_BUFFER);
+    ssize_t n = c->regular ? (ssize_t)fread(magic, 1, sizeof(magic), c->fp)
+                           : read_full(fileno(c->fp), magic, sizeof(magic));
+    if (n != (ssize_t)sizeof(magic)) {
+        bool failed = n < 0 || ferror(c->fp);
         snprintf(err, errlen, "%s: %s", path,
-                 ferror(c->fp) ? strerror(errno) : "not a capture file (shorter than a header)");
-        rc = ferror(c->fp) ? TW_EIO : TW_EMALFORMED;
+                 failed ? strerror(errno) : "not a capture file (shorter than a header)");
+        rc = failed ? TW_EIO : TW_EMALFORMED;
         goto out_close;
     }
     if (!tw_capfile_magic(magic)) {
@@ -158,6 +426,8 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
             goto out_close;
         }
         c->fp = fp; /* closes the stream under it (not stdin) */
+        if (c->readbuf != NULL)
+            setvbuf(c->fp, c->readbuf, _IOFBF, READ_BUFFER);
     }
     if (tw_pcapng_magic(magic)) {
         c->linktype = -1;
@@ -170,14 +440,11 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
         *out = c;
         return 0;
     }
-    c->pcap = pcap_fopen_offline_with_tstamp_precision(c->fp, PCAP_TSTAMP_PRECISION_NANO, perr);
-    if (c->pcap == NULL) {
-        snprintf(err, errlen, "%s: %s", path, perr);
-        rc = TW_EMALFORMED;
+    rc = pcapr_open(c, why, sizeof(why));
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
         goto out_close;
     }
-    c->nano = pcap_get_tstamp_precision(c->pcap) == PCAP_TSTAMP_PRECISION_NANO;
-    c->linktype = pcap_datalink(c->pcap);
     *out = c;
     return 0;
 out_close:
@@ -194,32 +461,37 @@ int tw_capfile_next(struct tw_capfile *c, struct tw_frame *f, int *linktype, cha
     char why[256];
     int rc;
 
-    if (c->pcap == NULL) {
+    if (c->pr == NULL) {
         rc = tw_pcapng_next(&c->ng, f, linktype, why, sizeof(why));
         if (rc < 0 && rc != TW_EOF)
             snprintf(err, errlen, "%s: %s", c->path, why);
         return rc;
     }
-    struct pcap_pkthdr *h;
-    const u_char *bytes;
-    rc = pcap_next_ex(c->pcap, &h, &bytes);
+    rc = pcapr_next(c, f, why, sizeof(why));
     if (rc == 1) {
-        *f = tw_pcap_frame(h, bytes, c->nano);
         *linktype = c->linktype;
         return 1;
     }
-    if (rc == PCAP_ERROR_BREAK)
-        return TW_EOF;
-    snprintf(err, errlen, "%s: %s", c->path, pcap_geterr(c->pcap));
-    return TW_EIO;
+    if (rc != TW_EOF)
+        snprintf(err, errlen, "%s: %s", c->path, why);
+    return rc;
 }
 
 void tw_capfile_progress(const struct tw_capfile *c, uint64_t *done, uint64_t *total)
 {
     long pos = c->fp != NULL ? ftell(c->fp) : -1;
 
-    *done = pos >= 0 ? (uint64_t)pos : 0;
+    if (c->pr != NULL)
+        *done = c->pr->offset + c->pr->pos; /* what was parsed, not what was read ahead */
+    else
+        *done = pos >= 0 ? (uint64_t)pos : 0;
     *total = c->size;
+}
+
+void tw_capfile_set_stall(struct tw_capfile *c, tw_stall_fn fn, void *ctx)
+{
+    c->stall = fn;
+    c->stall_ctx = ctx;
 }
 
 int tw_capfile_linktype(const struct tw_capfile *c)
@@ -231,13 +503,12 @@ void tw_capfile_close(struct tw_capfile *c)
 {
     if (c == NULL)
         return;
-    if (c->pcap != NULL) {
-        pcap_close(c->pcap); /* closes fp */
-    } else {
+    if (c->pr != NULL)
+        pcapr_close(c);
+    else
         tw_pcapng_close(&c->ng);
-        if (c->fp != stdin)
-            fclose(c->fp);
-    }
+    if (c->fp != stdin)
+        fclose(c->fp);
     free(c->readbuf);
     free(c);
 }
@@ -267,7 +538,18 @@ struct tw_merge {
     bool started;
     ssize_t last; /* file whose packet was handed out last (advance it first), or -1 */
     struct tw_merge_stats st;
+    tw_stall_fn stall;
+    void *stall_ctx;
 };
+
+void tw_merge_set_stall(struct tw_merge *m, tw_stall_fn fn, void *ctx)
+{
+    m->stall = fn;
+    m->stall_ctx = ctx;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->files[i].cf != NULL)
+            tw_capfile_set_stall(m->files[i].cf, fn, ctx);
+}
 
 struct tw_merge *tw_merge_new(void)
 {
@@ -421,6 +703,7 @@ static int open_next(struct tw_merge *m, char *err, size_t errlen)
             m->st.files_failed++;
             return rc;
         }
+        tw_capfile_set_stall(mf->cf, m->stall, m->stall_ctx);
         m->st.files_open++;
         rc = tw_capfile_next(mf->cf, &mf->cur, &mf->cur_linktype, err, errlen);
         if (rc != 1) {

@@ -310,6 +310,7 @@ int tw_pcapng_next(struct tw_pcapng *r, struct tw_frame *f, int *linktype, char 
         f->caplen = caplen;
         f->wirelen = origlen < caplen ? caplen : origlen;
         f->data = data;
+        f->hold = NULL;
         *linktype = r->ifs[ifid].linktype;
         r->packets++;
         return 1;

@@ -426,7 +426,7 @@ static int dp_dispatch(struct tw_capture *c, unsigned max, tw_frame_fn fn, void 
                        size_t errlen)
 {
     struct rte_mbuf *pkts[DP_BURST];
-    struct tw_frame f;
+    struct tw_frame f = {0};
     struct timespec ts;
     uint64_t before = c->frames;
     unsigned done = 0;

@@ -2,8 +2,9 @@
 /*
  * Capture files read packet by packet, and many of them merged into one stream.
  *
- * tw_capfile: one file, classic pcap through libpcap (a stdio stream with a 1 MiB buffer) or
- * pcapng through tw_pcapng (every packet with its interface's link type and time).
+ * tw_capfile: one file, classic pcap (read in 1 MiB blocks, records parsed in place; frames
+ * carry a tw_hold so that a reader can hand them to workers without a copy) or pcapng through
+ * tw_pcapng (every packet with its interface's link type and time).
  *
  * tw_merge: a k-way merge of several files on the time of each file's next packet, so that
  * flows and the DNS answer cache carry from one file to the next as if they were one capture.
@@ -28,13 +29,19 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
 /* True if c is a regular file (it can be opened again); false for a stream read once. */
 bool tw_capfile_regular(const struct tw_capfile *c);
 
-/* The next packet: 1 (f->data valid until the next call on c), TW_EOF, or a negative
+/* The next packet: 1 (f->data valid until the next call on c, or while f->hold is held),
+ * TW_EOF, or a negative
  * code with "PATH: reason" in err (a file cut short, a broken block, a read error). */
 int tw_capfile_next(struct tw_capfile *c, struct tw_frame *f, int *linktype, char *err,
                     size_t errlen);
 
 /* Bytes read so far and the file's size (0 if unknown). */
 void tw_capfile_progress(const struct tw_capfile *c, uint64_t *done, uint64_t *total);
+
+/* Called by a reader that waits for frames it handed out (struct tw_hold) to be let go of:
+ * the caller wakes whoever holds them. */
+typedef void (*tw_stall_fn)(void *ctx);
+void tw_capfile_set_stall(struct tw_capfile *c, tw_stall_fn fn, void *ctx);
 
 /* Link type of a classic pcap file, or -1 for pcapng (per interface). */
 int tw_capfile_linktype(const struct tw_capfile *c);
@@ -70,6 +77,9 @@ int tw_merge_add(struct tw_merge *m, const char *path, char *err, size_t errlen)
  */
 int tw_merge_next(struct tw_merge *m, struct tw_frame *f, int *linktype, size_t *file,
                   char *err, size_t errlen);
+
+/* The stall callback of every file of m (tw_capfile_set_stall). */
+void tw_merge_set_stall(struct tw_merge *m, tw_stall_fn fn, void *ctx);
 
 /* The link type of file (index of tw_merge_add) if it is a classic pcap file, else -1 (pcapng:
  * per interface). */

@@ -15,6 +15,8 @@
 
 struct tw_capture;
 
+struct tw_hold;
+
 struct tw_frame {
     int64_t ts_sec;
     uint32_t ts_nsec;
@@ -22,7 +24,17 @@ struct tw_frame {
     uint32_t wirelen; /* bytes on the wire (>= caplen) */
     uint32_t source;  /* which of a run's sources (capture files) it came from (0: the only) */
     const uint8_t *data;
+    /* NULL: data is valid during the callback (or until the next read) only. Else the
+     * storage data lies in, which outlives the next read for as long as it is held: the
+     * reading thread takes it (tw_hold_take()) before it hands the frame to another thread,
+     * which puts it back (tw_hold_put()) when done with the bytes. */
+    struct tw_hold *hold;
 };
+
+/* One more frame of h handed on (the thread that reads the capture only). */
+void tw_hold_take(struct tw_hold *h);
+/* n frames of h done with (any thread). */
+void tw_hold_put(struct tw_hold *h, uint64_t n);
 
 typedef void (*tw_frame_fn)(void *ctx, const struct tw_frame *f);
 

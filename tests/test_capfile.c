@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The classic pcap reader (capture/capfile.c) against libpcap as the oracle: files written
+ * here in both byte orders, with microsecond, nanosecond and Kuznetzov's modified records,
+ * versions 2.2 to 2.4 (lengths written swapped before 2.3), records of every size up to
+ * libpcap's maximum crossing the reader's 1 MiB blocks, cut at many points, and a record over
+ * the maximum: the same frames (time, lengths, bytes) and an error exactly where libpcap gives
+ * one. Then frames held across reads (struct tw_hold): their bytes stay put while held, by
+ * one thread or by a consumer thread that lets them go in batches.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <pcap/pcap.h>
+
+#include "test_util.h"
+#include "tunwatch/capture/capfile.h"
+
+/* ---- a classic pcap writer ---- */
+
+struct pw {
+    uint8_t *buf;
+    size_t len, cap;
+    bool big;   /* big-endian file */
+    bool nano;  /* nanosecond magic */
+    bool kuz;   /* Kuznetzov's 24-byte record headers */
+    uint16_t minor;
+    uint32_t snaplen; /* 0: 262144 */
+};
+
+static void grow(struct pw *w, size_t n)
+{
+    if (w->len + n > w->cap) {
+        w->cap = (w->len + n) * 2;
+        w->buf = realloc(w->buf, w->cap);
+        assert_non_null(w->buf);
+    }
+}
+
+static void put(struct pw *w, const void *p, size_t n)
+{
+    if (w->len + n > w->cap) {
+        w->cap = (w->len + n) * 2;
+        w->buf = realloc(w->buf, w->cap);
+        assert_non_null(w->buf);
+    }
+    memcpy(w->buf + w->len, p, n);
+    w->len += n;
+}
+
+static void put32(struct pw *w, uint32_t v)
+{
+    uint8_t b[4];
+    for (int i = 0; i < 4; i++)
+        b[w->big ? i : 3 - i] = (uint8_t)(v >> (24 - 8 * i));
+    put(w, b, 4);
+}
+
+static void put16(struct pw *w, uint16_t v)
+{
+    uint8_t b[2] = {(uint8_t)(w->big ? v >> 8 : v), (uint8_t)(w->big ? v : v >> 8)};
+    put(w, b, 2);
+}
+
+static void pw_header(struct pw *w, uint32_t linktype)
+{
+    put32(w, w->kuz ? 0xa1b2cd34u : w->nano ? 0xa1b23c4du : 0xa1b2c3d4u);
+    put16(w, 2);
+    put16(w, w->minor);
+    put32(w, 0);
+    put32(w, 0);
+    put32(w, w->snaplen ? w->snaplen : 262144);
+    put32(w, linktype);
+}
+
+/* A record whose bytes are a function of its index k. */
+static void pw_record(struct pw *w, uint32_t k, uint32_t caplen, uint32_t len)
+{
+    put32(w, 1700000000u + k);
+    put32(w, (k * 7919u) % (w->nano ? 1000000000u : 1000000u));
+    bool swap = w->minor < 3 || (w->minor == 3 && caplen > len);
+    put32(w, swap ? len : caplen);
+    put32(w, swap ? caplen : len);
+    if (w->kuz) {
+        put32(w, 1);
+        put32(w, 0x00080000u);
+    }
+    grow(w, caplen);
+    for (uint32_t i = 0; i < caplen; i++)
+        w->buf[w->len++] = (uint8_t)(k * 31u + i);
+}
+
+static char *write_file(const uint8_t *b, size_t n)
+{
+    char *path = strdup("/tmp/tw-capfile-XXXXXX");
+    int fd = mkstemp(path);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, b, n), (ssize_t)n);
+    close(fd);
+    return path;
+}
+
+/* ---- the comparison ---- */
+
+/* Reads path with both readers; every frame equal, and both end at the same record, with an
+ * error or without. Returns the frames read. */
+static size_t compare(const char *path, int want_linktype)
+{
+    char err[512], perr[PCAP_ERRBUF_SIZE];
+    struct tw_capfile *c;
+    pcap_t *p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, perr);
+    int rc = tw_capfile_open(path, &c, err, sizeof(err));
+
+    if (p == NULL) {
+        assert_true(rc < 0);
+        return 0;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(tw_capfile_linktype(c), want_linktype);
+    size_t n = 0;
+    for (;;) {
+        struct pcap_pkthdr *h;
+        const u_char *bytes;
+        struct tw_frame f;
+        int lt;
+        int prc = pcap_next_ex(p, &h, &bytes);
+        rc = tw_capfile_next(c, &f, &lt, err, sizeof(err));
+        if (prc != 1) {
+            /* libpcap: -2 at the end, -1 on an error */
+            assert_int_equal(rc, prc == PCAP_ERROR_BREAK ? TW_EOF : TW_EMALFORMED);
+            if (rc != TW_EOF)
+                assert_non_null(strstr(err, path));
+            break;
+        }
+        assert_int_equal(rc, 1);
+        assert_int_equal(f.ts_sec, h->ts.tv_sec);
+        assert_int_equal(f.ts_nsec, (uint32_t)h->ts.tv_usec);
+        assert_int_equal(f.caplen, h->caplen);
+        assert_int_equal(f.wirelen, h->len < h->caplen ? h->caplen : h->len);
+        assert_memory_equal(f.data, bytes, h->caplen);
+        assert_non_null(f.hold);
+        n++;
+    }
+    pcap_close(p);
+    tw_capfile_close(c);
+    return n;
+}
+
+/* Every format variant, records of small and large sizes; the files cut at many points. */
+static void test_against_libpcap(void **state)
+{
+    (void)state;
+    static const uint32_t sizes[] = {0, 1, 14, 60, 1514, 9000, 65535, 131072, 262144};
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+    for (int variant = 0; variant < 2 * 3 * 3; variant++) {
+        struct pw w = {.big = variant & 1, .nano = (variant >> 1) % 3 == 1,
+                       .kuz = (variant >> 1) % 3 == 2, .minor = (uint16_t)(2 + variant / 6)};
+        pw_header(&w, 1);
+        /* 6 MiB and more: records cross the reader's blocks. */
+        uint32_t k = 0;
+        while (w.len < (6u << 20)) {
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            uint32_t caplen = sizes[rng % TW_ARRAY_SIZE(sizes)];
+            if ((rng >> 8) & 1)
+                caplen = (uint32_t)(rng >> 16) % 2000;
+            uint32_t len = caplen + ((rng >> 40) & 1 ? (uint32_t)(rng >> 44) % 100 : 0);
+            pw_record(&w, k++, caplen, len);
+        }
+        char *path = write_file(w.buf, w.len);
+        assert_int_equal(compare(path, 1), k);
+        unlink(path);
+        free(path);
+        /* Cut: in the file header, in record headers and in record bytes. */
+        size_t cuts[] = {0, 4, 23, 24, 25, 24 + 15, 24 + 16, w.len / 3, w.len / 2 + 1,
+                         (4u << 20) + 3, w.len - 1};
+        for (size_t i = 0; i < TW_ARRAY_SIZE(cuts); i++) {
+            path = write_file(w.buf, cuts[i]);
+            compare(path, 1);
+            unlink(path);
+            free(path);
+        }
+        free(w.buf);
+    }
+}
+
+/* Link type with FCS bits set; a record longer than libpcap's maximum; archaic versions. */
+static void test_header_cases(void **state)
+{
+    (void)state;
+    struct pw w = {.minor = 4};
+    pw_header(&w, 101u | 0x04000000u | (4u << 28)); /* LINKTYPE_RAW, FCS length 4 */
+    pw_record(&w, 0, 40, 40);
+    char *path = write_file(w.buf, w.len);
+    char err[512];
+    struct tw_capfile *c;
+    assert_int_equal(tw_capfile_open(path, &c, err, sizeof(err)), 0);
+    assert_int_equal(tw_capfile_linktype(c), 101);
+    tw_capfile_close(c);
+    unlink(path);
+    free(path);
+    free(w.buf);
+
+    w = (struct pw){.minor = 4};
+    pw_header(&w, 1);
+    pw_record(&w, 0, 60, 60);
+    pw_record(&w, 1, 262145, 262145);
+    path = write_file(w.buf, w.len);
+    assert_int_equal(compare(path, 1), 1);
+    struct tw_frame f;
+    int lt;
+    assert_int_equal(tw_capfile_open(path, &c, err, sizeof(err)), 0);
+    assert_int_equal(tw_capfile_next(c, &f, &lt, err, sizeof(err)), 1);
+    assert_int_equal(tw_capfile_next(c, &f, &lt, err, sizeof(err)), TW_EMALFORMED);
+    assert_non_null(strstr(err, "invalid packet capture length 262145"));
+    tw_capfile_close(c);
+    unlink(path);
+    free(path);
+    free(w.buf);
+
+    /* Records longer than the file's snapshot length: read whole, as Wireshark does
+     * (libpcap cuts them to it). */
+    w = (struct pw){.minor = 4, .snaplen = 100};
+    pw_header(&w, 1);
+    pw_record(&w, 0, 1000, 1000);
+    path = write_file(w.buf, w.len);
+    assert_int_equal(tw_capfile_open(path, &c, err, sizeof(err)), 0);
+    assert_int_equal(tw_capfile_next(c, &f, &lt, err, sizeof(err)), 1);
+    assert_int_equal(f.caplen, 1000);
+    assert_int_equal(tw_capfile_next(c, &f, &lt, err, sizeof(err)), TW_EOF);
+    tw_capfile_close(c);
+    unlink(path);
+    free(path);
+    free(w.buf);
+
+    w = (struct pw){.minor = 4};
+    pw_header(&w, 1);
+    w.buf[w.big ? 5 : 4] = 1; /* version 1.4 */
+    path = write_file(w.buf, w.len);
+    assert_true(tw_capfile_open(path, &c, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "archaic"));
+    unlink(path);
+    free(path);
+    free(w.buf);
+}
+
+/* ---- holds ---- */
+
+static char *big_file(uint32_t *n_records)
+{
+    struct pw w = {.minor = 4};
+    uint32_t k = 0;
+
+    pw_header(&w, 1);
+    while (w.len < (40u << 20)) {
+        uint32_t caplen = 60 + (k * 977u) % 1455;
+        pw_record(&w, k++, caplen, caplen);
+    }
+    char *path = write_file(w.buf, w.len);
+    free(w.buf);
+    *n_records = k;
+    return path;
+}
+
+static bool frame_intact_k(const struct tw_frame *f, uint32_t k)
+{
+    if ((uint32_t)(f->ts_sec - 1700000000) != k)
+        return false;
+    for (uint32_t i = 0; i < f->caplen; i++)
+        if (f->data[i] != (uint8_t)(k * 31u + i))
+            return false;
+    return true;
+}
+
+static bool frame_intact(const struct tw_frame *f)
+{
+    uint32_t k = (uint32_t)(f->ts_sec - 1700000000);
+    if (f->caplen != 60 + (k * 977u) % 1455)
+        return false;
+    for (uint32_t i = 0; i < f->caplen; i++)
+        if (f->data[i] != (uint8_t)(k * 31u + i))
+            return false;
+    return true;
+}
+
+/* One thread: frames held (in the first 20,000 records: about 15 of the reader's 32 blocks)
+ * stay intact while about 12 more blocks are read; once let go of, the reader goes on to the
+ * end (it would wait for them forever otherwise). */
+static void test_hold_one_thread(void **state)
+{
+    (void)state;
+    uint32_t n;
+    char *path = big_file(&n);
+    char err[512];
+    struct tw_capfile *c;
+    struct tw_frame f, kept[64];
+    int lt;
+    size_t n_kept = 0;
+    uint32_t read = 0;
+
+    assert_int_equal(tw_capfile_open(path, &c, err, sizeof(err)), 0);
+    while (tw_capfile_next(c, &f, &lt, err, sizeof(err)) == 1) {
+        read++;
+        if (read % 997 == 1 && n_kept < TW_ARRAY_SIZE(kept) && read < 20000) {
+            tw_hold_take(f.hold);
+            kept[n_kept++] = f;
+        }
+        if (read == 20000 + 15900) {
+            for (size_t i = 0; i < n_kept; i++) {
+                assert_true(frame_intact(&kept[i]));
+                tw_hold_put(kept[i].hold, 1);
+            }
+            n_kept = 0;
+        }
+    }
+    assert_int_equal(read, n);
+    tw_capfile_close(c);
+    unlink(path);
+    free(path);
+}
+
+/* A consumer thread gets every frame by pointer, checks its bytes and lets it go in batches
+ * (as a worker does); the reader waits for blocks, waking it through the stall callback. */
+struct queue {
+    struct tw_frame q[1024];
+    _Atomic uint32_t head, tail;
+    _Atomic bool done;
+    _Atomic uint64_t stalls;
+    uint32_t checked, bad;
+};
+
+static void *consumer(void *arg)
+{
+    struct queue *q = arg;
+    struct tw_hold *pending = NULL;
+    uint64_t n_pending = 0;
+
+    for (;;) {
+        uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+        if (t == atomic_load_explicit(&q->head, memory_order_acquire)) {
+            if (pending != NULL) {
+                tw_hold_put(pending, n_pending);
+                pending = NULL;
+            }
+            if (atomic_load(&q->done) && t == atomic_load(&q->head))
+                break;
+            usleep(100);
+            continue;
+        }
+        const struct tw_frame *f = &q->q[t % 1024];
+        q->checked++;
+        q->bad += !frame_intact(f);
+        if (f->hold != pending) {
+            if (pending != NULL)
+                tw_hold_put(pending, n_pending);
+            pending = f->hold;
+            n_pending = 0;
+        }
+        n_pending++;
+        atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+    }
+    return NULL;
+}
+
+static void stall(void *ctx)
+{
+    struct queue *q = ctx;
+    atomic_fetch_add(&q->stalls, 1);
+}
+
+static void test_hold_consumer_thread(void **state)
+{
+    (void)state;
+    uint32_t n;
+    char *path = big_file(&n);
+    char err[512];
+    struct tw_capfile *c;
+    struct tw_frame f;
+    int lt;
+    static struct queue q;
+    pthread_t th;
+
+    memset(&q, 0, sizeof(q));
+    assert_int_equal(tw_capfile_open(path, &c, err, sizeof(err)), 0);
+    tw_capfile_set_stall(c, stall, &q);
+    assert_int_equal(pthread_create(&th, NULL, consumer, &q), 0);
+    while (tw_capfile_next(c, &f, &lt, err, sizeof(err)) == 1) {
+        uint32_t h = atomic_load_explicit(&q.head, memory_order_relaxed);
+        while (h - atomic_load_explicit(&q.tail, memory_order_acquire) >= 1024)
+            usleep(50);
+        tw_hold_take(f.hold);
+        q.q[h % 1024] = f;
+        atomic_store_explicit(&q.head, h + 1, memory_order_release);
+    }
+    atomic_store(&q.done, true);
+    tw_capfile_close(c); /* waits for the consumer to let go of the last blocks */
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(q.checked, n);
+    assert_int_equal(q.bad, 0);
+    unlink(path);
+    free(path);
+}
+
+/* A stream is read only as far as the next record: a record is handed out as soon as it
+ * arrived, not when a block's worth did (tcpdump -w - | tunwatch -r -). */
+struct pipe_writer {
+    int fd;
+    _Atomic bool got_first;
+    bool timed_out;
+};
+
+static void *pipe_write(void *arg)
+{
+    struct pipe_writer *pw = arg;
+    struct pw w = {.minor = 4};
+
+    pw_header(&w, 1);
+    pw_record(&w, 0, 100, 100);
+    size_t first = w.len;
+    pw_record(&w, 1, 200, 200);
+    assert_int_equal(write(pw->fd, w.buf, first), (ssize_t)first);
+    for (int i = 0; i < 5000 && !atomic_load(&pw->got_first); i++)
+        usleep(1000);
+    pw->timed_out = !atomic_load(&pw->got_first);
+    assert_int_equal(write(pw->fd, w.buf + first, w.len - first), (ssize_t)(w.len - first));
+    close(pw->fd);
+    free(w.buf);
+    return NULL;
+}
+
+static void test_stream_record_at_once(void **state)
+{
+    (void)state;
+    int fds[2];
+    char path[64], err[512];
+    struct pipe_writer pw = {0};
+    pthread_t th;
+    struct tw_capfile *c;
+    struct tw_frame f;
+    int lt;
+
+    assert_int_equal(pipe(fds), 0);
+    pw.fd = fds[1];
+    assert_int_equal(pthread_create(&th, NULL, pipe_write, &pw), 0);
+    snprintf(path, sizeof(path), "/dev/fd/%d", fds[0]);
+    assert_int_equal(tw_capfile_open(path, &c, err, sizeof(err)), 0);
+    assert_int_equal(tw_capfile_next(c, &f, &lt, err, sizeof(err)), 1);
+    assert_int_equal(f.caplen, 100);
+    atomic_store(&pw.got_first, true);
+    assert_int_equal(tw_capfile_next(c, &f, &lt, err, sizeof(err)), 1);
+    assert_int_equal(f.caplen, 200);
+    assert_true(frame_intact_k(&f, 1));
+    assert_int_equal(tw_capfile_next(c, &f, &lt, err, sizeof(err)), TW_EOF);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_false(pw.timed_out);
+    tw_capfile_close(c);
+    close(fds[0]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_against_libpcap),
+        cmocka_unit_test(test_header_cases),
+        cmocka_unit_test(test_hold_one_thread),
+        cmocka_unit_test(test_hold_consumer_thread),
+        cmocka_unit_test(test_stream_record_at_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
