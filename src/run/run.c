@@ -509,6 +509,8 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
                     cfg->workers, ecfg.flow_capacity, ecfg.stream_buffers);
             goto out_workers;
         }
+        if (s->in.merge != NULL)
+            tw_merge_set_stall(s->in.merge, workers_stall, s);
     } else {
         s->frame_fn = on_frame;
         ecfg.sink = on_event;

@@ -231,6 +231,7 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
 /* Stops the workers once each has processed every frame handed to it. */
 /* Wakes the workers that wait for frames (after a burst was handed out). */
 void workers_notify(struct sensor *s);
+void workers_stall(void *ctx);
 void workers_stop(struct sensor *s);
 /* Stops and frees every worker with its engine, ring and capture sockets. */
 void workers_free(struct sensor *s);

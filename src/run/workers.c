@@ -14,8 +14,11 @@
 #include "tunwatch/inspect/answers.h"
 
 /* A frame in a worker's ring: its header, the reader's decoding (payload as an offset into the
- * frame, or NO_PAYLOAD), then the frame's bytes. */
+ * frame, or NO_PAYLOAD), then the frame's bytes, or (ext) a pointer to them in the capture
+ * file's block, held until the worker is done with them. */
 struct frame_rec {
+    const uint8_t *ext;   /* the frame's bytes when not copied after the record, else NULL */
+    struct tw_hold *hold; /* ext's storage: let go of once the frame is read */
     int64_t ts_sec;
     uint32_t ts_nsec;
     uint32_t caplen;
@@ -46,10 +49,34 @@ static void worker_publish(struct worker *w)
  * earlier) and publishes its counters. */
 #define WORKER_IDLE_MS 20
 
+/* Frames of one capture block a worker is done with, let go of together. */
+struct release {
+    struct tw_hold *hold;
+    uint64_t n;
+};
+
+static void release_flush(struct release *r)
+{
+    if (r->n > 0)
+        tw_hold_put(r->hold, r->n);
+    r->hold = NULL;
+    r->n = 0;
+}
+
+static void release_one(struct release *r, struct tw_hold *h)
+{
+    if (h != r->hold) {
+        release_flush(r);
+        r->hold = h;
+    }
+    r->n++;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     double last = now_mono();
+    struct release rel = {0};
 
     for (;;) {
         unsigned n = 0;
@@ -61,7 +88,7 @@ static void *worker_main(void *arg)
             memcpy(&h, rec, sizeof(h));
             struct tw_frame f = {.ts_sec = h.ts_sec, .ts_nsec = h.ts_nsec, .caplen = h.caplen,
                                  .wirelen = h.wirelen, .source = h.source,
-                                 .data = rec + sizeof(h)};
+                                 .data = h.ext != NULL ? h.ext : rec + sizeof(h)};
             h.pkt.payload = h.payload_off != NO_PAYLOAD ? f.data + h.payload_off : NULL;
             if (h.pkt.csum_pending) {
                 h.pkt.ip_hdr = f.data + h.ip_off;
@@ -69,9 +96,12 @@ static void *worker_main(void *arg)
             }
             w->sink.source = h.source_name;
             tw_engine_packet(w->eng, &f, &h.pkt);
+            if (h.ext != NULL)
+                release_one(&rel, h.hold);
             tw_ring_release(&w->ring);
             n++;
         }
+        release_flush(&rel); /* the reader may wait for a block */
         if (n > 0)
             tw_ring_notify_space(&w->ring); /* the reader may wait for room */
         atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
@@ -270,6 +300,9 @@ void spread_frame(void *ctx, const struct tw_frame *f)
         tw_engine_packet(w->eng, &rf, p);
         return;
     }
+    /* A frame read in place from a capture file goes by pointer; a reassembled one (in the
+     * reader's reassembly buffer) or one of a source that reuses its buffer is copied. */
+    bool by_ref = f->hold != NULL && pf.data == f->data;
     h.caplen = (uint32_t)pf.caplen;
     h.payload_off = p->payload != NULL ? (uint32_t)(p->payload - pf.data) : NO_PAYLOAD;
     if (p->csum_pending) {
@@ -278,7 +311,7 @@ void spread_frame(void *ctx, const struct tw_frame *f)
     }
     /* The worker points them into its copy. */
     p->payload = p->ip_hdr = p->l4 = NULL;
-    size_t need = sizeof(struct frame_rec) + pf.caplen;
+    size_t need = sizeof(struct frame_rec) + (by_ref ? 0 : pf.caplen);
     while ((dst = tw_ring_reserve(&w->ring, need)) == NULL) {
         w->ring_full++;
         if (s->live) {
@@ -290,9 +323,26 @@ void spread_frame(void *ctx, const struct tw_frame *f)
         tw_ring_notify(&w->ring);
         tw_ring_wait_space(&w->ring, need, 10);
     }
+    if (by_ref) {
+        h.ext = pf.data;
+        h.hold = f->hold;
+        tw_hold_take(f->hold);
+    }
     memcpy(dst, &h, sizeof(h));
-    memcpy(dst + sizeof(h), pf.data, pf.caplen);
+    if (!by_ref)
+        memcpy(dst + sizeof(h), pf.data, pf.caplen);
     tw_ring_commit(&w->ring);
+}
+
+/* The capture reader waits for a block its frames are in: the workers may sleep on records
+ * committed since the last notify. */
+void workers_stall(void *ctx)
+{
+    struct sensor *s = ctx;
+
+    for (unsigned i = 0; i < s->n_workers; i++)
+        if (!s->workers[i].in_reader)
+            tw_ring_notify(&s->workers[i].ring);
 }
 
 void workers_notify(struct sensor *s)
