@@ -156,11 +156,40 @@ static void pcapr_wait(struct tw_capfile *c, unsigned i)
     }
 }
 
+/* A block no frame is held in: the current one if it is free, else the free block of lowest
+ * index that has memory, else one that has none yet, else the first to become free (waiting:
+ * workers are behind). Few blocks are touched unless workers keep many in flight. */
+static unsigned pcapr_free_block(struct tw_capfile *c)
+{
+    struct pcapr *r = c->pr;
+
+    if (hold_idle(&r->blk[r->cur]))
+        return r->cur;
+    for (unsigned spin = 0;; spin++) {
+        unsigned fresh = BLOCKS;
+        for (unsigned k = 0; k < BLOCKS; k++) {
+            if (!hold_idle(&r->blk[k]))
+                continue;
+            if (r->blk[k].mem != NULL)
+                return k;
+            if (fresh == BLOCKS)
+                fresh = k;
+        }
+        if (fresh < BLOCKS)
+            return fresh;
+        if (c->stall != NULL)
+            c->stall(c->stall_ctx);
+        if (spin < 64)
+            sched_yield();
+        else
+            nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
+    }
+}
+
 /*
  * Makes need bytes available from the parse position. When the current block cannot hold
- * them, the unparsed tail moves to the start of a free block first (the one just read if
- * nothing of it is held: always, with no other thread; else the next free one; else the next
- * in turn, once it is). A regular file is read a block at a time; a stream (a pipe, standard
+ * them, the unparsed tail moves to the start of a free block first (pcapr_free_block). A
+ * regular file is read a block at a time; a stream (a pipe, standard
  * input) only as far as needed, so that each record is handed out as soon as it arrived.
  * 0 (r->eof set if the input ended first), or TW_EIO / TW_ENOMEM with the reason in why.
  */
@@ -170,14 +199,7 @@ static int pcapr_fill(struct tw_capfile *c, size_t need, char *why, size_t whyle
 
     if (r->blk[r->cur].mem == NULL || r->pos + need > BLOCK_BYTES) {
         size_t tail = r->end - r->pos;
-        unsigned nb = r->cur;
-        if (!hold_idle(&r->blk[nb])) {
-            unsigned k;
-            for (k = 1; k < BLOCKS && !hold_idle(&r->blk[(r->cur + k) % BLOCKS]); k++)
-                ;
-            nb = (r->cur + (k < BLOCKS ? k : 1)) % BLOCKS;
-            pcapr_wait(c, nb);
-        }
+        unsigned nb = pcapr_free_block(c);
         struct tw_hold *b = &r->blk[nb];
         if (b->mem == NULL && (b->mem = tw_table_alloc(BLOCK_BYTES)) == NULL) {
             snprintf(why, whylen, "out of memory");
@@ -540,7 +562,56 @@ struct tw_merge {
     struct tw_merge_stats st;
     tw_stall_fn stall;
     void *stall_ctx;
+    /* Files read to their end whose blocks still hold frames handed out (to workers, or in
+     * the caller's burst): closed once nothing of them is held (reap_closing). */
+    struct tw_capfile **closing;
+    size_t n_closing, cap_closing;
 };
+
+/* Whether no frame of c is held any more. */
+static bool capfile_idle(struct tw_capfile *c)
+{
+    if (c->pr == NULL)
+        return true;
+    for (unsigned i = 0; i < BLOCKS; i++)
+        if (!hold_idle(&c->pr->blk[i]))
+            return false;
+    return true;
+}
+
+static void reap_closing(struct tw_merge *m)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < m->n_closing; i++) {
+        if (capfile_idle(m->closing[i]))
+            tw_capfile_close(m->closing[i]);
+        else
+            m->closing[k++] = m->closing[i];
+    }
+    m->n_closing = k;
+}
+
+/* Closes cf now if nothing of it is held, else once nothing is (the caller may hold frames
+ * of it itself: it must not wait here). */
+static void close_later(struct tw_merge *m, struct tw_capfile *cf)
+{
+    if (capfile_idle(cf)) {
+        tw_capfile_close(cf);
+        return;
+    }
+    if (m->n_closing == m->cap_closing) {
+        size_t ncap = m->cap_closing ? 2 * m->cap_closing : 4;
+        struct tw_capfile **nc = realloc(m->closing, ncap * sizeof(*nc));
+        if (nc == NULL) {
+            tw_capfile_close(cf); /* waits: only a caller that holds nothing itself gets here */
+            return;
+        }
+        m->closing = nc;
+        m->cap_closing = ncap;
+    }
+    m->closing[m->n_closing++] = cf;
+}
 
 void tw_merge_set_stall(struct tw_merge *m, tw_stall_fn fn, void *ctx)
 {
@@ -677,7 +748,7 @@ static int cmp_first(const void *a, const void *b, void *ctx)
 
 static void file_closed(struct tw_merge *m, struct mfile *mf, bool failed)
 {
-    tw_capfile_close(mf->cf);
+    close_later(m, mf->cf);
     mf->cf = NULL;
     m->st.files_open--;
     if (failed)
@@ -722,6 +793,8 @@ int tw_merge_next(struct tw_merge *m, struct tw_frame *f, int *linktype, size_t 
 {
     int rc;
 
+    if (m->n_closing > 0)
+        reap_closing(m);
     if (!m->started) {
         m->started = true;
         m->order = malloc((m->n + 1) * sizeof(*m->order));
@@ -801,6 +874,9 @@ void tw_merge_free(struct tw_merge *m)
         return;
     for (size_t i = 0; i < m->n; i++)
         tw_capfile_close(m->files[i].cf);
+    for (size_t i = 0; i < m->n_closing; i++)
+        tw_capfile_close(m->closing[i]); /* waits for what is still held */
+    free(m->closing);
     free(m->files);
     free(m->order);
     free(m->heap);

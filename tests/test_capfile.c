@@ -467,6 +467,46 @@ static void test_stream_record_at_once(void **state)
     close(fds[0]);
 }
 
+/* A merge whose caller still holds frames of a file when the file ends (a burst not read
+ * yet) goes on: the file is closed later, once nothing of it is held (no wait on oneself). */
+static void test_merge_held_at_end(void **state)
+{
+    (void)state;
+    struct pw w = {.minor = 4};
+    pw_header(&w, 1);
+    for (uint32_t k = 0; k < 40; k++)
+        pw_record(&w, k, 100 + k, 100 + k);
+    char *p1 = write_file(w.buf, w.len), *p2 = write_file(w.buf, w.len);
+    free(w.buf);
+    char err[512];
+    struct tw_merge *m = tw_merge_new();
+    struct tw_frame f, kept[80];
+    int lt, rc;
+    size_t file, n = 0;
+
+    assert_non_null(m);
+    assert_int_equal(tw_merge_add(m, p1, err, sizeof(err)), 0);
+    assert_int_equal(tw_merge_add(m, p2, err, sizeof(err)), 0);
+    alarm(20); /* a wait on itself would hang here */
+    while ((rc = tw_merge_next(m, &f, &lt, &file, err, sizeof(err))) == 1) {
+        assert_true(n < TW_ARRAY_SIZE(kept));
+        tw_hold_take(f.hold);
+        kept[n++] = f;
+    }
+    alarm(0);
+    assert_int_equal(rc, TW_EOF);
+    assert_int_equal(n, 80);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(frame_intact_k(&kept[i], (uint32_t)(i / 2)));
+        tw_hold_put(kept[i].hold, 1);
+    }
+    tw_merge_free(m);
+    unlink(p1);
+    unlink(p2);
+    free(p1);
+    free(p2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_hold_one_thread),
         cmocka_unit_test(test_hold_consumer_thread),
         cmocka_unit_test(test_stream_record_at_once),
+        cmocka_unit_test(test_merge_held_at_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

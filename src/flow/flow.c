@@ -355,20 +355,38 @@ static inline void touch(struct tw_flow_table *t, uint32_t i, int64_t sec)
     }
 }
 
-struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int64_t sec,
-                            uint32_t nsec, struct tw_flow_lookup *res)
+void tw_flow_prepare(const struct tw_flow_table *t, const struct tw_pkt *p,
+                     struct tw_flow_pre *pre)
 {
-    struct tw_flow_key k;
-    uint64_t h;
+    pre->side = make_key(p, &pre->key);
+    pre->hash = key_hash(t, &pre->key);
+    __builtin_prefetch(&t->buckets[pre->hash & t->mask]);
+}
+
+void tw_flow_prefetch(const struct tw_flow_table *t, const struct tw_flow_pre *pre)
+{
+    const struct bucket *b = &t->buckets[pre->hash & t->mask];
+    uint32_t sig = (uint32_t)(pre->hash >> 32);
+
+    for (int w = 0; w < BUCKET_WAYS; w++)
+        if (b->sig[w] == sig && b->ref[w] != 0) {
+            __builtin_prefetch(entry(t, b->ref[w] - 1));
+            return;
+        }
+}
+
+struct tw_flow *tw_flow_get_pre(struct tw_flow_table *t, const struct tw_flow_pre *pre,
+                                int64_t sec, uint32_t nsec, struct tw_flow_lookup *res)
+{
+    uint64_t h = pre->hash;
     uint32_t i;
     struct tw_flow *f;
     bool expire = true;
 
     free_retired(t);
     res->n_retired = 0;
-    res->side = make_key(p, &k);
-    h = key_hash(t, &k);
-    i = lookup(t, &k, h);
+    res->side = pre->side;
+    i = lookup(t, &pre->key, h);
     if (i != TW_FLOW_NONE) {
         if (!idle(t, i, sec)) {
             touch(t, i, sec);
@@ -383,7 +401,7 @@ struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int
     }
     i = take_entry(t, sec, expire, res);
     f = entry(t, i);
-    f->key = k;
+    f->key = pre->key;
     init_flow(t, i, sec, nsec);
     t->meta[i].hash = h;
     t->meta[i].timeout = TW_FLOW_TIMEOUT_DEFAULT;
@@ -394,15 +412,32 @@ struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int
     return f;
 }
 
+struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int64_t sec,
+                            uint32_t nsec, struct tw_flow_lookup *res)
+{
+    struct tw_flow_pre pre;
+
+    pre.side = make_key(p, &pre.key);
+    pre.hash = key_hash(t, &pre.key);
+    return tw_flow_get_pre(t, &pre, sec, nsec, res);
+}
+
+struct tw_flow *tw_flow_find_pre(struct tw_flow_table *t, const struct tw_flow_pre *pre,
+                                 int64_t sec)
+{
+    uint32_t i = lookup(t, &pre->key, pre->hash);
+
+    return i != TW_FLOW_NONE && !idle(t, i, sec) ? entry(t, i) : NULL;
+}
+
 struct tw_flow *tw_flow_find(struct tw_flow_table *t, const struct tw_pkt *p, int64_t sec,
                              uint8_t *side)
 {
-    struct tw_flow_key k;
-    uint32_t i;
+    struct tw_flow_pre pre;
 
-    *side = make_key(p, &k);
-    i = lookup(t, &k, key_hash(t, &k));
-    return i != TW_FLOW_NONE && !idle(t, i, sec) ? entry(t, i) : NULL;
+    pre.side = *side = make_key(p, &pre.key);
+    pre.hash = key_hash(t, &pre.key);
+    return tw_flow_find_pre(t, &pre, sec);
 }
 
 void tw_flow_touch(struct tw_flow_table *t, struct tw_flow *f, int64_t sec)

@@ -90,6 +90,9 @@ struct tw_engine {
     /* Validates what decoding left pending (the prep's state, or own_csum without one). */
     struct tw_csum_ctl *csum;
     struct tw_csum_ctl own_csum;
+    /* The flow key of the packet being read, made ahead in a burst (NULL: make it). */
+    const struct tw_flow_pre *pre;
+    struct burst_slot *burst; /* TW_ENGINE_BURST of them */
     struct tw_stream_pool pool;
     /* Larger buffers, lent to a TLS client stream that outgrows a TW_STREAM_CAP buffer before
      * its ClientHello is whole (rare: hellos over ~24 KiB); bounded like the general pool. */
@@ -112,6 +115,14 @@ struct tw_engine {
     struct tw_quic_flow *qpool;
     uint32_t *qnext; /* free list */
     uint32_t qfree, qcap;
+};
+
+/* A packet of a burst: decoded, its flow key made and prefetched, then read. */
+struct burst_slot {
+    struct tw_pkt p;
+    struct tw_flow_pre pre;
+    const struct tw_frame *fr;
+    bool has_pre;
 };
 
 #define QUIC_NONE UINT32_MAX
@@ -204,7 +215,10 @@ static inline struct conn *conn_get(struct tw_engine *e, const struct tw_pkt *p,
 {
     struct tw_flow_lookup res;
     struct conn *f =
-        (struct conn *)tw_flow_get(e->flows, p, e->frame->ts_sec, e->frame->ts_nsec, &res);
+        e->pre != NULL
+            ? (struct conn *)tw_flow_get_pre(e->flows, e->pre, e->frame->ts_sec,
+                                             e->frame->ts_nsec, &res)
+            : (struct conn *)tw_flow_get(e->flows, p, e->frame->ts_sec, e->frame->ts_nsec, &res);
 
     for (unsigned i = 0; i < res.n_retired; i++)
         flow_end(e, (struct conn *)res.retired[i]);
@@ -231,7 +245,14 @@ static inline struct conn *conn_bypass(struct tw_engine *e, const struct tw_pkt 
                                        bool (*reads)(const struct conn *, uint8_t side))
 {
     uint8_t side;
-    struct conn *f = (struct conn *)tw_flow_find(e->flows, p, e->frame->ts_sec, &side);
+    struct conn *f;
+
+    if (e->pre != NULL) {
+        side = e->pre->side;
+        f = (struct conn *)tw_flow_find_pre(e->flows, e->pre, e->frame->ts_sec);
+    } else {
+        f = (struct conn *)tw_flow_find(e->flows, p, e->frame->ts_sec, &side);
+    }
 
     if (f == NULL || reads(f, side))
         return NULL;
@@ -273,7 +294,8 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
             goto out_scratch;
     }
     e->answers = malloc(sizeof(*e->answers));
-    if (e->answers == NULL)
+    e->burst = malloc(TW_ENGINE_BURST * sizeof(*e->burst));
+    if (e->answers == NULL || e->burst == NULL)
         goto out_big;
     e->qcap = cfg->quic_states;
     if (e->qcap > 0) {
@@ -302,8 +324,9 @@ out_quic:
     tw_quic_ctx_free(e->quic);
     free(e->qnext);
     tw_table_free(e->qpool, (size_t)e->qcap * sizeof(*e->qpool));
-    free(e->answers);
 out_big:
+    free(e->answers);
+    free(e->burst);
     tw_stream_pool_destroy(&e->big);
 out_scratch:
     free(e->tls_scratch);
@@ -326,6 +349,7 @@ void tw_engine_free(struct tw_engine *e)
     tw_stream_pool_destroy(&e->big);
     free(e->tls_scratch);
     free(e->answers);
+    free(e->burst);
     tw_quic_ctx_free(e->quic);
     free(e->qnext);
     tw_table_free(e->qpool, (size_t)e->qcap * sizeof(*e->qpool));
@@ -1473,6 +1497,79 @@ void tw_engine_packet(struct tw_engine *e, const struct tw_frame *fr, const stru
         udp_dns(e, p);
     else if (p->l4_proto == 17)
         udp_other(e, p);
+}
+
+/* Whether the engine will look p's flow up (tcp_packet()'s and the UDP paths' first test). */
+static inline bool looks_up(const struct tw_pkt *p)
+{
+    return p->l4_proto == 17 || (p->l4_proto == 6 && (p->payload_len > 0 || (p->tcp_flags & 0x07)));
+}
+
+/*
+ * Reads n decoded packets in three passes, as DPDK's l3fwd does with rte_hash bulk lookups:
+ * every flow key is made and its bucket prefetched, then every entry a bucket points to is
+ * prefetched, then the packets are read in order. Two dependent cache misses a packet become
+ * one overlapped wait a burst.
+ */
+static void read_burst(struct tw_engine *e, struct burst_slot *b, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        b[i].has_pre = looks_up(&b[i].p);
+        if (b[i].has_pre)
+            tw_flow_prepare(e->flows, &b[i].p, &b[i].pre);
+    }
+    for (unsigned i = 0; i < n; i++)
+        if (b[i].has_pre)
+            tw_flow_prefetch(e->flows, &b[i].pre);
+    for (unsigned i = 0; i < n; i++) {
+        e->pre = b[i].has_pre ? &b[i].pre : NULL;
+        tw_engine_packet(e, b[i].fr, &b[i].p);
+    }
+    e->pre = NULL;
+}
+
+void tw_engine_packets(struct tw_engine *e, const struct tw_frame *fr, const struct tw_pkt *p,
+                       unsigned n)
+{
+    for (unsigned i = 0; i < n; i += TW_ENGINE_BURST) {
+        unsigned m = TW_MIN(n - i, (unsigned)TW_ENGINE_BURST);
+        for (unsigned k = 0; k < m; k++) {
+            e->burst[k].p = p[i + k];
+            e->burst[k].fr = &fr[i + k];
+        }
+        read_burst(e, e->burst, m);
+    }
+}
+
+void tw_engine_frames(struct tw_engine *e, const int *linktype, const struct tw_frame *fr,
+                      unsigned n)
+{
+    unsigned i = 0;
+
+    while (i < n) {
+        unsigned m = 0;
+        while (i < n && m < TW_ENGINE_BURST) {
+            const struct tw_frame *f = &fr[i++];
+            struct burst_slot *b = &e->burst[m];
+            e->st.packets++;
+            e->st.bytes += f->wirelen;
+            if (e->prep != NULL) {
+                struct tw_prep_frame pf = {linktype[i - 1], f->data, f->caplen};
+                if (tw_prep_decode_deferred(e->prep, &pf, f->ts_sec, &b->p, &e->st.decode,
+                                            &e->st.prep) != 0)
+                    continue;
+                b->fr = f;
+                m++;
+                if (pf.data != f->data)
+                    break; /* reassembled: its bytes last until the next decoding */
+            } else if (tw_decode(linktype[i - 1], f->data, f->caplen, f->wirelen, &b->p,
+                                 &e->st.decode) == 0) {
+                b->fr = f;
+                m++;
+            }
+        }
+        read_burst(e, e->burst, m);
+    }
 }
 
 void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *fr)

@@ -213,18 +213,44 @@ static bool output_failed(const struct sensor *s)
 
 /* Replay: every file merged in time order, one stream. A file that breaks while read (cut
  * short, a bad block) is named and dropped; the others go on and the run ends with status 1. */
+/* Frames of a replay kept for one engine call (single engine: read in bursts). */
+struct file_burst {
+    struct tw_frame f[TW_ENGINE_BURST];
+    int linktype[TW_ENGINE_BURST];
+    unsigned n;
+};
+
+/* Reads the frames kept, then lets go of their blocks (one put a run of the same block). */
+static void burst_flush(struct sensor *s, struct file_burst *b)
+{
+    if (b->n == 0)
+        return;
+    tw_engine_frames(s->eng, b->linktype, b->f, b->n);
+    for (unsigned i = 0, run = 1; i < b->n; i++, run++)
+        if (i + 1 == b->n || b->f[i + 1].hold != b->f[i].hold) {
+            tw_hold_put(b->f[i].hold, run);
+            run = 0;
+        }
+    b->n = 0;
+}
+
 static int run_files(struct sensor *s)
 {
     char err[512];
     struct tw_frame f;
     size_t file;
     int linktype, status = 0;
+    struct file_burst b = {.n = 0};
+    /* One engine reads frames in bursts: those a file keeps in place (held until read). */
+    bool bursts = s->eng != NULL;
 
     while (!stop_requested) {
         for (unsigned k = 0; k < BURST; k++) {
             int n = tw_merge_next(s->in.merge, &f, &linktype, &file, err, sizeof(err));
-            if (n == TW_EOF)
+            if (n == TW_EOF) {
+                burst_flush(s, &b);
                 return status;
+            }
             if (n < 0) {
                 fprintf(stderr, "tunwatch: %s\n", err);
                 s->in.read_errors++;
@@ -234,12 +260,23 @@ static int run_files(struct sensor *s)
             f.source = (uint32_t)file;
             s->linktype = linktype;
             s->sink.source = s->in.names[file]; /* events name the file they came from */
+            if (bursts && f.hold != NULL) {
+                tw_hold_take(f.hold);
+                b.f[b.n] = f;
+                b.linktype[b.n++] = linktype;
+                if (b.n == TW_ENGINE_BURST)
+                    burst_flush(s, &b);
+                continue;
+            }
+            burst_flush(s, &b); /* in order */
             s->frame_fn(s, &f);
         }
+        burst_flush(s, &b);
         if (output_failed(s) || s->failed)
             return status;
         between_bursts(s);
     }
+    burst_flush(s, &b);
     return status;
 }
 

@@ -132,6 +132,7 @@ struct worker {
      * reads, so that N workers are N threads (the reader's share needs no copy). */
     bool in_reader;
     double last_publish; /* in_reader: when its counters were last published */
+    struct wburst *burst; /* replay thread: frames got by pointer, read together */
     /* Fanout mode: the worker reads its own AF_PACKET sockets, one per interface. */
     struct source src[TW_MAX_SOURCES];
     size_t n_src;

@@ -72,11 +72,31 @@ static void release_one(struct release *r, struct tw_hold *h)
     r->n++;
 }
 
+/* Frames a worker got by pointer, read together (tw_engine_packets: prefetched flows). */
+struct wburst {
+    struct tw_frame f[TW_ENGINE_BURST];
+    struct tw_pkt p[TW_ENGINE_BURST];
+    const char *source; /* of them all */
+    unsigned n;
+};
+
+static void wburst_flush(struct worker *w, struct wburst *b, struct release *rel)
+{
+    if (b->n == 0)
+        return;
+    w->sink.source = b->source;
+    tw_engine_packets(w->eng, b->f, b->p, b->n);
+    for (unsigned i = 0; i < b->n; i++)
+        release_one(rel, b->f[i].hold);
+    b->n = 0;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     double last = now_mono();
     struct release rel = {0};
+    struct wburst *b = w->burst;
 
     for (;;) {
         unsigned n = 0;
@@ -88,19 +108,30 @@ static void *worker_main(void *arg)
             memcpy(&h, rec, sizeof(h));
             struct tw_frame f = {.ts_sec = h.ts_sec, .ts_nsec = h.ts_nsec, .caplen = h.caplen,
                                  .wirelen = h.wirelen, .source = h.source,
-                                 .data = h.ext != NULL ? h.ext : rec + sizeof(h)};
+                                 .data = h.ext != NULL ? h.ext : rec + sizeof(h),
+                                 .hold = h.hold};
             h.pkt.payload = h.payload_off != NO_PAYLOAD ? f.data + h.payload_off : NULL;
             if (h.pkt.csum_pending) {
                 h.pkt.ip_hdr = f.data + h.ip_off;
                 h.pkt.l4 = f.data + h.l4_off;
             }
+            n++;
+            if (h.ext != NULL) {
+                /* Its bytes are in the capture's block, not in the ring: into the burst. */
+                if (b->n == TW_ENGINE_BURST || (b->n > 0 && b->source != h.source_name))
+                    wburst_flush(w, b, &rel);
+                b->f[b->n] = f;
+                b->p[b->n++] = h.pkt;
+                b->source = h.source_name;
+                tw_ring_release(&w->ring);
+                continue;
+            }
+            wburst_flush(w, b, &rel); /* in order */
             w->sink.source = h.source_name;
             tw_engine_packet(w->eng, &f, &h.pkt);
-            if (h.ext != NULL)
-                release_one(&rel, h.hold);
             tw_ring_release(&w->ring);
-            n++;
         }
+        wburst_flush(w, b, &rel);
         release_flush(&rel); /* the reader may wait for a block */
         if (n > 0)
             tw_ring_notify_space(&w->ring); /* the reader may wait for room */
@@ -391,6 +422,7 @@ void workers_free(struct sensor *s)
             if (w->src[k].cap != NULL)
                 w->src[k].ops->close(w->src[k].cap);
         tw_engine_free(w->eng);
+        free(w->burst);
         tw_ring_destroy(&w->ring);
         pthread_mutex_destroy(&w->lock);
     }
@@ -456,7 +488,8 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
             w->last_publish = now_mono();
             continue;
         }
-        if ((!s->fanout && tw_ring_init(&w->ring, RING_BYTES) != 0) ||
+        if ((!s->fanout && (tw_ring_init(&w->ring, RING_BYTES) != 0 ||
+                            (w->burst = calloc(1, sizeof(*w->burst))) == NULL)) ||
             (w->eng = tw_engine_new(&c)) == NULL)
             return TW_ENOMEM;
         if (pthread_create(&w->thread, NULL, s->fanout ? worker_capture_main : worker_main,

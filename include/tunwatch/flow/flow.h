@@ -124,6 +124,27 @@ struct tw_flow *tw_flow_find(struct tw_flow_table *t, const struct tw_pkt *p, in
 /* Counts a packet of f (found by tw_flow_find() at time sec) as tw_flow_get() would have. */
 void tw_flow_touch(struct tw_flow_table *t, struct tw_flow *f, int64_t sec);
 
+/*
+ * Lookups in bursts (as DPDK's rte_hash bulk lookups): tw_flow_prepare() makes a packet's key
+ * and hash and prefetches its bucket; tw_flow_prefetch(), once the bucket is in, prefetches
+ * the entry its signature points to; tw_flow_get_pre() / tw_flow_find_pre() are then
+ * tw_flow_get() / tw_flow_find() on the prepared key. A prepared key stays valid while the
+ * table changes (the table is read again at the lookup); prefetches are only hints.
+ */
+struct tw_flow_pre {
+    struct tw_flow_key key;
+    uint64_t hash;
+    uint8_t side;
+};
+
+void tw_flow_prepare(const struct tw_flow_table *t, const struct tw_pkt *p,
+                     struct tw_flow_pre *pre);
+void tw_flow_prefetch(const struct tw_flow_table *t, const struct tw_flow_pre *pre);
+struct tw_flow *tw_flow_get_pre(struct tw_flow_table *t, const struct tw_flow_pre *pre,
+                                int64_t sec, uint32_t nsec, struct tw_flow_lookup *res);
+struct tw_flow *tw_flow_find_pre(struct tw_flow_table *t, const struct tw_flow_pre *pre,
+                                 int64_t sec);
+
 /* The meta of f (an active flow, or one retired by the last tw_flow_get()). */
 const struct tw_flow_meta *tw_flow_meta(const struct tw_flow_table *t, const struct tw_flow *f);
 

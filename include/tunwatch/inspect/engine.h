@@ -123,6 +123,19 @@ void tw_engine_free(struct tw_engine *e);
 /* Processes one frame of the given link type. */
 void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f);
 
+/* Frames read together, up to this many at once. */
+#define TW_ENGINE_BURST 32
+
+/* tw_engine_packet() for n frames decoded already (p[i] of fr[i]), in bursts as below. */
+void tw_engine_packets(struct tw_engine *e, const struct tw_frame *fr, const struct tw_pkt *p,
+                       unsigned n);
+
+/* Processes n frames (frame i of link type linktype[i]), in order, as tw_engine_frame() would
+ * one by one, in bursts: decoded first, their flows' buckets and entries prefetched, then
+ * read. Every frame's bytes must stay valid until the call returns. */
+void tw_engine_frames(struct tw_engine *e, const int *linktype, const struct tw_frame *f,
+                      unsigned n);
+
 /* The same for a frame the caller decoded already (tw_decode() or tw_prep_decode_deferred()
  * returned 0 for it; p->payload points into f->data): the frame, its bytes and its decoding
  * are counted by the caller, not here. Checksums left pending (p->csum_pending) are validated
