@@ -91,6 +91,15 @@ static void wburst_flush(struct worker *w, struct wburst *b, struct release *rel
     b->n = 0;
 }
 
+/* The reader's engine: reads the frames it kept for itself. */
+static void reader_burst_flush(struct worker *w)
+{
+    struct release rel = {0};
+
+    wburst_flush(w, w->burst, &rel);
+    release_flush(&rel);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -323,10 +332,22 @@ void spread_frame(void *ctx, const struct tw_frame *f)
         store_answers(s, p, f->ts_sec);
     }
     if (w->in_reader) {
-        /* The reader's own share: the frame as decoded, no copy. */
+        /* The reader's own share: the frame as decoded, no copy; read in bursts when its
+         * bytes stay put (held) until then. */
         struct tw_frame rf = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec,
                               .caplen = (uint32_t)pf.caplen, .wirelen = f->wirelen,
-                              .source = f->source, .data = pf.data};
+                              .source = f->source, .data = pf.data, .hold = f->hold};
+        struct wburst *b = w->burst;
+        if (f->hold != NULL && pf.data == f->data) {
+            if (b->n == TW_ENGINE_BURST || (b->n > 0 && b->source != s->sink.source))
+                reader_burst_flush(w);
+            tw_hold_take(f->hold);
+            b->f[b->n] = rf;
+            b->p[b->n++] = *p;
+            b->source = s->sink.source;
+            return;
+        }
+        reader_burst_flush(w); /* in order */
         w->sink.source = s->sink.source;
         tw_engine_packet(w->eng, &rf, p);
         return;
@@ -385,6 +406,7 @@ void workers_notify(struct sensor *s)
             continue;
         }
         /* The reader's engine between two bursts: as a worker between two batches. */
+        reader_burst_flush(w);
         atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
         double t = now_mono();
         if (t - w->last_publish >= 0.5) {
@@ -406,6 +428,7 @@ void workers_stop(struct sensor *s)
             w->started = false;
         }
         if (w->in_reader && w->eng != NULL) {
+            reader_burst_flush(w);
             tw_engine_flush(w->eng); /* flows still open at the end of the capture */
             worker_publish(w);
             w->in_reader = false;
@@ -483,7 +506,8 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         c.sink_ctx = w;
         w->in_reader = i == 0 && !s->fanout && !s->live;
         if (w->in_reader) {
-            if ((w->eng = tw_engine_new(&c)) == NULL)
+            if ((w->burst = calloc(1, sizeof(*w->burst))) == NULL ||
+                (w->eng = tw_engine_new(&c)) == NULL)
                 return TW_ENOMEM;
             w->last_publish = now_mono();
             continue;
