@@ -94,6 +94,19 @@ static uint16_t rd16(const struct pcapr *r, const uint8_t *b)
     return r->swapped ? __builtin_bswap16(v) : v;
 }
 
+static ssize_t read_full(int fd, uint8_t *buf, size_t n);
+
+/* Reads up to n bytes of the capture: with read(2) straight into buf for a regular file (no
+ * stdio buffer between: that would be one more copy of every byte), else through the stream
+ * (the stdio cookie of a pipe). How many, or -1 with errno set. */
+static ssize_t cap_read(struct tw_capfile *c, uint8_t *buf, size_t n)
+{
+    if (c->regular)
+        return read_full(fileno(c->fp), buf, n);
+    size_t got = fread(buf, 1, n, c->fp);
+    return got == 0 && ferror(c->fp) ? -1 : (ssize_t)got;
+}
+
 /* Reads the 24-byte file header. 0, or TW_EMALFORMED / TW_EIO with the reason in why. */
 static int pcapr_open(struct tw_capfile *c, char *why, size_t whylen)
 {
@@ -104,15 +117,20 @@ static int pcapr_open(struct tw_capfile *c, char *why, size_t whylen)
         snprintf(why, whylen, "out of memory");
         return TW_ENOMEM;
     }
-    size_t n = fread(h, 1, sizeof(h), c->fp);
-    if (n != sizeof(h)) {
+    if (c->regular && lseek(fileno(c->fp), 0, SEEK_SET) != 0) {
         free(r);
-        if (ferror(c->fp)) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return TW_EIO;
+    }
+    ssize_t n = cap_read(c, h, sizeof(h));
+    if (n != (ssize_t)sizeof(h)) {
+        free(r);
+        if (n < 0) {
             snprintf(why, whylen, "%s", strerror(errno));
             return TW_EIO;
         }
         snprintf(why, whylen, "truncated dump file; tried to read %zu file header bytes, only "
-                 "got %zu", sizeof(h), n);
+                 "got %zd", sizeof(h), n);
         return TW_EMALFORMED;
     }
     uint32_t magic;
@@ -215,13 +233,13 @@ static int pcapr_fill(struct tw_capfile *c, size_t need, char *why, size_t whyle
     uint8_t *mem = r->blk[r->cur].mem;
     size_t goal = c->regular ? BLOCK_BYTES : r->pos + need;
     while (r->end < goal) {
-        size_t got = fread(mem + r->end, 1, goal - r->end, c->fp);
-        r->end += got;
+        ssize_t got = cap_read(c, mem + r->end, goal - r->end);
+        if (got < 0) {
+            snprintf(why, whylen, "%s", strerror(errno));
+            return TW_EIO;
+        }
+        r->end += (size_t)got;
         if (got == 0) {
-            if (ferror(c->fp)) {
-                snprintf(why, whylen, "%s", strerror(errno));
-                return TW_EIO;
-            }
             r->eof = true;
             break;
         }

@@ -91,15 +91,6 @@ static void wburst_flush(struct worker *w, struct wburst *b, struct release *rel
     b->n = 0;
 }
 
-/* The reader's engine: reads the frames it kept for itself. */
-static void reader_burst_flush(struct worker *w)
-{
-    struct release rel = {0};
-
-    wburst_flush(w, w->burst, &rel);
-    release_flush(&rel);
-}
-
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -323,34 +314,29 @@ void spread_frame(void *ctx, const struct tw_frame *f)
     if (tw_prep_decode_deferred(s->prep, &pf, f->ts_sec, p, &s->reader_st.decode,
                                 &s->reader_st.prep) != 0)
         return;
-    w = &s->workers[flow_spread_hash(p) % s->n_workers];
-    if (s->feed_answers != NULL && p->sport == 53 && p->payload_len > 0) {
-        /* Only what the client accepts may feed the cache: validated here, not again. */
-        if (tw_prep_verify(tw_prep_csum(s->prep), p, &s->reader_st.prep) != 0)
-            return;
-        p->csum_pending = 0;
-        store_answers(s, p, f->ts_sec);
-    }
-    if (w->in_reader) {
-        /* The reader's own share: the frame as decoded, no copy; read in bursts when its
-         * bytes stay put (held) until then. */
-        struct tw_frame rf = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec,
-                              .caplen = (uint32_t)pf.caplen, .wirelen = f->wirelen,
-                              .source = f->source, .data = pf.data, .hold = f->hold};
-        struct wburst *b = w->burst;
-        if (f->hold != NULL && pf.data == f->data) {
-            if (b->n == TW_ENGINE_BURST || (b->n > 0 && b->source != s->sink.source))
-                reader_burst_flush(w);
-            tw_hold_take(f->hold);
-            b->f[b->n] = rf;
-            b->p[b->n++] = *p;
-            b->source = s->sink.source;
+    if (s->dns_reader) {
+        /* Replay: the reader's own engine reads DNS (UDP and TCP port 53), at once, so that
+         * the answers are in the cache before any frame after the response is handed out;
+         * nothing is parsed twice. Every other flow goes to a worker thread. */
+        if (p->sport == 53 || p->dport == 53) {
+            struct tw_frame rf = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec,
+                                  .caplen = (uint32_t)pf.caplen, .wirelen = f->wirelen,
+                                  .source = f->source, .data = pf.data};
+            w = &s->workers[0];
+            w->sink.source = s->sink.source;
+            tw_engine_packet(w->eng, &rf, p);
             return;
         }
-        reader_burst_flush(w); /* in order */
-        w->sink.source = s->sink.source;
-        tw_engine_packet(w->eng, &rf, p);
-        return;
+        w = &s->workers[1 + flow_spread_hash(p) % (s->n_workers - 1)];
+    } else {
+        w = &s->workers[flow_spread_hash(p) % s->n_workers];
+        if (s->feed_answers != NULL && p->sport == 53 && p->payload_len > 0) {
+            /* Only what the client accepts may feed the cache: validated here, not again. */
+            if (tw_prep_verify(tw_prep_csum(s->prep), p, &s->reader_st.prep) != 0)
+                return;
+            p->csum_pending = 0;
+            store_answers(s, p, f->ts_sec);
+        }
     }
     /* A frame read in place from a capture file goes by pointer; a reassembled one (in the
      * reader's reassembly buffer) or one of a source that reuses its buffer is copied. */
@@ -406,7 +392,6 @@ void workers_notify(struct sensor *s)
             continue;
         }
         /* The reader's engine between two bursts: as a worker between two batches. */
-        reader_burst_flush(w);
         atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
         double t = now_mono();
         if (t - w->last_publish >= 0.5) {
@@ -428,7 +413,6 @@ void workers_stop(struct sensor *s)
             w->started = false;
         }
         if (w->in_reader && w->eng != NULL) {
-            reader_burst_flush(w);
             tw_engine_flush(w->eng); /* flows still open at the end of the capture */
             worker_publish(w);
             w->in_reader = false;
@@ -506,8 +490,11 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         c.sink_ctx = w;
         w->in_reader = i == 0 && !s->fanout && !s->live;
         if (w->in_reader) {
-            if ((w->burst = calloc(1, sizeof(*w->burst))) == NULL ||
-                (w->eng = tw_engine_new(&c)) == NULL)
+            /* Replay: the reader's engine reads every DNS flow, with its answers (the
+             * reader stores none apart); the worker threads read the rest. */
+            c.udp_answers_stored = false;
+            s->dns_reader = n > 1;
+            if ((w->eng = tw_engine_new(&c)) == NULL)
                 return TW_ENOMEM;
             w->last_publish = now_mono();
             continue;
