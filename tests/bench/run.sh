@@ -9,7 +9,8 @@
 #   floor       BUILD/bench/floor FILE                 (bare libpcap read loop: pcap_fopen_offline
 #               on a stream with a 1 MiB buffer, the fastest honest way libpcap reads a file)
 #   bundled     BUILD/tunwatch -q -r FILE -R rules -o /dev/null
-#   workers2    the same with --workers 2 (the scaling of 1 -> 2 workers is printed)
+#   workersN    the same with --workers N for each N of BENCH_WORKERS (the scaling over one
+#               worker is printed for each; the target is on 2 workers)
 #   rules100k   BUILD/tunwatch -q -r FILE -R BUILD/bench/rules100k.yml -o /dev/null
 #   load100k    BUILD/tunwatch -q -r TINY -R BUILD/bench/rules100k.yml -o /dev/null
 #               (a 10-packet capture: the cost of loading and compiling 100k rules)
@@ -35,6 +36,7 @@
 #   BENCH_R50K (50000)       rules of the rules50k case; 0 leaves the case out
 #   BENCH_R50K_OTHER (30)    percent of them with only contains/startswith/wildcard indicators
 #       (a SigmaHQ-like share; the prefilter indexes them, so they cost only for candidate names).
+#   BENCH_WORKERS ("2 3")     worker counts timed besides one
 #   TUNWATCH      the binary to time (default BUILD/tunwatch)
 set -u
 
@@ -52,6 +54,7 @@ bundled=$root/rules
 target_bundled=3.0
 target_100k=3.3
 target_workers=1.4
+worker_counts=${BENCH_WORKERS:-2 3}
 n_r50k=${BENCH_R50K:-50000}
 r50k_other=${BENCH_R50K_OTHER:-30}
 target_50k=1.3
@@ -176,7 +179,9 @@ r=1
 while [ "$r" -le "$runs" ]; do
     timed floor "$r" "$floor" "$pcap"
     timed bundled "$r" "$tunwatch" -q -r "$pcap" -R "$bundled" -o /dev/null
-    timed workers2 "$r" "$tunwatch" -q -r "$pcap" -R "$bundled" --workers 2 -o /dev/null
+    for n in $worker_counts; do
+        timed "workers$n" "$r" "$tunwatch" -q -r "$pcap" -R "$bundled" --workers "$n" -o /dev/null
+    done
     timed rules100k "$r" "$tunwatch" -q -r "$pcap" -R "$rules100k" -o /dev/null
     timed load100k "$r" "$tunwatch" -q -r "$tiny" -R "$rules100k" -o /dev/null
     [ "$n_r50k" -gt 0 ] &&
@@ -231,7 +236,7 @@ if awk -v a="$load_before" -v b="$load_after" 'BEGIN { exit !(a + 0 >= 1.0 || b 
 fi
 echo
 awk -v pk="$n_pkts" -v by="$n_bytes" -v tb="$target_bundled" -v tk="$target_100k" \
-    -v tw="$target_workers" \
+    -v tw="$target_workers" -v wcounts="$worker_counts" \
     -v t5="$target_50k" -v with50k="$([ "$n_r50k" -gt 0 ] && echo 1 || echo 0)" \
     -v rss_ok="$([ -n "$time_bin" ] && echo 1 || echo 0)" '
     {
@@ -243,7 +248,10 @@ awk -v pk="$n_pkts" -v by="$n_bytes" -v tb="$target_bundled" -v tk="$target_100k
     END {
         printf "%-10s %9s %13s %8s %8s %9s %9s %9s\n", "case", "seconds", "packets/s", "Gbit/s",
                "x floor", "user+sys", "cpu x fl", "RSS MiB"
-        cases = "floor bundled workers2 rules100k load100k"
+        nw = split(wcounts, wc, " ")
+        cases = "floor bundled"
+        for (i = 1; i <= nw; i++) cases = cases " workers" wc[i]
+        cases = cases " rules100k load100k"
         if (with50k) cases = cases " rules50k"
         n = split(cases, order, " ")
         fl = best["floor"]
@@ -263,10 +271,15 @@ awk -v pk="$n_pkts" -v by="$n_bytes" -v tb="$target_bundled" -v tk="$target_100k
         }
         print ""
         verdict("bundled", tb); verdict("rules100k", tk)
-        if (("workers2" in seen) && ("bundled" in seen) && best["workers2"] > 0) {
-            r = best["bundled"] / best["workers2"]
-            printf "%-10s target >= %.1fx one worker: %.2fx  %s\n", "workers2", tw, r,
-                   (r >= tw) ? "PASS" : "FAIL"
+        for (i = 1; i <= nw; i++) {
+            c = "workers" wc[i]
+            if (!(c in seen) || !("bundled" in seen) || best[c] <= 0) continue
+            r = best["bundled"] / best[c]
+            if (wc[i] == 2)
+                printf "%-10s target >= %.1fx one worker: %.2fx  %s\n", c, tw, r,
+                       (r >= tw) ? "PASS" : "FAIL"
+            else
+                printf "%-10s %.2fx one worker\n", c, r
         }
         if (with50k) {
             if (!("rules50k" in seen) || !("bundled" in seen)) {
