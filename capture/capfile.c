@@ -159,19 +159,23 @@ static int pcapr_open(struct tw_capfile *c, char *why, size_t whylen)
     return 0;
 }
 
+/* One round of waiting for frames held by other threads: wake them (the stall callback),
+ * yield, and after a while sleep a little. */
+static void pcapr_pause(struct tw_capfile *c, unsigned spin)
+{
+    if (c->stall != NULL)
+        c->stall(c->stall_ctx);
+    if (spin < 64)
+        sched_yield();
+    else
+        nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
+}
+
 /* Waits until blk[i] holds no frame another thread still reads. */
 static void pcapr_wait(struct tw_capfile *c, unsigned i)
 {
-    struct tw_hold *h = &c->pr->blk[i];
-
-    for (unsigned spin = 0; !hold_idle(h); spin++) {
-        if (c->stall != NULL)
-            c->stall(c->stall_ctx);
-        if (spin < 64)
-            sched_yield();
-        else
-            nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
-    }
+    for (unsigned spin = 0; !hold_idle(&c->pr->blk[i]); spin++)
+        pcapr_pause(c, spin);
 }
 
 /* A block no frame is held in: the current one if it is free, else the free block of lowest
@@ -195,12 +199,7 @@ static unsigned pcapr_free_block(struct tw_capfile *c)
         }
         if (fresh < BLOCKS)
             return fresh;
-        if (c->stall != NULL)
-            c->stall(c->stall_ctx);
-        if (spin < 64)
-            sched_yield();
-        else
-            nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
+        pcapr_pause(c, spin);
     }
 }
 

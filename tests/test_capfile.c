@@ -110,6 +110,14 @@ static char *write_file(const uint8_t *b, size_t n)
     return path;
 }
 
+/* Removes the file at path and frees it and w's bytes. */
+static void drop(char *path, struct pw *w)
+{
+    unlink(path);
+    free(path);
+    free(w->buf);
+}
+
 /* ---- the comparison ---- */
 
 /* Reads path with both readers; every frame equal, and both end at the same record, with an
@@ -207,9 +215,7 @@ static void test_header_cases(void **state)
     assert_int_equal(tw_capfile_open(path, &c, err, sizeof(err)), 0);
     assert_int_equal(tw_capfile_linktype(c), 101);
     tw_capfile_close(c);
-    unlink(path);
-    free(path);
-    free(w.buf);
+    drop(path, &w);
 
     w = (struct pw){.minor = 4};
     pw_header(&w, 1);
@@ -224,9 +230,7 @@ static void test_header_cases(void **state)
     assert_int_equal(tw_capfile_next(c, &f, &lt, err, sizeof(err)), TW_EMALFORMED);
     assert_non_null(strstr(err, "invalid packet capture length 262145"));
     tw_capfile_close(c);
-    unlink(path);
-    free(path);
-    free(w.buf);
+    drop(path, &w);
 
     /* Records longer than the file's snapshot length: read whole, as Wireshark does
      * (libpcap cuts them to it). */
@@ -239,9 +243,7 @@ static void test_header_cases(void **state)
     assert_int_equal(f.caplen, 1000);
     assert_int_equal(tw_capfile_next(c, &f, &lt, err, sizeof(err)), TW_EOF);
     tw_capfile_close(c);
-    unlink(path);
-    free(path);
-    free(w.buf);
+    drop(path, &w);
 
     w = (struct pw){.minor = 4};
     pw_header(&w, 1);
@@ -249,9 +251,7 @@ static void test_header_cases(void **state)
     path = write_file(w.buf, w.len);
     assert_true(tw_capfile_open(path, &c, err, sizeof(err)) < 0);
     assert_non_null(strstr(err, "archaic"));
-    unlink(path);
-    free(path);
-    free(w.buf);
+    drop(path, &w);
 }
 
 /* ---- holds ---- */
