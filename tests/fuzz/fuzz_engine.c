@@ -6,6 +6,9 @@
  * bound, a 16-entry DNS answer cache) so eviction, reassembly limits, the move into a large buffer,
  * DNS answers over UDP and TCP, CNAME events and the end-of-capture flush are all reached.
  * Each frame is copied into an exact-size buffer; events are checked for their invariants.
+ * The input's length modulo 4 picks the way in: frames one by one or in bursts of up to
+ * TW_ENGINE_BURST (tw_engine_frames: prefetched lookups), with or without IP reassembly and
+ * checksum validation (checksums then left pending until a packet is read, and bypassed).
  */
 #include "tunwatch/inspect/engine.h"
 
@@ -43,10 +46,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     struct tw_engine *e;
     int64_t t = 1700000000;
+    struct tw_prep_config pc = {.defrag = TW_DEFRAG_CONFIG_DEFAULT, .checksums = TW_CSUM_AUTO};
+    bool bursts = size % 4 >= 2;
+    struct tw_frame fb[TW_ENGINE_BURST];
+    int lt[TW_ENGINE_BURST];
+    unsigned nb = 0;
 
     if (cache == NULL)
         return 0;
     tw_homenet_default(&cfg.home);
+    pc.defrag.max_datagrams = 4;
+    pc.defrag.memory = tw_defrag_min_memory(&pc.defrag) + (16u << 10);
+    if (size % 2)
+        cfg.prep = &pc;
     e = tw_engine_new(&cfg);
     if (e == NULL) {
         tw_anscache_free(cache);
@@ -66,10 +78,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         t += n ? buf[n - 1] & 3 : 1;
         struct tw_frame f = {.ts_sec = t, .ts_nsec = 0, .caplen = (uint32_t)n,
                              .wirelen = (uint32_t)n, .data = buf};
-        tw_engine_frame(e, TW_LINK_ETHERNET, &f);
-        free(buf);
         data += n;
         size -= n;
+        if (!bursts) {
+            tw_engine_frame(e, TW_LINK_ETHERNET, &f);
+            free(buf);
+            continue;
+        }
+        /* Every frame of a burst stays valid until the burst is read. */
+        fb[nb] = f;
+        lt[nb++] = TW_LINK_ETHERNET;
+        if (nb == TW_ENGINE_BURST || size < 2 || (n > 0 && buf[0] == 0xff)) {
+            tw_engine_frames(e, lt, fb, nb);
+            for (unsigned i = 0; i < nb; i++)
+                free((void *)fb[i].data);
+            nb = 0;
+        }
+    }
+    if (nb > 0) {
+        tw_engine_frames(e, lt, fb, nb);
+        for (unsigned i = 0; i < nb; i++)
+            free((void *)fb[i].data);
     }
     tw_engine_flush(e);
     tw_engine_free(e);
