@@ -46,6 +46,7 @@ struct seen {
     uint32_t tls_flags;
     uint16_t tls_version, tls_legacy_version, tls_record_version;
     bool has_ja4;
+    uint8_t stream_flags;
 };
 
 static struct seen seen[64];
@@ -115,11 +116,13 @@ static void sink(void *ctx, const struct tw_event *ev)
     s->tls_legacy_version = ev->tls_legacy_version;
     s->tls_record_version = ev->tls_record_version;
     s->has_ja4 = tw_event_ja4(ev) != NULL;
+    s->stream_flags = ev->stream_flags;
 }
 
 static struct tw_anscache *cache; /* used by engines made while set */
 
 static uint32_t big_buffers; /* tls_big_buffers of the engines made while set */
+static uint32_t mid_buffers = 4; /* midstream_buffers of the engines made while set */
 
 static struct tw_engine *engine(uint32_t flows, uint32_t streams)
 {
@@ -128,6 +131,7 @@ static struct tw_engine *engine(uint32_t flows, uint32_t streams)
         .flow_timeout = 60,
         .stream_buffers = streams,
         .tls_big_buffers = big_buffers,
+        .midstream_buffers = mid_buffers,
         .quic_states = 4,
         .sink = sink,
         .anscache = cache,
@@ -932,6 +936,246 @@ static void test_limits_counted(void **state)
     tw_engine_free(e);
 }
 
+/* ---- mid-stream pickup and overlapping bytes ---- */
+
+#define SF(x) (1u << TW_SF_##x)
+
+static void get_stats(struct tw_engine *e, struct tw_engine_stats *st)
+{
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    tw_engine_get_stats(e, st, &fst, &hw);
+}
+
+/* The first bytes a client sends, of each kind the pickup reads, and the name they carry. */
+struct first_bytes {
+    uint8_t b[512];
+    size_t n;
+    uint16_t dport;
+    const char *name;
+    enum tw_evidence evidence;
+};
+
+static void first_bytes_of(int kind, struct first_bytes *fb)
+{
+    static const char req[] = "GET /x HTTP/1.1\r\nHost: mid.example\r\nAccept: */*\r\n\r\n";
+
+    switch (kind) {
+    case 0:
+        fb->n = build_hello(fb->b, sizeof(fb->b), "mid.trycloudflare.com", 0, 1);
+        fb->dport = 443;
+        fb->name = "mid.trycloudflare.com";
+        fb->evidence = TW_EV_TLS_SNI;
+        break;
+    case 1: {
+        size_t m = dns_query(fb->b + 2, 7, "mid.ngrok.io", 1, false);
+        put16(fb->b, (uint16_t)m);
+        fb->n = m + 2;
+        fb->dport = 53;
+        fb->name = "mid.ngrok.io";
+        fb->evidence = TW_EV_DNS_QUERY;
+        break;
+    }
+    default:
+        memcpy(fb->b, req, sizeof(req) - 1);
+        fb->n = sizeof(req) - 1;
+        fb->dport = 8080;
+        fb->name = "mid.example";
+        fb->evidence = TW_EV_HTTP_HOST;
+    }
+}
+
+/*
+ * Capture begun mid-flow (no handshake): a ClientHello, a DNS-over-TCP query and an HTTP
+ * request cut at every position into two segments, and into three (1 byte, then the cut),
+ * fed in order, reversed, and after a server segment: each names its flow once, from the
+ * client. Before the pickup, a first segment under 6 bytes (hello), under 16 (request) or
+ * arriving after a later one lost the name.
+ */
+static void test_midstream_pickup_splits(void **state)
+{
+    (void)state;
+    struct first_bytes fb;
+    unsigned flows = 0, picked = 0;
+
+    for (int kind = 0; kind < 3; kind++) {
+        first_bytes_of(kind, &fb);
+        for (size_t k = 1; k < fb.n; k++) {
+            for (int order = 0; order < 4; order++) {
+                struct tw_engine *e = engine(64, 4);
+                uint32_t seq = 0xfffffff0u; /* the sequence numbers wrap inside the stream */
+                uint16_t sport = (uint16_t)(40000 + k);
+                /* cuts: [0,k) [k,n), or [0,1) [1,k) [k,n) for order 3 */
+                size_t cut[4] = {0, k, fb.n, 0}, nseg = 2;
+                if (order == 3 && k > 1) {
+                    cut[1] = 1, cut[2] = k, cut[3] = fb.n;
+                    nseg = 3;
+                }
+                if (order == 2) /* the server's bytes come first */
+                    tcp_send(e, SRV, fb.dport, CLI, sport, ACK | PSH, 9000, "\x17\x03\x03\x00\x02zz",
+                             7);
+                for (size_t i = 0; i < nseg; i++) {
+                    size_t j = order == 1 || order == 3 ? nseg - 1 - i : i;
+                    tcp_send(e, CLI, sport, SRV, fb.dport, ACK | PSH, seq + (uint32_t)cut[j],
+                             fb.b + cut[j], cut[j + 1] - cut[j]);
+                }
+                if (n_seen != 1 || strcmp(seen[0].raw, fb.name) != 0)
+                    fail_msg("kind %d cut %zu order %d: %zu events, first '%s'", kind, k, order,
+                             n_seen, n_seen ? seen[0].raw : "");
+                assert_int_equal(seen[0].evidence, fb.evidence);
+                assert_string_equal(seen[0].src, "10.0.0.2");
+                assert_int_equal(seen[0].sport, sport);
+                assert_true(seen[0].midstream);
+                assert_int_equal(seen[0].direction, TW_DIR_CLIENT_BYTES);
+                struct tw_engine_stats st;
+                get_stats(e, &st);
+                assert_int_equal(st.midstream_pickup, (seen[0].stream_flags & SF(MIDSTREAM_PICKUP)) != 0);
+                picked += (unsigned)st.midstream_pickup;
+                assert_int_equal(st.midstream_no_buffer + st.midstream_too_long +
+                                     st.midstream_gave_up + st.overlap_conflict,
+                                 0);
+                flows++;
+                tw_engine_free(e);
+            }
+        }
+    }
+    /* The first segment read alone names the flow only when in order and long enough. */
+    assert_true(picked > flows / 2);
+}
+
+/* The same without mid-stream buffers: a first segment of 1 byte loses the name, as before. */
+static void test_midstream_pickup_off(void **state)
+{
+    (void)state;
+    struct first_bytes fb;
+
+    mid_buffers = 0;
+    first_bytes_of(0, &fb);
+    struct tw_engine *e = engine(64, 4);
+    tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 100, fb.b, 1);
+    tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 101, fb.b + 1, fb.n - 1);
+    assert_int_equal(n_seen, 0);
+    tw_engine_free(e);
+    mid_buffers = 4;
+}
+
+/* Every refusal of the pickup is counted: no buffer free, bytes past the 8 KiB bound,
+ * patience run out. */
+static void test_midstream_pickup_limits(void **state)
+{
+    (void)state;
+    struct first_bytes fb;
+    struct tw_engine_stats st;
+    static uint8_t junk[1000];
+
+    memset(junk, 0x17, sizeof(junk));
+    first_bytes_of(0, &fb);
+    mid_buffers = 1;
+    struct tw_engine *e = engine(64, 4);
+    /* Flow A holds the only buffer; flow B's first byte finds none: its hello is lost. */
+    tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 100, fb.b, 1);
+    tcp_send(e, CLI, 40001, SRV, 443, ACK | PSH, 100, fb.b, 1);
+    tcp_send(e, CLI, 40001, SRV, 443, ACK | PSH, 101, fb.b + 1, fb.n - 1);
+    get_stats(e, &st);
+    assert_int_equal(st.midstream_no_buffer, 2);
+    assert_int_equal(n_seen, 0);
+    /* A's hello completes and gives the buffer back: flow C is read. */
+    tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 101, fb.b + 1, fb.n - 1);
+    tcp_send(e, CLI, 40002, SRV, 443, ACK | PSH, 100, fb.b, 1);
+    tcp_send(e, CLI, 40002, SRV, 443, ACK | PSH, 101, fb.b + 1, fb.n - 1);
+    assert_int_equal(n_seen, 2);
+    assert_int_equal(seen[0].sport, 40000);
+    assert_int_equal(seen[1].sport, 40002);
+    tw_engine_free(e);
+    mid_buffers = 4;
+
+    /* Past the bound: 9 segments of 1000 bytes that begin nothing; then a whole hello in one
+     * segment is still read. */
+    e = engine(64, 4);
+    for (uint32_t i = 0; i < 9; i++)
+        tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 100 + i * 1000, junk, sizeof(junk));
+    get_stats(e, &st);
+    assert_int_equal(st.midstream_too_long, 1);
+    tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 9100, fb.b, fb.n);
+    assert_int_equal(n_seen, 1);
+    /* Past the bound backwards: a segment 9000 bytes before the first one held. */
+    tcp_send(e, CLI, 40001, SRV, 443, ACK | PSH, 20000, junk, 10);
+    tcp_send(e, CLI, 40001, SRV, 443, ACK | PSH, 11000, fb.b, 1);
+    get_stats(e, &st);
+    assert_int_equal(st.midstream_too_long, 2);
+    /* Patience: a flow whose sides send 17 segments that begin nothing is given up. */
+    for (uint32_t i = 0; i < 17; i++)
+        tcp_send(e, i % 2 ? SRV : CLI, i % 2 ? 443 : 40005, i % 2 ? CLI : SRV,
+                 i % 2 ? 40005 : 443, ACK | PSH, 500 + i * 10, junk, 10);
+    get_stats(e, &st);
+    assert_int_equal(st.midstream_gave_up, 1);
+    assert_int_equal(st.flows_not_inspected, 1);
+    tw_engine_free(e);
+}
+
+/*
+ * Overlapping bytes that differ: in the reassembly buffer the first ones stay (the segment
+ * held first wins), the conflict is counted and the flow's event flagged; a second whole
+ * ClientHello at the sequence number of the one reported (an insertion decoy that reached the
+ * sensor, not the server, then the real hello) is reported too, flagged hello_later; a
+ * retransmission of the same bytes is not.
+ */
+static void test_overlap_conflict(void **state)
+{
+    (void)state;
+    uint8_t real[512], decoy[512];
+    size_t n = build_hello(real, sizeof(real), "evil.trycloudflare.com", 0, 1);
+    size_t nd = build_hello(decoy, sizeof(decoy), "www.wikipedia.org.test", 0, 1);
+    struct tw_engine_stats st;
+
+    assert_int_equal(n, nd);
+    struct tw_engine *e = engine(64, 4);
+    /* Decoy then real hello, each in one segment. */
+    handshake(e, CLI, 40000, SRV, 443, 100);
+    tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 101, decoy, nd);
+    tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 101, real, n);
+    tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 101, real, n); /* retransmission */
+    assert_int_equal(n_seen, 2);
+    assert_string_equal(seen[0].raw, "www.wikipedia.org.test");
+    assert_int_equal(seen[0].stream_flags, 0);
+    assert_string_equal(seen[1].raw, "evil.trycloudflare.com");
+    assert_int_equal(seen[1].stream_flags, SF(HELLO_LATER) | SF(OVERLAP_CONFLICT));
+    assert_int_equal(seen[1].flow_id, seen[0].flow_id);
+    get_stats(e, &st);
+    assert_int_equal(st.hello_later, 1);
+    assert_int_equal(st.overlap_conflict, 1);
+    assert_int_equal(st.tls_hellos, 2);
+    /* The real hello in two segments after the decoy. */
+    handshake(e, CLI, 40001, SRV, 443, 100);
+    tcp_send(e, CLI, 40001, SRV, 443, ACK | PSH, 101, decoy, nd);
+    tcp_send(e, CLI, 40001, SRV, 443, ACK | PSH, 101, real, 40);
+    tcp_send(e, CLI, 40001, SRV, 443, ACK | PSH, 141, real + 40, n - 40);
+    assert_int_equal(n_seen, 4);
+    assert_string_equal(seen[3].raw, "evil.trycloudflare.com");
+    assert_true(seen[3].stream_flags & SF(HELLO_LATER));
+    /* In the reassembly buffer: the second half held, then other bytes over it, then the
+     * first half: the bytes held first are read, the conflict flagged. */
+    handshake(e, CLI, 40002, SRV, 443, 100);
+    tcp_send(e, CLI, 40002, SRV, 443, ACK | PSH, 141, real + 40, n - 40);
+    tcp_send(e, CLI, 40002, SRV, 443, ACK | PSH, 141, decoy + 40, nd - 40);
+    tcp_send(e, CLI, 40002, SRV, 443, ACK | PSH, 101, real, 40);
+    assert_int_equal(n_seen, 5);
+    assert_string_equal(seen[4].raw, "evil.trycloudflare.com");
+    assert_int_equal(seen[4].stream_flags, SF(OVERLAP_CONFLICT));
+    get_stats(e, &st);
+    assert_int_equal(st.overlap_conflict, 3);
+    assert_int_equal(st.hello_later, 2);
+    /* Mid-stream: the decoy's second half held first, then the real hello's. */
+    tcp_send(e, CLI, 40003, SRV, 443, ACK | PSH, 141, decoy + 40, nd - 40);
+    tcp_send(e, CLI, 40003, SRV, 443, ACK | PSH, 141, real + 40, n - 40);
+    tcp_send(e, CLI, 40003, SRV, 443, ACK | PSH, 101, real, 1);
+    tcp_send(e, CLI, 40003, SRV, 443, ACK | PSH, 102, real + 1, 39);
+    assert_int_equal(n_seen, 6);
+    assert_string_equal(seen[5].raw, "www.wikipedia.org.test");
+    assert_int_equal(seen[5].stream_flags, SF(OVERLAP_CONFLICT) | SF(MIDSTREAM_PICKUP));
+    tw_engine_free(e);
+}
+
 
 /* ---- lenient ClientHellos: records, names, size ---- */
 
@@ -1539,6 +1783,10 @@ int main(void)
         cmocka_unit_test(test_port_reuse_and_retransmitted_syn),
         cmocka_unit_test(test_midstream),
         cmocka_unit_test(test_limits_counted),
+        cmocka_unit_test(test_midstream_pickup_splits),
+        cmocka_unit_test(test_midstream_pickup_off),
+        cmocka_unit_test(test_midstream_pickup_limits),
+        cmocka_unit_test(test_overlap_conflict),
         cmocka_unit_test(test_answer_correlation),
         cmocka_unit_test(test_dns_response_events),
         cmocka_unit_test(test_answers_over_tcp),

@@ -117,6 +117,88 @@ static void test_consume(void **state)
     free(s);
 }
 
+/* Overlaps keep the bytes that came first (policy "first") and count other bytes there. */
+static void test_overlap_first(void **state)
+{
+    (void)state;
+    struct tw_stream *s = malloc(sizeof(*s) + TW_STREAM_CAP);
+
+    assert_non_null(s);
+    s->cap = TW_STREAM_CAP;
+    tw_stream_reset(s, 100);
+    assert_int_equal(tw_stream_add(s, 100, (const uint8_t *)"abcdefghij", 10), TW_STREAM_ADDED);
+    /* the same bytes again: a retransmission, no conflict */
+    tw_stream_add(s, 103, (const uint8_t *)"defg", 4);
+    assert_int_equal(s->conflicts, 0);
+    /* other bytes over 105..109, new ones after */
+    tw_stream_add(s, 105, (const uint8_t *)"XXXXXklmno", 10);
+    assert_int_equal(s->conflicts, 1);
+    assert_int_equal(s->contig, 15);
+    assert_memory_equal(s->data, "abcdefghijklmno", 15);
+    /* an island, then a segment over its bytes with others and over the hole before it */
+    tw_stream_add(s, 130, (const uint8_t *)"uvwxyz", 6);
+    tw_stream_add(s, 125, (const uint8_t *)"0123456789", 10);
+    assert_int_equal(s->conflicts, 2);
+    assert_int_equal(s->n_gaps, 1);
+    assert_memory_equal(s->data + 25, "01234uvwxyz", 11);
+    /* filling the hole with bytes that match what is held on both sides */
+    tw_stream_add(s, 114, (const uint8_t *)"opqrstuvwxy01", 13);
+    assert_int_equal(s->conflicts, 2);
+    assert_int_equal(s->contig, 36);
+    assert_int_equal(s->n_gaps, 0);
+    assert_memory_equal(s->data + 10, "klmnopqrstuvwxy01234uvwxyz", 26);
+    /* reset clears the count */
+    tw_stream_reset(s, 0);
+    assert_int_equal(s->conflicts, 0);
+    free(s);
+}
+
+/* A segment before the first one held: the buffer's start moves back. */
+static void test_rebase(void **state)
+{
+    (void)state;
+    struct tw_stream *s = malloc(sizeof(*s) + 64);
+    uint8_t big[64] = {0};
+
+    assert_non_null(s);
+    s->cap = 64;
+    tw_stream_reset(s, 1010);
+    tw_stream_add(s, 1010, (const uint8_t *)"klmno", 5);
+    tw_stream_add(s, 1020, (const uint8_t *)"uvw", 3);
+    assert_int_equal(tw_stream_rebase(s, 1005), 0);
+    assert_int_equal(s->base_seq, 1005);
+    assert_int_equal(s->contig, 0);
+    assert_int_equal(s->n_gaps, 2);
+    assert_int_equal(tw_stream_add(s, 1005, (const uint8_t *)"fghij", 5), TW_STREAM_ADDED);
+    assert_int_equal(s->contig, 10);
+    assert_memory_equal(s->data, "fghijklmno", 10);
+    assert_int_equal(tw_stream_rebase(s, 1005), 0);   /* the same start: nothing to do */
+    assert_int_equal(tw_stream_rebase(s, 1006), TW_EINVAL);
+    /* the bytes held (up to 1023) would end past the capacity from before 1023 - 64 */
+    assert_int_equal(tw_stream_rebase(s, 1023 - 65), TW_ENOMEM);
+    assert_int_equal(s->base_seq, 1005);
+    assert_int_equal(tw_stream_rebase(s, 1023 - 64), 0);
+    assert_int_equal(tw_stream_add(s, 1023 - 64, big, 46), TW_STREAM_ADDED);
+    assert_int_equal(s->contig, 56);
+    assert_memory_equal(s->data + 46, "fghijklmno", 10);
+    /* across the sequence wrap */
+    tw_stream_reset(s, 3);
+    tw_stream_add(s, 3, (const uint8_t *)"def", 3);
+    assert_int_equal(tw_stream_rebase(s, 0xfffffffeu), 0);
+    tw_stream_add(s, 0xfffffffeu, (const uint8_t *)"zabc", 4);
+    tw_stream_add(s, 2, (const uint8_t *)"X", 1);
+    assert_int_equal(s->contig, 8);
+    assert_memory_equal(s->data, "zabcXdef", 8);
+    /* with every hole in use, the held prefix cannot become one more island */
+    tw_stream_reset(s, 0);
+    tw_stream_add(s, 0, big, 1);
+    for (uint32_t i = 0; i < TW_STREAM_MAX_GAPS; i++)
+        tw_stream_add(s, 3 + i * 2, big, 1);
+    assert_int_equal(s->n_gaps, TW_STREAM_MAX_GAPS);
+    assert_int_equal(tw_stream_rebase(s, 0xffffffffu), TW_ENOMEM);
+    free(s);
+}
+
 static void test_pool(void **state)
 {
     (void)state;
@@ -146,6 +228,8 @@ int main(void)
         cmocka_unit_test(test_orders),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_consume),
+        cmocka_unit_test(test_overlap_first),
+        cmocka_unit_test(test_rebase),
         cmocka_unit_test(test_pool),
     };
     return tw_run_tests_name("stream", tests, NULL, NULL);

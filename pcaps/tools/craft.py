@@ -30,6 +30,21 @@ frames tshark flags with a bad checksum are left out of the table, as the receiv
   offload.pcap        resolve_connect as a capture on the sending host with checksum offload
                       shows it: every TCP/UDP checksum holds the pseudo-header sum the NIC
                       would complete.
+  midstream_split.pcap  captures begun mid-flow: the TCP flow of resolve_connect's ClientHello,
+                      of dns_tcp's first query and of http's first request, each 8 times
+                      (client ports 52001...) without its SYN and SYN-ACK, the first client
+                      segment cut after 1, 2 or 3 bytes, the two pieces in order or reversed,
+                      and cut into three (1 byte, 3 bytes, the rest) in order or reversed.
+                      tshark cannot read a name whose first byte comes after later ones on
+                      a flow whose start it has not seen: those rows are in
+                      midstream_split.pcap.names.extra.tsv, from tshark on the same flows
+                      in order.
+  tcp_overlap.pcap    insertion decoys a receiver never gets (IPv4 TTL 1) but a sensor does,
+                      with valid checksums: resolve_connect's ClientHello flow 3 times (client
+                      ports 53001...): a hello for a benign name at the sequence number of the
+                      real one, before it (the real one whole, then in two segments); and the
+                      real hello's second half, then the decoy's second half over it, then the
+                      first half (reassembly keeps the bytes that came first).
 
 Only the Python standard library is used. The output is deterministic.
 """
@@ -367,6 +382,158 @@ def craft_offload(src):
     return out
 
 
+def flow_of(recs, pred):
+    """The packets (ts, Pkt) of the first TCP flow whose first client payload satisfies pred,
+    and the index of that packet in the list."""
+    seen = set()
+    for ts, frame in recs:
+        p = Pkt(frame)
+        if not (p.ok and p.proto == 6 and p.payload()):
+            continue
+        key = (p.src, p.sport(), p.dst, p.dport())
+        if key in seen:
+            continue
+        seen.add(key)
+        if not pred(p):
+            continue
+        out, first = [], None
+        for ts2, frame2 in recs:
+            q = Pkt(frame2)
+            if not (q.ok and q.proto == 6):
+                continue
+            k2 = (q.src, q.sport(), q.dst, q.dport())
+            if k2 == key or k2 == (p.dst, p.dport(), p.src, p.sport()):
+                if first is None and k2 == key and q.payload():
+                    first = len(out)
+                out.append((ts2, q))
+        return out, first
+    sys.exit("no such flow")
+
+
+def tcp_rebuild(p, client_port, old_port, payload=None, seq_delta=0, ttl=None):
+    """p's frame with the client's port old_port replaced, the payload replaced and the
+    sequence number moved (checksums redone)."""
+    hl = (p.seg[12] >> 4) * 4
+    h = bytearray(p.seg[:hl])
+    if p.sport() == old_port:
+        h[0:2] = struct.pack("!H", client_port)
+    if p.dport() == old_port:
+        h[2:4] = struct.pack("!H", client_port)
+    seq = (struct.unpack_from("!I", h, 4)[0] + seq_delta) & 0xffffffff
+    h[4:8] = struct.pack("!I", seq)
+    seg = bytes(h) + (p.payload() if payload is None else payload)
+    seg = with_checksum(p, seg, l4_checksum(p.version, p.src, p.dst, 6, seg))
+    ip = None
+    if ttl is not None:
+        ip = bytearray(p.ip)
+        ip[8] = ttl
+    return p.rebuild(seg, ip)
+
+
+def split_flow(flow, first, port, t0, cuts, reverse):
+    """The flow without its SYN and SYN-ACK, client port `port`, from time t0, with the first
+    client payload cut at `cuts`, the pieces in order or reversed."""
+    out, base = [], flow[0][0]
+    old = flow[first][1].sport()
+    for i, (ts, p) in enumerate(flow):
+        t = t0 + ts - base
+        if p.seg[13] & 0x02:
+            continue
+        if i != first:
+            out.append([t, tcp_rebuild(p, port, old)])
+            continue
+        data = p.payload()
+        edges = [0] + list(cuts) + [len(data)]
+        pieces = [tcp_rebuild(p, port, old, data[a:b], a) for a, b in zip(edges, edges[1:])]
+        if reverse:
+            pieces.reverse()
+        out += spread(t, pieces)
+    return out
+
+
+def midstream_flows(d):
+    """The three source flows of midstream_split: a ClientHello, a DNS query, a request."""
+    rc = read_pcap(os.path.join(d, "resolve_connect.pcap"))
+    dns = read_pcap(os.path.join(d, "dns_tcp.pcap"))
+    http = read_pcap(os.path.join(d, "http.pcap"))
+    return [flow_of(rc, lambda p: p.is_hello() and p.version == 4),
+            flow_of(dns, lambda p: p.dport() == 53),
+            flow_of(http, lambda p: p.payload()[:4] in (b"GET ", b"POST"))]
+
+
+MIDSTREAM_CUTS = [((1,), False), ((1,), True), ((2,), False), ((2,), True), ((3,), False),
+                  ((3,), True), ((1, 4), False), ((1, 4), True)]
+
+
+def craft_midstream_split(d, in_order=False):
+    out, port, t0 = [], 52001, None
+    for flow, first in midstream_flows(d):
+        for cuts, reverse in MIDSTREAM_CUTS:
+            t0 = flow[0][0] if t0 is None else t0
+            out += split_flow(flow, first, port, t0, cuts, reverse and not in_order)
+            port += 1
+            t0 = out[-1][0] + 1_000_000
+    return out
+
+
+def craft_tcp_overlap(src, decoys=True):
+    flow, first = flow_of(read_pcap(src), lambda p: p.is_hello() and p.version == 4)
+    out, t0 = [], flow[0][0]
+    for case in range(3):
+        port = 53001 + case
+        old = flow[first][1].sport()
+        base = flow[0][0]
+        for i, (ts, p) in enumerate(flow):
+            t = t0 + ts - base
+            if i != first:
+                out.append([t, tcp_rebuild(p, port, old)])
+                continue
+            real = p.payload()
+            decoy, _ = replace_name(real, b"files.example-corp.com", b"www.wikipedia.org.test")
+            if case == 0:
+                frames = [tcp_rebuild(p, port, old, decoy, ttl=1), tcp_rebuild(p, port, old)]
+                frames = frames if decoys else frames[1:]
+            elif case == 1:
+                frames = [tcp_rebuild(p, port, old, decoy, ttl=1),
+                          tcp_rebuild(p, port, old, real[:40]),
+                          tcp_rebuild(p, port, old, real[40:], 40)]
+                frames = frames if decoys else frames[1:]
+            else:
+                frames = [tcp_rebuild(p, port, old, real[40:], 40),
+                          tcp_rebuild(p, port, old, decoy[40:], 40, ttl=1),
+                          tcp_rebuild(p, port, old, real[:40])]
+            out += spread(t, frames)
+        t0 = out[-1][0] + 1_000_000
+    return out
+
+
+def extra_names(path, recs, ports, reason):
+    """path's .names.extra.tsv: tshark's rows, from the capture recs (written next to path for
+    the time it takes), of the flows with client ports `ports`, each with the reason."""
+    tmp = path + ".tmp.pcap"
+    write_pcap(tmp, recs)
+    try:
+        names(tmp, False)
+        with open(tmp + ".names.tsv", encoding="utf-8") as fp:
+            rows = fp.read().splitlines()
+    finally:
+        for f in (tmp, tmp + ".names.tsv"):
+            if os.path.exists(f):
+                os.remove(f)
+    col = rows[0].split("\t").index("tcp.srcport")
+    with open(path + ".names.extra.tsv", "w", encoding="utf-8") as fp:
+        fp.write(rows[0] + "\treason\n")
+        for r in rows[1:]:
+            if int(r.split("\t")[col]) in ports:
+                fp.write(f"{r}\t{reason}\n")
+
+
+MIDSTREAM_REASON = ("mid-stream, the first bytes after later ones: tshark 4.0 reassembles from "
+                    "the first segment it sees; row from tshark on the same flows in order")
+OVERLAP_REASON = ("a second ClientHello at the sequence numbers of the decoy: tshark 4.0 "
+                  "reads a retransmission; row from tshark on the capture without the decoys")
+
+
 def names(path, checksums):
     opts = ["-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE",
             "-o", "tcp.reassemble_out_of_order:TRUE", "-d", "tcp.port==5443,tls"]
@@ -389,17 +556,28 @@ def main():
     d = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(here)
     od = sys.argv[2] if len(sys.argv) > 2 else d
     rc, v6 = os.path.join(d, "resolve_connect.pcap"), os.path.join(d, "ipv6_vlan.pcap")
+    reversed_ports = {52001 + i for i in range(3 * len(MIDSTREAM_CUTS)) if MIDSTREAM_CUTS[i % len(MIDSTREAM_CUTS)][1]}
+    extras = {"midstream_split.pcap": (lambda: craft_midstream_split(d, True), reversed_ports,
+                                       MIDSTREAM_REASON),
+              "tcp_overlap.pcap": (lambda: craft_tcp_overlap(rc, False), {53001, 53002},
+                                   OVERLAP_REASON)}
     jobs = [("frag_ipv4.pcap", craft_frag_ipv4, rc, False),
             ("frag_overlap.pcap", craft_frag_overlap, rc, False),
             ("frag_ipv6_vlan.pcap", craft_frag_ipv6_vlan, v6, False),
             ("frag_flood.pcap", craft_frag_flood, rc, False),
             ("tls_decoy.pcap", craft_tls_decoy, rc, True),
-            ("offload.pcap", craft_offload, rc, False)]
+            ("offload.pcap", craft_offload, rc, False),
+            ("midstream_split.pcap", craft_midstream_split, d, False),
+            ("tcp_overlap.pcap", craft_tcp_overlap, rc, False)]
     for name, fn, src, checksums in jobs:
         path = os.path.join(od, name)
         write_pcap(path, fn(src))
         names(path, checksums)
         n = sum(1 for _ in open(path + ".names.tsv")) - 1
+        if name in extras:
+            make, ports, reason = extras[name]
+            extra_names(path, make(), ports, reason)
+            n += sum(1 for _ in open(path + ".names.extra.tsv")) - 1
         print(f"{name:22} {n:3} names")
 
 

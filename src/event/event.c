@@ -190,6 +190,20 @@ const char *tw_direction_name(enum tw_direction d)
     }
 }
 
+const char *tw_stream_flag_name(enum tw_stream_flag f)
+{
+    switch (f) {
+    case TW_SF_OVERLAP_CONFLICT:
+        return "overlap_conflict";
+    case TW_SF_HELLO_LATER:
+        return "hello_later";
+    case TW_SF_MIDSTREAM_PICKUP:
+        return "midstream_pickup";
+    default:
+        return "?";
+    }
+}
+
 const char *tw_proc_status_name(enum tw_proc_status s)
 {
     switch (s) {

@@ -10,6 +10,7 @@ void tw_stream_reset(struct tw_stream *s, uint32_t base_seq)
     s->base_seq = base_seq;
     s->contig = 0;
     s->n_gaps = 0;
+    s->conflicts = 0;
 }
 
 void tw_stream_move(struct tw_stream *dst, const struct tw_stream *src)
@@ -22,6 +23,7 @@ void tw_stream_move(struct tw_stream *dst, const struct tw_stream *src)
     dst->base_seq = src->base_seq;
     dst->contig = src->contig;
     dst->n_gaps = src->n_gaps;
+    dst->conflicts = src->conflicts;
     memcpy(dst->island, src->island, sizeof(dst->island));
     memcpy(dst->data, src->data, total);
 }
@@ -72,6 +74,41 @@ static bool insert_island(struct tw_stream *s, uint32_t start, uint32_t end)
     return true;
 }
 
+/*
+ * Writes the segment's bytes p[0..end-off) at [off, end) where the buffer holds none yet and
+ * compares them with the bytes it holds (policy "first": what arrived first stays). Returns
+ * whether some held byte differs. Bytes written where nothing is held yet are only kept once
+ * the caller records the range.
+ */
+static bool place_first(struct tw_stream *s, uint32_t off, uint32_t end, const uint8_t *p)
+{
+    uint32_t pos = off;
+    bool conflict = false;
+
+    if (pos < s->contig) {
+        uint32_t k = end < s->contig ? end : s->contig;
+        conflict |= memcmp(s->data + pos, p, k - pos) != 0;
+        pos = k;
+    }
+    for (uint32_t i = 0; i < s->n_gaps && pos < end; i++) {
+        uint32_t a = s->island[i].start, b = s->island[i].end;
+        if (b <= pos)
+            continue;
+        if (a >= end)
+            break;
+        if (a > pos) {
+            memcpy(s->data + pos, p + (pos - off), a - pos);
+            pos = a;
+        }
+        uint32_t k = end < b ? end : b;
+        conflict |= memcmp(s->data + pos, p + (pos - off), k - pos) != 0;
+        pos = k;
+    }
+    if (pos < end)
+        memcpy(s->data + pos, p + (pos - off), end - pos);
+    return conflict;
+}
+
 enum tw_stream_add_result tw_stream_add(struct tw_stream *s, uint32_t seq, const uint8_t *p,
                                         size_t n)
 {
@@ -98,18 +135,51 @@ enum tw_stream_add_result tw_stream_add(struct tw_stream *s, uint32_t seq, const
     if (n == 0)
         return res;
     end = off + (uint32_t)n;
+    /* Before the ranges change: which bytes are held is read from them. */
+    if (place_first(s, off, end, p))
+        s->conflicts++;
     if (off > s->contig) {
         if (!insert_island(s, off, end))
             return TW_STREAM_TOO_MANY_GAPS;
-        memcpy(s->data + off, p, n);
         return res;
     }
-    memcpy(s->data + off, p, n);
     if (end > s->contig) {
         s->contig = end;
         absorb_islands(s);
     }
     return res;
+}
+
+int tw_stream_rebase(struct tw_stream *s, uint32_t seq)
+{
+    uint32_t total = s->contig, delta = s->base_seq - seq;
+
+    for (uint32_t i = 0; i < s->n_gaps; i++)
+        if (s->island[i].end > total)
+            total = s->island[i].end;
+    if ((int32_t)delta <= 0)
+        return (int32_t)delta == 0 ? 0 : TW_EINVAL;
+    if (total == 0) {
+        s->base_seq = seq;
+        return 0;
+    }
+    if (delta > s->cap || total > s->cap - delta ||
+        (s->contig > 0 && s->n_gaps == TW_STREAM_MAX_GAPS))
+        return TW_ENOMEM;
+    memmove(s->data + delta, s->data, total);
+    for (uint32_t i = 0; i < s->n_gaps; i++) {
+        s->island[i].start += delta;
+        s->island[i].end += delta;
+    }
+    if (s->contig > 0) {
+        memmove(&s->island[1], &s->island[0], s->n_gaps * sizeof(s->island[0]));
+        s->island[0].start = delta;
+        s->island[0].end = delta + s->contig;
+        s->n_gaps++;
+    }
+    s->contig = 0;
+    s->base_seq = seq;
+    return 0;
 }
 
 void tw_stream_consume(struct tw_stream *s, size_t n)

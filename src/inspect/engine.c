@@ -7,6 +7,7 @@
 
 #include "tunwatch/base/alloc.h"
 #include "tunwatch/base/ascii.h"
+#include "tunwatch/base/seed.h"
 #include "tunwatch/flow/stream.h"
 #include "tunwatch/inspect/answers.h"
 #include "tunwatch/proto/dns.h"
@@ -18,6 +19,12 @@
 
 /* Packets a mid-stream TCP flow may show before we stop looking for a client hello. */
 #define MIDSTREAM_PATIENCE 16
+/* Bytes of each direction of a mid-stream flow held until they tell who the client is (the
+ * mid-stream pool's buffers). */
+#define MIDSTREAM_CAP (8u * 1024u)
+/* ClientHellos read again per flow at the sequence number of the one reported (see
+ * hello_recheck). */
+#define HELLO_RECHECKS 4
 /* Client segments checked for a ClientHello after a non-TLS start (STARTTLS, SOCKS, ...). */
 #define SCAN_SEGMENTS 8
 /* Client segments after an HTTP request without the start of another before the flow is
@@ -56,6 +63,10 @@ enum tw_flow_state {
 #define TW_FLOWX_SERVER_OFF 0x02 /* stop reading the server stream (oversize, no buffer) */
 #define TW_FLOWX_HOLDING 0x04    /* in the flow table's holding class (see hold_update) */
 #define TW_FLOWX_BIG_STREAM 0x08 /* conn.stream indexes the large-buffer pool (a large hello) */
+#define TW_FLOWX_CONFLICT 0x10   /* overlapping bytes differed: the flow's events say so */
+#define TW_FLOWX_HELLO_KEPT 0x20 /* hello_seq and hello_hash hold the ClientHello reported */
+#define TW_FLOWX_RECHECK 0x40    /* reading a ClientHello at hello_seq again (hello_recheck) */
+#define TW_FLOWX_PICKED 0x80     /* mid-stream: the client was found in its first bytes, held */
 
 /* A flow-table entry as the engine sees it: the table's part, then the engine's state (the
  * table zeroes it for a new flow; conn_init sets what is not zero). The first 8 bytes of the
@@ -70,15 +81,22 @@ struct conn {
     uint8_t xflags;       /* TW_FLOWX_* */
     uint8_t dns_qz;       /* DNS: bit 7 set: the last query seen had ID dns_qid and Zeek's Z
                              (header bits 4-6) in bits 0-2 */
+    uint8_t rechecks;     /* ClientHellos read again at hello_seq */
     uint32_t client_next; /* TCP: sequence number of the next unconsumed client byte */
     uint32_t stream;      /* reassembly buffer index or TW_STREAM_NONE */
     uint32_t isn;         /* initiator's initial sequence number, if its SYN was seen */
     uint32_t server_next; /* TCP DNS: sequence number of the next unconsumed server byte */
     uint32_t sstream;     /* TCP DNS: server-side reassembly buffer or TW_STREAM_NONE */
     uint32_t quic;        /* TW_FLOW_QUIC: state index in the QUIC pool, else QUIC_NONE */
+    uint32_t pick[2];     /* mid-stream, client not known yet: each key side's first bytes
+                             (mid-stream pool index, or TW_STREAM_NONE) */
+    uint32_t hello_seq;   /* TW_FLOWX_HELLO_KEPT: sequence number of the hello reported */
     uint16_t quic_left;   /* TW_FLOW_QUIC: client datagrams still read without a hello */
     uint16_t dns_qid;     /* DNS: see dns_qz */
     uint16_t source;      /* the capture source of the flow's first packet (tw_frame.source) */
+    uint8_t pick_off;     /* mid-stream: bit per key side whose first bytes are no longer held
+                             (they outgrew their buffer) */
+    uint64_t hello_hash;  /* TW_FLOWX_HELLO_KEPT: seeded hash of that hello's stream bytes */
 };
 _Static_assert(offsetof(struct conn, client_next) <= sizeof(struct tw_flow) + TW_FLOW_OWNER_HOT,
                "the per-packet fields sit on the entry's first cache line");
@@ -98,6 +116,9 @@ struct tw_engine {
      * its ClientHello is whole (rare: hellos over ~24 KiB); bounded like the general pool. */
     struct tw_stream_pool big;
     size_t tls_stream_max; /* bytes of client stream a ClientHello may take */
+    /* The first bytes of mid-stream TCP flows, per direction, until they tell the client. */
+    struct tw_stream_pool mid;
+    uint64_t hello_seed; /* per-run seed of hello_hash */
     struct tw_engine_stats st;
     const struct tw_frame *frame; /* frame being processed */
     struct tw_dns_msg dns;
@@ -159,7 +180,8 @@ static struct tw_stream *stream_of(struct tw_engine *e, const struct conn *f, co
  */
 static void hold_update(struct tw_engine *e, struct conn *f)
 {
-    bool holds = f->stream != TW_STREAM_NONE || f->quic != QUIC_NONE;
+    bool holds = f->stream != TW_STREAM_NONE || f->quic != QUIC_NONE ||
+                 f->pick[0] != TW_STREAM_NONE || f->pick[1] != TW_STREAM_NONE;
 
     if (holds == ((f->xflags & TW_FLOWX_HOLDING) != 0))
         return;
@@ -171,6 +193,15 @@ static void hold_update(struct tw_engine *e, struct conn *f)
         if (now == TW_FLOW_TIMEOUT_HOLDING)
             tw_flow_set_timeout(e->flows, &f->ft, TW_FLOW_TIMEOUT_DEFAULT);
         f->xflags &= (uint8_t)~TW_FLOWX_HOLDING;
+    }
+}
+
+/* Gives the mid-stream buffers of a flow back. */
+static void put_pickups(struct tw_engine *e, struct conn *f)
+{
+    for (unsigned i = 0; i < 2; i++) {
+        tw_stream_put(&e->mid, f->pick[i]);
+        f->pick[i] = TW_STREAM_NONE;
     }
 }
 
@@ -193,6 +224,7 @@ static void flow_end(struct tw_engine *e, struct conn *f)
     answer_event(e, f);
     put_stream_of(e, f, &f->stream);
     put_stream_of(e, f, &f->sstream);
+    put_pickups(e, f);
     put_quic(e, f);
 }
 
@@ -201,6 +233,7 @@ static void conn_init(struct tw_engine *e, struct conn *f)
 {
     f->source = (uint16_t)e->frame->source;
     f->stream = f->sstream = TW_STREAM_NONE;
+    f->pick[0] = f->pick[1] = TW_STREAM_NONE;
     f->quic = QUIC_NONE;
     f->initiator = f->client = TW_SIDE_UNKNOWN;
 }
@@ -242,7 +275,8 @@ static inline bool pkt_ok(struct tw_engine *e, const struct tw_pkt *p)
  * bytes, no second lookup. Returns the flow then, else NULL (validate, then conn_get()).
  */
 static inline struct conn *conn_bypass(struct tw_engine *e, const struct tw_pkt *p,
-                                       bool (*reads)(const struct conn *, uint8_t side))
+                                       bool (*reads)(const struct conn *, uint8_t side,
+                                                     const struct tw_pkt *))
 {
     uint8_t side;
     struct conn *f;
@@ -254,7 +288,7 @@ static inline struct conn *conn_bypass(struct tw_engine *e, const struct tw_pkt 
         f = (struct conn *)tw_flow_find(e->flows, p, e->frame->ts_sec, &side);
     }
 
-    if (f == NULL || reads(f, side))
+    if (f == NULL || reads(f, side, p))
         return NULL;
     tw_flow_touch(e->flows, &f->ft, e->frame->ts_sec);
     e->st.bypassed++;
@@ -278,6 +312,9 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
         goto out_free;
     if (tw_stream_pool_init(&e->pool, cfg->stream_buffers, TW_STREAM_CAP) != 0)
         goto out_flows;
+    if (tw_stream_pool_init(&e->mid, cfg->midstream_buffers, MIDSTREAM_CAP) != 0)
+        goto out_pool;
+    e->hello_seed = tw_random_seed(e);
     /* One ClientHello message of the largest body configured; its stream may hold twice that
      * (records of 5 payload bytes on average carry as many header bytes) and the records
      * skipped before it. */
@@ -331,6 +368,7 @@ out_big:
 out_scratch:
     free(e->tls_scratch);
 out_pool:
+    tw_stream_pool_destroy(&e->mid);
     tw_stream_pool_destroy(&e->pool);
 out_flows:
     tw_flow_table_free(e->flows);
@@ -347,6 +385,7 @@ void tw_engine_free(struct tw_engine *e)
     tw_prep_free(e->prep);
     tw_stream_pool_destroy(&e->pool);
     tw_stream_pool_destroy(&e->big);
+    tw_stream_pool_destroy(&e->mid);
     free(e->tls_scratch);
     free(e->answers);
     free(e->burst);
@@ -401,6 +440,11 @@ size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *
         {"stream_clipped", st->stream_clipped},
         {"stream_gaps", st->stream_gaps},
         {"flows_not_inspected", st->flows_not_inspected},
+        {"midstream_no_buffer", st->midstream_no_buffer},
+        {"midstream_too_long", st->midstream_too_long},
+        {"midstream_gave_up", st->midstream_gave_up},
+        {"overlap_conflict", st->overlap_conflict},
+        {"hello_later", st->hello_later},
         {"quic_no_state", st->quic_no_state},
         {"quic_gave_up", st->quic_gave_up},
     };
@@ -459,6 +503,8 @@ static void event_init_at(struct tw_engine *e, struct tw_event *ev, const struct
     ev->direction = !ev->midstream                     ? TW_DIR_START
                     : (f->flags & TW_FLOWF_PORT_GUESS) ? TW_DIR_PORT
                                                        : TW_DIR_CLIENT_BYTES;
+    ev->stream_flags = (uint8_t)(((f->xflags & TW_FLOWX_CONFLICT) ? 1u << TW_SF_OVERLAP_CONFLICT : 0) |
+                                 ((f->xflags & TW_FLOWX_PICKED) ? 1u << TW_SF_MIDSTREAM_PICKUP : 0));
     ev->l4_proto = proto;
     ev->sport = sport;
     ev->dport = dport;
@@ -752,7 +798,8 @@ static void udp_dns(struct tw_engine *e, const struct tw_pkt *p)
  * hello's oddities as flags.
  */
 static void hello_event(struct tw_engine *e, struct conn *f, const struct tw_tls_hello *h,
-                        const struct tw_pkt *p, enum tw_evidence evidence, char proto)
+                        const struct tw_pkt *p, enum tw_evidence evidence, char proto,
+                        uint8_t stream_flags)
 {
     struct tw_event ev;
 
@@ -774,6 +821,7 @@ static void hello_event(struct tw_engine *e, struct conn *f, const struct tw_tls
         event_init(e, &ev, f, p->ip_version, p->src, p->sport, p->dst, p->dport, p->l4_proto);
         ev.category = TW_CAT_NETWORK_CONNECTION;
         ev.evidence = evidence;
+        ev.stream_flags |= stream_flags;
         ev.ech = h->has_ech;
         ev.tls_flags = h->flags;
         ev.tls_version = h->version;
@@ -793,9 +841,56 @@ static void hello_event(struct tw_engine *e, struct conn *f, const struct tw_tls
     }
 }
 
-static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
-                           const struct tw_tls_hello *h)
+/* A hash of a ClientHello's stream bytes b[0..n), seeded per run (a sender cannot craft two
+ * hellos that collide without knowing the seed): tells a retransmitted hello from another one
+ * at the same sequence numbers. */
+static uint64_t hello_hash(const struct tw_engine *e, const uint8_t *b, size_t n)
 {
+    uint64_t h = e->hello_seed ^ ((uint64_t)n * 0x9e3779b97f4a7c15ull);
+    size_t i = 0;
+
+    for (; n - i >= 8; i += 8) {
+        uint64_t w = 0;
+        for (unsigned k = 0; k < 8; k++)
+            w |= (uint64_t)b[i + k] << (8 * k);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+    }
+    for (; i < n; i++) {
+        h = (h ^ b[i]) * 0x94d049bb133111ebull;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+/*
+ * A ClientHello over TCP was read whole from the client's stream bytes b[0..n), which begin at
+ * sequence number seq. The hello is remembered (seq and a hash of its bytes): when the flow
+ * reads one again at seq (hello_recheck), the same bytes are a retransmission and say nothing;
+ * other bytes are another hello at the same sequence numbers, whose names are reported too,
+ * flagged hello_later (an insertion decoy that a receiver drops, a TTL that expires before it,
+ * was read first, or is this one).
+ */
+static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
+                           const struct tw_tls_hello *h, const uint8_t *b, size_t n, uint32_t seq)
+{
+    uint64_t hash = hello_hash(e, b, n);
+    uint8_t sf = 0;
+
+    if (f->xflags & TW_FLOWX_RECHECK) {
+        f->xflags &= (uint8_t)~TW_FLOWX_RECHECK;
+        if (hash == f->hello_hash) {
+            f->state = TW_FLOW_DONE;
+            return;
+        }
+        e->st.overlap_conflict++;
+        e->st.hello_later++;
+        f->xflags |= TW_FLOWX_CONFLICT;
+        sf = 1u << TW_SF_HELLO_LATER;
+    }
+    f->hello_seq = seq;
+    f->hello_hash = hash;
+    f->xflags |= TW_FLOWX_HELLO_KEPT;
     e->st.tls_hellos++;
     if (f->flags & TW_FLOWF_BUFFERED)
         e->st.tls_multi_segment++;
@@ -805,7 +900,22 @@ static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_
         e->st.tls_sni++;
     else
         e->st.tls_no_sni++;
-    hello_event(e, f, h, p, TW_EV_TLS_SNI, 't');
+    hello_event(e, f, h, p, TW_EV_TLS_SNI, 't', sf);
+}
+
+/*
+ * A client segment at the sequence number of the ClientHello already reported: a
+ * retransmission, or another hello at the same sequence numbers. The flow reads a hello from
+ * there again, and tls_hello_done() tells the two apart. At most HELLO_RECHECKS times a flow.
+ */
+static void hello_recheck(struct conn *f)
+{
+    if (f->rechecks >= HELLO_RECHECKS)
+        return;
+    f->rechecks++;
+    f->state = TW_FLOW_TLS;
+    f->client_next = f->hello_seq;
+    f->xflags |= TW_FLOWX_RECHECK;
 }
 
 /*
@@ -838,7 +948,7 @@ static void quic_datagram(struct tw_engine *e, struct conn *f, const struct tw_p
         if (hello.tls.has_sni)
             e->st.quic_sni++;
         /* The hello's bytes live in the QUIC state: report, then give it back. */
-        hello_event(e, f, &hello.tls, p, TW_EV_QUIC_SNI, 'q');
+        hello_event(e, f, &hello.tls, p, TW_EV_QUIC_SNI, 'q', 0);
         put_quic(e, f);
         return;
     }
@@ -852,8 +962,9 @@ static void quic_datagram(struct tw_engine *e, struct conn *f, const struct tw_p
 
 /* UDP other than DNS: QUIC Initials are read; any other flow may be named from the cache. */
 /* Whether a UDP flow other than DNS reads this side's datagrams (its client's Initials). */
-static bool udp_reads(const struct conn *f, uint8_t side)
+static bool udp_reads(const struct conn *f, uint8_t side, const struct tw_pkt *p)
 {
+    (void)p;
     return f->state == TW_FLOW_QUIC && side == f->client;
 }
 
@@ -1112,10 +1223,11 @@ static size_t client_bytes(struct tw_engine *e, struct conn *f, const struct tw_
             f->state = TW_FLOW_NEW;
             break;
         }
-        case TW_FLOW_TLS:
+        case TW_FLOW_TLS: {
             rc = tw_tls_parse_stream(b, n, e->tls_scratch, e->tls_scratch_cap, &hello);
             if (rc > 0) {
-                tls_hello_done(e, f, p, &hello);
+                /* buf begins at client_next (see stream_segment) */
+                tls_hello_done(e, f, p, &hello, b, (size_t)rc, f->client_next + (uint32_t)off);
                 return off + (size_t)rc;
             }
             if (rc == TW_EINCOMPLETE) {
@@ -1126,15 +1238,25 @@ static size_t client_bytes(struct tw_engine *e, struct conn *f, const struct tw_
                 return off;
             }
             f->state = TW_FLOW_DONE;
+            /* Read again at the sequence number of a whole hello: these bytes differ. */
+            uint8_t sf = (f->xflags & TW_FLOWX_RECHECK) ? 1u << TW_SF_HELLO_LATER : 0;
+            f->xflags &= (uint8_t)~TW_FLOWX_RECHECK;
             if (rc == TW_ENOMEM) {
                 e->st.tls_too_large++;
                 return off;
             }
             e->st.tls_malformed++;
             /* Names read before the break are still names the client sent (flag truncated). */
-            if (hello.n_sni > 0)
-                hello_event(e, f, &hello, p, TW_EV_TLS_SNI, 't');
+            if (hello.n_sni > 0) {
+                if (sf != 0) {
+                    e->st.overlap_conflict++;
+                    e->st.hello_later++;
+                    f->xflags |= TW_FLOWX_CONFLICT;
+                }
+                hello_event(e, f, &hello, p, TW_EV_TLS_SNI, 't', sf);
+            }
             return off;
+        }
         case TW_FLOW_HTTP: {
             struct tw_http_req req;
             rc = tw_http_request_parse(b, n, &req);
@@ -1231,6 +1353,8 @@ static bool direction_done(const struct conn *f, bool server)
     return f->state == TW_FLOW_DONE || (server && (f->xflags & TW_FLOWX_SERVER_OFF));
 }
 
+static void stream_drain(struct tw_engine *e, struct conn *f, const struct tw_pkt *p, bool server);
+
 /*
  * A payload segment starting at sequence number seq, of the client stream (server false) or
  * of the server stream of a DNS flow (server true): bytes in order are parsed straight from
@@ -1300,7 +1424,15 @@ static void stream_segment(struct tw_engine *e, struct conn *f, const struct tw_
     s = stream_of(e, f, idx);
     if (!server)
         s = tls_room(e, f, stream_end(s, seq, len));
-    switch (tw_stream_add(s, seq, data, len)) {
+    uint32_t conflicts = s->conflicts;
+    enum tw_stream_add_result res = tw_stream_add(s, seq, data, len);
+    if (s->conflicts != conflicts) {
+        /* Other bytes where the buffer holds some: the first ones stay; a receiver with
+         * another policy would read these. */
+        e->st.overlap_conflict++;
+        f->xflags |= TW_FLOWX_CONFLICT;
+    }
+    switch (res) {
     case TW_STREAM_CLIPPED:
         e->st.stream_clipped++;
         break;
@@ -1312,6 +1444,23 @@ static void stream_segment(struct tw_engine *e, struct conn *f, const struct tw_
     default:
         break;
     }
+    stream_drain(e, f, p, server);
+}
+
+/*
+ * Reads the bytes the flow's buffer (client stream, or server stream when server) holds
+ * contiguous from its start, drops what was consumed, and gives the buffer back once it holds
+ * nothing or the direction is done with.
+ */
+static void stream_drain(struct tw_engine *e, struct conn *f, const struct tw_pkt *p, bool server)
+{
+    size_t (*consume)(struct tw_engine *, struct conn *, const struct tw_pkt *, const uint8_t *,
+                      size_t) = server ? server_bytes : client_bytes;
+    uint32_t *next = server ? &f->server_next : &f->client_next;
+    uint32_t *idx = server ? &f->sstream : &f->stream;
+    struct tw_stream *s = stream_of(e, f, idx);
+    size_t used;
+
     if (s->contig == 0)
         return;
     used = consume(e, f, p, s->data, s->contig);
@@ -1350,11 +1499,196 @@ static bool looks_like_client_start(const struct tw_pkt *p)
            (c == START_HTTP && p->payload_len >= 16);
 }
 
-/* Whether a TCP flow still reads segments. */
-static bool tcp_reads(const struct conn *f, uint8_t side)
+/* Whether a TCP flow still reads data segment p from side: not once it is done, except a
+ * client segment at the sequence number of the hello it reported (a later hello there is
+ * compared with it, see hello_recheck). */
+static bool tcp_reads(const struct conn *f, uint8_t side, const struct tw_pkt *p)
 {
-    (void)side;
-    return f->state != TW_FLOW_DONE;
+    return f->state != TW_FLOW_DONE ||
+           ((f->xflags & TW_FLOWX_HELLO_KEPT) && side == f->client && p->seq == f->hello_seq);
+}
+
+/* What the first bytes of one direction of a mid-stream flow say about its sender. */
+enum pick_verdict {
+    PICK_CLIENT, /* they begin what a client sends first: the sender is the client */
+    PICK_WAIT,   /* not (yet): more bytes, or earlier ones, may still tell */
+    PICK_NEVER,  /* the sender is a DNS server (port 53): never the client */
+};
+
+/* A DNS-over-TCP message begins at b[0..n): a length prefix and a message that parses (its
+ * questions at least, when it is longer than a mid-stream buffer). */
+static enum pick_verdict dns_start_verdict(struct tw_engine *e, const uint8_t *b, size_t n)
+{
+    size_t mlen, have;
+    int rc;
+
+    if (n < 2 + 12)
+        return PICK_WAIT;
+    mlen = (size_t)b[0] << 8 | b[1];
+    have = TW_MIN(mlen, n - 2);
+    if (have < 12)
+        return PICK_WAIT;
+    rc = tw_dns_parse(b + 2, have, &e->dns);
+    if (have == mlen)
+        return rc >= 0 || e->dns.n_questions > 0 ? PICK_CLIENT : PICK_WAIT;
+    if (mlen + 2 <= MIDSTREAM_CAP)
+        return PICK_WAIT;
+    return e->dns.n_questions > 0 ? PICK_CLIENT : PICK_WAIT;
+}
+
+/*
+ * Whether the first bytes b[0..n) a side of a mid-stream flow sent (from port sport to dport)
+ * are what a client sends first: a TLS record header announcing a ClientHello, a DNS message
+ * to port 53, an HTTP request line, CONNECT, a PROXY protocol header. The same tests as
+ * looks_like_client_start(), but a DNS message must parse.
+ */
+static enum pick_verdict client_start_verdict(struct tw_engine *e, const uint8_t *b, size_t n,
+                                              uint16_t sport, uint16_t dport)
+{
+    if (dport == 53)
+        return dns_start_verdict(e, b, n);
+    if (sport == 53)
+        return PICK_NEVER;
+    switch (classify_start(b, n)) {
+    case START_CONNECT:
+    case START_PROXY:
+        return PICK_CLIENT;
+    case START_TLS:
+        return hello_record_start(b, n) ? PICK_CLIENT : PICK_WAIT;
+    case START_HTTP:
+        return n >= 16 ? PICK_CLIENT : PICK_WAIT;
+    default:
+        return PICK_WAIT;
+    }
+}
+
+/* Key side `side` of a mid-stream flow is its client; its stream is read from seq on. */
+static void set_client(struct conn *f, uint8_t side, uint32_t seq)
+{
+    f->initiator = f->client = side;
+    f->client_next = seq;
+    f->flags |= TW_FLOWF_CLIENT_SET;
+}
+
+/* A mid-stream flow whose client is still unknown after MIDSTREAM_PATIENCE packets is done
+ * with. */
+static void midstream_patience(struct tw_engine *e, struct conn *f)
+{
+    if (f->ft.pkts <= MIDSTREAM_PATIENCE)
+        return;
+    f->state = TW_FLOW_DONE;
+    e->st.flows_not_inspected++;
+    if (f->pick[0] != TW_STREAM_NONE || f->pick[1] != TW_STREAM_NONE)
+        e->st.midstream_gave_up++;
+    put_pickups(e, f);
+}
+
+/*
+ * The first bytes of side `side`, held in its mid-stream buffer, begin what a client sends:
+ * that side is the client, its stream starts at the buffer's first byte, and what the buffer
+ * holds (out-of-order islands too) moves into a reassembly buffer and is read the usual way.
+ */
+static void pickup_adopt(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
+                         uint8_t side)
+{
+    const struct tw_stream *pk = tw_stream_at(&e->mid, f->pick[side]);
+    uint32_t idx;
+
+    set_client(f, side, pk->base_seq);
+    f->xflags |= TW_FLOWX_PICKED;
+    e->st.midstream_pickup++;
+    idx = tw_stream_get(&e->pool, pk->base_seq);
+    if (idx == TW_STREAM_NONE) {
+        e->st.stream_no_buffer++;
+        f->state = TW_FLOW_DONE;
+        put_pickups(e, f);
+        return;
+    }
+    tw_stream_move(tw_stream_at(&e->pool, idx), pk);
+    f->stream = idx;
+    f->flags |= TW_FLOWF_BUFFERED;
+    put_pickups(e, f);
+    stream_drain(e, f, p, false);
+}
+
+/*
+ * A payload segment (at sequence number seq) of a TCP flow whose start was not seen, while its
+ * client is unknown. Each side's first bytes are held in a mid-stream buffer, in sequence order
+ * whatever the order they arrive in (a segment before the first one held moves the buffer's
+ * start back), until they begin what a client sends first (client_start_verdict): then that
+ * side is the client and they are read (pickup_adopt). So a hello, DNS message or request whose
+ * first segment holds 1 byte, or whose segments arrive out of order, is read whole. A segment
+ * that alone begins what a client sends makes its side the client as before: returns true, and
+ * the caller reads the segment as the client's. Refusals are counted: no buffer free
+ * (midstream_no_buffer, per segment), bytes beyond the buffer or too many holes
+ * (midstream_too_long: that side is no longer held), MIDSTREAM_PATIENCE packets without a
+ * client (midstream_gave_up when bytes were held).
+ */
+static bool midstream_segment(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
+                              uint8_t side, uint32_t seq)
+{
+    uint32_t *pk = &f->pick[side];
+    const uint8_t *b = p->payload;
+    size_t n = p->payload_len;
+
+    if (e->mid.cap == 0 || (f->pick_off & (1u << side))) {
+        if (looks_like_client_start(p)) {
+            put_pickups(e, f);
+            set_client(f, side, seq);
+            return true;
+        }
+        midstream_patience(e, f);
+        return false;
+    }
+    if (*pk == TW_STREAM_NONE) {
+        enum pick_verdict v = client_start_verdict(e, b, n, p->sport, p->dport);
+        if (v == PICK_CLIENT) {
+            put_pickups(e, f);
+            set_client(f, side, seq);
+            return true;
+        }
+        if (v == PICK_NEVER) {
+            midstream_patience(e, f);
+            return false;
+        }
+        *pk = tw_stream_get(&e->mid, seq);
+        if (*pk == TW_STREAM_NONE) {
+            e->st.midstream_no_buffer++;
+            midstream_patience(e, f);
+            return false;
+        }
+    }
+    struct tw_stream *s = tw_stream_at(&e->mid, *pk);
+    bool held = (int32_t)(seq - s->base_seq) >= 0 || tw_stream_rebase(s, seq) == 0;
+    uint32_t conflicts = s->conflicts;
+    if (held) {
+        enum tw_stream_add_result res = tw_stream_add(s, seq, b, n);
+        held = res == TW_STREAM_ADDED;
+    }
+    if (s->conflicts != conflicts) {
+        e->st.overlap_conflict++;
+        f->xflags |= TW_FLOWX_CONFLICT;
+    }
+    if (s->contig > 0 &&
+        client_start_verdict(e, s->data, s->contig, p->sport, p->dport) == PICK_CLIENT) {
+        pickup_adopt(e, f, p, side);
+        return false;
+    }
+    if (!held) {
+        /* Past the bound: this side's bytes are no longer held. */
+        e->st.midstream_too_long++;
+        tw_stream_put(&e->mid, *pk);
+        *pk = TW_STREAM_NONE;
+        f->pick_off |= (uint8_t)(1u << side);
+    }
+    /* A start after bytes that never began one (a new request on a kept-alive connection). */
+    if (client_start_verdict(e, b, n, p->sport, p->dport) == PICK_CLIENT) {
+        put_pickups(e, f);
+        set_client(f, side, seq);
+        return true;
+    }
+    midstream_patience(e, f);
+    return false;
 }
 
 /* Returns the packet's flow, or NULL when the packet did not touch the flow table. */
@@ -1417,23 +1751,16 @@ static struct conn *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
         f->server_next = p->seq + 1;
         f->xflags |= TW_FLOWX_SERVER_SET;
     }
+    seq = p->seq + (syn ? 1u : 0u); /* data on a SYN (TCP Fast Open) follows the ISN */
+    if (f->state == TW_FLOW_DONE && (f->xflags & TW_FLOWX_HELLO_KEPT) && side == f->client &&
+        p->payload_len > 0 && seq == f->hello_seq)
+        hello_recheck(f);
     if (f->state == TW_FLOW_DONE || p->payload_len == 0)
         return f;
     e->st.tcp_payload_pkts++;
-    seq = p->seq + (syn ? 1u : 0u); /* data on a SYN (TCP Fast Open) follows the ISN */
-    if (!(f->flags & TW_FLOWF_CLIENT_SET)) {
-        /* Start not seen: the side that sends what a client sends first is the client. */
-        if (!looks_like_client_start(p)) {
-            if (f->ft.pkts > MIDSTREAM_PATIENCE) {
-                f->state = TW_FLOW_DONE;
-                e->st.flows_not_inspected++;
-            }
-            return f;
-        }
-        f->initiator = f->client = side;
-        f->client_next = seq;
-        f->flags |= TW_FLOWF_CLIENT_SET;
-    }
+    /* Start not seen: the side that sends what a client sends first is the client. */
+    if (!(f->flags & TW_FLOWF_CLIENT_SET) && !midstream_segment(e, f, p, side, seq))
+        return f;
     if (side != f->client) {
         if (f->state == TW_FLOW_NEW && (p->sport == 53 || p->dport == 53))
             f->state = TW_FLOW_DNS; /* the query was not captured, its response was */

@@ -269,6 +269,10 @@ void fmt_own_fields(struct tw_jb *jb, const struct tw_event *ev, const struct fm
     tw_jb_key(jb, "midstream");
     tw_jb_bool(jb, ev->midstream);
     own_str(jb, "direction", tw_direction_name(ev->direction));
+    if (ev->stream_flags != 0) {
+        tw_jb_key(jb, "stream_flags");
+        fmt_stream_flags(jb, ev);
+    }
     if (src->name != NULL && src->is_file)
         own_str(jb, "pcap_filename", src->name);
     if (ev->name_truncated) {
@@ -291,6 +295,22 @@ unsigned fmt_dns_flags(const struct tw_event *ev, const char *names[FMT_DNS_FLAG
         if (ev->dns.flags & fmt_dns_flag_bits[i].bit)
             names[n++] = fmt_dns_flag_bits[i].name;
     return n;
+}
+
+void fmt_stream_flags(struct tw_jb *jb, const struct tw_event *ev)
+{
+    bool first = true;
+
+    tw_jb_raw(jb, "[", 1);
+    for (unsigned t = 0; t < TW_SF__COUNT; t++) {
+        if (!(ev->stream_flags & (1u << t)))
+            continue;
+        if (!first)
+            tw_jb_raw(jb, ",", 1);
+        first = false;
+        tw_jb_cstr(jb, tw_stream_flag_name((enum tw_stream_flag)t));
+    }
+    tw_jb_raw(jb, "]", 1);
 }
 
 void fmt_tls_flags(struct tw_jb *jb, const struct tw_event *ev)

@@ -98,9 +98,12 @@ const char *fmt_rrtype(uint16_t type, char *buf, size_t cap);
 
 /* The event's own fields, for the part of a line that holds what the schema has no field for
  * (ECS tunwatch.*, ASIM AdditionalFields), under tunwatch's names: evidence, name,
- * name_normalized, initiated, midstream, direction, pcap_filename (replay), name_truncated
- * (when cut). */
+ * name_normalized, initiated, midstream, direction, stream_flags (when set), pcap_filename
+ * (replay), name_truncated (when cut). */
 void fmt_own_fields(struct tw_jb *jb, const struct tw_event *ev, const struct fmt_source *src);
+
+/* The event's stream_flags as a JSON array of their names. */
+void fmt_stream_flags(struct tw_jb *jb, const struct tw_event *ev);
 
 /* The TLS hello's oddities (ev->tls_flags) as a JSON array of their names. */
 void fmt_tls_flags(struct tw_jb *jb, const struct tw_event *ev);

@@ -145,6 +145,10 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
     tw_jb_bool(jb, ev->midstream);
     tw_jb_key(jb, "direction");
     tw_jb_cstr(jb, tw_direction_name(ev->direction));
+    if (ev->stream_flags != 0) {
+        tw_jb_key(jb, "stream_flags");
+        fmt_stream_flags(jb, ev);
+    }
     if (ev->proc.status != TW_PROC_NONE)
         process_fields(jb, &ev->proc);
     if (ev->answer_name != NULL) {

@@ -38,6 +38,7 @@ enum {
     OPT_FLOW_TIMEOUT_SHORT,
     OPT_STREAM_BUFFERS,
     OPT_QUIC_STATES,
+    OPT_MIDSTREAM_BUFFERS,
     OPT_FILTER,
     OPT_SNAPLEN,
     OPT_BUFFER_SIZE,
@@ -96,6 +97,7 @@ static const struct option longopts[] = {
     {"flow-timeout-short", required_argument, NULL, OPT_FLOW_TIMEOUT_SHORT},
     {"stream-buffers", required_argument, NULL, OPT_STREAM_BUFFERS},
     {"quic-states", required_argument, NULL, OPT_QUIC_STATES},
+    {"midstream-buffers", required_argument, NULL, OPT_MIDSTREAM_BUFFERS},
     {"tls-max-hello", required_argument, NULL, OPT_TLS_MAX_HELLO},
     {"tls-big-buffers", required_argument, NULL, OPT_TLS_BIG_BUFFERS},
     {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
@@ -178,6 +180,9 @@ static void usage(FILE *fp)
             "      --tls-big-buffers N  larger reassembly buffers for ClientHellos over about\n"
             "                           24 KiB, 2 x (tls-max-hello + 4) + 16 KiB each (default\n"
             "                           64; memory is only touched when used; 0: none)\n"
+            "      --midstream-buffers N  8 KiB buffers for the first bytes of TCP flows whose\n"
+            "                           start was not captured, held until they tell the\n"
+            "                           client (default 1024; 0: none)\n"
             "      --quic-states N      QUIC flows collecting their ClientHello at once, about\n"
             "                           8.5 KiB each (default 1024; 0: QUIC is not read)\n"
             "      --defrag-memory MIB  memory for IP reassembly, all told (default 16)\n"
@@ -422,6 +427,10 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         return 0;
     case OPT_QUIC_STATES:
         if (!parse_u32(arg, 0, 1u << 20, &s->eng.quic_states))
+            goto range;
+        return 0;
+    case OPT_MIDSTREAM_BUFFERS:
+        if (!parse_u32(arg, 0, 1u << 20, &s->eng.midstream_buffers))
             goto range;
         return 0;
     case OPT_TLS_MAX_HELLO:
@@ -1000,6 +1009,7 @@ int main(int argc, char **argv)
     o.s.eng.tls_max_hello = TW_TLS_HELLO_MAX;
     o.s.eng.tls_big_buffers = 64;
     o.s.eng.quic_states = 1024;
+    o.s.eng.midstream_buffers = 1024;
     o.s.dns_cache = 65536;
     o.s.local_processes = -1;
     o.s.prep.defrag = (struct tw_defrag_config)TW_DEFRAG_CONFIG_DEFAULT;

@@ -228,6 +228,8 @@ void write_stats(struct sensor *s)
     nz(&jb, "evicted_holding", t.fs.evicted_holding);
     nz(&jb, "expired", t.fs.expired);
     nz(&jb, "chained", t.fs.chained);
+    nz(&jb, "midstream", t.es.midstream);
+    nz(&jb, "midstream_pickup", t.es.midstream_pickup);
     close_obj(&jb, at);
     at = open_obj(&jb, "names");
     nz(&jb, "dns_query", t.events_seen[TW_CAT_DNS_QUERY]);

@@ -481,6 +481,7 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         c.flow_capacity = TW_MAX(base->flow_capacity / n, 1024u);
         c.stream_buffers = base->stream_buffers / n;
         c.quic_states = base->quic_states / n;
+        c.midstream_buffers = base->midstream_buffers / n;
         c.tls_big_buffers = base->tls_big_buffers > 0 ? TW_MAX(base->tls_big_buffers / n, 1u) : 0;
         if (!s->fanout)
             c.prep = NULL; /* the reader reassembles and validates */

@@ -2,9 +2,10 @@
 /*
  * libFuzzer target for the stateful packet path: the input is a sequence of Ethernet frames,
  * each preceded by a 2-byte big-endian length, fed in order to one engine with tiny tables
- * (8 flows, 2 reassembly buffers, 1 large buffer for hellos over 24 KiB with a 16 KiB hello
- * bound, a 16-entry DNS answer cache) so eviction, reassembly limits, the move into a large buffer,
- * DNS answers over UDP and TCP, CNAME events and the end-of-capture flush are all reached.
+ * (8 flows, 2 reassembly buffers, 2 mid-stream buffers, 1 large buffer for hellos over 24 KiB
+ * with a 16 KiB hello bound, a 16-entry DNS answer cache) so eviction, reassembly limits,
+ * mid-stream pickup, the move into a large buffer, DNS answers over UDP and TCP, CNAME events
+ * and the end-of-capture flush are all reached.
  * Each frame is copied into an exact-size buffer; events are checked for their invariants.
  * The input's length modulo 4 picks the way in: frames one by one or in bursts of up to
  * TW_ENGINE_BURST (tw_engine_frames: prefetched lookups), with or without IP reassembly and
@@ -40,6 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .stream_buffers = 2,
         .tls_max_hello = 16384,
         .tls_big_buffers = 1,
+        .midstream_buffers = 2,
         .quic_states = 2,
         .sink = check_event,
         .anscache = cache,

@@ -104,6 +104,20 @@ enum tw_direction {
                             port is the server's) */
 };
 
+/* How a TCP flow's bytes were read, when it matters to whoever reads the name (event
+ * stream_flags, 1u << each). */
+enum tw_stream_flag {
+    TW_SF_OVERLAP_CONFLICT, /* a segment of the flow overlapped bytes already held with other
+                               bytes (the first ones were kept): a receiver may have read
+                               other bytes than tunwatch did */
+    TW_SF_HELLO_LATER,      /* this ClientHello came at the sequence numbers of one already
+                               reported on the flow, with other bytes (insertion decoy or
+                               the real hello after one) */
+    TW_SF_MIDSTREAM_PICKUP, /* start not seen: the name was read from the flow's first bytes,
+                               held until they told who the client is */
+    TW_SF__COUNT
+};
+
 /* Whether the process behind the local socket of the event is known. */
 enum tw_proc_status {
     TW_PROC_NONE,         /* not looked up: attribution off, or neither side is this host */
@@ -165,6 +179,7 @@ struct tw_event {
     uint8_t dst_addr[16];
     bool midstream;        /* the flow's start was not seen (capture began mid-flow) */
     enum tw_direction direction;
+    uint8_t stream_flags;  /* TCP: 1u << enum tw_stream_flag */
     struct tw_proc proc;   /* zeroed (TW_PROC_NONE) unless attribution filled it */
     /* dns (evidence dns_response): what the response said */
     struct tw_dns_resp {
@@ -208,6 +223,7 @@ bool tw_field_in_category(enum tw_field f, enum tw_category c);
 const char *tw_category_name(enum tw_category c);
 const char *tw_evidence_name(enum tw_evidence e);
 const char *tw_direction_name(enum tw_direction d);
+const char *tw_stream_flag_name(enum tw_stream_flag f);
 const char *tw_proc_status_name(enum tw_proc_status s);
 
 /*

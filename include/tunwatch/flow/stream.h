@@ -5,7 +5,9 @@
  * A flow that needs more than one segment to yield its name (a ClientHello
  * over several segments, a DNS message split across segments) borrows one
  * buffer from a pool sized at start-up. The buffer holds the stream from
- * `base_seq` on; segments may arrive in any order and overlap. Bytes beyond
+ * `base_seq` on; segments may arrive in any order and overlap. Where they overlap, the bytes
+ * that arrived first stay (policy "first", as for IP fragments): a later segment with other
+ * bytes there is counted in `conflicts`, for the caller to report. Bytes beyond
  * TW_STREAM_CAP, or more than TW_STREAM_MAX_GAPS holes, are refused and
  * counted: the pool never grows and nothing is allocated per packet.
  */
@@ -25,6 +27,7 @@ struct tw_stream {
     uint32_t contig;   /* bytes contiguous from data[0] */
     uint32_t n_gaps;   /* out-of-order islands beyond contig */
     uint32_t cap;      /* bytes data[] holds (set by the pool, or by whoever allocates it) */
+    uint32_t conflicts; /* segments that overlapped held bytes with other bytes (since reset) */
     struct {
         uint32_t start, end; /* offsets from data[0], start > contig */
     } island[TW_STREAM_MAX_GAPS];
@@ -45,9 +48,18 @@ void tw_stream_reset(struct tw_stream *s, uint32_t base_seq);
  * capacity. For moving a stream into a larger buffer. */
 void tw_stream_move(struct tw_stream *dst, const struct tw_stream *src);
 
-/* Places a segment starting at sequence number seq (32-bit wrap-around aware). */
+/* Places a segment starting at sequence number seq (32-bit wrap-around aware). Bytes already
+ * held are kept; a segment whose bytes differ from them there counts one in s->conflicts. */
 enum tw_stream_add_result tw_stream_add(struct tw_stream *s, uint32_t seq, const uint8_t *p,
                                         size_t n);
+
+/*
+ * Moves the start of the buffer back to seq (before base_seq), keeping every byte held: for a
+ * stream whose first captured bytes were not its earliest (segments out of order, start not
+ * seen). 0 (nothing to do when seq is base_seq); TW_EINVAL when seq is after base_seq; TW_ENOMEM when the bytes held would not
+ * fit from seq on, or the bytes from base_seq would need one hole more than allowed.
+ */
+int tw_stream_rebase(struct tw_stream *s, uint32_t seq);
 
 /* Drops n (<= contig) bytes from the front: base_seq advances by n. */
 void tw_stream_consume(struct tw_stream *s, size_t n);

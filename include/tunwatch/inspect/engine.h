@@ -34,6 +34,8 @@ struct tw_engine_config {
     uint32_t tls_max_hello;   /* largest ClientHello body read, bytes (0: TW_TLS_HELLO_MAX) */
     uint32_t tls_big_buffers; /* larger reassembly buffers, for the ClientHellos that outgrow
                                  a TW_STREAM_CAP buffer (0: none) */
+    uint32_t midstream_buffers; /* 8 KiB buffers for the first bytes of TCP flows whose start
+                                   was not seen, until they tell the client (0: none) */
     uint32_t quic_states;     /* QUIC flows collecting their ClientHello at once (about 8.5 KiB
                                  each, touched only when used); 0: QUIC is not read */
     struct tw_homenet home;   /* decides Initiated */
@@ -90,6 +92,13 @@ struct tw_engine_stats {
     uint64_t connect_bad;      /* CONNECT request headers too long or malformed */
     uint64_t tcp_port_reuse;   /* new SYN on a finished flow: new flow id */
     uint64_t midstream;        /* TCP flows whose SYN was not seen */
+    uint64_t midstream_pickup; /* ... whose client was found in their first bytes, held */
+    uint64_t midstream_no_buffer; /* ... that needed a mid-stream buffer when none was free */
+    uint64_t midstream_too_long; /* ... given up: their first bytes outgrew the buffer */
+    uint64_t midstream_gave_up; /* ... given up: MIDSTREAM_PATIENCE packets, no client start */
+    uint64_t overlap_conflict; /* TCP segments overlapping held bytes with other bytes, and
+                                  ClientHellos at the sequence numbers of an earlier one */
+    uint64_t hello_later;      /* ... of them, later ClientHellos whose names were reported */
     uint64_t stream_no_buffer; /* flows that needed reassembly when the pool was empty */
     uint64_t stream_clipped;   /* segments cut at the buffer's end */
     uint64_t stream_gaps;      /* segments refused: too many holes */
