@@ -1338,15 +1338,22 @@ static struct conn *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
     seq = p->seq + (syn ? 1u : 0u); /* data on a SYN (TCP Fast Open) follows the ISN */
     if (!(f->flags & TW_FLOWF_CLIENT_SET)) {
         /* Start not seen: the side that sends what a client sends first is the client. */
-        if (!looks_like_client_start(p)) {
+        if (looks_like_client_start(p)) {
+            f->initiator = f->client = side;
+            f->client_next = seq;
+        } else if (p->sport == 53 && p->dport != 53 && ack) {
+            /* A DNS server's segment, the query not captured (a capture that begins between
+             * query and response): its receiver is the client, whose next byte it
+             * acknowledges. The response is read below. */
+            f->initiator = f->client = side ^ 1u;
+            f->client_next = p->ack;
+        } else {
             if (f->ft.pkts > MIDSTREAM_PATIENCE) {
                 f->state = TW_FLOW_DONE;
                 e->st.flows_not_inspected++;
             }
             return f;
         }
-        f->initiator = f->client = side;
-        f->client_next = seq;
         f->flags |= TW_FLOWF_CLIENT_SET;
     }
     if (side != f->client) {
