@@ -2,13 +2,15 @@
 """Recall of tunwatch's names against tshark's decode of the same capture.
 
 usage: recall_check.py TUNWATCH CAPTURE [--min PERCENT] [--show N] [--workers N[,N...]]
-                       [--tshark-opt OPT]... [--keep DIR]
+                       [--tshark-opt OPT]... [--tunwatch-opt OPT]... [--keep DIR]
 
 Runs `TUNWATCH --events -r CAPTURE` (once for each --workers value, default 1) and tshark
 over CAPTURE, and compares, as multisets of (kind, name lowercased, source address, source
 port):
 
-  dns_query     every question name of every DNS query tshark decodes (UDP and TCP, port 53);
+  dns_query     every question name of every DNS query tshark decodes on UDP or TCP port 53
+                (mDNS, LLMNR and DNS tshark finds on other ports are left out: tunwatch reads
+                port 53, as the corpus oracle's dns_query rows without nonstd_port);
                 tunwatch's events of evidence dns_query
   dns_response  the question name of every DNS response, with the address and port of the
                 client (the response's destination); tunwatch's events of category dns
@@ -17,7 +19,8 @@ port):
   quic_sni      the same for ClientHellos tshark decrypts from QUIC Initials; evidence quic_sni
   http_host     the Host of every HTTP request (port removed); evidence http_host
 
-A name is counted once per occurrence: a DNS query sent twice is two rows on both sides. A
+Packets quoted inside ICMP errors are left out (as the corpus oracle does). A name is counted
+once per occurrence: a DNS query sent twice is two rows on both sides. A
 name tunwatch cut (name_truncated: it keeps the last 1,099 bytes) matches the longer name it
 ends.
 With tunnels (VXLAN, GRE, ...) tshark lists every layer's addresses; the innermost one is
@@ -32,7 +35,8 @@ on an error (tunwatch or tshark failed).
 
 tshark runs with TCP reassembly, out-of-order reassembly and IP reassembly on, and TLS decoded
 on port 8443 too (tests/bench/twgen.c puts 5% of TLS flows there); --tshark-opt adds options
-(e.g. "-d tcp.port==4433,tls").
+(e.g. "-d tcp.port==4433,tls"), --tunwatch-opt tunwatch's (e.g. "--checksums off" for public
+captures with rewritten addresses, as tshark does not check checksums).
 """
 import argparse
 import collections
@@ -49,7 +53,7 @@ RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rules")
 
 KINDS = ("dns_query", "dns_response", "tls_sni", "quic_sni", "http_host")
 
-FIELDS = ["frame.number", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "tcp.srcport",
+FIELDS = ["frame.number", "frame.protocols", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "tcp.srcport",
           "udp.srcport", "tcp.dstport", "udp.dstport", "dns.flags.response",
           "dns.count.queries", "dns.qry.name", "tls.handshake.extensions_server_name",
           "quic.version", "http.host"]
@@ -102,12 +106,22 @@ def tshark_rows(capture, extra_opts):
     rows = collections.Counter()
     frames = collections.defaultdict(list)
     col = {name: i for i, name in enumerate(FIELDS)}
+    other_ports = [0]
     for line in res.stdout.decode("utf-8", "surrogateescape").splitlines():
         f = line.split("\t")
         if len(f) < len(FIELDS):
             f += [""] * (len(FIELDS) - len(f))
-        src = norm_addr(last(f[col["ip.src"]]) or last(f[col["ipv6.src"]]))
-        dst = norm_addr(last(f[col["ip.dst"]]) or last(f[col["ipv6.dst"]]))
+        protos = f[col["frame.protocols"]].split(":")
+        if "icmp" in protos or "icmpv6" in protos:
+            continue  # a packet quoted in an ICMP error: not traffic of its own
+        # the innermost IP layer's family: the last "ip" or "ipv6" in the protocol chain
+        fam = [x for x in protos if x in ("ip", "ipv6")]
+        v6 = bool(fam) and fam[-1] == "ipv6"
+        if v6:
+            src, dst = last(f[col["ipv6.src"]]), last(f[col["ipv6.dst"]])
+        else:
+            src, dst = last(f[col["ip.src"]]), last(f[col["ip.dst"]])
+        src, dst = norm_addr(src), norm_addr(dst)
         sport = last(f[col["tcp.srcport"]]) or last(f[col["udp.srcport"]])
         dport = last(f[col["tcp.dstport"]]) or last(f[col["udp.dstport"]])
         sport = int(sport) if sport else 0
@@ -127,7 +141,9 @@ def tshark_rows(capture, extra_opts):
         for i, resp in enumerate(responses):
             n = int(counts[i]) if i < len(counts) and counts[i].isdigit() else 1
             for name in names[k:k + n]:
-                if resp in ("1", "True"):
+                if 53 not in (sport, dport):
+                    other_ports[0] += 1
+                elif resp in ("1", "True"):
                     add("dns_response", name, dst, dport)
                 else:
                     add("dns_query", name, src, sport)
@@ -139,10 +155,13 @@ def tshark_rows(capture, extra_opts):
         host = f[col["http.host"]]
         for h in host.split("|") if host else []:
             add("http_host", strip_port(h), src, sport)
+    if other_ports[0]:
+        print(f"recall: {os.path.basename(capture)}: {other_ports[0]} DNS names off port 53 "
+              "(mDNS, LLMNR, tshark's heuristics) not counted")
     return rows, frames
 
 
-def tunwatch_rows(tunwatch, capture, workers, keep):
+def tunwatch_rows(tunwatch, capture, workers, keep, opts):
     """Counter of (kind, name, src, port) -> occurrences, and the keys of names cut."""
     rows = collections.Counter()
     cut = collections.Counter()
@@ -151,6 +170,7 @@ def tunwatch_rows(tunwatch, capture, workers, keep):
         cmd = [tunwatch, "-q", "--events", "-r", capture, "-R", RULES, "-o", out]
         if workers > 1:
             cmd += ["--workers", str(workers)]
+        cmd += opts
         res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
         if res.returncode != 0:
             sys.stderr.write(res.stderr.decode("utf-8", "replace"))
@@ -200,16 +220,20 @@ def main():
     ap.add_argument("--show", type=int, default=20)
     ap.add_argument("--workers", default="1")
     ap.add_argument("--tshark-opt", action="append", default=[])
+    ap.add_argument("--tunwatch-opt", action="append", default=[])
     ap.add_argument("--keep", help="directory to keep tunwatch's output in")
     args = ap.parse_args()
     extra = []
     for o in args.tshark_opt:
         extra += o.split()
+    topts = []
+    for o in args.tunwatch_opt:
+        topts += o.split()
     rc = 0
     try:
         theirs, frames = tshark_rows(args.capture, extra)
         for w in args.workers.split(","):
-            ours, cut = tunwatch_rows(args.tunwatch, args.capture, int(w), args.keep)
+            ours, cut = tunwatch_rows(args.tunwatch, args.capture, int(w), args.keep, topts)
             match_cut(theirs, ours, cut)
             label = os.path.basename(args.capture) + (f" --workers {w}" if w != "1" else "")
             rc = max(rc, report(label, theirs, frames, ours, args))

@@ -30,7 +30,7 @@
  *     retransmission, same ID and port);
  *   - DNS over TCP: a quarter of connections with two pipelined queries (both in one
  *     segment, both responses in one segment), a quarter with the query split over two
- *     segments;
+ *     segments, ~7% begun before the capture (the response is their first segment);
  *   - 30% of VLAN traffic double-tagged (802.1ad + 802.1Q), 20% of IPv6 traffic with a
  *     destination options header, 20% of TCP clients on ports 1024-32767.
  *
@@ -226,6 +226,11 @@ static void tw_flow_field(struct tw_gen *g, struct tw_flow *f)
         f->dns_id2 = (uint16_t)tw_rng_next(r);
         g->n_dns_pipelined += f->dns_mode == TW_DNS_PIPELINED;
         g->n_dns_split += f->dns_mode == TW_DNS_SPLIT;
+        if (f->dns_mode == TW_DNS_ONE && tw_rng_below(r, 100) < 15) {
+            /* begun before the capture: its first segment here is the response */
+            f->state = TW_S_DNSR;
+            g->n_dns_midstream++;
+        }
         return;
     }
     f->grease_indep = true;
@@ -795,9 +800,10 @@ int main(int argc, char **argv)
                     "twgen: --field: %" PRIu64 " QinQ flows, %" PRIu64 " IPv6 flows with "
                     "destination options, %" PRIu64 " mixed-case names, %" PRIu64
                     " reordered hellos, %" PRIu64 " fragmented DNS responses, %" PRIu64
-                    " resent queries, %" PRIu64 " TCP DNS pipelined, %" PRIu64 " split\n",
+                    " resent queries, %" PRIu64 " TCP DNS pipelined, %" PRIu64 " split, %" PRIu64
+                    " mid-stream (response only)\n",
                     g->n_qinq, g->n_v6ext, g->n_mixed_case, g->n_reordered, g->n_fragmented,
-                    g->n_dns_resent, g->n_dns_pipelined, g->n_dns_split);
+                    g->n_dns_resent, g->n_dns_pipelined, g->n_dns_split, g->n_dns_midstream);
     }
     rc = 0;
 out_names:

@@ -233,7 +233,7 @@ struct tw_gen {
     uint64_t n_flows, n_v6, n_vlan, n_midstream, n_pq, n_dns, n_sni, n_tunnel;
     bool field; /* --field: the variations of field traffic (see twgen.c) */
     uint64_t n_reordered, n_fragmented, n_mixed_case, n_qinq, n_v6ext, n_dns_resent,
-        n_dns_pipelined, n_dns_split;
+        n_dns_pipelined, n_dns_split, n_dns_midstream;
     bool write_err;
 };
 
