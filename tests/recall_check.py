@@ -3,6 +3,7 @@
 
 usage: recall_check.py TUNWATCH CAPTURE [--min PERCENT] [--show N] [--workers N[,N...]]
                        [--tshark-opt OPT]... [--tunwatch-opt OPT]... [--keep DIR]
+                       [--tshark-cache FILE]
 
 Runs `TUNWATCH --events -r CAPTURE` (once for each --workers value, default 1) and tshark
 over CAPTURE, and compares, as multisets of (kind, name lowercased, source address, source
@@ -92,8 +93,11 @@ def last(value):
     return value.split("|")[-1] if value else ""
 
 
-def tshark_rows(capture, extra_opts):
-    """Counter of (kind, name, src, port) -> occurrences, and a dict of each key's frames."""
+def tshark_output(capture, extra_opts, cache):
+    """tshark's fields for capture, read from cache when it exists (else written there)."""
+    if cache and os.path.exists(cache):
+        with open(cache, "rb") as fp:
+            return fp.read()
     cmd = ["tshark", "-n", "-r", capture] + TSHARK_OPTS + extra_opts + [
         "-Y", "dns || tls.handshake.type == 1 || http.request", "-T", "fields",
         "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=|"]
@@ -103,11 +107,21 @@ def tshark_rows(capture, extra_opts):
     if res.returncode != 0:
         sys.stderr.write(res.stderr.decode("utf-8", "replace"))
         raise RuntimeError(f"tshark exited {res.returncode}")
+    if cache:
+        with open(cache + ".tmp", "wb") as fp:
+            fp.write(res.stdout)
+        os.replace(cache + ".tmp", cache)
+    return res.stdout
+
+
+def tshark_rows(capture, extra_opts, cache=None):
+    """Counter of (kind, name, src, port) -> occurrences, and a dict of each key's frames."""
+    out = tshark_output(capture, extra_opts, cache)
     rows = collections.Counter()
     frames = collections.defaultdict(list)
     col = {name: i for i, name in enumerate(FIELDS)}
     other_ports = [0]
-    for line in res.stdout.decode("utf-8", "surrogateescape").splitlines():
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
         f = line.split("\t")
         if len(f) < len(FIELDS):
             f += [""] * (len(FIELDS) - len(f))
@@ -222,6 +236,8 @@ def main():
     ap.add_argument("--tshark-opt", action="append", default=[])
     ap.add_argument("--tunwatch-opt", action="append", default=[])
     ap.add_argument("--keep", help="directory to keep tunwatch's output in")
+    ap.add_argument("--tshark-cache", help="file holding tshark's fields for CAPTURE: read "
+                    "when it exists, else written (make bench keeps one per capture)")
     args = ap.parse_args()
     extra = []
     for o in args.tshark_opt:
@@ -231,7 +247,7 @@ def main():
         topts += o.split()
     rc = 0
     try:
-        theirs, frames = tshark_rows(args.capture, extra)
+        theirs, frames = tshark_rows(args.capture, extra, args.tshark_cache)
         for w in args.workers.split(","):
             ours, cut = tunwatch_rows(args.tunwatch, args.capture, int(w), args.keep, topts)
             match_cut(theirs, ours, cut)
