@@ -392,13 +392,13 @@ static void tw_flow_step(struct tw_gen *g, struct tw_flow *f)
         break;
     }
     case TW_S_DNSR: {
-        size_t n = tw_build_dns_response(&g->r, buf + 2, f->dns_id, f->name, f->qtype, false,
-                                         false);
+        size_t n =
+            tw_build_dns_response(&g->r, buf + 2, f->dns_id, f->name, f->qtype, false, false);
         tw_put_be16(buf, (uint16_t)n);
         n += 2;
         if (f->dns_mode == TW_DNS_PIPELINED) {
-            size_t n2 = tw_build_dns_response(&g->r, buf + n + 2, f->dns_id2, f->name2,
-                                              f->qtype2, false, false);
+            size_t n2 = tw_build_dns_response(&g->r, buf + n + 2, f->dns_id2, f->name2, f->qtype2,
+                                              false, false);
             tw_put_be16(buf + n, (uint16_t)n2);
             n += n2 + 2;
         }
@@ -450,7 +450,7 @@ static void tw_step_dns_udp(struct tw_gen *g)
     struct tw_dns_pending *q = &g->pend[(g->pend_head + g->pend_n) % TW_DNS_PENDING];
     unsigned client = tw_rng_below(&g->r, 300);
     memset(&q->link, 0, sizeof(q->link));
-    q->link.v6 = client % 7 == 0; /* ~15% of DNS clients speak IPv6 */
+    q->link.v6 = client % 7 == 0;              /* ~15% of DNS clients speak IPv6 */
     q->link.vlan = client % 10 == 5 ? 100 : 0; /* ~10% of DNS clients sit on a VLAN */
     tw_host_client(&q->cli, q->link.v6, 0x0100 + client);
     q->srv = q->link.v6 ? g->resolver6[client & 1] : g->resolver4[client & 1];

@@ -244,8 +244,8 @@ struct tw_gen {
 void tw_write_frame(struct tw_gen *g, size_t len);
 
 /* Ethernet (+802.1ad, +802.1Q) header; returns its length. */
-size_t tw_put_eth(uint8_t *b, const uint8_t *dst, const uint8_t *src, uint16_t svlan,
-                  uint16_t vlan, uint16_t etype);
+size_t tw_put_eth(uint8_t *b, const uint8_t *dst, const uint8_t *src, uint16_t svlan, uint16_t vlan,
+                  uint16_t etype);
 
 /* IP header for an l4_len-byte payload; returns its length and the pseudo-header sum. */
 size_t tw_put_ip(uint8_t *b, bool v6, const uint8_t *src, const uint8_t *dst, uint8_t proto,

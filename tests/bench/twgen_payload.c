@@ -347,7 +347,8 @@ size_t tw_build_dns_response(struct tw_rng *r, uint8_t *b, uint16_t id, const ch
             an++;
         }
         if (qtype == 1 || qtype == 28) {
-            unsigned n = big ? (qtype == 1 ? 110 : 60) + tw_rng_below(r, 10) : 1 + tw_rng_below(r, 4);
+            unsigned n =
+                big ? (qtype == 1 ? 110 : 60) + tw_rng_below(r, 10) : 1 + tw_rng_below(r, 4);
             size_t alen = qtype == 1 ? 4 : 16;
             for (unsigned i = 0; i < n; i++) {
                 p +=

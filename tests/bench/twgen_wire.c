@@ -27,8 +27,8 @@ void tw_write_frame(struct tw_gen *g, size_t len)
 }
 
 /* Ethernet (+802.1ad service tag, +802.1Q tag) header; returns its length. */
-size_t tw_put_eth(uint8_t *b, const uint8_t *dst, const uint8_t *src, uint16_t svlan,
-                  uint16_t vlan, uint16_t etype)
+size_t tw_put_eth(uint8_t *b, const uint8_t *dst, const uint8_t *src, uint16_t svlan, uint16_t vlan,
+                  uint16_t etype)
 {
     size_t off = 12;
     memcpy(b, dst, 6);
