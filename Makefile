@@ -86,7 +86,8 @@ TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 BENCH_BINS := $(BUILD)/bench/twgen $(BUILD)/bench/floor
-# Helpers the shell suites start (not test programs themselves).
+# Helpers the shell suites start (not test programs themselves); tests/t_recall.sh also runs
+# the bench's traffic generator ($(BUILD)/bench/twgen).
 HELPER_BINS := $(BUILD)/tests/helpers/kafka_mock
 
 .PHONY: all check check-dpdk demo bench bench-live fuzz install uninstall clean deps FORCE
@@ -134,7 +135,7 @@ $(BUILD)/.deps-ok: .ci/deps.sh
 deps: $(BUILD)/.deps-ok
 
 check: $(BUILD)/.deps-ok
-	$(MAKE) $(BUILD)/tunwatch $(TEST_BINS) $(HELPER_BINS)
+	$(MAKE) $(BUILD)/tunwatch $(TEST_BINS) $(HELPER_BINS) $(BUILD)/bench/twgen
 	sh tests/run.sh $(BUILD)
 
 # The DPDK backend without a NIC: the net_pcap vdev replays each capture and the alerts must

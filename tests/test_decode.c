@@ -366,6 +366,25 @@ static const struct dcase cases[] = {
     C("gtp-u port but not gtp", 101, "4500 0020 0000 0000 4011 0000 " A4_IN "0868 0035 000c 0000 " PL,
       .ipv = 4, .l4 = 17, .src = "192.168.1.1", .dst = "192.168.1.2", .sport = 2152,
       .dport = 53, .plen = 4, .wlen = 4),
+    /* Regression, DNS lost as a UDP tunnel: a resolver's response to a client whose ephemeral
+     * port is a tunnel port (or a query from one) is DNS, whatever its first bytes read as. */
+#define DNS_TO(port, first) IP4_OUT("0052", "11") "0035 " port " 003e 0000 " first " 0000 0000 0100 " ETH_IP4_UDP
+#define DNS_NOT_TUN(port) .ipv = 4, .l4 = 17, .src = "10.0.0.1", .dst = "10.0.0.2", .sport = 53, \
+                          .dport = (port), .plen = 54, .wlen = 54
+    C("dns response to port 4789 is not vxlan", 101, DNS_TO("12b5", "0800"), DNS_NOT_TUN(4789)),
+    C("dns response to port 6081 is not geneve", 101, DNS_TO("17c1", "4000"), DNS_NOT_TUN(6081)),
+    C("dns response to port 6081 with geneve bytes", 101, DNS_TO("17c1", "0000"),
+      DNS_NOT_TUN(6081)),
+    C("dns response to port 4754 is not gre in udp", 101, DNS_TO("1292", "0000"),
+      DNS_NOT_TUN(4754)),
+    C("dns response to port 2152 is not gtp-u", 101,
+      IP4_OUT("0044", "11") "0035 0868 0030 0000 30ff 0020 00000001 " IP4_UDP, .ipv = 4, .l4 = 17,
+      .src = "10.0.0.1", .dst = "10.0.0.2", .sport = 53, .dport = 2152, .plen = 40, .wlen = 40),
+    C("dns query from port 3544 is not teredo", 101,
+      IP4_OUT("0050", "11") "0dd8 0035 003c 0000 " IP6_UDP, .ipv = 4, .l4 = 17, .src = "10.0.0.1",
+      .dst = "10.0.0.2", .sport = 3544, .dport = 53, .plen = 52, .wlen = 52),
+#undef DNS_TO
+#undef DNS_NOT_TUN
     C("capwap 802.11 swapped frame control", 101,
       IP4_OUT("006c", "11") "c000 147f 0058 0000 0020 0320 0000 0000 0000 0000 0000 0000 "
       "0108 0000 020000000001 020000000002 020000000003 0000 " SNAP("0800") IP4_UDP,

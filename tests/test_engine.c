@@ -849,6 +849,38 @@ static void test_dns_response_events(void **state)
     tw_engine_free(e);
 }
 
+/* Regression, a TCP DNS response lost mid-stream: the capture began between a query over TCP
+ * and its response, so the first segment is the server's (port 53). It is read as a response
+ * (source = its receiver, the client), and the client's next query on the connection, at the
+ * sequence number the response acknowledges, is read too. */
+static void test_dns_tcp_midstream_response(void **state)
+{
+    (void)state;
+    struct frame f;
+    uint8_t r[514], q[514];
+    struct tw_engine *e = engine(64, 4);
+    size_t n = dns_response(r + 2, "lone.localto.net", NULL, 0xcb007109);
+    size_t m = dns_query(q + 2, 12, "next.loca.lt", 1, false);
+
+    put16(r, (uint16_t)n);
+    put16(q, (uint16_t)m);
+    tcp_frame(&f, SRV, 53, CLI, 40400, ACK | PSH, 7000, 3000, r, n + 2);
+    feed(e, &f);
+    assert_int_equal(n_resp, 1);
+    assert_string_equal(resp[0].name, "lone.localto.net");
+    assert_string_equal(resp[0].src, "10.0.0.2");
+    assert_string_equal(resp[0].f[TW_F_ANSWERS], "203.0.113.9");
+    tcp_frame(&f, CLI, 40400, SRV, 53, ACK | PSH, 3000, 7000 + (uint32_t)n + 2, q, m + 2);
+    feed(e, &f);
+    assert_int_equal(n_seen, 1);
+    assert_int_equal(seen[0].cat, TW_CAT_DNS_QUERY);
+    assert_string_equal(seen[0].raw, "next.loca.lt");
+    assert_string_equal(seen[0].src, "10.0.0.2");
+    assert_int_equal(seen[0].sport, 40400);
+    assert_true(seen[0].midstream);
+    tw_engine_free(e);
+}
+
 /* Flows that never close before the capture ends, that are evicted, or whose start was not
  * seen still get their lookup; the event carries the connection's first-packet time. */
 static void test_answer_at_end_eviction_midstream(void **state)
@@ -1789,6 +1821,7 @@ int main(void)
         cmocka_unit_test(test_overlap_conflict),
         cmocka_unit_test(test_answer_correlation),
         cmocka_unit_test(test_dns_response_events),
+        cmocka_unit_test(test_dns_tcp_midstream_response),
         cmocka_unit_test(test_answers_over_tcp),
         cmocka_unit_test(test_answer_at_end_eviction_midstream),
         cmocka_unit_test(test_quic_initials),

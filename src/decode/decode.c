@@ -52,6 +52,7 @@ enum {
 };
 
 enum {
+    PORT_DNS = 53,
     PORT_GTPU = 2152,
     PORT_TEREDO = 3544,
     PORT_GRE_UDP = 4754,
@@ -209,7 +210,9 @@ static int finish(struct dctx *d, const uint8_t *payload, size_t len, size_t wir
  * datagram is plain UDP, or a negative TW_E* (reason counted). c covers the captured UDP
  * payload; wire is its declared length. VXLAN, Geneve and GRE-in-UDP are told by destination
  * port alone; GTP-U and Teredo use either port and must also pass a length check, so a
- * stray datagram on those ports stays plain UDP.
+ * stray datagram on those ports stays plain UDP. A datagram to or from port 53 is DNS, never a
+ * tunnel: a resolver answering a client whose ephemeral port is 4789, 6081, 4754, 2152, ...
+ * sends to that port, and reading the response as a tunnel loses it.
  */
 static int udp_tunnel(struct dctx *d, uint16_t sport, uint16_t dport, struct tw_cur *c,
                       size_t wire, uint32_t *next)
@@ -217,6 +220,8 @@ static int udp_tunnel(struct dctx *d, uint16_t sport, uint16_t dport, struct tw_
     const uint8_t *p = c->p;
     size_t left = tw_cur_left(c);
 
+    if (sport == PORT_DNS || dport == PORT_DNS)
+        return 0;
     switch (dport) {
     case PORT_VXLAN:
         /* flags(8) reserved(24) VNI(24) reserved(8); the I flag says the VNI is valid */

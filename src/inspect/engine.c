@@ -1631,6 +1631,15 @@ static bool midstream_segment(struct tw_engine *e, struct conn *f, const struct 
     const uint8_t *b = p->payload;
     size_t n = p->payload_len;
 
+    if (p->sport == 53 && p->dport != 53 && (p->tcp_flags & 0x10) && n >= 2 + 12 &&
+        (b[4] & 0x80)) {
+        /* A DNS server's response (length prefix, then a header with QR set), the query not
+         * captured (a capture that begins between query and response): its receiver is the
+         * client, whose next byte it acknowledges. The response is read by the caller. */
+        put_pickups(e, f);
+        set_client(f, side ^ 1u, p->ack);
+        return true;
+    }
     if (e->mid.cap == 0 || (f->pick_off & (1u << side))) {
         if (looks_like_client_start(p)) {
             put_pickups(e, f);

@@ -37,6 +37,7 @@
 #   BENCH_R50K_OTHER (30)    percent of them with only contains/startswith/wildcard indicators
 #       (a SigmaHQ-like share; the prefilter indexes them, so they cost only for candidate names).
 #   BENCH_WORKERS ("2 3")     worker counts timed besides one
+#   BENCH_RECALL (1)         0 leaves out the recall line (tests/recall_check.py against tshark)
 #   TUNWATCH      the binary to time (default BUILD/tunwatch)
 set -u
 
@@ -78,7 +79,7 @@ pcap=$bdir/capture-$key.pcap
 if [ -s "$pcap" ]; then
     echo "bench: capture $pcap (cached)"
 else
-    rm -f "$bdir"/capture-*.pcap
+    rm -f "$bdir"/capture-*.pcap "$bdir"/capture-*.tshark.tsv
     echo "bench: generating $packets packets into $pcap"
     "$twgen" -n "$packets" -s "$seed" -o "$pcap.tmp" || die "twgen failed"
     mv "$pcap.tmp" "$pcap" || die "mv failed"
@@ -220,6 +221,29 @@ if [ "$n_r50k" -gt 0 ]; then
     fi
 fi
 
+# Recall: every DNS and SNI name tshark decodes in the capture, reported by tunwatch with its
+# source address and port (tests/recall_check.py). tshark's view is kept next to the capture
+# (the first run reads the capture with tshark once, ~1.5 min for 2M packets).
+recall_line="not measured (BENCH_RECALL=0)"
+if [ "${BENCH_RECALL:-1}" != 0 ]; then
+    if ! command -v tshark >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then
+        recall_line="not measured (tshark or python3 not found)"
+    else
+        echo "bench: recall against tshark (tshark's view cached in ${pcap%.pcap}.tshark.tsv)"
+        python3 "$root/tests/recall_check.py" "$tunwatch" "$pcap" --show 10 \
+            --tshark-cache "${pcap%.pcap}.tshark.tsv" >"$tmp/recall.out" 2>"$tmp/recall.err"
+        rrc=$?
+        cat "$tmp/recall.out"
+        recall_line=$(sed -n 's/^recall: [^ ]*: all  *\([^ ]*\) = \([^ ]*\) .*/\2 (\1 names)/p' \
+            "$tmp/recall.out")
+        if [ "$rrc" -ge 2 ] || [ -z "$recall_line" ]; then
+            head -n 20 "$tmp/recall.err" >&2
+            recall_line="failed"
+            failed=1
+        fi
+    fi
+fi
+
 # --- report ---------------------------------------------------------------------------------
 size=$(wc -c <"$pcap" | tr -d ' ')
 echo
@@ -229,6 +253,7 @@ echo "rules:   bundled = $bundled; rules100k = $rules100k ($n_rules rules)"
 [ "$n_r50k" -gt 0 ] &&
     echo "         rules50k = $rules50k ($n_r50k rules, $r50k_other% with only contains/startswith/wildcard hostname indicators)"
 echo "alerts:  bundled $a_bundled, rules100k $a_100k (untimed runs), rules50k $a_50k (timed runs)"
+echo "recall:  $recall_line of the DNS and SNI names tshark decodes, with source address and port"
 load_after=$(cut -d ' ' -f 1 /proc/loadavg 2>/dev/null || echo "?")
 echo "load:    1-minute load average $load_before before, $load_after after, on $(nproc) CPUs"
 if awk -v a="$load_before" -v b="$load_after" 'BEGIN { exit !(a + 0 >= 1.0 || b + 0 >= 1.5) }'; then

@@ -2,7 +2,7 @@
 /*
  * twgen - deterministic generator of a mixed-traffic capture for benchmarking tunwatch.
  *
- *   twgen -n PACKETS -o FILE.pcap [-s SEED] [-N NAMES.tsv]
+ *   twgen -n PACKETS -o FILE.pcap [-s SEED] [-N NAMES.tsv] [--field]
  *   twgen --rules N -o RULES.yml
  *
  * The capture is classic pcap (LINKTYPE_ETHERNET, microsecond timestamps) with, per packet:
@@ -18,6 +18,21 @@
  * (0x11ec) key share, which makes them ~1.9 KB and splits them over two segments. SNI and DNS names come from a fixed pool of 5,000 benign
  * names plus ~1% names under tunnel services (ngrok, localto.net, trycloudflare.com, ...).
  * All IPv4, TCP, UDP and ICMP checksums are correct.
+ *
+ * --field adds what field traffic has and the benchmark mix leaves out (tests/t_recall.sh
+ * checks tunwatch's recall on it; without it the output is unchanged):
+ *   - hellos whose two GREASE values are drawn independently (equal 1 time in 16: an
+ *     extension type repeated), 30% of split hellos with the second segment sent first;
+ *   - names in mixed case (DNS 0x20 on 20% of UDP queries, 10% of flows), 3% of SNI with a
+ *     trailing dot;
+ *   - 3% of UDP responses with EDNS0 large (~1.9 KB) and sent in IP fragments (IPv4 and
+ *     IPv6, a quarter of them last fragment first); 2% of UDP queries sent twice (a client's
+ *     retransmission, same ID and port);
+ *   - DNS over TCP: a quarter of connections with two pipelined queries (both in one
+ *     segment, both responses in one segment), a quarter with the query split over two
+ *     segments, ~7% begun before the capture (the response is their first segment);
+ *   - 30% of VLAN traffic double-tagged (802.1ad + 802.1Q), 20% of IPv6 traffic with a
+ *     destination options header, 20% of TCP clients on ports 1024-32767.
  *
  * -N writes one line per name the capture carries where a decoder should see it:
  * "FRAME<TAB>dns|sni<TAB>NAME" (frame numbers are 1-based; a split ClientHello is listed at
@@ -175,6 +190,58 @@ static uint16_t tw_pick_qtype(struct tw_rng *r)
     return x < 60 ? 1 : x < 90 ? 28 : 65;
 }
 
+/* A name in random letter case (DNS 0x20, clients that keep what the user typed). */
+static void tw_mix_case(struct tw_rng *r, char *name)
+{
+    for (char *c = name; *c; c++)
+        if (*c >= 'a' && *c <= 'z' && tw_rng_below(r, 2))
+            *c = (char)(*c - 'a' + 'A');
+}
+
+/* The --field variations of a new flow; drawn after the others, so without --field the
+ * random sequence, and the capture, are unchanged. */
+static void tw_flow_field(struct tw_gen *g, struct tw_flow *f)
+{
+    struct tw_rng *r = &g->r;
+
+    if (f->vlan && tw_rng_below(r, 100) < 30) {
+        f->svlan = 200;
+        g->n_qinq++;
+    }
+    if (f->v6 && tw_rng_below(r, 100) < 20) {
+        f->v6ext = 60;
+        g->n_v6ext++;
+    }
+    if (tw_rng_below(r, 100) < 20)
+        f->cport = (uint16_t)(1024 + tw_rng_below(r, 32768 - 1024));
+    if (tw_rng_below(r, 100) < 10) {
+        tw_mix_case(r, f->name);
+        g->n_mixed_case++;
+    }
+    if (f->kind == TW_K_DNSTCP) {
+        uint32_t x = tw_rng_below(r, 4);
+        f->dns_mode = x == 0 ? TW_DNS_PIPELINED : x == 1 ? TW_DNS_SPLIT : TW_DNS_ONE;
+        snprintf(f->name2, sizeof(f->name2), "%s", tw_pick_name(r, g->nm));
+        f->qtype2 = tw_pick_qtype(r);
+        f->dns_id2 = (uint16_t)tw_rng_next(r);
+        g->n_dns_pipelined += f->dns_mode == TW_DNS_PIPELINED;
+        g->n_dns_split += f->dns_mode == TW_DNS_SPLIT;
+        if (f->dns_mode == TW_DNS_ONE && tw_rng_below(r, 100) < 15) {
+            /* begun before the capture: its first segment here is the response */
+            f->state = TW_S_DNSR;
+            g->n_dns_midstream++;
+        }
+        return;
+    }
+    f->grease_indep = true;
+    if (tw_rng_below(r, 100) < 3 && strlen(f->name) + 1 < sizeof(f->name))
+        strcat(f->name, ".");
+    if (f->pq && tw_rng_below(r, 100) < 30) {
+        f->reorder = true;
+        g->n_reordered++;
+    }
+}
+
 static void tw_flow_start(struct tw_gen *g, struct tw_flow *f, int kind)
 {
     memset(f, 0, sizeof(*f));
@@ -215,6 +282,8 @@ static void tw_flow_start(struct tw_gen *g, struct tw_flow *f, int kind)
         if (f->pq)
             g->n_pq++;
     }
+    if (g->field)
+        tw_flow_field(g, f);
     g->n_flows++;
     g->n_v6 += f->v6;
     g->n_vlan += f->vlan != 0;
@@ -243,7 +312,21 @@ static void tw_flow_step(struct tw_gen *g, struct tw_flow *f)
         /* Rebuilt from a per-flow seed so both halves of a split hello agree. */
         struct tw_rng hr;
         tw_rng_seed(&hr, f->hello_seed);
-        size_t n = tw_build_client_hello(&hr, buf, f->name, f->pq);
+        size_t n = tw_build_client_hello(&hr, buf, f->name, f->pq, f->grease_indep);
+        if (f->reorder && f->ch_sent == 0 && n > mss) {
+            /* the second segment overtakes the first */
+            uint32_t seq0 = f->cseq;
+            f->cseq = seq0 + (uint32_t)mss;
+            tw_emit_tcp(g, f, true, TW_TCP_PSH | TW_TCP_ACK, buf + mss, n - mss, UINT64_MAX);
+            f->cseq = seq0;
+            tw_emit_tcp(g, f, true, TW_TCP_ACK, buf, mss, UINT64_MAX);
+            f->cseq = seq0 + (uint32_t)n;
+            f->ch_sent = n;
+            tw_note_name(g, "sni", f->name);
+            g->n_sni++;
+            f->state = TW_S_SFLIGHT;
+            break;
+        }
         size_t part = n - f->ch_sent > mss ? mss : n - f->ch_sent;
         tw_emit_tcp(g, f, true, TW_TCP_PSH | TW_TCP_ACK, buf + f->ch_sent, part, UINT64_MAX);
         f->ch_sent += part;
@@ -285,16 +368,41 @@ static void tw_flow_step(struct tw_gen *g, struct tw_flow *f)
     case TW_S_DNSQ: {
         size_t n = tw_build_dns_query(buf + 2, f->dns_id, f->name, f->qtype, false);
         tw_put_be16(buf, (uint16_t)n);
-        tw_emit_tcp(g, f, true, TW_TCP_PSH | TW_TCP_ACK, buf, n + 2, UINT64_MAX);
+        n += 2;
+        if (f->dns_mode == TW_DNS_SPLIT && f->ch_sent == 0) {
+            /* the length and part of the header, then the rest in the next segment */
+            f->ch_sent = 7;
+            tw_emit_tcp(g, f, true, TW_TCP_PSH | TW_TCP_ACK, buf, f->ch_sent, UINT64_MAX);
+            break;
+        }
+        if (f->dns_mode == TW_DNS_PIPELINED) {
+            size_t n2 = tw_build_dns_query(buf + n + 2, f->dns_id2, f->name2, f->qtype2, false);
+            tw_put_be16(buf + n, (uint16_t)n2);
+            n += n2 + 2;
+        }
+        tw_emit_tcp(g, f, true, TW_TCP_PSH | TW_TCP_ACK, buf + f->ch_sent, n - f->ch_sent,
+                    UINT64_MAX);
         tw_note_name(g, "dns", f->name);
         g->n_dns++;
+        if (f->dns_mode == TW_DNS_PIPELINED) {
+            tw_note_name(g, "dns", f->name2);
+            g->n_dns++;
+        }
         f->state = TW_S_DNSR;
         break;
     }
     case TW_S_DNSR: {
-        size_t n = tw_build_dns_response(&g->r, buf + 2, f->dns_id, f->name, f->qtype, false);
+        size_t n =
+            tw_build_dns_response(&g->r, buf + 2, f->dns_id, f->name, f->qtype, false, false);
         tw_put_be16(buf, (uint16_t)n);
-        tw_emit_tcp(g, f, false, TW_TCP_PSH | TW_TCP_ACK, buf, n + 2, UINT64_MAX);
+        n += 2;
+        if (f->dns_mode == TW_DNS_PIPELINED) {
+            size_t n2 = tw_build_dns_response(&g->r, buf + n + 2, f->dns_id2, f->name2, f->qtype2,
+                                              false, false);
+            tw_put_be16(buf + n, (uint16_t)n2);
+            n += n2 + 2;
+        }
+        tw_emit_tcp(g, f, false, TW_TCP_PSH | TW_TCP_ACK, buf, n, UINT64_MAX);
         f->state = TW_S_FIN_C;
         break;
     }
@@ -323,31 +431,57 @@ static void tw_step_slots(struct tw_gen *g, struct tw_flow *slots, unsigned n, i
 
 static void tw_step_dns_udp(struct tw_gen *g)
 {
-    uint8_t buf[1024];
+    uint8_t buf[TW_DNS_BIG_MAX];
 
     if (g->pend_n == TW_DNS_PENDING || (g->pend_n > 0 && tw_rng_below(&g->r, 2) == 0)) {
         struct tw_dns_pending *q = &g->pend[g->pend_head];
-        size_t n = tw_build_dns_response(&g->r, buf, q->id, q->name, q->qtype, q->edns);
-        tw_emit_udp(g, q->v6, q->vlan, &q->srv, &q->cli, 53, q->cport, buf, n);
+        size_t n = tw_build_dns_response(&g->r, buf, q->id, q->name, q->qtype, q->edns, q->big);
+        if (n + 8 + (q->link.v6 ? 48 : 20) > 1500) {
+            tw_emit_udp_frags(g, &q->link, &q->srv, &q->cli, 53, q->cport, buf, n, 1500,
+                              tw_rng_below(&g->r, 4) == 0);
+            g->n_fragmented++;
+        } else {
+            tw_emit_udp(g, &q->link, &q->srv, &q->cli, 53, q->cport, buf, n);
+        }
         g->pend_head = (g->pend_head + 1) % TW_DNS_PENDING;
         g->pend_n--;
         return;
     }
     struct tw_dns_pending *q = &g->pend[(g->pend_head + g->pend_n) % TW_DNS_PENDING];
     unsigned client = tw_rng_below(&g->r, 300);
-    q->v6 = client % 7 == 0; /* ~15% of DNS clients speak IPv6 */
-    q->vlan = client % 10 == 5 ? 100 : 0; /* ~10% of DNS clients sit on a VLAN */
-    tw_host_client(&q->cli, q->v6, 0x0100 + client);
-    q->srv = q->v6 ? g->resolver6[client & 1] : g->resolver4[client & 1];
+    memset(&q->link, 0, sizeof(q->link));
+    q->link.v6 = client % 7 == 0;              /* ~15% of DNS clients speak IPv6 */
+    q->link.vlan = client % 10 == 5 ? 100 : 0; /* ~10% of DNS clients sit on a VLAN */
+    tw_host_client(&q->cli, q->link.v6, 0x0100 + client);
+    q->srv = q->link.v6 ? g->resolver6[client & 1] : g->resolver4[client & 1];
     q->cport = (uint16_t)(1024 + tw_rng_below(&g->r, 64000));
     q->id = (uint16_t)tw_rng_next(&g->r);
     q->qtype = tw_pick_qtype(&g->r);
     q->edns = tw_rng_below(&g->r, 2) == 0;
     snprintf(q->name, sizeof(q->name), "%s", tw_pick_name(&g->r, g->nm));
+    q->big = false;
+    bool resend = false;
+    if (g->field) {
+        /* per client, as the unchanged fields above */
+        q->link.svlan = q->link.vlan && client % 3 == 0 ? 200 : 0;
+        q->link.v6ext = q->link.v6 && client % 5 == 0 ? 60 : 0;
+        if (tw_rng_below(&g->r, 100) < 20) {
+            tw_mix_case(&g->r, q->name);
+            g->n_mixed_case++;
+        }
+        q->big = q->edns && q->qtype != 65 && tw_rng_below(&g->r, 100) < 6;
+        resend = tw_rng_below(&g->r, 100) < 2;
+    }
     size_t n = tw_build_dns_query(buf, q->id, q->name, q->qtype, q->edns);
-    tw_emit_udp(g, q->v6, q->vlan, &q->cli, &q->srv, q->cport, 53, buf, n);
+    tw_emit_udp(g, &q->link, &q->cli, &q->srv, q->cport, 53, buf, n);
     tw_note_name(g, "dns", q->name);
     g->n_dns++;
+    if (resend) {
+        tw_emit_udp(g, &q->link, &q->cli, &q->srv, q->cport, 53, buf, n);
+        tw_note_name(g, "dns", q->name);
+        g->n_dns++;
+        g->n_dns_resent++;
+    }
     g->pend_n++;
 }
 
@@ -368,7 +502,7 @@ static void tw_step_icmp(struct tw_gen *g)
         src = &g->icmp_srv;
         dst = &g->icmp_cli;
     }
-    size_t off = tw_put_eth(b, dst->mac, src->mac, 0, 0x0800);
+    size_t off = tw_put_eth(b, dst->mac, src->mac, 0, 0, 0x0800);
     off += tw_put_ip(b + off, false, src->ip, dst->ip, 1, 64, 64, (uint16_t)tw_rng_next(&g->r),
                      &unused);
     uint8_t *m = b + off;
@@ -401,7 +535,7 @@ static void tw_step_arp(struct tw_gen *g)
         tgt = &g->arp_asker;
     }
     memset(b, 0, 60);
-    size_t off = tw_put_eth(b, g->arp_reply_due ? tgt->mac : bcast, snd->mac, 0, 0x0806);
+    size_t off = tw_put_eth(b, g->arp_reply_due ? tgt->mac : bcast, snd->mac, 0, 0, 0x0806);
     uint8_t *a = b + off;
     tw_put_be16(a, 1);
     tw_put_be16(a + 2, 0x0800);
@@ -529,7 +663,7 @@ static int tw_write_rules(FILE *out, unsigned n)
 
 static void tw_usage(FILE *f)
 {
-    fprintf(f, "usage: twgen [-n PACKETS] -o FILE.pcap [-s SEED] [-N NAMES.tsv]\n"
+    fprintf(f, "usage: twgen [-n PACKETS] -o FILE.pcap [-s SEED] [-N NAMES.tsv] [--field]\n"
                "       twgen --rules N -o RULES.yml\n");
 }
 
@@ -548,12 +682,13 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"rules", required_argument, NULL, 'r'},
+        {"field", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     uint64_t packets = TW_GEN_DEFAULT_PACKETS, seed = TW_GEN_DEFAULT_SEED, rules = 0;
     const char *out_path = NULL, *names_path = NULL;
-    bool rules_mode = false;
+    bool rules_mode = false, field = false;
     int c, rc = 1;
 
     while ((c = getopt_long(argc, argv, "n:o:s:N:h", longopts, NULL)) != -1) {
@@ -579,6 +714,9 @@ int main(int argc, char **argv)
             break;
         case 'o':
             out_path = optarg;
+            break;
+        case 'F':
+            field = true;
             break;
         case 'N':
             names_path = optarg;
@@ -625,6 +763,7 @@ int main(int argc, char **argv)
     g->nm = nm;
     g->out = out;
     g->target = packets;
+    g->field = field;
     tw_rng_seed(&g->r, seed);
     tw_payload_pool_init(g);
     tw_host_client(&g->gw, false, 1);
@@ -656,6 +795,15 @@ int main(int argc, char **argv)
                 g->n_flows, g->n_v6, g->n_vlan, g->n_midstream, g->n_pq, g->n_sni, g->n_dns,
                 g->n_tunnel, secs,
                 (double)g->frames / secs / 1e6);
+        if (g->field)
+            fprintf(stderr,
+                    "twgen: --field: %" PRIu64 " QinQ flows, %" PRIu64 " IPv6 flows with "
+                    "destination options, %" PRIu64 " mixed-case names, %" PRIu64
+                    " reordered hellos, %" PRIu64 " fragmented DNS responses, %" PRIu64
+                    " resent queries, %" PRIu64 " TCP DNS pipelined, %" PRIu64 " split, %" PRIu64
+                    " mid-stream (response only)\n",
+                    g->n_qinq, g->n_v6ext, g->n_mixed_case, g->n_reordered, g->n_fragmented,
+                    g->n_dns_resent, g->n_dns_pipelined, g->n_dns_split, g->n_dns_midstream);
     }
     rc = 0;
 out_names:

@@ -28,6 +28,7 @@
 #define TW_DNS_PENDING 128
 #define TW_PKT_MAX 2048
 #define TW_CH_MAX 2300
+#define TW_DNS_BIG_MAX 4096 /* a DNS response sent in IP fragments (--field) */
 
 #define TW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -136,12 +137,23 @@ struct tw_host {
     uint8_t ip[16]; /* IPv4 in the first 4 bytes */
 };
 
+/* How a packet travels: IP version, 802.1ad and 802.1Q tags (0: none), and an IPv6
+ * extension header before the transport (0: none, 0 hop-by-hop is not used, 60 destination
+ * options). */
+struct tw_link {
+    bool v6;
+    uint16_t svlan, vlan;
+    uint8_t v6ext;
+};
+
 struct tw_flow {
     bool active;
     int kind;  /* TW_K_* */
     int state; /* TW_S_* */
     bool v6;
-    uint16_t vlan; /* 0: untagged */
+    uint16_t vlan;  /* 0: untagged */
+    uint16_t svlan; /* 802.1ad outer tag (QinQ), 0: none */
+    uint8_t v6ext;  /* IPv6 extension header on every packet (struct tw_link) */
     struct tw_host cli, srv;
     uint16_t cport, sport;
     uint16_t cipid, sipid;
@@ -155,7 +167,15 @@ struct tw_flow {
     size_t ch_sent;
     char name[TW_NAME_LEN];
     uint16_t qtype, dns_id;
+    /* --field */
+    bool grease_indep; /* the hello's two GREASE values drawn independently */
+    bool reorder;      /* a split hello's second segment sent first */
+    int dns_mode;      /* DNS over TCP: TW_DNS_* */
+    char name2[TW_NAME_LEN];
+    uint16_t qtype2, dns_id2;
 };
+
+enum { TW_DNS_ONE, TW_DNS_PIPELINED, TW_DNS_SPLIT };
 
 enum { TW_K_BULK, TW_K_SHORT, TW_K_DNSTCP };
 
@@ -176,12 +196,12 @@ enum {
 };
 
 struct tw_dns_pending {
-    bool v6;
-    uint16_t vlan;
+    struct tw_link link;
     struct tw_host cli, srv;
     uint16_t cport;
     uint16_t id, qtype;
     bool edns;
+    bool big; /* --field: a large answer, sent in IP fragments */
     char name[TW_NAME_LEN];
 };
 
@@ -211,6 +231,9 @@ struct tw_gen {
     bool arp_reply_due;
     struct tw_host arp_asker, arp_target;
     uint64_t n_flows, n_v6, n_vlan, n_midstream, n_pq, n_dns, n_sni, n_tunnel;
+    bool field; /* --field: the variations of field traffic (see twgen.c) */
+    uint64_t n_reordered, n_fragmented, n_mixed_case, n_qinq, n_v6ext, n_dns_resent,
+        n_dns_pipelined, n_dns_split, n_dns_midstream;
     bool write_err;
 };
 
@@ -220,28 +243,41 @@ struct tw_gen {
 /* Appends g->pkt[0..len) to the capture with the next timestamp; sets g->write_err on failure. */
 void tw_write_frame(struct tw_gen *g, size_t len);
 
-/* Ethernet (+802.1Q) header; returns its length. */
-size_t tw_put_eth(uint8_t *b, const uint8_t *dst, const uint8_t *src, uint16_t vlan,
+/* Ethernet (+802.1ad, +802.1Q) header; returns its length. */
+size_t tw_put_eth(uint8_t *b, const uint8_t *dst, const uint8_t *src, uint16_t svlan, uint16_t vlan,
                   uint16_t etype);
 
 /* IP header for an l4_len-byte payload; returns its length and the pseudo-header sum. */
 size_t tw_put_ip(uint8_t *b, bool v6, const uint8_t *src, const uint8_t *dst, uint8_t proto,
                  size_t l4_len, uint8_t ttl, uint16_t ipid, uint64_t *pseudo);
 
+/* The same with an IPv6 extension header of 8 bytes of type ext (0: none; IPv4 ignores it). */
+size_t tw_put_ip_ext(uint8_t *b, bool v6, const uint8_t *src, const uint8_t *dst, uint8_t proto,
+                     size_t l4_len, uint8_t ttl, uint16_t ipid, uint8_t ext, uint64_t *pseudo);
+
 /* One TCP segment of f (payload_sum: tw_csum_add() of the payload or UINT64_MAX), written. */
 void tw_emit_tcp(struct tw_gen *g, struct tw_flow *f, bool c2s, uint8_t flags,
                  const uint8_t *payload, size_t plen, uint64_t payload_sum);
 
 /* One UDP datagram from src to dst, written. */
-void tw_emit_udp(struct tw_gen *g, bool v6, uint16_t vlan, const struct tw_host *src,
+void tw_emit_udp(struct tw_gen *g, const struct tw_link *l, const struct tw_host *src,
                  const struct tw_host *dst, uint16_t sport, uint16_t dport, const uint8_t *payload,
                  size_t plen);
+
+/* The same in IP fragments of at most mtu bytes (plen <= TW_DNS_BIG_MAX), the last first when
+ * reverse. */
+void tw_emit_udp_frags(struct tw_gen *g, const struct tw_link *l, const struct tw_host *src,
+                       const struct tw_host *dst, uint16_t sport, uint16_t dport,
+                       const uint8_t *payload, size_t plen, size_t mtu, bool reverse);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Payloads (twgen_payload.c) */
 
-/* A TLS 1.3 ClientHello record for sni into b (TW_CH_MAX bytes); returns its length. */
-size_t tw_build_client_hello(struct tw_rng *r, uint8_t *b, const char *sni, bool pq);
+/* A TLS 1.3 ClientHello record for sni into b (TW_CH_MAX bytes); returns its length. With
+ * grease_indep the two GREASE values are drawn independently (equal one time in 16, which
+ * repeats an extension type, as some Chrome-like clients do). */
+size_t tw_build_client_hello(struct tw_rng *r, uint8_t *b, const char *sni, bool pq,
+                             bool grease_indep);
 
 /* The server's first flight, filling a seg-byte segment of b; returns its length. */
 size_t tw_build_server_flight(struct tw_rng *r, uint8_t *b, size_t seg, bool pq);
@@ -255,8 +291,9 @@ void tw_payload_pool_init(struct tw_gen *g);
 /* A DNS query for name (with an EDNS0 OPT when edns) into b; returns its length. */
 size_t tw_build_dns_query(uint8_t *b, uint16_t id, const char *name, uint16_t qtype, bool edns);
 
-/* A DNS response to that query into b; returns its length. */
+/* A DNS response to that query into b; returns its length. With big (A/AAAA only) it holds
+ * ~100 records (over 1,500 bytes; b holds TW_DNS_BIG_MAX). */
 size_t tw_build_dns_response(struct tw_rng *r, uint8_t *b, uint16_t id, const char *name,
-                             uint16_t qtype, bool edns);
+                             uint16_t qtype, bool edns, bool big);
 
 #endif

@@ -25,7 +25,8 @@ static size_t tw_put_ext_hdr(uint8_t *p, uint16_t type, size_t len)
  * algorithms, key shares (X25519, plus X25519MLKEM768 when pq), supported_versions, often a
  * GREASE ECH extension, and padding to 512 bytes when small. Returns the record length.
  */
-size_t tw_build_client_hello(struct tw_rng *r, uint8_t *b, const char *sni, bool pq)
+size_t tw_build_client_hello(struct tw_rng *r, uint8_t *b, const char *sni, bool pq,
+                             bool grease_indep)
 {
     static const uint16_t suites[] = {0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f,
                                       0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013,
@@ -36,7 +37,9 @@ size_t tw_build_client_hello(struct tw_rng *r, uint8_t *b, const char *sni, bool
                                    't',  't',  'p',  '/', '1', '.',  '1'};
     uint16_t grease = (uint16_t)(0x0a0a + 0x1010 * tw_rng_below(r, 16));
     uint16_t grease2 =
-        (uint16_t)(0x0a0a + 0x1010 * ((tw_rng_below(r, 15) + 1 + (grease >> 12)) % 16));
+        grease_indep
+            ? (uint16_t)(0x0a0a + 0x1010 * tw_rng_below(r, 16))
+            : (uint16_t)(0x0a0a + 0x1010 * ((tw_rng_below(r, 15) + 1 + (grease >> 12)) % 16));
     size_t snl = strlen(sni);
     size_t p = 9; /* record header (5) + handshake header (4) */
 
@@ -320,7 +323,7 @@ static size_t tw_put_rr_head(uint8_t *b, uint16_t name_ptr, uint16_t type, uint3
  * question name, then 1-4 A / AAAA records or an HTTPS record, all named by pointers.
  */
 size_t tw_build_dns_response(struct tw_rng *r, uint8_t *b, uint16_t id, const char *name,
-                             uint16_t qtype, bool edns)
+                             uint16_t qtype, bool edns, bool big)
 {
     size_t p = tw_build_dns_query(b, id, name, qtype, false);
     uint16_t an = 0;
@@ -344,7 +347,8 @@ size_t tw_build_dns_response(struct tw_rng *r, uint8_t *b, uint16_t id, const ch
             an++;
         }
         if (qtype == 1 || qtype == 28) {
-            unsigned n = 1 + tw_rng_below(r, 4);
+            unsigned n =
+                big ? (qtype == 1 ? 110 : 60) + tw_rng_below(r, 10) : 1 + tw_rng_below(r, 4);
             size_t alen = qtype == 1 ? 4 : 16;
             for (unsigned i = 0; i < n; i++) {
                 p +=
