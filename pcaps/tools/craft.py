@@ -27,6 +27,9 @@ frames tshark flags with a bad checksum are left out of the table, as the receiv
                       benign server_name and a bad TCP checksum; before the 1st and 2nd DNS
                       queries a query for a benign name with a bad UDP checksum and one with
                       a bad IPv4 header checksum.
+  flow_flood.pcap     resolve_connect's ClientHello flow with the hello in two segments 20 ms
+                      apart and, between them, SYNs of 5000 new flows: replayed with
+                      --flows 4096, the flow that holds half a hello is not the one evicted.
   offload.pcap        resolve_connect as a capture on the sending host with checksum offload
                       shows it: every TCP/UDP checksum holds the pseudo-header sum the NIC
                       would complete.
@@ -332,6 +335,35 @@ def craft_frag_flood(src):
     return flood + [[ts + 40_000_000, f] for ts, f in recs]
 
 
+def craft_flow_flood(src):
+    """The ClientHello flow of resolve_connect with its hello cut in two segments (the first
+    100 bytes, then the rest 20 ms later) and, between them, SYNs of 5000 new flows
+    (10.99.0.0/16 -> 192.0.2.80:443, one packet each): more new flows than a 4096-flow table
+    holds, so the half-read flow is the oldest when they come."""
+    flow, first = flow_of(read_pcap(src), lambda p: p.is_hello() and p.version == 4)
+    out, gap = [], 20_000
+    for i, (ts, p) in enumerate(flow):
+        if i < first:
+            out.append([ts, p.frame])
+            continue
+        if i > first:
+            out.append([ts + gap, p.frame])
+            continue
+        data, port = p.payload(), p.sport()
+        out.append([ts, tcp_rebuild(p, port, port, data[:100], 0)])
+        for k in range(5000):
+            saddr = bytes([10, 99, k >> 8, k & 0xff])
+            daddr = bytes([192, 0, 2, 80])
+            seg = struct.pack("!HHIIBBHHH", 40000 + k % 20000, 443, 1000 + k, 0, 0x50, 0x02,
+                              64240, 0, 0)
+            seg = seg[:16] + struct.pack("!H", l4_checksum(4, saddr, daddr, 6, seg)) + seg[18:]
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), k & 0xffff, 0x4000, 64, 6,
+                             0, saddr, daddr)
+            out.append([ts + 1 + k * 3, p.link + ip4_header_fix(ip) + seg])
+        out.append([ts + gap, tcp_rebuild(p, port, port, data[100:], 100)])
+    return out
+
+
 def benign_qname(msg):
     """The DNS message with every letter of its first question's name replaced (same
     lengths): a name no rule knows."""
@@ -568,7 +600,8 @@ def main():
             ("tls_decoy.pcap", craft_tls_decoy, rc, True),
             ("offload.pcap", craft_offload, rc, False),
             ("midstream_split.pcap", craft_midstream_split, d, False),
-            ("tcp_overlap.pcap", craft_tcp_overlap, rc, False)]
+            ("tcp_overlap.pcap", craft_tcp_overlap, rc, False),
+            ("flow_flood.pcap", craft_flow_flood, rc, False)]
     for name, fn, src, checksums in jobs:
         path = os.path.join(od, name)
         write_pcap(path, fn(src))
