@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Loading rules: the walk of a file or directory, each file parsed once with libyaml and each
- * document compiled into a rule as it ends, skipped rules and file errors (one line each to
- * errlog, and kept for tw_ruleset_skip_reasons(), tw_ruleset_skipped(), tw_ruleset_errors()).
+ * Loading rules: the walk of a file or directory, each file parsed once (by the fast reader,
+ * else libyaml) and each document compiled into a rule as it ends, skipped rules and file
+ * errors (one line each to errlog, and kept for tw_ruleset_skip_reasons(),
+ * tw_ruleset_skipped(), tw_ruleset_errors()).
  */
 #include "tunwatch/match/rules.h"
 
@@ -312,29 +313,47 @@ static int fast_doc_end(void *ctx, size_t docno)
     return load_doc(c->rs, c->path, c->d, docno, c->msgs);
 }
 
-#define FAST_MAX ((off_t)256 << 20) /* larger files are streamed through libyaml */
+#define FAST_PIECE ((size_t)1 << 20) /* read this much at a time */
+#define FAST_MAX ((size_t)256 << 20)  /* a longer document is left to libyaml */
 
-/* Reads f whole and compiles it with the fast reader (yaml_fast.c): 0, TW_ENOMEM, or
- * TW_ENOTSUP when libyaml has to read the file (something outside the fast reader's subset,
- * or a file it does not take whole: not regular, over FAST_MAX, changing, unreadable). */
+/* Reads f in pieces of whole documents (rules_yaml_fast_cut()) through one buffer that is
+ * reused, and compiles them with the fast reader (yaml_fast.c): 0, TW_ENOMEM, or TW_ENOTSUP
+ * when libyaml has to read the file (something outside the fast reader's subset, or a file it
+ * does not take: not regular, a document over FAST_MAX, unreadable). */
 static int load_fast(struct tw_ruleset *rs, struct ydoc *d, const char *path, FILE *f,
                      FILE *msgs)
 {
+    struct fast_ctx c = {rs, d, path, msgs};
+    size_t cap = FAST_PIECE, have = 0, docno = 0;
     struct stat stb;
+    bool eof = false;
+    char *buf;
+    int rc = 0;
 
-    if (fstat(fileno(f), &stb) != 0 || !S_ISREG(stb.st_mode) || stb.st_size > FAST_MAX)
+    if (fstat(fileno(f), &stb) != 0 || !S_ISREG(stb.st_mode))
         return TW_ENOTSUP;
-    size_t cap = (size_t)stb.st_size + 1;
-    char *buf = malloc(cap);
+    buf = malloc(cap);
     if (!buf)
         return TW_ENOTSUP;
-    size_t n = fread(buf, 1, cap, f);
-    if (ferror(f) || n == cap) {
-        free(buf);
-        return TW_ENOTSUP;
+    while (!eof && rc == 0) {
+        size_t want = cap - have, n = fread(buf + have, 1, want, f), cut;
+
+        if (ferror(f)) {
+            rc = TW_ENOTSUP;
+            break;
+        }
+        have += n;
+        eof = n < want;
+        cut = eof ? have : rules_yaml_fast_cut(buf, have);
+        if (cut == 0) { /* no document ends in the buffer: make room for more */
+            if (cap >= FAST_MAX || grow((void **)&buf, &cap, cap * 2, 1))
+                rc = TW_ENOTSUP;
+            continue;
+        }
+        rc = rules_yaml_fast(d, buf, cut, &docno, fast_doc_end, &c);
+        memmove(buf, buf + cut, have - cut);
+        have -= cut;
     }
-    struct fast_ctx c = {rs, d, path, msgs};
-    int rc = rules_yaml_fast(d, buf, n, fast_doc_end, &c);
     free(buf);
     return rc;
 }

@@ -305,9 +305,20 @@ int rules_ydoc_close(struct ydoc *d);
  * TW_ENOTSUP at the first thing outside the subset (the documents before it were handed
  * over already: the caller takes them back and reads the file with libyaml); TW_ENOMEM; or
  * what doc_end returned.
+ *
+ * A file may be read in pieces cut by rules_yaml_fast_cut(), one call each, in order: *docno
+ * holds the documents counted so far (0 before the first piece) and is updated.
  */
-int rules_yaml_fast(struct ydoc *d, const char *buf, size_t len,
+int rules_yaml_fast(struct ydoc *d, const char *buf, size_t len, size_t *docno,
                     int (*doc_end)(void *ctx, size_t docno), void *ctx);
+
+/*
+ * Where the last document marker line ("---" alone or followed by a space) that starts after
+ * buf[0] and whose first four bytes are within buf[0..len) starts; 0 when there is none. The
+ * documents before it end there whatever follows, so buf[0..cut) and the rest of the file
+ * read as two pieces give what the whole file gives.
+ */
+size_t rules_yaml_fast_cut(const char *buf, size_t len);
 
 /* Whether n is a plain scalar YAML reads as null ("", ~, null, Null, NULL); false for NULL. */
 bool rules_is_null(const struct ydoc *d, const struct ynode *n);
