@@ -74,9 +74,10 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct y
         size += str_size(desc);
     if (grow((void **)&rs->rules, &rs->rules_cap, rs->n_rules + 1, sizeof(*rs->rules)))
         return TW_ENOMEM;
-    r = calloc(1, size);
+    r = tw_arena_alloc(&rs->arena, size, _Alignof(struct rule));
     if (!r)
         return TW_ENOMEM;
+    memset(r, 0, size);
     at = (char *)(r + 1);
     if (tags) {
         r->tags = (char **)(void *)at;
@@ -115,14 +116,16 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct y
     return 0;
 }
 
-/* Drops the graph built for a rule that is then skipped. */
-static void rollback(struct tw_ruleset *rs, size_t n_nodes, size_t n_kids, size_t n_m)
+/* Drops the graph built for a rule that is then skipped, and what it put in the arena. */
+static void rollback(struct tw_ruleset *rs, size_t n_nodes, size_t n_kids, size_t n_m,
+                     struct tw_arena_mark am)
 {
-    for (size_t i = n_m; i < rs->n_m; i++)
+    for (size_t i = n_m; rs->has_re && i < rs->n_m; i++)
         rules_matcher_free(&rs->m[i]);
     rs->n_m = n_m;
     rs->n_nodes = n_nodes;
     rs->n_kids = n_kids;
+    tw_arena_release(&rs->arena, am);
 }
 
 static int add_problem(struct tw_ruleset *rs, const char *file, const char *id, unsigned line,
@@ -172,6 +175,7 @@ static int load_doc(struct tw_ruleset *rs, const char *file, const struct ydoc *
     struct lctx c = {.rs = rs, .doc = d};
     const struct ynode *root = d->n_nodes ? &d->nodes[0] : NULL;
     size_t n_nodes = rs->n_nodes, n_kids = rs->n_kids, n_m = rs->n_m;
+    struct tw_arena_mark am = tw_arena_mark(&rs->arena);
     const char *id = scalar(d, rules_map_get(d, root, "id"));
     char idbuf[48];
     uint32_t node = 0;
@@ -207,7 +211,7 @@ static int load_doc(struct tw_ruleset *rs, const char *file, const struct ydoc *
     if (!rc)
         rc = make_rule(rs, d, root, id, c.cat, node);
     if (rc) {
-        rollback(rs, n_nodes, n_kids, n_m);
+        rollback(rs, n_nodes, n_kids, n_m, am);
         if (rc == TW_ENOMEM || add_problem(rs, file, id, 0, 0, c.reason))
             return TW_ENOMEM;
         fprintf(msgs, "%s: rule %s skipped: %s\n", file, id, c.reason);
@@ -268,15 +272,14 @@ static void yaml_report(struct tw_ruleset *rs, const char *file, const yaml_pars
 /* What a file added to the rule set, so that a broken file can be taken out. */
 struct file_mark {
     size_t n_rules, n_nodes, n_kids, n_m, loaded, skipped, n_probs;
+    struct tw_arena_mark am;
 };
 
 /* Takes out the rules a file added and the skipped-rule lines it left; its errors stay. */
 static void docs_undo(struct tw_ruleset *rs, const struct file_mark *fm)
 {
-    for (size_t i = fm->n_rules; i < rs->n_rules; i++)
-        rule_free(rs->rules[i]);
     rs->n_rules = fm->n_rules;
-    rollback(rs, fm->n_nodes, fm->n_kids, fm->n_m);
+    rollback(rs, fm->n_nodes, fm->n_kids, fm->n_m, fm->am);
     rs->st.loaded = fm->loaded;
     rs->st.skipped = fm->skipped;
     size_t w = fm->n_probs;
@@ -368,8 +371,8 @@ static int load_fast(struct tw_ruleset *rs, struct ydoc *d, const char *path, FI
  */
 static int load_file(struct tw_ruleset *rs, struct ydoc *d, const char *path, FILE *errlog)
 {
-    struct file_mark fm = {rs->n_rules,   rs->n_nodes,    rs->n_kids, rs->n_m,
-                           rs->st.loaded, rs->st.skipped, rs->n_probs};
+    struct file_mark fm = {rs->n_rules,   rs->n_nodes,    rs->n_kids,  rs->n_m,
+                           rs->st.loaded, rs->st.skipped, rs->n_probs, tw_arena_mark(&rs->arena)};
     struct yinput in = {0};
     const char *problem = NULL; /* composer error: no document after it is loaded */
     yaml_mark_t problem_mark = {0};

@@ -74,8 +74,9 @@ struct matcher {
     uint8_t field2; /* MK_FIELDREF: the other field */
     char refmod;    /* MK_FIELDREF: 0 equal, 'c'ontains, 's'tartswith, 'e'ndswith */
     uint32_t len;
-    char *pat;  /* lowercased unless cased; NUL-terminated for convenience, may hold NULs */
-    char *desc; /* "Field|mods: 'value'" as written, for tw_ruleset_explain() */
+    char *pat;  /* lowercased unless cased; NUL-terminated for convenience, may hold NULs;
+                   in the rule set's arena */
+    char *desc; /* "Field|mods: 'value'" as written, for tw_ruleset_explain(); in the arena */
     pcre2_code *re;
     double num;
     uint8_t addr[16];
@@ -116,6 +117,9 @@ struct u32vec {
 };
 
 struct tw_ruleset {
+    /* The rules (each one allocation: the struct, its tag pointers, then its strings) and the
+     * matchers' patterns and descriptions; a rule or file dropped again is released from it. */
+    struct tw_arena arena;
     struct rule **rules;
     size_t n_rules, rules_cap;
     struct node *nodes;
@@ -154,12 +158,6 @@ static inline int u32_push(struct u32vec *v, uint32_t x)
         return TW_ENOMEM;
     v->v[v->n++] = x;
     return 0;
-}
-
-/* A rule is one allocation: the struct, its tag pointers, then its strings. */
-static inline void rule_free(struct rule *r)
-{
-    free(r);
 }
 
 /*
@@ -389,7 +387,7 @@ int rules_add_node(struct tw_ruleset *rs, uint8_t type, uint32_t a, uint32_t n, 
  * index in *out. v stays the caller's. 0 or TW_ENOMEM. */
 int rules_add_atleast(struct tw_ruleset *rs, const struct u32vec *v, uint32_t k, uint32_t *out);
 
-/* Frees what m holds (pattern, description, regular expression), not m itself. */
+/* Frees what m holds outside the arena (its regular expression), not m itself. */
 void rules_matcher_free(struct matcher *m);
 
 /* Compiles a selection (a map, a keyword, or a list of maps and keywords: OR) into *out.

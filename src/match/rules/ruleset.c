@@ -21,12 +21,11 @@ void tw_ruleset_free(struct tw_ruleset *rs)
     if (!rs)
         return;
     rules_uncompile(rs);
-    for (size_t i = 0; i < rs->n_rules; i++)
-        rule_free(rs->rules[i]);
     free(rs->rules);
-    for (size_t i = 0; i < rs->n_m; i++)
+    for (size_t i = 0; rs->has_re && i < rs->n_m; i++)
         rules_matcher_free(&rs->m[i]);
     free(rs->m);
+    tw_arena_free(&rs->arena);
     free(rs->nodes);
     free(rs->kids);
     for (size_t i = 0; i < rs->n_files; i++)
