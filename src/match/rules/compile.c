@@ -95,7 +95,7 @@ static int tstr_compile(struct tw_arena *a, const struct tstr *s, bool cased, st
     else
         m->kind = MK_GLOB;
     m->cased = cased;
-    m->pat = tw_arena_alloc(a, 2 * nt + 1, 1);
+    m->pat = tw_arena_alloc(a, (m->kind == MK_GLOB ? 2 * nt : nt) + 1, 1); /* escapes */
     if (!m->pat)
         return TW_ENOMEM;
     for (size_t i = 0; i < nt; i++) {
@@ -292,8 +292,8 @@ static int compile_value(struct lctx *c, const char *key, unsigned f, const stru
         } else if (j > 0) {
             break;
         }
-        m.desc = make_desc(&c->rs->arena, key, v, s);
-        if (!m.desc || (rc = add_matcher(c->rs, &m, &ni))) {
+        m.desc = c->rs->explain ? make_desc(&c->rs->arena, key, v, s) : NULL;
+        if ((c->rs->explain && !m.desc) || (rc = add_matcher(c->rs, &m, &ni))) {
             if (!ts.n)
                 base.pat = NULL, base.re = NULL; /* m owned them */
             rules_matcher_free(&m);

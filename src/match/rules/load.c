@@ -50,7 +50,7 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct y
     const char *desc = scalar(d, rules_map_get(d, root, "description"));
     size_t size = sizeof(struct rule) + str_size(id) + str_size(title) + str_size(level);
     size_t n_slots = 0, n_ref_slots = 0;
-    char **refv = NULL;
+    char **refv = NULL, **tagv = NULL;
     struct rule *r;
     char *at;
 
@@ -80,7 +80,8 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct y
     memset(r, 0, size);
     at = (char *)(r + 1);
     if (tags) {
-        r->tags = (char **)(void *)at;
+        tagv = (char **)(void *)at;
+        r->info.tags = (const char *const *)tagv;
         at += n_slots * sizeof(char *);
     }
     if (refs) {
@@ -88,14 +89,14 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct y
         r->info.references = (const char *const *)refv;
         at += n_ref_slots * sizeof(char *);
     }
-    r->id = put_str(&at, id);
-    r->title = put_str(&at, title);
-    r->level = put_str(&at, level);
+    r->info.id = put_str(&at, id);
+    r->info.title = put_str(&at, title);
+    r->info.level = put_str(&at, level);
     for (size_t i = 0; tags && i < tags->n; i++) {
         const char *t = scalar(d, ykid(d, tags, i));
 
         if (t)
-            r->tags[r->info.n_tags++] = put_str(&at, t);
+            tagv[r->info.n_tags++] = put_str(&at, t);
     }
     for (size_t i = 0; refs && i < refs->n; i++) {
         const char *t = scalar(d, ykid(d, refs, i));
@@ -105,11 +106,7 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct y
     }
     if (desc)
         r->info.description = put_str(&at, desc);
-    r->info.id = r->id;
-    r->info.title = r->title;
-    r->info.level = r->level;
     r->info.file = rs->files[rs->n_files - 1];
-    r->info.tags = (const char *const *)r->tags;
     r->info.category = cat;
     r->root = node;
     rs->rules[rs->n_rules++] = r;

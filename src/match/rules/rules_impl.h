@@ -76,7 +76,8 @@ struct matcher {
     uint32_t len;
     char *pat;  /* lowercased unless cased; NUL-terminated for convenience, may hold NULs;
                    in the rule set's arena */
-    char *desc; /* "Field|mods: 'value'" as written, for tw_ruleset_explain(); in the arena */
+    char *desc; /* "Field|mods: 'value'" as written, for tw_ruleset_explain(); in the arena;
+                   NULL when the set does not keep them (tw_ruleset_set_explain()) */
     pcre2_code *re;
     double num;
     uint8_t addr[16];
@@ -106,8 +107,6 @@ struct node {
 
 struct rule {
     struct tw_rule_info info;
-    char *id, *title, *level;
-    char **tags;
     uint32_t root;
 };
 
@@ -132,6 +131,7 @@ struct tw_ruleset {
     size_t n_files, files_cap;
     struct tw_ruleset_stats st;
     bool process_fields; /* Image/ProcessId/User are filled (process attribution on) */
+    bool explain;        /* matchers keep desc (tw_ruleset_set_explain()) */
     struct problem *probs;
     size_t n_probs, probs_cap;
     bool has_re;

@@ -8,7 +8,16 @@
 
 struct tw_ruleset *tw_ruleset_new(void)
 {
-    return calloc(1, sizeof(struct tw_ruleset));
+    struct tw_ruleset *rs = calloc(1, sizeof(struct tw_ruleset));
+
+    if (rs)
+        rs->explain = true;
+    return rs;
+}
+
+void tw_ruleset_set_explain(struct tw_ruleset *rs, bool on)
+{
+    rs->explain = on;
 }
 
 void tw_ruleset_set_process_fields(struct tw_ruleset *rs, bool on)
