@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The load-time allocators: growing arrays and the arena (marks, release, large blocks). */
+/* The load-time allocators: growing arrays and tables, the arena (marks, release, large blocks). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +27,31 @@ static void test_grow(void **state)
     assert_int_equal(tw_grow((void **)&v, &cap, SIZE_MAX, sizeof(*v), 4), TW_ENOMEM);
     assert_int_equal(cap, 16); /* unchanged on failure */
     free(v);
+}
+
+/* A table that grows keeps its elements, is zeroed past them, and doubles from `first`. */
+static void test_table_grow(void **state)
+{
+    uint64_t *v = NULL;
+    size_t cap = 0;
+
+    (void)state;
+    assert_int_equal(tw_table_grow((void **)&v, &cap, 1, sizeof(*v), 64), 0);
+    assert_int_equal(cap, 64);
+    for (size_t i = 0; i < 1000000; i++) {
+        assert_int_equal(tw_table_grow((void **)&v, &cap, i + 1, sizeof(*v), 64), 0);
+        assert_int_equal(v[i], 0);
+        v[i] = i * 7919;
+    }
+    assert_int_equal(cap, 1048576);
+    for (size_t i = 0; i < 1000000; i++)
+        if (v[i] != i * 7919)
+            fail_msg("element %zu lost", i);
+    assert_int_equal(tw_table_grow((void **)&v, &cap, 10, 0, 64), 0); /* nothing to do */
+    assert_int_equal(tw_table_grow((void **)&v, &cap, cap + 1, 0, 64), TW_EINVAL);
+    assert_int_equal(tw_table_grow((void **)&v, &cap, SIZE_MAX / 2, sizeof(*v), 64), TW_ENOMEM);
+    assert_int_equal(cap, 1048576);
+    tw_table_free(v, cap * sizeof(*v));
 }
 
 /* Allocations are aligned, apart, and keep their bytes while later ones fill many blocks. */
@@ -93,6 +118,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grow),
+        cmocka_unit_test(test_table_grow),
         cmocka_unit_test(test_arena_fill),
         cmocka_unit_test(test_arena_mark_release),
     };

@@ -68,6 +68,35 @@ void tw_table_free(void *p, size_t n)
         munmap(p, n < HUGE_PAGE ? n : (n + 4095) & ~(size_t)4095);
 }
 
+int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    size_t ncap;
+    void *np;
+
+    if (need <= *cap)
+        return 0;
+    if (elem == 0)
+        return TW_EINVAL;
+    ncap = *cap ? *cap : (first ? first : 1);
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2)
+            return TW_ENOMEM;
+        ncap *= 2;
+    }
+    if (ncap > (SIZE_MAX - HUGE_PAGE) / elem)
+        return TW_ENOMEM;
+    np = tw_table_alloc(ncap * elem);
+    if (!np)
+        return TW_ENOMEM;
+    if (*p != NULL) {
+        memcpy(np, *p, *cap * elem);
+        tw_table_free(*p, *cap * elem);
+    }
+    *p = np;
+    *cap = ncap;
+    return 0;
+}
+
 #define ARENA_FIRST ((size_t)64 << 10)
 
 struct tw_arena_blk {

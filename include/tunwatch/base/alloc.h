@@ -23,6 +23,14 @@ void *tw_table_alloc(size_t n);
 void tw_table_free(void *p, size_t n);
 
 /*
+ * tw_grow() for an array that is a table (NULL or from tw_table_alloc(), *cap elements of elem
+ * bytes): a large array that grows one element at a time (a rule set's matchers) then lives in
+ * huge pages. The new table is zeroed past the old elements. Free with
+ * tw_table_free(p, cap * elem). Same returns as tw_grow().
+ */
+int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
+
+/*
  * An arena: many small allocations made at load time (a rule set's rules and strings) and
  * freed together, with no per-allocation header or call. Blocks grow from 64 KiB to 2 MiB;
  * from there on every block is a huge-page table (tw_table_alloc()), so filling 100 MB costs

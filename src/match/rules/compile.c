@@ -28,7 +28,7 @@ int rules_add_node(struct tw_ruleset *rs, uint8_t type, uint32_t a, uint32_t n, 
                    uint32_t *out)
 {
     if (rs->n_nodes >= UINT32_MAX ||
-        grow((void **)&rs->nodes, &rs->nodes_cap, rs->n_nodes + 1, sizeof(*rs->nodes)))
+        grow_table((void **)&rs->nodes, &rs->nodes_cap, rs->n_nodes + 1, sizeof(*rs->nodes)))
         return TW_ENOMEM;
     rs->nodes[rs->n_nodes] = (struct node){type, a, n, k};
     *out = (uint32_t)rs->n_nodes++;
@@ -45,7 +45,7 @@ int rules_add_atleast(struct tw_ruleset *rs, const struct u32vec *v, uint32_t k,
         return 0;
     }
     if (v->n > UINT32_MAX ||
-        grow((void **)&rs->kids, &rs->kids_cap, rs->n_kids + v->n, sizeof(*rs->kids)))
+        grow_table((void **)&rs->kids, &rs->kids_cap, rs->n_kids + v->n, sizeof(*rs->kids)))
         return TW_ENOMEM;
     if (v->n)
         memcpy(rs->kids + rs->n_kids, v->v, v->n * sizeof(*v->v));
@@ -55,7 +55,7 @@ int rules_add_atleast(struct tw_ruleset *rs, const struct u32vec *v, uint32_t k,
 
 static int add_matcher(struct tw_ruleset *rs, const struct matcher *m, uint32_t *out)
 {
-    if (rs->n_m >= UINT32_MAX || grow((void **)&rs->m, &rs->m_cap, rs->n_m + 1, sizeof(*rs->m)))
+    if (rs->n_m >= UINT32_MAX || grow_table((void **)&rs->m, &rs->m_cap, rs->n_m + 1, sizeof(*rs->m)))
         return TW_ENOMEM;
     rs->m[rs->n_m] = *m;
     return rules_add_node(rs, N_MATCH, (uint32_t)rs->n_m++, 0, 0, out);

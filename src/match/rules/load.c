@@ -72,7 +72,7 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct y
     }
     if (desc)
         size += str_size(desc);
-    if (grow((void **)&rs->rules, &rs->rules_cap, rs->n_rules + 1, sizeof(*rs->rules)))
+    if (grow_table((void **)&rs->rules, &rs->rules_cap, rs->n_rules + 1, sizeof(*rs->rules)))
         return TW_ENOMEM;
     r = tw_arena_alloc(&rs->arena, size, _Alignof(struct rule));
     if (!r)

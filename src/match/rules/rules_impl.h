@@ -119,6 +119,7 @@ struct tw_ruleset {
     /* The rules (each one allocation: the struct, its tag pointers, then its strings) and the
      * matchers' patterns and descriptions; a rule or file dropped again is released from it. */
     struct tw_arena arena;
+    /* rules, nodes, kids and m are tables (grow_table()) */
     struct rule **rules;
     size_t n_rules, rules_cap;
     struct node *nodes;
@@ -150,6 +151,14 @@ static inline int grow(void **p, size_t *cap, size_t need, size_t elem)
     if (need <= *cap)
         return 0; /* the usual case, without a call */
     return tw_grow(p, cap, need, elem, 16);
+}
+
+/* grow() for the rule set's graph and rule list, which are tables (tw_table_grow()). */
+static inline int grow_table(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    return tw_table_grow(p, cap, need, elem, 64);
 }
 
 static inline int u32_push(struct u32vec *v, uint32_t x)

@@ -30,13 +30,13 @@ void tw_ruleset_free(struct tw_ruleset *rs)
     if (!rs)
         return;
     rules_uncompile(rs);
-    free(rs->rules);
+    tw_table_free(rs->rules, rs->rules_cap * sizeof(*rs->rules));
     for (size_t i = 0; rs->has_re && i < rs->n_m; i++)
         rules_matcher_free(&rs->m[i]);
-    free(rs->m);
+    tw_table_free(rs->m, rs->m_cap * sizeof(*rs->m));
     tw_arena_free(&rs->arena);
-    free(rs->nodes);
-    free(rs->kids);
+    tw_table_free(rs->nodes, rs->nodes_cap * sizeof(*rs->nodes));
+    tw_table_free(rs->kids, rs->kids_cap * sizeof(*rs->kids));
     for (size_t i = 0; i < rs->n_files; i++)
         free(rs->files[i]);
     free(rs->files);
