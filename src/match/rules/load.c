@@ -40,14 +40,63 @@ static char *put_str(char **at, const char *s)
     return d;
 }
 
-static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct ynode *root,
+/* The values of the top-level keys the loader reads (the first of each, as rules_map_get()
+ * would find it), from one pass over the map; NULL for a key that is not there. */
+struct rule_keys {
+    const struct ynode *id, *title, *level, *description, *tags, *references, *logsource,
+        *detection;
+};
+
+static void rule_keys(const struct ydoc *d, const struct ynode *root, struct rule_keys *k)
+{
+    *k = (struct rule_keys){0};
+    if (!root || root->type != Y_MAP)
+        return;
+    for (size_t i = 0; i < root->n; i++) {
+        const struct ynode *kn = ykid(d, root, 2 * i), **slot = NULL;
+        const char *s = d->text + kn->a;
+
+        if (kn->type != Y_SCALAR)
+            continue;
+        switch (kn->n) {
+        case 2:
+            slot = memcmp(s, "id", 2) == 0 ? &k->id : NULL;
+            break;
+        case 4:
+            slot = memcmp(s, "tags", 4) == 0 ? &k->tags : NULL;
+            break;
+        case 5:
+            slot = memcmp(s, "title", 5) == 0   ? &k->title
+                   : memcmp(s, "level", 5) == 0 ? &k->level
+                                                : NULL;
+            break;
+        case 9:
+            slot = memcmp(s, "logsource", 9) == 0   ? &k->logsource
+                   : memcmp(s, "detection", 9) == 0 ? &k->detection
+                                                    : NULL;
+            break;
+        case 10:
+            slot = memcmp(s, "references", 10) == 0 ? &k->references : NULL;
+            break;
+        case 11:
+            slot = memcmp(s, "description", 11) == 0 ? &k->description : NULL;
+            break;
+        default:
+            break;
+        }
+        if (slot && !*slot)
+            *slot = ykid(d, root, 2 * i + 1);
+    }
+}
+
+static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct rule_keys *k,
                      const char *id, enum tw_category cat, uint32_t node)
 {
-    const struct ynode *tags = rules_map_get(d, root, "tags");
-    const struct ynode *refs = rules_map_get(d, root, "references");
-    const char *title = scalar(d, rules_map_get(d, root, "title"));
-    const char *level = scalar(d, rules_map_get(d, root, "level"));
-    const char *desc = scalar(d, rules_map_get(d, root, "description"));
+    const struct ynode *tags = k->tags;
+    const struct ynode *refs = k->references;
+    const char *title = scalar(d, k->title);
+    const char *level = scalar(d, k->level);
+    const char *desc = scalar(d, k->description);
     size_t size = sizeof(struct rule) + str_size(id) + str_size(title) + str_size(level);
     size_t n_slots = 0, n_ref_slots = 0;
     char **refv = NULL, **tagv = NULL;
@@ -173,13 +222,16 @@ static int load_doc(struct tw_ruleset *rs, const char *file, const struct ydoc *
     const struct ynode *root = d->n_nodes ? &d->nodes[0] : NULL;
     size_t n_nodes = rs->n_nodes, n_kids = rs->n_kids, n_m = rs->n_m;
     struct tw_arena_mark am = tw_arena_mark(&rs->arena);
-    const char *id = scalar(d, rules_map_get(d, root, "id"));
+    struct rule_keys k;
+    const char *id;
     char idbuf[48];
     uint32_t node = 0;
     int rc;
 
     if (!root || rules_is_null(d, root))
         return 0; /* empty document, e.g. after a trailing '---' */
+    rule_keys(d, root, &k);
+    id = scalar(d, k.id);
     if (!id || !*id) {
         snprintf(idbuf, sizeof(idbuf), "(document %zu)", docno);
         id = idbuf;
@@ -188,8 +240,8 @@ static int load_doc(struct tw_ruleset *rs, const char *file, const struct ydoc *
         rc = SKIP(&c, "document is not a map");
     else if (id == idbuf)
         rc = SKIP(&c, "missing id");
-    else if (!(rc = rules_logsource(&c, rules_map_get(d, root, "logsource"))))
-        rc = rules_compile_detection(&c, rules_map_get(d, root, "detection"), &node);
+    else if (!(rc = rules_logsource(&c, k.logsource)))
+        rc = rules_compile_detection(&c, k.detection, &node);
     /* A rule that became a rule on DNS responses (a response field) must not test a field
      * responses lack, tested before the response field was met. */
     for (size_t i = n_m; !rc && c.cat == TW_CAT_DNS && i < rs->n_m; i++) {
@@ -206,7 +258,7 @@ static int load_doc(struct tw_ruleset *rs, const char *file, const struct ydoc *
         rc = TW_ENOTSUP;
     }
     if (!rc)
-        rc = make_rule(rs, d, root, id, c.cat, node);
+        rc = make_rule(rs, d, &k, id, c.cat, node);
     if (rc) {
         rollback(rs, n_nodes, n_kids, n_m, am);
         if (rc == TW_ENOMEM || add_problem(rs, file, id, 0, 0, c.reason))
