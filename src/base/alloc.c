@@ -108,11 +108,9 @@ struct tw_arena_blk {
 /* A new block for at least n bytes after the header, the newest of a. */
 static bool arena_grow(struct tw_arena *a, size_t n)
 {
-    size_t size = a->blk ? a->blk->size * 2 : ARENA_FIRST;
+    size_t size = !a->blk ? ARENA_FIRST : a->blk->size < 4 * ARENA_FIRST ? 4 * ARENA_FIRST : HUGE_PAGE;
     struct tw_arena_blk *b;
 
-    if (size > HUGE_PAGE)
-        size = HUGE_PAGE;
     if (n > SIZE_MAX / 2 - sizeof(*b) - HUGE_PAGE)
         return false;
     if (n + sizeof(*b) > size) /* a block of its own, in whole huge pages */

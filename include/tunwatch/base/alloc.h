@@ -32,9 +32,9 @@ int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 
 /*
  * An arena: many small allocations made at load time (a rule set's rules and strings) and
- * freed together, with no per-allocation header or call. Blocks grow from 64 KiB to 2 MiB;
- * from there on every block is a huge-page table (tw_table_alloc()), so filling 100 MB costs
- * some fifty page faults instead of 25,000. A zeroed struct tw_arena is empty. Not
+ * freed together, with no per-allocation header or call. The first blocks are 64 and 256 KiB
+ * (a few hundred rules); every later one is a 2 MiB huge-page table (tw_table_alloc()), so
+ * filling 100 MB costs some fifty page faults instead of 25,000. A zeroed struct tw_arena is empty. Not
  * thread-safe; what it holds may be read by any number of threads once it is filled.
  */
 struct tw_arena_blk;
