@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <yaml.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -297,10 +298,63 @@ void rules_ydoc_free(struct ydoc *d);
  */
 int rules_ydoc_event(struct ydoc *d, const yaml_event_t *e, const char **problem);
 
+/* Appends len bytes and a NUL to d->text; *off is where they start. 0 or TW_ENOMEM. */
+static inline int rules_ydoc_text(struct ydoc *d, const void *s, size_t len, uint32_t *off)
+{
+    if (len >= UINT32_MAX - d->n_text ||
+        grow((void **)&d->text, &d->text_cap, d->n_text + len + 1, 1))
+        return TW_ENOMEM;
+    if (len)
+        memcpy(d->text + d->n_text, s, len);
+    d->text[d->n_text + len] = '\0';
+    *off = (uint32_t)d->n_text;
+    d->n_text += len + 1;
+    return 0;
+}
+
+/* Adds node nd (its text already in d->text) as the next child of the innermost open
+ * container, and opens it if it is one; its index in *idx. 0 or TW_ENOMEM. The caller keeps
+ * the nesting below YAML_DEPTH_MAX. Inline: a rule file is mostly this. */
+static inline int rules_ydoc_node(struct ydoc *d, struct ynode nd, uint32_t *idx)
+{
+    if (nd.type != Y_SCALAR && d->depth >= YAML_DEPTH_MAX)
+        return TW_ENOMEM; /* the caller's nesting limit makes this unreachable */
+    if (d->n_nodes >= UINT32_MAX ||
+        grow((void **)&d->nodes, &d->nodes_cap, d->n_nodes + 1, sizeof(*d->nodes)))
+        return TW_ENOMEM;
+    *idx = (uint32_t)d->n_nodes;
+    d->nodes[d->n_nodes++] = nd;
+    if (d->depth > 0) {
+        if (grow((void **)&d->pend, &d->pend_cap, d->n_pend + 1, sizeof(*d->pend)))
+            return TW_ENOMEM;
+        d->pend[d->n_pend++] = *idx;
+    }
+    if (nd.type != Y_SCALAR) {
+        d->open[d->depth].node = *idx;
+        d->open[d->depth++].pend = d->n_pend;
+    }
+    return 0;
+}
+
 /* The same for a parser of its own: a scalar of len bytes (plain or quoted style), the start
  * of a sequence or map (Y_SEQ, Y_MAP), the end of the innermost one. 0 or TW_ENOMEM. */
-int rules_ydoc_scalar(struct ydoc *d, const char *s, size_t len, bool plain);
-int rules_ydoc_open(struct ydoc *d, enum ytype type);
+static inline int rules_ydoc_scalar(struct ydoc *d, const char *s, size_t len, bool plain)
+{
+    struct ynode nd = {.type = Y_SCALAR, .plain = plain, .n = (uint32_t)len};
+    uint32_t idx;
+
+    if (len >= UINT32_MAX || rules_ydoc_text(d, s, len, &nd.a))
+        return TW_ENOMEM;
+    return rules_ydoc_node(d, nd, &idx);
+}
+
+static inline int rules_ydoc_open(struct ydoc *d, enum ytype type)
+{
+    uint32_t idx;
+
+    return rules_ydoc_node(d, (struct ynode){.type = (uint8_t)type}, &idx);
+}
+
 int rules_ydoc_close(struct ydoc *d);
 
 /* yaml_fast.c */
