@@ -99,6 +99,19 @@ int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 
 #define ARENA_FIRST ((size_t)64 << 10)
 
+/* Under AddressSanitizer every arena allocation is a block of its own from malloc, so that a
+ * read past its end is reported as it would be without the arena. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_EXACT true
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_EXACT true
+#endif
+#endif
+#ifndef ARENA_EXACT
+#define ARENA_EXACT false
+#endif
+
 struct tw_arena_blk {
     struct tw_arena_blk *prev;
     size_t size; /* of the mapping, this header included */
@@ -108,14 +121,21 @@ struct tw_arena_blk {
 /* A new block for at least n bytes after the header, the newest of a. */
 static bool arena_grow(struct tw_arena *a, size_t n)
 {
-    size_t size = !a->blk ? ARENA_FIRST : a->blk->size < 4 * ARENA_FIRST ? 4 * ARENA_FIRST : HUGE_PAGE;
+    size_t size = HUGE_PAGE;
     struct tw_arena_blk *b;
+
+    if (a->blk == NULL)
+        size = ARENA_FIRST;
+    else if (a->blk->size < 4 * ARENA_FIRST)
+        size = 4 * ARENA_FIRST;
 
     if (n > SIZE_MAX / 2 - sizeof(*b) - HUGE_PAGE)
         return false;
     if (n + sizeof(*b) > size) /* a block of its own, in whole huge pages */
         size = (n + sizeof(*b) + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
-    b = tw_table_alloc(size);
+    if (ARENA_EXACT)
+        size = sizeof(*b) + n;
+    b = ARENA_EXACT ? malloc(size) : tw_table_alloc(size);
     if (b == NULL)
         return false;
     b->prev = a->blk;
@@ -130,7 +150,7 @@ void *tw_arena_alloc(struct tw_arena *a, size_t n, size_t align)
 {
     size_t at;
 
-    if (a->blk != NULL) {
+    if (a->blk != NULL && !ARENA_EXACT) {
         at = (a->used + align - 1) & ~(align - 1);
         if (at <= a->blk->size - sizeof(*a->blk) && n <= a->blk->size - sizeof(*a->blk) - at) {
             a->used = at + n;
@@ -161,7 +181,10 @@ void tw_arena_release(struct tw_arena *a, struct tw_arena_mark m)
         struct tw_arena_blk *prev = a->blk->prev;
 
         a->total -= a->blk->size;
-        tw_table_free(a->blk, a->blk->size);
+        if (ARENA_EXACT)
+            free(a->blk);
+        else
+            tw_table_free(a->blk, a->blk->size);
         a->blk = prev;
     }
     a->used = m.used;
