@@ -384,6 +384,8 @@ static int load_fast(struct tw_ruleset *rs, struct ydoc *d, const char *path, FI
 
     if (fstat(fileno(f), &stb) != 0 || !S_ISREG(stb.st_mode))
         return TW_ENOTSUP;
+    if (stb.st_size >= 0 && (size_t)stb.st_size < cap)
+        cap = (size_t)stb.st_size + 1; /* a small file in one read, and no more memory */
     buf = malloc(cap);
     if (!buf)
         return TW_ENOTSUP;
