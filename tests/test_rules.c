@@ -628,6 +628,62 @@ static void test_multi_document(void **state)
     unload(&l);
 }
 
+/*
+ * A file over several of the loader's 1 MiB pieces: documents that cross a piece's end, one
+ * document larger than a piece, document numbers that go on from piece to piece (the rule
+ * without an id is named by its number), and the same outcome when the last document makes
+ * libyaml read the whole file again (a flow sequence).
+ */
+static void test_large_file_in_pieces(void **state)
+{
+    enum { N_RULES = 8000, BIG_VALUES = 40000 };
+    (void)state;
+    for (int flow = 0; flow <= 1; flow++) {
+        char *yaml = NULL, want[256];
+        size_t len = 0;
+        FILE *f = open_memstream(&yaml, &len);
+        struct loaded l = {0};
+        struct hits h;
+        char name[64];
+
+        assert_non_null(f);
+        for (int i = 0; i < N_RULES; i++) {
+            fprintf(f, "%stitle: rule %d\n", i ? "---\n" : "", i);
+            if (i != 4000)
+                fprintf(f, "id: r%d\n", i);
+            fprintf(f, "description: |\n    rule %d\n    of many\nlogsource:\n"
+                       "    category: dns_query\ndetection:\n    sel:\n", i);
+            if (i == 2500) {
+                fprintf(f, "        QueryName|endswith:\n");
+                for (int v = 0; v < BIG_VALUES; v++)
+                    fprintf(f, "            - '.v%d.big.test'\n", v);
+            } else {
+                fprintf(f, "        QueryName|endswith: '.r%d.test'\n", i);
+            }
+            fprintf(f, "    condition: sel\n");
+            if (flow && i == N_RULES - 1)
+                fprintf(f, "tags: [a, b]\n");
+        }
+        assert_int_equal(fclose(f), 0);
+        assert_true(len > 2 * (1u << 20)); /* and the big document alone is over 1 MiB */
+        load_yaml(&l, yaml);
+        assert_int_equal(l.rc, 0);
+        assert_int_equal(stats(&l).loaded, N_RULES - 1);
+        assert_int_equal(stats(&l).skipped, 1);
+        snprintf(want, sizeof(want), "%s: rule (document 4001) skipped: missing id\n", l.path);
+        assert_string_equal(l.log, want);
+        snprintf(name, sizeof(name), "x.v%d.big.test", BIG_VALUES - 1);
+        assert_int_equal(match(&l, &(struct ev_spec){'d', name, true, 0, NULL}, &h), 1);
+        assert_string_equal(h.ids, "r2500");
+        snprintf(name, sizeof(name), "x.r%d.test", N_RULES - 1);
+        assert_int_equal(match(&l, &(struct ev_spec){'d', name, true, 0, NULL}, &h), 1);
+        snprintf(want, sizeof(want), "r%d", N_RULES - 1);
+        assert_string_equal(h.ids, want);
+        unload(&l);
+        free(yaml);
+    }
+}
+
 static void test_yaml_error(void **state)
 {
     static const char yaml[] =
@@ -887,6 +943,7 @@ int main(void)
         cmocka_unit_test(test_skips),
         cmocka_unit_test(test_missing_id),
         cmocka_unit_test(test_multi_document),
+        cmocka_unit_test(test_large_file_in_pieces),
         cmocka_unit_test(test_yaml_error),
         cmocka_unit_test(test_yaml_error_drops_file),
         cmocka_unit_test(test_yaml_error_keeps_earlier_files),

@@ -291,6 +291,31 @@ static void test_explain(void **state)
                              "that holds\n");
     free(out);
     unload(&l);
+
+    /* A set loaded without the texts (a sensor's) explains the same, naming the fields. */
+    {
+        int fd;
+
+        snprintf(l.path, sizeof(l.path), "/tmp/tw_rules_XXXXXX");
+        fd = mkstemp(l.path);
+        close(fd);
+        write_file(l.path, yaml);
+        l.rs = tw_ruleset_new();
+        tw_ruleset_set_process_fields(l.rs, true);
+        tw_ruleset_set_explain(l.rs, false);
+        assert_int_equal(tw_ruleset_load(l.rs, l.path, NULL), 0);
+        unlink(l.path);
+    }
+    f = open_memstream(&out, &out_len);
+    assert_int_equal(tw_ruleset_explain(l.rs, "A.Ngrok.IO.", f), 3);
+    fclose(f);
+    assert_non_null(strstr(out, "match    r-init  t\n"));
+    assert_non_null(strstr(out, "Initiated=true\n    hit    DestinationHostname\n"));
+    assert_non_null(strstr(out, "    why    excluded by DestinationHostname\n"));
+    assert_null(strstr(out, "|endswith"));
+    assert_non_null(strstr(out, "3 rules match, 3 more have a hostname test that holds\n"));
+    free(out);
+    unload(&l);
 }
 
 /*

@@ -216,6 +216,89 @@ static double bench(const struct tw_trie *t, size_t n_keys)
     return (t1 - t0) / ROUNDS;
 }
 
+/* A reference match: every key of keys[0..n) that holds on name, in the trie's reporting order
+ * (suffix keys shortest first, by value among equal lengths, then exact keys by value),
+ * duplicate (key, kind, value) triples once. */
+static size_t model_match(const struct tw_trie_key *keys, size_t n, const char *name,
+                          uint32_t *out)
+{
+    size_t len = strlen(name), cnt = 0;
+
+    for (int pass = 0; pass < 2; pass++) {
+        size_t first = cnt;
+        for (size_t i = 0; i < n; i++) {
+            const struct tw_trie_key *k = &keys[i];
+            bool hit = pass == 0 ? k->suffix && k->len <= len : !k->suffix && k->len == len;
+            for (size_t j = 0; hit && j < k->len; j++)
+                hit = (k->s[k->len - 1 - j] | 0x20) == (name[len - 1 - j] | 0x20);
+            if (!hit)
+                continue;
+            /* insert by (length, value) for suffixes, value for exact keys; drop duplicates */
+            size_t at = first;
+            while (at < cnt && (pass == 0 ? (keys[out[at]].len < k->len ||
+                                             (keys[out[at]].len == k->len &&
+                                              keys[out[at]].value < k->value))
+                                          : keys[out[at]].value < k->value))
+                at++;
+            if (at < cnt && keys[out[at]].len == k->len && keys[out[at]].value == k->value)
+                continue;
+            memmove(out + at + 1, out + at, (cnt - at) * sizeof(*out));
+            out[at] = (uint32_t)i;
+            cnt++;
+        }
+    }
+    for (size_t i = 0; i < cnt; i++)
+        out[i] = keys[out[i]].value;
+    return cnt;
+}
+
+/* Random keys over a small alphabet (shared suffixes, duplicates, both kinds, mixed case, empty
+ * keys) against random names: the trie reports exactly what the reference does, in order. */
+static void test_model(void **state)
+{
+    static const char alpha[] = "ab.Ab";
+    enum { ROUNDS = 300, MAXK = 120, NAMES = 200 };
+    char store[MAXK][8], name[12];
+    struct tw_trie_key keys[MAXK];
+    uint32_t got[MAXK + 1], want[MAXK + 1];
+    unsigned seed = 12345;
+
+    (void)state;
+    for (int r = 0; r < ROUNDS; r++) {
+        size_t n = (size_t)(rand_r(&seed) % MAXK);
+        for (size_t i = 0; i < n; i++) {
+            size_t len = (size_t)(rand_r(&seed) % 7);
+            if (i > 0 && rand_r(&seed) % 8 == 0) { /* a duplicate or near-duplicate */
+                keys[i] = keys[rand_r(&seed) % i];
+                if (rand_r(&seed) % 2)
+                    keys[i].suffix = !keys[i].suffix;
+                continue;
+            }
+            for (size_t j = 0; j < len; j++)
+                store[i][j] = alpha[rand_r(&seed) % 5];
+            keys[i] = (struct tw_trie_key){store[i], len, rand_r(&seed) % 2 == 0,
+                                           (uint32_t)(rand_r(&seed) % 40)};
+        }
+        struct tw_trie *t = tw_trie_build(keys, n);
+        assert_non_null(t);
+        for (int q = 0; q < NAMES; q++) {
+            size_t len = (size_t)(rand_r(&seed) % 10);
+            for (size_t j = 0; j < len; j++)
+                name[j] = alpha[rand_r(&seed) % 5];
+            name[len] = '\0';
+            size_t ng = match_str(t, name, got, MAXK + 1);
+            size_t nw = model_match(keys, n, name, want);
+            if (ng != nw)
+                fail_msg("round %d name '%s': %zu matches, want %zu", r, name, ng, nw);
+            for (size_t j = 0; j < nw; j++)
+                if (got[j] != want[j])
+                    fail_msg("round %d name '%s': match %zu is %u, want %u", r, name, j, got[j],
+                             want[j]);
+        }
+        tw_trie_free(t);
+    }
+}
+
 static void test_100k(void **state)
 {
     enum { N = 100000 };
@@ -255,7 +338,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_key),    cmocka_unit_test(test_overlap),
         cmocka_unit_test(test_empty_trie), cmocka_unit_test(test_long_names),
-        cmocka_unit_test(test_100k),
+        cmocka_unit_test(test_model),      cmocka_unit_test(test_100k),
     };
     return tw_run_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {
@@ -65,4 +66,132 @@ void tw_table_free(void *p, size_t n)
 {
     if (p != NULL)
         munmap(p, n < HUGE_PAGE ? n : (n + 4095) & ~(size_t)4095);
+}
+
+int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    size_t ncap;
+    void *np;
+
+    if (need <= *cap)
+        return 0;
+    if (elem == 0)
+        return TW_EINVAL;
+    ncap = *cap ? *cap : (first ? first : 1);
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2)
+            return TW_ENOMEM;
+        ncap *= 2;
+    }
+    if (ncap > (SIZE_MAX - HUGE_PAGE) / elem)
+        return TW_ENOMEM;
+    np = tw_table_alloc(ncap * elem);
+    if (!np)
+        return TW_ENOMEM;
+    if (*p != NULL) {
+        memcpy(np, *p, *cap * elem);
+        tw_table_free(*p, *cap * elem);
+    }
+    *p = np;
+    *cap = ncap;
+    return 0;
+}
+
+#define ARENA_FIRST ((size_t)64 << 10)
+
+/* Under AddressSanitizer every arena allocation is a block of its own from malloc, so that a
+ * read past its end is reported as it would be without the arena. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_EXACT true
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_EXACT true
+#endif
+#endif
+#ifndef ARENA_EXACT
+#define ARENA_EXACT false
+#endif
+
+struct tw_arena_blk {
+    struct tw_arena_blk *prev;
+    size_t size; /* of the mapping, this header included */
+    _Alignas(16) unsigned char data[];
+};
+
+/* A new block for at least n bytes after the header, the newest of a. */
+static bool arena_grow(struct tw_arena *a, size_t n)
+{
+    size_t size = HUGE_PAGE;
+    struct tw_arena_blk *b;
+
+    if (a->blk == NULL)
+        size = ARENA_FIRST;
+    else if (a->blk->size < 4 * ARENA_FIRST)
+        size = 4 * ARENA_FIRST;
+
+    if (n > SIZE_MAX / 2 - sizeof(*b) - HUGE_PAGE)
+        return false;
+    if (n + sizeof(*b) > size) /* a block of its own, in whole huge pages */
+        size = (n + sizeof(*b) + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+    if (ARENA_EXACT)
+        size = sizeof(*b) + n;
+    b = ARENA_EXACT ? malloc(size) : tw_table_alloc(size);
+    if (b == NULL)
+        return false;
+    b->prev = a->blk;
+    b->size = size;
+    a->blk = b;
+    a->used = 0;
+    a->total += size;
+    return true;
+}
+
+void *tw_arena_alloc(struct tw_arena *a, size_t n, size_t align)
+{
+    size_t at;
+
+    if (a->blk != NULL && !ARENA_EXACT) {
+        at = (a->used + align - 1) & ~(align - 1);
+        if (at <= a->blk->size - sizeof(*a->blk) && n <= a->blk->size - sizeof(*a->blk) - at) {
+            a->used = at + n;
+            return a->blk->data + at;
+        }
+    }
+    if (!arena_grow(a, n))
+        return NULL;
+    a->used = n;
+    return a->blk->data;
+}
+
+char *tw_arena_strndup(struct tw_arena *a, const char *s, size_t len)
+{
+    char *d = len < SIZE_MAX ? tw_arena_alloc(a, len + 1, 1) : NULL;
+
+    if (d == NULL)
+        return NULL;
+    if (len)
+        memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
+
+void tw_arena_release(struct tw_arena *a, struct tw_arena_mark m)
+{
+    while (a->blk != m.blk) {
+        struct tw_arena_blk *prev = a->blk->prev;
+
+        a->total -= a->blk->size;
+        if (ARENA_EXACT)
+            free(a->blk);
+        else
+            tw_table_free(a->blk, a->blk->size);
+        a->blk = prev;
+    }
+    a->used = m.used;
+}
+
+void tw_arena_free(struct tw_arena *a)
+{
+    tw_arena_release(a, (struct tw_arena_mark){NULL, 0});
+    a->total = 0;
 }

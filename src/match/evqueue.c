@@ -4,13 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tunwatch/base/alloc.h"
+
 /* Records are deep copies (tw_event_copy) laid end to end; the buffer never moves, so their
- * pointers stay valid until the queue is drained. */
+ * pointers stay valid until the queue is drained. It is a table (huge pages where the kernel
+ * allows them): while 100,000 rules load, some 20 MB of events wait, which in 4 KiB pages
+ * took 5,000 page faults on the packet thread. */
 
 int tw_evqueue_init(struct tw_evqueue *q, size_t cap)
 {
     memset(q, 0, sizeof(*q));
-    q->buf = malloc(cap);
+    q->buf = tw_table_alloc(cap);
     if (q->buf == NULL)
         return TW_ENOMEM;
     q->cap = cap;
@@ -19,7 +23,7 @@ int tw_evqueue_init(struct tw_evqueue *q, size_t cap)
 
 void tw_evqueue_destroy(struct tw_evqueue *q)
 {
-    free(q->buf);
+    tw_table_free(q->buf, q->cap);
     memset(q, 0, sizeof(*q));
 }
 

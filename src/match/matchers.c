@@ -18,6 +18,7 @@ int tw_matchers_load(const struct tw_matchers_config *cfg, FILE *errlog, struct 
     if (m->rules == NULL)
         goto out_nomem;
     tw_ruleset_set_process_fields(m->rules, cfg->process_fields);
+    tw_ruleset_set_explain(m->rules, !cfg->lean);
     for (size_t i = 0; i < cfg->n_rule_paths; i++)
         if (tw_ruleset_load(m->rules, cfg->rule_paths[i], errlog) == TW_ENOMEM)
             goto out_nomem;

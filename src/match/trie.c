@@ -29,6 +29,7 @@ struct tw_trie {
     uint32_t *vals;
     size_t n_nodes;
     size_t n_vals;
+    size_t nodes_cap, vals_cap; /* the arrays are tables (tw_table_alloc()) of these sizes */
 };
 
 /* Build-time copy of one key: reversed, lowercased bytes. */
@@ -61,9 +62,26 @@ static int bkey_cmp(const void *a, const void *b)
     return 0;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+/* The build's arrays are tables: for 100,000 keys they take some 20 MB, filled once in order,
+ * where 2 MiB pages save thousands of page faults. */
+static void *table(size_t n)
 {
-    return tw_grow(p, cap, need, elem, 64);
+    return tw_table_alloc(n ? n : 1);
+}
+
+static void table_free(void *p, size_t n)
+{
+    tw_table_free(p, n ? n : 1);
+}
+
+/* Bytes at the start of x and y that are equal. */
+static size_t common_prefix(const struct bkey *x, const struct bkey *y)
+{
+    size_t n = TW_MIN(x->len, y->len), i = 0;
+
+    while (i < n && x->rev[i] == y->rev[i])
+        i++;
+    return i;
 }
 
 struct tw_trie *tw_trie_build(const struct tw_trie_key *keys, size_t n)
@@ -71,8 +89,8 @@ struct tw_trie *tw_trie_build(const struct tw_trie_key *keys, size_t n)
     struct tw_trie *t = calloc(1, sizeof(*t));
     struct bkey *bk = NULL;
     struct pending *pend = NULL;
-    uint8_t *bytes = NULL;
-    size_t total = 0, ncap = 0, vcap = 0, pcap = 0, off = 0;
+    uint8_t *bytes = NULL, *sorted = NULL;
+    size_t total = 0, off = 0, n_nodes = 1;
 
     if (!t || n > UINT32_MAX)
         goto out_fail;
@@ -81,9 +99,10 @@ struct tw_trie *tw_trie_build(const struct tw_trie_key *keys, size_t n)
             goto out_fail;
         total += keys[i].len;
     }
-    bk = malloc((n ? n : 1) * sizeof(*bk));
-    bytes = malloc(total ? total : 1);
-    if (!bk || !bytes)
+    bk = table(n * sizeof(*bk));
+    bytes = table(total);
+    sorted = table(total);
+    if (!bk || !bytes || !sorted)
         goto out_fail;
     for (size_t i = 0; i < n; i++) {
         const uint8_t *s = (const uint8_t *)keys[i].s;
@@ -98,11 +117,30 @@ struct tw_trie *tw_trie_build(const struct tw_trie_key *keys, size_t n)
         off += len;
     }
     qsort(bk, n, sizeof(*bk), bkey_cmp);
-
-    if (grow((void **)&t->nodes, &ncap, 1, sizeof(*t->nodes)) ||
-        grow((void **)&pend, &pcap, 1, sizeof(*pend)))
+    /* The bytes again in sorted order, so that the walk below reads them in order; one node
+     * per distinct prefix, so the arrays are allocated once. */
+    off = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (bk[i].len)
+            memcpy(sorted + off, bk[i].rev, bk[i].len);
+        bk[i].rev = sorted + off;
+        off += bk[i].len;
+        n_nodes += bk[i].len - (i ? common_prefix(&bk[i - 1], &bk[i]) : 0);
+    }
+    table_free(bytes, total);
+    bytes = NULL;
+    if (n_nodes > UINT32_MAX)
+        goto out_fail;
+    t->nodes = table(n_nodes * sizeof(*t->nodes));
+    t->labels = table(n_nodes);
+    t->vals = table(n * sizeof(*t->vals));
+    pend = table(n_nodes * sizeof(*pend));
+    t->nodes_cap = n_nodes;
+    t->vals_cap = n;
+    if (!t->nodes || !t->labels || !t->vals || !pend)
         goto out_fail;
     t->n_nodes = 1;
+    t->labels[0] = 0;
     pend[0] = (struct pending){0, (uint32_t)n, 0};
 
     /* Breadth-first: the node array doubles as the work queue. */
@@ -116,8 +154,6 @@ struct tw_trie *tw_trie_build(const struct tw_trie_key *keys, size_t n)
         for (; j < pd.hi && bk[j].len == pd.depth; j++) {
             if (j > pd.lo && bkey_cmp(&bk[j - 1], &bk[j]) == 0)
                 continue;
-            if (grow((void **)&t->vals, &vcap, t->n_vals + 1, sizeof(*t->vals)))
-                goto out_fail;
             t->vals[t->n_vals++] = bk[j].value;
             if (bk[j].suffix)
                 nd.n_suffix++;
@@ -128,55 +164,33 @@ struct tw_trie *tw_trie_build(const struct tw_trie_key *keys, size_t n)
         while (j < pd.hi) {
             uint8_t c = bk[j].rev[pd.depth];
             uint32_t k = j;
-            size_t idx = t->n_nodes;
+            size_t idx = t->n_nodes++;
 
+            if (idx >= n_nodes)
+                goto out_fail; /* not reached: one node per distinct prefix */
             while (k < pd.hi && bk[k].rev[pd.depth] == c)
                 k++;
-            if (idx >= UINT32_MAX ||
-                grow((void **)&t->nodes, &ncap, idx + 1, sizeof(*t->nodes)) ||
-                grow((void **)&pend, &pcap, idx + 1, sizeof(*pend)))
-                goto out_fail;
             pend[idx] = (struct pending){j, k, pd.depth + 1};
-            t->n_nodes++;
+            t->labels[idx] = c;
             nd.n_child++;
             j = k;
         }
         t->nodes[i] = nd;
     }
-    /* Labels are known only once the children exist; fill them in a second pass. */
-    t->labels = malloc(t->n_nodes);
-    if (!t->labels)
-        goto out_fail;
-    t->labels[0] = 0;
-    for (size_t i = 0; i < t->n_nodes; i++) {
-        const struct trie_node *nd = &t->nodes[i];
-
-        for (uint32_t c = 0; c < nd->n_child; c++) {
-            const struct pending *cp = &pend[nd->first_child + c];
-
-            t->labels[nd->first_child + c] = bk[cp->lo].rev[cp->depth - 1];
-        }
-    }
-    /* Trim the build slack. */
-    if (t->n_nodes < ncap) {
-        void *np = realloc(t->nodes, t->n_nodes * sizeof(*t->nodes));
-        if (np)
-            t->nodes = np;
-    }
-    if (t->n_vals && t->n_vals < vcap) {
-        void *np = realloc(t->vals, t->n_vals * sizeof(*t->vals));
-        if (np)
-            t->vals = np;
-    }
-    free(pend);
-    free(bk);
-    free(bytes);
+    table_free(pend, n_nodes * sizeof(*pend));
+    table_free(bk, n * sizeof(*bk));
+    table_free(sorted, total);
     return t;
 
 out_fail:
-    free(pend);
-    free(bk);
-    free(bytes);
+    if (pend)
+        table_free(pend, n_nodes * sizeof(*pend));
+    if (bk)
+        table_free(bk, n * sizeof(*bk));
+    if (bytes)
+        table_free(bytes, total);
+    if (sorted)
+        table_free(sorted, total);
     tw_trie_free(t);
     return NULL;
 }
@@ -185,9 +199,12 @@ void tw_trie_free(struct tw_trie *t)
 {
     if (!t)
         return;
-    free(t->nodes);
-    free(t->labels);
-    free(t->vals);
+    if (t->nodes)
+        table_free(t->nodes, t->nodes_cap * sizeof(*t->nodes));
+    if (t->labels)
+        table_free(t->labels, t->nodes_cap);
+    if (t->vals)
+        table_free(t->vals, t->vals_cap * sizeof(*t->vals));
     free(t);
 }
 

@@ -62,6 +62,7 @@ int loader_start(struct rules_loader *l, const struct tw_sensor_config *cfg, boo
 {
     l->cfg = cfg->match;
     l->cfg.process_fields = process_fields;
+    l->cfg.lean = true; /* the sensor never explains */
     l->quiet = cfg->quiet;
     l->m = NULL;
     atomic_init(&l->done, false);

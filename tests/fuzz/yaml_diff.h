@@ -80,7 +80,11 @@ static int yd_fast(const char *buf, size_t len, struct ydump *out)
     if (out->f == NULL)
         abort();
     struct yd_fast_ctx c = {&d, out->f};
-    int rc = rules_yaml_fast(&d, buf, len, yd_fast_doc, &c);
+    /* in two pieces, as the loader reads a file, when a document marker allows it */
+    size_t docno = 0, cut = rules_yaml_fast_cut(buf, len / 2 + 4 < len ? len / 2 + 4 : len);
+    int rc = rules_yaml_fast(&d, buf, cut, &docno, yd_fast_doc, &c);
+    if (rc == 0)
+        rc = rules_yaml_fast(&d, buf + cut, len - cut, &docno, yd_fast_doc, &c);
     fclose(out->f);
     rules_ydoc_free(&d);
     return rc;

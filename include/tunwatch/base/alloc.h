@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Growing arrays at load time (never on the packet path). */
+/* Growing arrays, tables and arenas, at load time (never on the packet path). */
 #ifndef TUNWATCH_ALLOC_H
 #define TUNWATCH_ALLOC_H
 
@@ -21,5 +21,51 @@ int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
  */
 void *tw_table_alloc(size_t n);
 void tw_table_free(void *p, size_t n);
+
+/*
+ * tw_grow() for an array that is a table (NULL or from tw_table_alloc(), *cap elements of elem
+ * bytes): a large array that grows one element at a time (a rule set's matchers) then lives in
+ * huge pages. The new table is zeroed past the old elements. Free with
+ * tw_table_free(p, cap * elem). Same returns as tw_grow().
+ */
+int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
+
+/*
+ * An arena: many small allocations made at load time (a rule set's rules and strings) and
+ * freed together, with no per-allocation header or call. The first blocks are 64 and 256 KiB
+ * (a few hundred rules); every later one is a 2 MiB huge-page table (tw_table_alloc()), so
+ * filling 100 MB costs some fifty page faults instead of 25,000. A zeroed struct tw_arena is empty. Not
+ * thread-safe; what it holds may be read by any number of threads once it is filled.
+ */
+struct tw_arena_blk;
+struct tw_arena {
+    struct tw_arena_blk *blk; /* the newest block; NULL when empty */
+    size_t used;              /* bytes used in it */
+    size_t total;             /* bytes of all blocks, for statistics */
+};
+
+/* A point to take an arena back to: what was allocated after it goes, what was before stays. */
+struct tw_arena_mark {
+    struct tw_arena_blk *blk;
+    size_t used;
+};
+
+/* n bytes aligned to align (a power of two, at most 16), not zeroed, valid until the arena
+ * is freed or released to a mark taken before; NULL when memory ran out (or n is absurd). */
+void *tw_arena_alloc(struct tw_arena *a, size_t n, size_t align);
+
+/* A copy of s[0..len) and a NUL in a; NULL when memory ran out. */
+char *tw_arena_strndup(struct tw_arena *a, const char *s, size_t len);
+
+static inline struct tw_arena_mark tw_arena_mark(const struct tw_arena *a)
+{
+    return (struct tw_arena_mark){a->blk, a->used};
+}
+
+/* Frees what was allocated after mark m (taken from a, and not released past since). */
+void tw_arena_release(struct tw_arena *a, struct tw_arena_mark m);
+
+/* Frees everything a holds; a is empty again. */
+void tw_arena_free(struct tw_arena *a);
 
 #endif /* TUNWATCH_ALLOC_H */

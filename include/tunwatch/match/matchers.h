@@ -27,6 +27,7 @@ struct tw_matchers_config {
     const char *exclude_paths[TW_MAX_INDICATOR_PATHS]; /* exclusion files */
     size_t n_exclude_paths;
     bool process_fields; /* events carry Image/ProcessId/User: rules using them load */
+    bool lean; /* a sensor's bundle: without what only --explain prints (tw_ruleset_set_explain) */
 };
 
 struct tw_matchers {

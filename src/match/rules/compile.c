@@ -13,9 +13,9 @@
 
 #include "tunwatch/base/ascii.h"
 
-static char *dup_lower(const char *s, size_t len)
+static char *dup_lower(struct tw_arena *a, const char *s, size_t len)
 {
-    char *d = malloc(len + 1);
+    char *d = tw_arena_alloc(a, len + 1, 1);
 
     if (!d)
         return NULL;
@@ -28,7 +28,7 @@ int rules_add_node(struct tw_ruleset *rs, uint8_t type, uint32_t a, uint32_t n, 
                    uint32_t *out)
 {
     if (rs->n_nodes >= UINT32_MAX ||
-        grow((void **)&rs->nodes, &rs->nodes_cap, rs->n_nodes + 1, sizeof(*rs->nodes)))
+        grow_table((void **)&rs->nodes, &rs->nodes_cap, rs->n_nodes + 1, sizeof(*rs->nodes)))
         return TW_ENOMEM;
     rs->nodes[rs->n_nodes] = (struct node){type, a, n, k};
     *out = (uint32_t)rs->n_nodes++;
@@ -45,7 +45,7 @@ int rules_add_atleast(struct tw_ruleset *rs, const struct u32vec *v, uint32_t k,
         return 0;
     }
     if (v->n > UINT32_MAX ||
-        grow((void **)&rs->kids, &rs->kids_cap, rs->n_kids + v->n, sizeof(*rs->kids)))
+        grow_table((void **)&rs->kids, &rs->kids_cap, rs->n_kids + v->n, sizeof(*rs->kids)))
         return TW_ENOMEM;
     if (v->n)
         memcpy(rs->kids + rs->n_kids, v->v, v->n * sizeof(*v->v));
@@ -55,7 +55,7 @@ int rules_add_atleast(struct tw_ruleset *rs, const struct u32vec *v, uint32_t k,
 
 static int add_matcher(struct tw_ruleset *rs, const struct matcher *m, uint32_t *out)
 {
-    if (rs->n_m >= UINT32_MAX || grow((void **)&rs->m, &rs->m_cap, rs->n_m + 1, sizeof(*rs->m)))
+    if (rs->n_m >= UINT32_MAX || grow_table((void **)&rs->m, &rs->m_cap, rs->n_m + 1, sizeof(*rs->m)))
         return TW_ENOMEM;
     rs->m[rs->n_m] = *m;
     return rules_add_node(rs, N_MATCH, (uint32_t)rs->n_m++, 0, 0, out);
@@ -75,7 +75,7 @@ static bool is_false(const char *s)
  * Compiles one token string into a matcher: picks the cheapest kind that expresses
  * it, lowercases literals unless cased.
  */
-static int tstr_compile(const struct tstr *s, bool cased, struct matcher *m)
+static int tstr_compile(struct tw_arena *a, const struct tstr *s, bool cased, struct matcher *m)
 {
     size_t nt = s->n, stars = 0, ones = 0, out = 0;
     const uint16_t *k = s->t;
@@ -95,7 +95,7 @@ static int tstr_compile(const struct tstr *s, bool cased, struct matcher *m)
     else
         m->kind = MK_GLOB;
     m->cased = cased;
-    m->pat = malloc(2 * nt + 1);
+    m->pat = tw_arena_alloc(a, (m->kind == MK_GLOB ? 2 * nt : nt) + 1, 1); /* escapes */
     if (!m->pat)
         return TW_ENOMEM;
     for (size_t i = 0; i < nt; i++) {
@@ -147,7 +147,7 @@ static int compile_cidr(struct lctx *c, const char *s, struct matcher *m)
     }
     m->bits = (uint8_t)bits;
     m->kind = MK_CIDR;
-    m->pat = dup_lower(s, strlen(s));
+    m->pat = dup_lower(&c->rs->arena, s, strlen(s));
     if (!m->pat)
         return TW_ENOMEM;
     m->len = (uint32_t)strlen(m->pat);
@@ -169,11 +169,7 @@ static int compile_re(struct lctx *c, const char *s, size_t len, uint32_t opts, 
     }
     pcre2_jit_compile(m->re, PCRE2_JIT_COMPLETE); /* the interpreter runs it if JIT cannot */
     m->kind = MK_RE;
-    m->pat = malloc(len + 1);
-    if (m->pat) {
-        memcpy(m->pat, s, len);
-        m->pat[len] = '\0';
-    }
+    m->pat = tw_arena_strndup(&c->rs->arena, s, len);
     if (!m->pat)
         return TW_ENOMEM;
     m->len = (uint32_t)len;
@@ -182,10 +178,10 @@ static int compile_re(struct lctx *c, const char *s, size_t len, uint32_t opts, 
 }
 
 /* "Field|mods: 'value'" as written, for explanations. */
-static char *make_desc(const char *key, const struct ynode *v, const char *s)
+static char *make_desc(struct tw_arena *a, const char *key, const struct ynode *v, const char *s)
 {
     size_t kn = strlen(key), sn = s ? strlen(s) : 0;
-    char *d = malloc(kn + sn + 20);
+    char *d = tw_arena_alloc(a, kn + sn + 20, 1);
 
     if (!d)
         return NULL;
@@ -206,8 +202,6 @@ static char *make_desc(const char *key, const struct ynode *v, const char *s)
 
 void rules_matcher_free(struct matcher *m)
 {
-    free(m->pat);
-    free(m->desc);
     pcre2_code_free(m->re);
 }
 
@@ -293,13 +287,13 @@ static int compile_value(struct lctx *c, const char *key, unsigned f, const stru
         if (ts.n) {
             m.pat = NULL;
             m.field = (uint8_t)f;
-            if ((rc = tstr_compile(&ts.v[j], md->cased, &m)))
+            if ((rc = tstr_compile(&c->rs->arena, &ts.v[j], md->cased, &m)))
                 break;
         } else if (j > 0) {
             break;
         }
-        m.desc = make_desc(key, v, s);
-        if (!m.desc || (rc = add_matcher(c->rs, &m, &ni))) {
+        m.desc = c->rs->explain ? make_desc(&c->rs->arena, key, v, s) : NULL;
+        if ((c->rs->explain && !m.desc) || (rc = add_matcher(c->rs, &m, &ni))) {
             if (!ts.n)
                 base.pat = NULL, base.re = NULL; /* m owned them */
             rules_matcher_free(&m);

@@ -18,6 +18,12 @@ static bool is_name_field(unsigned f)
     return f == TW_F_QUERY_NAME || f == TW_F_DESTINATION_HOSTNAME;
 }
 
+/* What a field test says: as written, or its field's name when the set keeps no texts. */
+static const char *desc(const struct matcher *m)
+{
+    return m->desc ? m->desc : rules_field_label(m->field);
+}
+
 /* Whether a hostname test under node ni holds on x, outside any negation; prints each one
  * that does (when out is set). */
 static bool name_hits(const struct evctx *x, uint32_t ni, bool neg, FILE *out, int depth)
@@ -35,7 +41,7 @@ static bool name_hits(const struct evctx *x, uint32_t ni, bool neg, FILE *out, i
         if (neg || !is_name_field(m->field) || !rules_match_one(x, m))
             return false;
         if (out)
-            fprintf(out, "    hit    %s\n", m->desc);
+            fprintf(out, "    hit    %s\n", desc(m));
         return true;
     }
     case N_NOT:
@@ -55,16 +61,16 @@ static void why_match(const struct evctx *x, const struct matcher *m, bool want,
     unsigned f = m->field;
 
     if (!want) {
-        fprintf(out, "    why    excluded by %s\n", m->desc);
+        fprintf(out, "    why    excluded by %s\n", desc(m));
         return;
     }
     if (f != F_ANY && !rules_get_field(x, f, tmp, sizeof(tmp), &v, &len))
-        fprintf(out, "    why    needs %s (%s is not in a name-only event)\n", m->desc,
+        fprintf(out, "    why    needs %s (%s is not in a name-only event)\n", desc(m),
                 rules_field_label(f));
     else if (f == F_ANY)
-        fprintf(out, "    why    needs %s (no field holds it)\n", m->desc);
+        fprintf(out, "    why    needs %s (no field holds it)\n", desc(m));
     else
-        fprintf(out, "    why    needs %s (%s is '%.*s')\n", m->desc, rules_field_label(f),
+        fprintf(out, "    why    needs %s (%s is '%.*s')\n", desc(m), rules_field_label(f),
                 (int)TW_MIN(len, 200), v);
 }
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Loading rules: the walk of a file or directory, each file parsed once with libyaml and each
- * document compiled into a rule as it ends, skipped rules and file errors (one line each to
- * errlog, and kept for tw_ruleset_skip_reasons(), tw_ruleset_skipped(), tw_ruleset_errors()).
+ * Loading rules: the walk of a file or directory, each file parsed once (by the fast reader,
+ * else libyaml) and each document compiled into a rule as it ends, skipped rules and file
+ * errors (one line each to errlog, and kept for tw_ruleset_skip_reasons(),
+ * tw_ruleset_skipped(), tw_ruleset_errors()).
  */
 #include "tunwatch/match/rules.h"
 
@@ -39,17 +40,66 @@ static char *put_str(char **at, const char *s)
     return d;
 }
 
-static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct ynode *root,
+/* The values of the top-level keys the loader reads (the first of each, as rules_map_get()
+ * would find it), from one pass over the map; NULL for a key that is not there. */
+struct rule_keys {
+    const struct ynode *id, *title, *level, *description, *tags, *references, *logsource,
+        *detection;
+};
+
+static void rule_keys(const struct ydoc *d, const struct ynode *root, struct rule_keys *k)
+{
+    *k = (struct rule_keys){0};
+    if (!root || root->type != Y_MAP)
+        return;
+    for (size_t i = 0; i < root->n; i++) {
+        const struct ynode *kn = ykid(d, root, 2 * i), **slot = NULL;
+        const char *s = d->text + kn->a;
+
+        if (kn->type != Y_SCALAR)
+            continue;
+        switch (kn->n) {
+        case 2:
+            slot = memcmp(s, "id", 2) == 0 ? &k->id : NULL;
+            break;
+        case 4:
+            slot = memcmp(s, "tags", 4) == 0 ? &k->tags : NULL;
+            break;
+        case 5:
+            slot = memcmp(s, "title", 5) == 0   ? &k->title
+                   : memcmp(s, "level", 5) == 0 ? &k->level
+                                                : NULL;
+            break;
+        case 9:
+            slot = memcmp(s, "logsource", 9) == 0   ? &k->logsource
+                   : memcmp(s, "detection", 9) == 0 ? &k->detection
+                                                    : NULL;
+            break;
+        case 10:
+            slot = memcmp(s, "references", 10) == 0 ? &k->references : NULL;
+            break;
+        case 11:
+            slot = memcmp(s, "description", 11) == 0 ? &k->description : NULL;
+            break;
+        default:
+            break;
+        }
+        if (slot && !*slot)
+            *slot = ykid(d, root, 2 * i + 1);
+    }
+}
+
+static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct rule_keys *k,
                      const char *id, enum tw_category cat, uint32_t node)
 {
-    const struct ynode *tags = rules_map_get(d, root, "tags");
-    const struct ynode *refs = rules_map_get(d, root, "references");
-    const char *title = scalar(d, rules_map_get(d, root, "title"));
-    const char *level = scalar(d, rules_map_get(d, root, "level"));
-    const char *desc = scalar(d, rules_map_get(d, root, "description"));
+    const struct ynode *tags = k->tags;
+    const struct ynode *refs = k->references;
+    const char *title = scalar(d, k->title);
+    const char *level = scalar(d, k->level);
+    const char *desc = scalar(d, k->description);
     size_t size = sizeof(struct rule) + str_size(id) + str_size(title) + str_size(level);
     size_t n_slots = 0, n_ref_slots = 0;
-    char **refv = NULL;
+    char **refv = NULL, **tagv = NULL;
     struct rule *r;
     char *at;
 
@@ -71,14 +121,16 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct y
     }
     if (desc)
         size += str_size(desc);
-    if (grow((void **)&rs->rules, &rs->rules_cap, rs->n_rules + 1, sizeof(*rs->rules)))
+    if (grow_table((void **)&rs->rules, &rs->rules_cap, rs->n_rules + 1, sizeof(*rs->rules)))
         return TW_ENOMEM;
-    r = calloc(1, size);
+    r = tw_arena_alloc(&rs->arena, size, _Alignof(struct rule));
     if (!r)
         return TW_ENOMEM;
+    memset(r, 0, size);
     at = (char *)(r + 1);
     if (tags) {
-        r->tags = (char **)(void *)at;
+        tagv = (char **)(void *)at;
+        r->info.tags = (const char *const *)tagv;
         at += n_slots * sizeof(char *);
     }
     if (refs) {
@@ -86,14 +138,14 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct y
         r->info.references = (const char *const *)refv;
         at += n_ref_slots * sizeof(char *);
     }
-    r->id = put_str(&at, id);
-    r->title = put_str(&at, title);
-    r->level = put_str(&at, level);
+    r->info.id = put_str(&at, id);
+    r->info.title = put_str(&at, title);
+    r->info.level = put_str(&at, level);
     for (size_t i = 0; tags && i < tags->n; i++) {
         const char *t = scalar(d, ykid(d, tags, i));
 
         if (t)
-            r->tags[r->info.n_tags++] = put_str(&at, t);
+            tagv[r->info.n_tags++] = put_str(&at, t);
     }
     for (size_t i = 0; refs && i < refs->n; i++) {
         const char *t = scalar(d, ykid(d, refs, i));
@@ -103,25 +155,23 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct y
     }
     if (desc)
         r->info.description = put_str(&at, desc);
-    r->info.id = r->id;
-    r->info.title = r->title;
-    r->info.level = r->level;
     r->info.file = rs->files[rs->n_files - 1];
-    r->info.tags = (const char *const *)r->tags;
     r->info.category = cat;
     r->root = node;
     rs->rules[rs->n_rules++] = r;
     return 0;
 }
 
-/* Drops the graph built for a rule that is then skipped. */
-static void rollback(struct tw_ruleset *rs, size_t n_nodes, size_t n_kids, size_t n_m)
+/* Drops the graph built for a rule that is then skipped, and what it put in the arena. */
+static void rollback(struct tw_ruleset *rs, size_t n_nodes, size_t n_kids, size_t n_m,
+                     struct tw_arena_mark am)
 {
-    for (size_t i = n_m; i < rs->n_m; i++)
+    for (size_t i = n_m; rs->has_re && i < rs->n_m; i++)
         rules_matcher_free(&rs->m[i]);
     rs->n_m = n_m;
     rs->n_nodes = n_nodes;
     rs->n_kids = n_kids;
+    tw_arena_release(&rs->arena, am);
 }
 
 static int add_problem(struct tw_ruleset *rs, const char *file, const char *id, unsigned line,
@@ -171,13 +221,17 @@ static int load_doc(struct tw_ruleset *rs, const char *file, const struct ydoc *
     struct lctx c = {.rs = rs, .doc = d};
     const struct ynode *root = d->n_nodes ? &d->nodes[0] : NULL;
     size_t n_nodes = rs->n_nodes, n_kids = rs->n_kids, n_m = rs->n_m;
-    const char *id = scalar(d, rules_map_get(d, root, "id"));
+    struct tw_arena_mark am = tw_arena_mark(&rs->arena);
+    struct rule_keys k;
+    const char *id;
     char idbuf[48];
     uint32_t node = 0;
     int rc;
 
     if (!root || rules_is_null(d, root))
         return 0; /* empty document, e.g. after a trailing '---' */
+    rule_keys(d, root, &k);
+    id = scalar(d, k.id);
     if (!id || !*id) {
         snprintf(idbuf, sizeof(idbuf), "(document %zu)", docno);
         id = idbuf;
@@ -186,8 +240,8 @@ static int load_doc(struct tw_ruleset *rs, const char *file, const struct ydoc *
         rc = SKIP(&c, "document is not a map");
     else if (id == idbuf)
         rc = SKIP(&c, "missing id");
-    else if (!(rc = rules_logsource(&c, rules_map_get(d, root, "logsource"))))
-        rc = rules_compile_detection(&c, rules_map_get(d, root, "detection"), &node);
+    else if (!(rc = rules_logsource(&c, k.logsource)))
+        rc = rules_compile_detection(&c, k.detection, &node);
     /* A rule that became a rule on DNS responses (a response field) must not test a field
      * responses lack, tested before the response field was met. */
     for (size_t i = n_m; !rc && c.cat == TW_CAT_DNS && i < rs->n_m; i++) {
@@ -204,9 +258,9 @@ static int load_doc(struct tw_ruleset *rs, const char *file, const struct ydoc *
         rc = TW_ENOTSUP;
     }
     if (!rc)
-        rc = make_rule(rs, d, root, id, c.cat, node);
+        rc = make_rule(rs, d, &k, id, c.cat, node);
     if (rc) {
-        rollback(rs, n_nodes, n_kids, n_m);
+        rollback(rs, n_nodes, n_kids, n_m, am);
         if (rc == TW_ENOMEM || add_problem(rs, file, id, 0, 0, c.reason))
             return TW_ENOMEM;
         fprintf(msgs, "%s: rule %s skipped: %s\n", file, id, c.reason);
@@ -267,15 +321,14 @@ static void yaml_report(struct tw_ruleset *rs, const char *file, const yaml_pars
 /* What a file added to the rule set, so that a broken file can be taken out. */
 struct file_mark {
     size_t n_rules, n_nodes, n_kids, n_m, loaded, skipped, n_probs;
+    struct tw_arena_mark am;
 };
 
 /* Takes out the rules a file added and the skipped-rule lines it left; its errors stay. */
 static void docs_undo(struct tw_ruleset *rs, const struct file_mark *fm)
 {
-    for (size_t i = fm->n_rules; i < rs->n_rules; i++)
-        rule_free(rs->rules[i]);
     rs->n_rules = fm->n_rules;
-    rollback(rs, fm->n_nodes, fm->n_kids, fm->n_m);
+    rollback(rs, fm->n_nodes, fm->n_kids, fm->n_m, fm->am);
     rs->st.loaded = fm->loaded;
     rs->st.skipped = fm->skipped;
     size_t w = fm->n_probs;
@@ -312,29 +365,49 @@ static int fast_doc_end(void *ctx, size_t docno)
     return load_doc(c->rs, c->path, c->d, docno, c->msgs);
 }
 
-#define FAST_MAX ((off_t)256 << 20) /* larger files are streamed through libyaml */
+#define FAST_PIECE ((size_t)1 << 20) /* read this much at a time */
+#define FAST_MAX ((size_t)256 << 20)  /* a longer document is left to libyaml */
 
-/* Reads f whole and compiles it with the fast reader (yaml_fast.c): 0, TW_ENOMEM, or
- * TW_ENOTSUP when libyaml has to read the file (something outside the fast reader's subset,
- * or a file it does not take whole: not regular, over FAST_MAX, changing, unreadable). */
+/* Reads f in pieces of whole documents (rules_yaml_fast_cut()) through one buffer that is
+ * reused, and compiles them with the fast reader (yaml_fast.c): 0, TW_ENOMEM, or TW_ENOTSUP
+ * when libyaml has to read the file (something outside the fast reader's subset, or a file it
+ * does not take: not regular, a document over FAST_MAX, unreadable). */
 static int load_fast(struct tw_ruleset *rs, struct ydoc *d, const char *path, FILE *f,
                      FILE *msgs)
 {
+    struct fast_ctx c = {rs, d, path, msgs};
+    size_t cap = FAST_PIECE, have = 0, docno = 0;
     struct stat stb;
+    bool eof = false;
+    char *buf;
+    int rc = 0;
 
-    if (fstat(fileno(f), &stb) != 0 || !S_ISREG(stb.st_mode) || stb.st_size > FAST_MAX)
+    if (fstat(fileno(f), &stb) != 0 || !S_ISREG(stb.st_mode))
         return TW_ENOTSUP;
-    size_t cap = (size_t)stb.st_size + 1;
-    char *buf = malloc(cap);
+    if (stb.st_size >= 0 && (size_t)stb.st_size < cap)
+        cap = (size_t)stb.st_size + 1; /* a small file in one read, and no more memory */
+    buf = malloc(cap);
     if (!buf)
         return TW_ENOTSUP;
-    size_t n = fread(buf, 1, cap, f);
-    if (ferror(f) || n == cap) {
-        free(buf);
-        return TW_ENOTSUP;
+    while (!eof && rc == 0) {
+        size_t want = cap - have, n = fread(buf + have, 1, want, f), cut;
+
+        if (ferror(f)) {
+            rc = TW_ENOTSUP;
+            break;
+        }
+        have += n;
+        eof = n < want;
+        cut = eof ? have : rules_yaml_fast_cut(buf, have);
+        if (cut == 0) { /* no document ends in the buffer: make room for more */
+            if (cap >= FAST_MAX || grow((void **)&buf, &cap, cap * 2, 1))
+                rc = TW_ENOTSUP;
+            continue;
+        }
+        rc = rules_yaml_fast(d, buf, cut, &docno, fast_doc_end, &c);
+        memmove(buf, buf + cut, have - cut);
+        have -= cut;
     }
-    struct fast_ctx c = {rs, d, path, msgs};
-    int rc = rules_yaml_fast(d, buf, n, fast_doc_end, &c);
     free(buf);
     return rc;
 }
@@ -349,8 +422,8 @@ static int load_fast(struct tw_ruleset *rs, struct ydoc *d, const char *path, FI
  */
 static int load_file(struct tw_ruleset *rs, struct ydoc *d, const char *path, FILE *errlog)
 {
-    struct file_mark fm = {rs->n_rules,   rs->n_nodes,    rs->n_kids, rs->n_m,
-                           rs->st.loaded, rs->st.skipped, rs->n_probs};
+    struct file_mark fm = {rs->n_rules,   rs->n_nodes,    rs->n_kids,  rs->n_m,
+                           rs->st.loaded, rs->st.skipped, rs->n_probs, tw_arena_mark(&rs->arena)};
     struct yinput in = {0};
     const char *problem = NULL; /* composer error: no document after it is loaded */
     yaml_mark_t problem_mark = {0};

@@ -207,6 +207,10 @@ int tw_ruleset_compile(struct tw_ruleset *rs)
     rs->acm = tw_acm_new();
     if (!rs->acm)
         return TW_ENOMEM;
+    /* Room for one key per matcher, the usual most, in one table (a rule whose condition
+     * names a selection twice can have more: the table grows then). */
+    if ((rc = grow_table((void **)&keys, &keys_cap, rs->n_m ? rs->n_m : 1, sizeof(*keys))))
+        goto out_fail;
     for (size_t r = 0; r < rs->n_rules; r++) {
         const struct rule *ru = rs->rules[r];
         enum tw_category cat = ru->info.category;
@@ -219,7 +223,7 @@ int tw_ruleset_compile(struct tw_ruleset *rs)
         ind.n = 0;
         if ((rc = collect(rs, ru->root, false, &ind)) ||
             (rc = u32_push(&rs->gated[cat], (uint32_t)r)) ||
-            (rc = grow((void **)&keys, &keys_cap, n_keys + ind.n, sizeof(*keys))))
+            (rc = grow_table((void **)&keys, &keys_cap, n_keys + ind.n, sizeof(*keys))))
             goto out_fail;
         for (size_t i = 0; i < ind.n; i++)
             if ((rc = add_indicator(rs, &rs->m[ind.v[i]], (uint32_t)r, keys, &n_keys)))
@@ -249,11 +253,11 @@ int tw_ruleset_compile(struct tw_ruleset *rs)
     }
     rs->st.indicators = n_keys + tw_acm_patterns(rs->acm);
     rs->compiled = true;
-    free(keys);
+    tw_table_free(keys, keys_cap * sizeof(*keys));
     free(ind.v);
     return 0;
 out_fail:
-    free(keys);
+    tw_table_free(keys, keys_cap * sizeof(*keys));
     free(ind.v);
     rules_uncompile(rs);
     return rc;

@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <yaml.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -74,8 +75,10 @@ struct matcher {
     uint8_t field2; /* MK_FIELDREF: the other field */
     char refmod;    /* MK_FIELDREF: 0 equal, 'c'ontains, 's'tartswith, 'e'ndswith */
     uint32_t len;
-    char *pat;  /* lowercased unless cased; NUL-terminated for convenience, may hold NULs */
-    char *desc; /* "Field|mods: 'value'" as written, for tw_ruleset_explain() */
+    char *pat;  /* lowercased unless cased; NUL-terminated for convenience, may hold NULs;
+                   in the rule set's arena */
+    char *desc; /* "Field|mods: 'value'" as written, for tw_ruleset_explain(); in the arena;
+                   NULL when the set does not keep them (tw_ruleset_set_explain()) */
     pcre2_code *re;
     double num;
     uint8_t addr[16];
@@ -105,8 +108,6 @@ struct node {
 
 struct rule {
     struct tw_rule_info info;
-    char *id, *title, *level;
-    char **tags;
     uint32_t root;
 };
 
@@ -116,6 +117,10 @@ struct u32vec {
 };
 
 struct tw_ruleset {
+    /* The rules (each one allocation: the struct, its tag pointers, then its strings) and the
+     * matchers' patterns and descriptions; a rule or file dropped again is released from it. */
+    struct tw_arena arena;
+    /* rules, nodes, kids and m are tables (grow_table()) */
     struct rule **rules;
     size_t n_rules, rules_cap;
     struct node *nodes;
@@ -128,6 +133,7 @@ struct tw_ruleset {
     size_t n_files, files_cap;
     struct tw_ruleset_stats st;
     bool process_fields; /* Image/ProcessId/User are filled (process attribution on) */
+    bool explain;        /* matchers keep desc (tw_ruleset_set_explain()) */
     struct problem *probs;
     size_t n_probs, probs_cap;
     bool has_re;
@@ -148,18 +154,20 @@ static inline int grow(void **p, size_t *cap, size_t need, size_t elem)
     return tw_grow(p, cap, need, elem, 16);
 }
 
+/* grow() for the rule set's graph and rule list, which are tables (tw_table_grow()). */
+static inline int grow_table(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    return tw_table_grow(p, cap, need, elem, 64);
+}
+
 static inline int u32_push(struct u32vec *v, uint32_t x)
 {
     if (grow((void **)&v->v, &v->cap, v->n + 1, sizeof(*v->v)))
         return TW_ENOMEM;
     v->v[v->n++] = x;
     return 0;
-}
-
-/* A rule is one allocation: the struct, its tag pointers, then its strings. */
-static inline void rule_free(struct rule *r)
-{
-    free(r);
 }
 
 /*
@@ -290,10 +298,63 @@ void rules_ydoc_free(struct ydoc *d);
  */
 int rules_ydoc_event(struct ydoc *d, const yaml_event_t *e, const char **problem);
 
+/* Appends len bytes and a NUL to d->text; *off is where they start. 0 or TW_ENOMEM. */
+static inline int rules_ydoc_text(struct ydoc *d, const void *s, size_t len, uint32_t *off)
+{
+    if (len >= UINT32_MAX - d->n_text ||
+        grow((void **)&d->text, &d->text_cap, d->n_text + len + 1, 1))
+        return TW_ENOMEM;
+    if (len)
+        memcpy(d->text + d->n_text, s, len);
+    d->text[d->n_text + len] = '\0';
+    *off = (uint32_t)d->n_text;
+    d->n_text += len + 1;
+    return 0;
+}
+
+/* Adds node nd (its text already in d->text) as the next child of the innermost open
+ * container, and opens it if it is one; its index in *idx. 0 or TW_ENOMEM. The caller keeps
+ * the nesting below YAML_DEPTH_MAX. Inline: a rule file is mostly this. */
+static inline int rules_ydoc_node(struct ydoc *d, struct ynode nd, uint32_t *idx)
+{
+    if (nd.type != Y_SCALAR && d->depth >= YAML_DEPTH_MAX)
+        return TW_ENOMEM; /* the caller's nesting limit makes this unreachable */
+    if (d->n_nodes >= UINT32_MAX ||
+        grow((void **)&d->nodes, &d->nodes_cap, d->n_nodes + 1, sizeof(*d->nodes)))
+        return TW_ENOMEM;
+    *idx = (uint32_t)d->n_nodes;
+    d->nodes[d->n_nodes++] = nd;
+    if (d->depth > 0) {
+        if (grow((void **)&d->pend, &d->pend_cap, d->n_pend + 1, sizeof(*d->pend)))
+            return TW_ENOMEM;
+        d->pend[d->n_pend++] = *idx;
+    }
+    if (nd.type != Y_SCALAR) {
+        d->open[d->depth].node = *idx;
+        d->open[d->depth++].pend = d->n_pend;
+    }
+    return 0;
+}
+
 /* The same for a parser of its own: a scalar of len bytes (plain or quoted style), the start
  * of a sequence or map (Y_SEQ, Y_MAP), the end of the innermost one. 0 or TW_ENOMEM. */
-int rules_ydoc_scalar(struct ydoc *d, const char *s, size_t len, bool plain);
-int rules_ydoc_open(struct ydoc *d, enum ytype type);
+static inline int rules_ydoc_scalar(struct ydoc *d, const char *s, size_t len, bool plain)
+{
+    struct ynode nd = {.type = Y_SCALAR, .plain = plain, .n = (uint32_t)len};
+    uint32_t idx;
+
+    if (len >= UINT32_MAX || rules_ydoc_text(d, s, len, &nd.a))
+        return TW_ENOMEM;
+    return rules_ydoc_node(d, nd, &idx);
+}
+
+static inline int rules_ydoc_open(struct ydoc *d, enum ytype type)
+{
+    uint32_t idx;
+
+    return rules_ydoc_node(d, (struct ynode){.type = (uint8_t)type}, &idx);
+}
+
 int rules_ydoc_close(struct ydoc *d);
 
 /* yaml_fast.c */
@@ -305,9 +366,20 @@ int rules_ydoc_close(struct ydoc *d);
  * TW_ENOTSUP at the first thing outside the subset (the documents before it were handed
  * over already: the caller takes them back and reads the file with libyaml); TW_ENOMEM; or
  * what doc_end returned.
+ *
+ * A file may be read in pieces cut by rules_yaml_fast_cut(), one call each, in order: *docno
+ * holds the documents counted so far (0 before the first piece) and is updated.
  */
-int rules_yaml_fast(struct ydoc *d, const char *buf, size_t len,
+int rules_yaml_fast(struct ydoc *d, const char *buf, size_t len, size_t *docno,
                     int (*doc_end)(void *ctx, size_t docno), void *ctx);
+
+/*
+ * Where the last document marker line ("---" alone or followed by a space) that starts after
+ * buf[0] and whose first four bytes are within buf[0..len) starts; 0 when there is none. The
+ * documents before it end there whatever follows, so buf[0..cut) and the rest of the file
+ * read as two pieces give what the whole file gives.
+ */
+size_t rules_yaml_fast_cut(const char *buf, size_t len);
 
 /* Whether n is a plain scalar YAML reads as null ("", ~, null, Null, NULL); false for NULL. */
 bool rules_is_null(const struct ydoc *d, const struct ynode *n);
@@ -378,7 +450,7 @@ int rules_add_node(struct tw_ruleset *rs, uint8_t type, uint32_t a, uint32_t n, 
  * index in *out. v stays the caller's. 0 or TW_ENOMEM. */
 int rules_add_atleast(struct tw_ruleset *rs, const struct u32vec *v, uint32_t k, uint32_t *out);
 
-/* Frees what m holds (pattern, description, regular expression), not m itself. */
+/* Frees what m holds outside the arena (its regular expression), not m itself. */
 void rules_matcher_free(struct matcher *m);
 
 /* Compiles a selection (a map, a keyword, or a list of maps and keywords: OR) into *out.

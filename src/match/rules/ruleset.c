@@ -8,7 +8,16 @@
 
 struct tw_ruleset *tw_ruleset_new(void)
 {
-    return calloc(1, sizeof(struct tw_ruleset));
+    struct tw_ruleset *rs = calloc(1, sizeof(struct tw_ruleset));
+
+    if (rs)
+        rs->explain = true;
+    return rs;
+}
+
+void tw_ruleset_set_explain(struct tw_ruleset *rs, bool on)
+{
+    rs->explain = on;
 }
 
 void tw_ruleset_set_process_fields(struct tw_ruleset *rs, bool on)
@@ -21,14 +30,13 @@ void tw_ruleset_free(struct tw_ruleset *rs)
     if (!rs)
         return;
     rules_uncompile(rs);
-    for (size_t i = 0; i < rs->n_rules; i++)
-        rule_free(rs->rules[i]);
-    free(rs->rules);
-    for (size_t i = 0; i < rs->n_m; i++)
+    tw_table_free(rs->rules, rs->rules_cap * sizeof(*rs->rules));
+    for (size_t i = 0; rs->has_re && i < rs->n_m; i++)
         rules_matcher_free(&rs->m[i]);
-    free(rs->m);
-    free(rs->nodes);
-    free(rs->kids);
+    tw_table_free(rs->m, rs->m_cap * sizeof(*rs->m));
+    tw_arena_free(&rs->arena);
+    tw_table_free(rs->nodes, rs->nodes_cap * sizeof(*rs->nodes));
+    tw_table_free(rs->kids, rs->kids_cap * sizeof(*rs->kids));
     for (size_t i = 0; i < rs->n_files; i++)
         free(rs->files[i]);
     free(rs->files);

@@ -24,21 +24,7 @@ void rules_ydoc_free(struct ydoc *d)
     *d = (struct ydoc){0};
 }
 
-/* Appends len bytes and a NUL to d->text; *off is where they start. */
-static int ydoc_text(struct ydoc *d, const void *s, size_t len, uint32_t *off)
-{
-    if (len >= UINT32_MAX - d->n_text ||
-        grow((void **)&d->text, &d->text_cap, d->n_text + len + 1, 1))
-        return TW_ENOMEM;
-    if (len)
-        memcpy(d->text + d->n_text, s, len);
-    d->text[d->n_text + len] = '\0';
-    *off = (uint32_t)d->n_text;
-    d->n_text += len + 1;
-    return 0;
-}
-
-/* Makes node idx the next child of the innermost open container, if any. */
+/* Makes node idx the next child of the innermost open container, if any (an alias). */
 static int ydoc_link(struct ydoc *d, uint32_t idx)
 {
     if (d->depth == 0)
@@ -67,27 +53,14 @@ static int ydoc_close(struct ydoc *d)
     return 0;
 }
 
-/* Adds node nd (its text already in d->text) as the next child of the innermost open
- * container, opens it if it is one, and records its anchor; yaml_parser_load()'s composer
- * rules. */
+/* Adds node nd (its text already in d->text) as rules_ydoc_node() does, and records its
+ * anchor; yaml_parser_load()'s composer rules. */
 static int ydoc_add(struct ydoc *d, struct ynode nd, const char *anchor, const char **problem)
 {
     uint32_t idx;
-    int rc;
 
-    if (nd.type != Y_SCALAR && d->depth >= YAML_DEPTH_MAX)
-        return TW_ENOMEM; /* the caller's nesting limit makes this unreachable */
-    if (d->n_nodes >= UINT32_MAX ||
-        grow((void **)&d->nodes, &d->nodes_cap, d->n_nodes + 1, sizeof(*d->nodes)))
+    if (rules_ydoc_node(d, nd, &idx))
         return TW_ENOMEM;
-    idx = (uint32_t)d->n_nodes;
-    d->nodes[d->n_nodes++] = nd;
-    if ((rc = ydoc_link(d, idx)))
-        return rc;
-    if (nd.type != Y_SCALAR) {
-        d->open[d->depth].node = idx;
-        d->open[d->depth++].pend = d->n_pend;
-    }
     if (!anchor)
         return 0;
     for (size_t i = 0; i < d->n_anchors; i++) {
@@ -97,28 +70,10 @@ static int ydoc_add(struct ydoc *d, struct ynode nd, const char *anchor, const c
         }
     }
     if (grow((void **)&d->anchors, &d->anchors_cap, d->n_anchors + 1, sizeof(*d->anchors)) ||
-        ydoc_text(d, anchor, strlen(anchor), &d->anchors[d->n_anchors].name))
+        rules_ydoc_text(d, anchor, strlen(anchor), &d->anchors[d->n_anchors].name))
         return TW_ENOMEM;
     d->anchors[d->n_anchors++].node = idx;
     return 0;
-}
-
-int rules_ydoc_scalar(struct ydoc *d, const char *s, size_t len, bool plain)
-{
-    struct ynode nd = {.type = Y_SCALAR, .plain = plain, .n = (uint32_t)len};
-    const char *problem;
-    int rc;
-
-    if (len >= UINT32_MAX || (rc = ydoc_text(d, s, len, &nd.a)))
-        return TW_ENOMEM;
-    return ydoc_add(d, nd, NULL, &problem);
-}
-
-int rules_ydoc_open(struct ydoc *d, enum ytype type)
-{
-    const char *problem;
-
-    return ydoc_add(d, (struct ynode){.type = (uint8_t)type}, NULL, &problem);
 }
 
 int rules_ydoc_close(struct ydoc *d)
@@ -149,7 +104,7 @@ int rules_ydoc_event(struct ydoc *d, const yaml_event_t *e, const char **problem
         nd.type = Y_SCALAR;
         nd.plain = e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
         nd.n = (uint32_t)e->data.scalar.length;
-        if ((rc = ydoc_text(d, e->data.scalar.value, e->data.scalar.length, &nd.a)))
+        if ((rc = rules_ydoc_text(d, e->data.scalar.value, e->data.scalar.length, &nd.a)))
             return rc;
         anchor = (const char *)e->data.scalar.anchor;
         break;

@@ -452,13 +452,27 @@ static int doc_finish(struct fparse *f)
     return 0;
 }
 
-int rules_yaml_fast(struct ydoc *d, const char *buf, size_t len,
+size_t rules_yaml_fast_cut(const char *buf, size_t len)
+{
+    const char *p;
+
+    for (size_t n = len; n > 1 && (p = memrchr(buf, '\n', n - 1)) != NULL; n = (size_t)(p - buf)) {
+        size_t at = (size_t)(p - buf) + 1;
+
+        if (len - at >= 4 && memcmp(buf + at, "---", 3) == 0 &&
+            (buf[at + 3] == '\n' || buf[at + 3] == ' '))
+            return at;
+    }
+    return 0;
+}
+
+int rules_yaml_fast(struct ydoc *d, const char *buf, size_t len, size_t *docnop,
                     int (*doc_end)(void *ctx, size_t docno), void *ctx)
 {
     struct fparse f = {.d = d, .next = buf, .end = buf + len};
     const char *p, *end = buf + len;
     bool in_doc = false, marker;
-    size_t docno = 0;
+    size_t docno = *docnop;
     int rc = 0;
 
     while ((p = f.next) < end && rc == 0) {
@@ -505,5 +519,6 @@ int rules_yaml_fast(struct ydoc *d, const char *buf, size_t len,
     if (rc == 0 && in_doc && !(rc = doc_finish(&f)))
         rc = doc_end(ctx, docno);
     free(f.tmp);
+    *docnop = docno;
     return rc;
 }

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/* The load-time allocators: growing arrays and tables, the arena (marks, release, large blocks). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "test_util.h"
+
+#include "tunwatch/base/alloc.h"
+
+/* Under AddressSanitizer each arena allocation is a block of its own (src/base/alloc.c). */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_EXACT true
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_EXACT true
+#endif
+#endif
+#ifndef ARENA_EXACT
+#define ARENA_EXACT false
+#endif
+
+static void test_grow(void **state)
+{
+    int *v = NULL;
+    size_t cap = 0;
+
+    (void)state;
+    assert_int_equal(tw_grow((void **)&v, &cap, 1, sizeof(*v), 4), 0);
+    assert_int_equal(cap, 4);
+    assert_int_equal(tw_grow((void **)&v, &cap, 9, sizeof(*v), 4), 0);
+    assert_int_equal(cap, 16);
+    assert_int_equal(tw_grow((void **)&v, &cap, 100, 0, 4), TW_EINVAL);
+    assert_int_equal(tw_grow((void **)&v, &cap, SIZE_MAX, sizeof(*v), 4), TW_ENOMEM);
+    assert_int_equal(cap, 16); /* unchanged on failure */
+    free(v);
+}
+
+/* A table that grows keeps its elements, is zeroed past them, and doubles from `first`. */
+static void test_table_grow(void **state)
+{
+    uint64_t *v = NULL;
+    size_t cap = 0;
+
+    (void)state;
+    assert_int_equal(tw_table_grow((void **)&v, &cap, 1, sizeof(*v), 64), 0);
+    assert_int_equal(cap, 64);
+    for (size_t i = 0; i < 1000000; i++) {
+        assert_int_equal(tw_table_grow((void **)&v, &cap, i + 1, sizeof(*v), 64), 0);
+        assert_int_equal(v[i], 0);
+        v[i] = i * 7919;
+    }
+    assert_int_equal(cap, 1048576);
+    for (size_t i = 0; i < 1000000; i++)
+        if (v[i] != i * 7919)
+            fail_msg("element %zu lost", i);
+    assert_int_equal(tw_table_grow((void **)&v, &cap, 10, 0, 64), 0); /* nothing to do */
+    assert_int_equal(tw_table_grow((void **)&v, &cap, cap + 1, 0, 64), TW_EINVAL);
+    assert_int_equal(tw_table_grow((void **)&v, &cap, SIZE_MAX / 2, sizeof(*v), 64), TW_ENOMEM);
+    assert_int_equal(cap, 1048576);
+    tw_table_free(v, cap * sizeof(*v));
+}
+
+/* Allocations are aligned, apart, and keep their bytes while later ones fill many blocks. */
+static void test_arena_fill(void **state)
+{
+    enum { N = 200000 };
+    struct tw_arena a = {0};
+    char **p = calloc(N, sizeof(*p));
+
+    (void)state;
+    assert_non_null(p);
+    for (size_t i = 0; i < N; i++) {
+        size_t n = 1 + i % 97, align = (size_t)1 << (i % 5);
+
+        p[i] = tw_arena_alloc(&a, n, align);
+        assert_non_null(p[i]);
+        assert_int_equal((uintptr_t)p[i] % align, 0);
+        memset(p[i], (int)(i & 0xff), n);
+    }
+    assert_true(a.total >= (size_t)N * 49); /* more than one block, counted */
+    for (size_t i = 0; i < N; i++)
+        for (size_t k = 0; k < 1 + i % 97; k++)
+            if ((unsigned char)p[i][k] != (i & 0xff))
+                fail_msg("allocation %zu byte %zu overwritten", i, k);
+    tw_arena_free(&a);
+    assert_null(a.blk);
+    assert_int_equal(a.total, 0);
+    free(p);
+}
+
+/* A release takes back what came after the mark, across blocks and large allocations, and
+ * leaves what came before; the arena is then used again. */
+static void test_arena_mark_release(void **state)
+{
+    struct tw_arena a = {0};
+    struct tw_arena_mark empty = tw_arena_mark(&a), m;
+    char *keep, *s;
+    size_t total;
+
+    (void)state;
+    keep = tw_arena_strndup(&a, "kept\0tail", 9);
+    assert_non_null(keep);
+    assert_memory_equal(keep, "kept\0tail", 10); /* NUL inside, NUL added */
+    m = tw_arena_mark(&a);
+    total = a.total;
+    for (int i = 0; i < 100; i++)
+        assert_non_null(tw_arena_alloc(&a, 100000, 8));
+    assert_non_null(tw_arena_alloc(&a, (size_t)5 << 20, 16)); /* over a block's size */
+    assert_true(a.total > total + ((size_t)5 << 20));
+    tw_arena_release(&a, m);
+    assert_int_equal(a.total, total);
+    assert_memory_equal(keep, "kept\0tail", 10);
+    s = tw_arena_strndup(&a, "next", 4);
+    if (!ARENA_EXACT)
+        assert_ptr_equal(s, keep + 10); /* the space after the mark is used again */
+    assert_string_equal(s, "next");
+    assert_null(tw_arena_alloc(&a, SIZE_MAX - 8, 8));
+    tw_arena_release(&a, empty);
+    assert_null(a.blk);
+    assert_int_equal(a.total, 0);
+    tw_arena_free(&a); /* an empty arena too */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grow),
+        cmocka_unit_test(test_table_grow),
+        cmocka_unit_test(test_arena_fill),
+        cmocka_unit_test(test_arena_mark_release),
+    };
+    return tw_run_tests(tests, NULL, NULL);
+}
