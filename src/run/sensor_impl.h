@@ -159,6 +159,7 @@ struct sensor {
     struct tw_dns_msg feed_msg;
     struct tw_dns_answers *feed_answers;
     bool dns_reader; /* replay with workers: the reader's engine (worker 0) reads DNS alone */
+    unsigned notify_round; /* bursts handed to workers (replay wakes them every few) */
     /* Reader in front of workers: IP reassembly and checksums happen here, before the flow
      * hash (a non-first fragment has no ports); counted in reader_st.prep. */
     struct tw_prep *prep;

@@ -383,12 +383,21 @@ void workers_stall(void *ctx)
             tw_ring_notify(&s->workers[i].ring);
 }
 
+/* A replay wakes a worker that sleeps for lack of frames once every this many bursts, not
+ * every burst: a worker faster than the reader would otherwise sleep and wake (two system
+ * calls) every 256 frames. A full ring, a block the reader waits for and the end of the
+ * capture wake it at once; live, every burst does (latency). */
+#define REPLAY_NOTIFY_BURSTS 8
+
 void workers_notify(struct sensor *s)
 {
+    bool wake = s->live || ++s->notify_round % REPLAY_NOTIFY_BURSTS == 0;
+
     for (unsigned i = 0; i < s->n_workers; i++) {
         struct worker *w = &s->workers[i];
         if (!w->in_reader) {
-            tw_ring_notify(&w->ring);
+            if (wake)
+                tw_ring_notify(&w->ring);
             continue;
         }
         /* The reader's engine between two bursts: as a worker between two batches. */
