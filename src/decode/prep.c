@@ -20,6 +20,23 @@ void tw_csum_ctl_init(struct tw_csum_ctl *c, enum tw_csum_mode mode)
     c->state = AUTO_OPEN;
 }
 
+bool tw_csum_deciding(const struct tw_csum_ctl *c)
+{
+    return c->mode == TW_CSUM_AUTO && c->state == AUTO_OPEN;
+}
+
+int tw_prep_verify_early(struct tw_csum_ctl *c, struct tw_pkt *p, struct tw_prep_stats *st)
+{
+    bool pure_ack = p->l4_proto == 6 && p->payload_len == 0 && (p->tcp_flags & 0x07) == 0;
+
+    if (!p->csum_pending || pure_ack || !tw_csum_deciding(c))
+        return 0;
+    if (tw_prep_verify(c, p, st) != 0)
+        return TW_PREP_BAD_CHECKSUM;
+    p->csum_pending = 0;
+    return 0;
+}
+
 struct tw_csum_ctl *tw_prep_csum(struct tw_prep *pp)
 {
     return &pp->csum;

@@ -347,7 +347,7 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
     }
     e->qfree = e->qcap > 0 ? 0 : QUIC_NONE;
     tw_csum_ctl_init(&e->own_csum, cfg->checksums);
-    e->csum = &e->own_csum;
+    e->csum = cfg->csum_shared != NULL ? cfg->csum_shared : &e->own_csum;
     if (cfg->prep != NULL) {
         if ((e->prep = tw_prep_new(cfg->prep)) == NULL)
             goto out_quic;
@@ -1892,7 +1892,8 @@ void tw_engine_frames(struct tw_engine *e, const int *linktype, const struct tw_
             if (e->prep != NULL) {
                 struct tw_prep_frame pf = {linktype[i - 1], f->data, f->caplen};
                 if (tw_prep_decode_deferred(e->prep, &pf, f->ts_sec, &b->p, &e->st.decode,
-                                            &e->st.prep) != 0)
+                                            &e->st.prep) != 0 ||
+                    tw_prep_verify_early(e->csum, &b->p, &e->st.prep) != 0)
                     continue;
                 b->fr = f;
                 m++;
@@ -1917,7 +1918,8 @@ void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f
     if (e->prep != NULL) {
         struct tw_prep_frame pf = {linktype, fr->data, fr->caplen};
         if (tw_prep_decode_deferred(e->prep, &pf, fr->ts_sec, &p, &e->st.decode,
-                                    &e->st.prep) != 0)
+                                    &e->st.prep) != 0 ||
+            tw_prep_verify_early(e->csum, &p, &e->st.prep) != 0)
             return;
     } else if (tw_decode(linktype, fr->data, fr->caplen, fr->wirelen, &p, &e->st.decode) != 0) {
         return;

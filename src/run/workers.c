@@ -312,7 +312,8 @@ void spread_frame(void *ctx, const struct tw_frame *f)
     s->reader_st.packets++;
     s->reader_st.bytes += f->wirelen;
     if (tw_prep_decode_deferred(s->prep, &pf, f->ts_sec, p, &s->reader_st.decode,
-                                &s->reader_st.prep) != 0)
+                                &s->reader_st.prep) != 0 ||
+        tw_prep_verify_early(tw_prep_csum(s->prep), p, &s->reader_st.prep) != 0)
         return;
     if (s->dns_reader) {
         /* Replay: the reader's own engine reads DNS (UDP and TCP port 53), at once, so that
@@ -492,8 +493,10 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         c.quic_states = base->quic_states / n;
         c.midstream_buffers = base->midstream_buffers / n;
         c.tls_big_buffers = base->tls_big_buffers > 0 ? TW_MAX(base->tls_big_buffers / n, 1u) : 0;
-        if (!s->fanout)
-            c.prep = NULL; /* the reader reassembles and validates */
+        if (!s->fanout) {
+            c.prep = NULL; /* the reader reassembles; its checksum state is everyone's */
+            c.csum_shared = tw_prep_csum(s->prep);
+        }
         c.flow_id_first = i + 1;
         c.flow_id_stride = n;
         c.sink = worker_event;

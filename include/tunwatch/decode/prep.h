@@ -53,6 +53,16 @@ struct tw_csum_ctl {
 
 void tw_csum_ctl_init(struct tw_csum_ctl *c, enum tw_csum_mode mode);
 
+/* Whether auto is still gathering its evidence: then every packet that may be read (all but
+ * pure ACKs) is validated at once, in capture order, by the one thread that reads the capture,
+ * so that the decision falls at the same packet whatever reads the packets after it. Once
+ * decided, validation waits until a packet is read (tw_prep_verify). */
+bool tw_csum_deciding(const struct tw_csum_ctl *c);
+
+/* tw_prep_verify() now if c is deciding and p may be read (not a pure ACK): 0 (p's checksums
+ * no longer pending, or left pending), or TW_PREP_BAD_CHECKSUM. */
+int tw_prep_verify_early(struct tw_csum_ctl *c, struct tw_pkt *p, struct tw_prep_stats *st);
+
 /*
  * Validates a packet tw_prep_decode_deferred() left with csum_pending set: its innermost IPv4
  * header and its TCP or UDP checksum. 0 when the packet may be inspected (also when nothing

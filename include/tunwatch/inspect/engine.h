@@ -46,6 +46,8 @@ struct tw_engine_config {
                                  thread in front of several workers): do not store them again */
     enum tw_csum_mode checksums; /* validation of what is handed to tw_engine_packet() with
                                  csum_pending set, when prep is NULL */
+    struct tw_csum_ctl *csum_shared; /* else this state (the reader's in front of workers: it
+                                 decides auto in capture order), not one of the engine's own */
     const struct tw_prep_config *prep; /* IP reassembly and checksum validation in
                                  tw_engine_frame(); NULL: plain decoding (the reader in front
                                  of workers reassembles and hands over tw_engine_packet()) */
