@@ -7,6 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The capacity a growing array of cap elements (first when empty) doubles to for need of
+ * them, or 0 when it would overflow. */
+static size_t doubled(size_t cap, size_t need, size_t first)
+{
+    size_t ncap = cap ? cap : (first ? first : 1);
+
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2)
+            return 0;
+        ncap *= 2;
+    }
+    return ncap;
+}
+
 int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {
     size_t ncap;
@@ -16,13 +30,7 @@ int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
         return 0;
     if (elem == 0)
         return TW_EINVAL;
-    ncap = *cap ? *cap : (first ? first : 1);
-    while (ncap < need) {
-        if (ncap > SIZE_MAX / 2)
-            return TW_ENOMEM;
-        ncap *= 2;
-    }
-    if (elem != 0 && ncap > SIZE_MAX / elem)
+    if ((ncap = doubled(*cap, need, first)) == 0 || ncap > SIZE_MAX / elem)
         return TW_ENOMEM;
     np = realloc(*p, ncap * elem);
     if (!np)
@@ -77,13 +85,7 @@ int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
         return 0;
     if (elem == 0)
         return TW_EINVAL;
-    ncap = *cap ? *cap : (first ? first : 1);
-    while (ncap < need) {
-        if (ncap > SIZE_MAX / 2)
-            return TW_ENOMEM;
-        ncap *= 2;
-    }
-    if (ncap > (SIZE_MAX - HUGE_PAGE) / elem)
+    if ((ncap = doubled(*cap, need, first)) == 0 || ncap > (SIZE_MAX - HUGE_PAGE) / elem)
         return TW_ENOMEM;
     np = tw_table_alloc(ncap * elem);
     if (!np)
