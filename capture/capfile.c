@@ -22,12 +22,17 @@
 /*
  * Classic pcap is read here, not through libpcap: read() into large blocks, records parsed in
  * place (no copy into a packet buffer), and frames handed out pointing into the block (1 MiB:
-what the kernel just copied is still in the cache when the records are parsed). A
- * block is refilled only when no frame of it is held by another thread (struct tw_hold), so a
- * reader in front of workers hands them frames without copying their bytes. One block is
- * enough for a single thread (it refills the block it just read); workers keep up to
- * BLOCKS of them in flight.
+ * what the kernel just copied is still in the cache when the records are parsed). A block is
+ * refilled only when no frame of it is held (struct tw_hold), so a reader hands a burst of
+ * frames to its engine, or frames to workers, without copying their bytes. A single thread
+ * uses two blocks in turn (its burst holds the last frames of one while the next is read);
+ * workers keep up to BLOCKS of them in flight.
  */
+/* Classic pcap magics, as written in the file's own byte order. */
+#define PCAP_MAGIC_US 0xa1b2c3d4u  /* microseconds */
+#define PCAP_MAGIC_NS 0xa1b23c4du  /* nanoseconds */
+#define PCAP_MAGIC_KUZ 0xa1b2cd34u /* Kuznetzov's modified pcap (24-byte record headers) */
+
 #define BLOCK_BYTES (1u << 20)
 #define BLOCKS 32
 /* The largest record libpcap reads (MAXIMUM_SNAPLEN); a larger one is an error there too. */
@@ -116,17 +121,11 @@ static int pcapr_open(struct tw_capfile *c, char *why, size_t whylen)
     const size_t align = _Alignof(struct pcapr);
     struct pcapr *r = aligned_alloc(align, (sizeof(*r) + align - 1) & ~(align - 1));
 
-    if (r != NULL)
-        memset(r, 0, sizeof(*r));
     if (r == NULL) {
         snprintf(why, whylen, "out of memory");
         return TW_ENOMEM;
     }
-    if (c->regular && lseek(fileno(c->fp), 0, SEEK_SET) != 0) {
-        free(r);
-        snprintf(why, whylen, "%s", strerror(errno));
-        return TW_EIO;
-    }
+    memset(r, 0, sizeof(*r));
     ssize_t n = cap_read(c, h, sizeof(h));
     if (n != (ssize_t)sizeof(h)) {
         free(r);
@@ -140,10 +139,10 @@ static int pcapr_open(struct tw_capfile *c, char *why, size_t whylen)
     }
     uint32_t magic;
     memcpy(&magic, h, 4);
-    r->swapped = magic != 0xa1b2c3d4u && magic != 0xa1b23c4du && magic != 0xa1b2cd34u;
+    r->swapped = magic != PCAP_MAGIC_US && magic != PCAP_MAGIC_NS && magic != PCAP_MAGIC_KUZ;
     magic = rd32(r, h);
-    r->nano = magic == 0xa1b23c4du;
-    r->rec_hdr = magic == 0xa1b2cd34u ? 24 : 16;
+    r->nano = magic == PCAP_MAGIC_NS;
+    r->rec_hdr = magic == PCAP_MAGIC_KUZ ? 24 : 16;
     uint16_t major = rd16(r, h + 4), minor = rd16(r, h + 6);
     /* As libpcap: 2.0 to 2.4 (and DG/UX's 543.0); before 2.3 the two lengths of a record
      * were written the other way round, in 2.3 sometimes. */
@@ -325,11 +324,7 @@ bool tw_capfile_regular(const struct tw_capfile *c)
 
 bool tw_capfile_magic(const uint8_t *b)
 {
-    static const uint32_t magics[] = {
-        0xa1b2c3d4u, /* microseconds */
-        0xa1b23c4du, /* nanoseconds */
-        0xa1b2cd34u, /* Kuznetzov's modified pcap */
-    };
+    static const uint32_t magics[] = {PCAP_MAGIC_US, PCAP_MAGIC_NS, PCAP_MAGIC_KUZ};
     uint32_t be = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
     uint32_t le = (uint32_t)b[3] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[1] << 8 | b[0];
 
@@ -436,19 +431,15 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
         c->size = (uint64_t)sb.st_size;
         c->regular = c->fp != stdin; /* standard input cannot be opened again */
     }
-    /* A stream is read with read(2) under a stdio cookie (replay_read), never through the
-     * stream's own stdio buffer: a read hands back what has arrived instead of waiting to
-     * fill a buffer. */
-    c->readbuf = malloc(READ_BUFFER);
-    if (c->regular && c->readbuf != NULL)
-        setvbuf(c->fp, c->readbuf, _IOFBF, READ_BUFFER);
-    ssize_t n = c->regular ? (ssize_t)fread(magic, 1, sizeof(magic), c->fp)
-                           : read_full(fileno(c->fp), magic, sizeof(magic));
+    /* The magic is read with read(2): nothing goes through stdio's buffer before the reader
+     * that takes the file is chosen. A regular file goes back to its start; a stream is read
+     * under a stdio cookie (replay_read) that hands the magic back first and then what has
+     * arrived, instead of waiting to fill a buffer. */
+    ssize_t n = read_full(fileno(c->fp), magic, sizeof(magic));
     if (n != (ssize_t)sizeof(magic)) {
-        bool failed = n < 0 || ferror(c->fp);
         snprintf(err, errlen, "%s: %s", path,
-                 failed ? strerror(errno) : "not a capture file (shorter than a header)");
-        rc = failed ? TW_EIO : TW_EMALFORMED;
+                 n < 0 ? strerror(errno) : "not a capture file (shorter than a header)");
+        rc = n < 0 ? TW_EIO : TW_EMALFORMED;
         goto out_close;
     }
     if (!tw_capfile_magic(magic)) {
@@ -457,7 +448,7 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
         goto out_close;
     }
     if (c->regular) {
-        if (fseek(c->fp, 0, SEEK_SET) != 0) {
+        if (lseek(fileno(c->fp), 0, SEEK_SET) != 0) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             rc = TW_EIO;
             goto out_close;
@@ -470,9 +461,10 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
             goto out_close;
         }
         c->fp = fp; /* closes the stream under it (not stdin) */
-        if (c->readbuf != NULL)
-            setvbuf(c->fp, c->readbuf, _IOFBF, READ_BUFFER);
     }
+    /* stdio reads: pcapng, and any stream (classic pcap from a file goes by read(2)). */
+    if ((tw_pcapng_magic(magic) || !c->regular) && (c->readbuf = malloc(READ_BUFFER)) != NULL)
+        setvbuf(c->fp, c->readbuf, _IOFBF, READ_BUFFER);
     if (tw_pcapng_magic(magic)) {
         c->linktype = -1;
         rc = tw_pcapng_open(&c->ng, c->fp, why, sizeof(why));
