@@ -355,11 +355,18 @@ static inline void touch(struct tw_flow_table *t, uint32_t i, int64_t sec)
     }
 }
 
-void tw_flow_prepare(const struct tw_flow_table *t, const struct tw_pkt *p,
-                     struct tw_flow_pre *pre)
+/* p's key, side and hash. */
+static inline void make_pre(const struct tw_flow_table *t, const struct tw_pkt *p,
+                            struct tw_flow_pre *pre)
 {
     pre->side = make_key(p, &pre->key);
     pre->hash = key_hash(t, &pre->key);
+}
+
+void tw_flow_prepare(const struct tw_flow_table *t, const struct tw_pkt *p,
+                     struct tw_flow_pre *pre)
+{
+    make_pre(t, p, pre);
     __builtin_prefetch(&t->buckets[pre->hash & t->mask]);
 }
 
@@ -417,8 +424,7 @@ struct tw_flow *tw_flow_get(struct tw_flow_table *t, const struct tw_pkt *p, int
 {
     struct tw_flow_pre pre;
 
-    pre.side = make_key(p, &pre.key);
-    pre.hash = key_hash(t, &pre.key);
+    make_pre(t, p, &pre);
     return tw_flow_get_pre(t, &pre, sec, nsec, res);
 }
 
@@ -435,8 +441,8 @@ struct tw_flow *tw_flow_find(struct tw_flow_table *t, const struct tw_pkt *p, in
 {
     struct tw_flow_pre pre;
 
-    pre.side = *side = make_key(p, &pre.key);
-    pre.hash = key_hash(t, &pre.key);
+    make_pre(t, p, &pre);
+    *side = pre.side;
     return tw_flow_find_pre(t, &pre, sec);
 }
 

@@ -1877,33 +1877,42 @@ void tw_engine_packets(struct tw_engine *e, const struct tw_frame *fr, const str
     }
 }
 
+/*
+ * Counts frame f and decodes it into *p: 0 when p is to be read (with the prep, after IP
+ * reassembly: *reassembled tells whether p points into the prep's buffer, valid until the
+ * next decoding, rather than into f), else the packet goes no further.
+ */
+static int decode_frame(struct tw_engine *e, int linktype, const struct tw_frame *f,
+                        struct tw_pkt *p, bool *reassembled)
+{
+    e->st.packets++;
+    e->st.bytes += f->wirelen;
+    *reassembled = false;
+    if (e->prep == NULL)
+        return tw_decode(linktype, f->data, f->caplen, f->wirelen, p, &e->st.decode);
+    struct tw_prep_frame pf = {linktype, f->data, f->caplen};
+    int rc = tw_prep_decode_deferred(e->prep, &pf, f->ts_sec, p, &e->st.decode, &e->st.prep);
+    if (rc == 0)
+        rc = tw_prep_verify_early(e->csum, p, &e->st.prep);
+    *reassembled = pf.data != f->data;
+    return rc;
+}
+
 void tw_engine_frames(struct tw_engine *e, const int *linktype, const struct tw_frame *fr,
                       unsigned n)
 {
     unsigned i = 0;
+    bool reassembled;
 
     while (i < n) {
         unsigned m = 0;
-        while (i < n && m < TW_ENGINE_BURST) {
-            const struct tw_frame *f = &fr[i++];
+        reassembled = false;
+        /* A reassembled datagram's bytes last until the next decoding: read it first. */
+        for (; i < n && m < TW_ENGINE_BURST && !reassembled; i++) {
             struct burst_slot *b = &e->burst[m];
-            e->st.packets++;
-            e->st.bytes += f->wirelen;
-            if (e->prep != NULL) {
-                struct tw_prep_frame pf = {linktype[i - 1], f->data, f->caplen};
-                if (tw_prep_decode_deferred(e->prep, &pf, f->ts_sec, &b->p, &e->st.decode,
-                                            &e->st.prep) != 0 ||
-                    tw_prep_verify_early(e->csum, &b->p, &e->st.prep) != 0)
-                    continue;
-                b->fr = f;
+            b->fr = &fr[i];
+            if (decode_frame(e, linktype[i], &fr[i], &b->p, &reassembled) == 0)
                 m++;
-                if (pf.data != f->data)
-                    break; /* reassembled: its bytes last until the next decoding */
-            } else if (tw_decode(linktype[i - 1], f->data, f->caplen, f->wirelen, &b->p,
-                                 &e->st.decode) == 0) {
-                b->fr = f;
-                m++;
-            }
         }
         read_burst(e, e->burst, m);
     }
@@ -1912,17 +1921,8 @@ void tw_engine_frames(struct tw_engine *e, const int *linktype, const struct tw_
 void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *fr)
 {
     struct tw_pkt p;
+    bool reassembled;
 
-    e->st.packets++;
-    e->st.bytes += fr->wirelen;
-    if (e->prep != NULL) {
-        struct tw_prep_frame pf = {linktype, fr->data, fr->caplen};
-        if (tw_prep_decode_deferred(e->prep, &pf, fr->ts_sec, &p, &e->st.decode,
-                                    &e->st.prep) != 0 ||
-            tw_prep_verify_early(e->csum, &p, &e->st.prep) != 0)
-            return;
-    } else if (tw_decode(linktype, fr->data, fr->caplen, fr->wirelen, &p, &e->st.decode) != 0) {
-        return;
-    }
-    tw_engine_packet(e, fr, &p);
+    if (decode_frame(e, linktype, fr, &p, &reassembled) == 0)
+        tw_engine_packet(e, fr, &p);
 }
