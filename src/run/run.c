@@ -211,8 +211,6 @@ static bool output_failed(const struct sensor *s)
     return sinks_failed(s);
 }
 
-/* Replay: every file merged in time order, one stream. A file that breaks while read (cut
- * short, a bad block) is named and dropped; the others go on and the run ends with status 1. */
 /* Frames of a replay kept for one engine call (single engine: read in bursts). */
 struct file_burst {
     struct tw_frame f[TW_ENGINE_BURST];
@@ -220,20 +218,22 @@ struct file_burst {
     unsigned n;
 };
 
-/* Reads the frames kept, then lets go of their blocks (one put a run of the same block). */
+/* Reads the frames kept, then lets go of their blocks. */
 static void burst_flush(struct sensor *s, struct file_burst *b)
 {
+    struct tw_hold_batch done = {0};
+
     if (b->n == 0)
         return;
     tw_engine_frames(s->eng, b->linktype, b->f, b->n);
-    for (unsigned i = 0, run = 1; i < b->n; i++, run++)
-        if (i + 1 == b->n || b->f[i + 1].hold != b->f[i].hold) {
-            tw_hold_put(b->f[i].hold, run);
-            run = 0;
-        }
+    for (unsigned i = 0; i < b->n; i++)
+        tw_hold_batch_add(&done, b->f[i].hold);
+    tw_hold_batch_flush(&done);
     b->n = 0;
 }
 
+/* Replay: every file merged in time order, one stream. A file that breaks while read (cut
+ * short, a bad block) is named and dropped; the others go on and the run ends with status 1. */
 static int run_files(struct sensor *s)
 {
     char err[512];
@@ -514,7 +514,9 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             goto out_output;
         }
         ecfg.anscache = s->anscache;
-        if (cfg->workers > 1 && !s->fanout) {
+        if (cfg->workers > 1 && !s->fanout && s->live) {
+            /* Live, a reader in front of workers stores UDP answers before it hands the
+             * frames out (in a replay its own engine reads every DNS flow instead). */
             s->feed_answers = malloc(sizeof(*s->feed_answers));
             if (s->feed_answers == NULL) {
                 fprintf(stderr, "tunwatch: out of memory\n");

@@ -36,6 +36,29 @@ void tw_hold_take(struct tw_hold *h);
 /* n frames of h done with (any thread). */
 void tw_hold_put(struct tw_hold *h, uint64_t n);
 
+/* Frames done with, in order, let go of one put for each run of the same hold. */
+struct tw_hold_batch {
+    struct tw_hold *hold;
+    uint64_t n;
+};
+
+static inline void tw_hold_batch_flush(struct tw_hold_batch *b)
+{
+    if (b->n > 0)
+        tw_hold_put(b->hold, b->n);
+    b->hold = NULL;
+    b->n = 0;
+}
+
+static inline void tw_hold_batch_add(struct tw_hold_batch *b, struct tw_hold *h)
+{
+    if (h != b->hold) {
+        tw_hold_batch_flush(b);
+        b->hold = h;
+    }
+    b->n++;
+}
+
 typedef void (*tw_frame_fn)(void *ctx, const struct tw_frame *f);
 
 struct tw_capture_stats {
