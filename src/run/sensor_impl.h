@@ -129,7 +129,7 @@ struct worker {
     struct tw_capture_stats cap_snap[TW_MAX_SOURCES]; /* fanout mode, under lock */
     bool started;
     /* Replay: worker 0 has no thread; the reader runs its engine itself, on every DNS flow
-     * (dns_reader), so that N workers are N threads and no DNS message is parsed twice. */
+     * (and only those), so that N workers are N threads and no DNS message is parsed twice. */
     bool in_reader;
     double last_publish; /* in_reader: when its counters were last published */
     struct wburst *burst; /* replay thread: frames got by pointer, read together */
@@ -158,7 +158,6 @@ struct sensor {
     /* Reader in front of workers: UDP DNS answers go into the cache here, in capture order. */
     struct tw_dns_msg feed_msg;
     struct tw_dns_answers *feed_answers;
-    bool dns_reader; /* replay with workers: the reader's engine (worker 0) reads DNS alone */
     unsigned notify_round; /* bursts handed to workers (replay wakes them every few) */
     /* Reader in front of workers: IP reassembly and checksums happen here, before the flow
      * hash (a non-first fragment has no ports); counted in reader_st.prep. */

@@ -49,29 +49,6 @@ static void worker_publish(struct worker *w)
  * earlier) and publishes its counters. */
 #define WORKER_IDLE_MS 20
 
-/* Frames of one capture block a worker is done with, let go of together. */
-struct release {
-    struct tw_hold *hold;
-    uint64_t n;
-};
-
-static void release_flush(struct release *r)
-{
-    if (r->n > 0)
-        tw_hold_put(r->hold, r->n);
-    r->hold = NULL;
-    r->n = 0;
-}
-
-static void release_one(struct release *r, struct tw_hold *h)
-{
-    if (h != r->hold) {
-        release_flush(r);
-        r->hold = h;
-    }
-    r->n++;
-}
-
 /* Frames a worker got by pointer, read together (tw_engine_packets: prefetched flows). */
 struct wburst {
     struct tw_frame f[TW_ENGINE_BURST];
@@ -80,14 +57,14 @@ struct wburst {
     unsigned n;
 };
 
-static void wburst_flush(struct worker *w, struct wburst *b, struct release *rel)
+static void wburst_flush(struct worker *w, struct wburst *b, struct tw_hold_batch *rel)
 {
     if (b->n == 0)
         return;
     w->sink.source = b->source;
     tw_engine_packets(w->eng, b->f, b->p, b->n);
     for (unsigned i = 0; i < b->n; i++)
-        release_one(rel, b->f[i].hold);
+        tw_hold_batch_add(rel, b->f[i].hold);
     b->n = 0;
 }
 
@@ -95,7 +72,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     double last = now_mono();
-    struct release rel = {0};
+    struct tw_hold_batch rel = {0};
     struct wburst *b = w->burst;
 
     for (;;) {
@@ -132,7 +109,7 @@ static void *worker_main(void *arg)
             tw_ring_release(&w->ring);
         }
         wburst_flush(w, b, &rel);
-        release_flush(&rel); /* the reader may wait for a block */
+        tw_hold_batch_flush(&rel); /* the reader may wait for a block */
         if (n > 0)
             tw_ring_notify_space(&w->ring); /* the reader may wait for room */
         atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
@@ -295,9 +272,10 @@ static void store_answers(struct sensor *s, const struct tw_pkt *p, int64_t ts)
  * goes no further. Fragments are reassembled here, before the flow hash (a non-first fragment
  * has no ports, and the datagram must reach the worker that holds its flow): a fragment kept
  * goes no further; a completed datagram goes on in place of the fragment that completed it,
- * its bytes (a frame of link type TW_LINK_REASSEMBLED) copied into the ring. Checksums are
- * the worker's to validate (only when it reads the packet), except a DNS response's, which
- * is validated here before its answers are stored.
+ * its bytes (a frame of link type TW_LINK_REASSEMBLED) copied into the ring; a frame read
+ * in place from a capture file goes by pointer. Checksums are validated here while auto
+ * decides (tw_prep_verify_early), and live for a DNS response before its answers are stored;
+ * else by the engine that reads the packet.
  */
 void spread_frame(void *ctx, const struct tw_frame *f)
 {
@@ -315,7 +293,7 @@ void spread_frame(void *ctx, const struct tw_frame *f)
                                 &s->reader_st.prep) != 0 ||
         tw_prep_verify_early(tw_prep_csum(s->prep), p, &s->reader_st.prep) != 0)
         return;
-    if (s->dns_reader) {
+    if (s->workers[0].in_reader) {
         /* Replay: the reader's own engine reads DNS (UDP and TCP port 53), at once, so that
          * the answers are in the cache before any frame after the response is handed out;
          * nothing is parsed twice. Every other flow goes to a worker thread. */
@@ -503,10 +481,8 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         c.sink_ctx = w;
         w->in_reader = i == 0 && !s->fanout && !s->live;
         if (w->in_reader) {
-            /* Replay: the reader's engine reads every DNS flow, with its answers (the
-             * reader stores none apart); the worker threads read the rest. */
-            c.udp_answers_stored = false;
-            s->dns_reader = n > 1;
+            /* Replay: the reader's engine reads every DNS flow and stores its answers (no
+             * separate feed); the worker threads read the rest. */
             if ((w->eng = tw_engine_new(&c)) == NULL)
                 return TW_ENOMEM;
             w->last_publish = now_mono();
