@@ -297,34 +297,40 @@ unsigned fmt_dns_flags(const struct tw_event *ev, const char *names[FMT_DNS_FLAG
     return n;
 }
 
-void fmt_stream_flags(struct tw_jb *jb, const struct tw_event *ev)
+/* A JSON list of the names of the bits set in bits[0..count), in bit order. */
+static void flag_list(struct tw_jb *jb, uint32_t bits, unsigned count,
+                      const char *(*name)(unsigned bit))
 {
     bool first = true;
 
     tw_jb_raw(jb, "[", 1);
-    for (unsigned t = 0; t < TW_SF__COUNT; t++) {
-        if (!(ev->stream_flags & (1u << t)))
+    for (unsigned t = 0; t < count; t++) {
+        if (!(bits & (1u << t)))
             continue;
         if (!first)
             tw_jb_raw(jb, ",", 1);
         first = false;
-        tw_jb_cstr(jb, tw_stream_flag_name((enum tw_stream_flag)t));
+        tw_jb_cstr(jb, name(t));
     }
     tw_jb_raw(jb, "]", 1);
 }
 
+static const char *stream_flag_name(unsigned bit)
+{
+    return tw_stream_flag_name((enum tw_stream_flag)bit);
+}
+
+static const char *tls_flag_name(unsigned bit)
+{
+    return tw_tls_flag_name((enum tw_tls_flag)bit);
+}
+
+void fmt_stream_flags(struct tw_jb *jb, const struct tw_event *ev)
+{
+    flag_list(jb, ev->stream_flags, TW_SF__COUNT, stream_flag_name);
+}
+
 void fmt_tls_flags(struct tw_jb *jb, const struct tw_event *ev)
 {
-    bool first = true;
-
-    tw_jb_raw(jb, "[", 1);
-    for (unsigned t = 0; t < TW_TLS_F__COUNT; t++) {
-        if (!(ev->tls_flags & (1u << t)))
-            continue;
-        if (!first)
-            tw_jb_raw(jb, ",", 1);
-        first = false;
-        tw_jb_cstr(jb, tw_tls_flag_name((enum tw_tls_flag)t));
-    }
-    tw_jb_raw(jb, "]", 1);
+    flag_list(jb, ev->tls_flags, TW_TLS_F__COUNT, tls_flag_name);
 }
