@@ -28,16 +28,9 @@ import re
 import subprocess
 import sys
 
+from e2e_check import strip_port  # one host[:port] reading for every checker
+
 TARGET = 0.995
-
-
-def strip_port(host):
-    """host[:port] or [v6][:port] -> host (brackets removed)."""
-    if host.startswith("["):
-        return host[1:host.find("]")] if "]" in host else host
-    if host.count(":") == 1:
-        return host.split(":", 1)[0]
-    return host
 
 
 def decode_ours(name):

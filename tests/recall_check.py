@@ -48,6 +48,8 @@ import subprocess
 import sys
 import tempfile
 
+from e2e_check import strip_port  # one host[:port] reading for every checker
+
 # The tree's rules (the names are events whatever the rules; -R keeps a binary outside the
 # tree from looking for installed ones).
 RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rules")
@@ -77,15 +79,6 @@ def norm_addr(addr):
         return str(ipaddress.ip_address(addr))
     except ValueError:
         return addr
-
-
-def strip_port(host):
-    """host[:port] or [v6][:port] -> host (brackets removed)."""
-    if host.startswith("["):
-        return host[1:host.find("]")] if "]" in host else host
-    if host.count(":") == 1:
-        return host.split(":", 1)[0]
-    return host
 
 
 def last(value):
