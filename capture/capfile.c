@@ -33,7 +33,8 @@
 #define PCAP_MAGIC_NS 0xa1b23c4du  /* nanoseconds */
 #define PCAP_MAGIC_KUZ 0xa1b2cd34u /* Kuznetzov's modified pcap (24-byte record headers) */
 
-#define BLOCK_BYTES (1u << 20)
+/* One huge page: a block is mapped with one fault (tw_table_alloc), not 512. */
+#define BLOCK_BYTES (2u << 20)
 #define BLOCKS 32
 /* The largest record libpcap reads (MAXIMUM_SNAPLEN); a larger one is an error there too. */
 #define MAX_CAPLEN 262144u

@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include "tunwatch/base/alloc.h"
 
 void tw_stream_reset(struct tw_stream *s, uint32_t base_seq)
 {
@@ -208,15 +208,15 @@ int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n, uint32_t cap)
     /* Each buffer starts on a cache line. */
     pool->stride = (sizeof(struct tw_stream) + (size_t)cap + 63) & ~(size_t)63;
     pool->buf_cap = cap;
-    /* mmap: untouched buffers cost no resident memory until a flow needs one. */
-    void *mem = mmap(NULL, (size_t)n * pool->stride, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED)
+    /* A table: untouched buffers cost no resident memory until a flow needs one, and a large
+     * pool is mapped in huge pages (one fault, not 512, when a buffer is first used). */
+    void *mem = tw_table_alloc((size_t)n * pool->stride);
+    if (mem == NULL)
         return TW_ENOMEM;
     pool->bufs = mem;
     pool->free_list = malloc((size_t)n * sizeof(uint32_t));
     if (pool->free_list == NULL) {
-        munmap(mem, (size_t)n * pool->stride);
+        tw_table_free(mem, (size_t)n * pool->stride);
         pool->bufs = NULL;
         return TW_ENOMEM;
     }
@@ -231,7 +231,7 @@ int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n, uint32_t cap)
 void tw_stream_pool_destroy(struct tw_stream_pool *pool)
 {
     if (pool->bufs != NULL)
-        munmap(pool->bufs, (size_t)pool->cap * pool->stride);
+        tw_table_free(pool->bufs, (size_t)pool->cap * pool->stride);
     free(pool->free_list);
     memset(pool, 0, sizeof(*pool));
 }
