@@ -846,10 +846,28 @@ static int link_layer(struct dctx *d, int linktype, struct tw_cur *c, uint32_t *
     }
 }
 
+/* *p zeroed with a few vector stores: a memset of this size compiles to `rep stos`, whose
+ * start-up cost is a third of decoding a frame. */
+static inline void pkt_zero(struct tw_pkt *p)
+{
+    typedef uint8_t v16 __attribute__((vector_size(16)));
+    const v16 z = {0};
+    uint8_t *b = (uint8_t *)p;
+
+    _Static_assert(sizeof(*p) > 96 && sizeof(*p) <= 112, "seven stores cover it");
+    memcpy(b, &z, 16);
+    memcpy(b + 16, &z, 16);
+    memcpy(b + 32, &z, 16);
+    memcpy(b + 48, &z, 16);
+    memcpy(b + 64, &z, 16);
+    memcpy(b + 80, &z, 16);
+    memcpy(b + sizeof(*p) - 16, &z, 16);
+}
+
 static int decode(int linktype, const uint8_t *frame, size_t caplen, struct tw_pkt *out,
                   struct tw_decode_stats *st, struct tw_frag *frag)
 {
-    memset(out, 0, sizeof(*out));
+    pkt_zero(out);
     struct dctx d = {out, st, NULL, 0, 0, frag};
     struct tw_cur c;
     tw_cur_init(&c, frame, frame != NULL ? caplen : 0);
