@@ -176,6 +176,15 @@ if [ $st -eq 0 ] && strip "$tmp/stdin.json" | cmp -s - "$tmp/m"; then
 else
     bad "mixed pcapng through standard input (exit $st)"
 fi
+# With workers, a stream has a reader in front of them (a file is read by each worker): the
+# same events (flow ids aside) as one thread.
+"$TW" -q --events --workers 2 -r - <"$tmp/mixed.pcapng" >"$tmp/stdin2.json" 2>"$tmp/err"
+st=$?
+if [ $st -eq 0 ] && python3 tests/same_set.py "$tmp/stdin.json" "$tmp/stdin2.json"; then
+    ok "the mixed pcapng through standard input, 2 workers"
+else
+    bad "mixed pcapng through standard input with 2 workers (exit $st)"
+fi
 mkfifo "$tmp/fifo"
 cat "$tmp/mixed.pcapng" >"$tmp/fifo" &
 "$TW" -q --events -r "$tmp/fifo" >"$tmp/fifo.json" 2>"$tmp/err"

@@ -846,6 +846,77 @@ static int link_layer(struct dctx *d, int linktype, struct tw_cur *c, uint32_t *
     }
 }
 
+/* A UDP port some tunnel udp_tunnel() follows uses (by destination or either port). */
+static bool tunnel_port(uint16_t port)
+{
+    switch (port) {
+    case PORT_GTPU:
+    case PORT_TEREDO:
+    case PORT_GRE_UDP:
+    case PORT_VXLAN:
+    case PORT_GENEVE:
+    case PORT_CAPWAP_DATA:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool tw_decode_peek(int linktype, const uint8_t *frame, size_t caplen, struct tw_pkt *p)
+{
+    const uint8_t *q = frame, *l4;
+    size_t left = caplen;
+    uint32_t et;
+    uint8_t proto;
+
+    if (linktype != TW_LINK_ETHERNET || frame == NULL || left < 14)
+        return false;
+    et = tw_load_be16(q + 12);
+    q += 14;
+    left -= 14;
+    for (unsigned tags = 0; et == ET_VLAN || et == ET_QINQ || et == ET_QINQ_OLD; tags++) {
+        _Static_assert(TW_DECODE_MAX_VLAN >= 2, "two tags are read here");
+        if (tags == 2 || left < 4)
+            return false;
+        et = tw_load_be16(q + 2);
+        q += 4;
+        left -= 4;
+    }
+    memset(p->src, 0, sizeof(p->src));
+    memset(p->dst, 0, sizeof(p->dst));
+    if (et == ET_IP4) {
+        if (left < 20 || (q[0] >> 4) != 4)
+            return false;
+        size_t hl = (size_t)(q[0] & 0x0f) * 4;
+        /* a fragment is reassembled first: its datagram's ports may be elsewhere */
+        if (hl < 20 || left < hl + 4 || (tw_load_be16(q + 6) & 0x3fff))
+            return false;
+        proto = q[9];
+        memcpy(p->src, q + 12, 4);
+        memcpy(p->dst, q + 16, 4);
+        p->ip_version = 4;
+        l4 = q + hl;
+    } else if (et == ET_IP6) {
+        if (left < 40 + 4 || (q[0] >> 4) != 6)
+            return false;
+        proto = q[6];
+        memcpy(p->src, q + 8, 16);
+        memcpy(p->dst, q + 24, 16);
+        p->ip_version = 6;
+        l4 = q + 40;
+    } else {
+        return false;
+    }
+    if (proto != IPP_TCP && proto != IPP_UDP)
+        return false;
+    p->l4_proto = proto;
+    p->sport = tw_load_be16(l4);
+    p->dport = tw_load_be16(l4 + 2);
+    /* udp_tunnel(): DNS is never a tunnel, any other datagram on those ports may be */
+    return proto == IPP_TCP || p->sport == PORT_DNS || p->dport == PORT_DNS ||
+           (!tunnel_port(p->sport) && !tunnel_port(p->dport));
+}
+
 /* *p zeroed with a few vector stores: a memset of this size compiles to `rep stos`, whose
  * start-up cost is a third of decoding a frame. */
 static inline void pkt_zero(struct tw_pkt *p)

@@ -121,6 +121,12 @@ struct tw_engine {
     uint64_t hello_seed; /* per-run seed of hello_hash */
     struct tw_engine_stats st;
     const struct tw_frame *frame; /* frame being processed */
+    uint64_t seq;                 /* frames taken so far (the next one's number) */
+    uint64_t cur_seq;             /* number of the frame being processed */
+    /* An engine that shares its frames: the counts of what it does for the other engines'
+     * frames (and, unless it is the last engine, of every frame and its decoding), never
+     * reported: the last engine counts every frame once. */
+    struct tw_engine_stats *scratch;
     struct tw_dns_msg dns;
     struct tw_dns_answers *answers; /* 70 KB: allocated with the engine */
     char ans_name[TW_ANSCACHE_TEXT_MAX];
@@ -143,6 +149,7 @@ struct burst_slot {
     struct tw_pkt p;
     struct tw_flow_pre pre;
     const struct tw_frame *fr;
+    uint64_t seq; /* the frame's number in the input (tw_engine_config.answer_wait) */
     bool has_pre;
 };
 
@@ -332,7 +339,9 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
     }
     e->answers = malloc(sizeof(*e->answers));
     e->burst = malloc(TW_ENGINE_BURST * sizeof(*e->burst));
-    if (e->answers == NULL || e->burst == NULL)
+    if (cfg->share_n > 1)
+        e->scratch = calloc(1, sizeof(*e->scratch));
+    if (e->answers == NULL || e->burst == NULL || (cfg->share_n > 1 && e->scratch == NULL))
         goto out_big;
     e->qcap = cfg->quic_states;
     if (e->qcap > 0) {
@@ -364,6 +373,7 @@ out_quic:
 out_big:
     free(e->answers);
     free(e->burst);
+    free(e->scratch);
     tw_stream_pool_destroy(&e->big);
 out_scratch:
     free(e->tls_scratch);
@@ -389,6 +399,7 @@ void tw_engine_free(struct tw_engine *e)
     free(e->tls_scratch);
     free(e->answers);
     free(e->burst);
+    free(e->scratch);
     tw_quic_ctx_free(e->quic);
     free(e->qnext);
     tw_table_free(e->qpool, (size_t)e->qcap * sizeof(*e->qpool));
@@ -668,8 +679,12 @@ static void learn_answers(struct tw_engine *e, const struct conn *f, const struc
 static bool answer_lookup(struct tw_engine *e, uint8_t version, const uint8_t *client,
                           const uint8_t *server, int64_t at, const char *want, size_t want_len)
 {
-    return e->cfg.anscache != NULL &&
-           tw_anscache_lookup_name(e->cfg.anscache, version, client, server, at, want, want_len,
+    if (e->cfg.anscache == NULL)
+        return false;
+    /* Every answer learnt from the frames before this one is in the cache first. */
+    if (e->cfg.answer_wait != NULL)
+        e->cfg.answer_wait(e->cfg.answer_wait_ctx, e->frame != NULL ? e->cur_seq : UINT64_MAX);
+    return tw_anscache_lookup_name(e->cfg.anscache, version, client, server, at, want, want_len,
                                    e->ans_name, sizeof(e->ans_name), e->ans_chain,
                                    sizeof(e->ans_chain), NULL);
 }
@@ -1859,6 +1874,7 @@ static void read_burst(struct tw_engine *e, struct burst_slot *b, unsigned n)
             tw_flow_prefetch(e->flows, &b[i].pre);
     for (unsigned i = 0; i < n; i++) {
         e->pre = b[i].has_pre ? &b[i].pre : NULL;
+        e->cur_seq = b[i].seq;
         tw_engine_packet(e, b[i].fr, &b[i].p);
     }
     e->pre = NULL;
@@ -1885,17 +1901,36 @@ void tw_engine_packets(struct tw_engine *e, const struct tw_frame *fr, const str
 static int decode_frame(struct tw_engine *e, int linktype, const struct tw_frame *f,
                         struct tw_pkt *p, bool *reassembled)
 {
-    e->st.packets++;
-    e->st.bytes += f->wirelen;
+    bool counts = e->cfg.share_n <= 1 || e->cfg.share_idx == e->cfg.share_n - 1;
+    struct tw_engine_stats *fs = counts ? &e->st : e->scratch;
+
+    e->seq++;
     *reassembled = false;
+    if (!counts && !tw_csum_deciding(e->csum)) {
+        /* Another engine counts this frame: one that is plainly of another engine's flow is
+         * skipped unread. While auto decides, every engine validates every frame. */
+        struct tw_pkt k;
+        if (tw_decode_peek(linktype, f->data, f->caplen, &k) &&
+            tw_flow_worker(&k, e->cfg.share_n) != e->cfg.share_idx)
+            return TW_ESKIP;
+    }
+    fs->packets++;
+    fs->bytes += f->wirelen;
     if (e->prep == NULL)
-        return tw_decode(linktype, f->data, f->caplen, f->wirelen, p, &e->st.decode);
+        return tw_decode(linktype, f->data, f->caplen, f->wirelen, p, &fs->decode);
     struct tw_prep_frame pf = {linktype, f->data, f->caplen};
-    int rc = tw_prep_decode_deferred(e->prep, &pf, f->ts_sec, p, &e->st.decode, &e->st.prep);
-    if (rc == 0)
-        rc = tw_prep_verify_early(e->csum, p, &e->st.prep);
+    int rc = tw_prep_decode_deferred(e->prep, &pf, f->ts_sec, p, &fs->decode, &fs->prep);
     *reassembled = pf.data != f->data;
-    return rc;
+    if (rc != 0)
+        return rc;
+    if (e->cfg.share_n > 1 && tw_flow_worker(p, e->cfg.share_n) != e->cfg.share_idx) {
+        /* Another engine's frame. While auto decides it is validated all the same: every
+         * engine decides on the same packets, in capture order, so all decide alike. */
+        if (tw_csum_deciding(e->csum))
+            (void)tw_prep_verify_early(e->csum, p, &e->scratch->prep);
+        return TW_ESKIP;
+    }
+    return tw_prep_verify_early(e->csum, p, &e->st.prep);
 }
 
 void tw_engine_frames(struct tw_engine *e, const int *linktype, const struct tw_frame *fr,
@@ -1911,6 +1946,7 @@ void tw_engine_frames(struct tw_engine *e, const int *linktype, const struct tw_
         for (; i < n && m < TW_ENGINE_BURST && !reassembled; i++) {
             struct burst_slot *b = &e->burst[m];
             b->fr = &fr[i];
+            b->seq = e->seq;
             if (decode_frame(e, linktype[i], &fr[i], &b->p, &reassembled) == 0)
                 m++;
         }
@@ -1922,7 +1958,15 @@ void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f
 {
     struct tw_pkt p;
     bool reassembled;
+    uint64_t seq = e->seq;
 
-    if (decode_frame(e, linktype, fr, &p, &reassembled) == 0)
+    if (decode_frame(e, linktype, fr, &p, &reassembled) == 0) {
+        e->cur_seq = seq;
         tw_engine_packet(e, fr, &p);
+    }
+}
+
+uint64_t tw_engine_frames_seen(const struct tw_engine *e)
+{
+    return e->seq;
 }

@@ -241,6 +241,17 @@ int inputs_open(struct inputs *in, const struct tw_sensor_config *cfg)
     return 0;
 }
 
+bool inputs_regular(const struct inputs *in)
+{
+    struct stat sb;
+
+    for (size_t i = 0; i < in->n_names; i++)
+        if (strcmp(in->names[i], "-") == 0 || stat(in->names[i], &sb) != 0 ||
+            !S_ISREG(sb.st_mode))
+            return false;
+    return true;
+}
+
 void inputs_close(struct inputs *in)
 {
     tw_merge_free(in->merge);

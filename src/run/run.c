@@ -211,73 +211,123 @@ static bool output_failed(const struct sensor *s)
     return sinks_failed(s);
 }
 
-/* Frames of a replay kept for one engine call (single engine: read in bursts). */
-struct file_burst {
-    struct tw_frame f[TW_ENGINE_BURST];
-    int linktype[TW_ENGINE_BURST];
-    unsigned n;
-};
-
 /* Reads the frames kept, then lets go of their blocks. */
-static void burst_flush(struct sensor *s, struct file_burst *b)
+static void burst_flush(struct tw_engine *eng, struct file_burst *b)
 {
     struct tw_hold_batch done = {0};
 
     if (b->n == 0)
         return;
-    tw_engine_frames(s->eng, b->linktype, b->f, b->n);
+    tw_engine_frames(eng, b->linktype, b->f, b->n);
     for (unsigned i = 0; i < b->n; i++)
         tw_hold_batch_add(&done, b->f[i].hold);
     tw_hold_batch_flush(&done);
     b->n = 0;
 }
 
-/* Replay: every file merged in time order, one stream. A file that breaks while read (cut
- * short, a bad block) is named and dropped; the others go on and the run ends with status 1. */
-static int run_files(struct sensor *s)
+/*
+ * Every file merged in time order, one stream. An engine reads the frames a file keeps in
+ * place (held until read) in bursts, the others one by one, in order. A file that breaks while
+ * read (cut short, a bad block) is named and dropped; the others go on.
+ */
+bool replay_round(struct replay *r)
 {
     char err[512];
     struct tw_frame f;
     size_t file;
-    int linktype, status = 0;
-    struct file_burst b = {.n = 0};
-    /* One engine reads frames in bursts: those a file keeps in place (held until read). */
-    bool bursts = s->eng != NULL;
+    int linktype;
 
-    while (!stop_requested) {
-        for (unsigned k = 0; k < BURST; k++) {
-            int n = tw_merge_next(s->in.merge, &f, &linktype, &file, err, sizeof(err));
-            if (n == TW_EOF) {
-                burst_flush(s, &b);
-                return status;
-            }
-            if (n < 0) {
-                fprintf(stderr, "tunwatch: %s\n", err);
-                s->in.read_errors++;
-                status = 1;
-                continue;
-            }
-            f.source = (uint32_t)file;
-            s->linktype = linktype;
-            s->sink.source = s->in.names[file]; /* events name the file they came from */
-            if (bursts && f.hold != NULL) {
-                tw_hold_take(f.hold);
-                b.f[b.n] = f;
-                b.linktype[b.n++] = linktype;
-                if (b.n == TW_ENGINE_BURST)
-                    burst_flush(s, &b);
-                continue;
-            }
-            burst_flush(s, &b); /* in order */
-            s->frame_fn(s, &f);
+    for (unsigned k = 0; k < BURST; k++) {
+        int n = tw_merge_next(r->merge, &f, &linktype, &file, err, sizeof(err));
+        if (n == TW_EOF) {
+            if (r->eng != NULL)
+                burst_flush(r->eng, &r->b);
+            return false;
         }
-        burst_flush(s, &b);
+        if (n < 0) {
+            if (r->say)
+                fprintf(stderr, "tunwatch: %s\n", err);
+            r->read_errors++;
+            continue;
+        }
+        f.source = (uint32_t)file;
+        r->sink->source = r->names[file]; /* events name the file they came from */
+        if (r->eng != NULL && f.hold != NULL) {
+            tw_hold_take(f.hold);
+            r->b.f[r->b.n] = f;
+            r->b.linktype[r->b.n++] = linktype;
+            if (r->b.n == TW_ENGINE_BURST)
+                burst_flush(r->eng, &r->b);
+            continue;
+        }
+        if (r->eng != NULL) {
+            burst_flush(r->eng, &r->b); /* in order */
+            tw_engine_frame(r->eng, linktype, &f);
+        } else {
+            *r->linktype = linktype;
+            r->frame_fn(r->ctx, &f);
+        }
+    }
+    if (r->eng != NULL)
+        burst_flush(r->eng, &r->b);
+    return true;
+}
+
+void replay_merge_stats(struct sensor *s, struct tw_merge_stats *ms)
+{
+    if (!s->replay_fanout) {
+        tw_merge_get_stats(s->in.merge, ms);
+        return;
+    }
+    pthread_mutex_lock(&s->workers[0].lock);
+    *ms = s->workers[0].merge_snap;
+    pthread_mutex_unlock(&s->workers[0].lock);
+}
+
+/* Replay on this thread: one engine, or a reader in front of workers (spread_frame). The run
+ * ends with status 1 when a file broke while read. */
+static int run_files(struct sensor *s)
+{
+    struct replay r = {.merge = s->in.merge, .names = s->in.names, .eng = s->eng,
+                       .frame_fn = s->frame_fn, .ctx = s, .linktype = &s->linktype,
+                       .sink = &s->sink, .say = true};
+
+    while (!stop_requested && replay_round(&r)) {
         if (output_failed(s) || s->failed)
-            return status;
+            break;
         between_bursts(s);
     }
-    burst_flush(s, &b);
-    return status;
+    if (r.eng != NULL)
+        burst_flush(r.eng, &r.b);
+    s->in.read_errors += (unsigned)r.read_errors;
+    return r.read_errors > 0;
+}
+
+/* Replay by workers that read the files themselves: this thread watches signals, reloads and
+ * stats until they are done. */
+static int run_replay_fanout(struct sensor *s)
+{
+    pthread_mutex_lock(&s->done_lock);
+    while (s->n_done < s->n_workers) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += POLL_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->done_cond, &s->done_lock, &until);
+        if (s->n_done == s->n_workers)
+            break;
+        pthread_mutex_unlock(&s->done_lock);
+        if (stop_requested || output_failed(s))
+            atomic_store_explicit(&s->stop_workers, true, memory_order_release);
+        between_bursts(s);
+        pthread_mutex_lock(&s->done_lock);
+    }
+    pthread_mutex_unlock(&s->done_lock);
+    s->in.read_errors += (unsigned)s->workers[0].rp.read_errors;
+    return s->workers[0].rp.read_errors > 0;
 }
 
 static int run_live(struct sensor *s)
@@ -535,8 +585,15 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             fprintf(stderr, "tunwatch: out of memory loading rules\n");
             goto out_output;
         }
-        s->frame_fn = spread_frame;
-        if (!s->fanout && (s->prep = tw_prep_new(&cfg->prep)) == NULL) {
+        /* A replay of regular files: every worker reads them itself (no reader in front,
+         * no frame crosses threads); a pipe or standard input: a reader in front. */
+        s->replay_fanout = !s->live && inputs_regular(&s->in);
+        s->frame_fn = s->replay_fanout ? NULL : spread_frame;
+        if (s->replay_fanout) {
+            pthread_mutex_init(&s->done_lock, NULL);
+            pthread_cond_init(&s->done_cond, NULL);
+        }
+        if (!s->fanout && !s->replay_fanout && (s->prep = tw_prep_new(&cfg->prep)) == NULL) {
             fprintf(stderr, "tunwatch: cannot allocate IP reassembly (--defrag-memory %zu MiB, "
                             "--defrag-max-datagrams %u)\n",
                     cfg->prep.defrag.memory >> 20, cfg->prep.defrag.max_datagrams);
@@ -548,7 +605,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
                     cfg->workers, ecfg.flow_capacity, ecfg.stream_buffers);
             goto out_workers;
         }
-        if (s->in.merge != NULL)
+        if (s->in.merge != NULL && !s->replay_fanout)
             tw_merge_set_stall(s->in.merge, workers_stall, s);
     } else {
         s->frame_fn = on_frame;
@@ -571,7 +628,10 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
 
     notify_status(s);
     notify_send(&s->notify, "READY=1");
-    status = s->fanout ? run_fanout(s) : s->live ? run_live(s) : run_files(s);
+    status = s->fanout          ? run_fanout(s)
+             : s->live          ? run_live(s)
+             : s->replay_fanout ? run_replay_fanout(s)
+                                : run_files(s);
     notify_send(&s->notify, "STOPPING=1");
     workers_stop(s); /* every queued frame is processed before the totals */
     if (s->eng != NULL)
@@ -612,6 +672,10 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         fprintf(stderr, "tunwatch: stopped by signal, output flushed\n");
 out_workers:
     workers_free(s);
+    if (s->replay_fanout) {
+        pthread_cond_destroy(&s->done_cond);
+        pthread_mutex_destroy(&s->done_lock);
+    }
     tw_prep_free(s->prep);
     tw_engine_free(s->eng);
     if (s->attrib != NULL) {

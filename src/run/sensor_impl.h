@@ -108,6 +108,27 @@ struct totals {
     uint64_t events_seen[TW_CAT__COUNT];
 };
 
+/* Frames of a replay kept for one engine call (read in bursts). */
+struct file_burst {
+    struct tw_frame f[TW_ENGINE_BURST];
+    int linktype[TW_ENGINE_BURST];
+    unsigned n;
+};
+
+/* One thread's reading of a replay's files (replay_round()). */
+struct replay {
+    struct tw_merge *merge;
+    const char *const *names; /* of the merge's files, by index */
+    struct tw_engine *eng;    /* reads the frames in bursts; NULL: each frame goes to */
+    tw_frame_fn frame_fn;     /* ... this, with *linktype set first */
+    void *ctx;
+    int *linktype;
+    struct sink *sink;        /* its source is set to each frame's file */
+    bool say;                 /* says read errors on stderr (one thread of several) */
+    uint64_t read_errors;     /* files that broke while read */
+    struct file_burst b;
+};
+
 /*
  * A packet worker: its own engine (flow table, reassembly buffers, counters) fed through a
  * lock-free ring by the reading thread, which sends both directions of a flow to the same
@@ -133,6 +154,14 @@ struct worker {
     bool in_reader;
     double last_publish; /* in_reader: when its counters were last published */
     struct wburst *burst; /* replay thread: frames got by pointer, read together */
+    /* Replay of regular files, several workers (sensor.replay_fanout): each reads every file
+     * itself and keeps its share of the flows (tw_engine_config.share_n); worker 0 reads the
+     * DNS flows, and publishes how far it has read for the others' answer lookups. */
+    struct replay rp;
+    _Alignas(64) _Atomic uint64_t progress; /* worker 0: frames read (UINT64_MAX: all) */
+    uint64_t seen0;                         /* last progress of worker 0 this one saw */
+    struct tw_merge_stats merge_snap;       /* its merge's counters, published under lock */
+    bool done;                              /* under sensor.done_lock */
     /* Fanout mode: the worker reads its own AF_PACKET sockets, one per interface. */
     struct source src[TW_MAX_SOURCES];
     size_t n_src;
@@ -147,6 +176,10 @@ struct sensor {
     const struct tw_sensor_config *cfg;
     struct tw_capture_opts cap; /* cfg->cap, immediate when processes are attributed */
     bool fanout;                /* live workers read their own AF_PACKET fanout sockets */
+    bool replay_fanout;         /* replay workers read the files themselves (struct worker) */
+    pthread_mutex_t done_lock;  /* replay_fanout: workers done, told to the run's thread */
+    pthread_cond_t done_cond;
+    unsigned n_done;
     atomic_bool stop_workers;
     tw_frame_fn frame_fn; /* on_frame (one engine here) or spread_frame (workers) */
     struct worker *workers;
@@ -222,6 +255,14 @@ void loader_join(struct rules_loader *l);
 /* Waits for the load, puts it in use (a bad reload is refused), matches the queued events. */
 void rules_take(struct sensor *s);
 
+/* ---- run.c ---- */
+
+/* One round of a replay on one thread: up to BURST frames of r's merge. Returns true while
+ * frames remain, false at the end of every file. */
+bool replay_round(struct replay *r);
+/* The counters of the replay's merge (worker 0's when the workers read the files). */
+void replay_merge_stats(struct sensor *s, struct tw_merge_stats *ms);
+
 /* ---- workers.c ---- */
 
 /* Frame callback of the reader in front of workers (ctx: the sensor): to the flow's worker. */
@@ -274,6 +315,9 @@ void report_free(struct report *r);
 /* Expands cfg's -r arguments into files and adds them to a merge; every problem is said on
  * stderr. 0, or -1 when a path the user named cannot be read (or nothing is left). */
 int inputs_open(struct inputs *in, const struct tw_sensor_config *cfg);
+/* Whether every file of the replay is a regular file (each can be read again from its
+ * start by another thread: the replay workers' own merges), not standard input or a pipe. */
+bool inputs_regular(const struct inputs *in);
 void inputs_close(struct inputs *in);
 
 /* ---- notify.c ---- */

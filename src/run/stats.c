@@ -189,7 +189,7 @@ void write_stats(struct sensor *s)
     }
     if (s->in.merge != NULL) {
         struct tw_merge_stats ms;
-        tw_merge_get_stats(s->in.merge, &ms);
+        replay_merge_stats(s, &ms);
         at = open_obj(&jb, "files");
         nz(&jb, "added", ms.files);
         nz(&jb, "open", ms.files_open);

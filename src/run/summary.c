@@ -12,7 +12,7 @@ void progress(struct sensor *s)
     struct totals t;
     double el = now_mono() - s->t0, share = 0, eta = 0;
 
-    tw_merge_get_stats(s->in.merge, &ms);
+    replay_merge_stats(s, &ms);
     gather(s, &t);
     if (ms.bytes_total > 0) {
         share = (double)ms.bytes_done / (double)ms.bytes_total;
@@ -44,7 +44,7 @@ void summary(struct sensor *s, double secs)
             secs > 0 ? (double)st->bytes * 8 / secs / 1e9 : 0.0);
     if (s->in.merge != NULL) {
         struct tw_merge_stats ms;
-        tw_merge_get_stats(s->in.merge, &ms);
+        replay_merge_stats(s, &ms);
         fprintf(stderr, "  files: %llu read, %llu failed while read, %u skipped\n",
                 (unsigned long long)ms.files_done, (unsigned long long)ms.files_failed,
                 s->in.skipped);

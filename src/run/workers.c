@@ -38,10 +38,14 @@ struct frame_rec {
 static void worker_publish(struct worker *w)
 {
     struct totals t;
+    struct tw_merge_stats ms = {0};
 
     engine_totals(w->eng, &w->sink, &t);
+    if (w->rp.merge != NULL)
+        tw_merge_get_stats(w->rp.merge, &ms);
     pthread_mutex_lock(&w->lock);
     w->snap = t;
+    w->merge_snap = ms;
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -202,25 +206,62 @@ out:
     return NULL;
 }
 
-/* Symmetric: both directions of a flow give the same value. */
-static uint64_t flow_spread_hash(const struct tw_pkt *p)
+/*
+ * Replay, workers reading the files themselves (sensor.replay_fanout): this worker, not worker
+ * 0, is about to look up the DNS answer cache at frame seq: worker 0, which learns every
+ * answer (it reads every DNS flow), must have read every frame before it. Worker 0 publishes
+ * its progress after every round of BURST frames; the wait spins (the other core is busy with
+ * those frames), then yields, then sleeps in short steps.
+ */
+static void replay_answer_wait(void *ctx, uint64_t seq)
 {
-    uint64_t a = 0, b = 0, w;
+    struct worker *w = ctx;
+    _Atomic uint64_t *progress = &w->s->workers[0].progress;
 
-    for (int i = 0; i < 16; i += 8) {
-        memcpy(&w, p->src + i, 8);
-        a = (a ^ w) * 0x9e3779b97f4a7c15ULL;
-        memcpy(&w, p->dst + i, 8);
-        b = (b ^ w) * 0x9e3779b97f4a7c15ULL;
+    if (w->seen0 >= seq)
+        return;
+    for (unsigned spin = 0;; spin++) {
+        w->seen0 = atomic_load_explicit(progress, memory_order_acquire);
+        if (w->seen0 >= seq)
+            return;
+        if (spin < 256)
+            __builtin_ia32_pause();
+        else if (spin < 512)
+            sched_yield();
+        else
+            nanosleep(&(struct timespec){.tv_nsec = 20000}, NULL);
     }
-    a ^= p->sport;
-    b ^= p->dport;
-    a *= 0xbf58476d1ce4e5b9ULL;
-    b *= 0xbf58476d1ce4e5b9ULL;
-    w = (a + b) ^ p->l4_proto;
-    w ^= w >> 31;
-    w *= 0x94d049bb133111ebULL;
-    return w ^ (w >> 29);
+}
+
+/* A replay worker that reads every file itself and keeps its share of the flows. */
+static void *worker_replay_main(void *arg)
+{
+    struct worker *w = arg;
+    struct sensor *s = w->s;
+    double last = now_mono();
+    bool more = true;
+
+    while (more) {
+        more = !atomic_load_explicit(&s->stop_workers, memory_order_acquire) &&
+               replay_round(&w->rp);
+        /* Every frame taken so far is read: answers learnt from them are in the cache. */
+        atomic_store_explicit(&w->progress, more ? tw_engine_frames_seen(w->eng) : UINT64_MAX,
+                              memory_order_release);
+        atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
+        double t = now_mono();
+        if (t - last >= 0.5) {
+            worker_publish(w);
+            last = t;
+        }
+    }
+    tw_engine_flush(w->eng); /* flows still open at the end of the capture */
+    worker_publish(w);
+    pthread_mutex_lock(&s->done_lock);
+    w->done = true;
+    s->n_done++;
+    pthread_cond_signal(&s->done_cond);
+    pthread_mutex_unlock(&s->done_lock);
+    return NULL;
 }
 
 /* One DNS message from the reader: its answers go into the cache when it is a response. */
@@ -297,7 +338,8 @@ void spread_frame(void *ctx, const struct tw_frame *f)
         /* Replay: the reader's own engine reads DNS (UDP and TCP port 53), at once, so that
          * the answers are in the cache before any frame after the response is handed out;
          * nothing is parsed twice. Every other flow goes to a worker thread. */
-        if (p->sport == 53 || p->dport == 53) {
+        unsigned wi = tw_flow_worker(p, s->n_workers);
+        if (wi == 0) {
             struct tw_frame rf = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec,
                                   .caplen = (uint32_t)pf.caplen, .wirelen = f->wirelen,
                                   .source = f->source, .data = pf.data};
@@ -306,9 +348,9 @@ void spread_frame(void *ctx, const struct tw_frame *f)
             tw_engine_packet(w->eng, &rf, p);
             return;
         }
-        w = &s->workers[1 + flow_spread_hash(p) % (s->n_workers - 1)];
+        w = &s->workers[wi];
     } else {
-        w = &s->workers[flow_spread_hash(p) % s->n_workers];
+        w = &s->workers[tw_flow_spread_hash(p) % s->n_workers];
         if (s->feed_answers != NULL && p->sport == 53 && p->payload_len > 0) {
             /* Only what the client accepts may feed the cache: validated here, not again. */
             if (tw_prep_verify(tw_prep_csum(s->prep), p, &s->reader_st.prep) != 0)
@@ -395,7 +437,7 @@ void workers_stop(struct sensor *s)
     for (unsigned i = 0; i < s->n_workers; i++) {
         struct worker *w = &s->workers[i];
         if (w->started) {
-            if (!s->fanout)
+            if (!s->fanout && !s->replay_fanout)
                 tw_ring_close(&w->ring);
             pthread_join(w->thread, NULL);
             w->started = false;
@@ -417,6 +459,7 @@ void workers_free(struct sensor *s)
             if (w->src[k].cap != NULL)
                 w->src[k].ops->close(w->src[k].cap);
         tw_engine_free(w->eng);
+        tw_merge_free(w->rp.merge);
         free(w->burst);
         tw_ring_destroy(&w->ring);
         pthread_mutex_destroy(&w->lock);
@@ -424,6 +467,27 @@ void workers_free(struct sensor *s)
     free(s->workers);
     s->workers = NULL;
     s->n_workers = 0;
+}
+
+/* A replay worker's own merge of the run's files (the ones the run's merge took, in the same
+ * order: every worker sees the same frames in the same order). */
+static int replay_open(struct worker *w)
+{
+    struct sensor *s = w->s;
+    char err[512];
+
+    if ((w->rp.merge = tw_merge_new()) == NULL)
+        return TW_ENOMEM;
+    for (size_t i = 0; i < s->in.n_names; i++)
+        if (tw_merge_add(w->rp.merge, s->in.names[i], err, sizeof(err)) != 0) {
+            fprintf(stderr, "tunwatch: worker %u: %s\n", w->idx, err);
+            return TW_EIO;
+        }
+    w->rp.names = s->in.names;
+    w->rp.eng = w->eng;
+    w->rp.sink = &w->sink;
+    w->rp.say = w->idx == 0; /* every worker meets the same errors: one says them */
+    return 0;
 }
 
 int workers_alloc(struct sensor *s, unsigned n)
@@ -443,6 +507,7 @@ int workers_alloc(struct sensor *s, unsigned n)
         w->idx = i;
         pthread_mutex_init(&w->lock, NULL);
         atomic_init(&w->epoch, 0);
+        atomic_init(&w->progress, 0);
         atomic_init(&w->failed, false);
     }
     return 0;
@@ -471,7 +536,16 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         c.quic_states = base->quic_states / n;
         c.midstream_buffers = base->midstream_buffers / n;
         c.tls_big_buffers = base->tls_big_buffers > 0 ? TW_MAX(base->tls_big_buffers / n, 1u) : 0;
-        if (!s->fanout) {
+        if (s->replay_fanout) {
+            /* Each reads and decodes every frame (its own reassembly and checksum state,
+             * deciding alike) and reads its share. */
+            c.share_n = n;
+            c.share_idx = i;
+            if (i > 0) {
+                c.answer_wait = replay_answer_wait;
+                c.answer_wait_ctx = w;
+            }
+        } else if (!s->fanout) {
             c.prep = NULL; /* the reader reassembles; its checksum state is everyone's */
             c.csum_shared = tw_prep_csum(s->prep);
         }
@@ -479,7 +553,7 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         c.flow_id_stride = n;
         c.sink = worker_event;
         c.sink_ctx = w;
-        w->in_reader = i == 0 && !s->fanout && !s->live;
+        w->in_reader = i == 0 && !s->fanout && !s->replay_fanout && !s->live;
         if (w->in_reader) {
             /* Replay: the reader's engine reads every DNS flow and stores its answers (no
              * separate feed); the worker threads read the rest. */
@@ -488,11 +562,18 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
             w->last_publish = now_mono();
             continue;
         }
-        if ((!s->fanout && (tw_ring_init(&w->ring, RING_BYTES) != 0 ||
-                            (w->burst = calloc(1, sizeof(*w->burst))) == NULL)) ||
-            (w->eng = tw_engine_new(&c)) == NULL)
+        if (s->replay_fanout) {
+            if ((w->eng = tw_engine_new(&c)) == NULL || replay_open(w) != 0)
+                return TW_ENOMEM;
+        } else if ((!s->fanout && (tw_ring_init(&w->ring, RING_BYTES) != 0 ||
+                                   (w->burst = calloc(1, sizeof(*w->burst))) == NULL)) ||
+                   (w->eng = tw_engine_new(&c)) == NULL) {
             return TW_ENOMEM;
-        if (pthread_create(&w->thread, NULL, s->fanout ? worker_capture_main : worker_main,
+        }
+        if (pthread_create(&w->thread, NULL,
+                           s->replay_fanout ? worker_replay_main
+                           : s->fanout      ? worker_capture_main
+                                            : worker_main,
                            w) != 0)
             return TW_ENOMEM;
         w->started = true;

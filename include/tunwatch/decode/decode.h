@@ -142,6 +142,16 @@ int tw_decode_frag(int linktype, const uint8_t *frame, size_t caplen, struct tw_
 /* True if tw_decode() understands this link type. */
 bool tw_decode_linktype_supported(int linktype);
 
+/*
+ * The flow of a frame read fast, without decoding it: for Ethernet with up to two VLAN tags,
+ * IPv4 that is not a fragment or IPv6 without extension headers, then TCP or UDP on ports no
+ * tunnel uses. Returns true with p's ip_version, l4_proto, src, dst, sport and dport set (its
+ * other fields untouched): whenever tw_decode() accepts the frame, it reports these. False
+ * when only decoding can tell (other link types and encapsulations, fragments, tunnels, short
+ * frames). Lets a reader skip the frames of flows that are not its own (replay workers).
+ */
+bool tw_decode_peek(int linktype, const uint8_t *frame, size_t caplen, struct tw_pkt *p);
+
 /* Stable snake_case name of a reason, for stats output ("ip4_fragment", ...). */
 const char *tw_decode_reason_name(enum tw_decode_reason r);
 

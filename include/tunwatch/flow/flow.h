@@ -30,6 +30,8 @@
 #ifndef TUNWATCH_FLOW_H
 #define TUNWATCH_FLOW_H
 
+#include <string.h>
+
 #include "tunwatch/decode/decode.h"
 
 #define TW_FLOW_NONE UINT32_MAX
@@ -168,5 +170,38 @@ void tw_flow_table_foreach(struct tw_flow_table *t, void (*fn)(void *ctx, struct
                            void *ctx);
 
 void tw_flow_table_get_stats(const struct tw_flow_table *t, struct tw_flow_table_stats *st);
+
+/*
+ * Spreading flows over several workers. tw_flow_spread_hash() is symmetric: both directions of
+ * a flow give the same value. tw_flow_worker() is the replay's split over n workers (n >= 2):
+ * every DNS flow (port 53 on either side, UDP or TCP) to worker 0, so that the DNS answer cache
+ * learns in capture order on one thread, every other flow by hash over workers 1..n-1.
+ */
+static inline uint64_t tw_flow_spread_hash(const struct tw_pkt *p)
+{
+    uint64_t a = 0, b = 0, w;
+
+    for (int i = 0; i < 16; i += 8) {
+        memcpy(&w, p->src + i, 8);
+        a = (a ^ w) * 0x9e3779b97f4a7c15ULL;
+        memcpy(&w, p->dst + i, 8);
+        b = (b ^ w) * 0x9e3779b97f4a7c15ULL;
+    }
+    a ^= p->sport;
+    b ^= p->dport;
+    a *= 0xbf58476d1ce4e5b9ULL;
+    b *= 0xbf58476d1ce4e5b9ULL;
+    w = (a + b) ^ p->l4_proto;
+    w ^= w >> 31;
+    w *= 0x94d049bb133111ebULL;
+    return w ^ (w >> 29);
+}
+
+static inline unsigned tw_flow_worker(const struct tw_pkt *p, unsigned n)
+{
+    if (n < 2 || p->sport == 53 || p->dport == 53)
+        return 0;
+    return 1 + (unsigned)(tw_flow_spread_hash(p) % (n - 1));
+}
 
 #endif /* TUNWATCH_FLOW_H */

@@ -57,6 +57,19 @@ struct tw_engine_config {
     size_t n_sources;
     uint64_t flow_id_first;   /* flow ids: first, first + stride, ... (0: 1, 1) */
     uint64_t flow_id_stride;
+    /*
+     * Several engines reading the same frames, each its own share (a replay's workers, each
+     * reading every file): share_n > 1 engines, this one share_idx; it reads the frames whose
+     * flow is tw_flow_worker(p, share_n) == share_idx and skips the others once decoded.
+     * Frames and their decoding are counted by engine share_n - 1 alone (it decodes every
+     * frame; the others skip what tw_decode_peek() shows is not theirs). 0 or 1: every frame.
+     */
+    unsigned share_n, share_idx;
+    /* Called before every answer cache lookup with the frame's number in the input (frames
+     * tw_engine_frames() took before it; UINT64_MAX at tw_engine_flush()): returns once the
+     * engine that learns the answers has read every frame before it. NULL: one engine. */
+    void (*answer_wait)(void *ctx, uint64_t seq);
+    void *answer_wait_ctx;
 };
 
 /* Counters of what the engine saw and skipped; every refusal is counted somewhere here. */
@@ -160,6 +173,9 @@ void tw_engine_packet(struct tw_engine *e, const struct tw_frame *f, const struc
  * unreported because the capture stopped first. Flows stay in the table.
  */
 void tw_engine_flush(struct tw_engine *e);
+
+/* Frames tw_engine_frames() and tw_engine_frame() took so far (skipped ones included). */
+uint64_t tw_engine_frames_seen(const struct tw_engine *e);
 
 void tw_engine_get_stats(const struct tw_engine *e, struct tw_engine_stats *st,
                          struct tw_flow_table_stats *fst, uint32_t *stream_high_water);
