@@ -447,6 +447,31 @@ static void parse_addr(const char *txt, uint8_t out[16])
         assert_int_equal(inet_pton(AF_INET, txt, out), 1);
 }
 
+/* Frames tw_decode_peek() read, over the tests below. */
+static unsigned peeked;
+
+/*
+ * tw_decode_peek() on the frame tw_decode() returned rc and *p for: whenever the peek answers
+ * and the decoder accepts the frame, both name the same flow (a worker that skips a frame on
+ * the peek's word skips what the decoder would have given another worker).
+ */
+static void check_peek(int link, const uint8_t *buf, size_t len, int rc, const struct tw_pkt *p)
+{
+    struct tw_pkt k;
+
+    if (!tw_decode_peek(link, buf, len, &k))
+        return;
+    peeked++;
+    if (rc != 0)
+        return; /* refused: no worker reads it, whatever the peek says */
+    assert_int_equal(k.ip_version, p->ip_version);
+    assert_int_equal(k.l4_proto, p->l4_proto);
+    assert_memory_equal(k.src, p->src, 16);
+    assert_memory_equal(k.dst, p->dst, 16);
+    assert_int_equal(k.sport, p->sport);
+    assert_int_equal(k.dport, p->dport);
+}
+
 static void check_case(const struct dcase *k)
 {
     uint8_t tmp[1024];
@@ -459,6 +484,7 @@ static void check_case(const struct dcase *k)
     memset(&st, 0, sizeof(st));
     struct tw_pkt p;
     int rc = tw_decode(k->link, buf, len, len, &p, &st);
+    check_peek(k->link, buf, len, rc, &p);
     if (rc != k->rc || (k->counted && st.reason[k->reason] != 1) ||
         reason_sum(&st) != (k->counted ? 1u : 0u)) {
         fprintf(stderr, "case at line %d (%s): rc %d, expected %d\n", k->line, k->name, rc, k->rc);
@@ -503,8 +529,11 @@ static void check_case(const struct dcase *k)
 static void test_cases(void **state)
 {
     (void)state;
+    peeked = 0;
     for (size_t i = 0; i < TW_ARRAY_SIZE(cases); i++)
         check_case(&cases[i]);
+    /* the plain Ethernet cases at least */
+    assert_true(peeked >= 4);
 }
 
 /* Every case cut at every prefix length, in an exact-size heap buffer: no crash, no read past
@@ -524,6 +553,7 @@ static void test_prefixes(void **state)
             memset(&st, 0, sizeof(st));
             struct tw_pkt p;
             int rc = tw_decode(k->link, n ? buf : NULL, n, len, &p, &st);
+            check_peek(k->link, n ? buf : NULL, n, rc, &p);
             if (rc == 0) {
                 assert_true(p.payload >= buf && p.payload + p.payload_len <= buf + n);
                 assert_true(p.payload_len <= p.payload_wire_len);
@@ -656,6 +686,7 @@ static void test_corpus(void **state)
         tw_skip_required("%s: %s (TW_SHARED)", pcaps, strerror(errno));
     struct tw_decode_stats total;
     memset(&total, 0, sizeof(total));
+    peeked = 0;
     unsigned files = 0, frames = 0, ok = 0, unsupported_files = 0;
     unsigned rows_checked = 0, rows_matched = 0, rows_undecoded = 0;
     struct dirent *de;
@@ -686,6 +717,7 @@ static void test_corpus(void **state)
             memcpy(buf, data, h->caplen);
             struct tw_pkt p;
             int rc = tw_decode(dlt, buf, h->caplen, h->len, &p, &total);
+            check_peek(dlt, buf, h->caplen, rc, &p);
             assert_true(rc == 0 || rc == TW_ESKIP || rc == TW_EMALFORMED);
             if (rc == 0) {
                 ok++;
@@ -718,8 +750,8 @@ static void test_corpus(void **state)
     }
     closedir(dir);
 
-    printf("corpus: %u files (%u with unsupported link types), %u frames, %u decoded\n", files,
-           unsupported_files, frames, ok);
+    printf("corpus: %u files (%u with unsupported link types), %u frames, %u decoded, %u read "
+           "by tw_decode_peek alike\n", files, unsupported_files, frames, ok, peeked);
     printf("corpus: eth %llu sll %llu raw %llu null/loop %llu ppp %llu nflog %llu vlan %llu "
            "wlan %llu tunnel %llu ipv4 %llu ipv6 %llu tcp %llu udp %llu\n",
            (unsigned long long)total.eth, (unsigned long long)total.sll,
