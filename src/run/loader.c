@@ -141,6 +141,7 @@ void rules_take(struct sensor *s)
             seen[i] = atomic_load_explicit(&s->workers[i].epoch, memory_order_acquire);
         for (unsigned i = 0; i < s->n_workers; i++)
             while (!s->workers[i].in_reader && /* this thread: between two bursts */
+                   !atomic_load_explicit(&s->workers[i].finished, memory_order_acquire) &&
                    atomic_load_explicit(&s->workers[i].epoch, memory_order_acquire) == seen[i])
                 sched_yield();
     }

@@ -162,6 +162,7 @@ struct worker {
     uint64_t seen0;                         /* last progress of worker 0 this one saw */
     struct tw_merge_stats merge_snap;       /* its merge's counters, published under lock */
     bool done;                              /* under sensor.done_lock */
+    atomic_bool finished; /* its thread ended: its epoch moves no more (a reload's wait) */
     /* Fanout mode: the worker reads its own AF_PACKET sockets, one per interface. */
     struct source src[TW_MAX_SOURCES];
     size_t n_src;

@@ -256,6 +256,7 @@ static void *worker_replay_main(void *arg)
     }
     tw_engine_flush(w->eng); /* flows still open at the end of the capture */
     worker_publish(w);
+    atomic_store_explicit(&w->finished, true, memory_order_release);
     pthread_mutex_lock(&s->done_lock);
     w->done = true;
     s->n_done++;
@@ -508,6 +509,7 @@ int workers_alloc(struct sensor *s, unsigned n)
         pthread_mutex_init(&w->lock, NULL);
         atomic_init(&w->epoch, 0);
         atomic_init(&w->progress, 0);
+        atomic_init(&w->finished, false);
         atomic_init(&w->failed, false);
     }
     return 0;
