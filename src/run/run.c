@@ -211,14 +211,16 @@ static bool output_failed(const struct sensor *s)
     return sinks_failed(s);
 }
 
-/* Reads the frames kept, then lets go of their blocks. */
-static void burst_flush(struct tw_engine *eng, struct file_burst *b)
+/* Reads the frames kept, then lets go of their blocks (and says how far eng has read). */
+static void burst_flush(struct tw_engine *eng, struct file_burst *b, _Atomic uint64_t *progress)
 {
     struct tw_hold_batch done = {0};
 
     if (b->n == 0)
         return;
     tw_engine_frames(eng, b->linktype, b->f, b->n);
+    if (progress != NULL)
+        atomic_store_explicit(progress, tw_engine_frames_seen(eng), memory_order_release);
     for (unsigned i = 0; i < b->n; i++)
         tw_hold_batch_add(&done, b->f[i].hold);
     tw_hold_batch_flush(&done);
@@ -241,7 +243,7 @@ bool replay_round(struct replay *r)
         int n = tw_merge_next(r->merge, &f, &linktype, &file, err, sizeof(err));
         if (n == TW_EOF) {
             if (r->eng != NULL)
-                burst_flush(r->eng, &r->b);
+                burst_flush(r->eng, &r->b, r->progress);
             return false;
         }
         if (n < 0) {
@@ -257,19 +259,22 @@ bool replay_round(struct replay *r)
             r->b.f[r->b.n] = f;
             r->b.linktype[r->b.n++] = linktype;
             if (r->b.n == TW_ENGINE_BURST)
-                burst_flush(r->eng, &r->b);
+                burst_flush(r->eng, &r->b, r->progress);
             continue;
         }
         if (r->eng != NULL) {
-            burst_flush(r->eng, &r->b); /* in order */
+            burst_flush(r->eng, &r->b, r->progress); /* in order */
             tw_engine_frame(r->eng, linktype, &f);
+            if (r->progress != NULL)
+                atomic_store_explicit(r->progress, tw_engine_frames_seen(r->eng),
+                                      memory_order_release);
         } else {
             *r->linktype = linktype;
             r->frame_fn(r->ctx, &f);
         }
     }
     if (r->eng != NULL)
-        burst_flush(r->eng, &r->b);
+        burst_flush(r->eng, &r->b, r->progress);
     return true;
 }
 
@@ -298,7 +303,7 @@ static int run_files(struct sensor *s)
         between_bursts(s);
     }
     if (r.eng != NULL)
-        burst_flush(r.eng, &r.b);
+        burst_flush(r.eng, &r.b, NULL);
     s->in.read_errors += (unsigned)r.read_errors;
     return r.read_errors > 0;
 }

@@ -125,6 +125,8 @@ struct replay {
     int *linktype;
     struct sink *sink;        /* its source is set to each frame's file */
     bool say;                 /* says read errors on stderr (one thread of several) */
+    /* When not NULL: after every burst, the frames eng took so far (all of them read). */
+    _Atomic uint64_t *progress;
     uint64_t read_errors;     /* files that broke while read */
     struct file_burst b;
 };

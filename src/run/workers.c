@@ -210,8 +210,8 @@ out:
  * Replay, workers reading the files themselves (sensor.replay_fanout): this worker, not worker
  * 0, is about to look up the DNS answer cache at frame seq: worker 0, which learns every
  * answer (it reads every DNS flow), must have read every frame before it. Worker 0 publishes
- * its progress after every round of BURST frames; the wait spins (the other core is busy with
- * those frames), then yields, then sleeps in short steps.
+ * its progress after every burst; the wait spins (the other core is busy with those frames),
+ * then yields, then sleeps in short steps.
  */
 static void replay_answer_wait(void *ctx, uint64_t seq)
 {
@@ -245,8 +245,8 @@ static void *worker_replay_main(void *arg)
         more = !atomic_load_explicit(&s->stop_workers, memory_order_acquire) &&
                replay_round(&w->rp);
         /* Every frame taken so far is read: answers learnt from them are in the cache. */
-        atomic_store_explicit(&w->progress, more ? tw_engine_frames_seen(w->eng) : UINT64_MAX,
-                              memory_order_release);
+        if (!more)
+            atomic_store_explicit(&w->progress, UINT64_MAX, memory_order_release);
         atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
         double t = now_mono();
         if (t - last >= 0.5) {
@@ -488,6 +488,8 @@ static int replay_open(struct worker *w)
     w->rp.eng = w->eng;
     w->rp.sink = &w->sink;
     w->rp.say = w->idx == 0; /* every worker meets the same errors: one says them */
+    if (w->idx == 0)
+        w->rp.progress = &w->progress; /* after every burst: the others wait less */
     return 0;
 }
 

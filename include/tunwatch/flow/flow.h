@@ -201,7 +201,7 @@ static inline unsigned tw_flow_worker(const struct tw_pkt *p, unsigned n)
 {
     if (n < 2 || p->sport == 53 || p->dport == 53)
         return 0;
-    return 1 + (unsigned)(tw_flow_spread_hash(p) % (n - 1));
+    return n == 2 ? 1 : 1 + (unsigned)(tw_flow_spread_hash(p) % (n - 1));
 }
 
 #endif /* TUNWATCH_FLOW_H */
