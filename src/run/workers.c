@@ -580,6 +580,9 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
                                             : worker_main,
                            w) != 0)
             return TW_ENOMEM;
+        char name[16];
+        snprintf(name, sizeof(name), "tunwatch-w%u", i % 100); /* top -H, perf, gdb */
+        (void)pthread_setname_np(w->thread, name);
         w->started = true;
     }
     return 0;
