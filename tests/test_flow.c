@@ -681,6 +681,42 @@ static void test_short_class(void **state)
     tw_flow_table_free(t);
 }
 
+/* A finished exchange (a DNS query answered): its own timeout, and the first to go when the
+ * table is full, before one-shots. */
+static void test_done_class(void **state)
+{
+    (void)state;
+    struct tw_flow_table *t = new_table2(4, 100, 30);
+    struct tw_flow_lookup res;
+    struct owned *f[4];
+
+    tw_flow_table_set_timeout(t, TW_FLOW_TIMEOUT_DONE, 2);
+    for (uint16_t i = 0; i < 4; i++) {
+        struct tw_pkt p = mkpkt(1, 2, (uint16_t)(10 + i), 53);
+        f[i] = get(t, &p, 10, &res);
+    }
+    tw_flow_set_timeout(t, &f[0]->ft, TW_FLOW_TIMEOUT_SHORT);
+    tw_flow_set_timeout(t, &f[1]->ft, TW_FLOW_TIMEOUT_DONE);
+    tw_flow_set_timeout(t, &f[3]->ft, TW_FLOW_TIMEOUT_DONE);
+    assert_int_equal(tw_flow_meta(t, &f[1]->ft)->timeout, TW_FLOW_TIMEOUT_DONE);
+    /* Full at 11: the least recently seen finished flow (11) goes, not the one-shot (10). */
+    struct tw_pkt n1 = mkpkt(1, 2, 20, 53);
+    get(t, &n1, 11, &res);
+    assert_int_equal(res.n_retired, 1);
+    assert_int_equal(retired_port(&res, 0), 11);
+    /* At 13, 13 (seen at 10) is 3 s idle: past the 2 s of its class, it expires; the one-shot
+     * (10) and the default flow (12) stay. */
+    struct tw_pkt n2 = mkpkt(1, 2, 21, 53);
+    get(t, &n2, 13, &res);
+    assert_int_equal(res.n_retired, 1);
+    assert_int_equal(retired_port(&res, 0), 13);
+    struct tw_flow_table_stats st;
+    tw_flow_table_get_stats(t, &st);
+    assert_int_equal(st.evicted, 1);
+    assert_int_equal(st.expired, 1);
+    tw_flow_table_free(t);
+}
+
 /* foreach visits every active flow, least recently seen first, and no retired one. */
 static void test_foreach_order(void **state)
 {
@@ -725,7 +761,8 @@ int main(void)
         cmocka_unit_test(test_lazy_expiry), cmocka_unit_test(test_idle_flow_found_is_new),
         cmocka_unit_test(test_restart),     cmocka_unit_test(test_ids),
         cmocka_unit_test(test_model),       cmocka_unit_test(test_foreach_order),
-        cmocka_unit_test(test_short_class), cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_short_class), cmocka_unit_test(test_done_class),
+        cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_holding_survives_flood),
     };
     return tw_run_tests_name("flow", tests, NULL, NULL);

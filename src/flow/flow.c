@@ -9,7 +9,7 @@
 
 #define EXPIRE_PER_INSERT 2
 #define BUCKET_WAYS 7
-#define N_CLASSES 3
+#define N_CLASSES 4
 
 _Static_assert(EXPIRE_PER_INSERT <= TW_FLOW_RETIRE_MAX, "lazy expiry retires too many flows");
 _Static_assert(sizeof(struct tw_flow_key) == 40, "flow key must be 40 bytes without padding");
@@ -113,6 +113,7 @@ struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout
     t->timeout[TW_FLOW_TIMEOUT_DEFAULT] = idle_timeout;
     t->timeout[TW_FLOW_TIMEOUT_SHORT] = short_timeout;
     t->timeout[TW_FLOW_TIMEOUT_HOLDING] = idle_timeout;
+    t->timeout[TW_FLOW_TIMEOUT_DONE] = short_timeout;
     t->seed = tw_random_seed(t);
     t->next_id = 1;
     t->id_stride = 1;
@@ -256,8 +257,14 @@ static bool idle(const struct tw_flow_table *t, uint32_t i, int64_t now)
     return now - entry(t, i)->last_sec > t->timeout[t->meta[i].timeout];
 }
 
-/* The least recently seen flow of the first class (holding, short, default) whose head is idle,
- * or TW_FLOW_NONE. */
+void tw_flow_table_set_timeout(struct tw_flow_table *t, enum tw_flow_timeout c, uint32_t secs)
+{
+    if ((unsigned)c < N_CLASSES)
+        t->timeout[c] = secs;
+}
+
+/* The least recently seen flow of the first class (done, holding, short, default) whose head
+ * is idle, or TW_FLOW_NONE. */
 static uint32_t idle_head(const struct tw_flow_table *t, int64_t now)
 {
     for (int c = N_CLASSES - 1; c >= 0; c--) {
@@ -282,10 +289,13 @@ static uint32_t take_entry(struct tw_flow_table *t, int64_t now, bool expire,
         retire(t, i, res);
         t->st.expired++;
     }
-    /* Full: let the least recently seen one-shot flow go, else the least recently seen of the
-     * default class, and a flow holding part of a name only when nothing else is left. */
+    /* Full: let the least recently seen finished exchange go, else one-shot flow, else the
+     * least recently seen of the default class, and a flow holding part of a name only when
+     * nothing else is left. */
     if (t->st.active == t->capacity) {
-        i = t->lru[TW_FLOW_TIMEOUT_SHORT].head;
+        i = t->lru[TW_FLOW_TIMEOUT_DONE].head;
+        if (i == TW_FLOW_NONE)
+            i = t->lru[TW_FLOW_TIMEOUT_SHORT].head;
         if (i == TW_FLOW_NONE)
             i = t->lru[TW_FLOW_TIMEOUT_DEFAULT].head;
         if (i == TW_FLOW_NONE) {

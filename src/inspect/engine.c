@@ -317,6 +317,8 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
                                  sizeof(struct conn));
     if (e->flows == NULL)
         goto out_free;
+    if (cfg->dns_timeout != 0)
+        tw_flow_table_set_timeout(e->flows, TW_FLOW_TIMEOUT_DONE, cfg->dns_timeout);
     if (tw_stream_pool_init(&e->pool, cfg->stream_buffers, TW_STREAM_CAP) != 0)
         goto out_flows;
     if (tw_stream_pool_init(&e->mid, cfg->midstream_buffers, MIDSTREAM_CAP) != 0)
@@ -802,6 +804,9 @@ static void udp_dns(struct tw_engine *e, const struct tw_pkt *p)
     }
     e->st.udp_dns_pkts++;
     dns_message(e, f, p, p->payload, p->payload_len);
+    /* Answered: the exchange is over (a duplicate answer may still come, briefly). */
+    if (e->dns.qr)
+        tw_flow_set_timeout(e->flows, &f->ft, TW_FLOW_TIMEOUT_DONE);
 }
 
 /* UDP other than DNS: no name is read from it (yet); a new flow may be named from the cache. */

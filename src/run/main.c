@@ -36,6 +36,7 @@ enum {
     OPT_FLOWS,
     OPT_FLOW_TIMEOUT,
     OPT_FLOW_TIMEOUT_SHORT,
+    OPT_DNS_TIMEOUT,
     OPT_STREAM_BUFFERS,
     OPT_QUIC_STATES,
     OPT_MIDSTREAM_BUFFERS,
@@ -95,6 +96,7 @@ static const struct option longopts[] = {
     {"flows", required_argument, NULL, OPT_FLOWS},
     {"flow-timeout", required_argument, NULL, OPT_FLOW_TIMEOUT},
     {"flow-timeout-short", required_argument, NULL, OPT_FLOW_TIMEOUT_SHORT},
+    {"dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT},
     {"stream-buffers", required_argument, NULL, OPT_STREAM_BUFFERS},
     {"quic-states", required_argument, NULL, OPT_QUIC_STATES},
     {"midstream-buffers", required_argument, NULL, OPT_MIDSTREAM_BUFFERS},
@@ -174,6 +176,8 @@ static void usage(FILE *fp)
             "      --flow-timeout SECS  idle time before a flow may be expired (default 300)\n"
             "      --flow-timeout-short SECS  the same for DNS flows and TCP flows after FIN or\n"
             "                           RST (default 30)\n"
+            "      --dns-timeout SECS   the same for a DNS flow over UDP once answered\n"
+            "                           (default 2)\n"
             "      --stream-buffers N   reassembly buffers, 24 KiB each (default 4096)\n"
             "      --tls-max-hello BYTES  largest ClientHello body read (default and most\n"
             "                           131396, the largest the format allows; at least 512)\n"
@@ -423,6 +427,10 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         return 0;
     case OPT_FLOW_TIMEOUT_SHORT:
         if (!parse_u32(arg, 1, 7 * 86400, &s->eng.flow_timeout_short))
+            goto range;
+        return 0;
+    case OPT_DNS_TIMEOUT:
+        if (!parse_u32(arg, 1, 7 * 86400, &s->eng.dns_timeout))
             goto range;
         return 0;
     case OPT_QUIC_STATES:
@@ -1005,6 +1013,9 @@ int main(int argc, char **argv)
     o.s.eng.flow_capacity = 262144;
     o.s.eng.flow_timeout = 300;
     o.s.eng.flow_timeout_short = 30;
+    /* Zeek waits 10 s for a DNS answer (dns_session_timeout); once answered, a DNS flow over
+     * UDP has nothing more to say but a late duplicate. */
+    o.s.eng.dns_timeout = 2;
     o.s.eng.stream_buffers = 4096;
     o.s.eng.tls_max_hello = TW_TLS_HELLO_MAX;
     o.s.eng.tls_big_buffers = 64;

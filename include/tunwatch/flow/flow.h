@@ -62,6 +62,8 @@ enum tw_flow_timeout {
     TW_FLOW_TIMEOUT_DEFAULT,
     TW_FLOW_TIMEOUT_SHORT,
     TW_FLOW_TIMEOUT_HOLDING, /* the default timeout; evicted last */
+    TW_FLOW_TIMEOUT_DONE,    /* a flow whose exchange is over (a DNS query answered): its own
+                                timeout (the short one unless set), evicted first */
 };
 
 /* What the table keeps of a flow off its first line. */
@@ -149,6 +151,9 @@ struct tw_flow *tw_flow_find_pre(struct tw_flow_table *t, const struct tw_flow_p
 
 /* The meta of f (an active flow, or one retired by the last tw_flow_get()). */
 const struct tw_flow_meta *tw_flow_meta(const struct tw_flow_table *t, const struct tw_flow *f);
+
+/* The idle timeout of class c, in seconds (tw_flow_table_new() gives DONE the short one). */
+void tw_flow_table_set_timeout(struct tw_flow_table *t, enum tw_flow_timeout c, uint32_t secs);
 
 /* Moves f to timeout class `to` (as the most recently seen of it). */
 void tw_flow_set_timeout(struct tw_flow_table *t, struct tw_flow *f, enum tw_flow_timeout to);

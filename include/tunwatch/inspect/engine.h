@@ -30,6 +30,7 @@ struct tw_engine_config {
     uint32_t flow_capacity;   /* flows tracked at once */
     uint32_t flow_timeout;    /* seconds of idleness before a flow may be expired */
     uint32_t flow_timeout_short; /* ... a DNS flow, or a TCP flow after FIN or RST (0: 30) */
+    uint32_t dns_timeout;     /* ... a DNS flow over UDP once a response was read (0: short) */
     uint32_t stream_buffers;  /* reassembly buffers (flows mid-ClientHello at once) */
     uint32_t tls_max_hello;   /* largest ClientHello body read, bytes (0: TW_TLS_HELLO_MAX) */
     uint32_t tls_big_buffers; /* larger reassembly buffers, for the ClientHellos that outgrow
