@@ -823,6 +823,21 @@ int tw_merge_next(struct tw_merge *m, struct tw_frame *f, int *linktype, size_t 
             m->order[i] = i;
         qsort_r(m->order, m->n, sizeof(*m->order), cmp_first, m->files);
     }
+    if (m->last >= 0 && m->n_heap == 1 && m->next_open == m->n) {
+        /* The one file left (a replay of one file, or the end of a merge): its packets in
+         * turn, no heap and no copy. */
+        struct mfile *mf = &m->files[m->last];
+        rc = tw_capfile_next(mf->cf, f, linktype, err, errlen);
+        if (rc == 1) {
+            *file = mf->idx;
+            m->st.frames++;
+            return 1;
+        }
+        m->last = -1;
+        heap_pop(m);
+        file_closed(m, mf, rc != TW_EOF);
+        return rc;
+    }
     if (m->last >= 0) {
         /* The file handed out last is at the top of the heap: advance it. */
         struct mfile *mf = &m->files[m->last];
