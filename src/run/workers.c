@@ -225,7 +225,7 @@ static void replay_answer_wait(void *ctx, uint64_t seq)
         if (w->seen0 >= seq)
             return;
         if (spin < 256)
-            __builtin_ia32_pause();
+            tw_cpu_relax();
         else if (spin < 512)
             sched_yield();
         else

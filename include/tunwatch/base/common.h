@@ -198,4 +198,14 @@ static inline size_t tw_sorted_byte_find(const uint8_t *lab, size_t n, uint8_t c
     return n;
 }
 
+/* A hint inside a spin-wait loop (x86 pause, Arm yield): eases the sibling hardware thread. */
+static inline void tw_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif /* TUNWATCH_COMMON_H */
