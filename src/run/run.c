@@ -122,7 +122,16 @@ static int open_sources(struct sensor *s)
         return open_fanout(s);
     for (size_t i = 0; i < s->n_src; i++) {
         struct source *src = &s->src[i];
-        if (src->ops->open(src->name, &s->cap, &src->cap, err, sizeof(err)) != 0) {
+        /* An Ethernet or loopback interface is read from its own TPACKET_V3 ring, as the
+         * fanout workers read theirs (libpcap's reader polls again inside every dispatch: a
+         * third of the CPU for the same frames); any other (tun, "any") through libpcap. */
+        if (src->ops == &tw_capture_pcap_live && strcmp(src->name, "any") != 0) {
+            src->ops = &tw_capture_afpacket;
+            if (src->ops->open(src->name, &s->cap, &src->cap, err, sizeof(err)) != 0)
+                src->ops = &tw_capture_pcap_live; /* its own reason, below, if it fails too */
+        }
+        if (src->cap == NULL &&
+            src->ops->open(src->name, &s->cap, &src->cap, err, sizeof(err)) != 0) {
             fprintf(stderr, "tunwatch: %s\n", err);
             return -1;
         }

@@ -9,7 +9,7 @@
 # BENCH_LIVE_RATES:
 #   veth only       tcpreplay into twb-tx0 with no capture process at all: the rx counters
 #                   of twb-rx0 show what the veth itself delivers at that rate
-#   tunwatch N=1    BUILD/tunwatch -i twb-rx0 (single-thread libpcap path)
+#   tunwatch N=1    BUILD/tunwatch -i twb-rx0 (one thread, its own AF_PACKET ring)
 #   tunwatch N=2    BUILD/tunwatch -i twb-rx0 --workers 2 (AF_PACKET fanout, one socket each)
 # tunwatch runs in twb-rx with the bundled rules, --stats-interval 1 and a stats file; once
 # tcpreplay (in twb-tx) is done, the script waits until the stats stop growing, sends SIGTERM
