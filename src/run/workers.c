@@ -523,6 +523,16 @@ static void worker_event(void *ctx, const struct tw_event *ev)
     deliver(w->s, &w->sink, ev);
 }
 
+/* Worker i's share of a pool of `total` buffers over n workers; with dns0, worker 0 (the DNS
+ * flows) gets an eighth and the others split the rest. */
+static uint32_t pool_share(uint32_t total, unsigned i, unsigned n, bool dns0)
+{
+    if (!dns0)
+        return total / n;
+    uint32_t first = total / 8;
+    return i == 0 ? first : (total - first) / (n - 1);
+}
+
 int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigned n)
 {
     if (s->workers == NULL && workers_alloc(s, n) != 0)
@@ -534,12 +544,18 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         sink_output_init(s, &w->sink);
         w->sink.match.suppress = s->suppress;
         atomic_init(&w->sink.match.matchers, s->matchers);
-        /* The configured capacities are for the whole sensor. */
+        /* The configured capacities are for the whole sensor. A replay gives worker 0 the
+         * DNS flows alone (tw_flow_worker): an even share of the flow table (a flow per
+         * query), an eighth of the buffers (DNS over TCP only needs them), the rest to the
+         * others; live, the kernel's hash spreads everything evenly. */
+        bool dns0 = !s->live && n > 1;
         c.flow_capacity = TW_MAX(base->flow_capacity / n, 1024u);
-        c.stream_buffers = base->stream_buffers / n;
-        c.quic_states = base->quic_states / n;
-        c.midstream_buffers = base->midstream_buffers / n;
-        c.tls_big_buffers = base->tls_big_buffers > 0 ? TW_MAX(base->tls_big_buffers / n, 1u) : 0;
+        c.stream_buffers = pool_share(base->stream_buffers, i, n, dns0);
+        c.quic_states = pool_share(base->quic_states, i, n, dns0);
+        c.midstream_buffers = pool_share(base->midstream_buffers, i, n, dns0);
+        c.tls_big_buffers = base->tls_big_buffers > 0
+                                ? TW_MAX(pool_share(base->tls_big_buffers, i, n, dns0), 1u)
+                                : 0;
         if (s->replay_fanout) {
             /* Each reads and decodes every frame (its own reassembly and checksum state,
              * deciding alike) and reads its share. */
