@@ -154,7 +154,7 @@ struct worker {
     /* Replay: worker 0 has no thread; the reader runs its engine itself, on every DNS flow
      * (and only those), so that N workers are N threads and no DNS message is parsed twice. */
     bool in_reader;
-    double last_publish; /* in_reader: when its counters were last published */
+    double last_publish; /* when its counters were last published (worker_between) */
     struct wburst *burst; /* replay thread: frames got by pointer, read together */
     /* Replay of regular files, several workers (sensor.replay_fanout): each reads every file
      * itself and keeps its share of the flows (tw_engine_config.share_n); worker 0 reads the
@@ -163,7 +163,6 @@ struct worker {
     _Alignas(64) _Atomic uint64_t progress; /* worker 0: frames read (UINT64_MAX: all) */
     uint64_t seen0;                         /* last progress of worker 0 this one saw */
     struct tw_merge_stats merge_snap;       /* its merge's counters, published under lock */
-    bool done;                              /* under sensor.done_lock */
     atomic_bool finished; /* its thread ended: its epoch moves no more (a reload's wait) */
     /* Fanout mode: the worker reads its own AF_PACKET sockets, one per interface. */
     struct source src[TW_MAX_SOURCES];

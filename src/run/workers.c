@@ -49,6 +49,19 @@ static void worker_publish(struct worker *w)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* Between two batches: the epoch moves on (a reload waits on it) and, twice a second, the
+ * counters are published. Returns whether they were. */
+static bool worker_between(struct worker *w)
+{
+    atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
+    double t = now_mono();
+    if (t - w->last_publish < 0.5)
+        return false;
+    worker_publish(w);
+    w->last_publish = t;
+    return true;
+}
+
 /* How long an idle worker sleeps before it looks again on its own (a notify wakes it
  * earlier) and publishes its counters. */
 #define WORKER_IDLE_MS 20
@@ -75,7 +88,7 @@ static void wburst_flush(struct worker *w, struct wburst *b, struct tw_hold_batc
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    double last = now_mono();
+    w->last_publish = now_mono();
     struct tw_hold_batch rel = {0};
     struct wburst *b = w->burst;
 
@@ -116,12 +129,7 @@ static void *worker_main(void *arg)
         tw_hold_batch_flush(&rel); /* the reader may wait for a block */
         if (n > 0)
             tw_ring_notify_space(&w->ring); /* the reader may wait for room */
-        atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
-        double t = now_mono();
-        if (t - last >= 0.5) {
-            worker_publish(w);
-            last = t;
-        }
+        worker_between(w);
         if (n == 0) {
             if (tw_ring_finished(&w->ring))
                 break;
@@ -155,7 +163,7 @@ static void *worker_capture_main(void *arg)
 {
     struct worker *w = arg;
     struct pollfd pfd[TW_MAX_SOURCES];
-    double last = now_mono();
+    w->last_publish = now_mono();
     bool stopping = false;
 
     int idle_ms = POLL_MS;
@@ -188,13 +196,8 @@ static void *worker_capture_main(void *arg)
                 any = true;
             }
         }
-        atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
-        double t = now_mono();
-        if (t - last >= 0.5) {
-            worker_publish(w);
+        if (worker_between(w))
             worker_publish_capture(w);
-            last = t;
-        }
         if (stopping && !any) {
             tw_engine_flush(w->eng); /* flows still open when the capture stops */
             break; /* what the rings held when the stop came has been read */
@@ -238,7 +241,7 @@ static void *worker_replay_main(void *arg)
 {
     struct worker *w = arg;
     struct sensor *s = w->s;
-    double last = now_mono();
+    w->last_publish = now_mono();
     bool more = true;
 
     while (more) {
@@ -247,18 +250,12 @@ static void *worker_replay_main(void *arg)
         /* Every frame taken so far is read: answers learnt from them are in the cache. */
         if (!more)
             atomic_store_explicit(&w->progress, UINT64_MAX, memory_order_release);
-        atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
-        double t = now_mono();
-        if (t - last >= 0.5) {
-            worker_publish(w);
-            last = t;
-        }
+        worker_between(w);
     }
     tw_engine_flush(w->eng); /* flows still open at the end of the capture */
     worker_publish(w);
     atomic_store_explicit(&w->finished, true, memory_order_release);
     pthread_mutex_lock(&s->done_lock);
-    w->done = true;
     s->n_done++;
     pthread_cond_signal(&s->done_cond);
     pthread_mutex_unlock(&s->done_lock);
@@ -423,12 +420,7 @@ void workers_notify(struct sensor *s)
             continue;
         }
         /* The reader's engine between two bursts: as a worker between two batches. */
-        atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
-        double t = now_mono();
-        if (t - w->last_publish >= 0.5) {
-            worker_publish(w);
-            w->last_publish = t;
-        }
+        worker_between(w);
     }
 }
 
