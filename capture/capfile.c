@@ -21,8 +21,8 @@
 
 /*
  * Classic pcap is read here, not through libpcap: read() into large blocks, records parsed in
- * place (no copy into a packet buffer), and frames handed out pointing into the block (1 MiB:
- * what the kernel just copied is still in the cache when the records are parsed). A block is
+ * place (no copy into a packet buffer), and frames handed out pointing into the block (2 MiB,
+ * one huge page: one read(2) and one page fault per block). A block is
  * refilled only when no frame of it is held (struct tw_hold), so a reader hands a burst of
  * frames to its engine, or frames to workers, without copying their bytes. A single thread
  * uses two blocks in turn (its burst holds the last frames of one while the next is read);
@@ -823,26 +823,20 @@ int tw_merge_next(struct tw_merge *m, struct tw_frame *f, int *linktype, size_t 
             m->order[i] = i;
         qsort_r(m->order, m->n, sizeof(*m->order), cmp_first, m->files);
     }
-    if (m->last >= 0 && m->n_heap == 1 && m->next_open == m->n) {
-        /* The one file left (a replay of one file, or the end of a merge): its packets in
-         * turn, no heap and no copy. */
+    if (m->last >= 0) {
+        /* The file handed out last is at the top of the heap: advance it. The one file left
+         * (a replay of one file, or the end of a merge) hands its packets straight out: no
+         * heap, no copy. */
         struct mfile *mf = &m->files[m->last];
-        rc = tw_capfile_next(mf->cf, f, linktype, err, errlen);
-        if (rc == 1) {
+        bool alone = m->n_heap == 1 && m->next_open == m->n;
+        rc = tw_capfile_next(mf->cf, alone ? f : &mf->cur,
+                             alone ? linktype : &mf->cur_linktype, err, errlen);
+        if (rc == 1 && alone) {
             *file = mf->idx;
             m->st.frames++;
             return 1;
         }
         m->last = -1;
-        heap_pop(m);
-        file_closed(m, mf, rc != TW_EOF);
-        return rc;
-    }
-    if (m->last >= 0) {
-        /* The file handed out last is at the top of the heap: advance it. */
-        struct mfile *mf = &m->files[m->last];
-        m->last = -1;
-        rc = tw_capfile_next(mf->cf, &mf->cur, &mf->cur_linktype, err, errlen);
         if (rc == 1) {
             heap_down(m, 0);
         } else {

@@ -220,16 +220,24 @@ static bool output_failed(const struct sensor *s)
     return sinks_failed(s);
 }
 
-/* Reads the frames kept, then lets go of their blocks (and says how far eng has read). */
-static void burst_flush(struct tw_engine *eng, struct file_burst *b, _Atomic uint64_t *progress)
+/* Says how far r's engine has read, when someone waits for it (worker 0 of a replay: the
+ * others' answer lookups). */
+static void replay_progress(const struct replay *r)
+{
+    if (r->progress != NULL)
+        atomic_store_explicit(r->progress, tw_engine_frames_seen(r->eng), memory_order_release);
+}
+
+/* Reads the frames kept (only an engine keeps any), then lets go of their blocks. */
+static void burst_flush(struct replay *r)
 {
     struct tw_hold_batch done = {0};
+    struct file_burst *b = &r->b;
 
     if (b->n == 0)
         return;
-    tw_engine_frames(eng, b->linktype, b->f, b->n);
-    if (progress != NULL)
-        atomic_store_explicit(progress, tw_engine_frames_seen(eng), memory_order_release);
+    tw_engine_frames(r->eng, b->linktype, b->f, b->n);
+    replay_progress(r);
     for (unsigned i = 0; i < b->n; i++)
         tw_hold_batch_add(&done, b->f[i].hold);
     tw_hold_batch_flush(&done);
@@ -239,7 +247,8 @@ static void burst_flush(struct tw_engine *eng, struct file_burst *b, _Atomic uin
 /*
  * Every file merged in time order, one stream. An engine reads the frames a file keeps in
  * place (held until read) in bursts, the others one by one, in order. A file that breaks while
- * read (cut short, a bad block) is named and dropped; the others go on.
+ * read (cut short, a bad block) is named and dropped; the others go on. Every frame taken is
+ * read when this returns.
  */
 bool replay_round(struct replay *r)
 {
@@ -251,8 +260,7 @@ bool replay_round(struct replay *r)
     for (unsigned k = 0; k < BURST; k++) {
         int n = tw_merge_next(r->merge, &f, &linktype, &file, err, sizeof(err));
         if (n == TW_EOF) {
-            if (r->eng != NULL)
-                burst_flush(r->eng, &r->b, r->progress);
+            burst_flush(r);
             return false;
         }
         if (n < 0) {
@@ -268,22 +276,19 @@ bool replay_round(struct replay *r)
             r->b.f[r->b.n] = f;
             r->b.linktype[r->b.n++] = linktype;
             if (r->b.n == TW_ENGINE_BURST)
-                burst_flush(r->eng, &r->b, r->progress);
+                burst_flush(r);
             continue;
         }
         if (r->eng != NULL) {
-            burst_flush(r->eng, &r->b, r->progress); /* in order */
+            burst_flush(r); /* in order */
             tw_engine_frame(r->eng, linktype, &f);
-            if (r->progress != NULL)
-                atomic_store_explicit(r->progress, tw_engine_frames_seen(r->eng),
-                                      memory_order_release);
+            replay_progress(r);
         } else {
             *r->linktype = linktype;
             r->frame_fn(r->ctx, &f);
         }
     }
-    if (r->eng != NULL)
-        burst_flush(r->eng, &r->b, r->progress);
+    burst_flush(r);
     return true;
 }
 
@@ -311,8 +316,6 @@ static int run_files(struct sensor *s)
             break;
         between_bursts(s);
     }
-    if (r.eng != NULL)
-        burst_flush(r.eng, &r.b, NULL);
     s->in.read_errors += (unsigned)r.read_errors;
     return r.read_errors > 0;
 }
