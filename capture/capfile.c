@@ -892,6 +892,30 @@ void tw_merge_get_stats(const struct tw_merge *m, struct tw_merge_stats *st)
     }
 }
 
+struct tw_merge *tw_merge_copy(const struct tw_merge *m)
+{
+    struct tw_merge *c;
+
+    if (m->started)
+        return NULL;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->files[i].cf != NULL)
+            return NULL; /* a stream, read once */
+    if ((c = tw_merge_new()) == NULL)
+        return NULL;
+    if (m->n > 0) {
+        if ((c->files = malloc(m->n * sizeof(*c->files))) == NULL) {
+            free(c);
+            return NULL;
+        }
+        memcpy(c->files, m->files, m->n * sizeof(*c->files));
+    }
+    c->n = c->cap = m->n;
+    c->st.files = m->st.files;
+    c->st.bytes_total = m->st.bytes_total;
+    return c;
+}
+
 void tw_merge_free(struct tw_merge *m)
 {
     if (m == NULL)

@@ -507,6 +507,55 @@ static void test_merge_held_at_end(void **state)
     free(p2);
 }
 
+/* A copy of a merge that has not started reads the same frames in the same order, from the
+ * files' start, without the files being added again; a started merge is not copied. */
+static void test_merge_copy(void **state)
+{
+    (void)state;
+    struct pw w1 = {.minor = 4}, w2 = {.minor = 4};
+    pw_header(&w1, 1);
+    pw_header(&w2, 1);
+    for (uint32_t k = 0; k < 30; k++) {
+        pw_record(&w1, 2 * k, 100 + k, 100 + k);
+        pw_record(&w2, 2 * k + 1, 200 + k, 200 + k);
+    }
+    char *p1 = write_file(w1.buf, w1.len), *p2 = write_file(w2.buf, w2.len);
+    free(w1.buf);
+    free(w2.buf);
+    char err[512];
+    struct tw_merge *m = tw_merge_new(), *c;
+    struct tw_frame f, g;
+    int lt, lt2, rc, rc2;
+    size_t file, file2, n = 0;
+
+    assert_non_null(m);
+    assert_int_equal(tw_merge_add(m, p1, err, sizeof(err)), 0);
+    assert_int_equal(tw_merge_add(m, p2, err, sizeof(err)), 0);
+    c = tw_merge_copy(m);
+    assert_non_null(c);
+    do {
+        rc = tw_merge_next(m, &f, &lt, &file, err, sizeof(err));
+        rc2 = tw_merge_next(c, &g, &lt2, &file2, err, sizeof(err));
+        assert_int_equal(rc, rc2);
+        if (rc != 1)
+            break;
+        assert_int_equal(file, file2);
+        assert_int_equal(f.ts_sec, g.ts_sec);
+        assert_int_equal(f.caplen, g.caplen);
+        assert_memory_equal(f.data, g.data, f.caplen);
+        n++;
+    } while (true);
+    assert_int_equal(rc, TW_EOF);
+    assert_int_equal(n, 60);
+    assert_null(tw_merge_copy(m)); /* started */
+    tw_merge_free(c);
+    tw_merge_free(m);
+    unlink(p1);
+    unlink(p2);
+    free(p1);
+    free(p2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_hold_consumer_thread),
         cmocka_unit_test(test_stream_record_at_once),
         cmocka_unit_test(test_merge_held_at_end),
+        cmocka_unit_test(test_merge_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

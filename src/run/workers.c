@@ -462,20 +462,14 @@ void workers_free(struct sensor *s)
     s->n_workers = 0;
 }
 
-/* A replay worker's own merge of the run's files (the ones the run's merge took, in the same
- * order: every worker sees the same frames in the same order). */
+/* A replay worker's own merge of the run's files (a copy of the run's merge, which has not
+ * started: every worker sees the same frames in the same order). */
 static int replay_open(struct worker *w)
 {
     struct sensor *s = w->s;
-    char err[512];
 
-    if ((w->rp.merge = tw_merge_new()) == NULL)
+    if ((w->rp.merge = tw_merge_copy(s->in.merge)) == NULL)
         return TW_ENOMEM;
-    for (size_t i = 0; i < s->in.n_names; i++)
-        if (tw_merge_add(w->rp.merge, s->in.names[i], err, sizeof(err)) != 0) {
-            fprintf(stderr, "tunwatch: worker %u: %s\n", w->idx, err);
-            return TW_EIO;
-        }
     w->rp.names = s->in.names;
     w->rp.eng = w->eng;
     w->rp.sink = &w->sink;

@@ -78,6 +78,11 @@ int tw_merge_add(struct tw_merge *m, const char *path, char *err, size_t errlen)
 int tw_merge_next(struct tw_merge *m, struct tw_frame *f, int *linktype, size_t *file,
                   char *err, size_t errlen);
 
+/* A merge of the same files as m, in the same order, read from their start by its own
+ * caller (another thread), without opening them again; NULL when out of memory, when m has
+ * started, or when one of its files is a stream (it can be read only once). */
+struct tw_merge *tw_merge_copy(const struct tw_merge *m);
+
 /* The stall callback of every file of m (tw_capfile_set_stall). */
 void tw_merge_set_stall(struct tw_merge *m, tw_stall_fn fn, void *ctx);
 
