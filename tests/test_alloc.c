@@ -13,17 +13,6 @@
 
 #include "tunwatch/base/alloc.h"
 
-/* Under AddressSanitizer each arena allocation is a block of its own (src/base/alloc.c). */
-#if defined(__SANITIZE_ADDRESS__)
-#define ARENA_EXACT true
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ARENA_EXACT true
-#endif
-#endif
-#ifndef ARENA_EXACT
-#define ARENA_EXACT false
-#endif
 
 static void test_grow(void **state)
 {
@@ -117,7 +106,7 @@ static void test_arena_mark_release(void **state)
     assert_int_equal(a.total, total);
     assert_memory_equal(keep, "kept\0tail", 10);
     s = tw_arena_strndup(&a, "next", 4);
-    if (!ARENA_EXACT)
+    if (!TW_ARENA_EXACT)
         assert_ptr_equal(s, keep + 10); /* the space after the mark is used again */
     assert_string_equal(s, "next");
     assert_null(tw_arena_alloc(&a, SIZE_MAX - 8, 8));

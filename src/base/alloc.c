@@ -21,17 +21,29 @@ static size_t doubled(size_t cap, size_t need, size_t first)
     return ncap;
 }
 
+/* Whether an array of cap elements of elem bytes must grow for need of them: 0 (it need not),
+ * 1 with *ncap its new capacity (doubled, first when empty), or TW_EINVAL / TW_ENOMEM when the
+ * new size would pass limit bytes. */
+static int grow_to(size_t cap, size_t need, size_t elem, size_t first, size_t limit,
+                   size_t *ncap)
+{
+    if (need <= cap)
+        return 0;
+    if (elem == 0)
+        return TW_EINVAL;
+    if ((*ncap = doubled(cap, need, first)) == 0 || *ncap > limit / elem)
+        return TW_ENOMEM;
+    return 1;
+}
+
 int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {
     size_t ncap;
     void *np;
+    int rc = grow_to(*cap, need, elem, first, SIZE_MAX, &ncap);
 
-    if (need <= *cap)
-        return 0;
-    if (elem == 0)
-        return TW_EINVAL;
-    if ((ncap = doubled(*cap, need, first)) == 0 || ncap > SIZE_MAX / elem)
-        return TW_ENOMEM;
+    if (rc <= 0)
+        return rc;
     np = realloc(*p, ncap * elem);
     if (!np)
         return TW_ENOMEM;
@@ -80,13 +92,10 @@ int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {
     size_t ncap;
     void *np;
+    int rc = grow_to(*cap, need, elem, first, SIZE_MAX - HUGE_PAGE, &ncap);
 
-    if (need <= *cap)
-        return 0;
-    if (elem == 0)
-        return TW_EINVAL;
-    if ((ncap = doubled(*cap, need, first)) == 0 || ncap > (SIZE_MAX - HUGE_PAGE) / elem)
-        return TW_ENOMEM;
+    if (rc <= 0)
+        return rc;
     np = tw_table_alloc(ncap * elem);
     if (!np)
         return TW_ENOMEM;
@@ -101,18 +110,6 @@ int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 
 #define ARENA_FIRST ((size_t)64 << 10)
 
-/* Under AddressSanitizer every arena allocation is a block of its own from malloc, so that a
- * read past its end is reported as it would be without the arena. */
-#if defined(__SANITIZE_ADDRESS__)
-#define ARENA_EXACT true
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ARENA_EXACT true
-#endif
-#endif
-#ifndef ARENA_EXACT
-#define ARENA_EXACT false
-#endif
 
 struct tw_arena_blk {
     struct tw_arena_blk *prev;
@@ -135,9 +132,9 @@ static bool arena_grow(struct tw_arena *a, size_t n)
         return false;
     if (n + sizeof(*b) > size) /* a block of its own, in whole huge pages */
         size = (n + sizeof(*b) + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
-    if (ARENA_EXACT)
+    if (TW_ARENA_EXACT)
         size = sizeof(*b) + n;
-    b = ARENA_EXACT ? malloc(size) : tw_table_alloc(size);
+    b = TW_ARENA_EXACT ? malloc(size) : tw_table_alloc(size);
     if (b == NULL)
         return false;
     b->prev = a->blk;
@@ -152,7 +149,7 @@ void *tw_arena_alloc(struct tw_arena *a, size_t n, size_t align)
 {
     size_t at;
 
-    if (a->blk != NULL && !ARENA_EXACT) {
+    if (a->blk != NULL && !TW_ARENA_EXACT) {
         at = (a->used + align - 1) & ~(align - 1);
         if (at <= a->blk->size - sizeof(*a->blk) && n <= a->blk->size - sizeof(*a->blk) - at) {
             a->used = at + n;
@@ -183,7 +180,7 @@ void tw_arena_release(struct tw_arena *a, struct tw_arena_mark m)
         struct tw_arena_blk *prev = a->blk->prev;
 
         a->total -= a->blk->size;
-        if (ARENA_EXACT)
+        if (TW_ARENA_EXACT)
             free(a->blk);
         else
             tw_table_free(a->blk, a->blk->size);

@@ -37,6 +37,19 @@ int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
  * filling 100 MB costs some fifty page faults instead of 25,000. A zeroed struct tw_arena is empty. Not
  * thread-safe; what it holds may be read by any number of threads once it is filled.
  */
+/* Under AddressSanitizer every arena allocation is a block of its own from malloc, so that a
+ * read past its end is reported as it would be without the arena. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TW_ARENA_EXACT true
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TW_ARENA_EXACT true
+#endif
+#endif
+#ifndef TW_ARENA_EXACT
+#define TW_ARENA_EXACT false
+#endif
+
 struct tw_arena_blk;
 struct tw_arena {
     struct tw_arena_blk *blk; /* the newest block; NULL when empty */
