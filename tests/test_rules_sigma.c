@@ -217,6 +217,26 @@ static void test_errors_api(void **state)
     unload(&l);
 }
 
+/* yaml written to a temporary file and loaded, process fields on, with or without the texts
+ * that --explain prints (a sensor's set has none); errlog captured, not compiled. */
+static void load_explained(struct loaded *l, const char *yaml, bool texts)
+{
+    FILE *log = open_memstream(&l->log, &l->log_len);
+    int fd;
+
+    snprintf(l->path, sizeof(l->path), "/tmp/tw_rules_XXXXXX");
+    fd = mkstemp(l->path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(l->path, yaml);
+    l->rs = tw_ruleset_new();
+    tw_ruleset_set_process_fields(l->rs, true);
+    tw_ruleset_set_explain(l->rs, texts);
+    assert_int_equal(tw_ruleset_load(l->rs, l->path, log), 0);
+    fclose(log);
+    unlink(l->path);
+}
+
 static void test_explain(void **state)
 {
     static const char yaml[] =
@@ -239,21 +259,7 @@ static void test_explain(void **state)
     FILE *f;
 
     (void)state;
-    {
-        const char *p = l.path;
-        int fd;
-        FILE *log = open_memstream(&l.log, &l.log_len);
-
-        snprintf(l.path, sizeof(l.path), "/tmp/tw_rules_XXXXXX");
-        fd = mkstemp(l.path);
-        close(fd);
-        write_file(l.path, yaml);
-        l.rs = tw_ruleset_new();
-        tw_ruleset_set_process_fields(l.rs, true);
-        assert_int_equal(tw_ruleset_load(l.rs, p, log), 0);
-        fclose(log);
-        unlink(l.path);
-    }
+    load_explained(&l, yaml, true);
     assert_int_equal(stats(&l).loaded, 7);
     f = open_memstream(&out, &out_len);
     n = tw_ruleset_explain(l.rs, "A.Ngrok.IO.", f);
@@ -293,19 +299,7 @@ static void test_explain(void **state)
     unload(&l);
 
     /* A set loaded without the texts (a sensor's) explains the same, naming the fields. */
-    {
-        int fd;
-
-        snprintf(l.path, sizeof(l.path), "/tmp/tw_rules_XXXXXX");
-        fd = mkstemp(l.path);
-        close(fd);
-        write_file(l.path, yaml);
-        l.rs = tw_ruleset_new();
-        tw_ruleset_set_process_fields(l.rs, true);
-        tw_ruleset_set_explain(l.rs, false);
-        assert_int_equal(tw_ruleset_load(l.rs, l.path, NULL), 0);
-        unlink(l.path);
-    }
+    load_explained(&l, yaml, false);
     f = open_memstream(&out, &out_len);
     assert_int_equal(tw_ruleset_explain(l.rs, "A.Ngrok.IO.", f), 3);
     fclose(f);
