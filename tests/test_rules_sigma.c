@@ -222,13 +222,8 @@ static void test_errors_api(void **state)
 static void load_explained(struct loaded *l, const char *yaml, bool texts)
 {
     FILE *log = open_memstream(&l->log, &l->log_len);
-    int fd;
 
-    snprintf(l->path, sizeof(l->path), "/tmp/tw_rules_XXXXXX");
-    fd = mkstemp(l->path);
-    assert_true(fd >= 0);
-    close(fd);
-    write_file(l->path, yaml);
+    temp_yaml(l, yaml);
     l->rs = tw_ruleset_new();
     tw_ruleset_set_process_fields(l->rs, true);
     tw_ruleset_set_explain(l->rs, texts);

@@ -53,10 +53,9 @@ static inline void load_paths(struct loaded *l, const char *const *paths, size_t
     fclose(log);
 }
 
-/* Writes yaml to a temporary file and loads it; the file is removed again. */
-static inline void load_yaml(struct loaded *l, const char *yaml)
+/* Writes yaml to a new temporary file, named in l->path (the caller removes it). */
+static inline void temp_yaml(struct loaded *l, const char *yaml)
 {
-    const char *p = l->path;
     int fd;
 
     snprintf(l->path, sizeof(l->path), "/tmp/tw_rules_XXXXXX");
@@ -64,6 +63,14 @@ static inline void load_yaml(struct loaded *l, const char *yaml)
     assert_true(fd >= 0);
     close(fd);
     write_file(l->path, yaml);
+}
+
+/* Writes yaml to a temporary file and loads it; the file is removed again. */
+static inline void load_yaml(struct loaded *l, const char *yaml)
+{
+    const char *p = l->path;
+
+    temp_yaml(l, yaml);
     load_paths(l, &p, 1);
     unlink(l->path);
 }
