@@ -127,6 +127,7 @@ struct tw_engine {
      * frames (and, unless it is the last engine, of every frame and its decoding), never
      * reported: the last engine counts every frame once. */
     struct tw_engine_stats *scratch;
+    struct tw_engine_stats *frame_st; /* where frames and their decoding count: st or scratch */
     struct tw_dns_msg dns;
     struct tw_dns_answers *answers; /* 70 KB: allocated with the engine */
     char ans_name[TW_ANSCACHE_TEXT_MAX];
@@ -345,6 +346,7 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
         e->scratch = calloc(1, sizeof(*e->scratch));
     if (e->answers == NULL || e->burst == NULL || (cfg->share_n > 1 && e->scratch == NULL))
         goto out_big;
+    e->frame_st = cfg->share_n <= 1 || cfg->share_idx == cfg->share_n - 1 ? &e->st : e->scratch;
     e->qcap = cfg->quic_states;
     if (e->qcap > 0) {
         /* Mapped, touched only when used, like the flow table. */
@@ -1906,12 +1908,11 @@ void tw_engine_packets(struct tw_engine *e, const struct tw_frame *fr, const str
 static int decode_frame(struct tw_engine *e, int linktype, const struct tw_frame *f,
                         struct tw_pkt *p, bool *reassembled)
 {
-    bool counts = e->cfg.share_n <= 1 || e->cfg.share_idx == e->cfg.share_n - 1;
-    struct tw_engine_stats *fs = counts ? &e->st : e->scratch;
+    struct tw_engine_stats *fs = e->frame_st;
 
     e->seq++;
     *reassembled = false;
-    if (!counts && !tw_csum_deciding(e->csum)) {
+    if (fs != &e->st && !tw_csum_deciding(e->csum)) {
         /* Another engine counts this frame: one that is plainly of another engine's flow is
          * skipped unread. While auto decides, every engine validates every frame. */
         struct tw_pkt k;
