@@ -123,11 +123,13 @@ struct tw_engine {
     const struct tw_frame *frame; /* frame being processed */
     uint64_t seq;                 /* frames taken so far (the next one's number) */
     uint64_t cur_seq;             /* number of the frame being processed */
-    /* An engine that shares its frames: the counts of what it does for the other engines'
-     * frames (and, unless it is the last engine, of every frame and its decoding), never
-     * reported: the last engine counts every frame once. */
+    /* An engine that shares its frames: the counts of what it does for frames another engine
+     * counts (of other shares, or TW_SHARE_UNKNOWN ones unless it is the last engine), never
+     * reported: every frame is counted once. */
     struct tw_engine_stats *scratch;
-    struct tw_engine_stats *frame_st; /* where frames and their decoding count: st or scratch */
+    /* Where a TW_SHARE_UNKNOWN frame and its decoding count: st (the last engine, or one that
+     * does not share) or scratch. */
+    struct tw_engine_stats *frame_st;
     struct tw_dns_msg dns;
     struct tw_dns_answers *answers; /* 70 KB: allocated with the engine */
     char ans_name[TW_ANSCACHE_TEXT_MAX];
@@ -1900,25 +1902,42 @@ void tw_engine_packets(struct tw_engine *e, const struct tw_frame *fr, const str
     }
 }
 
+enum tw_share tw_engine_share_of(const struct tw_engine *e, int linktype, const struct tw_frame *f)
+{
+    struct tw_pkt k;
+
+    if (e->cfg.share_n <= 1 || !tw_decode_peek(linktype, f->data, f->caplen, &k))
+        return TW_SHARE_UNKNOWN;
+    return tw_flow_worker(&k, e->cfg.share_n) == e->cfg.share_idx ? TW_SHARE_MINE
+                                                                   : TW_SHARE_OTHER;
+}
+
+bool tw_engine_deciding(const struct tw_engine *e)
+{
+    return tw_csum_deciding(e->csum);
+}
+
 /*
- * Counts frame f and decodes it into *p: 0 when p is to be read (with the prep, after IP
- * reassembly: *reassembled tells whether p points into the prep's buffer, valid until the
- * next decoding, rather than into f), else the packet goes no further.
+ * Counts frame f (what tw_engine_share_of() said of it) and decodes it into *p: 0 when p is
+ * to be read (with the prep, after IP reassembly: *reassembled tells whether p points into the
+ * prep's buffer, valid until the next decoding, rather than into f), else the packet goes no
+ * further.
  */
 static int decode_frame(struct tw_engine *e, int linktype, const struct tw_frame *f,
-                        struct tw_pkt *p, bool *reassembled)
+                        enum tw_share share, struct tw_pkt *p, bool *reassembled)
 {
     struct tw_engine_stats *fs = e->frame_st;
 
     e->seq++;
     *reassembled = false;
-    if (fs != &e->st && !tw_csum_deciding(e->csum)) {
-        /* Another engine counts this frame: one that is plainly of another engine's flow is
-         * skipped unread. While auto decides, every engine validates every frame. */
-        struct tw_pkt k;
-        if (tw_decode_peek(linktype, f->data, f->caplen, &k) &&
-            tw_flow_worker(&k, e->cfg.share_n) != e->cfg.share_idx)
+    if (share == TW_SHARE_MINE) {
+        fs = &e->st;
+    } else if (share == TW_SHARE_OTHER) {
+        /* Counted by the engine whose share it is. While auto decides, every engine
+         * validates every frame. */
+        if (!tw_csum_deciding(e->csum))
             return TW_ESKIP;
+        fs = e->scratch;
     }
     fs->packets++;
     fs->bytes += f->wirelen;
@@ -1939,8 +1958,10 @@ static int decode_frame(struct tw_engine *e, int linktype, const struct tw_frame
     return tw_prep_verify_early(e->csum, p, &e->st.prep);
 }
 
-void tw_engine_frames(struct tw_engine *e, const int *linktype, const struct tw_frame *fr,
-                      unsigned n)
+/* tw_engine_frames() and tw_engine_frames_at(): seq and share NULL, the frames are numbered
+ * on from the last and the engine tells their share itself. */
+static void frames(struct tw_engine *e, const int *linktype, const struct tw_frame *fr,
+                   const uint64_t *seq, const uint8_t *share, unsigned n)
 {
     unsigned i = 0;
     bool reassembled;
@@ -1951,13 +1972,29 @@ void tw_engine_frames(struct tw_engine *e, const int *linktype, const struct tw_
         /* A reassembled datagram's bytes last until the next decoding: read it first. */
         for (; i < n && m < TW_ENGINE_BURST && !reassembled; i++) {
             struct burst_slot *b = &e->burst[m];
+            enum tw_share sh = share != NULL ? (enum tw_share)share[i]
+                                             : tw_engine_share_of(e, linktype[i], &fr[i]);
+            if (seq != NULL)
+                e->seq = seq[i];
             b->fr = &fr[i];
             b->seq = e->seq;
-            if (decode_frame(e, linktype[i], &fr[i], &b->p, &reassembled) == 0)
+            if (decode_frame(e, linktype[i], &fr[i], sh, &b->p, &reassembled) == 0)
                 m++;
         }
         read_burst(e, e->burst, m);
     }
+}
+
+void tw_engine_frames(struct tw_engine *e, const int *linktype, const struct tw_frame *fr,
+                      unsigned n)
+{
+    frames(e, linktype, fr, NULL, NULL, n);
+}
+
+void tw_engine_frames_at(struct tw_engine *e, const int *linktype, const struct tw_frame *fr,
+                         const uint64_t *seq, const uint8_t *share, unsigned n)
+{
+    frames(e, linktype, fr, seq, share, n);
 }
 
 void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *fr)
@@ -1966,13 +2003,9 @@ void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f
     bool reassembled;
     uint64_t seq = e->seq;
 
-    if (decode_frame(e, linktype, fr, &p, &reassembled) == 0) {
+    if (decode_frame(e, linktype, fr, tw_engine_share_of(e, linktype, fr), &p, &reassembled) ==
+        0) {
         e->cur_seq = seq;
         tw_engine_packet(e, fr, &p);
     }
-}
-
-uint64_t tw_engine_frames_seen(const struct tw_engine *e)
-{
-    return e->seq;
 }

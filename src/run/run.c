@@ -220,12 +220,12 @@ static bool output_failed(const struct sensor *s)
     return sinks_failed(s);
 }
 
-/* Says how far r's engine has read, when someone waits for it (worker 0 of a replay: the
- * others' answer lookups). */
+/* Says how far r's engine has read (every frame taken: none is held), when someone waits for
+ * it (worker 0 of a replay: the others' answer lookups). */
 static void replay_progress(const struct replay *r)
 {
     if (r->progress != NULL)
-        atomic_store_explicit(r->progress, tw_engine_frames_seen(r->eng), memory_order_release);
+        atomic_store_explicit(r->progress, r->seq, memory_order_release);
 }
 
 /* Reads the frames kept (only an engine keeps any), then lets go of their blocks. */
@@ -236,12 +236,18 @@ static void burst_flush(struct replay *r)
 
     if (b->n == 0)
         return;
-    tw_engine_frames(r->eng, b->linktype, b->f, b->n);
-    replay_progress(r);
+    tw_engine_frames_at(r->eng, b->linktype, b->f, b->seq, b->share, b->n);
     for (unsigned i = 0; i < b->n; i++)
         tw_hold_batch_add(&done, b->f[i].hold);
     tw_hold_batch_flush(&done);
     b->n = 0;
+}
+
+/* Every frame taken so far is read: said to whoever waits for it. */
+static void round_end(struct replay *r)
+{
+    burst_flush(r);
+    replay_progress(r);
 }
 
 /*
@@ -260,7 +266,7 @@ bool replay_round(struct replay *r)
     for (unsigned k = 0; k < BURST; k++) {
         int n = tw_merge_next(r->merge, &f, &linktype, &file, err, sizeof(err));
         if (n == TW_EOF) {
-            burst_flush(r);
+            round_end(r);
             return false;
         }
         if (n < 0) {
@@ -271,24 +277,32 @@ bool replay_round(struct replay *r)
         }
         f.source = (uint32_t)file;
         r->sink->source = r->names[file]; /* events name the file they came from */
-        if (r->eng != NULL && f.hold != NULL) {
-            tw_hold_take(f.hold);
-            r->b.f[r->b.n] = f;
-            r->b.linktype[r->b.n++] = linktype;
-            if (r->b.n == TW_ENGINE_BURST)
-                burst_flush(r);
-            continue;
-        }
+        uint64_t seq = r->seq++;
         if (r->eng != NULL) {
-            burst_flush(r); /* in order */
-            tw_engine_frame(r->eng, linktype, &f);
-            replay_progress(r);
+            uint8_t share = (uint8_t)tw_engine_share_of(r->eng, linktype, &f);
+            /* Plainly another worker's frame: nothing to read here (while checksum auto
+             * decides, every worker validates every frame). */
+            if (share == TW_SHARE_OTHER && !tw_engine_deciding(r->eng))
+                continue;
+            if (f.hold == NULL) {
+                burst_flush(r); /* in order; its bytes last until the next read */
+                tw_engine_frames_at(r->eng, &linktype, &f, &seq, &share, 1);
+                continue;
+            }
+            tw_hold_take(f.hold);
+            struct file_burst *b = &r->b;
+            b->f[b->n] = f;
+            b->linktype[b->n] = linktype;
+            b->seq[b->n] = seq;
+            b->share[b->n++] = share;
+            if (b->n == TW_ENGINE_BURST)
+                round_end(r);
         } else {
             *r->linktype = linktype;
             r->frame_fn(r->ctx, &f);
         }
     }
-    burst_flush(r);
+    round_end(r);
     return true;
 }
 

@@ -112,6 +112,8 @@ struct totals {
 struct file_burst {
     struct tw_frame f[TW_ENGINE_BURST];
     int linktype[TW_ENGINE_BURST];
+    uint64_t seq[TW_ENGINE_BURST];  /* each frame's number in the input */
+    uint8_t share[TW_ENGINE_BURST]; /* enum tw_share */
     unsigned n;
 };
 
@@ -125,8 +127,9 @@ struct replay {
     int *linktype;
     struct sink *sink;        /* its source is set to each frame's file */
     bool say;                 /* says read errors on stderr (one thread of several) */
-    /* When not NULL: after every burst, the frames eng took so far (all of them read). */
+    /* When not NULL: after every burst, the frames taken so far (all of them read). */
     _Atomic uint64_t *progress;
+    uint64_t seq; /* frames taken so far */
     uint64_t read_errors;     /* files that broke while read */
     struct file_burst b;
 };

@@ -61,9 +61,10 @@ struct tw_engine_config {
     /*
      * Several engines reading the same frames, each its own share (a replay's workers, each
      * reading every file): share_n > 1 engines, this one share_idx; it reads the frames whose
-     * flow is tw_flow_worker(p, share_n) == share_idx and skips the others once decoded.
-     * Frames and their decoding are counted by engine share_n - 1 alone (it decodes every
-     * frame; the others skip what tw_decode_peek() shows is not theirs). 0 or 1: every frame.
+     * flow is tw_flow_worker(p, share_n) == share_idx and skips the others. A frame whose flow
+     * tw_decode_peek() reads is counted (with its decoding) by the engine whose share it is;
+     * any other frame is decoded by every engine and counted by engine share_n - 1. 0 or 1:
+     * every frame.
      */
     unsigned share_n, share_idx;
     /* Called before every answer cache lookup with the frame's number in the input (frames
@@ -161,6 +162,28 @@ void tw_engine_packets(struct tw_engine *e, const struct tw_frame *fr, const str
 void tw_engine_frames(struct tw_engine *e, const int *linktype, const struct tw_frame *f,
                       unsigned n);
 
+/* What a frame is to an engine that shares its input (tw_engine_config.share_n > 1). */
+enum tw_share {
+    TW_SHARE_UNKNOWN, /* its flow is not read without decoding it: every engine decodes it,
+                         the last one counts it */
+    TW_SHARE_MINE,    /* of this engine's share: counted here */
+    TW_SHARE_OTHER,   /* of another engine's share, which counts it: nothing to read here
+                         (unless checksum auto is deciding: see tw_engine_deciding()) */
+};
+
+/* What frame f is to e, from tw_decode_peek(): TW_SHARE_UNKNOWN when e does not share. */
+enum tw_share tw_engine_share_of(const struct tw_engine *e, int linktype, const struct tw_frame *f);
+
+/* Whether checksum auto is still deciding: then every engine of a share validates every
+ * frame (so that all decide alike), TW_SHARE_OTHER ones included. It never starts again. */
+bool tw_engine_deciding(const struct tw_engine *e);
+
+/* tw_engine_frames() for an engine that shares its input: seq[i] is frame i's number in the
+ * input (increasing: the frames left out are TW_SHARE_OTHER ones, taken while the engine was
+ * not deciding), share[i] what tw_engine_share_of() said of it. */
+void tw_engine_frames_at(struct tw_engine *e, const int *linktype, const struct tw_frame *f,
+                         const uint64_t *seq, const uint8_t *share, unsigned n);
+
 /* The same for a frame the caller decoded already (tw_decode() or tw_prep_decode_deferred()
  * returned 0 for it; p->payload points into f->data): the frame, its bytes and its decoding
  * are counted by the caller, not here. Checksums left pending (p->csum_pending) are validated
@@ -175,8 +198,6 @@ void tw_engine_packet(struct tw_engine *e, const struct tw_frame *f, const struc
  */
 void tw_engine_flush(struct tw_engine *e);
 
-/* Frames tw_engine_frames() and tw_engine_frame() took so far (skipped ones included). */
-uint64_t tw_engine_frames_seen(const struct tw_engine *e);
 
 void tw_engine_get_stats(const struct tw_engine *e, struct tw_engine_stats *st,
                          struct tw_flow_table_stats *fst, uint32_t *stream_high_water);
