@@ -455,6 +455,65 @@ static void test_refused_names(void **state)
     tw_anscache_free(c);
 }
 
+/* One answer's addresses stored together: each as its own put, with its own TTL; a refused
+ * text is refused (and counted) for every address. */
+static void test_put_n(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = mkcache(64, 1, 86400, 4);
+    struct tw_anscache_stats st;
+    uint8_t client[16], addr[3][16], other[16];
+    const uint32_t ttl[3] = {300, 10, 300};
+    const char *chain[] = {"edge.example.net"};
+    char name[TW_ANSCACHE_TEXT_MAX], out[TW_ANSCACHE_TEXT_MAX];
+    char *huge = malloc(TW_NAME_MAX + 1);
+
+    assert_non_null(huge);
+    v4(client, 0x0a000001);
+    for (int i = 0; i < 3; i++)
+        v4(addr[i], 0xc0000201u + (uint32_t)i);
+    assert_int_equal(tw_anscache_put_n(c, 4, client, (const uint8_t(*)[16])addr, ttl, 3,
+                                       "www.example.com", chain, 1, 100),
+                     3);
+    for (int i = 0; i < 3; i++) {
+        assert_true(tw_anscache_get(c, 4, client, addr[i], 100, name, sizeof(name), out,
+                                    sizeof(out)));
+        assert_string_equal(name, "www.example.com");
+        assert_string_equal(out, "edge.example.net");
+    }
+    /* Each its own TTL: the second ran out, the others did not. */
+    assert_string_equal(get4(c, 0x0a000001, 0xc0000202u, 111), "");
+    assert_string_equal(get4(c, 0x0a000001, 0xc0000201u, 111), "www.example.com");
+    assert_string_equal(get4(c, 0x0a000001, 0xc0000203u, 111), "www.example.com");
+    /* Nothing for another client. */
+    v4(other, 0x0a000002);
+    assert_false(tw_anscache_get(c, 4, other, addr[0], 100, name, sizeof(name), NULL, 0));
+
+    /* A name too long for the text: refused for each address, nothing stored. */
+    memset(huge, 'h', TW_NAME_MAX);
+    huge[TW_NAME_MAX] = '\0';
+    v4(addr[0], 0xc6336401u);
+    v4(addr[1], 0xc6336402u);
+    assert_int_equal(tw_anscache_put_n(c, 4, client, (const uint8_t(*)[16])addr, ttl, 2, huge,
+                                       NULL, 0, 100),
+                     0);
+    /* No address, or a caller error: nothing stored, nothing counted. */
+    assert_int_equal(tw_anscache_put_n(c, 4, client, (const uint8_t(*)[16])addr, ttl, 0,
+                                       "x.example", NULL, 0, 100),
+                     0);
+    assert_int_equal(tw_anscache_put_n(c, 4, client, (const uint8_t(*)[16])addr, ttl, 2, "",
+                                       NULL, 0, 100),
+                     0);
+    assert_int_equal(tw_anscache_put_n(c, 5, client, (const uint8_t(*)[16])addr, ttl, 2,
+                                       "x.example", NULL, 0, 100),
+                     0);
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.puts, 3);
+    assert_int_equal(st.refused, 2);
+    free(huge);
+    tw_anscache_free(c);
+}
+
 static void test_chain_truncation(void **state)
 {
     (void)state;
@@ -878,6 +937,7 @@ int main(void)
         cmocka_unit_test(test_eviction_under_pressure),
         cmocka_unit_test(test_eviction_order),
         cmocka_unit_test(test_refused_names),
+        cmocka_unit_test(test_put_n),
         cmocka_unit_test(test_chain_truncation),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_against_model),

@@ -21,7 +21,8 @@
  */
 #include "tunwatch/host/anscache.h"
 
-#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,7 +66,7 @@ struct ans_slot {
 };
 
 struct ans_shard {
-    _Alignas(TW_CACHE_LINE) pthread_mutex_t lock;
+    _Alignas(TW_CACHE_LINE) atomic_bool lock; /* shard_lock() */
     struct ans_entry *entries;
     char *arena;
     struct ans_slot *slots;
@@ -190,6 +191,31 @@ static int prepare_text(struct ans_text *t, const char *qname, const char *const
     }
     t->chain_len = (uint16_t)(used - qlen);
     return 0;
+}
+
+/* --- locking --- */
+
+/*
+ * A shard's lock is held for a probe and a few copies, never across a system call, and taken
+ * by the workers' lookups and the DNS flows' puts: a test-and-test-and-set spin lock costs
+ * one atomic exchange where a mutex costs two atomic operations; a holder that lost its CPU
+ * is waited for with sched_yield().
+ */
+static void shard_lock(struct ans_shard *s)
+{
+    for (unsigned spin = 0; atomic_exchange_explicit(&s->lock, true, memory_order_acquire);) {
+        while (atomic_load_explicit(&s->lock, memory_order_relaxed)) {
+            if (++spin < 128)
+                tw_cpu_relax();
+            else
+                sched_yield();
+        }
+    }
+}
+
+static void shard_unlock(struct ans_shard *s)
+{
+    atomic_store_explicit(&s->lock, false, memory_order_release);
 }
 
 /* --- table (shard lock held) --- */
@@ -388,7 +414,8 @@ struct tw_anscache *tw_anscache_new(const struct tw_anscache_config *cfg)
         text_first += s->arena_cap;
         first += s->cap;
         s->slots = malloc((size_t)nb * sizeof(*s->slots));
-        if (s->slots == NULL || pthread_mutex_init(&s->lock, NULL) != 0) {
+        atomic_init(&s->lock, false);
+        if (s->slots == NULL) {
             free(s->slots);
             goto out_free_shards;
         }
@@ -412,7 +439,6 @@ void tw_anscache_free(struct tw_anscache *c)
         return;
     for (unsigned i = 0; i < c->n_shards; i++) {
         struct ans_shard *s = &c->shards[i];
-        pthread_mutex_destroy(&s->lock);
         free(s->slots);
     }
     free(c->shards);
@@ -421,41 +447,31 @@ void tw_anscache_free(struct tw_anscache *c)
     free(c);
 }
 
-int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
-                    const uint8_t resolved[16], const char *qname, const char *const *chain,
-                    size_t n_chain, uint32_t ttl, int64_t now)
+/* A put of key k, the text prepared (prepare_text() returned rc): 0, or rc (TW_ENOMEM counted
+ * as refused in k's shard). */
+static int put_key(struct tw_anscache *c, const struct ans_key *k, const struct ans_text *t,
+                   int rc, uint32_t ttl, int64_t now)
 {
-    struct ans_key k;
-    struct ans_text t;
-    struct ans_shard *s;
+    uint64_t h64 = key_hash(k, c->seed);
+    uint32_t h = (uint32_t)h64, idx, need, off = 0;
+    struct ans_shard *s = shard_of(c, h64);
     struct ans_entry *e;
     struct ans_slot *sl;
-    uint32_t idx, h, need, off = 0;
-    uint64_t h64;
-    int rc;
 
-    if (!make_key(&k, version, client, resolved))
-        return TW_EINVAL;
-    rc = prepare_text(&t, qname, chain, n_chain);
-    h64 = key_hash(&k, c->seed);
-    h = (uint32_t)h64;
-    s = shard_of(c, h64);
-    if (rc == TW_EINVAL)
-        return rc;
     if (rc != 0) {
-        pthread_mutex_lock(&s->lock);
+        shard_lock(s);
         s->refused++;
-        pthread_mutex_unlock(&s->lock);
+        shard_unlock(s);
         return rc;
     }
     ttl = TW_MIN(TW_MAX(ttl, c->ttl_floor), c->ttl_ceiling);
 
-    pthread_mutex_lock(&s->lock);
+    shard_lock(s);
     uint32_t mine[TW_ANSCACHE_NAMES_MAX], oldest = ANS_NONE;
-    unsigned n_mine = key_entries(s, &k, h, now, mine);
+    unsigned n_mine = key_entries(s, k, h, now, mine);
     bool replaced = false;
     for (unsigned i = 0; i < n_mine && !replaced; i++) {
-        if (entry_names(s, &s->entries[mine[i]], t.text, t.name_len, false)) {
+        if (entry_names(s, &s->entries[mine[i]], t->text, t->name_len, false)) {
             /* A fresh answer for a name it holds: the old one leaves a hole, the new goes to
              * the head. */
             s->replaced++;
@@ -470,7 +486,7 @@ int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client
         s->names_dropped++;
         remove_entry(s, oldest);
     }
-    need = (uint32_t)t.name_len + t.chain_len;
+    need = (uint32_t)t->name_len + t->chain_len;
     while (s->count == s->cap || (off = arena_fit(s, need)) == ANS_NONE)
         drop_oldest(s, now);
     sl = free_slot(s, h); /* removals may have shifted the slots */
@@ -480,7 +496,7 @@ int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client
     s->count++;
     s->text_head = off + need;
     e = &s->entries[idx];
-    e->key = k;
+    e->key = *k;
     e->hash = h;
     e->live = 1;
     e->text_off = off;
@@ -488,15 +504,53 @@ int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client
     sl->idx = idx;
     s->used++;
     e->expires = now + (int64_t)ttl;
-    e->flags = t.flags;
-    e->name_len = (uint8_t)t.name_len;
-    e->chain_len = t.chain_len;
-    memcpy(s->arena + off, t.text, need);
+    e->flags = t->flags;
+    e->name_len = (uint8_t)t->name_len;
+    e->chain_len = t->chain_len;
+    memcpy(s->arena + off, t->text, need);
     s->puts++;
-    if (t.flags & TW_ANSF_CHAIN_TRUNCATED)
+    if (t->flags & TW_ANSF_CHAIN_TRUNCATED)
         s->truncated++;
-    pthread_mutex_unlock(&s->lock);
+    shard_unlock(s);
     return 0;
+}
+
+int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
+                    const uint8_t resolved[16], const char *qname, const char *const *chain,
+                    size_t n_chain, uint32_t ttl, int64_t now)
+{
+    struct ans_key k;
+    struct ans_text t;
+
+    if (!make_key(&k, version, client, resolved))
+        return TW_EINVAL;
+    int rc = prepare_text(&t, qname, chain, n_chain);
+    if (rc == TW_EINVAL)
+        return rc;
+    return put_key(c, &k, &t, rc, ttl, now);
+}
+
+size_t tw_anscache_put_n(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
+                         const uint8_t (*resolved)[16], const uint32_t *ttl, size_t n,
+                         const char *qname, const char *const *chain, size_t n_chain,
+                         int64_t now)
+{
+    struct ans_key k;
+    struct ans_text t;
+    size_t stored = 0;
+
+    if (n == 0 || !make_key(&k, version, client, resolved[0]))
+        return 0;
+    int rc = prepare_text(&t, qname, chain, n_chain);
+    if (rc == TW_EINVAL)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            (void)make_key(&k, version, client, resolved[i]);
+        if (put_key(c, &k, &t, rc, ttl[i], now) == 0)
+            stored++;
+    }
+    return stored;
 }
 
 bool tw_anscache_lookup_name(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
@@ -517,7 +571,7 @@ bool tw_anscache_lookup_name(struct tw_anscache *c, uint8_t version, const uint8
     h64 = key_hash(&k, c->seed);
     s = shard_of(c, h64);
 
-    pthread_mutex_lock(&s->lock);
+    shard_lock(s);
     n_mine = key_entries(s, &k, (uint32_t)h64, now, mine);
     if (n_mine == 0)
         goto out_unlock;
@@ -566,7 +620,7 @@ out_unlock:
         s->hits++;
     else
         s->misses++;
-    pthread_mutex_unlock(&s->lock);
+    shard_unlock(s);
     return hit;
 }
 
@@ -592,7 +646,7 @@ void tw_anscache_get_stats(struct tw_anscache *c, struct tw_anscache_stats *st)
     for (unsigned i = 0; i < c->n_shards; i++) {
         struct ans_shard *s = &c->shards[i];
 
-        pthread_mutex_lock(&s->lock);
+        shard_lock(s);
         st->puts += s->puts;
         st->hits += s->hits;
         st->misses += s->misses;
@@ -603,6 +657,6 @@ void tw_anscache_get_stats(struct tw_anscache *c, struct tw_anscache_stats *st)
         st->truncated += s->truncated;
         st->names_dropped += s->names_dropped;
         st->entries += s->used;
-        pthread_mutex_unlock(&s->lock);
+        shard_unlock(s);
     }
 }

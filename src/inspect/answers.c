@@ -3,30 +3,24 @@
 
 #include <string.h>
 
+/* The addresses a question's chain ends at, of the querier's family (the connection that
+ * follows comes from the address that asked), stored together once the chain is known. */
 struct learn_ctx {
-    struct tw_anscache *cache;
     uint8_t version;
-    const uint8_t *client;
-    int64_t now;
-    const char *const *chain; /* chain[0] is the queried name; NULL after the last */
-    unsigned stored;
+    size_t n;
+    uint8_t addr[TW_DNS_MAX_ANSWERS][16];
+    uint32_t ttl[TW_DNS_MAX_ANSWERS];
 };
 
 static void learn_addr(void *ctx, const uint8_t *addr, uint8_t version, uint32_t ttl)
 {
     struct learn_ctx *l = ctx;
-    uint8_t resolved[16] = {0};
-    size_t n = 1;
 
-    /* The connection that follows comes from the address that asked: same family only. */
-    if (version != l->version)
+    if (version != l->version || l->n == TW_DNS_MAX_ANSWERS)
         return;
-    while (n < TW_ANSWERS_CHAIN_MAX && l->chain[n] != NULL)
-        n++;
-    memcpy(resolved, addr, version == 4 ? 4 : 16);
-    if (tw_anscache_put(l->cache, version, l->client, resolved, l->chain[0], l->chain + 1, n - 1,
-                        ttl, l->now) == 0)
-        l->stored++;
+    memset(l->addr[l->n], 0, 16);
+    memcpy(l->addr[l->n], addr, version == 4 ? 4 : 16);
+    l->ttl[l->n++] = ttl;
 }
 
 int tw_answers_learn(struct tw_anscache *c, const struct tw_dns_msg *m, const uint8_t *msg,
@@ -46,13 +40,16 @@ int tw_answers_learn(struct tw_anscache *c, const struct tw_dns_msg *m, const ui
     if (m->ancount == 0 || m->n_questions == 0)
         return rc;
     for (unsigned i = 0; i < m->n_questions; i++) {
-        struct learn_ctx l = {
-            .cache = c, .version = version, .client = client, .now = now, .chain = chain};
+        struct learn_ctx l; /* l.addr and l.ttl are filled as far as l.n says */
+        l.version = version;
+        l.n = 0;
         /* One walk for both: the chain, and the addresses it ends at. */
-        memset(chain, 0, sizeof(chain));
         size_t n = tw_dns_cname_chain(ans, m->q[i].name, chain, TW_ANSWERS_CHAIN_MAX,
                                       c != NULL ? learn_addr : NULL, &l);
-        *stored += l.stored;
+        if (l.n > 0)
+            *stored += (unsigned)tw_anscache_put_n(c, version, client,
+                                                   (const uint8_t(*)[16])l.addr, l.ttl, l.n,
+                                                   chain[0], chain + 1, n - 1, now);
         if (n > 1 && on_chain != NULL)
             on_chain(ctx, &m->q[i], chain, n);
     }

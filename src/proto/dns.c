@@ -401,14 +401,29 @@ static void txt_base64(struct txt *t, const uint8_t *b, size_t n)
     }
 }
 
-static size_t fmt_v4(char *b, const uint8_t *a)
+/* An octet in decimal, as 3 digits without leading zeros and its length: no division. */
+static size_t fmt_octet(char *b, unsigned v)
 {
+    unsigned h = v * 41 >> 12; /* v / 100 for v < 256 (41 / 4096 = 1 / 99.9) */
+    unsigned r = v - h * 100;
+    unsigned t = r * 103 >> 10; /* r / 10 for r < 100 (103 / 1024 = 1 / 9.94) */
     size_t o = 0;
 
-    for (int i = 0; i < 4; i++) {
-        if (i > 0)
-            b[o++] = '.';
-        o += fmt_uint(b + o, a[i]);
+    if (h > 0)
+        b[o++] = (char)('0' + h);
+    if (h > 0 || t > 0)
+        b[o++] = (char)('0' + t);
+    b[o++] = (char)('0' + r - t * 10);
+    return o;
+}
+
+static size_t fmt_v4(char *b, const uint8_t *a)
+{
+    size_t o = fmt_octet(b, a[0]);
+
+    for (int i = 1; i < 4; i++) {
+        b[o++] = '.';
+        o += fmt_octet(b + o, a[i]);
     }
     return o;
 }

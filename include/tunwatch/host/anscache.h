@@ -118,6 +118,13 @@ int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client
                     const uint8_t resolved[16], const char *qname, const char *const *chain,
                     size_t n_chain, uint32_t ttl, int64_t now);
 
+/* tw_anscache_put() of the same name and chain for n addresses (resolved[i], TTL ttl[i]: one
+ * answer's), the text prepared once. Returns how many were stored. */
+size_t tw_anscache_put_n(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
+                         const uint8_t (*resolved)[16], const uint32_t *ttl, size_t n,
+                         const char *qname, const char *const *chain, size_t n_chain,
+                         int64_t now);
+
 /*
  * Looks up the answer that client (version, addr) received for address `resolved`: of the
  * names the client resolved to it, the one equal to want[0..want_len) (ASCII case-insensitive,
