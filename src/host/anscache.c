@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * DNS answer cache: sharded, fixed-size, first in first out. See anscache.h for the contract
- * and for why per-shard mutexes are acceptable on the packet path.
+ * and for why per-shard locks are acceptable on the packet path.
  *
  * Each name a client resolved to an address is an entry of its own (up to
  * TW_ANSCACHE_NAMES_MAX per (client, address)); the entries of one key share its hash, so they

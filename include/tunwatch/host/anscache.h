@@ -12,8 +12,8 @@
  * One cache per process, shared by every worker: a client's DNS response and its later
  * connection usually hash to different workers. It is split into shards, each a fixed-size
  * ring of entries in put order with an open-addressing index and a byte arena for the names,
- * guarded by its own mutex; the shard is chosen by a seeded hash of the key. Everything is
- * allocated by tw_anscache_new().
+ * guarded by its own lock (a spin lock: see below); the shard is chosen by a seeded hash of
+ * the key. Everything is allocated by tw_anscache_new().
  *
  * Why a lock is acceptable here: the cache is written only when a DNS response with addresses
  * is seen and read only when a new flow has no name of its own. Established flows, which are
