@@ -241,6 +241,21 @@ for w in 1 2; do
     fi
 done
 cmp -s "$tmp/rep1.json" "$tmp/rep2.json" && ok "--report is the same with 2 workers" || bad "--report differs with 2 workers"
+
+# ---- every frame counted once whatever the workers: a replay's workers each read every file
+# and count the frames of their own flows (the last one those whose flow only decoding tells)
+for w in 1 2 3; do
+    "$TW" -q -r 'pcaps/*.pcap*' -r pcaps/linktypes --workers $w -o /dev/null 2>"$tmp/sum$w"
+    # the decode counters (up to the bypassed packets, which depend on each worker's flows)
+    # and the names
+    sed -n -e 's/^  decode: \(.*\); bypassed.*/\1/p' -e 's/^  names: //p' "$tmp/sum$w" >"$tmp/cnt$w"
+done
+if [ "$(wc -l <"$tmp/cnt1")" -eq 2 ] && cmp -s "$tmp/cnt1" "$tmp/cnt2" && cmp -s "$tmp/cnt1" "$tmp/cnt3"; then
+    ok "--workers 2 and 3 count the same frames, decodings and names as one: $(head -c 60 "$tmp/cnt1")..."
+else
+    cp "$tmp/cnt2" "$tmp/err"
+    bad "--workers 2 or 3 count other frames than one"
+fi
 "$TW" -q -r 'pcaps/*.pcap*' --report >/dev/null 2>"$tmp/err"
 if grep -q "^SOURCE  *SERVICE  *FIRST SEEN  *LAST SEEN  *COUNT  NAMES" "$tmp/err" &&
     grep -q "^10.20.0.2  *DNS Query For LocaltoNet Tunnel Domain .*a1b2c3.localto.net" "$tmp/err"; then
