@@ -67,8 +67,9 @@ struct tw_engine_config {
      * every frame.
      */
     unsigned share_n, share_idx;
-    /* Called before every answer cache lookup with the frame's number in the input (frames
-     * tw_engine_frames() took before it; UINT64_MAX at tw_engine_flush()): returns once the
+    /* Called before every answer cache lookup with the frame's number in the input (as
+     * tw_engine_frames_at() was given it, or the count of frames tw_engine_frames() and
+     * tw_engine_frame() took before it; UINT64_MAX at tw_engine_flush()): returns once the
      * engine that learns the answers has read every frame before it. NULL: one engine. */
     void (*answer_wait)(void *ctx, uint64_t seq);
     void *answer_wait_ctx;
