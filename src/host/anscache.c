@@ -511,6 +511,15 @@ static int put_key(struct tw_anscache *c, const struct ans_key *k, const struct 
     s->puts++;
     if (t->flags & TW_ANSF_CHAIN_TRUNCATED)
         s->truncated++;
+    if (s->count == s->cap) {
+        /* Full: the next puts here drop the oldest entries. Their lines were last written a
+         * whole ring ago: start loading the next victim's index slot (its entry was loaded
+         * by the previous put) and the entry after it, so neither is a miss then. */
+        const struct ans_entry *v = &s->entries[s->tail];
+        if (v->live)
+            __builtin_prefetch(&s->slots[v->hash & s->mask]);
+        __builtin_prefetch(&s->entries[s->tail + 1 == s->cap ? 0 : s->tail + 1]);
+    }
     shard_unlock(s);
     return 0;
 }
