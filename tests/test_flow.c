@@ -95,6 +95,19 @@ static uint16_t retired_port(const struct tw_flow_lookup *res, unsigned i)
     return k->port[0];
 }
 
+/* A packet of a new flow (1, 2, sport, dport) at `now` that retires exactly one flow, the one
+ * whose key side 0 port is `want`. */
+static struct owned *get_retiring(struct tw_flow_table *t, uint16_t sport, uint16_t dport,
+                                  int64_t now, uint16_t want, struct tw_flow_lookup *res)
+{
+    struct tw_pkt p = mkpkt(1, 2, sport, dport);
+    struct owned *o = get(t, &p, now, res);
+
+    assert_int_equal(res->n_retired, 1);
+    assert_int_equal(retired_port(res, 0), want);
+    return o;
+}
+
 static void test_symmetric(void **state)
 {
     (void)state;
@@ -189,27 +202,17 @@ static void test_lru_order(void **state)
     /* 1000 seen again later: 1001 is now the least recently seen. */
     struct tw_pkt p0 = mkpkt(1, 2, 1000, 80);
     get(t, &p0, 14, &res);
-    struct tw_pkt p5 = mkpkt(1, 2, 2000, 80);
-    get(t, &p5, 15, &res);
+    get_retiring(t, 2000, 80, 15, 1001, &res);
     assert_true(res.created);
-    assert_int_equal(res.n_retired, 1);
-    assert_int_equal(retired_port(&res, 0), 1001);
     /* 1002 seen again in its own second (12 < 15, but the clock here says 12): not moved. */
     struct tw_pkt p2 = mkpkt(1, 2, 1002, 80);
     get(t, &p2, 12, &res);
     assert_false(res.created);
-    struct tw_pkt p6 = mkpkt(1, 2, 2001, 80);
-    get(t, &p6, 16, &res);
-    assert_int_equal(res.n_retired, 1);
-    assert_int_equal(retired_port(&res, 0), 1002);
+    get_retiring(t, 2001, 80, 16, 1002, &res);
     /* Order now: 1003, 1000, 2000, 2001. */
     uint16_t order[] = {1003, 1000, 2000, 2001};
-    for (unsigned i = 0; i < 4; i++) {
-        struct tw_pkt p = mkpkt(1, 2, (uint16_t)(3000 + i), 80);
-        get(t, &p, 17, &res);
-        assert_int_equal(res.n_retired, 1);
-        assert_int_equal(retired_port(&res, 0), order[i]);
-    }
+    for (unsigned i = 0; i < 4; i++)
+        get_retiring(t, (uint16_t)(3000 + i), 80, 17, order[i], &res);
     tw_flow_table_get_stats(t, &st);
     assert_int_equal(st.evicted, 6);
     assert_int_equal(st.expired, 0);
@@ -250,10 +253,7 @@ static void test_find_touch(void **state)
     tw_flow_touch(t, &f0->ft, 14);
     assert_int_equal(f0->ft.pkts, 2);
     /* Touched at 14: 1001 goes first now, as after a tw_flow_get at 14. */
-    struct tw_pkt p5 = mkpkt(1, 2, 2000, 80);
-    get(t, &p5, 15, &res);
-    assert_int_equal(res.n_retired, 1);
-    assert_int_equal(retired_port(&res, 0), 1001);
+    get_retiring(t, 2000, 80, 15, 1001, &res);
     /* Idle past the timeout: not found, and still there for tw_flow_get to retire. */
     struct tw_pkt p3 = mkpkt(1, 2, 1003, 80);
     assert_null(tw_flow_find(t, &p3, 114, &side));
@@ -654,15 +654,9 @@ static void test_short_class(void **state)
     tw_flow_set_timeout(t, &f[3]->ft, TW_FLOW_TIMEOUT_SHORT);
     assert_int_equal(tw_flow_meta(t, &f[3]->ft)->timeout, TW_FLOW_TIMEOUT_SHORT);
     /* Full: a new flow evicts the least recently seen one-shot (12), not the oldest flow. */
-    struct tw_pkt n1 = mkpkt(1, 2, 20, 53);
-    get(t, &n1, 15, &res);
-    assert_int_equal(res.n_retired, 1);
-    assert_int_equal(retired_port(&res, 0), 12);
+    get_retiring(t, 20, 53, 15, 12, &res);
     /* At 19, 13 (seen at 13) is 6 s idle: past the short timeout, it expires. */
-    struct tw_pkt n2 = mkpkt(1, 2, 21, 53);
-    get(t, &n2, 19, &res);
-    assert_int_equal(res.n_retired, 1);
-    assert_int_equal(retired_port(&res, 0), 13);
+    get_retiring(t, 21, 53, 19, 13, &res);
     /* Found 6 s idle in the short class: a new flow. */
     tw_flow_set_timeout(t, &f[0]->ft, TW_FLOW_TIMEOUT_SHORT);
     struct tw_pkt p10 = mkpkt(1, 2, 10, 53);
@@ -700,16 +694,10 @@ static void test_done_class(void **state)
     tw_flow_set_timeout(t, &f[3]->ft, TW_FLOW_TIMEOUT_DONE);
     assert_int_equal(tw_flow_meta(t, &f[1]->ft)->timeout, TW_FLOW_TIMEOUT_DONE);
     /* Full at 11: the least recently seen finished flow (11) goes, not the one-shot (10). */
-    struct tw_pkt n1 = mkpkt(1, 2, 20, 53);
-    get(t, &n1, 11, &res);
-    assert_int_equal(res.n_retired, 1);
-    assert_int_equal(retired_port(&res, 0), 11);
+    get_retiring(t, 20, 53, 11, 11, &res);
     /* At 13, 13 (seen at 10) is 3 s idle: past the 2 s of its class, it expires; the one-shot
      * (10) and the default flow (12) stay. */
-    struct tw_pkt n2 = mkpkt(1, 2, 21, 53);
-    get(t, &n2, 13, &res);
-    assert_int_equal(res.n_retired, 1);
-    assert_int_equal(retired_port(&res, 0), 13);
+    get_retiring(t, 21, 53, 13, 13, &res);
     struct tw_flow_table_stats st;
     tw_flow_table_get_stats(t, &st);
     assert_int_equal(st.evicted, 1);
