@@ -415,10 +415,8 @@ struct tw_anscache *tw_anscache_new(const struct tw_anscache_config *cfg)
         first += s->cap;
         s->slots = malloc((size_t)nb * sizeof(*s->slots));
         atomic_init(&s->lock, false);
-        if (s->slots == NULL) {
-            free(s->slots);
+        if (s->slots == NULL)
             goto out_free_shards;
-        }
         c->n_shards = i + 1;
         for (uint32_t j = 0; j < nb; j++)
             s->slots[j].idx = ANS_NONE;
@@ -437,10 +435,8 @@ void tw_anscache_free(struct tw_anscache *c)
 {
     if (c == NULL)
         return;
-    for (unsigned i = 0; i < c->n_shards; i++) {
-        struct ans_shard *s = &c->shards[i];
-        free(s->slots);
-    }
+    for (unsigned i = 0; i < c->n_shards; i++)
+        free(c->shards[i].slots);
     free(c->shards);
     tw_table_free(c->entries, c->entries_size);
     tw_table_free(c->arena, c->text_size);

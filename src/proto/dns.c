@@ -401,7 +401,7 @@ static void txt_base64(struct txt *t, const uint8_t *b, size_t n)
     }
 }
 
-/* An octet in decimal, as 3 digits without leading zeros and its length: no division. */
+/* An octet in decimal (up to 3 digits, no leading zero) at b; its length. No division. */
 static size_t fmt_octet(char *b, unsigned v)
 {
     unsigned h = v * 41 >> 12; /* v / 100 for v < 256 (41 / 4096 = 1 / 99.9) */

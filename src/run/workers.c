@@ -543,8 +543,10 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
                                 ? TW_MAX(pool_share(base->tls_big_buffers, i, n, dns0), 1u)
                                 : 0;
         if (s->replay_fanout) {
-            /* Each reads and decodes every frame (its own reassembly and checksum state,
-             * deciding alike) and reads its share. */
+            /* Each reads every frame and keeps its share: the frames of other shares are
+             * skipped before decoding, except while checksum auto decides (every worker
+             * validates every frame, so all decide alike) and those whose flow only decoding
+             * tells (each its own reassembly). */
             c.share_n = n;
             c.share_idx = i;
             if (i > 0) {

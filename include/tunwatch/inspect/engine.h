@@ -199,7 +199,6 @@ void tw_engine_packet(struct tw_engine *e, const struct tw_frame *f, const struc
  */
 void tw_engine_flush(struct tw_engine *e);
 
-
 void tw_engine_get_stats(const struct tw_engine *e, struct tw_engine_stats *st,
                          struct tw_flow_table_stats *fst, uint32_t *stream_high_water);
 
