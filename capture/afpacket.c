@@ -1,44 +1,44 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Live capture backend on Linux AF_PACKET sockets with a TPACKET_V3 memory-mapped ring, and
- * optional fanout so that N workers can split one interface between them.
+ * Live capture backend on Linux AF_PACKET sockets with a memory-mapped ring, and optional
+ * fanout so that N workers can split one interface between them.
  *
- * Interface addition for include/tunwatch/capture.h:
+ * Two rings, as libpcap chooses them:
+ *   - buffered (default): TPACKET_V3. Frames are packed into 1 MiB blocks of any frame size;
+ *     the reader is woken when a block is full or its timer expires (timeout_ms, default
+ *     100). The timer counts in jiffies: 1 ms is 4 ms with HZ=250.
+ *   - immediate: TPACKET_V2. Fixed-size frame slots, each handed over and signalled as it is
+ *     filled, so the reader wakes for every packet. A slot holds the MTU plus an Ethernet
+ *     header and a tag, or 64 KiB + 18 bytes when the interface has segmentation or receive
+ *     offloads on (TSO, UFO, GSO, LRO, GRO: a super-packet, such as a ClientHello sent as two
+ *     TSO segments, is captured whole), at most snaplen. Process attribution needs this: a
+ *     short-lived client's socket (dig over UDP) is gone within a millisecond of its query.
  *
- *   // Live capture from a Linux network interface through an AF_PACKET socket with a
- *   // TPACKET_V3 memory-mapped ring (Linux only). source is "IFACE", or "IFACE@GROUP" to join
- *   // fanout group GROUP (0..65535) in hash mode: every worker opens the same "IFACE@GROUP" and
- *   // the kernel hands each flow, both directions, to exactly one of them (IPv4 fragments are
- *   // reassembled first so they follow their flow). Group ids are shared by every process in
- *   // the network namespace: use one group per interface. Ethernet and loopback interfaces
- *   // only (LINKTYPE_ETHERNET). opts->buffer_mib is the ring size (default 32 MiB, in 1 MiB
- *   // blocks); a block is handed over when full or after opts->timeout_ms (default 100, 10
- *   // with opts->immediate). The BPF filter sees frames without offloaded VLAN tags, which
- *   // are re-inserted on delivery, so "vlan" primitives do not match offloaded tags.
- *   // stats: received counts packets that passed the filter, dropped those lost because the
- *   // ring was full; ifdropped is always 0.
- *   extern const struct tw_capture_ops tw_capture_afpacket;
+ * The contract (sources, fanout, options, stats) is in include/tunwatch/capture/capture.h.
  *
- * dispatch never waits: the caller polls selectable_fd (POLLIN|POLLERR) and dispatches. A block
- * goes back to the kernel only once all of its frames were delivered; the position inside a
- * block is kept between calls, so dispatch(max) may stop anywhere.
+ * dispatch never waits: the caller polls selectable_fd (POLLIN|POLLERR) and dispatches. A V3
+ * block goes back to the kernel only once all of its frames were delivered, a V2 slot as soon
+ * as its frame was; the position is kept between calls, so dispatch(max) may stop anywhere.
+ * The frame callback must not keep pointers into the ring after it returns.
  *
  * Open order matters: the socket is created for no protocol and gets a drop-everything filter
  * before it is bound, so nothing lands in the ring before the real filter is attached and, with
  * a fanout group, before the socket has joined it (a socket outside its group would receive a
  * copy of every packet, duplicating what the other workers see).
  *
- * Ring headers (block descriptors, struct tpacket3_hdr) are written by the kernel at aligned
- * offsets and are read as structs; packet bytes are only passed on, never interpreted.
+ * Ring headers (block descriptors, struct tpacket3_hdr and tpacket2_hdr) are written by the kernel
+ * at aligned offsets and are read as structs; packet bytes are only passed on, never interpreted.
  */
 #include "tunwatch/capture/capture.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <linux/ethtool.h>
 #include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <pcap/pcap.h>
@@ -56,7 +56,11 @@
 #define AF_BLOCK_SIZE (1u << 20)
 #define AF_FRAME_SIZE 2048u
 #define AF_TIMEOUT_MS_DEFAULT 100
-#define AF_TIMEOUT_MS_IMMEDIATE 1
+#define AF_L2_ROOM (14 + 4)                   /* Ethernet header and one tag */
+#define AF_V2_MAX_PACKET (65535 + AF_L2_ROOM) /* an IP packet of 64 KiB */
+/* Where the kernel puts the MAC header in a V2 slot (TPACKET_ALIGN(hdrlen + 16) - 14 for
+ * Ethernet): the slot size leaves this much room before the packet. */
+#define AF_V2_MAC_ROOM TPACKET_ALIGN(TPACKET2_HDRLEN + 16)
 #define AF_VLAN_TAG_LEN 4
 #define AF_MAC_ADDRS_LEN 12 /* destination and source MAC: the tag goes after them */
 #define AF_LINKTYPE_ETHERNET 1
@@ -67,20 +71,23 @@
 
 struct tw_capture {
     int fd;
+    int version; /* TPACKET_V3 or TPACKET_V2 (immediate) */
     uint8_t *ring;
     size_t ring_len;
     unsigned block_nr;
-    /* Reading position: the block being read and, once it is open, its next frame. */
+    /* V3 reading position: the block being read and, once it is open, its next frame. */
     unsigned block;
-    uint32_t frames_left;              /* frames of the open block not yet delivered */
-    const struct tpacket3_hdr *next;   /* NULL: the block is not open yet */
+    uint32_t frames_left;            /* frames of the open block not yet delivered */
+    const struct tpacket3_hdr *next; /* NULL: the block is not open yet */
+    /* V2: slots of slot_size bytes, slots_per_block to a block; the next slot to read. */
+    uint32_t slot_size, slots_per_block, slot_nr, slot;
     uint32_t snaplen;
     bool skip_outgoing; /* loopback: every packet is seen leaving and arriving; keep one */
     uint8_t *bounce;    /* max(snaplen, 12) + 4 bytes, for frames with a re-inserted tag */
     uint64_t frames;
     /* PACKET_STATISTICS resets the kernel counters on every read: totals are kept here. */
     uint64_t received, dropped;
-    uint64_t freezes; /* times the ring was full (tp_freeze_q_cnt); no tw_capture_stats field */
+    uint64_t freezes; /* V3: times the ring was full (tp_freeze_q_cnt); no tw_capture_stats field */
     char name[AF_NAME_MAX];
 };
 
@@ -224,29 +231,80 @@ static int af_linktype(struct tw_capture *c, const char *ifname, char *err, size
     }
 }
 
-static int af_setup_ring(struct tw_capture *c, const struct tw_capture_opts *opts, char *err,
-                         size_t errlen)
+/* True if the interface may build packets larger than its MTU: segmentation or receive
+ * offloads (TSO, UFO, GSO, LRO, GRO) are on, or cannot be read (as libpcap decides). */
+static bool af_offloads(const struct tw_capture *c, struct ifreq *ifr)
 {
-    int version = TPACKET_V3;
+    static const uint32_t cmds[] = {ETHTOOL_GTSO, ETHTOOL_GUFO, ETHTOOL_GGSO, ETHTOOL_GFLAGS,
+                                    ETHTOOL_GGRO};
+
+    for (size_t i = 0; i < TW_ARRAY_SIZE(cmds); i++) {
+        struct ethtool_value ev = {.cmd = cmds[i]};
+
+        ifr->ifr_data = (char *)&ev;
+        if (ioctl(c->fd, SIOCETHTOOL, ifr) != 0) {
+            if (errno == EOPNOTSUPP || errno == EINVAL)
+                continue; /* the driver has no such offload */
+            return true;
+        }
+        if (cmds[i] == ETHTOOL_GFLAGS ? (ev.data & ETH_FLAG_LRO) != 0 : ev.data != 0)
+            return true;
+    }
+    return false;
+}
+
+/* The largest frame a V2 slot must hold: the MTU plus Ethernet and a tag, or a 64 KiB IP
+ * packet when offloads may build one (or the MTU cannot be read). */
+static uint32_t af_max_frame(const struct tw_capture *c, const char *ifname)
+{
+    struct ifreq ifr;
+    uint32_t mtu_frame;
+
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+    if (ioctl(c->fd, SIOCGIFMTU, &ifr) != 0 || ifr.ifr_mtu <= 0)
+        return AF_V2_MAX_PACKET;
+    mtu_frame = (uint32_t)ifr.ifr_mtu + AF_L2_ROOM;
+    if (mtu_frame >= AF_V2_MAX_PACKET)
+        return mtu_frame; /* loopback: 64 KiB already */
+    return af_offloads(c, &ifr) ? AF_V2_MAX_PACKET : mtu_frame;
+}
+
+static int af_setup_ring(struct tw_capture *c, const struct tw_capture_opts *opts,
+                         const char *ifname, char *err, size_t errlen)
+{
     unsigned mib = opts->buffer_mib > 0 ? (unsigned)opts->buffer_mib : AF_BUFFER_MIB_DEFAULT;
-    unsigned tov = opts->immediate        ? AF_TIMEOUT_MS_IMMEDIATE
-                   : opts->timeout_ms > 0 ? (unsigned)opts->timeout_ms
-                                          : AF_TIMEOUT_MS_DEFAULT;
-    struct tpacket_req3 req;
+    unsigned tov = opts->timeout_ms > 0 ? (unsigned)opts->timeout_ms : AF_TIMEOUT_MS_DEFAULT;
+    struct tpacket_req3 req; /* a tpacket_req (V2) is its first four fields */
+    size_t req_len = sizeof(req);
     void *ring;
 
-    if (setsockopt(c->fd, SOL_PACKET, PACKET_VERSION, &version, sizeof(version)) != 0)
-        return af_errno_result(c, "cannot select TPACKET_V3", errno, err, errlen);
+    c->version = opts->immediate ? TPACKET_V2 : TPACKET_V3;
+    if (setsockopt(c->fd, SOL_PACKET, PACKET_VERSION, &c->version, sizeof(c->version)) != 0)
+        return af_errno_result(
+            c, c->version == TPACKET_V2 ? "cannot select TPACKET_V2" : "cannot select TPACKET_V3",
+            errno, err, errlen);
 
     c->block_nr = TW_MAX(1u, (unsigned)((uint64_t)mib * (1u << 20) / AF_BLOCK_SIZE));
     memset(&req, 0, sizeof(req));
     req.tp_block_size = AF_BLOCK_SIZE;
     req.tp_block_nr = c->block_nr;
-    req.tp_frame_size = AF_FRAME_SIZE;
-    req.tp_frame_nr = c->block_nr * (AF_BLOCK_SIZE / AF_FRAME_SIZE);
-    req.tp_retire_blk_tov = tov;
-    req.tp_feature_req_word = TP_FT_REQ_FILL_RXHASH;
-    if (setsockopt(c->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) != 0) {
+    if (c->version == TPACKET_V2) {
+        uint32_t room = TW_MIN(c->snaplen, af_max_frame(c, ifname));
+
+        c->slot_size = TPACKET_ALIGN(AF_V2_MAC_ROOM + room);
+        c->slots_per_block = AF_BLOCK_SIZE / c->slot_size;
+        c->slot_nr = c->block_nr * c->slots_per_block;
+        req.tp_frame_size = c->slot_size;
+        req.tp_frame_nr = c->slot_nr;
+        req_len = sizeof(struct tpacket_req);
+    } else {
+        req.tp_frame_size = AF_FRAME_SIZE;
+        req.tp_frame_nr = c->block_nr * (AF_BLOCK_SIZE / AF_FRAME_SIZE);
+        req.tp_retire_blk_tov = tov;
+        req.tp_feature_req_word = TP_FT_REQ_FILL_RXHASH;
+    }
+    if (setsockopt(c->fd, SOL_PACKET, PACKET_RX_RING, &req, (socklen_t)req_len) != 0) {
         int e = errno;
 
         if (e == ENOMEM) {
@@ -352,7 +410,7 @@ static int af_open(const char *source, const struct tw_capture_opts *opts,
     rc = af_drop_all(c, err, errlen);
     if (rc < 0)
         goto out_close;
-    rc = af_setup_ring(c, opts, err, errlen);
+    rc = af_setup_ring(c, opts, ifname, err, errlen);
     if (rc < 0)
         goto out_close;
     if (c->skip_outgoing) {
@@ -477,25 +535,30 @@ static int af_check_error(struct tw_capture *c, char *err, size_t errlen)
     return TW_EIO;
 }
 
-static void af_deliver(struct tw_capture *c, const struct tpacket3_hdr *h, tw_frame_fn fn,
-                       void *ctx)
+/* What both ring versions say about a frame. */
+struct af_meta {
+    uint32_t status, len, snaplen, sec, nsec;
+    uint16_t vlan_tci, vlan_tpid;
+    const uint8_t *data;
+};
+
+static void af_deliver(struct tw_capture *c, const struct af_meta *h, tw_frame_fn fn, void *ctx)
 {
-    const uint8_t *data = (const uint8_t *)h + h->tp_mac;
+    const uint8_t *data = h->data;
     struct tw_frame f = {
-        .ts_sec = h->tp_sec,
-        .ts_nsec = h->tp_nsec,
-        .caplen = TW_MIN(h->tp_snaplen, c->snaplen),
-        .wirelen = h->tp_len,
+        .ts_sec = h->sec,
+        .ts_nsec = h->nsec,
+        .caplen = TW_MIN(h->snaplen, c->snaplen),
+        .wirelen = h->len,
         .data = data,
     };
 
-    if ((h->tp_status & TP_STATUS_VLAN_VALID) && h->tp_snaplen >= AF_MAC_ADDRS_LEN) {
+    if ((h->status & TP_STATUS_VLAN_VALID) && h->snaplen >= AF_MAC_ADDRS_LEN) {
         /* The NIC stripped an 802.1Q/802.1ad tag: put it back after the MAC addresses. */
-        uint16_t tpid =
-            (h->tp_status & TP_STATUS_VLAN_TPID_VALID) ? h->hv1.tp_vlan_tpid : ETH_P_8021Q;
-        uint16_t tci = (uint16_t)h->hv1.tp_vlan_tci;
+        uint16_t tpid = (h->status & TP_STATUS_VLAN_TPID_VALID) ? h->vlan_tpid : ETH_P_8021Q;
+        uint16_t tci = h->vlan_tci;
         uint8_t *b = c->bounce;
-        uint32_t cap = TW_MIN(h->tp_snaplen + AF_VLAN_TAG_LEN, c->snaplen);
+        uint32_t cap = TW_MIN(h->snaplen + AF_VLAN_TAG_LEN, c->snaplen);
 
         memcpy(b, data, AF_MAC_ADDRS_LEN);
         b[12] = (uint8_t)(tpid >> 8);
@@ -507,7 +570,7 @@ static void af_deliver(struct tw_capture *c, const struct tpacket3_hdr *h, tw_fr
                    cap - AF_MAC_ADDRS_LEN - AF_VLAN_TAG_LEN);
         f.data = b;
         f.caplen = cap;
-        f.wirelen = h->tp_len + AF_VLAN_TAG_LEN;
+        f.wirelen = h->len + AF_VLAN_TAG_LEN;
     }
     if (f.wirelen < f.caplen)
         f.wirelen = f.caplen;
@@ -515,8 +578,16 @@ static void af_deliver(struct tw_capture *c, const struct tpacket3_hdr *h, tw_fr
     fn(ctx, &f);
 }
 
-static int af_dispatch(struct tw_capture *c, unsigned max, tw_frame_fn fn, void *ctx, char *err,
-                       size_t errlen)
+/* The loopback's outgoing copy of a packet, which dispatch skips. */
+static bool af_skip(const struct tw_capture *c, const void *sll_at)
+{
+    const struct sockaddr_ll *sll = sll_at;
+
+    return c->skip_outgoing && sll->sll_pkttype == PACKET_OUTGOING;
+}
+
+static int af_dispatch_v3(struct tw_capture *c, unsigned max, tw_frame_fn fn, void *ctx, char *err,
+                          size_t errlen)
 {
     unsigned done = 0;
 
@@ -538,24 +609,80 @@ static int af_dispatch(struct tw_capture *c, unsigned max, tw_frame_fn fn, void 
         c->frames_left--;
         c->next = (const struct tpacket3_hdr *)(const void *)((const uint8_t *)h +
                                                               h->tp_next_offset);
-        if (c->skip_outgoing) {
-            const struct sockaddr_ll *sll =
-                (const void *)((const uint8_t *)h + TPACKET_ALIGN(sizeof(*h)));
+        if (!af_skip(c, (const uint8_t *)h + TPACKET_ALIGN(sizeof(*h)))) {
+            struct af_meta m = {
+                .status = h->tp_status,
+                .len = h->tp_len,
+                .snaplen = h->tp_snaplen,
+                .sec = h->tp_sec,
+                .nsec = h->tp_nsec,
+                .vlan_tci = (uint16_t)h->hv1.tp_vlan_tci,
+                .vlan_tpid = h->hv1.tp_vlan_tpid,
+                .data = (const uint8_t *)h + h->tp_mac,
+            };
 
-            if (sll->sll_pkttype == PACKET_OUTGOING) {
-                if (c->frames_left == 0)
-                    af_release_block(c);
-                continue;
-            }
+            af_deliver(c, &m, fn, ctx);
+            done++;
         }
-        af_deliver(c, h, fn, ctx);
-        done++;
         if (c->frames_left == 0)
             af_release_block(c);
     }
-    if (done == 0)
-        return af_check_error(c, err, errlen);
     return (int)TW_MIN(done, (unsigned)INT_MAX);
+}
+
+static struct tpacket2_hdr *af_slot(const struct tw_capture *c, uint32_t i)
+{
+    return (struct tpacket2_hdr *)(void *)(c->ring +
+                                           (size_t)(i / c->slots_per_block) * AF_BLOCK_SIZE +
+                                           (size_t)(i % c->slots_per_block) * c->slot_size);
+}
+
+/* V2: one slot per frame, each handed back to the kernel as soon as its frame was delivered. */
+static int af_dispatch_v2(struct tw_capture *c, unsigned max, tw_frame_fn fn, void *ctx, char *err,
+                          size_t errlen)
+{
+    unsigned done = 0;
+
+    while (done < max) {
+        struct tpacket2_hdr *h = af_slot(c, c->slot);
+        uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+        bool whole;
+
+        if (!(status & TP_STATUS_USER))
+            break;
+        whole = h->tp_mac <= c->slot_size && h->tp_snaplen <= c->slot_size - h->tp_mac;
+        if (whole && !af_skip(c, (const uint8_t *)h + TPACKET_ALIGN(sizeof(*h)))) {
+            struct af_meta m = {
+                .status = status,
+                .len = h->tp_len,
+                .snaplen = h->tp_snaplen,
+                .sec = h->tp_sec,
+                .nsec = h->tp_nsec,
+                .vlan_tci = h->tp_vlan_tci,
+                .vlan_tpid = h->tp_vlan_tpid,
+                .data = (const uint8_t *)h + h->tp_mac,
+            };
+
+            af_deliver(c, &m, fn, ctx);
+            done++;
+        }
+        __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+        c->slot = c->slot + 1 < c->slot_nr ? c->slot + 1 : 0;
+        if (!whole) {
+            snprintf(err, errlen, "%s: inconsistent frame in the receive ring", c->name);
+            return TW_EIO;
+        }
+    }
+    return (int)TW_MIN(done, (unsigned)INT_MAX);
+}
+
+static int af_dispatch(struct tw_capture *c, unsigned max, tw_frame_fn fn, void *ctx, char *err,
+                       size_t errlen)
+{
+    int n = c->version == TPACKET_V2 ? af_dispatch_v2(c, max, fn, ctx, err, errlen)
+                                     : af_dispatch_v3(c, max, fn, ctx, err, errlen);
+
+    return n == 0 ? af_check_error(c, err, errlen) : n;
 }
 
 static int af_selectable_fd(struct tw_capture *c)
@@ -565,7 +692,7 @@ static int af_selectable_fd(struct tw_capture *c)
 
 static void af_stats(struct tw_capture *c, struct tw_capture_stats *st)
 {
-    struct tpacket_stats_v3 ks;
+    struct tpacket_stats_v3 ks = {0}; /* V2 fills only the first two fields */
     socklen_t len = sizeof(ks);
 
     if (getsockopt(c->fd, SOL_PACKET, PACKET_STATISTICS, &ks, &len) == 0) {

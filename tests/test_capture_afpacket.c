@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * AF_PACKET (TPACKET_V3) capture backend tests on the loopback interface: UDP datagrams sent by
+ * AF_PACKET capture backend tests on the loopback interface, each case with the buffered
+ * TPACKET_V3 ring and again with the immediate TPACKET_V2 one: UDP datagrams sent by
  * the test itself are captured through a port filter, decoded and checked (lengths, time stamps,
  * only the filtered port, each exactly once although "lo" shows every packet leaving and
- * arriving); snaplen truncation; non-blocking dispatch; dispatch(1) keeping its place inside a
+ * arriving); snaplen truncation; a 60,000-byte datagram whole; non-blocking dispatch; dispatch(1) keeping its place inside a
  * block; a small ring wrapping around; a full ring dropping, with kernel counters that reset on
  * every read accumulated; a fanout group of two sockets splitting flows, each flow's both
  * directions on one socket, every frame seen once; error messages for a bad filter, a missing
@@ -36,8 +37,6 @@
 
 #include "lo_udp.h"
 
-/* Until include/tunwatch/capture.h declares it. */
-
 #ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
 #define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000
 #endif
@@ -53,6 +52,10 @@
 #define MAXFDS (NFLOWS + 4)
 
 static const struct tw_capture_ops *const ops = &tw_capture_afpacket;
+
+/* Every case runs twice: with the buffered TPACKET_V3 ring (a short block timer keeps the
+ * run quick) and with the immediate TPACKET_V2 ring. */
+static bool g_immediate;
 
 /* Per-test resources, released by the teardown even when an assertion failed. */
 struct fixture {
@@ -246,7 +249,7 @@ static void test_filtered_udp(void **state)
     struct seen s = {.nonce = (unsigned)getpid(), .expect_payload = 24};
     struct tw_capture_stats st, st2;
     char filter[64];
-    struct tw_capture_opts opts = {.immediate = true, .filter = filter};
+    struct tw_capture_opts opts = {.immediate = g_immediate, .timeout_ms = 5, .filter = filter};
     uint16_t other;
     int tx = track(fx, socket(AF_INET, SOCK_DGRAM, 0));
     struct tw_capture *c;
@@ -288,7 +291,8 @@ static void test_snaplen_truncates(void **state)
     struct seen s = {
         .nonce = (unsigned)getpid(), .expect_payload = BIG_PAYLOAD, .expect_caplen = 64};
     char filter[64];
-    struct tw_capture_opts opts = {.immediate = true, .snaplen = 64, .filter = filter};
+    struct tw_capture_opts opts = {
+        .immediate = g_immediate, .timeout_ms = 5, .snaplen = 64, .filter = filter};
     int tx = track(fx, socket(AF_INET, SOCK_DGRAM, 0));
     struct tw_capture *c;
 
@@ -311,7 +315,7 @@ static void test_snaplen_without_filter(void **state)
     struct fixture *fx = *state;
     struct seen s = {
         .nonce = (unsigned)getpid(), .expect_payload = BIG_PAYLOAD, .expect_caplen = 80};
-    struct tw_capture_opts opts = {.immediate = true, .snaplen = 80};
+    struct tw_capture_opts opts = {.immediate = g_immediate, .timeout_ms = 5, .snaplen = 80};
     int tx = track(fx, socket(AF_INET, SOCK_DGRAM, 0));
     struct tw_capture *c;
 
@@ -325,11 +329,39 @@ static void test_snaplen_without_filter(void **state)
     assert_int_equal(s.bad_len, 0);
 }
 
+/* A datagram of 60,000 bytes on "lo" (MTU 65536) arrives whole: a V2 slot holds a 64 KiB
+ * packet, as it must for a GSO super-packet of an interface with offloads. */
+static void test_large_frame_whole(void **state)
+{
+    enum { BIG = 60000 };
+    struct fixture *fx = *state;
+    struct seen s = {.nonce = (unsigned)getpid(), .expect_payload = BIG};
+    char filter[64];
+    struct tw_capture_opts opts = {.immediate = g_immediate, .timeout_ms = 5, .filter = filter};
+    int tx = track(fx, socket(AF_INET, SOCK_DGRAM, 0));
+    char *buf = malloc(BIG);
+    struct tw_capture *c;
+
+    assert_non_null(buf);
+    bind_lo(fx, &s.port);
+    snprintf(filter, sizeof(filter), "udp dst port %u", (unsigned)s.port);
+    c = open_or_skip("lo", &opts, &fx->c[0]);
+    clock_gettime(CLOCK_REALTIME, &s.t0);
+    lo_send_to(tx, s.port, buf, lo_make_payload(buf, BIG, "twafp", s.nonce, 0, BIG));
+    free(buf);
+    drain(c, &s, 1, 64, 20);
+
+    assert_each_once(&s, 1);
+    assert_int_equal(s.bad_len, 0); /* caplen == wirelen == 42 + 60000 */
+    assert_int_equal(s.bad_decode, 0);
+}
+
 static void test_dispatch_does_not_block(void **state)
 {
     struct fixture *fx = *state;
     struct seen s = {.port = 9};
-    struct tw_capture_opts opts = {.filter = "udp port 9 and udp port 10", .timeout_ms = 1000};
+    struct tw_capture_opts opts = {
+        .immediate = g_immediate, .filter = "udp port 9 and udp port 10", .timeout_ms = 1000};
     struct tw_capture *c = open_or_skip("lo", &opts, &fx->c[0]);
     struct timespec start;
     char err[256] = "";
@@ -351,7 +383,7 @@ static void test_dispatch_one_at_a_time(void **state)
     struct fixture *fx = *state;
     struct seen s = {.nonce = (unsigned)getpid(), .expect_payload = 30};
     char filter[64];
-    struct tw_capture_opts opts = {.timeout_ms = 50, .filter = filter};
+    struct tw_capture_opts opts = {.immediate = g_immediate, .timeout_ms = 50, .filter = filter};
     int tx = track(fx, socket(AF_INET, SOCK_DGRAM, 0));
     struct tw_capture *c;
 
@@ -374,7 +406,8 @@ static void test_small_ring_wraps(void **state)
     struct fixture *fx = *state;
     struct seen s = {.nonce = (unsigned)getpid(), .expect_payload = 100};
     char filter[64];
-    struct tw_capture_opts opts = {.immediate = true, .buffer_mib = 2, .filter = filter};
+    struct tw_capture_opts opts = {
+        .immediate = g_immediate, .timeout_ms = 5, .buffer_mib = 2, .filter = filter};
     int tx = track(fx, socket(AF_INET, SOCK_DGRAM, 0));
     struct tw_capture_stats st;
     struct tw_capture *c;
@@ -404,7 +437,8 @@ static void test_full_ring_drops_and_stats_accumulate(void **state)
     struct fixture *fx = *state;
     struct seen s = {.nonce = (unsigned)getpid(), .expect_payload = 1000};
     char filter[64];
-    struct tw_capture_opts opts = {.immediate = true, .buffer_mib = 1, .filter = filter};
+    struct tw_capture_opts opts = {
+        .immediate = g_immediate, .timeout_ms = 5, .buffer_mib = 1, .filter = filter};
     int tx = track(fx, socket(AF_INET, SOCK_DGRAM, 0));
     struct tw_capture_stats st, st2, st3;
     struct tw_capture *c;
@@ -489,7 +523,7 @@ static void test_fanout_splits_flows(void **state)
     struct fan *fan = calloc(1, sizeof(*fan));
     struct fan_ctx ctx[2] = {{fan, 0}, {fan, 1}};
     char filter[64], source[32], buf[64], err[256] = "";
-    struct tw_capture_opts opts = {.immediate = true, .filter = filter};
+    struct tw_capture_opts opts = {.immediate = g_immediate, .timeout_ms = 5, .filter = filter};
     int server, clients[NFLOWS];
     struct pollfd pfd[2];
     struct timespec start;
@@ -689,7 +723,7 @@ static void test_fanout_reassembles_fragments(void **state)
     struct fixture *fx = *state;
     struct seen s = {.nonce = (unsigned)getpid(), .expect_payload = 3000};
     char filter[64], source[32], buf[3000], err[256] = "";
-    struct tw_capture_opts opts = {.immediate = true, .filter = filter};
+    struct tw_capture_opts opts = {.immediate = g_immediate, .timeout_ms = 5, .filter = filter};
     struct pollfd pfd[2];
     struct timespec start;
     uint16_t sport;
@@ -783,6 +817,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snaplen_truncates, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_snaplen_without_filter, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_large_frame_whole, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_does_not_block, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_one_at_a_time, fixture_setup,
@@ -801,5 +836,9 @@ int main(void)
         cmocka_unit_test(test_short_error_buffer),
     };
 
-    return tw_run_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("afpacket, buffered (TPACKET_V3)", tests, NULL, NULL);
+
+    g_immediate = true;
+    failed += cmocka_run_group_tests_name("afpacket, immediate (TPACKET_V2)", tests, NULL, NULL);
+    return tw_exit_status(failed);
 }

@@ -7,6 +7,7 @@
 #include "tunwatch/run/sensor.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -59,9 +60,42 @@ static void on_frame(void *ctx, const struct tw_frame *f)
  * flow, both directions, to one worker (group ids are per network namespace: derived from the
  * pid). DPDK: one RX queue per worker ("dpdk:PORT/QUEUE/NQUEUES"), spread by symmetric RSS.
  */
+/* True if interface iface ("any": some interface) has an IPv4 or IPv6 address. */
+static bool iface_has_address(const char *iface)
+{
+    struct ifaddrs *all, *ifa;
+    bool any = strcmp(iface, "any") == 0, found = false;
+
+    if (getifaddrs(&all) != 0)
+        return true; /* cannot tell: as if it had one */
+    for (ifa = all; ifa != NULL && !found; ifa = ifa->ifa_next)
+        found = ifa->ifa_addr != NULL &&
+                (ifa->ifa_addr->sa_family == AF_INET || ifa->ifa_addr->sa_family == AF_INET6) &&
+                (any || strcmp(ifa->ifa_name, iface) == 0);
+    freeifaddrs(all);
+    return found;
+}
+
+/*
+ * The capture options for interface iface. With process attribution, an interface of this
+ * host's own (one with an address) is read in immediate mode: dig over UDP closes its socket
+ * about a millisecond after its query, and a buffered ring hands frames over up to a block
+ * timer later (4 ms at least with HZ=250). A mirror port, which has no address, keeps the
+ * buffered ring: it holds many more frames through a burst.
+ */
+static struct tw_capture_opts source_opts(const struct sensor *s, const char *iface)
+{
+    struct tw_capture_opts o = s->cap;
+
+    if (s->attribution && !o.immediate)
+        o.immediate = iface_has_address(iface);
+    return o;
+}
+
 static int open_fanout(struct sensor *s)
 {
     const struct tw_sensor_config *cfg = s->cfg;
+    struct tw_capture_opts opts;
     char err[512];
 
     if (workers_alloc(s, cfg->workers) != 0) {
@@ -86,7 +120,8 @@ static int open_fanout(struct sensor *s)
                 src->ops = &tw_capture_afpacket;
             }
             src->name = w->names[i];
-            if (src->ops->open(src->name, &s->cap, &src->cap, err, sizeof(err)) != 0) {
+            opts = source_opts(s, cfg->interfaces[i]);
+            if (src->ops->open(src->name, &opts, &src->cap, err, sizeof(err)) != 0) {
                 fprintf(stderr, "tunwatch: %s\n", err);
                 return -1;
             }
@@ -122,16 +157,17 @@ static int open_sources(struct sensor *s)
         return open_fanout(s);
     for (size_t i = 0; i < s->n_src; i++) {
         struct source *src = &s->src[i];
+        struct tw_capture_opts opts = source_opts(s, src->name);
         /* An Ethernet or loopback interface is read from its own TPACKET_V3 ring, as the
          * fanout workers read theirs (libpcap's reader polls again inside every dispatch: a
          * third of the CPU for the same frames); any other (tun, "any") through libpcap. */
         if (src->ops == &tw_capture_pcap_live && strcmp(src->name, "any") != 0) {
             src->ops = &tw_capture_afpacket;
-            if (src->ops->open(src->name, &s->cap, &src->cap, err, sizeof(err)) != 0)
+            if (src->ops->open(src->name, &opts, &src->cap, err, sizeof(err)) != 0)
                 src->ops = &tw_capture_pcap_live; /* its own reason, below, if it fails too */
         }
         if (src->cap == NULL &&
-            src->ops->open(src->name, &s->cap, &src->cap, err, sizeof(err)) != 0) {
+            src->ops->open(src->name, &opts, &src->cap, err, sizeof(err)) != 0) {
             fprintf(stderr, "tunwatch: %s\n", err);
             return -1;
         }
@@ -469,10 +505,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     s->cap = cfg->cap;
     notify_init(&s->notify);
     attribution = want_attribution(cfg);
-    /* A short-lived client is gone within milliseconds: frames must reach the attribution
-     * as they arrive, not when a capture buffer fills or its timeout expires. */
-    if (attribution)
-        s->cap.immediate = true;
+    s->attribution = attribution;
     install_signals();
     if (open_sources(s) != 0)
         goto out_sources;

@@ -179,7 +179,8 @@ struct worker {
 /* Everything one run holds (one instance, in tw_sensor_run). */
 struct sensor {
     const struct tw_sensor_config *cfg;
-    struct tw_capture_opts cap; /* cfg->cap, immediate when processes are attributed */
+    struct tw_capture_opts cap; /* cfg->cap */
+    bool attribution;           /* processes are attributed: see source_opts() in run.c */
     bool fanout;                /* live workers read their own AF_PACKET fanout sockets */
     bool replay_fanout;         /* replay workers read the files themselves (struct worker) */
     pthread_mutex_t done_lock;  /* replay_fanout: workers done, told to the run's thread */

@@ -105,14 +105,16 @@ extern const struct tw_capture_ops tw_capture_pcap_file;
 /* Live capture from a network interface through libpcap. */
 extern const struct tw_capture_ops tw_capture_pcap_live;
 
-/* Live capture from a Linux network interface through an AF_PACKET socket with a TPACKET_V3
- * memory-mapped ring (Linux only). source is "IFACE", or "IFACE@GROUP" to join fanout group
+/* Live capture from a Linux network interface through an AF_PACKET socket with a memory-mapped
+ * ring (Linux only): TPACKET_V3, or TPACKET_V2 with opts->immediate (a slot per packet, the
+ * reader woken for every packet; a slot holds the MTU + 18 bytes, or 65553 when offloads may
+ * build larger packets, at most snaplen). source is "IFACE", or "IFACE@GROUP" to join fanout group
  * GROUP (0..65535) in hash mode: every worker opens the same "IFACE@GROUP" and the kernel hands
  * each flow, both directions, to exactly one of them (IPv4 fragments are reassembled first so
  * they follow their flow). Group ids are shared by every process in the network namespace: use
  * one group per interface. Ethernet and loopback interfaces only (LINKTYPE_ETHERNET).
- * opts->buffer_mib is the ring size (default 32 MiB, in 1 MiB blocks, at most 4095); a block is
- * handed over when full or after opts->timeout_ms (default 100, 10 with opts->immediate). The
+ * opts->buffer_mib is the ring size (default 32 MiB, in 1 MiB blocks, at most 4095); a V3 block
+ * is handed over when full or after opts->timeout_ms (default 100). The
  * BPF filter sees frames without offloaded VLAN tags, which are re-inserted on delivery, so
  * "vlan" primitives do not match offloaded tags. stats: received counts packets that passed
  * the filter, dropped those lost because the ring was full; ifdropped is always 0. */
