@@ -33,6 +33,7 @@
 #define PM_INODE_WAYS 8     /* the inode cache is 8-way set associative */
 #define PM_USER_SLOTS 64    /* uid -> name, direct mapped */
 #define PM_MAX_ANCESTORS 64 /* parent chain walked for an inherited socket */
+#define PM_RECENT_IDS 64    /* task ids tried, newest first, before /proc is listed */
 #define PM_DEFAULT_REFRESH 5
 #define PM_DEFAULT_INODES 16384
 #define PM_DEFAULT_PROCS 1024
@@ -879,9 +880,10 @@ static bool socket_link(const char *lnk, size_t n, uint32_t *inode)
 
 /*
  * Reads every descriptor of pid, remembering each socket inode met. Returns 1 if want is
- * among them, 0 if not, -1 if the fd directory could not be read (errno: EACCES, ENOENT).
+ * among them (its descriptor in *want_fd when not NULL), 0 if not, -1 if the fd directory
+ * could not be read (errno: EACCES, ENOENT).
  */
-static int scan_fds(struct tw_procmap *m, int32_t pid, uint32_t want)
+static int scan_fds_at(struct tw_procmap *m, int32_t pid, uint32_t want, int32_t *want_fd)
 {
     char path[32];
     struct dirent *de;
@@ -909,12 +911,21 @@ static int scan_fds(struct tw_procmap *m, int32_t pid, uint32_t want)
         m->st.fds_scanned++;
         if (n <= 0 || (size_t)n >= sizeof(lnk) || !socket_link(lnk, (size_t)n, &inode))
             continue;
-        inode_put(m, inode, pid, (int32_t)strtol(de->d_name, NULL, 10));
-        if (inode == want)
+        int32_t fdnum = (int32_t)strtol(de->d_name, NULL, 10);
+        inode_put(m, inode, pid, fdnum);
+        if (inode == want) {
             found = 1;
+            if (want_fd != NULL)
+                *want_fd = fdnum;
+        }
     }
     closedir(d);
     return found;
+}
+
+static int scan_fds(struct tw_procmap *m, int32_t pid, uint32_t want)
+{
+    return scan_fds_at(m, pid, want, NULL);
 }
 
 /* True if descriptor fd of pid is socket inode `want` (one readlink). */
@@ -979,6 +990,68 @@ static ssize_t list_pids(struct tw_procmap *m)
     return (ssize_t)n;
 }
 
+/* The task id the kernel gave out last (the last field of /proc/loadavg), or 0. */
+static int32_t last_task_id(struct tw_procmap *m)
+{
+    char buf[128];
+    const char *sp;
+    long id;
+
+    if (read_small(m->proc_fd, "loadavg", buf, sizeof(buf)) <= 0 ||
+        (sp = strrchr(buf, ' ')) == NULL)
+        return 0;
+    id = strtol(sp + 1, NULL, 10);
+    return id > 0 && id <= INT32_MAX ? (int32_t)id : 0;
+}
+
+/* The thread group (process) of task id `id`, from /proc/ID/status; 0 if it is gone. */
+static int32_t read_tgid(struct tw_procmap *m, int32_t id)
+{
+    char path[32], buf[4096];
+    const char *t;
+    long tgid;
+
+    snprintf(path, sizeof(path), "%d/status", (int)id);
+    if (read_small(m->proc_fd, path, buf, sizeof(buf)) <= 0 ||
+        (t = strstr(buf, "\nTgid:")) == NULL)
+        return 0;
+    tgid = strtol(t + 6, NULL, 10);
+    return tgid > 0 && tgid <= INT32_MAX ? (int32_t)tgid : 0;
+}
+
+/*
+ * The newest tasks first: a short-lived client (dig over UDP) is the process started last and
+ * closes its socket about a millisecond after its query, sooner than /proc can be listed and
+ * sorted. Tries the processes of the PM_RECENT_IDS task ids given out last (threads among
+ * them: each process is read once, by its own id, so that the cache names processes) and
+ * returns the holder's process id, or 0.
+ */
+static int32_t find_recent(struct tw_procmap *m, uint32_t inode, uint32_t uid)
+{
+    int32_t top = last_task_id(m), seen[PM_RECENT_IDS];
+    unsigned n_seen = 0;
+
+    for (int32_t id = top, k = 0; id > 0 && k < PM_RECENT_IDS; id--, k++) {
+        char path[16];
+        struct stat sb;
+        int32_t tgid;
+        bool again = false;
+
+        snprintf(path, sizeof(path), "%d", (int)id);
+        if (fstatat(m->proc_fd, path, &sb, 0) != 0 || (uint32_t)sb.st_uid != uid)
+            continue;
+        tgid = read_tgid(m, id);
+        for (unsigned i = 0; i < n_seen && !again; i++)
+            again = seen[i] == tgid;
+        if (tgid == 0 || again)
+            continue;
+        seen[n_seen++] = tgid;
+        if (scan_fds(m, tgid, inode) == 1)
+            return tgid;
+    }
+    return 0;
+}
+
 /*
  * The pid of a process holding socket inode `inode` (owner uid `uid`), or 0 with *denied set
  * when some fd directories could not be read.
@@ -987,15 +1060,21 @@ static int32_t find_holder(struct tw_procmap *m, uint32_t inode, uint32_t uid, b
 {
     const struct pm_inode_slot *hit = inode_get(m, inode);
     size_t n_deferred = 0;
+    int32_t pid;
     ssize_t n;
 
     *denied = false;
     if (hit != NULL) {
-        int32_t pid = hit->pid;
+        pid = hit->pid;
         if (fd_is(m, pid, hit->fd, inode) || scan_fds(m, pid, inode) == 1) {
             m->st.inode_cache_hits++;
             return pid;
         }
+    }
+    pid = find_recent(m, inode, uid);
+    if (pid != 0) {
+        m->st.recent_hits++;
+        return pid;
     }
     m->st.proc_scans++;
     n = list_pids(m);

@@ -267,6 +267,7 @@ void write_stats(struct sensor *s)
         nz(&jb, "not_local", ast.not_local);
         nz(&jb, "queue_full", atomic_load(&s->attr_queue_full));
         nz(&jb, "retries", ast.retries);
+        nz(&jb, "proc_newest", ast.procmap.recent_hits);
         nz(&jb, "proc_scans", ast.procmap.proc_scans);
         size_t at2 = open_obj(&jb, "unattributed_by_reason");
         for (unsigned r = 1; r < TW_PM__COUNT; r++)

@@ -101,6 +101,7 @@ struct tw_procmap_stats {
     uint64_t sock_queries;     /* sock_diag requests sent (exact and dump) */
     uint64_t sock_dumps;       /* ... of which port-filtered dumps */
     uint64_t sock_diag_errors; /* requests that failed (not counting "no such socket") */
+    uint64_t recent_hits;      /* found among the task ids given out last, before any walk */
     uint64_t proc_scans;       /* walks over /proc for an inode */
     uint64_t pids_scanned;     /* /proc/PID/fd directories read during those walks */
     uint64_t fds_scanned;      /* descriptors read (readlink) during those walks */
