@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <ifaddrs.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -60,7 +61,22 @@ static void on_frame(void *ctx, const struct tw_frame *f)
  * flow, both directions, to one worker (group ids are per network namespace: derived from the
  * pid). DPDK: one RX queue per worker ("dpdk:PORT/QUEUE/NQUEUES"), spread by symmetric RSS.
  */
-/* True if interface iface ("any": some interface) has an IPv4 or IPv6 address. */
+/* An address a host talks from: not IPv4 or IPv6 link-local (an interface that is up gets
+ * an fe80:: address of its own, a mirror port too). */
+static bool routable_address(const struct sockaddr *sa)
+{
+    if (sa == NULL)
+        return false;
+    if (sa->sa_family == AF_INET) {
+        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+        return !(a[0] == 169 && a[1] == 254);
+    }
+    if (sa->sa_family == AF_INET6)
+        return !IN6_IS_ADDR_LINKLOCAL(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+    return false;
+}
+
+/* True if interface iface ("any": some interface) has an address that is not link-local. */
 static bool iface_has_address(const char *iface)
 {
     struct ifaddrs *all, *ifa;
@@ -69,19 +85,17 @@ static bool iface_has_address(const char *iface)
     if (getifaddrs(&all) != 0)
         return true; /* cannot tell: as if it had one */
     for (ifa = all; ifa != NULL && !found; ifa = ifa->ifa_next)
-        found = ifa->ifa_addr != NULL &&
-                (ifa->ifa_addr->sa_family == AF_INET || ifa->ifa_addr->sa_family == AF_INET6) &&
-                (any || strcmp(ifa->ifa_name, iface) == 0);
+        found = routable_address(ifa->ifa_addr) && (any || strcmp(ifa->ifa_name, iface) == 0);
     freeifaddrs(all);
     return found;
 }
 
 /*
  * The capture options for interface iface. With process attribution, an interface of this
- * host's own (one with an address) is read in immediate mode: dig over UDP closes its socket
+ * host's own (one with an address that is not link-local) is read in immediate mode: dig over UDP closes its socket
  * about a millisecond after its query, and a buffered ring hands frames over up to a block
- * timer later (4 ms at least with HZ=250). A mirror port, which has no address, keeps the
- * buffered ring: it holds many more frames through a burst.
+ * timer later (4 ms at least with HZ=250). A mirror port, which has at most a link-local
+ * address, keeps the buffered ring: it holds many more frames through a burst.
  */
 static struct tw_capture_opts source_opts(const struct sensor *s, const char *iface)
 {
