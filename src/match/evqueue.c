@@ -34,9 +34,14 @@ int tw_evqueue_push(struct tw_evqueue *q, const struct tw_event *ev)
     if (q->cap - q->len < need)
         return TW_ENOMEM;
     tw_event_copy(q->buf + q->len, ev);
-    q->len += need;
+    __atomic_store_n(&q->len, q->len + need, __ATOMIC_RELAXED);
     q->count++;
     return 0;
+}
+
+size_t tw_evqueue_bytes(const struct tw_evqueue *q)
+{
+    return __atomic_load_n(&q->len, __ATOMIC_RELAXED);
 }
 
 void tw_evqueue_drain(struct tw_evqueue *q, void (*fn)(void *ctx, const struct tw_event *ev),
@@ -50,6 +55,6 @@ void tw_evqueue_drain(struct tw_evqueue *q, void (*fn)(void *ctx, const struct t
         fn(ctx, ev);
         off += n;
     }
-    q->len = 0;
+    __atomic_store_n(&q->len, 0, __ATOMIC_RELAXED);
     q->count = 0;
 }
