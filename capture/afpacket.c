@@ -702,6 +702,8 @@ static void af_stats(struct tw_capture *c, struct tw_capture_stats *st)
         c->freezes += ks.tp_freeze_q_cnt;
     }
     memset(st, 0, sizeof(*st));
+    st->reader = c->version == TPACKET_V2 ? "TPACKET_V2 ring, a wake-up per packet"
+                                          : "TPACKET_V3 ring";
     st->frames = c->frames;
     st->received = c->received;
     st->dropped = c->dropped;

@@ -16,7 +16,9 @@
 # the event lines; a rule on Image fires for exactly the attributed openssl runs. The rate per
 # kind and the reasons of the unattributed runs are printed ("live-proc: rate KIND A/N ...").
 # Three runs of tunwatch: attribution by default (auto, live capture), --local-processes on,
-# and --local-processes off (no "process" key at all).
+# and --local-processes off (no "process" key at all); each reads twp-c0 through the immediate
+# TPACKET_V2 ring. A fourth, on an interface with only an fe80:: address (a mirror port),
+# must keep the buffered TPACKET_V3 ring.
 #
 # Needs root, working `ip netns`, the clients and servers above and a user nobody; skips
 # otherwise (exit 77, "live-proc: skipped: REASON"; a failure in CI, see tests/lib.sh). An
@@ -231,11 +233,12 @@ detection:
 level: high
 EOF
 
-# start_tw NAME ARGS...: tunwatch inside twp-cli on twp-c0; sets TWPID; stderr in $tmp/NAME.err
+# start_tw NAME ARGS...: tunwatch inside twp-cli on $TWIF; sets TWPID; stderr in $tmp/NAME.err
+TWIF=twp-c0
 start_tw() {
     name=$1; shift
     rm -f "$tmp/$name.pid"
-    ip netns exec "$C" "$TW" -i twp-c0 -R "$RULES" --events --pid-file "$tmp/$name.pid" -q "$@" \
+    ip netns exec "$C" "$TW" -i "$TWIF" -R "$RULES" --events --pid-file "$tmp/$name.pid" -q "$@" \
         2>"$tmp/$name.err" 9>&- &
     TWPID=$!
     PIDS="$PIDS $TWPID"
@@ -307,6 +310,12 @@ run_case() {
     stop_tw "$label"
     if [ "$TWRC" -eq 0 ]; then ok "$label: SIGTERM: exit status 0"; else bad "$label: exit status $TWRC, want 0"; fi
     grep "processes:" "$tmp/tw-$label.err" | sed 's/^ */note summary: /'
+    # attribution (or --immediate) reads this host's interface through the immediate ring
+    if grep -q "^  capture twp-c0: .*(TPACKET_V2 ring" "$tmp/tw-$label.err"; then
+        ok "$label: twp-c0 read through the immediate TPACKET_V2 ring"
+    else
+        bad "$label: twp-c0 read through the immediate TPACKET_V2 ring ($(grep '^  capture' "$tmp/tw-$label.err"))"
+    fi
     verdict --mode "$mode" $each --image-rule $IMAGE_RULE "$MANIFEST" "$OUT" "$tmp/tw-$label.err"
     echo "live-proc: $label took $(( ($(now_ds) - t0) / 10 )).$(( ($(now_ds) - t0) % 10 )) s"
 }
@@ -317,5 +326,27 @@ run_case auto "$RUNS" attrib
 run_case on 4 attrib --local-processes on
 # 3. turned off: no "process" key anywhere
 run_case off 4 off --local-processes off --immediate
+
+# 4. a mirror port: an interface of the capturing host with only a link-local address (every
+# interface that is up gets an fe80:: one) keeps the buffered TPACKET_V3 ring, attribution or
+# not: it holds far more frames through a burst, and no local process sends from it
+mirror_ring() {
+    ip -n "$C" link add twp-m0 type veth peer name twp-m1 || return 1
+    ip -n "$C" link set twp-m1 up && ip -n "$C" link set twp-m0 up || return 1
+    wait_until 50 sh -c "ip -n $C -6 addr show dev twp-m0 | grep -q 'inet6 fe80'" || return 1
+    ip -n "$C" -4 addr show dev twp-m0 | grep -q inet && return 1
+    TWIF=twp-m0
+    start_tw tw-mirror -o /dev/null || return 1
+    TWIF=twp-c0
+    stop_tw mirror
+    [ "$TWRC" -eq 0 ] || return 1
+    grep -q "^  capture twp-m0: .*(TPACKET_V3 ring)" "$tmp/tw-mirror.err" &&
+        grep -q "processes:" "$tmp/tw-mirror.err"
+}
+if mirror_ring; then
+    ok "mirror port (fe80:: only): attribution on, read through the buffered TPACKET_V3 ring"
+else
+    bad "mirror port (fe80:: only): attribution on, read through the buffered TPACKET_V3 ring ($(grep '^  capture' "$tmp/tw-mirror.err" 2>/dev/null))"
+fi
 
 finish

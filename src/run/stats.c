@@ -38,6 +38,7 @@ void source_stats(struct sensor *s, size_t i, struct tw_capture_stats *cs)
         cs->received += c->received;
         cs->dropped += c->dropped;
         cs->ifdropped += c->ifdropped;
+        cs->reader = c->reader; /* the same for every worker's socket */
         pthread_mutex_unlock(&s->workers[w].lock);
     }
 }

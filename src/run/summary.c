@@ -53,9 +53,11 @@ void summary(struct sensor *s, double secs)
         struct tw_capture_stats cs;
         source_stats(s, i, &cs);
         fprintf(stderr, "  capture %s: %llu frames, kernel received %llu, dropped %llu, "
-                        "interface dropped %llu\n",
+                        "interface dropped %llu%s%s%s\n",
                 s->src[i].name, (unsigned long long)cs.frames, (unsigned long long)cs.received,
-                (unsigned long long)cs.dropped, (unsigned long long)cs.ifdropped);
+                (unsigned long long)cs.dropped, (unsigned long long)cs.ifdropped,
+                cs.reader != NULL ? " (" : "", cs.reader != NULL ? cs.reader : "",
+                cs.reader != NULL ? ")" : "");
     }
     fprintf(stderr,
             "  rules: %zu loaded, %zu skipped, %zu files with errors; %llu reloads, %llu failed\n"

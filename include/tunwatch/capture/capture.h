@@ -68,6 +68,7 @@ struct tw_capture_stats {
     uint64_t received;     /* live: packets the kernel saw (pcap_stats ps_recv) */
     uint64_t dropped;      /* live: dropped for lack of buffer space (ps_drop) */
     uint64_t ifdropped;    /* live: dropped by the interface or driver (ps_ifdrop) */
+    const char *reader;    /* how the backend reads, when it says ("TPACKET_V3 ring"), or NULL */
 };
 
 /* Options of a capture source; zero means the backend's default. Files ignore most. */
