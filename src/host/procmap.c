@@ -880,10 +880,9 @@ static bool socket_link(const char *lnk, size_t n, uint32_t *inode)
 
 /*
  * Reads every descriptor of pid, remembering each socket inode met. Returns 1 if want is
- * among them (its descriptor in *want_fd when not NULL), 0 if not, -1 if the fd directory
- * could not be read (errno: EACCES, ENOENT).
+ * among them, 0 if not, -1 if the fd directory could not be read (errno: EACCES, ENOENT).
  */
-static int scan_fds_at(struct tw_procmap *m, int32_t pid, uint32_t want, int32_t *want_fd)
+static int scan_fds(struct tw_procmap *m, int32_t pid, uint32_t want)
 {
     char path[32];
     struct dirent *de;
@@ -911,21 +910,12 @@ static int scan_fds_at(struct tw_procmap *m, int32_t pid, uint32_t want, int32_t
         m->st.fds_scanned++;
         if (n <= 0 || (size_t)n >= sizeof(lnk) || !socket_link(lnk, (size_t)n, &inode))
             continue;
-        int32_t fdnum = (int32_t)strtol(de->d_name, NULL, 10);
-        inode_put(m, inode, pid, fdnum);
-        if (inode == want) {
+        inode_put(m, inode, pid, (int32_t)strtol(de->d_name, NULL, 10));
+        if (inode == want)
             found = 1;
-            if (want_fd != NULL)
-                *want_fd = fdnum;
-        }
     }
     closedir(d);
     return found;
-}
-
-static int scan_fds(struct tw_procmap *m, int32_t pid, uint32_t want)
-{
-    return scan_fds_at(m, pid, want, NULL);
 }
 
 /* True if descriptor fd of pid is socket inode `want` (one readlink). */
