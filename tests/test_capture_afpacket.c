@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * AF_PACKET capture backend tests on the loopback interface, each case with the buffered
- * TPACKET_V3 ring and again with the immediate TPACKET_V2 one: UDP datagrams sent by
- * the test itself are captured through a port filter, decoded and checked (lengths, time stamps,
- * only the filtered port, each exactly once although "lo" shows every packet leaving and
- * arriving); snaplen truncation; a 60,000-byte datagram whole; non-blocking dispatch; dispatch(1) keeping its place inside a
- * block; a small ring wrapping around; a full ring dropping, with kernel counters that reset on
- * every read accumulated; a fanout group of two sockets splitting flows, each flow's both
- * directions on one socket, every frame seen once; error messages for a bad filter, a missing
- * interface and a bad source string. Skipped without permission to capture (a failure in CI).
+ * TPACKET_V3 ring and again with the immediate TPACKET_V2 one: UDP datagrams sent by the test
+ * itself are captured through a port filter, decoded and checked (lengths, time stamps, only
+ * the filtered port, each exactly once although "lo" shows every packet leaving and arriving);
+ * snaplen truncation; a 60,000-byte datagram whole; non-blocking dispatch; dispatch(1) keeping
+ * its place inside a block; a small ring wrapping around; a full ring dropping, with kernel
+ * counters that reset on every read accumulated; a fanout group of two sockets splitting
+ * flows, each flow's both directions on one socket, every frame seen once; error messages for
+ * a bad filter, a missing interface and a bad source string. Skipped without permission to
+ * capture (a failure in CI).
  */
 #include "tunwatch/capture/capture.h"
 #include "tunwatch/decode/decode.h"

@@ -55,12 +55,6 @@ static void on_frame(void *ctx, const struct tw_frame *f)
     tw_engine_frame(s->eng, s->linktype, f);
 }
 
-/*
- * Fanout mode: every worker opens its own share of every interface. AF_PACKET: one socket per
- * interface in that interface's fanout group; the kernel's symmetric flow hash gives each
- * flow, both directions, to one worker (group ids are per network namespace: derived from the
- * pid). DPDK: one RX queue per worker ("dpdk:PORT/QUEUE/NQUEUES"), spread by symmetric RSS.
- */
 /* An address a host talks from: not IPv4 or IPv6 link-local (an interface that is up gets
  * an fe80:: address of its own, a mirror port too). */
 static bool routable_address(const struct sockaddr *sa)
@@ -68,11 +62,16 @@ static bool routable_address(const struct sockaddr *sa)
     if (sa == NULL)
         return false;
     if (sa->sa_family == AF_INET) {
-        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+        const struct sockaddr_in *in = (const void *)sa;
+        const uint8_t *a = (const uint8_t *)&in->sin_addr;
+
         return !(a[0] == 169 && a[1] == 254);
     }
-    if (sa->sa_family == AF_INET6)
-        return !IN6_IS_ADDR_LINKLOCAL(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+
+        return !IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr);
+    }
     return false;
 }
 
@@ -92,9 +91,9 @@ static bool iface_has_address(const char *iface)
 
 /*
  * The capture options for interface iface. With process attribution, an interface of this
- * host's own (one with an address that is not link-local) is read in immediate mode: dig over UDP closes its socket
- * about a millisecond after its query, and a buffered ring hands frames over up to a block
- * timer later (4 ms at least with HZ=250). A mirror port, which has at most a link-local
+ * host's own (one with an address that is not link-local) is read in immediate mode: dig over
+ * UDP closes its socket about a millisecond after its query, and a buffered ring hands frames
+ * over up to a block timer later (4 ms at least with HZ=250). A mirror port, which has at most a link-local
  * address, keeps the buffered ring: it holds many more frames through a burst.
  */
 static struct tw_capture_opts source_opts(const struct sensor *s, const char *iface)
@@ -106,16 +105,24 @@ static struct tw_capture_opts source_opts(const struct sensor *s, const char *if
     return o;
 }
 
+/*
+ * Fanout mode: every worker opens its own share of every interface. AF_PACKET: one socket per
+ * interface in that interface's fanout group; the kernel's symmetric flow hash gives each
+ * flow, both directions, to one worker (group ids are per network namespace: derived from the
+ * pid). DPDK: one RX queue per worker ("dpdk:PORT/QUEUE/NQUEUES"), spread by symmetric RSS.
+ */
 static int open_fanout(struct sensor *s)
 {
     const struct tw_sensor_config *cfg = s->cfg;
-    struct tw_capture_opts opts;
+    struct tw_capture_opts opts[TW_MAX_SOURCES];
     char err[512];
 
     if (workers_alloc(s, cfg->workers) != 0) {
         fprintf(stderr, "tunwatch: out of memory\n");
         return -1;
     }
+    for (size_t i = 0; i < cfg->n_interfaces; i++)
+        opts[i] = source_opts(s, cfg->interfaces[i]); /* the same for every worker */
     for (unsigned wi = 0; wi < s->n_workers; wi++) {
         struct worker *w = &s->workers[wi];
         for (size_t i = 0; i < cfg->n_interfaces; i++) {
@@ -134,8 +141,7 @@ static int open_fanout(struct sensor *s)
                 src->ops = &tw_capture_afpacket;
             }
             src->name = w->names[i];
-            opts = source_opts(s, cfg->interfaces[i]);
-            if (src->ops->open(src->name, &opts, &src->cap, err, sizeof(err)) != 0) {
+            if (src->ops->open(src->name, &opts[i], &src->cap, err, sizeof(err)) != 0) {
                 fprintf(stderr, "tunwatch: %s\n", err);
                 return -1;
             }
