@@ -313,6 +313,275 @@ struct tw_event *tw_event_copy(void *dst, const struct tw_event *ev)
     return c;
 }
 
+/*
+ * Packed copies. A tw_event is some 380 bytes, most of them room for what one kind of event
+ * never sets (HTTP fields, process, DNS answers); a packed copy holds a header of the scalar
+ * fields, the addresses at their family's length, the DNS answer arrays and text when there
+ * are any, the name (and the normalised name only when it differs), then the optional strings
+ * that are set. A dns_query event packs into about 130 bytes.
+ */
+enum {
+    PK_NORM_SAME = 1u << 0, /* norm is raw's bytes: stored once */
+    PK_INITIATED = 1u << 1,
+    PK_ECH = 1u << 2,
+    PK_TRUNCATED = 1u << 3,
+    PK_MIDSTREAM = 1u << 4,
+    PK_LOCAL_IS_SOURCE = 1u << 5,
+    PK_DNS_REJECTED = 1u << 6,
+    PK_DNS_ECH = 1u << 7,
+    PK_DNS_ANSWERS = 1u << 8, /* dns.answers is set (its length may be 0) */
+    PK_SOURCE_IS_FILE = 1u << 9,
+};
+
+struct packed_event {
+    int64_t ts_sec;
+    uint64_t flow_id;
+    const char *source; /* outlives the run: kept as the pointer */
+    uint32_t size;      /* the packed bytes, this header included: a multiple of 8 */
+    uint32_t strs;      /* bit i: optional string i (opt_strings()) follows */
+    uint32_t ts_nsec;
+    uint32_t tls_flags;
+    int32_t pid;
+    uint32_t uid;
+    uint32_t answers_len;
+    uint16_t bits; /* PK_* */
+    uint16_t raw_len, norm_len;
+    uint16_t qtype, tls_version, tls_legacy_version, tls_record_version;
+    uint16_t sport, dport;
+    uint16_t dns_id, dns_flags, n_answers;
+    uint8_t category, evidence, l4_proto, ja4_proto, ip_version, direction, stream_flags;
+    uint8_t proc_status, dns_z;
+};
+
+/* A field added to struct tw_event has to be packed (and unpacked) too. */
+_Static_assert(sizeof(struct tw_event) == 384, "struct tw_event changed: update the packing");
+_Static_assert(TW_NAME_MAX <= UINT16_MAX, "names are packed with 16-bit lengths");
+_Static_assert(TW_F_CS_COOKIE - TW_F_CS_METHOD + 1 + 8 <= 32, "optional strings fit strs");
+
+#define PK_STRINGS (TW_ARRAY_SIZE(((struct tw_event *)0)->http) + 8)
+
+/* The optional strings of ev, in packing order; ja4 is the computed value. */
+static void opt_strings(const struct tw_event *ev, const char *s[PK_STRINGS])
+{
+    size_t n = 0;
+
+    s[n++] = tw_event_ja4(ev);
+    for (size_t i = 0; i < TW_ARRAY_SIZE(ev->http); i++)
+        s[n++] = ev->http[i];
+    s[n++] = ev->http_host_raw;
+    s[n++] = ev->answer_name;
+    s[n++] = ev->answer_chain;
+    s[n++] = ev->proc.image;
+    s[n++] = ev->proc.user;
+    s[n++] = ev->proc.comm;
+    s[n++] = ev->proc.reason;
+}
+
+static size_t addr_bytes(uint8_t version)
+{
+    return version == 4 ? 4 : 16;
+}
+
+static bool norm_same(const struct tw_event *ev)
+{
+    return ev->norm_len == ev->raw_len &&
+           (ev->raw_len == 0 || memcmp(ev->norm, ev->raw, ev->raw_len) == 0);
+}
+
+/* Bytes of ev packed, with the lengths of its optional strings (NUL included, 0 if unset). */
+static size_t pack_size(const struct tw_event *ev, const char *s[PK_STRINGS],
+                        size_t len[PK_STRINGS])
+{
+    size_t n = sizeof(struct packed_event) + 2 * addr_bytes(ev->ip_version) + ev->raw_len +
+               (norm_same(ev) ? 0 : ev->norm_len) + 1 +
+               (size_t)ev->dns.n_answers * (sizeof(uint32_t) + 2 * sizeof(uint16_t)) +
+               (ev->dns.answers != NULL ? ev->dns.answers_len : 0);
+
+    opt_strings(ev, s);
+    for (size_t i = 0; i < PK_STRINGS; i++) {
+        len[i] = opt_len(s[i]);
+        n += len[i];
+    }
+    return (n + 7) & ~(size_t)7;
+}
+
+size_t tw_event_pack_size(const struct tw_event *ev)
+{
+    const char *s[PK_STRINGS];
+    size_t len[PK_STRINGS];
+
+    return pack_size(ev, s, len);
+}
+
+static uint8_t *put(uint8_t *w, const void *src, size_t n)
+{
+    if (n > 0)
+        memcpy(w, src, n);
+    return w + n;
+}
+
+size_t tw_event_pack(void *dst, const struct tw_event *ev)
+{
+    const char *s[PK_STRINGS];
+    size_t len[PK_STRINGS];
+    size_t size = pack_size(ev, s, len), n = ev->dns.n_answers;
+    bool same = norm_same(ev);
+    struct packed_event h = {
+        .ts_sec = ev->ts_sec,
+        .flow_id = ev->flow_id,
+        .source = ev->source,
+        .size = (uint32_t)size,
+        .ts_nsec = ev->ts_nsec,
+        .tls_flags = ev->tls_flags,
+        .pid = ev->proc.pid,
+        .uid = ev->proc.uid,
+        .answers_len = ev->dns.answers != NULL ? (uint32_t)ev->dns.answers_len : 0,
+        .bits = (uint16_t)((same ? PK_NORM_SAME : 0) | (ev->initiated ? PK_INITIATED : 0) |
+                           (ev->ech ? PK_ECH : 0) | (ev->name_truncated ? PK_TRUNCATED : 0) |
+                           (ev->midstream ? PK_MIDSTREAM : 0) |
+                           (ev->proc.local_is_source ? PK_LOCAL_IS_SOURCE : 0) |
+                           (ev->dns.rejected ? PK_DNS_REJECTED : 0) |
+                           (ev->dns.ech ? PK_DNS_ECH : 0) |
+                           (ev->dns.answers != NULL ? PK_DNS_ANSWERS : 0) |
+                           (ev->source_is_file ? PK_SOURCE_IS_FILE : 0)),
+        .raw_len = (uint16_t)ev->raw_len,
+        .norm_len = (uint16_t)ev->norm_len,
+        .qtype = ev->qtype,
+        .tls_version = ev->tls_version,
+        .tls_legacy_version = ev->tls_legacy_version,
+        .tls_record_version = ev->tls_record_version,
+        .sport = ev->sport,
+        .dport = ev->dport,
+        .dns_id = ev->dns.id,
+        .dns_flags = ev->dns.flags,
+        .n_answers = ev->dns.n_answers,
+        .category = (uint8_t)ev->category,
+        .evidence = (uint8_t)ev->evidence,
+        .l4_proto = ev->l4_proto,
+        .ja4_proto = (uint8_t)ev->ja4_proto,
+        .ip_version = ev->ip_version,
+        .direction = (uint8_t)ev->direction,
+        .stream_flags = ev->stream_flags,
+        .proc_status = (uint8_t)ev->proc.status,
+        .dns_z = ev->dns.z,
+    };
+    uint8_t *w = (uint8_t *)dst + sizeof(h);
+
+    for (size_t i = 0; i < PK_STRINGS; i++)
+        h.strs |= s[i] != NULL ? 1u << i : 0;
+    memcpy(dst, &h, sizeof(h));
+    /* The arrays first, where their alignment holds (the header is a multiple of 8). */
+    if (n > 0) {
+        w = put(w, ev->dns.ttls, n * sizeof(uint32_t));
+        w = put(w, ev->dns.offs, n * sizeof(uint16_t));
+        w = put(w, ev->dns.types, n * sizeof(uint16_t));
+    }
+    w = put(w, ev->src_addr, addr_bytes(ev->ip_version));
+    w = put(w, ev->dst_addr, addr_bytes(ev->ip_version));
+    w = put(w, h.answers_len > 0 ? ev->dns.answers : NULL, h.answers_len);
+    w = put(w, ev->raw, ev->raw_len);
+    if (!same)
+        w = put(w, ev->norm, ev->norm_len);
+    *w++ = '\0';
+    for (size_t i = 0; i < PK_STRINGS; i++)
+        w = put(w, s[i], len[i]);
+    memset(w, 0, size - (size_t)(w - (uint8_t *)dst)); /* the padding: no stale bytes */
+    return size;
+}
+
+size_t tw_event_unpack(const void *src, struct tw_event *ev)
+{
+    struct packed_event h;
+    const uint8_t *r = (const uint8_t *)src + sizeof(h);
+    const char *s[PK_STRINGS];
+    size_t n;
+
+    memcpy(&h, src, sizeof(h));
+    n = h.n_answers;
+    *ev = (struct tw_event){
+        .category = (enum tw_category)h.category,
+        .evidence = (enum tw_evidence)h.evidence,
+        .ts_sec = h.ts_sec,
+        .ts_nsec = h.ts_nsec,
+        .flow_id = h.flow_id,
+        .raw_len = h.raw_len,
+        .norm_len = h.norm_len,
+        .qtype = h.qtype,
+        .l4_proto = h.l4_proto,
+        .initiated = (h.bits & PK_INITIATED) != 0,
+        .ech = (h.bits & PK_ECH) != 0,
+        .ja4_proto = (char)h.ja4_proto,
+        .tls_flags = h.tls_flags,
+        .tls_version = h.tls_version,
+        .tls_legacy_version = h.tls_legacy_version,
+        .tls_record_version = h.tls_record_version,
+        .name_truncated = (h.bits & PK_TRUNCATED) != 0,
+        .sport = h.sport,
+        .dport = h.dport,
+        .ip_version = h.ip_version,
+        .midstream = (h.bits & PK_MIDSTREAM) != 0,
+        .direction = (enum tw_direction)h.direction,
+        .stream_flags = h.stream_flags,
+        .proc = {.status = (enum tw_proc_status)h.proc_status,
+                 .local_is_source = (h.bits & PK_LOCAL_IS_SOURCE) != 0,
+                 .pid = h.pid,
+                 .uid = h.uid},
+        .dns = {.id = h.dns_id,
+                .flags = h.dns_flags,
+                .z = h.dns_z,
+                .rejected = (h.bits & PK_DNS_REJECTED) != 0,
+                .ech = (h.bits & PK_DNS_ECH) != 0,
+                .n_answers = h.n_answers,
+                .answers_len = h.answers_len},
+        .source = h.source,
+        .source_is_file = (h.bits & PK_SOURCE_IS_FILE) != 0,
+    };
+    if (n > 0) {
+        ev->dns.ttls = (const uint32_t *)(const void *)r;
+        r += n * sizeof(uint32_t);
+        ev->dns.offs = (const uint16_t *)(const void *)r;
+        r += n * sizeof(uint16_t);
+        ev->dns.types = (const uint16_t *)(const void *)r;
+        r += n * sizeof(uint16_t);
+    }
+    memcpy(ev->src_addr, r, addr_bytes(h.ip_version));
+    r += addr_bytes(h.ip_version);
+    memcpy(ev->dst_addr, r, addr_bytes(h.ip_version));
+    r += addr_bytes(h.ip_version);
+    if (h.bits & PK_DNS_ANSWERS) {
+        ev->dns.answers = (const char *)r;
+        r += h.answers_len;
+    }
+    ev->raw = (const char *)r;
+    r += h.raw_len;
+    if (h.bits & PK_NORM_SAME) {
+        ev->norm = ev->raw;
+    } else {
+        ev->norm = (const char *)r;
+        r += h.norm_len;
+    }
+    r++; /* the NUL after norm (or after raw, when norm is the same bytes) */
+    for (size_t i = 0; i < PK_STRINGS; i++) {
+        s[i] = NULL;
+        if (h.strs & (1u << i)) {
+            s[i] = (const char *)r;
+            r += strlen(s[i]) + 1;
+        }
+    }
+    size_t k = 0;
+    ev->ja4 = s[k++];
+    for (size_t i = 0; i < TW_ARRAY_SIZE(ev->http); i++)
+        ev->http[i] = s[k++];
+    ev->http_host_raw = s[k++];
+    ev->answer_name = s[k++];
+    ev->answer_chain = s[k++];
+    ev->proc.image = s[k++];
+    ev->proc.user = s[k++];
+    ev->proc.comm = s[k++];
+    ev->proc.reason = s[k++];
+    return h.size;
+}
+
 static const char *proto_name(uint8_t p)
 {
     return p == 6 ? "tcp" : p == 17 ? "udp" : "other";

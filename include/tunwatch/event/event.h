@@ -235,6 +235,18 @@ const char *tw_proc_status_name(enum tw_proc_status s);
 size_t tw_event_copy_size(const struct tw_event *ev);
 struct tw_event *tw_event_copy(void *dst, const struct tw_event *ev);
 
+/*
+ * Packed copies, for events held in bulk (the held-event queue while the first rules load):
+ * the fields the event sets without the room of those it leaves unset, about a third of a
+ * deep copy. tw_event_pack_size() is the bytes a packed copy takes, a multiple of 8;
+ * tw_event_pack() writes one into dst (8-byte aligned, that many bytes) and returns its size.
+ * tw_event_unpack() fills *ev from a packed copy, its strings and arrays pointing into it (so
+ * *ev is valid as long as src is), and returns the packed size, to step to the next one.
+ */
+size_t tw_event_pack_size(const struct tw_event *ev);
+size_t tw_event_pack(void *dst, const struct tw_event *ev);
+size_t tw_event_unpack(const void *src, struct tw_event *ev);
+
 /* True for the fields only process attribution fills (Image, ProcessId, User). */
 bool tw_field_is_process(enum tw_field f);
 
