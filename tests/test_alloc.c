@@ -1,15 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* The load-time allocators: growing arrays and tables, populating a table's pages, the arena
- * (marks, release, large blocks). */
-#include <errno.h>
-#include <pthread.h>
+/* The load-time allocators: growing arrays and tables, the arena (marks, release, large blocks). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include <cmocka.h>
 
@@ -57,62 +53,6 @@ static void test_table_grow(void **state)
     assert_int_equal(tw_table_grow((void **)&v, &cap, SIZE_MAX / 2, sizeof(*v), 64), TW_ENOMEM);
     assert_int_equal(cap, 1048576);
     tw_table_free(v, cap * sizeof(*v));
-}
-
-struct populate_writer {
-    uint8_t *p;
-    size_t n;
-};
-
-/* Writes one byte in every 4 KiB page, front to back, while the test maps the pages. */
-static void *populate_writer_main(void *arg)
-{
-    const struct populate_writer *w = arg;
-
-    for (size_t off = 0; off < w->n; off += 4096)
-        w->p[off] = (uint8_t)(off >> 12 | 1);
-    return NULL;
-}
-
-/* Populating maps every page of the span, leaves what the pages held (also while another
- * thread writes there) and zeroes the rest, as a first touch would. */
-static void test_table_populate(void **state)
-{
-    enum { N = 8 << 20 };
-    uint8_t *p = tw_table_alloc(N);
-    unsigned char vec[N / 4096];
-    struct populate_writer w;
-    pthread_t th;
-    int rc;
-
-    (void)state;
-    assert_non_null(p);
-    p[5] = 42;
-    p[N - 1] = 7;
-    rc = tw_table_populate(p + 1, 3 * 4096); /* an unaligned start and length */
-    if (rc == EINVAL)
-        tw_skip_unsupported("the kernel has no MADV_POPULATE_WRITE (Linux 5.14)");
-    assert_int_equal(rc, 0);
-    assert_int_equal(tw_table_populate(p, 0), 0);
-
-    w = (struct populate_writer){p + (N / 2), N / 2};
-    assert_int_equal(pthread_create(&th, NULL, populate_writer_main, &w), 0);
-    assert_int_equal(tw_table_populate(p, N), 0);
-    assert_int_equal(pthread_join(th, NULL), 0);
-
-    assert_int_equal(mincore(p, N, vec), 0);
-    for (size_t i = 0; i < N / 4096; i++)
-        if (!(vec[i] & 1))
-            fail_msg("page %zu not mapped", i);
-    assert_int_equal(p[5], 42);
-    for (size_t off = N / 2; off < N; off += 4096)
-        if (p[off] != (uint8_t)((off - N / 2) >> 12 | 1))
-            fail_msg("byte at %zu lost", off);
-    assert_int_equal(p[N - 1], 7);
-    for (size_t off = 4096; off < N / 2; off += 4096)
-        if (p[off] != 0)
-            fail_msg("byte at %zu not zero", off);
-    tw_table_free(p, N);
 }
 
 /* Allocations are aligned, apart, and keep their bytes while later ones fill many blocks. */
@@ -181,7 +121,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grow),
         cmocka_unit_test(test_table_grow),
-        cmocka_unit_test(test_table_populate),
         cmocka_unit_test(test_arena_fill),
         cmocka_unit_test(test_arena_mark_release),
     };

@@ -89,20 +89,6 @@ void tw_table_free(void *p, size_t n)
         munmap(p, n < HUGE_PAGE ? n : (n + 4095) & ~(size_t)4095);
 }
 
-int tw_table_populate(void *p, size_t n)
-{
-#ifdef MADV_POPULATE_WRITE
-    uintptr_t start = (uintptr_t)p & ~(uintptr_t)4095, end = (uintptr_t)p + n;
-
-    if (n == 0)
-        return 0;
-    return madvise((void *)start, end - start, MADV_POPULATE_WRITE) == 0 ? 0 : errno;
-#else
-    (void)p;
-    (void)n;
-    return EINVAL;
-#endif
-}
 
 int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {

@@ -34,14 +34,9 @@ int tw_evqueue_push(struct tw_evqueue *q, const struct tw_event *ev)
     if (q->cap - q->len < need)
         return TW_ENOMEM;
     tw_event_pack(q->buf + q->len, ev);
-    __atomic_store_n(&q->len, q->len + need, __ATOMIC_RELAXED);
+    q->len += need;
     q->count++;
     return 0;
-}
-
-size_t tw_evqueue_bytes(const struct tw_evqueue *q)
-{
-    return __atomic_load_n(&q->len, __ATOMIC_RELAXED);
 }
 
 void tw_evqueue_drain(struct tw_evqueue *q, void (*fn)(void *ctx, const struct tw_event *ev),
@@ -55,6 +50,6 @@ void tw_evqueue_drain(struct tw_evqueue *q, void (*fn)(void *ctx, const struct t
         off += tw_event_unpack(q->buf + off, &ev);
         fn(ctx, &ev);
     }
-    __atomic_store_n(&q->len, 0, __ATOMIC_RELAXED);
+    q->len = 0;
     q->count = 0;
 }

@@ -9,10 +9,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "tunwatch/base/alloc.h"
 #include "tunwatch/match/rules.h"
 
 /* -q: one line per skip reason with its count instead of one per skipped rule; every other
@@ -91,58 +88,6 @@ void loader_join(struct rules_loader *l)
     }
 }
 
-/*
- * The held-event queue mapped ahead of its writer. While the first rules load, the packet
- * thread copies the events it makes into the queue, and each first touch of a page there cost
- * it a fault and the zeroing of a 2 MiB page: with 100,000 rules, some 20 MB of events and
- * about 35 ms of the packet thread's time on this virtual machine (perf: clear_page_erms
- * under tw_evqueue_push). This thread keeps the next AHEAD_BYTES mapped instead, on the core
- * the single packet thread leaves idle. MADV_POPULATE_WRITE leaves what a page holds as it is,
- * so the packet thread may write there at the same time; a page it reaches first it maps
- * itself, as before. The thread ends when the load is done (or the kernel lacks the call), and
- * rules_take() waits for it before the queue is drained and freed.
- */
-#define AHEAD_BYTES ((size_t)4 << 20)
-#define AHEAD_CHUNK ((size_t)2 << 20) /* one huge page a call: a stop waits for one at most */
-
-static void *queue_ahead_main(void *arg)
-{
-    struct sensor *s = arg;
-    size_t done = 0;
-
-    while (!atomic_load_explicit(&s->ahead.stop, memory_order_relaxed) &&
-           !loader_done(&s->loader)) {
-        size_t n = TW_MIN(AHEAD_CHUNK, s->pending.cap - done);
-
-        if (n == 0)
-            break;
-        if (tw_evqueue_bytes(&s->pending) + AHEAD_BYTES <= done) {
-            nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
-            continue;
-        }
-        if (tw_table_populate(s->pending.buf + done, n) != 0)
-            break;
-        done += n;
-    }
-    return NULL;
-}
-
-void queue_ahead_start(struct sensor *s)
-{
-    atomic_init(&s->ahead.stop, false);
-    s->ahead.running = sysconf(_SC_NPROCESSORS_ONLN) > 1 && s->first_load &&
-                       pthread_create(&s->ahead.thread, NULL, queue_ahead_main, s) == 0;
-}
-
-static void queue_ahead_stop(struct sensor *s)
-{
-    if (!s->ahead.running)
-        return;
-    atomic_store_explicit(&s->ahead.stop, true, memory_order_relaxed);
-    pthread_join(s->ahead.thread, NULL);
-    s->ahead.running = false;
-}
-
 /* Publishes bundle m to every thread's match stage (NULL: no matching). */
 static void publish(struct sensor *s, const struct tw_matchers *m)
 {
@@ -163,7 +108,6 @@ void rules_take(struct sensor *s)
         tw_ruleset_get_stats(s->loader.m->rules, &st);
     if (s->first_load) {
         s->first_load = false;
-        queue_ahead_stop(s); /* the queue is drained and freed below */
         if (s->loader.rc != 0)
             s->failed = true;
         else

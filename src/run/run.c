@@ -706,7 +706,6 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             tw_evqueue_destroy(&s->pending);
             goto out_output;
         }
-        queue_ahead_start(s);
     }
     s->show_progress = !cfg->quiet && !s->live && isatty(STDERR_FILENO);
     s->t0 = s->last_flush = s->last_stats = s->last_progress = now_mono();

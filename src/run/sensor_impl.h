@@ -176,14 +176,6 @@ struct worker {
     char errmsg[512];
 };
 
-/* While the first rules load, a thread maps the pages of the held-event queue ahead of the
- * packet thread that fills it (loader.c). */
-struct queue_ahead {
-    pthread_t thread;
-    bool running;
-    atomic_bool stop;
-};
-
 /* Everything one run holds (one instance, in tw_sensor_run). */
 struct sensor {
     const struct tw_sensor_config *cfg;
@@ -228,7 +220,6 @@ struct sensor {
     bool first_load; /* the loader's set is the first one: events are queued */
     bool failed;     /* the first load ran out of memory */
     struct tw_evqueue pending;
-    struct queue_ahead ahead;
     /* Process attribution (endpoint): events go through its thread, which matches and writes
      * them with an output of its own. NULL when off. */
     struct tw_attrib *attrib;
@@ -269,9 +260,6 @@ bool loader_done(const struct rules_loader *l);
 void loader_join(struct rules_loader *l);
 /* Waits for the load, puts it in use (a bad reload is refused), matches the queued events. */
 void rules_take(struct sensor *s);
-/* Starts mapping the held-event queue ahead of its writer until the first load is taken;
- * nothing with one CPU or when no thread can be made. */
-void queue_ahead_start(struct sensor *s);
 
 /* ---- run.c ---- */
 

@@ -23,13 +23,6 @@ void *tw_table_alloc(size_t n);
 void tw_table_free(void *p, size_t n);
 
 /*
- * Maps the pages of [p, p + n) now, zeroed as a first touch would (MADV_POPULATE_WRITE, Linux
- * 5.14), without changing what is already there: another thread may be using the memory
- * meanwhile. Returns 0 or an errno value (EINVAL: a kernel without it).
- */
-int tw_table_populate(void *p, size_t n);
-
-/*
  * tw_grow() for an array that is a table (NULL or from tw_table_alloc(), *cap elements of elem
  * bytes): a large array that grows one element at a time (a rule set's matchers) then lives in
  * huge pages. The new table is zeroed past the old elements. Free with

@@ -12,7 +12,7 @@
 
 struct tw_evqueue {
     uint8_t *buf;
-    size_t len; /* written by the one thread that pushes and drains; see tw_evqueue_bytes() */
+    size_t len;
     size_t cap;
     size_t count;
 };
@@ -23,10 +23,6 @@ void tw_evqueue_destroy(struct tw_evqueue *q);
 
 /* Copies ev (and the names it points to). TW_ENOMEM when the queue is full. */
 int tw_evqueue_push(struct tw_evqueue *q, const struct tw_event *ev);
-
-/* Bytes in use, as another thread may read it while events are pushed (to map the pages
- * ahead of the writer: tw_table_populate()). */
-size_t tw_evqueue_bytes(const struct tw_evqueue *q);
 
 /* Calls fn for every queued event in order, then empties the queue. */
 void tw_evqueue_drain(struct tw_evqueue *q, void (*fn)(void *ctx, const struct tw_event *ev),
