@@ -873,10 +873,10 @@ static uint64_t hello_hash(const struct tw_engine *e, const uint8_t *b, size_t n
     uint64_t h = e->hello_seed ^ ((uint64_t)n * 0x9e3779b97f4a7c15ull);
     size_t i = 0;
 
+    /* Words in the host's byte order: the hash is compared only within one run. */
     for (; n - i >= 8; i += 8) {
-        uint64_t w = 0;
-        for (unsigned k = 0; k < 8; k++)
-            w |= (uint64_t)b[i + k] << (8 * k);
+        uint64_t w;
+        memcpy(&w, b + i, sizeof(w));
         h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
         h ^= h >> 31;
     }
