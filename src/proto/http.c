@@ -514,6 +514,8 @@ bool tw_http_maybe_request(const uint8_t *buf, size_t len)
     if (i >= len)
         return true;
     for (size_t m = 0; m < TW_ARRAY_SIZE(known_methods); m++) {
+        if (buf[i] != (uint8_t)known_methods[m][0])
+            continue; /* most bytes that reach here are not HTTP at all: no call for them */
         size_t ml = strlen(known_methods[m]);
         size_t k = TW_MIN(len - i, ml + 1);
         if (memcmp(buf + i, known_methods[m], TW_MIN(k, ml)) == 0 && (k <= ml || buf[i + ml] == SP))
