@@ -32,7 +32,7 @@
 # Exits 0 unless a command failed: missed targets are reported, not fatal.
 #
 # Environment:
-#   BENCH_PACKETS (2000000)  BENCH_SEED (0x7475)  BENCH_RUNS (5)  BENCH_RULES (100000)
+#   BENCH_PACKETS (2000000)  BENCH_SEED (0x7475)  BENCH_RUNS (7)  BENCH_RULES (100000)
 #   BENCH_R50K (50000)       rules of the rules50k case; 0 leaves the case out
 #   BENCH_R50K_OTHER (30)    percent of them with only contains/startswith/wildcard indicators
 #       (a SigmaHQ-like share; the prefilter indexes them, so they cost only for candidate names).
@@ -49,7 +49,7 @@ floor=$bdir/floor
 tunwatch=${TUNWATCH:-$BUILD/tunwatch}
 packets=${BENCH_PACKETS:-2000000}
 seed=${BENCH_SEED:-0x7475}
-runs=${BENCH_RUNS:-5}
+runs=${BENCH_RUNS:-7}
 n_rules=${BENCH_RULES:-100000}
 bundled=$root/rules
 target_bundled=3.0
