@@ -40,10 +40,15 @@ struct bkey {
     uint32_t value;
 };
 
-/* Build-time range of sorted keys below one node. */
+/*
+ * Build-time range of sorted keys below one node, kept in the node's own slot until the node
+ * is built (breadth-first, a node is queued before it is built and built once): the build needs
+ * no array of its own for them.
+ */
 struct pending {
     uint32_t lo, hi, depth;
 };
+_Static_assert(sizeof(struct pending) <= sizeof(struct trie_node), "a pending range fits a node");
 
 static int bkey_cmp(const void *a, const void *b)
 {
@@ -84,11 +89,23 @@ static size_t common_prefix(const struct bkey *x, const struct bkey *y)
     return i;
 }
 
+static void put_pending(struct trie_node *slot, struct pending pd)
+{
+    memcpy(slot, &pd, sizeof(pd));
+}
+
+static struct pending get_pending(const struct trie_node *slot)
+{
+    struct pending pd;
+
+    memcpy(&pd, slot, sizeof(pd));
+    return pd;
+}
+
 struct tw_trie *tw_trie_build(const struct tw_trie_key *keys, size_t n)
 {
     struct tw_trie *t = calloc(1, sizeof(*t));
     struct bkey *bk = NULL;
-    struct pending *pend = NULL;
     uint8_t *bytes = NULL, *sorted = NULL;
     size_t total = 0, off = 0, n_nodes = 1;
 
@@ -134,18 +151,17 @@ struct tw_trie *tw_trie_build(const struct tw_trie_key *keys, size_t n)
     t->nodes = table(n_nodes * sizeof(*t->nodes));
     t->labels = table(n_nodes);
     t->vals = table(n * sizeof(*t->vals));
-    pend = table(n_nodes * sizeof(*pend));
     t->nodes_cap = n_nodes;
     t->vals_cap = n;
-    if (!t->nodes || !t->labels || !t->vals || !pend)
+    if (!t->nodes || !t->labels || !t->vals)
         goto out_fail;
     t->n_nodes = 1;
     t->labels[0] = 0;
-    pend[0] = (struct pending){0, (uint32_t)n, 0};
+    put_pending(&t->nodes[0], (struct pending){0, (uint32_t)n, 0});
 
     /* Breadth-first: the node array doubles as the work queue. */
     for (size_t i = 0; i < t->n_nodes; i++) {
-        struct pending pd = pend[i];
+        struct pending pd = get_pending(&t->nodes[i]);
         struct trie_node nd = {0};
         uint32_t j = pd.lo;
 
@@ -170,21 +186,18 @@ struct tw_trie *tw_trie_build(const struct tw_trie_key *keys, size_t n)
                 goto out_fail; /* not reached: one node per distinct prefix */
             while (k < pd.hi && bk[k].rev[pd.depth] == c)
                 k++;
-            pend[idx] = (struct pending){j, k, pd.depth + 1};
+            put_pending(&t->nodes[idx], (struct pending){j, k, pd.depth + 1});
             t->labels[idx] = c;
             nd.n_child++;
             j = k;
         }
         t->nodes[i] = nd;
     }
-    table_free(pend, n_nodes * sizeof(*pend));
     table_free(bk, n * sizeof(*bk));
     table_free(sorted, total);
     return t;
 
 out_fail:
-    if (pend)
-        table_free(pend, n_nodes * sizeof(*pend));
     if (bk)
         table_free(bk, n * sizeof(*bk));
     if (bytes)
