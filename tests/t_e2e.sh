@@ -158,4 +158,37 @@ if python3 tests/e2e_check.py "$tmp/flood.out" pcaps/flow_flood.pcap.names.tsv >
 else
     fail=$((fail + 1)); echo "FAIL flow_flood.pcap with --flows 4096"; cat "$tmp/flood.err"
 fi
+# DNS responses become dns events only while something reads them: a rule of category dns
+# or an output of every event. With --workers 2 the rules are in place before the first frame
+# (no events held while they load), so the counts are exact. The answers are learnt either
+# way (dns_answers.pcap's HTTPS records name nothing, its A records do).
+mkdir -p "$tmp/dnsrule"
+cat >"$tmp/dnsrule/https_h2.yml" <<'RULE'
+title: HTTPS answer offering h2 (a rule that reads DNS responses)
+id: 5c3f4a7e-1d2b-4c8e-9f00-0000000d1150
+status: test
+logsource:
+    category: dns
+detection:
+    selection:
+        answers|contains: 'alpn=h2'
+    condition: selection
+level: high
+RULE
+"$TW" -r pcaps/dns_answers.pcap -R rules --workers 2 -o "$tmp/dnsev.none" 2>"$tmp/dnsev.none.err"
+"$TW" -r pcaps/dns_answers.pcap -R rules -R "$tmp/dnsrule" --workers 2 -o "$tmp/dnsev.rule" \
+    2>"$tmp/dnsev.rule.err"
+"$TW" -r pcaps/dns_answers.pcap -R rules --events --workers 2 -o "$tmp/dnsev.all" \
+    2>"$tmp/dnsev.all.err"
+if grep -q "dns responses: 0 dns events (0 with ech.*), 13 not made into events" \
+        "$tmp/dnsev.none.err" &&
+    grep -q "dns responses: 13 dns events (2 with ech.*), 0 not made" "$tmp/dnsev.rule.err" &&
+    [ "$(grep -c '"id":"5c3f4a7e-1d2b-4c8e-9f00-0000000d1150"' "$tmp/dnsev.rule")" -eq 4 ] &&
+    [ "$(grep -c '"evidence":"dns_response"' "$tmp/dnsev.all")" -eq 13 ] &&
+    grep -q "dns answer cache: .* [1-9][0-9]* learnt" "$tmp/dnsev.none.err"; then
+    pass=$((pass + 1)); echo "ok   dns events made only while a dns rule or --events reads them"
+else
+    fail=$((fail + 1)); echo "FAIL dns events made only while a dns rule or --events reads them"
+    grep -h "dns responses\|answer cache" "$tmp"/dnsev.*.err
+fi
 tally

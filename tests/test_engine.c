@@ -120,6 +120,7 @@ static void sink(void *ctx, const struct tw_event *ev)
 }
 
 static struct tw_anscache *cache; /* used by engines made while set */
+static const atomic_bool *dns_events; /* likewise (tw_engine_config.dns_events) */
 
 static uint32_t big_buffers; /* tls_big_buffers of the engines made while set */
 static uint32_t mid_buffers = 4; /* midstream_buffers of the engines made while set */
@@ -135,6 +136,7 @@ static struct tw_engine *engine(uint32_t flows, uint32_t streams)
         .quic_states = 4,
         .sink = sink,
         .anscache = cache,
+        .dns_events = dns_events,
     };
     tw_homenet_default(&cfg.home);
     n_seen = 0;
@@ -765,6 +767,59 @@ static void test_answers_over_tcp(void **state)
     assert_int_equal(n_resp, 2); /* each response over TCP is a dns event too */
     assert_string_equal(resp[0].f[TW_F_PROTOCOL], "tcp");
     tw_engine_free(e);
+    tw_anscache_free(cache);
+    cache = NULL;
+}
+
+/*
+ * While nothing reads dns_response events (dns_events false), a response makes none and its
+ * answers get no text, but the answers are still learnt (a later connection is named from
+ * them) and the CNAME targets still reported; the flag is read per response.
+ */
+static void test_dns_response_unread(void **state)
+{
+    (void)state;
+    struct tw_anscache_config ac = TW_ANSCACHE_CONFIG_DEFAULT;
+    atomic_bool want;
+    struct frame f;
+    uint8_t q[512];
+    size_t n;
+    const uint32_t tun = 0xcb007107;
+
+    ac.capacity = 64;
+    cache = tw_anscache_new(&ac);
+    assert_non_null(cache);
+    atomic_init(&want, false);
+    dns_events = &want;
+    struct tw_engine *e = engine(64, 4);
+    n = dns_response(q, "a1.localto.net", "edge.localto.net", tun);
+    udp_frame(&f, SRV, 53, CLI, 53300, q, n);
+    feed(e, &f);
+    assert_int_equal(n_resp, 0);
+    assert_int_equal(n_seen, 1); /* the CNAME target */
+    /* learnt: a connection to the address is named after the question */
+    handshake(e, CLI, 40200, tun, 443, 100);
+    tcp_send(e, CLI, 40200, tun, 443, RST, 101, NULL, 0);
+    assert_int_equal(n_seen, 2);
+    assert_string_equal(seen[1].raw, "a1.localto.net");
+    assert_int_equal(seen[1].evidence, TW_EV_DNS_ANSWER);
+
+    atomic_store(&want, true); /* a reload brought a rule of category dns */
+    n = dns_response(q, "b2.localto.net", NULL, tun + 1);
+    udp_frame(&f, SRV, 53, CLI, 53301, q, n);
+    feed(e, &f);
+    assert_int_equal(n_resp, 1);
+    assert_string_equal(resp[0].f[TW_F_ANSWERS], "203.0.113.8");
+
+    struct tw_engine_stats st;
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    tw_engine_get_stats(e, &st, &fst, &hw);
+    assert_int_equal(st.dns_responses, 2);
+    assert_int_equal(st.dns_response_unread, 1);
+    assert_int_equal(st.dns_response_events, 1);
+    tw_engine_free(e);
+    dns_events = NULL;
     tw_anscache_free(cache);
     cache = NULL;
 }
@@ -1821,6 +1876,7 @@ int main(void)
         cmocka_unit_test(test_overlap_conflict),
         cmocka_unit_test(test_answer_correlation),
         cmocka_unit_test(test_dns_response_events),
+        cmocka_unit_test(test_dns_response_unread),
         cmocka_unit_test(test_dns_tcp_midstream_response),
         cmocka_unit_test(test_answers_over_tcp),
         cmocka_unit_test(test_answer_at_end_eviction_midstream),

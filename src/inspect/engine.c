@@ -343,6 +343,8 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
             goto out_scratch;
     }
     e->answers = malloc(sizeof(*e->answers));
+    if (e->answers != NULL)
+        e->answers->no_text = false;
     e->burst = malloc(TW_ENGINE_BURST * sizeof(*e->burst));
     if (cfg->share_n > 1)
         e->scratch = calloc(1, sizeof(*e->scratch));
@@ -626,6 +628,10 @@ static void response_event(struct tw_engine *e, const struct conn *f, const stru
     const struct tw_dns_answers *a = e->answers;
     struct tw_event ev;
 
+    if (a->no_text) {
+        e->st.dns_response_unread++; /* nothing reads the event: not made */
+        return;
+    }
     event_init(e, &ev, f, p->ip_version, p->dst, p->dport, p->src, p->sport, p->l4_proto);
     ev.category = TW_CAT_DNS;
     ev.evidence = TW_EV_DNS_RESPONSE;
@@ -771,6 +777,8 @@ static void dns_message(struct tw_engine *e, struct conn *f, const struct tw_pkt
             return;
     } else if (m->qr) {
         e->st.dns_responses++;
+        e->answers->no_text = e->cfg.dns_events != NULL &&
+                              !atomic_load_explicit(e->cfg.dns_events, memory_order_relaxed);
         learn_answers(e, f, p, msg, len, (size_t)off);
         response_event(e, f, p, m);
         return;

@@ -69,3 +69,9 @@ void tw_matchers_free(struct tw_matchers *m)
     tw_exclusions_free(m->exclusions);
     free(m);
 }
+
+bool tw_matchers_read(const struct tw_matchers *m, enum tw_category c)
+{
+    return m != NULL && ((m->rules != NULL && tw_ruleset_reads(m->rules, c)) ||
+                         tw_intel_reads(m->intel, c));
+}

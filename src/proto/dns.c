@@ -785,7 +785,8 @@ int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t an
             out->n++;
         else
             out->skipped++;
-        record_text(msg, len, &fx, out, &budget);
+        if (!out->no_text)
+            record_text(msg, len, &fx, out, &budget);
     }
     return 0;
 }

@@ -88,6 +88,13 @@ void loader_join(struct rules_loader *l)
     }
 }
 
+/* Whether anything reads a dns_response event with bundle m in use: a rule of category dns,
+ * or an output that writes every event. */
+static bool dns_events_read(const struct sensor *s, const struct tw_matchers *m)
+{
+    return s->sinks.events || tw_matchers_read(m, TW_CAT_DNS);
+}
+
 /* Publishes bundle m to every thread's match stage (NULL: no matching). */
 static void publish(struct sensor *s, const struct tw_matchers *m)
 {
@@ -113,6 +120,9 @@ void rules_take(struct sensor *s)
         else
             s->matchers = s->loader.m;
         publish(s, s->matchers);
+        /* The events made so far are matched below; from here on, only what is read. */
+        atomic_store_explicit(&s->dns_events, dns_events_read(s, s->matchers),
+                              memory_order_relaxed);
         tw_evqueue_drain(&s->pending, deliver_main, s);
         tw_evqueue_destroy(&s->pending);
         if (!s->failed && st.loaded == 0)
@@ -131,8 +141,15 @@ void rules_take(struct sensor *s)
         return;
     }
     struct tw_matchers *old = s->matchers;
+    bool dns_events = dns_events_read(s, s->loader.m);
+    /* Events the new rules read are made from before the rules are in use; events only the
+     * old rules read stop once the new rules are published. */
+    if (dns_events)
+        atomic_store_explicit(&s->dns_events, true, memory_order_relaxed);
     s->matchers = s->loader.m;
     publish(s, s->matchers);
+    if (!dns_events)
+        atomic_store_explicit(&s->dns_events, false, memory_order_relaxed);
     if (s->n_workers > 0) {
         /* Workers match concurrently: free the old bundle only once each has finished the
          * batch it was in when the new one was published. */

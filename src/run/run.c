@@ -633,6 +633,8 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     }
     s->first_load = true;
     s->loading = true;
+    atomic_init(&s->dns_events, true);
+    ecfg.dns_events = &s->dns_events;
     ecfg.source_names = s->in.names;
     ecfg.n_sources = s->in.n_names;
     if (cfg->dns_cache > 0) {
@@ -652,6 +654,8 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             /* Live, a reader in front of workers stores UDP answers before it hands the
              * frames out (in a replay its own engine reads every DNS flow instead). */
             s->feed_answers = malloc(sizeof(*s->feed_answers));
+            if (s->feed_answers != NULL)
+                s->feed_answers->no_text = false;
             if (s->feed_answers == NULL) {
                 fprintf(stderr, "tunwatch: out of memory\n");
                 loader_join(&s->loader);

@@ -218,6 +218,10 @@ struct sensor {
     struct rules_loader loader;
     bool loading;    /* loader holds a set not yet in use */
     bool first_load; /* the loader's set is the first one: events are queued */
+    /* The engines make dns_response events (tw_engine_config.dns_events): while the first
+     * rules load, and then while a rule of category dns or an output of every event reads
+     * them (loader.c). */
+    atomic_bool dns_events;
     bool failed;     /* the first load ran out of memory */
     struct tw_evqueue pending;
     /* Process attribution (endpoint): events go through its thread, which matches and writes

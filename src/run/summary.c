@@ -126,8 +126,11 @@ void summary(struct sensor *s, double secs)
                 (unsigned long long)as.names_dropped, TW_ANSCACHE_NAMES_MAX,
                 (unsigned long long)st->answer_named_flows);
     }
-    fprintf(stderr, "  dns responses: %llu dns events, %llu with ech in an HTTPS/SVCB answer\n",
-            (unsigned long long)st->dns_response_events, (unsigned long long)st->dns_https_ech);
+    fprintf(stderr,
+            "  dns responses: %llu dns events (%llu with ech in an HTTPS/SVCB answer), %llu not "
+            "made into events (no rule of category dns, no output of every event)\n",
+            (unsigned long long)st->dns_response_events, (unsigned long long)st->dns_https_ech,
+            (unsigned long long)st->dns_response_unread);
     if (s->attrib != NULL) {
         struct tw_attrib_stats ast;
         tw_attrib_get_stats(s->attrib, &ast);

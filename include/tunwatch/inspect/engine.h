@@ -14,6 +14,8 @@
 #ifndef TUNWATCH_ENGINE_H
 #define TUNWATCH_ENGINE_H
 
+#include <stdatomic.h>
+
 #include "tunwatch/host/anscache.h"
 #include "tunwatch/capture/capture.h"
 #include "tunwatch/decode/decode.h"
@@ -72,6 +74,11 @@ struct tw_engine_config {
      * tw_engine_frame() took before it; UINT64_MAX at tw_engine_flush()): returns once the
      * engine that learns the answers has read every frame before it. NULL: one engine. */
     void (*answer_wait)(void *ctx, uint64_t seq);
+    /* NULL, or while false: DNS responses make no dns_response event and their answers get no
+     * text (nothing would read them: no rule of category dns, no output of every event); the
+     * answers are still learnt and the CNAME targets still reported. Counted in
+     * dns_response_unread. Read once per response. */
+    const atomic_bool *dns_events;
     void *answer_wait_ctx;
 };
 
@@ -128,6 +135,7 @@ struct tw_engine_stats {
     uint64_t dns_cname_names;  /* CNAME targets reported from responses */
     uint64_t dns_tcp_responses; /* DNS responses read from the server side of TCP flows */
     uint64_t dns_response_events; /* dns events (evidence dns_response) handed to the sink */
+    uint64_t dns_response_unread; /* responses made into no event (tw_engine_config.dns_events) */
     uint64_t dns_https_ech;    /* ... whose SVCB/HTTPS answers carry an ech SvcParam */
     uint64_t dns_rdata_bad;    /* answer records whose RDATA did not parse as their type */
     uint64_t dns_answer_text_cut; /* responses whose answers did not all fit the text space */

@@ -47,4 +47,7 @@ int tw_matchers_load(const struct tw_matchers_config *cfg, FILE *errlog, struct 
 /* NULL is ignored. */
 void tw_matchers_free(struct tw_matchers *m);
 
+/* Whether a rule or indicator of m may fire on an event of category c (false for NULL). */
+bool tw_matchers_read(const struct tw_matchers *m, enum tw_category c);
+
 #endif /* TUNWATCH_MATCHERS_H */

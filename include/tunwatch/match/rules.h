@@ -126,6 +126,9 @@ int tw_ruleset_compile(struct tw_ruleset *rs);
 
 void tw_ruleset_get_stats(const struct tw_ruleset *rs, struct tw_ruleset_stats *st);
 
+/* Whether a rule of rs may fire on an event of category c (true before tw_ruleset_compile()). */
+bool tw_ruleset_reads(const struct tw_ruleset *rs, enum tw_category c);
+
 typedef void (*tw_match_fn)(const struct tw_rule_info *rule, const struct tw_event *ev, void *ctx);
 
 /* A reason rules were skipped for, and how many were. */

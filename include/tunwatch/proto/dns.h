@@ -164,6 +164,9 @@ struct tw_dns_answers {
     uint16_t text_off[TW_DNS_MAX_ANSWERS];
     size_t text_len;  /* bytes of text used, each record's NUL included */
     char text[TW_DNS_ANSWER_TEXT_MAX];
+    /* Set by the caller (kept across calls): records get no text (n_text, text_flags and
+     * text_len stay 0), for a caller that only learns addresses and CNAME chains. */
+    bool no_text;
 };
 
 /*
@@ -198,7 +201,7 @@ const char *tw_dns_rcode_name(uint8_t rcode);
  * are not looked at.
  *
  * *out is reset on entry (n, skipped, n_text, text_flags, text_len, and every
- * a[] entry emptied; the struct is not memset). On error, *out holds the
+ * a[] entry emptied; the struct is not memset; no_text is the caller's). On error, *out holds the
  * answers and texts of the records before the bad one. Nothing stored points
  * into msg.
  */

@@ -332,16 +332,19 @@ static void match_visit(const struct tw_intel *in, const struct hit *h, void *ct
         m->fn(&h->e->info[m->ev->category], m->ev, m->ctx);
 }
 
+bool tw_intel_reads(const struct tw_intel *in, enum tw_category c)
+{
+    /* A DNS response repeats the question its query event was matched on: once is enough. */
+    return in != NULL && in->compiled && (unsigned)c < TW_CAT__COUNT && c != TW_CAT_DNS;
+}
+
 size_t tw_intel_match(const struct tw_intel *in, const struct tw_event *ev, tw_match_fn fn,
                       void *ctx)
 {
     struct match_ctx m = {ev, fn, ctx};
     size_t count = 0;
 
-    if (in == NULL || ev == NULL || !in->compiled || (unsigned)ev->category >= TW_CAT__COUNT)
-        return 0;
-    /* A DNS response repeats the question its query event was matched on: once is enough. */
-    if (ev->category == TW_CAT_DNS)
+    if (ev == NULL || !tw_intel_reads(in, ev->category))
         return 0;
     if (ev->norm != NULL)
         count += walk_name(in, ev->norm, ev->norm_len, match_visit, &m);

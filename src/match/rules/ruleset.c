@@ -53,3 +53,10 @@ void tw_ruleset_get_stats(const struct tw_ruleset *rs, struct tw_ruleset_stats *
 {
     *st = rs->st;
 }
+
+bool tw_ruleset_reads(const struct tw_ruleset *rs, enum tw_category c)
+{
+    if ((unsigned)c >= TW_CAT__COUNT)
+        return false;
+    return !rs->compiled || rs->always[c].n > 0 || rs->gated[c].n > 0;
+}
