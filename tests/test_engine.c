@@ -146,6 +146,13 @@ static struct tw_engine *engine(uint32_t flows, uint32_t streams)
     return e;
 }
 
+static void get_stats(struct tw_engine *e, struct tw_engine_stats *st)
+{
+    struct tw_flow_table_stats fst;
+    uint32_t hw;
+    tw_engine_get_stats(e, st, &fst, &hw);
+}
+
 /* ---- frame building: Ethernet / IPv4 / TCP or UDP ---- */
 
 #define CLI 0x0a000002u /* 10.0.0.2, inside the default home networks */
@@ -812,9 +819,7 @@ static void test_dns_response_unread(void **state)
     assert_string_equal(resp[0].f[TW_F_ANSWERS], "203.0.113.8");
 
     struct tw_engine_stats st;
-    struct tw_flow_table_stats fst;
-    uint32_t hw;
-    tw_engine_get_stats(e, &st, &fst, &hw);
+    get_stats(e, &st);
     assert_int_equal(st.dns_responses, 2);
     assert_int_equal(st.dns_response_unread, 1);
     assert_int_equal(st.dns_response_events, 1);
@@ -896,9 +901,7 @@ static void test_dns_response_events(void **state)
     assert_string_equal(resp[2].f[TW_F_ANSWERS], "1.2.3.4");
 
     struct tw_engine_stats st;
-    struct tw_flow_table_stats fst;
-    uint32_t hw;
-    tw_engine_get_stats(e, &st, &fst, &hw);
+    get_stats(e, &st);
     assert_int_equal(st.dns_response_events, 3);
     assert_int_equal(st.dns_responses, 3);
     tw_engine_free(e);
@@ -1026,13 +1029,6 @@ static void test_limits_counted(void **state)
 /* ---- mid-stream pickup and overlapping bytes ---- */
 
 #define SF(x) (1u << TW_SF_##x)
-
-static void get_stats(struct tw_engine *e, struct tw_engine_stats *st)
-{
-    struct tw_flow_table_stats fst;
-    uint32_t hw;
-    tw_engine_get_stats(e, st, &fst, &hw);
-}
 
 /* The first bytes a client sends, of each kind the pickup reads, and the name they carry. */
 struct first_bytes {
