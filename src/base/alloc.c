@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "tunwatch/base/alloc.h"
 
-#include <errno.h>
 #include <sys/mman.h>
 
 #include <stdint.h>
@@ -88,7 +87,6 @@ void tw_table_free(void *p, size_t n)
     if (p != NULL)
         munmap(p, n < HUGE_PAGE ? n : (n + 4095) & ~(size_t)4095);
 }
-
 
 int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {

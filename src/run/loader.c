@@ -148,8 +148,7 @@ void rules_take(struct sensor *s)
         atomic_store_explicit(&s->dns_events, true, memory_order_relaxed);
     s->matchers = s->loader.m;
     publish(s, s->matchers);
-    if (!dns_events)
-        atomic_store_explicit(&s->dns_events, false, memory_order_relaxed);
+    atomic_store_explicit(&s->dns_events, dns_events, memory_order_relaxed);
     if (s->n_workers > 0) {
         /* Workers match concurrently: free the old bundle only once each has finished the
          * batch it was in when the new one was published. */

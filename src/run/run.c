@@ -93,8 +93,8 @@ static bool iface_has_address(const char *iface)
  * The capture options for interface iface. With process attribution, an interface of this
  * host's own (one with an address that is not link-local) is read in immediate mode: dig over
  * UDP closes its socket about a millisecond after its query, and a buffered ring hands frames
- * over up to a block timer later (4 ms at least with HZ=250). A mirror port, which has at most a link-local
- * address, keeps the buffered ring: it holds many more frames through a burst.
+ * over up to a block timer later (4 ms at least with HZ=250). A mirror port, which has at most
+ * a link-local address, keeps the buffered ring: it holds many more frames through a burst.
  */
 static struct tw_capture_opts source_opts(const struct sensor *s, const char *iface)
 {

@@ -74,12 +74,12 @@ struct tw_engine_config {
      * tw_engine_frame() took before it; UINT64_MAX at tw_engine_flush()): returns once the
      * engine that learns the answers has read every frame before it. NULL: one engine. */
     void (*answer_wait)(void *ctx, uint64_t seq);
+    void *answer_wait_ctx;
     /* NULL, or while false: DNS responses make no dns_response event and their answers get no
      * text (nothing would read them: no rule of category dns, no output of every event); the
      * answers are still learnt and the CNAME targets still reported. Counted in
      * dns_response_unread. Read once per response. */
     const atomic_bool *dns_events;
-    void *answer_wait_ctx;
 };
 
 /* Counters of what the engine saw and skipped; every refusal is counted somewhere here. */

@@ -136,12 +136,12 @@ int tw_intel_compile(struct tw_intel *in);
  * Returns the number of calls; 0 when the set is not compiled. Does not allocate or write to
  * the set.
  */
+size_t tw_intel_match(const struct tw_intel *in, const struct tw_event *ev, tw_match_fn fn,
+                      void *ctx);
+
 /* Whether an indicator of in may fire on an event of category c: never on a DNS response,
  * which repeats the question its query event was matched on. */
 bool tw_intel_reads(const struct tw_intel *in, enum tw_category c);
-
-size_t tw_intel_match(const struct tw_intel *in, const struct tw_event *ev, tw_match_fn fn,
-                      void *ctx);
 
 /*
  * Prints to out one line for every indicator that matches the hostname or address `name`

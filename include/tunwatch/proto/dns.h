@@ -201,9 +201,9 @@ const char *tw_dns_rcode_name(uint8_t rcode);
  * are not looked at.
  *
  * *out is reset on entry (n, skipped, n_text, text_flags, text_len, and every
- * a[] entry emptied; the struct is not memset; no_text is the caller's). On error, *out holds the
- * answers and texts of the records before the bad one. Nothing stored points
- * into msg.
+ * a[] entry emptied; the struct is not memset; no_text is the caller's). On
+ * error, *out holds the answers and texts of the records before the bad one.
+ * Nothing stored points into msg.
  */
 int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t ancount,
                          struct tw_dns_answers *out);
