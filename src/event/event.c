@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "tunwatch/event/event.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -240,18 +241,55 @@ static size_t opt_len(const char *s)
     return s != NULL ? strlen(s) + 1 : 0;
 }
 
+/* The optional strings of an event (NULL when unset), in the one order deep and packed copies
+ * lay them out in. The first, ja4, is read through tw_event_ja4(): copies carry its value. */
+static const size_t opt_field[] = {
+    offsetof(struct tw_event, ja4),
+    offsetof(struct tw_event, http[0]),
+    offsetof(struct tw_event, http[1]),
+    offsetof(struct tw_event, http[2]),
+    offsetof(struct tw_event, http[3]),
+    offsetof(struct tw_event, http[4]),
+    offsetof(struct tw_event, http[5]),
+    offsetof(struct tw_event, http[6]),
+    offsetof(struct tw_event, http[7]),
+    offsetof(struct tw_event, http[8]),
+    offsetof(struct tw_event, http_host_raw),
+    offsetof(struct tw_event, answer_name),
+    offsetof(struct tw_event, answer_chain),
+    offsetof(struct tw_event, proc.image),
+    offsetof(struct tw_event, proc.user),
+    offsetof(struct tw_event, proc.comm),
+    offsetof(struct tw_event, proc.reason),
+};
+#define N_OPT TW_ARRAY_SIZE(opt_field)
+_Static_assert(TW_ARRAY_SIZE(opt_field) == TW_ARRAY_SIZE(((struct tw_event *)0)->http) + 8,
+               "every http field and every other optional string is in opt_field");
+
+/* Optional string i of ev. */
+static const char *opt_get(const struct tw_event *ev, size_t i)
+{
+    const char *v;
+
+    if (i == 0)
+        return tw_event_ja4(ev);
+    memcpy(&v, (const char *)ev + opt_field[i], sizeof(v));
+    return v;
+}
+
+static void opt_set(struct tw_event *ev, size_t i, const char *v)
+{
+    memcpy((char *)ev + opt_field[i], &v, sizeof(v));
+}
+
 size_t tw_event_copy_size(const struct tw_event *ev)
 {
-    size_t n = sizeof(*ev) + ev->raw_len + ev->norm_len + 1 + opt_len(tw_event_ja4(ev)) +
-               opt_len(ev->http[0]) + opt_len(ev->http[1]) + opt_len(ev->http[2]) +
-               opt_len(ev->http[3]) + opt_len(ev->http[4]) + opt_len(ev->http[5]) +
-               opt_len(ev->http[6]) + opt_len(ev->http[7]) + opt_len(ev->http[8]) +
-               opt_len(ev->http_host_raw) +
-               opt_len(ev->answer_name) +
-               opt_len(ev->answer_chain) + opt_len(ev->proc.image) + opt_len(ev->proc.user) +
-               opt_len(ev->proc.comm) + opt_len(ev->proc.reason) +
+    size_t n = sizeof(*ev) + ev->raw_len + ev->norm_len + 1 +
                (size_t)ev->dns.n_answers * (sizeof(uint32_t) + 2 * sizeof(uint16_t)) +
                (ev->dns.answers != NULL ? ev->dns.answers_len : 0);
+
+    for (size_t i = 0; i < N_OPT; i++)
+        n += opt_len(opt_get(ev, i));
     return (n + 7) & ~(size_t)7;
 }
 
@@ -298,18 +336,10 @@ struct tw_event *tw_event_copy(void *dst, const struct tw_event *ev)
     c->norm = w;
     w += ev->norm_len;
     *w++ = '\0';
-    c->ja4 = copy_opt(&w, tw_event_ja4(ev));
+    for (size_t i = 0; i < N_OPT; i++)
+        opt_set(c, i, copy_opt(&w, opt_get(ev, i)));
     c->ja4_hello = NULL; /* the hello's bytes do not outlive the emission */
     c->ja4_buf = NULL;
-    for (size_t i = 0; i < TW_ARRAY_SIZE(ev->http); i++)
-        c->http[i] = copy_opt(&w, ev->http[i]);
-    c->http_host_raw = copy_opt(&w, ev->http_host_raw);
-    c->answer_name = copy_opt(&w, ev->answer_name);
-    c->answer_chain = copy_opt(&w, ev->answer_chain);
-    c->proc.image = copy_opt(&w, ev->proc.image);
-    c->proc.user = copy_opt(&w, ev->proc.user);
-    c->proc.comm = copy_opt(&w, ev->proc.comm);
-    c->proc.reason = copy_opt(&w, ev->proc.reason);
     return c;
 }
 
@@ -338,7 +368,7 @@ struct packed_event {
     uint64_t flow_id;
     const char *source; /* outlives the run: kept as the pointer */
     uint32_t size;      /* the packed bytes, this header included: a multiple of 8 */
-    uint32_t strs;      /* bit i: optional string i (opt_strings()) follows */
+    uint32_t strs;      /* bit i: optional string i (opt_field) follows */
     uint32_t ts_nsec;
     uint32_t tls_flags;
     int32_t pid;
@@ -356,26 +386,7 @@ struct packed_event {
 /* A field added to struct tw_event has to be packed (and unpacked) too. */
 _Static_assert(sizeof(struct tw_event) == 384, "struct tw_event changed: update the packing");
 _Static_assert(TW_NAME_MAX <= UINT16_MAX, "names are packed with 16-bit lengths");
-_Static_assert(TW_F_CS_COOKIE - TW_F_CS_METHOD + 1 + 8 <= 32, "optional strings fit strs");
-
-#define PK_STRINGS (TW_ARRAY_SIZE(((struct tw_event *)0)->http) + 8)
-
-/* The optional strings of ev, in packing order; ja4 is the computed value. */
-static void opt_strings(const struct tw_event *ev, const char *s[PK_STRINGS])
-{
-    size_t n = 0;
-
-    s[n++] = tw_event_ja4(ev);
-    for (size_t i = 0; i < TW_ARRAY_SIZE(ev->http); i++)
-        s[n++] = ev->http[i];
-    s[n++] = ev->http_host_raw;
-    s[n++] = ev->answer_name;
-    s[n++] = ev->answer_chain;
-    s[n++] = ev->proc.image;
-    s[n++] = ev->proc.user;
-    s[n++] = ev->proc.comm;
-    s[n++] = ev->proc.reason;
-}
+_Static_assert(N_OPT <= 32, "optional strings fit strs");
 
 static size_t addr_bytes(uint8_t version)
 {
@@ -389,16 +400,16 @@ static bool norm_same(const struct tw_event *ev)
 }
 
 /* Bytes of ev packed, with the lengths of its optional strings (NUL included, 0 if unset). */
-static size_t pack_size(const struct tw_event *ev, const char *s[PK_STRINGS],
-                        size_t len[PK_STRINGS])
+static size_t pack_size(const struct tw_event *ev, const char *s[N_OPT],
+                        size_t len[N_OPT])
 {
     size_t n = sizeof(struct packed_event) + 2 * addr_bytes(ev->ip_version) + ev->raw_len +
                (norm_same(ev) ? 0 : ev->norm_len) + 1 +
                (size_t)ev->dns.n_answers * (sizeof(uint32_t) + 2 * sizeof(uint16_t)) +
                (ev->dns.answers != NULL ? ev->dns.answers_len : 0);
 
-    opt_strings(ev, s);
-    for (size_t i = 0; i < PK_STRINGS; i++) {
+    for (size_t i = 0; i < N_OPT; i++) {
+        s[i] = opt_get(ev, i);
         len[i] = opt_len(s[i]);
         n += len[i];
     }
@@ -407,8 +418,8 @@ static size_t pack_size(const struct tw_event *ev, const char *s[PK_STRINGS],
 
 size_t tw_event_pack_size(const struct tw_event *ev)
 {
-    const char *s[PK_STRINGS];
-    size_t len[PK_STRINGS];
+    const char *s[N_OPT];
+    size_t len[N_OPT];
 
     return pack_size(ev, s, len);
 }
@@ -422,8 +433,8 @@ static uint8_t *put(uint8_t *w, const void *src, size_t n)
 
 size_t tw_event_pack(void *dst, const struct tw_event *ev)
 {
-    const char *s[PK_STRINGS];
-    size_t len[PK_STRINGS];
+    const char *s[N_OPT];
+    size_t len[N_OPT];
     size_t size = pack_size(ev, s, len), n = ev->dns.n_answers;
     bool same = norm_same(ev);
     struct packed_event h = {
@@ -467,7 +478,7 @@ size_t tw_event_pack(void *dst, const struct tw_event *ev)
     };
     uint8_t *w = (uint8_t *)dst + sizeof(h);
 
-    for (size_t i = 0; i < PK_STRINGS; i++)
+    for (size_t i = 0; i < N_OPT; i++)
         h.strs |= s[i] != NULL ? 1u << i : 0;
     memcpy(dst, &h, sizeof(h));
     /* The arrays first, where their alignment holds (the header is a multiple of 8). */
@@ -483,7 +494,7 @@ size_t tw_event_pack(void *dst, const struct tw_event *ev)
     if (!same)
         w = put(w, ev->norm, ev->norm_len);
     *w++ = '\0';
-    for (size_t i = 0; i < PK_STRINGS; i++)
+    for (size_t i = 0; i < N_OPT; i++)
         w = put(w, s[i], len[i]);
     memset(w, 0, size - (size_t)(w - (uint8_t *)dst)); /* the padding: no stale bytes */
     return size;
@@ -493,7 +504,6 @@ size_t tw_event_unpack(const void *src, struct tw_event *ev)
 {
     struct packed_event h;
     const uint8_t *r = (const uint8_t *)src + sizeof(h);
-    const char *s[PK_STRINGS];
     size_t n;
 
     memcpy(&h, src, sizeof(h));
@@ -561,24 +571,12 @@ size_t tw_event_unpack(const void *src, struct tw_event *ev)
         r += h.norm_len;
     }
     r++; /* the NUL after norm (or after raw, when norm is the same bytes) */
-    for (size_t i = 0; i < PK_STRINGS; i++) {
-        s[i] = NULL;
+    for (size_t i = 0; i < N_OPT; i++) {
         if (h.strs & (1u << i)) {
-            s[i] = (const char *)r;
-            r += strlen(s[i]) + 1;
+            opt_set(ev, i, (const char *)r); /* ja4 too: ja4_hello is NULL, so it is read */
+            r += strlen((const char *)r) + 1;
         }
     }
-    size_t k = 0;
-    ev->ja4 = s[k++];
-    for (size_t i = 0; i < TW_ARRAY_SIZE(ev->http); i++)
-        ev->http[i] = s[k++];
-    ev->http_host_raw = s[k++];
-    ev->answer_name = s[k++];
-    ev->answer_chain = s[k++];
-    ev->proc.image = s[k++];
-    ev->proc.user = s[k++];
-    ev->proc.comm = s[k++];
-    ev->proc.reason = s[k++];
     return h.size;
 }
 
