@@ -53,13 +53,15 @@ struct tw_defrag {
     struct tracker *t;
     uint32_t *bucket;
     uint32_t mask;
-    uint32_t free_t;       /* free trackers, chained through next */
+    uint32_t free_t;       /* free trackers used before, chained through next */
+    uint32_t fresh_t;      /* trackers never used: fresh_t and after */
     uint32_t head, tail;   /* age list */
     uint32_t in_flight;
     uint8_t *data;         /* nblk blocks of BLK_BYTES */
     uint64_t (*bits)[BLK_UNITS / 64];
-    uint32_t *bfree;       /* stack of free block indices */
+    uint32_t *bfree;       /* stack of free block indices used before */
     uint32_t nbfree, nblk;
+    uint32_t fresh_blk;    /* blocks never used: fresh_blk and after */
     uint64_t seed;
     uint8_t frame[TW_DEFRAG_FRAME_MAX];
 };
@@ -119,13 +121,11 @@ struct tw_defrag *tw_defrag_new(const struct tw_defrag_config *cfg)
     }
     for (uint32_t i = 0; i < nb; i++)
         d->bucket[i] = NONE;
-    for (uint32_t i = 0; i < cfg->max_datagrams; i++)
-        d->t[i].next = i + 1 < cfg->max_datagrams ? i + 1 : NONE;
-    d->free_t = 0;
+    /* Trackers and blocks are taken in order the first time, from the free lists after: no
+     * list is built here, and memory never used is never touched (a capture without
+     * fragments costs the buckets alone). */
+    d->free_t = NONE;
     d->head = d->tail = NONE;
-    for (uint32_t i = 0; i < d->nblk; i++)
-        d->bfree[i] = d->nblk - 1 - i;
-    d->nbfree = d->nblk;
     d->seed = tw_random_seed(d);
     return d;
 }
@@ -149,7 +149,7 @@ uint32_t tw_defrag_in_flight(const struct tw_defrag *d)
 
 size_t tw_defrag_bytes_held(const struct tw_defrag *d)
 {
-    return (size_t)(d->nblk - d->nbfree) * BLK_BYTES;
+    return (size_t)(d->fresh_blk - d->nbfree) * BLK_BYTES;
 }
 
 static uint32_t key_hash(const struct tw_defrag *d, const struct dkey *k)
@@ -214,13 +214,19 @@ static uint32_t lookup(struct tw_defrag *d, const struct dkey *k, uint32_t h)
 static uint32_t create(struct tw_defrag *d, const struct dkey *k, uint32_t h, int64_t now,
                        struct tw_defrag_stats *st)
 {
-    if (d->free_t == NONE) {
-        drop_tracker(d, d->head);
-        st->evicted++;
+    uint32_t i;
+
+    if (d->free_t == NONE && d->fresh_t < d->cfg.max_datagrams) {
+        i = d->fresh_t++;
+    } else {
+        if (d->free_t == NONE) {
+            drop_tracker(d, d->head);
+            st->evicted++;
+        }
+        i = d->free_t;
+        d->free_t = d->t[i].next;
     }
-    uint32_t i = d->free_t;
     struct tracker *t = &d->t[i];
-    d->free_t = t->next;
     memset(t, 0, offsetof(struct tracker, blk));
     for (unsigned b = 0; b < MAP_BLOCKS; b++)
         t->blk[b] = NONE;
@@ -249,7 +255,7 @@ static bool take_blocks(struct tw_defrag *d, uint32_t i, unsigned b0, unsigned b
 
     for (unsigned b = b0; b <= b1; b++)
         need += t->blk[b] == NONE;
-    while (d->nbfree < need) {
+    while (d->nbfree + (d->nblk - d->fresh_blk) < need) {
         uint32_t victim = d->head == i ? d->t[i].next : d->head;
         if (victim == NONE)
             return false;
@@ -258,7 +264,7 @@ static bool take_blocks(struct tw_defrag *d, uint32_t i, unsigned b0, unsigned b
     }
     for (unsigned b = b0; b <= b1; b++)
         if (t->blk[b] == NONE)
-            t->blk[b] = d->bfree[--d->nbfree];
+            t->blk[b] = d->nbfree > 0 ? d->bfree[--d->nbfree] : d->fresh_blk++;
     return true;
 }
 
