@@ -147,6 +147,11 @@ struct worker {
     unsigned idx;
     struct tw_ring ring;
     struct tw_engine *eng;
+    /* Its thread makes its engine from this (all workers at once), says so (boot: 1 made,
+     * -1 failed) and waits for the others before it reads a frame (workers_start). */
+    struct tw_engine_config ecfg;
+    void *(*main)(void *);
+    int boot;
     struct sink sink;
     _Atomic uint64_t epoch; /* bumped after every batch: reload waits on it */
     uint64_t ring_full;     /* reader: frames that waited (file) or were dropped (live) */
@@ -183,6 +188,10 @@ struct sensor {
     bool attribution;           /* processes are attributed: see source_opts() in run.c */
     bool fanout;                /* live workers read their own AF_PACKET fanout sockets */
     bool replay_fanout;         /* replay workers read the files themselves (struct worker) */
+    pthread_mutex_t boot_lock;  /* workers_start: engines made by the worker threads */
+    pthread_cond_t boot_cond;
+    unsigned n_booted;
+    int boot_go; /* 0: wait, 1: read, -1: stop (one worker failed) */
     pthread_mutex_t done_lock;  /* replay_fanout: workers done, told to the run's thread */
     pthread_cond_t done_cond;
     unsigned n_done;

@@ -457,9 +457,53 @@ void workers_free(struct sensor *s)
         tw_ring_destroy(&w->ring);
         pthread_mutex_destroy(&w->lock);
     }
+    if (s->workers != NULL) {
+        pthread_cond_destroy(&s->boot_cond);
+        pthread_mutex_destroy(&s->boot_lock);
+    }
     free(s->workers);
     s->workers = NULL;
     s->n_workers = 0;
+}
+
+/*
+ * A worker thread: makes its engine (every worker its own at once: the memory each touches
+ * first is set up in parallel), tells workers_start, and reads frames once every worker has
+ * an engine, or ends at once when one could not make its own.
+ */
+static void *worker_thread(void *arg)
+{
+    struct worker *w = arg;
+    struct sensor *s = w->s;
+
+    w->eng = tw_engine_new(&w->ecfg);
+    if (w->eng != NULL)
+        w->rp.eng = w->eng;
+    pthread_mutex_lock(&s->boot_lock);
+    w->boot = w->eng != NULL ? 1 : -1;
+    s->n_booted++;
+    pthread_cond_broadcast(&s->boot_cond);
+    while (s->boot_go == 0)
+        pthread_cond_wait(&s->boot_cond, &s->boot_lock);
+    bool go = s->boot_go > 0;
+    pthread_mutex_unlock(&s->boot_lock);
+    return go ? w->main(w) : NULL;
+}
+
+/* Waits for the engines of the n_started worker threads: 0 when all made theirs (and rc was
+ * 0: every worker started), else TW_ENOMEM; the threads are told to go on, or to end. */
+static int workers_boot(struct sensor *s, unsigned n_started, int rc)
+{
+    pthread_mutex_lock(&s->boot_lock);
+    while (s->n_booted < n_started)
+        pthread_cond_wait(&s->boot_cond, &s->boot_lock);
+    for (unsigned i = 0; i < s->n_workers; i++)
+        if (s->workers[i].started && s->workers[i].boot < 0)
+            rc = TW_ENOMEM;
+    s->boot_go = rc == 0 ? 1 : -1;
+    pthread_cond_broadcast(&s->boot_cond);
+    pthread_mutex_unlock(&s->boot_lock);
+    return rc;
 }
 
 /* A replay worker's own merge of the run's files (a copy of the run's merge, which has not
@@ -471,7 +515,6 @@ static int replay_open(struct worker *w)
     if ((w->rp.merge = tw_merge_copy(s->in.merge)) == NULL)
         return TW_ENOMEM;
     w->rp.names = s->in.names;
-    w->rp.eng = w->eng;
     w->rp.sink = &w->sink;
     w->rp.say = w->idx == 0; /* every worker meets the same errors: one says them */
     if (w->idx == 0)
@@ -490,6 +533,10 @@ int workers_alloc(struct sensor *s, unsigned n)
         return TW_ENOMEM;
     memset(s->workers, 0, size);
     s->n_workers = n;
+    pthread_mutex_init(&s->boot_lock, NULL);
+    pthread_cond_init(&s->boot_cond, NULL);
+    s->n_booted = 0;
+    s->boot_go = 0;
     for (unsigned i = 0; i < n; i++) {
         struct worker *w = &s->workers[i];
         w->s = s;
@@ -521,9 +568,12 @@ static uint32_t pool_share(uint32_t total, unsigned i, unsigned n, bool dns0)
 
 int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigned n)
 {
+    unsigned started = 0;
+    int rc = 0;
+
     if (s->workers == NULL && workers_alloc(s, n) != 0)
         return TW_ENOMEM;
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < n && rc == 0; i++) {
         struct worker *w = &s->workers[i];
         struct tw_engine_config c = *base;
 
@@ -566,28 +616,27 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
             /* Replay: the reader's engine reads every DNS flow and stores its answers (no
              * separate feed); the worker threads read the rest. */
             if ((w->eng = tw_engine_new(&c)) == NULL)
-                return TW_ENOMEM;
+                rc = TW_ENOMEM;
             w->last_publish = now_mono();
             continue;
         }
-        if (s->replay_fanout) {
-            if ((w->eng = tw_engine_new(&c)) == NULL || replay_open(w) != 0)
-                return TW_ENOMEM;
-        } else if ((!s->fanout && (tw_ring_init(&w->ring, RING_BYTES) != 0 ||
-                                   (w->burst = calloc(1, sizeof(*w->burst))) == NULL)) ||
-                   (w->eng = tw_engine_new(&c)) == NULL) {
-            return TW_ENOMEM;
+        w->ecfg = c;
+        w->main = s->replay_fanout ? worker_replay_main
+                  : s->fanout      ? worker_capture_main
+                                   : worker_main;
+        if ((s->replay_fanout && replay_open(w) != 0) ||
+            (!s->fanout && !s->replay_fanout &&
+             (tw_ring_init(&w->ring, RING_BYTES) != 0 ||
+              (w->burst = calloc(1, sizeof(*w->burst))) == NULL)) ||
+            pthread_create(&w->thread, NULL, worker_thread, w) != 0) {
+            rc = TW_ENOMEM;
+            break;
         }
-        if (pthread_create(&w->thread, NULL,
-                           s->replay_fanout ? worker_replay_main
-                           : s->fanout      ? worker_capture_main
-                                            : worker_main,
-                           w) != 0)
-            return TW_ENOMEM;
         char name[16];
         snprintf(name, sizeof(name), "tunwatch-w%u", i % 100); /* top -H, perf, gdb */
         (void)pthread_setname_np(w->thread, name);
         w->started = true;
+        started++;
     }
-    return 0;
+    return workers_boot(s, started, rc);
 }
