@@ -87,10 +87,27 @@ def decode_tshark(name):
     return bytes(out)
 
 
-def run_one(tw, pcap):
-    p = subprocess.run([tw, "-q", "-r", pcap, "--events", "--checksums", "off", "-o", "-"],
+def frame_counters(stderr):
+    """The summary's counters of frames and their decoding, which do not depend on how many
+    workers read the capture: the decode line (but its bypassed flows, each worker's own), the
+    IP reassembly counts and the defrag_* anomalies."""
+    text = stderr.decode(errors="replace")
+    decode = re.search(r"^  decode: (.*?); bypassed", text, re.M)
+    reasm = re.search(r"ip reassembly: ([^;]*);", text)
+    anom = re.search(r"^  skipped/anomalies: (.*)$", text, re.M)
+    words = anom.group(1).split() if anom else []
+    defrag = [(words[i], words[i + 1]) for i in range(0, len(words) - 1, 2)
+              if words[i].startswith("defrag_")]
+    return (decode.group(1) if decode else None, reasm.group(1) if reasm else None, defrag)
+
+
+def run_one(tw, pcap, workers=1):
+    p = subprocess.run([tw, "-q", "-r", pcap, "--events", "--checksums", "off", "-o", "-",
+                        "--workers", str(workers)],
                        capture_output=True,
                        timeout=120)
+    if workers > 1:
+        return p.returncode, frame_counters(p.stderr)
     problems = []
     events = []
     if p.returncode < 0 or p.returncode > 1:
@@ -106,7 +123,7 @@ def run_one(tw, pcap):
         if obj.get("type") == "event" and obj["evidence"] in ("dns_query", "tls_sni", "quic_sni",
                                                                 "http_host"):
             events.append((obj["evidence"], obj["event"]["SourceIp"], obj["name"]))
-    return p.returncode, problems, events
+    return p.returncode, problems, events, frame_counters(p.stderr)
 
 
 def load_oracle(path, placeholders):
@@ -148,8 +165,14 @@ def main():
         print("corpus: 0 passed, 1 failed, 0 skipped")
         return 1
     for name in names:
-        rc, problems, events = run_one(tw, os.path.join(pdir, name))
+        rc, problems, events, counters = run_one(tw, os.path.join(pdir, name))
         crashes += [f"{name}: {p}" for p in problems]
+        # Two workers (each reads the whole file and decodes its share) count every frame and
+        # its decoding once, as one does.
+        rc2, counters2 = run_one(tw, os.path.join(pdir, name), workers=2)
+        if rc2 != rc or counters2 != counters:
+            crashes.append(f"{name}: --workers 2 counts {counters2} (exit {rc2}), one worker "
+                           f"{counters} (exit {rc})")
         oracle_path = os.path.join(corpus, "oracle", name + ".tsv")
         rows = load_oracle(oracle_path, placeholders) if os.path.exists(oracle_path) else []
         ours = collections.Counter(events)

@@ -130,6 +130,7 @@ struct tw_engine {
     /* Where a TW_SHARE_UNKNOWN frame and its decoding count: st (the last engine, or one that
      * does not share) or scratch. */
     struct tw_engine_stats *frame_st;
+    bool peek_none; /* decodes every frame of a share without a peek (share_last_full) */
     struct tw_dns_msg dns;
     struct tw_dns_answers *answers; /* 70 KB: allocated with the engine */
     char ans_name[TW_ANSCACHE_TEXT_MAX];
@@ -351,6 +352,7 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
     if (e->answers == NULL || e->burst == NULL || (cfg->share_n > 1 && e->scratch == NULL))
         goto out_big;
     e->frame_st = cfg->share_n <= 1 || cfg->share_idx == cfg->share_n - 1 ? &e->st : e->scratch;
+    e->peek_none = cfg->share_n > 1 && cfg->share_last_full && cfg->share_idx == cfg->share_n - 1;
     e->qcap = cfg->quic_states;
     if (e->qcap > 0) {
         /* Mapped, touched only when used, like the flow table. */
@@ -1914,7 +1916,7 @@ enum tw_share tw_engine_share_of(const struct tw_engine *e, int linktype, const 
 {
     struct tw_pkt k;
 
-    if (e->cfg.share_n <= 1 || !tw_decode_peek(linktype, f->data, f->caplen, &k))
+    if (e->cfg.share_n <= 1 || e->peek_none || !tw_decode_peek(linktype, f->data, f->caplen, &k))
         return TW_SHARE_UNKNOWN;
     return tw_flow_worker(&k, e->cfg.share_n) == e->cfg.share_idx ? TW_SHARE_MINE
                                                                    : TW_SHARE_OTHER;
@@ -1939,7 +1941,7 @@ static int decode_frame(struct tw_engine *e, int linktype, const struct tw_frame
     e->seq++;
     *reassembled = false;
     if (share == TW_SHARE_MINE) {
-        fs = &e->st;
+        fs = e->cfg.share_last_full ? e->scratch : &e->st; /* the last counts every frame */
     } else if (share == TW_SHARE_OTHER) {
         /* Counted by the engine whose share it is. While auto decides, every engine
          * validates every frame. */

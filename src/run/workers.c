@@ -599,6 +599,7 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
              * tells (each its own reassembly). */
             c.share_n = n;
             c.share_idx = i;
+            c.share_last_full = n == 2; /* worker 1: every flow but DNS */
             if (i > 0) {
                 c.answer_wait = replay_answer_wait;
                 c.answer_wait_ctx = w;

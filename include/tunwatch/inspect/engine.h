@@ -69,6 +69,11 @@ struct tw_engine_config {
      * every frame.
      */
     unsigned share_n, share_idx;
+    /* With share_n > 1: engine share_n - 1 has most of the frames (a replay's two workers: the
+     * DNS flows are the other's), so it decodes every frame without a peek first (a peek
+     * would only add to the decoding of most of them) and counts every frame with its
+     * decoding; the others count none. */
+    bool share_last_full;
     /* Called before every answer cache lookup with the frame's number in the input (as
      * tw_engine_frames_at() was given it, or the count of frames tw_engine_frames() and
      * tw_engine_frame() took before it; UINT64_MAX at tw_engine_flush()): returns once the
