@@ -167,12 +167,13 @@ def main():
     for name in names:
         rc, problems, events, counters = run_one(tw, os.path.join(pdir, name))
         crashes += [f"{name}: {p}" for p in problems]
-        # Two workers (each reads the whole file and decodes its share) count every frame and
-        # its decoding once, as one does.
-        rc2, counters2 = run_one(tw, os.path.join(pdir, name), workers=2)
-        if rc2 != rc or counters2 != counters:
-            crashes.append(f"{name}: --workers 2 counts {counters2} (exit {rc2}), one worker "
-                           f"{counters} (exit {rc})")
+        # Several workers (each reads the whole file and decodes its share; with two, the
+        # second decodes every frame) count every frame and its decoding once, as one does.
+        for workers in (2, 3):
+            rc_n, counters_n = run_one(tw, os.path.join(pdir, name), workers=workers)
+            if rc_n != rc or counters_n != counters:
+                crashes.append(f"{name}: --workers {workers} counts {counters_n} (exit {rc_n}), "
+                               f"one worker {counters} (exit {rc})")
         oracle_path = os.path.join(corpus, "oracle", name + ".tsv")
         rows = load_oracle(oracle_path, placeholders) if os.path.exists(oracle_path) else []
         ours = collections.Counter(events)

@@ -344,13 +344,12 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
             goto out_scratch;
     }
     e->answers = malloc(sizeof(*e->answers));
-    if (e->answers != NULL)
-        e->answers->no_text = false;
     e->burst = malloc(TW_ENGINE_BURST * sizeof(*e->burst));
     if (cfg->share_n > 1)
         e->scratch = calloc(1, sizeof(*e->scratch));
     if (e->answers == NULL || e->burst == NULL || (cfg->share_n > 1 && e->scratch == NULL))
         goto out_big;
+    e->answers->no_text = false;
     e->frame_st = cfg->share_n <= 1 || cfg->share_idx == cfg->share_n - 1 ? &e->st : e->scratch;
     e->peek_none = cfg->share_n > 1 && cfg->share_last_full && cfg->share_idx == cfg->share_n - 1;
     e->qcap = cfg->quic_states;
@@ -1954,7 +1953,10 @@ static int decode_frame(struct tw_engine *e, int linktype, const struct tw_frame
     if (e->prep == NULL)
         return tw_decode(linktype, f->data, f->caplen, f->wirelen, p, &fs->decode);
     struct tw_prep_frame pf = {linktype, f->data, f->caplen};
-    int rc = tw_prep_decode_deferred(e->prep, &pf, f->ts_sec, p, &fs->decode, &fs->prep);
+    /* Every engine reassembles every fragment: what its reassembler does (expiries, whatever
+     * frame's time brings them) counts where a fragment does, in frame_st. */
+    int rc = tw_prep_decode_deferred(e->prep, &pf, f->ts_sec, p, &fs->decode,
+                                     &e->frame_st->prep);
     *reassembled = pf.data != f->data;
     if (rc != 0)
         return rc;
