@@ -654,8 +654,6 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             /* Live, a reader in front of workers stores UDP answers before it hands the
              * frames out (in a replay its own engine reads every DNS flow instead). */
             s->feed_answers = malloc(sizeof(*s->feed_answers));
-            if (s->feed_answers != NULL)
-                s->feed_answers->no_text = false;
             if (s->feed_answers == NULL) {
                 fprintf(stderr, "tunwatch: out of memory\n");
                 loader_join(&s->loader);
@@ -663,6 +661,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
                 tw_evqueue_destroy(&s->pending);
                 goto out_output;
             }
+            s->feed_answers->no_text = false;
             ecfg.udp_answers_stored = true;
         }
     }

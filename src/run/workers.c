@@ -490,10 +490,14 @@ static void *worker_thread(void *arg)
     return go ? w->main(w) : NULL;
 }
 
-/* Waits for the engines of the n_started worker threads: 0 when all made theirs (and rc was
- * 0: every worker started), else TW_ENOMEM; the threads are told to go on, or to end. */
-static int workers_boot(struct sensor *s, unsigned n_started, int rc)
+/* Waits for the engines of the worker threads started: 0 when all made theirs (and rc was 0:
+ * every worker started), else TW_ENOMEM; the threads are told to go on, or to end. */
+static int workers_boot(struct sensor *s, int rc)
 {
+    unsigned n_started = 0;
+
+    for (unsigned i = 0; i < s->n_workers; i++)
+        n_started += s->workers[i].started;
     pthread_mutex_lock(&s->boot_lock);
     while (s->n_booted < n_started)
         pthread_cond_wait(&s->boot_cond, &s->boot_lock);
@@ -568,7 +572,6 @@ static uint32_t pool_share(uint32_t total, unsigned i, unsigned n, bool dns0)
 
 int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigned n)
 {
-    unsigned started = 0;
     int rc = 0;
 
     if (s->workers == NULL && workers_alloc(s, n) != 0)
@@ -637,7 +640,6 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         snprintf(name, sizeof(name), "tunwatch-w%u", i % 100); /* top -H, perf, gdb */
         (void)pthread_setname_np(w->thread, name);
         w->started = true;
-        started++;
     }
-    return workers_boot(s, started, rc);
+    return workers_boot(s, rc);
 }
