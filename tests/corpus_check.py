@@ -101,13 +101,29 @@ def frame_counters(stderr):
     return (decode.group(1) if decode else None, reasm.group(1) if reasm else None, defrag)
 
 
+def same_lines(stdout):
+    """The output's lines as a sorted list, flow ids (assigned per worker) and the run id
+    (random per run) aside: what must not depend on how many workers read the capture."""
+    out = []
+    for line in stdout.splitlines():
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            out.append(line.decode("utf-8", "replace"))
+            continue
+        obj.pop("flow_id", None)
+        obj.get("sensor", {}).pop("run_id", None)
+        out.append(json.dumps(obj, sort_keys=True))
+    return sorted(out)
+
+
 def run_one(tw, pcap, workers=1):
     p = subprocess.run([tw, "-q", "-r", pcap, "--events", "--checksums", "off", "-o", "-",
                         "--workers", str(workers)],
                        capture_output=True,
                        timeout=120)
     if workers > 1:
-        return p.returncode, frame_counters(p.stderr)
+        return p.returncode, frame_counters(p.stderr), same_lines(p.stdout)
     problems = []
     events = []
     if p.returncode < 0 or p.returncode > 1:
@@ -123,7 +139,7 @@ def run_one(tw, pcap, workers=1):
         if obj.get("type") == "event" and obj["evidence"] in ("dns_query", "tls_sni", "quic_sni",
                                                                 "http_host"):
             events.append((obj["evidence"], obj["event"]["SourceIp"], obj["name"]))
-    return p.returncode, problems, events, frame_counters(p.stderr)
+    return p.returncode, problems, events, frame_counters(p.stderr), same_lines(p.stdout)
 
 
 def load_oracle(path, placeholders):
@@ -165,15 +181,21 @@ def main():
         print("corpus: 0 passed, 1 failed, 0 skipped")
         return 1
     for name in names:
-        rc, problems, events, counters = run_one(tw, os.path.join(pdir, name))
+        rc, problems, events, counters, lines = run_one(tw, os.path.join(pdir, name))
         crashes += [f"{name}: {p}" for p in problems]
         # Several workers (each reads the whole file and decodes its share; with two, the
         # second decodes every frame) count every frame and its decoding once, as one does.
+        # Two give the same lines as one, DNS answer correlation included (the cache is
+        # stamped: each lookup sees the answers of the frames before it).
         for workers in (2, 3):
-            rc_n, counters_n = run_one(tw, os.path.join(pdir, name), workers=workers)
+            rc_n, counters_n, lines_n = run_one(tw, os.path.join(pdir, name), workers=workers)
             if rc_n != rc or counters_n != counters:
                 crashes.append(f"{name}: --workers {workers} counts {counters_n} (exit {rc_n}), "
                                f"one worker {counters} (exit {rc})")
+            if lines_n != lines:
+                only = len(set(lines) ^ set(lines_n))
+                crashes.append(f"{name}: --workers {workers} writes {len(lines_n)} lines, one worker "
+                               f"{len(lines)} ({only} differ)")
         oracle_path = os.path.join(corpus, "oracle", name + ".tsv")
         rows = load_oracle(oracle_path, placeholders) if os.path.exists(oracle_path) else []
         ours = collections.Counter(events)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* DNS answer cache: TTL clamping, expiry, key scoping, replacement, eviction, bounds, threads. */
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -924,6 +925,189 @@ static void test_text_arena(void **state)
     tw_anscache_free(c);
 }
 
+/* --- stamps --- */
+
+static size_t put4_at(struct tw_anscache *c, uint64_t seq, uint32_t client, uint32_t resolved,
+                      const char *qname, uint32_t ttl, int64_t now)
+{
+    uint8_t a[16], b[1][16];
+
+    v4(a, client);
+    v4(b[0], resolved);
+    return tw_anscache_put_n_at(c, seq, 4, a, (const uint8_t(*)[16])b, &ttl, 1, qname, NULL, 0,
+                                now);
+}
+
+/* The newest name a lookup at frame `before` finds (want NULL), or "". */
+static const char *get4_at(struct tw_anscache *c, uint64_t before, uint32_t client,
+                           uint32_t resolved, int64_t now)
+{
+    static char name[TW_ANSCACHE_TEXT_MAX];
+    uint8_t a[16], b[16];
+
+    v4(a, client);
+    v4(b, resolved);
+    if (!tw_anscache_lookup_name_at(c, before, 4, a, b, now, NULL, 0, name, sizeof(name), NULL,
+                                    0, NULL))
+        return "";
+    return name;
+}
+
+static void test_stamped_lookups(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = mkcache(1024, 60, 86400, 4);
+    struct tw_anscache *plain = mkcache(1024, 60, 86400, 4);
+    struct tw_anscache_stats st;
+
+    assert_int_equal(tw_anscache_stamp(c), 0);
+    assert_int_equal(tw_anscache_stamp(c), 0); /* once is enough */
+    assert_int_equal(put4_at(c, 10, 1, 0x0b000001, "a.example", 300, 1000), 1);
+    /* Not there yet for a lookup at frame 10 or before; there from frame 11. */
+    assert_string_equal(get4_at(c, 5, 1, 0x0b000001, 1000), "");
+    assert_string_equal(get4_at(c, 10, 1, 0x0b000001, 1000), "");
+    assert_string_equal(get4_at(c, 11, 1, 0x0b000001, 1000), "a.example");
+    assert_string_equal(get4(c, 1, 0x0b000001, 1000), "a.example"); /* unbounded: all */
+    /* A second name for the address at frame 20: the newest from frame 21 only. */
+    assert_int_equal(put4_at(c, 20, 1, 0x0b000001, "b.example", 300, 1001), 1);
+    assert_string_equal(get4_at(c, 15, 1, 0x0b000001, 1001), "a.example");
+    assert_string_equal(get4_at(c, 21, 1, 0x0b000001, 1001), "b.example");
+    /* a.example answered again at frame 30: for a lookup at 25 it is the answer of frame 10
+     * (older than b's), for one at 31 the newest; before 10 still nothing. */
+    assert_int_equal(put4_at(c, 30, 1, 0x0b000001, "a.example", 300, 1002), 1);
+    assert_string_equal(get4_at(c, 25, 1, 0x0b000001, 1002), "b.example");
+    assert_string_equal(get4_at(c, 31, 1, 0x0b000001, 1002), "a.example");
+    assert_string_equal(get4_at(c, 10, 1, 0x0b000001, 1002), "");
+    /* A stamped cache leaves expired entries in, for lookups and puts alike: another thread
+     * may look up at an earlier frame and time, for which the answer is still live. */
+    assert_int_equal(put4_at(c, 40, 2, 0x0b000002, "c.example", 60, 1000), 1);
+    assert_string_equal(get4_at(c, 41, 2, 0x0b000002, 1061), "");
+    assert_string_equal(get4_at(c, 41, 2, 0x0b000002, 1060), "c.example");
+    assert_int_equal(put4_at(c, 50, 2, 0x0b000002, "d.example", 60, 1100), 1);
+    assert_int_equal(put4_at(c, 60, 2, 0x0b000002, "c.example", 60, 1100), 1);
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.expired, 0);
+    assert_string_equal(get4_at(c, 45, 2, 0x0b000002, 1030), "c.example");
+    assert_string_equal(get4_at(c, 55, 2, 0x0b000002, 1100), "d.example");
+    assert_string_equal(get4_at(c, 61, 2, 0x0b000002, 1100), "c.example");
+    /* Unstamped, bounds and stamps are ignored. */
+    assert_int_equal(put4_at(plain, 10, 1, 0x0b000001, "a.example", 300, 1000), 1);
+    assert_string_equal(get4_at(plain, 5, 1, 0x0b000001, 1000), "a.example");
+    tw_anscache_free(c);
+    tw_anscache_free(plain);
+}
+
+/*
+ * Two threads as a replay's workers: one puts the answers of a stream of frames as fast as it
+ * can, the other looks up at other frames, each lookup once the putter has read every frame
+ * before it (the putter is usually far ahead). Every lookup must give what one thread doing
+ * both in frame order gives: new names, refreshed names and several names per address, in a
+ * cache that neither fills nor sees an answer expire.
+ */
+#define PAIR_FRAMES 60000
+#define PAIR_KEYS 700
+
+struct pair {
+    struct tw_anscache *c;
+    _Atomic uint64_t putter; /* frames the putter has read */
+    uint8_t want[PAIR_FRAMES]; /* lookup frames: 1 miss, 2 + name index: hit */
+    unsigned mismatches, lookups;
+};
+
+/* Frame i: a put (two in three), else a lookup; key and name from i. */
+static bool pair_is_put(uint64_t i)
+{
+    return i % 3 != 2;
+}
+
+static void pair_frame(struct tw_anscache *c, uint64_t i, bool stamped, uint8_t *res)
+{
+    char qname[48], got[TW_ANSCACHE_TEXT_MAX];
+    uint8_t a[16], b[16];
+    uint32_t k = (uint32_t)((i * 2654435761u) % PAIR_KEYS);
+    int64_t now = 1000 + (int64_t)(i / 100);
+
+    if (pair_is_put(i)) {
+        snprintf(qname, sizeof(qname), "f%u.pair.example", (unsigned)(i % 20));
+        assert_int_equal(put4_at(c, stamped ? i : 0, 3, 0x0d000000 + k, qname, 3600, now), 1);
+        return;
+    }
+    v4(a, 3);
+    v4(b, 0x0d000000 + k);
+    if (!tw_anscache_lookup_name_at(c, stamped ? i : UINT64_MAX, 4, a, b, now, NULL, 0, got,
+                                    sizeof(got), NULL, 0, NULL)) {
+        *res = 1;
+        return;
+    }
+    unsigned n = 0;
+    assert_int_equal(sscanf(got, "f%u.pair.example", &n), 1);
+    *res = (uint8_t)(2 + n);
+}
+
+static void *pair_putter(void *arg)
+{
+    struct pair *p = arg;
+
+    for (uint64_t i = 0; i < PAIR_FRAMES; i++) {
+        if (pair_is_put(i))
+            pair_frame(p->c, i, true, NULL);
+        if (i % 64 == 63)
+            atomic_store(&p->putter, i + 1);
+    }
+    atomic_store(&p->putter, UINT64_MAX);
+    return NULL;
+}
+
+static void *pair_looker(void *arg)
+{
+    struct pair *p = arg;
+
+    for (uint64_t i = 0; i < PAIR_FRAMES; i++) {
+        if (pair_is_put(i))
+            continue;
+        while (atomic_load(&p->putter) < i)
+            sched_yield();
+        uint8_t got = 0;
+        pair_frame(p->c, i, true, &got);
+        p->lookups++;
+        if (got != p->want[i])
+            p->mismatches++;
+    }
+    return NULL;
+}
+
+static void test_stamped_threads(void **state)
+{
+    (void)state;
+    struct pair *p = calloc(1, sizeof(*p));
+    struct tw_anscache *one = mkcache(65536, 60, 86400, 16);
+    struct tw_anscache_stats st1, st2;
+    pthread_t tp, tl;
+
+    assert_non_null(p);
+    for (uint64_t i = 0; i < PAIR_FRAMES; i++)
+        pair_frame(one, i, false, &p->want[i]);
+    tw_anscache_get_stats(one, &st1);
+    assert_true(st1.hits > 0 && st1.misses > 0 && st1.replaced > 0);
+    assert_int_equal(st1.evicted + st1.expired + st1.names_dropped, 0);
+    p->c = mkcache(65536, 60, 86400, 16);
+    atomic_init(&p->putter, 0);
+    assert_int_equal(tw_anscache_stamp(p->c), 0);
+    assert_int_equal(pthread_create(&tp, NULL, pair_putter, p), 0);
+    assert_int_equal(pthread_create(&tl, NULL, pair_looker, p), 0);
+    pthread_join(tp, NULL);
+    pthread_join(tl, NULL);
+    tw_anscache_get_stats(p->c, &st2);
+    assert_int_equal(p->lookups, PAIR_FRAMES / 3);
+    assert_int_equal(p->mismatches, 0);
+    assert_int_equal(st2.hits, st1.hits);
+    assert_int_equal(st2.misses, st1.misses);
+    assert_int_equal(st2.puts, st1.puts);
+    tw_anscache_free(one);
+    tw_anscache_free(p->c);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -942,6 +1126,8 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_against_model),
         cmocka_unit_test(test_text_arena),
+        cmocka_unit_test(test_stamped_lookups),
+        cmocka_unit_test(test_stamped_threads),
     };
 
     return tw_run_tests(tests, NULL, NULL);

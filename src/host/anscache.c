@@ -59,6 +59,12 @@ struct ans_entry {
 _Static_assert(sizeof(struct ans_entry) == 64, "an answer cache entry is one cache line");
 _Static_assert(TW_ANSCACHE_TEXT_MAX <= 256, "name_len is 8 bits");
 
+/* Which frames of the input an entry's answer came from (tw_anscache_stamp): the first that
+ * put this name for this key (later ones refreshed it), and the last. */
+struct ans_stamp {
+    uint64_t first, last;
+};
+
 /* An index slot: empty when idx is ANS_NONE. */
 struct ans_slot {
     uint32_t hash;
@@ -68,6 +74,7 @@ struct ans_slot {
 struct ans_shard {
     _Alignas(TW_CACHE_LINE) atomic_bool lock; /* shard_lock() */
     struct ans_entry *entries;
+    struct ans_stamp *learnt; /* tw_anscache_stamp(): per entry; NULL: off */
     char *arena;
     struct ans_slot *slots;
     uint32_t cap;
@@ -91,6 +98,8 @@ struct tw_anscache {
     uint32_t ttl_floor;
     uint32_t ttl_ceiling;
     uint64_t seed;
+    struct ans_stamp *learnt; /* every shard's stamps (tw_anscache_stamp), one mapping */
+    size_t learnt_size;
 };
 
 /* Text of one put, prepared before the shard lock is taken. */
@@ -279,12 +288,15 @@ static uint32_t ring_age(const struct ans_shard *s, uint32_t idx)
 
 /*
  * The live entries of key k (at most TW_ANSCACHE_NAMES_MAX: puts keep it so) into out[], in
- * no particular order; returns how many. Entries of k whose TTL ran out by `now` are taken out
- * on the way (counted as expired). Every entry of k is in the probe run from k's home slot:
- * they share its hash.
+ * no particular order; returns how many. Entries stamped (tw_anscache_stamp) with a frame at
+ * or after `before` are not there yet for the caller: skipped. Entries of k whose TTL ran out
+ * by `now` are taken out on the way (counted as expired) when reclaim is true; a stamped cache
+ * leaves them to the ring (several threads look up at different frames and times: an answer
+ * expired for one is still live for another). Every entry of k is in the probe run from k's
+ * home slot: they share its hash.
  */
 static unsigned key_entries(struct ans_shard *s, const struct ans_key *k, uint32_t h, int64_t now,
-                            uint32_t out[TW_ANSCACHE_NAMES_MAX])
+                            uint64_t before, bool reclaim, uint32_t out[TW_ANSCACHE_NAMES_MAX])
 {
     unsigned n;
 
@@ -296,7 +308,11 @@ restart:
 
         if (sl->hash != h || memcmp(&e->key, k, sizeof(*k)) != 0)
             continue;
+        if (s->learnt != NULL && s->learnt[sl->idx].first >= before)
+            continue;
         if (e->expires < now) {
+            if (!reclaim)
+                continue;
             s->expired++;
             remove_entry(s, sl->idx); /* slots shift: scan the run again */
             goto restart;
@@ -431,10 +447,25 @@ out_free_cache:
     return NULL;
 }
 
+int tw_anscache_stamp(struct tw_anscache *c)
+{
+    if (c->learnt != NULL)
+        return 0;
+    c->learnt_size = (size_t)c->capacity * sizeof(*c->learnt);
+    /* Mapped as used, like the entries: a stamp is written with its entry. */
+    if ((c->learnt = tw_table_alloc(c->learnt_size)) == NULL)
+        return TW_ENOMEM;
+    for (unsigned i = 0; i < c->n_shards; i++)
+        c->shards[i].learnt = c->learnt + (c->shards[i].entries - c->entries);
+    return 0;
+}
+
 void tw_anscache_free(struct tw_anscache *c)
 {
     if (c == NULL)
         return;
+    if (c->learnt != NULL)
+        tw_table_free(c->learnt, c->learnt_size);
     for (unsigned i = 0; i < c->n_shards; i++)
         free(c->shards[i].slots);
     free(c->shards);
@@ -446,7 +477,7 @@ void tw_anscache_free(struct tw_anscache *c)
 /* A put of key k, the text prepared (prepare_text() returned rc): 0, or rc (TW_ENOMEM counted
  * as refused in k's shard). */
 static int put_key(struct tw_anscache *c, const struct ans_key *k, const struct ans_text *t,
-                   int rc, uint32_t ttl, int64_t now)
+                   int rc, uint32_t ttl, int64_t now, uint64_t seq)
 {
     uint64_t h64 = key_hash(k, c->seed);
     uint32_t h = (uint32_t)h64, idx, need, off = 0;
@@ -464,13 +495,17 @@ static int put_key(struct tw_anscache *c, const struct ans_key *k, const struct 
 
     shard_lock(s);
     uint32_t mine[TW_ANSCACHE_NAMES_MAX], oldest = ANS_NONE;
-    unsigned n_mine = key_entries(s, k, h, now, mine);
+    uint64_t first = seq;
+    unsigned n_mine = key_entries(s, k, h, now, UINT64_MAX, s->learnt == NULL, mine);
     bool replaced = false;
     for (unsigned i = 0; i < n_mine && !replaced; i++) {
         if (entry_names(s, &s->entries[mine[i]], t->text, t->name_len, false)) {
             /* A fresh answer for a name it holds: the old one leaves a hole, the new goes to
-             * the head. */
+             * the head. It is the same answer, refreshed, for a lookup at an earlier frame
+             * (stamped: it keeps the earlier frame). */
             s->replaced++;
+            if (s->learnt != NULL)
+                first = s->learnt[mine[i]].first;
             remove_entry(s, mine[i]);
             replaced = true;
         } else if (oldest == ANS_NONE || ring_age(s, mine[i]) < ring_age(s, oldest)) {
@@ -503,6 +538,8 @@ static int put_key(struct tw_anscache *c, const struct ans_key *k, const struct 
     e->flags = t->flags;
     e->name_len = (uint8_t)t->name_len;
     e->chain_len = t->chain_len;
+    if (s->learnt != NULL)
+        s->learnt[idx] = (struct ans_stamp){first, seq};
     memcpy(s->arena + off, t->text, need);
     s->puts++;
     if (t->flags & TW_ANSF_CHAIN_TRUNCATED)
@@ -532,13 +569,13 @@ int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client
     int rc = prepare_text(&t, qname, chain, n_chain);
     if (rc == TW_EINVAL)
         return rc;
-    return put_key(c, &k, &t, rc, ttl, now);
+    return put_key(c, &k, &t, rc, ttl, now, 0);
 }
 
-size_t tw_anscache_put_n(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
-                         const uint8_t (*resolved)[16], const uint32_t *ttl, size_t n,
-                         const char *qname, const char *const *chain, size_t n_chain,
-                         int64_t now)
+size_t tw_anscache_put_n_at(struct tw_anscache *c, uint64_t seq, uint8_t version,
+                            const uint8_t client[16], const uint8_t (*resolved)[16],
+                            const uint32_t *ttl, size_t n, const char *qname,
+                            const char *const *chain, size_t n_chain, int64_t now)
 {
     struct ans_key k;
     struct ans_text t;
@@ -552,16 +589,36 @@ size_t tw_anscache_put_n(struct tw_anscache *c, uint8_t version, const uint8_t c
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
             (void)make_key(&k, version, client, resolved[i]);
-        if (put_key(c, &k, &t, rc, ttl[i], now) == 0)
+        if (put_key(c, &k, &t, rc, ttl[i], now, seq) == 0)
             stored++;
     }
     return stored;
 }
 
-bool tw_anscache_lookup_name(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
-                             const uint8_t resolved[16], int64_t now, const char *want,
-                             size_t want_len, char *name, size_t cap, char *chain,
-                             size_t chaincap, unsigned *flags)
+size_t tw_anscache_put_n(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
+                         const uint8_t (*resolved)[16], const uint32_t *ttl, size_t n,
+                         const char *qname, const char *const *chain, size_t n_chain,
+                         int64_t now)
+{
+    return tw_anscache_put_n_at(c, 0, version, client, resolved, ttl, n, qname, chain, n_chain,
+                                now);
+}
+
+/* Whether entry a was put after entry b, as a lookup before frame `before` knows them:
+ * stamped, by the last put it has seen of each; else by ring position. */
+static bool newer(const struct ans_shard *s, uint32_t a, uint32_t b, uint64_t before)
+{
+    if (s->learnt == NULL)
+        return ring_age(s, a) > ring_age(s, b);
+    const struct ans_stamp *x = &s->learnt[a], *y = &s->learnt[b];
+    uint64_t xa = x->last < before ? x->last : x->first, yb = y->last < before ? y->last : y->first;
+    return xa != yb ? xa > yb : ring_age(s, a) > ring_age(s, b);
+}
+
+bool tw_anscache_lookup_name_at(struct tw_anscache *c, uint64_t before, uint8_t version,
+                                const uint8_t client[16], const uint8_t resolved[16],
+                                int64_t now, const char *want, size_t want_len, char *name,
+                                size_t cap, char *chain, size_t chaincap, unsigned *flags)
 {
     struct ans_key k;
     struct ans_shard *s;
@@ -577,7 +634,7 @@ bool tw_anscache_lookup_name(struct tw_anscache *c, uint8_t version, const uint8
     s = shard_of(c, h64);
 
     shard_lock(s);
-    n_mine = key_entries(s, &k, (uint32_t)h64, now, mine);
+    n_mine = key_entries(s, &k, (uint32_t)h64, now, before, s->learnt == NULL, mine);
     if (n_mine == 0)
         goto out_unlock;
     /* The name the connection asked for, else a CNAME target equal to it, else the newest. */
@@ -589,7 +646,7 @@ bool tw_anscache_lookup_name(struct tw_anscache *c, uint8_t version, const uint8
         fl |= TW_ANSF_WANTED;
     } else {
         for (unsigned i = 0; i < n_mine; i++)
-            if (pick == ANS_NONE || ring_age(s, mine[i]) > ring_age(s, pick))
+            if (pick == ANS_NONE || newer(s, mine[i], pick, before))
                 pick = mine[i];
     }
     if (n_mine > 1)
@@ -627,6 +684,15 @@ out_unlock:
         s->misses++;
     shard_unlock(s);
     return hit;
+}
+
+bool tw_anscache_lookup_name(struct tw_anscache *c, uint8_t version, const uint8_t client[16],
+                             const uint8_t resolved[16], int64_t now, const char *want,
+                             size_t want_len, char *name, size_t cap, char *chain,
+                             size_t chaincap, unsigned *flags)
+{
+    return tw_anscache_lookup_name_at(c, UINT64_MAX, version, client, resolved, now, want,
+                                      want_len, name, cap, chain, chaincap, flags);
 }
 
 bool tw_anscache_lookup(struct tw_anscache *c, uint8_t version, const uint8_t client[16],

@@ -25,8 +25,8 @@ static void learn_addr(void *ctx, const uint8_t *addr, uint8_t version, uint32_t
 
 int tw_answers_learn(struct tw_anscache *c, const struct tw_dns_msg *m, const uint8_t *msg,
                      size_t len, size_t off, struct tw_dns_answers *ans, uint8_t version,
-                     const uint8_t client[16], int64_t now, tw_cname_chain_fn on_chain, void *ctx,
-                     unsigned *stored)
+                     const uint8_t client[16], int64_t now, uint64_t seq,
+                     tw_cname_chain_fn on_chain, void *ctx, unsigned *stored)
 {
     const char *chain[TW_ANSWERS_CHAIN_MAX];
     int rc = 0;
@@ -47,9 +47,9 @@ int tw_answers_learn(struct tw_anscache *c, const struct tw_dns_msg *m, const ui
         size_t n = tw_dns_cname_chain(ans, m->q[i].name, chain, TW_ANSWERS_CHAIN_MAX,
                                       c != NULL ? learn_addr : NULL, &l);
         if (l.n > 0)
-            *stored += (unsigned)tw_anscache_put_n(c, version, client,
-                                                   (const uint8_t(*)[16])l.addr, l.ttl, l.n,
-                                                   chain[0], chain + 1, n - 1, now);
+            *stored += (unsigned)tw_anscache_put_n_at(c, seq, version, client,
+                                                      (const uint8_t(*)[16])l.addr, l.ttl, l.n,
+                                                      chain[0], chain + 1, n - 1, now);
         if (n > 1 && on_chain != NULL)
             on_chain(ctx, &m->q[i], chain, n);
     }

@@ -681,7 +681,7 @@ static void learn_answers(struct tw_engine *e, const struct conn *f, const struc
 
     /* The response goes to the client: its destination is the querier. */
     if (tw_answers_learn(c, &e->dns, msg, len, off, e->answers, p->ip_version, p->dst,
-                         e->frame->ts_sec, cname_events, &r, &stored) != 0)
+                         e->frame->ts_sec, e->cur_seq, cname_events, &r, &stored) != 0)
         e->st.dns_answers_malformed++;
     e->st.dns_answers_learnt += stored;
 }
@@ -697,9 +697,12 @@ static bool answer_lookup(struct tw_engine *e, uint8_t version, const uint8_t *c
     /* Every answer learnt from the frames before this one is in the cache first. */
     if (e->cfg.answer_wait != NULL)
         e->cfg.answer_wait(e->cfg.answer_wait_ctx, e->frame != NULL ? e->cur_seq : UINT64_MAX);
-    return tw_anscache_lookup_name(e->cfg.anscache, version, client, server, at, want, want_len,
-                                   e->ans_name, sizeof(e->ans_name), e->ans_chain,
-                                   sizeof(e->ans_chain), NULL);
+    /* A stamped cache (several workers reading a replay) gives the answers of the frames
+     * before this one only, however far ahead the worker that learns them is. */
+    return tw_anscache_lookup_name_at(e->cfg.anscache, e->frame != NULL ? e->cur_seq : UINT64_MAX,
+                                      version, client, server, at, want, want_len, e->ans_name,
+                                      sizeof(e->ans_name), e->ans_chain, sizeof(e->ans_chain),
+                                      NULL);
 }
 
 /*

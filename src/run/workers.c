@@ -273,7 +273,7 @@ static void store_message(struct sensor *s, const struct tw_pkt *p, const uint8_
     /* The response goes to the client: its destination is the querier. */
     if (off >= 0 && m->qr)
         tw_answers_learn(s->anscache, m, msg, len, (size_t)off, s->feed_answers, p->ip_version,
-                         p->dst, ts, NULL, NULL, &stored);
+                         p->dst, ts, 0, NULL, NULL, &stored);
     /* UDP answers are stored here only (the workers skip them): counted here. TCP responses
      * are stored again by the worker that reassembles the stream, which counts them. */
     if (count)
@@ -575,6 +575,11 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
     int rc = 0;
 
     if (s->workers == NULL && workers_alloc(s, n) != 0)
+        return TW_ENOMEM;
+    /* Replay workers each at its own pace: worker 0 learns every answer, usually ahead of the
+     * others' lookups; the cache keeps the frame each answer came from, and a lookup sees
+     * those of the frames before its own (as one worker would). */
+    if (s->replay_fanout && s->anscache != NULL && tw_anscache_stamp(s->anscache) != 0)
         return TW_ENOMEM;
     for (unsigned i = 0; i < n && rc == 0; i++) {
         struct worker *w = &s->workers[i];

@@ -126,6 +126,36 @@ size_t tw_anscache_put_n(struct tw_anscache *c, uint8_t version, const uint8_t c
                          int64_t now);
 
 /*
+ * Stamps, for replays read by several threads at their own pace: one learns every answer
+ * (tw_anscache_put_n_at() with the number of the frame it came from), the others look up at
+ * their own frames (tw_anscache_lookup_name_at()). A lookup before frame `before` sees only
+ * the entries put from frames before it, as a single thread reading the capture in order
+ * would: an answer that came after the connection does not name it, however far ahead the
+ * learning thread is. A refreshed answer (same key and name) keeps the first frame that put
+ * it, and "newest" means the last put the lookup's frame has seen. Expired entries are then
+ * not taken out by lookups or puts but left to the ring (an answer expired at one thread's
+ * time is live at another's, earlier one). What a single thread would still have found but the
+ * learner's later puts have already dropped (to make room in a full cache, or as the oldest
+ * of more than TW_ANSCACHE_NAMES_MAX names) is not found: exact while the cache is not full.
+ * Call before any put; 0 or TW_ENOMEM (16 bytes an entry, mapped as used). Without it stamps
+ * and bounds are ignored.
+ */
+int tw_anscache_stamp(struct tw_anscache *c);
+
+/* tw_anscache_put_n() of the answer of frame seq (a stamped cache records it). */
+size_t tw_anscache_put_n_at(struct tw_anscache *c, uint64_t seq, uint8_t version,
+                            const uint8_t client[16], const uint8_t (*resolved)[16],
+                            const uint32_t *ttl, size_t n, const char *qname,
+                            const char *const *chain, size_t n_chain, int64_t now);
+
+/* tw_anscache_lookup_name() made at frame `before`: in a stamped cache, only the entries put
+ * from frames before it (UINT64_MAX: all). */
+bool tw_anscache_lookup_name_at(struct tw_anscache *c, uint64_t before, uint8_t version,
+                                const uint8_t client[16], const uint8_t resolved[16],
+                                int64_t now, const char *want, size_t want_len, char *name,
+                                size_t cap, char *chain, size_t chaincap, unsigned *flags);
+
+/*
  * Looks up the answer that client (version, addr) received for address `resolved`: of the
  * names the client resolved to it, the one equal to want[0..want_len) (ASCII case-insensitive,
  * one trailing dot ignored), else the one whose CNAME chain holds it, else the newest (want

@@ -24,8 +24,9 @@ typedef void (*tw_cname_chain_fn)(void *ctx, const struct tw_dns_question *q,
 /*
  * Reads DNS response m (QR=1; tw_dns_parse() read its header and questions from msg[0..len)
  * and returned off) as seen by `client` (IP version `version`, 4 or 16 address bytes) at
- * capture time now: parses the answer section into *ans (caller storage, about 70 KB), then
- * for each question stores every address its CNAME chain ends at in c (when c is not NULL)
+ * capture time now, from the frame numbered seq: parses the answer section into *ans (caller
+ * storage, about 70 KB), then for each question stores every address its CNAME chain ends at
+ * in c (when c is not NULL; tw_anscache_put_n_at(), stamped with seq)
  * and calls on_chain(ctx, ...) when the chain has CNAME targets (on_chain may be NULL).
  * Adds the cache entries made to *stored. Returns 0, or TW_EMALFORMED when the answer section
  * is malformed: the records before the error are still used. *ans always describes this
@@ -34,7 +35,7 @@ typedef void (*tw_cname_chain_fn)(void *ctx, const struct tw_dns_question *q,
  */
 int tw_answers_learn(struct tw_anscache *c, const struct tw_dns_msg *m, const uint8_t *msg,
                      size_t len, size_t off, struct tw_dns_answers *ans, uint8_t version,
-                     const uint8_t client[16], int64_t now, tw_cname_chain_fn on_chain, void *ctx,
-                     unsigned *stored);
+                     const uint8_t client[16], int64_t now, uint64_t seq,
+                     tw_cname_chain_fn on_chain, void *ctx, unsigned *stored);
 
 #endif /* TUNWATCH_ANSWERS_H */
