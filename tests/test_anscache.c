@@ -990,6 +990,17 @@ static void test_stamped_lookups(void **state)
     assert_string_equal(get4_at(c, 45, 2, 0x0b000002, 1030), "c.example");
     assert_string_equal(get4_at(c, 55, 2, 0x0b000002, 1100), "d.example");
     assert_string_equal(get4_at(c, 61, 2, 0x0b000002, 1100), "c.example");
+    /* A name answered 20 times, each after the last expired: 8 expired answers are kept
+     * (the key's probe run stays short), the 11 older ones go. */
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(put4_at(c, 100 + (uint64_t)i, 3, 0x0b000003, "r.example", 60,
+                                 2000 + 100 * (int64_t)i),
+                         1);
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.expired, 11);
+    assert_string_equal(get4_at(c, 119, 3, 0x0b000003, 2000 + 100 * 18 + 30), "r.example");
+    assert_string_equal(get4_at(c, 112, 3, 0x0b000003, 2000 + 100 * 11 + 30), "r.example");
+    assert_string_equal(get4_at(c, 102, 3, 0x0b000003, 2000 + 100 * 1 + 30), "");
     /* Unstamped, bounds and stamps are ignored. */
     assert_int_equal(put4_at(plain, 10, 1, 0x0b000001, "a.example", 300, 1000), 1);
     assert_string_equal(get4_at(plain, 5, 1, 0x0b000001, 1000), "a.example");

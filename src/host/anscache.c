@@ -323,6 +323,36 @@ restart:
     return n;
 }
 
+/* Expired entries a stamped cache keeps per key, at most (for lookups at earlier frames and
+ * times): beyond that the oldest go, so that a name answered again and again after its TTL
+ * keeps the key's probe run short. */
+#define ANS_STALE_MAX 8
+
+/* Takes out key k's expired entries (by `now`) beyond ANS_STALE_MAX, oldest first, counted
+ * as expired. */
+static void trim_stale(struct ans_shard *s, const struct ans_key *k, uint32_t h, int64_t now)
+{
+    for (;;) {
+        unsigned n = 0;
+        uint32_t oldest = ANS_NONE;
+
+        for (uint32_t i = h & s->mask; s->slots[i].idx != ANS_NONE; i = (i + 1) & s->mask) {
+            const struct ans_slot *sl = &s->slots[i];
+            const struct ans_entry *e = &s->entries[sl->idx];
+
+            if (sl->hash != h || e->expires >= now || memcmp(&e->key, k, sizeof(*k)) != 0)
+                continue;
+            n++;
+            if (oldest == ANS_NONE || ring_age(s, sl->idx) < ring_age(s, oldest))
+                oldest = sl->idx;
+        }
+        if (n <= ANS_STALE_MAX)
+            return;
+        s->expired++;
+        remove_entry(s, oldest);
+    }
+}
+
 /* Whether names a[0..an) and b[0..bn) are the same name: ASCII case folded, one trailing dot
  * of either ignored. */
 static bool same_name(const char *a, size_t an, const char *b, size_t bn)
@@ -496,6 +526,8 @@ static int put_key(struct tw_anscache *c, const struct ans_key *k, const struct 
     shard_lock(s);
     uint32_t mine[TW_ANSCACHE_NAMES_MAX], oldest = ANS_NONE;
     uint64_t first = seq;
+    if (s->learnt != NULL)
+        trim_stale(s, k, h, now);
     unsigned n_mine = key_entries(s, k, h, now, UINT64_MAX, s->learnt == NULL, mine);
     bool replaced = false;
     for (unsigned i = 0; i < n_mine && !replaced; i++) {

@@ -133,10 +133,11 @@ size_t tw_anscache_put_n(struct tw_anscache *c, uint8_t version, const uint8_t c
  * would: an answer that came after the connection does not name it, however far ahead the
  * learning thread is. A refreshed answer (same key and name) keeps the first frame that put
  * it, and "newest" means the last put the lookup's frame has seen. Expired entries are then
- * not taken out by lookups or puts but left to the ring (an answer expired at one thread's
- * time is live at another's, earlier one). What a single thread would still have found but the
- * learner's later puts have already dropped (to make room in a full cache, or as the oldest
- * of more than TW_ANSCACHE_NAMES_MAX names) is not found: exact while the cache is not full.
+ * not taken out by lookups, nor by puts up to 8 per key (an answer expired at one thread's
+ * time is live at another's, earlier one); the ring drops them. What a single thread would
+ * still have found but the learner's later puts have already dropped (to make room in a full
+ * cache, as the oldest of more than TW_ANSCACHE_NAMES_MAX names, or as the 9th expired answer
+ * of a key) is not found: exact while the cache is not full.
  * Call before any put; 0 or TW_ENOMEM (16 bytes an entry, mapped as used). Without it stamps
  * and bounds are ignored.
  */
