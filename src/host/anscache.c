@@ -21,6 +21,7 @@
  */
 #include "tunwatch/host/anscache.h"
 
+#include <limits.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -286,22 +287,31 @@ static uint32_t ring_age(const struct ans_shard *s, uint32_t idx)
     return idx >= s->tail ? idx - s->tail : idx + s->cap - s->tail;
 }
 
+/* Expired entries a stamped cache keeps per key after a put, at most (for lookups at earlier
+ * frames and times): beyond that the oldest go, so that a name answered again and again after
+ * its TTL keeps the key's probe run short. */
+#define ANS_STALE_MAX 8
+
 /*
  * The live entries of key k (at most TW_ANSCACHE_NAMES_MAX: puts keep it so) into out[], in
  * no particular order; returns how many. Entries stamped (tw_anscache_stamp) with a frame at
  * or after `before` are not there yet for the caller: skipped. Entries of k whose TTL ran out
- * by `now` are taken out on the way (counted as expired) when reclaim is true; a stamped cache
- * leaves them to the ring (several threads look up at different frames and times: an answer
- * expired for one is still live for another). Every entry of k is in the probe run from k's
- * home slot: they share its hash.
+ * by `now` are taken out on the way (counted as expired), except in a stamped cache, where
+ * several threads look up at different frames and times (an answer expired for one is still
+ * live for another): a lookup leaves them all, a put (put true) the newest ANS_STALE_MAX and
+ * takes out the older ones. Every entry of k is in the probe run from k's home slot: they
+ * share its hash.
  */
 static unsigned key_entries(struct ans_shard *s, const struct ans_key *k, uint32_t h, int64_t now,
-                            uint64_t before, bool reclaim, uint32_t out[TW_ANSCACHE_NAMES_MAX])
+                            uint64_t before, bool put, uint32_t out[TW_ANSCACHE_NAMES_MAX])
 {
-    unsigned n;
+    unsigned keep = s->learnt == NULL ? 0 : put ? ANS_STALE_MAX : UINT_MAX;
+    unsigned n, stale;
+    uint32_t oldest;
 
 restart:
-    n = 0;
+    n = stale = 0;
+    oldest = ANS_NONE;
     for (uint32_t i = h & s->mask; s->slots[i].idx != ANS_NONE; i = (i + 1) & s->mask) {
         const struct ans_slot *sl = &s->slots[i];
         const struct ans_entry *e = &s->entries[sl->idx];
@@ -311,46 +321,24 @@ restart:
         if (s->learnt != NULL && s->learnt[sl->idx].first >= before)
             continue;
         if (e->expires < now) {
-            if (!reclaim)
-                continue;
-            s->expired++;
-            remove_entry(s, sl->idx); /* slots shift: scan the run again */
-            goto restart;
+            if (keep == 0) {
+                s->expired++;
+                remove_entry(s, sl->idx); /* slots shift: scan the run again */
+                goto restart;
+            }
+            if (stale++ == 0 || ring_age(s, sl->idx) < ring_age(s, oldest))
+                oldest = sl->idx;
+            continue;
         }
         if (n < TW_ANSCACHE_NAMES_MAX)
             out[n++] = sl->idx;
     }
-    return n;
-}
-
-/* Expired entries a stamped cache keeps per key, at most (for lookups at earlier frames and
- * times): beyond that the oldest go, so that a name answered again and again after its TTL
- * keeps the key's probe run short. */
-#define ANS_STALE_MAX 8
-
-/* Takes out key k's expired entries (by `now`) beyond ANS_STALE_MAX, oldest first, counted
- * as expired. */
-static void trim_stale(struct ans_shard *s, const struct ans_key *k, uint32_t h, int64_t now)
-{
-    for (;;) {
-        unsigned n = 0;
-        uint32_t oldest = ANS_NONE;
-
-        for (uint32_t i = h & s->mask; s->slots[i].idx != ANS_NONE; i = (i + 1) & s->mask) {
-            const struct ans_slot *sl = &s->slots[i];
-            const struct ans_entry *e = &s->entries[sl->idx];
-
-            if (sl->hash != h || e->expires >= now || memcmp(&e->key, k, sizeof(*k)) != 0)
-                continue;
-            n++;
-            if (oldest == ANS_NONE || ring_age(s, sl->idx) < ring_age(s, oldest))
-                oldest = sl->idx;
-        }
-        if (n <= ANS_STALE_MAX)
-            return;
+    if (stale > keep) {
         s->expired++;
         remove_entry(s, oldest);
+        goto restart;
     }
+    return n;
 }
 
 /* Whether names a[0..an) and b[0..bn) are the same name: ASCII case folded, one trailing dot
@@ -526,9 +514,7 @@ static int put_key(struct tw_anscache *c, const struct ans_key *k, const struct 
     shard_lock(s);
     uint32_t mine[TW_ANSCACHE_NAMES_MAX], oldest = ANS_NONE;
     uint64_t first = seq;
-    if (s->learnt != NULL)
-        trim_stale(s, k, h, now);
-    unsigned n_mine = key_entries(s, k, h, now, UINT64_MAX, s->learnt == NULL, mine);
+    unsigned n_mine = key_entries(s, k, h, now, UINT64_MAX, true, mine);
     bool replaced = false;
     for (unsigned i = 0; i < n_mine && !replaced; i++) {
         if (entry_names(s, &s->entries[mine[i]], t->text, t->name_len, false)) {
@@ -666,7 +652,7 @@ bool tw_anscache_lookup_name_at(struct tw_anscache *c, uint64_t before, uint8_t 
     s = shard_of(c, h64);
 
     shard_lock(s);
-    n_mine = key_entries(s, &k, (uint32_t)h64, now, before, s->learnt == NULL, mine);
+    n_mine = key_entries(s, &k, (uint32_t)h64, now, before, false, mine);
     if (n_mine == 0)
         goto out_unlock;
     /* The name the connection asked for, else a CNAME target equal to it, else the newest. */

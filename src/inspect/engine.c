@@ -694,15 +694,15 @@ static bool answer_lookup(struct tw_engine *e, uint8_t version, const uint8_t *c
 {
     if (e->cfg.anscache == NULL)
         return false;
+    uint64_t seq = e->frame != NULL ? e->cur_seq : UINT64_MAX;
     /* Every answer learnt from the frames before this one is in the cache first. */
     if (e->cfg.answer_wait != NULL)
-        e->cfg.answer_wait(e->cfg.answer_wait_ctx, e->frame != NULL ? e->cur_seq : UINT64_MAX);
+        e->cfg.answer_wait(e->cfg.answer_wait_ctx, seq);
     /* A stamped cache (several workers reading a replay) gives the answers of the frames
      * before this one only, however far ahead the worker that learns them is. */
-    return tw_anscache_lookup_name_at(e->cfg.anscache, e->frame != NULL ? e->cur_seq : UINT64_MAX,
-                                      version, client, server, at, want, want_len, e->ans_name,
-                                      sizeof(e->ans_name), e->ans_chain, sizeof(e->ans_chain),
-                                      NULL);
+    return tw_anscache_lookup_name_at(e->cfg.anscache, seq, version, client, server, at, want,
+                                      want_len, e->ans_name, sizeof(e->ans_name), e->ans_chain,
+                                      sizeof(e->ans_chain), NULL);
 }
 
 /*
