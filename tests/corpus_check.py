@@ -29,6 +29,7 @@ import subprocess
 import sys
 
 from e2e_check import strip_port  # one host[:port] reading for every checker
+from same_set import same_line  # one notion of "the same line" for every comparison
 
 TARGET = 0.995
 
@@ -102,18 +103,15 @@ def frame_counters(stderr):
 
 
 def same_lines(stdout):
-    """The output's lines as a sorted list, flow ids (assigned per worker) and the run id
-    (random per run) aside: what must not depend on how many workers read the capture."""
+    """The output's lines as a sorted list, as tests/same_set.py compares them (flow ids and
+    the run id aside): what must not depend on how many workers read the capture. A line that
+    is not JSON stays as it is (the one-worker run reports it)."""
     out = []
     for line in stdout.splitlines():
         try:
-            obj = json.loads(line.decode("utf-8"))
+            out.append(same_line(json.loads(line.decode("utf-8"))))
         except (UnicodeDecodeError, ValueError):
             out.append(line.decode("utf-8", "replace"))
-            continue
-        obj.pop("flow_id", None)
-        obj.get("sensor", {}).pop("run_id", None)
-        out.append(json.dumps(obj, sort_keys=True))
     return sorted(out)
 
 

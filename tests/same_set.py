@@ -5,21 +5,28 @@ import json
 import sys
 
 
+def same_line(o):
+    """Output line o (parsed) as compared: flow_id and the run id left out, keys sorted."""
+    o.pop("flow_id", None)
+    o.get("sensor", {}).pop("run_id", None)
+    return json.dumps(o, sort_keys=True)
+
+
 def load(path):
-    out = []
     with open(path, encoding="utf-8") as fp:
-        for line in fp:
-            o = json.loads(line)
-            o.pop("flow_id", None)
-            o.get("sensor", {}).pop("run_id", None)
-            out.append(json.dumps(o, sort_keys=True))
-    return sorted(out)
+        return sorted(same_line(json.loads(line)) for line in fp)
 
 
-a, b = load(sys.argv[1]), load(sys.argv[2])
-if a != b:
-    only_a = len(set(a) - set(b))
-    only_b = len(set(b) - set(a))
-    print(f"  {len(a)} vs {len(b)} lines; {only_a} only in the first, {only_b} only in the second")
-    sys.exit(1)
-sys.exit(0)
+def main():
+    a, b = load(sys.argv[1]), load(sys.argv[2])
+    if a != b:
+        only_a = len(set(a) - set(b))
+        only_b = len(set(b) - set(a))
+        print(f"  {len(a)} vs {len(b)} lines; {only_a} only in the first, {only_b} only in "
+              "the second")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
