@@ -27,6 +27,9 @@
 #     fail instead of skipping. Only a missing kernel feature (tw_skip_unsupported) is still a
 #     skip in CI. A bare cmocka skip() that gave no reason is a failure in CI.
 #
+# Time limit: each program gets TEST_TIMEOUT seconds (default 1200; 0: none) under coreutils'
+# timeout, so a test that hangs fails with a reason instead of stalling the whole run.
+#
 # Shared data: the public captures and SigmaHQ's rules are read from $TW_SHARED/corpus and
 # $TW_SHARED/sigma; TW_SHARED defaults to ../shared, relative to the top of the tree (where
 # this runs). Without them the suites that need them are skipped (failed in CI).
@@ -37,6 +40,7 @@ fail=0
 skip=0
 failed=""
 skipped=""
+limit=${TEST_TIMEOUT:-1200}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tunwatch-run.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM HUP
@@ -60,14 +64,25 @@ run() {
     shift
     echo "== $name"
     log=$tmp/log
-    { "$@" 2>&1; echo $? >"$tmp/rc"; } | tee "$log"
+    t0=$(date +%s)
+    if [ "$limit" -gt 0 ]; then
+        # TERM first (the suites clean up on it), KILL 30 s later if it is still there
+        { timeout -k 30 "$limit" "$@" 2>&1; echo $? >"$tmp/rc"; } | tee "$log"
+    else
+        { "$@" 2>&1; echo $? >"$tmp/rc"; } | tee "$log"
+    fi
     rc=$(cat "$tmp/rc")
+    why=""
+    if [ "$limit" -gt 0 ] && { [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; } &&
+        [ $(($(date +%s) - t0)) -ge "$limit" ]; then
+        rc=1
+        why="timed out after $limit s (TEST_TIMEOUT)"
+    fi
     # cmocka's summary: skipped cases, against those announced as optional or with a reason
     n_skip=$(sed -n 's/^\[  SKIPPED \] \([0-9][0-9]*\) test(s), listed below:$/\1/p' "$log" |
         awk '{ s += $1 } END { print s + 0 }')
     n_opt=$(grep -c '^optional, not run: ' "$log")
     n_why=$(grep -c '^skipped: ' "$log")
-    why=""
     if [ "$rc" -eq 0 ] && [ "$n_skip" -gt "$n_opt" ]; then
         if [ "$n_skip" -gt $((n_opt + n_why)) ] && in_ci; then
             rc=1
