@@ -5,6 +5,7 @@
 #include "tunwatch/capture/capfile.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -73,10 +74,13 @@ struct pcapr {
     uint64_t offset;  /* file offset of blk[cur]'s first byte */
 };
 
+struct stream;
+
 struct tw_capfile {
     const char *path;
     FILE *fp;
     bool regular; /* a regular file by name: can be opened again and read from the start */
+    struct stream *in; /* a stream read once (standard input, a FIFO, a socket), else NULL */
     char *readbuf;
     struct pcapr *pr; /* classic pcap, else NULL (pcapng) */
     int linktype;
@@ -101,16 +105,16 @@ static uint16_t rd16(const struct pcapr *r, const uint8_t *b)
 }
 
 static ssize_t read_full(int fd, uint8_t *buf, size_t n);
+static ssize_t stream_read(struct stream *s, uint8_t *dst, size_t n, bool wait);
 
-/* Reads up to n bytes of the capture: with read(2) straight into buf for a regular file (no
- * stdio buffer between: that would be one more copy of every byte), else through the stream
- * (the stdio cookie of a pipe). How many, or -1 with errno set. */
+/* Reads the capture: a regular file with read(2) straight into buf, n bytes unless it ends
+ * first (no stdio buffer between: that would be one more copy of every byte); a stream, what
+ * has arrived (at least a byte, waiting for it). How many, or -1 with errno set. */
 static ssize_t cap_read(struct tw_capfile *c, uint8_t *buf, size_t n)
 {
     if (c->regular)
         return read_full(fileno(c->fp), buf, n);
-    size_t got = fread(buf, 1, n, c->fp);
-    return got == 0 && ferror(c->fp) ? -1 : (ssize_t)got;
+    return stream_read(c->in, buf, n, true);
 }
 
 /* Reads the 24-byte file header. 0, or TW_EMALFORMED / TW_EIO with the reason in why. */
@@ -127,7 +131,11 @@ static int pcapr_open(struct tw_capfile *c, char *why, size_t whylen)
         return TW_ENOMEM;
     }
     memset(r, 0, sizeof(*r));
-    ssize_t n = cap_read(c, h, sizeof(h));
+    ssize_t n = 0, got = 1;
+    while (n < (ssize_t)sizeof(h) && (got = cap_read(c, h + n, sizeof(h) - (size_t)n)) > 0)
+        n += got;
+    if (got < 0)
+        n = -1;
     if (n != (ssize_t)sizeof(h)) {
         free(r);
         if (n < 0) {
@@ -208,14 +216,9 @@ static unsigned pcapr_free_block(struct tw_capfile *c)
     }
 }
 
-/*
- * Makes need bytes available from the parse position. When the current block cannot hold
- * them, the unparsed tail moves to the start of a free block first (pcapr_free_block). A
- * regular file is read a block at a time; a stream (a pipe, standard
- * input) only as far as needed, so that each record is handed out as soon as it arrived.
- * 0 (r->eof set if the input ended first), or TW_EIO / TW_ENOMEM with the reason in why.
- */
-static int pcapr_fill(struct tw_capfile *c, size_t need, char *why, size_t whylen)
+/* Room for need bytes from the parse position in the current block (the first step of
+ * pcapr_fill). 0, or TW_ENOMEM with the reason in why. */
+static int pcapr_room(struct tw_capfile *c, size_t need, char *why, size_t whylen)
 {
     struct pcapr *r = c->pr;
 
@@ -234,10 +237,28 @@ static int pcapr_fill(struct tw_capfile *c, size_t need, char *why, size_t whyle
         r->pos = 0;
         r->end = tail;
     }
+    return 0;
+}
+
+/*
+ * Makes need bytes available from the parse position. When the current block cannot hold
+ * them, the unparsed tail moves to the start of a free block first (pcapr_room). A regular
+ * file is read a block at a time; a stream (a pipe, standard input) until need bytes are
+ * there, taking what has arrived as far as the block goes, so that each record is handed out
+ * as soon as it arrived. 0 (r->eof set if the input ended first), or TW_EIO / TW_ENOMEM with
+ * the reason in why.
+ */
+static int pcapr_fill(struct tw_capfile *c, size_t need, char *why, size_t whylen)
+{
+    struct pcapr *r = c->pr;
+    int rc = pcapr_room(c, need, why, whylen);
+
+    if (rc != 0)
+        return rc;
     uint8_t *mem = r->blk[r->cur].mem;
     size_t goal = c->regular ? BLOCK_BYTES : r->pos + need;
     while (r->end < goal) {
-        ssize_t got = cap_read(c, mem + r->end, goal - r->end);
+        ssize_t got = cap_read(c, mem + r->end, (c->regular ? goal : BLOCK_BYTES) - r->end);
         if (got < 0) {
             snprintf(why, whylen, "%s", strerror(errno));
             return TW_EIO;
@@ -251,6 +272,20 @@ static int pcapr_fill(struct tw_capfile *c, size_t need, char *why, size_t whyle
     return 0;
 }
 
+/* The two lengths of the record header at h: the captured one returned, the wire's in *len. */
+static uint32_t rec_lengths(const struct pcapr *r, const uint8_t *h, uint32_t *len)
+{
+    uint32_t caplen = rd32(r, h + 8);
+
+    *len = rd32(r, h + 12);
+    if (r->swap_lengths == 1 || (r->swap_lengths == 2 && caplen > *len)) {
+        uint32_t t = caplen;
+        caplen = *len;
+        *len = t;
+    }
+    return caplen;
+}
+
 /* The next record: 1, TW_EOF, or a negative code with the reason in why (libpcap's words). */
 static int pcapr_next(struct tw_capfile *c, struct tw_frame *f, char *why, size_t whylen)
 {
@@ -261,12 +296,7 @@ static int pcapr_next(struct tw_capfile *c, struct tw_frame *f, char *why, size_
         size_t avail = r->end - r->pos;
         if (avail >= r->rec_hdr) {
             const uint8_t *h = r->blk[r->cur].mem + r->pos;
-            uint32_t caplen = rd32(r, h + 8), len = rd32(r, h + 12);
-            if (r->swap_lengths == 1 || (r->swap_lengths == 2 && caplen > len)) {
-                uint32_t t = caplen;
-                caplen = len;
-                len = t;
-            }
+            uint32_t len, caplen = rec_lengths(r, h, &len);
             if (caplen > MAX_CAPLEN) {
                 snprintf(why, whylen, "invalid packet capture length %u, bigger than maximum "
                          "of %u", caplen, MAX_CAPLEN);
@@ -338,30 +368,112 @@ bool tw_capfile_magic(const uint8_t *b)
 }
 
 /*
- * A stream that cannot seek back (standard input, a FIFO, a socket): the bytes read to learn
- * its magic are handed out again before the rest, through a stdio cookie, so that the pcap and
- * the pcapng reader see the stream from its first byte.
+ * A stream read once (standard input, a FIFO, a socket). Its bytes pass through buf, which
+ * first holds the bytes read to learn the magic. The pcap reader takes what has arrived
+ * straight from here; the pcapng reader reads through an unbuffered stdio cookie on top
+ * (stream_cookie_read), so that no byte waits in a buffer this does not see: whether the
+ * next packet has arrived whole (tw_capfile_ready) is known here.
  */
-struct replay {
-    FILE *under;
-    uint8_t head[4];
-    size_t len, pos;
+struct stream {
+    FILE *under; /* the stream opened (not closed if standard input) */
+    int fd;
+    uint8_t *buf;
+    size_t cap, beg, end; /* buf[beg, end) arrived and not taken yet */
+    bool eof;
+    int err; /* errno of a failed read, given to the reader's next read */
 };
 
-static ssize_t replay_read(void *cookie, char *buf, size_t size)
-{
-    struct replay *r = cookie;
-    size_t n = 0;
+#define STREAM_BUFFER (1u << 20)
 
-    while (r->pos < r->len && n < size)
-        buf[n++] = (char)r->head[r->pos++];
-    if (n > 0)
-        return (ssize_t)n;
-    /* One read(2): what has arrived, or the wait for the first byte of it. */
+/* Whether a read of fd returns at once (data, end of stream, an error). */
+static bool fd_readable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+
+    return poll(&p, 1, 0) != 0; /* POLLIN, POLLHUP, POLLERR; -1 (EINTR): let the read tell */
+}
+
+/* One read(2) into dst. The count, 0 at the end (s->eof), -1 with errno (kept in s->err). */
+static ssize_t stream_sysread(struct stream *s, uint8_t *dst, size_t n)
+{
     ssize_t got;
-    while ((got = read(fileno(r->under), buf, size)) < 0 && errno == EINTR)
+
+    while ((got = read(s->fd, dst, n)) < 0 && errno == EINTR)
         ;
+    if (got == 0)
+        s->eof = true;
+    else if (got < 0)
+        s->err = errno;
     return got;
+}
+
+/*
+ * Up to n bytes of what has arrived: what buf holds, else one read(2) straight into dst. With
+ * wait false and nothing arrived, -2 (nothing read). The count, 0 at the end, -1 with errno.
+ */
+static ssize_t stream_read(struct stream *s, uint8_t *dst, size_t n, bool wait)
+{
+    if (s->beg < s->end) {
+        size_t k = TW_MIN(n, s->end - s->beg);
+        memcpy(dst, s->buf + s->beg, k);
+        s->beg += k;
+        return (ssize_t)k;
+    }
+    if (s->err != 0) {
+        errno = s->err;
+        return -1;
+    }
+    if (s->eof)
+        return 0;
+    if (!wait && !fd_readable(s->fd))
+        return -2;
+    return stream_sysread(s, dst, n);
+}
+
+/*
+ * Reads, without waiting, what has arrived until buf holds want bytes (it grows to that).
+ * True if it does, or the stream ended or failed first (the reader says which); false if the
+ * bytes have not all arrived yet.
+ */
+static bool stream_fill(struct stream *s, size_t want)
+{
+    while (s->end - s->beg < want) {
+        if (s->eof || s->err != 0)
+            return true;
+        if (s->cap - s->beg < want) {
+            memmove(s->buf, s->buf + s->beg, s->end - s->beg);
+            s->end -= s->beg;
+            s->beg = 0;
+        }
+        if (s->cap < want) {
+            uint8_t *nb = realloc(s->buf, want);
+            if (nb == NULL)
+                return true; /* the reader waits for the block instead */
+            s->buf = nb;
+            s->cap = want;
+        }
+        if (!fd_readable(s->fd))
+            return false;
+        ssize_t got = stream_sysread(s, s->buf + s->end, s->cap - s->end);
+        if (got > 0)
+            s->end += (size_t)got;
+    }
+    return true;
+}
+
+static ssize_t stream_cookie_read(void *cookie, char *buf, size_t size)
+{
+    return stream_read(cookie, (uint8_t *)buf, size, true);
+}
+
+static int stream_cookie_close(void *cookie)
+{
+    struct stream *s = cookie;
+    int rc = s->under != stdin ? fclose(s->under) : 0;
+
+    free(s->buf);
+    free(s);
+    return rc;
 }
 
 /* Reads n bytes from fd unless it ends first: how many, or -1 (errno set). */
@@ -382,30 +494,102 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t n)
     return (ssize_t)done;
 }
 
-static int replay_close(void *cookie)
+/* A stream that hands out head[0..len) and then what fp brings, as an unbuffered stdio stream
+ * whose state is *in; NULL (errno set) on failure. Takes fp over. */
+static FILE *stream_open(FILE *fp, const uint8_t *head, size_t len, struct stream **in)
 {
-    struct replay *r = cookie;
-    int rc = r->under != stdin ? fclose(r->under) : 0;
+    static const cookie_io_functions_t io = {.read = stream_cookie_read,
+                                             .close = stream_cookie_close};
+    struct stream *s = calloc(1, sizeof(*s));
+    FILE *out = NULL;
 
-    free(r);
-    return rc;
+    if (s == NULL || (s->buf = malloc(STREAM_BUFFER)) == NULL)
+        goto fail;
+    s->under = fp;
+    s->fd = fileno(fp);
+    s->cap = STREAM_BUFFER;
+    memcpy(s->buf, head, len);
+    s->end = len;
+    if ((out = fopencookie(s, "rb", io)) == NULL)
+        goto fail;
+    setvbuf(out, NULL, _IONBF, 0);
+    *in = s;
+    return out;
+fail:
+    if (s != NULL)
+        free(s->buf);
+    free(s);
+    return NULL;
 }
 
-/* A stream that reads head[0..len) and then fp, or NULL (errno set). Takes fp over. */
-static FILE *replay_open(FILE *fp, const uint8_t *head, size_t len)
+/* Whether the next classic pcap record has arrived whole (or the stream ended): read, without
+ * waiting, what has arrived, into the block as pcapr_fill would. */
+static bool pcapr_ready(struct tw_capfile *c)
 {
-    static const cookie_io_functions_t io = {.read = replay_read, .close = replay_close};
-    struct replay *r = calloc(1, sizeof(*r));
-    FILE *out;
+    struct pcapr *r = c->pr;
+    char why[8];
 
-    if (r == NULL)
-        return NULL;
-    r->under = fp;
-    memcpy(r->head, head, len);
-    r->len = len;
-    if ((out = fopencookie(r, "rb", io)) == NULL)
-        free(r);
-    return out;
+    for (;;) {
+        size_t avail = r->end - r->pos, need = r->rec_hdr;
+        if (avail >= r->rec_hdr) {
+            uint32_t len, caplen = rec_lengths(r, r->blk[r->cur].mem + r->pos, &len);
+            if (caplen > MAX_CAPLEN)
+                return true; /* the reader says so */
+            need += caplen;
+        }
+        if (avail >= need || r->eof)
+            return true;
+        if (pcapr_room(c, need, why, sizeof(why)) != 0)
+            return true; /* out of memory: the reader says so */
+        ssize_t got = stream_read(c->in, r->blk[r->cur].mem + r->end, BLOCK_BYTES - r->end,
+                                  false);
+        if (got == -2)
+            return false;
+        if (got < 0)
+            return true; /* kept for the reader's next read */
+        if (got == 0)
+            r->eof = true;
+        r->end += (size_t)got;
+    }
+}
+
+/* Whether a whole packet block has arrived (or the stream ended, or a block the reader will
+ * refuse is at hand): the blocks before it (section and interface descriptions, others) are
+ * read by the same call of the pcapng reader. */
+static bool pcapng_ready(struct tw_capfile *c)
+{
+    struct stream *s = c->in;
+    bool big = c->ng.big;
+    size_t at = 0;
+
+    for (;;) {
+        uint32_t type, len;
+        if (!stream_fill(s, at + 12))
+            return false;
+        if (s->end - s->beg < at + 12)
+            return true; /* the end, or a read error: the reader says which */
+        len = tw_pcapng_peek_block(s->buf + s->beg + at, &big, &type);
+        if (len < 12 || len > TW_PCAPNG_BLOCK_MAX || at + len > 2 * TW_PCAPNG_BLOCK_MAX)
+            return true; /* refused by the reader, or too far ahead to look */
+        if (!stream_fill(s, at + len))
+            return false;
+        if (type == TW_PCAPNG_EPB || type == TW_PCAPNG_PB || type == TW_PCAPNG_SPB ||
+            s->end - s->beg < at + len)
+            return true;
+        at += len;
+    }
+}
+
+bool tw_capfile_ready(struct tw_capfile *c)
+{
+    if (c->in == NULL)
+        return true;
+    return c->pr != NULL ? pcapr_ready(c) : pcapng_ready(c);
+}
+
+int tw_capfile_fd(const struct tw_capfile *c)
+{
+    return c->in != NULL ? c->in->fd : -1;
 }
 
 int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t errlen)
@@ -434,8 +618,8 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
     }
     /* The magic is read with read(2): nothing goes through stdio's buffer before the reader
      * that takes the file is chosen. A regular file goes back to its start; a stream is read
-     * under a stdio cookie (replay_read) that hands the magic back first and then what has
-     * arrived, instead of waiting to fill a buffer. */
+     * through struct stream, which hands the magic back first and then what has arrived,
+     * instead of waiting to fill a buffer. */
     ssize_t n = read_full(fileno(c->fp), magic, sizeof(magic));
     if (n != (ssize_t)sizeof(magic)) {
         snprintf(err, errlen, "%s: %s", path,
@@ -455,7 +639,7 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
             goto out_close;
         }
     } else {
-        FILE *fp = replay_open(c->fp, magic, sizeof(magic));
+        FILE *fp = stream_open(c->fp, magic, sizeof(magic), &c->in);
         if (fp == NULL) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             rc = TW_EIO;
@@ -463,8 +647,9 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
         }
         c->fp = fp; /* closes the stream under it (not stdin) */
     }
-    /* stdio reads: pcapng, and any stream (classic pcap from a file goes by read(2)). */
-    if ((tw_pcapng_magic(magic) || !c->regular) && (c->readbuf = malloc(READ_BUFFER)) != NULL)
+    /* stdio reads pcapng from a regular file (classic pcap goes by read(2), a stream through
+     * struct stream). */
+    if (tw_pcapng_magic(magic) && c->regular && (c->readbuf = malloc(READ_BUFFER)) != NULL)
         setvbuf(c->fp, c->readbuf, _IOFBF, READ_BUFFER);
     if (tw_pcapng_magic(magic)) {
         c->linktype = -1;
@@ -867,6 +1052,24 @@ int tw_merge_next(struct tw_merge *m, struct tw_frame *f, int *linktype, size_t 
     m->last = (ssize_t)mf->idx;
     m->st.frames++;
     return 1;
+}
+
+bool tw_merge_ready(struct tw_merge *m)
+{
+    return m->last < 0 || tw_capfile_ready(m->files[m->last].cf);
+}
+
+int tw_merge_wait_fd(const struct tw_merge *m)
+{
+    return m->last < 0 ? -1 : tw_capfile_fd(m->files[m->last].cf);
+}
+
+bool tw_merge_has_stream(const struct tw_merge *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->files[i].cf != NULL && tw_capfile_fd(m->files[i].cf) >= 0)
+            return true;
+    return false;
 }
 
 int tw_merge_linktype(const struct tw_merge *m, size_t file)

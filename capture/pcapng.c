@@ -47,6 +47,29 @@ fail(struct tw_pcapng *r, int rc, char *err, size_t errlen, uint64_t off, const 
     return rc;
 }
 
+/* A section header's byte-order magic (its bytes 8 to 11): sets *big, false if it is none. */
+static bool section_order(const uint8_t *shb, bool *big)
+{
+    uint32_t bom_le =
+        (uint32_t)shb[11] << 24 | (uint32_t)shb[10] << 16 | (uint32_t)shb[9] << 8 | shb[8];
+
+    if (bom_le != TW_PCAPNG_BOM && bom_le != 0x4D3C2B1Au)
+        return false;
+    *big = bom_le != TW_PCAPNG_BOM;
+    return true;
+}
+
+uint32_t tw_pcapng_peek_block(const uint8_t *b, bool *big, uint32_t *type)
+{
+    struct tw_pcapng r = {.big = *big};
+
+    if (tw_pcapng_magic(b) && !section_order(b, &r.big))
+        return 0;
+    *big = r.big;
+    *type = rd32(&r, b);
+    return rd32(&r, b + 4);
+}
+
 /* Reads exactly n bytes. 1, 0 at end of file before any byte, TW_EINCOMPLETE when cut,
  * TW_EIO on a read error. */
 static int read_exact(struct tw_pcapng *r, void *dst, size_t n)
@@ -82,16 +105,8 @@ static int read_block(struct tw_pcapng *r, uint32_t *type, uint32_t *len, char *
         if (rc != 1)
             return fail(r, rc < 0 && rc != TW_EINCOMPLETE ? TW_EIO : TW_EINCOMPLETE, err, errlen,
                         off, "file cut inside the section header");
-        uint32_t bom_le =
-            (uint32_t)hdr[11] << 24 | (uint32_t)hdr[10] << 16 | (uint32_t)hdr[9] << 8 | hdr[8];
-        bool file_le;
-        if (bom_le == TW_PCAPNG_BOM)
-            file_le = true;
-        else if (bom_le == 0x4D3C2B1Au)
-            file_le = false;
-        else
+        if (!section_order(hdr, &r->big))
             return fail(r, TW_EMALFORMED, err, errlen, off, "bad byte-order magic");
-        r->big = !file_le;
     }
     *type = rd32(r, hdr);
     *len = rd32(r, hdr + 4);

@@ -46,6 +46,19 @@ fail_early() {
     exit 1
 }
 
+# wait_for SECONDS CMD...: runs CMD (its stderr dropped) every 0.1 s until it succeeds, at most
+# SECONDS * 10 times; false if it never did.
+wait_for() {
+    n=$(($1 * 10))
+    shift
+    while [ "$n" -gt 0 ]; do
+        "$@" 2>/dev/null && return 0
+        sleep 0.1
+        n=$((n - 1))
+    done
+    return 1
+}
+
 # tally: the closing line "SUITE: N passed, N failed, N skipped", then exit 1 after a failure,
 # 77 after a skip, else 0.
 tally() {

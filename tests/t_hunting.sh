@@ -205,6 +205,47 @@ if [ $st -eq 0 ] && strip "$tmp/fifo.json" | cmp -s - "$(strip "$tmp/rc.json" >"
 else
     bad "classic pcap through a FIFO (exit $st)"
 fi
+# A stream that goes quiet (tcpdump -w - | tunwatch -r - on a calm network): its writer keeps
+# it open after the first 20 packets. What they give is written at once, not when more comes;
+# stats lines go on; SIGTERM stops the run at once with its summary; the same lines as the 20
+# packets read from a file. One thread, and a reader in front of 2 workers.
+editcap -F pcap -r pcaps/resolve_connect.pcap "$tmp/first20.pcap" 1-20 2>/dev/null
+"$TW" -q -r "$tmp/first20.pcap" -o "$tmp/first20.json" 2>/dev/null
+n20=$(wc -l <"$tmp/first20.json")
+for w in 1 2; do
+    rm -f "$tmp/quiet"
+    mkfifo "$tmp/quiet"
+    { cat "$tmp/first20.pcap"; sleep 60; } >"$tmp/quiet" &
+    writer=$!
+    "$TW" -q -r "$tmp/quiet" --workers $w --stats-interval 1 -o "$tmp/quiet.json" \
+        2>"$tmp/err" &
+    twpid=$!
+    seen() { [ "$(wc -l <"$tmp/quiet.json")" -eq "$n20" ]; }
+    stats2() { [ "$(grep -c '^{"type":"stats".*"packets":20,' "$tmp/err")" -ge 2 ]; }
+    if [ "$n20" -gt 0 ] && wait_for 5 seen && wait_for 5 stats2; then
+        kill -TERM $twpid
+        stopped() { ! kill -0 $twpid; }
+        wait_for 3 stopped
+        st=$?
+        [ $st -eq 0 ] || kill -KILL $twpid
+        wait $twpid
+        twst=$?
+        if [ $st -eq 0 ] && [ $twst -eq 0 ] && grep -q '^tunwatch: 20 packets' "$tmp/err" &&
+            cmp -s "$(strip "$tmp/quiet.json" >"$tmp/q"; echo "$tmp/q")" \
+                "$(strip "$tmp/first20.json" >"$tmp/f"; echo "$tmp/f")"; then
+            ok "a stream gone quiet, --workers $w: its $n20 alerts out at once, stats go on, SIGTERM stops it"
+        else
+            bad "a stream gone quiet, --workers $w: stopped $st, exit $twst"
+        fi
+    else
+        kill -KILL $twpid 2>/dev/null
+        wait $twpid 2>/dev/null
+        bad "a stream gone quiet, --workers $w: $(wc -l <"$tmp/quiet.json") of $n20 alerts, $(grep -c '"type":"stats"' "$tmp/err") stats lines"
+    fi
+    kill $writer 2>/dev/null
+    pkill -P $writer 2>/dev/null
+    wait $writer 2>/dev/null
+done
 # Cut short inside a block: the packets before are read, the file is named, exit 1.
 size=$(wc -c <"$tmp/mixed.pcapng")
 head -c $((size - 37)) "$tmp/mixed.pcapng" >"$tmp/cut.pcapng"

@@ -48,17 +48,6 @@ free_port() {
     python3 -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-# wait_for SECS CMD...: polls CMD every 0.1 s
-wait_for() {
-    n=$(($1 * 10))
-    shift
-    while [ "$n" -gt 0 ]; do
-        "$@" 2>/dev/null && return 0
-        sleep 0.1
-        n=$((n - 1))
-    done
-    return 1
-}
 listening() { python3 -c 'import socket,sys
 s = socket.socket(); s.settimeout(0.2); s.connect(("127.0.0.1", int(sys.argv[1])))' "$1"; }
 lines() { wc -l <"$1" | tr -d ' '; }

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -467,6 +468,97 @@ static void test_stream_record_at_once(void **state)
     close(fds[0]);
 }
 
+/* Whether descriptors a and b are the same open pipe or file (/dev/fd/N opens a new one). */
+static bool same_file(int a, int b)
+{
+    struct stat sa, sb;
+
+    return a >= 0 && fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_ino == sb.st_ino &&
+           sa.st_dev == sb.st_dev;
+}
+
+/* Writes all of b[0, n) to fd. */
+static void write_all(int fd, const uint8_t *b, size_t n)
+{
+    assert_int_equal(write(fd, b, n), (ssize_t)n);
+}
+
+/*
+ * A stream that goes quiet says so instead of making its reader wait (tcpdump -w - |
+ * tunwatch -r -): tw_capfile_ready() is false while the next record has not arrived whole,
+ * byte by byte too (a writer's buffer cuts records anywhere), and true once it has, or once
+ * the stream ended. The merge says the same and names the descriptor to wait on.
+ */
+static void test_stream_ready(void **state)
+{
+    (void)state;
+    int fds[2];
+    char path[64], err[512];
+    struct pw w = {.minor = 4, .big = true};
+    struct tw_merge *m;
+    struct tw_frame f;
+    size_t file;
+    int lt;
+
+    pw_header(&w, 1);
+    pw_record(&w, 0, 60, 60);
+    size_t first = w.len;
+    pw_record(&w, 1, 300, 1500);
+    size_t second = w.len;
+    pw_record(&w, 2, 70, 70);
+    assert_int_equal(pipe(fds), 0);
+    write_all(fds[1], w.buf, first);
+    snprintf(path, sizeof(path), "/dev/fd/%d", fds[0]);
+    assert_non_null(m = tw_merge_new());
+    assert_int_equal(tw_merge_add(m, path, err, sizeof(err)), 0); /* reads record 0 */
+    assert_true(tw_merge_has_stream(m));
+    assert_true(tw_merge_ready(m)); /* record 0, read when the stream was added */
+    assert_int_equal(tw_merge_next(m, &f, &lt, &file, err, sizeof(err)), 1);
+    assert_int_equal(f.caplen, 60);
+    assert_false(tw_merge_ready(m));
+    assert_true(same_file(tw_merge_wait_fd(m), fds[0]));
+    /* record 1 one byte at a time: not ready until its last byte */
+    for (size_t i = first; i < second; i++) {
+        assert_false(tw_merge_ready(m));
+        write_all(fds[1], w.buf + i, 1);
+    }
+    assert_true(tw_merge_ready(m));
+    assert_int_equal(tw_merge_next(m, &f, &lt, &file, err, sizeof(err)), 1);
+    assert_int_equal(f.caplen, 300);
+    assert_int_equal(f.wirelen, 1500);
+    assert_true(frame_intact_k(&f, 1));
+    assert_false(tw_merge_ready(m));
+    /* record 2 and the end together */
+    write_all(fds[1], w.buf + second, w.len - second);
+    close(fds[1]);
+    assert_true(tw_merge_ready(m));
+    assert_int_equal(tw_merge_next(m, &f, &lt, &file, err, sizeof(err)), 1);
+    assert_int_equal(f.caplen, 70);
+    assert_true(frame_intact_k(&f, 2));
+    assert_true(tw_merge_ready(m));
+    assert_int_equal(tw_merge_next(m, &f, &lt, &file, err, sizeof(err)), TW_EOF);
+    tw_merge_free(m);
+    close(fds[0]);
+
+    /* Cut inside a record: ready (the stream ended), and the reader says it was cut. */
+    struct tw_capfile *c;
+    assert_int_equal(pipe(fds), 0);
+    write_all(fds[1], w.buf, first + 20);
+    snprintf(path, sizeof(path), "/dev/fd/%d", fds[0]);
+    assert_int_equal(tw_capfile_open(path, &c, err, sizeof(err)), 0);
+    assert_true(same_file(tw_capfile_fd(c), fds[0]));
+    assert_true(tw_capfile_ready(c));
+    assert_int_equal(tw_capfile_next(c, &f, &lt, err, sizeof(err)), 1);
+    assert_false(tw_capfile_ready(c));
+    close(fds[1]);
+    assert_true(tw_capfile_ready(c));
+    assert_int_equal(tw_capfile_next(c, &f, &lt, err, sizeof(err)), TW_EMALFORMED);
+    assert_non_null(strstr(err, "truncated dump file"));
+    tw_capfile_close(c);
+    close(fds[0]);
+    free(w.buf);
+}
+
 /* A merge whose caller still holds frames of a file when the file ends (a burst not read
  * yet) goes on: the file is closed later, once nothing of it is held (no wait on oneself). */
 static void test_merge_held_at_end(void **state)
@@ -564,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_hold_one_thread),
         cmocka_unit_test(test_hold_consumer_thread),
         cmocka_unit_test(test_stream_record_at_once),
+        cmocka_unit_test(test_stream_ready),
         cmocka_unit_test(test_merge_held_at_end),
         cmocka_unit_test(test_merge_copy),
     };

@@ -319,6 +319,63 @@ static void test_bad_lengths(void **state)
     }
 }
 
+/*
+ * Read as a stream that arrives a byte at a time (a pipe): tw_capfile_ready() turns true with
+ * the last byte of each packet block and not before, across the blocks that are no packet
+ * (interfaces, an unknown block) and across a second section in the other byte order; then
+ * the end. Every packet as read from a file.
+ */
+static void test_stream_ready(void **state)
+{
+    (void)state;
+    static const size_t pkt_end[] = {5, 7, 8, 9, 12}; /* boundaries after a packet block */
+    struct w w1, w2;
+    size_t b1[32], b2[32], n1, n2, ends[10], n_ends = 0;
+    size_t len1 = build(&w1, false, b1, &n1), len2 = build(&w2, true, b2, &n2);
+    int fds[2], lt;
+    char path[64], err[256];
+    struct tw_capfile *c;
+    struct tw_frame f;
+
+    for (size_t i = 0; i < TW_ARRAY_SIZE(pkt_end); i++)
+        ends[n_ends++] = b1[pkt_end[i]];
+    for (size_t i = 0; i < TW_ARRAY_SIZE(pkt_end); i++)
+        ends[n_ends++] = len1 + b2[pkt_end[i]];
+    uint8_t *all = malloc(len1 + len2);
+    assert_non_null(all);
+    memcpy(all, w1.buf, len1);
+    memcpy(all + len1, w2.buf, len2);
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(write(fds[1], all, b1[1]), (ssize_t)b1[1]); /* the section header */
+    snprintf(path, sizeof(path), "/dev/fd/%d", fds[0]);
+    assert_int_equal(tw_capfile_open(path, &c, err, sizeof(err)), 0);
+    assert_true(tw_capfile_fd(c) >= 0);
+    size_t k = 0;
+    for (size_t at = b1[1]; at < len1 + len2; at++) {
+        assert_int_equal(tw_capfile_ready(c), false);
+        assert_int_equal(write(fds[1], all + at, 1), 1);
+        if (at + 1 < ends[k]) {
+            continue;
+        }
+        assert_true(tw_capfile_ready(c));
+        assert_int_equal(tw_capfile_next(c, &f, &lt, err, sizeof(err)), 1);
+        const struct expect_pkt *e = &want[k % TW_ARRAY_SIZE(want)];
+        assert_int_equal(lt, e->linktype);
+        assert_int_equal(f.ts_sec, e->sec);
+        assert_int_equal(f.caplen, strlen(e->data));
+        assert_memory_equal(f.data, e->data, f.caplen);
+        k++;
+    }
+    assert_int_equal(k, n_ends);
+    assert_false(tw_capfile_ready(c));
+    close(fds[1]);
+    assert_true(tw_capfile_ready(c));
+    assert_int_equal(tw_capfile_next(c, &f, &lt, err, sizeof(err)), TW_EOF);
+    tw_capfile_close(c);
+    close(fds[0]);
+    free(all);
+}
+
 /* ---- the merge ---- */
 
 static char dir[] = "/tmp/tw_test_pcapng.XXXXXX";
@@ -489,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_every_prefix),
         cmocka_unit_test(test_bad_lengths),
         cmocka_unit_test(test_merge_order),
+        cmocka_unit_test(test_stream_ready),
         cmocka_unit_test(test_merge_pcapng_and_cut),
         cmocka_unit_test(test_not_a_capture),
     };

@@ -252,8 +252,8 @@ static void between_bursts(struct sensor *s)
         notify_status(s);
         s->notify.last_status = t;
     }
-    if (s->live && t - s->last_flush >= 1.0) {
-        /* Alerts reach the file within a second on a live sensor. */
+    if ((s->live || s->stream_input) && t - s->last_flush >= 1.0) {
+        /* Alerts reach the file within a second on a live sensor (and from a stream). */
         sinks_flush(s);
         s->last_flush = t;
     }
@@ -320,6 +320,13 @@ bool replay_round(struct replay *r)
     int linktype;
 
     for (unsigned k = 0; k < BURST; k++) {
+        if (r->streams && !tw_merge_ready(r->merge)) {
+            /* A stream has not brought its next packet yet: what was taken is read now, not
+             * when more comes (that may be long), and the caller waits on the stream. */
+            r->wait_fd = tw_merge_wait_fd(r->merge);
+            round_end(r);
+            return true;
+        }
         int n = tw_merge_next(r->merge, &f, &linktype, &file, err, sizeof(err));
         if (n == TW_EOF) {
             round_end(r);
@@ -373,18 +380,39 @@ void replay_merge_stats(struct sensor *s, struct tw_merge_stats *ms)
     pthread_mutex_unlock(&s->workers[0].lock);
 }
 
+/*
+ * A stream read has nothing more yet (tcpdump -w - | tunwatch -r -): what was read so far goes
+ * out now (workers woken, outputs flushed), then the wait for the stream, a signal, or the
+ * next round of between_bursts() (stats, reloads), whichever comes first.
+ */
+static void stream_wait(struct sensor *s, int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+
+    if (s->frame_fn == spread_frame)
+        workers_stall(s);
+    sinks_flush(s);
+    s->last_flush = now_mono();
+    (void)poll(&p, 1, POLL_MS); /* EINTR: the caller looks at what the signal asked */
+}
+
 /* Replay on this thread: one engine, or a reader in front of workers (spread_frame). The run
  * ends with status 1 when a file broke while read. */
 static int run_files(struct sensor *s)
 {
     struct replay r = {.merge = s->in.merge, .names = s->in.names, .eng = s->eng,
                        .frame_fn = s->frame_fn, .ctx = s, .linktype = &s->linktype,
-                       .sink = &s->sink, .say = true};
+                       .sink = &s->sink, .say = true, .wait_fd = -1,
+                       .streams = s->stream_input};
 
     while (!stop_requested && replay_round(&r)) {
         if (output_failed(s) || s->failed)
             break;
         between_bursts(s);
+        if (r.wait_fd >= 0) {
+            stream_wait(s, r.wait_fd);
+            r.wait_fd = -1;
+        }
     }
     s->in.read_errors += (unsigned)r.read_errors;
     return r.read_errors > 0;
@@ -710,6 +738,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             goto out_output;
         }
     }
+    s->stream_input = s->in.merge != NULL && tw_merge_has_stream(s->in.merge);
     s->show_progress = !cfg->quiet && !s->live && isatty(STDERR_FILENO);
     s->t0 = s->last_flush = s->last_stats = s->last_progress = now_mono();
 

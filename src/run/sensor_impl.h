@@ -131,6 +131,8 @@ struct replay {
     _Atomic uint64_t *progress;
     uint64_t seq; /* frames taken so far */
     uint64_t read_errors;     /* files that broke while read */
+    bool streams;             /* a file is a stream: a round ends where it has nothing yet */
+    int wait_fd;              /* set by a round that ended so: the stream's descriptor */
     struct file_burst b;
 };
 
@@ -216,6 +218,7 @@ struct sensor {
     size_t n_src;
     struct inputs in; /* replay: the files (n_src is 0) */
     bool live;
+    bool stream_input; /* replay: one of the files is a stream (read as it arrives) */
     int linktype; /* of the source being dispatched */
     struct tw_engine *eng;
     struct tw_anscache *anscache; /* host-wide, shared by every worker */

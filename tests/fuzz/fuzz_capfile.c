@@ -6,7 +6,12 @@
  * and its wire length, its bytes readable (copied out: the sanitizer checks the block), and
  * the reader must end with TW_EOF or an error. Frames are held in a ring of 64, so blocks are
  * also read while earlier ones are held.
+ *
+ * An input that fits a pipe is also read as a stream (the pipe closed after it, so everything
+ * has arrived): tw_capfile_ready() must say so before every read, and the stream must give the
+ * same frames (times, lengths, bytes) and the same ending as the file.
  */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +22,56 @@
 #include "tunwatch/capture/capfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* What the file gave: a digest of every frame and the ending code. */
+struct trace {
+    uint64_t frames, digest;
+    int end;
+};
+
+static void trace_frame(struct trace *t, const struct tw_frame *f, int lt)
+{
+    uint64_t h = t->digest ^ (uint64_t)f->ts_sec * 0x9e3779b97f4a7c15u ^ f->ts_nsec ^
+                 (uint64_t)f->caplen << 32 ^ f->wirelen ^ (uint64_t)(unsigned)lt << 48;
+    for (uint32_t i = 0; i < f->caplen; i++)
+        h = (h ^ f->data[i]) * 0x100000001b3u;
+    t->digest = h;
+    t->frames++;
+}
+
+/* Reads data through a pipe closed after it; the trace, or end 1 when it does not fit. */
+static struct trace read_stream(const uint8_t *data, size_t size)
+{
+    struct trace t = {.end = 1};
+    char path[64], err[512];
+    struct tw_capfile *c;
+    struct tw_frame f;
+    int fds[2], lt, rc;
+
+    if (pipe(fds) != 0)
+        return t;
+    if (size > (size_t)fcntl(fds[1], F_GETPIPE_SZ) ||
+        (size > 0 && write(fds[1], data, size) != (ssize_t)size)) {
+        close(fds[0]);
+        close(fds[1]);
+        return t;
+    }
+    close(fds[1]);
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[0]);
+    if ((rc = tw_capfile_open(path, &c, err, sizeof(err))) == 0) {
+        for (;;) {
+            if (!tw_capfile_ready(c))
+                abort(); /* everything has arrived */
+            if ((rc = tw_capfile_next(c, &f, &lt, err, sizeof(err))) != 1)
+                break;
+            trace_frame(&t, &f, lt);
+        }
+        tw_capfile_close(c);
+    }
+    t.end = rc;
+    close(fds[0]);
+    return t;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -36,10 +91,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    if (tw_capfile_open(path, &c, err, sizeof(err)) == 0) {
+    struct trace file = {0};
+    if ((rc = tw_capfile_open(path, &c, err, sizeof(err))) == 0) {
         while ((rc = tw_capfile_next(c, &f, &lt, err, sizeof(err))) == 1) {
             if (f.caplen > 262144 || f.wirelen < f.caplen)
                 abort();
+            trace_frame(&file, &f, lt);
             memcpy(sink, f.data, f.caplen);
             if (f.hold != NULL) {
                 if (n >= 64)
@@ -54,6 +111,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             tw_hold_put(held[i % 64].hold, 1);
         tw_capfile_close(c);
     }
+    file.end = rc;
     close(fd);
+    struct trace stream = read_stream(data, size);
+    if (stream.end != 1 && (stream.end != file.end || stream.frames != file.frames ||
+                            stream.digest != file.digest))
+        abort();
     return 0;
 }

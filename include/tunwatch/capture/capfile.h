@@ -35,6 +35,15 @@ bool tw_capfile_regular(const struct tw_capfile *c);
 int tw_capfile_next(struct tw_capfile *c, struct tw_frame *f, int *linktype, char *err,
                     size_t errlen);
 
+/*
+ * Whether tw_capfile_next() returns without waiting: always for a regular file; for a stream,
+ * once its next packet has arrived whole, or the stream ended or failed (what has arrived is
+ * read here, without waiting). A reader of a stream that goes quiet (tcpdump -w - | tunwatch
+ * -r -) does its other work meanwhile and waits on tw_capfile_fd(). */
+bool tw_capfile_ready(struct tw_capfile *c);
+/* The descriptor a stream is read from, -1 for a regular file. */
+int tw_capfile_fd(const struct tw_capfile *c);
+
 /* Bytes read so far and the file's size (0 if unknown). */
 void tw_capfile_progress(const struct tw_capfile *c, uint64_t *done, uint64_t *total);
 
@@ -77,6 +86,13 @@ int tw_merge_add(struct tw_merge *m, const char *path, char *err, size_t errlen)
  */
 int tw_merge_next(struct tw_merge *m, struct tw_frame *f, int *linktype, size_t *file,
                   char *err, size_t errlen);
+
+/* Whether tw_merge_next() returns without waiting (tw_capfile_ready of the file it reads
+ * next), and if not, the descriptor to wait on; -1 when it would not wait. */
+bool tw_merge_ready(struct tw_merge *m);
+int tw_merge_wait_fd(const struct tw_merge *m);
+/* Whether one of m's files is a stream (tw_merge_ready can be false). */
+bool tw_merge_has_stream(const struct tw_merge *m);
 
 /* A merge of the same files as m, in the same order, read from their start by its own
  * caller (another thread), without opening them again; NULL when out of memory, when m has

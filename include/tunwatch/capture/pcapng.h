@@ -65,6 +65,14 @@ struct tw_pcapng {
 bool tw_pcapng_magic(const uint8_t *b);
 
 /*
+ * The block that starts at b (12 bytes at hand, at a block boundary of a section read in byte
+ * order *big): its type in *type and its total length returned as written, unchecked (the
+ * reader checks it). A Section Header Block sets *big from its byte-order magic; with a bad
+ * one, 0. For a reader that waits until a whole block has arrived before it reads it.
+ */
+uint32_t tw_pcapng_peek_block(const uint8_t *b, bool *big, uint32_t *type);
+
+/*
  * Reads the first Section Header Block and sets r up to read fp (which stays the caller's).
  * Returns 0, or TW_EMALFORMED / TW_EINCOMPLETE (cut short) / TW_EIO / TW_ENOMEM with a reason
  * in err (without the file name).
