@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Capture backends: one small ops struct per source of frames (pcap/pcapng
- * files and live interfaces through libpcap, AF_PACKET TPACKET_V3 fanout
- * sockets, DPDK ports), implemented under capture/. The core never includes
+ * Capture backends: one small ops struct per live source of frames (interfaces
+ * through libpcap, AF_PACKET TPACKET_V3 fanout sockets, DPDK ports), implemented
+ * under capture/ (capture files are read by capfile.h). The core never includes
  * pcap.h or DPDK headers; it sees only this interface.
  *
  * Frames are delivered by callback in bursts (dispatch), zero-copy: a frame's
@@ -99,9 +99,6 @@ struct tw_capture_ops {
     void (*stats)(struct tw_capture *c, struct tw_capture_stats *st);
     void (*close)(struct tw_capture *c);
 };
-
-/* pcap and pcapng files through libpcap (nanosecond timestamps). */
-extern const struct tw_capture_ops tw_capture_pcap_file;
 
 /* Live capture from a network interface through libpcap. */
 extern const struct tw_capture_ops tw_capture_pcap_live;
