@@ -275,6 +275,38 @@ static void test_auto_offload(void **state)
     tw_prep_free(pp);
 }
 
+/*
+ * auto decides on every packet it validated, whatever stats each was counted in: a replay
+ * worker counts its own packets and the others' apart. The same packets counted in turn in
+ * two stats (mine, theirs) tip to offload at the same packet as in one, and the engine that
+ * counted the tipping packet in the other stats still reports offload.
+ */
+static void test_auto_split_stats(void **state)
+{
+    (void)state;
+    struct frame part, good;
+
+    build(&part, 4, 6, 40);
+    make_partial(&part, 4, 6);
+    build(&good, 4, 17, 20);
+    for (int split = 0; split < 2; split++) {
+        struct tw_prep_stats st[2] = {0};
+        struct tw_prep *pp = prep_new(TW_CSUM_AUTO);
+        int tipped = -1;
+        for (int i = 0; i < 3 * TW_PREP_AUTO_MIN && tipped < 0; i++) {
+            struct tw_prep_stats *s = &st[split ? i % 2 : 0];
+            assert_int_equal(run(pp, i % 4 == 3 ? &good : &part, s), 0);
+            if (tw_csum_offload(tw_prep_csum(pp)))
+                tipped = i;
+        }
+        /* 32 checked, more than half wrong: at the 32nd packet (index 31) */
+        assert_int_equal(tipped, TW_PREP_AUTO_MIN - 1);
+        assert_int_equal(st[0].checksum_checked + st[1].checksum_checked, TW_PREP_AUTO_MIN);
+        assert_int_equal(st[0].checksum_offload_detected + st[1].checksum_offload_detected, 1);
+        tw_prep_free(pp);
+    }
+}
+
 /* auto: after TW_PREP_AUTO_LOCK good segments validation locks on and an offload-form
  * checksum (a crafted decoy) is dropped. */
 static void test_auto_lock(void **state)
@@ -320,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_rfc1071),     cmocka_unit_test(test_ip4_header),
         cmocka_unit_test(test_against_reference), cmocka_unit_test(test_udp_known),
         cmocka_unit_test(test_modes),       cmocka_unit_test(test_auto_offload),
+        cmocka_unit_test(test_auto_split_stats),
         cmocka_unit_test(test_auto_lock),   cmocka_unit_test(test_snaplen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

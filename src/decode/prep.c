@@ -16,8 +16,12 @@ struct tw_prep {
 
 void tw_csum_ctl_init(struct tw_csum_ctl *c, enum tw_csum_mode mode)
 {
-    c->mode = mode;
-    c->state = AUTO_OPEN;
+    *c = (struct tw_csum_ctl){.mode = mode, .state = AUTO_OPEN};
+}
+
+bool tw_csum_offload(const struct tw_csum_ctl *c)
+{
+    return c->mode == TW_CSUM_AUTO && c->state == AUTO_OFFLOAD;
 }
 
 bool tw_csum_deciding(const struct tw_csum_ctl *c)
@@ -110,12 +114,18 @@ static int check_l4(struct tw_csum_ctl *c, const struct tw_pkt *p, struct tw_pre
     const uint8_t *dst = p->ip_version == 4 ? p->ip_hdr + 16 : p->ip_hdr + 24;
     uint64_t pseudo = tw_csum_pseudo(p->ip_version, src, dst, p->l4_proto, (uint32_t)p->l4_len);
     st->checksum_checked++;
+    if (tw_csum_deciding(c))
+        c->checked++;
     if (tw_csum_fold(tw_csum_partial(l4, p->l4_len, pseudo)) == 0xffff)
         return 0;
     bool partial = offload_partial(pseudo, l4 + field);
-    if (c->mode == TW_CSUM_AUTO && c->state == AUTO_OPEN && partial) {
-        st->checksum_partial++;
-        return 0;
+    if (tw_csum_deciding(c)) {
+        c->wrong++;
+        if (partial) {
+            c->partial++;
+            st->checksum_partial++;
+            return 0;
+        }
     }
     if (p->l4_proto == 6)
         st->tcp_bad_checksum++;
@@ -124,17 +134,14 @@ static int check_l4(struct tw_csum_ctl *c, const struct tw_pkt *p, struct tw_pre
     return TW_PREP_BAD_CHECKSUM;
 }
 
-/* auto: moves to a final state once the evidence is in. */
+/* auto: moves to a final state once the evidence is in (the packets checked while open,
+ * whatever stats they were counted in). */
 static void auto_decide(struct tw_csum_ctl *c, struct tw_prep_stats *st)
 {
-    uint64_t checked = st->checksum_checked;
-    uint64_t wrong = st->checksum_partial + st->ip4_bad_checksum + st->tcp_bad_checksum +
-                     st->udp_bad_checksum;
-
-    if (checked >= TW_PREP_AUTO_MIN && wrong * 2 > checked) {
+    if (c->checked >= TW_PREP_AUTO_MIN && c->wrong * 2 > c->checked) {
         c->state = AUTO_OFFLOAD;
         st->checksum_offload_detected = 1;
-    } else if (checked >= TW_PREP_AUTO_LOCK && st->checksum_partial * 100 < checked) {
+    } else if (c->checked >= TW_PREP_AUTO_LOCK && c->partial * 100 < c->checked) {
         c->state = AUTO_LOCKED_ON;
     }
 }
@@ -153,6 +160,10 @@ int tw_prep_verify(struct tw_csum_ctl *c, const struct tw_pkt *p, struct tw_prep
          * checksums (anonymised, replayed) is as untrustworthy as an offloaded one */
         st->ip4_bad_checksum++;
         st->checksum_checked++;
+        if (tw_csum_deciding(c)) {
+            c->checked++;
+            c->wrong++;
+        }
         rc = TW_PREP_BAD_CHECKSUM;
     } else {
         rc = check_l4(c, p, st);
@@ -185,6 +196,8 @@ int tw_prep_decode_deferred(struct tw_prep *pp, struct tw_prep_frame *fr, int64_
             return rc;
         if (f.version == 4 && validating(&pp->csum) && !tw_csum_ip4_ok(f.hdr, f.hdr_len)) {
             st->ip4_bad_checksum++;
+            if (tw_csum_deciding(&pp->csum))
+                pp->csum.wrong++; /* evidence against the capture, though no segment checked */
             return TW_PREP_BAD_CHECKSUM;
         }
         const uint8_t *frame;

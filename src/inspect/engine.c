@@ -419,6 +419,8 @@ void tw_engine_get_stats(const struct tw_engine *e, struct tw_engine_stats *st,
                          struct tw_flow_table_stats *fst, uint32_t *stream_high_water)
 {
     *st = e->st;
+    /* The packet that tipped auto to offload may be another engine's, counted apart. */
+    st->prep.checksum_offload_detected = tw_csum_offload(e->csum);
     tw_flow_table_get_stats(e->flows, fst);
     *stream_high_water = e->pool.high_water;
 }

@@ -45,13 +45,19 @@ struct tw_prep_stats {
 };
 
 /* Checksum validation state: the mode and, in auto, what the evidence decided so far. One per
- * thread that validates (the prep has its own; an engine fed decoded packets has another). */
+ * thread that validates (the prep has its own; an engine fed decoded packets has another).
+ * The evidence is kept here, not in the stats a packet is counted in: a replay worker counts
+ * its own packets and the others' apart, and decides on them all, as one thread does. */
 struct tw_csum_ctl {
     enum tw_csum_mode mode;
-    uint8_t state; /* auto: open, locked on, offload assumed */
+    uint8_t state;                   /* auto: open, locked on, offload assumed */
+    uint64_t checked, wrong, partial; /* auto's evidence while open */
 };
 
 void tw_csum_ctl_init(struct tw_csum_ctl *c, enum tw_csum_mode mode);
+
+/* Whether auto has assumed offload (validation stopped). */
+bool tw_csum_offload(const struct tw_csum_ctl *c);
 
 /* Whether auto is still gathering its evidence: then every packet that may be read (all but
  * pure ACKs) is validated at once, in capture order, by the one thread that reads the capture,
