@@ -353,6 +353,13 @@ run_main() {
     else
         bad "stats lines (before and after rotation)"
     fi
+    # the reader the summary names, in the stats lines too
+    reader=$(sed -n 's/^  capture [^ ]*: .* (\(.*\))$/\1/p' "$tmp/tw.err" | head -1)
+    if [ -n "$reader" ] && grep -qF "\"reader\":\"$reader\"" "$STATS"; then
+        ok "stats lines name the capture's reader as the summary does ($reader)"
+    else
+        bad "stats lines name the capture's reader: summary '$reader', $(grep -o '"capture":\[[^]]*' "$STATS" | tail -1)"
+    fi
     return 0
 }
 run_main

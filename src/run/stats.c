@@ -180,6 +180,10 @@ void write_stats(struct sensor *s)
             tw_jb_raw(&jb, "{", 1);
             tw_jb_key(&jb, "source");
             tw_jb_cstr(&jb, s->src[i].name);
+            if (cs.reader != NULL) {
+                tw_jb_key(&jb, "reader");
+                tw_jb_cstr(&jb, cs.reader);
+            }
             nz(&jb, "frames", cs.frames);
             nz(&jb, "received", cs.received);
             nz(&jb, "dropped", cs.dropped);
