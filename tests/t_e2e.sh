@@ -232,4 +232,47 @@ else
     fail=$((fail + 1)); echo "FAIL dns events made only while a dns rule or --events reads them"
     grep -h "dns responses\|answer cache" "$tmp"/dnsev.*.err
 fi
+# A reload that brings the first rule of category dns: the responses after it become dns
+# events (the rule's alerts), those before it did not. The capture comes through a FIFO whose
+# writer pauses after frame 5 (1 of the 13 responses, 1 of the 4 the rule fires on): SIGHUP
+# then, the rest after the reload.
+editcap -F pcap -r pcaps/dns_answers.pcap "$tmp/da1.pcap" 1-5 2>/dev/null
+"$TW" -q -r "$tmp/da1.pcap" -R rules -R "$tmp/dnsrule" -o "$tmp/da1.json" 2>/dev/null
+n_before=$(grep -c '"id":"5c3f4a7e-1d2b-4c8e-9f00-0000000d1150"' "$tmp/da1.json")
+n_all=$(grep -c '"id":"5c3f4a7e-1d2b-4c8e-9f00-0000000d1150"' "$tmp/dnsev.rule")
+size1=$(wc -c <"$tmp/da1.pcap")
+for w in 1 2; do
+    rm -rf "$tmp/rr" "$tmp/da.fifo"
+    mkdir "$tmp/rr"
+    cp rules/*.yml "$tmp/rr/"
+    mkfifo "$tmp/da.fifo"
+    "$TW" -r "$tmp/da.fifo" -R "$tmp/rr" --workers $w --stats-interval 1 -o "$tmp/da.json" \
+        2>"$tmp/da.err" &
+    twpid=$!
+    exec 3>"$tmp/da.fifo"
+    head -c "$size1" pcaps/dns_answers.pcap >&3
+    part1() { grep -q '^{"type":"stats".*"packets":5,' "$tmp/da.err"; }
+    reloaded() { grep -q 'rules reloaded' "$tmp/da.err"; }
+    ok_before=false
+    if wait_for 5 part1; then
+        ok_before=true
+        cp "$tmp/dnsrule/https_h2.yml" "$tmp/rr/"
+        kill -HUP $twpid
+        wait_for 5 reloaded || ok_before=false
+    fi
+    tail -c +$((size1 + 1)) pcaps/dns_answers.pcap >&3
+    exec 3>&-
+    wait $twpid
+    st=$?
+    n=$(grep -c '"id":"5c3f4a7e-1d2b-4c8e-9f00-0000000d1150"' "$tmp/da.json")
+    if $ok_before && [ $st -eq 0 ] && [ "$n_all" -gt "$n_before" ] && [ "$n" -eq $((n_all - n_before)) ] &&
+        grep -q "dns responses: 12 dns events (.*), 1 not made into events" "$tmp/da.err"; then
+        pass=$((pass + 1))
+        echo "ok   --workers $w: a reload bringing a dns rule makes dns events of the responses after it ($n alerts of $n_all)"
+    else
+        fail=$((fail + 1))
+        echo "FAIL --workers $w: reload bringing a dns rule: exit $st, $n alerts, want $n_all - $n_before (paused: $ok_before)"
+        grep -h "dns responses\|reload" "$tmp/da.err"
+    fi
+done
 tally
