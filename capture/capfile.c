@@ -393,11 +393,39 @@ static bool fd_readable(int fd)
     return poll(&p, 1, 0) != 0; /* POLLIN, POLLHUP, POLLERR; -1 (EINTR): let the read tell */
 }
 
+static bool (*read_stop)(void); /* tw_capfile_set_stop */
+
+void tw_capfile_set_stop(bool (*stop)(void))
+{
+    read_stop = stop;
+}
+
+/* Waits until a read of the stream fd returns at once: false (errno EINTR) if read_stop
+ * said stop first. It is asked every STOP_POLL_MS, and after every signal. */
+#define STOP_POLL_MS 100
+static bool wait_readable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+
+    while (read_stop != NULL) {
+        int rc = poll(&p, 1, STOP_POLL_MS);
+        if (read_stop()) {
+            errno = EINTR;
+            return false;
+        }
+        if (rc > 0 || (rc < 0 && errno != EINTR))
+            break;
+    }
+    return true;
+}
+
 /* One read(2) into dst. The count, 0 at the end (s->eof), -1 with errno (kept in s->err). */
 static ssize_t stream_sysread(struct stream *s, uint8_t *dst, size_t n)
 {
     ssize_t got;
 
+    if (!wait_readable(s->fd))
+        return -1; /* stopped: not kept, nothing failed */
     while ((got = read(s->fd, dst, n)) < 0 && errno == EINTR)
         ;
     if (got == 0)
@@ -620,7 +648,9 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
      * that takes the file is chosen. A regular file goes back to its start; a stream is read
      * through struct stream, which hands the magic back first and then what has arrived,
      * instead of waiting to fill a buffer. */
-    ssize_t n = read_full(fileno(c->fp), magic, sizeof(magic));
+    ssize_t n = c->regular || wait_readable(fileno(c->fp))
+                    ? read_full(fileno(c->fp), magic, sizeof(magic))
+                    : -1;
     if (n != (ssize_t)sizeof(magic)) {
         snprintf(err, errlen, "%s: %s", path,
                  n < 0 ? strerror(errno) : "not a capture file (shorter than a header)");

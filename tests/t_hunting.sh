@@ -246,6 +246,30 @@ for w in 1 2; do
     pkill -P $writer 2>/dev/null
     wait $writer 2>/dev/null
 done
+# Stopped before the stream's first packet (its writer sent the file header only): SIGTERM
+# ends the run at once, status 0.
+rm -f "$tmp/quiet"
+mkfifo "$tmp/quiet"
+{ head -c 24 "$tmp/first20.pcap"; sleep 60; } >"$tmp/quiet" &
+writer=$!
+"$TW" -q -r "$tmp/quiet" -o "$tmp/quiet.json" 2>"$tmp/err" &
+twpid=$!
+sleep 0.5
+kill -TERM $twpid
+stopped() { ! kill -0 $twpid; }
+if wait_for 3 stopped; then
+    wait $twpid
+    st=$?
+    [ $st -eq 0 ] && ok "a stream stopped before its first packet: SIGTERM ends the run, status 0" ||
+        bad "a stream stopped before its first packet: status $st"
+else
+    kill -KILL $twpid
+    wait $twpid 2>/dev/null
+    bad "a stream stopped before its first packet: still running 3 s after SIGTERM"
+fi
+kill $writer 2>/dev/null
+pkill -P $writer 2>/dev/null
+wait $writer 2>/dev/null
 # Cut short inside a block: the packets before are read, the file is named, exit 1.
 size=$(wc -c <"$tmp/mixed.pcapng")
 head -c $((size - 37)) "$tmp/mixed.pcapng" >"$tmp/cut.pcapng"

@@ -927,6 +927,8 @@ static int test_config(const struct options *o)
                 }
                 continue;
             }
+            if (!S_ISREG(sb.st_mode))
+                continue; /* a FIFO or a socket is read once: by the run, not here */
             struct tw_capfile *cf;
             if (tw_capfile_open(p, &cf, err, sizeof(err)) != 0) {
                 fprintf(stderr, "tunwatch: %s (-r)\n", err);

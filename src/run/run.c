@@ -508,6 +508,12 @@ static int run_fanout(struct sensor *s)
     return 0;
 }
 
+/* A capture reader waiting for a stream gives up once a stop was asked for. */
+static bool stop_asked(void)
+{
+    return stop_requested != 0;
+}
+
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -521,6 +527,7 @@ static void install_signals(void)
     sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL); /* a closed output is reported as EPIPE */
+    tw_capfile_set_stop(stop_asked);
 }
 
 /* Process attribution: asked for, or (auto) live capture from this host's own interfaces,
@@ -555,8 +562,11 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     attribution = want_attribution(cfg);
     s->attribution = attribution;
     install_signals();
-    if (open_sources(s) != 0)
+    if (open_sources(s) != 0) {
+        if (stop_requested)
+            status = 0; /* stopped while a stream had not brought its first packet yet */
         goto out_sources;
+    }
 
     /* Who writes the lines, for every format; the default source names events that come
      * from no particular source (none does today: every event is stamped with its own). */

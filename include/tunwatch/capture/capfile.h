@@ -44,6 +44,14 @@ bool tw_capfile_ready(struct tw_capfile *c);
 /* The descriptor a stream is read from, -1 for a regular file. */
 int tw_capfile_fd(const struct tw_capfile *c);
 
+/*
+ * A reader that waits for a stream (opening it, its header, a packet tw_capfile_ready() did
+ * not promise) asks stop() every 100 ms and after every signal, and gives up when it says
+ * so: the call fails with "Interrupted system call" (errno EINTR). Process-wide; NULL (the
+ * default): wait as long as it takes.
+ */
+void tw_capfile_set_stop(bool (*stop)(void));
+
 /* Bytes read so far and the file's size (0 if unknown). */
 void tw_capfile_progress(const struct tw_capfile *c, uint64_t *done, uint64_t *total);
 
