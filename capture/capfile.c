@@ -424,8 +424,6 @@ static ssize_t stream_sysread(struct stream *s, uint8_t *dst, size_t n)
 {
     ssize_t got;
 
-    if (!wait_readable(s->fd))
-        return -1; /* stopped: not kept, nothing failed */
     while ((got = read(s->fd, dst, n)) < 0 && errno == EINTR)
         ;
     if (got == 0)
@@ -455,6 +453,8 @@ static ssize_t stream_read(struct stream *s, uint8_t *dst, size_t n, bool wait)
         return 0;
     if (!wait && !fd_readable(s->fd))
         return -2;
+    if (wait && !wait_readable(s->fd))
+        return -1; /* stopped (EINTR): not kept, nothing failed */
     return stream_sysread(s, dst, n);
 }
 
