@@ -22,7 +22,8 @@
 # and prints the best of BENCH_RUNS runs of each: seconds, packets/s, Gbit/s (wire bytes),
 # ratio to the floor in wall and in CPU (user+sys) time, and peak RSS, with PASS/FAIL of the
 # wall-time ratio against the targets (bundled <= 3.0x floor, stretch 1.5x; rules100k <= 3.3x
-# floor, rule loading included), the speed-up of 2 workers over one (target >= 1.4x on 2 CPUs),
+# floor, rule loading included), the speed-up of 2 workers over one (target >= 1.4x on 2 CPUs;
+# the best of each compared, with the median and range of the rounds' own ratios next to it),
 # and the slowdown of rules50k against bundled (time(rules50k) / time(bundled), target <= 1.3x).
 # Other processes on the machine inflate wall times, so the 1-minute load average is shown
 # and the CPU ratio is the one to trust on a busy machine. One untimed run per tunwatch case
@@ -266,6 +267,8 @@ awk -v pk="$n_pkts" -v by="$n_bytes" -v tb="$target_bundled" -v tk="$target_100k
     -v rss_ok="$([ -n "$time_bin" ] && echo 1 || echo 0)" '
     {
         name = $1; wall = $3 + 0
+        at[name, $2] = wall
+        if ($2 + 0 > nruns) nruns = $2 + 0
         if (!(name in best) || wall < best[name]) { best[name] = wall; cpu[name] = $4 }
         if ($5 + 0 > rss[name]) rss[name] = $5 + 0
         seen[name] = 1
@@ -301,10 +304,11 @@ awk -v pk="$n_pkts" -v by="$n_bytes" -v tb="$target_bundled" -v tk="$target_100k
             if (!(c in seen) || !("bundled" in seen) || best[c] <= 0) continue
             r = best["bundled"] / best[c]
             if (wc[i] == 2)
-                printf "%-10s target >= %.1fx one worker: %.2fx  %s\n", c, tw, r,
+                printf "%-10s target >= %.1fx one worker: %.2fx  %s", c, tw, r,
                        (r >= tw) ? "PASS" : "FAIL"
             else
-                printf "%-10s %.2fx one worker\n", c, r
+                printf "%-10s %.2fx one worker", c, r
+            printf "   (%s)\n", rounds(c)
         }
         if (with50k) {
             if (!("rules50k" in seen) || !("bundled" in seen)) {
@@ -316,6 +320,21 @@ awk -v pk="$n_pkts" -v by="$n_bytes" -v tb="$target_bundled" -v tk="$target_100k
                        r, (r <= t5) ? "PASS" : "FAIL", cr
             }
         }
+    }
+    # The speed-up round by round (the two cases of one round run back to back): the median
+    # and the range, so that the spread of the machine shows next to the best-of verdict.
+    function rounds(c,    k, m, j, x, v) {
+        m = 0
+        for (k = 1; k <= nruns; k++)
+            if (("bundled", k) in at && (c, k) in at && at[c, k] > 0) {
+                x = at["bundled", k] / at[c, k]
+                for (j = m; j > 0 && v[j] > x; j--) v[j + 1] = v[j]
+                v[j + 1] = x
+                m++
+            }
+        if (m == 0) return "no paired rounds"
+        return sprintf("round by round: median %.2fx, %.2f-%.2fx over %d", \
+                       (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2, v[1], v[m], m)
     }
     function verdict(c, t) {
         if (!(c in seen) || !("floor" in seen)) { printf "%-10s target <= %.1fx floor: n/a\n", c, t; return }
