@@ -4,7 +4,8 @@
 # second namespace. Checks the alerts, rule reload and output reopen on SIGHUP (log rotation),
 # the final summary and exit status on SIGTERM, the same alerts with two workers, and what a
 # reload re-reads (indicator and exclusion files) and keeps (the DNS answer cache; the rules in
-# use when a rule file is broken, counted as a failure).
+# use when a rule file is broken, counted as a failure), and tcpdump -U writing to a FIFO
+# that tunwatch -r reads as it arrives.
 #
 #   netns twl-cli  twl-c0 10.77.0.2/24 fd77::2/64  <-veth->  twl-s0 10.77.0.1/24 fd77::1/64  netns twl-srv
 #                  tunwatch -i twl-c0                          dnsmasq (UDP+TCP 53), s_server :443
@@ -32,7 +33,7 @@ help=$("$TW" --help 2>&1)
 for o in --interface --pid-file --immediate --workers; do
     case "$help" in *"$o"*) ;; *) fail_early "$TW --help lacks $o" ;; esac
 done
-for t in ip dig openssl curl dnsmasq python3 ss timeout; do
+for t in ip dig openssl curl dnsmasq python3 ss timeout tcpdump; do
     command -v $t >/dev/null 2>&1 || skip "missing $t"
 done
 
@@ -471,6 +472,49 @@ s.close()' $SRV >>"$tmp/client.log" 2>&1
     fi
 }
 reload_state
+
+# tcpdump -U writing to a FIFO that tunwatch -r reads (the capture of another program, read as
+# it arrives): an alert shows up while tcpdump still runs, the stream quiet between packets,
+# and SIGTERM stops tunwatch at once, status 0, tcpdump still running.
+from_tcpdump() {
+    command -v tcpdump >/dev/null 2>&1 || { bad "tcpdump to a FIFO: tcpdump not found"; return; }
+    fifo=$tmp/cap.fifo
+    out=$tmp/fifo.json
+    mkfifo "$fifo" || { bad "tcpdump to a FIFO: mkfifo failed"; return; }
+    "$TW" -q -r "$fifo" -R "$RULES" --events --stats-interval 1 -o "$out" 2>"$tmp/tw-fifo.err" &
+    tp=$!
+    PIDS="$PIDS $tp"
+    inC tcpdump -U -Z root -i twl-c0 -w "$fifo" 2>"$tmp/tcpdump.err" &
+    dp=$!
+    PIDS="$PIDS $dp"
+    if ! wait_until 100 grep -q "listening on twl-c0" "$tmp/tcpdump.err"; then
+        bad "tcpdump to a FIFO: tcpdump did not start: $(head -2 "$tmp/tcpdump.err")"
+        return
+    fi
+    q @$SRV f1.localto.net A
+    if wait_until 50 grep -q '"type":"alert".*"name":"f1.localto.net"' "$out"; then
+        ok "tcpdump -U to a FIFO, tunwatch -r FIFO: the alert is written while tcpdump runs"
+    else
+        bad "tcpdump -U to a FIFO: no alert for f1.localto.net within 5 s ($(wc -l <"$out") lines)"
+    fi
+    kill -TERM "$tp" 2>/dev/null
+    if wait_until 30 gone "$tp"; then
+        wait "$tp"
+        st=$?
+        if [ $st -eq 0 ] && alive "$dp" && grep -q "^tunwatch: [1-9][0-9]* packets" "$tmp/tw-fifo.err"; then
+            ok "tcpdump -U to a FIFO: SIGTERM stops tunwatch at once with its summary, status 0"
+        else
+            bad "tcpdump -U to a FIFO: status $st after SIGTERM (tcpdump alive: $(alive "$dp" && echo yes || echo no))"
+        fi
+    else
+        bad "tcpdump -U to a FIFO: tunwatch still running 3 s after SIGTERM"
+        kill -KILL "$tp" 2>/dev/null
+        wait "$tp" 2>/dev/null
+    fi
+    kill "$dp" 2>/dev/null
+    wait "$dp" 2>/dev/null
+}
+from_tcpdump
 
 [ -n "$failed" ] && echo "failed: $(echo "$failed" | cut -c2- | sed 's/|/; /g')"
 tally
