@@ -116,16 +116,24 @@ def same_lines(stdout):
     return sorted(out)
 
 
-def run_one(tw, pcap, workers=1, checksums="off"):
-    """One run. Checksums off (tshark validates none) unless asked: the names are compared
-    with tshark's. With checksums given, or several workers: the status, the frame counters
-    and the lines only."""
-    p = subprocess.run([tw, "-q", "-r", pcap, "--events", "--checksums", checksums, "-o", "-",
-                        "--workers", str(workers)],
-                       capture_output=True,
-                       timeout=120)
-    if workers > 1 or checksums != "off":
-        return p.returncode, frame_counters(p.stderr), same_lines(p.stdout)
+def run_tw(tw, pcap, workers, checksums):
+    return subprocess.run([tw, "-q", "-r", pcap, "--events", "--checksums", checksums, "-o", "-",
+                           "--workers", str(workers)],
+                          capture_output=True,
+                          timeout=120)
+
+
+def run_counts(tw, pcap, workers):
+    """A run with checksums auto (the default): its status, frame counters and lines, which
+    must not depend on how many workers read the capture."""
+    p = run_tw(tw, pcap, workers, "auto")
+    return p.returncode, frame_counters(p.stderr), same_lines(p.stdout)
+
+
+def run_names(tw, pcap):
+    """One worker, checksums off (tshark validates none): the problems found (exit status,
+    invalid JSON) and the names, to compare with tshark's."""
+    p = run_tw(tw, pcap, 1, "off")
     problems = []
     events = []
     if p.returncode < 0 or p.returncode > 1:
@@ -141,7 +149,7 @@ def run_one(tw, pcap, workers=1, checksums="off"):
         if obj.get("type") == "event" and obj["evidence"] in ("dns_query", "tls_sni", "quic_sni",
                                                                 "http_host"):
             events.append((obj["evidence"], obj["event"]["SourceIp"], obj["name"]))
-    return p.returncode, problems, events, frame_counters(p.stderr), same_lines(p.stdout)
+    return problems, events
 
 
 def load_oracle(path, placeholders):
@@ -183,17 +191,16 @@ def main():
         print("corpus: 0 passed, 1 failed, 0 skipped")
         return 1
     for name in names:
-        rc, problems, events, counters, lines = run_one(tw, os.path.join(pdir, name))
+        problems, events = run_names(tw, os.path.join(pdir, name))
         crashes += [f"{name}: {p}" for p in problems]
         # Several workers (each reads the whole file and decodes its share; with two, the
         # second decodes every frame) count every frame and its decoding once, as one does.
         # Two give the same lines as one, DNS answer correlation included (the cache is
         # stamped: each lookup sees the answers of the frames before it). With checksums on
         # auto (the default) too: every worker decides on the same packets, as one does.
-        rc, counters, lines = run_one(tw, os.path.join(pdir, name), checksums="auto")
+        rc, counters, lines = run_counts(tw, os.path.join(pdir, name), 1)
         for workers in (2, 3):
-            rc_n, counters_n, lines_n = run_one(tw, os.path.join(pdir, name), workers=workers,
-                                                checksums="auto")
+            rc_n, counters_n, lines_n = run_counts(tw, os.path.join(pdir, name), workers)
             if rc_n != rc or counters_n != counters:
                 crashes.append(f"{name}: --workers {workers} counts {counters_n} (exit {rc_n}), "
                                f"one worker {counters} (exit {rc})")
