@@ -405,7 +405,8 @@ static void test_not_local(void **state)
     sink_free(s);
 }
 
-/* Closed on both ends: unattributed, after every attempt of the schedule. */
+/* A TCP flow closed on both ends: unattributed, after every attempt of the schedule (its
+ * socket could have been on its way: a SYN is seen before connect() returns). */
 static void test_closed_unattributed_after_retries(void **state)
 {
     static const uint32_t tries[] = {0, 2, 10, 50};
@@ -416,8 +417,8 @@ static void test_closed_unattributed_after_retries(void **state)
     (void)state;
     need_sock_diag();
     struct tw_attrib *a = attrib_new(s, 0, tries, TW_ARRAY_SIZE(tries));
-    mkev(&ev, 17, ep_v4("127.0.0.1", free_port(SOCK_DGRAM)),
-         ep_v4("127.0.0.1", free_port(SOCK_DGRAM)), 11);
+    mkev(&ev, 6, ep_v4("127.0.0.1", free_port(SOCK_STREAM)),
+         ep_v4("127.0.0.1", free_port(SOCK_STREAM)), 11);
     int64_t t0 = mono_ns();
     assert_int_equal(tw_attrib_submit(a, &ev), 0);
     tw_attrib_drain(a);
@@ -434,6 +435,56 @@ static void test_closed_unattributed_after_retries(void **state)
     assert_int_equal(st.procmap.lookups, 8);
     check_sums(&st);
     tw_attrib_free(a);
+    sink_free(s);
+}
+
+/* Waits until the stage has made at least n lookups (its counters are published after each
+ * pass over the queue). */
+static void wait_lookups(struct tw_attrib *a, uint64_t n)
+{
+    struct tw_attrib_stats st;
+
+    for (int i = 0; i < 5000; i++) {
+        tw_attrib_get_stats(a, &st);
+        if (st.procmap.lookups >= n)
+            return;
+        poll(NULL, 0, 1);
+    }
+    fail_msg("the stage made %llu lookups in 5 s, not %llu",
+             (unsigned long long)st.procmap.lookups, (unsigned long long)n);
+}
+
+/* A UDP flow whose socket is gone: unattributed at the first attempt, no retry. A UDP socket
+ * is in the table before its first datagram, so none found means closed; a socket bound to
+ * the port after that attempt is another program's and is not taken for the flow's. */
+static void test_udp_no_socket_final(void **state)
+{
+    static const uint32_t tries[] = {0, 20, 300, 2000};
+    struct sink *s = sink_new();
+    struct tw_attrib_stats st;
+    struct tw_event ev;
+
+    (void)state;
+    need_sock_diag();
+    struct tw_attrib *a = attrib_new(s, 0, tries, TW_ARRAY_SIZE(tries));
+    uint16_t port = free_port(SOCK_DGRAM);
+    mkev(&ev, 17, ep_v4("127.0.0.1", port), foreign(0), 13);
+    assert_int_equal(tw_attrib_submit(a, &ev), 0);
+    wait_lookups(a, 1);
+    int fd = lo_socket(SOCK_DGRAM, port); /* before the second attempt was due */
+    tw_attrib_drain(a);
+
+    assert_int_equal(s->n, 1);
+    assert_int_equal(s->got[0].status, TW_PROC_UNATTRIBUTED);
+    assert_string_equal(s->got[0].reason, "no_socket");
+    assert_int_equal(s->got[0].pid, 0);
+    tw_attrib_get_stats(a, &st);
+    assert_int_equal(st.retries, 0);
+    assert_int_equal(st.procmap.lookups, 1);
+    assert_int_equal(st.by_reason[TW_PM_NO_SOCKET], 1);
+    check_sums(&st);
+    tw_attrib_free(a);
+    close(fd);
     sink_free(s);
 }
 
@@ -465,8 +516,8 @@ static void test_dns_response_not_looked_up(void **state)
     sink_free(s);
 }
 
-/* A socket that appears after the event is found by a later attempt, and events submitted
- * behind the retrying one reach the sink before it. */
+/* A TCP socket that appears after the event (a listener here) is found by a later attempt,
+ * and events submitted behind the retrying one reach the sink before it. */
 static void test_retry_finds_late_socket(void **state)
 {
     static const uint32_t tries[] = {0, 20, 300, 2000};
@@ -477,15 +528,16 @@ static void test_retry_finds_late_socket(void **state)
     (void)state;
     need_sock_diag();
     struct tw_attrib *a = attrib_new(s, 0, tries, TW_ARRAY_SIZE(tries));
-    uint16_t late = free_port(SOCK_DGRAM);
-    mkev(&ev, 17, ep_v4("127.0.0.1", late), foreign(0), 21);
+    uint16_t late = free_port(SOCK_STREAM);
+    mkev(&ev, 6, ep_v4("127.0.0.1", late), foreign(0), 21);
     assert_int_equal(tw_attrib_submit(a, &ev), 0);
     mkev(&ev, 6, foreign(1), foreign(2), 22);
     assert_int_equal(tw_attrib_submit(a, &ev), 0);
 
     /* After the first attempt and before the third. */
-    poll(NULL, 0, 40);
-    int fd = lo_socket(SOCK_DGRAM, late);
+    wait_lookups(a, 1);
+    int fd = lo_socket(SOCK_STREAM, late);
+    assert_int_equal(listen(fd, 1), 0);
     tw_attrib_drain(a);
 
     assert_int_equal(s->n, 2);
@@ -701,6 +753,7 @@ int main(void)
         cmocka_unit_test(test_closed_unattributed_after_retries),
         cmocka_unit_test(test_dns_response_not_looked_up),
         cmocka_unit_test(test_retry_finds_late_socket),
+        cmocka_unit_test(test_udp_no_socket_final),
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_drain_counts),
         cmocka_unit_test(test_concurrent_then_free),

@@ -166,7 +166,8 @@ static void attempt(struct tw_attrib *a, struct rec *r)
         rc = lookup_side(a, ev, false);
     }
     r->tries++;
-    if (rc != 0 && tw_procmap_reason_transient(a->res->reason) && r->tries < a->n_tries) {
+    if (rc != 0 && tw_procmap_reason_transient(ev->l4_proto, a->res->reason) &&
+        r->tries < a->n_tries) {
         r->due_ns = r->t0_ns + (int64_t)a->try_ms[r->tries] * 1000000;
         a->tc.retries++;
         return;

@@ -135,12 +135,15 @@ const char *tw_procmap_reason_name(enum tw_procmap_reason r)
     return (unsigned)r < TW_PM__COUNT ? reason_names[r] : "?";
 }
 
-bool tw_procmap_reason_transient(enum tw_procmap_reason r)
+bool tw_procmap_reason_transient(uint8_t proto, enum tw_procmap_reason r)
 {
     /* A SYN can be seen before connect() returns, an accepted socket before accept(), and a
-     * just-forked process before the walk reaches it. */
-    return r == TW_PM_NO_SOCKET || r == TW_PM_NO_INODE || r == TW_PM_NO_PROCESS ||
-           r == TW_PM_SOCK_DIAG;
+     * just-forked process before the walk reaches it. A UDP socket exists before its first
+     * datagram: when it is not found, it has been closed (dig, once it has its answer), and a
+     * later lookup could only find another socket that took the port since. */
+    if (r == TW_PM_NO_SOCKET)
+        return proto != IPPROTO_UDP;
+    return r == TW_PM_NO_INODE || r == TW_PM_NO_PROCESS || r == TW_PM_SOCK_DIAG;
 }
 
 static int64_t mono_ns(void)

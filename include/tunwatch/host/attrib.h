@@ -39,7 +39,8 @@ struct tw_attrib_config {
     void *ctx;
     size_t queue_bytes; /* 0: 1 MiB; at least one event must fit */
     /* Attempt i is made try_ms[i] milliseconds after submission (ascending); n_tries 0 means
-     * {0, 2, 10, 50}. Only transient failures (tw_procmap_reason_transient) are retried. */
+     * {0, 2, 10, 50}. Only transient failures (tw_procmap_reason_transient: no UDP socket found is
+     * final) are retried. */
     uint32_t try_ms[TW_ATTRIB_MAX_TRIES];
     unsigned n_tries;
     struct tw_procmap_config procmap;

@@ -67,8 +67,11 @@ enum tw_procmap_reason {
 
 const char *tw_procmap_reason_name(enum tw_procmap_reason r);
 
-/* True for failures that may turn into a success if the lookup is repeated a little later. */
-bool tw_procmap_reason_transient(enum tw_procmap_reason r);
+/* True for failures of a lookup of protocol proto (6 or 17) that may turn into a success if it
+ * is repeated a little later. A UDP socket is in the kernel's table before its first datagram
+ * leaves or arrives, so none found for a UDP flow is final: asked again, the port may belong to
+ * another socket by then. */
+bool tw_procmap_reason_transient(uint8_t proto, enum tw_procmap_reason r);
 
 #define TW_PROCMAP_IMAGE_MAX 4096
 #define TW_PROCMAP_USER_MAX 64
