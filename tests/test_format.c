@@ -26,6 +26,7 @@
 #include "tunwatch/flow/communityid.h"
 #include "tunwatch/output/format.h"
 #include "tunwatch/output/output.h"
+#include "tunwatch/proto/tls.h"
 
 #define RUN_ID "0f0e0d0c-0b0a-4908-8706-050403020100"
 #define RULE_ID "11111111-2222-4333-8444-555555555555"
@@ -558,6 +559,19 @@ static void test_cef(void **state)
            "flexString2Label=pcapFilename");
     LACKS(l, "deviceInboundInterface");
     LACKS(l, " cs6=");
+    LACKS(l, "Flags=");
+
+    /* The oddities, in keys of tunwatch's own (no custom slot is left). */
+    ev.stream_flags = (1u << TW_SF_OVERLAP_CONFLICT) | (1u << TW_SF_HELLO_LATER);
+    ev.tls_flags = (1u << TW_TLS_F_SNI_MULTIPLE) | (1u << TW_TLS_F_RECORD_SPLIT);
+    l = fmt_line(TW_FORMAT_CEF, &ctx_file, &ev, &rule);
+    HAS(l, " tunwatchStreamFlags=overlap_conflict,hello_later "
+           "tunwatchTlsFlags=sni_multiple,record_split");
+    ev.stream_flags = 0;
+    l = fmt_line(TW_FORMAT_CEF, &ctx_file, &ev, &rule);
+    LACKS(l, "tunwatchStreamFlags");
+    HAS(l, " flexString2Label=pcapFilename tunwatchTlsFlags=sni_multiple,record_split");
+    ev.tls_flags = 0;
 
     l = fmt_line(TW_FORMAT_CEF, &ctx_iface, &ev, NULL);
     HAS(l, "CEF:0|tunwatch|tunwatch|9.9.9|network_connection|Network connection|1|rt=");

@@ -213,6 +213,13 @@ static void cef_line(struct tw_jb *jb, const struct tw_format_ctx *c, const stru
         exts(w, "flexString2", src.name);
         exts(w, "flexString2Label", "pcapFilename");
     }
+    /* The dictionary's custom slots are all taken: the stream's and the hello's oddities go
+     * in keys of tunwatch's own (Sentinel keeps such keys in AdditionalExtensions). */
+    char flags[1024];
+    if (ev->stream_flags != 0)
+        ext(w, "tunwatchStreamFlags", flags, fmt_stream_flags_text(ev, flags, sizeof(flags)));
+    if (ev->tls_flags != 0)
+        ext(w, "tunwatchTlsFlags", flags, fmt_tls_flags_text(ev, flags, sizeof(flags)));
     if (a != NULL && a->suppressed_before > 0)
         extn(w, "cnt", a->suppressed_before + 1);
     if (a != NULL && a->matched_name != NULL) {

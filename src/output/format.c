@@ -334,3 +334,33 @@ void fmt_tls_flags(struct tw_jb *jb, const struct tw_event *ev)
 {
     flag_list(jb, ev->tls_flags, TW_TLS_F__COUNT, tls_flag_name);
 }
+
+/* flag_list() as comma-separated text. */
+static size_t flag_text(char *buf, size_t cap, uint32_t bits, unsigned count,
+                        const char *(*name)(unsigned bit))
+{
+    size_t n = 0;
+
+    buf[0] = '\0';
+    for (unsigned t = 0; t < count; t++) {
+        if (!(bits & (1u << t)))
+            continue;
+        int k = snprintf(buf + n, cap - n, "%s%s", n > 0 ? "," : "", name(t));
+        if (k < 0 || (size_t)k >= cap - n) {
+            buf[n] = '\0';
+            break;
+        }
+        n += (size_t)k;
+    }
+    return n;
+}
+
+size_t fmt_stream_flags_text(const struct tw_event *ev, char *buf, size_t cap)
+{
+    return flag_text(buf, cap, ev->stream_flags, TW_SF__COUNT, stream_flag_name);
+}
+
+size_t fmt_tls_flags_text(const struct tw_event *ev, char *buf, size_t cap)
+{
+    return flag_text(buf, cap, ev->tls_flags, TW_TLS_F__COUNT, tls_flag_name);
+}

@@ -107,6 +107,10 @@ void fmt_stream_flags(struct tw_jb *jb, const struct tw_event *ev);
 
 /* The TLS hello's oddities (ev->tls_flags) as a JSON array of their names. */
 void fmt_tls_flags(struct tw_jb *jb, const struct tw_event *ev);
+/* The same names as text, comma-separated (CEF): the length written into buf (at most cap - 1
+ * bytes, NUL-terminated; a name that does not fit whole is left out). */
+size_t fmt_stream_flags_text(const struct tw_event *ev, char *buf, size_t cap);
+size_t fmt_tls_flags_text(const struct tw_event *ev, char *buf, size_t cap);
 
 /* Rule info strings that may be NULL, as "". */
 static inline const char *fmt_s(const char *s)
