@@ -454,25 +454,46 @@ static void wait_lookups(struct tw_attrib *a, uint64_t n)
              (unsigned long long)st.procmap.lookups, (unsigned long long)n);
 }
 
+/* The schedule of the late-socket cases: the second attempt comes 20 ms after the first. */
+static const uint32_t late_tries[] = {0, 20, 300, 2000};
+
+/*
+ * An event from 127.0.0.1:PORT (a free port of type) to a foreign host as flow flow_id, and
+ * one between two foreign hosts as flow behind (0: none) submitted after it; after the first
+ * attempt, a socket of type is opened on PORT (listening for TCP), then a drains. Returns that
+ * socket.
+ */
+static int late_socket(struct tw_attrib *a, int type, uint64_t flow_id, uint64_t behind)
+{
+    struct tw_event ev;
+    uint16_t port = free_port(type);
+
+    mkev(&ev, type == SOCK_STREAM ? 6 : 17, ep_v4("127.0.0.1", port), foreign(0), flow_id);
+    assert_int_equal(tw_attrib_submit(a, &ev), 0);
+    if (behind != 0) {
+        mkev(&ev, 6, foreign(1), foreign(2), behind);
+        assert_int_equal(tw_attrib_submit(a, &ev), 0);
+    }
+    wait_lookups(a, 1);
+    int fd = lo_socket(type, port); /* before the second attempt was due */
+    if (type == SOCK_STREAM)
+        assert_int_equal(listen(fd, 1), 0);
+    tw_attrib_drain(a);
+    return fd;
+}
+
 /* A UDP flow whose socket is gone: unattributed at the first attempt, no retry. A UDP socket
  * is in the table before its first datagram, so none found means closed; a socket bound to
  * the port after that attempt is another program's and is not taken for the flow's. */
 static void test_udp_no_socket_final(void **state)
 {
-    static const uint32_t tries[] = {0, 20, 300, 2000};
     struct sink *s = sink_new();
     struct tw_attrib_stats st;
-    struct tw_event ev;
 
     (void)state;
     need_sock_diag();
-    struct tw_attrib *a = attrib_new(s, 0, tries, TW_ARRAY_SIZE(tries));
-    uint16_t port = free_port(SOCK_DGRAM);
-    mkev(&ev, 17, ep_v4("127.0.0.1", port), foreign(0), 13);
-    assert_int_equal(tw_attrib_submit(a, &ev), 0);
-    wait_lookups(a, 1);
-    int fd = lo_socket(SOCK_DGRAM, port); /* before the second attempt was due */
-    tw_attrib_drain(a);
+    struct tw_attrib *a = attrib_new(s, 0, late_tries, TW_ARRAY_SIZE(late_tries));
+    int fd = late_socket(a, SOCK_DGRAM, 13, 0);
 
     assert_int_equal(s->n, 1);
     assert_int_equal(s->got[0].status, TW_PROC_UNATTRIBUTED);
@@ -520,25 +541,13 @@ static void test_dns_response_not_looked_up(void **state)
  * and events submitted behind the retrying one reach the sink before it. */
 static void test_retry_finds_late_socket(void **state)
 {
-    static const uint32_t tries[] = {0, 20, 300, 2000};
     struct sink *s = sink_new();
     struct tw_attrib_stats st;
-    struct tw_event ev;
 
     (void)state;
     need_sock_diag();
-    struct tw_attrib *a = attrib_new(s, 0, tries, TW_ARRAY_SIZE(tries));
-    uint16_t late = free_port(SOCK_STREAM);
-    mkev(&ev, 6, ep_v4("127.0.0.1", late), foreign(0), 21);
-    assert_int_equal(tw_attrib_submit(a, &ev), 0);
-    mkev(&ev, 6, foreign(1), foreign(2), 22);
-    assert_int_equal(tw_attrib_submit(a, &ev), 0);
-
-    /* After the first attempt and before the third. */
-    wait_lookups(a, 1);
-    int fd = lo_socket(SOCK_STREAM, late);
-    assert_int_equal(listen(fd, 1), 0);
-    tw_attrib_drain(a);
+    struct tw_attrib *a = attrib_new(s, 0, late_tries, TW_ARRAY_SIZE(late_tries));
+    int fd = late_socket(a, SOCK_STREAM, 21, 22);
 
     assert_int_equal(s->n, 2);
     assert_int_equal(s->got[0].flow_id, 22); /* not held up behind flow 21 */
