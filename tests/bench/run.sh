@@ -5,7 +5,7 @@
 #
 # Generates (once, cached in BUILD/bench/ under a key made of twgen's sources' checksums and the
 # parameters) a mixed-traffic capture and 100,000 Sigma rules, warms the page cache, then
-# times, round-robin in the same run:
+# times, round-robin in the same run (the tunwatch cases in reverse order every other round):
 #   floor       BUILD/bench/floor FILE                 (bare libpcap read loop: pcap_fopen_offline
 #               on a stream with a 1 MiB buffer, the fastest honest way libpcap reads a file)
 #   bundled     BUILD/tunwatch -q -r FILE -R rules -o /dev/null
@@ -177,17 +177,37 @@ timed() {
 : >"$tmp/results"
 load_before=$(cut -d ' ' -f 1 /proc/loadavg 2>/dev/null || echo "?")
 echo "bench: $runs runs of each case, round-robin ($(nproc) CPUs, $(uname -m), load average $load_before)"
+# One tunwatch case of round r.
+tw_case() { # tw_case NAME ROUND
+    case $1 in
+    bundled) timed bundled "$2" "$tunwatch" -q -r "$pcap" -R "$bundled" -o /dev/null ;;
+    workers*)
+        timed "$1" "$2" "$tunwatch" -q -r "$pcap" -R "$bundled" --workers "${1#workers}" \
+            -o /dev/null ;;
+    rules100k) timed rules100k "$2" "$tunwatch" -q -r "$pcap" -R "$rules100k" -o /dev/null ;;
+    load100k) timed load100k "$2" "$tunwatch" -q -r "$tiny" -R "$rules100k" -o /dev/null ;;
+    rules50k)
+        timed rules50k "$2" "$tunwatch" -q -r "$pcap" -R "$rules50k" -o "$tmp/rules50k.ndjson" ;;
+    esac
+}
+cases="bundled"
+for n in $worker_counts; do
+    cases="$cases workers$n"
+done
+cases="$cases rules100k load100k"
+[ "$n_r50k" -gt 0 ] && cases="$cases rules50k"
+reversed=$(echo "$cases" | awk '{ for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "") }')
 r=1
 while [ "$r" -le "$runs" ]; do
     timed floor "$r" "$floor" "$pcap"
-    timed bundled "$r" "$tunwatch" -q -r "$pcap" -R "$bundled" -o /dev/null
-    for n in $worker_counts; do
-        timed "workers$n" "$r" "$tunwatch" -q -r "$pcap" -R "$bundled" --workers "$n" -o /dev/null
+    # Even rounds run the tunwatch cases in reverse order: on a virtual machine, memory the
+    # previous run freed a moment ago is faster to touch again than memory freed seconds ago,
+    # so each case follows a different one in turn (bundled and workers2 stay back to back).
+    order=$cases
+    [ $((r % 2)) -eq 0 ] && order=$reversed
+    for c in $order; do
+        tw_case "$c" "$r"
     done
-    timed rules100k "$r" "$tunwatch" -q -r "$pcap" -R "$rules100k" -o /dev/null
-    timed load100k "$r" "$tunwatch" -q -r "$tiny" -R "$rules100k" -o /dev/null
-    [ "$n_r50k" -gt 0 ] &&
-        timed rules50k "$r" "$tunwatch" -q -r "$pcap" -R "$rules50k" -o "$tmp/rules50k.ndjson"
     r=$((r + 1))
 done
 
