@@ -2,7 +2,8 @@
 # Checks that tshark decodes a small twgen capture the way twgen meant it: the same DNS query
 # names and TLS SNI at the same frames as twgen's names list, no malformed packets, no bad
 # checksums, no expert warnings, and the promised variety (IPv6, VLAN, split ClientHellos,
-# DNS over TCP, tunnel names). Also checks that output is deterministic for a seed.
+# DNS over TCP, tunnel names, TLS flows to addresses their client resolved). Also checks that
+# output is deterministic for a seed.
 # Prints one closing line "N passed, N failed, N skipped" (it skips nothing: a missing tool
 # is a failure); exits non-zero if any check failed.
 #
@@ -116,6 +117,25 @@ n=$(count 'arp || icmp')
 check "ARP/ICMP noise ($n)" [ "$n" -gt 0 ]
 n=$(count 'tcp.len == 1448')
 check "full-size data segments ($n)" [ "$n" -gt 0 ]
+
+# Connections that follow a resolution: a TCP flow to port 443 or 8443 (its first segment
+# from the client) whose client got the server's address in a DNS answer before it.
+$TS -Y '(dns.flags.response == 1 && (dns.a || dns.aaaa)) ||
+        ((tcp.dstport == 443 || tcp.dstport == 8443) &&
+         ((tcp.flags.syn == 1 && tcp.flags.ack == 0) || tcp.len > 0))' \
+    -T fields -e ip.dst -e ipv6.dst -e dns.a -e dns.aaaa -e ip.src -e ipv6.src -e tcp.stream \
+    -E separator=/t -E aggregator=, 2>/dev/null |
+    awk -F '\t' '
+        $3 != "" || $4 != "" {
+            c = $1 $2; n = split($3 "," $4, a, ",")
+            for (i = 1; i <= n; i++) if (a[i] != "") got[c " " a[i]] = 1
+            next
+        }
+        !($7 in seen) { seen[$7] = 1; flows++; if (($5 $6 " " $1 $2) in got) followed++ }
+        END { print flows + 0, followed + 0 }' >"$tmp/follow"
+read -r n_flows n_followed <"$tmp/follow"
+check "TLS flows to an address their client resolved before ($n_followed of $n_flows)" \
+    [ "$n_followed" -gt 0 ]
 
 "$twgen" -n 3000 -o "$tmp/a.pcap" 2>/dev/null
 "$twgen" -n 3000 -o "$tmp/b.pcap" 2>/dev/null

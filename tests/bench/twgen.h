@@ -205,6 +205,17 @@ struct tw_dns_pending {
     char name[TW_NAME_LEN];
 };
 
+/* A name a client resolved to one of its server's addresses (an A answer over IPv4, AAAA over
+ * IPv6): a TLS flow may follow it, from that client to that address (the sensor then finds
+ * the name in its DNS answer cache). */
+struct tw_resolved {
+    struct tw_link link;
+    struct tw_host cli;
+    char name[TW_NAME_LEN];
+};
+
+#define TW_RESOLVED 64 /* the most recent resolutions a flow may follow */
+
 struct tw_payload {
     uint8_t b[TW_MSS4];
     uint64_t sum;
@@ -214,6 +225,9 @@ struct tw_gen {
     FILE *out;
     FILE *names_out;
     struct tw_rng r;
+    struct tw_rng follow_r; /* the choice of flows that follow a resolution, apart from r: the
+                               capture still changes after the first one (its packets differ),
+                               but less (seed 2 keeps its DNS response to port 4754) */
     struct tw_names *nm;
     uint64_t ts_us;
     uint64_t frames;
@@ -224,13 +238,15 @@ struct tw_gen {
     struct tw_flow bulk[TW_BULK_SLOTS], shortf[TW_SHORT_SLOTS], dnstcp[TW_DNSTCP_SLOTS];
     struct tw_dns_pending pend[TW_DNS_PENDING];
     unsigned pend_head, pend_n;
+    struct tw_resolved resolved[TW_RESOLVED];
+    unsigned resolved_n; /* resolutions recorded so far (the ring holds the last TW_RESOLVED) */
     struct tw_host gw, resolver4[2], resolver6[2];
     bool icmp_reply_due;
     struct tw_host icmp_cli, icmp_srv;
     uint16_t icmp_id, icmp_seq;
     bool arp_reply_due;
     struct tw_host arp_asker, arp_target;
-    uint64_t n_flows, n_v6, n_vlan, n_midstream, n_pq, n_dns, n_sni, n_tunnel;
+    uint64_t n_flows, n_v6, n_vlan, n_midstream, n_pq, n_dns, n_sni, n_tunnel, n_followed;
     bool field; /* --field: the variations of field traffic (see twgen.c) */
     uint64_t n_reordered, n_fragmented, n_mixed_case, n_qinq, n_v6ext, n_dns_resent,
         n_dns_pipelined, n_dns_split, n_dns_midstream;
@@ -293,7 +309,11 @@ size_t tw_build_dns_query(uint8_t *b, uint16_t id, const char *name, uint16_t qt
 
 /* A DNS response to that query into b; returns its length. With big (A/AAAA only) it holds
  * ~100 records (over 1,500 bytes; b holds TW_DNS_BIG_MAX). */
+/* addr (4 bytes for A, 16 for AAAA; NULL: none) is the first address record's, when the
+ * response has address records; the rest are random. Returns its length; *has_addr (may be
+ * NULL) tells whether addr went in. */
 size_t tw_build_dns_response(struct tw_rng *r, uint8_t *b, uint16_t id, const char *name,
-                             uint16_t qtype, bool edns, bool big);
+                             uint16_t qtype, bool edns, bool big, const uint8_t *addr,
+                             bool *has_addr);
 
 #endif

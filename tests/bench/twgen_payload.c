@@ -323,13 +323,16 @@ static size_t tw_put_rr_head(uint8_t *b, uint16_t name_ptr, uint16_t type, uint3
  * question name, then 1-4 A / AAAA records or an HTTPS record, all named by pointers.
  */
 size_t tw_build_dns_response(struct tw_rng *r, uint8_t *b, uint16_t id, const char *name,
-                             uint16_t qtype, bool edns, bool big)
+                             uint16_t qtype, bool edns, bool big, const uint8_t *addr,
+                             bool *has_addr)
 {
     size_t p = tw_build_dns_query(b, id, name, qtype, false);
     uint16_t an = 0;
     uint16_t owner = 12;
     bool nx = tw_rng_below(r, 100) < 3;
 
+    if (has_addr != NULL)
+        *has_addr = false;
     tw_put_be16(b + 2, nx ? 0x8183 : 0x8180);
     if (!nx) {
         if (tw_rng_below(r, 100) < 30) {
@@ -358,6 +361,11 @@ size_t tw_build_dns_response(struct tw_rng *r, uint8_t *b, uint16_t id, const ch
                     b[p] = (uint8_t)(198 + (b[p] & 1)); /* keep it off multicast/reserved */
                 else
                     tw_put_be16(b + p, 0x2001);
+                if (i == 0 && addr != NULL) {
+                    memcpy(b + p, addr, alen);
+                    if (has_addr != NULL)
+                        *has_addr = true;
+                }
                 p += alen;
                 an++;
             }
