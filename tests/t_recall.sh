@@ -23,6 +23,8 @@ packets=${RECALL_PACKETS:-100000}
 seeds=${RECALL_SEEDS:-2 3}
 min=${RECALL_MIN:-100}
 twgen=$BUILD/bench/twgen
+ok() { pass=$((pass + 1)); echo "ok   $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 
 command -v tshark >/dev/null 2>&1 || skip "tshark not found (apt-get install tshark)"
 command -v python3 >/dev/null 2>&1 || skip "python3 not found"
@@ -38,29 +40,24 @@ run() {
     shift
     if ! "$twgen" -n "$packets" -o "$tmp/$label.pcap" "$@" 2>"$tmp/gen.log"; then
         cat "$tmp/gen.log"
-        fail=$((fail + 1))
-        echo "FAIL twgen -n $packets $*"
+        bad "twgen -n $packets $*"
         return
     fi
     sed 's/^/  /' "$tmp/gen.log"
     if python3 tests/recall_check.py "$BUILD/tunwatch" "$tmp/$label.pcap" --workers 1,2 \
         --min "$min" --show 30; then
-        pass=$((pass + 1))
-        echo "ok   recall >= $min% on twgen $*"
+        ok "recall >= $min% on twgen $*"
     else
-        fail=$((fail + 1))
-        echo "FAIL recall below $min% on twgen $* (missed rows above)"
+        bad "recall below $min% on twgen $* (missed rows above)"
     fi
     # 30% of twgen's TLS flows follow their client's DNS answer: the mid-stream ones among them
     # are named from the answer cache, as many with two workers as with one.
     n1=$(named "$tmp/$label.pcap" 1)
     n2=$(named "$tmp/$label.pcap" 2)
     if [ "${n1:-0}" -gt 0 ] && [ "$n1" = "$n2" ]; then
-        pass=$((pass + 1))
-        echo "ok   twgen $*: $n1 flows named from DNS answers, with 1 and 2 workers"
+        ok "twgen $*: $n1 flows named from DNS answers, with 1 and 2 workers"
     else
-        fail=$((fail + 1))
-        echo "FAIL twgen $*: flows named from DNS answers: '$n1' with 1 worker, '$n2' with 2"
+        bad "twgen $*: flows named from DNS answers: '$n1' with 1 worker, '$n2' with 2"
     fi
 }
 
@@ -73,13 +70,10 @@ named() {
 # twgen's output as tshark decodes it: the names at the frames twgen lists, no malformed
 # packets or bad checksums, the promised variety (tests/bench/check_gen.sh).
 if sh tests/bench/check_gen.sh "$twgen" >"$tmp/check_gen.log" 2>&1; then
-    pass=$((pass + 1))
-    echo "ok   twgen's captures decode in tshark as twgen meant them" \
-        "($(tail -n 1 "$tmp/check_gen.log"))"
+    ok "twgen's captures decode in tshark as twgen meant them ($(tail -n 1 "$tmp/check_gen.log"))"
 else
-    fail=$((fail + 1))
     grep -v '^ok ' "$tmp/check_gen.log"
-    echo "FAIL twgen's captures as tshark decodes them (tests/bench/check_gen.sh)"
+    bad "twgen's captures as tshark decodes them (tests/bench/check_gen.sh)"
 fi
 
 for s in $seeds; do
