@@ -38,6 +38,10 @@ ASIM_DNS = ASIM_COMMON | {"DnsQuery", "DnsQueryType", "DnsQueryTypeName", "DnsSe
 CEF_SEVERITY = {"1", "3", "5", "8", "10"}
 
 
+# CEF's keys for the stream's and the hello's oddities (native: stream_flags, tls.flags).
+CEF_FLAG_KEYS = ("tunwatchStreamFlags", "tunwatchTlsFlags")
+
+
 class Bad(Exception):
     pass
 
@@ -216,7 +220,7 @@ def same(paths):
     n = {f: len(v) for f, v in outs.items()}
     if len(set(n.values())) != 1:
         raise SystemExit(f"line counts differ: {n}")
-    flagged = {"tunwatchStreamFlags": 0, "tunwatchTlsFlags": 0}
+    flagged = dict.fromkeys(CEF_FLAG_KEYS, 0)
     for i in range(n["native"]):
         keys = {f: key_of(f, outs[f][i]) for f in fmts}
         # CEF replaces bytes it cannot carry: compare its name only where the name is plain.
@@ -229,8 +233,8 @@ def same(paths):
         # The stream's and the hello's oddities, where native has them: the same names in
         # CEF's own keys, in the same order.
         nat, cef = outs["native"][i], outs["cef"][i]["ext"]
-        for want, key in ((nat.get("stream_flags", []), "tunwatchStreamFlags"),
-                          (nat.get("tls", {}).get("flags", []), "tunwatchTlsFlags")):
+        for want, key in zip((nat.get("stream_flags", []), nat.get("tls", {}).get("flags", [])),
+                             CEF_FLAG_KEYS):
             got = cef[key].split(",") if key in cef else []
             if got != want:
                 raise SystemExit(f"line {i + 1}: cef {key} {got}, native {want}")
@@ -317,7 +321,7 @@ def main(argv):
             golden(argv[i], argv[i + 1], argv[2], argv[i + 2])
     elif cmd == "captures":
         failed = 0
-        flagged = {"tunwatchStreamFlags": 0, "tunwatchTlsFlags": 0}
+        flagged = dict.fromkeys(CEF_FLAG_KEYS, 0)
         for name in argv[3:]:
             base = f"{argv[2]}/{name}"
             try:

@@ -308,10 +308,9 @@ void tw_payload_pool_init(struct tw_gen *g);
 size_t tw_build_dns_query(uint8_t *b, uint16_t id, const char *name, uint16_t qtype, bool edns);
 
 /* A DNS response to that query into b; returns its length. With big (A/AAAA only) it holds
- * ~100 records (over 1,500 bytes; b holds TW_DNS_BIG_MAX). */
-/* addr (4 bytes for A, 16 for AAAA; NULL: none) is the first address record's, when the
- * response has address records; the rest are random. Returns its length; *has_addr (may be
- * NULL) tells whether addr went in. */
+ * ~100 records (over 1,500 bytes; b holds TW_DNS_BIG_MAX). addr (4 bytes for A, 16 for AAAA;
+ * NULL: none) is the first address record's when the response has address records, the rest
+ * are random; *has_addr (may be NULL) tells whether addr went in. */
 size_t tw_build_dns_response(struct tw_rng *r, uint8_t *b, uint16_t id, const char *name,
                              uint16_t qtype, bool edns, bool big, const uint8_t *addr,
                              bool *has_addr);
