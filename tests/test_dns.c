@@ -42,83 +42,93 @@ struct dns_case {
     unsigned nq;      /* questions stored */
     const char *names[MAXQ];
     uint16_t qtypes[MAXQ];
+    unsigned odd;     /* 1u << enum tw_dns_oddity the parse reports (also on error) */
 };
 
 #define W(s) (s), sizeof(s) - 1
+#define FWD (1u << TW_DNS_ODD_FORWARD_POINTER)
+#define HDRP (1u << TW_DNS_ODD_HEADER_POINTER)
 
 static const struct dns_case cases[] = {
     /* plain query */
-    {__LINE__, W(HDR(QD1) WWW_EXAMPLE_COM T_A_IN), 33, 1, {"www.example.com"}, {1}},
+    {__LINE__, W(HDR(QD1) WWW_EXAMPLE_COM T_A_IN), 33, 1, {"www.example.com"}, {1}, 0},
     /* trailing bytes after the question section are not ours to judge */
-    {__LINE__, W(HDR(QD1) WWW_EXAMPLE_COM T_A_IN "\xff\xff\xff"), 33, 1, {"www.example.com"}, {1}},
+    {__LINE__, W(HDR(QD1) WWW_EXAMPLE_COM T_A_IN "\xff\xff\xff"), 33, 1, {"www.example.com"}, {1}, 0},
     /* QDCOUNT 0 */
-    {__LINE__, W(HDR(QD0)), 12, 0, {0}, {0}},
-    {__LINE__, W(HDR(QD0) "\xc0\xff garbage"), 12, 0, {0}, {0}},
+    {__LINE__, W(HDR(QD0)), 12, 0, {0}, {0}, 0},
+    {__LINE__, W(HDR(QD0) "\xc0\xff garbage"), 12, 0, {0}, {0}, 0},
     /* several questions, later ones compressed against earlier ones (offset 16 = "example") */
     {__LINE__,
      W(HDR(QD3) WWW_EXAMPLE_COM T_A_IN "\x04" "mail" "\xc0\x10" T_AAAA_IN "\xc0\x0c" T_HTTPS_IN),
      33 + 7 + 4 + 2 + 4,
      3,
      {"www.example.com", "mail.example.com", "www.example.com"},
-     {1, 28, 65}},
+     {1, 28, 65}, 0},
     /* pointer to a pointer, both backwards: q2 -> q3's name is a pointer to q1 */
     {__LINE__,
      W(HDR(QD3) WWW_EXAMPLE_COM T_A_IN "\xc0\x0c" T_A_IN "\x01" "x" "\xc0\x21" T_A_IN),
-     33 + 6 + 8, 3, {"www.example.com", "www.example.com", "x.www.example.com"}, {1, 1, 1}},
-    /* forward pointer (to q2 at offset 33) */
-    {__LINE__, W(HDR(QD2) "\xc0\x21" T_A_IN WWW_EXAMPLE_COM T_A_IN), TW_EMALFORMED, 0, {0}, {0}},
-    /* first name cannot be compressed: the only earlier bytes are the header */
-    {__LINE__, W(HDR(QD1) "\xc0\x02" T_A_IN), TW_EMALFORMED, 0, {0}, {0}},
-    {__LINE__, W(HDR(QD1) "\xc0\x00" T_A_IN), TW_EMALFORMED, 0, {0}, {0}},
+     33 + 6 + 8, 3, {"www.example.com", "www.example.com", "x.www.example.com"}, {1, 1, 1}, 0},
+    /* forward pointers, read as glibc, musl and dnsmasq read them: q1 to q2 (offset 18)... */
+    {__LINE__, W(HDR(QD2) "\xc0\x12" T_A_IN WWW_EXAMPLE_COM T_A_IN), 39, 2,
+     {"www.example.com", "www.example.com"}, {1, 1}, FWD},
+    /* ... and into the middle of a label: offset 33 is "m" (0x6d, a reserved label type) */
+    {__LINE__, W(HDR(QD2) "\xc0\x21" T_A_IN WWW_EXAMPLE_COM T_A_IN), TW_EMALFORMED, 0, {0}, {0},
+     FWD},
+    /* into the header: offset 2 is the flags word, 0x01 0x00, a label "\000" then QDCOUNT's
+     * 0x00 ending the name; offset 0 is ID 0x12, a label running past the end */
+    {__LINE__, W(HDR(QD1) "\xc0\x02" T_A_IN), 18, 1, {"\\000"}, {1}, HDRP},
+    {__LINE__, W(HDR(QD1) "\xc0\x00" T_A_IN), TW_EMALFORMED, 0, {0}, {0}, HDRP},
+    /* loops, each found once the walk has looked at more octets than the message holds (a loop
+     * always has a pointer that does not aim back: flagged) */
     /* self loop */
-    {__LINE__, W(HDR(QD2) "\x00" T_A_IN "\xc0\x11" T_A_IN), TW_EMALFORMED, 1, {"."}, {1}},
+    {__LINE__, W(HDR(QD2) "\x00" T_A_IN "\xc0\x11" T_A_IN), TW_EMALFORMED, 1, {"."}, {1}, FWD},
     /* pointer back into the run that holds it: "a" then a pointer to that "a" */
     {__LINE__, W(HDR(QD2) "\x00" T_A_IN "\x01" "a" "\xc0\x11" T_A_IN), TW_EMALFORMED, 1, {"."},
-     {1}},
+     {1}, FWD},
     /* mutual loop: q1's label octets hold a pointer to q2 (20), q2 points back at them (13) */
     {__LINE__, W(HDR(QD2) "\x02" "\xc0\x14" "\x00" T_A_IN "\xc0\x0d" T_A_IN), TW_EMALFORMED, 1,
-     {"\\192\\020"}, {1}},
+     {"\\192\\020"}, {1}, FWD},
     /* the same bytes, with the first hop already forward */
     {__LINE__, W(HDR(QD2) "\x01" "a" "\xc0\x15" T_A_IN "\xc0\x0e" T_A_IN), TW_EMALFORMED, 0, {0},
-     {0}},
+     {0}, FWD},
     /* pointer past the end of the message */
-    {__LINE__, W(HDR(QD2) "\x00" T_A_IN "\xff\xff" T_A_IN), TW_EMALFORMED, 1, {"."}, {1}},
+    {__LINE__, W(HDR(QD2) "\x00" T_A_IN "\xff\xff" T_A_IN), TW_EMALFORMED, 1, {"."}, {1}, 0},
     /* pointer cut after its first byte */
-    {__LINE__, W(HDR(QD1) "\x01" "a" "\xc0"), TW_EMALFORMED, 0, {0}, {0}},
+    {__LINE__, W(HDR(QD1) "\x01" "a" "\xc0"), TW_EMALFORMED, 0, {0}, {0}, 0},
     /* root name */
-    {__LINE__, W(HDR(QD1) "\x00" "\x00\x02\x00\x01"), 17, 1, {"."}, {2}},
+    {__LINE__, W(HDR(QD1) "\x00" "\x00\x02\x00\x01"), 17, 1, {"."}, {2}, 0},
     /* mixed case preserved */
     {__LINE__, W(HDR(QD1) "\x03" "WwW" "\x07" "ExAmPlE" "\x03" "CoM" "\x00" T_A_IN), 33, 1,
-     {"WwW.ExAmPlE.CoM"}, {1}},
+     {"WwW.ExAmPlE.CoM"}, {1}, 0},
     /* escapes: dot, backslash, space, NUL, 0x7f, 0xff inside labels; ; ( ) " copied */
     {__LINE__, W(HDR(QD1) "\x03" "a.b" "\x03" "c\\d" "\x03" "e f" "\x00" T_A_IN), 12 + 13 + 4,
-     1, {"a\\.b.c\\\\d.e\\032f"}, {1}},
+     1, {"a\\.b.c\\\\d.e\\032f"}, {1}, 0},
     {__LINE__, W(HDR(QD1) "\x04" "\x00" "\x7f" "\xff" "\x20" "\x00" T_A_IN), 12 + 6 + 4, 1,
-     {"\\000\\127\\255\\032"}, {1}},
+     {"\\000\\127\\255\\032"}, {1}, 0},
     {__LINE__, W(HDR(QD1) "\x06" ";()\"@$" "\x02" "\x21\x7e" "\x00" T_A_IN), 12 + 11 + 4, 1,
-     {";()\"@$.!~"}, {1}},
-    {__LINE__, W(HDR(QD1) "\x01" "." "\x00" T_A_IN), 12 + 3 + 4, 1, {"\\."}, {1}},
+     {";()\"@$.!~"}, {1}, 0},
+    {__LINE__, W(HDR(QD1) "\x01" "." "\x00" T_A_IN), 12 + 3 + 4, 1, {"\\."}, {1}, 0},
     /* bad label types */
-    {__LINE__, W(HDR(QD1) "\x41" "a" "\x00" T_A_IN), TW_EMALFORMED, 0, {0}, {0}},
-    {__LINE__, W(HDR(QD1) "\x81" "a" "\x00" T_A_IN), TW_EMALFORMED, 0, {0}, {0}},
-    {__LINE__, W(HDR(QD1) "\xbf" "a" "\x00" T_A_IN), TW_EMALFORMED, 0, {0}, {0}},
+    {__LINE__, W(HDR(QD1) "\x41" "a" "\x00" T_A_IN), TW_EMALFORMED, 0, {0}, {0}, 0},
+    {__LINE__, W(HDR(QD1) "\x81" "a" "\x00" T_A_IN), TW_EMALFORMED, 0, {0}, {0}, 0},
+    {__LINE__, W(HDR(QD1) "\xbf" "a" "\x00" T_A_IN), TW_EMALFORMED, 0, {0}, {0}, 0},
     /* truncated header */
-    {__LINE__, W(""), TW_EMALFORMED, 0, {0}, {0}},
-    {__LINE__, W("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00"), TW_EMALFORMED, 0, {0}, {0}},
+    {__LINE__, W(""), TW_EMALFORMED, 0, {0}, {0}, 0},
+    {__LINE__, W("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00"), TW_EMALFORMED, 0, {0}, {0}, 0},
     /* QDCOUNT larger than the data */
-    {__LINE__, W(HDR(QD2) WWW_EXAMPLE_COM T_A_IN), TW_EMALFORMED, 1, {"www.example.com"}, {1}},
+    {__LINE__, W(HDR(QD2) WWW_EXAMPLE_COM T_A_IN), TW_EMALFORMED, 1, {"www.example.com"}, {1}, 0},
     {__LINE__, W(HDR("\xff\xff") WWW_EXAMPLE_COM T_A_IN), TW_EMALFORMED, 1, {"www.example.com"},
-     {1}},
+     {1}, 0},
     /* name without its terminating zero, then without qtype/qclass */
-    {__LINE__, W(HDR(QD1) "\x03" "www"), TW_EMALFORMED, 0, {0}, {0}},
-    {__LINE__, W(HDR(QD1) "\x03" "www" "\x00" "\x00\x01\x00"), TW_EMALFORMED, 0, {0}, {0}},
+    {__LINE__, W(HDR(QD1) "\x03" "www"), TW_EMALFORMED, 0, {0}, {0}, 0},
+    {__LINE__, W(HDR(QD1) "\x03" "www" "\x00" "\x00\x01\x00"), TW_EMALFORMED, 0, {0}, {0}, 0},
     /* label length running past the end */
-    {__LINE__, W(HDR(QD1) "\x3f" "abc"), TW_EMALFORMED, 0, {0}, {0}},
+    {__LINE__, W(HDR(QD1) "\x3f" "abc"), TW_EMALFORMED, 0, {0}, {0}, 0},
 };
 
 /* Runs one message whole and at every prefix. want/nq/names/qtypes describe the whole run. */
 static void run_one(int line, const uint8_t *wire, size_t len, int want, unsigned nq,
-                    const char *const *names, const uint16_t *qtypes)
+                    const char *const *names, const uint16_t *qtypes, unsigned odd)
 {
     static struct tw_dns_msg m; /* about 18 KB: keep it off the stack */
 
@@ -126,6 +136,8 @@ static void run_one(int line, const uint8_t *wire, size_t len, int want, unsigne
     int r = tw_dns_parse(b, len, &m);
     if (r != want)
         fail_msg("line %d: tw_dns_parse returned %d, want %d", line, r, want);
+    if (m.odd != odd)
+        fail_msg("line %d: oddities 0x%x, want 0x%x", line, m.odd, odd);
     if (want >= 0 || len >= TW_DNS_HDR_LEN) {
         if (m.n_questions != nq)
             fail_msg("line %d: %u questions stored, want %u", line, m.n_questions, nq);
@@ -153,12 +165,38 @@ static void run_one(int line, const uint8_t *wire, size_t len, int want, unsigne
     }
 }
 
+/* Forward pointers to a name past the question section: read (glibc and dnsmasq read them),
+ * and every cut of the message before its end is malformed, as the name is not all there. */
+static void test_pointer_past_questions(void **state)
+{
+    (void)state;
+    static struct tw_dns_msg m;
+    /* q1 points at a name after the questions (offset 24), q2 at its "example" (28) */
+    static const char wire[] = HDR(QD2) "\xc0\x18" T_A_IN "\xc0\x1c" T_AAAA_IN WWW_EXAMPLE_COM;
+    const size_t len = sizeof(wire) - 1;
+
+    uint8_t *b = exact_copy((const uint8_t *)wire, len);
+    assert_int_equal(tw_dns_parse(b, len, &m), 24);
+    assert_int_equal(m.n_questions, 2);
+    assert_string_equal(m.q[0].name, "www.example.com");
+    assert_int_equal(m.q[0].qtype, 1);
+    assert_string_equal(m.q[1].name, "example.com");
+    assert_int_equal(m.q[1].qtype, 28);
+    assert_int_equal(m.odd, FWD);
+    free(b);
+    for (size_t k = 0; k < len; k++) {
+        b = exact_copy((const uint8_t *)wire, k);
+        assert_int_equal(tw_dns_parse(b, k, &m), TW_EMALFORMED);
+        free(b);
+    }
+}
+
 static void test_table(void **state)
 {
     (void)state;
     for (size_t i = 0; i < TW_ARRAY_SIZE(cases); i++) {
         const struct dns_case *c = &cases[i];
-        run_one(c->line, (const uint8_t *)c->wire, c->len, c->want, c->nq, c->names, c->qtypes);
+        run_one(c->line, (const uint8_t *)c->wire, c->len, c->want, c->nq, c->names, c->qtypes, c->odd);
     }
 }
 
@@ -201,7 +239,7 @@ static void expect_one(int line, struct msgbuf *m, int want, const char *name)
 {
     const char *names[1] = {name};
     const uint16_t qt[1] = {1};
-    run_one(line, m->b, m->n, want, want >= 0 ? 1 : 0, names, qt);
+    run_one(line, m->b, m->n, want, want >= 0 ? 1 : 0, names, qt, 0);
 }
 
 static void test_label_lengths(void **state)
@@ -369,24 +407,24 @@ static void build_chain(struct msgbuf *m, unsigned n)
     mb_put(m, T_A_IN, 4);
 }
 
-static void test_hop_limit(void **state)
+/* Pointer chains are followed however long, as glibc follows them: no cap on hops but the
+ * message's length (a walk that looked at more octets than the message holds is a loop). */
+static void test_long_pointer_chain(void **state)
 {
     (void)state;
     static struct msgbuf m;
     static struct tw_dns_msg dm;
+    const unsigned hops[] = {127, 128, 200};
 
-    build_chain(&m, TW_DNS_MAX_PTR_HOPS);
-    uint8_t *b = exact_copy(m.b, m.n);
-    assert_int_equal(tw_dns_parse(b, m.n, &dm), (int)m.n);
-    assert_int_equal(dm.n_questions, 3);
-    assert_string_equal(dm.q[2].name, "x");
-    free(b);
-
-    build_chain(&m, TW_DNS_MAX_PTR_HOPS + 1);
-    b = exact_copy(m.b, m.n);
-    assert_int_equal(tw_dns_parse(b, m.n, &dm), TW_EMALFORMED);
-    assert_int_equal(dm.n_questions, 2);
-    free(b);
+    for (size_t i = 0; i < TW_ARRAY_SIZE(hops); i++) {
+        build_chain(&m, hops[i]);
+        uint8_t *b = exact_copy(m.b, m.n);
+        assert_int_equal(tw_dns_parse(b, m.n, &dm), (int)m.n);
+        assert_int_equal(dm.n_questions, 3);
+        assert_string_equal(dm.q[2].name, "x");
+        assert_int_equal(dm.odd, 0); /* every pair aims back */
+        free(b);
+    }
 }
 
 /* q1 is a 127-label name; q2.. are pointers to it, each costing 128 steps for 6 octets. */
@@ -423,7 +461,7 @@ static void test_more_questions_than_kept(void **state)
             mb_u8(&m, (uint8_t)letters[i][0]);
             mb_put(&m, "\x00" T_A_IN, 5);
         }
-        run_one(__LINE__, m.b, m.n, bad ? TW_EMALFORMED : (int)m.n, MAXQ, names, qt);
+        run_one(__LINE__, m.b, m.n, bad ? TW_EMALFORMED : (int)m.n, MAXQ, names, qt, 0);
     }
 }
 
@@ -448,7 +486,7 @@ static void test_step_budget(void **state)
     /* 127 + 5 * 128 steps, budget 256 + 2 * 301 */
     build_amplifier(&m, 6);
     assert_true(127 + 5 * 128 <= TW_DNS_STEP_BUDGET(m.n));
-    run_one(__LINE__, m.b, m.n, (int)m.n, TW_MIN(6u, MAXQ), names, qt);
+    run_one(__LINE__, m.b, m.n, (int)m.n, TW_MIN(6u, MAXQ), names, qt, 0);
 
     /* 127 + 19 * 128 steps, budget 256 + 2 * 385: a valid message, refused for the work.
      * The questions completed within the budget stay stored. */
@@ -457,7 +495,7 @@ static void test_step_budget(void **state)
     unsigned within = 0;
     while (within < 20 && 127 + within * 128 <= TW_DNS_STEP_BUDGET(m.n))
         within++;
-    run_one(__LINE__, m.b, m.n, TW_EMALFORMED, TW_MIN(within, MAXQ), names, qt);
+    run_one(__LINE__, m.b, m.n, TW_EMALFORMED, TW_MIN(within, MAXQ), names, qt, 0);
 }
 
 static void test_header_fields(void **state)
@@ -796,6 +834,8 @@ static void run_answers(const struct ans_case *c)
     for (unsigned i = 0; i < c->n; i++)
         check_rr(line, i, &ans.a[i], &c->rr[i]);
     check_empty_from(line, &ans, c->n);
+    if (c->want == 0 && ans.odd != 0) /* every pointer of a good case aims back */
+        fail_msg("line %d: oddities 0x%x", line, ans.odd);
 
     size_t k = tw_dns_cname_chain(&ans, m.q[0].name, chain, TW_ARRAY_SIZE(chain), record_addr,
                                   &seen);
@@ -829,6 +869,58 @@ static void test_answers_table(void **state)
     (void)state;
     for (size_t i = 0; i < TW_ARRAY_SIZE(ans_cases); i++)
         run_answers(&ans_cases[i]);
+}
+
+/* Answers whose names point forward or into the header are read (as glibc reads them, the
+ * client's own resolver) and the oddity is reported; a loop is still malformed. */
+static void test_answers_odd_pointers(void **state)
+{
+    (void)state;
+    static struct tw_dns_msg m;
+    static struct tw_dns_answers ans;
+    const char *chain[8];
+    struct seen_addrs seen = {0};
+    /* www CNAME -> a forward pointer (47 = 0x2f) to the next record's owner "edge"; A edge */
+    static const char fwd[] = RHDR(QD1, AN2) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x02" "\xc0\x2f"
+        RR_A("\x04" "edge" "\x00", TTL300, IP4_1);
+    /* the A's owner is a pointer into the header (offset 10: ARCOUNT, 0x00 0x00, the root) */
+    static const char hdr[] = RHDR(QD1, AN1) Q_WWW RR_A("\xc0\x0a", TTL60, IP4_2);
+    /* a CNAME target pointing at itself (45 = 0x2d) */
+    static const char loop[] = RHDR(QD1, AN1) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x02" "\xc0\x2d";
+    uint8_t *b;
+    int r;
+
+    b = exact_copy(fwd, sizeof(fwd) - 1);
+    r = tw_dns_parse(b, sizeof(fwd) - 1, &m);
+    assert_int_equal(r, 33);
+    assert_int_equal(m.odd, 0);
+    assert_int_equal(tw_dns_parse_answers(b, sizeof(fwd) - 1, (size_t)r, m.ancount, &ans), 0);
+    assert_int_equal(ans.odd, FWD);
+    assert_int_equal(ans.n, 2);
+    assert_string_equal(ans.a[0].target, "edge");
+    assert_string_equal(ans.a[1].name, "edge");
+    assert_int_equal(tw_dns_cname_chain(&ans, m.q[0].name, chain, 8, record_addr, &seen), 2);
+    assert_string_equal(chain[1], "edge");
+    assert_int_equal(seen.n, 1);
+    assert_memory_equal(seen.addr[0], IP4_1, 4);
+    assert_int_equal(ans.n_text, 2);
+    assert_string_equal(ans.text + ans.text_off[0], "edge");
+    free(b);
+
+    b = exact_copy(hdr, sizeof(hdr) - 1);
+    r = tw_dns_parse(b, sizeof(hdr) - 1, &m);
+    assert_int_equal(tw_dns_parse_answers(b, sizeof(hdr) - 1, (size_t)r, m.ancount, &ans), 0);
+    assert_int_equal(ans.odd, HDRP);
+    assert_int_equal(ans.n, 1);
+    assert_string_equal(ans.a[0].name, ".");
+    free(b);
+
+    b = exact_copy(loop, sizeof(loop) - 1);
+    r = tw_dns_parse(b, sizeof(loop) - 1, &m);
+    assert_int_equal(tw_dns_parse_answers(b, sizeof(loop) - 1, (size_t)r, m.ancount, &ans),
+                     TW_EMALFORMED);
+    assert_int_equal(ans.odd, FWD);
+    free(b);
 }
 
 /* A response to "www.example.com" A with ANCOUNT an; the caller appends the answers. */
@@ -1159,15 +1251,17 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_pointer_past_questions),
         cmocka_unit_test(test_label_lengths),
         cmocka_unit_test(test_name_lengths),
-        cmocka_unit_test(test_hop_limit),
+        cmocka_unit_test(test_long_pointer_chain),
         cmocka_unit_test(test_more_questions_than_kept),
         cmocka_unit_test(test_step_budget),
         cmocka_unit_test(test_header_fields),
         cmocka_unit_test(test_name_read),
         cmocka_unit_test(test_qtype_name),
         cmocka_unit_test(test_answers_table),
+        cmocka_unit_test(test_answers_odd_pointers),
         cmocka_unit_test(test_more_answers_than_kept),
         cmocka_unit_test(test_cname_chain_bounds),
         cmocka_unit_test(test_answers_edges),

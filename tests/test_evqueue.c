@@ -185,6 +185,7 @@ static void assert_same_event(const struct tw_event *a, const struct tw_event *b
     assert_int_equal(a->midstream, b->midstream);
     assert_int_equal(a->direction, b->direction);
     assert_int_equal(a->stream_flags, b->stream_flags);
+    assert_int_equal(a->dns_odd, b->dns_odd);
     assert_int_equal(a->proc.status, b->proc.status);
     assert_int_equal(a->proc.local_is_source, b->proc.local_is_source);
     assert_int_equal(a->proc.pid, b->proc.pid);
@@ -270,6 +271,7 @@ static void test_pack_every_field(void **state)
         .midstream = true,
         .direction = TW_DIR_CLIENT_BYTES,
         .stream_flags = 5,
+        .dns_odd = 3,
         .proc = {.status = TW_PROC_FOUND, .local_is_source = true, .pid = 4242, .uid = 1000,
                  .image = "/usr/bin/curl", .user = "alice", .comm = "curl", .reason = "x"},
         .dns = {.id = 0xbeef, .flags = 0x8180, .z = 3, .rejected = true, .ech = true,

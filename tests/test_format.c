@@ -26,6 +26,7 @@
 #include "tunwatch/flow/communityid.h"
 #include "tunwatch/output/format.h"
 #include "tunwatch/output/output.h"
+#include "tunwatch/proto/dns.h"
 #include "tunwatch/proto/tls.h"
 
 #define RUN_ID "0f0e0d0c-0b0a-4908-8706-050403020100"
@@ -673,6 +674,35 @@ static void test_dns_response(void **state)
     LACKS(l, "dhost=");
 }
 
+/* A DNS message's oddities: native and ECS/ASIM's own fields as a list, CEF a key of its own;
+ * no key at all without them. */
+static void test_dns_oddities(void **state)
+{
+    (void)state;
+    struct tw_event ev;
+    const char *l;
+
+    ev_dns(&ev);
+    for (int f = TW_FORMAT_NATIVE; f <= TW_FORMAT_CEF; f++) {
+        l = fmt_line((enum tw_format)f, &ctx_file, &ev, NULL);
+        LACKS(l, "dns_oddities");
+        LACKS(l, "DnsOddities");
+    }
+    ev.dns_odd = (1u << TW_DNS_ODD_FORWARD_POINTER) | (1u << TW_DNS_ODD_HEADER_POINTER);
+    l = fmt_line(TW_FORMAT_NATIVE, &ctx_file, &ev, NULL);
+    HAS(l, "\"direction\":\"start\",\"dns_oddities\":[\"forward_pointer\",\"header_pointer\"]");
+    l = fmt_line(TW_FORMAT_ECS, &ctx_file, &ev, NULL);
+    HAS(l, "\"dns_oddities\":[\"forward_pointer\",\"header_pointer\"]");
+    l = fmt_line(TW_FORMAT_ASIM, &ctx_file, &ev, NULL);
+    HAS(l, "\"dns_oddities\":[\"forward_pointer\",\"header_pointer\"]");
+    l = fmt_line(TW_FORMAT_CEF, &ctx_file, &ev, NULL);
+    HAS(l, " tunwatchDnsOddities=forward_pointer,header_pointer");
+    ev.dns_odd = 1u << TW_DNS_ODD_HEADER_POINTER;
+    l = fmt_line(TW_FORMAT_CEF, &ctx_file, &ev, NULL);
+    HAS(l, " tunwatchDnsOddities=header_pointer");
+    LACKS(l, "forward_pointer");
+}
+
 static void test_hostile(void **state)
 {
     (void)state;
@@ -846,6 +876,7 @@ int main(void)
         cmocka_unit_test(test_native),    cmocka_unit_test(test_ecs),
         cmocka_unit_test(test_asim),      cmocka_unit_test(test_cef),
         cmocka_unit_test(test_dns_response),
+        cmocka_unit_test(test_dns_oddities),
         cmocka_unit_test(test_hostile),   cmocka_unit_test(test_long_name),
         cmocka_unit_test(test_overflow),  cmocka_unit_test(test_output),
     };

@@ -380,7 +380,7 @@ struct packed_event {
     uint16_t sport, dport;
     uint16_t dns_id, dns_flags, n_answers;
     uint8_t category, evidence, l4_proto, ja4_proto, ip_version, direction, stream_flags;
-    uint8_t proc_status, dns_z;
+    uint8_t proc_status, dns_z, dns_odd;
 };
 
 /* A field added to struct tw_event has to be packed (and unpacked) too. */
@@ -475,6 +475,7 @@ size_t tw_event_pack(void *dst, const struct tw_event *ev)
         .stream_flags = ev->stream_flags,
         .proc_status = (uint8_t)ev->proc.status,
         .dns_z = ev->dns.z,
+        .dns_odd = ev->dns_odd,
     };
     uint8_t *w = (uint8_t *)dst + sizeof(h);
 
@@ -532,6 +533,7 @@ size_t tw_event_unpack(const void *src, struct tw_event *ev)
         .midstream = (h.bits & PK_MIDSTREAM) != 0,
         .direction = (enum tw_direction)h.direction,
         .stream_flags = h.stream_flags,
+        .dns_odd = h.dns_odd,
         .proc = {.status = (enum tw_proc_status)h.proc_status,
                  .local_is_source = (h.bits & PK_LOCAL_IS_SOURCE) != 0,
                  .pid = h.pid,

@@ -479,7 +479,12 @@ size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *
     for (size_t i = 0; i < TW_ARRAY_SIZE(own); i++, n++)
         if (n < cap)
             out[n] = own[i];
-    /* Oddities of ClientHellos that were read all the same (named decoder events). */
+    /* Oddities of DNS messages and ClientHellos that were read all the same (named decoder
+     * events). */
+    for (unsigned o = 0; o < TW_DNS_ODD__COUNT; o++, n++)
+        if (n < cap)
+            out[n] = (struct tw_counter){tw_dns_oddity_counter((enum tw_dns_oddity)o),
+                                         st->dns_odd[o]};
     for (unsigned t = 0; t < TW_TLS_F__COUNT; t++, n++)
         if (n < cap)
             out[n] = (struct tw_counter){tw_tls_flag_counter((enum tw_tls_flag)t), st->tls_flag[t]};
@@ -612,6 +617,7 @@ static void cname_events(void *ctx, const struct tw_dns_question *q, const char 
         ev.qtype = q->qtype;
         ev.answer_name = q->name;
         ev.answer_chain = e->ans_chain;
+        ev.dns_odd = (uint8_t)(e->dns.odd | e->answers->odd);
         e->st.dns_cname_names++;
         emit(e, &ev, chain[k], strlen(chain[k]));
     }
@@ -648,6 +654,7 @@ static void response_event(struct tw_engine *e, const struct conn *f, const stru
     ev.dns.rejected = (m->qdcount > 0 && m->ancount == 0 && m->nscount == 0 && m->arcount == 0) ||
                       (m->rcode != 0 && m->qdcount == 0);
     ev.dns.ech = (a->text_flags & TW_DNS_TEXT_ECH) != 0;
+    ev.dns_odd = (uint8_t)(m->odd | a->odd);
     if (a->n_text > 0) {
         ev.dns.n_answers = (uint16_t)a->n_text;
         ev.dns.answers = a->text;
@@ -766,6 +773,14 @@ static void answer_event(struct tw_engine *e, struct conn *f)
     emit(e, &ev, e->ans_name, strlen(e->ans_name));
 }
 
+/* A DNS message read with these oddities (1u << enum tw_dns_oddity): counted once each. */
+static void count_oddities(struct tw_engine *e, unsigned odd)
+{
+    for (unsigned o = 0; odd != 0 && o < TW_DNS_ODD__COUNT; o++)
+        if (odd & 1u << o)
+            e->st.dns_odd[o]++;
+}
+
 /* One DNS message from `src` (the sender) to `dst`. */
 static void dns_message(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
                         const uint8_t *msg, size_t len)
@@ -786,9 +801,11 @@ static void dns_message(struct tw_engine *e, struct conn *f, const struct tw_pkt
         e->answers->no_text = e->cfg.dns_events != NULL &&
                               !atomic_load_explicit(e->cfg.dns_events, memory_order_relaxed);
         learn_answers(e, f, p, msg, len, (size_t)off);
+        count_oddities(e, m->odd | e->answers->odd);
         response_event(e, f, p, m);
         return;
     }
+    count_oddities(e, m->odd);
     /* The query's ID and Z, for the dns event of its response. */
     f->dns_qid = m->id;
     f->dns_qz = (uint8_t)(0x80 | DNS_ZEEK_Z(m->flags));
@@ -800,6 +817,7 @@ static void dns_message(struct tw_engine *e, struct conn *f, const struct tw_pkt
         ev.category = TW_CAT_DNS_QUERY;
         ev.evidence = TW_EV_DNS_QUERY;
         ev.qtype = m->q[i].qtype;
+        ev.dns_odd = (uint8_t)m->odd;
         e->st.dns_questions++;
         emit(e, &ev, m->q[i].name, m->q[i].name_len);
     }

@@ -220,6 +220,8 @@ static void cef_line(struct tw_jb *jb, const struct tw_format_ctx *c, const stru
         ext(w, "tunwatchStreamFlags", flags, fmt_stream_flags_text(ev, flags, sizeof(flags)));
     if (ev->tls_flags != 0)
         ext(w, "tunwatchTlsFlags", flags, fmt_tls_flags_text(ev, flags, sizeof(flags)));
+    if (ev->dns_odd != 0)
+        ext(w, "tunwatchDnsOddities", flags, fmt_dns_oddities_text(ev, flags, sizeof(flags)));
     if (a != NULL && a->suppressed_before > 0)
         extn(w, "cnt", a->suppressed_before + 1);
     if (a != NULL && a->matched_name != NULL) {

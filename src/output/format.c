@@ -273,6 +273,10 @@ void fmt_own_fields(struct tw_jb *jb, const struct tw_event *ev, const struct fm
         tw_jb_key(jb, "stream_flags");
         fmt_stream_flags(jb, ev);
     }
+    if (ev->dns_odd != 0) {
+        tw_jb_key(jb, "dns_oddities");
+        fmt_dns_oddities(jb, ev);
+    }
     if (src->name != NULL && src->is_file)
         own_str(jb, "pcap_filename", src->name);
     if (ev->name_truncated) {
@@ -325,6 +329,11 @@ static const char *tls_flag_name(unsigned bit)
     return tw_tls_flag_name((enum tw_tls_flag)bit);
 }
 
+static const char *dns_oddity_name(unsigned bit)
+{
+    return tw_dns_oddity_name((enum tw_dns_oddity)bit);
+}
+
 void fmt_stream_flags(struct tw_jb *jb, const struct tw_event *ev)
 {
     flag_list(jb, ev->stream_flags, TW_SF__COUNT, stream_flag_name);
@@ -333,6 +342,11 @@ void fmt_stream_flags(struct tw_jb *jb, const struct tw_event *ev)
 void fmt_tls_flags(struct tw_jb *jb, const struct tw_event *ev)
 {
     flag_list(jb, ev->tls_flags, TW_TLS_F__COUNT, tls_flag_name);
+}
+
+void fmt_dns_oddities(struct tw_jb *jb, const struct tw_event *ev)
+{
+    flag_list(jb, ev->dns_odd, TW_DNS_ODD__COUNT, dns_oddity_name);
 }
 
 /* flag_list() as comma-separated text. */
@@ -363,4 +377,9 @@ size_t fmt_stream_flags_text(const struct tw_event *ev, char *buf, size_t cap)
 size_t fmt_tls_flags_text(const struct tw_event *ev, char *buf, size_t cap)
 {
     return flag_text(buf, cap, ev->tls_flags, TW_TLS_F__COUNT, tls_flag_name);
+}
+
+size_t fmt_dns_oddities_text(const struct tw_event *ev, char *buf, size_t cap)
+{
+    return flag_text(buf, cap, ev->dns_odd, TW_DNS_ODD__COUNT, dns_oddity_name);
 }

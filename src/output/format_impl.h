@@ -98,8 +98,8 @@ const char *fmt_rrtype(uint16_t type, char *buf, size_t cap);
 
 /* The event's own fields, for the part of a line that holds what the schema has no field for
  * (ECS tunwatch.*, ASIM AdditionalFields), under tunwatch's names: evidence, name,
- * name_normalized, initiated, midstream, direction, stream_flags (when set), pcap_filename
- * (replay), name_truncated (when cut). */
+ * name_normalized, initiated, midstream, direction, stream_flags and dns_oddities (when
+ * set), pcap_filename (replay), name_truncated (when cut). */
 void fmt_own_fields(struct tw_jb *jb, const struct tw_event *ev, const struct fmt_source *src);
 
 /* The event's stream_flags as a JSON array of their names. */
@@ -107,10 +107,13 @@ void fmt_stream_flags(struct tw_jb *jb, const struct tw_event *ev);
 
 /* The TLS hello's oddities (ev->tls_flags) as a JSON array of their names. */
 void fmt_tls_flags(struct tw_jb *jb, const struct tw_event *ev);
+/* The DNS message's oddities (ev->dns_odd) as a JSON array of their names. */
+void fmt_dns_oddities(struct tw_jb *jb, const struct tw_event *ev);
 /* The same names as text, comma-separated (CEF): the length written into buf (at most cap - 1
  * bytes, NUL-terminated; a name that does not fit whole is left out). */
 size_t fmt_stream_flags_text(const struct tw_event *ev, char *buf, size_t cap);
 size_t fmt_tls_flags_text(const struct tw_event *ev, char *buf, size_t cap);
+size_t fmt_dns_oddities_text(const struct tw_event *ev, char *buf, size_t cap);
 
 /* Rule info strings that may be NULL, as "". */
 static inline const char *fmt_s(const char *s)

@@ -149,6 +149,10 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
         tw_jb_key(jb, "stream_flags");
         fmt_stream_flags(jb, ev);
     }
+    if (ev->dns_odd != 0) {
+        tw_jb_key(jb, "dns_oddities");
+        fmt_dns_oddities(jb, ev);
+    }
     if (ev->proc.status != TW_PROC_NONE)
         process_fields(jb, &ev->proc);
     if (ev->answer_name != NULL) {

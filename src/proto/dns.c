@@ -31,25 +31,42 @@ static size_t label_put(char *out, size_t o, const uint8_t *lab, size_t n)
 }
 
 /*
- * Walks the name at msg[off], validating it, and writes the presentation
- * form to out (which has room for TW_NAME_MAX bytes) unless out is NULL.
- * Each label and pointer taken costs one unit of *budget; running out is
- * malformed. Returns the presentation length or TW_EMALFORMED; *next as in
- * tw_dns_name_read().
+ * What the names of one message share: the whole message (where pointers may lead), the steps
+ * left (one per label and per pointer, summed over the names), and the oddities seen.
  */
-static int name_walk(const uint8_t *msg, size_t msg_len, size_t off, char *out, size_t *next,
-                     size_t *budget)
+struct walk {
+    const uint8_t *msg;
+    size_t msg_len;
+    size_t budget;
+    unsigned odd; /* 1u << enum tw_dns_oddity */
+};
+
+static void walk_init(struct walk *w, const uint8_t *msg, size_t msg_len)
 {
+    *w = (struct walk){.msg = msg, .msg_len = msg_len, .budget = TW_DNS_STEP_BUDGET(msg_len)};
+}
+
+/*
+ * Walks the name at msg[off], validating it, and writes the presentation form to out (which
+ * has room for TW_NAME_MAX bytes) unless out is NULL. Its in-place octets end before `end`
+ * (<= the message length: the end of an RDATA, or of the message); a pointer may lead anywhere
+ * in the message (see dns.h). Running out of w's budget is malformed. Returns the presentation
+ * length or TW_EMALFORMED; *next as in tw_dns_name_read().
+ */
+static int name_walk(struct walk *w, size_t end, size_t off, char *out, size_t *next)
+{
+    const uint8_t *msg = w->msg;
     struct tw_cur c;
-    size_t run_start = off; /* a pointer must target below this */
+    size_t run_start = off; /* where the label run being read began */
     size_t wire = 1;        /* wire octets so far, counting the final zero */
+    size_t looked = 0;      /* octets looked at, as glibc counts them to find a loop */
     size_t o = 0;           /* output index */
     size_t in_place_end = 0;
     unsigned labels = 0, hops = 0;
 
-    if (off >= msg_len)
+    if (off >= end || end > w->msg_len)
         return TW_EMALFORMED;
-    tw_cur_init(&c, msg + off, msg_len - off);
+    tw_cur_init(&c, msg + off, end - off);
 
     for (;;) {
         uint8_t len = tw_get_u8(&c);
@@ -57,9 +74,9 @@ static int name_walk(const uint8_t *msg, size_t msg_len, size_t off, char *out, 
             return TW_EMALFORMED;
         if (len == 0)
             break;
-        if (TW_UNLIKELY(*budget == 0))
+        if (TW_UNLIKELY(w->budget == 0))
             return TW_EMALFORMED;
-        --*budget;
+        --w->budget;
 
         switch (len & 0xC0) {
         case 0x00:
@@ -69,12 +86,17 @@ static int name_walk(const uint8_t *msg, size_t msg_len, size_t off, char *out, 
             if (TW_UNLIKELY(c.err))
                 return TW_EMALFORMED;
             size_t target = (size_t)(len & 0x3F) << 8 | lo;
-            if (hops == 0)
+            if (hops++ == 0)
                 in_place_end = (size_t)(c.p - msg);
-            if (target < TW_DNS_HDR_LEN || target >= run_start || ++hops > TW_DNS_MAX_PTR_HOPS)
+            looked += 2;
+            if (TW_UNLIKELY(target >= w->msg_len || looked > w->msg_len))
                 return TW_EMALFORMED;
+            if (TW_UNLIKELY(target < TW_DNS_HDR_LEN))
+                w->odd |= 1u << TW_DNS_ODD_HEADER_POINTER;
+            else if (TW_UNLIKELY(target >= run_start))
+                w->odd |= 1u << TW_DNS_ODD_FORWARD_POINTER;
             run_start = target;
-            tw_cur_init(&c, msg + target, msg_len - target);
+            tw_cur_init(&c, msg + target, w->msg_len - target);
             continue;
         }
         default: /* 0x40 extended label type, 0x80 reserved */
@@ -82,6 +104,7 @@ static int name_walk(const uint8_t *msg, size_t msg_len, size_t off, char *out, 
         }
 
         wire += 1u + len;
+        looked += 1u + len;
         if (TW_UNLIKELY(wire > TW_DNS_MAX_NAME_WIRE || ++labels > TW_DNS_MAX_LABELS))
             return TW_EMALFORMED;
         const uint8_t *lab = tw_get_bytes(&c, len);
@@ -107,15 +130,17 @@ int tw_dns_name_read(const uint8_t *msg, size_t msg_len, size_t off, char *out, 
                      size_t *next)
 {
     char tmp[TW_NAME_MAX];
-    size_t nx, budget = 2 * TW_DNS_MAX_LABELS + 1; /* never the limit for one name */
+    size_t nx;
+    struct walk w;
     int n;
 
     if (out == NULL || next == NULL || cap == 0)
         return TW_EINVAL;
+    walk_init(&w, msg, msg_len);
     if (cap >= TW_NAME_MAX)
-        n = name_walk(msg, msg_len, off, out, &nx, &budget);
+        n = name_walk(&w, msg_len, off, out, &nx);
     else {
-        n = name_walk(msg, msg_len, off, tmp, &nx, &budget);
+        n = name_walk(&w, msg_len, off, tmp, &nx);
         if (n >= 0 && (size_t)n >= cap)
             return TW_ENOMEM;
         if (n >= 0)
@@ -131,6 +156,7 @@ int tw_dns_parse(const uint8_t *buf, size_t len, struct tw_dns_msg *out)
 {
     struct tw_cur c;
 
+    out->odd = 0;
     out->id = out->flags = 0;
     out->qr = false;
     out->opcode = out->rcode = 0;
@@ -156,11 +182,13 @@ int tw_dns_parse(const uint8_t *buf, size_t len, struct tw_dns_msg *out)
     out->rcode = (uint8_t)(out->flags & 0xF);
 
     size_t off = TW_DNS_HDR_LEN;
-    size_t budget = TW_DNS_STEP_BUDGET(len);
+    struct walk w;
+    walk_init(&w, buf, len);
     for (unsigned i = 0; i < out->qdcount; i++) {
         struct tw_dns_question *q = i < TW_DNS_MAX_QUESTIONS ? &out->q[i] : NULL;
         size_t next;
-        int n = name_walk(buf, len, off, q != NULL ? q->name : NULL, &next, &budget);
+        int n = name_walk(&w, len, off, q != NULL ? q->name : NULL, &next);
+        out->odd = w.odd; /* also for the questions kept before an error */
         if (n < 0) {
             if (q != NULL)
                 q->name[0] = '\0';
@@ -214,14 +242,16 @@ struct rr_fixed {
     size_t rd; /* RDATA offset in the message */
 };
 
-static int answer_one(const uint8_t *msg, size_t len, size_t *off, struct tw_dns_answer *a,
-                      bool *kept, size_t *budget, struct rr_fixed *fx)
+static int answer_one(struct walk *w, size_t *off, struct tw_dns_answer *a, bool *kept,
+                      struct rr_fixed *fx)
 {
+    const uint8_t *msg = w->msg;
+    size_t len = w->msg_len;
     struct tw_cur c;
     size_t next;
 
     *kept = false;
-    int n = name_walk(msg, len, *off, a != NULL ? a->name : NULL, &next, budget);
+    int n = name_walk(w, len, *off, a != NULL ? a->name : NULL, &next);
     if (n < 0)
         goto out_reset;
 
@@ -245,9 +275,8 @@ static int answer_one(const uint8_t *msg, size_t len, size_t *off, struct tw_dns
     }
 
     if (type == TYPE_CNAME) {
-        /* To the target, the message ends with the RDATA: in-place labels cannot
-         * run past it, and pointers only reach back. */
-        int t = name_walk(msg, rd_end, rd, a != NULL ? a->target : NULL, &next, budget);
+        /* The target's in-place labels end with the RDATA; its pointers may go anywhere. */
+        int t = name_walk(w, rd_end, rd, a != NULL ? a->target : NULL, &next);
         if (t < 0 || next != rd_end)
             goto out_reset;
         if (a != NULL)
@@ -485,13 +514,12 @@ static void txt_addr(struct txt *t, uint8_t version, const uint8_t *a)
     txt_put(t, b, o);
 }
 
-/* The name at msg[off] (RDATA of [rd, rd_end)); *next past it. Pointers only reach back. */
-static bool txt_name(struct txt *t, const uint8_t *msg, size_t rd_end, size_t off, size_t *next,
-                     size_t *budget)
+/* The name at off, in place inside the RDATA [.., rd_end); *next past it. */
+static bool txt_name(struct txt *t, struct walk *w, size_t rd_end, size_t off, size_t *next)
 {
     char name[TW_NAME_MAX];
 
-    if (name_walk(msg, rd_end, off, name, next, budget) < 0)
+    if (name_walk(w, rd_end, off, name, next) < 0)
         return false;
     txt_str(t, name);
     return true;
@@ -595,9 +623,9 @@ static bool txt_svc_value(struct txt *t, uint16_t key, const uint8_t *v, size_t 
 
 /* SVCB and HTTPS (RFC 9460 2.2): SvcPriority, TargetName, then SvcParams in increasing key
  * order, each key, length, value. */
-static bool txt_svcb(struct txt *t, const uint8_t *msg, size_t rd, size_t rd_end, bool *ech,
-                     size_t *budget)
+static bool txt_svcb(struct txt *t, struct walk *w, size_t rd, size_t rd_end, bool *ech)
 {
+    const uint8_t *msg = w->msg;
     struct tw_cur c;
     size_t next;
     long prev = -1;
@@ -606,7 +634,7 @@ static bool txt_svcb(struct txt *t, const uint8_t *msg, size_t rd, size_t rd_end
         return false;
     txt_uint(t, (unsigned long)(msg[rd] << 8 | msg[rd + 1]));
     txt_put(t, " ", 1);
-    if (!txt_name(t, msg, rd_end, rd + 2, &next, budget))
+    if (!txt_name(t, w, rd_end, rd + 2, &next))
         return false;
     tw_cur_init(&c, msg + next, rd_end - next);
     while (tw_cur_left(&c) > 0) {
@@ -640,9 +668,10 @@ static void txt_generic(struct txt *t, const uint8_t *b, size_t n)
 }
 
 /* The typed text of one record; false when the RDATA does not parse as its type. */
-static bool txt_typed(struct txt *t, const uint8_t *msg, size_t rd, size_t rd_end, uint16_t type,
-                      uint16_t rclass, bool *ech, size_t *budget)
+static bool txt_typed(struct txt *t, struct walk *w, size_t rd, size_t rd_end, uint16_t type,
+                      uint16_t rclass, bool *ech)
 {
+    const uint8_t *msg = w->msg;
     size_t n = rd_end - rd, next;
 
     if (rclass != CLASS_IN && type != TYPE_TXT) {
@@ -666,16 +695,16 @@ static bool txt_typed(struct txt *t, const uint8_t *msg, size_t rd, size_t rd_en
     case TYPE_MR:
     case TYPE_PTR:
     case TYPE_DNAME:
-        return txt_name(t, msg, rd_end, rd, &next, budget) && next == rd_end;
+        return txt_name(t, w, rd_end, rd, &next) && next == rd_end;
     case TYPE_MX: /* preference, exchange: the exchange */
-        return n > 2 && txt_name(t, msg, rd_end, rd + 2, &next, budget) && next == rd_end;
+        return n > 2 && txt_name(t, w, rd_end, rd + 2, &next) && next == rd_end;
     case TYPE_SRV: /* priority, weight, port, target: the target */
-        return n > 6 && txt_name(t, msg, rd_end, rd + 6, &next, budget) && next == rd_end;
+        return n > 6 && txt_name(t, w, rd_end, rd + 6, &next) && next == rd_end;
     case TYPE_SOA: { /* mname, rname, five 32-bit numbers: mname */
         size_t after;
-        if (!txt_name(t, msg, rd_end, rd, &next, budget))
+        if (!txt_name(t, w, rd_end, rd, &next))
             return false;
-        if (name_walk(msg, rd_end, next, NULL, &after, budget) < 0)
+        if (name_walk(w, rd_end, next, NULL, &after) < 0)
             return false;
         return rd_end - after == 20;
     }
@@ -694,16 +723,18 @@ static bool txt_typed(struct txt *t, const uint8_t *msg, size_t rd, size_t rd_en
         return true;
     case TYPE_SVCB:
     case TYPE_HTTPS:
-        return txt_svcb(t, msg, rd, rd_end, ech, budget);
+        return txt_svcb(t, w, rd, rd_end, ech);
     default:
         txt_generic(t, msg + rd, n);
         return true;
     }
 }
 
-static int rdata_text(const uint8_t *msg, size_t len, size_t rd, uint16_t rdlen, uint16_t type,
-                      uint16_t rclass, char *out, size_t cap, bool *ech, size_t *budget)
+static int rdata_text(struct walk *w, size_t rd, uint16_t rdlen, uint16_t type, uint16_t rclass,
+                      char *out, size_t cap, bool *ech)
 {
+    const uint8_t *msg = w->msg;
+    size_t len = w->msg_len;
     struct txt t = {.buf = out, .cap = cap};
     bool svc_ech = false;
 
@@ -713,7 +744,7 @@ static int rdata_text(const uint8_t *msg, size_t len, size_t rd, uint16_t rdlen,
     out[0] = '\0';
     if (rd > len || rdlen > len - rd)
         return TW_EINVAL;
-    if (!txt_typed(&t, msg, rd, rd + rdlen, type, rclass, &svc_ech, budget)) {
+    if (!txt_typed(&t, w, rd, rd + rdlen, type, rclass, &svc_ech)) {
         t.len = 0;
         t.cut = false;
         out[0] = '\0';
@@ -727,14 +758,14 @@ static int rdata_text(const uint8_t *msg, size_t len, size_t rd, uint16_t rdlen,
 int tw_dns_rdata_text(const uint8_t *msg, size_t len, size_t rd, uint16_t rdlen, uint16_t type,
                       uint16_t rclass, char *out, size_t cap, bool *ech)
 {
-    size_t budget = TW_DNS_STEP_BUDGET(len);
+    struct walk w;
 
-    return rdata_text(msg, len, rd, rdlen, type, rclass, out, cap, ech, &budget);
+    walk_init(&w, msg, len);
+    return rdata_text(&w, rd, rdlen, type, rclass, out, cap, ech);
 }
 
 /* The text of record i (RDATA at msg[rd..rd + rdlen)) into out's text space. */
-static void record_text(const uint8_t *msg, size_t len, const struct rr_fixed *fx,
-                        struct tw_dns_answers *out, size_t *budget)
+static void record_text(struct walk *wk, const struct rr_fixed *fx, struct tw_dns_answers *out)
 {
     bool ech = false;
     size_t room = sizeof(out->text) - out->text_len;
@@ -749,7 +780,7 @@ static void record_text(const uint8_t *msg, size_t len, const struct rr_fixed *f
         return;
     }
     char *w = out->text + out->text_len;
-    int n = rdata_text(msg, len, fx->rd, fx->rdlen, fx->type, fx->rclass, w, room, &ech, budget);
+    int n = rdata_text(wk, fx->rd, fx->rdlen, fx->type, fx->rclass, w, room, &ech);
     if (n == TW_EMALFORMED)
         out->text_flags |= TW_DNS_TEXT_BAD_RDATA;
     else if (n == TW_ENOMEM)
@@ -766,7 +797,7 @@ static void record_text(const uint8_t *msg, size_t len, const struct rr_fixed *f
 int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t ancount,
                          struct tw_dns_answers *out)
 {
-    out->n = out->skipped = 0;
+    out->n = out->skipped = out->odd = 0;
     out->n_text = out->text_flags = 0;
     out->text_len = 0;
     for (unsigned i = 0; i < TW_DNS_MAX_ANSWERS; i++)
@@ -774,19 +805,23 @@ int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t an
 
     if (off < TW_DNS_HDR_LEN || off > len)
         return TW_EMALFORMED;
-    size_t budget = TW_DNS_STEP_BUDGET(len);
+    struct walk w;
+    walk_init(&w, msg, len);
     for (unsigned i = 0; i < ancount; i++) {
         struct tw_dns_answer *a = out->n < TW_DNS_MAX_ANSWERS ? &out->a[out->n] : NULL;
         struct rr_fixed fx;
         bool kept;
-        if (answer_one(msg, len, &off, a, &kept, &budget, &fx) < 0)
+        int rc = answer_one(&w, &off, a, &kept, &fx);
+        out->odd = w.odd; /* also for the records kept before an error */
+        if (rc < 0)
             return TW_EMALFORMED;
         if (kept && a != NULL)
             out->n++;
         else
             out->skipped++;
         if (!out->no_text)
-            record_text(msg, len, &fx, out, &budget);
+            record_text(&w, &fx, out);
+        out->odd = w.odd;
     }
     return 0;
 }
@@ -845,6 +880,24 @@ size_t tw_dns_cname_chain(const struct tw_dns_answers *ans, const char *qname, c
         }
     }
     return TW_MIN(n, max);
+}
+
+const char *tw_dns_oddity_name(enum tw_dns_oddity o)
+{
+#define TW_DNS_ODD_NAME(id, name) [id] = name,
+    static const char *const names[TW_DNS_ODD__COUNT] = {TW_DNS_ODDITIES(TW_DNS_ODD_NAME)};
+#undef TW_DNS_ODD_NAME
+
+    return (unsigned)o < TW_DNS_ODD__COUNT ? names[o] : "?";
+}
+
+const char *tw_dns_oddity_counter(enum tw_dns_oddity o)
+{
+#define TW_DNS_ODD_COUNTER(id, name) [id] = "dns_" name,
+    static const char *const names[TW_DNS_ODD__COUNT] = {TW_DNS_ODDITIES(TW_DNS_ODD_COUNTER)};
+#undef TW_DNS_ODD_COUNTER
+
+    return (unsigned)o < TW_DNS_ODD__COUNT ? names[o] : "dns_?";
 }
 
 /* IANA "Resource Record (RR) TYPEs" registry, the types seen in queries. */

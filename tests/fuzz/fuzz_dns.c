@@ -42,6 +42,8 @@ static void check_answers(int r)
         abort();
     if (r == 0 && ans.n + ans.skipped != msg.ancount)
         abort();
+    if (ans.odd >> TW_DNS_ODD__COUNT != 0)
+        abort();
     unsigned addrs = 0;
     for (unsigned i = 0; i < ans.n; i++) {
         const struct tw_dns_answer *a = &ans.a[i];
@@ -100,6 +102,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(buf, data, size);
 
     int r = tw_dns_parse(buf, size, &msg);
+    if (msg.odd >> TW_DNS_ODD__COUNT != 0)
+        abort();
     if (r >= 0) {
         if ((size_t)r > size || r < TW_DNS_HDR_LEN)
             abort();

@@ -180,6 +180,8 @@ struct tw_event {
     bool midstream;        /* the flow's start was not seen (capture began mid-flow) */
     enum tw_direction direction;
     uint8_t stream_flags;  /* TCP: 1u << enum tw_stream_flag */
+    uint8_t dns_odd;       /* names read from a DNS message (query, its CNAME targets, the
+                              response): the message's oddities, 1u << enum tw_dns_oddity */
     struct tw_proc proc;   /* zeroed (TW_PROC_NONE) unless attribution filled it */
     /* dns (evidence dns_response): what the response said */
     struct tw_dns_resp {

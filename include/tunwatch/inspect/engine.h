@@ -23,6 +23,7 @@
 #include "tunwatch/event/event.h"
 #include "tunwatch/flow/flow.h"
 #include "tunwatch/base/netaddr.h"
+#include "tunwatch/proto/dns.h"
 #include "tunwatch/proto/quic.h"
 #include "tunwatch/proto/tls.h"
 
@@ -103,6 +104,7 @@ struct tw_engine_stats {
     uint64_t dns_tcp_messages;
     uint64_t dns_tcp_oversize; /* length prefix larger than the reassembly buffer */
     uint64_t dns_questions_dropped; /* questions beyond TW_DNS_MAX_QUESTIONS */
+    uint64_t dns_odd[TW_DNS_ODD__COUNT]; /* messages read with each oddity */
     uint64_t tls_hellos;       /* ClientHellos parsed */
     uint64_t tls_sni;          /* ... with a server_name */
     uint64_t tls_no_sni;

@@ -17,14 +17,16 @@
  * octets and the final zero), <= 127 labels, label types 0x40 and 0x80
  * (RFC 6891 extended, RFC 2673 bit-string) rejected.
  *
- * Compression pointers (RFC 1035 4.1.4, RFC 9267): a pointer must target an
- * offset past the header and strictly below the start of the label run that
- * holds it (the name's first octet, or the previous pointer's target). Each
- * run therefore starts strictly lower than the last, so no loop is possible.
- * This is stricter than RFC 1035 (which allows a pointer to any prior offset,
- * including one inside the current run) but every encoder that compresses
- * against names it already wrote satisfies it. At most TW_DNS_MAX_PTR_HOPS
- * pointers are followed per name.
+ * Compression pointers (RFC 1035 4.1.4) are followed to any offset inside the
+ * message, as glibc's ns_name_unpack() and dnsmasq follow them
+ * (pcaps/dns_pointers.pcap): a pointer forward, at or past the start of the label run that holds
+ * it (RFC 9267 asks encoders for backward pointers only), or into the 12-byte
+ * header, is read and reported as an oddity (TW_DNS_ODD_*), not refused: a
+ * sensor that refused what a resolver answers would be a way around it. A
+ * loop is found as glibc finds it: a walk that has looked at more octets
+ * (two per pointer, one plus the length per label) than the message holds
+ * must have come back to a place it saw, and is malformed. The 255-octet and
+ * 127-label limits end most loops sooner.
  *
  * Pointers let a small message make the parser walk the same labels again
  * and again (10,000 questions, each a pointer to a 127-label name, fit in
@@ -32,7 +34,8 @@
  * TW_DNS_STEP_BUDGET(len) steps (one per label and per pointer, summed over
  * all questions) and rejects the message when it runs out, so the work stays
  * linear in the message length. No real message comes near it: a name costs
- * a few steps and takes at least 6 octets (pointer + type + class) in place.
+ * a few steps and takes at least 6 octets (pointer + type + class) in place,
+ * and one name alone always fits (a chain of k pointers takes 2k octets).
  *
  * Bytes outside printable ASCII (0x21..0x7e), and '.', '\\', are escaped as
  * "\DDD" (three decimal digits) and "\.", "\\"; a space is "\032". Other
@@ -49,7 +52,6 @@
 #define TW_DNS_MAX_LABEL 63
 #define TW_DNS_MAX_NAME_WIRE 255
 #define TW_DNS_MAX_LABELS 127
-#define TW_DNS_MAX_PTR_HOPS 127 /* no more pointers than a name can have labels */
 #define TW_DNS_STEP_BUDGET(len) (2 * TW_DNS_MAX_LABELS + 2 + 2 * (size_t)(len))
 
 struct tw_dns_question {
@@ -59,7 +61,29 @@ struct tw_dns_question {
     uint16_t qclass;
 };
 
+/*
+ * Oddities of a message that was read all the same (named decoder events): `odd` of
+ * struct tw_dns_msg (question names) and struct tw_dns_answers (answer section), 1u << each.
+ */
+#define TW_DNS_ODDITIES(X)                                                                         \
+    X(TW_DNS_ODD_FORWARD_POINTER, "forward_pointer") /* a pointer at or past its own run */       \
+    X(TW_DNS_ODD_HEADER_POINTER, "header_pointer")   /* a pointer into the header */
+
+enum tw_dns_oddity {
+#define TW_DNS_ODD_ENUM(id, name) id,
+    TW_DNS_ODDITIES(TW_DNS_ODD_ENUM)
+#undef TW_DNS_ODD_ENUM
+        TW_DNS_ODD__COUNT
+};
+
+/* "forward_pointer", ... (the name in events); "?" out of range. */
+const char *tw_dns_oddity_name(enum tw_dns_oddity o);
+
+/* "dns_forward_pointer", ... (the counter in the summary); "dns_?" out of range. */
+const char *tw_dns_oddity_counter(enum tw_dns_oddity o);
+
 struct tw_dns_msg {
+    unsigned odd;     /* 1u << enum tw_dns_oddity, seen in the question names */
     uint16_t id;
     uint16_t flags;   /* raw flags word */
     bool qr;          /* response bit */
@@ -77,7 +101,7 @@ struct tw_dns_msg {
  * TW_EMALFORMED if the header or a question is invalid or runs past `len`
  * (a UDP datagram or a length-delimited TCP message is complete by
  * construction, so truncation is malformed here). *out is reset on entry:
- * header fields and n_questions are zeroed and every q[] entry holds the empty
+ * header fields, odd and n_questions are zeroed and every q[] entry holds the empty
  * name "" (the full struct, about 18 KB, is not memset). All QDCOUNT questions
  * are validated; the first TW_DNS_MAX_QUESTIONS are stored. On error, *out
  * holds the header and the questions stored before the bad one. Sections
@@ -155,6 +179,7 @@ struct tw_dns_answer {
 struct tw_dns_answers {
     unsigned n;       /* answers stored in a[] (<= TW_DNS_MAX_ANSWERS) */
     unsigned skipped; /* valid records not stored: other types or classes, or beyond the max */
+    unsigned odd;     /* 1u << enum tw_dns_oddity, seen in the section's names */
     struct tw_dns_answer a[TW_DNS_MAX_ANSWERS];
     /* Every record as text, see above: record i's text starts at text[text_off[i]] */
     unsigned n_text;  /* records with text (<= TW_DNS_MAX_ANSWERS) */
@@ -188,8 +213,9 @@ const char *tw_dns_rcode_name(uint8_t rcode);
  * value tw_dns_parse() returned), ANCOUNT records. Returns 0 or TW_EMALFORMED:
  * a record or its RDATA running past len, an A record whose RDLENGTH is not 4,
  * AAAA not 16, a CNAME whose target does not end exactly at RDLENGTH, an
- * invalid owner or target name (same rules as questions; pointers in the
- * target stay inside the message before the end of the RDATA), `off` outside
+ * invalid owner or target name (same rules as questions; a name in RDATA
+ * may not run past RDLENGTH in place, but its pointers reach the whole
+ * message), `off` outside
  * [12, len], or the message's step budget (TW_DNS_STEP_BUDGET(len), a fresh
  * one for this section) running out. Truncation is malformed, as for
  * tw_dns_parse(). Only class IN records of type A, AAAA and CNAME are stored;
@@ -200,7 +226,7 @@ const char *tw_dns_rcode_name(uint8_t rcode);
  * first TW_DNS_MAX_ANSWERS records). The authority and additional sections
  * are not looked at.
  *
- * *out is reset on entry (n, skipped, n_text, text_flags, text_len, and every
+ * *out is reset on entry (n, skipped, odd, n_text, text_flags, text_len, and every
  * a[] entry emptied; the struct is not memset; no_text is the caller's). On
  * error, *out holds the answers and texts of the records before the bad one.
  * Nothing stored points into msg.
