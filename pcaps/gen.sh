@@ -13,6 +13,7 @@
 #   tw-c0 10.20.0.2/24 10.20.0.3/24 fd20::2/64 <-veth-> tw-s0 10.20.0.1/24 fd20::1/64
 #                                                       + 10.20.0.11-14,16-18 fd20::15 (resolve_connect)
 #                                                       + 10.20.0.19 (dns_answers)
+#                                                       + 10.20.0.20-21 (dns_pointers)
 #   tw-cv100 (tap) 10.20.100.2 fd20:100::2  <-802.1Q 100 on the veth->  tw-sv100 .1
 #   tw-cv200 (tap) 10.20.200.2 fd20:200::2  <-802.1ad 200 + 802.1Q 300->  tw-sv200 .1
 #   tw-cr0   (tap) 10.20.50.2 (MTU 300)     <-untagged, reordering->     tw-sr0 .1
@@ -22,7 +23,7 @@
 # has neither 8021q (VLAN devices) nor sch_netem (tc reordering); see README.md.
 # Servers (server namespace): dnsmasq on UDP+TCP 53, openssl s_server -www on
 # 443, 8443 and 4443, gnutls-serv on 5443 (tls_lenient), tinyproxy on 10.20.0.1:3128
-# (CONNECT to 443 and 8443), socat echo servers on TCP 5000-5004 (all addresses) and UDP
+# (CONNECT to 443 and 8443), tools/dnsptr.py on UDP 10.20.0.20:53 (dns_pointers), socat echo servers on TCP 5000-5004 (all addresses) and UDP
 # 10.20.0.14:19132; for the quic capture ngtcp2's gtlsserver on UDP 4433, 4434 (Retry) and
 # 7844, openssl s_server on TCP 7844, for the http capture tools/httpd.py (HTTP/1.1,
 # keep-alive) on TCP 80 and 8080.
@@ -41,7 +42,7 @@ SRV6=fd20::1
 LONG=$(printf '%063d' 0 | tr 0 a).$(printf '%063d' 0 | tr 0 b).$(printf '%063d' 0 | tr 0 c).$(printf '%046d' 0 | tr 0 d).ngrok-free.app
 
 # Captures that can be asked for by name (the section names below); none = all of them.
-CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect quic http tls_lenient dns_answers"
+CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect quic http tls_lenient dns_answers dns_pointers"
 WANT=""
 for a in "$@"; do
     n=${a#pcaps/}; n=${n%/}; n=${n%.pcapng}; n=${n%.pcap}
@@ -120,6 +121,9 @@ ip -n "$S" addr add fd20::1/64 dev tw-s0 nodad
 for i in 11 12 13 14 16 17 18; do ip -n "$S" addr add 10.20.0.$i/24 dev tw-s0; done
 # dns_answers: the address several names share
 ip -n "$S" addr add 10.20.0.19/24 dev tw-s0
+# dns_pointers: a DNS server whose answers point forward (.20), the address it gives (.21)
+ip -n "$S" addr add 10.20.0.20/24 dev tw-s0
+ip -n "$S" addr add 10.20.0.21/24 dev tw-s0
 ip -n "$S" addr add fd20::15/64 dev tw-s0 nodad
 # No TSO/GSO/GRO: the capture must show the segments as they are on the wire,
 # not one 64 KB super-segment that the stack splits after the capture point.
@@ -243,6 +247,12 @@ if want quic; then
     bg ip netns exec "$S" openssl s_server -quiet -www -accept 7844 -cert "$WORK/cert.pem" -key "$WORK/key.pem" \
         >"$WORK/s_server.7844.log" 2>&1
 fi
+# dns_pointers: a DNS server on 10.20.0.20 whose A answers hold a forward pointer (dnsmasq
+# keeps the wildcard address of port 53)
+if want dns_pointers; then
+    bg ip netns exec "$S" python3 "$TOOLS/dnsptr.py" serve 10.20.0.20 >"$WORK/dnsptr.log" 2>&1
+    echo "nameserver 10.20.0.20" >"$WORK/resolv-ptr.conf"
+fi
 # http: plain HTTP/1.1 with keep-alive on TCP 80 and 8080, all addresses
 if want http; then
     bg ip netns exec "$S" python3 "$TOOLS/httpd.py" 80 8080 >"$WORK/httpd.log" 2>&1
@@ -262,6 +272,13 @@ for port in 5000 5001 5002 5003 5004; do wait_port "$S" tcp $port; done
 wait_port "$S" udp 19132
 if want quic; then wait_port "$S" udp 4433; wait_port "$S" udp 4434; wait_port "$S" udp 7844; wait_port "$S" tcp 7844; fi
 if want http; then wait_port "$S" tcp 80; wait_port "$S" tcp 8080; fi
+if want dns_pointers; then
+    i=0
+    while ! grep -q '^serving on' "$WORK/dnsptr.log"; do
+        i=$((i + 1)); [ $i -lt 100 ] || { echo "gen.sh: dnsptr.py did not start" >&2; exit 1; }
+        sleep 0.1
+    done
+fi
 # the relays must have attached to the tap/tun devices (carrier up) and carry traffic
 for d in "$C tw-cv100" "$S tw-sv100" "$C tw-cv200" "$S tw-sv200" "$C tw-cr0" "$S tw-sr0" "$C tw-ctun" "$S tw-stun"; do
     set -- $d
@@ -590,6 +607,32 @@ if want dns_answers; then
     qn @$SRV secret.ech-demo.example A
     tls 10.20.0.19:443 public.ech-demo.example                 # never resolved: as an ECH outer SNI
     cap_stop
+fi
+
+# 13. dns_pointers.pcap -- names behind compression pointers RFC 9267 asks encoders not to
+# write, which real resolvers still read: tools/dnsptr.py sends dnsmasq queries whose name is a
+# forward pointer, a label then a forward pointer, a chain of 200 pointers, a pointer into the
+# header, two questions the first pointing at the second, and a loop; what dnsmasq answered is
+# written to dns_pointers.servers.tsv. Then glibc's stub resolver (getent, with
+# tools/dnsptr.py's server as its resolver) follows a CNAME whose target is a forward pointer,
+# and openssl s_client connects to the address it got without sending a server_name.
+if want dns_pointers; then
+    log dns_pointers.pcap
+    cap_start "$C" "$OUT/dns_pointers.pcap" tcpdump -i tw-c0
+    {
+        printf 'case\tserver\tverdict\tdetail\n'
+        inC python3 "$TOOLS/dnsptr.py" query $SRV | sed 's/^\([^\t]*\)\t/\1\tdnsmasq\t/'
+        got=$(inC unshare -m sh -c "mount --bind '$WORK/resolv-ptr.conf' /etc/resolv.conf &&
+            exec getent ahostsv4 cdn-fwd.localto.net" 2>>"$WORK/client.log" | awk 'NR == 1 { print $1, $3 }')
+        case $got in
+        10.20.0.21*) printf 'cname_forward\tglibc\tanswered\tgetent ahostsv4: %s\n' "$got" ;;
+        *) printf 'cname_forward\tglibc\trefused\tgetent ahostsv4: no address\n' ;;
+        esac
+    } >"$WORK/ptr.tsv"
+    inC timeout 10 openssl s_client -brief -connect 10.20.0.21:443 -noservername </dev/null >>"$WORK/client.log" 2>&1
+    cap_stop
+    cp "$WORK/ptr.tsv" "$OUT/dns_pointers.servers.tsv"
+    cat "$OUT/dns_pointers.servers.tsv"
 fi
 
 # ------------------------------------------------------------ name tables

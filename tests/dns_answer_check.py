@@ -62,6 +62,12 @@ def svcb_text(t):
     return " ".join(parts)
 
 
+def is_placeholder(name):
+    """tshark's stand-in for a name it could not decode ("<Name contains a pointer that
+    loops>"); "<Root>" is the root, a name."""
+    return name.startswith("<") and name.endswith(">") and name != "<Root>"
+
+
 def want_answers(t):
     types = [int(x) for x in t.get("dns.resp.type", [])]
     out = list(t.get("dns.a", [])) + list(t.get("dns.aaaa", [])) + list(t.get("dns.cname", []))
@@ -82,6 +88,11 @@ def main():
             if o["type"] == "event" and o["category"] == "dns":
                 got.append(o)
     want = tshark_responses(cap)
+    # A question tshark cannot decode either (a compression pointer that loops: dnsmasq's reply
+    # to a query whose name points forward past its question keeps that pointer) makes the
+    # response malformed: no event, counted dns_malformed.
+    loops = [t for t in want if is_placeholder((t.get("dns.qry.name") or ["<Root>"])[0])]
+    want = [t for t in want if t not in loops]
     fails = 0
     if len(got) != len(want):
         print(f"  dns events: {len(got)}, tshark responses: {len(want)}")
@@ -90,6 +101,7 @@ def main():
     for o, t in zip(got, want):
         ev = o["event"]
         qname = (t.get("dns.qry.name") or ["<Root>"])[0]
+        qname = "." if qname == "<Root>" else qname  # tunwatch's presentation form
         tid = int(t["dns.id"][0], 16)
         if ev["trans_id"] != tid or o["name"].lower() != qname.lower():
             print(f"  response {tid} {qname}: tunwatch has {ev['trans_id']} {o['name']}")
@@ -107,6 +119,8 @@ def main():
             fails += 1
         for ty in t.get("dns.resp.type", []):
             kinds[ty] += 1
+    if loops:
+        print(f"  {len(loops)} responses whose question tshark cannot decode either: no event")
     print(f"  dns answers vs tshark: {len(got)} responses, record types "
           + ", ".join(f"{k}:{n}" for k, n in sorted(kinds.items())) + f"; {fails} failures")
     return 1 if fails else 0

@@ -37,6 +37,12 @@ def strip_port(host):
     return host
 
 
+def is_placeholder(name):
+    """tshark's stand-in for a name it could not decode ("<Name contains a pointer that
+    loops>", "<Unknown extended label>"): there is no name to report."""
+    return name.startswith("<") and name.endswith(">") and name != "<Root>"
+
+
 def read_table(path, theirs):
     """Adds the names of one gen.sh table (tshark's columns) to the counter."""
     with open(path, encoding="utf-8") as fp:
@@ -51,8 +57,8 @@ def read_table(path, theirs):
             qnames = f[col["dns.qry.name"]]
             sni = f[col["tls.handshake.extensions_server_name"]]
             quic = "quic.version" in col and f[col["quic.version"]] != ""
-            if qnames:
-                for q in qnames.split(","):
+            for q in qnames.split(",") if qnames else []:
+                if not is_placeholder(q):
                     theirs[("dns_query", src, port, q)] += 1
             for name in sni.split(",") if sni else []:
                 theirs[("quic_sni" if quic else "tls_sni", src, port, name)] += 1

@@ -38,8 +38,9 @@ ASIM_DNS = ASIM_COMMON | {"DnsQuery", "DnsQueryType", "DnsQueryTypeName", "DnsSe
 CEF_SEVERITY = {"1", "3", "5", "8", "10"}
 
 
-# CEF's keys for the stream's and the hello's oddities (native: stream_flags, tls.flags).
-CEF_FLAG_KEYS = ("tunwatchStreamFlags", "tunwatchTlsFlags")
+# CEF's keys for the stream's, the hello's and the DNS message's oddities (native:
+# stream_flags, tls.flags, dns_oddities).
+CEF_FLAG_KEYS = ("tunwatchStreamFlags", "tunwatchTlsFlags", "tunwatchDnsOddities")
 
 
 class Bad(Exception):
@@ -230,11 +231,18 @@ def same(paths):
             k = keys[f] if (f != "cef" or plain) else keys[f][:4] + (ref[4],)
             if k != ref:
                 raise SystemExit(f"line {i + 1}: {f} says {k}, native {ref}")
-        # The stream's and the hello's oddities, where native has them: the same names in
-        # CEF's own keys, in the same order.
+        # The stream's, the hello's and the DNS message's oddities, where native has them: the
+        # same names in CEF's own keys, in the same order (and the DNS ones in ECS's and
+        # ASIM's tunwatch fields).
         nat, cef = outs["native"][i], outs["cef"][i]["ext"]
-        for want, key in zip((nat.get("stream_flags", []), nat.get("tls", {}).get("flags", [])),
-                             CEF_FLAG_KEYS):
+        odd = nat.get("dns_oddities", [])
+        for f, got in (("ecs", outs["ecs"][i]["tunwatch"]),
+                       ("asim", outs["asim"][i]["AdditionalFields"])):
+            if got.get("dns_oddities", []) != odd:
+                raise SystemExit(f"line {i + 1}: {f} dns_oddities {got.get('dns_oddities')}, "
+                                 f"native {odd}")
+        for want, key in zip((nat.get("stream_flags", []), nat.get("tls", {}).get("flags", []),
+                              odd), CEF_FLAG_KEYS):
             got = cef[key].split(",") if key in cef else []
             if got != want:
                 raise SystemExit(f"line {i + 1}: cef {key} {got}, native {want}")

@@ -199,6 +199,31 @@ if python3 tests/e2e_check.py "$tmp/flood.out" pcaps/flow_flood.pcap.names.tsv >
 else
     fail=$((fail + 1)); echo "FAIL flow_flood.pcap with --flows 4096"; cat "$tmp/flood.err"
 fi
+# Compression pointers a resolver follows though RFC 9267 asks encoders not to write them
+# (pcaps/dns_pointers.pcap, pcaps/README.md): every query name dnsmasq answered is reported,
+# flagged, with one thread and with --workers 2; the connection to the address glibc got
+# through a CNAME whose target points forward (no SNI) is named from that answer.
+ok=1
+for w in 1 2; do
+    "$TW" -q -r pcaps/dns_pointers.pcap -R rules --events --workers $w -o "$tmp/ptr.ev$w" \
+        2>"$tmp/ptr.sum$w" || { echo "FAIL dns_pointers.pcap --workers $w: exit non-zero"; ok=0; }
+    grep -q "dns_forward_pointer 7 dns_header_pointer 2" "$tmp/ptr.sum$w" ||
+        { echo "FAIL dns_pointers.pcap --workers $w: pointer counters"; cat "$tmp/ptr.sum$w"; ok=0; }
+    for n in fwd-after fwd-label chain200 hdr-ptr; do
+        grep -q "\"type\":\"alert\".*\"name\":\"$n.localto.net\".*\"dns_oddities\":\[\"forward_pointer\"" \
+            "$tmp/ptr.ev$w" || { echo "FAIL dns_pointers.pcap --workers $w: no flagged alert on $n"; ok=0; }
+    done
+    grep '"category":"network_connection"' "$tmp/ptr.ev$w" | grep '"type":"alert"' |
+        grep -q '"evidence":"dns_answer".*"dns_answer":{"name":"cdn-fwd.localto.net","cname_chain":"edge.localto.net"}' ||
+        { echo "FAIL dns_pointers.pcap --workers $w: the connection is not named from the answer"; ok=0; }
+done
+[ "$(cut -f3 pcaps/dns_pointers.servers.tsv | grep -c '^answered$')" = 6 ] ||
+    { echo "FAIL pcaps/dns_pointers.servers.tsv: dnsmasq should have answered 5 queries, glibc 1"; ok=0; }
+if [ $ok = 1 ]; then
+    pass=$((pass + 1)); echo "ok   dns_pointers.pcap: every name a resolver read is reported and flagged"
+else
+    fail=$((fail + 1))
+fi
 # DNS responses become dns events only while something reads them: a rule of category dns
 # or an output of every event. With --workers 2 the rules are in place before the first frame
 # (no events held while they load), so the counts are exact. The answers are learnt either
