@@ -42,7 +42,7 @@ SRV6=fd20::1
 LONG=$(printf '%063d' 0 | tr 0 a).$(printf '%063d' 0 | tr 0 b).$(printf '%063d' 0 | tr 0 c).$(printf '%046d' 0 | tr 0 d).ngrok-free.app
 
 # Captures that can be asked for by name (the section names below); none = all of them.
-CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect quic http tls_lenient dns_answers dns_pointers"
+CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect quic http tls_lenient dns_answers dns_pointers tfo"
 WANT=""
 for a in "$@"; do
     n=${a#pcaps/}; n=${n%/}; n=${n%.pcapng}; n=${n%.pcap}
@@ -111,6 +111,11 @@ for ns in "$C" "$S"; do
         echo 0 > /proc/sys/net/ipv6/conf/$k/dad_transmits
         echo 0 > /proc/sys/net/ipv6/conf/$k/accept_ra; done'
 done
+# tfo: TCP Fast Open for every listener of the server namespace (0x400: no socket option
+# needed, so openssl s_server takes data in a SYN), set before they listen; clients use it
+# only when asked (curl --tcp-fastopen)
+ip netns exec "$S" sh -c 'echo 1027 > /proc/sys/net/ipv4/tcp_fastopen'
+ip netns exec "$C" sh -c 'echo 1 > /proc/sys/net/ipv4/tcp_fastopen'
 ip link add tw-c0 netns "$C" address 02:20:00:00:00:02 type veth peer name tw-s0 netns "$S" address 02:20:00:00:00:01
 ip -n "$C" addr add 10.20.0.2/24 dev tw-c0
 ip -n "$C" addr add 10.20.0.3/24 dev tw-c0
@@ -633,6 +638,20 @@ if want dns_pointers; then
     cap_stop
     cp "$WORK/ptr.tsv" "$OUT/dns_pointers.servers.tsv"
     cat "$OUT/dns_pointers.servers.tsv"
+fi
+
+# 14. tfo.pcap -- ClientHellos in TCP Fast Open SYNs: curl --tcp-fastopen three times over
+# IPv4 (the first SYN asks for a cookie, the next two carry the cookie and the whole hello) and
+# twice over IPv6
+if want tfo; then
+    log tfo.pcap
+    cap_start "$C" "$OUT/tfo.pcap" tcpdump -i tw-c0
+    for i in 1 2 3; do web --tcp-fastopen --resolve tfo$i.localto.net:443:$SRV https://tfo$i.localto.net/; done
+    for i in 4 5; do web -6 --tcp-fastopen --resolve "tfo$i.ngrok-free.app:443:[$SRV6]" https://tfo$i.ngrok-free.app/; done
+    cap_stop
+    n=$(tshark -n -r "$OUT/tfo.pcap" -Y 'tcp.flags.syn == 1 && tcp.flags.ack == 0 && tls.handshake.type == 1' 2>/dev/null | wc -l)
+    echo "hellos in a SYN: $n"
+    [ "$n" -ge 2 ] || { echo "gen.sh: no ClientHello in a Fast Open SYN" >&2; exit 1; }
 fi
 
 # ------------------------------------------------------------ name tables
