@@ -42,7 +42,7 @@ SRV6=fd20::1
 LONG=$(printf '%063d' 0 | tr 0 a).$(printf '%063d' 0 | tr 0 b).$(printf '%063d' 0 | tr 0 c).$(printf '%046d' 0 | tr 0 d).ngrok-free.app
 
 # Captures that can be asked for by name (the section names below); none = all of them.
-CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect quic http tls_lenient dns_answers dns_pointers tfo"
+CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect quic http tls_lenient dns_answers dns_pointers tfo sni_port"
 WANT=""
 for a in "$@"; do
     n=${a#pcaps/}; n=${n%/}; n=${n%.pcapng}; n=${n%.pcap}
@@ -652,6 +652,25 @@ if want tfo; then
     n=$(tshark -n -r "$OUT/tfo.pcap" -Y 'tcp.flags.syn == 1 && tcp.flags.ack == 0 && tls.handshake.type == 1' 2>/dev/null | wc -l)
     echo "hellos in a SYN: $n"
     [ "$n" -ge 2 ] || { echo "gen.sh: no ClientHello in a Fast Open SYN" >&2; exit 1; }
+fi
+
+# 15. sni_port.pcap -- server_names sent as host:port (openssl s_client sends -servername as
+# given; gnutls-cli cuts a port off), which s_server takes as they come: to 443, to 8443 over
+# IPv6, and with a trailing dot before the port to 4443; each handshake completes
+if want sni_port; then
+    log sni_port.pcap
+    : >"$WORK/sni_port.log"
+    cap_start "$C" "$OUT/sni_port.pcap" tcpdump -i tw-c0
+    for a in "$SRV:443 port1.localto.net:443" "[$SRV6]:8443 port2.ngrok-free.app:8443" \
+             "$SRV:4443 port3.trycloudflare.com.:4443"; do
+        set -- $a
+        inC timeout 10 openssl s_client -brief -connect "$1" -servername "$2" </dev/null \
+            >>"$WORK/sni_port.log" 2>&1
+    done
+    cap_stop
+    n=$(grep -c '^CONNECTION ESTABLISHED' "$WORK/sni_port.log")
+    echo "handshakes completed: $n of 3"
+    [ "$n" = 3 ] || { echo "gen.sh: a server refused a host:port server_name" >&2; exit 1; }
 fi
 
 # ------------------------------------------------------------ name tables

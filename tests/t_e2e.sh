@@ -224,6 +224,26 @@ if [ $ok = 1 ]; then
 else
     fail=$((fail + 1))
 fi
+# server_names sent as host:port (pcaps/sni_port.pcap, openssl s_client to s_server): each is
+# reported as sent and flagged, and the bundled rules fire on its host (a trailing dot before
+# the port dropped too), with one thread and with --workers 2.
+ok=1
+for w in 1 2; do
+    "$TW" -q -r pcaps/sni_port.pcap -R rules --workers $w -o "$tmp/sniport.al$w" \
+        2>"$tmp/sniport.sum$w" || { echo "FAIL sni_port.pcap --workers $w: exit non-zero"; ok=0; }
+    grep -q "tls_sni_port 3" "$tmp/sniport.sum$w" ||
+        { echo "FAIL sni_port.pcap --workers $w: tls_sni_port"; cat "$tmp/sniport.sum$w"; ok=0; }
+    for n in port1.localto.net:443 port2.ngrok-free.app:8443 port3.trycloudflare.com.:4443; do
+        h=${n%:*}; h=${h%.}
+        grep -q "\"type\":\"alert\".*\"name\":\"$n\",\"name_normalized\":\"$h\".*\"flags\":\[\"sni_port\"\]" \
+            "$tmp/sniport.al$w" || { echo "FAIL sni_port.pcap --workers $w: no alert on $n as $h"; ok=0; }
+    done
+done
+if [ $ok = 1 ]; then
+    pass=$((pass + 1)); echo "ok   sni_port.pcap: a host:port server_name is matched as its host"
+else
+    fail=$((fail + 1))
+fi
 # DNS responses become dns events only while something reads them: a rule of category dns
 # or an output of every event. With --workers 2 the rules are in place before the first frame
 # (no events held while they load), so the counts are exact. The answers are learnt either

@@ -616,7 +616,8 @@ static const struct valid_case valid_cases[] = {
     {__LINE__, "no extensions", SRC_SYNTH, {.no_exts = true}, .mutate = true},
     {__LINE__, "SNI with trailing dot", SRC_SYNTH, SYNTH_SNI("a.localto.net."),
      .sni = "a.localto.net."},
-    {__LINE__, "SNI host:port", SRC_SYNTH, SYNTH_SNI("server4:443"), .sni = "server4:443"},
+    {__LINE__, "SNI host:port", SRC_SYNTH, SYNTH_SNI("server4:443"), .sni = "server4:443",
+     .flags = FL(SNI_PORT)},
     {__LINE__,
      "SNI with NUL, newline and 0xff",
      SRC_SYNTH,
@@ -1655,6 +1656,29 @@ static void test_not_client_hello(void **state)
     assert_int_equal(tw_tls_parse_stream(NULL, 0, scratch, sizeof(scratch), &h), TW_EINCOMPLETE);
 }
 
+/* "host:port" names: the host's length when a port follows; everything else whole. */
+static void test_sni_host_len(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        size_t want;
+    } tab[] = {
+        {"x.localto.net:443", 13}, {"x.localto.net.:8443", 14}, {"a:0", 1},
+        {"a:65535", 1},           {"[::1]:443", 5},           {"x.localto.net", 13},
+        {"a:65536", 7},           {"a:123456", 8},            {"a:", 2},
+        {":443", 4},              {"a:44b", 5},               {"fe80::1", 7},
+        {"a::443", 6},            {"443", 3},                 {"", 0},
+    };
+
+    for (size_t i = 0; i < TW_ARRAY_SIZE(tab); i++) {
+        size_t n = strlen(tab[i].name);
+        if (tw_tls_sni_host_len((const uint8_t *)tab[i].name, n) != tab[i].want)
+            fail_msg("\"%s\": %zu, want %zu", tab[i].name,
+                     tw_tls_sni_host_len((const uint8_t *)tab[i].name, n), tab[i].want);
+    }
+}
+
 static void test_maybe_client_hello(void **state)
 {
     static const struct {
@@ -1712,6 +1736,7 @@ int main(void)
         cmocka_unit_test(test_truncated_names),
         cmocka_unit_test(test_not_client_hello),
         cmocka_unit_test(test_maybe_client_hello),
+        cmocka_unit_test(test_sni_host_len),
     };
     return tw_run_tests(tests, NULL, NULL);
 }

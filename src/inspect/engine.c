@@ -566,6 +566,9 @@ static void emit(struct tw_engine *e, struct tw_event *ev, const char *raw, size
     ev->raw = raw;
     ev->raw_len = raw_len;
     ev->norm = e->norm;
+    /* A server_name sent as host:port is matched as its host (README, "Lenient TLS"). */
+    if (ev->evidence == TW_EV_TLS_SNI || ev->evidence == TW_EV_QUIC_SNI)
+        raw_len = tw_tls_sni_host_len((const uint8_t *)raw, raw_len);
     ev->norm_len = tw_name_normalize(e->norm, raw, raw_len);
     e->st.events++;
     e->cfg.sink(e->cfg.sink_ctx, ev);
@@ -887,8 +890,8 @@ static void hello_event(struct tw_engine *e, struct conn *f, const struct tw_tls
         ev.ja4_proto = proto;
         ev.ja4_buf = e->ja4;
         /* the name this client resolved to the address that matches this SNI, if any */
-        if (answer_lookup(e, p->ip_version, p->src, p->dst, first_sec,
-                          (const char *)h->snis[i], h->sni_lens[i])) {
+        if (answer_lookup(e, p->ip_version, p->src, p->dst, first_sec, (const char *)h->snis[i],
+                          tw_tls_sni_host_len(h->snis[i], h->sni_lens[i]))) {
             ev.answer_name = e->ans_name;
             ev.answer_chain = e->ans_chain;
         }

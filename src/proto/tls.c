@@ -102,6 +102,27 @@ static bool ext_seen_add(struct ext_seen *s, uint16_t type)
     return true;
 }
 
+size_t tw_tls_sni_host_len(const uint8_t *name, size_t n)
+{
+    size_t colon = n;
+    unsigned long port = 0;
+
+    while (colon > 0 && name[colon - 1] != ':' && n - colon < 6)
+        colon--;
+    /* name[colon - 1] is ':' when the loop stopped on it: 1 to 5 bytes after it, a host before */
+    if (colon < 2 || name[colon - 1] != ':' || colon == n || n - colon > 5)
+        return n;
+    /* An IPv6 address is a host with colons of its own: only in brackets ("[::1]:443"). */
+    if (memchr(name, ':', colon - 1) != NULL && name[colon - 2] != ']')
+        return n;
+    for (size_t i = colon; i < n; i++) {
+        if ((unsigned)name[i] - '0' >= 10u)
+            return n;
+        port = port * 10 + (unsigned long)(name[i] - '0');
+    }
+    return port <= 65535 ? colon - 1 : n;
+}
+
 /* Keeps one host_name, unless an equal one is already kept. */
 static void add_name(struct tw_tls_hello *out, const uint8_t *name, size_t n)
 {
@@ -151,8 +172,11 @@ static int parse_server_name(struct tw_cur *ext, struct tw_tls_hello *out)
             out->flags |= F(TW_TLS_F_SNI_OTHER_TYPE);
         else if (name_len == 0)
             out->flags |= F(TW_TLS_F_SNI_EMPTY);
-        else
+        else {
+            if (tw_tls_sni_host_len(name, name_len) != name_len)
+                out->flags |= F(TW_TLS_F_SNI_PORT);
             add_name(out, name, name_len);
+        }
     }
     return TW_OK;
 }

@@ -46,6 +46,7 @@
     X(TW_TLS_F_SNI_TOO_MANY, "sni_too_many")     /* over TW_TLS_SNI_MAX host_names: rest unread */ \
     X(TW_TLS_F_SNI_EMPTY, "sni_empty")           /* a zero-length host_name, skipped */           \
     X(TW_TLS_F_SNI_OTHER_TYPE, "sni_other_type") /* a server_name entry not of type host_name */  \
+    X(TW_TLS_F_SNI_PORT, "sni_port")             /* a host_name ending in :port (matched without) */ \
     X(TW_TLS_F_LEGACY_VERSION_UNUSUAL, "legacy_version_unusual") /* not 0x0300..0x0303 */         \
     X(TW_TLS_F_RECORD_VERSION_UNUSUAL, "record_version_unusual") /* 0x03xx above 0x0304 */        \
     X(TW_TLS_F_RECORD_EMPTY, "record_empty")     /* empty handshake record(s), skipped */         \
@@ -68,6 +69,15 @@ enum tw_tls_flag {
 const char *tw_tls_flag_name(enum tw_tls_flag f);
 /* "tls_duplicate_extension", ...: the flag's counter in the stats and summary. */
 const char *tw_tls_flag_counter(enum tw_tls_flag f);
+
+/*
+ * The length of host_name name[0..n) without a port after it: n less ":PORT" when the name
+ * ends in ':' and 1 to 5 digits (a value up to 65535) after at least one other byte, else n.
+ * RFC 6066 names a host only, but clients have sent "host:port" (quic-go's interop clients
+ * did); servers take the bytes as they come. Events report the name as sent and rules match
+ * it without the port, as an HTTP Host.
+ */
+size_t tw_tls_sni_host_len(const uint8_t *name, size_t n);
 
 struct tw_tls_hello {
     uint16_t legacy_version; /* client_version field (any value is read) */
