@@ -39,6 +39,10 @@
 #       (a SigmaHQ-like share; the prefilter indexes them, so they cost only for candidate names).
 #   BENCH_WORKERS ("2 3")     worker counts timed besides one
 #   BENCH_RECALL (1)         0 leaves out the recall line (tests/recall_check.py against tshark)
+#   BENCH_CAPTURE            a capture of your own (pcap or pcapng) timed instead of twgen's;
+#       BENCH_PACKETS and BENCH_SEED then do not apply. A path that is not a readable file is
+#       an error. tshark's view of it is cached in BUILD/bench, keyed on its path, size and
+#       modification time.
 #   TUNWATCH      the binary to time (default BUILD/tunwatch)
 set -u
 
@@ -77,7 +81,17 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 src_sum=$(cd "$root/tests/bench" && cksum twgen*.[ch] | LC_ALL=C sort | cksum | awk '{ print $1 }')
 key=$(printf '%s %s %s\n' "$src_sum" "$packets" "$seed" | cksum | awk '{ print $1 }')
 pcap=$bdir/capture-$key.pcap
-if [ -s "$pcap" ]; then
+tshark_cache=${pcap%.pcap}.tshark.tsv
+if [ -n "${BENCH_CAPTURE:-}" ]; then
+    [ -f "$BENCH_CAPTURE" ] && [ -r "$BENCH_CAPTURE" ] ||
+        die "BENCH_CAPTURE=$BENCH_CAPTURE: not a readable file"
+    pcap=$BENCH_CAPTURE
+    ukey=$(printf '%s %s\n' "$(readlink -f "$pcap")" "$(stat -c '%s %Y' "$pcap")" | cksum |
+        awk '{ print $1 }')
+    tshark_cache=$bdir/user-$ukey.tshark.tsv
+    packets="" # the floor counts them
+    echo "bench: capture $pcap (BENCH_CAPTURE)"
+elif [ -s "$pcap" ]; then
     echo "bench: capture $pcap (cached)"
 else
     rm -f "$bdir"/capture-*.pcap "$bdir"/capture-*.tshark.tsv
@@ -215,7 +229,7 @@ done
 set -- $(cat "$tmp/floor.out" 2>/dev/null)
 n_pkts=${2:-0}
 n_bytes=${6:-0}
-if [ "$n_pkts" != "$packets" ]; then
+if [ -n "$packets" ] && [ "$n_pkts" != "$packets" ]; then
     echo "bench: floor counted '$n_pkts' packets, expected $packets" >&2
     failed=1
 fi
@@ -250,9 +264,9 @@ if [ "${BENCH_RECALL:-1}" != 0 ]; then
     if ! command -v tshark >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then
         recall_line="not measured (tshark or python3 not found)"
     else
-        echo "bench: recall against tshark (tshark's view cached in ${pcap%.pcap}.tshark.tsv)"
+        echo "bench: recall against tshark (tshark's view cached in $tshark_cache)"
         python3 "$root/tests/recall_check.py" "$tunwatch" "$pcap" --show 10 \
-            --tshark-cache "${pcap%.pcap}.tshark.tsv" >"$tmp/recall.out" 2>"$tmp/recall.err"
+            --tshark-cache "$tshark_cache" >"$tmp/recall.out" 2>"$tmp/recall.err"
         rrc=$?
         cat "$tmp/recall.out"
         recall_line=$(sed -n 's/^recall: [^ ]*: all  *\([^ ]*\) = \([^ ]*\) .*/\2 (\1 names)/p' \
