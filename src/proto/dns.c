@@ -884,9 +884,7 @@ size_t tw_dns_cname_chain(const struct tw_dns_answers *ans, const char *qname, c
 
 const char *tw_dns_oddity_name(enum tw_dns_oddity o)
 {
-#define TW_DNS_ODD_NAME(id, name) [id] = name,
-    static const char *const names[TW_DNS_ODD__COUNT] = {TW_DNS_ODDITIES(TW_DNS_ODD_NAME)};
-#undef TW_DNS_ODD_NAME
+    static const char *const names[TW_DNS_ODD__COUNT] = {TW_DNS_ODDITIES(TW_X_NAME)};
 
     return (unsigned)o < TW_DNS_ODD__COUNT ? names[o] : "?";
 }

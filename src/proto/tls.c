@@ -24,11 +24,7 @@
 
 #define F(flag) (1u << (flag))
 
-static const char *const flag_names[TW_TLS_F__COUNT] = {
-#define TW_TLS_FLAG_NAME(id, name) [id] = name,
-    TW_TLS_FLAGS(TW_TLS_FLAG_NAME)
-#undef TW_TLS_FLAG_NAME
-};
+static const char *const flag_names[TW_TLS_F__COUNT] = {TW_TLS_FLAGS(TW_X_NAME)};
 
 static const char *const flag_counters[TW_TLS_F__COUNT] = {
 #define TW_TLS_FLAG_COUNTER(id, name) [id] = "tls_" name,

@@ -31,6 +31,11 @@
 #define TW_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define TW_CACHE_LINE 64
 
+/* For lists of X(ID, "name") entries (TW_TLS_FLAGS, TW_DNS_ODDITIES): the enum constant, and
+ * its name as a designated initializer of a table indexed by it. */
+#define TW_X_ENUM(id, name) id,
+#define TW_X_NAME(id, name) [id] = name,
+
 #if defined(__GNUC__)
 #define TW_LIKELY(x) __builtin_expect(!!(x), 1)
 #define TW_UNLIKELY(x) __builtin_expect(!!(x), 0)

@@ -69,12 +69,7 @@ struct tw_dns_question {
     X(TW_DNS_ODD_FORWARD_POINTER, "forward_pointer") /* a pointer at or past its own run */       \
     X(TW_DNS_ODD_HEADER_POINTER, "header_pointer")   /* a pointer into the header */
 
-enum tw_dns_oddity {
-#define TW_DNS_ODD_ENUM(id, name) id,
-    TW_DNS_ODDITIES(TW_DNS_ODD_ENUM)
-#undef TW_DNS_ODD_ENUM
-        TW_DNS_ODD__COUNT
-};
+enum tw_dns_oddity { TW_DNS_ODDITIES(TW_X_ENUM) TW_DNS_ODD__COUNT };
 
 /* "forward_pointer", ... (the name in events); "?" out of range. */
 const char *tw_dns_oddity_name(enum tw_dns_oddity o);

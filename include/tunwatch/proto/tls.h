@@ -58,12 +58,7 @@
     X(TW_TLS_F_EXTENSION_LIST_BAD, "extension_list_bad") /* see ext_list_bad */                   \
     X(TW_TLS_F_TRUNCATED, "truncated") /* malformed after these names were read */
 
-enum tw_tls_flag {
-#define TW_TLS_FLAG_ENUM(id, name) id,
-    TW_TLS_FLAGS(TW_TLS_FLAG_ENUM)
-#undef TW_TLS_FLAG_ENUM
-        TW_TLS_F__COUNT
-};
+enum tw_tls_flag { TW_TLS_FLAGS(TW_X_ENUM) TW_TLS_F__COUNT };
 
 /* "duplicate_extension", ...: the flag's name in the output. */
 const char *tw_tls_flag_name(enum tw_tls_flag f);
