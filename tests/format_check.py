@@ -19,8 +19,12 @@ CEF lines are read with a parser written from the CEF specification: the header 
 whose keys are letters and digits and whose values escape \\, = and line breaks (\\n, \\r).
 """
 import json
+import os
 import re
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sigma_events  # noqa: E402
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 KEY = re.compile(r"[A-Za-z0-9]+")
@@ -211,8 +215,9 @@ def key_of(fmt, o):
                 o["AdditionalFields"]["name_normalized"])
     h, e = o["header"], o["ext"]
     alert = "cs4" in e
-    return (alert, e.get("cs4"), e["src"], int(e["spt"]),
-            e.get("cs6", e.get("dhost", "")).lower().rstrip("."))
+    # CEF has the name as sent: a server_name sent as host:port is matched as its host.
+    name = e["cs6"] if "cs6" in e else sigma_events.sni_host(e.get("dhost", ""))
+    return (alert, e.get("cs4"), e["src"], int(e["spt"]), name.lower().rstrip("."))
 
 
 def same(paths):

@@ -31,6 +31,18 @@ import sys
 import yaml
 
 NAME_FIELDS = {"DestinationHostname", "QueryName"}
+
+
+def sni_host(name):
+    """A server_name as tunwatch matches it: without a trailing ':PORT' (1 to 5 digits, up to
+    65535, after a host whose colons, if any, are inside brackets), as tw_tls_sni_host_len()."""
+    host, sep, port = name.rpartition(":")
+    if not sep or not host or not 1 <= len(port) <= 5 or \
+            any(c not in "0123456789" for c in port) or int(port) > 65535:
+        return name
+    if ":" in host and not host.endswith("]"):
+        return name
+    return host
 SIGMA = {
     "network_connection": {"DestinationHostname", "DestinationIp", "DestinationPort", "SourceIp",
                            "SourcePort", "Protocol", "Initiated", "Image", "ProcessId", "User",

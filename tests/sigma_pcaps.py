@@ -82,7 +82,10 @@ def names_from_tsv(path):
     dns, sni = set(), set()
 
     def add(dest, n):
-        dest.add(n[-NAME_KEPT:].lower().rstrip("."))
+        n = n[-NAME_KEPT:]
+        if dest is sni:
+            n = se.sni_host(n)  # a server_name sent as host:port is matched as its host
+        dest.add(n.lower().rstrip("."))
 
     extra = path[: -len(".names.tsv")] + ".names.extra.tsv"
     for p in [path] + ([extra] if os.path.exists(extra) else []):
