@@ -80,6 +80,28 @@ static void test_parse(void **state)
     assert_int_equal(tw_homenet_parse(&h, "10.0.0.0/8,", bad, sizeof(bad)), 0);
 }
 
+/* Ports as a URI or a Host field writes them: digits, leading zeros allowed, up to 65535. */
+static void test_port(void **state)
+{
+    (void)state;
+    uint16_t port = 7;
+
+    assert_true(tw_port_parse((const uint8_t *)"443", 3, &port));
+    assert_int_equal(port, 443);
+    assert_true(tw_port_parse((const uint8_t *)"0", 1, &port));
+    assert_int_equal(port, 0);
+    assert_true(tw_port_parse((const uint8_t *)"0008080", 7, &port));
+    assert_int_equal(port, 8080);
+    assert_true(tw_port_parse((const uint8_t *)"65535", 5, &port));
+    assert_int_equal(port, 65535);
+    assert_false(tw_port_parse((const uint8_t *)"65536", 5, &port));
+    assert_false(tw_port_parse((const uint8_t *)"", 0, &port));
+    assert_false(tw_port_parse((const uint8_t *)"4a3", 3, &port));
+    assert_false(tw_port_parse((const uint8_t *)"-1", 2, &port));
+    assert_false(tw_port_parse((const uint8_t *)"99999999999999999999", 20, &port));
+    assert_int_equal(port, 65535); /* left as it was by a refusal */
+}
+
 static void test_format(void **state)
 {
     (void)state;
@@ -98,6 +120,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default),
         cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_port),
         cmocka_unit_test(test_format),
     };
     return tw_run_tests_name("netaddr", tests, NULL, NULL);

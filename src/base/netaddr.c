@@ -100,6 +100,23 @@ int tw_homenet_parse(struct tw_homenet *h, const char *list, char *bad, size_t b
     return 0;
 }
 
+bool tw_port_parse(const uint8_t *p, size_t n, uint16_t *port)
+{
+    uint32_t v = 0;
+
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        v = v * 10 + (uint32_t)(p[i] - '0');
+        if (v > 65535)
+            return false;
+    }
+    *port = (uint16_t)v;
+    return true;
+}
+
 bool tw_cidr_contains(const struct tw_cidr *c, uint8_t version, const uint8_t addr[16])
 {
     unsigned full = c->prefix / 8, rest = c->prefix % 8;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tunwatch/base/ascii.h"
+#include "tunwatch/base/netaddr.h"
 
 #define SP ' '
 #define HTAB '\t'
@@ -86,22 +87,6 @@ static bool method_known(const uint8_t *m, size_t n)
     return false;
 }
 
-/* port = *DIGIT, at most 65535 (leading zeros allowed); p[0..n) not empty. */
-static bool port_parse(const uint8_t *p, size_t n, uint16_t *port)
-{
-    uint32_t v = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return false;
-        v = v * 10 + (uint32_t)(p[i] - '0');
-        if (v > 65535)
-            return false;
-    }
-    *port = (uint16_t)v;
-    return true;
-}
-
 static bool host_chars_ok(const uint8_t *h, size_t n, bool literal)
 {
     for (size_t i = 0; i < n; i++)
@@ -158,7 +143,7 @@ unsigned tw_http_hostport_parse(const uint8_t *a, size_t n, struct tw_http_hostp
         bad |= TW_HTTP_F_HOST_BAD;
     slice_set(&out->host, &out->host_len, a, host_len);
     if (port_len > 0) {
-        if (port_parse(port, port_len, &out->port))
+        if (tw_port_parse(port, port_len, &out->port))
             out->has_port = true;
         else
             bad |= TW_HTTP_F_HOST_BAD;

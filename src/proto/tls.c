@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+#include "tunwatch/base/netaddr.h"
+
 #define TLS_CT_CCS 20
 #define TLS_CT_ALERT 21
 #define TLS_CT_HANDSHAKE 22
@@ -100,23 +102,17 @@ static bool ext_seen_add(struct ext_seen *s, uint16_t type)
 
 size_t tw_tls_sni_host_len(const uint8_t *name, size_t n)
 {
-    size_t colon = n;
-    unsigned long port = 0;
+    const uint8_t *colon = n > 0 ? memrchr(name, ':', n) : NULL;
+    size_t host = colon != NULL ? (size_t)(colon - name) : 0;
+    uint16_t port;
 
-    while (colon > 0 && name[colon - 1] != ':' && n - colon < 6)
-        colon--;
-    /* name[colon - 1] is ':' when the loop stopped on it: 1 to 5 bytes after it, a host before */
-    if (colon < 2 || name[colon - 1] != ':' || colon == n || n - colon > 5)
+    /* 1 to 5 digits, a value up to 65535 */
+    if (host == 0 || n - host - 1 > 5 || !tw_port_parse(colon + 1, n - host - 1, &port))
         return n;
     /* An IPv6 address is a host with colons of its own: only in brackets ("[::1]:443"). */
-    if (memchr(name, ':', colon - 1) != NULL && name[colon - 2] != ']')
+    if (memchr(name, ':', host) != NULL && name[host - 1] != ']')
         return n;
-    for (size_t i = colon; i < n; i++) {
-        if ((unsigned)name[i] - '0' >= 10u)
-            return n;
-        port = port * 10 + (unsigned long)(name[i] - '0');
-    }
-    return port <= 65535 ? colon - 1 : n;
+    return host;
 }
 
 /* Keeps one host_name, unless an equal one is already kept. */

@@ -21,6 +21,10 @@ struct tw_homenet {
     struct tw_cidr net[TW_HOMENET_MAX];
 };
 
+/* A port written p[0..n) as in a URI or a Host field (RFC 3986: *DIGIT, leading zeros allowed):
+ * true with *port set when n > 0, every byte is a digit and the value is at most 65535. */
+bool tw_port_parse(const uint8_t *p, size_t n, uint16_t *port);
+
 /* True if addr (version 4: the first 4 bytes) is inside c; never across address families. */
 bool tw_cidr_contains(const struct tw_cidr *c, uint8_t version, const uint8_t addr[16]);
 

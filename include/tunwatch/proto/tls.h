@@ -67,7 +67,8 @@ const char *tw_tls_flag_counter(enum tw_tls_flag f);
 
 /*
  * The length of host_name name[0..n) without a port after it: n less ":PORT" when the name
- * ends in ':' and 1 to 5 digits (a value up to 65535) after at least one other byte, else n.
+ * ends in ':' and 1 to 5 digits of a port (tw_port_parse(): up to 65535) after at least one
+ * other byte, and the host has no colon outside brackets ("[::1]:443"), else n.
  * RFC 6066 names a host only, but clients have sent "host:port" (quic-go's interop clients
  * did); servers take the bytes as they come. Events report the name as sent and rules match
  * it without the port, as an HTTP Host.
