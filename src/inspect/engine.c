@@ -551,12 +551,16 @@ static void event_init(struct tw_engine *e, struct tw_event *ev, const struct co
 }
 
 /*
- * Hands the event to the sink with name raw[0..raw_len). A name longer than an event holds
+ * Hands the event to the sink with name raw[0..raw_len), of which rules match the first
+ * match_len bytes (all but a server_name's ":port"). A name longer than an event holds
  * (TW_NAME_MAX - 1) keeps its last bytes, the part suffix rules (endswith, the suffix trie)
  * match, and is flagged name_truncated.
  */
-static void emit(struct tw_engine *e, struct tw_event *ev, const char *raw, size_t raw_len)
+static void emit_part(struct tw_engine *e, struct tw_event *ev, const char *raw, size_t raw_len,
+                      size_t match_len)
 {
+    size_t unmatched = raw_len - match_len;
+
     if (raw_len > TW_NAME_MAX - 1) {
         raw += raw_len - (TW_NAME_MAX - 1);
         raw_len = TW_NAME_MAX - 1;
@@ -566,12 +570,15 @@ static void emit(struct tw_engine *e, struct tw_event *ev, const char *raw, size
     ev->raw = raw;
     ev->raw_len = raw_len;
     ev->norm = e->norm;
-    /* A server_name sent as host:port is matched as its host (README, "Lenient TLS"). */
-    if (ev->evidence == TW_EV_TLS_SNI || ev->evidence == TW_EV_QUIC_SNI)
-        raw_len = tw_tls_sni_host_len((const uint8_t *)raw, raw_len);
-    ev->norm_len = tw_name_normalize(e->norm, raw, raw_len);
+    ev->norm_len = tw_name_normalize(e->norm, raw, raw_len - unmatched);
     e->st.events++;
     e->cfg.sink(e->cfg.sink_ctx, ev);
+}
+
+/* emit_part() of a name rules match whole. */
+static void emit(struct tw_engine *e, struct tw_event *ev, const char *raw, size_t raw_len)
+{
+    emit_part(e, ev, raw, raw_len, raw_len);
 }
 
 /* Joins names[0..n) with ' ' into e->ans_chain, whole names only. */
@@ -889,14 +896,16 @@ static void hello_event(struct tw_engine *e, struct conn *f, const struct tw_tls
         ev.ja4_hello = h;
         ev.ja4_proto = proto;
         ev.ja4_buf = e->ja4;
+        /* A server_name sent as host:port is matched as its host (README, "Lenient TLS"). */
+        size_t host_len = tw_tls_sni_host_len(h->snis[i], h->sni_lens[i]);
         /* the name this client resolved to the address that matches this SNI, if any */
         if (answer_lookup(e, p->ip_version, p->src, p->dst, first_sec, (const char *)h->snis[i],
-                          tw_tls_sni_host_len(h->snis[i], h->sni_lens[i]))) {
+                          host_len)) {
             ev.answer_name = e->ans_name;
             ev.answer_chain = e->ans_chain;
         }
         e->st.tls_names++;
-        emit(e, &ev, (const char *)h->snis[i], h->sni_lens[i]);
+        emit_part(e, &ev, (const char *)h->snis[i], h->sni_lens[i], host_len);
     }
 }
 

@@ -213,8 +213,9 @@ static void cef_line(struct tw_jb *jb, const struct tw_format_ctx *c, const stru
         exts(w, "flexString2", src.name);
         exts(w, "flexString2Label", "pcapFilename");
     }
-    /* The dictionary's custom slots are all taken: the stream's and the hello's oddities go
-     * in keys of tunwatch's own (Sentinel keeps such keys in AdditionalExtensions). */
+    /* The dictionary's custom slots are all taken: the stream's, the hello's and the DNS
+     * message's oddities go in keys of tunwatch's own (Sentinel keeps such keys in
+     * AdditionalExtensions). */
     char flags[1024];
     if (ev->stream_flags != 0)
         ext(w, "tunwatchStreamFlags", flags, fmt_stream_flags_text(ev, flags, sizeof(flags)));

@@ -811,18 +811,18 @@ int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t an
         struct tw_dns_answer *a = out->n < TW_DNS_MAX_ANSWERS ? &out->a[out->n] : NULL;
         struct rr_fixed fx;
         bool kept;
-        int rc = answer_one(&w, &off, a, &kept, &fx);
-        out->odd = w.odd; /* also for the records kept before an error */
-        if (rc < 0)
+        if (answer_one(&w, &off, a, &kept, &fx) < 0) {
+            out->odd = w.odd; /* also for the records kept before the error */
             return TW_EMALFORMED;
+        }
         if (kept && a != NULL)
             out->n++;
         else
             out->skipped++;
         if (!out->no_text)
             record_text(&w, &fx, out);
-        out->odd = w.odd;
     }
+    out->odd = w.odd;
     return 0;
 }
 

@@ -19,14 +19,14 @@
  *
  * Compression pointers (RFC 1035 4.1.4) are followed to any offset inside the
  * message, as glibc's ns_name_unpack() and dnsmasq follow them
- * (pcaps/dns_pointers.pcap): a pointer forward, at or past the start of the label run that holds
- * it (RFC 9267 asks encoders for backward pointers only), or into the 12-byte
- * header, is read and reported as an oddity (TW_DNS_ODD_*), not refused: a
- * sensor that refused what a resolver answers would be a way around it. A
- * loop is found as glibc finds it: a walk that has looked at more octets
- * (two per pointer, one plus the length per label) than the message holds
- * must have come back to a place it saw, and is malformed. The 255-octet and
- * 127-label limits end most loops sooner.
+ * (pcaps/dns_pointers.pcap): a pointer forward, at or past the start of the
+ * label run that holds it (RFC 9267 asks encoders for backward pointers only),
+ * or into the 12-byte header, is read and reported as an oddity
+ * (TW_DNS_ODD_*), not refused: a sensor that refused what a resolver answers
+ * would be a way around it. A loop is found as glibc finds it: a walk that has
+ * looked at more octets (two per pointer, one plus the length per label) than
+ * the message holds must have come back to a place it saw, and is malformed.
+ * The 255-octet and 127-label limits end most loops sooner.
  *
  * Pointers let a small message make the parser walk the same labels again
  * and again (10,000 questions, each a pointer to a 127-label name, fit in
