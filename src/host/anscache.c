@@ -13,7 +13,7 @@
  * head and the arena's next bytes, first dropping the answers put longest ago until both have
  * room. Entries are found through an index: an
  * open-addressing table (linear probing, at most half full, backward-shift deletion) of
- * 8-byte slots holding the key's hash and the entry's index, so a probe reads one compact
+ * 8-byte slots holding the key's hash and the entry's index + 1, so a probe reads one compact
  * cache line and only the entry whose hash matches. A put therefore touches two index slots
  * and the entry and text at the head, which advance sequentially: no heap, no free list,
  * no scan, and no memory touched for names longer than they are. Expiry is checked when an entry is read; an expired entry found by a lookup is
@@ -66,10 +66,11 @@ struct ans_stamp {
     uint64_t first, last;
 };
 
-/* An index slot: empty when idx is ANS_NONE. */
+/* An index slot: ref is the entry's index + 1, 0 when the slot is empty, so the slots of a
+ * fresh mapping start empty and are touched only when used. */
 struct ans_slot {
     uint32_t hash;
-    uint32_t idx;
+    uint32_t ref;
 };
 
 struct ans_shard {
@@ -234,7 +235,7 @@ static void shard_unlock(struct ans_shard *s)
 static struct ans_slot *free_slot(struct ans_shard *s, uint32_t h)
 {
     for (uint32_t i = h & s->mask;; i = (i + 1) & s->mask)
-        if (s->slots[i].idx == ANS_NONE)
+        if (s->slots[i].ref == 0)
             return &s->slots[i];
 }
 
@@ -244,11 +245,11 @@ static void remove_entry(struct ans_shard *s, uint32_t idx)
     struct ans_entry *e = &s->entries[idx];
     uint32_t i = e->hash & s->mask;
 
-    while (s->slots[i].idx != idx)
+    while (s->slots[i].ref != idx + 1)
         i = (i + 1) & s->mask;
     /* Backward-shift deletion: pull later slots of the run into the hole when their home
      * position allows, so every key stays reachable from its home without tombstones. */
-    for (uint32_t j = (i + 1) & s->mask; s->slots[j].idx != ANS_NONE; j = (j + 1) & s->mask) {
+    for (uint32_t j = (i + 1) & s->mask; s->slots[j].ref != 0; j = (j + 1) & s->mask) {
         uint32_t home = s->slots[j].hash & s->mask;
         /* Movable when home is not cyclically within (i, j]. */
         if (((j - home) & s->mask) >= ((j - i) & s->mask)) {
@@ -256,7 +257,7 @@ static void remove_entry(struct ans_shard *s, uint32_t idx)
             i = j;
         }
     }
-    s->slots[i].idx = ANS_NONE;
+    s->slots[i].ref = 0;
     e->live = 0;
     s->used--;
 }
@@ -312,26 +313,27 @@ static unsigned key_entries(struct ans_shard *s, const struct ans_key *k, uint32
 restart:
     n = stale = 0;
     oldest = ANS_NONE;
-    for (uint32_t i = h & s->mask; s->slots[i].idx != ANS_NONE; i = (i + 1) & s->mask) {
+    for (uint32_t i = h & s->mask; s->slots[i].ref != 0; i = (i + 1) & s->mask) {
         const struct ans_slot *sl = &s->slots[i];
-        const struct ans_entry *e = &s->entries[sl->idx];
+        uint32_t idx = sl->ref - 1;
+        const struct ans_entry *e = &s->entries[idx];
 
         if (sl->hash != h || memcmp(&e->key, k, sizeof(*k)) != 0)
             continue;
-        if (s->learnt != NULL && s->learnt[sl->idx].first >= before)
+        if (s->learnt != NULL && s->learnt[idx].first >= before)
             continue;
         if (e->expires < now) {
             if (keep == 0) {
                 s->expired++;
-                remove_entry(s, sl->idx); /* slots shift: scan the run again */
+                remove_entry(s, idx); /* slots shift: scan the run again */
                 goto restart;
             }
-            if (stale++ == 0 || ring_age(s, sl->idx) < ring_age(s, oldest))
-                oldest = sl->idx;
+            if (stale++ == 0 || ring_age(s, idx) < ring_age(s, oldest))
+                oldest = idx;
             continue;
         }
         if (n < TW_ANSCACHE_NAMES_MAX)
-            out[n++] = sl->idx;
+            out[n++] = idx;
     }
     if (stale > keep) {
         s->expired++;
@@ -425,36 +427,43 @@ struct tw_anscache *tw_anscache_new(const struct tw_anscache_config *cfg)
     if (c->shards == NULL)
         goto out_free_cache;
     memset(c->shards, 0, conf.shards * sizeof(*c->shards));
-    c->entries_size = (size_t)conf.capacity * sizeof(struct ans_entry);
-    c->entries = tw_table_alloc(c->entries_size);
-    c->text_size = (size_t)conf.capacity * ANS_TEXT_AVG + (size_t)conf.shards * TW_ANSCACHE_TEXT_MAX;
-    c->arena = tw_table_alloc(c->text_size);
-    if (c->entries == NULL || c->arena == NULL)
-        goto out_free_shards;
-    size_t first = 0, text_first = 0;
-
+    /* Each shard's slots: a power of two at least twice its capacity (at most half full:
+     * short probes). They follow the entries in one mapping, zero (empty) until used. */
+    size_t n_slots = 0;
     for (unsigned i = 0; i < conf.shards; i++) {
         struct ans_shard *s = &c->shards[i];
         uint32_t nb = 1;
 
         s->cap = conf.capacity / conf.shards + (i < conf.capacity % conf.shards ? 1 : 0);
-        while (nb < 2 * s->cap) /* at most half full: short probes */
+        while (nb < 2 * s->cap)
             nb <<= 1;
         s->mask = nb - 1;
+        n_slots += nb;
+    }
+    c->entries_size = (size_t)conf.capacity * sizeof(struct ans_entry) +
+                      n_slots * sizeof(struct ans_slot);
+    c->entries = tw_table_alloc(c->entries_size);
+    c->text_size = (size_t)conf.capacity * ANS_TEXT_AVG + (size_t)conf.shards * TW_ANSCACHE_TEXT_MAX;
+    c->arena = tw_table_alloc(c->text_size);
+    if (c->entries == NULL || c->arena == NULL)
+        goto out_free_shards;
+    struct ans_slot *slots = (struct ans_slot *)(c->entries + conf.capacity);
+    size_t first = 0, text_first = 0;
+
+    for (unsigned i = 0; i < conf.shards; i++) {
+        struct ans_shard *s = &c->shards[i];
+
         s->entries = c->entries + first;
+        s->slots = slots;
+        slots += s->mask + 1;
         /* At least one longest text fits whatever the capacity. */
         s->arena_cap = s->cap * ANS_TEXT_AVG + TW_ANSCACHE_TEXT_MAX;
         s->arena = c->arena + text_first;
         text_first += s->arena_cap;
         first += s->cap;
-        s->slots = malloc((size_t)nb * sizeof(*s->slots));
         atomic_init(&s->lock, false);
-        if (s->slots == NULL)
-            goto out_free_shards;
-        c->n_shards = i + 1;
-        for (uint32_t j = 0; j < nb; j++)
-            s->slots[j].idx = ANS_NONE;
     }
+    c->n_shards = conf.shards;
     return c;
 
 out_free_shards:
@@ -484,8 +493,6 @@ void tw_anscache_free(struct tw_anscache *c)
         return;
     if (c->learnt != NULL)
         tw_table_free(c->learnt, c->learnt_size);
-    for (unsigned i = 0; i < c->n_shards; i++)
-        free(c->shards[i].slots);
     free(c->shards);
     tw_table_free(c->entries, c->entries_size);
     tw_table_free(c->arena, c->text_size);
@@ -550,7 +557,7 @@ static int put_key(struct tw_anscache *c, const struct ans_key *k, const struct 
     e->live = 1;
     e->text_off = off;
     sl->hash = h;
-    sl->idx = idx;
+    sl->ref = idx + 1;
     s->used++;
     e->expires = now + (int64_t)ttl;
     e->flags = t->flags;
