@@ -18,7 +18,6 @@
 #include "tunwatch/base/alloc.h"
 #include "tunwatch/capture/pcapng.h"
 
-#define READ_BUFFER (1u << 20)
 
 /*
  * Classic pcap is read here, not through libpcap: read() into large blocks, records parsed in
@@ -81,8 +80,8 @@ struct tw_capfile {
     FILE *fp;
     bool regular; /* a regular file by name: can be opened again and read from the start */
     struct stream *in; /* a stream read once (standard input, a FIFO, a socket), else NULL */
-    char *readbuf;
-    struct pcapr *pr; /* classic pcap, else NULL (pcapng) */
+    struct pcapr *pr; /* the blocks of classic pcap, and of pcapng from a regular file */
+    bool ng_blocks;   /* pcapng parsed in pr's blocks (c->ng keeps the section's state) */
     int linktype;
     struct tw_pcapng ng;
     uint64_t size;
@@ -117,20 +116,29 @@ static ssize_t cap_read(struct tw_capfile *c, uint8_t *buf, size_t n)
     return stream_read(c->in, buf, n, true);
 }
 
-/* Reads the 24-byte file header. 0, or TW_EMALFORMED / TW_EIO with the reason in why. */
-static int pcapr_open(struct tw_capfile *c, char *why, size_t whylen)
+/* The block reader's state, zeroed: NULL when out of memory. */
+static struct pcapr *pcapr_new(void)
 {
-    uint8_t h[24];
     /* Its blocks' hold counters are cache-line aligned (workers write them): more than
      * calloc promises. */
     const size_t align = _Alignof(struct pcapr);
     struct pcapr *r = aligned_alloc(align, (sizeof(*r) + align - 1) & ~(align - 1));
 
+    if (r != NULL)
+        memset(r, 0, sizeof(*r));
+    return r;
+}
+
+/* Reads the 24-byte file header. 0, or TW_EMALFORMED / TW_EIO with the reason in why. */
+static int pcapr_open(struct tw_capfile *c, char *why, size_t whylen)
+{
+    uint8_t h[24];
+    struct pcapr *r = pcapr_new();
+
     if (r == NULL) {
         snprintf(why, whylen, "out of memory");
         return TW_ENOMEM;
     }
-    memset(r, 0, sizeof(*r));
     ssize_t n = 0, got = 1;
     while (n < (ssize_t)sizeof(h) && (got = cap_read(c, h + n, sizeof(h) - (size_t)n)) > 0)
         n += got;
@@ -333,6 +341,129 @@ static int pcapr_next(struct tw_capfile *c, struct tw_frame *f, char *why, size_
         if (rc != 0)
             return rc;
     }
+}
+
+/*
+ * pcapng from a regular file, parsed in the same blocks as classic pcap: a packet is handed
+ * out pointing into its block, held like a classic record. A block larger than a read block
+ * (pcapng allows 16 MiB; a packet never needs it, options or a custom block may) is read into
+ * a buffer of its own (c->ng.buf) past the blocks, and a packet in it is handed out with no
+ * hold: valid until the next call, as the stdio reader's.
+ */
+static int ngblk_big(struct tw_capfile *c, uint32_t type, uint32_t len, struct tw_frame *f,
+                     int *linktype, char *why, size_t whylen)
+{
+    struct pcapr *r = c->pr;
+    struct tw_pcapng *ng = &c->ng;
+    size_t have = r->end - r->pos;
+
+    if (ng->cap < len) {
+        uint8_t *nb = realloc(ng->buf, len);
+        if (nb == NULL) {
+            snprintf(why, whylen, "out of memory");
+            return TW_ENOMEM;
+        }
+        ng->buf = nb;
+        ng->cap = len;
+    }
+    memcpy(ng->buf, r->blk[r->cur].mem + r->pos, have);
+    ssize_t got = r->eof ? 0 : cap_read(c, ng->buf + have, len - have);
+    if (got < 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return TW_EIO;
+    }
+    /* What is parsed next follows the block: the read block is used up to its end. */
+    r->offset += (uint64_t)got;
+    r->pos = r->end;
+    if (have + (size_t)got < len) {
+        r->eof = true;
+        return tw_pcapng_cut(ng, why, whylen);
+    }
+    return tw_pcapng_block(ng, ng->buf, type, len, f, linktype, why, whylen);
+}
+
+/* The next packet of pcapng in blocks: as pcapr_next(), with its link type in *linktype. */
+static int ngblk_next(struct tw_capfile *c, struct tw_frame *f, int *linktype, char *why,
+                      size_t whylen)
+{
+    struct pcapr *r = c->pr;
+    struct tw_pcapng *ng = &c->ng;
+    uint32_t type, len;
+    int rc;
+
+    if (ng->failed != 0) {
+        snprintf(why, whylen, "pcapng stream already failed");
+        return ng->failed;
+    }
+    for (;;) {
+        size_t avail = r->end - r->pos;
+        if (avail < 12 && !r->eof) { /* no block is shorter */
+            if ((rc = pcapr_fill(c, 12, why, whylen)) != 0)
+                return rc;
+            continue;
+        }
+        if (avail == 0)
+            return TW_EOF;
+        const uint8_t *h = r->blk[r->cur].mem + r->pos;
+        ng->offset = r->offset + r->pos;
+        if ((rc = tw_pcapng_head(ng, h, avail, &type, &len, why, whylen)) != 1)
+            return rc;
+        if (len > BLOCK_BYTES) {
+            rc = ngblk_big(c, type, len, f, linktype, why, whylen);
+        } else if (avail < len) {
+            if (r->eof)
+                return tw_pcapng_cut(ng, why, whylen);
+            if ((rc = pcapr_fill(c, len, why, whylen)) != 0)
+                return rc;
+            continue;
+        } else {
+            rc = tw_pcapng_block(ng, h, type, len, f, linktype, why, whylen);
+            r->pos += len;
+            if (rc == 1)
+                f->hold = &r->blk[r->cur];
+        }
+        if (rc != 0)
+            return rc;
+    }
+}
+
+/* Sets c up to read pcapng from its regular file in blocks and reads the first block, which
+ * must be a Section Header Block. 0, or a negative code with the reason in why. */
+static int ngblk_open(struct tw_capfile *c, char *why, size_t whylen)
+{
+    struct tw_pcapng *ng = &c->ng;
+    struct tw_frame f;
+    uint32_t type, len;
+    int lt, rc;
+
+    memset(ng, 0, sizeof(*ng));
+    if ((c->pr = pcapr_new()) == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return TW_ENOMEM;
+    }
+    c->ng_blocks = true;
+    struct pcapr *r = c->pr;
+    if ((rc = pcapr_fill(c, 12, why, whylen)) != 0)
+        return rc;
+    if (r->end == 0) {
+        snprintf(why, whylen, "empty file");
+        return TW_EINCOMPLETE;
+    }
+    if ((rc = tw_pcapng_head(ng, r->blk[r->cur].mem, r->end, &type, &len, why, whylen)) != 1)
+        return rc;
+    if (type != TW_PCAPNG_SHB) {
+        snprintf(why, whylen, "not a pcapng file (no section header block)");
+        return TW_EMALFORMED;
+    }
+    if (len > BLOCK_BYTES)
+        return ngblk_big(c, type, len, &f, &lt, why, whylen);
+    if ((rc = pcapr_fill(c, len, why, whylen)) != 0)
+        return rc;
+    if (r->end < len)
+        return tw_pcapng_cut(ng, why, whylen);
+    rc = tw_pcapng_first(ng, r->blk[r->cur].mem, type, len, why, whylen);
+    r->pos = len;
+    return rc;
 }
 
 static void pcapr_close(struct tw_capfile *c)
@@ -612,7 +743,7 @@ bool tw_capfile_ready(struct tw_capfile *c)
 {
     if (c->in == NULL)
         return true;
-    return c->pr != NULL ? pcapr_ready(c) : pcapng_ready(c);
+    return c->pr != NULL ? pcapr_ready(c) : pcapng_ready(c); /* a stream's pcapng: stdio */
 }
 
 int tw_capfile_fd(const struct tw_capfile *c)
@@ -677,11 +808,18 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
         }
         c->fp = fp; /* closes the stream under it (not stdin) */
     }
-    /* stdio reads pcapng from a regular file (classic pcap goes by read(2), a stream through
-     * struct stream). */
-    if (tw_pcapng_magic(magic) && c->regular && (c->readbuf = malloc(READ_BUFFER)) != NULL)
-        setvbuf(c->fp, c->readbuf, _IOFBF, READ_BUFFER);
-    if (tw_pcapng_magic(magic)) {
+    if (tw_pcapng_magic(magic) && c->regular) {
+        /* Read by read(2) into blocks and parsed in place, as classic pcap. */
+        c->linktype = -1;
+        rc = ngblk_open(c, why, sizeof(why));
+        if (rc != 0) {
+            snprintf(err, errlen, "%s: %s", path, why);
+            goto out_close;
+        }
+        *out = c;
+        return 0;
+    }
+    if (tw_pcapng_magic(magic)) { /* a stream: through struct stream's stdio cookie */
         c->linktype = -1;
         rc = tw_pcapng_open(&c->ng, c->fp, why, sizeof(why));
         if (rc != 0) {
@@ -700,9 +838,11 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
     *out = c;
     return 0;
 out_close:
+    if (c->pr != NULL)
+        pcapr_close(c);
+    tw_pcapng_close(&c->ng);
     if (c->fp != stdin)
         fclose(c->fp);
-    free(c->readbuf);
     free(c);
     return rc;
 }
@@ -715,6 +855,12 @@ int tw_capfile_next(struct tw_capfile *c, struct tw_frame *f, int *linktype, cha
 
     if (c->pr == NULL) {
         rc = tw_pcapng_next(&c->ng, f, linktype, why, sizeof(why));
+        if (rc < 0 && rc != TW_EOF)
+            snprintf(err, errlen, "%s: %s", c->path, why);
+        return rc;
+    }
+    if (c->ng_blocks) {
+        rc = ngblk_next(c, f, linktype, why, sizeof(why));
         if (rc < 0 && rc != TW_EOF)
             snprintf(err, errlen, "%s: %s", c->path, why);
         return rc;
@@ -757,11 +903,9 @@ void tw_capfile_close(struct tw_capfile *c)
         return;
     if (c->pr != NULL)
         pcapr_close(c);
-    else
-        tw_pcapng_close(&c->ng);
+    tw_pcapng_close(&c->ng);
     if (c->fp != stdin)
         fclose(c->fp);
-    free(c->readbuf);
     free(c);
 }
 

@@ -20,19 +20,34 @@
 #include "tunwatch/capture/capfile.h"
 #include "tunwatch/capture/pcapng.h"
 
+static char dir[] = "/tmp/tw_test_pcapng.XXXXXX";
+
 /* ---- a pcapng writer for the tests, either byte order ---- */
 
 struct w {
-    uint8_t buf[8192];
-    size_t len;
+    uint8_t *buf;
+    size_t len, cap;
     bool big;
     size_t block; /* start of the open block */
 };
 
 static void put8(struct w *w, uint8_t v)
 {
-    assert_true(w->len < sizeof(w->buf));
+    if (w->len == w->cap) {
+        w->cap = w->cap == 0 ? 8192 : 2 * w->cap;
+        w->buf = realloc(w->buf, w->cap);
+        assert_non_null(w->buf);
+    }
     w->buf[w->len++] = v;
+}
+
+/* A copy of w with a buffer of its own. */
+static struct w wdup(const struct w *w)
+{
+    struct w c = *w;
+
+    c.buf = exact_copy(w->buf, w->cap);
+    return c;
 }
 
 static void put16(struct w *w, uint16_t v)
@@ -205,16 +220,65 @@ static size_t build(struct w *w, bool big, size_t *boundaries, size_t *n_bound)
     return w->len;
 }
 
+/* Writes buf[0..len) to a file in dir, its path returned (the caller frees it). */
+static char *write_tmp(const uint8_t *buf, size_t len)
+{
+    char *path = malloc(strlen(dir) + 32);
+    assert_non_null(path);
+    sprintf(path, "%s/part.pcapng", dir);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(buf, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+    return path;
+}
+
+/*
+ * Reads buf[0..len) as a regular file through capfile.c, which parses pcapng in its read
+ * blocks: every packet must be the stdio reader's (f, lts[]), the ending the same code and
+ * message. n is how many packets the stdio reader gave.
+ */
+static void same_as_capfile(const uint8_t *buf, size_t len, const struct tw_frame *fs,
+                            const int *lts, size_t n, int end, const char *end_err)
+{
+    char *path = write_tmp(buf, len), err[512];
+    struct tw_capfile *c;
+    struct tw_frame f;
+    size_t k = 0;
+    int lt, rc = tw_capfile_open(path, &c, err, sizeof(err));
+
+    if (rc == 0) {
+        while ((rc = tw_capfile_next(c, &f, &lt, err, sizeof(err))) == 1) {
+            assert_true(k < n);
+            assert_int_equal(lt, lts[k]);
+            assert_int_equal(f.ts_sec, fs[k].ts_sec);
+            assert_int_equal(f.ts_nsec, fs[k].ts_nsec);
+            assert_int_equal(f.caplen, fs[k].caplen);
+            assert_int_equal(f.wirelen, fs[k].wirelen);
+            assert_memory_equal(f.data, fs[k].data, f.caplen);
+            k++;
+        }
+        tw_capfile_close(c);
+    }
+    assert_int_equal(k, n);
+    assert_int_equal(rc, end);
+    if (end != TW_EOF)
+        assert_non_null(strstr(err, end_err));
+    unlink(path);
+    free(path);
+}
+
 /* Reads the whole of buf[0..len) (an exact-size heap copy). Returns the final code; *n the
- * packets read, each checked against want[]. */
+ * packets read, each checked against want[]. A file of 4 bytes or more (the magic) is read
+ * again through capfile.c, which must give the same. */
 static int read_all(const uint8_t *buf, size_t len, size_t *n)
 {
     uint8_t *copy = len > 0 ? exact_copy(buf, len) : malloc(1);
     FILE *fp = fmemopen(copy, len > 0 ? len : 1, "rb");
     struct tw_pcapng r;
-    struct tw_frame f;
-    char err[256];
-    int lt, rc;
+    struct tw_frame f, fs[TW_ARRAY_SIZE(want)];
+    char err[256] = "";
+    int lt, rc, lts[TW_ARRAY_SIZE(want)];
 
     assert_non_null(fp);
     if (len == 0) {
@@ -231,14 +295,21 @@ static int read_all(const uint8_t *buf, size_t len, size_t *n)
         assert_int_equal(f.caplen, strlen(e->data));
         assert_memory_equal(f.data, e->data, f.caplen);
         assert_int_equal(f.wirelen, e->wirelen);
+        fs[*n] = f;
+        fs[*n].data = (const uint8_t *)e->data;
+        lts[*n] = lt;
         (*n)++;
         rc = 0;
     }
+    char end_err[256];
+    snprintf(end_err, sizeof(end_err), "%s", err);
     if (rc != TW_EOF)
         assert_int_equal(tw_pcapng_next(&r, &f, &lt, err, sizeof(err)), rc); /* sticky */
     tw_pcapng_close(&r);
     fclose(fp);
     free(copy);
+    if (len >= 4)
+        same_as_capfile(buf, len, fs, lts, *n, rc, end_err);
     return rc;
 }
 
@@ -251,6 +322,7 @@ static void test_whole_both_orders(void **state)
         size_t len = build(&w, big, bounds, &nb);
         assert_int_equal(read_all(w.buf, len, &n), TW_EOF);
         assert_int_equal(n, TW_ARRAY_SIZE(want));
+        free(w.buf);
     }
 }
 
@@ -277,6 +349,7 @@ static void test_every_prefix(void **state)
             else
                 assert_int_equal(rc, TW_EINCOMPLETE);
         }
+        free(w.buf);
     }
 }
 
@@ -291,31 +364,38 @@ static void test_bad_lengths(void **state)
         build(&w, big, bounds, &nb);
         size_t epb_at = bounds[4]; /* the first EPB */
         for (size_t i = 0; i < TW_ARRAY_SIZE(bad); i++) {
-            struct w c = w;
+            struct w c = wdup(&w);
             set32(&c, epb_at + 4, bad[i]);
             assert_int_equal(read_all(c.buf, c.len, &n), TW_EMALFORMED);
             assert_int_equal(n, 0);
+            free(c.buf);
         }
         /* the trailer */
-        struct w c = w;
+        struct w c = wdup(&w);
         set32(&c, bounds[5] - 4, 1000);
         assert_int_equal(read_all(c.buf, c.len, &n), TW_EMALFORMED);
         /* a section header's length */
-        c = w;
+        free(c.buf);
+        c = wdup(&w);
         set32(&c, 4, 16);
         assert_int_equal(read_all(c.buf, c.len, &n), TW_EMALFORMED);
         /* an interface id not described */
-        c = w;
+        free(c.buf);
+        c = wdup(&w);
         set32(&c, epb_at + 8, 7);
         assert_int_equal(read_all(c.buf, c.len, &n), TW_EMALFORMED);
         /* a captured length past the block */
-        c = w;
+        free(c.buf);
+        c = wdup(&w);
         set32(&c, epb_at + 20, 4000);
         assert_int_equal(read_all(c.buf, c.len, &n), TW_EMALFORMED);
         /* a byte-order magic that is neither order */
-        c = w;
+        free(c.buf);
+        c = wdup(&w);
         set32(&c, 8, 0x12345678u);
         assert_int_equal(read_all(c.buf, c.len, &n), TW_EMALFORMED);
+        free(c.buf);
+        free(w.buf);
     }
 }
 
@@ -374,11 +454,153 @@ static void test_stream_ready(void **state)
     tw_capfile_close(c);
     close(fds[0]);
     free(all);
+    free(w1.buf);
+    free(w2.buf);
+}
+
+
+/* An EPB of n bytes of pattern k, with opt_comment options of opt bytes in all (0: none). */
+static void epb_k(struct w *w, uint32_t ifid, uint64_t units, uint32_t n, uint32_t k, size_t opt)
+{
+    begin(w, TW_PCAPNG_EPB);
+    put32(w, ifid);
+    put32(w, (uint32_t)(units >> 32));
+    put32(w, (uint32_t)units);
+    put32(w, n);
+    put32(w, n + 4);
+    for (uint32_t i = 0; i < n; i++)
+        put8(w, (uint8_t)(k * 31u + i));
+    pad(w);
+    for (; opt >= 4 + 65532; opt -= 4 + 65532) {
+        put16(w, 1); /* opt_comment */
+        put16(w, 65532);
+        for (uint32_t i = 0; i < 65532; i++)
+            put8(w, 'c');
+    }
+    put16(w, 0);
+    put16(w, 0);
+    end(w);
+}
+
+/* A block of an unknown type with n bytes of body. */
+static void skip_block(struct w *w, size_t n)
+{
+    begin(w, 0x80000001u); /* a custom block type */
+    for (size_t i = 0; i < n; i++)
+        put8(w, (uint8_t)i);
+    end(w);
+}
+
+/* Reads path both ways (stdio and capfile.c's blocks): the same frames, the same ending. A
+ * frame in one of capfile.c's read blocks is held; big_ts, a packet in a block larger than
+ * those, is not. Returns the frames read. */
+static size_t both_readers(const char *path, int64_t big_ts, int *end)
+{
+    FILE *fp = fopen(path, "rb");
+    struct tw_pcapng r;
+    struct tw_capfile *c;
+    struct tw_frame f, g;
+    char err[512], err2[512];
+    int lt, lt2, rc, rc2;
+    size_t n = 0;
+
+    assert_non_null(fp);
+    rc = tw_pcapng_open(&r, fp, err, sizeof(err));
+    rc2 = tw_capfile_open(path, &c, err2, sizeof(err2));
+    assert_int_equal(rc2, rc);
+    if (rc != 0) { /* the section header is cut */
+        assert_non_null(strstr(err2, err));
+        *end = rc;
+        tw_pcapng_close(&r);
+        fclose(fp);
+        return 0;
+    }
+    for (;;) {
+        rc = tw_pcapng_next(&r, &f, &lt, err, sizeof(err));
+        rc2 = tw_capfile_next(c, &g, &lt2, err2, sizeof(err2));
+        assert_int_equal(rc2, rc);
+        if (rc != 1)
+            break;
+        assert_int_equal(lt2, lt);
+        assert_int_equal(g.ts_sec, f.ts_sec);
+        assert_int_equal(g.ts_nsec, f.ts_nsec);
+        assert_int_equal(g.caplen, f.caplen);
+        assert_int_equal(g.wirelen, f.wirelen);
+        assert_memory_equal(g.data, f.data, f.caplen);
+        if (g.ts_sec == big_ts)
+            assert_null(g.hold);
+        else
+            assert_non_null(g.hold);
+        n++;
+    }
+    if (rc != TW_EOF)
+        assert_non_null(strstr(err2, err));
+    *end = rc;
+    tw_capfile_close(c);
+    tw_pcapng_close(&r);
+    fclose(fp);
+    return n;
+}
+
+/*
+ * Files of some 10 MiB in both byte orders: packets of every size up to libpcap's largest
+ * (262144 bytes), blocks that cross capfile.c's 2 MiB read blocks, a custom block and a packet
+ * block of 3 MiB (larger than a read block), on three interfaces. capfile.c must read them as
+ * the stdio reader does, whole and cut at many points, inside the large blocks too.
+ */
+static void test_large_blocks(void **state)
+{
+    static const uint32_t sizes[] = {0, 1, 14, 60, 1514, 9000, 65535, 131072, 262144};
+    (void)state;
+    for (int big = 0; big < 2; big++) {
+        struct w w = {.big = big};
+        uint64_t rng = 0x9e3779b97f4a7c15ULL;
+        uint32_t k = 0;
+        size_t big_skip = 0, big_epb = 0;
+        shb(&w);
+        idb(&w, 1, -1, 0);
+        idb(&w, 101, 9, 0);
+        idb(&w, 113, 0x80 | 20, 0);
+        while (w.len < (10u << 20)) {
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            uint32_t n = sizes[rng % TW_ARRAY_SIZE(sizes)];
+            if ((rng >> 8) & 1)
+                n = (uint32_t)(rng >> 16) % 2000;
+            if (k == 40) {
+                big_skip = w.len;
+                skip_block(&w, 3u << 20);
+            }
+            if (k == 60) {
+                big_epb = w.len;
+                epb_k(&w, 0, UINT64_C(1700000060000000), 100, k, 3u << 20);
+            } else {
+                /* seconds k in each interface's units */
+                static const uint64_t per_s[] = {1000000, 1000000000, 1u << 20};
+                uint32_t ifid = k % 3;
+                epb_k(&w, ifid, (1700000000 + (uint64_t)k) * per_s[ifid], n, k, 0);
+            }
+            k++;
+        }
+        assert_true(big_epb > big_skip && big_skip > 0);
+        char *path = write_tmp(w.buf, w.len);
+        int end;
+        assert_int_equal(both_readers(path, 1700000060, &end), k);
+        assert_int_equal(end, TW_EOF);
+        free(path);
+        size_t cuts[] = {12, 40, big_skip + 5, big_skip + (1u << 20), big_skip + (3u << 20),
+                         big_epb + 30, big_epb + (2u << 20), (4u << 20) + 3, w.len / 2 + 1,
+                         w.len - 1};
+        for (size_t i = 0; i < TW_ARRAY_SIZE(cuts); i++) {
+            path = write_tmp(w.buf, cuts[i]);
+            both_readers(path, 1700000060, &end);
+            assert_int_equal(end, TW_EINCOMPLETE);
+            free(path);
+        }
+        free(w.buf);
+    }
 }
 
 /* ---- the merge ---- */
-
-static char dir[] = "/tmp/tw_test_pcapng.XXXXXX";
 
 /* A classic pcap file (microseconds, Ethernet) with packets at the given times (ms); each
  * packet's data is "F<file>P<n>". */
@@ -480,6 +702,7 @@ static void test_merge_pcapng_and_cut(void **state)
     fp = fopen(pcut, "wb");
     assert_int_equal(fwrite(w.buf, 1, bounds[7] + 10, fp), bounds[7] + 10); /* inside a block */
     fclose(fp);
+    free(w.buf);
     assert_int_equal(tw_merge_add(m, pa, err, sizeof(err)), 0);
     assert_int_equal(tw_merge_add(m, png, err, sizeof(err)), 0);
     assert_int_equal(tw_merge_add(m, pcut, err, sizeof(err)), 0);
@@ -545,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_whole_both_orders),
         cmocka_unit_test(test_every_prefix),
         cmocka_unit_test(test_bad_lengths),
+        cmocka_unit_test(test_large_blocks),
         cmocka_unit_test(test_merge_order),
         cmocka_unit_test(test_stream_ready),
         cmocka_unit_test(test_merge_pcapng_and_cut),

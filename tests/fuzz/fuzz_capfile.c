@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target for the classic pcap reader (capture/capfile.c): the input is a whole file,
- * put in a memory file (memfd: a regular file, read with read(2) into blocks as a capture on
- * disk is) and read to its end. Every frame must be no longer than libpcap's maximum record
+ * libFuzzer target for the capture file reader (capture/capfile.c), classic pcap and pcapng:
+ * the input is a whole file, put in a memory file (memfd: a regular file, read with read(2)
+ * into blocks and parsed there, as a capture on disk is) and read to its end. Every frame must be no longer than libpcap's maximum record
  * and its wire length, its bytes readable (copied out: the sanitizer checks the block), and
  * the reader must end with TW_EOF or an error. Frames are held in a ring of 64, so blocks are
  * also read while earlier ones are held.
  *
  * An input that fits a pipe is also read as a stream (the pipe closed after it, so everything
  * has arrived): tw_capfile_ready() must say so before every read, and the stream must give the
- * same frames (times, lengths, bytes) and the same ending as the file.
+ * same frames (times, lengths, bytes) and the same ending as the file. A stream's pcapng goes
+ * through the stdio reader (capture/pcapng.c's tw_pcapng_next()), so for pcapng this compares
+ * the two readers.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "tunwatch/capture/capfile.h"
+#include "tunwatch/capture/pcapng.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -75,7 +78,10 @@ static struct trace read_stream(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static uint8_t sink[262144];
+    /* libpcap's largest record for classic pcap (the reader refuses more); pcapng's bound is
+     * the block's. */
+    static uint8_t sink[TW_PCAPNG_BLOCK_MAX];
+    const uint32_t max_caplen = size >= 4 && tw_pcapng_magic(data) ? TW_PCAPNG_BLOCK_MAX : 262144;
     struct tw_frame held[64];
     char path[64], err[512];
     struct tw_capfile *c;
@@ -94,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct trace file = {0};
     if ((rc = tw_capfile_open(path, &c, err, sizeof(err))) == 0) {
         while ((rc = tw_capfile_next(c, &f, &lt, err, sizeof(err))) == 1) {
-            if (f.caplen > 262144 || f.wirelen < f.caplen)
+            if (f.caplen > max_caplen || f.wirelen < f.caplen)
                 abort();
             trace_frame(&file, &f, lt);
             memcpy(sink, f.data, f.caplen);

@@ -19,7 +19,8 @@ Reads classic pcap and pcapng files (Ethernet, SLL, SLL2, raw, NULL link types) 
                 2 exclusions)
   fuzz_yaml/    the project's rule files as they are (tests/fuzz/fuzz_yaml.c)
   fuzz_pcapng/  the project's pcapng files (their first 64 KiB) as files (tests/fuzz/fuzz_pcapng.c)
-  fuzz_capfile/ the project's classic pcap files (their first 64 KiB) (tests/fuzz/fuzz_capfile.c)
+  fuzz_capfile/ the project's classic pcap and pcapng files (their first 64 KiB)
+                (tests/fuzz/fuzz_capfile.c)
   fuzz_engine/  whole Ethernet captures, a 2-byte length before each frame, in windows of
                 up to 64 frames (tests/fuzz/fuzz_engine.c)
 """
@@ -138,8 +139,10 @@ def main():
             if not name.endswith((".pcap", ".pcapng")):
                 continue
             with open(os.path.join(root, name), "rb") as fp:
-                put(os.path.join(out, "fuzz_pcapng" if name.endswith(".pcapng") else "fuzz_capfile"),
-                    fp.read()[:65536])
+                head = fp.read()[:65536]
+            if name.endswith(".pcapng"):
+                put(os.path.join(out, "fuzz_pcapng"), head)
+            put(os.path.join(out, "fuzz_capfile"), head)
             eth = [f for lt, f in frames(os.path.join(root, name)) if lt == 1 and len(f) < 65536]
             for i in range(0, len(eth), 64):
                 put(os.path.join(out, "fuzz_engine"),

@@ -19,8 +19,11 @@
  *   +---------------------------------------------------------------+
  *
  * A block's total length is a multiple of 4, at least 12, at most TW_PCAPNG_BLOCK_MAX, and
- * repeated after the body; anything else is malformed. The reader reads one block at a time
- * from a stdio stream into a buffer that grows up to TW_PCAPNG_BLOCK_MAX.
+ * repeated after the body; anything else is malformed. Blocks are parsed where they lie in
+ * memory (tw_pcapng_head(), tw_pcapng_block()): capfile.c reads a regular file into large
+ * blocks and parses them in place, the packets pointing into them. tw_pcapng_open() and
+ * tw_pcapng_next() read one block at a time from a stdio stream into a buffer that grows up
+ * to TW_PCAPNG_BLOCK_MAX (a stream, the tests).
  */
 #ifndef TUNWATCH_PCAPNG_H
 #define TUNWATCH_PCAPNG_H
@@ -71,6 +74,34 @@ bool tw_pcapng_magic(const uint8_t *b);
  * one, 0. For a reader that waits until a whole block has arrived before it reads it.
  */
 uint32_t tw_pcapng_peek_block(const uint8_t *b, bool *big, uint32_t *type);
+
+/*
+ * The header of the block at h, avail bytes at hand (at least 12 unless the input ends
+ * first; a block is never shorter): 1 with its type and total length checked (a Section
+ * Header Block sets the section's byte order), or TW_EINCOMPLETE (cut in the header) /
+ * TW_EMALFORMED with the reason and r->offset (the block's file offset) in err. The error is
+ * sticky, as tw_pcapng_next()'s.
+ */
+int tw_pcapng_head(struct tw_pcapng *r, const uint8_t *h, size_t avail, uint32_t *type,
+                   uint32_t *len, char *err, size_t errlen);
+
+/*
+ * The whole block at blk (len bytes, as tw_pcapng_head() read them): 1 for a packet, with
+ * *f and *linktype set and f->data pointing into blk (f->hold NULL: the caller's to set); 0
+ * for a block that holds none (section, interface, or skipped and counted); or TW_EMALFORMED
+ * / TW_ENOMEM with the reason in err. r->offset moves past the block unless it failed.
+ */
+int tw_pcapng_block(struct tw_pcapng *r, const uint8_t *blk, uint32_t type, uint32_t len,
+                    struct tw_frame *f, int *linktype, char *err, size_t errlen);
+
+/* The input ends inside the block at r->offset: TW_EINCOMPLETE with the reason in err
+ * (sticky). */
+int tw_pcapng_cut(struct tw_pcapng *r, char *err, size_t errlen);
+
+/* The file's first block, at blk (r zeroed before): 0 if it is a good Section Header Block,
+ * else TW_EMALFORMED with the reason in err. */
+int tw_pcapng_first(struct tw_pcapng *r, const uint8_t *blk, uint32_t type, uint32_t len,
+                    char *err, size_t errlen);
 
 /*
  * Reads the first Section Header Block and sets r up to read fp (which stays the caller's).
