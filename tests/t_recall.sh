@@ -6,7 +6,8 @@
 # port (tests/recall_check.py), with one worker and with two. The captures: RECALL_PACKETS
 # (100,000) packets with each of RECALL_SEEDS (2 3: seed 2 has a DNS response to a client on
 # port 4754, once read as GRE-in-UDP), and the same with twgen --field (what field traffic
-# adds: repeated GREASE, mixed-case names, reordered and IP-fragmented packets, ...). On each,
+# adds: repeated GREASE, mixed-case names, reordered and IP-fragmented packets, ...), and the
+# first seed's capture written as pcapng (twgen --pcapng). On each,
 # the flows twgen sends to an address their client resolved must be named from the DNS answer
 # cache, alike with 1 and 2 workers; and tests/bench/check_gen.sh checks that tshark decodes
 # twgen's output as twgen meant it.
@@ -80,4 +81,6 @@ for s in $seeds; do
     run "seed$s" -s "$s"
     run "field$s" -s "$s" --field
 done
+# The first seed's capture again as pcapng: read in blocks as classic pcap is.
+run "pcapng" -s "${seeds%% *}" --pcapng
 tally

@@ -142,6 +142,17 @@ check "TLS flows to an address their client resolved before ($n_followed of $n_f
 "$twgen" -n 3000 -s 99 -o "$tmp/c.pcap" 2>/dev/null
 check "same seed, same bytes" cmp -s "$tmp/a.pcap" "$tmp/b.pcap"
 check "other seed, other bytes" sh -c "! cmp -s '$tmp/a.pcap' '$tmp/c.pcap'"
+# --pcapng: the same packets, as tshark reads them (time, length, protocols, every field).
+"$twgen" -n 3000 --pcapng -o "$tmp/a.pcapng" 2>/dev/null
+tshark -r "$tmp/a.pcap" -T fields -e frame.time_epoch -e frame.len -e frame.protocols \
+    >"$tmp/a.frames" 2>/dev/null
+tshark -r "$tmp/a.pcapng" -T fields -e frame.time_epoch -e frame.len -e frame.protocols \
+    >"$tmp/a.ng.frames" 2>/dev/null
+n=$(wc -l <"$tmp/a.frames" | tr -d ' ')
+check "--pcapng writes the same $n packets as pcap (tshark: times, lengths, protocols)" \
+    sh -c "[ $n -eq 3000 ] && cmp -s '$tmp/a.frames' '$tmp/a.ng.frames'"
+n=$(capinfos -t "$tmp/a.pcapng" 2>/dev/null | sed -n 's/^File type: *//p')
+check "--pcapng is pcapng to capinfos ($n)" sh -c "echo '$n' | grep -q pcapng"
 
 "$twgen" --rules 1000 -o "$tmp/rules.yml" 2>/dev/null
 n=$(grep -c '^id: ' "$tmp/rules.yml")

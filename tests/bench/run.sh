@@ -39,10 +39,12 @@
 #       (a SigmaHQ-like share; the prefilter indexes them, so they cost only for candidate names).
 #   BENCH_WORKERS ("2 3")     worker counts timed besides one
 #   BENCH_RECALL (1)         0 leaves out the recall line (tests/recall_check.py against tshark)
+#   BENCH_FORMAT (pcap)      pcapng: twgen writes the capture as pcapng (one interface,
+#       Enhanced Packet Blocks), the same packets
 #   BENCH_CAPTURE            a capture of your own (pcap or pcapng) timed instead of twgen's;
-#       BENCH_PACKETS and BENCH_SEED then do not apply. A path that is not a readable file is
-#       an error. tshark's view of it is cached in BUILD/bench, keyed on its path, size and
-#       modification time.
+#       BENCH_PACKETS, BENCH_SEED and BENCH_FORMAT then do not apply. A path that is not a
+#       readable file is an error. tshark's view of it is cached in BUILD/bench, keyed on its
+#       path, size and modification time.
 #   TUNWATCH      the binary to time (default BUILD/tunwatch)
 set -u
 
@@ -54,6 +56,7 @@ floor=$bdir/floor
 tunwatch=${TUNWATCH:-$BUILD/tunwatch}
 packets=${BENCH_PACKETS:-2000000}
 seed=${BENCH_SEED:-0x7475}
+format=${BENCH_FORMAT:-pcap}
 runs=${BENCH_RUNS:-7}
 n_rules=${BENCH_RULES:-100000}
 bundled=$root/rules
@@ -79,9 +82,14 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 # --- inputs, cached on the checksums of twgen's sources and the parameters -----------------
 src_sum=$(cd "$root/tests/bench" && cksum twgen*.[ch] | LC_ALL=C sort | cksum | awk '{ print $1 }')
-key=$(printf '%s %s %s\n' "$src_sum" "$packets" "$seed" | cksum | awk '{ print $1 }')
-pcap=$bdir/capture-$key.pcap
-tshark_cache=${pcap%.pcap}.tshark.tsv
+case $format in
+pcap) fmt_flag="" ;;
+pcapng) fmt_flag=--pcapng ;;
+*) die "BENCH_FORMAT=$format: pcap or pcapng" ;;
+esac
+key=$(printf '%s %s %s %s\n' "$src_sum" "$packets" "$seed" "$format" | cksum | awk '{ print $1 }')
+pcap=$bdir/capture-$key.$format
+tshark_cache=$bdir/capture-$key.tshark.tsv
 if [ -n "${BENCH_CAPTURE:-}" ]; then
     [ -f "$BENCH_CAPTURE" ] && [ -r "$BENCH_CAPTURE" ] ||
         die "BENCH_CAPTURE=$BENCH_CAPTURE: not a readable file"
@@ -94,9 +102,9 @@ if [ -n "${BENCH_CAPTURE:-}" ]; then
 elif [ -s "$pcap" ]; then
     echo "bench: capture $pcap (cached)"
 else
-    rm -f "$bdir"/capture-*.pcap "$bdir"/capture-*.tshark.tsv
+    rm -f "$bdir"/capture-*.pcap "$bdir"/capture-*.pcapng "$bdir"/capture-*.tshark.tsv
     echo "bench: generating $packets packets into $pcap"
-    "$twgen" -n "$packets" -s "$seed" -o "$pcap.tmp" || die "twgen failed"
+    "$twgen" -n "$packets" -s "$seed" $fmt_flag -o "$pcap.tmp" || die "twgen failed"
     mv "$pcap.tmp" "$pcap" || die "mv failed"
 fi
 

@@ -594,7 +594,21 @@ static int tw_generate(struct tw_gen *g)
         uint32_t sigfigs, snaplen, linktype;
     } fh = {0xa1b2c3d4U, 2, 4, 0, 0, 65535, 1};
 
-    if (fwrite(&fh, sizeof(fh), 1, g->out) != 1)
+    /* pcapng: a Section Header Block (this host's byte order, section length unknown) and
+     * one Interface Description Block (Ethernet, snap length 65535, no options). */
+    static const struct {
+        uint32_t shb_type, shb_len, bom;
+        uint16_t major, minor;
+        uint32_t section_len[2], shb_len2;
+        uint32_t idb_type, idb_len;
+        uint16_t linktype, reserved;
+        uint32_t snaplen, idb_len2;
+    } ng_head = {0x0A0D0D0Au, 28, 0x1A2B3C4Du, 1, 0, {0xffffffffu, 0xffffffffu}, 28,
+                 1, 20, 1, 0, 65535, 20};
+    _Static_assert(sizeof(ng_head) == 48, "pcapng head without padding");
+
+    if (g->pcapng ? fwrite(&ng_head, sizeof(ng_head), 1, g->out) != 1
+                  : fwrite(&fh, sizeof(fh), 1, g->out) != 1)
         return -1;
     while (g->frames < g->target && !g->write_err) {
         uint32_t x = tw_rng_below(&g->r, 100);
@@ -693,7 +707,8 @@ static int tw_write_rules(FILE *out, unsigned n)
 
 static void tw_usage(FILE *f)
 {
-    fprintf(f, "usage: twgen [-n PACKETS] -o FILE.pcap [-s SEED] [-N NAMES.tsv] [--field]\n"
+    fprintf(f, "usage: twgen [-n PACKETS] -o FILE.pcap [-s SEED] [-N NAMES.tsv] [--field] "
+               "[--pcapng]\n"
                "       twgen --rules N -o RULES.yml\n");
 }
 
@@ -713,12 +728,13 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"rules", required_argument, NULL, 'r'},
         {"field", no_argument, NULL, 'F'},
+        {"pcapng", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     uint64_t packets = TW_GEN_DEFAULT_PACKETS, seed = TW_GEN_DEFAULT_SEED, rules = 0;
     const char *out_path = NULL, *names_path = NULL;
-    bool rules_mode = false, field = false;
+    bool rules_mode = false, field = false, pcapng = false;
     int c, rc = 1;
 
     while ((c = getopt_long(argc, argv, "n:o:s:N:h", longopts, NULL)) != -1) {
@@ -747,6 +763,9 @@ int main(int argc, char **argv)
             break;
         case 'F':
             field = true;
+            break;
+        case 'P':
+            pcapng = true;
             break;
         case 'N':
             names_path = optarg;
@@ -794,6 +813,7 @@ int main(int argc, char **argv)
     g->out = out;
     g->target = packets;
     g->field = field;
+    g->pcapng = pcapng;
     tw_rng_seed(&g->r, seed);
     tw_rng_seed(&g->follow_r, seed ^ 0xf0110eULL);
     tw_payload_pool_init(g);

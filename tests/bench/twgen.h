@@ -248,6 +248,7 @@ struct tw_gen {
     struct tw_host arp_asker, arp_target;
     uint64_t n_flows, n_v6, n_vlan, n_midstream, n_pq, n_dns, n_sni, n_tunnel, n_followed;
     bool field; /* --field: the variations of field traffic (see twgen.c) */
+    bool pcapng; /* --pcapng: pcapng (one interface, Enhanced Packet Blocks), not classic pcap */
     uint64_t n_reordered, n_fragmented, n_mixed_case, n_qinq, n_v6ext, n_dns_resent,
         n_dns_pipelined, n_dns_split, n_dns_midstream;
     bool write_err;
