@@ -18,7 +18,6 @@
 #include "tunwatch/base/alloc.h"
 #include "tunwatch/capture/pcapng.h"
 
-
 /*
  * Classic pcap is read here, not through libpcap: read() into large blocks, records parsed in
  * place (no copy into a packet buffer), and frames handed out pointing into the block (2 MiB,
@@ -382,88 +381,83 @@ static int ngblk_big(struct tw_capfile *c, uint32_t type, uint32_t len, struct t
     return tw_pcapng_block(ng, ng->buf, type, len, f, linktype, why, whylen);
 }
 
+/* The block whose header (type, total length len) is at the parse position, read whole and
+ * parsed: as tw_pcapng_block(), or a negative code with the reason in why. */
+static int ngblk_block(struct tw_capfile *c, uint32_t type, uint32_t len, struct tw_frame *f,
+                       int *linktype, char *why, size_t whylen)
+{
+    struct pcapr *r = c->pr;
+    int rc;
+
+    if (len > BLOCK_BYTES)
+        return ngblk_big(c, type, len, f, linktype, why, whylen);
+    if (r->end - r->pos < len && (rc = pcapr_fill(c, len, why, whylen)) != 0)
+        return rc;
+    if (r->end - r->pos < len)
+        return tw_pcapng_cut(&c->ng, why, whylen);
+    const uint8_t *b = r->blk[r->cur].mem + r->pos;
+    rc = tw_pcapng_block(&c->ng, b, type, len, f, linktype, why, whylen);
+    r->pos += len;
+    if (rc == 1)
+        f->hold = &r->blk[r->cur];
+    return rc;
+}
+
+/* The header of the next block, at the parse position: 1 with its type and length, TW_EOF at
+ * the end of the file, or a negative code with the reason in why. */
+static int ngblk_head(struct tw_capfile *c, uint32_t *type, uint32_t *len, char *why,
+                     size_t whylen)
+{
+    struct pcapr *r = c->pr;
+    int rc;
+
+    if (r->end - r->pos < 12 && !r->eof && (rc = pcapr_fill(c, 12, why, whylen)) != 0)
+        return rc; /* no block is shorter than 12 bytes */
+    if (r->end == r->pos)
+        return TW_EOF;
+    c->ng.offset = r->offset + r->pos;
+    return tw_pcapng_head(&c->ng, r->blk[r->cur].mem + r->pos, r->end - r->pos, type, len, why,
+                          whylen);
+}
+
 /* The next packet of pcapng in blocks: as pcapr_next(), with its link type in *linktype. */
 static int ngblk_next(struct tw_capfile *c, struct tw_frame *f, int *linktype, char *why,
                       size_t whylen)
 {
-    struct pcapr *r = c->pr;
-    struct tw_pcapng *ng = &c->ng;
     uint32_t type, len;
     int rc;
 
-    if (ng->failed != 0) {
+    if (c->ng.failed != 0) {
         snprintf(why, whylen, "pcapng stream already failed");
-        return ng->failed;
+        return c->ng.failed;
     }
-    for (;;) {
-        size_t avail = r->end - r->pos;
-        if (avail < 12 && !r->eof) { /* no block is shorter */
-            if ((rc = pcapr_fill(c, 12, why, whylen)) != 0)
-                return rc;
-            continue;
-        }
-        if (avail == 0)
-            return TW_EOF;
-        const uint8_t *h = r->blk[r->cur].mem + r->pos;
-        ng->offset = r->offset + r->pos;
-        if ((rc = tw_pcapng_head(ng, h, avail, &type, &len, why, whylen)) != 1)
+    do {
+        if ((rc = ngblk_head(c, &type, &len, why, whylen)) != 1)
             return rc;
-        if (len > BLOCK_BYTES) {
-            rc = ngblk_big(c, type, len, f, linktype, why, whylen);
-        } else if (avail < len) {
-            if (r->eof)
-                return tw_pcapng_cut(ng, why, whylen);
-            if ((rc = pcapr_fill(c, len, why, whylen)) != 0)
-                return rc;
-            continue;
-        } else {
-            rc = tw_pcapng_block(ng, h, type, len, f, linktype, why, whylen);
-            r->pos += len;
-            if (rc == 1)
-                f->hold = &r->blk[r->cur];
-        }
-        if (rc != 0)
-            return rc;
-    }
+    } while ((rc = ngblk_block(c, type, len, f, linktype, why, whylen)) == 0);
+    return rc;
 }
 
 /* Sets c up to read pcapng from its regular file in blocks and reads the first block, which
  * must be a Section Header Block. 0, or a negative code with the reason in why. */
 static int ngblk_open(struct tw_capfile *c, char *why, size_t whylen)
 {
-    struct tw_pcapng *ng = &c->ng;
-    struct tw_frame f;
     uint32_t type, len;
-    int lt, rc;
+    int rc;
 
-    memset(ng, 0, sizeof(*ng));
+    memset(&c->ng, 0, sizeof(c->ng));
     if ((c->pr = pcapr_new()) == NULL) {
         snprintf(why, whylen, "out of memory");
         return TW_ENOMEM;
     }
     c->ng_blocks = true;
-    struct pcapr *r = c->pr;
-    if ((rc = pcapr_fill(c, 12, why, whylen)) != 0)
-        return rc;
-    if (r->end == 0) {
-        snprintf(why, whylen, "empty file");
-        return TW_EINCOMPLETE;
-    }
-    if ((rc = tw_pcapng_head(ng, r->blk[r->cur].mem, r->end, &type, &len, why, whylen)) != 1)
-        return rc;
+    if ((rc = ngblk_head(c, &type, &len, why, whylen)) != 1)
+        return rc; /* the magic was read: the file is not empty */
     if (type != TW_PCAPNG_SHB) {
         snprintf(why, whylen, "not a pcapng file (no section header block)");
         return TW_EMALFORMED;
     }
-    if (len > BLOCK_BYTES)
-        return ngblk_big(c, type, len, &f, &lt, why, whylen);
-    if ((rc = pcapr_fill(c, len, why, whylen)) != 0)
-        return rc;
-    if (r->end < len)
-        return tw_pcapng_cut(ng, why, whylen);
-    rc = tw_pcapng_first(ng, r->blk[r->cur].mem, type, len, why, whylen);
-    r->pos = len;
-    return rc;
+    return ngblk_block(c, type, len, NULL, NULL, why, whylen);
 }
 
 static void pcapr_close(struct tw_capfile *c)

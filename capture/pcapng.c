@@ -359,18 +359,12 @@ int tw_pcapng_open(struct tw_pcapng *r, FILE *fp, char *err, size_t errlen)
     }
     if (rc < 0)
         return rc;
-    return tw_pcapng_first(r, r->buf, type, len, err, errlen);
-}
-
-int tw_pcapng_first(struct tw_pcapng *r, const uint8_t *blk, uint32_t type, uint32_t len,
-                    char *err, size_t errlen)
-{
     if (type != TW_PCAPNG_SHB) {
         snprintf(err, errlen, "not a pcapng file (no section header block)");
         r->failed = TW_EMALFORMED;
         return TW_EMALFORMED;
     }
-    int rc = tw_pcapng_block(r, blk, type, len, NULL, NULL, err, errlen);
+    rc = tw_pcapng_block(r, r->buf, type, len, NULL, NULL, err, errlen);
     return rc < 0 ? rc : 0;
 }
 

@@ -98,11 +98,6 @@ int tw_pcapng_block(struct tw_pcapng *r, const uint8_t *blk, uint32_t type, uint
  * (sticky). */
 int tw_pcapng_cut(struct tw_pcapng *r, char *err, size_t errlen);
 
-/* The file's first block, at blk (r zeroed before): 0 if it is a good Section Header Block,
- * else TW_EMALFORMED with the reason in err. */
-int tw_pcapng_first(struct tw_pcapng *r, const uint8_t *blk, uint32_t type, uint32_t len,
-                    char *err, size_t errlen);
-
 /*
  * Reads the first Section Header Block and sets r up to read fp (which stays the caller's).
  * Returns 0, or TW_EMALFORMED / TW_EINCOMPLETE (cut short) / TW_EIO / TW_ENOMEM with a reason
