@@ -23,6 +23,7 @@
 #include <cmocka.h>
 #include <pcap/pcap.h>
 
+#include "test_frame.h"
 #include "test_util.h"
 #include "tunwatch/capture/capfile.h"
 
@@ -632,9 +633,7 @@ static void test_merge_copy(void **state)
         if (rc != 1)
             break;
         assert_int_equal(file, file2);
-        assert_int_equal(f.ts_sec, g.ts_sec);
-        assert_int_equal(f.caplen, g.caplen);
-        assert_memory_equal(f.data, g.data, f.caplen);
+        assert_same_frame(&f, lt, &g, lt2);
         n++;
     } while (true);
     assert_int_equal(rc, TW_EOF);

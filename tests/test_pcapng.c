@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "test_frame.h"
 #include "test_util.h"
 #include "tunwatch/capture/capfile.h"
 #include "tunwatch/capture/pcapng.h"
@@ -250,12 +251,7 @@ static void same_as_capfile(const uint8_t *buf, size_t len, const struct tw_fram
     if (rc == 0) {
         while ((rc = tw_capfile_next(c, &f, &lt, err, sizeof(err))) == 1) {
             assert_true(k < n);
-            assert_int_equal(lt, lts[k]);
-            assert_int_equal(f.ts_sec, fs[k].ts_sec);
-            assert_int_equal(f.ts_nsec, fs[k].ts_nsec);
-            assert_int_equal(f.caplen, fs[k].caplen);
-            assert_int_equal(f.wirelen, fs[k].wirelen);
-            assert_memory_equal(f.data, fs[k].data, f.caplen);
+            assert_same_frame(&f, lt, &fs[k], lts[k]);
             k++;
         }
         tw_capfile_close(c);
@@ -521,12 +517,7 @@ static size_t both_readers(const char *path, int64_t big_ts, int *end)
         assert_int_equal(rc2, rc);
         if (rc != 1)
             break;
-        assert_int_equal(lt2, lt);
-        assert_int_equal(g.ts_sec, f.ts_sec);
-        assert_int_equal(g.ts_nsec, f.ts_nsec);
-        assert_int_equal(g.caplen, f.caplen);
-        assert_int_equal(g.wirelen, f.wirelen);
-        assert_memory_equal(g.data, f.data, f.caplen);
+        assert_same_frame(&g, lt2, &f, lt);
         if (g.ts_sec == big_ts)
             assert_null(g.hold);
         else
