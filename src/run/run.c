@@ -704,12 +704,6 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
         }
     }
     if (cfg->workers > 1) {
-        /* Workers start with the matcher in place (no queue of early events). */
-        rules_take(s);
-        if (s->failed) {
-            fprintf(stderr, "tunwatch: out of memory loading rules\n");
-            goto out_output;
-        }
         /* A replay of regular files: every worker reads them itself (no reader in front,
          * no frame crosses threads); a pipe or standard input: a reader in front. */
         s->replay_fanout = !s->live && inputs_regular(&s->in);
@@ -722,9 +716,20 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             fprintf(stderr, "tunwatch: cannot allocate IP reassembly (--defrag-memory %zu MiB, "
                             "--defrag-max-datagrams %u)\n",
                     cfg->prep.defrag.memory >> 20, cfg->prep.defrag.max_datagrams);
+            rules_take(s); /* the loader ends before its rules are freed */
             goto out_workers;
         }
-        if (workers_start(s, &ecfg, cfg->workers) != 0) {
+        /* The worker threads make their engines while the rules load; they read no frame
+         * before both are done, and start with the matcher in place (no queue of early
+         * events). */
+        int rc = workers_start(s, &ecfg, cfg->workers);
+        rules_take(s);
+        if (s->failed) {
+            (void)workers_go(s, TW_ENOMEM); /* they end */
+            fprintf(stderr, "tunwatch: out of memory loading rules\n");
+            goto out_workers;
+        }
+        if (workers_go(s, rc) != 0) {
             fprintf(stderr, "tunwatch: cannot start %u workers (%u flows, %u reassembly "
                             "buffers in all)\n",
                     cfg->workers, ecfg.flow_capacity, ecfg.stream_buffers);

@@ -150,7 +150,7 @@ struct worker {
     struct tw_ring ring;
     struct tw_engine *eng;
     /* Its thread makes its engine from this (all workers at once), says so (boot: 1 made,
-     * -1 failed) and waits for the others before it reads a frame (workers_start). */
+     * -1 failed) and waits for the others before it reads a frame (workers_go). */
     struct tw_engine_config ecfg;
     void *(*main)(void *);
     int boot;
@@ -190,7 +190,7 @@ struct sensor {
     bool attribution;           /* processes are attributed: see source_opts() in run.c */
     bool fanout;                /* live workers read their own AF_PACKET fanout sockets */
     bool replay_fanout;         /* replay workers read the files themselves (struct worker) */
-    pthread_mutex_t boot_lock;  /* workers_start: engines made by the worker threads */
+    pthread_mutex_t boot_lock;  /* workers_go: engines made by the worker threads */
     pthread_cond_t boot_cond;
     unsigned n_booted;
     int boot_go; /* 0: wait, 1: read, -1: stop (one worker failed) */
@@ -291,8 +291,13 @@ void replay_merge_stats(struct sensor *s, struct tw_merge_stats *ms);
 void spread_frame(void *ctx, const struct tw_frame *f);
 /* Allocates n workers, not started. 0 or TW_ENOMEM. */
 int workers_alloc(struct sensor *s, unsigned n);
-/* Starts n workers (allocated here if not yet), sharing base's capacities. 0 or TW_ENOMEM. */
+/* Starts n workers (allocated here if not yet), sharing base's capacities: their threads make
+ * their engines and wait for workers_go() before they read a frame. 0 or TW_ENOMEM. */
 int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigned n);
+/* Waits until every worker started has its engine, then lets them go (with the matchers
+ * rules_take() published to them), or tells them to end when rc or a worker failed: 0 or
+ * TW_ENOMEM. */
+int workers_go(struct sensor *s, int rc);
 /* Stops the workers once each has processed every frame handed to it. */
 /* Wakes the workers that wait for frames (after a burst was handed out). */
 void workers_notify(struct sensor *s);

@@ -468,7 +468,7 @@ void workers_free(struct sensor *s)
 
 /*
  * A worker thread: makes its engine (every worker its own at once: the memory each touches
- * first is set up in parallel), tells workers_start, and reads frames once every worker has
+ * first is set up in parallel), tells workers_go, and reads frames once every worker has
  * an engine, or ends at once when one could not make its own.
  */
 static void *worker_thread(void *arg)
@@ -490,9 +490,7 @@ static void *worker_thread(void *arg)
     return go ? w->main(w) : NULL;
 }
 
-/* Waits for the engines of the worker threads started: 0 when all made theirs (and rc was 0:
- * every worker started), else TW_ENOMEM; the threads are told to go on, or to end. */
-static int workers_boot(struct sensor *s, int rc)
+int workers_go(struct sensor *s, int rc)
 {
     unsigned n_started = 0;
 
@@ -587,7 +585,7 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
 
         sink_output_init(s, &w->sink);
         w->sink.match.suppress = s->suppress;
-        atomic_init(&w->sink.match.matchers, s->matchers);
+        atomic_init(&w->sink.match.matchers, s->matchers); /* rules_take() publishes them */
         /* The configured capacities are for the whole sensor. A replay gives worker 0 the
          * DNS flows alone (tw_flow_worker): an even share of the flow table (a flow per
          * query), an eighth of the buffers (DNS over TCP only needs them), the rest to the
@@ -646,5 +644,5 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         (void)pthread_setname_np(w->thread, name);
         w->started = true;
     }
-    return workers_boot(s, rc);
+    return rc;
 }
