@@ -10,6 +10,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "tunwatch/base/netaddr.h"
+
 #define V1_PREFIX "PROXY "
 #define V1_PREFIX_LEN 6
 #define CONNECT_PREFIX "CONNECT "
@@ -45,19 +47,9 @@ static bool span_is(const uint8_t *p, size_t n, const char *word)
  */
 static bool port_parse(const uint8_t *p, size_t n, bool leading_zero_ok, uint16_t *port)
 {
-    uint32_t v = 0;
-
-    if (n == 0 || n > 5 || (!leading_zero_ok && n > 1 && p[0] == '0'))
+    if (n > 5 || (!leading_zero_ok && n > 1 && p[0] == '0'))
         return false;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return false;
-        v = v * 10 + (uint32_t)(p[i] - '0');
-    }
-    if (v > 65535)
-        return false;
-    *port = (uint16_t)v;
-    return true;
+    return tw_port_parse(p, n, port);
 }
 
 /* A v1 address in the textual form of `af` (inet_pton's rules: no leading zeros in IPv4). */
