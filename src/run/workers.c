@@ -494,6 +494,8 @@ int workers_go(struct sensor *s, int rc)
 {
     unsigned n_started = 0;
 
+    if (s->workers == NULL) /* workers_alloc() failed: no thread to tell, no lock made */
+        return TW_ENOMEM;
     for (unsigned i = 0; i < s->n_workers; i++)
         n_started += s->workers[i].started;
     pthread_mutex_lock(&s->boot_lock);
