@@ -21,11 +21,12 @@ void tw_write_frame(struct tw_gen *g, size_t len)
          * if_tsresol), the data padded to 4 bytes, no options. */
         static const uint8_t zero[4];
         uint64_t units = (uint64_t)TW_GEN_START_SEC * 1000000U + g->ts_us;
-        uint32_t total = 32 + (uint32_t)((len + 3) & ~(size_t)3);
+        size_t pad = (4 - len % 4) % 4;
+        uint32_t total = 32 + (uint32_t)(len + pad);
         uint32_t epb[7] = {6, total, 0, (uint32_t)(units >> 32), (uint32_t)units,
                            (uint32_t)len, (uint32_t)len};
         if (fwrite(epb, sizeof(epb), 1, g->out) != 1 || fwrite(g->pkt, len, 1, g->out) != 1 ||
-            fwrite(zero, (4 - len % 4) % 4, 1, g->out) > 1 || fwrite(&total, 4, 1, g->out) != 1)
+            (pad > 0 && fwrite(zero, pad, 1, g->out) != 1) || fwrite(&total, 4, 1, g->out) != 1)
             g->write_err = true;
     } else {
         hdr[0] = (uint32_t)(TW_GEN_START_SEC + g->ts_us / 1000000U);
