@@ -5,6 +5,8 @@
 #include "tunwatch/capture/capfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -59,6 +61,50 @@ static bool hold_idle(struct tw_hold *h)
     return atomic_load_explicit(&h->released, memory_order_acquire) == h->held;
 }
 
+/*
+ * A regular file read by several threads at once (the replay workers, each of which reads
+ * every frame and keeps its share of the flows): each block of the file (SLOT_BYTES, block i
+ * from byte i * SLOT_BYTES) is read once into one of SHARE_SLOTS shared slots, slot i %
+ * SHARE_SLOTS, and every reader parses it there in place. A slot takes its next block once
+ * every reader has let go of the one before: a reader runs at most SHARE_SLOTS blocks ahead
+ * of the slowest. Block i is read by its owner, reader i % readers, ahead of its own parse
+ * (share_ahead), so that the copying is shared out (each pays for half of the file's bytes
+ * with two readers); a reader that needs a block its owner has not read after
+ * SHARE_PATIENCE_NS, or whose owner is gone, reads it itself. A record that runs from one
+ * block into the next is put together in a private block of the reader's. A reader that waits
+ * for another first lets go of what it holds (its stall callback: no two wait for each
+ * other); a reader that stops reading lets go of every block (share_leave).
+ */
+#define SHARE_SLOTS 8
+#define SLOT_BYTES (1u << 20)
+#define SHARE_PATIENCE_NS 200000
+
+enum { SLOT_LOADING = 1, SLOT_READY = 2, SLOT_FAILED = 3 };
+
+struct share_slot {
+    /* (block + 1) << 2 | SLOT_*, 0 before its first block; loaded (len, err) before READY or
+     * FAILED is stored */
+    _Alignas(64) _Atomic uint64_t state;
+    uint32_t len; /* bytes read: less than SLOT_BYTES at the end of the file */
+    int err;      /* errno of a failed read */
+};
+
+struct share_reader {
+    _Alignas(64) _Atomic uint64_t done; /* blocks below this one let go of (UINT64_MAX: gone) */
+};
+
+struct tw_capshare {
+    pthread_mutex_t lock; /* joining */
+    _Atomic unsigned refs;
+    unsigned n_readers, n_joined;
+    int fd;              /* the file, from its first reader (-1 until then) */
+    dev_t dev;           /* and its identity: a reader that opened another file does not */
+    ino_t ino;           /* share */
+    uint8_t *mem;        /* SHARE_SLOTS slots of SLOT_BYTES */
+    struct share_slot slot[SHARE_SLOTS];
+    struct share_reader *rd; /* n_readers */
+};
+
 /* The classic pcap reader's state. */
 struct pcapr {
     bool swapped;   /* the file's byte order is not ours */
@@ -66,10 +112,19 @@ struct pcapr {
     uint8_t swap_lengths; /* 0 never, 1 always (before 2.3), 2 when caplen > len (2.3) */
     size_t rec_hdr; /* 16, or 24 (Kuznetzov's modified format) */
     struct tw_hold blk[BLOCKS];
-    unsigned cur;     /* block being parsed */
+    unsigned cur;     /* the private block last used */
+    struct tw_hold *cb; /* the block being parsed: blk[cur], or a view of a shared block */
     size_t pos, end;  /* parse position and valid bytes in it */
     bool eof;
-    uint64_t offset;  /* file offset of blk[cur]'s first byte */
+    uint64_t offset;  /* file offset of cb's first byte */
+    /* Blocks shared with other readers (sh != NULL): */
+    struct tw_capshare *sh;
+    unsigned reader;  /* this reader's index in sh */
+    bool in_view;     /* cb is a view of a shared block */
+    bool gone;        /* this reader let go of the shared blocks (share_leave) */
+    uint64_t released; /* shared blocks below this one let go of */
+    size_t pf;         /* in a view: the bytes before it are prefetched (share_prefetch) */
+    struct tw_hold view[SHARE_SLOTS]; /* the frames handed out of each shared block */
 };
 
 struct stream;
@@ -86,6 +141,8 @@ struct tw_capfile {
     uint64_t size;
     tw_stall_fn stall; /* called while waiting for held frames (see tw_capfile_set_stall) */
     void *stall_ctx;
+    struct tw_capshare *want_share; /* to join when the reader is made (tw_capfile_open_shared) */
+    bool *joined;                   /* and set once it has its place there, while it opens */
 };
 
 static uint32_t rd32(const struct pcapr *r, const uint8_t *b)
@@ -103,6 +160,9 @@ static uint16_t rd16(const struct pcapr *r, const uint8_t *b)
 }
 
 static ssize_t read_full(int fd, uint8_t *buf, size_t n);
+static int capfile_open(const char *path, struct tw_capshare *sh, bool *joined,
+                        struct tw_capfile **out, char *err, size_t errlen);
+static void pcapr_join(struct tw_capfile *c);
 static ssize_t stream_read(struct stream *s, uint8_t *dst, size_t n, bool wait);
 
 /* Reads the capture: a regular file with read(2) straight into buf, n bytes unless it ends
@@ -123,8 +183,10 @@ static struct pcapr *pcapr_new(void)
     const size_t align = _Alignof(struct pcapr);
     struct pcapr *r = aligned_alloc(align, (sizeof(*r) + align - 1) & ~(align - 1));
 
-    if (r != NULL)
+    if (r != NULL) {
         memset(r, 0, sizeof(*r));
+        r->cb = &r->blk[0];
+    }
     return r;
 }
 
@@ -176,6 +238,7 @@ static int pcapr_open(struct tw_capfile *c, char *why, size_t whylen)
     c->linktype = (int)(rd32(r, h + 20) & 0xffff); /* the rest: FCS length bits */
     r->offset = sizeof(h);
     c->pr = r;
+    pcapr_join(c);
     return 0;
 }
 
@@ -229,7 +292,7 @@ static int pcapr_room(struct tw_capfile *c, size_t need, char *why, size_t whyle
 {
     struct pcapr *r = c->pr;
 
-    if (r->blk[r->cur].mem == NULL || r->pos + need > BLOCK_BYTES) {
+    if (r->in_view || r->cb->mem == NULL || r->pos + need > BLOCK_BYTES) {
         size_t tail = r->end - r->pos;
         unsigned nb = pcapr_free_block(c);
         struct tw_hold *b = &r->blk[nb];
@@ -238,13 +301,327 @@ static int pcapr_room(struct tw_capfile *c, size_t need, char *why, size_t whyle
             return TW_ENOMEM;
         }
         if (tail > 0)
-            memmove(b->mem, r->blk[r->cur].mem + r->pos, tail);
+            memmove(b->mem, r->cb->mem + r->pos, tail);
         r->offset += r->pos;
         r->cur = nb;
+        r->cb = b;
+        r->in_view = false;
         r->pos = 0;
         r->end = tail;
     }
     return 0;
+}
+
+/* ---- blocks shared by several readers of one file (struct tw_capshare) ---- */
+
+struct tw_capshare *tw_capshare_new(unsigned readers)
+{
+    struct tw_capshare *sh = aligned_alloc(_Alignof(struct tw_capshare),
+                                           (sizeof(*sh) + _Alignof(struct tw_capshare) - 1) &
+                                               ~(_Alignof(struct tw_capshare) - 1));
+
+    if (sh == NULL)
+        return NULL;
+    memset(sh, 0, sizeof(*sh));
+    sh->rd = aligned_alloc(_Alignof(struct share_reader), readers * sizeof(*sh->rd));
+    if (readers == 0 || sh->rd == NULL) {
+        free(sh->rd);
+        free(sh);
+        return NULL;
+    }
+    memset(sh->rd, 0, readers * sizeof(*sh->rd));
+    pthread_mutex_init(&sh->lock, NULL);
+    atomic_init(&sh->refs, 1);
+    sh->n_readers = readers;
+    sh->fd = -1;
+    return sh;
+}
+
+struct tw_capshare *tw_capshare_ref(struct tw_capshare *sh)
+{
+    if (sh != NULL)
+        atomic_fetch_add_explicit(&sh->refs, 1, memory_order_relaxed);
+    return sh;
+}
+
+void tw_capshare_unref(struct tw_capshare *sh)
+{
+    if (sh == NULL || atomic_fetch_sub_explicit(&sh->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (sh->mem != NULL)
+        tw_table_free(sh->mem, (size_t)SHARE_SLOTS * SLOT_BYTES);
+    if (sh->fd >= 0)
+        close(sh->fd);
+    pthread_mutex_destroy(&sh->lock);
+    free(sh->rd);
+    free(sh);
+}
+
+/* Takes a reader's place in sh: false when this reader will not read (it opened another file
+ * than the first reader did, or more readers came than sh was made for, or out of memory). */
+static bool share_join(struct tw_capshare *sh, int fd, unsigned *reader)
+{
+    struct stat sb;
+    bool ok = false;
+
+    pthread_mutex_lock(&sh->lock);
+    if (sh->n_joined == sh->n_readers) {
+        pthread_mutex_unlock(&sh->lock);
+        return false;
+    }
+    *reader = sh->n_joined++;
+    if (fstat(fd, &sb) == 0) {
+        if (sh->fd < 0 && (sh->mem = tw_table_alloc((size_t)SHARE_SLOTS * SLOT_BYTES)) != NULL &&
+            (sh->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
+            sh->dev = sb.st_dev;
+            sh->ino = sb.st_ino;
+        }
+        ok = sh->fd >= 0 && sh->dev == sb.st_dev && sh->ino == sb.st_ino;
+    }
+    if (!ok) /* reads on its own: the others do not wait for it */
+        atomic_store_explicit(&sh->rd[*reader].done, UINT64_MAX, memory_order_release);
+    pthread_mutex_unlock(&sh->lock);
+    return ok;
+}
+
+void tw_capshare_skip(struct tw_capshare *sh)
+{
+    unsigned reader;
+
+    pthread_mutex_lock(&sh->lock);
+    if (sh->n_joined < sh->n_readers) {
+        reader = sh->n_joined++;
+        atomic_store_explicit(&sh->rd[reader].done, UINT64_MAX, memory_order_release);
+    }
+    pthread_mutex_unlock(&sh->lock);
+}
+
+/* Whether every reader has let go of the block slot k holds before block blk. */
+static bool slot_free(const struct tw_capshare *sh, uint64_t blk)
+{
+    if (blk < SHARE_SLOTS)
+        return true;
+    for (unsigned i = 0; i < sh->n_readers; i++)
+        if (atomic_load_explicit(&sh->rd[i].done, memory_order_acquire) <= blk - SHARE_SLOTS)
+            return false;
+    return true;
+}
+
+/* Reads block blk into its slot (this reader claimed it). */
+static void slot_load(struct tw_capshare *sh, struct share_slot *sl, uint64_t blk)
+{
+    uint8_t *dst = sh->mem + (blk % SHARE_SLOTS) * SLOT_BYTES;
+    off_t at = (off_t)(blk * SLOT_BYTES);
+    size_t done = 0;
+    int err = 0;
+
+    while (done < SLOT_BYTES) {
+        ssize_t got = pread(sh->fd, dst + done, SLOT_BYTES - done, at + (off_t)done);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            err = errno;
+        if (got <= 0)
+            break;
+        done += (size_t)got;
+    }
+    sl->len = (uint32_t)done;
+    sl->err = err;
+    atomic_store_explicit(&sl->state, (blk + 1) << 2 | (err != 0 ? SLOT_FAILED : SLOT_READY),
+                          memory_order_release);
+}
+
+/* Lets go of the shared blocks this reader has left behind (the parse, or the copy into a
+ * private block, is past them) and holds no frame of. */
+static void share_release(struct tw_capfile *c)
+{
+    struct pcapr *r = c->pr;
+    uint64_t next = r->offset + (r->in_view ? r->pos : r->end); /* the next shared byte read */
+    uint64_t upto = next / SLOT_BYTES, from = r->released;
+
+    while (r->released < upto && hold_idle(&r->view[r->released % SHARE_SLOTS]))
+        r->released++;
+    if (r->released != from)
+        atomic_store_explicit(&r->sh->rd[r->reader].done, r->released, memory_order_release);
+}
+
+/* Nanoseconds since t0. */
+static int64_t share_waited(const struct timespec *t0)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)(t.tv_sec - t0->tv_sec) * 1000000000 + (t.tv_nsec - t0->tv_nsec);
+}
+
+/* Block blk of the file in its slot: read by its owner, or by this reader (see above), once
+ * the slowest reader has let go of what the slot held. 0, or TW_EIO with the reason in why. */
+static int share_get(struct tw_capfile *c, uint64_t blk, const struct share_slot **out, char *why,
+                     size_t whylen)
+{
+    struct tw_capshare *sh = c->pr->sh;
+    struct share_slot *sl = &sh->slot[blk % SHARE_SLOTS];
+    const uint64_t tag = (blk + 1) << 2;
+    const unsigned owner = (unsigned)(blk % sh->n_readers);
+    struct timespec t0 = {0};
+
+    for (unsigned spin = 0;; spin++) {
+        uint64_t st = atomic_load_explicit(&sl->state, memory_order_acquire);
+        if (st == (tag | SLOT_READY)) {
+            *out = sl;
+            return 0;
+        }
+        if (st == (tag | SLOT_FAILED)) {
+            snprintf(why, whylen, "%s", strerror(sl->err));
+            return TW_EIO;
+        }
+        if (st == (tag | SLOT_LOADING)) { /* another reader is reading it: a short wait */
+            if (spin < 1024)
+                tw_cpu_relax();
+            else
+                sched_yield();
+            continue;
+        }
+        /* Its owner reads it (share_ahead), or another reader when the owner is gone or
+         * slow to come: the slot must be free of the block it held before. */
+        if (slot_free(sh, blk) &&
+            (owner == c->pr->reader ||
+             atomic_load_explicit(&sh->rd[owner].done, memory_order_acquire) == UINT64_MAX ||
+             (spin > 64 && share_waited(&t0) > SHARE_PATIENCE_NS))) {
+            if (atomic_compare_exchange_strong_explicit(&sl->state, &st, tag | SLOT_LOADING,
+                                                        memory_order_acq_rel,
+                                                        memory_order_relaxed))
+                slot_load(sh, sl, blk);
+            continue;
+        }
+        if (spin < 64) {
+            tw_cpu_relax();
+            continue;
+        }
+        if (spin == 64)
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+        /* Waiting on another reader: let go of what this one holds first. */
+        share_release(c);
+        pcapr_pause(c, spin - 64);
+        share_release(c);
+    }
+}
+
+/* Reads ahead the blocks this reader owns (block % readers) among the next ones whose slots
+ * are free. */
+static void share_ahead(struct tw_capfile *c, uint64_t blk)
+{
+    struct tw_capshare *sh = c->pr->sh;
+
+    for (uint64_t j = blk + 1; j < blk + SHARE_SLOTS; j++) {
+        if (j % sh->n_readers != c->pr->reader)
+            continue;
+        struct share_slot *sl = &sh->slot[j % SHARE_SLOTS];
+        uint64_t st = atomic_load_explicit(&sl->state, memory_order_acquire);
+        if (st >> 2 == j + 1 || !slot_free(sh, j))
+            continue;
+        if (atomic_compare_exchange_strong_explicit(&sl->state, &st, (j + 1) << 2 | SLOT_LOADING,
+                                                    memory_order_acq_rel, memory_order_relaxed))
+            slot_load(sh, sl, j);
+    }
+}
+
+/* Parses on in the shared block that holds file offset at, in place. 0, or as share_get(). */
+static int view_enter(struct tw_capfile *c, uint64_t at, char *why, size_t whylen)
+{
+    struct pcapr *r = c->pr;
+    const struct share_slot *sl;
+    uint64_t blk = at / SLOT_BYTES;
+    int rc = share_get(c, blk, &sl, why, whylen);
+
+    if (rc != 0)
+        return rc;
+    r->cb = &r->view[blk % SHARE_SLOTS];
+    r->in_view = true;
+    r->offset = blk * SLOT_BYTES;
+    r->end = sl->len;
+    r->pos = TW_MIN((size_t)(at - r->offset), r->end);
+    r->eof = sl->len < SLOT_BYTES;
+    r->pf = r->pos & ~(size_t)63;
+    share_release(c);
+    share_ahead(c, blk);
+    return 0;
+}
+
+/* Copies up to n bytes of the file from offset at into dst, out of the shared blocks: *got
+ * fewer at the end of the file. 0, or as share_get(). */
+static int share_read(struct tw_capfile *c, uint64_t at, uint8_t *dst, size_t n, size_t *got,
+                      char *why, size_t whylen)
+{
+    const struct share_slot *sl;
+    int rc;
+
+    *got = 0;
+    while (n > 0) {
+        uint64_t blk = at / SLOT_BYTES;
+        size_t off = (size_t)(at % SLOT_BYTES);
+        if ((rc = share_get(c, blk, &sl, why, whylen)) != 0)
+            return rc;
+        if (off >= sl->len)
+            break;
+        size_t k = TW_MIN(n, sl->len - off);
+        memcpy(dst, c->pr->sh->mem + (blk % SHARE_SLOTS) * SLOT_BYTES + off, k);
+        dst += k;
+        at += k;
+        n -= k;
+        *got += k;
+        if (sl->len < SLOT_BYTES)
+            break; /* the end of the file */
+    }
+    return 0;
+}
+
+/*
+ * pcapr_fill() for a reader of shared blocks: parses on in place in the next shared block
+ * when nothing is left in this one; a record that runs past a shared block's end is put
+ * together in a private block (pcapr_room).
+ */
+static int share_fill(struct tw_capfile *c, size_t need, char *why, size_t whylen)
+{
+    struct pcapr *r = c->pr;
+    size_t got;
+    int rc;
+
+    if (r->gone) {
+        snprintf(why, whylen, "no longer read");
+        return TW_EIO;
+    }
+    if (r->eof)
+        return 0;
+    if (r->pos == r->end) {
+        if ((rc = view_enter(c, r->offset + r->end, why, whylen)) != 0)
+            return rc;
+        if (r->end - r->pos >= need || r->eof)
+            return 0;
+    }
+    if ((rc = pcapr_room(c, need, why, whylen)) != 0)
+        return rc;
+    size_t want = r->pos + need - r->end;
+    if ((rc = share_read(c, r->offset + r->end, r->cb->mem + r->end, want, &got, why,
+                         whylen)) != 0)
+        return rc;
+    r->end += got;
+    if (got < want)
+        r->eof = true;
+    share_release(c);
+    return 0;
+}
+
+/* This reader of shared blocks reads no more: the others no longer wait for it. Its frames
+ * must be let go of first (pcapr_close waits for them). */
+static void share_leave(struct tw_capfile *c)
+{
+    struct pcapr *r = c->pr;
+
+    if (r->sh == NULL || r->gone)
+        return;
+    r->gone = true;
+    atomic_store_explicit(&r->sh->rd[r->reader].done, UINT64_MAX, memory_order_release);
 }
 
 /*
@@ -258,11 +635,13 @@ static int pcapr_room(struct tw_capfile *c, size_t need, char *why, size_t whyle
 static int pcapr_fill(struct tw_capfile *c, size_t need, char *why, size_t whylen)
 {
     struct pcapr *r = c->pr;
+    if (r->sh != NULL)
+        return share_fill(c, need, why, whylen);
     int rc = pcapr_room(c, need, why, whylen);
 
     if (rc != 0)
         return rc;
-    uint8_t *mem = r->blk[r->cur].mem;
+    uint8_t *mem = r->cb->mem;
     size_t goal = c->regular ? BLOCK_BYTES : r->pos + need;
     while (r->end < goal) {
         ssize_t got = cap_read(c, mem + r->end, (c->regular ? goal : BLOCK_BYTES) - r->end);
@@ -277,6 +656,21 @@ static int pcapr_fill(struct tw_capfile *c, size_t need, char *why, size_t whyle
         }
     }
     return 0;
+}
+
+/*
+ * A shared block was most often read by another thread, on another core: its bytes are in
+ * that core's cache or in memory, not in this one's, and every record header read in place
+ * would wait for them. They are asked for SHARE_AHEAD bytes ahead of the parse, every line.
+ */
+#define SHARE_AHEAD 8192u
+
+static inline void share_prefetch(struct pcapr *r)
+{
+    size_t goal = TW_MIN(r->pos + SHARE_AHEAD, r->end);
+
+    for (; r->pf < goal; r->pf += 64)
+        __builtin_prefetch(r->cb->mem + r->pf);
 }
 
 /* The two lengths of the record header at h: the captured one returned, the wire's in *len. */
@@ -302,7 +696,7 @@ static int pcapr_next(struct tw_capfile *c, struct tw_frame *f, char *why, size_
     for (;;) {
         size_t avail = r->end - r->pos;
         if (avail >= r->rec_hdr) {
-            const uint8_t *h = r->blk[r->cur].mem + r->pos;
+            const uint8_t *h = r->cb->mem + r->pos;
             uint32_t len, caplen = rec_lengths(r, h, &len);
             if (caplen > MAX_CAPLEN) {
                 snprintf(why, whylen, "invalid packet capture length %u, bigger than maximum "
@@ -317,9 +711,11 @@ static int pcapr_next(struct tw_capfile *c, struct tw_frame *f, char *why, size_
                     .caplen = caplen,
                     .wirelen = len < caplen ? caplen : len,
                     .data = h + r->rec_hdr,
-                    .hold = &r->blk[r->cur],
+                    .hold = r->cb,
                 };
                 r->pos += r->rec_hdr + caplen;
+                if (r->in_view)
+                    share_prefetch(r);
                 return 1;
             }
             if (r->eof) {
@@ -365,15 +761,30 @@ static int ngblk_big(struct tw_capfile *c, uint32_t type, uint32_t len, struct t
         ng->buf = nb;
         ng->cap = len;
     }
-    memcpy(ng->buf, r->blk[r->cur].mem + r->pos, have);
-    ssize_t got = r->eof ? 0 : cap_read(c, ng->buf + have, len - have);
-    if (got < 0) {
+    memcpy(ng->buf, r->cb->mem + r->pos, have);
+    ssize_t got = 0;
+    if (r->eof) {
+        got = 0;
+    } else if (r->sh != NULL) {
+        size_t n;
+        int rc = r->gone ? TW_EIO
+                         : share_read(c, r->offset + r->end, ng->buf + have, len - have, &n,
+                                      why, whylen);
+        if (rc != 0) {
+            if (r->gone)
+                snprintf(why, whylen, "no longer read");
+            return rc;
+        }
+        got = (ssize_t)n;
+    } else if ((got = cap_read(c, ng->buf + have, len - have)) < 0) {
         snprintf(why, whylen, "%s", strerror(errno));
         return TW_EIO;
     }
     /* What is parsed next follows the block: the read block is used up to its end. */
     r->offset += (uint64_t)got;
     r->pos = r->end;
+    if (r->sh != NULL)
+        share_release(c);
     if (have + (size_t)got < len) {
         r->eof = true;
         return tw_pcapng_cut(ng, why, whylen);
@@ -395,11 +806,13 @@ static int ngblk_block(struct tw_capfile *c, uint32_t type, uint32_t len, struct
         return rc;
     if (r->end - r->pos < len)
         return tw_pcapng_cut(&c->ng, why, whylen);
-    const uint8_t *b = r->blk[r->cur].mem + r->pos;
+    const uint8_t *b = r->cb->mem + r->pos;
     rc = tw_pcapng_block(&c->ng, b, type, len, f, linktype, why, whylen);
     r->pos += len;
+    if (r->in_view)
+        share_prefetch(r);
     if (rc == 1)
-        f->hold = &r->blk[r->cur];
+        f->hold = r->cb;
     return rc;
 }
 
@@ -416,7 +829,7 @@ static int ngblk_head(struct tw_capfile *c, uint32_t *type, uint32_t *len, char 
     if (r->end == r->pos)
         return TW_EOF;
     c->ng.offset = r->offset + r->pos;
-    return tw_pcapng_head(&c->ng, r->blk[r->cur].mem + r->pos, r->end - r->pos, type, len, why,
+    return tw_pcapng_head(&c->ng, r->cb->mem + r->pos, r->end - r->pos, type, len, why,
                           whylen);
 }
 
@@ -451,6 +864,7 @@ static int ngblk_open(struct tw_capfile *c, char *why, size_t whylen)
         return TW_ENOMEM;
     }
     c->ng_blocks = true;
+    pcapr_join(c);
     if ((rc = ngblk_head(c, &type, &len, why, whylen)) != 1)
         return rc; /* the magic was read: the file is not empty */
     if (type != TW_PCAPNG_SHB) {
@@ -470,7 +884,32 @@ static void pcapr_close(struct tw_capfile *c)
         pcapr_wait(c, i); /* frames handed to workers still point into it */
         tw_table_free(r->blk[i].mem, BLOCK_BYTES);
     }
+    if (r->sh != NULL) {
+        for (unsigned i = 0; i < SHARE_SLOTS; i++)
+            for (unsigned spin = 0; !hold_idle(&r->view[i]); spin++)
+                pcapr_pause(c, spin);
+        share_leave(c);
+        tw_capshare_unref(r->sh);
+    }
     free(r);
+}
+
+/* Joins c's reader to the blocks it shares with other readers of its file (c->want_share);
+ * reads on its own if it cannot. */
+static void pcapr_join(struct tw_capfile *c)
+{
+    struct pcapr *r = c->pr;
+    struct tw_capshare *sh = c->want_share;
+
+    if (sh == NULL || !c->regular)
+        return;
+    c->want_share = NULL;
+    *c->joined = true;
+    if (!share_join(sh, fileno(c->fp), &r->reader))
+        return;
+    r->sh = tw_capshare_ref(sh);
+    for (unsigned i = 0; i < SHARE_SLOTS; i++)
+        r->view[i].mem = sh->mem + (size_t)i * SLOT_BYTES;
 }
 
 bool tw_capfile_regular(const struct tw_capfile *c)
@@ -685,7 +1124,7 @@ static bool pcapr_ready(struct tw_capfile *c)
     for (;;) {
         size_t avail = r->end - r->pos, need = r->rec_hdr;
         if (avail >= r->rec_hdr) {
-            uint32_t len, caplen = rec_lengths(r, r->blk[r->cur].mem + r->pos, &len);
+            uint32_t len, caplen = rec_lengths(r, r->cb->mem + r->pos, &len);
             if (caplen > MAX_CAPLEN)
                 return true; /* the reader says so */
             need += caplen;
@@ -694,7 +1133,7 @@ static bool pcapr_ready(struct tw_capfile *c)
             return true;
         if (pcapr_room(c, need, why, sizeof(why)) != 0)
             return true; /* out of memory: the reader says so */
-        ssize_t got = stream_read(c->in, r->blk[r->cur].mem + r->end, BLOCK_BYTES - r->end,
+        ssize_t got = stream_read(c->in, r->cb->mem + r->end, BLOCK_BYTES - r->end,
                                   false);
         if (got == -2)
             return false;
@@ -747,6 +1186,30 @@ int tw_capfile_fd(const struct tw_capfile *c)
 
 int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t errlen)
 {
+    return tw_capfile_open_shared(path, NULL, out, err, errlen);
+}
+
+int tw_capfile_open_shared(const char *path, struct tw_capshare *sh, struct tw_capfile **out,
+                           char *err, size_t errlen)
+{
+    struct tw_capfile *c = NULL;
+    bool joined = false;
+    int rc = capfile_open(path, sh, &joined, &c, err, errlen);
+
+    /* Every opening takes one reader's place in sh: one that did not join gives it up. */
+    if (sh != NULL && !joined)
+        tw_capshare_skip(sh);
+    if (rc == 0) {
+        c->want_share = NULL;
+        c->joined = NULL;
+        *out = c;
+    }
+    return rc;
+}
+
+static int capfile_open(const char *path, struct tw_capshare *sh, bool *joined,
+                        struct tw_capfile **out, char *err, size_t errlen)
+{
     char why[256];
     struct tw_capfile *c = calloc(1, sizeof(*c));
     uint8_t magic[4];
@@ -758,6 +1221,8 @@ int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t
         return TW_ENOMEM;
     }
     c->path = path;
+    c->want_share = sh;
+    c->joined = joined;
     if (strcmp(path, "-") == 0) {
         c->fp = stdin;
     } else if ((c->fp = fopen(path, "rb")) == NULL) {
@@ -916,6 +1381,7 @@ struct mfile {
     int cur_linktype;
     bool opened;  /* taken from the pending list */
     int linktype; /* classic pcap: the file's; pcapng: -1 */
+    struct tw_capshare *share; /* its blocks, read once for every copy of the merge, or NULL */
 };
 
 struct tw_merge {
@@ -926,6 +1392,7 @@ struct tw_merge {
     size_t *heap;     /* open files, a min-heap on (cur time, idx) */
     size_t n_heap;
     bool started;
+    bool copy; /* tw_merge_copy's: a reader of the files' shared blocks */
     ssize_t last; /* file whose packet was handed out last (advance it first), or -1 */
     struct tw_merge_stats st;
     tw_stall_fn stall;
@@ -944,7 +1411,27 @@ static bool capfile_idle(struct tw_capfile *c)
     for (unsigned i = 0; i < BLOCKS; i++)
         if (!hold_idle(&c->pr->blk[i]))
             return false;
+    if (c->pr->sh != NULL)
+        for (unsigned i = 0; i < SHARE_SLOTS; i++)
+            if (!hold_idle(&c->pr->view[i]))
+                return false;
     return true;
+}
+
+/* A file of the merge waits for another reader of shared blocks: the caller lets go of what
+ * it holds (its stall callback), then every open file lets go of the shared blocks it is
+ * done with, so that no two readers wait for each other. */
+static void merge_stall(void *ctx)
+{
+    struct tw_merge *m = ctx;
+
+    if (m->stall != NULL)
+        m->stall(m->stall_ctx);
+    for (size_t i = 0; i < m->n; i++) {
+        struct tw_capfile *cf = m->files[i].cf;
+        if (cf != NULL && cf->pr != NULL && cf->pr->sh != NULL && !cf->pr->gone)
+            share_release(cf);
+    }
 }
 
 static void reap_closing(struct tw_merge *m)
@@ -987,7 +1474,38 @@ void tw_merge_set_stall(struct tw_merge *m, tw_stall_fn fn, void *ctx)
     m->stall_ctx = ctx;
     for (size_t i = 0; i < m->n; i++)
         if (m->files[i].cf != NULL)
-            tw_capfile_set_stall(m->files[i].cf, fn, ctx);
+            tw_capfile_set_stall(m->files[i].cf, merge_stall, m);
+}
+
+int tw_merge_share(struct tw_merge *m, unsigned readers)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        struct mfile *mf = &m->files[i];
+        if (mf->cf != NULL || mf->share != NULL)
+            continue; /* a stream: read once, by one reader */
+        if ((mf->share = tw_capshare_new(readers)) == NULL)
+            return TW_ENOMEM;
+    }
+    return 0;
+}
+
+void tw_merge_leave(struct tw_merge *m)
+{
+    m->stall = NULL; /* the caller holds nothing any more, and may be gone when m is freed */
+    for (size_t i = 0; i < m->n; i++) {
+        struct mfile *mf = &m->files[i];
+        if (mf->share == NULL)
+            continue;
+        if (!mf->opened)
+            tw_capshare_skip(mf->share); /* opened from here on, it is read alone */
+        if (mf->cf != NULL && mf->cf->pr != NULL)
+            share_leave(mf->cf);
+        tw_capshare_unref(mf->share);
+        mf->share = NULL;
+    }
+    for (size_t i = 0; i < m->n_closing; i++)
+        if (m->closing[i]->pr != NULL)
+            share_leave(m->closing[i]);
 }
 
 struct tw_merge *tw_merge_new(void)
@@ -1135,14 +1653,16 @@ static int open_next(struct tw_merge *m, char *err, size_t errlen)
     mf->opened = true;
     if (mf->first_sec == INT64_MAX) {
         m->st.files_done++; /* no packet in it */
+        if (mf->share != NULL)
+            tw_capshare_skip(mf->share);
         return 0;
     }
     if (mf->cf == NULL) {
-        if ((rc = tw_capfile_open(mf->path, &mf->cf, err, errlen)) != 0) {
+        if ((rc = tw_capfile_open_shared(mf->path, mf->share, &mf->cf, err, errlen)) != 0) {
             m->st.files_failed++;
             return rc;
         }
-        tw_capfile_set_stall(mf->cf, m->stall, m->stall_ctx);
+        tw_capfile_set_stall(mf->cf, merge_stall, m);
         m->st.files_open++;
         rc = tw_capfile_next(mf->cf, &mf->cur, &mf->cur_linktype, err, errlen);
         if (rc != 1) {
@@ -1280,8 +1800,11 @@ struct tw_merge *tw_merge_copy(const struct tw_merge *m)
             return NULL;
         }
         memcpy(c->files, m->files, m->n * sizeof(*c->files));
+        for (size_t i = 0; i < m->n; i++)
+            tw_capshare_ref(c->files[i].share);
     }
     c->n = c->cap = m->n;
+    c->copy = true;
     c->st.files = m->st.files;
     c->st.bytes_total = m->st.bytes_total;
     return c;
@@ -1291,8 +1814,13 @@ void tw_merge_free(struct tw_merge *m)
 {
     if (m == NULL)
         return;
-    for (size_t i = 0; i < m->n; i++)
-        tw_capfile_close(m->files[i].cf);
+    for (size_t i = 0; i < m->n; i++) {
+        struct mfile *mf = &m->files[i];
+        tw_capfile_close(mf->cf);
+        if (mf->share != NULL && !mf->opened && m->copy)
+            tw_capshare_skip(mf->share); /* never read by this reader */
+        tw_capshare_unref(mf->share);
+    }
     for (size_t i = 0; i < m->n_closing; i++)
         tw_capfile_close(m->closing[i]); /* waits for what is still held */
     free(m->closing);

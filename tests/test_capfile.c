@@ -647,6 +647,205 @@ static void test_merge_copy(void **state)
     free(p2);
 }
 
+/*
+ * Readers of one file in threads of their own, reading its blocks once between them
+ * (tw_capfile_open_shared): the frames each gets are those of the file read alone, with
+ * records that cross blocks (every size up to libpcap's largest, Kuznetzov's headers), files
+ * cut inside a record or its header (the same error for every reader), a reader that is
+ * slow now and then, and one that stops early.
+ */
+static void test_shared_readers(void **state)
+{
+    (void)state;
+    uint32_t n;
+    char *path = big_file(&n); /* 40 MiB: more blocks than the shared slots */
+
+    assert_shared_readers_agree(path, 2, 0);
+    assert_shared_readers_agree(path, 3, 0);
+    assert_shared_readers_agree(path, 2, n / 3); /* the others go on alone */
+    assert_shared_readers_agree(path, 3, 10);
+    unlink(path);
+    free(path);
+
+    for (int kuz = 0; kuz < 2; kuz++) {
+        struct pw w = {.minor = 4, .kuz = kuz, .big = kuz};
+        uint64_t rng = 0x2545f4914f6cdd1dULL;
+        uint32_t k = 0;
+        pw_header(&w, 1);
+        while (w.len < (24u << 20)) {
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            static const uint32_t sizes[] = {0, 1, 60, 1514, 9000, 65535, 131072, 262144};
+            uint32_t caplen = (rng >> 8) & 1 ? (uint32_t)(rng >> 20) % 3000
+                                             : sizes[rng % TW_ARRAY_SIZE(sizes)];
+            pw_record(&w, k++, caplen, caplen + 4);
+        }
+        path = write_file(w.buf, w.len);
+        assert_shared_readers_agree(path, 2, 0);
+        unlink(path);
+        free(path);
+        /* cut inside records and headers, at and around the blocks' edges */
+        size_t cuts[] = {24 + 7, (2u << 20) - 3, (2u << 20) + 5, (4u << 20) + 1,
+                         (16u << 20) + 9, (18u << 20) - 1, w.len - 1};
+        for (size_t i = 0; i < TW_ARRAY_SIZE(cuts); i++) {
+            path = write_file(w.buf, cuts[i]);
+            assert_shared_readers_agree(path, 2, 0);
+            unlink(path);
+            free(path);
+        }
+        free(w.buf);
+    }
+}
+
+/* A reader that opened another file than the first reader did (the file was replaced
+ * between the openings) reads its own: it is not handed the first file's blocks, and the
+ * first does not wait for it. */
+static void test_shared_replaced(void **state)
+{
+    (void)state;
+    struct pw a = {.minor = 4}, b = {.minor = 4};
+    pw_header(&a, 1);
+    pw_header(&b, 1);
+    for (uint32_t k = 0; a.len < (20u << 20); k++) {
+        pw_record(&a, k, 1000, 1000);
+        pw_record(&b, k + 1, 1000, 1000);
+    }
+    char *path = write_file(a.buf, a.len);
+    struct tw_capshare *sh = tw_capshare_new(2);
+    struct tw_capfile *c1, *c2;
+    struct tw_frame f, g;
+    char err[512];
+    int lt, rc1 = 1, rc2 = 1;
+    size_t n = 0;
+
+    assert_non_null(sh);
+    assert_int_equal(tw_capfile_open_shared(path, sh, &c1, err, sizeof(err)), 0);
+    unlink(path);
+    free(path);
+    path = write_file(b.buf, b.len);
+    assert_int_equal(tw_capfile_open_shared(path, sh, &c2, err, sizeof(err)), 0);
+    alarm(20);
+    while (rc1 == 1) { /* all of the first, then all of the second: no waiting on each other */
+        if ((rc1 = tw_capfile_next(c1, &f, &lt, err, sizeof(err))) == 1) {
+            assert_true(frame_intact_k(&f, (uint32_t)n));
+            n++;
+        }
+    }
+    assert_int_equal(rc1, TW_EOF);
+    for (size_t k = 0; (rc2 = tw_capfile_next(c2, &g, &lt, err, sizeof(err))) == 1; k++)
+        assert_true(frame_intact_k(&g, (uint32_t)k + 1));
+    alarm(0);
+    assert_int_equal(rc2, TW_EOF);
+    tw_capfile_close(c1);
+    tw_capfile_close(c2);
+    tw_capshare_unref(sh);
+    unlink(path);
+    free(path);
+    free(a.buf);
+    free(b.buf);
+}
+
+/* Two copies of a merge, each read by its own thread, sharing the files' blocks
+ * (tw_merge_share): both get the merge's frames in order; one that stops early and leaves
+ * (tw_merge_leave) does not hold the other up. */
+struct merge_reader {
+    struct tw_merge *m;
+    size_t quit_after;
+    struct tw_hold *held[32];
+    unsigned n_held;
+    size_t n, bad, n_file[3];
+    int end;
+};
+
+static void merge_let_go(void *ctx)
+{
+    struct merge_reader *r = ctx;
+    for (unsigned i = 0; i < r->n_held; i++)
+        tw_hold_put(r->held[i], 1);
+    r->n_held = 0;
+}
+
+static void *merge_read(void *arg)
+{
+    struct merge_reader *r = arg;
+    struct tw_frame f;
+    char err[512];
+    int lt;
+    size_t file;
+
+    tw_merge_set_stall(r->m, merge_let_go, r);
+    while ((r->end = tw_merge_next(r->m, &f, &lt, &file, err, sizeof(err))) == 1) {
+        /* file 0 holds the even records, file 1 the odd ones: in time order, record n */
+        r->bad += !frame_intact_k(&f, (uint32_t)r->n) || file != r->n % 2;
+        r->n_file[file]++;
+        r->n++;
+        tw_hold_take(f.hold);
+        r->held[r->n_held++] = f.hold;
+        if (r->n_held == TW_ARRAY_SIZE(r->held))
+            merge_let_go(r);
+        if (r->quit_after > 0 && r->n == r->quit_after)
+            break;
+    }
+    merge_let_go(r);
+    tw_merge_leave(r->m);
+    return NULL;
+}
+
+static void test_merge_shared(void **state)
+{
+    (void)state;
+    struct pw w[3] = {{.minor = 4}, {.minor = 4, .big = true}, {.minor = 4}};
+    uint32_t k = 0;
+    char *p[3];
+
+    for (int i = 0; i < 3; i++)
+        pw_header(&w[i], 1);
+    while (w[0].len < (12u << 20)) {
+        uint32_t caplen = 60 + (k * 977u) % 3000;
+        pw_record(&w[k % 2], k, caplen, caplen);
+        k++;
+    }
+    for (int i = 0; i < 3; i++) { /* the third: no packet */
+        p[i] = write_file(w[i].buf, w[i].len);
+        free(w[i].buf);
+    }
+    for (size_t quit = 0; quit <= k / 2; quit += k / 2) {
+        char err[512];
+        struct tw_merge *m = tw_merge_new();
+        struct merge_reader r[2] = {{0}};
+        pthread_t th[2];
+        assert_non_null(m);
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(tw_merge_add(m, p[i], err, sizeof(err)), 0);
+        assert_int_equal(tw_merge_share(m, 2), 0);
+        alarm(60);
+        for (int i = 0; i < 2; i++) {
+            r[i].m = tw_merge_copy(m);
+            r[i].quit_after = i == 1 ? quit : 0;
+            assert_non_null(r[i].m);
+            assert_int_equal(pthread_create(&th[i], NULL, merge_read, &r[i]), 0);
+        }
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_join(th[i], NULL), 0);
+        alarm(0);
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(r[i].bad, 0);
+            if (i == 1 && quit > 0) {
+                assert_int_equal(r[i].n, quit);
+            } else {
+                assert_int_equal(r[i].end, TW_EOF);
+                assert_int_equal(r[i].n, k);
+                assert_int_equal(r[i].n_file[0], (k + 1) / 2);
+            }
+            tw_merge_free(r[i].m);
+        }
+        tw_merge_free(m);
+    }
+    for (int i = 0; i < 3; i++) {
+        unlink(p[i]);
+        free(p[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -658,6 +857,9 @@ int main(void)
         cmocka_unit_test(test_stream_ready),
         cmocka_unit_test(test_merge_held_at_end),
         cmocka_unit_test(test_merge_copy),
+        cmocka_unit_test(test_shared_readers),
+        cmocka_unit_test(test_shared_replaced),
+        cmocka_unit_test(test_merge_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -577,6 +577,8 @@ static void test_large_blocks(void **state)
         int end;
         assert_int_equal(both_readers(path, 1700000060, &end), k);
         assert_int_equal(end, TW_EOF);
+        /* read by two threads, once between them (the replay workers) */
+        assert_shared_readers_agree(path, 2, 0);
         free(path);
         size_t cuts[] = {12, 40, big_skip + 5, big_skip + (1u << 20), big_skip + (3u << 20),
                          big_epb + 30, big_epb + (2u << 20), (4u << 20) + 3, w.len / 2 + 1,
@@ -585,6 +587,7 @@ static void test_large_blocks(void **state)
             path = write_tmp(w.buf, cuts[i]);
             both_readers(path, 1700000060, &end);
             assert_int_equal(end, TW_EINCOMPLETE);
+            assert_shared_readers_agree(path, 2, 0);
             free(path);
         }
         free(w.buf);

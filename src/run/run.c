@@ -306,6 +306,11 @@ static void round_end(struct replay *r)
     replay_progress(r);
 }
 
+void replay_stall(void *ctx)
+{
+    round_end(ctx);
+}
+
 /*
  * Every file merged in time order, one stream. An engine reads the frames a file keeps in
  * place (held until read) in bursts, the others one by one, in order. A file that breaks while

@@ -282,6 +282,10 @@ void rules_take(struct sensor *s);
 /* One round of a replay on one thread: up to BURST frames of r's merge. Returns true while
  * frames remain, false at the end of every file. */
 bool replay_round(struct replay *r);
+/* The stall callback of a replay worker's files (tw_merge_set_stall): its file waits for
+ * another worker to let go of a block they share; the frames taken so far are read now (and
+ * let go of), and its progress said. */
+void replay_stall(void *ctx);
 /* The counters of the replay's merge (worker 0's when the workers read the files). */
 void replay_merge_stats(struct sensor *s, struct tw_merge_stats *ms);
 

@@ -252,6 +252,9 @@ static void *worker_replay_main(void *arg)
             atomic_store_explicit(&w->progress, UINT64_MAX, memory_order_release);
         worker_between(w);
     }
+    /* The blocks it shares with the other workers: they need not wait for it any more (it
+     * may have stopped before the end). */
+    tw_merge_leave(w->rp.merge);
     tw_engine_flush(w->eng); /* flows still open at the end of the capture */
     worker_publish(w);
     atomic_store_explicit(&w->finished, true, memory_order_release);
@@ -523,6 +526,7 @@ static int replay_open(struct worker *w)
     w->rp.say = w->idx == 0; /* every worker meets the same errors: one says them */
     if (w->idx == 0)
         w->rp.progress = &w->progress; /* after every burst: the others wait less */
+    tw_merge_set_stall(w->rp.merge, replay_stall, &w->rp);
     return 0;
 }
 
@@ -580,6 +584,9 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
      * others' lookups; the cache keeps the frame each answer came from, and a lookup sees
      * those of the frames before its own (as one worker would). */
     if (s->replay_fanout && s->anscache != NULL && tw_anscache_stamp(s->anscache) != 0)
+        return TW_ENOMEM;
+    /* Each reads every frame: each block of a file is read once for them all. */
+    if (s->replay_fanout && n > 1 && tw_merge_share(s->in.merge, n) != 0)
         return TW_ENOMEM;
     for (unsigned i = 0; i < n && rc == 0; i++) {
         struct worker *w = &s->workers[i];

@@ -2,7 +2,7 @@
 /*
  * Capture files read packet by packet, and many of them merged into one stream.
  *
- * tw_capfile: one file, classic pcap (read in 1 MiB blocks, records parsed in place; frames
+ * tw_capfile: one file, classic pcap (read in 2 MiB blocks, records parsed in place; frames
  * carry a tw_hold so that a reader can hand them to workers without a copy) or pcapng through
  * tw_pcapng (every packet with its interface's link type and time).
  *
@@ -26,6 +26,28 @@ bool tw_capfile_magic(const uint8_t *b);
  * (open failed, errno-style reason), TW_EMALFORMED (not a capture, or a broken header) with
  * "PATH: reason" in err. */
 int tw_capfile_open(const char *path, struct tw_capfile **out, char *err, size_t errlen);
+/*
+ * The blocks of one regular file read once for several readers, each in its own thread, that
+ * read the whole file (replay workers): each block is read into memory they share by one of
+ * them (they take turns), and every reader parses it there. A reader runs at most a few
+ * blocks ahead of the slowest. Made for `readers` readers (NULL when out of memory); each
+ * opening with tw_capfile_open_shared() takes a reader's place. Counted references: freed
+ * with the last tw_capshare_unref().
+ */
+struct tw_capshare;
+struct tw_capshare *tw_capshare_new(unsigned readers);
+struct tw_capshare *tw_capshare_ref(struct tw_capshare *sh);
+void tw_capshare_unref(struct tw_capshare *sh);
+/* A reader that will not read the file gives its place up: the others do not wait for it. */
+void tw_capshare_skip(struct tw_capshare *sh);
+
+/* As tw_capfile_open(), reading a regular file's blocks with the other readers of sh (NULL:
+ * alone). A file that is not the one the first reader opened (replaced since), or a stream,
+ * is read alone; its place in sh is given up. While it waits for a slower reader, c's stall
+ * callback is called (tw_capfile_set_stall): the caller lets go of the frames it holds. */
+int tw_capfile_open_shared(const char *path, struct tw_capshare *sh, struct tw_capfile **out,
+                           char *err, size_t errlen);
+
 /* True if c is a regular file (it can be opened again); false for a stream read once. */
 bool tw_capfile_regular(const struct tw_capfile *c);
 
@@ -106,6 +128,13 @@ bool tw_merge_has_stream(const struct tw_merge *m);
  * caller (another thread), without opening them again; NULL when out of memory, when m has
  * started, or when one of its files is a stream (it can be read only once). */
 struct tw_merge *tw_merge_copy(const struct tw_merge *m);
+
+/* Makes m's regular files read once for `readers` copies of m (tw_merge_copy), each read by
+ * its own thread: see struct tw_capshare. Before the copies are made. 0, or TW_ENOMEM. */
+int tw_merge_share(struct tw_merge *m, unsigned readers);
+/* This copy of a merge reads no more (its reader stopped): it lets go of the blocks it shares
+ * with the other copies, which no longer wait for it. The caller holds no frame of it. */
+void tw_merge_leave(struct tw_merge *m);
 
 /* The stall callback of every file of m (tw_capfile_set_stall). */
 void tw_merge_set_stall(struct tw_merge *m, tw_stall_fn fn, void *ctx);
