@@ -750,19 +750,10 @@ static void test_shared_replaced(void **state)
 struct merge_reader {
     struct tw_merge *m;
     size_t quit_after;
-    struct tw_hold *held[32];
-    unsigned n_held;
+    struct held_burst burst;
     size_t n, bad, n_file[3];
     int end;
 };
-
-static void merge_let_go(void *ctx)
-{
-    struct merge_reader *r = ctx;
-    for (unsigned i = 0; i < r->n_held; i++)
-        tw_hold_put(r->held[i], 1);
-    r->n_held = 0;
-}
 
 static void *merge_read(void *arg)
 {
@@ -772,20 +763,19 @@ static void *merge_read(void *arg)
     int lt;
     size_t file;
 
-    tw_merge_set_stall(r->m, merge_let_go, r);
+    tw_merge_set_stall(r->m, held_let_go, &r->burst);
     while ((r->end = tw_merge_next(r->m, &f, &lt, &file, err, sizeof(err))) == 1) {
         /* file 0 holds the even records, file 1 the odd ones: in time order, record n */
         r->bad += !frame_intact_k(&f, (uint32_t)r->n) || file != r->n % 2;
         r->n_file[file]++;
         r->n++;
-        tw_hold_take(f.hold);
-        r->held[r->n_held++] = f.hold;
-        if (r->n_held == TW_ARRAY_SIZE(r->held))
-            merge_let_go(r);
+        held_take(&r->burst, f.hold);
+        if (r->burst.n == 32)
+            held_let_go(&r->burst);
         if (r->quit_after > 0 && r->n == r->quit_after)
             break;
     }
-    merge_let_go(r);
+    held_let_go(&r->burst);
     tw_merge_leave(r->m);
     return NULL;
 }

@@ -33,6 +33,27 @@ static inline void assert_same_frame(const struct tw_frame *a, int lt_a, const s
 
 #include "tunwatch/capture/capfile.h"
 
+/* Frames a reader holds (tw_hold_take) until it lets them all go at once, as a replay
+ * worker's burst; held_let_go() is also its stall callback (ctx: the burst). */
+struct held_burst {
+    struct tw_hold *h[64];
+    unsigned n;
+};
+
+static void held_let_go(void *ctx)
+{
+    struct held_burst *b = ctx;
+    for (unsigned i = 0; i < b->n; i++)
+        tw_hold_put(b->h[i], 1);
+    b->n = 0;
+}
+
+static void held_take(struct held_burst *b, struct tw_hold *h)
+{
+    tw_hold_take(h);
+    b->h[b->n++] = h;
+}
+
 struct shared_frame {
     int64_t ts_sec;
     uint32_t ts_nsec, caplen, wirelen;
@@ -49,9 +70,7 @@ struct shared_reader {
     const char *want_err;
     unsigned idx;
     size_t quit_after;
-    /* its burst */
-    struct tw_hold *held[64];
-    unsigned n_held;
+    struct held_burst burst;
     /* what it found */
     size_t n, bad;
     int end;
@@ -67,14 +86,6 @@ static uint64_t shared_hash(const uint8_t *p, size_t n)
     return h;
 }
 
-static void shared_let_go(void *ctx)
-{
-    struct shared_reader *r = ctx;
-    for (unsigned i = 0; i < r->n_held; i++)
-        tw_hold_put(r->held[i], 1);
-    r->n_held = 0;
-}
-
 static void *shared_read(void *arg)
 {
     struct shared_reader *r = arg;
@@ -87,7 +98,7 @@ static void *shared_read(void *arg)
         r->failed_open = true;
         return NULL;
     }
-    tw_capfile_set_stall(c, shared_let_go, r);
+    tw_capfile_set_stall(c, held_let_go, &r->burst);
     while ((rc = tw_capfile_next(c, &f, &lt, r->err, sizeof(r->err))) == 1) {
         const struct shared_frame *w = r->n < r->n_want ? &r->want[r->n] : NULL;
         if (w == NULL || w->ts_sec != f.ts_sec || w->ts_nsec != f.ts_nsec ||
@@ -95,12 +106,10 @@ static void *shared_read(void *arg)
             w->hash != shared_hash(f.data, f.caplen))
             r->bad++;
         r->n++;
-        if (f.hold != NULL) {
-            tw_hold_take(f.hold);
-            r->held[r->n_held++] = f.hold;
-        }
-        if (r->n_held >= burst) {
-            shared_let_go(r);
+        if (f.hold != NULL)
+            held_take(&r->burst, f.hold);
+        if (r->burst.n >= burst) {
+            held_let_go(&r->burst);
             burst = 1 + (burst * 13 + r->idx) % 40;
         }
         if (r->idx == 1 && r->n % 3000 == 0)
@@ -108,7 +117,7 @@ static void *shared_read(void *arg)
         if (r->quit_after > 0 && r->n == r->quit_after)
             break;
     }
-    shared_let_go(r);
+    held_let_go(&r->burst);
     r->end = rc;
     tw_capfile_close(c);
     return NULL;
