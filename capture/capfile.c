@@ -371,8 +371,9 @@ static bool share_join(struct tw_capshare *sh, int fd, unsigned *reader)
     }
     *reader = sh->n_joined++;
     if (fstat(fd, &sb) == 0) {
-        if (sh->fd < 0 && (sh->mem = tw_table_alloc((size_t)SHARE_SLOTS * SLOT_BYTES)) != NULL &&
-            (sh->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
+        if (sh->fd < 0 && sh->mem == NULL)
+            sh->mem = tw_table_alloc((size_t)SHARE_SLOTS * SLOT_BYTES);
+        if (sh->fd < 0 && sh->mem != NULL && (sh->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
             sh->dev = sb.st_dev;
             sh->ino = sb.st_ino;
         }

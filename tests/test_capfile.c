@@ -667,6 +667,21 @@ static void test_shared_readers(void **state)
     unlink(path);
     free(path);
 
+    /* a file that ends with a record exactly where a shared block ends (3 MiB): the next
+     * block is empty, the end of the file */
+    struct pw e = {.minor = 4};
+    uint32_t n_e = 0;
+    pw_header(&e, 1);
+    while (e.len + 16 + 1514 < (3u << 20))
+        pw_record(&e, n_e++, 1514, 1514);
+    pw_record(&e, n_e, (uint32_t)((3u << 20) - e.len - 16), 1514);
+    assert_int_equal(e.len, 3u << 20);
+    path = write_file(e.buf, e.len);
+    assert_shared_readers_agree(path, 2, 0);
+    unlink(path);
+    free(path);
+    free(e.buf);
+
     for (int kuz = 0; kuz < 2; kuz++) {
         struct pw w = {.minor = 4, .kuz = kuz, .big = kuz};
         uint64_t rng = 0x2545f4914f6cdd1dULL;
