@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -286,6 +287,17 @@ static unsigned pcapr_free_block(struct tw_capfile *c)
     }
 }
 
+/* A private block's memory: one huge page (one fault), or, for a reader of shared blocks,
+ * which puts only the records across two shared blocks together there, small pages touched
+ * as used (a few KiB, not 2 MiB to clear). */
+static uint8_t *pcapr_block_alloc(const struct pcapr *r)
+{
+    if (r->sh == NULL)
+        return tw_table_alloc(BLOCK_BYTES);
+    void *p = mmap(NULL, BLOCK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 /* Room for need bytes from the parse position in the current block (the first step of
  * pcapr_fill). 0, or TW_ENOMEM with the reason in why. */
 static int pcapr_room(struct tw_capfile *c, size_t need, char *why, size_t whylen)
@@ -296,7 +308,7 @@ static int pcapr_room(struct tw_capfile *c, size_t need, char *why, size_t whyle
         size_t tail = r->end - r->pos;
         unsigned nb = pcapr_free_block(c);
         struct tw_hold *b = &r->blk[nb];
-        if (b->mem == NULL && (b->mem = tw_table_alloc(BLOCK_BYTES)) == NULL) {
+        if (b->mem == NULL && (b->mem = pcapr_block_alloc(r)) == NULL) {
             snprintf(why, whylen, "out of memory");
             return TW_ENOMEM;
         }
