@@ -94,8 +94,21 @@ struct share_reader {
     _Alignas(64) _Atomic uint64_t done; /* blocks below this one let go of (UINT64_MAX: gone) */
 };
 
+/* Slots kept for the next file: the shares of one merge (tw_merge_share) hand them on when
+ * every reader of a file is gone, so that a replay of many files does not map and clear
+ * SHARE_SLOTS * SLOT_BYTES anew for each. */
+#define POOL_KEEP 4
+
+struct slot_pool {
+    pthread_mutex_t lock;
+    _Atomic unsigned refs;
+    unsigned n;
+    uint8_t *mem[POOL_KEEP];
+};
+
 struct tw_capshare {
     pthread_mutex_t lock; /* joining */
+    struct slot_pool *pool; /* where its slots come from and go back to, or NULL */
     _Atomic unsigned refs;
     unsigned n_readers, n_joined;
     int fd;              /* the file, from its first reader (-1 until then) */
@@ -326,7 +339,56 @@ static int pcapr_room(struct tw_capfile *c, size_t need, char *why, size_t whyle
 
 /* ---- blocks shared by several readers of one file (struct tw_capshare) ---- */
 
-struct tw_capshare *tw_capshare_new(unsigned readers)
+static struct slot_pool *pool_new(void)
+{
+    struct slot_pool *p = calloc(1, sizeof(*p));
+
+    if (p != NULL) {
+        pthread_mutex_init(&p->lock, NULL);
+        atomic_init(&p->refs, 1);
+    }
+    return p;
+}
+
+static void pool_unref(struct slot_pool *p)
+{
+    if (p == NULL || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (unsigned i = 0; i < p->n; i++)
+        tw_table_free(p->mem[i], (size_t)SHARE_SLOTS * SLOT_BYTES);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+/* Slots for a share: kept ones if its pool has any, else mapped (NULL when out of memory). */
+static uint8_t *slots_take(struct slot_pool *p)
+{
+    uint8_t *m = NULL;
+
+    if (p != NULL) {
+        pthread_mutex_lock(&p->lock);
+        if (p->n > 0)
+            m = p->mem[--p->n];
+        pthread_mutex_unlock(&p->lock);
+    }
+    return m != NULL ? m : tw_table_alloc((size_t)SHARE_SLOTS * SLOT_BYTES);
+}
+
+static void slots_give(struct slot_pool *p, uint8_t *m)
+{
+    if (p != NULL) {
+        pthread_mutex_lock(&p->lock);
+        if (p->n < POOL_KEEP) {
+            p->mem[p->n++] = m;
+            m = NULL;
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    if (m != NULL)
+        tw_table_free(m, (size_t)SHARE_SLOTS * SLOT_BYTES);
+}
+
+static struct tw_capshare *capshare_new(unsigned readers, struct slot_pool *pool)
 {
     struct tw_capshare *sh = aligned_alloc(_Alignof(struct tw_capshare),
                                            (sizeof(*sh) + _Alignof(struct tw_capshare) - 1) &
@@ -346,7 +408,14 @@ struct tw_capshare *tw_capshare_new(unsigned readers)
     atomic_init(&sh->refs, 1);
     sh->n_readers = readers;
     sh->fd = -1;
+    if ((sh->pool = pool) != NULL)
+        atomic_fetch_add_explicit(&pool->refs, 1, memory_order_relaxed);
     return sh;
+}
+
+struct tw_capshare *tw_capshare_new(unsigned readers)
+{
+    return capshare_new(readers, NULL);
 }
 
 struct tw_capshare *tw_capshare_ref(struct tw_capshare *sh)
@@ -361,12 +430,32 @@ void tw_capshare_unref(struct tw_capshare *sh)
     if (sh == NULL || atomic_fetch_sub_explicit(&sh->refs, 1, memory_order_acq_rel) != 1)
         return;
     if (sh->mem != NULL)
-        tw_table_free(sh->mem, (size_t)SHARE_SLOTS * SLOT_BYTES);
+        slots_give(sh->pool, sh->mem);
     if (sh->fd >= 0)
         close(sh->fd);
+    pool_unref(sh->pool);
     pthread_mutex_destroy(&sh->lock);
     free(sh->rd);
     free(sh);
+}
+
+/* Reader `reader` reads no more (sh's lock held). Once every reader is gone the slots and the
+ * file are let go of at once, not when the last reference goes (the merge keeps one to the
+ * end of the run: a replay of many files would keep every file's slots). */
+static void share_gone(struct tw_capshare *sh, unsigned reader)
+{
+    atomic_store_explicit(&sh->rd[reader].done, UINT64_MAX, memory_order_release);
+    if (sh->n_joined < sh->n_readers)
+        return;
+    for (unsigned i = 0; i < sh->n_readers; i++)
+        if (atomic_load_explicit(&sh->rd[i].done, memory_order_acquire) != UINT64_MAX)
+            return;
+    if (sh->mem != NULL)
+        slots_give(sh->pool, sh->mem);
+    sh->mem = NULL;
+    if (sh->fd >= 0)
+        close(sh->fd);
+    sh->fd = -1;
 }
 
 /* Takes a reader's place in sh: false when this reader will not read (it opened another file
@@ -384,7 +473,7 @@ static bool share_join(struct tw_capshare *sh, int fd, unsigned *reader)
     *reader = sh->n_joined++;
     if (fstat(fd, &sb) == 0) {
         if (sh->fd < 0 && sh->mem == NULL)
-            sh->mem = tw_table_alloc((size_t)SHARE_SLOTS * SLOT_BYTES);
+            sh->mem = slots_take(sh->pool);
         if (sh->fd < 0 && sh->mem != NULL && (sh->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
             sh->dev = sb.st_dev;
             sh->ino = sb.st_ino;
@@ -392,20 +481,16 @@ static bool share_join(struct tw_capshare *sh, int fd, unsigned *reader)
         ok = sh->fd >= 0 && sh->dev == sb.st_dev && sh->ino == sb.st_ino;
     }
     if (!ok) /* reads on its own: the others do not wait for it */
-        atomic_store_explicit(&sh->rd[*reader].done, UINT64_MAX, memory_order_release);
+        share_gone(sh, *reader);
     pthread_mutex_unlock(&sh->lock);
     return ok;
 }
 
 void tw_capshare_skip(struct tw_capshare *sh)
 {
-    unsigned reader;
-
     pthread_mutex_lock(&sh->lock);
-    if (sh->n_joined < sh->n_readers) {
-        reader = sh->n_joined++;
-        atomic_store_explicit(&sh->rd[reader].done, UINT64_MAX, memory_order_release);
-    }
+    if (sh->n_joined < sh->n_readers)
+        share_gone(sh, sh->n_joined++);
     pthread_mutex_unlock(&sh->lock);
 }
 
@@ -634,7 +719,9 @@ static void share_leave(struct tw_capfile *c)
     if (r->sh == NULL || r->gone)
         return;
     r->gone = true;
-    atomic_store_explicit(&r->sh->rd[r->reader].done, UINT64_MAX, memory_order_release);
+    pthread_mutex_lock(&r->sh->lock);
+    share_gone(r->sh, r->reader);
+    pthread_mutex_unlock(&r->sh->lock);
 }
 
 /*
@@ -1492,14 +1579,18 @@ void tw_merge_set_stall(struct tw_merge *m, tw_stall_fn fn, void *ctx)
 
 int tw_merge_share(struct tw_merge *m, unsigned readers)
 {
-    for (size_t i = 0; i < m->n; i++) {
+    struct slot_pool *pool = pool_new(); /* NULL: each file maps its own slots */
+    int rc = 0;
+
+    for (size_t i = 0; i < m->n && rc == 0; i++) {
         struct mfile *mf = &m->files[i];
         if (mf->cf != NULL || mf->share != NULL)
             continue; /* a stream: read once, by one reader */
-        if ((mf->share = tw_capshare_new(readers)) == NULL)
-            return TW_ENOMEM;
+        if ((mf->share = capshare_new(readers, pool)) == NULL)
+            rc = TW_ENOMEM;
     }
-    return 0;
+    pool_unref(pool); /* the shares keep it */
+    return rc;
 }
 
 void tw_merge_leave(struct tw_merge *m)

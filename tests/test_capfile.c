@@ -765,6 +765,7 @@ static void test_shared_replaced(void **state)
 struct merge_reader {
     struct tw_merge *m;
     size_t quit_after;
+    uint32_t split; /* 0: files 0 and 1 interleave; else file 0 holds records 0 to split - 1 */
     struct held_burst burst;
     size_t n, bad, n_file[3];
     int end;
@@ -780,8 +781,10 @@ static void *merge_read(void *arg)
 
     tw_merge_set_stall(r->m, held_let_go, &r->burst);
     while ((r->end = tw_merge_next(r->m, &f, &lt, &file, err, sizeof(err))) == 1) {
-        /* file 0 holds the even records, file 1 the odd ones: in time order, record n */
-        r->bad += !frame_intact_k(&f, (uint32_t)r->n) || file != r->n % 2;
+        /* in time order, record n: file 0 holds the even ones and file 1 the odd ones, or
+         * file 0 the first `split` and file 1 the rest */
+        size_t want = r->split > 0 ? r->n >= r->split : r->n % 2;
+        r->bad += !frame_intact_k(&f, (uint32_t)r->n) || file != want;
         r->n_file[file]++;
         r->n++;
         held_take(&r->burst, f.hold);
@@ -795,18 +798,30 @@ static void *merge_read(void *arg)
     return NULL;
 }
 
+static void merge_shared_case(bool rotated);
+
+/* Files that interleave in time (both open at once), then files one after another (rotated:
+ * the second takes over the first's slots once both readers are done with it). */
 static void test_merge_shared(void **state)
 {
     (void)state;
+    for (int rotated = 0; rotated < 2; rotated++)
+        merge_shared_case(rotated);
+}
+
+static void merge_shared_case(bool rotated)
+{
     struct pw w[3] = {{.minor = 4}, {.minor = 4, .big = true}, {.minor = 4}};
-    uint32_t k = 0;
+    uint32_t k = 0, split = 0;
     char *p[3];
 
     for (int i = 0; i < 3; i++)
         pw_header(&w[i], 1);
-    while (w[0].len < (12u << 20)) {
+    while (w[0].len + w[1].len < (24u << 20)) {
         uint32_t caplen = 60 + (k * 977u) % 3000;
-        pw_record(&w[k % 2], k, caplen, caplen);
+        if (rotated && split == 0 && w[0].len >= (12u << 20))
+            split = k;
+        pw_record(&w[rotated ? split > 0 : k % 2], k, caplen, caplen);
         k++;
     }
     for (int i = 0; i < 3; i++) { /* the third: no packet */
@@ -826,6 +841,7 @@ static void test_merge_shared(void **state)
         for (int i = 0; i < 2; i++) {
             r[i].m = tw_merge_copy(m);
             r[i].quit_after = i == 1 ? quit : 0;
+            r[i].split = split;
             assert_non_null(r[i].m);
             assert_int_equal(pthread_create(&th[i], NULL, merge_read, &r[i]), 0);
         }
@@ -839,7 +855,7 @@ static void test_merge_shared(void **state)
             } else {
                 assert_int_equal(r[i].end, TW_EOF);
                 assert_int_equal(r[i].n, k);
-                assert_int_equal(r[i].n_file[0], (k + 1) / 2);
+                assert_int_equal(r[i].n_file[0], rotated ? split : (k + 1) / 2);
             }
             tw_merge_free(r[i].m);
         }
