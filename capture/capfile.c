@@ -268,10 +268,11 @@ static void pcapr_pause(struct tw_capfile *c, unsigned spin)
         nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
 }
 
-/* Waits until blk[i] holds no frame another thread still reads. */
-static void pcapr_wait(struct tw_capfile *c, unsigned i)
+/* Waits until block h (private or a view of a shared one) holds no frame another thread
+ * still reads. */
+static void pcapr_wait(struct tw_capfile *c, struct tw_hold *h)
 {
-    for (unsigned spin = 0; !hold_idle(&c->pr->blk[i]); spin++)
+    for (unsigned spin = 0; !hold_idle(h); spin++)
         pcapr_pause(c, spin);
 }
 
@@ -529,6 +530,14 @@ static void slot_load(struct tw_capshare *sh, struct share_slot *sl, uint64_t bl
                           memory_order_release);
 }
 
+/* Reads block blk into sl unless another reader claimed the slot since its state was st. */
+static void slot_claim(struct tw_capshare *sh, struct share_slot *sl, uint64_t st, uint64_t blk)
+{
+    if (atomic_compare_exchange_strong_explicit(&sl->state, &st, (blk + 1) << 2 | SLOT_LOADING,
+                                                memory_order_acq_rel, memory_order_relaxed))
+        slot_load(sh, sl, blk);
+}
+
 /* Lets go of the shared blocks this reader has left behind (the parse, or the copy into a
  * private block, is past them) and holds no frame of. */
 static void share_release(struct tw_capfile *c)
@@ -563,6 +572,10 @@ static int share_get(struct tw_capfile *c, uint64_t blk, const struct share_slot
     const unsigned owner = (unsigned)(blk % sh->n_readers);
     struct timespec t0 = {0};
 
+    if (c->pr->gone) { /* share_leave: its slots may hold other blocks by now */
+        snprintf(why, whylen, "no longer read");
+        return TW_EIO;
+    }
     for (unsigned spin = 0;; spin++) {
         uint64_t st = atomic_load_explicit(&sl->state, memory_order_acquire);
         if (st == (tag | SLOT_READY)) {
@@ -586,10 +599,7 @@ static int share_get(struct tw_capfile *c, uint64_t blk, const struct share_slot
             (owner == c->pr->reader ||
              atomic_load_explicit(&sh->rd[owner].done, memory_order_acquire) == UINT64_MAX ||
              (spin > 64 && share_waited(&t0) > SHARE_PATIENCE_NS))) {
-            if (atomic_compare_exchange_strong_explicit(&sl->state, &st, tag | SLOT_LOADING,
-                                                        memory_order_acq_rel,
-                                                        memory_order_relaxed))
-                slot_load(sh, sl, blk);
+            slot_claim(sh, sl, st, blk);
             continue;
         }
         if (spin < 64) {
@@ -616,11 +626,8 @@ static void share_ahead(struct tw_capfile *c, uint64_t blk)
             continue;
         struct share_slot *sl = &sh->slot[j % SHARE_SLOTS];
         uint64_t st = atomic_load_explicit(&sl->state, memory_order_acquire);
-        if (st >> 2 == j + 1 || !slot_free(sh, j))
-            continue;
-        if (atomic_compare_exchange_strong_explicit(&sl->state, &st, (j + 1) << 2 | SLOT_LOADING,
-                                                    memory_order_acq_rel, memory_order_relaxed))
-            slot_load(sh, sl, j);
+        if (st >> 2 != j + 1 && slot_free(sh, j))
+            slot_claim(sh, sl, st, j);
     }
 }
 
@@ -685,10 +692,6 @@ static int share_fill(struct tw_capfile *c, size_t need, char *why, size_t whyle
     size_t got;
     int rc;
 
-    if (r->gone) {
-        snprintf(why, whylen, "no longer read");
-        return TW_EIO;
-    }
     if (r->eof)
         return 0;
     if (r->pos == r->end) {
@@ -867,14 +870,9 @@ static int ngblk_big(struct tw_capfile *c, uint32_t type, uint32_t len, struct t
         got = 0;
     } else if (r->sh != NULL) {
         size_t n;
-        int rc = r->gone ? TW_EIO
-                         : share_read(c, r->offset + r->end, ng->buf + have, len - have, &n,
-                                      why, whylen);
-        if (rc != 0) {
-            if (r->gone)
-                snprintf(why, whylen, "no longer read");
+        int rc = share_read(c, r->offset + r->end, ng->buf + have, len - have, &n, why, whylen);
+        if (rc != 0)
             return rc;
-        }
         got = (ssize_t)n;
     } else if ((got = cap_read(c, ng->buf + have, len - have)) < 0) {
         snprintf(why, whylen, "%s", strerror(errno));
@@ -981,13 +979,12 @@ static void pcapr_close(struct tw_capfile *c)
     for (unsigned i = 0; i < BLOCKS; i++) {
         if (r->blk[i].mem == NULL)
             continue;
-        pcapr_wait(c, i); /* frames handed to workers still point into it */
+        pcapr_wait(c, &r->blk[i]); /* frames handed to workers still point into it */
         tw_table_free(r->blk[i].mem, BLOCK_BYTES);
     }
     if (r->sh != NULL) {
         for (unsigned i = 0; i < SHARE_SLOTS; i++)
-            for (unsigned spin = 0; !hold_idle(&r->view[i]); spin++)
-                pcapr_pause(c, spin);
+            pcapr_wait(c, &r->view[i]);
         share_leave(c);
         tw_capshare_unref(r->sh);
     }
@@ -1593,19 +1590,26 @@ int tw_merge_share(struct tw_merge *m, unsigned readers)
     return rc;
 }
 
+/* mf's share is no longer m's: a copy that never opened the file gives its reader's place up
+ * (opened from here on, the file is read alone). */
+static void share_drop(struct tw_merge *m, struct mfile *mf)
+{
+    if (mf->share == NULL)
+        return;
+    if (!mf->opened && m->copy)
+        tw_capshare_skip(mf->share);
+    tw_capshare_unref(mf->share);
+    mf->share = NULL;
+}
+
 void tw_merge_leave(struct tw_merge *m)
 {
     m->stall = NULL; /* the caller holds nothing any more, and may be gone when m is freed */
     for (size_t i = 0; i < m->n; i++) {
         struct mfile *mf = &m->files[i];
-        if (mf->share == NULL)
-            continue;
-        if (!mf->opened)
-            tw_capshare_skip(mf->share); /* opened from here on, it is read alone */
-        if (mf->cf != NULL && mf->cf->pr != NULL)
+        if (mf->share != NULL && mf->cf != NULL && mf->cf->pr != NULL)
             share_leave(mf->cf);
-        tw_capshare_unref(mf->share);
-        mf->share = NULL;
+        share_drop(m, mf);
     }
     for (size_t i = 0; i < m->n_closing; i++)
         if (m->closing[i]->pr != NULL)
@@ -1921,9 +1925,7 @@ void tw_merge_free(struct tw_merge *m)
     for (size_t i = 0; i < m->n; i++) {
         struct mfile *mf = &m->files[i];
         tw_capfile_close(mf->cf);
-        if (mf->share != NULL && !mf->opened && m->copy)
-            tw_capshare_skip(mf->share); /* never read by this reader */
-        tw_capshare_unref(mf->share);
+        share_drop(m, mf);
     }
     for (size_t i = 0; i < m->n_closing; i++)
         tw_capfile_close(m->closing[i]); /* waits for what is still held */
