@@ -71,10 +71,12 @@ static bool hold_idle(struct tw_hold *h)
  * of the slowest. Block i is read by its owner, reader i % readers, ahead of its own parse
  * (share_ahead), so that the copying is shared out (each pays for half of the file's bytes
  * with two readers); a reader that needs a block its owner has not read after
- * SHARE_PATIENCE_NS, or whose owner is gone, reads it itself. A record that runs from one
- * block into the next is put together in a private block of the reader's. A reader that waits
- * for another first lets go of what it holds (its stall callback: no two wait for each
- * other); a reader that stops reading lets go of every block (share_leave).
+ * SHARE_PATIENCE_NS, or whose owner is gone, reads it itself; a reader that has to wait for
+ * another thread reads ahead the blocks nobody has read yet (tw_merge_read_ahead: the reader
+ * with less to do takes on more of the copying). A record that runs from one block into the
+ * next is put together in a private block of the reader's. A reader that waits for another
+ * first lets go of what it holds (its stall callback: no two wait for each other); a reader
+ * that stops reading lets go of every block (share_leave).
  */
 #define SHARE_SLOTS 8
 #define SLOT_BYTES (1u << 20)
@@ -530,12 +532,15 @@ static void slot_load(struct tw_capshare *sh, struct share_slot *sl, uint64_t bl
                           memory_order_release);
 }
 
-/* Reads block blk into sl unless another reader claimed the slot since its state was st. */
-static void slot_claim(struct tw_capshare *sh, struct share_slot *sl, uint64_t st, uint64_t blk)
+/* Reads block blk into sl unless another reader claimed the slot since its state was st.
+ * Returns whether it read it. */
+static bool slot_claim(struct tw_capshare *sh, struct share_slot *sl, uint64_t st, uint64_t blk)
 {
-    if (atomic_compare_exchange_strong_explicit(&sl->state, &st, (blk + 1) << 2 | SLOT_LOADING,
-                                                memory_order_acq_rel, memory_order_relaxed))
-        slot_load(sh, sl, blk);
+    if (!atomic_compare_exchange_strong_explicit(&sl->state, &st, (blk + 1) << 2 | SLOT_LOADING,
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        return false;
+    slot_load(sh, sl, blk);
+    return true;
 }
 
 /* Lets go of the shared blocks this reader has left behind (the parse, or the copy into a
@@ -615,20 +620,26 @@ static int share_get(struct tw_capfile *c, uint64_t blk, const struct share_slot
     }
 }
 
-/* Reads ahead the blocks this reader owns (block % readers) among the next ones whose slots
- * are free. */
-static void share_ahead(struct tw_capfile *c, uint64_t blk)
+/* Reads ahead, among the blocks after blk whose slots are free and that nobody has read yet,
+ * the ones this reader owns (block % readers), or with `any` the first one whoever owns it.
+ * Returns whether it read one. */
+static bool share_ahead(struct tw_capfile *c, uint64_t blk, bool any)
 {
     struct tw_capshare *sh = c->pr->sh;
+    bool read = false;
 
     for (uint64_t j = blk + 1; j < blk + SHARE_SLOTS; j++) {
-        if (j % sh->n_readers != c->pr->reader)
+        if (!any && j % sh->n_readers != c->pr->reader)
             continue;
         struct share_slot *sl = &sh->slot[j % SHARE_SLOTS];
         uint64_t st = atomic_load_explicit(&sl->state, memory_order_acquire);
-        if (st >> 2 != j + 1 && slot_free(sh, j))
-            slot_claim(sh, sl, st, j);
+        if (st >> 2 != j + 1 && slot_free(sh, j) && slot_claim(sh, sl, st, j)) {
+            read = true;
+            if (any)
+                break;
+        }
     }
+    return read;
 }
 
 /* Parses on in the shared block that holds file offset at, in place. 0, or as share_get(). */
@@ -649,7 +660,7 @@ static int view_enter(struct tw_capfile *c, uint64_t at, char *why, size_t whyle
     r->eof = sl->len < SLOT_BYTES;
     r->pf = r->pos & ~(size_t)63;
     share_release(c);
-    share_ahead(c, blk);
+    share_ahead(c, blk, false);
     return 0;
 }
 
@@ -1614,6 +1625,20 @@ void tw_merge_leave(struct tw_merge *m)
     for (size_t i = 0; i < m->n_closing; i++)
         if (m->closing[i]->pr != NULL)
             share_leave(m->closing[i]);
+}
+
+bool tw_merge_read_ahead(struct tw_merge *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        struct tw_capfile *cf = m->files[i].cf;
+        if (cf == NULL || cf->pr == NULL || cf->pr->sh == NULL || cf->pr->gone || cf->pr->eof)
+            continue;
+        const struct pcapr *r = cf->pr;
+        uint64_t next = r->offset + (r->in_view ? r->pos : r->end); /* as share_release */
+        if (share_ahead(cf, next / SLOT_BYTES, true))
+            return true;
+    }
+    return false;
 }
 
 struct tw_merge *tw_merge_new(void)

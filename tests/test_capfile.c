@@ -766,8 +766,9 @@ struct merge_reader {
     struct tw_merge *m;
     size_t quit_after;
     uint32_t split; /* 0: files 0 and 1 interleave; else file 0 holds records 0 to split - 1 */
+    bool help; /* reads blocks ahead for the other (tw_merge_read_ahead) every few frames */
     struct held_burst burst;
-    size_t n, bad, n_file[3];
+    size_t n, bad, n_file[3], helped;
     int end;
 };
 
@@ -790,6 +791,8 @@ static void *merge_read(void *arg)
         held_take(&r->burst, f.hold);
         if (r->burst.n == 32)
             held_let_go(&r->burst);
+        if (r->help && r->n % 5 == 0) /* as a worker waiting in the middle of its burst */
+            r->helped += tw_merge_read_ahead(r->m);
         if (r->quit_after > 0 && r->n == r->quit_after)
             break;
     }
@@ -799,6 +802,56 @@ static void *merge_read(void *arg)
 }
 
 static void merge_shared_case(bool rotated);
+
+/* A reader that waits for another reads ahead the blocks the other would read (every block
+ * no one has read whose slot is free, one a call), and only those: with two readers, the
+ * first at block 0 has read blocks 2, 4 and 6 ahead (its own), so blocks 1, 3, 5 and 7; block
+ * 8's slot is not free until the second reader is done with block 0. */
+static void test_merge_read_ahead(void **state)
+{
+    struct pw w = {.minor = 4};
+    char err[512];
+    struct tw_frame f;
+    int lt, rc;
+    size_t file, n = 0, helped = 0;
+    uint32_t k = 0;
+
+    (void)state;
+    pw_header(&w, 1);
+    while (w.len < (12u << 20)) {
+        uint32_t caplen = 60 + (k * 977u) % 3000;
+        pw_record(&w, k++, caplen, caplen);
+    }
+    char *path = write_file(w.buf, w.len);
+    struct tw_merge *m = tw_merge_new(), *a, *b;
+    assert_non_null(m);
+    assert_int_equal(tw_merge_add(m, path, err, sizeof(err)), 0);
+    assert_int_equal(tw_merge_share(m, 2), 0);
+    assert_non_null(a = tw_merge_copy(m));
+    assert_non_null(b = tw_merge_copy(m));
+    alarm(20);
+    assert_false(tw_merge_read_ahead(a)); /* no file open yet */
+    assert_int_equal(tw_merge_next(a, &f, &lt, &file, err, sizeof(err)), 1);
+    assert_true(frame_intact_k(&f, 0));
+    while (tw_merge_read_ahead(a))
+        helped++;
+    assert_int_equal(helped, 4);
+    /* The second reader leaves: the first reads on alone, through what it read for it. */
+    tw_merge_leave(b);
+    tw_merge_free(b);
+    for (n = 1; (rc = tw_merge_next(a, &f, &lt, &file, err, sizeof(err))) == 1; n++)
+        assert_true(frame_intact_k(&f, (uint32_t)n));
+    alarm(0);
+    assert_int_equal(rc, TW_EOF);
+    assert_int_equal(n, k);
+    assert_false(tw_merge_read_ahead(a)); /* at the end: nothing */
+    tw_merge_leave(a);
+    tw_merge_free(a);
+    tw_merge_free(m);
+    unlink(path);
+    free(path);
+    free(w.buf);
+}
 
 /* Files that interleave in time (both open at once), then files one after another (rotated:
  * the second takes over the first's slots once both readers are done with it). */
@@ -842,6 +895,7 @@ static void merge_shared_case(bool rotated)
             r[i].m = tw_merge_copy(m);
             r[i].quit_after = i == 1 ? quit : 0;
             r[i].split = split;
+            r[i].help = i == 1;
             assert_non_null(r[i].m);
             assert_int_equal(pthread_create(&th[i], NULL, merge_read, &r[i]), 0);
         }
@@ -881,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_shared_readers),
         cmocka_unit_test(test_shared_replaced),
         cmocka_unit_test(test_merge_shared),
+        cmocka_unit_test(test_merge_read_ahead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

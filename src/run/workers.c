@@ -227,7 +227,11 @@ static void replay_answer_wait(void *ctx, uint64_t seq)
         w->seen0 = atomic_load_explicit(progress, memory_order_acquire);
         if (w->seen0 >= seq)
             return;
-        if (spin < 256)
+        /* Meanwhile it reads ahead the blocks of the file that worker 0 would read: worker 0
+         * is the one behind. */
+        if (spin >= 64 && tw_merge_read_ahead(w->rp.merge))
+            spin = 0;
+        else if (spin < 256)
             tw_cpu_relax();
         else if (spin < 512)
             sched_yield();

@@ -135,6 +135,11 @@ int tw_merge_share(struct tw_merge *m, unsigned readers);
 /* This copy of a merge reads no more (its reader stopped): it lets go of the blocks it shares
  * with the other copies, which no longer wait for it. The caller holds no frame of it. */
 void tw_merge_leave(struct tw_merge *m);
+/* For a copy of a merge whose reader has to wait for another thread: reads one block of its
+ * shared files ahead of its readers, one that no reader has read yet and whose slot is free,
+ * whichever reader it falls to (the one it falls to skips it). Returns whether it read one;
+ * false when there is nothing to read ahead. */
+bool tw_merge_read_ahead(struct tw_merge *m);
 
 /* The stall callback of every file of m (tw_capfile_set_stall). */
 void tw_merge_set_stall(struct tw_merge *m, tw_stall_fn fn, void *ctx);
