@@ -54,6 +54,26 @@ if ! ldd "$TW" 2>/dev/null | grep -q libasan; then
     fi
 fi
 
+# More workers than the CPUs the process may run on: said (they take turns), and the run goes
+# on with the same alerts; as many as there are CPUs: nothing said.
+taskset -c 0 "$TW" -q -r pcaps/tunnels.pcapng -R rules -o "$tmp/cpu1.al" --workers 2 \
+    >"$tmp/out" 2>"$tmp/err"
+got=$?
+"$TW" -q -r pcaps/tunnels.pcapng -R rules -o "$tmp/cpu0.al" >/dev/null 2>&1
+if [ "$got" -eq 0 ] && grep -q "warning: --workers 2 but 1 CPU to run on" "$tmp/err" &&
+    [ "$(grep -c '"rule"' "$tmp/cpu1.al")" -eq "$(grep -c '"rule"' "$tmp/cpu0.al")" ] &&
+    [ -s "$tmp/cpu1.al" ]; then
+    ok "more workers than CPUs: a warning, the same alerts"
+else
+    bad "more workers than CPUs: exit $got"
+fi
+taskset -c 0 "$TW" -q -r pcaps/tunnels.pcapng -o /dev/null >"$tmp/out" 2>"$tmp/err"
+if ! grep -q "CPU" "$tmp/err"; then
+    ok "one worker on one CPU: no warning"
+else
+    bad "one worker on one CPU: warned"
+fi
+
 # A link type we do not decode (LINKTYPE_USER0 = 147): named, not crashed on.
 printf '\324\303\262\241\002\000\004\000\000\000\000\000\000\000\000\000\377\377\000\000\223\000\000\000' \
     >"$tmp/user0.pcap"
