@@ -428,14 +428,22 @@ struct tw_capshare *tw_capshare_ref(struct tw_capshare *sh)
     return sh;
 }
 
+/* Gives sh's slots back to its pool and closes its file: no reader reads them any more. */
+static void share_close(struct tw_capshare *sh)
+{
+    if (sh->mem != NULL)
+        slots_give(sh->pool, sh->mem);
+    sh->mem = NULL;
+    if (sh->fd >= 0)
+        close(sh->fd);
+    sh->fd = -1;
+}
+
 void tw_capshare_unref(struct tw_capshare *sh)
 {
     if (sh == NULL || atomic_fetch_sub_explicit(&sh->refs, 1, memory_order_acq_rel) != 1)
         return;
-    if (sh->mem != NULL)
-        slots_give(sh->pool, sh->mem);
-    if (sh->fd >= 0)
-        close(sh->fd);
+    share_close(sh);
     pool_unref(sh->pool);
     pthread_mutex_destroy(&sh->lock);
     free(sh->rd);
@@ -453,12 +461,7 @@ static void share_gone(struct tw_capshare *sh, unsigned reader)
     for (unsigned i = 0; i < sh->n_readers; i++)
         if (atomic_load_explicit(&sh->rd[i].done, memory_order_acquire) != UINT64_MAX)
             return;
-    if (sh->mem != NULL)
-        slots_give(sh->pool, sh->mem);
-    sh->mem = NULL;
-    if (sh->fd >= 0)
-        close(sh->fd);
-    sh->fd = -1;
+    share_close(sh);
 }
 
 /* Takes a reader's place in sh: false when this reader will not read (it opened another file
@@ -543,13 +546,18 @@ static bool slot_claim(struct tw_capshare *sh, struct share_slot *sl, uint64_t s
     return true;
 }
 
+/* The file offset of the next byte this reader of shared blocks reads out of the slots. */
+static uint64_t share_next(const struct pcapr *r)
+{
+    return r->offset + (r->in_view ? r->pos : r->end);
+}
+
 /* Lets go of the shared blocks this reader has left behind (the parse, or the copy into a
  * private block, is past them) and holds no frame of. */
 static void share_release(struct tw_capfile *c)
 {
     struct pcapr *r = c->pr;
-    uint64_t next = r->offset + (r->in_view ? r->pos : r->end); /* the next shared byte read */
-    uint64_t upto = next / SLOT_BYTES, from = r->released;
+    uint64_t upto = share_next(r) / SLOT_BYTES, from = r->released;
 
     while (r->released < upto && hold_idle(&r->view[r->released % SHARE_SLOTS]))
         r->released++;
@@ -1633,9 +1641,7 @@ bool tw_merge_read_ahead(struct tw_merge *m)
         struct tw_capfile *cf = m->files[i].cf;
         if (cf == NULL || cf->pr == NULL || cf->pr->sh == NULL || cf->pr->gone || cf->pr->eof)
             continue;
-        const struct pcapr *r = cf->pr;
-        uint64_t next = r->offset + (r->in_view ? r->pos : r->end); /* as share_release */
-        if (share_ahead(cf, next / SLOT_BYTES, true))
+        if (share_ahead(cf, share_next(cf->pr) / SLOT_BYTES, true))
             return true;
     }
     return false;

@@ -227,8 +227,8 @@ static void replay_answer_wait(void *ctx, uint64_t seq)
         w->seen0 = atomic_load_explicit(progress, memory_order_acquire);
         if (w->seen0 >= seq)
             return;
-        /* Meanwhile it reads ahead the blocks of the file that worker 0 would read: worker 0
-         * is the one behind. */
+        /* Worker 0 is behind: meanwhile this one reads ahead the blocks no worker has read
+         * yet, whoever's turn they are (worker 0's, mostly). */
         if (spin >= 64 && tw_merge_read_ahead(w->rp.merge))
             spin = 0;
         else if (spin < 256)
