@@ -142,7 +142,8 @@ struct tw_engine {
     size_t tls_scratch_cap;
     /* QUIC: libcrypto contexts and decryption scratch, and the per-flow states of the flows
      * whose ClientHello is being collected (a bounded pool, like reassembly buffers). */
-    struct tw_quic_ctx *quic;
+    struct tw_quic_ctx *quic; /* made for the first QUIC flow (quic_context) */
+    bool quic_failed;         /* ... and it could not be */
     struct tw_quic_flow *qpool;
     uint32_t *qnext; /* free list */
     uint32_t qfree, qcap;
@@ -357,8 +358,7 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
         /* Mapped, touched only when used, like the flow table. */
         e->qpool = tw_table_alloc((size_t)e->qcap * sizeof(*e->qpool));
         e->qnext = malloc((size_t)e->qcap * sizeof(*e->qnext));
-        e->quic = tw_quic_ctx_new();
-        if (e->qpool == NULL || e->qnext == NULL || e->quic == NULL)
+        if (e->qpool == NULL || e->qnext == NULL)
             goto out_quic;
         for (uint32_t i = 0; i < e->qcap; i++)
             e->qnext[i] = i + 1 < e->qcap ? i + 1 : QUIC_NONE;
@@ -468,6 +468,7 @@ size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *
         {"overlap_conflict", st->overlap_conflict},
         {"hello_later", st->hello_later},
         {"quic_no_state", st->quic_no_state},
+        {"quic_no_context", st->quic_no_context},
         {"quic_gave_up", st->quic_gave_up},
     };
     size_t n = 0;
@@ -1000,6 +1001,19 @@ static bool quic_initial_start(const uint8_t *b, size_t n)
 }
 
 /*
+ * Whether e has its QUIC decryption context, made for the first QUIC flow (not with the
+ * engine: libcrypto's first fetch costs milliseconds, which a run without QUIC, a short
+ * replay above all, need not pay). Made once: after a failure, every QUIC flow is counted
+ * as not read (quic_no_context).
+ */
+static bool quic_context(struct tw_engine *e)
+{
+    if (e->quic == NULL && !e->quic_failed)
+        e->quic_failed = (e->quic = tw_quic_ctx_new()) == NULL;
+    return e->quic != NULL;
+}
+
+/*
  * A client datagram of a QUIC flow: its Initials are decrypted and their CRYPTO frames joined
  * until the ClientHello is whole, which names the flow (evidence quic_sni). A flow that can
  * never give one, or keeps sending without completing it, is done with (and then named from
@@ -1052,6 +1066,8 @@ static void udp_other(struct tw_engine *e, const struct tw_pkt *p)
             /* Recognised by content, whatever the ports (cloudflared uses UDP 7844). */
             if (e->qfree == QUIC_NONE) {
                 e->st.quic_no_state++;
+            } else if (!quic_context(e)) {
+                e->st.quic_no_context++;
             } else {
                 f->quic = e->qfree;
                 e->qfree = e->qnext[f->quic];

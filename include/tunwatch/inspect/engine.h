@@ -152,6 +152,7 @@ struct tw_engine_stats {
     uint64_t quic_hellos;      /* ClientHellos read whole from QUIC Initials */
     uint64_t quic_sni;         /* ... with a server_name */
     uint64_t quic_no_state;    /* QUIC flows not read: every QUIC state was in use */
+    uint64_t quic_no_context;  /* ... or the decryption context could not be made */
     uint64_t quic_gave_up;     /* QUIC flows given up after QUIC_PATIENCE datagrams, no hello */
     struct tw_quic_stats quic; /* datagrams, Initials, and every refusal by reason */
 };
