@@ -286,6 +286,8 @@ editcap -F pcap -r pcaps/dns_answers.pcap "$tmp/da1.pcap" 1-5 2>/dev/null
 n_before=$(grep -c '"id":"5c3f4a7e-1d2b-4c8e-9f00-0000000d1150"' "$tmp/da1.json")
 n_all=$(grep -c '"id":"5c3f4a7e-1d2b-4c8e-9f00-0000000d1150"' "$tmp/dnsev.rule")
 size1=$(wc -c <"$tmp/da1.pcap")
+editcap -F pcap -r pcaps/dns_answers.pcap "$tmp/da0.pcap" 1 2>/dev/null
+size0=$(wc -c <"$tmp/da0.pcap") # the first frame (not DNS): the run starts with it
 for w in 1 2; do
     rm -rf "$tmp/rr" "$tmp/da.fifo"
     mkdir "$tmp/rr"
@@ -295,11 +297,17 @@ for w in 1 2; do
         2>"$tmp/da.err" &
     twpid=$!
     exec 3>"$tmp/da.fifo"
-    head -c "$size1" pcaps/dns_answers.pcap >&3
+    # The rules in force before the first response (they load while the capture is read: a
+    # response read before would be made into an event, and matched once they are).
+    head -c "$size0" pcaps/dns_answers.pcap >&3
+    loaded() { grep -q '^{"type":"stats".*"rules_loaded":' "$tmp/da.err"; }
+    ok_loaded=false
+    wait_for 5 loaded && ok_loaded=true
+    tail -c +$((size0 + 1)) pcaps/dns_answers.pcap | head -c $((size1 - size0)) >&3
     part1() { grep -q '^{"type":"stats".*"packets":5,' "$tmp/da.err"; }
     reloaded() { grep -q 'rules reloaded' "$tmp/da.err"; }
     ok_before=false
-    if wait_for 5 part1; then
+    if $ok_loaded && wait_for 5 part1; then
         ok_before=true
         cp "$tmp/dnsrule/https_h2.yml" "$tmp/rr/"
         kill -HUP $twpid

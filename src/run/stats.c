@@ -287,6 +287,11 @@ void write_stats(struct sensor *s)
     nz(&jb, "reassembled", t.es.prep.defrag.reassembled);
     close_obj(&jb, at);
     sinks_stats_json(s, &jb);
+    if (s->matchers != NULL) { /* the rules in force: none until the first load is done */
+        struct tw_ruleset_stats rs = {0};
+        tw_ruleset_get_stats(s->matchers->rules, &rs);
+        nz(&jb, "rules_loaded", rs.loaded);
+    }
     nz(&jb, "rule_reloads", s->reloads);
     nz(&jb, "rule_reload_failures", s->reload_failures);
     at = open_obj(&jb, "anomalies");
