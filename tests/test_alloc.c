@@ -9,6 +9,9 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
+#include <sys/mman.h>
+
 #include "test_util.h"
 
 #include "tunwatch/base/alloc.h"
@@ -53,6 +56,41 @@ static void test_table_grow(void **state)
     assert_int_equal(tw_table_grow((void **)&v, &cap, SIZE_MAX / 2, sizeof(*v), 64), TW_ENOMEM);
     assert_int_equal(cap, 1048576);
     tw_table_free(v, cap * sizeof(*v));
+}
+
+/* Whether [p, p + n) is mapped: msync fails with ENOMEM on an unmapped page. */
+static bool mapped(const void *p, size_t n)
+{
+    return msync((void *)p, n, MS_ASYNC) == 0;
+}
+
+/* A table is zeroed and writable to its last byte; from 2 MiB up it is mapped in whole
+ * huge pages (aligned, its end rounded up: no last part in small pages), all of which
+ * tw_table_free() unmaps; below, exactly what was asked for. */
+static void test_table_alloc(void **state)
+{
+    const size_t huge = (size_t)2 << 20;
+    const size_t sizes[] = {4096, huge - 4096, huge, huge + 1, 3 * huge - 12345};
+
+    (void)state;
+    assert_null(tw_table_alloc(0));
+    assert_null(tw_table_alloc(SIZE_MAX - huge));
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t n = sizes[i], len = n < huge ? n : (n + huge - 1) / huge * huge;
+        uint8_t *p = tw_table_alloc(n);
+        assert_non_null(p);
+        assert_int_equal(p[0], 0);
+        assert_int_equal(p[n - 1], 0);
+        p[0] = 1;
+        p[n - 1] = 2;
+        if (n >= huge)
+            assert_int_equal((uintptr_t)p % huge, 0);
+        assert_true(mapped(p, len));
+        tw_table_free(p, n);
+        assert_false(mapped(p, 4096));
+        assert_false(mapped(p + len - 4096, 4096));
+        assert_int_equal(errno, ENOMEM);
+    }
 }
 
 /* Allocations are aligned, apart, and keep their bytes while later ones fill many blocks. */
@@ -121,6 +159,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grow),
         cmocka_unit_test(test_table_grow),
+        cmocka_unit_test(test_table_alloc),
         cmocka_unit_test(test_arena_fill),
         cmocka_unit_test(test_arena_mark_release),
     };

@@ -54,18 +54,27 @@ int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 
 #define HUGE_PAGE (2u << 20)
 
+/* What tw_table_alloc(n) maps: n bytes in small pages below HUGE_PAGE, else whole huge pages
+ * (a table's last part in small pages would cost a fault for every 4 KiB of it, a random
+ * access pattern touching them all). */
+static size_t table_len(size_t n)
+{
+    return n < HUGE_PAGE ? n : (n + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+}
+
 void *tw_table_alloc(size_t n)
 {
     uint8_t *p, *start;
     size_t len, head;
 
-    if (n == 0 || n > SIZE_MAX - HUGE_PAGE)
+    if (n == 0 || n > SIZE_MAX - 2 * (size_t)HUGE_PAGE)
         return NULL;
     if (n < HUGE_PAGE) {
         p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         return p == MAP_FAILED ? NULL : p;
     }
     /* Huge pages need 2 MiB alignment: map a little more and trim both ends. */
+    n = table_len(n);
     len = n + HUGE_PAGE;
     p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
@@ -74,7 +83,6 @@ void *tw_table_alloc(size_t n)
     head = (size_t)(start - p);
     if (head > 0)
         munmap(p, head);
-    n = (n + 4095) & ~(size_t)4095;
     if (len - head > n)
         munmap(start + n, len - head - n);
     /* Advice only: without THP this stays plain anonymous memory. */
@@ -85,14 +93,14 @@ void *tw_table_alloc(size_t n)
 void tw_table_free(void *p, size_t n)
 {
     if (p != NULL)
-        munmap(p, n < HUGE_PAGE ? n : (n + 4095) & ~(size_t)4095);
+        munmap(p, table_len(n));
 }
 
 int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {
     size_t ncap;
     void *np;
-    int rc = grow_to(*cap, need, elem, first, SIZE_MAX - HUGE_PAGE, &ncap);
+    int rc = grow_to(*cap, need, elem, first, SIZE_MAX - 2 * (size_t)HUGE_PAGE, &ncap);
 
     if (rc <= 0)
         return rc;

@@ -17,7 +17,8 @@ int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
  * mapping, asked to be backed by transparent huge pages where the kernel allows it. Pages are
  * mapped on first touch, as with calloc, but a 2 MiB page costs one fault where 4 KiB pages
  * cost 512, which is most of the price of filling such a table (and more under
- * virtualisation). Returns NULL on failure or n == 0. Free with tw_table_free(p, n).
+ * virtualisation). From 2 MiB up the mapping is whole huge pages (n rounded up: no last part
+ * in small pages). Returns NULL on failure or n == 0. Free with tw_table_free(p, n).
  */
 void *tw_table_alloc(size_t n);
 void tw_table_free(void *p, size_t n);
