@@ -52,7 +52,7 @@ int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
     return 0;
 }
 
-#define HUGE_PAGE (2u << 20)
+#define HUGE_PAGE TW_HUGE_PAGE
 
 /* What tw_table_alloc(n) maps: n bytes in small pages below HUGE_PAGE, else whole huge pages
  * (a table's last part in small pages would cost a fault for every 4 KiB of it, a random

@@ -21,6 +21,7 @@ int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
  * in small pages). Returns NULL on failure or n == 0. Free with tw_table_free(p, n).
  */
 void *tw_table_alloc(size_t n);
+#define TW_HUGE_PAGE ((size_t)2 << 20)
 void tw_table_free(void *p, size_t n);
 
 /*
