@@ -64,19 +64,23 @@ static bool mapped(const void *p, size_t n)
     return msync((void *)p, n, MS_ASYNC) == 0;
 }
 
-/* A table is zeroed and writable to its last byte; from 2 MiB up it is mapped in whole
- * huge pages (aligned, its end rounded up: no last part in small pages), all of which
- * tw_table_free() unmaps; below, exactly what was asked for. */
+/* A table is zeroed and writable to its last byte; from 2 MiB up it is aligned to a huge
+ * page and a last part of a quarter of one or more is a whole huge page (its end rounded up),
+ * a smaller one small pages; below, exactly what was asked for (in pages). tw_table_free()
+ * unmaps all of it. */
 static void test_table_alloc(void **state)
 {
     const size_t huge = (size_t)2 << 20;
-    const size_t sizes[] = {4096, huge - 4096, huge, huge + 1, 3 * huge - 12345};
+    const size_t sizes[] = {4096,         huge - 4096,         huge,
+                            huge + 1,     huge + huge / 4 - 1, huge + huge / 4,
+                            3 * huge - 12345};
 
     (void)state;
     assert_null(tw_table_alloc(0));
     assert_null(tw_table_alloc(SIZE_MAX - huge));
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        size_t n = sizes[i], len = n < huge ? n : (n + huge - 1) / huge * huge;
+        size_t n = sizes[i], tail = n % huge;
+        size_t len = n >= huge && tail >= huge / 4 ? n - tail + huge : (n + 4095) / 4096 * 4096;
         uint8_t *p = tw_table_alloc(n);
         assert_non_null(p);
         assert_int_equal(p[0], 0);

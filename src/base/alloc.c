@@ -54,12 +54,18 @@ int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 
 #define HUGE_PAGE TW_HUGE_PAGE
 
-/* What tw_table_alloc(n) maps: n bytes in small pages below HUGE_PAGE, else whole huge pages
- * (a table's last part in small pages would cost a fault for every 4 KiB of it, a random
- * access pattern touching them all). */
+/* What tw_table_alloc(n) maps: n bytes in small pages below HUGE_PAGE; from there up, whole
+ * huge pages when the part past the last whole one is a quarter of a huge page or more (in
+ * small pages it would cost a fault for every 4 KiB of it, a random access pattern touching
+ * them all), else that part in small pages (a huge page for it would hold more memory than it
+ * saves faults). */
 static size_t table_len(size_t n)
 {
-    return n < HUGE_PAGE ? n : (n + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+    if (n < HUGE_PAGE)
+        return n;
+    if ((n & (HUGE_PAGE - 1)) >= HUGE_PAGE / 4)
+        return (n + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+    return (n + 4095) & ~(size_t)4095;
 }
 
 void *tw_table_alloc(size_t n)

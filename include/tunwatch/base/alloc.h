@@ -17,8 +17,9 @@ int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
  * mapping, asked to be backed by transparent huge pages where the kernel allows it. Pages are
  * mapped on first touch, as with calloc, but a 2 MiB page costs one fault where 4 KiB pages
  * cost 512, which is most of the price of filling such a table (and more under
- * virtualisation). From 2 MiB up the mapping is whole huge pages (n rounded up: no last part
- * in small pages). Returns NULL on failure or n == 0. Free with tw_table_free(p, n).
+ * virtualisation). From 2 MiB up, a last part of a quarter of a huge page or more is mapped as
+ * a whole huge page too (n rounded up). Returns NULL on failure or n == 0. Free with
+ * tw_table_free(p, n).
  */
 void *tw_table_alloc(size_t n);
 #define TW_HUGE_PAGE ((size_t)2 << 20)
