@@ -95,6 +95,12 @@ static void test_table_alloc(void **state)
         assert_false(mapped(p + len - 4096, 4096));
         assert_int_equal(errno, ENOMEM);
     }
+    /* A table touched throughout: a huge page from a quarter of one up, below 2 MiB too. */
+    assert_int_equal(tw_table_dense(4096), 4096);
+    assert_int_equal(tw_table_dense(huge / 4 - 1), huge / 4 - 1);
+    assert_int_equal(tw_table_dense(huge / 4), huge);
+    assert_int_equal(tw_table_dense(huge - 1), huge);
+    assert_int_equal(tw_table_dense(huge + 1), huge + 1);
 }
 
 /* Allocations are aligned, apart, and keep their bytes while later ones fill many blocks. */

@@ -52,20 +52,31 @@ int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
     return 0;
 }
 
-#define HUGE_PAGE TW_HUGE_PAGE
+#define HUGE_PAGE ((size_t)2 << 20)
 
-/* What tw_table_alloc(n) maps: n bytes in small pages below HUGE_PAGE; from there up, whole
- * huge pages when the part past the last whole one is a quarter of a huge page or more (in
- * small pages it would cost a fault for every 4 KiB of it, a random access pattern touching
- * them all), else that part in small pages (a huge page for it would hold more memory than it
- * saves faults). */
+/* Whether `part` bytes of a table that may all be touched are worth a huge page of their own:
+ * from a quarter of one up (in small pages they would cost a fault every 4 KiB; below, the
+ * huge page would hold more memory than it saves faults). */
+static bool huge_worth(size_t part)
+{
+    return part >= HUGE_PAGE / 4;
+}
+
+/* What tw_table_alloc(n) maps: n bytes in small pages below HUGE_PAGE (touched as used); from
+ * there up, whole huge pages, the part past the last whole one rounded up to a huge page when
+ * it is worth one (a random access pattern touches all of it), else in small pages. */
 static size_t table_len(size_t n)
 {
     if (n < HUGE_PAGE)
         return n;
-    if ((n & (HUGE_PAGE - 1)) >= HUGE_PAGE / 4)
-        return (n + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+    if (huge_worth(n & (HUGE_PAGE - 1)))
+        return (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
     return (n + 4095) & ~(size_t)4095;
+}
+
+size_t tw_table_dense(size_t n)
+{
+    return n < HUGE_PAGE && huge_worth(n) ? HUGE_PAGE : n;
 }
 
 void *tw_table_alloc(size_t n)
@@ -73,7 +84,7 @@ void *tw_table_alloc(size_t n)
     uint8_t *p, *start;
     size_t len, head;
 
-    if (n == 0 || n > SIZE_MAX - 2 * (size_t)HUGE_PAGE)
+    if (n == 0 || n > SIZE_MAX - 2 * HUGE_PAGE)
         return NULL;
     if (n < HUGE_PAGE) {
         p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -106,7 +117,7 @@ int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {
     size_t ncap;
     void *np;
-    int rc = grow_to(*cap, need, elem, first, SIZE_MAX - 2 * (size_t)HUGE_PAGE, &ncap);
+    int rc = grow_to(*cap, need, elem, first, SIZE_MAX - 2 * HUGE_PAGE, &ncap);
 
     if (rc <= 0)
         return rc;

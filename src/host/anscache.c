@@ -478,12 +478,9 @@ int tw_anscache_stamp(struct tw_anscache *c)
 {
     if (c->learnt != NULL)
         return 0;
-    c->learnt_size = (size_t)c->capacity * sizeof(*c->learnt);
     /* Mapped as used, like the entries: a stamp is written with its entry, and every entry
-     * is used in turn. From a quarter of a huge page up, one huge page (one fault) rather
-     * than small ones (a fault every 4 KiB: 256 for the default capacity). */
-    if (c->learnt_size >= TW_HUGE_PAGE / 4 && c->learnt_size < TW_HUGE_PAGE)
-        c->learnt_size = TW_HUGE_PAGE;
+     * is used in turn (1 MiB in small pages for the default capacity: 256 faults). */
+    c->learnt_size = tw_table_dense((size_t)c->capacity * sizeof(*c->learnt));
     if ((c->learnt = tw_table_alloc(c->learnt_size)) == NULL)
         return TW_ENOMEM;
     for (unsigned i = 0; i < c->n_shards; i++)

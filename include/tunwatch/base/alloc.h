@@ -22,8 +22,11 @@ int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
  * tw_table_free(p, n).
  */
 void *tw_table_alloc(size_t n);
-#define TW_HUGE_PAGE ((size_t)2 << 20)
 void tw_table_free(void *p, size_t n);
+/* The size to ask tw_table_alloc() (and tw_table_free()) for, for a table of n bytes every
+ * page of which gets touched (a ring used in turn): from a quarter of a huge page up, a whole
+ * huge page even below 2 MiB (one fault, not one every 4 KiB); else n. */
+size_t tw_table_dense(size_t n);
 
 /*
  * tw_grow() for an array that is a table (NULL or from tw_table_alloc(), *cap elements of elem
