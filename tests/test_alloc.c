@@ -64,6 +64,118 @@ static bool mapped(const void *p, size_t n)
     return msync((void *)p, n, MS_ASYNC) == 0;
 }
 
+/* A 24-byte element (its size does not divide a huge page). */
+struct elem24 {
+    uint64_t key;
+    uint64_t seq;
+    uint64_t check;
+};
+
+/*
+ * A table of elements whose size does not divide a huge page, grown one element at a time
+ * through small pages, a whole huge page (from a quarter of one up) and several: every
+ * element kept, zero past them, the capacity filling whole huge pages once past the quarter,
+ * the table huge-page aligned and mapped to its end; the mapping it moved from is gone.
+ */
+static void test_table_grow_moves(void **state)
+{
+    const size_t huge = (size_t)2 << 20;
+    struct elem24 *v = NULL;
+    size_t cap = 0, moves = 0;
+
+    (void)state;
+    for (size_t i = 0; i < 400000; i++) {
+        struct elem24 *before = v;
+        size_t before_cap = cap;
+        assert_int_equal(tw_table_grow((void **)&v, &cap, i + 1, sizeof(*v), 16), 0);
+        if (v != before || cap != before_cap) {
+            size_t bytes = cap * sizeof(*v);
+            moves++;
+            if (bytes >= huge / 4) {
+                size_t whole = (bytes + huge - 1) / huge * huge;
+                assert_true(whole - bytes < sizeof(*v)); /* fills whole huge pages */
+                assert_int_equal((uintptr_t)v % huge, 0);
+                assert_true(mapped(v, whole));
+            }
+            if (before != NULL && before != v && before_cap * sizeof(*v) >= huge)
+                assert_false(mapped(before, 4096)); /* moved, not copied and kept */
+            for (size_t k = i; k < cap; k++)
+                if (v[k].key != 0 || v[k].seq != 0 || v[k].check != 0)
+                    fail_msg("element %zu not zero after growing to %zu", k, cap);
+        }
+        v[i] = (struct elem24){i * 7919 + 1, i, ~i};
+    }
+    assert_true(moves > 5);
+    for (size_t i = 0; i < 400000; i++)
+        if (v[i].key != i * 7919 + 1 || v[i].seq != i || v[i].check != ~i)
+            fail_msg("element %zu lost", i);
+    tw_table_free(v, cap * sizeof(*v));
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    const struct elem24 *x = a, *y = b;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* An element of 300 bytes: larger than tw_sort() merges itself (qsort sorts it). */
+struct elem300 {
+    uint32_t key;
+    uint8_t pad[296];
+};
+
+static int cmp_key300(const void *a, const void *b)
+{
+    const struct elem300 *x = a, *y = b;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* tw_sort() orders like qsort, stably (equal keys keep their order), whatever the size: empty,
+ * one element, below a run, small arrays (qsort's), large ones (its own merge, buffer in a
+ * table), and elements too large for it. */
+static void test_sort(void **state)
+{
+    const size_t sizes[] = {0, 1, 2, 15, 16, 17, 1000, 2731, 100000, 300001};
+
+    (void)state;
+    for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++) {
+        size_t n = sizes[t];
+        struct elem24 *a = calloc(n ? n : 1, sizeof(*a));
+        uint64_t x = 0x9e3779b97f4a7c15ull ^ n;
+        assert_non_null(a);
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            a[i] = (struct elem24){x % (n / 4 + 2), i, 0}; /* many equal keys */
+        }
+        tw_sort(a, n, sizeof(*a), cmp_key);
+        for (size_t i = 1; i < n; i++) {
+            if (a[i - 1].key > a[i].key)
+                fail_msg("n %zu: out of order at %zu", n, i);
+            if (a[i - 1].key == a[i].key && a[i - 1].seq > a[i].seq)
+                fail_msg("n %zu: equal keys swapped at %zu", n, i);
+        }
+        /* every element is there once */
+        uint8_t *seen = calloc(n ? n : 1, 1);
+        assert_non_null(seen);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(a[i].seq < n);
+            assert_int_equal(seen[a[i].seq]++, 0);
+        }
+        free(seen);
+        free(a);
+    }
+    struct elem300 *b = calloc(500, sizeof(*b));
+    assert_non_null(b);
+    for (size_t i = 0; i < 500; i++)
+        b[i].key = (uint32_t)((i * 7919) % 500);
+    tw_sort(b, 500, sizeof(*b), cmp_key300);
+    for (size_t i = 0; i < 500; i++)
+        assert_int_equal(b[i].key, i);
+    free(b);
+}
+
 /* A table is zeroed and writable to its last byte; from 2 MiB up it is aligned to a huge
  * page and a last part of a quarter of one or more is a whole huge page (its end rounded up),
  * a smaller one small pages; below, exactly what was asked for (in pages). tw_table_free()
@@ -169,6 +281,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grow),
         cmocka_unit_test(test_table_grow),
+        cmocka_unit_test(test_table_grow_moves),
+        cmocka_unit_test(test_sort),
         cmocka_unit_test(test_table_alloc),
         cmocka_unit_test(test_arena_fill),
         cmocka_unit_test(test_arena_mark_release),

@@ -113,6 +113,41 @@ void tw_table_free(void *p, size_t n)
         munmap(p, table_len(n));
 }
 
+/*
+ * The table at p (old bytes) moved to a mapping of new bytes, its pages taken along, not
+ * copied: mremap(2) moves the page tables, so the bytes already written are neither copied
+ * nor faulted in again. From 2 MiB up the new mapping starts on a huge-page boundary (a
+ * reservation, then MREMAP_FIXED into it), so that huge pages stay huge. NULL when the kernel
+ * refuses (the caller copies instead).
+ */
+static void *table_move(void *p, size_t old, size_t new)
+{
+    size_t olen = table_len(old), nlen = table_len(new);
+    uint8_t *np;
+
+    if (nlen < HUGE_PAGE) {
+        np = mremap(p, olen, nlen, MREMAP_MAYMOVE);
+        return np == MAP_FAILED ? NULL : np;
+    }
+    size_t rlen = nlen + HUGE_PAGE;
+    uint8_t *r = mmap(NULL, rlen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED)
+        return NULL;
+    uint8_t *at = (uint8_t *)(((uintptr_t)r + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    np = mremap(p, olen, nlen, MREMAP_MAYMOVE | MREMAP_FIXED, at);
+    if (np == MAP_FAILED) {
+        munmap(r, rlen);
+        return NULL;
+    }
+    /* What is left of the reservation around the table. */
+    if (at > r)
+        munmap(r, (size_t)(at - r));
+    if (r + rlen > at + nlen)
+        munmap(at + nlen, (size_t)(r + rlen - (at + nlen)));
+    (void)madvise(np, nlen, MADV_HUGEPAGE);
+    return np;
+}
+
 int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {
     size_t ncap;
@@ -121,16 +156,95 @@ int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 
     if (rc <= 0)
         return rc;
+    /* Filled in order, every page of it gets touched: whole huge pages from a quarter of one
+     * up (a part in small pages would cost a fault every 4 KiB, and would keep its huge page
+     * range in small pages once moved). */
+    size_t old = *cap * elem;
+    if (huge_worth(ncap * elem))
+        ncap = ((ncap * elem + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1)) / elem;
+    /* A table in whole huge pages, or one that stays in small pages, moves with its pages; a
+     * table in small pages that grows into huge ones is copied (a few hundred KiB at most). */
+    bool huge_old = table_len(old) % HUGE_PAGE == 0 && old >= HUGE_PAGE;
+    if (*p != NULL && (huge_old || table_len(ncap * elem) < HUGE_PAGE) &&
+        (np = table_move(*p, old, ncap * elem)) != NULL) {
+        *p = np;
+        *cap = ncap;
+        return 0;
+    }
     np = tw_table_alloc(ncap * elem);
     if (!np)
         return TW_ENOMEM;
     if (*p != NULL) {
-        memcpy(np, *p, *cap * elem);
-        tw_table_free(*p, *cap * elem);
+        memcpy(np, *p, old);
+        tw_table_free(*p, old);
     }
     *p = np;
     *cap = ncap;
     return 0;
+}
+
+/* Runs sorted by insertion before the merges. */
+#define SORT_RUN 16
+
+/* Merges the sorted runs a[lo..mid) and a[mid..hi) (elements of size bytes) into d[lo..hi),
+ * stably. */
+static void merge_runs(const uint8_t *a, uint8_t *d, size_t lo, size_t mid, size_t hi, size_t size,
+                       int (*cmp)(const void *, const void *))
+{
+    size_t i = lo, j = mid, k = lo;
+
+    while (i < mid && j < hi) {
+        if (cmp(a + j * size, a + i * size) < 0)
+            memcpy(d + k++ * size, a + j++ * size, size);
+        else
+            memcpy(d + k++ * size, a + i++ * size, size);
+    }
+    if (i < mid)
+        memcpy(d + k * size, a + i * size, (mid - i) * size);
+    else if (j < hi)
+        memcpy(d + k * size, a + j * size, (hi - j) * size);
+}
+
+void tw_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    size_t bytes = n * size;
+
+    if (n < 2 || size == 0)
+        return;
+    /* Small arrays: qsort's own buffer is small too. */
+    uint8_t *tmp = bytes >= ((size_t)64 << 10) && size <= 256 && bytes / size == n
+                       ? tw_table_alloc(tw_table_dense(bytes))
+                       : NULL;
+    if (tmp == NULL) {
+        qsort(base, n, size, cmp);
+        return;
+    }
+    uint8_t *a = base, *d = tmp, e[256];
+
+    for (size_t lo = 0; lo < n; lo += SORT_RUN) {
+        size_t hi = TW_MIN(lo + SORT_RUN, n);
+        for (size_t i = lo + 1; i < hi; i++) {
+            size_t j = i;
+            memcpy(e, a + i * size, size);
+            while (j > lo && cmp(e, a + (j - 1) * size) < 0) {
+                memcpy(a + j * size, a + (j - 1) * size, size);
+                j--;
+            }
+            memcpy(a + j * size, e, size);
+        }
+    }
+    for (size_t w = SORT_RUN; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = TW_MIN(lo + w, n), hi = TW_MIN(lo + 2 * w, n);
+            merge_runs(a, d, lo, mid, hi, size, cmp);
+        }
+        uint8_t *t = a;
+        a = d;
+        d = t;
+    }
+    if (a != base)
+        memcpy(base, a, bytes);
+    tw_table_free(tmp, tw_table_dense(bytes));
 }
 
 #define ARENA_FIRST ((size_t)64 << 10)

@@ -163,7 +163,7 @@ static int build_states(struct tw_acm *a)
     for (size_t i = 0; i < n; i++)
         pk[i].s = a->arena + pk[i].off;
     if (n > 1)
-        qsort(pk, n, sizeof(*pk), pat_cmp);
+        tw_sort(pk, n, sizeof(*pk), pat_cmp);
     while (n_un < n && !pk[n_un].anchored)
         n_un++;
 

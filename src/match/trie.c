@@ -71,12 +71,12 @@ static int bkey_cmp(const void *a, const void *b)
  * where 2 MiB pages save thousands of page faults. */
 static void *table(size_t n)
 {
-    return tw_table_alloc(n ? n : 1);
+    return tw_table_alloc(tw_table_dense(n ? n : 1));
 }
 
 static void table_free(void *p, size_t n)
 {
-    tw_table_free(p, n ? n : 1);
+    tw_table_free(p, tw_table_dense(n ? n : 1));
 }
 
 /* Bytes at the start of x and y that are equal. */
@@ -133,7 +133,7 @@ struct tw_trie *tw_trie_build(const struct tw_trie_key *keys, size_t n)
         bk[i].value = keys[i].value;
         off += len;
     }
-    qsort(bk, n, sizeof(*bk), bkey_cmp);
+    tw_sort(bk, n, sizeof(*bk), bkey_cmp);
     /* The bytes again in sorted order, so that the walk below reads them in order; one node
      * per distinct prefix, so the arrays are allocated once. */
     off = 0;

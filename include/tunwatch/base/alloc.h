@@ -24,17 +24,26 @@ int tw_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
 void *tw_table_alloc(size_t n);
 void tw_table_free(void *p, size_t n);
 /* The size to ask tw_table_alloc() (and tw_table_free()) for, for a table of n bytes every
- * page of which gets touched (a ring used in turn): from a quarter of a huge page up, a whole
- * huge page even below 2 MiB (one fault, not one every 4 KiB); else n. */
+ * page of which gets touched (a ring used in turn, an array filled in order): from a quarter
+ * of a huge page up, a whole huge page even below 2 MiB (one fault, not one every 4 KiB);
+ * else n. */
 size_t tw_table_dense(size_t n);
 
 /*
  * tw_grow() for an array that is a table (NULL or from tw_table_alloc(), *cap elements of elem
  * bytes): a large array that grows one element at a time (a rule set's matchers) then lives in
- * huge pages. The new table is zeroed past the old elements. Free with
- * tw_table_free(p, cap * elem). Same returns as tw_grow().
+ * huge pages: from a quarter of one up its capacity fills whole huge pages, and it moves to
+ * its new place with its pages (mremap), not copied. The new table is zeroed past the old
+ * elements. Free with tw_table_free(p, cap * elem). Same returns as tw_grow().
  */
 int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
+
+/*
+ * qsort() for a large array sorted at load time (a trie's keys, an automaton's patterns,
+ * threat-intel indicators): a stable merge sort whose buffer is a table, where glibc's qsort
+ * takes a fresh malloc() buffer in small pages, faulted in 4 KiB at a time.
+ */
+void tw_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
 
 /*
  * An arena: many small allocations made at load time (a rule set's rules and strings) and

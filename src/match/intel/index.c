@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tunwatch/base/alloc.h"
+
 #define RPZ_DECIDED_MAX 32
 #define LABELS_MAX 128
 
@@ -94,7 +96,7 @@ int tw_intel_compile(struct tw_intel *in)
         goto out_nomem;
     for (size_t i = 0; i < in->n; i++)
         all[i] = ind_at(in, i);
-    qsort(all, in->n, sizeof(*all), ind_cmp);
+    tw_sort(all, in->n, sizeof(*all), ind_cmp);
 
     /* Drop an indicator its file already holds (same key, same mode); count the groups. */
     for (size_t i = 0, g = 0; i < in->n; i++) {
