@@ -109,6 +109,32 @@ else
     bad "ASIM: the working query"; cat "$tmp/log"
 fi
 
+# Threat-intel alerts in ECS: rule.ruleset "intel", rule.category the category of the event
+# the indicator fired on (an indicator applies to every category): a DNS query and a TLS
+# connection to the same listed name.
+mkdir -p "$tmp/norules"
+printf '# list\nwww.debian.org\n' >"$tmp/intel.txt"
+"$TW" -q -r pcaps/tunnels.pcapng -R "$tmp/norules" --intel "$tmp/intel.txt" --output-format ecs \
+    -o "$tmp/intel.ecs" 2>"$tmp/err"
+if python3 - "$tmp/intel.ecs" >"$tmp/log" 2>&1 <<'PY'
+import json, sys
+seen = set()
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    r = o["rule"]
+    assert r["ruleset"] == "intel", r
+    cat = "dns_query" if "dns" in o else "network_connection" if "tls" in o else None
+    assert r["category"] == cat, (r["category"], cat)
+    seen.add(cat)
+assert seen == {"dns_query", "network_connection"}, seen
+print("intel alerts:", sorted(seen))
+PY
+then
+    ok "ECS: an intel alert's rule.category is its event's (dns_query and network_connection)"
+else
+    bad "ECS: intel alerts' rule.category"; cat "$tmp/log"; head -3 "$tmp/intel.ecs"
+fi
+
 # The fixed and hostile events of test_format, parsed back.
 if [ -x "$BUILD/tests/test_format" ]; then
     if TW_FORMAT_LINES="$tmp/dump" "$BUILD/tests/test_format" >"$tmp/log" 2>&1 &&

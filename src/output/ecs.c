@@ -162,8 +162,8 @@ static void dns_answer_obj(struct tw_jb *jb, const struct tw_event *ev)
     end(jb);
 }
 
-/* rule.* and threat.* (MITRE ATT&CK from the rule's tags). */
-static void rule_obj(struct tw_jb *jb, const struct tw_rule_info *r)
+/* rule.* and threat.* (MITRE ATT&CK from the rule's tags); ev the event it fired on. */
+static void rule_obj(struct tw_jb *jb, const struct tw_rule_info *r, const struct tw_event *ev)
 {
     char tech[16];
     const char *tname, *tid;
@@ -177,7 +177,9 @@ static void rule_obj(struct tw_jb *jb, const struct tw_rule_info *r)
         kstr(jb, "description", r->description);
     if (r->n_references > 0)
         kstr(jb, "reference", r->references[0]);
-    kstr(jb, "category", tw_category_name(r->category));
+    /* An indicator's category is that of the event it fired on. */
+    kstr(jb, "category",
+         tw_category_name(r->category < TW_CAT__COUNT ? r->category : ev->category));
     kstr(jb, "ruleset", strncmp(r->id, "intel-", 6) == 0 ? "intel" : "sigma");
     end(jb);
 
@@ -250,7 +252,7 @@ static void ecs_line(struct tw_jb *jb, const struct tw_format_ctx *c, const stru
     end(jb);
     event_obj(jb, ev, a);
     if (a != NULL)
-        rule_obj(jb, a->rule);
+        rule_obj(jb, a->rule, a->ev);
 
     obj(jb, "source");
     kstr(jb, "ip", ad.src);

@@ -123,7 +123,7 @@ int tw_intel_compile(struct tw_intel *in);
 /*
  * Calls fn (may be NULL) once for every indicator matching ev, in the order described above,
  * with a description that stays valid while the set lives and is the same pointer for the
- * same indicator and category every time (callers may deduplicate on it):
+ * same indicator every time (callers may deduplicate on it):
  *   id        "intel-" and 16 hex digits, a hash of the path as given, the indicator's type
  *             and its normalised text: stable across reloads of the same file
  *   title     "Threat intel: INDICATOR (SOURCE)", then " - DESC" when the file gives one;
@@ -132,7 +132,7 @@ int tw_intel_compile(struct tw_intel *in);
  *   file      the path as given to tw_intel_load; line: the indicator's line
  *   tags      "intel", "intel.source:SOURCE", "intel.type:domain|addr|subnet", and for RPZ
  *             triggers "intel.rpz_action:ACTION"
- *   category  ev->category
+ *   category  TW_CAT__COUNT: an indicator applies to every category (an alert's is its event's)
  * Returns the number of calls; 0 when the set is not compiled. Does not allocate or write to
  * the set.
  */

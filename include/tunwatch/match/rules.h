@@ -69,6 +69,8 @@ struct tw_rule_info {
     const char *description; /* the rule's description, or NULL */
     const char *const *references; /* n_references URLs (the rule's references), as written */
     size_t n_references;
+    /* The rule's logsource category; TW_CAT__COUNT for a threat-intel indicator, which
+     * applies to every category (its alert's category is its event's). */
     enum tw_category category;
 };
 

@@ -18,14 +18,22 @@
 #define RPZ_DECIDED_MAX 32
 #define LABELS_MAX 128
 
+/* The compiled arrays are tables: for a million indicators, tens of MB written once (the
+ * slots hashed: every page touched), which in small pages cost a fault every 4 KiB. */
+static void slots_free(struct slot *t, size_t mask)
+{
+    if (t != NULL)
+        tw_table_free(t, (mask + 1) * sizeof(*t));
+}
+
 void intel_drop_compiled(struct tw_intel *in)
 {
-    free(in->order);
-    free(in->nslots);
-    free(in->aslots);
+    tw_table_free(in->order, in->order_cap * sizeof(*in->order));
+    slots_free(in->nslots, in->nmask);
+    slots_free(in->aslots, in->amask);
     in->order = NULL;
     in->nslots = in->aslots = NULL;
-    in->n_order = 0;
+    in->n_order = in->order_cap = 0;
     in->nmask = in->amask = 0;
     in->n_prefixes[0] = in->n_prefixes[1] = 0;
     in->max_labels = 0;
@@ -52,11 +60,25 @@ static int key_cmp(const struct ind *x, const struct ind *y)
     return memcmp(x->addr, y->addr, 16);
 }
 
-static int ind_cmp(const void *a, const void *b)
-{
-    const struct ind *x = *(const struct ind *const *)a, *y = *(const struct ind *const *)b;
-    int c = key_cmp(x, y);
+/* An indicator's sort key, apart from it: the sort compares kind and hash in a compact array
+ * and reads the indicators themselves (spread over the set's memory) only for equal hashes. */
+struct skey {
+    uint64_t hash;
+    const struct ind *e;
+    uint32_t seq;
+    uint8_t kind;
+};
 
+/* By key (key_cmp()), then in load order. */
+static int skey_cmp(const void *a, const void *b)
+{
+    const struct skey *x = a, *y = b;
+
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    int c = key_cmp(x->e, y->e);
     if (c != 0)
         return c;
     return x->seq < y->seq ? -1 : (x->seq > y->seq);
@@ -68,7 +90,7 @@ static int table_new(struct slot **t, size_t *mask, size_t groups)
 
     while (cap < groups * 2)
         cap *= 2;
-    *t = calloc(cap, sizeof(**t));
+    *t = tw_table_alloc(cap * sizeof(**t));
     if (*t == NULL)
         return TW_ENOMEM;
     *mask = cap - 1;
@@ -91,12 +113,21 @@ int tw_intel_compile(struct tw_intel *in)
     bool seen_prefix[2][129] = {{false}};
 
     intel_drop_compiled(in);
-    all = malloc((in->n ? in->n : 1) * sizeof(*all));
+    size_t all_cap = in->n ? in->n : 1;
+    all = tw_table_alloc(all_cap * sizeof(*all));
     if (all == NULL)
         goto out_nomem;
+    struct skey *sk = tw_table_alloc(all_cap * sizeof(*sk));
+    if (sk == NULL)
+        goto out_nomem;
+    for (size_t i = 0; i < in->n; i++) {
+        const struct ind *e = ind_at(in, i);
+        sk[i] = (struct skey){e->hash, e, e->seq, e->kind};
+    }
+    tw_sort(sk, in->n, sizeof(*sk), skey_cmp);
     for (size_t i = 0; i < in->n; i++)
-        all[i] = ind_at(in, i);
-    tw_sort(all, in->n, sizeof(*all), ind_cmp);
+        all[i] = sk[i].e;
+    tw_table_free(sk, all_cap * sizeof(*sk));
 
     /* Drop an indicator its file already holds (same key, same mode); count the groups. */
     for (size_t i = 0, g = 0; i < in->n; i++) {
@@ -116,6 +147,7 @@ int tw_intel_compile(struct tw_intel *in)
     }
     in->order = all;
     in->n_order = n;
+    in->order_cap = all_cap;
     all = NULL;
     if (table_new(&in->nslots, &in->nmask, groups[K_NAME]) ||
         table_new(&in->aslots, &in->amask, groups[K_ADDR]))
@@ -154,7 +186,8 @@ int tw_intel_compile(struct tw_intel *in)
     return 0;
 
 out_nomem:
-    free(all);
+    if (all != NULL)
+        tw_table_free(all, all_cap * sizeof(*all));
     intel_drop_compiled(in);
     return TW_ENOMEM;
 }
@@ -331,7 +364,7 @@ static void match_visit(const struct tw_intel *in, const struct hit *h, void *ct
 
     (void)in;
     if (h->fires && m->fn != NULL)
-        m->fn(&h->e->info[m->ev->category], m->ev, m->ctx);
+        m->fn(&h->e->info, m->ev, m->ctx);
 }
 
 bool tw_intel_reads(const struct tw_intel *in, enum tw_category c)
@@ -361,7 +394,7 @@ static void explain_visit(const struct tw_intel *in, const struct hit *h, void *
 {
     FILE *out = ctx;
     const struct ind *e = h->e;
-    const struct tw_rule_info *ri = &e->info[0];
+    const struct tw_rule_info *ri = &e->info;
 
     fprintf(out, "%s:%u: %s%s%s %s%s: ", ri->file, ri->line, e->type,
             e->action != NULL ? " rpz " : "", e->action != NULL ? e->action : "",
@@ -375,8 +408,8 @@ static void explain_visit(const struct tw_intel *in, const struct hit *h, void *
     if (h->decider == e)
         fputs(", allow-list entry (rpz-passthru): the zone reports nothing for this name", out);
     else if (h->decider != NULL)
-        fprintf(out, ", not applied: %s:%u decides for its zone", h->decider->info[0].file,
-                h->decider->info[0].line);
+        fprintf(out, ", not applied: %s:%u decides for its zone", h->decider->info.file,
+                h->decider->info.line);
     (void)in;
     fprintf(out, " (%s)\n", ri->id);
 }

@@ -216,18 +216,16 @@ int intel_add_entry(struct loader *ld, const struct entry *en)
         e->hash = tw_mix64(name_hash_raw(e->value, e->value_len));
     else
         e->hash = addr_hash(e->version, e->prefix, e->addr);
-    for (int c = 0; c < TW_CAT__COUNT; c++) {
-        e->info[c] = (struct tw_rule_info){
-            .id = id,
-            .title = title,
-            .level = "high",
-            .file = ld->path,
-            .line = en->line,
-            .tags = tags,
-            .n_tags = n_tags,
-            .category = (enum tw_category)c,
-        };
-    }
+    e->info = (struct tw_rule_info){
+        .id = id,
+        .title = title,
+        .level = "high",
+        .file = ld->path,
+        .line = en->line,
+        .tags = tags,
+        .n_tags = n_tags,
+        .category = TW_CAT__COUNT,
+    };
     ld->usable++;
     if (en->allow)
         ld->allow++;

@@ -7,6 +7,7 @@
 #ifndef TUNWATCH_INTEL_IMPL_H
 #define TUNWATCH_INTEL_IMPL_H
 
+#include "tunwatch/base/alloc.h"
 #include "tunwatch/base/ascii.h"
 #include "tunwatch/match/intel.h"
 
@@ -16,10 +17,12 @@
 #include <stdio.h>
 
 /*
- * Layout. Indicators live in fixed chunks (their tw_rule_info pointers never move) and their
- * strings in an arena. Compiling sorts them by lookup key into `order`, so that the indicators
- * of one key are consecutive, and indexes each key in an open-addressing table (names and
- * addresses apart) of {hash, first, n}.
+ * Layout. Indicators live in one table, grown while files load (it may move then: nothing
+ * points into it until the set is compiled, and loading a file drops what was compiled), their
+ * strings in an arena; both are in huge pages once large, so that a feed of a million
+ * indicators costs a few hundred page faults, not a hundred thousand. Compiling sorts them by
+ * lookup key into `order`, so that the indicators of one key are consecutive, and indexes each
+ * key in an open-addressing table (names and addresses apart) of {hash, first, n}.
  *
  * Names are hashed from their last byte to their first (FNV-1a over the reversed, folded
  * bytes), so one right-to-left pass over an event's name yields the hash of every parent
@@ -31,14 +34,14 @@
 enum { K_NAME, K_ADDR };
 enum { M_EXACT = 1, M_BELOW = 2, M_BOTH = 3 };
 
-#define IND_SHIFT 10
-#define IND_CHUNK (1u << IND_SHIFT)
 #define MAX_REASONS 64
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
 
 struct ind {
-    struct tw_rule_info info[TW_CAT__COUNT];
+    /* What its alerts report. One for every category (an indicator applies to all of them):
+     * its category is TW_CAT__COUNT, an alert's is its event's (tw_rule_info). */
+    struct tw_rule_info info;
     const char *value;  /* name (lowercase, no "*."), or canonical address / subnet text */
     const char *type;   /* "domain", "addr", "subnet" */
     const char *action; /* RPZ action, NULL for the other formats */
@@ -67,17 +70,10 @@ struct slot {
     uint32_t n;      /* 0: empty slot */
 };
 
-struct arena_chunk {
-    struct arena_chunk *next;
-    size_t used, cap;
-    max_align_t data[];
-};
-
 struct tw_intel {
-    struct arena_chunk *arena;
-    size_t arena_bytes;
-    struct ind **chunks;
-    size_t chunks_cap, n_chunks, n;
+    struct tw_arena arena;
+    struct ind *inds; /* a table (tw_table_grow) of inds_cap, n used */
+    size_t inds_cap, n;
     struct ifile *files;
     size_t files_cap, n_files;
     struct reason reasons[MAX_REASONS];
@@ -86,8 +82,8 @@ struct tw_intel {
 
     /* compiled */
     bool compiled;
-    const struct ind **order;
-    size_t n_order;
+    const struct ind **order; /* a table of order_cap */
+    size_t n_order, order_cap;
     struct slot *nslots, *aslots;
     size_t nmask, amask;
     uint8_t prefixes[2][129]; /* [0] IPv4, [1] IPv6: prefix lengths present, longest first */
@@ -168,7 +164,7 @@ static inline uint64_t addr_hash(uint8_t version, uint8_t prefix, const uint8_t 
 /* The i-th indicator loaded (i < in->n). */
 static inline struct ind *ind_at(const struct tw_intel *in, size_t i)
 {
-    return &in->chunks[i >> IND_SHIFT][i & (IND_CHUNK - 1)];
+    return &in->inds[i];
 }
 
 /* ---- set.c: storage --------------------------------------------------------------------- */
@@ -180,7 +176,7 @@ void *intel_arena_alloc(struct tw_intel *in, size_t n);
 char *intel_arena_strndup(struct tw_intel *in, const char *s, size_t len);
 
 /* A zeroed indicator appended to the set, its seq set to its load order; NULL if memory ran
- * out or the set is full. Indicators never move. */
+ * out or the set is full. The others may move (see Layout): valid until the next call. */
 struct ind *intel_ind_new(struct tw_intel *in);
 
 /* ---- index.c: lookup tables ------------------------------------------------------------- */

@@ -158,7 +158,7 @@ static enum fmt detect(const char *buf, size_t len)
 }
 
 /* The whole file, with one spare byte. 0, or TW_EIO with errno set, or TW_ENOMEM. */
-static int read_all(const char *path, char **out, size_t *outlen)
+static int read_all(const char *path, char **out, size_t *outlen, size_t *outcap)
 {
     FILE *f = fopen(path, "rb");
     struct stat sb;
@@ -178,7 +178,7 @@ static int read_all(const char *path, char **out, size_t *outlen)
         size_t got;
 
         if (cap - len < 65536 + 1) {
-            if (tw_grow((void **)&buf, &cap, len + 65536 + 1, 1, 65536 * 2)) {
+            if (tw_table_grow((void **)&buf, &cap, len + 65536 + 1, 1, 65536 * 2)) {
                 rc = TW_ENOMEM;
                 goto out_close;
             }
@@ -196,15 +196,14 @@ out_close:
     if (rc != 0) {
         int e = errno;
 
-        free(buf);
+        tw_table_free(buf, cap);
         errno = e;
         return rc;
     }
-    if (buf == NULL && (buf = malloc(1)) == NULL)
-        return TW_ENOMEM;
-    buf[len] = '\0';
+    buf[len] = '\0'; /* the loop made room for at least one byte more */
     *out = buf;
     *outlen = len;
+    *outcap = cap;
     return 0;
 }
 
@@ -244,7 +243,7 @@ int tw_intel_load(struct tw_intel *in, const char *path, bool subdomains, FILE *
 {
     struct loader *ld = NULL;
     char *buf = NULL, *nul;
-    size_t len = 0;
+    size_t len = 0, cap = 0;
     const char *slash;
     int rc;
 
@@ -253,7 +252,7 @@ int tw_intel_load(struct tw_intel *in, const char *path, bool subdomains, FILE *
     if (errlog == NULL)
         errlog = stderr;
     intel_drop_compiled(in);
-    rc = read_all(path, &buf, &len);
+    rc = read_all(path, &buf, &len, &cap);
     if (rc != 0) {
         int e = errno;
 
@@ -320,6 +319,6 @@ out_rollback:
     in->n = ld->start;
 out_free:
     free(ld);
-    free(buf);
+    tw_table_free(buf, cap);
     return rc;
 }
