@@ -497,7 +497,8 @@ static void test_files(void **state)
     tw_exclusions_free(ex);
 }
 
-/* Thousands of domain lines and a few hundred rules: each found through the index. */
+/* Thousands of domain lines and a few hundred rules: each found through the index; then a
+ * rejected file as large, and a good one after it. */
 static void test_many(void **state)
 {
     (void)state;
@@ -540,6 +541,48 @@ static void test_many(void **state)
         make_event(&ev, &s);
         assert_false(tw_exclusions_match(ex, rule, &ev, NULL, NULL));
     }
+
+    /* A second file as large, rejected by its last line: the strings it had added (past the
+     * arena blocks the first file filled) go, the first file's stay; a third file loads. */
+    size_t n2 = 4 * n, cap2 = n2 * 48 + 64; /* some 300 KiB of strings: new arena blocks */
+    char *content2 = malloc(cap2);
+    assert_non_null(content2);
+    len = 0;
+    for (size_t i = 0; i < n2; i++)
+        len += (size_t)snprintf(content2 + len, cap2 - len, "rule=q%zu domain=z%zu.example\n", i, i);
+    len += (size_t)snprintf(content2 + len, cap2 - len, "domian=oops.example\n");
+    path = write_tmp(content2, len);
+    free(content2);
+    assert_int_equal(load_logged(ex, path, &log), TW_EINVAL);
+    unlink(path);
+    free(log);
+    path = write_tmp("domain=third.example\n", strlen("domain=third.example\n"));
+    assert_int_equal(load_logged(ex, path, &log), 0);
+    unlink(path);
+    free(log);
+    tw_exclusions_get_stats(ex, &st);
+    assert_int_equal(st.entries, n + 1);
+    assert_int_equal(st.rules, n / 10);
+    for (size_t i = 0; i < n; i += 7) {
+        char name[64], rule[32];
+        struct evspec s = {name, "172.16.0.1", "8.8.8.8", NULL};
+        struct tw_event ev;
+        unsigned line = 0;
+
+        snprintf(name, sizeof(name), "h%zu.example", i);
+        snprintf(rule, sizeof(rule), "r%zu", i / 10);
+        make_event(&ev, &s);
+        assert_true(tw_exclusions_match(ex, rule, &ev, NULL, &line));
+        assert_int_equal(line, i + 1);
+        snprintf(name, sizeof(name), "z%zu.example", i);
+        snprintf(rule, sizeof(rule), "q%zu", i);
+        make_event(&ev, &s);
+        assert_false(tw_exclusions_match(ex, rule, &ev, NULL, NULL));
+    }
+    struct evspec s3 = {"www.third.example", "172.16.0.1", "8.8.8.8", NULL};
+    struct tw_event ev3;
+    make_event(&ev3, &s3);
+    assert_true(tw_exclusions_match(ex, "any", &ev3, NULL, NULL));
     free(content);
     tw_exclusions_free(ex);
 }

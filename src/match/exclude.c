@@ -51,11 +51,17 @@ struct ex_slot {
     uint32_t tail;
 };
 
+/*
+ * The arrays are tables and the strings in an arena (huge pages once large): an allow-list of
+ * a million domains is a few hundred page faults to load, not tens of thousands.
+ */
 struct tw_exclusions {
-    struct ex_entry *entries;
+    struct ex_entry *entries; /* a table of cap */
     size_t n, cap;
+    struct tw_arena strings;  /* the entries' rule, domain and image */
     uint32_t *next;         /* chain links, n entries */
     _Atomic uint64_t *hits; /* n counters */
+    size_t n_built;         /* next and hits are tables of max(n_built, 1) */
     struct ex_slot *slots;
     size_t mask; /* slots - 1; slots NULL when n is 0 */
     char **files;
@@ -98,12 +104,15 @@ static uint64_t make_key(uint64_t scope, uint64_t dom)
     return tw_mix64(scope ^ tw_mix64(dom));
 }
 
-static void entry_clear(struct ex_entry *e)
+/* Frees what rebuild() made: the slots (mask + 1) and next[] and hits[] of max(n, 1). */
+static void built_free(struct ex_slot *slots, size_t mask, uint32_t *next, void *hits, size_t n)
 {
-    free(e->rule);
-    free(e->domain);
-    free(e->image);
-    memset(e, 0, sizeof(*e));
+    if (slots != NULL)
+        tw_table_free(slots, (mask + 1) * sizeof(*slots));
+    if (next != NULL)
+        tw_table_free(next, TW_MAX(n, 1) * sizeof(*next));
+    if (hits != NULL)
+        tw_table_free(hits, TW_MAX(n, 1) * sizeof(uint64_t));
 }
 
 struct tw_exclusions *tw_exclusions_new(void)
@@ -115,12 +124,9 @@ void tw_exclusions_free(struct tw_exclusions *ex)
 {
     if (ex == NULL)
         return;
-    for (size_t i = 0; i < ex->n; i++)
-        entry_clear(&ex->entries[i]);
-    free(ex->entries);
-    free(ex->next);
-    free((void *)ex->hits);
-    free(ex->slots);
+    tw_table_free(ex->entries, ex->cap * sizeof(*ex->entries));
+    tw_arena_free(&ex->strings);
+    built_free(ex->slots, ex->mask, ex->next, (void *)ex->hits, ex->n_built);
     for (size_t i = 0; i < ex->n_files; i++)
         free(ex->files[i]);
     free(ex->files);
@@ -129,9 +135,9 @@ void tw_exclusions_free(struct tw_exclusions *ex)
 
 /* ---- parsing ---- */
 
-static char *dup_lower(const char *s, size_t len)
+static char *dup_lower(struct tw_arena *a, const char *s, size_t len)
 {
-    char *d = malloc(len + 1);
+    char *d = tw_arena_alloc(a, len + 1, 1);
 
     if (d == NULL)
         return NULL;
@@ -180,10 +186,12 @@ enum ex_key { K_RULE, K_DOMAIN, K_SRC, K_DST, K_IMAGE, K__COUNT };
 static const char *const key_names[K__COUNT] = {"rule", "domain", "src", "dst", "image"};
 
 /*
- * Parses one line (NUL-terminated, no line end) into *e. Returns 1 for an exclusion, 0 for a
- * blank or comment line, TW_EINVAL with the reason in why, or TW_ENOMEM.
+ * Parses one line (NUL-terminated, no line end) into *e, its strings in a. Returns 1 for an
+ * exclusion, 0 for a blank or comment line, TW_EINVAL with the reason in why, or TW_ENOMEM
+ * (the caller takes a back to before the line unless 1).
  */
-static int parse_line(const char *s, struct ex_entry *e, char *why, size_t whycap)
+static int parse_line(struct tw_arena *a, const char *s, struct ex_entry *e, char *why,
+                      size_t whycap)
 {
     const char *p = s;
     bool seen[K__COUNT] = {false};
@@ -255,7 +263,7 @@ static int parse_line(const char *s, struct ex_entry *e, char *why, size_t whyca
         any = true;
         switch (k) {
         case K_RULE:
-            if ((e->rule = dup_lower(val, vlen)) == NULL)
+            if ((e->rule = dup_lower(a, val, vlen)) == NULL)
                 goto out_nomem;
             break;
         case K_DOMAIN: {
@@ -269,7 +277,7 @@ static int parse_line(const char *s, struct ex_entry *e, char *why, size_t whyca
                          problem);
                 goto out_bad;
             }
-            if ((e->domain = dup_lower(val, vlen)) == NULL)
+            if ((e->domain = dup_lower(a, val, vlen)) == NULL)
                 goto out_nomem;
             e->domain_len = vlen;
             break;
@@ -292,7 +300,7 @@ static int parse_line(const char *s, struct ex_entry *e, char *why, size_t whyca
             break;
         }
         case K_IMAGE:
-            if ((e->image = strdup(val)) == NULL)
+            if ((e->image = tw_arena_strndup(a, val, vlen)) == NULL)
                 goto out_nomem;
             break;
         default:
@@ -302,10 +310,8 @@ static int parse_line(const char *s, struct ex_entry *e, char *why, size_t whyca
     return any ? 1 : 0;
 
 out_nomem:
-    entry_clear(e);
     return TW_ENOMEM;
 out_bad:
-    entry_clear(e);
     return TW_EINVAL;
 }
 
@@ -320,9 +326,9 @@ static int rebuild(struct tw_exclusions *ex, size_t n_old)
 
     while (nslots < 2 * ex->n)
         nslots *= 2;
-    slots = malloc(nslots * sizeof(*slots));
-    next = malloc(TW_MAX(ex->n, 1) * sizeof(*next));
-    hits = malloc(TW_MAX(ex->n, 1) * sizeof(*hits));
+    slots = tw_table_alloc(nslots * sizeof(*slots));
+    next = tw_table_alloc(TW_MAX(ex->n, 1) * sizeof(*next));
+    hits = tw_table_alloc(TW_MAX(ex->n, 1) * sizeof(*hits));
     if (slots == NULL || next == NULL || hits == NULL)
         goto out_nomem;
     for (size_t i = 0; i < nslots; i++)
@@ -350,7 +356,7 @@ static int rebuild(struct tw_exclusions *ex, size_t n_old)
     }
     /* Distinct rule ids, by their scope hash (a collision would undercount a statistic). */
     {
-        uint64_t *seen = calloc(nslots, sizeof(*seen));
+        uint64_t *seen = tw_table_alloc(nslots * sizeof(*seen));
 
         if (seen == NULL)
             goto out_nomem;
@@ -374,23 +380,20 @@ static int rebuild(struct tw_exclusions *ex, size_t n_old)
                 rules++;
             }
         }
-        free(seen);
+        tw_table_free(seen, nslots * sizeof(*seen));
     }
-    free(ex->slots);
-    free(ex->next);
-    free((void *)ex->hits);
+    built_free(ex->slots, ex->mask, ex->next, (void *)ex->hits, ex->n_built);
     ex->slots = slots;
     ex->mask = nslots - 1;
     ex->next = next;
     ex->hits = hits;
+    ex->n_built = ex->n;
     ex->scoped = scoped;
     ex->rules = rules;
     return 0;
 
 out_nomem:
-    free(slots);
-    free(next);
-    free((void *)hits);
+    built_free(slots, nslots - 1, next, (void *)hits, ex->n);
     return TW_ENOMEM;
 }
 
@@ -411,6 +414,7 @@ int tw_exclusions_load(struct tw_exclusions *ex, const char *path, FILE *errlog)
         errlog = stderr;
     n_old = ex->n;
     file_idx = ex->n_files;
+    struct tw_arena_mark file_mark = tw_arena_mark(&ex->strings);
     f = fopen(path, "r");
     if (f == NULL) {
         int err = errno;
@@ -428,6 +432,7 @@ int tw_exclusions_load(struct tw_exclusions *ex, const char *path, FILE *errlog)
     while ((got = getline(&buf, &bufcap, f)) != -1) {
         size_t len = (size_t)got;
         struct ex_entry e;
+        struct tw_arena_mark line_mark = tw_arena_mark(&ex->strings);
         int r;
 
         lineno++;
@@ -443,8 +448,10 @@ int tw_exclusions_load(struct tw_exclusions *ex, const char *path, FILE *errlog)
             snprintf(why, sizeof(why), "line longer than %d bytes", EX_LINE_MAX);
             r = TW_EINVAL;
         } else {
-            r = parse_line(buf, &e, why, sizeof(why));
+            r = parse_line(&ex->strings, buf, &e, why, sizeof(why));
         }
+        if (r != 1)
+            tw_arena_release(&ex->strings, line_mark);
         if (r == TW_ENOMEM) {
             rc = TW_ENOMEM;
             goto out_drop;
@@ -458,11 +465,11 @@ int tw_exclusions_load(struct tw_exclusions *ex, const char *path, FILE *errlog)
         if (r == 0)
             continue;
         if (bad > 0) { /* the file is rejected already: only look for more bad lines */
-            entry_clear(&e);
+            tw_arena_release(&ex->strings, line_mark);
             continue;
         }
-        if (tw_grow((void **)&ex->entries, &ex->cap, ex->n + 1, sizeof(*ex->entries), 16) != 0) {
-            entry_clear(&e);
+        if (tw_table_grow((void **)&ex->entries, &ex->cap, ex->n + 1, sizeof(*ex->entries), 16) !=
+            0) {
             rc = TW_ENOMEM;
             goto out_drop;
         }
@@ -497,8 +504,8 @@ int tw_exclusions_load(struct tw_exclusions *ex, const char *path, FILE *errlog)
     goto out_close;
 
 out_drop:
-    while (ex->n > n_old)
-        entry_clear(&ex->entries[--ex->n]);
+    ex->n = n_old;
+    tw_arena_release(&ex->strings, file_mark);
     if (ex->files != NULL && file_idx < ex->files_cap) {
         free(ex->files[file_idx]);
         ex->files[file_idx] = NULL;
