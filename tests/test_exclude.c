@@ -497,6 +497,43 @@ static void test_files(void **state)
     tw_exclusions_free(ex);
 }
 
+/* Loads content[0..len) as a file: its return. */
+static int load_content(struct tw_exclusions *ex, const char *content, size_t len)
+{
+    char *log = NULL;
+    const char *path = write_tmp(content, len);
+    int rc = load_logged(ex, path, &log);
+
+    unlink(path);
+    free(log);
+    return rc;
+}
+
+/* Whether name is excluded for rule `rule` (source 172.16.0.1, destination 8.8.8.8); *line the
+ * line that excludes it. */
+static bool name_excluded(const struct tw_exclusions *ex, const char *name, const char *rule,
+                          unsigned *line)
+{
+    struct evspec s = {name, "172.16.0.1", "8.8.8.8", NULL};
+    struct tw_event ev;
+
+    make_event(&ev, &s);
+    return tw_exclusions_match(ex, rule, &ev, NULL, line);
+}
+
+/* test_many's line i + 1 excludes its name (in another case, a subdomain, with a final dot)
+ * for its rule. */
+static void expect_many_line(const struct tw_exclusions *ex, size_t i)
+{
+    char name[64], rule[32];
+    unsigned line = 0;
+
+    snprintf(name, sizeof(name), "a.b.H%zu.example.", i);
+    snprintf(rule, sizeof(rule), "r%zu", i / 10);
+    assert_true(name_excluded(ex, name, rule, &line));
+    assert_int_equal(line, i + 1);
+}
+
 /* Thousands of domain lines and a few hundred rules: each found through the index; then a
  * rejected file as large, and a good one after it. */
 static void test_many(void **state)
@@ -506,8 +543,6 @@ static void test_many(void **state)
     char *content = malloc(cap);
     struct tw_exclusions *ex = tw_exclusions_new();
     struct tw_exclusions_stats st;
-    char *log = NULL;
-    const char *path;
 
     assert_non_null(content);
     for (size_t i = 0; i < n; i++)
@@ -515,31 +550,22 @@ static void test_many(void **state)
                                 i % 10 == 0 ? "rule=r%zu domain=h%zu.example\n"
                                             : "domain=h%zu.example\n",
                                 i % 10 == 0 ? i / 10 : i, i);
-    path = write_tmp(content, len);
-    assert_int_equal(load_logged(ex, path, &log), 0);
-    unlink(path);
-    free(log);
+    assert_int_equal(load_content(ex, content, len), 0);
+    free(content);
     tw_exclusions_get_stats(ex, &st);
     assert_int_equal(st.entries, n);
     assert_int_equal(st.rules, n / 10);
     for (size_t i = 0; i < n; i++) {
         char name[64], rule[32];
-        struct evspec s = {name, "172.16.0.1", "8.8.8.8", NULL};
-        struct tw_event ev;
-        unsigned line = 0;
 
-        snprintf(name, sizeof(name), "a.b.H%zu.example.", i);
-        snprintf(rule, sizeof(rule), "r%zu", i / 10);
-        make_event(&ev, &s);
-        assert_true(tw_exclusions_match(ex, rule, &ev, NULL, &line));
-        assert_int_equal(line, i + 1);
+        expect_many_line(ex, i);
+        snprintf(rule, sizeof(rule), "r%zu", i / 10 + (i % 10 == 0));
         if (i % 10 == 0) {
-            snprintf(rule, sizeof(rule), "r%zu", i / 10 + 1);
-            assert_false(tw_exclusions_match(ex, rule, &ev, NULL, NULL));
+            snprintf(name, sizeof(name), "a.b.H%zu.example.", i);
+            assert_false(name_excluded(ex, name, rule, NULL)); /* another rule */
         }
         snprintf(name, sizeof(name), "xh%zu.example", i);
-        make_event(&ev, &s);
-        assert_false(tw_exclusions_match(ex, rule, &ev, NULL, NULL));
+        assert_false(name_excluded(ex, name, rule, NULL));
     }
 
     /* A second file as large, rejected by its last line: the strings it had added (past the
@@ -551,39 +577,22 @@ static void test_many(void **state)
     for (size_t i = 0; i < n2; i++)
         len += (size_t)snprintf(content2 + len, cap2 - len, "rule=q%zu domain=z%zu.example\n", i, i);
     len += (size_t)snprintf(content2 + len, cap2 - len, "domian=oops.example\n");
-    path = write_tmp(content2, len);
+    assert_int_equal(load_content(ex, content2, len), TW_EINVAL);
     free(content2);
-    assert_int_equal(load_logged(ex, path, &log), TW_EINVAL);
-    unlink(path);
-    free(log);
-    path = write_tmp("domain=third.example\n", strlen("domain=third.example\n"));
-    assert_int_equal(load_logged(ex, path, &log), 0);
-    unlink(path);
-    free(log);
+    assert_int_equal(load_content(ex, "domain=third.example\n", strlen("domain=third.example\n")),
+                     0);
     tw_exclusions_get_stats(ex, &st);
     assert_int_equal(st.entries, n + 1);
     assert_int_equal(st.rules, n / 10);
     for (size_t i = 0; i < n; i += 7) {
         char name[64], rule[32];
-        struct evspec s = {name, "172.16.0.1", "8.8.8.8", NULL};
-        struct tw_event ev;
-        unsigned line = 0;
 
-        snprintf(name, sizeof(name), "h%zu.example", i);
-        snprintf(rule, sizeof(rule), "r%zu", i / 10);
-        make_event(&ev, &s);
-        assert_true(tw_exclusions_match(ex, rule, &ev, NULL, &line));
-        assert_int_equal(line, i + 1);
+        expect_many_line(ex, i);
         snprintf(name, sizeof(name), "z%zu.example", i);
         snprintf(rule, sizeof(rule), "q%zu", i);
-        make_event(&ev, &s);
-        assert_false(tw_exclusions_match(ex, rule, &ev, NULL, NULL));
+        assert_false(name_excluded(ex, name, rule, NULL));
     }
-    struct evspec s3 = {"www.third.example", "172.16.0.1", "8.8.8.8", NULL};
-    struct tw_event ev3;
-    make_event(&ev3, &s3);
-    assert_true(tw_exclusions_match(ex, "any", &ev3, NULL, NULL));
-    free(content);
+    assert_true(name_excluded(ex, "www.third.example", "any", NULL));
     tw_exclusions_free(ex);
 }
 
