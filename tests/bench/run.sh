@@ -14,6 +14,10 @@
 #   rules100k   BUILD/tunwatch -q -r FILE -R BUILD/bench/rules100k.yml -o /dev/null
 #   load100k    BUILD/tunwatch -q -r TINY -R BUILD/bench/rules100k.yml -o /dev/null
 #               (a 10-packet capture: the cost of loading and compiling 100k rules)
+#   loadintel   BUILD/tunwatch -q -r TINY -R rules --intel BUILD/bench/intelN.txt -o /dev/null
+#   loadexcl    BUILD/tunwatch -q -r TINY -R rules --exclude BUILD/bench/exclN.txt -o /dev/null
+#               (a threat-intel list of BENCH_INTEL names, an allow-list of as many domain=
+#               lines: what a large feed costs to load, at start and at every reload)
 #   rules50k    BUILD/tunwatch -q -r FILE -R BUILD/bench/rules50k.yml -o ALERTS
 #               (50,000 Sigma rules with a mix of hostname selections from
 #               tests/bench/sigma_rules.py: endswith, equals, lists, filters, `1 of selection*`,
@@ -35,6 +39,7 @@
 # Environment:
 #   BENCH_PACKETS (2000000)  BENCH_SEED (0x7475)  BENCH_RUNS (7)  BENCH_RULES (100000)
 #   BENCH_R50K (50000)       rules of the rules50k case; 0 leaves the case out
+#   BENCH_INTEL (1000000)    names of the loadintel and loadexcl cases; 0 leaves them out
 #   BENCH_R50K_OTHER (30)    percent of them with only contains/startswith/wildcard indicators
 #       (a SigmaHQ-like share; the prefilter indexes them, so they cost only for candidate names).
 #   BENCH_WORKERS ("2 3")     worker counts timed besides one
@@ -67,6 +72,7 @@ worker_counts=${BENCH_WORKERS:-2 3}
 n_r50k=${BENCH_R50K:-50000}
 r50k_other=${BENCH_R50K_OTHER:-30}
 target_50k=1.3
+n_intel=${BENCH_INTEL:-1000000}
 
 die() {
     echo "bench: $*" >&2
@@ -132,6 +138,26 @@ if [ "$n_r50k" -gt 0 ]; then
             -o "$rules50k.tmp" || die "sigma_rules.py failed"
         mv "$rules50k.tmp" "$rules50k" || die "mv failed"
         echo "$r5key" >"$bdir/rules50k.key"
+    fi
+fi
+
+# A threat-intel list and an allow-list of n_intel made-up names each (deterministic).
+intel=$bdir/intel$n_intel.txt
+excl=$bdir/excl$n_intel.txt
+if [ "$n_intel" -gt 0 ]; then
+    if [ -s "$intel" ] && [ -s "$excl" ]; then
+        echo "bench: $intel and $excl (cached)"
+    else
+        echo "bench: generating $n_intel threat-intel names and allow-list lines"
+        awk -v n="$n_intel" 'BEGIN {
+            x = 12345
+            for (i = 0; i < n; i++) {
+                x = (x * 1103515245 + 12345) % 2147483648
+                printf "%08x%d.example%d.net\n", x, i, i % 97 >ARGV[1]
+                printf "domain=%08x%d.good%d.com\n", x, i, i % 50 >ARGV[2]
+            }
+        }' "$intel.tmp" "$excl.tmp" || die "cannot write $intel"
+        mv "$intel.tmp" "$intel" && mv "$excl.tmp" "$excl" || die "mv failed"
     fi
 fi
 
@@ -208,6 +234,10 @@ tw_case() { # tw_case NAME ROUND
             -o /dev/null ;;
     rules100k) timed rules100k "$2" "$tunwatch" -q -r "$pcap" -R "$rules100k" -o /dev/null ;;
     load100k) timed load100k "$2" "$tunwatch" -q -r "$tiny" -R "$rules100k" -o /dev/null ;;
+    loadintel)
+        timed loadintel "$2" "$tunwatch" -q -r "$tiny" -R "$bundled" --intel "$intel" -o /dev/null ;;
+    loadexcl)
+        timed loadexcl "$2" "$tunwatch" -q -r "$tiny" -R "$bundled" --exclude "$excl" -o /dev/null ;;
     rules50k)
         timed rules50k "$2" "$tunwatch" -q -r "$pcap" -R "$rules50k" -o "$tmp/rules50k.ndjson" ;;
     esac
@@ -218,6 +248,7 @@ for n in $worker_counts; do
 done
 cases="$cases rules100k load100k"
 [ "$n_r50k" -gt 0 ] && cases="$cases rules50k"
+[ "$n_intel" -gt 0 ] && cases="$cases loadintel loadexcl"
 reversed=$(echo "$cases" | awk '{ for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "") }')
 r=1
 while [ "$r" -le "$runs" ]; do
@@ -306,6 +337,7 @@ echo
 awk -v pk="$n_pkts" -v by="$n_bytes" -v tb="$target_bundled" -v tk="$target_100k" \
     -v tw="$target_workers" -v wcounts="$worker_counts" \
     -v t5="$target_50k" -v with50k="$([ "$n_r50k" -gt 0 ] && echo 1 || echo 0)" \
+    -v nintel="$n_intel" \
     -v rss_ok="$([ -n "$time_bin" ] && echo 1 || echo 0)" '
     {
         name = $1; wall = $3 + 0
@@ -323,6 +355,7 @@ awk -v pk="$n_pkts" -v by="$n_bytes" -v tb="$target_bundled" -v tk="$target_100k
         for (i = 1; i <= nw; i++) cases = cases " workers" wc[i]
         cases = cases " rules100k load100k"
         if (with50k) cases = cases " rules50k"
+        if (nintel > 0) cases = cases " loadintel loadexcl"
         n = split(cases, order, " ")
         fl = best["floor"]
         for (i = 1; i <= n; i++) {
@@ -332,9 +365,11 @@ awk -v pk="$n_pkts" -v by="$n_bytes" -v tb="$target_bundled" -v tk="$target_100k
             ratio = (fl > 0) ? sprintf("%.2f", s / fl) : "n/a"
             cratio = (cpu["floor"] > 0) ? sprintf("%.2f", cpu[c] / cpu["floor"]) : "n/a"
             mem = rss_ok ? sprintf("%.1f", rss[c] / 1024) : "n/a"
-            if (c == "load100k")
-                printf "%-10s %9.3f %13s %8s %8s %9.2f %9s %9s  (rule loading only)\n", c, s, "-",
-                       "-", ratio, cpu[c], cratio, mem
+            if (c == "load100k" || c == "loadintel" || c == "loadexcl")
+                printf "%-10s %9.3f %13s %8s %8s %9.2f %9s %9s  (%s)\n", c, s, "-", "-", ratio,
+                       cpu[c], cratio, mem,
+                       c == "load100k" ? "rule loading only" : c == "loadintel" ? \
+                       "loading " nintel " intel names" : "loading " nintel " allow-list lines"
             else
                 printf "%-10s %9.3f %13.0f %8.2f %8s %9.2f %9s %9s\n", c, s, pk / s,
                        by * 8 / s / 1e9, ratio, cpu[c], cratio, mem
