@@ -47,6 +47,8 @@ struct acm_pending {
     uint32_t lo, hi, depth;
 };
 
+/* The arrays are tables (tw_table_grow): for tens of thousands of patterns they grow to MBs,
+ * one element at a time, which in small pages cost a fault every 4 KiB. */
 struct tw_acm {
     bool compiled;
     /* before compiling */
@@ -56,10 +58,10 @@ struct tw_acm {
     size_t arena_len, arena_cap;
     /* after compiling */
     struct acm_state *states; /* n_states + 1: the last one only closes the value ranges */
-    uint8_t *labels;
+    uint8_t *labels;          /* n_states */
     uint32_t *vals;
-    size_t n_states;
-    size_t n_vals;
+    size_t n_states, states_cap;
+    size_t n_vals, vals_cap;
     uint32_t root_next[256];
 };
 
@@ -70,11 +72,23 @@ struct tw_acm *tw_acm_new(void)
 
 static void free_patterns(struct tw_acm *a)
 {
-    free(a->pats);
-    free(a->arena);
+    tw_table_free(a->pats, a->pats_cap * sizeof(*a->pats));
+    tw_table_free(a->arena, a->arena_cap);
     a->pats = NULL;
     a->arena = NULL;
     a->n_pats = a->pats_cap = a->arena_len = a->arena_cap = 0;
+}
+
+static void free_states(struct tw_acm *a)
+{
+    tw_table_free(a->states, a->states_cap * sizeof(*a->states));
+    if (a->labels != NULL)
+        tw_table_free(a->labels, a->n_states);
+    tw_table_free(a->vals, a->vals_cap * sizeof(*a->vals));
+    a->states = NULL;
+    a->labels = NULL;
+    a->vals = NULL;
+    a->n_states = a->states_cap = a->n_vals = a->vals_cap = 0;
 }
 
 void tw_acm_free(struct tw_acm *a)
@@ -82,9 +96,7 @@ void tw_acm_free(struct tw_acm *a)
     if (!a)
         return;
     free_patterns(a);
-    free(a->states);
-    free(a->labels);
-    free(a->vals);
+    free_states(a);
     free(a);
 }
 
@@ -96,8 +108,8 @@ int tw_acm_add(struct tw_acm *a, const char *pat, size_t len, uint32_t value, un
         return TW_EINVAL;
     if (len > UINT32_MAX || a->n_pats >= UINT32_MAX - 2 || len > SIZE_MAX - a->arena_len)
         return TW_ENOMEM;
-    if (tw_grow((void **)&a->arena, &a->arena_cap, a->arena_len + len, 1, 4096) ||
-        tw_grow((void **)&a->pats, &a->pats_cap, a->n_pats + 1, sizeof(*a->pats), 64))
+    if (tw_table_grow((void **)&a->arena, &a->arena_cap, a->arena_len + len, 1, 4096) ||
+        tw_table_grow((void **)&a->pats, &a->pats_cap, a->n_pats + 1, sizeof(*a->pats), 64))
         return TW_ENOMEM;
     for (size_t i = 0; i < len; i++)
         a->arena[a->arena_len + i] = tw_ascii_lower((uint8_t)pat[i]);
@@ -156,7 +168,7 @@ static uint32_t next_state(const struct tw_acm *a, uint32_t s, uint8_t c)
 static int build_states(struct tw_acm *a)
 {
     struct acm_pat *pk = a->pats;
-    size_t n = a->n_pats, n_un = 0, scap = 0, vcap = 0, pcap = 0;
+    size_t n = a->n_pats, n_un = 0, pcap = 0;
     struct acm_pending *pend = NULL;
     int rc = TW_ENOMEM;
 
@@ -167,8 +179,8 @@ static int build_states(struct tw_acm *a)
     while (n_un < n && !pk[n_un].anchored)
         n_un++;
 
-    if (tw_grow((void **)&a->states, &scap, 2, sizeof(*a->states), 64) ||
-        tw_grow((void **)&pend, &pcap, 2, sizeof(*pend), 64))
+    if (tw_table_grow((void **)&a->states, &a->states_cap, 2, sizeof(*a->states), 64) ||
+        tw_table_grow((void **)&pend, &pcap, 2, sizeof(*pend), 64))
         goto out_free;
     pend[ROOT] = (struct acm_pending){0, (uint32_t)n_un, 0};
     pend[ANCHOR_ROOT] = (struct acm_pending){(uint32_t)n_un, (uint32_t)n, 0};
@@ -186,7 +198,7 @@ static int build_states(struct tw_acm *a)
             if (j > pd.lo && pat_cmp(&pk[j - 1], &pk[j]) == 0)
                 continue;
             if (a->n_vals >= UINT32_MAX ||
-                tw_grow((void **)&a->vals, &vcap, a->n_vals + 1, sizeof(*a->vals), 64))
+                tw_table_grow((void **)&a->vals, &a->vals_cap, a->n_vals + 1, sizeof(*a->vals), 64))
                 goto out_free;
             a->vals[a->n_vals++] = pk[j].value;
         }
@@ -199,8 +211,9 @@ static int build_states(struct tw_acm *a)
             while (k < pd.hi && pk[k].s[pd.depth] == c)
                 k++;
             if (idx >= UINT32_MAX - 1 ||
-                tw_grow((void **)&a->states, &scap, idx + 2, sizeof(*a->states), 64) ||
-                tw_grow((void **)&pend, &pcap, idx + 1, sizeof(*pend), 64))
+                tw_table_grow((void **)&a->states, &a->states_cap, idx + 2, sizeof(*a->states),
+                              64) ||
+                tw_table_grow((void **)&pend, &pcap, idx + 1, sizeof(*pend), 64))
                 goto out_free;
             pend[idx] = (struct acm_pending){j, k, pd.depth + 1};
             a->n_states++;
@@ -212,7 +225,7 @@ static int build_states(struct tw_acm *a)
     /* The sentinel closing the last state's value range. */
     a->states[a->n_states] = (struct acm_state){.val_off = (uint32_t)a->n_vals};
 
-    a->labels = malloc(a->n_states);
+    a->labels = tw_table_alloc(a->n_states);
     if (!a->labels)
         goto out_free;
     a->labels[ROOT] = a->labels[ANCHOR_ROOT] = 0;
@@ -227,7 +240,7 @@ static int build_states(struct tw_acm *a)
     }
     rc = 0;
 out_free:
-    free(pend);
+    tw_table_free(pend, pcap * sizeof(*pend));
     return rc;
 }
 
@@ -263,30 +276,12 @@ int tw_acm_compile(struct tw_acm *a)
         return TW_EINVAL;
     a->compiled = true;
     if (build_states(a) != 0) {
-        free(a->states);
-        free(a->labels);
-        free(a->vals);
-        a->states = NULL;
-        a->labels = NULL;
-        a->vals = NULL;
-        a->n_states = a->n_vals = 0;
+        free_states(a);
         free_patterns(a);
         return TW_ENOMEM;
     }
     link_states(a);
     free_patterns(a);
-    /* Trim the build slack. */
-    {
-        void *np = realloc(a->states, (a->n_states + 1) * sizeof(*a->states));
-
-        if (np)
-            a->states = np;
-        if (a->n_vals) {
-            np = realloc(a->vals, a->n_vals * sizeof(*a->vals));
-            if (np)
-                a->vals = np;
-        }
-    }
     return 0;
 }
 
