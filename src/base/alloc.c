@@ -62,6 +62,12 @@ static bool huge_worth(size_t part)
     return part >= HUGE_PAGE / 4;
 }
 
+/* n rounded up to whole huge pages. */
+static size_t huge_round(size_t n)
+{
+    return (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+}
+
 /* What tw_table_alloc(n) maps: n bytes in small pages below HUGE_PAGE (touched as used); from
  * there up, whole huge pages, the part past the last whole one rounded up to a huge page when
  * it is worth one (a random access pattern touches all of it), else in small pages. */
@@ -70,7 +76,7 @@ static size_t table_len(size_t n)
     if (n < HUGE_PAGE)
         return n;
     if (huge_worth(n & (HUGE_PAGE - 1)))
-        return (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+        return huge_round(n);
     return (n + 4095) & ~(size_t)4095;
 }
 
@@ -79,31 +85,38 @@ size_t tw_table_dense(size_t n)
     return n < HUGE_PAGE && huge_worth(n) ? HUGE_PAGE : n;
 }
 
+/* An anonymous mapping of len bytes (a multiple of 4 KiB) that starts on a huge-page boundary:
+ * a little more is mapped and both ends are trimmed. NULL on failure. */
+static uint8_t *map_huge_aligned(size_t len, int prot, int flags)
+{
+    size_t all = len + HUGE_PAGE;
+    uint8_t *p = mmap(NULL, all, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+
+    if (p == MAP_FAILED)
+        return NULL;
+    uint8_t *start = (uint8_t *)huge_round((uintptr_t)p);
+    size_t head = (size_t)(start - p);
+    if (head > 0)
+        munmap(p, head);
+    if (all - head > len)
+        munmap(start + len, all - head - len);
+    return start;
+}
+
 void *tw_table_alloc(size_t n)
 {
-    uint8_t *p, *start;
-    size_t len, head;
-
     if (n == 0 || n > SIZE_MAX - 2 * HUGE_PAGE)
         return NULL;
     if (n < HUGE_PAGE) {
-        p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         return p == MAP_FAILED ? NULL : p;
     }
-    /* Huge pages need 2 MiB alignment: map a little more and trim both ends. */
+    /* Huge pages need 2 MiB alignment. */
     n = table_len(n);
-    len = n + HUGE_PAGE;
-    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    start = (uint8_t *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-    head = (size_t)(start - p);
-    if (head > 0)
-        munmap(p, head);
-    if (len - head > n)
-        munmap(start + n, len - head - n);
+    uint8_t *start = map_huge_aligned(n, PROT_READ | PROT_WRITE, 0);
     /* Advice only: without THP this stays plain anonymous memory. */
-    (void)madvise(start, n, MADV_HUGEPAGE);
+    if (start != NULL)
+        (void)madvise(start, n, MADV_HUGEPAGE);
     return start;
 }
 
@@ -129,21 +142,14 @@ static void *table_move(void *p, size_t old, size_t new)
         np = mremap(p, olen, nlen, MREMAP_MAYMOVE);
         return np == MAP_FAILED ? NULL : np;
     }
-    size_t rlen = nlen + HUGE_PAGE;
-    uint8_t *r = mmap(NULL, rlen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (r == MAP_FAILED)
+    uint8_t *at = map_huge_aligned(nlen, PROT_NONE, MAP_NORESERVE); /* the place, reserved */
+    if (at == NULL)
         return NULL;
-    uint8_t *at = (uint8_t *)(((uintptr_t)r + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
     np = mremap(p, olen, nlen, MREMAP_MAYMOVE | MREMAP_FIXED, at);
     if (np == MAP_FAILED) {
-        munmap(r, rlen);
+        munmap(at, nlen);
         return NULL;
     }
-    /* What is left of the reservation around the table. */
-    if (at > r)
-        munmap(r, (size_t)(at - r));
-    if (r + rlen > at + nlen)
-        munmap(at + nlen, (size_t)(r + rlen - (at + nlen)));
     (void)madvise(np, nlen, MADV_HUGEPAGE);
     return np;
 }
@@ -161,7 +167,7 @@ int tw_table_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
      * range in small pages once moved). */
     size_t old = *cap * elem;
     if (huge_worth(ncap * elem))
-        ncap = ((ncap * elem + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1)) / elem;
+        ncap = huge_round(ncap * elem) / elem;
     /* A table in whole huge pages, or one that stays in small pages, moves with its pages; a
      * table in small pages that grows into huge ones is copied (a few hundred KiB at most). */
     bool huge_old = table_len(old) % HUGE_PAGE == 0 && old >= HUGE_PAGE;

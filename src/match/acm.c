@@ -82,8 +82,7 @@ static void free_patterns(struct tw_acm *a)
 static void free_states(struct tw_acm *a)
 {
     tw_table_free(a->states, a->states_cap * sizeof(*a->states));
-    if (a->labels != NULL)
-        tw_table_free(a->labels, a->n_states);
+    tw_table_free(a->labels, a->n_states);
     tw_table_free(a->vals, a->vals_cap * sizeof(*a->vals));
     a->states = NULL;
     a->labels = NULL;

@@ -107,12 +107,9 @@ static uint64_t make_key(uint64_t scope, uint64_t dom)
 /* Frees what rebuild() made: the slots (mask + 1) and next[] and hits[] of max(n, 1). */
 static void built_free(struct ex_slot *slots, size_t mask, uint32_t *next, void *hits, size_t n)
 {
-    if (slots != NULL)
-        tw_table_free(slots, (mask + 1) * sizeof(*slots));
-    if (next != NULL)
-        tw_table_free(next, TW_MAX(n, 1) * sizeof(*next));
-    if (hits != NULL)
-        tw_table_free(hits, TW_MAX(n, 1) * sizeof(uint64_t));
+    tw_table_free(slots, (mask + 1) * sizeof(*slots));
+    tw_table_free(next, TW_MAX(n, 1) * sizeof(*next));
+    tw_table_free(hits, TW_MAX(n, 1) * sizeof(uint64_t));
 }
 
 struct tw_exclusions *tw_exclusions_new(void)
@@ -450,7 +447,8 @@ int tw_exclusions_load(struct tw_exclusions *ex, const char *path, FILE *errlog)
         } else {
             r = parse_line(&ex->strings, buf, &e, why, sizeof(why));
         }
-        if (r != 1)
+        /* Its strings stay only if the line is kept (a line of a rejected file is not). */
+        if (r != 1 || bad > 0)
             tw_arena_release(&ex->strings, line_mark);
         if (r == TW_ENOMEM) {
             rc = TW_ENOMEM;
@@ -464,10 +462,8 @@ int tw_exclusions_load(struct tw_exclusions *ex, const char *path, FILE *errlog)
         }
         if (r == 0)
             continue;
-        if (bad > 0) { /* the file is rejected already: only look for more bad lines */
-            tw_arena_release(&ex->strings, line_mark);
+        if (bad > 0) /* the file is rejected already: only look for more bad lines */
             continue;
-        }
         if (tw_table_grow((void **)&ex->entries, &ex->cap, ex->n + 1, sizeof(*ex->entries), 16) !=
             0) {
             rc = TW_ENOMEM;

@@ -20,17 +20,11 @@
 
 /* The compiled arrays are tables: for a million indicators, tens of MB written once (the
  * slots hashed: every page touched), which in small pages cost a fault every 4 KiB. */
-static void slots_free(struct slot *t, size_t mask)
-{
-    if (t != NULL)
-        tw_table_free(t, (mask + 1) * sizeof(*t));
-}
-
 void intel_drop_compiled(struct tw_intel *in)
 {
     tw_table_free(in->order, in->order_cap * sizeof(*in->order));
-    slots_free(in->nslots, in->nmask);
-    slots_free(in->aslots, in->amask);
+    tw_table_free(in->nslots, (in->nmask + 1) * sizeof(*in->nslots));
+    tw_table_free(in->aslots, (in->amask + 1) * sizeof(*in->aslots));
     in->order = NULL;
     in->nslots = in->aslots = NULL;
     in->n_order = in->order_cap = 0;
@@ -186,8 +180,7 @@ int tw_intel_compile(struct tw_intel *in)
     return 0;
 
 out_nomem:
-    if (all != NULL)
-        tw_table_free(all, all_cap * sizeof(*all));
+    tw_table_free(all, all_cap * sizeof(*all));
     intel_drop_compiled(in);
     return TW_ENOMEM;
 }

@@ -103,7 +103,7 @@ const char *intel_intern_source(struct loader *ld, const char *s)
     for (size_t i = 0; i < TW_ARRAY_SIZE(ld->sources); i++)
         if (ld->sources[i] != NULL && strcmp(ld->sources[i], s) == 0)
             return ld->sources[i];
-    const char *copy = intel_arena_strndup(ld->in, s, strnlen(s, TEXT_MAX));
+    const char *copy = tw_arena_strndup(&ld->in->arena, s, strnlen(s, TEXT_MAX));
     if (copy != NULL) {
         ld->sources[ld->next_source] = copy;
         ld->next_source = (ld->next_source + 1) % TW_ARRAY_SIZE(ld->sources);
@@ -130,11 +130,11 @@ static const char *const *get_tags(struct loader *ld, const char *source, const 
     size_t ltype = strlen("intel.type:") + strlen(type) + 1;
     size_t lact = action != NULL ? strlen("intel.rpz_action:") + strlen(action) + 1 : 0;
 
-    tags = intel_arena_alloc(ld->in, 4 * sizeof(*tags));
-    tsrc = intel_arena_alloc(ld->in, lsrc);
-    ttype = intel_arena_alloc(ld->in, ltype);
+    tags = tw_arena_alloc(&ld->in->arena, 4 * sizeof(*tags), _Alignof(const char *));
+    tsrc = tw_arena_alloc(&ld->in->arena, lsrc, 1);
+    ttype = tw_arena_alloc(&ld->in->arena, ltype, 1);
     if (action != NULL)
-        tact = intel_arena_alloc(ld->in, lact);
+        tact = tw_arena_alloc(&ld->in->arena, lact, 1);
     if (tags == NULL || tsrc == NULL || ttype == NULL || (action != NULL && tact == NULL))
         return NULL;
     snprintf(tsrc, lsrc, "intel.source:%s", source);
@@ -167,7 +167,7 @@ int intel_add_entry(struct loader *ld, const struct entry *en)
     if (en->kind == K_NAME) {
         snprintf(canon, sizeof(canon), "%s%.*s", en->mode == M_BELOW ? "*." : "",
                  (int)en->value_len, en->value);
-        value = intel_arena_strndup(in, en->value, en->value_len);
+        value = tw_arena_strndup(&in->arena, en->value, en->value_len);
     } else {
         char a[TW_IPSTR_MAX];
 
@@ -176,7 +176,7 @@ int intel_add_entry(struct loader *ld, const struct entry *en)
             snprintf(canon, sizeof(canon), "%s/%u", a, en->prefix);
         else
             snprintf(canon, sizeof(canon), "%s", a);
-        value = intel_arena_strndup(in, canon, strlen(canon));
+        value = tw_arena_strndup(&in->arena, canon, strlen(canon));
     }
     shown = canon;
     for (const char *p = ld->path; *p != '\0'; p++)
@@ -188,12 +188,12 @@ int intel_add_entry(struct loader *ld, const struct entry *en)
     for (const char *p = canon; *p != '\0'; p++)
         h = fnv_step(h, (uint8_t)*p);
     snprintf(idbuf, sizeof(idbuf), "intel-%016" PRIx64, tw_mix64(h));
-    id = intel_arena_strndup(in, idbuf, strlen(idbuf));
+    id = tw_arena_strndup(&in->arena, idbuf, strlen(idbuf));
 
     tlen =
         (size_t)snprintf(NULL, 0, "Threat intel: %s (%s)%s%.*s", shown, en->source,
                          en->desc != NULL ? " - " : "", TEXT_MAX, en->desc != NULL ? en->desc : "");
-    title = intel_arena_alloc(in, tlen + 1);
+    title = tw_arena_alloc(&in->arena, tlen + 1, 1);
     tags = get_tags(ld, en->source, en->type, en->action, &n_tags);
     e = intel_ind_new(in);
     if (value == NULL || id == NULL || title == NULL || tags == NULL || e == NULL)

@@ -71,7 +71,7 @@ struct slot {
 };
 
 struct tw_intel {
-    struct tw_arena arena;
+    struct tw_arena arena; /* texts that live as long as the set (tw_arena_alloc) */
     struct ind *inds; /* a table (tw_table_grow) of inds_cap, n used */
     size_t inds_cap, n;
     struct ifile *files;
@@ -168,12 +168,6 @@ static inline struct ind *ind_at(const struct tw_intel *in, size_t i)
 }
 
 /* ---- set.c: storage --------------------------------------------------------------------- */
-
-/* n bytes (8-aligned) that live as long as the set; NULL if memory ran out. */
-void *intel_arena_alloc(struct tw_intel *in, size_t n);
-
-/* An arena copy of s[0..len), NUL-terminated; NULL if memory ran out. */
-char *intel_arena_strndup(struct tw_intel *in, const char *s, size_t len);
 
 /* A zeroed indicator appended to the set, its seq set to its load order; NULL if memory ran
  * out or the set is full. The others may move (see Layout): valid until the next call. */

@@ -51,7 +51,7 @@ int intel_skip(struct loader *ld, const char *reason)
             return 0;
         }
     }
-    const char *copy = intel_arena_strndup(ld->in, reason, strlen(reason));
+    const char *copy = tw_arena_strndup(&ld->in->arena, reason, strlen(reason));
     if (copy == NULL)
         return TW_ENOMEM;
     ld->reasons[ld->n_reasons].text = copy;
@@ -273,7 +273,7 @@ int tw_intel_load(struct tw_intel *in, const char *path, bool subdomains, FILE *
     ld->errlog = errlog;
     ld->subdomains = subdomains;
     ld->start = in->n;
-    ld->path = intel_arena_strndup(in, path, strlen(path));
+    ld->path = tw_arena_strndup(&in->arena, path, strlen(path));
     if (ld->path == NULL) {
         rc = TW_ENOMEM;
         goto out_free;

@@ -11,16 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void *intel_arena_alloc(struct tw_intel *in, size_t n)
-{
-    return tw_arena_alloc(&in->arena, n, 8);
-}
-
-char *intel_arena_strndup(struct tw_intel *in, const char *s, size_t len)
-{
-    return tw_arena_strndup(&in->arena, s, len);
-}
-
 struct ind *intel_ind_new(struct tw_intel *in)
 {
     struct ind *e;
