@@ -4,7 +4,7 @@
 # post-quantum hellos, mid-stream TLS flows), and every DNS query and response name and every
 # TLS SNI tshark decodes must be reported by tunwatch --events with its source address and
 # port (tests/recall_check.py), with one worker and with two. The captures: RECALL_PACKETS
-# (100,000) packets with each of RECALL_SEEDS (2 3: seed 2 has a DNS response to a client on
+# (100,000) packets with each of RECALL_SEEDS (2 3: seed 3 has a DNS response to a client on
 # port 4754, once read as GRE-in-UDP), and the same with twgen --field (what field traffic
 # adds: repeated GREASE, mixed-case names, reordered and IP-fragmented packets, ...), and the
 # first seed's capture written as pcapng (twgen --pcapng). On each,

@@ -23,7 +23,7 @@
 #define TW_PAYLOAD_POOL 64
 
 #define TW_BULK_SLOTS 64
-#define TW_SHORT_SLOTS 32
+#define TW_SHORT_SLOTS 256
 #define TW_DNSTCP_SLOTS 8
 #define TW_DNS_PENDING 128
 #define TW_PKT_MAX 2048
