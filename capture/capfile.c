@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,9 @@
 #include "tunwatch/capture/pcapng.h"
 
 /*
- * Classic pcap is read here, not through libpcap: read() into large blocks, records parsed in
+ * Classic pcap is read here, not through libpcap. A regular file is mapped whole where that
+ * pays (see "a regular file mapped whole" below) and its records parsed in the mapping;
+ * otherwise, and for streams: read() into large blocks, records parsed in
  * place (no copy into a packet buffer), and frames handed out pointing into the block (2 MiB,
  * one huge page: one read(2) and one page fault per block). A block is
  * refilled only when no frame of it is held (struct tw_hold), so a reader hands a burst of
@@ -141,6 +144,15 @@ struct pcapr {
     uint64_t released; /* shared blocks below this one let go of */
     size_t pf;         /* in a view: the bytes before it are prefetched (share_prefetch) */
     struct tw_hold view[SHARE_SLOTS]; /* the frames handed out of each shared block */
+    /* A regular file mapped whole (map_file), parsed in place there: */
+    bool in_map;      /* the parse is in the mapping (cb is a window's hold) */
+    uint8_t *map;     /* the mapping (every window's hold has it as mem) */
+    size_t map_len;   /* the file's size when mapped */
+    size_t win_end;   /* where the window being parsed ends */
+    size_t n_win;     /* windows of MAP_WIN bytes */
+    size_t zapped;    /* windows below this one let go of (MADV_DONTNEED) */
+    int map_slot;     /* its entry in map_reg (SIGBUS) */
+    struct tw_hold *mapw; /* one per window: the frames handed out of it */
 };
 
 struct stream;
@@ -179,6 +191,10 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t n);
 static int capfile_open(const char *path, struct tw_capshare *sh, bool *joined,
                         struct tw_capfile **out, char *err, size_t errlen);
 static void pcapr_join(struct tw_capfile *c);
+static bool map_file(struct tw_capfile *c);
+static void map_enter(struct tw_capfile *c);
+static bool map_failed(const struct pcapr *r);
+static void map_close(struct tw_capfile *c);
 static ssize_t stream_read(struct stream *s, uint8_t *dst, size_t n, bool wait);
 
 /* Reads the capture: a regular file with read(2) straight into buf, n bytes unless it ends
@@ -320,7 +336,7 @@ static int pcapr_room(struct tw_capfile *c, size_t need, char *why, size_t whyle
 {
     struct pcapr *r = c->pr;
 
-    if (r->in_view || r->cb->mem == NULL || r->pos + need > BLOCK_BYTES) {
+    if (r->in_view || r->in_map || r->cb->mem == NULL || r->pos + need > BLOCK_BYTES) {
         size_t tail = r->end - r->pos;
         unsigned nb = pcapr_free_block(c);
         struct tw_hold *b = &r->blk[nb];
@@ -334,6 +350,7 @@ static int pcapr_room(struct tw_capfile *c, size_t need, char *why, size_t whyle
         r->cur = nb;
         r->cb = b;
         r->in_view = false;
+        r->in_map = false;
         r->pos = 0;
         r->end = tail;
     }
@@ -815,6 +832,10 @@ static int pcapr_next(struct tw_capfile *c, struct tw_frame *f, char *why, size_
     struct pcapr *r = c->pr;
     int rc;
 
+    if (r->in_map && map_failed(r)) {
+        snprintf(why, whylen, "the file shrank while it was read");
+        return TW_EIO;
+    }
     for (;;) {
         size_t avail = r->end - r->pos;
         if (avail >= r->rec_hdr) {
@@ -836,8 +857,10 @@ static int pcapr_next(struct tw_capfile *c, struct tw_frame *f, char *why, size_
                     .hold = r->cb,
                 };
                 r->pos += r->rec_hdr + caplen;
-                if (r->in_view)
+                if (r->in_view || r->in_map)
                     share_prefetch(r);
+                if (r->in_map && r->pos >= r->win_end)
+                    map_enter(c);
                 return 1;
             }
             if (r->eof) {
@@ -917,7 +940,7 @@ static int ngblk_block(struct tw_capfile *c, uint32_t type, uint32_t len, struct
     struct pcapr *r = c->pr;
     int rc;
 
-    if (len > BLOCK_BYTES)
+    if (len > BLOCK_BYTES && !(r->in_map && r->end - r->pos >= len))
         return ngblk_big(c, type, len, f, linktype, why, whylen);
     if (r->end - r->pos < len && (rc = pcapr_fill(c, len, why, whylen)) != 0)
         return rc;
@@ -926,10 +949,12 @@ static int ngblk_block(struct tw_capfile *c, uint32_t type, uint32_t len, struct
     const uint8_t *b = r->cb->mem + r->pos;
     rc = tw_pcapng_block(&c->ng, b, type, len, f, linktype, why, whylen);
     r->pos += len;
-    if (r->in_view)
-        share_prefetch(r);
     if (rc == 1)
         f->hold = r->cb;
+    if (r->in_view || r->in_map)
+        share_prefetch(r);
+    if (r->in_map && r->pos >= r->win_end)
+        map_enter(c);
     return rc;
 }
 
@@ -960,6 +985,10 @@ static int ngblk_next(struct tw_capfile *c, struct tw_frame *f, int *linktype, c
     if (c->ng.failed != 0) {
         snprintf(why, whylen, "pcapng stream already failed");
         return c->ng.failed;
+    }
+    if (c->pr->in_map && map_failed(c->pr)) {
+        snprintf(why, whylen, "the file shrank while it was read");
+        return TW_EIO;
     }
     do {
         if ((rc = ngblk_head(c, &type, &len, why, whylen)) != 1)
@@ -1007,7 +1036,258 @@ static void pcapr_close(struct tw_capfile *c)
         share_leave(c);
         tw_capshare_unref(r->sh);
     }
+    map_close(c);
     free(r);
+}
+
+
+/* ---- a regular file mapped whole ---- */
+
+/*
+ * A regular file is mapped whole and parsed in place, with no copy of its bytes: read(2)
+ * copies every byte out of the page cache (a third of a replay's time), where a mapping only
+ * sets up page tables. The parse runs through windows of MAP_WIN bytes: entering one, the
+ * next is populated (MADV_POPULATE_READ: its page-table entries set up in one call, not page
+ * by page on fault), the file's size is checked, and the windows the parse has left and no
+ * frame of which is held any more are let go of (MADV_DONTNEED: the page cache keeps the
+ * bytes, the process's resident size does not grow with the file). Every line is asked for
+ * SHARE_AHEAD bytes ahead of the parse (share_prefetch), as the copy brought them in before.
+ *
+ * A mapping pays only where page tables are cheap to set up. The first window's populate is
+ * timed: a file whose pages map slower than MAP_SLOW_NS_PER_MIB (a virtual machine that traps
+ * page-table updates costs ten times what a copy does; a file not in the page cache costs its
+ * disk reads either way) is read with read(2) instead, as is a file under MAP_MIN bytes.
+ *
+ * A file that shrinks while it is mapped: a page past its new end raises SIGBUS when touched.
+ * The handler (sigbus) puts a page of zeros in its place and marks the mapping failed; the
+ * reader, which also finds the shrinking by the size it checks at each window, stops with
+ * "the file shrank while it was read". Frames handed out before may have read zeros, which
+ * the decoders count as malformed. A SIGBUS elsewhere goes to the disposition there was.
+ */
+#define MAP_WIN (2u << 20)
+#define MAP_MIN (1u << 20)
+#define MAP_SLOW_NS_PER_MIB 150000
+#define MAP_SLOTS 64
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+static enum tw_capfile_map map_mode = TW_CAPFILE_MAP_AUTO;
+
+void tw_capfile_set_map(enum tw_capfile_map mode)
+{
+    map_mode = mode;
+}
+
+/* The mappings a SIGBUS may hit: an entry is claimed (used), filled, then published (base). */
+static struct {
+    _Atomic uintptr_t base;
+    _Atomic size_t len;
+    atomic_bool bad;
+    atomic_bool used;
+} map_reg[MAP_SLOTS];
+static struct sigaction sigbus_prev;
+static size_t sigbus_page;
+static pthread_mutex_t sigbus_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void sigbus(int sig, siginfo_t *si, void *uctx)
+{
+    uintptr_t a = (uintptr_t)si->si_addr;
+
+    (void)sig;
+    (void)uctx;
+    for (unsigned i = 0; i < MAP_SLOTS; i++) {
+        uintptr_t b = atomic_load_explicit(&map_reg[i].base, memory_order_acquire);
+        if (b == 0 || a - b >= atomic_load_explicit(&map_reg[i].len, memory_order_relaxed))
+            continue;
+        void *pg = (void *)(a & ~(uintptr_t)(sigbus_page - 1));
+        if (mmap(pg, sigbus_page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+            MAP_FAILED)
+            break;
+        atomic_store_explicit(&map_reg[i].bad, true, memory_order_release);
+        return;
+    }
+    /* Not a capture's mapping: the fault comes again, to what was there before. */
+    sigaction(SIGBUS, &sigbus_prev, NULL);
+}
+
+/* Makes sigbus() the SIGBUS handler, unless it is: installed with the first mapping, and
+ * again if something replaced it since (what it replaced is where other faults go). */
+static bool sigbus_install(void)
+{
+    struct sigaction sa, cur;
+    bool ok = true;
+
+    pthread_mutex_lock(&sigbus_lock);
+    if (sigaction(SIGBUS, NULL, &cur) != 0) {
+        ok = false;
+    } else if (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != sigbus) {
+        long pg = sysconf(_SC_PAGESIZE);
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_sigaction = sigbus;
+        sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        sigbus_page = pg > 0 ? (size_t)pg : 4096;
+        ok = sigaction(SIGBUS, &sa, &sigbus_prev) == 0;
+    }
+    pthread_mutex_unlock(&sigbus_lock);
+    return ok;
+}
+
+static int map_register(uint8_t *base, size_t len)
+{
+    if (!sigbus_install())
+        return -1;
+    for (int i = 0; i < MAP_SLOTS; i++) {
+        bool no = false;
+        if (!atomic_compare_exchange_strong(&map_reg[i].used, &no, true))
+            continue;
+        atomic_store_explicit(&map_reg[i].len, len, memory_order_relaxed);
+        atomic_store_explicit(&map_reg[i].bad, false, memory_order_relaxed);
+        atomic_store_explicit(&map_reg[i].base, (uintptr_t)base, memory_order_release);
+        return i;
+    }
+    return -1;
+}
+
+static void map_unregister(int i)
+{
+    atomic_store_explicit(&map_reg[i].base, 0, memory_order_release);
+    atomic_store_explicit(&map_reg[i].used, false, memory_order_release);
+}
+
+static bool map_failed(const struct pcapr *r)
+{
+    return atomic_load_explicit(&map_reg[r->map_slot].bad, memory_order_acquire);
+}
+
+/* Sets up the page-table entries of map[at..at + len): false if that failed (a kernel
+ * without MADV_POPULATE_READ touches a byte of every page instead). */
+static bool map_populate(uint8_t *map, size_t at, size_t len)
+{
+    if (madvise(map + at, len, MADV_POPULATE_READ) == 0)
+        return true;
+    if (errno != EINVAL)
+        return false;
+    for (size_t i = 0; i < len; i += sigbus_page)
+        (void)*(volatile const uint8_t *)(map + at + i);
+    return true;
+}
+
+/* Window k's bytes: [k * MAP_WIN, its end). */
+static size_t win_len(const struct pcapr *r, size_t k)
+{
+    return TW_MIN((size_t)MAP_WIN, r->map_len - k * MAP_WIN);
+}
+
+/* Maps c's regular file and parses on in the mapping (nothing may have been read into a
+ * block yet). False, with nothing changed, where it is not worth it or not possible. */
+static bool map_file(struct tw_capfile *c)
+{
+    struct pcapr *r = c->pr;
+    int fd = fileno(c->fp);
+    struct stat sb;
+    struct timespec t0, t1;
+
+    if (map_mode == TW_CAPFILE_MAP_NEVER || r->pos != r->end || fstat(fd, &sb) != 0 ||
+        !S_ISREG(sb.st_mode) || sb.st_size <= 0 || (uint64_t)sb.st_size > SIZE_MAX / 2 ||
+        (map_mode == TW_CAPFILE_MAP_AUTO && (uint64_t)sb.st_size < MAP_MIN))
+        return false;
+    size_t len = (size_t)sb.st_size, n_win = (len + MAP_WIN - 1) / MAP_WIN;
+    struct tw_hold *w = aligned_alloc(_Alignof(struct tw_hold), n_win * sizeof(*w));
+    if (w == NULL)
+        return false;
+    memset(w, 0, n_win * sizeof(*w));
+    uint8_t *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) {
+        free(w);
+        return false;
+    }
+    int slot = map_register(map, len);
+    if (slot < 0)
+        goto undo;
+    size_t first = TW_MIN(len, (size_t)MAP_WIN);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool ok = map_populate(map, 0, first);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+    if (!ok || (map_mode == TW_CAPFILE_MAP_AUTO &&
+                ns > (double)MAP_SLOW_NS_PER_MIB * (double)first / (1 << 20)))
+        goto undo;
+    /* Whatever the file gains past the mapping is read after it (a file still written). */
+    if (lseek(fd, (off_t)len, SEEK_SET) != (off_t)len)
+        goto undo;
+    for (size_t k = 0; k < n_win; k++)
+        w[k].mem = map;
+    r->map = map;
+    r->map_len = len;
+    r->map_slot = slot;
+    r->mapw = w;
+    r->n_win = n_win;
+    r->zapped = 0;
+    r->pos += r->offset;
+    r->offset = 0;
+    r->end = len;
+    r->in_map = true;
+    r->cb = &w[0];
+    r->win_end = first;
+    r->pf = r->pos & ~(size_t)63;
+    if (n_win > 1)
+        (void)map_populate(map, MAP_WIN, win_len(r, 1));
+    return true;
+undo:
+    if (slot >= 0)
+        map_unregister(slot);
+    munmap(map, len);
+    free(w);
+    return false;
+}
+
+/* The parse has reached r->win_end: on into the window it is in (see above). */
+static void map_enter(struct tw_capfile *c)
+{
+    struct pcapr *r = c->pr;
+    size_t k = r->pos / MAP_WIN;
+    struct stat sb;
+
+    if (k < r->n_win) {
+        r->cb = &r->mapw[k];
+        r->win_end = k * MAP_WIN + win_len(r, k);
+        if (k + 1 < r->n_win)
+            (void)map_populate(r->map, (k + 1) * MAP_WIN, win_len(r, k + 1));
+    } else {
+        r->win_end = SIZE_MAX; /* the end of the mapping: on in blocks (pcapr_fill) */
+    }
+    if (fstat(fileno(c->fp), &sb) == 0 && (uint64_t)sb.st_size < r->map_len)
+        atomic_store_explicit(&map_reg[r->map_slot].bad, true, memory_order_release);
+    /* Not the window before this one: the frame just parsed (this call returns it, its
+     * hold not taken yet) may begin there. */
+    while (r->zapped + 1 < k && r->zapped < r->n_win && hold_idle(&r->mapw[r->zapped])) {
+        uint8_t *w = r->map + r->zapped * MAP_WIN;
+        if (map_mode == TW_CAPFILE_MAP_CHECK)
+            (void)mprotect(w, win_len(r, r->zapped), PROT_NONE);
+        else
+            (void)madvise(w, win_len(r, r->zapped), MADV_DONTNEED);
+        r->zapped++;
+    }
+}
+
+/* Unmaps c's file once no frame of it is held. */
+static void map_close(struct tw_capfile *c)
+{
+    struct pcapr *r = c->pr;
+
+    if (r->map == NULL)
+        return;
+    for (size_t k = r->zapped; k < r->n_win; k++)
+        pcapr_wait(c, &r->mapw[k]);
+    munmap(r->map, r->map_len);
+    map_unregister(r->map_slot);
+    free(r->mapw);
+    r->map = NULL;
+    r->mapw = NULL;
+    r->in_map = false;
 }
 
 /* Joins c's reader to the blocks it shares with other readers of its file (c->want_share);
@@ -1017,6 +1297,14 @@ static void pcapr_join(struct tw_capfile *c)
     struct pcapr *r = c->pr;
     struct tw_capshare *sh = c->want_share;
 
+    if (c->regular && map_file(c)) {
+        if (sh != NULL) { /* it reads its own mapping: the others do not wait for it */
+            c->want_share = NULL;
+            *c->joined = true;
+            tw_capshare_skip(sh);
+        }
+        return;
+    }
     if (sh == NULL || !c->regular)
         return;
     c->want_share = NULL;
@@ -1531,6 +1819,9 @@ static bool capfile_idle(struct tw_capfile *c)
         for (unsigned i = 0; i < SHARE_SLOTS; i++)
             if (!hold_idle(&c->pr->view[i]))
                 return false;
+    for (size_t k = c->pr->zapped; k < c->pr->n_win; k++)
+        if (!hold_idle(&c->pr->mapw[k]))
+            return false;
     return true;
 }
 

@@ -27,6 +27,9 @@
 #include "test_util.h"
 #include "tunwatch/capture/capfile.h"
 
+/* The reading mode the suite runs in (main). */
+static enum tw_capfile_map suite_mode;
+
 /* ---- a classic pcap writer ---- */
 
 struct pw {
@@ -817,6 +820,7 @@ static void test_merge_read_ahead(void **state)
     uint32_t k = 0;
 
     (void)state;
+    tw_capfile_set_map(TW_CAPFILE_MAP_NEVER); /* shared blocks are read ahead, not a mapping */
     pw_header(&w, 1);
     while (w.len < (12u << 20)) {
         uint32_t caplen = 60 + (k * 977u) % 3000;
@@ -851,6 +855,7 @@ static void test_merge_read_ahead(void **state)
     unlink(path);
     free(path);
     free(w.buf);
+    tw_capfile_set_map(suite_mode);
 }
 
 /* Files that interleave in time (both open at once), then files one after another (rotated:
@@ -921,6 +926,92 @@ static void merge_shared_case(bool rotated)
     }
 }
 
+/* ---- a file mapped whole (tw_capfile_set_map) ---- */
+
+/* Records 0..n-1 of pw_record (60 + k * 977 % 1455 bytes each, frame_intact) appended to w. */
+static void pw_records(struct pw *w, uint32_t from, uint32_t n)
+{
+    for (uint32_t k = from; k < from + n; k++)
+        pw_record(w, k, 60 + (k * 977u) % 1455, 60 + (k * 977u) % 1455);
+}
+
+/*
+ * A mapped file that grows while it is read (a capture still written): what it gained past
+ * the mapping is read after it, whole records and a record cut by the end of the mapping
+ * alike. A mapped file that shrinks while it is read: the reader stops with an error, both
+ * when the size it checks shows it (at a window) and when the parse touches a page past the
+ * new end first (SIGBUS: a page of zeros put there), and the process lives on.
+ */
+static void test_map_changed(void **state)
+{
+    (void)state;
+    char err[512];
+    struct tw_capfile *c;
+    struct tw_frame f;
+    int lt, rc;
+
+    tw_capfile_set_map(TW_CAPFILE_MAP_ALWAYS);
+    for (int cut = 0; cut < 2; cut++) {
+        struct pw w = {.minor = 4};
+        pw_header(&w, 1);
+        pw_records(&w, 0, 3000);
+        size_t first = w.len - (cut ? 500 : 0); /* the file at open ends in a record */
+        pw_records(&w, 3000, 3000);
+        char *path = write_file(w.buf, first);
+        assert_int_equal(tw_capfile_open(path, &c, err, sizeof(err)), 0);
+        FILE *fp = fopen(path, "ab");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(w.buf + first, 1, w.len - first, fp), w.len - first);
+        fclose(fp);
+        uint32_t n = 0;
+        while ((rc = tw_capfile_next(c, &f, &lt, err, sizeof(err))) == 1) {
+            assert_true(frame_intact(&f));
+            n++;
+        }
+        assert_int_equal(rc, TW_EOF);
+        assert_int_equal(n, 6000);
+        tw_capfile_close(c);
+        drop(path, &w);
+    }
+    for (int early = 0; early < 2; early++) {
+        struct pw w = {.minor = 4};
+        pw_header(&w, 1);
+        pw_records(&w, 0, 20000); /* ~15 MiB: several windows */
+        char *path = write_file(w.buf, w.len);
+        assert_int_equal(tw_capfile_open(path, &c, err, sizeof(err)), 0);
+        uint32_t n = 0;
+        while ((rc = tw_capfile_next(c, &f, &lt, err, sizeof(err))) == 1 && n < 1000)
+            n++;
+        assert_int_equal(rc, 1);
+        /* Past the parse (~750 KiB in), within the window it is in or well after it. */
+        assert_int_equal(truncate(path, early ? (1u << 20) : (9u << 20)), 0);
+        while ((rc = tw_capfile_next(c, &f, &lt, err, sizeof(err))) == 1)
+            n++;
+        assert_int_equal(rc, TW_EIO);
+        assert_non_null(strstr(err, "the file shrank while it was read"));
+        assert_true(n < 20000);
+        tw_capfile_close(c);
+        drop(path, &w);
+    }
+    tw_capfile_set_map(TW_CAPFILE_MAP_CHECK);
+}
+
+/* The suite with every file copied with read(2), then with every file mapped and the parts
+ * let go of made inaccessible (a frame read after its hold was let go of faults). */
+static int mode_read(void **state)
+{
+    (void)state;
+    tw_capfile_set_map(suite_mode = TW_CAPFILE_MAP_NEVER);
+    return 0;
+}
+
+static int mode_map(void **state)
+{
+    (void)state;
+    tw_capfile_set_map(suite_mode = TW_CAPFILE_MAP_CHECK);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -937,5 +1028,11 @@ int main(void)
         cmocka_unit_test(test_merge_shared),
         cmocka_unit_test(test_merge_read_ahead),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest map_tests[] = {
+        cmocka_unit_test(test_map_changed),
+    };
+    int failed = cmocka_run_group_tests_name("read(2)", tests, mode_read, NULL);
+    failed += cmocka_run_group_tests_name("mapped", tests, mode_map, NULL);
+    failed += cmocka_run_group_tests_name("mapped files that change", map_tests, mode_map, NULL);
+    return failed;
 }

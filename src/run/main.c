@@ -65,6 +65,7 @@ enum {
     OPT_DEFRAG_MAX_FRAGS,
     OPT_DEFRAG_MAX_DATAGRAMS,
     OPT_CHECKSUMS,
+    OPT_FILE_READ,
     OPT_OUTPUT_FORMAT,
     OPT_SENSOR_NAME,
     OPT_APPEND,
@@ -120,6 +121,7 @@ static const struct option longopts[] = {
     {"defrag-max-frags", required_argument, NULL, OPT_DEFRAG_MAX_FRAGS},
     {"defrag-max-datagrams", required_argument, NULL, OPT_DEFRAG_MAX_DATAGRAMS},
     {"checksums", required_argument, NULL, OPT_CHECKSUMS},
+    {"file-read", required_argument, NULL, OPT_FILE_READ},
     {"append", no_argument, NULL, OPT_APPEND},
     {"report", optional_argument, NULL, OPT_REPORT},
     {"report-format", required_argument, NULL, OPT_REPORT_FORMAT},
@@ -197,6 +199,9 @@ static void usage(FILE *fp)
             "      --checksums auto|on|off  validate IPv4, TCP and UDP checksums and skip\n"
             "                           packets that fail; auto (default): stop when the\n"
             "                           capture shows checksum offload\n"
+            "      --file-read auto|map|read  read capture files mapped in memory (map) or\n"
+            "                           with read(2); auto (default): mapped where that maps\n"
+            "                           fast enough (files of 1 MiB and more)\n"
             "      --dns-cache N        keep N DNS answers to name flows that carry no name\n"
             "                           (default 65536, about 9 MiB; 0: off)\n"
             "      --local-processes on|off|auto\n"
@@ -531,6 +536,18 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
             s->prep.checksums = TW_CSUM_AUTO;
         else {
             snprintf(msg, msglen, "%s: --checksums: '%s' is not auto, on or off", where, arg);
+            return -1;
+        }
+        return 0;
+    case OPT_FILE_READ:
+        if (strcmp(arg, "auto") == 0)
+            s->file_read = TW_CAPFILE_MAP_AUTO;
+        else if (strcmp(arg, "map") == 0)
+            s->file_read = TW_CAPFILE_MAP_ALWAYS;
+        else if (strcmp(arg, "read") == 0)
+            s->file_read = TW_CAPFILE_MAP_NEVER;
+        else {
+            snprintf(msg, msglen, "%s: --file-read: '%s' is not auto, map or read", where, arg);
             return -1;
         }
         return 0;

@@ -5,7 +5,9 @@
  * into blocks and parsed there, as a capture on disk is) and read to its end. Every frame must be no longer than libpcap's maximum record
  * and its wire length, its bytes readable (copied out: the sanitizer checks the block), and
  * the reader must end with TW_EOF or an error. Frames are held in a ring of 64, so blocks are
- * also read while earlier ones are held.
+ * also read while earlier ones are held. The file is read twice: copied with read(2), and
+ * mapped (tw_capfile_set_map, the parts let go of made inaccessible, so that a frame read
+ * after its hold was let go of faults): the same frames and the same ending.
  *
  * An input that fits a pipe is also read as a stream (the pipe closed after it, so everything
  * has arrived): tw_capfile_ready() must say so before every read, and the stream must give the
@@ -76,7 +78,9 @@ static struct trace read_stream(const uint8_t *data, size_t size)
     return t;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* The frames of a regular file holding data, read as mode says (mapped or with read(2)),
+ * each checked and some held across reads. */
+static struct trace read_file(const uint8_t *data, size_t size, enum tw_capfile_map mode)
 {
     /* libpcap's largest record for classic pcap (the reader refuses more); pcapng's bound is
      * the block's. */
@@ -86,23 +90,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char path[64], err[512];
     struct tw_capfile *c;
     struct tw_frame f;
+    struct trace t = {0};
     size_t n = 0;
     int lt, rc;
 
+    t.end = 1; /* not read */
     int fd = memfd_create("fuzz_capfile", 0);
     if (fd < 0)
-        return 0;
+        return t;
     if (write(fd, data, size) != (ssize_t)size) {
         close(fd);
-        return 0;
+        return t;
     }
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    struct trace file = {0};
+    tw_capfile_set_map(mode);
     if ((rc = tw_capfile_open(path, &c, err, sizeof(err))) == 0) {
         while ((rc = tw_capfile_next(c, &f, &lt, err, sizeof(err))) == 1) {
             if (f.caplen > max_caplen || f.wirelen < f.caplen)
                 abort();
-            trace_frame(&file, &f, lt);
+            trace_frame(&t, &f, lt);
             memcpy(sink, f.data, f.caplen);
             if (f.hold != NULL) {
                 if (n >= 64)
@@ -117,8 +123,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             tw_hold_put(held[i % 64].hold, 1);
         tw_capfile_close(c);
     }
-    file.end = rc;
+    t.end = rc;
     close(fd);
+    return t;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* A regular file copied with read(2), the same file mapped (the parts let go of made
+     * inaccessible: a frame read after its hold was let go of faults), and a stream. */
+    struct trace file = read_file(data, size, TW_CAPFILE_MAP_NEVER);
+    struct trace mapped = read_file(data, size, TW_CAPFILE_MAP_CHECK);
+    if (file.end == 1 || mapped.end == 1)
+        return 0;
+    if (mapped.end != file.end || mapped.frames != file.frames || mapped.digest != file.digest)
+        abort();
     struct trace stream = read_stream(data, size);
     if (stream.end != 1 && (stream.end != file.end || stream.frames != file.frames ||
                             stream.digest != file.digest))

@@ -48,6 +48,22 @@ void tw_capshare_skip(struct tw_capshare *sh);
 int tw_capfile_open_shared(const char *path, struct tw_capshare *sh, struct tw_capfile **out,
                            char *err, size_t errlen);
 
+/*
+ * How regular files are read: mapped whole and parsed in place where that is faster than
+ * copying them with read(2) (AUTO, the default: files of 1 MiB and more whose first window
+ * maps fast enough), always mapped (ALWAYS), or always read with read(2) (NEVER). CHECK is
+ * ALWAYS for tests: the parts of the file a reader lets go of are made inaccessible instead
+ * of dropped, so that a frame read after its hold was let go of faults. Process-wide; set
+ * before files are opened.
+ */
+enum tw_capfile_map {
+    TW_CAPFILE_MAP_AUTO,
+    TW_CAPFILE_MAP_ALWAYS,
+    TW_CAPFILE_MAP_NEVER,
+    TW_CAPFILE_MAP_CHECK
+};
+void tw_capfile_set_map(enum tw_capfile_map mode);
+
 /* True if c is a regular file (it can be opened again); false for a stream read once. */
 bool tw_capfile_regular(const struct tw_capfile *c);
 

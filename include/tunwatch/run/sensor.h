@@ -40,6 +40,7 @@ struct tw_sensor_config {
     const char *user;         /* drop privileges to this user once the capture is open */
     unsigned stats_interval;  /* seconds, 0: no periodic stats */
     unsigned workers;         /* packet workers (0 or 1: the reading thread does the work) */
+    int file_read;            /* --file-read: enum tw_capfile_map (AUTO, ALWAYS, NEVER) */
     uint32_t dns_cache;       /* DNS answer cache entries (0: no answer correlation) */
     uint32_t suppress_secs;   /* one alert per (rule, source, name) per window; 0: every one */
     int local_processes;      /* process attribution: 1 on, 0 off, -1 (auto) on for live
