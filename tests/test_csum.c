@@ -100,6 +100,55 @@ static void test_against_reference(void **state)
     }
 }
 
+/* IPv4 headers of every length (5 to 15 words, options in the rest) and the pseudo-header
+ * sums of both versions, against the reference: tw_csum_ip4_ok() and tw_csum_pseudo() sum
+ * them apart from tw_csum_partial(). */
+static void test_headers_against_reference(void **state)
+{
+    (void)state;
+    unsigned seed = 777;
+    uint8_t h[60], ph[40];
+
+    for (int round = 0; round < 2000; round++) {
+        for (size_t i = 0; i < sizeof(h); i++) {
+            seed = seed * 1103515245u + 12345u;
+            h[i] = round % 7 == 0 ? 0xff : (uint8_t)(seed >> 16);
+        }
+        size_t hl = 20 + 4 * (size_t)(round % 11);
+        h[10] = h[11] = 0;
+        uint16_t r = (uint16_t)~ref_sum(h, hl);
+        if (round % 2 == 0) { /* a valid header */
+            h[10] = (uint8_t)(r >> 8);
+            h[11] = (uint8_t)r;
+        } else { /* wrong by one */
+            h[10] = (uint8_t)((r + 1) >> 8);
+            h[11] = (uint8_t)(r + 1);
+        }
+        assert_int_equal(tw_csum_ip4_ok(h, hl), ref_sum(h, hl) == 0xffff);
+        /* The pseudo-header: addresses, then the length and the protocol as each version lays
+         * them out (the same sum). */
+        uint8_t version = round % 3 == 0 ? 6 : 4;
+        size_t alen = version == 4 ? 4 : 16, n = 0;
+        uint32_t l4_len = (uint32_t)(seed >> 8) & (version == 4 ? 0xffffu : 0xffffffu);
+        uint8_t proto = round % 2 ? 6 : 17;
+        memcpy(ph, h + 20, alen);
+        memcpy(ph + alen, h + 40, alen);
+        n = 2 * alen;
+        ph[n++] = (uint8_t)(l4_len >> 24);
+        ph[n++] = (uint8_t)(l4_len >> 16);
+        ph[n++] = (uint8_t)(l4_len >> 8);
+        ph[n++] = (uint8_t)l4_len;
+        ph[n++] = 0;
+        ph[n++] = 0;
+        ph[n++] = 0;
+        ph[n++] = proto;
+        uint8_t out[2];
+        uint16_t want = ref_sum(ph, n);
+        fold_bytes(tw_csum_pseudo(version, h + 20, h + 40, proto, l4_len), out);
+        assert_int_equal(out[0] << 8 | out[1], want);
+    }
+}
+
 /* A UDP datagram 10.0.0.1:1234 -> 10.0.0.2:53 with 4 payload bytes, checksum worked out by
  * hand: pseudo 0a00+0001+0a00+0002+0011+000c, header 04d2+0035+000c, payload 6162+6364. */
 static void test_udp_known(void **state)
@@ -350,7 +399,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc1071),     cmocka_unit_test(test_ip4_header),
-        cmocka_unit_test(test_against_reference), cmocka_unit_test(test_udp_known),
+        cmocka_unit_test(test_against_reference), cmocka_unit_test(test_headers_against_reference),
+        cmocka_unit_test(test_udp_known),
         cmocka_unit_test(test_modes),       cmocka_unit_test(test_auto_offload),
         cmocka_unit_test(test_auto_split_stats),
         cmocka_unit_test(test_auto_lock),   cmocka_unit_test(test_snaplen),

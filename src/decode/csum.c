@@ -80,8 +80,28 @@ uint64_t tw_csum_partial(const void *buf, size_t len, uint64_t sum)
     if (len > 0) {
         /* The tail, zero-padded to eight bytes: it keeps the byte positions (an odd last
          * byte is the high half of a 16-bit word in network order). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* In loads of 4, 2 and 1 bytes: a copy of a variable length is a call. */
+        size_t o = 0;
+        w = 0;
+        if (len & 4) {
+            uint32_t x;
+            memcpy(&x, p, 4);
+            w = x;
+            o = 4;
+        }
+        if (len & 2) {
+            uint16_t x;
+            memcpy(&x, p + o, 2);
+            w |= (uint64_t)x << (8 * o);
+            o += 2;
+        }
+        if (len & 1)
+            w |= (uint64_t)p[o] << (8 * o);
+#else
         w = 0;
         memcpy(&w, p, len);
+#endif
         sum += w;
         sum += sum < w;
     }
@@ -97,23 +117,39 @@ uint16_t tw_csum_fold(uint64_t sum)
     return (uint16_t)sum;
 }
 
+/* The sum of n 32-bit words at p (n <= 2^31): no carry leaves the 64-bit sum. */
+static inline uint64_t sum_words32(const uint8_t *p, size_t n)
+{
+    uint64_t sum = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        uint32_t w;
+        memcpy(&w, p + 4 * i, 4);
+        sum += w;
+    }
+    return sum;
+}
+
 bool tw_csum_ip4_ok(const uint8_t *h, size_t hl)
 {
-    return tw_csum_fold(tw_csum_partial(h, hl, 0)) == 0xffff;
+    /* An IPv4 header is 5 to 15 words of 32 bits: summed as such, without the loop and tail
+     * handling of tw_csum_partial() (every packet checked passes here). */
+    uint64_t sum = sum_words32(h, hl / 4);
+
+    if (hl % 4 != 0)
+        sum = tw_csum_partial(h + hl / 4 * 4, hl % 4, sum);
+    return tw_csum_fold(sum) == 0xffff;
 }
 
 uint64_t tw_csum_pseudo(uint8_t version, const uint8_t *src, const uint8_t *dst, uint8_t proto,
                         uint32_t l4_len)
 {
-    size_t alen = version == 4 ? 4 : 16;
+    size_t words = version == 4 ? 1 : 4;
     uint8_t tail[8] = {(uint8_t)(l4_len >> 24), (uint8_t)(l4_len >> 16), (uint8_t)(l4_len >> 8),
                        (uint8_t)l4_len, 0, 0, 0, proto};
-    uint64_t sum = tw_csum_partial(src, alen, 0);
-
-    sum = tw_csum_partial(dst, alen, sum);
     /* IPv4: zero, protocol, 16-bit length; IPv6: 32-bit length, three zeros, next header.
      * Both sum the same as the 8 bytes above (the length's upper half is zero for IPv4). */
-    return tw_csum_partial(tail, sizeof(tail), sum);
+    return sum_words32(src, words) + sum_words32(dst, words) + sum_words32(tail, 2);
 }
 
 /* Both bytes of a folded sum in network order, inverted, at out. */
