@@ -1247,6 +1247,51 @@ static void test_address_text(void **state)
     }
 }
 
+/* Labels of 1 to 24 bytes with a byte that needs escaping (or none) at each position: the
+ * presentation form, read eight bytes at a time where none does, against a byte-by-byte
+ * reference. */
+static size_t ref_label(char *out, const uint8_t *lab, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = lab[i];
+        if (c > 0x20 && c < 0x7f) {
+            if (c == '.' || c == '\\')
+                out[o++] = '\\';
+            out[o++] = (char)c;
+        } else {
+            o += (size_t)sprintf(out + o, "\\%03u", c);
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static void test_label_escapes(void **state)
+{
+    static const uint8_t odd[] = {0x00, 0x20, 0x21, 0x2e, 0x5c, 0x7e, 0x7f, 0x80, 0xff, 'a'};
+    (void)state;
+    for (size_t n = 1; n <= 24; n++) {
+        for (size_t at = 0; at < n; at++) {
+            for (size_t k = 0; k < sizeof(odd); k++) {
+                uint8_t msg[64] = {0};
+                char got[256], want[256];
+                size_t next;
+                msg[12] = (uint8_t)n;
+                for (size_t i = 0; i < n; i++)
+                    msg[13 + i] = (uint8_t)('b' + (i * 7 + n) % 24);
+                msg[13 + at] = odd[k];
+                msg[13 + n] = 0;
+                ref_label(want, msg + 13, n);
+                int r = tw_dns_name_read(msg, 14 + n, 12, got, sizeof(got), &next);
+                assert_int_equal(r, (int)strlen(want));
+                assert_string_equal(got, want);
+                assert_int_equal(next, 14 + n);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1269,6 +1314,7 @@ int main(void)
         cmocka_unit_test(test_answers_text_cut),
         cmocka_unit_test(test_rcode_names),
         cmocka_unit_test(test_address_text),
+        cmocka_unit_test(test_label_escapes),
     };
     return tw_run_tests_name("dns", tests, NULL, NULL);
 }
