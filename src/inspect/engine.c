@@ -350,7 +350,7 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
         e->scratch = calloc(1, sizeof(*e->scratch));
     if (e->answers == NULL || e->burst == NULL || (cfg->share_n > 1 && e->scratch == NULL))
         goto out_big;
-    e->answers->no_text = false;
+    tw_dns_answers_init(e->answers);
     e->frame_st = cfg->share_n <= 1 || cfg->share_idx == cfg->share_n - 1 ? &e->st : e->scratch;
     e->peek_none = cfg->share_n > 1 && cfg->share_last_full && cfg->share_idx == cfg->share_n - 1;
     e->qcap = cfg->quic_states;

@@ -817,8 +817,10 @@ int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t an
     out->n = out->skipped = out->odd = 0;
     out->n_text = out->text_flags = 0;
     out->text_len = 0;
-    for (unsigned i = 0; i < TW_DNS_MAX_ANSWERS; i++)
+    /* Only the records the last call wrote: the rest of a[] is reset already. */
+    for (unsigned i = 0; i < out->dirty; i++)
         answer_reset(&out->a[i]);
+    out->dirty = 0;
 
     if (off < TW_DNS_HDR_LEN || off > len)
         return TW_EMALFORMED;
@@ -828,6 +830,8 @@ int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t an
         struct tw_dns_answer *a = out->n < TW_DNS_MAX_ANSWERS ? &out->a[out->n] : NULL;
         struct rr_fixed fx;
         bool kept;
+        if (a != NULL)
+            out->dirty = out->n + 1;
         if (answer_one(&w, &off, a, &kept, &fx) < 0) {
             out->odd = w.odd; /* also for the records kept before the error */
             return TW_EMALFORMED;
@@ -841,6 +845,11 @@ int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t an
     }
     out->odd = w.odd;
     return 0;
+}
+
+void tw_dns_answers_init(struct tw_dns_answers *a)
+{
+    memset(a, 0, sizeof(*a));
 }
 
 /* ASCII case-insensitive equality; presentation-form escapes are digits and punctuation. */

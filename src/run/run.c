@@ -722,7 +722,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
                 tw_evqueue_destroy(&s->pending);
                 goto out_output;
             }
-            s->feed_answers->no_text = false;
+            tw_dns_answers_init(s->feed_answers);
             ecfg.udp_answers_stored = true;
         }
     }

@@ -187,7 +187,13 @@ struct tw_dns_answers {
     /* Set by the caller (kept across calls): records get no text (n_text, text_flags and
      * text_len stay 0), for a caller that only learns addresses and CNAME chains. */
     bool no_text;
+    /* a[0..dirty) may hold records of the last call: the next one resets those, not all of
+     * a[] (70 KB). Zero in a zeroed struct (tw_dns_answers_init). */
+    unsigned dirty;
 };
+
+/* A struct tw_dns_answers ready for tw_dns_parse_answers(): zeroed, no_text false. */
+void tw_dns_answers_init(struct tw_dns_answers *a);
 
 /*
  * Renders the RDATA of one record (type, class, RDATA at msg[rd..rd + rdlen), msg being the
