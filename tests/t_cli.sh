@@ -32,6 +32,32 @@ expect "bad --flows" 1 "--flows" -- -r pcaps/tunnels.pcapng --flows 0
 expect "full disk" 2 "writing /dev/full: No space left on device" -- -q -r pcaps/tunnels.pcapng -o /dev/full
 expect "bad --local-processes" 1 "'maybe' is not on, off or auto" -- -r pcaps/tunnels.pcapng --local-processes maybe
 expect "bad --checksums" 1 "'maybe' is not auto, on or off" -- -r pcaps/tunnels.pcapng --checksums maybe
+expect "bad --file-read" 1 "'maybe' is not auto, map or read" -- -r pcaps/tunnels.pcapng --file-read maybe
+
+# Every bundled capture mapped (--file-read map: parsed in place in the mapping) and read with
+# read(2): the same events, with one worker and two (run ids aside; two workers write theirs
+# in the order they come to them, so the lines are compared sorted).
+same=0
+differ=""
+for f in pcaps/*.pcap pcaps/*.pcapng; do
+    for w in 1 2; do
+        "$TW" -r "$f" -R rules --events -o - --workers $w --file-read map 2>/dev/null |
+            sed 's/"run_id":"[^"]*"//' | sort >"$tmp/map.ev"
+        "$TW" -r "$f" -R rules --events -o - --workers $w --file-read read 2>/dev/null |
+            sed 's/"run_id":"[^"]*"//' | sort >"$tmp/read.ev"
+        if [ -s "$tmp/map.ev" ] && cmp -s "$tmp/map.ev" "$tmp/read.ev"; then
+            same=$((same + 1))
+        else
+            differ="$differ $f/$w"
+        fi
+    done
+done
+if [ -z "$differ" ] && [ "$same" -gt 20 ]; then
+    ok "--file-read map and read: the same events on $same capture and worker runs"
+else
+    echo "differ:$differ" >"$tmp/err"
+    bad "--file-read map and read differ"
+fi
 expect "--defrag-memory too small" 1 "cannot hold 100000 datagram trackers" -- -r pcaps/tunnels.pcapng --defrag-memory 1 --defrag-max-datagrams 100000
 expect "--defrag-timeout out of range" 1 "is not a number in range" -- -r pcaps/tunnels.pcapng --defrag-timeout 0
 expect "unwritable output" 1 "$tmp/nodir/x.json" -- -q -r pcaps/tunnels.pcapng -o "$tmp/nodir/x.json"
