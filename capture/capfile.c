@@ -812,6 +812,27 @@ static inline void share_prefetch(struct pcapr *r)
         __builtin_prefetch(r->cb->mem + r->pf);
 }
 
+/* The parse moved past a record or block: the bytes ahead asked for when they are another
+ * thread's or a mapping's, and into the next window of a mapping at its end. */
+static inline void parsed_on(struct tw_capfile *c)
+{
+    struct pcapr *r = c->pr;
+
+    if (r->in_view || r->in_map)
+        share_prefetch(r);
+    if (r->in_map && r->pos >= r->win_end)
+        map_enter(c);
+}
+
+/* 0, or TW_EIO with the reason in why when the mapped file shrank while read. */
+static int map_check(const struct pcapr *r, char *why, size_t whylen)
+{
+    if (!r->in_map || !map_failed(r))
+        return 0;
+    snprintf(why, whylen, "the file shrank while it was read");
+    return TW_EIO;
+}
+
 /* The two lengths of the record header at h: the captured one returned, the wire's in *len. */
 static uint32_t rec_lengths(const struct pcapr *r, const uint8_t *h, uint32_t *len)
 {
@@ -832,10 +853,8 @@ static int pcapr_next(struct tw_capfile *c, struct tw_frame *f, char *why, size_
     struct pcapr *r = c->pr;
     int rc;
 
-    if (r->in_map && map_failed(r)) {
-        snprintf(why, whylen, "the file shrank while it was read");
-        return TW_EIO;
-    }
+    if ((rc = map_check(r, why, whylen)) != 0)
+        return rc;
     for (;;) {
         size_t avail = r->end - r->pos;
         if (avail >= r->rec_hdr) {
@@ -857,10 +876,7 @@ static int pcapr_next(struct tw_capfile *c, struct tw_frame *f, char *why, size_
                     .hold = r->cb,
                 };
                 r->pos += r->rec_hdr + caplen;
-                if (r->in_view || r->in_map)
-                    share_prefetch(r);
-                if (r->in_map && r->pos >= r->win_end)
-                    map_enter(c);
+                parsed_on(c);
                 return 1;
             }
             if (r->eof) {
@@ -951,10 +967,7 @@ static int ngblk_block(struct tw_capfile *c, uint32_t type, uint32_t len, struct
     r->pos += len;
     if (rc == 1)
         f->hold = r->cb;
-    if (r->in_view || r->in_map)
-        share_prefetch(r);
-    if (r->in_map && r->pos >= r->win_end)
-        map_enter(c);
+    parsed_on(c);
     return rc;
 }
 
@@ -986,10 +999,8 @@ static int ngblk_next(struct tw_capfile *c, struct tw_frame *f, int *linktype, c
         snprintf(why, whylen, "pcapng stream already failed");
         return c->ng.failed;
     }
-    if (c->pr->in_map && map_failed(c->pr)) {
-        snprintf(why, whylen, "the file shrank while it was read");
-        return TW_EIO;
-    }
+    if ((rc = map_check(c->pr, why, whylen)) != 0)
+        return rc;
     do {
         if ((rc = ngblk_head(c, &type, &len, why, whylen)) != 1)
             return rc;

@@ -194,10 +194,10 @@ static int expand_one(struct inputs *in, const char *arg)
 
 int inputs_open(struct inputs *in, const struct tw_sensor_config *cfg)
 {
-    tw_capfile_set_map((enum tw_capfile_map)cfg->file_read);
     char err[512];
 
     memset(in, 0, sizeof(*in));
+    tw_capfile_set_map((enum tw_capfile_map)cfg->file_read);
     for (size_t i = 0; i < cfg->n_read_paths; i++)
         if (expand_one(in, cfg->read_paths[i]) != 0)
             return -1;
