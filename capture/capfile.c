@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "tunwatch/base/alloc.h"
+#include "tunwatch/base/mapguard.h"
 #include "tunwatch/capture/pcapng.h"
 
 /*
@@ -151,7 +152,7 @@ struct pcapr {
     size_t win_end;   /* where the window being parsed ends */
     size_t n_win;     /* windows of MAP_WIN bytes */
     size_t zapped;    /* windows below this one let go of (MADV_DONTNEED) */
-    int map_slot;     /* its entry in map_reg (SIGBUS) */
+    int map_slot;     /* its guard (tw_mapguard_add(): SIGBUS) */
     struct tw_hold *mapw; /* one per window: the frames handed out of it */
 };
 
@@ -1078,7 +1079,6 @@ static void pcapr_close(struct tw_capfile *c)
 #define MAP_WIN (2u << 20)
 #define MAP_MIN (1u << 20)
 #define MAP_SLOW_NS_PER_MIB 150000
-#define MAP_SLOTS 64
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22 /* Linux 5.14 */
@@ -1091,86 +1091,9 @@ void tw_capfile_set_map(enum tw_capfile_map mode)
     map_mode = mode;
 }
 
-/* The mappings a SIGBUS may hit: an entry is claimed (used), filled, then published (base). */
-static struct {
-    _Atomic uintptr_t base;
-    _Atomic size_t len;
-    atomic_bool bad;
-    atomic_bool used;
-} map_reg[MAP_SLOTS];
-static struct sigaction sigbus_prev;
-static size_t sigbus_page;
-static pthread_mutex_t sigbus_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void sigbus(int sig, siginfo_t *si, void *uctx)
-{
-    uintptr_t a = (uintptr_t)si->si_addr;
-
-    (void)sig;
-    (void)uctx;
-    for (unsigned i = 0; i < MAP_SLOTS; i++) {
-        uintptr_t b = atomic_load_explicit(&map_reg[i].base, memory_order_acquire);
-        if (b == 0 || a - b >= atomic_load_explicit(&map_reg[i].len, memory_order_relaxed))
-            continue;
-        void *pg = (void *)(a & ~(uintptr_t)(sigbus_page - 1));
-        if (mmap(pg, sigbus_page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
-            MAP_FAILED)
-            break;
-        atomic_store_explicit(&map_reg[i].bad, true, memory_order_release);
-        return;
-    }
-    /* Not a capture's mapping: the fault comes again, to what was there before. */
-    sigaction(SIGBUS, &sigbus_prev, NULL);
-}
-
-/* Makes sigbus() the SIGBUS handler, unless it is: installed with the first mapping, and
- * again if something replaced it since (what it replaced is where other faults go). */
-static bool sigbus_install(void)
-{
-    struct sigaction sa, cur;
-    bool ok = true;
-
-    pthread_mutex_lock(&sigbus_lock);
-    if (sigaction(SIGBUS, NULL, &cur) != 0) {
-        ok = false;
-    } else if (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != sigbus) {
-        long pg = sysconf(_SC_PAGESIZE);
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_sigaction = sigbus;
-        sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-        sigemptyset(&sa.sa_mask);
-        sigbus_page = pg > 0 ? (size_t)pg : 4096;
-        ok = sigaction(SIGBUS, &sa, &sigbus_prev) == 0;
-    }
-    pthread_mutex_unlock(&sigbus_lock);
-    return ok;
-}
-
-static int map_register(uint8_t *base, size_t len)
-{
-    if (!sigbus_install())
-        return -1;
-    for (int i = 0; i < MAP_SLOTS; i++) {
-        bool no = false;
-        if (!atomic_compare_exchange_strong(&map_reg[i].used, &no, true))
-            continue;
-        atomic_store_explicit(&map_reg[i].len, len, memory_order_relaxed);
-        atomic_store_explicit(&map_reg[i].bad, false, memory_order_relaxed);
-        atomic_store_explicit(&map_reg[i].base, (uintptr_t)base, memory_order_release);
-        return i;
-    }
-    return -1;
-}
-
-static void map_unregister(int i)
-{
-    atomic_store_explicit(&map_reg[i].base, 0, memory_order_release);
-    atomic_store_explicit(&map_reg[i].used, false, memory_order_release);
-}
-
 static bool map_failed(const struct pcapr *r)
 {
-    return atomic_load_explicit(&map_reg[r->map_slot].bad, memory_order_acquire);
+    return tw_mapguard_failed(r->map_slot);
 }
 
 /* Sets up the page-table entries of map[at..at + len): false if that failed (a kernel
@@ -1181,7 +1104,7 @@ static bool map_populate(uint8_t *map, size_t at, size_t len)
         return true;
     if (errno != EINVAL)
         return false;
-    for (size_t i = 0; i < len; i += sigbus_page)
+    for (size_t i = 0; i < len; i += tw_mapguard_page())
         (void)*(volatile const uint8_t *)(map + at + i);
     return true;
 }
@@ -1215,7 +1138,7 @@ static bool map_file(struct tw_capfile *c)
         free(w);
         return false;
     }
-    int slot = map_register(map, len);
+    int slot = tw_mapguard_add(map, len);
     if (slot < 0)
         goto undo;
     size_t first = TW_MIN(len, (size_t)MAP_WIN);
@@ -1249,7 +1172,7 @@ static bool map_file(struct tw_capfile *c)
     return true;
 undo:
     if (slot >= 0)
-        map_unregister(slot);
+        tw_mapguard_remove(slot);
     munmap(map, len);
     free(w);
     return false;
@@ -1271,7 +1194,7 @@ static void map_enter(struct tw_capfile *c)
         r->win_end = SIZE_MAX; /* the end of the mapping: on in blocks (pcapr_fill) */
     }
     if (fstat(fileno(c->fp), &sb) == 0 && (uint64_t)sb.st_size < r->map_len)
-        atomic_store_explicit(&map_reg[r->map_slot].bad, true, memory_order_release);
+        tw_mapguard_set_failed(r->map_slot);
     /* Not the window before this one: the frame just parsed (this call returns it, its
      * hold not taken yet) may begin there. */
     while (r->zapped + 1 < k && r->zapped < r->n_win && hold_idle(&r->mapw[r->zapped])) {
@@ -1294,7 +1217,7 @@ static void map_close(struct tw_capfile *c)
     for (size_t k = r->zapped; k < r->n_win; k++)
         pcapr_wait(c, &r->mapw[k]);
     munmap(r->map, r->map_len);
-    map_unregister(r->map_slot);
+    tw_mapguard_remove(r->map_slot);
     free(r->mapw);
     r->map = NULL;
     r->mapw = NULL;
