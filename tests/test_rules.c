@@ -47,6 +47,7 @@ static void test_process_fields(void **state)
         tw_ruleset_set_process_fields(rs, on);
         assert_int_equal(tw_ruleset_load(rs, path, log), 0);
         assert_int_equal(tw_ruleset_compile(rs), 0);
+        roundtrip(&rs, on, true);
         tw_ruleset_get_stats(rs, &st);
         assert_int_equal(st.loaded, (size_t)on);
         assert_int_equal(st.skipped, (size_t)!on);
@@ -953,5 +954,5 @@ int main(void)
         cmocka_unit_test(test_directory),
         cmocka_unit_test(test_missing_path),
     };
-    return tw_run_tests(tests, NULL, NULL);
+    return tw_run_rule_tests(tests, NULL, NULL);
 }

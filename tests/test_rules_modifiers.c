@@ -236,6 +236,7 @@ static void test_modifiers(void **state)
             tw_ruleset_set_process_fields(l.rs, true);
             l.rc = tw_ruleset_load(l.rs, p, log);
             assert_int_equal(tw_ruleset_compile(l.rs), 0);
+            roundtrip(&l.rs, true, true);
             fclose(log);
             unlink(l.path);
         }
@@ -462,5 +463,5 @@ int main(void)
         cmocka_unit_test(test_prefilter_sound),
         cmocka_unit_test(test_bench_100k),
     };
-    return tw_run_tests(tests, NULL, NULL);
+    return tw_run_rule_tests(tests, NULL, NULL);
 }

@@ -349,6 +349,7 @@ static void corpus_pin(bool proc, size_t want_loaded, const struct tw_reason_cou
     assert_int_equal(tw_ruleset_load(rs, sigma_dir, devnull), 0);
     fclose(devnull);
     assert_int_equal(tw_ruleset_compile(rs), 0);
+    roundtrip(&rs, proc, true);
     tw_ruleset_get_stats(rs, &st);
     printf("sigma corpus, process fields %s: %zu loaded, %zu skipped, %zu errors, %zu "
            "indicators\n", proc ? "on" : "off", st.loaded, st.skipped, st.errors,
@@ -421,6 +422,7 @@ static void test_sigma_cases(void **state)
     assert_int_equal(tw_ruleset_load(rs, sigma_dir, devnull), 0);
     fclose(devnull);
     assert_int_equal(tw_ruleset_compile(rs), 0);
+    roundtrip(&rs, true, true);
     f = fopen(path, "r");
     assert_non_null(f);
     while (fgets(line, sizeof(line), f)) {
@@ -469,5 +471,5 @@ int main(void)
         cmocka_unit_test(test_sigma_cases),  cmocka_unit_test(test_skip_reasons),
         cmocka_unit_test(test_errors_api),   cmocka_unit_test(test_explain),
     };
-    return tw_run_tests(tests, sigma_paths, NULL);
+    return tw_run_rule_tests(tests, sigma_paths, NULL);
 }

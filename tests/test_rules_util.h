@@ -35,6 +35,57 @@ static inline void write_file(const char *path, const char *text)
     assert_int_equal(fclose(f), 0);
 }
 
+/*
+ * With rules_roundtrip set (each rule test's main() runs its cases a second time so), every
+ * compiled set a test makes is written in the rule cache's form (tw_ruleset_save()) and the
+ * test goes on with the set restored from it: every rule test checks the cache too.
+ */
+static bool rules_roundtrip;
+
+static inline void roundtrip_release(void *buf)
+{
+    free(buf);
+}
+
+/* *rs (compiled, with these settings) replaced by its restored copy when rules_roundtrip is
+ * set: the same counts, problems and skip reasons, then whatever the test checks. */
+static inline void roundtrip(struct tw_ruleset **rs, bool process_fields, bool explain)
+{
+    struct tw_ruleset_stats a, b;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    if (!rules_roundtrip)
+        return;
+    f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(tw_ruleset_save(*rs, f), 0);
+    assert_int_equal(fclose(f), 0);
+    struct tw_ruleset *r2 = tw_ruleset_new();
+    assert_non_null(r2);
+    tw_ruleset_set_process_fields(r2, process_fields);
+    tw_ruleset_set_explain(r2, explain);
+    /* malloc'd: aligned as the cache's mapping is */
+    assert_int_equal(tw_ruleset_restore(r2, buf, len, roundtrip_release, buf), 0);
+    tw_ruleset_get_stats(*rs, &a);
+    tw_ruleset_get_stats(r2, &b);
+    assert_memory_equal(&a, &b, sizeof(a));
+    assert_int_equal(tw_ruleset_skipped(*rs, NULL, 0), tw_ruleset_skipped(r2, NULL, 0));
+    assert_int_equal(tw_ruleset_errors(*rs, NULL, 0), tw_ruleset_errors(r2, NULL, 0));
+    assert_int_equal(tw_ruleset_skip_reasons(*rs, NULL, 0), tw_ruleset_skip_reasons(r2, NULL, 0));
+    tw_ruleset_free(*rs);
+    *rs = r2;
+}
+
+/* The rule tests' main(): the cases as loaded, then again on sets restored from the cache's
+ * form (rules_roundtrip). */
+#define tw_run_rule_tests(group, setup, teardown)                                               \
+    tw_exit_status(cmocka_run_group_tests_name("rules as loaded", group, setup, teardown) +    \
+                   (rules_roundtrip = true,                                                     \
+                    cmocka_run_group_tests_name("rules restored from the rule cache's form",   \
+                                                group, setup, teardown)))
+
 /* Loads one or more paths into a new compiled rule set; errlog is captured. */
 static inline void load_paths(struct loaded *l, const char *const *paths, size_t n)
 {
@@ -51,6 +102,7 @@ static inline void load_paths(struct loaded *l, const char *const *paths, size_t
     }
     assert_int_equal(tw_ruleset_compile(l->rs), 0);
     fclose(log);
+    roundtrip(&l->rs, false, true);
 }
 
 /* Writes yaml to a new temporary file, named in l->path (the caller removes it). */

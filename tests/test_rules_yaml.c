@@ -374,5 +374,5 @@ int main(void)
         cmocka_unit_test(test_files),         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_loader_switch),
     };
-    return tw_run_tests(tests, NULL, NULL);
+    return tw_run_rule_tests(tests, NULL, NULL);
 }

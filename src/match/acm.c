@@ -6,6 +6,7 @@
 
 #include "tunwatch/base/ascii.h"
 #include "tunwatch/base/alloc.h"
+#include "tunwatch/base/blob.h"
 
 /*
  * A start-anchored pattern p is the string "^p", where "^" is a symbol that
@@ -51,6 +52,7 @@ struct acm_pending {
  * one element at a time, which in small pages cost a fault every 4 KiB. */
 struct tw_acm {
     bool compiled;
+    bool borrowed; /* states, labels and vals are someone else's (tw_acm_restore()) */
     /* before compiling */
     struct acm_pat *pats;
     size_t n_pats, pats_cap;
@@ -81,6 +83,13 @@ static void free_patterns(struct tw_acm *a)
 
 static void free_states(struct tw_acm *a)
 {
+    if (a->borrowed) {
+        a->states = NULL;
+        a->labels = NULL;
+        a->vals = NULL;
+        a->n_states = a->states_cap = a->n_vals = a->vals_cap = 0;
+        return;
+    }
     tw_table_free(a->states, a->states_cap * sizeof(*a->states));
     tw_table_free(a->labels, a->n_states);
     tw_table_free(a->vals, a->vals_cap * sizeof(*a->vals));
@@ -495,4 +504,89 @@ int tw_acm_glob_literal(const char *glob, size_t len, char *buf, size_t cap, uns
     if (best_start == 0)
         *flags = TW_ACM_ANCHOR_START;
     return (int)best_len;
+}
+
+void tw_acm_save(const struct tw_acm *a, struct tw_blob_w *w)
+{
+    /* n_states + 1 states: the last closes the value ranges. */
+    tw_blob_array(w, a->states, a->n_states > 0 ? a->n_states + 1 : 0, sizeof(*a->states));
+    tw_blob_array(w, a->labels, a->n_states, 1);
+    tw_blob_array(w, a->vals, a->n_vals, sizeof(*a->vals));
+    tw_blob_array(w, a->root_next, 256, sizeof(a->root_next[0]));
+}
+
+/* Whether the n states of a restored automaton keep every walk inside its arrays and end:
+ * children after their parent (breadth-first), failure and output links to earlier states,
+ * value ranges in order. */
+static bool states_sound(const struct acm_state *st, size_t n, size_t n_vals,
+                         const uint32_t *root_next)
+{
+    if (n < 2 || st[0].val_off != 0 || st[n].val_off != n_vals)
+        return false;
+    for (size_t s = 0; s < n; s++) {
+        const struct acm_state *x = &st[s];
+        if (x->first_child > n || x->n_child > n - x->first_child ||
+            (x->n_child > 0 && x->first_child <= s) || x->val_off > st[s + 1].val_off)
+            return false;
+        if (s >= 2 && (x->fail >= s || x->out_link >= s))
+            return false;
+        if (s < 2 && (x->fail != ROOT || x->out_link != ROOT))
+            return false;
+    }
+    for (int c = 0; c < 256; c++)
+        if (root_next[c] >= n)
+            return false;
+    return true;
+}
+
+struct tw_acm *tw_acm_restore(struct tw_blob_r *r, uint32_t max_value, bool borrow)
+{
+    size_t n1, n, n_vals, n_root;
+    const struct acm_state *st = tw_blob_get_array(r, sizeof(*st), UINT32_MAX, &n1);
+    const uint8_t *labels = tw_blob_get_array(r, 1, UINT32_MAX, &n);
+    const uint32_t *vals = tw_blob_get_array(r, sizeof(*vals), UINT32_MAX, &n_vals);
+    const uint32_t *root = tw_blob_get_array(r, sizeof(*root), 256, &n_root);
+    struct tw_acm *a;
+
+    if (r->bad || n_root != 256 || n1 != (n > 0 ? n + 1 : 0))
+        goto bad;
+    if (n > 0 && !states_sound(st, n, n_vals, root))
+        goto bad;
+    for (size_t i = 0; i < n_vals; i++)
+        if (vals[i] >= max_value)
+            goto bad;
+    a = tw_acm_new();
+    if (a == NULL)
+        return NULL;
+    a->compiled = true;
+    memcpy(a->root_next, root, sizeof(a->root_next));
+    if (n == 0)
+        return a;
+    if (borrow) {
+        a->borrowed = true;
+        a->states = (struct acm_state *)(uintptr_t)st;
+        a->labels = (uint8_t *)(uintptr_t)labels;
+        a->vals = (uint32_t *)(uintptr_t)vals;
+        a->n_states = n;
+        a->n_vals = n_vals;
+        return a;
+    }
+    a->states_cap = n1;
+    a->vals_cap = n_vals ? n_vals : 1;
+    a->states = tw_table_alloc(a->states_cap * sizeof(*a->states));
+    a->labels = tw_table_alloc(n);
+    a->vals = tw_table_alloc(a->vals_cap * sizeof(*a->vals));
+    a->n_states = n;
+    a->n_vals = n_vals;
+    if (a->states == NULL || a->labels == NULL || a->vals == NULL) {
+        tw_acm_free(a);
+        return NULL;
+    }
+    memcpy(a->states, st, n1 * sizeof(*st));
+    memcpy(a->labels, labels, n);
+    memcpy(a->vals, vals, n_vals * sizeof(*vals));
+    return a;
+bad:
+    r->bad = true;
+    return NULL;
 }

@@ -5,6 +5,7 @@
 
 #include "tunwatch/match/exclude.h"
 #include "tunwatch/match/intel.h"
+#include "tunwatch/match/rulecache.h"
 
 int tw_matchers_load(const struct tw_matchers_config *cfg, FILE *errlog, struct tw_matchers **out)
 {
@@ -14,15 +15,7 @@ int tw_matchers_load(const struct tw_matchers_config *cfg, FILE *errlog, struct 
     *out = NULL;
     if (m == NULL)
         return TW_ENOMEM;
-    m->rules = tw_ruleset_new();
-    if (m->rules == NULL)
-        goto out_nomem;
-    tw_ruleset_set_process_fields(m->rules, cfg->process_fields);
-    tw_ruleset_set_explain(m->rules, !cfg->lean);
-    for (size_t i = 0; i < cfg->n_rule_paths; i++)
-        if (tw_ruleset_load(m->rules, cfg->rule_paths[i], errlog) == TW_ENOMEM)
-            goto out_nomem;
-    if (tw_ruleset_compile(m->rules) != 0)
+    if (tw_rulecache_rules(cfg, errlog, &m->rules, NULL) != 0)
         goto out_nomem;
     tw_ruleset_get_stats(m->rules, &st);
     m->errors += st.errors;

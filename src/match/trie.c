@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "tunwatch/match/trie.h"
 #include "tunwatch/base/alloc.h"
+#include "tunwatch/base/blob.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ struct tw_trie {
     size_t n_nodes;
     size_t n_vals;
     size_t nodes_cap, vals_cap; /* the arrays are tables (tw_table_alloc()) of these sizes */
+    bool borrowed;              /* ... or someone else's (tw_trie_restore()): not freed */
 };
 
 /* Build-time copy of one key: reversed, lowercased bytes. */
@@ -212,6 +214,10 @@ void tw_trie_free(struct tw_trie *t)
 {
     if (!t)
         return;
+    if (t->borrowed) {
+        free(t);
+        return;
+    }
     if (t->nodes)
         table_free(t->nodes, t->nodes_cap * sizeof(*t->nodes));
     if (t->labels)
@@ -270,4 +276,61 @@ size_t tw_trie_memory(const struct tw_trie *t)
 size_t tw_trie_nodes(const struct tw_trie *t)
 {
     return t ? t->n_nodes : 0;
+}
+
+void tw_trie_save(const struct tw_trie *t, struct tw_blob_w *w)
+{
+    tw_blob_array(w, t->nodes, t->n_nodes, sizeof(*t->nodes));
+    tw_blob_array(w, t->labels, t->n_nodes, 1);
+    tw_blob_array(w, t->vals, t->n_vals, sizeof(*t->vals));
+}
+
+struct tw_trie *tw_trie_restore(struct tw_blob_r *r, uint32_t max_value, bool borrow)
+{
+    size_t n, n_labels, n_vals;
+    const struct trie_node *nodes = tw_blob_get_array(r, sizeof(*nodes), UINT32_MAX, &n);
+    const uint8_t *labels = tw_blob_get_array(r, 1, UINT32_MAX, &n_labels);
+    const uint32_t *vals = tw_blob_get_array(r, sizeof(*vals), UINT32_MAX, &n_vals);
+    struct tw_trie *t;
+
+    if (r->bad || n_labels != n)
+        goto bad;
+    /* Every child range and value range inside the arrays, every value a valid one: a walk
+     * never leaves them. */
+    for (size_t i = 0; i < n; i++)
+        if (nodes[i].first_child > n || nodes[i].n_child > n - nodes[i].first_child ||
+            (nodes[i].n_child > 0 && nodes[i].first_child <= i) || nodes[i].val_off > n_vals ||
+            (uint64_t)nodes[i].n_exact + nodes[i].n_suffix > n_vals - nodes[i].val_off)
+            goto bad;
+    for (size_t i = 0; i < n_vals; i++)
+        if (vals[i] >= max_value)
+            goto bad;
+    t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    t->n_nodes = n;
+    t->n_vals = n_vals;
+    if (borrow) {
+        t->borrowed = true;
+        t->nodes = (struct trie_node *)(uintptr_t)nodes;
+        t->labels = (uint8_t *)(uintptr_t)labels;
+        t->vals = (uint32_t *)(uintptr_t)vals;
+        return t;
+    }
+    t->nodes_cap = n ? n : 1;
+    t->vals_cap = n_vals ? n_vals : 1;
+    t->nodes = table(t->nodes_cap * sizeof(*t->nodes));
+    t->labels = table(t->nodes_cap);
+    t->vals = table(t->vals_cap * sizeof(*t->vals));
+    if (t->nodes == NULL || t->labels == NULL || t->vals == NULL) {
+        tw_trie_free(t);
+        return NULL;
+    }
+    memcpy(t->nodes, nodes, n * sizeof(*nodes));
+    memcpy(t->labels, labels, n);
+    memcpy(t->vals, vals, n_vals * sizeof(*vals));
+    return t;
+bad:
+    r->bad = true;
+    return NULL;
 }

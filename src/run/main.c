@@ -24,6 +24,7 @@
 #include "tunwatch/capture/dpdk.h"
 #include "tunwatch/match/exclude.h"
 #include "tunwatch/match/intel.h"
+#include "tunwatch/match/rulecache.h"
 #include "tunwatch/proto/tls.h"
 #include "tunwatch/run/sensor.h"
 
@@ -66,6 +67,7 @@ enum {
     OPT_DEFRAG_MAX_DATAGRAMS,
     OPT_CHECKSUMS,
     OPT_FILE_READ,
+    OPT_RULE_CACHE,
     OPT_OUTPUT_FORMAT,
     OPT_SENSOR_NAME,
     OPT_APPEND,
@@ -122,6 +124,7 @@ static const struct option longopts[] = {
     {"defrag-max-datagrams", required_argument, NULL, OPT_DEFRAG_MAX_DATAGRAMS},
     {"checksums", required_argument, NULL, OPT_CHECKSUMS},
     {"file-read", required_argument, NULL, OPT_FILE_READ},
+    {"rule-cache", required_argument, NULL, OPT_RULE_CACHE},
     {"append", no_argument, NULL, OPT_APPEND},
     {"report", optional_argument, NULL, OPT_REPORT},
     {"report-format", required_argument, NULL, OPT_REPORT_FORMAT},
@@ -202,6 +205,8 @@ static void usage(FILE *fp)
             "      --file-read auto|map|read  read capture files mapped in memory (map) or\n"
             "                           with read(2); auto (default): mapped where that maps\n"
             "                           fast enough (files of 1 MiB and more)\n"
+            "      --rule-cache DIR     keep compiled rule sets in DIR and read them back when\n"
+            "                           the rule files are the same (created if missing)\n"
             "      --dns-cache N        keep N DNS answers to name flows that carry no name\n"
             "                           (default 65536, about 9 MiB; 0: off)\n"
             "      --local-processes on|off|auto\n"
@@ -470,6 +475,10 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         return 0;
     case OPT_DPDK:
         if ((o->dpdk_args = keep(o, arg)) == NULL)
+            goto nomem;
+        return 0;
+    case OPT_RULE_CACHE:
+        if ((s->match.rule_cache = keep(o, arg)) == NULL)
             goto nomem;
         return 0;
     case OPT_DNS_CACHE:
@@ -863,6 +872,7 @@ static unsigned check_match_paths(const struct tw_matchers_config *m)
         {m->intel_paths, m->n_intel_paths, "indicators (--intel)"},
         {m->exclude_paths, m->n_exclude_paths, "exclusions (--exclude)"},
     };
+    char why[256];
 
     for (size_t l = 0; l < TW_ARRAY_SIZE(lists); l++)
         for (size_t i = 0; i < lists[l].n; i++)
@@ -871,6 +881,10 @@ static unsigned check_match_paths(const struct tw_matchers_config *m)
                         lists[l].what);
                 bad++;
             }
+    if (m->rule_cache != NULL && tw_rulecache_check_dir(m->rule_cache, why, sizeof(why)) != 0) {
+        fprintf(stderr, "tunwatch: %s: %s (--rule-cache)\n", m->rule_cache, why);
+        bad++;
+    }
     return bad;
 }
 

@@ -661,6 +661,11 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             for (size_t i = 0; i < TW_ARRAY_SIZE(own); i++)
                 if (own[i].fp != NULL && fchown(fileno(own[i].fp), pw->pw_uid, pw->pw_gid) != 0)
                     fprintf(stderr, "tunwatch: %s: %s\n", own[i].path, strerror(errno));
+            /* The rule cache is written by the loader, which runs as the new user. */
+            if (cfg->match.rule_cache != NULL &&
+                chown(cfg->match.rule_cache, pw->pw_uid, pw->pw_gid) != 0)
+                fprintf(stderr, "tunwatch: %s: %s (--rule-cache)\n", cfg->match.rule_cache,
+                        strerror(errno));
             for (size_t i = 0; i < s->sinks.n; i++) {
                 int e = tw_sink_chown(s->sinks.v[i], pw->pw_uid, pw->pw_gid);
                 if (e != 0)

@@ -28,6 +28,7 @@ struct tw_matchers_config {
     size_t n_exclude_paths;
     bool process_fields; /* events carry Image/ProcessId/User: rules using them load */
     bool lean; /* a sensor's bundle: without what only --explain prints (tw_ruleset_set_explain) */
+    const char *rule_cache; /* a directory for compiled rule sets (rulecache.h); NULL: none */
 };
 
 struct tw_matchers {

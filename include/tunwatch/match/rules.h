@@ -128,6 +128,26 @@ int tw_ruleset_compile(struct tw_ruleset *rs);
 
 void tw_ruleset_get_stats(const struct tw_ruleset *rs, struct tw_ruleset_stats *st);
 
+/*
+ * A compiled rule set in a flat form (for the rule cache, see rulecache.h) and back. Save: 0,
+ * TW_EINVAL when rs is not compiled, TW_EIO when out failed. Restore into rs fresh from
+ * tw_ruleset_new() with the same process-fields and explain settings as the saved one: the
+ * same rules, graph, problems, statistics and matcher, none of them recompiled (regular
+ * expressions excepted). buf (8-byte aligned) stays the set's: its strings and prefilter
+ * arrays are read where they are, and release(ctx) is called when the set is freed. 0,
+ * TW_EMALFORMED when buf[0..len) is not such a form (every index in it is checked: nothing it
+ * holds can make matching read out of bounds or loop), or TW_ENOMEM; after a failure free rs,
+ * then buf (release is not called).
+ */
+int tw_ruleset_save(const struct tw_ruleset *rs, FILE *out);
+int tw_ruleset_restore(struct tw_ruleset *rs, const void *buf, size_t len,
+                       void (*release)(void *ctx), void *ctx);
+
+/* Calls fn(ctx, file) for each file tw_ruleset_load(rs, path) would read, in the same order:
+ * 0, TW_EINVAL when a path or directory cannot be read (the load reports it), else the worst
+ * of what fn returned (TW_ENOMEM stops the walk, any other value does not). */
+int tw_ruleset_files(const char *path, int (*fn)(void *ctx, const char *file), void *ctx);
+
 /* Whether a rule of rs may fire on an event of category c (true before tw_ruleset_compile()). */
 bool tw_ruleset_reads(const struct tw_ruleset *rs, enum tw_category c);
 

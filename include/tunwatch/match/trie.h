@@ -17,6 +17,7 @@
 #ifndef TUNWATCH_TRIE_H
 #define TUNWATCH_TRIE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,5 +50,13 @@ size_t tw_trie_match(const struct tw_trie *t, const char *name, size_t len, uint
 /* Bytes held by the built trie, and its node count (for stats and tests). */
 size_t tw_trie_memory(const struct tw_trie *t);
 size_t tw_trie_nodes(const struct tw_trie *t);
+
+struct tw_blob_w;
+struct tw_blob_r;
+/* The built trie in flat form (tw_blob_w), and back: NULL when what r holds is not a trie
+ * whose values are all below max_value (r is then bad) or on no memory. borrow: the trie
+ * reads its arrays where r's buffer holds them, which must outlive it. */
+void tw_trie_save(const struct tw_trie *t, struct tw_blob_w *w);
+struct tw_trie *tw_trie_restore(struct tw_blob_r *r, uint32_t max_value, bool borrow);
 
 #endif /* TUNWATCH_TRIE_H */

@@ -154,20 +154,30 @@ static int compile_cidr(struct lctx *c, const char *s, struct matcher *m)
     return 0;
 }
 
-static int compile_re(struct lctx *c, const char *s, size_t len, uint32_t opts, struct matcher *m)
+int rules_re_compile(struct matcher *m, const char *s, size_t len, uint32_t opts)
 {
-    int err;
+    int err = 0;
     PCRE2_SIZE off;
 
     m->re = pcre2_compile((PCRE2_SPTR)s, len, opts | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err,
                           &off, NULL);
-    if (!m->re) {
+    if (!m->re)
+        return err != 0 ? err : -1;
+    m->re_opts = opts;
+    pcre2_jit_compile(m->re, PCRE2_JIT_COMPLETE); /* the interpreter runs it if JIT cannot */
+    return 0;
+}
+
+static int compile_re(struct lctx *c, const char *s, size_t len, uint32_t opts, struct matcher *m)
+{
+    int err = rules_re_compile(m, s, len, opts);
+
+    if (err != 0) {
         PCRE2_UCHAR msg[128];
 
         pcre2_get_error_message(err, msg, sizeof(msg));
         return SKIP(c, "invalid regular expression: %s", (const char *)msg);
     }
-    pcre2_jit_compile(m->re, PCRE2_JIT_COMPLETE); /* the interpreter runs it if JIT cannot */
     m->kind = MK_RE;
     m->pat = tw_arena_strndup(&c->rs->arena, s, len);
     if (!m->pat)

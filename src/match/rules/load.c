@@ -89,38 +89,81 @@ static void rule_keys(const struct ydoc *d, const struct ynode *root, struct rul
     }
 }
 
+/* The strings of sequence node seq (NULL: not a sequence), those that are strings: into
+ * buf[0..cap) while they fit, else a malloc'd array (*heap, to free). */
+static const char *const *seq_strings(const struct ydoc *d, const struct ynode *seq,
+                                      const char **buf, size_t cap, const char ***heap,
+                                      size_t *n)
+{
+    const char **v = buf;
+
+    *n = 0;
+    *heap = NULL;
+    if (!seq || seq->type != Y_SEQ)
+        return NULL;
+    if (seq->n > cap) {
+        if ((v = *heap = malloc(seq->n * sizeof(*v))) == NULL)
+            return NULL;
+    }
+    for (size_t i = 0; i < seq->n; i++) {
+        const char *t = scalar(d, ykid(d, seq, i));
+
+        if (t)
+            v[(*n)++] = t;
+    }
+    return v;
+}
+
 static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct rule_keys *k,
                      const char *id, enum tw_category cat, uint32_t node)
 {
-    const struct ynode *tags = k->tags;
-    const struct ynode *refs = k->references;
-    const char *title = scalar(d, k->title);
-    const char *level = scalar(d, k->level);
-    const char *desc = scalar(d, k->description);
-    size_t size = sizeof(struct rule) + str_size(id) + str_size(title) + str_size(level);
-    size_t n_slots = 0, n_ref_slots = 0;
+    const char *tbuf[16], *rbuf[16], **theap, **rheap;
+    struct rule_text t = {.id = id,
+                          .title = scalar(d, k->title),
+                          .level = scalar(d, k->level),
+                          .description = scalar(d, k->description),
+                          .file = rs->files[rs->n_files - 1]};
+    int rc;
+
+    t.tags = seq_strings(d, k->tags, tbuf, 16, &theap, &t.n_tags);
+    t.refs = seq_strings(d, k->references, rbuf, 16, &rheap, &t.n_refs);
+    if ((k->tags && k->tags->type == Y_SEQ && !t.tags) ||
+        (k->references && k->references->type == Y_SEQ && !t.refs))
+        rc = TW_ENOMEM;
+    else
+        rc = rules_rule_new(rs, &t, cat, node);
+    free(theap);
+    free(rheap);
+    return rc;
+}
+
+/* A string of a rule in place: "" for NULL. */
+static const char *in_place(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
+int rules_rule_new(struct tw_ruleset *rs, const struct rule_text *t, enum tw_category cat,
+                   uint32_t root)
+{
+    /* One allocation: the struct, its tag and reference pointers, then its strings (unless
+     * they stay where they are). */
+    size_t n_slots = t->tags ? (t->n_tags ? t->n_tags : 1) : 0;
+    size_t n_ref_slots = t->refs ? (t->n_refs ? t->n_refs : 1) : 0;
+    size_t size = sizeof(struct rule) + (n_slots + n_ref_slots) * sizeof(char *);
     char **refv = NULL, **tagv = NULL;
     struct rule *r;
     char *at;
 
-    if (tags && tags->type != Y_SEQ)
-        tags = NULL;
-    if (tags) {
-        n_slots = tags->n ? tags->n : 1;
-        size += n_slots * sizeof(char *);
-        for (size_t i = 0; i < tags->n; i++)
-            size += str_size(scalar(d, ykid(d, tags, i)));
+    if (!t->in_place) {
+        size += str_size(t->id) + str_size(t->title) + str_size(t->level);
+        for (size_t i = 0; i < t->n_tags; i++)
+            size += str_size(t->tags[i]);
+        for (size_t i = 0; i < t->n_refs; i++)
+            size += str_size(t->refs[i]);
+        if (t->description)
+            size += str_size(t->description);
     }
-    if (refs && refs->type != Y_SEQ)
-        refs = NULL;
-    if (refs) {
-        n_ref_slots = refs->n ? refs->n : 1;
-        size += n_ref_slots * sizeof(char *);
-        for (size_t i = 0; i < refs->n; i++)
-            size += str_size(scalar(d, ykid(d, refs, i)));
-    }
-    if (desc)
-        size += str_size(desc);
     if (grow_table((void **)&rs->rules, &rs->rules_cap, rs->n_rules + 1, sizeof(*rs->rules)))
         return TW_ENOMEM;
     r = tw_arena_alloc(&rs->arena, size, _Alignof(struct rule));
@@ -128,36 +171,40 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct r
         return TW_ENOMEM;
     memset(r, 0, size);
     at = (char *)(r + 1);
-    if (tags) {
+    if (t->tags) {
         tagv = (char **)(void *)at;
         r->info.tags = (const char *const *)tagv;
         at += n_slots * sizeof(char *);
     }
-    if (refs) {
+    if (t->refs) {
         refv = (char **)(void *)at;
         r->info.references = (const char *const *)refv;
         at += n_ref_slots * sizeof(char *);
     }
-    r->info.id = put_str(&at, id);
-    r->info.title = put_str(&at, title);
-    r->info.level = put_str(&at, level);
-    for (size_t i = 0; tags && i < tags->n; i++) {
-        const char *t = scalar(d, ykid(d, tags, i));
-
-        if (t)
-            tagv[r->info.n_tags++] = put_str(&at, t);
+    if (t->in_place) {
+        r->info.id = in_place(t->id);
+        r->info.title = in_place(t->title);
+        r->info.level = in_place(t->level);
+        for (size_t i = 0; i < t->n_tags; i++)
+            tagv[r->info.n_tags++] = (char *)(uintptr_t)in_place(t->tags[i]);
+        for (size_t i = 0; i < t->n_refs; i++)
+            refv[r->info.n_references++] = (char *)(uintptr_t)in_place(t->refs[i]);
+        r->info.description = t->description;
+    } else {
+        r->info.id = put_str(&at, t->id);
+        r->info.title = put_str(&at, t->title);
+        r->info.level = put_str(&at, t->level);
+        for (size_t i = 0; i < t->n_tags; i++)
+            tagv[r->info.n_tags++] = put_str(&at, t->tags[i]);
+        for (size_t i = 0; i < t->n_refs; i++)
+            refv[r->info.n_references++] = put_str(&at, t->refs[i]);
+        if (t->description)
+            r->info.description = put_str(&at, t->description);
     }
-    for (size_t i = 0; refs && i < refs->n; i++) {
-        const char *t = scalar(d, ykid(d, refs, i));
-
-        if (t)
-            refv[r->info.n_references++] = put_str(&at, t);
-    }
-    if (desc)
-        r->info.description = put_str(&at, desc);
-    r->info.file = rs->files[rs->n_files - 1];
+    r->info.file = t->file;
+    r->info.line = t->line;
     r->info.category = cat;
-    r->root = node;
+    r->root = root;
     rs->rules[rs->n_rules++] = r;
     return 0;
 }
@@ -174,8 +221,8 @@ static void rollback(struct tw_ruleset *rs, size_t n_nodes, size_t n_kids, size_
     tw_arena_release(&rs->arena, am);
 }
 
-static int add_problem(struct tw_ruleset *rs, const char *file, const char *id, unsigned line,
-                       unsigned col, const char *reason)
+int rules_add_problem(struct tw_ruleset *rs, const char *file, const char *id, unsigned line,
+                      unsigned col, const char *reason)
 {
     struct problem *pr;
 
@@ -210,7 +257,7 @@ file_error(struct tw_ruleset *rs, FILE *errlog, const char *path, size_t line, s
     else
         fprintf(errlog, "%s: %s\n", path, msg);
     rs->st.errors++;
-    add_problem(rs, path, NULL, (unsigned)line, (unsigned)col, msg); /* best effort */
+    rules_add_problem(rs, path, NULL, (unsigned)line, (unsigned)col, msg); /* best effort */
 }
 
 /* Compiles the document in d into a rule, or writes why it is skipped to msgs.
@@ -261,7 +308,7 @@ static int load_doc(struct tw_ruleset *rs, const char *file, const struct ydoc *
         rc = make_rule(rs, d, &k, id, c.cat, node);
     if (rc) {
         rollback(rs, n_nodes, n_kids, n_m, am);
-        if (rc == TW_ENOMEM || add_problem(rs, file, id, 0, 0, c.reason))
+        if (rc == TW_ENOMEM || rules_add_problem(rs, file, id, 0, 0, c.reason))
             return TW_ENOMEM;
         fprintf(msgs, "%s: rule %s skipped: %s\n", file, id, c.reason);
         rs->st.skipped++;
@@ -562,29 +609,40 @@ static int worse(int a, int b)
     return a ? a : b;
 }
 
-static int load_path(struct tw_ruleset *rs, struct ydoc *yd, const char *path, FILE *errlog,
-                     int depth)
+/* What a walk over rule paths does with each file, and with a path it cannot read. */
+struct walk {
+    int (*file)(void *ctx, const char *path);
+    void (*error)(void *ctx, const char *path, const char *msg);
+    void *ctx;
+};
+
+/* path, a file or a directory read recursively in sorted order (names starting with '.' and
+ * files not named *.yml / *.yaml left out): the worst of what w->file returned, TW_EINVAL
+ * after w->error for what could not be read, or TW_ENOMEM; TW_ENOMEM stops the walk. */
+static int walk_path(const struct walk *w, const char *path, int depth)
 {
     struct stat sb;
     DIR *d;
     struct dirent *de;
-    char **names = NULL;
+    char **names = NULL, msg[300];
     size_t n = 0, cap = 0;
     int rc = 0;
 
     if (stat(path, &sb) != 0) {
-        file_error(rs, errlog, path, 0, 0, "cannot read: %s", strerror(errno));
+        snprintf(msg, sizeof(msg), "cannot read: %s", strerror(errno));
+        w->error(w->ctx, path, msg);
         return TW_EINVAL;
     }
     if (!S_ISDIR(sb.st_mode))
-        return load_file(rs, yd, path, errlog);
+        return w->file(w->ctx, path);
     if (depth >= DIR_DEPTH_MAX) {
-        file_error(rs, errlog, path, 0, 0, "directories nested too deeply");
+        w->error(w->ctx, path, "directories nested too deeply");
         return TW_EINVAL;
     }
     d = opendir(path);
     if (!d) {
-        file_error(rs, errlog, path, 0, 0, "cannot read: %s", strerror(errno));
+        snprintf(msg, sizeof(msg), "cannot read: %s", strerror(errno));
+        w->error(w->ctx, path, msg);
         return TW_EINVAL;
     }
     while ((de = readdir(d)) != NULL) {
@@ -612,9 +670,9 @@ static int load_path(struct tw_ruleset *rs, struct ydoc *yd, const char *path, F
         }
         snprintf(child, plen, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", names[i]);
         if (stat(child, &sb) == 0 && S_ISDIR(sb.st_mode))
-            rc = worse(rc, load_path(rs, yd, child, errlog, depth + 1));
+            rc = worse(rc, walk_path(w, child, depth + 1));
         else if (yaml_name(names[i]))
-            rc = worse(rc, load_file(rs, yd, child, errlog));
+            rc = worse(rc, w->file(w->ctx, child));
         free(child);
     }
 out_close:
@@ -623,6 +681,26 @@ out_close:
     free(names);
     closedir(d);
     return rc;
+}
+
+struct load_walk {
+    struct tw_ruleset *rs;
+    struct ydoc *yd;
+    FILE *errlog;
+};
+
+static int load_walk_file(void *ctx, const char *path)
+{
+    struct load_walk *l = ctx;
+
+    return load_file(l->rs, l->yd, path, l->errlog);
+}
+
+static void load_walk_error(void *ctx, const char *path, const char *msg)
+{
+    struct load_walk *l = ctx;
+
+    file_error(l->rs, l->errlog, path, 0, 0, "%s", msg);
 }
 
 int tw_ruleset_load(struct tw_ruleset *rs, const char *path, FILE *errlog)
@@ -635,8 +713,23 @@ int tw_ruleset_load(struct tw_ruleset *rs, const char *path, FILE *errlog)
     if (!errlog)
         errlog = stderr;
     rules_uncompile(rs); /* rule pointers stay valid; the matcher must be rebuilt */
-    rc = load_path(rs, &d, path, errlog, 0);
+    struct load_walk l = {rs, &d, errlog};
+    rc = walk_path(&(struct walk){load_walk_file, load_walk_error, &l}, path, 0);
     rules_ydoc_free(&d);
+    return rc;
+}
+
+static void list_error(void *ctx, const char *path, const char *msg)
+{
+    (void)ctx;
+    (void)path;
+    (void)msg;
+}
+
+int tw_ruleset_files(const char *path, int (*fn)(void *ctx, const char *file), void *ctx)
+{
+    int rc = walk_path(&(struct walk){fn, list_error, ctx}, path, 0);
+
     return rc;
 }
 

@@ -37,6 +37,20 @@ void rules_uncompile(struct tw_ruleset *rs)
     rs->mdpool = NULL;
 }
 
+int rules_mdpool_init(struct tw_ruleset *rs)
+{
+    rs->mdpool = calloc(MD_POOL, sizeof(*rs->mdpool));
+    if (!rs->mdpool)
+        return TW_ENOMEM;
+    for (size_t i = 0; i < MD_POOL; i++) {
+        atomic_flag_clear(&rs->mdpool[i].busy);
+        rs->mdpool[i].md = pcre2_match_data_create(1, NULL);
+        if (!rs->mdpool[i].md)
+            return TW_ENOMEM; /* the caller uncompiles: the pool goes with what it holds */
+    }
+    return 0;
+}
+
 /*
  * The literal a wildcard value's names must contain (and start with, when *flags gets
  * TW_ACM_ANCHOR_START) into buf; its length, or <= 0 when the value has none that fits.
@@ -236,21 +250,8 @@ int tw_ruleset_compile(struct tw_ruleset *rs)
     }
     for (size_t i = 0; i < rs->n_nodes; i++)
         order_kids(rs, &rs->nodes[i]);
-    if (rs->has_re) {
-        rs->mdpool = calloc(MD_POOL, sizeof(*rs->mdpool));
-        if (!rs->mdpool) {
-            rc = TW_ENOMEM;
-            goto out_fail;
-        }
-        for (size_t i = 0; i < MD_POOL; i++) {
-            atomic_flag_clear(&rs->mdpool[i].busy);
-            rs->mdpool[i].md = pcre2_match_data_create(1, NULL);
-            if (!rs->mdpool[i].md) {
-                rc = TW_ENOMEM;
-                goto out_fail;
-            }
-        }
-    }
+    if (rs->has_re && (rc = rules_mdpool_init(rs)) != 0)
+        goto out_fail;
     rs->st.indicators = n_keys + tw_acm_patterns(rs->acm);
     rs->compiled = true;
     tw_table_free(keys, keys_cap * sizeof(*keys));

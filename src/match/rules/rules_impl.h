@@ -80,6 +80,7 @@ struct matcher {
     char *desc; /* "Field|mods: 'value'" as written, for tw_ruleset_explain(); in the arena;
                    NULL when the set does not keep them (tw_ruleset_set_explain()) */
     pcre2_code *re;
+    uint32_t re_opts; /* MK_RE: the options re was compiled with (rules_re_compile()) */
     double num;
     uint8_t addr[16];
 };
@@ -145,6 +146,11 @@ struct tw_ruleset {
     struct u32vec always[TW_CAT__COUNT]; /* rules evaluated for every event, load order */
     struct u32vec gated[TW_CAT__COUNT];  /* trie-gated rules, load order */
     struct mdslot *mdpool;               /* MD_POOL entries when a rule has a regex */
+
+    /* A set restored from the rule cache keeps its strings and prefilter arrays where the
+     * cache's mapping holds them: released with the set. */
+    void (*backing_release)(void *ctx);
+    void *backing_ctx;
 };
 
 static inline int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -453,6 +459,11 @@ int rules_add_atleast(struct tw_ruleset *rs, const struct u32vec *v, uint32_t k,
 /* Frees what m holds outside the arena (its regular expression), not m itself. */
 void rules_matcher_free(struct matcher *m);
 
+/* Compiles s[0..len) with PCRE2 options opts (plus UTF, invalid UTF matched) into m->re and
+ * m->re_opts, JIT-compiled where possible. 0, or the PCRE2 error code (< 0 or > 0) with m->re
+ * NULL. */
+int rules_re_compile(struct matcher *m, const char *s, size_t len, uint32_t opts);
+
 /* Compiles a selection (a map, a keyword, or a list of maps and keywords: OR) into *out.
  * 0, TW_ENOMEM, or TW_ENOTSUP with c->reason set. */
 int rules_compile_selection(struct lctx *c, const struct ynode *sel, uint32_t *out);
@@ -467,6 +478,33 @@ int rules_compile_detection(struct lctx *c, const struct ynode *det, uint32_t *r
 
 /* Drops what tw_ruleset_compile() built; rules and graph stay, the set is not compiled. */
 void rules_uncompile(struct tw_ruleset *rs);
+
+/* The match data pool of a set with regular expressions (has_re). 0 or TW_ENOMEM. */
+int rules_mdpool_init(struct tw_ruleset *rs);
+
+/* load.c */
+
+/* The strings of a rule, as a rule file gave them or as the rule cache kept them. */
+struct rule_text {
+    const char *id, *title, *level; /* NULL is "" */
+    const char *description;        /* NULL: none */
+    const char *file;               /* one of rs->files */
+    const char *const *tags;        /* n_tags; NULL: the rule has no list of tags */
+    size_t n_tags;
+    const char *const *refs; /* n_refs; NULL: no list of references */
+    size_t n_refs;
+    unsigned line;
+    bool in_place; /* the strings outlive the set (its backing): pointed at, not copied */
+};
+
+/* Appends rule t of category cat whose condition is node root (one allocation in the arena).
+ * 0 or TW_ENOMEM. */
+int rules_rule_new(struct tw_ruleset *rs, const struct rule_text *t, enum tw_category cat,
+                   uint32_t root);
+
+/* Keeps a problem: a skipped rule (id set) or a file error (id NULL). 0 or TW_ENOMEM. */
+int rules_add_problem(struct tw_ruleset *rs, const char *file, const char *id, unsigned line,
+                      unsigned col, const char *reason);
 
 /* evaluate.c */
 

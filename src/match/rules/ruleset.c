@@ -46,6 +46,8 @@ void tw_ruleset_free(struct tw_ruleset *rs)
         free(rs->probs[i].reason);
     }
     free(rs->probs);
+    if (rs->backing_release != NULL)
+        rs->backing_release(rs->backing_ctx);
     free(rs);
 }
 
