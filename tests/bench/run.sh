@@ -14,6 +14,11 @@
 #   rules100k   BUILD/tunwatch -q -r FILE -R BUILD/bench/rules100k.yml -o /dev/null
 #   load100k    BUILD/tunwatch -q -r TINY -R BUILD/bench/rules100k.yml -o /dev/null
 #               (a 10-packet capture: the cost of loading and compiling 100k rules)
+#   loadcached  the same with --rule-cache: the cost of loading them from the rule cache
+# Every other case that reads rules runs with --rule-cache DIR (BENCH_RULE_CACHE=0: without),
+# DIR a fresh directory of this run whose sets are compiled and written by one untimed run of
+# each rule set before the timed rounds: the state of a sensor restarted with the same rules,
+# or of a hunt over many captures (the cold compile is the load100k case).
 #   loadintel   BUILD/tunwatch -q -r TINY -R rules --intel BUILD/bench/intelN.txt -o /dev/null
 #   loadexcl    BUILD/tunwatch -q -r TINY -R rules --exclude BUILD/bench/exclN.txt -o /dev/null
 #               (a threat-intel list of BENCH_INTEL names, an allow-list of as many domain=
@@ -50,6 +55,7 @@
 #       BENCH_PACKETS, BENCH_SEED and BENCH_FORMAT then do not apply. A path that is not a
 #       readable file is an error. tshark's view of it is cached in BUILD/bench, keyed on its
 #       path, size and modification time.
+#   BENCH_RULE_CACHE (1)     0: the cases compile their rules every run (no --rule-cache)
 #   TUNWATCH      the binary to time (default BUILD/tunwatch)
 set -u
 
@@ -73,6 +79,7 @@ n_r50k=${BENCH_R50K:-50000}
 r50k_other=${BENCH_R50K_OTHER:-30}
 target_50k=1.3
 n_intel=${BENCH_INTEL:-1000000}
+rule_cache=${BENCH_RULE_CACHE:-1}
 
 die() {
     echo "bench: $*" >&2
@@ -164,6 +171,17 @@ fi
 tiny=$tmp/tiny.pcap
 "$twgen" -n 10 -o "$tiny" 2>/dev/null || die "twgen -n 10 failed"
 
+# The rule cache of this run, its sets compiled and written once, untimed.
+rcache=""
+if [ "$rule_cache" != 0 ]; then
+    rcache="--rule-cache $tmp/rulecache"
+    for set in "$bundled" "$rules100k" $([ "$n_r50k" -gt 0 ] && echo "$rules50k"); do
+        "$tunwatch" -q -r "$tiny" -R "$set" $rcache -o /dev/null 2>/dev/null ||
+            die "compiling $set into the rule cache failed"
+    done
+    echo "bench: rule cache $tmp/rulecache: $(ls "$tmp/rulecache" | wc -l) sets written (untimed)"
+fi
+
 echo "bench: warming the page cache"
 cat "$pcap" >/dev/null || die "cannot read $pcap"
 
@@ -228,18 +246,21 @@ echo "bench: $runs runs of each case, round-robin ($(nproc) CPUs, $(uname -m), l
 # One tunwatch case of round r.
 tw_case() { # tw_case NAME ROUND
     case $1 in
-    bundled) timed bundled "$2" "$tunwatch" -q -r "$pcap" -R "$bundled" -o /dev/null ;;
+    bundled) timed bundled "$2" "$tunwatch" -q -r "$pcap" -R "$bundled" $rcache -o /dev/null ;;
     workers*)
-        timed "$1" "$2" "$tunwatch" -q -r "$pcap" -R "$bundled" --workers "${1#workers}" \
+        timed "$1" "$2" "$tunwatch" -q -r "$pcap" -R "$bundled" $rcache --workers "${1#workers}" \
             -o /dev/null ;;
-    rules100k) timed rules100k "$2" "$tunwatch" -q -r "$pcap" -R "$rules100k" -o /dev/null ;;
+    rules100k) timed rules100k "$2" "$tunwatch" -q -r "$pcap" -R "$rules100k" $rcache -o /dev/null ;;
     load100k) timed load100k "$2" "$tunwatch" -q -r "$tiny" -R "$rules100k" -o /dev/null ;;
+    loadcached)
+        timed loadcached "$2" "$tunwatch" -q -r "$tiny" -R "$rules100k" $rcache -o /dev/null ;;
     loadintel)
         timed loadintel "$2" "$tunwatch" -q -r "$tiny" -R "$bundled" --intel "$intel" -o /dev/null ;;
     loadexcl)
         timed loadexcl "$2" "$tunwatch" -q -r "$tiny" -R "$bundled" --exclude "$excl" -o /dev/null ;;
     rules50k)
-        timed rules50k "$2" "$tunwatch" -q -r "$pcap" -R "$rules50k" -o "$tmp/rules50k.ndjson" ;;
+        timed rules50k "$2" "$tunwatch" -q -r "$pcap" -R "$rules50k" $rcache \
+            -o "$tmp/rules50k.ndjson" ;;
     esac
 }
 cases="bundled"
@@ -247,6 +268,7 @@ for n in $worker_counts; do
     cases="$cases workers$n"
 done
 cases="$cases rules100k load100k"
+[ -n "$rcache" ] && cases="$cases loadcached"
 [ "$n_r50k" -gt 0 ] && cases="$cases rules50k"
 [ "$n_intel" -gt 0 ] && cases="$cases loadintel loadexcl"
 reversed=$(echo "$cases" | awk '{ for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "") }')
@@ -275,7 +297,7 @@ fi
 
 # Untimed runs that keep the alerts, to show matching happened.
 alerts() { # alerts NAME RULES
-    if "$tunwatch" -q -r "$pcap" -R "$2" -o "$tmp/$1.ndjson" >/dev/null 2>"$tmp/$1.alerts.err"; then
+    if "$tunwatch" -q -r "$pcap" -R "$2" $rcache -o "$tmp/$1.ndjson" >/dev/null 2>"$tmp/$1.alerts.err"; then
         wc -l <"$tmp/$1.ndjson" | tr -d ' '
     else
         head -n 20 "$tmp/$1.alerts.err" >&2
@@ -324,6 +346,11 @@ echo
 echo "capture: $pcap"
 echo "         $n_pkts packets, $n_bytes bytes on the wire (avg $((n_pkts > 0 ? n_bytes / n_pkts : 0)) B), file $size bytes"
 echo "rules:   bundled = $bundled; rules100k = $rules100k ($n_rules rules)"
+if [ -n "$rcache" ]; then
+    echo "         read from the rule cache of this run (--rule-cache, compiled once untimed; load100k compiles)"
+else
+    echo "         compiled every run (BENCH_RULE_CACHE=0)"
+fi
 [ "$n_r50k" -gt 0 ] &&
     echo "         rules50k = $rules50k ($n_r50k rules, $r50k_other% with only contains/startswith/wildcard hostname indicators)"
 echo "alerts:  bundled $a_bundled, rules100k $a_100k (untimed runs), rules50k $a_50k (timed runs)"
@@ -337,7 +364,7 @@ echo
 awk -v pk="$n_pkts" -v by="$n_bytes" -v tb="$target_bundled" -v tk="$target_100k" \
     -v tw="$target_workers" -v wcounts="$worker_counts" \
     -v t5="$target_50k" -v with50k="$([ "$n_r50k" -gt 0 ] && echo 1 || echo 0)" \
-    -v nintel="$n_intel" \
+    -v nintel="$n_intel" -v cached="$([ -n "$rcache" ] && echo 1 || echo 0)" \
     -v rss_ok="$([ -n "$time_bin" ] && echo 1 || echo 0)" '
     {
         name = $1; wall = $3 + 0
@@ -354,6 +381,7 @@ awk -v pk="$n_pkts" -v by="$n_bytes" -v tb="$target_bundled" -v tk="$target_100k
         cases = "floor bundled"
         for (i = 1; i <= nw; i++) cases = cases " workers" wc[i]
         cases = cases " rules100k load100k"
+        if (cached) cases = cases " loadcached"
         if (with50k) cases = cases " rules50k"
         if (nintel > 0) cases = cases " loadintel loadexcl"
         n = split(cases, order, " ")
@@ -365,11 +393,13 @@ awk -v pk="$n_pkts" -v by="$n_bytes" -v tb="$target_bundled" -v tk="$target_100k
             ratio = (fl > 0) ? sprintf("%.2f", s / fl) : "n/a"
             cratio = (cpu["floor"] > 0) ? sprintf("%.2f", cpu[c] / cpu["floor"]) : "n/a"
             mem = rss_ok ? sprintf("%.1f", rss[c] / 1024) : "n/a"
-            if (c == "load100k" || c == "loadintel" || c == "loadexcl")
+            if (c == "load100k" || c == "loadcached" || c == "loadintel" || c == "loadexcl")
                 printf "%-10s %9.3f %13s %8s %8s %9.2f %9s %9s  (%s)\n", c, s, "-", "-", ratio,
                        cpu[c], cratio, mem,
-                       c == "load100k" ? "rule loading only" : c == "loadintel" ? \
-                       "loading " nintel " intel names" : "loading " nintel " allow-list lines"
+                       c == "load100k" ? "rule loading only, compiled" : \
+                       c == "loadcached" ? "rule loading only, from the rule cache" : \
+                       c == "loadintel" ? "loading " nintel " intel names" : \
+                       "loading " nintel " allow-list lines"
             else
                 printf "%-10s %9.3f %13.0f %8.2f %8s %9.2f %9s %9s\n", c, s, pk / s,
                        by * 8 / s / 1e9, ratio, cpu[c], cratio, mem
