@@ -153,6 +153,7 @@ struct pcapr {
     size_t n_win;     /* windows of MAP_WIN bytes */
     size_t zapped;    /* windows below this one let go of (MADV_DONTNEED) */
     int map_slot;     /* its guard (tw_mapguard_add(): SIGBUS) */
+    const atomic_bool *map_bad; /* ... and the guard's flag (tw_mapguard_flag()) */
     struct tw_hold *mapw; /* one per window: the frames handed out of it */
 };
 
@@ -1093,7 +1094,7 @@ void tw_capfile_set_map(enum tw_capfile_map mode)
 
 static bool map_failed(const struct pcapr *r)
 {
-    return tw_mapguard_failed(r->map_slot);
+    return atomic_load_explicit(r->map_bad, memory_order_acquire);
 }
 
 /* Sets up the page-table entries of map[at..at + len): false if that failed (a kernel
@@ -1157,6 +1158,7 @@ static bool map_file(struct tw_capfile *c)
     r->map = map;
     r->map_len = len;
     r->map_slot = slot;
+    r->map_bad = tw_mapguard_flag(slot);
     r->mapw = w;
     r->n_win = n_win;
     r->zapped = 0;

@@ -93,6 +93,11 @@ bool tw_mapguard_failed(int i)
     return atomic_load_explicit(&map_reg[i].bad, memory_order_acquire);
 }
 
+const atomic_bool *tw_mapguard_flag(int i)
+{
+    return &map_reg[i].bad;
+}
+
 void tw_mapguard_set_failed(int i)
 {
     atomic_store_explicit(&map_reg[i].bad, true, memory_order_release);
