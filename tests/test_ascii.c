@@ -42,6 +42,36 @@ static const struct {
     {__LINE__, "@[`{", "@[`{"},                           /* neighbours of A-Z and a-z */
 };
 
+/* Every pair of byte values at every position of an 8-byte word and in the tail, against
+ * tw_ascii_lower() byte by byte: the word-at-a-time test agrees on each. */
+static void test_eq_nocase_every_pair(void **state)
+{
+    uint8_t a[24], b[24];
+    unsigned long n_cases = 0;
+
+    (void)state;
+    for (int x = 0; x < 256; x++)
+        for (int y = 0; y < 256; y++)
+            for (size_t pos = 0; pos < 20; pos += 3) {
+                memset(a, 'q', sizeof(a));
+                memset(b, 'Q', sizeof(b));
+                a[pos] = (uint8_t)x;
+                b[pos] = (uint8_t)y;
+                for (size_t n = pos + 1; n <= sizeof(a); n += 5) {
+                    bool want = true;
+                    for (size_t i = 0; i < n; i++)
+                        want = want && tw_ascii_lower(a[i]) == tw_ascii_lower(b[i]);
+                    if (tw_ascii_eq_nocase(a, b, n) != want)
+                        fail_msg("bytes 0x%02x 0x%02x at %zu of %zu: got %d", x, y, pos, n, !want);
+                    n_cases++;
+                }
+            }
+    assert_true(n_cases > 1000000);
+    assert_true(tw_ascii_eq_nocase("", "x", 0));
+    assert_true(tw_ascii_eq_nocase("Tunnel.TryCloudflare.COM", "tunnel.trycloudflare.com", 24));
+    assert_false(tw_ascii_eq_nocase("tunnel.trycloudflare.co@", "tunnel.trycloudflare.co`", 24));
+}
+
 static void test_normalize(void **state)
 {
     (void)state;
@@ -79,6 +109,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lower_every_byte),
+        cmocka_unit_test(test_eq_nocase_every_pair),
         cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_equals_normalized),
         cmocka_unit_test(test_lower_copy_in_place),

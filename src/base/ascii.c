@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "tunwatch/base/ascii.h"
 
+#include <string.h>
+
 #define ROW(b)                                                                                     \
     (b) + 0, (b) + 1, (b) + 2, (b) + 3, (b) + 4, (b) + 5, (b) + 6, (b) + 7, (b) + 8, (b) + 9,      \
         (b) + 10, (b) + 11, (b) + 12, (b) + 13, (b) + 14, (b) + 15
@@ -16,6 +18,38 @@ const uint8_t tw_ascii_lower_table[256] = {
 };
 /* clang-format on */
 #undef ROW
+
+#define ONES 0x0101010101010101ULL
+
+/* 0x80 in each byte of x (8 bytes) that is an ASCII letter of either case. */
+static inline uint64_t letters(uint64_t x)
+{
+    uint64_t low = x | 0x20 * ONES;                          /* A-Z to a-z, a-z stays */
+    uint64_t ge_a = (low | 0x80 * ONES) - 0x61 * ONES;       /* 0x80 where low & 0x7f >= 'a' */
+    uint64_t le_z = (0x7a * ONES | 0x80 * ONES) - (low & 0x7f * ONES); /* ... <= 'z' */
+    return ge_a & le_z & ~x & 0x80 * ONES;                   /* and below 0x80 */
+}
+
+bool tw_ascii_eq_nocase(const void *a, const void *b, size_t n)
+{
+    const uint8_t *x = a, *y = b;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t u, v;
+        memcpy(&u, x + i, 8);
+        memcpy(&v, y + i, 8);
+        uint64_t d = u ^ v;
+        /* Equal but for case: the bytes that differ differ in bit 0x20 alone, and are letters
+         * (in u, then in v too: a letter with bit 0x20 flipped is a letter). */
+        if (d != 0 && (d & ~(letters(u) >> 2)) != 0)
+            return false;
+    }
+    for (; i < n; i++)
+        if (tw_ascii_lower(x[i]) != tw_ascii_lower(y[i]))
+            return false;
+    return true;
+}
 
 void tw_ascii_lower_copy(char *dst, const char *src, size_t n)
 {

@@ -22,6 +22,7 @@
 #include "tunwatch/host/anscache.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -112,37 +113,53 @@ struct ans_text {
     char text[TW_ANSCACHE_TEXT_MAX];
 };
 
-static uint64_t key_hash(const struct ans_key *k, uint64_t seed)
+static inline uint64_t rd64(const uint8_t *p)
 {
-    const uint8_t *b = (const uint8_t *)k;
-    uint64_t h = seed;
-
-    for (size_t i = 0; i < sizeof(*k); i += 8) {
-        uint64_t w;
-        memcpy(&w, b + i, sizeof(w));
-        h = tw_mix64(h ^ w);
-    }
-    return h;
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
 }
 
-/* The seed keeps senders of crafted answers from steering many keys into one chain. */
-static bool make_key(struct ans_key *k, uint8_t version, const uint8_t client[16],
-                     const uint8_t resolved[16])
+static inline uint64_t rotl64(uint64_t x, unsigned r)
 {
-    size_t alen;
+    return (x << r) | (x >> (64 - r));
+}
 
-    if (version == 4)
-        alen = 4;
-    else if (version == 6)
-        alen = 16;
-    else
+/*
+ * The key of (client, resolved) into *k and its hash into *h: the key's five 8-byte words are
+ * made in registers and stored whole (no narrow stores read back wide), and hashed in two
+ * independent halves. The seed keeps senders of crafted answers from steering many keys into
+ * one chain.
+ */
+static bool make_key(struct ans_key *k, uint64_t *h, uint64_t seed, uint8_t version,
+                     const uint8_t client[16], const uint8_t resolved[16])
+{
+    uint64_t w[5];
+
+    if ((version != 4 && version != 6) || client == NULL || resolved == NULL)
         return false;
-    if (client == NULL || resolved == NULL)
-        return false;
-    memset(k, 0, sizeof(*k));
-    memcpy(k->client, client, alen);
-    memcpy(k->resolved, resolved, alen);
-    k->version = version;
+    if (version == 4) {
+        uint32_t a, b;
+        memcpy(&a, client, 4);
+        memcpy(&b, resolved, 4);
+        w[0] = a;
+        w[1] = 0;
+        w[2] = b;
+        w[3] = 0;
+    } else {
+        w[0] = rd64(client);
+        w[1] = rd64(client + 8);
+        w[2] = rd64(resolved);
+        w[3] = rd64(resolved + 8);
+    }
+    w[4] = version; /* then the zero padding */
+    _Static_assert(offsetof(struct ans_key, resolved) == 16 &&
+                       offsetof(struct ans_key, version) == 32,
+                   "the key's words: client, resolved, version and padding");
+    memcpy(k, w, sizeof(*k));
+    uint64_t x = tw_mix64(seed ^ w[0] ^ rotl64(w[1], 29));
+    uint64_t y = tw_mix64((seed + 0x9e3779b97f4a7c15ULL) ^ w[2] ^ rotl64(w[3], 29) ^ (w[4] << 48));
+    *h = tw_mix64(x ^ rotl64(y, 31));
     return true;
 }
 
@@ -155,11 +172,7 @@ static struct ans_shard *shard_of(const struct tw_anscache *c, uint64_t h)
 /* Length of s if it is shorter than max, else max; reads at most max bytes. */
 static size_t bounded_len(const char *s, size_t max)
 {
-    size_t n = 0;
-
-    while (n < max && s[n] != '\0')
-        n++;
-    return n;
+    return strnlen(s, max);
 }
 
 /* Returns 0, TW_ENOMEM (a name too long) or TW_EINVAL. */
@@ -351,12 +364,7 @@ static bool same_name(const char *a, size_t an, const char *b, size_t bn)
         an--;
     if (bn > 1 && b[bn - 1] == '.')
         bn--;
-    if (an != bn)
-        return false;
-    for (size_t i = 0; i < an; i++)
-        if (tw_ascii_lower((uint8_t)a[i]) != tw_ascii_lower((uint8_t)b[i]))
-            return false;
-    return true;
+    return an == bn && tw_ascii_eq_nocase(a, b, an);
 }
 
 /* Whether want names entry e: its queried name, or (chain true) one of its CNAME targets. */
@@ -502,10 +510,9 @@ void tw_anscache_free(struct tw_anscache *c)
 
 /* A put of key k, the text prepared (prepare_text() returned rc): 0, or rc (TW_ENOMEM counted
  * as refused in k's shard). */
-static int put_key(struct tw_anscache *c, const struct ans_key *k, const struct ans_text *t,
-                   int rc, uint32_t ttl, int64_t now, uint64_t seq)
+static int put_key(struct tw_anscache *c, const struct ans_key *k, uint64_t h64,
+                   const struct ans_text *t, int rc, uint32_t ttl, int64_t now, uint64_t seq)
 {
-    uint64_t h64 = key_hash(k, c->seed);
     uint32_t h = (uint32_t)h64, idx, need, off = 0;
     struct ans_shard *s = shard_of(c, h64);
     struct ans_entry *e;
@@ -589,13 +596,14 @@ int tw_anscache_put(struct tw_anscache *c, uint8_t version, const uint8_t client
 {
     struct ans_key k;
     struct ans_text t;
+    uint64_t h;
 
-    if (!make_key(&k, version, client, resolved))
+    if (!make_key(&k, &h, c->seed, version, client, resolved))
         return TW_EINVAL;
     int rc = prepare_text(&t, qname, chain, n_chain);
     if (rc == TW_EINVAL)
         return rc;
-    return put_key(c, &k, &t, rc, ttl, now, 0);
+    return put_key(c, &k, h, &t, rc, ttl, now, 0);
 }
 
 size_t tw_anscache_put_n_at(struct tw_anscache *c, uint64_t seq, uint8_t version,
@@ -606,16 +614,17 @@ size_t tw_anscache_put_n_at(struct tw_anscache *c, uint64_t seq, uint8_t version
     struct ans_key k;
     struct ans_text t;
     size_t stored = 0;
+    uint64_t h;
 
-    if (n == 0 || !make_key(&k, version, client, resolved[0]))
+    if (n == 0 || !make_key(&k, &h, c->seed, version, client, resolved[0]))
         return 0;
     int rc = prepare_text(&t, qname, chain, n_chain);
     if (rc == TW_EINVAL)
         return 0;
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            (void)make_key(&k, version, client, resolved[i]);
-        if (put_key(c, &k, &t, rc, ttl[i], now, seq) == 0)
+            (void)make_key(&k, &h, c->seed, version, client, resolved[i]);
+        if (put_key(c, &k, h, &t, rc, ttl[i], now, seq) == 0)
             stored++;
     }
     return stored;
@@ -654,9 +663,8 @@ bool tw_anscache_lookup_name_at(struct tw_anscache *c, uint64_t before, uint8_t 
     uint64_t h64;
     bool hit = false;
 
-    if (!make_key(&k, version, client, resolved))
+    if (!make_key(&k, &h64, c->seed, version, client, resolved))
         return false;
-    h64 = key_hash(&k, c->seed);
     s = shard_of(c, h64);
 
     shard_lock(s);

@@ -13,14 +13,13 @@
  */
 #include "tunwatch/match/exclude.h"
 
-
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tunwatch/base/ascii.h"
 #include "tunwatch/base/alloc.h"
+#include "tunwatch/base/ascii.h"
 #include "tunwatch/base/netaddr.h"
 
 #define EX_NONE UINT32_MAX
@@ -58,10 +57,10 @@ struct ex_slot {
 struct tw_exclusions {
     struct ex_entry *entries; /* a table of cap */
     size_t n, cap;
-    struct tw_arena strings;  /* the entries' rule, domain and image */
-    uint32_t *next;         /* chain links, n entries */
-    _Atomic uint64_t *hits; /* n counters */
-    size_t n_built;         /* next and hits are tables of max(n_built, 1) */
+    struct tw_arena strings; /* the entries' rule, domain and image */
+    uint32_t *next;          /* chain links, n entries */
+    _Atomic uint64_t *hits;  /* n counters */
+    size_t n_built;          /* next and hits are tables of max(n_built, 1) */
     struct ex_slot *slots;
     size_t mask; /* slots - 1; slots NULL when n is 0 */
     char **files;
@@ -69,14 +68,6 @@ struct tw_exclusions {
     size_t errors;
     size_t scoped, rules;
 };
-
-static bool eq_nocase(const char *a, const char *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (tw_ascii_lower((unsigned char)a[i]) != tw_ascii_lower((unsigned char)b[i]))
-            return false;
-    return true;
-}
 
 static uint64_t scope_hash(const char *rule)
 {
@@ -548,9 +539,9 @@ static bool glob_match(const char *pat, const char *s)
 static bool name_covered(const struct ex_name *n, const char *dom, size_t dlen)
 {
     if (n->len == dlen)
-        return eq_nocase(n->p, dom, dlen);
+        return tw_ascii_eq_nocase(n->p, dom, dlen);
     return n->len > dlen && n->p[n->len - dlen - 1] == '.' &&
-           eq_nocase(n->p + n->len - dlen, dom, dlen);
+           tw_ascii_eq_nocase(n->p + n->len - dlen, dom, dlen);
 }
 
 struct ex_query {
@@ -567,7 +558,8 @@ static bool entry_holds(const struct ex_entry *e, const struct ex_query *q)
     if (e->rule != NULL) {
         size_t rl = strlen(e->rule);
 
-        if (q->rule_id == NULL || strlen(q->rule_id) != rl || !eq_nocase(q->rule_id, e->rule, rl))
+        if (q->rule_id == NULL || strlen(q->rule_id) != rl ||
+            !tw_ascii_eq_nocase(q->rule_id, e->rule, rl))
             return false;
     }
     if (e->domain != NULL) {
@@ -632,7 +624,8 @@ bool tw_exclusions_find(const struct tw_exclusions *ex, const char *rule_id,
     if (matched_name != NULL) {
         struct ex_name m = trim_name(matched_name, strlen(matched_name));
 
-        if (q.n_names == 0 || m.len != q.names[0].len || !eq_nocase(m.p, q.names[0].p, m.len))
+        if (q.n_names == 0 || m.len != q.names[0].len ||
+            !tw_ascii_eq_nocase(m.p, q.names[0].p, m.len))
             q.names[q.n_names++] = m;
     }
     scopes[n_scopes++] = SCOPE_GLOBAL;

@@ -852,22 +852,13 @@ void tw_dns_answers_init(struct tw_dns_answers *a)
     memset(a, 0, sizeof(*a));
 }
 
-/* ASCII case-insensitive equality; presentation-form escapes are digits and punctuation. */
-static bool name_eq(const char *x, const char *y)
-{
-    for (;; x++, y++) {
-        unsigned char a = (unsigned char)*x, b = (unsigned char)*y;
-        if (tw_ascii_lower(a) != tw_ascii_lower(b))
-            return false;
-        if (a == '\0')
-            return true;
-    }
-}
-
-static bool name_in(const char *name, const char *const *names, size_t n)
+/* Whether name x (xn bytes) is one of names[0..n) (lengths lens): ASCII case-insensitive,
+ * presentation-form escapes being digits and punctuation. */
+static bool name_in(const char *x, size_t xn, const char *const *names, const size_t *lens,
+                    size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (name_eq(name, names[i]))
+        if (lens[i] == xn && tw_ascii_eq_nocase(x, names[i], xn))
             return true;
     return false;
 }
@@ -879,20 +870,24 @@ size_t tw_dns_cname_chain(const struct tw_dns_answers *ans, const char *qname, c
 {
     /* Every name after qname is the target of a distinct CNAME record. */
     const char *names[TW_DNS_MAX_ANSWERS + 1];
+    size_t lens[TW_DNS_MAX_ANSWERS + 1];
     size_t n = 0;
 
     if (ans == NULL || qname == NULL || (chain == NULL && max > 0))
         return 0;
     unsigned count = TW_MIN(ans->n, (unsigned)TW_DNS_MAX_ANSWERS);
-    names[n++] = qname;
+    names[n] = qname;
+    lens[n++] = strlen(qname);
     while (n < TW_ARRAY_SIZE(names)) {
-        const char *target = NULL;
-        for (unsigned i = 0; i < count && target == NULL; i++)
-            if (ans->a[i].type == TYPE_CNAME && name_eq(ans->a[i].name, names[n - 1]))
-                target = ans->a[i].target;
-        if (target == NULL || name_in(target, names, n))
+        const struct tw_dns_answer *t = NULL;
+        for (unsigned i = 0; i < count && t == NULL; i++)
+            if (ans->a[i].type == TYPE_CNAME &&
+                name_in(ans->a[i].name, ans->a[i].name_len, &names[n - 1], &lens[n - 1], 1))
+                t = &ans->a[i];
+        if (t == NULL || name_in(t->target, t->target_len, names, lens, n))
             break;
-        names[n++] = target;
+        names[n] = t->target;
+        lens[n++] = t->target_len;
     }
 
     for (size_t i = 0; i < n && i < max; i++)
@@ -901,7 +896,8 @@ size_t tw_dns_cname_chain(const struct tw_dns_answers *ans, const char *qname, c
     if (fn != NULL) {
         for (unsigned i = 0; i < count; i++) {
             const struct tw_dns_answer *a = &ans->a[i];
-            if ((a->type == TYPE_A || a->type == TYPE_AAAA) && name_in(a->name, names, n))
+            if ((a->type == TYPE_A || a->type == TYPE_AAAA) &&
+                name_in(a->name, a->name_len, names, lens, n))
                 fn(ctx, a->addr, a->type == TYPE_A ? 4 : 6, a->ttl);
         }
     }

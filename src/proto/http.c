@@ -66,12 +66,7 @@ static bool span_is(const uint8_t *p, size_t n, const char *word)
 
 static bool span_ieq(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
-    if (an != bn)
-        return false;
-    for (size_t i = 0; i < an; i++)
-        if (tw_ascii_lower(a[i]) != tw_ascii_lower(b[i]))
-            return false;
-    return true;
+    return an == bn && tw_ascii_eq_nocase(a, b, an);
 }
 
 static bool span_ieq_str(const uint8_t *p, size_t n, const char *word)

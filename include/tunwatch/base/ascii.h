@@ -33,6 +33,10 @@ static inline bool tw_ascii_alnum(uint8_t c)
 /* dst[0..n) = src[0..n) lowercased (dst may equal src). */
 void tw_ascii_lower_copy(char *dst, const char *src, size_t n);
 
+/* Whether a[0..n) and b[0..n) are the same bytes with A-Z and a-z taken as one (every other
+ * byte compared as it is): eight bytes a step. */
+bool tw_ascii_eq_nocase(const void *a, const void *b, size_t n);
+
 /*
  * The form rules match names in (Sigma: case-insensitive; DESIGN: one trailing dot removed):
  * src[0..n) ASCII-lowercased, one trailing dot dropped, NUL-terminated in dst, which must hold

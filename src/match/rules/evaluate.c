@@ -224,15 +224,6 @@ static bool test_value(const struct evctx *x, const struct matcher *m, const cha
     }
 }
 
-/* Both sides folded: a field reference compares two event values. */
-static bool eq_ci(const char *a, const char *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (tw_ascii_lower((uint8_t)a[i]) != tw_ascii_lower((uint8_t)b[i]))
-            return false;
-    return true;
-}
-
 static bool fieldref_match(const struct evctx *x, const struct matcher *m, const char *v,
                            size_t len)
 {
@@ -245,16 +236,16 @@ static bool fieldref_match(const struct evctx *x, const struct matcher *m, const
     switch (m->refmod) {
     case 'c':
         for (size_t i = 0; rl <= len && i + rl <= len; i++)
-            if (m->cased ? memcmp(v + i, r, rl) == 0 : eq_ci(v + i, r, rl))
+            if (m->cased ? memcmp(v + i, r, rl) == 0 : tw_ascii_eq_nocase(v + i, r, rl))
                 return true;
         return false;
     case 's':
-        return rl <= len && (m->cased ? memcmp(v, r, rl) == 0 : eq_ci(v, r, rl));
+        return rl <= len && (m->cased ? memcmp(v, r, rl) == 0 : tw_ascii_eq_nocase(v, r, rl));
     case 'e':
-        return rl <= len &&
-               (m->cased ? memcmp(v + len - rl, r, rl) == 0 : eq_ci(v + len - rl, r, rl));
+        return rl <= len && (m->cased ? memcmp(v + len - rl, r, rl) == 0
+                                      : tw_ascii_eq_nocase(v + len - rl, r, rl));
     default:
-        return rl == len && (m->cased ? memcmp(v, r, rl) == 0 : eq_ci(v, r, rl));
+        return rl == len && (m->cased ? memcmp(v, r, rl) == 0 : tw_ascii_eq_nocase(v, r, rl));
     }
 }
 
