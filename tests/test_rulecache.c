@@ -327,7 +327,8 @@ static void test_cache_dir(void **state)
     assert_true(b.res.written);
     done(&b);
 
-    /* A rule file edited in place, the same size: not the cached set. */
+    /* A rule file edited in place, the same size: not the cached set (the same names: its
+     * cache file is written over). */
     char *edited = strdup(rich_yaml), *at = strstr(edited, "a.example.com");
     assert_non_null(at);
     at[0] = 'b';
@@ -351,7 +352,17 @@ static void test_cache_dir(void **state)
     done(&b);
     assert_int_equal(unlink(other), 0);
 
-    /* The first set again: still there, used. */
+    /* The first contents again: compiled (the cache holds the edited set), then used. */
+    cached(&b, rules, cache, false);
+    assert_false(b.res.used);
+    assert_true(b.res.written);
+    done(&b);
+    cached(&b, rules, cache, false);
+    assert_true(b.res.used);
+    done(&b);
+
+    /* The file rewritten with the same contents (new times): by contents, still the set. */
+    write_file(file, rich_yaml);
     cached(&b, rules, cache, false);
     assert_true(b.res.used);
     done(&b);
@@ -404,16 +415,18 @@ static void test_cache_dir(void **state)
     assert_int_equal(tw_ruleset_skipped(b.rs, &sk, 1), 1);
     done(&b);
 
-    /* Pruned: the newest CACHE_KEEP (8) sets stay. */
+    /* Pruned: the newest CACHE_KEEP (8) sets stay (each of another list of files). */
     for (int i = 0; i < 12; i++) {
-        char body[256];
+        char body[256], name_i[256];
         snprintf(body, sizeof(body), "title: t\nid: p-%d\nlogsource:\n  category: dns_query\n"
                                      "detection:\n  sel:\n    QueryName: 'p%d.test'\n"
                                      "  condition: sel\n", i, i);
-        write_file(other, body);
+        snprintf(name_i, sizeof(name_i), "%s/p%02d.yml", rules, i);
+        write_file(name_i, body);
         cached(&b, rules, cache, false);
         assert_true(b.res.written);
         done(&b);
+        assert_int_equal(unlink(name_i), 0);
     }
     assert_int_equal(cache_files(cache, NULL, 0), 8);
     free(va);

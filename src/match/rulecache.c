@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tunwatch/base/blob.h"
@@ -46,12 +47,88 @@ nomem:
 
 /* --- the key ---------------------------------------------------------------------------- */
 
+/*
+ * What a rule file was when the set was compiled: where it is (device, inode), its size and
+ * times, and a hash of its contents. A start finds the cached set by the names alone; a file
+ * whose stat is the same as it was is the same file (a write changes its ctime, which no one
+ * can set), unless its times were within RACY_NS of the moment the set was written (the
+ * kernel stamps files from a clock that moves in ticks of a few ms: a write in the same tick
+ * as that last look would not show): such a file, and one whose stat changed, is read and
+ * hashed, and the set is used if the contents are the same.
+ */
+struct file_rec {
+    uint64_t dev, ino, size, mtime_ns, ctime_ns, hash;
+    uint32_t racy, pad;
+};
+
+#define RACY_NS 100000000LL
+
 struct key {
-    FILE *f; /* the key's bytes, into buf */
+    FILE *f; /* the names' bytes (build, settings, paths, files), into buf */
     char *buf;
     size_t len;
+    struct file_rec *recs; /* n_recs, the files in load order */
+    char **paths;          /* their paths, to hash them */
+    size_t n_recs, cap;
     bool bad; /* a file could not be read: no cache */
 };
+
+static void key_free(struct key *k)
+{
+    for (size_t i = 0; i < k->n_recs; i++)
+        free(k->paths[i]);
+    free(k->paths);
+    free(k->recs);
+    free(k->buf);
+}
+
+static uint64_t ns_of(struct timespec t)
+{
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void stat_rec(const struct stat *sb, struct file_rec *r)
+{
+    *r = (struct file_rec){.dev = sb->st_dev,
+                           .ino = sb->st_ino,
+                           .size = (uint64_t)sb->st_size,
+                           .mtime_ns = ns_of(sb->st_mtim),
+                           .ctime_ns = ns_of(sb->st_ctim)};
+}
+
+/* Whether a and b describe the same file in the same state (hashes aside). */
+static bool same_stat(const struct file_rec *a, const struct file_rec *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+/* The hash of the contents of the file at path (which must be r's size): 0, or -1 when it
+ * cannot be read or is not that size. */
+static int hash_file(const char *path, const struct file_rec *r, uint64_t *h)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    int rc = -1;
+
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == r->size) {
+        if (sb.st_size == 0) {
+            *h = tw_blob_hash("", 0, KEY_SEED);
+            rc = 0;
+        } else {
+            void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (m != MAP_FAILED) {
+                *h = tw_blob_hash(m, (size_t)sb.st_size, KEY_SEED);
+                munmap(m, (size_t)sb.st_size);
+                rc = 0;
+            }
+        }
+    }
+    close(fd);
+    return rc;
+}
 
 static int phdr_build_id(struct dl_phdr_info *info, size_t size, void *ctx)
 {
@@ -96,35 +173,33 @@ static void key_build(FILE *f)
     fputc(0, f);
 }
 
-/* One rule file: its name, size and a hash of its contents. */
+/* One rule file: its name into the key, its stat into the records. */
 static int key_file(void *ctx, const char *path)
 {
     struct key *k = ctx;
     struct stat sb;
-    uint64_t v[2] = {0, 0};
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         k->bad = true; /* the load says why */
-        if (fd >= 0)
-            close(fd);
         return 0;
     }
-    v[0] = (uint64_t)sb.st_size;
-    if (sb.st_size > 0) {
-        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) {
-            k->bad = true;
-            close(fd);
-            return 0;
-        }
-        v[1] = tw_blob_hash(m, (size_t)sb.st_size, KEY_SEED);
-        munmap(m, (size_t)sb.st_size);
+    if (k->n_recs == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 16;
+        struct file_rec *r = realloc(k->recs, cap * sizeof(*r));
+        if (r != NULL)
+            k->recs = r;
+        char **p = realloc(k->paths, cap * sizeof(*p));
+        if (p != NULL)
+            k->paths = p;
+        if (r == NULL || p == NULL)
+            return TW_ENOMEM;
+        k->cap = cap;
     }
-    close(fd);
+    if ((k->paths[k->n_recs] = strdup(path)) == NULL)
+        return TW_ENOMEM;
+    stat_rec(&sb, &k->recs[k->n_recs++]);
     fputs(path, k->f);
     fputc(0, k->f);
-    fwrite(v, sizeof(v), 1, k->f);
     return 0;
 }
 
@@ -146,14 +221,60 @@ static int make_key(const struct tw_matchers_config *cfg, struct key *k)
         int rc = tw_ruleset_files(cfg->rule_paths[i], key_file, k);
         if (rc == TW_ENOMEM) {
             fclose(k->f);
+            key_free(k);
+            *k = (struct key){0};
             return TW_ENOMEM;
         }
         if (rc != 0)
             k->bad = true;
     }
-    if (fclose(k->f) != 0)
+    if (fclose(k->f) != 0) {
+        key_free(k);
+        *k = (struct key){0};
         return TW_ENOMEM;
+    }
     return 0;
+}
+
+/*
+ * The records of the files as the set was compiled from them, for the cache (hashes made
+ * now): false when a file changed while the set was compiled (its stat is not the one the
+ * key was made with), or cannot be read: such a set is not kept.
+ */
+static bool records_now(struct key *k)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    for (size_t i = 0; i < k->n_recs; i++) {
+        struct file_rec *r = &k->recs[i], cur;
+        struct stat sb;
+        if (stat(k->paths[i], &sb) != 0)
+            return false;
+        stat_rec(&sb, &cur);
+        if (!same_stat(r, &cur) || hash_file(k->paths[i], r, &r->hash) != 0)
+            return false;
+        r->racy = (int64_t)(ns_of(now) - r->ctime_ns) < RACY_NS ||
+                  (int64_t)(ns_of(now) - r->mtime_ns) < RACY_NS;
+    }
+    return true;
+}
+
+/* Whether the files are still the ones recs (n of them, as the cache keeps them) describe:
+ * by stat where that tells, else by contents. */
+static bool records_hold(const struct key *k, const struct file_rec *recs, size_t n)
+{
+    if (n != k->n_recs)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h;
+        if (!recs[i].racy && same_stat(&recs[i], &k->recs[i]))
+            continue;
+        if (recs[i].size != k->recs[i].size || hash_file(k->paths[i], &k->recs[i], &h) != 0 ||
+            h != recs[i].hash)
+            return false;
+    }
+    return true;
 }
 
 /* --- the file --------------------------------------------------------------------------- */
@@ -171,23 +292,26 @@ static char *cache_path(const char *dir, const struct key *k, bool temp)
 }
 
 /*
- * The file: magic, key, messages (each bytes: a length, then them), zeros to a multiple of 8
- * bytes, the set (bytes: its arrays aligned as the mapping is), then a hash of the key, the
- * messages and the set (sum()). split() finds the parts of a file of key k, or says it is not
- * one.
+ * The file: magic, key (the names), the files' records, messages (each bytes: a length, then
+ * them), zeros to a multiple of 8 bytes, the set (bytes: its arrays aligned as the mapping
+ * is), then a hash of all before it (sum()). split() finds the parts of a file of key k, or
+ * says it is not one.
  */
 struct parts {
+    const struct file_rec *recs;
+    size_t n_recs;
     const char *msgs;
     size_t msgs_len;
     const void *set;
     size_t set_len;
 };
 
-static uint64_t sum(const struct key *k, const void *msgs, size_t msgs_len, const void *set,
-                    size_t set_len)
+static uint64_t sum(const struct key *k, const struct file_rec *recs, size_t n_recs,
+                    const void *msgs, size_t msgs_len, const void *set, size_t set_len)
 {
     uint64_t h = tw_blob_hash(k->buf, k->len, KEY_SEED);
 
+    h = tw_blob_hash(recs, n_recs * sizeof(*recs), h);
     h = tw_blob_hash(msgs, msgs_len, h);
     return tw_blob_hash(set, set_len, h);
 }
@@ -206,11 +330,12 @@ static bool split(const uint8_t *buf, size_t len, const struct key *k, struct pa
     const void *key = tw_blob_get_bytes(&r, &klen);
     if (r.bad || klen != k->len || memcmp(key, k->buf, klen) != 0)
         return false;
+    pt->recs = tw_blob_get_array(&r, sizeof(*pt->recs), k->n_recs, &pt->n_recs);
     pt->msgs = tw_blob_get_bytes(&r, &pt->msgs_len);
     tw_blob_get_align(&r);
     pt->set = tw_blob_get_bytes(&r, &pt->set_len);
     return !r.bad && r.p == r.end &&
-           sum(k, pt->msgs, pt->msgs_len, pt->set, pt->set_len) == want;
+           sum(k, pt->recs, pt->n_recs, pt->msgs, pt->msgs_len, pt->set, pt->set_len) == want;
 }
 
 /* The cache file at path mapped (*len bytes), when it is one to trust: a regular file of
@@ -266,7 +391,13 @@ static bool take_cached(const struct tw_matchers_config *cfg, const char *path,
         return false;
     }
     b->guard = tw_mapguard_add(b->map, b->len);
-    if (b->guard >= 0 && split(b->map, b->len, k, &pt) && (rs = tw_ruleset_new()) != NULL) {
+    bool whole = b->guard >= 0 && split(b->map, b->len, k, &pt);
+    if (whole && !records_hold(k, pt.recs, pt.n_recs)) {
+        /* The same names, other contents: a set of other rules, compiled over. */
+        backing_release(b);
+        return false;
+    }
+    if (whole && (rs = tw_ruleset_new()) != NULL) {
         tw_ruleset_set_process_fields(rs, cfg->process_fields);
         tw_ruleset_set_explain(rs, !cfg->lean);
         restored = tw_ruleset_restore(rs, pt.set, pt.set_len, backing_release, b) == 0;
@@ -362,9 +493,10 @@ static int write_cache(const char *dir, const char *path, const struct key *k,
     }
     fd = -1;
     struct tw_blob_w w = {f, false, 0};
-    uint64_t h = sum(k, msgs, msgs_len, set, set_len);
+    uint64_t h = sum(k, k->recs, k->n_recs, msgs, msgs_len, set, set_len);
     tw_blob_put(&w, CACHE_MAGIC, 8);
     tw_blob_bytes(&w, k->buf, k->len);
+    tw_blob_array(&w, k->recs, k->n_recs, sizeof(*k->recs));
     tw_blob_bytes(&w, msgs, msgs_len);
     tw_blob_align(&w);
     tw_blob_bytes(&w, set, set_len);
@@ -415,13 +547,13 @@ int tw_rulecache_rules(const struct tw_matchers_config *cfg, FILE *errlog,
     if (make_key(cfg, &k) != 0)
         return TW_ENOMEM;
     if (k.bad || (path = cache_path(cfg->rule_cache, &k, false)) == NULL) {
-        free(k.buf);
+        key_free(&k);
         return compile_rules(cfg, errlog, out); /* the load says what it cannot read */
     }
     if (take_cached(cfg, path, &k, errlog, out)) {
         res->used = true;
         free(path);
-        free(k.buf);
+        key_free(&k);
         return 0;
     }
     /* Compiled, its messages kept for the cache and passed on. */
@@ -432,7 +564,9 @@ int tw_rulecache_rules(const struct tw_matchers_config *cfg, FILE *errlog,
         fwrite(msgs, 1, msgs_len, errlog);
     }
     struct tw_ruleset_stats st;
-    if (rc == 0 && tee != NULL && (tw_ruleset_get_stats(*out, &st), st.errors == 0)) {
+    /* Kept when every file read and parsed, and none changed meanwhile. */
+    if (rc == 0 && tee != NULL && (tw_ruleset_get_stats(*out, &st), st.errors == 0) &&
+        records_now(&k)) {
         if (write_cache(cfg->rule_cache, path, &k, *out, msgs, msgs_len) == 0)
             res->written = true;
         else
@@ -441,7 +575,7 @@ int tw_rulecache_rules(const struct tw_matchers_config *cfg, FILE *errlog,
     }
     free(msgs);
     free(path);
-    free(k.buf);
+    key_free(&k);
     return rc;
 }
 

@@ -4,13 +4,15 @@
  * and compiling the same rules again (100,000 rules: some 0.15 s of YAML and compiling
  * become a few ms of copying), at start and on every reload.
  *
- * A cached set is found by a key made of everything its compiled form depends on: this
- * build of tunwatch (its ELF build ID), the process-fields and explain settings, and the
- * rule paths with the files they stand for, each by name, size and a hash of its contents (a
- * file edited in place, replaced, added to or taken out of a directory is a new key). It
- * holds the set (tw_ruleset_save()) and the lines the load wrote about it (skipped rules),
- * which are written again when it is used, and a hash of both, checked on reading. A set
- * whose load could not read a file or parse it is not kept (the next start tries again).
+ * A cached set is found by the names of everything its compiled form depends on: this build of
+ * tunwatch (its ELF build ID), the process-fields and explain settings, and the rule paths with
+ * the files they stand for. It keeps each file's stat and a hash of its contents: a file whose
+ * stat is unchanged (and was not within a clock tick of the set being written) is the same
+ * file; one whose stat changed is hashed and must have the same contents. It holds the set
+ * (tw_ruleset_save()) and the lines the load wrote about it (skipped rules), which are written
+ * again when it is used, and a hash of all, checked on reading. A set whose load could not
+ * read a file or parse it, or during whose load a file changed, is not kept (the next start
+ * tries again).
  * Cache files are written to a temporary name and renamed, and only files this user owns
  * that no one else may write are read. A missing, stale or damaged file is compiled as if
  * there were no cache (a damaged one is said on errlog) and written anew; the directory

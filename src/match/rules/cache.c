@@ -52,6 +52,9 @@ int tw_ruleset_save(const struct tw_ruleset *rs, FILE *out)
     tw_blob_u64(&w, rs->n_files);
     for (size_t i = 0; i < rs->n_files; i++)
         tw_blob_str(&w, rs->files[i]);
+    /* The graph first: the rules name their root node in it. */
+    tw_blob_array(&w, rs->nodes, rs->n_nodes, sizeof(*rs->nodes));
+    tw_blob_array(&w, rs->kids, rs->n_kids, sizeof(*rs->kids));
     tw_blob_u64(&w, rs->n_rules);
     uint32_t last_file = 0;
     for (size_t i = 0; i < rs->n_rules; i++) {
@@ -70,8 +73,6 @@ int tw_ruleset_save(const struct tw_ruleset *rs, FILE *out)
         put_strs(&w, in->tags, in->n_tags);
         put_strs(&w, in->references, in->n_references);
     }
-    tw_blob_array(&w, rs->nodes, rs->n_nodes, sizeof(*rs->nodes));
-    tw_blob_array(&w, rs->kids, rs->n_kids, sizeof(*rs->kids));
     tw_blob_u64(&w, rs->n_m);
     for (size_t i = 0; i < rs->n_m; i++) {
         const struct matcher *m = &rs->m[i];
@@ -316,24 +317,10 @@ int tw_ruleset_restore(struct tw_ruleset *rs, const void *buf, size_t len,
             return TW_ENOMEM;
         rs->n_files = i + 1;
     }
-    /* The rules name their root node: the graph's size comes first from where it lies. */
-    struct tw_blob_r at = r;
-    uint64_t n_rules = tw_blob_get_u64(&at);
-    for (uint64_t i = 0; i < n_rules && !at.bad; i++) {
-        (void)tw_blob_get(&at, 16);
-        for (int k = 0; k < 4; k++)
-            (void)tw_blob_get_str(&at);
-        for (int k = 0; k < 2; k++) {
-            bool present = tw_blob_get_u32(&at) != 0;
-            uint64_t ns = tw_blob_get_u64(&at);
-            for (uint64_t j = 0; present && j < ns && !at.bad; j++)
-                (void)tw_blob_get_str(&at);
-        }
-    }
     size_t n_nodes, n_kids;
-    const struct node *nodes = tw_blob_get_array(&at, sizeof(*nodes), UINT32_MAX, &n_nodes);
-    const uint32_t *kids = tw_blob_get_array(&at, sizeof(*kids), UINT32_MAX, &n_kids);
-    if (at.bad)
+    const struct node *nodes = tw_blob_get_array(&r, sizeof(*nodes), UINT32_MAX, &n_nodes);
+    const uint32_t *kids = tw_blob_get_array(&r, sizeof(*kids), UINT32_MAX, &n_kids);
+    if (r.bad)
         return TW_EMALFORMED;
     if ((n_nodes > 0 &&
          grow_table((void **)&rs->nodes, &rs->nodes_cap, n_nodes, sizeof(*rs->nodes))) ||
@@ -347,7 +334,6 @@ int tw_ruleset_restore(struct tw_ruleset *rs, const void *buf, size_t len,
     rs->n_kids = n_kids;
     if ((rc = get_rules(rs, &r)) != 0)
         return rc;
-    r = at; /* past the graph, read above */
     if ((rc = get_matchers(rs, &r)) != 0 || (rc = get_problems(rs, &r)) != 0)
         return rc;
     if (!graph_sound(rs))
