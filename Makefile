@@ -1,5 +1,8 @@
 # tunwatch - passive sensor for tunneling-service names (DNS, TLS SNI) on mirrored traffic.
-#   make            build build/tunwatch
+#   make            build build/tunwatch: link-time optimised and profile-guided (a training run
+#                   of an instrumented build on a generated capture and the bundled ones, then
+#                   the build that uses its profile; OPT=lto: link-time optimisation alone,
+#                   OPT=plain: neither, as the sanitizer and DPDK builds are)
 #   make check      install missing Debian packages, build, run every test (tests/run.sh:
 #                   "N passed, N failed, N skipped"; the shared corpus and SigmaHQ rules are
 #                   read from TW_SHARED, default ../shared; with CI=true a skip of what CI must
@@ -60,6 +63,27 @@ TW_CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
 TW_LDFLAGS += -fsanitize=thread
 endif
 
+# How build/tunwatch is optimised (see the top). The stages of OPT=pgo run as sub-makes in
+# $(BUILD)/pgo: gen (instrumented), then use (with the profile of the training run). The other
+# binaries (tests, bench tools) link the plain objects of $(BUILD).
+OPT ?= pgo
+ifneq ($(SANITIZE)$(DPDK),)
+OPT := plain
+endif
+LTO_CFLAGS := -flto=auto -ffat-lto-objects
+ifeq ($(OPT),lto)
+TW_CFLAGS += $(LTO_CFLAGS)
+TW_BIN_LDFLAGS := -flto=auto
+endif
+ifeq ($(OPT),gen)
+TW_CFLAGS += $(LTO_CFLAGS) -fprofile-generate -fprofile-update=atomic
+TW_BIN_LDFLAGS := -flto=auto -fprofile-generate
+endif
+ifeq ($(OPT),use)
+TW_CFLAGS += $(LTO_CFLAGS) -fprofile-use -fprofile-partial-training -Wno-missing-profile
+TW_BIN_LDFLAGS := -flto=auto
+endif
+
 # DPDK capture (-i dpdk:PORT) with make DPDK=1, built in $(BUILD)/dpdk; otherwise a stand-in
 # that refuses DPDK sources. DPDK's headers are compiled as system headers (-isystem).
 ifeq ($(DPDK),1)
@@ -109,8 +133,24 @@ $(BUILD)/libtunwatch.a: $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+ifeq ($(OPT),pgo)
+# Instrumented, trained (tests/bench/train.sh), rebuilt with the profile: whenever a source
+# changed (each stage starts from no objects: the profile is of the sources as they are).
+PGO_DIR := $(BUILD)/pgo
+$(BUILD)/tunwatch: src/run/main.c $(LIB_SRCS) $(DPDK_SRC) tests/bench/train.sh \
+    $(wildcard include/tunwatch/*.h include/tunwatch/*/*.h src/*/*.h src/*/*/*.h) \
+    $(BUILD)/bench/twgen
+	rm -rf $(PGO_DIR)
+	$(MAKE) BUILD=$(PGO_DIR) OPT=gen $(PGO_DIR)/tunwatch
+	sh tests/bench/train.sh $(PGO_DIR)/tunwatch $(BUILD)/bench/twgen $(PGO_DIR)
+	find $(PGO_DIR) -name '*.o' -delete
+	rm -f $(PGO_DIR)/tunwatch $(PGO_DIR)/libtunwatch.a
+	$(MAKE) BUILD=$(PGO_DIR) OPT=use $(PGO_DIR)/tunwatch
+	cp $(PGO_DIR)/tunwatch $@
+else
 $(BUILD)/tunwatch: $(BUILD)/src/run/main.o $(BUILD)/libtunwatch.a
-	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(TW_BIN_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+endif
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libtunwatch.a
 	$(CC) $(CFLAGS) $(TW_LDFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
