@@ -463,47 +463,61 @@ static void prune(const char *dir)
     closedir(d);
 }
 
-/* Writes set rs with its messages under key k to path (through a temporary file renamed
- * over it). 0, or -1 with errno. */
+/* Writes set rs with its messages under key k to path, through a temporary file renamed over
+ * it: the set written straight into the file (tw_ruleset_save()), its length and the sum then
+ * filled in from what the file holds. 0, or -1 with errno. */
 static int write_cache(const char *dir, const char *path, const struct key *k,
                        const struct tw_ruleset *rs, const char *msgs, size_t msgs_len)
 {
-    char *set = NULL, *tmp = cache_path(dir, k, true);
-    size_t set_len = 0;
-    FILE *mem = open_memstream(&set, &set_len), *f = NULL;
+    char *tmp = cache_path(dir, k, true);
+    FILE *f = NULL;
     int fd = -1, err = ENOMEM;
     bool made = false, ok = false;
 
-    if (tmp == NULL || mem == NULL) {
-        if (mem != NULL)
-            fclose(mem);
+    if (tmp == NULL)
         goto out;
-    }
-    int rc = tw_ruleset_save(rs, mem);
-    if (fclose(mem) != 0 || rc != 0)
-        goto out;
-    if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-        err = errno;
-        goto out;
-    }
-    made = true;
-    if ((f = fdopen(fd, "wb")) == NULL) {
+    if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0 || (made = true, (f = fdopen(fd, "w+b")) == NULL)) {
         err = errno;
         goto out;
     }
     fd = -1;
+    (void)setvbuf(f, NULL, _IOFBF, 1 << 20);
     struct tw_blob_w w = {f, false, 0};
-    uint64_t h = sum(k, k->recs, k->n_recs, msgs, msgs_len, set, set_len);
     tw_blob_put(&w, CACHE_MAGIC, 8);
     tw_blob_bytes(&w, k->buf, k->len);
     tw_blob_array(&w, k->recs, k->n_recs, sizeof(*k->recs));
     tw_blob_bytes(&w, msgs, msgs_len);
     tw_blob_align(&w);
-    tw_blob_bytes(&w, set, set_len);
-    tw_blob_u64(&w, h);
-    ok = !w.failed;
-    err = ok ? 0 : errno;
-    if (fclose(f) != 0 && ok) {
+    uint64_t len_at = w.at, set_len = 0;
+    tw_blob_u64(&w, 0); /* the set's length, known once it is written */
+    uint64_t set_at = w.at;
+    errno = 0;
+    if (w.failed || tw_ruleset_save(rs, f) != 0 || fflush(f) != 0) {
+        err = errno != 0 ? errno : EIO;
+        goto out;
+    }
+    off_t end = ftello(f);
+    if (end < 0 || (uint64_t)end < set_at) {
+        err = errno != 0 ? errno : EIO;
+        goto out;
+    }
+    set_len = (uint64_t)end - set_at;
+    void *m = mmap(NULL, (size_t)end, PROT_READ, MAP_SHARED, fileno(f), 0);
+    if (m == MAP_FAILED) {
+        err = errno;
+        goto out;
+    }
+    uint64_t h = sum(k, k->recs, k->n_recs, msgs, msgs_len, (const uint8_t *)m + set_at,
+                     (size_t)set_len);
+    munmap(m, (size_t)end);
+    if (fseeko(f, (off_t)len_at, SEEK_SET) != 0 || fwrite(&set_len, sizeof(set_len), 1, f) != 1 ||
+        fseeko(f, 0, SEEK_END) != 0 || fwrite(&h, sizeof(h), 1, f) != 1) {
+        err = errno != 0 ? errno : EIO;
+        goto out;
+    }
+    ok = true;
+    err = 0;
+    if (fclose(f) != 0) {
         ok = false;
         err = errno;
     }
@@ -520,7 +534,6 @@ out:
     if (made && !ok)
         (void)unlink(tmp);
     free(tmp);
-    free(set);
     if (ok) {
         prune(dir);
         return 0;
