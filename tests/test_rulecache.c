@@ -66,6 +66,9 @@ static const char rich_yaml[] =
     "---\n" DOC("r-allof", "network_connection",
                 "  sel_a:\n    DestinationHostname|contains: 'all'\n  sel_b:\n"
                 "    DestinationHostname|endswith: '.of.test'\n  condition: all of sel_*\n")
+    "---\n" DOC("r-3of2", "network_connection",
+                "  sel_a:\n    DestinationHostname: 'n.test'\n  sel_b:\n    DestinationPort: 443\n"
+                "  condition: 3 of sel_*\n")
     "---\n" DOC("r-skipped", "network_connection", "  sel:\n    CommandLine: 'x'\n"
                                                    "  condition: sel\n");
 
@@ -90,6 +93,7 @@ static const char *const events[] = {
     "name=a.pinggy.io;init=false",
     "name=ball.of.test",
     "name=same;src=10.9.9.9;dst=10.9.9.9;dport=22",
+    "name=n.test",
 };
 
 static void kv(struct kvev *k, const char *spec)
@@ -154,7 +158,7 @@ static void test_rich_set_restored(void **state)
 
     (void)state;
     tw_ruleset_get_stats(rs, &st);
-    assert_int_equal(st.loaded, 13);
+    assert_int_equal(st.loaded, 14); /* r-3of2: "3 of" two selections never holds */
     assert_int_equal(st.skipped, 1);
     char *want = verdicts(rs);
     /* Every kind of test matches somewhere: the events are not all misses. */

@@ -18,6 +18,8 @@ Reads classic pcap and pcapng files (Ethernet, SLL, SLL2, raw, NULL link types) 
                 the selector byte of tests/fuzz/fuzz_rulefiles.c (0 rules, 1 indicators,
                 2 exclusions)
   fuzz_yaml/    the project's rule files as they are (tests/fuzz/fuzz_yaml.c)
+  fuzz_rulecache/ the project's rule files behind mode byte 0 (compiled, written in the rule
+                cache's flat form and restored: tests/fuzz/fuzz_rulecache.c)
   fuzz_pcapng/  the project's pcapng files (their first 64 KiB) as files (tests/fuzz/fuzz_pcapng.c)
   fuzz_capfile/ the project's classic pcap and pcapng files (their first 64 KiB)
                 (tests/fuzz/fuzz_capfile.c)
@@ -184,6 +186,7 @@ def main():
                     put(os.path.join(out, "fuzz_rulefiles"), bytes([sel]) + blob)
                     if sel == 0:
                         put(os.path.join(out, "fuzz_yaml"), blob)
+                        put(os.path.join(out, "fuzz_rulecache"), bytes([0]) + blob)
     print(f"seeds: {n} payloads from {src}")
     return 0
 

@@ -234,8 +234,8 @@ static bool graph_sound(const struct tw_ruleset *rs)
             if (nd->a >= i)
                 return false;
             break;
-        case N_ATLEAST:
-            if (nd->a > rs->n_kids || nd->n > rs->n_kids - nd->a || nd->k > nd->n)
+        case N_ATLEAST: /* k may exceed n: "1 of sel*" naming no selection never holds */
+            if (nd->a > rs->n_kids || nd->n > rs->n_kids - nd->a)
                 return false;
             for (uint32_t j = 0; j < nd->n; j++)
                 if (rs->kids[nd->a + j] >= i)
