@@ -1,8 +1,8 @@
 # tunwatch - passive sensor for tunneling-service names (DNS, TLS SNI) on mirrored traffic.
-#   make            build build/tunwatch: link-time optimised and profile-guided (a training run
-#                   of an instrumented build on a generated capture and the bundled ones, then
-#                   the build that uses its profile; OPT=lto: link-time optimisation alone,
-#                   OPT=plain: neither, as the sanitizer and DPDK builds are)
+#   make            build build/tunwatch: -O3, link-time optimised and profile-guided (a training
+#                   run of an instrumented build on a generated capture and the bundled ones,
+#                   then the build that uses its profile; OPT=lto: without the profile,
+#                   OPT=plain: CFLAGS (-O2) alone, as the sanitizer and DPDK builds are)
 #   make check      install missing Debian packages, build, run every test (tests/run.sh:
 #                   "N passed, N failed, N skipped"; the shared corpus and SigmaHQ rules are
 #                   read from TW_SHARED, default ../shared; with CI=true a skip of what CI must
@@ -70,7 +70,9 @@ OPT ?= pgo
 ifneq ($(SANITIZE)$(DPDK),)
 OPT := plain
 endif
-LTO_CFLAGS := -flto=auto -ffat-lto-objects
+# The release build: -O3 (the profile tells where it pays), calls into shared libraries through
+# the GOT (no PLT stub), link-time optimisation.
+LTO_CFLAGS := -O3 -fno-plt -flto=auto -ffat-lto-objects
 ifeq ($(OPT),lto)
 TW_CFLAGS += $(LTO_CFLAGS)
 TW_BIN_LDFLAGS := -flto=auto

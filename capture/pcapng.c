@@ -346,7 +346,7 @@ int tw_pcapng_block(struct tw_pcapng *r, const uint8_t *blk, uint32_t type, uint
 
 int tw_pcapng_open(struct tw_pcapng *r, FILE *fp, char *err, size_t errlen)
 {
-    uint32_t type, len;
+    uint32_t type = 0, len = 0; /* set by read_block() when it returns 1 */
     int rc;
 
     memset(r, 0, sizeof(*r));
@@ -370,7 +370,7 @@ int tw_pcapng_open(struct tw_pcapng *r, FILE *fp, char *err, size_t errlen)
 
 int tw_pcapng_next(struct tw_pcapng *r, struct tw_frame *f, int *linktype, char *err, size_t errlen)
 {
-    uint32_t type, len;
+    uint32_t type = 0, len = 0; /* set by read_block() when it returns 1 */
     int rc;
 
     if (r->failed != 0) {

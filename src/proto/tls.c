@@ -493,7 +493,7 @@ int tw_tls_parse_stream(const uint8_t *stream, size_t len, uint8_t *scratch, siz
 
         size_t avail = TW_MIN((size_t)rlen, len - frag);
         /* hs_have == min(4, done) here: the header may be split over several records. */
-        while (msg_len == 0 && hs_have < done + avail) {
+        while (msg_len == 0 && hs_have < TLS_HS_HDR_LEN && hs_have < done + avail) {
             hs[hs_have] = stream[frag + (hs_have - done)];
             hs_have++;
             if (hs_have == 1 && hs[0] != TLS_HS_CLIENT_HELLO)
