@@ -14,6 +14,8 @@
 
 #include "tunwatch/match/rules.h"
 
+#include "fuzz_util.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct hits {
@@ -35,22 +37,9 @@ static void on_match(const struct tw_rule_info *rule, const struct tw_event *ev,
 
 static void events(struct tw_event ev[3])
 {
-    static const char *const names[3] = {"a1b2.tunnel.localto.net", "x.example.com",
-                                         "abc.trycloudflare.com"};
-
-    memset(ev, 0, 3 * sizeof(*ev));
-    for (int i = 0; i < 3; i++) {
-        ev[i].category = i == 1 ? TW_CAT_DNS_QUERY : TW_CAT_NETWORK_CONNECTION;
-        ev[i].raw = ev[i].norm = names[i];
-        ev[i].raw_len = ev[i].norm_len = strlen(names[i]);
-        ev[i].ip_version = 4;
-        memcpy(ev[i].src_addr, "\x0a\x00\x00\x02", 4);
-        memcpy(ev[i].dst_addr, "\xcb\x00\x71\x07", 4);
-        ev[i].sport = 40000;
-        ev[i].dport = i == 1 ? 53 : 443;
-        ev[i].l4_proto = i == 1 ? 17 : 6;
-        ev[i].initiated = true;
-    }
+    fuzz_event(&ev[0], "a1b2.tunnel.localto.net", false);
+    fuzz_event(&ev[1], "x.example.com", true);
+    fuzz_event(&ev[2], "abc.trycloudflare.com", false);
 }
 
 /* What set rs matches on the events, as text. */

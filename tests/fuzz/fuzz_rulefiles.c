@@ -17,6 +17,8 @@
 #include "tunwatch/match/intel.h"
 #include "tunwatch/match/rules.h"
 
+#include "fuzz_util.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void on_match(const struct tw_rule_info *rule, const struct tw_event *ev, void *ctx)
@@ -29,21 +31,8 @@ static void on_match(const struct tw_rule_info *rule, const struct tw_event *ev,
 
 static void events(struct tw_event ev[2])
 {
-    static const char *const names[2] = {"a1b2.tunnel.localto.net", "x.example.com"};
-
-    memset(ev, 0, 2 * sizeof(*ev));
-    for (int i = 0; i < 2; i++) {
-        ev[i].category = i ? TW_CAT_NETWORK_CONNECTION : TW_CAT_DNS_QUERY;
-        ev[i].raw = ev[i].norm = names[i];
-        ev[i].raw_len = ev[i].norm_len = strlen(names[i]);
-        ev[i].ip_version = 4;
-        memcpy(ev[i].src_addr, "\x0a\x00\x00\x02", 4);
-        memcpy(ev[i].dst_addr, "\xcb\x00\x71\x07", 4);
-        ev[i].sport = 40000;
-        ev[i].dport = i ? 443 : 53;
-        ev[i].l4_proto = i ? 6 : 17;
-        ev[i].initiated = true;
-    }
+    fuzz_event(&ev[0], "a1b2.tunnel.localto.net", true);
+    fuzz_event(&ev[1], "x.example.com", false);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
