@@ -141,11 +141,6 @@ const void *tw_blob_get_array(struct tw_blob_r *r, size_t elem, size_t max, size
 #define P2 0xc2b2ae3d27d4eb4fULL
 #define LANES 8
 
-static inline uint64_t rotl(uint64_t x, unsigned r)
-{
-    return (x << r) | (x >> (64 - r));
-}
-
 uint64_t tw_blob_hash(const void *p, size_t n, uint64_t seed)
 {
     const uint8_t *b = p;
@@ -155,17 +150,13 @@ uint64_t tw_blob_hash(const void *p, size_t n, uint64_t seed)
     for (int k = 0; k < LANES; k++)
         h[k] = seed + P1 * (uint64_t)(k + 1);
     for (; i + 8 * LANES <= n; i += 8 * LANES)
-        for (int k = 0; k < LANES; k++) {
-            memcpy(&w, b + i + 8 * k, sizeof(w));
-            h[k] = rotl(h[k] + w * P2, 31);
-        }
+        for (int k = 0; k < LANES; k++)
+            h[k] = tw_rotl64(h[k] + tw_load64(b + i + 8 * k) * P2, 31);
     uint64_t x = seed ^ P2;
     for (int k = 0; k < LANES; k++)
         x = tw_mix64(x ^ (h[k] * P1));
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&w, b + i, sizeof(w));
-        x = tw_mix64(x ^ w);
-    }
+    for (; i + 8 <= n; i += 8)
+        x = tw_mix64(x ^ tw_load64(b + i));
     w = 0;
     if (i < n)
         memcpy(&w, b + i, n - i);

@@ -131,13 +131,6 @@ void tw_flow_table_free(struct tw_flow_table *t)
     free(t);
 }
 
-static inline uint64_t rd64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
 /* Builds the canonical key of p; returns the side of p's source. */
 static uint8_t make_key(const struct tw_pkt *p, struct tw_flow_key *k)
 {
@@ -164,7 +157,7 @@ static uint64_t key_hash(const struct tw_flow_table *t, const struct tw_flow_key
     /* The key is 40 bytes with no padding: five 64-bit words, one multiply each, then a
      * final avalanche so both halves (bucket index, signature) depend on every input bit. */
     for (size_t i = 0; i < sizeof(*k); i += 8)
-        h = (h ^ rd64(b + i)) * 0xbf58476d1ce4e5b9ULL;
+        h = (h ^ tw_load64(b + i)) * 0xbf58476d1ce4e5b9ULL;
     return tw_mix64(h);
 }
 

@@ -22,9 +22,9 @@
 #include "tunwatch/host/anscache.h"
 
 #include <limits.h>
-#include <stddef.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,18 +113,6 @@ struct ans_text {
     char text[TW_ANSCACHE_TEXT_MAX];
 };
 
-static inline uint64_t rd64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-static inline uint64_t rotl64(uint64_t x, unsigned r)
-{
-    return (x << r) | (x >> (64 - r));
-}
-
 /*
  * The key of (client, resolved) into *k and its hash into *h: the key's five 8-byte words are
  * made in registers and stored whole (no narrow stores read back wide), and hashed in two
@@ -147,19 +135,20 @@ static bool make_key(struct ans_key *k, uint64_t *h, uint64_t seed, uint8_t vers
         w[2] = b;
         w[3] = 0;
     } else {
-        w[0] = rd64(client);
-        w[1] = rd64(client + 8);
-        w[2] = rd64(resolved);
-        w[3] = rd64(resolved + 8);
+        w[0] = tw_load64(client);
+        w[1] = tw_load64(client + 8);
+        w[2] = tw_load64(resolved);
+        w[3] = tw_load64(resolved + 8);
     }
     w[4] = version; /* then the zero padding */
     _Static_assert(offsetof(struct ans_key, resolved) == 16 &&
                        offsetof(struct ans_key, version) == 32,
                    "the key's words: client, resolved, version and padding");
     memcpy(k, w, sizeof(*k));
-    uint64_t x = tw_mix64(seed ^ w[0] ^ rotl64(w[1], 29));
-    uint64_t y = tw_mix64((seed + 0x9e3779b97f4a7c15ULL) ^ w[2] ^ rotl64(w[3], 29) ^ (w[4] << 48));
-    *h = tw_mix64(x ^ rotl64(y, 31));
+    uint64_t x = tw_mix64(seed ^ w[0] ^ tw_rotl64(w[1], 29));
+    uint64_t y =
+        tw_mix64((seed + 0x9e3779b97f4a7c15ULL) ^ w[2] ^ tw_rotl64(w[3], 29) ^ (w[4] << 48));
+    *h = tw_mix64(x ^ tw_rotl64(y, 31));
     return true;
 }
 
@@ -167,12 +156,6 @@ static struct ans_shard *shard_of(const struct tw_anscache *c, uint64_t h)
 {
     /* High half picks the shard, low half the bucket, so the two are independent. */
     return &c->shards[((h >> 32) * (uint64_t)c->n_shards) >> 32];
-}
-
-/* Length of s if it is shorter than max, else max; reads at most max bytes. */
-static size_t bounded_len(const char *s, size_t max)
-{
-    return strnlen(s, max);
 }
 
 /* Returns 0, TW_ENOMEM (a name too long) or TW_EINVAL. */
@@ -183,7 +166,7 @@ static int prepare_text(struct ans_text *t, const char *qname, const char *const
 
     if (qname == NULL || (n_chain > 0 && chain == NULL))
         return TW_EINVAL;
-    qlen = bounded_len(qname, TW_NAME_MAX);
+    qlen = strnlen(qname, TW_NAME_MAX);
     if (qlen == 0)
         return TW_EINVAL;
     /* qname also has to leave room for the NUL in a TW_ANSCACHE_TEXT_MAX output buffer. */
@@ -192,7 +175,7 @@ static int prepare_text(struct ans_text *t, const char *qname, const char *const
     for (size_t i = 0; i < n_chain; i++) {
         if (chain[i] == NULL)
             return TW_EINVAL;
-        if (bounded_len(chain[i], TW_NAME_MAX) > TW_NAME_MAX - 1)
+        if (strnlen(chain[i], TW_NAME_MAX) > TW_NAME_MAX - 1)
             return TW_ENOMEM;
     }
 

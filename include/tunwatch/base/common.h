@@ -165,6 +165,20 @@ static inline uint64_t tw_mix64(uint64_t x)
     return x;
 }
 
+static inline uint64_t tw_rotl64(uint64_t x, unsigned r)
+{
+    return (x << (r & 63)) | (x >> ((64 - r) & 63));
+}
+
+/* 8 bytes at p in this machine's byte order (for hashing), any alignment. */
+static inline uint64_t tw_load64(const uint8_t *p)
+{
+    uint64_t v;
+
+    __builtin_memcpy(&v, p, sizeof(v));
+    return v;
+}
+
 static inline uint16_t tw_load_be16(const uint8_t *p)
 {
     return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
