@@ -539,7 +539,7 @@ static bool states_sound(const struct acm_state *st, size_t n, size_t n_vals,
     return true;
 }
 
-struct tw_acm *tw_acm_restore(struct tw_blob_r *r, uint32_t max_value, bool borrow)
+struct tw_acm *tw_acm_restore(struct tw_blob_r *r, uint32_t max_value)
 {
     size_t n1, n, n_vals, n_root;
     const struct acm_state *st = tw_blob_get_array(r, sizeof(*st), UINT32_MAX, &n1);
@@ -562,29 +562,13 @@ struct tw_acm *tw_acm_restore(struct tw_blob_r *r, uint32_t max_value, bool borr
     memcpy(a->root_next, root, sizeof(a->root_next));
     if (n == 0)
         return a;
-    if (borrow) {
-        a->borrowed = true;
-        a->states = (struct acm_state *)(uintptr_t)st;
-        a->labels = (uint8_t *)(uintptr_t)labels;
-        a->vals = (uint32_t *)(uintptr_t)vals;
-        a->n_states = n;
-        a->n_vals = n_vals;
-        return a;
-    }
-    a->states_cap = n1;
-    a->vals_cap = n_vals ? n_vals : 1;
-    a->states = tw_table_alloc(a->states_cap * sizeof(*a->states));
-    a->labels = tw_table_alloc(n);
-    a->vals = tw_table_alloc(a->vals_cap * sizeof(*a->vals));
+    /* In place: the arrays stay where r's buffer holds them. */
+    a->borrowed = true;
+    a->states = (struct acm_state *)(uintptr_t)st;
+    a->labels = (uint8_t *)(uintptr_t)labels;
+    a->vals = (uint32_t *)(uintptr_t)vals;
     a->n_states = n;
     a->n_vals = n_vals;
-    if (a->states == NULL || a->labels == NULL || a->vals == NULL) {
-        tw_acm_free(a);
-        return NULL;
-    }
-    memcpy(a->states, st, n1 * sizeof(*st));
-    memcpy(a->labels, labels, n);
-    memcpy(a->vals, vals, n_vals * sizeof(*vals));
     return a;
 bad:
     r->bad = true;

@@ -103,9 +103,9 @@ static bool same_stat(const struct file_rec *a, const struct file_rec *b)
            a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
 }
 
-/* The hash of the contents of the file at path (which must be r's size): 0, or -1 when it
- * cannot be read or is not that size. */
-static int hash_file(const char *path, const struct file_rec *r, uint64_t *h)
+/* The regular file at path as it is now into *r, its stat and the hash of its contents (of
+ * the one file opened: both are of the same bytes). 0, or -1 when it cannot be read. */
+static int hash_file(const char *path, struct file_rec *r)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat sb;
@@ -113,14 +113,15 @@ static int hash_file(const char *path, const struct file_rec *r, uint64_t *h)
 
     if (fd < 0)
         return -1;
-    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == r->size) {
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        stat_rec(&sb, r);
         if (sb.st_size == 0) {
-            *h = tw_blob_hash("", 0, KEY_SEED);
+            r->hash = tw_blob_hash("", 0, KEY_SEED);
             rc = 0;
         } else {
             void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
             if (m != MAP_FAILED) {
-                *h = tw_blob_hash(m, (size_t)sb.st_size, KEY_SEED);
+                r->hash = tw_blob_hash(m, (size_t)sb.st_size, KEY_SEED);
                 munmap(m, (size_t)sb.st_size);
                 rc = 0;
             }
@@ -166,8 +167,7 @@ static void key_build(FILE *f)
 
     dl_iterate_phdr(phdr_build_id, f);
     if (ftell(f) == at && stat("/proc/self/exe", &sb) == 0) {
-        uint64_t id[4] = {sb.st_dev, sb.st_ino, (uint64_t)sb.st_size,
-                          (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec};
+        uint64_t id[4] = {sb.st_dev, sb.st_ino, (uint64_t)sb.st_size, ns_of(sb.st_mtim)};
         fwrite(id, sizeof(id), 1, f);
     }
     fputc(0, f);
@@ -248,12 +248,9 @@ static bool records_now(struct key *k)
     clock_gettime(CLOCK_REALTIME, &now);
     for (size_t i = 0; i < k->n_recs; i++) {
         struct file_rec *r = &k->recs[i], cur;
-        struct stat sb;
-        if (stat(k->paths[i], &sb) != 0)
+        if (hash_file(k->paths[i], &cur) != 0 || !same_stat(r, &cur))
             return false;
-        stat_rec(&sb, &cur);
-        if (!same_stat(r, &cur) || hash_file(k->paths[i], r, &r->hash) != 0)
-            return false;
+        r->hash = cur.hash;
         r->racy = (int64_t)(ns_of(now) - r->ctime_ns) < RACY_NS ||
                   (int64_t)(ns_of(now) - r->mtime_ns) < RACY_NS;
     }
@@ -267,11 +264,11 @@ static bool records_hold(const struct key *k, const struct file_rec *recs, size_
     if (n != k->n_recs)
         return false;
     for (size_t i = 0; i < n; i++) {
-        uint64_t h;
+        struct file_rec cur;
         if (!recs[i].racy && same_stat(&recs[i], &k->recs[i]))
             continue;
-        if (recs[i].size != k->recs[i].size || hash_file(k->paths[i], &k->recs[i], &h) != 0 ||
-            h != recs[i].hash)
+        if (recs[i].size != k->recs[i].size || hash_file(k->paths[i], &cur) != 0 ||
+            cur.size != recs[i].size || cur.hash != recs[i].hash)
             return false;
     }
     return true;

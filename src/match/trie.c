@@ -285,7 +285,7 @@ void tw_trie_save(const struct tw_trie *t, struct tw_blob_w *w)
     tw_blob_array(w, t->vals, t->n_vals, sizeof(*t->vals));
 }
 
-struct tw_trie *tw_trie_restore(struct tw_blob_r *r, uint32_t max_value, bool borrow)
+struct tw_trie *tw_trie_restore(struct tw_blob_r *r, uint32_t max_value)
 {
     size_t n, n_labels, n_vals;
     const struct trie_node *nodes = tw_blob_get_array(r, sizeof(*nodes), UINT32_MAX, &n);
@@ -308,27 +308,13 @@ struct tw_trie *tw_trie_restore(struct tw_blob_r *r, uint32_t max_value, bool bo
     t = calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
+    /* In place: the arrays stay where r's buffer holds them. */
+    t->borrowed = true;
+    t->nodes = (struct trie_node *)(uintptr_t)nodes;
+    t->labels = (uint8_t *)(uintptr_t)labels;
+    t->vals = (uint32_t *)(uintptr_t)vals;
     t->n_nodes = n;
     t->n_vals = n_vals;
-    if (borrow) {
-        t->borrowed = true;
-        t->nodes = (struct trie_node *)(uintptr_t)nodes;
-        t->labels = (uint8_t *)(uintptr_t)labels;
-        t->vals = (uint32_t *)(uintptr_t)vals;
-        return t;
-    }
-    t->nodes_cap = n ? n : 1;
-    t->vals_cap = n_vals ? n_vals : 1;
-    t->nodes = table(t->nodes_cap * sizeof(*t->nodes));
-    t->labels = table(t->nodes_cap);
-    t->vals = table(t->vals_cap * sizeof(*t->vals));
-    if (t->nodes == NULL || t->labels == NULL || t->vals == NULL) {
-        tw_trie_free(t);
-        return NULL;
-    }
-    memcpy(t->nodes, nodes, n * sizeof(*nodes));
-    memcpy(t->labels, labels, n);
-    memcpy(t->vals, vals, n_vals * sizeof(*vals));
     return t;
 bad:
     r->bad = true;

@@ -105,9 +105,9 @@ int tw_acm_glob_literal(const char *glob, size_t len, char *buf, size_t cap, uns
 struct tw_blob_w;
 struct tw_blob_r;
 /* A compiled automaton in flat form (tw_blob_w), and back, compiled: NULL when what r holds is
- * not one whose values are all below max_value (r is then bad) or on no memory. borrow: it
- * reads its arrays where r's buffer holds them, which must outlive it. */
+ * not one whose values are all below max_value (r is then bad) or on no memory. The restored
+ * automaton reads its arrays where r's buffer holds them, which must outlive it. */
 void tw_acm_save(const struct tw_acm *a, struct tw_blob_w *w);
-struct tw_acm *tw_acm_restore(struct tw_blob_r *r, uint32_t max_value, bool borrow);
+struct tw_acm *tw_acm_restore(struct tw_blob_r *r, uint32_t max_value);
 
 #endif /* TUNWATCH_ACM_H */

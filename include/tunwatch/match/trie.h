@@ -54,9 +54,9 @@ size_t tw_trie_nodes(const struct tw_trie *t);
 struct tw_blob_w;
 struct tw_blob_r;
 /* The built trie in flat form (tw_blob_w), and back: NULL when what r holds is not a trie
- * whose values are all below max_value (r is then bad) or on no memory. borrow: the trie
+ * whose values are all below max_value (r is then bad) or on no memory. The restored trie
  * reads its arrays where r's buffer holds them, which must outlive it. */
 void tw_trie_save(const struct tw_trie *t, struct tw_blob_w *w);
-struct tw_trie *tw_trie_restore(struct tw_blob_r *r, uint32_t max_value, bool borrow);
+struct tw_trie *tw_trie_restore(struct tw_blob_r *r, uint32_t max_value);
 
 #endif /* TUNWATCH_TRIE_H */

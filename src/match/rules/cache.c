@@ -42,8 +42,8 @@ int tw_ruleset_save(const struct tw_ruleset *rs, FILE *out)
     if (!rs || !rs->compiled)
         return TW_EINVAL;
     tw_blob_u32(&w, FORM_VERSION);
-    tw_blob_u32(&w, (uint32_t)rs->process_fields | (uint32_t)rs->explain << 1 |
-                        (uint32_t)rs->has_re << 2);
+    /* has_re is not kept: the restore finds the regular expressions again. */
+    tw_blob_u32(&w, (uint32_t)rs->process_fields | (uint32_t)rs->explain << 1);
     tw_blob_u64(&w, rs->st.files);
     tw_blob_u64(&w, rs->st.loaded);
     tw_blob_u64(&w, rs->st.skipped);
@@ -178,9 +178,10 @@ static int get_matchers(struct tw_ruleset *rs, struct tw_blob_r *r)
 {
     uint64_t n = tw_blob_get_u64(r);
 
-    if (n > UINT32_MAX || n > (uint64_t)(r->end - r->p) / 40 ||
-        (n > 0 && grow_table((void **)&rs->m, &rs->m_cap, (size_t)n, sizeof(*rs->m))))
-        return r->bad || n > UINT32_MAX ? TW_EMALFORMED : TW_ENOMEM;
+    if (r->bad || n > UINT32_MAX || n > (uint64_t)(r->end - r->p) / 40)
+        return TW_EMALFORMED;
+    if (n > 0 && grow_table((void **)&rs->m, &rs->m_cap, (size_t)n, sizeof(*rs->m)))
+        return TW_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         struct matcher *m = &rs->m[i];
         const uint8_t *small = tw_blob_get(r, 8);
@@ -234,7 +235,7 @@ static bool graph_sound(const struct tw_ruleset *rs)
             if (nd->a >= i)
                 return false;
             break;
-        case N_ATLEAST: /* k may exceed n: "1 of sel*" naming no selection never holds */
+        case N_ATLEAST: /* k may exceed n: "3 of sel_*" over two selections never holds */
             if (nd->a > rs->n_kids || nd->n > rs->n_kids - nd->a)
                 return false;
             for (uint32_t j = 0; j < nd->n; j++)
@@ -338,10 +339,10 @@ int tw_ruleset_restore(struct tw_ruleset *rs, const void *buf, size_t len,
         return rc;
     if (!graph_sound(rs))
         return TW_EMALFORMED;
-    rs->trie = tw_trie_restore(&r, (uint32_t)rs->n_rules, true);
+    rs->trie = tw_trie_restore(&r, (uint32_t)rs->n_rules);
     if (rs->trie == NULL)
         return r.bad ? TW_EMALFORMED : TW_ENOMEM;
-    rs->acm = tw_acm_restore(&r, (uint32_t)rs->n_rules, true);
+    rs->acm = tw_acm_restore(&r, (uint32_t)rs->n_rules);
     if (rs->acm == NULL)
         return r.bad ? TW_EMALFORMED : TW_ENOMEM;
     if ((rc = get_lists(rs, &r)) != 0)

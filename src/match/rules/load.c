@@ -137,10 +137,13 @@ static int make_rule(struct tw_ruleset *rs, const struct ydoc *d, const struct r
     return rc;
 }
 
-/* A string of a rule in place: "" for NULL. */
-static const char *in_place(const char *s)
+/* String s of rule text t where the rule keeps it: copied to *at (advanced past it), or, when
+ * t's strings stay where they are, s itself; "" for NULL either way. */
+static char *place(const struct rule_text *t, char **at, const char *s)
 {
-    return s != NULL ? s : "";
+    if (!t->in_place)
+        return put_str(at, s);
+    return (char *)(uintptr_t)(s != NULL ? s : "");
 }
 
 int rules_rule_new(struct tw_ruleset *rs, const struct rule_text *t, enum tw_category cat,
@@ -181,26 +184,15 @@ int rules_rule_new(struct tw_ruleset *rs, const struct rule_text *t, enum tw_cat
         r->info.references = (const char *const *)refv;
         at += n_ref_slots * sizeof(char *);
     }
-    if (t->in_place) {
-        r->info.id = in_place(t->id);
-        r->info.title = in_place(t->title);
-        r->info.level = in_place(t->level);
-        for (size_t i = 0; i < t->n_tags; i++)
-            tagv[r->info.n_tags++] = (char *)(uintptr_t)in_place(t->tags[i]);
-        for (size_t i = 0; i < t->n_refs; i++)
-            refv[r->info.n_references++] = (char *)(uintptr_t)in_place(t->refs[i]);
-        r->info.description = t->description;
-    } else {
-        r->info.id = put_str(&at, t->id);
-        r->info.title = put_str(&at, t->title);
-        r->info.level = put_str(&at, t->level);
-        for (size_t i = 0; i < t->n_tags; i++)
-            tagv[r->info.n_tags++] = put_str(&at, t->tags[i]);
-        for (size_t i = 0; i < t->n_refs; i++)
-            refv[r->info.n_references++] = put_str(&at, t->refs[i]);
-        if (t->description)
-            r->info.description = put_str(&at, t->description);
-    }
+    r->info.id = place(t, &at, t->id);
+    r->info.title = place(t, &at, t->title);
+    r->info.level = place(t, &at, t->level);
+    for (size_t i = 0; i < t->n_tags; i++)
+        tagv[r->info.n_tags++] = place(t, &at, t->tags[i]);
+    for (size_t i = 0; i < t->n_refs; i++)
+        refv[r->info.n_references++] = place(t, &at, t->refs[i]);
+    if (t->description)
+        r->info.description = place(t, &at, t->description);
     r->info.file = t->file;
     r->info.line = t->line;
     r->info.category = cat;
@@ -728,9 +720,7 @@ static void list_error(void *ctx, const char *path, const char *msg)
 
 int tw_ruleset_files(const char *path, int (*fn)(void *ctx, const char *file), void *ctx)
 {
-    int rc = walk_path(&(struct walk){fn, list_error, ctx}, path, 0);
-
-    return rc;
+    return walk_path(&(struct walk){fn, list_error, ctx}, path, 0);
 }
 
 /* ------------------------------------------------------------------------ */
