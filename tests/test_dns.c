@@ -1247,9 +1247,11 @@ static void test_address_text(void **state)
     }
 }
 
-/* Labels of 1 to 24 bytes with a byte that needs escaping (or none) at each position: the
- * presentation form, read eight bytes at a time where none does, against a byte-by-byte
- * reference. */
+/* Labels of 1 to 63 bytes with a byte that needs escaping (or none) at each position, alone or
+ * before a second label, with 0 to 9 bytes of the message after the name (bytes that would
+ * need escaping): the presentation form, read eight bytes at a time where none does, the last
+ * word read on into the message, against a byte-by-byte reference. Each message sits at the
+ * end of an allocation of its own size, so that a read past it is a sanitizer's report. */
 static size_t ref_label(char *out, const uint8_t *lab, size_t n)
 {
     size_t o = 0;
@@ -1267,26 +1269,53 @@ static size_t ref_label(char *out, const uint8_t *lab, size_t n)
     return o;
 }
 
+static void label_case(const uint8_t *lab, size_t n, bool second, size_t slack)
+{
+    static const uint8_t tail[] = {0x00, '.', 0x5c, 0xff, 0x20, 0x7f, 0x01, '.', 0x00, 0x80};
+    uint8_t buf[12 + 1 + 63 + 4 + 1 + sizeof(tail)];
+    char got[512], want[512];
+    size_t len = 12, next;
+
+    memset(buf, 0, 12);
+    buf[len++] = (uint8_t)n;
+    memcpy(buf + len, lab, n);
+    len += n;
+    if (second) {
+        memcpy(buf + len, "\003com", 4);
+        len += 4;
+    }
+    buf[len++] = 0;
+    size_t end = len;
+    memcpy(buf + len, tail, slack);
+    len += slack;
+    size_t w = ref_label(want, lab, n);
+    if (second)
+        strcpy(want + w, ".com");
+    uint8_t *msg = malloc(len);
+    assert_non_null(msg);
+    memcpy(msg, buf, len);
+    int r = tw_dns_name_read(msg, len, 12, got, sizeof(got), &next);
+    free(msg);
+    if (r != (int)strlen(want) || strcmp(got, want) != 0)
+        fail_msg("label of %zu, slack %zu: %s, want %s", n, slack, got, want);
+    assert_int_equal(next, end);
+}
+
 static void test_label_escapes(void **state)
 {
     static const uint8_t odd[] = {0x00, 0x20, 0x21, 0x2e, 0x5c, 0x7e, 0x7f, 0x80, 0xff, 'a'};
     (void)state;
-    for (size_t n = 1; n <= 24; n++) {
+    for (size_t n = 1; n <= 63; n++) {
+        uint8_t lab[63];
         for (size_t at = 0; at < n; at++) {
             for (size_t k = 0; k < sizeof(odd); k++) {
-                uint8_t msg[64] = {0};
-                char got[256], want[256];
-                size_t next;
-                msg[12] = (uint8_t)n;
                 for (size_t i = 0; i < n; i++)
-                    msg[13 + i] = (uint8_t)('b' + (i * 7 + n) % 24);
-                msg[13 + at] = odd[k];
-                msg[13 + n] = 0;
-                ref_label(want, msg + 13, n);
-                int r = tw_dns_name_read(msg, 14 + n, 12, got, sizeof(got), &next);
-                assert_int_equal(r, (int)strlen(want));
-                assert_string_equal(got, want);
-                assert_int_equal(next, 14 + n);
+                    lab[i] = (uint8_t)('b' + (i * 7 + n) % 24);
+                lab[at] = odd[k];
+                for (size_t slack = 0; slack <= 9; slack++) {
+                    label_case(lab, n, false, slack);
+                    label_case(lab, n, true, slack);
+                }
             }
         }
     }

@@ -7,26 +7,59 @@
 #include "tunwatch/base/ascii.h"
 #include "tunwatch/base/netaddr.h"
 
+/* Whether one of the eight bytes of x needs escaping in presentation form: below 0x21, above
+ * 0x7e, '.' or '\\' (the tests of "Bit Twiddling Hacks", exact as yes/no). */
+static inline bool word_escapes(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t dot = x ^ (ones * '.'), bsl = x ^ (ones * '\\');
+
+    return ((((x - ones * 0x21) & ~x) | ((x + ones) | x) | ((dot - ones) & ~dot) |
+             ((bsl - ones) & ~bsl)) &
+            highs) != 0;
+}
+
 /*
- * Appends one label to out[o..] in presentation form and returns the new
- * index. The caller guarantees 4 * n output bytes are free (worst case: every
- * byte becomes "\DDD").
+ * Appends one label to out[o..] (out has TW_NAME_MAX bytes) in presentation form and returns
+ * the new index. The caller guarantees 4 * n output bytes are free (worst case: every byte
+ * becomes "\DDD"); `readable` bytes from lab on may be read (the rest of the message).
  */
-static size_t label_put(char *out, size_t o, const uint8_t *lab, size_t n)
+static size_t label_put(char *out, size_t o, const uint8_t *lab, size_t n, size_t readable)
 {
     size_t i = 0;
 
-    /* Eight bytes at a time while none needs escaping (the usual label): no byte below 0x21
-     * or above 0x7e, no '.', no '\\' (the tests of "Bit Twiddling Hacks", exact as yes/no). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* The usual label (letters, digits, hyphens: nothing to escape) in whole words, the last
+     * one read on past the label, into the message, its bytes past the label taken as letters,
+     * and stored whole: what lies past the label in out is written over next (a dot, the next
+     * label, the closing NUL). Labels are short: a byte-by-byte tail would cost most. */
+    size_t words = (n + 7) & ~(size_t)7;
+    if (words <= readable && o + words < TW_NAME_MAX) {
+        for (; i < n; i += 8) {
+            uint64_t x = tw_load64(lab + i);
+            if (n - i < 8) {
+                uint64_t keep = (UINT64_C(1) << (8 * (n - i))) - 1;
+                x = (x & keep) | (UINT64_C(0x6161616161616161) & ~keep);
+            }
+            if (word_escapes(x))
+                break;
+            memcpy(out + o + i, &x, 8);
+        }
+        if (i >= n)
+            return o + n;
+        o += i; /* out[..o) holds lab[..i): on from there */
+        lab += i;
+        n -= i;
+        i = 0;
+    }
+#else
+    (void)readable;
+#endif
+    /* Eight bytes at a time while none needs escaping. */
     for (; i + 8 <= n; i += 8) {
-        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-        uint64_t x, dot, bsl;
+        uint64_t x;
         memcpy(&x, lab + i, 8);
-        dot = x ^ (ones * '.');
-        bsl = x ^ (ones * '\\');
-        if ((((x - ones * 0x21) & ~x) | ((x + ones) | x) | ((dot - ones) & ~dot) |
-             ((bsl - ones) & ~bsl)) &
-            highs)
+        if (word_escapes(x))
             break;
         memcpy(out + o, lab + i, 8);
         o += 8;
@@ -130,7 +163,7 @@ static int name_walk(struct walk *w, size_t end, size_t off, char *out, size_t *
         if (out != NULL) {
             if (o != 0)
                 out[o++] = '.';
-            o = label_put(out, o, lab, len);
+            o = label_put(out, o, lab, len, w->msg_len - (size_t)(lab - msg));
         }
     }
 
