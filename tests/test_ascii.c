@@ -11,6 +11,7 @@
 #include "test_util.h"
 
 #include "tunwatch/base/ascii.h"
+#include "tunwatch/base/common.h"
 
 /* Every byte: only A-Z change, each to its lowercase letter (no locale, no Latin-1 folding). */
 static void test_lower_every_byte(void **state)
@@ -42,7 +43,8 @@ static const struct {
     {__LINE__, "@[`{", "@[`{"},                           /* neighbours of A-Z and a-z */
 };
 
-/* Every pair of byte values at every position of an 8-byte word and in the tail, against
+/* Every pair of byte values at every third position of lengths up to 24 (whole words, the
+ * last word overlapping the one before, under eight bytes read in pieces), against
  * tw_ascii_lower() byte by byte: the word-at-a-time test agrees on each. */
 static void test_eq_nocase_every_pair(void **state)
 {
@@ -57,7 +59,7 @@ static void test_eq_nocase_every_pair(void **state)
                 memset(b, 'Q', sizeof(b));
                 a[pos] = (uint8_t)x;
                 b[pos] = (uint8_t)y;
-                for (size_t n = pos + 1; n <= sizeof(a); n += 5) {
+                for (size_t n = pos + 1; n <= sizeof(a); n++) {
                     bool want = true;
                     for (size_t i = 0; i < n; i++)
                         want = want && tw_ascii_lower(a[i]) == tw_ascii_lower(b[i]);
@@ -105,6 +107,43 @@ static void test_lower_copy_in_place(void **state)
     assert_string_equal(s, "mixed.case");
 }
 
+/* Every byte value at every position of every length up to 24, copied apart and in place,
+ * against tw_ascii_lower() byte by byte, the bytes past the length untouched; and the
+ * comparison with a normal form, true against the reference's lowercase bytes and false where
+ * one byte of the normal form differs (an uppercase letter in it too). */
+static void test_lower_every_length(void **state)
+{
+    (void)state;
+    for (size_t n = 0; n <= 24; n++) {
+        for (size_t pos = 0; pos < TW_MAX(n, (size_t)1); pos++) {
+            for (unsigned c = 0; c < 256; c++) {
+                char src[32], dst[32], want[32], in_place[32];
+                for (size_t i = 0; i < sizeof(src); i++)
+                    src[i] = (char)("AbCdEfGhIjKlMnOpQrStUvWxYz.-0Z"[i % 30]);
+                if (n > 0)
+                    src[pos] = (char)c;
+                for (size_t i = 0; i < sizeof(src); i++)
+                    want[i] = i < n ? (char)tw_ascii_lower((uint8_t)src[i]) : '#';
+                memset(dst, '#', sizeof(dst));
+                tw_ascii_lower_copy(dst, src, n);
+                memcpy(in_place, src, sizeof(src));
+                tw_ascii_lower_copy(in_place, in_place, n);
+                if (memcmp(dst, want, sizeof(dst)) != 0 || memcmp(in_place, want, n) != 0 ||
+                    memcmp(in_place + n, src + n, sizeof(src) - n) != 0)
+                    fail_msg("byte 0x%02x at %zu of %zu", c, pos, n);
+                size_t norm = n > 0 && src[n - 1] == '.' ? n - 1 : n; /* one dot dropped */
+                if (!tw_name_equals_normalized(src, n, want, norm))
+                    fail_msg("equals_normalized: byte 0x%02x at %zu of %zu", c, pos, n);
+                if (pos < norm) {
+                    want[pos] = (char)(want[pos] == 'X' ? 'x' : 'X');
+                    if (tw_name_equals_normalized(src, n, want, norm))
+                        fail_msg("equals_normalized, %zu changed: 0x%02x of %zu", pos, c, n);
+                }
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -113,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_equals_normalized),
         cmocka_unit_test(test_lower_copy_in_place),
+        cmocka_unit_test(test_lower_every_length),
     };
     return tw_run_tests_name("ascii", tests, NULL, NULL);
 }

@@ -21,6 +21,56 @@ const uint8_t tw_ascii_lower_table[256] = {
 
 #define ONES 0x0101010101010101ULL
 
+/* Eight bytes at p, in any order (every test below is byte by byte). */
+static inline uint64_t load8(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* n < 8 bytes at p as a word, the rest zero: in loads of 4, 2 and 1 (a copy of a variable
+ * length is a call); store_short() puts them back where they were. */
+static inline uint64_t load_short(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    size_t o = 0;
+
+    if (n & 4) {
+        uint32_t x;
+        memcpy(&x, p, 4);
+        v = x;
+        o = 4;
+    }
+    if (n & 2) {
+        uint16_t x;
+        memcpy(&x, p + o, 2);
+        v |= (uint64_t)x << (8 * o);
+        o += 2;
+    }
+    if (n & 1)
+        v |= (uint64_t)p[o] << (8 * o);
+    return v;
+}
+
+static inline void store_short(uint8_t *p, uint64_t v, size_t n)
+{
+    size_t o = 0;
+
+    if (n & 4) {
+        uint32_t x = (uint32_t)v;
+        memcpy(p, &x, 4);
+        o = 4;
+    }
+    if (n & 2) {
+        uint16_t x = (uint16_t)(v >> (8 * o));
+        memcpy(p + o, &x, 2);
+        o += 2;
+    }
+    if (n & 1)
+        p[o] = (uint8_t)(v >> (8 * o));
+}
+
 /* 0x80 in each byte of x (8 bytes) that is an ASCII letter of either case. */
 static inline uint64_t letters(uint64_t x)
 {
@@ -30,31 +80,56 @@ static inline uint64_t letters(uint64_t x)
     return ge_a & le_z & ~x & 0x80 * ONES;                   /* and below 0x80 */
 }
 
+/* x with its bytes A-Z made a-z (0x80 where a byte is in 'A'..'Z', moved to 0x20). */
+static inline uint64_t lower8(uint64_t x)
+{
+    uint64_t ge_a = (x | 0x80 * ONES) - 0x41 * ONES;         /* 0x80 where x & 0x7f >= 'A' */
+    uint64_t le_z = (0x5a * ONES | 0x80 * ONES) - (x & 0x7f * ONES); /* ... <= 'Z' */
+    return x | (ge_a & le_z & ~x & 0x80 * ONES) >> 2;
+}
+
+/* Equal but for case: the bytes that differ differ in bit 0x20 alone, and are letters (in u,
+ * then in v too: a letter with bit 0x20 flipped is a letter). */
+static inline bool words_eq_nocase(uint64_t u, uint64_t v)
+{
+    uint64_t d = u ^ v;
+    return d == 0 || (d & ~(letters(u) >> 2)) == 0;
+}
+
+/*
+ * Each of the three below goes eight bytes a step, and takes the last bytes as one word too:
+ * the last eight (again, where they overlap the word before: the tests give the same answer
+ * twice and the copy writes the same bytes), or, under eight in all, the bytes read in
+ * pieces. Names are short: a byte-by-byte tail would take most of their time.
+ */
 bool tw_ascii_eq_nocase(const void *a, const void *b, size_t n)
 {
     const uint8_t *x = a, *y = b;
-    size_t i = 0;
 
-    for (; i + 8 <= n; i += 8) {
-        uint64_t u, v;
-        memcpy(&u, x + i, 8);
-        memcpy(&v, y + i, 8);
-        uint64_t d = u ^ v;
-        /* Equal but for case: the bytes that differ differ in bit 0x20 alone, and are letters
-         * (in u, then in v too: a letter with bit 0x20 flipped is a letter). */
-        if (d != 0 && (d & ~(letters(u) >> 2)) != 0)
+    if (n < 8)
+        return words_eq_nocase(load_short(x, n), load_short(y, n));
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if (!words_eq_nocase(load8(x + i), load8(y + i)))
             return false;
-    }
-    for (; i < n; i++)
-        if (tw_ascii_lower(x[i]) != tw_ascii_lower(y[i]))
-            return false;
-    return true;
+    return words_eq_nocase(load8(x + n - 8), load8(y + n - 8));
 }
 
 void tw_ascii_lower_copy(char *dst, const char *src, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        dst[i] = (char)tw_ascii_lower((uint8_t)src[i]);
+    uint8_t *d = (uint8_t *)dst;
+    const uint8_t *s = (const uint8_t *)src;
+
+    if (n < 8) {
+        store_short(d, lower8(load_short(s, n)), n);
+        return;
+    }
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        uint64_t v = lower8(load8(s + i));
+        memcpy(d + i, &v, 8);
+    }
+    /* In place (dst == src) the overlap reads bytes already lowered: the same again. */
+    uint64_t v = lower8(load8(s + n - 8));
+    memcpy(d + n - 8, &v, 8);
 }
 
 size_t tw_name_normalize(char *dst, const char *src, size_t n)
@@ -68,12 +143,16 @@ size_t tw_name_normalize(char *dst, const char *src, size_t n)
 
 bool tw_name_equals_normalized(const char *src, size_t n, const char *norm, size_t norm_len)
 {
+    const uint8_t *s = (const uint8_t *)src, *m = (const uint8_t *)norm;
+
     if (n > 0 && src[n - 1] == '.')
         n--;
     if (n != norm_len)
         return false;
-    for (size_t i = 0; i < n; i++)
-        if ((char)tw_ascii_lower((uint8_t)src[i]) != norm[i])
+    if (n < 8)
+        return lower8(load_short(s, n)) == load_short(m, n);
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if (lower8(load8(s + i)) != load8(m + i))
             return false;
-    return true;
+    return lower8(load8(s + n - 8)) == load8(m + n - 8);
 }
