@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "tunwatch/flow/flow.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,34 +132,78 @@ void tw_flow_table_free(struct tw_flow_table *t)
     free(t);
 }
 
-/* Builds the canonical key of p; returns the side of p's source. */
-static uint8_t make_key(const struct tw_pkt *p, struct tw_flow_key *k)
+/* An address of p (16 bytes, IPv4 in the first 4) as its two words in memory order; *be the
+ * first word's value in memcmp() order (big-endian), for the sides' order. An IPv4 address
+ * is read as its 4 bytes, whatever follows them. */
+static inline void addr_words(const uint8_t *a, uint8_t version, uint64_t w[2], uint64_t *be0,
+                              uint64_t *be1)
 {
-    size_t alen = p->ip_version == 4 ? 4 : 16;
-    int c = memcmp(p->src, p->dst, alen);
-    uint8_t side = (c > 0 || (c == 0 && p->sport > p->dport)) ? 1 : 0;
-
-    memset(k, 0, sizeof(*k));
-    memcpy(k->addr[side], p->src, alen);
-    memcpy(k->addr[side ^ 1], p->dst, alen);
-    k->port[side] = p->sport;
-    k->port[side ^ 1] = p->dport;
-    k->vlan = p->vlan_count > 0 ? p->vlan[0] : 0;
-    k->proto = p->l4_proto;
-    k->version = p->ip_version;
-    return side;
+    if (version == 4) {
+        uint32_t x;
+        memcpy(&x, a, 4);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        w[0] = x; /* the 4 bytes first, then zeros */
+#else
+        w[0] = (uint64_t)x << 32;
+#endif
+        w[1] = 0;
+        *be0 = (uint64_t)tw_load_be32(a) << 32;
+        *be1 = 0;
+        return;
+    }
+    w[0] = tw_load64(a);
+    w[1] = tw_load64(a + 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    *be0 = __builtin_bswap64(w[0]);
+    *be1 = __builtin_bswap64(w[1]);
+#else
+    *be0 = w[0];
+    *be1 = w[1];
+#endif
 }
 
-static uint64_t key_hash(const struct tw_flow_table *t, const struct tw_flow_key *k)
+/*
+ * The canonical key of p (the lower address, then the lower port, on side 0) into pre, with
+ * its hash, and the side of p's source. The key's five words are made in registers, hashed
+ * there and stored whole: a key written field by field and read back as words would wait
+ * for each narrow store to be forwarded. The words are the key's bytes in memory order (the
+ * layout of struct tw_flow_key), so the hash is that of the stored key.
+ */
+static inline void make_pre(const struct tw_flow_table *t, const struct tw_pkt *p,
+                            struct tw_flow_pre *pre)
 {
-    const uint8_t *b = (const uint8_t *)k;
-    uint64_t h = t->seed;
+    uint64_t s[2], d[2], sb0, sb1, db0, db1, w[5];
 
-    /* The key is 40 bytes with no padding: five 64-bit words, one multiply each, then a
-     * final avalanche so both halves (bucket index, signature) depend on every input bit. */
-    for (size_t i = 0; i < sizeof(*k); i += 8)
-        h = (h ^ tw_load64(b + i)) * 0xbf58476d1ce4e5b9ULL;
-    return tw_mix64(h);
+    addr_words(p->src, p->ip_version, s, &sb0, &sb1);
+    addr_words(p->dst, p->ip_version, d, &db0, &db1);
+    bool swap = sb0 != db0 ? sb0 > db0 : sb1 != db1 ? sb1 > db1 : p->sport > p->dport;
+    uint64_t lo_port = swap ? p->dport : p->sport, hi_port = swap ? p->sport : p->dport;
+    uint64_t vlan = p->vlan_count > 0 ? p->vlan[0] : 0;
+
+    w[0] = swap ? d[0] : s[0];
+    w[1] = swap ? d[1] : s[1];
+    w[2] = swap ? s[0] : d[0];
+    w[3] = swap ? s[1] : d[1];
+    _Static_assert(offsetof(struct tw_flow_key, port) == 32 &&
+                       offsetof(struct tw_flow_key, vlan) == 36 &&
+                       offsetof(struct tw_flow_key, proto) == 38 &&
+                       offsetof(struct tw_flow_key, version) == 39,
+                   "the key's last word: ports, VLAN, protocol, version");
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    w[4] = lo_port | hi_port << 16 | vlan << 32 | (uint64_t)p->l4_proto << 48 |
+           (uint64_t)p->ip_version << 56;
+#else
+    w[4] = lo_port << 48 | hi_port << 32 | vlan << 16 | (uint64_t)p->l4_proto << 8 |
+           p->ip_version;
+#endif
+    uint64_t h = t->seed;
+    /* Five 64-bit words, one multiply each, then a final avalanche so both halves (bucket
+     * index, signature) depend on every input bit. */
+    for (size_t i = 0; i < 5; i++)
+        h = (h ^ w[i]) * 0xbf58476d1ce4e5b9ULL;
+    memcpy(&pre->key, w, sizeof(pre->key));
+    pre->hash = tw_mix64(h);
+    pre->side = swap ? 1 : 0;
 }
 
 static void lru_unlink(struct tw_flow_table *t, uint32_t i)
@@ -356,14 +401,6 @@ static inline void touch(struct tw_flow_table *t, uint32_t i, int64_t sec)
             lru_append(t, i);
         }
     }
-}
-
-/* p's key, side and hash. */
-static inline void make_pre(const struct tw_flow_table *t, const struct tw_pkt *p,
-                            struct tw_flow_pre *pre)
-{
-    pre->side = make_key(p, &pre->key);
-    pre->hash = key_hash(t, &pre->key);
 }
 
 void tw_flow_prepare(const struct tw_flow_table *t, const struct tw_pkt *p,
