@@ -96,7 +96,17 @@ void tw_match_event(struct tw_match *m, const struct tw_event *ev, tw_alert_fn f
 
     if (mx == NULL)
         return;
-    struct match_ctx c = {.m = m, .mx = mx, .orig = ev, .fn = fn, .fn_ctx = ctx};
+    /* Set field by field: an initialiser would clear fired[] (512 bytes) for every name, where
+     * only the first n_fired are ever read. */
+    struct match_ctx c;
+    c.m = m;
+    c.mx = mx;
+    c.orig = ev;
+    c.fn = fn;
+    c.fn_ctx = ctx;
+    c.n_fired = 0;
+    c.alt = NULL;
+    c.via = NULL;
     match_name(&c, ev);
     if (ev->category != TW_CAT_NETWORK_CONNECTION || ev->answer_name == NULL ||
         ev->answer_chain == NULL ||
