@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "tunwatch/base/ascii.h"
+#include "tunwatch/base/common.h"
 
 #include <string.h>
 
@@ -27,48 +28,6 @@ static inline uint64_t load8(const uint8_t *p)
     uint64_t v;
     memcpy(&v, p, 8);
     return v;
-}
-
-/* n < 8 bytes at p as a word, the rest zero: in loads of 4, 2 and 1 (a copy of a variable
- * length is a call); store_short() puts them back where they were. */
-static inline uint64_t load_short(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    size_t o = 0;
-
-    if (n & 4) {
-        uint32_t x;
-        memcpy(&x, p, 4);
-        v = x;
-        o = 4;
-    }
-    if (n & 2) {
-        uint16_t x;
-        memcpy(&x, p + o, 2);
-        v |= (uint64_t)x << (8 * o);
-        o += 2;
-    }
-    if (n & 1)
-        v |= (uint64_t)p[o] << (8 * o);
-    return v;
-}
-
-static inline void store_short(uint8_t *p, uint64_t v, size_t n)
-{
-    size_t o = 0;
-
-    if (n & 4) {
-        uint32_t x = (uint32_t)v;
-        memcpy(p, &x, 4);
-        o = 4;
-    }
-    if (n & 2) {
-        uint16_t x = (uint16_t)(v >> (8 * o));
-        memcpy(p + o, &x, 2);
-        o += 2;
-    }
-    if (n & 1)
-        p[o] = (uint8_t)(v >> (8 * o));
 }
 
 /* 0x80 in each byte of x (8 bytes) that is an ASCII letter of either case. */
@@ -107,7 +66,7 @@ bool tw_ascii_eq_nocase(const void *a, const void *b, size_t n)
     const uint8_t *x = a, *y = b;
 
     if (n < 8)
-        return words_eq_nocase(load_short(x, n), load_short(y, n));
+        return words_eq_nocase(tw_load_short(x, n), tw_load_short(y, n));
     for (size_t i = 0; i + 8 < n; i += 8)
         if (!words_eq_nocase(load8(x + i), load8(y + i)))
             return false;
@@ -120,7 +79,7 @@ void tw_ascii_lower_copy(char *dst, const char *src, size_t n)
     const uint8_t *s = (const uint8_t *)src;
 
     if (n < 8) {
-        store_short(d, lower8(load_short(s, n)), n);
+        tw_store_short(d, lower8(tw_load_short(s, n)), n);
         return;
     }
     for (size_t i = 0; i + 8 < n; i += 8) {
@@ -150,7 +109,7 @@ bool tw_name_equals_normalized(const char *src, size_t n, const char *norm, size
     if (n != norm_len)
         return false;
     if (n < 8)
-        return lower8(load_short(s, n)) == load_short(m, n);
+        return lower8(tw_load_short(s, n)) == tw_load_short(m, n);
     for (size_t i = 0; i + 8 < n; i += 8)
         if (lower8(load8(s + i)) != load8(m + i))
             return false;

@@ -81,23 +81,7 @@ uint64_t tw_csum_partial(const void *buf, size_t len, uint64_t sum)
         /* The tail, zero-padded to eight bytes: it keeps the byte positions (an odd last
          * byte is the high half of a 16-bit word in network order). */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        /* In loads of 4, 2 and 1 bytes: a copy of a variable length is a call. */
-        size_t o = 0;
-        w = 0;
-        if (len & 4) {
-            uint32_t x;
-            memcpy(&x, p, 4);
-            w = x;
-            o = 4;
-        }
-        if (len & 2) {
-            uint16_t x;
-            memcpy(&x, p + o, 2);
-            w |= (uint64_t)x << (8 * o);
-            o += 2;
-        }
-        if (len & 1)
-            w |= (uint64_t)p[o] << (8 * o);
+        w = tw_load_short(p, len);
 #else
         w = 0;
         memcpy(&w, p, len);

@@ -179,6 +179,51 @@ static inline uint64_t tw_load64(const uint8_t *p)
     return v;
 }
 
+/*
+ * n < 8 bytes at p gathered into one word, the rest zero, in loads of 4, 2 and 1 (a copy of a
+ * variable length is a call): the word's bytes in memory, on a little-endian machine, are
+ * p[0..n) then zeros. tw_store_short() puts such a word's n bytes back.
+ */
+static inline uint64_t tw_load_short(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    size_t o = 0;
+
+    if (n & 4) {
+        uint32_t x;
+        __builtin_memcpy(&x, p, 4);
+        v = x;
+        o = 4;
+    }
+    if (n & 2) {
+        uint16_t x;
+        __builtin_memcpy(&x, p + o, 2);
+        v |= (uint64_t)x << (8 * o);
+        o += 2;
+    }
+    if (n & 1)
+        v |= (uint64_t)p[o] << (8 * o);
+    return v;
+}
+
+static inline void tw_store_short(uint8_t *p, uint64_t v, size_t n)
+{
+    size_t o = 0;
+
+    if (n & 4) {
+        uint32_t x = (uint32_t)v;
+        __builtin_memcpy(p, &x, 4);
+        o = 4;
+    }
+    if (n & 2) {
+        uint16_t x = (uint16_t)(v >> (8 * o));
+        __builtin_memcpy(p + o, &x, 2);
+        o += 2;
+    }
+    if (n & 1)
+        p[o] = (uint8_t)(v >> (8 * o));
+}
+
 static inline uint16_t tw_load_be16(const uint8_t *p)
 {
     return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
