@@ -727,6 +727,54 @@ static void test_foreach_order(void **state)
     tw_flow_table_free(t);
 }
 
+/*
+ * The replay's split: DNS flows to worker 0 whatever share0 is; the others, both directions
+ * alike, share0 in 256 to worker 0 and the rest spread over workers 1..n-1; share0 0 leaves
+ * worker 0 the DNS flows alone, 256 gives it everything. tw_flow_split_share0(): 7/8 of the
+ * balance, 0 once the DNS flows cost as much as another worker's share.
+ */
+static double dist(double x)
+{
+    return x < 0 ? -x : x;
+}
+
+static void test_worker_split(void **state)
+{
+    (void)state;
+    for (unsigned n = 2; n <= 4; n++) {
+        for (unsigned share0 = 0; share0 <= 256; share0 += 32) {
+            unsigned count[4] = {0}, total = 20000;
+            for (unsigned i = 0; i < total; i++) {
+                struct tw_pkt p = mkpkt(0x0a000001 + i * 7919, 0xc0000201 + (i % 97),
+                                        (uint16_t)(1024 + i % 50000), 443);
+                struct tw_pkt r = mkpkt(0xc0000201 + (i % 97), 0x0a000001 + i * 7919, 443,
+                                        (uint16_t)(1024 + i % 50000));
+                unsigned w = tw_flow_worker(&p, n, share0);
+                assert_true(w < n);
+                assert_int_equal(tw_flow_worker(&r, n, share0), w);
+                count[w]++;
+                struct tw_pkt d = mkpkt(0x0a000001 + i, 0x08080808, (uint16_t)(1024 + i), 53);
+                d.l4_proto = (i & 1) ? 17 : 6;
+                assert_int_equal(tw_flow_worker(&d, n, share0), 0);
+            }
+            double want0 = (double)share0 / 256.0;
+            assert_true(dist((double)count[0] / total - want0) < 0.02);
+            for (unsigned w = 1; w < n; w++)
+                assert_true(dist((double)count[w] / total - (1.0 - want0) / (n - 1)) < 0.03);
+        }
+    }
+    assert_int_equal(tw_flow_split_share0(0, 1000, 2), 112);   /* 1/2 * 7/8 of 256 */
+    assert_int_equal(tw_flow_split_share0(0, 1000, 4), 56);    /* 1/4 * 7/8 */
+    assert_int_equal(tw_flow_split_share0(1000, 1000, 2), 0);  /* DNS as much as one share */
+    assert_int_equal(tw_flow_split_share0(1500, 1000, 2), 0);
+    assert_int_equal(tw_flow_split_share0(500, 1000, 3), 0);
+    assert_int_equal(tw_flow_split_share0(900, 1000, 2), 11);  /* (1 - 0.9) / 2 * 7/8 */
+    assert_int_equal(tw_flow_split_share0(200, 1000, 2), 90);  /* (1 - 0.2) / 2 * 7/8 */
+    assert_int_equal(tw_flow_split_share0(100, 1000, 3), 60);  /* (1 - 0.2) / 3 * 7/8 */
+    assert_int_equal(tw_flow_split_share0(100, 0, 2), 0);
+    assert_int_equal(tw_flow_split_share0(0, 1000, 1), 0);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -751,6 +799,7 @@ int main(void)
         cmocka_unit_test(test_model),       cmocka_unit_test(test_foreach_order),
         cmocka_unit_test(test_short_class), cmocka_unit_test(test_done_class),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_worker_split),
         cmocka_unit_test(test_holding_survives_flood),
     };
     return tw_run_tests_name("flow", tests, NULL, NULL);

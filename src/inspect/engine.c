@@ -1968,7 +1968,7 @@ enum tw_share tw_engine_share_of(const struct tw_engine *e, int linktype, const 
 
     if (e->cfg.share_n <= 1 || e->peek_none || !tw_decode_peek(linktype, f->data, f->caplen, &k))
         return TW_SHARE_UNKNOWN;
-    return tw_flow_worker(&k, e->cfg.share_n) == e->cfg.share_idx ? TW_SHARE_MINE
+    return tw_flow_worker(&k, e->cfg.share_n, e->cfg.share0) == e->cfg.share_idx ? TW_SHARE_MINE
                                                                    : TW_SHARE_OTHER;
 }
 
@@ -2011,7 +2011,8 @@ static int decode_frame(struct tw_engine *e, int linktype, const struct tw_frame
     *reassembled = pf.data != f->data;
     if (rc != 0)
         return rc;
-    if (e->cfg.share_n > 1 && tw_flow_worker(p, e->cfg.share_n) != e->cfg.share_idx) {
+    if (e->cfg.share_n > 1 &&
+        tw_flow_worker(p, e->cfg.share_n, e->cfg.share0) != e->cfg.share_idx) {
         /* Another engine's frame. While auto decides it is validated all the same: every
          * engine decides on the same packets, in capture order, so all decide alike. */
         if (tw_csum_deciding(e->csum))

@@ -343,7 +343,7 @@ void spread_frame(void *ctx, const struct tw_frame *f)
         /* Replay: the reader's own engine reads DNS (UDP and TCP port 53), at once, so that
          * the answers are in the cache before any frame after the response is handed out;
          * nothing is parsed twice. Every other flow goes to a worker thread. */
-        unsigned wi = tw_flow_worker(p, s->n_workers);
+        unsigned wi = tw_flow_worker(p, s->n_workers, 0);
         if (wi == 0) {
             struct tw_frame rf = {.ts_sec = f->ts_sec, .ts_nsec = f->ts_nsec,
                                   .caplen = (uint32_t)pf.caplen, .wirelen = f->wirelen,
@@ -569,13 +569,72 @@ static void worker_event(void *ctx, const struct tw_event *ev)
 }
 
 /* Worker i's share of a pool of `total` buffers over n workers; with dns0, worker 0 (the DNS
- * flows) gets an eighth and the others split the rest. */
-static uint32_t pool_share(uint32_t total, unsigned i, unsigned n, bool dns0)
+ * flows, and share0 in 256 of the others) gets an eighth and its part of the other seven,
+ * and the others split the rest. */
+static uint32_t pool_share(uint32_t total, unsigned i, unsigned n, bool dns0, unsigned share0)
 {
     if (!dns0)
         return total / n;
     uint32_t first = total / 8;
+    first += (uint32_t)((uint64_t)(total - first) * share0 / 256);
     return i == 0 ? first : (total - first) / (n - 1);
+}
+
+/* Frames read at the start of the first file to weigh its traffic (replay_share0()). */
+#define SPLIT_SAMPLE 65536
+
+/*
+ * What reading a frame of this kind costs a worker, roughly, in tens of cycles (one worker on
+ * the bench's mix: a DNS message about 1,100 cycles for a query and 1,900 for a response, a
+ * TCP segment with a payload 480 on average, whether its flow was already named or not, one
+ * that opens or closes 260, a bare acknowledgement 30).
+ */
+static unsigned frame_cost(const struct tw_pkt *p, bool dns)
+{
+    if (p->l4_proto != 6 && p->l4_proto != 17)
+        return 2;
+    if (dns)
+        return p->payload_len > 0 ? 150 : 26;
+    if (p->l4_proto == 17)
+        return 15;
+    if (p->payload_len > 0)
+        return 48;
+    return (p->tcp_flags & 0x07) != 0 ? 26 : 3;
+}
+
+/*
+ * Replay workers reading every file: how much of the traffic other than DNS worker 0 takes
+ * on top of the DNS flows (tw_flow_worker()'s share0), from the cost of the first
+ * SPLIT_SAMPLE frames of the first file by kind. A capture with little DNS would otherwise
+ * leave worker 0 idle and the others with all of it (two workers on the bench capture
+ * without its DNS: no faster than one). 0 when the sample cannot be read (the run then
+ * says why when it reads the file itself).
+ */
+static unsigned replay_share0(const struct sensor *s, unsigned n)
+{
+    struct tw_capfile *c;
+    struct tw_decode_stats st = {0};
+    uint64_t dns = 0, other = 0;
+    char err[256];
+
+    if (s->in.n_names == 0 || tw_capfile_open(s->in.names[0], &c, err, sizeof(err)) != 0)
+        return 0;
+    for (unsigned i = 0; i < SPLIT_SAMPLE; i++) {
+        struct tw_frame f;
+        struct tw_pkt p;
+        int linktype;
+
+        if (tw_capfile_next(c, &f, &linktype, err, sizeof(err)) != 1)
+            break;
+        if (tw_decode(linktype, f.data, f.caplen, f.wirelen, &p, &st) != TW_OK) {
+            other += 2;
+            continue;
+        }
+        bool is_dns = p.sport == 53 || p.dport == 53;
+        *(is_dns ? &dns : &other) += frame_cost(&p, is_dns);
+    }
+    tw_capfile_close(c);
+    return tw_flow_split_share0(dns, other, n);
 }
 
 int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigned n)
@@ -592,6 +651,7 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
     /* Each reads every frame: each block of a file is read once for them all. */
     if (s->replay_fanout && n > 1 && tw_merge_share(s->in.merge, n) != 0)
         return TW_ENOMEM;
+    unsigned share0 = s->replay_fanout && n > 1 ? replay_share0(s, n) : 0;
     for (unsigned i = 0; i < n && rc == 0; i++) {
         struct worker *w = &s->workers[i];
         struct tw_engine_config c = *base;
@@ -600,17 +660,19 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
         w->sink.match.suppress = s->suppress;
         atomic_init(&w->sink.match.matchers, s->matchers); /* rules_take() publishes them */
         /* The configured capacities are for the whole sensor. A replay gives worker 0 the
-         * DNS flows alone (tw_flow_worker): an even share of the flow table (a flow per
-         * query), an eighth of the buffers (DNS over TCP only needs them), the rest to the
-         * others; live, the kernel's hash spreads everything evenly. */
+         * DNS flows (tw_flow_worker), and share0 of the others: an even share of the flow
+         * table (a flow per query), an eighth of the buffers (DNS over TCP only needs them)
+         * and its part of the rest, the rest to the others; live, the kernel's hash spreads
+         * everything evenly. */
         bool dns0 = !s->live && n > 1;
         c.flow_capacity = TW_MAX(base->flow_capacity / n, 1024u);
-        c.stream_buffers = pool_share(base->stream_buffers, i, n, dns0);
-        c.quic_states = pool_share(base->quic_states, i, n, dns0);
-        c.midstream_buffers = pool_share(base->midstream_buffers, i, n, dns0);
-        c.tls_big_buffers = base->tls_big_buffers > 0
-                                ? TW_MAX(pool_share(base->tls_big_buffers, i, n, dns0), 1u)
-                                : 0;
+        c.stream_buffers = pool_share(base->stream_buffers, i, n, dns0, share0);
+        c.quic_states = pool_share(base->quic_states, i, n, dns0, share0);
+        c.midstream_buffers = pool_share(base->midstream_buffers, i, n, dns0, share0);
+        c.tls_big_buffers =
+            base->tls_big_buffers > 0
+                ? TW_MAX(pool_share(base->tls_big_buffers, i, n, dns0, share0), 1u)
+                : 0;
         if (s->replay_fanout) {
             /* Each reads every frame and keeps its share: the frames of other shares are
              * skipped before decoding, except while checksum auto decides (every worker
@@ -618,7 +680,8 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
              * tells (each its own reassembly). */
             c.share_n = n;
             c.share_idx = i;
-            c.share_last_full = n == 2; /* worker 1: every flow but DNS */
+            c.share0 = share0;
+            c.share_last_full = n == 2 && share0 == 0; /* worker 1: every flow but DNS */
             if (i > 0) {
                 c.answer_wait = replay_answer_wait;
                 c.answer_wait_ctx = w;

@@ -64,15 +64,17 @@ struct tw_engine_config {
     /*
      * Several engines reading the same frames, each its own share (a replay's workers, each
      * reading every file): share_n > 1 engines, this one share_idx; it reads the frames whose
-     * flow is tw_flow_worker(p, share_n) == share_idx and skips the others. A frame whose flow
+     * flow is tw_flow_worker(p, share_n, share0) == share_idx and skips the others (share0:
+     * the part of the flows other than DNS that engine 0 reads too, in 256ths, the same for
+     * every engine). A frame whose flow
      * tw_decode_peek() reads is counted (with its decoding) by the engine whose share it is;
      * any other frame is decoded by every engine and counted by engine share_n - 1. 0 or 1:
      * every frame.
      */
-    unsigned share_n, share_idx;
-    /* With share_n > 1: engine share_n - 1 has most of the frames (a replay's two workers: the
-     * DNS flows are the other's), so it decodes every frame without a peek first (a peek
-     * would only add to the decoding of most of them) and counts every frame with its
+    unsigned share_n, share_idx, share0;
+    /* With share_n > 1: engine share_n - 1 has most of the frames (a replay's two workers with
+     * share0 0: the DNS flows are the other's), so it decodes every frame without a peek first
+     * (a peek would only add to the decoding of most of them) and counts every frame with its
      * decoding; the others count none. */
     bool share_last_full;
     /* Called before every answer cache lookup with the frame's number in the input (as
