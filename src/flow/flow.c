@@ -34,6 +34,12 @@ struct lru {
     uint32_t tail; /* most recently seen */
 };
 
+/* A flow's place in the list of its timeout class. */
+struct link {
+    uint32_t prev; /* towards least recently seen */
+    uint32_t next;
+};
+
 /*
  * Slots: capacity + TW_FLOW_RETIRE_MAX entries of entry_size bytes. At most `capacity` flows
  * are active; the flows one call retires stay untouched (for the caller to finish) until the
@@ -43,6 +49,7 @@ struct lru {
 struct tw_flow_table {
     uint8_t *slots;
     struct tw_flow_meta *meta;
+    struct link *links;
     struct bucket *buckets;
     size_t entry_size; /* a power of two */
     unsigned entry_shift;
@@ -101,9 +108,10 @@ struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout
     /* Zeroed, mapped as used (entries are handed out in order), in huge pages if allowed. */
     t->slots = tw_table_alloc((size_t)t->n_slots << shift);
     t->meta = tw_table_alloc((size_t)t->n_slots * sizeof(*t->meta));
+    t->links = tw_table_alloc((size_t)t->n_slots * sizeof(*t->links));
     t->n_buckets = nb;
     t->buckets = tw_table_alloc((size_t)nb * sizeof(*t->buckets));
-    if (t->slots == NULL || t->meta == NULL || t->buckets == NULL) {
+    if (t->slots == NULL || t->meta == NULL || t->links == NULL || t->buckets == NULL) {
         tw_flow_table_free(t);
         return NULL;
     }
@@ -128,6 +136,7 @@ void tw_flow_table_free(struct tw_flow_table *t)
         return;
     tw_table_free(t->slots, (size_t)t->n_slots << t->entry_shift);
     tw_table_free(t->meta, (size_t)t->n_slots * sizeof(*t->meta));
+    tw_table_free(t->links, (size_t)t->n_slots * sizeof(*t->links));
     tw_table_free(t->buckets, (size_t)t->n_buckets * sizeof(*t->buckets));
     free(t);
 }
@@ -208,28 +217,28 @@ static inline void make_pre(const struct tw_flow_table *t, const struct tw_pkt *
 
 static void lru_unlink(struct tw_flow_table *t, uint32_t i)
 {
-    struct tw_flow_meta *m = &t->meta[i];
-    struct lru *l = &t->lru[m->timeout];
+    struct link *k = &t->links[i];
+    struct lru *l = &t->lru[t->meta[i].timeout];
 
-    if (m->lru_prev != TW_FLOW_NONE)
-        t->meta[m->lru_prev].lru_next = m->lru_next;
+    if (k->prev != TW_FLOW_NONE)
+        t->links[k->prev].next = k->next;
     else
-        l->head = m->lru_next;
-    if (m->lru_next != TW_FLOW_NONE)
-        t->meta[m->lru_next].lru_prev = m->lru_prev;
+        l->head = k->next;
+    if (k->next != TW_FLOW_NONE)
+        t->links[k->next].prev = k->prev;
     else
-        l->tail = m->lru_prev;
+        l->tail = k->prev;
 }
 
 static void lru_append(struct tw_flow_table *t, uint32_t i)
 {
-    struct tw_flow_meta *m = &t->meta[i];
-    struct lru *l = &t->lru[m->timeout];
+    struct link *k = &t->links[i];
+    struct lru *l = &t->lru[t->meta[i].timeout];
 
-    m->lru_prev = l->tail;
-    m->lru_next = TW_FLOW_NONE;
+    k->prev = l->tail;
+    k->next = TW_FLOW_NONE;
     if (l->tail != TW_FLOW_NONE)
-        t->meta[l->tail].lru_next = i;
+        t->links[l->tail].next = i;
     else
         l->head = i;
     l->tail = i;
@@ -525,7 +534,7 @@ void tw_flow_table_foreach(struct tw_flow_table *t, void (*fn)(void *ctx, struct
                            void *ctx)
 {
     for (int c = 0; c < N_CLASSES; c++)
-        for (uint32_t i = t->lru[c].head; i != TW_FLOW_NONE; i = t->meta[i].lru_next)
+        for (uint32_t i = t->lru[c].head; i != TW_FLOW_NONE; i = t->links[i].next)
             fn(ctx, entry(t, i));
 }
 

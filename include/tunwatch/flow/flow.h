@@ -8,8 +8,9 @@
  * A lookup touches two cache lines: one bucket of seven (signature, index) pairs, and the
  * first line of the entry, which holds the key, the last time seen and the owner's first eight
  * bytes. The hash is seeded per run, so crafted 5-tuples cannot aim at one bucket; a bucket
- * that overflows chains its extra entries (counted). What the table needs less often (LRU
- * links, id, times) lives in a separate array, struct tw_flow_meta.
+ * that overflows chains its extra entries (counted). What the table needs less often (id,
+ * times) lives in a separate array, struct tw_flow_meta, and the LRU links in one of their own
+ * (8 bytes a flow: walking a list touches little memory).
  *
  * Three classes: the default; a short one the owner moves a flow to once it can only be a
  * one-shot (a DNS flow, a TCP flow after FIN or RST), so those do not crowd the table; and a
@@ -68,8 +69,6 @@ enum tw_flow_timeout {
 
 /* What the table keeps of a flow off its first line. */
 struct tw_flow_meta {
-    uint32_t lru_prev; /* towards least recently seen, in its timeout class */
-    uint32_t lru_next;
     uint64_t id; /* unique within the run (see tw_flow_table_set_ids) */
     int64_t first_sec;
     uint32_t first_nsec; /* with first_sec: time of the flow's first packet */
