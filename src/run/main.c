@@ -147,7 +147,8 @@ static void usage(FILE *fp)
             "  -i, --interface IFACE    capture live (repeatable; \"any\" for all)\n"
             "      --filter EXPR        BPF filter for live capture\n"
             "      --snaplen N          bytes kept per packet (default 262144)\n"
-            "      --buffer-size MIB    kernel capture buffer (default: libpcap's)\n"
+            "      --buffer-size MIB    kernel capture buffer (default: 64 a socket on AF_PACKET,\n"
+            "                           else libpcap's)\n"
             "      --immediate          deliver packets at once (low latency)\n"
             "      --no-promisc         leave the interface out of promiscuous mode\n");
     fputs(tw_dpdk_usage, fp);
