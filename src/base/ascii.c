@@ -22,14 +22,6 @@ const uint8_t tw_ascii_lower_table[256] = {
 
 #define ONES 0x0101010101010101ULL
 
-/* Eight bytes at p, in any order (every test below is byte by byte). */
-static inline uint64_t load8(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
 /* 0x80 in each byte of x (8 bytes) that is an ASCII letter of either case. */
 static inline uint64_t letters(uint64_t x)
 {
@@ -68,9 +60,9 @@ bool tw_ascii_eq_nocase(const void *a, const void *b, size_t n)
     if (n < 8)
         return words_eq_nocase(tw_load_short(x, n), tw_load_short(y, n));
     for (size_t i = 0; i + 8 < n; i += 8)
-        if (!words_eq_nocase(load8(x + i), load8(y + i)))
+        if (!words_eq_nocase(tw_load64(x + i), tw_load64(y + i)))
             return false;
-    return words_eq_nocase(load8(x + n - 8), load8(y + n - 8));
+    return words_eq_nocase(tw_load64(x + n - 8), tw_load64(y + n - 8));
 }
 
 void tw_ascii_lower_copy(char *dst, const char *src, size_t n)
@@ -83,11 +75,11 @@ void tw_ascii_lower_copy(char *dst, const char *src, size_t n)
         return;
     }
     for (size_t i = 0; i + 8 < n; i += 8) {
-        uint64_t v = lower8(load8(s + i));
+        uint64_t v = lower8(tw_load64(s + i));
         memcpy(d + i, &v, 8);
     }
     /* In place (dst == src) the overlap reads bytes already lowered: the same again. */
-    uint64_t v = lower8(load8(s + n - 8));
+    uint64_t v = lower8(tw_load64(s + n - 8));
     memcpy(d + n - 8, &v, 8);
 }
 
@@ -111,7 +103,7 @@ bool tw_name_equals_normalized(const char *src, size_t n, const char *norm, size
     if (n < 8)
         return lower8(tw_load_short(s, n)) == tw_load_short(m, n);
     for (size_t i = 0; i + 8 < n; i += 8)
-        if (lower8(load8(s + i)) != load8(m + i))
+        if (lower8(tw_load64(s + i)) != tw_load64(m + i))
             return false;
-    return lower8(load8(s + n - 8)) == load8(m + n - 8);
+    return lower8(tw_load64(s + n - 8)) == tw_load64(m + n - 8);
 }

@@ -1968,8 +1968,9 @@ enum tw_share tw_engine_share_of(const struct tw_engine *e, int linktype, const 
 
     if (e->cfg.share_n <= 1 || e->peek_none || !tw_decode_peek(linktype, f->data, f->caplen, &k))
         return TW_SHARE_UNKNOWN;
-    return tw_flow_worker(&k, e->cfg.share_n, e->cfg.share0) == e->cfg.share_idx ? TW_SHARE_MINE
-                                                                   : TW_SHARE_OTHER;
+    return tw_flow_worker(&k, e->cfg.share_n, e->cfg.share0) == e->cfg.share_idx
+               ? TW_SHARE_MINE
+               : TW_SHARE_OTHER;
 }
 
 bool tw_engine_deciding(const struct tw_engine *e)
