@@ -199,7 +199,7 @@ bench-live: $(BUILD)/.deps-ok
 	$(MAKE) $(BUILD)/tunwatch $(BENCH_BINS)
 	sh tests/bench/live.sh $(BUILD)
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/tunwatch/*/*.h src/*/*.h src/*/*/*.h tests/fuzz/*.h)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/tunwatch/*/*.h src/*/*.h src/*/*/*.h tests/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined \
@@ -235,4 +235,5 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# Every object's header dependencies, of a BUILD outside build/ too.
+-include $(shell find $(sort build $(BUILD)) -name '*.d' 2>/dev/null | sort -u)

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "dns_same.h"
 #include "test_util.h"
 
 #include "tunwatch/proto/dns.h"
@@ -803,6 +804,24 @@ static void check_empty_from(int line, const struct tw_dns_answers *ans, unsigne
     }
 }
 
+/* tw_dns_parse_answers_of() into *ans (off: what tw_dns_parse() returned for m), checked
+ * against tw_dns_parse_answers(), which walks every name: the same result, records, texts and
+ * oddities. */
+static int answers_of(int line, const uint8_t *b, size_t len, size_t off,
+                      const struct tw_dns_msg *m, struct tw_dns_answers *ans)
+{
+    static struct tw_dns_answers walked;
+    const char *d;
+
+    walked.no_text = ans->no_text;
+    int want = tw_dns_parse_answers(b, len, off, m->ancount, &walked);
+    int r = tw_dns_parse_answers_of(b, len, off, m, ans);
+    if (r != want || (d = dns_answers_differ(ans, &walked)) != NULL)
+        fail_msg("line %d: names read from earlier names: %d, walked: %d (%s)", line, r, want,
+                 r != want ? "result" : d);
+    return r;
+}
+
 /* Parses the questions, then the answers; returns the answers' result. */
 static int parse_all(const uint8_t *b, size_t len, struct tw_dns_msg *m,
                      struct tw_dns_answers *ans)
@@ -810,7 +829,7 @@ static int parse_all(const uint8_t *b, size_t len, struct tw_dns_msg *m,
     int r = tw_dns_parse(b, len, m);
     if (r < 0)
         return r;
-    return tw_dns_parse_answers(b, len, (size_t)r, m->ancount, ans);
+    return answers_of(__LINE__, b, len, (size_t)r, m, ans);
 }
 
 static void run_answers(const struct ans_case *c)
@@ -825,7 +844,7 @@ static void run_answers(const struct ans_case *c)
     int r = tw_dns_parse(b, c->len, &m);
     if (r < 0 || m.n_questions != 1)
         fail_msg("line %d: questions do not parse (%d)", line, r);
-    r = tw_dns_parse_answers(b, c->len, (size_t)r, m.ancount, &ans);
+    r = answers_of(line, b, c->len, (size_t)r, &m, &ans);
     if (r != c->want)
         fail_msg("line %d: tw_dns_parse_answers returned %d, want %d", line, r, c->want);
     if (ans.n != c->n || ans.skipped != c->skipped)
@@ -894,7 +913,7 @@ static void test_answers_odd_pointers(void **state)
     r = tw_dns_parse(b, sizeof(fwd) - 1, &m);
     assert_int_equal(r, 33);
     assert_int_equal(m.odd, 0);
-    assert_int_equal(tw_dns_parse_answers(b, sizeof(fwd) - 1, (size_t)r, m.ancount, &ans), 0);
+    assert_int_equal(answers_of(__LINE__, b, sizeof(fwd) - 1, (size_t)r, &m, &ans), 0);
     assert_int_equal(ans.odd, FWD);
     assert_int_equal(ans.n, 2);
     assert_string_equal(ans.a[0].target, "edge");
@@ -909,7 +928,7 @@ static void test_answers_odd_pointers(void **state)
 
     b = exact_copy(hdr, sizeof(hdr) - 1);
     r = tw_dns_parse(b, sizeof(hdr) - 1, &m);
-    assert_int_equal(tw_dns_parse_answers(b, sizeof(hdr) - 1, (size_t)r, m.ancount, &ans), 0);
+    assert_int_equal(answers_of(__LINE__, b, sizeof(hdr) - 1, (size_t)r, &m, &ans), 0);
     assert_int_equal(ans.odd, HDRP);
     assert_int_equal(ans.n, 1);
     assert_string_equal(ans.a[0].name, ".");
@@ -917,7 +936,7 @@ static void test_answers_odd_pointers(void **state)
 
     b = exact_copy(loop, sizeof(loop) - 1);
     r = tw_dns_parse(b, sizeof(loop) - 1, &m);
-    assert_int_equal(tw_dns_parse_answers(b, sizeof(loop) - 1, (size_t)r, m.ancount, &ans),
+    assert_int_equal(answers_of(__LINE__, b, sizeof(loop) - 1, (size_t)r, &m, &ans),
                      TW_EMALFORMED);
     assert_int_equal(ans.odd, FWD);
     free(b);
@@ -1014,6 +1033,99 @@ static void test_cname_chain_bounds(void **state)
     assert_int_equal(tw_dns_cname_chain(&ans, "a", NULL, 2, record_addr, &seen), 0);
     assert_int_equal(seen.n, 3);
     free(b);
+}
+
+/* Parses the questions of the len bytes at w and reads the answers (answers_of() checks them
+ * against the walk of every name); returns the answers' result. */
+static int recalled(int line, const char *w, size_t len, struct tw_dns_answers *ans)
+{
+    static struct tw_dns_msg m;
+    uint8_t *b = exact_copy(w, len);
+    int r = tw_dns_parse(b, len, &m);
+
+    if (r < 0)
+        fail_msg("line %d: questions do not parse", line);
+    r = answers_of(line, b, len, (size_t)r, &m, ans);
+    free(b);
+    return r;
+}
+
+/*
+ * Names that point to a name already read (the question's, a kept record's owner, a CNAME's
+ * target) are read from it: the same names, oddities and results as walking them, also where a
+ * record was not kept (its owner is walked again) and where the step budget runs out on such a
+ * name.
+ */
+static void test_answers_recalled(void **state)
+{
+    (void)state;
+    static struct tw_dns_answers ans;
+    /* four records owned by the question's name, by pointers */
+    static const char four[] = RHDR(QD1, AN4) Q_WWW RR_A(PQ, TTL300, IP4_1)
+        RR_A(PQ, TTL60, IP4_2) RR_AAAA(PQ, TTL300, IP6_1) RR_A(PQ, TTL300, IP4_1);
+    /* an MX owned by "mx" + the question (at 33, not kept), then an A owned by a pointer to it
+     * (33 = 0x21): the A's owner is walked, not read from the MX's */
+    static const char mx[] = RHDR(QD1, AN2) Q_WWW "\x02" "mx" PQ T_MX_IN TTL300 "\x00\x04"
+        "\x00\x0a" PQ RR_A("\xc0\x21", TTL300, IP4_2);
+    /* www CNAME edge.net (target at 45 = 0x2d), A and AAAA owned by pointers to the target,
+     * an A owned by a pointer to the CNAME's owner (33 = 0x21, a pointer itself) */
+    static const char cname[] = RHDR(QD1, AN4) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x0a"
+        "\x04" "edge" "\x03" "net" "\x00" RR_A("\xc0\x2d", TTL60, IP4_1)
+        RR_AAAA("\xc0\x2d", TTL60, IP6_1) RR_A("\xc0\x21", TTL60, IP4_2);
+    /* two questions, "a" at 12 and "b" at 19 (0x13): records owned by either */
+    static const char two[] = "\x12\x34\x81\x80" "\x00\x02" AN3 "\x00\x00\x00\x00"
+        "\x01" "a" "\x00" T_A_IN "\x01" "b" "\x00" T_A_IN RR_A("\xc0\x13", TTL300, IP4_1)
+        RR_A("\xc0\x0c", TTL300, IP4_2) RR_A("\xc0\x13", TTL60, IP4_1);
+
+    assert_int_equal(recalled(__LINE__, W(four), &ans), 0);
+    assert_int_equal(ans.n, 4);
+    for (unsigned i = 0; i < 4; i++)
+        assert_string_equal(ans.a[i].name, "www.example.com");
+    assert_int_equal(ans.odd, 0);
+
+    assert_int_equal(recalled(__LINE__, W(mx), &ans), 0);
+    assert_int_equal(ans.n, 1);
+    assert_int_equal(ans.skipped, 1);
+    assert_string_equal(ans.a[0].name, "mx.www.example.com");
+
+    assert_int_equal(recalled(__LINE__, W(cname), &ans), 0);
+    assert_int_equal(ans.n, 4);
+    assert_string_equal(ans.a[0].target, "edge.net");
+    assert_string_equal(ans.a[1].name, "edge.net");
+    assert_string_equal(ans.a[2].name, "edge.net");
+    assert_string_equal(ans.a[3].name, "www.example.com");
+
+    assert_int_equal(recalled(__LINE__, W(two), &ans), 0);
+    assert_int_equal(ans.n, 3);
+    assert_string_equal(ans.a[0].name, "b");
+    assert_string_equal(ans.a[1].name, "a");
+    assert_string_equal(ans.a[2].name, "b");
+
+    /* A question of 100 one-octet labels (201 octets at 12), n A records owned by pointers to
+     * it: each takes 101 steps of the section's budget, 2 * 127 + 2 + 2 * (217 + 16 n): 10
+     * records use it up exactly, the 11th runs out. */
+    for (unsigned n = 1; n <= 12; n++) {
+        uint8_t msg[12 + 201 + 4 + 12 * 16];
+        size_t len = 0;
+        memcpy(msg, RHDR(QD1, AN0), 12);
+        msg[7] = (uint8_t)n;
+        len = 12;
+        for (unsigned i = 0; i < 100; i++) {
+            msg[len++] = 1;
+            msg[len++] = 'a';
+        }
+        msg[len++] = 0;
+        memcpy(msg + len, T_A_IN, 4);
+        len += 4;
+        for (unsigned i = 0; i < n; i++) {
+            static const char rr[] = RR_A(PQ, TTL300, IP4_1);
+            memcpy(msg + len, rr, sizeof(rr) - 1);
+            len += sizeof(rr) - 1;
+        }
+        int r = recalled(__LINE__, (const char *)msg, len, &ans);
+        assert_int_equal(r, n <= 10 ? 0 : TW_EMALFORMED);
+        assert_int_equal(ans.n, TW_MIN(n, 10u));
+    }
 }
 
 /* ANCOUNT 0, trailing sections ignored, offsets out of range, reset on entry. */
@@ -1336,6 +1448,7 @@ int main(void)
         cmocka_unit_test(test_qtype_name),
         cmocka_unit_test(test_answers_table),
         cmocka_unit_test(test_answers_odd_pointers),
+        cmocka_unit_test(test_answers_recalled),
         cmocka_unit_test(test_more_answers_than_kept),
         cmocka_unit_test(test_cname_chain_bounds),
         cmocka_unit_test(test_answers_edges),

@@ -45,6 +45,7 @@
 #include <ldns/ldns.h>
 #include <pcap/pcap.h>
 
+#include "dns_same.h"
 #include "test_util.h"
 
 #include "tunwatch/decode/decode.h"
@@ -206,10 +207,16 @@ static void check_answers(const char *where, long frame, const uint8_t *b, size_
                           const struct tw_dns_msg *m, int off, ldns_pkt *pkt,
                           struct diff_stats *st)
 {
-    static struct tw_dns_answers ans;
+    static struct tw_dns_answers ans, walked;
     const ldns_rr_list *al = ldns_pkt_answer(pkt);
+    const char *d = NULL;
 
-    if (tw_dns_parse_answers(b, n, (size_t)off, m->ancount, &ans) != 0) {
+    int r = tw_dns_parse_answers_of(b, n, (size_t)off, m, &ans);
+    if (tw_dns_parse_answers(b, n, (size_t)off, m->ancount, &walked) != r ||
+        (d = dns_answers_differ(&ans, &walked)) != NULL)
+        DIFF_FAIL(st, "names read from earlier names differ from the walk (%s)",
+                  d != NULL ? d : "result");
+    if (r != 0) {
         DIFF_FAIL(st, "answers rejected, ldns reads them");
         return;
     }

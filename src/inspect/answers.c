@@ -32,7 +32,7 @@ int tw_answers_learn(struct tw_anscache *c, const struct tw_dns_msg *m, const ui
     int rc = 0;
 
     /* Parsed even when nothing will be learnt: *ans describes this response to the caller. */
-    if (tw_dns_parse_answers(msg, len, off, m->ancount, ans) != 0) {
+    if (tw_dns_parse_answers_of(msg, len, off, m, ans) != 0) {
         rc = TW_EMALFORMED;
         if (ans->n == 0)
             return rc;

@@ -81,19 +81,101 @@ static size_t label_put(char *out, size_t o, const uint8_t *lab, size_t n, size_
 }
 
 /*
+ * How the walk of one name that began at offset `at` went, for a later name of the message
+ * that is a pointer to `at` (a record owned by the question's name, or by a CNAME's target):
+ * its text, the steps it took, `looked` at its last pointer (0: it had none) and the oddities
+ * it saw. Following the pointer would walk the same octets to the same end and checks, so such
+ * a name is that text, at the cost in steps and in octets looked at that the walk would have
+ * (name_walk). The text lives where the caller put it, unchanged until the walk's end.
+ */
+struct walk_memo {
+    const char *text;
+    size_t len;
+    size_t at;
+    size_t steps;
+    size_t looked;
+    unsigned odd;
+};
+
+#define WALK_MEMOS 8
+
+/*
  * What the names of one message share: the whole message (where pointers may lead), the steps
- * left (one per label and per pointer, summed over the names), and the oddities seen.
+ * left (one per label and per pointer, summed over the names), the oddities seen, and the
+ * names walked so far that later ones may point to (memo[0..n_memo), none unless the caller
+ * adds them: walk_remember()).
  */
 struct walk {
     const uint8_t *msg;
     size_t msg_len;
     size_t budget;
     unsigned odd; /* 1u << enum tw_dns_oddity */
+    bool remember; /* kept answers' names are remembered as they are read */
+    unsigned n_memo, memo_next;
+    struct walk_memo memo[WALK_MEMOS];
 };
 
 static void walk_init(struct walk *w, const uint8_t *msg, size_t msg_len)
 {
-    *w = (struct walk){.msg = msg, .msg_len = msg_len, .budget = TW_DNS_STEP_BUDGET(msg_len)};
+    /* Field by field: memo[] is read only as far as n_memo says. */
+    w->msg = msg;
+    w->msg_len = msg_len;
+    w->budget = TW_DNS_STEP_BUDGET(msg_len);
+    w->odd = 0;
+    w->remember = false;
+    w->n_memo = w->memo_next = 0;
+}
+
+/* The name whose walk began at `at` and went as *m says is text[0..len): later names of the
+ * message that point to `at` take it from there. The oldest memo makes room. */
+static void walk_remember(struct walk *w, const struct walk_memo *m, size_t at, const char *text,
+                          size_t len)
+{
+    struct walk_memo *d = &w->memo[w->memo_next];
+
+    *d = *m;
+    d->at = at;
+    d->text = text;
+    d->len = len;
+    w->memo_next = (w->memo_next + 1) % WALK_MEMOS;
+    if (w->n_memo < WALK_MEMOS)
+        w->n_memo++;
+}
+
+/*
+ * The name at msg[off] when it is a single pointer to a name remembered (walk_remember), read
+ * from the memo into out: the steps, octets looked at and oddities as name_walk() would count
+ * them following the pointer (the pointer's own, then the remembered walk's), so its result,
+ * w's budget and oddities are those of the walk. -1 when it is not such a name, or when the
+ * walk would run out of steps or find a loop (name_walk() then walks it and says so).
+ */
+static int walk_recall(struct walk *w, size_t end, size_t off, char *out, size_t *next,
+                       struct walk_memo *st)
+{
+    const uint8_t *msg = w->msg;
+
+    if (off + 2 > end || end > w->msg_len || (msg[off] & 0xC0) != 0xC0)
+        return -1;
+    size_t target = (size_t)(msg[off] & 0x3F) << 8 | msg[off + 1];
+    const struct walk_memo *m = NULL;
+    for (unsigned i = 0; i < w->n_memo && m == NULL; i++)
+        if (w->memo[i].at == target)
+            m = &w->memo[i];
+    /* The pointer takes a step and 2 looked-at octets before the remembered walk's. */
+    if (m == NULL || w->budget <= m->steps || 2 + m->looked > w->msg_len)
+        return -1;
+    unsigned odd = m->odd;
+    if (target < TW_DNS_HDR_LEN)
+        odd |= 1u << TW_DNS_ODD_HEADER_POINTER;
+    else if (target >= off)
+        odd |= 1u << TW_DNS_ODD_FORWARD_POINTER;
+    w->budget -= 1 + m->steps;
+    w->odd |= odd;
+    if (st != NULL)
+        *st = (struct walk_memo){.steps = 1 + m->steps, .looked = 2 + m->looked, .odd = odd};
+    memcpy(out, m->text, m->len + 1);
+    *next = off + 2;
+    return (int)m->len;
 }
 
 /*
@@ -101,21 +183,30 @@ static void walk_init(struct walk *w, const uint8_t *msg, size_t msg_len)
  * has room for TW_NAME_MAX bytes) unless out is NULL. Its in-place octets end before `end`
  * (<= the message length: the end of an RDATA, or of the message); a pointer may lead anywhere
  * in the message (see dns.h). Running out of w's budget is malformed. Returns the presentation
- * length or TW_EMALFORMED; *next as in tw_dns_name_read().
+ * length or TW_EMALFORMED; *next as in tw_dns_name_read(). With st, a walk that succeeds says
+ * in *st how it went (for walk_remember(); text, len and at are the caller's to set).
  */
-static int name_walk(struct walk *w, size_t end, size_t off, char *out, size_t *next)
+static int name_walk(struct walk *w, size_t end, size_t off, char *out, size_t *next,
+                     struct walk_memo *st)
 {
     const uint8_t *msg = w->msg;
     struct tw_cur c;
     size_t run_start = off; /* where the label run being read began */
     size_t wire = 1;        /* wire octets so far, counting the final zero */
     size_t looked = 0;      /* octets looked at, as glibc counts them to find a loop */
+    size_t looked_ptr = 0;  /* ... at the last pointer */
     size_t o = 0;           /* output index */
     size_t in_place_end = 0;
-    unsigned labels = 0, hops = 0;
+    size_t budget = w->budget;
+    unsigned labels = 0, hops = 0, odd = 0;
 
     if (off >= end || end > w->msg_len)
         return TW_EMALFORMED;
+    if (w->n_memo > 0 && out != NULL) {
+        int n = walk_recall(w, end, off, out, next, st);
+        if (n >= 0)
+            return n;
+    }
     tw_cur_init(&c, msg + off, end - off);
 
     for (;;) {
@@ -139,12 +230,16 @@ static int name_walk(struct walk *w, size_t end, size_t off, char *out, size_t *
             if (hops++ == 0)
                 in_place_end = (size_t)(c.p - msg);
             looked += 2;
+            looked_ptr = looked;
             if (TW_UNLIKELY(target >= w->msg_len || looked > w->msg_len))
                 return TW_EMALFORMED;
-            if (TW_UNLIKELY(target < TW_DNS_HDR_LEN))
+            if (TW_UNLIKELY(target < TW_DNS_HDR_LEN)) {
                 w->odd |= 1u << TW_DNS_ODD_HEADER_POINTER;
-            else if (TW_UNLIKELY(target >= run_start))
+                odd |= 1u << TW_DNS_ODD_HEADER_POINTER;
+            } else if (TW_UNLIKELY(target >= run_start)) {
                 w->odd |= 1u << TW_DNS_ODD_FORWARD_POINTER;
+                odd |= 1u << TW_DNS_ODD_FORWARD_POINTER;
+            }
             run_start = target;
             tw_cur_init(&c, msg + target, w->msg_len - target);
             continue;
@@ -168,6 +263,8 @@ static int name_walk(struct walk *w, size_t end, size_t off, char *out, size_t *
     }
 
     *next = hops == 0 ? (size_t)(c.p - msg) : in_place_end;
+    if (st != NULL)
+        *st = (struct walk_memo){.steps = budget - w->budget, .looked = looked_ptr, .odd = odd};
     if (out == NULL)
         return 0;
     if (o == 0)
@@ -188,9 +285,9 @@ int tw_dns_name_read(const uint8_t *msg, size_t msg_len, size_t off, char *out, 
         return TW_EINVAL;
     walk_init(&w, msg, msg_len);
     if (cap >= TW_NAME_MAX)
-        n = name_walk(&w, msg_len, off, out, &nx);
+        n = name_walk(&w, msg_len, off, out, &nx, NULL);
     else {
-        n = name_walk(&w, msg_len, off, tmp, &nx);
+        n = name_walk(&w, msg_len, off, tmp, &nx, NULL);
         if (n >= 0 && (size_t)n >= cap)
             return TW_ENOMEM;
         if (n >= 0)
@@ -237,7 +334,8 @@ int tw_dns_parse(const uint8_t *buf, size_t len, struct tw_dns_msg *out)
     for (unsigned i = 0; i < out->qdcount; i++) {
         struct tw_dns_question *q = i < TW_DNS_MAX_QUESTIONS ? &out->q[i] : NULL;
         size_t next;
-        int n = name_walk(&w, len, off, q != NULL ? q->name : NULL, &next);
+        struct walk_memo st;
+        int n = name_walk(&w, len, off, q != NULL ? q->name : NULL, &next, &st);
         out->odd = w.odd; /* also for the questions kept before an error */
         if (n < 0) {
             if (q != NULL)
@@ -256,6 +354,8 @@ int tw_dns_parse(const uint8_t *buf, size_t len, struct tw_dns_msg *out)
             q->name_len = (size_t)n;
             q->qtype = qtype;
             q->qclass = qclass;
+            out->qwalk[i] = (struct tw_dns_walk){
+                .at = off, .steps = st.steps, .looked = st.looked, .odd = st.odd};
             out->n_questions++;
         }
         off = next + 4;
@@ -300,8 +400,10 @@ static int answer_one(struct walk *w, size_t *off, struct tw_dns_answer *a, bool
     struct tw_cur c;
     size_t next;
 
+    struct walk_memo owner, target;
+
     *kept = false;
-    int n = name_walk(w, len, *off, a != NULL ? a->name : NULL, &next);
+    int n = name_walk(w, len, *off, a != NULL ? a->name : NULL, &next, &owner);
     if (n < 0)
         goto out_reset;
 
@@ -326,7 +428,7 @@ static int answer_one(struct walk *w, size_t *off, struct tw_dns_answer *a, bool
 
     if (type == TYPE_CNAME) {
         /* The target's in-place labels end with the RDATA; its pointers may go anywhere. */
-        int t = name_walk(w, rd_end, rd, a != NULL ? a->target : NULL, &next);
+        int t = name_walk(w, rd_end, rd, a != NULL ? a->target : NULL, &next, &target);
         if (t < 0 || next != rd_end)
             goto out_reset;
         if (a != NULL)
@@ -342,6 +444,12 @@ static int answer_one(struct walk *w, size_t *off, struct tw_dns_answer *a, bool
         a->name_len = (size_t)n;
         a->type = type;
         a->ttl = ttl & 0x80000000u ? 0 : ttl;
+        /* Kept: a's names stay as they are for the rest of the section's walk. */
+        if (w->remember) {
+            walk_remember(w, &owner, *off, a->name, a->name_len);
+            if (type == TYPE_CNAME)
+                walk_remember(w, &target, rd, a->target, a->target_len);
+        }
     }
     *kept = true;
     *off = rd_end;
@@ -569,7 +677,7 @@ static bool txt_name(struct txt *t, struct walk *w, size_t rd_end, size_t off, s
 {
     char name[TW_NAME_MAX];
 
-    if (name_walk(w, rd_end, off, name, next) < 0)
+    if (name_walk(w, rd_end, off, name, next, NULL) < 0)
         return false;
     txt_str(t, name);
     return true;
@@ -754,7 +862,7 @@ static bool txt_typed(struct txt *t, struct walk *w, size_t rd, size_t rd_end, u
         size_t after;
         if (!txt_name(t, w, rd_end, rd, &next))
             return false;
-        if (name_walk(w, rd_end, next, NULL, &after) < 0)
+        if (name_walk(w, rd_end, next, NULL, &after, NULL) < 0)
             return false;
         return rd_end - after == 20;
     }
@@ -844,8 +952,10 @@ static void record_text(struct walk *wk, const struct rr_fixed *fx, struct tw_dn
     out->text_len += strlen(w) + 1;
 }
 
-int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t ancount,
-                         struct tw_dns_answers *out)
+/* tw_dns_parse_answers(); with m (the message's header and questions), names that point to
+ * a question's or a kept answer's name are read from it (walk_recall). */
+static int parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t ancount,
+                         const struct tw_dns_msg *m, struct tw_dns_answers *out)
 {
     out->n = out->skipped = out->odd = 0;
     out->n_text = out->text_flags = 0;
@@ -859,6 +969,14 @@ int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t an
         return TW_EMALFORMED;
     struct walk w;
     walk_init(&w, msg, len);
+    if (m != NULL) {
+        w.remember = true;
+        for (unsigned i = 0; i < m->n_questions && i < WALK_MEMOS / 2; i++) {
+            const struct tw_dns_walk *q = &m->qwalk[i];
+            struct walk_memo st = {.steps = q->steps, .looked = q->looked, .odd = q->odd};
+            walk_remember(&w, &st, q->at, m->q[i].name, m->q[i].name_len);
+        }
+    }
     for (unsigned i = 0; i < ancount; i++) {
         struct tw_dns_answer *a = out->n < TW_DNS_MAX_ANSWERS ? &out->a[out->n] : NULL;
         struct rr_fixed fx;
@@ -878,6 +996,18 @@ int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t an
     }
     out->odd = w.odd;
     return 0;
+}
+
+int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t ancount,
+                         struct tw_dns_answers *out)
+{
+    return parse_answers(msg, len, off, ancount, NULL, out);
+}
+
+int tw_dns_parse_answers_of(const uint8_t *msg, size_t len, size_t off,
+                            const struct tw_dns_msg *m, struct tw_dns_answers *out)
+{
+    return parse_answers(msg, len, off, m->ancount, m, out);
 }
 
 void tw_dns_answers_init(struct tw_dns_answers *a)

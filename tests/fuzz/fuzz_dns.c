@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target for the DNS parser: header, questions, and (when those
- * parse) the answer section and the CNAME chain. The input is copied
+ * parse) the answer section and the CNAME chain, the answers also as
+ * tw_dns_parse_answers_of() reads them (the same, or it aborts). The input is copied
  * into an exact-size heap buffer so an over-read by one byte is caught.
  * Checks the invariants of a successful parse as well as the absence of
  * memory errors.
@@ -13,10 +14,12 @@
 
 #include "tunwatch/proto/dns.h"
 
+#include "../dns_same.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct tw_dns_msg msg;
-static struct tw_dns_answers ans;
+static struct tw_dns_answers ans, ans_of;
 
 static void check_addr(void *ctx, const uint8_t *addr, uint8_t version, uint32_t ttl)
 {
@@ -113,7 +116,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (msg.q[i].name_len == 0 || msg.q[i].name_len >= TW_NAME_MAX ||
                 strlen(msg.q[i].name) != msg.q[i].name_len)
                 abort();
-        check_answers(tw_dns_parse_answers(buf, size, (size_t)r, msg.ancount, &ans));
+        int ra = tw_dns_parse_answers(buf, size, (size_t)r, msg.ancount, &ans);
+        check_answers(ra);
+        /* Names read from the ones they point to: the same as walked. */
+        if (tw_dns_parse_answers_of(buf, size, (size_t)r, &msg, &ans_of) != ra ||
+            dns_answers_differ(&ans, &ans_of) != NULL)
+            abort();
     } else if (r != TW_EMALFORMED) {
         abort();
     }

@@ -77,6 +77,16 @@ const char *tw_dns_oddity_name(enum tw_dns_oddity o);
 /* "dns_forward_pointer", ... (the counter in the summary); "dns_?" out of range. */
 const char *tw_dns_oddity_counter(enum tw_dns_oddity o);
 
+/* How tw_dns_parse() read a question's name: where it began, the steps it took, the octets it
+ * had looked at by its last pointer (0: none) and its oddities. Names of the answer section
+ * that point to it are read from the question (tw_dns_parse_answers_of()). */
+struct tw_dns_walk {
+    size_t at;
+    size_t steps;
+    size_t looked;
+    unsigned odd;
+};
+
 struct tw_dns_msg {
     unsigned odd;     /* 1u << enum tw_dns_oddity, seen in the question names */
     uint16_t id;
@@ -87,6 +97,7 @@ struct tw_dns_msg {
     uint16_t qdcount, ancount, nscount, arcount;
     unsigned n_questions; /* questions parsed and stored (<= TW_DNS_MAX_QUESTIONS) */
     struct tw_dns_question q[TW_DNS_MAX_QUESTIONS];
+    struct tw_dns_walk qwalk[TW_DNS_MAX_QUESTIONS]; /* of q[0..n_questions) */
 };
 
 /*
@@ -234,6 +245,16 @@ const char *tw_dns_rcode_name(uint8_t rcode);
  */
 int tw_dns_parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t ancount,
                          struct tw_dns_answers *out);
+
+/*
+ * tw_dns_parse_answers() of the message m describes (what tw_dns_parse() made of msg, len;
+ * its ancount), with the same results, faster: a name that is a pointer to one already read
+ * (a question's, or a kept record's owner or CNAME target: most records are owned by the
+ * question's name or by the last target) is copied from it, its steps, loop check and
+ * oddities counted as the walk would count them.
+ */
+int tw_dns_parse_answers_of(const uint8_t *msg, size_t len, size_t off,
+                            const struct tw_dns_msg *m, struct tw_dns_answers *out);
 
 /*
  * Follows the CNAME chain from qname through the records of ans: chain[0] is
