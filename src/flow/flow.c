@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tunwatch/base/alloc.h"
+#include "tunwatch/base/prefault.h"
 #include "tunwatch/base/seed.h"
 
 #define EXPIRE_PER_INSERT 2
@@ -128,6 +129,22 @@ struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout
     t->id_stride = 1;
     t->st.capacity = capacity;
     return t;
+}
+
+int tw_flow_table_prefault(struct tw_flow_table *t, struct tw_prefault *pf, uint32_t ahead)
+{
+    int rc;
+
+    /* Buckets are written at random places: whole. The rest in the order entries are used. */
+    if ((rc = tw_prefault_add(pf, t->buckets, (size_t)t->n_buckets * sizeof(*t->buckets), NULL,
+                              0, 0)) != 0 ||
+        (rc = tw_prefault_add(pf, t->slots, (size_t)t->n_slots << t->entry_shift, &t->used,
+                              t->entry_size, (size_t)ahead << t->entry_shift)) != 0 ||
+        (rc = tw_prefault_add(pf, t->meta, (size_t)t->n_slots * sizeof(*t->meta), &t->used,
+                              sizeof(*t->meta), (size_t)ahead * sizeof(*t->meta))) != 0)
+        return rc;
+    return tw_prefault_add(pf, t->links, (size_t)t->n_slots * sizeof(*t->links), &t->used,
+                           sizeof(*t->links), (size_t)ahead * sizeof(*t->links));
 }
 
 void tw_flow_table_free(struct tw_flow_table *t)
@@ -358,8 +375,11 @@ static uint32_t take_entry(struct tw_flow_table *t, int64_t now, bool expire,
         return i;
     }
     /* Entries never used yet: handed out in order, so untouched memory stays unmapped. The
-     * spare slots make sure one is left (see struct tw_flow_table). */
-    return t->used++;
+     * spare slots make sure one is left (see struct tw_flow_table). A prefaulter may be
+     * reading how many (tw_flow_table_prefault). */
+    i = t->used;
+    tw_prefault_count_set(&t->used, i + 1);
+    return i;
 }
 
 /* Identity and times of a new flow in slot i; the owner's part is zeroed. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tunwatch/base/alloc.h"
+#include "tunwatch/base/prefault.h"
 
 void tw_stream_reset(struct tw_stream *s, uint32_t base_seq)
 {
@@ -228,6 +229,13 @@ int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n, uint32_t cap)
     return 0;
 }
 
+int tw_stream_pool_prefault(struct tw_stream_pool *pool, struct tw_prefault *pf, uint32_t ahead)
+{
+    /* Low indexes first: the buffers used so far are [0, high_water). */
+    return tw_prefault_add(pf, pool->bufs, (size_t)pool->cap * pool->stride, &pool->high_water,
+                           pool->stride, (size_t)ahead * pool->stride);
+}
+
 void tw_stream_pool_destroy(struct tw_stream_pool *pool)
 {
     if (pool->bufs != NULL)
@@ -246,7 +254,7 @@ uint32_t tw_stream_get(struct tw_stream_pool *pool, uint32_t base_seq)
     }
     idx = pool->free_list[--pool->n_free];
     if (pool->cap - pool->n_free > pool->high_water)
-        pool->high_water = pool->cap - pool->n_free;
+        tw_prefault_count_set(&pool->high_water, pool->cap - pool->n_free);
     /* Set here, not at start-up: a buffer's memory is touched only when it is used. */
     tw_stream_at(pool, idx)->cap = pool->buf_cap;
     tw_stream_reset(tw_stream_at(pool, idx), base_seq);

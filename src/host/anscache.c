@@ -30,6 +30,7 @@
 
 #include "tunwatch/base/alloc.h"
 #include "tunwatch/base/ascii.h"
+#include "tunwatch/base/prefault.h"
 #include "tunwatch/base/seed.h"
 
 #define ANS_NONE UINT32_MAX
@@ -477,6 +478,17 @@ int tw_anscache_stamp(struct tw_anscache *c)
     for (unsigned i = 0; i < c->n_shards; i++)
         c->shards[i].learnt = c->learnt + (c->shards[i].entries - c->entries);
     return 0;
+}
+
+int tw_anscache_prefault(struct tw_anscache *c, struct tw_prefault *pf)
+{
+    int rc;
+
+    /* The shards' rings fill side by side and their index slots at random: all of it. */
+    if ((rc = tw_prefault_add(pf, c->entries, c->entries_size, NULL, 0, 0)) != 0 ||
+        (rc = tw_prefault_add(pf, c->arena, c->text_size, NULL, 0, 0)) != 0)
+        return rc;
+    return tw_prefault_add(pf, c->learnt, c->learnt_size, NULL, 0, 0);
 }
 
 void tw_anscache_free(struct tw_anscache *c)

@@ -396,6 +396,24 @@ out_free:
     return NULL;
 }
 
+/* Flows and buffers a prefaulter keeps mapped ahead of those used (a few milliseconds of a
+ * replay's flows: 4 MiB of entries; buffers in proportion to how often they are taken). */
+#define PREFAULT_FLOWS 32768u
+#define PREFAULT_STREAMS 64u
+#define PREFAULT_MIDSTREAMS 128u
+#define PREFAULT_BIG 4u
+
+int tw_engine_prefault(struct tw_engine *e, struct tw_prefault *pf)
+{
+    int rc;
+
+    if ((rc = tw_flow_table_prefault(e->flows, pf, PREFAULT_FLOWS)) != 0 ||
+        (rc = tw_stream_pool_prefault(&e->pool, pf, PREFAULT_STREAMS)) != 0 ||
+        (rc = tw_stream_pool_prefault(&e->mid, pf, PREFAULT_MIDSTREAMS)) != 0)
+        return rc;
+    return tw_stream_pool_prefault(&e->big, pf, PREFAULT_BIG);
+}
+
 void tw_engine_free(struct tw_engine *e)
 {
     if (e == NULL)

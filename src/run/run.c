@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "sensor_impl.h"
+#include "tunwatch/base/prefault.h"
 #include "tunwatch/capture/dpdk.h"
 #include "tunwatch/match/suppress.h"
 
@@ -536,20 +537,25 @@ static void install_signals(void)
     tw_capfile_set_stop(stop_asked);
 }
 
+/* The CPUs this process may run on, or 0 when unknown. */
+static unsigned cpus_to_run_on(void)
+{
+    cpu_set_t set;
+
+    return sched_getaffinity(0, sizeof(set), &set) == 0 ? (unsigned)CPU_COUNT(&set) : 0;
+}
+
 /* More workers than CPUs this process may run on: they take turns on the CPUs and wait for
  * each other (a replay with 3 workers on 2 CPUs took 0.83-1.01x the time of one). Said, not
  * refused: the affinity may widen later, and the user may want it. */
 static void warn_cpus(unsigned workers)
 {
-    cpu_set_t set;
+    unsigned cpus = cpus_to_run_on();
 
-    if (sched_getaffinity(0, sizeof(set), &set) != 0)
-        return;
-    int cpus = CPU_COUNT(&set);
-    if (cpus > 0 && workers > (unsigned)cpus)
+    if (cpus > 0 && workers > cpus)
         fprintf(stderr,
-                "tunwatch: warning: --workers %u but %d CPU%s to run on: the workers take "
-                "turns on %s (no faster than --workers %d)\n",
+                "tunwatch: warning: --workers %u but %u CPU%s to run on: the workers take "
+                "turns on %s (no faster than --workers %u)\n",
                 workers, cpus, cpus == 1 ? "" : "s", cpus == 1 ? "it" : "them", cpus);
 }
 
@@ -565,6 +571,34 @@ static bool want_attribution(const struct tw_sensor_config *cfg)
         if (tw_dpdk_is_source(cfg->interfaces[i]))
             return false;
     return true;
+}
+
+/*
+ * A replay with a CPU to spare has its tables mapped ahead of the packet threads on it
+ * (prefault.h): the engines' flow tables and buffers, the answer cache. With a packet thread
+ * on every CPU the pages cost the same wherever they are faulted in, and the thread would
+ * only take turns with them. Live, a sensor runs for long; what it touches first is a small
+ * part of its time. Without the thread a replay runs as well, its packet threads faulting the
+ * pages in: nothing to say.
+ */
+static void prefault_start(struct sensor *s)
+{
+    int rc = 0;
+
+    if (s->live || TW_MAX(s->n_workers, 1u) >= cpus_to_run_on() ||
+        (s->prefault = tw_prefault_new()) == NULL)
+        return;
+    if (s->eng != NULL)
+        rc = tw_engine_prefault(s->eng, s->prefault);
+    for (unsigned i = 0; rc == 0 && i < s->n_workers; i++)
+        if (s->workers[i].eng != NULL)
+            rc = tw_engine_prefault(s->workers[i].eng, s->prefault);
+    if (rc == 0 && s->anscache != NULL)
+        (void)tw_anscache_prefault(s->anscache, s->prefault);
+    if (tw_prefault_start(s->prefault) != 0) {
+        tw_prefault_free(s->prefault);
+        s->prefault = NULL;
+    }
 }
 
 int tw_sensor_run(const struct tw_sensor_config *cfg)
@@ -782,6 +816,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
             goto out_output;
         }
     }
+    prefault_start(s);
     s->stream_input = s->in.merge != NULL && tw_merge_has_stream(s->in.merge);
     s->show_progress = !cfg->quiet && !s->live && isatty(STDERR_FILENO);
     s->t0 = s->last_flush = s->last_stats = s->last_progress = now_mono();
@@ -831,6 +866,7 @@ int tw_sensor_run(const struct tw_sensor_config *cfg)
     if (stop_requested)
         fprintf(stderr, "tunwatch: stopped by signal, output flushed\n");
 out_workers:
+    tw_prefault_free(s->prefault); /* before the tables it maps go */
     workers_free(s);
     if (s->replay_fanout) {
         pthread_cond_destroy(&s->done_cond);

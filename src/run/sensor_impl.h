@@ -222,6 +222,7 @@ struct sensor {
     int linktype; /* of the source being dispatched */
     struct tw_engine *eng;
     struct tw_anscache *anscache; /* host-wide, shared by every worker */
+    struct tw_prefault *prefault; /* a replay's tables mapped ahead (prefault.h), or NULL */
     struct tw_sinkset sinks;      /* the -o outputs every output writes to */
     struct tw_sensor_id id;       /* who writes the lines: sensor name, host, run id */
     struct tw_format_ctx fmt;     /* what every output's formatter reads (shared, read-only) */

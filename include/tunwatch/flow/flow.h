@@ -107,6 +107,11 @@ struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout
                                         uint32_t short_timeout, size_t entry_size);
 void tw_flow_table_free(struct tw_flow_table *t);
 
+struct tw_prefault;
+/* Has pf map t's memory ahead of use: its buckets whole, its entries `ahead` entries past
+ * those used so far (see prefault.h). 0 or TW_ENOMEM (pf has no room left). */
+int tw_flow_table_prefault(struct tw_flow_table *t, struct tw_prefault *pf, uint32_t ahead);
+
 /*
  * Finds the flow of packet p, or creates it (default timeout class) at time sec.nsec. Never
  * returns NULL. A flow idle for longer than its timeout is retired and replaced by a new one

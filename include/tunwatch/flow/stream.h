@@ -78,6 +78,10 @@ struct tw_stream_pool {
 /* n buffers of cap bytes each (memory is only touched when used). 0 or TW_ENOMEM. */
 int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n, uint32_t cap);
 void tw_stream_pool_destroy(struct tw_stream_pool *pool);
+struct tw_prefault;
+/* Has pf map pool's buffers `ahead` buffers past those used so far (see prefault.h). 0 or
+ * TW_ENOMEM (pf has no room left). */
+int tw_stream_pool_prefault(struct tw_stream_pool *pool, struct tw_prefault *pf, uint32_t ahead);
 /* Index of a free buffer, reset to base_seq, or TW_STREAM_NONE (counted) when exhausted. */
 uint32_t tw_stream_get(struct tw_stream_pool *pool, uint32_t base_seq);
 void tw_stream_put(struct tw_stream_pool *pool, uint32_t idx);

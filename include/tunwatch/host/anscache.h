@@ -87,6 +87,11 @@ struct tw_anscache *tw_anscache_new(const struct tw_anscache_config *cfg);
 /* Frees the cache; no other thread may be using it. NULL is ignored. */
 void tw_anscache_free(struct tw_anscache *c);
 
+struct tw_prefault;
+/* Has pf map c's memory whole (see prefault.h); call after tw_anscache_stamp(), if at all.
+ * 0 or TW_ENOMEM (pf has no room left). */
+int tw_anscache_prefault(struct tw_anscache *c, struct tw_prefault *pf);
+
 /*
  * Records that client (version 4 or 6, addr) resolved qname to address `resolved`, at time now
  * (seconds), valid for ttl seconds clamped to [ttl_floor, ttl_ceiling]: the entry is live while

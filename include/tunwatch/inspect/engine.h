@@ -165,6 +165,11 @@ struct tw_engine;
 struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg);
 void tw_engine_free(struct tw_engine *e);
 
+struct tw_prefault;
+/* Has pf map e's flow table and stream buffers ahead of use (see prefault.h); e outlives pf's
+ * thread. 0 or TW_ENOMEM (pf has no room left). */
+int tw_engine_prefault(struct tw_engine *e, struct tw_prefault *pf);
+
 /* Processes one frame of the given link type. */
 void tw_engine_frame(struct tw_engine *e, int linktype, const struct tw_frame *f);
 
