@@ -1060,56 +1060,58 @@ static void test_answers_recalled(void **state)
 {
     (void)state;
     static struct tw_dns_answers ans;
-    /* four records owned by the question's name, by pointers */
-    static const char four[] = RHDR(QD1, AN4) Q_WWW RR_A(PQ, TTL300, IP4_1)
-        RR_A(PQ, TTL60, IP4_2) RR_AAAA(PQ, TTL300, IP6_1) RR_A(PQ, TTL300, IP4_1);
-    /* an MX owned by "mx" + the question (at 33, not kept), then an A owned by a pointer to it
-     * (33 = 0x21): the A's owner is walked, not read from the MX's */
-    static const char mx[] = RHDR(QD1, AN2) Q_WWW "\x02" "mx" PQ T_MX_IN TTL300 "\x00\x04"
-        "\x00\x0a" PQ RR_A("\xc0\x21", TTL300, IP4_2);
-    /* www CNAME edge.net (target at 45 = 0x2d), A and AAAA owned by pointers to the target,
-     * an A owned by a pointer to the CNAME's owner (33 = 0x21, a pointer itself) */
-    static const char cname[] = RHDR(QD1, AN4) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x0a"
-        "\x04" "edge" "\x03" "net" "\x00" RR_A("\xc0\x2d", TTL60, IP4_1)
-        RR_AAAA("\xc0\x2d", TTL60, IP6_1) RR_A("\xc0\x21", TTL60, IP4_2);
-    /* two questions, "a" at 12 and "b" at 19 (0x13): records owned by either */
-    static const char two[] = "\x12\x34\x81\x80" "\x00\x02" AN3 "\x00\x00\x00\x00"
-        "\x01" "a" "\x00" T_A_IN "\x01" "b" "\x00" T_A_IN RR_A("\xc0\x13", TTL300, IP4_1)
-        RR_A("\xc0\x0c", TTL300, IP4_2) RR_A("\xc0\x13", TTL60, IP4_1);
+    static const struct {
+        int line;
+        const char *wire;
+        size_t len;
+        unsigned n, skipped;
+        const char *owner[4]; /* of the records stored; the first's CNAME target after */
+        const char *target;
+    } recalls[] = {
+        /* four records owned by the question's name, by pointers */
+        {__LINE__,
+         W(RHDR(QD1, AN4) Q_WWW RR_A(PQ, TTL300, IP4_1) RR_A(PQ, TTL60, IP4_2)
+               RR_AAAA(PQ, TTL300, IP6_1) RR_A(PQ, TTL300, IP4_1)),
+         4, 0, {"www.example.com", "www.example.com", "www.example.com", "www.example.com"}, ""},
+        /* an MX owned by "mx" + the question (at 33, not kept), then an A owned by a pointer to
+         * it (33 = 0x21): the A's owner is walked, not read from the MX's */
+        {__LINE__,
+         W(RHDR(QD1, AN2) Q_WWW "\x02" "mx" PQ T_MX_IN TTL300 "\x00\x04" "\x00\x0a" PQ
+               RR_A("\xc0\x21", TTL300, IP4_2)),
+         1, 1, {"mx.www.example.com"}, ""},
+        /* www CNAME edge.net (target at 45 = 0x2d), A and AAAA owned by pointers to the
+         * target, an A owned by a pointer to the CNAME's owner (33 = 0x21, a pointer itself) */
+        {__LINE__,
+         W(RHDR(QD1, AN4) Q_WWW PQ T_CNAME_IN TTL300 "\x00\x0a" "\x04" "edge" "\x03" "net"
+               "\x00" RR_A("\xc0\x2d", TTL60, IP4_1) RR_AAAA("\xc0\x2d", TTL60, IP6_1)
+                   RR_A("\xc0\x21", TTL60, IP4_2)),
+         4, 0, {"www.example.com", "edge.net", "edge.net", "www.example.com"}, "edge.net"},
+        /* two questions, "a" at 12 and "b" at 19 (0x13): records owned by either */
+        {__LINE__,
+         W("\x12\x34\x81\x80" "\x00\x02" AN3 "\x00\x00\x00\x00" "\x01" "a" "\x00" T_A_IN
+           "\x01" "b" "\x00" T_A_IN RR_A("\xc0\x13", TTL300, IP4_1)
+               RR_A("\xc0\x0c", TTL300, IP4_2) RR_A("\xc0\x13", TTL60, IP4_1)),
+         3, 0, {"b", "a", "b"}, ""},
+    };
 
-    assert_int_equal(recalled(__LINE__, W(four), &ans), 0);
-    assert_int_equal(ans.n, 4);
-    for (unsigned i = 0; i < 4; i++)
-        assert_string_equal(ans.a[i].name, "www.example.com");
-    assert_int_equal(ans.odd, 0);
-
-    assert_int_equal(recalled(__LINE__, W(mx), &ans), 0);
-    assert_int_equal(ans.n, 1);
-    assert_int_equal(ans.skipped, 1);
-    assert_string_equal(ans.a[0].name, "mx.www.example.com");
-
-    assert_int_equal(recalled(__LINE__, W(cname), &ans), 0);
-    assert_int_equal(ans.n, 4);
-    assert_string_equal(ans.a[0].target, "edge.net");
-    assert_string_equal(ans.a[1].name, "edge.net");
-    assert_string_equal(ans.a[2].name, "edge.net");
-    assert_string_equal(ans.a[3].name, "www.example.com");
-
-    assert_int_equal(recalled(__LINE__, W(two), &ans), 0);
-    assert_int_equal(ans.n, 3);
-    assert_string_equal(ans.a[0].name, "b");
-    assert_string_equal(ans.a[1].name, "a");
-    assert_string_equal(ans.a[2].name, "b");
+    for (size_t c = 0; c < TW_ARRAY_SIZE(recalls); c++) {
+        assert_int_equal(recalled(recalls[c].line, recalls[c].wire, recalls[c].len, &ans), 0);
+        assert_int_equal(ans.n, recalls[c].n);
+        assert_int_equal(ans.skipped, recalls[c].skipped);
+        assert_int_equal(ans.odd, 0);
+        for (unsigned i = 0; i < recalls[c].n; i++)
+            assert_string_equal(ans.a[i].name, recalls[c].owner[i]);
+        assert_string_equal(ans.a[0].target, recalls[c].target);
+    }
 
     /* A question of 100 one-octet labels (201 octets at 12), n A records owned by pointers to
      * it: each takes 101 steps of the section's budget, 2 * 127 + 2 + 2 * (217 + 16 n): 10
      * records use it up exactly, the 11th runs out. */
     for (unsigned n = 1; n <= 12; n++) {
         uint8_t msg[12 + 201 + 4 + 12 * 16];
-        size_t len = 0;
+        size_t len = 12;
         memcpy(msg, RHDR(QD1, AN0), 12);
         msg[7] = (uint8_t)n;
-        len = 12;
         for (unsigned i = 0; i < 100; i++) {
             msg[len++] = 1;
             msg[len++] = 'a';
