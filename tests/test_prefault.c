@@ -54,19 +54,28 @@ static void wait_resident(const uint8_t *p, size_t len)
     }
 }
 
+/* A table of len bytes, none of it mapped yet, and a prefaulter mapping it whole, started. */
+static struct tw_prefault *whole_started(size_t len, uint8_t **t)
+{
+    struct tw_prefault *pf = tw_prefault_new();
+
+    *t = tw_table_alloc(len);
+    assert_non_null(*t);
+    assert_non_null(pf);
+    assert_int_equal(resident(*t, 0, len), 0);
+    assert_int_equal(tw_prefault_add(pf, *t, len, NULL, 0, 0), 0);
+    assert_int_equal(tw_prefault_start(pf), 0);
+    return pf;
+}
+
 /* A region without a count is mapped whole, zeroed. */
 static void test_whole(void **state)
 {
     (void)state;
     const size_t len = 8 * MIB;
-    uint8_t *t = tw_table_alloc(len);
-    struct tw_prefault *pf = tw_prefault_new();
+    uint8_t *t;
+    struct tw_prefault *pf = whole_started(len, &t);
 
-    assert_non_null(t);
-    assert_non_null(pf);
-    assert_int_equal(resident(t, 0, len), 0);
-    assert_int_equal(tw_prefault_add(pf, t, len, NULL, 0, 0), 0);
-    assert_int_equal(tw_prefault_start(pf), 0);
     wait_resident(t, len);
     tw_prefault_free(pf);
     for (size_t i = 0; i < len; i++)
@@ -119,13 +128,9 @@ static void test_stop(void **state)
 {
     (void)state;
     const size_t len = 1024 * MIB;
-    uint8_t *t = tw_table_alloc(len);
-    struct tw_prefault *pf = tw_prefault_new();
+    uint8_t *t;
+    struct tw_prefault *pf = whole_started(len, &t);
 
-    assert_non_null(t);
-    assert_non_null(pf);
-    assert_int_equal(tw_prefault_add(pf, t, len, NULL, 0, 0), 0);
-    assert_int_equal(tw_prefault_start(pf), 0);
     usleep(20000);
     double t0 = now();
     tw_prefault_free(pf);
