@@ -1008,6 +1008,71 @@ static void test_stamped_lookups(void **state)
     tw_anscache_free(plain);
 }
 
+/* Put of qname (CNAME chain `target`, "" for none) for (client, resolved) at frame seq; the
+ * chain a lookup of qname at frame `before` gets ("-" when none is found). */
+static void put_chain_at(struct tw_anscache *c, uint64_t seq, const char *qname,
+                         const char *target)
+{
+    uint8_t a[16], b[1][16];
+    uint32_t ttl = 300;
+    const char *chain[1] = {target};
+
+    v4(a, 7);
+    v4(b[0], 0x0b000007);
+    assert_int_equal(tw_anscache_put_n_at(c, seq, 4, a, (const uint8_t(*)[16])b, &ttl, 1, qname,
+                                          chain, target[0] != '\0' ? 1 : 0, 1000),
+                     1);
+}
+
+static const char *chain_at(struct tw_anscache *c, uint64_t before, const char *want)
+{
+    static char name[TW_ANSCACHE_TEXT_MAX], chain[TW_ANSCACHE_TEXT_MAX];
+    uint8_t a[16], b[16];
+
+    v4(a, 7);
+    v4(b, 0x0b000007);
+    if (!tw_anscache_lookup_name_at(c, before, 4, a, b, 1000, want, strlen(want), name,
+                                    sizeof(name), chain, sizeof(chain), NULL))
+        return "-";
+    return chain;
+}
+
+/* A name answered again with another CNAME chain: stamped, a lookup between the two answers
+ * gets the first one's chain and one after them the second's (as one thread reading the frames
+ * in order would); the same answer again is a refresh, one entry. Unstamped, the second
+ * answer replaces the first. */
+static void test_stamped_chains(void **state)
+{
+    (void)state;
+    struct tw_anscache *c = mkcache(1024, 60, 86400, 4);
+    struct tw_anscache *plain = mkcache(1024, 60, 86400, 4);
+    struct tw_anscache_stats st;
+
+    assert_int_equal(tw_anscache_stamp(c), 0);
+    put_chain_at(c, 10, "img.example", "");
+    put_chain_at(c, 20, "img.example", "edge1.example");
+    assert_string_equal(chain_at(c, 5, "img.example"), "-");
+    assert_string_equal(chain_at(c, 15, "img.example"), "");
+    assert_string_equal(chain_at(c, 25, "img.example"), "edge1.example");
+    put_chain_at(c, 30, "img.example", "edge1.example"); /* a refresh of the second */
+    tw_anscache_get_stats(c, &st);
+    assert_int_equal(st.entries, 2);
+    assert_int_equal(st.replaced, 1);
+    assert_string_equal(chain_at(c, 25, "img.example"), "edge1.example");
+    assert_string_equal(chain_at(c, 15, "img.example"), "");
+    put_chain_at(c, 40, "img.example", "");
+    assert_string_equal(chain_at(c, 35, "img.example"), "edge1.example");
+    assert_string_equal(chain_at(c, 45, "img.example"), "");
+
+    put_chain_at(plain, 0, "img.example", "");
+    put_chain_at(plain, 0, "img.example", "edge1.example");
+    tw_anscache_get_stats(plain, &st);
+    assert_int_equal(st.entries, 1);
+    assert_string_equal(chain_at(plain, UINT64_MAX, "img.example"), "edge1.example");
+    tw_anscache_free(c);
+    tw_anscache_free(plain);
+}
+
 /*
  * Two threads as a replay's workers: one puts the answers of a stream of frames as fast as it
  * can, the other looks up at other frames, each lookup once the putter has read every frame
@@ -1138,6 +1203,7 @@ int main(void)
         cmocka_unit_test(test_against_model),
         cmocka_unit_test(test_text_arena),
         cmocka_unit_test(test_stamped_lookups),
+        cmocka_unit_test(test_stamped_chains),
         cmocka_unit_test(test_stamped_threads),
     };
 

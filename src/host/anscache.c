@@ -370,6 +370,14 @@ static bool entry_names(const struct ans_shard *s, const struct ans_entry *e, co
     return false;
 }
 
+/* Whether entry e holds what text t does, byte for byte (name, chain, flags). */
+static bool same_text(const struct ans_shard *s, const struct ans_entry *e,
+                      const struct ans_text *t)
+{
+    return e->name_len == t->name_len && e->chain_len == t->chain_len && e->flags == t->flags &&
+           memcmp(s->arena + e->text_off, t->text, (size_t)t->name_len + t->chain_len) == 0;
+}
+
 /* Drops the ring's oldest position: the answer put longest ago (counted as expired if its
  * TTL had run out, else as evicted), or a hole. Its text space goes with it. */
 static void drop_oldest(struct ans_shard *s, int64_t now)
@@ -527,7 +535,11 @@ static int put_key(struct tw_anscache *c, const struct ans_key *k, uint64_t h64,
     unsigned n_mine = key_entries(s, k, h, now, UINT64_MAX, true, mine);
     bool replaced = false;
     for (unsigned i = 0; i < n_mine && !replaced; i++) {
-        if (entry_names(s, &s->entries[mine[i]], t->text, t->name_len, false)) {
+        const struct ans_entry *me = &s->entries[mine[i]];
+        /* Stamped, an answer for the name that says something else (another CNAME chain) is
+         * an entry of its own: a lookup at a frame between the two keeps the one it had. */
+        if (entry_names(s, me, t->text, t->name_len, false) &&
+            (s->learnt == NULL || same_text(s, me, t))) {
             /* A fresh answer for a name it holds: the old one leaves a hole, the new goes to
              * the head. It is the same answer, refreshed, for a lookup at an earlier frame
              * (stamped: it keeps the earlier frame). */
@@ -666,10 +678,13 @@ bool tw_anscache_lookup_name_at(struct tw_anscache *c, uint64_t before, uint8_t 
     n_mine = key_entries(s, &k, (uint32_t)h64, now, before, false, mine);
     if (n_mine == 0)
         goto out_unlock;
-    /* The name the connection asked for, else a CNAME target equal to it, else the newest. */
+    /* The name the connection asked for, else a CNAME target equal to it, else any name: the
+     * newest such answer (several answers for one name are entries of their own in a stamped
+     * cache; in any cache several chains may hold the target). */
     for (int pass = 0; pass < 2 && pick == ANS_NONE && want != NULL && want_len > 0; pass++)
-        for (unsigned i = 0; i < n_mine && pick == ANS_NONE; i++)
-            if (entry_names(s, &s->entries[mine[i]], want, want_len, pass == 1))
+        for (unsigned i = 0; i < n_mine; i++)
+            if (entry_names(s, &s->entries[mine[i]], want, want_len, pass == 1) &&
+                (pick == ANS_NONE || newer(s, mine[i], pick, before)))
                 pick = mine[i];
     if (pick != ANS_NONE) {
         fl |= TW_ANSF_WANTED;

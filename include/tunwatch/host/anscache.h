@@ -136,8 +136,10 @@ size_t tw_anscache_put_n(struct tw_anscache *c, uint8_t version, const uint8_t c
  * their own frames (tw_anscache_lookup_name_at()). A lookup before frame `before` sees only
  * the entries put from frames before it, as a single thread reading the capture in order
  * would: an answer that came after the connection does not name it, however far ahead the
- * learning thread is. A refreshed answer (same key and name) keeps the first frame that put
- * it, and "newest" means the last put the lookup's frame has seen. Expired entries are then
+ * learning thread is. A refreshed answer (same key, name, CNAME chain and flags) keeps the
+ * first frame that put it, and "newest" means the last put the lookup's frame has seen; an
+ * answer for the name that says something else (another chain) is an entry of its own, so a
+ * lookup at a frame between the two gets the first. Expired entries are then
  * not taken out by lookups, nor by puts up to 8 per key (an answer expired at one thread's
  * time is live at another's, earlier one); the ring drops them. What a single thread would
  * still have found but the learner's later puts have already dropped (to make room in a full
