@@ -62,10 +62,9 @@ static size_t goal_of(const struct region *r)
 {
     if (r->count == NULL)
         return r->len;
-    size_t used = (size_t)__atomic_load_n(r->count, __ATOMIC_RELAXED) * r->elem;
-    size_t goal = used < r->len ? used + TW_MIN(r->ahead, r->len) : r->len;
-    goal = (goal + CHUNK - 1) & ~(CHUNK - 1);
-    return TW_MIN(goal, r->len);
+    /* (count < 2^32, elem and ahead a table's: no overflow.) */
+    size_t goal = (size_t)__atomic_load_n(r->count, __ATOMIC_RELAXED) * r->elem + r->ahead;
+    return TW_MIN((goal + CHUNK - 1) & ~(CHUNK - 1), r->len);
 }
 
 static void *prefault_main(void *arg)

@@ -81,20 +81,17 @@ static size_t label_put(char *out, size_t o, const uint8_t *lab, size_t n, size_
 }
 
 /*
- * How the walk of one name that began at offset `at` went, for a later name of the message
- * that is a pointer to `at` (a record owned by the question's name, or by a CNAME's target):
- * its text, the steps it took, `looked` at its last pointer (0: it had none) and the oddities
- * it saw. Following the pointer would walk the same octets to the same end and checks, so such
- * a name is that text, at the cost in steps and in octets looked at that the walk would have
- * (name_walk). The text lives where the caller put it, unchanged until the walk's end.
+ * A name read before, for a later name of the message that is a pointer to where its walk
+ * began (a record owned by the question's name, or by a CNAME's target): how that walk went
+ * (struct tw_dns_walk) and its text. Following the pointer would walk the same octets to the
+ * same end and checks, so such a name is that text, at the cost in steps and in octets looked
+ * at that the walk would have (walk_recall). The text lives where the caller put it,
+ * unchanged until the walk's end.
  */
 struct walk_memo {
+    struct tw_dns_walk how;
     const char *text;
     size_t len;
-    size_t at;
-    size_t steps;
-    size_t looked;
-    unsigned odd;
 };
 
 #define WALK_MEMOS 8
@@ -126,17 +123,12 @@ static void walk_init(struct walk *w, const uint8_t *msg, size_t msg_len)
     w->n_memo = w->memo_next = 0;
 }
 
-/* The name whose walk began at `at` and went as *m says is text[0..len): later names of the
- * message that point to `at` take it from there. The oldest memo makes room. */
-static void walk_remember(struct walk *w, const struct walk_memo *m, size_t at, const char *text,
+/* The name whose walk went as *how says is text[0..len): later names of the message that
+ * point to where it began take it from there. The oldest memo makes room. */
+static void walk_remember(struct walk *w, const struct tw_dns_walk *how, const char *text,
                           size_t len)
 {
-    struct walk_memo *d = &w->memo[w->memo_next];
-
-    *d = *m;
-    d->at = at;
-    d->text = text;
-    d->len = len;
+    w->memo[w->memo_next] = (struct walk_memo){.how = *how, .text = text, .len = len};
     w->memo_next = (w->memo_next + 1) % WALK_MEMOS;
     if (w->n_memo < WALK_MEMOS)
         w->n_memo++;
@@ -150,29 +142,31 @@ static void walk_remember(struct walk *w, const struct walk_memo *m, size_t at, 
  * walk would run out of steps or find a loop (name_walk() then walks it and says so).
  */
 static int walk_recall(struct walk *w, size_t end, size_t off, char *out, size_t *next,
-                       struct walk_memo *st)
+                       struct tw_dns_walk *st)
 {
     const uint8_t *msg = w->msg;
 
-    if (off + 2 > end || end > w->msg_len || (msg[off] & 0xC0) != 0xC0)
+    /* (name_walk() has checked off < end <= msg_len.) */
+    if (off + 2 > end || (msg[off] & 0xC0) != 0xC0)
         return -1;
     size_t target = (size_t)(msg[off] & 0x3F) << 8 | msg[off + 1];
     const struct walk_memo *m = NULL;
     for (unsigned i = 0; i < w->n_memo && m == NULL; i++)
-        if (w->memo[i].at == target)
+        if (w->memo[i].how.at == target)
             m = &w->memo[i];
     /* The pointer takes a step and 2 looked-at octets before the remembered walk's. */
-    if (m == NULL || w->budget <= m->steps || 2 + m->looked > w->msg_len)
+    if (m == NULL || w->budget <= m->how.steps || 2 + m->how.looked > w->msg_len)
         return -1;
-    unsigned odd = m->odd;
+    unsigned odd = m->how.odd;
     if (target < TW_DNS_HDR_LEN)
         odd |= 1u << TW_DNS_ODD_HEADER_POINTER;
     else if (target >= off)
         odd |= 1u << TW_DNS_ODD_FORWARD_POINTER;
-    w->budget -= 1 + m->steps;
+    w->budget -= 1 + m->how.steps;
     w->odd |= odd;
     if (st != NULL)
-        *st = (struct walk_memo){.steps = 1 + m->steps, .looked = 2 + m->looked, .odd = odd};
+        *st = (struct tw_dns_walk){
+            .at = off, .steps = 1 + m->how.steps, .looked = 2 + m->how.looked, .odd = odd};
     memcpy(out, m->text, m->len + 1);
     *next = off + 2;
     return (int)m->len;
@@ -184,10 +178,10 @@ static int walk_recall(struct walk *w, size_t end, size_t off, char *out, size_t
  * (<= the message length: the end of an RDATA, or of the message); a pointer may lead anywhere
  * in the message (see dns.h). Running out of w's budget is malformed. Returns the presentation
  * length or TW_EMALFORMED; *next as in tw_dns_name_read(). With st, a walk that succeeds says
- * in *st how it went (for walk_remember(); text, len and at are the caller's to set).
+ * in *st how it went (for walk_remember()).
  */
 static int name_walk(struct walk *w, size_t end, size_t off, char *out, size_t *next,
-                     struct walk_memo *st)
+                     struct tw_dns_walk *st)
 {
     const uint8_t *msg = w->msg;
     struct tw_cur c;
@@ -264,7 +258,8 @@ static int name_walk(struct walk *w, size_t end, size_t off, char *out, size_t *
 
     *next = hops == 0 ? (size_t)(c.p - msg) : in_place_end;
     if (st != NULL)
-        *st = (struct walk_memo){.steps = budget - w->budget, .looked = looked_ptr, .odd = odd};
+        *st = (struct tw_dns_walk){
+            .at = off, .steps = budget - w->budget, .looked = looked_ptr, .odd = odd};
     if (out == NULL)
         return 0;
     if (o == 0)
@@ -334,7 +329,7 @@ int tw_dns_parse(const uint8_t *buf, size_t len, struct tw_dns_msg *out)
     for (unsigned i = 0; i < out->qdcount; i++) {
         struct tw_dns_question *q = i < TW_DNS_MAX_QUESTIONS ? &out->q[i] : NULL;
         size_t next;
-        struct walk_memo st;
+        struct tw_dns_walk st;
         int n = name_walk(&w, len, off, q != NULL ? q->name : NULL, &next, &st);
         out->odd = w.odd; /* also for the questions kept before an error */
         if (n < 0) {
@@ -354,8 +349,7 @@ int tw_dns_parse(const uint8_t *buf, size_t len, struct tw_dns_msg *out)
             q->name_len = (size_t)n;
             q->qtype = qtype;
             q->qclass = qclass;
-            out->qwalk[i] = (struct tw_dns_walk){
-                .at = off, .steps = st.steps, .looked = st.looked, .odd = st.odd};
+            out->qwalk[i] = st;
             out->n_questions++;
         }
         off = next + 4;
@@ -399,8 +393,7 @@ static int answer_one(struct walk *w, size_t *off, struct tw_dns_answer *a, bool
     size_t len = w->msg_len;
     struct tw_cur c;
     size_t next;
-
-    struct walk_memo owner, target;
+    struct tw_dns_walk owner, target;
 
     *kept = false;
     int n = name_walk(w, len, *off, a != NULL ? a->name : NULL, &next, &owner);
@@ -446,9 +439,9 @@ static int answer_one(struct walk *w, size_t *off, struct tw_dns_answer *a, bool
         a->ttl = ttl & 0x80000000u ? 0 : ttl;
         /* Kept: a's names stay as they are for the rest of the section's walk. */
         if (w->remember) {
-            walk_remember(w, &owner, *off, a->name, a->name_len);
+            walk_remember(w, &owner, a->name, a->name_len);
             if (type == TYPE_CNAME)
-                walk_remember(w, &target, rd, a->target, a->target_len);
+                walk_remember(w, &target, a->target, a->target_len);
         }
     }
     *kept = true;
@@ -971,11 +964,8 @@ static int parse_answers(const uint8_t *msg, size_t len, size_t off, uint16_t an
     walk_init(&w, msg, len);
     if (m != NULL) {
         w.remember = true;
-        for (unsigned i = 0; i < m->n_questions && i < WALK_MEMOS / 2; i++) {
-            const struct tw_dns_walk *q = &m->qwalk[i];
-            struct walk_memo st = {.steps = q->steps, .looked = q->looked, .odd = q->odd};
-            walk_remember(&w, &st, q->at, m->q[i].name, m->q[i].name_len);
-        }
+        for (unsigned i = 0; i < m->n_questions && i < WALK_MEMOS / 2; i++)
+            walk_remember(&w, &m->qwalk[i], m->q[i].name, m->q[i].name_len);
     }
     for (unsigned i = 0; i < ancount; i++) {
         struct tw_dns_answer *a = out->n < TW_DNS_MAX_ANSWERS ? &out->a[out->n] : NULL;

@@ -77,9 +77,9 @@ const char *tw_dns_oddity_name(enum tw_dns_oddity o);
 /* "dns_forward_pointer", ... (the counter in the summary); "dns_?" out of range. */
 const char *tw_dns_oddity_counter(enum tw_dns_oddity o);
 
-/* How tw_dns_parse() read a question's name: where it began, the steps it took, the octets it
- * had looked at by its last pointer (0: none) and its oddities. Names of the answer section
- * that point to it are read from the question (tw_dns_parse_answers_of()). */
+/* How a name was read: where it began, the steps it took, the octets it had looked at by its
+ * last pointer (0: none) and its oddities (tw_dns_parse() keeps it for each question: names of
+ * the answer section that point to one are read from it, tw_dns_parse_answers_of()). */
 struct tw_dns_walk {
     size_t at;
     size_t steps;
