@@ -927,15 +927,39 @@ static void test_text_arena(void **state)
 
 /* --- stamps --- */
 
-static size_t put4_at(struct tw_anscache *c, uint64_t seq, uint32_t client, uint32_t resolved,
-                      const char *qname, uint32_t ttl, int64_t now)
+/* A put at frame seq of qname, CNAME chain `target` ("" for none). */
+static size_t put4_chain_at(struct tw_anscache *c, uint64_t seq, uint32_t client,
+                            uint32_t resolved, const char *qname, const char *target,
+                            uint32_t ttl, int64_t now)
 {
     uint8_t a[16], b[1][16];
+    const char *chain[1] = {target};
 
     v4(a, client);
     v4(b[0], resolved);
-    return tw_anscache_put_n_at(c, seq, 4, a, (const uint8_t(*)[16])b, &ttl, 1, qname, NULL, 0,
-                                now);
+    return tw_anscache_put_n_at(c, seq, 4, a, (const uint8_t(*)[16])b, &ttl, 1, qname, chain,
+                                target[0] != '\0' ? 1 : 0, now);
+}
+
+static size_t put4_at(struct tw_anscache *c, uint64_t seq, uint32_t client, uint32_t resolved,
+                      const char *qname, uint32_t ttl, int64_t now)
+{
+    return put4_chain_at(c, seq, client, resolved, qname, "", ttl, now);
+}
+
+/* A lookup at frame `before` for name `want` (NULL: any) into name and chain (NULL: not
+ * asked for), both TW_ANSCACHE_TEXT_MAX bytes. */
+static bool lookup4_at(struct tw_anscache *c, uint64_t before, uint32_t client, uint32_t resolved,
+                       int64_t now, const char *want, char *name, char *chain)
+{
+    uint8_t a[16], b[16];
+
+    v4(a, client);
+    v4(b, resolved);
+    return tw_anscache_lookup_name_at(c, before, 4, a, b, now, want,
+                                      want != NULL ? strlen(want) : 0, name,
+                                      TW_ANSCACHE_TEXT_MAX, chain,
+                                      chain != NULL ? TW_ANSCACHE_TEXT_MAX : 0, NULL);
 }
 
 /* The newest name a lookup at frame `before` finds (want NULL), or "". */
@@ -943,14 +967,8 @@ static const char *get4_at(struct tw_anscache *c, uint64_t before, uint32_t clie
                            uint32_t resolved, int64_t now)
 {
     static char name[TW_ANSCACHE_TEXT_MAX];
-    uint8_t a[16], b[16];
 
-    v4(a, client);
-    v4(b, resolved);
-    if (!tw_anscache_lookup_name_at(c, before, 4, a, b, now, NULL, 0, name, sizeof(name), NULL,
-                                    0, NULL))
-        return "";
-    return name;
+    return lookup4_at(c, before, client, resolved, now, NULL, name, NULL) ? name : "";
 }
 
 static void test_stamped_lookups(void **state)
@@ -1013,28 +1031,14 @@ static void test_stamped_lookups(void **state)
 static void put_chain_at(struct tw_anscache *c, uint64_t seq, const char *qname,
                          const char *target)
 {
-    uint8_t a[16], b[1][16];
-    uint32_t ttl = 300;
-    const char *chain[1] = {target};
-
-    v4(a, 7);
-    v4(b[0], 0x0b000007);
-    assert_int_equal(tw_anscache_put_n_at(c, seq, 4, a, (const uint8_t(*)[16])b, &ttl, 1, qname,
-                                          chain, target[0] != '\0' ? 1 : 0, 1000),
-                     1);
+    assert_int_equal(put4_chain_at(c, seq, 7, 0x0b000007, qname, target, 300, 1000), 1);
 }
 
 static const char *chain_at(struct tw_anscache *c, uint64_t before, const char *want)
 {
     static char name[TW_ANSCACHE_TEXT_MAX], chain[TW_ANSCACHE_TEXT_MAX];
-    uint8_t a[16], b[16];
 
-    v4(a, 7);
-    v4(b, 0x0b000007);
-    if (!tw_anscache_lookup_name_at(c, before, 4, a, b, 1000, want, strlen(want), name,
-                                    sizeof(name), chain, sizeof(chain), NULL))
-        return "-";
-    return chain;
+    return lookup4_at(c, before, 7, 0x0b000007, 1000, want, name, chain) ? chain : "-";
 }
 
 /* A name answered again with another CNAME chain: stamped, a lookup between the two answers
