@@ -299,6 +299,108 @@ static void test_model(void **state)
     }
 }
 
+/* The same against keys long enough for the paths to be compressed: keys made of a few
+ * tokens (long shared runs without a branch), names made from them by cutting them inside a
+ * run, changing one byte in it, or putting a prefix before them. */
+static void test_model_edges(void **state)
+{
+    static const char *const tok[] = {"tunnel", ".", "a", "example", "-x", "Net"};
+    enum { ROUNDS = 200, MAXK = 60, NAMES = 300, KEYLEN = 40 };
+    char store[MAXK][KEYLEN], name[KEYLEN + 8];
+    struct tw_trie_key keys[MAXK];
+    uint32_t got[MAXK + 1], want[MAXK + 1];
+    unsigned seed = 777;
+
+    (void)state;
+    for (int r = 0; r < ROUNDS; r++) {
+        size_t n = 1 + (size_t)(rand_r(&seed) % MAXK);
+        for (size_t i = 0; i < n; i++) {
+            size_t len = 0;
+            for (unsigned k = rand_r(&seed) % 6; k > 0; k--) {
+                const char *t = tok[rand_r(&seed) % 6];
+                size_t tl = strlen(t);
+                if (len + tl >= KEYLEN)
+                    break;
+                memcpy(store[i] + len, t, tl);
+                len += tl;
+            }
+            keys[i] = (struct tw_trie_key){store[i], len, rand_r(&seed) % 2 == 0,
+                                           (uint32_t)(rand_r(&seed) % 40)};
+        }
+        struct tw_trie *t = tw_trie_build(keys, n);
+        assert_non_null(t);
+        for (int q = 0; q < NAMES; q++) {
+            const struct tw_trie_key *k = &keys[rand_r(&seed) % n];
+            size_t len = k->len, pre = 0;
+            switch (rand_r(&seed) % 4) {
+            case 0: /* a prefix: the key as a suffix of it */
+                pre = (size_t)(rand_r(&seed) % 4);
+                memcpy(name, "zz.y", pre);
+                break;
+            case 1: /* cut: the name ends inside an edge */
+                len = len > 0 ? (size_t)(rand_r(&seed) % len) : 0;
+                break;
+            default:
+                break;
+            }
+            memcpy(name + pre, k->s + (k->len - len), len);
+            len += pre;
+            if (len > 0 && rand_r(&seed) % 3 == 0) /* one byte off */
+                name[rand_r(&seed) % len] ^= 0x01;
+            name[len] = '\0';
+            size_t ng = match_str(t, name, got, MAXK + 1);
+            size_t nw = model_match(keys, n, name, want);
+            if (ng != nw)
+                fail_msg("round %d name '%s': %zu matches, want %zu", r, name, ng, nw);
+            for (size_t j = 0; j < nw; j++)
+                if (got[j] != want[j])
+                    fail_msg("round %d name '%s': match %zu is %u, want %u", r, name, j, got[j],
+                             want[j]);
+        }
+        tw_trie_free(t);
+    }
+}
+
+/* Keys that share nothing past their first byte are one node each, their other bytes an
+ * edge; an edge is at most 65,535 bytes long (a longer run is cut into several). */
+static void test_compressed(void **state)
+{
+    static const struct tw_trie_key keys[] = {
+        {"first.example.com", 17, true, 0},
+        {"second.example.net", 18, true, 1},
+        {"third.example.org", 17, false, 2},
+    };
+    enum { LONG = 150000 };
+    char *big = malloc(LONG + 3);
+    uint32_t out[4];
+
+    (void)state;
+    struct tw_trie *t = tw_trie_build(keys, 3);
+    assert_non_null(t);
+    assert_int_equal(tw_trie_nodes(t), 4); /* the root and one node a key */
+    assert_int_equal(match_str(t, "a.first.example.com", out, 4), 1);
+    assert_int_equal(out[0], 0);
+    assert_int_equal(match_str(t, "rst.example.com", out, 4), 0);      /* ends in an edge */
+    assert_int_equal(match_str(t, "first.exbmple.com", out, 4), 0);    /* differs in one */
+    assert_int_equal(match_str(t, "third.example.org", out, 4), 1);
+    assert_int_equal(match_str(t, "x.third.example.org", out, 4), 0);  /* exact */
+    tw_trie_free(t);
+
+    assert_non_null(big);
+    memset(big, 'q', LONG);
+    struct tw_trie_key lk = {big, LONG, false, 7};
+    t = tw_trie_build(&lk, 1);
+    assert_non_null(t);
+    assert_int_equal(tw_trie_nodes(t), 1 + (LONG - 1 + 65535) / 65536);
+    big[LONG] = '\0';
+    assert_int_equal(match_str(t, big, out, 4), 1);
+    assert_int_equal(out[0], 7);
+    big[LONG / 2] = 'r';
+    assert_int_equal(match_str(t, big, out, 4), 0);
+    tw_trie_free(t);
+    free(big);
+}
+
 static void test_100k(void **state)
 {
     enum { N = 100000 };
@@ -338,7 +440,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_key),    cmocka_unit_test(test_overlap),
         cmocka_unit_test(test_empty_trie), cmocka_unit_test(test_long_names),
-        cmocka_unit_test(test_model),      cmocka_unit_test(test_100k),
+        cmocka_unit_test(test_model),      cmocka_unit_test(test_model_edges),
+        cmocka_unit_test(test_compressed), cmocka_unit_test(test_100k),
     };
     return tw_run_tests(tests, NULL, NULL);
 }

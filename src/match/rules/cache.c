@@ -16,7 +16,7 @@
 #include "tunwatch/match/acm.h"
 #include "tunwatch/match/trie.h"
 
-#define FORM_VERSION 1u
+#define FORM_VERSION 2u
 
 static void put_strs(struct tw_blob_w *w, const char *const *v, size_t n)
 {
