@@ -212,6 +212,8 @@ static inline unsigned tw_flow_worker(const struct tw_pkt *p, unsigned n, unsign
 {
     if (n < 2 || p->sport == 53 || p->dport == 53)
         return 0;
+    if (n == 2 && share0 == 0)
+        return 1; /* no hash: every other flow is worker 1's (a replay's usual split) */
     uint64_t h = tw_flow_spread_hash(p);
     if ((h & 0xff) < share0)
         return 0;
