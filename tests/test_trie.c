@@ -252,15 +252,33 @@ static size_t model_match(const struct tw_trie_key *keys, size_t n, const char *
     return cnt;
 }
 
+/* Keys a model test builds at most. */
+#define MODEL_KEYS 120
+
+/* What the trie t of keys[0..n) reports for name is what the reference does, in order. */
+static void check_model(const struct tw_trie *t, const struct tw_trie_key *keys, size_t n,
+                        const char *name, int round)
+{
+    uint32_t got[MODEL_KEYS + 1], want[MODEL_KEYS + 1];
+    size_t ng = match_str(t, name, got, MODEL_KEYS + 1);
+    size_t nw = model_match(keys, n, name, want);
+
+    if (ng != nw)
+        fail_msg("round %d name '%s': %zu matches, want %zu", round, name, ng, nw);
+    for (size_t j = 0; j < nw; j++)
+        if (got[j] != want[j])
+            fail_msg("round %d name '%s': match %zu is %u, want %u", round, name, j, got[j],
+                     want[j]);
+}
+
 /* Random keys over a small alphabet (shared suffixes, duplicates, both kinds, mixed case, empty
  * keys) against random names: the trie reports exactly what the reference does, in order. */
 static void test_model(void **state)
 {
     static const char alpha[] = "ab.Ab";
-    enum { ROUNDS = 300, MAXK = 120, NAMES = 200 };
+    enum { ROUNDS = 300, MAXK = MODEL_KEYS, NAMES = 200 };
     char store[MAXK][8], name[12];
     struct tw_trie_key keys[MAXK];
-    uint32_t got[MAXK + 1], want[MAXK + 1];
     unsigned seed = 12345;
 
     (void)state;
@@ -286,14 +304,7 @@ static void test_model(void **state)
             for (size_t j = 0; j < len; j++)
                 name[j] = alpha[rand_r(&seed) % 5];
             name[len] = '\0';
-            size_t ng = match_str(t, name, got, MAXK + 1);
-            size_t nw = model_match(keys, n, name, want);
-            if (ng != nw)
-                fail_msg("round %d name '%s': %zu matches, want %zu", r, name, ng, nw);
-            for (size_t j = 0; j < nw; j++)
-                if (got[j] != want[j])
-                    fail_msg("round %d name '%s': match %zu is %u, want %u", r, name, j, got[j],
-                             want[j]);
+            check_model(t, keys, n, name, r);
         }
         tw_trie_free(t);
     }
@@ -308,7 +319,6 @@ static void test_model_edges(void **state)
     enum { ROUNDS = 200, MAXK = 60, NAMES = 300, KEYLEN = 40 };
     char store[MAXK][KEYLEN], name[KEYLEN + 8];
     struct tw_trie_key keys[MAXK];
-    uint32_t got[MAXK + 1], want[MAXK + 1];
     unsigned seed = 777;
 
     (void)state;
@@ -348,14 +358,7 @@ static void test_model_edges(void **state)
             if (len > 0 && rand_r(&seed) % 3 == 0) /* one byte off */
                 name[rand_r(&seed) % len] ^= 0x01;
             name[len] = '\0';
-            size_t ng = match_str(t, name, got, MAXK + 1);
-            size_t nw = model_match(keys, n, name, want);
-            if (ng != nw)
-                fail_msg("round %d name '%s': %zu matches, want %zu", r, name, ng, nw);
-            for (size_t j = 0; j < nw; j++)
-                if (got[j] != want[j])
-                    fail_msg("round %d name '%s': match %zu is %u, want %u", r, name, j, got[j],
-                             want[j]);
+            check_model(t, keys, n, name, r);
         }
         tw_trie_free(t);
     }
