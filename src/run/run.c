@@ -284,6 +284,8 @@ static void replay_progress(const struct replay *r)
 {
     if (r->progress != NULL)
         atomic_store_explicit(r->progress, r->seq, memory_order_release);
+    if (r->read_pos != NULL)
+        atomic_store_explicit(r->read_pos, r->bytes, memory_order_release);
 }
 
 /* Reads the frames kept (only an engine keeps any), then lets go of their blocks. */
@@ -348,6 +350,7 @@ bool replay_round(struct replay *r)
         f.source = (uint32_t)file;
         r->sink->source = r->names[file]; /* events name the file they came from */
         uint64_t seq = r->seq++;
+        r->bytes += f.caplen;
         if (r->eng != NULL) {
             uint8_t share = (uint8_t)tw_engine_share_of(r->eng, linktype, &f);
             /* Plainly another worker's frame: nothing to read here (while checksum auto
@@ -537,8 +540,7 @@ static void install_signals(void)
     tw_capfile_set_stop(stop_asked);
 }
 
-/* The CPUs this process may run on, or 0 when unknown. */
-static unsigned cpus_to_run_on(void)
+unsigned cpus_to_run_on(void)
 {
     cpu_set_t set;
 

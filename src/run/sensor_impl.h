@@ -130,6 +130,9 @@ struct replay {
     /* When not NULL: after every burst, the frames taken so far (all of them read). */
     _Atomic uint64_t *progress;
     uint64_t seq; /* frames taken so far */
+    /* When not NULL: after every burst, the bytes of the frames taken so far. */
+    _Atomic uint64_t *read_pos;
+    uint64_t bytes; /* captured bytes of the frames taken so far */
     uint64_t read_errors;     /* files that broke while read */
     bool streams;             /* a file is a stream: a round ends where it has nothing yet */
     int wait_fd;              /* set by a round that ended so: the stream's descriptor */
@@ -172,6 +175,9 @@ struct worker {
     struct replay rp;
     _Alignas(64) _Atomic uint64_t progress; /* worker 0: frames read (UINT64_MAX: all) */
     uint64_t seen0;                         /* last progress of worker 0 this one saw */
+    /* The others: how far into the files (struct replay.bytes) they have taken frames
+     * (UINT64_MAX: done), for worker 0's leash (replay_leash()). */
+    _Alignas(64) _Atomic uint64_t read_pos;
     struct tw_merge_stats merge_snap;       /* its merge's counters, published under lock */
     atomic_bool finished; /* its thread ended: its epoch moves no more (a reload's wait) */
     /* Fanout mode: the worker reads its own AF_PACKET sockets, one per interface. */
@@ -190,6 +196,7 @@ struct sensor {
     bool attribution;           /* processes are attributed: see source_opts() in run.c */
     bool fanout;                /* live workers read their own AF_PACKET fanout sockets */
     bool replay_fanout;         /* replay workers read the files themselves (struct worker) */
+    bool replay_leash;          /* ... worker 0 held close to the others (replay_leash()) */
     pthread_mutex_t boot_lock;  /* workers_go: engines made by the worker threads */
     pthread_cond_t boot_cond;
     unsigned n_booted;
@@ -289,6 +296,9 @@ bool replay_round(struct replay *r);
 void replay_stall(void *ctx);
 /* The counters of the replay's merge (worker 0's when the workers read the files). */
 void replay_merge_stats(struct sensor *s, struct tw_merge_stats *ms);
+
+/* The CPUs this process may run on, or 0 when unknown (run.c). */
+unsigned cpus_to_run_on(void);
 
 /* ---- workers.c ---- */
 

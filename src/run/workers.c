@@ -223,6 +223,9 @@ static void replay_answer_wait(void *ctx, uint64_t seq)
 
     if (w->seen0 >= seq)
         return;
+    /* Worker 0 may be held back for this one (replay_leash): it must see how far this one
+     * has taken frames, the one it waits on among them. */
+    atomic_store_explicit(&w->read_pos, w->rp.bytes, memory_order_release);
     for (unsigned spin = 0;; spin++) {
         w->seen0 = atomic_load_explicit(progress, memory_order_acquire);
         if (w->seen0 >= seq)
@@ -240,6 +243,43 @@ static void replay_answer_wait(void *ctx, uint64_t seq)
     }
 }
 
+/*
+ * How far worker 0 may read ahead of the slowest other replay worker, in captured bytes. Each
+ * worker reads every frame of the files; those bytes come from memory once for the first
+ * reader and from the shared cache for the next, if it comes soon enough. Worker 0 (the DNS
+ * flows) has less to do and ran ahead unbounded (it finished 20-50 ms before worker 1 on a
+ * 1M-packet replay of 200 ms), so worker 1 fetched every line from memory again. Held within
+ * 1 MiB: --workers 2 1.05x on the 1M bench capture (10 paired rounds; 1.02x at 4 MiB,
+ * none at 8 MiB and more).
+ */
+#define REPLAY_LEASH (1u << 20)
+
+/*
+ * Worker 0 of a replay (as many workers as CPUs at most) waits before a round while it has
+ * read more than REPLAY_LEASH bytes past the slowest other worker. It never waits on a worker
+ * that waits for it: one that waits for worker 0's progress says how far it has read first
+ * (replay_answer_wait), and worker 0 is past that point only once it has read (and said)
+ * every frame before it.
+ */
+static void replay_leash(struct worker *w)
+{
+    struct sensor *s = w->s;
+
+    for (unsigned spin = 0; !atomic_load_explicit(&s->stop_workers, memory_order_acquire);
+         spin++) {
+        uint64_t slow = UINT64_MAX;
+        for (unsigned i = 1; i < s->n_workers; i++)
+            slow = TW_MIN(slow,
+                          atomic_load_explicit(&s->workers[i].read_pos, memory_order_acquire));
+        if (slow == UINT64_MAX || w->rp.bytes <= slow + REPLAY_LEASH)
+            return;
+        if (spin < 256)
+            tw_cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
 /* A replay worker that reads every file itself and keeps its share of the flows. */
 static void *worker_replay_main(void *arg)
 {
@@ -249,11 +289,15 @@ static void *worker_replay_main(void *arg)
     bool more = true;
 
     while (more) {
+        if (w->idx == 0 && s->replay_leash)
+            replay_leash(w);
         more = !atomic_load_explicit(&s->stop_workers, memory_order_acquire) &&
                replay_round(&w->rp);
         /* Every frame taken so far is read: answers learnt from them are in the cache. */
-        if (!more)
+        if (!more) {
             atomic_store_explicit(&w->progress, UINT64_MAX, memory_order_release);
+            atomic_store_explicit(&w->read_pos, UINT64_MAX, memory_order_release);
+        }
         worker_between(w);
     }
     /* The blocks it shares with the other workers: they need not wait for it any more (it
@@ -530,6 +574,8 @@ static int replay_open(struct worker *w)
     w->rp.say = w->idx == 0; /* every worker meets the same errors: one says them */
     if (w->idx == 0)
         w->rp.progress = &w->progress; /* after every burst: the others wait less */
+    else
+        w->rp.read_pos = &w->read_pos; /* after every burst: worker 0's leash */
     tw_merge_set_stall(w->rp.merge, replay_stall, &w->rp);
     return 0;
 }
@@ -556,6 +602,7 @@ int workers_alloc(struct sensor *s, unsigned n)
         pthread_mutex_init(&w->lock, NULL);
         atomic_init(&w->epoch, 0);
         atomic_init(&w->progress, 0);
+        atomic_init(&w->read_pos, 0);
         atomic_init(&w->finished, false);
         atomic_init(&w->failed, false);
     }
@@ -656,6 +703,10 @@ int workers_start(struct sensor *s, const struct tw_engine_config *base, unsigne
     if (s->replay_fanout && n > 1 && tw_merge_share(s->in.merge, n) != 0)
         return TW_ENOMEM;
     unsigned share0 = s->replay_fanout && n > 1 ? replay_share0(s, n) : 0;
+    /* Not with more workers than CPUs: worker 0 would wait on one that waits for a CPU (three
+     * workers on two CPUs: 0.96x with it). */
+    unsigned cpus = cpus_to_run_on();
+    s->replay_leash = s->replay_fanout && n > 1 && cpus > 0 && n <= cpus;
     for (unsigned i = 0; i < n && rc == 0; i++) {
         struct worker *w = &s->workers[i];
         struct tw_engine_config c = *base;
