@@ -2135,6 +2135,14 @@ bool tw_merge_has_stream(const struct tw_merge *m)
     return false;
 }
 
+bool tw_merge_mapped(const struct tw_merge *m)
+{
+    if (m->last < 0)
+        return false;
+    const struct tw_capfile *cf = m->files[m->last].cf;
+    return cf != NULL && cf->pr != NULL && cf->pr->map != NULL;
+}
+
 int tw_merge_linktype(const struct tw_merge *m, size_t file)
 {
     return file < m->n ? m->files[file].linktype : -1;

@@ -256,7 +256,9 @@ static void replay_answer_wait(void *ctx, uint64_t seq)
 
 /*
  * Worker 0 of a replay (as many workers as CPUs at most) waits before a round while it has
- * read more than REPLAY_LEASH bytes past the slowest other worker. It never waits on a worker
+ * read more than REPLAY_LEASH bytes past the slowest other worker, in a mapped file (a file
+ * read into blocks is read into the blocks the workers share, a few ahead of the slowest at
+ * most: held closer, 0.96x). It never waits on a worker
  * that waits for it: one that waits for worker 0's progress says how far it has read first
  * (replay_answer_wait), and worker 0 is past that point only once it has read (and said)
  * every frame before it.
@@ -289,7 +291,7 @@ static void *worker_replay_main(void *arg)
     bool more = true;
 
     while (more) {
-        if (w->idx == 0 && s->replay_leash)
+        if (w->idx == 0 && s->replay_leash && tw_merge_mapped(w->rp.merge))
             replay_leash(w);
         more = !atomic_load_explicit(&s->stop_workers, memory_order_acquire) &&
                replay_round(&w->rp);

@@ -160,6 +160,10 @@ bool tw_merge_read_ahead(struct tw_merge *m);
 /* The stall callback of every file of m (tw_capfile_set_stall). */
 void tw_merge_set_stall(struct tw_merge *m, tw_stall_fn fn, void *ctx);
 
+/* Whether the file m handed out its last packet from is mapped (see tw_capfile_set_map), not
+ * read into blocks. */
+bool tw_merge_mapped(const struct tw_merge *m);
+
 /* The link type of file (index of tw_merge_add) if it is a classic pcap file, else -1 (pcapng:
  * per interface). */
 int tw_merge_linktype(const struct tw_merge *m, size_t file);
