@@ -204,7 +204,7 @@ static const char *fmt_line(enum tw_format f, const struct tw_format_ctx *c,
     tw_jb_init(&jb, line, sizeof(line) - 1);
     if (r != NULL) {
         struct tw_alert a = {.rule = r, .ev = ev};
-        tw_format_alert(f, &jb, c, &a);
+        tw_format_alert(f, &jb, c, &a, NULL);
     } else {
         tw_format_event(f, &jb, c, ev);
     }
@@ -429,7 +429,7 @@ static void test_ecs(void **state)
                          .via = "cname", .suppressed_before = 3};
     struct tw_jb jb;
     tw_jb_init(&jb, line, sizeof(line) - 1);
-    tw_format_alert(TW_FORMAT_ECS, &jb, &ctx_file, &a);
+    tw_format_alert(TW_FORMAT_ECS, &jb, &ctx_file, &a, NULL);
     assert_false(jb.overflow);
     line[jb.len] = '\0';
     HAS(line, "\"hosts\":[\"7.tcp.ngrok.io\",\"t.trycloudflare.com\"]");
@@ -603,7 +603,7 @@ static void test_cef(void **state)
                          .via = "cname", .suppressed_before = 3};
     struct tw_jb jb;
     tw_jb_init(&jb, line, sizeof(line) - 1);
-    tw_format_alert(TW_FORMAT_CEF, &jb, &ctx_file, &a);
+    tw_format_alert(TW_FORMAT_CEF, &jb, &ctx_file, &a, NULL);
     line[jb.len] = '\0';
     HAS(line, " cnt=4 msg=matched via cname: t.trycloudflare.com");
 
@@ -771,6 +771,77 @@ static void test_long_name(void **state)
     }
 }
 
+/* A TLS event whose name is as long as a name gets, of bytes each written as \u00XX: its event
+ * part is past what a memo holds. */
+static void ev_long_escaped(struct tw_event *ev)
+{
+    static char name[TW_NAME_MAX];
+
+    memset(name, 0x01, sizeof(name) - 1);
+    ev_tls(ev);
+    ev->raw = ev->norm = name;
+    ev->raw_len = ev->norm_len = sizeof(name) - 1;
+}
+
+/* Alert a formatted with memo, into a buffer of cap bytes: the line, or NULL when it did not
+ * fit. */
+static const char *memo_line(enum tw_format f, const struct tw_alert *a,
+                             struct tw_format_memo *memo, size_t cap)
+{
+    static char buf[TW_LINE_MAX];
+    struct tw_jb jb;
+
+    tw_jb_init(&jb, buf, TW_MIN(cap, sizeof(buf) - 1));
+    tw_format_alert(f, &jb, &ctx_file, a, memo);
+    if (jb.overflow)
+        return NULL;
+    buf[jb.len] = '\0';
+    return buf;
+}
+
+/*
+ * Alerts of several rules on one event (the same ev_serial) written through one memo: every
+ * line is the line written without it, for every format and kind of event (a long escaped
+ * name's event part is past what a memo holds), through lines that did not fit and a change of
+ * event; a memo holds nothing of a line that did not fit.
+ */
+static void test_memo(void **state)
+{
+    (void)state;
+    static struct tw_format_memo memo;
+    struct tw_rule_info rule2 = rule;
+    void (*const kinds[])(struct tw_event *) = {ev_tls, ev_dns, ev_response, ev_hostile,
+                                                ev_long_escaped};
+    uint64_t serial = 0;
+
+    rule2.id = "0b9d6a3c-2f41-4d7e-9a55-1c2b3d4e5f60";
+    rule2.title = "Another rule";
+    for (int f = 0; f < TW_FORMAT__COUNT; f++) {
+        for (size_t k = 0; k < TW_ARRAY_SIZE(kinds); k++) {
+            struct tw_event ev;
+            kinds[k](&ev);
+            serial++;
+            for (int i = 0; i < 4; i++) {
+                const struct tw_rule_info *r = i % 2 ? &rule2 : &rule;
+                struct tw_alert a = {.rule = r, .ev = &ev, .ev_serial = serial};
+                char *want = strdup(fmt_line((enum tw_format)f, &ctx_file, &ev, r));
+                assert_non_null(want);
+                if (i == 0 || i == 2) { /* cut short: reported, and the first not kept */
+                    assert_null(memo_line((enum tw_format)f, &a, &memo, strlen(want) / 2));
+                    if (i == 0)
+                        assert_true(memo.serial != serial);
+                }
+                const char *got = memo_line((enum tw_format)f, &a, &memo, SIZE_MAX);
+                assert_non_null(got);
+                assert_string_equal(got, want);
+                free(want);
+            }
+            if (f == TW_FORMAT_NATIVE)
+                assert_int_equal(memo.serial == serial, kinds[k] != ev_long_escaped);
+        }
+    }
+}
+
 /* A line that does not fit is reported (overflow), never cut or written past the buffer. */
 static void test_overflow(void **state)
 {
@@ -787,7 +858,7 @@ static void test_overflow(void **state)
             struct tw_alert a = {.rule = &rule, .ev = &ev};
             memset(buf, 0x5a, sizeof(buf));
             tw_jb_init(&jb, buf, cap);
-            tw_format_alert((enum tw_format)f, &jb, &ctx_file, &a);
+            tw_format_alert((enum tw_format)f, &jb, &ctx_file, &a, NULL);
             assert_true(jb.len <= cap);
             for (size_t i = cap; i < cap + 16; i++)
                 assert_int_equal((unsigned char)buf[i], 0x5a);
@@ -878,7 +949,8 @@ int main(void)
         cmocka_unit_test(test_dns_response),
         cmocka_unit_test(test_dns_oddities),
         cmocka_unit_test(test_hostile),   cmocka_unit_test(test_long_name),
-        cmocka_unit_test(test_overflow),  cmocka_unit_test(test_output),
+        cmocka_unit_test(test_overflow),  cmocka_unit_test(test_memo),
+        cmocka_unit_test(test_output),
     };
     return tw_run_tests(tests, setup, teardown);
 }

@@ -20,6 +20,7 @@ struct match_ctx {
     size_t n_fired;
     const char *alt; /* NULL: the event's own name */
     const char *via; /* how the name relates to the event ("cname") */
+    uint64_t serial; /* struct tw_alert.ev_serial of its alerts */
 };
 
 static bool already_fired(const struct match_ctx *c, const struct tw_rule_info *rule)
@@ -60,7 +61,8 @@ static void fired(const struct tw_rule_info *rule, const struct tw_event *matche
                                         .ev = ev,
                                         .matched_name = c->alt,
                                         .via = c->via,
-                                        .suppressed_before = held});
+                                        .suppressed_before = held,
+                                        .ev_serial = c->serial});
 }
 
 static void match_name(struct match_ctx *c, const struct tw_event *ev)
@@ -107,6 +109,7 @@ void tw_match_event(struct tw_match *m, const struct tw_event *ev, tw_alert_fn f
     c.n_fired = 0;
     c.alt = NULL;
     c.via = NULL;
+    c.serial = ++m->serials;
     match_name(&c, ev);
     if (ev->category != TW_CAT_NETWORK_CONNECTION || ev->answer_name == NULL ||
         ev->answer_chain == NULL ||

@@ -128,8 +128,9 @@ static void dns_response_fields(struct tw_jb *jb, const struct tw_event *ev)
 }
 
 static void asim_line(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_event *ev,
-                      const struct tw_alert *a)
+                      const struct tw_alert *a, struct tw_format_memo *memo)
 {
+    (void)memo; /* not kept: each line is written whole */
     const bool response = fmt_dns_response(ev);
     const bool dns = ev->category == TW_CAT_DNS_QUERY || response;
     const bool proc = ev->proc.status == TW_PROC_FOUND;

@@ -120,8 +120,9 @@ static void extcs(struct cefw *w, int n, const char *label, const void *v, size_
 }
 
 static void cef_line(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_event *ev,
-                     const struct tw_alert *a)
+                     const struct tw_alert *a, struct tw_format_memo *memo)
 {
+    (void)memo; /* not kept: each line is written whole */
     const bool response = fmt_dns_response(ev);
     const bool dns = ev->category == TW_CAT_DNS_QUERY || response;
     const bool tls = ev->evidence == TW_EV_TLS_SNI || ev->evidence == TW_EV_QUIC_SNI;

@@ -234,8 +234,9 @@ static void rule_obj(struct tw_jb *jb, const struct tw_rule_info *r, const struc
 }
 
 static void ecs_line(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_event *ev,
-                     const struct tw_alert *a)
+                     const struct tw_alert *a, struct tw_format_memo *memo)
 {
+    (void)memo; /* not kept: each line is written whole */
     struct fmt_addrs ad;
     struct fmt_source src = fmt_source(c, ev);
     const char *app = fmt_app_proto(ev);

@@ -47,11 +47,11 @@ const struct tw_formatter *tw_formatter(enum tw_format f)
 }
 
 void tw_format_alert(enum tw_format f, struct tw_jb *jb, const struct tw_format_ctx *c,
-                     const struct tw_alert *a)
+                     const struct tw_alert *a, struct tw_format_memo *memo)
 {
     jb->len = 0;
     jb->overflow = false;
-    tw_formatter(f)->line(jb, c, a->ev, a);
+    tw_formatter(f)->line(jb, c, a->ev, a, memo);
 }
 
 void tw_format_event(enum tw_format f, struct tw_jb *jb, const struct tw_format_ctx *c,
@@ -59,7 +59,7 @@ void tw_format_event(enum tw_format f, struct tw_jb *jb, const struct tw_format_
 {
     jb->len = 0;
     jb->overflow = false;
-    tw_formatter(f)->line(jb, c, ev, NULL);
+    tw_formatter(f)->line(jb, c, ev, NULL, NULL);
 }
 
 int tw_sensor_id_init(struct tw_sensor_id *id, const char *name, const char *version)

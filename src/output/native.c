@@ -186,6 +186,30 @@ static void common_fields(struct tw_jb *jb, const struct tw_event *ev)
     }
 }
 
+/* common_fields() of the event of alert a; what they were for the alert before on the same
+ * event (memo) is written again as it was. */
+static void alert_common_fields(struct tw_jb *jb, const struct tw_alert *a,
+                                struct tw_format_memo *memo)
+{
+    if (memo == NULL || a->ev_serial == 0) {
+        common_fields(jb, a->ev);
+        return;
+    }
+    if (memo->serial == a->ev_serial && memo->format == TW_FORMAT_NATIVE) {
+        tw_jb_raw(jb, memo->buf, memo->len);
+        return;
+    }
+    size_t start = jb->len;
+    common_fields(jb, a->ev);
+    memo->serial = 0;
+    if (!jb->overflow && jb->len - start <= sizeof(memo->buf)) {
+        memcpy(memo->buf, jb->buf + start, jb->len - start);
+        memo->len = jb->len - start;
+        memo->format = TW_FORMAT_NATIVE;
+        memo->serial = a->ev_serial;
+    }
+}
+
 /* Who wrote the line, last on every line: "sensor":{"name","run_id"} and the capture source,
  * "interface" or "pcap_filename". */
 static void sensor_fields(struct tw_jb *jb, const struct tw_format_ctx *c,
@@ -206,7 +230,8 @@ static void sensor_fields(struct tw_jb *jb, const struct tw_format_ctx *c,
     }
 }
 
-static void native_alert(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_alert *a)
+static void native_alert(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_alert *a,
+                         struct tw_format_memo *memo)
 {
     const struct tw_rule_info *rule = a->rule;
 
@@ -236,7 +261,7 @@ static void native_alert(struct tw_jb *jb, const struct tw_format_ctx *c, const 
         tw_jb_u64(jb, rule->line);
     }
     tw_jb_raw(jb, "}", 1);
-    common_fields(jb, a->ev);
+    alert_common_fields(jb, a, memo);
     if (a->suppressed_before > 0) {
         tw_jb_key(jb, "suppressed_before");
         tw_jb_u64(jb, a->suppressed_before);
@@ -266,10 +291,10 @@ static void native_event(struct tw_jb *jb, const struct tw_format_ctx *c, const 
 }
 
 static void native_line(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_event *ev,
-                        const struct tw_alert *a)
+                        const struct tw_alert *a, struct tw_format_memo *memo)
 {
     if (a != NULL)
-        native_alert(jb, c, a);
+        native_alert(jb, c, a, memo);
     else
         native_event(jb, c, ev);
 }

@@ -53,7 +53,7 @@ static bool write_lines(struct tw_output *o, const struct tw_alert *a, const str
             continue;
         tw_jb_init(&jb, o->line, sizeof(o->line));
         if (alert)
-            tw_format_alert((enum tw_format)f, &jb, o->fmt, a);
+            tw_format_alert((enum tw_format)f, &jb, o->fmt, a, &o->memo);
         else
             tw_format_event((enum tw_format)f, &jb, o->fmt, ev);
         if (!jb.overflow)

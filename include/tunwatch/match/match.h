@@ -27,6 +27,10 @@ struct tw_alert {
                                    name the connection goes by ... */
     const char *via;            /* ... related to it this way ("cname") */
     uint64_t suppressed_before; /* alerts of the same key held back in the window before */
+    /* The same for every alert on one event of one struct tw_match, another for the next (0:
+     * none): what a formatter wrote of the event for one may be written again for the next
+     * (struct tw_format_memo). */
+    uint64_t ev_serial;
 };
 
 typedef void (*tw_alert_fn)(void *ctx, const struct tw_alert *a);
@@ -39,6 +43,7 @@ struct tw_match {
     uint64_t alerts;              /* handed to the callback */
     uint64_t excluded;            /* matches an exclusion dropped */
     uint64_t suppressed;          /* alerts held back by the suppression window */
+    uint64_t serials;             /* events matched (struct tw_alert.ev_serial) */
 };
 
 /*

@@ -68,11 +68,26 @@ struct tw_format_ctx {
     bool source_is_file; /* the source is a capture file (-r), else an interface */
 };
 
+/*
+ * What a formatter wrote of one event for an alert, kept (by one thread, its output's) for the
+ * next alert on the same event (struct tw_alert.ev_serial): several rules firing on one name
+ * are several alert lines that differ in their rule only. Up to TW_FORMAT_MEMO_MAX bytes.
+ */
+#define TW_FORMAT_MEMO_MAX 4096
+struct tw_format_memo {
+    uint64_t serial; /* the alerts' ev_serial it holds the bytes of (0: none) */
+    unsigned format; /* enum tw_format that wrote them */
+    size_t len;
+    char buf[TW_FORMAT_MEMO_MAX];
+};
+
 /* One formatter: writes a whole line (no newline) into jb for the event ev, or for the alert a
- * on it (a->ev == ev) when a is not NULL; jb->overflow says it did not fit. */
+ * on it (a->ev == ev) when a is not NULL; jb->overflow says it did not fit. memo (NULL: none)
+ * may hold what it wrote of ev for the alert before on the same event, and takes what it
+ * writes of it now. */
 struct tw_formatter {
     void (*line)(struct tw_jb *jb, const struct tw_format_ctx *c, const struct tw_event *ev,
-                 const struct tw_alert *a);
+                 const struct tw_alert *a, struct tw_format_memo *memo);
 };
 
 extern const struct tw_formatter tw_format_native, tw_format_ecs, tw_format_asim,
@@ -81,9 +96,10 @@ extern const struct tw_formatter tw_format_native, tw_format_ecs, tw_format_asim
 /* The formatter of f (f < TW_FORMAT__COUNT). */
 const struct tw_formatter *tw_formatter(enum tw_format f);
 
-/* Formats a (or ev) in format f into jb, which is reset first. */
+/* Formats a (or ev) in format f into jb, which is reset first; memo as in struct
+ * tw_formatter. */
 void tw_format_alert(enum tw_format f, struct tw_jb *jb, const struct tw_format_ctx *c,
-                     const struct tw_alert *a);
+                     const struct tw_alert *a, struct tw_format_memo *memo);
 void tw_format_event(enum tw_format f, struct tw_jb *jb, const struct tw_format_ctx *c,
                      const struct tw_event *ev);
 

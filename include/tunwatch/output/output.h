@@ -83,6 +83,7 @@ struct tw_output {
     uint64_t lines_dropped;       /* lines that did not fit TW_LINE_MAX (counted, never silent) */
     uint64_t events_seen[TW_CAT__COUNT];
     char line[TW_LINE_MAX];
+    struct tw_format_memo memo; /* the event part of the last alert line */
 };
 
 /* Counts ev by category and, with o->events, writes it as an event line. */
