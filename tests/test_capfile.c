@@ -584,7 +584,7 @@ static void test_merge_held_at_end(void **state)
     assert_int_equal(tw_merge_add(m, p1, err, sizeof(err)), 0);
     assert_int_equal(tw_merge_add(m, p2, err, sizeof(err)), 0);
     assert_false(tw_merge_mapped(m)); /* no packet handed out yet */
-    alarm(20); /* a wait on itself would hang here */
+    alarm(20);                        /* a wait on itself would hang here */
     while ((rc = tw_merge_next(m, &f, &lt, &file, err, sizeof(err))) == 1) {
         assert_true(n < TW_ARRAY_SIZE(kept));
         /* Small files are mapped only when told to (the tests' CHECK is ALWAYS). */

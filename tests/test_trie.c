@@ -383,10 +383,10 @@ static void test_compressed(void **state)
     assert_int_equal(tw_trie_nodes(t), 4); /* the root and one node a key */
     assert_int_equal(match_str(t, "a.first.example.com", out, 4), 1);
     assert_int_equal(out[0], 0);
-    assert_int_equal(match_str(t, "rst.example.com", out, 4), 0);      /* ends in an edge */
-    assert_int_equal(match_str(t, "first.exbmple.com", out, 4), 0);    /* differs in one */
+    assert_int_equal(match_str(t, "rst.example.com", out, 4), 0);   /* ends in an edge */
+    assert_int_equal(match_str(t, "first.exbmple.com", out, 4), 0); /* differs in one */
     assert_int_equal(match_str(t, "third.example.org", out, 4), 1);
-    assert_int_equal(match_str(t, "x.third.example.org", out, 4), 0);  /* exact */
+    assert_int_equal(match_str(t, "x.third.example.org", out, 4), 0); /* exact */
     tw_trie_free(t);
 
     assert_non_null(big);
@@ -430,8 +430,8 @@ static void test_100k(void **state)
 
     ns_small = bench(small, 10);
     ns_big = bench(big, N);
-    printf("trie: 10 keys: %.1f ns/match; %d keys: %.1f ns/match, %zu nodes, %.1f MB\n",
-           ns_small, N, ns_big, tw_trie_nodes(big), tw_trie_memory(big) / 1048576.0);
+    printf("trie: 10 keys: %.1f ns/match; %d keys: %.1f ns/match, %zu nodes, %.1f MB\n", ns_small,
+           N, ns_big, tw_trie_nodes(big), tw_trie_memory(big) / 1048576.0);
     tw_trie_free(big);
     tw_trie_free(small);
     free(store_big);

@@ -214,8 +214,8 @@ struct tw_trie *tw_trie_build(const struct tw_trie_key *keys, size_t n)
             if (t->n_skips + skip > n_nodes)
                 goto out_fail; /* not reached: a byte skipped is a node less */
             memcpy(t->skips + t->n_skips, bk[j].rev + pd.depth + 1, skip);
-            put_pending(&t->nodes[idx], (struct pending){j, k, end, (uint32_t)t->n_skips,
-                                                         (uint16_t)skip});
+            put_pending(&t->nodes[idx],
+                        (struct pending){j, k, end, (uint32_t)t->n_skips, (uint16_t)skip});
             t->n_skips += skip;
             t->labels[idx] = c;
             nd.n_child++;

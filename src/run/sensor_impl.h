@@ -132,7 +132,7 @@ struct replay {
     uint64_t seq; /* frames taken so far */
     /* When not NULL: after every burst, the bytes of the frames taken so far. */
     _Atomic uint64_t *read_pos;
-    uint64_t bytes; /* captured bytes of the frames taken so far */
+    uint64_t bytes;           /* captured bytes of the frames taken so far */
     uint64_t read_errors;     /* files that broke while read */
     bool streams;             /* a file is a stream: a round ends where it has nothing yet */
     int wait_fd;              /* set by a round that ended so: the stream's descriptor */
@@ -178,7 +178,7 @@ struct worker {
     /* The others: how far into the files (struct replay.bytes) they have taken frames
      * (UINT64_MAX: done), for worker 0's leash (replay_leash()). */
     _Alignas(64) _Atomic uint64_t read_pos;
-    struct tw_merge_stats merge_snap;       /* its merge's counters, published under lock */
+    struct tw_merge_stats merge_snap; /* its merge's counters, published under lock */
     atomic_bool finished; /* its thread ended: its epoch moves no more (a reload's wait) */
     /* Fanout mode: the worker reads its own AF_PACKET sockets, one per interface. */
     struct source src[TW_MAX_SOURCES];

@@ -249,8 +249,8 @@ static void replay_answer_wait(void *ctx, uint64_t seq)
  * reader and from the shared cache for the next, if it comes soon enough. Worker 0 (the DNS
  * flows) has less to do and ran ahead unbounded (it finished 20-50 ms before worker 1 on a
  * 1M-packet replay of 200 ms), so worker 1 fetched every line from memory again. Held within
- * 1 MiB: --workers 2 1.05x on the 1M bench capture (10 paired rounds; 1.02x at 4 MiB,
- * none at 8 MiB and more).
+ * 1 MiB: --workers 2 1.035-1.07x on the 1M bench capture (8-10 paired rounds); held by frames,
+ * 2,048-4,096 (1-2 MiB) gave 1.04-1.05x, 8,192 1.03x, 16,384 and more nothing.
  */
 #define REPLAY_LEASH (1u << 20)
 
@@ -258,21 +258,19 @@ static void replay_answer_wait(void *ctx, uint64_t seq)
  * Worker 0 of a replay (as many workers as CPUs at most) waits before a round while it has
  * read more than REPLAY_LEASH bytes past the slowest other worker, in a mapped file (a file
  * read into blocks is read into the blocks the workers share, a few ahead of the slowest at
- * most: held closer, 0.96x). It never waits on a worker
- * that waits for it: one that waits for worker 0's progress says how far it has read first
- * (replay_answer_wait), and worker 0 is past that point only once it has read (and said)
- * every frame before it.
+ * most: held closer, 0.96x). It never waits on a worker that waits for it: one that waits for
+ * worker 0's progress says how far it has read first (replay_answer_wait), and worker 0 is
+ * past that point only once it has read (and said) every frame before it.
  */
 static void replay_leash(struct worker *w)
 {
     struct sensor *s = w->s;
 
-    for (unsigned spin = 0; !atomic_load_explicit(&s->stop_workers, memory_order_acquire);
-         spin++) {
+    for (unsigned spin = 0; !atomic_load_explicit(&s->stop_workers, memory_order_acquire); spin++) {
         uint64_t slow = UINT64_MAX;
         for (unsigned i = 1; i < s->n_workers; i++)
-            slow = TW_MIN(slow,
-                          atomic_load_explicit(&s->workers[i].read_pos, memory_order_acquire));
+            slow =
+                TW_MIN(slow, atomic_load_explicit(&s->workers[i].read_pos, memory_order_acquire));
         if (slow == UINT64_MAX || w->rp.bytes <= slow + REPLAY_LEASH)
             return;
         if (spin < 256)
@@ -657,10 +655,10 @@ static unsigned frame_cost(const struct tw_pkt *p, bool dns)
 /*
  * Replay workers reading every file: how much of the traffic other than DNS worker 0 takes
  * on top of the DNS flows (tw_flow_worker()'s share0), from the cost of the first
- * SPLIT_SAMPLE frames of the first file (SPLIT_SAMPLE_BYTES at most) by kind. A capture with little DNS would otherwise
- * leave worker 0 idle and the others with all of it (two workers on the bench capture
- * without its DNS: no faster than one). 0 when the sample cannot be read (the run then
- * says why when it reads the file itself).
+ * SPLIT_SAMPLE frames of the first file (SPLIT_SAMPLE_BYTES at most) by kind. A capture with
+ * little DNS would otherwise leave worker 0 idle and the others with all of it (two workers
+ * on the bench capture without its DNS: no faster than one). 0 when the sample cannot be
+ * read (the run then says why when it reads the file itself).
  */
 static unsigned replay_share0(const struct sensor *s, unsigned n)
 {
