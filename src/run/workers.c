@@ -225,7 +225,8 @@ static void replay_answer_wait(void *ctx, uint64_t seq)
         return;
     /* Worker 0 may be held back for this one (replay_leash): it must see how far this one
      * has taken frames, the one it waits on among them. */
-    atomic_store_explicit(&w->read_pos, w->rp.bytes, memory_order_release);
+    if (w->s->replay_leash)
+        atomic_store_explicit(&w->read_pos, w->rp.bytes, memory_order_release);
     for (unsigned spin = 0;; spin++) {
         w->seen0 = atomic_load_explicit(progress, memory_order_acquire);
         if (w->seen0 >= seq)
@@ -574,7 +575,7 @@ static int replay_open(struct worker *w)
     w->rp.say = w->idx == 0; /* every worker meets the same errors: one says them */
     if (w->idx == 0)
         w->rp.progress = &w->progress; /* after every burst: the others wait less */
-    else
+    else if (s->replay_leash)
         w->rp.read_pos = &w->read_pos; /* after every burst: worker 0's leash */
     tw_merge_set_stall(w->rp.merge, replay_stall, &w->rp);
     return 0;
