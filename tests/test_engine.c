@@ -124,6 +124,8 @@ static const atomic_bool *dns_events; /* likewise (tw_engine_config.dns_events) 
 
 static uint32_t big_buffers; /* tls_big_buffers of the engines made while set */
 static uint32_t mid_buffers = 4; /* midstream_buffers of the engines made while set */
+static uint32_t quic_states = 4; /* quic_states of ... */
+static uint32_t reclaim_idle;    /* reclaim_idle of ... (0: never) */
 
 static struct tw_engine *engine(uint32_t flows, uint32_t streams)
 {
@@ -133,7 +135,8 @@ static struct tw_engine *engine(uint32_t flows, uint32_t streams)
         .stream_buffers = streams,
         .tls_big_buffers = big_buffers,
         .midstream_buffers = mid_buffers,
-        .quic_states = 4,
+        .quic_states = quic_states,
+        .reclaim_idle = reclaim_idle,
         .sink = sink,
         .anscache = cache,
         .dns_events = dns_events,
@@ -1695,16 +1698,17 @@ static void test_quic_initials(void **state)
     tw_quic_ctx_free(qc);
 }
 
-/* A ClientHello handshake message hs[0..hn) in two client Initials, second half first. */
-static void quic_send(struct tw_engine *e, struct tw_quic_ctx *qc, const uint8_t *hs, size_t hn,
-                      uint16_t sport)
+/* Half `part` (0: the first) of a ClientHello handshake message hs[0..hn) in a client
+ * Initial. */
+static void quic_part(struct tw_engine *e, struct tw_quic_ctx *qc, const uint8_t *hs, size_t hn,
+                      uint16_t sport, int part)
 {
     static const uint8_t dcid[8] = {1, 2, 3, 4, 5, 6, 7, 8}, scid[4] = {9, 9, 9, 9};
     uint8_t fr[1400], pkt[1500];
     struct frame f;
     size_t half = hn / 2;
 
-    for (int part = 1; part >= 0; part--) {
+    {
         size_t off = part ? half : 0, len = part ? hn - half : half, n = 0;
         if (len > sizeof(fr) - 16) {
             fail();
@@ -1727,6 +1731,118 @@ static void quic_send(struct tw_engine *e, struct tw_quic_ctx *qc, const uint8_t
         udp_frame(&f, CLI, sport, SRV, 443, pkt, pl);
         feed(e, &f);
     }
+}
+
+/* A ClientHello handshake message hs[0..hn) in two client Initials, second half first. */
+static void quic_send(struct tw_engine *e, struct tw_quic_ctx *qc, const uint8_t *hs, size_t hn,
+                      uint16_t sport)
+{
+    quic_part(e, qc, hs, hn, sport, 1);
+    quic_part(e, qc, hs, hn, sport, 0);
+}
+
+/*
+ * Pools full of stalled holders: a flow that needs a buffer (general, large, mid-stream) or a
+ * QUIC state when none is free takes back the one used least recently, once it has been idle
+ * reclaim_idle seconds (each frame here is a second); the flow that loses it gives up what it
+ * held. Not idle long enough: the new flow is refused, as without reclaiming.
+ */
+static void test_buffers_reclaimed(void **state)
+{
+    (void)state;
+    struct tw_engine_stats st;
+    uint8_t h[2048];
+    size_t n = build_hello(h, sizeof(h), "b.localto.net", 1000, 1);
+
+    reclaim_idle = 20;
+    /* General pool of two: A and B hold half a hello; C, 8 s after A, is refused. */
+    struct tw_engine *e = engine(64, 2);
+    handshake(e, CLI, 40000, SRV, 443, 100);
+    tcp_send(e, CLI, 40000, SRV, 443, ACK, 101, h, 500);
+    handshake(e, CLI, 40001, SRV, 443, 100);
+    tcp_send(e, CLI, 40001, SRV, 443, ACK, 101, h, 500);
+    handshake(e, CLI, 40002, SRV, 443, 100);
+    tcp_send(e, CLI, 40002, SRV, 443, ACK, 101, h, 500);
+    get_stats(e, &st);
+    assert_int_equal(st.stream_no_buffer, 1);
+    assert_int_equal(st.stream_reclaimed, 0);
+    /* A takes more bytes: B is now the one used least recently. 30 s later D needs one: B's
+     * is taken back, D is read, B's rest finds it done with, A's completes. */
+    tcp_send(e, CLI, 40000, SRV, 443, ACK, 601, h + 500, 300);
+    clock_sec += 30;
+    handshake(e, CLI, 40003, SRV, 443, 100);
+    tcp_send(e, CLI, 40003, SRV, 443, ACK, 101, h, 500);
+    tcp_send(e, CLI, 40003, SRV, 443, ACK, 601, h + 500, n - 500);
+    tcp_send(e, CLI, 40001, SRV, 443, ACK, 601, h + 500, n - 500);
+    tcp_send(e, CLI, 40000, SRV, 443, ACK, 901, h + 800, n - 800);
+    assert_int_equal(n_seen, 2);
+    assert_int_equal(seen[0].sport, 40003);
+    assert_int_equal(seen[1].sport, 40000);
+    get_stats(e, &st);
+    assert_int_equal(st.stream_reclaimed, 1);
+    assert_int_equal(st.stream_no_buffer, 1);
+    tw_engine_free(e);
+
+    /* Mid-stream pool of one: M1's first byte held, M2 comes 30 s later and is read; M1's
+     * side is no longer held, so its rest alone begins nothing. */
+    struct first_bytes fb;
+    first_bytes_of(0, &fb);
+    mid_buffers = 1;
+    e = engine(64, 4);
+    tcp_send(e, CLI, 41000, SRV, 443, ACK | PSH, 100, fb.b, 1);
+    clock_sec += 30;
+    tcp_send(e, CLI, 41001, SRV, 443, ACK | PSH, 100, fb.b, 1);
+    tcp_send(e, CLI, 41001, SRV, 443, ACK | PSH, 101, fb.b + 1, fb.n - 1);
+    tcp_send(e, CLI, 41000, SRV, 443, ACK | PSH, 101, fb.b + 1, fb.n - 1);
+    assert_int_equal(n_seen, 1);
+    assert_int_equal(seen[0].sport, 41001);
+    get_stats(e, &st);
+    assert_int_equal(st.midstream_reclaimed, 1);
+    assert_int_equal(st.midstream_no_buffer, 0);
+    tw_engine_free(e);
+    mid_buffers = 4;
+
+    /* One QUIC state: Q1's second half holds it, Q2 comes 30 s later and is read. */
+    struct tw_quic_ctx *qc = tw_quic_ctx_new();
+    uint8_t rec[2048], hs[2048];
+    size_t rn = build_hello(rec, sizeof(rec), "quic.cftunnel.com", 600, 1);
+    assert_non_null(qc);
+    memcpy(hs, rec + 5, rn - 5);
+    quic_states = 1;
+    e = engine(64, 4);
+    quic_part(e, qc, hs, rn - 5, 50000, 1);
+    clock_sec += 30;
+    quic_send(e, qc, hs, rn - 5, 50001);
+    quic_part(e, qc, hs, rn - 5, 50000, 0);
+    assert_int_equal(n_seen, 1);
+    assert_int_equal(seen[0].sport, 50001);
+    get_stats(e, &st);
+    assert_int_equal(st.quic_reclaimed, 1);
+    assert_int_equal(st.quic_no_state, 0);
+    tw_engine_free(e);
+    tw_quic_ctx_free(qc);
+    quic_states = 4;
+
+    /* One large buffer: L1 stalls 30,000 bytes into a 100 KiB hello; L2's whole hello comes
+     * 30 s later and takes it. */
+    static const struct big_hello bh = {{"large.localto.net"}, .suites = 20000, .pad = 65000};
+    size_t m = build_msg(&bh, msg_big, sizeof(msg_big));
+    size_t sn = records(msg_big, m, 16384, 0x0301, NULL, 0, stream_big, sizeof(stream_big));
+    big_buffers = 1;
+    e = engine(64, 4);
+    handshake(e, CLI, 42000, SRV, 443, 7000);
+    for (size_t off = 0; off < 30000; off += 1400)
+        tcp_send(e, CLI, 42000, SRV, 443, ACK, 7001 + (uint32_t)off, stream_big + off, 1400);
+    clock_sec += 30;
+    send_stream(e, 42001, 1000, stream_big, sn, 1400, false);
+    assert_int_equal(n_seen, 1);
+    assert_int_equal(seen[0].sport, 42001);
+    get_stats(e, &st);
+    assert_int_equal(st.tls_big_reclaimed, 1);
+    assert_int_equal(st.tls_big_refused, 0);
+    tw_engine_free(e);
+    big_buffers = 0;
+    reclaim_idle = 0;
 }
 
 /* QUIC carries the same ClientHello: the same leniency, flags and truncated names. */
@@ -1869,6 +1985,7 @@ int main(void)
         cmocka_unit_test(test_midstream_pickup_splits),
         cmocka_unit_test(test_midstream_pickup_off),
         cmocka_unit_test(test_midstream_pickup_limits),
+        cmocka_unit_test(test_buffers_reclaimed),
         cmocka_unit_test(test_overlap_conflict),
         cmocka_unit_test(test_answer_correlation),
         cmocka_unit_test(test_dns_response_events),

@@ -206,26 +206,114 @@ static void test_pool(void **state)
     uint32_t a, b, c;
 
     assert_int_equal(tw_stream_pool_init(&pool, 2, TW_STREAM_CAP), 0);
-    a = tw_stream_get(&pool, 1);
-    b = tw_stream_get(&pool, 2);
-    c = tw_stream_get(&pool, 3);
+    a = tw_stream_get(&pool, 1, &a, 1, 100);
+    b = tw_stream_get(&pool, 2, &b, 2, 101);
+    c = tw_stream_get(&pool, 3, &c, 3, 102);
     assert_int_not_equal(a, TW_STREAM_NONE);
     assert_int_not_equal(b, TW_STREAM_NONE);
     assert_int_not_equal(a, b);
     assert_int_equal(c, TW_STREAM_NONE);
     assert_int_equal(pool.exhausted, 1);
     assert_int_equal(pool.high_water, 2);
+    /* Who holds each buffer, the least recently used first. */
+    assert_int_equal(pool.holders.head, a);
+    assert_ptr_equal(tw_holders_at(&pool.holders, a)->owner, &a);
+    assert_int_equal(tw_holders_at(&pool.holders, b)->role, 2);
+    tw_stream_touch(&pool, a, 105);
+    assert_int_equal(pool.holders.head, b);
+    assert_int_equal(tw_holders_stale(&pool.holders, 110, 10), TW_HOLDERS_NONE);
+    assert_int_equal(tw_holders_stale(&pool.holders, 111, 10), b);
     tw_stream_put(&pool, a);
-    c = tw_stream_get(&pool, 4);
+    c = tw_stream_get(&pool, 4, &c, 3, 106);
     assert_int_equal(c, a);
     assert_int_equal(tw_stream_at(&pool, c)->base_seq, 4);
+    assert_int_equal(pool.holders.head, b);
+    assert_int_equal(pool.holders.tail, c);
     tw_stream_pool_destroy(&pool);
+    /* An empty pool holds nothing to take back. */
+    assert_int_equal(tw_stream_pool_init(&pool, 0, TW_STREAM_CAP), 0);
+    assert_int_equal(tw_stream_get(&pool, 1, NULL, 0, 1), TW_STREAM_NONE);
+    assert_int_equal(tw_holders_stale(&pool.holders, 1000, 1), TW_HOLDERS_NONE);
+    tw_stream_pool_destroy(&pool);
+}
+
+/* The order of a holders list, least recently used first, against the model in `want`. */
+static void check_order(const struct tw_holders *hs, const uint32_t *want, unsigned n)
+{
+    uint32_t i = hs->head, prev = TW_HOLDERS_NONE;
+
+    for (unsigned k = 0; k < n; k++) {
+        assert_int_equal(i, want[k]);
+        assert_int_equal(hs->h[i].prev, prev);
+        if (k > 0)
+            assert_true(hs->h[i].last >= hs->h[prev].last);
+        prev = i;
+        i = hs->h[i].next;
+    }
+    assert_int_equal(i, TW_HOLDERS_NONE);
+    assert_int_equal(hs->tail, n > 0 ? want[n - 1] : TW_HOLDERS_NONE);
+}
+
+/* A random walk of takes, touches and releases against a model list, times mostly rising
+ * (some going back, as in captures merged out of order). */
+static void test_holders_model(void **state)
+{
+    (void)state;
+    enum { N = 16 };
+    struct tw_holders hs;
+    uint32_t model[N];
+    unsigned n = 0;
+    bool held[N] = {false};
+    int64_t now = 1000;
+    uint32_t r = 12345;
+
+    assert_int_equal(tw_holders_init(&hs, N), 0);
+    for (int step = 0; step < 20000; step++) {
+        r = r * 1103515245u + 12345u;
+        uint32_t idx = (r >> 8) % N, op = (r >> 20) % 4;
+        now += (r >> 24) % 3 == 0 ? 1 : 0;
+        int64_t t = (r >> 28) == 0 ? now - 2 : now; /* a time that goes back */
+        if (!held[idx]) {
+            tw_holders_take(&hs, idx, &held[idx], (uint8_t)idx, t);
+            model[n++] = idx;
+            held[idx] = true;
+        } else if (op == 0) {
+            unsigned k = 0;
+            while (model[k] != idx)
+                k++;
+            memmove(&model[k], &model[k + 1], (n - k - 1) * sizeof(model[0]));
+            n--;
+            tw_holders_release(&hs, idx);
+            held[idx] = false;
+        } else {
+            int64_t before = hs.h[idx].last;
+            tw_holders_touch(&hs, idx, t);
+            if (t > before) {
+                unsigned k = 0;
+                while (model[k] != idx)
+                    k++;
+                memmove(&model[k], &model[k + 1], (n - k - 1) * sizeof(model[0]));
+                model[n - 1] = idx;
+            }
+        }
+        check_order(&hs, model, n);
+        if (n > 0) {
+            int64_t idle = now - hs.h[model[0]].last;
+            assert_int_equal(tw_holders_stale(&hs, now, (uint32_t)idle + 1), TW_HOLDERS_NONE);
+            if (idle > 0)
+                assert_int_equal(tw_holders_stale(&hs, now, (uint32_t)idle), model[0]);
+            assert_ptr_equal(tw_holders_at(&hs, model[0])->owner, &held[model[0]]);
+        }
+        assert_int_equal(tw_holders_stale(&hs, now + 100000, 0), TW_HOLDERS_NONE);
+    }
+    tw_holders_destroy(&hs);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_orders),
+        cmocka_unit_test(test_holders_model),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_consume),
         cmocka_unit_test(test_overlap_first),

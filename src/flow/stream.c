@@ -201,9 +201,16 @@ void tw_stream_consume(struct tw_stream *s, size_t n)
     }
 }
 
-int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n, uint32_t cap)
+/* An empty pool: no buffers, none held. */
+static void pool_clear(struct tw_stream_pool *pool)
 {
     memset(pool, 0, sizeof(*pool));
+    pool->holders.head = pool->holders.tail = TW_HOLDERS_NONE;
+}
+
+int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n, uint32_t cap)
+{
+    pool_clear(pool);
     if (n == 0)
         return 0;
     /* Each buffer starts on a cache line. */
@@ -216,9 +223,10 @@ int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n, uint32_t cap)
         return TW_ENOMEM;
     pool->bufs = mem;
     pool->free_list = malloc((size_t)n * sizeof(uint32_t));
-    if (pool->free_list == NULL) {
+    if (pool->free_list == NULL || tw_holders_init(&pool->holders, n) != 0) {
+        free(pool->free_list);
         tw_table_free(mem, (size_t)n * pool->stride);
-        pool->bufs = NULL;
+        pool_clear(pool);
         return TW_ENOMEM;
     }
     /* Hand out low indexes first so the touched memory stays small. */
@@ -241,10 +249,12 @@ void tw_stream_pool_destroy(struct tw_stream_pool *pool)
     if (pool->bufs != NULL)
         tw_table_free(pool->bufs, (size_t)pool->cap * pool->stride);
     free(pool->free_list);
-    memset(pool, 0, sizeof(*pool));
+    tw_holders_destroy(&pool->holders);
+    pool_clear(pool);
 }
 
-uint32_t tw_stream_get(struct tw_stream_pool *pool, uint32_t base_seq)
+uint32_t tw_stream_get(struct tw_stream_pool *pool, uint32_t base_seq, void *owner, uint8_t role,
+                       int64_t now)
 {
     uint32_t idx;
 
@@ -258,6 +268,7 @@ uint32_t tw_stream_get(struct tw_stream_pool *pool, uint32_t base_seq)
     /* Set here, not at start-up: a buffer's memory is touched only when it is used. */
     tw_stream_at(pool, idx)->cap = pool->buf_cap;
     tw_stream_reset(tw_stream_at(pool, idx), base_seq);
+    tw_holders_take(&pool->holders, idx, owner, role, now);
     return idx;
 }
 
@@ -265,5 +276,6 @@ void tw_stream_put(struct tw_stream_pool *pool, uint32_t idx)
 {
     if (idx == TW_STREAM_NONE || pool->n_free == pool->cap)
         return;
+    tw_holders_release(&pool->holders, idx);
     pool->free_list[pool->n_free++] = idx;
 }

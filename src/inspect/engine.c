@@ -147,6 +147,7 @@ struct tw_engine {
     struct tw_quic_flow *qpool;
     uint32_t *qnext; /* free list */
     uint32_t qfree, qcap;
+    struct tw_holders qhold; /* who holds each QUIC state, least recently used first */
 };
 
 /* A packet of a burst: decoded, its flow key made and prefetched, then read. */
@@ -162,14 +163,28 @@ struct burst_slot {
 /* Client datagrams a QUIC flow may send without completing its ClientHello. */
 #define QUIC_PATIENCE 32
 
-/* Gives a reassembly buffer back to its pool (the large pool only lends client streams). */
+/* Which of a flow's buffers or states a pool's slot is (tw_holder.role). */
+enum hold_role {
+    HOLD_CLIENT, /* conn.stream (the general or the large pool) */
+    HOLD_SERVER, /* conn.sstream */
+    HOLD_PICK0,  /* conn.pick[0], then pick[1] */
+    HOLD_PICK1,
+    HOLD_QUIC, /* conn.quic */
+};
+
+/* The pool of flow f's reassembly buffer idx (client or server stream): the large pool only
+ * lends client streams. */
+static struct tw_stream_pool *pool_of(struct tw_engine *e, const struct conn *f,
+                                      const uint32_t *idx)
+{
+    return idx == &f->stream && (f->xflags & TW_FLOWX_BIG_STREAM) ? &e->big : &e->pool;
+}
+
+/* Gives a reassembly buffer back to its pool. */
 static void put_stream_of(struct tw_engine *e, struct conn *f, uint32_t *idx)
 {
     if (*idx != TW_STREAM_NONE) {
-        if (idx == &f->stream && (f->xflags & TW_FLOWX_BIG_STREAM))
-            tw_stream_put(&e->big, *idx);
-        else
-            tw_stream_put(&e->pool, *idx);
+        tw_stream_put(pool_of(e, f, idx), *idx);
         *idx = TW_STREAM_NONE;
     }
     if (idx == &f->stream)
@@ -179,9 +194,7 @@ static void put_stream_of(struct tw_engine *e, struct conn *f, uint32_t *idx)
 /* The buffer idx of flow f (client or server stream). */
 static struct tw_stream *stream_of(struct tw_engine *e, const struct conn *f, const uint32_t *idx)
 {
-    if (idx == &f->stream && (f->xflags & TW_FLOWX_BIG_STREAM))
-        return tw_stream_at(&e->big, *idx);
-    return tw_stream_at(&e->pool, *idx);
+    return tw_stream_at(pool_of(e, f, idx), *idx);
 }
 
 /*
@@ -221,10 +234,88 @@ static void put_pickups(struct tw_engine *e, struct conn *f)
 static void put_quic(struct tw_engine *e, struct conn *f)
 {
     if (f->quic != QUIC_NONE) {
+        tw_holders_release(&e->qhold, f->quic);
         e->qnext[f->quic] = e->qfree;
         e->qfree = f->quic;
         f->quic = QUIC_NONE;
     }
+}
+
+/*
+ * Takes the slot h describes back from the flow that holds it, for another flow that needs
+ * one when none is free. The holder gives up what the slot held as it would have had it been
+ * refused a slot: a client stream is done with, a DNS server stream no longer read, a
+ * mid-stream side no longer held, a QUIC flow no longer read. Counted per pool.
+ */
+static void reclaim(struct tw_engine *e, const struct tw_holder *h)
+{
+    struct conn *v = h->owner;
+    enum hold_role role = (enum hold_role)h->role; /* h is released below */
+
+    switch (role) {
+    case HOLD_CLIENT:
+        if (v->xflags & TW_FLOWX_BIG_STREAM)
+            e->st.tls_big_reclaimed++;
+        else
+            e->st.stream_reclaimed++;
+        v->state = TW_FLOW_DONE;
+        put_stream_of(e, v, &v->stream);
+        break;
+    case HOLD_SERVER:
+        e->st.stream_reclaimed++;
+        v->xflags |= TW_FLOWX_SERVER_OFF;
+        put_stream_of(e, v, &v->sstream);
+        break;
+    case HOLD_PICK0:
+    case HOLD_PICK1: {
+        unsigned side = role - HOLD_PICK0;
+        e->st.midstream_reclaimed++;
+        tw_stream_put(&e->mid, v->pick[side]);
+        v->pick[side] = TW_STREAM_NONE;
+        v->pick_off |= (uint8_t)(1u << side);
+        break;
+    }
+    case HOLD_QUIC:
+        e->st.quic_reclaimed++;
+        put_quic(e, v);
+        v->state = TW_FLOW_DONE;
+        break;
+    }
+    hold_update(e, v);
+}
+
+/* The slot of hs used least recently, taken back from its holder when it has been idle
+ * --reclaim-idle seconds: for a pool with none free. */
+static void reclaim_stale(struct tw_engine *e, const struct tw_holders *hs)
+{
+    uint32_t old = tw_holders_stale(hs, e->frame->ts_sec, e->cfg.reclaim_idle);
+
+    if (old != TW_HOLDERS_NONE)
+        reclaim(e, tw_holders_at(hs, old));
+}
+
+/* A buffer of pool, reset to seq, for flow f's `role`, or TW_STREAM_NONE (the caller counts
+ * the refusal): when none is free, a stalled holder's is taken back first (reclaim_stale). */
+static uint32_t buffer_get(struct tw_engine *e, struct tw_stream_pool *pool, uint32_t seq,
+                           struct conn *f, enum hold_role role)
+{
+    if (pool->n_free == 0 && pool->cap > 0)
+        reclaim_stale(e, &pool->holders);
+    return tw_stream_get(pool, seq, f, (uint8_t)role, e->frame->ts_sec);
+}
+
+/* A QUIC state for flow f (f->quic), or QUIC_NONE when every one is in use, after a stalled
+ * holder's was taken back as for buffers. */
+static uint32_t quic_get(struct tw_engine *e, struct conn *f)
+{
+    if (e->qfree == QUIC_NONE && e->qcap > 0)
+        reclaim_stale(e, &e->qhold);
+    if (e->qfree == QUIC_NONE)
+        return QUIC_NONE;
+    f->quic = e->qfree;
+    e->qfree = e->qnext[f->quic];
+    tw_holders_take(&e->qhold, f->quic, f, HOLD_QUIC, e->frame->ts_sec);
+    return f->quic;
 }
 
 static void answer_event(struct tw_engine *e, struct conn *f);
@@ -354,6 +445,8 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
     e->frame_st = cfg->share_n <= 1 || cfg->share_idx == cfg->share_n - 1 ? &e->st : e->scratch;
     e->peek_none = cfg->share_n > 1 && cfg->share_last_full && cfg->share_idx == cfg->share_n - 1;
     e->qcap = cfg->quic_states;
+    if (tw_holders_init(&e->qhold, e->qcap) != 0)
+        goto out_quic;
     if (e->qcap > 0) {
         /* Mapped, touched only when used, like the flow table. */
         e->qpool = tw_table_alloc((size_t)e->qcap * sizeof(*e->qpool));
@@ -377,6 +470,7 @@ struct tw_engine *tw_engine_new(const struct tw_engine_config *cfg)
     return e;
 out_quic:
     tw_quic_ctx_free(e->quic);
+    tw_holders_destroy(&e->qhold);
     free(e->qnext);
     tw_table_free(e->qpool, (size_t)e->qcap * sizeof(*e->qpool));
 out_big:
@@ -428,6 +522,7 @@ void tw_engine_free(struct tw_engine *e)
     free(e->burst);
     free(e->scratch);
     tw_quic_ctx_free(e->quic);
+    tw_holders_destroy(&e->qhold);
     free(e->qnext);
     tw_table_free(e->qpool, (size_t)e->qcap * sizeof(*e->qpool));
     free(e);
@@ -477,15 +572,19 @@ size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *
         {"connect_bad", st->connect_bad},
         {"proxy_bad", st->proxy_bad},
         {"stream_no_buffer", st->stream_no_buffer},
+        {"stream_reclaimed", st->stream_reclaimed},
+        {"tls_big_reclaimed", st->tls_big_reclaimed},
         {"stream_clipped", st->stream_clipped},
         {"stream_gaps", st->stream_gaps},
         {"flows_not_inspected", st->flows_not_inspected},
         {"midstream_no_buffer", st->midstream_no_buffer},
+        {"midstream_reclaimed", st->midstream_reclaimed},
         {"midstream_too_long", st->midstream_too_long},
         {"midstream_gave_up", st->midstream_gave_up},
         {"overlap_conflict", st->overlap_conflict},
         {"hello_later", st->hello_later},
         {"quic_no_state", st->quic_no_state},
+        {"quic_reclaimed", st->quic_reclaimed},
         {"quic_no_context", st->quic_no_context},
         {"quic_gave_up", st->quic_gave_up},
     };
@@ -1082,13 +1181,12 @@ static void udp_other(struct tw_engine *e, const struct tw_pkt *p)
         f->state = TW_FLOW_DONE;
         if (quic_initial_start(p->payload, p->payload_len)) {
             /* Recognised by content, whatever the ports (cloudflared uses UDP 7844). */
-            if (e->qfree == QUIC_NONE) {
+            if (quic_get(e, f) == QUIC_NONE) {
                 e->st.quic_no_state++;
             } else if (!quic_context(e)) {
                 e->st.quic_no_context++;
+                put_quic(e, f);
             } else {
-                f->quic = e->qfree;
-                e->qfree = e->qnext[f->quic];
                 tw_quic_flow_init(&e->qpool[f->quic]);
                 f->quic_left = QUIC_PATIENCE;
                 f->state = TW_FLOW_QUIC;
@@ -1096,6 +1194,7 @@ static void udp_other(struct tw_engine *e, const struct tw_pkt *p)
         }
     }
     if (f->state == TW_FLOW_QUIC && side == f->client) {
+        tw_holders_touch(&e->qhold, f->quic, e->frame->ts_sec);
         quic_datagram(e, f, p);
         hold_update(e, f);
         if (f->state == TW_FLOW_DONE && !(f->flags & TW_FLOWF_NAMED))
@@ -1435,7 +1534,7 @@ static struct tw_stream *tls_room(struct tw_engine *e, struct conn *f, size_t en
     if (end <= s->cap || !may_be_large_hello(f) || (f->xflags & TW_FLOWX_BIG_STREAM) ||
         e->big.cap == 0)
         return s;
-    uint32_t big = tw_stream_get(&e->big, s->base_seq);
+    uint32_t big = buffer_get(e, &e->big, s->base_seq, f, HOLD_CLIENT);
     if (big == TW_STREAM_NONE) {
         e->st.tls_big_refused++;
         return s;
@@ -1510,7 +1609,7 @@ static void stream_segment(struct tw_engine *e, struct conn *f, const struct tw_
             e->st.stream_clipped++;
             return;
         }
-        *idx = tw_stream_get(&e->pool, *next);
+        *idx = buffer_get(e, &e->pool, *next, f, server ? HOLD_SERVER : HOLD_CLIENT);
         if (*idx == TW_STREAM_NONE) {
             e->st.stream_no_buffer++;
             if (server)
@@ -1528,6 +1627,7 @@ static void stream_segment(struct tw_engine *e, struct conn *f, const struct tw_
         s = tls_room(e, f, stream_end(s, seq, len));
     uint32_t conflicts = s->conflicts;
     enum tw_stream_add_result res = tw_stream_add(s, seq, data, len);
+    tw_stream_touch(pool_of(e, f, idx), *idx, e->frame->ts_sec);
     if (s->conflicts != conflicts) {
         /* Other bytes where the buffer holds some: the first ones stay; a receiver with
          * another policy would read these. */
@@ -1699,7 +1799,7 @@ static void pickup_adopt(struct tw_engine *e, struct conn *f, const struct tw_pk
     set_client(f, side, pk->base_seq);
     f->xflags |= TW_FLOWX_PICKED;
     e->st.midstream_pickup++;
-    idx = tw_stream_get(&e->pool, pk->base_seq);
+    idx = buffer_get(e, &e->pool, pk->base_seq, f, HOLD_CLIENT);
     if (idx == TW_STREAM_NONE) {
         e->st.stream_no_buffer++;
         f->state = TW_FLOW_DONE;
@@ -1762,7 +1862,7 @@ static bool midstream_segment(struct tw_engine *e, struct conn *f, const struct 
             midstream_patience(e, f);
             return false;
         }
-        *pk = tw_stream_get(&e->mid, seq);
+        *pk = buffer_get(e, &e->mid, seq, f, (enum hold_role)(HOLD_PICK0 + side));
         if (*pk == TW_STREAM_NONE) {
             e->st.midstream_no_buffer++;
             midstream_patience(e, f);
@@ -1775,6 +1875,7 @@ static bool midstream_segment(struct tw_engine *e, struct conn *f, const struct 
     if (held) {
         enum tw_stream_add_result res = tw_stream_add(s, seq, b, n);
         held = res == TW_STREAM_ADDED;
+        tw_stream_touch(&e->mid, *pk, e->frame->ts_sec);
     }
     if (s->conflicts != conflicts) {
         e->st.overlap_conflict++;

@@ -40,6 +40,7 @@ enum {
     OPT_DNS_TIMEOUT,
     OPT_STREAM_BUFFERS,
     OPT_QUIC_STATES,
+    OPT_RECLAIM_IDLE,
     OPT_MIDSTREAM_BUFFERS,
     OPT_FILTER,
     OPT_SNAPLEN,
@@ -102,6 +103,7 @@ static const struct option longopts[] = {
     {"dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT},
     {"stream-buffers", required_argument, NULL, OPT_STREAM_BUFFERS},
     {"quic-states", required_argument, NULL, OPT_QUIC_STATES},
+    {"reclaim-idle", required_argument, NULL, OPT_RECLAIM_IDLE},
     {"midstream-buffers", required_argument, NULL, OPT_MIDSTREAM_BUFFERS},
     {"tls-max-hello", required_argument, NULL, OPT_TLS_MAX_HELLO},
     {"tls-big-buffers", required_argument, NULL, OPT_TLS_BIG_BUFFERS},
@@ -195,6 +197,10 @@ static void usage(FILE *fp)
             "                           client (default 1024; 0: none)\n"
             "      --quic-states N      QUIC flows collecting their ClientHello at once, about\n"
             "                           8.5 KiB each (default 1024; 0: QUIC is not read)\n"
+            "      --reclaim-idle SECS  when every buffer or QUIC state of a kind is in use, take\n"
+            "                           back the one idle longest from its flow for a flow that\n"
+            "                           needs one, if idle SECS (capture time; default 10;\n"
+            "                           0: never)\n"
             "      --defrag-memory MIB  memory for IP reassembly, all told (default 16)\n"
             "      --defrag-timeout SECS  drop a datagram not complete SECS after its first\n"
             "                           fragment (default 30)\n"
@@ -446,6 +452,10 @@ static int apply(struct options *o, int id, const char *arg, const char *where, 
         return 0;
     case OPT_QUIC_STATES:
         if (!parse_u32(arg, 0, 1u << 20, &s->eng.quic_states))
+            goto range;
+        return 0;
+    case OPT_RECLAIM_IDLE:
+        if (!parse_u32(arg, 0, 7 * 86400, &s->eng.reclaim_idle))
             goto range;
         return 0;
     case OPT_MIDSTREAM_BUFFERS:
@@ -1055,6 +1065,8 @@ int main(int argc, char **argv)
     o.s.eng.tls_big_buffers = 64;
     o.s.eng.quic_states = 1024;
     o.s.eng.midstream_buffers = 1024;
+    /* Suricata's emergency timeout for TCP flows still in their handshake (emergency-new). */
+    o.s.eng.reclaim_idle = 10;
     o.s.dns_cache = 65536;
     o.s.local_processes = -1;
     o.s.prep.defrag = (struct tw_defrag_config)TW_DEFRAG_CONFIG_DEFAULT;

@@ -4,8 +4,9 @@
  * each preceded by a 2-byte big-endian length, fed in order to one engine with tiny tables
  * (8 flows, 2 reassembly buffers, 2 mid-stream buffers, 1 large buffer for hellos over 24 KiB
  * with a 16 KiB hello bound, a 16-entry DNS answer cache) so eviction, reassembly limits,
- * mid-stream pickup, the move into a large buffer, DNS answers over UDP and TCP, CNAME events
- * and the end-of-capture flush are all reached.
+ * mid-stream pickup, the move into a large buffer, buffers and QUIC states taken back from
+ * flows idle 2 s, DNS answers over UDP and TCP, CNAME events and the end-of-capture flush are
+ * all reached.
  * Each frame is copied into an exact-size buffer; events are checked for their invariants.
  * The input's length modulo 4 picks the way in: frames one by one or in bursts of up to
  * TW_ENGINE_BURST (tw_engine_frames: prefetched lookups), with or without IP reassembly and
@@ -43,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .tls_big_buffers = 1,
         .midstream_buffers = 2,
         .quic_states = 2,
+        .reclaim_idle = 2,
         .sink = check_event,
         .anscache = cache,
     };

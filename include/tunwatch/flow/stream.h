@@ -15,6 +15,7 @@
 #define TUNWATCH_STREAM_H
 
 #include "tunwatch/base/common.h"
+#include "tunwatch/flow/holders.h"
 
 /* Capacity of the general pool's buffers: a 16 KiB ClientHello in small records, plus an HTTP
  * CONNECT request. */
@@ -73,6 +74,7 @@ struct tw_stream_pool {
     uint32_t cap;
     uint64_t exhausted; /* requests refused because every buffer was in use */
     uint32_t high_water;
+    struct tw_holders holders; /* who holds each buffer in use, least recently used first */
 };
 
 /* n buffers of cap bytes each (memory is only touched when used). 0 or TW_ENOMEM. */
@@ -82,9 +84,18 @@ struct tw_prefault;
 /* Has pf map pool's buffers `ahead` buffers past those used so far (see prefault.h). 0 or
  * TW_ENOMEM (pf has no room left). */
 int tw_stream_pool_prefault(struct tw_stream_pool *pool, struct tw_prefault *pf, uint32_t ahead);
-/* Index of a free buffer, reset to base_seq, or TW_STREAM_NONE (counted) when exhausted. */
-uint32_t tw_stream_get(struct tw_stream_pool *pool, uint32_t base_seq);
+/* Index of a free buffer, reset to base_seq and held by owner in its role from capture second
+ * now (pool->holders), or TW_STREAM_NONE (counted) when exhausted. */
+uint32_t tw_stream_get(struct tw_stream_pool *pool, uint32_t base_seq, void *owner, uint8_t role,
+                       int64_t now);
+/* Gives buffer idx back (nothing for TW_STREAM_NONE). */
 void tw_stream_put(struct tw_stream_pool *pool, uint32_t idx);
+
+/* Buffer idx (in use) took bytes at capture second now. */
+static inline void tw_stream_touch(struct tw_stream_pool *pool, uint32_t idx, int64_t now)
+{
+    tw_holders_touch(&pool->holders, idx, now);
+}
 
 static inline struct tw_stream *tw_stream_at(struct tw_stream_pool *pool, uint32_t idx)
 {

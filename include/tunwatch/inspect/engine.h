@@ -42,6 +42,9 @@ struct tw_engine_config {
                                    was not seen, until they tell the client (0: none) */
     uint32_t quic_states;     /* QUIC flows collecting their ClientHello at once (about 8.5 KiB
                                  each, touched only when used); 0: QUIC is not read */
+    uint32_t reclaim_idle;    /* seconds (capture time) a reassembly or mid-stream buffer, or a
+                                 QUIC state, must have been idle before it is taken back from
+                                 its flow for one that needs it when none is free (0: never) */
     struct tw_homenet home;   /* decides Initiated */
     tw_event_fn sink;
     void *sink_ctx;
@@ -116,6 +119,8 @@ struct tw_engine_stats {
     uint64_t tls_too_large;    /* hello larger than --tls-max-hello or its stream than a buffer */
     uint64_t tls_big_buffers;  /* flows moved into a large reassembly buffer (large hellos) */
     uint64_t tls_big_refused;  /* ... refused: every large buffer was in use */
+    uint64_t tls_big_reclaimed; /* large buffers taken back from a stalled flow, as
+                                   stream_reclaimed */
     uint64_t tls_flag[TW_TLS_F__COUNT]; /* hellos (TCP and QUIC) with each oddity */
     uint64_t tls_names;        /* server names reported (several per hello when sent) */
     uint64_t name_truncated;   /* names longer than TW_NAME_MAX-1, reported by their end */
@@ -128,12 +133,17 @@ struct tw_engine_stats {
     uint64_t midstream;        /* TCP flows whose SYN was not seen */
     uint64_t midstream_pickup; /* ... whose client was found in their first bytes, held */
     uint64_t midstream_no_buffer; /* ... that needed a mid-stream buffer when none was free */
+    uint64_t midstream_reclaimed; /* mid-stream buffers taken back from a stalled flow's side
+                                     (idle reclaim_idle seconds) for one that needed one */
     uint64_t midstream_too_long; /* ... given up: their first bytes outgrew the buffer */
     uint64_t midstream_gave_up; /* ... given up: MIDSTREAM_PATIENCE packets, no client start */
     uint64_t overlap_conflict; /* TCP segments overlapping held bytes with other bytes, and
                                   ClientHellos at the sequence numbers of an earlier one */
     uint64_t hello_later;      /* ... of them, later ClientHellos whose names were reported */
     uint64_t stream_no_buffer; /* flows that needed reassembly when the pool was empty */
+    uint64_t stream_reclaimed; /* reassembly buffers taken back from a stalled flow (idle
+                                  reclaim_idle seconds) for one that needed one: its client
+                                  stream is done with, or its DNS server stream not read */
     uint64_t stream_clipped;   /* segments cut at the buffer's end */
     uint64_t stream_gaps;      /* segments refused: too many holes */
     uint64_t flows_not_inspected; /* TCP flows whose first client bytes were not TLS/DNS */
@@ -154,6 +164,8 @@ struct tw_engine_stats {
     uint64_t quic_hellos;      /* ClientHellos read whole from QUIC Initials */
     uint64_t quic_sni;         /* ... with a server_name */
     uint64_t quic_no_state;    /* QUIC flows not read: every QUIC state was in use */
+    uint64_t quic_reclaimed;   /* QUIC states taken back from a stalled flow (idle
+                                  reclaim_idle seconds), which is then not read */
     uint64_t quic_no_context;  /* ... or the decryption context could not be made */
     uint64_t quic_gave_up;     /* QUIC flows given up after QUIC_PATIENCE datagrams, no hello */
     struct tw_quic_stats quic; /* datagrams, Initials, and every refusal by reason */
