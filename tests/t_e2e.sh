@@ -199,6 +199,28 @@ if python3 tests/e2e_check.py "$tmp/flood.out" pcaps/flow_flood.pcap.names.tsv >
 else
     fail=$((fail + 1)); echo "FAIL flow_flood.pcap with --flows 4096"; cat "$tmp/flood.err"
 fi
+# Pools full of stalled flows (80 half hellos, 80 mid-stream first bytes, 80 first QUIC
+# Initials), the real flows 20 s later, pools of 64: each real one takes back the buffer or
+# state idle longest (--reclaim-idle, default 10 s) and is read; with --reclaim-idle 0 it is
+# refused and all three names are lost.
+bf="--stream-buffers 64 --midstream-buffers 64 --quic-states 64"
+# shellcheck disable=SC2086
+"$TW" -q -r pcaps/buffer_flood.pcap -R rules --events $bf -o "$tmp/bf.out" 2>"$tmp/bf.err"
+if python3 tests/e2e_check.py "$tmp/bf.out" pcaps/buffer_flood.pcap.names.tsv \
+    pcaps/buffer_flood.pcap.names.extra.tsv >/dev/null &&
+    grep -q "stream_no_buffer 16 stream_reclaimed 1 midstream_no_buffer 16 midstream_reclaimed 1 quic_no_state 16 quic_reclaimed 1" "$tmp/bf.err"; then
+    pass=$((pass + 1)); echo "ok   buffer_flood.pcap with pools of 64: stalled holders give way, 3 names of 3"
+else
+    fail=$((fail + 1)); echo "FAIL buffer_flood.pcap with pools of 64"; cat "$tmp/bf.err"
+fi
+# shellcheck disable=SC2086
+"$TW" -q -r pcaps/buffer_flood.pcap -R rules --events $bf --reclaim-idle 0 -o "$tmp/bf.off" 2>"$tmp/bf.off.err"
+if ! grep -q '"evidence":"\(tls_sni\|quic_sni\)"' "$tmp/bf.off" &&
+    grep -q "stream_no_buffer 17 midstream_no_buffer 24 quic_no_state 17" "$tmp/bf.off.err"; then
+    pass=$((pass + 1)); echo "ok   buffer_flood.pcap with --reclaim-idle 0: refused, 0 names of 3"
+else
+    fail=$((fail + 1)); echo "FAIL buffer_flood.pcap with --reclaim-idle 0"; cat "$tmp/bf.off.err"
+fi
 # Compression pointers a resolver follows though RFC 9267 asks encoders not to write them
 # (pcaps/dns_pointers.pcap, pcaps/README.md): every query name dnsmasq answered is reported,
 # flagged, with one thread and with --workers 2; the connection to the address glibc got

@@ -30,6 +30,18 @@ frames tshark flags with a bad checksum are left out of the table, as the receiv
   flow_flood.pcap     resolve_connect's ClientHello flow with the hello in two segments 20 ms
                       apart and, between them, SYNs of 5000 new flows: replayed with
                       --flows 4096, the flow that holds half a hello is not the one evicted.
+  buffer_flood.pcap   pools filled by flows stalled holding part of a name, then the real
+                      ones 20 s later: 80 TCP flows (10.98.0.0/16) whose SYN is followed by
+                      the first 100 bytes of resolve_connect's ClientHello and nothing more,
+                      80 mid-stream flows (10.97.0.0/16, no SYN) sending its first byte,
+                      80 QUIC flows (10.96.0.0/16) sending the first of the two Initials of
+                      quic's x9.localtonet.com hello (addresses and ports changed: the
+                      Initial still decrypts). Then resolve_connect's ClientHello flow with
+                      the hello in two segments 20 ms apart, the same flow mid-stream (no
+                      SYN, client port 52101) with a first segment of 1 byte, and quic's
+                      x9.localtonet.com flow. Replayed with --stream-buffers,
+                      --midstream-buffers and --quic-states 64, each real one needs what
+                      a stalled flow holds.
   offload.pcap        resolve_connect as a capture on the sending host with checksum offload
                       shows it: every TCP/UDP checksum holds the pseudo-header sum the NIC
                       would complete.
@@ -364,6 +376,62 @@ def craft_flow_flood(src):
     return out
 
 
+def ip4_frame(link, proto, saddr, daddr, seg, ident):
+    """An IPv4 frame after link bytes `link`, its L4 checksum and header checksum made."""
+    seg = with_checksum(type("P", (), {"proto": proto})(), seg,
+                        l4_checksum(4, saddr, daddr, proto, seg))
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), ident & 0xffff, 0x4000, 64, proto,
+                     0, saddr, daddr)
+    return link + ip4_header_fix(ip) + seg
+
+
+BUFFER_FLOOD = 80  # stalled flows of each kind
+
+
+def craft_buffer_flood(d, quic_copies=True):
+    """See buffer_flood.pcap in the module's text (without the stalled QUIC flows unless
+    quic_copies)."""
+    rc = read_pcap(os.path.join(d, "resolve_connect.pcap"))
+    flow, first = flow_of(rc, lambda p: p.is_hello() and p.version == 4)
+    hello = flow[first][1]
+    link, hdata = hello.link, hello.payload()
+    quic = [[ts, Pkt(f)] for ts, f in read_pcap(os.path.join(d, "quic.pcap"))]
+    qflow = [(ts, p) for ts, p in quic
+             if p.ok and p.proto == 17 and 43169 in (p.sport(), p.dport())]
+    qfirst = next(p for ts, p in qflow if p.sport() == 43169)
+    t0, out = flow[0][0] - 30_000_000, []
+    for k in range(BUFFER_FLOOD):
+        t = t0 + k * 1000
+        a = bytes([10, 98, k >> 8, k & 0xff])
+        port, isn = 40000 + k, 1000 + k * 7919
+        syn = struct.pack("!HHIIBBHHH", port, 443, isn, 0, 0x50, 0x02, 64240, 0, 0)
+        seg = struct.pack("!HHIIBBHHH", port, 443, isn + 1, 1, 0x50, 0x18, 64240, 0, 0)
+        out.append([t, ip4_frame(link, 6, a, hello.dst, syn, k)])
+        out.append([t + 300, ip4_frame(link, 6, a, hello.dst, seg + hdata[:100], k + 1)])
+        a = bytes([10, 97, k >> 8, k & 0xff])
+        seg = struct.pack("!HHIIBBHHH", port, 443, isn + 1, 1, 0x50, 0x18, 64240, 0, 0)
+        out.append([t + 500, ip4_frame(link, 6, a, hello.dst, seg + hdata[:1], k + 2)])
+        if not quic_copies:
+            continue
+        a = bytes([10, 96, k >> 8, k & 0xff])
+        udp = struct.pack("!HHHH", port, qfirst.dport(), 8 + len(qfirst.payload()), 0)
+        out.append([t + 700, ip4_frame(link, 17, a, qfirst.dst, udp + qfirst.payload(), k + 3)])
+    t1 = flow[0][0] - 10_000_000  # 20 s after the last stalled flow
+    for i, (ts, p) in enumerate(flow):
+        if i != first:
+            out.append([ts, p.frame])
+            continue
+        port = p.sport()
+        out.append([ts, tcp_rebuild(p, port, port, hdata[:100], 0)])
+        out.append([ts + 20_000, tcp_rebuild(p, port, port, hdata[100:], 100)])
+    out += split_flow(flow, first, 52101, flow[-1][0] + 1_000_000, (1,), False)
+    qbase = qflow[0][0]
+    out += [[out[-1][0] + 1_000_000 + ts - qbase, p.frame] for ts, p in qflow]
+    out.sort(key=lambda r: r[0])
+    assert out[0][0] >= 0 and t1 > out[(4 if quic_copies else 3) * BUFFER_FLOOD - 1][0]
+    return out
+
+
 def benign_qname(msg):
     """The DNS message with every letter of its first question's name replaced (same
     lengths): a name no rule knows."""
@@ -552,23 +620,29 @@ def extra_names(path, recs, ports, reason):
         for f in (tmp, tmp + ".names.tsv"):
             if os.path.exists(f):
                 os.remove(f)
-    col = rows[0].split("\t").index("tcp.srcport")
+    head = rows[0].split("\t")
+    tcp, udp = head.index("tcp.srcport"), head.index("udp.srcport")
     with open(path + ".names.extra.tsv", "w", encoding="utf-8") as fp:
         fp.write(rows[0] + "\treason\n")
         for r in rows[1:]:
-            if int(r.split("\t")[col]) in ports:
+            f = r.split("\t")
+            if int(f[tcp] or f[udp]) in ports:
                 fp.write(f"{r}\t{reason}\n")
 
 
 MIDSTREAM_REASON = ("mid-stream, the first bytes after later ones: tshark 4.0 reassembles from "
                     "the first segment it sees; row from tshark on the same flows in order")
+QUIC_DCID_REASON = ("tshark 4.0 takes QUIC Initials with the same Destination Connection ID for "
+                    "one connection's, so the real flow's first Initial for a retransmission of "
+                    "the stalled copies'; row from tshark on the capture without the copies")
 OVERLAP_REASON = ("a second ClientHello at the sequence numbers of the decoy: tshark 4.0 "
                   "reads a retransmission; row from tshark on the capture without the decoys")
 
 
 def names(path, checksums):
     opts = ["-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE",
-            "-o", "tcp.reassemble_out_of_order:TRUE", "-d", "tcp.port==5443,tls"]
+            "-o", "tcp.reassemble_out_of_order:TRUE", "-d", "tcp.port==5443,tls",
+            "-d", "udp.port==4433,quic"]
     flt = NAMES_FILTER
     if checksums:
         opts += ["-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
@@ -592,7 +666,9 @@ def main():
     extras = {"midstream_split.pcap": (lambda: craft_midstream_split(d, True), reversed_ports,
                                        MIDSTREAM_REASON),
               "tcp_overlap.pcap": (lambda: craft_tcp_overlap(rc, False), {53001, 53002},
-                                   OVERLAP_REASON)}
+                                   OVERLAP_REASON),
+              "buffer_flood.pcap": (lambda: craft_buffer_flood(d, False), {43169},
+                                    QUIC_DCID_REASON)}
     jobs = [("frag_ipv4.pcap", craft_frag_ipv4, rc, False),
             ("frag_overlap.pcap", craft_frag_overlap, rc, False),
             ("frag_ipv6_vlan.pcap", craft_frag_ipv6_vlan, v6, False),
@@ -601,7 +677,8 @@ def main():
             ("offload.pcap", craft_offload, rc, False),
             ("midstream_split.pcap", craft_midstream_split, d, False),
             ("tcp_overlap.pcap", craft_tcp_overlap, rc, False),
-            ("flow_flood.pcap", craft_flow_flood, rc, False)]
+            ("flow_flood.pcap", craft_flow_flood, rc, False),
+            ("buffer_flood.pcap", craft_buffer_flood, d, False)]
     for name, fn, src, checksums in jobs:
         path = os.path.join(od, name)
         write_pcap(path, fn(src))
