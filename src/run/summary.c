@@ -119,12 +119,14 @@ void summary(struct sensor *s, double secs)
         fprintf(stderr,
                 "  dns answer cache: %u of %u entries, %llu learnt, %llu hits, %llu misses, "
                 "%llu expired, %llu evicted, %llu names dropped (over %u for one client and "
-                "address); %llu flows named from it\n",
+                "address), %llu refreshed (the same answer again), %llu refused (a name too "
+                "long), %llu stored without the whole CNAME chain; %llu flows named from it\n",
                 as.entries, as.capacity, (unsigned long long)st->dns_answers_learnt,
                 (unsigned long long)as.hits, (unsigned long long)as.misses,
                 (unsigned long long)as.expired, (unsigned long long)as.evicted,
                 (unsigned long long)as.names_dropped, TW_ANSCACHE_NAMES_MAX,
-                (unsigned long long)st->answer_named_flows);
+                (unsigned long long)as.replaced, (unsigned long long)as.refused,
+                (unsigned long long)as.truncated, (unsigned long long)st->answer_named_flows);
     }
     fprintf(stderr,
             "  dns responses: %llu dns events (%llu with ech in an HTTPS/SVCB answer), %llu not "
