@@ -216,19 +216,19 @@ static void test_pool(void **state)
     assert_int_equal(pool.exhausted, 1);
     assert_int_equal(pool.high_water, 2);
     /* Who holds each buffer, the least recently used first. */
-    assert_int_equal(pool.holders.head, a);
+    assert_int_equal(pool.holders.order.head, a);
     assert_ptr_equal(tw_holders_at(&pool.holders, a)->owner, &a);
     assert_int_equal(tw_holders_at(&pool.holders, b)->role, 2);
     tw_stream_touch(&pool, a, 105);
-    assert_int_equal(pool.holders.head, b);
+    assert_int_equal(pool.holders.order.head, b);
     assert_int_equal(tw_holders_stale(&pool.holders, 110, 10), TW_HOLDERS_NONE);
     assert_int_equal(tw_holders_stale(&pool.holders, 111, 10), b);
     tw_stream_put(&pool, a);
     c = tw_stream_get(&pool, 4, &c, 3, 106);
     assert_int_equal(c, a);
     assert_int_equal(tw_stream_at(&pool, c)->base_seq, 4);
-    assert_int_equal(pool.holders.head, b);
-    assert_int_equal(pool.holders.tail, c);
+    assert_int_equal(pool.holders.order.head, b);
+    assert_int_equal(pool.holders.order.tail, c);
     tw_stream_pool_destroy(&pool);
     /* An empty pool holds nothing to take back. */
     assert_int_equal(tw_stream_pool_init(&pool, 0, TW_STREAM_CAP), 0);
@@ -240,18 +240,18 @@ static void test_pool(void **state)
 /* The order of a holders list, least recently used first, against the model in `want`. */
 static void check_order(const struct tw_holders *hs, const uint32_t *want, unsigned n)
 {
-    uint32_t i = hs->head, prev = TW_HOLDERS_NONE;
+    uint32_t i = hs->order.head, prev = TW_HOLDERS_NONE;
 
     for (unsigned k = 0; k < n; k++) {
         assert_int_equal(i, want[k]);
-        assert_int_equal(hs->h[i].prev, prev);
+        assert_int_equal(hs->h[i].link.prev, prev);
         if (k > 0)
             assert_true(hs->h[i].last >= hs->h[prev].last);
         prev = i;
-        i = hs->h[i].next;
+        i = hs->h[i].link.next;
     }
     assert_int_equal(i, TW_HOLDERS_NONE);
-    assert_int_equal(hs->tail, n > 0 ? want[n - 1] : TW_HOLDERS_NONE);
+    assert_int_equal(hs->order.tail, n > 0 ? want[n - 1] : TW_HOLDERS_NONE);
 }
 
 /* A random walk of takes, touches and releases against a model list, times mostly rising

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tunwatch/base/ilist.h"
 #include "tunwatch/base/seed.h"
 #include "tunwatch/decode/csum.h"
 
@@ -34,7 +35,7 @@ _Static_assert(sizeof(struct dkey) % 8 == 0, "the key is hashed as 64-bit words"
 struct tracker {
     struct dkey key;
     uint32_t hnext;      /* hash chain */
-    uint32_t prev, next; /* age list, oldest first (next: free list when unused) */
+    struct tw_ilink age; /* age list, oldest first (age.next: free list when unused) */
     int64_t deadline;
     uint32_t nfrags;
     uint32_t units;   /* 8-byte units held */
@@ -53,9 +54,9 @@ struct tw_defrag {
     struct tracker *t;
     uint32_t *bucket;
     uint32_t mask;
-    uint32_t free_t;       /* free trackers used before, chained through next */
+    uint32_t free_t;       /* free trackers used before, chained through age.next */
     uint32_t fresh_t;      /* trackers never used: fresh_t and after */
-    uint32_t head, tail;   /* age list */
+    struct tw_ilist ages;  /* trackers in use, oldest first */
     uint32_t in_flight;
     uint8_t *data;         /* nblk blocks of BLK_BYTES */
     uint64_t (*bits)[BLK_UNITS / 64];
@@ -125,7 +126,7 @@ struct tw_defrag *tw_defrag_new(const struct tw_defrag_config *cfg)
      * list is built here, and memory never used is never touched (a capture without
      * fragments costs the buckets alone). */
     d->free_t = NONE;
-    d->head = d->tail = NONE;
+    tw_ilist_init(&d->ages);
     d->seed = tw_random_seed(d);
     return d;
 }
@@ -175,29 +176,22 @@ static void drop_tracker(struct tw_defrag *d, uint32_t i)
     while (*pp != i)
         pp = &d->t[*pp].hnext;
     *pp = t->hnext;
-    if (t->prev != NONE)
-        d->t[t->prev].next = t->next;
-    else
-        d->head = t->next;
-    if (t->next != NONE)
-        d->t[t->next].prev = t->prev;
-    else
-        d->tail = t->prev;
+    tw_ilist_unlink(&d->ages, &d->t[0].age, sizeof(d->t[0]), i);
     for (unsigned b = 0; b < MAP_BLOCKS; b++) {
         if (t->blk[b] != NONE) {
             memset(d->bits[t->blk[b]], 0, sizeof(d->bits[0]));
             d->bfree[d->nbfree++] = t->blk[b];
         }
     }
-    t->next = d->free_t;
+    t->age.next = d->free_t;
     d->free_t = i;
     d->in_flight--;
 }
 
 void tw_defrag_expire(struct tw_defrag *d, int64_t now, struct tw_defrag_stats *st)
 {
-    while (d->head != NONE && d->t[d->head].deadline <= now) {
-        drop_tracker(d, d->head);
+    while (d->ages.head != NONE && d->t[d->ages.head].deadline <= now) {
+        drop_tracker(d, d->ages.head);
         st->timeout++;
     }
 }
@@ -220,11 +214,11 @@ static uint32_t create(struct tw_defrag *d, const struct dkey *k, uint32_t h, in
         i = d->fresh_t++;
     } else {
         if (d->free_t == NONE) {
-            drop_tracker(d, d->head);
+            drop_tracker(d, d->ages.head);
             st->evicted++;
         }
         i = d->free_t;
-        d->free_t = d->t[i].next;
+        d->free_t = d->t[i].age.next;
     }
     struct tracker *t = &d->t[i];
     memset(t, 0, offsetof(struct tracker, blk));
@@ -234,13 +228,7 @@ static uint32_t create(struct tw_defrag *d, const struct dkey *k, uint32_t h, in
     t->deadline = now + d->cfg.timeout;
     t->hnext = d->bucket[h & d->mask];
     d->bucket[h & d->mask] = i;
-    t->next = NONE;
-    t->prev = d->tail;
-    if (d->tail != NONE)
-        d->t[d->tail].next = i;
-    else
-        d->head = i;
-    d->tail = i;
+    tw_ilist_push_tail(&d->ages, &d->t[0].age, sizeof(d->t[0]), i);
     d->in_flight++;
     return i;
 }
@@ -256,7 +244,7 @@ static bool take_blocks(struct tw_defrag *d, uint32_t i, unsigned b0, unsigned b
     for (unsigned b = b0; b <= b1; b++)
         need += t->blk[b] == NONE;
     while (d->nbfree + (d->nblk - d->fresh_blk) < need) {
-        uint32_t victim = d->head == i ? d->t[i].next : d->head;
+        uint32_t victim = d->ages.head == i ? d->t[i].age.next : d->ages.head;
         if (victim == NONE)
             return false;
         drop_tracker(d, victim);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tunwatch/base/alloc.h"
+#include "tunwatch/base/ilist.h"
 #include "tunwatch/base/prefault.h"
 #include "tunwatch/base/seed.h"
 
@@ -30,16 +31,7 @@ struct bucket {
 };
 _Static_assert(sizeof(struct bucket) == TW_CACHE_LINE, "a bucket is one cache line");
 
-struct lru {
-    uint32_t head; /* least recently seen */
-    uint32_t tail; /* most recently seen */
-};
-
-/* A flow's place in the list of its timeout class. */
-struct link {
-    uint32_t prev; /* towards least recently seen */
-    uint32_t next;
-};
+_Static_assert(TW_FLOW_NONE == TW_ILIST_NONE, "the timeout lists end where the flow table's do");
 
 /*
  * Slots: capacity + TW_FLOW_RETIRE_MAX entries of entry_size bytes. At most `capacity` flows
@@ -50,7 +42,7 @@ struct link {
 struct tw_flow_table {
     uint8_t *slots;
     struct tw_flow_meta *meta;
-    struct link *links;
+    struct tw_ilink *links; /* each flow's place in the list of its timeout class */
     struct bucket *buckets;
     size_t entry_size; /* a power of two */
     unsigned entry_shift;
@@ -60,7 +52,7 @@ struct tw_flow_table {
     uint32_t capacity;
     uint32_t free_head; /* free entries, chained through tw_flow.next */
     uint32_t used;      /* entries handed out at least once */
-    struct lru lru[N_CLASSES];
+    struct tw_ilist lru[N_CLASSES]; /* per timeout class, least recently seen first */
     int64_t timeout[N_CLASSES];
     uint8_t n_retired; /* retired by the last call, freed by the next */
     uint32_t retired[TW_FLOW_RETIRE_MAX];
@@ -119,7 +111,7 @@ struct tw_flow_table *tw_flow_table_new(uint32_t capacity, uint32_t idle_timeout
     t->free_head = TW_FLOW_NONE;
     t->mask = nb - 1;
     for (int c = 0; c < N_CLASSES; c++)
-        t->lru[c].head = t->lru[c].tail = TW_FLOW_NONE;
+        tw_ilist_init(&t->lru[c]);
     t->timeout[TW_FLOW_TIMEOUT_DEFAULT] = idle_timeout;
     t->timeout[TW_FLOW_TIMEOUT_SHORT] = short_timeout;
     t->timeout[TW_FLOW_TIMEOUT_HOLDING] = idle_timeout;
@@ -234,31 +226,12 @@ static inline void make_pre(const struct tw_flow_table *t, const struct tw_pkt *
 
 static void lru_unlink(struct tw_flow_table *t, uint32_t i)
 {
-    struct link *k = &t->links[i];
-    struct lru *l = &t->lru[t->meta[i].timeout];
-
-    if (k->prev != TW_FLOW_NONE)
-        t->links[k->prev].next = k->next;
-    else
-        l->head = k->next;
-    if (k->next != TW_FLOW_NONE)
-        t->links[k->next].prev = k->prev;
-    else
-        l->tail = k->prev;
+    tw_ilist_unlink(&t->lru[t->meta[i].timeout], t->links, sizeof(*t->links), i);
 }
 
 static void lru_append(struct tw_flow_table *t, uint32_t i)
 {
-    struct link *k = &t->links[i];
-    struct lru *l = &t->lru[t->meta[i].timeout];
-
-    k->prev = l->tail;
-    k->next = TW_FLOW_NONE;
-    if (l->tail != TW_FLOW_NONE)
-        t->links[l->tail].next = i;
-    else
-        l->head = i;
-    l->tail = i;
+    tw_ilist_push_tail(&t->lru[t->meta[i].timeout], t->links, sizeof(*t->links), i);
 }
 
 static void bucket_add(struct tw_flow_table *t, uint32_t i, uint64_t h)

@@ -205,7 +205,7 @@ void tw_stream_consume(struct tw_stream *s, size_t n)
 static void pool_clear(struct tw_stream_pool *pool)
 {
     memset(pool, 0, sizeof(*pool));
-    pool->holders.head = pool->holders.tail = TW_HOLDERS_NONE;
+    tw_ilist_init(&pool->holders.order);
 }
 
 int tw_stream_pool_init(struct tw_stream_pool *pool, uint32_t n, uint32_t cap)

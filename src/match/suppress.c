@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "tunwatch/base/ascii.h"
+#include "tunwatch/base/ilist.h"
 
 #define SUP_NONE UINT32_MAX
 #define SUP_MAX_CAP (1u << 30)
@@ -29,7 +30,7 @@ struct sup_entry {
     uint8_t src[16];     /* source address, zero beyond its version's length */
     int64_t opened;      /* capture time the current window opened */
     uint64_t suppressed; /* alerts suppressed since */
-    uint32_t prev, next; /* list by opening time: prev is newer */
+    struct tw_ilink link; /* list by opening time: prev is newer */
     uint32_t ihash;      /* index hash */
     uint8_t version;
 };
@@ -46,7 +47,7 @@ struct sup_shard {
     struct sup_entry *entries;
     struct sup_slot *slots;
     uint32_t cap, used, mask;
-    uint32_t newest, oldest;
+    struct tw_ilist order; /* by opening time: head the newest, tail the oldest */
     uint64_t passed, suppressed, reported, pending, lost, evicted, evicted_in_window;
 };
 
@@ -153,7 +154,7 @@ struct tw_suppress *tw_suppress_new(uint32_t window_secs, uint32_t capacity)
             nslots *= 2;
         sh->cap = cap;
         sh->mask = (uint32_t)(nslots - 1);
-        sh->newest = sh->oldest = SUP_NONE;
+        tw_ilist_init(&sh->order);
         sh->entries = calloc(cap, sizeof(*sh->entries));
         sh->slots = malloc(nslots * sizeof(*sh->slots));
         if (sh->entries == NULL || sh->slots == NULL || pthread_mutex_init(&sh->lock, NULL) != 0) {
@@ -232,29 +233,12 @@ static void index_remove(struct sup_shard *sh, uint32_t idx)
 
 static void list_unlink(struct sup_shard *sh, uint32_t idx)
 {
-    struct sup_entry *e = &sh->entries[idx];
-
-    if (e->prev != SUP_NONE)
-        sh->entries[e->prev].next = e->next;
-    else
-        sh->newest = e->next;
-    if (e->next != SUP_NONE)
-        sh->entries[e->next].prev = e->prev;
-    else
-        sh->oldest = e->prev;
+    tw_ilist_unlink(&sh->order, &sh->entries[0].link, sizeof(sh->entries[0]), idx);
 }
 
 static void list_push_newest(struct sup_shard *sh, uint32_t idx)
 {
-    struct sup_entry *e = &sh->entries[idx];
-
-    e->prev = SUP_NONE;
-    e->next = sh->newest;
-    if (sh->newest != SUP_NONE)
-        sh->entries[sh->newest].prev = idx;
-    else
-        sh->oldest = idx;
-    sh->newest = idx;
+    tw_ilist_push_head(&sh->order, &sh->entries[0].link, sizeof(sh->entries[0]), idx);
 }
 
 bool tw_suppress_check(struct tw_suppress *s, const char *rule_id, const struct tw_event *ev,
@@ -293,7 +277,7 @@ bool tw_suppress_check(struct tw_suppress *s, const char *rule_id, const struct 
         if (sh->used < sh->cap) {
             idx = sh->used++;
         } else {
-            idx = sh->oldest;
+            idx = sh->order.tail;
             e = &sh->entries[idx];
             sh->evicted++;
             if (in_window(e->opened, now, s->window))

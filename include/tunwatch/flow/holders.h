@@ -15,20 +15,21 @@
 #define TUNWATCH_HOLDERS_H
 
 #include "tunwatch/base/common.h"
+#include "tunwatch/base/ilist.h"
 
-#define TW_HOLDERS_NONE UINT32_MAX
+#define TW_HOLDERS_NONE TW_ILIST_NONE
 
 struct tw_holder {
-    void *owner;         /* the pool user's, opaque here */
-    int64_t last;        /* capture second of the slot's last use */
-    uint32_t prev, next; /* towards the least / the most recently used, or TW_HOLDERS_NONE */
-    uint8_t role;        /* the owner's: which of its slots this is */
+    void *owner;          /* the pool user's, opaque here */
+    int64_t last;         /* capture second of the slot's last use */
+    struct tw_ilink link; /* prev: used less recently */
+    uint8_t role;         /* the owner's: which of its slots this is */
 };
 
 struct tw_holders {
-    struct tw_holder *h; /* one per slot, written when the slot is taken */
-    uint32_t head, tail; /* least and most recently used slot in use, or TW_HOLDERS_NONE */
-    uint32_t n;          /* slots */
+    struct tw_holder *h;   /* one per slot, written when the slot is taken */
+    struct tw_ilist order; /* the slots held, least recently used first */
+    uint32_t n;            /* slots */
 };
 
 /* Room for n slots, none held. 0 or TW_ENOMEM. */
