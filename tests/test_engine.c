@@ -1206,6 +1206,40 @@ static void test_midstream_pickup_limits(void **state)
  * sensor, not the server, then the real hello) is reported too, flagged hello_later; a
  * retransmission of the same bytes is not.
  */
+/* A side whose first bytes seen are a TLS application_data record is past its hello: it is not
+ * held, so it takes no buffer from a flow whose split hello is still to come. A record header
+ * no TLS stack would send (a length past 2^14 + 2048) is held as any other bytes. */
+static void test_midstream_past_start(void **state)
+{
+    (void)state;
+    struct first_bytes fb;
+    struct tw_engine_stats st;
+    static uint8_t app[300] = {0x17, 0x03, 0x03, 0x01, 0x27};
+
+    first_bytes_of(0, &fb);
+    mid_buffers = 1;
+    struct tw_engine *e = engine(64, 4);
+    tcp_send(e, SRV, 443, CLI, 40000, ACK | PSH, 5000, app, sizeof(app));
+    tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 100, app, sizeof(app));
+    tcp_send(e, CLI, 40000, SRV, 443, ACK | PSH, 400, app + 5, sizeof(app) - 5);
+    tcp_send(e, CLI, 40001, SRV, 443, ACK | PSH, 100, fb.b, 1);
+    tcp_send(e, CLI, 40001, SRV, 443, ACK | PSH, 101, fb.b + 1, fb.n - 1);
+    assert_int_equal(n_seen, 1);
+    assert_int_equal(seen[0].sport, 40001);
+    get_stats(e, &st);
+    assert_int_equal(st.midstream_past_start, 2);
+    assert_int_equal(st.midstream_no_buffer, 0);
+    /* 0x4900 bytes: no TLSCiphertext is that long; held, and the next flow finds no buffer. */
+    static uint8_t odd[300] = {0x17, 0x03, 0x03, 0x49, 0x00};
+    tcp_send(e, CLI, 40002, SRV, 443, ACK | PSH, 100, odd, sizeof(odd));
+    tcp_send(e, CLI, 40003, SRV, 443, ACK | PSH, 100, fb.b, 1);
+    get_stats(e, &st);
+    assert_int_equal(st.midstream_past_start, 2);
+    assert_int_equal(st.midstream_no_buffer, 1);
+    tw_engine_free(e);
+    mid_buffers = 4;
+}
+
 static void test_overlap_conflict(void **state)
 {
     (void)state;
@@ -1996,6 +2030,7 @@ int main(void)
         cmocka_unit_test(test_midstream_pickup_splits),
         cmocka_unit_test(test_midstream_pickup_off),
         cmocka_unit_test(test_midstream_pickup_limits),
+        cmocka_unit_test(test_midstream_past_start),
         cmocka_unit_test(test_buffers_reclaimed),
         cmocka_unit_test(test_overlap_conflict),
         cmocka_unit_test(test_answer_correlation),

@@ -1725,6 +1725,39 @@ static void test_maybe_client_hello(void **state)
             assert_true(tw_tls_maybe_client_hello(real_src[i].bytes, k));
 }
 
+/* An application_data record header: whole (5 bytes), any 3.x version, at most 2^14 + 2048
+ * bytes; a ClientHello's first bytes never are one. */
+static void test_application_data(void **state)
+{
+    static const struct {
+        int line;
+        const char *b;
+        size_t len;
+        bool want;
+    } cases[] = {
+        {__LINE__, "\x17\x03\x03\x00\x20", 5, true},
+        {__LINE__, "\x17\x03\x01\x48\x00\xaa", 6, true}, /* 18432 = 2^14 + 2048 */
+        {__LINE__, "\x17\x03\x00\x00\x00", 5, true},
+        {__LINE__, "\x17\x03\xff\x00\x10", 5, true},
+        {__LINE__, "\x17\x03\x03\x48\x01", 5, false},
+        {__LINE__, "\x17\x03\x03\x00", 4, false},
+        {__LINE__, "\x17\x02\x03\x00\x10", 5, false},
+        {__LINE__, "\x16\x03\x01\x02\x00", 5, false},
+        {__LINE__, "\x15\x03\x03\x00\x02", 5, false},
+        {__LINE__, "", 0, false},
+    };
+    (void)state;
+    for (size_t i = 0; i < TW_ARRAY_SIZE(cases); i++) {
+        uint8_t *d = exact_copy((const uint8_t *)cases[i].b, cases[i].len);
+        if (tw_tls_application_data(d, cases[i].len) != cases[i].want)
+            fail_msg("line %d", cases[i].line);
+        free(d);
+    }
+    for (size_t i = 1; i < TW_ARRAY_SIZE(real_src); i++)
+        for (size_t k = 0; k <= real_src[i].len; k++)
+            assert_false(tw_tls_application_data(real_src[i].bytes, k));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1736,6 +1769,7 @@ int main(void)
         cmocka_unit_test(test_truncated_names),
         cmocka_unit_test(test_not_client_hello),
         cmocka_unit_test(test_maybe_client_hello),
+        cmocka_unit_test(test_application_data),
         cmocka_unit_test(test_sni_host_len),
     };
     return tw_run_tests(tests, NULL, NULL);

@@ -1715,6 +1715,7 @@ enum pick_verdict {
     PICK_CLIENT, /* they begin what a client sends first: the sender is the client */
     PICK_WAIT,   /* not (yet): more bytes, or earlier ones, may still tell */
     PICK_NEVER,  /* the sender is a DNS server (port 53): never the client */
+    PICK_PAST,   /* the sender is past its start (TLS application data): no start is to come */
 };
 
 /* A DNS-over-TCP message begins at b[0..n): a length prefix and a message that parses (its
@@ -1760,7 +1761,7 @@ static enum pick_verdict client_start_verdict(struct tw_engine *e, const uint8_t
     case START_HTTP:
         return n >= 16 ? PICK_CLIENT : PICK_WAIT;
     default:
-        return PICK_WAIT;
+        return tw_tls_application_data(b, n) ? PICK_PAST : PICK_WAIT;
     }
 }
 
@@ -1858,7 +1859,13 @@ static bool midstream_segment(struct tw_engine *e, struct conn *f, const struct 
             set_client(f, side, seq);
             return true;
         }
-        if (v == PICK_NEVER) {
+        if (v == PICK_PAST) {
+            /* Its hello came before the capture did: holding this side's bytes can only find
+             * a start by a new one in a later segment, which is judged alone all the same. */
+            e->st.midstream_past_start++;
+            f->pick_off |= (uint8_t)(1u << side);
+        }
+        if (v == PICK_NEVER || v == PICK_PAST) {
             midstream_patience(e, f);
             return false;
         }

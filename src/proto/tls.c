@@ -16,6 +16,7 @@
 #define TLS_CT_ALERT 21
 #define TLS_CT_HANDSHAKE 22
 #define TLS_CT_HEARTBEAT 24
+#define TLS_CT_APPLICATION_DATA 23
 #define TLS_HS_CLIENT_HELLO 1
 #define TLS_REC_HDR_LEN 5
 #define TLS_HS_HDR_LEN 4
@@ -423,6 +424,13 @@ bool tw_tls_maybe_client_hello(const uint8_t *buf, size_t len)
         return len == 0 || record_header_prefix_ok(buf, len);
     return record_header_ok(buf) &&
            (len == TLS_REC_HDR_LEN || record_skipped(buf) || buf[5] == TLS_HS_CLIENT_HELLO);
+}
+
+bool tw_tls_application_data(const uint8_t *buf, size_t len)
+{
+    /* RFC 5246 6.2.3: a TLSCiphertext fragment is at most 2^14 + 2048 bytes. */
+    return len >= TLS_REC_HDR_LEN && buf[0] == TLS_CT_APPLICATION_DATA && buf[1] == 3 &&
+           tw_load_be16(buf + 3) <= 16384 + 2048;
 }
 
 /* Validates the handshake header once its 4 bytes are known; sets *msg_len (header included). */

@@ -77,7 +77,8 @@ void summary(struct sensor *s, double secs)
             "http connect %llu, proxy protocol %llu)\n"
             "  alerts: %llu (excluded %llu, suppressed %llu)  events written: %llu\n"
             "  flows: %llu created, %u active of %u, %llu evicted (%llu holding part of a name), "
-            "%llu expired, %llu mid-stream (%llu picked up from their first bytes), "
+            "%llu expired, %llu mid-stream (%llu picked up from their first bytes; %llu sides "
+            "past their TLS handshake, not held), "
             "%llu port reuse; reassembly buffers high water %u\n",
             (unsigned long long)t.events_seen[TW_CAT_DNS_QUERY],
             (unsigned long long)t.events_seen[TW_CAT_NETWORK_CONNECTION],
@@ -93,6 +94,7 @@ void summary(struct sensor *s, double secs)
             (unsigned long long)fs->evicted, (unsigned long long)fs->evicted_holding,
             (unsigned long long)fs->expired,
             (unsigned long long)st->midstream, (unsigned long long)st->midstream_pickup,
+            (unsigned long long)st->midstream_past_start,
             (unsigned long long)st->tcp_port_reuse,
             t.stream_high_water);
     fprintf(stderr,

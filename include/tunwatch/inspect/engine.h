@@ -133,6 +133,8 @@ struct tw_engine_stats {
     uint64_t midstream;        /* TCP flows whose SYN was not seen */
     uint64_t midstream_pickup; /* ... whose client was found in their first bytes, held */
     uint64_t midstream_no_buffer; /* ... that needed a mid-stream buffer when none was free */
+    uint64_t midstream_past_start; /* sides of mid-stream flows whose first bytes seen are TLS
+                                      application data: past their hello, not held */
     uint64_t midstream_reclaimed; /* mid-stream buffers taken back from a stalled flow's side
                                      (idle reclaim_idle seconds) for one that needed one */
     uint64_t midstream_too_long; /* ... given up: their first bytes outgrew the buffer */

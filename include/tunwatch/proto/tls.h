@@ -153,6 +153,11 @@ int tw_tls_client_hello_parse(const uint8_t *body, size_t len, struct tw_tls_hel
  */
 bool tw_tls_maybe_client_hello(const uint8_t *buf, size_t len);
 
+/* Whether buf[0..len) begins with the header of a TLS application_data record (any 3.x
+ * version, a length a TLSCiphertext may have): what a client or server sends only once its
+ * handshake is under way, so its ClientHello, if any, came before. */
+bool tw_tls_application_data(const uint8_t *buf, size_t len);
+
 /*
  * Parses a client byte stream that starts on a TLS record boundary: walks
  * records, joins the handshake fragments into `scratch` (capacity
