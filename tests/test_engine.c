@@ -1840,6 +1840,25 @@ static void test_buffers_reclaimed(void **state)
     assert_int_equal(st.stream_no_buffer, 1);
     tw_engine_free(e);
 
+    /* General pool of one, held by a DNS flow's server stream (its second segment came
+     * first); 30 s later a split hello takes it back: the response is no longer read. */
+    uint8_t r1[512], rs[600];
+    size_t n1 = dns_response(r1, "first.example.org", NULL, 0xcb007109);
+    put16(rs, (uint16_t)n1);
+    memcpy(rs + 2, r1, n1);
+    e = engine(64, 1);
+    handshake(e, CLI, 40100, SRV, 53, 100);
+    tcp_send(e, SRV, 53, CLI, 40100, ACK | PSH, 5001 + 20, rs + 20, n1 + 2 - 20);
+    clock_sec += 30;
+    handshake(e, CLI, 40004, SRV, 443, 100);
+    tcp_send(e, CLI, 40004, SRV, 443, ACK, 101, h, 500);
+    tcp_send(e, CLI, 40004, SRV, 443, ACK, 601, h + 500, n - 500);
+    tcp_send(e, SRV, 53, CLI, 40100, ACK | PSH, 5001, rs, 20);
+    get_stats(e, &st);
+    assert_int_equal(st.dns_tcp_responses, 0);
+    expect_reclaimed(e, 40004, offsetof(struct tw_engine_stats, stream_reclaimed),
+                     offsetof(struct tw_engine_stats, stream_no_buffer));
+
     /* Mid-stream pool of one: M1's first byte held, M2 comes 30 s later and is read; M1's
      * side is no longer held, so its rest alone begins nothing. */
     struct first_bytes fb;
