@@ -22,7 +22,8 @@
 # The tap/tun pairs are joined by pcaps/tools/nsrelay.py because this kernel
 # has neither 8021q (VLAN devices) nor sch_netem (tc reordering); see README.md.
 # Servers (server namespace): dnsmasq on UDP+TCP 53, openssl s_server -www on
-# 443, 8443 and 4443, gnutls-serv on 5443 (tls_lenient), tinyproxy on 10.20.0.1:3128
+# 443, 8443 and 4443 (and on 9443 with X25519 only, hello_retry), gnutls-serv on 5443
+# (tls_lenient, hello_retry), tinyproxy on 10.20.0.1:3128
 # (CONNECT to 443 and 8443), tools/dnsptr.py on UDP 10.20.0.20:53 (dns_pointers), socat echo servers on TCP 5000-5004 (all addresses) and UDP
 # 10.20.0.14:19132; for the quic capture ngtcp2's gtlsserver on UDP 4433, 4434 (Retry) and
 # 7844, openssl s_server on TCP 7844, for the http capture tools/httpd.py (HTTP/1.1,
@@ -42,7 +43,7 @@ SRV6=fd20::1
 LONG=$(printf '%063d' 0 | tr 0 a).$(printf '%063d' 0 | tr 0 b).$(printf '%063d' 0 | tr 0 c).$(printf '%046d' 0 | tr 0 d).ngrok-free.app
 
 # Captures that can be asked for by name (the section names below); none = all of them.
-CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect quic http tls_lenient dns_answers dns_pointers tfo sni_port"
+CAPTURES="tunnels dns_tcp tls_small_mss ipv6_vlan connect_proxy pq_hello linktypes resolve_connect quic http tls_lenient dns_answers dns_pointers tfo sni_port hello_retry"
 WANT=""
 for a in "$@"; do
     n=${a#pcaps/}; n=${n%/}; n=${n%.pcapng}; n=${n%.pcap}
@@ -170,7 +171,11 @@ for port in 443 8443 4443; do
     bg ip netns exec "$S" openssl s_server -quiet -www -accept "$port" -cert "$WORK/cert.pem" -key "$WORK/key.pem" \
         >"$WORK/s_server.$port.log" 2>&1
 done
-if want tls_lenient; then
+if want hello_retry; then
+    bg ip netns exec "$S" openssl s_server -quiet -www -accept 9443 -groups X25519 -cert "$WORK/cert.pem" \
+        -key "$WORK/key.pem" >"$WORK/s_server.9443.log" 2>&1
+fi
+if want tls_lenient || want hello_retry; then
     bg ip netns exec "$S" gnutls-serv --port 5443 --x509certfile "$WORK/cert.pem" --x509keyfile "$WORK/key.pem" \
         >"$WORK/gnutls-serv.log" 2>&1
 fi
@@ -272,7 +277,8 @@ wait_port() { # ns proto port
 }
 wait_port "$S" udp 53; wait_port "$S" tcp 53
 wait_port "$S" tcp 443; wait_port "$S" tcp 8443; wait_port "$S" tcp 4443; wait_port "$S" tcp 3128
-if want tls_lenient; then wait_port "$S" tcp 5443; fi
+if want tls_lenient || want hello_retry; then wait_port "$S" tcp 5443; fi
+if want hello_retry; then wait_port "$S" tcp 9443; fi
 for port in 5000 5001 5002 5003 5004; do wait_port "$S" tcp $port; done
 wait_port "$S" udp 19132
 if want quic; then wait_port "$S" udp 4433; wait_port "$S" udp 4434; wait_port "$S" udp 7844; wait_port "$S" tcp 7844; fi
@@ -671,6 +677,32 @@ if want sni_port; then
     n=$(grep -c '^CONNECTION ESTABLISHED' "$WORK/sni_port.log")
     echo "handshakes completed: $n of 3"
     [ "$n" = 3 ] || { echo "gen.sh: a server refused a host:port server_name" >&2; exit 1; }
+fi
+
+# 16. hello_retry.pcap -- a second ClientHello after a HelloRetryRequest: openssl s_client
+# offering its key share for P-256 to an s_server that takes X25519 only (its second hello
+# repeats the first's server_name), then tools/tlshello.py's hello_retry_same and
+# hello_retry_other (a second hello naming another server) to openssl s_server (443) and
+# gnutls-serv (5443): both accept the other name; their verdicts go to hello_retry.servers.tsv
+if want hello_retry; then
+    log hello_retry.pcap
+    : >"$WORK/hrr.log"
+    cap_start "$C" "$OUT/hello_retry.pcap" tcpdump -i tw-c0
+    inC timeout 10 openssl s_client -brief -connect $SRV:9443 -servername hrr.localto.net \
+        -groups P-256:X25519 </dev/null >>"$WORK/hrr.log" 2>&1
+    {
+        printf 'case\tserver\tverdict\tdetail\tbytes\n'
+        inC python3 "$TOOLS/tlshello.py" $SRV 443 hello_retry_same hello_retry_other |
+            sed 's/^\([^\t]*\)\t/\1\topenssl\t/'
+        inC python3 "$TOOLS/tlshello.py" $SRV 5443 hello_retry_same hello_retry_other |
+            sed 's/^\([^\t]*\)\t/\1\tgnutls\t/'
+    } >"$WORK/retry.tsv"
+    cap_stop
+    cp "$WORK/retry.tsv" "$OUT/hello_retry.servers.tsv"
+    grep -q '^CONNECTION ESTABLISHED' "$WORK/hrr.log" ||
+        { echo "gen.sh: s_client's handshake after a HelloRetryRequest failed" >&2; cat "$WORK/hrr.log" >&2; exit 1; }
+    [ "$(grep -c 'accepted	ServerHello after a HelloRetryRequest' "$OUT/hello_retry.servers.tsv")" = 4 ] ||
+        { echo "gen.sh: a server refused a second hello" >&2; cat "$OUT/hello_retry.servers.tsv" >&2; exit 1; }
 fi
 
 # ------------------------------------------------------------ name tables

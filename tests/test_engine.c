@@ -1240,6 +1240,103 @@ static void test_midstream_past_start(void **state)
     mid_buffers = 4;
 }
 
+/* A hello for sni whose padding extension is an early_data one (its type changed). */
+static size_t build_hello_early(uint8_t *out, size_t cap, const char *sni)
+{
+    size_t n = build_hello(out, cap, sni, 4, 1);
+    for (size_t i = 5; i + 4 <= n; i++)
+        if (out[i] == 0 && out[i + 1] == 21 && out[i + 2] == 0 && out[i + 3] == 4) {
+            out[i + 1] = 42;
+            return n;
+        }
+    fail_msg("no padding extension");
+    return 0;
+}
+
+/*
+ * A second ClientHello after a HelloRetryRequest: OpenSSL takes its server_name for the
+ * connection's and Go does not compare it with the first's, so its names are reported when
+ * they differ (flagged hello_retry), whatever comes between the two hellos that a server
+ * skips: ChangeCipherSpec, early data after a first hello that offered it, the first hello
+ * sent again (whole, or one byte of it, more than HELLO_RECHECKS times), another hello at the
+ * first's place (a decoy); the second hello in two segments. Anything else ends the look.
+ */
+static void test_hello_retry(void **state)
+{
+    (void)state;
+    static const uint8_t ccs[6] = {0x14, 0x03, 0x03, 0x00, 0x01, 0x01};
+    uint8_t h1[512], h2[512], hd[512], he[512], seg[1024], early[3000];
+    size_t n1 = build_hello(h1, sizeof(h1), "decoy.example.com", 0, 1);
+    size_t n2 = build_hello(h2, sizeof(h2), "real.localto.net", 0, 1);
+    size_t nd = build_hello(hd, sizeof(hd), "other.example.org", 0, 1);
+    size_t ne = build_hello_early(he, sizeof(he), "decoy.example.com");
+    struct tw_engine_stats st;
+    uint16_t port = 43000;
+
+    memset(early, 0x5a, sizeof(early));
+    early[0] = 0x17;
+    early[1] = 0x03;
+    early[2] = 0x03;
+    put16(early + 3, sizeof(early) - 5);
+    memcpy(seg, ccs, sizeof(ccs));
+    memcpy(seg + sizeof(ccs), h2, n2);
+    struct tw_engine *e = engine(64, 4);
+    for (int c = 0; c < 9; c++, port++) {
+        uint32_t next = 101 + (uint32_t)n1;
+        size_t before = n_seen;
+        handshake(e, CLI, port, SRV, 443, 100);
+        tcp_send(e, CLI, port, SRV, 443, ACK | PSH, 101, c == 3 ? he : h1, c == 3 ? ne : n1);
+        if (c == 3)
+            next = 101 + (uint32_t)ne;
+        if (c == 2) {
+            /* the same name again: read, not reported */
+            tcp_send(e, CLI, port, SRV, 443, ACK | PSH, next, h1, n1);
+            assert_int_equal(n_seen, before + 1);
+            continue;
+        }
+        if (c == 3 || c == 4) /* early data, offered (3) or not (4) */
+            for (size_t o = 0; o < sizeof(early); o += 1000, next += 1000)
+                tcp_send(e, CLI, port, SRV, 443, ACK | PSH, next, early + o, 1000);
+        if (c == 5) /* the first hello again, six times: past HELLO_RECHECKS */
+            for (int k = 0; k < 6; k++)
+                tcp_send(e, CLI, port, SRV, 443, ACK | PSH, 101, h1, n1);
+        if (c == 6) /* one byte of it again */
+            tcp_send(e, CLI, port, SRV, 443, ACK | PSH, 101, h1, 1);
+        if (c == 7) /* a hello for another name at its place */
+            tcp_send(e, CLI, port, SRV, 443, ACK | PSH, 101, hd, nd);
+        if (c == 8) { /* a key exchange first: not TLS 1.3, no second hello to come */
+            static const uint8_t cke[9] = {0x16, 0x03, 0x03, 0x00, 0x04, 0x10, 0, 0, 0};
+            tcp_send(e, CLI, port, SRV, 443, ACK | PSH, next, cke, sizeof(cke));
+            next += sizeof(cke);
+        }
+        if (c == 1) { /* in two segments, the cut inside the hello */
+            tcp_send(e, CLI, port, SRV, 443, ACK | PSH, next, seg, 40);
+            tcp_send(e, CLI, port, SRV, 443, ACK | PSH, next + 40, seg + 40,
+                     sizeof(ccs) + n2 - 40);
+        } else {
+            tcp_send(e, CLI, port, SRV, 443, ACK | PSH, next, seg, sizeof(ccs) + n2);
+        }
+        bool want = c != 4 && c != 8;
+        size_t first = c == 7 ? 2 : 1; /* the decoy case reports the other hello too */
+        if (n_seen != before + first + (want ? 1 : 0))
+            fail_msg("case %d: %zu events, want %zu", c, n_seen - before,
+                     first + (want ? 1 : 0));
+        expect_sni(before, "decoy.example.com", "10.0.0.2", true);
+        if (want) {
+            expect_sni(n_seen - 1, "real.localto.net", "10.0.0.2", true);
+            /* after the decoy every event of the flow says it saw other bytes */
+            assert_int_equal(seen[n_seen - 1].stream_flags,
+                             SF(HELLO_RETRY) | (c == 7 ? SF(OVERLAP_CONFLICT) : 0));
+            assert_int_equal(seen[n_seen - 1].sport, port);
+        }
+    }
+    get_stats(e, &st);
+    assert_int_equal(st.tls_hello_retry, 7);
+    assert_int_equal(st.tls_hello_retry_other, 6);
+    assert_int_equal(st.tls_hello_retry_broken, 0);
+    tw_engine_free(e);
+}
+
 static void test_overlap_conflict(void **state)
 {
     (void)state;
@@ -2012,10 +2109,12 @@ static void test_checksum_bypass(void **state)
     tcp_send_csum(e, CLI, 41001, SRV, 443, ACK | PSH, 101, h, n, false);
     assert_int_equal(n_seen, 1);
     expect_sni(0, "real.localto.net", "10.0.0.2", true);
-    /* Done: data after it, good or bad, is bypassed, and validated no more. */
+    /* The client's next segment is read (a second hello could begin it), validated; then the
+     * flow is done: data after it, good or bad, is bypassed, and validated no more. */
     tw_engine_get_stats(e, &st, &fst, &hw);
-    uint64_t checked = st.prep.checksum_checked;
+    uint64_t checked = st.prep.checksum_checked + 1;
     tcp_send_csum(e, CLI, 41001, SRV, 443, ACK | PSH, 101 + (uint32_t)n, junk, sizeof(junk), false);
+    tcp_send_csum(e, CLI, 41001, SRV, 443, ACK | PSH, 401 + (uint32_t)n, junk, sizeof(junk), true);
     tcp_send_csum(e, SRV, 443, CLI, 41001, ACK | PSH, 1, junk, sizeof(junk), true);
     tw_engine_get_stats(e, &st, &fst, &hw);
     assert_int_equal(st.bypassed, 2);
@@ -2050,6 +2149,7 @@ int main(void)
         cmocka_unit_test(test_midstream_pickup_off),
         cmocka_unit_test(test_midstream_pickup_limits),
         cmocka_unit_test(test_midstream_past_start),
+        cmocka_unit_test(test_hello_retry),
         cmocka_unit_test(test_buffers_reclaimed),
         cmocka_unit_test(test_overlap_conflict),
         cmocka_unit_test(test_answer_correlation),

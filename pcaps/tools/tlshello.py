@@ -14,6 +14,12 @@ first records and prints one line per case:
 accepted: the server answered with a ServerHello (handshake type 2); refused: it sent an
 alert (its description is printed); closed: it closed the connection or went silent.
 Random, session id and key share are fixed, so the bytes of a case never change.
+
+The hello_retry_* cases are two hellos: the first offers its key share for a GREASE group
+only (RFC 8701: servers ignore it), so the server asks for x25519 with a HelloRetryRequest;
+the second (after a ChangeCipherSpec, as TLS 1.3's middlebox compatibility mode sends it)
+offers it, with the first's server_name or another. Their verdict is the server's answer to
+the second hello.
 """
 import socket
 import struct
@@ -48,10 +54,16 @@ def sni_ext(*names):
 CIPHERS = [0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030]
 
 
+X25519_SHARE = u16(0x001d) + vec(2, bytes(range(7, 39)))
+GREASE_SHARE = u16(0x0a0a) + vec(2, b"\0")
+
+
 def hello_body(sni=("base.localto.net",), legacy=0x0303, exts_before=(), exts_after=(),
-               sni_exts=None, extra_ciphers=0, pad=0, fill=False):
+               sni_exts=None, extra_ciphers=0, pad=0, fill=False, groups=(0x001d, 0x0017),
+               share=X25519_SHARE):
     """A ClientHello body. sni_exts: a list of server_name extensions (each a list of names)
-    instead of one extension with the names of `sni`."""
+    instead of one extension with the names of `sni`; groups: supported_groups; share: the
+    key_share entries."""
     suites = b"".join(u16(c) for c in CIPHERS)
     # unknown suites (servers skip what they do not know): a way to make a hello large
     suites += b"".join(u16(0x6000 + (i % 0x1000)) for i in range(extra_ciphers))
@@ -60,13 +72,13 @@ def hello_body(sni=("base.localto.net",), legacy=0x0303, exts_before=(), exts_af
         exts += b"".join(sni_ext(*names) for names in sni_exts)
     elif sni:
         exts += sni_ext(*sni)
-    exts += ext(10, vec(2, u16(0x001d) + u16(0x0017)))                 # supported_groups
+    exts += ext(10, vec(2, b"".join(u16(g) for g in groups)))           # supported_groups
     exts += ext(11, vec(1, b"\0"))                                       # ec_point_formats
     exts += ext(13, vec(2, b"".join(u16(a) for a in (0x0403, 0x0804, 0x0401, 0x0503, 0x0805,
                                                       0x0501, 0x0806, 0x0601))))
     exts += ext(43, vec(1, u16(0x0304) + u16(0x0303)))                   # supported_versions
     exts += ext(45, vec(1, b"\x01"))                                     # psk_key_exchange_modes
-    exts += ext(51, vec(2, u16(0x001d) + vec(2, bytes(range(7, 39)))))   # key_share x25519
+    exts += ext(51, vec(2, share))                                       # key_share
     exts += b"".join(exts_after)
     if fill:  # padding up to the largest extensions block, 65535 bytes
         pad = 65535 - len(exts) - 4
@@ -142,6 +154,24 @@ CASES = {
     "broken_after_sni": broken,
 }
 
+# Two hellos each: the second, sent after the server's HelloRetryRequest, with its names.
+RETRY_GROUPS = (0x0a0a, 0x001d, 0x0017)
+RETRY_CASES = {
+    "hello_retry_same": (("retry-same.localto.net",), ("retry-same.localto.net",)),
+    "hello_retry_other": (("decoy-retry.example.com",), ("retry-other.localto.net",)),
+}
+
+
+def retry_hellos(name):
+    first, second = RETRY_CASES[name]
+    h1 = records(handshake(hello_body(sni=first, groups=RETRY_GROUPS, share=GREASE_SHARE)))
+    h2 = record(20, b"\x01") + records(handshake(hello_body(sni=second, groups=RETRY_GROUPS)))
+    return h1, h2
+
+
+HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+
+
 ALERTS = {0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac",
           22: "record_overflow", 40: "handshake_failure", 47: "illegal_parameter",
           50: "decode_error", 70: "protocol_version", 80: "internal_error",
@@ -149,15 +179,22 @@ ALERTS = {0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac",
           112: "unrecognized_name"}
 
 
-def answer(sock):
+def answer(sock, retry=False):
+    """The server's verdict on what was sent; retry: a HelloRetryRequest is a verdict of its
+    own ("retry") rather than a ServerHello."""
     buf = b""
     deadline = time.time() + 3
     while time.time() < deadline:
         while len(buf) >= 5:
             rtype, rlen = buf[0], struct.unpack("!H", buf[3:5])[0]
             if rtype == 22 and len(buf) >= 6:
-                return ("accepted", "ServerHello") if buf[5] == 2 else \
-                    ("refused", "handshake type %d" % buf[5])
+                if buf[5] != 2:
+                    return "refused", "handshake type %d" % buf[5]
+                if retry and len(buf) < 5 + 4 + 2 + 32:
+                    break
+                if retry and buf[11:43] == HRR_RANDOM:
+                    return "retry", "HelloRetryRequest"
+                return "accepted", "ServerHello"
             if rtype == 21 and len(buf) >= 7:
                 return "refused", "alert " + ALERTS.get(buf[6], str(buf[6]))
             if len(buf) < 5 + rlen:
@@ -178,18 +215,28 @@ def answer(sock):
 
 def main():
     if sys.argv[1:] == ["--list"]:
-        print("\n".join(CASES))
+        print("\n".join(list(CASES) + list(RETRY_CASES)))
         return 0
     host, port = sys.argv[1], int(sys.argv[2])
     names = sys.argv[3:] or list(CASES)
     for name in names:
-        data = CASES[name]()
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         s = socket.socket(fam, socket.SOCK_STREAM)
         s.settimeout(5)
         s.connect((host, port))
-        s.sendall(data)
-        verdict, detail = answer(s)
+        if name in RETRY_CASES:
+            h1, h2 = retry_hellos(name)
+            s.sendall(h1)
+            verdict, detail = answer(s, retry=True)
+            if verdict == "retry":
+                s.sendall(h2)
+                verdict, detail = answer(s)
+                detail += " after a HelloRetryRequest"
+            data = h1 + h2
+        else:
+            data = CASES[name]()
+            s.sendall(data)
+            verdict, detail = answer(s)
         s.close()
         print("%s\t%s\t%s\t%d bytes" % (name, verdict, detail, len(data)), flush=True)
         time.sleep(0.1)

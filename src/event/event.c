@@ -200,6 +200,8 @@ const char *tw_stream_flag_name(enum tw_stream_flag f)
         return "hello_later";
     case TW_SF_MIDSTREAM_PICKUP:
         return "midstream_pickup";
+    case TW_SF_HELLO_RETRY:
+        return "hello_retry";
     default:
         return "?";
     }

@@ -25,6 +25,10 @@
 /* ClientHellos read again per flow at the sequence number of the one reported (see
  * hello_recheck). */
 #define HELLO_RECHECKS 4
+/* Client segments after the first ClientHello looked at for a second one (tls_next_segment):
+ * early data the server skips after a HelloRetryRequest comes between them (OpenSSL skips up
+ * to 16 KiB of it). */
+#define TLS_NEXT_SEGMENTS 16
 /* Client segments checked for a ClientHello after a non-TLS start (STARTTLS, SOCKS, ...). */
 #define SCAN_SEGMENTS 8
 /* Client segments after an HTTP request without the start of another before the flow is
@@ -37,6 +41,12 @@ enum tw_flow_state {
     TW_FLOW_CONNECT, /* client stream inside an HTTP CONNECT request header */
     TW_FLOW_PROXY,   /* client stream inside a PROXY protocol (v1 or v2) header */
     TW_FLOW_TLS,     /* client stream being read as a TLS ClientHello */
+    TW_FLOW_TLS_NEXT, /* after the first ClientHello: the start of each client segment is
+                         looked at for a second hello (after a HelloRetryRequest), a bounded
+                         number of times (tls_next_segment) */
+    TW_FLOW_TLS_NEXT_EARLY, /* the same, the first hello having offered early data: segments
+                               of application data records do not end the look */
+    TW_FLOW_TLS_RETRY, /* client stream being read as a second ClientHello */
     TW_FLOW_HTTP,    /* client stream being read as an HTTP/1.x request header */
     TW_FLOW_HTTP_NEXT, /* after a request: each client segment (and the bytes right after a
                           request) is checked for the start of the next one, a bounded
@@ -96,10 +106,15 @@ struct conn {
     uint16_t source;      /* the capture source of the flow's first packet (tw_frame.source) */
     uint8_t pick_off;     /* mid-stream: bit per key side whose first bytes are no longer held
                              (they outgrew their buffer) */
+    uint8_t tls_back;     /* a hello read again (hello_recheck) in a TLS_NEXT* state: that
+                             state, gone back to once it is read (0: done then) */
+    uint32_t hello_end;   /* TW_FLOWX_HELLO_KEPT: sequence number after that hello's bytes */
     uint64_t hello_hash;  /* TW_FLOWX_HELLO_KEPT: seeded hash of that hello's stream bytes */
+    uint64_t hello_names; /* TW_FLOWX_HELLO_KEPT: seeded hash of its names (names_hash) */
 };
 _Static_assert(offsetof(struct conn, client_next) <= sizeof(struct tw_flow) + TW_FLOW_OWNER_HOT,
                "the per-packet fields sit on the entry's first cache line");
+_Static_assert(sizeof(struct conn) <= 2 * TW_CACHE_LINE, "a flow entry is two cache lines");
 
 struct tw_engine {
     struct tw_engine_config cfg;
@@ -583,6 +598,8 @@ size_t tw_engine_anomalies(const struct tw_engine_stats *st, struct tw_counter *
         {"midstream_gave_up", st->midstream_gave_up},
         {"overlap_conflict", st->overlap_conflict},
         {"hello_later", st->hello_later},
+        {"tls_hello_retry_other", st->tls_hello_retry_other},
+        {"tls_hello_retry_broken", st->tls_hello_retry_broken},
         {"quic_no_state", st->quic_no_state},
         {"quic_reclaimed", st->quic_reclaimed},
         {"quic_no_context", st->quic_no_context},
@@ -1049,6 +1066,30 @@ static uint64_t hello_hash(const struct tw_engine *e, const uint8_t *b, size_t n
     return h;
 }
 
+/* A hash of the names of hello h, seeded per run, whatever their order. */
+static uint64_t names_hash(const struct tw_engine *e, const struct tw_tls_hello *h)
+{
+    uint64_t sum = h->n_sni;
+
+    for (unsigned i = 0; i < h->n_sni; i++)
+        sum += hello_hash(e, h->snis[i], h->sni_lens[i]);
+    return sum;
+}
+
+/* Whether s is one of the states after a first ClientHello (tls_next_segment). */
+static bool tls_next_state(uint8_t s)
+{
+    return s == TW_FLOW_TLS_NEXT || s == TW_FLOW_TLS_NEXT_EARLY;
+}
+
+/* A hello read again at the sequence number of the one reported is over: the flow goes back
+ * to looking for a second hello if it was (hello_recheck), else it is done. */
+static void recheck_over(struct conn *f)
+{
+    f->state = f->tls_back != 0 ? f->tls_back : TW_FLOW_DONE;
+    f->tls_back = 0;
+}
+
 /*
  * A ClientHello over TCP was read whole from the client's stream bytes b[0..n), which begin at
  * sequence number seq. The hello is remembered (seq and a hash of its bytes): when the flow
@@ -1066,7 +1107,7 @@ static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_
     if (f->xflags & TW_FLOWX_RECHECK) {
         f->xflags &= (uint8_t)~TW_FLOWX_RECHECK;
         if (hash == f->hello_hash) {
-            f->state = TW_FLOW_DONE;
+            recheck_over(f);
             return;
         }
         e->st.overlap_conflict++;
@@ -1074,8 +1115,11 @@ static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_
         f->xflags |= TW_FLOWX_CONFLICT;
         sf = 1u << TW_SF_HELLO_LATER;
     }
+    f->tls_back = 0;
     f->hello_seq = seq;
+    f->hello_end = seq + (uint32_t)n;
     f->hello_hash = hash;
+    f->hello_names = names_hash(e, h);
     f->xflags |= TW_FLOWX_HELLO_KEPT;
     e->st.tls_hellos++;
     if (f->flags & TW_FLOWF_BUFFERED)
@@ -1087,7 +1131,33 @@ static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_
     else
         e->st.tls_no_sni++;
     hello_event(e, f, h, p, TW_EV_TLS_SNI, 't', sf);
+    /* What the client sends next may be a second hello (after a HelloRetryRequest). */
+    f->state = tw_tls_hello_has_extension(h, TW_TLS_EXT_EARLY_DATA) ? TW_FLOW_TLS_NEXT_EARLY
+                                                                     : TW_FLOW_TLS_NEXT;
+    f->scan_left = TLS_NEXT_SEGMENTS;
 }
+
+/*
+ * A second ClientHello was read whole on a TCP flow (after a HelloRetryRequest): RFC 8446
+ * 4.1.2 has it repeat the first one's server_name, but OpenSSL takes the second hello's for
+ * the connection's and Go's crypto/tls does not compare them, so a client can name one
+ * server in the first hello and another in the second. Its names are reported when they are
+ * not the first hello's, flagged hello_retry. The flow is done with: a second
+ * HelloRetryRequest is not allowed.
+ */
+static void tls_retry_done(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
+                           const struct tw_tls_hello *h)
+{
+    e->st.tls_hello_retry++;
+    f->state = TW_FLOW_DONE;
+    if (names_hash(e, h) == f->hello_names)
+        return;
+    e->st.tls_hello_retry_other++;
+    if (h->has_ech)
+        e->st.tls_ech++;
+    hello_event(e, f, h, p, TW_EV_TLS_SNI, 't', 1u << TW_SF_HELLO_RETRY);
+}
+
 
 /*
  * A client segment at the sequence number of the ClientHello already reported: a
@@ -1099,6 +1169,7 @@ static void hello_recheck(struct conn *f)
     if (f->rechecks >= HELLO_RECHECKS)
         return;
     f->rechecks++;
+    f->tls_back = tls_next_state(f->state) ? f->state : 0;
     f->state = TW_FLOW_TLS;
     f->client_next = f->hello_seq;
     f->xflags |= TW_FLOWX_RECHECK;
@@ -1331,6 +1402,38 @@ static size_t dns_tcp_bytes(struct tw_engine *e, struct conn *f, const struct tw
 }
 
 /*
+ * The start b[0..n) of a client segment after the flow's first ClientHello (TW_FLOW_TLS_NEXT*).
+ * A second hello there, after ChangeCipherSpec records (TLS 1.3's middlebox compatibility),
+ * is read (the state becomes TW_FLOW_TLS_RETRY; returns the bytes before it). Any other TLS
+ * record ends the look: the rest of the handshake (a key exchange, encrypted records), an
+ * alert; application data too, unless the first hello offered early data (a server skips it
+ * after a HelloRetryRequest): then segments that begin inside a record are let go too,
+ * TLS_NEXT_SEGMENTS at most. Returns n, the bytes let go, otherwise.
+ */
+static size_t tls_next_segment(struct conn *f, const uint8_t *b, size_t n)
+{
+    size_t off = 0;
+
+    while (n - off >= 6 && b[off] == 0x14 && b[off + 1] == 3 && tw_load_be16(b + off + 3) <= 64 &&
+           n - off >= 5 + (size_t)tw_load_be16(b + off + 3))
+        off += 5 + (size_t)tw_load_be16(b + off + 3);
+    if (hello_record_start(b + off, n - off)) {
+        f->state = TW_FLOW_TLS_RETRY;
+        return off;
+    }
+    if (n - off >= 5 && b[off + 1] == 3 && b[off] >= 0x14 && b[off] <= 0x18 &&
+        !(b[off] == 0x17 && f->state == TW_FLOW_TLS_NEXT_EARLY)) {
+        f->state = TW_FLOW_DONE;
+        return n;
+    }
+    /* A flight begins on a record: past the first hello, only early data (a record over
+     * several segments) leaves segments that begin inside one. */
+    if (f->state != TW_FLOW_TLS_NEXT_EARLY || --f->scan_left == 0)
+        f->state = TW_FLOW_DONE;
+    return n;
+}
+
+/*
  * Reads contiguous client bytes buf[0..len). Returns how many were consumed
  * (fully handled, never needed again); the caller keeps the rest for the next
  * call. May set the flow DONE.
@@ -1379,6 +1482,11 @@ static size_t client_bytes(struct tw_engine *e, struct conn *f, const struct tw_
                 return len;
             }
             break;
+        case TW_FLOW_TLS_NEXT:
+        case TW_FLOW_TLS_NEXT_EARLY:
+            /* At a segment start (see stream_segment), or right after the first hello. */
+            off += tls_next_segment(f, b, n);
+            break;
         case TW_FLOW_SCAN:
             /* Only called at a segment start (see client_segment). */
             if (hello_record_start(b, n)) {
@@ -1424,12 +1532,20 @@ static size_t client_bytes(struct tw_engine *e, struct conn *f, const struct tw_
             f->state = TW_FLOW_NEW;
             break;
         }
-        case TW_FLOW_TLS: {
+        case TW_FLOW_TLS:
+        case TW_FLOW_TLS_RETRY: {
+            bool retry = f->state == TW_FLOW_TLS_RETRY;
             rc = tw_tls_parse_stream(b, n, e->tls_scratch, e->tls_scratch_cap, &hello);
             if (rc > 0) {
                 /* buf begins at client_next (see stream_segment) */
-                tls_hello_done(e, f, p, &hello, b, (size_t)rc, f->client_next + (uint32_t)off);
-                return off + (size_t)rc;
+                if (retry)
+                    tls_retry_done(e, f, p, &hello);
+                else
+                    tls_hello_done(e, f, p, &hello, b, (size_t)rc,
+                                   f->client_next + (uint32_t)off);
+                /* what follows it is read on (a second hello after the first) */
+                off += (size_t)rc;
+                break;
             }
             if (rc == TW_EINCOMPLETE) {
                 if (n >= e->tls_stream_max) {
@@ -1439,22 +1555,35 @@ static size_t client_bytes(struct tw_engine *e, struct conn *f, const struct tw_
                 return off;
             }
             f->state = TW_FLOW_DONE;
+            if (retry) {
+                /* Not a hello after all (a TLS 1.2 Finished, encrypted, can begin like one):
+                 * counted apart, as a server would have ended the handshake. */
+                e->st.tls_hello_retry_broken++;
+                return off;
+            }
             /* Read again at the sequence number of a whole hello: these bytes differ. */
             uint8_t sf = (f->xflags & TW_FLOWX_RECHECK) ? 1u << TW_SF_HELLO_LATER : 0;
             f->xflags &= (uint8_t)~TW_FLOWX_RECHECK;
             if (rc == TW_ENOMEM) {
                 e->st.tls_too_large++;
-                return off;
-            }
-            e->st.tls_malformed++;
-            /* Names read before the break are still names the client sent (flag truncated). */
-            if (hello.n_sni > 0) {
-                if (sf != 0) {
-                    e->st.overlap_conflict++;
-                    e->st.hello_later++;
-                    f->xflags |= TW_FLOWX_CONFLICT;
+            } else {
+                e->st.tls_malformed++;
+                /* Names read before the break are still names the client sent (flag
+                 * truncated). */
+                if (hello.n_sni > 0) {
+                    if (sf != 0) {
+                        e->st.overlap_conflict++;
+                        e->st.hello_later++;
+                        f->xflags |= TW_FLOWX_CONFLICT;
+                    }
+                    hello_event(e, f, &hello, p, TW_EV_TLS_SNI, 't', sf);
                 }
-                hello_event(e, f, &hello, p, TW_EV_TLS_SNI, 't', sf);
+            }
+            if (sf != 0 && f->tls_back != 0) {
+                /* A broken hello at the first one's sequence numbers, read while looking for
+                 * a second: the look goes on from the next segment; these bytes are let go. */
+                recheck_over(f);
+                return len;
             }
             return off;
         }
@@ -1518,7 +1647,7 @@ static size_t stream_end(const struct tw_stream *s, uint32_t seq, size_t len)
  * at the start, the later segments already here). */
 static bool may_be_large_hello(const struct conn *f)
 {
-    return f->state == TW_FLOW_TLS || f->state == TW_FLOW_NEW;
+    return f->state == TW_FLOW_TLS || f->state == TW_FLOW_TLS_RETRY || f->state == TW_FLOW_NEW;
 }
 
 /*
@@ -1573,7 +1702,16 @@ static void stream_segment(struct tw_engine *e, struct conn *f, const struct tw_
     struct tw_stream *s;
     size_t used;
 
-    if (!server && f->state == TW_FLOW_SCAN) {
+    if (!server && f->state == TW_FLOW_TLS && f->tls_back != 0 &&
+        (int32_t)(seq - f->hello_end) >= 0) {
+        /* Bytes past the first hello while it is read again (hello_recheck): that reading
+         * is given up, and the segment is looked at for a second hello. */
+        f->xflags &= (uint8_t)~TW_FLOWX_RECHECK;
+        recheck_over(f);
+    }
+    if (!server && tls_next_state(f->state) && (int32_t)(seq - f->hello_end) < 0)
+        return; /* the first hello's bytes again, past HELLO_RECHECKS: nothing new */
+    if (!server && (f->state == TW_FLOW_SCAN || tls_next_state(f->state))) {
         /* No reassembly while scanning: every client segment is a candidate start. */
         *next = seq;
         put_stream_of(e, f, idx);
@@ -1679,7 +1817,7 @@ static void stream_drain(struct tw_engine *e, struct conn *f, const struct tw_pk
         put_stream_of(e, f, idx);
     } else if (s->contig >= s->cap) {
         /* Full and still no complete unit: nothing more can be learnt. */
-        if (!server && f->state == TW_FLOW_TLS)
+        if (!server && (f->state == TW_FLOW_TLS || f->state == TW_FLOW_TLS_RETRY))
             e->st.tls_too_large++;
         else
             e->st.stream_clipped++;
@@ -1706,6 +1844,8 @@ static bool looks_like_client_start(const struct tw_pkt *p)
  * compared with it, see hello_recheck). */
 static bool tcp_reads(const struct conn *f, uint8_t side, const struct tw_pkt *p)
 {
+    if (tls_next_state(f->state))
+        return side == f->client; /* the server's segments say nothing now */
     return f->state != TW_FLOW_DONE ||
            ((f->xflags & TW_FLOWX_HELLO_KEPT) && side == f->client && p->seq == f->hello_seq);
 }
@@ -1971,8 +2111,9 @@ static struct conn *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
         f->xflags |= TW_FLOWX_SERVER_SET;
     }
     seq = p->seq + (syn ? 1u : 0u); /* data on a SYN (TCP Fast Open) follows the ISN */
-    if (f->state == TW_FLOW_DONE && (f->xflags & TW_FLOWX_HELLO_KEPT) && side == f->client &&
-        p->payload_len > 0 && seq == f->hello_seq)
+    if ((f->state == TW_FLOW_DONE || tls_next_state(f->state)) &&
+        (f->xflags & TW_FLOWX_HELLO_KEPT) && side == f->client && p->payload_len > 0 &&
+        seq == f->hello_seq)
         hello_recheck(f);
     if (f->state == TW_FLOW_DONE || p->payload_len == 0)
         return f;

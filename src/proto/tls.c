@@ -426,6 +426,22 @@ bool tw_tls_maybe_client_hello(const uint8_t *buf, size_t len)
            (len == TLS_REC_HDR_LEN || record_skipped(buf) || buf[5] == TLS_HS_CLIENT_HELLO);
 }
 
+bool tw_tls_hello_has_extension(const struct tw_tls_hello *h, uint16_t type)
+{
+    struct tw_cur c;
+
+    tw_cur_init(&c, h->exts, h->exts != NULL ? h->exts_len : 0);
+    while (tw_cur_left(&c) > 0) {
+        uint16_t t = tw_get_be16(&c);
+        tw_skip(&c, tw_get_be16(&c));
+        if (c.err)
+            return false;
+        if (t == type)
+            return true;
+    }
+    return false;
+}
+
 bool tw_tls_application_data(const uint8_t *buf, size_t len)
 {
     /* RFC 5246 6.2.3: a TLSCiphertext fragment is at most 2^14 + 2048 bytes. */

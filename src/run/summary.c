@@ -73,7 +73,8 @@ void summary(struct sensor *s, double secs)
     fprintf(stderr,
             "  names: %llu dns_query %llu network_connection (dns requests %llu, responses %llu; "
             "tls hellos %llu, with sni %llu, without %llu, ech %llu, reassembled %llu, "
-            "after a preamble %llu; quic initials %llu, hellos %llu, with sni %llu; "
+            "after a preamble %llu, second hellos %llu; quic initials %llu, hellos %llu, "
+            "with sni %llu; "
             "http connect %llu, proxy protocol %llu)\n"
             "  alerts: %llu (excluded %llu, suppressed %llu)  events written: %llu\n"
             "  flows: %llu created, %u active of %u, %llu evicted (%llu holding part of a name), "
@@ -86,6 +87,7 @@ void summary(struct sensor *s, double secs)
             (unsigned long long)st->tls_hellos, (unsigned long long)st->tls_sni,
             (unsigned long long)st->tls_no_sni, (unsigned long long)st->tls_ech,
             (unsigned long long)st->tls_multi_segment, (unsigned long long)st->tls_after_preamble,
+            (unsigned long long)st->tls_hello_retry,
             (unsigned long long)st->quic.initials, (unsigned long long)st->quic_hellos,
             (unsigned long long)st->quic_sni, (unsigned long long)st->http_connect, (unsigned long long)st->proxy_protocol,
             (unsigned long long)t.alerts, (unsigned long long)t.excluded,

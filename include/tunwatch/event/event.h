@@ -115,6 +115,8 @@ enum tw_stream_flag {
                                the real hello after one) */
     TW_SF_MIDSTREAM_PICKUP, /* start not seen: the name was read from the flow's first bytes,
                                held until they told who the client is */
+    TW_SF_HELLO_RETRY,      /* a second ClientHello (after a HelloRetryRequest) whose names
+                               are not the first one's: both are reported */
     TW_SF__COUNT
 };
 

@@ -142,6 +142,9 @@ struct tw_engine_stats {
     uint64_t overlap_conflict; /* TCP segments overlapping held bytes with other bytes, and
                                   ClientHellos at the sequence numbers of an earlier one */
     uint64_t hello_later;      /* ... of them, later ClientHellos whose names were reported */
+    uint64_t tls_hello_retry;  /* second ClientHellos read (after a HelloRetryRequest) */
+    uint64_t tls_hello_retry_other; /* ... with other names than the first: reported */
+    uint64_t tls_hello_retry_broken; /* ... that began like one and did not parse */
     uint64_t stream_no_buffer; /* flows that needed reassembly when the pool was empty */
     uint64_t stream_reclaimed; /* reassembly buffers taken back from a stalled flow (idle
                                   reclaim_idle seconds) for one that needed one: its client

@@ -22,6 +22,7 @@
 #define TW_TLS_EXT_SERVER_NAME 0x0000
 #define TW_TLS_EXT_SIG_ALGS 0x000d /* signature_algorithms (RFC 8446 4.2.3) */
 #define TW_TLS_EXT_ALPN 0x0010     /* application_layer_protocol_negotiation (RFC 7301) */
+#define TW_TLS_EXT_EARLY_DATA 0x002a /* early_data (RFC 8446 4.2.10) */
 #define TW_TLS_EXT_VERSIONS 0x002b /* supported_versions (RFC 8446 4.2.1) */
 #define TW_TLS_EXT_ECH 0xfe0d      /* encrypted_client_hello (RFC 9849) */
 #define TW_TLS_EXT_ESNI 0xffce     /* draft ESNI */
@@ -152,6 +153,9 @@ int tw_tls_client_hello_parse(const uint8_t *body, size_t len, struct tw_tls_hel
  * (including len 0).
  */
 bool tw_tls_maybe_client_hello(const uint8_t *buf, size_t len);
+
+/* Whether parsed hello h carries an extension of this type. */
+bool tw_tls_hello_has_extension(const struct tw_tls_hello *h, uint16_t type);
 
 /* Whether buf[0..len) begins with the header of a TLS application_data record (any 3.x
  * version, a length a TLSCiphertext may have): what a client or server sends only once its
