@@ -1679,14 +1679,33 @@ static void test_sni_host_len(void **state)
     }
 }
 
+/* A byte-prefix predicate's cases: the bytes, their length, the answer wanted. */
+struct prefix_case {
+    int line;
+    const char *b;
+    size_t len;
+    bool want;
+};
+
+/* pred on each case (an exact-size copy, so an over-read is caught by the sanitizer build),
+ * then on every prefix of every real hello, where it must say on_real. */
+static void check_prefix_pred(bool (*pred)(const uint8_t *, size_t),
+                              const struct prefix_case *cases, size_t n, bool on_real)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *d = exact_copy((const uint8_t *)cases[i].b, cases[i].len);
+        if (pred(d, cases[i].len) != cases[i].want)
+            fail_msg("line %d", cases[i].line);
+        free(d);
+    }
+    for (size_t i = 1; i < TW_ARRAY_SIZE(real_src); i++)
+        for (size_t k = 0; k <= real_src[i].len; k++)
+            assert_int_equal(pred(real_src[i].bytes, k), on_real);
+}
+
 static void test_maybe_client_hello(void **state)
 {
-    static const struct {
-        int line;
-        const char *b;
-        size_t len;
-        bool want;
-    } cases[] = {
+    static const struct prefix_case cases[] = {
         {__LINE__, "", 0, true},
         {__LINE__, "\x16", 1, true},
         {__LINE__, "\x16\x03", 2, true},
@@ -1714,27 +1733,14 @@ static void test_maybe_client_hello(void **state)
         {__LINE__, "GET / ", 6, false},
     };
     (void)state;
-    for (size_t i = 0; i < TW_ARRAY_SIZE(cases); i++) {
-        uint8_t *d = exact_copy((const uint8_t *)cases[i].b, cases[i].len);
-        if (tw_tls_maybe_client_hello(d, cases[i].len) != cases[i].want)
-            fail_msg("line %d", cases[i].line);
-        free(d);
-    }
-    for (size_t i = 1; i < TW_ARRAY_SIZE(real_src); i++)
-        for (size_t k = 0; k <= real_src[i].len; k++)
-            assert_true(tw_tls_maybe_client_hello(real_src[i].bytes, k));
+    check_prefix_pred(tw_tls_maybe_client_hello, cases, TW_ARRAY_SIZE(cases), true);
 }
 
 /* An application_data record header: whole (5 bytes), any 3.x version, at most 2^14 + 2048
  * bytes; a ClientHello's first bytes never are one. */
 static void test_application_data(void **state)
 {
-    static const struct {
-        int line;
-        const char *b;
-        size_t len;
-        bool want;
-    } cases[] = {
+    static const struct prefix_case cases[] = {
         {__LINE__, "\x17\x03\x03\x00\x20", 5, true},
         {__LINE__, "\x17\x03\x01\x48\x00\xaa", 6, true}, /* 18432 = 2^14 + 2048 */
         {__LINE__, "\x17\x03\x00\x00\x00", 5, true},
@@ -1747,15 +1753,7 @@ static void test_application_data(void **state)
         {__LINE__, "", 0, false},
     };
     (void)state;
-    for (size_t i = 0; i < TW_ARRAY_SIZE(cases); i++) {
-        uint8_t *d = exact_copy((const uint8_t *)cases[i].b, cases[i].len);
-        if (tw_tls_application_data(d, cases[i].len) != cases[i].want)
-            fail_msg("line %d", cases[i].line);
-        free(d);
-    }
-    for (size_t i = 1; i < TW_ARRAY_SIZE(real_src); i++)
-        for (size_t k = 0; k <= real_src[i].len; k++)
-            assert_false(tw_tls_application_data(real_src[i].bytes, k));
+    check_prefix_pred(tw_tls_application_data, cases, TW_ARRAY_SIZE(cases), false);
 }
 
 int main(void)
