@@ -22,7 +22,8 @@
 # The tap/tun pairs are joined by pcaps/tools/nsrelay.py because this kernel
 # has neither 8021q (VLAN devices) nor sch_netem (tc reordering); see README.md.
 # Servers (server namespace): dnsmasq on UDP+TCP 53, openssl s_server -www on
-# 443, 8443 and 4443 (and on 9443 with X25519 only, hello_retry), gnutls-serv on 5443
+# 443, 8443 and 4443 (and on 9443 with X25519 only, hello_retry; ngtcp2's gtlsserver with
+# P-384 only on UDP 4435 for it too), gnutls-serv on 5443
 # (tls_lenient, hello_retry), tinyproxy on 10.20.0.1:3128
 # (CONNECT to 443 and 8443), tools/dnsptr.py on UDP 10.20.0.20:53 (dns_pointers), socat echo servers on TCP 5000-5004 (all addresses) and UDP
 # 10.20.0.14:19132; for the quic capture ngtcp2's gtlsserver on UDP 4433, 4434 (Retry) and
@@ -59,7 +60,7 @@ want() { case " $WANT " in *" $1 "*) return 0 ;; esac; return 1; }
 for t in ip ethtool tcpdump dumpcap tshark capinfos dig kdig openssl curl gnutls-cli socat dnsmasq tinyproxy python3 unshare; do
     command -v $t >/dev/null 2>&1 || { echo "gen.sh: missing $t" >&2; exit 1; }
 done
-if want quic; then  # ngtcp2's examples built with GnuTLS (Debian ngtcp2-client, ngtcp2-server)
+if want quic || want hello_retry; then  # ngtcp2's examples built with GnuTLS (ngtcp2-client, ngtcp2-server)
     for t in gtlsclient gtlsserver; do
         command -v $t >/dev/null 2>&1 || { echo "gen.sh: missing $t (ngtcp2-client, ngtcp2-server)" >&2; exit 1; }
     done
@@ -174,6 +175,11 @@ done
 if want hello_retry; then
     bg ip netns exec "$S" openssl s_server -quiet -www -accept 9443 -groups X25519 -cert "$WORK/cert.pem" \
         -key "$WORK/key.pem" >"$WORK/s_server.9443.log" 2>&1
+    # QUIC on UDP 4435 taking P-384 only: gtlsclient's two key shares (X25519, P-256) do not do
+    mkdir -p "$WORK/htdocs"
+    echo 'tunwatch quic test' >"$WORK/htdocs/index.html"
+    bg ip netns exec "$S" gtlsserver -q -d "$WORK/htdocs" --groups=-GROUP-ALL:+GROUP-SECP384R1 '*' 4435 \
+        "$WORK/key.pem" "$WORK/cert.pem" >"$WORK/gtlsserver.4435.log" 2>&1
 fi
 if want tls_lenient || want hello_retry; then
     bg ip netns exec "$S" gnutls-serv --port 5443 --x509certfile "$WORK/cert.pem" --x509keyfile "$WORK/key.pem" \
@@ -278,7 +284,7 @@ wait_port() { # ns proto port
 wait_port "$S" udp 53; wait_port "$S" tcp 53
 wait_port "$S" tcp 443; wait_port "$S" tcp 8443; wait_port "$S" tcp 4443; wait_port "$S" tcp 3128
 if want tls_lenient || want hello_retry; then wait_port "$S" tcp 5443; fi
-if want hello_retry; then wait_port "$S" tcp 9443; fi
+if want hello_retry; then wait_port "$S" tcp 9443; wait_port "$S" udp 4435; fi
 for port in 5000 5001 5002 5003 5004; do wait_port "$S" tcp $port; done
 wait_port "$S" udp 19132
 if want quic; then wait_port "$S" udp 4433; wait_port "$S" udp 4434; wait_port "$S" udp 7844; wait_port "$S" tcp 7844; fi
@@ -335,6 +341,11 @@ tls() { # addr:port sni [extra s_client args]
     inC timeout 10 openssl s_client -brief -connect "$a" -servername "$n" "$@" </dev/null >>"$WORK/client.log" 2>&1
 }
 web() { inC curl -sk -o /dev/null --max-time 10 "$@" >>"$WORK/client.log" 2>&1; }
+quic() { # name port [gtlsclient options]: one HTTP/3 GET of https://name/ (name in hosts.quic)
+    n=$1 p=$2; shift 2
+    inC unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec timeout 10 gtlsclient -q --exit-on-all-streams-close "$@"' \
+        "$WORK/hosts.quic" "$@" "$n" "$p" "https://$n/" >>"$WORK/client.log" 2>&1
+}
 
 # 1. tunnels.pcapng -- the demo capture
 if want tunnels; then
@@ -515,11 +526,6 @@ fd20:100::1 region1.v2.argotunnel.com
 10.20.200.1 abcd-203-0-113-5.ngrok-free.app
 fd20:200::1 k3x9.euw.devtunnels.ms
 HOSTS
-    quic() { # name port [gtlsclient options]: one HTTP/3 GET of https://name/
-        n=$1 p=$2; shift 2
-        inC unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec timeout 10 gtlsclient -q --exit-on-all-streams-close "$@"' \
-            "$WORK/hosts.quic" "$@" "$n" "$p" "https://$n/" >>"$WORK/client.log" 2>&1
-    }
     cap_start "$C" "$OUT/quic.pcap" tcpdump -i tw-c0
     quic abc.trycloudflare.com 4433
     quic quic.cftunnel.com 7844                       # cloudflared's QUIC name and port, IPv6
@@ -681,7 +687,7 @@ fi
 
 # 16. hello_retry.pcap -- a second ClientHello after a HelloRetryRequest: openssl s_client
 # offering its key share for P-256 to an s_server that takes X25519 only (its second hello
-# repeats the first's server_name), then tools/tlshello.py's hello_retry_same and
+# repeats the first's server_name), the same in QUIC (gtlsclient, gtlsserver), then tools/tlshello.py's hello_retry_same and
 # hello_retry_other (a second hello naming another server) to openssl s_server (443) and
 # gnutls-serv (5443): both accept the other name; their verdicts go to hello_retry.servers.tsv
 if want hello_retry; then
@@ -690,6 +696,10 @@ if want hello_retry; then
     cap_start "$C" "$OUT/hello_retry.pcap" tcpdump -i tw-c0
     inC timeout 10 openssl s_client -brief -connect $SRV:9443 -servername hrr.localto.net \
         -groups P-256:X25519 </dev/null >>"$WORK/hrr.log" 2>&1
+    # the same in QUIC: ngtcp2's client offering X25519 and P-256 shares to a server that takes
+    # P-384 (its third group) only
+    echo "$SRV hrr-quic.localto.net" >>"$WORK/hosts.quic"
+    quic hrr-quic.localto.net 4435 --groups=-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1
     {
         printf 'case\tserver\tverdict\tdetail\tbytes\n'
         inC python3 "$TOOLS/tlshello.py" $SRV 443 hello_retry_same hello_retry_other |

@@ -1829,39 +1829,47 @@ static void test_quic_initials(void **state)
     tw_quic_ctx_free(qc);
 }
 
+/* A client packet of type `type` (an Initial, or a Handshake one: only its header is read)
+ * carrying one CRYPTO frame, bytes [off, off + len) of the stream msg, packet number pn. */
+static void quic_crypto_at(struct tw_engine *e, struct tw_quic_ctx *qc, uint8_t type,
+                           const uint8_t *msg, size_t off, size_t len, uint16_t sport, uint32_t pn)
+{
+    static const uint8_t dcid[8] = {1, 2, 3, 4, 5, 6, 7, 8}, scid[4] = {9, 9, 9, 9};
+    uint8_t fr[1400], pkt[1500];
+    struct frame f;
+    size_t n = 0;
+
+    if (len > sizeof(fr) - 16) {
+        fail();
+        return;
+    }
+    fr[n++] = 0x06; /* CRYPTO */
+    n += seal_varint(fr + n, off);
+    n += seal_varint(fr + n, len);
+    memcpy(fr + n, msg + off, len);
+    n += len;
+    struct seal sl = {.version = 1,
+                      .type = type,
+                      .dcid = dcid,
+                      .dcid_len = sizeof(dcid),
+                      .scid = scid,
+                      .scid_len = sizeof(scid),
+                      .pn = pn,
+                      .pn_len = 2};
+    size_t pl = seal_padded(qc, &sl, fr, n, 1200, pkt, sizeof(pkt));
+    udp_frame(&f, CLI, sport, SRV, 443, pkt, pl);
+    feed(e, &f);
+}
+
 /* Half `part` (0: the first) of a ClientHello handshake message hs[0..hn) in a client
  * Initial. */
 static void quic_part(struct tw_engine *e, struct tw_quic_ctx *qc, const uint8_t *hs, size_t hn,
                       uint16_t sport, int part)
 {
-    static const uint8_t dcid[8] = {1, 2, 3, 4, 5, 6, 7, 8}, scid[4] = {9, 9, 9, 9};
-    uint8_t fr[1400], pkt[1500];
-    struct frame f;
     size_t half = hn / 2;
 
-    {
-        size_t off = part ? half : 0, len = part ? hn - half : half, n = 0;
-        if (len > sizeof(fr) - 16) {
-            fail();
-            return;
-        }
-        fr[n++] = 0x06; /* CRYPTO */
-        n += seal_varint(fr + n, off);
-        n += seal_varint(fr + n, len);
-        memcpy(fr + n, hs + off, len);
-        n += len;
-        struct seal sl = {.version = 1,
-                          .type = TW_QUIC_PKT_INITIAL,
-                          .dcid = dcid,
-                          .dcid_len = sizeof(dcid),
-                          .scid = scid,
-                          .scid_len = sizeof(scid),
-                          .pn = (uint32_t)part,
-                          .pn_len = 2};
-        size_t pl = seal_padded(qc, &sl, fr, n, 1200, pkt, sizeof(pkt));
-        udp_frame(&f, CLI, sport, SRV, 443, pkt, pl);
-        feed(e, &f);
-    }
+    quic_crypto_at(e, qc, TW_QUIC_PKT_INITIAL, hs, part ? half : 0, part ? hn - half : half,
+                   sport, (uint32_t)part);
 }
 
 /* A ClientHello handshake message hs[0..hn) in two client Initials, second half first. */
@@ -2004,6 +2012,65 @@ static void test_buffers_reclaimed(void **state)
                      offsetof(struct tw_engine_stats, tls_big_refused));
     big_buffers = 0;
     reclaim_idle = 0;
+}
+
+/*
+ * QUIC: a second ClientHello after a HelloRetryRequest follows the first in the Initial
+ * CRYPTO stream; its names are reported when they are not the first's. A Handshake packet or
+ * a short header from the client first ends the wait for one.
+ */
+static void test_quic_hello_retry(void **state)
+{
+    (void)state;
+    struct tw_quic_ctx *qc = tw_quic_ctx_new();
+    uint8_t rec[2048], stream[4096], same[4096];
+    struct tw_engine_stats st;
+    size_t n1, n2;
+
+    assert_non_null(qc);
+    /* the two handshake messages back to back, as the CRYPTO stream carries them */
+    n1 = build_hello(rec, sizeof(rec), "decoy.example.com", 300, 1) - 5;
+    memcpy(stream, rec + 5, n1);
+    n2 = build_hello(rec, sizeof(rec), "quic-retry.localto.net", 300, 1) - 5;
+    memcpy(stream + n1, rec + 5, n2);
+    memcpy(same, stream, n1);
+    memcpy(same + n1, stream, n1);
+    struct tw_engine *e = engine(64, 4);
+    for (int c = 0; c < 4; c++) {
+        uint16_t sport = (uint16_t)(51000 + c);
+        size_t before = n_seen;
+        quic_crypto_at(e, qc, TW_QUIC_PKT_INITIAL, stream, 0, n1, sport, 0);
+        if (c == 1) { /* the handshake goes on: a Handshake packet */
+            quic_crypto_at(e, qc, TW_QUIC_PKT_HANDSHAKE, stream, 0, 40, sport, 1);
+        } else if (c == 2) { /* a short header */
+            uint8_t one[64] = {0x43};
+            struct frame f;
+            udp_frame(&f, CLI, sport, SRV, 443, one, sizeof(one));
+            feed(e, &f);
+        }
+        if (c == 3) /* a second hello with the first's names: read, no event */
+            quic_crypto_at(e, qc, TW_QUIC_PKT_INITIAL, same, n1, n1, sport, 2);
+        else /* the second in two Initials, second half first */
+            for (int h = 1; h >= 0; h--)
+                quic_crypto_at(e, qc, TW_QUIC_PKT_INITIAL, stream, n1 + (h ? n2 / 2 : 0),
+                               h ? n2 - n2 / 2 : n2 / 2, sport, 3 + (uint32_t)(1 - h));
+        assert_string_equal(seen[before].raw, "decoy.example.com");
+        if (c == 0) {
+            assert_int_equal(n_seen, before + 2);
+            assert_string_equal(seen[before + 1].raw, "quic-retry.localto.net");
+            assert_int_equal(seen[before + 1].evidence, TW_EV_QUIC_SNI);
+            assert_int_equal(seen[before + 1].stream_flags, SF(HELLO_RETRY));
+        } else {
+            assert_int_equal(n_seen, before + 1);
+        }
+    }
+    get_stats(e, &st);
+    assert_int_equal(st.quic_hellos, 4);
+    assert_int_equal(st.tls_hello_retry, 2); /* cases 0 and 3 */
+    assert_int_equal(st.tls_hello_retry_other, 1);
+    assert_int_equal(st.quic_gave_up, 0);
+    tw_engine_free(e);
+    tw_quic_ctx_free(qc);
 }
 
 /* QUIC carries the same ClientHello: the same leniency, flags and truncated names. */
@@ -2150,6 +2217,7 @@ int main(void)
         cmocka_unit_test(test_midstream_pickup_limits),
         cmocka_unit_test(test_midstream_past_start),
         cmocka_unit_test(test_hello_retry),
+        cmocka_unit_test(test_quic_hello_retry),
         cmocka_unit_test(test_buffers_reclaimed),
         cmocka_unit_test(test_overlap_conflict),
         cmocka_unit_test(test_answer_correlation),

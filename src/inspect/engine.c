@@ -56,6 +56,8 @@ enum tw_flow_state {
     TW_FLOW_DNS,     /* DNS: every message is inspected, never done */
     TW_FLOW_QUIC,    /* UDP whose client sent a QUIC Initial: its datagrams are read until the
                         ClientHello is whole (state in the QUIC pool, conn.quic) */
+    TW_FLOW_QUIC_NEXT, /* ... and after it, until a second one (after a HelloRetryRequest)
+                          or the handshake going on says there is none (quic_datagram) */
     TW_FLOW_DONE,    /* name known, or nothing for us: packets only touch the entry */
 };
 
@@ -177,6 +179,8 @@ struct burst_slot {
 #define QUIC_NONE UINT32_MAX
 /* Client datagrams a QUIC flow may send without completing its ClientHello. */
 #define QUIC_PATIENCE 32
+/* ... and after it, without a second one or a sign the handshake went on without one. */
+#define QUIC_NEXT_PATIENCE 8
 
 /* Which of a flow's buffers or states a pool's slot is (tw_holder.role). */
 enum hold_role {
@@ -1210,20 +1214,37 @@ static bool quic_context(struct tw_engine *e)
 static void quic_datagram(struct tw_engine *e, struct conn *f, const struct tw_pkt *p)
 {
     struct tw_quic_hello hello;
+    const bool second = f->state == TW_FLOW_QUIC_NEXT;
     enum tw_quic_verdict v =
         tw_quic_feed(e->quic, &e->qpool[f->quic], p->payload, p->payload_len, &e->st.quic, &hello);
 
+    if (v == TW_QUIC_HELLO && second) {
+        /* A second hello (after a HelloRetryRequest): its names when they are not the
+         * first's, as over TCP (tls_retry_done). */
+        e->st.tls_hello_retry++;
+        if (names_hash(e, &hello.tls) != f->hello_names) {
+            e->st.tls_hello_retry_other++;
+            hello_event(e, f, &hello.tls, p, TW_EV_QUIC_SNI, 'q', 1u << TW_SF_HELLO_RETRY);
+        }
+        f->state = TW_FLOW_DONE;
+        put_quic(e, f);
+        return;
+    }
     if (v == TW_QUIC_HELLO) {
         e->st.quic_hellos++;
         if (hello.tls.has_sni)
             e->st.quic_sni++;
-        /* The hello's bytes live in the QUIC state: report, then give it back. */
+        /* The hello's bytes live in the QUIC state: report; the state is kept for a second
+         * hello, a few datagrams at most. */
         hello_event(e, f, &hello.tls, p, TW_EV_QUIC_SNI, 'q', 0);
-        put_quic(e, f);
+        f->hello_names = names_hash(e, &hello.tls);
+        tw_quic_expect_second(&e->qpool[f->quic]);
+        f->state = TW_FLOW_QUIC_NEXT;
+        f->quic_left = QUIC_NEXT_PATIENCE;
         return;
     }
     if (v == TW_QUIC_FAIL || v == TW_QUIC_DONE || --f->quic_left == 0) {
-        if (v != TW_QUIC_FAIL && v != TW_QUIC_DONE)
+        if (v != TW_QUIC_FAIL && v != TW_QUIC_DONE && !second)
             e->st.quic_gave_up++;
         f->state = TW_FLOW_DONE;
         put_quic(e, f);
@@ -1235,7 +1256,7 @@ static void quic_datagram(struct tw_engine *e, struct conn *f, const struct tw_p
 static bool udp_reads(const struct conn *f, uint8_t side, const struct tw_pkt *p)
 {
     (void)p;
-    return f->state == TW_FLOW_QUIC && side == f->client;
+    return (f->state == TW_FLOW_QUIC || f->state == TW_FLOW_QUIC_NEXT) && side == f->client;
 }
 
 static void udp_other(struct tw_engine *e, const struct tw_pkt *p)
@@ -1264,7 +1285,7 @@ static void udp_other(struct tw_engine *e, const struct tw_pkt *p)
             }
         }
     }
-    if (f->state == TW_FLOW_QUIC && side == f->client) {
+    if ((f->state == TW_FLOW_QUIC || f->state == TW_FLOW_QUIC_NEXT) && side == f->client) {
         tw_holders_touch(&e->qhold, f->quic, e->frame->ts_sec);
         quic_datagram(e, f, p);
         hold_update(e, f);

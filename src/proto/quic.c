@@ -846,28 +846,31 @@ static enum tw_quic_verdict flow_fail(struct tw_quic_flow *f, struct tw_quic_sta
     return TW_QUIC_FAIL;
 }
 
-/* Whether the stream from offset 0 now holds the whole ClientHello; parses it then. */
+/* Whether the stream from offset 0 now holds the whole ClientHello that begins at hello_base;
+ * parses it then. */
 static enum tw_quic_verdict check_hello(struct tw_quic_flow *f, struct tw_quic_stats *st,
                                         struct tw_quic_hello *out)
 {
+    const uint32_t base = f->hello_base;
+    const uint8_t *m = f->crypto + base;
     size_t have;
 
-    if (f->n_ranges == 0 || f->range[0].lo != 0)
+    if (f->n_ranges == 0 || f->range[0].lo != 0 || f->range[0].hi <= base)
         return TW_QUIC_MORE;
     have = f->range[0].hi;
-    if (f->crypto[0] != 1) /* msg_type client_hello (RFC 8446 4) */
+    if (m[0] != 1) /* msg_type client_hello (RFC 8446 4) */
         return flow_fail(f, st, TW_QR_NOT_CLIENT_HELLO);
     if (f->hello_need == 0) {
-        if (have < 4)
+        if (have < base + 4)
             return TW_QUIC_MORE;
-        uint32_t body = (uint32_t)f->crypto[1] << 16 | (uint32_t)f->crypto[2] << 8 | f->crypto[3];
-        if (body > TW_QUIC_CRYPTO_MAX - 4)
+        uint32_t body = (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+        if (body > TW_QUIC_CRYPTO_MAX - 4 - base)
             return flow_fail(f, st, TW_QR_CRYPTO_BUFFER_FULL);
-        f->hello_need = 4 + body;
+        f->hello_need = base + 4 + body;
     }
     if (have < f->hello_need)
         return TW_QUIC_MORE;
-    if (tw_tls_client_hello_parse(f->crypto + 4, f->hello_need - 4, &out->tls) != 0) {
+    if (tw_tls_client_hello_parse(m + 4, f->hello_need - base - 4, &out->tls) != 0) {
         if (out->tls.n_sni == 0) {
             memset(&out->tls, 0, sizeof(out->tls));
             return flow_fail(f, st, TW_QR_HELLO_MALFORMED);
@@ -924,6 +927,7 @@ static enum tw_quic_verdict take_initial(struct tw_quic_ctx *ctx, struct tw_quic
             f->flags |= TW_QUIC_F_VERSION_CHANGED;
             f->version = h->version;
             f->n_ranges = 0;
+            f->hello_base = 0;
             f->hello_need = 0;
         }
     }
@@ -937,6 +941,34 @@ static enum tw_quic_verdict take_initial(struct tw_quic_ctx *ctx, struct tw_quic
     return check_hello(f, st, out);
 }
 
+void tw_quic_expect_second(struct tw_quic_flow *f)
+{
+    f->phase = TW_QUIC_SECOND;
+    f->hello_base = f->hello_need;
+    f->hello_need = 0;
+}
+
+/* Whether a client datagram shows its handshake went on past the first hello: a Handshake
+ * packet among its long-header packets, or a short header (1-RTT) first. */
+static bool second_over(const uint8_t *dgram, size_t len)
+{
+    size_t off = 0;
+
+    while (off < len) {
+        struct tw_quic_hdr h;
+        enum tw_quic_reason why;
+        int rc = tw_quic_header_parse(dgram + off, len - off, &h, &why);
+        if (rc == TW_ESKIP)
+            return off == 0 && why == TW_QR_NOT_LONG_HEADER && (dgram[0] & 0x40);
+        if (rc < 0)
+            return false;
+        if (h.type == TW_QUIC_PKT_HANDSHAKE)
+            return true;
+        off += (size_t)rc;
+    }
+    return false;
+}
+
 enum tw_quic_verdict tw_quic_feed(struct tw_quic_ctx *ctx, struct tw_quic_flow *f,
                                   const uint8_t *dgram, size_t len, struct tw_quic_stats *st,
                                   struct tw_quic_hello *out)
@@ -948,6 +980,10 @@ enum tw_quic_verdict tw_quic_feed(struct tw_quic_ctx *ctx, struct tw_quic_flow *
     memset(out, 0, sizeof(*out));
     if (f->phase == TW_QUIC_GOT_HELLO)
         return TW_QUIC_DONE;
+    if (f->phase == TW_QUIC_SECOND && second_over(dgram, len)) {
+        f->phase = TW_QUIC_GOT_HELLO;
+        return TW_QUIC_DONE;
+    }
     if (f->phase == TW_QUIC_FAILED)
         return TW_QUIC_FAIL;
     st->datagrams++;

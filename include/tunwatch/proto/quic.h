@@ -194,7 +194,12 @@ struct tw_quic_keys {
 #define TW_QUIC_F_UNKNOWN_VERSION (1u << 9) /* an Initial of a version not listed, read by trial   \
                                              */
 
-enum tw_quic_phase { TW_QUIC_COLLECTING, TW_QUIC_GOT_HELLO, TW_QUIC_FAILED };
+enum tw_quic_phase {
+    TW_QUIC_COLLECTING,
+    TW_QUIC_GOT_HELLO,
+    TW_QUIC_FAILED,
+    TW_QUIC_SECOND, /* collecting a second ClientHello (tw_quic_expect_second) */
+};
 
 /*
  * Per-flow state, caller storage (8492 bytes on x86-64, nearly all the CRYPTO buffer).
@@ -212,7 +217,8 @@ struct tw_quic_flow {
     uint32_t version;    /* of the Initials taken, 0 before the first (read-only) */
     unsigned flags;      /* TW_QUIC_F_* (read-only) */
     uint32_t n_initial;  /* Initial packets taken (read-only) */
-    uint32_t hello_need; /* 4 + the ClientHello's length once known, else 0 */
+    uint32_t hello_base; /* offset of the ClientHello being collected (0, or past the first) */
+    uint32_t hello_need; /* hello_base + 4 + its length once known, else 0 */
     struct tw_quic_keys keys[TW_QUIC_KEY_SLOTS];
     uint32_t miss_version; /* a version not listed whose trial failed for miss_cid, else 0 */
     uint8_t miss_cid_len;
@@ -332,6 +338,16 @@ enum tw_quic_verdict {
 enum tw_quic_verdict tw_quic_feed(struct tw_quic_ctx *ctx, struct tw_quic_flow *f,
                                   const uint8_t *dgram, size_t len, struct tw_quic_stats *st,
                                   struct tw_quic_hello *out);
+
+/*
+ * After tw_quic_feed() returned TW_QUIC_HELLO: the flow goes on collecting a second
+ * ClientHello, the one a client sends after a HelloRetryRequest, from the end of the first
+ * in the CRYPTO stream (the Initial keys stay the same). tw_quic_feed() returns TW_QUIC_HELLO
+ * for it (its slices point past the first hello's bytes, which stay valid), TW_QUIC_MORE while
+ * it comes, and TW_QUIC_DONE for a datagram with a Handshake or 1-RTT packet of the client:
+ * the handshake went on without one.
+ */
+void tw_quic_expect_second(struct tw_quic_flow *f);
 
 /* Stable snake_case name of a reason ("decrypt_failed", ...); "unknown" out of range. */
 const char *tw_quic_reason_name(enum tw_quic_reason r);
