@@ -1753,6 +1753,41 @@ static void test_http_requests(void **state)
 
 /* ---- QUIC ---- */
 
+/* A client packet of type `type` (an Initial, or a Handshake one: only its header is read)
+ * from port sport to dport, carrying one CRYPTO frame, bytes [off, off + len) of the stream
+ * msg, packet number pn, padded to 1,200 bytes. */
+static void quic_crypto_at(struct tw_engine *e, struct tw_quic_ctx *qc, uint8_t type,
+                           const uint8_t *msg, size_t off, size_t len, uint16_t sport,
+                           uint16_t dport, uint32_t pn)
+{
+    static const uint8_t dcid[8] = {1, 2, 3, 4, 5, 6, 7, 8}, scid[4] = {9, 9, 9, 9};
+    uint8_t fr[1400], pkt[1500];
+    struct frame f;
+    size_t n = 0;
+
+    fr[n++] = 0x06; /* CRYPTO */
+    n += seal_varint(fr + n, off);
+    n += seal_varint(fr + n, len);
+    if (len > sizeof(fr) - n) {
+        fail();
+        return;
+    }
+    memcpy(fr + n, msg + off, len);
+    n += len;
+    struct seal sl = {.version = 1,
+                      .type = type,
+                      .dcid = dcid,
+                      .dcid_len = sizeof(dcid),
+                      .scid = scid,
+                      .scid_len = sizeof(scid),
+                      .pn = pn,
+                      .pn_len = 2};
+    size_t pl = seal_padded(qc, &sl, fr, n, 1200, pkt, sizeof(pkt));
+    assert_true(pl >= 1200);
+    udp_frame(&f, CLI, sport, SRV, dport, pkt, pl);
+    feed(e, &f);
+}
+
 /*
  * A QUIC client on UDP 7844 (cloudflared's port: QUIC is recognised by content, not port)
  * whose ClientHello spans two Initial packets, sent second half first, with a server datagram
@@ -1764,8 +1799,7 @@ static void test_quic_initials(void **state)
     (void)state;
     struct tw_engine *e = engine(64, 4);
     struct tw_quic_ctx *qc = tw_quic_ctx_new();
-    uint8_t rec[2048], hs[2048], fr[1400], pkt[1500];
-    static const uint8_t dcid[8] = {1, 2, 3, 4, 5, 6, 7, 8}, scid[4] = {9, 9, 9, 9};
+    uint8_t rec[2048], hs[2048];
     struct frame f;
     size_t rn, hn = 0;
 
@@ -1776,28 +1810,8 @@ static void test_quic_initials(void **state)
     hn = rn - 5;
     size_t half = hn / 2;
     for (int part = 1; part >= 0; part--) {
-        size_t off = part ? half : 0, len = part ? hn - half : half, n = 0;
-        if (len > sizeof(fr) - 16) {
-            fail();
-            return;
-        }
-        fr[n++] = 0x06; /* CRYPTO */
-        n += seal_varint(fr + n, off);
-        n += seal_varint(fr + n, len);
-        memcpy(fr + n, hs + off, len);
-        n += len;
-        struct seal sl = {.version = 1,
-                          .type = TW_QUIC_PKT_INITIAL,
-                          .dcid = dcid,
-                          .dcid_len = sizeof(dcid),
-                          .scid = scid,
-                          .scid_len = sizeof(scid),
-                          .pn = (uint32_t)part,
-                          .pn_len = 2};
-        size_t pl = seal_padded(qc, &sl, fr, n, 1200, pkt, sizeof(pkt));
-        assert_true(pl >= 1200);
-        udp_frame(&f, CLI, 50000, SRV, 7844, pkt, pl);
-        feed(e, &f);
+        quic_crypto_at(e, qc, TW_QUIC_PKT_INITIAL, hs, part ? half : 0, part ? hn - half : half,
+                       50000, 7844, (uint32_t)part);
         if (part == 1) {
             uint8_t junk[64];
             memset(junk, 0x5a, sizeof(junk));
@@ -1829,38 +1843,6 @@ static void test_quic_initials(void **state)
     tw_quic_ctx_free(qc);
 }
 
-/* A client packet of type `type` (an Initial, or a Handshake one: only its header is read)
- * carrying one CRYPTO frame, bytes [off, off + len) of the stream msg, packet number pn. */
-static void quic_crypto_at(struct tw_engine *e, struct tw_quic_ctx *qc, uint8_t type,
-                           const uint8_t *msg, size_t off, size_t len, uint16_t sport, uint32_t pn)
-{
-    static const uint8_t dcid[8] = {1, 2, 3, 4, 5, 6, 7, 8}, scid[4] = {9, 9, 9, 9};
-    uint8_t fr[1400], pkt[1500];
-    struct frame f;
-    size_t n = 0;
-
-    if (len > sizeof(fr) - 16) {
-        fail();
-        return;
-    }
-    fr[n++] = 0x06; /* CRYPTO */
-    n += seal_varint(fr + n, off);
-    n += seal_varint(fr + n, len);
-    memcpy(fr + n, msg + off, len);
-    n += len;
-    struct seal sl = {.version = 1,
-                      .type = type,
-                      .dcid = dcid,
-                      .dcid_len = sizeof(dcid),
-                      .scid = scid,
-                      .scid_len = sizeof(scid),
-                      .pn = pn,
-                      .pn_len = 2};
-    size_t pl = seal_padded(qc, &sl, fr, n, 1200, pkt, sizeof(pkt));
-    udp_frame(&f, CLI, sport, SRV, 443, pkt, pl);
-    feed(e, &f);
-}
-
 /* Half `part` (0: the first) of a ClientHello handshake message hs[0..hn) in a client
  * Initial. */
 static void quic_part(struct tw_engine *e, struct tw_quic_ctx *qc, const uint8_t *hs, size_t hn,
@@ -1869,7 +1851,7 @@ static void quic_part(struct tw_engine *e, struct tw_quic_ctx *qc, const uint8_t
     size_t half = hn / 2;
 
     quic_crypto_at(e, qc, TW_QUIC_PKT_INITIAL, hs, part ? half : 0, part ? hn - half : half,
-                   sport, (uint32_t)part);
+                   sport, 443, (uint32_t)part);
 }
 
 /* A ClientHello handshake message hs[0..hn) in two client Initials, second half first. */
@@ -2039,9 +2021,9 @@ static void test_quic_hello_retry(void **state)
     for (int c = 0; c < 4; c++) {
         uint16_t sport = (uint16_t)(51000 + c);
         size_t before = n_seen;
-        quic_crypto_at(e, qc, TW_QUIC_PKT_INITIAL, stream, 0, n1, sport, 0);
+        quic_crypto_at(e, qc, TW_QUIC_PKT_INITIAL, stream, 0, n1, sport, 443, 0);
         if (c == 1) { /* the handshake goes on: a Handshake packet */
-            quic_crypto_at(e, qc, TW_QUIC_PKT_HANDSHAKE, stream, 0, 40, sport, 1);
+            quic_crypto_at(e, qc, TW_QUIC_PKT_HANDSHAKE, stream, 0, 40, sport, 443, 1);
         } else if (c == 2) { /* a short header */
             uint8_t one[64] = {0x43};
             struct frame f;
@@ -2049,11 +2031,11 @@ static void test_quic_hello_retry(void **state)
             feed(e, &f);
         }
         if (c == 3) /* a second hello with the first's names: read, no event */
-            quic_crypto_at(e, qc, TW_QUIC_PKT_INITIAL, same, n1, n1, sport, 2);
+            quic_crypto_at(e, qc, TW_QUIC_PKT_INITIAL, same, n1, n1, sport, 443, 2);
         else /* the second in two Initials, second half first */
             for (int h = 1; h >= 0; h--)
                 quic_crypto_at(e, qc, TW_QUIC_PKT_INITIAL, stream, n1 + (h ? n2 / 2 : 0),
-                               h ? n2 - n2 / 2 : n2 / 2, sport, 3 + (uint32_t)(1 - h));
+                               h ? n2 - n2 / 2 : n2 / 2, sport, 443, 3 + (uint32_t)(1 - h));
         assert_string_equal(seen[before].raw, "decoy.example.com");
         if (c == 0) {
             assert_int_equal(n_seen, before + 2);
