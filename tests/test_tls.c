@@ -1756,6 +1756,24 @@ static void test_application_data(void **state)
     check_prefix_pred(tw_tls_application_data, cases, TW_ARRAY_SIZE(cases), false);
 }
 
+/* tw_tls_hello_has_extension: found in a real hello, not in one without extensions. */
+static void test_has_extension(void **state)
+{
+    (void)state;
+    struct tw_tls_hello h;
+
+    memset(&h, 0, sizeof(h)); /* no extensions block: exts NULL */
+    assert_false(tw_tls_hello_has_extension(&h, TW_TLS_EXT_SERVER_NAME));
+    for (size_t i = 1; i < TW_ARRAY_SIZE(real_src); i++) {
+        assert_true(tw_tls_parse_stream(real_src[i].bytes, real_src[i].len, scratch,
+                                        sizeof(scratch), &h) > 0);
+        assert_true(tw_tls_hello_has_extension(&h, 0x000a)); /* supported_groups */
+        assert_int_equal(tw_tls_hello_has_extension(&h, TW_TLS_EXT_SERVER_NAME),
+                         i != SRC_OPENSSL_NOSNI);
+        assert_false(tw_tls_hello_has_extension(&h, 0x7777));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1768,6 +1786,7 @@ int main(void)
         cmocka_unit_test(test_not_client_hello),
         cmocka_unit_test(test_maybe_client_hello),
         cmocka_unit_test(test_application_data),
+        cmocka_unit_test(test_has_extension),
         cmocka_unit_test(test_sni_host_len),
     };
     return tw_run_tests(tests, NULL, NULL);

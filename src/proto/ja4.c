@@ -201,7 +201,8 @@ static int ja4_collect(const struct tw_tls_hello *h, char proto, struct ja4_part
     }
 
     p->n_exts = 0;
-    tw_cur_init(&c, h->exts, h->exts != NULL ? h->exts_len : 0);
+    /* (a hello without extensions has exts NULL: no cursor over it, NULL + 0 is undefined) */
+    tw_cur_init(&c, h->exts != NULL ? h->exts : h->ciphers, h->exts != NULL ? h->exts_len : 0);
     while (tw_cur_left(&c) > 0) {
         uint16_t type = tw_get_be16(&c);
         tw_skip(&c, tw_get_be16(&c));

@@ -430,7 +430,9 @@ bool tw_tls_hello_has_extension(const struct tw_tls_hello *h, uint16_t type)
 {
     struct tw_cur c;
 
-    tw_cur_init(&c, h->exts, h->exts != NULL ? h->exts_len : 0);
+    if (h->exts == NULL)
+        return false;
+    tw_cur_init(&c, h->exts, h->exts_len);
     while (tw_cur_left(&c) > 0) {
         uint16_t t = tw_get_be16(&c);
         tw_skip(&c, tw_get_be16(&c));
