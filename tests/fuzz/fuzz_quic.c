@@ -9,11 +9,13 @@
  *                     (tests/quic_seal.h; version from bits 1..3 of the mode, packet number
  *                     the record's index) so that the frames, the CRYPTO reassembly and the
  *                     ClientHello parser are reached past the AEAD.
+ *   mode bit 4 set:   after a hello, tw_quic_expect_second(): a second one may follow.
  *
  * Checks the contracts: the header parser's success lies within its input and one byte less is
  * incomplete, a failure leaves *out zeroed; the flow's ranges stay sorted, apart and within the
- * buffer; a hello is returned at most once, its SNI inside the flow's buffer; after a hello
- * every call says DONE, after a failure FAIL; the input is never written.
+ * buffer; a hello is returned at most once (twice with bit 4), its SNI inside the flow's
+ * buffer past the hello before it; after the last hello every call says DONE, after a failure
+ * FAIL; the input is never written.
  */
 #include "tunwatch/proto/quic.h"
 
@@ -64,7 +66,7 @@ static void check_header(const uint8_t *buf, size_t len)
 static void check_flow(void)
 {
     if (flow.n_ranges > TW_QUIC_RANGES_MAX || flow.n_keys > TW_QUIC_KEY_SLOTS ||
-        flow.phase > TW_QUIC_FAILED)
+        flow.phase > TW_QUIC_SECOND || flow.hello_base > TW_QUIC_CRYPTO_MAX)
         abort();
     for (unsigned i = 0; i < flow.n_ranges; i++) {
         if (flow.range[i].lo >= flow.range[i].hi || flow.range[i].hi > TW_QUIC_CRYPTO_MAX)
@@ -76,7 +78,7 @@ static void check_flow(void)
 
 /* Feeds one datagram from an exact-size copy; checks the verdict against the flow's past. */
 static void feed_one(const uint8_t *d, size_t n, struct tw_quic_stats *st, bool *got_hello,
-                     bool *failed)
+                     bool *failed, bool second)
 {
     struct tw_quic_hello h;
     uint8_t *c = malloc(n ? n : 1);
@@ -96,15 +98,21 @@ static void feed_one(const uint8_t *d, size_t n, struct tw_quic_stats *st, bool 
     if (*failed && v != TW_QUIC_FAIL)
         abort();
     if (v == TW_QUIC_HELLO) {
-        if (*got_hello || st->hellos != 1 || flow.hello_need < 4)
+        const uint32_t base = flow.hello_base;
+        if (*got_hello || st->hellos != (base > 0 ? 2u : 1u) || flow.hello_need < base + 4)
             abort();
-        check_slice(h.tls.sni, h.tls.sni_len, flow.crypto + 4, flow.hello_need - 4);
+        const uint8_t *body = flow.crypto + base + 4;
+        size_t body_len = flow.hello_need - base - 4;
+        check_slice(h.tls.sni, h.tls.sni_len, body, body_len);
         for (unsigned i = 0; i < h.tls.n_sni && i < TW_TLS_SNI_MAX; i++)
-            check_slice(h.tls.snis[i], h.tls.sni_lens[i], flow.crypto + 4, flow.hello_need - 4);
+            check_slice(h.tls.snis[i], h.tls.sni_lens[i], body, body_len);
         if (h.tls.n_sni > TW_TLS_SNI_MAX ||
             ((h.tls.flags & (1u << TW_TLS_F_TRUNCATED)) && h.tls.ciphers != NULL))
             abort();
-        *got_hello = true;
+        if (second && base == 0)
+            tw_quic_expect_second(&flow);
+        else
+            *got_hello = true;
     } else if (h.tls.sni != NULL || h.tls.has_sni || h.version != 0) {
         abort();
     }
@@ -140,7 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const uint8_t *rec = data + off;
         off += n;
         if (!(mode & 1)) {
-            feed_one(rec, n, &st, &got_hello, &failed);
+            feed_one(rec, n, &st, &got_hello, &failed, mode & 0x10);
             continue;
         }
         struct seal s = {.version = versions[(mode >> 1) & 7],
@@ -153,9 +161,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                          .pn_len = 1 + (i & 3)};
         size_t len = seal_padded(ctx, &s, rec, n, 1200, sealed, sizeof(sealed));
         if (len > 0)
-            feed_one(sealed, len, &st, &got_hello, &failed);
+            feed_one(sealed, len, &st, &got_hello, &failed, mode & 0x10);
     }
-    if (st.hellos > 1)
+    if (st.hellos > ((mode & 0x10) ? 2u : 1u))
         abort();
     return 0;
 }
