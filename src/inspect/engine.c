@@ -1154,6 +1154,7 @@ static void tls_retry_done(struct tw_engine *e, struct conn *f, const struct tw_
 {
     e->st.tls_hello_retry++;
     f->state = TW_FLOW_DONE;
+    f->rechecks = HELLO_RECHECKS; /* nothing more is read: not a hello again at its place */
     if (names_hash(e, h) == f->hello_names)
         return;
     e->st.tls_hello_retry_other++;
@@ -1177,6 +1178,22 @@ static void hello_recheck(struct conn *f)
     f->state = TW_FLOW_TLS;
     f->client_next = f->hello_seq;
     f->xflags |= TW_FLOWX_RECHECK;
+}
+
+/*
+ * A client segment again at the sequence number right after the first ClientHello, where the
+ * look for a second one began (tls_next_segment) and ended: what ended it may have been a
+ * decoy the server never got (a TTL that expires before it), this one the real bytes. The
+ * look is taken up again for it, HELLO_RECHECKS times a flow with the rechecks of the first
+ * hello; not after a second hello was read.
+ */
+static void look_again(struct conn *f)
+{
+    if (f->rechecks >= HELLO_RECHECKS)
+        return;
+    f->rechecks++;
+    f->state = TW_FLOW_TLS_NEXT;
+    f->scan_left = TLS_NEXT_SEGMENTS;
 }
 
 /*
@@ -1868,7 +1885,8 @@ static bool tcp_reads(const struct conn *f, uint8_t side, const struct tw_pkt *p
     if (tls_next_state(f->state))
         return side == f->client; /* the server's segments say nothing now */
     return f->state != TW_FLOW_DONE ||
-           ((f->xflags & TW_FLOWX_HELLO_KEPT) && side == f->client && p->seq == f->hello_seq);
+           ((f->xflags & TW_FLOWX_HELLO_KEPT) && side == f->client &&
+            (p->seq == f->hello_seq || p->seq == f->hello_end));
 }
 
 /* What the first bytes of one direction of a mid-stream flow say about its sender. */
@@ -2136,6 +2154,9 @@ static struct conn *tcp_packet(struct tw_engine *e, const struct tw_pkt *p)
         (f->xflags & TW_FLOWX_HELLO_KEPT) && side == f->client && p->payload_len > 0 &&
         seq == f->hello_seq)
         hello_recheck(f);
+    else if (f->state == TW_FLOW_DONE && (f->xflags & TW_FLOWX_HELLO_KEPT) &&
+             side == f->client && p->payload_len > 0 && seq == f->hello_end)
+        look_again(f);
     if (f->state == TW_FLOW_DONE || p->payload_len == 0)
         return f;
     e->st.tcp_payload_pkts++;
