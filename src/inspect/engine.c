@@ -1142,25 +1142,34 @@ static void tls_hello_done(struct tw_engine *e, struct conn *f, const struct tw_
 }
 
 /*
- * A second ClientHello was read whole on a TCP flow (after a HelloRetryRequest): RFC 8446
- * 4.1.2 has it repeat the first one's server_name, but OpenSSL takes the second hello's for
- * the connection's and Go's crypto/tls does not compare them, so a client can name one
- * server in the first hello and another in the second. Its names are reported when they are
- * not the first hello's, flagged hello_retry. The flow is done with: a second
- * HelloRetryRequest is not allowed.
+ * A second ClientHello was read whole (after a HelloRetryRequest; over TCP, or in QUIC's
+ * Initials): RFC 8446 4.1.2 has it repeat the first one's server_name, but OpenSSL takes the
+ * second hello's for the connection's and Go's crypto/tls does not compare them, so a client
+ * can name one server in the first hello and another in the second. Its names are reported
+ * when they are not the first hello's (f->hello_names), flagged hello_retry: returns whether
+ * they were. The flow is done with: a second HelloRetryRequest is not allowed.
  */
-static void tls_retry_done(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
-                           const struct tw_tls_hello *h)
+static bool second_hello_done(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
+                              const struct tw_tls_hello *h, enum tw_evidence evidence,
+                              char proto)
 {
     e->st.tls_hello_retry++;
     f->state = TW_FLOW_DONE;
-    f->rechecks = HELLO_RECHECKS; /* nothing more is read: not a hello again at its place */
     if (names_hash(e, h) == f->hello_names)
-        return;
+        return false;
     e->st.tls_hello_retry_other++;
-    if (h->has_ech)
+    hello_event(e, f, h, p, evidence, proto, 1u << TW_SF_HELLO_RETRY);
+    return true;
+}
+
+/* A second hello over TCP (second_hello_done); nothing more is read of the flow, not a hello
+ * again at the first one's place either. */
+static void tls_retry_done(struct tw_engine *e, struct conn *f, const struct tw_pkt *p,
+                           const struct tw_tls_hello *h)
+{
+    f->rechecks = HELLO_RECHECKS;
+    if (second_hello_done(e, f, p, h, TW_EV_TLS_SNI, 't') && h->has_ech)
         e->st.tls_ech++;
-    hello_event(e, f, h, p, TW_EV_TLS_SNI, 't', 1u << TW_SF_HELLO_RETRY);
 }
 
 
@@ -1236,14 +1245,8 @@ static void quic_datagram(struct tw_engine *e, struct conn *f, const struct tw_p
         tw_quic_feed(e->quic, &e->qpool[f->quic], p->payload, p->payload_len, &e->st.quic, &hello);
 
     if (v == TW_QUIC_HELLO && second) {
-        /* A second hello (after a HelloRetryRequest): its names when they are not the
-         * first's, as over TCP (tls_retry_done). */
-        e->st.tls_hello_retry++;
-        if (names_hash(e, &hello.tls) != f->hello_names) {
-            e->st.tls_hello_retry_other++;
-            hello_event(e, f, &hello.tls, p, TW_EV_QUIC_SNI, 'q', 1u << TW_SF_HELLO_RETRY);
-        }
-        f->state = TW_FLOW_DONE;
+        /* The hello's bytes live in the QUIC state: report, then give it back. */
+        second_hello_done(e, f, p, &hello.tls, TW_EV_QUIC_SNI, 'q');
         put_quic(e, f);
         return;
     }
